@@ -1,0 +1,276 @@
+//! Learning content: the three kinds of item a business unit publishes, parsed
+//! from Markdown files with TOML front matter between `+++` lines.
+//!
+//! Everything here is plain data and pure functions: no I/O beyond reading the
+//! file named by the caller. A parsed [`LearningItem`] is immutable; its
+//! [`Version`] is a content hash, so editing the file makes a new version.
+
+mod parse;
+mod taxonomy;
+
+pub use parse::{load_dir, parse_item};
+pub use taxonomy::{Taxonomy, Theme};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+/// One published piece of learning, at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LearningItem {
+    /// Stable id chosen by the business unit, e.g. `7mb-neglect-2026`.
+    pub id: String,
+    pub title: String,
+    /// Theme ids from the partnership's taxonomy, in the author's order.
+    pub themes: Vec<String>,
+    pub status: Status,
+    /// Links from the front matter (resources, training dates).
+    pub links: Vec<Link>,
+    /// Reasoned exceptions to the privacy guard, from the front matter.
+    pub privacy_allow: Vec<PrivacyAllow>,
+    /// Kind-specific fields and body.
+    pub kind: ItemKind,
+    /// Content hash over front matter and body.
+    pub version: Version,
+}
+
+/// The kind-specific part of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ItemKind {
+    SevenMinuteBriefing(SevenMinuteBriefing),
+    ReviewFinding(ReviewFinding),
+    NewsletterItem(NewsletterItem),
+}
+
+/// A 7-minute briefing: one topic in exactly seven `##` sections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SevenMinuteBriefing {
+    /// Who issued it: the partnership or a single agency.
+    pub issued_by: String,
+    /// The review or report it came from, if any.
+    pub source: Option<String>,
+    /// Link to the paired 60-minute briefing, if any.
+    pub sixty_minute_briefing: Option<String>,
+    /// Exactly seven sections.
+    pub sections: Vec<Section>,
+}
+
+/// Learning from a case review, under a pseudonym.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewFinding {
+    pub review_type: ReviewType,
+    /// The pseudonym of the child or family, e.g. "Child B". Never a real name.
+    pub subject: String,
+    pub summary: Section,
+    pub key_learning: Section,
+    pub what_practitioners_should_do: Section,
+    pub good_practice: Section,
+}
+
+/// One article of a partnership newsletter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewsletterItem {
+    /// The newsletter's name, e.g. "Partnership Matters".
+    pub newsletter: String,
+    /// The issue, as `YYYY-MM`.
+    pub issue: String,
+    /// The article body as Markdown.
+    pub body: String,
+}
+
+/// A `##` section of an item body: its heading and Markdown body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Section {
+    pub title: String,
+    /// Markdown, trimmed of leading and trailing blank lines.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
+}
+
+/// An explicit, reasoned exception to the privacy guard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyAllow {
+    /// The exact text the guard flagged, e.g. a public agency phone line.
+    pub text: String,
+    /// Why it is safe to send; must not be empty.
+    pub reason: String,
+}
+
+/// Publication and sharing status. Sharing and publishing differ: learning
+/// from a review is often shared while the report itself stays unpublished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "until", rename_all = "kebab-case")]
+pub enum Status {
+    Draft,
+    Approved,
+    Published,
+    /// Learning shared, report not public.
+    Internal,
+    /// Not to be shared before the date.
+    Embargoed(NaiveDate),
+}
+
+impl Status {
+    /// Whether an item with this status may be rolled out on `today`.
+    pub fn may_roll_out(&self, today: NaiveDate) -> bool {
+        match self {
+            Status::Draft => false,
+            Status::Approved | Status::Published | Status::Internal => true,
+            Status::Embargoed(until) => today >= *until,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Approved => "approved",
+            Status::Published => "published",
+            Status::Internal => "internal",
+            Status::Embargoed(_) => "embargoed",
+        }
+    }
+}
+
+/// The kinds of review a finding can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReviewType {
+    #[serde(rename = "SCR")]
+    Scr,
+    #[serde(rename = "CSPR")]
+    Cspr,
+    #[serde(rename = "LCSPR")]
+    Lcspr,
+    #[serde(rename = "rapid-review")]
+    RapidReview,
+    #[serde(rename = "practice-learning-review")]
+    PracticeLearningReview,
+    #[serde(rename = "DHR")]
+    Dhr,
+    #[serde(rename = "SAR")]
+    Sar,
+    #[serde(rename = "learning-review")]
+    LearningReview,
+    #[serde(rename = "national-panel")]
+    NationalPanel,
+}
+
+impl ReviewType {
+    pub const ALL: [ReviewType; 9] = [
+        ReviewType::Scr,
+        ReviewType::Cspr,
+        ReviewType::Lcspr,
+        ReviewType::RapidReview,
+        ReviewType::PracticeLearningReview,
+        ReviewType::Dhr,
+        ReviewType::Sar,
+        ReviewType::LearningReview,
+        ReviewType::NationalPanel,
+    ];
+
+    /// The spelling used in front matter.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReviewType::Scr => "SCR",
+            ReviewType::Cspr => "CSPR",
+            ReviewType::Lcspr => "LCSPR",
+            ReviewType::RapidReview => "rapid-review",
+            ReviewType::PracticeLearningReview => "practice-learning-review",
+            ReviewType::Dhr => "DHR",
+            ReviewType::Sar => "SAR",
+            ReviewType::LearningReview => "learning-review",
+            ReviewType::NationalPanel => "national-panel",
+        }
+    }
+
+    /// The name a practitioner reads.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReviewType::Scr => "Serious Case Review",
+            ReviewType::Cspr => "Child Safeguarding Practice Review",
+            ReviewType::Lcspr => "Local Child Safeguarding Practice Review",
+            ReviewType::RapidReview => "Rapid Review",
+            ReviewType::PracticeLearningReview => "Practice Learning Review",
+            ReviewType::Dhr => "Domestic Homicide Review",
+            ReviewType::Sar => "Safeguarding Adults Review",
+            ReviewType::LearningReview => "Learning Review",
+            ReviewType::NationalPanel => "National Panel Review",
+        }
+    }
+}
+
+/// A content hash (SHA-256, hex) over an item's front matter and body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(pub String);
+
+impl Version {
+    /// The first 12 hex digits, enough to tell versions apart in a listing.
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(12)]
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.short())
+    }
+}
+
+impl LearningItem {
+    /// The kind's name as written in front matter.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ItemKind::SevenMinuteBriefing(_) => "seven-minute-briefing",
+            ItemKind::ReviewFinding(_) => "review-finding",
+            ItemKind::NewsletterItem(_) => "newsletter-item",
+        }
+    }
+
+    /// The item's sections in reading order. A newsletter item has one
+    /// untitled section holding its body.
+    pub fn sections(&self) -> Vec<Section> {
+        match &self.kind {
+            ItemKind::SevenMinuteBriefing(b) => b.sections.clone(),
+            ItemKind::ReviewFinding(f) => vec![
+                f.summary.clone(),
+                f.key_learning.clone(),
+                f.what_practitioners_should_do.clone(),
+                f.good_practice.clone(),
+            ],
+            ItemKind::NewsletterItem(n) => vec![Section {
+                title: String::new(),
+                body: n.body.clone(),
+            }],
+        }
+    }
+}
+
+/// Where something in a source file is: for messages that name file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub path: PathBuf,
+    /// 1-based.
+    pub line: usize,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.path.display(), self.line)
+    }
+}
+
+/// A problem with a content file, naming the file, the line and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {message}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+pub struct ContentError {
+    pub at: SourceLocation,
+    pub message: String,
+    pub help: Option<String>,
+}

@@ -1,0 +1,8 @@
+//! cascade: spreads safeguarding learning through a partnership of agencies
+//! and proves that it landed. See ARCHITECTURE.md for the map.
+
+pub mod content;
+pub mod directory;
+pub mod privacy;
+pub mod render;
+pub mod store;

@@ -1,0 +1,1 @@
+//! Privacy guard (being written).
