@@ -8,7 +8,7 @@
 mod parse;
 mod taxonomy;
 
-pub use parse::{load_dir, parse_item};
+pub use parse::{LoadedItem, load_dir, parse_item};
 pub use taxonomy::{Taxonomy, Theme};
 
 use chrono::NaiveDate;
@@ -274,3 +274,6 @@ pub struct ContentError {
     pub message: String,
     pub help: Option<String>,
 }
+
+#[cfg(test)]
+mod tests;

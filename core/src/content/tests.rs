@@ -1,0 +1,350 @@
+use super::*;
+use proptest::prelude::*;
+use std::path::Path;
+
+const BRIEFING: &str = r#"+++
+kind = "seven-minute-briefing"
+id = "7mb-neglect-2026"
+title = "Neglect: seeing the child"
+themes = ["neglect", "voice-of-the-child"]
+issued_by = "Northbridge Safeguarding Children Partnership"
+status = "published"
+source = "LCSPR Child B"
+sixty_minute_briefing = "https://example.org/60-minute/neglect"
+
+[[links]]
+title = "Neglect toolkit"
+url = "https://example.org/neglect-toolkit"
++++
+
+## 1. Background
+Child B was known to **five** agencies.
+
+## 2. Why it matters
+Neglect is the most common reason for a child protection plan.
+
+## 3. Key findings
+- Home visits did not see the child's bedroom.
+- Missed health appointments were not followed up.
+
+## 4. What the research says
+Cumulative harm builds over time.
+
+## 5. What practitioners should do
+Ask to see where the child sleeps.
+
+## 6. Questions for reflection
+- When did you last see the child's bedroom?
+- Who else knows this family?
+
+## 7. Where to find more
+See the [neglect toolkit](https://example.org/neglect-toolkit).
+"#;
+
+const FINDING: &str = r#"+++
+kind = "review-finding"
+id = "lcspr-child-b-2026"
+title = "Child B: the voice of the child in a neglected home"
+review_type = "LCSPR"
+subject = "Child B"
+themes = ["neglect"]
+status = "internal"
++++
+
+## Summary
+Child B, aged 4, lived with a parent who misused alcohol.
+
+## Key learning
+1. Seeing the child alone matters.
+2. Escalate when plans drift.
+
+## What practitioners should do
+Use the escalation policy when you disagree with a decision.
+
+## Good practice
+The school nurse shared concerns promptly.
+"#;
+
+const NEWSLETTER: &str = r#"+++
+kind = "newsletter-item"
+id = "nl-2026-12-safer-sleep"
+title = "Safer sleep week"
+newsletter = "Partnership Matters"
+issue = "2026-12"
+themes = ["safer-sleep"]
+status = "embargoed"
+embargo_until = 2026-12-01
+
+[[privacy_allow]]
+text = "0300 123 4567"
+reason = "The partnership's public advice line"
++++
+
+Safer sleep week runs from **8 December**. Book a place on the briefing.
+
+Call 0300 123 4567 for advice.
+"#;
+
+fn parse(text: &str) -> Result<LearningItem, Vec<ContentError>> {
+    parse_item(Path::new("content/item.md"), text, &Taxonomy::default())
+}
+
+fn first_error(text: &str) -> ContentError {
+    parse(text).expect_err("should not parse").remove(0)
+}
+
+#[test]
+fn a_briefing_round_trips_through_its_markdown() {
+    let item = parse(BRIEFING).unwrap();
+    let ItemKind::SevenMinuteBriefing(b) = &item.kind else {
+        panic!("wrong kind")
+    };
+    assert_eq!(b.sections.len(), 7);
+    assert_eq!(b.sections[5].title, "6. Questions for reflection");
+    assert_eq!(b.source.as_deref(), Some("LCSPR Child B"));
+    assert_eq!(item.links[0].title, "Neglect toolkit");
+    assert_eq!(parse(&item.to_markdown()).unwrap(), item);
+}
+
+#[test]
+fn a_review_finding_round_trips_through_its_markdown() {
+    let item = parse(FINDING).unwrap();
+    let ItemKind::ReviewFinding(f) = &item.kind else {
+        panic!("wrong kind")
+    };
+    assert_eq!(f.review_type, ReviewType::Lcspr);
+    assert_eq!(f.subject, "Child B");
+    assert!(f.key_learning.body.starts_with("1. Seeing"));
+    assert_eq!(item.status, Status::Internal);
+    assert_eq!(parse(&item.to_markdown()).unwrap(), item);
+}
+
+#[test]
+fn a_newsletter_item_round_trips_through_its_markdown() {
+    let item = parse(NEWSLETTER).unwrap();
+    let ItemKind::NewsletterItem(n) = &item.kind else {
+        panic!("wrong kind")
+    };
+    assert_eq!(n.issue, "2026-12");
+    assert!(n.body.ends_with("for advice."));
+    assert_eq!(
+        item.status,
+        Status::Embargoed(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap())
+    );
+    assert_eq!(item.privacy_allow.len(), 1);
+    assert_eq!(parse(&item.to_markdown()).unwrap(), item);
+}
+
+#[test]
+fn the_version_changes_with_the_content_but_not_with_line_endings() {
+    let a = parse(BRIEFING).unwrap();
+    let crlf = parse(&BRIEFING.replace('\n', "\r\n")).unwrap();
+    let edited = parse(&BRIEFING.replace("five", "six")).unwrap();
+    assert_eq!(a.version, crlf.version);
+    assert_ne!(a.version, edited.version);
+    assert_eq!(a.version.0.len(), 64);
+}
+
+#[test]
+fn only_shareable_statuses_may_roll_out() {
+    let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    assert!(!Status::Draft.may_roll_out(day(1)));
+    assert!(Status::Approved.may_roll_out(day(1)));
+    assert!(Status::Internal.may_roll_out(day(1)));
+    assert!(!Status::Embargoed(day(2)).may_roll_out(day(1)));
+    assert!(Status::Embargoed(day(2)).may_roll_out(day(2)));
+}
+
+/// (case, text, line, words the message must contain)
+fn malformed_cases() -> Vec<(&'static str, String, usize, &'static str)> {
+    vec![
+        (
+            "missing front matter",
+            BRIEFING.replacen("+++\n", "", 1),
+            1,
+            "missing front matter",
+        ),
+        (
+            "unclosed front matter",
+            "+++\nkind = \"newsletter-item\"\n".to_owned(),
+            1,
+            "never closed",
+        ),
+        (
+            "bad TOML",
+            BRIEFING.replace("title = \"Neglect: seeing the child\"", "title = \"Neglect"),
+            4,
+            "not valid TOML",
+        ),
+        (
+            "eight sections",
+            BRIEFING.replace("## 7. Where", "## 7. Extra\nMore.\n\n## 8. Where"),
+            39,
+            "exactly seven",
+        ),
+        (
+            "six sections",
+            BRIEFING.replace("## 4. What the research says\n", ""),
+            35,
+            "found 6",
+        ),
+        (
+            "unknown kind",
+            BRIEFING.replace("seven-minute-briefing", "podcast"),
+            2,
+            "unknown kind \"podcast\"",
+        ),
+        (
+            "unknown theme",
+            BRIEFING.replace("\"voice-of-the-child\"", "\"voice-of-child\""),
+            5,
+            "unknown theme \"voice-of-child\"",
+        ),
+        (
+            "embargo without date",
+            FINDING.replace("status = \"internal\"", "status = \"embargoed\""),
+            8,
+            "needs a date",
+        ),
+        (
+            "embargo date on a published item",
+            NEWSLETTER.replace("status = \"embargoed\"", "status = \"published\""),
+            9,
+            "only applies",
+        ),
+        (
+            "unknown review type",
+            FINDING.replace("LCSPR", "SCRR"),
+            5,
+            "unknown review_type",
+        ),
+        (
+            "missing finding section",
+            FINDING.replace("## Good practice", "## Good news"),
+            21,
+            "unknown section \"Good news\"",
+        ),
+        (
+            "field of another kind",
+            FINDING.replace(
+                "subject = \"Child B\"",
+                "subject = \"Child B\"\nissued_by = \"x\"",
+            ),
+            7,
+            "does not apply",
+        ),
+        (
+            "unknown field",
+            FINDING.replace("subject =", "subjetc ="),
+            6,
+            "unknown field",
+        ),
+        (
+            "bad newsletter issue",
+            NEWSLETTER.replace("2026-12\"", "December\""),
+            6,
+            "not a year and month",
+        ),
+        (
+            "upper-case id",
+            FINDING.replace("lcspr-child-b-2026", "LCSPR Child B"),
+            3,
+            "lowercase",
+        ),
+    ]
+}
+
+#[test]
+fn every_malformed_file_names_its_file_and_line() {
+    for (case, text, line, words) in malformed_cases() {
+        let errors = parse(&text).expect_err(case);
+        let error = errors
+            .iter()
+            .find(|e| e.message.contains(words))
+            .unwrap_or_else(|| panic!("{case}: no error mentions {words:?}; got {errors:#?}"));
+        assert_eq!(error.at.line, line, "{case}: {error}");
+        assert_eq!(error.at.path, Path::new("content/item.md"), "{case}");
+        assert!(
+            error.help.is_some(),
+            "{case}: an error should say how to fix it"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_theme_suggests_the_nearest_known_one() {
+    let e = first_error(&BRIEFING.replace("\"neglect\"", "\"neglct\""));
+    assert_eq!(e.at.line, 5);
+    assert!(e.to_string().contains("did you mean \"neglect\""), "{e}");
+}
+
+#[test]
+fn all_problems_in_a_file_are_reported_at_once() {
+    let text = FINDING
+        .replace("LCSPR", "nope")
+        .replace("\"neglect\"", "\"neglectt\"")
+        .replace("status = \"internal\"", "status = \"finished\"");
+    let errors = parse(&text).unwrap_err();
+    let lines: Vec<usize> = errors.iter().map(|e| e.at.line).collect();
+    assert_eq!(lines, vec![7, 8, 5], "{errors:#?}");
+}
+
+#[test]
+fn a_heading_inside_a_code_fence_is_not_a_section() {
+    let text = BRIEFING.replace(
+        "Ask to see where the child sleeps.",
+        "```\n## not a heading\n```",
+    );
+    let item = parse(&text).unwrap();
+    let ItemKind::SevenMinuteBriefing(b) = &item.kind else {
+        panic!()
+    };
+    assert_eq!(b.sections[4].body, "```\n## not a heading\n```");
+}
+
+#[test]
+fn a_privacy_allow_without_a_reason_is_refused() {
+    let e = first_error(&NEWSLETTER.replace(
+        "reason = \"The partnership's public advice line\"",
+        "reason = \"\"",
+    ));
+    assert!(e.message.contains("privacy_allow"), "{e}");
+}
+
+#[test]
+fn load_dir_reports_an_id_used_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.md"), FINDING).unwrap();
+    std::fs::write(dir.path().join("b.md"), FINDING).unwrap();
+    let (items, errors) = load_dir(dir.path(), &Taxonomy::default());
+    assert_eq!(items.len(), 1);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].at.line, 3);
+    assert!(errors[0].message.contains("already used"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_parser_never_panics_on_arbitrary_text(text in "\\PC*") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn the_parser_never_panics_on_front_matter_shaped_text(
+        front in "(kind|id|title|themes|status|embargo_until|issue|\\[\\[links\\]\\]|[a-z_]{1,8}) ?= ?(\"[^\"\n]{0,12}\"|\\[\"[a-z-]{0,12}\"\\]|[0-9-]{0,12}|\\{\\})?(\n[^\n]{0,20}){0,6}",
+        body in "(## [^\n]{0,10}\n[^\n]{0,30}\n|```\n|\n){0,12}",
+    ) {
+        let _ = parse(&format!("+++\n{front}\n+++\n{body}"));
+    }
+
+    #[test]
+    fn any_item_that_parses_round_trips(sections in proptest::collection::vec(("[A-Za-z ]{1,20}", "[A-Za-z0-9 .,*_<>&\n-]{0,80}"), 7)) {
+        let body: String = sections.iter().map(|(t, b)| format!("## {}\n{}\n\n", t.trim(), b)).collect();
+        let text = BRIEFING.split_once("\n+++\n").map(|(front, _)| format!("{front}\n+++\n{body}")).unwrap();
+        if let Ok(item) = parse(&text) {
+            prop_assert_eq!(parse(&item.to_markdown()).unwrap(), item);
+        }
+    }
+}
