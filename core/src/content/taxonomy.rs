@@ -109,8 +109,9 @@ impl UnknownTheme {
             Some(s) => format!(
                 "did you mean \"{s}\"? Themes come from [[themes]] in cascade.toml (`cascade check` lists them)"
             ),
-            None => "use a theme id from [[themes]] in cascade.toml, or add this theme there"
-                .to_owned(),
+            None => {
+                "use a theme id from [[themes]] in cascade.toml, or add this theme there".to_owned()
+            }
         }
     }
 }
