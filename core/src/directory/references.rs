@@ -2,7 +2,7 @@
 //! agency, a person's team and manager, a champion's person, teams and
 //! theme), against either the other files or what the store already holds.
 
-use super::{DirectoryError, DirectoryFile};
+use super::{DirectoryError, DirectoryFile, Row};
 use crate::content::Taxonomy;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -49,128 +49,137 @@ pub(crate) fn check_references(
     taxonomy: &Taxonomy,
     against: Against,
 ) -> Vec<DirectoryError> {
-    let mut errors = Vec::new();
-    let mut missing = |line: usize,
-                       column: &str,
-                       what: &str,
-                       id: &str,
-                       file_name: &str,
-                       ids: &mut dyn Iterator<Item = &String>| {
-        let close = closest(id, ids);
-        errors.push(DirectoryError::cell(
-            path,
-            line,
-            column,
-            format!("no {what} \"{id}\""),
-            Some(against.help(file_name, &format!("{what}s"), close.as_deref())),
-        ));
+    let mut check = Check {
+        path,
+        known,
+        against,
+        errors: Vec::new(),
     };
     match file {
         DirectoryFile::Agencies(_) => {}
         DirectoryFile::Teams(rows) => {
             for row in rows {
-                let team = &row.value;
-                if !known.agencies.contains(&team.agency_id) {
-                    missing(
-                        row.line,
-                        "agency_id",
-                        "agency",
-                        &team.agency_id,
-                        "agencies.csv",
-                        &mut known.agencies.iter(),
-                    );
-                }
+                check.agency(row.line, "agency_id", &row.value.agency_id);
             }
         }
         DirectoryFile::People(rows) => {
             let people: HashSet<&String> = rows.iter().map(|r| &r.value.id).collect();
-            let mut wrong_agency = Vec::new();
-            for row in rows {
-                let person = &row.value;
-                if !known.agencies.contains(&person.agency_id) {
-                    missing(
-                        row.line,
-                        "agency_id",
-                        "agency",
-                        &person.agency_id,
-                        "agencies.csv",
-                        &mut known.agencies.iter(),
-                    );
-                }
+            for Row {
+                line,
+                value: person,
+            } in rows
+            {
+                check.agency(*line, "agency_id", &person.agency_id);
                 match known.teams.get(&person.team_id) {
-                    None => missing(row.line, "team_id", "team", &person.team_id, "teams.csv", &mut known.teams.keys()),
-                    Some(agency) if *agency != person.agency_id => wrong_agency.push(DirectoryError::cell(
-                        path,
-                        row.line,
+                    None => check.team(*line, "team_id", &person.team_id),
+                    Some(agency) if *agency != person.agency_id => check.report(
+                        *line,
                         "team_id",
                         format!(
                             "team \"{}\" belongs to agency \"{agency}\", not \"{}\"",
                             person.team_id, person.agency_id
                         ),
-                        Some("fix agency_id or team_id so the team is one of the person's agency's teams".to_owned()),
-                    )),
+                        "fix agency_id or team_id so the team is one of the person's agency's teams"
+                            .to_owned(),
+                    ),
                     Some(_) => {}
                 }
                 if let Some(manager) = &person.manager_id
                     && !people.contains(manager)
                 {
-                    missing(
-                        row.line,
-                        "manager_id",
-                        "person",
-                        manager,
-                        "people.csv",
-                        &mut people.iter().copied(),
-                    );
+                    let close = closest(manager, people.iter().copied());
+                    check.missing(*line, "manager_id", Target::Person, manager, close);
                 }
             }
-            errors.extend(wrong_agency);
         }
         DirectoryFile::Champions(rows) => {
-            let mut unknown_themes = Vec::new();
-            for row in rows {
-                let champion = &row.value;
+            for Row {
+                line,
+                value: champion,
+            } in rows
+            {
                 if !known.people.contains(&champion.person_id) {
-                    missing(
-                        row.line,
+                    let close = closest(&champion.person_id, known.people.iter());
+                    check.missing(
+                        *line,
                         "person_id",
-                        "person",
+                        Target::Person,
                         &champion.person_id,
-                        "people.csv",
-                        &mut known.people.iter(),
+                        close,
                     );
                 }
                 if let Err(unknown) = taxonomy.check(&champion.theme) {
-                    unknown_themes.push(DirectoryError::cell(
-                        path,
-                        row.line,
-                        "theme",
-                        unknown.message(),
-                        Some(unknown.help()),
-                    ));
+                    check.report(*line, "theme", unknown.message(), unknown.help());
                 }
                 for team in &champion.team_ids {
-                    if !known.teams.contains_key(team) {
-                        missing(
-                            row.line,
-                            "teams",
-                            "team",
-                            team,
-                            "teams.csv",
-                            &mut known.teams.keys(),
-                        );
-                    }
+                    check.team(*line, "teams", team);
                 }
             }
-            errors.extend(unknown_themes);
         }
     }
-    errors.sort_by_key(|e| e.line);
-    errors
+    check.errors
+}
+
+/// What a reference points at.
+#[derive(Clone, Copy)]
+enum Target {
+    Agency,
+    Team,
+    Person,
+}
+
+struct Check<'a> {
+    path: &'a Path,
+    known: &'a KnownIds,
+    against: Against,
+    errors: Vec<DirectoryError>,
+}
+
+impl Check<'_> {
+    fn agency(&mut self, line: usize, column: &str, id: &str) {
+        if !self.known.agencies.contains(id) {
+            let close = closest(id, self.known.agencies.iter());
+            self.missing(line, column, Target::Agency, id, close);
+        }
+    }
+
+    fn team(&mut self, line: usize, column: &str, id: &str) {
+        if !self.known.teams.contains_key(id) {
+            let close = closest(id, self.known.teams.keys());
+            self.missing(line, column, Target::Team, id, close);
+        }
+    }
+
+    fn missing(
+        &mut self,
+        line: usize,
+        column: &str,
+        target: Target,
+        id: &str,
+        close: Option<String>,
+    ) {
+        let (what, plural, file_name) = match target {
+            Target::Agency => ("agency", "agencies", "agencies.csv"),
+            Target::Team => ("team", "teams", "teams.csv"),
+            Target::Person => ("person", "people", "people.csv"),
+        };
+        let help = self.against.help(file_name, plural, close.as_deref());
+        self.report(line, column, format!("no {what} \"{id}\""), help);
+    }
+
+    fn report(&mut self, line: usize, column: &str, message: String, help: String) {
+        self.errors.push(DirectoryError::cell(
+            self.path,
+            line,
+            column,
+            message,
+            Some(help),
+        ));
+    }
 }
 
 /// The known id closest to a mistyped one, if any is close enough to guess.
-fn closest(id: &str, ids: &mut dyn Iterator<Item = &String>) -> Option<String> {
+fn closest<'a>(id: &str, ids: impl Iterator<Item = &'a String>) -> Option<String> {
     ids.map(|known| (strsim::jaro_winkler(id, known), known))
         .filter(|(score, _)| *score >= 0.85)
         .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))

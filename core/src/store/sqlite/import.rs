@@ -19,7 +19,9 @@ pub(super) async fn import(
     path: &Path,
     taxonomy: &Taxonomy,
 ) -> Result<ImportSummary, StoreError> {
-    let mut tx = pool.begin().await?;
+    // IMMEDIATE takes the write lock before reading what to compare against,
+    // so a concurrent import waits (busy timeout) instead of failing midway.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let known = known_ids(&mut tx).await?;
     let mut errors = find_duplicates(file, path);
     errors.extend(check_references(
