@@ -1,0 +1,301 @@
+//! The SQLite store: one database file in WAL mode with foreign keys on, the
+//! embedded default that needs nothing installed. Directory imports live in
+//! `import`.
+
+mod import;
+
+use super::{Store, StoreError, StoredItem, StoredPerson};
+use crate::content::{LearningItem, Status, Taxonomy, Version};
+use crate::directory::{Agency, Champion, ChannelIdentity, DirectoryFile, Person, Team};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a writer waits for another to finish before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The store in one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with its parent folders) the database at
+    /// `location`, a file path or a `sqlite:` URL, and applies migrations.
+    pub async fn open(location: &str) -> Result<Self, StoreError> {
+        let options = if location.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(location)?
+        } else {
+            SqliteConnectOptions::new().filename(location)
+        };
+        if let Some(folder) = options.get_filename().parent()
+            && !folder.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
+                path: folder.display().to_string(),
+                source,
+            })?;
+        }
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new().connect_with(options).await?;
+        Self::migrated(pool).await
+    }
+
+    /// A private database in memory, for tests and dry runs.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        // Each connection to `:memory:` is its own database, so keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        sqlx::migrate!().run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The connection pool, for modules that add their own tables.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+type ItemRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<NaiveDate>,
+    String,
+    DateTime<Utc>,
+);
+
+const ITEM_COLUMNS: &str =
+    "id, version, kind, title, status, embargoed_until, source, first_seen_at";
+
+fn stored_item(row: ItemRow) -> StoredItem {
+    let (id, version, kind, title, status, embargoed_until, source, first_seen_at) = row;
+    StoredItem {
+        id,
+        version: Version(version),
+        kind,
+        title,
+        status,
+        embargoed_until,
+        source,
+        first_seen_at,
+    }
+}
+
+type PersonRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    DateTime<Utc>,
+);
+
+const PERSON_COLUMNS: &str =
+    "id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at";
+
+fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
+    let (id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at) =
+        row;
+    StoredPerson {
+        person: Person {
+            id,
+            display_name,
+            email,
+            agency_id,
+            team_id,
+            roles,
+            manager_id,
+            time_zone,
+        },
+        active,
+        updated_at,
+    }
+}
+
+impl Store for SqliteStore {
+    async fn save_item(&self, item: &LearningItem, source: &str) -> Result<bool, StoreError> {
+        let embargoed_until = match item.status {
+            Status::Embargoed(until) => Some(until),
+            _ => None,
+        };
+        let result = sqlx::query(
+            "INSERT INTO items (id, version, kind, title, status, embargoed_until, source, first_seen_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id, version) DO NOTHING",
+        )
+        .bind(&item.id)
+        .bind(&item.version.0)
+        .bind(item.kind_name())
+        .bind(&item.title)
+        .bind(item.status.name())
+        .bind(embargoed_until)
+        .bind(source)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
+        let rows: Vec<ItemRow> = sqlx::query_as(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE id = ? ORDER BY seq"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(stored_item).collect())
+    }
+
+    async fn latest_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
+        let row: Option<ItemRow> = sqlx::query_as(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE id = ? ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(stored_item))
+    }
+
+    async fn import(
+        &self,
+        file: &DirectoryFile,
+        path: &Path,
+        taxonomy: &Taxonomy,
+    ) -> Result<super::ImportSummary, StoreError> {
+        import::import(&self.pool, file, path, taxonomy).await
+    }
+
+    async fn people(&self, active_only: bool) -> Result<Vec<StoredPerson>, StoreError> {
+        let rows: Vec<PersonRow> = sqlx::query_as(&format!(
+            "SELECT {PERSON_COLUMNS} FROM people WHERE active OR NOT ? ORDER BY id"
+        ))
+        .bind(active_only)
+        .fetch_all(&self.pool)
+        .await?;
+        let role_rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT person_id, role FROM person_roles ORDER BY person_id, role")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+        for (person_id, role) in role_rows {
+            roles.entry(person_id).or_default().push(role);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let person_roles = roles.remove(&row.0).unwrap_or_default();
+                stored_person(row, person_roles)
+            })
+            .collect())
+    }
+
+    async fn person(&self, id: &str) -> Result<Option<StoredPerson>, StoreError> {
+        let row: Option<PersonRow> =
+            sqlx::query_as(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let roles: Vec<String> =
+            sqlx::query_scalar("SELECT role FROM person_roles WHERE person_id = ? ORDER BY role")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(stored_person(row, roles)))
+    }
+
+    async fn agencies(&self) -> Result<Vec<Agency>, StoreError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, name, kind FROM agencies ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, kind)| Agency { id, name, kind })
+            .collect())
+    }
+
+    async fn teams(&self) -> Result<Vec<Team>, StoreError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, agency_id, name FROM teams ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, agency_id, name)| Team {
+                id,
+                agency_id,
+                name,
+            })
+            .collect())
+    }
+
+    async fn champions(&self) -> Result<Vec<Champion>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT c.person_id, c.theme, t.team_id
+             FROM champions c JOIN champion_teams t USING (person_id, theme)
+             WHERE c.active
+             ORDER BY c.person_id, c.theme, t.team_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut champions: Vec<Champion> = Vec::new();
+        for (person_id, theme, team_id) in rows {
+            match champions.last_mut() {
+                Some(last) if last.person_id == person_id && last.theme == theme => {
+                    last.team_ids.push(team_id)
+                }
+                _ => champions.push(Champion {
+                    person_id,
+                    theme,
+                    team_ids: vec![team_id],
+                }),
+            }
+        }
+        Ok(champions)
+    }
+
+    async fn identities(&self, person_id: &str) -> Result<Vec<ChannelIdentity>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT person_id, channel, address FROM channel_identities
+             WHERE person_id = ? ORDER BY channel, address",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(person_id, channel, address)| ChannelIdentity {
+                person_id,
+                channel,
+                address,
+            })
+            .collect())
+    }
+}
