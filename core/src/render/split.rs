@@ -112,10 +112,9 @@ fn pack(atoms: &[Atom<'_>], budget: usize) -> Vec<String> {
                 fits_to_the_end = true;
             } else if content > 0
                 && let Some(boundary) = boundary_at(atoms, end)
+                && best.as_ref().is_none_or(|(b, _, _)| boundary >= *b)
             {
-                if best.as_ref().is_none_or(|(b, _, _)| boundary >= *b) {
-                    best = Some((boundary, end, stack.clone()));
-                }
+                best = Some((boundary, end, stack.clone()));
             }
         }
         let (cut, after) = if fits_to_the_end {
@@ -271,8 +270,8 @@ fn tokenize_discord(text: &str) -> Vec<Atom<'_>> {
                 ticks
             };
             atom(opener, Kind::Open(ticks.to_owned()))
-        } else if rest.starts_with('\\') {
-            let len = 1 + rest[1..].chars().next().map_or(0, char::len_utf8);
+        } else if let Some(escaped) = rest.strip_prefix('\\') {
+            let len = 1 + escaped.chars().next().map_or(0, char::len_utf8);
             atom(&rest[..len], Kind::Text)
         } else if rest.starts_with('[')
             && let Some(close) = link_close(&rest[1..])

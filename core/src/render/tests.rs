@@ -281,7 +281,12 @@ fn limits() -> impl Strategy<Value = usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    // Failures are reported with their minimal input; no regression files
+    // are written into the source tree.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(48)
+    })]
 
     #[test]
     fn telegram_chunks_fit_stay_valid_and_keep_the_text(sections in sections(), limit in limits()) {
