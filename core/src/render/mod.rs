@@ -336,7 +336,9 @@ impl ChannelTemplates {
                 "use section_break, href or a built-in helper (if, unless, each, with, eq, and, or, not)"
                     .to_owned(),
             ),
-            RenderErrorReason::TemplateError(t) => return template_error(&PathBuf::new(), t),
+            RenderErrorReason::TemplateError(t) => {
+                return template_error(file.as_deref().unwrap_or(Path::new("")), t);
+            }
             other => (other.to_string(), "correct the template at this line".to_owned()),
         };
         RenderError {
