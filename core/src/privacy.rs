@@ -1,1 +1,0 @@
-//! Privacy guard (being written).

@@ -1,0 +1,342 @@
+//! Detection: one compiled pattern per kind of identifier, plus the checks a
+//! pattern cannot express (NHS check digit, a birth word nearby, the phone
+//! allow list, personal domains). Yields byte spans; the parent locates them.
+
+use super::{FindingKind, PrivacyConfig, PrivacyError};
+use regex::{Match, Regex, RegexBuilder};
+use std::cmp::Reverse;
+use std::ops::Range;
+
+/// A detection as a byte range of the scanned text.
+pub(super) struct Span {
+    pub kind: FindingKind,
+    pub range: Range<usize>,
+}
+
+/// How far apart, in words, a birth word and its date may be.
+const MAX_WORDS_FROM_BIRTH_WORD: usize = 5;
+/// Caps the text between a birth word and its date, so a long run without
+/// spaces cannot make the proximity check expensive.
+const MAX_BYTES_FROM_BIRTH_WORD: usize = 100;
+
+/// Whitespace that stays on one line: a date and its birth word must share
+/// a line.
+const SPACE: &str = r"[\s&&[^\n]]";
+
+/// An ASCII word boundary. Unicode boundaries would send the regex engine to
+/// its slow path on any non-ASCII text (curly quotes, dashes), and every
+/// pattern but names starts and ends with ASCII.
+const WORD_EDGE: &str = r"(?-u:\b)";
+
+#[derive(Debug)]
+pub(super) struct Detectors {
+    nhs_number: Regex,
+    date: Regex,
+    birth_word: Regex,
+    postcode: Regex,
+    phone_number: Regex,
+    email: Regex,
+    denied_name: Option<Regex>,
+    /// Digits of allowed lines, normalised by [`phone_digits`].
+    allowed_phone_numbers: Vec<String>,
+    /// Lowercase, without a leading `@`.
+    personal_email_domains: Vec<String>,
+}
+
+impl Detectors {
+    pub(super) fn new(config: &PrivacyConfig) -> Result<Detectors, PrivacyError> {
+        Ok(Detectors {
+            nhs_number: built_in(&format!(
+                r"{WORD_EDGE}[0-9]{{3}}[ -]?[0-9]{{3}}[ -]?[0-9]{{4}}{WORD_EDGE}"
+            )),
+            date: built_in(&date_pattern()),
+            birth_word: built_in(&format!(
+                r"(?i){WORD_EDGE}(?:born|d\.?o\.?b|date{SPACE}+of{SPACE}+birth|birth{SPACE}*date|birthdays?){WORD_EDGE}\.?"
+            )),
+            postcode: built_in(&format!(
+                r"(?i){WORD_EDGE}(?:[A-PR-UWYZ][0-9][0-9A-HJKPS-UW]?|[A-PR-UWYZ][A-HK-Y][0-9][0-9ABEHMNPRV-Y]?|GIR) ?[0-9][ABD-HJLNP-UW-Z]{{2}}{WORD_EDGE}"
+            )),
+            phone_number: built_in(&format!(
+                r"(?:\+44[ -]?(?:\(0\)[ -]?)?|\(0|{WORD_EDGE}0)[1237](?:\)?[ -]?[0-9]){{8,9}}{WORD_EDGE}"
+            )),
+            email: built_in(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
+            denied_name: denied_name_pattern(&config.deny_names)?,
+            allowed_phone_numbers: config
+                .allow_phone_numbers
+                .iter()
+                .map(|number| allowed_phone_number(number))
+                .collect::<Result<_, _>>()?,
+            personal_email_domains: config
+                .personal_email_domains
+                .iter()
+                .map(|domain| personal_email_domain(domain))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// All detections in text order, without overlaps.
+    pub(super) fn spans(&self, text: &str) -> Vec<Span> {
+        // Detectors run in priority order; the stable sort below keeps that
+        // order for detections of the same span (an NHS number that also
+        // reads as a phone number is reported as an NHS number).
+        let mut spans = Vec::new();
+        let mut push = |kind, m: Match<'_>| {
+            spans.push(Span {
+                kind,
+                range: m.range(),
+            })
+        };
+        for m in self.nhs_number.find_iter(text) {
+            if nhs_check_digit_is_valid(m.as_str()) {
+                push(FindingKind::NhsNumber, m);
+            }
+        }
+        for m in self.dates_of_birth(text) {
+            push(FindingKind::DateOfBirth, m);
+        }
+        for m in self.postcode.find_iter(text) {
+            if !reads_as_ordinal(m.as_str()) {
+                push(FindingKind::Postcode, m);
+            }
+        }
+        for m in self.phone_number.find_iter(text) {
+            let digits = phone_digits(m.as_str());
+            if is_uk_phone_number(&digits) && !self.allowed_phone_numbers.contains(&digits) {
+                push(FindingKind::PhoneNumber, m);
+            }
+        }
+        if !self.personal_email_domains.is_empty() {
+            for m in self.email.find_iter(text) {
+                if self.is_personal(m.as_str()) {
+                    push(FindingKind::PersonalEmail, m);
+                }
+            }
+        }
+        if let Some(denied_name) = &self.denied_name {
+            for m in denied_name.find_iter(text) {
+                push(FindingKind::DeniedName, m);
+            }
+        }
+
+        spans.sort_by_key(|span| (span.range.start, Reverse(span.range.end)));
+        let mut covered_to = 0;
+        spans.retain(|span| {
+            let keep = span.range.start >= covered_to;
+            if keep {
+                covered_to = span.range.end;
+            }
+            keep
+        });
+        spans
+    }
+
+    /// Dates that a birth word points at. Each birth word claims at most one
+    /// date, the next one if close enough ("born on 3 March 2016") else the
+    /// previous one ("3 March 2016 (DOB)"), so a meeting date later in the
+    /// same sentence is not dragged in.
+    fn dates_of_birth<'t>(&self, text: &'t str) -> Vec<Match<'t>> {
+        let dates: Vec<Match<'t>> = self.date.find_iter(text).collect();
+        let mut claimed = Vec::new();
+        for word in self.birth_word.find_iter(text) {
+            let next = dates.partition_point(|date| date.start() < word.end());
+            let after = dates
+                .get(next)
+                .filter(|date| text.get(word.end()..date.start()).is_some_and(near));
+            let before = next
+                .checked_sub(1)
+                .map(|previous| dates[previous])
+                .filter(|date| text.get(date.end()..word.start()).is_some_and(near));
+            claimed.extend(after.copied().or(before));
+        }
+        claimed
+    }
+
+    fn is_personal(&self, address: &str) -> bool {
+        let domain = address
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.to_ascii_lowercase())
+            .unwrap_or_default();
+        self.personal_email_domains.iter().any(|personal| {
+            domain
+                .strip_suffix(personal.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+        })
+    }
+}
+
+fn allowed_phone_number(number: &str) -> Result<String, PrivacyError> {
+    let digits = phone_digits(number);
+    if digits.is_empty() {
+        return Err(PrivacyError::PhoneNumberWithoutDigits(number.to_string()));
+    }
+    Ok(digits)
+}
+
+/// A configured domain, lowercased; a leading `@` is forgiven.
+fn personal_email_domain(domain: &str) -> Result<String, PrivacyError> {
+    let normalised = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+    let labels_ok = normalised.split('.').all(|label| {
+        !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if !labels_ok || !normalised.contains('.') {
+        return Err(PrivacyError::NotADomain(domain.to_string()));
+    }
+    Ok(normalised)
+}
+
+/// Compiles a pattern written in this file; a failure is a bug here, caught
+/// by any test that builds a guard.
+fn built_in(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("built-in privacy patterns are valid")
+}
+
+/// Day-month-year (UK order, or month-day), year-month-day, and written
+/// months with an optional ordinal: 12/03/2015, 2015-03-12, 12th of Mar 2015,
+/// March 12, 2015.
+fn date_pattern() -> String {
+    let day = "(?:0?[1-9]|[12][0-9]|3[01])";
+    let month = "(?:0?[1-9]|1[0-2])";
+    let month_name = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?\
+                      |aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+    let ordinal = "(?:st|nd|rd|th)?";
+    let sep = "[/.-]";
+    let short_or_long_year = "(?:[0-9]{4}|[0-9]{2})";
+    let alternatives = [
+        format!("{day}{sep}{month}{sep}{short_or_long_year}"),
+        format!("{month}{sep}{day}{sep}{short_or_long_year}"),
+        format!("[0-9]{{4}}{sep}{month}{sep}{day}"),
+        format!("{day}{ordinal}(?:{SPACE}+of)?{SPACE}+{month_name}\\.?,?{SPACE}+[0-9]{{4}}"),
+        format!("{month_name}\\.?{SPACE}+{day}{ordinal},?{SPACE}+[0-9]{{4}}"),
+    ];
+    format!(r"(?i){WORD_EDGE}(?:{}){WORD_EDGE}", alternatives.join("|"))
+}
+
+/// Whether the text between a birth word and a date keeps them together:
+/// same line, same sentence, a few words apart.
+fn near(between: &str) -> bool {
+    between.len() <= MAX_BYTES_FROM_BIRTH_WORD
+        && !between.contains('\n')
+        && !starts_a_new_sentence(between)
+        && between
+            .split_whitespace()
+            .filter(|word| word.chars().any(char::is_alphanumeric))
+            .count()
+            <= MAX_WORDS_FROM_BIRTH_WORD
+}
+
+/// A full stop, semicolon, `!` or `?` followed by space and then a letter.
+/// "DOB. 03/03/2016" stays together; "born early. The panel met on" does not.
+fn starts_a_new_sentence(between: &str) -> bool {
+    between
+        .match_indices(['.', ';', '!', '?'])
+        .any(|(at, stop)| {
+            let rest = &between[at + stop.len()..];
+            let after_space = rest.trim_start();
+            after_space.len() < rest.len() && after_space.starts_with(char::is_alphabetic)
+        })
+}
+
+/// The NHS mod-11 check: weights 10 down to 2 over the first nine digits;
+/// the check digit is 11 minus the sum mod 11, where 11 reads as 0 and 10
+/// means no valid number.
+pub(super) fn nhs_check_digit_is_valid(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
+    let [body @ .., check] = digits.as_slice() else {
+        return false;
+    };
+    if body.len() != 9 {
+        return false;
+    }
+    let sum: u32 = body
+        .iter()
+        .zip((2..=10).rev())
+        .map(|(digit, weight)| digit * weight)
+        .sum();
+    match 11 - sum % 11 {
+        11 => *check == 0,
+        10 => false,
+        expected => *check == expected,
+    }
+}
+
+/// Whether a postcode-shaped match ends in a lowercase ordinal ("Y6 2nd",
+/// "a1 3rd"): case-insensitive postcodes would otherwise flag school years
+/// and list items. A postcode written in capitals is still flagged.
+fn reads_as_ordinal(candidate: &str) -> bool {
+    let mut last_three = candidate.chars().rev().take(3);
+    let (Some(second), Some(first), Some(digit)) =
+        (last_three.next(), last_three.next(), last_three.next())
+    else {
+        return false;
+    };
+    let suffix = match digit {
+        '1' => ['s', 't'],
+        '2' => ['n', 'd'],
+        '3' => ['r', 'd'],
+        _ => ['t', 'h'],
+    };
+    [first, second] == suffix
+}
+
+/// A phone number's digits, with an international `44` read as a leading
+/// `0`, so "+44 (0)161 496 0000" and "0161-496-0000" compare equal.
+fn phone_digits(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    match digits.strip_prefix("44") {
+        Some(national) if national.starts_with('0') => national.to_string(),
+        Some(national) => format!("0{national}"),
+        None => digits,
+    }
+}
+
+/// Mobiles (07) and geographic or national-rate lines (01, 02, 03) have 11
+/// digits; a few 01 areas still have 10.
+fn is_uk_phone_number(digits: &str) -> bool {
+    let prefix_ok = ["01", "02", "03", "07"]
+        .iter()
+        .any(|p| digits.starts_with(p));
+    prefix_ok && (digits.len() == 11 || (digits.len() == 10 && digits.starts_with("01")))
+}
+
+/// One pattern for all denied names, longest first so "Ann Smith" wins over
+/// "Ann". Words of a name may be split by any whitespace, including the line
+/// break of a hard-wrapped paragraph.
+fn denied_name_pattern(names: &[String]) -> Result<Option<Regex>, PrivacyError> {
+    let mut names: Vec<Vec<&str>> = names
+        .iter()
+        .map(|name| name.split_whitespace().collect())
+        .collect();
+    if names.iter().any(Vec::is_empty) {
+        return Err(PrivacyError::EmptyDenyName);
+    }
+    if names.is_empty() {
+        return Ok(None);
+    }
+    names.sort_by_key(|words| {
+        Reverse(words.iter().map(|word| word.len()).sum::<usize>() + words.len())
+    });
+    let alternatives: Vec<String> = names
+        .iter()
+        .map(|words| {
+            let escaped: Vec<String> = words.iter().map(|word| regex::escape(word)).collect();
+            let name = escaped.join(r"\s+");
+            let first = words.first().and_then(|word| word.chars().next());
+            let last = words.last().and_then(|word| word.chars().next_back());
+            format!("{}{name}{}", name_edge(first), name_edge(last))
+        })
+        .collect();
+    RegexBuilder::new(&format!("(?:{})", alternatives.join("|")))
+        .case_insensitive(true)
+        .build()
+        .map(Some)
+        .map_err(PrivacyError::DenyNamesTooLarge)
+}
+
+/// The boundary beside a name's first or last letter: the fast ASCII one
+/// where that letter is ASCII, so only names like "Zoë" pay for Unicode.
+fn name_edge(letter: Option<char>) -> &'static str {
+    match letter {
+        Some(letter) if letter.is_ascii_alphanumeric() => WORD_EDGE,
+        _ => r"\b",
+    }
+}
