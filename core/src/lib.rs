@@ -1,8 +1,11 @@
 //! cascade: spreads safeguarding learning through a partnership of agencies
 //! and proves that it landed. See ARCHITECTURE.md for the map.
 
+pub mod cli;
+pub mod config;
 pub mod content;
 pub mod directory;
 pub mod privacy;
+pub mod project;
 pub mod render;
 pub mod store;

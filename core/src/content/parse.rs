@@ -106,14 +106,14 @@ pub fn parse_item(
     let kind = required(&mut p, &raw.kind, "kind", "\"seven-minute-briefing\"");
     let id = required(&mut p, &raw.id, "id", "\"7mb-neglect-2026\"");
     let title = required(&mut p, &raw.title, "title", "\"Neglect: seeing the child\"");
-    if let (Some(id), Some(span)) = (&id, &raw.id) {
-        if !is_slug(id) {
-            p.push(
-                front_line(span.span().start),
-                format!("id \"{id}\" must be lowercase letters, digits and dashes"),
-                format!("for example id = \"{}\"", slugify(id)),
-            );
-        }
+    if let (Some(id), Some(span)) = (&id, &raw.id)
+        && !is_slug(id)
+    {
+        p.push(
+            front_line(span.span().start),
+            format!("id \"{id}\" must be lowercase letters, digits and dashes"),
+            format!("for example id = \"{}\"", slugify(id)),
+        );
     }
 
     let themes = validate_themes(&mut p, &raw, taxonomy, &front_line);
@@ -255,16 +255,15 @@ pub fn parse_item(
                 "\"Partnership Matters\"",
             );
             let issue = required(&mut p, &raw.issue, "issue", "\"2026-12\"");
-            if let (Some(issue), Some(span)) = (&issue, &raw.issue) {
-                if NaiveDate::parse_from_str(&format!("{issue}-01"), "%Y-%m-%d").is_err()
-                    || issue.len() != 7
-                {
-                    p.push(
-                        front_line(span.span().start),
-                        format!("issue \"{issue}\" is not a year and month"),
-                        "write it as YYYY-MM, e.g. issue = \"2026-12\"",
-                    );
-                }
+            if let (Some(issue), Some(span)) = (&issue, &raw.issue)
+                && (NaiveDate::parse_from_str(&format!("{issue}-01"), "%Y-%m-%d").is_err()
+                    || issue.len() != 7)
+            {
+                p.push(
+                    front_line(span.span().start),
+                    format!("issue \"{issue}\" is not a year and month"),
+                    "write it as YYYY-MM, e.g. issue = \"2026-12\"",
+                );
             }
             let text = trim_blank_lines(&body);
             if text.is_empty() {

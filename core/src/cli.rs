@@ -1,0 +1,310 @@
+//! The `cascade` command line: a thin layer that opens a project, calls the
+//! library and prints what happened in words a business unit can act on.
+
+use crate::content::{self, LearningItem};
+use crate::directory::{self, Directory};
+use crate::privacy::PrivacyGuard;
+use crate::project::{self, Project};
+use crate::render::Channel;
+use crate::store::{SqliteStore, Store};
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cascade",
+    version,
+    about = "Spread safeguarding learning through a partnership, and prove that it landed"
+)]
+struct Cli {
+    /// The project folder (holding cascade.toml, content/, directory/, templates/).
+    #[arg(long, global = true, default_value = ".")]
+    project: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a working example project: config, templates, a made-up
+    /// partnership directory and example learning of all three kinds.
+    Init { dir: PathBuf },
+    /// Validate config, templates, directory and content, and run the privacy
+    /// guard; report every problem with its file and line.
+    Check,
+    /// Import directory CSV files into the store. With no files, imports the
+    /// project's directory/ folder and records the current content versions.
+    Import { files: Vec<PathBuf> },
+    /// Print an item as it would be sent on a channel.
+    Preview {
+        /// The item's id (see `cascade check`).
+        item: String,
+        /// email-html, email-text, telegram or discord; all when omitted.
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// Render for this person id from the directory.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    /// Create (or reuse) a demo project, check it, import it into SQLite and
+    /// preview a briefing on every channel.
+    Demo {
+        #[arg(long, default_value = "cascade-demo")]
+        dir: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir } => {
+            let n = project::scaffold(&dir)?;
+            println!(
+                "Created an example project in {} ({n} files).",
+                dir.display()
+            );
+            println!("Next: cascade check --project {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let project = Project::open(&cli.project)?;
+            Ok(check(&project))
+        }
+        Command::Import { files } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(import(&project, files))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview {
+            item,
+            channel,
+            person,
+        } => {
+            let project = Project::open(&cli.project)?;
+            let channels = channel.map(|c| vec![c]).unwrap_or(Channel::ALL.to_vec());
+            preview(&project, &item, &channels, person.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir } => demo(&dir),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn check(project: &Project) -> ExitCode {
+    let report = project.check();
+    for problem in &report.problems {
+        eprintln!("{problem}\n");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "ok: {} items, {} people in {} teams of {} agencies, {} champions; templates render on {} channels",
+            report.items.len(),
+            report.directory.people.len(),
+            report.directory.teams.len(),
+            report.directory.agencies.len(),
+            report.directory.champions.len(),
+            Channel::ALL.len(),
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{} problem{} found in {}",
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" },
+            project.root.display()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+async fn import(project: &Project, files: Vec<PathBuf>) -> Result<()> {
+    let whole_project = files.is_empty();
+    let files = if whole_project {
+        ["agencies", "teams", "people", "champions"]
+            .iter()
+            .map(|name| project.directory_dir().join(format!("{name}.csv")))
+            .filter(|p| p.exists())
+            .collect()
+    } else {
+        files
+    };
+    let mut parsed = Vec::new();
+    for path in &files {
+        let file = directory::read_csv(path).map_err(|errors| problems(&errors))?;
+        parsed.push((path, file));
+    }
+    // Agencies before teams before people before champions, whatever the order given.
+    parsed.sort_by_key(|(_, file)| file.kind());
+    let store_path = project.store_path();
+    let store = SqliteStore::open(&store_path.to_string_lossy()).await?;
+    for (path, file) in &parsed {
+        let summary = store
+            .import(file, path, &project.taxonomy)
+            .await
+            .with_context(|| format!("{}: not imported", path.display()))?;
+        println!("{}: {summary}", path.display());
+    }
+    if whole_project {
+        let (items, errors) = content::load_dir(&project.content_dir(), &project.taxonomy);
+        if !errors.is_empty() {
+            bail!("{}", problems(&errors));
+        }
+        let mut new_versions = 0;
+        for loaded in &items {
+            if store.save_item(&loaded.item, &loaded.text).await? {
+                new_versions += 1;
+            }
+        }
+        println!(
+            "content: {} items, {new_versions} new versions recorded",
+            items.len()
+        );
+    }
+    println!("store: {}", project.store_path().display());
+    Ok(())
+}
+
+fn problems<E: std::fmt::Display>(errors: &[E]) -> anyhow::Error {
+    anyhow!(
+        "{}",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+fn preview(project: &Project, id: &str, channels: &[Channel], person: Option<&str>) -> Result<()> {
+    let (items, errors) = content::load_dir(&project.content_dir(), &project.taxonomy);
+    let Some(loaded) = items.iter().find(|l| l.item.id == id) else {
+        if !errors.is_empty() {
+            eprintln!("{}\n", problems(&errors));
+        }
+        let known: Vec<&str> = items.iter().map(|l| l.item.id.as_str()).collect();
+        bail!(
+            "no item with id \"{id}\" in {}\n  help: known items: {}",
+            project.content_dir().display(),
+            known.join(", ")
+        );
+    };
+    let name = person_name(project, person)?;
+    let renderer = project
+        .renderer()
+        .map_err(|e| anyhow!("{}", e.join("\n")))?;
+    let guard = PrivacyGuard::new(&project.config.privacy)?;
+    for finding in guard.blocking(&loaded.text, &loaded.item.privacy_allow) {
+        eprintln!(
+            "warning: {}\n  this item will not be sent until that is fixed\n",
+            finding.in_file(&loaded.path)
+        );
+    }
+    print_item(project, &loaded.item, &renderer, channels, &name)
+}
+
+fn print_item(
+    project: &Project,
+    item: &LearningItem,
+    renderer: &crate::render::Renderer,
+    channels: &[Channel],
+    name: &str,
+) -> Result<()> {
+    let input = project.sample_input(name);
+    for &channel in channels {
+        let chunks = renderer.render(item, &project.taxonomy, channel, &input)?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let length = chunk.encode_utf16().count();
+            let limit = channel
+                .limit()
+                .map(|l| format!(" of {l}"))
+                .unwrap_or_default();
+            println!(
+                "──── {channel} · message {} of {} · {length}{limit} characters ────",
+                i + 1,
+                chunks.len()
+            );
+            println!("{chunk}\n");
+        }
+    }
+    Ok(())
+}
+
+fn person_name(project: &Project, person: Option<&str>) -> Result<String> {
+    let Some(id) = person else {
+        return Ok("Sam Example".to_owned());
+    };
+    let (directory, errors) = Directory::load_dir(&project.directory_dir(), &project.taxonomy);
+    match directory.people.iter().find(|p| p.id == id) {
+        Some(p) => Ok(p.display_name.clone()),
+        None if !errors.is_empty() => {
+            Err(problems(&errors)).context(format!("cannot look up person \"{id}\""))
+        }
+        None => bail!(
+            "no person \"{id}\" in {}\n  help: use a person_id from people.csv",
+            project.directory_dir().display()
+        ),
+    }
+}
+
+fn demo(dir: &Path) -> Result<ExitCode> {
+    if dir.join(crate::config::CONFIG_FILE).exists() {
+        println!(
+            "Using the demo project in {} (delete it to start afresh).",
+            dir.display()
+        );
+    } else {
+        let n = project::scaffold(dir)?;
+        println!("Created the demo project in {} ({n} files).", dir.display());
+    }
+    let project = Project::open(dir)?;
+    println!("\n== cascade check");
+    if check(&project) != ExitCode::SUCCESS {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("\n== cascade import (directory and content into SQLite)");
+    runtime()?.block_on(import(&project, Vec::new()))?;
+    let (items, _) = content::load_dir(&project.content_dir(), &project.taxonomy);
+    let briefing = items
+        .iter()
+        .find(|l| l.item.kind_name() == "seven-minute-briefing")
+        .context("the demo project has no 7-minute briefing")?;
+    let (directory, _) = Directory::load_dir(&project.directory_dir(), &project.taxonomy);
+    let champion = directory
+        .champions
+        .first()
+        .and_then(|c| directory.people.iter().find(|p| p.id == c.person_id));
+    let name = champion
+        .map(|p| p.display_name.as_str())
+        .unwrap_or("Sam Example");
+    println!(
+        "\n== cascade preview {} (as sent to {name})",
+        briefing.item.id
+    );
+    let renderer = project
+        .renderer()
+        .map_err(|e| anyhow!("{}", e.join("\n")))?;
+    print_item(&project, &briefing.item, &renderer, &Channel::ALL, name)?;
+    println!(
+        "Try: cascade preview --project {} <item-id> --channel telegram",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

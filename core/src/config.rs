@@ -1,0 +1,179 @@
+//! A project's `cascade.toml`: the partnership, where the store lives, the
+//! theme taxonomy and the privacy guard's lists. Secrets never live here.
+
+use crate::content::{Taxonomy, Theme};
+use crate::privacy::PrivacyConfig;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The file name of a project's configuration.
+pub const CONFIG_FILE: &str = "cascade.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub partnership: Partnership,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub links: LinksConfig,
+    /// The theme taxonomy; when absent, the built-in defaults.
+    #[serde(default)]
+    pub themes: Vec<Theme>,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partnership {
+    pub name: String,
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite file, relative to the project folder.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from(".cascade/cascade.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksConfig {
+    /// Where acknowledgement links point: the public address of `cascade serve`.
+    pub ack_base_url: String,
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        LinksConfig {
+            ack_base_url: "http://localhost:8080/ack".to_owned(),
+        }
+    }
+}
+
+fn default_time_zone() -> String {
+    "Europe/London".to_owned()
+}
+
+/// A problem with `cascade.toml`, naming the file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the project configuration: {source}\n  help: run `cascade init <dir>` to create a project, or pass --project <dir>", path = path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}\n  help: {help}", path = path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+        help: String,
+    },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: e
+                .span()
+                .map(|s| 1 + text[..s.start].matches('\n').count())
+                .unwrap_or(1),
+            message: e.message().trim().to_owned(),
+            help: "see the commented example that `cascade init` writes".to_owned(),
+        })?;
+        let invalid = |message: String, help: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: 1,
+            message,
+            help: help.to_owned(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for theme in &config.themes {
+            if !seen.insert(theme.id.as_str()) {
+                let line = text
+                    .match_indices(&format!("\"{}\"", theme.id))
+                    .nth(1)
+                    .map(|(at, _)| 1 + text[..at].matches('\n').count())
+                    .unwrap_or(1);
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line,
+                    message: format!("theme \"{}\" is defined twice", theme.id),
+                    help: "keep one [[themes]] entry per id".to_owned(),
+                });
+            }
+        }
+        if config.partnership.name.trim().is_empty() {
+            return Err(invalid(
+                "[partnership] name is empty".to_owned(),
+                "write the partnership's name, as practitioners know it",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The taxonomy the project uses: its own `[[themes]]`, or the defaults.
+    pub fn taxonomy(&self) -> Taxonomy {
+        if self.themes.is_empty() {
+            Taxonomy::default()
+        } else {
+            Taxonomy::new(self.themes.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_config_gets_the_default_taxonomy_and_store() {
+        let c = Config::parse(
+            Path::new("cascade.toml"),
+            "[partnership]\nname = \"Northbridge\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.partnership.time_zone, "Europe/London");
+        assert_eq!(c.store.path, Path::new(".cascade/cascade.db"));
+        assert!(c.taxonomy().get("neglect").is_some());
+    }
+
+    #[test]
+    fn an_unknown_key_names_its_line() {
+        let text = "[partnership]\nname = \"Northbridge\"\n\n[store]\nfile = \"x.db\"\n";
+        let err = Config::parse(Path::new("cascade.toml"), text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("cascade.toml:5:"), "{msg}");
+        assert!(msg.contains("unknown field `file`"), "{msg}");
+    }
+
+    #[test]
+    fn a_theme_defined_twice_is_refused() {
+        let text = "[partnership]\nname = \"N\"\n[[themes]]\nid = \"neglect\"\nlabel = \"Neglect\"\n[[themes]]\nid = \"neglect\"\nlabel = \"Neglect again\"\n";
+        let msg = Config::parse(Path::new("cascade.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("cascade.toml:7:"), "{msg}");
+    }
+}

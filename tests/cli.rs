@@ -1,0 +1,188 @@
+//! End-to-end tests of the `cascade` binary on a freshly scaffolded project.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cascade(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the cascade binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn init_demo(tmp: &Path) {
+    let out = cascade(&["init", "demo"], tmp);
+    assert!(out.status.success(), "init failed: {}", text(&out.stderr));
+}
+
+#[test]
+fn init_then_check_passes_on_a_fresh_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    assert!(out.status.success(), "check failed:\n{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("ok: 9 items, 50 people"), "{stdout}");
+}
+
+#[test]
+fn init_refuses_a_folder_that_is_not_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let out = cascade(&["init", "demo"], tmp.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_reports_every_problem_with_its_file_and_line_and_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let demo = tmp.path().join("demo");
+    let briefing = demo.join("content/7mb-safer-sleep.md");
+    let original = std::fs::read_to_string(&briefing).unwrap();
+    let broken = original
+        .replacen("\"safer-sleep\"", "\"safer-slep\"", 1)
+        .replacen(
+            "## 3.",
+            "Born on 03/03/2016, NHS number 943 476 5919.\n\n## 3.",
+            1,
+        );
+    std::fs::write(&briefing, broken).unwrap();
+    let people = demo.join("directory/people.csv");
+    let csv = std::fs::read_to_string(&people).unwrap();
+    std::fs::write(
+        &people,
+        csv.replacen("@northbridge-council.example", "-at-nowhere", 1),
+    )
+    .unwrap();
+
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let themes_line = original
+        .lines()
+        .position(|l| l.starts_with("themes"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "7mb-safer-sleep.md:{themes_line}: unknown theme \"safer-slep\""
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean \"safer-sleep\""), "{stderr}");
+    assert!(stderr.contains("people.csv:2"), "{stderr}");
+    assert!(stderr.contains("email"), "{stderr}");
+}
+
+#[test]
+fn check_blocks_a_childs_identifying_details() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let item = tmp.path().join("demo/content/lcspr-child-b-2026.md");
+    let original = std::fs::read_to_string(&item).unwrap();
+    std::fs::write(
+        &item,
+        format!("{original}\nChild B was born on 3 March 2016 at home in NB1 4QT.\n"),
+    )
+    .unwrap();
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let line = original.lines().count() + 2;
+    assert!(
+        stderr.contains(&format!("lcspr-child-b-2026.md:{line}:")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NB1 4QT"), "{stderr}");
+    assert!(stderr.contains("3 March 2016"), "{stderr}");
+}
+
+#[test]
+fn preview_prints_the_three_channels_for_an_example_briefing() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let out = cascade(
+        &[
+            "preview",
+            "--project",
+            "demo",
+            "7mb-neglect-seeing-the-child",
+            "--person",
+            "p-amara-okafor",
+        ],
+        tmp.path(),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for channel in ["email-html", "email-text", "telegram", "discord"] {
+        assert!(
+            stdout.contains(&format!("──── {channel} · message 1 of")),
+            "no {channel} in:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("Amara Okafor"), "{stdout}");
+    assert!(
+        stdout.contains("<h1"),
+        "the email-html render should have a heading"
+    );
+    assert!(
+        stdout.contains("<b>"),
+        "the telegram render should use its HTML subset"
+    );
+}
+
+#[test]
+fn preview_of_an_unknown_item_lists_the_known_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let out = cascade(&["preview", "--project", "demo", "7mb-nope"], tmp.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("7mb-safer-sleep"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn importing_the_project_twice_changes_nothing_the_second_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let first = cascade(&["import", "--project", "demo"], tmp.path());
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("content: 9 items, 9 new versions"),
+        "{}",
+        text(&first.stdout)
+    );
+    let second = cascade(&["import", "--project", "demo"], tmp.path());
+    let stdout = text(&second.stdout);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        stdout.contains("content: 9 items, 0 new versions"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("50 unchanged"), "{stdout}");
+    assert!(tmp.path().join("demo/.cascade/cascade.db").exists());
+}
+
+#[test]
+fn the_demo_runs_from_nothing_and_again_on_its_own_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = cascade(&["demo"], tmp.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("──── telegram · message 1 of"));
+    }
+}
