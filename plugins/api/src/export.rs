@@ -1,0 +1,229 @@
+//! The safe side of the ABI for plugins written in Rust: implement
+//! [`ChannelPlugin`], call [`export_plugin!`](crate::export_plugin), and the
+//! shims here build the C table, move JSON across, and catch every panic.
+
+use crate::{
+    HostCallbacks, InboundEvent, LogLevel, LogLine, Manifest, SendRequest, SendResult, WriteFn,
+};
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// A channel plugin. One value is created per configured channel instance.
+pub trait ChannelPlugin: Send + Sync + Sized + 'static {
+    /// What the plugin is and can do.
+    fn manifest() -> Manifest;
+
+    /// Starts an instance with its configuration (secrets already resolved).
+    /// An `Err` is shown to the operator, so say what to fix.
+    fn start(config: serde_json::Value, host: Host) -> Result<Self, String>;
+
+    /// Starts a send and returns at once. Call [`Completion::complete`]
+    /// exactly once, from any thread; dropping it unanswered reports a failure.
+    fn send(&self, request: SendRequest, completion: Completion);
+
+    /// Finishes or abandons in-flight sends, answering each of them.
+    fn stop(&self) {}
+}
+
+/// The host's callbacks, usable from any thread.
+#[derive(Clone)]
+pub struct Host {
+    callbacks: HostCallbacks,
+}
+
+// SAFETY: the ABI contract requires the host's callbacks to be callable from
+// any thread for as long as the instance runs.
+unsafe impl Send for Host {}
+unsafe impl Sync for Host {}
+
+impl Host {
+    /// Reports something a person did (a button press, a command).
+    pub fn emit(&self, event: &InboundEvent) {
+        let json = serde_json::to_vec(event).expect("inbound events are plain data");
+        // SAFETY: the host promised `emit` accepts any bytes for the instance's life.
+        unsafe { (self.callbacks.emit)(self.callbacks.ctx, json.as_ptr(), json.len()) }
+    }
+
+    /// Writes a line into the host's log. Never log secrets or message content.
+    pub fn log(&self, level: LogLevel, message: impl Into<String>) {
+        let line = LogLine {
+            level,
+            message: message.into(),
+        };
+        let json = serde_json::to_vec(&line).expect("log lines are plain data");
+        // SAFETY: as for `emit`.
+        unsafe { (self.callbacks.log)(self.callbacks.ctx, json.as_ptr(), json.len()) }
+    }
+}
+
+/// The answer to one send. Answering twice is impossible; dropping it
+/// unanswered (including by a panic) answers with a failure.
+pub struct Completion {
+    done: WriteFn,
+    ctx: usize,
+    answered: bool,
+}
+
+impl Completion {
+    pub fn complete(mut self, result: SendResult) {
+        self.answer(&result);
+    }
+
+    fn answer(&mut self, result: &SendResult) {
+        if std::mem::replace(&mut self.answered, true) {
+            return;
+        }
+        let json = serde_json::to_vec(result).expect("send results are plain data");
+        // SAFETY: the host gave `done` and `ctx` for exactly one call, made here.
+        unsafe { (self.done)(self.ctx as *mut c_void, json.as_ptr(), json.len()) }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.answered {
+            let reason = if std::thread::panicking() {
+                "the plugin panicked while sending"
+            } else {
+                "the plugin dropped the send without answering"
+            };
+            self.answer(&SendResult::Failed {
+                reason: reason.to_owned(),
+            });
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// The generic shims `export_plugin!` puts in the table. Not for direct use.
+#[doc(hidden)]
+pub mod shims {
+    use super::*;
+
+    fn write(out: WriteFn, ctx: *mut c_void, bytes: &[u8]) {
+        // SAFETY: `out` borrows the bytes for the call only, per the contract.
+        unsafe { out(ctx, bytes.as_ptr(), bytes.len()) }
+    }
+
+    /// # Safety
+    /// `out` must be a valid write callback for `out_ctx`.
+    pub unsafe extern "C" fn manifest<P: ChannelPlugin>(out: WriteFn, out_ctx: *mut c_void) {
+        if let Ok(Ok(json)) = catch_unwind(|| serde_json::to_vec(&P::manifest())) {
+            write(out, out_ctx, &json);
+        }
+    }
+
+    /// # Safety
+    /// `config` must point to `config_len` readable bytes; `error_out` must be
+    /// a valid write callback for `error_ctx`.
+    pub unsafe extern "C" fn start<P: ChannelPlugin>(
+        config: *const u8,
+        config_len: usize,
+        host: HostCallbacks,
+        error_out: WriteFn,
+        error_ctx: *mut c_void,
+    ) -> *mut c_void {
+        // SAFETY: guaranteed by the caller.
+        let config = unsafe { bytes(config, config_len) };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let config: serde_json::Value = serde_json::from_slice(config)
+                .map_err(|e| format!("the configuration is not valid JSON: {e}"))?;
+            P::start(config, Host { callbacks: host })
+        }));
+        let reason = match outcome {
+            Ok(Ok(plugin)) => return Box::into_raw(Box::new(plugin)).cast(),
+            Ok(Err(reason)) => reason,
+            Err(panic) => format!(
+                "the plugin panicked while starting: {}",
+                panic_message(&*panic)
+            ),
+        };
+        write(error_out, error_ctx, reason.as_bytes());
+        std::ptr::null_mut()
+    }
+
+    /// # Safety
+    /// `instance` must come from `start::<P>` and not be stopped; `request`
+    /// must point to `request_len` readable bytes; `done` must be a valid write
+    /// callback for `done_ctx`, callable once from any thread.
+    pub unsafe extern "C" fn send<P: ChannelPlugin>(
+        instance: *mut c_void,
+        request: *const u8,
+        request_len: usize,
+        done: WriteFn,
+        done_ctx: *mut c_void,
+    ) {
+        // SAFETY: guaranteed by the caller.
+        let (plugin, request) = unsafe { (&*instance.cast::<P>(), bytes(request, request_len)) };
+        let completion = Completion {
+            done,
+            ctx: done_ctx as usize,
+            answered: false,
+        };
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            match serde_json::from_slice::<SendRequest>(request) {
+                Ok(request) => plugin.send(request, completion),
+                Err(e) => completion.complete(SendResult::Failed {
+                    reason: format!("the plugin could not read the send request: {e}"),
+                }),
+            }
+        }));
+    }
+
+    /// # Safety
+    /// `instance` must come from `start::<P>`; it is freed here.
+    pub unsafe extern "C" fn stop<P: ChannelPlugin>(instance: *mut c_void) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the instance was made by `start::<P>` and is stopped once.
+            let plugin = unsafe { Box::from_raw(instance.cast::<P>()) };
+            plugin.stop();
+        }));
+    }
+
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes, or `len` must be 0.
+    unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+        if len == 0 || ptr.is_null() {
+            &[]
+        } else {
+            // SAFETY: guaranteed by the caller.
+            unsafe { std::slice::from_raw_parts(ptr, len) }
+        }
+    }
+}
+
+/// Exports a [`ChannelPlugin`] as this library's entry symbol.
+///
+/// ```text
+/// struct MyChannel;
+/// impl cascade_plugin_api::ChannelPlugin for MyChannel { /* ... */ }
+/// cascade_plugin_api::export_plugin!(MyChannel);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::export_plugin!($plugin, abi_version = $crate::ABI_VERSION);
+    };
+    // Another version number exists only to test the host's version check.
+    ($plugin:ty, abi_version = $version:expr) => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn cascade_plugin_entry() -> *const $crate::PluginTable {
+            static TABLE: $crate::PluginTable = $crate::PluginTable {
+                abi_version: $version,
+                manifest: $crate::__shims::manifest::<$plugin>,
+                start: $crate::__shims::start::<$plugin>,
+                send: $crate::__shims::send::<$plugin>,
+                stop: $crate::__shims::stop::<$plugin>,
+            };
+            &TABLE
+        }
+    };
+}
