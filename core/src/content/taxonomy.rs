@@ -106,9 +106,9 @@ impl UnknownTheme {
 
     pub fn help(&self) -> String {
         match &self.suggestion {
-            Some(s) => format!(
-                "did you mean \"{s}\"? Themes are the [[themes]] ids in cascade.toml"
-            ),
+            Some(s) => {
+                format!("did you mean \"{s}\"? Themes are the [[themes]] ids in cascade.toml")
+            }
             None => {
                 "use a theme id from [[themes]] in cascade.toml, or add this theme there".to_owned()
             }

@@ -100,14 +100,32 @@ impl DirectoryFile {
 /// returned at once; references to other files are not checked here.
 pub fn read_csv(path: &Path) -> Result<DirectoryFile, Vec<DirectoryError>> {
     match parse_csv(path) {
-        (Some(file), errors) if errors.is_empty() => Ok(file),
-        (_, errors) => Err(errors),
+        ParsedFile {
+            file: Some(file),
+            errors,
+            ..
+        } if errors.is_empty() => Ok(file),
+        ParsedFile { errors, .. } => Err(errors),
     }
 }
 
-/// Like [`read_csv`] but keeps the good rows of a file that has bad ones, so
-/// a whole-folder check does not report every reference to a bad row twice.
-pub(super) fn parse_csv(path: &Path) -> (Option<DirectoryFile>, Vec<DirectoryError>) {
+/// What [`parse_csv`] read: the good rows, every problem, and the ids of the
+/// rows left out for their own problems.
+pub(super) struct ParsedFile {
+    pub file: Option<DirectoryFile>,
+    pub errors: Vec<DirectoryError>,
+    pub rejected_ids: Vec<String>,
+}
+
+/// Like [`read_csv`] but keeps the good rows of a file that has bad ones, and
+/// the ids of the bad ones, so a whole-folder check does not also report every
+/// reference to a bad row.
+pub(super) fn parse_csv(path: &Path) -> ParsedFile {
+    let failed = |errors| ParsedFile {
+        file: None,
+        errors,
+        rejected_ids: Vec::new(),
+    };
     let mut reader = match csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -120,16 +138,16 @@ pub(super) fn parse_csv(path: &Path) -> (Option<DirectoryFile>, Vec<DirectoryErr
                 format!("cannot read the file: {e}"),
                 "check that the file exists and is readable",
             );
-            return (None, vec![error]);
+            return failed(vec![error]);
         }
     };
     let header = match reader.headers() {
         Ok(header) => header.clone(),
-        Err(e) => return (None, vec![unreadable(path, 1, &e)]),
+        Err(e) => return failed(vec![unreadable(path, 1, &e)]),
     };
     let columns = match columns(path, &header) {
         Ok(columns) => columns,
-        Err(error) => return (None, vec![error]),
+        Err(error) => return failed(vec![error]),
     };
 
     let mut errors = Vec::new();
@@ -153,6 +171,8 @@ pub(super) fn parse_csv(path: &Path) -> (Option<DirectoryFile>, Vec<DirectoryErr
         errors: &mut errors,
         line: 0,
         record: &StringRecord::new(),
+        rejected_ids: Vec::new(),
+        key: columns.kind.key(),
     };
     let file = match columns.kind {
         FileKind::Agencies => DirectoryFile::Agencies(cells.rows(&records, Cells::agency)),
@@ -160,8 +180,13 @@ pub(super) fn parse_csv(path: &Path) -> (Option<DirectoryFile>, Vec<DirectoryErr
         FileKind::People => DirectoryFile::People(cells.rows(&records, Cells::person)),
         FileKind::Champions => DirectoryFile::Champions(cells.rows(&records, Cells::champion)),
     };
+    let rejected_ids = std::mem::take(&mut cells.rejected_ids);
     errors.extend(find_duplicates(&file, path));
-    (Some(file), errors)
+    ParsedFile {
+        file: Some(file),
+        errors,
+        rejected_ids,
+    }
 }
 
 fn unreadable(path: &Path, line: usize, e: &csv::Error) -> DirectoryError {
@@ -262,6 +287,10 @@ struct Cells<'a> {
     errors: &'a mut Vec<DirectoryError>,
     line: usize,
     record: &'a StringRecord,
+    /// Ids of the rows left out so far.
+    rejected_ids: Vec<String>,
+    /// The column holding a row's id.
+    key: &'static str,
 }
 
 impl<'a> Cells<'a> {
@@ -277,8 +306,9 @@ impl<'a> Cells<'a> {
             self.record = record;
             let before = self.errors.len();
             let value = parse(self);
-            if let Some(value) = value.filter(|_| self.errors.len() == before) {
-                rows.push(Row { line: *line, value });
+            match value.filter(|_| self.errors.len() == before) {
+                Some(value) => rows.push(Row { line: *line, value }),
+                None => self.rejected_ids.extend(self.optional(self.key)),
             }
         }
         rows

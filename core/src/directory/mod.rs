@@ -12,7 +12,7 @@ pub(crate) use references::{Against, KnownIds, check_references};
 
 use crate::content::Taxonomy;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -160,10 +160,12 @@ impl Directory {
         };
 
         let mut files: HashMap<FileKind, (PathBuf, DirectoryFile)> = HashMap::new();
+        let mut rejected_ids = HashSet::new();
         for path in paths {
-            let (file, file_errors) = csv_file::parse_csv(&path);
-            errors.extend(file_errors);
-            let Some(file) = file else { continue };
+            let parsed = csv_file::parse_csv(&path);
+            errors.extend(parsed.errors);
+            rejected_ids.extend(parsed.rejected_ids);
+            let Some(file) = parsed.file else { continue };
             let kind = file.kind();
             if let Some((first, _)) = files.get(&kind) {
                 errors.push(DirectoryError::file(
@@ -212,6 +214,7 @@ impl Directory {
                 .map(|t| (t.id.clone(), t.agency_id.clone()))
                 .collect(),
             people: directory.people.iter().map(|p| p.id.clone()).collect(),
+            rejected: rejected_ids,
         };
         let mut kinds: Vec<_> = files.values().collect();
         kinds.sort_by_key(|(_, file)| file.kind());

@@ -14,6 +14,9 @@ pub(crate) struct KnownIds {
     /// Team id to the id of the agency it belongs to.
     pub teams: HashMap<String, String>,
     pub people: HashSet<String>,
+    /// Ids of rows rejected for their own problems: references to them are
+    /// not reported again, the row's own problem is the one to fix.
+    pub rejected: HashSet<String>,
 }
 
 /// Where the known ids came from, so the help says where to fix a reference.
@@ -71,6 +74,7 @@ pub(crate) fn check_references(
             {
                 check.agency(*line, "agency_id", &person.agency_id);
                 match known.teams.get(&person.team_id) {
+                    None if known.rejected.contains(&person.team_id) => {}
                     None => check.team(*line, "team_id", &person.team_id),
                     Some(agency) if *agency != person.agency_id => check.report(
                         *line,
@@ -86,6 +90,7 @@ pub(crate) fn check_references(
                 }
                 if let Some(manager) = &person.manager_id
                     && !people.contains(manager)
+                    && !known.rejected.contains(manager)
                 {
                     let close = closest(manager, people.iter().copied());
                     check.missing(*line, "manager_id", Target::Person, manager, close);
@@ -163,6 +168,9 @@ impl Check<'_> {
             Target::Team => ("team", "teams", "teams.csv"),
             Target::Person => ("person", "people", "people.csv"),
         };
+        if self.known.rejected.contains(id) {
+            return;
+        }
         let help = self.against.help(file_name, plural, close.as_deref());
         self.report(line, column, format!("no {what} \"{id}\""), help);
     }

@@ -289,3 +289,35 @@ fn missing_files_and_second_files_of_a_kind_are_reported() {
         "{shown:?}"
     );
 }
+
+#[test]
+fn a_bad_row_is_reported_once_not_again_through_the_rows_that_refer_to_it() {
+    let dir = complete_folder_with(
+        "people.csv",
+        &PEOPLE.replace("ann@lbx.example.org", "ann-at-lbx"),
+    );
+    let teams = TEAMS
+        .replace("ppu-1,met-ppu", "ppu-1,met-ppu,extra,,")
+        .replace(
+            "cyp-west,lbx-csc,Children in Need West",
+            "cyp-west,,Children in Need West",
+        );
+    fs::write(dir.path().join("teams.csv"), teams).unwrap();
+    let (_, errors) = Directory::load_dir(dir.path(), &Taxonomy::default());
+    let shown = messages(&errors);
+    // Ann (p-1) manages p-2 and p-3, and cyp-west is p-3's team and a
+    // champion's: only the two bad rows themselves are reported.
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.contains("people.csv:2: column \"email\"")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.contains("teams.csv:3: column \"agency_id\"")),
+        "{shown:#?}"
+    );
+}

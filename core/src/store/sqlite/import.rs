@@ -62,6 +62,7 @@ async fn known_ids(conn: &mut SqliteConnection) -> Result<KnownIds, StoreError> 
             .await?
             .into_iter()
             .collect(),
+        rejected: HashSet::new(),
     })
 }
 
