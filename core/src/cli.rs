@@ -3,6 +3,7 @@
 
 use crate::content::{self, LearningItem};
 use crate::directory::{self, Directory};
+use crate::plugins::{self, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
 use crate::project::{self, Project};
 use crate::render::Channel;
@@ -48,12 +49,25 @@ enum Command {
         #[arg(long)]
         person: Option<String>,
     },
+    /// List the channel plugins found (name, version, channels, capabilities,
+    /// file hash), or check them.
+    Plugins {
+        #[command(subcommand)]
+        action: Option<PluginsAction>,
+    },
     /// Create (or reuse) a demo project, check it, import it into SQLite and
     /// preview a briefing on every channel.
     Demo {
         #[arg(long, default_value = "cascade-demo")]
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum PluginsAction {
+    /// Load every plugin found and start (then stop) every configured
+    /// channel; report every problem.
+    Check,
 }
 
 pub fn main() -> ExitCode {
@@ -97,6 +111,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             preview(&project, &item, &channels, person.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugins { action } => plugins(&cli.project, action.is_some()),
         Command::Demo { dir } => demo(&dir),
     }
 }
@@ -307,4 +322,85 @@ fn demo(dir: &Path) -> Result<ExitCode> {
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lists (and with `start_channels`, checks) the plugins a project would use.
+/// Works outside a project too, with the default plugin folders.
+fn plugins(project_dir: &Path, start_channels: bool) -> Result<ExitCode> {
+    let config = if project_dir.join(crate::config::CONFIG_FILE).exists() {
+        let project = Project::open(project_dir)?;
+        Some(project.config)
+    } else {
+        None
+    };
+    let (plugins_config, channels) = config.map(|c| (c.plugins, c.channels)).unwrap_or_default();
+    let dirs = plugins::default_search_dirs(&plugins_config.dirs, project_dir);
+    let files = plugins::discover(&dirs);
+    let (inbound, _inbound_events) = tokio::sync::mpsc::unbounded_channel();
+    let LoadReport {
+        mut host,
+        mut problems,
+    } = PluginHost::load(&files, &plugins_config, inbound);
+    if files.is_empty() {
+        println!(
+            "no plugin files found in: {}",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for plugin in host.plugins() {
+        let m = &plugin.manifest;
+        let capabilities: Vec<String> = m
+            .capabilities
+            .iter()
+            .map(|c| {
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect();
+        println!(
+            "{} {}\n  channels: {}\n  capabilities: {}\n  file: {}\n  sha256: {}",
+            m.name,
+            m.version,
+            m.channels.join(", "),
+            if capabilities.is_empty() {
+                "none".to_owned()
+            } else {
+                capabilities.join(", ")
+            },
+            plugin.path.display(),
+            plugin.sha256,
+        );
+    }
+    if start_channels {
+        runtime()?.block_on(async {
+            for channel in &channels {
+                match host.start(channel, project_dir).await {
+                    Ok(()) => println!(
+                        "channel \"{}\" ({}) started and stopped cleanly",
+                        channel.name, channel.plugin
+                    ),
+                    Err(e) => problems.push(e),
+                }
+            }
+            host.stop().await;
+        });
+    }
+    for problem in &problems {
+        eprintln!("{problem}\n");
+    }
+    if problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} plugin problem{}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }

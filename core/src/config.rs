@@ -2,6 +2,7 @@
 //! theme taxonomy and the privacy guard's lists. Secrets never live here.
 
 use crate::content::{Taxonomy, Theme};
+use crate::plugins::{ChannelConfig, PluginsConfig};
 use crate::privacy::PrivacyConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,11 @@ pub struct Config {
     pub themes: Vec<Theme>,
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// The channel instances to start, each a plugin with its configuration.
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

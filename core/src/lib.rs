@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod directory;
+pub mod plugins;
 pub mod privacy;
 pub mod project;
 pub mod render;

@@ -227,3 +227,84 @@ macro_rules! export_plugin {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Answers written by completions in these tests, by context value.
+    static ANSWERS: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+
+    unsafe extern "C" fn record(ctx: *mut c_void, data: *const u8, len: usize) {
+        // SAFETY: `data` points to `len` bytes for the call.
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        ANSWERS
+            .lock()
+            .unwrap()
+            .push((ctx as usize, String::from_utf8(bytes.to_vec()).unwrap()));
+    }
+
+    fn completion(ctx: usize) -> Completion {
+        Completion {
+            done: record,
+            ctx,
+            answered: false,
+        }
+    }
+
+    fn answers_for(ctx: usize) -> Vec<String> {
+        let answers = ANSWERS.lock().unwrap();
+        answers
+            .iter()
+            .filter(|(c, _)| *c == ctx)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_completion_answers_exactly_once() {
+        completion(1).complete(SendResult::Delivered {
+            provider_id: Some("m-1".to_owned()),
+        });
+        assert_eq!(
+            answers_for(1),
+            [r#"{"outcome":"delivered","provider_id":"m-1"}"#]
+        );
+    }
+
+    #[test]
+    fn a_completion_dropped_unanswered_reports_a_failure() {
+        drop(completion(2));
+        assert_eq!(
+            answers_for(2),
+            [r#"{"outcome":"failed","reason":"the plugin dropped the send without answering"}"#]
+        );
+    }
+
+    #[test]
+    fn a_completion_dropped_by_a_panic_says_the_plugin_panicked() {
+        let c = completion(3);
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(move || {
+            let _owned = c;
+            panic!("boom");
+        }));
+        assert_eq!(
+            answers_for(3),
+            [r#"{"outcome":"failed","reason":"the plugin panicked while sending"}"#]
+        );
+    }
+
+    #[test]
+    fn a_retry_carries_the_providers_retry_after_on_the_wire() {
+        let json = serde_json::to_string(&SendResult::Retry {
+            reason: "429 Too Many Requests".to_owned(),
+            retry_after_ms: Some(3000),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"outcome":"retry","reason":"429 Too Many Requests","retry_after_ms":3000}"#
+        );
+    }
+}

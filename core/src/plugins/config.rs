@@ -1,0 +1,183 @@
+//! What `cascade.toml` says about plugins: extra folders to search, SHA-256
+//! pins, time limits, and the channel instances to start with their
+//! configuration. Secrets are named here (an environment variable or a
+//! file) and resolved only when an instance starts; their values are never
+//! stored in the configuration or logged.
+
+use super::PluginError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Folders to search for plugin libraries, relative to the project, before
+    /// the folder of the `cascade` binary.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Pins: plugin file name to its SHA-256. A pinned file that does not
+    /// match is refused before it is loaded.
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+    /// How long a send may wait for the plugin's answer (default 30 s).
+    pub send_timeout_seconds: Option<f64>,
+    /// How long a plugin may take to start or stop (default 15 s).
+    pub start_timeout_seconds: Option<f64>,
+}
+
+impl PluginsConfig {
+    pub fn pinned_hash(&self, path: &Path) -> Option<&str> {
+        let name = path.file_name()?.to_str()?;
+        self.sha256.get(name).map(String::as_str)
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        seconds(self.send_timeout_seconds, 30.0)
+    }
+
+    pub fn start_timeout(&self) -> Duration {
+        seconds(self.start_timeout_seconds, 15.0)
+    }
+}
+
+fn seconds(value: Option<f64>, default: f64) -> Duration {
+    Duration::try_from_secs_f64(value.unwrap_or(default))
+        .unwrap_or(Duration::from_secs_f64(default))
+}
+
+/// One `[[channels]]` entry: a named instance of a plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The instance's name, used by rollouts, e.g. `email` or `outbox`.
+    pub name: String,
+    /// The plugin's manifest name, e.g. `file`.
+    pub plugin: String,
+    /// Handed to the plugin as a JSON object.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+    /// Configuration keys whose values come from the environment or a file.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SecretSource {
+    /// `{ env = "CASCADE_SMTP_PASSWORD" }`
+    Env(String),
+    /// `{ file = "/run/secrets/smtp-password" }`, relative to the project;
+    /// one trailing newline is dropped.
+    File(PathBuf),
+}
+
+impl ChannelConfig {
+    /// The configuration with every secret resolved into it.
+    pub fn resolved_config(&self, base_dir: &Path) -> Result<serde_json::Value, PluginError> {
+        let error = |key: &str, reason: String| PluginError::Secret {
+            instance: self.name.clone(),
+            key: key.to_owned(),
+            reason,
+        };
+        let mut config = self.config.clone();
+        let Some(object) = config.as_object_mut() else {
+            return Err(error(
+                "config",
+                "the channel's config must be a table".to_owned(),
+            ));
+        };
+        for (key, source) in &self.secrets {
+            if object.contains_key(key) {
+                return Err(error(
+                    key,
+                    "is also set in config; a secret must only come from [channels.secrets]"
+                        .to_owned(),
+                ));
+            }
+            let value = match source {
+                SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                    error(key, format!("the environment variable {var} is not set"))
+                })?,
+                SecretSource::File(path) => {
+                    let path = base_dir.join(path);
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| error(key, format!("cannot read {}: {e}", path.display())))?;
+                    text.strip_suffix('\n')
+                        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                        .unwrap_or(&text)
+                        .to_owned()
+                }
+            };
+            if value.is_empty() {
+                return Err(error(key, "is empty".to_owned()));
+            }
+            object.insert(key.clone(), serde_json::Value::String(value));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(toml_text: &str) -> ChannelConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_secret_from_a_file_is_resolved_into_the_config_without_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        let c = channel(
+            "name = \"tg\"\nplugin = \"telegram\"\nconfig = { api = \"http://x\" }\nsecrets = { token = { file = \"token\" } }\n",
+        );
+        let resolved = c.resolved_config(dir.path()).unwrap();
+        assert_eq!(resolved["token"], "s3cret");
+        assert_eq!(resolved["api"], "http://x");
+    }
+
+    #[test]
+    fn a_missing_environment_variable_is_named_without_any_value() {
+        let c = channel(
+            "name = \"mail\"\nplugin = \"email\"\nsecrets = { password = { env = \"CASCADE_TEST_SURELY_UNSET_VAR\" } }\n",
+        );
+        let err = c.resolved_config(Path::new(".")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "channel \"mail\": secret \"password\": the environment variable CASCADE_TEST_SURELY_UNSET_VAR is not set"
+        );
+    }
+
+    #[test]
+    fn a_secret_also_written_in_plain_config_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "x").unwrap();
+        let c = channel(
+            "name = \"mail\"\nplugin = \"email\"\nconfig = { password = \"plain\" }\nsecrets = { password = { file = \"pw\" } }\n",
+        );
+        assert!(
+            c.resolved_config(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("must only come from")
+        );
+    }
+
+    #[test]
+    fn timeouts_default_when_unset_or_nonsense() {
+        let mut c = PluginsConfig::default();
+        assert_eq!(c.send_timeout(), Duration::from_secs(30));
+        c.send_timeout_seconds = Some(-1.0);
+        assert_eq!(c.send_timeout(), Duration::from_secs(30));
+        c.send_timeout_seconds = Some(0.25);
+        assert_eq!(c.send_timeout(), Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,245 @@
+//! A running channel instance: a started plugin, the sends in flight
+//! through it, and the callbacks it uses to report inbound events and log
+//! lines. Each send waits for the plugin's completion up to a time limit.
+
+use super::{LoadedPlugin, PluginError, library::collect};
+use cascade_plugin_api::{HostCallbacks, InboundEvent, LogLevel, LogLine, SendRequest, SendResult};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// An inbound event and the instance it came through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    pub instance: String,
+    pub event: InboundEvent,
+}
+
+/// Sends waiting for their completion, by id. The id, not a pointer, is what
+/// crosses the boundary, so a plugin that answers twice, or after the host
+/// gave up, finds nothing and cannot corrupt anything.
+static PENDING: LazyLock<Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>> =
+    LazyLock::new(Default::default);
+static NEXT_SEND: AtomicU64 = AtomicU64::new(1);
+
+fn pending() -> std::sync::MutexGuard<'static, HashMap<u64, oneshot::Sender<Vec<u8>>>> {
+    PENDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+unsafe extern "C" fn on_done(ctx: *mut c_void, data: *const u8, len: usize) {
+    // SAFETY: `data` points to `len` bytes for the duration of this call.
+    let bytes = unsafe { borrowed(data, len) }.to_vec();
+    let waiting = pending().remove(&(ctx as usize as u64));
+    match waiting {
+        Some(sender) => {
+            let _ = sender.send(bytes);
+        }
+        None => tracing::warn!(
+            "a plugin answered a send that had already ended (timed out, or answered twice)"
+        ),
+    }
+}
+
+/// What the host's callbacks know about the instance calling them. Leaked:
+/// a plugin may call back from its own threads at any time.
+struct CallbackContext {
+    instance: String,
+    inbound: mpsc::UnboundedSender<Inbound>,
+}
+
+unsafe extern "C" fn on_emit(ctx: *mut c_void, data: *const u8, len: usize) {
+    // SAFETY: `ctx` is a leaked `CallbackContext`; `data` is borrowed for the call.
+    let (context, bytes) = unsafe { (&*ctx.cast::<CallbackContext>(), borrowed(data, len)) };
+    match serde_json::from_slice::<InboundEvent>(bytes) {
+        Ok(event) => {
+            let _ = context.inbound.send(Inbound {
+                instance: context.instance.clone(),
+                event,
+            });
+        }
+        Err(e) => {
+            tracing::warn!(channel = %context.instance, "the plugin emitted a malformed inbound event: {e}")
+        }
+    }
+}
+
+unsafe extern "C" fn on_log(ctx: *mut c_void, data: *const u8, len: usize) {
+    // SAFETY: as for `on_emit`.
+    let (context, bytes) = unsafe { (&*ctx.cast::<CallbackContext>(), borrowed(data, len)) };
+    let channel = context.instance.as_str();
+    match serde_json::from_slice::<LogLine>(bytes) {
+        Ok(LogLine {
+            level: LogLevel::Error,
+            message,
+        }) => tracing::error!(channel, "{message}"),
+        Ok(LogLine {
+            level: LogLevel::Warn,
+            message,
+        }) => tracing::warn!(channel, "{message}"),
+        Ok(LogLine {
+            level: LogLevel::Info,
+            message,
+        }) => tracing::info!(channel, "{message}"),
+        Ok(LogLine {
+            level: LogLevel::Debug,
+            message,
+        }) => tracing::debug!(channel, "{message}"),
+        Err(e) => tracing::warn!(channel, "the plugin wrote a malformed log line: {e}"),
+    }
+}
+
+/// # Safety
+/// `data` must point to `len` readable bytes, or `len` must be 0.
+unsafe fn borrowed<'a>(data: *const u8, len: usize) -> &'a [u8] {
+    if data.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(data, len) }
+    }
+}
+
+/// A started channel instance of a plugin.
+pub struct ChannelInstance {
+    pub name: String,
+    pub plugin: Arc<LoadedPlugin>,
+    /// The plugin's opaque instance pointer; 0 once stopped. Sends hold the
+    /// read lock while they call into the plugin, so `stop` never frees the
+    /// instance under a send.
+    handle: RwLock<usize>,
+    send_timeout: Duration,
+    stop_timeout: Duration,
+}
+
+impl ChannelInstance {
+    pub(super) async fn start(
+        name: String,
+        plugin: Arc<LoadedPlugin>,
+        config: serde_json::Value,
+        inbound: mpsc::UnboundedSender<Inbound>,
+        send_timeout: Duration,
+        start_timeout: Duration,
+    ) -> Result<ChannelInstance, PluginError> {
+        let context: &'static CallbackContext = Box::leak(Box::new(CallbackContext {
+            instance: name.clone(),
+            inbound,
+        }));
+        let context = context as *const CallbackContext as usize;
+        let config = serde_json::to_vec(&config).expect("a JSON value serialises");
+        let table = plugin.table;
+        let starting = tokio::task::spawn_blocking(move || {
+            let callbacks = HostCallbacks {
+                ctx: context as *mut c_void,
+                emit: on_emit,
+                log: on_log,
+            };
+            let mut error: Vec<u8> = Vec::new();
+            // SAFETY: the config buffer and `error` outlive the call;
+            // `collect` only copies into `error`.
+            let handle = unsafe {
+                (table.start)(
+                    config.as_ptr(),
+                    config.len(),
+                    callbacks,
+                    collect,
+                    (&raw mut error).cast(),
+                )
+            };
+            (handle as usize, error)
+        });
+        let failed = |reason: String| PluginError::StartFailed {
+            instance: name.clone(),
+            plugin: plugin.manifest.name.clone(),
+            reason,
+        };
+        match tokio::time::timeout(start_timeout, starting).await {
+            Err(_) => Err(PluginError::StartTimedOut {
+                instance: name.clone(),
+                plugin: plugin.manifest.name.clone(),
+                after: start_timeout,
+            }),
+            Ok(Err(join)) => Err(failed(join.to_string())),
+            Ok(Ok((0, error))) => Err(failed(match String::from_utf8_lossy(&error).trim() {
+                "" => "no reason given".to_owned(),
+                reason => reason.to_owned(),
+            })),
+            Ok(Ok((handle, _))) => Ok(ChannelInstance {
+                name,
+                plugin,
+                handle: RwLock::new(handle),
+                send_timeout,
+                stop_timeout: start_timeout,
+            }),
+        }
+    }
+
+    /// Sends one message and waits for the plugin's answer.
+    pub async fn send(&self, request: &SendRequest) -> Result<SendResult, PluginError> {
+        let json = serde_json::to_vec(request).expect("send requests are plain data");
+        let id = NEXT_SEND.fetch_add(1, Ordering::Relaxed);
+        let (sender, answer) = oneshot::channel();
+        {
+            let handle = self.handle.read().unwrap_or_else(|p| p.into_inner());
+            if *handle == 0 {
+                return Err(PluginError::Stopped {
+                    instance: self.name.clone(),
+                });
+            }
+            pending().insert(id, sender);
+            // SAFETY: the instance is live (read lock held); the request
+            // buffer outlives the call; `on_done` accepts any id.
+            unsafe {
+                (self.plugin.table.send)(
+                    *handle as *mut c_void,
+                    json.as_ptr(),
+                    json.len(),
+                    on_done,
+                    id as usize as *mut c_void,
+                )
+            };
+        }
+        let delivery_id = || request.delivery_id.clone();
+        match tokio::time::timeout(self.send_timeout, answer).await {
+            Ok(Ok(bytes)) => {
+                serde_json::from_slice(&bytes).map_err(|e| PluginError::MalformedResult {
+                    instance: self.name.clone(),
+                    delivery_id: delivery_id(),
+                    reason: e.to_string(),
+                })
+            }
+            Ok(Err(_)) => unreachable!("a pending sender is only dropped after it sends"),
+            Err(_) => {
+                pending().remove(&id);
+                Err(PluginError::SendTimedOut {
+                    instance: self.name.clone(),
+                    delivery_id: delivery_id(),
+                    after: self.send_timeout,
+                })
+            }
+        }
+    }
+
+    /// Stops the instance, giving it the stop timeout to finish in-flight
+    /// sends. Later sends fail with [`PluginError::Stopped`].
+    pub async fn stop(&self) {
+        let handle = std::mem::take(&mut *self.handle.write().unwrap_or_else(|p| p.into_inner()));
+        if handle == 0 {
+            return;
+        }
+        let table = self.plugin.table;
+        // SAFETY: the handle came from `start` and is stopped exactly once.
+        let stopping =
+            tokio::task::spawn_blocking(move || unsafe { (table.stop)(handle as *mut c_void) });
+        if tokio::time::timeout(self.stop_timeout, stopping)
+            .await
+            .is_err()
+        {
+            tracing::warn!(channel = %self.name, "the plugin did not stop within {:?}", self.stop_timeout);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The plugin host: finds channel plugin libraries, checks and loads them,
+//! starts the configured channel instances and routes sends to them.
+//!
+//! Everything unsafe about plugins lives in `library` (loading, the C table)
+//! and `instance` (calls across the boundary). Nothing a plugin does (an
+//! error, a panic, a hang, malformed JSON) escapes as more than a
+//! [`PluginError`]. Libraries are never unloaded.
+
+mod config;
+mod discover;
+mod instance;
+mod library;
+
+pub use config::{ChannelConfig, PluginsConfig, SecretSource};
+pub use discover::{PluginFile, default_search_dirs, discover};
+pub use instance::{ChannelInstance, Inbound};
+pub use library::LoadedPlugin;
+
+use cascade_plugin_api::{SendRequest, SendResult};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Everything that can go wrong with a plugin, each naming the file or the
+/// channel instance, what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    #[error("{path}: cannot read the plugin file: {reason}", path = path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{path}: SHA-256 is {found}, but the configuration pins {expected}; refusing to load it\n  help: if this file is a trusted new build, update [plugins.sha256] with `cascade plugins`", path = path.display())]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("{path}: not a loadable shared library ({reason})\n  help: remove it from the plugin folder, or rebuild the plugin for this platform", path = path.display())]
+    NotALibrary { path: PathBuf, reason: String },
+    #[error("{path}: the library has no `{symbol}` symbol, so it is not a cascade plugin\n  help: a Rust plugin exports it with cascade_plugin_api::export_plugin!", path = path.display(), symbol = cascade_plugin_api::ENTRY_SYMBOL)]
+    NoEntrySymbol { path: PathBuf },
+    #[error("{path}: plugin ABI version {found}, but this cascade speaks version {wanted}\n  help: rebuild the plugin against cascade-plugin-api for ABI version {wanted}", path = path.display())]
+    AbiMismatch {
+        path: PathBuf,
+        found: u32,
+        wanted: u32,
+    },
+    #[error("{path}: the plugin's manifest is not usable: {reason}", path = path.display())]
+    BadManifest { path: PathBuf, reason: String },
+    #[error("{path}: a plugin named \"{name}\" is already loaded from {first}\n  help: keep one copy of each plugin in the plugin folders", path = path.display(), first = first.display())]
+    DuplicateName {
+        name: String,
+        path: PathBuf,
+        first: PathBuf,
+    },
+    #[error(
+        "channel \"{instance}\": no plugin named \"{plugin}\" was found (found: {known})\n  help: check the plugin name, or add its folder to [plugins] dirs"
+    )]
+    UnknownPlugin {
+        instance: String,
+        plugin: String,
+        known: String,
+    },
+    #[error("channel \"{instance}\": secret \"{key}\": {reason}")]
+    Secret {
+        instance: String,
+        key: String,
+        reason: String,
+    },
+    #[error("channel \"{instance}\": the {plugin} plugin refused to start: {reason}")]
+    StartFailed {
+        instance: String,
+        plugin: String,
+        reason: String,
+    },
+    #[error("channel \"{instance}\": the {plugin} plugin did not finish starting within {after:?}")]
+    StartTimedOut {
+        instance: String,
+        plugin: String,
+        after: Duration,
+    },
+    #[error(
+        "channel \"{instance}\" is defined twice\n  help: give each [[channels]] entry its own name"
+    )]
+    DuplicateInstance { instance: String },
+    #[error("no channel instance named \"{instance}\"")]
+    UnknownInstance { instance: String },
+    #[error("channel \"{instance}\" is stopped")]
+    Stopped { instance: String },
+    #[error(
+        "channel \"{instance}\": delivery {delivery_id} got no answer from the plugin within {after:?}"
+    )]
+    SendTimedOut {
+        instance: String,
+        delivery_id: String,
+        after: Duration,
+    },
+    #[error(
+        "channel \"{instance}\": the plugin answered delivery {delivery_id} with malformed JSON: {reason}"
+    )]
+    MalformedResult {
+        instance: String,
+        delivery_id: String,
+        reason: String,
+    },
+}
+
+/// The loaded plugins and their running channel instances.
+pub struct PluginHost {
+    plugins: Vec<Arc<LoadedPlugin>>,
+    instances: BTreeMap<String, Arc<ChannelInstance>>,
+    inbound: mpsc::UnboundedSender<Inbound>,
+    send_timeout: Duration,
+    start_timeout: Duration,
+}
+
+/// The outcome of looking at every plugin file: what loaded, and what did not.
+pub struct LoadReport {
+    pub host: PluginHost,
+    pub problems: Vec<PluginError>,
+}
+
+impl PluginHost {
+    /// Loads every plugin file found, checking pins first. A file that fails
+    /// is reported and skipped; the others still load.
+    pub fn load(
+        files: &[PluginFile],
+        config: &PluginsConfig,
+        inbound: mpsc::UnboundedSender<Inbound>,
+    ) -> LoadReport {
+        let mut plugins: Vec<Arc<LoadedPlugin>> = Vec::new();
+        let mut problems = Vec::new();
+        for file in files {
+            match LoadedPlugin::load(file, config.pinned_hash(&file.path)) {
+                Ok(plugin) => {
+                    if let Some(first) = plugins
+                        .iter()
+                        .find(|p| p.manifest.name == plugin.manifest.name)
+                    {
+                        problems.push(PluginError::DuplicateName {
+                            name: plugin.manifest.name.clone(),
+                            path: plugin.path.clone(),
+                            first: first.path.clone(),
+                        });
+                    } else {
+                        plugins.push(Arc::new(plugin));
+                    }
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        LoadReport {
+            host: PluginHost {
+                plugins,
+                instances: BTreeMap::new(),
+                inbound,
+                send_timeout: config.send_timeout(),
+                start_timeout: config.start_timeout(),
+            },
+            problems,
+        }
+    }
+
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+
+    pub fn plugin(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.iter().find(|p| p.manifest.name == name)
+    }
+
+    /// Starts one channel instance: resolves its secrets, hands the plugin
+    /// its configuration, and waits (up to the start timeout) for it.
+    pub async fn start(
+        &mut self,
+        channel: &ChannelConfig,
+        base_dir: &Path,
+    ) -> Result<(), PluginError> {
+        if self.instances.contains_key(&channel.name) {
+            return Err(PluginError::DuplicateInstance {
+                instance: channel.name.clone(),
+            });
+        }
+        let plugin =
+            self.plugin(&channel.plugin)
+                .cloned()
+                .ok_or_else(|| PluginError::UnknownPlugin {
+                    instance: channel.name.clone(),
+                    plugin: channel.plugin.clone(),
+                    known: self
+                        .plugins
+                        .iter()
+                        .map(|p| p.manifest.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+        let config = channel.resolved_config(base_dir)?;
+        let instance = ChannelInstance::start(
+            channel.name.clone(),
+            plugin,
+            config,
+            self.inbound.clone(),
+            self.send_timeout,
+            self.start_timeout,
+        )
+        .await?;
+        self.instances
+            .insert(channel.name.clone(), Arc::new(instance));
+        Ok(())
+    }
+
+    pub fn instance(&self, name: &str) -> Result<&Arc<ChannelInstance>, PluginError> {
+        self.instances
+            .get(name)
+            .ok_or_else(|| PluginError::UnknownInstance {
+                instance: name.to_owned(),
+            })
+    }
+
+    pub fn instances(&self) -> impl Iterator<Item = &Arc<ChannelInstance>> {
+        self.instances.values()
+    }
+
+    /// Sends through the named instance.
+    pub async fn send(
+        &self,
+        instance: &str,
+        request: &SendRequest,
+    ) -> Result<SendResult, PluginError> {
+        self.instance(instance)?.send(request).await
+    }
+
+    /// Stops every instance, letting each finish its in-flight sends.
+    pub async fn stop(&mut self) {
+        for (_, instance) in std::mem::take(&mut self.instances) {
+            instance.stop().await;
+        }
+    }
+}

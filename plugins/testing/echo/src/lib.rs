@@ -1,0 +1,54 @@
+//! Test plugin `test-echo`: answers every send at once, inside `send`, as
+//! delivered under its own delivery id, and presses the first button of a
+//! message that has any (an inbound event back to the host). Its send logic
+//! is the plain function [`echo`], the direct-call baseline of the ABI
+//! overhead benchmark.
+
+use cascade_plugin_api::{
+    ChannelPlugin, Completion, Host, InboundEvent, InboundKind, Manifest, SendRequest, SendResult,
+};
+
+/// The answer `test-echo` gives to any request.
+pub fn echo(request: &SendRequest) -> SendResult {
+    SendResult::Delivered {
+        provider_id: Some(request.delivery_id.clone()),
+    }
+}
+
+/// A `test-echo` instance.
+pub struct EchoChannel {
+    host: Host,
+}
+
+impl ChannelPlugin for EchoChannel {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "test-echo".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            channels: vec!["test".to_owned()],
+            capabilities: Vec::new(),
+            limits: Default::default(),
+            config_schema: serde_json::Value::Null,
+        }
+    }
+
+    fn start(_config: serde_json::Value, host: Host) -> Result<Self, String> {
+        Ok(EchoChannel { host })
+    }
+
+    fn send(&self, request: SendRequest, completion: Completion) {
+        completion.complete(echo(&request));
+        if let Some(action) = request.actions.first() {
+            self.host.emit(&InboundEvent {
+                channel: request.channel.clone(),
+                account: request.recipient.address.clone(),
+                kind: InboundKind::Action {
+                    action_id: action.id.clone(),
+                    delivery_id: Some(request.delivery_id.clone()),
+                },
+            });
+        }
+    }
+}
+
+cascade_plugin_api::export_plugin!(EchoChannel);

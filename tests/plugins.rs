@@ -1,0 +1,451 @@
+//! End-to-end tests of the plugin host against real plugin libraries built
+//! by the workspace: the first-party `file` plugin and the faulty test
+//! plugins in plugins/testing/.
+
+use cascade::plugins::{
+    ChannelConfig, Inbound, PluginError, PluginFile, PluginHost, PluginsConfig,
+};
+use cascade_plugin_api::{
+    Action, InboundKind, Message, MessagePart, Recipient, SendRequest, SendResult,
+};
+use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A library built by cargo next to this test binary (target/debug/deps).
+fn library(crate_name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let name = format!("{DLL_PREFIX}{}{DLL_SUFFIX}", crate_name.replace('-', "_"));
+    let mut dir = exe.parent().unwrap();
+    loop {
+        if dir.join(&name).is_file() {
+            return dir.join(&name);
+        }
+        dir = dir
+            .parent()
+            .unwrap_or_else(|| panic!("{name} was not built next to {}", exe.display()));
+    }
+}
+
+fn files(crates: &[&str]) -> Vec<PluginFile> {
+    crates
+        .iter()
+        .map(|c| PluginFile { path: library(c) })
+        .collect()
+}
+
+fn load(
+    crates: &[&str],
+    config: PluginsConfig,
+) -> (
+    PluginHost,
+    Vec<PluginError>,
+    mpsc::UnboundedReceiver<Inbound>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let report = PluginHost::load(&files(crates), &config, tx);
+    (report.host, report.problems, rx)
+}
+
+fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig {
+    ChannelConfig {
+        name: name.to_owned(),
+        plugin: plugin.to_owned(),
+        config,
+        secrets: Default::default(),
+    }
+}
+
+fn request(delivery_id: &str, text: &str) -> SendRequest {
+    SendRequest {
+        delivery_id: delivery_id.to_owned(),
+        idempotency_key: format!("key-{delivery_id}"),
+        channel: "file".to_owned(),
+        recipient: Recipient {
+            person_id: "p-amara-okafor".to_owned(),
+            display_name: "Amara Okafor".to_owned(),
+            address: "amara.okafor@northbridge-council.example".to_owned(),
+        },
+        message: Message {
+            subject: Some("Neglect: seeing the child".to_owned()),
+            parts: vec![MessagePart {
+                format: "email-text".to_owned(),
+                chunks: vec![text.to_owned()],
+            }],
+        },
+        actions: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_plugin_writes_1000_concurrent_sends_as_1000_files_with_their_contents() {
+    let (mut host, problems, _inbound) = load(&["cascade-plugin-file"], PluginsConfig::default());
+    assert!(problems.is_empty(), "{problems:?}");
+    let out = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({ "dir": out.path() });
+    host.start(&channel("outbox", "file", config), Path::new("."))
+        .await
+        .unwrap();
+    let host = std::sync::Arc::new(host);
+
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let host = host.clone();
+        sends.spawn(async move {
+            let r = request(
+                &format!("d-{i:04}"),
+                &format!("Message number {i} <b>&</b> ✓"),
+            );
+            (i, host.send("outbox", &r).await)
+        });
+    }
+    while let Some(joined) = sends.join_next().await {
+        let (i, result) = joined.unwrap();
+        assert_eq!(
+            result.unwrap(),
+            SendResult::Delivered {
+                provider_id: Some(format!("d-{i:04}.json"))
+            }
+        );
+    }
+
+    let written: Vec<_> = std::fs::read_dir(out.path()).unwrap().flatten().collect();
+    assert_eq!(written.len(), 1000);
+    for i in [0, 1, 499, 998, 999] {
+        let text = std::fs::read_to_string(out.path().join(format!("d-{i:04}.json"))).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["delivery_id"], format!("d-{i:04}"));
+        assert_eq!(doc["idempotency_key"], format!("key-d-{i:04}"));
+        assert_eq!(doc["recipient"]["display_name"], "Amara Okafor");
+        assert_eq!(doc["subject"], "Neglect: seeing the child");
+        assert_eq!(
+            doc["parts"][0]["chunks"][0],
+            format!("Message number {i} <b>&</b> ✓")
+        );
+    }
+    for entry in written {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+        let id = doc["delivery_id"].as_str().unwrap();
+        assert_eq!(entry.file_name().to_string_lossy(), format!("{id}.json"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_faulty_file_gets_a_specific_error_and_the_good_plugin_keeps_serving() {
+    let junk_dir = tempfile::tempdir().unwrap();
+    let not_a_library = junk_dir
+        .path()
+        .join(format!("{DLL_PREFIX}cascade_plugin_notes{DLL_SUFFIX}"));
+    std::fs::write(&not_a_library, "these are meeting notes, not a library\n").unwrap();
+    let mut all = files(&[
+        "cascade-testplugin-wrong-abi",
+        "cascade-testplugin-no-entry",
+        "cascade-plugin-file",
+    ]);
+    all.insert(
+        0,
+        PluginFile {
+            path: not_a_library.clone(),
+        },
+    );
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let report = PluginHost::load(&all, &PluginsConfig::default(), tx);
+    let mut host = report.host;
+
+    assert_eq!(report.problems.len(), 3, "{:#?}", report.problems);
+    match &report.problems[0] {
+        PluginError::NotALibrary { path, .. } => assert_eq!(path, &not_a_library),
+        other => panic!("expected NotALibrary, got {other:?}"),
+    }
+    assert_eq!(
+        report.problems[1],
+        PluginError::AbiMismatch {
+            path: library("cascade-testplugin-wrong-abi"),
+            found: 999,
+            wanted: 1
+        }
+    );
+    let shown = report.problems[1].to_string();
+    assert!(
+        shown.contains("libcascade_testplugin_wrong_abi")
+            && shown.contains("version 999")
+            && shown.contains("version 1"),
+        "{shown}"
+    );
+    assert_eq!(
+        report.problems[2],
+        PluginError::NoEntrySymbol {
+            path: library("cascade-testplugin-no-entry")
+        }
+    );
+    assert!(
+        report.problems[2]
+            .to_string()
+            .contains("cascade_plugin_entry")
+    );
+
+    let names: Vec<_> = host
+        .plugins()
+        .iter()
+        .map(|p| p.manifest.name.clone())
+        .collect();
+    assert_eq!(names, ["file"]);
+    let out = tempfile::tempdir().unwrap();
+    host.start(
+        &channel("outbox", "file", serde_json::json!({ "dir": out.path() })),
+        Path::new("."),
+    )
+    .await
+    .unwrap();
+    let result = host
+        .send("outbox", &request("after-the-faults", "still here"))
+        .await
+        .unwrap();
+    assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_send_fails_only_that_request() {
+    let (mut host, problems, _inbound) =
+        load(&["cascade-testplugin-panic"], PluginsConfig::default());
+    assert!(problems.is_empty(), "{problems:?}");
+    host.start(
+        &channel("flaky", "test-panic", serde_json::json!({})),
+        Path::new("."),
+    )
+    .await
+    .unwrap();
+    let (panic_request, fine_request) = (request("panic-1", "x"), request("fine-1", "x"));
+    let (panicked, fine) = tokio::join!(
+        host.send("flaky", &panic_request),
+        host.send("flaky", &fine_request),
+    );
+    match panicked.unwrap() {
+        SendResult::Failed { reason } => assert!(reason.contains("panicked"), "{reason}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(matches!(fine.unwrap(), SendResult::Delivered { .. }));
+    let again = host.send("flaky", &request("fine-2", "x")).await.unwrap();
+    assert!(
+        matches!(again, SendResult::Delivered { .. }),
+        "the instance keeps serving after a panic"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_never_completes_times_out_with_a_typed_error() {
+    let config = PluginsConfig {
+        send_timeout_seconds: Some(0.2),
+        ..PluginsConfig::default()
+    };
+    let (mut host, problems, _inbound) = load(&["cascade-testplugin-hang"], config);
+    assert!(problems.is_empty(), "{problems:?}");
+    host.start(
+        &channel("stuck", "test-hang", serde_json::json!({})),
+        Path::new("."),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = host.send("stuck", &request("d-1", "x")).await.unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::SendTimedOut {
+            instance: "stuck".to_owned(),
+            delivery_id: "d-1".to_owned(),
+            after: Duration::from_millis(200)
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Stopping answers the abandoned send late; the host ignores that answer.
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_refuses_its_config_names_the_problem() {
+    let (mut host, _, _inbound) = load(&["cascade-plugin-file"], PluginsConfig::default());
+    let err = host
+        .start(
+            &channel(
+                "outbox",
+                "file",
+                serde_json::json!({ "transient_failure_rate": 2 }),
+            ),
+            Path::new("."),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        PluginError::StartFailed {
+            instance,
+            plugin,
+            reason,
+        } => {
+            assert_eq!((instance.as_str(), plugin.as_str()), ("outbox", "file"));
+            assert!(reason.contains("dir"), "{reason}");
+        }
+        other => panic!("expected StartFailed, got {other:?}"),
+    }
+    let err = host
+        .start(
+            &channel("mail", "email", serde_json::json!({})),
+            Path::new("."),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no plugin named \"email\" was found (found: file)"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_events_from_a_plugin_reach_the_host_with_the_instance_name() {
+    let (mut host, problems, mut inbound) =
+        load(&["cascade-testplugin-echo"], PluginsConfig::default());
+    assert!(problems.is_empty(), "{problems:?}");
+    host.start(
+        &channel("chat", "test-echo", serde_json::json!({})),
+        Path::new("."),
+    )
+    .await
+    .unwrap();
+    let mut r = request("d-9", "x");
+    r.actions = vec![Action {
+        id: "ack:d-9".to_owned(),
+        label: "Acknowledge".to_owned(),
+    }];
+    host.send("chat", &r).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), inbound.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.instance, "chat");
+    assert_eq!(
+        event.event.kind,
+        InboundKind::Action {
+            action_id: "ack:d-9".to_owned(),
+            delivery_id: Some("d-9".to_owned())
+        }
+    );
+}
+
+/// A hash mismatch must be refused before any code of the library runs. The
+/// panic test plugin has a load-time constructor that writes a marker file,
+/// so a run of `cascade plugins` shows whether the library was ever loaded.
+#[test]
+fn a_pinned_plugin_whose_hash_differs_is_refused_before_any_of_its_code_runs() {
+    let project = tempfile::tempdir().unwrap();
+    let plugin_dir = project.path().join("plugins");
+    std::fs::create_dir(&plugin_dir).unwrap();
+    let file_name = format!("{DLL_PREFIX}cascade_plugin_marker{DLL_SUFFIX}");
+    std::fs::copy(
+        library("cascade-testplugin-panic"),
+        plugin_dir.join(&file_name),
+    )
+    .unwrap();
+    let (_, real_hash) =
+        cascade::plugins::LoadedPlugin::hash_file(&plugin_dir.join(&file_name)).unwrap();
+    let marker = project.path().join("loaded-marker");
+
+    let run = |pin: &str| {
+        std::fs::write(
+            project.path().join("cascade.toml"),
+            format!("[partnership]\nname = \"Northbridge\"\n\n[plugins]\ndirs = [\"plugins\"]\n\n[plugins.sha256]\n\"{file_name}\" = \"{pin}\"\n"),
+        )
+        .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(["plugins", "--project"])
+            .arg(project.path())
+            .env("CASCADE_TESTPLUGIN_LOADED_MARKER", &marker)
+            .output()
+            .unwrap()
+    };
+
+    let wrong = "0".repeat(64);
+    let refused = run(&wrong);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "SHA-256 is {real_hash}, but the configuration pins {wrong}"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&file_name), "{stderr}");
+    assert!(!marker.exists(), "the refused library ran code");
+
+    let accepted = run(&real_hash);
+    let stdout = String::from_utf8_lossy(&accepted.stdout);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(stdout.contains("test-panic"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "loaded",
+        "the marker shows when a library runs"
+    );
+}
+
+#[test]
+fn cascade_plugins_lists_the_file_plugin_and_check_starts_the_configured_channels() {
+    let project = tempfile::tempdir().unwrap();
+    let outbox = project.path().join("outbox");
+    let write_config = |channel_config: &str| {
+        std::fs::write(
+            project.path().join("cascade.toml"),
+            format!("[partnership]\nname = \"Northbridge\"\n\n[[channels]]\nname = \"outbox\"\nplugin = \"file\"\nconfig = {channel_config}\n"),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(args)
+            .arg("--project")
+            .arg(project.path())
+            .output()
+            .unwrap()
+    };
+
+    write_config(&format!("{{ dir = {:?} }}", outbox.display().to_string()));
+    let listed = run(&["plugins"]);
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(
+        stdout.contains("file 0.1.0\n  channels: file\n  capabilities: none\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  sha256: "), "{stdout}");
+
+    let checked = run(&["plugins", "check"]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&checked.stdout)
+            .contains("channel \"outbox\" (file) started and stopped cleanly")
+    );
+
+    write_config("{ dir = \"outbox\", permanent_failure_rate = 7 }");
+    let refused = run(&["plugins", "check"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("channel \"outbox\": the file plugin refused to start: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("permanent_failure_rate"), "{stderr}");
+}
