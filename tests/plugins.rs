@@ -449,3 +449,60 @@ fn cascade_plugins_lists_the_file_plugin_and_check_starts_the_configured_channel
     );
     assert!(stderr.contains("permanent_failure_rate"), "{stderr}");
 }
+
+/// `test-raw` implements the C table by hand and misbehaves on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_and_double_answers_from_a_plugin_do_not_harm_the_host() {
+    let (mut host, problems, mut inbound) =
+        load(&["cascade-testplugin-raw"], PluginsConfig::default());
+    assert!(problems.is_empty(), "{problems:?}");
+    host.start(
+        &channel("raw", "test-raw", serde_json::json!({})),
+        Path::new("."),
+    )
+    .await
+    .unwrap();
+
+    match host
+        .send("raw", &request("garbage-1", "x"))
+        .await
+        .unwrap_err()
+    {
+        PluginError::MalformedResult {
+            instance,
+            delivery_id,
+            ..
+        } => {
+            assert_eq!(
+                (instance.as_str(), delivery_id.as_str()),
+                ("raw", "garbage-1")
+            );
+        }
+        other => panic!("expected MalformedResult, got {other:?}"),
+    }
+    for id in ["twice-1", "noise-1", "plain-1"] {
+        let result = host.send("raw", &request(id, "x")).await.unwrap();
+        assert_eq!(
+            result,
+            SendResult::Delivered {
+                provider_id: Some("raw".to_owned())
+            },
+            "{id}"
+        );
+    }
+    assert!(
+        inbound.try_recv().is_err(),
+        "a malformed inbound event is dropped, not delivered"
+    );
+    host.stop().await;
+    let err = host
+        .send("raw", &request("after-stop", "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::UnknownInstance {
+            instance: "raw".to_owned()
+        }
+    );
+}

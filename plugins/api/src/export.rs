@@ -19,7 +19,8 @@ pub trait ChannelPlugin: Send + Sync + Sized + 'static {
     fn start(config: serde_json::Value, host: Host) -> Result<Self, String>;
 
     /// Starts a send and returns at once. Call [`Completion::complete`]
-    /// exactly once, from any thread; dropping it unanswered reports a failure.
+    /// exactly once, from any thread, before or after `send` returns.
+    /// Dropping it unanswered asks the host to retry; a panic fails the send.
     fn send(&self, request: SendRequest, completion: Completion);
 
     /// Finishes or abandons in-flight sends, answering each of them.
@@ -58,7 +59,7 @@ impl Host {
 }
 
 /// The answer to one send. Answering twice is impossible; dropping it
-/// unanswered (including by a panic) answers with a failure.
+/// unanswered answers with a retry, or with a failure during a panic.
 pub struct Completion {
     done: WriteFn,
     ctx: usize,
@@ -83,14 +84,20 @@ impl Completion {
 impl Drop for Completion {
     fn drop(&mut self) {
         if !self.answered {
-            let reason = if std::thread::panicking() {
-                "the plugin panicked while sending"
+            // A panic is a bug in the plugin: retrying would panic again. A
+            // drop without one usually means the instance is shutting down,
+            // so the message may well go through on a later attempt.
+            let result = if std::thread::panicking() {
+                SendResult::Failed {
+                    reason: "the plugin panicked while sending".to_owned(),
+                }
             } else {
-                "the plugin dropped the send without answering"
+                SendResult::Retry {
+                    reason: "the plugin dropped the send without answering".to_owned(),
+                    retry_after_ms: None,
+                }
             };
-            self.answer(&SendResult::Failed {
-                reason: reason.to_owned(),
-            });
+            self.answer(&result);
         }
     }
 }
@@ -161,13 +168,18 @@ pub mod shims {
         done: WriteFn,
         done_ctx: *mut c_void,
     ) {
-        // SAFETY: guaranteed by the caller.
-        let (plugin, request) = unsafe { (&*instance.cast::<P>(), bytes(request, request_len)) };
         let completion = Completion {
             done,
             ctx: done_ctx as usize,
             answered: false,
         };
+        if instance.is_null() {
+            return completion.complete(SendResult::Failed {
+                reason: "send was called without a started instance".to_owned(),
+            });
+        }
+        // SAFETY: guaranteed by the caller; not null, checked above.
+        let (plugin, request) = unsafe { (&*instance.cast::<P>(), bytes(request, request_len)) };
         let _ = catch_unwind(AssertUnwindSafe(move || {
             match serde_json::from_slice::<SendRequest>(request) {
                 Ok(request) => plugin.send(request, completion),
@@ -181,6 +193,9 @@ pub mod shims {
     /// # Safety
     /// `instance` must come from `start::<P>`; it is freed here.
     pub unsafe extern "C" fn stop<P: ChannelPlugin>(instance: *mut c_void) {
+        if instance.is_null() {
+            return;
+        }
         let _ = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: the instance was made by `start::<P>` and is stopped once.
             let plugin = unsafe { Box::from_raw(instance.cast::<P>()) };
@@ -274,11 +289,11 @@ mod tests {
     }
 
     #[test]
-    fn a_completion_dropped_unanswered_reports_a_failure() {
+    fn a_completion_dropped_unanswered_asks_for_a_retry() {
         drop(completion(2));
         assert_eq!(
             answers_for(2),
-            [r#"{"outcome":"failed","reason":"the plugin dropped the send without answering"}"#]
+            [r#"{"outcome":"retry","reason":"the plugin dropped the send without answering"}"#]
         );
     }
 

@@ -38,15 +38,20 @@
 //! ```
 //!
 //! - `manifest` writes the [`Manifest`] as JSON through `out`, exactly once.
+//!   Writing nothing, or JSON that is not a manifest, makes the host refuse
+//!   the library.
 //! - `start` receives the instance's configuration as a JSON object (secrets
 //!   already resolved by the host) and the host's callbacks. It returns an
 //!   opaque instance pointer, or NULL after writing a UTF-8 reason through
 //!   `error_out`. One library may be started several times (one instance per
 //!   configured channel).
 //! - `send` receives a [`SendRequest`] as JSON and returns at once. The plugin
-//!   later calls `done(done_ctx, result_json, len)` **exactly once**, from any
-//!   thread, with a [`SendResult`]. Many sends may be in flight at once; the
-//!   plugin runs them on its own threads or runtime.
+//!   calls `done(done_ctx, result_json, len)` **exactly once**, from any
+//!   thread, with a [`SendResult`]: later, or already inside `send` (so the
+//!   host holds no lock across `send` that `done` needs). Many sends may be in
+//!   flight at once; the plugin runs them on its own threads or runtime.
+//!   `done_ctx` is opaque to the plugin; the host ignores an answer for a
+//!   send it no longer waits for (timed out, or answered twice).
 //! - `emit` and `log` may be called from any thread between `start` and the
 //!   return of `stop`. The host copies the bytes before returning.
 //! - `stop` finishes or abandons in-flight work, completes every pending

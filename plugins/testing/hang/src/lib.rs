@@ -1,6 +1,6 @@
 //! Test plugin `test-hang`: keeps every send's completion without answering,
 //! so the host's send timeout can be tested. `stop` drops them, which answers
-//! each one as a failure.
+//! each one with a retry.
 
 use cascade_plugin_api::{ChannelPlugin, Completion, Host, Manifest, SendRequest};
 use std::sync::{Mutex, PoisonError};
