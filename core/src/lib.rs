@@ -4,9 +4,11 @@
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod delivery;
 pub mod directory;
 pub mod plugins;
 pub mod privacy;
 pub mod project;
 pub mod render;
+pub mod rollout;
 pub mod store;

@@ -3,7 +3,10 @@
 //! SQLite ([`SqliteStore`]) is the embedded default; migrations live in
 //! `core/migrations/` and run on open.
 
+mod outbox;
 mod sqlite;
+
+pub use outbox::*;
 
 pub use sqlite::SqliteStore;
 

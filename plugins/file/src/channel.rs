@@ -25,6 +25,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
 /// One started `file` channel.
 pub struct FileChannel {
     dir: Arc<Path>,
+    journal: bool,
     failures: InjectedFailures,
     /// Numbers sends in arrival order, to pick each one's injected failure.
     sends: AtomicU64,
@@ -71,6 +72,7 @@ impl ChannelPlugin for FileChannel {
             format!("writing messages to {}", config.dir.display()),
         );
         Ok(FileChannel {
+            journal: config.journal,
             dir: config.dir.into(),
             failures: config.failures,
             sends: AtomicU64::new(0),
@@ -90,17 +92,30 @@ impl ChannelPlugin for FileChannel {
         }
         let accepted = AcceptedSend::new(completion, &self.in_flight);
         let dir = Arc::clone(&self.dir);
+        let journal = self.journal;
         let write_slots = Arc::clone(&self.write_slots);
         // After `stop` the runtime is gone and the task is dropped unrun,
         // which answers it with a retry.
         self.handle.spawn(async move {
             let _slot = write_slots.acquire_owned().await;
-            let result = tokio::task::spawn_blocking(move || deliver_to_dir(&dir, &request))
-                .await
-                .unwrap_or_else(|error| SendResult::Retry {
-                    reason: format!("the write did not finish: {error}"),
-                    retry_after_ms: None,
-                });
+            let result = tokio::task::spawn_blocking(move || {
+                let result = deliver_to_dir(&dir, &request);
+                if !journal || !matches!(result, SendResult::Delivered { .. }) {
+                    return result;
+                }
+                match append_to_journal(&dir, &request.delivery_id) {
+                    Ok(()) => result,
+                    Err(reason) => SendResult::Retry {
+                        reason,
+                        retry_after_ms: None,
+                    },
+                }
+            })
+            .await
+            .unwrap_or_else(|error| SendResult::Retry {
+                reason: format!("the write did not finish: {error}"),
+                retry_after_ms: None,
+            });
             accepted.finish(result);
         });
     }
@@ -195,4 +210,17 @@ impl Drop for AcceptedSend {
             self.in_flight.idle.notify_all();
         }
     }
+}
+
+/// Appends a written delivery's id to `journal.log`: one `write` of one
+/// line on a file opened for appending, so concurrent writers do not mix.
+fn append_to_journal(dir: &Path, delivery_id: &str) -> Result<(), String> {
+    let path = dir.join("journal.log");
+    let line = format!("{delivery_id}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
+    written.map_err(|error| format!("could not append to {}: {error}", path.display()))
 }

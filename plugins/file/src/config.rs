@@ -8,12 +8,13 @@ use std::path::PathBuf;
 
 use crate::faults::InjectedFailures;
 
-const KNOWN_KEYS: [&str; 5] = [
+const KNOWN_KEYS: [&str; 6] = [
     "dir",
     "transient_failure_rate",
     "permanent_failure_rate",
     "seed",
     "max_in_flight",
+    "journal",
 ];
 
 /// A file channel instance's configuration.
@@ -24,6 +25,10 @@ pub struct FileConfig {
     pub failures: InjectedFailures,
     /// Most writes in progress at once; `None` for no limit.
     pub max_in_flight: Option<NonZeroUsize>,
+    /// Also append each written delivery id to `journal.log` in the folder,
+    /// so repeated writes of one delivery (which overwrite its file) can be
+    /// counted.
+    pub journal: bool,
 }
 
 /// A configuration the file channel cannot run with. Each message names the
@@ -56,6 +61,8 @@ pub enum ConfigError {
         "`max_in_flight` must be a whole number of at least 1 (got {0}), or left out for no limit"
     )]
     InvalidMaxInFlight(Value),
+    #[error("`journal` must be true or false (got {0})")]
+    InvalidJournal(Value),
 }
 
 impl FileConfig {
@@ -94,8 +101,15 @@ impl FileConfig {
                     .ok_or_else(|| ConfigError::InvalidMaxInFlight(value.clone()))
             })
             .transpose()?;
+        let journal = match present(fields, "journal") {
+            None => false,
+            Some(value) => value
+                .as_bool()
+                .ok_or_else(|| ConfigError::InvalidJournal(value.clone()))?,
+        };
         Ok(FileConfig {
             dir,
+            journal,
             failures: InjectedFailures {
                 transient_rate: transient,
                 permanent_rate: permanent,
@@ -163,6 +177,10 @@ pub fn config_schema() -> Value {
                 "type": "integer",
                 "minimum": 1,
                 "description": "Most writes in progress at once; further sends wait their turn. No limit when left out."
+            },
+            "journal": {
+                "type": "boolean",
+                "description": "Also append each written delivery id to journal.log, so repeated writes of one delivery can be counted. Off when left out."
             }
         }
     })

@@ -3,6 +3,7 @@
 //! `import`.
 
 mod import;
+mod outbox;
 
 use super::{Store, StoreError, StoredItem, StoredPerson};
 use crate::content::{LearningItem, Status, Taxonomy, Version};

@@ -1,0 +1,142 @@
+//! Composing the message of one outbox row at dispatch time: the pinned item
+//! rendered for each of the channel's formats (with "Reminder:" on a
+//! reminder), a short chase for an escalation, a question with fixed answers
+//! for a follow-up. An item the privacy guard blocks is never sent.
+
+use super::{ChannelRoute, RolloutRuntime, World};
+use crate::content::Taxonomy;
+use crate::render::{Channel, RenderInput, Renderer, escape};
+use crate::store::ClaimedDelivery;
+use cascade_plugin_api::{Action, Message, MessagePart};
+
+/// Everything composing needs, shared by every dispatch.
+pub struct Composer {
+    pub renderer: Renderer,
+    pub taxonomy: Taxonomy,
+    pub partnership_name: String,
+}
+
+impl Composer {
+    /// The message for a claimed row, or a reason it must not be sent.
+    pub fn compose(
+        &self,
+        row: &ClaimedDelivery,
+        rollout: &RolloutRuntime,
+        world: &World,
+        route: &ChannelRoute,
+    ) -> Result<(Message, Vec<Action>), String> {
+        let item = &rollout.item;
+        let recipient = world
+            .person(&row.recipient_id)
+            .ok_or_else(|| format!("{} is no longer in the directory", row.recipient_id))?;
+        let text_of = |text: String| -> Vec<MessagePart> {
+            route
+                .formats
+                .iter()
+                .map(|&format| MessagePart {
+                    format: format.to_string(),
+                    chunks: vec![paragraphs(format, &text)],
+                })
+                .collect()
+        };
+        let (subject, parts, actions) = match row.step_kind.as_str() {
+            "initial" | "reminder" => {
+                if let Some(finding) = &rollout.privacy_block {
+                    return Err(format!("the privacy guard blocked the item: {finding}"));
+                }
+                let input = RenderInput {
+                    person_name: recipient.display_name.clone(),
+                    ack_url: None,
+                    ack_token: None,
+                    partnership_name: self.partnership_name.clone(),
+                };
+                let mut parts = Vec::new();
+                for &format in &route.formats {
+                    let chunks = self
+                        .renderer
+                        .render(item, &self.taxonomy, format, &input)
+                        .map_err(|e| format!("cannot render for {format}: {e}"))?;
+                    parts.push(MessagePart {
+                        format: format.to_string(),
+                        chunks,
+                    });
+                }
+                let prefix = if row.step_kind == "reminder" {
+                    "Reminder: "
+                } else {
+                    ""
+                };
+                let actions = vec![Action {
+                    id: format!("ack:{}", row.id),
+                    label: "Acknowledge".to_owned(),
+                }];
+                (format!("{prefix}{}", item.title), parts, actions)
+            }
+            "escalation" => {
+                let subject_person = world
+                    .person(&row.person_id)
+                    .map(|p| p.display_name.as_str())
+                    .unwrap_or(row.person_id.as_str());
+                let text = if row.idempotency_key.contains("/digest-") {
+                    format!(
+                        "Learning from \"{}\" is overdue for some people in rollout {}.\n\nRun `cascade status {}` to see who, by agency and team.",
+                        item.title, row.rollout_id, row.rollout_id
+                    )
+                } else {
+                    format!(
+                        "{subject_person} has not yet acknowledged \"{}\", which was due by now.\n\nPlease check in with them and help them make time to read it.",
+                        item.title
+                    )
+                };
+                (
+                    format!("Not yet acknowledged: {}", item.title),
+                    text_of(text),
+                    Vec::new(),
+                )
+            }
+            "follow-up" => {
+                let follow_up = rollout
+                    .definition
+                    .follow_ups
+                    .get(row.step_number.saturating_sub(1) as usize)
+                    .ok_or_else(|| {
+                        format!("follow-up {} is not in the rollout", row.step_number)
+                    })?;
+                let text = format!(
+                    "A while ago you read \"{}\".\n\n{}",
+                    item.title, follow_up.question
+                );
+                let actions = follow_up
+                    .answers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, answer)| Action {
+                        id: format!("answer:{}:{}", row.id, i + 1),
+                        label: answer.clone(),
+                    })
+                    .collect();
+                (format!("Follow-up: {}", item.title), text_of(text), actions)
+            }
+            other => return Err(format!("unknown step kind \"{other}\"")),
+        };
+        Ok((
+            Message {
+                subject: Some(subject),
+                parts,
+            },
+            actions,
+        ))
+    }
+}
+
+/// Plain text as a channel's markup: escaped paragraphs.
+fn paragraphs(format: Channel, text: &str) -> String {
+    match format {
+        Channel::EmailHtml => text
+            .split("\n\n")
+            .map(|p| format!("<p>{}</p>", escape(format, p)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => escape(format, text),
+    }
+}

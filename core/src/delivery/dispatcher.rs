@@ -1,0 +1,320 @@
+//! The dispatcher: claims due outbox rows under a lease, sends each through
+//! its channel instance (within the channel's in-flight and rate limits),
+//! and records sent / retry at a time / dead, queueing the person's next
+//! channel when a row dead-letters and the rollout allows fallback. A row
+//! claimed but not recorded (a crash) is claimed again when its lease ends.
+
+use super::{Composer, DeliveryError, Rollouts, World, millis};
+use crate::plugins::{PluginError, PluginHost};
+use crate::store::{ClaimedDelivery, DeliveryOutcome, NewDelivery, Outbox, Store};
+use cascade_plugin_api::{Recipient, SendRequest, SendResult};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Rows claimed at once.
+    pub batch: u32,
+    /// How long a claim lasts before another dispatcher may take the row.
+    pub lease: Duration,
+    /// First retry delay; doubles each attempt, with ±20% jitter.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Sends in flight per channel instance when the plugin does not say.
+    pub default_in_flight: usize,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            batch: 256,
+            lease: Duration::from_secs(120),
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(3600),
+            default_in_flight: 64,
+        }
+    }
+}
+
+/// The delay before retry `attempt` (1-based): the provider's retry-after
+/// when it gave one, else exponential from `base` up to `max`, with jitter
+/// from `jitter` in [0, 1) so retries of many rows spread out.
+pub fn backoff(
+    attempt: u32,
+    retry_after: Option<Duration>,
+    base: Duration,
+    max: Duration,
+    jitter: f64,
+) -> Duration {
+    if let Some(after) = retry_after {
+        return after.max(Duration::from_millis(1));
+    }
+    let exponential = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(max);
+    exponential.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+pub struct Dispatcher<S> {
+    store: Arc<S>,
+    host: Arc<PluginHost>,
+    rollouts: Arc<Rollouts>,
+    world: Arc<World>,
+    composer: Arc<Composer>,
+    settings: DispatchSettings,
+    in_flight: HashMap<String, Arc<Semaphore>>,
+}
+
+impl<S: Store + Outbox + 'static> Dispatcher<S> {
+    pub fn new(
+        store: Arc<S>,
+        host: Arc<PluginHost>,
+        rollouts: Arc<Rollouts>,
+        world: Arc<World>,
+        composer: Arc<Composer>,
+        settings: DispatchSettings,
+    ) -> Self {
+        let in_flight = world
+            .routes
+            .keys()
+            .map(|instance| {
+                let limit = host
+                    .instance(instance)
+                    .ok()
+                    .and_then(|i| i.plugin.manifest.limits.max_in_flight)
+                    .unwrap_or(settings.default_in_flight)
+                    .max(1);
+                (instance.clone(), Arc::new(Semaphore::new(limit)))
+            })
+            .collect();
+        Dispatcher {
+            store,
+            host,
+            rollouts,
+            world,
+            composer,
+            settings,
+            in_flight,
+        }
+    }
+
+    /// Claims one batch, sends it and records the outcomes. Returns the
+    /// number of rows claimed (0: nothing was due).
+    pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
+        let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let claimed = self
+            .store
+            .claim(millis(now), self.settings.batch, lease)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let mut sends = tokio::task::JoinSet::new();
+        for row in claimed.iter().cloned() {
+            let this = self.shared();
+            sends.spawn(async move { this.deliver(row, now).await });
+        }
+        let mut outcomes = Vec::with_capacity(claimed.len());
+        let mut fallbacks = Vec::new();
+        while let Some(done) = sends.join_next().await {
+            let (id, outcome, fallback) = done.expect("a delivery task does not panic")?;
+            outcomes.push((id, outcome));
+            fallbacks.extend(fallback);
+        }
+        self.store
+            .record(&outcomes, &fallbacks, millis(now))
+            .await?;
+        Ok(claimed.len())
+    }
+
+    fn shared(&self) -> Arc<Shared<S>> {
+        Arc::new(Shared {
+            store: self.store.clone(),
+            host: self.host.clone(),
+            rollouts: self.rollouts.clone(),
+            world: self.world.clone(),
+            composer: self.composer.clone(),
+            settings: self.settings.clone(),
+            in_flight: self.in_flight.clone(),
+        })
+    }
+}
+
+struct Shared<S> {
+    store: Arc<S>,
+    host: Arc<PluginHost>,
+    rollouts: Arc<Rollouts>,
+    world: Arc<World>,
+    composer: Arc<Composer>,
+    settings: DispatchSettings,
+    in_flight: HashMap<String, Arc<Semaphore>>,
+}
+
+type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
+
+impl<S: Store + Outbox> Shared<S> {
+    async fn deliver(
+        self: Arc<Self>,
+        row: ClaimedDelivery,
+        now: DateTime<Utc>,
+    ) -> Result<Delivered, DeliveryError> {
+        let rollout = self.rollouts.get(&*self.store, &row.rollout_id).await?;
+        let _permit = match self.in_flight.get(&row.channel) {
+            Some(s) => Some(
+                s.clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphores are never closed"),
+            ),
+            None => None,
+        };
+        // Checked per row, so a pause or cancel takes effect before the next send.
+        if !self.store.may_send(&row.rollout_id).await? {
+            return Ok((row.id, DeliveryOutcome::Released, None));
+        }
+        let dead = |reason: String| self.dead(&row, &rollout.definition, reason);
+        let Some(route) = self.world.routes.get(&row.channel) else {
+            return Ok(dead(format!(
+                "channel \"{}\" is not configured",
+                row.channel
+            )));
+        };
+        let (message, actions) = match self.composer.compose(&row, &rollout, &self.world, route) {
+            Ok(m) => m,
+            Err(reason) => return Ok(dead(reason)),
+        };
+        let Some(address) = self.world.address(&row.recipient_id, &row.channel) else {
+            return Ok(dead(format!(
+                "{} has no {} identity",
+                row.recipient_id, route.identity
+            )));
+        };
+        let request = SendRequest {
+            delivery_id: format!("d{}", row.id),
+            idempotency_key: row.idempotency_key.clone(),
+            channel: route.kind.clone(),
+            recipient: Recipient {
+                person_id: row.recipient_id.clone(),
+                display_name: self
+                    .world
+                    .person(&row.recipient_id)
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_default(),
+                address: address.to_owned(),
+            },
+            message,
+            actions,
+        };
+        let retry = |reason: String, after: Option<Duration>| -> Delivered {
+            if row.attempts >= rollout.definition.max_attempts {
+                return dead(format!("gave up after {} attempts: {reason}", row.attempts));
+            }
+            let delay = backoff(
+                row.attempts,
+                after,
+                self.settings.backoff_base,
+                self.settings.backoff_max,
+                jitter(row.id, row.attempts),
+            );
+            let at = millis(now) + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            (row.id, DeliveryOutcome::RetryAt { at, reason }, None)
+        };
+        Ok(match self.host.send(&row.channel, &request).await {
+            Ok(SendResult::Delivered { provider_id }) => {
+                (row.id, DeliveryOutcome::Sent { provider_id }, None)
+            }
+            Ok(SendResult::Retry {
+                reason,
+                retry_after_ms,
+            }) => retry(reason, retry_after_ms.map(Duration::from_millis)),
+            Ok(SendResult::Failed { reason }) => dead(reason),
+            Err(e @ PluginError::UnknownInstance { .. }) => dead(e.to_string()),
+            // Timeouts and stopped instances: the outcome is unknown, so try again.
+            Err(e) => retry(e.to_string(), None),
+        })
+    }
+
+    /// A dead letter, with the person's next reachable channel queued when
+    /// the rollout allows fallback.
+    fn dead(
+        &self,
+        row: &ClaimedDelivery,
+        definition: &crate::rollout::RolloutDefinition,
+        reason: String,
+    ) -> Delivered {
+        let fallback = definition
+            .fallback
+            .then(|| {
+                self.world
+                    .reachable(&row.recipient_id, &definition.channels)
+                    .into_iter()
+                    .find(|(rank, _)| *rank > row.channel_rank)
+            })
+            .flatten()
+            .map(|(rank, channel)| {
+                let base = row
+                    .idempotency_key
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&row.idempotency_key);
+                NewDelivery {
+                    idempotency_key: format!("{base}/{rank}"),
+                    rollout_id: row.rollout_id.clone(),
+                    person_id: row.person_id.clone(),
+                    recipient_id: row.recipient_id.clone(),
+                    wave: row.wave,
+                    step_kind: row.step_kind.clone(),
+                    step_number: row.step_number,
+                    channel: channel.to_owned(),
+                    channel_rank: rank,
+                    due_at: 0,
+                }
+            });
+        (row.id, DeliveryOutcome::Dead { reason }, fallback)
+    }
+}
+
+/// A stable pseudo-random number in [0, 1) per row and attempt.
+fn jitter(id: i64, attempt: u32) -> f64 {
+    let mut x = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u64::from(attempt).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_the_maximum() {
+        let (base, max) = (Duration::from_secs(30), Duration::from_secs(3600));
+        assert_eq!(backoff(1, None, base, max, 0.5), Duration::from_secs(30));
+        assert_eq!(backoff(3, None, base, max, 0.5), Duration::from_secs(120));
+        assert_eq!(backoff(30, None, base, max, 0.5), max);
+        assert_eq!(backoff(1, None, base, max, 0.0), Duration::from_secs(24));
+        assert!(backoff(1, None, base, max, 0.999) < Duration::from_secs(36));
+    }
+
+    #[test]
+    fn a_providers_retry_after_wins() {
+        let d = backoff(
+            5,
+            Some(Duration::from_secs(7)),
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+            0.3,
+        );
+        assert_eq!(d, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn jitter_stays_in_range_and_varies() {
+        let values: Vec<f64> = (0..100).map(|i| jitter(i, 1)).collect();
+        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
+        assert!(values.iter().any(|v| *v < 0.3) && values.iter().any(|v| *v > 0.7));
+    }
+}

@@ -1,0 +1,36 @@
+//! Delivery: the scheduler turns due rollout steps into outbox rows, the
+//! dispatcher claims rows under a lease, composes each message from the
+//! pinned item version, sends it through the plugin host and records the
+//! outcome. Both are restartable loops over the store: nothing that matters
+//! lives only in memory, and every function takes `now` so tests drive a
+//! clock by hand.
+
+mod compose;
+mod dispatcher;
+mod scheduler;
+mod world;
+
+pub use compose::Composer;
+pub use dispatcher::{DispatchSettings, Dispatcher, backoff};
+pub use scheduler::schedule_due;
+pub use world::{ChannelRoute, RolloutRuntime, Rollouts, World};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("rollout \"{rollout}\": {message}")]
+    Rollout { rollout: String, message: String },
+}
+
+/// Unix milliseconds of a UTC time, the store's unit.
+pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The UTC time of Unix milliseconds.
+pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

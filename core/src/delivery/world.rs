@@ -1,0 +1,217 @@
+//! What delivery needs to know, loaded once and shared: the directory as
+//! the store holds it (active people, managers, champions, identities), the
+//! channel routes (instance, identity kind, render formats), and each
+//! rollout's definition, pinned item and step timetable.
+
+use super::DeliveryError;
+use crate::content::{LearningItem, parse_item};
+use crate::directory::Directory;
+use crate::privacy::PrivacyGuard;
+use crate::render::Channel;
+use crate::rollout::{Calendar, RolloutDefinition, Step, wave_steps};
+use crate::store::{Outbox, Store, StoredRollout};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A channel instance as delivery uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRoute {
+    pub instance: String,
+    /// The plugin's channel kind, sent in each request.
+    pub kind: String,
+    /// Which of a person's identities addresses them here (e.g. `email`).
+    pub identity: String,
+    /// The renders the message carries.
+    pub formats: Vec<Channel>,
+}
+
+/// The directory and identities, as the store holds them.
+pub struct World {
+    pub directory: Directory,
+    people: HashMap<String, usize>,
+    identities: HashMap<(String, String), String>,
+    pub routes: HashMap<String, ChannelRoute>,
+}
+
+impl World {
+    pub async fn load<S: Store + Outbox>(
+        store: &S,
+        routes: Vec<ChannelRoute>,
+    ) -> Result<World, DeliveryError> {
+        let people: Vec<_> = store
+            .people(true)
+            .await?
+            .into_iter()
+            .map(|p| p.person)
+            .collect();
+        let directory = Directory {
+            agencies: store.agencies().await?,
+            teams: store.teams().await?,
+            champions: store.champions().await?,
+            people,
+        };
+        let identities = store
+            .all_identities()
+            .await?
+            .into_iter()
+            .map(|i| ((i.person_id, i.channel), i.address))
+            .collect();
+        Ok(World::new(directory, identities, routes))
+    }
+
+    pub fn new(
+        directory: Directory,
+        identities: HashMap<(String, String), String>,
+        routes: Vec<ChannelRoute>,
+    ) -> World {
+        let people = directory
+            .people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        World {
+            directory,
+            people,
+            identities,
+            routes: routes
+                .into_iter()
+                .map(|r| (r.instance.clone(), r))
+                .collect(),
+        }
+    }
+
+    pub fn person(&self, id: &str) -> Option<&crate::directory::Person> {
+        self.people.get(id).map(|&i| &self.directory.people[i])
+    }
+
+    /// The person's address on a channel instance, if they can be reached there.
+    pub fn address(&self, person_id: &str, instance: &str) -> Option<&str> {
+        let route = self.routes.get(instance)?;
+        self.identities
+            .get(&(person_id.to_owned(), route.identity.clone()))
+            .map(String::as_str)
+    }
+
+    /// The rollout's channels on which the person can be reached, in order,
+    /// with their rank in the rollout's list.
+    pub fn reachable<'a>(&self, person_id: &str, channels: &'a [String]) -> Vec<(u32, &'a str)> {
+        channels
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| self.address(person_id, c).is_some())
+            .map(|(rank, c)| (rank as u32, c.as_str()))
+            .collect()
+    }
+
+    /// Active people with the business-unit role: the recipients of digests.
+    pub fn business_unit(&self) -> Vec<&str> {
+        self.directory
+            .people
+            .iter()
+            .filter(|p| p.roles.iter().any(|r| r == "business-unit"))
+            .map(|p| p.id.as_str())
+            .collect()
+    }
+}
+
+/// A rollout ready to schedule and dispatch: its definition, its pinned item
+/// version, and each wave's steps.
+pub struct RolloutRuntime {
+    pub stored: StoredRollout,
+    pub definition: RolloutDefinition,
+    pub item: LearningItem,
+    pub steps: Vec<Vec<Step>>,
+    /// The privacy guard's first blocking finding, if any: nothing is sent.
+    pub privacy_block: Option<String>,
+}
+
+/// Rollout runtimes by id, loaded from the store on first use.
+pub struct Rollouts {
+    calendar: Calendar,
+    taxonomy: crate::content::Taxonomy,
+    guard: PrivacyGuard,
+    loaded: Mutex<HashMap<String, Arc<RolloutRuntime>>>,
+}
+
+impl Rollouts {
+    pub fn new(
+        calendar: Calendar,
+        taxonomy: crate::content::Taxonomy,
+        guard: PrivacyGuard,
+    ) -> Rollouts {
+        Rollouts {
+            calendar,
+            taxonomy,
+            guard,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    pub async fn get<S: Store + Outbox>(
+        &self,
+        store: &S,
+        id: &str,
+    ) -> Result<Arc<RolloutRuntime>, DeliveryError> {
+        if let Some(r) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            return Ok(r.clone());
+        }
+        let problem = |message: String| DeliveryError::Rollout {
+            rollout: id.to_owned(),
+            message,
+        };
+        let stored = store
+            .rollout(id)
+            .await?
+            .ok_or_else(|| problem("is not in the store".to_owned()))?;
+        let definition: RolloutDefinition = serde_json::from_str(&stored.definition)
+            .map_err(|e| problem(format!("its stored definition cannot be read: {e}")))?;
+        let version = store
+            .item_versions(&stored.item_id)
+            .await?
+            .into_iter()
+            .find(|v| v.version.0 == stored.item_version)
+            .ok_or_else(|| {
+                problem(format!(
+                    "item version {} is not in the store",
+                    stored.item_version
+                ))
+            })?;
+        let item = parse_item(
+            Path::new(&format!("{} (stored)", stored.item_id)),
+            &version.source,
+            &self.taxonomy,
+        )
+        .map_err(|e| problem(format!("its pinned item no longer parses: {}", e[0])))?;
+        let steps = (0..definition.waves.len())
+            .map(|wave| wave_steps(&definition, &self.calendar, wave))
+            .collect();
+        let privacy_block = self
+            .guard
+            .blocking(&version.source, &item.privacy_allow)
+            .first()
+            .map(ToString::to_string);
+        let runtime = Arc::new(RolloutRuntime {
+            stored,
+            definition,
+            item,
+            steps,
+            privacy_block,
+        });
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), runtime.clone());
+        Ok(runtime)
+    }
+}

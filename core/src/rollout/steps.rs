@@ -1,0 +1,128 @@
+//! What a rollout sends to a person and when: the initial send of their wave,
+//! reminders, escalation rungs and follow-ups. Reminders and escalations are
+//! candidates; the caller drops them for people who have acknowledged.
+
+use super::calendar::Calendar;
+use super::definition::RolloutDefinition;
+use crate::directory::Directory;
+use chrono::{DateTime, Days, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    Initial,
+    Reminder,
+    Escalation,
+    FollowUp,
+}
+
+impl StepKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StepKind::Initial => "initial",
+            StepKind::Reminder => "reminder",
+            StepKind::Escalation => "escalation",
+            StepKind::FollowUp => "follow-up",
+        }
+    }
+}
+
+/// One scheduled message of a wave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    /// 1-based within its kind; for an escalation, the rung of the ladder.
+    pub number: u32,
+    pub due_at: DateTime<Utc>,
+}
+
+/// When a wave's initial send goes: its day at the start's local time, held
+/// past quiet hours unless the rollout is urgent.
+///
+/// # Panics
+/// If `wave` is not an index of `def.waves`.
+pub fn wave_send(def: &RolloutDefinition, calendar: &Calendar, wave: usize) -> DateTime<Utc> {
+    let local = def.start + Days::new(def.waves[wave].after_days.into());
+    calendar.next_allowed(calendar.at_local(local), def.urgent)
+}
+
+/// When people in a wave must have acknowledged by: the deadline days after
+/// their wave's send, at the same local time.
+///
+/// # Panics
+/// If `wave` is not an index of `def.waves`.
+pub fn deadline(def: &RolloutDefinition, calendar: &Calendar, wave: usize) -> DateTime<Utc> {
+    calendar.add_days(wave_send(def, calendar, wave), def.ack_deadline_days)
+}
+
+/// Every step of a wave, sorted by when it is due.
+///
+/// # Panics
+/// If `wave` is not an index of `def.waves`.
+pub fn wave_steps(def: &RolloutDefinition, calendar: &Calendar, wave: usize) -> Vec<Step> {
+    let send = wave_send(def, calendar, wave);
+    let deadline = calendar.add_days(send, def.ack_deadline_days);
+    let follow_ups = def.follow_ups.iter().map(|f| f.after_days).collect();
+    let mut steps = vec![Step {
+        kind: StepKind::Initial,
+        number: 1,
+        due_at: send,
+    }];
+    for (kind, from, days) in [
+        (StepKind::Reminder, send, def.reminder_days.clone()),
+        (StepKind::Escalation, deadline, def.escalation_days.clone()),
+        (StepKind::FollowUp, send, follow_ups),
+    ] {
+        steps.extend(days.into_iter().zip(1..).map(|(days, number)| Step {
+            kind,
+            number,
+            due_at: calendar.next_allowed(calendar.add_days(from, days), def.urgent),
+        }));
+    }
+    steps.sort_by_key(|s| s.due_at);
+    steps
+}
+
+/// Who an escalation rung goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EscalationTarget {
+    Person(String),
+    /// The business unit's digest of everyone still outstanding.
+    BusinessUnitDigest,
+}
+
+/// Rung 1: an active champion of one of the item's themes who covers the
+/// person's team; rung 2: the person's active manager; rung 3: the
+/// business-unit digest. `None` when the rung has nobody.
+pub fn escalation_target(
+    level: u32,
+    person_id: &str,
+    item_themes: &[String],
+    directory: &Directory,
+) -> Option<EscalationTarget> {
+    let active = |id: &str| id != person_id && directory.people.iter().any(|p| p.id == id);
+    let person = directory.people.iter().find(|p| p.id == person_id);
+    match level {
+        1 => {
+            let person = person?;
+            directory
+                .champions
+                .iter()
+                .filter(|c| c.team_ids.contains(&person.team_id) && active(&c.person_id))
+                .filter_map(|c| {
+                    let rank = item_themes.iter().position(|t| *t == c.theme)?;
+                    Some((rank, &c.person_id))
+                })
+                .min()
+                .map(|(_, id)| EscalationTarget::Person(id.clone()))
+        }
+        2 => person?
+            .manager_id
+            .as_deref()
+            .filter(|m| active(m))
+            .map(|m| EscalationTarget::Person(m.to_owned())),
+        3 => Some(EscalationTarget::BusinessUnitDigest),
+        _ => None,
+    }
+}
