@@ -55,6 +55,9 @@ fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig
         plugin: plugin.to_owned(),
         config,
         secrets: Default::default(),
+        identity: None,
+        formats: None,
+        per_second: None,
     }
 }
 

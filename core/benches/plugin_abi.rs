@@ -79,6 +79,9 @@ fn main() {
         plugin: "test-echo".to_owned(),
         config: serde_json::json!({}),
         secrets: Default::default(),
+        identity: None,
+        formats: None,
+        per_second: None,
     };
     runtime
         .block_on(host.start(&channel, Path::new(".")))

@@ -2,12 +2,14 @@
 //! library and prints what happened in words a business unit can act on.
 
 use crate::content::{self, LearningItem};
+use crate::delivery::DispatchSettings;
 use crate::directory::{self, Directory};
+use crate::engine::{self, Engine};
 use crate::plugins::{self, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
 use crate::project::{self, Project};
 use crate::render::Channel;
-use crate::store::{SqliteStore, Store};
+use crate::store::{Outbox, RolloutState, SqliteStore, Store};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -49,6 +51,23 @@ enum Command {
         #[arg(long)]
         person: Option<String>,
     },
+    /// Plan, start, pause, resume or cancel a rollout.
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
+    /// Run the scheduler and dispatcher (and a health endpoint) until stopped
+    /// with Ctrl-C or SIGTERM; in-flight sends finish first.
+    Serve {
+        /// Where the HTTP server listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Stop once nothing is left to send now (for scripts and tests).
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Show rollouts; with an id, that rollout per wave and channel.
+    Status { rollout: Option<String> },
     /// List the channel plugins found (name, version, channels, capabilities,
     /// file hash), or check them.
     Plugins {
@@ -60,6 +79,30 @@ enum Command {
     Demo {
         #[arg(long, default_value = "cascade-demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolloutAction {
+    /// Check a rollout file and print what would happen, per wave and channel. Writes nothing.
+    Plan {
+        file: PathBuf,
+    },
+    /// Check a rollout file and start it: pins the item version and records
+    /// every member. Sending is done by `cascade serve`.
+    Start {
+        file: PathBuf,
+    },
+    /// Stop sending until resumed; takes effect before the next send.
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    /// Stop for good; queued messages are cancelled.
+    Cancel {
+        id: String,
     },
 }
 
@@ -110,6 +153,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let channels = channel.map(|c| vec![c]).unwrap_or(Channel::ALL.to_vec());
             preview(&project, &item, &channels, person.as_deref())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollout { action } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(rollout(project, action))
+        }
+        Command::Serve { listen, until_idle } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(serve(project, Some(listen), until_idle))
+        }
+        Command::Status { rollout } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(status(&project, rollout.as_deref()))
         }
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
         Command::Demo { dir } => demo(&dir),
@@ -403,4 +458,255 @@ fn plugins(project_dir: &Path, start_channels: bool) -> Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let store_path = project.store_path();
+    let set_state = |id: String, state: RolloutState| async move {
+        let store = SqliteStore::open(&store_path.to_string_lossy()).await?;
+        if store
+            .set_rollout_state(&id, state, now.timestamp_millis())
+            .await?
+        {
+            println!("rollout \"{id}\" is now {}", state.as_str());
+            Ok(ExitCode::SUCCESS)
+        } else {
+            bail!("no rollout \"{id}\"\n  help: `cascade status` lists the rollouts")
+        }
+    };
+    match action {
+        RolloutAction::Plan { file } => {
+            let engine = Engine::open(project, false)
+                .await
+                .map_err(|p| anyhow!("{p}"))?;
+            match engine.plan(&file, now).await {
+                Ok(planned) => {
+                    println!("{}", planned.summary);
+                    println!(
+                        "Nothing was written. Start it with: cascade rollout start {}",
+                        file.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => report_problems(&problems, &file),
+            }
+        }
+        RolloutAction::Start { file } => {
+            let engine = Engine::open(project, false)
+                .await
+                .map_err(|p| anyhow!("{p}"))?;
+            let planned = match engine.plan(&file, now).await {
+                Ok(planned) => planned,
+                Err(problems) => return report_problems(&problems, &file),
+            };
+            if let Err(problems) = engine.start(&planned, now).await {
+                return report_problems(&problems, &file);
+            }
+            println!("{}", planned.summary);
+            println!(
+                "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
+                planned.definition.id,
+                planned.members.len(),
+                planned.definition.id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RolloutAction::Pause { id } => set_state(id, RolloutState::Paused).await,
+        RolloutAction::Resume { id } => set_state(id, RolloutState::Active).await,
+        RolloutAction::Cancel { id } => set_state(id, RolloutState::Cancelled).await,
+    }
+}
+
+fn report_problems(problems: &engine::Problems, file: &Path) -> Result<ExitCode> {
+    for problem in &problems.0 {
+        eprintln!("{problem}\n");
+    }
+    eprintln!(
+        "{} problem{} with {}; nothing was started and nothing was sent",
+        problems.0.len(),
+        if problems.0.len() == 1 { "" } else { "s" },
+        file.display()
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+async fn serve(
+    project: Project,
+    listen: Option<std::net::SocketAddr>,
+    until_idle: bool,
+) -> Result<ExitCode> {
+    // Paths in channel configuration (such as the file channel's folder) are
+    // relative to the project.
+    std::env::set_current_dir(&project.root)
+        .with_context(|| format!("cannot work in {}", project.root.display()))?;
+    let project = Project::open(Path::new("."))?;
+    let engine = Engine::open(project, true)
+        .await
+        .map_err(|p| anyhow!("{p}"))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing the sends in flight");
+        let _ = stop.send(true);
+    });
+    if let Some(listen) = listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {listen}\n  help: choose another address with --listen")
+            })?;
+        println!(
+            "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
+            listener.local_addr()?
+        );
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let app = crate::server::router();
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+    }
+    let report = engine
+        .serve(stopped, until_idle, DispatchSettings::default())
+        .await
+        .map_err(|p| anyhow!("{p}"))?;
+    println!(
+        "stopped: {} messages queued, {} sends attempted",
+        report.queued, report.dispatched
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let rollouts = store.rollouts().await?;
+    let Some(id) = id else {
+        if rollouts.is_empty() {
+            println!("no rollouts yet; start one with `cascade rollout start <file>`");
+        }
+        for r in &rollouts {
+            let waves = store.wave_counts(&r.id).await?;
+            let counts = store.delivery_counts(&r.id).await?;
+            let members: u64 = waves.iter().map(|w| w.members).sum();
+            let acknowledged: u64 = waves.iter().map(|w| w.acknowledged).sum();
+            let sent: u64 = counts.iter().map(|c| c.sent).sum();
+            println!(
+                "{:<28} {:<9} {:<36} sent {} acknowledged {}",
+                r.id,
+                r.state.as_str(),
+                r.item_id,
+                progress(sent, members),
+                progress(acknowledged, members)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(rollout) = rollouts.iter().find(|r| r.id == id) else {
+        let known: Vec<&str> = rollouts.iter().map(|r| r.id.as_str()).collect();
+        bail!(
+            "no rollout \"{id}\"\n  help: known rollouts: {}",
+            known.join(", ")
+        );
+    };
+    let definition: crate::rollout::RolloutDefinition = serde_json::from_str(&rollout.definition)?;
+    let calendar = crate::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let now = chrono::Utc::now();
+    println!(
+        "rollout {} ({}) of {} version {}",
+        rollout.id,
+        rollout.state.as_str(),
+        rollout.item_id,
+        &rollout.item_version[..12.min(rollout.item_version.len())]
+    );
+    let counts = store.delivery_counts(id).await?;
+    for wave in store.wave_counts(id).await? {
+        let index = wave.wave as usize;
+        let name = definition
+            .waves
+            .get(index)
+            .map(|w| w.name.as_str())
+            .unwrap_or("?");
+        let deadline = crate::rollout::deadline(&definition, &calendar, index);
+        let overdue = if now > deadline {
+            wave.members - wave.acknowledged
+        } else {
+            0
+        };
+        println!(
+            "\nwave {} \"{name}\": {} people, first send {}, deadline {}",
+            index + 1,
+            wave.members,
+            calendar.format_local(crate::rollout::wave_send(&definition, &calendar, index)),
+            calendar.format_local(deadline)
+        );
+        println!(
+            "  planned {}  acknowledged {}  overdue {}",
+            wave.planned,
+            progress(wave.acknowledged, wave.members),
+            overdue
+        );
+        println!(
+            "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  sent",
+            "channel", "due", "sending", "sent", "retrying", "dead"
+        );
+        for c in counts.iter().filter(|c| c.wave == wave.wave) {
+            println!(
+                "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  {}",
+                c.channel,
+                c.due,
+                c.leased,
+                c.sent,
+                c.retrying,
+                c.dead,
+                progress(c.sent, wave.members)
+            );
+        }
+    }
+    let dead = store.dead_letters(id, 10).await?;
+    if !dead.is_empty() {
+        println!("\nlatest dead letters:");
+        for d in dead {
+            println!(
+                "  {} on {} ({}): {}",
+                d.person_id, d.channel, d.step_kind, d.reason
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `[#######-------]  50% (25/50)`
+fn progress(done: u64, total: u64) -> String {
+    let width = 20;
+    let filled = (done.min(total) * width).checked_div(total).unwrap_or(0) as usize;
+    let percent = (done * 100).checked_div(total).unwrap_or(0);
+    format!(
+        "[{}{}] {percent:>3}% ({done}/{total})",
+        "#".repeat(filled),
+        "-".repeat(width as usize - filled)
+    )
 }

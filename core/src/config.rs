@@ -36,6 +36,9 @@ pub struct Partnership {
     pub name: String,
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// When non-urgent messages wait (default 20:00-08:00 and weekends).
+    #[serde(default)]
+    pub quiet_hours: crate::rollout::QuietHours,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -61,6 +61,17 @@ pub struct ChannelConfig {
     /// Configuration keys whose values come from the environment or a file.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretSource>,
+    /// Which of a person's identities addresses them here (default: the
+    /// plugin's channel kind, e.g. `email`).
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// The renders each message carries, e.g. `["email-html", "email-text"]`
+    /// (default: by the plugin's channel kind).
+    #[serde(default)]
+    pub formats: Option<Vec<String>>,
+    /// Most sends a second on this channel (default: the plugin's limit).
+    #[serde(default)]
+    pub per_second: Option<f64>,
 }
 
 fn empty_object() -> serde_json::Value {

@@ -239,6 +239,9 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
     ) -> impl Future<Output = Result<Vec<WaveCounts>, StoreError>> + Send;
 
+    /// Outbox rows still to send: due (now or later, retries included) or leased.
+    fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Every channel identity of every person.
     fn all_identities(
         &self,

@@ -302,6 +302,14 @@ impl Outbox for SqliteStore {
             .collect())
     }
 
+    async fn outstanding(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state IN ('due', 'leased')")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn all_identities(&self) -> Result<Vec<crate::directory::ChannelIdentity>, StoreError> {
         let rows = sqlx::query("SELECT person_id, channel, address FROM channel_identities ORDER BY person_id, channel")
             .fetch_all(&self.pool)

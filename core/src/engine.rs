@@ -1,0 +1,380 @@
+//! The engine: a project opened for rollouts, with its store, its channel
+//! plugins and the channel routes they give. Planning and starting a
+//! rollout, and the serve loop (scheduler, dispatcher, HTTP health), live
+//! here; the CLI only prints.
+
+use crate::content::{self, LoadedItem};
+use crate::delivery::{
+    ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, World, millis, schedule_due,
+};
+use crate::directory::Directory;
+use crate::plugins::{self, ChannelConfig, LoadReport, PluginHost};
+use crate::privacy::PrivacyGuard;
+use crate::project::Project;
+use crate::render::{Channel, RenderInput};
+use crate::rollout::{
+    Calendar, Known, PlanSummary, RolloutDefinition, parse_definition, resolve, summarise,
+    validate, wave_send,
+};
+use crate::store::{NewMember, NewRollout, Outbox, SqliteStore, Store};
+use cascade_plugin_api::Manifest;
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Problems, each naming where and how to fix it, reported all at once.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n\n"))]
+pub struct Problems(pub Vec<String>);
+
+impl Problems {
+    fn one(message: impl Into<String>) -> Problems {
+        Problems(vec![message.into()])
+    }
+}
+
+impl From<crate::store::StoreError> for Problems {
+    fn from(e: crate::store::StoreError) -> Self {
+        Problems::one(e.to_string())
+    }
+}
+
+impl From<crate::delivery::DeliveryError> for Problems {
+    fn from(e: crate::delivery::DeliveryError) -> Self {
+        Problems::one(e.to_string())
+    }
+}
+
+pub struct Engine {
+    pub project: Project,
+    pub store: Arc<SqliteStore>,
+    pub host: PluginHost,
+    pub routes: Vec<ChannelRoute>,
+    pub calendar: Calendar,
+}
+
+/// The route of a configured channel, from its config and its plugin.
+pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRoute, String> {
+    let kind = manifest.channels[0].clone();
+    let formats = match &channel.formats {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                n.parse::<Channel>()
+                    .map_err(|e| format!("channel \"{}\": formats: {e}", channel.name))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => match kind.as_str() {
+            "email" => vec![Channel::EmailHtml, Channel::EmailText],
+            "telegram" => vec![Channel::Telegram],
+            "discord" => vec![Channel::Discord],
+            other => {
+                return Err(format!(
+                    "channel \"{}\": the {other} plugin has no default render\n  help: say which it carries, e.g. formats = [\"email-text\"]",
+                    channel.name
+                ));
+            }
+        },
+    };
+    Ok(ChannelRoute {
+        instance: channel.name.clone(),
+        identity: channel.identity.clone().unwrap_or_else(|| kind.clone()),
+        kind,
+        formats,
+    })
+}
+
+impl Engine {
+    /// Opens the store and loads the plugins; with `start_channels`, starts
+    /// every configured channel instance too.
+    pub async fn open(project: Project, start_channels: bool) -> Result<Engine, Problems> {
+        let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
+        let config = &project.config;
+        let calendar = Calendar::new(
+            &config.partnership.time_zone,
+            config.partnership.quiet_hours,
+        )
+        .map_err(|e| {
+            Problems::one(format!(
+                "{}: [partnership] time_zone: {e}",
+                project.root.join(crate::config::CONFIG_FILE).display()
+            ))
+        })?;
+        let dirs = plugins::default_search_dirs(&config.plugins.dirs, &project.root);
+        let (inbound, _events) = tokio::sync::mpsc::unbounded_channel();
+        let LoadReport { mut host, problems } =
+            PluginHost::load(&plugins::discover(&dirs), &config.plugins, inbound);
+        let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let mut routes = Vec::new();
+        for channel in &config.channels {
+            let Some(plugin) = host.plugin(&channel.plugin) else {
+                problems.push(format!(
+                    "channel \"{}\": no plugin named \"{}\" was found in {}",
+                    channel.name,
+                    channel.plugin,
+                    dirs.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            };
+            match route(channel, &plugin.manifest) {
+                Ok(r) => routes.push(r),
+                Err(e) => problems.push(e),
+            }
+            if start_channels && let Err(e) = host.start(channel, &project.root).await {
+                problems.push(e.to_string());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        Ok(Engine {
+            project,
+            store,
+            host,
+            routes,
+            calendar,
+        })
+    }
+
+    async fn directory(&self) -> Result<Directory, Problems> {
+        let store = &*self.store;
+        let people: Vec<_> = store
+            .people(true)
+            .await?
+            .into_iter()
+            .map(|p| p.person)
+            .collect();
+        if people.is_empty() {
+            return Err(Problems::one(format!(
+                "the store at {} holds no people\n  help: run `cascade import --project {}` first",
+                self.project.store_path().display(),
+                self.project.root.display()
+            )));
+        }
+        Ok(Directory {
+            agencies: store.agencies().await?,
+            teams: store.teams().await?,
+            champions: store.champions().await?,
+            people,
+        })
+    }
+
+    /// Validates a rollout file against everything it names and works out
+    /// who gets what when. Writes nothing.
+    pub async fn plan(&self, path: &Path, now: DateTime<Utc>) -> Result<Planned, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems::one(format!("{}: cannot read the rollout: {e}", path.display()))
+        })?;
+        let definition = parse_definition(path, &text)
+            .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
+        let taxonomy = &self.project.taxonomy;
+        let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
+        let directory = self.directory().await?;
+        let mut known = Known::from_directory(&directory);
+        known.items = items.iter().map(|l| l.item.id.clone()).collect();
+        known.themes = taxonomy.themes().iter().map(|t| t.id.clone()).collect();
+        known.channels = self
+            .project
+            .config
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let mut problems: Vec<String> = validate(&definition, path, &text, &known)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let Some(loaded) = items.into_iter().find(|l| l.item.id == definition.item) else {
+            problems.extend(content_errors.iter().map(ToString::to_string));
+            return Err(Problems(problems));
+        };
+        let today = now.with_timezone(&self.calendar.time_zone()).date_naive();
+        if !loaded.item.status.may_roll_out(today) {
+            problems.push(format!(
+                "{}: item \"{}\" has status {} and may not be rolled out on {today}\n  help: set status to approved, published or internal (or wait for its embargo date)",
+                loaded.path.display(),
+                loaded.item.id,
+                loaded.item.status.name()
+            ));
+        }
+        let guard = PrivacyGuard::new(&self.project.config.privacy)
+            .map_err(|e| Problems::one(e.to_string()))?;
+        for finding in guard.blocking(&loaded.text, &loaded.item.privacy_allow) {
+            problems.push(finding.in_file(&loaded.path).to_string());
+        }
+        let renderer = self.project.renderer().map_err(Problems)?;
+        let input = self.project.sample_input("Sam Example");
+        for channel in &definition.channels {
+            let Some(route) = self.routes.iter().find(|r| &r.instance == channel) else {
+                continue;
+            };
+            for &format in &route.formats {
+                if let Err(e) = renderer.render(&loaded.item, taxonomy, format, &input) {
+                    problems.push(format!(
+                        "{}: cannot render for {format} (channel \"{channel}\"): {e}",
+                        loaded.path.display()
+                    ));
+                }
+            }
+        }
+        let resolved = resolve(&definition, &loaded.item.themes, &directory);
+        if resolved.members.is_empty() {
+            problems.push(format!(
+                "{}: the audience is empty: no active person matches it and a wave\n  help: check [audience] and the wave selectors against the imported directory",
+                path.display()
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        let identities = self.store.all_identities().await?;
+        let world = World::new(
+            directory,
+            identities
+                .into_iter()
+                .map(|i| ((i.person_id, i.channel), i.address))
+                .collect(),
+            self.routes.clone(),
+        );
+        let reachable = |person: &str| -> Vec<String> {
+            world
+                .reachable(person, &definition.channels)
+                .into_iter()
+                .map(|(_, c)| c.to_owned())
+                .collect()
+        };
+        let summary = summarise(&definition, &self.calendar, &resolved, &reachable);
+        let members = resolved
+            .members
+            .iter()
+            .map(|m| NewMember {
+                person_id: m.person_id.clone(),
+                wave: m.wave as u32,
+                first_due_at: millis(wave_send(&definition, &self.calendar, m.wave)),
+            })
+            .collect();
+        Ok(Planned {
+            definition,
+            item: loaded,
+            summary,
+            members,
+        })
+    }
+
+    /// Persists a planned rollout: pins the item version and writes every
+    /// member, in one transaction. Nothing is sent here.
+    pub async fn start(&self, planned: &Planned, now: DateTime<Utc>) -> Result<(), Problems> {
+        if self.store.rollout(&planned.definition.id).await?.is_some() {
+            return Err(Problems::one(format!(
+                "a rollout \"{}\" already exists\n  help: give the new rollout its own id, or see it with `cascade status {}`",
+                planned.definition.id, planned.definition.id
+            )));
+        }
+        self.store
+            .save_item(&planned.item.item, &planned.item.text)
+            .await?;
+        let definition =
+            serde_json::to_string(&planned.definition).expect("definitions are plain data");
+        self.store
+            .create_rollout(NewRollout {
+                id: &planned.definition.id,
+                item_id: &planned.item.item.id,
+                item_version: &planned.item.item.version.0,
+                definition: &definition,
+                members: &planned.members,
+                now: millis(now),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
+    /// finishes the batch in flight and stops the channels), or, with
+    /// `until_idle`, until nothing is left to send now.
+    pub async fn serve(
+        self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        until_idle: bool,
+        settings: DispatchSettings,
+    ) -> Result<ServeReport, Problems> {
+        let config = &self.project.config;
+        let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
+        let guard = PrivacyGuard::new(&config.privacy).map_err(|e| Problems::one(e.to_string()))?;
+        let rollouts = Arc::new(Rollouts::new(
+            self.calendar.clone(),
+            self.project.taxonomy.clone(),
+            guard,
+        ));
+        let composer = Arc::new(Composer {
+            renderer: self.project.renderer().map_err(Problems)?,
+            taxonomy: self.project.taxonomy.clone(),
+            partnership_name: config.partnership.name.clone(),
+        });
+        let host = Arc::new(self.host);
+        let dispatcher = Dispatcher::new(
+            self.store.clone(),
+            host.clone(),
+            rollouts.clone(),
+            world.clone(),
+            composer,
+            settings,
+        );
+        let mut report = ServeReport::default();
+        let mut next_schedule = Utc::now();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = Utc::now();
+            if now >= next_schedule {
+                report.queued += schedule_due(&*self.store, &rollouts, &world, now).await?;
+                next_schedule = now + chrono::Duration::seconds(1);
+            }
+            let claimed = dispatcher.dispatch_once(now).await?;
+            report.dispatched += claimed;
+            if claimed == 0 {
+                if until_idle
+                    && self.store.outstanding().await? == 0
+                    && self
+                        .store
+                        .due_members(millis(Utc::now()), 1)
+                        .await?
+                        .is_empty()
+                {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        for instance in host.instances() {
+            instance.stop().await;
+        }
+        Ok(report)
+    }
+
+    /// Render inputs for checking templates.
+    pub fn sample_input(&self) -> RenderInput {
+        self.project.sample_input("Sam Example")
+    }
+}
+
+/// A rollout that passed every check, ready to start.
+pub struct Planned {
+    pub definition: RolloutDefinition,
+    pub item: LoadedItem,
+    pub summary: PlanSummary,
+    pub members: Vec<NewMember>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ServeReport {
+    pub queued: usize,
+    pub dispatched: usize,
+}
