@@ -180,9 +180,24 @@ fn importing_the_project_twice_changes_nothing_the_second_time() {
 #[test]
 fn the_demo_runs_from_nothing_and_again_on_its_own_project() {
     let tmp = tempfile::tempdir().unwrap();
-    for _ in 0..2 {
-        let out = cascade(&["demo"], tmp.path());
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        assert!(text(&out.stdout).contains("──── telegram · message 1 of"));
-    }
+    let demo = ["demo", "--until-idle", "--listen", "127.0.0.1:0"];
+    let first = cascade(&demo, tmp.path());
+    let stdout = text(&first.stdout);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        stdout.contains("Started rollout \"demo-neglect-briefing\" for 50 people"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("outbox                0        0       47         0        0  [####################] 100% (47/47)"), "{stdout}");
+    let outbox = tmp.path().join("cascade-demo/outbox");
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 50);
+
+    let again = cascade(&demo, tmp.path());
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("the demo rollout is already started"));
+    assert_eq!(
+        std::fs::read_dir(&outbox).unwrap().count(),
+        50,
+        "nothing is sent twice"
+    );
 }

@@ -11,6 +11,7 @@ use crate::project::{self, Project};
 use crate::render::Channel;
 use crate::store::{Outbox, RolloutState, SqliteStore, Store};
 use anyhow::{Context, Result, anyhow, bail};
+use chrono::Timelike;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,6 +66,10 @@ enum Command {
         /// Stop once nothing is left to send now (for scripts and tests).
         #[arg(long)]
         until_idle: bool,
+        /// How long a claimed message is reserved for this process; after a
+        /// crash, its unfinished messages are sent again once it runs out.
+        #[arg(long, default_value_t = 120)]
+        lease_seconds: u64,
     },
     /// Show rollouts; with an id, that rollout per wave and channel.
     Status { rollout: Option<String> },
@@ -74,11 +79,18 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
-    /// Create (or reuse) a demo project, check it, import it into SQLite and
-    /// preview a briefing on every channel.
+    /// Create (or reuse) a demo project, check it, import it into SQLite,
+    /// start a rollout of an example briefing through the file channel and
+    /// serve it.
     Demo {
         #[arg(long, default_value = "cascade-demo")]
         dir: PathBuf,
+        /// Where the HTTP server listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Stop once the demo rollout has nothing left to send now.
+        #[arg(long)]
+        until_idle: bool,
     },
 }
 
@@ -158,16 +170,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(rollout(project, action))
         }
-        Command::Serve { listen, until_idle } => {
+        Command::Serve {
+            listen,
+            until_idle,
+            lease_seconds,
+        } => {
             let project = Project::open(&cli.project)?;
-            runtime()?.block_on(serve(project, Some(listen), until_idle))
+            let settings = DispatchSettings {
+                lease: std::time::Duration::from_secs(lease_seconds.max(1)),
+                ..DispatchSettings::default()
+            };
+            runtime()?.block_on(serve(project, Some(listen), until_idle, settings))
         }
         Command::Status { rollout } => {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(status(&project, rollout.as_deref()))
         }
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
-        Command::Demo { dir } => demo(&dir),
+        Command::Demo {
+            dir,
+            listen,
+            until_idle,
+        } => demo(&dir, listen, until_idle),
     }
 }
 
@@ -334,7 +358,7 @@ fn person_name(project: &Project, person: Option<&str>) -> Result<String> {
     }
 }
 
-fn demo(dir: &Path) -> Result<ExitCode> {
+fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<ExitCode> {
     if dir.join(crate::config::CONFIG_FILE).exists() {
         println!(
             "Using the demo project in {} (delete it to start afresh).",
@@ -350,33 +374,72 @@ fn demo(dir: &Path) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     println!("\n== cascade import (directory and content into SQLite)");
-    runtime()?.block_on(import(&project, Vec::new()))?;
-    let (items, _) = content::load_dir(&project.content_dir(), &project.taxonomy);
-    let briefing = items
-        .iter()
-        .find(|l| l.item.kind_name() == "seven-minute-briefing")
-        .context("the demo project has no 7-minute briefing")?;
-    let (directory, _) = Directory::load_dir(&project.directory_dir(), &project.taxonomy);
-    let champion = directory
-        .champions
-        .first()
-        .and_then(|c| directory.people.iter().find(|p| p.id == c.person_id));
-    let name = champion
-        .map(|p| p.display_name.as_str())
-        .unwrap_or("Sam Example");
+    let runtime = runtime()?;
+    runtime.block_on(import(&project, Vec::new()))?;
+
+    let example = project.root.join("rollouts/neglect-briefing.toml");
+    let demo_file = project.root.join("rollouts/demo.toml");
+    if !demo_file.exists() {
+        let text = std::fs::read_to_string(&example)
+            .with_context(|| format!("cannot read {}", example.display()))?;
+        let mut definition =
+            crate::rollout::parse_definition(&example, &text).map_err(|e| problems(&e))?;
+        let zone = crate::rollout::Calendar::new(
+            &project.config.partnership.time_zone,
+            project.config.partnership.quiet_hours,
+        )
+        .map_err(|e| anyhow!(e))?
+        .time_zone();
+        definition.id = "demo-neglect-briefing".to_owned();
+        definition.start = chrono::Utc::now()
+            .with_timezone(&zone)
+            .naive_local()
+            .with_nanosecond(0)
+            .unwrap_or_default();
+        definition.urgent = true;
+        for wave in &mut definition.waves {
+            wave.after_days = 0;
+        }
+        let header = "# Written by `cascade demo` from neglect-briefing.toml: starts now, urgent\n# (so quiet hours do not hold it), every wave at once.\n";
+        std::fs::write(
+            &demo_file,
+            format!("{header}{}", crate::rollout::to_toml(&definition)),
+        )?;
+    }
+    let already = runtime.block_on(async {
+        let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+        anyhow::Ok(store.rollout("demo-neglect-briefing").await?.is_some())
+    })?;
+    if already {
+        println!("\n== the demo rollout is already started; serving it");
+    } else {
+        println!("\n== cascade rollout start {}", demo_file.display());
+        let code = runtime.block_on(rollout(
+            Project::open(dir)?,
+            RolloutAction::Start {
+                file: demo_file.clone(),
+            },
+        ))?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
     println!(
-        "\n== cascade preview {} (as sent to {name})",
-        briefing.item.id
-    );
-    let renderer = project
-        .renderer()
-        .map_err(|e| anyhow!("{}", e.join("\n")))?;
-    print_item(&project, &briefing.item, &renderer, &Channel::ALL, name)?;
-    println!(
-        "Try: cascade preview --project {} <item-id> --channel telegram",
+        "\n== cascade serve\nMessages are written to {}/ as the email channel would send them.\nFollow along with: cascade status --project {} demo-neglect-briefing",
+        project.root.join("outbox").display(),
         dir.display()
     );
-    Ok(ExitCode::SUCCESS)
+    let code = runtime.block_on(serve(
+        Project::open(dir)?,
+        Some(listen),
+        until_idle,
+        DispatchSettings::default(),
+    ))?;
+    runtime.block_on(status(
+        &Project::open(Path::new("."))?,
+        Some("demo-neglect-briefing"),
+    ))?;
+    Ok(code)
 }
 
 /// Lists (and with `start_channels`, checks) the plugins a project would use.
@@ -535,6 +598,7 @@ async fn serve(
     project: Project,
     listen: Option<std::net::SocketAddr>,
     until_idle: bool,
+    settings: DispatchSettings,
 ) -> Result<ExitCode> {
     // Paths in channel configuration (such as the file channel's folder) are
     // relative to the project.
@@ -571,7 +635,7 @@ async fn serve(
         });
     }
     let report = engine
-        .serve(stopped, until_idle, DispatchSettings::default())
+        .serve(stopped, until_idle, settings)
         .await
         .map_err(|p| anyhow!("{p}"))?;
     println!(

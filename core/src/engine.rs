@@ -292,15 +292,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
-    /// finishes the batch in flight and stops the channels), or, with
-    /// `until_idle`, until nothing is left to send now.
-    pub async fn serve(
-        self,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-        until_idle: bool,
-        settings: DispatchSettings,
-    ) -> Result<ServeReport, Problems> {
+    /// Everything the scheduler and dispatcher need, ready to tick.
+    pub async fn runner(self, settings: DispatchSettings) -> Result<Runner, Problems> {
         let config = &self.project.config;
         let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
         let guard = PrivacyGuard::new(&config.privacy).map_err(|e| Problems::one(e.to_string()))?;
@@ -323,6 +316,25 @@ impl Engine {
             composer,
             settings,
         );
+        Ok(Runner {
+            store: self.store,
+            host,
+            rollouts,
+            world,
+            dispatcher,
+        })
+    }
+
+    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
+    /// finishes the batch in flight and stops the channels), or, with
+    /// `until_idle`, until nothing is left to send now.
+    pub async fn serve(
+        self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        until_idle: bool,
+        settings: DispatchSettings,
+    ) -> Result<ServeReport, Problems> {
+        let runner = self.runner(settings).await?;
         let mut report = ServeReport::default();
         let mut next_schedule = Utc::now();
         loop {
@@ -331,20 +343,13 @@ impl Engine {
             }
             let now = Utc::now();
             if now >= next_schedule {
-                report.queued += schedule_due(&*self.store, &rollouts, &world, now).await?;
+                report.queued += runner.schedule(now).await?;
                 next_schedule = now + chrono::Duration::seconds(1);
             }
-            let claimed = dispatcher.dispatch_once(now).await?;
+            let claimed = runner.dispatch(now).await?;
             report.dispatched += claimed;
             if claimed == 0 {
-                if until_idle
-                    && self.store.outstanding().await? == 0
-                    && self
-                        .store
-                        .due_members(millis(Utc::now()), 1)
-                        .await?
-                        .is_empty()
-                {
+                if until_idle && runner.idle(Utc::now()).await? {
                     break;
                 }
                 tokio::select! {
@@ -353,15 +358,61 @@ impl Engine {
                 }
             }
         }
-        for instance in host.instances() {
-            instance.stop().await;
-        }
+        runner.stop().await;
         Ok(report)
     }
 
     /// Render inputs for checking templates.
     pub fn sample_input(&self) -> RenderInput {
         self.project.sample_input("Sam Example")
+    }
+}
+
+/// The scheduler and dispatcher of an opened engine, driven by whatever
+/// clock the caller keeps: `cascade serve` uses the real one, tests their own.
+pub struct Runner {
+    pub store: Arc<SqliteStore>,
+    pub host: Arc<PluginHost>,
+    pub rollouts: Arc<Rollouts>,
+    pub world: Arc<World>,
+    pub dispatcher: Dispatcher<SqliteStore>,
+}
+
+impl Runner {
+    /// Queues every step due at `now`; returns the rows queued.
+    pub async fn schedule(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
+        Ok(schedule_due(&*self.store, &self.rollouts, &self.world, now).await?)
+    }
+
+    /// Sends one batch of due rows; returns the rows claimed.
+    pub async fn dispatch(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
+        Ok(self.dispatcher.dispatch_once(now).await?)
+    }
+
+    /// Schedules, then dispatches until nothing more is due at `now`.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<(usize, usize), Problems> {
+        let queued = self.schedule(now).await?;
+        let mut dispatched = 0;
+        loop {
+            let claimed = self.dispatch(now).await?;
+            if claimed == 0 {
+                return Ok((queued, dispatched));
+            }
+            dispatched += claimed;
+        }
+    }
+
+    /// Nothing queued or leased, and no member step due at `now`.
+    pub async fn idle(&self, now: DateTime<Utc>) -> Result<bool, Problems> {
+        Ok(self.store.outstanding().await? == 0
+            && self.store.due_members(millis(now), 1).await?.is_empty())
+    }
+
+    /// Stops every channel instance, letting in-flight sends finish.
+    pub async fn stop(&self) {
+        for instance in self.host.instances() {
+            instance.stop().await;
+        }
     }
 }
 

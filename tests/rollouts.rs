@@ -1,0 +1,486 @@
+//! End-to-end tests of rollouts through the engine: the scheduler and the
+//! dispatcher driven by a hand-held clock (no sleeping), the real store and
+//! the real `file` plugin library.
+
+use cascade::delivery::DispatchSettings;
+use cascade::engine::{Engine, Runner};
+use cascade::project::{Project, scaffold};
+use cascade::store::{Outbox, RolloutState};
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+/// The demo project with `channels` in place of its [[channels]], imported.
+fn project(channels: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    scaffold(dir.path()).unwrap();
+    let config_path = dir.path().join("cascade.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let base = &config[..config.find("[[channels]]").unwrap()];
+    let outbox = dir.path().join("outbox");
+    let channels = channels.replace("OUTBOX", &outbox.display().to_string());
+    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["import", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+const OUTBOX: &str = r#"
+[[channels]]
+name = "outbox"
+plugin = "file"
+identity = "email"
+formats = ["email-text"]
+config = { dir = "OUTBOX" }
+"#;
+
+fn rollout_file(dir: &Path, name: &str, toml: &str) -> PathBuf {
+    let path = dir.join("rollouts").join(format!("{name}.toml"));
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner {
+    let engine = Engine::open(Project::open(dir).unwrap(), true)
+        .await
+        .unwrap();
+    let planned = engine
+        .plan(rollout, now)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    engine.start(&planned, now).await.unwrap();
+    let settings = DispatchSettings {
+        backoff_base: Duration::from_secs(60),
+        ..DispatchSettings::default()
+    };
+    engine.runner(settings).await.unwrap()
+}
+
+/// (recipient, step kind, step number, state, channel) of every outbox row.
+async fn rows(runner: &Runner) -> Vec<(String, String, u32, String, String)> {
+    sqlx::query(
+        "SELECT recipient_id, step_kind, step_number, state, channel FROM outbox ORDER BY id",
+    )
+    .fetch_all(runner.store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+    .collect()
+}
+
+async fn count(runner: &Runner, kind: &str, state: &str) -> usize {
+    rows(runner)
+        .await
+        .iter()
+        .filter(|r| r.1 == kind && r.3 == state)
+        .count()
+}
+
+const CHAMPIONS: [&str; 3] = ["p-aisha-rahman", "p-amara-okafor", "p-nadia-hussain"];
+
+/// Champions first on Friday 27 March 2026 09:00 GMT; everyone else a week
+/// later, after the clocks go forward on Sunday 29 March.
+const SPRING: &str = r#"
+id = "spring"
+item = "7mb-neglect-seeing-the-child"
+start = 2026-03-27T09:00:00
+channels = ["outbox"]
+ack_deadline_days = 10
+reminder_days = [1]
+escalation_days = [1, 2, 3]
+[audience]
+[[waves]]
+name = "Champions"
+after_days = 0
+champions_of_item_themes = true
+[[waves]]
+name = "Everyone else"
+after_days = 7
+[[follow_ups]]
+after_days = 90
+question = "Have you used this in practice?"
+answers = ["Used it in practice", "Not yet", "Not relevant to my role"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
+    let dir = project(OUTBOX);
+    let path = rollout_file(dir.path(), "spring", SPRING);
+    let runner = start(dir.path(), &path, utc(2026, 3, 20, 12, 0)).await;
+
+    // Wave 1 at 09:00 GMT on Friday 27 March, not a minute before.
+    assert_eq!(runner.tick(utc(2026, 3, 27, 8, 59)).await.unwrap(), (0, 0));
+    assert_eq!(runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap(), (3, 3));
+    let firsts: Vec<String> = rows(&runner).await.into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        firsts.iter().map(String::as_str).collect::<Vec<_>>().len(),
+        3
+    );
+    for champion in CHAMPIONS {
+        assert!(
+            firsts.iter().any(|r| r == champion),
+            "{champion} in {firsts:?}"
+        );
+    }
+    runner
+        .store
+        .acknowledge("spring", "p-amara-okafor", 0)
+        .await
+        .unwrap();
+
+    // The reminder a day later falls on Saturday: quiet hours hold it until
+    // 08:00 on Monday 30 March, which is 07:00 UTC now the clocks have gone forward.
+    assert_eq!(runner.tick(utc(2026, 3, 28, 12, 0)).await.unwrap(), (0, 0));
+    assert_eq!(runner.tick(utc(2026, 3, 30, 6, 59)).await.unwrap(), (0, 0));
+    assert_eq!(runner.tick(utc(2026, 3, 30, 7, 0)).await.unwrap(), (2, 2));
+    let reminded: Vec<String> = rows(&runner)
+        .await
+        .into_iter()
+        .filter(|r| r.1 == "reminder")
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        reminded,
+        ["p-aisha-rahman", "p-nadia-hussain"],
+        "no reminder for the one who acknowledged"
+    );
+
+    // Wave 2 a week after the first: 09:00 BST on Friday 3 April, 08:00 UTC.
+    assert_eq!(runner.tick(utc(2026, 4, 3, 7, 59)).await.unwrap(), (0, 0));
+    assert_eq!(runner.tick(utc(2026, 4, 3, 8, 0)).await.unwrap(), (47, 47));
+
+    // Wave 1's deadline is Monday 6 April 09:00 BST. Escalation 1, a day
+    // later, would go to another champion of the item's themes covering the
+    // person's team: the two champions left have none, so it is skipped.
+    // Rung 2 goes to their managers, rung 3 into the business unit's digest
+    // (one a day for each business-unit member, however many are overdue).
+    let escalations =
+        |rows: Vec<(String, String, u32, String, String)>, level: u32| -> Vec<String> {
+            rows.into_iter()
+                .filter(|r| r.1 == "escalation" && r.2 == level)
+                .map(|r| r.0)
+                .collect()
+        };
+    runner.tick(utc(2026, 4, 7, 8, 0)).await.unwrap();
+    assert_eq!(escalations(rows(&runner).await, 1), Vec::<String>::new());
+    runner.tick(utc(2026, 4, 8, 7, 59)).await.unwrap();
+    assert_eq!(escalations(rows(&runner).await, 2), Vec::<String>::new());
+    runner.tick(utc(2026, 4, 8, 8, 0)).await.unwrap();
+    let managers = escalations(rows(&runner).await, 2);
+    assert_eq!(
+        managers,
+        ["p-catherine-doyle", "p-rachel-adeyemi"],
+        "Aisha's and Nadia's managers"
+    );
+    runner.tick(utc(2026, 4, 9, 8, 0)).await.unwrap();
+    assert_eq!(
+        escalations(rows(&runner).await, 3),
+        ["p-joanne-pryce", "p-marcus-elliott", "p-priya-raman"]
+    );
+
+    // Wave 2's deadline is Monday 13 April; a day later Tom Reilly (children's
+    // social care north) is escalated to Amara Okafor, the neglect champion
+    // covering his team, and a day after that to his manager.
+    runner.tick(utc(2026, 4, 14, 8, 0)).await.unwrap();
+    runner.tick(utc(2026, 4, 15, 8, 0)).await.unwrap();
+    let about_tom: Vec<(String, u32)> = sqlx::query("SELECT recipient_id, step_number FROM outbox WHERE person_id = 'p-tom-reilly' AND step_kind = 'escalation' ORDER BY step_number")
+        .fetch_all(runner.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        about_tom,
+        [
+            ("p-amara-okafor".to_owned(), 1),
+            ("p-david-okonjo".to_owned(), 2)
+        ]
+    );
+
+    // Follow-ups 90 days after each wave, to everyone, acknowledged or not:
+    // Thursday 25 June 08:00 UTC for wave 1.
+    assert_eq!(count(&runner, "follow-up", "sent").await, 0);
+    runner.tick(utc(2026, 6, 25, 7, 59)).await.unwrap();
+    assert_eq!(count(&runner, "follow-up", "sent").await, 0);
+    runner.tick(utc(2026, 6, 25, 8, 0)).await.unwrap();
+    assert_eq!(count(&runner, "follow-up", "sent").await, 3);
+    let follow_up = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .find(|t| t.contains("Follow-up"))
+        .unwrap();
+    assert!(
+        follow_up.contains("Have you used this in practice?")
+            && follow_up.contains("Not relevant to my role")
+    );
+    // Nothing is ever queued twice.
+    runner.tick(utc(2026, 6, 25, 8, 0)).await.unwrap();
+    assert_eq!(count(&runner, "follow-up", "sent").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_a_week_after_a_friday_in_october_keeps_its_local_time_when_the_clocks_go_back() {
+    let dir = project(OUTBOX);
+    let autumn = SPRING
+        .replace("2026-03-27T09:00:00", "2026-10-23T09:00:00")
+        .replace("id = \"spring\"", "id = \"autumn\"");
+    let path = rollout_file(dir.path(), "autumn", &autumn);
+    let runner = start(dir.path(), &path, utc(2026, 10, 1, 12, 0)).await;
+    // 09:00 BST is 08:00 UTC before Sunday 25 October, 09:00 UTC after it.
+    assert_eq!(runner.tick(utc(2026, 10, 23, 7, 59)).await.unwrap(), (0, 0));
+    assert_eq!(runner.tick(utc(2026, 10, 23, 8, 0)).await.unwrap(), (3, 3));
+    runner.tick(utc(2026, 10, 30, 8, 59)).await.unwrap();
+    assert_eq!(count(&runner, "initial", "sent").await, 3);
+    runner.tick(utc(2026, 10, 30, 9, 0)).await.unwrap();
+    assert_eq!(count(&runner, "initial", "sent").await, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_rollout_ignores_quiet_hours() {
+    let dir = project(OUTBOX);
+    // Saturday 28 March 2026, 22:00 GMT.
+    let urgent = SPRING
+        .replace("2026-03-27T09:00:00", "2026-03-28T22:00:00")
+        .replace("channels = [", "urgent = true\nchannels = [");
+    let path = rollout_file(dir.path(), "urgent", &urgent);
+    let runner = start(dir.path(), &path, utc(2026, 3, 28, 21, 0)).await;
+    assert_eq!(runner.tick(utc(2026, 3, 28, 22, 0)).await.unwrap(), (3, 3));
+}
+
+const EVERYONE_NOW: &str = r#"
+id = "now"
+item = "7mb-neglect-seeing-the-child"
+start = 2026-03-27T09:00:00
+channels = CHANNELS
+ack_deadline_days = 10
+[audience]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_30_percent_of_sends_failing_transiently_every_message_is_eventually_delivered() {
+    let dir = project(&OUTBOX.replace(
+        "config = { dir = \"OUTBOX\" }",
+        "config = { dir = \"OUTBOX\", transient_failure_rate = 0.3, seed = 7 }",
+    ));
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let mut now = utc(2026, 3, 27, 9, 0);
+    runner.tick(now).await.unwrap();
+    let retrying = count(&runner, "initial", "due").await;
+    assert!(
+        (5..=30).contains(&retrying),
+        "about 30% of 50 retry, got {retrying}"
+    );
+    for _ in 0..200 {
+        if runner.idle(now).await.unwrap() {
+            break;
+        }
+        now += chrono::Duration::minutes(1);
+        runner.tick(now).await.unwrap();
+    }
+    assert_eq!(count(&runner, "initial", "sent").await, 50);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count(),
+        50
+    );
+    let attempts: i64 = sqlx::query_scalar("SELECT MAX(attempts) FROM outbox")
+        .fetch_one(runner.store.pool())
+        .await
+        .unwrap();
+    assert!(attempts >= 2, "some sends needed more than one attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failures_dead_letter_with_their_reason_and_fall_back_to_the_next_channel() {
+    let broken = OUTBOX
+        .replace("name = \"outbox\"", "name = \"broken\"")
+        .replace(
+            "config = { dir = \"OUTBOX\" }",
+            "config = { dir = \"OUTBOX-broken\", permanent_failure_rate = 1.0 }",
+        );
+    let dir = project(&format!("{broken}{OUTBOX}"));
+    let with_fallback = EVERYONE_NOW.replace("CHANNELS", "[\"broken\", \"outbox\"]");
+    let path = rollout_file(dir.path(), "now", &with_fallback);
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let all = rows(&runner).await;
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.4 == "broken" && r.3 == "dead")
+            .count(),
+        50
+    );
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.4 == "outbox" && r.3 == "sent")
+            .count(),
+        50
+    );
+
+    let status = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["status", "now", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("on broken (initial): injected permanent failure"),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_fallback_a_permanent_failure_is_the_end_of_that_message() {
+    let broken = OUTBOX
+        .replace("name = \"outbox\"", "name = \"broken\"")
+        .replace(
+            "config = { dir = \"OUTBOX\" }",
+            "config = { dir = \"OUTBOX-broken\", permanent_failure_rate = 1.0 }",
+        );
+    let dir = project(&format!("{broken}{OUTBOX}"));
+    let no_fallback = EVERYONE_NOW
+        .replace("CHANNELS", "[\"broken\", \"outbox\"]")
+        .replace("ack_deadline_days", "fallback = false\nack_deadline_days");
+    let path = rollout_file(dir.path(), "now", &no_fallback);
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let all = rows(&runner).await;
+    assert_eq!(all.len(), 50);
+    assert!(all.iter().all(|r| r.4 == "broken" && r.3 == "dead"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_holds_every_send_until_resumed_and_cancel_stops_them_for_good() {
+    let dir = project(OUTBOX);
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let t = utc(2026, 3, 27, 9, 0);
+    runner.schedule(t).await.unwrap();
+    runner
+        .store
+        .set_rollout_state("now", RolloutState::Paused, 0)
+        .await
+        .unwrap();
+    assert_eq!(runner.tick(t).await.unwrap(), (0, 0));
+    assert_eq!(count(&runner, "initial", "sent").await, 0);
+    runner
+        .store
+        .set_rollout_state("now", RolloutState::Active, 0)
+        .await
+        .unwrap();
+    assert_eq!(runner.tick(t).await.unwrap().1, 50);
+
+    let path = rollout_file(
+        dir.path(),
+        "later",
+        &EVERYONE_NOW
+            .replace("CHANNELS", "[\"outbox\"]")
+            .replace("id = \"now\"", "id = \"later\""),
+    );
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
+        .await
+        .unwrap();
+    engine
+        .start(&engine.plan(&path, t).await.unwrap(), t)
+        .await
+        .unwrap();
+    runner.schedule(t).await.unwrap();
+    runner
+        .store
+        .set_rollout_state("later", RolloutState::Cancelled, 0)
+        .await
+        .unwrap();
+    runner.tick(t).await.unwrap();
+    let later: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM outbox WHERE rollout_id = 'later'")
+            .fetch_all(runner.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(later.len(), 50);
+    assert!(later.iter().all(|s| s == "cancelled"), "{later:?}");
+    // A cancelled rollout cannot be resumed.
+    runner
+        .store
+        .set_rollout_state("later", RolloutState::Active, 0)
+        .await
+        .unwrap();
+    assert_eq!(runner.tick(utc(2026, 4, 30, 9, 0)).await.unwrap().1, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_in_three_overlapping_audiences_receives_one_message() {
+    let dir = project(OUTBOX);
+    // Amara Okafor is in the council, in children's social care north, and a neglect champion.
+    let overlapping = EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]").replace(
+        "[audience]",
+        "[audience]\nagencies = [\"nb-council\"]\nteams = [\"cs-north\"]\nchampion_themes = [\"neglect\"]\npeople = [\"p-amara-okafor\"]",
+    );
+    let path = rollout_file(dir.path(), "now", &overlapping);
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let amara = rows(&runner)
+        .await
+        .into_iter()
+        .filter(|r| r.0 == "p-amara-okafor")
+        .count();
+    assert_eq!(amara, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_rollout_writes_nothing_and_sends_nothing() {
+    let dir = project(OUTBOX);
+    let bad = EVERYONE_NOW
+        .replace("CHANNELS", "[\"outbox\", \"telegarm\"]")
+        .replace(
+            "7mb-neglect-seeing-the-child",
+            "7mb-neglect-seeing-the-chld",
+        );
+    let path = rollout_file(dir.path(), "bad", &bad);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
+        .await
+        .unwrap();
+    let problems = engine
+        .plan(&path, utc(2026, 3, 27, 8, 0))
+        .await
+        .err()
+        .expect("an invalid rollout does not plan")
+        .0;
+    let shown = problems.join("\n");
+    assert!(
+        shown.contains("bad.toml:3:")
+            && shown.contains("did you mean \"7mb-neglect-seeing-the-child\""),
+        "{shown}"
+    );
+    assert!(shown.contains("telegarm"), "{shown}");
+    assert!(engine.store.rollouts().await.unwrap().is_empty());
+}
