@@ -82,6 +82,10 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         identity: channel.identity.clone().unwrap_or_else(|| kind.clone()),
         kind,
         formats,
+        per_second: channel
+            .per_second
+            .or(manifest.limits.per_second)
+            .filter(|r| *r > 0.0),
     })
 }
 

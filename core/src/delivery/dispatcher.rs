@@ -58,6 +58,31 @@ pub fn backoff(
     exponential.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
 }
 
+/// Spaces sends on one channel at least `interval` apart.
+struct RateLimit {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    fn per_second(rate: f64) -> RateLimit {
+        RateLimit {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
 pub struct Dispatcher<S> {
     store: Arc<S>,
     host: Arc<PluginHost>,
@@ -66,6 +91,7 @@ pub struct Dispatcher<S> {
     composer: Arc<Composer>,
     settings: DispatchSettings,
     in_flight: HashMap<String, Arc<Semaphore>>,
+    rates: HashMap<String, Arc<RateLimit>>,
 }
 
 impl<S: Store + Outbox + 'static> Dispatcher<S> {
@@ -90,6 +116,16 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
                 (instance.clone(), Arc::new(Semaphore::new(limit)))
             })
             .collect();
+        let rates = world
+            .routes
+            .values()
+            .filter_map(|r| {
+                Some((
+                    r.instance.clone(),
+                    Arc::new(RateLimit::per_second(r.per_second?)),
+                ))
+            })
+            .collect();
         Dispatcher {
             store,
             host,
@@ -98,6 +134,7 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
             composer,
             settings,
             in_flight,
+            rates,
         }
     }
 
@@ -139,6 +176,7 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
             composer: self.composer.clone(),
             settings: self.settings.clone(),
             in_flight: self.in_flight.clone(),
+            rates: self.rates.clone(),
         })
     }
 }
@@ -151,6 +189,7 @@ struct Shared<S> {
     composer: Arc<Composer>,
     settings: DispatchSettings,
     in_flight: HashMap<String, Arc<Semaphore>>,
+    rates: HashMap<String, Arc<RateLimit>>,
 }
 
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
@@ -222,6 +261,9 @@ impl<S: Store + Outbox> Shared<S> {
             let at = millis(now) + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
             (row.id, DeliveryOutcome::RetryAt { at, reason }, None)
         };
+        if let Some(rate) = self.rates.get(&row.channel) {
+            rate.wait().await;
+        }
         Ok(match self.host.send(&row.channel, &request).await {
             Ok(SendResult::Delivered { provider_id }) => {
                 (row.id, DeliveryOutcome::Sent { provider_id }, None)
@@ -309,6 +351,16 @@ mod tests {
             0.3,
         );
         assert_eq!(d, Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limit_spaces_sends_evenly() {
+        let limit = RateLimit::per_second(10.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..21 {
+            limit.wait().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// A channel instance as delivery uses it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChannelRoute {
     pub instance: String,
     /// The plugin's channel kind, sent in each request.
@@ -24,6 +24,8 @@ pub struct ChannelRoute {
     pub identity: String,
     /// The renders the message carries.
     pub formats: Vec<Channel>,
+    /// Most sends a second, from the channel's config or its plugin.
+    pub per_second: Option<f64>,
 }
 
 /// The directory and identities, as the store holds them.
