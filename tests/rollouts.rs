@@ -484,3 +484,36 @@ async fn an_invalid_rollout_writes_nothing_and_sends_nothing() {
     assert!(shown.contains("telegarm"), "{shown}");
     assert!(engine.store.rollouts().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rollout_of_the_same_item_leaves_out_people_the_first_already_has() {
+    let dir = project(OUTBOX);
+    let council = EVERYONE_NOW
+        .replace("CHANNELS", "[\"outbox\"]")
+        .replace("[audience]", "[audience]\nagencies = [\"nb-council\"]");
+    let first = rollout_file(
+        dir.path(),
+        "council",
+        &council.replace("id = \"now\"", "id = \"council\""),
+    );
+    let everyone = rollout_file(
+        dir.path(),
+        "everyone",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let t = utc(2026, 3, 27, 8, 0);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
+        .await
+        .unwrap();
+    let council_plan = engine.plan(&first, t).await.unwrap();
+    engine.start(&council_plan, t).await.unwrap();
+    let everyone_plan = engine.plan(&everyone, t).await.unwrap();
+    assert_eq!(everyone_plan.already_reached, council_plan.members.len());
+    assert_eq!(everyone_plan.members.len() + council_plan.members.len(), 50);
+    engine.start(&everyone_plan, t).await.unwrap();
+    let runner = engine.runner(DispatchSettings::default()).await.unwrap();
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let recipients: Vec<String> = rows(&runner).await.into_iter().map(|r| r.0).collect();
+    let distinct: std::collections::HashSet<&String> = recipients.iter().collect();
+    assert_eq!((recipients.len(), distinct.len()), (50, 50));
+}

@@ -546,6 +546,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             match engine.plan(&file, now).await {
                 Ok(planned) => {
                     println!("{}", planned.summary);
+                    print_already_reached(&planned);
                     println!(
                         "Nothing was written. Start it with: cascade rollout start {}",
                         file.display()
@@ -567,6 +568,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                 return report_problems(&problems, &file);
             }
             println!("{}", planned.summary);
+            print_already_reached(&planned);
             println!(
                 "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
                 planned.definition.id,
@@ -578,6 +580,15 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
         RolloutAction::Pause { id } => set_state(id, RolloutState::Paused).await,
         RolloutAction::Resume { id } => set_state(id, RolloutState::Active).await,
         RolloutAction::Cancel { id } => set_state(id, RolloutState::Cancelled).await,
+    }
+}
+
+fn print_already_reached(planned: &engine::Planned) {
+    if planned.already_reached > 0 {
+        println!(
+            "{} people in this audience already have \"{}\" through another rollout and are left out, so nobody gets it twice.\n",
+            planned.already_reached, planned.definition.item
+        );
     }
 }
 

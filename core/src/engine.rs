@@ -225,11 +225,21 @@ impl Engine {
                 }
             }
         }
-        let resolved = resolve(&definition, &loaded.item.themes, &directory);
+        let mut resolved = resolve(&definition, &loaded.item.themes, &directory);
+        // Someone in two partnerships' audiences gets an item once, whichever rollout reaches them first.
+        let reached = self.store.people_reached_with_item(&loaded.item.id).await?;
+        let before = resolved.members.len();
+        resolved.members.retain(|m| !reached.contains(&m.person_id));
+        let already_reached = before - resolved.members.len();
         if resolved.members.is_empty() {
             problems.push(format!(
-                "{}: the audience is empty: no active person matches it and a wave\n  help: check [audience] and the wave selectors against the imported directory",
-                path.display()
+                "{}: the audience is empty: no active person matches it and a wave{}\n  help: check [audience] and the wave selectors against the imported directory",
+                path.display(),
+                if already_reached > 0 {
+                    format!(" ({already_reached} matched but already have this item through another rollout)")
+                } else {
+                    String::new()
+                }
             ));
         }
         if !problems.is_empty() {
@@ -266,6 +276,7 @@ impl Engine {
             item: loaded,
             summary,
             members,
+            already_reached,
         })
     }
 
@@ -426,6 +437,8 @@ pub struct Planned {
     pub item: LoadedItem,
     pub summary: PlanSummary,
     pub members: Vec<NewMember>,
+    /// People left out because another rollout of the item already has them.
+    pub already_reached: usize,
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -239,6 +239,12 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
     ) -> impl Future<Output = Result<Vec<WaveCounts>, StoreError>> + Send;
 
+    /// People who are members of a rollout of this item that is not cancelled.
+    fn people_reached_with_item(
+        &self,
+        item_id: &str,
+    ) -> impl Future<Output = Result<std::collections::HashSet<String>, StoreError>> + Send;
+
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 

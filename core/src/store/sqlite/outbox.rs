@@ -302,6 +302,20 @@ impl Outbox for SqliteStore {
             .collect())
     }
 
+    async fn people_reached_with_item(
+        &self,
+        item_id: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let people: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT m.person_id FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id
+             WHERE r.item_id = ? AND r.state <> 'cancelled'",
+        )
+        .bind(item_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(people.into_iter().collect())
+    }
+
     async fn outstanding(&self) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state IN ('due', 'leased')")
