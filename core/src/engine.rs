@@ -358,10 +358,17 @@ impl Engine {
             }
             let now = Utc::now();
             if now >= next_schedule {
-                report.queued += runner.schedule(now).await?;
+                let queued = runner.schedule(now).await?;
+                if queued > 0 {
+                    tracing::info!(queued, "queued the messages that fell due");
+                }
+                report.queued += queued;
                 next_schedule = now + chrono::Duration::seconds(1);
             }
             let claimed = runner.dispatch(now).await?;
+            if claimed > 0 {
+                tracing::debug!(claimed, "dispatched a batch");
+            }
             report.dispatched += claimed;
             if claimed == 0 {
                 if until_idle && runner.idle(Utc::now()).await? {
