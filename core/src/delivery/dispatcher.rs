@@ -150,8 +150,9 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
             return Ok(0);
         }
         let mut sends = tokio::task::JoinSet::new();
+        let shared = self.shared();
         for row in claimed.iter().cloned() {
-            let this = self.shared();
+            let this = shared.clone();
             sends.spawn(async move { this.deliver(row, now).await });
         }
         let mut outcomes = Vec::with_capacity(claimed.len());
