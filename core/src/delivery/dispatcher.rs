@@ -84,14 +84,7 @@ impl RateLimit {
 }
 
 pub struct Dispatcher<S> {
-    store: Arc<S>,
-    host: Arc<PluginHost>,
-    rollouts: Arc<Rollouts>,
-    world: Arc<World>,
-    composer: Arc<Composer>,
-    settings: DispatchSettings,
-    in_flight: HashMap<String, Arc<Semaphore>>,
-    rates: HashMap<String, Arc<RateLimit>>,
+    shared: Arc<Shared<S>>,
 }
 
 impl<S: Store + Outbox + 'static> Dispatcher<S> {
@@ -119,38 +112,32 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
         let rates = world
             .routes
             .values()
-            .filter_map(|r| {
-                Some((
-                    r.instance.clone(),
-                    Arc::new(RateLimit::per_second(r.per_second?)),
-                ))
-            })
+            .filter_map(|r| Some((r.instance.clone(), Arc::new(RateLimit::per_second(r.per_second?)))))
             .collect();
         Dispatcher {
-            store,
-            host,
-            rollouts,
-            world,
-            composer,
-            settings,
-            in_flight,
-            rates,
+            shared: Arc::new(Shared {
+                store,
+                host,
+                rollouts,
+                world,
+                composer,
+                settings,
+                in_flight,
+                rates,
+            }),
         }
     }
 
     /// Claims one batch, sends it and records the outcomes. Returns the
     /// number of rows claimed (0: nothing was due).
     pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
-        let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
-        let claimed = self
-            .store
-            .claim(millis(now), self.settings.batch, lease)
-            .await?;
+        let shared = &self.shared;
+        let lease = i64::try_from(shared.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let claimed = shared.store.claim(millis(now), shared.settings.batch, lease).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
         let mut sends = tokio::task::JoinSet::new();
-        let shared = self.shared();
         for row in claimed.iter().cloned() {
             let this = shared.clone();
             sends.spawn(async move { this.deliver(row, now).await });
@@ -162,26 +149,12 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
             outcomes.push((id, outcome));
             fallbacks.extend(fallback);
         }
-        self.store
-            .record(&outcomes, &fallbacks, millis(now))
-            .await?;
+        shared.store.record(&outcomes, &fallbacks, millis(now)).await?;
         Ok(claimed.len())
-    }
-
-    fn shared(&self) -> Arc<Shared<S>> {
-        Arc::new(Shared {
-            store: self.store.clone(),
-            host: self.host.clone(),
-            rollouts: self.rollouts.clone(),
-            world: self.world.clone(),
-            composer: self.composer.clone(),
-            settings: self.settings.clone(),
-            in_flight: self.in_flight.clone(),
-            rates: self.rates.clone(),
-        })
     }
 }
 
+/// What every delivery of every batch shares.
 struct Shared<S> {
     store: Arc<S>,
     host: Arc<PluginHost>,
