@@ -405,7 +405,8 @@ async fn pause_holds_every_send_until_resumed_and_cancel_stops_them_for_good() {
         "later",
         &EVERYONE_NOW
             .replace("CHANNELS", "[\"outbox\"]")
-            .replace("id = \"now\"", "id = \"later\""),
+            .replace("id = \"now\"", "id = \"later\"")
+            .replace("7mb-neglect-seeing-the-child", "7mb-safer-sleep"),
     );
     let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
         .await
