@@ -3,9 +3,11 @@
 //! SQLite ([`SqliteStore`]) is the embedded default; migrations live in
 //! `core/migrations/` and run on open.
 
+mod evidence;
 mod outbox;
 mod sqlite;
 
+pub use evidence::*;
 pub use outbox::*;
 
 pub use sqlite::SqliteStore;

@@ -1,0 +1,164 @@
+//! The evidence side of the store: acknowledgements (one per person per item
+//! version; repeats and refusals logged), champion cascade confirmations,
+//! follow-up answers, and the one-time codes that link chat accounts.
+
+use super::StoreError;
+use std::future::Future;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMethod {
+    /// A signed link, confirmed with a POST.
+    Link,
+    /// A chat button.
+    Button,
+    /// A chat command such as `/ack`.
+    Command,
+    /// Recorded by someone else for the person.
+    OnBehalf,
+}
+
+impl AckMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckMethod::Link => "link",
+            AckMethod::Button => "button",
+            AckMethod::Command => "command",
+            AckMethod::OnBehalf => "on-behalf",
+        }
+    }
+}
+
+/// An outbox row with the item version its rollout pinned: what a token or
+/// a button press refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryInfo {
+    pub id: i64,
+    pub rollout_id: String,
+    pub person_id: String,
+    pub recipient_id: String,
+    pub step_kind: String,
+    pub step_number: u32,
+    pub channel: String,
+    pub item_id: String,
+    pub item_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAcknowledgement {
+    pub person_id: String,
+    pub item_id: String,
+    pub item_version: String,
+    pub rollout_id: Option<String>,
+    pub delivery_id: Option<i64>,
+    pub channel: String,
+    pub method: AckMethod,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    Recorded,
+    /// The person had already acknowledged this version, at this time.
+    AlreadyAcknowledged {
+        at: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConfirmation {
+    pub champion_id: String,
+    pub item_id: String,
+    pub team_id: String,
+    /// `YYYY-MM-DD`, the date of the team meeting or session.
+    pub session_date: String,
+    pub present: u32,
+    /// team-meeting, supervision, briefing-session or email.
+    pub method: String,
+    pub note: Option<String>,
+    pub channel: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAnswer {
+    pub rollout_id: String,
+    pub person_id: String,
+    /// 1-based, as in the rollout's follow-ups.
+    pub follow_up: u32,
+    pub answer: String,
+    pub example: Option<String>,
+    pub channel: String,
+    pub at: i64,
+}
+
+/// Why a link code was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRefusal {
+    Unknown,
+    Expired,
+    AlreadyUsed,
+}
+
+pub trait Evidence: Send + Sync {
+    fn delivery(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<DeliveryInfo>, StoreError>> + Send;
+
+    /// Records the first acknowledgement of an item version and, in the same
+    /// transaction, stops that person's reminders and escalations in every
+    /// rollout of the version. A repeat changes nothing but the log.
+    fn acknowledge_item(
+        &self,
+        ack: &NewAcknowledgement,
+    ) -> impl Future<Output = Result<AckOutcome, StoreError>> + Send;
+
+    /// Logs an acknowledgement that was refused, and why.
+    fn log_refusal(
+        &self,
+        person_id: Option<&str>,
+        delivery_id: Option<i64>,
+        channel: &str,
+        method: AckMethod,
+        reason: &str,
+        at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Keeps the hash of a new one-time code for a person.
+    fn create_link_code(
+        &self,
+        person_id: &str,
+        code_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Uses a code once: links the chat account to the code's person (an
+    /// account linked before is moved) and returns the person.
+    fn redeem_link_code(
+        &self,
+        code_hash: &str,
+        channel: &str,
+        account: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Result<String, CodeRefusal>, StoreError>> + Send;
+
+    /// The person a chat account is linked to.
+    fn person_for_account(
+        &self,
+        channel: &str,
+        account: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Records a confirmation; false when the same one was already recorded.
+    fn confirm_cascade(
+        &self,
+        confirmation: &NewConfirmation,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records an answer; false when the person already answered it.
+    fn answer_follow_up(
+        &self,
+        answer: &NewAnswer,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

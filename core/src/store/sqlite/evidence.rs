@@ -1,0 +1,232 @@
+//! SQLite implementation of [`Evidence`].
+
+use super::SqliteStore;
+use crate::store::StoreError;
+use crate::store::evidence::*;
+use sqlx::Row;
+
+impl Evidence for SqliteStore {
+    async fn delivery(&self, id: i64) -> Result<Option<DeliveryInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT o.id, o.rollout_id, o.person_id, o.recipient_id, o.step_kind, o.step_number, o.channel,
+                    r.item_id, r.item_version
+             FROM outbox o JOIN rollouts r ON r.id = o.rollout_id WHERE o.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| DeliveryInfo {
+            id: r.get(0),
+            rollout_id: r.get(1),
+            person_id: r.get(2),
+            recipient_id: r.get(3),
+            step_kind: r.get(4),
+            step_number: r.get(5),
+            channel: r.get(6),
+            item_id: r.get(7),
+            item_version: r.get(8),
+        }))
+    }
+
+    async fn acknowledge_item(&self, ack: &NewAcknowledgement) -> Result<AckOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO acknowledgements
+                 (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&ack.person_id)
+        .bind(&ack.item_id)
+        .bind(&ack.item_version)
+        .bind(&ack.rollout_id)
+        .bind(ack.delivery_id)
+        .bind(&ack.channel)
+        .bind(ack.method.as_str())
+        .bind(ack.at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let outcome = if inserted {
+            sqlx::query(
+                "UPDATE rollout_members SET acknowledged_at = ?
+                 WHERE person_id = ? AND acknowledged_at IS NULL
+                   AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
+            )
+            .bind(ack.at)
+            .bind(&ack.person_id)
+            .bind(&ack.item_id)
+            .bind(&ack.item_version)
+            .execute(&mut *tx)
+            .await?;
+            AckOutcome::Recorded
+        } else {
+            let first: i64 = sqlx::query_scalar(
+                "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
+            )
+            .bind(&ack.person_id)
+            .bind(&ack.item_id)
+            .bind(&ack.item_version)
+            .fetch_one(&mut *tx)
+            .await?;
+            AckOutcome::AlreadyAcknowledged { at: first }
+        };
+        sqlx::query(
+            "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&ack.person_id)
+        .bind(ack.delivery_id)
+        .bind(&ack.channel)
+        .bind(ack.method.as_str())
+        .bind(if inserted { "recorded" } else { "repeat" })
+        .bind(ack.at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn log_refusal(
+        &self,
+        person_id: Option<&str>,
+        delivery_id: Option<i64>,
+        channel: &str,
+        method: AckMethod,
+        reason: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(person_id)
+        .bind(delivery_id)
+        .bind(channel)
+        .bind(method.as_str())
+        .bind(format!("refused: {reason}"))
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_link_code(
+        &self,
+        person_id: &str,
+        code_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO link_codes (code_hash, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(code_hash)
+            .bind(person_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn redeem_link_code(
+        &self,
+        code_hash: &str,
+        channel: &str,
+        account: &str,
+        now: i64,
+    ) -> Result<Result<String, CodeRefusal>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT person_id, expires_at, used_at FROM link_codes WHERE code_hash = ?",
+        )
+        .bind(code_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(CodeRefusal::Unknown));
+        };
+        let (person_id, expires_at, used_at): (String, i64, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2));
+        if used_at.is_some() {
+            return Ok(Err(CodeRefusal::AlreadyUsed));
+        }
+        if now >= expires_at {
+            return Ok(Err(CodeRefusal::Expired));
+        }
+        sqlx::query("UPDATE link_codes SET used_at = ? WHERE code_hash = ?")
+            .bind(now)
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM channel_identities WHERE channel = ? AND address = ?")
+            .bind(channel)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM channel_identities WHERE channel = ? AND person_id = ?")
+            .bind(channel)
+            .bind(&person_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO channel_identities (person_id, channel, address, linked_at) VALUES (?, ?, ?, ?)")
+            .bind(&person_id)
+            .bind(channel)
+            .bind(account)
+            .bind(crate::delivery::from_millis(now).to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(person_id))
+    }
+
+    async fn person_for_account(
+        &self,
+        channel: &str,
+        account: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT person_id FROM channel_identities WHERE channel = ? AND address = ?",
+        )
+        .bind(channel)
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn confirm_cascade(&self, c: &NewConfirmation) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO cascade_confirmations
+                 (champion_id, item_id, team_id, session_date, present, method, note, channel, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.champion_id)
+        .bind(&c.item_id)
+        .bind(&c.team_id)
+        .bind(&c.session_date)
+        .bind(c.present)
+        .bind(&c.method)
+        .bind(&c.note)
+        .bind(&c.channel)
+        .bind(c.at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    async fn answer_follow_up(&self, a: &NewAnswer) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO follow_up_answers (rollout_id, person_id, follow_up, answer, example, channel, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.rollout_id)
+        .bind(&a.person_id)
+        .bind(a.follow_up)
+        .bind(&a.answer)
+        .bind(&a.example)
+        .bind(&a.channel)
+        .bind(a.at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+}
