@@ -2,94 +2,15 @@
 //! dispatcher driven by a hand-held clock (no sleeping), the real store and
 //! the real `file` plugin library.
 
+mod support;
+
 use cascade::delivery::DispatchSettings;
-use cascade::engine::{Engine, Runner};
-use cascade::project::{Project, scaffold};
+use cascade::engine::Engine;
+use cascade::project::Project;
 use cascade::store::{Outbox, RolloutState};
-use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
-
-/// The demo project with `channels` in place of its [[channels]], imported.
-fn project(channels: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    scaffold(dir.path()).unwrap();
-    let config_path = dir.path().join("cascade.toml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let base = &config[..config.find("[[channels]]").unwrap()];
-    let outbox = dir.path().join("outbox");
-    let channels = channels.replace("OUTBOX", &outbox.display().to_string());
-    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(["import", "--project"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
-const OUTBOX: &str = r#"
-[[channels]]
-name = "outbox"
-plugin = "file"
-identity = "email"
-formats = ["email-text"]
-config = { dir = "OUTBOX" }
-"#;
-
-fn rollout_file(dir: &Path, name: &str, toml: &str) -> PathBuf {
-    let path = dir.join("rollouts").join(format!("{name}.toml"));
-    std::fs::write(&path, toml).unwrap();
-    path
-}
-
-async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner {
-    let engine = Engine::open(Project::open(dir).unwrap(), true)
-        .await
-        .unwrap();
-    let planned = engine
-        .plan(rollout, now)
-        .await
-        .unwrap_or_else(|p| panic!("{p}"));
-    engine.start(&planned, now).await.unwrap();
-    let settings = DispatchSettings {
-        backoff_base: Duration::from_secs(60),
-        ..DispatchSettings::default()
-    };
-    engine.runner(settings).await.unwrap()
-}
-
-/// (recipient, step kind, step number, state, channel) of every outbox row.
-async fn rows(runner: &Runner) -> Vec<(String, String, u32, String, String)> {
-    sqlx::query(
-        "SELECT recipient_id, step_kind, step_number, state, channel FROM outbox ORDER BY id",
-    )
-    .fetch_all(runner.store.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-    .collect()
-}
-
-async fn count(runner: &Runner, kind: &str, state: &str) -> usize {
-    rows(runner)
-        .await
-        .iter()
-        .filter(|r| r.1 == kind && r.3 == state)
-        .count()
-}
+use support::{EVERYONE_NOW, OUTBOX, count, project, rollout_file, rows, start, utc};
 
 const CHAMPIONS: [&str; 3] = ["p-aisha-rahman", "p-amara-okafor", "p-nadia-hussain"];
 
@@ -263,18 +184,6 @@ async fn an_urgent_rollout_ignores_quiet_hours() {
     let runner = start(dir.path(), &path, utc(2026, 3, 28, 21, 0)).await;
     assert_eq!(runner.tick(utc(2026, 3, 28, 22, 0)).await.unwrap(), (3, 3));
 }
-
-const EVERYONE_NOW: &str = r#"
-id = "now"
-item = "7mb-neglect-seeing-the-child"
-start = 2026-03-27T09:00:00
-channels = CHANNELS
-ack_deadline_days = 10
-[audience]
-[[waves]]
-name = "Everyone"
-after_days = 0
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_30_percent_of_sends_failing_transiently_every_message_is_eventually_delivered() {

@@ -8,7 +8,8 @@ use crate::delivery::{
     ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, World, millis, schedule_due,
 };
 use crate::directory::Directory;
-use crate::plugins::{self, ChannelConfig, LoadReport, PluginHost};
+use crate::inbound::{self, InboundOutcome};
+use crate::plugins::{self, ChannelConfig, Inbound, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
 use crate::project::Project;
 use crate::render::{Channel, RenderInput};
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Problems, each naming where and how to fix it, reported all at once.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,8 @@ pub struct Engine {
     pub host: PluginHost,
     pub routes: Vec<ChannelRoute>,
     pub calendar: Calendar,
+    /// Button presses and commands the channel plugins report.
+    inbound: mpsc::UnboundedReceiver<Inbound>,
 }
 
 /// The route of a configured channel, from its config and its plugin.
@@ -106,9 +110,9 @@ impl Engine {
             ))
         })?;
         let dirs = plugins::default_search_dirs(&config.plugins.dirs, &project.root);
-        let (inbound, _events) = tokio::sync::mpsc::unbounded_channel();
+        let (inbound_sender, inbound) = mpsc::unbounded_channel();
         let LoadReport { mut host, problems } =
-            PluginHost::load(&plugins::discover(&dirs), &config.plugins, inbound);
+            PluginHost::load(&plugins::discover(&dirs), &config.plugins, inbound_sender);
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
         for channel in &config.channels {
@@ -141,6 +145,7 @@ impl Engine {
             host,
             routes,
             calendar,
+            inbound,
         })
     }
 
@@ -337,6 +342,7 @@ impl Engine {
             rollouts,
             world,
             dispatcher,
+            inbound: tokio::sync::Mutex::new(self.inbound),
         })
     }
 
@@ -365,6 +371,7 @@ impl Engine {
                 report.queued += queued;
                 next_schedule = now + chrono::Duration::seconds(1);
             }
+            runner.handle_inbound(now).await?;
             let claimed = runner.dispatch(now).await?;
             if claimed > 0 {
                 tracing::debug!(claimed, "dispatched a batch");
@@ -398,6 +405,7 @@ pub struct Runner {
     pub rollouts: Arc<Rollouts>,
     pub world: Arc<World>,
     pub dispatcher: Dispatcher<SqliteStore>,
+    inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
 }
 
 impl Runner {
@@ -422,6 +430,25 @@ impl Runner {
             }
             dispatched += claimed;
         }
+    }
+
+    /// Handles every inbound event waiting: links accounts, records
+    /// acknowledgements and answers from the right accounts.
+    pub async fn handle_inbound(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboundOutcome>, Problems> {
+        let mut events = self.inbound.lock().await;
+        let mut outcomes = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            let Some(route) = self.world.routes.get(&event.instance) else {
+                tracing::warn!(channel = %event.instance, "an inbound event from an unconfigured channel");
+                continue;
+            };
+            outcomes
+                .push(inbound::handle(&*self.store, &event, &route.identity, millis(now)).await?);
+        }
+        Ok(outcomes)
     }
 
     /// Nothing queued or leased, and no member step due at `now`.

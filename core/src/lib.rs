@@ -7,6 +7,7 @@ pub mod content;
 pub mod delivery;
 pub mod directory;
 pub mod engine;
+pub mod inbound;
 pub mod plugins;
 pub mod privacy;
 pub mod project;

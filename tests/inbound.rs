@@ -1,0 +1,297 @@
+//! Inbound events from chat channels: linking accounts with one-time codes,
+//! and acknowledging or answering only from the right account.
+
+mod support;
+
+use cascade::inbound::{InboundOutcome, Refusal, handle, issue_code};
+use cascade::plugins::Inbound;
+use cascade_plugin_api::{InboundEvent, InboundKind};
+use sqlx::Row;
+use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, rows, start, utc};
+
+fn command(account: &str, name: &str, args: &[&str]) -> Inbound {
+    Inbound {
+        instance: "chat".to_owned(),
+        event: InboundEvent {
+            channel: "telegram".to_owned(),
+            account: account.to_owned(),
+            kind: InboundKind::Command {
+                name: name.to_owned(),
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+            },
+        },
+    }
+}
+
+fn press(account: &str, action: &str) -> Inbound {
+    Inbound {
+        instance: "chat".to_owned(),
+        event: InboundEvent {
+            channel: "telegram".to_owned(),
+            account: account.to_owned(),
+            kind: InboundKind::Action {
+                action_id: action.to_owned(),
+                delivery_id: None,
+            },
+        },
+    }
+}
+
+const MARCH_27: i64 = 1_774_602_000_000; // 2026-03-27 09:00 UTC
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
+    let dir = project(OUTBOX);
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let store = &*runner.store;
+    let now = MARCH_27;
+
+    let code = issue_code(store, "p-amara-okafor", now).await.unwrap();
+    let linked = handle(
+        store,
+        &command("tg-100", "start", &[&code.to_lowercase()]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        linked,
+        InboundOutcome::Linked {
+            person_id: "p-amara-okafor".to_owned()
+        }
+    );
+    let linked_to = cascade::store::Evidence::person_for_account(store, "telegram", "tg-100")
+        .await
+        .unwrap();
+    assert_eq!(linked_to.as_deref(), Some("p-amara-okafor"));
+
+    let again = handle(store, &command("tg-999", "link", &[&code]), "telegram", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        InboundOutcome::Refused {
+            reason: Refusal::UsedCode
+        }
+    );
+
+    let late = issue_code(store, "p-tom-reilly", now).await.unwrap();
+    let day_later = now + 24 * 60 * 60 * 1000;
+    let expired = handle(
+        store,
+        &command("tg-200", "link", &[&late]),
+        "telegram",
+        day_later,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        expired,
+        InboundOutcome::Refused {
+            reason: Refusal::ExpiredCode
+        }
+    );
+    let unknown = handle(
+        store,
+        &command("tg-200", "link", &["ZZZZZZZZ"]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        unknown,
+        InboundOutcome::Refused {
+            reason: Refusal::UnknownCode
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
+    let dir = project(OUTBOX);
+    let with_reminder = EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]").replace(
+        "ack_deadline_days = 10",
+        "ack_deadline_days = 10\nreminder_days = [3]",
+    );
+    let path = rollout_file(dir.path(), "now", &with_reminder);
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let store = &*runner.store;
+    let amaras: i64 =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE recipient_id = 'p-amara-okafor'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let ack = format!("ack:{amaras}");
+    let now = MARCH_27 + 60_000;
+
+    let unlinked = handle(store, &press("tg-1", &ack), "telegram", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        unlinked,
+        InboundOutcome::Refused {
+            reason: Refusal::UnlinkedAccount
+        }
+    );
+
+    let toms_code = issue_code(store, "p-tom-reilly", now).await.unwrap();
+    handle(
+        store,
+        &command("tg-tom", "link", &[&toms_code]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    let someone_else = handle(store, &press("tg-tom", &ack), "telegram", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        someone_else,
+        InboundOutcome::Refused {
+            reason: Refusal::DifferentPerson
+        }
+    );
+
+    let refusals: Vec<String> = sqlx::query("SELECT outcome FROM acknowledgement_log ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            "refused: unlinked account",
+            "refused: account linked to a different person"
+        ]
+    );
+    let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(acks, 0);
+
+    let amaras_code = issue_code(store, "p-amara-okafor", now).await.unwrap();
+    handle(
+        store,
+        &command("tg-amara", "start", &[&amaras_code]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    let first = handle(store, &press("tg-amara", &ack), "telegram", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        InboundOutcome::Acknowledged {
+            person_id: "p-amara-okafor".to_owned(),
+            first: true
+        }
+    );
+    let repeat = handle(store, &press("tg-amara", &ack), "telegram", now + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        repeat,
+        InboundOutcome::Acknowledged {
+            person_id: "p-amara-okafor".to_owned(),
+            first: false
+        }
+    );
+    let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(acks, 1);
+
+    // The reminder three days later (Monday 30 March, 09:00 BST) skips her.
+    runner.tick(utc(2026, 3, 30, 8, 0)).await.unwrap();
+    let reminded: Vec<String> = rows(&runner)
+        .await
+        .into_iter()
+        .filter(|r| r.1 == "reminder")
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(reminded.len(), 49);
+    assert!(!reminded.iter().any(|p| p == "p-amara-okafor"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_answer_is_recorded_once_with_its_label() {
+    let dir = project(OUTBOX);
+    let with_follow_up = format!(
+        "{}\n[[follow_ups]]\nafter_days = 90\nquestion = \"Have you used this in practice?\"\nanswers = [\"Used it in practice\", \"Not yet\", \"Not relevant to my role\"]\n",
+        EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]")
+    );
+    let path = rollout_file(dir.path(), "now", &with_follow_up);
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.tick(utc(2026, 6, 25, 8, 0)).await.unwrap();
+    let store = &*runner.store;
+    let follow_up: i64 = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE recipient_id = 'p-amara-okafor' AND step_kind = 'follow-up'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let now = MARCH_27;
+    let code = issue_code(store, "p-amara-okafor", now).await.unwrap();
+    handle(
+        store,
+        &command("tg-amara", "link", &[&code]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    let answered = handle(
+        store,
+        &press("tg-amara", &format!("answer:{follow_up}:2")),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answered,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Not yet".to_owned(),
+            first: true
+        }
+    );
+    let out_of_range = handle(
+        store,
+        &press("tg-amara", &format!("answer:{follow_up}:9")),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out_of_range,
+        InboundOutcome::Refused {
+            reason: Refusal::UnknownAnswer
+        }
+    );
+    let stored: Vec<(String, u32)> = sqlx::query("SELECT answer, follow_up FROM follow_up_answers")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(stored, [("Not yet".to_owned(), 1)]);
+}

@@ -1,0 +1,105 @@
+//! Shared set-up for the end-to-end tests: a scaffolded, imported demo
+//! project with chosen channels, rollouts started through the engine, and a
+//! look at the outbox.
+#![allow(dead_code)] // each test file uses its own share of these
+
+use cascade::delivery::DispatchSettings;
+use cascade::engine::{Engine, Runner};
+use cascade::project::{Project, scaffold};
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+/// The demo project with `channels` in place of its [[channels]], imported.
+pub fn project(channels: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    scaffold(dir.path()).unwrap();
+    let config_path = dir.path().join("cascade.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let base = &config[..config.find("[[channels]]").unwrap()];
+    let outbox = dir.path().join("outbox");
+    let channels = channels.replace("OUTBOX", &outbox.display().to_string());
+    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["import", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+pub const OUTBOX: &str = r#"
+[[channels]]
+name = "outbox"
+plugin = "file"
+identity = "email"
+formats = ["email-text"]
+config = { dir = "OUTBOX" }
+"#;
+
+pub fn rollout_file(dir: &Path, name: &str, toml: &str) -> PathBuf {
+    let path = dir.join("rollouts").join(format!("{name}.toml"));
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner {
+    let engine = Engine::open(Project::open(dir).unwrap(), true)
+        .await
+        .unwrap();
+    let planned = engine
+        .plan(rollout, now)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    engine.start(&planned, now).await.unwrap();
+    let settings = DispatchSettings {
+        backoff_base: Duration::from_secs(60),
+        ..DispatchSettings::default()
+    };
+    engine.runner(settings).await.unwrap()
+}
+
+/// (recipient, step kind, step number, state, channel) of every outbox row.
+pub async fn rows(runner: &Runner) -> Vec<(String, String, u32, String, String)> {
+    sqlx::query(
+        "SELECT recipient_id, step_kind, step_number, state, channel FROM outbox ORDER BY id",
+    )
+    .fetch_all(runner.store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+    .collect()
+}
+
+pub async fn count(runner: &Runner, kind: &str, state: &str) -> usize {
+    rows(runner)
+        .await
+        .iter()
+        .filter(|r| r.1 == kind && r.3 == state)
+        .count()
+}
+
+/// Everyone, one wave, at 09:00 on Friday 27 March 2026; CHANNELS to fill in.
+pub const EVERYONE_NOW: &str = r#"
+id = "now"
+item = "7mb-neglect-seeing-the-child"
+start = 2026-03-27T09:00:00
+channels = CHANNELS
+ack_deadline_days = 10
+[audience]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
