@@ -112,7 +112,12 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
         let rates = world
             .routes
             .values()
-            .filter_map(|r| Some((r.instance.clone(), Arc::new(RateLimit::per_second(r.per_second?)))))
+            .filter_map(|r| {
+                Some((
+                    r.instance.clone(),
+                    Arc::new(RateLimit::per_second(r.per_second?)),
+                ))
+            })
             .collect();
         Dispatcher {
             shared: Arc::new(Shared {
@@ -133,7 +138,10 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
     pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
         let shared = &self.shared;
         let lease = i64::try_from(shared.settings.lease.as_millis()).unwrap_or(i64::MAX);
-        let claimed = shared.store.claim(millis(now), shared.settings.batch, lease).await?;
+        let claimed = shared
+            .store
+            .claim(millis(now), shared.settings.batch, lease)
+            .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -149,7 +157,10 @@ impl<S: Store + Outbox + 'static> Dispatcher<S> {
             outcomes.push((id, outcome));
             fallbacks.extend(fallback);
         }
-        shared.store.record(&outcomes, &fallbacks, millis(now)).await?;
+        shared
+            .store
+            .record(&outcomes, &fallbacks, millis(now))
+            .await?;
         Ok(claimed.len())
     }
 }
