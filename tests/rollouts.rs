@@ -427,3 +427,98 @@ async fn a_second_rollout_of_the_same_item_leaves_out_people_the_first_already_h
     let distinct: std::collections::HashSet<&String> = recipients.iter().collect();
     assert_eq!((recipients.len(), distinct.len()), (50, 50));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_version() {
+    use cascade::store::{AckMethod, Evidence, NewAcknowledgement};
+    let dir = project(OUTBOX);
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let old = runner
+        .store
+        .rollout("now")
+        .await
+        .unwrap()
+        .unwrap()
+        .item_version;
+    for person in ["p-amara-okafor", "p-tom-reilly", "p-sofia-marin"] {
+        let ack = NewAcknowledgement {
+            person_id: person.to_owned(),
+            item_id: "7mb-neglect-seeing-the-child".to_owned(),
+            item_version: old.clone(),
+            rollout_id: Some("now".to_owned()),
+            delivery_id: None,
+            channel: "outbox".to_owned(),
+            method: AckMethod::OnBehalf,
+            at: 0,
+        };
+        runner.store.acknowledge_item(&ack).await.unwrap();
+    }
+
+    // The briefing is edited: a material change, with a note of what changed.
+    let item_path = dir.path().join("content/7mb-neglect-seeing-the-child.md");
+    let text = std::fs::read_to_string(&item_path).unwrap();
+    let edited = text.replacen(
+        "status = \"published\"",
+        "status = \"published\"\nwhat_changed = \"The escalation contact for health visiting has changed.\"",
+        1,
+    );
+    std::fs::write(&item_path, edited).unwrap();
+    let reack = EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]").replace(
+        "id = \"now\"",
+        "id = \"neglect-change\"\nreacknowledge = true",
+    );
+    let reack_path = rollout_file(dir.path(), "change", &reack);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
+        .await
+        .unwrap();
+    let t = utc(2026, 4, 1, 10, 0);
+    let planned = engine
+        .plan(&reack_path, t)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    let mut members: Vec<&str> = planned
+        .members
+        .iter()
+        .map(|m| m.person_id.as_str())
+        .collect();
+    members.sort_unstable();
+    assert_eq!(members, ["p-amara-okafor", "p-sofia-marin", "p-tom-reilly"]);
+    engine.start(&planned, t).await.unwrap();
+    runner.tick(t).await.unwrap();
+
+    let change_rows: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE rollout_id = 'neglect-change'")
+            .fetch_all(runner.store.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|id: i64| format!("d{id}.json"))
+            .collect();
+    assert_eq!(change_rows.len(), 3);
+    let message = std::fs::read_to_string(dir.path().join("outbox").join(&change_rows[0])).unwrap();
+    assert!(
+        message.contains("What changed: The escalation contact for health visiting has changed."),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Background"),
+        "the change note, not the whole briefing"
+    );
+
+    // Without a note of what changed, a re-acknowledgement round is refused.
+    std::fs::write(&item_path, text.replacen("Neglect", "Neglect (revised)", 1)).unwrap();
+    let refused = engine
+        .plan(&reack_path, t)
+        .await
+        .err()
+        .expect("no what_changed note")
+        .0
+        .join("\n");
+    assert!(refused.contains("needs a `what_changed` note"), "{refused}");
+}

@@ -231,11 +231,33 @@ impl Engine {
             }
         }
         let mut resolved = resolve(&definition, &loaded.item.themes, &directory);
-        // Someone in two partnerships' audiences gets an item once, whichever rollout reaches them first.
-        let reached = self.store.people_reached_with_item(&loaded.item.id).await?;
-        let before = resolved.members.len();
-        resolved.members.retain(|m| !reached.contains(&m.person_id));
-        let already_reached = before - resolved.members.len();
+        let mut already_reached = 0;
+        if definition.reacknowledge {
+            // Everyone who acknowledged an earlier version, and is still active.
+            if loaded.item.what_changed.is_none() {
+                problems.push(format!(
+                    "{}: a re-acknowledgement round needs a `what_changed` note in the item\n  help: add what_changed = \"...\" to the front matter of {}, saying in a sentence or two what changed",
+                    path.display(),
+                    loaded.path.display()
+                ));
+            }
+            let active: std::collections::HashSet<&str> =
+                directory.people.iter().map(|p| p.id.as_str()).collect();
+            resolved.members = self
+                .store
+                .people_to_reacknowledge(&loaded.item.id, &loaded.item.version.0)
+                .await?
+                .into_iter()
+                .filter(|p| active.contains(p.as_str()))
+                .map(|person_id| crate::rollout::Member { person_id, wave: 0 })
+                .collect();
+        } else {
+            // Someone in two partnerships' audiences gets an item once, whichever rollout reaches them first.
+            let reached = self.store.people_reached_with_item(&loaded.item.id).await?;
+            let before = resolved.members.len();
+            resolved.members.retain(|m| !reached.contains(&m.person_id));
+            already_reached = before - resolved.members.len();
+        }
         if resolved.members.is_empty() {
             problems.push(format!(
                 "{}: the audience is empty: no active person matches it and a wave{}\n  help: check [audience] and the wave selectors against the imported directory",

@@ -29,6 +29,9 @@ pub struct LearningItem {
     pub links: Vec<Link>,
     /// Reasoned exceptions to the privacy guard, from the front matter.
     pub privacy_allow: Vec<PrivacyAllow>,
+    /// What changed since the previous version, when the change is material:
+    /// the note a re-acknowledgement round sends instead of the whole item.
+    pub what_changed: Option<String>,
     /// Kind-specific fields and body.
     pub kind: ItemKind,
     /// Content hash over front matter and body.

@@ -301,6 +301,7 @@ pub fn parse_item(
                 status,
                 links: raw.links,
                 privacy_allow: raw.privacy_allow,
+                what_changed: optional(&raw.what_changed),
                 kind,
                 version: Version(String::new()),
             };
@@ -439,6 +440,7 @@ impl LearningItem {
             subject,
             newsletter,
             issue,
+            what_changed: self.what_changed.as_deref(),
             links: &self.links,
             privacy_allow: &self.privacy_allow,
         };
@@ -485,6 +487,8 @@ struct CanonicalFrontMatter<'a> {
     newsletter: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     issue: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what_changed: Option<&'a str>,
     #[serde(skip_serializing_if = "<[Link]>::is_empty")]
     links: &'a [Link],
     #[serde(skip_serializing_if = "<[PrivacyAllow]>::is_empty")]
@@ -507,6 +511,7 @@ struct RawFrontMatter {
     subject: Option<Spanned<String>>,
     newsletter: Option<Spanned<String>>,
     issue: Option<Spanned<String>>,
+    what_changed: Option<Spanned<String>>,
     #[serde(default)]
     links: Vec<Link>,
     #[serde(default)]

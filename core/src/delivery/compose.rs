@@ -40,6 +40,18 @@ impl Composer {
                 .collect()
         };
         let (subject, parts, actions) = match row.step_kind.as_str() {
+            "initial" | "reminder" if rollout.definition.reacknowledge => {
+                let changed = item.what_changed.as_deref().unwrap_or_default();
+                let text = format!(
+                    "\"{}\" has changed since you acknowledged it.\n\nWhat changed: {changed}\n\nPlease read the change and acknowledge it.",
+                    item.title
+                );
+                let actions = vec![Action {
+                    id: format!("ack:{}", row.id),
+                    label: "Acknowledge the change".to_owned(),
+                }];
+                (format!("Changed: {}", item.title), text_of(text), actions)
+            }
             "initial" | "reminder" => {
                 if let Some(finding) = &rollout.privacy_block {
                     return Err(format!("the privacy guard blocked the item: {finding}"));

@@ -617,6 +617,7 @@ fn sample_items() -> Vec<LearningItem> {
             url: "https://example.org/neglect-toolkit".to_owned(),
         }],
         privacy_allow: Vec::new(),
+        what_changed: None,
         kind,
         version: Version("0123456789abcdef".repeat(4)),
     };

@@ -28,6 +28,11 @@ pub struct RolloutDefinition {
     pub start: NaiveDateTime,
     /// Urgent rollouts ignore quiet hours.
     pub urgent: bool,
+    /// A re-acknowledgement round: the audience is everyone who acknowledged
+    /// an earlier version of the item, and they get its `what_changed` note
+    /// rather than the whole item.
+    #[serde(default)]
+    pub reacknowledge: bool,
     /// Channel instance names in preference order; at least one.
     pub channels: Vec<String>,
     /// On a dead letter, try the person's next channel.
@@ -159,6 +164,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     let item = p.required_string(&raw.item, "item", "\"7mb-neglect-seeing-the-child\"", 1);
     let start = p.start(&raw.start);
     let urgent = p.flag(&raw.urgent, "urgent", false);
+    let reacknowledge = p.flag(&raw.reacknowledge, "reacknowledge", false);
     let fallback = p.flag(&raw.fallback, "fallback", true);
     let channels = p.channels(&raw.channels);
     let ack_deadline_days = match &raw.ack_deadline_days {
@@ -213,6 +219,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             item: item?,
             start: start?,
             urgent: urgent?,
+            reacknowledge: reacknowledge?,
             channels: channels?,
             fallback: fallback?,
             ack_deadline_days: ack_deadline_days?,
@@ -234,6 +241,7 @@ pub fn to_toml(def: &RolloutDefinition) -> String {
         item: &def.item,
         start: toml_datetime(def.start),
         urgent: def.urgent,
+        reacknowledge: def.reacknowledge,
         channels: &def.channels,
         fallback: def.fallback,
         ack_deadline_days: def.ack_deadline_days,
@@ -260,6 +268,8 @@ struct CanonicalDefinition<'a> {
     item: &'a str,
     start: toml::value::Datetime,
     urgent: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reacknowledge: bool,
     channels: &'a [String],
     fallback: bool,
     ack_deadline_days: u32,
@@ -286,6 +296,7 @@ pub(super) struct RawDefinition {
     pub(super) item: RawValue,
     start: RawValue,
     urgent: RawValue,
+    reacknowledge: RawValue,
     pub(super) channels: RawList,
     fallback: RawValue,
     ack_deadline_days: RawValue,
@@ -381,6 +392,7 @@ const TOP: Table = Table {
         "item",
         "start",
         "urgent",
+        "reacknowledge",
         "channels",
         "fallback",
         "ack_deadline_days",

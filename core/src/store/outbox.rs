@@ -245,6 +245,14 @@ pub trait Outbox: Send + Sync {
         item_id: &str,
     ) -> impl Future<Output = Result<std::collections::HashSet<String>, StoreError>> + Send;
 
+    /// People who acknowledged some version of the item other than
+    /// `version`, and have not acknowledged `version`.
+    fn people_to_reacknowledge(
+        &self,
+        item_id: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 

@@ -107,6 +107,7 @@ fn newsletter_item(id: &str, title: &str, version: &str) -> LearningItem {
         status: Status::Published,
         links: Vec::new(),
         privacy_allow: Vec::new(),
+        what_changed: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {
             newsletter: "Partnership Matters".to_owned(),
             issue: "2026-03".to_owned(),

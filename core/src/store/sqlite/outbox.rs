@@ -316,6 +316,22 @@ impl Outbox for SqliteStore {
         Ok(people.into_iter().collect())
     }
 
+    async fn people_to_reacknowledge(
+        &self,
+        item_id: &str,
+        version: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT person_id FROM acknowledgements WHERE item_id = ?1 AND item_version <> ?2
+               AND person_id NOT IN (SELECT person_id FROM acknowledgements WHERE item_id = ?1 AND item_version = ?2)
+             ORDER BY person_id",
+        )
+        .bind(item_id)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn outstanding(&self) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state IN ('due', 'leased')")
