@@ -348,3 +348,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_what_changed_note_is_kept_and_round_trips() {
+    let text = BRIEFING.replace(
+        "status = \"published\"",
+        "status = \"published\"\nwhat_changed = \"Section 5 now names the new escalation route.\"",
+    );
+    let item = parse(&text).unwrap();
+    assert_eq!(
+        item.what_changed.as_deref(),
+        Some("Section 5 now names the new escalation route.")
+    );
+    assert_ne!(item.version, parse(BRIEFING).unwrap().version);
+    assert_eq!(parse(&item.to_markdown()).unwrap(), item);
+}
