@@ -201,3 +201,40 @@ fn the_demo_runs_from_nothing_and_again_on_its_own_project() {
         "nothing is sent twice"
     );
 }
+
+#[test]
+fn link_codes_are_printed_for_a_team_and_an_unknown_team_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    assert!(
+        cascade(&["import", "--project", "demo"], tmp.path())
+            .status
+            .success()
+    );
+    let out = cascade(
+        &["link-codes", "--project", "demo", "--team", "cs-north"],
+        tmp.path(),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let codes: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("Tom Reilly"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(codes.len(), 1, "{stdout}");
+    assert_eq!(codes[0].len(), 8);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.len() > 32 && l.ends_with(|c: char| c.is_ascii_alphanumeric()))
+            .count(),
+        5
+    );
+    let unknown = cascade(
+        &["link-codes", "--project", "demo", "--team", "cs-nowhere"],
+        tmp.path(),
+    );
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("team \"cs-nowhere\" has no active people"));
+}

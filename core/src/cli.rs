@@ -71,6 +71,16 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         lease_seconds: u64,
     },
+    /// Print one-time codes (valid 24 hours, single use) that people send to a
+    /// chat bot as `/link <code>` to link their chat account.
+    LinkCodes {
+        /// Everyone in this team.
+        #[arg(long)]
+        team: Option<String>,
+        /// These people.
+        #[arg(long = "person")]
+        people: Vec<String>,
+    },
     /// Show rollouts; with an id, that rollout per wave and channel.
     Status { rollout: Option<String> },
     /// List the channel plugins found (name, version, channels, capabilities,
@@ -181,6 +191,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ..DispatchSettings::default()
             };
             runtime()?.block_on(serve(project, Some(listen), until_idle, settings))
+        }
+        Command::LinkCodes { team, people } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(link_codes(&project, team.as_deref(), &people))
         }
         Command::Status { rollout } => {
             let project = Project::open(&cli.project)?;
@@ -784,4 +798,44 @@ fn progress(done: u64, total: u64) -> String {
         "#".repeat(filled),
         "-".repeat(width as usize - filled)
     )
+}
+
+async fn link_codes(project: &Project, team: Option<&str>, people: &[String]) -> Result<ExitCode> {
+    if team.is_none() && people.is_empty() {
+        bail!(
+            "say whose codes to print\n  help: --team <team-id> for a whole team, or --person <person-id> (repeatable)"
+        );
+    }
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let everyone = store.people(true).await?;
+    let mut chosen: Vec<&crate::store::StoredPerson> = everyone
+        .iter()
+        .filter(|p| team == Some(p.person.team_id.as_str()) || people.contains(&p.person.id))
+        .collect();
+    chosen.sort_by(|a, b| a.person.display_name.cmp(&b.person.display_name));
+    for id in people {
+        if !everyone.iter().any(|p| &p.person.id == id) {
+            bail!(
+                "no active person \"{id}\"\n  help: use a person_id from the imported people.csv"
+            );
+        }
+    }
+    if chosen.is_empty() {
+        bail!(
+            "team \"{}\" has no active people\n  help: use a team_id from the imported teams.csv",
+            team.unwrap_or_default()
+        );
+    }
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::milliseconds(crate::inbound::CODE_LIFETIME_MS);
+    println!(
+        "Send the bot /link followed by your code. Each code works once, until {} UTC.\n",
+        until.format("%a %-d %b %H:%M")
+    );
+    for person in chosen {
+        let code =
+            crate::inbound::issue_code(&store, &person.person.id, now.timestamp_millis()).await?;
+        println!("{:<32} {}", person.person.display_name, code);
+    }
+    Ok(ExitCode::SUCCESS)
 }
