@@ -83,6 +83,33 @@ enum Command {
     },
     /// Show rollouts; with an id, that rollout per wave and channel.
     Status { rollout: Option<String> },
+    /// Evidence for the annual report: who received, acknowledged and acted
+    /// on learning, by agency, team, role, champion theme and wave.
+    Report {
+        /// The rollout to report on (see `cascade status`).
+        #[arg(
+            required_unless_present = "partnership",
+            conflicts_with = "partnership"
+        )]
+        rollout: Option<String>,
+        /// Every rollout created from --from to --to (whole days, inclusive,
+        /// in the partnership's time zone), aggregated.
+        #[arg(long, requires_all = ["from", "to"])]
+        partnership: bool,
+        /// The first day of the period, YYYY-MM-DD.
+        #[arg(long, requires = "partnership")]
+        from: Option<chrono::NaiveDate>,
+        /// The last day of the period, YYYY-MM-DD.
+        #[arg(long, requires = "partnership")]
+        to: Option<chrono::NaiveDate>,
+        /// table (for a terminal), csv (one file with a `section` column) or
+        /// html (one self-contained page with charts).
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::report::Format,
+        /// Write the report to this file instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the channel plugins found (name, version, channels, capabilities,
     /// file hash), or check them.
     Plugins {
@@ -199,6 +226,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { rollout } => {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(status(&project, rollout.as_deref()))
+        }
+        Command::Report {
+            rollout,
+            partnership: _,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let project = Project::open(&cli.project)?;
+            let selection = match (rollout, from, to) {
+                (Some(id), _, _) => crate::report::Selection::Rollout(id),
+                (None, Some(from), Some(to)) => crate::report::Selection::Partnership { from, to },
+                _ => {
+                    bail!("name a rollout, or give --partnership --from YYYY-MM-DD --to YYYY-MM-DD")
+                }
+            };
+            runtime()?.block_on(report(&project, &selection, format, out.as_deref()))
         }
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
         Command::Demo {
@@ -836,6 +881,44 @@ async fn link_codes(project: &Project, team: Option<&str>, people: &[String]) ->
         let code =
             crate::inbound::issue_code(&store, &person.person.id, now.timestamp_millis()).await?;
         println!("{:<32} {}", person.person.display_name, code);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report(
+    project: &Project,
+    selection: &crate::report::Selection,
+    format: crate::report::Format,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let calendar = crate::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let report = crate::report::generate(
+        &store,
+        selection,
+        &calendar,
+        &project.taxonomy,
+        chrono::Utc::now(),
+    )
+    .await?;
+    let text = crate::report::render(&report, format);
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "{}: {} rollout{} written to {}",
+                report.title,
+                report.rollouts.len(),
+                if report.rollouts.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+        None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
 }

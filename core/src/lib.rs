@@ -12,6 +12,7 @@ pub mod plugins;
 pub mod privacy;
 pub mod project;
 pub mod render;
+pub mod report;
 pub mod rollout;
 pub mod server;
 pub mod store;

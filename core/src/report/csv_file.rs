@@ -1,0 +1,92 @@
+//! The `csv` format: one CSV with a `section` column, the same header row
+//! whatever the report holds, and RFC 4180 quoting. Empty cells are figures
+//! that do not apply to the row (or a percentage or median of nobody).
+
+use super::Report;
+
+/// The header row; every row has every column.
+const HEADERS: [&str; 18] = [
+    "section",
+    "rollout",
+    "key",
+    "name",
+    "audience",
+    "sent",
+    "delivered",
+    "acknowledged",
+    "acknowledged_pct",
+    "median_hours_to_acknowledge",
+    "overdue",
+    "escalated",
+    "teams_confirmed",
+    "people_present",
+    "follow_up",
+    "question",
+    "answer",
+    "count",
+];
+
+pub(super) fn render(report: &Report) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut records: Vec<[String; 18]> = Vec::new();
+    for section in &report.sections {
+        for row in &section.rows {
+            let f = &row.figures;
+            let (teams, present) = row
+                .coverage
+                .map(|c| (c.teams.to_string(), c.present.to_string()))
+                .unwrap_or_default();
+            records.push([
+                section.kind.id().to_owned(),
+                row.rollout.clone().unwrap_or_default(),
+                row.key.clone(),
+                row.name.clone(),
+                f.audience.to_string(),
+                f.sent.to_string(),
+                f.delivered.to_string(),
+                f.acknowledged.to_string(),
+                f.acknowledged_pct()
+                    .map(|p| format!("{p:.1}"))
+                    .unwrap_or_default(),
+                f.median_hours
+                    .map(|h| format!("{h:.1}"))
+                    .unwrap_or_default(),
+                f.overdue.to_string(),
+                f.escalated.to_string(),
+                teams,
+                present,
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    for section in &report.answers {
+        for a in &section.rows {
+            let mut record: [String; 18] = Default::default();
+            record[0] = section.by.id().to_owned();
+            record[1] = a.rollout.clone();
+            record[2] = a.key.clone();
+            record[3] = a.name.clone();
+            record[14] = a.follow_up.to_string();
+            record[15] = a.question.clone();
+            record[16] = a.answer.clone();
+            record[17] = a.count.to_string();
+            records.push(record);
+        }
+    }
+    for note in &report.notes {
+        let mut record: [String; 18] = Default::default();
+        record[0] = "note".to_owned();
+        record[3] = note.clone();
+        records.push(record);
+    }
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(HEADERS);
+    for record in &records {
+        let _ = writer.write_record(record);
+    }
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
