@@ -694,14 +694,26 @@ async fn serve(
             "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
             listener.local_addr()?
         );
+        let app = match engine.ack_links().map_err(|p| anyhow!("{p}"))? {
+            Some((_, keys)) => crate::server::ack_router(crate::server::ServerState::new(
+                engine.store.clone(),
+                keys,
+                engine.project.taxonomy.clone(),
+                engine.calendar.time_zone(),
+                std::sync::Arc::new(chrono::Utc::now),
+            )),
+            None => crate::server::router(),
+        };
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let app = crate::server::router();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
         });
     }
     let report = engine

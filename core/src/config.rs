@@ -16,8 +16,6 @@ pub struct Config {
     pub partnership: Partnership,
     #[serde(default)]
     pub store: StoreConfig,
-    #[serde(default)]
-    pub links: LinksConfig,
     /// The theme taxonomy; when absent, the built-in defaults.
     #[serde(default)]
     pub themes: Vec<Theme>,
@@ -28,6 +26,10 @@ pub struct Config {
     /// The channel instances to start, each a plugin with its configuration.
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+    /// Signed acknowledgement links: the signing key (from the environment
+    /// or a file), older keys still accepted for a while, link lifetime.
+    #[serde(default)]
+    pub ack: Option<crate::ack::AckConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,21 +54,6 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::from(".cascade/cascade.db"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinksConfig {
-    /// Where acknowledgement links point: the public address of `cascade serve`.
-    pub ack_base_url: String,
-}
-
-impl Default for LinksConfig {
-    fn default() -> Self {
-        LinksConfig {
-            ack_base_url: "http://localhost:8080/ack".to_owned(),
         }
     }
 }

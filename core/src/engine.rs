@@ -334,6 +334,23 @@ impl Engine {
         Ok(())
     }
 
+    /// The acknowledgement link signer, when `[ack]` is configured. A bad key
+    /// stops start-up with the reason, never the key.
+    pub fn ack_links(
+        &self,
+    ) -> Result<Option<(crate::ack::AckConfig, Arc<crate::ack::AckKeys>)>, Problems> {
+        let Some(config) = &self.project.config.ack else {
+            return Ok(None);
+        };
+        let keys = crate::ack::AckKeys::load(config, &self.project.root).map_err(|e| {
+            Problems::one(format!(
+                "{}: [ack]: {e}",
+                self.project.root.join(crate::config::CONFIG_FILE).display()
+            ))
+        })?;
+        Ok(Some((config.clone(), Arc::new(keys))))
+    }
+
     /// Everything the scheduler and dispatcher need, ready to tick.
     pub async fn runner(self, settings: DispatchSettings) -> Result<Runner, Problems> {
         let config = &self.project.config;
@@ -348,6 +365,7 @@ impl Engine {
             renderer: self.project.renderer().map_err(Problems)?,
             taxonomy: self.project.taxonomy.clone(),
             partnership_name: config.partnership.name.clone(),
+            ack_links: self.ack_links()?,
         });
         let host = Arc::new(self.host);
         let dispatcher = Dispatcher::new(

@@ -1,6 +1,7 @@
 //! cascade: spreads safeguarding learning through a partnership of agencies
 //! and proves that it landed. See ARCHITECTURE.md for the map.
 
+pub mod ack;
 pub mod cli;
 pub mod config;
 pub mod content;

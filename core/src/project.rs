@@ -58,7 +58,20 @@ pub fn scaffold(dir: &Path) -> Result<usize, ProjectError> {
         }
         std::fs::write(&path, text).map_err(io(&path))?;
     }
-    Ok(example_files().len())
+    // The example configuration signs acknowledgement links with a key from
+    // this file: a fresh random one for every project, readable only by its owner.
+    let key_path = dir.join(".cascade/ack-signing.key");
+    std::fs::create_dir_all(dir.join(".cascade")).map_err(io(dir))?;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("the operating system provides randomness");
+    std::fs::write(&key_path, format!("{}\n", hex::encode(key))).map_err(io(&key_path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&key_path))?;
+    }
+    Ok(example_files().len() + 1)
 }
 
 pub struct Project {
@@ -164,13 +177,14 @@ impl Project {
 
     /// Render inputs for previews and checks: a placeholder acknowledgement link.
     pub fn sample_input(&self, person_name: &str) -> RenderInput {
+        let token = "PREVIEW-TOKEN";
         RenderInput {
             person_name: person_name.to_owned(),
-            ack_url: Some(format!(
-                "{}/PREVIEW-TOKEN",
-                self.config.links.ack_base_url.trim_end_matches('/')
-            )),
-            ack_token: Some("PREVIEW-TOKEN".to_owned()),
+            ack_url: Some(match &self.config.ack {
+                Some(ack) => ack.link(token),
+                None => format!("http://localhost:8080/ack/{token}"),
+            }),
+            ack_token: Some(token.to_owned()),
             partnership_name: self.config.partnership.name.clone(),
         }
     }

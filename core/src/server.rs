@@ -1,13 +1,583 @@
-//! The HTTP server `cascade serve` runs. For now only a health endpoint;
-//! acknowledgement links and webhooks arrive with later releases, each
-//! authenticated.
+//! The HTTP server `cascade serve` runs: a health endpoint and, when signed
+//! links are configured, the acknowledgement and champion confirmation
+//! pages. Every request to those is authenticated by its token; a GET never
+//! records anything (mail scanners follow links), a POST answers only after
+//! its transaction committed. Every response carries security headers; the
+//! public routes are rate limited per client address.
 
+use crate::ack::{
+    AckKeys, CascadeForm, Claims, ItemSummary, Refusal, check_cascade, pages::cascade_form_page,
+    pages::cascade_recorded_page, pages::confirm_page, pages::refusal_page, pages::thanks_page,
+    pages::too_many_requests_page, pages::unavailable_page,
+};
+use crate::content::{Taxonomy, parse_item};
+use crate::delivery::millis;
+use crate::store::{
+    AckMethod, DeliveryInfo, Evidence, NewAcknowledgement, NewConfirmation, SqliteStore, Store,
+};
+use axum::extract::{ConnectInfo, Form, Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
 use axum::{Json, Router, routing::get};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+/// The channel acknowledgements through a link are recorded under.
+const WEB_CHANNEL: &str = "web";
+
+/// The server's notion of now; tests hold their own.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Requests a second each client address may make to the public routes,
+/// with bursts up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 20.0,
+            burst: 40,
+        }
+    }
+}
+
+/// What the acknowledgement routes need.
+pub struct ServerState {
+    store: Arc<SqliteStore>,
+    keys: Arc<AckKeys>,
+    /// To read stored item versions for their title and reflection questions.
+    taxonomy: Taxonomy,
+    /// The partnership's zone: a session date is "not in the future" there.
+    time_zone: Tz,
+    clock: Clock,
+    rate_limit: Option<RateLimit>,
+    /// Item versions never change, so what the pages show of one is kept.
+    items: Mutex<HashMap<(String, String), Arc<ItemSummary>>>,
+    /// SQLite has one writer at a time; concurrent write transactions from
+    /// the pool would otherwise collide and back off in its busy handler.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl ServerState {
+    /// The state with the default rate limit.
+    pub fn new(
+        store: Arc<SqliteStore>,
+        keys: Arc<AckKeys>,
+        taxonomy: Taxonomy,
+        time_zone: Tz,
+        clock: Clock,
+    ) -> ServerState {
+        ServerState {
+            store,
+            keys,
+            taxonomy,
+            time_zone,
+            clock,
+            rate_limit: Some(RateLimit::default()),
+            items: Mutex::new(HashMap::new()),
+            writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Another rate limit, or none.
+    pub fn with_rate_limit(mut self, rate_limit: Option<RateLimit>) -> ServerState {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// The title and reflection questions of an item version. A version the
+    /// store cannot give shows its id and no questions.
+    async fn item(&self, id: &str, version: &str) -> Arc<ItemSummary> {
+        let key = (id.to_owned(), version.to_owned());
+        if let Some(summary) = lock(&self.items).get(&key) {
+            return summary.clone();
+        }
+        let stored = match self.store.item_versions(id).await {
+            Ok(versions) => versions.into_iter().find(|v| v.version.0 == version),
+            Err(e) => {
+                tracing::error!(item = id, "cannot read the item for a page: {e}");
+                None
+            }
+        };
+        let Some(stored) = stored else {
+            return Arc::new(ItemSummary {
+                title: id.to_owned(),
+                reflection_questions: Vec::new(),
+            });
+        };
+        let summary = match parse_item(
+            std::path::Path::new(&format!("{id} (stored)")),
+            &stored.source,
+            &self.taxonomy,
+        ) {
+            Ok(item) => ItemSummary::of(&item),
+            Err(_) => ItemSummary {
+                title: stored.title,
+                reflection_questions: Vec::new(),
+            },
+        };
+        let summary = Arc::new(summary);
+        lock(&self.items).insert(key, summary.clone());
+        summary
+    }
+
+    async fn person_name(&self, id: &str) -> Option<String> {
+        match self.store.person(id).await {
+            Ok(person) => person.map(|p| p.person.display_name),
+            Err(e) => {
+                tracing::error!("cannot read a person for a page: {e}");
+                None
+            }
+        }
+    }
+
+    /// The teams a champion covers, (id, name) by name.
+    async fn champion_teams(
+        &self,
+        person: &str,
+    ) -> Result<Vec<(String, String)>, crate::store::StoreError> {
+        let mut ids: Vec<String> = self
+            .store
+            .champions()
+            .await?
+            .into_iter()
+            .filter(|c| c.person_id == person)
+            .flat_map(|c| c.team_ids)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut teams: Vec<(String, String)> = self
+            .store
+            .teams()
+            .await?
+            .into_iter()
+            .filter(|t| ids.binary_search(&t.id).is_ok())
+            .map(|t| (t.id, t.name))
+            .collect();
+        teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(teams)
+    }
+
+    fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.time_zone).date_naive()
+    }
+
+    /// The delivery a token is for, if the token is valid and was made for
+    /// the delivery's recipient.
+    async fn delivery_for(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Claims, DeliveryInfo), Denied> {
+        let claims = self.keys.verify(token, now).map_err(|e| Denied::Refused {
+            refusal: Refusal::Token(e),
+            person: None,
+            delivery: None,
+            reason: e.code().to_owned(),
+        })?;
+        let not_valid = |reason: &str| Denied::Refused {
+            refusal: Refusal::NotValid,
+            person: Some(claims.person.clone()),
+            delivery: Some(claims.delivery),
+            reason: reason.to_owned(),
+        };
+        let delivery = self
+            .store
+            .delivery(claims.delivery)
+            .await
+            .map_err(Denied::unavailable)?
+            .ok_or_else(|| not_valid("no such delivery"))?;
+        if delivery.recipient_id != claims.person {
+            return Err(not_valid("the link was made for someone else"));
+        }
+        Ok((claims, delivery))
+    }
+
+    /// The page for a denied request; a refused POST is logged as evidence.
+    async fn denied(&self, denied: Denied, log: Option<&str>, now: DateTime<Utc>) -> Response {
+        match denied {
+            Denied::Refused {
+                refusal,
+                person,
+                delivery,
+                reason,
+            } => {
+                if let Some(what) = log
+                    && let Err(e) = self
+                        .store
+                        .log_refusal(
+                            person.as_deref(),
+                            delivery,
+                            WEB_CHANNEL,
+                            AckMethod::Link,
+                            &format!("{what}: {reason}"),
+                            millis(now),
+                        )
+                        .await
+                {
+                    tracing::error!("cannot log a refused {what}: {e}");
+                }
+                html(refusal_status(refusal), refusal_page(refusal))
+            }
+            Denied::Unavailable => html(StatusCode::SERVICE_UNAVAILABLE, unavailable_page()),
+        }
+    }
+}
+
+/// Why a request gets no page of its own.
+enum Denied {
+    Refused {
+        refusal: Refusal,
+        person: Option<String>,
+        delivery: Option<i64>,
+        reason: String,
+    },
+    /// The store failed; nothing was recorded.
+    Unavailable,
+}
+
+impl Denied {
+    fn unavailable(e: crate::store::StoreError) -> Denied {
+        tracing::error!("acknowledgement route: {e}");
+        Denied::Unavailable
+    }
+}
+
+fn refusal_status(refusal: Refusal) -> StatusCode {
+    use crate::ack::TokenError::*;
+    match refusal {
+        Refusal::Token(Malformed) => StatusCode::BAD_REQUEST,
+        Refusal::Token(Expired | RetiredKey | UnknownKey) => StatusCode::GONE,
+        Refusal::Token(Forged) | Refusal::NotValid | Refusal::NotAChampion => StatusCode::FORBIDDEN,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (status, Html(body)).into_response()
+}
+
+/// The health endpoint alone, for a project without signed links.
 pub fn router() -> Router {
-    Router::new().route("/health", get(health))
+    Router::new()
+        .route("/health", get(health))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// The health endpoint with the acknowledgement (`/ack/{token}`) and
+/// champion confirmation (`/confirm/{token}`) routes. The rate limit keys on
+/// the client address, so serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn ack_router(state: ServerState) -> Router {
+    let rate_limit = state.rate_limit;
+    let mut public = Router::new()
+        .route("/ack/{token}", get(ack_page).post(acknowledge))
+        .route("/confirm/{token}", get(cascade_page).post(confirm_cascade))
+        .with_state(Arc::new(state));
+    if let Some(limit) = rate_limit {
+        public = public.layer(middleware::from_fn_with_state(
+            Arc::new(Limiter::new(limit)),
+            rate_limited,
+        ));
+    }
+    Router::new()
+        .route("/health", get(health))
+        .merge(public)
+        .layer(middleware::map_response(security_headers))
 }
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Shows what the link is for; records nothing.
+async fn ack_page(State(s): State<Arc<ServerState>>, Path(token): Path<String>) -> Response {
+    let now = (s.clock)();
+    let delivery = match s.delivery_for(&token, now).await {
+        Ok((_, delivery)) => delivery,
+        Err(denied) => return s.denied(denied, None, now).await,
+    };
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let name = s.person_name(&delivery.recipient_id).await;
+    html(StatusCode::OK, confirm_page(&item.title, name.as_deref()))
+}
+
+/// Records the acknowledgement (a repeat changes nothing) and thanks.
+async fn acknowledge(State(s): State<Arc<ServerState>>, Path(token): Path<String>) -> Response {
+    let now = (s.clock)();
+    let delivery = match s.delivery_for(&token, now).await {
+        Ok((_, delivery)) => delivery,
+        Err(denied) => return s.denied(denied, Some("acknowledgement"), now).await,
+    };
+    if delivery.person_id != delivery.recipient_id {
+        // An escalation or digest about someone else's learning: its reader
+        // has nothing of their own to acknowledge through it.
+        let denied = Denied::Refused {
+            refusal: Refusal::NotValid,
+            person: Some(delivery.recipient_id),
+            delivery: Some(delivery.id),
+            reason: "the delivery is about someone else's learning".to_owned(),
+        };
+        return s.denied(denied, Some("acknowledgement"), now).await;
+    }
+    let ack = NewAcknowledgement {
+        person_id: delivery.recipient_id.clone(),
+        item_id: delivery.item_id.clone(),
+        item_version: delivery.item_version.clone(),
+        rollout_id: Some(delivery.rollout_id.clone()),
+        delivery_id: Some(delivery.id),
+        channel: WEB_CHANNEL.to_owned(),
+        method: AckMethod::Link,
+        at: millis(now),
+    };
+    let written = {
+        let _writer = s.writes.lock().await;
+        s.store.acknowledge_item(&ack).await
+    };
+    if let Err(e) = written {
+        return s.denied(Denied::unavailable(e), None, now).await;
+    }
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    html(
+        StatusCode::OK,
+        thanks_page(&item.title, &item.reflection_questions),
+    )
+}
+
+/// The champion's form for recording a cascade to one of their teams.
+async fn cascade_page(State(s): State<Arc<ServerState>>, Path(token): Path<String>) -> Response {
+    let now = (s.clock)();
+    let (claims, delivery) = match s.delivery_for(&token, now).await {
+        Ok(found) => found,
+        Err(denied) => return s.denied(denied, None, now).await,
+    };
+    let teams = match s.champion_teams(&claims.person).await {
+        Ok(teams) if teams.is_empty() => {
+            return html(
+                refusal_status(Refusal::NotAChampion),
+                refusal_page(Refusal::NotAChampion),
+            );
+        }
+        Ok(teams) => teams,
+        Err(e) => return s.denied(Denied::unavailable(e), None, now).await,
+    };
+    let today = s.today(now).to_string();
+    let form = CascadeForm {
+        team: if teams.len() == 1 {
+            teams[0].0.clone()
+        } else {
+            String::new()
+        },
+        session_date: today.clone(),
+        ..CascadeForm::default()
+    };
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let name = s.person_name(&claims.person).await.unwrap_or_default();
+    html(
+        StatusCode::OK,
+        cascade_form_page(&item.title, &name, &teams, &form, &[], &today),
+    )
+}
+
+/// Checks and records a champion's confirmation.
+async fn confirm_cascade(
+    State(s): State<Arc<ServerState>>,
+    Path(token): Path<String>,
+    Form(form): Form<CascadeForm>,
+) -> Response {
+    let now = (s.clock)();
+    let (claims, delivery) = match s.delivery_for(&token, now).await {
+        Ok(found) => found,
+        Err(denied) => return s.denied(denied, Some("cascade confirmation"), now).await,
+    };
+    let teams = match s.champion_teams(&claims.person).await {
+        Ok(teams) if teams.is_empty() => {
+            let denied = Denied::Refused {
+                refusal: Refusal::NotAChampion,
+                person: Some(claims.person),
+                delivery: Some(delivery.id),
+                reason: "not a champion".to_owned(),
+            };
+            return s.denied(denied, Some("cascade confirmation"), now).await;
+        }
+        Ok(teams) => teams,
+        Err(e) => return s.denied(Denied::unavailable(e), None, now).await,
+    };
+    let today = s.today(now);
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let checked = match check_cascade(&form, &teams, today) {
+        Ok(checked) => checked,
+        Err(problems) => {
+            let name = s.person_name(&claims.person).await.unwrap_or_default();
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                cascade_form_page(
+                    &item.title,
+                    &name,
+                    &teams,
+                    &form,
+                    &problems,
+                    &today.to_string(),
+                ),
+            );
+        }
+    };
+    let confirmation = NewConfirmation {
+        champion_id: claims.person,
+        item_id: delivery.item_id.clone(),
+        team_id: checked.team_id.clone(),
+        session_date: checked.session_date.to_string(),
+        present: checked.present,
+        method: checked.method.to_owned(),
+        note: checked.note,
+        channel: WEB_CHANNEL.to_owned(),
+        at: millis(now),
+    };
+    let written = {
+        let _writer = s.writes.lock().await;
+        s.store.confirm_cascade(&confirmation).await
+    };
+    match written {
+        Ok(recorded) => {
+            let team_name = teams
+                .iter()
+                .find(|(id, _)| *id == checked.team_id)
+                .map(|(_, name)| name.as_str())
+                .unwrap_or_default();
+            html(
+                StatusCode::OK,
+                cascade_recorded_page(&item.title, team_name, !recorded),
+            )
+        }
+        Err(e) => s.denied(Denied::unavailable(e), None, now).await,
+    }
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    const HEADERS: [(HeaderName, &str); 4] = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    let headers = response.headers_mut();
+    for (name, value) in HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Token buckets by client address.
+struct Limiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Buckets kept before full ones (clients gone quiet) are dropped.
+const MAX_BUCKETS: usize = 10_000;
+
+impl Limiter {
+    fn new(limit: RateLimit) -> Limiter {
+        Limiter {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `client`, or says how many seconds until one is due.
+    fn take(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let RateLimit { per_second, burst } = self.limit;
+        let burst = f64::from(burst.max(1));
+        let mut buckets = lock(&self.buckets);
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&client) {
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst
+            });
+        }
+        let bucket = buckets.entry(client).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) / per_second.max(f64::MIN_POSITIVE);
+            Err(wait.ceil().clamp(1.0, 3600.0) as u64)
+        }
+    }
+}
+
+async fn rate_limited(
+    State(limiter): State<Arc<Limiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // Without connection info (a server not started with it) every client
+    // shares one bucket: stricter, never looser.
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    match limiter.take(client, Instant::now()) {
+        Ok(()) => next.run(request).await,
+        Err(seconds) => {
+            let mut response = html(StatusCode::TOO_MANY_REQUESTS, too_many_requests_page());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_client_gets_its_burst_then_waits_for_tokens_to_refill() {
+        let limiter = Limiter::new(RateLimit {
+            per_second: 2.0,
+            burst: 3,
+        });
+        let (a, b) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(limiter.take(a, t0), Ok(()));
+        }
+        assert_eq!(limiter.take(a, t0), Err(1));
+        assert_eq!(
+            limiter.take(b, t0),
+            Ok(()),
+            "another client has its own bucket"
+        );
+        assert_eq!(limiter.take(a, t0 + Duration::from_millis(500)), Ok(()));
+        assert_eq!(limiter.take(a, t0 + Duration::from_millis(500)), Err(1));
+    }
 }

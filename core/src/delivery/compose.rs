@@ -4,16 +4,21 @@
 //! for a follow-up. An item the privacy guard blocks is never sent.
 
 use super::{ChannelRoute, RolloutRuntime, World};
+use crate::ack::{AckConfig, AckKeys};
 use crate::content::Taxonomy;
 use crate::render::{Channel, RenderInput, Renderer, escape};
 use crate::store::ClaimedDelivery;
 use cascade_plugin_api::{Action, Message, MessagePart};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// Everything composing needs, shared by every dispatch.
 pub struct Composer {
     pub renderer: Renderer,
     pub taxonomy: Taxonomy,
     pub partnership_name: String,
+    /// Signs acknowledgement links for channels without buttons (email).
+    pub ack_links: Option<(AckConfig, Arc<AckKeys>)>,
 }
 
 impl Composer {
@@ -24,6 +29,7 @@ impl Composer {
         rollout: &RolloutRuntime,
         world: &World,
         route: &ChannelRoute,
+        now: DateTime<Utc>,
     ) -> Result<(Message, Vec<Action>), String> {
         let item = &rollout.item;
         let recipient = world
@@ -56,10 +62,14 @@ impl Composer {
                 if let Some(finding) = &rollout.privacy_block {
                     return Err(format!("the privacy guard blocked the item: {finding}"));
                 }
+                let token = self
+                    .ack_links
+                    .as_ref()
+                    .map(|(config, keys)| (config, keys.sign(row.id, &row.recipient_id, now)));
                 let input = RenderInput {
                     person_name: recipient.display_name.clone(),
-                    ack_url: None,
-                    ack_token: None,
+                    ack_url: token.as_ref().map(|(config, token)| config.link(token)),
+                    ack_token: token.map(|(_, token)| token),
                     partnership_name: self.partnership_name.clone(),
                 };
                 let mut parts = Vec::new();

@@ -206,10 +206,14 @@ impl<S: Store + Outbox> Shared<S> {
                 row.channel
             )));
         };
-        let (message, actions) = match self.composer.compose(&row, &rollout, &self.world, route) {
-            Ok(m) => m,
-            Err(reason) => return Ok(dead(reason)),
-        };
+        let (message, actions) =
+            match self
+                .composer
+                .compose(&row, &rollout, &self.world, route, now)
+            {
+                Ok(m) => m,
+                Err(reason) => return Ok(dead(reason)),
+            };
         let Some(address) = self.world.address(&row.recipient_id, &row.channel) else {
             return Ok(dead(format!(
                 "{} has no {} identity",

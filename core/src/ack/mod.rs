@@ -1,0 +1,206 @@
+//! Acknowledgement by signed link: the tokens (`token`), the pages a person
+//! sees (`pages`), and what those pages say about an item. The HTTP routes
+//! that use them live in `crate::server`; the records in `crate::store`.
+
+pub mod pages;
+pub mod token;
+
+pub use pages::{CASCADE_METHODS, CascadeForm, FieldProblem, Refusal};
+pub use token::{AckConfig, AckKeys, Claims, KeyError, PreviousKey, TokenError};
+
+use crate::content::{ItemKind, LearningItem};
+use chrono::NaiveDate;
+use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+
+/// The longest note a champion may add to a confirmation, in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// What the acknowledgement pages show of an item version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemSummary {
+    pub title: String,
+    /// The list items of a 7-minute briefing's reflection section, as plain
+    /// text; empty for other kinds.
+    pub reflection_questions: Vec<String>,
+}
+
+impl ItemSummary {
+    pub fn of(item: &LearningItem) -> ItemSummary {
+        let reflection_questions = match &item.kind {
+            ItemKind::SevenMinuteBriefing(b) => b
+                .sections
+                .iter()
+                .find(|s| {
+                    // The same rule the templates' `reflection_questions` use.
+                    let title = s.title.to_lowercase();
+                    title.contains("reflect") || title.contains("question")
+                })
+                .map(|s| list_items(&s.body))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        ItemSummary {
+            title: item.title.clone(),
+            reflection_questions,
+        }
+    }
+}
+
+/// A champion's confirmation as checked: a team they cover, a session not
+/// in the future, a count of people present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedCascade {
+    pub team_id: String,
+    pub session_date: NaiveDate,
+    pub present: u32,
+    pub method: &'static str,
+    pub note: Option<String>,
+}
+
+/// Checks the confirmation form against the teams the champion covers
+/// (team id, team name) and today's date where the partnership is.
+pub fn check_cascade(
+    form: &CascadeForm,
+    teams: &[(String, String)],
+    today: NaiveDate,
+) -> Result<CheckedCascade, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let mut problem = |field, message: &str| {
+        problems.push(FieldProblem {
+            field,
+            message: message.to_owned(),
+        })
+    };
+    let team = teams.iter().find(|(id, _)| *id == form.team.trim());
+    if team.is_none() {
+        problem("team", "Choose one of the teams you cover");
+    }
+    let session_date = match NaiveDate::parse_from_str(form.session_date.trim(), "%Y-%m-%d") {
+        Ok(date) if date > today => {
+            problem("session_date", "The session date cannot be in the future");
+            None
+        }
+        Ok(date) => Some(date),
+        Err(_) => {
+            problem(
+                "session_date",
+                "Enter the date of the session, for example 2026-03-14",
+            );
+            None
+        }
+    };
+    let present = form.present.trim().parse::<u32>().ok();
+    if present.is_none() {
+        problem(
+            "present",
+            "Enter the number of people present as a whole number, 0 or more",
+        );
+    }
+    let method = CASCADE_METHODS
+        .iter()
+        .find(|(value, _)| *value == form.method)
+        .map(|(value, _)| *value);
+    if method.is_none() {
+        problem("method", "Choose how you shared it");
+    }
+    let note = form.note.trim();
+    if note.chars().count() > MAX_NOTE_CHARS {
+        problem("note", "Shorten the note to 2000 characters or fewer");
+    }
+    match (team, session_date, present, method) {
+        (Some((team_id, _)), Some(session_date), Some(present), Some(method))
+            if problems.is_empty() =>
+        {
+            Ok(CheckedCascade {
+                team_id: team_id.clone(),
+                session_date,
+                present,
+                method,
+                note: (!note.is_empty()).then(|| note.to_owned()),
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// The text of each top-level list item in a Markdown body.
+fn list_items(markdown: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut depth = 0usize;
+    let mut current = String::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Item) => depth += 1,
+            Event::End(TagEnd::Item) => {
+                depth -= 1;
+                if depth == 0 {
+                    items.push(current.trim().to_owned());
+                    current.clear();
+                }
+            }
+            Event::Text(t) | Event::Code(t) if depth > 0 => current.push_str(&t),
+            Event::SoftBreak | Event::HardBreak if depth > 0 => current.push(' '),
+            _ => {}
+        }
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(team: &str, date: &str, present: &str, method: &str) -> CascadeForm {
+        CascadeForm {
+            team: team.to_owned(),
+            session_date: date.to_owned(),
+            present: present.to_owned(),
+            method: method.to_owned(),
+            note: "  ".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_confirmation_is_checked_field_by_field() {
+        let teams = vec![("t1".to_owned(), "MASH".to_owned())];
+        let today = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let ok = check_cascade(&form("t1", "2026-03-01", "0", "supervision"), &teams, today);
+        assert_eq!(
+            ok,
+            Ok(CheckedCascade {
+                team_id: "t1".to_owned(),
+                session_date: today,
+                present: 0,
+                method: "supervision",
+                note: None,
+            })
+        );
+        let fields = |f: CascadeForm| {
+            check_cascade(&f, &teams, today)
+                .unwrap_err()
+                .iter()
+                .map(|p| p.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(form("t2", "2026-03-02", "-1", "lunch")),
+            ["team", "session_date", "present", "method"]
+        );
+        assert_eq!(
+            fields(form("t1", "1 March", "3", "email")),
+            ["session_date"]
+        );
+    }
+
+    #[test]
+    fn list_items_are_the_top_level_items_as_plain_text() {
+        let body = "Think about:\n\n- How do you *hear* the child?\n- Who else\n  knows?\n";
+        assert_eq!(
+            list_items(body),
+            vec![
+                "How do you hear the child?".to_owned(),
+                "Who else knows?".to_owned()
+            ]
+        );
+    }
+}

@@ -1,0 +1,579 @@
+//! Acknowledgement links and champion confirmations through the real router
+//! and a real SQLite store, driven in-process with a hand-held clock.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use cascade::ack::AckKeys;
+use cascade::content::parse_item;
+use cascade::project::{Project, scaffold};
+use cascade::server::{Clock, RateLimit, ServerState, ack_router};
+use cascade::store::{
+    MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sqlx::Row;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+const ITEM: &str = "7mb-neglect-seeing-the-child";
+const TITLE: &str = "Neglect: seeing the child";
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+}
+
+fn keys() -> AckKeys {
+    AckKeys::new(("k2".to_owned(), vec![7; 32]), Vec::new(), 60).unwrap()
+}
+
+/// A store with the demo neglect briefing, a small directory (Amy and Ben,
+/// practitioners; Cara, champion for the team `north`), and a rollout that
+/// sent the briefing to all three.
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    project: Project,
+    now: Arc<Mutex<DateTime<Utc>>>,
+    /// Outbox row ids by person.
+    deliveries: Vec<(String, i64)>,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        scaffold(&root).unwrap();
+        let project = Project::open(&root).unwrap();
+        let path = project.content_dir().join(format!("{ITEM}.md"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let item = parse_item(&path, &text, &project.taxonomy).unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("cascade.db").to_string_lossy())
+                .await
+                .unwrap(),
+        );
+        store.save_item(&item, &text).await.unwrap();
+        for sql in [
+            "INSERT INTO agencies (id, name, kind, updated_at) VALUES ('nb-cc', 'Northbridge Children''s Services', 'local-authority', '2026-01-01T00:00:00Z')",
+            "INSERT INTO teams (id, agency_id, name, updated_at) VALUES ('north', 'nb-cc', 'Early Help North', '2026-01-01T00:00:00Z'), ('south', 'nb-cc', 'Early Help South', '2026-01-01T00:00:00Z')",
+            "INSERT INTO people (id, display_name, email, agency_id, team_id, updated_at) VALUES
+                ('amy', 'Amy Osei', 'amy@example.org', 'nb-cc', 'north', '2026-01-01T00:00:00Z'),
+                ('ben', 'Ben Hart', 'ben@example.org', 'nb-cc', 'north', '2026-01-01T00:00:00Z'),
+                ('cara', 'Cara Lund', 'cara@example.org', 'nb-cc', 'north', '2026-01-01T00:00:00Z')",
+            "INSERT INTO champions (person_id, theme, updated_at) VALUES ('cara', 'neglect', '2026-01-01T00:00:00Z')",
+            "INSERT INTO champion_teams (person_id, theme, team_id) VALUES ('cara', 'neglect', 'north')",
+        ] {
+            sqlx::query(sql).execute(store.pool()).await.unwrap();
+        }
+        let now = cascade::delivery::millis(start());
+        let people = ["amy", "ben", "cara"];
+        let members: Vec<NewMember> = people
+            .iter()
+            .map(|p| NewMember {
+                person_id: (*p).to_owned(),
+                wave: 0,
+                first_due_at: now,
+            })
+            .collect();
+        store
+            .create_rollout(NewRollout {
+                id: "r1",
+                item_id: ITEM,
+                item_version: &item.version.0,
+                definition: "{}",
+                members: &members,
+                now,
+            })
+            .await
+            .unwrap();
+        let rows: Vec<NewDelivery> = people
+            .iter()
+            .map(|p| NewDelivery {
+                idempotency_key: format!("r1/{p}/0/{p}/0"),
+                rollout_id: "r1".to_owned(),
+                person_id: (*p).to_owned(),
+                recipient_id: (*p).to_owned(),
+                wave: 0,
+                step_kind: "initial".to_owned(),
+                step_number: 0,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: now,
+            })
+            .collect();
+        let advances: Vec<MemberAdvance> = people
+            .iter()
+            .map(|p| MemberAdvance {
+                rollout_id: "r1".to_owned(),
+                person_id: (*p).to_owned(),
+                next_step: 1,
+                next_due_at: Some(now + 7 * 86_400_000),
+            })
+            .collect();
+        store.materialise(&rows, &advances, now).await.unwrap();
+        let deliveries = sqlx::query("SELECT person_id, id FROM outbox ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        World {
+            _dir: dir,
+            store,
+            project,
+            now: Arc::new(Mutex::new(start())),
+            deliveries,
+        }
+    }
+
+    fn delivery(&self, person: &str) -> i64 {
+        self.deliveries.iter().find(|(p, _)| p == person).unwrap().1
+    }
+
+    /// A token for `person`'s delivery, signed now.
+    fn token(&self, person: &str) -> String {
+        keys().sign(self.delivery(person), person, start())
+    }
+
+    fn app_with(&self, keys: AckKeys, rate_limit: Option<RateLimit>) -> Router {
+        let now = self.now.clone();
+        let clock: Clock = Arc::new(move || *now.lock().unwrap());
+        let state = ServerState::new(
+            self.store.clone(),
+            Arc::new(keys),
+            self.project.taxonomy.clone(),
+            chrono_tz::Europe::London,
+            clock,
+        )
+        .with_rate_limit(rate_limit);
+        ack_router(state)
+    }
+
+    fn app(&self) -> Router {
+        self.app_with(keys(), None)
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.now.lock().unwrap() += by;
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn log(&self) -> Vec<(Option<String>, String)> {
+        sqlx::query("SELECT person_id, outcome FROM acknowledgement_log ORDER BY id")
+            .fetch_all(self.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(app: &Router, method: &str, uri: &str, form: Option<&str>) -> Answer {
+    let mut request = Request::builder().method(method).uri(uri);
+    if form.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let mut request = request
+        .body(Body::from(form.unwrap_or_default().to_owned()))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 50_000))));
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+const ACKS: &str = "SELECT COUNT(*) FROM acknowledgements";
+
+#[tokio::test]
+async fn opening_an_ack_link_shows_a_confirm_page_and_records_nothing() {
+    let w = World::new().await;
+    let app = w.app();
+    for _ in 0..3 {
+        let page = send(&app, "GET", &format!("/ack/{}", w.token("amy")), None).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(TITLE), "{}", page.body);
+        assert!(page.body.contains("Amy Osei"));
+        assert!(page.body.contains("<form method=\"post\">"));
+        assert!(page.body.contains("Confirm I have read this"));
+    }
+    assert_eq!(w.count(ACKS).await, 0);
+    assert!(w.log().await.is_empty());
+    assert_eq!(
+        w.count("SELECT COUNT(*) FROM rollout_members WHERE acknowledged_at IS NOT NULL")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_double_post_records_one_acknowledgement_logs_the_repeat_and_stops_reminders() {
+    let w = World::new().await;
+    let app = w.app();
+    let uri = format!("/ack/{}", w.token("amy"));
+    let first = send(&app, "POST", &uri, None).await;
+    w.advance(Duration::minutes(5));
+    let second = send(&app, "POST", &uri, None).await;
+    for page in [&first, &second] {
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("Thank you"));
+        assert!(page.body.contains(TITLE));
+        assert!(
+            page.body.contains(
+                "How would you know if a family&#x27;s improvement was real and lasting?"
+            ),
+            "the thanks page lists the reflection questions: {}",
+            page.body
+        );
+    }
+    assert_eq!(first.body, second.body);
+    let ack = sqlx::query(
+        "SELECT person_id, item_id, rollout_id, delivery_id, channel, method, at FROM acknowledgements",
+    )
+    .fetch_all(w.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].get::<String, _>(0), "amy");
+    assert_eq!(ack[0].get::<String, _>(1), ITEM);
+    assert_eq!(ack[0].get::<String, _>(2), "r1");
+    assert_eq!(ack[0].get::<i64, _>(3), w.delivery("amy"));
+    assert_eq!(ack[0].get::<String, _>(4), "web");
+    assert_eq!(ack[0].get::<String, _>(5), "link");
+    assert_eq!(ack[0].get::<i64, _>(6), cascade::delivery::millis(start()));
+    assert_eq!(
+        w.log().await,
+        [
+            (Some("amy".to_owned()), "recorded".to_owned()),
+            (Some("amy".to_owned()), "repeat".to_owned())
+        ]
+    );
+    let acknowledged: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT person_id, acknowledged_at FROM rollout_members ORDER BY person_id")
+            .fetch_all(w.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        acknowledged,
+        [
+            ("amy".to_owned(), Some(cascade::delivery::millis(start()))),
+            ("ben".to_owned(), None),
+            ("cara".to_owned(), None)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_ack_link_with_a_forged_signature_is_refused() {
+    let w = World::new().await;
+    let app = w.app();
+    let token = w.token("amy");
+    let (body, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{body}.{}", "A".repeat(43));
+    let wrong_key = AckKeys::new(("k2".to_owned(), vec![8; 32]), Vec::new(), 60)
+        .unwrap()
+        .sign(w.delivery("amy"), "amy", start());
+    for token in [forged, wrong_key] {
+        for method in ["GET", "POST"] {
+            let page = send(&app, method, &format!("/ack/{token}"), None).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN);
+            assert!(page.body.contains("This link is not valid"));
+            assert!(page.body.contains("Nothing was recorded"));
+            assert!(!page.body.contains(TITLE) && !page.body.contains("Amy"));
+        }
+    }
+    assert_eq!(w.count(ACKS).await, 0);
+    assert_eq!(
+        w.log().await,
+        vec![(None, "refused: acknowledgement: forged".to_owned()); 2]
+    );
+}
+
+#[tokio::test]
+async fn an_ack_link_made_for_someone_else_is_refused_like_a_forged_one() {
+    let w = World::new().await;
+    let app = w.app();
+    // Validly signed, but for Ben and Amy's delivery; and for a delivery that
+    // does not exist.
+    let for_ben = keys().sign(w.delivery("amy"), "ben", start());
+    let nowhere = keys().sign(9_999, "amy", start());
+    let forged_page = send(&app, "GET", "/ack/v1.k2.1.YW15.1.AAAA", None).await;
+    for token in [&for_ben, &nowhere] {
+        let page = send(&app, "POST", &format!("/ack/{token}"), None).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(page.body.contains("This link is not valid"));
+        assert_eq!(
+            page.body, forged_page.body,
+            "nothing tells whether the delivery or person exists"
+        );
+    }
+    assert_eq!(w.count(ACKS).await, 0);
+    assert_eq!(
+        w.log().await,
+        [
+            (
+                Some("ben".to_owned()),
+                "refused: acknowledgement: the link was made for someone else".to_owned()
+            ),
+            (
+                Some("amy".to_owned()),
+                "refused: acknowledgement: no such delivery".to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_expired_ack_link_is_refused_with_what_to_do() {
+    let w = World::new().await;
+    let app = w.app();
+    let uri = format!("/ack/{}", w.token("amy"));
+    w.advance(Duration::days(60));
+    for method in ["GET", "POST"] {
+        let page = send(&app, method, &uri, None).await;
+        assert_eq!(page.status, StatusCode::GONE);
+        assert!(page.body.contains("This link has expired"));
+        assert!(page.body.contains("use the link in the latest email"));
+        assert!(page.body.contains("business unit"));
+    }
+    assert_eq!(w.count(ACKS).await, 0);
+    assert_eq!(
+        w.log().await,
+        [(None, "refused: acknowledgement: expired".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_link_signed_with_a_rotated_out_key_works_until_the_key_retires() {
+    let w = World::new().await;
+    let old = AckKeys::new(("k1".to_owned(), vec![1; 32]), Vec::new(), 60).unwrap();
+    let rotated = AckKeys::new(
+        ("k2".to_owned(), vec![7; 32]),
+        vec![("k1".to_owned(), vec![1; 32], start() + Duration::days(10))],
+        60,
+    )
+    .unwrap();
+    let app = w.app_with(rotated, None);
+    let amy = format!("/ack/{}", old.sign(w.delivery("amy"), "amy", start()));
+    let ben = format!("/ack/{}", old.sign(w.delivery("ben"), "ben", start()));
+    w.advance(Duration::days(9));
+    assert_eq!(send(&app, "POST", &amy, None).await.status, StatusCode::OK);
+    w.advance(Duration::days(1));
+    let page = send(&app, "POST", &ben, None).await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert!(page.body.contains("This link no longer works"));
+    assert!(page.body.contains("latest email"));
+    let acked: Vec<String> = sqlx::query_scalar("SELECT person_id FROM acknowledgements")
+        .fetch_all(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(acked, ["amy"]);
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let w = World::new().await;
+    let app = w.app();
+    let token = w.token("amy");
+    for (method, uri) in [
+        ("GET", "/health".to_owned()),
+        ("GET", format!("/ack/{token}")),
+        ("POST", format!("/ack/{token}")),
+        ("GET", "/ack/nonsense".to_owned()),
+        ("GET", format!("/confirm/{}", w.token("cara"))),
+    ] {
+        let answer = send(&app, method, &uri, None).await;
+        let h = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            h("content-security-policy").as_deref(),
+            Some(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+            ),
+            "{method} {uri}"
+        );
+        assert_eq!(h("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(h("referrer-policy").as_deref(), Some("no-referrer"));
+        assert_eq!(h("cache-control").as_deref(), Some("no-store"));
+    }
+}
+
+#[tokio::test]
+async fn a_client_over_the_rate_limit_gets_429_with_retry_after() {
+    let w = World::new().await;
+    let app = w.app_with(
+        keys(),
+        Some(RateLimit {
+            per_second: 0.5,
+            burst: 3,
+        }),
+    );
+    let uri = format!("/ack/{}", w.token("amy"));
+    for _ in 0..3 {
+        assert_eq!(send(&app, "GET", &uri, None).await.status, StatusCode::OK);
+    }
+    let limited = send(&app, "GET", &uri, None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["retry-after"], "2");
+    assert!(limited.body.contains("Too many requests"));
+    assert!(limited.headers.contains_key("content-security-policy"));
+    assert_eq!(
+        send(&app, "GET", "/health", None).await.status,
+        StatusCode::OK,
+        "the health endpoint is not limited"
+    );
+}
+
+#[tokio::test]
+async fn a_champion_sees_a_form_with_the_teams_they_cover() {
+    let w = World::new().await;
+    let page = send(
+        &w.app(),
+        "GET",
+        &format!("/confirm/{}", w.token("cara")),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Cara Lund"));
+    assert!(page.body.contains(TITLE));
+    assert!(
+        page.body
+            .contains("<option value=\"north\" selected>Early Help North</option>")
+    );
+    assert!(!page.body.contains("Early Help South"));
+    assert!(page.body.contains("value=\"2026-03-02\""));
+    for method in ["team-meeting", "supervision", "briefing-session", "email"] {
+        assert!(page.body.contains(&format!("value=\"{method}\"")));
+    }
+}
+
+#[tokio::test]
+async fn a_champion_cannot_confirm_for_a_team_they_do_not_cover() {
+    let w = World::new().await;
+    let app = w.app();
+    let uri = format!("/confirm/{}", w.token("cara"));
+    let page = send(
+        &app,
+        "POST",
+        &uri,
+        Some("team=south&session_date=2026-03-02&present=9&method=team-meeting&note="),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("Choose one of the teams you cover"));
+    let page = send(
+        &app,
+        "POST",
+        &uri,
+        Some("team=north&session_date=2026-03-03&present=-2&method=team-meeting"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body
+            .contains("The session date cannot be in the future")
+    );
+    assert!(page.body.contains("whole number, 0 or more"));
+    assert_eq!(
+        w.count("SELECT COUNT(*) FROM cascade_confirmations").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn someone_who_is_not_a_champion_gets_no_confirmation_form() {
+    let w = World::new().await;
+    let uri = format!("/confirm/{}", w.token("amy"));
+    let page = send(&w.app(), "GET", &uri, None).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("not listed as a champion"));
+    let page = send(
+        &w.app(),
+        "POST",
+        &uri,
+        Some("team=north&session_date=2026-03-02&present=9&method=team-meeting"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.count("SELECT COUNT(*) FROM cascade_confirmations").await,
+        0
+    );
+}
+
+/// champion, item, team, session date, present, method, note, channel
+type ConfirmationRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+);
+
+#[tokio::test]
+async fn a_valid_confirmation_is_stored_once() {
+    let w = World::new().await;
+    let app = w.app();
+    let uri = format!("/confirm/{}", w.token("cara"));
+    let form = "team=north&session_date=2026-02-27&present=11&method=supervision&note=Discussed+%3Cday+in+the+life%3E";
+    let page = send(&app, "POST", &uri, Some(form)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("this briefing is recorded"));
+    assert!(page.body.contains("Early Help North"));
+    let again = send(&app, "POST", &uri, Some(form)).await;
+    assert!(again.body.contains("already recorded"));
+    let rows: Vec<ConfirmationRow> = sqlx::query_as(
+        "SELECT champion_id, item_id, team_id, session_date, present, method, note, channel
+             FROM cascade_confirmations",
+    )
+    .fetch_all(w.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [(
+            "cara".to_owned(),
+            ITEM.to_owned(),
+            "north".to_owned(),
+            "2026-02-27".to_owned(),
+            11,
+            "supervision".to_owned(),
+            Some("Discussed <day in the life>".to_owned()),
+            "web".to_owned()
+        )]
+    );
+}
