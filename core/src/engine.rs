@@ -272,20 +272,30 @@ impl Engine {
         if !problems.is_empty() {
             return Err(Problems(problems));
         }
-        let identities = self.store.all_identities().await?;
-        let world = World::new(
-            directory,
-            identities
-                .into_iter()
-                .map(|i| ((i.person_id, i.channel), i.address))
-                .collect(),
-            self.routes.clone(),
-        );
+        // Who each channel reaches: the person ids holding its identity kind,
+        // not every address (planning a million-person rollout counts only).
+        let mut reached_on: std::collections::HashMap<&str, std::collections::HashSet<String>> =
+            std::collections::HashMap::new();
+        for channel in &definition.channels {
+            if let Some(route) = self.routes.iter().find(|r| &r.instance == channel)
+                && !reached_on.contains_key(route.identity.as_str())
+            {
+                let people = self.store.people_with_identity(&route.identity).await?;
+                reached_on.insert(route.identity.as_str(), people);
+            }
+        }
         let reachable = |person: &str| -> Vec<String> {
-            world
-                .reachable(person, &definition.channels)
-                .into_iter()
-                .map(|(_, c)| c.to_owned())
+            definition
+                .channels
+                .iter()
+                .filter(|c| {
+                    self.routes
+                        .iter()
+                        .find(|r| &r.instance == *c)
+                        .and_then(|r| reached_on.get(r.identity.as_str()))
+                        .is_some_and(|people| people.contains(person))
+                })
+                .cloned()
                 .collect()
         };
         let summary = summarise(&definition, &self.calendar, &resolved, &reachable);

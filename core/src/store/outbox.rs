@@ -256,6 +256,12 @@ pub trait Outbox: Send + Sync {
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The people who have an identity of this kind (e.g. `email`).
+    fn people_with_identity(
+        &self,
+        channel: &str,
+    ) -> impl Future<Output = Result<std::collections::HashSet<String>, StoreError>> + Send;
+
     /// Every channel identity of every person.
     fn all_identities(
         &self,

@@ -11,7 +11,6 @@ use crate::content::{LearningItem, Status, Taxonomy, Version};
 use crate::directory::{Agency, Champion, ChannelIdentity, DirectoryFile, Person, Team};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -194,25 +193,31 @@ impl Store for SqliteStore {
     }
 
     async fn people(&self, active_only: bool) -> Result<Vec<StoredPerson>, StoreError> {
-        let rows: Vec<PersonRow> = sqlx::query_as(&format!(
-            "SELECT {PERSON_COLUMNS} FROM people WHERE active OR NOT ? ORDER BY id"
+        // One pass, roles folded in by SQLite: a directory of a million people
+        // loads without a second million-row result and a map to join them.
+        let rows: Vec<(PersonRow, Option<String>)> = sqlx::query(&format!(
+            "SELECT {PERSON_COLUMNS},
+                    (SELECT group_concat(role, ';') FROM person_roles r WHERE r.person_id = people.id)
+             FROM people WHERE active OR NOT ? ORDER BY id"
         ))
         .bind(active_only)
+        .try_map(|row: sqlx::sqlite::SqliteRow| {
+            use sqlx::{FromRow, Row};
+            Ok((PersonRow::from_row(&row)?, row.try_get(9)?))
+        })
         .fetch_all(&self.pool)
         .await?;
-        let role_rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT person_id, role FROM person_roles ORDER BY person_id, role")
-                .fetch_all(&self.pool)
-                .await?;
-        let mut roles: HashMap<String, Vec<String>> = HashMap::new();
-        for (person_id, role) in role_rows {
-            roles.entry(person_id).or_default().push(role);
-        }
         Ok(rows
             .into_iter()
-            .map(|row| {
-                let person_roles = roles.remove(&row.0).unwrap_or_default();
-                stored_person(row, person_roles)
+            .map(|(row, roles)| {
+                let mut roles: Vec<String> = roles
+                    .unwrap_or_default()
+                    .split(';')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                roles.sort_unstable();
+                stored_person(row, roles)
             })
             .collect())
     }

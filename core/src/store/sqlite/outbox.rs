@@ -340,6 +340,18 @@ impl Outbox for SqliteStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn people_with_identity(
+        &self,
+        channel: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let people: Vec<String> =
+            sqlx::query_scalar("SELECT person_id FROM channel_identities WHERE channel = ?")
+                .bind(channel)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(people.into_iter().collect())
+    }
+
     async fn all_identities(&self) -> Result<Vec<crate::directory::ChannelIdentity>, StoreError> {
         let rows = sqlx::query("SELECT person_id, channel, address FROM channel_identities ORDER BY person_id, channel")
             .fetch_all(&self.pool)
