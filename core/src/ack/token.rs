@@ -216,7 +216,7 @@ impl AckKeys {
     /// `base_dir` (the project).
     pub fn load(config: &AckConfig, base_dir: &Path) -> Result<AckKeys, KeyError> {
         let read = |kid: &str, source: &SecretSource| {
-            let text = read_secret(source, base_dir).map_err(|reason| KeyError::Secret {
+            let text = source.read(base_dir).map_err(|reason| KeyError::Secret {
                 kid: kid.to_owned(),
                 reason,
             })?;
@@ -307,27 +307,6 @@ fn canonical_number(text: &str) -> Option<i64> {
         && text.bytes().all(|b| b.is_ascii_digit())
         && (text == "0" || !text.starts_with('0'));
     canonical.then(|| text.parse().ok()).flatten()
-}
-
-/// A secret's value from the environment or a file (one trailing newline
-/// dropped). The error names where it looked, never a value.
-fn read_secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
-    let value = match source {
-        SecretSource::Env(var) => {
-            std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?
-        }
-        SecretSource::File(path) => {
-            let path = base_dir.join(path);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let trimmed = text.strip_suffix('\n').unwrap_or(&text);
-            trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
-        }
-    };
-    if value.is_empty() {
-        return Err("is empty".to_owned());
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

@@ -89,6 +89,28 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+impl SecretSource {
+    /// The secret's value (one trailing newline of a file dropped). The
+    /// error names where it looked, never a value.
+    pub fn read(&self, base_dir: &Path) -> Result<String, String> {
+        let value = match self {
+            SecretSource::Env(var) => std::env::var(var)
+                .map_err(|_| format!("the environment variable {var} is not set"))?,
+            SecretSource::File(path) => {
+                let path = base_dir.join(path);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+                trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
+            }
+        };
+        if value.is_empty() {
+            return Err("is empty".to_owned());
+        }
+        Ok(value)
+    }
+}
+
 impl ChannelConfig {
     /// The configuration with every secret resolved into it.
     pub fn resolved_config(&self, base_dir: &Path) -> Result<serde_json::Value, PluginError> {
@@ -112,23 +134,7 @@ impl ChannelConfig {
                         .to_owned(),
                 ));
             }
-            let value = match source {
-                SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-                    error(key, format!("the environment variable {var} is not set"))
-                })?,
-                SecretSource::File(path) => {
-                    let path = base_dir.join(path);
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| error(key, format!("cannot read {}: {e}", path.display())))?;
-                    text.strip_suffix('\n')
-                        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                        .unwrap_or(&text)
-                        .to_owned()
-                }
-            };
-            if value.is_empty() {
-                return Err(error(key, "is empty".to_owned()));
-            }
+            let value = source.read(base_dir).map_err(|reason| error(key, reason))?;
             object.insert(key.clone(), serde_json::Value::String(value));
         }
         Ok(config)
