@@ -8,9 +8,8 @@ pub mod token;
 pub use pages::{CASCADE_METHODS, CascadeForm, FieldProblem, Refusal};
 pub use token::{AckConfig, AckKeys, Claims, KeyError, PreviousKey, TokenError};
 
-use crate::content::{ItemKind, LearningItem};
+use crate::content::LearningItem;
 use chrono::NaiveDate;
-use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 /// The longest note a champion may add to a confirmation, in characters.
 pub const MAX_NOTE_CHARS: usize = 2000;
@@ -26,19 +25,7 @@ pub struct ItemSummary {
 
 impl ItemSummary {
     pub fn of(item: &LearningItem) -> ItemSummary {
-        let reflection_questions = match &item.kind {
-            ItemKind::SevenMinuteBriefing(b) => b
-                .sections
-                .iter()
-                .find(|s| {
-                    // The same rule the templates' `reflection_questions` use.
-                    let title = s.title.to_lowercase();
-                    title.contains("reflect") || title.contains("question")
-                })
-                .map(|s| list_items(&s.body))
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let reflection_questions = crate::render::reflection_questions(item);
         ItemSummary {
             title: item.title.clone(),
             reflection_questions,
@@ -123,29 +110,6 @@ pub fn check_cascade(
     }
 }
 
-/// The text of each top-level list item in a Markdown body.
-fn list_items(markdown: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut depth = 0usize;
-    let mut current = String::new();
-    for event in Parser::new(markdown) {
-        match event {
-            Event::Start(Tag::Item) => depth += 1,
-            Event::End(TagEnd::Item) => {
-                depth -= 1;
-                if depth == 0 {
-                    items.push(current.trim().to_owned());
-                    current.clear();
-                }
-            }
-            Event::Text(t) | Event::Code(t) if depth > 0 => current.push_str(&t),
-            Event::SoftBreak | Event::HardBreak if depth > 0 => current.push(' '),
-            _ => {}
-        }
-    }
-    items
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,18 +153,6 @@ mod tests {
         assert_eq!(
             fields(form("t1", "1 March", "3", "email")),
             ["session_date"]
-        );
-    }
-
-    #[test]
-    fn list_items_are_the_top_level_items_as_plain_text() {
-        let body = "Think about:\n\n- How do you *hear* the child?\n- Who else\n  knows?\n";
-        assert_eq!(
-            list_items(body),
-            vec![
-                "How do you hear the child?".to_owned(),
-                "Who else knows?".to_owned()
-            ]
         );
     }
 }

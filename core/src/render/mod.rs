@@ -121,6 +121,20 @@ pub struct RenderInput {
     pub partnership_name: String,
 }
 
+/// The reflection questions of a 7-minute briefing, as plain text: the
+/// list items of its section about reflection or questions. None for other kinds.
+pub fn reflection_questions(item: &LearningItem) -> Vec<String> {
+    match &item.kind {
+        ItemKind::SevenMinuteBriefing(b) => b
+            .sections
+            .iter()
+            .find(|s| is_reflection(s))
+            .map(|s| markup::list_items(&s.body))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// A problem with a template or a render, naming the file, the line when
 /// known, and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -547,12 +561,7 @@ fn context(
     });
     let extra = match &item.kind {
         ItemKind::SevenMinuteBriefing(b) => {
-            let questions: Vec<String> = b
-                .sections
-                .iter()
-                .find(|s| is_reflection(s))
-                .map(|s| markup::list_items(&s.body))
-                .unwrap_or_default()
+            let questions: Vec<String> = reflection_questions(item)
                 .iter()
                 .map(|q| escape(channel, q))
                 .collect();
