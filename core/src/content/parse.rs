@@ -4,7 +4,8 @@
 
 use super::{
     ContentError, ItemKind, LearningItem, Link, NewsletterItem, PrivacyAllow, ReviewFinding,
-    ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status, Taxonomy, Version,
+    ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status, Taxonomy, Version, is_slug,
+    slugify,
 };
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -867,24 +868,6 @@ fn trim_blank_lines(lines: &[&str]) -> String {
         .map(|l| l.trim_end())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-}
-
-fn slugify(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 fn review_types() -> String {

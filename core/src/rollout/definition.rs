@@ -3,7 +3,7 @@
 //! `to_toml` writes a definition back so that parsing it gives it again.
 
 use super::{RolloutError, closest};
-use crate::content::SourceLocation;
+use crate::content::{SourceLocation, is_slug, slugify};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -956,22 +956,4 @@ impl<'a> Problems<'a> {
         }
         Some(answers)
     }
-}
-
-fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-}
-
-fn slugify(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
 }
