@@ -10,7 +10,7 @@ use cascade::project::Project;
 use cascade::store::{Outbox, RolloutState};
 use sqlx::Row;
 use std::process::Command;
-use support::{EVERYONE_NOW, OUTBOX, count, project, rollout_file, rows, start, utc};
+use support::{EVERYONE_NOW, OUTBOX, acknowledge, count, project, rollout_file, rows, start, utc};
 
 const CHAMPIONS: [&str; 3] = ["p-aisha-rahman", "p-amara-okafor", "p-nadia-hussain"];
 
@@ -58,11 +58,7 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
             "{champion} in {firsts:?}"
         );
     }
-    runner
-        .store
-        .acknowledge("spring", "p-amara-okafor", 0)
-        .await
-        .unwrap();
+    acknowledge(&runner, "spring", "p-amara-okafor").await;
 
     // The reminder a day later falls on Saturday: quiet hours hold it until
     // 08:00 on Monday 30 March, which is 07:00 UTC now the clocks have gone forward.
@@ -430,7 +426,6 @@ async fn a_second_rollout_of_the_same_item_leaves_out_people_the_first_already_h
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_version() {
-    use cascade::store::{AckMethod, Evidence, NewAcknowledgement};
     let dir = project(OUTBOX);
     let path = rollout_file(
         dir.path(),
@@ -439,25 +434,8 @@ async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_ver
     );
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let old = runner
-        .store
-        .rollout("now")
-        .await
-        .unwrap()
-        .unwrap()
-        .item_version;
     for person in ["p-amara-okafor", "p-tom-reilly", "p-sofia-marin"] {
-        let ack = NewAcknowledgement {
-            person_id: person.to_owned(),
-            item_id: "7mb-neglect-seeing-the-child".to_owned(),
-            item_version: old.clone(),
-            rollout_id: Some("now".to_owned()),
-            delivery_id: None,
-            channel: "outbox".to_owned(),
-            method: AckMethod::OnBehalf,
-            at: 0,
-        };
-        runner.store.acknowledge_item(&ack).await.unwrap();
+        acknowledge(&runner, "now", person).await;
     }
 
     // The briefing is edited: a material change, with a note of what changed.

@@ -12,7 +12,7 @@ use crate::inbound::{self, InboundOutcome};
 use crate::plugins::{self, ChannelConfig, Inbound, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
 use crate::project::Project;
-use crate::render::{Channel, RenderInput};
+use crate::render::Channel;
 use crate::rollout::{
     Calendar, Known, PlanSummary, RolloutDefinition, parse_definition, resolve, summarise,
     validate, wave_send,
@@ -439,11 +439,6 @@ impl Engine {
         }
         runner.stop().await;
         Ok(report)
-    }
-
-    /// Render inputs for checking templates.
-    pub fn sample_input(&self) -> RenderInput {
-        self.project.sample_input("Sam Example")
     }
 }
 

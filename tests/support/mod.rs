@@ -103,3 +103,21 @@ ack_deadline_days = 10
 name = "Everyone"
 after_days = 0
 "#;
+
+/// Records `person`'s acknowledgement of the item version `rollout` pinned,
+/// as an acknowledgement through the business unit.
+pub async fn acknowledge(runner: &Runner, rollout: &str, person: &str) {
+    use cascade::store::{AckMethod, Evidence, NewAcknowledgement, Outbox};
+    let stored = runner.store.rollout(rollout).await.unwrap().unwrap();
+    let ack = NewAcknowledgement {
+        person_id: person.to_owned(),
+        item_id: stored.item_id,
+        item_version: stored.item_version,
+        rollout_id: Some(rollout.to_owned()),
+        delivery_id: None,
+        channel: "outbox".to_owned(),
+        method: AckMethod::OnBehalf,
+        at: 0,
+    };
+    runner.store.acknowledge_item(&ack).await.unwrap();
+}

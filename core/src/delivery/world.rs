@@ -5,7 +5,7 @@
 
 use super::DeliveryError;
 use crate::content::{LearningItem, parse_item};
-use crate::directory::Directory;
+use crate::directory::{ChannelIdentity, Directory};
 use crate::privacy::PrivacyGuard;
 use crate::render::Channel;
 use crate::rollout::{Calendar, RolloutDefinition, Step, wave_steps};
@@ -32,7 +32,9 @@ pub struct ChannelRoute {
 pub struct World {
     pub directory: Directory,
     people: HashMap<String, usize>,
-    identities: HashMap<(String, String), String>,
+    /// Identity kind (e.g. `email`), then person id, to address: looked up
+    /// by `&str` on every send, with nothing allocated.
+    identities: HashMap<String, HashMap<String, String>>,
     pub routes: HashMap<String, ChannelRoute>,
 }
 
@@ -53,20 +55,22 @@ impl World {
             champions: store.champions().await?,
             people,
         };
-        let identities = store
-            .all_identities()
-            .await?
-            .into_iter()
-            .map(|i| ((i.person_id, i.channel), i.address))
-            .collect();
+        let identities = store.all_identities().await?;
         Ok(World::new(directory, identities, routes))
     }
 
     pub fn new(
         directory: Directory,
-        identities: HashMap<(String, String), String>,
+        identities: Vec<ChannelIdentity>,
         routes: Vec<ChannelRoute>,
     ) -> World {
+        let mut by_kind: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for i in identities {
+            by_kind
+                .entry(i.channel)
+                .or_default()
+                .insert(i.person_id, i.address);
+        }
         let people = directory
             .people
             .iter()
@@ -76,7 +80,7 @@ impl World {
         World {
             directory,
             people,
-            identities,
+            identities: by_kind,
             routes: routes
                 .into_iter()
                 .map(|r| (r.instance.clone(), r))
@@ -92,7 +96,8 @@ impl World {
     pub fn address(&self, person_id: &str, instance: &str) -> Option<&str> {
         let route = self.routes.get(instance)?;
         self.identities
-            .get(&(person_id.to_owned(), route.identity.clone()))
+            .get(&route.identity)?
+            .get(person_id)
             .map(String::as_str)
     }
 

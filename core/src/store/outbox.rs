@@ -221,14 +221,6 @@ pub trait Outbox: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Marks a member as having acknowledged (the first time counts).
-    fn acknowledge(
-        &self,
-        rollout_id: &str,
-        person_id: &str,
-        at: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
     fn delivery_counts(
         &self,
         rollout_id: &str,

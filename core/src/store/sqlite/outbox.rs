@@ -238,24 +238,6 @@ impl Outbox for SqliteStore {
         Ok(())
     }
 
-    async fn acknowledge(
-        &self,
-        rollout_id: &str,
-        person_id: &str,
-        at: i64,
-    ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE rollout_members SET acknowledged_at = ? WHERE rollout_id = ? AND person_id = ? AND acknowledged_at IS NULL",
-        )
-        .bind(at)
-        .bind(rollout_id)
-        .bind(person_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(changed > 0)
-    }
-
     async fn delivery_counts(&self, rollout_id: &str) -> Result<Vec<DeliveryCounts>, StoreError> {
         let rows = sqlx::query(
             "SELECT wave, channel,
