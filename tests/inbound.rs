@@ -15,6 +15,8 @@ fn command(account: &str, name: &str, args: &[&str]) -> Inbound {
         event: InboundEvent {
             channel: "telegram".to_owned(),
             account: account.to_owned(),
+            id: None,
+            address: None,
             kind: InboundKind::Command {
                 name: name.to_owned(),
                 args: args.iter().map(|a| (*a).to_owned()).collect(),
@@ -29,6 +31,8 @@ fn press(account: &str, action: &str) -> Inbound {
         event: InboundEvent {
             channel: "telegram".to_owned(),
             account: account.to_owned(),
+            id: None,
+            address: None,
             kind: InboundKind::Action {
                 action_id: action.to_owned(),
                 delivery_id: None,

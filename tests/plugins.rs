@@ -79,6 +79,7 @@ fn request(delivery_id: &str, text: &str) -> SendRequest {
             }],
         },
         actions: vec![],
+        reply: None,
     }
 }
 
@@ -227,7 +228,7 @@ async fn a_panicking_send_fails_only_that_request() {
         host.send("flaky", &fine_request),
     );
     match panicked.unwrap() {
-        SendResult::Failed { reason } => assert!(reason.contains("panicked"), "{reason}"),
+        SendResult::Failed { reason, .. } => assert!(reason.contains("panicked"), "{reason}"),
         other => panic!("expected a failure, got {other:?}"),
     }
     assert!(matches!(fine.unwrap(), SendResult::Delivered { .. }));
@@ -321,6 +322,7 @@ async fn inbound_events_from_a_plugin_reach_the_host_with_the_instance_name() {
     r.actions = vec![Action {
         id: "ack:d-9".to_owned(),
         label: "Acknowledge".to_owned(),
+        form: None,
     }];
     host.send("chat", &r).await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(5), inbound.recv())

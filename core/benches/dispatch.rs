@@ -274,6 +274,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
                     },
                     message,
                     actions,
+                    reply: None,
                 }
             })
             .collect();

@@ -47,6 +47,7 @@ fn request(chunk_chars: usize) -> SendRequest {
             }],
         },
         actions: vec![],
+        reply: None,
     }
 }
 

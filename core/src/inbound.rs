@@ -260,7 +260,9 @@ pub async fn handle<S: Evidence + Outbox>(
                 }
             }
         }
-        InboundKind::Command { .. } => Ok(InboundOutcome::Ignored),
+        InboundKind::Command { .. } | InboundKind::Text { .. } | InboundKind::Form { .. } => {
+            Ok(InboundOutcome::Ignored)
+        }
     }
 }
 

@@ -55,6 +55,7 @@ impl Composer {
                 let actions = vec![Action {
                     id: format!("ack:{}", row.id),
                     label: "Acknowledge the change".to_owned(),
+                    form: None,
                 }];
                 (format!("Changed: {}", item.title), text_of(text), actions)
             }
@@ -91,6 +92,7 @@ impl Composer {
                 let actions = vec![Action {
                     id: format!("ack:{}", row.id),
                     label: "Acknowledge".to_owned(),
+                    form: None,
                 }];
                 (format!("{prefix}{}", item.title), parts, actions)
             }
@@ -135,6 +137,7 @@ impl Composer {
                     .map(|(i, answer)| Action {
                         id: format!("answer:{}:{}", row.id, i + 1),
                         label: answer.clone(),
+                        form: None,
                     })
                     .collect();
                 (format!("Follow-up: {}", item.title), text_of(text), actions)

@@ -235,6 +235,7 @@ impl<S: Store + Outbox> Shared<S> {
             },
             message,
             actions,
+            reply: None,
         };
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
             if row.attempts >= rollout.definition.max_attempts {
@@ -261,7 +262,7 @@ impl<S: Store + Outbox> Shared<S> {
                 reason,
                 retry_after_ms,
             }) => retry(reason, retry_after_ms.map(Duration::from_millis)),
-            Ok(SendResult::Failed { reason }) => dead(reason),
+            Ok(SendResult::Failed { reason, .. }) => dead(reason),
             Err(e @ PluginError::UnknownInstance { .. }) => dead(e.to_string()),
             // Timeouts and stopped instances: the outcome is unknown, so try again.
             Err(e) => retry(e.to_string(), None),

@@ -90,6 +90,7 @@ impl Drop for Completion {
             let result = if std::thread::panicking() {
                 SendResult::Failed {
                     reason: "the plugin panicked while sending".to_owned(),
+                    unreachable: false,
                 }
             } else {
                 SendResult::Retry {
@@ -176,6 +177,7 @@ pub mod shims {
         if instance.is_null() {
             return completion.complete(SendResult::Failed {
                 reason: "send was called without a started instance".to_owned(),
+                unreachable: false,
             });
         }
         // SAFETY: guaranteed by the caller; not null, checked above.
@@ -185,6 +187,7 @@ pub mod shims {
                 Ok(request) => plugin.send(request, completion),
                 Err(e) => completion.complete(SendResult::Failed {
                     reason: format!("the plugin could not read the send request: {e}"),
+                    unreachable: false,
                 }),
             }
         }));

@@ -31,6 +31,9 @@ pub enum Capability {
     Edit,
     /// The plugin receives provider webhooks through the host's HTTP server.
     Webhook,
+    /// Buttons can open a form at once (e.g. a Discord modal); see
+    /// [`Action::form`]. Without it the host leads a conversation instead.
+    Forms,
 }
 
 /// Provider limits the host respects when dispatching.
@@ -61,6 +64,36 @@ pub struct SendRequest {
     /// Buttons to offer, for plugins with the `buttons` capability.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
+    /// Set when this message answers an inbound event instead of delivering
+    /// learning. `delivery_id` is then `reply:<n>`, no delivery; the message
+    /// has one part of format `text` (plain text: the plugin escapes it for
+    /// its markup) and goes to `recipient.address`, the event's `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
+}
+
+/// How to answer an inbound event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The [`InboundEvent::id`] answered.
+    pub event_id: String,
+    /// A short notice (at most 200 characters) for providers that answer a
+    /// button press with one (Telegram's answerCallbackQuery text, a Discord
+    /// ephemeral message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// For an answered button press: a line that replaces the buttons of the
+    /// message the button was on, e.g. "Acknowledged on 21 November 2026".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// With `status`: buttons that stay on that message (a champion's
+    /// "I've cascaded this" after acknowledging). Empty: none stay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_actions: Vec<Action>,
+    /// Only the person should see the message (a Discord ephemeral reply);
+    /// in a private chat every reply is private anyway.
+    #[serde(default)]
+    pub private: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,9 +123,47 @@ pub struct MessagePart {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
-    /// Opaque to the plugin; comes back in the inbound event.
+    /// Opaque to the plugin; comes back in the inbound event. ASCII, at most
+    /// 64 bytes, signed by the host, never personal data: fit to be
+    /// Telegram callback data or a Discord custom id as it is.
     pub id: String,
     pub label: String,
+    /// For plugins with the `forms` capability: pressing the button opens
+    /// this form at once, and its submission comes back as an
+    /// [`InboundKind::Form`] with this action's id. Other plugins report the
+    /// press as an [`InboundKind::Action`] and the host asks step by step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<Form>,
+}
+
+/// A small form, e.g. a champion's cascade confirmation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Form {
+    /// At most 45 characters (Discord's modal title limit).
+    pub title: String,
+    /// At most five fields.
+    pub fields: Vec<FormField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormField {
+    /// The key the submitted value comes back under.
+    pub id: String,
+    /// At most 45 characters.
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    /// A prefilled value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// Longest accepted value, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u16>,
+    /// Several lines of text (a note) rather than one.
+    #[serde(default)]
+    pub multiline: bool,
 }
 
 /// How a send ended.
@@ -112,7 +183,14 @@ pub enum SendResult {
         retry_after_ms: Option<u64>,
     },
     /// A permanent failure: do not try this channel again for this message.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+        /// The address can no longer be reached on this channel at all (the
+        /// person blocked the bot): the host marks the person's identity
+        /// unreachable and uses their next channel from now on.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unreachable: bool,
+    },
 }
 
 /// Something a person did on a channel.
@@ -121,6 +199,14 @@ pub struct InboundEvent {
     pub channel: String,
     /// The provider account that acted, e.g. a Telegram user id.
     pub account: String,
+    /// The plugin's id for this event, unique while it may be answered. The
+    /// host answers every event that has one with a send whose
+    /// [`SendRequest::reply`] carries it back; without one, no answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Where an answer goes (a chat id), as a [`Recipient::address`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     #[serde(flatten)]
     pub kind: InboundKind,
 }
@@ -134,8 +220,18 @@ pub enum InboundKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         delivery_id: Option<String>,
     },
-    /// A bot command such as `/link 123456`.
+    /// A bot command such as `/link 123456`, without the slash. The host
+    /// understands `start` and `link` (with a code), `pending`, `ack` (with
+    /// an item id), `help` and `cancel`.
     Command { name: String, args: Vec<String> },
+    /// Text typed in a private chat that is not a command: an answer in a
+    /// conversation the host leads (a meeting date, a number present).
+    Text { text: String },
+    /// A submitted [`Form`], opened by the action `action_id`.
+    Form {
+        action_id: String,
+        fields: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// A log line from a plugin, written into the host's log.

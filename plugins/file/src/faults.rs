@@ -30,6 +30,7 @@ impl InjectedFailures {
         } else if draw < self.transient_rate + self.permanent_rate {
             Some(SendResult::Failed {
                 reason: "injected permanent failure".to_owned(),
+                unreachable: false,
             })
         } else {
             None
@@ -92,7 +93,8 @@ mod tests {
             assert_eq!(
                 outcome,
                 Some(SendResult::Failed {
-                    reason: "injected permanent failure".to_owned()
+                    reason: "injected permanent failure".to_owned(),
+                    unreachable: false,
                 })
             );
         }

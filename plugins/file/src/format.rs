@@ -82,7 +82,9 @@ pub(crate) mod tests {
             actions: vec![Action {
                 id: "ack".to_owned(),
                 label: "I've read this".to_owned(),
+                form: None,
             }],
+            reply: None,
         }
     }
 

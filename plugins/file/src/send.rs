@@ -15,7 +15,12 @@ use crate::format::{file_name_for, message_document};
 pub fn deliver_to_dir(dir: &Path, request: &SendRequest) -> SendResult {
     let file_name = match file_name_for(&request.delivery_id) {
         Ok(name) => name,
-        Err(reason) => return SendResult::Failed { reason },
+        Err(reason) => {
+            return SendResult::Failed {
+                reason,
+                unreachable: false,
+            };
+        }
     };
     let path = dir.join(&file_name);
     match write_atomically(dir, &path, &message_document(request)) {

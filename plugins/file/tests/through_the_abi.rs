@@ -129,6 +129,7 @@ fn request(delivery_id: &str) -> SendRequest {
             }],
         },
         actions: Vec::new(),
+        reply: None,
     }
 }
 

@@ -42,6 +42,8 @@ impl ChannelPlugin for EchoChannel {
             self.host.emit(&InboundEvent {
                 channel: request.channel.clone(),
                 account: request.recipient.address.clone(),
+                id: None,
+                address: None,
                 kind: InboundKind::Action {
                     action_id: action.id.clone(),
                     delivery_id: Some(request.delivery_id.clone()),

@@ -28,6 +28,7 @@ impl ChannelPlugin for WrongAbiChannel {
     fn send(&self, _request: SendRequest, completion: Completion) {
         completion.complete(SendResult::Failed {
             reason: "test-wrong-abi cannot send".to_owned(),
+            unreachable: false,
         });
     }
 }
