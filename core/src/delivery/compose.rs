@@ -6,6 +6,7 @@
 use super::{ChannelRoute, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
 use crate::content::Taxonomy;
+use crate::inbound::{ActionKey, ActionRef, champion_teams, item_actions};
 use crate::render::{Channel, RenderInput, Renderer, escape};
 use crate::store::ClaimedDelivery;
 use cascade_plugin_api::{Action, Message, MessagePart};
@@ -19,6 +20,10 @@ pub struct Composer {
     pub partnership_name: String,
     /// Signs acknowledgement links for channels without buttons (email).
     pub ack_links: Option<(AckConfig, Arc<AckKeys>)>,
+    /// Signs the ids of chat buttons.
+    pub actions: ActionKey,
+    /// The partnership's, for the date a confirmation form suggests.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Composer {
@@ -53,7 +58,7 @@ impl Composer {
                     item.title
                 );
                 let actions = vec![Action {
-                    id: format!("ack:{}", row.id),
+                    id: self.actions.sign(&ActionRef::Ack(row.id)),
                     label: "Acknowledge the change".to_owned(),
                     form: None,
                 }];
@@ -89,11 +94,14 @@ impl Composer {
                 } else {
                     ""
                 };
-                let actions = vec![Action {
-                    id: format!("ack:{}", row.id),
-                    label: "Acknowledge".to_owned(),
-                    form: None,
-                }];
+                let today = now.with_timezone(&self.time_zone).date_naive();
+                let actions = item_actions(
+                    &self.actions,
+                    row.id,
+                    &champion_teams(world, &row.recipient_id),
+                    route.forms,
+                    today,
+                );
                 (format!("{prefix}{}", item.title), parts, actions)
             }
             "escalation" => {
@@ -135,7 +143,7 @@ impl Composer {
                     .iter()
                     .enumerate()
                     .map(|(i, answer)| Action {
-                        id: format!("answer:{}:{}", row.id, i + 1),
+                        id: self.actions.sign(&ActionRef::Answer(row.id, i + 1)),
                         label: answer.clone(),
                         form: None,
                     })
