@@ -192,6 +192,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
         ack_links: engine.ack_links().unwrap(),
         actions: cascade::inbound::ActionKey::new(vec![1; 32]),
         time_zone: engine.calendar.time_zone(),
+        bodies: Default::default(),
     });
     let store = engine.store.clone();
     let host = Arc::new(engine.host);

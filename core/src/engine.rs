@@ -383,6 +383,7 @@ impl Engine {
             ack_links: self.ack_links()?,
             actions: keys.clone(),
             time_zone: self.calendar.time_zone(),
+            bodies: Default::default(),
         });
         let host = Arc::new(self.host);
         let dispatcher = Dispatcher::new(
