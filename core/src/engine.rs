@@ -348,6 +348,66 @@ impl Engine {
         Ok(())
     }
 
+    /// Issues a person a link code and sends it to them through a channel
+    /// (email, typically), so the code never passes through whoever runs
+    /// the command. `Ok(Err(reason))` when this one person could not be sent it.
+    pub async fn send_link_code(
+        &self,
+        channel: &str,
+        person: &crate::directory::Person,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), String>, Problems> {
+        let Some(route) = self.routes.iter().find(|r| r.instance == channel) else {
+            return Err(Problems::one(format!(
+                "no channel \"{channel}\" is configured\n  help: use the name of one of the [[channels]] in cascade.toml"
+            )));
+        };
+        let identities = self.store.identities(&person.id).await?;
+        let Some(identity) = identities.iter().find(|i| i.channel == route.identity) else {
+            return Ok(Err(format!("has no {} address", route.identity)));
+        };
+        let code = inbound::issue_code(&*self.store, &person.id, millis(now)).await?;
+        let until = now.with_timezone(&self.calendar.time_zone())
+            + chrono::Duration::milliseconds(inbound::CODE_LIFETIME_MS);
+        let partnership = &self.project.config.partnership.name;
+        let text = format!(
+            "Hello {},\n\nTo receive learning from {partnership} in chat and acknowledge it with one tap, send this message to the partnership's bot:\n\n/link {code}\n\nThe code works once, until {}. If you did not expect this message, you can ignore it: nothing changes until the code is used.",
+            person.display_name,
+            until.format("%-d %B %Y at %H:%M"),
+        );
+        let request = SendRequest {
+            delivery_id: format!(
+                "link-code-{}",
+                crate::inbound::code_hash(&code)[..16].to_owned()
+            ),
+            idempotency_key: format!("link-code/{}", crate::inbound::code_hash(&code)),
+            channel: route.kind.clone(),
+            recipient: Recipient {
+                person_id: person.id.clone(),
+                display_name: person.display_name.clone(),
+                address: identity.address.clone(),
+            },
+            message: Message {
+                subject: Some(format!("Your code to link a chat account to {partnership}")),
+                parts: route
+                    .formats
+                    .iter()
+                    .map(|&format| MessagePart {
+                        format: format.to_string(),
+                        chunks: vec![crate::delivery::paragraphs(format, &text)],
+                    })
+                    .collect(),
+            },
+            actions: Vec::new(),
+            reply: None,
+        };
+        Ok(match self.host.send(channel, &request).await {
+            Ok(SendResult::Delivered { .. }) => Ok(()),
+            Ok(SendResult::Retry { reason, .. } | SendResult::Failed { reason, .. }) => Err(reason),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
     /// The acknowledgement link signer, when `[ack]` is configured. A bad key
     /// stops start-up with the reason, never the key.
     pub fn ack_links(

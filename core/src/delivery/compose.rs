@@ -273,7 +273,7 @@ impl Composer {
 }
 
 /// Plain text as a channel's markup: escaped paragraphs.
-fn paragraphs(format: Channel, text: &str) -> String {
+pub fn paragraphs(format: Channel, text: &str) -> String {
     match format {
         Channel::EmailHtml => text
             .split("\n\n")
