@@ -48,8 +48,12 @@ const PROBE_NAME: &str = "Zoë O'Brien & <Co> \"Q\" = `x` *y* _z_";
 /// template that transforms the name, say) every person is rendered directly.
 #[derive(Default)]
 pub struct Bodies {
-    by_rollout: std::sync::Mutex<HashMap<(String, Channel), Option<Arc<Vec<String>>>>>,
+    by_rollout: std::sync::Mutex<HashMap<(String, Channel), Prepared>>,
 }
+
+/// A body's chunks with stand-ins, or `None` when the rollout's template
+/// cannot be filled in exactly.
+type Prepared = Option<Arc<Vec<String>>>;
 
 fn fill(chunks: &[String], format: Channel, input: &RenderInput) -> Vec<String> {
     chunks
@@ -248,7 +252,7 @@ impl Composer {
         item: &crate::content::LearningItem,
         format: Channel,
         input: &RenderInput,
-    ) -> Result<Option<Arc<Vec<String>>>, crate::render::RenderError> {
+    ) -> Result<Prepared, crate::render::RenderError> {
         let marked = RenderInput {
             person_name: NAME_MARK.to_owned(),
             ack_url: input.ack_url.as_ref().map(|_| URL_MARK.to_owned()),
