@@ -6,7 +6,7 @@
 use super::{ChannelRoute, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
 use crate::content::Taxonomy;
-use crate::inbound::{ActionKey, ActionRef, champion_teams, item_actions};
+use crate::inbound::{ActionKey, ActionRef, item_actions};
 use crate::render::{Channel, RenderInput, Renderer, escape};
 use crate::store::ClaimedDelivery;
 use cascade_plugin_api::{Action, Message, MessagePart};
@@ -142,7 +142,7 @@ impl Composer {
                 let actions = item_actions(
                     &self.actions,
                     row.id,
-                    &champion_teams(world, &row.recipient_id),
+                    world.champion_teams(&row.recipient_id),
                     route.forms,
                     today,
                 );
