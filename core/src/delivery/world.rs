@@ -89,7 +89,9 @@ impl World {
             .collect();
         let mut champion_teams: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for champion in &directory.champions {
-            let teams = champion_teams.entry(champion.person_id.clone()).or_default();
+            let teams = champion_teams
+                .entry(champion.person_id.clone())
+                .or_default();
             for id in &champion.team_ids {
                 if let Some(name) = team_names.get(id.as_str()) {
                     teams.push((id.clone(), (*name).to_owned()));
