@@ -236,6 +236,7 @@ impl<S: Store + Outbox> Shared<S> {
             message,
             actions,
             reply: None,
+            list: None,
         };
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
             if row.attempts >= rollout.definition.max_attempts {

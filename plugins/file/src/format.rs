@@ -85,6 +85,7 @@ pub(crate) mod tests {
                 form: None,
             }],
             reply: None,
+            list: None,
         }
     }
 
