@@ -31,7 +31,10 @@ type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// One started `email` channel.
 pub struct EmailChannel {
-    transport: Transport,
+    /// Taken by `stop` and dropped inside the runtime: dropping lettre's
+    /// pool spawns its clean-up, which needs this (the plugin's own) tokio
+    /// runtime; the host's thread has none the plugin can see.
+    transport: Mutex<Option<Transport>>,
     sender: Arc<Sender>,
     /// `host:port`, for reasons and logs.
     server: Arc<str>,
@@ -82,7 +85,7 @@ impl ChannelPlugin for EmailChannel {
             ),
         );
         Ok(EmailChannel {
-            transport,
+            transport: Mutex::new(Some(transport)),
             sender: Arc::new(Sender {
                 from: config.from,
                 reply_to: config.reply_to,
@@ -99,7 +102,15 @@ impl ChannelPlugin for EmailChannel {
 
     fn send(&self, request: SendRequest, completion: Completion) {
         let accepted = AcceptedSend::new(completion, &self.in_flight);
-        let transport = self.transport.clone();
+        let transport = self
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // After `stop`: dropping `accepted` answers with a retry.
+        let Some(transport) = transport else {
+            return;
+        };
         let sender = Arc::clone(&self.sender);
         let server = Arc::clone(&self.server);
         let slots = Arc::clone(&self.slots);
@@ -140,16 +151,23 @@ impl ChannelPlugin for EmailChannel {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let transport = self
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(runtime) = runtime {
-            // Says QUIT on the pooled connections, within reason.
-            let transport = self.transport.clone();
-            let quit = runtime.spawn(async move { transport.shutdown().await });
-            let (done, wait) = std::sync::mpsc::channel();
-            runtime.spawn(async move {
-                let _ = quit.await;
-                let _ = done.send(());
-            });
-            let _ = wait.recv_timeout(SHUTDOWN_WAIT);
+            if let Some(transport) = transport {
+                // Says QUIT on the pooled connections, within reason, and
+                // drops the pool inside the runtime.
+                let (done, wait) = std::sync::mpsc::channel();
+                runtime.spawn(async move {
+                    transport.shutdown().await;
+                    drop(transport);
+                    let _ = done.send(());
+                });
+                let _ = wait.recv_timeout(SHUTDOWN_WAIT);
+            }
             // Drops every task still running, so each answers with a retry.
             runtime.shutdown_timeout(SHUTDOWN_WAIT);
         }

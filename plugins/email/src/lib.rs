@@ -10,6 +10,6 @@ mod format;
 mod send;
 
 pub use channel::EmailChannel;
-pub use format::message_id;
+pub use format::{Sender, email, message_id};
 
 cascade_plugin_api::export_plugin!(EmailChannel);
