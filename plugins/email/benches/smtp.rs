@@ -67,7 +67,10 @@ impl Sink {
             .expect("smtp-sink runs: scripts/install-test-deps.sh installs postfix");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "smtp-sink did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "smtp-sink did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Sink { port, child }

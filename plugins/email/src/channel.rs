@@ -178,12 +178,8 @@ impl ChannelPlugin for EmailChannel {
 /// connections as sends may be in flight, so a steady stream reuses them.
 fn transport(config: &EmailConfig) -> Result<Transport, String> {
     let tls_parameters = || {
-        TlsParameters::new(config.host.clone()).map_err(|error| {
-            format!(
-                "could not set up TLS for `host` {}: {error}",
-                config.host
-            )
-        })
+        TlsParameters::new(config.host.clone())
+            .map_err(|error| format!("could not set up TLS for `host` {}: {error}", config.host))
     };
     let tls = match config.security {
         Security::StartTls => Tls::Required(tls_parameters()?),

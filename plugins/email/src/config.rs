@@ -76,10 +76,7 @@ impl std::fmt::Debug for EmailConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("security", &self.security)
-            .field(
-                "username",
-                &self.credentials.as_ref().map(|(user, _)| user),
-            )
+            .field("username", &self.credentials.as_ref().map(|(user, _)| user))
             .field("helo_name", &self.helo_name)
             .field("from", &self.from.to_string())
             .field("max_in_flight", &self.max_in_flight)
@@ -109,7 +106,9 @@ pub enum ConfigError {
         "`tls` must be \"starttls\" (port 587), \"tls\" (port 465) or \"none\" (plain, only for a relay on this machine or network) (got {0})"
     )]
     InvalidTls(Value),
-    #[error("`{key}` is not an email address: {reason}; write e.g. \"Northbridge Learning <learning@northbridge.example>\"")]
+    #[error(
+        "`{key}` is not an email address: {reason}; write e.g. \"Northbridge Learning <learning@northbridge.example>\""
+    )]
     InvalidMailbox { key: &'static str, reason: String },
     #[error(
         "`username` and `password` go together: set both (password from [channels.secrets]) or neither"
@@ -272,7 +271,10 @@ mod tests {
 
     #[test]
     fn a_minimal_config_uses_starttls_on_587_and_the_from_domain_for_message_ids() {
-        let config = parse(json!({"host": "smtp.example.org", "from": "Learning <learning@northbridge.example>"})).unwrap();
+        let config = parse(
+            json!({"host": "smtp.example.org", "from": "Learning <learning@northbridge.example>"}),
+        )
+        .unwrap();
         assert_eq!(config.security, Security::StartTls);
         assert_eq!(config.port, 587);
         assert_eq!(config.message_id_domain, "northbridge.example");
@@ -298,13 +300,17 @@ mod tests {
 
     #[test]
     fn a_username_without_a_password_is_refused() {
-        let error = parse(json!({"host": "h", "from": "a@b.example", "username": "u"})).unwrap_err();
+        let error =
+            parse(json!({"host": "h", "from": "a@b.example", "username": "u"})).unwrap_err();
         assert_eq!(error, ConfigError::HalfCredentials);
     }
 
     #[test]
     fn errors_and_debug_output_never_show_the_password() {
-        let error = parse(json!({"host": "h", "from": "a@b.example", "username": "u", "password": 12345678})).unwrap_err();
+        let error = parse(
+            json!({"host": "h", "from": "a@b.example", "username": "u", "password": 12345678}),
+        )
+        .unwrap_err();
         assert!(!error.to_string().contains("12345678"), "{error}");
         let config = parse(json!({"host": "h", "from": "a@b.example", "username": "u", "password": "s3cret-value"})).unwrap();
         assert!(!format!("{config:?}").contains("s3cret-value"));
@@ -315,16 +321,26 @@ mod tests {
         let error = parse(json!({"host": "h", "from": "a@b.example", "sender": "x"})).unwrap_err();
         assert!(error.to_string().contains("`sender`"), "{error}");
         let error = parse(json!({"host": "h", "from": "not an address"})).unwrap_err();
-        assert!(error.to_string().starts_with("`from` is not an email address"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("`from` is not an email address"),
+            "{error}"
+        );
         let error = parse(json!({"from": "a@b.example"})).unwrap_err();
-        assert!(error.to_string().starts_with("`host` is missing"), "{error}");
+        assert!(
+            error.to_string().starts_with("`host` is missing"),
+            "{error}"
+        );
     }
 
     #[test]
     fn max_in_flight_must_be_a_positive_whole_number() {
-        let error = parse(json!({"host": "h", "from": "a@b.example", "max_in_flight": 0})).unwrap_err();
+        let error =
+            parse(json!({"host": "h", "from": "a@b.example", "max_in_flight": 0})).unwrap_err();
         assert!(error.to_string().contains("max_in_flight"), "{error}");
-        let config = parse(json!({"host": "h", "from": "a@b.example", "max_in_flight": 3})).unwrap();
+        let config =
+            parse(json!({"host": "h", "from": "a@b.example", "max_in_flight": 3})).unwrap();
         assert_eq!(config.max_in_flight.get(), 3);
     }
 }

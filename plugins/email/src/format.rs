@@ -213,9 +213,18 @@ pub(crate) mod tests {
     #[test]
     fn the_message_id_depends_only_on_the_idempotency_key() {
         let a = message_id("r1/p-1/initial-1/p-1/0", "northbridge.example");
-        assert_eq!(a, message_id("r1/p-1/initial-1/p-1/0", "northbridge.example"));
-        assert_ne!(a, message_id("r1/p-2/initial-1/p-2/0", "northbridge.example"));
-        assert!(a.starts_with('<') && a.ends_with("@northbridge.example>"), "{a}");
+        assert_eq!(
+            a,
+            message_id("r1/p-1/initial-1/p-1/0", "northbridge.example")
+        );
+        assert_ne!(
+            a,
+            message_id("r1/p-2/initial-1/p-2/0", "northbridge.example")
+        );
+        assert!(
+            a.starts_with('<') && a.ends_with("@northbridge.example>"),
+            "{a}"
+        );
         assert!(!a.contains("p-1"));
     }
 
@@ -225,7 +234,10 @@ pub(crate) mod tests {
         assert!(raw.contains("multipart/alternative"), "{raw}");
         let text = raw.find("text/plain").unwrap();
         let html = raw.find("text/html").unwrap();
-        assert!(text < html, "clients show the last alternative they can, so HTML goes last");
+        assert!(
+            text < html,
+            "clients show the last alternative they can, so HTML goes last"
+        );
     }
 
     #[test]
@@ -251,7 +263,9 @@ pub(crate) mod tests {
             "{raw}"
         );
         assert!(
-            raw.contains("List-Unsubscribe: <https://learning.northbridge.example/unsubscribe/abc>"),
+            raw.contains(
+                "List-Unsubscribe: <https://learning.northbridge.example/unsubscribe/abc>"
+            ),
             "{raw}"
         );
     }
@@ -264,7 +278,10 @@ pub(crate) mod tests {
             name: None,
             unsubscribe_url: "https://x.example/>\r\nBcc: someone@else.example".to_owned(),
         });
-        assert!(matches!(email(&bad, &sender()), Err(FormatError::BadList(_))));
+        assert!(matches!(
+            email(&bad, &sender()),
+            Err(FormatError::BadList(_))
+        ));
     }
 
     #[test]

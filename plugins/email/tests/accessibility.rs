@@ -79,12 +79,26 @@ fn headings_are_real_and_in_order() {
             .captures_iter(&html)
             .map(|c| c[1].parse().unwrap())
             .collect();
-        assert_eq!(levels.first(), Some(&1), "{id} starts with its title as <h1>");
-        assert_eq!(levels.iter().filter(|&&l| l == 1).count(), 1, "{id}: one <h1>");
+        assert_eq!(
+            levels.first(),
+            Some(&1),
+            "{id} starts with its title as <h1>"
+        );
+        assert_eq!(
+            levels.iter().filter(|&&l| l == 1).count(),
+            1,
+            "{id}: one <h1>"
+        );
         for pair in levels.windows(2) {
-            assert!(pair[1] <= pair[0] + 1, "{id} skips a heading level: {levels:?}");
+            assert!(
+                pair[1] <= pair[0] + 1,
+                "{id} skips a heading level: {levels:?}"
+            );
         }
-        assert!(html.contains("<html lang=\"en\">"), "{id} names its language");
+        assert!(
+            html.contains("<html lang=\"en\">"),
+            "{id} names its language"
+        );
         assert!(html.contains("<title>"), "{id} has a title");
     }
 }
@@ -95,7 +109,9 @@ fn styles_are_inline_only_so_stripping_css_loses_no_content() {
         assert!(!html.contains("<style"), "{id} has a <style> block");
         assert!(!html.contains(" class="), "{id} relies on classes");
         assert!(!html.contains("<link"), "{id} links a stylesheet");
-        let stripped = Regex::new(r#" style="[^"]*""#).unwrap().replace_all(&html, "");
+        let stripped = Regex::new(r#" style="[^"]*""#)
+            .unwrap()
+            .replace_all(&html, "");
         assert!(
             stripped.contains(&format!("<a href=\"{ACK}\">Acknowledge")),
             "{id}: without CSS the acknowledgement is still a link that says what it does"
@@ -118,7 +134,10 @@ fn images_have_alt_text_and_nothing_needs_an_image_to_be_read() {
         }
         let link = &html[html.find(&format!("<a href=\"{ACK}\"")).unwrap()..];
         let link = &link[..link.find("</a>").unwrap()];
-        assert!(!link.contains("<img"), "{id}: the acknowledgement link is text, not an image");
+        assert!(
+            !link.contains("<img"),
+            "{id}: the acknowledgement link is text, not an image"
+        );
     }
     assert_eq!(images, 1, "the image added to the briefing is rendered");
 }
@@ -141,14 +160,20 @@ fn every_colour_has_at_least_4_5_to_1_contrast_with_its_background() {
             .chain(["ffffff".to_owned()])
             .collect();
         for s in &styles {
-            let Some(fg) = color.captures(s) else { continue };
+            let Some(fg) = color.captures(s) else {
+                continue;
+            };
             let backgrounds: Vec<String> = match background.captures(s) {
                 Some(own) => vec![own[1].to_owned()],
                 None => containers.clone(),
             };
             for bg in backgrounds {
                 let ratio = contrast(&fg[1], &bg);
-                assert!(ratio >= 4.5, "{id}: #{} on #{bg} is {ratio:.2}:1 in {s}", &fg[1]);
+                assert!(
+                    ratio >= 4.5,
+                    "{id}: #{} on #{bg} is {ratio:.2}:1 in {s}",
+                    &fg[1]
+                );
             }
         }
     }

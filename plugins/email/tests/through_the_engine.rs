@@ -65,12 +65,14 @@ async fn a_briefing_carries_its_ack_link_as_a_button_in_html_and_a_plain_url_in_
             "the link looks like a button: {button}"
         );
         assert!(button.contains("Acknowledge"), "{button}");
-        assert!(html.contains(&format!("<h1 ")), "{html}");
+        assert!(html.contains("<h1 "), "{html}");
+        assert_eq!(
+            header(message, "List-Id"),
+            None,
+            "mandatory learning offers no opt-out"
+        );
     }
-    let urls: Vec<&str> = received
-        .iter()
-        .map(|m| part(m, "text/plain"))
-        .collect();
+    let urls: Vec<&str> = received.iter().map(|m| part(m, "text/plain")).collect();
     assert_ne!(urls[0], urls[1], "each person gets their own link");
 }
 
@@ -78,7 +80,14 @@ async fn a_briefing_carries_its_ack_link_as_a_button_in_html_and_a_plain_url_in_
 async fn with_faults_every_message_ends_delivered_once_or_dead_with_the_servers_reason() {
     let server = SmtpServer::start();
     let people: Vec<(String, String, String)> = [
-        "ok-1", "ok-2", "ok-3", "busy-1", "tempfail-1", "drop-1", "slow-1", "reject-1",
+        "ok-1",
+        "ok-2",
+        "ok-3",
+        "busy-1",
+        "tempfail-1",
+        "drop-1",
+        "slow-1",
+        "reject-1",
         "deferred-1",
     ]
     .iter()
@@ -123,11 +132,17 @@ async fn with_faults_every_message_ends_delivered_once_or_dead_with_the_servers_
         if local.starts_with("reject") {
             assert_eq!(row.state, "dead", "{row:?}");
             assert_eq!(row.attempts, 1, "a 550 is not retried: {row:?}");
-            assert!(error.contains("550 5.1.1") && error.contains("User unknown"), "{error}");
+            assert!(
+                error.contains("550 5.1.1") && error.contains("User unknown"),
+                "{error}"
+            );
             assert!(!kept.contains_key(&address));
         } else if local.starts_with("deferred") {
             assert_eq!(row.state, "dead", "{row:?}");
-            assert!(error.contains("gave up after 3 attempts") && error.contains("451"), "{error}");
+            assert!(
+                error.contains("gave up after 3 attempts") && error.contains("451"),
+                "{error}"
+            );
             assert!(!kept.contains_key(&address));
         } else {
             assert_eq!(row.state, "sent", "{row:?}");
@@ -150,4 +165,37 @@ async fn with_faults_every_message_ends_delivered_once_or_dead_with_the_servers_
         .filter(|(rcpt, _)| rcpt.starts_with("deferred"))
         .count();
     assert_eq!(deferred_attempts, 3, "max_attempts = 3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_rollout_people_may_opt_out_of_sends_list_headers() {
+    let server = SmtpServer::start();
+    let people: [Person; 1] = [("p-zoe", "Zoë Brontë", "zoe@agency.example")];
+    let dir = project(&people, &email_channel(&server.channel_config(1))).await;
+    let path = rollout(dir.path(), 3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen(
+            "max_attempts = 3\n",
+            "max_attempts = 3\nunsubscribe_url = \"mailto:sbu@northbridge.example?subject=unsubscribe\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.stop().await;
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let list_id = header(&received[0], "List-Id").expect("a List-Id header");
+    assert!(
+        list_id.ends_with("<now.northbridge.example>"),
+        "the rollout's id under the opt-out URL's domain: {list_id}"
+    );
+    assert_eq!(
+        header(&received[0], "List-Unsubscribe"),
+        Some("<mailto:sbu@northbridge.example?subject=unsubscribe>")
+    );
 }

@@ -86,24 +86,37 @@ async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject(
     );
     assert_eq!(message["helo"], "cascade.test");
     assert_eq!(message["mail_from"], "learning@northbridge.example");
-    assert_eq!(message["rcpt_tos"], serde_json::json!(["zoe@agency.example"]));
+    assert_eq!(
+        message["rcpt_tos"],
+        serde_json::json!(["zoe@agency.example"])
+    );
     assert_eq!(
         header(message, "Subject"),
         Some("Neglect — seeing the child: Zoë’s story")
     );
     let raw_subject = message["raw_headers"]["Subject"].as_str().unwrap();
-    assert!(raw_subject.is_ascii() && raw_subject.contains("=?utf-8?"), "{raw_subject}");
+    assert!(
+        raw_subject.is_ascii() && raw_subject.contains("=?utf-8?"),
+        "{raw_subject}"
+    );
     assert_eq!(
         header(message, "From"),
         Some("Northbridge Learning <learning@northbridge.example>")
     );
-    assert_eq!(header(message, "To"), Some("Zoë Brontë <zoe@agency.example>"));
+    assert_eq!(
+        header(message, "To"),
+        Some("Zoë Brontë <zoe@agency.example>")
+    );
     assert_eq!(
         header(message, "Reply-To"),
         Some("Safeguarding Business Unit <sbu@northbridge.example>")
     );
     assert!(header(message, "Date").is_some());
-    assert_eq!(header(message, "List-Id"), None, "no list unless the rollout allows opting out");
+    assert_eq!(
+        header(message, "List-Id"),
+        None,
+        "no list unless the rollout allows opting out"
+    );
 
     let types: Vec<&str> = message["parts"]
         .as_array()
@@ -113,7 +126,10 @@ async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject(
         .collect();
     assert_eq!(types, ["multipart/alternative", "text/plain", "text/html"]);
     let text = part(message, "text/plain");
-    assert!(text.contains("Zoë’s story.") && text.contains(ACK), "{text}");
+    assert!(
+        text.contains("Zoë’s story.") && text.contains(ACK),
+        "{text}"
+    );
     let html = part(message, "text/html");
     assert!(html.contains(&format!("<a href=\"{ACK}\">")), "{html}");
     for part in message["parts"].as_array().unwrap().iter().skip(1) {
@@ -123,13 +139,15 @@ async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_message_id_is_the_same_for_every_attempt_of_a_delivery_and_differs_between_deliveries()
- {
+{
     let server = SmtpServer::start();
     let mut host = start_host(&server, server.channel_config(4)).await;
     let first = request(1, "a@agency.example");
     host.send("email", &first).await.unwrap();
     host.send("email", &first).await.unwrap();
-    host.send("email", &request(2, "a@agency.example")).await.unwrap();
+    host.send("email", &request(2, "a@agency.example"))
+        .await
+        .unwrap();
     host.stop().await;
 
     let ids: Vec<String> = server
@@ -138,7 +156,10 @@ async fn the_message_id_is_the_same_for_every_attempt_of_a_delivery_and_differs_
         .map(|m| header(m, "Message-ID").unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 3);
-    assert_eq!(ids[0], ids[1], "a resend of the same delivery keeps its Message-ID");
+    assert_eq!(
+        ids[0], ids[1],
+        "a resend of the same delivery keeps its Message-ID"
+    );
     assert_ne!(ids[0], ids[2]);
     assert_eq!(
         ids[0],
@@ -189,12 +210,36 @@ async fn each_server_answer_becomes_the_right_result() {
     );
     host.stop().await;
 
-    assert!(matches!(ok, SendResult::Delivered { provider_id: Some(_) }), "{ok:?}");
-    assert!(matches!(slow, SendResult::Delivered { provider_id: Some(_) }), "{slow:?}");
+    assert!(
+        matches!(
+            ok,
+            SendResult::Delivered {
+                provider_id: Some(_)
+            }
+        ),
+        "{ok:?}"
+    );
+    assert!(
+        matches!(
+            slow,
+            SendResult::Delivered {
+                provider_id: Some(_)
+            }
+        ),
+        "{slow:?}"
+    );
     match rejected {
-        SendResult::Failed { reason, unreachable } => {
+        SendResult::Failed {
+            reason,
+            unreachable,
+        } => {
             assert!(reason.contains("550"), "{reason}");
-            assert!(reason.contains("5.1.1 <reject@agency.example>: Recipient address rejected: User unknown"), "{reason}");
+            assert!(
+                reason.contains(
+                    "5.1.1 <reject@agency.example>: Recipient address rejected: User unknown"
+                ),
+                "{reason}"
+            );
             assert!(unreachable, "5.1.1 says the mailbox does not exist");
         }
         other => panic!("a 550 fails the send, got {other:?}"),
@@ -224,7 +269,11 @@ async fn each_server_answer_becomes_the_right_result() {
 async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
     let server = SmtpServer::start();
     let mut host = start_host(&server, server.channel_config(2)).await;
-    match host.send("email", &request(1, "not an address")).await.unwrap() {
+    match host
+        .send("email", &request(1, "not an address"))
+        .await
+        .unwrap()
+    {
         SendResult::Failed { unreachable, .. } => assert!(unreachable),
         other => panic!("{other:?}"),
     }
@@ -237,7 +286,11 @@ async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
     let mut config = server.channel_config(2);
     config["port"] = port.into();
     let mut host = start_host(&server, config).await;
-    match host.send("email", &request(2, "a@agency.example")).await.unwrap() {
+    match host
+        .send("email", &request(2, "a@agency.example"))
+        .await
+        .unwrap()
+    {
         SendResult::Retry { reason, .. } => {
             assert!(reason.contains(&format!("127.0.0.1:{port}")), "{reason}")
         }
