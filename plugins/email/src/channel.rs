@@ -9,7 +9,7 @@ use cascade_plugin_api::{
 };
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -178,7 +178,14 @@ impl ChannelPlugin for EmailChannel {
 /// connections as sends may be in flight, so a steady stream reuses them.
 fn transport(config: &EmailConfig) -> Result<Transport, String> {
     let tls_parameters = || {
-        TlsParameters::new(config.host.clone())
+        let mut parameters = TlsParameters::builder(config.host.clone());
+        if let Some(pem) = &config.ca_certificate {
+            let certificate = Certificate::from_pem(pem.as_bytes())
+                .map_err(|error| format!("`ca_certificate` is not a PEM certificate: {error}"))?;
+            parameters = parameters.add_root_certificate(certificate);
+        }
+        parameters
+            .build()
             .map_err(|error| format!("could not set up TLS for `host` {}: {error}", config.host))
     };
     let tls = match config.security {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-const KNOWN_KEYS: [&str; 11] = [
+const KNOWN_KEYS: [&str; 12] = [
     "host",
     "port",
     "tls",
@@ -19,6 +19,7 @@ const KNOWN_KEYS: [&str; 11] = [
     "max_in_flight",
     "timeout_seconds",
     "from_domain",
+    "ca_certificate",
 ];
 
 /// Connections (and so sends) in flight when `max_in_flight` is unset.
@@ -57,6 +58,9 @@ pub struct EmailConfig {
     pub security: Security,
     /// AUTH credentials: both or neither.
     pub credentials: Option<(String, String)>,
+    /// PEM certificates trusted besides the system's, for a relay whose
+    /// certificate a private CA signed.
+    pub ca_certificate: Option<String>,
     /// The name given in EHLO; lettre's default (the machine's host name)
     /// when unset.
     pub helo_name: Option<String>,
@@ -195,6 +199,7 @@ impl EmailConfig {
             port,
             security,
             credentials,
+            ca_certificate: string(fields, "ca_certificate")?,
             helo_name: string(fields, "helo_name")?,
             from,
             reply_to,
@@ -255,6 +260,7 @@ pub fn config_schema() -> Value {
             "from": { "type": "string", "description": "The sender, e.g. \"Northbridge Learning <learning@northbridge.example>\"." },
             "reply_to": { "type": "string" },
             "from_domain": { "type": "string", "description": "The domain of Message-IDs; default: the domain of `from`." },
+            "ca_certificate": { "type": "string", "description": "PEM certificates to trust besides the system's (a private relay's CA); e.g. from [channels.secrets] with { file = \"certs/relay-ca.pem\" }." },
             "max_in_flight": { "type": "integer", "minimum": 1, "maximum": 1000, "default": DEFAULT_MAX_IN_FLIGHT, "description": "Most sends in flight, and so SMTP connections open." },
             "timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 30 }
         }

@@ -1,6 +1,7 @@
 """A real SMTP server for the email plugin's tests, built on aiosmtpd.
 
-Run as: python3 smtp_server.py DIR. It listens on a free loopback port,
+Run as: python3 smtp_server.py DIR [--starttls CERT KEY --auth USER PASSWORD].
+It listens on a free loopback port,
 prints "listening on PORT" once ready, and writes every message it accepts
 to DIR/<n>.json, parsed by Python's email package (headers decoded, each
 MIME part's content type and decoded text) with the raw bytes beside it.
@@ -17,21 +18,27 @@ faults:
                first attempt, then as usual (the message is not kept)
 - slow...      waits 1 s before answering DATA
 
+With --starttls and --auth it is a submission server: STARTTLS before
+anything else, then AUTH (PLAIN or LOGIN) with that user and password before
+MAIL (530 otherwise, 535 for wrong credentials).
+
 Like a real relay it refuses (554 5.6.0) a message whose header is not
 ASCII (no SMTPUTF8 here, so non-ASCII must be RFC 2047 encoded) or that
 lacks From, Date or Message-ID, and aiosmtpd itself refuses lines over
 1000 octets.
 """
 
+import argparse
 import asyncio
 import email
 import email.policy
 import json
 import os
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import AuthResult
 
 
 class Recorder:
@@ -102,6 +109,12 @@ class Recorder:
         record = {
             "queue_id": queue_id,
             "helo": session.host_name,
+            "tls": session.ssl is not None,
+            "auth_login": (
+                session.auth_data.login.decode()
+                if session.authenticated and session.auth_data
+                else None
+            ),
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "headers": {name: str(value) for name, value in message.items()},
@@ -137,14 +150,38 @@ class Recorder:
 
 
 def main():
-    directory = sys.argv[1]
-    os.makedirs(directory, exist_ok=True)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dir")
+    parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--auth", nargs=2, metavar=("USER", "PASSWORD"))
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    # Like a relay without SMTPUTF8: non-ASCII headers must be encoded.
+    options = {"enable_SMTPUTF8": False}
+    if args.starttls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*args.starttls)
+        options.update(tls_context=context, require_starttls=True)
+    if args.auth:
+        user, password = (value.encode() for value in args.auth)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login == user and auth_data.password == password
+            if ok:
+                return AuthResult(success=True, auth_data=auth_data)
+            return AuthResult(
+                success=False,
+                handled=False,
+                message="535 5.7.8 Authentication credentials invalid",
+            )
+
+        options.update(
+            authenticator=authenticator,
+            auth_required=True,
+            auth_require_tls=bool(args.starttls),
+        )
     controller = Controller(
-        Recorder(directory),
-        hostname="127.0.0.1",
-        port=0,
-        # Like a relay without SMTPUTF8: non-ASCII headers must be encoded.
-        enable_SMTPUTF8=False,
+        Recorder(args.dir), hostname="127.0.0.1", port=0, **options
     )
     # Port 0: the kernel picks a free port; aiosmtpd's own readiness check
     # would try to connect to port 0, so bind and start by hand.

@@ -4,12 +4,24 @@
 
 mod support;
 
-use cascade::plugins::{ChannelConfig, PluginFile, PluginHost, PluginsConfig};
+use cascade::plugins::{ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource};
 use cascade_plugin_api::{MailingList, Message, MessagePart, Recipient, SendRequest, SendResult};
-use support::{SmtpServer, header, library, part};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::Path;
+use support::{SmtpServer, header, library, part, private_ca};
 use tokio::sync::mpsc;
 
 async fn start_host(server: &SmtpServer, config: serde_json::Value) -> PluginHost {
+    start_host_with_secrets(config, BTreeMap::new(), server.dir.path()).await
+}
+
+/// A host with an `email` instance whose `secrets` are read from `base`.
+async fn start_host_with_secrets(
+    config: serde_json::Value,
+    secrets: BTreeMap<String, SecretSource>,
+    base: &Path,
+) -> PluginHost {
     let (events, _) = mpsc::unbounded_channel();
     let report = PluginHost::load(
         &[PluginFile { path: library() }],
@@ -22,12 +34,12 @@ async fn start_host(server: &SmtpServer, config: serde_json::Value) -> PluginHos
         name: "email".to_owned(),
         plugin: "email".to_owned(),
         config,
-        secrets: Default::default(),
+        secrets,
         identity: None,
         formats: None,
         per_second: None,
     };
-    host.start(&channel, server.dir.path()).await.unwrap();
+    host.start(&channel, base).await.unwrap();
     host
 }
 
@@ -297,4 +309,63 @@ async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
         other => panic!("{other:?}"),
     }
     host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
+    let secrets_dir = tempfile::tempdir().unwrap();
+    let dir = secrets_dir.path();
+    private_ca(dir);
+    let server = SmtpServer::start_with(&[
+        OsStr::new("--starttls"),
+        dir.join("cert.pem").as_os_str(),
+        dir.join("key.pem").as_os_str(),
+        OsStr::new("--auth"),
+        OsStr::new("cascade"),
+        OsStr::new("correct horse battery"),
+    ]);
+    std::fs::write(dir.join("smtp-password"), "correct horse battery\n").unwrap();
+    std::fs::write(dir.join("wrong-password"), "tr0ub4dor\n").unwrap();
+    let mut config = server.channel_config(2);
+    config["host"] = "localhost".into();
+    config["tls"] = "starttls".into();
+    config["username"] = "cascade".into();
+    let secrets = |password: &str| {
+        BTreeMap::from([
+            ("password".to_owned(), SecretSource::File(password.into())),
+            (
+                "ca_certificate".to_owned(),
+                SecretSource::File("ca.pem".into()),
+            ),
+        ])
+    };
+
+    let mut host = start_host_with_secrets(config.clone(), secrets("smtp-password"), dir).await;
+    let result = host
+        .send("email", &request(1, "a@agency.example"))
+        .await
+        .unwrap();
+    host.stop().await;
+    assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
+    let received = server.received();
+    assert_eq!(received[0]["tls"], true, "sent after STARTTLS");
+    assert_eq!(received[0]["auth_login"], "cascade");
+
+    let mut host = start_host_with_secrets(config, secrets("wrong-password"), dir).await;
+    let result = host
+        .send("email", &request(2, "a@agency.example"))
+        .await
+        .unwrap();
+    host.stop().await;
+    match result {
+        SendResult::Failed { reason, .. } => {
+            assert!(reason.contains("535"), "{reason}");
+            assert!(
+                !reason.contains("tr0ub4dor"),
+                "never the password: {reason}"
+            );
+        }
+        other => panic!("wrong credentials fail the send, got {other:?}"),
+    }
+    assert_eq!(server.received().len(), 1);
 }
