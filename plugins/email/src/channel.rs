@@ -9,7 +9,7 @@ use cascade_plugin_api::{
 };
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -182,7 +182,11 @@ fn transport(config: &EmailConfig) -> Result<Transport, String> {
         if let Some(pem) = &config.ca_certificate {
             let certificate = Certificate::from_pem(pem.as_bytes())
                 .map_err(|error| format!("`ca_certificate` is not a PEM certificate: {error}"))?;
-            parameters = parameters.add_root_certificate(certificate);
+            // Only the private CA: a relay of one's own has no business
+            // presenting a certificate from a public one.
+            parameters = parameters
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(certificate);
         }
         parameters
             .build()

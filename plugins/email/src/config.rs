@@ -58,7 +58,7 @@ pub struct EmailConfig {
     pub security: Security,
     /// AUTH credentials: both or neither.
     pub credentials: Option<(String, String)>,
-    /// PEM certificates trusted besides the system's, for a relay whose
+    /// PEM certificates trusted instead of the system's, for a relay whose
     /// certificate a private CA signed.
     pub ca_certificate: Option<String>,
     /// The name given in EHLO; lettre's default (the machine's host name)
@@ -260,7 +260,7 @@ pub fn config_schema() -> Value {
             "from": { "type": "string", "description": "The sender, e.g. \"Northbridge Learning <learning@northbridge.example>\"." },
             "reply_to": { "type": "string" },
             "from_domain": { "type": "string", "description": "The domain of Message-IDs; default: the domain of `from`." },
-            "ca_certificate": { "type": "string", "description": "PEM certificates to trust besides the system's (a private relay's CA); e.g. from [channels.secrets] with { file = \"certs/relay-ca.pem\" }." },
+            "ca_certificate": { "type": "string", "description": "PEM certificates to trust instead of the system's (a private relay's CA); e.g. from [channels.secrets] with { file = \"certs/relay-ca.pem\" }." },
             "max_in_flight": { "type": "integer", "minimum": 1, "maximum": 1000, "default": DEFAULT_MAX_IN_FLIGHT, "description": "Most sends in flight, and so SMTP connections open." },
             "timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 30 }
         }
