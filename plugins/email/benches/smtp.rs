@@ -55,7 +55,7 @@ impl Sink {
             .port();
         let mut command = Command::new("/usr/sbin/smtp-sink");
         // smtp-sink refuses to run as root without somewhere to drop to.
-        if std::env::var("USER").is_ok_and(|u| u == "root") || is_root() {
+        if is_root() {
             command.args(["-u", "nobody"]);
         }
         let child = command
@@ -82,6 +82,24 @@ impl Drop for Sink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds used by this process so far, all threads (the plugin's too),
+/// from `/proc/self/stat` (in ticks of 1/100 s).
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn is_root() -> bool {
@@ -329,7 +347,9 @@ fn main() {
     // The engine's emails, to know their size and to time the plugin alone.
     let (_plugin_dir, plugin_runner, composer) =
         runtime.block_on(started(emails, sink.port, connections));
+    let t = Instant::now();
     let requests = runtime.block_on(requests(&plugin_runner, &composer, emails));
+    let compose = t.elapsed();
     let sender = Sender {
         from: "Northbridge Learning <learning@northbridge.example>"
             .parse()
@@ -337,14 +357,21 @@ fn main() {
         reply_to: None,
         message_id_domain: "northbridge.example".to_owned(),
     };
+    let t = Instant::now();
     let size = requests
         .iter()
         .map(|r| email(r, &sender).unwrap().formatted().len())
         .sum::<usize>()
         / emails;
+    let format = t.elapsed();
     println!(
         "{emails} emails of {size} bytes on average (a 7-minute briefing, HTML and text), {connections} connections, to smtp-sink on 127.0.0.1:{}",
         sink.port
+    );
+    println!(
+        "on one thread: composing (rendering both formats) {:.0} µs an email, building the MIME message {:.0} µs",
+        compose.as_secs_f64() * 1e6 / n,
+        format.as_secs_f64() * 1e6 / n
     );
 
     let source = smtp_source(sink.port, emails, connections, size);
@@ -354,22 +381,28 @@ fn main() {
         source.as_secs_f64()
     );
 
+    let cpu = process_cpu();
     let plugin = runtime.block_on(through_plugin(&plugin_runner, requests, 64));
+    let plugin_cpu = process_cpu() - cpu;
     runtime.block_on(plugin_runner.stop());
     let plugin_rate = n / plugin.as_secs_f64();
     println!(
-        "plugin through the host (composed beforehand, 64 in flight): {:.3} s ({plugin_rate:.0}/s)",
-        plugin.as_secs_f64()
+        "plugin through the host (composed beforehand, 64 in flight): {:.3} s ({plugin_rate:.0}/s), {:.0} µs of CPU an email",
+        plugin.as_secs_f64(),
+        plugin_cpu * 1e6 / n
     );
 
     let (_engine_dir, engine_runner, _) = runtime.block_on(started(emails, sink.port, connections));
+    let cpu = process_cpu();
     let run = runtime.block_on(through_engine(&engine_runner, emails));
+    let engine_cpu = process_cpu() - cpu;
     runtime.block_on(engine_runner.stop());
     let engine_rate = n / run.dispatch.as_secs_f64();
     println!(
-        "engine: schedule_due {:.3} s, dispatch (claim, compose, send, record) {:.3} s ({engine_rate:.0}/s)",
+        "engine: schedule_due {:.3} s, dispatch (claim, compose, send, record) {:.3} s ({engine_rate:.0}/s), {:.0} µs of CPU an email (schedule included)",
         run.schedule.as_secs_f64(),
-        run.dispatch.as_secs_f64()
+        run.dispatch.as_secs_f64(),
+        engine_cpu * 1e6 / n
     );
 
     println!("\n{:<48} {:>10} {:>14}", "", "emails/s", "vs smtp-source");
