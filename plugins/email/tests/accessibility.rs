@@ -105,13 +105,12 @@ fn headings_are_real_and_in_order() {
 
 #[test]
 fn styles_are_inline_only_so_stripping_css_loses_no_content() {
+    let style = Regex::new(r#" style="[^"]*""#).unwrap();
     for (id, html) in renders(Channel::EmailHtml) {
         assert!(!html.contains("<style"), "{id} has a <style> block");
         assert!(!html.contains(" class="), "{id} relies on classes");
         assert!(!html.contains("<link"), "{id} links a stylesheet");
-        let stripped = Regex::new(r#" style="[^"]*""#)
-            .unwrap()
-            .replace_all(&html, "");
+        let stripped = style.replace_all(&html, "");
         assert!(
             stripped.contains(&format!("<a href=\"{ACK}\">Acknowledge")),
             "{id}: without CSS the acknowledgement is still a link that says what it does"
