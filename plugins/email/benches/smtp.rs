@@ -232,6 +232,9 @@ async fn started(
         taxonomy: engine.project.taxonomy.clone(),
         partnership_name: config.partnership.name.clone(),
         ack_links: engine.ack_links().unwrap(),
+        actions: cascade::inbound::ActionKey::new(vec![1; 32]),
+        time_zone: engine.calendar.time_zone(),
+        bodies: Default::default(),
     };
     let runner = engine
         .runner(DispatchSettings::default())
@@ -269,7 +272,7 @@ async fn requests(runner: &Runner, composer: &Composer, people: usize) -> Vec<Se
                 channel: route.kind.clone(),
                 recipient: Recipient {
                     display_name: runner.world.person(&person).unwrap().display_name.clone(),
-                    address: runner.world.address(&person, "email").unwrap().to_owned(),
+                    address: runner.world.address(&person, "email").unwrap().to_string(),
                     person_id: person,
                 },
                 message,
