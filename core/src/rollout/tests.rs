@@ -263,7 +263,7 @@ mod definition {
         assert!(
             has(
                 &errors,
-                "rollouts/neglect.toml:10",
+                "rollouts/neglect.toml:11",
                 "must be an https: or mailto: URL"
             ),
             "{errors:?}"
