@@ -266,6 +266,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             message,
             actions,
             reply: None,
+            list: self.composer.mailing_list(&row, &rollout),
         };
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
             if row.attempts >= rollout.definition.max_attempts {
