@@ -13,7 +13,11 @@ packages=()
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 [ -x /usr/sbin/smtp-sink ] || packages+=(postfix)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
-command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
+if ! command -v python3 >/dev/null 2>&1; then
+    packages+=(python3 python3-pip)
+elif ! python3 -c 'import aiosmtpd' 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
+    packages+=(python3-pip)
+fi
 
 if [ "${#packages[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
