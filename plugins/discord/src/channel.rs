@@ -153,7 +153,8 @@ impl ChannelPlugin for DiscordChannel {
         let shard_manager = Arc::clone(&client.shard_manager);
         let gateway_host = host.clone();
         runtime.spawn(async move {
-            if let Err(error) = client.start().await {
+            // Asks GET /gateway/bot for the shard count Discord recommends.
+            if let Err(error) = client.start_autosharded().await {
                 gateway_host.log(
                     LogLevel::Error,
                     format!("the Discord gateway stopped: {error}; buttons and commands are not received until the engine restarts"),

@@ -101,18 +101,16 @@ impl DiscordConfig {
         }
         let token = match fields.get("token") {
             None | Some(Value::Null) => return Err(ConfigError::MissingToken),
-            Some(Value::String(token))
-                if !token.trim().is_empty() && !token.trim().contains(char::is_whitespace) =>
-            {
-                // The host adds nothing; an operator may paste "Bot xxx".
-                token
-                    .trim()
-                    .strip_prefix("Bot ")
-                    .unwrap_or(token.trim())
-                    .to_owned()
+            // An operator may paste the header form, "Bot <token>".
+            Some(Value::String(token)) => {
+                let token = token.trim();
+                token.strip_prefix("Bot ").unwrap_or(token).to_owned()
             }
             Some(_) => return Err(ConfigError::InvalidToken),
         };
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            return Err(ConfigError::InvalidToken);
+        }
         let api_url = match fields.get("api_url") {
             None | Some(Value::Null) => DISCORD_API.to_owned(),
             Some(Value::String(url)) if is_base_url(url) => url.trim_end_matches('/').to_owned(),

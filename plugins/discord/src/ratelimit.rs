@@ -57,8 +57,15 @@ impl RateLimits {
         global.max(route)
     }
 
-    /// Records what a response on `route` announced; `limited` for a 429.
-    pub fn observe(&mut self, route: &str, limited: bool, announced: &Announced, now: Instant) {
+    /// Records what a response on `route` announced; `limited` for a 429,
+    /// which returns how long Discord asked to wait.
+    pub fn observe(
+        &mut self,
+        route: &str,
+        limited: bool,
+        announced: &Announced,
+        now: Instant,
+    ) -> Option<Duration> {
         if limited {
             let wait = seconds(announced.retry_after.or(announced.reset_after));
             if announced.global {
@@ -72,7 +79,7 @@ impl RateLimits {
                     },
                 );
             }
-            return;
+            return Some(wait);
         }
         if let (Some(remaining), Some(reset_after)) = (announced.remaining, announced.reset_after) {
             self.routes.insert(
@@ -83,6 +90,7 @@ impl RateLimits {
                 },
             );
         }
+        None
     }
 }
 

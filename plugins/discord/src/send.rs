@@ -142,11 +142,9 @@ impl Rest {
             if status == 429 {
                 announced.retry_after = json["retry_after"].as_f64().or(announced.retry_after);
                 announced.global |= json["global"].as_bool().unwrap_or(false);
-                self.limits()
-                    .observe(&key, true, &announced, Instant::now());
                 let wait = self
                     .limits()
-                    .wait_before(&key, Instant::now())
+                    .observe(&key, true, &announced, Instant::now())
                     .unwrap_or_default();
                 if wait > self.max_wait || attempt == ATTEMPTS {
                     return Err(ApiError::RateLimited { retry_after: wait });
