@@ -290,6 +290,23 @@ async fn a_rate_limited_route_is_retried_after_discords_wait_and_other_routes_go
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_announced_as_exhausted_holds_the_route_before_any_429() {
+    let fake = FakeDiscord::start().await;
+    let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 0})).await;
+    assert!(matches!(bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await, SendResult::Delivered { .. }));
+    let channel = fake.dm_channel_of(SAM).unwrap();
+    fake.exhaust(&format!("channels/{channel}/messages"), 30.0);
+    // This post is answered with X-RateLimit-Remaining: 0, Reset-After: 30.
+    assert!(matches!(bot.send(&dm("d-1", SAM, &["one"], vec![])).await, SendResult::Delivered { .. }));
+    let posts = fake.requests_to(&format!("channels/{channel}/messages")).len();
+    let held = bot.send(&dm("d-2", SAM, &["two"], vec![])).await;
+    assert!(matches!(held, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 25_000 && ms <= 30_000), "{held:?}");
+    assert_eq!(fake.requests_to(&format!("channels/{channel}/messages")).len(), posts, "no 429 was needed");
+    assert!(fake.state().requests.iter().all(|r| r.status != 429));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_global_rate_limit_holds_every_route() {
     let fake = FakeDiscord::start().await;
     let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 0})).await;
@@ -309,7 +326,7 @@ async fn a_global_rate_limit_holds_every_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_rate_limit_is_waited_out_and_a_long_item_loses_and_repeats_no_part() {
+async fn a_short_rate_limit_is_waited_out_inside_the_plugin() {
     let fake = FakeDiscord::start().await;
     let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 5000})).await;
     assert!(matches!(bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await, SendResult::Delivered { .. }));
@@ -382,4 +399,137 @@ async fn server_errors_are_retried_and_refusals_fail_naming_discords_reason() {
     let refused = bot.send(&dm("d-3", SAM, &["x"], vec![])).await;
     assert!(matches!(&refused, SendResult::Failed { reason, unreachable: false } if reason.contains("404: fake failure")), "{refused:?}");
     bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_gateway_disconnect_the_session_resumes_and_no_press_is_lost() {
+    let fake = FakeDiscord::start().await;
+    let mut bot = Bot::start(&fake, json!({})).await;
+    assert!(matches!(
+        bot.send(&dm("d-1", SAM, &["Read me"], vec![action("ack:d-1:sig", "Acknowledge")])).await,
+        SendResult::Delivered { .. }
+    ));
+    let message = last_message_to(&fake, SAM);
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(())).await;
+    // Heartbeats flow at the interval HELLO gave, each acknowledged.
+    fake.wait_for("a heartbeat", |s| (s.heartbeats >= 1).then_some(())).await;
+    let first = fake.press_button(SAM, &message, "ack:d-1:sig");
+    assert_eq!(bot.next_event().await.id.as_deref(), Some(first.as_str()));
+
+    fake.drop_gateway();
+    // Pressed while the bot is disconnected: Discord keeps it for the resume.
+    let second = fake.press_button(ALEX, &message, "ack:d-1:sig");
+    let resumed = fake.wait_for("a RESUME", |s| s.resumes.first().cloned()).await;
+    assert_eq!(resumed["session_id"], "session-1");
+    assert_eq!(resumed["seq"], 2, "READY was 1, the first press 2");
+    let event = bot.next_event().await;
+    assert_eq!(event.id.as_deref(), Some(second.as_str()));
+    assert_eq!(event.account, ALEX);
+    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{second}/"));
+    assert_eq!(callback[0].status, 204, "answered within Discord's 3 s after the resume");
+    assert_eq!(fake.state().identifies, 1, "resumed, not identified again");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interaction_the_engine_never_answers_is_told_to_try_again() {
+    let fake = FakeDiscord::start().await;
+    let mut bot = Bot::start(&fake, json!({"reply_timeout_seconds": 1})).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(())).await;
+    let interaction = fake.run_command(SAM, "pending", &[]);
+    let event = bot.next_event().await;
+    let edit = fake
+        .wait_for("the fallback answer", |s| {
+            s.requests.iter().find(|r| r.method == "PATCH").cloned()
+        })
+        .await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body["content"].as_str().unwrap().starts_with("Sorry, that could not be handled"));
+    // The host's late reply finds the interaction answered already.
+    let late = bot.send(&reply(&event, "You have nothing pending.", Reply::default(), Vec::new())).await;
+    assert!(matches!(late, SendResult::Failed { .. }), "{late:?}");
+    assert!(!interaction.is_empty());
+    bot.stop().await;
+}
+
+/// The fake must refuse what Discord refuses, or the tests above would
+/// pass against a Discord that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_refuses_what_discord_refuses() {
+    let fake = FakeDiscord::start().await;
+    let bot = Bot::start(&fake, json!({})).await;
+    assert!(matches!(
+        bot.send(&dm("d-1", SAM, &["x"], vec![action("ack:d-1:sig", "Acknowledge")])).await,
+        SendResult::Delivered { .. }
+    ));
+    let channel = fake.dm_channel_of(SAM).unwrap();
+    let message = last_message_to(&fake, SAM);
+    let client = reqwest::Client::new();
+    let api = format!("{}/api/v10", fake.api_url());
+    let post = |path: String, body: serde_json::Value| {
+        client
+            .post(format!("{api}/{path}"))
+            .header("authorization", format!("Bot {}", support::fake_discord::TOKEN))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let button = |id: &str| json!({"type": 2, "style": 1, "label": "x", "custom_id": id});
+    let refused = [
+        json!({"embeds": [{"description": "x".repeat(4097)}]}),
+        json!({"embeds": [{"title": "t".repeat(257), "description": "x"}]}),
+        json!({"content": "x".repeat(2001)}),
+        json!({"content": "x", "components": vec![json!({"type": 1, "components": [button("a")]}); 6]}),
+        json!({"content": "x", "components": [{"type": 1, "components": vec![button("a"); 6]}]}),
+        json!({"content": "x", "components": [{"type": 1, "components": [button(&"i".repeat(101))]}]}),
+    ];
+    for body in refused {
+        let response = post(format!("channels/{channel}/messages"), body.clone()).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error = body_of(response).await;
+        assert_eq!(error["code"], 50035, "{error}");
+    }
+
+    let empty = post(format!("channels/{channel}/messages"), json!({"allowed_mentions": {"parse": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 400);
+    assert_eq!(body_of(empty).await["code"], 50006);
+
+    // Interactions the bot never saw, answered by hand as a buggy bot would.
+    let (id, token) = fake.open_interaction(Some(&message), std::time::Duration::ZERO);
+    let callback = |id: &str, token: &str| format!("interactions/{id}/{token}/callback");
+    let six_fields = json!({"type": 9, "data": {"custom_id": "c", "title": "t", "components":
+        vec![json!({"type": 1, "components": [{"type": 4, "custom_id": "f", "label": "l", "style": 1}]}); 6]}});
+    let no_title = json!({"type": 9, "data": {"custom_id": "c", "title": "", "components":
+        [{"type": 1, "components": [{"type": 4, "custom_id": "f", "label": "l", "style": 1}]}]}});
+    for body in [six_fields, no_title] {
+        let response = post(callback(&id, &token), body).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    let edit_first = client
+        .patch(format!("{api}/webhooks/{}/{token}/messages/@original", support::fake_discord::APPLICATION_ID))
+        .header("content-type", "application/json")
+        .body(json!({"content": "x"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edit_first.status(), 404, "an edit before the interaction was answered");
+    let first = post(callback(&id, &token), json!({"type": 6})).send().await.unwrap();
+    assert_eq!(first.status(), 204);
+    let twice = post(callback(&id, &token), json!({"type": 6})).send().await.unwrap();
+    assert_eq!(twice.status(), 400, "answered twice");
+    assert_eq!(body_of(twice).await["code"], 40060);
+    let (late, late_token) = fake.open_interaction(Some(&message), std::time::Duration::from_secs(4));
+    let after_3s = post(callback(&late, &late_token), json!({"type": 6})).send().await.unwrap();
+    assert_eq!(after_3s.status(), 404, "answered after 3 s");
+    assert_eq!(body_of(after_3s).await["code"], 10062);
+    let (command, command_token) = fake.open_interaction(None, std::time::Duration::ZERO);
+    let update_without_message = post(callback(&command, &command_token), json!({"type": 6})).send().await.unwrap();
+    assert_eq!(update_without_message.status(), 400, "a deferred update needs a message");
+    bot.stop().await;
+}
+
+async fn body_of(response: reqwest::Response) -> serde_json::Value {
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
 }

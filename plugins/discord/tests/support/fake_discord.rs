@@ -104,7 +104,6 @@ pub struct FakeDiscord {
     pub addr: SocketAddr,
     state: Arc<Mutex<FakeState>>,
     changed: Arc<Notify>,
-    heartbeat_interval_ms: u64,
 }
 
 #[derive(Clone)]
@@ -135,7 +134,6 @@ impl FakeDiscord {
             addr,
             state: shared.state,
             changed: shared.changed,
-            heartbeat_interval_ms: shared.heartbeat_interval_ms,
         }
     }
 
@@ -193,11 +191,13 @@ impl FakeDiscord {
         self.state().messages[id].clone()
     }
 
-    /// Makes an interaction look `age` old, as if its answer were late.
-    pub fn age_interaction(&self, id: &str, age: Duration) {
+    /// An interaction Discord knows but never dispatches, created `age`
+    /// ago: (id, token), for answering it by hand.
+    pub fn open_interaction(&self, message_id: Option<&str>, age: Duration) -> (String, String) {
         let mut state = self.state();
-        let interaction = state.interactions.get_mut(id).unwrap();
-        interaction.created -= age;
+        let (id, token) = new_interaction(&mut state, message_id.map(str::to_owned));
+        state.interactions.get_mut(&id).unwrap().created -= age;
+        (id, token)
     }
 
     /// Closes the gateway connection as Discord does when it drops a
@@ -304,10 +304,6 @@ impl FakeDiscord {
             let _ = live.send(Outgoing::Send(event));
         }
     }
-
-    pub fn heartbeat_interval_ms(&self) -> u64 {
-        self.heartbeat_interval_ms
-    }
 }
 
 fn new_interaction(state: &mut FakeState, message_id: Option<String>) -> (String, String) {
@@ -368,8 +364,15 @@ fn utf16(text: &str) -> usize {
     text.encode_utf16().count()
 }
 
+/// A new message needs something to show.
+fn is_empty_message(body: &Value) -> bool {
+    body["content"].as_str().unwrap_or("").is_empty()
+        && body["embeds"].as_array().is_none_or(Vec::is_empty)
+        && body["components"].as_array().is_none_or(Vec::is_empty)
+}
+
 /// What Discord checks on a message body (create or edit).
-fn message_errors(body: &Value, create: bool) -> Vec<(String, String)> {
+fn message_errors(body: &Value) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut check = |ok: bool, path: &str, message: &str| {
         if !ok {
@@ -427,14 +430,6 @@ fn message_errors(body: &Value, create: bool) -> Vec<(String, String)> {
                 "allowed_mentions.parse",
                 "Value must be one of ('roles', 'users', 'everyone').",
             );
-        }
-    }
-    if create {
-        let empty = body["content"].as_str().unwrap_or("").is_empty()
-            && embeds.is_empty()
-            && rows.is_empty();
-        if empty {
-            errors.push((String::new(), "Cannot send an empty message".to_owned()));
         }
     }
     errors
@@ -524,7 +519,6 @@ async fn rest(State(fake): State<Shared>, request: Request) -> Response {
         .await
         .unwrap_or_default();
     let (status, json, limited) = handle(&fake, &method, &path, &headers, &body);
-    eprintln!("FAKE {method} {path} -> {status}");
     let mut response = if status == 204 {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -686,7 +680,11 @@ fn handle(
             if !state.dm_channels.values().any(|c| c == channel) {
                 error(404, 10003, "Unknown Channel")
             } else {
-                let errors = message_errors(&body, true);
+                if is_empty_message(&body) {
+                    let (s, b) = error(400, 50006, "Cannot send an empty message");
+                    return (s, b, None);
+                }
+                let errors = message_errors(&body);
                 if !errors.is_empty() {
                     return refused(&mut state, errors);
                 }
@@ -710,7 +708,7 @@ fn handle(
             let kind = body["type"].as_u64().unwrap_or(0);
             let has_message = interaction.message_id.is_some();
             let errors = match kind {
-                4 | 7 => message_errors(&body["data"], kind == 4),
+                4 | 7 => message_errors(&body["data"]),
                 5 => Vec::new(),
                 6 if has_message => Vec::new(),
                 9 => modal_errors(&body["data"]),
@@ -730,7 +728,7 @@ fn handle(
                 .map(|(id, i)| (id.clone(), i.answered_with, i.message_id.clone(), i.response_id.clone()));
             match found {
                 Some((id, Some(kind), message_id, response_id)) => {
-                    let errors = message_errors(&body, false);
+                    let errors = message_errors(&body);
                     if !errors.is_empty() {
                         return refused(&mut state, errors);
                     }
@@ -761,7 +759,11 @@ fn handle(
             if !answered {
                 error(404, 10015, "Unknown Webhook")
             } else {
-                let errors = message_errors(&body, true);
+                if is_empty_message(&body) {
+                    let (s, b) = error(400, 50006, "Cannot send an empty message");
+                    return (s, b, None);
+                }
+                let errors = message_errors(&body);
                 if !errors.is_empty() {
                     return refused(&mut state, errors);
                 }
@@ -790,7 +792,6 @@ async fn send(socket: &mut WebSocket, value: &Value) -> bool {
 }
 
 async fn session(mut socket: WebSocket, fake: Shared) {
-    eprintln!("FAKE ws connected");
     let (live, mut outgoing) = mpsc::unbounded_channel();
     fake.state.lock().unwrap().live = Some(live.clone());
     if !send(&mut socket, &json!({"op": 10, "s": null, "t": null, "d": {"heartbeat_interval": fake.heartbeat_interval_ms}})).await {
@@ -805,7 +806,6 @@ async fn session(mut socket: WebSocket, fake: Shared) {
                     let _ = socket.send(WsMessage::Close(Some(CloseFrame { code: 4002, reason: "Error while decoding payload.".into() }))).await;
                     break;
                 };
-                eprintln!("FAKE ws got {payload}");
                 let replies = on_client_payload(&fake, &payload, &mut ready);
                 fake.changed.notify_waiters();
                 match replies {
