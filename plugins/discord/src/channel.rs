@@ -199,7 +199,8 @@ impl ChannelPlugin for DiscordChannel {
         if let Some(runtime) = runtime {
             let shard_manager = Arc::clone(&self.shard_manager);
             runtime.block_on(async {
-                let _ = tokio::time::timeout(GATEWAY_CLOSE_WAIT, shard_manager.shutdown_all()).await;
+                let _ =
+                    tokio::time::timeout(GATEWAY_CLOSE_WAIT, shard_manager.shutdown_all()).await;
             });
             // Drops every send still running, so each answers with a retry.
             runtime.shutdown_timeout(GATEWAY_CLOSE_WAIT);

@@ -48,7 +48,9 @@ pub enum FormatError {
     TooManyButtons(usize),
     #[error("a button id of {0} bytes is over Discord's custom_id limit of {CUSTOM_ID_LIMIT}")]
     CustomIdTooLong(usize),
-    #[error("the form {0:?} has more than {MODAL_FIELDS_LIMIT} fields, more than a Discord modal holds")]
+    #[error(
+        "the form {0:?} has more than {MODAL_FIELDS_LIMIT} fields, more than a Discord modal holds"
+    )]
     TooManyFields(String),
 }
 
@@ -216,7 +218,10 @@ pub fn status_edit(status: &str, keep: &[Action]) -> Result<EditInteractionRespo
 
 /// The edit of a deferred slash-command response: the host's text, with its
 /// buttons.
-pub fn command_edit(text: &str, actions: &[Action]) -> Result<EditInteractionResponse, FormatError> {
+pub fn command_edit(
+    text: &str,
+    actions: &[Action],
+) -> Result<EditInteractionResponse, FormatError> {
     Ok(EditInteractionResponse::new()
         .content(text)
         .components(action_rows(actions)?)
@@ -279,7 +284,8 @@ pub fn commands() -> Vec<CreateCommand> {
         CreateCommandOption::new(CommandOptionType::String, name, description).required(true)
     };
     vec![
-        CreateCommand::new("pending").description("List the learning you have not acknowledged yet"),
+        CreateCommand::new("pending")
+            .description("List the learning you have not acknowledged yet"),
         CreateCommand::new("link")
             .description("Link this Discord account with the one-time code you were given")
             .add_option(text_option("code", "The one-time code, e.g. 4K7Q2M")),
@@ -338,12 +344,18 @@ pub(crate) mod tests {
         ))
         .unwrap();
         let [first, second] = [json_of(&messages[0]), json_of(&messages[1])];
-        assert_eq!(first["embeds"][0]["title"], "Seven-minute briefing: neglect");
+        assert_eq!(
+            first["embeds"][0]["title"],
+            "Seven-minute briefing: neglect"
+        );
         assert_eq!(first["embeds"][0]["description"], "part one");
         assert!(first.get("components").is_none());
         assert!(second["embeds"][0].get("title").is_none());
         assert_eq!(second["components"][0]["components"][0]["custom_id"], "a1");
-        assert_eq!(second["components"][0]["components"][0]["label"], "Acknowledge");
+        assert_eq!(
+            second["components"][0]["components"][0]["label"],
+            "Acknowledge"
+        );
         for message in [first, second] {
             assert_eq!(message["allowed_mentions"]["parse"], json!([]));
         }

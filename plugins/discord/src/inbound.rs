@@ -6,9 +6,9 @@
 
 use cascade_plugin_api::{Action, Form, InboundEvent, InboundKind, LogLevel};
 use serenity::all::{
-    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
-    Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler,
-    Interaction, ModalInteraction, Ready, ResumedEvent,
+    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Context,
+    CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, Interaction,
+    ModalInteraction, Ready, ResumedEvent,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -144,7 +144,12 @@ impl Gateway {
         }
         let event_id = press.id.to_string();
         let deferred = self
-            .respond(&event_id, press.id, &press.token, &CreateInteractionResponse::Acknowledge)
+            .respond(
+                &event_id,
+                press.id,
+                &press.token,
+                &CreateInteractionResponse::Acknowledge,
+            )
             .await;
         self.emit_and_wait(
             deferred,
@@ -199,7 +204,11 @@ impl Gateway {
         // A modal opened from a button updates that button's message, like
         // the press itself would have; any other modal gets a response.
         let (response, answer, private) = if submission.message.is_some() {
-            (CreateInteractionResponse::Acknowledge, Answer::UpdateMessage, false)
+            (
+                CreateInteractionResponse::Acknowledge,
+                Answer::UpdateMessage,
+                false,
+            )
         } else {
             (
                 CreateInteractionResponse::Defer(

@@ -124,7 +124,10 @@ mod tests {
             Some(Duration::from_millis(2500))
         );
         assert_eq!(limits.wait_before(OTHER, now), None);
-        assert_eq!(limits.wait_before(ROUTE, now + Duration::from_secs(3)), None);
+        assert_eq!(
+            limits.wait_before(ROUTE, now + Duration::from_secs(3)),
+            None
+        );
     }
 
     #[test]
@@ -161,6 +164,9 @@ mod tests {
         };
         limits.observe(OTHER, true, &global, now);
         assert_eq!(limits.wait_before(ROUTE, now), Some(Duration::from_secs(4)));
-        assert_eq!(limits.wait_before("GET /x", now), Some(Duration::from_secs(4)));
+        assert_eq!(
+            limits.wait_before("GET /x", now),
+            Some(Duration::from_secs(4))
+        );
     }
 }

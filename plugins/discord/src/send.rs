@@ -28,10 +28,20 @@ const ATTEMPTS: usize = 4;
 /// the interaction token.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
-    RateLimited { retry_after: Duration },
-    Server { status: u16 },
-    Unreachable { message: String },
-    Rejected { status: u16, code: i64, message: String },
+    RateLimited {
+        retry_after: Duration,
+    },
+    Server {
+        status: u16,
+    },
+    Unreachable {
+        message: String,
+    },
+    Rejected {
+        status: u16,
+        code: i64,
+        message: String,
+    },
     Transport(String),
 }
 
@@ -103,10 +113,9 @@ impl Rest {
         route: Route<'_>,
         body: Option<&impl Serialize>,
     ) -> Result<Value, ApiError> {
-        let body = body
-            .map(serde_json::to_vec)
-            .transpose()
-            .map_err(|error| ApiError::Transport(format!("could not encode the request: {error}")))?;
+        let body = body.map(serde_json::to_vec).transpose().map_err(|error| {
+            ApiError::Transport(format!("could not encode the request: {error}"))
+        })?;
         // Discord scopes buckets by route and major parameter; the path
         // with its ids is at least as fine as that.
         let key = format!("{method:?} {}", route.path());
@@ -121,8 +130,9 @@ impl Rest {
             let request = Request::new(route, method)
                 .body(body.clone())
                 .build(&self.client, &self.authorization, self.proxy.as_deref())
-                .and_then(|builder| Ok(builder.build()?))
-                .map_err(|error| ApiError::Transport(error.to_string()))?;
+                .map_err(|error| ApiError::Transport(error.to_string()))?
+                .build()
+                .map_err(|error| ApiError::Transport(error.without_url().to_string()))?;
             let response = self
                 .client
                 .execute(request)
@@ -158,10 +168,7 @@ impl Rest {
                 500..=599 => Err(ApiError::Server { status }),
                 _ => {
                     let code = json["code"].as_i64().unwrap_or(0);
-                    let message = json["message"]
-                        .as_str()
-                        .unwrap_or("no message")
-                        .to_owned();
+                    let message = json["message"].as_str().unwrap_or("no message").to_owned();
                     if status == 403 && code == CANNOT_MESSAGE_USER {
                         Err(ApiError::Unreachable { message })
                     } else {
@@ -432,10 +439,14 @@ pub async fn answer(shared: &Shared, request: &SendRequest) -> SendResult {
                 }
             }
             Answer::EditResponse => {
-                let (first, later) = pieces.split_first().map_or(("", &[][..]), |(f, l)| {
-                    (f.as_str(), l)
-                });
-                let buttons = if later.is_empty() { &request.actions[..] } else { &[] };
+                let (first, later) = pieces
+                    .split_first()
+                    .map_or(("", &[][..]), |(f, l)| (f.as_str(), l));
+                let buttons = if later.is_empty() {
+                    &request.actions[..]
+                } else {
+                    &[]
+                };
                 let edit = format::command_edit(first, buttons)
                     .map_err(|e| ("the response", format_error(&e)))?;
                 rest.edit_original(token, &edit)
@@ -446,7 +457,11 @@ pub async fn answer(shared: &Shared, request: &SendRequest) -> SendResult {
         }
         let last = followups.len().saturating_sub(1);
         for (index, piece) in followups.iter().enumerate() {
-            let buttons = if index == last { &request.actions[..] } else { &[] };
+            let buttons = if index == last {
+                &request.actions[..]
+            } else {
+                &[]
+            };
             let message = format::followup(piece, buttons, reply.private || pending.private)
                 .map_err(|e| ("the follow-up", format_error(&e)))?;
             rest.follow_up(token, &message)

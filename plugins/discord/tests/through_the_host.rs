@@ -35,12 +35,21 @@ async fn a_dm_carries_the_item_as_embeds_with_buttons_and_never_pings_anyone() {
     let request = dm(
         "d-1",
         SAM,
-        &["**Neglect** @everyone and @here read this", "Part two <@&123> <@456>"],
-        vec![action("ack:d-1:sig", "Acknowledge"), action("later:d-1:sig", "Remind me tomorrow")],
+        &[
+            "**Neglect** @everyone and @here read this",
+            "Part two <@&123> <@456>",
+        ],
+        vec![
+            action("ack:d-1:sig", "Acknowledge"),
+            action("later:d-1:sig", "Remind me tomorrow"),
+        ],
     );
     let result = bot.send(&request).await;
 
-    let SendResult::Delivered { provider_id: Some(provider_id) } = result else {
+    let SendResult::Delivered {
+        provider_id: Some(provider_id),
+    } = result
+    else {
         panic!("expected delivered, got {result:?}");
     };
     let opened = fake.requests_to("POST /api/v10/users/@me/channels");
@@ -56,8 +65,14 @@ async fn a_dm_carries_the_item_as_embeds_with_buttons_and_never_pings_anyone() {
         assert_eq!(post.body["allowed_mentions"]["roles"], json!([]));
     }
     let first = &posted[0].body;
-    assert_eq!(first["embeds"][0]["title"], "7-minute briefing: Neglect and the toxic trio");
-    assert_eq!(first["embeds"][0]["description"], "**Neglect** @everyone and @here read this");
+    assert_eq!(
+        first["embeds"][0]["title"],
+        "7-minute briefing: Neglect and the toxic trio"
+    );
+    assert_eq!(
+        first["embeds"][0]["description"],
+        "**Neglect** @everyone and @here read this"
+    );
     assert!(first.get("components").is_none());
     let buttons = &posted[1].body["components"][0]["components"];
     assert_eq!(buttons[0]["custom_id"], "ack:d-1:sig");
@@ -77,35 +92,64 @@ async fn slash_commands_are_registered_at_start_and_each_run_is_emitted_and_answ
     let fake = FakeDiscord::start().await;
     let mut bot = Bot::start(&fake, json!({})).await;
 
-    let registered = fake.requests_to(&format!("PUT /api/v10/applications/1100000000000000001/guilds/{GUILD_ID}/commands"));
+    let registered = fake.requests_to(&format!(
+        "PUT /api/v10/applications/1100000000000000001/guilds/{GUILD_ID}/commands"
+    ));
     assert_eq!(registered.len(), 1, "one bulk overwrite at start");
-    let names: Vec<_> = fake.state().commands.iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> = fake
+        .state()
+        .commands
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["pending", "link", "ack", "help"]);
 
-    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(())).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
     let interaction = fake.run_command(SAM, "link", &[("code", " 4K7Q2M ")]);
     let event = bot.next_event().await;
     assert_eq!(event.account, SAM);
     assert_eq!(event.id.as_deref(), Some(interaction.as_str()));
-    assert_eq!(event.kind, InboundKind::Command { name: "link".to_owned(), args: vec!["4K7Q2M".to_owned()] });
+    assert_eq!(
+        event.kind,
+        InboundKind::Command {
+            name: "link".to_owned(),
+            args: vec!["4K7Q2M".to_owned()]
+        }
+    );
     let callback = fake.requests_to(&format!("POST /api/v10/interactions/{interaction}/"));
     assert_eq!(callback.len(), 1);
     assert_eq!(callback[0].status, 204, "answered within Discord's 3 s");
-    assert_eq!(callback[0].body["type"], 5, "DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE");
+    assert_eq!(
+        callback[0].body["type"], 5,
+        "DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE"
+    );
     assert_eq!(callback[0].body["data"]["flags"], 64, "ephemeral");
 
     let answer = reply(
         &event,
         "Linked: you will get learning here. Try /pending *now*",
-        Reply { private: true, ..Reply::default() },
+        Reply {
+            private: true,
+            ..Reply::default()
+        },
         vec![action("pending", "Show pending")],
     );
-    assert!(matches!(bot.send(&answer).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&answer).await,
+        SendResult::Delivered { .. }
+    ));
     let edit = fake.requests_to("PATCH /api/v10/webhooks/1100000000000000001/");
     assert_eq!(edit.len(), 1);
     assert_eq!(edit[0].status, 200);
-    assert_eq!(edit[0].body["content"], "Linked: you will get learning here. Try /pending \\*now\\*");
-    assert_eq!(edit[0].body["components"][0]["components"][0]["custom_id"], "pending");
+    assert_eq!(
+        edit[0].body["content"],
+        "Linked: you will get learning here. Try /pending \\*now\\*"
+    );
+    assert_eq!(
+        edit[0].body["components"][0]["components"][0]["custom_id"],
+        "pending"
+    );
     assert_eq!(edit[0].body["allowed_mentions"]["parse"], json!([]));
 
     // The interaction is spent: a second answer is refused by the plugin,
@@ -114,11 +158,21 @@ async fn slash_commands_are_registered_at_start_and_each_run_is_emitted_and_answ
     assert!(matches!(again, SendResult::Failed { .. }), "{again:?}");
     assert_eq!(fake.requests_to("PATCH /api/v10/webhooks/").len(), 1);
 
-    for (name, options) in [("pending", vec![]), ("ack", vec![("item", "neglect-2026")]), ("help", vec![])] {
+    for (name, options) in [
+        ("pending", vec![]),
+        ("ack", vec![("item", "neglect-2026")]),
+        ("help", vec![]),
+    ] {
         fake.run_command(ALEX, name, &options);
         let event = bot.next_event().await;
         let args: Vec<String> = options.iter().map(|(_, v)| (*v).to_owned()).collect();
-        assert_eq!(event.kind, InboundKind::Command { name: name.to_owned(), args });
+        assert_eq!(
+            event.kind,
+            InboundKind::Command {
+                name: name.to_owned(),
+                args
+            }
+        );
     }
     bot.stop().await;
 }
@@ -127,17 +181,32 @@ async fn slash_commands_are_registered_at_start_and_each_run_is_emitted_and_answ
 async fn a_button_press_is_deferred_at_once_emitted_and_the_message_then_shows_the_status() {
     let fake = FakeDiscord::start().await;
     let mut bot = Bot::start(&fake, json!({})).await;
-    let request = dm("d-7", SAM, &["Read me"], vec![
-        action("ack:d-7:sig", "Acknowledge"),
-        action("cascade:d-7:sig", "I've cascaded this"),
-    ]);
-    assert!(matches!(bot.send(&request).await, SendResult::Delivered { .. }));
+    let request = dm(
+        "d-7",
+        SAM,
+        &["Read me"],
+        vec![
+            action("ack:d-7:sig", "Acknowledge"),
+            action("cascade:d-7:sig", "I've cascaded this"),
+        ],
+    );
+    assert!(matches!(
+        bot.send(&request).await,
+        SendResult::Delivered { .. }
+    ));
     let message = last_message_to(&fake, SAM);
-    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(())).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
 
     let interaction = fake.press_button(SAM, &message, "ack:d-7:sig");
     let event = bot.next_event().await;
-    assert_eq!(event.kind, InboundKind::Action { action_id: "ack:d-7:sig".to_owned(), delivery_id: None });
+    assert_eq!(
+        event.kind,
+        InboundKind::Action {
+            action_id: "ack:d-7:sig".to_owned(),
+            delivery_id: None
+        }
+    );
     assert_eq!(event.account, SAM);
     assert_eq!(event.address, fake.dm_channel_of(SAM));
     assert_eq!(event.id.as_deref(), Some(interaction.as_str()));
@@ -158,16 +227,25 @@ async fn a_button_press_is_deferred_at_once_emitted_and_the_message_then_shows_t
         },
         Vec::new(),
     );
-    assert!(matches!(bot.send(&answer).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&answer).await,
+        SendResult::Delivered { .. }
+    ));
     let shown = fake.message(&message);
     assert_eq!(shown["content"], "Acknowledged on 21 November 2026");
-    assert_eq!(shown["embeds"][0]["description"], "Read me", "the item stays");
+    assert_eq!(
+        shown["embeds"][0]["description"], "Read me",
+        "the item stays"
+    );
     let buttons = shown["components"][0]["components"].as_array().unwrap();
     assert_eq!(buttons.len(), 1);
     assert_eq!(buttons[0]["custom_id"], "cascade:d-7:sig");
     let followups = fake.requests_to("POST /api/v10/webhooks/1100000000000000001/");
     assert_eq!(followups.len(), 1);
-    assert_eq!(followups[0].body["content"], "Thank you, @everyone. Your acknowledgement is recorded.");
+    assert_eq!(
+        followups[0].body["content"],
+        "Thank you, @everyone. Your acknowledgement is recorded."
+    );
     assert_eq!(followups[0].body["flags"], 64, "ephemeral");
     assert_eq!(followups[0].body["allowed_mentions"]["parse"], json!([]));
     for message in fake.state().messages.values() {
@@ -206,9 +284,13 @@ async fn a_form_button_opens_a_modal_at_once_and_its_submission_is_emitted() {
     let mut confirm = action("confirm:d-9:sig", "I've cascaded this");
     confirm.form = Some(confirmation_form());
     let request = dm("d-9", SAM, &["Champion briefing"], vec![confirm]);
-    assert!(matches!(bot.send(&request).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&request).await,
+        SendResult::Delivered { .. }
+    ));
     let message = last_message_to(&fake, SAM);
-    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(())).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
 
     let press = fake.press_button(SAM, &message, "confirm:d-9:sig");
     let opened = fake
@@ -224,17 +306,27 @@ async fn a_form_button_opens_a_modal_at_once_and_its_submission_is_emitted() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| row["components"][0]["custom_id"].as_str().unwrap().to_owned())
+        .map(|row| {
+            row["components"][0]["custom_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(inputs, ["team", "date", "present", "method", "note"]);
 
-    let submit = fake.submit_modal(SAM, &message, "confirm:d-9:sig", &[
-        ("team", "Northbridge MASH"),
-        ("date", "2026-11-20"),
-        ("present", "12"),
-        ("method", "team meeting"),
-        ("note", ""),
-    ]);
+    let submit = fake.submit_modal(
+        SAM,
+        &message,
+        "confirm:d-9:sig",
+        &[
+            ("team", "Northbridge MASH"),
+            ("date", "2026-11-20"),
+            ("present", "12"),
+            ("method", "team meeting"),
+            ("note", ""),
+        ],
+    );
     let event = bot.next_event().await;
     let fields: BTreeMap<String, String> = [
         ("team", "Northbridge MASH"),
@@ -246,8 +338,18 @@ async fn a_form_button_opens_a_modal_at_once_and_its_submission_is_emitted() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    assert_eq!(event.kind, InboundKind::Form { action_id: "confirm:d-9:sig".to_owned(), fields });
-    assert_eq!(event.id.as_deref(), Some(submit.as_str()), "the press itself was not emitted");
+    assert_eq!(
+        event.kind,
+        InboundKind::Form {
+            action_id: "confirm:d-9:sig".to_owned(),
+            fields
+        }
+    );
+    assert_eq!(
+        event.id.as_deref(),
+        Some(submit.as_str()),
+        "the press itself was not emitted"
+    );
     let callback = fake.requests_to(&format!("POST /api/v10/interactions/{submit}/"));
     assert_eq!(callback[0].body["type"], 6, "DEFERRED_UPDATE_MESSAGE");
     assert_eq!(callback[0].status, 204);
@@ -255,10 +357,16 @@ async fn a_form_button_opens_a_modal_at_once_and_its_submission_is_emitted() {
     let answer = reply(
         &event,
         "Recorded: cascaded to Northbridge MASH on 20 November 2026, 12 present.",
-        Reply { status: Some("Cascade confirmed".to_owned()), ..Reply::default() },
+        Reply {
+            status: Some("Cascade confirmed".to_owned()),
+            ..Reply::default()
+        },
         Vec::new(),
     );
-    assert!(matches!(bot.send(&answer).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&answer).await,
+        SendResult::Delivered { .. }
+    ));
     let shown = fake.message(&message);
     assert_eq!(shown["content"], "Cascade confirmed");
     assert_eq!(shown["components"], json!([]));
@@ -270,22 +378,46 @@ async fn a_rate_limited_route_is_retried_after_discords_wait_and_other_routes_go
     let fake = FakeDiscord::start().await;
     // Every wait is reported to the host, none absorbed in the plugin.
     let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 0})).await;
-    assert!(matches!(bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
     let sam_channel = fake.dm_channel_of(SAM).unwrap();
-    fake.fail_next(&format!("channels/{sam_channel}/messages"), Fault::RateLimited { retry_after: 2.5, global: false });
+    fake.fail_next(
+        &format!("channels/{sam_channel}/messages"),
+        Fault::RateLimited {
+            retry_after: 2.5,
+            global: false,
+        },
+    );
 
     let result = bot.send(&dm("d-1", SAM, &["one"], vec![])).await;
     assert_eq!(
         result,
-        SendResult::Retry { reason: "Discord rate limited the message".to_owned(), retry_after_ms: Some(2500) }
+        SendResult::Retry {
+            reason: "Discord rate limited the message".to_owned(),
+            retry_after_ms: Some(2500)
+        }
     );
     // Another person's DM is another route: it goes through at once.
-    assert!(matches!(bot.send(&dm("d-2", ALEX, &["two"], vec![])).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&dm("d-2", ALEX, &["two"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
     // The limited route is held without asking Discord again.
-    let before = fake.requests_to(&format!("channels/{sam_channel}/messages")).len();
+    let before = fake
+        .requests_to(&format!("channels/{sam_channel}/messages"))
+        .len();
     let held = bot.send(&dm("d-1", SAM, &["one"], vec![])).await;
-    assert!(matches!(held, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 0 && ms <= 2500), "{held:?}");
-    assert_eq!(fake.requests_to(&format!("channels/{sam_channel}/messages")).len(), before);
+    assert!(
+        matches!(held, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 0 && ms <= 2500),
+        "{held:?}"
+    );
+    assert_eq!(
+        fake.requests_to(&format!("channels/{sam_channel}/messages"))
+            .len(),
+        before
+    );
     bot.stop().await;
 }
 
@@ -293,15 +425,31 @@ async fn a_rate_limited_route_is_retried_after_discords_wait_and_other_routes_go
 async fn a_window_announced_as_exhausted_holds_the_route_before_any_429() {
     let fake = FakeDiscord::start().await;
     let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 0})).await;
-    assert!(matches!(bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
     let channel = fake.dm_channel_of(SAM).unwrap();
     fake.exhaust(&format!("channels/{channel}/messages"), 30.0);
     // This post is answered with X-RateLimit-Remaining: 0, Reset-After: 30.
-    assert!(matches!(bot.send(&dm("d-1", SAM, &["one"], vec![])).await, SendResult::Delivered { .. }));
-    let posts = fake.requests_to(&format!("channels/{channel}/messages")).len();
+    assert!(matches!(
+        bot.send(&dm("d-1", SAM, &["one"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
+    let posts = fake
+        .requests_to(&format!("channels/{channel}/messages"))
+        .len();
     let held = bot.send(&dm("d-2", SAM, &["two"], vec![])).await;
-    assert!(matches!(held, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 25_000 && ms <= 30_000), "{held:?}");
-    assert_eq!(fake.requests_to(&format!("channels/{channel}/messages")).len(), posts, "no 429 was needed");
+    assert!(
+        matches!(held, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 25_000 && ms <= 30_000),
+        "{held:?}"
+    );
+    assert_eq!(
+        fake.requests_to(&format!("channels/{channel}/messages"))
+            .len(),
+        posts,
+        "no 429 was needed"
+    );
     assert!(fake.state().requests.iter().all(|r| r.status != 429));
     bot.stop().await;
 }
@@ -310,18 +458,37 @@ async fn a_window_announced_as_exhausted_holds_the_route_before_any_429() {
 async fn a_global_rate_limit_holds_every_route() {
     let fake = FakeDiscord::start().await;
     let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 0})).await;
-    assert!(matches!(bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await, SendResult::Delivered { .. }));
-    fake.fail_next("messages", Fault::RateLimited { retry_after: 4.0, global: true });
+    assert!(matches!(
+        bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
+    fake.fail_next(
+        "messages",
+        Fault::RateLimited {
+            retry_after: 4.0,
+            global: true,
+        },
+    );
 
     let result = bot.send(&dm("d-1", SAM, &["one"], vec![])).await;
     assert_eq!(
         result,
-        SendResult::Retry { reason: "Discord rate limited the message".to_owned(), retry_after_ms: Some(4000) }
+        SendResult::Retry {
+            reason: "Discord rate limited the message".to_owned(),
+            retry_after_ms: Some(4000)
+        }
     );
     let requests = fake.state().requests.len();
     let other = bot.send(&dm("d-2", ALEX, &["two"], vec![])).await;
-    assert!(matches!(other, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 0 && ms <= 4000), "{other:?}");
-    assert_eq!(fake.state().requests.len(), requests, "nothing reached Discord during the global limit");
+    assert!(
+        matches!(other, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 0 && ms <= 4000),
+        "{other:?}"
+    );
+    assert_eq!(
+        fake.state().requests.len(),
+        requests,
+        "nothing reached Discord during the global limit"
+    );
     bot.stop().await;
 }
 
@@ -329,15 +496,35 @@ async fn a_global_rate_limit_holds_every_route() {
 async fn a_short_rate_limit_is_waited_out_inside_the_plugin() {
     let fake = FakeDiscord::start().await;
     let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 5000})).await;
-    assert!(matches!(bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
     let channel = fake.dm_channel_of(SAM).unwrap();
     // Part one goes out; part two meets a short 429, waited out in the
     // plugin as serenity's ratelimiter would; part three follows.
     fake.state().requests.clear();
-    fake.fail_next(&format!("channels/{channel}/messages"), Fault::RateLimited { retry_after: 0.0, global: false });
-    let result = bot.send(&dm("d-1", SAM, &["part one", "part two", "part three"], vec![])).await;
+    fake.fail_next(
+        &format!("channels/{channel}/messages"),
+        Fault::RateLimited {
+            retry_after: 0.0,
+            global: false,
+        },
+    );
+    let result = bot
+        .send(&dm(
+            "d-1",
+            SAM,
+            &["part one", "part two", "part three"],
+            vec![],
+        ))
+        .await;
     assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
-    let statuses: Vec<u16> = fake.requests_to("messages").iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = fake
+        .requests_to("messages")
+        .iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(statuses, [429, 200, 200, 200]);
 
     bot.stop().await;
@@ -347,10 +534,25 @@ async fn a_short_rate_limit_is_waited_out_inside_the_plugin() {
 async fn a_retry_after_a_rate_limit_mid_item_posts_only_the_missing_parts() {
     let fake = FakeDiscord::start().await;
     let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 0})).await;
-    assert!(matches!(bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
     let channel = fake.dm_channel_of(SAM).unwrap();
-    fake.fail_after(&format!("channels/{channel}/messages"), 1, Fault::RateLimited { retry_after: 0.2, global: false });
-    let item = dm("d-1", SAM, &["first", "second", "third"], vec![action("ack:d-1:s", "Acknowledge")]);
+    fake.fail_after(
+        &format!("channels/{channel}/messages"),
+        1,
+        Fault::RateLimited {
+            retry_after: 0.2,
+            global: false,
+        },
+    );
+    let item = dm(
+        "d-1",
+        SAM,
+        &["first", "second", "third"],
+        vec![action("ack:d-1:s", "Acknowledge")],
+    );
 
     let mut attempts = Vec::new();
     loop {
@@ -359,21 +561,45 @@ async fn a_retry_after_a_rate_limit_mid_item_posts_only_the_missing_parts() {
         match result {
             // The host waits as told before the next attempt; the plugin's
             // clock is the real one, so this test does too.
-            SendResult::Retry { retry_after_ms: Some(ms), .. } if attempts.len() < 5 => {
+            SendResult::Retry {
+                retry_after_ms: Some(ms),
+                ..
+            } if attempts.len() < 5 => {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             }
             _ => break,
         }
     }
-    assert!(matches!(attempts[0], SendResult::Retry { retry_after_ms: Some(200), .. }), "{attempts:?}");
-    assert!(matches!(attempts.last(), Some(SendResult::Delivered { .. })), "{attempts:?}");
+    assert!(
+        matches!(
+            attempts[0],
+            SendResult::Retry {
+                retry_after_ms: Some(200),
+                ..
+            }
+        ),
+        "{attempts:?}"
+    );
+    assert!(
+        matches!(attempts.last(), Some(SendResult::Delivered { .. })),
+        "{attempts:?}"
+    );
     let descriptions: Vec<String> = fake
         .requests_to(&format!("channels/{channel}/messages"))
         .iter()
         .filter(|r| r.status == 200)
-        .map(|r| r.body["embeds"][0]["description"].as_str().unwrap().to_owned())
+        .map(|r| {
+            r.body["embeds"][0]["description"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(descriptions, ["warm-up", "first", "second", "third"], "each part once, in order");
+    assert_eq!(
+        descriptions,
+        ["warm-up", "first", "second", "third"],
+        "each part once, in order"
+    );
     bot.stop().await;
 }
 
@@ -385,19 +611,31 @@ async fn server_errors_are_retried_and_refusals_fail_naming_discords_reason() {
     let result = bot.send(&dm("d-1", SAM, &["x"], vec![])).await;
     assert_eq!(
         result,
-        SendResult::Retry { reason: "Discord answered opening a direct message with HTTP 502".to_owned(), retry_after_ms: None }
+        SendResult::Retry {
+            reason: "Discord answered opening a direct message with HTTP 502".to_owned(),
+            retry_after_ms: None
+        }
     );
-    assert!(matches!(bot.send(&dm("d-1", SAM, &["x"], vec![])).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        bot.send(&dm("d-1", SAM, &["x"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
 
     fake.fail_next("messages", Fault::CannotMessage);
     let blocked = bot.send(&dm("d-2", SAM, &["x"], vec![])).await;
     assert_eq!(
         blocked,
-        SendResult::Failed { reason: "Discord refused the message: Cannot send messages to this user".to_owned(), unreachable: true }
+        SendResult::Failed {
+            reason: "Discord refused the message: Cannot send messages to this user".to_owned(),
+            unreachable: true
+        }
     );
     fake.fail_next("messages", Fault::Status(404));
     let refused = bot.send(&dm("d-3", SAM, &["x"], vec![])).await;
-    assert!(matches!(&refused, SendResult::Failed { reason, unreachable: false } if reason.contains("404: fake failure")), "{refused:?}");
+    assert!(
+        matches!(&refused, SendResult::Failed { reason, unreachable: false } if reason.contains("404: fake failure")),
+        "{refused:?}"
+    );
     bot.stop().await;
 }
 
@@ -406,27 +644,40 @@ async fn after_a_gateway_disconnect_the_session_resumes_and_no_press_is_lost() {
     let fake = FakeDiscord::start().await;
     let mut bot = Bot::start(&fake, json!({})).await;
     assert!(matches!(
-        bot.send(&dm("d-1", SAM, &["Read me"], vec![action("ack:d-1:sig", "Acknowledge")])).await,
+        bot.send(&dm(
+            "d-1",
+            SAM,
+            &["Read me"],
+            vec![action("ack:d-1:sig", "Acknowledge")]
+        ))
+        .await,
         SendResult::Delivered { .. }
     ));
     let message = last_message_to(&fake, SAM);
-    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(())).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
     // Heartbeats flow at the interval HELLO gave, each acknowledged.
-    fake.wait_for("a heartbeat", |s| (s.heartbeats >= 1).then_some(())).await;
+    fake.wait_for("a heartbeat", |s| (s.heartbeats >= 1).then_some(()))
+        .await;
     let first = fake.press_button(SAM, &message, "ack:d-1:sig");
     assert_eq!(bot.next_event().await.id.as_deref(), Some(first.as_str()));
 
     fake.drop_gateway();
     // Pressed while the bot is disconnected: Discord keeps it for the resume.
     let second = fake.press_button(ALEX, &message, "ack:d-1:sig");
-    let resumed = fake.wait_for("a RESUME", |s| s.resumes.first().cloned()).await;
+    let resumed = fake
+        .wait_for("a RESUME", |s| s.resumes.first().cloned())
+        .await;
     assert_eq!(resumed["session_id"], "session-1");
     assert_eq!(resumed["seq"], 2, "READY was 1, the first press 2");
     let event = bot.next_event().await;
     assert_eq!(event.id.as_deref(), Some(second.as_str()));
     assert_eq!(event.account, ALEX);
     let callback = fake.requests_to(&format!("POST /api/v10/interactions/{second}/"));
-    assert_eq!(callback[0].status, 204, "answered within Discord's 3 s after the resume");
+    assert_eq!(
+        callback[0].status, 204,
+        "answered within Discord's 3 s after the resume"
+    );
     assert_eq!(fake.state().identifies, 1, "resumed, not identified again");
     bot.stop().await;
 }
@@ -435,7 +686,8 @@ async fn after_a_gateway_disconnect_the_session_resumes_and_no_press_is_lost() {
 async fn an_interaction_the_engine_never_answers_is_told_to_try_again() {
     let fake = FakeDiscord::start().await;
     let mut bot = Bot::start(&fake, json!({"reply_timeout_seconds": 1})).await;
-    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(())).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
     let interaction = fake.run_command(SAM, "pending", &[]);
     let event = bot.next_event().await;
     let edit = fake
@@ -444,9 +696,21 @@ async fn an_interaction_the_engine_never_answers_is_told_to_try_again() {
         })
         .await;
     assert_eq!(edit.status, 200);
-    assert!(edit.body["content"].as_str().unwrap().starts_with("Sorry, that could not be handled"));
+    assert!(
+        edit.body["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sorry, that could not be handled")
+    );
     // The host's late reply finds the interaction answered already.
-    let late = bot.send(&reply(&event, "You have nothing pending.", Reply::default(), Vec::new())).await;
+    let late = bot
+        .send(&reply(
+            &event,
+            "You have nothing pending.",
+            Reply::default(),
+            Vec::new(),
+        ))
+        .await;
     assert!(matches!(late, SendResult::Failed { .. }), "{late:?}");
     assert!(!interaction.is_empty());
     bot.stop().await;
@@ -459,7 +723,13 @@ async fn the_fake_refuses_what_discord_refuses() {
     let fake = FakeDiscord::start().await;
     let bot = Bot::start(&fake, json!({})).await;
     assert!(matches!(
-        bot.send(&dm("d-1", SAM, &["x"], vec![action("ack:d-1:sig", "Acknowledge")])).await,
+        bot.send(&dm(
+            "d-1",
+            SAM,
+            &["x"],
+            vec![action("ack:d-1:sig", "Acknowledge")]
+        ))
+        .await,
         SendResult::Delivered { .. }
     ));
     let channel = fake.dm_channel_of(SAM).unwrap();
@@ -469,7 +739,10 @@ async fn the_fake_refuses_what_discord_refuses() {
     let post = |path: String, body: serde_json::Value| {
         client
             .post(format!("{api}/{path}"))
-            .header("authorization", format!("Bot {}", support::fake_discord::TOKEN))
+            .header(
+                "authorization",
+                format!("Bot {}", support::fake_discord::TOKEN),
+            )
             .header("content-type", "application/json")
             .body(body.to_string())
     };
@@ -483,16 +756,22 @@ async fn the_fake_refuses_what_discord_refuses() {
         json!({"content": "x", "components": [{"type": 1, "components": [button(&"i".repeat(101))]}]}),
     ];
     for body in refused {
-        let response = post(format!("channels/{channel}/messages"), body.clone()).send().await.unwrap();
+        let response = post(format!("channels/{channel}/messages"), body.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "{body}");
         let error = body_of(response).await;
         assert_eq!(error["code"], 50035, "{error}");
     }
 
-    let empty = post(format!("channels/{channel}/messages"), json!({"allowed_mentions": {"parse": []}}))
-        .send()
-        .await
-        .unwrap();
+    let empty = post(
+        format!("channels/{channel}/messages"),
+        json!({"allowed_mentions": {"parse": []}}),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(empty.status(), 400);
     assert_eq!(body_of(empty).await["code"], 50006);
 
@@ -508,25 +787,49 @@ async fn the_fake_refuses_what_discord_refuses() {
         assert_eq!(response.status(), 400);
     }
     let edit_first = client
-        .patch(format!("{api}/webhooks/{}/{token}/messages/@original", support::fake_discord::APPLICATION_ID))
+        .patch(format!(
+            "{api}/webhooks/{}/{token}/messages/@original",
+            support::fake_discord::APPLICATION_ID
+        ))
         .header("content-type", "application/json")
         .body(json!({"content": "x"}).to_string())
         .send()
         .await
         .unwrap();
-    assert_eq!(edit_first.status(), 404, "an edit before the interaction was answered");
-    let first = post(callback(&id, &token), json!({"type": 6})).send().await.unwrap();
+    assert_eq!(
+        edit_first.status(),
+        404,
+        "an edit before the interaction was answered"
+    );
+    let first = post(callback(&id, &token), json!({"type": 6}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 204);
-    let twice = post(callback(&id, &token), json!({"type": 6})).send().await.unwrap();
+    let twice = post(callback(&id, &token), json!({"type": 6}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(twice.status(), 400, "answered twice");
     assert_eq!(body_of(twice).await["code"], 40060);
-    let (late, late_token) = fake.open_interaction(Some(&message), std::time::Duration::from_secs(4));
-    let after_3s = post(callback(&late, &late_token), json!({"type": 6})).send().await.unwrap();
+    let (late, late_token) =
+        fake.open_interaction(Some(&message), std::time::Duration::from_secs(4));
+    let after_3s = post(callback(&late, &late_token), json!({"type": 6}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after_3s.status(), 404, "answered after 3 s");
     assert_eq!(body_of(after_3s).await["code"], 10062);
     let (command, command_token) = fake.open_interaction(None, std::time::Duration::ZERO);
-    let update_without_message = post(callback(&command, &command_token), json!({"type": 6})).send().await.unwrap();
-    assert_eq!(update_without_message.status(), 400, "a deferred update needs a message");
+    let update_without_message = post(callback(&command, &command_token), json!({"type": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        update_without_message.status(),
+        400,
+        "a deferred update needs a message"
+    );
     bot.stop().await;
 }
 

@@ -146,7 +146,11 @@ impl FakeDiscord {
     }
 
     /// Waits (at most 20 s, then fails the test) until `check` holds.
-    pub async fn wait_for<T>(&self, what: &str, mut check: impl FnMut(&FakeState) -> Option<T>) -> T {
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        mut check: impl FnMut(&FakeState) -> Option<T>,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let notified = self.changed.notified();
@@ -357,7 +361,10 @@ fn form_error(errors: Vec<(String, String)>) -> (u16, Value) {
         }
         node["_errors"] = json!([{"code": "BASE_TYPE_INVALID", "message": message}]);
     }
-    (400, json!({"message": "Invalid Form Body", "code": 50035, "errors": tree}))
+    (
+        400,
+        json!({"message": "Invalid Form Body", "code": 50035, "errors": tree}),
+    )
 }
 
 fn utf16(text: &str) -> usize {
@@ -380,27 +387,51 @@ fn message_errors(body: &Value) -> Vec<(String, String)> {
         }
     };
     if let Some(content) = body["content"].as_str() {
-        check(utf16(content) <= 2000, "content", "Must be 2000 or fewer in length.");
+        check(
+            utf16(content) <= 2000,
+            "content",
+            "Must be 2000 or fewer in length.",
+        );
     }
     let embeds = body["embeds"].as_array().cloned().unwrap_or_default();
-    check(embeds.len() <= 10, "embeds", "Must be 10 or fewer in length.");
+    check(
+        embeds.len() <= 10,
+        "embeds",
+        "Must be 10 or fewer in length.",
+    );
     let mut total = 0;
     for (n, embed) in embeds.iter().enumerate() {
         let title = embed["title"].as_str().map_or(0, utf16);
         let description = embed["description"].as_str().map_or(0, utf16);
         total += title + description;
-        check(title <= 256, &format!("embeds.{n}.title"), "Must be 256 or fewer in length.");
+        check(
+            title <= 256,
+            &format!("embeds.{n}.title"),
+            "Must be 256 or fewer in length.",
+        );
         check(
             description <= 4096,
             &format!("embeds.{n}.description"),
             "Must be 4096 or fewer in length.",
         );
     }
-    check(total <= 6000, "embeds", "Embed size exceeds maximum size of 6000");
+    check(
+        total <= 6000,
+        "embeds",
+        "Embed size exceeds maximum size of 6000",
+    );
     let rows = body["components"].as_array().cloned().unwrap_or_default();
-    check(rows.len() <= 5, "components", "Must be 5 or fewer in length.");
+    check(
+        rows.len() <= 5,
+        "components",
+        "Must be 5 or fewer in length.",
+    );
     for (r, row) in rows.iter().enumerate() {
-        check(row["type"] == 1, &format!("components.{r}.type"), "Value must be one of {1}.");
+        check(
+            row["type"] == 1,
+            &format!("components.{r}.type"),
+            "Value must be one of {1}.",
+        );
         let buttons = row["components"].as_array().cloned().unwrap_or_default();
         check(
             (1..=5).contains(&buttons.len()),
@@ -410,7 +441,11 @@ fn message_errors(body: &Value) -> Vec<(String, String)> {
         for (b, button) in buttons.iter().enumerate() {
             let path = format!("components.{r}.components.{b}");
             let custom_id = button["custom_id"].as_str().unwrap_or("");
-            check(button["type"] == 2, &format!("{path}.type"), "Value must be one of {2}.");
+            check(
+                button["type"] == 2,
+                &format!("{path}.type"),
+                "Value must be one of {2}.",
+            );
             check(
                 (1..=100).contains(&custom_id.len()),
                 &format!("{path}.custom_id"),
@@ -443,16 +478,36 @@ fn modal_errors(data: &Value) -> Vec<(String, String)> {
         }
     };
     let title = data["title"].as_str().map_or(0, utf16);
-    check((1..=45).contains(&title), "title", "Must be between 1 and 45 in length.");
+    check(
+        (1..=45).contains(&title),
+        "title",
+        "Must be between 1 and 45 in length.",
+    );
     let custom_id = data["custom_id"].as_str().map_or(0, str::len);
-    check((1..=100).contains(&custom_id), "custom_id", "Must be between 1 and 100 in length.");
+    check(
+        (1..=100).contains(&custom_id),
+        "custom_id",
+        "Must be between 1 and 100 in length.",
+    );
     let rows = data["components"].as_array().cloned().unwrap_or_default();
-    check((1..=5).contains(&rows.len()), "components", "Must be between 1 and 5 in length.");
+    check(
+        (1..=5).contains(&rows.len()),
+        "components",
+        "Must be between 1 and 5 in length.",
+    );
     for (r, row) in rows.iter().enumerate() {
         let inputs = row["components"].as_array().cloned().unwrap_or_default();
-        check(inputs.len() == 1, &format!("components.{r}.components"), "Must be 1 in length.");
+        check(
+            inputs.len() == 1,
+            &format!("components.{r}.components"),
+            "Must be 1 in length.",
+        );
         for input in inputs {
-            check(input["type"] == 4, &format!("components.{r}.components.0.type"), "Value must be one of {4}.");
+            check(
+                input["type"] == 4,
+                &format!("components.{r}.components.0.type"),
+                "Value must be one of {4}.",
+            );
             check(
                 (1..=45).contains(&input["label"].as_str().map_or(0, utf16)),
                 &format!("components.{r}.components.0.label"),
@@ -474,7 +529,9 @@ fn message_object(id: &str, channel_id: &str, body: &Value) -> Value {
     let content = body["content"].as_str().unwrap_or("");
     let parse = &body["allowed_mentions"]["parse"];
     let everyone_allowed = body.get("allowed_mentions").is_none()
-        || parse.as_array().is_some_and(|p| p.contains(&json!("everyone")));
+        || parse
+            .as_array()
+            .is_some_and(|p| p.contains(&json!("everyone")));
     let embeds: Vec<Value> = body["embeds"]
         .as_array()
         .cloned()
@@ -522,7 +579,11 @@ async fn rest(State(fake): State<Shared>, request: Request) -> Response {
     let mut response = if status == 204 {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        (StatusCode::from_u16(status).unwrap(), axum::Json(json.clone())).into_response()
+        (
+            StatusCode::from_u16(status).unwrap(),
+            axum::Json(json.clone()),
+        )
+            .into_response()
     };
     let reset_after = {
         let state = fake.state.lock().unwrap();
@@ -533,7 +594,10 @@ async fn rest(State(fake): State<Shared>, request: Request) -> Response {
             .map(|(_, reset)| *reset)
     };
     let headers = response.headers_mut();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let (remaining, reset_after) = match (limited, reset_after) {
         (Some((retry_after, _)), _) => (0, retry_after),
         (None, Some(reset)) => (0, reset),
@@ -542,11 +606,23 @@ async fn rest(State(fake): State<Shared>, request: Request) -> Response {
     let header = |v: String| HeaderValue::from_str(&v).unwrap();
     headers.insert("x-ratelimit-limit", header("5".to_owned()));
     headers.insert("x-ratelimit-remaining", header(remaining.to_string()));
-    headers.insert("x-ratelimit-reset", header(format!("{:.3}", now + reset_after)));
-    headers.insert("x-ratelimit-reset-after", header(format!("{reset_after:.3}")));
-    headers.insert("x-ratelimit-bucket", header(format!("{:x}", path.len() * 7919)));
+    headers.insert(
+        "x-ratelimit-reset",
+        header(format!("{:.3}", now + reset_after)),
+    );
+    headers.insert(
+        "x-ratelimit-reset-after",
+        header(format!("{reset_after:.3}")),
+    );
+    headers.insert(
+        "x-ratelimit-bucket",
+        header(format!("{:x}", path.len() * 7919)),
+    );
     if let Some((retry_after, global)) = limited {
-        headers.insert("retry-after", header(format!("{}", retry_after.ceil() as u64)));
+        headers.insert(
+            "retry-after",
+            header(format!("{}", retry_after.ceil() as u64)),
+        );
         headers.insert(
             "x-ratelimit-scope",
             header(if global { "global" } else { "user" }.to_owned()),
@@ -589,7 +665,10 @@ fn handle(
     if let Some(n) = due {
         let (_, _, fault) = state.faults.remove(n);
         return match fault {
-            Fault::RateLimited { retry_after, global } => (
+            Fault::RateLimited {
+                retry_after,
+                global,
+            } => (
                 429,
                 json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": global}),
                 Some((retry_after, global)),
@@ -610,7 +689,8 @@ fn handle(
         .is_some_and(|v| v == format!("Bot {TOKEN}"));
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let segments: Vec<&str> = path.trim_start_matches("/api/v10/").split('/').collect();
-    let interaction_route = segments.first() == Some(&"interactions") || segments.first() == Some(&"webhooks");
+    let interaction_route =
+        segments.first() == Some(&"interactions") || segments.first() == Some(&"webhooks");
     if !authorized && !interaction_route {
         let (s, b) = error(401, 0, "401: Unauthorized");
         return (s, b, None);
@@ -634,16 +714,27 @@ fn handle(
                 error(404, 10002, "Unknown Application")
             } else {
                 let mut errors = Vec::new();
-                for (n, command) in body.as_array().cloned().unwrap_or_default().iter().enumerate() {
+                for (n, command) in body
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
                     let name = command["name"].as_str().unwrap_or("");
                     let ok = (1..=32).contains(&name.len())
-                        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+                        && name.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                        });
                     if !ok {
                         errors.push((format!("{n}.name"), "Command name is invalid".to_owned()));
                     }
                     let description = command["description"].as_str().map_or(0, utf16);
                     if !(1..=100).contains(&description) {
-                        errors.push((format!("{n}.description"), "Must be between 1 and 100 in length.".to_owned()));
+                        errors.push((
+                            format!("{n}.description"),
+                            "Must be between 1 and 100 in length.".to_owned(),
+                        ));
                     }
                 }
                 if !errors.is_empty() {
@@ -664,7 +755,13 @@ fn handle(
         }
         ("POST", ["users", "@me", "channels"]) => {
             let Some(user) = body["recipient_id"].as_str().map(str::to_owned) else {
-                return refused(&mut state, vec![("recipient_id".to_owned(), "This field is required".to_owned())]);
+                return refused(
+                    &mut state,
+                    vec![(
+                        "recipient_id".to_owned(),
+                        "This field is required".to_owned(),
+                    )],
+                );
             };
             let channel = match state.dm_channels.get(&user) {
                 Some(channel) => channel.clone(),
@@ -674,7 +771,10 @@ fn handle(
                     channel
                 }
             };
-            (200, json!({"id": channel, "type": 1, "last_message_id": null, "flags": 0, "recipients": [user_object(&user)]}))
+            (
+                200,
+                json!({"id": channel, "type": 1, "last_message_id": null, "flags": 0, "recipients": [user_object(&user)]}),
+            )
         }
         ("POST", ["channels", channel, "messages"]) => {
             if !state.dm_channels.values().any(|c| c == channel) {
@@ -695,15 +795,24 @@ fn handle(
             }
         }
         ("POST", ["interactions", id, token, "callback"]) => {
-            let Some(interaction) = state.interactions.get(*id).filter(|i| i.token == *token) else {
-                return (404, json!({"message": "Unknown interaction", "code": 10062}), None);
+            let Some(interaction) = state.interactions.get(*id).filter(|i| i.token == *token)
+            else {
+                return (
+                    404,
+                    json!({"message": "Unknown interaction", "code": 10062}),
+                    None,
+                );
             };
             if interaction.answered_with.is_some() {
                 let (s, b) = error(400, 40060, "Interaction has already been acknowledged.");
                 return (s, b, None);
             }
             if interaction.created.elapsed() > ANSWER_WITHIN {
-                return (404, json!({"message": "Unknown interaction", "code": 10062}), None);
+                return (
+                    404,
+                    json!({"message": "Unknown interaction", "code": 10062}),
+                    None,
+                );
             }
             let kind = body["type"].as_u64().unwrap_or(0);
             let has_message = interaction.message_id.is_some();
@@ -712,7 +821,10 @@ fn handle(
                 5 => Vec::new(),
                 6 if has_message => Vec::new(),
                 9 => modal_errors(&body["data"]),
-                _ => vec![("type".to_owned(), "Interaction response type is not valid here".to_owned())],
+                _ => vec![(
+                    "type".to_owned(),
+                    "Interaction response type is not valid here".to_owned(),
+                )],
             };
             if !errors.is_empty() {
                 return refused(&mut state, errors);
@@ -725,22 +837,38 @@ fn handle(
                 .interactions
                 .iter()
                 .find(|(_, i)| i.token == *token && *app == APPLICATION_ID)
-                .map(|(id, i)| (id.clone(), i.answered_with, i.message_id.clone(), i.response_id.clone()));
+                .map(|(id, i)| {
+                    (
+                        id.clone(),
+                        i.answered_with,
+                        i.message_id.clone(),
+                        i.response_id.clone(),
+                    )
+                });
             match found {
                 Some((id, Some(kind), message_id, response_id)) => {
                     let errors = message_errors(&body);
                     if !errors.is_empty() {
                         return refused(&mut state, errors);
                     }
-                    let target = if matches!(kind, 6 | 7) { message_id } else { response_id };
+                    let target = if matches!(kind, 6 | 7) {
+                        message_id
+                    } else {
+                        response_id
+                    };
                     let target = match target {
                         Some(target) => target,
                         None => {
                             // The deferred response becomes a message on its first edit.
                             let response = state.id();
-                            let message = message_object(&response, "1200000000000000099", &json!({"flags": 64}));
+                            let message = message_object(
+                                &response,
+                                "1200000000000000099",
+                                &json!({"flags": 64}),
+                            );
                             state.messages.insert(response.clone(), message);
-                            state.interactions.get_mut(&id).unwrap().response_id = Some(response.clone());
+                            state.interactions.get_mut(&id).unwrap().response_id =
+                                Some(response.clone());
                             response
                         }
                     };
@@ -844,9 +972,8 @@ async fn session(mut socket: WebSocket, fake: Shared) {
 /// payload Discord would close the connection over.
 fn on_client_payload(fake: &Shared, payload: &Value, ready: &mut bool) -> Result<Vec<Value>, u16> {
     let mut state = fake.state.lock().unwrap();
-    let token_ok = |token: &Value| {
-        token.as_str().map(|t| t.trim_start_matches("Bot ")) == Some(TOKEN)
-    };
+    let token_ok =
+        |token: &Value| token.as_str().map(|t| t.trim_start_matches("Bot ")) == Some(TOKEN);
     match payload["op"].as_u64() {
         Some(1) => {
             state.heartbeats += 1;

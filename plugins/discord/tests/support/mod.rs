@@ -3,7 +3,9 @@
 
 pub mod fake_discord;
 
-use cascade::plugins::{ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource};
+use cascade::plugins::{
+    ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
+};
 use cascade_plugin_api::{
     Action, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
 };
@@ -51,7 +53,11 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
         name: "discord".to_owned(),
         plugin: "discord".to_owned(),
         config,
-        secrets: [("token".to_owned(), SecretSource::File("discord-token".into()))].into(),
+        secrets: [(
+            "token".to_owned(),
+            SecretSource::File("discord-token".into()),
+        )]
+        .into(),
         identity: None,
         formats: None,
         per_second: None,
@@ -68,7 +74,15 @@ impl Bot {
             &PluginsConfig::default(),
             tx,
         );
-        assert!(report.problems.is_empty(), "{:?}", report.problems.iter().map(ToString::to_string).collect::<Vec<_>>());
+        assert!(
+            report.problems.is_empty(),
+            "{:?}",
+            report
+                .problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        );
         let mut host = report.host;
         host.start(&channel_config(fake, extra), secrets.path())
             .await
