@@ -12,7 +12,7 @@ use crate::rollout::{Calendar, RolloutDefinition, Step, wave_steps};
 use crate::store::{Outbox, Store, StoredRollout};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A channel instance as delivery uses it.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,8 @@ pub struct ChannelRoute {
     pub identity: String,
     /// The renders the message carries.
     pub formats: Vec<Channel>,
+    /// Buttons can open a form at once (the plugin's `forms` capability).
+    pub forms: bool,
     /// Most sends a second, from the channel's config or its plugin.
     pub per_second: Option<f64>,
 }
@@ -33,9 +35,12 @@ pub struct World {
     pub directory: Directory,
     people: HashMap<String, usize>,
     /// Identity kind (e.g. `email`), then person id, to address: looked up
-    /// by `&str` on every send, with nothing allocated.
-    identities: HashMap<String, HashMap<String, String>>,
+    /// by `&str` on every send. Changes while serving: chat accounts are
+    /// linked, and providers report addresses that can no longer be reached.
+    identities: RwLock<HashMap<String, HashMap<String, Arc<str>>>>,
     pub routes: HashMap<String, ChannelRoute>,
+    /// The teams each champion covers, (id, name) by name.
+    champion_teams: HashMap<String, Vec<(String, String)>>,
 }
 
 impl World {
@@ -64,12 +69,12 @@ impl World {
         identities: Vec<ChannelIdentity>,
         routes: Vec<ChannelRoute>,
     ) -> World {
-        let mut by_kind: HashMap<String, HashMap<String, String>> = HashMap::new();
+        let mut by_kind: HashMap<String, HashMap<String, Arc<str>>> = HashMap::new();
         for i in identities {
             by_kind
                 .entry(i.channel)
                 .or_default()
-                .insert(i.person_id, i.address);
+                .insert(i.person_id, i.address.into());
         }
         let people = directory
             .people
@@ -77,10 +82,31 @@ impl World {
             .enumerate()
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
+        let team_names: HashMap<&str, &str> = directory
+            .teams
+            .iter()
+            .map(|t| (t.id.as_str(), t.name.as_str()))
+            .collect();
+        let mut champion_teams: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for champion in &directory.champions {
+            let teams = champion_teams
+                .entry(champion.person_id.clone())
+                .or_default();
+            for id in &champion.team_ids {
+                if let Some(name) = team_names.get(id.as_str()) {
+                    teams.push((id.clone(), (*name).to_owned()));
+                }
+            }
+        }
+        for teams in champion_teams.values_mut() {
+            teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            teams.dedup();
+        }
         World {
+            champion_teams,
             directory,
             people,
-            identities: by_kind,
+            identities: RwLock::new(by_kind),
             routes: routes
                 .into_iter()
                 .map(|r| (r.instance.clone(), r))
@@ -92,13 +118,44 @@ impl World {
         self.people.get(id).map(|&i| &self.directory.people[i])
     }
 
+    /// The teams a champion covers, (id, name) by name; empty for anyone else.
+    pub fn champion_teams(&self, person_id: &str) -> &[(String, String)] {
+        self.champion_teams
+            .get(person_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
     /// The person's address on a channel instance, if they can be reached there.
-    pub fn address(&self, person_id: &str, instance: &str) -> Option<&str> {
+    pub fn address(&self, person_id: &str, instance: &str) -> Option<Arc<str>> {
         let route = self.routes.get(instance)?;
         self.identities
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .get(&route.identity)?
             .get(person_id)
-            .map(String::as_str)
+            .cloned()
+    }
+
+    /// A chat account was linked to the person: their address of that
+    /// identity kind from now on.
+    pub fn link(&self, identity: &str, person_id: &str, address: &str) {
+        self.identities
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(identity.to_owned())
+            .or_default()
+            .insert(person_id.to_owned(), address.into());
+    }
+
+    /// The person can no longer be reached at `address` (they blocked the bot).
+    pub fn unreachable(&self, identity: &str, person_id: &str, address: &str) {
+        let mut identities = self.identities.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(people) = identities.get_mut(identity)
+            && people.get(person_id).is_some_and(|a| **a == *address)
+        {
+            people.remove(person_id);
+        }
     }
 
     /// The rollout's channels on which the person can be reached, in order,

@@ -29,61 +29,72 @@ impl Evidence for SqliteStore {
     }
 
     async fn acknowledge_item(&self, ack: &NewAcknowledgement) -> Result<AckOutcome, StoreError> {
+        Ok(self.acknowledge_items(std::slice::from_ref(ack)).await?[0])
+    }
+
+    async fn acknowledge_items(
+        &self,
+        acks: &[NewAcknowledgement],
+    ) -> Result<Vec<AckOutcome>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO acknowledgements
-                 (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&ack.person_id)
-        .bind(&ack.item_id)
-        .bind(&ack.item_version)
-        .bind(&ack.rollout_id)
-        .bind(ack.delivery_id)
-        .bind(&ack.channel)
-        .bind(ack.method.as_str())
-        .bind(ack.at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        let outcome = if inserted {
-            sqlx::query(
-                "UPDATE rollout_members SET acknowledged_at = ?
-                 WHERE person_id = ? AND acknowledged_at IS NULL
-                   AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
+        let mut outcomes = Vec::with_capacity(acks.len());
+        for ack in acks {
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO acknowledgements
+                     (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(ack.at)
             .bind(&ack.person_id)
             .bind(&ack.item_id)
             .bind(&ack.item_version)
+            .bind(&ack.rollout_id)
+            .bind(ack.delivery_id)
+            .bind(&ack.channel)
+            .bind(ack.method.as_str())
+            .bind(ack.at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            let outcome = if inserted {
+                sqlx::query(
+                    "UPDATE rollout_members SET acknowledged_at = ?
+                     WHERE person_id = ? AND acknowledged_at IS NULL
+                       AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
+                )
+                .bind(ack.at)
+                .bind(&ack.person_id)
+                .bind(&ack.item_id)
+                .bind(&ack.item_version)
+                .execute(&mut *tx)
+                .await?;
+                AckOutcome::Recorded
+            } else {
+                let first: i64 = sqlx::query_scalar(
+                    "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
+                )
+                .bind(&ack.person_id)
+                .bind(&ack.item_id)
+                .bind(&ack.item_version)
+                .fetch_one(&mut *tx)
+                .await?;
+                AckOutcome::AlreadyAcknowledged { at: first }
+            };
+            sqlx::query(
+                "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&ack.person_id)
+            .bind(ack.delivery_id)
+            .bind(&ack.channel)
+            .bind(ack.method.as_str())
+            .bind(if inserted { "recorded" } else { "repeat" })
+            .bind(ack.at)
             .execute(&mut *tx)
             .await?;
-            AckOutcome::Recorded
-        } else {
-            let first: i64 = sqlx::query_scalar(
-                "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
-            )
-            .bind(&ack.person_id)
-            .bind(&ack.item_id)
-            .bind(&ack.item_version)
-            .fetch_one(&mut *tx)
-            .await?;
-            AckOutcome::AlreadyAcknowledged { at: first }
-        };
-        sqlx::query(
-            "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&ack.person_id)
-        .bind(ack.delivery_id)
-        .bind(&ack.channel)
-        .bind(ack.method.as_str())
-        .bind(if inserted { "recorded" } else { "repeat" })
-        .bind(ack.at)
-        .execute(&mut *tx)
-        .await?;
+            outcomes.push(outcome);
+        }
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn log_refusal(
@@ -228,5 +239,64 @@ impl Evidence for SqliteStore {
         .await?
         .rows_affected();
         Ok(inserted > 0)
+    }
+
+    async fn pending_items(&self, person_id: &str) -> Result<Vec<PendingItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT MAX(o.id), r.id, r.item_id, r.item_version
+             FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
+             WHERE o.recipient_id = ?1 AND o.person_id = ?1 AND o.state = 'sent'
+               AND o.step_kind IN ('initial', 'reminder') AND r.state <> 'cancelled'
+               AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.person_id = ?1
+                               AND a.item_id = r.item_id AND a.item_version = r.item_version)
+             GROUP BY r.item_id, r.item_version
+             ORDER BY MAX(o.id)",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingItem {
+                delivery_id: r.get(0),
+                rollout_id: r.get(1),
+                item_id: r.get(2),
+                item_version: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn mark_unreachable(
+        &self,
+        channel: &str,
+        address: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE channel_identities SET unreachable_at = ?
+             WHERE channel = ? AND address = ? AND unreachable_at IS NULL",
+        )
+        .bind(at)
+        .bind(channel)
+        .bind(address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn engine_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).expect("the operating system provides randomness");
+        sqlx::query("INSERT OR IGNORE INTO engine_secrets (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(&fresh[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM engine_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
