@@ -195,6 +195,11 @@ impl FakeDiscord {
         self.state().messages[id].clone()
     }
 
+    /// The token of interaction `id`, which its edits and follow-ups carry.
+    pub fn token_of(&self, id: &str) -> String {
+        self.state().interactions[id].token.clone()
+    }
+
     /// An interaction Discord knows but never dispatches, created `age`
     /// ago: (id, token), for answering it by hand.
     pub fn open_interaction(&self, message_id: Option<&str>, age: Duration) -> (String, String) {

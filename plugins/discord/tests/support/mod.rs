@@ -1,5 +1,6 @@
 //! Shared set-up: the fake Discord, and the real plugin library loaded and
 //! started through the engine's plugin host, its token given as a secret.
+#![allow(dead_code)] // each test file uses its own share of these
 
 pub mod fake_discord;
 
