@@ -36,6 +36,11 @@ struct Window {
 
 /// The known windows, by route key (method, path template and the major
 /// parameter, as Discord scopes its buckets), and the global block.
+/// Beyond this many known windows, those already reset are dropped: every
+/// interaction token is a route of its own, so the map would otherwise grow
+/// with every button press.
+const WINDOWS_KEPT: usize = 1_024;
+
 #[derive(Debug, Default)]
 pub struct RateLimits {
     routes: HashMap<String, Window>,
@@ -66,6 +71,9 @@ impl RateLimits {
         announced: &Announced,
         now: Instant,
     ) -> Option<Duration> {
+        if self.routes.len() > WINDOWS_KEPT {
+            self.routes.retain(|_, window| window.reset_at > now);
+        }
         if limited {
             let wait = seconds(announced.retry_after.or(announced.reset_after));
             if announced.global {
@@ -128,6 +136,27 @@ mod tests {
             limits.wait_before(ROUTE, now + Duration::from_secs(3)),
             None
         );
+    }
+
+    #[test]
+    fn windows_that_have_reset_are_forgotten_once_there_are_many() {
+        let now = Instant::now();
+        let mut limits = RateLimits::default();
+        let announced = Announced {
+            remaining: Some(3),
+            reset_after: Some(1.0),
+            ..Announced::default()
+        };
+        for n in 0..=WINDOWS_KEPT {
+            limits.observe(
+                &format!("POST /webhooks/1/token-{n}"),
+                false,
+                &announced,
+                now,
+            );
+        }
+        limits.observe(ROUTE, false, &announced, now + Duration::from_secs(2));
+        assert_eq!(limits.routes.len(), 1);
     }
 
     #[test]

@@ -357,7 +357,14 @@ pub async fn deliver(shared: &Shared, request: &SendRequest) -> SendResult {
                     .progress
                     .record(&request.idempotency_key, posted.clone());
             }
-            Err(error) => return error.into_result("the message"),
+            Err(error) => {
+                let result = error.into_result("the message");
+                // A failed delivery is not retried: nothing to resume.
+                if matches!(result, SendResult::Failed { .. }) {
+                    shared.progress.forget(&request.idempotency_key);
+                }
+                return result;
+            }
         }
     }
     shared.progress.forget(&request.idempotency_key);
