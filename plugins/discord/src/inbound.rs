@@ -128,21 +128,24 @@ impl EventHandler for Gateway {
 impl Gateway {
     async fn button(&self, press: ComponentInteraction) {
         let action_id = press.data.custom_id.clone();
+        let event_id = press.id.to_string();
         if let Some(form) = self.shared.forms.get(&action_id) {
             // A form opens at once; the host hears of it when it is sent.
             match format::modal(&action_id, &form) {
                 Ok(modal) => {
-                    self.respond(&press.id.to_string(), press.id, &press.token, &CreateInteractionResponse::Modal(modal))
+                    let modal = CreateInteractionResponse::Modal(modal);
+                    self.respond(&event_id, press.id, &press.token, &modal)
                         .await;
                     return;
                 }
                 Err(error) => self.shared.host.log(
                     LogLevel::Warn,
-                    format!("the form of a button cannot be a Discord modal ({error}); reporting the press instead"),
+                    format!(
+                        "the form of a button cannot be a Discord modal ({error}); reporting the press instead"
+                    ),
                 ),
             }
         }
-        let event_id = press.id.to_string();
         let deferred = self
             .respond(
                 &event_id,
