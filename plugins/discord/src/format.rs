@@ -321,6 +321,7 @@ pub(crate) mod tests {
             },
             actions,
             reply: None,
+            list: None,
         }
     }
 

@@ -142,6 +142,7 @@ pub fn dm(delivery: &str, user: &str, chunks: &[&str], actions: Vec<Action>) -> 
         },
         actions,
         reply: None,
+        list: None,
     }
 }
 
@@ -168,5 +169,6 @@ pub fn reply(event: &InboundEvent, text: &str, reply: Reply, actions: Vec<Action
             event_id: event.id.clone().unwrap(),
             ..reply
         }),
+        list: None,
     }
 }
