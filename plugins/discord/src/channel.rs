@@ -1,0 +1,209 @@
+//! A running Discord channel instance: its own tokio runtime, the REST
+//! client, the gateway connection (a serenity `Client` whose handler is
+//! `inbound::Gateway`), and the state a send and an interaction share.
+
+use cascade_plugin_api::{
+    Capability, ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest,
+};
+use serenity::all::{ApplicationId, GatewayIntents, ShardManager};
+use serenity::http::HttpBuilder;
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::runtime::{Handle, Runtime};
+
+use crate::config::{DiscordConfig, config_schema};
+use crate::format::EMBED_DESCRIPTION_LIMIT;
+use crate::inbound::{Forms, GATEWAY_CLOSE_WAIT, Gateway, Interactions};
+use crate::send::{Rest, answer, deliver};
+
+/// What sends and gateway events share.
+pub struct Shared {
+    pub config: DiscordConfig,
+    pub rest: Rest,
+    pub host: Host,
+    pub interactions: Interactions,
+    pub forms: Forms,
+    pub dm_channels: DmChannels,
+    pub progress: Progress,
+}
+
+/// DM channel ids by user id: Discord returns the same channel each time,
+/// so one call per person is enough.
+#[derive(Default)]
+pub struct DmChannels(Mutex<HashMap<u64, u64>>);
+
+impl DmChannels {
+    pub fn get(&self, user: u64) -> Option<u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&user)
+            .copied()
+    }
+
+    pub fn insert(&self, user: u64, channel: u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(user, channel);
+    }
+}
+
+/// Message ids already posted for a delivery that has not finished, by
+/// idempotency key, so its retry posts only the parts still missing.
+#[derive(Default)]
+pub struct Progress(Mutex<HashMap<String, Vec<String>>>);
+
+impl Progress {
+    pub fn posted(&self, key: &str) -> Vec<String> {
+        self.lock().get(key).cloned().unwrap_or_default()
+    }
+
+    pub fn record(&self, key: &str, posted: Vec<String>) {
+        self.lock().insert(key.to_owned(), posted);
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One started `discord` channel.
+pub struct DiscordChannel {
+    shared: Arc<Shared>,
+    handle: Handle,
+    shard_manager: Arc<ShardManager>,
+    /// Taken by `stop`, which needs the runtime by value to shut it down.
+    runtime: Mutex<Option<Runtime>>,
+}
+
+impl ChannelPlugin for DiscordChannel {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "discord".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            channels: vec!["discord".to_owned()],
+            capabilities: vec![
+                Capability::Buttons,
+                Capability::Inbound,
+                Capability::Edit,
+                Capability::Forms,
+            ],
+            limits: Limits {
+                max_message_length: Some(EMBED_DESCRIPTION_LIMIT),
+                max_in_flight: Some(8),
+                // Discord's global limit is 50 requests a second; a DM
+                // costs up to two of them.
+                per_second: Some(20.0),
+            },
+            config_schema: config_schema(),
+        }
+    }
+
+    fn start(config: serde_json::Value, host: Host) -> Result<Self, String> {
+        let config = DiscordConfig::from_json(&config).map_err(|error| error.to_string())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("cascade-discord")
+            .build()
+            .map_err(|error| format!("could not start the Discord channel's threads: {error}"))?;
+        let rest = Rest::new(&config)?;
+        runtime
+            .block_on(rest.register_commands(config.guild_id))
+            .map_err(|error| {
+                format!(
+                    "could not register the slash commands in guild {} at {}: {error:?}; check `application_id`, `guild_id`, the token, and that the bot was invited with the applications.commands scope",
+                    config.guild_id, config.api_url
+                )
+            })?;
+        let mut http = HttpBuilder::new(&config.token)
+            .application_id(ApplicationId::new(config.application_id))
+            // serenity's ratelimiter ignores the proxy (see ratelimit.rs);
+            // the gateway's few calls go without it.
+            .ratelimiter_disabled(true);
+        if let Some(proxy) = config.proxy() {
+            http = http.proxy(proxy);
+        }
+        let shared = Arc::new(Shared {
+            config,
+            rest,
+            host: host.clone(),
+            interactions: Interactions::default(),
+            forms: Forms::default(),
+            dm_channels: DmChannels::default(),
+            progress: Progress::default(),
+        });
+        let gateway = Gateway {
+            shared: Arc::clone(&shared),
+        };
+        // Interactions reach a bot whatever its intents; it reads no messages.
+        let mut client = runtime
+            .block_on(
+                serenity::all::ClientBuilder::new_with_http(http.build(), GatewayIntents::empty())
+                    .event_handler(gateway)
+                    .into_future(),
+            )
+            .map_err(|error| format!("could not set up the Discord gateway client: {error}"))?;
+        let shard_manager = Arc::clone(&client.shard_manager);
+        let gateway_host = host.clone();
+        runtime.spawn(async move {
+            // Asks GET /gateway/bot for the shard count Discord recommends.
+            if let Err(error) = client.start_autosharded().await {
+                gateway_host.log(
+                    LogLevel::Error,
+                    format!("the Discord gateway stopped: {error}; buttons and commands are not received until the engine restarts"),
+                );
+            }
+        });
+        host.log(
+            LogLevel::Info,
+            format!(
+                "registered the slash commands in guild {}; connecting to the gateway",
+                shared.config.guild_id
+            ),
+        );
+        Ok(DiscordChannel {
+            handle: runtime.handle().clone(),
+            shared,
+            shard_manager,
+            runtime: Mutex::new(Some(runtime)),
+        })
+    }
+
+    fn send(&self, request: SendRequest, completion: Completion) {
+        let shared = Arc::clone(&self.shared);
+        // After `stop` the runtime is gone and the task is dropped unrun,
+        // which answers it with a retry.
+        self.handle.spawn(async move {
+            let result = if request.reply.is_some() {
+                answer(&shared, &request).await
+            } else {
+                deliver(&shared, &request).await
+            };
+            completion.complete(result);
+        });
+    }
+
+    fn stop(&self) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(runtime) = runtime {
+            let shard_manager = Arc::clone(&self.shard_manager);
+            runtime.block_on(async {
+                let _ =
+                    tokio::time::timeout(GATEWAY_CLOSE_WAIT, shard_manager.shutdown_all()).await;
+            });
+            // Drops every send still running, so each answers with a retry.
+            runtime.shutdown_timeout(GATEWAY_CLOSE_WAIT);
+        }
+    }
+}

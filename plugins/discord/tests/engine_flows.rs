@@ -1,0 +1,282 @@
+//! Whole flows through the engine and the real Discord plugin against the
+//! fake Discord: a practitioner links their account with `/link`, gets the
+//! item as a DM with buttons, acknowledges and sees the message change; a
+//! champion confirms a cascade through the modal; a press from a Discord
+//! account not linked to the delivery's recipient records nothing.
+
+mod support;
+
+use cascade::delivery::DispatchSettings;
+use cascade::engine::{Engine, Runner};
+use cascade::inbound::{InboundOutcome, issue_code};
+use cascade::project::{Project, scaffold};
+use cascade::store::{SqliteStore, Store};
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use std::path::Path;
+use std::time::Duration;
+use support::fake_discord::{APPLICATION_ID, FakeDiscord, GUILD_ID, TOKEN};
+
+const AMARA: &str = "4000000000000000011";
+const STRANGER: &str = "4000000000000000099";
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+/// The demo project with one Discord channel pointed at the fake, its
+/// directory and content imported as `cascade import` does.
+async fn project(fake: &FakeDiscord) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    scaffold(dir.path()).unwrap();
+    let config_path = dir.path().join("cascade.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let base = &config[..config.find("[[channels]]").unwrap()];
+    std::fs::write(dir.path().join("discord-token"), TOKEN).unwrap();
+    let channels = format!(
+        r#"
+[[channels]]
+name = "discord"
+plugin = "discord"
+identity = "discord"
+formats = ["discord"]
+config = {{ api_url = "{}", application_id = "{APPLICATION_ID}", guild_id = "{GUILD_ID}" }}
+secrets = {{ token = {{ file = "discord-token" }} }}
+"#,
+        fake.api_url()
+    );
+    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
+
+    let project = Project::open(dir.path()).unwrap();
+    let store = SqliteStore::open(&project.store_path().to_string_lossy())
+        .await
+        .unwrap();
+    let mut files = Vec::new();
+    for name in ["agencies", "teams", "people", "champions"] {
+        let path = project.directory_dir().join(format!("{name}.csv"));
+        files.push((path.clone(), cascade::directory::read_csv(&path).unwrap()));
+    }
+    for (path, file) in &files {
+        store.import(file, path, &project.taxonomy).await.unwrap();
+    }
+    let (items, errors) = cascade::content::load_dir(&project.content_dir(), &project.taxonomy);
+    assert!(errors.is_empty());
+    for loaded in &items {
+        store.save_item(&loaded.item, &loaded.text).await.unwrap();
+    }
+    dir
+}
+
+const ROLLOUT: &str = r#"
+id = "now"
+item = "7mb-neglect-seeing-the-child"
+start = 2026-03-27T09:00:00
+channels = ["discord"]
+ack_deadline_days = 10
+[audience]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
+
+async fn runner(dir: &Path) -> Runner {
+    let now = utc(2026, 3, 27, 8, 0);
+    let rollout = dir.join("rollouts").join("now.toml");
+    std::fs::write(&rollout, ROLLOUT).unwrap();
+    let engine = Engine::open(Project::open(dir).unwrap(), true)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    let planned = engine
+        .plan(&rollout, now)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    engine.start(&planned, now).await.unwrap();
+    engine
+        .runner(DispatchSettings {
+            backoff_base: Duration::from_secs(60),
+            ..DispatchSettings::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// Handles inbound events until the plugin's next one has been handled.
+async fn handle_next(runner: &Runner) -> InboundOutcome {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut outcomes = runner
+            .handle_inbound(utc(2026, 3, 27, 10, 0))
+            .await
+            .unwrap();
+        if let Some(outcome) = outcomes.pop() {
+            assert!(outcomes.is_empty(), "one event at a time: {outcomes:?}");
+            return outcome;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the plugin emitted no event"
+        );
+        // The event crosses from the plugin's runtime; poll for it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The body of the first `method` request (an edit or a follow-up) made
+/// with the token of interaction `id`.
+async fn answer_to(fake: &FakeDiscord, method: &str, id: &str) -> Value {
+    let token = fake.token_of(id);
+    fake.wait_for(&format!("a {method} answering {id}"), |s| {
+        s.requests
+            .iter()
+            .find(|r| {
+                r.method == method && r.path.contains("/webhooks/") && r.path.contains(&token)
+            })
+            .map(|r| r.body.clone())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_stranger() {
+    let fake = FakeDiscord::start().await;
+    let dir = project(&fake).await;
+    let runner = runner(dir.path()).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
+
+    // Amara links her Discord account with the code the business unit gave her.
+    let code = issue_code(&*runner.store, "p-amara-okafor", 1_774_605_600_000)
+        .await
+        .unwrap();
+    let link = fake.run_command(AMARA, "link", &[("code", &code)]);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Linked {
+            person_id: "p-amara-okafor".to_owned()
+        }
+    );
+    let linked = answer_to(&fake, "PATCH", &link).await;
+    let content = linked["content"].as_str().unwrap();
+    assert!(
+        content.contains("this chat is now linked to you"),
+        "{content}"
+    );
+
+    // The rollout reaches her as a DM: the item in embeds, two buttons.
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let channel = fake.dm_channel_of(AMARA).expect("a DM was opened to Amara");
+    let posts = fake.requests_to(&format!("POST /api/v10/channels/{channel}/messages"));
+    assert!(!posts.is_empty());
+    assert!(
+        posts.iter().all(
+            |p| p.status == 200 && p.body["allowed_mentions"]["parse"] == serde_json::json!([])
+        )
+    );
+    assert!(posts[0].body["embeds"][0]["title"].as_str().is_some());
+    let last = posts.last().unwrap();
+    let buttons = last.body["components"][0]["components"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let labels: Vec<&str> = buttons
+        .iter()
+        .map(|b| b["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Acknowledge", "I've cascaded this to my team"]);
+    let ack_id = buttons[0]["custom_id"].as_str().unwrap().to_owned();
+    let confirm_id = buttons[1]["custom_id"].as_str().unwrap().to_owned();
+    let message = fake
+        .state()
+        .messages
+        .iter()
+        .rev()
+        .find(|(_, m)| m["channel_id"] == channel.as_str())
+        .map(|(id, _)| id.clone())
+        .unwrap();
+
+    // A stranger pressing her button records nothing.
+    let stranger = fake.press_button(STRANGER, &message, &ack_id);
+    let refused = handle_next(&runner).await;
+    assert!(
+        matches!(refused, InboundOutcome::Refused { .. }),
+        "{refused:?}"
+    );
+    let followup = answer_to(&fake, "POST", &stranger).await;
+    let told = followup["content"].as_str().unwrap();
+    assert!(told.contains("not linked"), "{told}");
+    assert_eq!(followup["flags"], 64, "only the stranger sees it");
+    let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
+        .fetch_one(runner.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(acks, 0);
+    assert_eq!(
+        fake.message(&message)["content"],
+        "",
+        "her message is unchanged"
+    );
+
+    // She acknowledges; the message shows it and keeps the cascade button.
+    fake.press_button(AMARA, &message, &ack_id);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Acknowledged {
+            person_id: "p-amara-okafor".to_owned(),
+            first: true
+        }
+    );
+    fake.wait_for("the status on her message", |s| {
+        (s.messages[&message]["content"] == "Acknowledged on 27 March 2026").then_some(())
+    })
+    .await;
+    let shown = fake.message(&message);
+    let kept: Vec<&str> = shown["components"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["custom_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, [confirm_id.as_str()]);
+
+    // As a champion she confirms the cascade through the modal.
+    let press = fake.press_button(AMARA, &message, &confirm_id);
+    let modal = fake
+        .wait_for("the modal", |s| {
+            s.requests.iter().find(|r| r.path.contains(&press)).cloned()
+        })
+        .await;
+    assert_eq!(modal.status, 204);
+    assert_eq!(modal.body["type"], 9);
+    fake.submit_modal(
+        AMARA,
+        &message,
+        &confirm_id,
+        &[
+            ("team", "Multi-Agency Safeguarding Hub (MASH)"),
+            ("session_date", "2026-03-26"),
+            ("present", "14"),
+            ("method", "Briefing session"),
+            ("note", ""),
+        ],
+    );
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Confirmed {
+            person_id: "p-amara-okafor".to_owned(),
+            team_id: "mash".to_owned(),
+            first: true
+        }
+    );
+    let row =
+        sqlx::query("SELECT team_id, session_date, present, channel FROM cascade_confirmations")
+            .fetch_one(runner.store.pool())
+            .await
+            .unwrap();
+    let recorded: (String, String, u32, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(
+        recorded,
+        ("mash".into(), "2026-03-26".into(), 14, "discord".into())
+    );
+    assert_eq!(fake.state().refusals, []);
+}

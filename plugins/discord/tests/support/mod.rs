@@ -1,0 +1,174 @@
+//! Shared set-up: the fake Discord, and the real plugin library loaded and
+//! started through the engine's plugin host, its token given as a secret.
+#![allow(dead_code)] // each test file uses its own share of these
+
+pub mod fake_discord;
+
+use cascade::plugins::{
+    ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
+};
+use cascade_plugin_api::{
+    Action, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
+};
+use fake_discord::{APPLICATION_ID, FakeDiscord, GUILD_ID, TOKEN};
+use serde_json::{Value, json};
+use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The plugin library cargo built next to this test binary.
+fn library() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let name = format!("{DLL_PREFIX}cascade_plugin_discord{DLL_SUFFIX}");
+    let mut dir = exe.parent().unwrap();
+    loop {
+        if dir.join(&name).is_file() {
+            return dir.join(&name);
+        }
+        dir = dir
+            .parent()
+            .unwrap_or_else(|| panic!("{name} was not built next to {}", exe.display()));
+    }
+}
+
+/// The plugin started through the host against the fake.
+pub struct Bot {
+    pub host: PluginHost,
+    pub inbound: mpsc::UnboundedReceiver<Inbound>,
+    _secrets: tempfile::TempDir,
+}
+
+/// The channel's configuration as an operator writes it, pointed at the
+/// fake; `extra` adds or overrides keys.
+pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
+    let mut config = json!({
+        "api_url": fake.api_url(),
+        "application_id": APPLICATION_ID,
+        "guild_id": GUILD_ID,
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    ChannelConfig {
+        name: "discord".to_owned(),
+        plugin: "discord".to_owned(),
+        config,
+        secrets: [(
+            "token".to_owned(),
+            SecretSource::File("discord-token".into()),
+        )]
+        .into(),
+        identity: None,
+        formats: None,
+        per_second: None,
+    }
+}
+
+impl Bot {
+    pub async fn start(fake: &FakeDiscord, extra: Value) -> Bot {
+        let secrets = tempfile::tempdir().unwrap();
+        std::fs::write(secrets.path().join("discord-token"), format!("{TOKEN}\n")).unwrap();
+        let (tx, inbound) = mpsc::unbounded_channel();
+        let report = PluginHost::load(
+            &[PluginFile { path: library() }],
+            &PluginsConfig::default(),
+            tx,
+        );
+        assert!(
+            report.problems.is_empty(),
+            "{:?}",
+            report
+                .problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        );
+        let mut host = report.host;
+        host.start(&channel_config(fake, extra), secrets.path())
+            .await
+            .unwrap_or_else(|e| panic!("the Discord channel did not start: {e}"));
+        Bot {
+            host,
+            inbound,
+            _secrets: secrets,
+        }
+    }
+
+    pub async fn send(&self, request: &SendRequest) -> SendResult {
+        self.host.send("discord", request).await.unwrap()
+    }
+
+    /// The next event the plugin emitted (failing the test after 20 s).
+    pub async fn next_event(&mut self) -> InboundEvent {
+        let inbound = tokio::time::timeout(Duration::from_secs(20), self.inbound.recv())
+            .await
+            .expect("the plugin emitted no event within 20 s")
+            .expect("the host's inbound channel closed");
+        assert_eq!(inbound.instance, "discord");
+        inbound.event
+    }
+
+    pub async fn stop(mut self) {
+        self.host.stop().await;
+    }
+}
+
+pub fn action(id: &str, label: &str) -> Action {
+    Action {
+        id: id.to_owned(),
+        label: label.to_owned(),
+        form: None,
+    }
+}
+
+/// A learning message for the Discord user `user`, as the host sends it.
+pub fn dm(delivery: &str, user: &str, chunks: &[&str], actions: Vec<Action>) -> SendRequest {
+    SendRequest {
+        delivery_id: delivery.to_owned(),
+        idempotency_key: format!("key-{delivery}"),
+        channel: "discord".to_owned(),
+        recipient: Recipient {
+            person_id: format!("person-{user}"),
+            display_name: "Sam Carter".to_owned(),
+            address: user.to_owned(),
+        },
+        message: Message {
+            subject: Some("7-minute briefing: Neglect and the toxic trio".to_owned()),
+            parts: vec![MessagePart {
+                format: "discord".to_owned(),
+                chunks: chunks.iter().map(|c| (*c).to_owned()).collect(),
+            }],
+        },
+        actions,
+        reply: None,
+        list: None,
+    }
+}
+
+/// The host's answer to an event, as the engine sends it.
+pub fn reply(event: &InboundEvent, text: &str, reply: Reply, actions: Vec<Action>) -> SendRequest {
+    SendRequest {
+        delivery_id: "reply:1".to_owned(),
+        idempotency_key: format!("reply-{}", event.id.clone().unwrap()),
+        channel: "discord".to_owned(),
+        recipient: Recipient {
+            person_id: String::new(),
+            display_name: String::new(),
+            address: event.address.clone().unwrap(),
+        },
+        message: Message {
+            subject: None,
+            parts: vec![MessagePart {
+                format: "text".to_owned(),
+                chunks: vec![text.to_owned()],
+            }],
+        },
+        actions,
+        reply: Some(Reply {
+            event_id: event.id.clone().unwrap(),
+            ..reply
+        }),
+        list: None,
+    }
+}
