@@ -411,7 +411,10 @@ mod tests {
     #[test]
     fn webhook_keys_in_polling_mode_are_refused() {
         let error = parse(json!({ "token": TOKEN, "webhook_secret": "x" })).unwrap_err();
-        assert_eq!(error, ConfigError::WebhookKeyInPollingMode("webhook_secret"));
+        assert_eq!(
+            error,
+            ConfigError::WebhookKeyInPollingMode("webhook_secret")
+        );
     }
 
     #[test]

@@ -125,8 +125,8 @@ mod tests {
 
     #[test]
     fn a_plain_text_reply_is_escaped_for_html() {
-        let chunks = html_chunks(&request(vec![part("text", &["1 < 2 & <b>not bold</b>"])]))
-            .unwrap();
+        let chunks =
+            html_chunks(&request(vec![part("text", &["1 < 2 & <b>not bold</b>"])])).unwrap();
         assert_eq!(chunks, ["1 &lt; 2 &amp; &lt;b&gt;not bold&lt;/b&gt;"]);
     }
 

@@ -42,11 +42,13 @@ pub fn event_of(channel: &str, update: &Update) -> Option<(InboundEvent, Option<
             // A private chat's id is the user's id, so a press whose message
             // Telegram no longer sends is still answered in the right chat.
             let chat = message.map_or(ChatId(query.from.id.0 as i64), |m| m.chat().id);
-            let pressed = message.and_then(|m| m.regular_message()).map(|m| PressedMessage {
-                id: m.id,
-                html: m.html_text().unwrap_or_default(),
-                text: m.text().unwrap_or_default().to_owned(),
-            });
+            let pressed = message
+                .and_then(|m| m.regular_message())
+                .map(|m| PressedMessage {
+                    id: m.id,
+                    html: m.html_text().unwrap_or_default(),
+                    text: m.text().unwrap_or_default().to_owned(),
+                });
             let event = InboundEvent {
                 channel: channel.to_owned(),
                 account: query.from.id.to_string(),
@@ -182,7 +184,9 @@ impl Receiver {
                 {
                     host.log(
                         LogLevel::Warn,
-                        format!("could not stop the spinner of an unanswered button press: {error}"),
+                        format!(
+                            "could not stop the spinner of an unanswered button press: {error}"
+                        ),
                     );
                 }
             });
@@ -268,7 +272,10 @@ pub async fn serve_webhook(
                 .with_graceful_shutdown(stopped)
                 .await
             {
-                host.log(LogLevel::Error, format!("the webhook listener failed: {error}"));
+                host.log(
+                    LogLevel::Error,
+                    format!("the webhook listener failed: {error}"),
+                );
             }
         });
         tokio::spawn(async move {

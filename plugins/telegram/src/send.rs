@@ -76,7 +76,10 @@ const REMEMBER_POSTED: Duration = Duration::from_secs(24 * 60 * 60);
 impl Posted {
     fn get(&self, key: &str) -> Vec<i32> {
         let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        by_key.get(key).map(|(ids, _)| ids.clone()).unwrap_or_default()
+        by_key
+            .get(key)
+            .map(|(ids, _)| ids.clone())
+            .unwrap_or_default()
     }
 
     fn push(&self, key: &str, id: MessageId) {
@@ -286,9 +289,9 @@ pub fn outcome_of(error: &RequestError) -> SendResult {
             retry("the Bot API did not answer in time")
         }
         RequestError::Network(error) => retry(format!("could not reach the Bot API: {error}")),
-        RequestError::InvalidJson { .. } => retry(
-            "the Bot API answered with something other than its JSON (a proxy's error page?)",
-        ),
+        RequestError::InvalidJson { .. } => {
+            retry("the Bot API answered with something other than its JSON (a proxy's error page?)")
+        }
         RequestError::Io(error) => retry(format!("I/O error talking to the Bot API: {error}")),
         RequestError::Api(error) => {
             let description = match error {
@@ -380,7 +383,9 @@ mod tests {
     fn server_errors_are_retried() {
         for description in ["Internal Server Error", "Bad Gateway", "Gateway Timeout"] {
             assert!(matches!(
-                outcome_of(&RequestError::Api(ApiError::Unknown(description.to_owned()))),
+                outcome_of(&RequestError::Api(ApiError::Unknown(
+                    description.to_owned()
+                ))),
                 SendResult::Retry {
                     retry_after_ms: None,
                     ..

@@ -28,7 +28,10 @@ async fn a_press_is_an_action_event_with_the_query_id_the_chat_and_the_account()
         &["<b>Item</b>"],
         vec![action("a1.ack.Zx9", "Acknowledge")],
     );
-    assert!(matches!(harness.send(&request).await, SendResult::Delivered { .. }));
+    assert!(matches!(
+        harness.send(&request).await,
+        SendResult::Delivered { .. }
+    ));
     let message = harness.fake.messages_in(CHAT).remove(0);
     let query = harness
         .fake
@@ -78,7 +81,13 @@ async fn the_host_s_reply_answers_the_press_once_shows_the_status_and_keeps_the_
         private: false,
     };
     let first = harness
-        .send(&reply(1, CHAT, answer.clone(), "Thanks <Lena> & team", vec![]))
+        .send(&reply(
+            1,
+            CHAT,
+            answer.clone(),
+            "Thanks <Lena> & team",
+            vec![],
+        ))
         .await;
     assert!(matches!(first, SendResult::Delivered { .. }), "{first:?}");
     // The host answering the same event again must not answer the query twice.
@@ -96,7 +105,10 @@ async fn the_host_s_reply_answers_the_press_once_shows_the_status_and_keeps_the_
         messages[0].text,
         "Item & more\n\nAcknowledged on 21 November 2026"
     );
-    assert_eq!(messages[0].entities[0], json!({"type": "bold", "offset": 0, "length": 4}));
+    assert_eq!(
+        messages[0].entities[0],
+        json!({"type": "bold", "offset": 0, "length": 4})
+    );
     assert_eq!(
         messages[0].buttons(),
         [(
@@ -113,7 +125,12 @@ async fn the_host_s_reply_answers_the_press_once_shows_the_status_and_keeps_the_
 async fn a_press_the_host_does_not_answer_in_time_is_answered_empty_once() {
     let mut harness = Harness::start(json!({ "answer_within_seconds": 0.2 })).await;
     harness
-        .send(&briefing("d-1", CHAT, &["Item"], vec![action("a1.ack.Zx9", "Acknowledge")]))
+        .send(&briefing(
+            "d-1",
+            CHAT,
+            &["Item"],
+            vec![action("a1.ack.Zx9", "Acknowledge")],
+        ))
         .await;
     let message = harness.fake.messages_in(CHAT).remove(0);
     let query = harness
@@ -150,9 +167,13 @@ async fn a_press_the_host_does_not_answer_in_time_is_answered_empty_once() {
 async fn commands_and_typed_text_are_emitted_and_replies_reach_the_chat_as_plain_text() {
     let mut harness = Harness::start(json!({})).await;
     harness.fake.user_sends(CHAT, "/start 482913");
-    harness.fake.user_sends(CHAT, "/link@cascade_test_bot 482913");
+    harness
+        .fake
+        .user_sends(CHAT, "/link@cascade_test_bot 482913");
     harness.fake.user_sends(CHAT, "/pending");
-    harness.fake.user_sends(CHAT, "/ack neglect-seeing-the-child");
+    harness
+        .fake
+        .user_sends(CHAT, "/ack neglect-seeing-the-child");
     harness.fake.user_sends(CHAT, "/help");
     harness.fake.user_sends(CHAT, "/cancel");
     harness.fake.user_sends(CHAT, "  14 people  ");
@@ -163,7 +184,11 @@ async fn commands_and_typed_text_are_emitted_and_replies_reach_the_chat_as_plain
         let event = harness.next_event().await;
         assert_eq!(event.account, CHAT.to_string());
         assert_eq!(event.address, Some(CHAT.to_string()));
-        ids.push(event.id.expect("commands are answered, so they carry an id"));
+        ids.push(
+            event
+                .id
+                .expect("commands are answered, so they carry an id"),
+        );
         kinds.push(event.kind);
     }
     assert_eq!(
@@ -215,12 +240,16 @@ async fn polling_confirms_each_batch_so_no_update_is_emitted_twice() {
     harness.fake.user_sends(CHAT, "one");
     assert_eq!(
         harness.next_event().await.kind,
-        InboundKind::Text { text: "one".to_owned() }
+        InboundKind::Text {
+            text: "one".to_owned()
+        }
     );
     harness.fake.user_sends(CHAT, "two");
     assert_eq!(
         harness.next_event().await.kind,
-        InboundKind::Text { text: "two".to_owned() }
+        InboundKind::Text {
+            text: "two".to_owned()
+        }
     );
     let fake = harness.stop().await;
     let polls = fake.requests_to("getUpdates");

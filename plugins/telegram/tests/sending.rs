@@ -78,7 +78,9 @@ async fn a_429_is_reported_as_a_retry_after_telegram_s_seconds() {
     harness
         .fake
         .fail_next_send(Fault::TooManyRequests { retry_after: 3 });
-    let result = harness.send(&briefing("d-1", CHAT, &["Hello"], vec![])).await;
+    let result = harness
+        .send(&briefing("d-1", CHAT, &["Hello"], vec![]))
+        .await;
     let fake = harness.stop().await;
 
     assert!(
@@ -109,7 +111,16 @@ async fn a_retry_after_a_429_on_part_two_sends_only_the_parts_not_yet_sent() {
         vec![action("a1.ack.x", "Acknowledge")],
     );
     let first = harness.send(&request).await;
-    assert!(matches!(first, SendResult::Retry { retry_after_ms: Some(1000), .. }), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            SendResult::Retry {
+                retry_after_ms: Some(1000),
+                ..
+            }
+        ),
+        "{first:?}"
+    );
     assert_eq!(harness.fake.messages_in(CHAT).len(), 1);
 
     let second = harness.send(&request).await;
@@ -131,7 +142,9 @@ async fn a_retry_after_a_429_on_part_two_sends_only_the_parts_not_yet_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_error_is_retried_and_nothing_is_lost() {
-    let harness = Harness::start(json!({})).await;
+    // teloxide waits 10 s before reading a 5xx answer (its back-off), so
+    // the request timeout must be longer for the answer to be read.
+    let harness = Harness::start(json!({ "request_timeout_seconds": 15 })).await;
     harness.fake.fail_next_send(Fault::ServerError {
         code: 502,
         description: "Bad Gateway",
@@ -155,7 +168,9 @@ async fn a_request_that_times_out_is_retried() {
     harness
         .fake
         .fail_next_send(Fault::Hang(std::time::Duration::from_secs(3)));
-    let result = harness.send(&briefing("d-1", CHAT, &["Hello"], vec![])).await;
+    let result = harness
+        .send(&briefing("d-1", CHAT, &["Hello"], vec![]))
+        .await;
     let fake = harness.stop().await;
 
     assert!(
@@ -169,7 +184,9 @@ async fn a_request_that_times_out_is_retried() {
 async fn a_blocked_bot_fails_the_send_as_unreachable() {
     let harness = Harness::start(json!({})).await;
     harness.fake.block(CHAT);
-    let result = harness.send(&briefing("d-1", CHAT, &["Hello"], vec![])).await;
+    let result = harness
+        .send(&briefing("d-1", CHAT, &["Hello"], vec![]))
+        .await;
     harness.stop().await;
 
     assert_eq!(
@@ -207,7 +224,9 @@ async fn a_message_at_the_limit_is_sent_and_one_over_it_is_refused_by_telegram()
     // UTF-16 units.
     let at_limit = format!("<b>{}</b>{}", "&amp;".repeat(4000), "🙂".repeat(48));
     let over = format!("{at_limit}.");
-    let fits = harness.send(&briefing("d-1", CHAT, &[&at_limit], vec![])).await;
+    let fits = harness
+        .send(&briefing("d-1", CHAT, &[&at_limit], vec![]))
+        .await;
     let refused = harness.send(&briefing("d-2", CHAT, &[&over], vec![])).await;
     let fake = harness.stop().await;
 

@@ -43,8 +43,9 @@ pub fn parse(html: &str) -> Result<(String, Vec<Value>), String> {
                     None => (inner, ""),
                 };
                 let name = name.to_lowercase();
-                let entity = entity_for(&name, attributes)
-                    .ok_or_else(|| format!("Unsupported start tag \"{name}\" at byte offset {i}"))?;
+                let entity = entity_for(&name, attributes).ok_or_else(|| {
+                    format!("Unsupported start tag \"{name}\" at byte offset {i}")
+                })?;
                 open.push((name, utf16, entity));
             }
             i += end + 1;
@@ -53,8 +54,12 @@ pub fn parse(html: &str) -> Result<(String, Vec<Value>), String> {
                 .find(';')
                 .filter(|end| *end <= 10)
                 .ok_or_else(|| format!("Character entity expected at byte offset {i}"))?;
-            let c = decode_entity(&rest[1..end])
-                .ok_or_else(|| format!("Unsupported HTML entity \"{}\" at byte offset {i}", &rest[..=end]))?;
+            let c = decode_entity(&rest[1..end]).ok_or_else(|| {
+                format!(
+                    "Unsupported HTML entity \"{}\" at byte offset {i}",
+                    &rest[..=end]
+                )
+            })?;
             text.push(c);
             utf16 += c.len_utf16();
             i += end + 1;

@@ -32,7 +32,10 @@ pub enum Fault {
     /// 429 with `parameters.retry_after`.
     TooManyRequests { retry_after: u64 },
     /// A 5xx with Telegram's JSON body.
-    ServerError { code: u16, description: &'static str },
+    ServerError {
+        code: u16,
+        description: &'static str,
+    },
     /// Answers nothing for this long, then 504: the client should give up
     /// first. The message is not posted.
     Hang(Duration),
@@ -288,7 +291,12 @@ impl FakeBotApi {
             "text": text,
         });
         if text.starts_with('/') {
-            let length = text.split_whitespace().next().unwrap().encode_utf16().count();
+            let length = text
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .encode_utf16()
+                .count();
             message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": length}]);
         }
         self.queue("message", message);
@@ -521,7 +529,9 @@ fn keyboard_problem(markup: &Value) -> Option<(u16, Value)> {
             return Some(bad_request("BUTTON_DATA_INVALID"));
         }
         if button["text"].as_str().unwrap_or_default().is_empty() {
-            return Some(bad_request("text buttons are unallowed in the inline keyboard"));
+            return Some(bad_request(
+                "text buttons are unallowed in the inline keyboard",
+            ));
         }
     }
     None
@@ -636,13 +646,16 @@ fn edit(fake: &FakeBotApi, body: &Value, text: bool) -> (u16, Value) {
     else {
         return bad_request("message to edit not found");
     };
-    let markup = body
-        .get("reply_markup")
-        .cloned()
-        .filter(|m| m["inline_keyboard"].as_array().is_some_and(|rows| !rows.is_empty()));
+    let markup = body.get("reply_markup").cloned().filter(|m| {
+        m["inline_keyboard"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty())
+    });
     let unchanged = match &parsed {
         Some((_, new_text, new_entities)) => {
-            *new_text == message.text && *new_entities == message.entities && markup == message.reply_markup
+            *new_text == message.text
+                && *new_entities == message.entities
+                && markup == message.reply_markup
         }
         None => markup == message.reply_markup,
     };

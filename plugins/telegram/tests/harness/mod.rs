@@ -3,7 +3,9 @@
 #![allow(dead_code)] // each test file uses its own share of these
 
 use crate::fake_bot_api::{FakeBotApi, TOKEN};
-use cascade::plugins::{ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource};
+use cascade::plugins::{
+    ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
+};
 use cascade_plugin_api::{
     Action, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
 };
