@@ -238,3 +238,92 @@ fn link_codes_are_printed_for_a_team_and_an_unknown_team_is_named() {
     assert!(!unknown.status.success());
     assert!(text(&unknown.stderr).contains("team \"cs-nowhere\" has no active people"));
 }
+
+#[test]
+fn link_codes_sent_by_email_reach_each_person_and_are_not_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    assert!(
+        cascade(&["import", "--project", "demo"], tmp.path())
+            .status
+            .success()
+    );
+    let out = cascade(
+        &[
+            "link-codes",
+            "--project",
+            "demo",
+            "--team",
+            "cs-north",
+            "--send",
+            "outbox",
+        ],
+        tmp.path(),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", text(&out.stderr));
+    assert!(
+        stdout.contains("Sent 5 of 5 codes through \"outbox\"."),
+        "{stdout}"
+    );
+    let outbox = tmp.path().join("demo").join("outbox");
+    let mut codes = Vec::new();
+    for entry in std::fs::read_dir(&outbox).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("link-code-")
+        {
+            continue;
+        }
+        let message: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let body = message["parts"][1]["chunks"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let code = body
+            .split_whitespace()
+            .skip_while(|w| *w != "/link")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        assert_eq!(code.len(), 8, "{body}");
+        assert!(
+            !stdout.contains(&code),
+            "a sent code must not be printed: {stdout}"
+        );
+        if message["recipient"]["person_id"] == "p-tom-reilly" {
+            assert_eq!(
+                message["recipient"]["address"],
+                "tom.reilly@northbridge-council.example"
+            );
+            assert!(body.starts_with("Hello Tom Reilly,"), "{body}");
+        }
+        codes.push(code);
+    }
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), 5);
+
+    let unknown = cascade(
+        &[
+            "link-codes",
+            "--project",
+            "demo",
+            "--team",
+            "cs-north",
+            "--send",
+            "pigeon",
+        ],
+        tmp.path(),
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("no channel \"pigeon\" is configured"),
+        "{}",
+        text(&unknown.stderr)
+    );
+}

@@ -3,10 +3,13 @@
 
 mod support;
 
-use cascade::inbound::{InboundOutcome, Refusal, handle, issue_code};
+use cascade::engine::Runner;
+use cascade::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
 use cascade::plugins::Inbound;
+use cascade::store::StoreError;
 use cascade_plugin_api::{InboundEvent, InboundKind};
 use sqlx::Row;
+use std::path::Path;
 use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, rows, start, utc};
 
 fn command(account: &str, name: &str, args: &[&str]) -> Inbound {
@@ -41,6 +44,31 @@ fn press(account: &str, action: &str) -> Inbound {
     }
 }
 
+async fn handle(
+    runner: &Runner,
+    event: &Inbound,
+    identity: &str,
+    now: i64,
+) -> Result<InboundOutcome, StoreError> {
+    Ok(runner.desk().handle(event, identity, now).await?.outcome)
+}
+
+/// The id of the button labelled `label` on the message the file channel
+/// wrote for a delivery: what a chat plugin would have offered.
+fn action(project: &Path, delivery: i64, label: &str) -> String {
+    let path = project.join("outbox").join(format!("d{delivery}.json"));
+    let message: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let actions = message["actions"].as_array().unwrap();
+    actions
+        .iter()
+        .find(|a| a["label"] == label)
+        .unwrap_or_else(|| panic!("no {label:?} button in {actions:?}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 const MARCH_27: i64 = 1_774_602_000_000; // 2026-03-27 09:00 UTC
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,7 +85,7 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
 
     let code = issue_code(store, "p-amara-okafor", now).await.unwrap();
     let linked = handle(
-        store,
+        &runner,
         &command("tg-100", "start", &[&code.to_lowercase()]),
         "telegram",
         now,
@@ -75,9 +103,14 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
         .unwrap();
     assert_eq!(linked_to.as_deref(), Some("p-amara-okafor"));
 
-    let again = handle(store, &command("tg-999", "link", &[&code]), "telegram", now)
-        .await
-        .unwrap();
+    let again = handle(
+        &runner,
+        &command("tg-999", "link", &[&code]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         again,
         InboundOutcome::Refused {
@@ -88,7 +121,7 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
     let late = issue_code(store, "p-tom-reilly", now).await.unwrap();
     let day_later = now + 24 * 60 * 60 * 1000;
     let expired = handle(
-        store,
+        &runner,
         &command("tg-200", "link", &[&late]),
         "telegram",
         day_later,
@@ -102,7 +135,7 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
         }
     );
     let unknown = handle(
-        store,
+        &runner,
         &command("tg-200", "link", &["ZZZZZZZZ"]),
         "telegram",
         now,
@@ -133,10 +166,10 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-    let ack = format!("ack:{amaras}");
+    let ack = action(dir.path(), amaras, "Acknowledge");
     let now = MARCH_27 + 60_000;
 
-    let unlinked = handle(store, &press("tg-1", &ack), "telegram", now)
+    let unlinked = handle(&runner, &press("tg-1", &ack), "telegram", now)
         .await
         .unwrap();
     assert_eq!(
@@ -148,14 +181,14 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
 
     let toms_code = issue_code(store, "p-tom-reilly", now).await.unwrap();
     handle(
-        store,
+        &runner,
         &command("tg-tom", "link", &[&toms_code]),
         "telegram",
         now,
     )
     .await
     .unwrap();
-    let someone_else = handle(store, &press("tg-tom", &ack), "telegram", now)
+    let someone_else = handle(&runner, &press("tg-tom", &ack), "telegram", now)
         .await
         .unwrap();
     assert_eq!(
@@ -187,14 +220,14 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
 
     let amaras_code = issue_code(store, "p-amara-okafor", now).await.unwrap();
     handle(
-        store,
+        &runner,
         &command("tg-amara", "start", &[&amaras_code]),
         "telegram",
         now,
     )
     .await
     .unwrap();
-    let first = handle(store, &press("tg-amara", &ack), "telegram", now)
+    let first = handle(&runner, &press("tg-amara", &ack), "telegram", now)
         .await
         .unwrap();
     assert_eq!(
@@ -204,7 +237,7 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
             first: true
         }
     );
-    let repeat = handle(store, &press("tg-amara", &ack), "telegram", now + 1)
+    let repeat = handle(&runner, &press("tg-amara", &ack), "telegram", now + 1)
         .await
         .unwrap();
     assert_eq!(
@@ -253,7 +286,7 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
     let now = MARCH_27;
     let code = issue_code(store, "p-amara-okafor", now).await.unwrap();
     handle(
-        store,
+        &runner,
         &command("tg-amara", "link", &[&code]),
         "telegram",
         now,
@@ -261,8 +294,8 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
     .await
     .unwrap();
     let answered = handle(
-        store,
-        &press("tg-amara", &format!("answer:{follow_up}:2")),
+        &runner,
+        &press("tg-amara", &action(dir.path(), follow_up, "Not yet")),
         "telegram",
         now,
     )
@@ -277,8 +310,11 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
         }
     );
     let out_of_range = handle(
-        store,
-        &press("tg-amara", &format!("answer:{follow_up}:9")),
+        &runner,
+        &press(
+            "tg-amara",
+            &runner.keys.sign(&ActionRef::Answer(follow_up, 9)),
+        ),
         "telegram",
         now,
     )

@@ -190,6 +190,9 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
         taxonomy: engine.project.taxonomy.clone(),
         partnership_name: config.partnership.name.clone(),
         ack_links: engine.ack_links().unwrap(),
+        actions: cascade::inbound::ActionKey::new(vec![1; 32]),
+        time_zone: engine.calendar.time_zone(),
+        bodies: Default::default(),
     });
     let store = engine.store.clone();
     let host = Arc::new(engine.host);
@@ -269,7 +272,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
                     channel: route.kind.clone(),
                     recipient: Recipient {
                         display_name: world.person(&person).unwrap().display_name.clone(),
-                        address: world.address(&person, "outbox").unwrap().to_owned(),
+                        address: world.address(&person, "outbox").unwrap().to_string(),
                         person_id: person,
                     },
                     message,

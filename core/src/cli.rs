@@ -71,8 +71,9 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         lease_seconds: u64,
     },
-    /// Print one-time codes (valid 24 hours, single use) that people send to a
-    /// chat bot as `/link <code>` to link their chat account.
+    /// Give people one-time codes (valid 24 hours, single use) that they send
+    /// to a chat bot as `/link <code>` to link their chat account: printed,
+    /// or with `--send` sent to each person through a channel such as email.
     LinkCodes {
         /// Everyone in this team.
         #[arg(long)]
@@ -80,6 +81,10 @@ enum Command {
         /// These people.
         #[arg(long = "person")]
         people: Vec<String>,
+        /// Send each person their code through this channel (e.g. the email
+        /// channel) instead of printing the codes.
+        #[arg(long, value_name = "CHANNEL")]
+        send: Option<String>,
     },
     /// Show rollouts; with an id, that rollout per wave and channel.
     Status { rollout: Option<String> },
@@ -219,9 +224,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             runtime()?.block_on(serve(project, Some(listen), until_idle, settings))
         }
-        Command::LinkCodes { team, people } => {
+        Command::LinkCodes { team, people, send } => {
             let project = Project::open(&cli.project)?;
-            runtime()?.block_on(link_codes(&project, team.as_deref(), &people))
+            runtime()?.block_on(link_codes(
+                project,
+                team.as_deref(),
+                &people,
+                send.as_deref(),
+            ))
         }
         Command::Status { rollout } => {
             let project = Project::open(&cli.project)?;
@@ -664,17 +674,21 @@ fn report_problems(problems: &engine::Problems, file: &Path) -> Result<ExitCode>
     Ok(ExitCode::FAILURE)
 }
 
+/// Moves into the project folder, since paths in channel configuration
+/// (such as the file channel's folder) are relative to the project.
+fn enter(project: Project) -> Result<Project> {
+    std::env::set_current_dir(&project.root)
+        .with_context(|| format!("cannot work in {}", project.root.display()))?;
+    Ok(Project::open(Path::new("."))?)
+}
+
 async fn serve(
     project: Project,
     listen: Option<std::net::SocketAddr>,
     until_idle: bool,
     settings: DispatchSettings,
 ) -> Result<ExitCode> {
-    // Paths in channel configuration (such as the file channel's folder) are
-    // relative to the project.
-    std::env::set_current_dir(&project.root)
-        .with_context(|| format!("cannot work in {}", project.root.display()))?;
-    let project = Project::open(Path::new("."))?;
+    let project = enter(project)?;
     let engine = Engine::open(project, true)
         .await
         .map_err(|p| anyhow!("{p}"))?;
@@ -857,7 +871,12 @@ fn progress(done: u64, total: u64) -> String {
     )
 }
 
-async fn link_codes(project: &Project, team: Option<&str>, people: &[String]) -> Result<ExitCode> {
+async fn link_codes(
+    project: Project,
+    team: Option<&str>,
+    people: &[String],
+    send: Option<&str>,
+) -> Result<ExitCode> {
     if team.is_none() && people.is_empty() {
         bail!(
             "say whose codes to print\n  help: --team <team-id> for a whole team, or --person <person-id> (repeatable)"
@@ -884,6 +903,39 @@ async fn link_codes(project: &Project, team: Option<&str>, people: &[String]) ->
         );
     }
     let now = chrono::Utc::now();
+    if let Some(channel) = send {
+        let chosen: Vec<crate::directory::Person> =
+            chosen.into_iter().map(|p| p.person.clone()).collect();
+        drop(store);
+        let mut engine = Engine::open(enter(project)?, true)
+            .await
+            .map_err(|p| anyhow!("{p}"))?;
+        let mut failed = 0;
+        for person in &chosen {
+            match engine
+                .send_link_code(channel, person, now)
+                .await
+                .map_err(|p| anyhow!("{p}"))?
+            {
+                Ok(()) => println!("{:<32} sent", person.display_name),
+                Err(reason) => {
+                    failed += 1;
+                    println!("{:<32} NOT SENT: {reason}", person.display_name);
+                }
+            }
+        }
+        engine.host.stop().await;
+        println!(
+            "\nSent {} of {} codes through \"{channel}\".",
+            chosen.len() - failed,
+            chosen.len()
+        );
+        return Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let until = now + chrono::Duration::milliseconds(crate::inbound::CODE_LIFETIME_MS);
     println!(
         "Send the bot /link followed by your code. Each code works once, until {} UTC.\n",

@@ -8,7 +8,7 @@ use crate::delivery::{
     ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, World, millis, schedule_due,
 };
 use crate::directory::Directory;
-use crate::inbound::{self, InboundOutcome};
+use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome};
 use crate::plugins::{self, ChannelConfig, Inbound, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
 use crate::project::Project;
@@ -17,11 +17,14 @@ use crate::rollout::{
     Calendar, Known, PlanSummary, RolloutDefinition, parse_definition, resolve, summarise,
     validate, wave_send,
 };
-use crate::store::{NewMember, NewRollout, Outbox, SqliteStore, Store};
-use cascade_plugin_api::Manifest;
+use crate::store::{Evidence, NewMember, NewRollout, Outbox, SqliteStore, Store};
+use cascade_plugin_api::{
+    Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
+};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -86,6 +89,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         identity: channel.identity.clone().unwrap_or_else(|| kind.clone()),
         kind,
         formats,
+        forms: manifest.capabilities.contains(&Capability::Forms),
         per_second: channel
             .per_second
             .or(manifest.limits.per_second)
@@ -344,6 +348,66 @@ impl Engine {
         Ok(())
     }
 
+    /// Issues a person a link code and sends it to them through a channel
+    /// (email, typically), so the code never passes through whoever runs
+    /// the command. `Ok(Err(reason))` when this one person could not be sent it.
+    pub async fn send_link_code(
+        &self,
+        channel: &str,
+        person: &crate::directory::Person,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), String>, Problems> {
+        let Some(route) = self.routes.iter().find(|r| r.instance == channel) else {
+            return Err(Problems::one(format!(
+                "no channel \"{channel}\" is configured\n  help: use the name of one of the [[channels]] in cascade.toml"
+            )));
+        };
+        let identities = self.store.identities(&person.id).await?;
+        let Some(identity) = identities.iter().find(|i| i.channel == route.identity) else {
+            return Ok(Err(format!("has no {} address", route.identity)));
+        };
+        let code = inbound::issue_code(&*self.store, &person.id, millis(now)).await?;
+        let until = now.with_timezone(&self.calendar.time_zone())
+            + chrono::Duration::milliseconds(inbound::CODE_LIFETIME_MS);
+        let partnership = &self.project.config.partnership.name;
+        let text = format!(
+            "Hello {},\n\nTo receive learning from {partnership} in chat and acknowledge it with one tap, send this message to the partnership's bot:\n\n/link {code}\n\nThe code works once, until {}. If you did not expect this message, you can ignore it: nothing changes until the code is used.",
+            person.display_name,
+            until.format("%-d %B %Y at %H:%M"),
+        );
+        let request = SendRequest {
+            delivery_id: format!(
+                "link-code-{}",
+                crate::inbound::code_hash(&code)[..16].to_owned()
+            ),
+            idempotency_key: format!("link-code/{}", crate::inbound::code_hash(&code)),
+            channel: route.kind.clone(),
+            recipient: Recipient {
+                person_id: person.id.clone(),
+                display_name: person.display_name.clone(),
+                address: identity.address.clone(),
+            },
+            message: Message {
+                subject: Some(format!("Your code to link a chat account to {partnership}")),
+                parts: route
+                    .formats
+                    .iter()
+                    .map(|&format| MessagePart {
+                        format: format.to_string(),
+                        chunks: vec![crate::delivery::paragraphs(format, &text)],
+                    })
+                    .collect(),
+            },
+            actions: Vec::new(),
+            reply: None,
+        };
+        Ok(match self.host.send(channel, &request).await {
+            Ok(SendResult::Delivered { .. }) => Ok(()),
+            Ok(SendResult::Retry { reason, .. } | SendResult::Failed { reason, .. }) => Err(reason),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
     /// The acknowledgement link signer, when `[ack]` is configured. A bad key
     /// stops start-up with the reason, never the key.
     pub fn ack_links(
@@ -365,6 +429,7 @@ impl Engine {
     pub async fn runner(self, settings: DispatchSettings) -> Result<Runner, Problems> {
         let config = &self.project.config;
         let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
+        let keys = ActionKey::new(self.store.engine_secret(inbound::actions::KEY_NAME).await?);
         let guard = PrivacyGuard::new(&config.privacy).map_err(|e| Problems::one(e.to_string()))?;
         let rollouts = Arc::new(Rollouts::new(
             self.calendar.clone(),
@@ -376,6 +441,9 @@ impl Engine {
             taxonomy: self.project.taxonomy.clone(),
             partnership_name: config.partnership.name.clone(),
             ack_links: self.ack_links()?,
+            actions: keys.clone(),
+            time_zone: self.calendar.time_zone(),
+            bodies: Default::default(),
         });
         let host = Arc::new(self.host);
         let dispatcher = Dispatcher::new(
@@ -393,6 +461,9 @@ impl Engine {
             world,
             dispatcher,
             inbound: tokio::sync::Mutex::new(self.inbound),
+            keys,
+            conversations: Conversations::default(),
+            replies: AtomicU64::new(1),
         })
     }
 
@@ -451,6 +522,10 @@ pub struct Runner {
     pub world: Arc<World>,
     pub dispatcher: Dispatcher<SqliteStore>,
     inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
+    /// Signs the ids of chat buttons.
+    pub keys: ActionKey,
+    conversations: Conversations,
+    replies: AtomicU64,
 }
 
 impl Runner {
@@ -478,7 +553,8 @@ impl Runner {
     }
 
     /// Handles every inbound event waiting: links accounts, records
-    /// acknowledgements and answers from the right accounts.
+    /// acknowledgements, answers and cascade confirmations from the right
+    /// accounts, and answers each event that asks for it through its channel.
     pub async fn handle_inbound(
         &self,
         now: DateTime<Utc>,
@@ -486,14 +562,97 @@ impl Runner {
         let mut events = self.inbound.lock().await;
         let mut outcomes = Vec::new();
         while let Ok(event) = events.try_recv() {
-            let Some(route) = self.world.routes.get(&event.instance) else {
-                tracing::warn!(channel = %event.instance, "an inbound event from an unconfigured channel");
-                continue;
-            };
-            outcomes
-                .push(inbound::handle(&*self.store, &event, &route.identity, millis(now)).await?);
+            if let Some(outcome) = self.handle_event(&event, now).await? {
+                outcomes.push(outcome);
+            }
         }
         Ok(outcomes)
+    }
+
+    /// Handles one inbound event and answers it when it asks for an answer;
+    /// `None` for an event from a channel that is not configured.
+    pub async fn handle_event(
+        &self,
+        event: &Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<Option<InboundOutcome>, Problems> {
+        let Some(route) = self.world.routes.get(&event.instance) else {
+            tracing::warn!(channel = %event.instance, "an inbound event from an unconfigured channel");
+            return Ok(None);
+        };
+        let handled = self
+            .desk()
+            .handle(event, &route.identity, millis(now))
+            .await?;
+        if let (Some(id), Some(address)) = (&event.event.id, &event.event.address) {
+            self.reply(&event.instance, route, id, address, handled.answer);
+        }
+        Ok(Some(handled.outcome))
+    }
+
+    /// What handling inbound events needs, borrowed from the runner.
+    pub fn desk(&self) -> Desk<'_, SqliteStore> {
+        Desk {
+            store: &self.store,
+            world: &self.world,
+            rollouts: &self.rollouts,
+            keys: &self.keys,
+            conversations: &self.conversations,
+        }
+    }
+
+    /// Sends the answer to an event in the background: a reply is not
+    /// evidence, so it is not queued durably, and a slow provider must not
+    /// hold up the next event.
+    fn reply(
+        &self,
+        instance: &str,
+        route: &ChannelRoute,
+        event_id: &str,
+        address: &str,
+        answer: Answer,
+    ) {
+        let n = self.replies.fetch_add(1, Ordering::Relaxed);
+        let request = SendRequest {
+            delivery_id: format!("reply-{n}"),
+            idempotency_key: format!("reply:{event_id}"),
+            channel: route.kind.clone(),
+            recipient: Recipient {
+                person_id: String::new(),
+                display_name: String::new(),
+                address: address.to_owned(),
+            },
+            message: Message {
+                subject: None,
+                parts: vec![MessagePart {
+                    format: "text".to_owned(),
+                    chunks: if answer.text.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![answer.text]
+                    },
+                }],
+            },
+            actions: answer.actions,
+            reply: Some(Reply {
+                event_id: event_id.to_owned(),
+                notice: answer.notice,
+                status: answer.status,
+                keep_actions: answer.keep_actions,
+                private: true,
+            }),
+        };
+        let host = self.host.clone();
+        let instance = instance.to_owned();
+        tokio::spawn(async move {
+            match host.send(&instance, &request).await {
+                Ok(SendResult::Delivered { .. }) => {}
+                Ok(other) => {
+                    tracing::warn!(channel = %instance, "a reply was not delivered: {other:?}")
+                }
+                Err(e) => tracing::warn!(channel = %instance, "a reply was not delivered: {e}"),
+            }
+        });
     }
 
     /// Nothing queued or leased, and no member step due at `now`.

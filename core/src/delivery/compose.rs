@@ -6,10 +6,12 @@
 use super::{ChannelRoute, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
 use crate::content::Taxonomy;
+use crate::inbound::{ActionKey, ActionRef, champion_teams, item_actions};
 use crate::render::{Channel, RenderInput, Renderer, escape};
 use crate::store::ClaimedDelivery;
 use cascade_plugin_api::{Action, Message, MessagePart};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Everything composing needs, shared by every dispatch.
@@ -19,6 +21,54 @@ pub struct Composer {
     pub partnership_name: String,
     /// Signs acknowledgement links for channels without buttons (email).
     pub ack_links: Option<(AckConfig, Arc<AckKeys>)>,
+    /// Signs the ids of chat buttons.
+    pub actions: ActionKey,
+    /// The partnership's, for the date a confirmation form suggests.
+    pub time_zone: chrono_tz::Tz,
+    /// Item bodies rendered once per rollout and format, with stand-ins
+    /// for what differs per person.
+    pub bodies: Bodies,
+}
+
+/// Stand-ins rendered in place of the per-person values. Private-use
+/// characters pass every channel's escaping unchanged and never occur in
+/// real input.
+const NAME_MARK: &str = "\u{E000}cascade:name\u{E001}";
+const URL_MARK: &str = "https://example.invalid/\u{E000}cascade:url\u{E001}";
+const TOKEN_MARK: &str = "\u{E000}cascade:token\u{E001}";
+/// A name that shows whether templates escape it as the channel does.
+const PROBE_NAME: &str = "Zoë O'Brien & <Co> \"Q\" = `x` *y* _z_";
+
+/// Rendering the item's Markdown and templates is most of the cost of a
+/// delivery, and for unsplit formats (email) only the person's name and
+/// acknowledgement link differ between people; so the body is rendered once
+/// with stand-ins and filled in per person. Used for a rollout and format
+/// only after a check that filling in gives exactly what a direct render
+/// gives, for a name full of characters that need escaping; otherwise (a
+/// template that transforms the name, say) every person is rendered directly.
+#[derive(Default)]
+pub struct Bodies {
+    by_rollout: std::sync::Mutex<HashMap<(String, Channel), Prepared>>,
+}
+
+/// A body's chunks with stand-ins, or `None` when the rollout's template
+/// cannot be filled in exactly.
+type Prepared = Option<Arc<Vec<String>>>;
+
+fn fill(chunks: &[String], format: Channel, input: &RenderInput) -> Vec<String> {
+    chunks
+        .iter()
+        .map(|chunk| {
+            let mut out = chunk.replace(NAME_MARK, &escape(format, &input.person_name));
+            if let Some(url) = &input.ack_url {
+                out = out.replace(URL_MARK, &escape(format, url));
+            }
+            if let Some(token) = &input.ack_token {
+                out = out.replace(TOKEN_MARK, &escape(format, token));
+            }
+            out
+        })
+        .collect()
 }
 
 impl Composer {
@@ -53,7 +103,7 @@ impl Composer {
                     item.title
                 );
                 let actions = vec![Action {
-                    id: format!("ack:{}", row.id),
+                    id: self.actions.sign(&ActionRef::Ack(row.id)),
                     label: "Acknowledge the change".to_owned(),
                     form: None,
                 }];
@@ -76,8 +126,7 @@ impl Composer {
                 let mut parts = Vec::new();
                 for &format in &route.formats {
                     let chunks = self
-                        .renderer
-                        .render(item, &self.taxonomy, format, &input)
+                        .body(&row.rollout_id, item, format, &input)
                         .map_err(|e| format!("cannot render for {format}: {e}"))?;
                     parts.push(MessagePart {
                         format: format.to_string(),
@@ -89,11 +138,14 @@ impl Composer {
                 } else {
                     ""
                 };
-                let actions = vec![Action {
-                    id: format!("ack:{}", row.id),
-                    label: "Acknowledge".to_owned(),
-                    form: None,
-                }];
+                let today = now.with_timezone(&self.time_zone).date_naive();
+                let actions = item_actions(
+                    &self.actions,
+                    row.id,
+                    &champion_teams(world, &row.recipient_id),
+                    route.forms,
+                    today,
+                );
                 (format!("{prefix}{}", item.title), parts, actions)
             }
             "escalation" => {
@@ -135,7 +187,7 @@ impl Composer {
                     .iter()
                     .enumerate()
                     .map(|(i, answer)| Action {
-                        id: format!("answer:{}:{}", row.id, i + 1),
+                        id: self.actions.sign(&ActionRef::Answer(row.id, i + 1)),
                         label: answer.clone(),
                         form: None,
                     })
@@ -154,8 +206,78 @@ impl Composer {
     }
 }
 
+impl Composer {
+    /// The item rendered for one person, from the rollout's prepared body
+    /// where there is one.
+    fn body(
+        &self,
+        rollout_id: &str,
+        item: &crate::content::LearningItem,
+        format: Channel,
+        input: &RenderInput,
+    ) -> Result<Vec<String>, crate::render::RenderError> {
+        if format.limit().is_some() {
+            // Split formats: a longer name could move a chunk boundary.
+            return self.renderer.render(item, &self.taxonomy, format, input);
+        }
+        let key = (rollout_id.to_owned(), format);
+        let prepared = self
+            .bodies
+            .by_rollout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let prepared = match prepared {
+            Some(prepared) => prepared,
+            None => {
+                let prepared = self.prepare(item, format, input)?;
+                self.bodies
+                    .by_rollout
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, prepared.clone());
+                prepared
+            }
+        };
+        match prepared {
+            Some(chunks) => Ok(fill(&chunks, format, input)),
+            None => self.renderer.render(item, &self.taxonomy, format, input),
+        }
+    }
+
+    /// The body with stand-ins, if filling it in is exact.
+    fn prepare(
+        &self,
+        item: &crate::content::LearningItem,
+        format: Channel,
+        input: &RenderInput,
+    ) -> Result<Prepared, crate::render::RenderError> {
+        let marked = RenderInput {
+            person_name: NAME_MARK.to_owned(),
+            ack_url: input.ack_url.as_ref().map(|_| URL_MARK.to_owned()),
+            ack_token: input.ack_token.as_ref().map(|_| TOKEN_MARK.to_owned()),
+            partnership_name: input.partnership_name.clone(),
+        };
+        let chunks = self
+            .renderer
+            .render(item, &self.taxonomy, format, &marked)?;
+        let probe = RenderInput {
+            person_name: PROBE_NAME.to_owned(),
+            ..input.clone()
+        };
+        let direct = self.renderer.render(item, &self.taxonomy, format, &probe)?;
+        if fill(&chunks, format, &probe) == direct {
+            Ok(Some(Arc::new(chunks)))
+        } else {
+            tracing::debug!(%format, "the template transforms per-person values; rendering each message in full");
+            Ok(None)
+        }
+    }
+}
+
 /// Plain text as a channel's markup: escaped paragraphs.
-fn paragraphs(format: Channel, text: &str) -> String {
+pub fn paragraphs(format: Channel, text: &str) -> String {
     match format {
         Channel::EmailHtml => text
             .split("\n\n")
@@ -163,5 +285,95 @@ fn paragraphs(format: Channel, text: &str) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         _ => escape(format, text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{read_templates, sample_items};
+    use std::path::Path;
+
+    fn templates() -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+        let mut templates = Vec::new();
+        read_templates(&dir, &dir, &mut templates).unwrap();
+        templates
+    }
+
+    fn composer(templates: Vec<(String, String)>) -> Composer {
+        Composer {
+            renderer: Renderer::new(templates).unwrap(),
+            taxonomy: Taxonomy::default(),
+            partnership_name: "Northshire Safeguarding Partnership".to_owned(),
+            ack_links: None,
+            actions: ActionKey::new(vec![1; 32]),
+            time_zone: chrono_tz::Europe::London,
+            bodies: Bodies::default(),
+        }
+    }
+
+    fn input(name: &str, url: Option<&str>) -> RenderInput {
+        RenderInput {
+            person_name: name.to_owned(),
+            ack_url: url.map(str::to_owned),
+            ack_token: url.map(|u| u.rsplit('/').next().unwrap().to_owned()),
+            partnership_name: "Northshire Safeguarding Partnership".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_prepared_body_filled_in_is_exactly_the_direct_render() {
+        let composer = composer(templates());
+        for item in sample_items() {
+            for format in [Channel::EmailHtml, Channel::EmailText] {
+                for url in [
+                    None,
+                    Some("https://ack.example.org/ack/v1.k1.42.cC0x.1790000000.mAc-_"),
+                ] {
+                    let rollout = format!("{}-{}", item.id, url.is_some());
+                    for name in ["Sam Patel", "Aoife O'Neill & <Partners>", "李 小龙 \"Lee\""] {
+                        let input = input(name, url);
+                        let composed = composer.body(&rollout, &item, format, &input).unwrap();
+                        let direct = composer
+                            .renderer
+                            .render(&item, &composer.taxonomy, format, &input)
+                            .unwrap();
+                        assert_eq!(composed, direct, "{} {format} {name}", item.id);
+                    }
+                    let prepared = composer.bodies.by_rollout.lock().unwrap()
+                        [&(rollout.clone(), format)]
+                        .clone();
+                    assert!(prepared.is_some(), "{rollout} {format} was not prepared");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_template_that_transforms_the_name_is_rendered_in_full_for_everyone() {
+        let mut templates = templates();
+        let (_, text) = templates
+            .iter_mut()
+            .find(|(path, _)| path == "seven-minute-briefing/email-text.hbs")
+            .unwrap();
+        *text = format!("Dear {{{{person.name}}}} ({{{{len person.name}}}} letters)\n{text}");
+        let composer = composer(templates);
+        let item = sample_items().remove(0);
+        for name in ["Sam Patel", "Jo Li"] {
+            let input = input(name, None);
+            let composed = composer
+                .body("r", &item, Channel::EmailText, &input)
+                .unwrap();
+            assert!(
+                composed[0].starts_with(&format!("Dear {name} ({} letters)", name.len())),
+                "{}",
+                composed[0]
+            );
+        }
+        let prepared = composer.bodies.by_rollout.lock().unwrap()
+            [&("r".to_owned(), Channel::EmailText)]
+            .clone();
+        assert!(prepared.is_none());
     }
 }

@@ -6,7 +6,7 @@
 
 use super::{Composer, DeliveryError, Rollouts, World, millis};
 use crate::plugins::{PluginError, PluginHost};
-use crate::store::{ClaimedDelivery, DeliveryOutcome, NewDelivery, Outbox, Store};
+use crate::store::{ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Store};
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -87,7 +87,7 @@ pub struct Dispatcher<S> {
     shared: Arc<Shared<S>>,
 }
 
-impl<S: Store + Outbox + 'static> Dispatcher<S> {
+impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     pub fn new(
         store: Arc<S>,
         host: Arc<PluginHost>,
@@ -179,7 +179,7 @@ struct Shared<S> {
 
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
 
-impl<S: Store + Outbox> Shared<S> {
+impl<S: Store + Outbox + Evidence> Shared<S> {
     async fn deliver(
         self: Arc<Self>,
         row: ClaimedDelivery,
@@ -231,7 +231,7 @@ impl<S: Store + Outbox> Shared<S> {
                     .person(&row.recipient_id)
                     .map(|p| p.display_name.clone())
                     .unwrap_or_default(),
-                address: address.to_owned(),
+                address: address.to_string(),
             },
             message,
             actions,
@@ -262,7 +262,25 @@ impl<S: Store + Outbox> Shared<S> {
                 reason,
                 retry_after_ms,
             }) => retry(reason, retry_after_ms.map(Duration::from_millis)),
-            Ok(SendResult::Failed { reason, .. }) => dead(reason),
+            Ok(SendResult::Failed {
+                reason,
+                unreachable,
+            }) => {
+                if unreachable {
+                    // Before the fallback is chosen, so it skips this channel.
+                    self.world
+                        .unreachable(&route.identity, &row.recipient_id, &address);
+                    self.store
+                        .mark_unreachable(&route.identity, &address, millis(now))
+                        .await?;
+                    tracing::warn!(
+                        channel = %row.channel,
+                        person = %row.recipient_id,
+                        "the provider says this person can no longer be reached here; using their next channel from now on"
+                    );
+                }
+                dead(reason)
+            }
             Err(e @ PluginError::UnknownInstance { .. }) => dead(e.to_string()),
             // Timeouts and stopped instances: the outcome is unknown, so try again.
             Err(e) => retry(e.to_string(), None),

@@ -10,7 +10,7 @@ mod dispatcher;
 mod scheduler;
 mod world;
 
-pub use compose::Composer;
+pub use compose::{Composer, paragraphs};
 pub use dispatcher::{DispatchSettings, Dispatcher, backoff};
 pub use scheduler::schedule_due;
 pub use world::{ChannelRoute, RolloutRuntime, Rollouts, World};

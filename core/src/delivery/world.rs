@@ -12,7 +12,7 @@ use crate::rollout::{Calendar, RolloutDefinition, Step, wave_steps};
 use crate::store::{Outbox, Store, StoredRollout};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A channel instance as delivery uses it.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,8 @@ pub struct ChannelRoute {
     pub identity: String,
     /// The renders the message carries.
     pub formats: Vec<Channel>,
+    /// Buttons can open a form at once (the plugin's `forms` capability).
+    pub forms: bool,
     /// Most sends a second, from the channel's config or its plugin.
     pub per_second: Option<f64>,
 }
@@ -33,8 +35,9 @@ pub struct World {
     pub directory: Directory,
     people: HashMap<String, usize>,
     /// Identity kind (e.g. `email`), then person id, to address: looked up
-    /// by `&str` on every send, with nothing allocated.
-    identities: HashMap<String, HashMap<String, String>>,
+    /// by `&str` on every send. Changes while serving: chat accounts are
+    /// linked, and providers report addresses that can no longer be reached.
+    identities: RwLock<HashMap<String, HashMap<String, Arc<str>>>>,
     pub routes: HashMap<String, ChannelRoute>,
 }
 
@@ -64,12 +67,12 @@ impl World {
         identities: Vec<ChannelIdentity>,
         routes: Vec<ChannelRoute>,
     ) -> World {
-        let mut by_kind: HashMap<String, HashMap<String, String>> = HashMap::new();
+        let mut by_kind: HashMap<String, HashMap<String, Arc<str>>> = HashMap::new();
         for i in identities {
             by_kind
                 .entry(i.channel)
                 .or_default()
-                .insert(i.person_id, i.address);
+                .insert(i.person_id, i.address.into());
         }
         let people = directory
             .people
@@ -80,7 +83,7 @@ impl World {
         World {
             directory,
             people,
-            identities: by_kind,
+            identities: RwLock::new(by_kind),
             routes: routes
                 .into_iter()
                 .map(|r| (r.instance.clone(), r))
@@ -93,12 +96,35 @@ impl World {
     }
 
     /// The person's address on a channel instance, if they can be reached there.
-    pub fn address(&self, person_id: &str, instance: &str) -> Option<&str> {
+    pub fn address(&self, person_id: &str, instance: &str) -> Option<Arc<str>> {
         let route = self.routes.get(instance)?;
         self.identities
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .get(&route.identity)?
             .get(person_id)
-            .map(String::as_str)
+            .cloned()
+    }
+
+    /// A chat account was linked to the person: their address of that
+    /// identity kind from now on.
+    pub fn link(&self, identity: &str, person_id: &str, address: &str) {
+        self.identities
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(identity.to_owned())
+            .or_default()
+            .insert(person_id.to_owned(), address.into());
+    }
+
+    /// The person can no longer be reached at `address` (they blocked the bot).
+    pub fn unreachable(&self, identity: &str, person_id: &str, address: &str) {
+        let mut identities = self.identities.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(people) = identities.get_mut(identity)
+            && people.get(person_id).is_some_and(|a| **a == *address)
+        {
+            people.remove(person_id);
+        }
     }
 
     /// The rollout's channels on which the person can be reached, in order,

@@ -404,7 +404,7 @@ fn classify(path: &str) -> Result<TemplateFile, String> {
     }
 }
 
-fn read_templates(
+pub(crate) fn read_templates(
     root: &Path,
     dir: &Path,
     out: &mut Vec<(String, String)>,
@@ -615,7 +615,7 @@ fn section(title: &str, body: &str) -> Section {
 
 /// One item of each kind with every optional field set, so a check reaches
 /// every branch of a template.
-fn sample_items() -> Vec<LearningItem> {
+pub(crate) fn sample_items() -> Vec<LearningItem> {
     let item = |id: &str, title: &str, kind: ItemKind| LearningItem {
         id: id.to_owned(),
         title: title.to_owned(),

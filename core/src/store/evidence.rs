@@ -91,6 +91,16 @@ pub struct NewAnswer {
     pub at: i64,
 }
 
+/// Learning a person has been sent and not yet acknowledged: the latest
+/// delivery of each item version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingItem {
+    pub delivery_id: i64,
+    pub rollout_id: String,
+    pub item_id: String,
+    pub item_version: String,
+}
+
 /// Why a link code was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeRefusal {
@@ -161,4 +171,25 @@ pub trait Evidence: Send + Sync {
         &self,
         answer: &NewAnswer,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Items sent to the person (as their own learning, not an escalation
+    /// about someone else) in active or paused rollouts, not yet acknowledged.
+    fn pending_items(
+        &self,
+        person_id: &str,
+    ) -> impl Future<Output = Result<Vec<PendingItem>, StoreError>> + Send;
+
+    /// Marks an identity the provider says can no longer be reached (the
+    /// person blocked the bot); deliveries stop using it until it is linked
+    /// again.
+    fn mark_unreachable(
+        &self,
+        channel: &str,
+        address: &str,
+        at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A 32-byte secret of the engine's own, made on first use and kept.
+    fn engine_secret(&self, name: &str)
+    -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
 }

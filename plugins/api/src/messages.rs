@@ -65,7 +65,7 @@ pub struct SendRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
     /// Set when this message answers an inbound event instead of delivering
-    /// learning. `delivery_id` is then `reply:<n>`, no delivery; the message
+    /// learning. `delivery_id` is then `reply-<n>`, no delivery; the message
     /// has one part of format `text` (plain text: the plugin escapes it for
     /// its markup) and goes to `recipient.address`, the event's `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

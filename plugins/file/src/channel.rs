@@ -27,6 +27,7 @@ pub struct FileChannel {
     dir: Arc<Path>,
     journal: bool,
     failures: InjectedFailures,
+    unreachable: Vec<String>,
     /// Numbers sends in arrival order, to pick each one's injected failure.
     sends: AtomicU64,
     write_slots: Arc<Semaphore>,
@@ -75,6 +76,7 @@ impl ChannelPlugin for FileChannel {
             journal: config.journal,
             dir: config.dir.into(),
             failures: config.failures,
+            unreachable: config.unreachable,
             sends: AtomicU64::new(0),
             write_slots: Arc::new(Semaphore::new(write_slots)),
             in_flight: Arc::default(),
@@ -85,6 +87,14 @@ impl ChannelPlugin for FileChannel {
     }
 
     fn send(&self, request: SendRequest, completion: Completion) {
+        if self.unreachable.contains(&request.recipient.address) {
+            completion.complete(SendResult::Failed {
+                reason: "the recipient cannot be reached here (configured as unreachable)"
+                    .to_owned(),
+                unreachable: true,
+            });
+            return;
+        }
         let send_number = self.sends.fetch_add(1, Ordering::Relaxed);
         if let Some(injected) = self.failures.for_send(send_number) {
             completion.complete(injected);

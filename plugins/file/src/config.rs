@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use crate::faults::InjectedFailures;
 
-const KNOWN_KEYS: [&str; 6] = [
+const KNOWN_KEYS: [&str; 7] = [
     "dir",
+    "unreachable",
     "transient_failure_rate",
     "permanent_failure_rate",
     "seed",
@@ -29,6 +30,9 @@ pub struct FileConfig {
     /// so repeated writes of one delivery (which overwrite its file) can be
     /// counted.
     pub journal: bool,
+    /// Addresses answered as permanently unreachable, as a chat provider
+    /// answers for a person who blocked the bot.
+    pub unreachable: Vec<String>,
 }
 
 /// A configuration the file channel cannot run with. Each message names the
@@ -63,6 +67,8 @@ pub enum ConfigError {
     InvalidMaxInFlight(Value),
     #[error("`journal` must be true or false (got {0})")]
     InvalidJournal(Value),
+    #[error("`unreachable` must be a list of addresses, e.g. [\"blocked@example.org\"] (got {0})")]
+    InvalidUnreachable(Value),
 }
 
 impl FileConfig {
@@ -107,9 +113,21 @@ impl FileConfig {
                 .as_bool()
                 .ok_or_else(|| ConfigError::InvalidJournal(value.clone()))?,
         };
+        let unreachable = match present(fields, "unreachable") {
+            None => Vec::new(),
+            Some(value) => value
+                .as_array()
+                .and_then(|list| {
+                    list.iter()
+                        .map(|a| a.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| ConfigError::InvalidUnreachable(value.clone()))?,
+        };
         Ok(FileConfig {
             dir,
             journal,
+            unreachable,
             failures: InjectedFailures {
                 transient_rate: transient,
                 permanent_rate: permanent,
@@ -181,6 +199,11 @@ pub fn config_schema() -> Value {
             "journal": {
                 "type": "boolean",
                 "description": "Also append each written delivery id to journal.log, so repeated writes of one delivery can be counted. Off when left out."
+            },
+            "unreachable": {
+                "type": "array",
+                "items": { "type": "string" },
+                "description": "Addresses answered as permanently unreachable, as a chat provider answers for a person who blocked the bot, so the engine's fallback can be tried."
             }
         }
     })

@@ -1,7 +1,7 @@
 //! Turns a send request into what lands on disk: the file name, derived from
 //! the delivery id, and the JSON document. Pure; the write is in `send`.
 
-use cascade_plugin_api::{Action, MessagePart, Recipient, SendRequest};
+use cascade_plugin_api::{Action, MessagePart, Recipient, Reply, SendRequest};
 use serde::Serialize;
 
 /// Longest delivery id accepted, leaving room for `.json` within the usual
@@ -38,6 +38,9 @@ struct MessageDocument<'a> {
     subject: Option<&'a str>,
     parts: &'a [MessagePart],
     actions: &'a [Action],
+    /// Present when the message answers an inbound event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<&'a Reply>,
 }
 
 /// The pretty-printed JSON document for a request, ending in a newline.
@@ -50,6 +53,7 @@ pub fn message_document(request: &SendRequest) -> Vec<u8> {
         subject: request.message.subject.as_deref(),
         parts: &request.message.parts,
         actions: &request.actions,
+        reply: request.reply.as_ref(),
     };
     let mut json = serde_json::to_vec_pretty(&document).expect("message documents are plain data");
     json.push(b'\n');

@@ -229,4 +229,63 @@ impl Evidence for SqliteStore {
         .rows_affected();
         Ok(inserted > 0)
     }
+
+    async fn pending_items(&self, person_id: &str) -> Result<Vec<PendingItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT MAX(o.id), r.id, r.item_id, r.item_version
+             FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
+             WHERE o.recipient_id = ?1 AND o.person_id = ?1 AND o.state = 'sent'
+               AND o.step_kind IN ('initial', 'reminder') AND r.state <> 'cancelled'
+               AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.person_id = ?1
+                               AND a.item_id = r.item_id AND a.item_version = r.item_version)
+             GROUP BY r.item_id, r.item_version
+             ORDER BY MAX(o.id)",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingItem {
+                delivery_id: r.get(0),
+                rollout_id: r.get(1),
+                item_id: r.get(2),
+                item_version: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn mark_unreachable(
+        &self,
+        channel: &str,
+        address: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE channel_identities SET unreachable_at = ?
+             WHERE channel = ? AND address = ? AND unreachable_at IS NULL",
+        )
+        .bind(at)
+        .bind(channel)
+        .bind(address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn engine_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).expect("the operating system provides randomness");
+        sqlx::query("INSERT OR IGNORE INTO engine_secrets (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(&fresh[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM engine_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
 }

@@ -326,18 +326,22 @@ impl Outbox for SqliteStore {
         &self,
         channel: &str,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let people: Vec<String> =
-            sqlx::query_scalar("SELECT person_id FROM channel_identities WHERE channel = ?")
-                .bind(channel)
-                .fetch_all(&self.pool)
-                .await?;
+        let people: Vec<String> = sqlx::query_scalar(
+            "SELECT person_id FROM channel_identities WHERE channel = ? AND unreachable_at IS NULL",
+        )
+        .bind(channel)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(people.into_iter().collect())
     }
 
     async fn all_identities(&self) -> Result<Vec<crate::directory::ChannelIdentity>, StoreError> {
-        let rows = sqlx::query("SELECT person_id, channel, address FROM channel_identities ORDER BY person_id, channel")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT person_id, channel, address FROM channel_identities
+             WHERE unreachable_at IS NULL ORDER BY person_id, channel",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| crate::directory::ChannelIdentity {

@@ -1,0 +1,1031 @@
+//! What people do on chat channels, turned into evidence and answered: a
+//! one-time code links their chat account to them; a button press or
+//! command acknowledges, answers a follow-up or lists what is pending, but
+//! only from the account linked to the person the delivery was for; a
+//! champion confirms a cascade through a form or a short guided exchange
+//! (`conversation`). Button ids are signed (`actions`). Every refusal is
+//! logged, and nothing about any item is told to an unlinked account.
+
+pub mod actions;
+pub mod conversation;
+
+pub use actions::{ActionKey, ActionRef};
+
+use crate::ack::{CASCADE_METHODS, CascadeForm, check_cascade};
+use crate::delivery::{Rollouts, World, from_millis};
+use crate::plugins::Inbound;
+use crate::rollout::RolloutDefinition;
+use crate::store::{
+    AckMethod, AckOutcome, CodeRefusal, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
+    Outbox, Store, StoreError,
+};
+use cascade_plugin_api::{Action, Form, FormField, InboundKind};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use conversation::{Draft, Next, Said};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Link codes are short enough to type on a phone and avoid look-alikes.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LENGTH: usize = 8;
+/// How long a link code may be used.
+pub const CODE_LIFETIME_MS: i64 = 24 * 60 * 60 * 1000;
+
+const HELP: &str = "This bot brings you learning from your safeguarding partnership.\n\n\
+/link CODE: link this chat to you, with the code your business unit gave you\n\
+/pending: learning waiting for you to acknowledge\n\
+/ack ITEM: acknowledge an item by its id\n\
+/cancel: stop a confirmation you started\n\
+/help: this message";
+
+/// What came of an inbound event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundOutcome {
+    Linked {
+        person_id: String,
+    },
+    Acknowledged {
+        person_id: String,
+        first: bool,
+    },
+    Answered {
+        person_id: String,
+        answer: String,
+        first: bool,
+    },
+    /// A champion's cascade confirmation was recorded (`first`: not a repeat).
+    Confirmed {
+        person_id: String,
+        team_id: String,
+        first: bool,
+    },
+    /// The person was shown their pending items.
+    Listed {
+        person_id: String,
+        count: usize,
+    },
+    /// A question of a conversation was asked, or the form had problems.
+    Asked,
+    Cancelled,
+    Refused {
+        reason: Refusal,
+    },
+    /// Help, or nothing this handler deals with.
+    Ignored,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownCode,
+    ExpiredCode,
+    UsedCode,
+    /// The chat account is not linked to anyone.
+    UnlinkedAccount,
+    /// The account is linked to someone other than the delivery's recipient.
+    DifferentPerson,
+    UnknownDelivery,
+    UnknownAnswer,
+    /// A button id this engine did not sign.
+    ForgedAction,
+    /// A cascade confirmation from someone who champions no team.
+    NotAChampion,
+    /// `/ack` of an item not waiting for the person.
+    NothingToAcknowledge,
+}
+
+impl Refusal {
+    /// Words for the person; nothing about any item or other person.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::UnknownCode => {
+                "That code is not recognised. Check it, or ask your business unit for a new one."
+            }
+            Refusal::ExpiredCode => {
+                "That code has expired (codes last 24 hours). Ask your business unit for a new one."
+            }
+            Refusal::UsedCode => {
+                "That code has already been used. Ask your business unit for a new one."
+            }
+            Refusal::UnlinkedAccount => {
+                "This chat account is not linked yet. Send /link followed by the code your business unit gave you."
+            }
+            Refusal::DifferentPerson => {
+                "This message was sent to someone else, so it cannot be acknowledged from this account."
+            }
+            Refusal::UnknownDelivery | Refusal::ForgedAction => {
+                "That message is no longer known. Use the buttons on the latest message, or send /pending."
+            }
+            Refusal::UnknownAnswer => {
+                "That answer is not one of the choices. Use the buttons on the latest message."
+            }
+            Refusal::NotAChampion => {
+                "Only a champion can confirm a cascade, for the teams they cover. Ask your business unit if you should be one."
+            }
+            Refusal::NothingToAcknowledge => {
+                "Nothing by that id is waiting for you. Send /pending to see what is."
+            }
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Refusal::UnknownCode => "unknown code",
+            Refusal::ExpiredCode => "expired code",
+            Refusal::UsedCode => "used code",
+            Refusal::UnlinkedAccount => "unlinked account",
+            Refusal::DifferentPerson => "account linked to a different person",
+            Refusal::UnknownDelivery => "unknown delivery",
+            Refusal::UnknownAnswer => "unknown answer",
+            Refusal::ForgedAction => "forged action id",
+            Refusal::NotAChampion => "not a champion",
+            Refusal::NothingToAcknowledge => "nothing to acknowledge",
+        }
+    }
+}
+
+/// What to tell the person; the engine sends it as a reply to the event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    /// Plain text.
+    pub text: String,
+    /// A short notice for a pressed button.
+    pub notice: Option<String>,
+    /// Replaces the buttons of the message a pressed button was on.
+    pub status: Option<String>,
+    /// Buttons that stay on that message.
+    pub keep_actions: Vec<Action>,
+    /// Buttons under the reply.
+    pub actions: Vec<Action>,
+}
+
+impl Answer {
+    fn text(text: impl Into<String>) -> Answer {
+        Answer {
+            text: text.into(),
+            ..Answer::default()
+        }
+    }
+}
+
+/// An outcome, and what to tell the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    pub outcome: InboundOutcome,
+    pub answer: Answer,
+}
+
+impl Handled {
+    fn refused(reason: Refusal) -> Handled {
+        Handled {
+            outcome: InboundOutcome::Refused { reason },
+            answer: Answer {
+                notice: Some(reason.message().to_owned()),
+                ..Answer::text(reason.message())
+            },
+        }
+    }
+}
+
+/// Conversations in progress, by (channel instance, account). Kept in
+/// memory: one lost to a restart is started again with a button press.
+#[derive(Default)]
+pub struct Conversations {
+    drafts: Mutex<HashMap<(String, String), Draft>>,
+}
+
+impl Conversations {
+    fn take(&self, instance: &str, account: &str, now: i64) -> Option<Draft> {
+        let mut drafts = self.drafts.lock().unwrap_or_else(|p| p.into_inner());
+        drafts.retain(|_, d| now - d.touched_at < conversation::IDLE_LIMIT_MS);
+        drafts.remove(&(instance.to_owned(), account.to_owned()))
+    }
+
+    fn keep(&self, instance: &str, account: &str, draft: Draft) {
+        self.drafts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((instance.to_owned(), account.to_owned()), draft);
+    }
+}
+
+/// What handling inbound events needs.
+pub struct Desk<'a, S> {
+    pub store: &'a S,
+    pub world: &'a World,
+    pub rollouts: &'a Rollouts,
+    pub keys: &'a ActionKey,
+    pub conversations: &'a Conversations,
+}
+
+/// The buttons a delivery of an item carries: acknowledge, and for a
+/// champion who covers teams, "I've cascaded this to my team" (opening a
+/// form at once where the channel has forms).
+pub fn item_actions(
+    keys: &ActionKey,
+    delivery_id: i64,
+    champion_teams: &[(String, String)],
+    forms: bool,
+    today: NaiveDate,
+) -> Vec<Action> {
+    let mut actions = vec![Action {
+        id: keys.sign(&ActionRef::Ack(delivery_id)),
+        label: "Acknowledge".to_owned(),
+        form: None,
+    }];
+    if let Some(action) = confirm_action(keys, delivery_id, champion_teams, forms, today) {
+        actions.push(action);
+    }
+    actions
+}
+
+fn confirm_action(
+    keys: &ActionKey,
+    delivery_id: i64,
+    champion_teams: &[(String, String)],
+    forms: bool,
+    today: NaiveDate,
+) -> Option<Action> {
+    if champion_teams.is_empty() {
+        return None;
+    }
+    let field = |id: &str, label: &str| FormField {
+        id: id.to_owned(),
+        label: label.to_owned(),
+        placeholder: None,
+        value: None,
+        required: true,
+        max_length: Some(100),
+        multiline: false,
+    };
+    let team_names: Vec<&str> = champion_teams.iter().map(|(_, n)| n.as_str()).collect();
+    let form = forms.then(|| Form {
+        title: "Confirm you cascaded this".to_owned(),
+        fields: vec![
+            FormField {
+                placeholder: Some(truncate(&team_names.join(", "), 100)),
+                value: (champion_teams.len() == 1).then(|| champion_teams[0].1.clone()),
+                ..field("team", "Team")
+            },
+            FormField {
+                value: Some(today.to_string()),
+                max_length: Some(10),
+                ..field("session_date", "Date of the session (YYYY-MM-DD)")
+            },
+            FormField {
+                max_length: Some(6),
+                ..field("present", "Number present")
+            },
+            FormField {
+                placeholder: Some(
+                    CASCADE_METHODS
+                        .iter()
+                        .map(|(_, l)| *l)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ..field("method", "How you shared it")
+            },
+            FormField {
+                required: false,
+                max_length: Some(crate::ack::MAX_NOTE_CHARS as u16),
+                multiline: true,
+                ..field("note", "Note (optional)")
+            },
+        ],
+    });
+    Some(Action {
+        id: keys.sign(&ActionRef::Confirm(delivery_id)),
+        label: "I've cascaded this to my team".to_owned(),
+        form,
+    })
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars.saturating_sub(1)) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// The teams a champion covers, (id, name) by name.
+pub fn champion_teams(world: &World, person_id: &str) -> Vec<(String, String)> {
+    let directory = &world.directory;
+    let mut ids: Vec<&str> = directory
+        .champions
+        .iter()
+        .filter(|c| c.person_id == person_id)
+        .flat_map(|c| c.team_ids.iter().map(String::as_str))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut teams: Vec<(String, String)> = directory
+        .teams
+        .iter()
+        .filter(|t| ids.binary_search(&t.id.as_str()).is_ok())
+        .map(|t| (t.id.clone(), t.name.clone()))
+        .collect();
+    teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    teams
+}
+
+fn long_date(day: NaiveDate) -> String {
+    day.format("%-d %B %Y").to_string()
+}
+
+/// A new random link code, and the hash the store keeps.
+pub fn new_code() -> (String, String) {
+    let mut bytes = [0u8; CODE_LENGTH];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    let code: String = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()] as char)
+        .collect();
+    let hash = code_hash(&code);
+    (code, hash)
+}
+
+/// Codes are compared without case or spaces, as people type them.
+pub fn code_hash(code: &str) -> String {
+    let normal: String = code
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .to_uppercase();
+    hex::encode(Sha256::digest(normal.as_bytes()))
+}
+
+/// Issues a code for a person, valid for 24 hours from `now`.
+pub async fn issue_code<S: Evidence>(
+    store: &S,
+    person_id: &str,
+    now: i64,
+) -> Result<String, StoreError> {
+    let (code, hash) = new_code();
+    store
+        .create_link_code(person_id, &hash, now, now + CODE_LIFETIME_MS)
+        .await?;
+    Ok(code)
+}
+
+impl<S: Evidence + Outbox + Store> Desk<'_, S> {
+    fn today(&self, now: i64) -> NaiveDate {
+        let tz: Tz = self.rollouts.calendar().time_zone();
+        from_millis(now).with_timezone(&tz).date_naive()
+    }
+
+    async fn refuse(
+        &self,
+        channel: &str,
+        person: Option<&str>,
+        delivery: Option<i64>,
+        method: AckMethod,
+        reason: Refusal,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        tracing::warn!(
+            channel,
+            delivery,
+            reason = reason.code(),
+            "refused an inbound event"
+        );
+        self.store
+            .log_refusal(person, delivery, channel, method, reason.code(), now)
+            .await?;
+        Ok(Handled::refused(reason))
+    }
+
+    async fn title(&self, rollout_id: &str) -> String {
+        match self.rollouts.get(self.store, rollout_id).await {
+            Ok(r) => r.item.title.clone(),
+            Err(_) => "this learning".to_owned(),
+        }
+    }
+
+    /// Handles one inbound event. `identity` is the identity kind of the
+    /// instance it came through (e.g. `telegram`), under which accounts are
+    /// linked.
+    pub async fn handle(
+        &self,
+        event: &Inbound,
+        identity: &str,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        let account = event.event.account.as_str();
+        let channel = event.instance.as_str();
+        match &event.event.kind {
+            InboundKind::Command { name, args } if name == "start" || name == "link" => {
+                let Some(code) = args.first() else {
+                    return Ok(Handled::refused(Refusal::UnknownCode));
+                };
+                match self
+                    .store
+                    .redeem_link_code(&code_hash(code), identity, account, now)
+                    .await?
+                {
+                    Ok(person_id) => {
+                        tracing::info!(channel, person = %person_id, "linked a chat account");
+                        self.world.link(identity, &person_id, account);
+                        let name = self
+                            .world
+                            .person(&person_id)
+                            .map(|p| p.display_name.clone())
+                            .unwrap_or_default();
+                        Ok(Handled {
+                            outcome: InboundOutcome::Linked { person_id },
+                            answer: Answer::text(format!(
+                                "Thank you, {name}: this chat is now linked to you. Learning from your partnership will arrive here. Send /pending to see anything waiting for you."
+                            )),
+                        })
+                    }
+                    Err(refusal) => {
+                        let reason = match refusal {
+                            CodeRefusal::Unknown => Refusal::UnknownCode,
+                            CodeRefusal::Expired => Refusal::ExpiredCode,
+                            CodeRefusal::AlreadyUsed => Refusal::UsedCode,
+                        };
+                        tracing::warn!(channel, reason = reason.code(), "refused a link code");
+                        Ok(Handled::refused(reason))
+                    }
+                }
+            }
+            InboundKind::Command { name, .. } if name == "help" => Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer::text(HELP),
+            }),
+            InboundKind::Command { name, .. } if name == "cancel" => {
+                let had = self.conversations.take(channel, account, now).is_some();
+                Ok(Handled {
+                    outcome: InboundOutcome::Cancelled,
+                    answer: Answer::text(if had {
+                        "Cancelled. Nothing was recorded."
+                    } else {
+                        "There was nothing to cancel."
+                    }),
+                })
+            }
+            InboundKind::Command { name, args } if name == "pending" || name == "ack" => {
+                let method = AckMethod::Command;
+                let Some(person) = self.store.person_for_account(identity, account).await? else {
+                    return self
+                        .refuse(channel, None, None, method, Refusal::UnlinkedAccount, now)
+                        .await;
+                };
+                let pending = self.store.pending_items(&person).await?;
+                if name == "pending" {
+                    return self.list_pending(person, pending, channel, now).await;
+                }
+                let wanted = args.first().map(|a| a.trim()).unwrap_or_default();
+                let Some(item) = pending.into_iter().rev().find(|p| p.item_id == wanted) else {
+                    return self
+                        .refuse(
+                            channel,
+                            Some(&person),
+                            None,
+                            method,
+                            Refusal::NothingToAcknowledge,
+                            now,
+                        )
+                        .await;
+                };
+                let Some(delivery) = self.store.delivery(item.delivery_id).await? else {
+                    return self
+                        .refuse(
+                            channel,
+                            Some(&person),
+                            None,
+                            method,
+                            Refusal::UnknownDelivery,
+                            now,
+                        )
+                        .await;
+                };
+                self.acknowledge(person, delivery, channel, method, now)
+                    .await
+            }
+            InboundKind::Command { .. } => Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer::text(format!("I don't know that command.\n\n{HELP}")),
+            }),
+            InboundKind::Text { text } => match self.conversations.take(channel, account, now) {
+                Some(draft) => {
+                    self.converse(draft, Said::Text(text), channel, account, now)
+                        .await
+                }
+                None => Ok(Handled {
+                    outcome: InboundOutcome::Ignored,
+                    answer: Answer::text(
+                        "Use the buttons on a message, or send /pending to see what is waiting for you, or /help.",
+                    ),
+                }),
+            },
+            InboundKind::Action { action_id, .. } => {
+                let Some(action) = self.keys.open(action_id) else {
+                    return self
+                        .refuse(
+                            channel,
+                            None,
+                            None,
+                            AckMethod::Button,
+                            Refusal::ForgedAction,
+                            now,
+                        )
+                        .await;
+                };
+                if let ActionRef::Choice(choice) = &action {
+                    return match self.conversations.take(channel, account, now) {
+                        Some(draft) => {
+                            self.converse(draft, Said::Choice(choice), channel, account, now)
+                                .await
+                        }
+                        None => Ok(Handled {
+                            outcome: InboundOutcome::Ignored,
+                            answer: Answer {
+                                notice: Some("That confirmation has ended.".to_owned()),
+                                ..Answer::text(
+                                    "That confirmation has ended. Press \"I've cascaded this to my team\" on the item to start again.",
+                                )
+                            },
+                        }),
+                    };
+                }
+                let (delivery_id, answer) = match action {
+                    ActionRef::Ack(d) | ActionRef::Confirm(d) => (d, None),
+                    ActionRef::Answer(d, n) => (d, Some(n)),
+                    ActionRef::Choice(_) => unreachable!("handled above"),
+                };
+                let (person, delivery) = match self
+                    .recipient(identity, account, delivery_id, channel, now)
+                    .await?
+                {
+                    Ok(found) => found,
+                    Err(refused) => return Ok(refused),
+                };
+                match action {
+                    ActionRef::Ack(_) => {
+                        self.acknowledge(person, delivery, channel, AckMethod::Button, now)
+                            .await
+                    }
+                    ActionRef::Confirm(_) => {
+                        let teams = champion_teams(self.world, &person);
+                        if teams.is_empty() {
+                            return self
+                                .refuse(
+                                    channel,
+                                    Some(&person),
+                                    Some(delivery_id),
+                                    AckMethod::Button,
+                                    Refusal::NotAChampion,
+                                    now,
+                                )
+                                .await;
+                        }
+                        let title = self.title(&delivery.rollout_id).await;
+                        let draft =
+                            Draft::new(delivery_id, delivery.item_id, title, person, teams, now);
+                        let question = draft.question(self.today(now), None);
+                        self.conversations.keep(channel, account, draft);
+                        Ok(self.ask(question))
+                    }
+                    _ => self.answer(person, delivery, answer, channel, now).await,
+                }
+            }
+            InboundKind::Form { action_id, fields } => {
+                let Some(ActionRef::Confirm(delivery_id)) = self.keys.open(action_id) else {
+                    return self
+                        .refuse(
+                            channel,
+                            None,
+                            None,
+                            AckMethod::Button,
+                            Refusal::ForgedAction,
+                            now,
+                        )
+                        .await;
+                };
+                let (person, delivery) = match self
+                    .recipient(identity, account, delivery_id, channel, now)
+                    .await?
+                {
+                    Ok(found) => found,
+                    Err(refused) => return Ok(refused),
+                };
+                let teams = champion_teams(self.world, &person);
+                if teams.is_empty() {
+                    return self
+                        .refuse(
+                            channel,
+                            Some(&person),
+                            Some(delivery_id),
+                            AckMethod::Button,
+                            Refusal::NotAChampion,
+                            now,
+                        )
+                        .await;
+                }
+                let field = |k: &str| {
+                    fields
+                        .get(k)
+                        .map(|v| v.trim().to_owned())
+                        .unwrap_or_default()
+                };
+                let normal = |s: &str| s.to_lowercase().replace([' ', '-', '_'], "");
+                let typed_team = normal(&field("team"));
+                let typed_method = normal(&field("method"));
+                let form = CascadeForm {
+                    team: teams
+                        .iter()
+                        .find(|(id, name)| normal(id) == typed_team || normal(name) == typed_team)
+                        .map(|(id, _)| id.clone())
+                        .unwrap_or_default(),
+                    session_date: field("session_date"),
+                    present: field("present"),
+                    method: CASCADE_METHODS
+                        .iter()
+                        .find(|(v, l)| normal(v) == typed_method || normal(l) == typed_method)
+                        .map(|(v, _)| (*v).to_owned())
+                        .unwrap_or_default(),
+                    note: field("note"),
+                };
+                match check_cascade(&form, &teams, self.today(now)) {
+                    Ok(checked) => {
+                        let title = self.title(&delivery.rollout_id).await;
+                        self.record_cascade(
+                            person,
+                            delivery.item_id,
+                            &title,
+                            &teams,
+                            checked,
+                            channel,
+                            now,
+                        )
+                        .await
+                    }
+                    Err(problems) => {
+                        let list: Vec<String> = problems
+                            .iter()
+                            .map(|p| format!("- {}", p.message))
+                            .collect();
+                        Ok(Handled {
+                            outcome: InboundOutcome::Asked,
+                            answer: Answer {
+                                notice: Some("Not recorded yet: please check the form.".to_owned()),
+                                ..Answer::text(format!(
+                                    "Nothing was recorded yet. Please press the button again and fix:\n{}",
+                                    list.join("\n")
+                                ))
+                            },
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// The person the account is linked to, if they are the recipient of
+    /// the delivery; otherwise the logged refusal.
+    async fn recipient(
+        &self,
+        identity: &str,
+        account: &str,
+        delivery_id: i64,
+        channel: &str,
+        now: i64,
+    ) -> Result<Result<(String, crate::store::DeliveryInfo), Handled>, StoreError> {
+        let method = AckMethod::Button;
+        let d = Some(delivery_id);
+        let Some(person) = self.store.person_for_account(identity, account).await? else {
+            return Ok(Err(self
+                .refuse(channel, None, d, method, Refusal::UnlinkedAccount, now)
+                .await?));
+        };
+        let Some(delivery) = self.store.delivery(delivery_id).await? else {
+            return Ok(Err(self
+                .refuse(
+                    channel,
+                    Some(&person),
+                    d,
+                    method,
+                    Refusal::UnknownDelivery,
+                    now,
+                )
+                .await?));
+        };
+        if delivery.recipient_id != person {
+            return Ok(Err(self
+                .refuse(
+                    channel,
+                    Some(&person),
+                    d,
+                    method,
+                    Refusal::DifferentPerson,
+                    now,
+                )
+                .await?));
+        }
+        Ok(Ok((person, delivery)))
+    }
+
+    async fn acknowledge(
+        &self,
+        person: String,
+        delivery: crate::store::DeliveryInfo,
+        channel: &str,
+        method: AckMethod,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        if delivery.person_id != delivery.recipient_id {
+            // An escalation about someone else's learning: nothing of the
+            // reader's own to acknowledge.
+            return self
+                .refuse(
+                    channel,
+                    Some(&person),
+                    Some(delivery.id),
+                    method,
+                    Refusal::UnknownDelivery,
+                    now,
+                )
+                .await;
+        }
+        let outcome = self
+            .store
+            .acknowledge_item(&NewAcknowledgement {
+                person_id: person.clone(),
+                item_id: delivery.item_id.clone(),
+                item_version: delivery.item_version.clone(),
+                rollout_id: Some(delivery.rollout_id.clone()),
+                delivery_id: Some(delivery.id),
+                channel: channel.to_owned(),
+                method,
+                at: now,
+            })
+            .await?;
+        let at = match outcome {
+            AckOutcome::Recorded => now,
+            AckOutcome::AlreadyAcknowledged { at } => at,
+        };
+        let day = long_date(
+            from_millis(at)
+                .with_timezone(&self.rollouts.calendar().time_zone())
+                .date_naive(),
+        );
+        let title = self.title(&delivery.rollout_id).await;
+        let teams = champion_teams(self.world, &person);
+        let keep_actions = confirm_action(self.keys, delivery.id, &teams, false, self.today(now))
+            .into_iter()
+            .collect();
+        let first = outcome == AckOutcome::Recorded;
+        Ok(Handled {
+            outcome: InboundOutcome::Acknowledged {
+                person_id: person,
+                first,
+            },
+            answer: Answer {
+                text: if first {
+                    format!("Thank you: \"{title}\" is acknowledged.")
+                } else {
+                    format!("You had already acknowledged \"{title}\" on {day}.")
+                },
+                notice: Some("Acknowledged".to_owned()),
+                status: Some(format!("Acknowledged on {day}")),
+                keep_actions,
+                actions: Vec::new(),
+            },
+        })
+    }
+
+    async fn answer(
+        &self,
+        person: String,
+        delivery: crate::store::DeliveryInfo,
+        answer: Option<usize>,
+        channel: &str,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        let rollout = self.store.rollout(&delivery.rollout_id).await?;
+        let label = rollout
+            .and_then(|r| serde_json::from_str::<RolloutDefinition>(&r.definition).ok())
+            .and_then(|d| {
+                let follow_up = d
+                    .follow_ups
+                    .get(delivery.step_number.checked_sub(1)? as usize)?;
+                follow_up.answers.get(answer?.checked_sub(1)?).cloned()
+            });
+        let Some(label) = label.filter(|_| delivery.step_kind == "follow-up") else {
+            return self
+                .refuse(
+                    channel,
+                    Some(&person),
+                    Some(delivery.id),
+                    AckMethod::Button,
+                    Refusal::UnknownAnswer,
+                    now,
+                )
+                .await;
+        };
+        let first = self
+            .store
+            .answer_follow_up(&NewAnswer {
+                rollout_id: delivery.rollout_id,
+                person_id: person.clone(),
+                follow_up: delivery.step_number,
+                answer: label.clone(),
+                example: None,
+                channel: channel.to_owned(),
+                at: now,
+            })
+            .await?;
+        Ok(Handled {
+            answer: Answer {
+                notice: Some("Thank you".to_owned()),
+                status: Some(format!(
+                    "Answered \"{label}\" on {}",
+                    long_date(self.today(now))
+                )),
+                ..Answer::text(if first {
+                    "Thank you for answering."
+                } else {
+                    "You had already answered this; your first answer stands."
+                })
+            },
+            outcome: InboundOutcome::Answered {
+                person_id: person,
+                answer: label,
+                first,
+            },
+        })
+    }
+
+    async fn list_pending(
+        &self,
+        person: String,
+        pending: Vec<crate::store::PendingItem>,
+        channel: &str,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        let _ = (channel, now);
+        let count = pending.len();
+        if count == 0 {
+            return Ok(Handled {
+                outcome: InboundOutcome::Listed {
+                    person_id: person,
+                    count,
+                },
+                answer: Answer::text("Nothing is waiting for you: you are up to date. Thank you."),
+            });
+        }
+        let mut lines = vec![format!(
+            "{count} item{} waiting for you to acknowledge:",
+            if count == 1 { "" } else { "s" }
+        )];
+        let mut actions = Vec::new();
+        for item in &pending {
+            let title = self.title(&item.rollout_id).await;
+            lines.push(format!("- {title} (/ack {})", item.item_id));
+            actions.push(Action {
+                id: self.keys.sign(&ActionRef::Ack(item.delivery_id)),
+                label: format!("Acknowledge: {}", truncate(&title, 40)),
+                form: None,
+            });
+        }
+        Ok(Handled {
+            outcome: InboundOutcome::Listed {
+                person_id: person,
+                count,
+            },
+            answer: Answer {
+                actions,
+                ..Answer::text(lines.join("\n"))
+            },
+        })
+    }
+
+    fn ask(&self, question: conversation::Question) -> Handled {
+        let actions = question
+            .choices
+            .into_iter()
+            .map(|(choice, label)| Action {
+                id: self.keys.sign(&ActionRef::Choice(choice)),
+                label,
+                form: None,
+            })
+            .collect();
+        Handled {
+            outcome: InboundOutcome::Asked,
+            answer: Answer {
+                actions,
+                ..Answer::text(question.text)
+            },
+        }
+    }
+
+    async fn converse(
+        &self,
+        mut draft: Draft,
+        said: Said<'_>,
+        channel: &str,
+        account: &str,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        match draft.answer(said, self.today(now), now) {
+            Next::Ask(question) => {
+                self.conversations.keep(channel, account, draft);
+                Ok(self.ask(question))
+            }
+            Next::Cancelled => Ok(Handled {
+                outcome: InboundOutcome::Cancelled,
+                answer: Answer::text("Cancelled. Nothing was recorded."),
+            }),
+            Next::Done(checked) => {
+                self.record_cascade(
+                    draft.champion_id,
+                    draft.item_id,
+                    &draft.title,
+                    &draft.teams,
+                    checked,
+                    channel,
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_cascade(
+        &self,
+        champion_id: String,
+        item_id: String,
+        title: &str,
+        teams: &[(String, String)],
+        checked: crate::ack::CheckedCascade,
+        channel: &str,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        let first = self
+            .store
+            .confirm_cascade(&NewConfirmation {
+                champion_id: champion_id.clone(),
+                item_id,
+                team_id: checked.team_id.clone(),
+                session_date: checked.session_date.to_string(),
+                present: checked.present,
+                method: checked.method.to_owned(),
+                note: checked.note.clone(),
+                channel: channel.to_owned(),
+                at: now,
+            })
+            .await?;
+        let team = teams
+            .iter()
+            .find(|(id, _)| *id == checked.team_id)
+            .map(|(_, name)| name.as_str())
+            .unwrap_or_default();
+        let text = if first {
+            format!(
+                "Recorded: you cascaded \"{title}\" to {team} on {} ({} present). Thank you.",
+                long_date(checked.session_date),
+                checked.present
+            )
+        } else {
+            format!("That cascade of \"{title}\" to {team} was already recorded.")
+        };
+        tracing::info!(channel, champion = %champion_id, team = %checked.team_id, "recorded a cascade confirmation");
+        Ok(Handled {
+            outcome: InboundOutcome::Confirmed {
+                person_id: champion_id,
+                team_id: checked.team_id,
+                first,
+            },
+            answer: Answer {
+                notice: Some("Cascade recorded".to_owned()),
+                ..Answer::text(text)
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_eight_unambiguous_characters_and_differ() {
+        let (a, hash_a) = new_code();
+        let (b, _) = new_code();
+        assert_eq!(a.len(), 8);
+        assert!(a.bytes().all(|c| CODE_ALPHABET.contains(&c)));
+        assert!(!a.contains('O') && !a.contains('0') && !a.contains('I') && !a.contains('1'));
+        assert_ne!(a, b);
+        assert_eq!(hash_a, code_hash(&a));
+    }
+
+    #[test]
+    fn a_code_typed_in_lower_case_with_spaces_still_matches() {
+        assert_eq!(code_hash("abcd efgh"), code_hash("ABCDEFGH"));
+        assert_eq!(code_hash("ABCD-EFGH"), code_hash("ABCDEFGH"));
+        assert_ne!(code_hash("ABCDEFGH"), code_hash("ABCDEFGJ"));
+    }
+}
