@@ -302,7 +302,7 @@ impl FakeBotApi {
         self.queue("message", message);
     }
 
-    /// The user `user` presses the button labelled `label` on message
+    /// The user `user` presses the button whose label starts with `label` on message
     /// `message_id` of chat `chat`; returns the callback query id.
     pub fn user_presses(&self, user_id: i64, chat: i64, message_id: i64, label: &str) -> String {
         let message = self
@@ -313,7 +313,7 @@ impl FakeBotApi {
         let data = message
             .buttons()
             .into_iter()
-            .find(|(text, _)| text == label)
+            .find(|(text, _)| text.starts_with(label))
             .unwrap_or_else(|| panic!("no button {label:?} on {message:?}"))
             .1;
         self.press_with_data(user_id, &message, &data)
