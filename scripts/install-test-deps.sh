@@ -1,42 +1,63 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond the Rust toolchain: Chromium, with
-# which tests/report.rs renders the HTML report headless, and OpenSSL's
-# headers with pkg-config, with which the telegram plugin's HTTPS client
-# (teloxide over native-tls) builds. Does nothing when they are already
-# installed; safe to run again. Debian or Ubuntu, as root (or with sudo).
+# Installs what the test suite needs beyond the Rust toolchain, and does
+# nothing for what is already there; safe to run again. Debian or Ubuntu, as
+# root (or with sudo).
+# - Chromium: tests/report.rs renders the HTML report headless.
+# - postfix: only for its smtp-sink and smtp-source tools, which the email
+#   plugin's benchmark runs; the postfix daemon is never started.
+# - aiosmtpd (Python): the SMTP server the email plugin's tests talk to.
+# - OpenSSL's headers and pkg-config: the telegram plugin's HTTPS client
+#   (teloxide over native-tls) builds against them.
 set -euo pipefail
 
-missing=()
-if [ ! -x /usr/bin/chromium ]; then
-    missing+=(chromium)
-fi
-if ! pkg-config --exists openssl 2>/dev/null; then
-    missing+=(libssl-dev pkg-config)
-fi
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
+packages=()
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -x /usr/sbin/smtp-sink ] || packages+=(postfix)
+pkg-config --exists openssl 2>/dev/null || packages+=(libssl-dev pkg-config)
+
+if [ "${#packages[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        as_root=()
+    elif command -v sudo >/dev/null 2>&1; then
+        as_root=(sudo)
+    else
+        echo "install-test-deps: ${packages[*]} missing and this is not root; run as root: apt-get install -y ${packages[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # postfix asks how to configure itself; "No configuration" leaves it
+    # unconfigured, and policy-rc.d keeps dpkg from starting the daemon.
+    echo "postfix postfix/main_mailer_type select No configuration" | "${as_root[@]}" debconf-set-selections
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+        "${as_root[@]}" chmod +x "$policy"
+        trap '"${as_root[@]}" rm -f "$policy"' EXIT
+    fi
+    # Wait for another apt or dpkg run rather than fail.
+    lock=(-o DPkg::Lock::Timeout=600)
+    "${as_root[@]}" apt-get "${lock[@]}" update
+    "${as_root[@]}" apt-get "${lock[@]}" install -y --no-install-recommends "${packages[@]}"
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    echo "install-test-deps: ${missing[*]} missing and this is not root; run as root: apt-get install -y ${missing[*]}" >&2
-    exit 1
-fi
+for tool in /usr/bin/chromium /usr/sbin/smtp-sink /usr/sbin/smtp-source; do
+    if [ ! -x "$tool" ]; then
+        echo "install-test-deps: apt-get ran but $tool is still missing" >&2
+        exit 1
+    fi
+done
 
-export DEBIAN_FRONTEND=noninteractive
-# Wait for another apt or dpkg run rather than fail.
-lock=(-o DPkg::Lock::Timeout=600)
-"${as_root[@]}" apt-get "${lock[@]}" update
-"${as_root[@]}" apt-get "${lock[@]}" install -y "${missing[@]}"
-
-if [ ! -x /usr/bin/chromium ]; then
-    echo "install-test-deps: apt-get ran but /usr/bin/chromium is still missing" >&2
-    exit 1
-fi
 if ! pkg-config --exists openssl; then
     echo "install-test-deps: apt-get ran but pkg-config still finds no openssl" >&2
     exit 1
+fi
+
+python=$(command -v python3 || true)
+if [ -z "$python" ]; then
+    echo "install-test-deps: python3 is missing; install it (apt-get install -y python3 python3-pip)" >&2
+    exit 1
+fi
+if ! "$python" -c 'import aiosmtpd' 2>/dev/null; then
+    "$python" -m pip install --quiet 'aiosmtpd==1.4.6' \
+        || "$python" -m pip install --quiet --break-system-packages 'aiosmtpd==1.4.6'
 fi

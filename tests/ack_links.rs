@@ -289,6 +289,44 @@ async fn a_double_post_records_one_acknowledgement_logs_the_repeat_and_stops_rem
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_are_committed_in_groups_and_each_answered_after_its_own_commit() {
+    let w = World::new().await;
+    let app = w.app();
+    // Three people, each clicking several times at once: every request
+    // answers "thank you", and each person is acknowledged exactly once.
+    let mut requests = tokio::task::JoinSet::new();
+    for round in 0..8 {
+        for person in ["amy", "ben", "cara"] {
+            let (app, uri) = (app.clone(), format!("/ack/{}", w.token(person)));
+            requests.spawn(async move { (round, send(&app, "POST", &uri, None).await) });
+        }
+    }
+    let mut answered = 0;
+    while let Some(done) = requests.join_next().await {
+        let (_, page) = done.unwrap();
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("Thank you"));
+        answered += 1;
+    }
+    assert_eq!(answered, 24);
+    assert_eq!(w.count(ACKS).await, 3);
+    let log = w.log().await;
+    assert_eq!(log.len(), 24);
+    for person in ["amy", "ben", "cara"] {
+        let recorded = log
+            .iter()
+            .filter(|(p, o)| p.as_deref() == Some(person) && o == "recorded")
+            .count();
+        assert_eq!(recorded, 1, "{person}: {log:?}");
+    }
+    assert_eq!(
+        w.count("SELECT COUNT(*) FROM rollout_members WHERE acknowledged_at IS NOT NULL")
+            .await,
+        3
+    );
+}
+
 #[tokio::test]
 async fn an_ack_link_with_a_forged_signature_is_refused() {
     let w = World::new().await;

@@ -80,6 +80,7 @@ fn request(delivery_id: &str, text: &str) -> SendRequest {
         },
         actions: vec![],
         reply: None,
+        list: None,
     }
 }
 

@@ -278,6 +278,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
                     message,
                     actions,
                     reply: None,
+                    list: None,
                 }
             })
             .collect();

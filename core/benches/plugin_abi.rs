@@ -48,6 +48,7 @@ fn request(chunk_chars: usize) -> SendRequest {
         },
         actions: vec![],
         reply: None,
+        list: None,
     }
 }
 

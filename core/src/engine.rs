@@ -400,6 +400,7 @@ impl Engine {
             },
             actions: Vec::new(),
             reply: None,
+            list: None,
         };
         Ok(match self.host.send(channel, &request).await {
             Ok(SendResult::Delivered { .. }) => Ok(()),
@@ -641,6 +642,7 @@ impl Runner {
                 keep_actions: answer.keep_actions,
                 private: true,
             }),
+            list: None,
         };
         let host = self.host.clone();
         let instance = instance.to_owned();

@@ -13,7 +13,8 @@ use crate::ack::{
 use crate::content::{Taxonomy, parse_item};
 use crate::delivery::millis;
 use crate::store::{
-    AckMethod, DeliveryInfo, Evidence, NewAcknowledgement, NewConfirmation, SqliteStore, Store,
+    AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewConfirmation,
+    SqliteStore, Store,
 };
 use axum::extract::{ConnectInfo, Form, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -26,6 +27,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
 
 /// The channel acknowledgements through a link are recorded under.
 const WEB_CHANNEL: &str = "web";
@@ -64,7 +66,51 @@ pub struct ServerState {
     items: Mutex<HashMap<(String, String), Arc<ItemSummary>>>,
     /// SQLite has one writer at a time; concurrent write transactions from
     /// the pool would otherwise collide and back off in its busy handler.
-    writes: tokio::sync::Mutex<()>,
+    writes: Arc<tokio::sync::Mutex<()>>,
+    /// Acknowledgements waiting for the group commit; the writer task starts
+    /// with the first.
+    acks: std::sync::OnceLock<mpsc::Sender<PendingAck>>,
+}
+
+/// An acknowledgement waiting to be committed, and where its outcome goes.
+type PendingAck = (
+    NewAcknowledgement,
+    oneshot::Sender<Result<AckOutcome, String>>,
+);
+
+/// Most acknowledgements committed in one transaction.
+const GROUP_COMMIT_MAX: usize = 512;
+
+/// Commits acknowledgements in groups: whatever arrived while the previous
+/// commit was syncing goes in the next transaction, so under load one sync
+/// to disk serves many requests, and each request still answers only after
+/// its own acknowledgement is committed.
+async fn commit_acknowledgements(
+    store: Arc<SqliteStore>,
+    writes: Arc<tokio::sync::Mutex<()>>,
+    mut queue: mpsc::Receiver<PendingAck>,
+) {
+    let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+    while queue.recv_many(&mut group, GROUP_COMMIT_MAX).await > 0 {
+        let acks: Vec<NewAcknowledgement> = group.iter().map(|(ack, _)| ack.clone()).collect();
+        let written = {
+            let _writer = writes.lock().await;
+            store.acknowledge_items(&acks).await
+        };
+        match written {
+            Ok(outcomes) => {
+                for ((_, answer), outcome) in group.drain(..).zip(outcomes) {
+                    let _ = answer.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for (_, answer) in group.drain(..) {
+                    let _ = answer.send(Err(reason.clone()));
+                }
+            }
+        }
+    }
 }
 
 impl ServerState {
@@ -84,8 +130,31 @@ impl ServerState {
             clock,
             rate_limit: Some(RateLimit::default()),
             items: Mutex::new(HashMap::new()),
-            writes: tokio::sync::Mutex::new(()),
+            writes: Arc::new(tokio::sync::Mutex::new(())),
+            acks: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records an acknowledgement through the group commit; returns once it
+    /// is committed.
+    async fn acknowledge(&self, ack: NewAcknowledgement) -> Result<AckOutcome, String> {
+        let queue = self.acks.get_or_init(|| {
+            let (queue, waiting) = mpsc::channel(4 * GROUP_COMMIT_MAX);
+            tokio::spawn(commit_acknowledgements(
+                self.store.clone(),
+                self.writes.clone(),
+                waiting,
+            ));
+            queue
+        });
+        let (answer, outcome) = oneshot::channel();
+        queue
+            .send((ack, answer))
+            .await
+            .map_err(|_| "the acknowledgement writer has stopped".to_owned())?;
+        outcome
+            .await
+            .map_err(|_| "the acknowledgement writer has stopped".to_owned())?
     }
 
     /// Another rate limit, or none.
@@ -342,12 +411,9 @@ async fn acknowledge(State(s): State<Arc<ServerState>>, Path(token): Path<String
         method: AckMethod::Link,
         at: millis(now),
     };
-    let written = {
-        let _writer = s.writes.lock().await;
-        s.store.acknowledge_item(&ack).await
-    };
-    if let Err(e) = written {
-        return s.denied(Denied::unavailable(e), None, now).await;
+    if let Err(reason) = s.acknowledge(ack).await {
+        tracing::error!("acknowledgement route: {reason}");
+        return s.denied(Denied::Unavailable, None, now).await;
     }
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
     html(

@@ -6,10 +6,10 @@
 use super::{ChannelRoute, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
 use crate::content::Taxonomy;
-use crate::inbound::{ActionKey, ActionRef, champion_teams, item_actions};
+use crate::inbound::{ActionKey, ActionRef, item_actions};
 use crate::render::{Channel, RenderInput, Renderer, escape};
 use crate::store::ClaimedDelivery;
-use cascade_plugin_api::{Action, Message, MessagePart};
+use cascade_plugin_api::{Action, MailingList, Message, MessagePart};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -142,7 +142,7 @@ impl Composer {
                 let actions = item_actions(
                     &self.actions,
                     row.id,
-                    &champion_teams(world, &row.recipient_id),
+                    world.champion_teams(&row.recipient_id),
                     route.forms,
                     today,
                 );
@@ -274,6 +274,42 @@ impl Composer {
             Ok(None)
         }
     }
+
+    /// The list a row's message belongs to when its rollout lets people opt
+    /// out (it has an `unsubscribe_url`); `None` for mandatory learning and
+    /// for escalations, which are about someone else's learning. Its id is
+    /// the rollout's id under the domain of the opt-out URL (RFC 2919).
+    pub fn mailing_list(
+        &self,
+        row: &ClaimedDelivery,
+        rollout: &RolloutRuntime,
+    ) -> Option<MailingList> {
+        let url = rollout.definition.unsubscribe_url.as_ref()?;
+        if row.step_kind == "escalation" {
+            return None;
+        }
+        let domain = url_domain(url).unwrap_or("lists.invalid");
+        Some(MailingList {
+            id: format!("{}.{domain}", row.rollout_id),
+            name: Some(format!("{}: {}", self.partnership_name, rollout.item.title)),
+            unsubscribe_url: url.clone(),
+        })
+    }
+}
+
+/// The host of an `https:` URL or the domain of a `mailto:` one, when it is
+/// a plain domain name.
+fn url_domain(url: &str) -> Option<&str> {
+    let rest = match url.strip_prefix("https://") {
+        Some(rest) => rest,
+        None => url.strip_prefix("mailto:")?.split_once('@')?.1,
+    };
+    let domain = rest.split(['/', ':', '?', '#', ',']).next()?;
+    let plain = domain.contains('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+    plain.then_some(domain)
 }
 
 /// Plain text as a channel's markup: escaped paragraphs.
@@ -375,5 +411,19 @@ mod tests {
             [&("r".to_owned(), Channel::EmailText)]
             .clone();
         assert!(prepared.is_none());
+    }
+
+    #[test]
+    fn a_list_id_domain_comes_from_the_opt_out_url() {
+        assert_eq!(
+            url_domain("https://learning.northbridge.example/unsubscribe?x=1"),
+            Some("learning.northbridge.example")
+        );
+        assert_eq!(
+            url_domain("mailto:sbu@northbridge.example?subject=unsubscribe"),
+            Some("northbridge.example")
+        );
+        assert_eq!(url_domain("https://localhost:8080/u"), None);
+        assert_eq!(url_domain("mailto:nobody"), None);
     }
 }

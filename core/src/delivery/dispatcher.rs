@@ -129,6 +129,7 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 settings,
                 in_flight,
                 rates,
+                state_checks: Default::default(),
             }),
         }
     }
@@ -175,11 +176,40 @@ struct Shared<S> {
     settings: DispatchSettings,
     in_flight: HashMap<String, Arc<Semaphore>>,
     rates: HashMap<String, Arc<RateLimit>>,
+    /// The rollout state check in progress, by rollout (see `may_send`).
+    state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
 }
 
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
 
 impl<S: Store + Outbox + Evidence> Shared<S> {
+    /// Whether the rollout may send now, read from the store (a pause or
+    /// cancel comes from another process). Sends that ask while a read is
+    /// already under way share its answer instead of each queueing a read
+    /// of their own; the next ask after it finishes reads again, so every
+    /// send still follows a read that finished after it asked.
+    async fn may_send(&self, rollout_id: &str) -> Result<bool, DeliveryError> {
+        let check = self
+            .state_checks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(rollout_id.to_owned())
+            .or_default()
+            .clone();
+        let answer = check
+            .get_or_try_init(|| async {
+                let answer = self.store.may_send(rollout_id).await;
+                // Later asks start a fresh read.
+                let mut checks = self.state_checks.lock().unwrap_or_else(|p| p.into_inner());
+                if checks.get(rollout_id).is_some_and(|c| Arc::ptr_eq(c, &check)) {
+                    checks.remove(rollout_id);
+                }
+                answer
+            })
+            .await?;
+        Ok(*answer)
+    }
+
     async fn deliver(
         self: Arc<Self>,
         row: ClaimedDelivery,
@@ -196,7 +226,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             None => None,
         };
         // Checked per row, so a pause or cancel takes effect before the next send.
-        if !self.store.may_send(&row.rollout_id).await? {
+        if !self.may_send(&row.rollout_id).await? {
             return Ok((row.id, DeliveryOutcome::Released, None));
         }
         let dead = |reason: String| self.dead(&row, &rollout.definition, reason);
@@ -236,6 +266,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             message,
             actions,
             reply: None,
+            list: self.composer.mailing_list(&row, &rollout),
         };
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
             if row.attempts >= rollout.definition.max_attempts {

@@ -39,6 +39,8 @@ pub struct World {
     /// linked, and providers report addresses that can no longer be reached.
     identities: RwLock<HashMap<String, HashMap<String, Arc<str>>>>,
     pub routes: HashMap<String, ChannelRoute>,
+    /// The teams each champion covers, (id, name) by name.
+    champion_teams: HashMap<String, Vec<(String, String)>>,
 }
 
 impl World {
@@ -80,7 +82,28 @@ impl World {
             .enumerate()
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
+        let team_names: HashMap<&str, &str> = directory
+            .teams
+            .iter()
+            .map(|t| (t.id.as_str(), t.name.as_str()))
+            .collect();
+        let mut champion_teams: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for champion in &directory.champions {
+            let teams = champion_teams
+                .entry(champion.person_id.clone())
+                .or_default();
+            for id in &champion.team_ids {
+                if let Some(name) = team_names.get(id.as_str()) {
+                    teams.push((id.clone(), (*name).to_owned()));
+                }
+            }
+        }
+        for teams in champion_teams.values_mut() {
+            teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            teams.dedup();
+        }
         World {
+            champion_teams,
             directory,
             people,
             identities: RwLock::new(by_kind),
@@ -93,6 +116,14 @@ impl World {
 
     pub fn person(&self, id: &str) -> Option<&crate::directory::Person> {
         self.people.get(id).map(|&i| &self.directory.people[i])
+    }
+
+    /// The teams a champion covers, (id, name) by name; empty for anyone else.
+    pub fn champion_teams(&self, person_id: &str) -> &[(String, String)] {
+        self.champion_teams
+            .get(person_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// The person's address on a channel instance, if they can be reached there.

@@ -309,27 +309,6 @@ fn truncate(text: &str, chars: usize) -> String {
     }
 }
 
-/// The teams a champion covers, (id, name) by name.
-pub fn champion_teams(world: &World, person_id: &str) -> Vec<(String, String)> {
-    let directory = &world.directory;
-    let mut ids: Vec<&str> = directory
-        .champions
-        .iter()
-        .filter(|c| c.person_id == person_id)
-        .flat_map(|c| c.team_ids.iter().map(String::as_str))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut teams: Vec<(String, String)> = directory
-        .teams
-        .iter()
-        .filter(|t| ids.binary_search(&t.id.as_str()).is_ok())
-        .map(|t| (t.id.clone(), t.name.clone()))
-        .collect();
-    teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    teams
-}
-
 fn long_date(day: NaiveDate) -> String {
     day.format("%-d %B %Y").to_string()
 }
@@ -568,7 +547,7 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                             .await
                     }
                     ActionRef::Confirm(_) => {
-                        let teams = champion_teams(self.world, &person);
+                        let teams = self.world.champion_teams(&person).to_vec();
                         if teams.is_empty() {
                             return self
                                 .refuse(
@@ -611,7 +590,7 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                     Ok(found) => found,
                     Err(refused) => return Ok(refused),
                 };
-                let teams = champion_teams(self.world, &person);
+                let teams = self.world.champion_teams(&person).to_vec();
                 if teams.is_empty() {
                     return self
                         .refuse(
@@ -772,7 +751,7 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                 .date_naive(),
         );
         let title = self.title(&delivery.rollout_id).await;
-        let teams = champion_teams(self.world, &person);
+        let teams = self.world.champion_teams(&person).to_vec();
         let keep_actions = confirm_action(self.keys, delivery.id, &teams, false, self.today(now))
             .into_iter()
             .collect();

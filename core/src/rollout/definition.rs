@@ -45,6 +45,11 @@ pub struct RolloutDefinition {
     pub escalation_days: Vec<u32>,
     /// Attempts per outbox row before it dead-letters, 1 to 20.
     pub max_attempts: u32,
+    /// Set only for learning people may opt out of (a newsletter, never
+    /// mandatory learning): where they do so, an `https:` or `mailto:` URL.
+    /// Email then carries `List-Id` and `List-Unsubscribe` headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
     pub audience: Audience,
     /// At least one; only the last may be a catch-all.
     pub waves: Vec<Wave>,
@@ -194,6 +199,10 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             n => n,
         },
     };
+    let unsubscribe_url = match &raw.unsubscribe_url {
+        None => Some(None),
+        Some(v) => p.unsubscribe_url(v).map(Some),
+    };
     let audience = match &raw.audience {
         Some(a) => {
             let include = p.selector(a.get_ref());
@@ -226,6 +235,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             reminder_days: reminder_days?,
             escalation_days: escalation_days?,
             max_attempts: max_attempts?,
+            unsubscribe_url: unsubscribe_url?,
             audience: audience?,
             waves: waves?,
             follow_ups: follow_ups?,
@@ -248,6 +258,7 @@ pub fn to_toml(def: &RolloutDefinition) -> String {
         reminder_days: &def.reminder_days,
         escalation_days: &def.escalation_days,
         max_attempts: def.max_attempts,
+        unsubscribe_url: def.unsubscribe_url.as_deref(),
         audience: &def.audience,
         waves: &def.waves,
         follow_ups: &def.follow_ups,
@@ -278,6 +289,8 @@ struct CanonicalDefinition<'a> {
     #[serde(skip_serializing_if = "<[u32]>::is_empty")]
     escalation_days: &'a [u32],
     max_attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsubscribe_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Audience::is_everyone")]
     audience: &'a Audience,
     waves: &'a [Wave],
@@ -303,6 +316,7 @@ pub(super) struct RawDefinition {
     reminder_days: RawList,
     escalation_days: RawList,
     max_attempts: RawValue,
+    unsubscribe_url: RawValue,
     pub(super) audience: Option<Spanned<RawSelector>>,
     pub(super) waves: Option<Spanned<Vec<Spanned<RawWave>>>>,
     #[serde(default)]
@@ -399,6 +413,7 @@ const TOP: Table = Table {
         "reminder_days",
         "escalation_days",
         "max_attempts",
+        "unsubscribe_url",
     ],
     tables: &[("audience", &AUDIENCE)],
     arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],
@@ -606,6 +621,26 @@ impl<'a> Problems<'a> {
                 None
             }
         }
+    }
+
+    /// An opt-out URL that can stand in an email header as it is.
+    fn unsubscribe_url(&mut self, v: &Spanned<toml::Value>) -> Option<String> {
+        let example = "\"mailto:learning@northbridge.example?subject=unsubscribe\"";
+        let url = self.string(v, "unsubscribe_url", example)?;
+        let fits = (url.starts_with("https://") || url.starts_with("mailto:"))
+            && url.is_ascii()
+            && !url
+                .chars()
+                .any(|c| c.is_ascii_whitespace() || c.is_ascii_control() || matches!(c, '<' | '>'));
+        if !fits {
+            self.at(
+                v.span(),
+                format!("unsubscribe_url \"{url}\" must be an https: or mailto: URL without spaces or angle brackets"),
+                format!("write e.g. unsubscribe_url = {example}, or leave it out for mandatory learning"),
+            );
+            return None;
+        }
+        Some(url)
     }
 
     fn flag(&mut self, v: &RawValue, key: &str, default: bool) -> Option<bool> {

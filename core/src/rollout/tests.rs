@@ -239,8 +239,35 @@ mod definition {
         def.waves[1].people = vec!["p-ivy-lane".to_owned()];
         def.reminder_days.clear();
         def.follow_ups.clear();
+        def.unsubscribe_url =
+            Some("mailto:learning@northbridge.example?subject=unsubscribe".to_owned());
         let written = to_toml(&def);
         assert_eq!(parse(&written), def, "{written}");
+    }
+
+    #[test]
+    fn learning_is_mandatory_unless_the_rollout_gives_an_unsubscribe_url() {
+        assert_eq!(parse(FULL).unsubscribe_url, None);
+        let optional = parse(&full_with(
+            "max_attempts = 5\n",
+            "max_attempts = 5\nunsubscribe_url = \"https://learning.northbridge.example/newsletter/unsubscribe\"\n",
+        ));
+        assert_eq!(
+            optional.unsubscribe_url.as_deref(),
+            Some("https://learning.northbridge.example/newsletter/unsubscribe")
+        );
+        let errors = errors(&full_with(
+            "max_attempts = 5\n",
+            "max_attempts = 5\nunsubscribe_url = \"http://x.example/a b\"\n",
+        ));
+        assert!(
+            has(
+                &errors,
+                "rollouts/neglect.toml:11",
+                "must be an https: or mailto: URL"
+            ),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -123,6 +123,13 @@ pub trait Evidence: Send + Sync {
         ack: &NewAcknowledgement,
     ) -> impl Future<Output = Result<AckOutcome, StoreError>> + Send;
 
+    /// Several acknowledgements in one transaction (one commit, one sync to
+    /// disk), each as [`Evidence::acknowledge_item`] records it, in order.
+    fn acknowledge_items(
+        &self,
+        acks: &[NewAcknowledgement],
+    ) -> impl Future<Output = Result<Vec<AckOutcome>, StoreError>> + Send;
+
     /// Logs an acknowledgement that was refused, and why.
     fn log_refusal(
         &self,

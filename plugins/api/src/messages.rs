@@ -70,6 +70,23 @@ pub struct SendRequest {
     /// its markup) and goes to `recipient.address`, the event's `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<Reply>,
+    /// Set when the rollout lets people opt out (mandatory learning never
+    /// does): email sends it as `List-Id` and `List-Unsubscribe` headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<MailingList>,
+}
+
+/// The list a message belongs to, for channels that can say so (RFC 2919
+/// and RFC 2369 headers in email).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailingList {
+    /// A stable identifier, a dot-atom such as `learning.northbridge.example`.
+    pub id: String,
+    /// A short human-readable name, e.g. "Northbridge safeguarding learning".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where a person opts out: an `https:` or `mailto:` URL.
+    pub unsubscribe_url: String,
 }
 
 /// How to answer an inbound event.

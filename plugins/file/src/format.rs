@@ -89,6 +89,7 @@ pub(crate) mod tests {
                 form: None,
             }],
             reply: None,
+            list: None,
         }
     }
 

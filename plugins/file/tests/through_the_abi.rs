@@ -130,6 +130,7 @@ fn request(delivery_id: &str) -> SendRequest {
         },
         actions: Vec::new(),
         reply: None,
+        list: None,
     }
 }
 

@@ -95,6 +95,7 @@ mod tests {
             },
             actions: vec![],
             reply: None,
+            list: None,
         }
     }
 

@@ -29,61 +29,72 @@ impl Evidence for SqliteStore {
     }
 
     async fn acknowledge_item(&self, ack: &NewAcknowledgement) -> Result<AckOutcome, StoreError> {
+        Ok(self.acknowledge_items(std::slice::from_ref(ack)).await?[0])
+    }
+
+    async fn acknowledge_items(
+        &self,
+        acks: &[NewAcknowledgement],
+    ) -> Result<Vec<AckOutcome>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO acknowledgements
-                 (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&ack.person_id)
-        .bind(&ack.item_id)
-        .bind(&ack.item_version)
-        .bind(&ack.rollout_id)
-        .bind(ack.delivery_id)
-        .bind(&ack.channel)
-        .bind(ack.method.as_str())
-        .bind(ack.at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        let outcome = if inserted {
-            sqlx::query(
-                "UPDATE rollout_members SET acknowledged_at = ?
-                 WHERE person_id = ? AND acknowledged_at IS NULL
-                   AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
+        let mut outcomes = Vec::with_capacity(acks.len());
+        for ack in acks {
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO acknowledgements
+                     (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(ack.at)
             .bind(&ack.person_id)
             .bind(&ack.item_id)
             .bind(&ack.item_version)
+            .bind(&ack.rollout_id)
+            .bind(ack.delivery_id)
+            .bind(&ack.channel)
+            .bind(ack.method.as_str())
+            .bind(ack.at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            let outcome = if inserted {
+                sqlx::query(
+                    "UPDATE rollout_members SET acknowledged_at = ?
+                     WHERE person_id = ? AND acknowledged_at IS NULL
+                       AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
+                )
+                .bind(ack.at)
+                .bind(&ack.person_id)
+                .bind(&ack.item_id)
+                .bind(&ack.item_version)
+                .execute(&mut *tx)
+                .await?;
+                AckOutcome::Recorded
+            } else {
+                let first: i64 = sqlx::query_scalar(
+                    "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
+                )
+                .bind(&ack.person_id)
+                .bind(&ack.item_id)
+                .bind(&ack.item_version)
+                .fetch_one(&mut *tx)
+                .await?;
+                AckOutcome::AlreadyAcknowledged { at: first }
+            };
+            sqlx::query(
+                "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&ack.person_id)
+            .bind(ack.delivery_id)
+            .bind(&ack.channel)
+            .bind(ack.method.as_str())
+            .bind(if inserted { "recorded" } else { "repeat" })
+            .bind(ack.at)
             .execute(&mut *tx)
             .await?;
-            AckOutcome::Recorded
-        } else {
-            let first: i64 = sqlx::query_scalar(
-                "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
-            )
-            .bind(&ack.person_id)
-            .bind(&ack.item_id)
-            .bind(&ack.item_version)
-            .fetch_one(&mut *tx)
-            .await?;
-            AckOutcome::AlreadyAcknowledged { at: first }
-        };
-        sqlx::query(
-            "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&ack.person_id)
-        .bind(ack.delivery_id)
-        .bind(&ack.channel)
-        .bind(ack.method.as_str())
-        .bind(if inserted { "recorded" } else { "repeat" })
-        .bind(ack.at)
-        .execute(&mut *tx)
-        .await?;
+            outcomes.push(outcome);
+        }
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn log_refusal(

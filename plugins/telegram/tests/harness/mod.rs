@@ -147,6 +147,7 @@ pub fn briefing(delivery: &str, chat: i64, chunks: &[&str], actions: Vec<Action>
         },
         actions,
         reply: None,
+        list: None,
     }
 }
 
@@ -170,5 +171,6 @@ pub fn reply(n: u32, chat: i64, reply: Reply, text: &str, actions: Vec<Action>) 
         },
         actions,
         reply: Some(reply),
+        list: None,
     }
 }

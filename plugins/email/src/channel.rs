@@ -1,0 +1,281 @@
+//! A running email channel instance: its own tokio runtime drives lettre's
+//! pooled async SMTP transport; a semaphore keeps at most `max_in_flight`
+//! sends (and so connections) going at once, and a count of accepted sends
+//! lets `stop` finish them (or answer them with a retry) before the
+//! instance is freed.
+
+use cascade_plugin_api::{
+    ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest, SendResult,
+};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::Semaphore;
+
+use crate::config::{EmailConfig, Security, config_schema};
+use crate::format::{Sender, email};
+use crate::send::deliver;
+
+/// How long `stop` lets accepted sends finish.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long `stop` then waits for QUIT on idle connections and for the
+/// runtime's threads to wind down.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
+
+type Transport = AsyncSmtpTransport<Tokio1Executor>;
+
+/// One started `email` channel.
+pub struct EmailChannel {
+    /// Taken by `stop` and dropped inside the runtime: dropping lettre's
+    /// pool spawns its clean-up, which needs this (the plugin's own) tokio
+    /// runtime; the host's thread has none the plugin can see.
+    transport: Mutex<Option<Transport>>,
+    sender: Arc<Sender>,
+    /// `host:port`, for reasons and logs.
+    server: Arc<str>,
+    slots: Arc<Semaphore>,
+    in_flight: Arc<InFlight>,
+    handle: Handle,
+    /// Taken by `stop`, which needs the runtime by value to shut it down.
+    runtime: Mutex<Option<Runtime>>,
+    host: Host,
+}
+
+impl ChannelPlugin for EmailChannel {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "email".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            channels: vec!["email".to_owned()],
+            capabilities: Vec::new(),
+            limits: Limits::default(),
+            config_schema: config_schema(),
+        }
+    }
+
+    fn start(config: serde_json::Value, host: Host) -> Result<Self, String> {
+        let config = EmailConfig::from_json(&config).map_err(|error| error.to_string())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("cascade-email")
+            .build()
+            .map_err(|error| format!("could not start the email channel's threads: {error}"))?;
+        // lettre's pool spawns its idle-connection reaper when built.
+        let transport = {
+            let _inside = runtime.enter();
+            transport(&config)?
+        };
+        let server: Arc<str> = format!("{}:{}", config.host, config.port).into();
+        host.log(
+            LogLevel::Info,
+            format!(
+                "sending email through {server} ({}), at most {} at once",
+                match config.security {
+                    Security::StartTls => "STARTTLS",
+                    Security::Tls => "TLS",
+                    Security::None => "plain, unencrypted",
+                },
+                config.max_in_flight
+            ),
+        );
+        Ok(EmailChannel {
+            transport: Mutex::new(Some(transport)),
+            sender: Arc::new(Sender {
+                from: config.from,
+                reply_to: config.reply_to,
+                message_id_domain: config.message_id_domain,
+            }),
+            server,
+            slots: Arc::new(Semaphore::new(config.max_in_flight.get())),
+            in_flight: Arc::default(),
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+            host,
+        })
+    }
+
+    fn send(&self, request: SendRequest, completion: Completion) {
+        let accepted = AcceptedSend::new(completion, &self.in_flight);
+        let transport = self
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // After `stop`: dropping `accepted` answers with a retry.
+        let Some(transport) = transport else {
+            return;
+        };
+        let sender = Arc::clone(&self.sender);
+        let server = Arc::clone(&self.server);
+        let slots = Arc::clone(&self.slots);
+        // Formatting happens on the runtime too, so the host's call returns
+        // at once. After `stop` the runtime is gone and the task is dropped
+        // unrun, which answers it with a retry.
+        self.handle.spawn(async move {
+            let message = match email(&request, &sender) {
+                Ok(message) => message,
+                Err(error) => {
+                    accepted.finish(SendResult::Failed {
+                        unreachable: error.unreachable(),
+                        reason: error.to_string(),
+                    });
+                    return;
+                }
+            };
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return;
+            };
+            accepted.finish(deliver(&transport, &message, &server).await);
+        });
+    }
+
+    fn stop(&self) {
+        let unfinished = self.in_flight.wait_until_idle(STOP_GRACE);
+        if unfinished > 0 {
+            self.host.log(
+                LogLevel::Warn,
+                format!(
+                    "stopping with {unfinished} emails unsent after {}s; they are answered with a retry",
+                    STOP_GRACE.as_secs()
+                ),
+            );
+        }
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let transport = self
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(runtime) = runtime {
+            if let Some(transport) = transport {
+                // Says QUIT on the pooled connections, within reason, and
+                // drops the pool inside the runtime.
+                let (done, wait) = std::sync::mpsc::channel();
+                runtime.spawn(async move {
+                    transport.shutdown().await;
+                    drop(transport);
+                    let _ = done.send(());
+                });
+                let _ = wait.recv_timeout(SHUTDOWN_WAIT);
+            }
+            // Drops every task still running, so each answers with a retry.
+            runtime.shutdown_timeout(SHUTDOWN_WAIT);
+        }
+    }
+}
+
+/// The pooled transport for a configuration. The pool keeps as many idle
+/// connections as sends may be in flight, so a steady stream reuses them.
+fn transport(config: &EmailConfig) -> Result<Transport, String> {
+    let tls_parameters = || {
+        let mut parameters = TlsParameters::builder(config.host.clone());
+        if let Some(pem) = &config.ca_certificate {
+            let certificate = Certificate::from_pem(pem.as_bytes())
+                .map_err(|error| format!("`ca_certificate` is not a PEM certificate: {error}"))?;
+            // Only the private CA: a relay of one's own has no business
+            // presenting a certificate from a public one.
+            parameters = parameters
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(certificate);
+        }
+        parameters
+            .build()
+            .map_err(|error| format!("could not set up TLS for `host` {}: {error}", config.host))
+    };
+    let tls = match config.security {
+        Security::StartTls => Tls::Required(tls_parameters()?),
+        Security::Tls => Tls::Wrapper(tls_parameters()?),
+        Security::None => Tls::None,
+    };
+    let connections = u32::try_from(config.max_in_flight.get()).unwrap_or(u32::MAX);
+    let mut builder = Transport::builder_dangerous(config.host.clone())
+        .port(config.port)
+        .tls(tls)
+        .timeout(Some(config.timeout))
+        .pool_config(PoolConfig::new().max_size(connections));
+    if let Some((user, password)) = &config.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    if let Some(name) = &config.helo_name {
+        builder = builder.hello_name(ClientId::Domain(name.clone()));
+    }
+    Ok(builder.build())
+}
+
+/// Counts accepted sends not yet answered, so `stop` can wait for them.
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl InFlight {
+    /// Waits until no send is in flight or `timeout` passes; returns how many
+    /// are still in flight.
+    fn wait_until_idle(&self, timeout: Duration) -> usize {
+        let count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        let (count, _) = self
+            .idle
+            .wait_timeout_while(count, timeout, |count| *count > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        *count
+    }
+}
+
+/// A send handed to the runtime. It is answered exactly once: with the SMTP
+/// outcome, or with a retry if the runtime shuts down first.
+struct AcceptedSend {
+    completion: Option<Completion>,
+    in_flight: Arc<InFlight>,
+}
+
+impl AcceptedSend {
+    fn new(completion: Completion, in_flight: &Arc<InFlight>) -> Self {
+        *in_flight
+            .count
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) += 1;
+        AcceptedSend {
+            completion: Some(completion),
+            in_flight: Arc::clone(in_flight),
+        }
+    }
+
+    fn finish(mut self, result: SendResult) {
+        if let Some(completion) = self.completion.take() {
+            completion.complete(result);
+        }
+    }
+}
+
+impl Drop for AcceptedSend {
+    fn drop(&mut self) {
+        if let Some(completion) = self.completion.take() {
+            completion.complete(SendResult::Retry {
+                reason: "the email channel stopped before the message was sent".to_owned(),
+                retry_after_ms: None,
+            });
+        }
+        // Counted down only after answering, so `stop` never returns before
+        // an answer it waited for.
+        let mut count = self
+            .in_flight
+            .count
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *count -= 1;
+        if *count == 0 {
+            self.in_flight.idle.notify_all();
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The whole path: a rollout started in the engine, scheduled and dispatched
+//! with a hand-held clock (claim, compose and render, send through the real
+//! plugin library, record), to a real SMTP server process that answers some
+//! recipients with faults. What the server kept is parsed and compared with
+//! what the engine recorded.
+
+mod support;
+
+use cascade_plugin_email::message_id;
+use std::collections::BTreeMap;
+use support::{
+    Person, SmtpServer, TITLE, email_channel, header, part, project, rollout, rows, start, utc,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_briefing_carries_its_ack_link_as_a_button_in_html_and_a_plain_url_in_text() {
+    let server = SmtpServer::start();
+    let people: [Person; 2] = [
+        ("p-zoe", "Zoë Brontë", "zoe@agency.example"),
+        ("p-sam", "Sam Okafor", "sam@agency.example"),
+    ];
+    let dir = project(&people, &email_channel(&server.channel_config(2))).await;
+    let runner = start(dir.path(), &rollout(dir.path(), 3), utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.stop().await;
+
+    let rows = rows(&runner).await;
+    let received = server.received();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(received.len(), 2);
+    for row in &rows {
+        assert_eq!(row.state, "sent", "{row:?}");
+        let (_, name, address) = people.iter().find(|p| p.0 == row.recipient).unwrap();
+        let message = received
+            .iter()
+            .find(|m| m["rcpt_tos"][0] == *address)
+            .unwrap_or_else(|| panic!("nothing reached {address}"));
+        assert_eq!(row.provider_id.as_deref(), message["queue_id"].as_str());
+        assert_eq!(header(message, "Subject"), Some(TITLE));
+        assert_eq!(
+            header(message, "To"),
+            Some(format!("{name} <{address}>").as_str())
+        );
+        assert_eq!(
+            header(message, "Message-ID"),
+            Some(message_id(&row.idempotency_key, "northbridge.example").as_str())
+        );
+
+        let text = part(message, "text/plain");
+        let url = text
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with("http://localhost:8080/ack/"))
+            .unwrap_or_else(|| panic!("no acknowledgement URL on a line of its own in:\n{text}"));
+        assert!(text.contains(&format!("Hello {name},")), "{text}");
+        assert!(!text.contains('<'), "the text part has no markup: {text}");
+
+        let html = part(message, "text/html");
+        let button = html
+            .find(&format!("<a href=\"{url}\""))
+            .map(|at| &html[at..at + html[at..].find("</a>").unwrap()])
+            .unwrap_or_else(|| panic!("the HTML has no link to {url}:\n{html}"));
+        assert!(
+            button.contains("display:inline-block") && button.contains("background:#1d4ed8"),
+            "the link looks like a button: {button}"
+        );
+        assert!(button.contains("Acknowledge"), "{button}");
+        assert!(html.contains("<h1 "), "{html}");
+        assert_eq!(
+            header(message, "List-Id"),
+            None,
+            "mandatory learning offers no opt-out"
+        );
+    }
+    let urls: Vec<&str> = received.iter().map(|m| part(m, "text/plain")).collect();
+    assert_ne!(urls[0], urls[1], "each person gets their own link");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_faults_every_message_ends_delivered_once_or_dead_with_the_servers_reason() {
+    let server = SmtpServer::start();
+    let people: Vec<(String, String, String)> = [
+        "ok-1",
+        "ok-2",
+        "ok-3",
+        "busy-1",
+        "tempfail-1",
+        "drop-1",
+        "slow-1",
+        "reject-1",
+        "deferred-1",
+    ]
+    .iter()
+    .map(|local| {
+        (
+            format!("p-{local}"),
+            format!("Person {local}"),
+            format!("{local}@agency.example"),
+        )
+    })
+    .collect();
+    let borrowed: Vec<Person> = people
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    let dir = project(&borrowed, &email_channel(&server.channel_config(3))).await;
+    let runner = start(dir.path(), &rollout(dir.path(), 3), utc(2026, 3, 27, 8, 0)).await;
+    let mut now = utc(2026, 3, 27, 9, 0);
+    runner.tick(now).await.unwrap();
+    for _ in 0..240 {
+        if runner.idle(now).await.unwrap() {
+            break;
+        }
+        now += chrono::Duration::minutes(1);
+        runner.tick(now).await.unwrap();
+    }
+    assert!(runner.idle(now).await.unwrap(), "every row settled");
+    runner.stop().await;
+
+    let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for message in server.received() {
+        kept.entry(message["rcpt_tos"][0].as_str().unwrap().to_owned())
+            .or_default()
+            .push(message["queue_id"].as_str().unwrap().to_owned());
+    }
+    let rows = rows(&runner).await;
+    assert_eq!(rows.len(), people.len(), "one row a person, none lost");
+    for row in &rows {
+        let local = row.recipient.strip_prefix("p-").unwrap();
+        let address = format!("{local}@agency.example");
+        let error = row.last_error.as_deref().unwrap_or_default();
+        if local.starts_with("reject") {
+            assert_eq!(row.state, "dead", "{row:?}");
+            assert_eq!(row.attempts, 1, "a 550 is not retried: {row:?}");
+            assert!(
+                error.contains("550 5.1.1") && error.contains("User unknown"),
+                "{error}"
+            );
+            assert!(!kept.contains_key(&address));
+        } else if local.starts_with("deferred") {
+            assert_eq!(row.state, "dead", "{row:?}");
+            assert!(
+                error.contains("gave up after 3 attempts") && error.contains("451"),
+                "{error}"
+            );
+            assert!(!kept.contains_key(&address));
+        } else {
+            assert_eq!(row.state, "sent", "{row:?}");
+            assert_eq!(
+                kept.get(&address).map(Vec::as_slice),
+                Some(std::slice::from_ref(row.provider_id.as_ref().unwrap())),
+                "delivered exactly once, recorded with the server's queue id"
+            );
+            let expected_attempts = if local.starts_with("ok") || local.starts_with("slow") {
+                1
+            } else {
+                2
+            };
+            assert_eq!(row.attempts, expected_attempts, "{row:?}");
+        }
+    }
+    let deferred_attempts = server
+        .events()
+        .iter()
+        .filter(|(rcpt, _)| rcpt.starts_with("deferred"))
+        .count();
+    assert_eq!(deferred_attempts, 3, "max_attempts = 3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_rollout_people_may_opt_out_of_sends_list_headers() {
+    let server = SmtpServer::start();
+    let people: [Person; 1] = [("p-zoe", "Zoë Brontë", "zoe@agency.example")];
+    let dir = project(&people, &email_channel(&server.channel_config(1))).await;
+    let path = rollout(dir.path(), 3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen(
+            "max_attempts = 3\n",
+            "max_attempts = 3\nunsubscribe_url = \"mailto:sbu@northbridge.example?subject=unsubscribe\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.stop().await;
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let list_id = header(&received[0], "List-Id").expect("a List-Id header");
+    assert!(
+        list_id.ends_with("<now.northbridge.example>"),
+        "the rollout's id under the opt-out URL's domain: {list_id}"
+    );
+    assert_eq!(
+        header(&received[0], "List-Unsubscribe"),
+        Some("<mailto:sbu@northbridge.example?subject=unsubscribe>")
+    );
+}

@@ -1,0 +1,371 @@
+//! The real plugin library, loaded by the real plugin host, sending to a
+//! real SMTP server process (aiosmtpd): what reached the server, parsed by
+//! Python's email package, and what each send reported.
+
+mod support;
+
+use cascade::plugins::{ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource};
+use cascade_plugin_api::{MailingList, Message, MessagePart, Recipient, SendRequest, SendResult};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::Path;
+use support::{SmtpServer, header, library, part, private_ca};
+use tokio::sync::mpsc;
+
+async fn start_host(server: &SmtpServer, config: serde_json::Value) -> PluginHost {
+    start_host_with_secrets(config, BTreeMap::new(), server.dir.path()).await
+}
+
+/// A host with an `email` instance whose `secrets` are read from `base`.
+async fn start_host_with_secrets(
+    config: serde_json::Value,
+    secrets: BTreeMap<String, SecretSource>,
+    base: &Path,
+) -> PluginHost {
+    let (events, _) = mpsc::unbounded_channel();
+    let report = PluginHost::load(
+        &[PluginFile { path: library() }],
+        &PluginsConfig::default(),
+        events,
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let mut host = report.host;
+    let channel = ChannelConfig {
+        name: "email".to_owned(),
+        plugin: "email".to_owned(),
+        config,
+        secrets,
+        identity: None,
+        formats: None,
+        per_second: None,
+    };
+    host.start(&channel, base).await.unwrap();
+    host
+}
+
+const ACK: &str = "https://learning.northbridge.example/ack/v1.k1.AbC-123_xyz";
+
+fn request(n: usize, address: &str) -> SendRequest {
+    SendRequest {
+        delivery_id: format!("d{n}"),
+        idempotency_key: format!("now/p-{n}/initial-1/p-{n}/0"),
+        channel: "email".to_owned(),
+        recipient: Recipient {
+            person_id: format!("p-{n}"),
+            display_name: "Zoë Brontë".to_owned(),
+            address: address.to_owned(),
+        },
+        message: Message {
+            subject: Some("Neglect — seeing the child: Zoë’s story".to_owned()),
+            parts: vec![
+                MessagePart {
+                    format: "email-html".to_owned(),
+                    chunks: vec![format!(
+                        "<h1>Neglect</h1>\n<p>Zoë’s story.</p>\n<p><a href=\"{ACK}\">Acknowledge</a></p>"
+                    )],
+                },
+                MessagePart {
+                    format: "email-text".to_owned(),
+                    chunks: vec![format!("Neglect\n\nZoë’s story.\n\n{ACK}\n")],
+                },
+            ],
+        },
+        actions: Vec::new(),
+        reply: None,
+        list: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject() {
+    let server = SmtpServer::start();
+    let mut host = start_host(&server, server.channel_config(4)).await;
+    let result = host
+        .send("email", &request(1, "zoe@agency.example"))
+        .await
+        .unwrap();
+    host.stop().await;
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let message = &received[0];
+    assert_eq!(
+        result,
+        SendResult::Delivered {
+            provider_id: Some(message["queue_id"].as_str().unwrap().to_owned())
+        },
+        "the queue id the server gave is the provider id"
+    );
+    assert_eq!(message["helo"], "cascade.test");
+    assert_eq!(message["mail_from"], "learning@northbridge.example");
+    assert_eq!(
+        message["rcpt_tos"],
+        serde_json::json!(["zoe@agency.example"])
+    );
+    assert_eq!(
+        header(message, "Subject"),
+        Some("Neglect — seeing the child: Zoë’s story")
+    );
+    let raw_subject = message["raw_headers"]["Subject"].as_str().unwrap();
+    assert!(
+        raw_subject.is_ascii() && raw_subject.contains("=?utf-8?"),
+        "{raw_subject}"
+    );
+    assert_eq!(
+        header(message, "From"),
+        Some("Northbridge Learning <learning@northbridge.example>")
+    );
+    assert_eq!(
+        header(message, "To"),
+        Some("Zoë Brontë <zoe@agency.example>")
+    );
+    assert_eq!(
+        header(message, "Reply-To"),
+        Some("Safeguarding Business Unit <sbu@northbridge.example>")
+    );
+    assert!(header(message, "Date").is_some());
+    assert_eq!(
+        header(message, "List-Id"),
+        None,
+        "no list unless the rollout allows opting out"
+    );
+
+    let types: Vec<&str> = message["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["content_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["multipart/alternative", "text/plain", "text/html"]);
+    let text = part(message, "text/plain");
+    assert!(
+        text.contains("Zoë’s story.") && text.contains(ACK),
+        "{text}"
+    );
+    let html = part(message, "text/html");
+    assert!(html.contains(&format!("<a href=\"{ACK}\">")), "{html}");
+    for part in message["parts"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(part["charset"], "utf-8");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_id_is_the_same_for_every_attempt_of_a_delivery_and_differs_between_deliveries()
+{
+    let server = SmtpServer::start();
+    let mut host = start_host(&server, server.channel_config(4)).await;
+    let first = request(1, "a@agency.example");
+    host.send("email", &first).await.unwrap();
+    host.send("email", &first).await.unwrap();
+    host.send("email", &request(2, "a@agency.example"))
+        .await
+        .unwrap();
+    host.stop().await;
+
+    let ids: Vec<String> = server
+        .received()
+        .iter()
+        .map(|m| header(m, "Message-ID").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(
+        ids[0], ids[1],
+        "a resend of the same delivery keeps its Message-ID"
+    );
+    assert_ne!(ids[0], ids[2]);
+    assert_eq!(
+        ids[0],
+        cascade_plugin_email::message_id(&first.idempotency_key, "northbridge.example")
+    );
+    assert!(!ids[0].contains("p-1"), "no person id in the header");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_list_adds_list_id_and_list_unsubscribe() {
+    let server = SmtpServer::start();
+    let mut host = start_host(&server, server.channel_config(1)).await;
+    let mut with_list = request(1, "a@agency.example");
+    with_list.list = Some(MailingList {
+        id: "newsletter.northbridge.example".to_owned(),
+        name: Some("Northbridge newsletter".to_owned()),
+        unsubscribe_url: "https://learning.northbridge.example/unsubscribe/t0k3n".to_owned(),
+    });
+    host.send("email", &with_list).await.unwrap();
+    host.stop().await;
+
+    let message = &server.received()[0];
+    assert_eq!(
+        header(message, "List-Id"),
+        Some("\"Northbridge newsletter\" <newsletter.northbridge.example>")
+    );
+    assert_eq!(
+        header(message, "List-Unsubscribe"),
+        Some("<https://learning.northbridge.example/unsubscribe/t0k3n>")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_server_answer_becomes_the_right_result() {
+    let server = SmtpServer::start();
+    let mut host = start_host(&server, server.channel_config(4)).await;
+    let send = |n: usize, address: &'static str| {
+        let host = &host;
+        async move { host.send("email", &request(n, address)).await.unwrap() }
+    };
+    let (ok, rejected, busy, tempfail, dropped, slow) = tokio::join!(
+        send(1, "ok@agency.example"),
+        send(2, "reject@agency.example"),
+        send(3, "busy@agency.example"),
+        send(4, "tempfail@agency.example"),
+        send(5, "drop@agency.example"),
+        send(6, "slow@agency.example"),
+    );
+    host.stop().await;
+
+    assert!(
+        matches!(
+            ok,
+            SendResult::Delivered {
+                provider_id: Some(_)
+            }
+        ),
+        "{ok:?}"
+    );
+    assert!(
+        matches!(
+            slow,
+            SendResult::Delivered {
+                provider_id: Some(_)
+            }
+        ),
+        "{slow:?}"
+    );
+    match rejected {
+        SendResult::Failed {
+            reason,
+            unreachable,
+        } => {
+            assert!(reason.contains("550"), "{reason}");
+            assert!(
+                reason.contains(
+                    "5.1.1 <reject@agency.example>: Recipient address rejected: User unknown"
+                ),
+                "{reason}"
+            );
+            assert!(unreachable, "5.1.1 says the mailbox does not exist");
+        }
+        other => panic!("a 550 fails the send, got {other:?}"),
+    }
+    for (result, code) in [(busy, "421"), (tempfail, "451")] {
+        match result {
+            SendResult::Retry { reason, .. } => assert!(reason.contains(code), "{reason}"),
+            other => panic!("a {code} is retried, got {other:?}"),
+        }
+    }
+    match dropped {
+        SendResult::Retry { reason, .. } => {
+            assert!(reason.contains("127.0.0.1"), "names the server: {reason}")
+        }
+        other => panic!("a dropped connection is retried, got {other:?}"),
+    }
+    let mut kept: Vec<String> = server
+        .received()
+        .iter()
+        .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["ok@agency.example", "slow@agency.example"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
+    let server = SmtpServer::start();
+    let mut host = start_host(&server, server.channel_config(2)).await;
+    match host
+        .send("email", &request(1, "not an address"))
+        .await
+        .unwrap()
+    {
+        SendResult::Failed { unreachable, .. } => assert!(unreachable),
+        other => panic!("{other:?}"),
+    }
+    host.stop().await;
+
+    // A port nobody listens on: connection refused is transient.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = server.channel_config(2);
+    config["port"] = port.into();
+    let mut host = start_host(&server, config).await;
+    match host
+        .send("email", &request(2, "a@agency.example"))
+        .await
+        .unwrap()
+    {
+        SendResult::Retry { reason, .. } => {
+            assert!(reason.contains(&format!("127.0.0.1:{port}")), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
+    let secrets_dir = tempfile::tempdir().unwrap();
+    let dir = secrets_dir.path();
+    private_ca(dir);
+    let server = SmtpServer::start_with(&[
+        OsStr::new("--starttls"),
+        dir.join("cert.pem").as_os_str(),
+        dir.join("key.pem").as_os_str(),
+        OsStr::new("--auth"),
+        OsStr::new("cascade"),
+        OsStr::new("correct horse battery"),
+    ]);
+    std::fs::write(dir.join("smtp-password"), "correct horse battery\n").unwrap();
+    std::fs::write(dir.join("wrong-password"), "tr0ub4dor\n").unwrap();
+    let mut config = server.channel_config(2);
+    config["host"] = "localhost".into();
+    config["tls"] = "starttls".into();
+    config["username"] = "cascade".into();
+    let secrets = |password: &str| {
+        BTreeMap::from([
+            ("password".to_owned(), SecretSource::File(password.into())),
+            (
+                "ca_certificate".to_owned(),
+                SecretSource::File("ca.pem".into()),
+            ),
+        ])
+    };
+
+    let mut host = start_host_with_secrets(config.clone(), secrets("smtp-password"), dir).await;
+    let result = host
+        .send("email", &request(1, "a@agency.example"))
+        .await
+        .unwrap();
+    host.stop().await;
+    assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
+    let received = server.received();
+    assert_eq!(received[0]["tls"], true, "sent after STARTTLS");
+    assert_eq!(received[0]["auth_login"], "cascade");
+
+    let mut host = start_host_with_secrets(config, secrets("wrong-password"), dir).await;
+    let result = host
+        .send("email", &request(2, "a@agency.example"))
+        .await
+        .unwrap();
+    host.stop().await;
+    match result {
+        SendResult::Failed { reason, .. } => {
+            assert!(reason.contains("535"), "{reason}");
+            assert!(
+                !reason.contains("tr0ub4dor"),
+                "never the password: {reason}"
+            );
+        }
+        other => panic!("wrong credentials fail the send, got {other:?}"),
+    }
+    assert_eq!(server.received().len(), 1);
+}
