@@ -33,7 +33,7 @@ name = "outbox"
 plugin = "file"
 identity = "email"
 formats = ["email-text"]
-config = { dir = "outbox" }
+config = { dir = "OUTBOX" }
 
 [[channels]]
 name = "telegram"
@@ -81,7 +81,12 @@ async fn project(fake: &FakeBotApi) -> tempfile::TempDir {
     let base = &config[..config.find("[[channels]]").unwrap()];
     std::fs::write(
         &config_path,
-        format!("{base}{}", CHANNELS.replace("FAKE_URL", &fake.url)),
+        format!(
+            "{base}{}",
+            CHANNELS
+                .replace("FAKE_URL", &fake.url)
+                .replace("OUTBOX", &dir.path().join("outbox").display().to_string())
+        ),
     )
     .unwrap();
     std::fs::write(dir.path().join("telegram-token"), format!("{TOKEN}\n")).unwrap();
