@@ -328,6 +328,59 @@ async fn concurrent_posts_are_committed_in_groups_and_each_answered_after_its_ow
 }
 
 #[tokio::test]
+async fn a_group_commit_records_firsts_and_names_repeats_with_the_first_time() {
+    use cascade::store::{AckMethod, AckOutcome, Evidence, NewAcknowledgement};
+    let w = World::new().await;
+    let stored = w.store.rollout("r1").await.unwrap().unwrap();
+    let ack = |person: &str, at: i64| NewAcknowledgement {
+        person_id: person.to_owned(),
+        item_id: stored.item_id.clone(),
+        item_version: stored.item_version.clone(),
+        rollout_id: Some("r1".to_owned()),
+        delivery_id: Some(w.delivery(person)),
+        channel: "web".to_owned(),
+        method: AckMethod::Link,
+        at,
+    };
+    let earlier = w.store.acknowledge_items(&[ack("amy", 100)]).await.unwrap();
+    assert_eq!(earlier, [AckOutcome::Recorded]);
+    let group = [
+        ack("ben", 200),
+        ack("amy", 201),
+        ack("ben", 202),
+        ack("cara", 203),
+    ];
+    let outcomes = w.store.acknowledge_items(&group).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            AckOutcome::Recorded,
+            AckOutcome::AlreadyAcknowledged { at: 100 },
+            AckOutcome::AlreadyAcknowledged { at: 200 },
+            AckOutcome::Recorded,
+        ]
+    );
+    let acked: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT person_id, acknowledged_at FROM rollout_members ORDER BY person_id")
+            .fetch_all(w.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        acked,
+        [
+            ("amy".to_owned(), Some(100)),
+            ("ben".to_owned(), Some(200)),
+            ("cara".to_owned(), Some(203))
+        ]
+    );
+    let outcomes: Vec<String> = w.log().await.into_iter().map(|(_, o)| o).collect();
+    assert_eq!(
+        outcomes,
+        ["recorded", "recorded", "repeat", "repeat", "recorded"]
+    );
+}
+
+#[tokio::test]
 async fn an_ack_link_with_a_forged_signature_is_refused() {
     let w = World::new().await;
     let app = w.app();

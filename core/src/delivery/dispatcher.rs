@@ -201,7 +201,10 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
                 let answer = self.store.may_send(rollout_id).await;
                 // Later asks start a fresh read.
                 let mut checks = self.state_checks.lock().unwrap_or_else(|p| p.into_inner());
-                if checks.get(rollout_id).is_some_and(|c| Arc::ptr_eq(c, &check)) {
+                if checks
+                    .get(rollout_id)
+                    .is_some_and(|c| Arc::ptr_eq(c, &check))
+                {
                     checks.remove(rollout_id);
                 }
                 answer

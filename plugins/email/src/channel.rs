@@ -1,17 +1,12 @@
-//! A running email channel instance: its own tokio runtime drives lettre's
-//! pooled async SMTP transport; a semaphore keeps at most `max_in_flight`
-//! sends (and so connections) going at once, and a count of accepted sends
+//! A running email channel instance: its own tokio runtime drives the SMTP
+//! exchanges; a semaphore keeps at most `max_in_flight` sends (and so
+//! connections) going at once, and a count of accepted sends
 //! lets `stop` finish them (or answer them with a retry) before the
 //! instance is freed.
 
 use cascade_plugin_api::{
     ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest, SendResult,
 };
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
@@ -19,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{EmailConfig, Security, config_schema};
 use crate::format::{Sender, email};
-use crate::send::deliver;
+use crate::send::Relay;
 
 /// How long `stop` lets accepted sends finish.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -27,17 +22,10 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// runtime's threads to wind down.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
 
-type Transport = AsyncSmtpTransport<Tokio1Executor>;
-
 /// One started `email` channel.
 pub struct EmailChannel {
-    /// Taken by `stop` and dropped inside the runtime: dropping lettre's
-    /// pool spawns its clean-up, which needs this (the plugin's own) tokio
-    /// runtime; the host's thread has none the plugin can see.
-    transport: Mutex<Option<Transport>>,
+    relay: Arc<Relay>,
     sender: Arc<Sender>,
-    /// `host:port`, for reasons and logs.
-    server: Arc<str>,
     slots: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
     handle: Handle,
@@ -66,16 +54,12 @@ impl ChannelPlugin for EmailChannel {
             .thread_name("cascade-email")
             .build()
             .map_err(|error| format!("could not start the email channel's threads: {error}"))?;
-        // lettre's pool spawns its idle-connection reaper when built.
-        let transport = {
-            let _inside = runtime.enter();
-            transport(&config)?
-        };
-        let server: Arc<str> = format!("{}:{}", config.host, config.port).into();
+        let relay = Relay::new(&config)?;
         host.log(
             LogLevel::Info,
             format!(
-                "sending email through {server} ({}), at most {} at once",
+                "sending email through {} ({}), at most {} at once",
+                relay.server,
                 match config.security {
                     Security::StartTls => "STARTTLS",
                     Security::Tls => "TLS",
@@ -85,13 +69,12 @@ impl ChannelPlugin for EmailChannel {
             ),
         );
         Ok(EmailChannel {
-            transport: Mutex::new(Some(transport)),
+            relay: Arc::new(relay),
             sender: Arc::new(Sender {
                 from: config.from,
                 reply_to: config.reply_to,
                 message_id_domain: config.message_id_domain,
             }),
-            server,
             slots: Arc::new(Semaphore::new(config.max_in_flight.get())),
             in_flight: Arc::default(),
             handle: runtime.handle().clone(),
@@ -102,17 +85,8 @@ impl ChannelPlugin for EmailChannel {
 
     fn send(&self, request: SendRequest, completion: Completion) {
         let accepted = AcceptedSend::new(completion, &self.in_flight);
-        let transport = self
-            .transport
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        // After `stop`: dropping `accepted` answers with a retry.
-        let Some(transport) = transport else {
-            return;
-        };
+        let relay = Arc::clone(&self.relay);
         let sender = Arc::clone(&self.sender);
-        let server = Arc::clone(&self.server);
         let slots = Arc::clone(&self.slots);
         // Formatting happens on the runtime too, so the host's call returns
         // at once. After `stop` the runtime is gone and the task is dropped
@@ -131,7 +105,7 @@ impl ChannelPlugin for EmailChannel {
             let Ok(_slot) = slots.acquire_owned().await else {
                 return;
             };
-            accepted.finish(deliver(&transport, &message, &server).await);
+            accepted.finish(relay.deliver(&message).await);
         });
     }
 
@@ -151,65 +125,19 @@ impl ChannelPlugin for EmailChannel {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let transport = self
-            .transport
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
         if let Some(runtime) = runtime {
-            if let Some(transport) = transport {
-                // Says QUIT on the pooled connections, within reason, and
-                // drops the pool inside the runtime.
-                let (done, wait) = std::sync::mpsc::channel();
-                runtime.spawn(async move {
-                    transport.shutdown().await;
-                    drop(transport);
-                    let _ = done.send(());
-                });
-                let _ = wait.recv_timeout(SHUTDOWN_WAIT);
-            }
+            // Says QUIT on the parked connections, within reason.
+            let relay = Arc::clone(&self.relay);
+            let (done, wait) = std::sync::mpsc::channel();
+            runtime.spawn(async move {
+                relay.close().await;
+                let _ = done.send(());
+            });
+            let _ = wait.recv_timeout(SHUTDOWN_WAIT);
             // Drops every task still running, so each answers with a retry.
             runtime.shutdown_timeout(SHUTDOWN_WAIT);
         }
     }
-}
-
-/// The pooled transport for a configuration. The pool keeps as many idle
-/// connections as sends may be in flight, so a steady stream reuses them.
-fn transport(config: &EmailConfig) -> Result<Transport, String> {
-    let tls_parameters = || {
-        let mut parameters = TlsParameters::builder(config.host.clone());
-        if let Some(pem) = &config.ca_certificate {
-            let certificate = Certificate::from_pem(pem.as_bytes())
-                .map_err(|error| format!("`ca_certificate` is not a PEM certificate: {error}"))?;
-            // Only the private CA: a relay of one's own has no business
-            // presenting a certificate from a public one.
-            parameters = parameters
-                .certificate_store(CertificateStore::None)
-                .add_root_certificate(certificate);
-        }
-        parameters
-            .build()
-            .map_err(|error| format!("could not set up TLS for `host` {}: {error}", config.host))
-    };
-    let tls = match config.security {
-        Security::StartTls => Tls::Required(tls_parameters()?),
-        Security::Tls => Tls::Wrapper(tls_parameters()?),
-        Security::None => Tls::None,
-    };
-    let connections = u32::try_from(config.max_in_flight.get()).unwrap_or(u32::MAX);
-    let mut builder = Transport::builder_dangerous(config.host.clone())
-        .port(config.port)
-        .tls(tls)
-        .timeout(Some(config.timeout))
-        .pool_config(PoolConfig::new().max_size(connections));
-    if let Some((user, password)) = &config.credentials {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-    }
-    if let Some(name) = &config.helo_name {
-        builder = builder.hello_name(ClientId::Domain(name.clone()));
-    }
-    Ok(builder.build())
 }
 
 /// Counts accepted sends not yet answered, so `stop` can wait for them.

@@ -1,21 +1,194 @@
-//! One send's I/O and what its outcome means: the message goes through
-//! lettre's pooled async SMTP transport, and the server's reply becomes a
+//! One send's I/O and what its outcome means: the message goes over one of
+//! a small set of SMTP connections kept open between sends (lettre's SMTP
+//! client on sockets of our own), and the server's reply becomes a
 //! `SendResult` (2xx delivered with the queue id when the reply names one,
 //! 4xx and broken connections retried, 5xx failed with the server's words).
 
 use cascade_plugin_api::SendResult;
+use lettre::Message;
 use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 
-/// Sends one message and says how it went. `server` names the server in
-/// reasons (host and port, never credentials).
-pub async fn deliver(
-    transport: &AsyncSmtpTransport<Tokio1Executor>,
-    message: &Message,
-    server: &str,
-) -> SendResult {
-    outcome(transport.send(message.clone()).await, server)
+use crate::config::{EmailConfig, Security};
+
+/// A parked connection idle longer than this is checked with NOOP before it
+/// carries a message, since servers close idle connections after a while.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
+
+/// The SMTP server of an instance and its open connections. Callers keep at
+/// most `max_in_flight` sends going, so at most that many connections exist.
+///
+/// lettre's own pool (`AsyncSmtpTransport`) is not used because lettre's
+/// sockets leave Nagle's algorithm on: the last line of every message
+/// (`.`) then waits for the server's delayed ACK, about 40 ms on Linux,
+/// which caps each connection at some 25 messages a second. Here plain and
+/// STARTTLS connections are made on sockets with `TCP_NODELAY`; implicit TLS
+/// (`tls = "tls"`) still connects through lettre and keeps that limit.
+pub struct Relay {
+    host: String,
+    port: u16,
+    security: Security,
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    timeout: Duration,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// `host:port`, for reasons and logs (never credentials).
+    pub server: String,
+}
+
+impl Relay {
+    pub fn new(config: &EmailConfig) -> Result<Relay, String> {
+        let tls = match config.security {
+            Security::None => None,
+            Security::StartTls | Security::Tls => Some(tls_parameters(config)?),
+        };
+        Ok(Relay {
+            host: config.host.clone(),
+            port: config.port,
+            security: config.security,
+            tls,
+            credentials: config
+                .credentials
+                .as_ref()
+                .map(|(user, password)| Credentials::new(user.clone(), password.clone())),
+            hello: config
+                .helo_name
+                .clone()
+                .map_or_else(ClientId::default, ClientId::Domain),
+            timeout: config.timeout,
+            idle: Mutex::new(Vec::new()),
+            server: format!("{}:{}", config.host, config.port),
+        })
+    }
+
+    /// Sends one message and says how it went; the whole exchange,
+    /// connecting included, gets the configured timeout.
+    pub async fn deliver(&self, message: &Message) -> SendResult {
+        match tokio::time::timeout(self.timeout, self.exchange(message)).await {
+            Ok(result) => result,
+            Err(_) => SendResult::Retry {
+                reason: format!(
+                    "the SMTP server {} did not finish the exchange within {} s",
+                    self.server,
+                    self.timeout.as_secs_f64()
+                ),
+                retry_after_ms: None,
+            },
+        }
+    }
+
+    async fn exchange(&self, message: &Message) -> SendResult {
+        let mut connection = match self.reuse().await {
+            Some(connection) => connection,
+            None => match self.connect().await {
+                Ok(connection) => connection,
+                Err(result) => return result,
+            },
+        };
+        let result = connection
+            .send(message.envelope(), &message.formatted())
+            .await;
+        // lettre closes a connection on any error; one that is still
+        // whole is parked for the next send.
+        if !connection.has_broken() {
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((connection, Instant::now()));
+        }
+        outcome(result, &self.server)
+    }
+
+    async fn reuse(&self) -> Option<AsyncSmtpConnection> {
+        loop {
+            let (mut connection, since) = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()?;
+            if since.elapsed() < CHECK_AFTER_IDLE || connection.test_connected().await {
+                return Some(connection);
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendResult> {
+        let failed = |error: SmtpError| outcome(Err(error), &self.server);
+        let mut connection = match self.security {
+            Security::Tls => AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &self.hello,
+                self.tls.clone(),
+                None,
+            )
+            .await
+            .map_err(failed)?,
+            Security::StartTls | Security::None => {
+                let socket = TcpStream::connect((self.host.as_str(), self.port))
+                    .await
+                    .and_then(|socket| socket.set_nodelay(true).map(|()| socket))
+                    .map_err(|error| SendResult::Retry {
+                        reason: format!(
+                            "could not connect to the SMTP server {}: {error}",
+                            self.server
+                        ),
+                        retry_after_ms: None,
+                    })?;
+                let mut connection =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(socket), &self.hello)
+                        .await
+                        .map_err(failed)?;
+                if let Some(tls) = &self.tls {
+                    connection
+                        .starttls(tls.clone(), &self.hello)
+                        .await
+                        .map_err(failed)?;
+                }
+                connection
+            }
+        };
+        if let Some(credentials) = &self.credentials {
+            connection
+                .auth(DEFAULT_MECHANISMS, credentials)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(connection)
+    }
+
+    /// Says QUIT on every parked connection.
+    pub async fn close(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        for (mut connection, _) in idle {
+            let _ = connection.quit().await;
+        }
+    }
+}
+
+fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, String> {
+    let mut parameters = TlsParameters::builder(config.host.clone());
+    if let Some(pem) = &config.ca_certificate {
+        let certificate = Certificate::from_pem(pem.as_bytes())
+            .map_err(|error| format!("`ca_certificate` is not a PEM certificate: {error}"))?;
+        // Only the private CA: a relay of one's own has no business
+        // presenting a certificate from a public one.
+        parameters = parameters
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(certificate);
+    }
+    parameters
+        .build()
+        .map_err(|error| format!("could not set up TLS for `host` {}: {error}", config.host))
 }
 
 /// What a reply (or the lack of one) means for the delivery.

@@ -3,7 +3,8 @@
 use super::SqliteStore;
 use crate::store::StoreError;
 use crate::store::evidence::*;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::{HashMap, HashSet};
 
 impl Evidence for SqliteStore {
     async fn delivery(&self, id: i64) -> Result<Option<DeliveryInfo>, StoreError> {
@@ -36,65 +37,138 @@ impl Evidence for SqliteStore {
         &self,
         acks: &[NewAcknowledgement],
     ) -> Result<Vec<AckOutcome>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(acks.len());
-        for ack in acks {
-            let inserted = sqlx::query(
-                "INSERT OR IGNORE INTO acknowledgements
-                     (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&ack.person_id)
-            .bind(&ack.item_id)
-            .bind(&ack.item_version)
-            .bind(&ack.rollout_id)
-            .bind(ack.delivery_id)
-            .bind(&ack.channel)
-            .bind(ack.method.as_str())
-            .bind(ack.at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
-            let outcome = if inserted {
-                sqlx::query(
-                    "UPDATE rollout_members SET acknowledged_at = ?
-                     WHERE person_id = ? AND acknowledged_at IS NULL
-                       AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
-                )
-                .bind(ack.at)
-                .bind(&ack.person_id)
-                .bind(&ack.item_id)
-                .bind(&ack.item_version)
-                .execute(&mut *tx)
-                .await?;
-                AckOutcome::Recorded
-            } else {
-                let first: i64 = sqlx::query_scalar(
-                    "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
-                )
-                .bind(&ack.person_id)
-                .bind(&ack.item_id)
-                .bind(&ack.item_version)
-                .fetch_one(&mut *tx)
-                .await?;
-                AckOutcome::AlreadyAcknowledged { at: first }
-            };
-            sqlx::query(
-                "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&ack.person_id)
-            .bind(ack.delivery_id)
-            .bind(&ack.channel)
-            .bind(ack.method.as_str())
-            .bind(if inserted { "recorded" } else { "repeat" })
-            .bind(ack.at)
-            .execute(&mut *tx)
-            .await?;
-            outcomes.push(outcome);
+        fn key(a: &NewAcknowledgement) -> (&str, &str, &str) {
+            (&a.person_id, &a.item_id, &a.item_version)
         }
+        if acks.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A handful of statements for the whole group, whatever its size:
+        // each statement is a round trip to SQLite's thread.
+        let mut tx = self.pool.begin().await?;
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO acknowledgements
+                 (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at) ",
+        );
+        insert.push_values(acks, |mut row, ack| {
+            row.push_bind(&ack.person_id)
+                .push_bind(&ack.item_id)
+                .push_bind(&ack.item_version)
+                .push_bind(&ack.rollout_id)
+                .push_bind(ack.delivery_id)
+                .push_bind(&ack.channel)
+                .push_bind(ack.method.as_str())
+                .push_bind(ack.at);
+        });
+        insert.push(" RETURNING person_id, item_id, item_version");
+        let inserted: HashSet<(String, String, String)> = insert
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        // Within the group, the first of several for one version is the one
+        // inserted (VALUES rows go in order); the rest are repeats.
+        let mut first_of: HashMap<(&str, &str, &str), usize> = HashMap::new();
+        for (i, ack) in acks.iter().enumerate() {
+            first_of.entry(key(ack)).or_insert(i);
+        }
+        let recorded = |i: usize, ack: &NewAcknowledgement| {
+            first_of[&key(ack)] == i
+                && inserted.contains(&(
+                    ack.person_id.clone(),
+                    ack.item_id.clone(),
+                    ack.item_version.clone(),
+                ))
+        };
+        let new: Vec<&NewAcknowledgement> = acks
+            .iter()
+            .enumerate()
+            .filter(|(i, ack)| recorded(*i, ack))
+            .map(|(_, ack)| ack)
+            .collect();
+        if !new.is_empty() {
+            let mut members: QueryBuilder<Sqlite> =
+                QueryBuilder::new("WITH acked (person_id, item_id, item_version, at) AS (");
+            members.push_values(&new, |mut row, ack| {
+                row.push_bind(&ack.person_id)
+                    .push_bind(&ack.item_id)
+                    .push_bind(&ack.item_version)
+                    .push_bind(ack.at);
+            });
+            members.push(
+                ") UPDATE rollout_members SET acknowledged_at = acked.at
+                 FROM acked JOIN rollouts r
+                   ON r.item_id = acked.item_id AND r.item_version = acked.item_version
+                 WHERE rollout_members.rollout_id = r.id
+                   AND rollout_members.person_id = acked.person_id
+                   AND rollout_members.acknowledged_at IS NULL",
+            );
+            members.build().execute(&mut *tx).await?;
+        }
+        let repeats: Vec<&NewAcknowledgement> = acks
+            .iter()
+            .enumerate()
+            .filter(|(i, ack)| !recorded(*i, ack))
+            .map(|(_, ack)| ack)
+            .collect();
+        let mut first_at: HashMap<(String, String, String), i64> = HashMap::new();
+        if !repeats.is_empty() {
+            let mut earlier: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT person_id, item_id, item_version, at FROM acknowledgements
+                 WHERE (person_id, item_id, item_version) IN (",
+            );
+            let mut list = earlier.separated(", ");
+            for ack in &repeats {
+                list.push("(")
+                    .push_bind_unseparated(&ack.person_id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(&ack.item_id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(&ack.item_version)
+                    .push_unseparated(")");
+            }
+            earlier.push(")");
+            for r in earlier.build().fetch_all(&mut *tx).await? {
+                first_at.insert((r.get(0), r.get(1), r.get(2)), r.get(3));
+            }
+        }
+        let mut log: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) ",
+        );
+        log.push_values(acks.iter().enumerate(), |mut row, (i, ack)| {
+            row.push_bind(&ack.person_id)
+                .push_bind(ack.delivery_id)
+                .push_bind(&ack.channel)
+                .push_bind(ack.method.as_str())
+                .push_bind(if recorded(i, ack) {
+                    "recorded"
+                } else {
+                    "repeat"
+                })
+                .push_bind(ack.at);
+        });
+        log.build().execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(acks
+            .iter()
+            .enumerate()
+            .map(|(i, ack)| {
+                if recorded(i, ack) {
+                    AckOutcome::Recorded
+                } else {
+                    let k = (
+                        ack.person_id.clone(),
+                        ack.item_id.clone(),
+                        ack.item_version.clone(),
+                    );
+                    AckOutcome::AlreadyAcknowledged {
+                        at: first_at.get(&k).copied().unwrap_or(ack.at),
+                    }
+                }
+            })
+            .collect())
     }
 
     async fn log_refusal(
