@@ -1,0 +1,292 @@
+//! What people do in the bot's chats, as the host's inbound events: button
+//! presses (callback queries), commands and typed text in private chats.
+//! `event_of` is pure; `poll` (getUpdates long polling) and `serve_webhook`
+//! (the plugin's own listener) bring the updates in.
+
+use cascade_plugin_api::{Host, InboundEvent, InboundKind, LogLevel};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use teloxide::prelude::*;
+use teloxide::types::{AllowedUpdate, CallbackQueryId, MessageId, Update, UpdateKind};
+use teloxide::update_listeners::{AsUpdateStream, UpdateListener, webhooks};
+use teloxide::utils::render::RenderMessageTextHelper;
+use tokio::sync::watch;
+
+/// A button press waiting for the host's answer: what answering it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Press {
+    pub query_id: CallbackQueryId,
+    pub chat: ChatId,
+    /// The message the button was on, with its text as HTML and as shown,
+    /// to put the status line below it. `None` when Telegram no longer
+    /// shows the message to the bot (older than 48 hours).
+    pub message: Option<PressedMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PressedMessage {
+    pub id: MessageId,
+    pub html: String,
+    pub text: String,
+}
+
+/// The inbound event an update stands for, and for a button press what is
+/// kept to answer it. `None` for updates the host has no use for (group
+/// chats, stickers, edits).
+pub fn event_of(channel: &str, update: &Update) -> Option<(InboundEvent, Option<Press>)> {
+    match &update.kind {
+        UpdateKind::CallbackQuery(query) => {
+            let action_id = query.data.clone()?;
+            let message = query.message.as_ref();
+            // A private chat's id is the user's id, so a press whose message
+            // Telegram no longer sends is still answered in the right chat.
+            let chat = message.map_or(ChatId(query.from.id.0 as i64), |m| m.chat().id);
+            let pressed = message
+                .and_then(|m| m.regular_message())
+                .map(|m| PressedMessage {
+                    id: m.id,
+                    html: m.html_text().unwrap_or_default(),
+                    text: m.text().unwrap_or_default().to_owned(),
+                });
+            let event = InboundEvent {
+                channel: channel.to_owned(),
+                account: query.from.id.to_string(),
+                id: Some(query.id.0.clone()),
+                address: Some(chat.to_string()),
+                kind: InboundKind::Action {
+                    action_id,
+                    delivery_id: None,
+                },
+            };
+            let press = Press {
+                query_id: query.id.clone(),
+                chat,
+                message: pressed,
+            };
+            Some((event, Some(press)))
+        }
+        UpdateKind::Message(message) if message.chat.is_private() => {
+            let from = message.from.as_ref()?;
+            let text = message.text()?.trim();
+            let kind = match text.strip_prefix('/') {
+                Some(command) => {
+                    let mut words = command.split_whitespace();
+                    // `/link@cascade_bot 123` names the bot after the command.
+                    let name = words.next()?.split('@').next()?.to_lowercase();
+                    InboundKind::Command {
+                        name,
+                        args: words.map(str::to_owned).collect(),
+                    }
+                }
+                None if text.is_empty() => return None,
+                None => InboundKind::Text {
+                    text: text.to_owned(),
+                },
+            };
+            let event = InboundEvent {
+                channel: channel.to_owned(),
+                account: from.id.to_string(),
+                id: Some(format!("m{}.{}", message.chat.id, message.id)),
+                address: Some(message.chat.id.to_string()),
+                kind,
+            };
+            Some((event, None))
+        }
+        _ => None,
+    }
+}
+
+/// Button presses waiting for the host's answer, by callback query id.
+#[derive(Clone, Default)]
+pub struct Presses {
+    waiting: Arc<Mutex<HashMap<String, Waiting>>>,
+}
+
+struct Waiting {
+    press: Press,
+    /// Whether answerCallbackQuery was already called: a query is answered
+    /// once, by the host's notice or empty when that came too late.
+    answered: bool,
+    at: Instant,
+}
+
+/// How long a press is remembered for an answer that comes late: the
+/// spinner is stopped after `answer_within`, but the edit and the reply
+/// text still go out when the host's answer arrives in this time.
+const REMEMBER_PRESSES: Duration = Duration::from_secs(15 * 60);
+
+impl Presses {
+    fn insert(&self, press: Press) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        waiting.retain(|_, w| w.at.elapsed() < REMEMBER_PRESSES);
+        waiting.insert(
+            press.query_id.0.clone(),
+            Waiting {
+                press,
+                answered: false,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    /// Takes the press answered by the host. The flag says whether the
+    /// callback query still needs answerCallbackQuery.
+    pub fn take(&self, event_id: &str) -> Option<(Press, bool)> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        waiting.remove(event_id).map(|w| (w.press, !w.answered))
+    }
+
+    /// Marks a press as answered if it was not yet, saying whether it was
+    /// this call that did: the timeout fallback answers only then.
+    fn claim_answer(&self, query_id: &str) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        match waiting.get_mut(query_id) {
+            Some(w) if !w.answered => {
+                w.answered = true;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Everything that handles an update, for both ways updates arrive.
+#[derive(Clone)]
+pub struct Receiver {
+    pub channel: String,
+    pub host: Host,
+    pub bot: Bot,
+    pub presses: Presses,
+    pub answer_within: Duration,
+}
+
+impl Receiver {
+    /// Emits the update's event; a press is remembered for the answer, and
+    /// answered empty if the host has not answered within `answer_within`.
+    fn receive(&self, update: &Update) {
+        let Some((event, press)) = event_of(&self.channel, update) else {
+            return;
+        };
+        if let Some(press) = press {
+            let query_id = press.query_id.clone();
+            self.presses.insert(press);
+            let (bot, presses, host, wait) = (
+                self.bot.clone(),
+                self.presses.clone(),
+                self.host.clone(),
+                self.answer_within,
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if presses.claim_answer(&query_id.0)
+                    && let Err(error) = bot.answer_callback_query(query_id).await
+                {
+                    host.log(
+                        LogLevel::Warn,
+                        format!(
+                            "could not stop the spinner of an unanswered button press: {error}"
+                        ),
+                    );
+                }
+            });
+        }
+        self.host.emit(&event);
+    }
+}
+
+/// getUpdates long polling until `stop` turns true. The offset moves past
+/// each batch before its events are emitted, so an update is handed to the
+/// host once; on errors the loop waits longer each time, up to a minute.
+pub async fn poll(receiver: Receiver, timeout: Duration, mut stop: watch::Receiver<bool>) {
+    let mut offset: i32 = 0;
+    let mut backoff = Duration::from_secs(1);
+    let timeout_seconds = u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX);
+    loop {
+        let request = receiver
+            .bot
+            .get_updates()
+            .offset(offset)
+            .timeout(timeout_seconds)
+            .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        let updates = tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            updates = request.into_future() => updates,
+        };
+        match updates {
+            Ok(updates) => {
+                backoff = Duration::from_secs(1);
+                if let Some(last) = updates.last() {
+                    offset = last.id.as_offset();
+                }
+                for update in &updates {
+                    receiver.receive(update);
+                }
+            }
+            Err(error) => {
+                let wait = match &error {
+                    teloxide::RequestError::RetryAfter(after) => after.duration(),
+                    _ => backoff,
+                };
+                receiver.host.log(
+                    LogLevel::Warn,
+                    format!(
+                        "getUpdates failed, trying again in {}s: {error}",
+                        wait.as_secs_f64()
+                    ),
+                );
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                tokio::select! {
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Webhook mode: sets the webhook (with its secret token) and serves it on
+/// `listener` until `stop` turns true. teloxide's listener refuses posts
+/// without the right X-Telegram-Bot-Api-Secret-Token header. Returns once
+/// the webhook is set, or why it could not be.
+pub async fn serve_webhook(
+    receiver: Receiver,
+    listener: tokio::net::TcpListener,
+    url: url::Url,
+    secret: String,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("the webhook listener has no address: {e}"))?;
+    let mut options = webhooks::Options::new(address, url);
+    options.secret_token = Some(secret);
+    let (mut updates, stopped, router) = webhooks::axum_to_router(receiver.bot.clone(), options)
+        .await
+        .map_err(|e| format!("Telegram refused the webhook (setWebhook): {e}"))?;
+    let stop_token = updates.stop_token();
+    let host = receiver.host.clone();
+    Ok(tokio::spawn(async move {
+        let server = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                host.log(
+                    LogLevel::Error,
+                    format!("the webhook listener failed: {error}"),
+                );
+            }
+        });
+        tokio::spawn(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+            stop_token.stop();
+        });
+        let stream = updates.as_stream();
+        tokio::pin!(stream);
+        while let Some(Ok(update)) = futures_util::StreamExt::next(&mut stream).await {
+            receiver.receive(&update);
+        }
+        let _ = server.await;
+    }))
+}

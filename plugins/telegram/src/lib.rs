@@ -1,0 +1,225 @@
+//! The `telegram` channel plugin: delivers rendered learning through a
+//! Telegram bot (teloxide over the Bot API), with inline buttons, and
+//! reports what people do in the bot's chats (button presses, commands,
+//! typed answers) to the host as inbound events.
+//!
+//! Each instance owns a small tokio runtime: sends run on it, and so does
+//! the update loop (getUpdates long polling, or the plugin's own webhook
+//! listener). Rooms: `config` (what the operator writes), `format` (a send
+//! request as Telegram messages), `send` (posting, pacing, answering
+//! presses), `inbound` (updates as events).
+
+mod config;
+mod format;
+mod inbound;
+mod send;
+
+pub use config::{TelegramConfig, Updates};
+pub use format::{CALLBACK_DATA_LIMIT, MESSAGE_LIMIT};
+pub use inbound::event_of;
+
+use cascade_plugin_api::{
+    Capability, ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use teloxide::prelude::*;
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::watch;
+
+use crate::config::config_schema;
+use crate::inbound::{Presses, Receiver};
+use crate::send::{Pacing, Sender};
+
+/// How long `stop` lets accepted sends finish.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Sends the plugin wants in flight at once: enough to keep Telegram's 30
+/// messages a second busy while each waits for its turn.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// One started `telegram` channel.
+pub struct TelegramChannel {
+    sender: Arc<Sender>,
+    in_flight: Arc<AtomicUsize>,
+    stop: watch::Sender<bool>,
+    updates: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    handle: Handle,
+    /// Taken by `stop`, which needs the runtime by value to shut it down.
+    runtime: Mutex<Option<Runtime>>,
+}
+
+impl ChannelPlugin for TelegramChannel {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "telegram".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            channels: vec!["telegram".to_owned()],
+            capabilities: vec![Capability::Buttons, Capability::Inbound, Capability::Edit],
+            limits: Limits {
+                max_message_length: Some(MESSAGE_LIMIT),
+                max_in_flight: Some(MAX_IN_FLIGHT),
+                per_second: Some(30.0),
+            },
+            config_schema: config_schema(),
+        }
+    }
+
+    fn start(config: serde_json::Value, host: Host) -> Result<Self, String> {
+        let config = TelegramConfig::from_json(&config).map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cascade-telegram")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("could not start the telegram channel's threads: {e}"))?;
+        let bot = |timeout: Duration| -> Result<Bot, String> {
+            let client = teloxide::net::default_reqwest_settings()
+                .timeout(timeout)
+                .build()
+                .map_err(|e| format!("could not set up the HTTP client: {e}"))?;
+            Ok(Bot::with_client(config.token.clone(), client).set_api_url(config.api_url.clone()))
+        };
+        let sending = bot(config.request_timeout)?;
+        let presses = Presses::default();
+        let sender = Arc::new(Sender::new(
+            sending.clone(),
+            Pacing::new(config.messages_per_second, config.chat_messages_per_second),
+            presses.clone(),
+            host.clone(),
+        ));
+        let (stop, stopped) = watch::channel(false);
+        let updates = runtime.block_on(async {
+            let me = sending.get_me().await.map_err(|error| match error {
+                teloxide::RequestError::Api(e) => format!(
+                    "Telegram refused the bot token (getMe: {e}): check the channel's token secret"
+                ),
+                other => format!(
+                    "could not reach the Bot API at {} (getMe: {other}); check `api_url` and the network",
+                    config.api_url
+                ),
+            })?;
+            host.log(
+                LogLevel::Info,
+                format!("signed in as @{} through {}", me.username(), config.api_url),
+            );
+            match &config.updates {
+                Updates::Polling { timeout } => {
+                    // A long poll outlives the request timeout of sends.
+                    let polling = bot(*timeout + config.request_timeout)?;
+                    // Telegram refuses getUpdates while a webhook is set.
+                    polling
+                        .delete_webhook()
+                        .await
+                        .map_err(|e| format!("could not switch to long polling (deleteWebhook): {e}"))?;
+                    let receiver = Receiver {
+                        channel: "telegram".to_owned(),
+                        host: host.clone(),
+                        bot: polling,
+                        presses: presses.clone(),
+                        answer_within: config.answer_within,
+                    };
+                    Ok::<_, String>(tokio::spawn(inbound::poll(receiver, *timeout, stopped)))
+                }
+                Updates::Webhook {
+                    listen,
+                    url,
+                    secret,
+                } => {
+                    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                        format!("could not listen on `webhook_listen` {listen}: {e}")
+                    })?;
+                    let receiver = Receiver {
+                        channel: "telegram".to_owned(),
+                        host: host.clone(),
+                        bot: sending.clone(),
+                        presses: presses.clone(),
+                        answer_within: config.answer_within,
+                    };
+                    host.log(
+                        LogLevel::Info,
+                        format!("receiving updates on {listen} for the webhook {url}"),
+                    );
+                    inbound::serve_webhook(receiver, listener, url.clone(), secret.clone(), stopped)
+                        .await
+                }
+            }
+        })?;
+        Ok(TelegramChannel {
+            sender,
+            in_flight: Arc::default(),
+            stop,
+            updates: Mutex::new(Some(updates)),
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+        })
+    }
+
+    fn send(&self, request: SendRequest, completion: Completion) {
+        let sender = Arc::clone(&self.sender);
+        let counted = InFlight::new(&self.in_flight);
+        // After `stop` the runtime is gone and the task is dropped unrun,
+        // which answers the send with a retry.
+        self.handle.spawn(async move {
+            let _counted = counted;
+            completion.complete(sender.deliver(&request).await);
+        });
+    }
+
+    fn stop(&self) {
+        let _ = self.stop.send(true);
+        let updates = self
+            .updates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(updates) = updates {
+            // The webhook listener deletes the webhook as it stops.
+            let _ = self
+                .handle
+                .block_on(async { tokio::time::timeout(STOP_GRACE, updates).await });
+        }
+        let started = Instant::now();
+        while self.in_flight.load(Ordering::Acquire) > 0 && started.elapsed() < STOP_GRACE {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let unfinished = self.in_flight.load(Ordering::Acquire);
+        if unfinished > 0 {
+            self.sender.host.log(
+                LogLevel::Warn,
+                format!(
+                    "stopping with {unfinished} sends unfinished after {}s; they are answered with a retry",
+                    STOP_GRACE.as_secs()
+                ),
+            );
+        }
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(runtime) = runtime {
+            // Drops every task still running, so each send answers with a retry.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Counts a send as in flight until dropped (answered, or dropped with the
+/// runtime), so `stop` can wait for the sends it accepted.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+cascade_plugin_api::export_plugin!(TelegramChannel);

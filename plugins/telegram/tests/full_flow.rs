@@ -1,0 +1,507 @@
+//! The whole system with Telegram: a demo project whose chat channel is the
+//! real plugin, pointed at the fake Bot API, driven through the engine's
+//! runner with a controlled clock. People link with a code, receive a
+//! three-part briefing, acknowledge with a button and see the message
+//! change; `/pending`; presses from an unlinked or different account are
+//! refused without revealing anything; a champion confirms a cascade step
+//! by step; a blocked bot falls back to email.
+
+mod fake_bot_api;
+
+use cascade::delivery::DispatchSettings;
+use cascade::engine::{Engine, Runner};
+use cascade::inbound::{InboundOutcome, Refusal, issue_code};
+use cascade::project::{Project, scaffold};
+use cascade::store::{SqliteStore, Store};
+use chrono::{DateTime, TimeZone, Utc};
+use fake_bot_api::{FakeBotApi, Posted, TOKEN};
+use sqlx::Row;
+use std::time::{Duration, Instant};
+
+const AMARA: i64 = 7001; // a champion for the neglect theme, two teams
+const TOM: i64 = 7002; // a practitioner
+const STRANGER: i64 = 7999; // never linked
+const TITLE: &str = "Neglect: seeing the child";
+
+fn utc(h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 27, h, mi, 0).unwrap()
+}
+
+const CHANNELS: &str = r#"
+[[channels]]
+name = "outbox"
+plugin = "file"
+identity = "email"
+formats = ["email-text"]
+config = { dir = "OUTBOX" }
+
+[[channels]]
+name = "telegram"
+plugin = "telegram"
+identity = "telegram"
+formats = ["telegram"]
+secrets = { token = { file = "telegram-token" } }
+config = { api_url = "FAKE_URL", messages_per_second = 1000, chat_messages_per_second = 1000 }
+"#;
+
+const ROLLOUT: &str = r#"
+id = "now"
+item = "7mb-neglect-seeing-the-child"
+start = 2026-03-27T09:00:00
+channels = ["telegram", "outbox"]
+ack_deadline_days = 10
+[audience]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
+
+/// A paragraph long enough that the briefing needs three Telegram messages.
+fn padding(section: u32) -> String {
+    format!(
+        "Practice note {section}: {}",
+        "Spend time with the child, see where they sleep and what they eat, and write down what they tell you in their own words. "
+            .repeat(22)
+    )
+}
+
+struct Flow {
+    fake: FakeBotApi,
+    runner: Runner,
+    _dir: tempfile::TempDir,
+}
+
+/// The demo project with the Telegram channel and a longer neglect item,
+/// imported as `cascade import` does.
+async fn project(fake: &FakeBotApi) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    scaffold(dir.path()).unwrap();
+    let config_path = dir.path().join("cascade.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let base = &config[..config.find("[[channels]]").unwrap()];
+    std::fs::write(
+        &config_path,
+        format!(
+            "{base}{}",
+            CHANNELS
+                .replace("FAKE_URL", &fake.url)
+                .replace("OUTBOX", &dir.path().join("outbox").display().to_string())
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("telegram-token"), format!("{TOKEN}\n")).unwrap();
+    let item_path = dir
+        .path()
+        .join("content")
+        .join("7mb-neglect-seeing-the-child.md");
+    let mut item = std::fs::read_to_string(&item_path).unwrap();
+    for n in [2, 4] {
+        let heading = item
+            .lines()
+            .find(|l| l.starts_with(&format!("## {n}.")))
+            .unwrap()
+            .to_owned();
+        item = item.replace(&heading, &format!("{heading}\n\n{}", padding(n)));
+    }
+    std::fs::write(&item_path, item).unwrap();
+
+    let project = Project::open(dir.path()).unwrap();
+    let store = SqliteStore::open(&project.store_path().to_string_lossy())
+        .await
+        .unwrap();
+    let mut files = Vec::new();
+    for name in ["agencies", "teams", "people", "champions"] {
+        let path = project.directory_dir().join(format!("{name}.csv"));
+        files.push((cascade::directory::read_csv(&path).unwrap(), path));
+    }
+    for (file, path) in &files {
+        store.import(file, path, &project.taxonomy).await.unwrap();
+    }
+    let (items, errors) = cascade::content::load_dir(&project.content_dir(), &project.taxonomy);
+    assert!(errors.is_empty(), "{errors:?}");
+    for loaded in &items {
+        store.save_item(&loaded.item, &loaded.text).await.unwrap();
+    }
+    dir
+}
+
+impl Flow {
+    async fn new() -> Flow {
+        let fake = FakeBotApi::start().await;
+        let dir = project(&fake).await;
+        let rollout = dir.path().join("rollouts").join("now.toml");
+        std::fs::write(&rollout, ROLLOUT).unwrap();
+        let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
+            .await
+            .unwrap_or_else(|p| panic!("{}", p.0.join("\n")));
+        let planned = engine
+            .plan(&rollout, utc(8, 0))
+            .await
+            .unwrap_or_else(|p| panic!("{}", p.0.join("\n")));
+        engine.start(&planned, utc(8, 0)).await.unwrap();
+        let settings = DispatchSettings {
+            backoff_base: Duration::from_secs(60),
+            ..DispatchSettings::default()
+        };
+        let runner = engine.runner(settings).await.unwrap();
+        Flow {
+            fake,
+            runner,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for the next inbound event from the plugin and lets the runner
+    /// handle it at `now`.
+    async fn handle_next(&self, now: DateTime<Utc>) -> InboundOutcome {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut outcomes = self.runner.handle_inbound(now).await.unwrap();
+            if let Some(outcome) = outcomes.pop() {
+                assert!(outcomes.is_empty(), "{outcomes:?}");
+                return outcome;
+            }
+            assert!(Instant::now() < deadline, "no inbound event within 20 s");
+            // Events arrive from the plugin's own threads; look again shortly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The user types `text`; returns the outcome and the bot's answer (the
+    /// next message in their chat).
+    async fn user_says(&self, user: i64, text: &str) -> (InboundOutcome, Posted) {
+        let before = self.fake.messages_in(user).len();
+        self.fake.user_sends(user, text);
+        let outcome = self.handle_next(utc(10, 0)).await;
+        let answer = self.fake.wait_for_messages(user, before + 1).await[before].clone();
+        (outcome, answer)
+    }
+
+    /// The user presses `label` on `message`; returns the outcome and, when
+    /// the bot answers with a new message, that message.
+    async fn user_presses(&self, user: i64, message: &Posted, label: &str) -> InboundOutcome {
+        let query = self
+            .fake
+            .user_presses(user, message.chat, message.message_id, label);
+        let outcome = self.handle_next(utc(10, 0)).await;
+        self.fake
+            .wait_until("the answer to the press", |f| {
+                f.requests_to("answerCallbackQuery")
+                    .iter()
+                    .any(|r| r.body["callback_query_id"] == query)
+            })
+            .await;
+        outcome
+    }
+
+    async fn link(&self, person: &str, user: i64) {
+        let code = issue_code(&*self.runner.store, person, 1_774_598_400_000)
+            .await
+            .unwrap();
+        let (outcome, answer) = self.user_says(user, &format!("/start {code}")).await;
+        assert_eq!(
+            outcome,
+            InboundOutcome::Linked {
+                person_id: person.to_owned()
+            }
+        );
+        assert!(
+            answer.text.contains("this chat is now linked"),
+            "{}",
+            answer.text
+        );
+    }
+
+    /// The last message in `chat` once it has at least `n`.
+    async fn message(&self, chat: i64, n: usize) -> Posted {
+        self.fake.wait_for_messages(chat, n).await[n - 1].clone()
+    }
+}
+
+fn labels(message: &Posted) -> Vec<String> {
+    message
+        .buttons()
+        .into_iter()
+        .map(|(label, _)| label)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_practitioner_gets_a_three_part_briefing_acknowledges_and_sees_the_edit() {
+    let flow = Flow::new().await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.runner.tick(utc(9, 0)).await.unwrap();
+
+    // The tick returns once the plugin answered the send: every part is out.
+    let messages = flow.fake.messages_in(TOM);
+    let briefing = &messages[1..];
+    assert_eq!(briefing.len(), 3, "{briefing:#?}");
+    assert!(
+        briefing[0].text.starts_with(&format!("(1/3)\n{TITLE}")),
+        "{}",
+        briefing[0].text
+    );
+    assert!(
+        briefing[2].text.starts_with("(3/3)\n"),
+        "{}",
+        briefing[2].text
+    );
+    assert!(briefing[0].text.contains("Hello Tom Reilly"));
+    for part in briefing {
+        assert!(fake_bot_api::html::utf16_len(&part.text) <= 4096);
+    }
+    assert!(briefing[..2].iter().all(|m| m.reply_markup.is_none()));
+    assert_eq!(labels(&briefing[2]), ["Acknowledge"]);
+    let (_, data) = &briefing[2].buttons()[0];
+    assert!(data.len() <= 64 && !data.contains("tom"), "{data}");
+
+    let outcome = flow.user_presses(TOM, &briefing[2], "Acknowledge").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: true
+        }
+    );
+    flow.fake
+        .wait_until("the edit", |f| !f.requests_to("editMessageText").is_empty())
+        .await;
+    let edited = flow.fake.messages_in(TOM)[3].clone();
+    assert!(
+        edited.text.ends_with("Acknowledged on 27 March 2026"),
+        "{}",
+        edited.text
+    );
+    assert_eq!(edited.reply_markup, None);
+    let answer = &flow.fake.requests_to("answerCallbackQuery")[0];
+    assert_eq!(answer.body["text"], "Acknowledged");
+    let acknowledged: String =
+        sqlx::query_scalar("SELECT method FROM acknowledgements WHERE person_id = 'p-tom-reilly'")
+            .fetch_one(flow.runner.store.pool())
+            .await
+            .unwrap();
+    assert!(!acknowledged.is_empty());
+    let thanks = flow.message(TOM, 5).await;
+    assert!(thanks.text.contains("is acknowledged"), "{}", thanks.text);
+
+    let before = flow.fake.messages_in(TOM).len();
+    let (outcome, pending) = flow.user_says(TOM, "/pending").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Listed {
+            person_id: "p-tom-reilly".to_owned(),
+            count: 0
+        }
+    );
+    assert!(
+        pending.text.contains("Nothing is waiting"),
+        "{}",
+        pending.text
+    );
+    assert_eq!(flow.fake.messages_in(TOM).len(), before + 1);
+    flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_lists_the_item_with_a_button_that_acknowledges_it() {
+    let flow = Flow::new().await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.runner.tick(utc(9, 0)).await.unwrap();
+    flow.fake.wait_for_messages(TOM, 4).await;
+
+    let (outcome, listed) = flow.user_says(TOM, "/pending").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Listed {
+            person_id: "p-tom-reilly".to_owned(),
+            count: 1
+        }
+    );
+    assert!(listed.text.contains(TITLE), "{}", listed.text);
+    assert_eq!(labels(&listed), [format!("Acknowledge: {TITLE}")]);
+    let outcome = flow
+        .user_presses(TOM, &listed, &format!("Acknowledge: {TITLE}"))
+        .await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: true
+        }
+    );
+    flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presses_from_an_unlinked_or_a_different_account_are_refused_politely_revealing_nothing() {
+    let flow = Flow::new().await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.link("p-amara-okafor", AMARA).await;
+    flow.runner.tick(utc(9, 0)).await.unwrap();
+    let amaras = flow.message(AMARA, 4).await;
+
+    // The same button data, sent from other chats' clients.
+    let mut in_strangers_chat = amaras.clone();
+    in_strangers_chat.chat = STRANGER;
+    let query = flow
+        .fake
+        .press_with_data(STRANGER, &in_strangers_chat, &amaras.buttons()[0].1);
+    assert_eq!(
+        flow.handle_next(utc(10, 0)).await,
+        InboundOutcome::Refused {
+            reason: Refusal::UnlinkedAccount
+        }
+    );
+    flow.fake
+        .wait_until("the stranger's answer", |f| {
+            f.requests_to("answerCallbackQuery")
+                .iter()
+                .any(|r| r.body["callback_query_id"] == query)
+        })
+        .await;
+    let to_stranger = flow.message(STRANGER, 1).await;
+    assert!(to_stranger.text.contains("/link"), "{}", to_stranger.text);
+    assert!(!to_stranger.text.contains(TITLE));
+    assert!(to_stranger.buttons().is_empty());
+
+    let toms_before = flow.fake.messages_in(TOM).len();
+    let mut in_toms_chat = amaras.clone();
+    in_toms_chat.chat = TOM;
+    flow.fake
+        .press_with_data(TOM, &in_toms_chat, &amaras.buttons()[0].1);
+    assert_eq!(
+        flow.handle_next(utc(10, 0)).await,
+        InboundOutcome::Refused {
+            reason: Refusal::DifferentPerson
+        }
+    );
+    let to_tom = flow.message(TOM, toms_before + 1).await;
+    assert!(!to_tom.text.contains(TITLE), "{}", to_tom.text);
+
+    let acknowledgements: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
+        .fetch_one(flow.runner.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(acknowledgements, 0);
+    // Amara's own message was never edited by the refused presses.
+    assert_eq!(flow.fake.messages_in(AMARA)[3], amaras);
+    flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_champion_confirms_a_cascade_through_the_guided_exchange() {
+    let flow = Flow::new().await;
+    flow.link("p-amara-okafor", AMARA).await;
+    flow.runner.tick(utc(9, 0)).await.unwrap();
+    let briefing = flow.message(AMARA, 4).await;
+    assert_eq!(
+        labels(&briefing),
+        ["Acknowledge", "I've cascaded this to my team"]
+    );
+
+    flow.user_presses(AMARA, &briefing, "Acknowledge").await;
+    flow.fake
+        .wait_until("the edit", |f| !f.requests_to("editMessageText").is_empty())
+        .await;
+    let edited = flow.fake.messages_in(AMARA)[3].clone();
+    assert!(
+        edited.text.ends_with("Acknowledged on 27 March 2026"),
+        "{}",
+        edited.text
+    );
+    assert_eq!(labels(&edited), ["I've cascaded this to my team"]);
+
+    let mut seen = flow.fake.messages_in(AMARA).len();
+    let mut next = async |flow: &Flow| {
+        seen += 1;
+        flow.message(AMARA, seen).await
+    };
+    // The acknowledgement's thank-you.
+    next(&flow).await;
+    flow.user_presses(AMARA, &edited, "I've cascaded this to my team")
+        .await;
+    let question = next(&flow).await;
+    assert!(question.text.contains("Which team"), "{}", question.text);
+    flow.user_presses(AMARA, &question, "Multi-Agency Safeguarding Hub (MASH)")
+        .await;
+    let question = next(&flow).await;
+    assert!(question.text.starts_with("When was"), "{}", question.text);
+    flow.user_presses(AMARA, &question, "Yesterday").await;
+    let question = next(&flow).await;
+    assert!(question.text.starts_with("How many"), "{}", question.text);
+    flow.fake.user_sends(AMARA, "14");
+    flow.handle_next(utc(10, 0)).await;
+    let question = next(&flow).await;
+    flow.user_presses(AMARA, &question, "Briefing session")
+        .await;
+    let summary = next(&flow).await;
+    for line in [
+        "Team: Multi-Agency Safeguarding Hub (MASH)",
+        "Date: 2026-03-26",
+        "Present: 14",
+        "Method: Briefing session",
+    ] {
+        assert!(
+            summary.text.contains(line),
+            "{line} not in {}",
+            summary.text
+        );
+    }
+    let outcome = flow.user_presses(AMARA, &summary, "Confirm").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Confirmed {
+            person_id: "p-amara-okafor".to_owned(),
+            team_id: "mash".to_owned(),
+            first: true
+        }
+    );
+    let done = next(&flow).await;
+    assert!(done.text.contains("(14 present)"), "{}", done.text);
+    let row = sqlx::query("SELECT team_id, present, channel FROM cascade_confirmations")
+        .fetch_one(flow.runner.store.pool())
+        .await
+        .unwrap();
+    let recorded: (String, u32, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(recorded, ("mash".into(), 14, "telegram".into()));
+    // Every press was answered exactly once.
+    let answers = flow.fake.requests_to("answerCallbackQuery");
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:#?}");
+    flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_who_blocked_the_bot_is_marked_unreachable_and_gets_email() {
+    let flow = Flow::new().await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.fake.block(TOM);
+    flow.runner.tick(utc(9, 0)).await.unwrap();
+
+    let toms: Vec<(String, String)> = sqlx::query(
+        "SELECT state, channel FROM outbox WHERE recipient_id = 'p-tom-reilly' ORDER BY id",
+    )
+    .fetch_all(flow.runner.store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(
+        toms,
+        [
+            ("dead".to_owned(), "telegram".to_owned()),
+            ("sent".to_owned(), "outbox".to_owned())
+        ]
+    );
+    let unreachable: Option<i64> = sqlx::query_scalar(
+        "SELECT unreachable_at FROM channel_identities WHERE channel = 'telegram' AND address = ?",
+    )
+    .bind(TOM.to_string())
+    .fetch_one(flow.runner.store.pool())
+    .await
+    .unwrap();
+    assert!(unreachable.is_some());
+    let refused = flow.fake.requests_to("sendMessage");
+    assert_eq!(refused.last().unwrap().status, 403);
+    flow.runner.stop().await;
+}
