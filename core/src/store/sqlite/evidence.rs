@@ -43,8 +43,8 @@ impl Evidence for SqliteStore {
         if acks.is_empty() {
             return Ok(Vec::new());
         }
-        // A handful of statements for the whole group, whatever its size:
-        // each statement is a round trip to SQLite's thread.
+        // Few statements for the whole group: each is a round trip to
+        // SQLite's thread.
         let mut tx = self.pool.begin().await?;
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR IGNORE INTO acknowledgements
@@ -88,51 +88,36 @@ impl Evidence for SqliteStore {
             .filter(|(i, ack)| recorded(*i, ack))
             .map(|(_, ack)| ack)
             .collect();
-        if !new.is_empty() {
-            let mut members: QueryBuilder<Sqlite> =
-                QueryBuilder::new("WITH acked (person_id, item_id, item_version, at) AS (");
-            members.push_values(&new, |mut row, ack| {
-                row.push_bind(&ack.person_id)
-                    .push_bind(&ack.item_id)
-                    .push_bind(&ack.item_version)
-                    .push_bind(ack.at);
-            });
-            members.push(
-                ") UPDATE rollout_members SET acknowledged_at = acked.at
-                 FROM acked JOIN rollouts r
-                   ON r.item_id = acked.item_id AND r.item_version = acked.item_version
-                 WHERE rollout_members.rollout_id = r.id
-                   AND rollout_members.person_id = acked.person_id
-                   AND rollout_members.acknowledged_at IS NULL",
-            );
-            members.build().execute(&mut *tx).await?;
+        // One statement per new acknowledgement and per repeat, each a
+        // primary-key or unique-index lookup: a multi-row UPDATE ... FROM
+        // made SQLite scan every member for each group.
+        for ack in &new {
+            sqlx::query(
+                "UPDATE rollout_members SET acknowledged_at = ?
+                 WHERE person_id = ? AND acknowledged_at IS NULL
+                   AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
+            )
+            .bind(ack.at)
+            .bind(&ack.person_id)
+            .bind(&ack.item_id)
+            .bind(&ack.item_version)
+            .execute(&mut *tx)
+            .await?;
         }
-        let repeats: Vec<&NewAcknowledgement> = acks
-            .iter()
-            .enumerate()
-            .filter(|(i, ack)| !recorded(*i, ack))
-            .map(|(_, ack)| ack)
-            .collect();
-        let mut first_at: HashMap<(String, String, String), i64> = HashMap::new();
-        if !repeats.is_empty() {
-            let mut earlier: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT person_id, item_id, item_version, at FROM acknowledgements
-                 WHERE (person_id, item_id, item_version) IN (",
-            );
-            let mut list = earlier.separated(", ");
-            for ack in &repeats {
-                list.push("(")
-                    .push_bind_unseparated(&ack.person_id)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&ack.item_id)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&ack.item_version)
-                    .push_unseparated(")");
+        let mut first_at: HashMap<(&str, &str, &str), i64> = HashMap::new();
+        for (i, ack) in acks.iter().enumerate() {
+            if recorded(i, ack) || first_at.contains_key(&key(ack)) {
+                continue;
             }
-            earlier.push(")");
-            for r in earlier.build().fetch_all(&mut *tx).await? {
-                first_at.insert((r.get(0), r.get(1), r.get(2)), r.get(3));
-            }
+            let at: i64 = sqlx::query_scalar(
+                "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
+            )
+            .bind(&ack.person_id)
+            .bind(&ack.item_id)
+            .bind(&ack.item_version)
+            .fetch_one(&mut *tx)
+            .await?;
+            first_at.insert(key(ack), at);
         }
         let mut log: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) ",
@@ -158,13 +143,8 @@ impl Evidence for SqliteStore {
                 if recorded(i, ack) {
                     AckOutcome::Recorded
                 } else {
-                    let k = (
-                        ack.person_id.clone(),
-                        ack.item_id.clone(),
-                        ack.item_version.clone(),
-                    );
                     AckOutcome::AlreadyAcknowledged {
-                        at: first_at.get(&k).copied().unwrap_or(ack.at),
+                        at: first_at[&key(ack)],
                     }
                 }
             })
