@@ -28,6 +28,21 @@ fn command(account: &str, name: &str, args: &[&str]) -> Inbound {
     }
 }
 
+fn typed(account: &str, text: &str) -> Inbound {
+    Inbound {
+        instance: "chat".to_owned(),
+        event: InboundEvent {
+            channel: "telegram".to_owned(),
+            account: account.to_owned(),
+            id: None,
+            address: None,
+            kind: InboundKind::Text {
+                text: text.to_owned(),
+            },
+        },
+    }
+}
+
 fn press(account: &str, action: &str) -> Inbound {
     Inbound {
         instance: "chat".to_owned(),
@@ -326,12 +341,48 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
             reason: Refusal::UnknownAnswer
         }
     );
-    let stored: Vec<(String, u32)> = sqlx::query("SELECT answer, follow_up FROM follow_up_answers")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    assert_eq!(stored, [("Not yet".to_owned(), 1)]);
+    // The optional example that follows the first answer: one that seems to
+    // identify a child is not kept, and the person is asked again.
+    let blocked = handle(
+        &runner,
+        &typed("tg-amara", "Used it with the family at NW1 6XE last week"),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(blocked, InboundOutcome::Asked);
+    let kept = handle(
+        &runner,
+        &typed(
+            "tg-amara",
+            "  Raised it in supervision about a family I work with  ",
+        ),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        kept,
+        InboundOutcome::ExampleKept {
+            person_id: "p-amara-okafor".to_owned()
+        }
+    );
+    let stored: Vec<(String, u32, Option<String>)> =
+        sqlx::query("SELECT answer, follow_up, example FROM follow_up_answers")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+    assert_eq!(
+        stored,
+        [(
+            "Not yet".to_owned(),
+            1,
+            Some("Raised it in supervision about a family I work with".to_owned())
+        )]
+    );
 }

@@ -217,6 +217,10 @@ impl Rollouts {
         &self.calendar
     }
 
+    pub fn guard(&self) -> &PrivacyGuard {
+        &self.guard
+    }
+
     pub async fn get<S: Store + Outbox>(
         &self,
         store: &S,

@@ -68,6 +68,10 @@ pub enum InboundOutcome {
     },
     /// A question of a conversation was asked, or the form had problems.
     Asked,
+    /// The example that followed a follow-up answer was kept.
+    ExampleKept {
+        person_id: String,
+    },
     Cancelled,
     Refused {
         reason: Refusal,
@@ -188,27 +192,52 @@ impl Handled {
     }
 }
 
+/// A conversation the engine leads with one chat account.
+enum Conversation {
+    /// A champion's cascade confirmation, question by question.
+    Confirm(Draft),
+    /// After a follow-up answer: the optional example of using the learning.
+    Example {
+        rollout_id: String,
+        person_id: String,
+        follow_up: u32,
+        touched_at: i64,
+    },
+}
+
+impl Conversation {
+    fn touched_at(&self) -> i64 {
+        match self {
+            Conversation::Confirm(draft) => draft.touched_at,
+            Conversation::Example { touched_at, .. } => *touched_at,
+        }
+    }
+}
+
 /// Conversations in progress, by (channel instance, account). Kept in
 /// memory: one lost to a restart is started again with a button press.
 #[derive(Default)]
 pub struct Conversations {
-    drafts: Mutex<HashMap<(String, String), Draft>>,
+    open: Mutex<HashMap<(String, String), Conversation>>,
 }
 
 impl Conversations {
-    fn take(&self, instance: &str, account: &str, now: i64) -> Option<Draft> {
-        let mut drafts = self.drafts.lock().unwrap_or_else(|p| p.into_inner());
-        drafts.retain(|_, d| now - d.touched_at < conversation::IDLE_LIMIT_MS);
-        drafts.remove(&(instance.to_owned(), account.to_owned()))
+    fn take(&self, instance: &str, account: &str, now: i64) -> Option<Conversation> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, c| now - c.touched_at() < conversation::IDLE_LIMIT_MS);
+        open.remove(&(instance.to_owned(), account.to_owned()))
     }
 
-    fn keep(&self, instance: &str, account: &str, draft: Draft) {
-        self.drafts
+    fn keep(&self, instance: &str, account: &str, conversation: Conversation) {
+        self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((instance.to_owned(), account.to_owned()), draft);
+            .insert((instance.to_owned(), account.to_owned()), conversation);
     }
 }
+
+/// The longest example kept with a follow-up answer, in characters.
+const MAX_EXAMPLE_CHARS: usize = 1000;
 
 /// What handling inbound events needs.
 pub struct Desk<'a, S> {
@@ -434,14 +463,16 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                 answer: Answer::text(HELP),
             }),
             InboundKind::Command { name, .. } if name == "cancel" => {
-                let had = self.conversations.take(channel, account, now).is_some();
+                let text = match self.conversations.take(channel, account, now) {
+                    Some(Conversation::Confirm(_)) => "Cancelled. Nothing was recorded.",
+                    Some(Conversation::Example { .. }) => {
+                        "Fine: your answer is kept without an example."
+                    }
+                    None => "There was nothing to cancel.",
+                };
                 Ok(Handled {
                     outcome: InboundOutcome::Cancelled,
-                    answer: Answer::text(if had {
-                        "Cancelled. Nothing was recorded."
-                    } else {
-                        "There was nothing to cancel."
-                    }),
+                    answer: Answer::text(text),
                 })
             }
             InboundKind::Command { name, args } if name == "pending" || name == "ack" => {
@@ -488,9 +519,20 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                 answer: Answer::text(format!("I don't know that command.\n\n{HELP}")),
             }),
             InboundKind::Text { text } => match self.conversations.take(channel, account, now) {
-                Some(draft) => {
+                Some(Conversation::Confirm(draft)) => {
                     self.converse(draft, Said::Text(text), channel, account, now)
                         .await
+                }
+                Some(Conversation::Example {
+                    rollout_id,
+                    person_id,
+                    follow_up,
+                    ..
+                }) => {
+                    self.example(
+                        rollout_id, person_id, follow_up, text, channel, account, now,
+                    )
+                    .await
                 }
                 None => Ok(Handled {
                     outcome: InboundOutcome::Ignored,
@@ -514,11 +556,11 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                 };
                 if let ActionRef::Choice(choice) = &action {
                     return match self.conversations.take(channel, account, now) {
-                        Some(draft) => {
+                        Some(Conversation::Confirm(draft)) => {
                             self.converse(draft, Said::Choice(choice), channel, account, now)
                                 .await
                         }
-                        None => Ok(Handled {
+                        Some(Conversation::Example { .. }) | None => Ok(Handled {
                             outcome: InboundOutcome::Ignored,
                             answer: Answer {
                                 notice: Some("That confirmation has ended.".to_owned()),
@@ -564,10 +606,14 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                         let draft =
                             Draft::new(delivery_id, delivery.item_id, title, person, teams, now);
                         let question = draft.question(self.today(now), None);
-                        self.conversations.keep(channel, account, draft);
+                        self.conversations
+                            .keep(channel, account, Conversation::Confirm(draft));
                         Ok(self.ask(question))
                     }
-                    _ => self.answer(person, delivery, answer, channel, now).await,
+                    _ => {
+                        self.answer(person, delivery, answer, channel, account, now)
+                            .await
+                    }
                 }
             }
             InboundKind::Form { action_id, fields } => {
@@ -781,6 +827,7 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
         delivery: crate::store::DeliveryInfo,
         answer: Option<usize>,
         channel: &str,
+        account: &str,
         now: i64,
     ) -> Result<Handled, StoreError> {
         let rollout = self.store.rollout(&delivery.rollout_id).await?;
@@ -807,7 +854,7 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
         let first = self
             .store
             .answer_follow_up(&NewAnswer {
-                rollout_id: delivery.rollout_id,
+                rollout_id: delivery.rollout_id.clone(),
                 person_id: person.clone(),
                 follow_up: delivery.step_number,
                 answer: label.clone(),
@@ -824,7 +871,17 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                     long_date(self.today(now))
                 )),
                 ..Answer::text(if first {
-                    "Thank you for answering."
+                    self.conversations.keep(
+                        channel,
+                        account,
+                        Conversation::Example {
+                            rollout_id: delivery.rollout_id,
+                            person_id: person.clone(),
+                            follow_up: delivery.step_number,
+                            touched_at: now,
+                        },
+                    );
+                    "Thank you for answering. If you like, type a short example of how you used it (no names or details of any child or family), or send /cancel."
                 } else {
                     "You had already answered this; your first answer stands."
                 })
@@ -881,6 +938,54 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
         })
     }
 
+    /// Keeps the example that follows a follow-up answer, unless the privacy
+    /// guard finds a likely identifier of a child in it.
+    #[allow(clippy::too_many_arguments)]
+    async fn example(
+        &self,
+        rollout_id: String,
+        person_id: String,
+        follow_up: u32,
+        text: &str,
+        channel: &str,
+        account: &str,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        let text = text.trim();
+        if let Some(finding) = self.rollouts.guard().blocking(text, &[]).first() {
+            tracing::warn!(
+                channel,
+                "refused a follow-up example the privacy guard blocked"
+            );
+            let problem = format!(
+                "That example was not kept: it seems to hold a {}. Please type it again without any detail that could identify a child or family, or send /cancel.",
+                finding.kind.label()
+            );
+            self.conversations.keep(
+                channel,
+                account,
+                Conversation::Example {
+                    rollout_id,
+                    person_id,
+                    follow_up,
+                    touched_at: now,
+                },
+            );
+            return Ok(Handled {
+                outcome: InboundOutcome::Asked,
+                answer: Answer::text(problem),
+            });
+        }
+        let example: String = text.chars().take(MAX_EXAMPLE_CHARS).collect();
+        self.store
+            .add_follow_up_example(&rollout_id, &person_id, follow_up, &example)
+            .await?;
+        Ok(Handled {
+            outcome: InboundOutcome::ExampleKept { person_id },
+            answer: Answer::text("Thank you: your example is kept with your answer."),
+        })
+    }
+
     fn ask(&self, question: conversation::Question) -> Handled {
         let actions = question
             .choices
@@ -910,7 +1015,8 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
     ) -> Result<Handled, StoreError> {
         match draft.answer(said, self.today(now), now) {
             Next::Ask(question) => {
-                self.conversations.keep(channel, account, draft);
+                self.conversations
+                    .keep(channel, account, Conversation::Confirm(draft));
                 Ok(self.ask(question))
             }
             Next::Cancelled => Ok(Handled {

@@ -179,6 +179,16 @@ pub trait Evidence: Send + Sync {
         answer: &NewAnswer,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Adds the optional example to an answer given without one; false when
+    /// there is no such answer or it already has an example.
+    fn add_follow_up_example(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        follow_up: u32,
+        example: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Items sent to the person (as their own learning, not an escalation
     /// about someone else) in active or paused rollouts, not yet acknowledged.
     fn pending_items(

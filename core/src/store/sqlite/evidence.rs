@@ -295,6 +295,27 @@ impl Evidence for SqliteStore {
         Ok(inserted > 0)
     }
 
+    async fn add_follow_up_example(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        follow_up: u32,
+        example: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE follow_up_answers SET example = ?
+             WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND example IS NULL",
+        )
+        .bind(example)
+        .bind(rollout_id)
+        .bind(person_id)
+        .bind(follow_up)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
     async fn pending_items(&self, person_id: &str) -> Result<Vec<PendingItem>, StoreError> {
         let rows = sqlx::query(
             "SELECT MAX(o.id), r.id, r.item_id, r.item_version
