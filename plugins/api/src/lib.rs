@@ -63,11 +63,13 @@
 //! The host refuses a table whose `abi_version` is not [`ABI_VERSION`].
 
 mod export;
+mod in_flight;
 mod messages;
 
 #[doc(hidden)]
 pub use export::shims as __shims;
 pub use export::{ChannelPlugin, Completion, Host};
+pub use in_flight::{AcceptedSend, InFlight};
 pub use messages::*;
 
 use std::ffi::c_void;

@@ -5,9 +5,9 @@
 //! instance is freed.
 
 use cascade_plugin_api::{
-    ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest, SendResult,
+    ChannelPlugin, Completion, Host, InFlight, Limits, LogLevel, Manifest, SendRequest, SendResult,
 };
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Semaphore;
@@ -84,7 +84,10 @@ impl ChannelPlugin for EmailChannel {
     }
 
     fn send(&self, request: SendRequest, completion: Completion) {
-        let accepted = AcceptedSend::new(completion, &self.in_flight);
+        let accepted = self.in_flight.accept(
+            completion,
+            "the email channel stopped before the message was sent",
+        );
         let relay = Arc::clone(&self.relay);
         let sender = Arc::clone(&self.sender);
         let slots = Arc::clone(&self.slots);
@@ -136,74 +139,6 @@ impl ChannelPlugin for EmailChannel {
             let _ = wait.recv_timeout(SHUTDOWN_WAIT);
             // Drops every task still running, so each answers with a retry.
             runtime.shutdown_timeout(SHUTDOWN_WAIT);
-        }
-    }
-}
-
-/// Counts accepted sends not yet answered, so `stop` can wait for them.
-#[derive(Default)]
-struct InFlight {
-    count: Mutex<usize>,
-    idle: Condvar,
-}
-
-impl InFlight {
-    /// Waits until no send is in flight or `timeout` passes; returns how many
-    /// are still in flight.
-    fn wait_until_idle(&self, timeout: Duration) -> usize {
-        let count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        let (count, _) = self
-            .idle
-            .wait_timeout_while(count, timeout, |count| *count > 0)
-            .unwrap_or_else(PoisonError::into_inner);
-        *count
-    }
-}
-
-/// A send handed to the runtime. It is answered exactly once: with the SMTP
-/// outcome, or with a retry if the runtime shuts down first.
-struct AcceptedSend {
-    completion: Option<Completion>,
-    in_flight: Arc<InFlight>,
-}
-
-impl AcceptedSend {
-    fn new(completion: Completion, in_flight: &Arc<InFlight>) -> Self {
-        *in_flight
-            .count
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) += 1;
-        AcceptedSend {
-            completion: Some(completion),
-            in_flight: Arc::clone(in_flight),
-        }
-    }
-
-    fn finish(mut self, result: SendResult) {
-        if let Some(completion) = self.completion.take() {
-            completion.complete(result);
-        }
-    }
-}
-
-impl Drop for AcceptedSend {
-    fn drop(&mut self) {
-        if let Some(completion) = self.completion.take() {
-            completion.complete(SendResult::Retry {
-                reason: "the email channel stopped before the message was sent".to_owned(),
-                retry_after_ms: None,
-            });
-        }
-        // Counted down only after answering, so `stop` never returns before
-        // an answer it waited for.
-        let mut count = self
-            .in_flight
-            .count
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *count -= 1;
-        if *count == 0 {
-            self.in_flight.idle.notify_all();
         }
     }
 }
