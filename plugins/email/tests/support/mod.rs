@@ -31,6 +31,7 @@ impl SmtpServer {
 
     /// With `smtp_server.py`'s options, e.g. `--starttls CERT KEY`.
     pub fn start_with(options: &[&std::ffi::OsStr]) -> SmtpServer {
+        ensure_test_deps();
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
         let mut child = Command::new("python3")
@@ -362,4 +363,39 @@ pub fn private_ca(dir: &Path) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// aiosmtpd and openssl, installed through the project's script when
+/// missing (once per test binary), as the HTML report test does for
+/// Chromium. Fails the test (never skips it) when they cannot be had.
+fn ensure_test_deps() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let present = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if present("python3", &["-c", "import aiosmtpd"]) && present("openssl", &["version"]) {
+            return;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-test-deps.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "the email tests need Python's aiosmtpd and openssl; {} failed to install them ({}):\n{}\n{}\n\
+             help: run `bash scripts/install-test-deps.sh` as root",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+    });
 }
