@@ -375,12 +375,10 @@ impl Engine {
             person.display_name,
             until.format("%-d %B %Y at %H:%M"),
         );
+        let hash = inbound::code_hash(&code);
         let request = SendRequest {
-            delivery_id: format!(
-                "link-code-{}",
-                crate::inbound::code_hash(&code)[..16].to_owned()
-            ),
-            idempotency_key: format!("link-code/{}", crate::inbound::code_hash(&code)),
+            delivery_id: format!("link-code-{}", &hash[..16]),
+            idempotency_key: format!("link-code/{hash}"),
             channel: route.kind.clone(),
             recipient: Recipient {
                 person_id: person.id.clone(),

@@ -214,26 +214,11 @@ impl ServerState {
         &self,
         person: &str,
     ) -> Result<Vec<(String, String)>, crate::store::StoreError> {
-        let mut ids: Vec<String> = self
-            .store
-            .champions()
-            .await?
-            .into_iter()
-            .filter(|c| c.person_id == person)
-            .flat_map(|c| c.team_ids)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut teams: Vec<(String, String)> = self
-            .store
-            .teams()
-            .await?
-            .into_iter()
-            .filter(|t| ids.binary_search(&t.id).is_ok())
-            .map(|t| (t.id, t.name))
-            .collect();
-        teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(teams)
+        let champions = self.store.champions().await?;
+        let teams = self.store.teams().await?;
+        Ok(crate::directory::teams_covered(&champions, &teams)
+            .remove(person)
+            .unwrap_or_default())
     }
 
     fn today(&self, now: DateTime<Utc>) -> NaiveDate {

@@ -82,26 +82,8 @@ impl World {
             .enumerate()
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
-        let team_names: HashMap<&str, &str> = directory
-            .teams
-            .iter()
-            .map(|t| (t.id.as_str(), t.name.as_str()))
-            .collect();
-        let mut champion_teams: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for champion in &directory.champions {
-            let teams = champion_teams
-                .entry(champion.person_id.clone())
-                .or_default();
-            for id in &champion.team_ids {
-                if let Some(name) = team_names.get(id.as_str()) {
-                    teams.push((id.clone(), (*name).to_owned()));
-                }
-            }
-        }
-        for teams in champion_teams.values_mut() {
-            teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-            teams.dedup();
-        }
+        let champion_teams =
+            crate::directory::teams_covered(&directory.champions, &directory.teams);
         World {
             champion_teams,
             directory,

@@ -63,6 +63,32 @@ pub struct Champion {
     pub team_ids: Vec<String>,
 }
 
+/// The teams each champion covers, (team id, name) sorted by name: what a
+/// champion may confirm a cascade for, on the web form and in chat alike.
+pub fn teams_covered(
+    champions: &[Champion],
+    teams: &[Team],
+) -> HashMap<String, Vec<(String, String)>> {
+    let names: HashMap<&str, &str> = teams
+        .iter()
+        .map(|t| (t.id.as_str(), t.name.as_str()))
+        .collect();
+    let mut covered: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for champion in champions {
+        let teams = covered.entry(champion.person_id.clone()).or_default();
+        for id in &champion.team_ids {
+            if let Some(name) = names.get(id.as_str()) {
+                teams.push((id.clone(), (*name).to_owned()));
+            }
+        }
+    }
+    for teams in covered.values_mut() {
+        teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        teams.dedup();
+    }
+    covered
+}
+
 /// An address on which a person can be reached: their email now, chat
 /// accounts once the bots link them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

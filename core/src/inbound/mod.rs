@@ -484,7 +484,7 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                 };
                 let pending = self.store.pending_items(&person).await?;
                 if name == "pending" {
-                    return self.list_pending(person, pending, channel, now).await;
+                    return self.list_pending(person, pending).await;
                 }
                 let wanted = args.first().map(|a| a.trim()).unwrap_or_default();
                 let Some(item) = pending.into_iter().rev().find(|p| p.item_id == wanted) else {
@@ -898,10 +898,7 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
         &self,
         person: String,
         pending: Vec<crate::store::PendingItem>,
-        channel: &str,
-        now: i64,
     ) -> Result<Handled, StoreError> {
-        let _ = (channel, now);
         let count = pending.len();
         if count == 0 {
             return Ok(Handled {
