@@ -466,49 +466,18 @@ impl Engine {
         })
     }
 
-    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
-    /// finishes the batch in flight and stops the channels), or, with
-    /// `until_idle`, until nothing is left to send now.
+    /// Starts the channels and runs the scheduler and dispatcher; see
+    /// [`Runner::serve`].
     pub async fn serve(
         self,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
         until_idle: bool,
         settings: DispatchSettings,
     ) -> Result<ServeReport, Problems> {
-        let runner = self.runner(settings).await?;
-        let mut report = ServeReport::default();
-        let mut next_schedule = Utc::now();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let now = Utc::now();
-            if now >= next_schedule {
-                let queued = runner.schedule(now).await?;
-                if queued > 0 {
-                    tracing::info!(queued, "queued the messages that fell due");
-                }
-                report.queued += queued;
-                next_schedule = now + chrono::Duration::seconds(1);
-            }
-            runner.handle_inbound(now).await?;
-            let claimed = runner.dispatch(now).await?;
-            if claimed > 0 {
-                tracing::debug!(claimed, "dispatched a batch");
-            }
-            report.dispatched += claimed;
-            if claimed == 0 {
-                if until_idle && runner.idle(Utc::now()).await? {
-                    break;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
-        runner.stop().await;
-        Ok(report)
+        self.runner(settings)
+            .await?
+            .serve(shutdown, until_idle)
+            .await
     }
 }
 
@@ -528,6 +497,49 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
+    /// finishes the batch in flight and stops the channels), or, with
+    /// `until_idle`, until nothing is left to send now.
+    pub async fn serve(
+        self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        until_idle: bool,
+    ) -> Result<ServeReport, Problems> {
+        let mut report = ServeReport::default();
+        let mut next_schedule = Utc::now();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = Utc::now();
+            if now >= next_schedule {
+                let queued = self.schedule(now).await?;
+                if queued > 0 {
+                    tracing::info!(queued, "queued the messages that fell due");
+                }
+                report.queued += queued;
+                next_schedule = now + chrono::Duration::seconds(1);
+            }
+            self.handle_inbound(now).await?;
+            let claimed = self.dispatch(now).await?;
+            if claimed > 0 {
+                tracing::debug!(claimed, "dispatched a batch");
+            }
+            report.dispatched += claimed;
+            if claimed == 0 {
+                if until_idle && self.idle(Utc::now()).await? {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        self.stop().await;
+        Ok(report)
+    }
+
     /// Queues every step due at `now`; returns the rows queued.
     pub async fn schedule(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
         Ok(schedule_due(&*self.store, &self.rollouts, &self.world, now).await?)
