@@ -556,6 +556,10 @@ async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_ver
         !message.contains("Background"),
         "the change note, not the whole briefing"
     );
+    assert!(
+        message.contains("Acknowledge the change: http://localhost:8080/ack/"),
+        "a channel without buttons gets the acknowledgement as a link: {message}"
+    );
 
     // Without a note of what changed, a re-acknowledgement round is refused.
     std::fs::write(&item_path, text.replacen("Neglect", "Neglect (revised)", 1)).unwrap();

@@ -89,6 +89,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         identity: channel.identity.clone().unwrap_or_else(|| kind.clone()),
         kind,
         formats,
+        buttons: manifest.capabilities.contains(&Capability::Buttons),
         forms: manifest.capabilities.contains(&Capability::Forms),
         per_second: channel
             .per_second
@@ -565,9 +566,14 @@ impl Runner {
                 next_schedule = now + chrono::Duration::seconds(1);
             }
             self.handle_inbound(now).await?;
-            let claimed = self.dispatch(now).await?;
+            // Half a second of sending at most, so inbound events (a button
+            // press waiting for its answer) and newly due steps are handled
+            // between rounds.
+            let claimed = self
+                .dispatch_for(Duration::from_millis(500), &shutdown)
+                .await?;
             if claimed > 0 {
-                tracing::debug!(claimed, "dispatched a batch");
+                tracing::debug!(claimed, "dispatched");
             }
             report.dispatched += claimed;
             if claimed == 0 {
@@ -592,6 +598,20 @@ impl Runner {
     /// Sends one batch of due rows; returns the rows claimed.
     pub async fn dispatch(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
         Ok(self.dispatcher.dispatch_once(now).await?)
+    }
+
+    /// Sends what is due by the real clock, continuously, for up to
+    /// `for_at_most` (see [`Dispatcher::dispatch_for`]); returns the rows
+    /// claimed.
+    pub async fn dispatch_for(
+        &self,
+        for_at_most: Duration,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<usize, Problems> {
+        Ok(self
+            .dispatcher
+            .dispatch_for(Utc::now, for_at_most, stop)
+            .await?)
     }
 
     /// Schedules, then dispatches until nothing more is due at `now`.

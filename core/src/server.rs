@@ -6,7 +6,8 @@
 //! public routes are rate limited per client address.
 
 use crate::ack::{
-    AckKeys, CascadeForm, Claims, ItemSummary, Refusal, check_cascade, pages::cascade_form_page,
+    AckKeys, CascadeForm, Claims, ItemSummary, Refusal, check_cascade,
+    pages::answer_page as answer_page_html, pages::answered_page, pages::cascade_form_page,
     pages::cascade_recorded_page, pages::confirm_page, pages::refusal_page, pages::thanks_page,
     pages::too_many_requests_page, pages::unavailable_page,
 };
@@ -14,8 +15,8 @@ use crate::content::{Taxonomy, parse_item};
 use crate::delivery::millis;
 use crate::plugins::PluginHost;
 use crate::store::{
-    AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewConfirmation,
-    SqliteStore, Store,
+    AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
+    Outbox, SqliteStore, Store,
 };
 use axum::extract::{ConnectInfo, Form, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -344,6 +345,7 @@ pub fn ack_router(state: ServerState) -> Router {
     let mut public = Router::new()
         .route("/ack/{token}", get(ack_page).post(acknowledge))
         .route("/confirm/{token}", get(cascade_page).post(confirm_cascade))
+        .route("/answer/{token}/{n}", get(answer_page).post(record_answer))
         .with_state(Arc::new(state));
     if let Some(limit) = rate_limit {
         public = public.layer(middleware::from_fn_with_state(
@@ -503,6 +505,103 @@ async fn acknowledge(State(s): State<Arc<ServerState>>, Path(token): Path<String
         StatusCode::OK,
         thanks_page(&item.title, &item.reflection_questions),
     )
+}
+
+/// A follow-up delivery's question and its `n`-th answer (1-based), if the
+/// token's delivery is a follow-up to its reader's own learning.
+async fn follow_up_answer(
+    s: &ServerState,
+    token: &str,
+    n: usize,
+    log: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(DeliveryInfo, String, String), Response> {
+    let delivery = match s.delivery_for(token, now).await {
+        Ok((_, delivery)) => delivery,
+        Err(denied) => return Err(s.denied(denied, log, now).await),
+    };
+    let refuse = |reason: &str| Denied::Refused {
+        refusal: Refusal::NotValid,
+        person: Some(delivery.recipient_id.clone()),
+        delivery: Some(delivery.id),
+        reason: reason.to_owned(),
+    };
+    if delivery.step_kind != "follow-up" || delivery.person_id != delivery.recipient_id {
+        return Err(s.denied(refuse("not a follow-up question"), log, now).await);
+    }
+    let definition = match s.store.rollout(&delivery.rollout_id).await {
+        Ok(Some(stored)) => {
+            serde_json::from_str::<crate::rollout::RolloutDefinition>(&stored.definition).ok()
+        }
+        Ok(None) => None,
+        Err(e) => return Err(s.denied(Denied::unavailable(e), None, now).await),
+    };
+    let question = definition.and_then(|d| {
+        d.follow_ups
+            .get(delivery.step_number.saturating_sub(1) as usize)
+            .cloned()
+    });
+    let Some(question) = question else {
+        return Err(s
+            .denied(refuse("the follow-up is not in the rollout"), log, now)
+            .await);
+    };
+    let Some(answer) = n
+        .checked_sub(1)
+        .and_then(|i| question.answers.get(i))
+        .cloned()
+    else {
+        return Err(s.denied(refuse("no such answer"), log, now).await);
+    };
+    Ok((delivery, question.question, answer))
+}
+
+/// Shows the question and the chosen answer; records nothing.
+async fn answer_page(
+    State(s): State<Arc<ServerState>>,
+    Path((token, n)): Path<(String, usize)>,
+) -> Response {
+    let now = (s.clock)();
+    match follow_up_answer(&s, &token, n, None, now).await {
+        Ok((delivery, question, answer)) => {
+            let item = s.item(&delivery.item_id, &delivery.item_version).await;
+            html(
+                StatusCode::OK,
+                answer_page_html(&item.title, &question, &answer),
+            )
+        }
+        Err(response) => response,
+    }
+}
+
+/// Records the answer (the first counts) and thanks.
+async fn record_answer(
+    State(s): State<Arc<ServerState>>,
+    Path((token, n)): Path<(String, usize)>,
+) -> Response {
+    let now = (s.clock)();
+    let (delivery, _, answer) = match follow_up_answer(&s, &token, n, Some("answer"), now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let recorded = {
+        let _writer = s.writes.lock().await;
+        s.store
+            .answer_follow_up(&NewAnswer {
+                rollout_id: delivery.rollout_id.clone(),
+                person_id: delivery.recipient_id.clone(),
+                follow_up: delivery.step_number,
+                answer: answer.clone(),
+                example: None,
+                channel: WEB_CHANNEL.to_owned(),
+                at: millis(now),
+            })
+            .await
+    };
+    match recorded {
+        Ok(first) => html(StatusCode::OK, answered_page(&answer, first)),
+        Err(e) => s.denied(Denied::unavailable(e), None, now).await,
+    }
 }
 
 /// The champion's form for recording a cascade to one of their teams.

@@ -76,6 +76,38 @@ pub fn confirm_page(item_title: &str, person_name: Option<&str>) -> String {
     )
 }
 
+/// What an answer link records, before anything is recorded: a GET shows
+/// this and only the button's POST records (mail scanners follow links).
+pub fn answer_page(item_title: &str, question: &str, answer: &str) -> String {
+    page(
+        "Your answer",
+        &format!(
+            "<h1>Your answer</h1>\n\
+             <p>About <strong>{}</strong>:</p>\n\
+             <p>{}</p>\n\
+             <p>Your answer: <strong>{}</strong></p>\n\
+             <form method=\"post\">\n<button type=\"submit\">Record my answer</button>\n</form>\n\
+             <p class=\"hint\">Nothing is recorded until you press the button.</p>",
+            esc(item_title),
+            esc(question),
+            esc(answer)
+        ),
+    )
+}
+
+/// After an answer is recorded; `first` is false when one was already.
+pub fn answered_page(answer: &str, first: bool) -> String {
+    let said = if first {
+        format!(
+            "We have recorded your answer: <strong>{}</strong>.",
+            esc(answer)
+        )
+    } else {
+        "You had already answered this question; your first answer stands.".to_owned()
+    };
+    page("Thank you", &format!("<h1>Thank you</h1>\n<p>{said}</p>"))
+}
+
 /// After an acknowledgement (the first or a repeat): thanks, and the item's
 /// reflection questions to take into practice.
 pub fn thanks_page(item_title: &str, reflection_questions: &[String]) -> String {

@@ -72,6 +72,11 @@ impl AckConfig {
         format!("{}/ack/{token}", self.base_url.trim_end_matches('/'))
     }
 
+    /// The link a person opens to give answer `n` (1-based) to a follow-up.
+    pub fn answer_link(&self, token: &str, n: usize) -> String {
+        format!("{}/answer/{token}/{n}", self.base_url.trim_end_matches('/'))
+    }
+
     /// The link a champion opens to record a cascade, for a token.
     pub fn confirm_link(&self, token: &str) -> String {
         format!("{}/confirm/{token}", self.base_url.trim_end_matches('/'))

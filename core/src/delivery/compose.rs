@@ -51,20 +51,71 @@ pub struct Bodies {
     by_rollout: std::sync::Mutex<HashMap<(String, Channel), Prepared>>,
 }
 
-/// A body's chunks with stand-ins, or `None` when the rollout's template
-/// cannot be filled in exactly.
-type Prepared = Option<Arc<Vec<String>>>;
+/// A body's chunks with stand-ins, split where they stood, or `None` when
+/// the rollout's template cannot be filled in exactly.
+type Prepared = Option<Arc<Vec<Vec<Piece>>>>;
 
-fn fill(chunks: &[String], format: Channel, input: &RenderInput) -> Vec<String> {
+/// Part of a prepared chunk: text as rendered, or a stand-in's place.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Text(String),
+    Name,
+    Url,
+    Token,
+}
+
+/// Splits a chunk rendered with stand-ins at each stand-in, once per
+/// rollout, so filling in per person copies text instead of searching it.
+fn split_marks(chunk: &str) -> Vec<Piece> {
+    let marks = [
+        (NAME_MARK, Piece::Name),
+        (URL_MARK, Piece::Url),
+        (TOKEN_MARK, Piece::Token),
+    ];
+    let mut pieces = Vec::new();
+    let mut rest = chunk;
+    loop {
+        let next = marks
+            .iter()
+            .filter_map(|(mark, piece)| rest.find(mark).map(|at| (at, *mark, piece)))
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, mark, piece)) = next else {
+            if !rest.is_empty() {
+                pieces.push(Piece::Text(rest.to_owned()));
+            }
+            return pieces;
+        };
+        if at > 0 {
+            pieces.push(Piece::Text(rest[..at].to_owned()));
+        }
+        pieces.push(piece.clone());
+        rest = &rest[at + mark.len()..];
+    }
+}
+
+fn fill(chunks: &[Vec<Piece>], format: Channel, input: &RenderInput) -> Vec<String> {
+    let name = escape(format, &input.person_name);
+    let url = input.ack_url.as_ref().map(|url| escape(format, url));
+    let token = input.ack_token.as_ref().map(|token| escape(format, token));
     chunks
         .iter()
-        .map(|chunk| {
-            let mut out = chunk.replace(NAME_MARK, &escape(format, &input.person_name));
-            if let Some(url) = &input.ack_url {
-                out = out.replace(URL_MARK, &escape(format, url));
-            }
-            if let Some(token) = &input.ack_token {
-                out = out.replace(TOKEN_MARK, &escape(format, token));
+        .map(|pieces| {
+            let mut out = String::with_capacity(
+                pieces
+                    .iter()
+                    .map(|p| match p {
+                        Piece::Text(text) => text.len(),
+                        _ => 64,
+                    })
+                    .sum(),
+            );
+            for piece in pieces {
+                match piece {
+                    Piece::Text(text) => out.push_str(text),
+                    Piece::Name => out.push_str(&name),
+                    Piece::Url => out.push_str(url.as_deref().unwrap_or(URL_MARK)),
+                    Piece::Token => out.push_str(token.as_deref().unwrap_or(TOKEN_MARK)),
+                }
             }
             out
         })
@@ -85,15 +136,25 @@ impl Composer {
         let recipient = world
             .person(&row.recipient_id)
             .ok_or_else(|| format!("{} is no longer in the directory", row.recipient_id))?;
-        let text_of = |text: String| -> Vec<MessagePart> {
-            route
-                .formats
-                .iter()
-                .map(|&format| MessagePart {
-                    format: format.to_string(),
-                    chunks: vec![paragraphs(format, &text)],
-                })
-                .collect()
+        let text_of = |text: String| with_links(&route.formats, &text, &[]);
+        // Where a channel has no buttons, its choices go as signed links.
+        let links = |labelled: Vec<(String, LinkTo)>| -> Vec<(String, String)> {
+            match (&self.ack_links, route.buttons) {
+                (Some((config, keys)), false) => {
+                    let token = keys.sign(row.id, &row.recipient_id, now);
+                    labelled
+                        .into_iter()
+                        .map(|(label, to)| {
+                            let url = match to {
+                                LinkTo::Ack => config.link(&token),
+                                LinkTo::Answer(n) => config.answer_link(&token, n),
+                            };
+                            (label, url)
+                        })
+                        .collect()
+                }
+                _ => Vec::new(),
+            }
         };
         let (subject, parts, actions) = match row.step_kind.as_str() {
             "initial" | "reminder" if rollout.definition.reacknowledge => {
@@ -107,7 +168,9 @@ impl Composer {
                     label: "Acknowledge the change".to_owned(),
                     form: None,
                 }];
-                (format!("Changed: {}", item.title), text_of(text), actions)
+                let links = links(vec![("Acknowledge the change".to_owned(), LinkTo::Ack)]);
+                let parts = with_links(&route.formats, &text, &links);
+                (format!("Changed: {}", item.title), parts, actions)
             }
             "initial" | "reminder" => {
                 if let Some(finding) = &rollout.privacy_block {
@@ -192,7 +255,16 @@ impl Composer {
                         form: None,
                     })
                     .collect();
-                (format!("Follow-up: {}", item.title), text_of(text), actions)
+                let links = links(
+                    follow_up
+                        .answers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, answer)| (answer.clone(), LinkTo::Answer(i + 1)))
+                        .collect(),
+                );
+                let parts = with_links(&route.formats, &text, &links);
+                (format!("Follow-up: {}", item.title), parts, actions)
             }
             other => return Err(format!("unknown step kind \"{other}\"")),
         };
@@ -259,9 +331,12 @@ impl Composer {
             ack_token: input.ack_token.as_ref().map(|_| TOKEN_MARK.to_owned()),
             partnership_name: input.partnership_name.clone(),
         };
-        let chunks = self
+        let chunks: Vec<Vec<Piece>> = self
             .renderer
-            .render(item, &self.taxonomy, format, &marked)?;
+            .render(item, &self.taxonomy, format, &marked)?
+            .iter()
+            .map(|chunk| split_marks(chunk))
+            .collect();
         let probe = RenderInput {
             person_name: PROBE_NAME.to_owned(),
             ..input.clone()
@@ -313,6 +388,42 @@ fn url_domain(url: &str) -> Option<&str> {
 }
 
 /// Plain text as a channel's markup: escaped paragraphs.
+/// Where a signed link in a message without buttons leads.
+enum LinkTo {
+    Ack,
+    /// A follow-up's n-th answer (1-based).
+    Answer(usize),
+}
+
+/// Plain text as each format's paragraphs, then one link a line: a button
+/// in HTML, "label: URL" elsewhere.
+fn with_links(formats: &[Channel], text: &str, links: &[(String, String)]) -> Vec<MessagePart> {
+    formats
+        .iter()
+        .map(|&format| {
+            let mut body = paragraphs(format, text);
+            for (label, url) in links {
+                match format {
+                    Channel::EmailHtml => body.push_str(&format!(
+                        "\n<p><a href=\"{}\" style=\"display:inline-block; padding:10px 18px; background:#1d4ed8; color:#ffffff; text-decoration:underline; border-radius:6px;\">{}</a></p>",
+                        escape(format, url),
+                        escape(format, label)
+                    )),
+                    _ => body.push_str(&format!(
+                        "\n\n{}: {}",
+                        escape(format, label),
+                        escape(format, url)
+                    )),
+                }
+            }
+            MessagePart {
+                format: format.to_string(),
+                chunks: vec![body],
+            }
+        })
+        .collect()
+}
+
 pub fn paragraphs(format: Channel, text: &str) -> String {
     match format {
         Channel::EmailHtml => text
@@ -425,5 +536,45 @@ mod tests {
         );
         assert_eq!(url_domain("https://localhost:8080/u"), None);
         assert_eq!(url_domain("mailto:nobody"), None);
+    }
+}
+
+#[cfg(test)]
+mod marks {
+    use super::*;
+
+    #[test]
+    fn a_chunk_splits_at_every_stand_in_and_fills_back_in_order() {
+        let chunk =
+            format!("Hello {NAME_MARK},\n<a href=\"{URL_MARK}\">ack</a> {TOKEN_MARK}{NAME_MARK}");
+        let pieces = split_marks(&chunk);
+        assert_eq!(
+            pieces,
+            [
+                Piece::Text("Hello ".to_owned()),
+                Piece::Name,
+                Piece::Text(",\n<a href=\"".to_owned()),
+                Piece::Url,
+                Piece::Text("\">ack</a> ".to_owned()),
+                Piece::Token,
+                Piece::Name,
+            ]
+        );
+        let input = RenderInput {
+            person_name: "Zoë <O'Brien>".to_owned(),
+            ack_url: Some("https://l.example/ack/t?a=1&b=2".to_owned()),
+            ack_token: Some("t".to_owned()),
+            partnership_name: String::new(),
+        };
+        assert_eq!(
+            fill(&[pieces], Channel::EmailHtml, &input),
+            [
+                "Hello Zoë &lt;O&#x27;Brien&gt;,\n<a href=\"https://l.example/ack/t?a&#x3D;1&amp;b&#x3D;2\">ack</a> tZoë &lt;O&#x27;Brien&gt;"
+            ]
+        );
+        assert_eq!(
+            split_marks("no marks"),
+            [Piece::Text("no marks".to_owned())]
+        );
     }
 }

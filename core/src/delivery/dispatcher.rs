@@ -39,6 +39,16 @@ impl Default for DispatchSettings {
     }
 }
 
+impl DispatchSettings {
+    /// The most rows claimed and not yet recorded at any moment, so the most
+    /// sends a crash can repeat: [`Dispatcher::dispatch_for`] claims a
+    /// batch while less than half a batch is in flight and fewer than half
+    /// a batch of outcomes wait to be recorded.
+    pub fn unrecorded_at_most(&self) -> usize {
+        2 * self.batch.max(1) as usize
+    }
+}
+
 /// The delay before retry `attempt` (1-based): the provider's retry-after
 /// when it gave one, else exponential from `base` up to `max`, with jitter
 /// from `jitter` in [0, 1) so retries of many rows spread out.
@@ -163,6 +173,68 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
             .record(&outcomes, &fallbacks, millis(now))
             .await?;
         Ok(claimed.len())
+    }
+
+    /// Claims, sends and records continuously until nothing is due at
+    /// `now()`, `stop` turns true, or `for_at_most` has passed, then lets the
+    /// sends in flight finish and records them. Unlike repeated
+    /// [`dispatch_once`](Self::dispatch_once) calls, the next batch is
+    /// claimed while the current one is still half in flight, and outcomes
+    /// are recorded in groups as they come, so the store's work overlaps
+    /// the sends instead of stalling them. Returns the rows claimed.
+    pub async fn dispatch_for(
+        &self,
+        now: impl Fn() -> DateTime<Utc>,
+        for_at_most: Duration,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<usize, DeliveryError> {
+        let shared = &self.shared;
+        let lease = i64::try_from(shared.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let batch = shared.settings.batch.max(1);
+        let refill_below = (batch as usize / 2).max(1);
+        let until = tokio::time::Instant::now() + for_at_most;
+        let mut sends = tokio::task::JoinSet::new();
+        let (mut outcomes, mut fallbacks) = (Vec::new(), Vec::new());
+        let (mut claimed, mut drained) = (0, false);
+        loop {
+            let claiming = !drained && !*stop.borrow() && tokio::time::Instant::now() < until;
+            if claiming && sends.len() < refill_below {
+                let rows = shared.store.claim(millis(now()), batch, lease).await?;
+                drained = rows.len() < batch as usize;
+                claimed += rows.len();
+                for row in rows {
+                    let this = shared.clone();
+                    let at = now();
+                    sends.spawn(async move { this.deliver(row, at).await });
+                }
+            }
+            let Some(done) = sends.join_next().await else {
+                if claiming && !drained {
+                    continue;
+                }
+                break;
+            };
+            let (id, outcome, fallback) = done.expect("a delivery task does not panic")?;
+            outcomes.push((id, outcome));
+            fallbacks.extend(fallback);
+            // Record in groups: one transaction for many rows, while the
+            // other sends go on in their tasks.
+            if outcomes.len() >= refill_below || sends.is_empty() {
+                shared
+                    .store
+                    .record(&outcomes, &fallbacks, millis(now()))
+                    .await?;
+                outcomes.clear();
+                fallbacks.clear();
+            }
+        }
+        if !outcomes.is_empty() {
+            shared
+                .store
+                .record(&outcomes, &fallbacks, millis(now()))
+                .await?;
+        }
+        Ok(claimed)
     }
 }
 

@@ -24,6 +24,9 @@ pub struct ChannelRoute {
     pub identity: String,
     /// The renders the message carries.
     pub formats: Vec<Channel>,
+    /// Messages can carry buttons (the plugin's `buttons` capability);
+    /// without them, choices go as signed links (email).
+    pub buttons: bool,
     /// Buttons can open a form at once (the plugin's `forms` capability).
     pub forms: bool,
     /// Most sends a second, from the channel's config or its plugin.

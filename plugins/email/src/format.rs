@@ -165,14 +165,28 @@ fn list_headers(list: &MailingList) -> Result<[HeaderValue; 2], FormatError> {
     ])
 }
 
-/// A body part: plain 7-bit when it already is (ASCII, short lines),
-/// otherwise base64. lettre's own choice tries quoted-printable, which costs
-/// most of a message's CPU for a 13 KB briefing; base64 is valid for any
-/// text (RFC 2045) and every client decodes it.
+/// The longest line a 7-bit body may have: RFC 5322's 998 characters,
+/// with room to spare.
+const SEVEN_BIT_LINE: usize = 900;
+
+/// A body part: plain 7-bit when it already is (ASCII, no line over 900
+/// characters, no NUL), otherwise base64. lettre's own choice sends ASCII
+/// with lines over 76 characters as quoted-printable, which costs most of a
+/// message's CPU for a 13 KB briefing, although RFC 5322 allows lines of
+/// 998; base64 is valid for any text (RFC 2045) and every client decodes it.
 fn part_of(content_type: ContentType, text: String) -> SinglePart {
-    let seven_bit = text.is_ascii() && text.lines().all(|line| line.len() <= 900);
+    let seven_bit = text.is_ascii()
+        && !text.contains('\0')
+        && text.lines().all(|line| line.len() <= SEVEN_BIT_LINE);
     let body = if seven_bit {
-        Body::new(text)
+        // Checked above: ASCII, short enough lines, no NUL; lines end CRLF.
+        let mut crlf = String::with_capacity(text.len() + text.len() / 32);
+        for line in text.split_inclusive('\n') {
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            crlf.push_str(line.strip_suffix('\r').unwrap_or(line));
+            crlf.push_str("\r\n");
+        }
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
     } else {
         Body::new_with_encoding(text, ContentTransferEncoding::Base64)
             .expect("base64 can carry any bytes")
@@ -283,10 +297,23 @@ pub(crate) mod tests {
         let plain = part_of(ContentType::TEXT_PLAIN, "Seeing the child".to_owned());
         let raw = String::from_utf8(plain.formatted()).unwrap();
         assert!(raw.contains("Content-Transfer-Encoding: 7bit"), "{raw}");
-        assert!(
-            raw.ends_with("Seeing the child") || raw.contains("\r\n\r\nSeeing the child"),
-            "{raw}"
+        assert!(raw.contains("\r\n\r\nSeeing the child"), "{raw}");
+
+        // ASCII with lines longer than 76 (a paragraph a line) stays as it
+        // is, with CRLF line ends; a line over 900 characters goes as base64.
+        let paragraph = "Spend time with the child. ".repeat(20);
+        let text = format!("{paragraph}\n\n{paragraph}\r\nend");
+        let raw = String::from_utf8(part_of(ContentType::TEXT_PLAIN, text).formatted()).unwrap();
+        assert!(raw.contains("Content-Transfer-Encoding: 7bit"), "{raw}");
+        let body = raw.split_once("\r\n\r\n").unwrap().1;
+        assert_eq!(
+            body.trim_end_matches("\r\n"),
+            format!("{}\r\n\r\n{}\r\nend", paragraph, paragraph)
         );
+        assert!(!body.replace("\r\n", "").contains(['\r', '\n']));
+        let long = "word ".repeat(200);
+        let raw = String::from_utf8(part_of(ContentType::TEXT_PLAIN, long).formatted()).unwrap();
+        assert!(raw.contains("Content-Transfer-Encoding: base64"), "{raw}");
     }
 
     #[test]

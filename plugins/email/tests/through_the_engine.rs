@@ -265,3 +265,128 @@ async fn a_digest_sends_every_article_of_the_issue_in_one_email_per_person() {
         .unwrap();
     assert_eq!(item, "partnership-matters-2026-12");
 }
+
+/// An HTTP request to `app`; the status and the body.
+async fn call(app: &axum::Router, method: &str, uri: &str) -> (u16, String) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [192, 0, 2, 1],
+            50_000,
+        ))))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_by_email_offers_each_answer_as_a_link_that_records_it_on_post() {
+    let server = SmtpServer::start();
+    let people: [Person; 1] = [("p-zoe", "Zoë Brontë", "zoe@agency.example")];
+    let dir = project(&people, &email_channel(&server.channel_config(1))).await;
+    let path = rollout(dir.path(), 3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{text}\n[[follow_ups]]\nafter_days = 90\nquestion = \"Have you used this in practice?\"\n\
+             answers = [\"Used it in practice\", \"Not yet\", \"Not relevant to my role\"]\n"
+        ),
+    )
+    .unwrap();
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.tick(utc(2026, 6, 25, 9, 0)).await.unwrap();
+    runner.stop().await;
+
+    let received = server.received();
+    assert_eq!(received.len(), 2, "the briefing, then the follow-up");
+    let follow_up = &received[1];
+    assert_eq!(
+        header(follow_up, "Subject"),
+        Some(format!("Follow-up: {TITLE}").as_str())
+    );
+    let text = part(follow_up, "text/plain");
+    let link = |answer: &str| -> String {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{answer}: http://localhost:8080/answer/")))
+            .unwrap_or_else(|| panic!("no link for \"{answer}\" in:\n{text}"));
+        line.split_once(": ").unwrap().1.trim().to_owned()
+    };
+    let used = link("Used it in practice");
+    let not_yet = link("Not yet");
+    assert!(
+        used.ends_with("/1") && not_yet.ends_with("/2"),
+        "{used} {not_yet}"
+    );
+    let html = part(follow_up, "text/html");
+    assert!(html.contains(&format!("<a href=\"{used}\"")), "{html}");
+
+    let project = cascade::project::Project::open(dir.path()).unwrap();
+    let keys =
+        cascade::ack::AckKeys::load(project.config.ack.as_ref().unwrap(), dir.path()).unwrap();
+    let clock: cascade::server::Clock = std::sync::Arc::new(|| utc(2026, 6, 25, 10, 0));
+    let app = cascade::server::ack_router(cascade::server::ServerState::new(
+        runner.store.clone(),
+        std::sync::Arc::new(keys),
+        project.taxonomy.clone(),
+        chrono_tz::Europe::London,
+        clock,
+    ));
+    let answers = || async {
+        sqlx::query_as::<_, (String, String)>("SELECT answer, channel FROM follow_up_answers")
+            .fetch_all(runner.store.pool())
+            .await
+            .unwrap()
+    };
+    let path = |url: &str| {
+        url.strip_prefix("http://localhost:8080")
+            .unwrap()
+            .to_owned()
+    };
+
+    // Opening the link (as a mail scanner would) records nothing.
+    let (status, page) = call(&app, "GET", &path(&used)).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Used it in practice") && page.contains("Record my answer"),
+        "{page}"
+    );
+    assert!(answers().await.is_empty());
+
+    let (status, page) = call(&app, "POST", &path(&used)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("We have recorded your answer"), "{page}");
+    assert_eq!(
+        answers().await,
+        [("Used it in practice".to_owned(), "web".to_owned())]
+    );
+
+    // The first answer stands; an answer the question does not have is refused.
+    let (status, page) = call(&app, "POST", &path(&not_yet)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("already answered"), "{page}");
+    let (status, _) = call(&app, "POST", &path(&used.replace("/1", "/7"))).await;
+    assert!(status >= 400, "{status}");
+    assert_eq!(answers().await.len(), 1);
+
+    // The briefing's own link is not a follow-up.
+    let briefing = part(&received[0], "text/plain");
+    let ack = briefing
+        .lines()
+        .find(|l| l.trim().starts_with("http://localhost:8080/ack/"))
+        .unwrap()
+        .trim()
+        .replace("/ack/", "/answer/");
+    let (status, _) = call(&app, "POST", &format!("{}/1", path(&ack))).await;
+    assert!(status >= 400, "{status}");
+    assert_eq!(answers().await.len(), 1);
+}

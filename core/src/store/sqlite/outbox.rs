@@ -9,6 +9,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// Members per multi-row INSERT: 4 parameters each, well under SQLite's limit.
 const MEMBERS_PER_INSERT: usize = 2000;
+/// Sent outbox rows recorded by one statement (two parameters each).
+const SENT_PER_STATEMENT: usize = 500;
 
 impl Outbox for SqliteStore {
     async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<(), StoreError> {
@@ -196,16 +198,33 @@ impl Outbox for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Sent rows, the usual outcome, go in a few statements of many rows:
+        // each statement is a round trip to the database thread.
+        let sent: Vec<(i64, Option<&str>)> = outcomes
+            .iter()
+            .filter_map(|(id, outcome)| match outcome {
+                DeliveryOutcome::Sent { provider_id } => Some((*id, provider_id.as_deref())),
+                _ => None,
+            })
+            .collect();
+        for chunk in sent.chunks(SENT_PER_STATEMENT) {
+            let values = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "WITH v(id, provider_id) AS (VALUES {values})
+                 UPDATE outbox SET state = 'sent',
+                     provider_id = (SELECT provider_id FROM v WHERE v.id = outbox.id),
+                     sent_at = ?, lease_until = NULL, last_error = NULL, updated_at = ?
+                 WHERE id IN (SELECT id FROM v)"
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, provider_id) in chunk {
+                query = query.bind(id).bind(provider_id);
+            }
+            query.bind(now).bind(now).execute(&mut *tx).await?;
+        }
         for (id, outcome) in outcomes {
             let query = match outcome {
-                DeliveryOutcome::Sent { provider_id } => sqlx::query(
-                    "UPDATE outbox SET state = 'sent', provider_id = ?, sent_at = ?, lease_until = NULL,
-                     last_error = NULL, updated_at = ? WHERE id = ?",
-                )
-                .bind(provider_id)
-                .bind(now)
-                .bind(now)
-                .bind(id),
+                DeliveryOutcome::Sent { .. } => continue,
                 DeliveryOutcome::RetryAt { at, reason } => sqlx::query(
                     "UPDATE outbox SET state = 'due', due_at = ?, last_error = ?, lease_until = NULL, updated_at = ?
                      WHERE id = ? AND state = 'leased'",
