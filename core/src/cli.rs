@@ -615,6 +615,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             match engine.plan(&file, now).await {
                 Ok(planned) => {
                     println!("{}", planned.summary);
+                    print_team_posts(&planned, &engine.calendar);
                     print_already_reached(&planned);
                     println!(
                         "Nothing was written. Start it with: cascade rollout start {}",
@@ -637,6 +638,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                 return report_problems(&problems, &file);
             }
             println!("{}", planned.summary);
+            print_team_posts(&planned, &engine.calendar);
             print_already_reached(&planned);
             println!(
                 "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
@@ -650,6 +652,32 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
         RolloutAction::Resume { id } => set_state(id, RolloutState::Active).await,
         RolloutAction::Cancel { id } => set_state(id, RolloutState::Cancelled).await,
     }
+}
+
+/// One line per team post: which team's channel, when, and the count it
+/// starts from.
+fn print_team_posts(planned: &engine::Planned, calendar: &crate::rollout::Calendar) {
+    if planned.definition.team_posts.is_empty() {
+        return;
+    }
+    println!("Team posts (one post per team channel, with a live count of acknowledgements):");
+    if planned.team_posts.is_empty() {
+        println!("  none: no team of the audience has a channel in team_channels\n");
+        return;
+    }
+    for post in &planned.team_posts {
+        let when = crate::delivery::from_millis(post.due_at).with_timezone(&calendar.time_zone());
+        println!(
+            "  {} ({}) on {}, channel {}: {}, showing \"{}\"",
+            post.team_name,
+            post.team_id,
+            post.channel,
+            post.address,
+            when.format("%a %-d %b %Y %H:%M"),
+            crate::rollout::count_line(0, post.members as u32),
+        );
+    }
+    println!();
 }
 
 fn print_already_reached(planned: &engine::Planned) {

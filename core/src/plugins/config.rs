@@ -72,6 +72,13 @@ pub struct ChannelConfig {
     /// Most sends a second on this channel (default: the plugin's limit).
     #[serde(default)]
     pub per_second: Option<f64>,
+    /// Team channels on this instance: a directory team id to the
+    /// provider's address of that team's shared channel (a Discord channel
+    /// id). A rollout with `team_posts = ["<this instance>"]` posts its item
+    /// once in each channel of a team in its audience, with a live count of
+    /// the team's acknowledgements.
+    #[serde(default)]
+    pub team_channels: BTreeMap<String, String>,
 }
 
 fn empty_object() -> serde_json::Value {

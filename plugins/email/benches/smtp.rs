@@ -279,6 +279,7 @@ async fn requests(runner: &Runner, composer: &Composer, people: usize) -> Vec<Se
                 actions,
                 reply: None,
                 list: None,
+                post: None,
             }
         })
         .collect()

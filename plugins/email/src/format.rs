@@ -211,6 +211,7 @@ pub(crate) mod tests {
             actions: Vec::new(),
             reply: None,
             list: None,
+            post: None,
         }
     }
 
