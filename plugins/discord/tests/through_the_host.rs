@@ -876,7 +876,7 @@ async fn a_team_post_goes_into_the_team_channel_with_its_count_and_button_and_pi
     assert_eq!(posts.len(), 2);
     for post in &posts {
         assert_eq!(post.status, 200);
-        assert_eq!(post.body["allowed_mentions"], json!({"parse": []}));
+        assert_eq!(post.body["allowed_mentions"]["parse"], json!([]));
     }
     assert_eq!(
         posts[0].body["embeds"][0]["title"],
@@ -934,7 +934,7 @@ async fn an_edit_of_a_team_post_patches_its_last_message_in_place() {
         body["components"][0]["components"][0]["custom_id"],
         "post:1.sig"
     );
-    assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
     assert_eq!(
         fake.requests_to("POST /api/v10/channels").len(),
         2,
