@@ -785,6 +785,36 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
+/// Each team post of a rollout: its state and the count it shows.
+async fn print_team_post_states(store: &SqliteStore, id: &str) -> Result<()> {
+    use crate::store::TeamPosts;
+    let posts = store.team_posts(id).await?;
+    if posts.is_empty() {
+        return Ok(());
+    }
+    println!("\nteam posts:");
+    for post in posts {
+        let shown = post.shown.map_or_else(
+            || "not posted yet".to_owned(),
+            |c| {
+                format!(
+                    "shows \"{}\"",
+                    crate::rollout::count_line(c.acknowledged, c.total)
+                )
+            },
+        );
+        let error = post
+            .last_error
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
+        println!(
+            "  {:<28} {:<12} {:<8} {shown}{error}",
+            post.team_id, post.channel, post.state
+        );
+    }
+    Ok(())
+}
+
 async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
     let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
     let rollouts = store.rollouts().await?;
@@ -874,6 +904,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             );
         }
     }
+    print_team_post_states(&store, id).await?;
     let dead = store.dead_letters(id, 10).await?;
     if !dead.is_empty() {
         println!("\nlatest dead letters:");

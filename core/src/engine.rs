@@ -358,8 +358,13 @@ impl Engine {
                     name: &c.name,
                     plugin: &c.plugin,
                     team_channels: &c.team_channels,
-                    edits_buttons: capabilities.contains(&Capability::Buttons)
-                        && capabilities.contains(&Capability::Edit),
+                    posts_in_channels: [
+                        Capability::ChannelPosts,
+                        Capability::Buttons,
+                        Capability::Edit,
+                    ]
+                    .iter()
+                    .all(|c| capabilities.contains(c)),
                 }
             })
             .collect()

@@ -196,6 +196,23 @@ mod tests {
     }
 
     #[test]
+    fn team_channels_map_team_ids_to_channel_addresses_and_default_to_none() {
+        let c = channel(
+            "name = \"discord\"\nplugin = \"discord\"\nteam_channels = { \"hosp-ed\" = \"1200000000000000301\", \"mash\" = \"1200000000000000302\" }\n",
+        );
+        assert_eq!(
+            c.team_channels.get("hosp-ed").map(String::as_str),
+            Some("1200000000000000301")
+        );
+        assert_eq!(c.team_channels.len(), 2);
+        assert!(
+            channel("name = \"x\"\nplugin = \"file\"\n")
+                .team_channels
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn timeouts_default_when_unset_or_nonsense() {
         let mut c = PluginsConfig::default();
         assert_eq!(c.send_timeout(), Duration::from_secs(30));

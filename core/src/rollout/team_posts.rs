@@ -18,8 +18,9 @@ pub struct TeamPostChannel<'a> {
     pub plugin: &'a str,
     /// Team id to the team channel's address.
     pub team_channels: &'a BTreeMap<String, String>,
-    /// Its plugin has both the `buttons` and the `edit` capability.
-    pub edits_buttons: bool,
+    /// Its plugin can post in a shared channel with buttons and edit the
+    /// post: the `channel-posts`, `buttons` and `edit` capabilities.
+    pub posts_in_channels: bool,
 }
 
 /// One post the rollout will make.
@@ -74,15 +75,15 @@ pub fn check_team_posts(
         let Some(channel) = channels.iter().find(|c| c.name == *name) else {
             continue;
         };
-        if !channel.edits_buttons {
+        if !channel.posts_in_channels {
             errors.push(error(
                 rollout_path,
                 rollout_line,
                 format!(
-                    "team_posts names channel \"{name}\", whose plugin \"{}\" cannot both show buttons and edit a sent message, which a team post's live count needs",
+                    "team_posts names channel \"{name}\", whose plugin \"{}\" cannot post in a team's channel with a button and edit the post, which a team post's live count needs",
                     channel.plugin
                 ),
-                "name a channel whose plugin has the `buttons` and `edit` capabilities (`cascade plugins` lists them), such as discord, or remove it from team_posts".to_owned(),
+                "name a channel whose plugin has the `channel-posts`, `buttons` and `edit` capabilities (`cascade plugins` lists them), such as discord, or remove it from team_posts".to_owned(),
             ));
             continue;
         }

@@ -1062,19 +1062,19 @@ plugin = "discord"
                 name: "outbox",
                 plugin: "file",
                 team_channels: &NONE,
-                edits_buttons: false,
+                posts_in_channels: false,
             },
             TeamPostChannel {
                 name: "email",
                 plugin: "email",
                 team_channels: &NONE,
-                edits_buttons: false,
+                posts_in_channels: false,
             },
             TeamPostChannel {
                 name: "discord",
                 plugin: "discord",
                 team_channels: discord,
-                edits_buttons: true,
+                posts_in_channels: true,
             },
         ]
     }
@@ -1146,12 +1146,12 @@ plugin = "discord"
         let problems = check("[\"outbox\"]", &BTreeMap::new());
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].starts_with("rollouts/neglect.toml:6: team_posts names channel \"outbox\", whose plugin \"file\" cannot"),
+            problems[0].starts_with("rollouts/neglect.toml:6: team_posts names channel \"outbox\", whose plugin \"file\" cannot post in a team's channel"),
             "{}",
             problems[0]
         );
         assert!(problems[0].contains(
-            "help: name a channel whose plugin has the `buttons` and `edit` capabilities"
+            "help: name a channel whose plugin has the `channel-posts`, `buttons` and `edit` capabilities"
         ));
     }
 

@@ -34,6 +34,10 @@ pub enum Capability {
     /// Buttons can open a form at once (e.g. a Discord modal); see
     /// [`Action::form`]. Without it the host leads a conversation instead.
     Forms,
+    /// Messages can be posted in a shared channel (a team's) and edited
+    /// there: the plugin understands [`SendRequest::post`]. The host sends
+    /// team posts only to plugins that say so, with `buttons` and `edit`.
+    ChannelPosts,
 }
 
 /// Provider limits the host respects when dispatching.
