@@ -18,7 +18,9 @@ use crate::rollout::{
     Calendar, Known, PlanSummary, PlannedTeamPost, RolloutDefinition, TeamPostChannel,
     check_team_posts, parse_definition, plan_team_posts, resolve, summarise, validate, wave_send,
 };
-use crate::store::{Evidence, NewMember, NewRollout, NewTeamPost, Outbox, SqliteStore, Store};
+use crate::store::{
+    Evidence, NewMember, NewRollout, NewTeamPost, Outbox, SqliteStore, Store, TeamPosts,
+};
 use cascade_plugin_api::{
     Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
 };
@@ -738,10 +740,13 @@ impl Runner {
         });
     }
 
-    /// Nothing queued or leased, and no member step due at `now`.
+    /// Nothing queued or leased, no member step due at `now`, and no team
+    /// post due or waiting for an edit of its count.
     pub async fn idle(&self, now: DateTime<Utc>) -> Result<bool, Problems> {
         Ok(self.store.outstanding().await? == 0
-            && self.store.due_members(millis(now), 1).await?.is_empty())
+            && self.store.due_members(millis(now), 1).await?.is_empty()
+            && self.store.team_posts_due(millis(now)).await? == 0
+            && self.store.stale_team_posts(millis(now)).await?.is_empty())
     }
 
     /// Stops every channel instance, letting in-flight sends finish.

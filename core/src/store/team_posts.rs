@@ -120,6 +120,10 @@ pub trait TeamPosts: Send + Sync {
         lease_ms: i64,
     ) -> impl Future<Output = Result<Vec<ClaimedTeamPost>, StoreError>> + Send;
 
+    /// Posts of active rollouts not yet sent whose time (or next
+    /// attempt) has come at `now`, leased or not.
+    fn team_posts_due(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// The true count of a post's team now.
     fn team_count(
         &self,

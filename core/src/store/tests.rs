@@ -592,6 +592,8 @@ mod team_posts {
                 .unwrap()
                 .is_empty()
         );
+        assert_eq!(store.team_posts_due(999).await.unwrap(), 0);
+        assert_eq!(store.team_posts_due(1_000).await.unwrap(), 1);
         let claimed = store.claim_team_posts(1_000, 60_000).await.unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!((claimed[0].id, claimed[0].attempts), (post, 1));
@@ -626,6 +628,7 @@ mod team_posts {
                 .is_empty(),
             "a sent post is never posted again"
         );
+        assert_eq!(store.team_posts_due(999_999).await.unwrap(), 0);
     }
 
     #[tokio::test]

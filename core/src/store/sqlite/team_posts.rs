@@ -77,6 +77,18 @@ impl TeamPosts for SqliteStore {
         Ok(claimed)
     }
 
+    async fn team_posts_due(&self, now: i64) -> Result<u64, StoreError> {
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM team_posts
+             WHERE state IN ('planned', 'retry') AND due_at <= ?
+               AND rollout_id IN (SELECT id FROM rollouts WHERE state = 'active')",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(due).unwrap_or_default())
+    }
+
     async fn team_count(&self, post_id: i64) -> Result<TeamCount, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COUNTS} FROM team_posts tp JOIN rollouts r ON r.id = tp.rollout_id WHERE tp.id = ?"
