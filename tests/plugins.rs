@@ -172,14 +172,14 @@ async fn each_faulty_file_gets_a_specific_error_and_the_good_plugin_keeps_servin
         PluginError::AbiMismatch {
             path: library("cascade-testplugin-wrong-abi"),
             found: 999,
-            wanted: 1
+            wanted: cascade_plugin_api::ABI_VERSION
         }
     );
     let shown = report.problems[1].to_string();
     assert!(
         shown.contains("libcascade_testplugin_wrong_abi")
             && shown.contains("version 999")
-            && shown.contains("version 1"),
+            && shown.contains("version 2"),
         "{shown}"
     );
     assert_eq!(
@@ -512,5 +512,97 @@ async fn malformed_json_and_double_answers_from_a_plugin_do_not_harm_the_host() 
         PluginError::UnknownInstance {
             instance: "raw".to_owned()
         }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_route_hands_requests_to_the_plugin_and_its_answer_back() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    let (mut host, problems, _inbound) = load(
+        &["cascade-testplugin-echo", "cascade-testplugin-raw"],
+        PluginsConfig::default(),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    for (name, plugin) in [("hooks", "test-echo"), ("raw", "test-raw")] {
+        host.start(
+            &channel(name, plugin, serde_json::json!({})),
+            Path::new("."),
+        )
+        .await
+        .unwrap();
+    }
+    let app = cascade::server::webhook_router(std::sync::Arc::new(host));
+    let call = |method: &str, uri: &str, body: Body| {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("X-Secret-Token", "one")
+            .header("x-secret-token", "two")
+            .body(body)
+            .unwrap();
+        app.clone().oneshot(request)
+    };
+
+    let response = call(
+        "POST",
+        "/webhooks/hooks/deep/path?a=1",
+        Body::from("{\"update_id\":1}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "only content headers pass"
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let seen: cascade_plugin_api::WebhookRequest = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.path, "/deep/path");
+    assert_eq!(seen.query.as_deref(), Some("a=1"));
+    assert_eq!(seen.header("X-Secret-Token"), Some("one, two"));
+    assert_eq!(seen.body, "{\"update_id\":1}");
+
+    let status = |method, uri, body: &'static [u8]| {
+        let response = call(method, uri, Body::from(body));
+        async move { response.await.unwrap().status() }
+    };
+    // A plugin without a webhook function, and a channel that is not there.
+    assert_eq!(
+        status("POST", "/webhooks/raw", b"{}").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status("POST", "/webhooks/nowhere", b"{}").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status("POST", "/webhooks/hooks", b"\xff\xfe").await,
+        StatusCode::BAD_REQUEST
+    );
+    let big: &'static [u8] = Vec::leak(vec![b'a'; 2 * 1024 * 1024]);
+    assert_eq!(
+        status("POST", "/webhooks/hooks", big).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // A plugin that panics or drops the request answers 500 or 503, and keeps serving.
+    assert_eq!(
+        status("POST", "/webhooks/hooks", b"panic").await,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        status("POST", "/webhooks/hooks", b"drop").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        status("GET", "/webhooks/hooks", b"").await,
+        StatusCode::ACCEPTED
     );
 }

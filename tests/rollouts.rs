@@ -392,6 +392,74 @@ async fn an_invalid_rollout_writes_nothing_and_sends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_with_no_articles_or_a_blocked_article_writes_nothing() {
+    let dir = project(OUTBOX);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
+        .await
+        .unwrap();
+    let digest = |issue: &str| {
+        EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]").replace(
+            "item = \"7mb-neglect-seeing-the-child\"",
+            &format!("newsletter_issue = \"{issue}\""),
+        )
+    };
+    let plan = |path: std::path::PathBuf| {
+        let engine = &engine;
+        async move { engine.plan(&path, utc(2026, 3, 27, 8, 0)).await }
+    };
+
+    let path = rollout_file(dir.path(), "empty", &digest("2026-11"));
+    let shown = plan(path).await.err().expect("no articles").0.join("\n");
+    assert!(
+        shown.contains("empty.toml:3: no newsletter item")
+            && shown.contains("issues with articles: 2026-12, 2027-01"),
+        "{shown}"
+    );
+
+    // An article the privacy guard blocks stops the whole issue, named by its own file.
+    let article = dir.path().join("content/nl-2026-12-safer-sleep-week.md");
+    let text = std::fs::read_to_string(&article).unwrap();
+    std::fs::write(
+        &article,
+        text.replacen(
+            "+++\n\n",
+            "+++\n\nChild B's NHS number is 943 476 5919.\n\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let path = rollout_file(dir.path(), "blocked", &digest("2026-12"));
+    let shown = plan(path)
+        .await
+        .err()
+        .expect("a blocked article")
+        .0
+        .join("\n");
+    assert!(shown.contains("nl-2026-12-safer-sleep-week.md:"), "{shown}");
+    assert!(engine.store.rollouts().await.unwrap().is_empty());
+
+    std::fs::write(&article, text).unwrap();
+    let path = rollout_file(dir.path(), "fine", &digest("2026-12"));
+    let planned = plan(path).await.unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(planned.definition.item, "partnership-matters-2026-12");
+    assert_eq!(
+        planned.item.item.title,
+        "Partnership Matters: December 2026"
+    );
+    assert_eq!(
+        planned.item.item.themes,
+        [
+            "cse",
+            "child-criminal-exploitation",
+            "online-safety",
+            "escalation",
+            "professional-curiosity",
+            "safer-sleep"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_rollout_of_the_same_item_leaves_out_people_the_first_already_has() {
     let dir = project(OUTBOX);
     let council = EVERYONE_NOW

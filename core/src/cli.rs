@@ -726,26 +726,35 @@ async fn serve(
         tracing::info!("shutting down: finishing the sends in flight");
         let _ = stop.send(true);
     });
-    if let Some(listen) = listen {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {listen}\n  help: choose another address with --listen")
-            })?;
+    let listener =
+        match listen {
+            Some(listen) => Some(tokio::net::TcpListener::bind(listen).await.with_context(
+                || {
+                    format!(
+                        "cannot listen on {listen}\n  help: choose another address with --listen"
+                    )
+                },
+            )?),
+            None => None,
+        };
+    let pages = match engine.ack_links().map_err(|p| anyhow!("{p}"))? {
+        Some((_, keys)) => crate::server::ack_router(crate::server::ServerState::new(
+            engine.store.clone(),
+            keys,
+            engine.project.taxonomy.clone(),
+            engine.calendar.time_zone(),
+            std::sync::Arc::new(chrono::Utc::now),
+        )),
+        None => crate::server::router(),
+    };
+    // The channels start before the server, which hands their webhooks on.
+    let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
+    if let Some(listener) = listener {
         println!(
             "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
             listener.local_addr()?
         );
-        let app = match engine.ack_links().map_err(|p| anyhow!("{p}"))? {
-            Some((_, keys)) => crate::server::ack_router(crate::server::ServerState::new(
-                engine.store.clone(),
-                keys,
-                engine.project.taxonomy.clone(),
-                engine.calendar.time_zone(),
-                std::sync::Arc::new(chrono::Utc::now),
-            )),
-            None => crate::server::router(),
-        };
+        let app = pages.merge(crate::server::webhook_router(runner.host.clone()));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let _ = axum::serve(
@@ -758,8 +767,8 @@ async fn serve(
             .await;
         });
     }
-    let report = engine
-        .serve(stopped, until_idle, settings)
+    let report = runner
+        .serve(stopped, until_idle)
         .await
         .map_err(|p| anyhow!("{p}"))?;
     println!(

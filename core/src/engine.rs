@@ -3,7 +3,7 @@
 //! rollout, and the serve loop (scheduler, dispatcher, HTTP health), live
 //! here; the CLI only prints.
 
-use crate::content::{self, LoadedItem};
+use crate::content::{self, ItemKind, LoadedItem};
 use crate::delivery::{
     ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, TeamPoster, World, millis,
     schedule_due,
@@ -185,7 +185,7 @@ impl Engine {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Problems::one(format!("{}: cannot read the rollout: {e}", path.display()))
         })?;
-        let definition = parse_definition(path, &text)
+        let mut definition = parse_definition(path, &text)
             .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
         let taxonomy = &self.project.taxonomy;
         let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
@@ -218,39 +218,82 @@ impl Engine {
             .iter()
             .map(ToString::to_string),
         );
-        let Some(loaded) = items.into_iter().find(|l| l.item.id == definition.item) else {
-            problems.extend(content_errors.iter().map(ToString::to_string));
-            return Err(Problems(problems));
-        };
         let today = now.with_timezone(&self.calendar.time_zone()).date_naive();
-        if !loaded.item.status.may_roll_out(today) {
-            problems.push(format!(
-                "{}: item \"{}\" has status {} and may not be rolled out on {today}\n  help: set status to approved, published or internal (or wait for its embargo date)",
-                loaded.path.display(),
-                loaded.item.id,
-                loaded.item.status.name()
-            ));
-        }
         let guard = PrivacyGuard::new(&self.project.config.privacy)
             .map_err(|e| Problems::one(e.to_string()))?;
-        for finding in guard.blocking(&loaded.text, &loaded.item.privacy_allow) {
-            problems.push(finding.in_file(&loaded.path).to_string());
-        }
         let renderer = self.project.renderer().map_err(Problems)?;
         let input = self.project.sample_input("Sam Example");
-        for channel in &definition.channels {
-            let Some(route) = self.routes.iter().find(|r| &r.instance == channel) else {
-                continue;
-            };
-            for &format in &route.formats {
-                if let Err(e) = renderer.render(&loaded.item, taxonomy, format, &input) {
-                    problems.push(format!(
-                        "{}: cannot render for {format} (channel \"{channel}\"): {e}",
-                        loaded.path.display()
-                    ));
+        // May the item go out, does the privacy guard pass it, does it
+        // render for every channel used?
+        let check_item = |loaded: &LoadedItem, problems: &mut Vec<String>| {
+            if !loaded.item.status.may_roll_out(today) {
+                problems.push(format!(
+                    "{}: item \"{}\" has status {} and may not be rolled out on {today}\n  help: set status to approved, published or internal (or wait for its embargo date)",
+                    loaded.path.display(),
+                    loaded.item.id,
+                    loaded.item.status.name()
+                ));
+            }
+            for finding in guard.blocking(&loaded.text, &loaded.item.privacy_allow) {
+                problems.push(finding.in_file(&loaded.path).to_string());
+            }
+            for channel in &definition.channels {
+                let Some(route) = self.routes.iter().find(|r| &r.instance == channel) else {
+                    continue;
+                };
+                for &format in &route.formats {
+                    if let Err(e) = renderer.render(&loaded.item, taxonomy, format, &input) {
+                        problems.push(format!(
+                            "{}: cannot render for {format} (channel \"{channel}\"): {e}",
+                            loaded.path.display()
+                        ));
+                    }
                 }
             }
-        }
+        };
+        let mut titles = Vec::new();
+        let loaded = match &definition.digest {
+            None => {
+                let Some(loaded) = items.into_iter().find(|l| l.item.id == definition.item) else {
+                    problems.extend(content_errors.iter().map(ToString::to_string));
+                    return Err(Problems(problems));
+                };
+                check_item(&loaded, &mut problems);
+                loaded
+            }
+            Some(digest) => {
+                let articles = match digest_articles(digest, &items, path, &text) {
+                    Ok(articles) => articles,
+                    Err(problem) => {
+                        problems.push(problem);
+                        problems.extend(content_errors.iter().map(ToString::to_string));
+                        return Err(Problems(problems));
+                    }
+                };
+                for article in &articles {
+                    check_item(article, &mut problems);
+                }
+                titles = articles.iter().map(|a| a.item.title.clone()).collect();
+                let ItemKind::NewsletterItem(first) = &articles[0].item.kind else {
+                    unreachable!("digest articles are newsletter items");
+                };
+                let issue = content::newsletter_issue(
+                    &first.newsletter,
+                    &digest.issue,
+                    &articles,
+                    taxonomy,
+                    path,
+                )
+                .map_err(|e| {
+                    Problems::one(format!("{}: cannot build the digest: {e}", path.display()))
+                })?;
+                if problems.is_empty() {
+                    check_item(&issue, &mut problems);
+                }
+                issue
+            }
+        };
+        definition.item = loaded.item.id.clone();
         let mut resolved = resolve(&definition, &loaded.item.themes, &directory);
         let mut already_reached = 0;
         if definition.reacknowledge {
@@ -319,7 +362,8 @@ impl Engine {
                 .cloned()
                 .collect()
         };
-        let summary = summarise(&definition, &self.calendar, &resolved, &reachable);
+        let mut summary = summarise(&definition, &self.calendar, &resolved, &reachable);
+        summary.articles = titles;
         let members: Vec<NewMember> = resolved
             .members
             .iter()
@@ -537,50 +581,18 @@ impl Engine {
         })
     }
 
-    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
-    /// finishes the batch in flight and stops the channels), or, with
-    /// `until_idle`, until nothing is left to send now.
+    /// Starts the channels and runs the scheduler and dispatcher; see
+    /// [`Runner::serve`].
     pub async fn serve(
         self,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
         until_idle: bool,
         settings: DispatchSettings,
     ) -> Result<ServeReport, Problems> {
-        let runner = self.runner(settings).await?;
-        let mut report = ServeReport::default();
-        let mut next_schedule = Utc::now();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let now = Utc::now();
-            if now >= next_schedule {
-                let queued = runner.schedule(now).await?;
-                if queued > 0 {
-                    tracing::info!(queued, "queued the messages that fell due");
-                }
-                report.queued += queued;
-                runner.team_posts(now).await?;
-                next_schedule = now + chrono::Duration::seconds(1);
-            }
-            runner.handle_inbound(now).await?;
-            let claimed = runner.dispatch(now).await?;
-            if claimed > 0 {
-                tracing::debug!(claimed, "dispatched a batch");
-            }
-            report.dispatched += claimed;
-            if claimed == 0 {
-                if until_idle && runner.idle(Utc::now()).await? {
-                    break;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
-        runner.stop().await;
-        Ok(report)
+        self.runner(settings)
+            .await?
+            .serve(shutdown, until_idle)
+            .await
     }
 }
 
@@ -602,6 +614,50 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
+    /// finishes the batch in flight and stops the channels), or, with
+    /// `until_idle`, until nothing is left to send now.
+    pub async fn serve(
+        self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        until_idle: bool,
+    ) -> Result<ServeReport, Problems> {
+        let mut report = ServeReport::default();
+        let mut next_schedule = Utc::now();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = Utc::now();
+            if now >= next_schedule {
+                let queued = self.schedule(now).await?;
+                if queued > 0 {
+                    tracing::info!(queued, "queued the messages that fell due");
+                }
+                report.queued += queued;
+                self.team_posts(now).await?;
+                next_schedule = now + chrono::Duration::seconds(1);
+            }
+            self.handle_inbound(now).await?;
+            let claimed = self.dispatch(now).await?;
+            if claimed > 0 {
+                tracing::debug!(claimed, "dispatched a batch");
+            }
+            report.dispatched += claimed;
+            if claimed == 0 {
+                if until_idle && self.idle(Utc::now()).await? {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        self.stop().await;
+        Ok(report)
+    }
+
     /// Queues every step due at `now`; returns the rows queued.
     pub async fn schedule(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
         Ok(schedule_due(&*self.store, &self.rollouts, &self.world, now).await?)
@@ -773,4 +829,68 @@ pub struct Planned {
 pub struct ServeReport {
     pub queued: usize,
     pub dispatched: usize,
+}
+
+/// The articles of a digest's newsletter issue, in id order, or what is
+/// wrong (no article has that issue; two newsletters share it) at the
+/// `newsletter_issue` line of the rollout file.
+fn digest_articles<'a>(
+    digest: &crate::rollout::Digest,
+    items: &'a [LoadedItem],
+    path: &Path,
+    text: &str,
+) -> Result<Vec<&'a LoadedItem>, String> {
+    let line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("newsletter_issue"))
+        .map_or(1, |i| i + 1);
+    let newsletter_of = |l: &LoadedItem| match &l.item.kind {
+        ItemKind::NewsletterItem(n) if n.issue == digest.issue => Some(n.newsletter.clone()),
+        _ => None,
+    };
+    let mut articles: Vec<&LoadedItem> = items
+        .iter()
+        .filter(|l| {
+            newsletter_of(l)
+                .is_some_and(|n| digest.newsletter.as_ref().is_none_or(|wanted| *wanted == n))
+        })
+        .collect();
+    articles.sort_by(|a, b| a.item.id.cmp(&b.item.id));
+    let newsletters: std::collections::BTreeSet<String> =
+        articles.iter().filter_map(|l| newsletter_of(l)).collect();
+    let issues: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter_map(|l| match &l.item.kind {
+            ItemKind::NewsletterItem(n) => Some(n.issue.as_str()),
+            _ => None,
+        })
+        .collect();
+    match newsletters.len() {
+        0 => Err(format!(
+            "{}:{line}: no newsletter item in the content folder has issue \"{}\"{}\n  help: {}",
+            path.display(),
+            digest.issue,
+            digest
+                .newsletter
+                .as_ref()
+                .map(|n| format!(" in \"{n}\""))
+                .unwrap_or_default(),
+            if issues.is_empty() {
+                "add the issue's articles as newsletter-item files first".to_owned()
+            } else {
+                format!(
+                    "issues with articles: {}",
+                    issues.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            }
+        )),
+        1 => Ok(articles),
+        _ => Err(format!(
+            "{}:{line}: issue \"{}\" has articles of {} newsletters\n  help: name one, e.g. newsletter = \"{}\"",
+            path.display(),
+            digest.issue,
+            newsletters.len(),
+            newsletters.first().expect("two or more")
+        )),
+    }
 }

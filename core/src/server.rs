@@ -12,6 +12,7 @@ use crate::ack::{
 };
 use crate::content::{Taxonomy, parse_item};
 use crate::delivery::millis;
+use crate::plugins::PluginHost;
 use crate::store::{
     AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewConfirmation,
     SqliteStore, Store,
@@ -20,7 +21,11 @@ use axum::extract::{ConnectInfo, Form, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::{Json, Router, routing::get};
+use axum::{
+    Json, Router,
+    routing::{any, get},
+};
+use cascade_plugin_api::{WebhookRequest, WebhookResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -350,6 +355,99 @@ pub fn ack_router(state: ServerState) -> Router {
         .route("/health", get(health))
         .merge(public)
         .layer(middleware::map_response(security_headers))
+}
+
+/// Largest webhook body accepted: providers post small JSON updates.
+const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// `/webhooks/{channel}` (and any path below it): a provider's HTTP request
+/// for a channel instance whose plugin takes webhooks, such as Telegram's
+/// updates in webhook mode. The plugin authenticates the request (Telegram's
+/// secret-token header) and writes the response; any other channel is 404.
+/// Not rate limited per client address: providers post from few addresses,
+/// and an unauthenticated request costs the plugin one comparison.
+pub fn webhook_router(host: Arc<PluginHost>) -> Router {
+    Router::new()
+        .route("/webhooks/{channel}", any(webhook))
+        .route("/webhooks/{channel}/{*rest}", any(webhook))
+        .layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+        .layer(middleware::map_response(security_headers))
+        .with_state(host)
+}
+
+async fn webhook(
+    State(host): State<Arc<PluginHost>>,
+    Path(path): Path<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no such webhook\n").into_response();
+    let Some(instance) = path
+        .get("channel")
+        .and_then(|name| host.instance(name).ok())
+        .filter(|instance| instance.takes_webhooks())
+    else {
+        return not_found();
+    };
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, WEBHOOK_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n").into_response(),
+    };
+    let Ok(body) = String::from_utf8(body.to_vec()) else {
+        return (StatusCode::BAD_REQUEST, "the body is not UTF-8 text\n").into_response();
+    };
+    let mut headers = std::collections::BTreeMap::<String, String>::new();
+    for (name, value) in &parts.headers {
+        let Ok(value) = value.to_str() else { continue };
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.to_owned());
+    }
+    let request = WebhookRequest {
+        method: parts.method.as_str().to_owned(),
+        path: path
+            .get("rest")
+            .map(|rest| format!("/{rest}"))
+            .unwrap_or_default(),
+        query: parts.uri.query().map(str::to_owned),
+        headers,
+        body,
+    };
+    match instance.webhook(&request).await {
+        Ok(Some(response)) => webhook_response(response),
+        Ok(None) => not_found(),
+        Err(e) => {
+            tracing::warn!(channel = %instance.name, "a webhook request was not handled: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "the channel is not taking requests now; try again\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The plugin's response as HTTP. Only content headers pass: the server
+/// owns the connection and security headers.
+fn webhook_response(response: WebhookResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut http = (status, response.body).into_response();
+    for (name, value) in response.headers {
+        let allowed = matches!(name.as_str(), "content-type" | "retry-after");
+        if let (true, Ok(name), Ok(value)) = (
+            allowed,
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            http.headers_mut().insert(name, value);
+        }
+    }
+    http
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -5,9 +5,11 @@
 //! file named by the caller. A parsed [`LearningItem`] is immutable; its
 //! [`Version`] is a content hash, so editing the file makes a new version.
 
+mod digest;
 mod parse;
 mod taxonomy;
 
+pub use digest::{digest_id, newsletter_issue};
 pub use parse::{LoadedItem, load_dir, parse_item};
 pub use taxonomy::{Taxonomy, Theme};
 
@@ -247,10 +249,7 @@ impl LearningItem {
                 f.what_practitioners_should_do.clone(),
                 f.good_practice.clone(),
             ],
-            ItemKind::NewsletterItem(n) => vec![Section {
-                title: String::new(),
-                body: n.body.clone(),
-            }],
+            ItemKind::NewsletterItem(n) => parse::newsletter_sections(&n.body),
         }
     }
 }

@@ -708,6 +708,35 @@ struct BodySections {
     leading_text_line: Option<usize>,
 }
 
+/// A newsletter article's sections: the text before its first `##`
+/// heading (untitled), then one per heading; the whole body, untitled, when
+/// it has none.
+pub(super) fn newsletter_sections(body: &str) -> Vec<Section> {
+    let lines: Vec<&str> = body.lines().collect();
+    let split = split_sections(&lines, 0);
+    let leading = match split.leading_text_line {
+        Some(start) => {
+            let end = split.sections.first().map_or(lines.len(), |s| s.line);
+            Some(trim_blank_lines(&lines[start..end]))
+        }
+        None => None,
+    };
+    if split.sections.is_empty() {
+        return vec![Section {
+            title: String::new(),
+            body: body.to_owned(),
+        }];
+    }
+    leading
+        .map(|body| Section {
+            title: String::new(),
+            body,
+        })
+        .into_iter()
+        .chain(split.sections.into_iter().map(|s| s.section))
+        .collect()
+}
+
 /// Splits a body into `##` sections, ignoring `##` inside fenced code.
 fn split_sections(body: &[&str], first_line: usize) -> BodySections {
     let mut sections: Vec<(usize, String, Vec<&str>)> = Vec::new();

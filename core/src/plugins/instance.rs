@@ -3,7 +3,10 @@
 //! lines. Each send waits for the plugin's completion up to a time limit.
 
 use super::{LoadedPlugin, PluginError, library::collect};
-use cascade_plugin_api::{HostCallbacks, InboundEvent, LogLevel, LogLine, SendRequest, SendResult};
+use cascade_plugin_api::{
+    CallFn, Capability, HostCallbacks, InboundEvent, LogLevel, LogLine, SendRequest, SendResult,
+    WebhookRequest, WebhookResponse,
+};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,6 +107,27 @@ unsafe fn borrowed<'a>(data: *const u8, len: usize) -> &'a [u8] {
     }
 }
 
+/// A call into the plugin waiting for its answer.
+struct PendingCall {
+    id: u64,
+    answer: oneshot::Receiver<Vec<u8>>,
+}
+
+impl PendingCall {
+    /// The answer's bytes, or `None` after `timeout` (later answers are
+    /// then ignored).
+    async fn wait(self, timeout: Duration) -> Option<Vec<u8>> {
+        match tokio::time::timeout(timeout, self.answer).await {
+            Ok(Ok(bytes)) => Some(bytes),
+            Ok(Err(_)) => unreachable!("a pending sender is only dropped after it sends"),
+            Err(_) => {
+                pending().remove(&self.id);
+                None
+            }
+        }
+    }
+}
+
 /// A started channel instance of a plugin.
 pub struct ChannelInstance {
     pub name: String,
@@ -181,47 +205,85 @@ impl ChannelInstance {
     /// Sends one message and waits for the plugin's answer.
     pub async fn send(&self, request: &SendRequest) -> Result<SendResult, PluginError> {
         let json = serde_json::to_vec(request).expect("send requests are plain data");
+        let delivery_id = || request.delivery_id.clone();
+        let answer = self
+            .call(self.plugin.table.send, &json)?
+            .wait(self.send_timeout)
+            .await
+            .ok_or_else(|| PluginError::SendTimedOut {
+                instance: self.name.clone(),
+                delivery_id: delivery_id(),
+                after: self.send_timeout,
+            })?;
+        serde_json::from_slice(&answer).map_err(|e| PluginError::MalformedResult {
+            instance: self.name.clone(),
+            delivery_id: delivery_id(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Whether the plugin takes webhooks: its manifest says so and its
+    /// table has the function.
+    pub fn takes_webhooks(&self) -> bool {
+        self.plugin.table.webhook.is_some()
+            && self
+                .plugin
+                .manifest
+                .capabilities
+                .contains(&Capability::Webhook)
+    }
+
+    /// Hands a provider's HTTP request to the plugin and waits (up to the
+    /// send timeout) for the response to give back. `None` when the plugin
+    /// takes no webhooks.
+    pub async fn webhook(
+        &self,
+        request: &WebhookRequest,
+    ) -> Result<Option<WebhookResponse>, PluginError> {
+        let Some(webhook) = self.plugin.table.webhook.filter(|_| self.takes_webhooks()) else {
+            return Ok(None);
+        };
+        let json = serde_json::to_vec(request).expect("webhook requests are plain data");
+        let answer = self
+            .call(webhook, &json)?
+            .wait(self.send_timeout)
+            .await
+            .ok_or_else(|| PluginError::WebhookTimedOut {
+                instance: self.name.clone(),
+                after: self.send_timeout,
+            })?;
+        serde_json::from_slice(&answer).map(Some).map_err(|e| {
+            PluginError::MalformedWebhookResponse {
+                instance: self.name.clone(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// Calls `function` (the plugin's `send` or `webhook`) with `json`; the
+    /// answer arrives through `on_done`, by the call's id.
+    fn call(&self, function: CallFn, json: &[u8]) -> Result<PendingCall, PluginError> {
         let id = NEXT_SEND.fetch_add(1, Ordering::Relaxed);
         let (sender, answer) = oneshot::channel();
-        {
-            let handle = self.handle.read().unwrap_or_else(|p| p.into_inner());
-            if *handle == 0 {
-                return Err(PluginError::Stopped {
-                    instance: self.name.clone(),
-                });
-            }
-            pending().insert(id, sender);
-            // SAFETY: the instance is live (read lock held); the request
-            // buffer outlives the call; `on_done` accepts any id.
-            unsafe {
-                (self.plugin.table.send)(
-                    *handle as *mut c_void,
-                    json.as_ptr(),
-                    json.len(),
-                    on_done,
-                    id as usize as *mut c_void,
-                )
-            };
+        let handle = self.handle.read().unwrap_or_else(|p| p.into_inner());
+        if *handle == 0 {
+            return Err(PluginError::Stopped {
+                instance: self.name.clone(),
+            });
         }
-        let delivery_id = || request.delivery_id.clone();
-        match tokio::time::timeout(self.send_timeout, answer).await {
-            Ok(Ok(bytes)) => {
-                serde_json::from_slice(&bytes).map_err(|e| PluginError::MalformedResult {
-                    instance: self.name.clone(),
-                    delivery_id: delivery_id(),
-                    reason: e.to_string(),
-                })
-            }
-            Ok(Err(_)) => unreachable!("a pending sender is only dropped after it sends"),
-            Err(_) => {
-                pending().remove(&id);
-                Err(PluginError::SendTimedOut {
-                    instance: self.name.clone(),
-                    delivery_id: delivery_id(),
-                    after: self.send_timeout,
-                })
-            }
-        }
+        pending().insert(id, sender);
+        // SAFETY: the instance is live (read lock held); the request buffer
+        // outlives the call; `on_done` accepts any id.
+        unsafe {
+            function(
+                *handle as *mut c_void,
+                json.as_ptr(),
+                json.len(),
+                on_done,
+                id as usize as *mut c_void,
+            )
+        };
+        Ok(PendingCall { id, answer })
     }
 
     /// Stops the instance, giving it the stop timeout to finish in-flight

@@ -103,6 +103,12 @@ pub enum PluginError {
         delivery_id: String,
         reason: String,
     },
+    #[error("channel \"{instance}\": the plugin did not answer a webhook request within {after:?}")]
+    WebhookTimedOut { instance: String, after: Duration },
+    #[error(
+        "channel \"{instance}\": the plugin answered a webhook request with malformed JSON: {reason}"
+    )]
+    MalformedWebhookResponse { instance: String, reason: String },
 }
 
 /// The loaded plugins and their running channel instances.

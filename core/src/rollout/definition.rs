@@ -22,8 +22,13 @@ const MAX_ATTEMPTS: u32 = 20;
 pub struct RolloutDefinition {
     /// A slug: lowercase letters, digits and dashes.
     pub id: String,
-    /// The content item's id.
+    /// The content item's id. For a digest, the id of the issue's digest
+    /// item, filled in when the rollout is planned (empty when parsed).
     pub item: String,
+    /// Set for a digest: every article of one newsletter issue in one
+    /// message per person, acknowledged as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
     /// Local wall-clock time in the partnership's zone.
     pub start: NaiveDateTime,
     /// Urgent rollouts ignore quiet hours.
@@ -60,6 +65,16 @@ pub struct RolloutDefinition {
     /// At least one; only the last may be a catch-all.
     pub waves: Vec<Wave>,
     pub follow_ups: Vec<FollowUp>,
+}
+
+/// The newsletter issue a digest rollout sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The issue, `YYYY-MM`, as the articles' `issue`.
+    pub issue: String,
+    /// The newsletter's name, needed only when two newsletters share an issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newsletter: Option<String>,
 }
 
 /// Who a rollout is for: the union of the selectors, minus the exclusions.
@@ -172,7 +187,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             format!("for example id = \"{}\"", slugify(id)),
         );
     }
-    let item = p.required_string(&raw.item, "item", "\"7mb-neglect-seeing-the-child\"", 1);
+    let (item, digest) = p.item_or_digest(&raw);
     let start = p.start(&raw.start);
     let urgent = p.flag(&raw.urgent, "urgent", false);
     let reacknowledge = p.flag(&raw.reacknowledge, "reacknowledge", false);
@@ -233,6 +248,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
         Some(RolloutDefinition {
             id: id?,
             item: item?,
+            digest: digest?,
             start: start?,
             urgent: urgent?,
             reacknowledge: reacknowledge?,
@@ -256,7 +272,9 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
 pub fn to_toml(def: &RolloutDefinition) -> String {
     let canonical = CanonicalDefinition {
         id: &def.id,
-        item: &def.item,
+        item: (def.digest.is_none()).then_some(def.item.as_str()),
+        newsletter_issue: def.digest.as_ref().map(|d| d.issue.as_str()),
+        newsletter: def.digest.as_ref().and_then(|d| d.newsletter.as_deref()),
         start: toml_datetime(def.start),
         urgent: def.urgent,
         reacknowledge: def.reacknowledge,
@@ -285,7 +303,12 @@ fn toml_datetime(t: NaiveDateTime) -> toml::value::Datetime {
 #[derive(Serialize)]
 struct CanonicalDefinition<'a> {
     id: &'a str,
-    item: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newsletter_issue: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newsletter: Option<&'a str>,
     start: toml::value::Datetime,
     urgent: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -318,6 +341,8 @@ pub(super) type RawList = Option<Spanned<Vec<Spanned<toml::Value>>>>;
 pub(super) struct RawDefinition {
     id: RawValue,
     pub(super) item: RawValue,
+    newsletter_issue: RawValue,
+    newsletter: RawValue,
     start: RawValue,
     urgent: RawValue,
     reacknowledge: RawValue,
@@ -416,6 +441,8 @@ const TOP: Table = Table {
     keys: &[
         "id",
         "item",
+        "newsletter_issue",
+        "newsletter",
         "start",
         "urgent",
         "reacknowledge",
@@ -613,6 +640,67 @@ impl<'a> Problems<'a> {
                 None
             }
         }
+    }
+
+    /// `item`, or for a digest `newsletter_issue` (and maybe `newsletter`):
+    /// exactly one of the two.
+    fn item_or_digest(&mut self, raw: &RawDefinition) -> (Option<String>, Option<Option<Digest>>) {
+        let Some(issue) = &raw.newsletter_issue else {
+            if let Some(newsletter) = &raw.newsletter {
+                self.at(
+                    newsletter.span(),
+                    "`newsletter` applies only to a digest",
+                    "add newsletter_issue = \"2026-12\" to send the whole issue, or remove `newsletter`",
+                );
+                return (None, None);
+            }
+            if raw.item.is_none() {
+                self.at_line(
+                    1,
+                    "`item` is missing",
+                    "add e.g. item = \"7mb-neglect-seeing-the-child\", or newsletter_issue = \"2026-12\" for every article of a newsletter issue in one message",
+                );
+                return (None, None);
+            }
+            let item =
+                self.required_string(&raw.item, "item", "\"7mb-neglect-seeing-the-child\"", 1);
+            return (item, Some(None));
+        };
+        if let Some(item) = &raw.item {
+            self.at(
+                item.span(),
+                "a digest names a `newsletter_issue`, not an `item`",
+                "remove `item` to send every article of the issue in one message, or remove `newsletter_issue` to send one item",
+            );
+            return (None, None);
+        }
+        let example = "\"2026-12\"";
+        let issue_text = self.string(issue, "newsletter_issue", example);
+        let newsletter = match &raw.newsletter {
+            None => Some(None),
+            Some(v) => self
+                .string(v, "newsletter", "\"Partnership Matters\"")
+                .map(Some),
+        };
+        let valid = issue_text.as_deref().is_some_and(|i| {
+            chrono::NaiveDate::parse_from_str(&format!("{i}-01"), "%Y-%m-%d").is_ok()
+                && i.len() == 7
+        });
+        if issue_text.is_some() && !valid {
+            self.at(
+                issue.span(),
+                format!(
+                    "newsletter_issue \"{}\" is not a year and month",
+                    issue_text.unwrap_or_default()
+                ),
+                format!("write it as the articles do, e.g. newsletter_issue = {example}"),
+            );
+            return (None, None);
+        }
+        let digest = issue_text
+            .zip(newsletter)
+            .map(|(issue, newsletter)| Some(Digest { issue, newsletter }));
+        (digest.as_ref().map(|_| String::new()), digest)
     }
 
     /// A required text value; `table_line` is where to point when it is missing.

@@ -13,7 +13,7 @@ mod validate;
 pub use audience::{Member, Resolved, resolve};
 pub use calendar::{Calendar, QuietHours};
 pub use definition::{
-    Audience, FollowUp, RolloutDefinition, Selector, Wave, parse_definition, to_toml,
+    Audience, Digest, FollowUp, RolloutDefinition, Selector, Wave, parse_definition, to_toml,
 };
 pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use steps::{

@@ -15,6 +15,9 @@ use std::fmt;
 pub struct PlanSummary {
     pub rollout: String,
     pub item: String,
+    /// For a digest: the titles of the issue's articles, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub articles: Vec<String>,
     pub time_zone: String,
     pub urgent: bool,
     pub quiet: QuietHours,
@@ -105,6 +108,7 @@ pub fn summarise(
     PlanSummary {
         rollout: def.id.clone(),
         item: def.item.clone(),
+        articles: Vec::new(),
         time_zone: calendar.time_zone().name().to_owned(),
         urgent: def.urgent,
         quiet: *calendar.quiet(),
@@ -165,6 +169,16 @@ fn timetable(def: &RolloutDefinition, calendar: &Calendar) -> Vec<TimetableRow> 
 impl fmt::Display for PlanSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Rollout {} of {}", self.rollout, self.item)?;
+        if !self.articles.is_empty() {
+            writeln!(
+                f,
+                "A digest: one message a person with all {} articles of the issue, acknowledged as one:",
+                self.articles.len()
+            )?;
+            for title in &self.articles {
+                writeln!(f, "  - {title}")?;
+            }
+        }
         write!(f, "Times are {} time. ", self.time_zone)?;
         if self.urgent {
             writeln!(f, "Urgent: messages go at once, even in quiet hours.")?;

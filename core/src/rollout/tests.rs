@@ -246,6 +246,64 @@ mod definition {
     }
 
     #[test]
+    fn a_digest_names_a_newsletter_issue_instead_of_an_item() {
+        let digest = parse(&full_with(
+            "item = \"7mb-neglect-seeing-the-child\"\n",
+            "newsletter_issue = \"2026-12\"\nnewsletter = \"Partnership Matters\"\n",
+        ));
+        assert_eq!(
+            digest.digest,
+            Some(Digest {
+                issue: "2026-12".to_owned(),
+                newsletter: Some("Partnership Matters".to_owned()),
+            })
+        );
+        assert_eq!(digest.item, "", "filled in when planned");
+        let written = to_toml(&digest);
+        assert!(!written.contains("\nitem ="), "{written}");
+        assert_eq!(parse(&written), digest, "{written}");
+
+        let both = errors(&full_with(
+            "item = \"7mb-neglect-seeing-the-child\"\n",
+            "item = \"7mb-neglect-seeing-the-child\"\nnewsletter_issue = \"2026-12\"\n",
+        ));
+        assert!(
+            has(&both, "rollouts/neglect.toml:2", "not an `item`"),
+            "{both:?}"
+        );
+        let not_a_month = errors(&full_with(
+            "item = \"7mb-neglect-seeing-the-child\"\n",
+            "newsletter_issue = \"December\"\n",
+        ));
+        assert!(
+            has(
+                &not_a_month,
+                "rollouts/neglect.toml:2",
+                "is not a year and month"
+            ),
+            "{not_a_month:?}"
+        );
+        let stray = errors(&full_with(
+            "urgent = false\n",
+            "urgent = false\nnewsletter = \"Partnership Matters\"\n",
+        ));
+        assert!(
+            has(
+                &stray,
+                "rollouts/neglect.toml:5",
+                "applies only to a digest"
+            ),
+            "{stray:?}"
+        );
+        let neither = errors(&full_with("item = \"7mb-neglect-seeing-the-child\"\n", ""));
+        assert!(
+            has(&neither, "rollouts/neglect.toml:1", "`item` is missing")
+                && neither[0].contains("newsletter_issue"),
+            "{neither:?}"
+        );
+    }
+
+    #[test]
     fn learning_is_mandatory_unless_the_rollout_gives_an_unsubscribe_url() {
         assert_eq!(parse(FULL).unsubscribe_url, None);
         let optional = parse(&full_with(

@@ -3,7 +3,8 @@
 //! shims here build the C table, move JSON across, and catch every panic.
 
 use crate::{
-    HostCallbacks, InboundEvent, LogLevel, LogLine, Manifest, SendRequest, SendResult, WriteFn,
+    HostCallbacks, InboundEvent, LogLevel, LogLine, Manifest, SendRequest, SendResult,
+    WebhookRequest, WebhookResponse, WriteFn,
 };
 use std::any::Any;
 use std::ffi::c_void;
@@ -22,6 +23,15 @@ pub trait ChannelPlugin: Send + Sync + Sized + 'static {
     /// exactly once, from any thread, before or after `send` returns.
     /// Dropping it unanswered asks the host to retry; a panic fails the send.
     fn send(&self, request: SendRequest, completion: Completion);
+
+    /// Answers an HTTP request a provider made to the host's
+    /// `/webhooks/{channel}` route (for plugins with the `webhook`
+    /// capability). Authenticate it first: the host passes on whatever
+    /// arrives. Call [`WebhookReply::respond`] once, from any thread.
+    fn webhook(&self, request: WebhookRequest, reply: WebhookReply) {
+        let _ = request;
+        reply.respond(WebhookResponse::text(404, "this channel takes no webhooks"));
+    }
 
     /// Finishes or abandons in-flight sends, answering each of them.
     fn stop(&self) {}
@@ -99,6 +109,42 @@ impl Drop for Completion {
                 }
             };
             self.answer(&result);
+        }
+    }
+}
+
+/// The answer to one webhook request. Dropping it unanswered answers 503
+/// (the provider tries again later), or 500 during a panic.
+pub struct WebhookReply {
+    done: WriteFn,
+    ctx: usize,
+    answered: bool,
+}
+
+impl WebhookReply {
+    pub fn respond(mut self, response: WebhookResponse) {
+        self.answer(&response);
+    }
+
+    fn answer(&mut self, response: &WebhookResponse) {
+        if std::mem::replace(&mut self.answered, true) {
+            return;
+        }
+        let json = serde_json::to_vec(response).expect("webhook responses are plain data");
+        // SAFETY: the host gave `done` and `ctx` for exactly one call, made here.
+        unsafe { (self.done)(self.ctx as *mut c_void, json.as_ptr(), json.len()) }
+    }
+}
+
+impl Drop for WebhookReply {
+    fn drop(&mut self) {
+        if !self.answered {
+            let response = if std::thread::panicking() {
+                WebhookResponse::text(500, "the channel failed to handle the request")
+            } else {
+                WebhookResponse::text(503, "the channel is not taking requests now")
+            };
+            self.answer(&response);
         }
     }
 }
@@ -194,6 +240,33 @@ pub mod shims {
     }
 
     /// # Safety
+    /// As for [`send`].
+    pub unsafe extern "C" fn webhook<P: ChannelPlugin>(
+        instance: *mut c_void,
+        request: *const u8,
+        request_len: usize,
+        done: WriteFn,
+        done_ctx: *mut c_void,
+    ) {
+        let reply = WebhookReply {
+            done,
+            ctx: done_ctx as usize,
+            answered: false,
+        };
+        if instance.is_null() {
+            return reply.respond(WebhookResponse::text(503, "the channel is not started"));
+        }
+        // SAFETY: guaranteed by the caller; not null, checked above.
+        let (plugin, request) = unsafe { (&*instance.cast::<P>(), bytes(request, request_len)) };
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            match serde_json::from_slice::<WebhookRequest>(request) {
+                Ok(request) => plugin.webhook(request, reply),
+                Err(_) => reply.respond(WebhookResponse::text(400, "unreadable request")),
+            }
+        }));
+    }
+
+    /// # Safety
     /// `instance` must come from `start::<P>`; it is freed here.
     pub unsafe extern "C" fn stop<P: ChannelPlugin>(instance: *mut c_void) {
         if instance.is_null() {
@@ -240,6 +313,7 @@ macro_rules! export_plugin {
                 start: $crate::__shims::start::<$plugin>,
                 send: $crate::__shims::send::<$plugin>,
                 stop: $crate::__shims::stop::<$plugin>,
+                webhook: Some($crate::__shims::webhook::<$plugin>),
             };
             &TABLE
         }

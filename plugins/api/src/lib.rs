@@ -7,7 +7,7 @@
 //! [`export_plugin!`]; it writes no `unsafe`. A plugin in another language
 //! implements the C contract below.
 //!
-//! # The C contract (ABI version 1)
+//! # The C contract (ABI version 2)
 //!
 //! ```c
 //! #include <stdint.h>
@@ -22,15 +22,18 @@
 //!     cascade_write_fn log;      /* a LogLine as JSON */
 //! } cascade_host_callbacks;
 //!
+//! typedef void (*cascade_call_fn)(void *instance, const uint8_t *request, size_t request_len,
+//!                                 cascade_write_fn done, void *done_ctx);
+//!
 //! typedef struct {
-//!     uint32_t abi_version;      /* must be 1; read before anything else */
+//!     uint32_t abi_version;      /* must be 2; read before anything else */
 //!     void  (*manifest)(cascade_write_fn out, void *out_ctx);
 //!     void *(*start)(const uint8_t *config, size_t config_len,
 //!                    cascade_host_callbacks host,
 //!                    cascade_write_fn error_out, void *error_ctx);
-//!     void  (*send)(void *instance, const uint8_t *request, size_t request_len,
-//!                   cascade_write_fn done, void *done_ctx);
+//!     cascade_call_fn send;
 //!     void  (*stop)(void *instance);
+//!     cascade_call_fn webhook;   /* may be NULL: the plugin takes no webhooks */
 //! } cascade_plugin_table;
 //!
 //! /* The one exported symbol. Returns a pointer valid for the life of the process. */
@@ -52,6 +55,12 @@
 //!   flight at once; the plugin runs them on its own threads or runtime.
 //!   `done_ctx` is opaque to the plugin; the host ignores an answer for a
 //!   send it no longer waits for (timed out, or answered twice).
+//! - `webhook` (version 2) receives a [`WebhookRequest`]: an HTTP request a
+//!   provider made to the host's `/webhooks/{channel}` route. Like `send`
+//!   it returns at once and calls `done` exactly once, with a
+//!   [`WebhookResponse`] the host passes back to the provider. The plugin
+//!   authenticates the request (a secret header, a signature): the host
+//!   does not know how. A NULL `webhook` answers every such request 404.
 //! - `emit` and `log` may be called from any thread between `start` and the
 //!   return of `stop`. The host copies the bytes before returning.
 //! - `stop` finishes or abandons in-flight work, completes every pending
@@ -68,14 +77,15 @@ mod messages;
 
 #[doc(hidden)]
 pub use export::shims as __shims;
-pub use export::{ChannelPlugin, Completion, Host};
+pub use export::{ChannelPlugin, Completion, Host, WebhookReply};
 pub use in_flight::{AcceptedSend, InFlight};
 pub use messages::*;
 
 use std::ffi::c_void;
 
 /// The version of the contract above. The host refuses any other.
-pub const ABI_VERSION: u32 = 1;
+/// Version 2 added `webhook` at the end of the table.
+pub const ABI_VERSION: u32 = 2;
 
 /// The name of the one symbol a plugin library exports.
 pub const ENTRY_SYMBOL: &str = "cascade_plugin_entry";
@@ -104,15 +114,21 @@ pub struct PluginTable {
         error_out: WriteFn,
         error_ctx: *mut c_void,
     ) -> *mut c_void,
-    pub send: unsafe extern "C" fn(
-        instance: *mut c_void,
-        request: *const u8,
-        request_len: usize,
-        done: WriteFn,
-        done_ctx: *mut c_void,
-    ),
+    pub send: CallFn,
     pub stop: unsafe extern "C" fn(instance: *mut c_void),
+    /// `None` (NULL) when the plugin takes no webhooks.
+    pub webhook: Option<CallFn>,
 }
+
+/// A call with a JSON request answered once through `done`: `send` and
+/// `webhook`.
+pub type CallFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    request: *const u8,
+    request_len: usize,
+    done: WriteFn,
+    done_ctx: *mut c_void,
+);
 
 /// The signature of the entry symbol.
 pub type EntryFn = unsafe extern "C" fn() -> *const PluginTable;

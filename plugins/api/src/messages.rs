@@ -293,3 +293,59 @@ pub enum LogLevel {
     Info,
     Debug,
 }
+
+/// An HTTP request a provider made to the host's `/webhooks/{channel}`
+/// route, handed to the channel's plugin (capability `webhook`). The plugin
+/// authenticates it (a secret header, a signature); the host does not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRequest {
+    /// `POST`, `GET`, ...
+    pub method: String,
+    /// The path after `/webhooks/{channel}`: empty or starting with `/`.
+    #[serde(default)]
+    pub path: String,
+    /// The query string without `?`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Header names in lowercase; repeated headers joined with `, `.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The body as UTF-8 text (providers post JSON or forms; the host
+    /// refuses a body that is not UTF-8).
+    #[serde(default)]
+    pub body: String,
+}
+
+impl WebhookRequest {
+    /// A header's value, by name in any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// The plugin's answer to a [`WebhookRequest`], sent back to the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookResponse {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+}
+
+impl WebhookResponse {
+    /// A response with a plain-text body.
+    pub fn text(status: u16, body: impl Into<String>) -> WebhookResponse {
+        WebhookResponse {
+            status,
+            headers: [(
+                "content-type".to_owned(),
+                "text/plain; charset=utf-8".to_owned(),
+            )]
+            .into(),
+            body: body.into(),
+        }
+    }
+}

@@ -199,3 +199,69 @@ async fn only_a_rollout_people_may_opt_out_of_sends_list_headers() {
         Some("<mailto:sbu@northbridge.example?subject=unsubscribe>")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_sends_every_article_of_the_issue_in_one_email_per_person() {
+    let server = SmtpServer::start();
+    let people: [Person; 2] = [
+        ("p-zoe", "Zoë Brontë", "zoe@agency.example"),
+        ("p-sam", "Sam Okafor", "sam@agency.example"),
+    ];
+    let dir = project(&people, &email_channel(&server.channel_config(2))).await;
+    let path = dir.path().join("rollouts/issue.toml");
+    std::fs::write(
+        &path,
+        "id = \"pm-2026-12\"\nnewsletter_issue = \"2026-12\"\nstart = 2026-03-27T09:00:00\n\
+         urgent = true\nchannels = [\"email\"]\nack_deadline_days = 10\n\
+         unsubscribe_url = \"mailto:sbu@northbridge.example?subject=unsubscribe\"\n\n\
+         [audience]\n\n[[waves]]\nname = \"Everyone\"\nafter_days = 0\n",
+    )
+    .unwrap();
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.stop().await;
+
+    let rows = rows(&runner).await;
+    let received = server.received();
+    assert_eq!(rows.len(), 2, "one row a person, not one per article");
+    assert_eq!(received.len(), 2, "one email a person");
+    // The issue's three articles, in id order; not the next issue's.
+    let articles = [
+        "CSE awareness day: training dates now open",
+        "New policy: resolving professional differences",
+        "Safer sleep week: talking to families before the holidays",
+    ];
+    for message in &received {
+        assert_eq!(
+            header(message, "Subject"),
+            Some("Partnership Matters: December 2026")
+        );
+        assert!(header(message, "List-Unsubscribe").is_some());
+        let html = part(message, "text/html");
+        let text = part(message, "text/plain");
+        let mut at = 0;
+        for title in articles {
+            let heading = format!("{title}</h2>");
+            let found = html[at..].find(&heading).unwrap_or_else(|| {
+                panic!("no <h2> for \"{title}\" after the previous one:\n{html}")
+            });
+            at += found + heading.len();
+            assert!(text.contains(title), "{text}");
+        }
+        assert!(!html.contains("Launch of the Northbridge child exploitation strategy"));
+        assert!(html.contains("In this issue"), "{html}");
+        // Each article keeps its links; one acknowledgement covers the issue.
+        assert!(html.contains("href=\"https://learning.northbridge.example/escalation-log\""));
+        assert!(html.contains("href=\"https://www.lullabytrust.org.uk/\""));
+        let links = text
+            .lines()
+            .filter(|l| l.trim().starts_with("http://localhost:8080/ack/"))
+            .count();
+        assert_eq!(links, 1, "{text}");
+    }
+    let item: String = sqlx::query_scalar("SELECT item_id FROM rollouts WHERE id = 'pm-2026-12'")
+        .fetch_one(runner.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(item, "partnership-matters-2026-12");
+}

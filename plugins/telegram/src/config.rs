@@ -1,19 +1,17 @@
 //! What an operator writes for a Telegram channel instance: the bot token
 //! (a secret, resolved by the host), the Bot API base URL, how updates
-//! arrive (long polling, or a webhook the plugin listens for) and the send
+//! arrive (long polling, or a webhook through cascade's HTTP server) and the send
 //! limits. Parsing is pure; nothing here talks to Telegram.
 
 use serde_json::{Map, Value, json};
-use std::net::SocketAddr;
 use std::time::Duration;
 use url::Url;
 
-const KNOWN_KEYS: [&str; 11] = [
+const KNOWN_KEYS: [&str; 10] = [
     "token",
     "api_url",
     "mode",
     "poll_timeout_seconds",
-    "webhook_listen",
     "webhook_url",
     "webhook_secret",
     "request_timeout_seconds",
@@ -52,22 +50,19 @@ pub struct TelegramConfig {
 pub enum Updates {
     /// getUpdates long polling, each poll held open up to `timeout`.
     Polling { timeout: Duration },
-    /// Telegram posts updates to `url`, which reaches the plugin's own
-    /// listener on `listen`; each post must carry `secret` in the
-    /// X-Telegram-Bot-Api-Secret-Token header.
-    Webhook {
-        listen: SocketAddr,
-        url: Url,
-        secret: String,
-    },
+    /// Telegram posts updates to `url`, the public address of `cascade
+    /// serve`'s `/webhooks/{channel}` route, which hands them to the plugin;
+    /// each post must carry `secret` in the X-Telegram-Bot-Api-Secret-Token
+    /// header.
+    Webhook { url: Url, secret: String },
 }
 
 impl std::fmt::Debug for TelegramConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let updates = match &self.updates {
             Updates::Polling { timeout } => format!("Polling {{ timeout: {timeout:?} }}"),
-            Updates::Webhook { listen, url, .. } => {
-                format!("Webhook {{ listen: {listen}, url: {url}, secret: <hidden> }}")
+            Updates::Webhook { url, .. } => {
+                format!("Webhook {{ url: {url}, secret: <hidden> }}")
             }
         };
         f.debug_struct("TelegramConfig")
@@ -113,11 +108,13 @@ pub enum ConfigError {
     #[error("`{key}` must be a number above 0 (got {got})")]
     InvalidRate { key: &'static str, got: Value },
     #[error(
-        "webhook mode needs `{0}`: `webhook_listen` (the address the plugin listens on, e.g. \"0.0.0.0:8443\"), `webhook_url` (the public https URL Telegram posts to) and `webhook_secret` (a secret of the channel)"
+        "webhook mode needs `{0}`: `webhook_url` (the public https URL of cascade serve's /webhooks/<channel name> route, which Telegram posts to) and `webhook_secret` (a secret of the channel)"
     )]
     WebhookKeyMissing(&'static str),
-    #[error("`webhook_listen` must be an address and port such as \"0.0.0.0:8443\" (got {0})")]
-    InvalidListen(Value),
+    #[error(
+        "`webhook_listen` is not used: cascade serve receives the webhook at /webhooks/<channel name> on its --listen address; remove `webhook_listen` and point `webhook_url` there"
+    )]
+    ListenNotUsed,
     #[error(
         "`webhook_secret` must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret tokens)"
     )]
@@ -130,6 +127,9 @@ impl TelegramConfig {
     /// Reads the configuration given at start (secrets already resolved).
     pub fn from_json(config: &Value) -> Result<Self, ConfigError> {
         let fields = config.as_object().ok_or(ConfigError::NotAnObject)?;
+        if present(fields, "webhook_listen").is_some() {
+            return Err(ConfigError::ListenNotUsed);
+        }
         if let Some(unknown) = fields.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
             return Err(ConfigError::UnknownKey(unknown.clone()));
         }
@@ -148,7 +148,7 @@ impl TelegramConfig {
             Some(other) => return Err(ConfigError::InvalidMode(other.clone())),
         };
         let updates = if mode == "polling" {
-            for key in ["webhook_listen", "webhook_url", "webhook_secret"] {
+            for key in ["webhook_url", "webhook_secret"] {
                 if present(fields, key).is_some() {
                     return Err(ConfigError::WebhookKeyInPollingMode(key));
                 }
@@ -157,27 +157,20 @@ impl TelegramConfig {
                 timeout: seconds(fields, "poll_timeout_seconds", 25.0)?,
             }
         } else {
-            let listen = match present(fields, "webhook_listen") {
-                None => return Err(ConfigError::WebhookKeyMissing("webhook_listen")),
-                Some(value) => value
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| ConfigError::InvalidListen(value.clone()))?,
-            };
             let url = match present(fields, "webhook_url") {
                 None => return Err(ConfigError::WebhookKeyMissing("webhook_url")),
-                Some(value) => url(value, "webhook_url", "https://cascade.example.org/telegram")?,
+                Some(value) => url(
+                    value,
+                    "webhook_url",
+                    "https://cascade.example.org/webhooks/telegram",
+                )?,
             };
             let secret = match present(fields, "webhook_secret") {
                 None => return Err(ConfigError::WebhookKeyMissing("webhook_secret")),
                 Some(Value::String(secret)) if is_webhook_secret(secret) => secret.clone(),
                 Some(_) => return Err(ConfigError::InvalidWebhookSecret),
             };
-            Updates::Webhook {
-                listen,
-                url,
-                secret,
-            }
+            Updates::Webhook { url, secret }
         };
         Ok(TelegramConfig {
             token,
@@ -281,19 +274,15 @@ pub fn config_schema() -> Value {
             "mode": {
                 "enum": ["polling", "webhook"],
                 "default": "polling",
-                "description": "How updates arrive: getUpdates long polling, or a webhook served by the plugin's own listener."
+                "description": "How updates arrive: getUpdates long polling, or a webhook: Telegram posts to cascade serve's /webhooks/<channel name>, which hands the updates to the plugin."
             },
             "poll_timeout_seconds": {
                 "type": "number", "exclusiveMinimum": 0, "default": 25,
                 "description": "How long one getUpdates long poll is held open."
             },
-            "webhook_listen": {
-                "type": "string",
-                "description": "Webhook mode: the address and port the plugin listens on, e.g. 0.0.0.0:8443 (behind a TLS-terminating proxy)."
-            },
             "webhook_url": {
                 "type": "string", "format": "uri",
-                "description": "Webhook mode: the public https URL Telegram posts updates to, which reaches webhook_listen."
+                "description": "Webhook mode: the public https URL Telegram posts updates to: cascade serve's /webhooks/<channel name> route (usually behind a TLS-terminating proxy)."
             },
             "webhook_secret": {
                 "type": "string", "pattern": "^[A-Za-z0-9_-]{1,256}$",
@@ -371,8 +360,7 @@ mod tests {
         let config = parse(json!({
             "token": TOKEN,
             "mode": "webhook",
-            "webhook_listen": "127.0.0.1:8443",
-            "webhook_url": "https://cascade.example.org/telegram",
+            "webhook_url": "https://cascade.example.org/webhooks/telegram",
             "webhook_secret": "hush-hush"
         }))
         .unwrap();
@@ -382,17 +370,30 @@ mod tests {
     }
 
     #[test]
-    fn webhook_mode_needs_its_three_keys() {
+    fn webhook_mode_needs_its_two_keys() {
         let error = parse(json!({ "token": TOKEN, "mode": "webhook" })).unwrap_err();
-        assert_eq!(error, ConfigError::WebhookKeyMissing("webhook_listen"));
+        assert_eq!(error, ConfigError::WebhookKeyMissing("webhook_url"));
+        let error = parse(json!({
+            "token": TOKEN,
+            "mode": "webhook",
+            "webhook_url": "https://cascade.example.org/webhooks/telegram"
+        }))
+        .unwrap_err();
+        assert_eq!(error, ConfigError::WebhookKeyMissing("webhook_secret"));
+    }
+
+    #[test]
+    fn a_listen_address_is_refused_with_where_the_webhook_is_served() {
         let error = parse(json!({
             "token": TOKEN,
             "mode": "webhook",
             "webhook_listen": "127.0.0.1:8443",
-            "webhook_url": "https://cascade.example.org/telegram"
+            "webhook_url": "https://cascade.example.org/webhooks/telegram",
+            "webhook_secret": "hush-hush"
         }))
         .unwrap_err();
-        assert_eq!(error, ConfigError::WebhookKeyMissing("webhook_secret"));
+        assert_eq!(error, ConfigError::ListenNotUsed);
+        assert!(error.to_string().contains("/webhooks/<channel name>"));
     }
 
     #[test]
@@ -400,8 +401,7 @@ mod tests {
         let error = parse(json!({
             "token": TOKEN,
             "mode": "webhook",
-            "webhook_listen": "127.0.0.1:8443",
-            "webhook_url": "https://cascade.example.org/telegram",
+            "webhook_url": "https://cascade.example.org/webhooks/telegram",
             "webhook_secret": "has spaces"
         }))
         .unwrap_err();

@@ -1,15 +1,16 @@
 //! What people do in the bot's chats, as the host's inbound events: button
 //! presses (callback queries), commands and typed text in private chats.
-//! `event_of` is pure; `poll` (getUpdates long polling) and `serve_webhook`
-//! (the plugin's own listener) bring the updates in.
+//! `event_of` is pure; `poll` (getUpdates long polling) and `receive_posted`
+//! (posts to cascade serve's webhook route) bring the updates in.
 
-use cascade_plugin_api::{Host, InboundEvent, InboundKind, LogLevel};
+use cascade_plugin_api::{
+    Host, InboundEvent, InboundKind, LogLevel, WebhookRequest, WebhookResponse,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, CallbackQueryId, MessageId, Update, UpdateKind};
-use teloxide::update_listeners::{AsUpdateStream, UpdateListener, webhooks};
 use teloxide::utils::render::RenderMessageTextHelper;
 use tokio::sync::watch;
 
@@ -164,7 +165,7 @@ pub struct Receiver {
 impl Receiver {
     /// Emits the update's event; a press is remembered for the answer, and
     /// answered empty if the host has not answered within `answer_within`.
-    fn receive(&self, update: &Update) {
+    pub fn receive(&self, update: &Update) {
         let Some((event, press)) = event_of(&self.channel, update) else {
             return;
         };
@@ -245,48 +246,57 @@ pub async fn poll(receiver: Receiver, timeout: Duration, mut stop: watch::Receiv
     }
 }
 
-/// Webhook mode: sets the webhook (with its secret token) and serves it on
-/// `listener` until `stop` turns true. teloxide's listener refuses posts
-/// without the right X-Telegram-Bot-Api-Secret-Token header. Returns once
-/// the webhook is set, or why it could not be.
-pub async fn serve_webhook(
-    receiver: Receiver,
-    listener: tokio::net::TcpListener,
-    url: url::Url,
-    secret: String,
-    mut stop: watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("the webhook listener has no address: {e}"))?;
-    let mut options = webhooks::Options::new(address, url);
-    options.secret_token = Some(secret);
-    let (mut updates, stopped, router) = webhooks::axum_to_router(receiver.bot.clone(), options)
+/// Webhook mode: tells Telegram to post updates (with the secret token) to
+/// `url`, the public address of cascade serve's `/webhooks/{channel}`.
+pub async fn set_webhook(bot: &Bot, url: url::Url, secret: &str) -> Result<(), String> {
+    bot.set_webhook(url)
+        .secret_token(secret.to_owned())
+        .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
         .await
-        .map_err(|e| format!("Telegram refused the webhook (setWebhook): {e}"))?;
-    let stop_token = updates.stop_token();
-    let host = receiver.host.clone();
-    Ok(tokio::spawn(async move {
-        let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                host.log(
-                    LogLevel::Error,
-                    format!("the webhook listener failed: {error}"),
-                );
-            }
-        });
-        tokio::spawn(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-            stop_token.stop();
-        });
-        let stream = updates.as_stream();
-        tokio::pin!(stream);
-        while let Some(Ok(update)) = futures_util::StreamExt::next(&mut stream).await {
+        .map(|_| ())
+        .map_err(|e| format!("Telegram refused the webhook (setWebhook): {e}"))
+}
+
+/// An update Telegram posted to the webhook: refused unless it carries the
+/// secret token; otherwise emitted like a polled one. Runs inside the
+/// plugin's runtime (a press spawns its answer timer).
+pub fn receive_posted(
+    receiver: &Receiver,
+    secret: &str,
+    request: &WebhookRequest,
+) -> WebhookResponse {
+    if request.method != "POST" {
+        return WebhookResponse::text(405, "only POST is accepted");
+    }
+    let given = request.header("x-telegram-bot-api-secret-token");
+    if !given.is_some_and(|given| same_secret(given, secret)) {
+        return WebhookResponse::text(401, "unauthorized");
+    }
+    match serde_json::from_str::<Update>(&request.body) {
+        Ok(update) => {
             receiver.receive(&update);
+            WebhookResponse {
+                status: 200,
+                headers: Default::default(),
+                body: String::new(),
+            }
         }
-        let _ = server.await;
-    }))
+        Err(error) => {
+            receiver.host.log(
+                LogLevel::Warn,
+                format!("the webhook received a post that is not an update: {error}"),
+            );
+            WebhookResponse::text(400, "not a Telegram update")
+        }
+    }
+}
+
+/// Compares secrets in time that depends only on their lengths.
+fn same_secret(given: &str, secret: &str) -> bool {
+    given.len() == secret.len()
+        && given
+            .bytes()
+            .zip(secret.bytes())
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
 }

@@ -4,8 +4,8 @@
 //! typed answers) to the host as inbound events.
 //!
 //! Each instance owns a small tokio runtime: sends run on it, and so does
-//! the update loop (getUpdates long polling, or the plugin's own webhook
-//! listener). Rooms: `config` (what the operator writes), `format` (a send
+//! the update loop of long polling. In webhook mode Telegram posts updates
+//! to cascade serve's `/webhooks/{channel}`, which hands them to `webhook`. Rooms: `config` (what the operator writes), `format` (a send
 //! request as Telegram messages), `send` (posting, pacing, answering
 //! presses), `inbound` (updates as events).
 
@@ -20,6 +20,7 @@ pub use inbound::event_of;
 
 use cascade_plugin_api::{
     Capability, ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest,
+    WebhookReply, WebhookRequest, WebhookResponse,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,6 +45,10 @@ pub struct TelegramChannel {
     in_flight: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
     updates: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// In webhook mode: what handles the posted updates, and their secret.
+    webhook: Option<(Receiver, String)>,
+    /// A bot for deleting the webhook at stop.
+    bot: Bot,
     handle: Handle,
     /// Taken by `stop`, which needs the runtime by value to shut it down.
     runtime: Mutex<Option<Runtime>>,
@@ -55,7 +60,12 @@ impl ChannelPlugin for TelegramChannel {
             name: "telegram".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             channels: vec!["telegram".to_owned()],
-            capabilities: vec![Capability::Buttons, Capability::Inbound, Capability::Edit],
+            capabilities: vec![
+                Capability::Buttons,
+                Capability::Inbound,
+                Capability::Edit,
+                Capability::Webhook,
+            ],
             limits: Limits {
                 max_message_length: Some(MESSAGE_LIMIT),
                 max_in_flight: Some(MAX_IN_FLIGHT),
@@ -89,7 +99,14 @@ impl ChannelPlugin for TelegramChannel {
             host.clone(),
         ));
         let (stop, stopped) = watch::channel(false);
-        let updates = runtime.block_on(async {
+        let receiver = |bot: Bot| Receiver {
+            channel: "telegram".to_owned(),
+            host: host.clone(),
+            bot,
+            presses: presses.clone(),
+            answer_within: config.answer_within,
+        };
+        let (updates, webhook) = runtime.block_on(async {
             let me = sending.get_me().await.map_err(|error| match error {
                 teloxide::RequestError::Api(e) => format!(
                     "Telegram refused the bot token (getMe: {e}): check the channel's token secret"
@@ -112,36 +129,16 @@ impl ChannelPlugin for TelegramChannel {
                         .delete_webhook()
                         .await
                         .map_err(|e| format!("could not switch to long polling (deleteWebhook): {e}"))?;
-                    let receiver = Receiver {
-                        channel: "telegram".to_owned(),
-                        host: host.clone(),
-                        bot: polling,
-                        presses: presses.clone(),
-                        answer_within: config.answer_within,
-                    };
-                    Ok::<_, String>(tokio::spawn(inbound::poll(receiver, *timeout, stopped)))
+                    let polls = inbound::poll(receiver(polling), *timeout, stopped);
+                    Ok::<_, String>((Some(tokio::spawn(polls)), None))
                 }
-                Updates::Webhook {
-                    listen,
-                    url,
-                    secret,
-                } => {
-                    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-                        format!("could not listen on `webhook_listen` {listen}: {e}")
-                    })?;
-                    let receiver = Receiver {
-                        channel: "telegram".to_owned(),
-                        host: host.clone(),
-                        bot: sending.clone(),
-                        presses: presses.clone(),
-                        answer_within: config.answer_within,
-                    };
+                Updates::Webhook { url, secret } => {
+                    inbound::set_webhook(&sending, url.clone(), secret).await?;
                     host.log(
                         LogLevel::Info,
-                        format!("receiving updates on {listen} for the webhook {url}"),
+                        format!("Telegram posts updates to {url}"),
                     );
-                    inbound::serve_webhook(receiver, listener, url.clone(), secret.clone(), stopped)
-                        .await
+                    Ok((None, Some((receiver(sending.clone()), secret.clone()))))
                 }
             }
         })?;
@@ -149,10 +146,23 @@ impl ChannelPlugin for TelegramChannel {
             sender,
             in_flight: Arc::default(),
             stop,
-            updates: Mutex::new(Some(updates)),
+            updates: Mutex::new(updates),
+            webhook,
+            bot: sending,
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
         })
+    }
+
+    fn webhook(&self, request: WebhookRequest, reply: WebhookReply) {
+        let Some((receiver, secret)) = &self.webhook else {
+            return reply.respond(WebhookResponse::text(
+                404,
+                "this channel receives updates by long polling",
+            ));
+        };
+        let _runtime = self.handle.enter();
+        reply.respond(inbound::receive_posted(receiver, secret, &request));
     }
 
     fn send(&self, request: SendRequest, completion: Completion) {
@@ -174,10 +184,22 @@ impl ChannelPlugin for TelegramChannel {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(updates) = updates {
-            // The webhook listener deletes the webhook as it stops.
             let _ = self
                 .handle
                 .block_on(async { tokio::time::timeout(STOP_GRACE, updates).await });
+        }
+        if self.webhook.is_some() {
+            // Telegram keeps the updates that arrive meanwhile and sends them
+            // to the webhook set at the next start, at once.
+            let deleted = self.handle.block_on(async {
+                tokio::time::timeout(STOP_GRACE, self.bot.delete_webhook().into_future()).await
+            });
+            if !matches!(deleted, Ok(Ok(_))) {
+                self.sender.host.log(
+                    LogLevel::Warn,
+                    "could not delete the webhook while stopping; the next start sets it again",
+                );
+            }
         }
         let started = Instant::now();
         while self.in_flight.load(Ordering::Acquire) > 0 && started.elapsed() < STOP_GRACE {

@@ -4,7 +4,9 @@
 //! three-part briefing, acknowledge with a button and see the message
 //! change; `/pending`; presses from an unlinked or different account are
 //! refused without revealing anything; a champion confirms a cascade step
-//! by step; a blocked bot falls back to email.
+//! by step; a blocked bot falls back to email. In webhook mode the updates
+//! reach the plugin through cascade's own HTTP server, and only with the
+//! secret token.
 
 mod fake_bot_api;
 
@@ -68,27 +70,38 @@ fn padding(section: u32) -> String {
 struct Flow {
     fake: FakeBotApi,
     runner: Runner,
+    /// In webhook mode: the base URL of cascade's HTTP server.
+    server: Option<String>,
     _dir: tempfile::TempDir,
 }
 
-/// The demo project with the Telegram channel and a longer neglect item,
-/// imported as `cascade import` does.
-async fn project(fake: &FakeBotApi) -> tempfile::TempDir {
+/// The webhook secret, kept in a secret file as an operator would.
+const WEBHOOK_SECRET: &str = "a-webhook-secret_for-tests";
+
+/// The demo project with the Telegram channel (long polling, or a webhook
+/// at `server`) and a longer neglect item, imported as `cascade import` does.
+async fn project(fake: &FakeBotApi, server: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     scaffold(dir.path()).unwrap();
     let config_path = dir.path().join("cascade.toml");
     let config = std::fs::read_to_string(&config_path).unwrap();
     let base = &config[..config.find("[[channels]]").unwrap()];
-    std::fs::write(
-        &config_path,
-        format!(
-            "{base}{}",
-            CHANNELS
-                .replace("FAKE_URL", &fake.url)
-                .replace("OUTBOX", &dir.path().join("outbox").display().to_string())
-        ),
-    )
-    .unwrap();
+    let mut channels = CHANNELS
+        .replace("FAKE_URL", &fake.url)
+        .replace("OUTBOX", &dir.path().join("outbox").display().to_string());
+    if let Some(server) = server {
+        channels = channels
+            .replace(
+                "token = { file = \"telegram-token\" } }",
+                "token = { file = \"telegram-token\" }, webhook_secret = { file = \"telegram-webhook-secret\" } }",
+            )
+            .replace(
+                "config = { api_url",
+                &format!("config = {{ mode = \"webhook\", webhook_url = \"{server}/webhooks/telegram\", api_url"),
+            );
+        std::fs::write(dir.path().join("telegram-webhook-secret"), WEBHOOK_SECRET).unwrap();
+    }
+    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
     std::fs::write(dir.path().join("telegram-token"), format!("{TOKEN}\n")).unwrap();
     let item_path = dir
         .path()
@@ -127,8 +140,21 @@ async fn project(fake: &FakeBotApi) -> tempfile::TempDir {
 
 impl Flow {
     async fn new() -> Flow {
+        Flow::start(false).await
+    }
+
+    /// With `webhook`, cascade's HTTP server (its webhook routes) runs on a
+    /// local port and the channel is in webhook mode.
+    async fn start(webhook: bool) -> Flow {
         let fake = FakeBotApi::start().await;
-        let dir = project(&fake).await;
+        let listener = match webhook {
+            true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
+        let server = listener
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().unwrap()));
+        let dir = project(&fake, server.as_deref()).await;
         let rollout = dir.path().join("rollouts").join("now.toml");
         std::fs::write(&rollout, ROLLOUT).unwrap();
         let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
@@ -144,9 +170,14 @@ impl Flow {
             ..DispatchSettings::default()
         };
         let runner = engine.runner(settings).await.unwrap();
+        if let Some(listener) = listener {
+            let app = cascade::server::webhook_router(runner.host.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+        }
         Flow {
             fake,
             runner,
+            server,
             _dir: dir,
         }
     }
@@ -154,6 +185,11 @@ impl Flow {
     /// Waits for the next inbound event from the plugin and lets the runner
     /// handle it at `now`.
     async fn handle_next(&self, now: DateTime<Utc>) -> InboundOutcome {
+        if self.server.is_some() {
+            // Telegram posts what the users did to the webhook.
+            let statuses = self.fake.post_to_webhook(Some(WEBHOOK_SECRET)).await;
+            assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let mut outcomes = self.runner.handle_inbound(now).await.unwrap();
@@ -504,4 +540,71 @@ async fn a_person_who_blocked_the_bot_is_marked_unreachable_and_gets_email() {
     let refused = flow.fake.requests_to("sendMessage");
     assert_eq!(refused.last().unwrap().status, 403);
     flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_webhook_mode_updates_come_through_cascade_s_server_only_with_the_secret() {
+    let flow = Flow::start(true).await;
+    let server = flow.server.clone().unwrap();
+    assert_eq!(
+        flow.fake.webhook(),
+        Some((
+            format!("{server}/webhooks/telegram"),
+            Some(WEBHOOK_SECRET.to_owned())
+        )),
+        "the plugin set the webhook, with the secret, at start"
+    );
+
+    // Posts without the secret, or with another, are refused and become
+    // nothing: the link below is the only event the runner sees.
+    flow.fake.user_sends(TOM, "/help");
+    assert_eq!(flow.fake.post_to_webhook(None).await, [401]);
+    flow.fake.user_sends(TOM, "/pending");
+    assert_eq!(
+        flow.fake
+            .post_to_webhook(Some("a-webhook-secret_for-testz"))
+            .await,
+        [401]
+    );
+    flow.fake.user_sends(TOM, "/pending");
+    assert_eq!(flow.fake.post_to_webhook(Some("short")).await, [401]);
+    let url = |path: &str| url::Url::parse(&format!("{server}{path}")).unwrap();
+    let status = |method, path: &'static str| {
+        let url = url(path);
+        async move { fake_bot_api::request(&url, method, Some(WEBHOOK_SECRET), "{}").await }
+    };
+    assert_eq!(status("GET", "/webhooks/telegram").await, 405);
+    // The file channel takes no webhooks; nor does a channel that is not there.
+    assert_eq!(status("POST", "/webhooks/outbox").await, 404);
+    assert_eq!(status("POST", "/webhooks/nowhere").await, 404);
+    // A post with the secret that is not an update.
+    assert_eq!(
+        fake_bot_api::request(
+            &url("/webhooks/telegram"),
+            "POST",
+            Some(WEBHOOK_SECRET),
+            "[1,2"
+        )
+        .await,
+        400
+    );
+
+    flow.link("p-tom-reilly", TOM).await;
+    flow.runner.tick(utc(9, 0)).await.unwrap();
+    let briefing = flow.message(TOM, 4).await;
+    assert_eq!(labels(&briefing), ["Acknowledge"]);
+    let outcome = flow.user_presses(TOM, &briefing, "Acknowledge").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: true
+        }
+    );
+    flow.fake
+        .wait_until("the edit", |f| !f.requests_to("editMessageText").is_empty())
+        .await;
+    assert!(flow.fake.requests_to("getUpdates").is_empty());
+    flow.runner.stop().await;
+    assert_eq!(flow.fake.webhook(), None, "stopping deletes the webhook");
 }

@@ -353,7 +353,7 @@ impl FakeBotApi {
         let url = url::Url::parse(&url).unwrap();
         let mut statuses = Vec::new();
         for update in updates {
-            statuses.push(post_json(&url, secret, &update).await);
+            statuses.push(request(&url, "POST", secret, &update.to_string()).await);
         }
         statuses
     }
@@ -361,7 +361,7 @@ impl FakeBotApi {
 
 /// A minimal HTTP/1.1 client for the webhook posts: one request per
 /// connection, returning the status code.
-async fn post_json(url: &url::Url, secret: Option<&str>, body: &Value) -> u16 {
+pub async fn request(url: &url::Url, method: &str, secret: Option<&str>, body: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = format!(
         "{}:{}",
@@ -369,12 +369,11 @@ async fn post_json(url: &url::Url, secret: Option<&str>, body: &Value) -> u16 {
         url.port_or_known_default().unwrap()
     );
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let body = body.to_string();
     let secret = secret
         .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
         .unwrap_or_default();
     let request = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{secret}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{secret}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         url.path(),
         url.host_str().unwrap(),
         body.len()

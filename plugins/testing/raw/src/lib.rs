@@ -74,6 +74,7 @@ static TABLE: PluginTable = PluginTable {
     start,
     send,
     stop,
+    webhook: None,
 };
 
 /// The entry symbol, exactly as a C plugin would define it.
