@@ -64,6 +64,18 @@ pub struct Engine {
     inbound: mpsc::UnboundedReceiver<Inbound>,
 }
 
+/// Whether a plugin can carry team posts: post in a shared channel with
+/// buttons, and edit the post.
+fn posts_in_channels(manifest: &Manifest) -> bool {
+    [
+        Capability::ChannelPosts,
+        Capability::Buttons,
+        Capability::Edit,
+    ]
+    .iter()
+    .all(|c| manifest.capabilities.contains(c))
+}
+
 /// The route of a configured channel, from its config and its plugin.
 pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRoute, String> {
     let kind = manifest.channels[0].clone();
@@ -93,6 +105,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         kind,
         formats,
         forms: manifest.capabilities.contains(&Capability::Forms),
+        channel_posts: posts_in_channels(manifest),
         per_second: channel
             .per_second
             .or(manifest.limits.per_second)
@@ -394,24 +407,14 @@ impl Engine {
             .config
             .channels
             .iter()
-            .map(|c| {
-                let capabilities = self
+            .map(|c| TeamPostChannel {
+                name: &c.name,
+                plugin: &c.plugin,
+                team_channels: &c.team_channels,
+                posts_in_channels: self
                     .host
                     .plugin(&c.plugin)
-                    .map(|p| p.manifest.capabilities.as_slice())
-                    .unwrap_or_default();
-                TeamPostChannel {
-                    name: &c.name,
-                    plugin: &c.plugin,
-                    team_channels: &c.team_channels,
-                    posts_in_channels: [
-                        Capability::ChannelPosts,
-                        Capability::Buttons,
-                        Capability::Edit,
-                    ]
-                    .iter()
-                    .all(|c| capabilities.contains(c)),
-                }
+                    .is_some_and(|p| posts_in_channels(&p.manifest)),
             })
             .collect()
     }

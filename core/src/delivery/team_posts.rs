@@ -101,6 +101,16 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
                 reason: format!("channel \"{}\" is no longer configured", post.channel),
             });
         };
+        if !route.channel_posts {
+            // A plugin that does not know team posts would send each edit
+            // as a new message.
+            return Ok(TeamPostOutcome::Dead {
+                reason: format!(
+                    "the plugin of channel \"{}\" no longer has the channel-posts capability",
+                    post.channel
+                ),
+            });
+        }
         let count = self.store.team_count(post.id).await?;
         let request = match self.request(
             post.id,
@@ -163,10 +173,18 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
         let interval = self.settings.team_post_edit_interval;
         let retry_at = |after: Duration| next_edit_at(millis(now), interval, Some(after));
         let rollout = self.rollouts.get(&*self.store, &post.rollout_id).await?;
-        let Some(route) = self.world.routes.get(&post.channel) else {
+        let Some(route) = self
+            .world
+            .routes
+            .get(&post.channel)
+            .filter(|r| r.channel_posts)
+        else {
             return Ok(TeamPostEdit::RetryAt {
                 at: retry_at(FAILED_EDIT_WAIT),
-                reason: format!("channel \"{}\" is no longer configured", post.channel),
+                reason: format!(
+                    "channel \"{}\" is no longer configured with a plugin that has the channel-posts capability",
+                    post.channel
+                ),
             });
         };
         let request = match self.request(
