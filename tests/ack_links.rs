@@ -86,6 +86,7 @@ impl World {
                 definition: "{}",
                 members: &members,
                 now,
+                team_posts: &[],
             })
             .await
             .unwrap();

@@ -327,3 +327,48 @@ fn link_codes_sent_by_email_reach_each_person_and_are_not_printed() {
         text(&unknown.stderr)
     );
 }
+
+#[test]
+fn a_rollout_posting_to_a_channel_that_cannot_edit_buttons_is_refused_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let demo = tmp.path().join("demo");
+    let import = cascade(&["import"], &demo);
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    let original = std::fs::read_to_string(demo.join("rollouts/neglect-briefing.toml")).unwrap();
+    let with_posts = original.replacen(
+        "channels = [\"outbox\"]",
+        "channels = [\"outbox\"]\nteam_posts = [\"outbox\"]",
+        1,
+    );
+    let line = with_posts
+        .lines()
+        .position(|l| l.starts_with("team_posts"))
+        .unwrap()
+        + 1;
+    std::fs::write(demo.join("rollouts/team-posts.toml"), with_posts).unwrap();
+
+    for action in ["plan", "start"] {
+        let out = cascade(&["rollout", action, "rollouts/team-posts.toml"], &demo);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "rollouts/team-posts.toml:{line}: team_posts names channel \"outbox\", whose plugin \"file\" cannot post in a team's channel with a button and edit the post"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(
+                "help: name a channel whose plugin has the `channel-posts`, `buttons` and `edit` capabilities"
+            ),
+            "{stderr}"
+        );
+    }
+    let status = cascade(&["status"], &demo);
+    assert!(
+        text(&status.stdout).contains("no rollouts yet"),
+        "{}",
+        text(&status.stdout)
+    );
+}

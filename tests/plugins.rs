@@ -58,6 +58,7 @@ fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig
         identity: None,
         formats: None,
         per_second: None,
+        team_channels: Default::default(),
     }
 }
 
@@ -81,6 +82,7 @@ fn request(delivery_id: &str, text: &str) -> SendRequest {
         actions: vec![],
         reply: None,
         list: None,
+        post: None,
     }
 }
 

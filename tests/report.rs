@@ -197,6 +197,7 @@ impl Fixture {
                 definition: &json,
                 members: &members,
                 now,
+                team_posts: &[],
             })
             .await
             .unwrap();

@@ -178,6 +178,7 @@ fn main() {
                     definition: "{}",
                     members: &members,
                     now: t,
+                    team_posts: &[],
                 })
                 .await
                 .unwrap();

@@ -279,6 +279,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
                     actions,
                     reply: None,
                     list: None,
+                    post: None,
                 }
             })
             .collect();

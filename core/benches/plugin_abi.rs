@@ -49,6 +49,7 @@ fn request(chunk_chars: usize) -> SendRequest {
         actions: vec![],
         reply: None,
         list: None,
+        post: None,
     }
 }
 
@@ -84,6 +85,7 @@ fn main() {
         identity: None,
         formats: None,
         per_second: None,
+        team_channels: Default::default(),
     };
     runtime
         .block_on(host.start(&channel, Path::new(".")))

@@ -254,6 +254,7 @@ async fn child_phases(project_dir: &Path, rollout: &Path) {
             definition: &json,
             members: &members,
             now: millis(Utc::now()),
+            team_posts: &[],
         })
         .await
         .unwrap();

@@ -615,6 +615,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             match engine.plan(&file, now).await {
                 Ok(planned) => {
                     println!("{}", planned.summary);
+                    print_team_posts(&planned, &engine.calendar);
                     print_already_reached(&planned);
                     println!(
                         "Nothing was written. Start it with: cascade rollout start {}",
@@ -637,6 +638,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                 return report_problems(&problems, &file);
             }
             println!("{}", planned.summary);
+            print_team_posts(&planned, &engine.calendar);
             print_already_reached(&planned);
             println!(
                 "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
@@ -650,6 +652,32 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
         RolloutAction::Resume { id } => set_state(id, RolloutState::Active).await,
         RolloutAction::Cancel { id } => set_state(id, RolloutState::Cancelled).await,
     }
+}
+
+/// One line per team post: which team's channel, when, and the count it
+/// starts from.
+fn print_team_posts(planned: &engine::Planned, calendar: &crate::rollout::Calendar) {
+    if planned.definition.team_posts.is_empty() {
+        return;
+    }
+    println!("Team posts (one post per team channel, with a live count of acknowledgements):");
+    if planned.team_posts.is_empty() {
+        println!("  none: no team of the audience has a channel in team_channels\n");
+        return;
+    }
+    for post in &planned.team_posts {
+        let when = crate::delivery::from_millis(post.due_at).with_timezone(&calendar.time_zone());
+        println!(
+            "  {} ({}) on {}, channel {}: {}, showing \"{}\"",
+            post.team_name,
+            post.team_id,
+            post.channel,
+            post.address,
+            when.format("%a %-d %b %Y %H:%M"),
+            crate::rollout::count_line(0, post.members as u32),
+        );
+    }
+    println!();
 }
 
 fn print_already_reached(planned: &engine::Planned) {
@@ -766,6 +794,36 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
+/// Each team post of a rollout: its state and the count it shows.
+async fn print_team_post_states(store: &SqliteStore, id: &str) -> Result<()> {
+    use crate::store::TeamPosts;
+    let posts = store.team_posts(id).await?;
+    if posts.is_empty() {
+        return Ok(());
+    }
+    println!("\nteam posts:");
+    for post in posts {
+        let shown = post.shown.map_or_else(
+            || "not posted yet".to_owned(),
+            |c| {
+                format!(
+                    "shows \"{}\"",
+                    crate::rollout::count_line(c.acknowledged, c.total)
+                )
+            },
+        );
+        let error = post
+            .last_error
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
+        println!(
+            "  {:<28} {:<12} {:<8} {shown}{error}",
+            post.team_id, post.channel, post.state
+        );
+    }
+    Ok(())
+}
+
 async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
     let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
     let rollouts = store.rollouts().await?;
@@ -855,6 +913,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             );
         }
     }
+    print_team_post_states(&store, id).await?;
     let dead = store.dead_letters(id, 10).await?;
     if !dead.is_empty() {
         println!("\nlatest dead letters:");

@@ -5,7 +5,8 @@
 
 use crate::content::{self, ItemKind, LoadedItem};
 use crate::delivery::{
-    ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, World, millis, schedule_due,
+    ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, TeamPoster, World, millis,
+    schedule_due,
 };
 use crate::directory::Directory;
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome};
@@ -14,10 +15,12 @@ use crate::privacy::PrivacyGuard;
 use crate::project::Project;
 use crate::render::Channel;
 use crate::rollout::{
-    Calendar, Known, PlanSummary, RolloutDefinition, parse_definition, resolve, summarise,
-    validate, wave_send,
+    Calendar, Known, PlanSummary, PlannedTeamPost, RolloutDefinition, TeamPostChannel,
+    check_team_posts, parse_definition, plan_team_posts, resolve, summarise, validate, wave_send,
 };
-use crate::store::{Evidence, NewMember, NewRollout, Outbox, SqliteStore, Store};
+use crate::store::{
+    Evidence, NewMember, NewRollout, NewTeamPost, Outbox, SqliteStore, Store, TeamPosts,
+};
 use cascade_plugin_api::{
     Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
 };
@@ -61,6 +64,18 @@ pub struct Engine {
     inbound: mpsc::UnboundedReceiver<Inbound>,
 }
 
+/// Whether a plugin can carry team posts: post in a shared channel with
+/// buttons, and edit the post.
+fn posts_in_channels(manifest: &Manifest) -> bool {
+    [
+        Capability::ChannelPosts,
+        Capability::Buttons,
+        Capability::Edit,
+    ]
+    .iter()
+    .all(|c| manifest.capabilities.contains(c))
+}
+
 /// The route of a configured channel, from its config and its plugin.
 pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRoute, String> {
     let kind = manifest.channels[0].clone();
@@ -91,6 +106,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         formats,
         buttons: manifest.capabilities.contains(&Capability::Buttons),
         forms: manifest.capabilities.contains(&Capability::Forms),
+        channel_posts: posts_in_channels(manifest),
         per_second: channel
             .per_second
             .or(manifest.limits.per_second)
@@ -202,6 +218,20 @@ impl Engine {
             .iter()
             .map(ToString::to_string)
             .collect();
+        let config_path = self.project.root.join(crate::config::CONFIG_FILE);
+        let config_text = std::fs::read_to_string(&config_path).unwrap_or_default();
+        let team_channels = self.team_post_channels();
+        problems.extend(
+            check_team_posts(
+                &definition,
+                (path, &text),
+                (&config_path, &config_text),
+                &team_channels,
+                &directory,
+            )
+            .iter()
+            .map(ToString::to_string),
+        );
         let today = now.with_timezone(&self.calendar.time_zone()).date_naive();
         let guard = PrivacyGuard::new(&self.project.config.privacy)
             .map_err(|e| Problems::one(e.to_string()))?;
@@ -348,7 +378,7 @@ impl Engine {
         };
         let mut summary = summarise(&definition, &self.calendar, &resolved, &reachable);
         summary.articles = titles;
-        let members = resolved
+        let members: Vec<NewMember> = resolved
             .members
             .iter()
             .map(|m| NewMember {
@@ -357,17 +387,41 @@ impl Engine {
                 first_due_at: millis(wave_send(&definition, &self.calendar, m.wave)),
             })
             .collect();
+        let sends: Vec<(&str, i64)> = members
+            .iter()
+            .map(|m| (m.person_id.as_str(), m.first_due_at))
+            .collect();
+        let team_posts = plan_team_posts(&definition, &team_channels, &directory, &sends);
         Ok(Planned {
             definition,
             item: loaded,
             summary,
             members,
             already_reached,
+            team_posts,
         })
     }
 
+    /// What each configured channel instance offers team posts.
+    fn team_post_channels(&self) -> Vec<TeamPostChannel<'_>> {
+        self.project
+            .config
+            .channels
+            .iter()
+            .map(|c| TeamPostChannel {
+                name: &c.name,
+                plugin: &c.plugin,
+                team_channels: &c.team_channels,
+                posts_in_channels: self
+                    .host
+                    .plugin(&c.plugin)
+                    .is_some_and(|p| posts_in_channels(&p.manifest)),
+            })
+            .collect()
+    }
+
     /// Persists a planned rollout: pins the item version and writes every
-    /// member, in one transaction. Nothing is sent here.
+    /// member and team post, in one transaction. Nothing is sent here.
     pub async fn start(&self, planned: &Planned, now: DateTime<Utc>) -> Result<(), Problems> {
         if self.store.rollout(&planned.definition.id).await?.is_some() {
             return Err(Problems::one(format!(
@@ -387,6 +441,16 @@ impl Engine {
                 item_version: &planned.item.item.version.0,
                 definition: &definition,
                 members: &planned.members,
+                team_posts: &planned
+                    .team_posts
+                    .iter()
+                    .map(|p| NewTeamPost {
+                        team_id: p.team_id.clone(),
+                        channel: p.channel.clone(),
+                        address: p.address.clone(),
+                        due_at: p.due_at,
+                    })
+                    .collect::<Vec<_>>(),
                 now: millis(now),
             })
             .await?;
@@ -444,6 +508,7 @@ impl Engine {
             actions: Vec::new(),
             reply: None,
             list: None,
+            post: None,
         };
         Ok(match self.host.send(channel, &request).await {
             Ok(SendResult::Delivered { .. }) => Ok(()),
@@ -490,6 +555,14 @@ impl Engine {
             bodies: Default::default(),
         });
         let host = Arc::new(self.host);
+        let team_posts = TeamPoster {
+            store: self.store.clone(),
+            host: host.clone(),
+            rollouts: rollouts.clone(),
+            world: world.clone(),
+            composer: composer.clone(),
+            settings: settings.clone(),
+        };
         let dispatcher = Dispatcher::new(
             self.store.clone(),
             host.clone(),
@@ -504,6 +577,7 @@ impl Engine {
             rollouts,
             world,
             dispatcher,
+            team_posts,
             inbound: tokio::sync::Mutex::new(self.inbound),
             keys,
             conversations: Conversations::default(),
@@ -534,6 +608,8 @@ pub struct Runner {
     pub rollouts: Arc<Rollouts>,
     pub world: Arc<World>,
     pub dispatcher: Dispatcher<SqliteStore>,
+    /// Posts in team channels and their live counts.
+    pub team_posts: TeamPoster<SqliteStore>,
     inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
     /// Signs the ids of chat buttons.
     pub keys: ActionKey,
@@ -563,6 +639,7 @@ impl Runner {
                     tracing::info!(queued, "queued the messages that fell due");
                 }
                 report.queued += queued;
+                self.team_posts(now).await?;
                 next_schedule = now + chrono::Duration::seconds(1);
             }
             self.handle_inbound(now).await?;
@@ -614,9 +691,19 @@ impl Runner {
             .await?)
     }
 
-    /// Schedules, then dispatches until nothing more is due at `now`.
+    /// Posts the team posts due at `now`, then edits the posts whose count
+    /// changed and may be edited now; returns (posts, edits) attempted.
+    pub async fn team_posts(&self, now: DateTime<Utc>) -> Result<(usize, usize), Problems> {
+        let posted = self.team_posts.post_due(now).await?;
+        let edited = self.team_posts.refresh_counts(now).await?;
+        Ok((posted, edited))
+    }
+
+    /// Schedules, posts and refreshes team posts, then dispatches until
+    /// nothing more is due at `now`.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<(usize, usize), Problems> {
         let queued = self.schedule(now).await?;
+        self.team_posts(now).await?;
         let mut dispatched = 0;
         loop {
             let claimed = self.dispatch(now).await?;
@@ -717,6 +804,7 @@ impl Runner {
                 private: true,
             }),
             list: None,
+            post: None,
         };
         let host = self.host.clone();
         let instance = instance.to_owned();
@@ -731,10 +819,13 @@ impl Runner {
         });
     }
 
-    /// Nothing queued or leased, and no member step due at `now`.
+    /// Nothing queued or leased, no member step due at `now`, and no team
+    /// post due or waiting for an edit of its count.
     pub async fn idle(&self, now: DateTime<Utc>) -> Result<bool, Problems> {
         Ok(self.store.outstanding().await? == 0
-            && self.store.due_members(millis(now), 1).await?.is_empty())
+            && self.store.due_members(millis(now), 1).await?.is_empty()
+            && self.store.team_posts_due(millis(now)).await? == 0
+            && self.store.stale_team_posts(millis(now)).await?.is_empty())
     }
 
     /// Stops every channel instance, letting in-flight sends finish.
@@ -753,6 +844,8 @@ pub struct Planned {
     pub members: Vec<NewMember>,
     /// People left out because another rollout of the item already has them.
     pub already_reached: usize,
+    /// Posts in team channels, with when each is due.
+    pub team_posts: Vec<PlannedTeamPost>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -25,6 +25,9 @@ pub struct DispatchSettings {
     pub backoff_max: Duration,
     /// Sends in flight per channel instance when the plugin does not say.
     pub default_in_flight: usize,
+    /// The least time between two edits of one team post's live count:
+    /// acknowledgements arriving meanwhile are shown together by one edit.
+    pub team_post_edit_interval: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -35,6 +38,7 @@ impl Default for DispatchSettings {
             backoff_base: Duration::from_secs(30),
             backoff_max: Duration::from_secs(3600),
             default_in_flight: 64,
+            team_post_edit_interval: Duration::from_secs(3),
         }
     }
 }
@@ -342,6 +346,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             actions,
             reply: None,
             list: self.composer.mailing_list(&row, &rollout),
+            post: None,
         };
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
             if row.attempts >= rollout.definition.max_attempts {
@@ -434,7 +439,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
 }
 
 /// A stable pseudo-random number in [0, 1) per row and attempt.
-fn jitter(id: i64, attempt: u32) -> f64 {
+pub(super) fn jitter(id: i64, attempt: u32) -> f64 {
     let mut x = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ u64::from(attempt).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 31;

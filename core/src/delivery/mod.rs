@@ -8,11 +8,13 @@
 mod compose;
 mod dispatcher;
 mod scheduler;
+mod team_posts;
 mod world;
 
 pub use compose::{Composer, paragraphs};
 pub use dispatcher::{DispatchSettings, Dispatcher, backoff};
 pub use scheduler::schedule_due;
+pub use team_posts::{TeamPoster, next_edit_at};
 pub use world::{ChannelRoute, RolloutRuntime, Rollouts, World};
 
 use crate::store::StoreError;

@@ -29,6 +29,9 @@ pub struct ChannelRoute {
     pub buttons: bool,
     /// Buttons can open a form at once (the plugin's `forms` capability).
     pub forms: bool,
+    /// The plugin can post in a team's channel with buttons and edit the
+    /// post (`channel-posts`, `buttons` and `edit`).
+    pub channel_posts: bool,
     /// Most sends a second, from the channel's config or its plugin.
     pub per_second: Option<f64>,
 }

@@ -25,6 +25,9 @@ pub enum ActionRef {
     Confirm(i64),
     /// A choice in a conversation the engine leads, e.g. `team:2`.
     Choice(String),
+    /// Acknowledge, as a member of its team, the item of this team post
+    /// (pressed by many people, each for themselves).
+    Post(i64),
 }
 
 impl ActionRef {
@@ -34,6 +37,7 @@ impl ActionRef {
             ActionRef::Answer(d, n) => format!("answer:{d}:{n}"),
             ActionRef::Confirm(d) => format!("confirm:{d}"),
             ActionRef::Choice(c) => format!("c:{c}"),
+            ActionRef::Post(p) => format!("post:{p}"),
         }
     }
 
@@ -47,6 +51,7 @@ impl ActionRef {
                 Some(ActionRef::Answer(d.parse().ok()?, n.parse().ok()?))
             }
             "c" => Some(ActionRef::Choice(rest.to_owned())),
+            "post" => rest.parse().ok().map(ActionRef::Post),
             _ => None,
         }
     }
@@ -114,6 +119,7 @@ mod tests {
             ActionRef::Answer(9_999_999_999, 3),
             ActionRef::Confirm(4),
             ActionRef::Choice("method:briefing-session".to_owned()),
+            ActionRef::Post(9_999_999_999),
         ] {
             let id = key().sign(&action);
             assert!(id.len() <= 64, "{id} is longer than Telegram allows");

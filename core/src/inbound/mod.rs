@@ -17,7 +17,7 @@ use crate::plugins::Inbound;
 use crate::rollout::RolloutDefinition;
 use crate::store::{
     AckMethod, AckOutcome, CodeRefusal, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
-    Outbox, Store, StoreError,
+    Outbox, Store, StoreError, TeamPosts,
 };
 use cascade_plugin_api::{Action, Form, FormField, InboundKind};
 use chrono::NaiveDate;
@@ -97,6 +97,8 @@ pub enum Refusal {
     NotAChampion,
     /// `/ack` of an item not waiting for the person.
     NothingToAcknowledge,
+    /// A team post's button pressed by someone not in that team's audience.
+    NotInTeam,
 }
 
 impl Refusal {
@@ -130,6 +132,9 @@ impl Refusal {
             Refusal::NothingToAcknowledge => {
                 "Nothing by that id is waiting for you. Send /pending to see what is."
             }
+            Refusal::NotInTeam => {
+                "This post is for the members of one team, and you are not one of them here, so nothing was recorded."
+            }
         }
     }
 
@@ -145,6 +150,7 @@ impl Refusal {
             Refusal::ForgedAction => "forged action id",
             Refusal::NotAChampion => "not a champion",
             Refusal::NothingToAcknowledge => "nothing to acknowledge",
+            Refusal::NotInTeam => "not in the post's team",
         }
     }
 }
@@ -377,7 +383,7 @@ pub async fn issue_code<S: Evidence>(
     Ok(code)
 }
 
-impl<S: Evidence + Outbox + Store> Desk<'_, S> {
+impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     fn today(&self, now: i64) -> NaiveDate {
         let tz: Tz = self.rollouts.calendar().time_zone();
         from_millis(now).with_timezone(&tz).date_naive()
@@ -571,10 +577,15 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                         }),
                     };
                 }
+                if let ActionRef::Post(post_id) = action {
+                    return self
+                        .acknowledge_post(identity, account, post_id, channel, now)
+                        .await;
+                }
                 let (delivery_id, answer) = match action {
                     ActionRef::Ack(d) | ActionRef::Confirm(d) => (d, None),
                     ActionRef::Answer(d, n) => (d, Some(n)),
-                    ActionRef::Choice(_) => unreachable!("handled above"),
+                    ActionRef::Choice(_) | ActionRef::Post(_) => unreachable!("handled above"),
                 };
                 let (person, delivery) = match self
                     .recipient(identity, account, delivery_id, channel, now)
@@ -817,6 +828,74 @@ impl<S: Evidence + Outbox + Store> Desk<'_, S> {
                 status: Some(format!("Acknowledged on {day}")),
                 keep_actions,
                 actions: Vec::new(),
+            },
+        })
+    }
+
+    /// A press of a team post's button: acknowledges for the person linked
+    /// to the account, if they are in that team in the post's rollout, as
+    /// their own button would. The answer is for them alone and leaves the
+    /// shared post as it is (its count moves by an edit of its own).
+    async fn acknowledge_post(
+        &self,
+        identity: &str,
+        account: &str,
+        post_id: i64,
+        channel: &str,
+        now: i64,
+    ) -> Result<Handled, StoreError> {
+        let method = AckMethod::Button;
+        let Some(person) = self.store.person_for_account(identity, account).await? else {
+            return self
+                .refuse(channel, None, None, method, Refusal::UnlinkedAccount, now)
+                .await;
+        };
+        let Some(member) = self.store.team_post_member(post_id, &person).await? else {
+            return self
+                .refuse(
+                    channel,
+                    Some(&person),
+                    None,
+                    method,
+                    Refusal::NotInTeam,
+                    now,
+                )
+                .await;
+        };
+        let outcome = self
+            .store
+            .acknowledge_item(&NewAcknowledgement {
+                person_id: person.clone(),
+                item_id: member.item_id,
+                item_version: member.item_version,
+                rollout_id: Some(member.rollout_id.clone()),
+                delivery_id: member.delivery_id,
+                channel: channel.to_owned(),
+                method,
+                at: now,
+            })
+            .await?;
+        let title = self.title(&member.rollout_id).await;
+        let text = match outcome {
+            AckOutcome::Recorded => format!("Thank you: \"{title}\" is acknowledged."),
+            AckOutcome::AlreadyAcknowledged { at } => format!(
+                "You had already acknowledged \"{title}\" on {}.",
+                long_date(
+                    from_millis(at)
+                        .with_timezone(&self.rollouts.calendar().time_zone())
+                        .date_naive()
+                )
+            ),
+        };
+        tracing::info!(channel, person = %person, post = post_id, "acknowledged through a team post");
+        Ok(Handled {
+            outcome: InboundOutcome::Acknowledged {
+                person_id: person,
+                first: outcome == AckOutcome::Recorded,
+            },
+            answer: Answer {
+                notice: Some("Acknowledged".to_owned()),
+                ..Answer::text(text)
             },
         })
     }

@@ -72,6 +72,13 @@ pub struct ChannelConfig {
     /// Most sends a second on this channel (default: the plugin's limit).
     #[serde(default)]
     pub per_second: Option<f64>,
+    /// Team channels on this instance: a directory team id to the
+    /// provider's address of that team's shared channel (a Discord channel
+    /// id). A rollout with `team_posts = ["<this instance>"]` posts its item
+    /// once in each channel of a team in its audience, with a live count of
+    /// the team's acknowledgements.
+    #[serde(default)]
+    pub team_channels: BTreeMap<String, String>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -185,6 +192,23 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("must only come from")
+        );
+    }
+
+    #[test]
+    fn team_channels_map_team_ids_to_channel_addresses_and_default_to_none() {
+        let c = channel(
+            "name = \"discord\"\nplugin = \"discord\"\nteam_channels = { \"hosp-ed\" = \"1200000000000000301\", \"mash\" = \"1200000000000000302\" }\n",
+        );
+        assert_eq!(
+            c.team_channels.get("hosp-ed").map(String::as_str),
+            Some("1200000000000000301")
+        );
+        assert_eq!(c.team_channels.len(), 2);
+        assert!(
+            channel("name = \"x\"\nplugin = \"file\"\n")
+                .team_channels
+                .is_empty()
         );
     }
 

@@ -56,6 +56,12 @@ pub struct RolloutDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsubscribe_url: Option<String>,
     pub audience: Audience,
+    /// Channel instances whose `team_channels` get a post of the item: once
+    /// per team of the audience that has a channel there, when the team's
+    /// first member is sent it, with a live count of the team's
+    /// acknowledgements. Individual deliveries go out as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub team_posts: Vec<String>,
     /// At least one; only the last may be a catch-all.
     pub waves: Vec<Wave>,
     pub follow_ups: Vec<FollowUp>,
@@ -233,6 +239,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     };
     let waves = p.waves(&raw.waves);
     let follow_ups = p.follow_ups(&raw.follow_ups);
+    let team_posts = p.ids(&raw.team_posts, "team_posts");
 
     if !p.errors.is_empty() {
         return Err(p.errors);
@@ -253,6 +260,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             max_attempts: max_attempts?,
             unsubscribe_url: unsubscribe_url?,
             audience: audience?,
+            team_posts: team_posts?,
             waves: waves?,
             follow_ups: follow_ups?,
         })
@@ -278,6 +286,7 @@ pub fn to_toml(def: &RolloutDefinition) -> String {
         max_attempts: def.max_attempts,
         unsubscribe_url: def.unsubscribe_url.as_deref(),
         audience: &def.audience,
+        team_posts: &def.team_posts,
         waves: &def.waves,
         follow_ups: &def.follow_ups,
     };
@@ -314,6 +323,8 @@ struct CanonicalDefinition<'a> {
     max_attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     unsubscribe_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    team_posts: &'a [String],
     #[serde(skip_serializing_if = "Audience::is_everyone")]
     audience: &'a Audience,
     waves: &'a [Wave],
@@ -343,6 +354,7 @@ pub(super) struct RawDefinition {
     max_attempts: RawValue,
     unsubscribe_url: RawValue,
     pub(super) audience: Option<Spanned<RawSelector>>,
+    pub(super) team_posts: RawList,
     pub(super) waves: Option<Spanned<Vec<Spanned<RawWave>>>>,
     #[serde(default)]
     follow_ups: Vec<Spanned<RawFollowUp>>,
@@ -441,6 +453,7 @@ const TOP: Table = Table {
         "escalation_days",
         "max_attempts",
         "unsubscribe_url",
+        "team_posts",
     ],
     tables: &[("audience", &AUDIENCE)],
     arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],

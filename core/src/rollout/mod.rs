@@ -7,6 +7,7 @@ mod calendar;
 mod definition;
 mod plan;
 mod steps;
+mod team_posts;
 mod validate;
 
 pub use audience::{Member, Resolved, resolve};
@@ -17,6 +18,9 @@ pub use definition::{
 pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use steps::{
     EscalationTarget, Step, StepKind, deadline, escalation_target, wave_send, wave_steps,
+};
+pub use team_posts::{
+    PlannedTeamPost, TeamPostChannel, check_team_posts, count_line, plan_team_posts,
 };
 pub use validate::{Known, validate};
 

@@ -1084,3 +1084,196 @@ mod plan {
         );
     }
 }
+
+mod team_posts {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const CONFIG: &str = "cascade.toml";
+    /// cascade.toml with a Discord instance, its team channels on lines 10 and 11.
+    const CONFIG_TEXT: &str = r#"[[channels]]
+name = "outbox"
+plugin = "file"
+
+[[channels]]
+name = "discord"
+plugin = "discord"
+
+[channels.team_channels]
+"t-children-social-care" = "1200000000000000301"
+"t-public-protektion" = "1200000000000000302"
+"#;
+
+    fn with_team_posts(list: &str) -> (String, RolloutDefinition) {
+        let text = full_with(
+            "channels = [\"email\", \"telegram\"]",
+            &format!("channels = [\"email\", \"telegram\"]\nteam_posts = {list}"),
+        );
+        let def = parse(&text);
+        (text, def)
+    }
+
+    fn channels<'a>(discord: &'a BTreeMap<String, String>) -> Vec<TeamPostChannel<'a>> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        vec![
+            TeamPostChannel {
+                name: "outbox",
+                plugin: "file",
+                team_channels: &NONE,
+                posts_in_channels: false,
+            },
+            TeamPostChannel {
+                name: "email",
+                plugin: "email",
+                team_channels: &NONE,
+                posts_in_channels: false,
+            },
+            TeamPostChannel {
+                name: "discord",
+                plugin: "discord",
+                team_channels: discord,
+                posts_in_channels: true,
+            },
+        ]
+    }
+
+    fn check(list: &str, discord: &BTreeMap<String, String>) -> Vec<String> {
+        let (text, def) = with_team_posts(list);
+        check_team_posts(
+            &def,
+            (Path::new(FILE), &text),
+            (Path::new(CONFIG), CONFIG_TEXT),
+            &channels(discord),
+            &northbridge(),
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    }
+
+    fn team_channels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(t, a)| ((*t).to_owned(), (*a).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn team_posts_parse_and_round_trip_through_to_toml() {
+        let (_, def) = with_team_posts("[\"discord\"]");
+        assert_eq!(def.team_posts, ["discord"]);
+        assert_eq!(parse(&to_toml(&def)), def);
+        assert!(parse(FULL).team_posts.is_empty());
+        assert!(!to_toml(&parse(FULL)).contains("team_posts"));
+    }
+
+    #[test]
+    fn a_channel_named_twice_in_team_posts_is_refused_at_its_line() {
+        let text = full_with(
+            "fallback = true",
+            "fallback = true\nteam_posts = [\"discord\", \"discord\"]",
+        );
+        assert!(has(
+            &errors(&text),
+            "rollouts/neglect.toml:7:",
+            "\"discord\" is listed twice in `team_posts`"
+        ));
+    }
+
+    #[test]
+    fn an_unknown_channel_in_team_posts_is_refused_with_a_guess() {
+        let (text, def) = with_team_posts("[\"discrod\"]");
+        let known = Known {
+            channels: ["email", "telegram", "discord"].map(str::to_owned).into(),
+            ..Known::from_directory(&northbridge())
+        };
+        let problems: Vec<String> = validate(&def, Path::new(FILE), &text, &known)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("discrod") && p.contains("did you mean \"discord\"")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_channel_whose_plugin_cannot_edit_buttons_is_refused_naming_the_fix() {
+        let problems = check("[\"outbox\"]", &BTreeMap::new());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("rollouts/neglect.toml:6: team_posts names channel \"outbox\", whose plugin \"file\" cannot post in a team's channel"),
+            "{}",
+            problems[0]
+        );
+        assert!(problems[0].contains(
+            "help: name a channel whose plugin has the `channel-posts`, `buttons` and `edit` capabilities"
+        ));
+    }
+
+    #[test]
+    fn a_channel_without_team_channels_is_refused_naming_the_config_file() {
+        let problems = check("[\"discord\"]", &BTreeMap::new());
+        assert_eq!(
+            problems,
+            [
+                "rollouts/neglect.toml:6: team_posts names channel \"discord\", which has no team_channels\n  help: add team_channels = { \"<team id>\" = \"<channel id>\" } to the [[channels]] entry named \"discord\" in cascade.toml, or remove \"discord\" from team_posts"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_team_in_team_channels_is_refused_at_its_line_in_cascade_toml() {
+        let discord = team_channels(&[
+            ("t-children-social-care", "1200000000000000301"),
+            ("t-public-protektion", "1200000000000000302"),
+        ]);
+        let problems = check("[\"discord\"]", &discord);
+        assert_eq!(
+            problems,
+            [
+                "cascade.toml:11: channel \"discord\": team_channels names team \"t-public-protektion\", which is not in the directory\n  help: did you mean \"t-public-protection\"? use a team_id from directory/teams.csv (and run `cascade import` after adding a team)"
+            ]
+        );
+        let blank = team_channels(&[("t-children-social-care", " ")]);
+        let problems = check("[\"discord\"]", &blank);
+        assert!(
+            problems[0].starts_with("cascade.toml:10: channel \"discord\": team_channels gives team \"t-children-social-care\" an empty address"),
+            "{problems:?}"
+        );
+        let good = team_channels(&[("t-children-social-care", "1200000000000000301")]);
+        assert!(check("[\"discord\"]", &good).is_empty());
+    }
+
+    #[test]
+    fn each_team_of_the_audience_with_a_channel_gets_one_post_at_its_first_send() {
+        let (_, def) = with_team_posts("[\"discord\"]");
+        let discord = team_channels(&[
+            ("t-children-social-care", "301"),
+            ("t-health-visiting", "302"),
+            ("t-public-protection", "303"),
+        ]);
+        let members = [
+            ("p-amara-okafor", 2_000),
+            ("p-tom-reilly", 1_000),
+            ("p-grace-hill", 3_000),
+            ("p-lena-ford", 5_000),
+        ];
+        let posts = plan_team_posts(&def, &channels(&discord), &northbridge(), &members);
+        let summary: Vec<(&str, &str, usize, i64)> = posts
+            .iter()
+            .map(|p| (p.team_id.as_str(), p.address.as_str(), p.members, p.due_at))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("t-children-social-care", "301", 3, 1_000),
+                ("t-health-visiting", "302", 1, 5_000)
+            ],
+            "a team with nobody in the audience gets no post"
+        );
+        assert!(posts.iter().all(|p| p.channel == "discord"));
+    }
+}

@@ -72,6 +72,11 @@ pub fn validate(
         raw.as_ref().and_then(|r| r.channels.as_ref()),
         Kind::Channel,
     );
+    check.list(
+        &def.team_posts,
+        raw.as_ref().and_then(|r| r.team_posts.as_ref()),
+        Kind::Channel,
+    );
 
     let audience = raw
         .as_ref()

@@ -6,9 +6,11 @@
 mod evidence;
 mod outbox;
 mod sqlite;
+mod team_posts;
 
 pub use evidence::*;
 pub use outbox::*;
+pub use team_posts::*;
 
 pub use sqlite::SqliteStore;
 

@@ -13,6 +13,8 @@ pub struct NewRollout<'a> {
     /// The rollout definition as JSON.
     pub definition: &'a str,
     pub members: &'a [NewMember],
+    /// Posts in team channels, written with the rollout.
+    pub team_posts: &'a [super::NewTeamPost],
     pub now: i64,
 }
 

@@ -522,3 +522,225 @@ async fn an_embargoed_item_keeps_its_date() {
         ("embargoed", Some(until))
     );
 }
+
+mod team_posts {
+    use super::*;
+
+    /// A rollout to p-1, p-2 (team cyp-east) and p-3 (cyp-west), with a post
+    /// for cyp-east due at 1,000 ms; returns the post's id.
+    async fn rollout_with_a_team_post(project: &Project) -> i64 {
+        let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
+        project.store.save_item(&item, "source").await.unwrap();
+        let member = |id: &str| NewMember {
+            person_id: id.to_owned(),
+            wave: 0,
+            first_due_at: 1_000,
+        };
+        project
+            .store
+            .create_rollout(NewRollout {
+                id: "r-1",
+                item_id: "nl-neglect",
+                item_version: "aaa111",
+                definition: "{}",
+                members: &[member("p-1"), member("p-2"), member("p-3")],
+                team_posts: &[NewTeamPost {
+                    team_id: "cyp-east".to_owned(),
+                    channel: "discord".to_owned(),
+                    address: "301".to_owned(),
+                    due_at: 1_000,
+                }],
+                now: 0,
+            })
+            .await
+            .unwrap();
+        project.store.team_posts("r-1").await.unwrap()[0].id
+    }
+
+    async fn acknowledge(store: &SqliteStore, person: &str, version: &str, at: i64) {
+        store
+            .acknowledge_item(&NewAcknowledgement {
+                person_id: person.to_owned(),
+                item_id: "nl-neglect".to_owned(),
+                item_version: version.to_owned(),
+                rollout_id: None,
+                delivery_id: None,
+                channel: "web".to_owned(),
+                method: AckMethod::Link,
+                at,
+            })
+            .await
+            .unwrap();
+    }
+
+    fn count(acknowledged: u32, total: u32) -> TeamCount {
+        TeamCount {
+            acknowledged,
+            total,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_is_claimed_once_when_due_and_again_only_after_its_lease() {
+        let project = Project::with_directory().await;
+        let post = rollout_with_a_team_post(&project).await;
+        let store = &project.store;
+        assert!(
+            store
+                .claim_team_posts(999, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.team_posts_due(999).await.unwrap(), 0);
+        assert_eq!(store.team_posts_due(1_000).await.unwrap(), 1);
+        let claimed = store.claim_team_posts(1_000, 60_000).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].id, claimed[0].attempts), (post, 1));
+        assert!(
+            store
+                .claim_team_posts(2_000, 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "leased"
+        );
+        // The engine died mid-send: after the lease the post is tried again.
+        let again = store.claim_team_posts(61_000, 60_000).await.unwrap();
+        assert_eq!(again[0].attempts, 2);
+        store
+            .record_team_post(
+                post,
+                &TeamPostOutcome::Sent {
+                    provider_id: Some("301/9".to_owned()),
+                    shown: count(0, 2),
+                    edit_due_at: 64_000,
+                },
+                61_000,
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_team_posts(999_999, 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a sent post is never posted again"
+        );
+        assert_eq!(store.team_posts_due(999_999).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_count_covers_the_teams_members_by_any_route_and_edits_are_paced() {
+        let project = Project::with_directory().await;
+        let post = rollout_with_a_team_post(&project).await;
+        let store = &project.store;
+        store.claim_team_posts(1_000, 60_000).await.unwrap();
+        assert_eq!(store.team_count(post).await.unwrap(), count(0, 2));
+        store
+            .record_team_post(
+                post,
+                &TeamPostOutcome::Sent {
+                    provider_id: Some("301/9".to_owned()),
+                    shown: count(0, 2),
+                    edit_due_at: 4_000,
+                },
+                1_000,
+            )
+            .await
+            .unwrap();
+        assert!(store.stale_team_posts(5_000).await.unwrap().is_empty());
+
+        // Another team's member, and another version, do not count.
+        acknowledge(store, "p-3", "aaa111", 2_000).await;
+        acknowledge(store, "p-1", "old000", 2_000).await;
+        assert!(store.stale_team_posts(5_000).await.unwrap().is_empty());
+
+        // Two acknowledgements before the next edit is due: one edit shows both.
+        acknowledge(store, "p-1", "aaa111", 5_000).await;
+        store
+            .record_team_post_edit(
+                post,
+                &TeamPostEdit::Shown {
+                    shown: count(1, 2),
+                    next_at: 8_000,
+                },
+                5_000,
+            )
+            .await
+            .unwrap();
+        acknowledge(store, "p-2", "aaa111", 6_000).await;
+        assert!(
+            store.stale_team_posts(7_999).await.unwrap().is_empty(),
+            "paced"
+        );
+        let stale = store.stale_team_posts(8_000).await.unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(
+            (
+                stale[0].shown,
+                stale[0].count,
+                stale[0].provider_id.as_str()
+            ),
+            (count(1, 2), count(2, 2), "301/9")
+        );
+
+        // A rate-limited edit leaves the shown count as it was, for later.
+        store
+            .record_team_post_edit(
+                post,
+                &TeamPostEdit::RetryAt {
+                    at: 20_000,
+                    reason: "Discord rate limited the edit".to_owned(),
+                },
+                8_000,
+            )
+            .await
+            .unwrap();
+        assert!(store.stale_team_posts(19_999).await.unwrap().is_empty());
+        assert_eq!(store.stale_team_posts(20_000).await.unwrap().len(), 1);
+        store
+            .record_team_post_edit(
+                post,
+                &TeamPostEdit::Shown {
+                    shown: count(2, 2),
+                    next_at: 23_000,
+                },
+                20_000,
+            )
+            .await
+            .unwrap();
+        assert!(store.stale_team_posts(99_000).await.unwrap().is_empty());
+        let stored = store.team_post(post).await.unwrap().unwrap();
+        assert_eq!(stored.shown, Some(count(2, 2)));
+    }
+
+    #[tokio::test]
+    async fn only_a_member_of_the_posts_team_in_its_rollout_may_acknowledge_through_it() {
+        let project = Project::with_directory().await;
+        let post = rollout_with_a_team_post(&project).await;
+        let member = project
+            .store
+            .team_post_member(post, "p-2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (member.rollout_id.as_str(), member.item_version.as_str()),
+            ("r-1", "aaa111")
+        );
+        assert_eq!(member.delivery_id, None, "nothing queued for p-2 yet");
+        for outsider in ["p-3", "p-4", "p-nobody"] {
+            assert_eq!(
+                project
+                    .store
+                    .team_post_member(post, outsider)
+                    .await
+                    .unwrap(),
+                None,
+                "{outsider}"
+            );
+        }
+    }
+}

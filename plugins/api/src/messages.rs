@@ -34,6 +34,10 @@ pub enum Capability {
     /// Buttons can open a form at once (e.g. a Discord modal); see
     /// [`Action::form`]. Without it the host leads a conversation instead.
     Forms,
+    /// Messages can be posted in a shared channel (a team's) and edited
+    /// there: the plugin understands [`SendRequest::post`]. The host sends
+    /// team posts only to plugins that say so, with `buttons` and `edit`.
+    ChannelPosts,
 }
 
 /// Provider limits the host respects when dispatching.
@@ -74,6 +78,29 @@ pub struct SendRequest {
     /// does): email sends it as `List-Id` and `List-Unsubscribe` headers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<MailingList>,
+    /// Set when the message is a post in a shared channel (a team's)
+    /// rather than a message to one person; only for plugins with the
+    /// `buttons` and `edit` capabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post: Option<ChannelPost>,
+}
+
+/// A post in a shared channel that several people read and act on, such as
+/// a team's channel. `recipient.address` is then the provider's channel id
+/// and `recipient.person_id` is empty; `recipient.display_name` names the
+/// team. Buttons on it are pressed by many people, each answered privately.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelPost {
+    /// A short plain-text line shown with the post and kept current by
+    /// edits, e.g. "12 of 30 acknowledged". The plugin escapes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The `provider_id` an earlier send of this post was delivered with:
+    /// replace that message's text, status and buttons with this request's
+    /// instead of posting again. A post delivered in several messages is
+    /// edited in its last one, the one with the buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit: Option<String>,
 }
 
 /// The list a message belongs to, for channels that can say so (RFC 2919

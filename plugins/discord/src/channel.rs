@@ -93,6 +93,7 @@ impl ChannelPlugin for DiscordChannel {
                 Capability::Inbound,
                 Capability::Edit,
                 Capability::Forms,
+                Capability::ChannelPosts,
             ],
             limits: Limits {
                 max_message_length: Some(EMBED_DESCRIPTION_LIMIT),

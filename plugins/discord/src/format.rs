@@ -9,7 +9,7 @@ use serenity::all::{
     ButtonStyle, CommandOptionType, CreateActionRow, CreateAllowedMentions, CreateButton,
     CreateCommand, CreateCommandOption, CreateEmbed, CreateInputText,
     CreateInteractionResponseFollowup, CreateMessage, CreateModal, EditInteractionResponse,
-    InputTextStyle,
+    EditMessage, InputTextStyle,
 };
 
 /// The render the host makes for Discord: embed descriptions, already split
@@ -147,10 +147,8 @@ pub fn action_rows(actions: &[Action]) -> Result<Vec<CreateActionRow>, FormatErr
         .collect())
 }
 
-/// A learning message: one Discord message per chunk of the `discord` part,
-/// each an embed; the subject titles the first, the buttons go on the last
-/// (the message a person has read to the end).
-pub fn learning_messages(request: &SendRequest) -> Result<Vec<CreateMessage>, FormatError> {
+/// The `discord` part's chunks, checked against Discord's limits.
+fn discord_chunks(request: &SendRequest) -> Result<Vec<&String>, FormatError> {
     let part = request
         .message
         .parts
@@ -185,26 +183,66 @@ pub fn learning_messages(request: &SendRequest) -> Result<Vec<CreateMessage>, Fo
             length: utf16_len(chunk),
         });
     }
+    Ok(chunks)
+}
+
+/// The embed of chunk `index`; the subject titles the first.
+fn chunk_embed(request: &SendRequest, index: usize, chunk: &str) -> CreateEmbed {
+    let embed = CreateEmbed::new().description(chunk);
+    match (index, &request.message.subject) {
+        (0, Some(subject)) => embed.title(truncate(subject, EMBED_TITLE_LIMIT)),
+        _ => embed,
+    }
+}
+
+/// A channel post's status line ("2 of 3 acknowledged") as message text.
+fn post_status(request: &SendRequest) -> Option<String> {
+    let status = request.post.as_ref()?.status.as_deref()?;
+    Some(truncate(&escape_markdown(status), CONTENT_LIMIT))
+}
+
+/// A learning message: one Discord message per chunk of the `discord` part,
+/// each an embed; the subject titles the first, the buttons go on the last
+/// (the message a person has read to the end), and so does a channel
+/// post's status line, as the text above its embed.
+pub fn learning_messages(request: &SendRequest) -> Result<Vec<CreateMessage>, FormatError> {
+    let chunks = discord_chunks(request)?;
     let rows = action_rows(&request.actions)?;
     let last = chunks.len() - 1;
     Ok(chunks
         .into_iter()
         .enumerate()
         .map(|(index, chunk)| {
-            let mut embed = CreateEmbed::new().description(chunk.as_str());
-            if let (0, Some(subject)) = (index, &request.message.subject) {
-                embed = embed.title(truncate(subject, EMBED_TITLE_LIMIT));
-            }
             let message = CreateMessage::new()
-                .embed(embed)
+                .embed(chunk_embed(request, index, chunk))
                 .allowed_mentions(no_mentions());
-            if index == last && !rows.is_empty() {
-                message.components(rows.clone())
-            } else {
+            if index != last {
+                return message;
+            }
+            let message = match post_status(request) {
+                Some(status) => message.content(status),
+                None => message,
+            };
+            if rows.is_empty() {
                 message
+            } else {
+                message.components(rows.clone())
             }
         })
         .collect())
+}
+
+/// The edit of a channel post's last message: the last chunk's embed, the
+/// status line and the buttons, all replaced, so the post shows exactly
+/// what a new post of this request would.
+pub fn post_edit(request: &SendRequest) -> Result<EditMessage, FormatError> {
+    let chunks = discord_chunks(request)?;
+    let last = chunks.len() - 1;
+    Ok(EditMessage::new()
+        .content(post_status(request).unwrap_or_default())
+        .embed(chunk_embed(request, last, chunks[last]))
+        .components(action_rows(&request.actions)?)
+        .allowed_mentions(no_mentions()))
 }
 
 /// The edit that shows an answered button press on the message it was on:
@@ -322,6 +360,7 @@ pub(crate) mod tests {
             actions,
             reply: None,
             list: None,
+            post: None,
         }
     }
 
@@ -360,6 +399,31 @@ pub(crate) mod tests {
         for message in [first, second] {
             assert_eq!(message["allowed_mentions"]["parse"], json!([]));
         }
+    }
+
+    #[test]
+    fn a_channel_post_carries_its_status_on_the_last_message_and_its_edit_replaces_it() {
+        let mut post = request(
+            &["part one", "part *two*"],
+            vec![action("p1", "Acknowledge")],
+        );
+        post.post = Some(cascade_plugin_api::ChannelPost {
+            status: Some("0 of 3 acknowledged".to_owned()),
+            edit: None,
+        });
+        let messages = learning_messages(&post).unwrap();
+        assert!(json_of(&messages[0]).get("content").is_none());
+        let last = json_of(&messages[1]);
+        assert_eq!(last["content"], "0 of 3 acknowledged");
+        assert_eq!(last["components"][0]["components"][0]["custom_id"], "p1");
+
+        post.post.as_mut().unwrap().status = Some("2 of 3 acknowledged".to_owned());
+        let edit = json_of(post_edit(&post).unwrap());
+        assert_eq!(edit["content"], "2 of 3 acknowledged");
+        assert_eq!(edit["embeds"][0]["description"], "part *two*");
+        assert!(edit["embeds"][0].get("title").is_none());
+        assert_eq!(edit["components"][0]["components"][0]["custom_id"], "p1");
+        assert_eq!(edit["allowed_mentions"]["parse"], json!([]));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The I/O of sending: REST calls to Discord's API (serenity's routes and
 //! request builder, executed here so every response's rate-limit headers and
-//! error body are seen), a learning message delivered as a DM, and the
-//! answer to an interaction once the host has decided what to say.
+//! error body are seen), a learning message delivered as a DM or posted in
+//! a team's channel (and that post edited), and the answer to an
+//! interaction once the host has decided what to say.
 
-use cascade_plugin_api::{SendRequest, SendResult};
+use cascade_plugin_api::{ChannelPost, SendRequest, SendResult};
 use serde::Serialize;
 use serde_json::Value;
-use serenity::all::{ApplicationId, ChannelId, GuildId, InteractionId, UserId};
+use serenity::all::{ApplicationId, ChannelId, GuildId, InteractionId, MessageId, UserId};
 use serenity::http::{LightMethod, Request, Route};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -307,19 +308,18 @@ fn failed(error: &FormatError) -> SendResult {
     }
 }
 
-/// Delivers a learning message as a DM: opens (or reuses) the DM channel,
-/// then posts each part. Parts already posted for this idempotency key in
-/// an earlier attempt are not posted again, so a retry after a rate limit
-/// in the middle of a long item neither loses nor repeats a part.
+/// A snowflake id (a Discord user, channel or message id), if `text` is one.
+fn snowflake(text: &str) -> Option<u64> {
+    text.trim().parse::<u64>().ok().filter(|id| *id > 0)
+}
+
+/// Delivers a learning message: a DM to a person, or a post in a shared
+/// channel when the request is a [`ChannelPost`].
 pub async fn deliver(shared: &Shared, request: &SendRequest) -> SendResult {
-    let Some(user) = request
-        .recipient
-        .address
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|id| *id > 0)
-    else {
+    if let Some(post) = &request.post {
+        return channel_post(shared, request, post).await;
+    }
+    let Some(user) = snowflake(&request.recipient.address) else {
         return SendResult::Failed {
             reason: format!(
                 "the address {:?} is not a Discord user id (a snowflake such as 80351110224678912)",
@@ -337,6 +337,79 @@ pub async fn deliver(shared: &Shared, request: &SendRequest) -> SendResult {
         Ok(channel) => channel,
         Err(error) => return error.into_result("opening a direct message"),
     };
+    post_messages(shared, request, channel, &messages).await
+}
+
+/// A post in a team's channel: posted straight into the channel the
+/// address names (no DM to open), or, with `edit`, the post's last message
+/// replaced in place (a PATCH of that message) to show a new status.
+async fn channel_post(shared: &Shared, request: &SendRequest, post: &ChannelPost) -> SendResult {
+    if let Some(provider_id) = &post.edit {
+        return edit_post(shared, request, provider_id).await;
+    }
+    let Some(channel) = snowflake(&request.recipient.address) else {
+        return SendResult::Failed {
+            reason: format!(
+                "the team channel address {:?} is not a Discord channel id (a snowflake such as 1200000000000000301): check team_channels in cascade.toml",
+                request.recipient.address
+            ),
+            unreachable: false,
+        };
+    };
+    let messages = match format::learning_messages(request) {
+        Ok(messages) => messages,
+        Err(error) => return failed(&error),
+    };
+    shared.forms.remember(&request.actions);
+    post_messages(shared, request, channel, &messages).await
+}
+
+async fn edit_post(shared: &Shared, request: &SendRequest, provider_id: &str) -> SendResult {
+    let ids = provider_id
+        .split_once('/')
+        .and_then(|(channel, message)| Some((snowflake(channel)?, snowflake(message)?)));
+    let Some((channel, message)) = ids else {
+        return SendResult::Failed {
+            reason: format!(
+                "cannot edit {provider_id:?}: not a provider id this plugin gave (channel id/message id)"
+            ),
+            unreachable: false,
+        };
+    };
+    let edit = match format::post_edit(request) {
+        Ok(edit) => edit,
+        Err(error) => return failed(&error),
+    };
+    let result = shared
+        .rest
+        .call(
+            LightMethod::Patch,
+            Route::ChannelMessage {
+                channel_id: ChannelId::new(channel),
+                message_id: MessageId::new(message),
+            },
+            Some(&edit),
+        )
+        .await;
+    match result {
+        Ok(_) => SendResult::Delivered {
+            provider_id: Some(provider_id.to_owned()),
+        },
+        Err(error) => error.into_result("the edit of the post"),
+    }
+}
+
+/// Posts each message into `channel`. Parts already posted for this
+/// idempotency key in an earlier attempt are not posted again, so a retry
+/// after a rate limit in the middle of a long item neither loses nor
+/// repeats a part. The provider id is `{channel}/{last message}`, the
+/// message with the buttons.
+async fn post_messages(
+    shared: &Shared,
+    request: &SendRequest,
+    channel: u64,
+    messages: &[serenity::all::CreateMessage],
+) -> SendResult {
     let mut posted = shared.progress.posted(&request.idempotency_key);
     for message in messages.iter().skip(posted.len()) {
         let result = shared

@@ -28,6 +28,12 @@ fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
 /// The demo project with one Discord channel pointed at the fake, its
 /// directory and content imported as `cascade import` does.
 async fn project(fake: &FakeDiscord) -> tempfile::TempDir {
+    project_with(fake, "", "").await
+}
+
+/// The same, with `settings` added to the Discord channel's `config` table
+/// and `extra` to its entry.
+async fn project_with(fake: &FakeDiscord, settings: &str, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     scaffold(dir.path()).unwrap();
     let config_path = dir.path().join("cascade.toml");
@@ -41,8 +47,9 @@ name = "discord"
 plugin = "discord"
 identity = "discord"
 formats = ["discord"]
-config = {{ api_url = "{}", application_id = "{APPLICATION_ID}", guild_id = "{GUILD_ID}" }}
+config = {{ api_url = "{}", application_id = "{APPLICATION_ID}", guild_id = "{GUILD_ID}"{settings} }}
 secrets = {{ token = {{ file = "discord-token" }} }}
+{extra}
 "#,
         fake.api_url()
     );
@@ -278,5 +285,294 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
         recorded,
         ("mash".into(), "2026-03-26".into(), 14, "discord".into())
     );
+    assert_eq!(fake.state().refusals, []);
+}
+
+// ---- A post in a team's channel with a live count ------------------------
+
+/// The Emergency Department's channel in the guild.
+const ED_CHANNEL: &str = "1200000000000000301";
+/// The Emergency Department's three members, and Amara (another team).
+const SIMON: &str = "4000000000000000021";
+const HANNAH: &str = "4000000000000000022";
+const DANIEL: &str = "4000000000000000023";
+
+const TEAM_ROLLOUT: &str = r#"
+id = "ed-neglect"
+item = "7mb-neglect-seeing-the-child"
+start = 2026-03-27T09:00:00
+channels = ["discord"]
+team_posts = ["discord"]
+ack_deadline_days = 10
+[audience]
+teams = ["hosp-ed"]
+people = ["p-amara-okafor"]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
+
+/// 27 March 2026, 10:00 UTC plus `seconds`.
+fn at(seconds: i64) -> DateTime<Utc> {
+    utc(2026, 3, 27, 10, 0) + chrono::Duration::seconds(seconds)
+}
+
+/// Links `account` to `person` the way a person does: `/link <code>`.
+async fn link(fake: &FakeDiscord, runner: &Runner, account: &str, person: &str) {
+    let code = issue_code(&*runner.store, person, 1_774_605_600_000)
+        .await
+        .unwrap();
+    fake.run_command(account, "link", &[("code", &code)]);
+    assert_eq!(
+        handle_next(runner).await,
+        InboundOutcome::Linked {
+            person_id: person.to_owned()
+        }
+    );
+}
+
+/// The PATCH requests that edited message `message` of the team channel.
+fn edits_of(fake: &FakeDiscord, message: &str) -> Vec<support::fake_discord::Recorded> {
+    fake.requests_to(&format!(
+        "PATCH /api/v10/channels/{ED_CHANNEL}/messages/{message}"
+    ))
+}
+
+async fn acknowledgements_of(runner: &Runner, person: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements WHERE person_id = ?")
+        .bind(person)
+        .fetch_one(runner.store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_else() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild_channel(ED_CHANNEL);
+    // Every rate limit is handed back to the engine, none waited out.
+    let dir = project_with(
+        &fake,
+        ", max_rate_limit_wait_ms = 0",
+        &format!("team_channels = {{ \"hosp-ed\" = \"{ED_CHANNEL}\" }}"),
+    )
+    .await;
+    let rollout = dir.path().join("rollouts").join("ed-neglect.toml");
+    std::fs::write(&rollout, TEAM_ROLLOUT).unwrap();
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    let planned = engine
+        .plan(&rollout, utc(2026, 3, 27, 8, 0))
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(planned.team_posts.len(), 1);
+    assert_eq!(
+        (
+            planned.team_posts[0].team_id.as_str(),
+            planned.team_posts[0].members
+        ),
+        ("hosp-ed", 3)
+    );
+    engine
+        .start(&planned, utc(2026, 3, 27, 8, 0))
+        .await
+        .unwrap();
+    let runner = engine
+        .runner(DispatchSettings {
+            team_post_edit_interval: Duration::from_secs(3),
+            ..DispatchSettings::default()
+        })
+        .await
+        .unwrap();
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
+    link(&fake, &runner, SIMON, "p-simon-hale").await;
+    link(&fake, &runner, HANNAH, "p-hannah-price").await;
+    link(&fake, &runner, DANIEL, "p-daniel-mensah").await;
+    link(&fake, &runner, AMARA, "p-amara-okafor").await;
+
+    // The wave goes out: the post appears once in the team's channel, and
+    // every member still gets their own DM.
+    runner.tick(at(0)).await.unwrap();
+    runner.tick(at(1)).await.unwrap();
+    let posts = fake.requests_to(&format!("POST /api/v10/channels/{ED_CHANNEL}/messages"));
+    assert!(!posts.is_empty());
+    assert!(
+        posts.iter().all(
+            |p| p.status == 200 && p.body["allowed_mentions"]["parse"] == serde_json::json!([])
+        ),
+        "{posts:?}"
+    );
+    let shown = fake.messages_in(ED_CHANNEL);
+    assert_eq!(shown.len(), posts.len(), "posted once");
+    let with_buttons: Vec<&(String, Value)> = shown
+        .iter()
+        .filter(|(_, m)| !m["components"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(with_buttons.len(), 1);
+    let (post, message) = with_buttons[0].clone();
+    assert_eq!(message["content"], "0 of 3 acknowledged");
+    assert!(
+        shown[0].1["embeds"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("everyone in Emergency Department"),
+        "the item greets the team"
+    );
+    let buttons = message["components"][0]["components"].as_array().unwrap();
+    assert_eq!(buttons.len(), 1);
+    assert_eq!(buttons[0]["label"], "Acknowledge");
+    let post_button = buttons[0]["custom_id"].as_str().unwrap().to_owned();
+    assert!(post_button.starts_with("post:") && post_button.len() <= 64);
+    for user in [SIMON, HANNAH, DANIEL, AMARA] {
+        assert!(fake.dm_channel_of(user).is_some(), "{user} got a DM");
+    }
+
+    // Simon and Hannah press the post's button: each is answered privately,
+    // and the shared post's buttons stay as they are.
+    for (user, person) in [(SIMON, "p-simon-hale"), (HANNAH, "p-hannah-price")] {
+        let press = fake.press_button(user, &post, &post_button);
+        assert_eq!(
+            handle_next(&runner).await,
+            InboundOutcome::Acknowledged {
+                person_id: person.to_owned(),
+                first: true
+            }
+        );
+        let answer = answer_to(&fake, "POST", &press).await;
+        assert_eq!(answer["flags"], 64, "only {person} sees the answer");
+        assert!(
+            answer["content"]
+                .as_str()
+                .unwrap()
+                .contains("is acknowledged"),
+            "{answer}"
+        );
+        let token = fake.token_of(&press);
+        assert!(
+            fake.requests_to(&format!("PATCH /api/v10/webhooks/{APPLICATION_ID}/{token}"))
+                .is_empty(),
+            "the reply does not touch the shared post"
+        );
+        assert_eq!(acknowledgements_of(&runner, person).await, 1);
+    }
+    let row = sqlx::query("SELECT channel, method, delivery_id FROM acknowledgements WHERE person_id = 'p-simon-hale'")
+        .fetch_one(runner.store.pool())
+        .await
+        .unwrap();
+    let recorded: (String, String, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        (recorded.0.as_str(), recorded.1.as_str()),
+        ("discord", "button")
+    );
+    assert!(
+        recorded.2.is_some(),
+        "recorded against Simon's own delivery"
+    );
+
+    // Edits are paced: none before three seconds after the post, then one
+    // edit shows both acknowledgements.
+    runner.tick(at(2)).await.unwrap();
+    assert!(edits_of(&fake, &post).is_empty());
+    runner.tick(at(4)).await.unwrap();
+    let edits = edits_of(&fake, &post);
+    assert_eq!(edits.len(), 1, "two acknowledgements, one edit");
+    assert_eq!(edits[0].status, 200);
+    assert_eq!(edits[0].body["content"], "2 of 3 acknowledged");
+    assert_eq!(
+        edits[0].body["components"][0]["components"][0]["custom_id"],
+        post_button.as_str()
+    );
+    assert_eq!(
+        edits[0].body["allowed_mentions"]["parse"],
+        serde_json::json!([])
+    );
+    assert_eq!(fake.message(&post)["content"], "2 of 3 acknowledged");
+    runner.tick(at(8)).await.unwrap();
+    assert_eq!(edits_of(&fake, &post).len(), 1, "no edit without a change");
+
+    // A press from an unlinked account, and from a linked person of another
+    // team, is refused privately and records nothing.
+    let stranger = fake.press_button(STRANGER, &post, &post_button);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Refused {
+            reason: cascade::inbound::Refusal::UnlinkedAccount
+        }
+    );
+    let told = answer_to(&fake, "POST", &stranger).await;
+    assert_eq!(told["flags"], 64);
+    assert!(told["content"].as_str().unwrap().contains("not linked"));
+    let amara = fake.press_button(AMARA, &post, &post_button);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Refused {
+            reason: cascade::inbound::Refusal::NotInTeam
+        }
+    );
+    let told = answer_to(&fake, "POST", &amara).await;
+    assert_eq!(told["flags"], 64);
+    assert_eq!(acknowledgements_of(&runner, "p-amara-okafor").await, 0);
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
+        .fetch_one(runner.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+
+    // Daniel acknowledges through his own DM instead; the next edit meets a
+    // rate limit, is tried again later, and the post ends at the true count.
+    let dm = fake.dm_channel_of(DANIEL).unwrap();
+    let (dm_message, dm_button) = fake
+        .messages_in(&dm)
+        .into_iter()
+        .rev()
+        .find_map(|(id, m)| {
+            let button = m["components"][0]["components"][0]["custom_id"]
+                .as_str()?
+                .to_owned();
+            Some((id, button))
+        })
+        .unwrap();
+    fake.press_button(DANIEL, &dm_message, &dm_button);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Acknowledged {
+            person_id: "p-daniel-mensah".to_owned(),
+            first: true
+        }
+    );
+    fake.fail_next(
+        &format!("PATCH /api/v10/channels/{ED_CHANNEL}/messages/{post}"),
+        support::fake_discord::Fault::RateLimited {
+            retry_after: 0.5,
+            global: false,
+        },
+    );
+    runner.tick(at(12)).await.unwrap();
+    let edits = edits_of(&fake, &post);
+    assert_eq!(edits.len(), 2);
+    assert_eq!(edits[1].status, 429);
+    assert_eq!(fake.message(&post)["content"], "2 of 3 acknowledged");
+    // The plugin holds the route for Discord's half second of real time;
+    // the engine's clock moves on until the edit lands.
+    let mut seconds = 15;
+    while fake.message(&post)["content"] != "3 of 3 acknowledged" {
+        assert!(
+            seconds < 15 + 3 * 200,
+            "the count was never brought up to date"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        runner.tick(at(seconds)).await.unwrap();
+        seconds += 3;
+    }
+    let shown: (i64, i64) = {
+        let row = sqlx::query("SELECT shown_acknowledged, shown_total FROM team_posts")
+            .fetch_one(runner.store.pool())
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(shown, (3, 3));
     assert_eq!(fake.state().refusals, []);
 }

@@ -9,7 +9,7 @@ use cascade_plugin_api::{Form, FormField, InboundKind, Reply, SendResult};
 use serde_json::json;
 use std::collections::BTreeMap;
 use support::fake_discord::{FakeDiscord, Fault, GUILD_ID};
-use support::{Bot, action, dm, reply};
+use support::{Bot, action, dm, reply, team_post};
 
 const SAM: &str = "4000000000000000001";
 const ALEX: &str = "4000000000000000002";
@@ -835,4 +835,234 @@ async fn the_fake_refuses_what_discord_refuses() {
 
 async fn body_of(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+// ---- Team posts: a post in a team's channel, kept current by edits -------
+
+/// The Emergency Department's channel in the guild.
+const TEAM_CHANNEL: &str = "1200000000000000301";
+
+/// Posts a two-part item into the team channel; returns its provider id.
+async fn post_to_the_team(bot: &Bot) -> String {
+    let request = team_post(
+        "post-1",
+        TEAM_CHANNEL,
+        &["**Neglect** @everyone part one", "part two"],
+        vec![action("post:1.sig", "Acknowledge")],
+        "0 of 3 acknowledged",
+        None,
+    );
+    match bot.send(&request).await {
+        SendResult::Delivered {
+            provider_id: Some(id),
+        } => id,
+        other => panic!("the team post was not delivered: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_post_goes_into_the_team_channel_with_its_count_and_button_and_pings_nobody() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild_channel(TEAM_CHANNEL);
+    let bot = Bot::start(&fake, json!({})).await;
+
+    let provider_id = post_to_the_team(&bot).await;
+
+    assert!(
+        fake.requests_to("users/@me/channels").is_empty(),
+        "a team post opens no DM"
+    );
+    let posts = fake.requests_to(&format!("POST /api/v10/channels/{TEAM_CHANNEL}/messages"));
+    assert_eq!(posts.len(), 2);
+    for post in &posts {
+        assert_eq!(post.status, 200);
+        assert_eq!(post.body["allowed_mentions"]["parse"], json!([]));
+    }
+    assert_eq!(
+        posts[0].body["embeds"][0]["title"],
+        "7-minute briefing: Neglect and the toxic trio"
+    );
+    assert!(posts[0].body.get("components").is_none());
+    assert_eq!(posts[1].body["content"], "0 of 3 acknowledged");
+    let button = &posts[1].body["components"][0]["components"][0];
+    assert_eq!(button["custom_id"], "post:1.sig");
+    assert_eq!(button["label"], "Acknowledge");
+
+    let shown = fake.messages_in(TEAM_CHANNEL);
+    assert_eq!(shown.len(), 2);
+    let (last_id, last) = shown.last().unwrap();
+    assert_eq!(provider_id, format!("{TEAM_CHANNEL}/{last_id}"));
+    assert_eq!(last["content"], "0 of 3 acknowledged");
+    assert_eq!(shown[0].1["mention_everyone"], false);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_a_team_post_patches_its_last_message_in_place() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild_channel(TEAM_CHANNEL);
+    let bot = Bot::start(&fake, json!({})).await;
+    let provider_id = post_to_the_team(&bot).await;
+    let message = provider_id.split_once('/').unwrap().1.to_owned();
+
+    let edit = team_post(
+        "post-1",
+        TEAM_CHANNEL,
+        &["**Neglect** @everyone part one", "part two"],
+        vec![action("post:1.sig", "Acknowledge")],
+        "2 of 3 acknowledged",
+        Some(&provider_id),
+    );
+    assert_eq!(
+        bot.send(&edit).await,
+        SendResult::Delivered {
+            provider_id: Some(provider_id.clone())
+        }
+    );
+
+    let patches = fake.requests_to("PATCH");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(
+        patches[0].path,
+        format!("/api/v10/channels/{TEAM_CHANNEL}/messages/{message}")
+    );
+    assert_eq!(patches[0].status, 200);
+    let body = &patches[0].body;
+    assert_eq!(body["content"], "2 of 3 acknowledged");
+    assert_eq!(body["embeds"][0]["description"], "part two");
+    assert_eq!(
+        body["components"][0]["components"][0]["custom_id"],
+        "post:1.sig"
+    );
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(
+        fake.requests_to("POST /api/v10/channels").len(),
+        2,
+        "nothing was posted again"
+    );
+    let shown = fake.message(&message);
+    assert_eq!(shown["content"], "2 of 3 acknowledged");
+    assert_eq!(shown["embeds"][0]["description"], "part two");
+
+    // A post Discord no longer has (deleted by a moderator) cannot be edited.
+    let gone = team_post(
+        "post-1",
+        TEAM_CHANNEL,
+        &["part two"],
+        vec![],
+        "3 of 3 acknowledged",
+        Some(&format!("{TEAM_CHANNEL}/1300000000000009999")),
+    );
+    let result = bot.send(&gone).await;
+    assert!(
+        matches!(&result, SendResult::Failed { reason, unreachable: false } if reason.contains("Unknown Message")),
+        "{result:?}"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_edit_is_reported_as_a_retry_per_route_and_globally() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild_channel(TEAM_CHANNEL);
+    let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 0})).await;
+    let provider_id = post_to_the_team(&bot).await;
+    let edit = |status: &str, id: &str| {
+        team_post(
+            "post-1",
+            TEAM_CHANNEL,
+            &["part two"],
+            vec![action("post:1.sig", "Acknowledge")],
+            status,
+            Some(id),
+        )
+    };
+
+    // Per route: Discord's wait comes back to the host as the retry-after.
+    fake.fail_next(
+        "PATCH /api/v10/channels/",
+        Fault::RateLimited {
+            retry_after: 2.5,
+            global: false,
+        },
+    );
+    assert_eq!(
+        bot.send(&edit("1 of 3 acknowledged", &provider_id)).await,
+        SendResult::Retry {
+            reason: "Discord rate limited the edit of the post".to_owned(),
+            retry_after_ms: Some(2500)
+        }
+    );
+    // The route is then held without asking Discord again.
+    let patches = fake.requests_to("PATCH").len();
+    let held = bot.send(&edit("1 of 3 acknowledged", &provider_id)).await;
+    assert!(
+        matches!(held, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 0 && ms <= 2500),
+        "{held:?}"
+    );
+    assert_eq!(fake.requests_to("PATCH").len(), patches);
+
+    // Globally: an edit of another post meets a global limit, and then
+    // nothing else (a DM) reaches Discord either.
+    let other = post_to_the_team(&bot).await;
+    fake.fail_next(
+        "PATCH /api/v10/channels/",
+        Fault::RateLimited {
+            retry_after: 4.0,
+            global: true,
+        },
+    );
+    assert_eq!(
+        bot.send(&edit("1 of 3 acknowledged", &other)).await,
+        SendResult::Retry {
+            reason: "Discord rate limited the edit of the post".to_owned(),
+            retry_after_ms: Some(4000)
+        }
+    );
+    let requests = fake.state().requests.len();
+    let dm_held = bot.send(&dm("d-9", SAM, &["one"], vec![])).await;
+    assert!(
+        matches!(dm_held, SendResult::Retry { retry_after_ms: Some(ms), .. } if ms > 0 && ms <= 4000),
+        "{dm_held:?}"
+    );
+    assert_eq!(fake.state().requests.len(), requests);
+    assert!(
+        fake.messages_in(TEAM_CHANNEL)
+            .iter()
+            .all(|(_, m)| m["content"] != "1 of 3 acknowledged"),
+        "no rate-limited edit landed"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_rate_limit_on_an_edit_is_waited_out_and_the_edit_lands() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild_channel(TEAM_CHANNEL);
+    let bot = Bot::start(&fake, json!({"max_rate_limit_wait_ms": 5000})).await;
+    let provider_id = post_to_the_team(&bot).await;
+    fake.fail_next(
+        "PATCH /api/v10/channels/",
+        Fault::RateLimited {
+            retry_after: 0.2,
+            global: false,
+        },
+    );
+    let request = team_post(
+        "post-1",
+        TEAM_CHANNEL,
+        &["part two"],
+        vec![action("post:1.sig", "Acknowledge")],
+        "1 of 3 acknowledged",
+        Some(&provider_id),
+    );
+    assert!(matches!(
+        bot.send(&request).await,
+        SendResult::Delivered { .. }
+    ));
+    let statuses: Vec<u16> = fake.requests_to("PATCH").iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 200]);
+    let message = provider_id.split_once('/').unwrap().1;
+    assert_eq!(fake.message(message)["content"], "1 of 3 acknowledged");
+    bot.stop().await;
 }

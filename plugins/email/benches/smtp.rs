@@ -280,6 +280,7 @@ async fn requests(runner: &Runner, composer: &Composer, people: usize) -> Vec<Se
                 actions,
                 reply: None,
                 list: None,
+                post: None,
             }
         })
         .collect()

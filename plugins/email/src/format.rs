@@ -225,6 +225,7 @@ pub(crate) mod tests {
             actions: Vec::new(),
             reply: None,
             list: None,
+            post: None,
         }
     }
 

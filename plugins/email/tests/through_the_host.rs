@@ -38,6 +38,7 @@ async fn start_host_with_secrets(
         identity: None,
         formats: None,
         per_second: None,
+        team_channels: Default::default(),
     };
     host.start(&channel, base).await.unwrap();
     host
@@ -73,6 +74,7 @@ fn request(n: usize, address: &str) -> SendRequest {
         actions: Vec::new(),
         reply: None,
         list: None,
+        post: None,
     }
 }
 

@@ -90,6 +90,7 @@ pub(crate) mod tests {
             }],
             reply: None,
             list: None,
+            post: None,
         }
     }
 

@@ -131,6 +131,7 @@ fn request(delivery_id: &str) -> SendRequest {
         actions: Vec::new(),
         reply: None,
         list: None,
+        post: None,
     }
 }
 

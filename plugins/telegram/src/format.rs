@@ -96,6 +96,7 @@ mod tests {
             actions: vec![],
             reply: None,
             list: None,
+            post: None,
         }
     }
 

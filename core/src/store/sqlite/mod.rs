@@ -5,6 +5,7 @@
 mod evidence;
 mod import;
 mod outbox;
+mod team_posts;
 
 use super::{Store, StoreError, StoredItem, StoredPerson};
 use crate::content::{LearningItem, Status, Taxonomy, Version};

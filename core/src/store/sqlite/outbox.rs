@@ -39,6 +39,20 @@ impl Outbox for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
+        for post in rollout.team_posts {
+            sqlx::query(
+                "INSERT INTO team_posts (rollout_id, team_id, channel, address, state, due_at, updated_at)
+                 VALUES (?, ?, ?, ?, 'planned', ?, ?)",
+            )
+            .bind(rollout.id)
+            .bind(&post.team_id)
+            .bind(&post.channel)
+            .bind(&post.address)
+            .bind(post.due_at)
+            .bind(rollout.now)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

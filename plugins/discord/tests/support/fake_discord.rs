@@ -1,7 +1,9 @@
 //! A fake Discord on a loopback socket: the REST endpoints the plugin uses,
 //! with Discord's JSON shapes, rate-limit headers and error bodies, and a
 //! gateway websocket speaking Discord's protocol (HELLO, IDENTIFY, READY,
-//! heartbeats, RESUME, INTERACTION_CREATE). It records every request and
+//! heartbeats, RESUME, INTERACTION_CREATE, from a DM or from a guild
+//! channel's message with the person in `member.user`), DMs and guild text
+//! channels the bot posts in and edits. It records every request and
 //! refuses what Discord refuses: over-long embeds and content, too many
 //! rows or buttons, long custom ids, empty messages, bad modals, and an
 //! interaction answered twice, late, or edited before it was answered.
@@ -75,6 +77,8 @@ pub struct FakeState {
     exhausted: Vec<(String, f64)>,
     next_id: u64,
     dm_channels: HashMap<String, String>,
+    /// Text channels of the guild the bot may post in (team channels).
+    guild_channels: Vec<String>,
     /// Every message, by id: posted, edited, follow-ups and responses.
     pub messages: BTreeMap<String, Value>,
     interactions: HashMap<String, PendingInteraction>,
@@ -187,6 +191,22 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// Adds a text channel to the guild, as a team's channel, that the bot
+    /// may post in.
+    pub fn add_guild_channel(&self, id: &str) {
+        self.state().guild_channels.push(id.to_owned());
+    }
+
+    /// Messages in `channel`, oldest first, as the fake keeps them now.
+    pub fn messages_in(&self, channel: &str) -> Vec<(String, Value)> {
+        self.state()
+            .messages
+            .iter()
+            .filter(|(_, m)| m["channel_id"] == channel)
+            .map(|(id, m)| (id.clone(), m.clone()))
+            .collect()
+    }
+
     pub fn dm_channel_of(&self, user: &str) -> Option<String> {
         self.state().dm_channels.get(user).cloned()
     }
@@ -217,23 +237,36 @@ impl FakeDiscord {
         }
     }
 
-    /// A person presses a button on a message the bot sent them.
+    /// A person presses a button on a message the bot sent: in a DM the
+    /// interaction carries `user`; on a guild channel's message, as Discord
+    /// sends it, `guild_id` and `member` (the person is `member.user`) and
+    /// no `user`.
     pub fn press_button(&self, user: &str, message_id: &str, custom_id: &str) -> String {
-        let (id, token, channel_id, message) = {
+        let (id, token, channel_id, message, in_guild) = {
             let mut state = self.state();
             let message = state.messages[message_id].clone();
             let channel_id = message["channel_id"].as_str().unwrap().to_owned();
+            let in_guild = state.guild_channels.contains(&channel_id);
             let (id, token) = new_interaction(&mut state, Some(message_id.to_owned()));
-            (id, token, channel_id, message)
+            (id, token, channel_id, message, in_guild)
         };
-        self.dispatch(json!({
+        let mut interaction = json!({
             "id": id, "application_id": APPLICATION_ID, "type": 3, "token": token, "version": 1,
             "data": {"custom_id": custom_id, "component_type": 2},
-            "channel_id": channel_id, "user": user_object(user), "message": message,
+            "channel_id": channel_id, "message": message,
             "locale": "en-GB", "app_permissions": "0", "entitlements": [],
-            "authorizing_integration_owners": {"1": user}, "context": 1,
             "attachment_size_limit": 10485760
-        }));
+        });
+        let extra = if in_guild {
+            json!({"guild_id": GUILD_ID, "guild_locale": "en-GB", "member": member_object(user),
+                   "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0})
+        } else {
+            json!({"user": user_object(user), "authorizing_integration_owners": {"1": user}, "context": 1})
+        };
+        for (key, value) in extra.as_object().unwrap() {
+            interaction[key] = value.clone();
+        }
+        self.dispatch(interaction);
         id
     }
 
@@ -782,7 +815,9 @@ fn handle(
             )
         }
         ("POST", ["channels", channel, "messages"]) => {
-            if !state.dm_channels.values().any(|c| c == channel) {
+            let known = state.dm_channels.values().any(|c| c == channel)
+                || state.guild_channels.iter().any(|c| c == channel);
+            if !known {
                 error(404, 10003, "Unknown Channel")
             } else {
                 if is_empty_message(&body) {
@@ -797,6 +832,28 @@ fn handle(
                 let message = message_object(&id, channel, &body);
                 state.messages.insert(id, message.clone());
                 (200, message)
+            }
+        }
+        ("PATCH", ["channels", channel, "messages", message]) => {
+            let found = state
+                .messages
+                .get(*message)
+                .is_some_and(|m| m["channel_id"] == *channel && m["author"]["id"] == BOT_USER_ID);
+            if !found {
+                error(404, 10008, "Unknown Message")
+            } else {
+                let errors = message_errors(&body);
+                if !errors.is_empty() {
+                    return refused(&mut state, errors);
+                }
+                let mut edited = state.messages[*message].clone();
+                edit_message(&mut edited, &body);
+                if is_empty_message(&edited) {
+                    let (s, b) = error(400, 50006, "Cannot send an empty message");
+                    return (s, b, None);
+                }
+                state.messages.insert((*message).to_owned(), edited.clone());
+                (200, edited)
             }
         }
         ("POST", ["interactions", id, token, "callback"]) => {

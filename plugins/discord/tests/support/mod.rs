@@ -8,7 +8,8 @@ use cascade::plugins::{
     ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
 };
 use cascade_plugin_api::{
-    Action, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
+    Action, ChannelPost, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest,
+    SendResult,
 };
 use fake_discord::{APPLICATION_ID, FakeDiscord, GUILD_ID, TOKEN};
 use serde_json::{Value, json};
@@ -62,6 +63,7 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
         identity: None,
         formats: None,
         per_second: None,
+        team_channels: Default::default(),
     }
 }
 
@@ -143,6 +145,7 @@ pub fn dm(delivery: &str, user: &str, chunks: &[&str], actions: Vec<Action>) -> 
         actions,
         reply: None,
         list: None,
+        post: None,
     }
 }
 
@@ -170,5 +173,31 @@ pub fn reply(event: &InboundEvent, text: &str, reply: Reply, actions: Vec<Action
             ..reply
         }),
         list: None,
+        post: None,
+    }
+}
+
+/// A post of a learning item in a team's channel, as the host sends it:
+/// `status` is the live count line; `edit` the provider id of the post to
+/// replace.
+pub fn team_post(
+    delivery: &str,
+    channel: &str,
+    chunks: &[&str],
+    actions: Vec<Action>,
+    status: &str,
+    edit: Option<&str>,
+) -> SendRequest {
+    SendRequest {
+        recipient: Recipient {
+            person_id: String::new(),
+            display_name: "Emergency Department".to_owned(),
+            address: channel.to_owned(),
+        },
+        post: Some(ChannelPost {
+            status: Some(status.to_owned()),
+            edit: edit.map(str::to_owned),
+        }),
+        ..dm(delivery, channel, chunks, actions)
     }
 }

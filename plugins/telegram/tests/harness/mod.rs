@@ -89,6 +89,7 @@ impl Harness {
             identity: None,
             formats: None,
             per_second: None,
+            team_channels: Default::default(),
         };
         host.start(&channel, secrets.path()).await?;
         Ok(Harness {
@@ -148,6 +149,7 @@ pub fn briefing(delivery: &str, chat: i64, chunks: &[&str], actions: Vec<Action>
         actions,
         reply: None,
         list: None,
+        post: None,
     }
 }
 
@@ -172,5 +174,6 @@ pub fn reply(n: u32, chat: i64, reply: Reply, text: &str, actions: Vec<Action>) 
         actions,
         reply: Some(reply),
         list: None,
+        post: None,
     }
 }
