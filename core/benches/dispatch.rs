@@ -151,7 +151,7 @@ struct Run {
 }
 
 /// One engine run: plan and start the rollout, then time `schedule_due`
-/// once and `dispatch_once` until nothing is claimed, built as
+/// once and `dispatch_for` (as `cascade serve` runs it) until nothing is claimed, built as
 /// `Engine::serve` builds them.
 async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
     let tmp = tempfile::Builder::new()
@@ -218,8 +218,14 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
     let t = Instant::now();
     let cpu = process_cpu();
     let mut delivered = 0;
+    // As `cascade serve` dispatches: continuously, the next batch claimed
+    // while the current one is still in flight.
+    let (_keep, running) = tokio::sync::watch::channel(false);
     loop {
-        let claimed = dispatcher.dispatch_once(Utc::now()).await.unwrap();
+        let claimed = dispatcher
+            .dispatch_for(Utc::now, Duration::from_secs(3600), &running)
+            .await
+            .unwrap();
         if claimed == 0 {
             break;
         }

@@ -237,8 +237,14 @@ async fn started(
         time_zone: engine.calendar.time_zone(),
         bodies: Default::default(),
     };
+    let defaults = DispatchSettings::default();
+    let settings = DispatchSettings {
+        batch: setting("CASCADE_BENCH_BATCH", defaults.batch as usize) as u32,
+        default_in_flight: setting("CASCADE_BENCH_IN_FLIGHT", defaults.default_in_flight),
+        ..defaults
+    };
     let runner = engine
-        .runner(DispatchSettings::default())
+        .runner(settings)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (tmp, runner, composer)
