@@ -277,6 +277,38 @@ async fn a_person_removed_from_the_file_is_marked_inactive_and_kept() {
 }
 
 #[tokio::test]
+async fn people_read_in_small_chunks_are_the_people_read_one_by_one() {
+    let project = Project::with_directory().await;
+    let without_cat: String = PEOPLE
+        .lines()
+        .filter(|l| !l.starts_with("p-3,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    project.import("people.csv", &without_cat).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for id in ["p-1", "p-2", "p-3", "p-4"] {
+        one_by_one.push(project.store.person(id).await.unwrap().unwrap());
+    }
+    assert!(one_by_one.iter().any(|p| !p.person.roles.is_empty()));
+    for per_read in [1, 3, 1000] {
+        assert_eq!(
+            project
+                .store
+                .people_in_reads(false, per_read)
+                .await
+                .unwrap(),
+            one_by_one,
+            "{per_read} a read"
+        );
+        let active: Vec<_> = one_by_one.iter().filter(|p| p.active).cloned().collect();
+        assert_eq!(
+            project.store.people_in_reads(true, per_read).await.unwrap(),
+            active
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_person_who_reappears_becomes_active_again() {
     let project = Project::with_directory().await;
     let without_cat: String = PEOPLE

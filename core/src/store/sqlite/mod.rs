@@ -118,6 +118,23 @@ type PersonRow = (
     DateTime<Utc>,
 );
 
+/// People read by one statement when the whole directory is loaded.
+const PEOPLE_PER_READ: i64 = 20_000;
+
+/// A time as sqlx writes `DateTime<Utc>` into SQLite (RFC 3339, or with a
+/// space for the `T`).
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1)))
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
 const PERSON_COLUMNS: &str =
     "id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at";
 
@@ -137,6 +154,92 @@ fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
         },
         active,
         updated_at,
+    }
+}
+
+impl SqliteStore {
+    /// Every person (or every active one), read `per_read` at a time.
+    pub(crate) async fn people_in_reads(
+        &self,
+        active_only: bool,
+        per_read: i64,
+    ) -> Result<Vec<StoredPerson>, StoreError> {
+        // Chunks of people, each read back as one JSON array with the roles
+        // folded in by SQLite: a statement returning a row per person hands
+        // each row from sqlx's database thread to the async side on its own,
+        // which for a million people cost most of planning a rollout.
+        type Json = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            String,
+            Option<String>,
+        );
+        let mut people = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (json, last): (String, Option<String>) = sqlx::query_as(
+                "SELECT json_group_array(json_array(id, display_name, email, agency_id, team_id,
+                        manager_id, time_zone, active, updated_at,
+                        (SELECT group_concat(role, ';') FROM person_roles r WHERE r.person_id = p.id))),
+                        max(id)
+                 FROM (SELECT * FROM people WHERE (active OR NOT ?1) AND id > ?2 ORDER BY id LIMIT ?3) p",
+            )
+            .bind(active_only)
+            .bind(&after)
+            .bind(per_read)
+            .fetch_one(&self.pool)
+            .await?;
+            let Some(last) = last else { break };
+            let mut chunk: Vec<Json> = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+            chunk.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (
+                id,
+                display_name,
+                email,
+                agency_id,
+                team_id,
+                manager_id,
+                time_zone,
+                active,
+                at,
+                roles,
+            ) in chunk
+            {
+                let updated_at = parse_time(&at).ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Decode(
+                        format!("updated_at {at:?} of {id} is not a time").into(),
+                    ))
+                })?;
+                let mut roles: Vec<String> = roles
+                    .unwrap_or_default()
+                    .split(';')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                roles.sort_unstable();
+                let row = (
+                    id,
+                    display_name,
+                    email,
+                    agency_id,
+                    team_id,
+                    manager_id,
+                    time_zone,
+                    active != 0,
+                    updated_at,
+                );
+                people.push(stored_person(row, roles));
+            }
+            after = last;
+        }
+        Ok(people)
     }
 }
 
@@ -194,33 +297,7 @@ impl Store for SqliteStore {
     }
 
     async fn people(&self, active_only: bool) -> Result<Vec<StoredPerson>, StoreError> {
-        // One pass, roles folded in by SQLite: a directory of a million people
-        // loads without a second million-row result and a map to join them.
-        let rows: Vec<(PersonRow, Option<String>)> = sqlx::query(&format!(
-            "SELECT {PERSON_COLUMNS},
-                    (SELECT group_concat(role, ';') FROM person_roles r WHERE r.person_id = people.id)
-             FROM people WHERE active OR NOT ? ORDER BY id"
-        ))
-        .bind(active_only)
-        .try_map(|row: sqlx::sqlite::SqliteRow| {
-            use sqlx::{FromRow, Row};
-            Ok((PersonRow::from_row(&row)?, row.try_get(9)?))
-        })
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(row, roles)| {
-                let mut roles: Vec<String> = roles
-                    .unwrap_or_default()
-                    .split(';')
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                roles.sort_unstable();
-                stored_person(row, roles)
-            })
-            .collect())
+        self.people_in_reads(active_only, PEOPLE_PER_READ).await
     }
 
     async fn person(&self, id: &str) -> Result<Option<StoredPerson>, StoreError> {

@@ -12,6 +12,11 @@ const MEMBERS_PER_INSERT: usize = 2000;
 /// Sent outbox rows recorded by one statement (two parameters each).
 const SENT_PER_STATEMENT: usize = 500;
 
+/// The strings of a JSON array SQLite built with `json_group_array`.
+fn json_strings(json: &str) -> Result<std::collections::HashSet<String>, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
 impl Outbox for SqliteStore {
     async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -321,14 +326,15 @@ impl Outbox for SqliteStore {
         &self,
         item_id: &str,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let people: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT m.person_id FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id
-             WHERE r.item_id = ? AND r.state <> 'cancelled'",
+        let people: String = sqlx::query_scalar(
+            "SELECT json_group_array(person_id) FROM (
+                 SELECT DISTINCT m.person_id FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id
+                 WHERE r.item_id = ? AND r.state <> 'cancelled')",
         )
         .bind(item_id)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(people.into_iter().collect())
+        json_strings(&people)
     }
 
     async fn people_to_reacknowledge(
@@ -359,13 +365,16 @@ impl Outbox for SqliteStore {
         &self,
         channel: &str,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let people: Vec<String> = sqlx::query_scalar(
-            "SELECT person_id FROM channel_identities WHERE channel = ? AND unreachable_at IS NULL",
+        // One row holding every id: a row per person would cross from
+        // sqlx's database thread one at a time.
+        let people: String = sqlx::query_scalar(
+            "SELECT json_group_array(person_id) FROM channel_identities
+             WHERE channel = ? AND unreachable_at IS NULL",
         )
         .bind(channel)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(people.into_iter().collect())
+        json_strings(&people)
     }
 
     async fn all_identities(&self) -> Result<Vec<crate::directory::ChannelIdentity>, StoreError> {
