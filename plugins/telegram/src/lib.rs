@@ -19,12 +19,11 @@ pub use format::{CALLBACK_DATA_LIMIT, MESSAGE_LIMIT};
 pub use inbound::event_of;
 
 use cascade_plugin_api::{
-    Capability, ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest,
+    Capability, ChannelPlugin, Completion, Host, InFlight, Limits, LogLevel, Manifest, SendRequest,
     WebhookReply, WebhookRequest, WebhookResponse,
 };
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use teloxide::prelude::*;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
@@ -42,7 +41,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// One started `telegram` channel.
 pub struct TelegramChannel {
     sender: Arc<Sender>,
-    in_flight: Arc<AtomicUsize>,
+    in_flight: Arc<InFlight>,
     stop: watch::Sender<bool>,
     updates: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// In webhook mode: what handles the posted updates, and their secret.
@@ -167,12 +166,14 @@ impl ChannelPlugin for TelegramChannel {
 
     fn send(&self, request: SendRequest, completion: Completion) {
         let sender = Arc::clone(&self.sender);
-        let counted = InFlight::new(&self.in_flight);
+        let accepted = self.in_flight.accept(
+            completion,
+            "the telegram channel stopped before the message was sent",
+        );
         // After `stop` the runtime is gone and the task is dropped unrun,
         // which answers the send with a retry.
         self.handle.spawn(async move {
-            let _counted = counted;
-            completion.complete(sender.deliver(&request).await);
+            accepted.finish(sender.deliver(&request).await);
         });
     }
 
@@ -201,11 +202,7 @@ impl ChannelPlugin for TelegramChannel {
                 );
             }
         }
-        let started = Instant::now();
-        while self.in_flight.load(Ordering::Acquire) > 0 && started.elapsed() < STOP_GRACE {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let unfinished = self.in_flight.load(Ordering::Acquire);
+        let unfinished = self.in_flight.wait_until_idle(STOP_GRACE);
         if unfinished > 0 {
             self.sender.host.log(
                 LogLevel::Warn,
@@ -224,23 +221,6 @@ impl ChannelPlugin for TelegramChannel {
             // Drops every task still running, so each send answers with a retry.
             runtime.shutdown_timeout(Duration::from_secs(1));
         }
-    }
-}
-
-/// Counts a send as in flight until dropped (answered, or dropped with the
-/// runtime), so `stop` can wait for the sends it accepted.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn new(count: &Arc<AtomicUsize>) -> InFlight {
-        count.fetch_add(1, Ordering::AcqRel);
-        InFlight(Arc::clone(count))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
