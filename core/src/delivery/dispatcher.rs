@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
@@ -151,32 +152,14 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     /// Claims one batch, sends it and records the outcomes. Returns the
     /// number of rows claimed (0: nothing was due).
     pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
-        let shared = &self.shared;
-        let lease = i64::try_from(shared.settings.lease.as_millis()).unwrap_or(i64::MAX);
-        let claimed = shared
-            .store
-            .claim(millis(now), shared.settings.batch, lease)
-            .await?;
-        if claimed.is_empty() {
-            return Ok(0);
+        let mut sends = JoinSet::new();
+        let claimed = self.shared.claim_into(&mut sends, now).await?;
+        let mut done = Outcomes::default();
+        while let Some(sent) = sends.join_next().await {
+            done.add(sent)?;
         }
-        let mut sends = tokio::task::JoinSet::new();
-        for row in claimed.iter().cloned() {
-            let this = shared.clone();
-            sends.spawn(async move { this.deliver(row, now).await });
-        }
-        let mut outcomes = Vec::with_capacity(claimed.len());
-        let mut fallbacks = Vec::new();
-        while let Some(done) = sends.join_next().await {
-            let (id, outcome, fallback) = done.expect("a delivery task does not panic")?;
-            outcomes.push((id, outcome));
-            fallbacks.extend(fallback);
-        }
-        shared
-            .store
-            .record(&outcomes, &fallbacks, millis(now))
-            .await?;
-        Ok(claimed.len())
+        done.record(&*self.shared.store, now).await?;
+        Ok(claimed)
     }
 
     /// Claims, sends and records continuously until nothing is due at
@@ -193,52 +176,76 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<usize, DeliveryError> {
         let shared = &self.shared;
-        let lease = i64::try_from(shared.settings.lease.as_millis()).unwrap_or(i64::MAX);
-        let batch = shared.settings.batch.max(1);
-        let refill_below = (batch as usize / 2).max(1);
+        let batch = shared.settings.batch.max(1) as usize;
+        let refill_below = (batch / 2).max(1);
         let until = tokio::time::Instant::now() + for_at_most;
-        let mut sends = tokio::task::JoinSet::new();
-        let (mut outcomes, mut fallbacks) = (Vec::new(), Vec::new());
+        let mut sends = JoinSet::new();
+        let mut done = Outcomes::default();
         let (mut claimed, mut drained) = (0, false);
         loop {
             let claiming = !drained && !*stop.borrow() && tokio::time::Instant::now() < until;
             if claiming && sends.len() < refill_below {
-                let rows = shared.store.claim(millis(now()), batch, lease).await?;
-                drained = rows.len() < batch as usize;
-                claimed += rows.len();
-                for row in rows {
-                    let this = shared.clone();
-                    let at = now();
-                    sends.spawn(async move { this.deliver(row, at).await });
-                }
+                let rows = shared.claim_into(&mut sends, now()).await?;
+                drained = rows < batch;
+                claimed += rows;
             }
-            let Some(done) = sends.join_next().await else {
+            let Some(sent) = sends.join_next().await else {
                 if claiming && !drained {
                     continue;
                 }
-                break;
+                return Ok(claimed);
             };
-            let (id, outcome, fallback) = done.expect("a delivery task does not panic")?;
-            outcomes.push((id, outcome));
-            fallbacks.extend(fallback);
+            done.add(sent)?;
             // Record in groups: one transaction for many rows, while the
-            // other sends go on in their tasks.
-            if outcomes.len() >= refill_below || sends.is_empty() {
-                shared
-                    .store
-                    .record(&outcomes, &fallbacks, millis(now()))
-                    .await?;
-                outcomes.clear();
-                fallbacks.clear();
+            // other sends go on in their tasks. The last group is recorded
+            // as the last send ends.
+            if done.len() >= refill_below || sends.is_empty() {
+                done.record(&*shared.store, now()).await?;
             }
         }
-        if !outcomes.is_empty() {
-            shared
-                .store
-                .record(&outcomes, &fallbacks, millis(now()))
+    }
+}
+
+/// Sends in flight, each answering with its row's outcome.
+type Sends = JoinSet<Result<Delivered, DeliveryError>>;
+
+/// Outcomes of finished sends not yet recorded, and the fallback rows they
+/// queue.
+#[derive(Default)]
+struct Outcomes {
+    outcomes: Vec<(i64, DeliveryOutcome)>,
+    fallbacks: Vec<NewDelivery>,
+}
+
+impl Outcomes {
+    fn add(
+        &mut self,
+        sent: Result<Result<Delivered, DeliveryError>, tokio::task::JoinError>,
+    ) -> Result<(), DeliveryError> {
+        let (id, outcome, fallback) = sent.expect("a delivery task does not panic")?;
+        self.outcomes.push((id, outcome));
+        self.fallbacks.extend(fallback);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// Records what is waiting, in one transaction, and starts afresh.
+    async fn record<S: Outbox>(
+        &mut self,
+        store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        if !self.outcomes.is_empty() {
+            store
+                .record(&self.outcomes, &self.fallbacks, millis(now))
                 .await?;
         }
-        Ok(claimed)
+        self.outcomes.clear();
+        self.fallbacks.clear();
+        Ok(())
     }
 }
 
@@ -259,6 +266,29 @@ struct Shared<S> {
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
 
 impl<S: Store + Outbox + Evidence> Shared<S> {
+    /// Claims up to a batch of due rows under a lease and starts a send for
+    /// each; returns how many were claimed.
+    async fn claim_into(
+        self: &Arc<Self>,
+        sends: &mut Sends,
+        now: DateTime<Utc>,
+    ) -> Result<usize, DeliveryError>
+    where
+        S: 'static,
+    {
+        let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let rows = self
+            .store
+            .claim(millis(now), self.settings.batch.max(1), lease)
+            .await?;
+        let claimed = rows.len();
+        for row in rows {
+            let this = Arc::clone(self);
+            sends.spawn(async move { this.deliver(row, now).await });
+        }
+        Ok(claimed)
+    }
+
     /// Whether the rollout may send now, read from the store (a pause or
     /// cancel comes from another process). Sends that ask while a read is
     /// already under way share its answer instead of each queueing a read
