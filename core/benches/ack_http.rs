@@ -11,6 +11,7 @@
 //! folder under the system's, on disk here).
 
 use cascade::ack::AckKeys;
+use cascade::bench::median;
 use cascade::content::parse_item;
 use cascade::project::{Project, scaffold};
 use cascade::server::{Clock, ServerState, ack_router};
@@ -122,11 +123,6 @@ async fn drive(
         task.await.unwrap();
     }
     paths.len() as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {

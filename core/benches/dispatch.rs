@@ -7,6 +7,7 @@
 //! Run with `cargo bench --bench dispatch`; `CASCADE_BENCH_PEOPLE` sets the
 //! number of messages (default 20,000). Figures go in BENCHMARKS.md.
 
+use cascade::bench::{median, process_cpu};
 use cascade::delivery::{Composer, DispatchSettings, Dispatcher, Rollouts, World, schedule_due};
 use cascade::directory::read_csv;
 use cascade::engine::Engine;
@@ -112,24 +113,6 @@ fn json_files(dir: &Path) -> usize {
                 .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
         })
         .count()
-}
-
-/// CPU seconds used by this process so far, all threads (the plugin's too),
-/// user and system, from `/proc/self/stat` (in ticks of 1/100 s).
-fn process_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// CPU seconds used by the calling thread so far, from its schedstat.
@@ -319,11 +302,6 @@ fn direct(requests: &[SendRequest]) -> Duration {
 
 /// Measurements of one quantity, one per round.
 type Samples = Vec<f64>;
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -4,6 +4,7 @@
 //!
 //! Run with `cargo bench --bench plugin_abi`. Figures go in BENCHMARKS.md.
 
+use cascade::bench::median;
 use cascade::plugins::{ChannelConfig, PluginFile, PluginHost, PluginsConfig};
 use cascade_plugin_api::{Message, MessagePart, Recipient, SendRequest, SendResult};
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
@@ -55,11 +56,6 @@ fn request(chunk_chars: usize) -> SendRequest {
 
 fn per_send(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1e6 / f64::from(SENDS)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {

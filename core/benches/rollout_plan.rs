@@ -10,6 +10,7 @@
 //! Run with `cargo bench --bench rollout_plan`; `CASCADE_BENCH_PEOPLE` sets the
 //! directory size (default 1,000,000). Figures go in BENCHMARKS.md.
 
+use cascade::bench::median;
 use cascade::content;
 use cascade::delivery::millis;
 use cascade::directory::{Directory, read_csv};
@@ -112,11 +113,6 @@ fn status_kb(field: &str) -> u64 {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Copies a closed database file (no WAL left) over `to`.

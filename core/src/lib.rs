@@ -2,6 +2,8 @@
 //! and proves that it landed. See ARCHITECTURE.md for the map.
 
 pub mod ack;
+#[doc(hidden)]
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod content;

@@ -16,6 +16,7 @@
 //! (scripts/install-test-deps.sh installs postfix for them; its daemon is
 //! never started). Figures go in BENCHMARKS.md.
 
+use cascade::bench::{median, process_cpu};
 use cascade::delivery::{Composer, DispatchSettings};
 use cascade::directory::read_csv;
 use cascade::engine::{Engine, Runner};
@@ -83,24 +84,6 @@ impl Drop for Sink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// CPU seconds used by this process so far, all threads (the plugin's too),
-/// from `/proc/self/stat` (in ticks of 1/100 s).
-fn process_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn is_root() -> bool {
@@ -356,11 +339,6 @@ struct Round {
     source: f64,
     plugin: f64,
     engine: f64,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {

@@ -1,0 +1,27 @@
+//! Measuring helpers the benchmarks share (core's and the plugins'). Not
+//! part of the engine; public only so every bench crate can use them.
+
+/// CPU seconds used by this process so far, all threads (the plugin's too),
+/// user and system, from `/proc/self/stat` (in ticks of 1/100 s); 0 where
+/// there is no `/proc`.
+pub fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The median of some measurements (the upper one of an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
