@@ -85,6 +85,7 @@ impl World {
                 item_version: &item.version.0,
                 definition: "{}",
                 members: &members,
+                audience: None,
                 now,
                 team_posts: &[],
             })

@@ -196,6 +196,7 @@ impl Fixture {
                 item_version: version,
                 definition: &json,
                 members: &members,
+                audience: None,
                 now,
                 team_posts: &[],
             })

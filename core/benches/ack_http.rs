@@ -173,6 +173,7 @@ fn main() {
                     item_version: &item.version.0,
                     definition: "{}",
                     members: &members,
+                    audience: None,
                     now: t,
                     team_posts: &[],
                 })

@@ -1,8 +1,9 @@
 //! Planning and starting a rollout to a large directory on SQLite (what
-//! `cascade rollout start` does: load the directory from the store, resolve
-//! the audience into waves, work out each member's first send, write every
-//! member in one transaction), against a raw bulk insert of the same member
-//! rows into the same table of a copy of the same database, in one run.
+//! `cascade rollout start` does: check what the definition names, count the
+//! audience per wave and channel in the store, then write every member in
+//! one transaction with the audience resolved by SQLite), against a raw
+//! bulk insert of the same member rows into the same table of a copy of the
+//! same database, in one run.
 //!
 //! The engine path runs in a child process (this binary, started again), so
 //! its peak RSS (`VmHWM`) is its own and not the directory import's.
@@ -13,11 +14,11 @@
 use cascade::bench::median;
 use cascade::content;
 use cascade::delivery::millis;
-use cascade::directory::{Directory, read_csv};
+use cascade::directory::read_csv;
 use cascade::engine::Engine;
 use cascade::project::{Project, scaffold};
-use cascade::rollout::{Known, parse_definition, resolve, summarise, wave_send};
-use cascade::store::{NewMember, NewRollout, Outbox, SqliteStore, Store};
+use cascade::rollout::{audience_query, parse_definition, summarise, wave_send};
+use cascade::store::{Audiences, NewRollout, Outbox, SqliteStore, Store};
 use chrono::Utc;
 use sqlx::{QueryBuilder, Sqlite};
 use std::fmt::Write as _;
@@ -159,7 +160,7 @@ async fn child_engine(project: &Path, rollout: &Path) {
         secs(open),
         secs(plan),
         secs(start),
-        planned.members.len(),
+        planned.people,
         hwm_after_plan,
         status_kb("VmHWM:")
     );
@@ -197,49 +198,25 @@ async fn child_phases(project_dir: &Path, rollout: &Path) {
         .find(|l| l.item.id == definition.item)
         .unwrap();
     phase("open+content", &mut t);
-    let people: Vec<_> = store
-        .people(true)
+    // As `Engine::plan` checks what the definition names.
+    let roles = store.roles().await.unwrap();
+    std::hint::black_box(roles);
+    phase("roles", &mut t);
+    let query = audience_query(
+        &definition,
+        &loaded.item.id,
+        &loaded.item.version.0,
+        &loaded.item.themes,
+        &|wave| millis(wave_send(&definition, &calendar, wave)),
+    );
+    let counts = store
+        .count_audience(&query, &["email".to_owned()])
         .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.person)
-        .collect();
-    phase("people", &mut t);
-    let directory = Directory {
-        agencies: store.agencies().await.unwrap(),
-        teams: store.teams().await.unwrap(),
-        champions: store.champions().await.unwrap(),
-        people,
-    };
-    phase("agencies+teams+champions", &mut t);
-    let known = Known::from_directory(&directory);
-    drop(known);
-    phase("known", &mut t);
-    let resolved = resolve(&definition, &loaded.item.themes, &directory);
-    phase("resolve", &mut t);
-    // As `Engine::plan` does: who has an identity of the channel's kind.
-    let reached = store.people_with_identity("email").await.unwrap();
-    phase("identities", &mut t);
-    let reachable = |person: &str| -> Vec<String> {
-        if reached.contains(person) {
-            definition.channels.clone()
-        } else {
-            Vec::new()
-        }
-    };
-    let summary = summarise(&definition, &calendar, &resolved, &reachable);
+        .unwrap();
+    phase("count_audience", &mut t);
+    let summary = summarise(&definition, &calendar, &counts);
     std::hint::black_box(summary);
     phase("summarise", &mut t);
-    let members: Vec<NewMember> = resolved
-        .members
-        .iter()
-        .map(|m| NewMember {
-            person_id: m.person_id.clone(),
-            wave: m.wave as u32,
-            first_due_at: millis(wave_send(&definition, &calendar, m.wave)),
-        })
-        .collect();
-    phase("members", &mut t);
     store.save_item(&loaded.item, &loaded.text).await.unwrap();
     let json = serde_json::to_string(&definition).unwrap();
     store
@@ -248,7 +225,8 @@ async fn child_phases(project_dir: &Path, rollout: &Path) {
             item_id: &loaded.item.id,
             item_version: &loaded.item.version.0,
             definition: &json,
-            members: &members,
+            members: &[],
+            audience: Some(&query),
             now: millis(Utc::now()),
             team_posts: &[],
         })

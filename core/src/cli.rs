@@ -634,17 +634,16 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                 Ok(planned) => planned,
                 Err(problems) => return report_problems(&problems, &file),
             };
-            if let Err(problems) = engine.start(&planned, now).await {
-                return report_problems(&problems, &file);
-            }
+            let written = match engine.start(&planned, now).await {
+                Ok(written) => written,
+                Err(problems) => return report_problems(&problems, &file),
+            };
             println!("{}", planned.summary);
             print_team_posts(&planned, &engine.calendar);
             print_already_reached(&planned);
             println!(
                 "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
-                planned.definition.id,
-                planned.members.len(),
-                planned.definition.id
+                planned.definition.id, written, planned.definition.id
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -16,10 +16,12 @@ use crate::project::Project;
 use crate::render::Channel;
 use crate::rollout::{
     Calendar, Known, PlanSummary, PlannedTeamPost, RolloutDefinition, TeamPostChannel,
-    check_team_posts, parse_definition, plan_team_posts, resolve, summarise, validate, wave_send,
+    audience_query, check_team_posts, parse_definition, plan_team_posts, summarise, validate,
+    wave_send,
 };
 use crate::store::{
-    Evidence, NewMember, NewRollout, NewTeamPost, Outbox, SqliteStore, Store, TeamPosts,
+    AudienceQuery, Audiences, Evidence, NewRollout, NewTeamPost, Outbox, SqliteStore, Store,
+    TeamPosts,
 };
 use cascade_plugin_api::{
     Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
@@ -170,15 +172,12 @@ impl Engine {
         })
     }
 
-    async fn directory(&self) -> Result<Directory, Problems> {
+    /// The directory without its people, who stay in the store: planning
+    /// asks the store about them ([`Audiences`]) rather than reading a
+    /// million of them into memory.
+    async fn directory_outline(&self) -> Result<Directory, Problems> {
         let store = &*self.store;
-        let people: Vec<_> = store
-            .people(true)
-            .await?
-            .into_iter()
-            .map(|p| p.person)
-            .collect();
-        if people.is_empty() {
+        if !store.has_people().await? {
             return Err(Problems::one(format!(
                 "the store at {} holds no people\n  help: run `cascade import --project {}` first",
                 self.project.store_path().display(),
@@ -188,8 +187,8 @@ impl Engine {
         Ok(Directory {
             agencies: store.agencies().await?,
             teams: store.teams().await?,
-            champions: store.champions().await?,
-            people,
+            champions: Vec::new(),
+            people: Vec::new(),
         })
     }
 
@@ -203,8 +202,10 @@ impl Engine {
             .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
         let taxonomy = &self.project.taxonomy;
         let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
-        let directory = self.directory().await?;
+        let directory = self.directory_outline().await?;
         let mut known = Known::from_directory(&directory);
+        known.roles = self.store.roles().await?;
+        known.people = self.store.people_near(&named_people(&definition)).await?;
         known.items = items.iter().map(|l| l.item.id.clone()).collect();
         known.themes = taxonomy.themes().iter().map(|t| t.id.clone()).collect();
         known.channels = self
@@ -227,7 +228,7 @@ impl Engine {
                 (path, &text),
                 (&config_path, &config_text),
                 &team_channels,
-                &directory,
+                &directory.teams,
             )
             .iter()
             .map(ToString::to_string),
@@ -308,35 +309,38 @@ impl Engine {
             }
         };
         definition.item = loaded.item.id.clone();
-        let mut resolved = resolve(&definition, &loaded.item.themes, &directory);
-        let mut already_reached = 0;
-        if definition.reacknowledge {
-            // Everyone who acknowledged an earlier version, and is still active.
-            if loaded.item.what_changed.is_none() {
-                problems.push(format!(
-                    "{}: a re-acknowledgement round needs a `what_changed` note in the item\n  help: add what_changed = \"...\" to the front matter of {}, saying in a sentence or two what changed",
-                    path.display(),
-                    loaded.path.display()
-                ));
-            }
-            let active: std::collections::HashSet<&str> =
-                directory.people.iter().map(|p| p.id.as_str()).collect();
-            resolved.members = self
-                .store
-                .people_to_reacknowledge(&loaded.item.id, &loaded.item.version.0)
-                .await?
-                .into_iter()
-                .filter(|p| active.contains(p.as_str()))
-                .map(|person_id| crate::rollout::Member { person_id, wave: 0 })
-                .collect();
-        } else {
-            // Someone in two partnerships' audiences gets an item once, whichever rollout reaches them first.
-            let reached = self.store.people_reached_with_item(&loaded.item.id).await?;
-            let before = resolved.members.len();
-            resolved.members.retain(|m| !reached.contains(&m.person_id));
-            already_reached = before - resolved.members.len();
+        let calendar = &self.calendar;
+        let audience = audience_query(
+            &definition,
+            &loaded.item.id,
+            &loaded.item.version.0,
+            &loaded.item.themes,
+            &|wave| millis(wave_send(&definition, calendar, wave)),
+        );
+        if definition.reacknowledge && loaded.item.what_changed.is_none() {
+            problems.push(format!(
+                "{}: a re-acknowledgement round needs a `what_changed` note in the item\n  help: add what_changed = \"...\" to the front matter of {}, saying in a sentence or two what changed",
+                path.display(),
+                loaded.path.display()
+            ));
         }
-        if resolved.members.is_empty() {
+        // Counted per wave and by the first of the rollout's channels whose
+        // kind of identity each person has: counts only, in the store.
+        let kinds: Vec<String> = definition
+            .channels
+            .iter()
+            .map(|c| {
+                self.routes
+                    .iter()
+                    .find(|r| &r.instance == c)
+                    .map_or_else(String::new, |r| r.identity.clone())
+            })
+            .collect();
+        let counts = self.store.count_audience(&audience, &kinds).await?;
+        // Someone in two partnerships' audiences gets an item once, whichever
+        // rollout reaches them first: the query leaves them out.
+        let already_reached = counts.already_reached;
+        if counts.members() == 0 {
             problems.push(format!(
                 "{}: the audience is empty: no active person matches it and a wave{}\n  help: check [audience] and the wave selectors against the imported directory",
                 path.display(),
@@ -350,53 +354,20 @@ impl Engine {
         if !problems.is_empty() {
             return Err(Problems(problems));
         }
-        // Who each channel reaches: the person ids holding its identity kind,
-        // not every address (planning a million-person rollout counts only).
-        let mut reached_on: std::collections::HashMap<&str, std::collections::HashSet<String>> =
-            std::collections::HashMap::new();
-        for channel in &definition.channels {
-            if let Some(route) = self.routes.iter().find(|r| &r.instance == channel)
-                && !reached_on.contains_key(route.identity.as_str())
-            {
-                let people = self.store.people_with_identity(&route.identity).await?;
-                reached_on.insert(route.identity.as_str(), people);
-            }
-        }
-        let reachable = |person: &str| -> Vec<String> {
-            definition
-                .channels
-                .iter()
-                .filter(|c| {
-                    self.routes
-                        .iter()
-                        .find(|r| &r.instance == *c)
-                        .and_then(|r| reached_on.get(r.identity.as_str()))
-                        .is_some_and(|people| people.contains(person))
-                })
-                .cloned()
-                .collect()
-        };
-        let mut summary = summarise(&definition, &self.calendar, &resolved, &reachable);
+        let mut summary = summarise(&definition, calendar, &counts);
         summary.articles = titles;
-        let members: Vec<NewMember> = resolved
-            .members
-            .iter()
-            .map(|m| NewMember {
-                person_id: m.person_id.clone(),
-                wave: m.wave as u32,
-                first_due_at: millis(wave_send(&definition, &self.calendar, m.wave)),
-            })
-            .collect();
-        let sends: Vec<(&str, i64)> = members
-            .iter()
-            .map(|m| (m.person_id.as_str(), m.first_due_at))
-            .collect();
-        let team_posts = plan_team_posts(&definition, &team_channels, &directory, &sends);
+        let team_posts = if definition.team_posts.is_empty() {
+            Vec::new()
+        } else {
+            let by_team = self.store.audience_by_team(&audience).await?;
+            plan_team_posts(&definition, &team_channels, &directory.teams, &by_team)
+        };
         Ok(Planned {
             definition,
             item: loaded,
             summary,
-            members,
+            people: counts.members(),
+            audience,
             already_reached,
             team_posts,
         })
@@ -421,8 +392,10 @@ impl Engine {
     }
 
     /// Persists a planned rollout: pins the item version and writes every
-    /// member and team post, in one transaction. Nothing is sent here.
-    pub async fn start(&self, planned: &Planned, now: DateTime<Utc>) -> Result<(), Problems> {
+    /// member (the audience is resolved again in the store, in the same
+    /// transaction) and team post. Nothing is sent here. Returns how many
+    /// members were written.
+    pub async fn start(&self, planned: &Planned, now: DateTime<Utc>) -> Result<u64, Problems> {
         if self.store.rollout(&planned.definition.id).await?.is_some() {
             return Err(Problems::one(format!(
                 "a rollout \"{}\" already exists\n  help: give the new rollout its own id, or see it with `cascade status {}`",
@@ -434,13 +407,15 @@ impl Engine {
             .await?;
         let definition =
             serde_json::to_string(&planned.definition).expect("definitions are plain data");
-        self.store
+        let written = self
+            .store
             .create_rollout(NewRollout {
                 id: &planned.definition.id,
                 item_id: &planned.item.item.id,
                 item_version: &planned.item.item.version.0,
                 definition: &definition,
-                members: &planned.members,
+                members: &[],
+                audience: Some(&planned.audience),
                 team_posts: &planned
                     .team_posts
                     .iter()
@@ -454,7 +429,7 @@ impl Engine {
                 now: millis(now),
             })
             .await?;
-        Ok(())
+        Ok(written)
     }
 
     /// Issues a person a link code and sends it to them through a channel
@@ -841,7 +816,10 @@ pub struct Planned {
     pub definition: RolloutDefinition,
     pub item: LoadedItem,
     pub summary: PlanSummary,
-    pub members: Vec<NewMember>,
+    /// Who the rollout reaches, resolved in the store when it starts.
+    pub audience: AudienceQuery,
+    /// How many people it reaches, as planned.
+    pub people: usize,
     /// People left out because another rollout of the item already has them.
     pub already_reached: usize,
     /// Posts in team channels, with when each is due.
@@ -852,6 +830,22 @@ pub struct Planned {
 pub struct ServeReport {
     pub queued: usize,
     pub dispatched: usize,
+}
+
+/// Every person id a definition names, to check they exist.
+fn named_people(def: &RolloutDefinition) -> Vec<String> {
+    let mut ids: Vec<String> = def
+        .audience
+        .include
+        .people
+        .iter()
+        .chain(&def.audience.exclude.people)
+        .chain(def.waves.iter().flat_map(|w| &w.people))
+        .cloned()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// The articles of a digest's newsletter issue, in id order, or what is

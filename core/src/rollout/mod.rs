@@ -10,7 +10,7 @@ mod steps;
 mod team_posts;
 mod validate;
 
-pub use audience::{Member, Resolved, resolve};
+pub use audience::{Member, Resolved, audience_query, count_resolved, resolve, tally_teams};
 pub use calendar::{Calendar, QuietHours};
 pub use definition::{
     Audience, Digest, FollowUp, RolloutDefinition, Selector, Wave, parse_definition, to_toml,

@@ -2,10 +2,10 @@
 //! channel, and the timetable of sends, reminders, the deadline,
 //! escalations and follow-ups, printed for a business-unit manager.
 
-use super::audience::Resolved;
 use super::calendar::{Calendar, QuietHours};
 use super::definition::RolloutDefinition;
 use super::steps::{StepKind, deadline, wave_send, wave_steps};
+use crate::store::AudienceCounts;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
@@ -54,56 +54,33 @@ pub struct TimetableRow {
     pub local: String,
 }
 
-/// Summarises a resolved rollout. `reachable` gives the channel instances a
-/// person can be reached on, in the rollout's order.
+/// Summarises a rollout from its audience's counts, whose `by_kind` are
+/// per entry of `def.channels`.
 pub fn summarise(
     def: &RolloutDefinition,
     calendar: &Calendar,
-    resolved: &Resolved,
-    reachable: &dyn Fn(&str) -> Vec<String>,
+    counts: &AudienceCounts,
 ) -> PlanSummary {
-    let mut channels = def.channels.clone();
-    let mut waves: Vec<WavePlan> = def
+    let channels = def.channels.clone();
+    let waves: Vec<WavePlan> = def
         .waves
         .iter()
         .enumerate()
         .map(|(i, w)| {
             let send_at = wave_send(def, calendar, i);
+            let tally = counts.waves.get(i).cloned().unwrap_or_default();
+            let mut by_channel = tally.by_kind;
+            by_channel.resize(channels.len(), 0);
             WavePlan {
                 name: w.name.clone(),
                 send_at,
                 send_at_local: calendar.format_local(send_at),
-                people: 0,
-                by_channel: Vec::new(),
-                unreachable: 0,
+                people: tally.people,
+                by_channel,
+                unreachable: tally.unreachable,
             }
         })
         .collect();
-    for member in &resolved.members {
-        let Some(wave) = waves.get_mut(member.wave) else {
-            continue;
-        };
-        wave.people += 1;
-        match reachable(&member.person_id).into_iter().next() {
-            Some(channel) => {
-                let column = match channels.iter().position(|c| *c == channel) {
-                    Some(column) => column,
-                    None => {
-                        channels.push(channel);
-                        channels.len() - 1
-                    }
-                };
-                if wave.by_channel.len() <= column {
-                    wave.by_channel.resize(column + 1, 0);
-                }
-                wave.by_channel[column] += 1;
-            }
-            None => wave.unreachable += 1,
-        }
-    }
-    for wave in &mut waves {
-        wave.by_channel.resize(channels.len(), 0);
-    }
 
     PlanSummary {
         rollout: def.id.clone(),
@@ -114,7 +91,7 @@ pub fn summarise(
         quiet: *calendar.quiet(),
         channels,
         waves,
-        unassigned: resolved.unassigned,
+        unassigned: counts.unassigned,
         timetable: if def.waves.is_empty() {
             Vec::new()
         } else {

@@ -3,12 +3,14 @@
 //! send to any member of the team); and the checks that such a rollout can
 //! be carried out (the instance has team channels for known teams, and its
 //! plugin can carry buttons and edit what it sent). Pure: the caller hands
-//! in the configuration's text, the directory and the members' send times.
+//! in the configuration's text, the directory's teams and the audience's
+//! members per team.
 
 use super::{RolloutDefinition, RolloutError, closest};
 use crate::content::SourceLocation;
-use crate::directory::Directory;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::directory::Team;
+use crate::store::TeamTally;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// What a configured channel instance offers team posts.
@@ -66,11 +68,11 @@ pub fn check_team_posts(
     (rollout_path, rollout_text): (&Path, &str),
     (config_path, config_text): (&Path, &str),
     channels: &[TeamPostChannel<'_>],
-    directory: &Directory,
+    teams: &[Team],
 ) -> Vec<RolloutError> {
     let mut errors = Vec::new();
     let rollout_line = line_of(rollout_text, "team_posts", 1);
-    let teams: BTreeSet<&str> = directory.teams.iter().map(|t| t.id.as_str()).collect();
+    let teams: BTreeSet<&str> = teams.iter().map(|t| t.id.as_str()).collect();
     for name in &def.team_posts {
         let Some(channel) = channels.iter().find(|c| c.name == *name) else {
             continue;
@@ -131,37 +133,23 @@ pub fn check_team_posts(
 /// The posts a checked rollout makes: for each instance it names, in
 /// order, each team with a channel there and at least one member in the
 /// audience, due when the first of those members is sent the item.
-/// `members` are (person id, first send in Unix milliseconds).
+/// `by_team` are the audience's members per team.
 pub fn plan_team_posts(
     def: &RolloutDefinition,
     channels: &[TeamPostChannel<'_>],
-    directory: &Directory,
-    members: &[(&str, i64)],
+    teams: &[Team],
+    by_team: &[TeamTally],
 ) -> Vec<PlannedTeamPost> {
-    let team_of: HashMap<&str, &str> = directory
-        .people
-        .iter()
-        .map(|p| (p.id.as_str(), p.team_id.as_str()))
-        .collect();
-    let mut by_team: HashMap<&str, (usize, i64)> = HashMap::new();
-    for (person, due_at) in members {
-        if let Some(team) = team_of.get(person) {
-            let entry = by_team.entry(team).or_insert((0, *due_at));
-            entry.0 += 1;
-            entry.1 = entry.1.min(*due_at);
-        }
-    }
     let mut posts = Vec::new();
     for name in &def.team_posts {
         let Some(channel) = channels.iter().find(|c| c.name == *name) else {
             continue;
         };
         for (team_id, address) in channel.team_channels {
-            let Some((members, due_at)) = by_team.get(team_id.as_str()) else {
+            let Some(tally) = by_team.iter().find(|t| t.team_id == *team_id) else {
                 continue;
             };
-            let team_name = directory
-                .teams
+            let team_name = teams
                 .iter()
                 .find(|t| t.id == *team_id)
                 .map_or_else(|| team_id.clone(), |t| t.name.clone());
@@ -170,8 +158,8 @@ pub fn plan_team_posts(
                 team_name,
                 channel: name.clone(),
                 address: address.clone(),
-                members: *members,
-                due_at: *due_at,
+                members: tally.members,
+                due_at: tally.first_due_at,
             });
         }
     }

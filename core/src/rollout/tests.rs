@@ -1024,7 +1024,8 @@ mod plan {
             "p-ivy-lane" => Vec::new(),
             _ => vec!["email".to_owned()],
         };
-        summarise(&def, &london(), &resolved, &reachable)
+        let counts = count_resolved(&resolved, def.waves.len(), &def.channels, &reachable);
+        summarise(&def, &london(), &counts)
     }
 
     #[test]
@@ -1077,7 +1078,10 @@ mod plan {
             "[[waves]]\nname = \"Police\"\nagencies = [\"nb-police\"]",
         ));
         let resolved = resolve(&def, &neglect(), &northbridge());
-        let text = summarise(&def, &london(), &resolved, &|_| vec!["email".to_owned()]).to_string();
+        let counts = count_resolved(&resolved, def.waves.len(), &def.channels, &|_| {
+            vec!["email".to_owned()]
+        });
+        let text = summarise(&def, &london(), &counts).to_string();
         assert!(
             text.contains("3 people in the audience are in no wave and will receive nothing."),
             "{text}"
@@ -1144,7 +1148,7 @@ plugin = "discord"
             (Path::new(FILE), &text),
             (Path::new(CONFIG), CONFIG_TEXT),
             &channels(discord),
-            &northbridge(),
+            &northbridge().teams,
         )
         .iter()
         .map(ToString::to_string)
@@ -1261,7 +1265,12 @@ plugin = "discord"
             ("p-grace-hill", 3_000),
             ("p-lena-ford", 5_000),
         ];
-        let posts = plan_team_posts(&def, &channels(&discord), &northbridge(), &members);
+        let posts = plan_team_posts(
+            &def,
+            &channels(&discord),
+            &northbridge().teams,
+            &tally_teams(&northbridge(), &members),
+        );
         let summary: Vec<(&str, &str, usize, i64)> = posts
             .iter()
             .map(|p| (p.team_id.as_str(), p.address.as_str(), p.members, p.due_at))

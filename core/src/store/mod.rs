@@ -3,11 +3,15 @@
 //! SQLite ([`SqliteStore`]) is the embedded default; migrations live in
 //! `core/migrations/` and run on open.
 
+mod audience;
+#[cfg(test)]
+mod audience_tests;
 mod evidence;
 mod outbox;
 mod sqlite;
 mod team_posts;
 
+pub use audience::*;
 pub use evidence::*;
 pub use outbox::*;
 pub use team_posts::*;

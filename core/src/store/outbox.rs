@@ -13,6 +13,9 @@ pub struct NewRollout<'a> {
     /// The rollout definition as JSON.
     pub definition: &'a str,
     pub members: &'a [NewMember],
+    /// Members chosen by the store from its directory, in the same
+    /// transaction, besides `members`.
+    pub audience: Option<&'a super::AudienceQuery>,
     /// Posts in team channels, written with the rollout.
     pub team_posts: &'a [super::NewTeamPost],
     pub now: i64,
@@ -165,11 +168,12 @@ pub struct DeadLetter {
 /// The outbox and rollout operations, on top of [`super::Store`].
 pub trait Outbox: Send + Sync {
     /// Persists a rollout and all its members in one transaction; nothing is
-    /// written if any part fails (an existing id included).
+    /// written if any part fails (an existing id included). Returns how
+    /// many members were written.
     fn create_rollout(
         &self,
         rollout: NewRollout<'_>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn rollouts(&self) -> impl Future<Output = Result<Vec<StoredRollout>, StoreError>> + Send;
 

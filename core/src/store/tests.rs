@@ -576,6 +576,7 @@ mod team_posts {
                 item_version: "aaa111",
                 definition: "{}",
                 members: &[member("p-1"), member("p-2"), member("p-3")],
+                audience: None,
                 team_posts: &[NewTeamPost {
                     team_id: "cyp-east".to_owned(),
                     channel: "discord".to_owned(),

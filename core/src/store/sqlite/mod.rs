@@ -2,6 +2,7 @@
 //! embedded default that needs nothing installed. Directory imports live in
 //! `import`.
 
+mod audience;
 mod evidence;
 mod import;
 mod outbox;

@@ -3,6 +3,7 @@
 //! atomic; a row whose lease expired is claimable again (at-least-once).
 
 use super::SqliteStore;
+use super::audience::{push_audience, push_first_due};
 use crate::store::StoreError;
 use crate::store::outbox::*;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -18,7 +19,7 @@ fn json_strings(json: &str) -> Result<std::collections::HashSet<String>, StoreEr
 }
 
 impl Outbox for SqliteStore {
-    async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<(), StoreError> {
+    async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
@@ -44,6 +45,19 @@ impl Outbox for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
+        let mut written = rollout.members.len() as u64;
+        if let Some(audience) = rollout.audience {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at) SELECT ",
+            );
+            insert.push_bind(rollout.id);
+            insert.push(", a.person_id, a.wave, ");
+            push_first_due(&mut insert, audience);
+            insert.push(" FROM ");
+            push_audience(&mut insert, audience);
+            insert.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
+            written += insert.build().execute(&mut *tx).await?.rows_affected();
+        }
         for post in rollout.team_posts {
             sqlx::query(
                 "INSERT INTO team_posts (rollout_id, team_id, channel, address, state, due_at, updated_at)
@@ -59,7 +73,7 @@ impl Outbox for SqliteStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
 
     async fn rollouts(&self) -> Result<Vec<StoredRollout>, StoreError> {

@@ -1,0 +1,261 @@
+//! SQLite implementation of [`Audiences`]: the audience is one `SELECT` over
+//! `people`, each selector an `IN` list or an `EXISTS` on roles and
+//! champions, each wave a branch of a `CASE`. Counting, grouping by team
+//! and writing a rollout's members (`INSERT … SELECT`, in
+//! `create_rollout`) all run on it inside SQLite, so nothing crosses to
+//! Rust a person at a time.
+
+use super::SqliteStore;
+use crate::rollout::Selector;
+use crate::store::StoreError;
+use crate::store::audience::*;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::BTreeSet;
+
+/// Pushes `( ?, ?, … )` binding each of `values`.
+fn push_list(q: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
+    q.push("(");
+    let mut list = q.separated(", ");
+    for v in values {
+        list.push_bind(v.clone());
+    }
+    q.push(")");
+}
+
+/// Pushes a condition on person `p` that holds when any of `s`'s lists
+/// takes them; `0` (false) when every list is empty.
+fn push_selector(q: &mut QueryBuilder<'_, Sqlite>, s: &Selector) {
+    let mut terms = 0;
+    let mut term = |q: &mut QueryBuilder<'_, Sqlite>| {
+        q.push(if terms == 0 { "(" } else { " OR " });
+        terms += 1;
+    };
+    if !s.agencies.is_empty() {
+        term(q);
+        q.push("p.agency_id IN ");
+        push_list(q, &s.agencies);
+    }
+    if !s.teams.is_empty() {
+        term(q);
+        q.push("p.team_id IN ");
+        push_list(q, &s.teams);
+    }
+    if !s.people.is_empty() {
+        term(q);
+        q.push("p.id IN ");
+        push_list(q, &s.people);
+    }
+    if !s.roles.is_empty() {
+        term(q);
+        q.push("EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role IN ");
+        push_list(q, &s.roles);
+        q.push(")");
+    }
+    if !s.champion_themes.is_empty() {
+        // As `Store::champions` has them: active, and champion for a team.
+        term(q);
+        q.push(
+            "EXISTS (SELECT 1 FROM champions c WHERE c.person_id = p.id AND c.active
+               AND EXISTS (SELECT 1 FROM champion_teams ct WHERE ct.person_id = c.person_id AND ct.theme = c.theme)
+               AND c.theme IN ",
+        );
+        push_list(q, &s.champion_themes);
+        q.push(")");
+    }
+    q.push(if terms == 0 { "0" } else { ")" });
+}
+
+/// Pushes `(SELECT person_id, team_id, wave, reached FROM people …)`: the
+/// audience's people, `wave` the index of the first wave that takes them
+/// (NULL for none) and `reached` whether a rollout of the item (not
+/// cancelled) already has them.
+pub(super) fn push_audience(q: &mut QueryBuilder<'_, Sqlite>, audience: &AudienceQuery) {
+    q.push("(SELECT p.id AS person_id, p.team_id AS team_id, ");
+    if audience.waves.is_empty() {
+        q.push("NULL");
+    } else {
+        q.push("CASE");
+        for (i, wave) in audience.waves.iter().enumerate() {
+            q.push(" WHEN ");
+            if wave.everyone {
+                q.push("1");
+            } else {
+                push_selector(q, &wave.takes);
+            }
+            q.push(format_args!(" THEN {i}"));
+        }
+        q.push(" END");
+    }
+    q.push(" AS wave, ");
+    match &audience.source {
+        AudienceSource::Directory { include, exclude } => {
+            q.push(
+                "p.id IN (SELECT m.person_id FROM rollout_members m JOIN rollouts ro ON ro.id = m.rollout_id
+                          WHERE ro.item_id = ",
+            );
+            q.push_bind(audience.item_id.clone());
+            q.push(" AND ro.state <> 'cancelled') AS reached FROM people p WHERE p.active");
+            if !include.is_empty() {
+                q.push(" AND ");
+                push_selector(q, include);
+            }
+            if !exclude.is_empty() {
+                q.push(" AND NOT ");
+                push_selector(q, exclude);
+            }
+        }
+        AudienceSource::Reacknowledge { version } => {
+            q.push(
+                "0 AS reached FROM people p WHERE p.active
+                 AND p.id IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
+            );
+            q.push_bind(audience.item_id.clone());
+            q.push(" AND a.item_version <> ");
+            q.push_bind(version.clone());
+            q.push(
+                ") AND p.id NOT IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
+            );
+            q.push_bind(audience.item_id.clone());
+            q.push(" AND a.item_version = ");
+            q.push_bind(version.clone());
+            q.push(")");
+        }
+    }
+    q.push(")");
+}
+
+/// Pushes the first send of a member of wave `a.wave`.
+pub(super) fn push_first_due(q: &mut QueryBuilder<'_, Sqlite>, audience: &AudienceQuery) {
+    if audience.waves.is_empty() {
+        q.push("NULL");
+        return;
+    }
+    q.push("CASE a.wave");
+    for (i, wave) in audience.waves.iter().enumerate() {
+        q.push(format_args!(" WHEN {i} THEN "));
+        q.push_bind(wave.first_due_at);
+    }
+    q.push(" END");
+}
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+impl Audiences for SqliteStore {
+    async fn count_audience(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+    ) -> Result<AudienceCounts, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT a.wave, a.reached, CASE WHEN a.wave IS NULL OR a.reached THEN NULL",
+        );
+        for (i, kind) in kinds.iter().enumerate() {
+            q.push(
+                " WHEN EXISTS (SELECT 1 FROM channel_identities i
+                   WHERE i.person_id = a.person_id AND i.unreachable_at IS NULL AND i.channel = ",
+            );
+            q.push_bind(kind.clone());
+            q.push(format_args!(") THEN {i}"));
+        }
+        q.push(" ELSE -1 END AS kind, count(*) FROM ");
+        push_audience(&mut q, query);
+        q.push(" a GROUP BY 1, 2, 3");
+        let rows = q.build().fetch_all(&self.pool).await?;
+
+        let mut counts = AudienceCounts {
+            waves: vec![
+                WaveTally {
+                    by_kind: vec![0; kinds.len()],
+                    ..WaveTally::default()
+                };
+                query.waves.len()
+            ],
+            ..AudienceCounts::default()
+        };
+        for row in rows {
+            let wave: Option<i64> = row.try_get(0)?;
+            let reached: bool = row.try_get(1)?;
+            let kind: Option<i64> = row.try_get(2)?;
+            let n = count(row.try_get(3)?);
+            let Some(tally) = wave.and_then(|w| counts.waves.get_mut(count(w))) else {
+                counts.unassigned += n;
+                continue;
+            };
+            if reached {
+                counts.already_reached += n;
+                continue;
+            }
+            tally.people += n;
+            match kind
+                .filter(|k| *k >= 0)
+                .and_then(|k| tally.by_kind.get_mut(count(k)))
+            {
+                Some(by_kind) => *by_kind += n,
+                None => tally.unreachable += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn audience_by_team(&self, query: &AudienceQuery) -> Result<Vec<TeamTally>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.team_id, count(*), min(");
+        push_first_due(&mut q, query);
+        q.push(") FROM ");
+        push_audience(&mut q, query);
+        q.push(
+            " a WHERE a.wave IS NOT NULL AND NOT a.reached GROUP BY a.team_id ORDER BY a.team_id",
+        );
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TeamTally {
+                    team_id: row.try_get(0)?,
+                    members: count(row.try_get(1)?),
+                    first_due_at: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn people_near(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
+        let mut found = BTreeSet::new();
+        for id in ids {
+            let exact: Option<String> =
+                sqlx::query_scalar("SELECT id FROM people WHERE id = ? AND active")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(exact) = exact {
+                found.insert(exact);
+                continue;
+            }
+            let near: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM (SELECT id FROM people WHERE active AND id < ?1 ORDER BY id DESC LIMIT 3)
+                 UNION ALL
+                 SELECT id FROM (SELECT id FROM people WHERE active AND id > ?1 ORDER BY id LIMIT 3)",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            found.extend(near);
+        }
+        Ok(found)
+    }
+
+    async fn roles(&self) -> Result<BTreeSet<String>, StoreError> {
+        let roles: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT r.role FROM person_roles r JOIN people p ON p.id = r.person_id WHERE p.active",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(roles.into_iter().collect())
+    }
+
+    async fn has_people(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM people)")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
