@@ -9,7 +9,8 @@
 //! its peak RSS (`VmHWM`) is its own and not the directory import's.
 //!
 //! Run with `cargo bench --bench rollout_plan`; `CASCADE_BENCH_PEOPLE` sets the
-//! directory size (default 1,000,000). Figures go in BENCHMARKS.md.
+//! directory size (default 1,000,000); `CASCADE_BENCH_KEEP_DB=<path>` keeps
+//! the imported database there and reuses it on the next run of that size. Figures go in BENCHMARKS.md.
 
 use cascade::bench::median;
 use cascade::content;
@@ -34,6 +35,9 @@ const TEAMS_PER_AGENCY: usize = 50;
 const CHILD_MODE: &str = "CASCADE_BENCH_CHILD";
 const CHILD_PROJECT: &str = "CASCADE_BENCH_PROJECT";
 const CHILD_ROLLOUT: &str = "CASCADE_BENCH_ROLLOUT";
+/// A path to keep the imported database at and reuse it from on later
+/// runs (the import of a million people takes minutes). Same size only.
+const KEEP_DB: &str = "CASCADE_BENCH_KEEP_DB";
 
 fn people_count() -> usize {
     std::env::var("CASCADE_BENCH_PEOPLE")
@@ -198,10 +202,6 @@ async fn child_phases(project_dir: &Path, rollout: &Path) {
         .find(|l| l.item.id == definition.item)
         .unwrap();
     phase("open+content", &mut t);
-    // As `Engine::plan` checks what the definition names.
-    let roles = store.roles().await.unwrap();
-    std::hint::black_box(roles);
-    phase("roles", &mut t);
     let query = audience_query(
         &definition,
         &loaded.item.id,
@@ -320,32 +320,58 @@ fn main() {
     let store_path = project.store_path();
     let template = tmp.path().join("template.db");
 
-    // Setup, not measured: the directory imported the way `cascade import` does.
+    // Setup, not measured: the directory imported the way `cascade import`
+    // does, or a database kept from an earlier run of the same size.
     let t = Instant::now();
     write_directory(&project.directory_dir(), people);
     let written = t.elapsed();
-    let t = Instant::now();
-    runtime.block_on(async {
-        let store = SqliteStore::open(&store_path.to_string_lossy())
-            .await
-            .unwrap();
-        for name in ["agencies.csv", "teams.csv", "people.csv", "champions.csv"] {
-            let path = project.directory_dir().join(name);
-            let file = read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
-            store
-                .import(&file, &path, &project.taxonomy)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+    let kept = std::env::var_os(KEEP_DB).map(PathBuf::from);
+    match kept.as_deref().filter(|k| k.exists()) {
+        Some(kept) => {
+            std::fs::copy(kept, &template).unwrap();
+            // Migrations added since it was kept run now, not in a round.
+            runtime.block_on(async {
+                close(
+                    SqliteStore::open(&template.to_string_lossy())
+                        .await
+                        .unwrap(),
+                )
+                .await;
+            });
+            println!(
+                "setup: {people} people written as CSV in {:.1} s, database reused from {}",
+                secs(written),
+                kept.display()
+            );
         }
-        close(store).await;
-    });
-    let imported = t.elapsed();
-    std::fs::copy(&store_path, &template).unwrap();
-    println!(
-        "setup: {people} people written as CSV in {:.1} s, imported with Store::import in {:.1} s",
-        secs(written),
-        secs(imported)
-    );
+        None => {
+            let t = Instant::now();
+            runtime.block_on(async {
+                let store = SqliteStore::open(&store_path.to_string_lossy())
+                    .await
+                    .unwrap();
+                for name in ["agencies.csv", "teams.csv", "people.csv", "champions.csv"] {
+                    let path = project.directory_dir().join(name);
+                    let file = read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
+                    store
+                        .import(&file, &path, &project.taxonomy)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+                close(store).await;
+            });
+            let imported = t.elapsed();
+            std::fs::copy(&store_path, &template).unwrap();
+            if let Some(kept) = &kept {
+                std::fs::copy(&template, kept).unwrap();
+            }
+            println!(
+                "setup: {people} people written as CSV in {:.1} s, imported with Store::import in {:.1} s",
+                secs(written),
+                secs(imported)
+            );
+        }
+    }
 
     let (items, _) = content::load_dir(&project.content_dir(), &project.taxonomy);
     let item = items

@@ -204,7 +204,7 @@ impl Engine {
         let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
         let directory = self.directory_outline().await?;
         let mut known = Known::from_directory(&directory);
-        known.roles = self.store.roles().await?;
+        known.roles = self.store.roles_near(&named_roles(&definition)).await?;
         known.people = self.store.people_near(&named_people(&definition)).await?;
         known.items = items.iter().map(|l| l.item.id.clone()).collect();
         known.themes = taxonomy.themes().iter().map(|t| t.id.clone()).collect();
@@ -830,6 +830,22 @@ pub struct Planned {
 pub struct ServeReport {
     pub queued: usize,
     pub dispatched: usize,
+}
+
+/// Every role a definition names, to check someone holds it.
+fn named_roles(def: &RolloutDefinition) -> Vec<String> {
+    let mut roles: Vec<String> = def
+        .audience
+        .include
+        .roles
+        .iter()
+        .chain(&def.audience.exclude.roles)
+        .chain(def.waves.iter().flat_map(|w| &w.roles))
+        .cloned()
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    roles
 }
 
 /// Every person id a definition names, to check they exist.

@@ -105,8 +105,12 @@ pub trait Audiences: Send + Sync {
         ids: &[String],
     ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
 
-    /// Every role an active person holds.
-    fn roles(&self) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
+    /// Which of `named` an active person holds; every role an active
+    /// person holds as well when one is missing (for a "did you mean").
+    fn roles_near(
+        &self,
+        named: &[String],
+    ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
 
     /// Whether the store holds anyone at all.
     fn has_people(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -126,6 +126,9 @@ struct Case {
     waves: Vec<Wave>,
     item_themes: Vec<String>,
     channels: Vec<String>,
+    /// Whether the rollout "earlier" is still active (else it was
+    /// cancelled, and nobody counts as reached).
+    earlier_active: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -144,15 +147,19 @@ fn case() -> impl Strategy<Value = Case> {
                 vec!["telegram", "email"],
                 vec!["email", "email"],
             ]),
+            any::<bool>(),
         )
-            .prop_map(|(people, include, exclude, waves, themes, channels)| Case {
-                people,
-                include,
-                exclude,
-                waves,
-                item_themes: themes.iter().map(|&i| THEMES[i].to_owned()).collect(),
-                channels: channels.into_iter().map(str::to_owned).collect(),
-            })
+            .prop_map(
+                |(people, include, exclude, waves, themes, channels, earlier_active)| Case {
+                    people,
+                    include,
+                    exclude,
+                    waves,
+                    item_themes: themes.iter().map(|&i| THEMES[i].to_owned()).collect(),
+                    channels: channels.into_iter().map(str::to_owned).collect(),
+                    earlier_active,
+                },
+            )
     })
 }
 
@@ -246,7 +253,12 @@ async fn write(store: &SqliteStore, case: &Case) {
         ))
         .await;
     }
-    for (name, state) in [("earlier", "active"), ("gone", "cancelled")] {
+    let earlier = if case.earlier_active {
+        "active"
+    } else {
+        "cancelled"
+    };
+    for (name, state) in [("earlier", earlier), ("gone", "cancelled")] {
         exec(format!(
             "INSERT INTO rollouts VALUES ('{name}', '{ITEM}', '1', '{{}}', '{state}', 0, 0)"
         ))
@@ -365,7 +377,7 @@ fn expected(
     if !reack {
         resolved.members.retain(|m| {
             let i: usize = m.person_id[2..].parse().unwrap();
-            let reached = case.people[i].earlier == Some(false);
+            let reached = case.earlier_active && case.people[i].earlier == Some(false);
             already_reached += usize::from(reached);
             !reached
         });
@@ -452,6 +464,7 @@ async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
         waves: Vec::new(),
         item_themes: Vec::new(),
         channels: Vec::new(),
+        earlier_active: false,
     };
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
@@ -478,9 +491,21 @@ async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
     );
     // "p-5" sorts after every "p-0…": the three before it.
     assert_eq!(near(&["p-5"]).await, ["p-07", "p-08", "p-09"]);
-    assert_eq!(
-        store.roles().await.unwrap(),
-        BTreeSet::from(["practitioner".to_owned()])
-    );
+    let roles = |named: &[&str]| {
+        let named: Vec<String> = named.iter().map(|s| (*s).to_owned()).collect();
+        let store = &store;
+        async move {
+            store
+                .roles_near(&named)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(roles(&["practitioner"]).await, ["practitioner"]);
+    // A role nobody holds: every role held is offered for a guess.
+    assert_eq!(roles(&["practicioner"]).await, ["practitioner"]);
+    assert!(roles(&[]).await.is_empty());
     assert!(store.has_people().await.unwrap());
 }

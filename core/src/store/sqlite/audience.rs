@@ -53,9 +53,11 @@ fn push_selector(q: &mut QueryBuilder<'_, Sqlite>, s: &Selector) {
     }
     if !s.champion_themes.is_empty() {
         // As `Store::champions` has them: active, and champion for a team.
+        // Not correlated: SQLite builds the (small) set of champions once
+        // instead of looking each person up.
         term(q);
         q.push(
-            "EXISTS (SELECT 1 FROM champions c WHERE c.person_id = p.id AND c.active
+            "p.id IN (SELECT c.person_id FROM champions c WHERE c.active
                AND EXISTS (SELECT 1 FROM champion_teams ct WHERE ct.person_id = c.person_id AND ct.theme = c.theme)
                AND c.theme IN ",
         );
@@ -68,8 +70,13 @@ fn push_selector(q: &mut QueryBuilder<'_, Sqlite>, s: &Selector) {
 /// Pushes `(SELECT person_id, team_id, wave, reached FROM people …)`: the
 /// audience's people, `wave` the index of the first wave that takes them
 /// (NULL for none) and `reached` whether a rollout of the item (not
-/// cancelled) already has them.
-pub(super) fn push_audience(q: &mut QueryBuilder<'_, Sqlite>, audience: &AudienceQuery) {
+/// cancelled) already has them; always false unless `reached_before`
+/// (see [`reached_before`]).
+pub(super) fn push_audience(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    audience: &AudienceQuery,
+    reached_before: bool,
+) {
     q.push("(SELECT p.id AS person_id, p.team_id AS team_id, ");
     if audience.waves.is_empty() {
         q.push("NULL");
@@ -89,12 +96,17 @@ pub(super) fn push_audience(q: &mut QueryBuilder<'_, Sqlite>, audience: &Audienc
     q.push(" AS wave, ");
     match &audience.source {
         AudienceSource::Directory { include, exclude } => {
-            q.push(
-                "p.id IN (SELECT m.person_id FROM rollout_members m JOIN rollouts ro ON ro.id = m.rollout_id
-                          WHERE ro.item_id = ",
-            );
-            q.push_bind(audience.item_id.clone());
-            q.push(" AND ro.state <> 'cancelled') AS reached FROM people p WHERE p.active");
+            if reached_before {
+                q.push(
+                    "p.id IN (SELECT m.person_id FROM rollout_members m JOIN rollouts ro ON ro.id = m.rollout_id
+                              WHERE ro.item_id = ",
+                );
+                q.push_bind(audience.item_id.clone());
+                q.push(" AND ro.state <> 'cancelled')");
+            } else {
+                q.push("0");
+            }
+            q.push(" AS reached FROM people p WHERE p.active");
             if !include.is_empty() {
                 q.push(" AND ");
                 push_selector(q, include);
@@ -121,7 +133,30 @@ pub(super) fn push_audience(q: &mut QueryBuilder<'_, Sqlite>, audience: &Audienc
             q.push(")");
         }
     }
-    q.push(")");
+    // LIMIT -1 (no limit) keeps SQLite from flattening this into the outer
+    // query, which would evaluate the wave's `CASE` once per mention.
+    q.push(" LIMIT -1)");
+}
+
+/// Whether a rollout of the item other than `except` (not cancelled)
+/// exists, whose members an audience must leave out. Without one the
+/// audience query skips the check: a query that reads `rollout_members`
+/// while inserting into it makes SQLite buffer every row first.
+pub(super) async fn reached_before(
+    conn: &mut sqlx::SqliteConnection,
+    audience: &AudienceQuery,
+    except: &str,
+) -> Result<bool, StoreError> {
+    if matches!(audience.source, AudienceSource::Reacknowledge { .. }) {
+        return Ok(false);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rollouts WHERE item_id = ? AND state <> 'cancelled' AND id <> ?)",
+    )
+    .bind(&audience.item_id)
+    .bind(except)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Pushes the first send of a member of wave `a.wave`.
@@ -148,66 +183,70 @@ impl Audiences for SqliteStore {
         query: &AudienceQuery,
         kinds: &[String],
     ) -> Result<AudienceCounts, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT a.wave, a.reached, CASE WHEN a.wave IS NULL OR a.reached THEN NULL",
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
+        // Each person gets one code: -2 in no wave, -1 already reached,
+        // otherwise wave * (kinds + 1) + the index of their first kind
+        // (kinds: none of them). Counted with one FILTER each, which
+        // needs no sort, unlike GROUP BY.
+        let stride = kinds.len() + 1;
+        let codes = query.waves.len() * stride;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
+        for code in -2..i64::try_from(codes).unwrap_or(i64::MAX) {
+            if code > -2 {
+                q.push(", ");
+            }
+            q.push(format_args!("count(*) FILTER (WHERE code = {code})"));
+        }
+        q.push(
+            " FROM (SELECT CASE WHEN a.wave IS NULL THEN -2 WHEN a.reached THEN -1 ELSE a.wave * ",
         );
+        q.push(format_args!("{stride} + CASE"));
         for (i, kind) in kinds.iter().enumerate() {
             q.push(
                 " WHEN EXISTS (SELECT 1 FROM channel_identities i
-                   WHERE i.person_id = a.person_id AND i.unreachable_at IS NULL AND i.channel = ",
+                   WHERE i.person_id = a.person_id AND i.channel = ",
             );
             q.push_bind(kind.clone());
-            q.push(format_args!(") THEN {i}"));
+            q.push(format_args!(" AND i.unreachable_at IS NULL) THEN {i}"));
         }
-        q.push(" ELSE -1 END AS kind, count(*) FROM ");
-        push_audience(&mut q, query);
-        q.push(" a GROUP BY 1, 2, 3");
-        let rows = q.build().fetch_all(&self.pool).await?;
+        q.push(format_args!(" ELSE {} END END AS code FROM ", kinds.len()));
+        push_audience(&mut q, query, reached);
+        q.push(" a LIMIT -1)");
+        let row = q.build().fetch_one(&mut *conn).await?;
+        let n = |i: usize| -> Result<usize, StoreError> { Ok(count(row.try_get(i)?)) };
 
         let mut counts = AudienceCounts {
-            waves: vec![
-                WaveTally {
-                    by_kind: vec![0; kinds.len()],
-                    ..WaveTally::default()
-                };
-                query.waves.len()
-            ],
-            ..AudienceCounts::default()
+            waves: Vec::with_capacity(query.waves.len()),
+            unassigned: n(0)?,
+            already_reached: n(1)?,
         };
-        for row in rows {
-            let wave: Option<i64> = row.try_get(0)?;
-            let reached: bool = row.try_get(1)?;
-            let kind: Option<i64> = row.try_get(2)?;
-            let n = count(row.try_get(3)?);
-            let Some(tally) = wave.and_then(|w| counts.waves.get_mut(count(w))) else {
-                counts.unassigned += n;
-                continue;
-            };
-            if reached {
-                counts.already_reached += n;
-                continue;
-            }
-            tally.people += n;
-            match kind
-                .filter(|k| *k >= 0)
-                .and_then(|k| tally.by_kind.get_mut(count(k)))
-            {
-                Some(by_kind) => *by_kind += n,
-                None => tally.unreachable += n,
-            }
+        for wave in 0..query.waves.len() {
+            let first = 2 + wave * stride;
+            let by_kind = (0..kinds.len())
+                .map(|k| n(first + k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let unreachable = n(first + kinds.len())?;
+            counts.waves.push(WaveTally {
+                people: by_kind.iter().sum::<usize>() + unreachable,
+                by_kind,
+                unreachable,
+            });
         }
         Ok(counts)
     }
 
     async fn audience_by_team(&self, query: &AudienceQuery) -> Result<Vec<TeamTally>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.team_id, count(*), min(");
         push_first_due(&mut q, query);
         q.push(") FROM ");
-        push_audience(&mut q, query);
+        push_audience(&mut q, query, reached);
         q.push(
             " a WHERE a.wave IS NOT NULL AND NOT a.reached GROUP BY a.team_id ORDER BY a.team_id",
         );
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build().fetch_all(&mut *conn).await?;
         rows.iter()
             .map(|row| {
                 Ok(TeamTally {
@@ -244,13 +283,31 @@ impl Audiences for SqliteStore {
         Ok(found)
     }
 
-    async fn roles(&self) -> Result<BTreeSet<String>, StoreError> {
+    async fn roles_near(&self, named: &[String]) -> Result<BTreeSet<String>, StoreError> {
+        let mut found = BTreeSet::new();
+        for role in named {
+            // Stops at the first holder: no scan of everyone's roles.
+            let held: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM person_roles r JOIN people p ON p.id = r.person_id
+                                WHERE r.role = ? AND p.active)",
+            )
+            .bind(role)
+            .fetch_one(&self.pool)
+            .await?;
+            if held {
+                found.insert(role.clone());
+            }
+        }
+        if found.len() == named.len() {
+            return Ok(found);
+        }
         let roles: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT r.role FROM person_roles r JOIN people p ON p.id = r.person_id WHERE p.active",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(roles.into_iter().collect())
+        found.extend(roles);
+        Ok(found)
     }
 
     async fn has_people(&self) -> Result<bool, StoreError> {

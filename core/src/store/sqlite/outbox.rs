@@ -3,7 +3,7 @@
 //! atomic; a row whose lease expired is claimable again (at-least-once).
 
 use super::SqliteStore;
-use super::audience::{push_audience, push_first_due};
+use super::audience::{push_audience, push_first_due, reached_before};
 use crate::store::StoreError;
 use crate::store::outbox::*;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -54,7 +54,8 @@ impl Outbox for SqliteStore {
             insert.push(", a.person_id, a.wave, ");
             push_first_due(&mut insert, audience);
             insert.push(" FROM ");
-            push_audience(&mut insert, audience);
+            let reached = reached_before(&mut tx, audience, rollout.id).await?;
+            push_audience(&mut insert, audience, reached);
             insert.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
             written += insert.build().execute(&mut *tx).await?.rows_affected();
         }
