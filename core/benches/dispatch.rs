@@ -5,9 +5,10 @@
 //! plain loop (no store, no rendering, no ABI), in one run.
 //!
 //! Run with `cargo bench --bench dispatch`; `CASCADE_BENCH_PEOPLE` sets the
-//! number of messages (default 20,000). Figures go in BENCHMARKS.md.
+//! number of messages (default 20,000), `CASCADE_BENCH_BATCHES` the batch
+//! sizes (e.g. `256,1024`) and `CASCADE_BENCH_ROUNDS` the rounds. Figures go in BENCHMARKS.md.
 
-use cascade::bench::{median, process_cpu};
+use cascade::bench::{cpu_by_thread, median, process_cpu};
 use cascade::delivery::{Composer, DispatchSettings, Dispatcher, Rollouts, World, schedule_due};
 use cascade::directory::read_csv;
 use cascade::engine::Engine;
@@ -27,6 +28,24 @@ const BATCHES: [u32; 4] = [64, 256, 1024, 4096];
 const ROUNDS: usize = 3;
 const TEAMS: usize = 200;
 const ROLLOUT: &str = "bench-dispatch";
+
+/// `CASCADE_BENCH_BATCHES=256,1024` measures only those batch sizes.
+fn batches() -> Vec<u32> {
+    std::env::var("CASCADE_BENCH_BATCHES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .filter(|b: &Vec<u32>| !b.is_empty())
+        .unwrap_or_else(|| BATCHES.to_vec())
+}
+
+/// `CASCADE_BENCH_ROUNDS` sets the rounds (default 3).
+fn rounds() -> usize {
+    std::env::var("CASCADE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(ROUNDS)
+}
 
 fn people_count() -> usize {
     std::env::var("CASCADE_BENCH_PEOPLE")
@@ -200,6 +219,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
 
     let t = Instant::now();
     let cpu = process_cpu();
+    let threads = cpu_by_thread();
     let mut delivered = 0;
     // As `cascade serve` dispatches: continuously, the next batch claimed
     // while the current one is still in flight.
@@ -216,6 +236,16 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
     }
     let dispatch = t.elapsed();
     let dispatch_cpu = process_cpu() - cpu;
+    let by_thread: Vec<String> = cpu_by_thread()
+        .into_iter()
+        .map(|(name, after)| (after - threads.get(&name).unwrap_or(&0.0), name))
+        .filter(|(used, _)| *used > 0.0)
+        .map(|(used, name)| format!("{name} {used:.2}"))
+        .collect();
+    println!(
+        "  batch {batch}: CPU seconds by thread while dispatching: {}",
+        by_thread.join(", ")
+    );
     for instance in host.instances() {
         instance.stop().await;
     }
@@ -326,11 +356,12 @@ fn main() {
     );
 
     let mut direct_rates = Vec::new();
-    let mut results: Vec<(u32, Samples, Samples, Samples)> = BATCHES
-        .iter()
-        .map(|&b| (b, Vec::new(), Vec::new(), Vec::new()))
+    let mut results: Vec<(u32, Samples, Samples, Samples)> = batches()
+        .into_iter()
+        .map(|b| (b, Vec::new(), Vec::new(), Vec::new()))
         .collect();
-    for round in 0..ROUNDS {
+    let rounds = rounds();
+    for round in 0..rounds {
         let d = direct(&requests);
         direct_rates.push(n / d.as_secs_f64());
         println!(
@@ -355,7 +386,7 @@ fn main() {
     }
 
     let direct_rate = median(direct_rates);
-    println!("\n{people} deliveries, median of {ROUNDS} rounds");
+    println!("\n{people} deliveries, median of {rounds} rounds");
     println!(
         "{:<34} {:>14} {:>16} {:>12} {:>14}",
         "", "deliveries/s", "incl. schedule/s", "vs direct", "CPU µs each"

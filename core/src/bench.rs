@@ -25,3 +25,25 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// CPU seconds used so far by each live thread of this process, summed by
+/// thread name (e.g. `sqlx-sqlite-worker`, `tokio-runtime-worker`), from
+/// `/proc/self/task/*/` (`comm` and `schedstat`, in nanoseconds). Threads
+/// that already ended are missing; empty where there is no `/proc`.
+pub fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+        let name = read("comm").trim().to_owned();
+        let ns: f64 = read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *by_name.entry(name).or_insert(0.0) += ns / 1e9;
+    }
+    by_name
+}

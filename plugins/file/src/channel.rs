@@ -1,17 +1,19 @@
-//! A running file channel instance: a small tokio runtime of its own runs the
-//! writes, and a count of accepted sends lets `stop` finish them all (or
-//! answer them with a retry) before the instance is freed.
+//! A running file channel instance: a few writer threads of its own take
+//! the writes from a queue, and a count of accepted sends lets `stop`
+//! finish them all (or answer them with a retry) before the instance is
+//! freed. Plain threads rather than an async runtime: a write is blocking
+//! work, and handing each one from a task to a blocking pool and back cost
+//! more than the write.
 
 use cascade_plugin_api::{
     ChannelPlugin, Completion, Host, InFlight, Limits, LogLevel, Manifest, SendRequest, SendResult,
 };
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::runtime::{Handle, Runtime};
-use tokio::sync::Semaphore;
 
 use crate::config::{FileConfig, config_schema};
 use crate::faults::InjectedFailures;
@@ -19,8 +21,13 @@ use crate::send::deliver_to_dir;
 
 /// How long `stop` lets accepted sends finish their writes.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// How long `stop` then waits for the runtime's threads to wind down.
+/// How long `stop` then waits for the writers to answer what was queued.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
+/// Writer threads when `max_in_flight` does not set fewer.
+const WRITERS: usize = 4;
+
+/// A write waiting for a writer thread.
+type Job = Box<dyn FnOnce(&AtomicBool) + Send>;
 
 /// One started `file` channel.
 pub struct FileChannel {
@@ -30,11 +37,12 @@ pub struct FileChannel {
     unreachable: Vec<String>,
     /// Numbers sends in arrival order, to pick each one's injected failure.
     sends: AtomicU64,
-    write_slots: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
-    handle: Handle,
-    /// Taken by `stop`, which needs the runtime by value to shut it down.
-    runtime: Mutex<Option<Runtime>>,
+    /// The writers' queue; taken by `stop`, which ends the writers.
+    jobs: Mutex<Option<Sender<Job>>>,
+    /// Set by `stop` after its grace: writes still queued are answered
+    /// with a retry instead of written.
+    stopping: Arc<AtomicBool>,
     host: Host,
 }
 
@@ -60,14 +68,21 @@ impl ChannelPlugin for FileChannel {
                 config.dir.display()
             )
         })?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("cascade-file")
-            .build()
-            .map_err(|error| format!("could not start the file channel's threads: {error}"))?;
-        let write_slots = config
+        // At most `max_in_flight` writes at once: one a writer thread.
+        let writers = config
             .max_in_flight
-            .map_or(Semaphore::MAX_PERMITS, |limit| limit.get());
+            .map_or(WRITERS, |limit| limit.get().min(WRITERS));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..writers {
+            let queue = Arc::clone(&queue);
+            let stopping = Arc::clone(&stopping);
+            std::thread::Builder::new()
+                .name(format!("cascade-file-{n}"))
+                .spawn(move || write_jobs(&queue, &stopping))
+                .map_err(|error| format!("could not start the file channel's threads: {error}"))?;
+        }
         host.log(
             LogLevel::Info,
             format!("writing messages to {}", config.dir.display()),
@@ -78,10 +93,9 @@ impl ChannelPlugin for FileChannel {
             failures: config.failures,
             unreachable: config.unreachable,
             sends: AtomicU64::new(0),
-            write_slots: Arc::new(Semaphore::new(write_slots)),
             in_flight: Arc::default(),
-            handle: runtime.handle().clone(),
-            runtime: Mutex::new(Some(runtime)),
+            jobs: Mutex::new(Some(jobs)),
+            stopping,
             host,
         })
     }
@@ -106,31 +120,29 @@ impl ChannelPlugin for FileChannel {
         );
         let dir = Arc::clone(&self.dir);
         let journal = self.journal;
-        let write_slots = Arc::clone(&self.write_slots);
-        // After `stop` the runtime is gone and the task is dropped unrun,
-        // which answers it with a retry.
-        self.handle.spawn(async move {
-            let _slot = write_slots.acquire_owned().await;
-            let result = tokio::task::spawn_blocking(move || {
-                let result = deliver_to_dir(&dir, &request);
-                if !journal || !matches!(result, SendResult::Delivered { .. }) {
-                    return result;
-                }
-                match append_to_journal(&dir, &request.delivery_id) {
-                    Ok(()) => result,
-                    Err(reason) => SendResult::Retry {
-                        reason,
-                        retry_after_ms: None,
-                    },
-                }
-            })
-            .await
-            .unwrap_or_else(|error| SendResult::Retry {
-                reason: format!("the write did not finish: {error}"),
-                retry_after_ms: None,
+        let job: Job = Box::new(move |stopping: &AtomicBool| {
+            if stopping.load(Ordering::Acquire) {
+                // Dropped unanswered: `accepted` answers with a retry.
+                return;
+            }
+            let result = deliver_to_dir(&dir, &request);
+            if !journal || !matches!(result, SendResult::Delivered { .. }) {
+                accepted.finish(result);
+                return;
+            }
+            accepted.finish(match append_to_journal(&dir, &request.delivery_id) {
+                Ok(()) => result,
+                Err(reason) => SendResult::Retry {
+                    reason,
+                    retry_after_ms: None,
+                },
             });
-            accepted.finish(result);
         });
+        // After `stop` there is no queue: the job is dropped, which
+        // answers it with a retry.
+        if let Some(jobs) = &*self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
+            let _ = jobs.send(job);
+        }
     }
 
     fn stop(&self) {
@@ -144,14 +156,26 @@ impl ChannelPlugin for FileChannel {
                 ),
             );
         }
-        let runtime = self
-            .runtime
+        // Writes still queued are answered with a retry as the writers take
+        // them, and the writers end once the queue is empty and closed.
+        // They are not joined: one may be stuck in a slow write, and the
+        // library is never unloaded.
+        self.stopping.store(true, Ordering::Release);
+        self.jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(runtime) = runtime {
-            // Drops every task still running, so each answers with a retry.
-            runtime.shutdown_timeout(SHUTDOWN_WAIT);
+        self.in_flight.wait_until_idle(SHUTDOWN_WAIT);
+    }
+}
+
+/// A writer thread: runs queued writes until the queue is closed.
+fn write_jobs(queue: &Mutex<Receiver<Job>>, stopping: &AtomicBool) {
+    loop {
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match job {
+            Ok(job) => job(stopping),
+            Err(_) => return,
         }
     }
 }
