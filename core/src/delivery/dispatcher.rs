@@ -54,6 +54,11 @@ impl DispatchSettings {
     }
 }
 
+/// The least time between the starts of two reads of one rollout's state
+/// before sends: a pause or cancel takes effect within it, and sends asking
+/// meanwhile share the next read.
+pub const STATE_READ_SPACING: Duration = Duration::from_millis(2);
+
 /// The delay before retry `attempt` (1-based): the provider's retry-after
 /// when it gave one, else exponential from `base` up to `max`, with jitter
 /// from `jitter` in [0, 1) so retries of many rows spread out.
@@ -145,6 +150,7 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 in_flight,
                 rates,
                 state_checks: Default::default(),
+                state_reads: Default::default(),
             }),
         }
     }
@@ -261,6 +267,8 @@ struct Shared<S> {
     rates: HashMap<String, Arc<RateLimit>>,
     /// The rollout state check in progress, by rollout (see `may_send`).
     state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+    /// When each rollout's state was last read, to space the reads.
+    state_reads: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
@@ -293,7 +301,11 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
     /// cancel comes from another process). Sends that ask while a read is
     /// already under way share its answer instead of each queueing a read
     /// of their own; the next ask after it finishes reads again, so every
-    /// send still follows a read that finished after it asked.
+    /// send still follows a read that finished after it asked. Reads of one
+    /// rollout start at least [`STATE_READ_SPACING`] apart: asks arriving
+    /// meanwhile wait for the next read together. Without the spacing,
+    /// sends that each wait for a free connection (email) ask one at a
+    /// time, and each paid a read of its own.
     async fn may_send(&self, rollout_id: &str) -> Result<bool, DeliveryError> {
         let check = self
             .state_checks
@@ -304,6 +316,19 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             .clone();
         let answer = check
             .get_or_try_init(|| async {
+                let last = self
+                    .state_reads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(rollout_id)
+                    .copied();
+                if let Some(last) = last {
+                    tokio::time::sleep_until(last + STATE_READ_SPACING).await;
+                }
+                self.state_reads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(rollout_id.to_owned(), tokio::time::Instant::now());
                 let answer = self.store.may_send(rollout_id).await;
                 // Later asks start a fresh read.
                 let mut checks = self.state_checks.lock().unwrap_or_else(|p| p.into_inner());
