@@ -8,7 +8,7 @@
 //! number of messages (default 20,000), `CASCADE_BENCH_BATCHES` the batch
 //! sizes (e.g. `256,1024`) and `CASCADE_BENCH_ROUNDS` the rounds. Figures go in BENCHMARKS.md.
 
-use cascade::bench::{cpu_by_thread, median, process_cpu};
+use cascade::bench::{cpu_by_thread, cpu_by_thread_since, median, process_cpu};
 use cascade::delivery::{Composer, DispatchSettings, Dispatcher, Rollouts, World, schedule_due};
 use cascade::directory::read_csv;
 use cascade::engine::Engine;
@@ -236,15 +236,9 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
     }
     let dispatch = t.elapsed();
     let dispatch_cpu = process_cpu() - cpu;
-    let by_thread: Vec<String> = cpu_by_thread()
-        .into_iter()
-        .map(|(name, after)| (after - threads.get(&name).unwrap_or(&0.0), name))
-        .filter(|(used, _)| *used > 0.0)
-        .map(|(used, name)| format!("{name} {used:.2}"))
-        .collect();
     println!(
         "  batch {batch}: CPU seconds by thread while dispatching: {}",
-        by_thread.join(", ")
+        cpu_by_thread_since(&threads)
     );
     for instance in host.instances() {
         instance.stop().await;

@@ -47,3 +47,15 @@ pub fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
     }
     by_name
 }
+
+/// What each thread name used since `before` (a [`cpu_by_thread`]), as
+/// "name 0.12, …" in CPU seconds, threads that used none left out.
+pub fn cpu_by_thread_since(before: &std::collections::BTreeMap<String, f64>) -> String {
+    cpu_by_thread()
+        .into_iter()
+        .map(|(name, after)| (after - before.get(&name).unwrap_or(&0.0), name))
+        .filter(|(used, _)| *used >= 0.005)
+        .map(|(used, name)| format!("{name} {used:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -16,7 +16,7 @@
 //! (scripts/install-test-deps.sh installs postfix for them; its daemon is
 //! never started). Figures go in BENCHMARKS.md.
 
-use cascade::bench::{median, process_cpu};
+use cascade::bench::{cpu_by_thread, cpu_by_thread_since, median, process_cpu};
 use cascade::delivery::{Composer, DispatchSettings};
 use cascade::directory::read_csv;
 use cascade::engine::{Engine, Runner};
@@ -391,8 +391,13 @@ fn main() {
         );
 
         let cpu = process_cpu();
+        let threads = cpu_by_thread();
         let plugin = runtime.block_on(through_plugin(&plugin_runner, requests, 64));
         let plugin_cpu = process_cpu() - cpu;
+        println!(
+            "    CPU seconds by thread: {}",
+            cpu_by_thread_since(&threads)
+        );
         runtime.block_on(plugin_runner.stop());
         let plugin_rate = n / plugin.as_secs_f64();
         println!(
@@ -404,8 +409,13 @@ fn main() {
         let (_engine_dir, engine_runner, _) =
             runtime.block_on(started(emails, sink.port, connections));
         let cpu = process_cpu();
+        let threads = cpu_by_thread();
         let run = runtime.block_on(through_engine(&engine_runner, emails));
         let engine_cpu = process_cpu() - cpu;
+        println!(
+            "    CPU seconds by thread (schedule included): {}",
+            cpu_by_thread_since(&threads)
+        );
         runtime.block_on(engine_runner.stop());
         let engine_rate = n / run.dispatch.as_secs_f64();
         println!(
