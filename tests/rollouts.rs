@@ -392,6 +392,39 @@ async fn an_invalid_rollout_writes_nothing_and_sends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_person_or_role_is_named_with_a_guess_from_the_store() {
+    // Planning reads no directory into memory: the ids a rollout names are
+    // looked up in the store, with their neighbours offered as guesses.
+    let dir = project(OUTBOX);
+    let bad = EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]").replace(
+        "[audience]",
+        "[audience]\npeople = [\"p-amara-okafr\"]\nroles = [\"practicioner\"]",
+    );
+    let path = rollout_file(dir.path(), "typos", &bad);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
+        .await
+        .unwrap();
+    let shown = engine
+        .plan(&path, utc(2026, 3, 27, 8, 0))
+        .await
+        .err()
+        .expect("a rollout naming nobody real does not plan")
+        .0
+        .join("\n");
+    assert!(
+        shown.contains("no active person \"p-amara-okafr\"")
+            && shown.contains("did you mean \"p-amara-okafor\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("no person with the role \"practicioner\"")
+            && shown.contains("did you mean \"practitioner\""),
+        "{shown}"
+    );
+    assert!(engine.store.rollouts().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_with_no_articles_or_a_blocked_article_writes_nothing() {
     let dir = project(OUTBOX);
     let engine = Engine::open(Project::open(dir.path()).unwrap(), false)

@@ -204,8 +204,14 @@ impl Engine {
         let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
         let directory = self.directory_outline().await?;
         let mut known = Known::from_directory(&directory);
-        known.roles = self.store.roles_near(&named_roles(&definition)).await?;
-        known.people = self.store.people_near(&named_people(&definition)).await?;
+        known.roles = self
+            .store
+            .roles_near(&named(&definition, |s| &s.roles, |w| &w.roles))
+            .await?;
+        known.people = self
+            .store
+            .people_near(&named(&definition, |s| &s.people, |w| &w.people))
+            .await?;
         known.items = items.iter().map(|l| l.item.id.clone()).collect();
         known.themes = taxonomy.themes().iter().map(|t| t.id.clone()).collect();
         known.channels = self
@@ -832,31 +838,17 @@ pub struct ServeReport {
     pub dispatched: usize,
 }
 
-/// Every role a definition names, to check someone holds it.
-fn named_roles(def: &RolloutDefinition) -> Vec<String> {
-    let mut roles: Vec<String> = def
-        .audience
-        .include
-        .roles
+/// Every id of one kind a definition names, sorted and once each: in the
+/// audience's include and exclude lists and in every wave.
+fn named(
+    def: &RolloutDefinition,
+    in_selector: fn(&crate::rollout::Selector) -> &Vec<String>,
+    in_wave: fn(&crate::rollout::Wave) -> &Vec<String>,
+) -> Vec<String> {
+    let mut ids: Vec<String> = in_selector(&def.audience.include)
         .iter()
-        .chain(&def.audience.exclude.roles)
-        .chain(def.waves.iter().flat_map(|w| &w.roles))
-        .cloned()
-        .collect();
-    roles.sort_unstable();
-    roles.dedup();
-    roles
-}
-
-/// Every person id a definition names, to check they exist.
-fn named_people(def: &RolloutDefinition) -> Vec<String> {
-    let mut ids: Vec<String> = def
-        .audience
-        .include
-        .people
-        .iter()
-        .chain(&def.audience.exclude.people)
-        .chain(def.waves.iter().flat_map(|w| &w.people))
+        .chain(in_selector(&def.audience.exclude))
+        .chain(def.waves.iter().flat_map(in_wave))
         .cloned()
         .collect();
     ids.sort_unstable();
