@@ -509,3 +509,41 @@ async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
     assert!(roles(&[]).await.is_empty());
     assert!(store.has_people().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_list_of_forty_thousand_people_goes_as_one_value() {
+    // More ids than SQLite takes bound values in one statement.
+    let mut case = Case {
+        people: (0..10)
+            .map(|_| GenPerson {
+                team: 0,
+                active: true,
+                roles: BTreeSet::new(),
+                champion: Vec::new(),
+                identities: vec![(0, false)],
+                earlier: None,
+                acked: (false, false),
+            })
+            .collect(),
+        include: Selector::default(),
+        exclude: Selector::default(),
+        waves: Vec::new(),
+        item_themes: Vec::new(),
+        channels: vec!["email".to_owned()],
+        earlier_active: false,
+    };
+    case.include.people = (0..40_000).map(|i| format!("x-{i}")).collect();
+    case.include
+        .people
+        .extend(["p-01".to_owned(), "p-07".to_owned()]);
+    case.waves = vec![Wave {
+        name: "All".to_owned(),
+        after_days: 0,
+        champions_of_item_themes: false,
+        agencies: Vec::new(),
+        teams: Vec::new(),
+        roles: Vec::new(),
+        people: case.include.people.clone(),
+    }];
+    check(case, false).await.unwrap();
+}

@@ -12,8 +12,20 @@ use crate::store::audience::*;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::BTreeSet;
 
-/// Pushes `( ?, ?, … )` binding each of `values`.
+/// Lists longer than this go as one JSON array: SQLite allows at most
+/// 32,766 bound values in a statement, and a rollout may name thousands
+/// of people.
+const LIST_AS_JSON: usize = 64;
+
+/// Pushes `( ?, ?, … )` binding each of `values`, or for a long list
+/// `(SELECT value FROM json_each(?))` binding them as one JSON array.
 fn push_list(q: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
+    if values.len() > LIST_AS_JSON {
+        q.push("(SELECT value FROM json_each(");
+        q.push_bind(serde_json::to_string(values).expect("strings serialise"));
+        q.push("))");
+        return;
+    }
     q.push("(");
     let mut list = q.separated(", ");
     for v in values {
