@@ -8,7 +8,6 @@ use crate::delivery::{
     ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, TeamPoster, World, millis,
     schedule_due,
 };
-use crate::directory::Directory;
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome};
 use crate::plugins::{self, ChannelConfig, Inbound, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
@@ -172,24 +171,18 @@ impl Engine {
         })
     }
 
-    /// The directory without its people, who stay in the store: planning
-    /// asks the store about them ([`Audiences`]) rather than reading a
-    /// million of them into memory.
-    async fn directory_outline(&self) -> Result<Directory, Problems> {
-        let store = &*self.store;
-        if !store.has_people().await? {
-            return Err(Problems::one(format!(
-                "the store at {} holds no people\n  help: run `cascade import --project {}` first",
-                self.project.store_path().display(),
-                self.project.root.display()
-            )));
+    /// Refuses to plan against a store nobody was imported into. The
+    /// people themselves stay in the store: planning asks it about them
+    /// ([`Audiences`]) rather than reading a million of them into memory.
+    async fn require_people(&self) -> Result<(), Problems> {
+        if self.store.has_people().await? {
+            return Ok(());
         }
-        Ok(Directory {
-            agencies: store.agencies().await?,
-            teams: store.teams().await?,
-            champions: Vec::new(),
-            people: Vec::new(),
-        })
+        Err(Problems::one(format!(
+            "the store at {} holds no people\n  help: run `cascade import --project {}` first",
+            self.project.store_path().display(),
+            self.project.root.display()
+        )))
     }
 
     /// Validates a rollout file against everything it names and works out
@@ -202,25 +195,35 @@ impl Engine {
             .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
         let taxonomy = &self.project.taxonomy;
         let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
-        let directory = self.directory_outline().await?;
-        let mut known = Known::from_directory(&directory);
-        known.roles = self
-            .store
-            .roles_near(&named(&definition, |s| &s.roles, |w| &w.roles))
-            .await?;
-        known.people = self
-            .store
-            .people_near(&named(&definition, |s| &s.people, |w| &w.people))
-            .await?;
-        known.items = items.iter().map(|l| l.item.id.clone()).collect();
-        known.themes = taxonomy.themes().iter().map(|t| t.id.clone()).collect();
-        known.channels = self
-            .project
-            .config
-            .channels
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
+        self.require_people().await?;
+        let teams = self.store.teams().await?;
+        let known = Known {
+            items: items.iter().map(|l| l.item.id.clone()).collect(),
+            agencies: self
+                .store
+                .agencies()
+                .await?
+                .into_iter()
+                .map(|a| a.id)
+                .collect(),
+            teams: teams.iter().map(|t| t.id.clone()).collect(),
+            people: self
+                .store
+                .people_near(&named(&definition, |s| &s.people, |w| &w.people))
+                .await?,
+            roles: self
+                .store
+                .roles_near(&named(&definition, |s| &s.roles, |w| &w.roles))
+                .await?,
+            themes: taxonomy.themes().iter().map(|t| t.id.clone()).collect(),
+            channels: self
+                .project
+                .config
+                .channels
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+        };
         let mut problems: Vec<String> = validate(&definition, path, &text, &known)
             .iter()
             .map(ToString::to_string)
@@ -234,7 +237,7 @@ impl Engine {
                 (path, &text),
                 (&config_path, &config_text),
                 &team_channels,
-                &directory.teams,
+                &teams,
             )
             .iter()
             .map(ToString::to_string),
@@ -366,7 +369,7 @@ impl Engine {
             Vec::new()
         } else {
             let by_team = self.store.audience_by_team(&audience).await?;
-            plan_team_posts(&definition, &team_channels, &directory.teams, &by_team)
+            plan_team_posts(&definition, &team_channels, &teams, &by_team)
         };
         Ok(Planned {
             definition,
