@@ -237,28 +237,8 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
     ) -> impl Future<Output = Result<Vec<WaveCounts>, StoreError>> + Send;
 
-    /// People who are members of a rollout of this item that is not cancelled.
-    fn people_reached_with_item(
-        &self,
-        item_id: &str,
-    ) -> impl Future<Output = Result<std::collections::HashSet<String>, StoreError>> + Send;
-
-    /// People who acknowledged some version of the item other than
-    /// `version`, and have not acknowledged `version`.
-    fn people_to_reacknowledge(
-        &self,
-        item_id: &str,
-        version: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
-
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
-    /// The people who have an identity of this kind (e.g. `email`).
-    fn people_with_identity(
-        &self,
-        channel: &str,
-    ) -> impl Future<Output = Result<std::collections::HashSet<String>, StoreError>> + Send;
 
     /// Every channel identity of every person.
     fn all_identities(

@@ -13,11 +13,6 @@ const MEMBERS_PER_INSERT: usize = 2000;
 /// Sent outbox rows recorded by one statement (two parameters each).
 const SENT_PER_STATEMENT: usize = 500;
 
-/// The strings of a JSON array SQLite built with `json_group_array`.
-fn json_strings(json: &str) -> Result<std::collections::HashSet<String>, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
 impl Outbox for SqliteStore {
     async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -337,59 +332,12 @@ impl Outbox for SqliteStore {
             .collect())
     }
 
-    async fn people_reached_with_item(
-        &self,
-        item_id: &str,
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let people: String = sqlx::query_scalar(
-            "SELECT json_group_array(person_id) FROM (
-                 SELECT DISTINCT m.person_id FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id
-                 WHERE r.item_id = ? AND r.state <> 'cancelled')",
-        )
-        .bind(item_id)
-        .fetch_one(&self.pool)
-        .await?;
-        json_strings(&people)
-    }
-
-    async fn people_to_reacknowledge(
-        &self,
-        item_id: &str,
-        version: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT person_id FROM acknowledgements WHERE item_id = ?1 AND item_version <> ?2
-               AND person_id NOT IN (SELECT person_id FROM acknowledgements WHERE item_id = ?1 AND item_version = ?2)
-             ORDER BY person_id",
-        )
-        .bind(item_id)
-        .bind(version)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     async fn outstanding(&self) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state IN ('due', 'leased')")
                 .fetch_one(&self.pool)
                 .await?;
         Ok(n.max(0) as u64)
-    }
-
-    async fn people_with_identity(
-        &self,
-        channel: &str,
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        // One row holding every id: a row per person would cross from
-        // sqlx's database thread one at a time.
-        let people: String = sqlx::query_scalar(
-            "SELECT json_group_array(person_id) FROM channel_identities
-             WHERE channel = ? AND unreachable_at IS NULL",
-        )
-        .bind(channel)
-        .fetch_one(&self.pool)
-        .await?;
-        json_strings(&people)
     }
 
     async fn all_identities(&self) -> Result<Vec<crate::directory::ChannelIdentity>, StoreError> {
