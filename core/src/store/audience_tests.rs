@@ -445,43 +445,49 @@ proptest! {
     }
 }
 
-#[tokio::test]
-async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
-    let case = Case {
-        people: (0..10)
-            .map(|i| GenPerson {
-                team: 0,
-                active: i != 4,
-                roles: BTreeSet::from([1]),
-                champion: Vec::new(),
-                identities: Vec::new(),
-                earlier: None,
-                acked: (false, false),
-            })
-            .collect(),
+/// Ten people of team 0, each made by `person(i)`, everyone in the
+/// audience and no waves.
+fn plain_case(person: impl Fn(usize) -> GenPerson) -> Case {
+    Case {
+        people: (0..10).map(person).collect(),
         include: Selector::default(),
         exclude: Selector::default(),
         waves: Vec::new(),
         item_themes: Vec::new(),
-        channels: Vec::new(),
+        channels: vec!["email".to_owned()],
         earlier_active: false,
-    };
+    }
+}
+
+/// An active person of team 0 with nothing else.
+fn plain_person() -> GenPerson {
+    GenPerson {
+        team: 0,
+        active: true,
+        roles: BTreeSet::new(),
+        champion: Vec::new(),
+        identities: Vec::new(),
+        earlier: None,
+        acked: (false, false),
+    }
+}
+
+#[tokio::test]
+async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
+    let case = plain_case(|i| GenPerson {
+        active: i != 4,
+        roles: BTreeSet::from([1]),
+        ..plain_person()
+    });
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
         .await
         .unwrap();
     write(&store, &case).await;
-    let near = |ids: &[&str]| {
-        let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
-        let store = &store;
-        async move {
-            store
-                .people_near(&ids)
-                .await
-                .unwrap()
-                .into_iter()
-                .collect::<Vec<_>>()
-        }
+    let owned = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let near = async |ids: &[&str]| -> Vec<String> {
+        let found = store.people_near(&owned(ids)).await.unwrap();
+        found.into_iter().collect()
     };
     assert_eq!(near(&["p-03"]).await, ["p-03"]);
     // p-04 is inactive: its active neighbours are offered instead.
@@ -491,17 +497,9 @@ async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
     );
     // "p-5" sorts after every "p-0…": the three before it.
     assert_eq!(near(&["p-5"]).await, ["p-07", "p-08", "p-09"]);
-    let roles = |named: &[&str]| {
-        let named: Vec<String> = named.iter().map(|s| (*s).to_owned()).collect();
-        let store = &store;
-        async move {
-            store
-                .roles_near(&named)
-                .await
-                .unwrap()
-                .into_iter()
-                .collect::<Vec<_>>()
-        }
+    let roles = async |named: &[&str]| -> Vec<String> {
+        let found = store.roles_near(&owned(named)).await.unwrap();
+        found.into_iter().collect()
     };
     assert_eq!(roles(&["practitioner"]).await, ["practitioner"]);
     // A role nobody holds: every role held is offered for a guess.
@@ -513,25 +511,10 @@ async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
 #[tokio::test]
 async fn a_list_of_forty_thousand_people_goes_as_one_value() {
     // More ids than SQLite takes bound values in one statement.
-    let mut case = Case {
-        people: (0..10)
-            .map(|_| GenPerson {
-                team: 0,
-                active: true,
-                roles: BTreeSet::new(),
-                champion: Vec::new(),
-                identities: vec![(0, false)],
-                earlier: None,
-                acked: (false, false),
-            })
-            .collect(),
-        include: Selector::default(),
-        exclude: Selector::default(),
-        waves: Vec::new(),
-        item_themes: Vec::new(),
-        channels: vec!["email".to_owned()],
-        earlier_active: false,
-    };
+    let mut case = plain_case(|_| GenPerson {
+        identities: vec![(0, false)],
+        ..plain_person()
+    });
     case.include.people = (0..40_000).map(|i| format!("x-{i}")).collect();
     case.include
         .people
