@@ -168,7 +168,8 @@ impl SqliteStore {
         // Chunks of people, each read back as one JSON array with the roles
         // folded in by SQLite: a statement returning a row per person hands
         // each row from sqlx's database thread to the async side on its own,
-        // which for a million people cost most of planning a rollout.
+        // which for a million people (`cascade serve` loading its `World`)
+        // cost seconds.
         type Json = (
             String,
             String,
