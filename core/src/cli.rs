@@ -374,7 +374,7 @@ fn preview(project: &Project, id: &str, channels: &[Channel], person: Option<&st
         .renderer()
         .map_err(|e| anyhow!("{}", e.join("\n")))?;
     let guard = PrivacyGuard::new(&project.config.privacy)?;
-    for finding in guard.blocking(&loaded.text, &loaded.item.privacy_allow) {
+    for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
         eprintln!(
             "warning: {}\n  this item will not be sent until that is fixed\n",
             finding.in_file(&loaded.path)

@@ -258,7 +258,7 @@ impl Engine {
                     loaded.item.status.name()
                 ));
             }
-            for finding in guard.blocking(&loaded.text, &loaded.item.privacy_allow) {
+            for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
                 problems.push(finding.in_file(&loaded.path).to_string());
             }
             for channel in &definition.channels {

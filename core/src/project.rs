@@ -147,7 +147,7 @@ impl Project {
         match PrivacyGuard::new(&self.config.privacy) {
             Ok(guard) => {
                 for loaded in &items {
-                    for finding in guard.blocking(&loaded.text, &loaded.item.privacy_allow) {
+                    for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
                         problems.push(finding.in_file(&loaded.path).to_string());
                     }
                 }

@@ -254,7 +254,7 @@ impl Rollouts {
             .collect();
         let privacy_block = self
             .guard
-            .blocking(&version.source, &item.privacy_allow)
+            .blocking_item(&version.source, &item.privacy_allow)
             .first()
             .map(ToString::to_string);
         let runtime = Arc::new(RolloutRuntime {

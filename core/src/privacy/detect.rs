@@ -2,6 +2,7 @@
 //! pattern cannot express (NHS check digit, a birth word nearby, the phone
 //! allow list, personal domains). Yields byte spans; the parent locates them.
 
+use super::view::View;
 use super::{FindingKind, PrivacyConfig, PrivacyError};
 use regex::{Match, Regex, RegexBuilder};
 use std::cmp::Reverse;
@@ -19,9 +20,18 @@ const MAX_WORDS_FROM_BIRTH_WORD: usize = 5;
 /// spaces cannot make the proximity check expensive.
 const MAX_BYTES_FROM_BIRTH_WORD: usize = 100;
 
-/// Whitespace that stays on one line: a date and its birth word must share
-/// a line.
-const SPACE: &str = r"[\s&&[^\n]]";
+/// Whitespace that stays on one line. Views are normalised, so every other
+/// space is a plain one.
+const SPACE: &str = r"[ \t]";
+
+/// What may stand between the digit groups of a number: a space, dot, dash
+/// or slash, or a short run of them.
+const DIGIT_GAP: &str = r"[ ./-]{0,3}";
+
+/// `@`, or the ways people write it to dodge address harvesters:
+/// "(at)", "[at]", " at ".
+const EMAIL_AT: &str = r"(?:@|[ ]*[(\[][ ]*at[ ]*[)\]][ ]*|[ ]+at[ ]+)";
+const EMAIL_DOT: &str = r"(?:\.|[ ]*[(\[][ ]*dot[ ]*[)\]][ ]*|[ ]+dot[ ]+)";
 
 /// An ASCII word boundary. Unicode boundaries would send the regex engine to
 /// its slow path on any non-ASCII text (curly quotes, dashes), and every
@@ -36,6 +46,8 @@ pub(super) struct Detectors {
     postcode: Regex,
     phone_number: Regex,
     email: Regex,
+    email_at: Regex,
+    email_dot: Regex,
     denied_name: Option<Regex>,
     /// Digits of allowed lines, normalised by [`phone_digits`].
     allowed_phone_numbers: Vec<String>,
@@ -47,19 +59,23 @@ impl Detectors {
     pub(super) fn new(config: &PrivacyConfig) -> Result<Detectors, PrivacyError> {
         Ok(Detectors {
             nhs_number: built_in(&format!(
-                r"{WORD_EDGE}[0-9]{{3}}[ -]?[0-9]{{3}}[ -]?[0-9]{{4}}{WORD_EDGE}"
+                r"{WORD_EDGE}[0-9]{{3}}{DIGIT_GAP}[0-9]{{3}}{DIGIT_GAP}[0-9]{{4}}{WORD_EDGE}"
             )),
             date: built_in(&date_pattern()),
             birth_word: built_in(&format!(
-                r"(?i){WORD_EDGE}(?:born|d\.?o\.?b|date{SPACE}+of{SPACE}+birth|birth{SPACE}*date|birthdays?){WORD_EDGE}\.?"
+                r"(?i){WORD_EDGE}(?:born|d{SPACE}?\.?{SPACE}?o{SPACE}?\.?{SPACE}?b|d/o/b|date{SPACE}+of{SPACE}+birth|birth{SPACE}*(?:date|day)s?){WORD_EDGE}\.?"
             )),
             postcode: built_in(&format!(
-                r"(?i){WORD_EDGE}(?:[A-PR-UWYZ][0-9][0-9A-HJKPS-UW]?|[A-PR-UWYZ][A-HK-Y][0-9][0-9ABEHMNPRV-Y]?|GIR) ?[0-9][ABD-HJLNP-UW-Z]{{2}}{WORD_EDGE}"
+                r"(?i){WORD_EDGE}(?:[A-PR-UWYZ][0-9][0-9A-HJKPS-UW]?|[A-PR-UWYZ][A-HK-Y][0-9][0-9ABEHMNPRV-Y]?|GIR)[ .-]{{0,2}}[0-9][ABD-HJLNP-UW-Z]{{2}}{WORD_EDGE}"
             )),
             phone_number: built_in(&format!(
-                r"(?:\+44[ -]?(?:\(0\)[ -]?)?|\(0|{WORD_EDGE}0)[1237](?:\)?[ -]?[0-9]){{8,9}}{WORD_EDGE}"
+                r"(?:(?:\+|{WORD_EDGE}00)[ .-]{{0,2}}44[ .-]{{0,2}}(?:\(0\)[ .-]{{0,2}}|0[ .-]{{0,2}})?[1-9](?:[ ./()-]{{0,2}}[0-9]){{8,9}}|(?:\(0|{WORD_EDGE}0)(?:[ ./)-]{{0,2}}[0-9]){{9,10}}){WORD_EDGE}"
             )),
-            email: built_in(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
+            email: built_in(&format!(
+                r"(?i)[A-Z0-9._%+-]+{EMAIL_AT}[A-Z0-9-]+(?:{EMAIL_DOT}[A-Z0-9-]+)+"
+            )),
+            email_at: built_in(EMAIL_AT),
+            email_dot: built_in(EMAIL_DOT),
             denied_name: denied_name_pattern(&config.deny_names)?,
             allowed_phone_numbers: config
                 .allow_phone_numbers
@@ -152,10 +168,11 @@ impl Detectors {
     }
 
     fn is_personal(&self, address: &str) -> bool {
-        let domain = address
-            .rsplit_once('@')
-            .map(|(_, domain)| domain.to_ascii_lowercase())
-            .unwrap_or_default();
+        let address = address.to_ascii_lowercase();
+        let Some(at) = self.email_at.find_iter(&address).last() else {
+            return false;
+        };
+        let domain = self.email_dot.replace_all(&address[at.end()..], ".");
         self.personal_email_domains.iter().any(|personal| {
             domain
                 .strip_suffix(personal.as_str())
@@ -190,38 +207,53 @@ fn built_in(pattern: &str) -> Regex {
     Regex::new(pattern).expect("built-in privacy patterns are valid")
 }
 
-/// Day-month-year (UK order, or month-day), year-month-day, and written
-/// months with an optional ordinal: 12/03/2015, 2015-03-12, 12th of Mar 2015,
-/// March 12, 2015.
+/// Dates in the forms people write them: day-month-year (UK order, or
+/// month-day) with any separator or none (12/03/2015, 12.03.15, 12032015),
+/// year-month-day, written months with an optional ordinal and a two- or
+/// four-digit year (12th of Mar 2015, 3 Mar 12, March 12, 2015), and the
+/// partial dates that still narrow a child down next to a birth word (March
+/// 2012, 3rd March, 03/2012).
 fn date_pattern() -> String {
     let day = "(?:0?[1-9]|[12][0-9]|3[01])";
+    let day2 = "(?:0[1-9]|[12][0-9]|3[01])";
     let month = "(?:0?[1-9]|1[0-2])";
+    let month2 = "(?:0[1-9]|1[0-2])";
     let month_name = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?\
                       |aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
     let ordinal = "(?:st|nd|rd|th)?";
-    let sep = "[/.-]";
-    let short_or_long_year = "(?:[0-9]{4}|[0-9]{2})";
+    let sep = "[ ]?[/.-][ ]?|[ ]";
+    let year = "(?:(?:19|20)[0-9]{2}|'?[0-9]{2})";
+    let long_year = "(?:19|20)[0-9]{2}";
+    let gap = format!("(?:{SPACE}*[.,/-]?{SPACE}*)");
     let alternatives = [
-        format!("{day}{sep}{month}{sep}{short_or_long_year}"),
-        format!("{month}{sep}{day}{sep}{short_or_long_year}"),
-        format!("[0-9]{{4}}{sep}{month}{sep}{day}"),
-        format!("{day}{ordinal}(?:{SPACE}+of)?{SPACE}+{month_name}\\.?,?{SPACE}+[0-9]{{4}}"),
-        format!("{month_name}\\.?{SPACE}+{day}{ordinal},?{SPACE}+[0-9]{{4}}"),
+        format!("{day}(?:{sep}){month}(?:{sep}){year}"),
+        format!("{month}(?:{sep}){day}(?:{sep}){year}"),
+        format!("{long_year}(?:{sep}){month}(?:{sep}){day}"),
+        format!("{day2}{month2}(?:{long_year}|[0-9]{{2}})"),
+        format!("{long_year}{month2}{day2}"),
+        format!("{day}{ordinal}(?:{SPACE}+of)?{gap}{month_name}\\.?{gap}{year}"),
+        format!("{month_name}\\.?{gap}{day}{ordinal}{gap}{year}"),
+        format!("{month_name}\\.?{gap}(?:of{SPACE}+)?{year}"),
+        format!("{day}{ordinal}(?:{SPACE}+of)?{gap}{month_name}"),
+        format!("{month_name}\\.?{SPACE}+{day}{ordinal}"),
+        format!("{month}[/.-]{long_year}"),
     ];
     format!(r"(?i){WORD_EDGE}(?:{}){WORD_EDGE}", alternatives.join("|"))
 }
 
 /// Whether the text between a birth word and a date keeps them together:
-/// same line, same sentence, a few words apart.
+/// same sentence, a few words apart, and on one line unless nothing but
+/// punctuation stands between them (a label and its value on the next line,
+/// or in the next table cell).
 fn near(between: &str) -> bool {
+    let words = between
+        .split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .count();
     between.len() <= MAX_BYTES_FROM_BIRTH_WORD
-        && !between.contains('\n')
+        && (!between.contains('\n') || words == 0)
         && !starts_a_new_sentence(between)
-        && between
-            .split_whitespace()
-            .filter(|word| word.chars().any(char::is_alphanumeric))
-            .count()
-            <= MAX_WORDS_FROM_BIRTH_WORD
+        && words <= MAX_WORDS_FROM_BIRTH_WORD
 }
 
 /// A full stop, semicolon, `!` or `?` followed by space and then a letter.
@@ -278,10 +310,15 @@ fn reads_as_ordinal(candidate: &str) -> bool {
     [first, second] == suffix
 }
 
-/// A phone number's digits, with an international `44` read as a leading
-/// `0`, so "+44 (0)161 496 0000" and "0161-496-0000" compare equal.
+/// A phone number's digits, with an international `44` (after `+` or `00`)
+/// read as a leading `0`, so "+44 (0)161 496 0000", "0044 161 496 0000" and
+/// "0161-496-0000" compare equal.
 fn phone_digits(number: &str) -> String {
     let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let digits = match digits.strip_prefix("0044") {
+        Some(rest) => format!("44{rest}"),
+        None => digits,
+    };
     match digits.strip_prefix("44") {
         Some(national) if national.starts_with('0') => national.to_string(),
         Some(national) => format!("0{national}"),
@@ -289,22 +326,40 @@ fn phone_digits(number: &str) -> String {
     }
 }
 
-/// Mobiles (07) and geographic or national-rate lines (01, 02, 03) have 11
-/// digits; a few 01 areas still have 10.
+/// Mobiles (07) and geographic lines (01, 02) have 11 digits; a few 01
+/// areas still have 10. Numbers in 03 (which Ofcom keeps for public bodies
+/// and charities) and 08 (freephone and service lines) belong to
+/// organisations, not families, so they are not a child's detail.
 fn is_uk_phone_number(digits: &str) -> bool {
-    let prefix_ok = ["01", "02", "03", "07"]
-        .iter()
-        .any(|p| digits.starts_with(p));
+    let prefix_ok = ["01", "02", "07"].iter().any(|p| digits.starts_with(p));
     prefix_ok && (digits.len() == 11 || (digits.len() == 10 && digits.starts_with("01")))
 }
 
 /// One pattern for all denied names, longest first so "Ann Smith" wins over
-/// "Ann". Words of a name may be split by any whitespace, including the line
-/// break of a hard-wrapped paragraph.
+/// "Ann". Names are read as the text is (accents and look-alike letters
+/// folded), split into their letters-and-digits parts; in the text the parts
+/// may be joined by any short run of other characters or none (a space, the
+/// line break of a hard-wrapped paragraph, "Smith-Jones", "ann.smith",
+/// "/ann-smith", "AnnSmith"), and a name of several parts also matches
+/// surname first ("Smith, Ann").
 fn denied_name_pattern(names: &[String]) -> Result<Option<Regex>, PrivacyError> {
-    let mut names: Vec<Vec<&str>> = names
+    // Each name as words (split at spaces), each word as its parts.
+    let names: Vec<Vec<Vec<String>>> = names
         .iter()
-        .map(|name| name.split_whitespace().collect())
+        .map(|name| {
+            View::raw(name)
+                .normalised()
+                .text
+                .split_whitespace()
+                .map(|word| {
+                    word.split(|c: char| !c.is_alphanumeric())
+                        .filter(|part| !part.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|parts| !parts.is_empty())
+                .collect()
+        })
         .collect();
     if names.iter().any(Vec::is_empty) {
         return Err(PrivacyError::EmptyDenyName);
@@ -312,16 +367,35 @@ fn denied_name_pattern(names: &[String]) -> Result<Option<Regex>, PrivacyError> 
     if names.is_empty() {
         return Ok(None);
     }
-    names.sort_by_key(|words| {
-        Reverse(words.iter().map(|word| word.len()).sum::<usize>() + words.len())
+    let parts_of = |words: &[&Vec<String>]| -> Vec<String> {
+        words
+            .iter()
+            .flat_map(|parts| parts.iter().cloned())
+            .collect()
+    };
+    let mut orders: Vec<Vec<String>> = Vec::new();
+    for words in &names {
+        let words: Vec<&Vec<String>> = words.iter().collect();
+        orders.push(parts_of(&words));
+        if let [first @ .., last] = words.as_slice()
+            && !first.is_empty()
+        {
+            let surname_first: Vec<&Vec<String>> = std::iter::once(*last)
+                .chain(first.iter().copied())
+                .collect();
+            orders.push(parts_of(&surname_first));
+        }
+    }
+    orders.sort_by_key(|parts| {
+        Reverse(parts.iter().map(|part| part.len()).sum::<usize>() + parts.len())
     });
-    let alternatives: Vec<String> = names
+    let alternatives: Vec<String> = orders
         .iter()
-        .map(|words| {
-            let escaped: Vec<String> = words.iter().map(|word| regex::escape(word)).collect();
-            let name = escaped.join(r"\s+");
-            let first = words.first().and_then(|word| word.chars().next());
-            let last = words.last().and_then(|word| word.chars().next_back());
+        .map(|parts| {
+            let escaped: Vec<String> = parts.iter().map(|part| regex::escape(part)).collect();
+            let name = escaped.join(NAME_GAP);
+            let first = parts.first().and_then(|part| part.chars().next());
+            let last = parts.last().and_then(|part| part.chars().next_back());
             format!("{}{name}{}", name_edge(first), name_edge(last))
         })
         .collect();
@@ -331,6 +405,9 @@ fn denied_name_pattern(names: &[String]) -> Result<Option<Regex>, PrivacyError> 
         .map(Some)
         .map_err(PrivacyError::DenyNamesTooLarge)
 }
+
+/// What may join the parts of a name in text.
+const NAME_GAP: &str = r"[^\p{L}\p{N}]{0,4}";
 
 /// The boundary beside a name's first or last letter: the fast ASCII one
 /// where that letter is ASCII, so only names like "Zoë" pay for Unicode.

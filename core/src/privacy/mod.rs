@@ -4,14 +4,18 @@
 //! Pure: configuration and text in, located findings out.
 
 mod detect;
+mod source;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use crate::content::PrivacyAllow;
-use detect::{Detectors, Span};
+use detect::Detectors;
 use serde::Deserialize;
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
+use view::View;
 
 /// What the partnership tells the guard, under `[privacy]` in `cascade.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -134,39 +138,100 @@ impl PrivacyGuard {
         })
     }
 
-    /// Every finding in `text`, in text order. Where two detections overlap
-    /// the earlier (then longer) one is kept, so each span is reported once.
+    /// Every finding in `text` as a reader sees it (entities, escapes and
+    /// markup decoded; look-alike letters, spaces and dashes folded), in
+    /// text order, each pointing at the text as written. Where two
+    /// detections overlap the earlier (then longer) one is kept, so each
+    /// span is reported once. For plain text, rendered messages and pages,
+    /// templates and anything typed in a form or a chat.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
-        locate(text, self.detectors.spans(text))
+        self.scan_views(text, vec![View::raw(text)])
     }
 
-    /// The findings that stop a send: those no reasoned allow covers.
+    /// [`scan`](Self::scan) of a TOML file (a rollout), also reading every
+    /// string as TOML decodes it.
+    pub fn scan_toml(&self, text: &str) -> Vec<Finding> {
+        self.scan_views(text, vec![View::raw(text), source::toml_strings(text, 0)])
+    }
+
+    /// [`scan`](Self::scan) of a content file, also reading its front
+    /// matter's strings as TOML decodes them and its body as the Markdown
+    /// renderer reads it.
+    pub fn scan_item(&self, source: &str) -> Vec<Finding> {
+        let mut views = vec![View::raw(source)];
+        views.extend(source::item_views(source));
+        self.scan_views(source, views)
+    }
+
+    /// The findings that stop a send: those no reasoned allow covers. A
+    /// deny-listed name is never allowed: the partnership's list outranks an
+    /// item's exceptions.
     pub fn blocking(&self, text: &str, allows: &[PrivacyAllow]) -> Vec<Finding> {
-        self.scan(text)
-            .into_iter()
-            .filter(|finding| !allows.iter().any(|allow| covers(allow, finding)))
-            .collect()
+        unallowed(self.scan(text), allows)
+    }
+
+    /// [`blocking`](Self::blocking) for a content file.
+    pub fn blocking_item(&self, source: &str, allows: &[PrivacyAllow]) -> Vec<Finding> {
+        unallowed(self.scan_item(source), allows)
+    }
+
+    fn scan_views(&self, source: &str, views: Vec<View>) -> Vec<Finding> {
+        let mut ranges: Vec<(Range<usize>, FindingKind)> = Vec::new();
+        for view in views {
+            let view = view.normalised();
+            for span in self.detectors.spans(&view.text) {
+                ranges.push((view.source_range(span.range), span.kind));
+            }
+        }
+        // Views of one source find the same detail more than once.
+        ranges.sort_by_key(|(range, _)| (range.start, std::cmp::Reverse(range.end)));
+        let mut covered_to = 0;
+        ranges.retain(|(range, _)| {
+            let keep = range.start >= covered_to && !range.is_empty();
+            if keep {
+                covered_to = range.end;
+            }
+            keep
+        });
+        locate(source, ranges)
     }
 }
 
-/// An allow covers a finding when it names the same text, ignoring
-/// whitespace, and gives a reason: an unexplained exception is no exception.
-fn covers(allow: &PrivacyAllow, finding: &Finding) -> bool {
-    !allow.reason.trim().is_empty() && visible_chars(&allow.text).eq(visible_chars(&finding.text))
+fn unallowed(findings: Vec<Finding>, allows: &[PrivacyAllow]) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .filter(|finding| !allows.iter().any(|allow| covers(allow, finding)))
+        .collect()
 }
 
-fn visible_chars(text: &str) -> impl Iterator<Item = char> + '_ {
-    text.chars().filter(|c| !c.is_whitespace())
+/// An allow covers a finding when it names the same text as a reader sees
+/// it, ignoring spaces, and gives a reason: an unexplained exception is no
+/// exception. Deny-listed names cannot be allowed.
+fn covers(allow: &PrivacyAllow, finding: &Finding) -> bool {
+    finding.kind != FindingKind::DeniedName
+        && !allow.reason.trim().is_empty()
+        && visible(&allow.text) == visible(&finding.text)
+}
+
+/// Text as a reader sees it, without spaces, lowercased.
+fn visible(text: &str) -> String {
+    View::raw(text)
+        .normalised()
+        .text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Turns sorted, non-overlapping spans into findings with line and column,
 /// walking the text once.
-fn locate(text: &str, spans: Vec<Span>) -> Vec<Finding> {
+fn locate(text: &str, spans: Vec<(Range<usize>, FindingKind)>) -> Vec<Finding> {
     let (mut line, mut column, mut walked) = (1, 1, 0);
     spans
         .into_iter()
-        .map(|span| {
-            for c in text[walked..span.range.start].chars() {
+        .map(|(range, kind)| {
+            for c in text[walked..range.start].chars() {
                 if c == '\n' {
                     line += 1;
                     column = 1;
@@ -174,10 +239,10 @@ fn locate(text: &str, spans: Vec<Span>) -> Vec<Finding> {
                     column += 1;
                 }
             }
-            walked = span.range.start;
+            walked = range.start;
             Finding {
-                kind: span.kind,
-                text: text[span.range].to_string(),
+                kind,
+                text: text[range].to_string(),
                 line,
                 column,
             }

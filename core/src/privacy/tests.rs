@@ -197,7 +197,6 @@ fn mobile_landline_and_plus_44_numbers_are_flagged() {
         ("call 07700900123.", PhoneNumber, "07700900123"),
         ("home: 0113 496 0999", PhoneNumber, "0113 496 0999"),
         ("(020) 7946 0999", PhoneNumber, "(020) 7946 0999"),
-        ("0300 123 4567", PhoneNumber, "0300 123 4567"),
         ("+44 7700 900123", PhoneNumber, "+44 7700 900123"),
         ("+44 (0)113 496 0999", PhoneNumber, "+44 (0)113 496 0999"),
         ("+447700900123", PhoneNumber, "+447700900123"),
@@ -213,6 +212,8 @@ fn agency_lines_on_the_allow_list_are_not_flagged_in_any_format() {
         "Front door: +44 161 496 0000",
         "Out of hours: 020 7946 0123",
         "Childline 0800 1111, NSPCC 0808 800 5000",
+        // 03 and 08 numbers belong to organisations, never to a family.
+        "MASH 0300 123 4567, Samaritans 0330 094 5717",
     ]);
 }
 
@@ -405,5 +406,121 @@ proptest! {
             let column_start: usize = line.chars().take(finding.column - 1).map(char::len_utf8).sum();
             prop_assert!(text[line_start + column_start..].starts_with(&finding.text));
         }
+    }
+}
+
+/// Known identifiers as tokens: the guard must catch them however the
+/// tokens are written and joined.
+const KNOWN: &[(FindingKind, &[&str])] = &[
+    (NhsNumber, &["943", "476", "5919"]),
+    (NhsNumber, &["401", "023", "2137"]),
+    (PhoneNumber, &["07700", "900123"]),
+    (PhoneNumber, &["0113", "496", "0999"]),
+    (Postcode, &["M1", "1AE"]),
+    (Postcode, &["SW1A", "1AA"]),
+    (DateOfBirth, &["DOB", "03/03/2016"]),
+    (DateOfBirth, &["born", "3", "March", "2016"]),
+    (DeniedName, &["Ann", "Smith"]),
+    (DeniedName, &["Kayden"]),
+    (PersonalEmail, &["jo.bloggs88@gmail.com"]),
+];
+
+/// Ways to write one character that a reader (or the renderer) reads as it.
+fn encode_char(c: char, choice: u8) -> String {
+    let look_alike = match c {
+        'a' => Some('а'),
+        'e' => Some('е'),
+        'o' => Some('о'),
+        'S' => Some('Ѕ'),
+        'A' => Some('А'),
+        'M' => Some('М'),
+        _ => None,
+    };
+    match choice % 9 {
+        1 => format!("&#{};", c as u32),
+        2 => format!("&#x{:X};", c as u32),
+        3 if c.is_ascii_punctuation() => format!("\\{c}"),
+        4 => format!("{c}\u{200B}"),
+        5 if c.is_ascii_digit() => char::from_u32(c as u32 + 0xFEE0).unwrap().to_string(),
+        6 => look_alike.map_or(c.to_string(), String::from),
+        7 => format!("{c}\u{00AD}"),
+        _ => c.to_string(),
+    }
+}
+
+/// What may join two tokens: spaces of every kind, dashes, dots, entities.
+const JOINS: &[&str] = &[
+    " ", "\u{00A0}", "&nbsp;", "&#32;", "\u{2009}", "  ", "\u{202F}", "&#160;",
+];
+const DIGIT_JOINS: &[&str] = &["-", ".", "", "\u{2013}", "\\-", "&#45;", "&ndash;"];
+
+fn encoded_identifier() -> impl Strategy<Value = (FindingKind, String, bool)> {
+    (
+        0..KNOWN.len(),
+        prop::collection::vec(any::<u8>(), 64),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(which, choices, emphasis, in_markdown)| {
+            let (kind, tokens) = KNOWN[which];
+            let mut choices = choices.into_iter().cycle();
+            let mut next = || choices.next().unwrap_or_default();
+            let all_digits = tokens.iter().all(|t| t.chars().all(|c| c.is_ascii_digit()));
+            let mut written = String::new();
+            for (i, token) in tokens.iter().enumerate() {
+                if i > 0 {
+                    let joins = if all_digits && next() % 2 == 0 {
+                        DIGIT_JOINS
+                    } else {
+                        JOINS
+                    };
+                    written.push_str(joins[usize::from(next()) % joins.len()]);
+                }
+                let word: String = token.chars().map(|c| encode_char(c, next())).collect();
+                if emphasis && in_markdown && next() % 2 == 0 {
+                    written.push_str(&format!("**{word}**"));
+                } else {
+                    written.push_str(&word);
+                }
+            }
+            (kind, written, in_markdown)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn a_known_identifier_in_any_encoding_is_caught(
+        (kind, written, in_markdown) in encoded_identifier(),
+        before in prop::sample::select(vec!["", "Notes: ", "The panel heard that ", "(", "- "]),
+        after in prop::sample::select(vec!["", ".", " was shared.", ")", ", then"]),
+    ) {
+        let text = format!("{before}{written}{after}");
+        let findings = if in_markdown {
+            guard().scan_item(&format!("+++\ntitle = \"t\"\n+++\n\n{text}\n"))
+        } else {
+            guard().scan(&text)
+        };
+        prop_assert!(
+            findings.iter().any(|f| f.kind == kind),
+            "{kind:?} not caught in {text:?}: {findings:?}"
+        );
+    }
+
+    #[test]
+    fn a_toml_escaped_identifier_in_front_matter_is_caught(
+        which in 0..KNOWN.len(),
+        escaped in prop::collection::vec(any::<bool>(), 32),
+    ) {
+        let (kind, tokens) = KNOWN[which];
+        let mut escaped = escaped.into_iter().cycle();
+        let value: String = tokens
+            .join(" ")
+            .chars()
+            .map(|c| if escaped.next().unwrap_or_default() { format!("\\u{:04X}", c as u32) } else { c.to_string() })
+            .collect();
+        let findings = guard().scan_item(&format!("+++\ntitle = \"{value}\"\n+++\n\nBody.\n"));
+        prop_assert!(findings.iter().any(|f| f.kind == kind), "{kind:?} not caught in {value:?}");
     }
 }
