@@ -372,3 +372,72 @@ fn a_rollout_posting_to_a_channel_that_cannot_edit_buttons_is_refused_and_nothin
         text(&status.stdout)
     );
 }
+
+/// The attack review's classes: identifiers hidden by encodings the renderer
+/// decodes, and identifiers in text outside content files (templates,
+/// rollout follow-ups), and an item allowing a deny-listed name.
+#[test]
+fn check_finds_a_childs_details_in_decoded_text_templates_rollouts_and_allows() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let demo = tmp.path().join("demo");
+    let item = demo.join("content/nl-2026-12-escalation-policy.md");
+    let original = std::fs::read_to_string(&item).unwrap();
+    let attacked = original
+        .replacen(
+            "title = \"New policy: resolving professional differences\"",
+            "title = \"New policy for Tilly\\u0020Marchbank\"",
+            1,
+        )
+        .replacen(
+            "reason = \"The partnership's public professional advice line, published on its website\"",
+            "reason = \"The partnership's public professional advice line, published on its website\"\n\n[[privacy_allow]]\ntext = \"Jayden Northwood\"\nreason = \"the family agreed to it being shared\"",
+            1,
+        )
+        .replacen(
+            "Professional disagreement is healthy.",
+            "Professional disagreement is healthy. See **Jayden** **Northwood**, DOB 3 Mar 12, at &#77;1 1AE, NHS 943\\-476\\-5919.",
+            1,
+        );
+    std::fs::write(&item, attacked).unwrap();
+    let other = demo.join("content/nl-2026-12-safer-sleep-week.md");
+    let original = std::fs::read_to_string(&other).unwrap();
+    let (front, body) = original[3..].split_once("+++").unwrap();
+    std::fs::write(
+        &other,
+        format!("+++{front}\n[[privacy_allow]]\ntext = \"07700 900123\"\nreason = \"x\"\n+++{body}"),
+    )
+    .unwrap();
+    let template = demo.join("templates/newsletter-item/email-text.hbs");
+    let mut written = std::fs::read_to_string(&template).unwrap();
+    written.push_str("\nQuestions? Ring mum on 07700.900.123\n");
+    std::fs::write(&template, written).unwrap();
+    let rollout = demo.join("rollouts/neglect-briefing.toml");
+    let written = std::fs::read_to_string(&rollout).unwrap().replacen(
+        "Have you used the learning from this briefing in your practice?",
+        "Have you used it with Northwood, Jayden?",
+        1,
+    );
+    std::fs::write(&rollout, written).unwrap();
+
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let item_path = Path::new("demo/content/nl-2026-12-escalation-policy.md");
+    for expected in [
+        format!("{}:4:", item_path.display()),
+        "deny-listed name \"Tilly\\\\u0020Marchbank\"".to_owned(),
+        "deny-listed name \"Jayden** **Northwood\"".to_owned(),
+        "date of birth \"3 Mar 12\"".to_owned(),
+        "postcode \"&#77;1 1AE\"".to_owned(),
+        "NHS number \"943\\\\-476\\\\-5919\"".to_owned(),
+        "privacy_allow names \"Jayden Northwood\"".to_owned(),
+        "does not say why the text is safe to send".to_owned(),
+        "email-text.hbs:".to_owned(),
+        "phone number \"07700.900.123\"".to_owned(),
+        "rollouts/neglect-briefing.toml:".to_owned(),
+        "deny-listed name \"Northwood, Jayden\"".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+}

@@ -743,7 +743,8 @@ async fn serve(
             engine.project.taxonomy.clone(),
             engine.calendar.time_zone(),
             std::sync::Arc::new(chrono::Utc::now),
-        )),
+        )
+        .with_privacy_guard(PrivacyGuard::new(&engine.project.config.privacy)?)),
         None => crate::server::router(),
     };
     // The channels start before the server, which hands their webhooks on.

@@ -245,6 +245,9 @@ impl Engine {
         let today = now.with_timezone(&self.calendar.time_zone()).date_naive();
         let guard = PrivacyGuard::new(&self.project.config.privacy)
             .map_err(|e| Problems::one(e.to_string()))?;
+        // Follow-up questions and answers, and anything else written in the
+        // rollout, reach people too.
+        problems.extend(guard.scan_toml(&text).iter().map(|f| f.in_file(path).to_string()));
         let renderer = self.project.renderer().map_err(Problems)?;
         let input = self.project.sample_input("Sam Example");
         // May the item go out, does the privacy guard pass it, does it
@@ -266,11 +269,25 @@ impl Engine {
                     continue;
                 };
                 for &format in &route.formats {
-                    if let Err(e) = renderer.render(&loaded.item, taxonomy, format, &input) {
-                        problems.push(format!(
+                    match renderer.render(&loaded.item, taxonomy, format, &input) {
+                        Ok(chunks) => {
+                            if let Some(finding) = crate::project::rendered_finding(
+                                &guard,
+                                loaded,
+                                &chunks.concat(),
+                            ) {
+                                problems.push(format!(
+                                    "{}: rendered for {format} (channel \"{channel}\"), the message holds a {} {:?} that looks like a child's identifying detail\n  help: it comes from a template or the item's text; remove it",
+                                    loaded.path.display(),
+                                    finding.kind.label(),
+                                    finding.text
+                                ));
+                            }
+                        }
+                        Err(e) => problems.push(format!(
                             "{}: cannot render for {format} (channel \"{channel}\"): {e}",
                             loaded.path.display()
-                        ));
+                        )),
                     }
                 }
             }

@@ -103,6 +103,10 @@ impl Project {
         self.root.join("content")
     }
 
+    pub fn rollouts_dir(&self) -> PathBuf {
+        self.root.join("rollouts")
+    }
+
     pub fn directory_dir(&self) -> PathBuf {
         self.root.join("directory")
     }
@@ -144,25 +148,49 @@ impl Project {
         problems.extend(errors.iter().map(ToString::to_string));
         let (items, errors) = content::load_dir(&self.content_dir(), &self.taxonomy);
         problems.extend(errors.iter().map(ToString::to_string));
-        match PrivacyGuard::new(&self.config.privacy) {
+        let guard = match PrivacyGuard::new(&self.config.privacy) {
             Ok(guard) => {
                 for loaded in &items {
                     for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
                         problems.push(finding.in_file(&loaded.path).to_string());
                     }
+                    problems.extend(denied_names_allowed(&guard, loaded));
                 }
+                let (outside, in_templates) = self.privacy_outside_content(&guard, &directory);
+                problems.extend(outside);
+                Some((guard, in_templates))
             }
-            Err(e) => problems.push(format!("{}: {e}", self.root.join(CONFIG_FILE).display())),
-        }
+            Err(e) => {
+                problems.push(format!("{}: {e}", self.root.join(CONFIG_FILE).display()));
+                None
+            }
+        };
         if let Some(renderer) = &renderer {
             let input = self.sample_input("Sam Example");
             for loaded in &items {
                 for channel in Channel::ALL {
-                    if let Err(e) = renderer.render(&loaded.item, &self.taxonomy, channel, &input) {
-                        problems.push(format!(
+                    match renderer.render(&loaded.item, &self.taxonomy, channel, &input) {
+                        Ok(chunks) => {
+                            // A template's own finding is reported once, at
+                            // the template, not again for every item.
+                            let finding = guard.as_ref().and_then(|(guard, in_templates)| {
+                                rendered_finding(guard, loaded, &chunks.concat()).filter(|f| {
+                                    !in_templates.iter().any(|t| guard.same_text(t, &f.text))
+                                })
+                            });
+                            if let Some(finding) = finding {
+                                problems.push(format!(
+                                    "{}: rendered for {channel}, the message holds a {} {:?} that looks like a child's identifying detail\n  help: it comes from a template or the item's text; remove it",
+                                    loaded.path.display(),
+                                    finding.kind.label(),
+                                    finding.text
+                                ));
+                            }
+                        }
+                        Err(e) => problems.push(format!(
                             "{}: cannot render for {channel}: {e}",
                             loaded.path.display()
-                        ));
+                        )),
                     }
                 }
             }
@@ -173,6 +201,52 @@ impl Project {
             directory,
             renderer,
         }
+    }
+
+    /// The privacy guard over what people and admins write outside content
+    /// files that ends up in a message, a page or a report: templates and
+    /// partials, rollout files (follow-up questions and answers, names), and
+    /// the directory's agency and team names.
+    /// Returns the problems, and the text of each template finding.
+    fn privacy_outside_content(
+        &self,
+        guard: &PrivacyGuard,
+        directory: &Directory,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut in_templates = Vec::new();
+        let mut files = Vec::new();
+        collect_files(&self.templates_dir(), "hbs", &mut files);
+        collect_files(&self.rollouts_dir(), "toml", &mut files);
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let findings = if path.extension().is_some_and(|e| e == "toml") {
+                guard.scan_toml(&text)
+            } else {
+                let findings = guard.scan(&text);
+                in_templates.extend(findings.iter().map(|f| f.text.clone()));
+                findings
+            };
+            problems.extend(findings.iter().map(|f| f.in_file(&path).to_string()));
+        }
+        let names = directory
+            .agencies
+            .iter()
+            .map(|a| ("agencies.csv", &a.id, &a.name))
+            .chain(directory.teams.iter().map(|t| ("teams.csv", &t.id, &t.name)));
+        for (file, id, name) in names {
+            if let Some(finding) = guard.scan(name).first() {
+                problems.push(format!(
+                    "{}: the name of \"{id}\" holds a {} {:?} that looks like a child's identifying detail\n  help: rename it",
+                    self.directory_dir().join(file).display(),
+                    finding.kind.label(),
+                    finding.text
+                ));
+            }
+        }
+        (problems, in_templates)
     }
 
     /// Render inputs for previews and checks: a placeholder acknowledgement link.
@@ -188,4 +262,66 @@ impl Project {
             partnership_name: self.config.partnership.name.clone(),
         }
     }
+}
+
+/// Files with `extension` under `dir`, at any depth, in name order.
+fn collect_files(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            collect_files(&path, extension, out);
+        } else if path.extension().is_some_and(|e| e == extension) {
+            out.push(path);
+        }
+    }
+}
+
+/// A `[[privacy_allow]]` entry that names a deny-listed name: refused,
+/// because the partnership's deny list outranks an item's exceptions.
+fn denied_names_allowed(guard: &PrivacyGuard, loaded: &LoadedItem) -> Vec<String> {
+    loaded
+        .item
+        .privacy_allow
+        .iter()
+        .filter(|allow| {
+            guard
+                .scan(&allow.text)
+                .iter()
+                .any(|f| f.kind == crate::privacy::FindingKind::DeniedName)
+        })
+        .map(|allow| {
+            let line = loaded
+                .text
+                .lines()
+                .position(|line| line.contains(allow.text.as_str()))
+                .map_or(1, |n| n + 1);
+            format!(
+                "{}:{line}: privacy_allow names {:?}, which is on the partnership's deny list; an item cannot allow a deny-listed name\n  help: remove the name from the item and this entry",
+                loaded.path.display(),
+                allow.text
+            )
+        })
+        .collect()
+}
+
+/// The first finding in a rendered message that the item's own text and
+/// allows do not already account for: one a template brought in.
+pub fn rendered_finding(
+    guard: &PrivacyGuard,
+    loaded: &LoadedItem,
+    rendered: &str,
+) -> Option<crate::privacy::Finding> {
+    let in_source = guard.scan_item(&loaded.text);
+    guard
+        .blocking(rendered, &loaded.item.privacy_allow)
+        .into_iter()
+        .find(|finding| {
+            !in_source
+                .iter()
+                .any(|f| f.kind == finding.kind && guard.same_text(&f.text, &finding.text))
+        })
 }

@@ -14,6 +14,7 @@ use crate::ack::{
 use crate::content::{Taxonomy, parse_item};
 use crate::delivery::millis;
 use crate::plugins::PluginHost;
+use crate::privacy::{PrivacyConfig, PrivacyGuard};
 use crate::store::{
     AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
     Outbox, SqliteStore, Store,
@@ -68,6 +69,8 @@ pub struct ServerState {
     time_zone: Tz,
     clock: Clock,
     rate_limit: Option<RateLimit>,
+    /// Refuses a champion's note that holds a child's identifying detail.
+    guard: Arc<PrivacyGuard>,
     /// Item versions never change, so what the pages show of one is kept.
     items: Mutex<HashMap<(String, String), Arc<ItemSummary>>>,
     /// SQLite has one writer at a time; concurrent write transactions from
@@ -135,6 +138,10 @@ impl ServerState {
             time_zone,
             clock,
             rate_limit: Some(RateLimit::default()),
+            guard: Arc::new(
+                PrivacyGuard::new(&PrivacyConfig::default())
+                    .expect("the default privacy settings are valid"),
+            ),
             items: Mutex::new(HashMap::new()),
             writes: Arc::new(tokio::sync::Mutex::new(())),
             acks: std::sync::OnceLock::new(),
@@ -161,6 +168,13 @@ impl ServerState {
         outcome
             .await
             .map_err(|_| "the acknowledgement writer has stopped".to_owned())?
+    }
+
+    /// The partnership's privacy guard instead of the built-in detectors
+    /// alone (no deny-listed names, no personal email domains).
+    pub fn with_privacy_guard(mut self, guard: PrivacyGuard) -> ServerState {
+        self.guard = Arc::new(guard);
+        self
     }
 
     /// Another rate limit, or none.
@@ -665,7 +679,7 @@ async fn confirm_cascade(
     };
     let today = s.today(now);
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
-    let checked = match check_cascade(&form, &teams, today) {
+    let checked = match check_cascade(&form, &teams, today, &s.guard) {
         Ok(checked) => checked,
         Err(problems) => {
             let name = s.person_name(&claims.person).await.unwrap_or_default();

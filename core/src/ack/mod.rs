@@ -9,6 +9,7 @@ pub use pages::{CASCADE_METHODS, CascadeForm, FieldProblem, Refusal};
 pub use token::{AckConfig, AckKeys, Claims, KeyError, PreviousKey, TokenError};
 
 use crate::content::LearningItem;
+use crate::privacy::PrivacyGuard;
 use chrono::NaiveDate;
 
 /// The longest note a champion may add to a confirmation, in characters.
@@ -50,6 +51,7 @@ pub fn check_cascade(
     form: &CascadeForm,
     teams: &[(String, String)],
     today: NaiveDate,
+    guard: &PrivacyGuard,
 ) -> Result<CheckedCascade, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let mut problem = |field, message: &str| {
@@ -93,6 +95,14 @@ pub fn check_cascade(
     let note = form.note.trim();
     if note.chars().count() > MAX_NOTE_CHARS {
         problem("note", "Shorten the note to 2000 characters or fewer");
+    } else if let Some(finding) = guard.scan(note).first() {
+        problem(
+            "note",
+            &format!(
+                "The note seems to hold a {}. Remove anything that could identify a child or family",
+                finding.kind.label()
+            ),
+        );
     }
     match (team, session_date, present, method) {
         (Some((team_id, _)), Some(session_date), Some(present), Some(method))
@@ -124,11 +134,47 @@ mod tests {
         }
     }
 
+    fn guard() -> PrivacyGuard {
+        PrivacyGuard::new(&crate::privacy::PrivacyConfig {
+            deny_names: vec!["Jayden Northwood".to_owned()],
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_note_with_a_childs_identifier_is_refused_in_any_encoding() {
+        let teams = vec![("t1".to_owned(), "MASH".to_owned())];
+        let today = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        for note in [
+            "Talked about Jayden Northwood",
+            "Talked about **Northwood**, Jayden",
+            "NHS 943&nbsp;476&nbsp;5919",
+            "his DOB:\n03/03/2016",
+            "mum's mobile 07700.900.123",
+        ] {
+            let mut f = form("t1", "2026-03-01", "4", "supervision");
+            f.note = note.to_owned();
+            let problems = check_cascade(&f, &teams, today, &guard()).unwrap_err();
+            assert_eq!(problems.len(), 1, "{note:?}");
+            assert_eq!(problems[0].field, "note");
+            assert!(problems[0].message.contains("identify a child"), "{note:?}");
+        }
+        let mut f = form("t1", "2026-03-01", "4", "supervision");
+        f.note = "Shared at the MASH team meeting; 4 new starters".to_owned();
+        assert!(check_cascade(&f, &teams, today, &guard()).is_ok());
+    }
+
     #[test]
     fn a_confirmation_is_checked_field_by_field() {
         let teams = vec![("t1".to_owned(), "MASH".to_owned())];
         let today = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-        let ok = check_cascade(&form("t1", "2026-03-01", "0", "supervision"), &teams, today);
+        let ok = check_cascade(
+            &form("t1", "2026-03-01", "0", "supervision"),
+            &teams,
+            today,
+            &guard(),
+        );
         assert_eq!(
             ok,
             Ok(CheckedCascade {
@@ -140,7 +186,7 @@ mod tests {
             })
         );
         let fields = |f: CascadeForm| {
-            check_cascade(&f, &teams, today)
+            check_cascade(&f, &teams, today, &guard())
                 .unwrap_err()
                 .iter()
                 .map(|p| p.field)

@@ -31,6 +31,13 @@ pub struct LoadedItem {
     pub text: String,
 }
 
+/// Whether an exception's reason is a reason: a few words, not a mark.
+fn explains(reason: &str) -> bool {
+    let reason = reason.trim();
+    reason.chars().filter(|c| c.is_alphanumeric()).count() >= 10
+        && reason.split_whitespace().count() >= 2
+}
+
 /// Parses one content file. All problems found are returned at once.
 pub fn parse_item(
     path: &Path,
@@ -126,6 +133,16 @@ pub fn parse_item(
                 1,
                 format!("privacy_allow entry {} needs both `text` and a `reason`", i + 1),
                 "say exactly what is allowed and why it is safe to send, e.g. reason = \"public switchboard of the council\"",
+            );
+        } else if !explains(&allow.reason) {
+            p.push(
+                1,
+                format!(
+                    "privacy_allow entry {} has the reason {:?}, which does not say why the text is safe to send",
+                    i + 1,
+                    allow.reason.trim()
+                ),
+                "write a reason of a few words, e.g. reason = \"public switchboard of the council\"",
             );
         }
     }

@@ -268,6 +268,11 @@ impl Composer {
             }
             other => return Err(format!("unknown step kind \"{other}\"")),
         };
+        for part in &parts {
+            rollout.check_outgoing(&format!("{} {}", row.step_kind, part.format), || {
+                format!("{subject}\n{}", part.chunks.concat())
+            })?;
+        }
         Ok((
             Message {
                 subject: Some(subject),

@@ -264,6 +264,9 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
                 .renderer
                 .render(&rollout.item, &self.composer.taxonomy, format, &input)
                 .map_err(|e| format!("cannot render for {format}: {e}"))?;
+            rollout.check_outgoing(&format!("team-post {format}"), || {
+                format!("{}\n{}", rollout.item.title, chunks.concat())
+            })?;
             parts.push(MessagePart {
                 format: format.to_string(),
                 chunks,

@@ -177,13 +177,61 @@ pub struct RolloutRuntime {
     pub steps: Vec<Vec<Step>>,
     /// The privacy guard's first blocking finding, if any: nothing is sent.
     pub privacy_block: Option<String>,
+    /// The guard over composed messages, the last line of defence.
+    outgoing: OutgoingCheck,
+}
+
+/// The privacy guard over a rollout's composed messages, run once per kind
+/// of message and format: what differs per person (their name, their link)
+/// is the directory's, not the item's.
+struct OutgoingCheck {
+    guard: Arc<PrivacyGuard>,
+    verdicts: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl RolloutRuntime {
+    /// Whether a composed message may go: the guard's first finding in
+    /// `text` that the item's allows do not cover stops it. `key` names the
+    /// kind of message and format; the verdict is kept per key.
+    pub fn check_outgoing(&self, key: &str, text: impl FnOnce() -> String) -> Result<(), String> {
+        let check = &self.outgoing;
+        let known = check
+            .verdicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned();
+        let verdict = match known {
+            Some(verdict) => verdict,
+            None => {
+                let verdict = check
+                    .guard
+                    .blocking(&text(), &self.item.privacy_allow)
+                    .first()
+                    .map(|finding| {
+                        format!(
+                            "the privacy guard blocked the composed message ({key}): {} {:?} looks like a child's identifying detail",
+                            finding.kind.label(),
+                            finding.text
+                        )
+                    });
+                check
+                    .verdicts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.to_owned(), verdict.clone());
+                verdict
+            }
+        };
+        verdict.map_or(Ok(()), Err)
+    }
 }
 
 /// Rollout runtimes by id, loaded from the store on first use.
 pub struct Rollouts {
     calendar: Calendar,
     taxonomy: crate::content::Taxonomy,
-    guard: PrivacyGuard,
+    guard: Arc<PrivacyGuard>,
     loaded: Mutex<HashMap<String, Arc<RolloutRuntime>>>,
 }
 
@@ -196,7 +244,7 @@ impl Rollouts {
         Rollouts {
             calendar,
             taxonomy,
-            guard,
+            guard: Arc::new(guard),
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -263,6 +311,10 @@ impl Rollouts {
             item,
             steps,
             privacy_block,
+            outgoing: OutgoingCheck {
+                guard: self.guard.clone(),
+                verdicts: Mutex::new(HashMap::new()),
+            },
         });
         self.loaded
             .lock()

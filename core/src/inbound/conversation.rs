@@ -19,6 +19,14 @@ enum Step {
     Check,
 }
 
+/// The guided confirmation asks for no note, so the built-in detectors are
+/// all its check could use; built once.
+static NO_NOTE_GUARD: std::sync::LazyLock<crate::privacy::PrivacyGuard> =
+    std::sync::LazyLock::new(|| {
+        crate::privacy::PrivacyGuard::new(&crate::privacy::PrivacyConfig::default())
+            .expect("the default privacy settings are valid")
+    });
+
 /// A confirmation being put together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
@@ -231,7 +239,7 @@ impl Draft {
                     method: self.method.unwrap_or_default().to_owned(),
                     note: String::new(),
                 };
-                match check_cascade(&form, &self.teams, today) {
+                match check_cascade(&form, &self.teams, today, &NO_NOTE_GUARD) {
                     Ok(checked) => return Next::Done(checked),
                     Err(problems) => {
                         // Only a date that was today when chosen and is

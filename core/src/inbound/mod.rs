@@ -684,7 +684,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
                         .unwrap_or_default(),
                     note: field("note"),
                 };
-                match check_cascade(&form, &teams, self.today(now)) {
+                match check_cascade(&form, &teams, self.today(now), self.rollouts.guard()) {
                     Ok(checked) => {
                         let title = self.title(&delivery.rollout_id).await;
                         self.record_cascade(

@@ -102,14 +102,21 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}:{}: {} {:?} looks like a child's identifying detail; remove it, or if it is \
-             safe (e.g. a public agency line) add a [[privacy_allow]] entry with text and \
-             reason to the front matter",
+            "{}:{}: {} {:?} looks like a child's identifying detail; ",
             self.line,
             self.column,
             self.kind.label(),
             self.text
-        )
+        )?;
+        if self.kind == FindingKind::DeniedName {
+            write!(f, "remove it: a name on the partnership's deny list is never allowed")
+        } else {
+            write!(
+                f,
+                "remove it, or if it is safe (e.g. a public agency line) add a \
+                 [[privacy_allow]] entry with text and reason to the front matter"
+            )
+        }
     }
 }
 
@@ -173,6 +180,11 @@ impl PrivacyGuard {
     /// [`blocking`](Self::blocking) for a content file.
     pub fn blocking_item(&self, source: &str, allows: &[PrivacyAllow]) -> Vec<Finding> {
         unallowed(self.scan_item(source), allows)
+    }
+
+    /// Whether two findings' texts read the same (as an allow compares them).
+    pub fn same_text(&self, a: &str, b: &str) -> bool {
+        visible(a) == visible(b)
     }
 
     fn scan_views(&self, source: &str, views: Vec<View>) -> Vec<Finding> {
