@@ -405,7 +405,9 @@ fn check_finds_a_childs_details_in_decoded_text_templates_rollouts_and_allows() 
     let (front, body) = original[3..].split_once("+++").unwrap();
     std::fs::write(
         &other,
-        format!("+++{front}\n[[privacy_allow]]\ntext = \"07700 900123\"\nreason = \"x\"\n+++{body}"),
+        format!(
+            "+++{front}\n[[privacy_allow]]\ntext = \"07700 900123\"\nreason = \"x\"\n+++{body}"
+        ),
     )
     .unwrap();
     let template = demo.join("templates/newsletter-item/email-text.hbs");
@@ -438,6 +440,9 @@ fn check_finds_a_childs_details_in_decoded_text_templates_rollouts_and_allows() 
         "rollouts/neglect-briefing.toml:".to_owned(),
         "deny-listed name \"Northwood, Jayden\"".to_owned(),
     ] {
-        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 }

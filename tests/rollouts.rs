@@ -606,3 +606,49 @@ async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_ver
         .join("\n");
     assert!(refused.contains("needs a `what_changed` note"), "{refused}");
 }
+
+/// The last line of defence: a template changed after the rollout was
+/// planned (so `plan` never saw it) brings a child's phone number into the
+/// message, written with an entity and dots; the composed message is scanned
+/// at send time and nothing goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_composed_message_with_a_childs_detail_is_not_sent() {
+    let dir = project(OUTBOX);
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let now = utc(2026, 3, 27, 8, 0);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
+        .await
+        .unwrap();
+    let planned = engine
+        .plan(&path, now)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    engine.start(&planned, now).await.unwrap();
+    for channel in ["email-html", "email-text", "telegram", "discord"] {
+        let template = dir
+            .path()
+            .join(format!("templates/seven-minute-briefing/{channel}.hbs"));
+        let mut text = std::fs::read_to_string(&template).unwrap();
+        text.push_str("\nAsk mum: 07700&#46;900&#46;123\n");
+        std::fs::write(&template, text).unwrap();
+    }
+    let runner = engine.runner(DispatchSettings::default()).await.unwrap();
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let all = rows(&runner).await;
+    assert_eq!(all.len(), 50);
+    assert!(all.iter().all(|r| r.3 == "dead"), "{all:?}");
+    let reason: String = sqlx::query_scalar("SELECT last_error FROM outbox LIMIT 1")
+        .fetch_one(runner.store.pool())
+        .await
+        .unwrap();
+    assert!(
+        reason.contains("privacy guard") && reason.contains("phone number"),
+        "{reason}"
+    );
+    let sent = std::fs::read_dir(dir.path().join("outbox")).map_or(0, |d| d.count());
+    assert_eq!(sent, 0, "nothing reaches the channel");
+}

@@ -737,14 +737,16 @@ async fn serve(
             None => None,
         };
     let pages = match engine.ack_links().map_err(|p| anyhow!("{p}"))? {
-        Some((_, keys)) => crate::server::ack_router(crate::server::ServerState::new(
-            engine.store.clone(),
-            keys,
-            engine.project.taxonomy.clone(),
-            engine.calendar.time_zone(),
-            std::sync::Arc::new(chrono::Utc::now),
-        )
-        .with_privacy_guard(PrivacyGuard::new(&engine.project.config.privacy)?)),
+        Some((_, keys)) => crate::server::ack_router(
+            crate::server::ServerState::new(
+                engine.store.clone(),
+                keys,
+                engine.project.taxonomy.clone(),
+                engine.calendar.time_zone(),
+                std::sync::Arc::new(chrono::Utc::now),
+            )
+            .with_privacy_guard(PrivacyGuard::new(&engine.project.config.privacy)?),
+        ),
         None => crate::server::router(),
     };
     // The channels start before the server, which hands their webhooks on.

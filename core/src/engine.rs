@@ -247,7 +247,12 @@ impl Engine {
             .map_err(|e| Problems::one(e.to_string()))?;
         // Follow-up questions and answers, and anything else written in the
         // rollout, reach people too.
-        problems.extend(guard.scan_toml(&text).iter().map(|f| f.in_file(path).to_string()));
+        problems.extend(
+            guard
+                .scan_toml(&text)
+                .iter()
+                .map(|f| f.in_file(path).to_string()),
+        );
         let renderer = self.project.renderer().map_err(Problems)?;
         let input = self.project.sample_input("Sam Example");
         // May the item go out, does the privacy guard pass it, does it
@@ -271,11 +276,9 @@ impl Engine {
                 for &format in &route.formats {
                     match renderer.render(&loaded.item, taxonomy, format, &input) {
                         Ok(chunks) => {
-                            if let Some(finding) = crate::project::rendered_finding(
-                                &guard,
-                                loaded,
-                                &chunks.concat(),
-                            ) {
+                            if let Some(finding) =
+                                crate::project::rendered_finding(&guard, loaded, &chunks.concat())
+                            {
                                 problems.push(format!(
                                     "{}: rendered for {format} (channel \"{channel}\"), the message holds a {} {:?} that looks like a child's identifying detail\n  help: it comes from a template or the item's text; remove it",
                                     loaded.path.display(),

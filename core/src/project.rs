@@ -235,7 +235,12 @@ impl Project {
             .agencies
             .iter()
             .map(|a| ("agencies.csv", &a.id, &a.name))
-            .chain(directory.teams.iter().map(|t| ("teams.csv", &t.id, &t.name)));
+            .chain(
+                directory
+                    .teams
+                    .iter()
+                    .map(|t| ("teams.csv", &t.id, &t.name)),
+            );
         for (file, id, name) in names {
             if let Some(finding) = guard.scan(name).first() {
                 problems.push(format!(

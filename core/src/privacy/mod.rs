@@ -109,7 +109,10 @@ impl fmt::Display for Finding {
             self.text
         )?;
         if self.kind == FindingKind::DeniedName {
-            write!(f, "remove it: a name on the partnership's deny list is never allowed")
+            write!(
+                f,
+                "remove it: a name on the partnership's deny list is never allowed"
+            )
         } else {
             write!(
                 f,
