@@ -41,6 +41,9 @@ const WORD_EDGE: &str = r"(?-u:\b)";
 #[derive(Debug)]
 pub(super) struct Detectors {
     nhs_number: Regex,
+    /// Ten digits in any grouping ("94 34 76 59 19"); one that reads as a
+    /// phone number is left to the phone number detector.
+    nhs_number_regrouped: Regex,
     date: Regex,
     birth_word: Regex,
     postcode: Regex,
@@ -60,6 +63,9 @@ impl Detectors {
         Ok(Detectors {
             nhs_number: built_in(&format!(
                 r"{WORD_EDGE}[0-9]{{3}}{DIGIT_GAP}[0-9]{{3}}{DIGIT_GAP}[0-9]{{4}}{WORD_EDGE}"
+            )),
+            nhs_number_regrouped: built_in(&format!(
+                r"{WORD_EDGE}[0-9](?:[ .-]?[0-9]){{9}}{WORD_EDGE}"
             )),
             date: built_in(&date_pattern()),
             birth_word: built_in(&format!(
@@ -102,7 +108,11 @@ impl Detectors {
                 range: m.range(),
             })
         };
-        for m in self.nhs_number.find_iter(text) {
+        let regrouped = self
+            .nhs_number_regrouped
+            .find_iter(text)
+            .filter(|m| !is_uk_phone_number(&phone_digits(m.as_str())));
+        for m in self.nhs_number.find_iter(text).chain(regrouped) {
             if nhs_check_digit_is_valid(m.as_str()) {
                 push(FindingKind::NhsNumber, m);
             }
@@ -367,40 +377,68 @@ fn denied_name_pattern(names: &[String]) -> Result<Option<Regex>, PrivacyError> 
     if names.is_empty() {
         return Ok(None);
     }
-    let parts_of = |words: &[&Vec<String>]| -> Vec<String> {
-        words
-            .iter()
-            .flat_map(|parts| parts.iter().cloned())
-            .collect()
-    };
-    let mut orders: Vec<Vec<String>> = Vec::new();
+    let mut alternatives: Vec<String> = Vec::new();
     for words in &names {
-        let words: Vec<&Vec<String>> = words.iter().collect();
-        orders.push(parts_of(&words));
-        if let [first @ .., last] = words.as_slice()
-            && !first.is_empty()
-        {
-            let surname_first: Vec<&Vec<String>> = std::iter::once(*last)
-                .chain(first.iter().copied())
-                .collect();
-            orders.push(parts_of(&surname_first));
+        // In a name of several words the others anchor each part, so even a
+        // short part may be letter-spaced.
+        let anchored = words.len() > 1;
+        let word = |parts: &Vec<String>| -> String {
+            parts
+                .iter()
+                .map(|part| part_pattern(part, anchored))
+                .collect::<Vec<_>>()
+                .join(NAME_GAP)
+        };
+        let edged = |pattern: String, first: &str, last: &str| {
+            format!(
+                "{}{pattern}{}",
+                name_edge(first.chars().next()),
+                name_edge(last.chars().next_back())
+            )
+        };
+        let first_part = &words[0][0];
+        let last_parts = &words[words.len() - 1];
+        let last_part = &last_parts[last_parts.len() - 1];
+        match words.as_slice() {
+            [only] => alternatives.push(edged(word(only), first_part, last_part)),
+            [given @ .., surname] => {
+                let given: Vec<String> = given.iter().map(word).collect();
+                let given = given.join(NAME_GAP);
+                let surname_word = word(surname);
+                let surname_first = &surname[0];
+                let given_last = {
+                    let parts = &words[words.len() - 2];
+                    &parts[parts.len() - 1]
+                };
+                let initial = regex::escape(&first_part.chars().next().unwrap_or('?').to_string());
+                alternatives.push(edged(
+                    format!("{given}{MIDDLE_NAME}{NAME_GAP}{surname_word}"),
+                    first_part,
+                    last_part,
+                ));
+                alternatives.push(edged(
+                    format!("{surname_word}{NAME_GAP}{given}"),
+                    surname_first,
+                    given_last,
+                ));
+                alternatives.push(edged(
+                    format!(r"{initial}\.?[^\p{{L}}\p{{N}}]{{1,3}}{surname_word}"),
+                    first_part,
+                    last_part,
+                ));
+                alternatives.push(edged(
+                    format!(r"{surname_word},?[^\p{{L}}\p{{N}}]{{1,3}}{initial}\.?"),
+                    surname_first,
+                    first_part,
+                ));
+            }
+            [] => {}
         }
     }
-    orders.sort_by_key(|parts| {
-        Reverse(parts.iter().map(|part| part.len()).sum::<usize>() + parts.len())
-    });
-    let alternatives: Vec<String> = orders
-        .iter()
-        .map(|parts| {
-            let escaped: Vec<String> = parts.iter().map(|part| regex::escape(part)).collect();
-            let name = escaped.join(NAME_GAP);
-            let first = parts.first().and_then(|part| part.chars().next());
-            let last = parts.last().and_then(|part| part.chars().next_back());
-            format!("{}{name}{}", name_edge(first), name_edge(last))
-        })
-        .collect();
+    alternatives.sort_by_key(|pattern| Reverse(pattern.len()));
     RegexBuilder::new(&format!("(?:{})", alternatives.join("|")))
         .case_insensitive(true)
+        .size_limit(64 << 20)
         .build()
         .map(Some)
         .map_err(PrivacyError::DenyNamesTooLarge)
@@ -408,6 +446,24 @@ fn denied_name_pattern(names: &[String]) -> Result<Option<Regex>, PrivacyError> 
 
 /// What may join the parts of a name in text.
 const NAME_GAP: &str = r"[^\p{L}\p{N}]{0,4}";
+
+/// A middle name or nickname between given name and surname: one
+/// capitalised word ("Jayden Lee Northwood") or a short quoted or bracketed
+/// one ("Jayden \"JJ\" Northwood").
+const MIDDLE_NAME: &str = r#"(?:[^\p{L}\p{N}]{1,3}(?-i:\p{Lu}\p{Ll}+)|[^\p{L}\p{N}"'(\u{201C}\u{2018}]{0,3}["'(\u{201C}\u{2018}][^"')\n\u{201D}\u{2019}]{1,20}["')\u{201D}\u{2019}])?"#;
+
+/// One part of a name. Letters of a part may be spaced or split
+/// ("J a y d e n", "Jay-den"), unless it is a short name standing alone:
+/// "Ann" would turn up inside ordinary phrases.
+fn part_pattern(part: &str, anchored: bool) -> String {
+    if !anchored && part.chars().count() < 4 {
+        return regex::escape(part);
+    }
+    part.chars()
+        .map(|c| regex::escape(&c.to_string()))
+        .collect::<Vec<_>>()
+        .join("[-.' ]?")
+}
 
 /// The boundary beside a name's first or last letter: the fast ASCII one
 /// where that letter is ASCII, so only names like "Zoë" pay for Unicode.

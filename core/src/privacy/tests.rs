@@ -524,3 +524,40 @@ proptest! {
         prop_assert!(findings.iter().any(|f| f.kind == kind), "{kind:?} not caught in {value:?}");
     }
 }
+
+#[test]
+fn a_deny_listed_name_is_caught_in_the_forms_people_write_names() {
+    for text in [
+        "Smith, Ann",
+        "SMITH Ann",
+        "A. Smith",
+        "Smith, A.",
+        "ann.smith@school.example",
+        "/ann-smith",
+        "AnnSmith",
+        "Ann \"Annie\" Smith",
+        "Ann Louise Smith",
+        "K a y d e n",
+        "Kay-den",
+        "<span title=\"Kayden\">x</span>",
+        "Contact: <ann.smith@gmail.com>",
+    ] {
+        assert!(
+            found(text)
+                .iter()
+                .any(|(kind, _)| matches!(kind, DeniedName | PersonalEmail)),
+            "{text:?}: {:?}",
+            found(text)
+        );
+    }
+    assert_not_flagged(&["Smithy and Annabel", "Annsmithy", "an n-gram"]);
+}
+
+#[test]
+fn ten_digits_in_any_grouping_with_a_valid_check_digit_are_an_nhs_number() {
+    assert_flagged(&[
+        ("94 34 76 59 19", NhsNumber, "94 34 76 59 19"),
+        ("9434 765 919", NhsNumber, "9434 765 919"),
+    ]);
+    assert_not_flagged(&["0161 496 0000 is the front door", "94 34 76 59 18"]);
+}

@@ -431,25 +431,35 @@ fn percent(text: &str) -> Option<(char, usize)> {
     (byte.is_ascii_graphic() || byte == b' ').then_some((byte as char, 3))
 }
 
-/// An HTML tag, comment or closing tag at the start of `text`. Inline
+/// The start of an HTML tag, comment or closing tag at `text`. Inline
 /// formatting tags vanish (`<b>Jay</b>den` reads "Jayden"); any other tag
-/// reads as a space (`DOB</td><td>3/3/12`).
+/// reads as a space (`DOB</td><td>3/3/12`). A tag without attributes is
+/// consumed whole; of a tag with attributes only `<name` is, so the
+/// attribute values (`href="/jayden-northwood"`, `alt="..."`) are read as
+/// text. `<jo@gmail.com>` and `a < b` are not tags.
 fn tag(text: &str) -> Option<(Decoded, usize)> {
-    let second = text[1..].chars().next()?;
-    if !(second.is_ascii_alphabetic() || second == '/' || second == '!') {
+    if text.starts_with("<!--") {
+        return Some((Decoded::Space, 4));
+    }
+    let after = text[1..].strip_prefix('/').unwrap_or(&text[1..]);
+    let opener = text.len() - after.len();
+    let name_len = after.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    if name_len == 0 || !after.as_bytes()[0].is_ascii_alphabetic() {
         return None;
     }
-    let end = text.bytes().take(1024).position(|b| b == b'>')?;
-    let inner = &text[1..end];
-    if inner.contains('<') {
-        return None;
-    }
-    let name: String = inner
-        .trim_start_matches(['/', '!'])
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let rest = &after[name_len..];
+    let name = after[..name_len].to_ascii_lowercase();
+    let used = opener
+        + name_len
+        + if rest.starts_with('>') {
+            1
+        } else if rest.starts_with("/>") {
+            2
+        } else if rest.starts_with([' ', '\t', '\n', '\r']) {
+            0
+        } else {
+            return None;
+        };
     let inline = matches!(
         name.as_str(),
         "b" | "i"
@@ -479,7 +489,7 @@ fn tag(text: &str) -> Option<(Decoded, usize)> {
         } else {
             Decoded::Space
         },
-        end + 1,
+        used,
     ))
 }
 
@@ -498,6 +508,10 @@ mod tests {
         assert_eq!(read("**Jay**den __North__wood"), "Jayden Northwood");
         assert_eq!(read("Jayden\\u0020Northwood"), "Jayden Northwood");
         assert_eq!(read("<b>Jay</b>den<br>Northwood"), "Jayden Northwood");
+        assert_eq!(
+            read("<a href=\"/jayden-northwood\">x</a> <jo@gmail.com>"),
+            " href=\"/jayden-northwood\">x <jo@gmail.com>"
+        );
         assert_eq!(read("/jayden%2Dnorthwood"), "/jayden-northwood");
         assert_eq!(
             read("Jay\u{200B}den\u{00A0}North\u{00AD}wood"),

@@ -90,7 +90,7 @@ for i, number in enumerate(nhs_numbers(40)):
     lead = nhs_leads[i % len(nhs_leads)]
     sep = separators[i % len(separators)]
     written = sep.join(groups(number, [3, 3, 4]))
-    encoding = ["plain", "markdown-escape", "entity", "hex-entity", "fullwidth", "zero-width", "emphasis", "toml-escape"][i % 8]
+    encoding = ["plain", "markdown-escape", "entity", "hex-entity", "fullwidth", "zero-width", "emphasis", "toml-escape", "regrouped"][i % 9]
     where = "body"
     if encoding == "markdown-escape":
         written = "\\-".join(groups(number, [3, 3, 4]))
@@ -104,6 +104,8 @@ for i, number in enumerate(nhs_numbers(40)):
         written = ZWSP.join(groups(number, [3, 3, 4]))
     elif encoding == "emphasis":
         written = "**" + "** **".join(groups(number, [3, 3, 4])) + "**"
+    elif encoding == "regrouped":
+        written = " ".join(groups(number, [2, 2, 2, 2, 2]))
     elif encoding == "toml-escape":
         written = toml_escape(" ".join(groups(number, [3, 3, 4])))
         where = "front"
@@ -188,6 +190,10 @@ name_forms = [
     ("html", lambda f, l: f"<b>{f}</b> <i>{l}</i>"),
     ("link", lambda f, l: f"[the review](https://example.org/{f.lower()}-{l.lower()})".replace("'", "")),
     ("percent", lambda f, l: f"https://example.org/{f}%20{l}".replace("'", "%27")),
+    ("initial", lambda f, l: f"{f[0]}. {l}"),
+    ("middle-name", lambda f, l: f"{f} Lee {l}"),
+    ("nickname", lambda f, l: f"{f} \"JJ\" {l}"),
+    ("letter-spaced", lambda f, l: " ".join(f) + " " + l),
 ]
 name_leads = ["{} was known to children's social care", "We met {} at school", "Notes about {} were shared",
               "The panel heard from {}'s teacher", "{}"]
