@@ -133,20 +133,25 @@ impl Engine {
         })?;
         let dirs = plugins::default_search_dirs(&config.plugins.dirs, &project.root);
         let (inbound_sender, inbound) = mpsc::unbounded_channel();
+        let files = plugins::discover(&dirs);
+        for warning in plugins::writable_by_others(&dirs, &files) {
+            tracing::warn!("{warning}");
+        }
         let LoadReport { mut host, problems } =
-            PluginHost::load(&plugins::discover(&dirs), &config.plugins, inbound_sender);
+            PluginHost::load(&files, &config.plugins, inbound_sender);
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
         for channel in &config.channels {
             let Some(plugin) = host.plugin(&channel.plugin) else {
                 problems.push(format!(
-                    "channel \"{}\": no plugin named \"{}\" was found in {}",
+                    "channel \"{}\": no plugin named \"{}\" was found in {}{}",
                     channel.name,
                     channel.plugin,
                     dirs.iter()
                         .map(|d| d.display().to_string())
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    host.unpinned_hint()
                 ));
                 continue;
             };
