@@ -979,6 +979,7 @@ async fn link_codes(
             "say whose codes to print\n  help: --team <team-id> for a whole team, or --person <person-id> (repeatable)"
         );
     }
+    let key = project.link_code_key()?;
     let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
     let everyone = store.people(true).await?;
     let mut chosen: Vec<&crate::store::StoredPerson> = everyone
@@ -1010,7 +1011,7 @@ async fn link_codes(
         let mut failed = 0;
         for person in &chosen {
             match engine
-                .send_link_code(channel, person, now)
+                .send_link_code(&key, channel, person, now)
                 .await
                 .map_err(|p| anyhow!("{p}"))?
             {
@@ -1040,7 +1041,8 @@ async fn link_codes(
     );
     for person in chosen {
         let code =
-            crate::inbound::issue_code(&store, &person.person.id, now.timestamp_millis()).await?;
+            crate::inbound::issue_code(&store, &key, &person.person.id, now.timestamp_millis())
+                .await?;
         println!("{:<32} {}", person.person.display_name, code);
     }
     Ok(ExitCode::SUCCESS)

@@ -8,7 +8,7 @@ use crate::delivery::{
     ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, TeamPoster, World, millis,
     schedule_due,
 };
-use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome};
+use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
 use crate::plugins::{self, ChannelConfig, Inbound, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
 use crate::project::Project;
@@ -451,6 +451,7 @@ impl Engine {
     /// the command. `Ok(Err(reason))` when this one person could not be sent it.
     pub async fn send_link_code(
         &self,
+        key: &LinkCodeKey,
         channel: &str,
         person: &crate::directory::Person,
         now: DateTime<Utc>,
@@ -464,7 +465,7 @@ impl Engine {
         let Some(identity) = identities.iter().find(|i| i.channel == route.identity) else {
             return Ok(Err(format!("has no {} address", route.identity)));
         };
-        let code = inbound::issue_code(&*self.store, &person.id, millis(now)).await?;
+        let code = inbound::issue_code(&*self.store, key, &person.id, millis(now)).await?;
         let until = now.with_timezone(&self.calendar.time_zone())
             + chrono::Duration::milliseconds(inbound::CODE_LIFETIME_MS);
         let partnership = &self.project.config.partnership.name;
@@ -473,7 +474,7 @@ impl Engine {
             person.display_name,
             until.format("%-d %B %Y at %H:%M"),
         );
-        let hash = inbound::code_hash(&code);
+        let hash = key.hash(&code);
         let request = SendRequest {
             delivery_id: format!("link-code-{}", &hash[..16]),
             idempotency_key: format!("link-code/{hash}"),
@@ -528,6 +529,10 @@ impl Engine {
         let config = &self.project.config;
         let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
         let keys = ActionKey::new(self.store.engine_secret(inbound::actions::KEY_NAME).await?);
+        let link_codes = self
+            .project
+            .link_code_key()
+            .map_err(|e| Problems::one(e.to_string()))?;
         let guard = PrivacyGuard::new(&config.privacy).map_err(|e| Problems::one(e.to_string()))?;
         let rollouts = Arc::new(Rollouts::new(
             self.calendar.clone(),
@@ -569,6 +574,7 @@ impl Engine {
             team_posts,
             inbound: tokio::sync::Mutex::new(self.inbound),
             keys,
+            link_codes,
             conversations: Conversations::default(),
             replies: AtomicU64::new(1),
         })
@@ -602,6 +608,8 @@ pub struct Runner {
     inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
     /// Signs the ids of chat buttons.
     pub keys: ActionKey,
+    /// Hashes the link codes people send.
+    pub link_codes: LinkCodeKey,
     conversations: Conversations,
     replies: AtomicU64,
 }
@@ -748,6 +756,7 @@ impl Runner {
             world: &self.world,
             rollouts: &self.rollouts,
             keys: &self.keys,
+            link_codes: &self.link_codes,
             conversations: &self.conversations,
         }
     }

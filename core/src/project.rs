@@ -112,6 +112,15 @@ impl Project {
         self.root.join(&self.config.store.path)
     }
 
+    /// The key link codes are hashed under, made on first use.
+    pub fn link_code_key(
+        &self,
+    ) -> Result<crate::inbound::LinkCodeKey, crate::inbound::LinkCodeKeyError> {
+        crate::inbound::LinkCodeKey::load_or_create(
+            &self.root.join(&self.config.store.link_code_key),
+        )
+    }
+
     /// The project's templates, or the built-in ones when it has none.
     pub fn renderer(&self) -> Result<Renderer, Vec<String>> {
         let dir = self.templates_dir();

@@ -1,6 +1,6 @@
 //! The SQLite store: one database file in WAL mode with foreign keys on, the
-//! embedded default that needs nothing installed. Directory imports live in
-//! `import`.
+//! embedded default that needs nothing installed, readable only by its
+//! owner. Directory imports live in `import`.
 
 mod audience;
 mod evidence;
