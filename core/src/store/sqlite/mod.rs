@@ -426,3 +426,18 @@ impl Store for SqliteStore {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::in_memory;
+
+    #[test]
+    fn only_urls_naming_memory_are_kept_off_disk() {
+        assert!(in_memory("sqlite::memory:"));
+        assert!(in_memory("sqlite://:memory:"));
+        assert!(in_memory("sqlite://shared?mode=memory&cache=shared"));
+        assert!(!in_memory("sqlite:///var/lib/cascade/cascade.db"));
+        assert!(!in_memory("sqlite://cascade.db?mode=rwc"));
+        assert!(!in_memory(".cascade/cascade.db"));
+    }
+}
