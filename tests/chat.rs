@@ -111,9 +111,14 @@ impl Chat {
     }
 
     async fn link(&self, person: &str, account: &str) {
-        let code = issue_code(&*self.runner.store, person, 1_774_605_600_000)
-            .await
-            .unwrap();
+        let code = issue_code(
+            &*self.runner.store,
+            &self.runner.link_codes,
+            person,
+            1_774_605_600_000,
+        )
+        .await
+        .unwrap();
         let start = InboundKind::Command {
             name: "start".to_owned(),
             args: vec![code],
@@ -346,9 +351,14 @@ async fn a_champion_acknowledges_sees_the_message_change_and_confirms_a_cascade_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_lists_only_what_is_waiting_and_ack_by_item_id_records_a_command_acknowledgement() {
     let chat = Chat::new(&chat_first()).await;
-    let code = issue_code(&*chat.runner.store, "p-tom-reilly", 1_774_605_600_000)
-        .await
-        .unwrap();
+    let code = issue_code(
+        &*chat.runner.store,
+        &chat.runner.link_codes,
+        "p-tom-reilly",
+        1_774_605_600_000,
+    )
+    .await
+    .unwrap();
     let (_, linked) = chat.command("tg-tom", "link", &[&code]).await;
     assert!(
         text(&linked).starts_with("Thank you, Tom Reilly: this chat is now linked to you."),

@@ -446,3 +446,77 @@ fn check_finds_a_childs_details_in_decoded_text_templates_rollouts_and_allows() 
         );
     }
 }
+
+/// Runs the binary as a shell would under the usual umask, 022, which leaves
+/// a file made without an explicit mode readable by every local user.
+#[cfg(unix)]
+fn under_umask_022(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .current_dir(cwd);
+    command
+}
+
+/// The permission bits of a file, in octal as `ls` and `chmod` show them.
+#[cfg(unix)]
+fn mode(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| format!("{:o}", m.permissions().mode() & 0o777))
+}
+
+/// The store holds email addresses, the key that signs chat buttons and the
+/// link codes' hashes; the keys sign links and hash codes. While `cascade
+/// serve` runs on a project made and imported under umask 022, the
+/// database, its WAL and shared-memory files and both keys are their
+/// owner's only, and so is the folder holding them.
+#[cfg(unix)]
+#[test]
+fn the_store_its_wal_and_shm_files_and_the_keys_are_owner_only_under_umask_022() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [&["init", "demo"][..], &["import", "--project", "demo"][..]] {
+        let out = under_umask_022(args, tmp.path()).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    let private = tmp.path().join("demo/.cascade");
+    let files = [
+        "cascade.db",
+        "cascade.db-wal",
+        "cascade.db-shm",
+        "ack-signing.key",
+        "link-code.key",
+    ]
+    .map(|name| private.join(name));
+    let mut serve = under_umask_022(
+        &["serve", "--project", "demo", "--listen", "127.0.0.1:0"],
+        tmp.path(),
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !files.iter().all(|f| f.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let modes: Vec<(String, Option<String>)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.file_name().unwrap().to_string_lossy().into_owned(),
+                mode(f),
+            )
+        })
+        .collect();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    for (name, mode) in &modes {
+        assert_eq!(mode.as_deref(), Some("600"), "{name}: {modes:?}");
+    }
+    assert_eq!(mode(&private).as_deref(), Some("700"));
+}

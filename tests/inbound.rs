@@ -86,6 +86,130 @@ fn action(project: &Path, delivery: i64, label: &str) -> String {
 
 const MARCH_27: i64 = 1_774_602_000_000; // 2026-03-27 09:00 UTC
 
+/// A link code is about 40 bits: kept as a plain SHA-256, a copy of the
+/// database gives every unused code away in minutes. The store keeps an
+/// HMAC under the project's link-code key, which lives in its own file
+/// outside the database, so a code hashed under any other key (all an
+/// attacker with the database alone could compute) matches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_link_code_is_keyed_so_the_database_alone_cannot_reveal_it() {
+    let dir = project(OUTBOX);
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let store = &*runner.store;
+    let now = MARCH_27;
+
+    let code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+        .await
+        .unwrap();
+    let kept: Vec<String> = sqlx::query_scalar("SELECT code_hash FROM link_codes")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    use sha2::Digest;
+    let plain = hex::encode(sha2::Sha256::digest(code.as_bytes()));
+    assert_eq!(kept.len(), 1);
+    assert_ne!(kept[0], plain, "the code is kept as a plain SHA-256");
+    let secrets: Vec<Vec<u8>> = sqlx::query_scalar("SELECT value FROM engine_secrets")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let key_file = std::fs::read_to_string(dir.path().join(".cascade/link-code.key")).unwrap();
+    assert!(
+        !secrets.iter().any(|s| hex::encode(s) == key_file.trim()),
+        "the link-code key is in the database"
+    );
+
+    let other_key = cascade::inbound::LinkCodeKey::new([7; 32]);
+    let foreign = issue_code(store, &other_key, "p-tom-reilly", now)
+        .await
+        .unwrap();
+    let refused = handle(
+        &runner,
+        &command("tg-1", "link", &[&foreign]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        refused,
+        InboundOutcome::Refused {
+            reason: Refusal::UnknownCode
+        }
+    );
+    let linked = handle(&runner, &command("tg-2", "link", &[&code]), "telegram", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        linked,
+        InboundOutcome::Linked {
+            person_id: "p-amara-okafor".to_owned()
+        }
+    );
+}
+
+/// A code an older cascade kept as plain SHA-256 still links until it
+/// expires, so nobody's fresh code stops working across the upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
+    let dir = project(OUTBOX);
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let store = &*runner.store;
+    let now = MARCH_27;
+    for (code, person) in [("ABCDEFGH", "p-amara-okafor"), ("HGFEDCBA", "p-tom-reilly")] {
+        use sha2::Digest;
+        sqlx::query(
+            "INSERT INTO link_codes (code_hash, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(hex::encode(sha2::Sha256::digest(code.as_bytes())))
+        .bind(person)
+        .bind(now)
+        .bind(now + cascade::inbound::CODE_LIFETIME_MS)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let linked = handle(
+        &runner,
+        &command("tg-1", "link", &["abcd-efgh"]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        linked,
+        InboundOutcome::Linked {
+            person_id: "p-amara-okafor".to_owned()
+        }
+    );
+    let late = now + cascade::inbound::CODE_LIFETIME_MS;
+    let expired = handle(
+        &runner,
+        &command("tg-2", "link", &["HGFEDCBA"]),
+        "telegram",
+        late,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        expired,
+        InboundOutcome::Refused {
+            reason: Refusal::ExpiredCode
+        }
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
     let dir = project(OUTBOX);
@@ -98,7 +222,9 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
     let store = &*runner.store;
     let now = MARCH_27;
 
-    let code = issue_code(store, "p-amara-okafor", now).await.unwrap();
+    let code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+        .await
+        .unwrap();
     let linked = handle(
         &runner,
         &command("tg-100", "start", &[&code.to_lowercase()]),
@@ -133,7 +259,9 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
         }
     );
 
-    let late = issue_code(store, "p-tom-reilly", now).await.unwrap();
+    let late = issue_code(store, &runner.link_codes, "p-tom-reilly", now)
+        .await
+        .unwrap();
     let day_later = now + 24 * 60 * 60 * 1000;
     let expired = handle(
         &runner,
@@ -194,7 +322,9 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
         }
     );
 
-    let toms_code = issue_code(store, "p-tom-reilly", now).await.unwrap();
+    let toms_code = issue_code(store, &runner.link_codes, "p-tom-reilly", now)
+        .await
+        .unwrap();
     handle(
         &runner,
         &command("tg-tom", "link", &[&toms_code]),
@@ -233,7 +363,9 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
         .unwrap();
     assert_eq!(acks, 0);
 
-    let amaras_code = issue_code(store, "p-amara-okafor", now).await.unwrap();
+    let amaras_code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+        .await
+        .unwrap();
     handle(
         &runner,
         &command("tg-amara", "start", &[&amaras_code]),
@@ -299,7 +431,9 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
     .await
     .unwrap();
     let now = MARCH_27;
-    let code = issue_code(store, "p-amara-okafor", now).await.unwrap();
+    let code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+        .await
+        .unwrap();
     handle(
         &runner,
         &command("tg-amara", "link", &[&code]),

@@ -402,6 +402,166 @@ fn a_pinned_plugin_whose_hash_differs_is_refused_before_any_of_its_code_runs() {
     );
 }
 
+/// Once any file is pinned, a file without a pin is never opened: a file
+/// that is not a library at all is no load error, because nothing tried to
+/// load it.
+#[tokio::test]
+async fn with_pins_configured_a_file_without_a_pin_is_left_unopened_and_not_an_error() {
+    let junk_dir = tempfile::tempdir().unwrap();
+    let junk = junk_dir
+        .path()
+        .join(format!("{DLL_PREFIX}cascade_plugin_notes{DLL_SUFFIX}"));
+    std::fs::write(&junk, "these are meeting notes, not a library\n").unwrap();
+    let file_plugin = library("cascade-plugin-file");
+    let (_, file_hash) = cascade::plugins::LoadedPlugin::hash_file(&file_plugin).unwrap();
+    let mut config = PluginsConfig::default();
+    config.sha256.insert(
+        file_plugin
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned(),
+        file_hash,
+    );
+    let mut all = files(&["cascade-plugin-file"]);
+    all.push(PluginFile { path: junk.clone() });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let report = PluginHost::load(&all, &config, tx);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(report.host.plugin("file").is_some());
+    assert_eq!(report.host.unpinned(), [junk]);
+}
+
+/// With a pin configured for one plugin, another library in the plugin
+/// folder runs none of its code: the panic test plugin's load-time
+/// constructor would write the marker. `cascade plugins` lists it as not
+/// pinned, with the line that would pin it, and a channel that needs it
+/// says why it is missing.
+#[test]
+fn with_pins_configured_an_unpinned_library_is_listed_but_none_of_its_code_runs() {
+    let project = tempfile::tempdir().unwrap();
+    let plugin_dir = project.path().join("plugins");
+    std::fs::create_dir(&plugin_dir).unwrap();
+    let pinned_name = format!("{DLL_PREFIX}cascade_plugin_file{DLL_SUFFIX}");
+    let unpinned_name = format!("{DLL_PREFIX}cascade_plugin_marker{DLL_SUFFIX}");
+    std::fs::copy(
+        library("cascade-plugin-file"),
+        plugin_dir.join(&pinned_name),
+    )
+    .unwrap();
+    std::fs::copy(
+        library("cascade-testplugin-panic"),
+        plugin_dir.join(&unpinned_name),
+    )
+    .unwrap();
+    let hash = |name: &str| {
+        cascade::plugins::LoadedPlugin::hash_file(&plugin_dir.join(name))
+            .unwrap()
+            .1
+    };
+    let (pinned_hash, unpinned_hash) = (hash(&pinned_name), hash(&unpinned_name));
+    std::fs::write(
+        project.path().join("cascade.toml"),
+        format!("[partnership]\nname = \"Northbridge\"\n\n[plugins]\ndirs = [\"plugins\"]\n\n[plugins.sha256]\n\"{pinned_name}\" = \"{pinned_hash}\"\n\n[[channels]]\nname = \"test\"\nplugin = \"test-panic\"\n"),
+    )
+    .unwrap();
+    let marker = project.path().join("loaded-marker");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(args)
+            .arg("--project")
+            .arg(project.path())
+            .env("CASCADE_TESTPLUGIN_LOADED_MARKER", &marker)
+            .output()
+            .unwrap()
+    };
+
+    let listed = run(&["plugins"]);
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{stderr}");
+    assert!(stdout.contains("file 0.1.0\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{unpinned_name}: not pinned, not loaded\n  file: {}\n  sha256: {unpinned_hash}\n  help: if you trust this file, pin it under [plugins.sha256] in cascade.toml: \"{unpinned_name}\" = \"{unpinned_hash}\"",
+            plugin_dir.join(&unpinned_name).display()
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("test-panic"), "{stdout}");
+    assert!(!marker.exists(), "the unpinned library ran code");
+
+    let checked = run(&["plugins", "check"]);
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(!checked.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "channel \"test\": no plugin named \"test-panic\" was found (found: file)\n  not loaded because [plugins.sha256] does not pin them: {}",
+            plugin_dir.join(&unpinned_name).display()
+        )),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "the unpinned library ran code");
+}
+
+/// A plugin folder or file that others can write to is a way to run code as
+/// cascade: `cascade plugins check` names each and fails.
+#[cfg(unix)]
+#[test]
+fn plugins_check_fails_on_a_plugin_folder_or_file_others_can_write_to() {
+    use std::os::unix::fs::PermissionsExt;
+    let project = tempfile::tempdir().unwrap();
+    let plugin_dir = project.path().join("plugins");
+    std::fs::create_dir(&plugin_dir).unwrap();
+    let name = format!("{DLL_PREFIX}cascade_plugin_file{DLL_SUFFIX}");
+    let file = plugin_dir.join(&name);
+    std::fs::copy(library("cascade-plugin-file"), &file).unwrap();
+    std::fs::write(
+        project.path().join("cascade.toml"),
+        "[partnership]\nname = \"Northbridge\"\n\n[plugins]\ndirs = [\"plugins\"]\n",
+    )
+    .unwrap();
+    let set = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(["plugins", "check", "--project"])
+            .arg(project.path())
+            .output()
+            .unwrap()
+    };
+    set(&plugin_dir, 0o755);
+    set(&file, 0o755);
+    let private = check();
+    let stderr = String::from_utf8_lossy(&private.stderr);
+    for path in [&plugin_dir, &file] {
+        assert!(
+            !stderr.contains(&format!("{}: the plugin", path.display())),
+            "{stderr}"
+        );
+    }
+
+    set(&plugin_dir, 0o777);
+    set(&file, 0o775);
+    let shared = check();
+    let stderr = String::from_utf8_lossy(&shared.stderr);
+    assert!(!shared.status.success());
+    for (path, what, mode) in [
+        (&plugin_dir, "the plugin folder", "777"),
+        (&file, "the plugin file", "775"),
+    ] {
+        assert!(
+            stderr.contains(&format!(
+                "{}: {what} can be written by users other than its owner (mode {mode}), so they could replace a plugin and run code as cascade\n  help: chmod go-w {}",
+                path.display(),
+                path.display()
+            )),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn cascade_plugins_lists_the_file_plugin_and_check_starts_the_configured_channels() {
     let project = tempfile::tempdir().unwrap();

@@ -116,7 +116,7 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// List the channel plugins found (name, version, channels, capabilities,
-    /// file hash), or check them.
+    /// file hash, and files not loaded for want of a pin), or check them.
     Plugins {
         #[command(subcommand)]
         action: Option<PluginsAction>,
@@ -163,7 +163,8 @@ enum RolloutAction {
 #[derive(Subcommand)]
 enum PluginsAction {
     /// Load every plugin found and start (then stop) every configured
-    /// channel; report every problem.
+    /// channel, and warn about plugin folders and files others can write
+    /// to; report every problem, failing if there is any.
     Check,
 }
 
@@ -511,9 +512,12 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
     Ok(code)
 }
 
-/// Lists (and with `start_channels`, checks) the plugins a project would use.
-/// Works outside a project too, with the default plugin folders.
-fn plugins(project_dir: &Path, start_channels: bool) -> Result<ExitCode> {
+/// Lists (and with `check`, checks) the plugins a project would use.
+/// Works outside a project too, with the default plugin folders. Files left
+/// unloaded for want of a pin are listed with the line that would pin them;
+/// plugin folders and files others can write to are warned about, and fail
+/// a check.
+fn plugins(project_dir: &Path, check: bool) -> Result<ExitCode> {
     let config = if project_dir.join(crate::config::CONFIG_FILE).exists() {
         let project = Project::open(project_dir)?;
         Some(project.config)
@@ -563,7 +567,16 @@ fn plugins(project_dir: &Path, start_channels: bool) -> Result<ExitCode> {
             plugin.sha256,
         );
     }
-    if start_channels {
+    for path in host.unpinned() {
+        print_unpinned(path);
+    }
+    let writable = plugins::writable_by_others(&dirs, &files);
+    if !check {
+        for warning in &writable {
+            eprintln!("warning: {warning}\n");
+        }
+    }
+    if check {
         runtime()?.block_on(async {
             for channel in &channels {
                 match host.start(channel, project_dir).await {
@@ -576,6 +589,7 @@ fn plugins(project_dir: &Path, start_channels: bool) -> Result<ExitCode> {
             }
             host.stop().await;
         });
+        problems.extend(writable);
     }
     for problem in &problems {
         eprintln!("{problem}\n");
@@ -589,6 +603,22 @@ fn plugins(project_dir: &Path, start_channels: bool) -> Result<ExitCode> {
             if problems.len() == 1 { "" } else { "s" }
         );
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A plugin file that was not loaded because pins are configured and it has
+/// none, with its hash (read, never run) and how to pin it.
+fn print_unpinned(path: &Path) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    println!("{name}: not pinned, not loaded\n  file: {}", path.display());
+    match crate::plugins::LoadedPlugin::hash_file(path) {
+        Ok((_, sha256)) => println!(
+            "  sha256: {sha256}\n  help: if you trust this file, pin it under [plugins.sha256] in cascade.toml: \"{name}\" = \"{sha256}\""
+        ),
+        Err(e) => println!("  sha256: unknown ({e})"),
     }
 }
 
@@ -952,6 +982,7 @@ async fn link_codes(
             "say whose codes to print\n  help: --team <team-id> for a whole team, or --person <person-id> (repeatable)"
         );
     }
+    let key = project.link_code_key()?;
     let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
     let everyone = store.people(true).await?;
     let mut chosen: Vec<&crate::store::StoredPerson> = everyone
@@ -983,7 +1014,7 @@ async fn link_codes(
         let mut failed = 0;
         for person in &chosen {
             match engine
-                .send_link_code(channel, person, now)
+                .send_link_code(&key, channel, person, now)
                 .await
                 .map_err(|p| anyhow!("{p}"))?
             {
@@ -1013,7 +1044,8 @@ async fn link_codes(
     );
     for person in chosen {
         let code =
-            crate::inbound::issue_code(&store, &person.person.id, now.timestamp_millis()).await?;
+            crate::inbound::issue_code(&store, &key, &person.person.id, now.timestamp_millis())
+                .await?;
         println!("{:<32} {}", person.person.display_name, code);
     }
     Ok(ExitCode::SUCCESS)

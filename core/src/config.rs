@@ -48,14 +48,24 @@ pub struct Partnership {
 pub struct StoreConfig {
     /// The SQLite file, relative to the project folder.
     pub path: PathBuf,
+    /// The key link codes are hashed under, relative to the project folder;
+    /// made on first use. It is kept apart from the database so that a copy
+    /// of the database alone cannot be searched for codes.
+    #[serde(default = "default_link_code_key")]
+    pub link_code_key: PathBuf,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::from(".cascade/cascade.db"),
+            link_code_key: default_link_code_key(),
         }
     }
+}
+
+fn default_link_code_key() -> PathBuf {
+    PathBuf::from(".cascade/link-code.key")
 }
 
 fn default_time_zone() -> String {

@@ -8,7 +8,7 @@ use crate::delivery::{
     ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, TeamPoster, World, millis,
     schedule_due,
 };
-use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome};
+use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
 use crate::plugins::{self, ChannelConfig, Inbound, LoadReport, PluginHost};
 use crate::privacy::PrivacyGuard;
 use crate::project::Project;
@@ -133,20 +133,25 @@ impl Engine {
         })?;
         let dirs = plugins::default_search_dirs(&config.plugins.dirs, &project.root);
         let (inbound_sender, inbound) = mpsc::unbounded_channel();
+        let files = plugins::discover(&dirs);
+        for warning in plugins::writable_by_others(&dirs, &files) {
+            tracing::warn!("{warning}");
+        }
         let LoadReport { mut host, problems } =
-            PluginHost::load(&plugins::discover(&dirs), &config.plugins, inbound_sender);
+            PluginHost::load(&files, &config.plugins, inbound_sender);
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
         for channel in &config.channels {
             let Some(plugin) = host.plugin(&channel.plugin) else {
                 problems.push(format!(
-                    "channel \"{}\": no plugin named \"{}\" was found in {}",
+                    "channel \"{}\": no plugin named \"{}\" was found in {}{}",
                     channel.name,
                     channel.plugin,
                     dirs.iter()
                         .map(|d| d.display().to_string())
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    host.unpinned_hint()
                 ));
                 continue;
             };
@@ -466,6 +471,7 @@ impl Engine {
     /// the command. `Ok(Err(reason))` when this one person could not be sent it.
     pub async fn send_link_code(
         &self,
+        key: &LinkCodeKey,
         channel: &str,
         person: &crate::directory::Person,
         now: DateTime<Utc>,
@@ -479,7 +485,7 @@ impl Engine {
         let Some(identity) = identities.iter().find(|i| i.channel == route.identity) else {
             return Ok(Err(format!("has no {} address", route.identity)));
         };
-        let code = inbound::issue_code(&*self.store, &person.id, millis(now)).await?;
+        let code = inbound::issue_code(&*self.store, key, &person.id, millis(now)).await?;
         let until = now.with_timezone(&self.calendar.time_zone())
             + chrono::Duration::milliseconds(inbound::CODE_LIFETIME_MS);
         let partnership = &self.project.config.partnership.name;
@@ -488,7 +494,7 @@ impl Engine {
             person.display_name,
             until.format("%-d %B %Y at %H:%M"),
         );
-        let hash = inbound::code_hash(&code);
+        let hash = key.hash(&code);
         let request = SendRequest {
             delivery_id: format!("link-code-{}", &hash[..16]),
             idempotency_key: format!("link-code/{hash}"),
@@ -543,6 +549,10 @@ impl Engine {
         let config = &self.project.config;
         let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
         let keys = ActionKey::new(self.store.engine_secret(inbound::actions::KEY_NAME).await?);
+        let link_codes = self
+            .project
+            .link_code_key()
+            .map_err(|e| Problems::one(e.to_string()))?;
         let guard = PrivacyGuard::new(&config.privacy).map_err(|e| Problems::one(e.to_string()))?;
         let rollouts = Arc::new(Rollouts::new(
             self.calendar.clone(),
@@ -584,6 +594,7 @@ impl Engine {
             team_posts,
             inbound: tokio::sync::Mutex::new(self.inbound),
             keys,
+            link_codes,
             conversations: Conversations::default(),
             replies: AtomicU64::new(1),
         })
@@ -617,6 +628,8 @@ pub struct Runner {
     inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
     /// Signs the ids of chat buttons.
     pub keys: ActionKey,
+    /// Hashes the link codes people send.
+    pub link_codes: LinkCodeKey,
     conversations: Conversations,
     replies: AtomicU64,
 }
@@ -763,6 +776,7 @@ impl Runner {
             world: &self.world,
             rollouts: &self.rollouts,
             keys: &self.keys,
+            link_codes: &self.link_codes,
             conversations: &self.conversations,
         }
     }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod inbound;
 pub mod plugins;
 pub mod privacy;
+pub mod private_file;
 pub mod project;
 pub mod render;
 pub mod report;

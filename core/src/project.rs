@@ -59,18 +59,15 @@ pub fn scaffold(dir: &Path) -> Result<usize, ProjectError> {
         std::fs::write(&path, text).map_err(io(&path))?;
     }
     // The example configuration signs acknowledgement links with a key from
-    // this file: a fresh random one for every project, readable only by its owner.
+    // this file: a fresh random one for every project, its owner's only from
+    // the moment it exists, in a folder only its owner may enter.
     let key_path = dir.join(".cascade/ack-signing.key");
-    std::fs::create_dir_all(dir.join(".cascade")).map_err(io(dir))?;
+    let private = dir.join(".cascade");
+    crate::private_file::create_dir(&private).map_err(io(&private))?;
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the operating system provides randomness");
-    std::fs::write(&key_path, format!("{}\n", hex::encode(key))).map_err(io(&key_path))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(&key_path))?;
-    }
+    crate::private_file::write_new(&key_path, format!("{}\n", hex::encode(key)).as_bytes())
+        .map_err(io(&key_path))?;
     Ok(example_files().len() + 1)
 }
 
@@ -117,6 +114,15 @@ impl Project {
 
     pub fn store_path(&self) -> PathBuf {
         self.root.join(&self.config.store.path)
+    }
+
+    /// The key link codes are hashed under, made on first use.
+    pub fn link_code_key(
+        &self,
+    ) -> Result<crate::inbound::LinkCodeKey, crate::inbound::LinkCodeKeyError> {
+        crate::inbound::LinkCodeKey::load_or_create(
+            &self.root.join(&self.config.store.link_code_key),
+        )
     }
 
     /// The project's templates, or the built-in ones when it has none.

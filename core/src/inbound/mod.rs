@@ -1,5 +1,6 @@
 //! What people do on chat channels, turned into evidence and answered: a
-//! one-time code links their chat account to them; a button press or
+//! one-time code links their chat account to them (`link_code`, kept only
+//! as a keyed hash); a button press or
 //! command acknowledges, answers a follow-up or lists what is pending, but
 //! only from the account linked to the person the delivery was for; a
 //! champion confirms a cascade through a form or a short guided exchange
@@ -8,8 +9,10 @@
 
 pub mod actions;
 pub mod conversation;
+mod link_code;
 
 pub use actions::{ActionKey, ActionRef};
+pub use link_code::{CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash};
 
 use crate::ack::{CASCADE_METHODS, CascadeForm, check_cascade};
 use crate::delivery::{Rollouts, World, from_millis};
@@ -23,15 +26,8 @@ use cascade_plugin_api::{Action, Form, FormField, InboundKind};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use conversation::{Draft, Next, Said};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-/// Link codes are short enough to type on a phone and avoid look-alikes.
-const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-const CODE_LENGTH: usize = 8;
-/// How long a link code may be used.
-pub const CODE_LIFETIME_MS: i64 = 24 * 60 * 60 * 1000;
 
 const HELP: &str = "This bot brings you learning from your safeguarding partnership.\n\n\
 /link CODE: link this chat to you, with the code your business unit gave you\n\
@@ -251,6 +247,8 @@ pub struct Desk<'a, S> {
     pub world: &'a World,
     pub rollouts: &'a Rollouts,
     pub keys: &'a ActionKey,
+    /// Hashes the link codes people send.
+    pub link_codes: &'a LinkCodeKey,
     pub conversations: &'a Conversations,
 }
 
@@ -348,41 +346,6 @@ fn long_date(day: NaiveDate) -> String {
     day.format("%-d %B %Y").to_string()
 }
 
-/// A new random link code, and the hash the store keeps.
-pub fn new_code() -> (String, String) {
-    let mut bytes = [0u8; CODE_LENGTH];
-    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-    let code: String = bytes
-        .iter()
-        .map(|b| CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()] as char)
-        .collect();
-    let hash = code_hash(&code);
-    (code, hash)
-}
-
-/// Codes are compared without case or spaces, as people type them.
-pub fn code_hash(code: &str) -> String {
-    let normal: String = code
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect::<String>()
-        .to_uppercase();
-    hex::encode(Sha256::digest(normal.as_bytes()))
-}
-
-/// Issues a code for a person, valid for 24 hours from `now`.
-pub async fn issue_code<S: Evidence>(
-    store: &S,
-    person_id: &str,
-    now: i64,
-) -> Result<String, StoreError> {
-    let (code, hash) = new_code();
-    store
-        .create_link_code(person_id, &hash, now, now + CODE_LIFETIME_MS)
-        .await?;
-    Ok(code)
-}
-
 impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     fn today(&self, now: i64) -> NaiveDate {
         let tz: Tz = self.rollouts.calendar().time_zone();
@@ -435,7 +398,13 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
                 };
                 match self
                     .store
-                    .redeem_link_code(&code_hash(code), identity, account, now)
+                    .redeem_link_code(
+                        &self.link_codes.hash(code),
+                        &legacy_hash(code),
+                        identity,
+                        account,
+                        now,
+                    )
                     .await?
                 {
                     Ok(person_id) => {
@@ -1165,28 +1134,5 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
                 ..Answer::text(text)
             },
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_eight_unambiguous_characters_and_differ() {
-        let (a, hash_a) = new_code();
-        let (b, _) = new_code();
-        assert_eq!(a.len(), 8);
-        assert!(a.bytes().all(|c| CODE_ALPHABET.contains(&c)));
-        assert!(!a.contains('O') && !a.contains('0') && !a.contains('I') && !a.contains('1'));
-        assert_ne!(a, b);
-        assert_eq!(hash_a, code_hash(&a));
-    }
-
-    #[test]
-    fn a_code_typed_in_lower_case_with_spaces_still_matches() {
-        assert_eq!(code_hash("abcd efgh"), code_hash("ABCDEFGH"));
-        assert_eq!(code_hash("ABCD-EFGH"), code_hash("ABCDEFGH"));
-        assert_ne!(code_hash("ABCDEFGH"), code_hash("ABCDEFGJ"));
     }
 }

@@ -18,7 +18,8 @@ pub struct PluginsConfig {
     #[serde(default)]
     pub dirs: Vec<PathBuf>,
     /// Pins: plugin file name to its SHA-256. A pinned file that does not
-    /// match is refused before it is loaded.
+    /// match is refused before it is loaded; once any file is pinned, a file
+    /// without a pin is not loaded at all.
     #[serde(default)]
     pub sha256: BTreeMap<String, String>,
     /// How long a send may wait for the plugin's answer (default 30 s).
@@ -28,6 +29,13 @@ pub struct PluginsConfig {
 }
 
 impl PluginsConfig {
+    /// Whether any file is pinned. Then only pinned files are loaded: an
+    /// operator who pins means "only this code", and a library dropped into a
+    /// plugin folder later must not run its load-time code.
+    pub fn pins_configured(&self) -> bool {
+        !self.sha256.is_empty()
+    }
+
     pub fn pinned_hash(&self, path: &Path) -> Option<&str> {
         let name = path.file_name()?.to_str()?;
         self.sha256.get(name).map(String::as_str)

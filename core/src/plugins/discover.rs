@@ -1,7 +1,9 @@
 //! Finding plugin files: `<prefix>cascade_plugin_<name><suffix>` (for example
 //! `libcascade_plugin_email.so`) in the configured folders, then next to the
 //! `cascade` binary, so a checkout's `target/` works without configuration.
+//! Also which of those folders and files others could write to.
 
+use super::PluginError;
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
 
@@ -65,6 +67,43 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<PluginFile> {
     found
 }
 
+/// The plugin folders (those that exist) and plugin files that a group or
+/// every user may write to: anyone who can write there can put code in place
+/// that cascade then runs as itself (a pin only guards the files it names).
+pub fn writable_by_others(dirs: &[PathBuf], files: &[PluginFile]) -> Vec<PluginError> {
+    let mut found = Vec::new();
+    let folders = dirs.iter().map(|d| (d, "the plugin folder"));
+    let libraries = files.iter().map(|f| (&f.path, "the plugin file"));
+    for (path, what) in folders.chain(libraries) {
+        if let Some(mode) = others_may_write(path)
+            && !found
+                .iter()
+                .any(|e| matches!(e, PluginError::WritableByOthers { path: p, .. } if p == path))
+        {
+            found.push(PluginError::WritableByOthers {
+                path: path.clone(),
+                what,
+                mode,
+            });
+        }
+    }
+    found
+}
+
+/// The permission bits of `path` (following links, as loading does) when a
+/// group or every user may write to it.
+#[cfg(unix)]
+fn others_may_write(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o022 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn others_may_write(_: &Path) -> Option<u32> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +141,37 @@ mod tests {
                 a.path().join(name("cascade_plugin_file")),
                 b.path().join(name("cascade_plugin_email"))
             ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn folders_and_files_others_can_write_to_are_named_and_private_ones_are_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let (shared, private) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let set = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(shared.path(), 0o777);
+        set(private.path(), 0o755);
+        let group_writable = private.path().join(name("cascade_plugin_file"));
+        let owner_only = private.path().join(name("cascade_plugin_email"));
+        std::fs::write(&group_writable, "x").unwrap();
+        std::fs::write(&owner_only, "x").unwrap();
+        set(&group_writable, 0o664);
+        set(&owner_only, 0o644);
+        let dirs = [shared.path().to_owned(), private.path().to_owned()];
+        let found = writable_by_others(&dirs, &discover(&dirs));
+        let named: Vec<(PathBuf, u32)> = found
+            .into_iter()
+            .map(|e| match e {
+                PluginError::WritableByOthers { path, mode, .. } => (path, mode),
+                other => panic!("{other}"),
+            })
+            .collect();
+        assert_eq!(
+            named,
+            vec![(shared.path().to_owned(), 0o777), (group_writable, 0o664)]
         );
     }
 }

@@ -12,7 +12,7 @@ mod instance;
 mod library;
 
 pub use config::{ChannelConfig, PluginsConfig, SecretSource};
-pub use discover::{PluginFile, default_search_dirs, discover};
+pub use discover::{PluginFile, default_search_dirs, discover, writable_by_others};
 pub use instance::{ChannelInstance, Inbound};
 pub use library::LoadedPlugin;
 
@@ -54,12 +54,20 @@ pub enum PluginError {
         first: PathBuf,
     },
     #[error(
-        "channel \"{instance}\": no plugin named \"{plugin}\" was found (found: {known})\n  help: check the plugin name, or add its folder to [plugins] dirs"
+        "channel \"{instance}\": no plugin named \"{plugin}\" was found (found: {known}){unpinned}\n  help: check the plugin name, or add its folder to [plugins] dirs"
     )]
     UnknownPlugin {
         instance: String,
         plugin: String,
         known: String,
+        /// Empty, or the files left unloaded for want of a pin.
+        unpinned: String,
+    },
+    #[error("{path}: {what} can be written by users other than its owner (mode {mode:o}), so they could replace a plugin and run code as cascade\n  help: chmod go-w {path}", path = path.display())]
+    WritableByOthers {
+        path: PathBuf,
+        what: &'static str,
+        mode: u32,
     },
     #[error("channel \"{instance}\": secret \"{key}\": {reason}")]
     Secret {
@@ -114,6 +122,8 @@ pub enum PluginError {
 /// The loaded plugins and their running channel instances.
 pub struct PluginHost {
     plugins: Vec<Arc<LoadedPlugin>>,
+    /// Files not loaded because pins are configured and they have none.
+    unpinned: Vec<PathBuf>,
     instances: BTreeMap<String, Arc<ChannelInstance>>,
     inbound: mpsc::UnboundedSender<Inbound>,
     send_timeout: Duration,
@@ -128,16 +138,28 @@ pub struct LoadReport {
 
 impl PluginHost {
     /// Loads every plugin file found, checking pins first. A file that fails
-    /// is reported and skipped; the others still load.
+    /// is reported and skipped; the others still load. Once any pin is
+    /// configured, a file without one is never opened (opening a library
+    /// runs its initialisers): it is only remembered, see [`Self::unpinned`].
     pub fn load(
         files: &[PluginFile],
         config: &PluginsConfig,
         inbound: mpsc::UnboundedSender<Inbound>,
     ) -> LoadReport {
         let mut plugins: Vec<Arc<LoadedPlugin>> = Vec::new();
+        let mut unpinned = Vec::new();
         let mut problems = Vec::new();
         for file in files {
-            match LoadedPlugin::load(file, config.pinned_hash(&file.path)) {
+            let pin = config.pinned_hash(&file.path);
+            if pin.is_none() && config.pins_configured() {
+                tracing::warn!(
+                    path = %file.path.display(),
+                    "plugin file not pinned in [plugins.sha256], so not loaded"
+                );
+                unpinned.push(file.path.clone());
+                continue;
+            }
+            match LoadedPlugin::load(file, pin) {
                 Ok(plugin) => {
                     if let Some(first) = plugins
                         .iter()
@@ -158,6 +180,7 @@ impl PluginHost {
         LoadReport {
             host: PluginHost {
                 plugins,
+                unpinned,
                 instances: BTreeMap::new(),
                 inbound,
                 send_timeout: config.send_timeout(),
@@ -173,6 +196,28 @@ impl PluginHost {
 
     pub fn plugin(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
         self.plugins.iter().find(|p| p.manifest.name == name)
+    }
+
+    /// Plugin files found but not loaded, because pins are configured and
+    /// these have none.
+    pub fn unpinned(&self) -> &[PathBuf] {
+        &self.unpinned
+    }
+
+    /// Names the unpinned files, for an error about a plugin that was not
+    /// found: it may be one of them. Empty when there are none.
+    pub fn unpinned_hint(&self) -> String {
+        if self.unpinned.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\n  not loaded because [plugins.sha256] does not pin them: {}",
+            self.unpinned
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 
     /// Starts one channel instance: resolves its secrets, hands the plugin
@@ -199,6 +244,7 @@ impl PluginHost {
                         .map(|p| p.manifest.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", "),
+                    unpinned: self.unpinned_hint(),
                 })?;
         let config = channel.resolved_config(base_dir)?;
         let instance = ChannelInstance::start(

@@ -141,7 +141,8 @@ pub trait Evidence: Send + Sync {
         at: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Keeps the hash of a new one-time code for a person.
+    /// Keeps the keyed hash (see `inbound::LinkCodeKey`) of a new one-time
+    /// code for a person.
     fn create_link_code(
         &self,
         person_id: &str,
@@ -151,10 +152,13 @@ pub trait Evidence: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Uses a code once: links the chat account to the code's person (an
-    /// account linked before is moved) and returns the person.
+    /// account linked before is moved) and returns the person. The code is
+    /// given as its keyed hash, and as the plain SHA-256 that only codes kept
+    /// by an older cascade are looked up by.
     fn redeem_link_code(
         &self,
         code_hash: &str,
+        legacy_hash: &str,
         channel: &str,
         account: &str,
         now: i64,

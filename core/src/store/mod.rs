@@ -142,6 +142,13 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot keep the database file {path} to its owner only: {source}\n  help: run cascade as the user who owns {path}, or `chmod 600 {path}`"
+    )]
+    KeepPrivate {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("cannot bring the database schema up to date: {0}")]

@@ -463,6 +463,60 @@ async fn an_email_passed_to_a_new_starter_moves_their_identity() {
     assert_eq!(project.store.identities("p-5").await.unwrap().len(), 1);
 }
 
+/// The permission bits of a file, in octal as `ls` and `chmod` show them.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    format!(
+        "{:o}",
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    )
+}
+
+/// The database holds email addresses and the key that signs chat buttons.
+/// Whatever the process umask lets through (022 leaves files 0644), the
+/// file, and the WAL and shared-memory files SQLite makes beside it, are
+/// their owner's only; so is a folder made for them.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_wal_and_shared_memory_files_are_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store/cascade.db");
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    store
+        .save_item(&newsletter_item("nl-1", "Neglect", "v1"), "source")
+        .await
+        .unwrap();
+    let wal = dir.path().join("store/cascade.db-wal");
+    let shm = dir.path().join("store/cascade.db-shm");
+    assert!(wal.exists() && shm.exists(), "the store runs in WAL mode");
+    assert_eq!([mode(&path), mode(&wal), mode(&shm)], ["600", "600", "600"]);
+    assert_eq!(mode(&dir.path().join("store")), "700");
+}
+
+/// A database made by an older cascade (0644 under umask 022) is restricted
+/// when opened, with its WAL and shared-memory files.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_database_others_can_read_is_restricted_when_opened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cascade.db");
+    let location = path.to_str().unwrap();
+    let first = SqliteStore::open(location).await.unwrap();
+    let wal = dir.path().join("cascade.db-wal");
+    let shm = dir.path().join("cascade.db-shm");
+    for file in [&path, &wal, &shm] {
+        fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let reopened = SqliteStore::open(&format!("sqlite://{location}"))
+        .await
+        .unwrap();
+    assert_eq!([mode(&path), mode(&wal), mode(&shm)], ["600", "600", "600"]);
+    assert!(reopened.item_versions("nl-1").await.unwrap().is_empty());
+    drop(first);
+}
+
 #[tokio::test]
 async fn migrations_apply_to_a_fresh_file_and_again_to_an_existing_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -153,9 +153,14 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
         .await;
 
     // Amara links her Discord account with the code the business unit gave her.
-    let code = issue_code(&*runner.store, "p-amara-okafor", 1_774_605_600_000)
-        .await
-        .unwrap();
+    let code = issue_code(
+        &*runner.store,
+        &runner.link_codes,
+        "p-amara-okafor",
+        1_774_605_600_000,
+    )
+    .await
+    .unwrap();
     let link = fake.run_command(AMARA, "link", &[("code", &code)]);
     assert_eq!(
         handle_next(&runner).await,
@@ -319,9 +324,14 @@ fn at(seconds: i64) -> DateTime<Utc> {
 
 /// Links `account` to `person` the way a person does: `/link <code>`.
 async fn link(fake: &FakeDiscord, runner: &Runner, account: &str, person: &str) {
-    let code = issue_code(&*runner.store, person, 1_774_605_600_000)
-        .await
-        .unwrap();
+    let code = issue_code(
+        &*runner.store,
+        &runner.link_codes,
+        person,
+        1_774_605_600_000,
+    )
+    .await
+    .unwrap();
     fake.run_command(account, "link", &[("code", &code)]);
     assert_eq!(
         handle_next(runner).await,

@@ -231,9 +231,14 @@ impl Flow {
     }
 
     async fn link(&self, person: &str, user: i64) {
-        let code = issue_code(&*self.runner.store, person, 1_774_598_400_000)
-            .await
-            .unwrap();
+        let code = issue_code(
+            &*self.runner.store,
+            &self.runner.link_codes,
+            person,
+            1_774_598_400_000,
+        )
+        .await
+        .unwrap();
         let (outcome, answer) = self.user_says(user, &format!("/start {code}")).await;
         assert_eq!(
             outcome,

@@ -181,7 +181,7 @@ impl Evidence for SqliteStore {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO link_codes (code_hash, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO link_codes (code_hash, hash_kind, person_id, created_at, expires_at) VALUES (?, 'hmac-sha256', ?, ?, ?)")
             .bind(code_hash)
             .bind(person_id)
             .bind(now)
@@ -194,22 +194,26 @@ impl Evidence for SqliteStore {
     async fn redeem_link_code(
         &self,
         code_hash: &str,
+        legacy_hash: &str,
         channel: &str,
         account: &str,
         now: i64,
     ) -> Result<Result<String, CodeRefusal>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT person_id, expires_at, used_at FROM link_codes WHERE code_hash = ?",
+            "SELECT code_hash, person_id, expires_at, used_at FROM link_codes
+             WHERE (code_hash = ? AND hash_kind = 'hmac-sha256')
+                OR (code_hash = ? AND hash_kind = 'sha256')",
         )
         .bind(code_hash)
+        .bind(legacy_hash)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(Err(CodeRefusal::Unknown));
         };
-        let (person_id, expires_at, used_at): (String, i64, Option<i64>) =
-            (row.get(0), row.get(1), row.get(2));
+        let (code_hash, person_id, expires_at, used_at): (String, String, i64, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         if used_at.is_some() {
             return Ok(Err(CodeRefusal::AlreadyUsed));
         }
@@ -218,7 +222,7 @@ impl Evidence for SqliteStore {
         }
         sqlx::query("UPDATE link_codes SET used_at = ? WHERE code_hash = ?")
             .bind(now)
-            .bind(code_hash)
+            .bind(&code_hash)
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM channel_identities WHERE channel = ? AND address = ?")

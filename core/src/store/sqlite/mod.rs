@@ -1,6 +1,6 @@
 //! The SQLite store: one database file in WAL mode with foreign keys on, the
-//! embedded default that needs nothing installed. Directory imports live in
-//! `import`.
+//! embedded default that needs nothing installed, readable only by its
+//! owner. Directory imports live in `import`.
 
 mod audience;
 mod evidence;
@@ -29,19 +29,21 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed, with its parent folders) the database at
     /// `location`, a file path or a `sqlite:` URL, and applies migrations.
+    ///
+    /// The database holds email addresses and the key that signs chat
+    /// buttons, so it is its owner's only: a new file is created 0600 before
+    /// SQLite opens it (SQLite gives its WAL and shared-memory files the
+    /// database file's permissions), a new folder for it 0700, and an
+    /// existing database, WAL or shared-memory file others could read is
+    /// restricted, with a warning naming it.
     pub async fn open(location: &str) -> Result<Self, StoreError> {
         let options = if location.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(location)?
         } else {
             SqliteConnectOptions::new().filename(location)
         };
-        if let Some(folder) = options.get_filename().parent()
-            && !folder.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
-                path: folder.display().to_string(),
-                source,
-            })?;
+        if !in_memory(location) {
+            keep_private(options.get_filename())?;
         }
         let options = options
             .create_if_missing(true)
@@ -77,6 +79,44 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Whether a `sqlite:` URL names a database in memory rather than a file.
+fn in_memory(location: &str) -> bool {
+    let Some(rest) = location.strip_prefix("sqlite:") else {
+        return false;
+    };
+    let rest = rest.trim_start_matches("//");
+    let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+}
+
+/// Makes the database's folder (0700 where new) and the database file
+/// (0600) unless they exist, and restricts an existing database, WAL or
+/// shared-memory file others could read.
+fn keep_private(database: &Path) -> Result<(), StoreError> {
+    if let Some(folder) = database.parent()
+        && !folder.as_os_str().is_empty()
+    {
+        crate::private_file::create_dir(folder).map_err(|source| StoreError::CreateFolder {
+            path: folder.display().to_string(),
+            source,
+        })?;
+    }
+    let private = |path: &Path, result: std::io::Result<bool>| {
+        result.map_err(|source| StoreError::KeepPrivate {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    private(database, crate::private_file::create_empty(database))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = database.as_os_str().to_owned();
+        path.push(suffix);
+        let path = Path::new(&path);
+        private(path, crate::private_file::restrict(path))?;
+    }
+    Ok(())
 }
 
 type ItemRow = (
@@ -384,5 +424,20 @@ impl Store for SqliteStore {
                 address,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_memory;
+
+    #[test]
+    fn only_urls_naming_memory_are_kept_off_disk() {
+        assert!(in_memory("sqlite::memory:"));
+        assert!(in_memory("sqlite://:memory:"));
+        assert!(in_memory("sqlite://shared?mode=memory&cache=shared"));
+        assert!(!in_memory("sqlite:///var/lib/cascade/cascade.db"));
+        assert!(!in_memory("sqlite://cascade.db?mode=rwc"));
+        assert!(!in_memory(".cascade/cascade.db"));
     }
 }
