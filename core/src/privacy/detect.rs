@@ -121,7 +121,9 @@ impl Detectors {
             push(FindingKind::DateOfBirth, m);
         }
         for m in self.postcode.find_iter(text) {
-            if !reads_as_ordinal(m.as_str()) {
+            // "#d1d5db" is a colour in a template's style, not a postcode.
+            let colour = text[..m.start()].ends_with('#');
+            if !reads_as_ordinal(m.as_str()) && !colour {
                 push(FindingKind::Postcode, m);
             }
         }

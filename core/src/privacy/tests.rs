@@ -185,6 +185,7 @@ fn partial_postcodes_and_ordinals_are_not_flagged() {
         "families across the M1 and B33 areas",
         "Y6 2nd term, the A1 3rd junction",
         "Q1 2AB",
+        "<td style=\"border-top: 1px solid #d1d5db\">",
         "Section 47 enquiry, level 3 training",
     ]);
 }
