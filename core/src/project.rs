@@ -211,8 +211,9 @@ impl Project {
 
     /// The privacy guard over what people and admins write outside content
     /// files that ends up in a message, a page or a report: templates and
-    /// partials, rollout files (follow-up questions and answers, names), and
-    /// the directory's agency and team names.
+    /// partials, rollout files (follow-up questions and answers, names), the
+    /// directory's agency and team names, and the partnership's name and
+    /// theme labels.
     /// Returns the problems, and the text of each template finding.
     fn privacy_outside_content(
         &self,
@@ -247,11 +248,21 @@ impl Project {
                     .iter()
                     .map(|t| ("teams.csv", &t.id, &t.name)),
             );
-        for (file, id, name) in names {
+        let config = self.root.join(CONFIG_FILE);
+        let in_config = std::iter::once(("the partnership", &self.config.partnership.name)).chain(
+            self.taxonomy
+                .themes()
+                .iter()
+                .map(|theme| (theme.id.as_str(), &theme.label)),
+        );
+        let named = names
+            .map(|(file, id, name)| (self.directory_dir().join(file), id.as_str(), name))
+            .chain(in_config.map(|(id, name)| (config.clone(), id, name)));
+        for (file, id, name) in named {
             if let Some(finding) = guard.scan(name).first() {
                 problems.push(format!(
                     "{}: the name of \"{id}\" holds a {} {:?} that looks like a child's identifying detail\n  help: rename it",
-                    self.directory_dir().join(file).display(),
+                    file.display(),
                     finding.kind.label(),
                     finding.text
                 ));
