@@ -33,6 +33,17 @@ pub trait ChannelPlugin: Send + Sync + Sized + 'static {
         reply.respond(WebhookResponse::text(404, "this channel takes no webhooks"));
     }
 
+    /// For plugins with the `webhook-headers` capability: checks a webhook
+    /// request on its headers alone, before the host reads its body
+    /// (`request.body` is empty). `Err` refuses it with that response and
+    /// the body is never read; `Ok` has the host read the body and call
+    /// [`ChannelPlugin::webhook`] with the whole request, which must still
+    /// authenticate it. Answer quickly: it runs on the host's call.
+    fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {
+        let _ = request;
+        Ok(())
+    }
+
     /// Finishes or abandons in-flight sends, answering each of them.
     fn stop(&self) {}
 }
@@ -260,6 +271,12 @@ pub mod shims {
         let (plugin, request) = unsafe { (&*instance.cast::<P>(), bytes(request, request_len)) };
         let _ = catch_unwind(AssertUnwindSafe(move || {
             match serde_json::from_slice::<WebhookRequest>(request) {
+                Ok(request) if request.body_pending => {
+                    match plugin.check_webhook_headers(&request) {
+                        Ok(()) => reply.respond(WebhookResponse::proceed()),
+                        Err(refusal) => reply.respond(refusal),
+                    }
+                }
                 Ok(request) => plugin.webhook(request, reply),
                 Err(_) => reply.respond(WebhookResponse::text(400, "unreadable request")),
             }
