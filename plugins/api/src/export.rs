@@ -404,6 +404,87 @@ mod tests {
         );
     }
 
+    /// Takes webhooks that carry `x-key: k`, checked on the headers too.
+    struct Gate;
+
+    impl ChannelPlugin for Gate {
+        fn manifest() -> Manifest {
+            unreachable!("not asked in these tests")
+        }
+
+        fn start(_: serde_json::Value, _: Host) -> Result<Gate, String> {
+            Ok(Gate)
+        }
+
+        fn send(&self, _: SendRequest, completion: Completion) {
+            drop(completion);
+        }
+
+        fn webhook(&self, request: WebhookRequest, reply: WebhookReply) {
+            reply.respond(WebhookResponse::text(200, request.body));
+        }
+
+        fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {
+            match request.header("x-key") {
+                Some("k") => Ok(()),
+                _ => Err(WebhookResponse::text(401, "unauthorized")),
+            }
+        }
+    }
+
+    fn webhook_answer(ctx: usize, request: &str) -> serde_json::Value {
+        let mut gate = Gate;
+        // SAFETY: `gate` outlives the call; `record` accepts any context.
+        unsafe {
+            shims::webhook::<Gate>(
+                (&mut gate as *mut Gate).cast(),
+                request.as_ptr(),
+                request.len(),
+                record,
+                ctx as *mut c_void,
+            )
+        };
+        let answers = answers_for(ctx);
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        serde_json::from_str(&answers[0]).unwrap()
+    }
+
+    #[test]
+    fn a_webhook_with_its_body_pending_is_judged_on_its_headers_alone() {
+        let refused = webhook_answer(
+            4,
+            r#"{"method":"POST","headers":{"x-key":"wrong"},"body_pending":true}"#,
+        );
+        assert_eq!(refused["status"], 401);
+        let proceed = webhook_answer(
+            5,
+            r#"{"method":"POST","headers":{"x-key":"k"},"body_pending":true}"#,
+        );
+        assert_eq!(proceed["status"], WebhookResponse::PROCEED);
+        let whole = webhook_answer(
+            6,
+            r#"{"method":"POST","headers":{"x-key":"k"},"body":"hi"}"#,
+        );
+        assert_eq!(
+            (&whole["status"], &whole["body"]),
+            (&200.into(), &"hi".into())
+        );
+    }
+
+    #[test]
+    fn a_whole_webhook_request_does_not_say_body_pending_on_the_wire() {
+        let request = WebhookRequest {
+            method: "POST".to_owned(),
+            path: String::new(),
+            query: None,
+            headers: Default::default(),
+            body: "{}".to_owned(),
+            body_pending: false,
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(!json.contains("body_pending"), "{json}");
+    }
+
     #[test]
     fn a_retry_carries_the_providers_retry_after_on_the_wire() {
         let json = serde_json::to_string(&SendResult::Retry {
