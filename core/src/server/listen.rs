@@ -430,6 +430,10 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
             limit = raised;
         }
     }
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "rlim_t is u64 on Linux, not on every unix"
+    )]
     Ok(limit.rlim_cur as u64)
 }
 
