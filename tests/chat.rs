@@ -511,19 +511,20 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
         }
     );
     assert_eq!(confirmations().await, 1);
-    let refusals: Vec<String> = sqlx::query("SELECT outcome FROM acknowledgement_log ORDER BY id")
-        .fetch_all(chat.runner.store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let refusals: Vec<(String, i64)> =
+        sqlx::query("SELECT reason, count FROM refusal_counts ORDER BY reason")
+            .fetch_all(chat.runner.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
     assert_eq!(
         refusals,
         [
-            "refused: forged action id",
-            "refused: not a champion",
-            "refused: account linked to a different person"
+            ("account linked to a different person".to_owned(), 1),
+            ("forged action id".to_owned(), 1),
+            ("not a champion".to_owned(), 1),
         ]
     );
 }

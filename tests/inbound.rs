@@ -343,18 +343,19 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
         }
     );
 
-    let refusals: Vec<String> = sqlx::query("SELECT outcome FROM acknowledgement_log ORDER BY id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let refusals: Vec<(String, i64)> =
+        sqlx::query("SELECT reason, count FROM refusal_counts ORDER BY reason")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
     assert_eq!(
         refusals,
         [
-            "refused: unlinked account",
-            "refused: account linked to a different person"
+            ("account linked to a different person".to_owned(), 1),
+            ("unlinked account".to_owned(), 1),
         ]
     );
     let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")

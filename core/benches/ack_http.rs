@@ -226,10 +226,14 @@ fn main() {
             clock,
         )
         .with_rate_limit(None);
-        let app = ack_router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = ack_router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // The accept loop `cascade serve` runs, with its default limits.
+        tokio::spawn(async move {
+            let limits = cascade::server::ServerConfig::default();
+            cascade::server::serve(listener, app, &limits, std::future::pending()).await
+        });
 
         let health = Arc::new(vec!["/health".to_owned(); acks * 5]);
         let (mut ack_rates, mut health_rates) = (Vec::new(), Vec::new());

@@ -766,6 +766,10 @@ async fn serve(
             )?),
             None => None,
         };
+    let limits = engine.project.config.server.clone();
+    if listener.is_some() {
+        open_files_for(limits.max_connections);
+    }
     let pages = match engine.ack_links().map_err(|p| anyhow!("{p}"))? {
         Some((_, keys)) => crate::server::ack_router(
             crate::server::ServerState::new(
@@ -775,7 +779,8 @@ async fn serve(
                 engine.calendar.time_zone(),
                 std::sync::Arc::new(chrono::Utc::now),
             )
-            .with_privacy_guard(PrivacyGuard::new(&engine.project.config.privacy)?),
+            .with_privacy_guard(PrivacyGuard::new(&engine.project.config.privacy)?)
+            .with_trusted_proxies(engine.project.config.server.trusted_proxies.clone()),
         ),
         None => crate::server::router(),
     };
@@ -789,11 +794,7 @@ async fn serve(
         let app = pages.merge(crate::server::webhook_router(runner.host.clone()));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            crate::server::serve(listener, app, &limits, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })
             .await;
@@ -808,6 +809,28 @@ async fn serve(
         report.queued, report.dispatched
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Files the server needs open besides its connections: the store, the
+/// plugin libraries and their own sockets, logs.
+const FILES_BESIDES_CONNECTIONS: u64 = 256;
+
+/// Raises the open-file limit as far as allowed, and warns when it still
+/// cannot hold `[server] max_connections` connections: past it, accepting
+/// fails until some close.
+fn open_files_for(max_connections: u64) {
+    #[cfg(unix)]
+    match crate::server::raise_open_file_limit() {
+        Ok(limit) if limit < max_connections + FILES_BESIDES_CONNECTIONS => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-file limit is too low for [server] max_connections; raise it (ulimit -n, or LimitNOFILE= in a systemd unit) or lower max_connections in cascade.toml"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
+    #[cfg(not(unix))]
+    let _ = max_connections;
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 //! A project's `cascade.toml`: the partnership, where the store lives, the
-//! theme taxonomy and the privacy guard's lists. Secrets never live here.
+//! theme taxonomy, the privacy guard's lists and the HTTP server's limits.
+//! Secrets never live here.
 
 use crate::content::{Taxonomy, Theme};
 use crate::plugins::{ChannelConfig, PluginsConfig};
@@ -30,6 +31,9 @@ pub struct Config {
     /// or a file), older keys still accepted for a while, link lifetime.
     #[serde(default)]
     pub ack: Option<crate::ack::AckConfig>,
+    /// The HTTP server's timeouts, connection cap and trusted proxies.
+    #[serde(default)]
+    pub server: crate::server::ServerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

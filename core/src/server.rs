@@ -3,7 +3,17 @@
 //! pages. Every request to those is authenticated by its token; a GET never
 //! records anything (mail scanners follow links), a POST answers only after
 //! its transaction committed. Every response carries security headers; the
-//! public routes are rate limited per client address.
+//! public routes are rate limited per client address (named by a trusted
+//! proxy's `X-Forwarded-For`, see [`client`]). [`serve`] runs the accept
+//! loop with header, body and idle timeouts and a connection cap.
+
+mod client;
+mod listen;
+
+pub use client::{Cidr, CidrError, client_address};
+#[cfg(unix)]
+pub use listen::raise_open_file_limit;
+pub use listen::{BodyTimedOut, ServerConfig, body_timed_out, serve};
 
 use crate::ack::{
     AckKeys, CascadeForm, Claims, ItemSummary, Refusal, check_cascade,
@@ -71,6 +81,8 @@ pub struct ServerState {
     rate_limit: Option<RateLimit>,
     /// Refuses a champion's note that holds a child's identifying detail.
     guard: Arc<PrivacyGuard>,
+    /// Peers whose `X-Forwarded-For` names the client for the rate limit.
+    trusted_proxies: Vec<Cidr>,
     /// Item versions never change, so what the pages show of one is kept.
     items: Mutex<HashMap<(String, String), Arc<ItemSummary>>>,
     /// SQLite has one writer at a time; concurrent write transactions from
@@ -142,6 +154,7 @@ impl ServerState {
                 PrivacyGuard::new(&PrivacyConfig::default())
                     .expect("the default privacy settings are valid"),
             ),
+            trusted_proxies: Vec::new(),
             items: Mutex::new(HashMap::new()),
             writes: Arc::new(tokio::sync::Mutex::new(())),
             acks: std::sync::OnceLock::new(),
@@ -180,6 +193,13 @@ impl ServerState {
     /// Another rate limit, or none.
     pub fn with_rate_limit(mut self, rate_limit: Option<RateLimit>) -> ServerState {
         self.rate_limit = rate_limit;
+        self
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` names the client the
+    /// rate limit counts against; without any, the TCP peer is the client.
+    pub fn with_trusted_proxies(mut self, trusted: Vec<Cidr>) -> ServerState {
+        self.trusted_proxies = trusted;
         self
     }
 
@@ -276,7 +296,9 @@ impl ServerState {
         Ok((claims, delivery))
     }
 
-    /// The page for a denied request; a refused POST is logged as evidence.
+    /// The page for a denied request. A refused POST is counted (by
+    /// reason, per minute), never logged a row each: refused requests are
+    /// unauthenticated, and anyone may send as many as the rate limit lets.
     async fn denied(&self, denied: Denied, log: Option<&str>, now: DateTime<Utc>) -> Response {
         match denied {
             Denied::Refused {
@@ -285,20 +307,25 @@ impl ServerState {
                 delivery,
                 reason,
             } => {
-                if let Some(what) = log
-                    && let Err(e) = self
+                if let Some(what) = log {
+                    tracing::info!(
+                        person = person.as_deref(),
+                        delivery,
+                        reason = reason.as_str(),
+                        "refused a {what}"
+                    );
+                    if let Err(e) = self
                         .store
-                        .log_refusal(
-                            person.as_deref(),
-                            delivery,
+                        .count_refusal(
                             WEB_CHANNEL,
                             AckMethod::Link,
                             &format!("{what}: {reason}"),
                             millis(now),
                         )
                         .await
-                {
-                    tracing::error!("cannot log a refused {what}: {e}");
+                    {
+                        tracing::error!("cannot count a refused {what}: {e}");
+                    }
                 }
                 html(refusal_status(refusal), refusal_page(refusal))
             }
@@ -352,10 +379,11 @@ pub fn router() -> Router {
 
 /// The health endpoint with the acknowledgement (`/ack/{token}`) and
 /// champion confirmation (`/confirm/{token}`) routes. The rate limit keys on
-/// the client address, so serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()`.
+/// the client address, so serve it with [`serve`] (or anything else that
+/// puts `ConnectInfo<SocketAddr>` in each request).
 pub fn ack_router(state: ServerState) -> Router {
     let rate_limit = state.rate_limit;
+    let trusted_proxies = state.trusted_proxies.clone();
     let mut public = Router::new()
         .route("/ack/{token}", get(ack_page).post(acknowledge))
         .route("/confirm/{token}", get(cascade_page).post(confirm_cascade))
@@ -363,7 +391,7 @@ pub fn ack_router(state: ServerState) -> Router {
         .with_state(Arc::new(state));
     if let Some(limit) = rate_limit {
         public = public.layer(middleware::from_fn_with_state(
-            Arc::new(Limiter::new(limit)),
+            Arc::new(Limiter::new(limit, trusted_proxies)),
             rate_limited,
         ));
     }
@@ -405,13 +433,6 @@ async fn webhook(
         return not_found();
     };
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, WEBHOOK_BODY_LIMIT).await {
-        Ok(body) => body,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n").into_response(),
-    };
-    let Ok(body) = String::from_utf8(body.to_vec()) else {
-        return (StatusCode::BAD_REQUEST, "the body is not UTF-8 text\n").into_response();
-    };
     let mut headers = std::collections::BTreeMap::<String, String>::new();
     for (name, value) in &parts.headers {
         let Ok(value) = value.to_str() else { continue };
@@ -423,7 +444,7 @@ async fn webhook(
             })
             .or_insert_with(|| value.to_owned());
     }
-    let request = WebhookRequest {
+    let mut request = WebhookRequest {
         method: parts.method.as_str().to_owned(),
         path: path
             .get("rest")
@@ -431,13 +452,57 @@ async fn webhook(
             .unwrap_or_default(),
         query: parts.uri.query().map(str::to_owned),
         headers,
-        body,
+        body: String::new(),
+        body_pending: false,
     };
-    match instance.webhook(&request).await {
+    // A plugin that authenticates on headers (a secret header) is asked
+    // before the body is read: a forged request costs no more than its
+    // headers, however large a body it announces or however slowly it
+    // sends it.
+    if instance.checks_webhook_headers() {
+        request.body_pending = true;
+        match instance.webhook(&request).await {
+            Ok(Some(response)) if response.status == WebhookResponse::PROCEED => {}
+            answer => return plugin_answer(&instance.name, answer),
+        }
+        request.body_pending = false;
+    }
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > WEBHOOK_BODY_LIMIT as u64) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n").into_response();
+    }
+    let body = match axum::body::to_bytes(body, WEBHOOK_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(e) if body_timed_out(&e) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                "the body did not arrive in time\n",
+            )
+                .into_response();
+        }
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n").into_response(),
+    };
+    let Ok(body) = String::from_utf8(body.to_vec()) else {
+        return (StatusCode::BAD_REQUEST, "the body is not UTF-8 text\n").into_response();
+    };
+    request.body = body;
+    plugin_answer(&instance.name, instance.webhook(&request).await)
+}
+
+/// What the plugin answered a webhook request with, as HTTP.
+fn plugin_answer(
+    channel: &str,
+    answer: Result<Option<WebhookResponse>, crate::plugins::PluginError>,
+) -> Response {
+    match answer {
         Ok(Some(response)) => webhook_response(response),
-        Ok(None) => not_found(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such webhook\n").into_response(),
         Err(e) => {
-            tracing::warn!(channel = %instance.name, "a webhook request was not handled: {e}");
+            tracing::warn!(channel, "a webhook request was not handled: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],
@@ -451,7 +516,12 @@ async fn webhook(
 /// The plugin's response as HTTP. Only content headers pass: the server
 /// owns the connection and security headers.
 fn webhook_response(response: WebhookResponse) -> Response {
-    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    // An informational status (such as "go on" to a whole request) is no
+    // final answer.
+    let status = StatusCode::from_u16(response.status)
+        .ok()
+        .filter(|status| !status.is_informational())
+        .unwrap_or(StatusCode::BAD_GATEWAY);
     let mut http = (status, response.body).into_response();
     for (name, value) in response.headers {
         let allowed = matches!(name.as_str(), "content-type" | "retry-after");
@@ -747,6 +817,7 @@ async fn security_headers(mut response: Response) -> Response {
 /// Token buckets by client address.
 struct Limiter {
     limit: RateLimit,
+    trusted_proxies: Vec<Cidr>,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
@@ -759,9 +830,10 @@ struct Bucket {
 const MAX_BUCKETS: usize = 10_000;
 
 impl Limiter {
-    fn new(limit: RateLimit) -> Limiter {
+    fn new(limit: RateLimit, trusted_proxies: Vec<Cidr>) -> Limiter {
         Limiter {
             limit,
+            trusted_proxies,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -803,7 +875,9 @@ async fn rate_limited(
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| {
+            client_address(addr.ip(), request.headers(), &limiter.trusted_proxies)
+        })
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     match limiter.take(client, Instant::now()) {
         Ok(()) => next.run(request).await,
@@ -824,10 +898,13 @@ mod tests {
 
     #[test]
     fn a_client_gets_its_burst_then_waits_for_tokens_to_refill() {
-        let limiter = Limiter::new(RateLimit {
-            per_second: 2.0,
-            burst: 3,
-        });
+        let limiter = Limiter::new(
+            RateLimit {
+                per_second: 2.0,
+                burst: 3,
+            },
+            Vec::new(),
+        );
         let (a, b) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         let t0 = Instant::now();
         for _ in 0..3 {

@@ -361,14 +361,16 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         reason: Refusal,
         now: i64,
     ) -> Result<Handled, StoreError> {
+        // The store only counts refusals; who and which delivery go to the log.
         tracing::warn!(
             channel,
+            person,
             delivery,
             reason = reason.code(),
             "refused an inbound event"
         );
         self.store
-            .log_refusal(person, delivery, channel, method, reason.code(), now)
+            .count_refusal(channel, method, reason.code(), now)
             .await?;
         Ok(Handled::refused(reason))
     }

@@ -233,6 +233,17 @@ impl ChannelInstance {
                 .contains(&Capability::Webhook)
     }
 
+    /// Whether the plugin judges a webhook request on its headers before
+    /// the host reads the body (capability `webhook-headers`).
+    pub fn checks_webhook_headers(&self) -> bool {
+        self.takes_webhooks()
+            && self
+                .plugin
+                .manifest
+                .capabilities
+                .contains(&Capability::WebhookHeaders)
+    }
+
     /// Hands a provider's HTTP request to the plugin and waits (up to the
     /// send timeout) for the response to give back. `None` when the plugin
     /// takes no webhooks.

@@ -1,5 +1,5 @@
 //! The evidence side of the store: acknowledgements (one per person per item
-//! version; repeats and refusals logged), champion cascade confirmations,
+//! version; repeats logged, refusals counted), champion cascade confirmations,
 //! follow-up answers, and the one-time codes that link chat accounts.
 
 use super::StoreError;
@@ -130,11 +130,12 @@ pub trait Evidence: Send + Sync {
         acks: &[NewAcknowledgement],
     ) -> impl Future<Output = Result<Vec<AckOutcome>, StoreError>> + Send;
 
-    /// Logs an acknowledgement that was refused, and why.
-    fn log_refusal(
+    /// Counts a refused acknowledgement attempt in its minute, by channel,
+    /// method and reason (one of a fixed set). Refusals are counted, never
+    /// logged one row each: anyone can send a forged one, so a row each
+    /// would let anyone grow the store.
+    fn count_refusal(
         &self,
-        person_id: Option<&str>,
-        delivery_id: Option<i64>,
         channel: &str,
         method: AckMethod,
         reason: &str,

@@ -33,6 +33,17 @@ pub trait ChannelPlugin: Send + Sync + Sized + 'static {
         reply.respond(WebhookResponse::text(404, "this channel takes no webhooks"));
     }
 
+    /// For plugins with the `webhook-headers` capability: checks a webhook
+    /// request on its headers alone, before the host reads its body
+    /// (`request.body` is empty). `Err` refuses it with that response and
+    /// the body is never read; `Ok` has the host read the body and call
+    /// [`ChannelPlugin::webhook`] with the whole request, which must still
+    /// authenticate it. Answer quickly: it runs on the host's call.
+    fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {
+        let _ = request;
+        Ok(())
+    }
+
     /// Finishes or abandons in-flight sends, answering each of them.
     fn stop(&self) {}
 }
@@ -260,6 +271,12 @@ pub mod shims {
         let (plugin, request) = unsafe { (&*instance.cast::<P>(), bytes(request, request_len)) };
         let _ = catch_unwind(AssertUnwindSafe(move || {
             match serde_json::from_slice::<WebhookRequest>(request) {
+                Ok(request) if request.body_pending => {
+                    match plugin.check_webhook_headers(&request) {
+                        Ok(()) => reply.respond(WebhookResponse::proceed()),
+                        Err(refusal) => reply.respond(refusal),
+                    }
+                }
                 Ok(request) => plugin.webhook(request, reply),
                 Err(_) => reply.respond(WebhookResponse::text(400, "unreadable request")),
             }
@@ -385,6 +402,87 @@ mod tests {
             answers_for(3),
             [r#"{"outcome":"failed","reason":"the plugin panicked while sending"}"#]
         );
+    }
+
+    /// Takes webhooks that carry `x-key: k`, checked on the headers too.
+    struct Gate;
+
+    impl ChannelPlugin for Gate {
+        fn manifest() -> Manifest {
+            unreachable!("not asked in these tests")
+        }
+
+        fn start(_: serde_json::Value, _: Host) -> Result<Gate, String> {
+            Ok(Gate)
+        }
+
+        fn send(&self, _: SendRequest, completion: Completion) {
+            drop(completion);
+        }
+
+        fn webhook(&self, request: WebhookRequest, reply: WebhookReply) {
+            reply.respond(WebhookResponse::text(200, request.body));
+        }
+
+        fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {
+            match request.header("x-key") {
+                Some("k") => Ok(()),
+                _ => Err(WebhookResponse::text(401, "unauthorized")),
+            }
+        }
+    }
+
+    fn webhook_answer(ctx: usize, request: &str) -> serde_json::Value {
+        let mut gate = Gate;
+        // SAFETY: `gate` outlives the call; `record` accepts any context.
+        unsafe {
+            shims::webhook::<Gate>(
+                (&mut gate as *mut Gate).cast(),
+                request.as_ptr(),
+                request.len(),
+                record,
+                ctx as *mut c_void,
+            )
+        };
+        let answers = answers_for(ctx);
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        serde_json::from_str(&answers[0]).unwrap()
+    }
+
+    #[test]
+    fn a_webhook_with_its_body_pending_is_judged_on_its_headers_alone() {
+        let refused = webhook_answer(
+            4,
+            r#"{"method":"POST","headers":{"x-key":"wrong"},"body_pending":true}"#,
+        );
+        assert_eq!(refused["status"], 401);
+        let proceed = webhook_answer(
+            5,
+            r#"{"method":"POST","headers":{"x-key":"k"},"body_pending":true}"#,
+        );
+        assert_eq!(proceed["status"], WebhookResponse::PROCEED);
+        let whole = webhook_answer(
+            6,
+            r#"{"method":"POST","headers":{"x-key":"k"},"body":"hi"}"#,
+        );
+        assert_eq!(
+            (&whole["status"], &whole["body"]),
+            (&200.into(), &"hi".into())
+        );
+    }
+
+    #[test]
+    fn a_whole_webhook_request_does_not_say_body_pending_on_the_wire() {
+        let request = WebhookRequest {
+            method: "POST".to_owned(),
+            path: String::new(),
+            query: None,
+            headers: Default::default(),
+            body: "{}".to_owned(),
+            body_pending: false,
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(!json.contains("body_pending"), "{json}");
     }
 
     #[test]

@@ -61,6 +61,12 @@
 //!   [`WebhookResponse`] the host passes back to the provider. The plugin
 //!   authenticates the request (a secret header, a signature): the host
 //!   does not know how. A NULL `webhook` answers every such request 404.
+//!   A plugin whose manifest also has the `webhook-headers` capability is
+//!   first called with the headers only ([`WebhookRequest::body_pending`]
+//!   set, `body` empty) and answers [`WebhookResponse::proceed`] (status
+//!   100) to have the body read and the whole request sent in a second
+//!   call, or any other response to refuse the request unread. Plugins
+//!   without the capability only ever see whole requests.
 //! - `emit` and `log` may be called from any thread between `start` and the
 //!   return of `stop`. The host copies the bytes before returning.
 //! - `stop` finishes or abandons in-flight work, completes every pending
@@ -84,7 +90,9 @@ pub use messages::*;
 use std::ffi::c_void;
 
 /// The version of the contract above. The host refuses any other.
-/// Version 2 added `webhook` at the end of the table.
+/// Version 2 added `webhook` at the end of the table; the optional
+/// `webhook-headers` capability changes no table, and a version 2 plugin
+/// without it is called as before.
 pub const ABI_VERSION: u32 = 2;
 
 /// The name of the one symbol a plugin library exports.

@@ -31,6 +31,11 @@ pub enum Capability {
     Edit,
     /// The plugin receives provider webhooks through the host's HTTP server.
     Webhook,
+    /// With `webhook`: the plugin can authenticate a webhook request on its
+    /// headers alone (a secret header), so the host asks it before reading
+    /// the body and never reads the body of a refused request. See
+    /// [`WebhookRequest::body_pending`].
+    WebhookHeaders,
     /// Buttons can open a form at once (e.g. a Discord modal); see
     /// [`Action::form`]. Without it the host leads a conversation instead.
     Forms,
@@ -314,6 +319,14 @@ pub struct WebhookRequest {
     /// refuses a body that is not UTF-8).
     #[serde(default)]
     pub body: String,
+    /// Set (for plugins with the `webhook-headers` capability) when the
+    /// host has read the headers only and asks whether to read the body:
+    /// `body` is empty. Answer [`WebhookResponse::proceed`] to have the body
+    /// read and the request sent again in full, or the response that
+    /// refuses it (the body is then never read). Absent in the full request,
+    /// and in every request to a plugin without the capability.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub body_pending: bool,
 }
 
 impl WebhookRequest {
@@ -336,6 +349,20 @@ pub struct WebhookResponse {
 }
 
 impl WebhookResponse {
+    /// The status of [`WebhookResponse::proceed`].
+    pub const PROCEED: u16 = 100;
+
+    /// The answer to a request with `body_pending` that passed the header
+    /// check: read the body and send the whole request (HTTP's 100 Continue,
+    /// never passed on to the client).
+    pub fn proceed() -> WebhookResponse {
+        WebhookResponse {
+            status: WebhookResponse::PROCEED,
+            headers: Default::default(),
+            body: String::new(),
+        }
+    }
+
     /// A response with a plain-text body.
     pub fn text(status: u16, body: impl Into<String>) -> WebhookResponse {
         WebhookResponse {

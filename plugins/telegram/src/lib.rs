@@ -64,6 +64,9 @@ impl ChannelPlugin for TelegramChannel {
                 Capability::Inbound,
                 Capability::Edit,
                 Capability::Webhook,
+                // The secret is a header: a forged post is refused before
+                // cascade reads its body.
+                Capability::WebhookHeaders,
             ],
             limits: Limits {
                 max_message_length: Some(MESSAGE_LIMIT),
@@ -162,6 +165,16 @@ impl ChannelPlugin for TelegramChannel {
         };
         let _runtime = self.handle.enter();
         reply.respond(inbound::receive_posted(receiver, secret, &request));
+    }
+
+    fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {
+        let Some((_, secret)) = &self.webhook else {
+            return Err(WebhookResponse::text(
+                404,
+                "this channel receives updates by long polling",
+            ));
+        };
+        inbound::check_posted_headers(secret, request)
     }
 
     fn send(&self, request: SendRequest, completion: Completion) {

@@ -6,7 +6,7 @@
 //! refused without revealing anything; a champion confirms a cascade step
 //! by step; a blocked bot falls back to email. In webhook mode the updates
 //! reach the plugin through cascade's own HTTP server, and only with the
-//! secret token.
+//! secret token, which is checked before the body is read.
 
 mod fake_bot_api;
 
@@ -172,7 +172,10 @@ impl Flow {
         let runner = engine.runner(settings).await.unwrap();
         if let Some(listener) = listener {
             let app = cascade::server::webhook_router(runner.host.clone());
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            tokio::spawn(async move {
+                let limits = cascade::server::ServerConfig::default();
+                cascade::server::serve(listener, app, &limits, std::future::pending()).await
+            });
         }
         Flow {
             fake,
@@ -612,4 +615,48 @@ async fn in_webhook_mode_updates_come_through_cascade_s_server_only_with_the_sec
     assert!(flow.fake.requests_to("getUpdates").is_empty());
     flow.runner.stop().await;
     assert_eq!(flow.fake.webhook(), None, "stopping deletes the webhook");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_a_wrong_secret_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let flow = Flow::start(true).await;
+    let server = flow.server.clone().unwrap();
+    let address = server.trim_start_matches("http://").to_owned();
+    for secret in [Some("a-webhook-secret_for-testz"), None] {
+        let secret = secret
+            .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
+            .unwrap_or_default();
+        // A large body announced, and never sent.
+        let head = format!(
+            "POST /webhooks/telegram HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{secret}Content-Length: 900000\r\n\r\n"
+        );
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let mut response = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buffer))
+                .await
+                .expect("an answer without the body, within 3 s")
+                .unwrap();
+            assert!(read > 0, "closed without an answer");
+            response.extend_from_slice(&buffer[..read]);
+        }
+        let response = String::from_utf8_lossy(&response);
+        assert!(
+            response.starts_with("HTTP/1.1 401"),
+            "{response} after {:?}",
+            started.elapsed()
+        );
+    }
+    // With the secret, the body is read and the update handled as before.
+    let url = url::Url::parse(&format!("{server}/webhooks/telegram")).unwrap();
+    assert_eq!(
+        fake_bot_api::request(&url, "POST", Some(WEBHOOK_SECRET), "[1,2").await,
+        400,
+        "the body was read and judged"
+    );
+    flow.runner.stop().await;
 }

@@ -151,23 +151,23 @@ impl Evidence for SqliteStore {
             .collect())
     }
 
-    async fn log_refusal(
+    async fn count_refusal(
         &self,
-        person_id: Option<&str>,
-        delivery_id: Option<i64>,
         channel: &str,
         method: AckMethod,
         reason: &str,
         at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO refusal_counts (minute, channel, method, reason, count, last_at)
+             VALUES (?, ?, ?, ?, 1, ?)
+             ON CONFLICT (minute, channel, method, reason)
+             DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at)",
         )
-        .bind(person_id)
-        .bind(delivery_id)
+        .bind(at - at.rem_euclid(60_000))
         .bind(channel)
         .bind(method.as_str())
-        .bind(format!("refused: {reason}"))
+        .bind(reason)
         .bind(at)
         .execute(&self.pool)
         .await?;
