@@ -30,8 +30,8 @@ const DIGIT_GAP: &str = r"[ ./-]{0,3}";
 
 /// `@`, or the ways people write it to dodge address harvesters:
 /// "(at)", "[at]", " at ".
-const EMAIL_AT: &str = r"(?:@|[ ]*[(\[][ ]*at[ ]*[)\]][ ]*|[ ]+at[ ]+)";
-const EMAIL_DOT: &str = r"(?:\.|[ ]*[(\[][ ]*dot[ ]*[)\]][ ]*|[ ]+dot[ ]+)";
+const EMAIL_AT: &str = r"(?:[ ]{0,2}@[ ]{0,2}|[ ]*[(\[][ ]*at[ ]*[)\]][ ]*|[ ]+at[ ]+)";
+const EMAIL_DOT: &str = r"(?:[ ]{0,2}\.[ ]{0,2}|[ ]*[(\[][ ]*dot[ ]*[)\]][ ]*|[ ]+dot[ ]+)";
 
 /// An ASCII word boundary. Unicode boundaries would send the regex engine to
 /// its slow path on any non-ASCII text (curly quotes, dashes), and every
@@ -69,7 +69,7 @@ impl Detectors {
             )),
             date: built_in(&date_pattern()),
             birth_word: built_in(&format!(
-                r"(?i){WORD_EDGE}(?:born|d{SPACE}?\.?{SPACE}?o{SPACE}?\.?{SPACE}?b|d/o/b|date{SPACE}+of{SPACE}+birth|birth{SPACE}*(?:date|day)s?){WORD_EDGE}\.?"
+                r"(?i){WORD_EDGE}(?:born|d{SPACE}?\.?{SPACE}?o{SPACE}?\.?{SPACE}?b|d/o/b|date[ ./-]*of[ ./-]*birth|birth[ ./-]*(?:date|day)s?){WORD_EDGE}\.?"
             )),
             postcode: built_in(&format!(
                 r"(?i){WORD_EDGE}(?:[A-PR-UWYZ][0-9][0-9A-HJKPS-UW]?|[A-PR-UWYZ][A-HK-Y][0-9][0-9ABEHMNPRV-Y]?|GIR)[ .-]{{0,2}}[0-9][ABD-HJLNP-UW-Z]{{2}}{WORD_EDGE}"
@@ -244,7 +244,7 @@ fn date_pattern() -> String {
         format!("{day2}{month2}(?:{long_year}|[0-9]{{2}})"),
         format!("{long_year}{month2}{day2}"),
         format!("{day}{ordinal}(?:{SPACE}+of)?{gap}{month_name}\\.?{gap}{year}"),
-        format!("{month_name}\\.?{gap}{day}{ordinal}{gap}{year}"),
+        format!("{month_name}\\.?{gap}(?:the{SPACE}+)?{day}{ordinal}{gap}{year}"),
         format!("{month_name}\\.?{gap}(?:of{SPACE}+)?{year}"),
         format!("{day}{ordinal}(?:{SPACE}+of)?{gap}{month_name}"),
         format!("{month_name}\\.?{SPACE}+{day}{ordinal}"),

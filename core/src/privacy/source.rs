@@ -175,6 +175,7 @@ fn literal_string(text: &str, start: usize, triple: bool, offset: usize, view: &
 /// blocks kept apart.
 pub(super) fn markdown_text(body: &str, offset: usize) -> View {
     let mut view = View::default();
+    let mut addresses = Vec::new();
     let options = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES;
     for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
         let from = offset + range.start..offset + range.end;
@@ -188,9 +189,10 @@ pub(super) fn markdown_text(body: &str, offset: usize) -> View {
             }
             Event::SoftBreak => view.push(' ', from),
             Event::HardBreak => view.push('\n', from),
+            // Addresses are read after the text, so a link between two
+            // words ("[Jayden](x) [Northwood](y)") does not split them.
             Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
-                view.push_str(&dest_url, from.clone());
-                view.push(' ', from);
+                addresses.push((dest_url.to_string(), from));
             }
             Event::End(TagEnd::TableCell) => view.push(' ', from),
             Event::End(
@@ -205,6 +207,10 @@ pub(super) fn markdown_text(body: &str, offset: usize) -> View {
             ) => view.push('\n', from),
             _ => {}
         }
+    }
+    for (address, from) in addresses {
+        view.push_str(&address, from.clone());
+        view.push('\n', from);
     }
     view
 }
@@ -250,7 +256,7 @@ mod tests {
         let view = markdown_text(body, 0);
         assert_eq!(
             view.text,
-            "Jayden Northwood & 943-476-5919 next /jayden-northwood x\n"
+            "Jayden Northwood & 943-476-5919 next x\n/jayden-northwood\n"
         );
     }
 

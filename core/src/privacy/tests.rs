@@ -562,3 +562,19 @@ fn ten_digits_in_any_grouping_with_a_valid_check_digit_are_an_nhs_number() {
     ]);
     assert_not_flagged(&["0161 496 0000 is the front door", "94 34 76 59 18"]);
 }
+
+#[test]
+fn an_identifier_split_by_a_comment_or_links_or_typed_in_other_digits_is_caught() {
+    for source in [
+        "Kay<!-- -->den was there",
+        "[Ann](/a) [Smith](/b) was there",
+        "mum: ٠٧٧٠٠ ٩٠٠١٢٣",
+        "date-of-birth: 03/03/2016",
+        "date_of_birth 03/03/2016",
+        "born March the 3rd, 2016",
+        "jo.bloggs88 @ gmail . com",
+    ] {
+        let findings = guard().scan_item(&format!("+++\ntitle = \"t\"\n+++\n\n{source}\n"));
+        assert!(!findings.is_empty(), "{source:?}");
+    }
+}

@@ -124,6 +124,7 @@ fn decode_at(text: &str) -> (Decoded, usize) {
         '%' => percent(text).map_or((Decoded::Char('%'), 1), |(c, used)| (decoded(c), used)),
         '<' => tag(text).unwrap_or((Decoded::Char('<'), 1)),
         '*' | '_' | '~' | '`' => (Decoded::Drop, one),
+        '-' if text.starts_with("-->") => (Decoded::Drop, 3),
         _ => (decoded(c), one),
     }
 }
@@ -183,9 +184,25 @@ fn fold_into(out: &mut View, c: char, from: Range<usize>) {
     }
 }
 
-/// Spaces, dashes, dots and look-alike letters that compatibility
+/// The zero of each script's decimal digits that compatibility
+/// decomposition leaves alone (Arabic-Indic, Devanagari, Bengali and so on):
+/// a number typed in them reads as the same number.
+const DIGIT_ZEROS: &[u32] = &[
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+];
+
+/// Spaces, dashes, dots, digits and look-alike letters that compatibility
 /// decomposition leaves alone.
 fn fold_special(c: char) -> Option<char> {
+    let code = c as u32;
+    if let Some(zero) = DIGIT_ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&code))
+    {
+        return char::from_digit(code - zero, 10);
+    }
     Some(match c {
         '\n' => '\n',
         '\u{2028}' | '\u{2029}' | '\u{0085}' => '\n',
@@ -438,8 +455,10 @@ fn percent(text: &str) -> Option<(char, usize)> {
 /// attribute values (`href="/jayden-northwood"`, `alt="..."`) are read as
 /// text. `<jo@gmail.com>` and `a < b` are not tags.
 fn tag(text: &str) -> Option<(Decoded, usize)> {
+    // A comment's markers vanish and its text is read: "Jay<!-- -->den"
+    // renders as "Jayden", and a comment still travels in an email's source.
     if text.starts_with("<!--") {
-        return Some((Decoded::Space, 4));
+        return Some((Decoded::Drop, 4));
     }
     let after = text[1..].strip_prefix('/').unwrap_or(&text[1..]);
     let opener = text.len() - after.len();
@@ -519,6 +538,7 @@ mod tests {
         );
         assert_eq!(read("０７７００–９００１２３"), "07700-900123");
         assert_eq!(read("Jаyden Zoë"), "Jayden Zoe");
+        assert_eq!(read("Jay<!-- x -->den ٠٧٧٠٠"), "Jay x den 07700");
     }
 
     #[test]
