@@ -337,9 +337,12 @@ pub fn rendered_finding(
     loaded: &LoadedItem,
     rendered: &str,
 ) -> Option<crate::privacy::Finding> {
+    let in_rendered = guard.blocking(rendered, &loaded.item.privacy_allow);
+    if in_rendered.is_empty() {
+        return None;
+    }
     let in_source = guard.scan_item(&loaded.text);
-    guard
-        .blocking(rendered, &loaded.item.privacy_allow)
+    in_rendered
         .into_iter()
         .find(|finding| {
             !in_source
