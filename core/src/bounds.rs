@@ -63,7 +63,8 @@ impl Bounds<f64> {
         if self.contains(n) {
             Ok(n)
         } else {
-            Err(self.refusal(n))
+            // Debug writes 1e300 as that rather than as 301 digits.
+            Err(self.refusal(format!("{n:?}")))
         }
     }
 
