@@ -2,10 +2,43 @@
 //! and timeouts, rates and link lifetimes in `cascade.toml`. Each is checked
 //! where its file is read, so the error names the line and says what to
 //! write instead; the code that turns a number into a date or a duration
-//! can then rely on it being small.
+//! can then rely on it being small. Also the most a project file may
+//! hold, checked before it is read.
 
 use serde::{Deserialize, Deserializer};
 use std::fmt::Display;
+use std::io::Read;
+use std::path::Path;
+
+/// Why a file was not read.
+#[derive(Debug)]
+pub enum FileError {
+    Io(std::io::Error),
+    /// It holds `size` bytes, more than the `max` allowed.
+    TooLarge {
+        size: u64,
+        max: u64,
+    },
+}
+
+/// A text file read whole, or refused when it holds more than `max` bytes:
+/// its size is looked at first, and no more than `max + 1` bytes are ever
+/// read, so a file that grows meanwhile is refused too.
+pub fn read_at_most(path: &Path, max: u64) -> Result<String, FileError> {
+    let file = std::fs::File::open(path).map_err(FileError::Io)?;
+    let size = file.metadata().map_err(FileError::Io)?.len();
+    if size > max {
+        return Err(FileError::TooLarge { size, max });
+    }
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(FileError::Io)?;
+    match u64::try_from(text.len()) {
+        Ok(read) if read <= max => Ok(text),
+        _ => Err(FileError::TooLarge { size: max + 1, max }),
+    }
+}
 
 /// The range one setting must fall in, and a sensible value to suggest.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,6 +145,22 @@ mod tests {
                     .ends_with(&format!("not {n}; write e.g. link_days = 60"))
             );
         }
+    }
+
+    #[test]
+    fn a_file_over_its_limit_is_refused_with_its_size_and_one_at_the_limit_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.md");
+        std::fs::write(&path, "x".repeat(10)).unwrap();
+        assert_eq!(read_at_most(&path, 10).unwrap().len(), 10);
+        assert!(matches!(
+            read_at_most(&path, 9),
+            Err(FileError::TooLarge { size: 10, max: 9 })
+        ));
+        assert!(matches!(
+            read_at_most(&dir.path().join("missing.md"), 9),
+            Err(FileError::Io(_))
+        ));
     }
 
     #[test]
