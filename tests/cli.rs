@@ -417,3 +417,18 @@ fn a_configuration_error_is_printed_once() {
     let stderr = text(&out.stderr);
     assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
 }
+
+#[test]
+fn check_refuses_a_content_file_over_a_megabyte_naming_its_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let big = tmp.path().join("demo/content/huge.md");
+    std::fs::write(&big, "a".repeat(1024 * 1024 + 1)).unwrap();
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("huge.md:1: the file is 1048577 bytes; a content file may be at most 1048576 bytes (1 MB)"),
+        "{stderr}"
+    );
+}
