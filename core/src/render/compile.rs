@@ -199,10 +199,10 @@ fn plain(b: u8) -> bool {
 /// `{{`), keeping `open` in step with the blocks it opens and closes.
 fn tag_end<'a>(source: &'a str, at: usize, open: &mut Vec<Open<'a>>) -> Option<usize> {
     let rest = &source[at..];
-    if rest.starts_with("{{{{") {
+    if let Some(raw) = rest.strip_prefix("{{{{") {
         // A raw block: text up to its `{{{{/name}}}}`, never cut.
         let tag_len = rest.find("}}}}")? + 4;
-        let name = word(rest[4..].trim_start_matches(['~', ' ', '\t']))?;
+        let name = word(raw.trim_start_matches(['~', ' ', '\t']))?;
         let close = format!("{{{{{{{{/{name}}}}}}}}}");
         let body = rest[tag_len..].find(&close)?;
         return Some(at + tag_len + body + close.len());
@@ -373,7 +373,6 @@ fn parts(element: TemplateElement) -> Option<(Template, Option<Template>)> {
 }
 
 /// A block's body, and where its else branch goes if it can have one.
-#[allow(clippy::type_complexity)]
 fn parts_mut(
     element: &mut TemplateElement,
 ) -> Option<(&mut Template, Option<&mut Option<Template>>)> {
