@@ -520,3 +520,63 @@ fn the_store_its_wal_and_shm_files_and_the_keys_are_owner_only_under_umask_022()
     }
     assert_eq!(mode(&private).as_deref(), Some("700"));
 }
+
+#[test]
+fn check_refuses_an_ack_signing_key_too_short_for_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    std::fs::write(tmp.path().join("demo/.cascade/ack-signing.key"), "abcd\n").unwrap();
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("cascade.toml: [ack] key k1: a key must be at least 32 bytes written as hex"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("abcd"), "{stderr}");
+}
+
+#[test]
+fn a_configuration_error_is_printed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let config = tmp.path().join("demo/cascade.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        original.replace("# link_days = 60", "link_days = 0"),
+    )
+    .unwrap();
+    for command in ["check", "serve", "status"] {
+        let out = cascade(&[command, "--project", "demo"], tmp.path());
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert_eq!(
+            stderr
+                .matches("link_days must be between 1 and 365, not 0")
+                .count(),
+            1,
+            "{command}: {stderr}"
+        );
+    }
+    std::fs::remove_file(&config).unwrap();
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+}
+
+#[test]
+fn check_refuses_a_content_file_over_a_megabyte_naming_its_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let big = tmp.path().join("demo/content/huge.md");
+    std::fs::write(&big, "a".repeat(1024 * 1024 + 1)).unwrap();
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("huge.md:1: the file is 1048577 bytes; a content file may be at most 1048576 bytes (1 MB)"),
+        "{stderr}"
+    );
+}

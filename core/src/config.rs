@@ -156,6 +156,10 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ack::AckKeys;
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use std::time::Duration;
 
     #[test]
     fn a_minimal_config_gets_the_default_taxonomy_and_store() {
@@ -185,5 +189,94 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("cascade.toml:7:"), "{msg}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_line_and_what_to_write() {
+        let head = "[partnership]\nname = \"Northbridge\"\n\n";
+        for (section, message) in [
+            (
+                "[plugins]\nsend_timeout_seconds = nan\n",
+                "send_timeout_seconds must be between 0.1 and 600, not NaN; write e.g. send_timeout_seconds = 30",
+            ),
+            (
+                "[plugins]\nstart_timeout_seconds = 1e300\n",
+                "start_timeout_seconds must be between 0.1 and 600, not 1e300; write e.g. start_timeout_seconds = 15",
+            ),
+            (
+                "[[channels]]\nname = \"email\"\nplugin = \"email\"\nper_second = 0.0\n",
+                "per_second must be between 0.01 and 1000, not 0.0; write e.g. per_second = 10",
+            ),
+            (
+                "[ack]\nkey = { env = \"CASCADE_ACK_KEY\" }\nbase_url = \"https://l.example.org\"\nlink_days = 4294967296\n",
+                "link_days must be between 1 and 365, not 4294967296; write e.g. link_days = 60",
+            ),
+        ] {
+            let text = format!("{head}{section}");
+            let line = text.lines().count();
+            let msg = Config::parse(Path::new("cascade.toml"), &text)
+                .expect_err(section)
+                .to_string();
+            assert!(
+                msg.starts_with(&format!("cascade.toml:{line}: {message}\n")),
+                "{msg}"
+            );
+        }
+    }
+
+    /// A number as `cascade.toml` might hold one: ordinary values, and the
+    /// extremes of TOML's integers and floats.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u32..=400).prop_map(|n| n.to_string()),
+            2 => prop::sample::select(vec![
+                i64::MIN,
+                -1,
+                0,
+                i64::from(u32::MAX),
+                i64::from(u32::MAX) + 1,
+                i64::MAX,
+            ])
+            .prop_map(|n| n.to_string()),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            // Debug formatting writes every finite float as TOML reads it.
+            3 => any::<f64>().prop_map(|f| format!("{f:?}")),
+            1 => (0.0f64..700.0).prop_map(|f| format!("{f:?}")),
+            1 => prop::sample::select(vec!["nan", "-nan", "inf", "-inf", "+inf", "-0.0", "5e-324"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// What `serve` makes of the configuration: plugin time limits, a
+        /// channel's rate, and acknowledgement links signed and checked.
+        #[test]
+        fn a_config_with_any_numbers_is_refused_or_served_without_panicking(
+            numbers in prop::collection::vec(number(), 4),
+        ) {
+            let text = format!(
+                "[partnership]\nname = \"Northbridge\"\n\
+                 [plugins]\nsend_timeout_seconds = {}\nstart_timeout_seconds = {}\n\
+                 [[channels]]\nname = \"email\"\nplugin = \"email\"\nper_second = {}\n\
+                 [ack]\nkey = {{ env = \"CASCADE_ACK_KEY\" }}\nbase_url = \"https://l.example.org\"\nlink_days = {}\n",
+                numbers[0], numbers[1], numbers[2], numbers[3],
+            );
+            let Ok(config) = Config::parse(Path::new("cascade.toml"), &text) else {
+                return Ok(());
+            };
+            prop_assert!(config.plugins.send_timeout() <= Duration::from_secs(600));
+            prop_assert!(config.plugins.start_timeout() <= Duration::from_secs(600));
+            let rate = config.channels[0].per_second.unwrap_or_default();
+            prop_assert!((0.01..=1000.0).contains(&rate));
+            let ack = config.ack.expect("[ack] is set");
+            let keys = AckKeys::new(("k1".to_owned(), vec![7; 32]), Vec::new(), ack.link_days)
+                .expect("a link_days the configuration accepts makes keys");
+            for now in [Utc::now(), DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+                let token = keys.sign(1, "p-sam", now);
+                let _ = keys.verify(&token, now);
+            }
+        }
     }
 }

@@ -532,16 +532,14 @@ impl Engine {
     pub fn ack_links(
         &self,
     ) -> Result<Option<(crate::ack::AckConfig, Arc<crate::ack::AckKeys>)>, Problems> {
-        let Some(config) = &self.project.config.ack else {
-            return Ok(None);
-        };
-        let keys = crate::ack::AckKeys::load(config, &self.project.root).map_err(|e| {
-            Problems::one(format!(
-                "{}: [ack]: {e}",
-                self.project.root.join(crate::config::CONFIG_FILE).display()
-            ))
-        })?;
-        Ok(Some((config.clone(), Arc::new(keys))))
+        let keys = self.project.ack_keys().map_err(Problems::one)?;
+        Ok(self
+            .project
+            .config
+            .ack
+            .clone()
+            .zip(keys)
+            .map(|(config, keys)| (config, Arc::new(keys))))
     }
 
     /// Everything the scheduler and dispatcher need, ready to tick.

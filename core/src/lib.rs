@@ -4,6 +4,7 @@
 pub mod ack;
 #[doc(hidden)]
 pub mod bench;
+pub mod bounds;
 pub mod cli;
 pub mod config;
 pub mod content;

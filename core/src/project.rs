@@ -2,6 +2,7 @@
 //! and `templates/`. Opening one reads its configuration; `check` validates
 //! everything in it and reports every problem at once.
 
+use crate::ack::AckKeys;
 use crate::config::{CONFIG_FILE, Config, ConfigError};
 use crate::content::{self, LoadedItem, Taxonomy};
 use crate::directory::Directory;
@@ -29,7 +30,7 @@ pub fn default_templates() -> impl Iterator<Item = (String, String)> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{path}: the folder is not empty\n  help: choose a new folder, or empty this one first", path = path.display())]
     NotEmpty { path: PathBuf },
@@ -136,10 +137,26 @@ impl Project {
         renderer.map_err(|errors| errors.iter().map(ToString::to_string).collect())
     }
 
-    /// Validates templates, directory and content, and runs the privacy guard
-    /// over every item. Nothing is written.
+    /// The acknowledgement link keys `[ack]` names, read and held to the
+    /// rules `serve` signs links under (key length, key ids, link
+    /// lifetime); `None` without `[ack]`. The error names the file and never
+    /// holds key material.
+    pub fn ack_keys(&self) -> Result<Option<AckKeys>, String> {
+        let Some(config) = &self.config.ack else {
+            return Ok(None);
+        };
+        AckKeys::load(config, &self.root)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", self.root.join(CONFIG_FILE).display()))
+    }
+
+    /// Validates the `[ack]` keys, templates, directory and content, and
+    /// runs the privacy guard over every item. Nothing is written.
     pub fn check(&self) -> CheckReport {
         let mut problems = Vec::new();
+        if let Err(e) = self.ack_keys() {
+            problems.push(e);
+        }
         let renderer = match self.renderer() {
             Ok(r) => {
                 problems.extend(r.check().iter().map(ToString::to_string));
@@ -342,11 +359,9 @@ pub fn rendered_finding(
         return None;
     }
     let in_source = guard.scan_item(&loaded.text);
-    in_rendered
-        .into_iter()
-        .find(|finding| {
-            !in_source
-                .iter()
-                .any(|f| f.kind == finding.kind && guard.same_text(&f.text, &finding.text))
-        })
+    in_rendered.into_iter().find(|finding| {
+        !in_source
+            .iter()
+            .any(|f| f.kind == finding.kind && guard.same_text(&f.text, &finding.text))
+    })
 }

@@ -6,12 +6,13 @@
 //! row id, the person id in unpadded base64url, the expiry in Unix seconds,
 //! and the MAC (unpadded base64url) over everything before its dot.
 
+use crate::bounds::Bounds;
 use crate::plugins::SecretSource;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use sha2::Sha256;
 use std::fmt;
 use std::path::Path;
@@ -24,6 +25,14 @@ pub const MIN_KEY_BYTES: usize = 32;
 /// Longer tokens are refused before any work is done on them.
 const MAX_TOKEN_LEN: usize = 512;
 const MAX_KID_LEN: usize = 16;
+/// How long a link may stay valid: a link is a bearer credential in a
+/// mailbox, so it should lapse within the year its learning belongs to.
+pub const LINK_DAYS: Bounds<u32> = Bounds {
+    key: "link_days",
+    min: 1,
+    max: 365,
+    example: 60,
+};
 
 /// The `[ack]` section of `cascade.toml`.
 ///
@@ -40,8 +49,8 @@ pub struct AckConfig {
     /// Keys rotated out: links they signed keep working until `until`.
     #[serde(default)]
     pub previous: Vec<PreviousKey>,
-    /// How long a link stays valid, in days (default 60).
-    #[serde(default = "default_link_days")]
+    /// How long a link stays valid, in days: 1 to 365 (default 60).
+    #[serde(default = "default_link_days", deserialize_with = "link_days")]
     pub link_days: u32,
     /// Where `cascade serve` is reached from outside, e.g.
     /// `https://learning.example.org`; links are `<base_url>/ack/<token>`.
@@ -63,7 +72,11 @@ fn default_kid() -> String {
 }
 
 fn default_link_days() -> u32 {
-    60
+    LINK_DAYS.example
+}
+
+fn link_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    LINK_DAYS.deserialize(d)
 }
 
 impl AckConfig {
@@ -97,8 +110,8 @@ pub enum KeyError {
         "[ack] key id \"{kid}\": use 1 to {MAX_KID_LEN} letters, digits, `-` or `_`, each id once"
     )]
     BadKid { kid: String },
-    #[error("[ack] link_days must be 1 or more")]
-    NoLifetime,
+    #[error("[ack] {0}")]
+    LinkDays(String),
 }
 
 /// What a valid token says.
@@ -176,9 +189,9 @@ impl AckKeys {
         previous: Vec<(String, Vec<u8>, DateTime<Utc>)>,
         link_days: u32,
     ) -> Result<AckKeys, KeyError> {
-        if link_days == 0 {
-            return Err(KeyError::NoLifetime);
-        }
+        LINK_DAYS
+            .check(link_days.into())
+            .map_err(KeyError::LinkDays)?;
         let key = |kid: String, bytes: Vec<u8>, accept_until| {
             let valid_kid = !kid.is_empty()
                 && kid.len() <= MAX_KID_LEN
@@ -241,7 +254,12 @@ impl AckKeys {
     /// A token for `person` to act on `delivery`, valid for the configured
     /// number of days from `now`.
     pub fn sign(&self, delivery: i64, person: &str, now: DateTime<Utc>) -> String {
-        let expires = (now + self.lifetime).timestamp();
+        // Only a clock past the year 262,000 could overflow; such a link
+        // simply never expires rather than stopping the sender.
+        let expires = now
+            .checked_add_signed(self.lifetime)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            .timestamp();
         let body = format!(
             "{VERSION}.{}.{delivery}.{}.{expires}",
             self.current.kid,
@@ -450,6 +468,32 @@ mod tests {
             ),
             Err(KeyError::BadKid { .. })
         ));
+    }
+
+    #[test]
+    fn a_link_signed_at_the_end_of_time_never_expires_rather_than_panicking() {
+        let keys = keys();
+        let token = keys.sign(7, "p-sam", DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            keys.verify(&token, DateTime::<Utc>::MAX_UTC - Duration::days(1))
+                .map(|c| c.delivery),
+            Ok(7)
+        );
+    }
+
+    #[test]
+    fn link_days_past_a_year_are_refused_with_what_to_write() {
+        for days in [0, 366, u32::MAX] {
+            let err = AckKeys::new(("k1".to_owned(), vec![1; 32]), Vec::new(), days)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "[ack] link_days must be between 1 and 365, not {days}; write e.g. link_days = 60"
+                )
+            );
+        }
     }
 
     #[test]

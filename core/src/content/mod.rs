@@ -277,6 +277,36 @@ pub struct ContentError {
     pub help: Option<String>,
 }
 
+/// The largest content file read. A learning item is a few pages of
+/// Markdown (the examples are under 10 KB); checking one costs many times
+/// its size in memory (a 21 MB file took 2.7 GB), so a file past a
+/// megabyte is refused before it is read.
+pub const MAX_CONTENT_BYTES: u64 = 1024 * 1024;
+
+/// A content file's text, or the problem reading it: not there, not
+/// UTF-8, or larger than [`MAX_CONTENT_BYTES`].
+fn read_file(path: &std::path::Path) -> Result<String, ContentError> {
+    let (message, help) = match crate::bounds::read_at_most(path, MAX_CONTENT_BYTES) {
+        Ok(text) => return Ok(text),
+        Err(crate::bounds::FileError::Io(e)) => (
+            format!("cannot read the file: {e}"),
+            "content files must be readable UTF-8 text",
+        ),
+        Err(crate::bounds::FileError::TooLarge { size, max }) => (
+            format!("the file is {size} bytes; a content file may be at most {max} bytes (1 MB)"),
+            "split it into several items, and link to long documents rather than pasting them in",
+        ),
+    };
+    Err(ContentError {
+        at: SourceLocation {
+            path: path.to_owned(),
+            line: 1,
+        },
+        message,
+        help: Some(help.to_owned()),
+    })
+}
+
 /// Ids of items and rollouts: lowercase letters, digits and dashes.
 pub(crate) fn is_slug(s: &str) -> bool {
     !s.is_empty()

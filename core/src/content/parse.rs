@@ -339,17 +339,10 @@ pub fn load_dir(dir: &Path, taxonomy: &Taxonomy) -> (Vec<LoadedItem>, Vec<Conten
     paths.sort();
     let mut items: Vec<LoadedItem> = Vec::new();
     for path in paths {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::read_file(&path) {
             Ok(t) => t,
             Err(e) => {
-                errors.push(ContentError {
-                    at: SourceLocation {
-                        path: path.clone(),
-                        line: 1,
-                    },
-                    message: format!("cannot read the file: {e}"),
-                    help: Some("content files must be readable UTF-8 text".to_owned()),
-                });
+                errors.push(e);
                 continue;
             }
         };

@@ -86,8 +86,13 @@ struct RateLimit {
 
 impl RateLimit {
     fn per_second(rate: f64) -> RateLimit {
+        // `cascade.toml` bounds its rates (`plugins::PER_SECOND`) but a
+        // plugin's manifest may say anything: a rate of zero, below the
+        // bound or not a number waits as long as the slowest rate allowed,
+        // rather than overflowing the clock.
+        let slowest = Duration::from_secs_f64(1.0 / crate::plugins::PER_SECOND.min);
         RateLimit {
-            interval: Duration::from_secs_f64(1.0 / rate),
+            interval: Duration::try_from_secs_f64(1.0 / rate).map_or(slowest, |d| d.min(slowest)),
             next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         }
     }
@@ -535,6 +540,25 @@ mod tests {
             limit.wait().await;
         }
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plugins_rate_of_any_size_waits_at_most_as_long_as_the_slowest_rate_allowed() {
+        for rate in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e-20,
+            f64::MAX,
+        ] {
+            let limit = RateLimit::per_second(rate);
+            assert!(limit.interval <= Duration::from_secs(100), "{rate}");
+            limit.wait().await;
+            limit.wait().await;
+        }
     }
 
     #[test]

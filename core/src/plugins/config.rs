@@ -5,7 +5,8 @@
 //! stored in the configuration or logged.
 
 use super::PluginError;
-use serde::Deserialize;
+use crate::bounds::Bounds;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,10 +23,49 @@ pub struct PluginsConfig {
     /// without a pin is not loaded at all.
     #[serde(default)]
     pub sha256: BTreeMap<String, String>,
-    /// How long a send may wait for the plugin's answer (default 30 s).
+    /// How long a send may wait for the plugin's answer (default 30 s,
+    /// the example of [`SEND_TIMEOUT_SECONDS`]).
+    #[serde(default, deserialize_with = "send_timeout_seconds")]
     pub send_timeout_seconds: Option<f64>,
-    /// How long a plugin may take to start or stop (default 15 s).
+    /// How long a plugin may take to start or stop (default 15 s, the
+    /// example of [`START_TIMEOUT_SECONDS`]).
+    #[serde(default, deserialize_with = "start_timeout_seconds")]
     pub start_timeout_seconds: Option<f64>,
+}
+
+/// A send or a start that takes ten minutes has hung; below a tenth of a
+/// second every provider would time out.
+pub const SEND_TIMEOUT_SECONDS: Bounds<f64> = Bounds {
+    key: "send_timeout_seconds",
+    min: 0.1,
+    max: 600.0,
+    example: 30.0,
+};
+pub const START_TIMEOUT_SECONDS: Bounds<f64> = Bounds {
+    key: "start_timeout_seconds",
+    min: 0.1,
+    max: 600.0,
+    example: 15.0,
+};
+/// A channel's sends a second: from one every 100 s (a trickle while
+/// testing a provider) to more than any provider's API accepts.
+pub const PER_SECOND: Bounds<f64> = Bounds {
+    key: "per_second",
+    min: 0.01,
+    max: 1000.0,
+    example: 10.0,
+};
+
+fn send_timeout_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    SEND_TIMEOUT_SECONDS.deserialize_some(d)
+}
+
+fn start_timeout_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    START_TIMEOUT_SECONDS.deserialize_some(d)
+}
+
+fn per_second<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    PER_SECOND.deserialize_some(d)
 }
 
 impl PluginsConfig {
@@ -42,17 +82,21 @@ impl PluginsConfig {
     }
 
     pub fn send_timeout(&self) -> Duration {
-        seconds(self.send_timeout_seconds, 30.0)
+        seconds(self.send_timeout_seconds, SEND_TIMEOUT_SECONDS)
     }
 
     pub fn start_timeout(&self) -> Duration {
-        seconds(self.start_timeout_seconds, 15.0)
+        seconds(self.start_timeout_seconds, START_TIMEOUT_SECONDS)
     }
 }
 
-fn seconds(value: Option<f64>, default: f64) -> Duration {
-    Duration::try_from_secs_f64(value.unwrap_or(default))
-        .unwrap_or(Duration::from_secs_f64(default))
+/// The setting, or its default (the example) when unset or out of range:
+/// a value set in code rather than read from `cascade.toml` is not checked.
+fn seconds(value: Option<f64>, bounds: Bounds<f64>) -> Duration {
+    let seconds = value
+        .filter(|v| bounds.check(*v).is_ok())
+        .unwrap_or(bounds.example);
+    Duration::from_secs_f64(seconds)
 }
 
 /// One `[[channels]]` entry: a named instance of a plugin.
@@ -78,7 +122,7 @@ pub struct ChannelConfig {
     #[serde(default)]
     pub formats: Option<Vec<String>>,
     /// Most sends a second on this channel (default: the plugin's limit).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "per_second")]
     pub per_second: Option<f64>,
     /// Team channels on this instance: a directory team id to the
     /// provider's address of that team's shared channel (a Discord channel
@@ -224,8 +268,10 @@ mod tests {
     fn timeouts_default_when_unset_or_nonsense() {
         let mut c = PluginsConfig::default();
         assert_eq!(c.send_timeout(), Duration::from_secs(30));
-        c.send_timeout_seconds = Some(-1.0);
-        assert_eq!(c.send_timeout(), Duration::from_secs(30));
+        for nonsense in [-1.0, 0.0, f64::NAN, f64::INFINITY, 1e300] {
+            c.send_timeout_seconds = Some(nonsense);
+            assert_eq!(c.send_timeout(), Duration::from_secs(30));
+        }
         c.send_timeout_seconds = Some(0.25);
         assert_eq!(c.send_timeout(), Duration::from_millis(250));
     }

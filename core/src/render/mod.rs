@@ -3,6 +3,7 @@
 //! splits messages that exceed the channel's size limit. Pure: no I/O beyond
 //! reading the template folder in [`Renderer::load_dir`].
 
+mod compile;
 mod markup;
 mod split;
 #[cfg(test)]
@@ -11,6 +12,7 @@ mod tests;
 pub use markup::{escape, escape_discord, escape_telegram, is_safe_url, markdown_to};
 pub use split::{Markup, SECTION_BREAK, split, utf16_len};
 
+use crate::bounds::FileError;
 use crate::content::{
     ItemKind, LearningItem, Link, NewsletterItem, ReviewFinding, ReviewType, Section,
     SevenMinuteBriefing, Status, Taxonomy, Version,
@@ -32,6 +34,12 @@ pub const DISCORD_EMBED_LIMIT: usize = 4096;
 /// Discord's limit for plain message content, for callers posting without
 /// an embed.
 pub const DISCORD_MESSAGE_LIMIT: usize = 2000;
+
+/// The largest template file read. The default templates are under 4 KB;
+/// a quarter of a megabyte leaves room for long hand-written ones, while
+/// a file far past it (a 779 KB template took a minute and 770 MB to
+/// check) would cost every check and every start of `serve`.
+pub const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 
 /// The item kinds, as named in front matter and template folders.
 pub const KINDS: [&str; 3] = ["seven-minute-briefing", "review-finding", "newsletter-item"];
@@ -237,16 +245,14 @@ impl Renderer {
             };
             for channel in targets {
                 let templates = &mut channels[channel.index()];
-                let (name, result) = match &placed {
-                    TemplateFile::Item { .. } => (
-                        path.clone(),
-                        templates.registry.register_template_string(&path, &source),
-                    ),
-                    TemplateFile::Partial { name, .. } => (
-                        name.clone(),
-                        templates.registry.register_partial(name, &source),
-                    ),
+                // A partial is registered as a template of its own name,
+                // as handlebars' `register_partial` does.
+                let name = match &placed {
+                    TemplateFile::Item { .. } => path.clone(),
+                    TemplateFile::Partial { name, .. } => name.clone(),
                 };
+                let result = compile::compile(&source, &name)
+                    .map(|template| templates.registry.register_template(&name, template));
                 templates.files.insert(name, file.clone());
                 if let Err(e) = result {
                     errors.push(template_error(&file, &e));
@@ -425,7 +431,20 @@ pub(crate) fn read_templates(
         if path.is_dir() {
             read_templates(root, &path, out)?;
         } else if path.extension().is_some_and(|e| e == "hbs") {
-            let source = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+            let source = match crate::bounds::read_at_most(&path, MAX_TEMPLATE_BYTES) {
+                Ok(source) => source,
+                Err(FileError::Io(e)) => return Err(io_error(&path, e)),
+                Err(FileError::TooLarge { size, max }) => {
+                    return Err(RenderError {
+                        file: Some(path),
+                        line: None,
+                        message: format!(
+                            "the template is {size} bytes; a template may be at most {max} bytes (256 KB)"
+                        ),
+                        help: "move repeated parts into partials (templates/partials/<name>.hbs) and keep long text in the content".to_owned(),
+                    });
+                }
+            };
             let relative = path.strip_prefix(root).unwrap_or(&path);
             let name: Vec<String> = relative
                 .components()

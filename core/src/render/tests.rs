@@ -738,3 +738,50 @@ fn channel_names_round_trip_and_unknown_ones_list_the_choices() {
             .contains("email-html, email-text, telegram, discord")
     );
 }
+
+#[test]
+fn compiling_templates_takes_time_in_proportion_to_their_length() {
+    // The best of three runs, so a busy machine does not decide the test.
+    let seconds = |uses: usize| {
+        let source = "Dear {{person.name}}, ".repeat(uses);
+        (0..3)
+            .map(|_| {
+                let templates = vec![(
+                    "seven-minute-briefing/email-text.hbs".to_owned(),
+                    source.clone(),
+                )];
+                let start = std::time::Instant::now();
+                Renderer::new(templates).unwrap();
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (small, large) = (seconds(1000), seconds(8000));
+    // Eight times the text; quadratic time would be 64 times as long.
+    assert!(
+        large < 20.0 * small,
+        "1,000 uses: {small:.3} s; 8,000 uses: {large:.3} s"
+    );
+}
+
+#[test]
+fn a_template_file_over_its_limit_is_refused_naming_the_file_its_size_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("seven-minute-briefing");
+    std::fs::create_dir(&folder).unwrap();
+    let path = folder.join("email-text.hbs");
+    std::fs::write(&path, "x".repeat(256 * 1024 + 1)).unwrap();
+    let errors = Renderer::load_dir(dir.path())
+        .err()
+        .expect("the template is refused");
+    let message = errors[0].to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{}: the template is 262145 bytes; a template may be at most 262144 bytes (256 KB)",
+            path.display()
+        )),
+        "{message}"
+    );
+    std::fs::write(&path, "x".repeat(256 * 1024)).unwrap();
+    assert!(Renderer::load_dir(dir.path()).is_ok());
+}

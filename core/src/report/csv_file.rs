@@ -1,8 +1,11 @@
 //! The `csv` format: one CSV with a `section` column, the same header row
 //! whatever the report holds, and RFC 4180 quoting. Empty cells are figures
 //! that do not apply to the row (or a percentage or median of nobody).
+//! Names, questions and answers come from the directory, rollout files and
+//! people's replies, so every cell passes through [`cell`] first.
 
 use super::Report;
+use std::borrow::Cow;
 
 /// The header row; every row has every column.
 const HEADERS: [&str; 18] = [
@@ -85,8 +88,31 @@ pub(super) fn render(report: &Report) -> String {
     // Writing to memory cannot fail.
     let _ = writer.write_record(HEADERS);
     for record in &records {
-        let _ = writer.write_record(record);
+        let _ = writer.write_record(record.iter().map(|c| cell(c).into_owned()));
     }
     let bytes = writer.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// A cell as a spreadsheet shows it rather than runs it (OWASP's advice on
+/// CSV injection): text starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return, which Excel, LibreOffice and Sheets read as a formula,
+/// gets a leading `'`, so a team named `=HYPERLINK(...)` stays a name. A
+/// plain decimal number such as `-12` or `-0.5` is left as it is: it is
+/// read as that number, never as a formula.
+pub(super) fn cell(text: &str) -> Cow<'_, str> {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && !is_decimal(text) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// An optional sign, digits, and optionally a point and more digits.
+fn is_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction)
 }

@@ -82,8 +82,7 @@ pub async fn generate(
                 });
             }
             let start = calendar.at_local(from.and_time(chrono::NaiveTime::MIN));
-            let end =
-                calendar.at_local((*to + chrono::Days::new(1)).and_time(chrono::NaiveTime::MIN));
+            let end = calendar.local_days_after(to.and_time(chrono::NaiveTime::MIN), 1);
             rollouts_created(store, start.timestamp_millis(), end.timestamp_millis()).await?
         }
     };

@@ -340,3 +340,57 @@ fn table_aligns_columns() {
     assert!(widths.windows(2).all(|w| w[0] == w[1]), "{agency:#?}");
     assert!(agency[3].contains("Agency \"A\", East"));
 }
+
+#[test]
+fn csv_cells_a_spreadsheet_would_run_as_formulas_are_shown_as_text() {
+    let mut rows = rows();
+    rows.agencies[1].name = "=HYPERLINK(\"https://evil.example\",\"Open\")".into();
+    rows.teams[0].name = "@SUM(1+1)".into();
+    rows.teams[1].name = "+cmd|' /C calc'!A0".into();
+    let r1 = &mut rows.rollouts[0];
+    r1.definition.follow_ups[0].question = "-2+3 Used it?".into();
+    r1.answers[1].answer = "\t=1+1".into();
+    r1.answers.push(AnswerRow {
+        person_id: "a2".into(),
+        follow_up: 1,
+        answer: "\r=1+1".into(),
+    });
+    let report = compute(
+        &rows,
+        &Selection::Rollout("r1".into()),
+        &calendar(),
+        &Taxonomy::default(),
+    );
+    let csv = render(&report, Format::Csv);
+    for shown in [
+        "\"'=HYPERLINK(\"\"https://evil.example\"\",\"\"Open\"\")\"",
+        "'@SUM(1+1)",
+        "'+cmd|' /C calc'!A0",
+        "'-2+3 Used it?",
+        "'\t=1+1",
+        "\"'\r=1+1\"",
+    ] {
+        assert!(csv.contains(shown), "{shown:?} not in {csv}");
+    }
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    for record in reader.records() {
+        for cell in &record.unwrap() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn csv_cells_that_are_plain_numbers_are_left_as_numbers() {
+    for number in ["-12", "-0.5", "+3", "42", "100.0"] {
+        assert_eq!(csv_file::cell(number), number);
+    }
+    for text in ["-", "-1e5", "-inf", "+NaN", "-1,2", "-12 ", "=1", "@1"] {
+        assert_eq!(csv_file::cell(text), format!("'{text}"));
+    }
+    assert_eq!(csv_file::cell("Agency B"), "Agency B");
+    assert_eq!(csv_file::cell(""), "");
+}

@@ -1,10 +1,13 @@
 //! Time for rollouts: the partnership's zone and its quiet hours. Days are
 //! added in local wall-clock time, so a 09:00 wave stays at 09:00 across a
 //! clock change. No clock is read here; every instant is a parameter.
+//! Arithmetic is checked: a date past the end of the calendar (which only
+//! a day count that bypassed a rollout file's checks could reach) is held
+//! at [`latest`], so it never comes, and nothing overflows.
 
 use chrono::{
-    DateTime, Datelike, Days, LocalResult, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Timelike,
-    Utc, Weekday,
+    DateTime, Datelike, Days, LocalResult, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
+    Timelike, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -64,6 +67,22 @@ mod hh_mm {
     }
 }
 
+/// The latest instant the calendar gives. Two days inside chrono's range,
+/// so it has a local time in every zone (offsets are under a day) and a
+/// day's hop from it is still representable.
+fn latest() -> DateTime<Utc> {
+    DateTime::<Utc>::MAX_UTC
+        .checked_sub_days(Days::new(2))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The earliest instant the calendar gives, for the same reason.
+fn earliest() -> DateTime<Utc> {
+    DateTime::<Utc>::MIN_UTC
+        .checked_add_days(Days::new(2))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// The partnership's clock: its time zone and quiet hours.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calendar {
@@ -106,20 +125,44 @@ impl Calendar {
             .unwrap_or(t);
         let mut candidate = t;
         for step in 0..=24 * 60 {
-            match self.tz.from_local_datetime(&candidate) {
-                LocalResult::Single(local) => return local.with_timezone(&Utc),
-                LocalResult::Ambiguous(earlier, _) => return earlier.with_timezone(&Utc),
-                LocalResult::None => candidate = minute + TimeDelta::minutes(step + 1),
-            }
+            let instant = match self.tz.from_local_datetime(&candidate) {
+                LocalResult::Single(local) => local.with_timezone(&Utc),
+                LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+                LocalResult::None => {
+                    match minute.checked_add_signed(TimeDelta::minutes(step + 1)) {
+                        Some(next) => {
+                            candidate = next;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+            };
+            return instant.clamp(earliest(), latest());
         }
         // No zone has a gap of a day; read the time as UTC rather than fail.
-        Utc.from_utc_datetime(&t)
+        Utc.from_utc_datetime(&t).clamp(earliest(), latest())
     }
 
-    /// The same local wall-clock time `days` later.
+    /// The local wall-clock time of an instant within the calendar's range.
+    fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        let t = t.clamp(earliest(), latest()).naive_utc();
+        let offset = self.tz.offset_from_utc_datetime(&t).fix();
+        // Within the range, adding an offset of under a day cannot overflow.
+        t.checked_add_offset(offset).unwrap_or(t)
+    }
+
+    /// The same local wall-clock time `days` later, or [`latest`] when that
+    /// is past the end of the calendar.
     pub fn add_days(&self, t: DateTime<Utc>, days: u32) -> DateTime<Utc> {
-        let local = t.with_timezone(&self.tz).naive_local();
-        self.at_local(local + Days::new(days.into()))
+        self.local_days_after(self.local(t), days)
+    }
+
+    /// The instant `days` days after the local wall-clock time `t`, or
+    /// [`latest`] when that is past the end of the calendar.
+    pub fn local_days_after(&self, t: NaiveDateTime, days: u32) -> DateTime<Utc> {
+        t.checked_add_days(Days::new(days.into()))
+            .map_or_else(latest, |local| self.at_local(local))
     }
 
     /// `t` if a message may go then, else the end of the quiet period it
@@ -131,23 +174,26 @@ impl Calendar {
         let mut t = t;
         // A night ends on Saturday morning, then the weekend; a few hops at most.
         for _ in 0..8 {
-            let local = t.with_timezone(&self.tz).naive_local();
+            let local = self.local(t);
             let time = local.time();
-            let next =
+            let next_date =
                 if self.quiet.weekends && matches!(local.weekday(), Weekday::Sat | Weekday::Sun) {
                     let to_monday = 7 - u64::from(local.weekday().num_days_from_monday());
-                    (local.date() + Days::new(to_monday)).and_time(self.quiet.end)
+                    local.date().checked_add_days(Days::new(to_monday))
                 } else if self.quiet.is_quiet_at(time) {
-                    let date = if time >= self.quiet.end {
-                        local.date() + Days::new(1)
+                    if time >= self.quiet.end {
+                        local.date().checked_add_days(Days::new(1))
                     } else {
-                        local.date()
-                    };
-                    date.and_time(self.quiet.end)
+                        Some(local.date())
+                    }
                 } else {
                     return t;
                 };
-            t = self.at_local(next);
+            // Past the end of the calendar there is no morning to wait for.
+            let Some(date) = next_date else {
+                return t;
+            };
+            t = self.at_local(date.and_time(self.quiet.end));
         }
         t
     }

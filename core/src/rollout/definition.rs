@@ -3,6 +3,7 @@
 //! `to_toml` writes a definition back so that parsing it gives it again.
 
 use super::{RolloutError, closest};
+use crate::bounds::Bounds;
 use crate::content::{SourceLocation, is_slug, slugify};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -16,6 +17,22 @@ use toml::Spanned;
 const MAX_ESCALATIONS: usize = 3;
 const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 const MAX_ATTEMPTS: u32 = 20;
+/// The most days any count of days in a rollout may be (a wave's start, the
+/// deadline, a reminder, an escalation, a follow-up). A rollout is planned
+/// within a year; the bound also keeps every date a plan computes (start,
+/// plus a wave's day, plus the deadline, plus an escalation) a real date,
+/// where an unbounded number would overflow the calendar.
+const MAX_DAYS: u32 = 365;
+
+/// A count of days from `min` to [`MAX_DAYS`].
+fn days(key: &'static str, min: u32, example: u32) -> Bounds<u32> {
+    Bounds {
+        key,
+        min,
+        max: MAX_DAYS,
+        example,
+    }
+}
 
 /// One rollout: which item goes to whom, when, and how it is chased.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,11 +59,11 @@ pub struct RolloutDefinition {
     pub channels: Vec<String>,
     /// On a dead letter, try the person's next channel.
     pub fallback: bool,
-    /// Days after the person's own wave send; more than zero.
+    /// Days after the person's own wave send: 1 to 365.
     pub ack_deadline_days: u32,
     /// Days after the person's wave send, ascending, each before the deadline.
     pub reminder_days: Vec<u32>,
-    /// Days after the deadline, ascending; rung n is escalation level n.
+    /// Days after the deadline, ascending, 1 to 365; rung n is escalation level n.
     pub escalation_days: Vec<u32>,
     /// Attempts per outbox row before it dead-letters, 1 to 20.
     pub max_attempts: u32,
@@ -124,7 +141,7 @@ impl Audience {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wave {
     pub name: String,
-    /// Days after the rollout's start, at the same local wall-clock time.
+    /// Days after the rollout's start, at the same local wall-clock time: 0 to 365.
     pub after_days: u32,
     /// Champions whose theme is one of the item's themes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -153,6 +170,7 @@ impl Wave {
 /// A question asked some days after the person's wave send, with fixed answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
+    /// Days after the person's wave send: 1 to 365.
     pub after_days: u32,
     pub question: String,
     /// Two to five.
@@ -194,7 +212,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     let fallback = p.flag(&raw.fallback, "fallback", true);
     let channels = p.channels(&raw.channels);
     let ack_deadline_days = match &raw.ack_deadline_days {
-        Some(v) => p.days(v, "ack_deadline_days", 1),
+        Some(v) => p.number(v, days("ack_deadline_days", 1, 14)),
         None => {
             p.at_line(
                 1,
@@ -208,17 +226,15 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     let escalation_days = p.escalation_days(&raw.escalation_days);
     let max_attempts = match &raw.max_attempts {
         None => Some(DEFAULT_MAX_ATTEMPTS),
-        Some(v) => match p.days(v, "max_attempts", 1) {
-            Some(n) if n > MAX_ATTEMPTS => {
-                p.at(
-                    v.span(),
-                    format!("max_attempts = {n} is more than {MAX_ATTEMPTS}"),
-                    format!("use 1 to {MAX_ATTEMPTS}; the default is {DEFAULT_MAX_ATTEMPTS}"),
-                );
-                None
-            }
-            n => n,
-        },
+        Some(v) => p.number(
+            v,
+            Bounds {
+                key: "max_attempts",
+                min: 1,
+                max: MAX_ATTEMPTS,
+                example: DEFAULT_MAX_ATTEMPTS,
+            },
+        ),
     };
     let unsubscribe_url = match &raw.unsubscribe_url {
         None => Some(None),
@@ -761,25 +777,30 @@ impl<'a> Problems<'a> {
         }
     }
 
-    /// A whole number of days (or attempts) of at least `min`.
-    fn days(&mut self, v: &Spanned<toml::Value>, key: &str, min: u32) -> Option<u32> {
+    /// A whole number (of days or attempts) within `bounds`.
+    fn number(&mut self, v: &Spanned<toml::Value>, bounds: Bounds<u32>) -> Option<u32> {
         match v.get_ref() {
-            toml::Value::Integer(n) => match u32::try_from(*n) {
-                Ok(n) if n >= min => Some(n),
-                _ => {
-                    self.at(
-                        v.span(),
-                        format!("`{key}` is {n}; it must be a whole number of at least {min}"),
-                        format!("write e.g. {key} = {}", min.max(7)),
-                    );
+            toml::Value::Integer(n) => match bounds.check(*n) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.at(v.span(), bounds.message(n), bounds.help());
                     None
                 }
             },
             other => {
                 self.at(
                     v.span(),
-                    format!("`{key}` must be a whole number, not {}", other.type_str()),
-                    format!("write e.g. {key} = {} (without quotes)", min.max(7)),
+                    format!(
+                        "`{}` must be a whole number, not {}",
+                        bounds.key,
+                        other.type_str()
+                    ),
+                    format!(
+                        "{} (without quotes), from {} to {}",
+                        bounds.help(),
+                        bounds.min,
+                        bounds.max
+                    ),
                 );
                 None
             }
@@ -877,17 +898,16 @@ impl<'a> Problems<'a> {
         }
     }
 
-    /// Numbers of days, strictly ascending, each at least `min`.
+    /// Numbers of days from 1 to [`MAX_DAYS`], strictly ascending.
     fn ascending_days(
         &mut self,
         list: &Spanned<Vec<Spanned<toml::Value>>>,
-        key: &str,
-        min: u32,
+        key: &'static str,
     ) -> Option<Vec<(u32, Range<usize>)>> {
         let mut out: Vec<(u32, Range<usize>)> = Vec::new();
         let mut ok = true;
         for v in list.get_ref() {
-            let Some(n) = self.days(v, key, min) else {
+            let Some(n) = self.number(v, days(key, 1, 7)) else {
                 ok = false;
                 continue;
             };
@@ -912,7 +932,7 @@ impl<'a> Problems<'a> {
         let Some(list) = list else {
             return Some(Vec::new());
         };
-        let days = self.ascending_days(list, "reminder_days", 1)?;
+        let days = self.ascending_days(list, "reminder_days")?;
         let mut ok = true;
         if let Some(deadline) = deadline {
             for (d, span) in &days {
@@ -933,7 +953,7 @@ impl<'a> Problems<'a> {
         let Some(list) = list else {
             return Some(Vec::new());
         };
-        let days = self.ascending_days(list, "escalation_days", 1)?;
+        let days = self.ascending_days(list, "escalation_days")?;
         if days.len() > MAX_ESCALATIONS {
             self.at(
                 days[MAX_ESCALATIONS].1.clone(),
@@ -974,7 +994,7 @@ impl<'a> Problems<'a> {
             let wave = w.get_ref();
             let name = self.required_string(&wave.name, "name", "\"Champions\"", line);
             let after_days = match &wave.after_days {
-                Some(v) => self.days(v, "after_days", 0),
+                Some(v) => self.number(v, days("after_days", 0, 4)),
                 None => Some(0),
             };
             let champions = self.flag(
@@ -1046,7 +1066,7 @@ impl<'a> Problems<'a> {
             let line = self.line(f.span().start);
             let follow_up = f.get_ref();
             let after_days = match &follow_up.after_days {
-                Some(v) => self.days(v, "after_days", 1),
+                Some(v) => self.number(v, days("after_days", 1, 90)),
                 None => {
                     self.at_line(
                         line,

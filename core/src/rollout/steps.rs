@@ -5,7 +5,7 @@
 use super::calendar::Calendar;
 use super::definition::RolloutDefinition;
 use crate::directory::Directory;
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -43,8 +43,8 @@ pub struct Step {
 /// # Panics
 /// If `wave` is not an index of `def.waves`.
 pub fn wave_send(def: &RolloutDefinition, calendar: &Calendar, wave: usize) -> DateTime<Utc> {
-    let local = def.start + Days::new(def.waves[wave].after_days.into());
-    calendar.next_allowed(calendar.at_local(local), def.urgent)
+    let send = calendar.local_days_after(def.start, def.waves[wave].after_days);
+    calendar.next_allowed(send, def.urgent)
 }
 
 /// When people in a wave must have acknowledged by: the deadline days after

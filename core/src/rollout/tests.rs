@@ -557,7 +557,7 @@ mod definition {
             has(
                 &errors,
                 &format!("{FILE}:10:"),
-                "max_attempts = 50 is more than 20"
+                "max_attempts must be between 1 and 20, not 50"
             ),
             "{errors:#?}"
         );
@@ -1284,5 +1284,183 @@ plugin = "discord"
             "a team with nobody in the audience gets no post"
         );
         assert!(posts.iter().all(|p| p.channel == "discord"));
+    }
+}
+
+mod numbers {
+    use super::*;
+    use crate::store::AudienceCounts;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_count_of_days_past_a_year_names_its_line_and_the_fix() {
+        let text = full_with("ack_deadline_days = 28", "ack_deadline_days = 100000")
+            .replace("reminder_days = [7, 14]", "reminder_days = [7, 400]")
+            .replace(
+                "escalation_days = [1, 7, 14]",
+                "escalation_days = [1, 7, 4294967296]",
+            )
+            .replace("after_days = 4", "after_days = 366")
+            .replace("after_days = 90", "after_days = -90");
+        let errors = errors(&text);
+        for (line, message, fix) in [
+            (
+                7,
+                "ack_deadline_days must be between 1 and 365, not 100000",
+                "write e.g. ack_deadline_days = 14",
+            ),
+            (
+                8,
+                "reminder_days must be between 1 and 365, not 400",
+                "write e.g. reminder_days = 7",
+            ),
+            (
+                9,
+                "escalation_days must be between 1 and 365, not 4294967296",
+                "write e.g. escalation_days = 7",
+            ),
+            (
+                28,
+                "after_days must be between 0 and 365, not 366",
+                "write e.g. after_days = 4",
+            ),
+            (
+                31,
+                "after_days must be between 1 and 365, not -90",
+                "write e.g. after_days = 90",
+            ),
+        ] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("{FILE}:{line}: {message}\n  help: {fix}"))),
+                "no {message:?} at line {line} in {errors:#?}"
+            );
+        }
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+    }
+
+    #[test]
+    fn day_counts_that_bypassed_the_checks_plan_without_panicking() {
+        let mut def = parse(FULL);
+        def.ack_deadline_days = u32::MAX;
+        def.reminder_days = vec![u32::MAX - 1];
+        def.escalation_days = vec![1, u32::MAX];
+        def.waves[1].after_days = u32::MAX;
+        def.follow_ups[0].after_days = u32::MAX;
+        for start in [def.start, NaiveDateTime::MAX, NaiveDateTime::MIN] {
+            def.start = start;
+            for calendar in [
+                london(),
+                Calendar::new("Pacific/Kiritimati", QuietHours::default()).unwrap(),
+                Calendar::new("Pacific/Pago_Pago", QuietHours::default()).unwrap(),
+            ] {
+                let send = wave_send(&def, &calendar, 1);
+                assert!(deadline(&def, &calendar, 1) >= send);
+                let steps = wave_steps(&def, &calendar, 1);
+                assert!(steps.windows(2).all(|w| w[0].due_at <= w[1].due_at));
+                summarise(&def, &calendar, &AudienceCounts::default()).to_string();
+            }
+        }
+    }
+
+    /// A number as a rollout file might hold one: mostly plausible day
+    /// counts, and the extremes of TOML's integers and floats.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => (0i64..=30).prop_map(|n| n.to_string()),
+            2 => (-2i64..=800).prop_map(|n| n.to_string()),
+            2 => prop::sample::select(vec![
+                i64::MIN,
+                -1,
+                0,
+                365,
+                366,
+                i64::from(u32::MAX),
+                i64::from(u32::MAX) + 1,
+                i64::MAX,
+            ])
+            .prop_map(|n| n.to_string()),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => prop::sample::select(vec!["nan", "inf", "-inf", "1.5", "1e300", "-0.0"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    fn start() -> impl Strategy<Value = String> {
+        (0u32..=9999, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60)
+            .prop_map(|(y, m, d, h, min)| format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:00"))
+    }
+
+    fn calendar() -> impl Strategy<Value = Calendar> {
+        (
+            prop::sample::select(vec![
+                "Europe/London",
+                "Pacific/Kiritimati",
+                "Pacific/Pago_Pago",
+            ]),
+            any::<bool>(),
+        )
+            .prop_map(|(zone, weekends)| {
+                let quiet = QuietHours {
+                    weekends,
+                    ..QuietHours::default()
+                };
+                Calendar::new(zone, quiet).unwrap()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_rollout_file_with_any_numbers_is_refused_or_planned(
+            start in start(),
+            days in prop::collection::vec(number(), 8),
+            urgent in any::<bool>(),
+            calendar in calendar(),
+        ) {
+            let text = format!(
+                "id = \"r\"\nitem = \"i\"\nstart = {start}\nurgent = {urgent}\nchannels = [\"email\"]\n\
+                 ack_deadline_days = {}\nreminder_days = [{}]\nescalation_days = [{}, {}]\nmax_attempts = {}\n\
+                 [[waves]]\nname = \"One\"\nafter_days = {}\nchampions_of_item_themes = true\n\
+                 [[waves]]\nname = \"Two\"\nafter_days = {}\n\
+                 [[follow_ups]]\nafter_days = {}\nquestion = \"Q?\"\nanswers = [\"a\", \"b\"]\n",
+                days[0], days[1], days[2], days[3], days[4], days[5], days[6], days[7],
+            );
+            if let Ok(def) = parse_definition(Path::new(FILE), &text) {
+                let counts = [def.ack_deadline_days, def.waves[0].after_days, def.waves[1].after_days, def.follow_ups[0].after_days];
+                prop_assert!(counts.into_iter().chain(def.reminder_days.iter().copied()).chain(def.escalation_days.iter().copied()).all(|d| d <= 365));
+                for wave in 0..def.waves.len() {
+                    let steps = wave_steps(&def, &calendar, wave);
+                    prop_assert!(deadline(&def, &calendar, wave) >= steps[0].due_at);
+                }
+                summarise(&def, &calendar, &AudienceCounts::default()).to_string();
+            }
+        }
+
+        #[test]
+        fn a_definition_with_any_day_counts_plans_without_panicking(
+            days in prop::collection::vec(any::<u32>(), 6),
+            start_day in any::<i32>(),
+            urgent in any::<bool>(),
+            calendar in calendar(),
+        ) {
+            let mut def = parse(FULL);
+            def.urgent = urgent;
+            def.start = NaiveDate::from_num_days_from_ce_opt(start_day)
+                .unwrap_or(NaiveDate::MAX)
+                .and_time(def.start.time());
+            def.ack_deadline_days = days[0];
+            def.reminder_days = vec![days[1]];
+            def.escalation_days = vec![days[2], days[3]];
+            def.waves[1].after_days = days[4];
+            def.follow_ups[0].after_days = days[5];
+            for wave in 0..def.waves.len() {
+                wave_steps(&def, &calendar, wave);
+                deadline(&def, &calendar, wave);
+            }
+            summarise(&def, &calendar, &AudienceCounts::default()).to_string();
+        }
     }
 }
