@@ -414,6 +414,12 @@ fn check_finds_a_childs_details_in_decoded_text_templates_rollouts_and_allows() 
     let mut written = std::fs::read_to_string(&template).unwrap();
     written.push_str("\nQuestions? Ring mum on 07700.900.123\n");
     std::fs::write(&template, written).unwrap();
+    // A handlebars comment hides the name in the template's text; only the
+    // rendered message shows it.
+    let hidden = demo.join("templates/seven-minute-briefing/telegram.hbs");
+    let mut written = std::fs::read_to_string(&hidden).unwrap();
+    written.push_str("\nTil{{!-- a comment --}}ly Marchbank\n");
+    std::fs::write(&hidden, written).unwrap();
     let rollout = demo.join("rollouts/neglect-briefing.toml");
     let written = std::fs::read_to_string(&rollout).unwrap().replacen(
         "Have you used the learning from this briefing in your practice?",
@@ -439,6 +445,8 @@ fn check_finds_a_childs_details_in_decoded_text_templates_rollouts_and_allows() 
         "phone number \"07700.900.123\"".to_owned(),
         "rollouts/neglect-briefing.toml:".to_owned(),
         "deny-listed name \"Northwood, Jayden\"".to_owned(),
+        "rendered for telegram, the message holds a deny-listed name \"Tilly Marchbank\""
+            .to_owned(),
     ] {
         assert!(
             stderr.contains(&expected),

@@ -281,16 +281,13 @@ impl Engine {
                 for &format in &route.formats {
                     match renderer.render(&loaded.item, taxonomy, format, &input) {
                         Ok(chunks) => {
-                            if let Some(finding) =
-                                crate::project::rendered_finding(&guard, loaded, &chunks.concat())
-                            {
-                                problems.push(format!(
-                                    "{}: rendered for {format} (channel \"{channel}\"), the message holds a {} {:?} that looks like a child's identifying detail\n  help: it comes from a template or the item's text; remove it",
-                                    loaded.path.display(),
-                                    finding.kind.label(),
-                                    finding.text
-                                ));
-                            }
+                            problems.extend(crate::project::rendered_problem(
+                                &guard,
+                                loaded,
+                                &chunks.concat(),
+                                &[],
+                                &format!("{format} (channel \"{channel}\")"),
+                            ));
                         }
                         Err(e) => problems.push(format!(
                             "{}: cannot render for {format} (channel \"{channel}\"): {e}",

@@ -196,19 +196,15 @@ impl Project {
                         Ok(chunks) => {
                             // A template's own finding is reported once, at
                             // the template, not again for every item.
-                            let finding = guard.as_ref().and_then(|(guard, in_templates)| {
-                                rendered_finding(guard, loaded, &chunks.concat()).filter(|f| {
-                                    !in_templates.iter().any(|t| guard.same_text(t, &f.text))
-                                })
-                            });
-                            if let Some(finding) = finding {
-                                problems.push(format!(
-                                    "{}: rendered for {channel}, the message holds a {} {:?} that looks like a child's identifying detail\n  help: it comes from a template or the item's text; remove it",
-                                    loaded.path.display(),
-                                    finding.kind.label(),
-                                    finding.text
-                                ));
-                            }
+                            problems.extend(guard.as_ref().and_then(|(guard, in_templates)| {
+                                rendered_problem(
+                                    guard,
+                                    loaded,
+                                    &chunks.concat(),
+                                    in_templates,
+                                    &channel.to_string(),
+                                )
+                            }));
                         }
                         Err(e) => problems.push(format!(
                             "{}: cannot render for {channel}: {e}",
@@ -347,21 +343,34 @@ fn denied_names_allowed(guard: &PrivacyGuard, loaded: &LoadedItem) -> Vec<String
         .collect()
 }
 
-/// The first finding in a rendered message that the item's own text and
-/// allows do not already account for: one a template brought in.
-pub fn rendered_finding(
+/// The problem with an item's rendered message (`rendered_for` says for
+/// which format or channel): its first finding that neither the item's own
+/// text and allows nor `reported` (texts already reported at a template)
+/// account for, i.e. one a template brought in.
+pub fn rendered_problem(
     guard: &PrivacyGuard,
     loaded: &LoadedItem,
     rendered: &str,
-) -> Option<crate::privacy::Finding> {
+    reported: &[String],
+    rendered_for: &str,
+) -> Option<String> {
     let in_rendered = guard.blocking(rendered, &loaded.item.privacy_allow);
     if in_rendered.is_empty() {
         return None;
     }
     let in_source = guard.scan_item(&loaded.text);
-    in_rendered.into_iter().find(|finding| {
-        !in_source
+    let finding = in_rendered.into_iter().find(|finding| {
+        !reported
             .iter()
-            .any(|f| f.kind == finding.kind && guard.same_text(&f.text, &finding.text))
-    })
+            .any(|text| guard.same_text(text, &finding.text))
+            && !in_source
+                .iter()
+                .any(|f| f.kind == finding.kind && guard.same_text(&f.text, &finding.text))
+    })?;
+    Some(format!(
+        "{}: rendered for {rendered_for}, the message holds a {} {:?} that looks like a child's identifying detail\n  help: it comes from a template or the item's text; remove it",
+        loaded.path.display(),
+        finding.kind.label(),
+        finding.text
+    ))
 }
