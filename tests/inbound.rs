@@ -12,6 +12,19 @@ use sqlx::Row;
 use std::path::Path;
 use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, rows, start, utc};
 
+/// The demo project with everyone's rollout on the `outbox` channel,
+/// started the morning before it sends.
+async fn everyone_now() -> (tempfile::TempDir, Runner) {
+    let dir = project(OUTBOX);
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    (dir, runner)
+}
+
 fn command(account: &str, name: &str, args: &[&str]) -> Inbound {
     Inbound {
         instance: "chat".to_owned(),
@@ -93,13 +106,7 @@ const MARCH_27: i64 = 1_774_602_000_000; // 2026-03-27 09:00 UTC
 /// attacker with the database alone could compute) matches nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_link_code_is_keyed_so_the_database_alone_cannot_reveal_it() {
-    let dir = project(OUTBOX);
-    let path = rollout_file(
-        dir.path(),
-        "now",
-        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
-    );
-    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let (dir, runner) = everyone_now().await;
     let store = &*runner.store;
     let now = MARCH_27;
 
@@ -157,13 +164,7 @@ async fn a_kept_link_code_is_keyed_so_the_database_alone_cannot_reveal_it() {
 /// expires, so nobody's fresh code stops working across the upgrade.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
-    let dir = project(OUTBOX);
-    let path = rollout_file(
-        dir.path(),
-        "now",
-        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
-    );
-    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let (_dir, runner) = everyone_now().await;
     let store = &*runner.store;
     let now = MARCH_27;
     for (code, person) in [("ABCDEFGH", "p-amara-okafor"), ("HGFEDCBA", "p-tom-reilly")] {
@@ -212,13 +213,7 @@ async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
-    let dir = project(OUTBOX);
-    let path = rollout_file(
-        dir.path(),
-        "now",
-        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
-    );
-    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    let (_dir, runner) = everyone_now().await;
     let store = &*runner.store;
     let now = MARCH_27;
 
