@@ -6,11 +6,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use cascade::ack::AckKeys;
-use cascade::content::parse_item;
-use cascade::project::{Project, scaffold};
-use cascade::server::{Clock, RateLimit, ServerConfig, ServerState, ack_router};
-use cascade::store::{
+use cascade_engine::ack::AckKeys;
+use cascade_engine::project::{Project, scaffold};
+use cascade_model::content::parse_item;
+use cascade_server::{Clock, RateLimit, ServerConfig, ServerState, ack_router};
+use cascade_store::{
     MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -69,7 +69,7 @@ impl World {
         ] {
             sqlx::query(sql).execute(store.pool()).await.unwrap();
         }
-        let now = cascade::delivery::millis(start());
+        let now = cascade_engine::delivery::millis(start());
         let people = ["amy", "ben", "cara"];
         let members: Vec<NewMember> = people
             .iter()
@@ -304,7 +304,10 @@ async fn a_double_post_records_one_acknowledgement_logs_the_repeat_and_stops_rem
     assert_eq!(ack[0].get::<i64, _>(3), w.delivery("amy"));
     assert_eq!(ack[0].get::<String, _>(4), "web");
     assert_eq!(ack[0].get::<String, _>(5), "link");
-    assert_eq!(ack[0].get::<i64, _>(6), cascade::delivery::millis(start()));
+    assert_eq!(
+        ack[0].get::<i64, _>(6),
+        cascade_engine::delivery::millis(start())
+    );
     assert_eq!(
         w.log().await,
         [
@@ -320,7 +323,10 @@ async fn a_double_post_records_one_acknowledgement_logs_the_repeat_and_stops_rem
     assert_eq!(
         acknowledged,
         [
-            ("amy".to_owned(), Some(cascade::delivery::millis(start()))),
+            (
+                "amy".to_owned(),
+                Some(cascade_engine::delivery::millis(start()))
+            ),
             ("ben".to_owned(), None),
             ("cara".to_owned(), None)
         ]
@@ -367,7 +373,7 @@ async fn concurrent_posts_are_committed_in_groups_and_each_answered_after_its_ow
 
 #[tokio::test]
 async fn a_group_commit_records_firsts_and_names_repeats_with_the_first_time() {
-    use cascade::store::{AckMethod, AckOutcome, Evidence, NewAcknowledgement};
+    use cascade_store::{AckMethod, AckOutcome, Evidence, NewAcknowledgement};
     let w = World::new().await;
     let stored = w.store.rollout("r1").await.unwrap().unwrap();
     let ack = |person: &str, at: i64| NewAcknowledgement {
@@ -803,7 +809,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
 
 // The server `cascade serve` runs, over TCP.
 
-use cascade::server::serve;
+use cascade_server::serve;
 use std::time::{Duration as StdDuration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -871,7 +877,7 @@ async fn closed_within(mut stream: impl AsyncReadExt + Unpin, within: StdDuratio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_stalled_clients_starve_nobody_and_are_closed_by_the_timeouts() {
     // Each connection is a file descriptor here and one in the server.
-    let open_files = cascade::server::raise_open_file_limit().unwrap();
+    let open_files = cascade_server::raise_open_file_limit().unwrap();
     assert!(
         open_files >= 2_400,
         "this test needs 2,400 open files; the hard limit is {open_files}"

@@ -7,10 +7,10 @@
 
 mod support;
 
-use cascade::engine::Runner;
-use cascade::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
-use cascade::plugins::Inbound;
+use cascade_engine::engine::Runner;
+use cascade_engine::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
 use cascade_plugin_api::{InboundEvent, InboundKind};
+use cascade_plugin_host::Inbound;
 use serde_json::Value;
 use sqlx::Row;
 use std::path::{Path, PathBuf};

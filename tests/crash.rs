@@ -413,7 +413,7 @@ fn serve_killed_five_times_loses_nobody_and_duplicates_at_most_the_batches_in_fl
         "the journal and the delivery files name different deliveries"
     );
     let duplicates = lines.len() - distinct.len();
-    let batch = cascade::delivery::DispatchSettings::default().unrecorded_at_most();
+    let batch = cascade_engine::delivery::DispatchSettings::default().unrecorded_at_most();
     let bound = batch * KILLS;
     println!(
         "duplicates: {duplicates} ({} journal lines, {} distinct deliveries; bound {batch} unrecorded at most x {KILLS} kills = {bound})",

@@ -3,11 +3,11 @@
 
 mod support;
 
-use cascade::engine::Runner;
-use cascade::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
-use cascade::plugins::Inbound;
-use cascade::store::StoreError;
+use cascade_engine::engine::Runner;
+use cascade_engine::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
 use cascade_plugin_api::{InboundEvent, InboundKind};
+use cascade_plugin_host::Inbound;
+use cascade_store::StoreError;
 use sqlx::Row;
 use std::path::Path;
 use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, rows, start, utc};
@@ -131,7 +131,7 @@ async fn a_kept_link_code_is_keyed_so_the_database_alone_cannot_reveal_it() {
         "the link-code key is in the database"
     );
 
-    let other_key = cascade::inbound::LinkCodeKey::new([7; 32]);
+    let other_key = cascade_engine::inbound::LinkCodeKey::new([7; 32]);
     let foreign = issue_code(store, &other_key, "p-tom-reilly", now)
         .await
         .unwrap();
@@ -175,7 +175,7 @@ async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
         .bind(hex::encode(sha2::Sha256::digest(code.as_bytes())))
         .bind(person)
         .bind(now)
-        .bind(now + cascade::inbound::CODE_LIFETIME_MS)
+        .bind(now + cascade_engine::inbound::CODE_LIFETIME_MS)
         .execute(store.pool())
         .await
         .unwrap();
@@ -194,7 +194,7 @@ async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
             person_id: "p-amara-okafor".to_owned()
         }
     );
-    let late = now + cascade::inbound::CODE_LIFETIME_MS;
+    let late = now + cascade_engine::inbound::CODE_LIFETIME_MS;
     let expired = handle(
         &runner,
         &command("tg-2", "link", &["HGFEDCBA"]),
@@ -234,7 +234,7 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
             person_id: "p-amara-okafor".to_owned()
         }
     );
-    let linked_to = cascade::store::Evidence::person_for_account(store, "telegram", "tg-100")
+    let linked_to = cascade_store::Evidence::person_for_account(store, "telegram", "tg-100")
         .await
         .unwrap();
     assert_eq!(linked_to.as_deref(), Some("p-amara-okafor"));

@@ -2,11 +2,11 @@
 //! by the workspace: the first-party `file` plugin and the faulty test
 //! plugins in plugins/testing/.
 
-use cascade::plugins::{
-    ChannelConfig, Inbound, PluginError, PluginFile, PluginHost, PluginsConfig,
-};
 use cascade_plugin_api::{
     Action, InboundKind, Message, MessagePart, Recipient, SendRequest, SendResult,
+};
+use cascade_plugin_host::{
+    ChannelConfig, Inbound, PluginError, PluginFile, PluginHost, PluginsConfig,
 };
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
@@ -357,7 +357,7 @@ fn a_pinned_plugin_whose_hash_differs_is_refused_before_any_of_its_code_runs() {
     )
     .unwrap();
     let (_, real_hash) =
-        cascade::plugins::LoadedPlugin::hash_file(&plugin_dir.join(&file_name)).unwrap();
+        cascade_plugin_host::LoadedPlugin::hash_file(&plugin_dir.join(&file_name)).unwrap();
     let marker = project.path().join("loaded-marker");
 
     let run = |pin: &str| {
@@ -413,7 +413,7 @@ async fn with_pins_configured_a_file_without_a_pin_is_left_unopened_and_not_an_e
         .join(format!("{DLL_PREFIX}cascade_plugin_notes{DLL_SUFFIX}"));
     std::fs::write(&junk, "these are meeting notes, not a library\n").unwrap();
     let file_plugin = library("cascade-plugin-file");
-    let (_, file_hash) = cascade::plugins::LoadedPlugin::hash_file(&file_plugin).unwrap();
+    let (_, file_hash) = cascade_plugin_host::LoadedPlugin::hash_file(&file_plugin).unwrap();
     let mut config = PluginsConfig::default();
     config.sha256.insert(
         file_plugin
@@ -455,7 +455,7 @@ fn with_pins_configured_an_unpinned_library_is_listed_but_none_of_its_code_runs(
     )
     .unwrap();
     let hash = |name: &str| {
-        cascade::plugins::LoadedPlugin::hash_file(&plugin_dir.join(name))
+        cascade_plugin_host::LoadedPlugin::hash_file(&plugin_dir.join(name))
             .unwrap()
             .1
     };
@@ -694,7 +694,7 @@ async fn the_webhook_route_hands_requests_to_the_plugin_and_its_answer_back() {
         .await
         .unwrap();
     }
-    let app = cascade::server::webhook_router(std::sync::Arc::new(host));
+    let app = cascade_server::webhook_router(std::sync::Arc::new(host));
     let call = |method: &str, uri: &str, body: Body| {
         let request = Request::builder()
             .method(method)

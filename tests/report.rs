@@ -21,11 +21,11 @@
 //! 12:00, wave 1 is past its deadline and wave 2 is not, so only p-6 is
 //! overdue. p-8 (not a member) acknowledged too, and must not count.
 
-use cascade::content::{Taxonomy, parse_item};
-use cascade::directory::read_csv;
-use cascade::report::{self, Format, Selection};
-use cascade::rollout::{Calendar, QuietHours, parse_definition};
-use cascade::store::{
+use cascade_engine::report::{self, Format, Selection};
+use cascade_model::content::{Taxonomy, parse_item};
+use cascade_model::directory::read_csv;
+use cascade_model::rollout::{Calendar, QuietHours, parse_definition};
+use cascade_store::{
     AckMethod, DeliveryOutcome, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
     NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
 };

@@ -4,10 +4,10 @@
 
 mod support;
 
-use cascade::delivery::DispatchSettings;
-use cascade::engine::Engine;
-use cascade::project::Project;
-use cascade::store::{Outbox, RolloutState};
+use cascade_engine::delivery::DispatchSettings;
+use cascade_engine::engine::Engine;
+use cascade_engine::project::Project;
+use cascade_store::{Outbox, RolloutState};
 use sqlx::Row;
 use std::process::Command;
 use support::{EVERYONE_NOW, OUTBOX, acknowledge, count, project, rollout_file, rows, start, utc};

@@ -3,9 +3,9 @@
 //! look at the outbox.
 #![allow(dead_code)] // each test file uses its own share of these
 
-use cascade::delivery::DispatchSettings;
-use cascade::engine::{Engine, Runner};
-use cascade::project::{Project, scaffold};
+use cascade_engine::delivery::DispatchSettings;
+use cascade_engine::engine::{Engine, Runner};
+use cascade_engine::project::{Project, scaffold};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 use std::path::{Path, PathBuf};
@@ -107,7 +107,7 @@ after_days = 0
 /// Records `person`'s acknowledgement of the item version `rollout` pinned,
 /// as an acknowledgement through the business unit.
 pub async fn acknowledge(runner: &Runner, rollout: &str, person: &str) {
-    use cascade::store::{AckMethod, Evidence, NewAcknowledgement, Outbox};
+    use cascade_store::{AckMethod, Evidence, NewAcknowledgement, Outbox};
     let stored = runner.store.rollout(rollout).await.unwrap().unwrap();
     let ack = NewAcknowledgement {
         person_id: person.to_owned(),

@@ -6,11 +6,11 @@
 
 mod support;
 
-use cascade::delivery::DispatchSettings;
-use cascade::engine::{Engine, Runner};
-use cascade::inbound::{InboundOutcome, issue_code};
-use cascade::project::{Project, scaffold};
-use cascade::store::{SqliteStore, Store};
+use cascade_engine::delivery::DispatchSettings;
+use cascade_engine::engine::{Engine, Runner};
+use cascade_engine::inbound::{InboundOutcome, issue_code};
+use cascade_engine::project::{Project, scaffold};
+use cascade_store::{SqliteStore, Store};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use sqlx::Row;
@@ -62,12 +62,16 @@ secrets = {{ token = {{ file = "discord-token" }} }}
     let mut files = Vec::new();
     for name in ["agencies", "teams", "people", "champions"] {
         let path = project.directory_dir().join(format!("{name}.csv"));
-        files.push((path.clone(), cascade::directory::read_csv(&path).unwrap()));
+        files.push((
+            path.clone(),
+            cascade_model::directory::read_csv(&path).unwrap(),
+        ));
     }
     for (path, file) in &files {
         store.import(file, path, &project.taxonomy).await.unwrap();
     }
-    let (items, errors) = cascade::content::load_dir(&project.content_dir(), &project.taxonomy);
+    let (items, errors) =
+        cascade_model::content::load_dir(&project.content_dir(), &project.taxonomy);
     assert!(errors.is_empty());
     for loaded in &items {
         store.save_item(&loaded.item, &loaded.text).await.unwrap();
@@ -508,7 +512,7 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
     assert_eq!(
         handle_next(&runner).await,
         InboundOutcome::Refused {
-            reason: cascade::inbound::Refusal::UnlinkedAccount
+            reason: cascade_engine::inbound::Refusal::UnlinkedAccount
         }
     );
     let told = answer_to(&fake, "POST", &stranger).await;
@@ -518,7 +522,7 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
     assert_eq!(
         handle_next(&runner).await,
         InboundOutcome::Refused {
-            reason: cascade::inbound::Refusal::NotInTeam
+            reason: cascade_engine::inbound::Refusal::NotInTeam
         }
     );
     let told = answer_to(&fake, "POST", &amara).await;

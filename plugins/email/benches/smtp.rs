@@ -17,13 +17,13 @@
 //! never started). Figures go in BENCHMARKS.md.
 
 use cascade::bench::{cpu_by_thread, cpu_by_thread_since, median, process_cpu};
-use cascade::delivery::{Composer, DispatchSettings};
-use cascade::directory::read_csv;
-use cascade::engine::{Engine, Runner};
-use cascade::project::{Project, scaffold};
-use cascade::store::{ClaimedDelivery, Outbox, SqliteStore, Store};
+use cascade_engine::delivery::{Composer, DispatchSettings};
+use cascade_engine::engine::{Engine, Runner};
+use cascade_engine::project::{Project, scaffold};
+use cascade_model::directory::read_csv;
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_plugin_email::{Sender, email};
+use cascade_store::{ClaimedDelivery, Outbox, SqliteStore, Store};
 use chrono::Utc;
 use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -216,7 +216,7 @@ async fn started(
         taxonomy: engine.project.taxonomy.clone(),
         partnership_name: config.partnership.name.clone(),
         ack_links: engine.ack_links().unwrap(),
-        actions: cascade::inbound::ActionKey::new(vec![1; 32]),
+        actions: cascade_engine::inbound::ActionKey::new(vec![1; 32]),
         time_zone: engine.calendar.time_zone(),
         bodies: Default::default(),
     };

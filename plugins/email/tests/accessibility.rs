@@ -5,8 +5,8 @@
 //! decoration, not meaning), and an acknowledgement link that is a real
 //! text link, not an image, in HTML and a plain URL on its own line in text.
 
-use cascade::project::{Project, scaffold};
-use cascade::render::{Channel, RenderInput};
+use cascade_engine::project::{Project, scaffold};
+use cascade_render::{Channel, RenderInput};
 use regex::Regex;
 
 const ACK: &str = "https://learning.northbridge.example/ack/v1.k1.AbC-123_xyz";

@@ -330,11 +330,11 @@ async fn a_follow_up_by_email_offers_each_answer_as_a_link_that_records_it_on_po
     let html = part(follow_up, "text/html");
     assert!(html.contains(&format!("<a href=\"{used}\"")), "{html}");
 
-    let project = cascade::project::Project::open(dir.path()).unwrap();
-    let keys =
-        cascade::ack::AckKeys::load(project.config.ack.as_ref().unwrap(), dir.path()).unwrap();
-    let clock: cascade::server::Clock = std::sync::Arc::new(|| utc(2026, 6, 25, 10, 0));
-    let app = cascade::server::ack_router(cascade::server::ServerState::new(
+    let project = cascade_engine::project::Project::open(dir.path()).unwrap();
+    let keys = cascade_engine::ack::AckKeys::load(project.config.ack.as_ref().unwrap(), dir.path())
+        .unwrap();
+    let clock: cascade_server::Clock = std::sync::Arc::new(|| utc(2026, 6, 25, 10, 0));
+    let app = cascade_server::ack_router(cascade_server::ServerState::new(
         runner.store.clone(),
         std::sync::Arc::new(keys),
         project.taxonomy.clone(),

@@ -4,8 +4,8 @@
 
 mod support;
 
-use cascade::plugins::{ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource};
 use cascade_plugin_api::{MailingList, Message, MessagePart, Recipient, SendRequest, SendResult};
+use cascade_plugin_host::{ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;

@@ -10,11 +10,11 @@
 
 mod fake_bot_api;
 
-use cascade::delivery::DispatchSettings;
-use cascade::engine::{Engine, Runner};
-use cascade::inbound::{InboundOutcome, Refusal, issue_code};
-use cascade::project::{Project, scaffold};
-use cascade::store::{SqliteStore, Store};
+use cascade_engine::delivery::DispatchSettings;
+use cascade_engine::engine::{Engine, Runner};
+use cascade_engine::inbound::{InboundOutcome, Refusal, issue_code};
+use cascade_engine::project::{Project, scaffold};
+use cascade_store::{SqliteStore, Store};
 use chrono::{DateTime, TimeZone, Utc};
 use fake_bot_api::{FakeBotApi, Posted, TOKEN};
 use sqlx::Row;
@@ -125,12 +125,13 @@ async fn project(fake: &FakeBotApi, server: Option<&str>) -> tempfile::TempDir {
     let mut files = Vec::new();
     for name in ["agencies", "teams", "people", "champions"] {
         let path = project.directory_dir().join(format!("{name}.csv"));
-        files.push((cascade::directory::read_csv(&path).unwrap(), path));
+        files.push((cascade_model::directory::read_csv(&path).unwrap(), path));
     }
     for (file, path) in &files {
         store.import(file, path, &project.taxonomy).await.unwrap();
     }
-    let (items, errors) = cascade::content::load_dir(&project.content_dir(), &project.taxonomy);
+    let (items, errors) =
+        cascade_model::content::load_dir(&project.content_dir(), &project.taxonomy);
     assert!(errors.is_empty(), "{errors:?}");
     for loaded in &items {
         store.save_item(&loaded.item, &loaded.text).await.unwrap();
@@ -171,10 +172,10 @@ impl Flow {
         };
         let runner = engine.runner(settings).await.unwrap();
         if let Some(listener) = listener {
-            let app = cascade::server::webhook_router(runner.host.clone());
+            let app = cascade_server::webhook_router(runner.host.clone());
             tokio::spawn(async move {
-                let limits = cascade::server::ServerConfig::default();
-                cascade::server::serve(listener, app, &limits, std::future::pending()).await
+                let limits = cascade_server::ServerConfig::default();
+                cascade_server::serve(listener, app, &limits, std::future::pending()).await
             });
         }
         Flow {

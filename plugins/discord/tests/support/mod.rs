@@ -4,12 +4,12 @@
 
 pub mod fake_discord;
 
-use cascade::plugins::{
-    ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
-};
 use cascade_plugin_api::{
     Action, ChannelPost, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest,
     SendResult,
+};
+use cascade_plugin_host::{
+    ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
 };
 use fake_discord::{APPLICATION_ID, FakeDiscord, GUILD_ID, TOKEN};
 use serde_json::{Value, json};

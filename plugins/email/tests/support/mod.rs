@@ -3,11 +3,11 @@
 //! and a demo project whose directory and channels the test chooses.
 #![allow(dead_code)] // each test file uses its own share of these
 
-use cascade::delivery::DispatchSettings;
-use cascade::directory::read_csv;
-use cascade::engine::{Engine, Runner};
-use cascade::project::{Project, scaffold};
-use cascade::store::{SqliteStore, Store};
+use cascade_engine::delivery::DispatchSettings;
+use cascade_engine::engine::{Engine, Runner};
+use cascade_engine::project::{Project, scaffold};
+use cascade_model::directory::read_csv;
+use cascade_store::{SqliteStore, Store};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use std::fmt::Write as _;

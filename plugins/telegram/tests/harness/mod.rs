@@ -1,13 +1,13 @@
-//! The real plugin library, loaded by the real host (`cascade::plugins`)
+//! The real plugin library, loaded by the real host (`cascade_plugin_host`)
 //! and pointed at a fake Bot API server: what every test here starts from.
 #![allow(dead_code)] // each test file uses its own share of these
 
 use crate::fake_bot_api::{FakeBotApi, TOKEN};
-use cascade::plugins::{
-    ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
-};
 use cascade_plugin_api::{
     Action, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
+};
+use cascade_plugin_host::{
+    ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
 };
 use serde_json::{Value, json};
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
@@ -66,7 +66,7 @@ impl Harness {
         fake: FakeBotApi,
         config: Value,
         token: &str,
-    ) -> Result<Harness, cascade::plugins::PluginError> {
+    ) -> Result<Harness, cascade_plugin_host::PluginError> {
         let secrets = tempfile::tempdir().unwrap();
         std::fs::write(secrets.path().join("telegram-token"), format!("{token}\n")).unwrap();
         let (tx, inbound) = mpsc::unbounded_channel();

@@ -1,0 +1,263 @@
+//! Acknowledgement POSTs per second through the real HTTP endpoint: the
+//! `ack_router` served by axum on 127.0.0.1, a SQLite store in a file, and a
+//! load generator of keep-alive HTTP/1.1 connections written by hand over
+//! `TcpStream`. Each acknowledgement is committed before its response; every
+//! round checks the store holds exactly one per request. Baseline in the same
+//! run: `GET /health` over the same connections.
+//!
+//! `cargo bench --bench ack_http`; `CASCADE_BENCH_ACKS` (per round, default
+//! 20000) and `CASCADE_BENCH_CONNECTIONS` (default 32) change the load;
+//! `CASCADE_BENCH_DIR` puts the database elsewhere (default: a temporary
+//! folder under the system's, on disk here).
+
+use cascade::bench::median;
+use cascade_engine::ack::AckKeys;
+use cascade_engine::project::{Project, scaffold};
+use cascade_model::content::parse_item;
+use cascade_server::{Clock, ServerState, ack_router};
+use cascade_store::{
+    MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const ITEM: &str = "7mb-neglect-seeing-the-child";
+const ROUNDS: usize = 3;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    stream: BufReader<TcpStream>,
+    line: String,
+    body: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> Connection {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Connection {
+            stream: BufReader::new(stream),
+            line: String::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Sends a request without a body and reads the whole response; returns
+    /// its status.
+    async fn request(&mut self, method: &str, path: &str) -> u16 {
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: 0\r\n\r\n");
+        self.stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .unwrap();
+        self.line.clear();
+        self.stream.read_line(&mut self.line).await.unwrap();
+        let status: u16 = self.line[9..12].parse().unwrap();
+        let mut length = 0usize;
+        loop {
+            self.line.clear();
+            self.stream.read_line(&mut self.line).await.unwrap();
+            let header = self.line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        self.body.resize(length, 0);
+        self.stream.read_exact(&mut self.body).await.unwrap();
+        status
+    }
+}
+
+/// Sends one request per path over `connections` connections; returns the
+/// requests per second.
+async fn drive(
+    addr: SocketAddr,
+    method: &'static str,
+    paths: Arc<Vec<String>>,
+    connections: usize,
+) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut conns = Vec::new();
+    for _ in 0..connections {
+        conns.push(Connection::open(addr).await);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            let (next, paths) = (next.clone(), paths.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let status = conn.request(method, path).await;
+                    assert_eq!(status, 200, "{method} {path}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    paths.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let acks = env_or("CASCADE_BENCH_ACKS", 20_000);
+    let connections = env_or("CASCADE_BENCH_CONNECTIONS", 32);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = match std::env::var_os("CASCADE_BENCH_DIR") {
+            Some(parent) => tempfile::tempdir_in(parent).unwrap(),
+            None => tempfile::tempdir().unwrap(),
+        };
+        let root = dir.path().join("project");
+        scaffold(&root).unwrap();
+        let project = Project::open(&root).unwrap();
+        let path = project.content_dir().join(format!("{ITEM}.md"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let item = parse_item(&path, &text, &project.taxonomy).unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("cascade.db").to_string_lossy())
+                .await
+                .unwrap(),
+        );
+        store.save_item(&item, &text).await.unwrap();
+
+        // One rollout a round, each member with one delivery, so every POST
+        // is a first acknowledgement (a real insert and member update).
+        let keys = AckKeys::new(("k1".to_owned(), vec![7; 32]), Vec::new(), 60).unwrap();
+        let t = cascade_engine::delivery::millis(now());
+        let mut rounds = Vec::new();
+        for round in 0..ROUNDS {
+            let rollout = format!("bench-{round}");
+            let people: Vec<String> = (0..acks).map(|i| format!("p{round}-{i:06}")).collect();
+            let members: Vec<NewMember> = people
+                .iter()
+                .map(|p| NewMember {
+                    person_id: p.clone(),
+                    wave: 0,
+                    first_due_at: t,
+                })
+                .collect();
+            store
+                .create_rollout(NewRollout {
+                    id: &rollout,
+                    item_id: ITEM,
+                    item_version: &item.version.0,
+                    definition: "{}",
+                    members: &members,
+                    audience: None,
+                    now: t,
+                    team_posts: &[],
+                })
+                .await
+                .unwrap();
+            let rows: Vec<NewDelivery> = people
+                .iter()
+                .map(|p| NewDelivery {
+                    idempotency_key: format!("{rollout}/{p}"),
+                    rollout_id: rollout.clone(),
+                    person_id: p.clone(),
+                    recipient_id: p.clone(),
+                    wave: 0,
+                    step_kind: "initial".to_owned(),
+                    step_number: 0,
+                    channel: "email".to_owned(),
+                    channel_rank: 0,
+                    due_at: t,
+                })
+                .collect();
+            let advances: Vec<MemberAdvance> = people
+                .iter()
+                .map(|p| MemberAdvance {
+                    rollout_id: rollout.clone(),
+                    person_id: p.clone(),
+                    next_step: 1,
+                    next_due_at: None,
+                })
+                .collect();
+            store.materialise(&rows, &advances, t).await.unwrap();
+            let ids: Vec<(i64, String)> =
+                sqlx::query_as("SELECT id, person_id FROM outbox WHERE rollout_id = ? ORDER BY id")
+                    .bind(&rollout)
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+            let paths: Vec<String> = ids
+                .iter()
+                .map(|(id, person)| format!("/ack/{}", keys.sign(*id, person, now())))
+                .collect();
+            rounds.push(Arc::new(paths));
+        }
+
+        let clock: Clock = Arc::new(now);
+        let state = ServerState::new(
+            store.clone(),
+            Arc::new(keys),
+            project.taxonomy.clone(),
+            chrono_tz::Europe::London,
+            clock,
+        )
+        .with_rate_limit(None);
+        let app = ack_router(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The accept loop `cascade serve` runs, with its default limits.
+        tokio::spawn(async move {
+            let limits = cascade_server::ServerConfig::default();
+            cascade_server::serve(listener, app, &limits, std::future::pending()).await
+        });
+
+        let health = Arc::new(vec!["/health".to_owned(); acks * 5]);
+        let (mut ack_rates, mut health_rates) = (Vec::new(), Vec::new());
+        for (round, paths) in rounds.into_iter().enumerate() {
+            let ack_rate = drive(addr, "POST", paths, connections).await;
+            let recorded: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM acknowledgements WHERE rollout_id = ?",
+            )
+            .bind(format!("bench-{round}"))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(recorded as usize, acks, "every POST committed one acknowledgement");
+            let health_rate = drive(addr, "GET", health.clone(), connections).await;
+            println!(
+                "round {round}: {ack_rate:>8.0} ack POSTs/s, {health_rate:>8.0} health GETs/s"
+            );
+            ack_rates.push(ack_rate);
+            health_rates.push(health_rate);
+        }
+        let (ack_rate, health_rate) = (median(ack_rates), median(health_rates));
+        println!(
+            "median of {ROUNDS}: {ack_rate:.0} ack POSTs/s, {health_rate:.0} health GETs/s, ratio {:.1}x ({acks} acks a round, {connections} connections)",
+            health_rate / ack_rate
+        );
+    });
+}

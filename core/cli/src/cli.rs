@@ -1,0 +1,1166 @@
+//! The `cascade` command line: a thin layer that opens a project, calls the
+//! library and prints what happened in words a business unit can act on.
+
+use anyhow::{Context, Result, anyhow, bail};
+use cascade_engine::delivery::DispatchSettings;
+use cascade_engine::engine::{self, Engine};
+use cascade_engine::project::{self, Project};
+use cascade_model::content::{self, LearningItem};
+use cascade_model::directory::{self, Directory};
+use cascade_plugin_host::{self as plugins, LoadReport, PluginHost};
+use cascade_privacy::PrivacyGuard;
+use cascade_render::Channel;
+use cascade_store::{Outbox, RolloutState, SqliteStore, Store};
+use chrono::Timelike;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cascade",
+    version,
+    about = "Spread safeguarding learning through a partnership, and prove that it landed"
+)]
+struct Cli {
+    /// The project folder (holding cascade.toml, content/, directory/, templates/).
+    #[arg(long, global = true, default_value = ".")]
+    project: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a working example project: config, templates, a made-up
+    /// partnership directory and example learning of all three kinds.
+    Init { dir: PathBuf },
+    /// Validate config, templates, directory and content, and run the privacy
+    /// guard; report every problem with its file and line.
+    Check,
+    /// Import directory CSV files into the store. With no files, imports the
+    /// project's directory/ folder and records the current content versions.
+    Import { files: Vec<PathBuf> },
+    /// Print an item as it would be sent on a channel.
+    Preview {
+        /// The item's id (see `cascade check`).
+        item: String,
+        /// email-html, email-text, telegram or discord; all when omitted.
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// Render for this person id from the directory.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    /// Plan, start, pause, resume or cancel a rollout.
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
+    /// Run the scheduler and dispatcher (and a health endpoint) until stopped
+    /// with Ctrl-C or SIGTERM; in-flight sends finish first.
+    Serve {
+        /// Where the HTTP server listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Stop once nothing is left to send now (for scripts and tests).
+        #[arg(long)]
+        until_idle: bool,
+        /// How long a claimed message is reserved for this process; after a
+        /// crash, its unfinished messages are sent again once it runs out.
+        #[arg(long, default_value_t = 120)]
+        lease_seconds: u64,
+    },
+    /// Give people one-time codes (valid 24 hours, single use) that they send
+    /// to a chat bot as `/link <code>` to link their chat account: printed,
+    /// or with `--send` sent to each person through a channel such as email.
+    LinkCodes {
+        /// Everyone in this team.
+        #[arg(long)]
+        team: Option<String>,
+        /// These people.
+        #[arg(long = "person")]
+        people: Vec<String>,
+        /// Send each person their code through this channel (e.g. the email
+        /// channel) instead of printing the codes.
+        #[arg(long, value_name = "CHANNEL")]
+        send: Option<String>,
+    },
+    /// Show rollouts; with an id, that rollout per wave and channel.
+    Status { rollout: Option<String> },
+    /// Evidence for the annual report: who received, acknowledged and acted
+    /// on learning, by agency, team, role, champion theme and wave.
+    Report {
+        /// The rollout to report on (see `cascade status`).
+        #[arg(
+            required_unless_present = "partnership",
+            conflicts_with = "partnership"
+        )]
+        rollout: Option<String>,
+        /// Every rollout created from --from to --to (whole days, inclusive,
+        /// in the partnership's time zone), aggregated.
+        #[arg(long, requires_all = ["from", "to"])]
+        partnership: bool,
+        /// The first day of the period, YYYY-MM-DD.
+        #[arg(long, requires = "partnership")]
+        from: Option<chrono::NaiveDate>,
+        /// The last day of the period, YYYY-MM-DD.
+        #[arg(long, requires = "partnership")]
+        to: Option<chrono::NaiveDate>,
+        /// table (for a terminal), csv (one file with a `section` column) or
+        /// html (one self-contained page with charts).
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Write the report to this file instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List the channel plugins found (name, version, channels, capabilities,
+    /// file hash, and files not loaded for want of a pin), or check them.
+    Plugins {
+        #[command(subcommand)]
+        action: Option<PluginsAction>,
+    },
+    /// Create (or reuse) a demo project, check it, import it into SQLite,
+    /// start a rollout of an example briefing through the file channel and
+    /// serve it.
+    Demo {
+        #[arg(long, default_value = "cascade-demo")]
+        dir: PathBuf,
+        /// Where the HTTP server listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Stop once the demo rollout has nothing left to send now.
+        #[arg(long)]
+        until_idle: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolloutAction {
+    /// Check a rollout file and print what would happen, per wave and channel. Writes nothing.
+    Plan {
+        file: PathBuf,
+    },
+    /// Check a rollout file and start it: pins the item version and records
+    /// every member. Sending is done by `cascade serve`.
+    Start {
+        file: PathBuf,
+    },
+    /// Stop sending until resumed; takes effect before the next send.
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    /// Stop for good; queued messages are cancelled.
+    Cancel {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsAction {
+    /// Load every plugin found and start (then stop) every configured
+    /// channel, and warn about plugin folders and files others can write
+    /// to; report every problem, failing if there is any.
+    Check,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", said_once(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes, each said once. The library's errors already
+/// show their cause (so `to_string` alone is complete where they are
+/// collected as problems), while a `context` added here does not; so a
+/// cause is added only when the text so far does not already hold it.
+fn said_once(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir } => {
+            let n = project::scaffold(&dir)?;
+            println!(
+                "Created an example project in {} ({n} files).",
+                dir.display()
+            );
+            println!("Next: cascade check --project {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let project = Project::open(&cli.project)?;
+            Ok(check(&project))
+        }
+        Command::Import { files } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(import(&project, files))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview {
+            item,
+            channel,
+            person,
+        } => {
+            let project = Project::open(&cli.project)?;
+            let channels = channel.map(|c| vec![c]).unwrap_or(Channel::ALL.to_vec());
+            preview(&project, &item, &channels, person.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollout { action } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(rollout(project, action))
+        }
+        Command::Serve {
+            listen,
+            until_idle,
+            lease_seconds,
+        } => {
+            let project = Project::open(&cli.project)?;
+            let settings = DispatchSettings {
+                lease: std::time::Duration::from_secs(lease_seconds.max(1)),
+                ..DispatchSettings::default()
+            };
+            runtime()?.block_on(serve(project, Some(listen), until_idle, settings))
+        }
+        Command::LinkCodes { team, people, send } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(link_codes(
+                project,
+                team.as_deref(),
+                &people,
+                send.as_deref(),
+            ))
+        }
+        Command::Status { rollout } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(status(&project, rollout.as_deref()))
+        }
+        Command::Report {
+            rollout,
+            partnership: _,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let project = Project::open(&cli.project)?;
+            let selection = match (rollout, from, to) {
+                (Some(id), _, _) => cascade_engine::report::Selection::Rollout(id),
+                (None, Some(from), Some(to)) => {
+                    cascade_engine::report::Selection::Partnership { from, to }
+                }
+                _ => {
+                    bail!("name a rollout, or give --partnership --from YYYY-MM-DD --to YYYY-MM-DD")
+                }
+            };
+            runtime()?.block_on(report(&project, &selection, format.into(), out.as_deref()))
+        }
+        Command::Plugins { action } => plugins(&cli.project, action.is_some()),
+        Command::Demo {
+            dir,
+            listen,
+            until_idle,
+        } => demo(&dir, listen, until_idle),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn check(project: &Project) -> ExitCode {
+    let report = project.check();
+    for problem in &report.problems {
+        eprintln!("{problem}\n");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "ok: {} items, {} people in {} teams of {} agencies, {} champions; templates render on {} channels",
+            report.items.len(),
+            report.directory.people.len(),
+            report.directory.teams.len(),
+            report.directory.agencies.len(),
+            report.directory.champions.len(),
+            Channel::ALL.len(),
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{} problem{} found in {}",
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" },
+            project.root.display()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+async fn import(project: &Project, files: Vec<PathBuf>) -> Result<()> {
+    let whole_project = files.is_empty();
+    let files = if whole_project {
+        ["agencies", "teams", "people", "champions"]
+            .iter()
+            .map(|name| project.directory_dir().join(format!("{name}.csv")))
+            .filter(|p| p.exists())
+            .collect()
+    } else {
+        files
+    };
+    let mut parsed = Vec::new();
+    for path in &files {
+        let file = directory::read_csv(path).map_err(|errors| problems(&errors))?;
+        parsed.push((path, file));
+    }
+    // Agencies before teams before people before champions, whatever the order given.
+    parsed.sort_by_key(|(_, file)| file.kind());
+    let store_path = project.store_path();
+    let store = SqliteStore::open(&store_path.to_string_lossy()).await?;
+    for (path, file) in &parsed {
+        let summary = store
+            .import(file, path, &project.taxonomy)
+            .await
+            .with_context(|| format!("{}: not imported", path.display()))?;
+        println!("{}: {summary}", path.display());
+    }
+    if whole_project {
+        let (items, errors) = content::load_dir(&project.content_dir(), &project.taxonomy);
+        if !errors.is_empty() {
+            bail!("{}", problems(&errors));
+        }
+        let mut new_versions = 0;
+        for loaded in &items {
+            if store.save_item(&loaded.item, &loaded.text).await? {
+                new_versions += 1;
+            }
+        }
+        println!(
+            "content: {} items, {new_versions} new versions recorded",
+            items.len()
+        );
+    }
+    println!("store: {}", project.store_path().display());
+    Ok(())
+}
+
+fn problems<E: std::fmt::Display>(errors: &[E]) -> anyhow::Error {
+    anyhow!(
+        "{}",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+fn preview(project: &Project, id: &str, channels: &[Channel], person: Option<&str>) -> Result<()> {
+    let (items, errors) = content::load_dir(&project.content_dir(), &project.taxonomy);
+    let Some(loaded) = items.iter().find(|l| l.item.id == id) else {
+        if !errors.is_empty() {
+            eprintln!("{}\n", problems(&errors));
+        }
+        let known: Vec<&str> = items.iter().map(|l| l.item.id.as_str()).collect();
+        bail!(
+            "no item with id \"{id}\" in {}\n  help: known items: {}",
+            project.content_dir().display(),
+            known.join(", ")
+        );
+    };
+    let name = person_name(project, person)?;
+    let renderer = project
+        .renderer()
+        .map_err(|e| anyhow!("{}", e.join("\n")))?;
+    let guard = PrivacyGuard::new(&project.config.privacy)?;
+    for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
+        eprintln!(
+            "warning: {}\n  this item will not be sent until that is fixed\n",
+            finding.in_file(&loaded.path)
+        );
+    }
+    print_item(project, &loaded.item, &renderer, channels, &name)
+}
+
+fn print_item(
+    project: &Project,
+    item: &LearningItem,
+    renderer: &cascade_render::Renderer,
+    channels: &[Channel],
+    name: &str,
+) -> Result<()> {
+    let input = project.sample_input(name);
+    for &channel in channels {
+        let chunks = renderer.render(item, &project.taxonomy, channel, &input)?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let length = chunk.encode_utf16().count();
+            let limit = channel
+                .limit()
+                .map(|l| format!(" of {l}"))
+                .unwrap_or_default();
+            println!(
+                "──── {channel} · message {} of {} · {length}{limit} characters ────",
+                i + 1,
+                chunks.len()
+            );
+            println!("{chunk}\n");
+        }
+    }
+    Ok(())
+}
+
+fn person_name(project: &Project, person: Option<&str>) -> Result<String> {
+    let Some(id) = person else {
+        return Ok("Sam Example".to_owned());
+    };
+    let (directory, errors) = Directory::load_dir(&project.directory_dir(), &project.taxonomy);
+    match directory.people.iter().find(|p| p.id == id) {
+        Some(p) => Ok(p.display_name.clone()),
+        None if !errors.is_empty() => {
+            Err(problems(&errors)).context(format!("cannot look up person \"{id}\""))
+        }
+        None => bail!(
+            "no person \"{id}\" in {}\n  help: use a person_id from people.csv",
+            project.directory_dir().display()
+        ),
+    }
+}
+
+fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<ExitCode> {
+    if dir.join(cascade_engine::config::CONFIG_FILE).exists() {
+        println!(
+            "Using the demo project in {} (delete it to start afresh).",
+            dir.display()
+        );
+    } else {
+        let n = project::scaffold(dir)?;
+        println!("Created the demo project in {} ({n} files).", dir.display());
+    }
+    let project = Project::open(dir)?;
+    println!("\n== cascade check");
+    if check(&project) != ExitCode::SUCCESS {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("\n== cascade import (directory and content into SQLite)");
+    let runtime = runtime()?;
+    runtime.block_on(import(&project, Vec::new()))?;
+
+    let example = project.root.join("rollouts/neglect-briefing.toml");
+    let demo_file = project.root.join("rollouts/demo.toml");
+    if !demo_file.exists() {
+        let text = std::fs::read_to_string(&example)
+            .with_context(|| format!("cannot read {}", example.display()))?;
+        let mut definition =
+            cascade_model::rollout::parse_definition(&example, &text).map_err(|e| problems(&e))?;
+        let zone = cascade_model::rollout::Calendar::new(
+            &project.config.partnership.time_zone,
+            project.config.partnership.quiet_hours,
+        )
+        .map_err(|e| anyhow!(e))?
+        .time_zone();
+        definition.id = "demo-neglect-briefing".to_owned();
+        definition.start = chrono::Utc::now()
+            .with_timezone(&zone)
+            .naive_local()
+            .with_nanosecond(0)
+            .unwrap_or_default();
+        definition.urgent = true;
+        for wave in &mut definition.waves {
+            wave.after_days = 0;
+        }
+        let header = "# Written by `cascade demo` from neglect-briefing.toml: starts now, urgent\n# (so quiet hours do not hold it), every wave at once.\n";
+        std::fs::write(
+            &demo_file,
+            format!("{header}{}", cascade_model::rollout::to_toml(&definition)),
+        )?;
+    }
+    let already = runtime.block_on(async {
+        let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+        anyhow::Ok(store.rollout("demo-neglect-briefing").await?.is_some())
+    })?;
+    if already {
+        println!("\n== the demo rollout is already started; serving it");
+    } else {
+        println!("\n== cascade rollout start {}", demo_file.display());
+        let code = runtime.block_on(rollout(
+            Project::open(dir)?,
+            RolloutAction::Start {
+                file: demo_file.clone(),
+            },
+        ))?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    println!(
+        "\n== cascade serve\nMessages are written to {}/ as the email channel would send them.\nFollow along with: cascade status --project {} demo-neglect-briefing",
+        project.root.join("outbox").display(),
+        dir.display()
+    );
+    let code = runtime.block_on(serve(
+        Project::open(dir)?,
+        Some(listen),
+        until_idle,
+        DispatchSettings::default(),
+    ))?;
+    runtime.block_on(status(
+        &Project::open(Path::new("."))?,
+        Some("demo-neglect-briefing"),
+    ))?;
+    Ok(code)
+}
+
+/// Lists (and with `check`, checks) the plugins a project would use.
+/// Works outside a project too, with the default plugin folders. Files left
+/// unloaded for want of a pin are listed with the line that would pin them;
+/// plugin folders and files others can write to are warned about, and fail
+/// a check.
+fn plugins(project_dir: &Path, check: bool) -> Result<ExitCode> {
+    let config = if project_dir
+        .join(cascade_engine::config::CONFIG_FILE)
+        .exists()
+    {
+        let project = Project::open(project_dir)?;
+        Some(project.config)
+    } else {
+        None
+    };
+    let (plugins_config, channels) = config.map(|c| (c.plugins, c.channels)).unwrap_or_default();
+    let dirs = plugins::default_search_dirs(&plugins_config.dirs, project_dir);
+    let files = plugins::discover(&dirs);
+    let (inbound, _inbound_events) = tokio::sync::mpsc::unbounded_channel();
+    let LoadReport {
+        mut host,
+        mut problems,
+    } = PluginHost::load(&files, &plugins_config, inbound);
+    if files.is_empty() {
+        println!(
+            "no plugin files found in: {}",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for plugin in host.plugins() {
+        let m = &plugin.manifest;
+        let capabilities: Vec<String> = m
+            .capabilities
+            .iter()
+            .map(|c| {
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect();
+        println!(
+            "{} {}\n  channels: {}\n  capabilities: {}\n  file: {}\n  sha256: {}",
+            m.name,
+            m.version,
+            m.channels.join(", "),
+            if capabilities.is_empty() {
+                "none".to_owned()
+            } else {
+                capabilities.join(", ")
+            },
+            plugin.path.display(),
+            plugin.sha256,
+        );
+    }
+    for path in host.unpinned() {
+        print_unpinned(path);
+    }
+    let writable = plugins::writable_by_others(&dirs, &files);
+    if !check {
+        for warning in &writable {
+            eprintln!("warning: {warning}\n");
+        }
+    }
+    if check {
+        runtime()?.block_on(async {
+            for channel in &channels {
+                match host.start(channel, project_dir).await {
+                    Ok(()) => println!(
+                        "channel \"{}\" ({}) started and stopped cleanly",
+                        channel.name, channel.plugin
+                    ),
+                    Err(e) => problems.push(e),
+                }
+            }
+            host.stop().await;
+        });
+        problems.extend(writable);
+    }
+    for problem in &problems {
+        eprintln!("{problem}\n");
+    }
+    if problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} plugin problem{}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A plugin file that was not loaded because pins are configured and it has
+/// none, with its hash (read, never run) and how to pin it.
+fn print_unpinned(path: &Path) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    println!("{name}: not pinned, not loaded\n  file: {}", path.display());
+    match cascade_plugin_host::LoadedPlugin::hash_file(path) {
+        Ok((_, sha256)) => println!(
+            "  sha256: {sha256}\n  help: if you trust this file, pin it under [plugins.sha256] in cascade.toml: \"{name}\" = \"{sha256}\""
+        ),
+        Err(e) => println!("  sha256: unknown ({e})"),
+    }
+}
+
+async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let store_path = project.store_path();
+    let set_state = |id: String, state: RolloutState| async move {
+        let store = SqliteStore::open(&store_path.to_string_lossy()).await?;
+        if store
+            .set_rollout_state(&id, state, now.timestamp_millis())
+            .await?
+        {
+            println!("rollout \"{id}\" is now {}", state.as_str());
+            Ok(ExitCode::SUCCESS)
+        } else {
+            bail!("no rollout \"{id}\"\n  help: `cascade status` lists the rollouts")
+        }
+    };
+    match action {
+        RolloutAction::Plan { file } => {
+            let engine = Engine::open(project, false)
+                .await
+                .map_err(|p| anyhow!("{p}"))?;
+            match engine.plan(&file, now).await {
+                Ok(planned) => {
+                    println!("{}", planned.summary);
+                    print_team_posts(&planned, &engine.calendar);
+                    print_already_reached(&planned);
+                    println!(
+                        "Nothing was written. Start it with: cascade rollout start {}",
+                        file.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => report_problems(&problems, &file),
+            }
+        }
+        RolloutAction::Start { file } => {
+            let engine = Engine::open(project, false)
+                .await
+                .map_err(|p| anyhow!("{p}"))?;
+            let planned = match engine.plan(&file, now).await {
+                Ok(planned) => planned,
+                Err(problems) => return report_problems(&problems, &file),
+            };
+            let written = match engine.start(&planned, now).await {
+                Ok(written) => written,
+                Err(problems) => return report_problems(&problems, &file),
+            };
+            println!("{}", planned.summary);
+            print_team_posts(&planned, &engine.calendar);
+            print_already_reached(&planned);
+            println!(
+                "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
+                planned.definition.id, written, planned.definition.id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RolloutAction::Pause { id } => set_state(id, RolloutState::Paused).await,
+        RolloutAction::Resume { id } => set_state(id, RolloutState::Active).await,
+        RolloutAction::Cancel { id } => set_state(id, RolloutState::Cancelled).await,
+    }
+}
+
+/// One line per team post: which team's channel, when, and the count it
+/// starts from.
+fn print_team_posts(planned: &engine::Planned, calendar: &cascade_model::rollout::Calendar) {
+    if planned.definition.team_posts.is_empty() {
+        return;
+    }
+    println!("Team posts (one post per team channel, with a live count of acknowledgements):");
+    if planned.team_posts.is_empty() {
+        println!("  none: no team of the audience has a channel in team_channels\n");
+        return;
+    }
+    for post in &planned.team_posts {
+        let when =
+            cascade_model::time::from_millis(post.due_at).with_timezone(&calendar.time_zone());
+        println!(
+            "  {} ({}) on {}, channel {}: {}, showing \"{}\"",
+            post.team_name,
+            post.team_id,
+            post.channel,
+            post.address,
+            when.format("%a %-d %b %Y %H:%M"),
+            cascade_model::rollout::count_line(0, post.members as u32),
+        );
+    }
+    println!();
+}
+
+fn print_already_reached(planned: &engine::Planned) {
+    if planned.already_reached > 0 {
+        println!(
+            "{} people in this audience already have \"{}\" through another rollout and are left out, so nobody gets it twice.\n",
+            planned.already_reached, planned.definition.item
+        );
+    }
+}
+
+fn report_problems(problems: &engine::Problems, file: &Path) -> Result<ExitCode> {
+    for problem in &problems.0 {
+        eprintln!("{problem}\n");
+    }
+    eprintln!(
+        "{} problem{} with {}; nothing was started and nothing was sent",
+        problems.0.len(),
+        if problems.0.len() == 1 { "" } else { "s" },
+        file.display()
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+/// Moves into the project folder, since paths in channel configuration
+/// (such as the file channel's folder) are relative to the project.
+fn enter(project: Project) -> Result<Project> {
+    std::env::set_current_dir(&project.root)
+        .with_context(|| format!("cannot work in {}", project.root.display()))?;
+    Ok(Project::open(Path::new("."))?)
+}
+
+async fn serve(
+    project: Project,
+    listen: Option<std::net::SocketAddr>,
+    until_idle: bool,
+    settings: DispatchSettings,
+) -> Result<ExitCode> {
+    let project = enter(project)?;
+    let engine = Engine::open(project, true)
+        .await
+        .map_err(|p| anyhow!("{p}"))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing the sends in flight");
+        let _ = stop.send(true);
+    });
+    let listener =
+        match listen {
+            Some(listen) => Some(tokio::net::TcpListener::bind(listen).await.with_context(
+                || {
+                    format!(
+                        "cannot listen on {listen}\n  help: choose another address with --listen"
+                    )
+                },
+            )?),
+            None => None,
+        };
+    let limits = engine.project.config.server.clone();
+    if listener.is_some() {
+        open_files_for(limits.max_connections);
+    }
+    let pages = match engine.ack_links().map_err(|p| anyhow!("{p}"))? {
+        Some((_, keys)) => cascade_server::ack_router(
+            cascade_server::ServerState::new(
+                engine.store.clone(),
+                keys,
+                engine.project.taxonomy.clone(),
+                engine.calendar.time_zone(),
+                std::sync::Arc::new(chrono::Utc::now),
+            )
+            .with_privacy_guard(PrivacyGuard::new(&engine.project.config.privacy)?)
+            .with_trusted_proxies(engine.project.config.server.trusted_proxies.clone()),
+        ),
+        None => cascade_server::router(),
+    };
+    // The channels start before the server, which hands their webhooks on.
+    let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
+    if let Some(listener) = listener {
+        println!(
+            "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
+            listener.local_addr()?
+        );
+        let app = pages.merge(cascade_server::webhook_router(runner.host.clone()));
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            cascade_server::serve(listener, app, &limits, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        });
+    }
+    let report = runner
+        .serve(stopped, until_idle)
+        .await
+        .map_err(|p| anyhow!("{p}"))?;
+    println!(
+        "stopped: {} messages queued, {} sends attempted",
+        report.queued, report.dispatched
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Files the server needs open besides its connections: the store, the
+/// plugin libraries and their own sockets, logs.
+const FILES_BESIDES_CONNECTIONS: u64 = 256;
+
+/// Raises the open-file limit as far as allowed, and warns when it still
+/// cannot hold `[server] max_connections` connections: past it, accepting
+/// fails until some close.
+fn open_files_for(max_connections: u64) {
+    #[cfg(unix)]
+    match cascade_server::raise_open_file_limit() {
+        Ok(limit) if limit < max_connections + FILES_BESIDES_CONNECTIONS => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-file limit is too low for [server] max_connections; raise it (ulimit -n, or LimitNOFILE= in a systemd unit) or lower max_connections in cascade.toml"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
+    #[cfg(not(unix))]
+    let _ = max_connections;
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Each team post of a rollout: its state and the count it shows.
+async fn print_team_post_states(store: &SqliteStore, id: &str) -> Result<()> {
+    use cascade_store::TeamPosts;
+    let posts = store.team_posts(id).await?;
+    if posts.is_empty() {
+        return Ok(());
+    }
+    println!("\nteam posts:");
+    for post in posts {
+        let shown = post.shown.map_or_else(
+            || "not posted yet".to_owned(),
+            |c| {
+                format!(
+                    "shows \"{}\"",
+                    cascade_model::rollout::count_line(c.acknowledged, c.total)
+                )
+            },
+        );
+        let error = post
+            .last_error
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
+        println!(
+            "  {:<28} {:<12} {:<8} {shown}{error}",
+            post.team_id, post.channel, post.state
+        );
+    }
+    Ok(())
+}
+
+async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let rollouts = store.rollouts().await?;
+    let Some(id) = id else {
+        if rollouts.is_empty() {
+            println!("no rollouts yet; start one with `cascade rollout start <file>`");
+        }
+        for r in &rollouts {
+            let waves = store.wave_counts(&r.id).await?;
+            let counts = store.delivery_counts(&r.id).await?;
+            let members: u64 = waves.iter().map(|w| w.members).sum();
+            let acknowledged: u64 = waves.iter().map(|w| w.acknowledged).sum();
+            let sent: u64 = counts.iter().map(|c| c.sent).sum();
+            println!(
+                "{:<28} {:<9} {:<36} sent {} acknowledged {}",
+                r.id,
+                r.state.as_str(),
+                r.item_id,
+                progress(sent, members),
+                progress(acknowledged, members)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(rollout) = rollouts.iter().find(|r| r.id == id) else {
+        let known: Vec<&str> = rollouts.iter().map(|r| r.id.as_str()).collect();
+        bail!(
+            "no rollout \"{id}\"\n  help: known rollouts: {}",
+            known.join(", ")
+        );
+    };
+    let definition: cascade_model::rollout::RolloutDefinition =
+        serde_json::from_str(&rollout.definition)?;
+    let calendar = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let now = chrono::Utc::now();
+    println!(
+        "rollout {} ({}) of {} version {}",
+        rollout.id,
+        rollout.state.as_str(),
+        rollout.item_id,
+        &rollout.item_version[..12.min(rollout.item_version.len())]
+    );
+    let counts = store.delivery_counts(id).await?;
+    for wave in store.wave_counts(id).await? {
+        let index = wave.wave as usize;
+        let name = definition
+            .waves
+            .get(index)
+            .map(|w| w.name.as_str())
+            .unwrap_or("?");
+        let deadline = cascade_model::rollout::deadline(&definition, &calendar, index);
+        let overdue = if now > deadline {
+            wave.members - wave.acknowledged
+        } else {
+            0
+        };
+        println!(
+            "\nwave {} \"{name}\": {} people, first send {}, deadline {}",
+            index + 1,
+            wave.members,
+            calendar.format_local(cascade_model::rollout::wave_send(
+                &definition,
+                &calendar,
+                index
+            )),
+            calendar.format_local(deadline)
+        );
+        println!(
+            "  planned {}  acknowledged {}  overdue {}",
+            wave.planned,
+            progress(wave.acknowledged, wave.members),
+            overdue
+        );
+        println!(
+            "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  sent",
+            "channel", "due", "sending", "sent", "retrying", "dead"
+        );
+        for c in counts.iter().filter(|c| c.wave == wave.wave) {
+            println!(
+                "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  {}",
+                c.channel,
+                c.due,
+                c.leased,
+                c.sent,
+                c.retrying,
+                c.dead,
+                progress(c.sent, wave.members)
+            );
+        }
+    }
+    print_team_post_states(&store, id).await?;
+    let dead = store.dead_letters(id, 10).await?;
+    if !dead.is_empty() {
+        println!("\nlatest dead letters:");
+        for d in dead {
+            println!(
+                "  {} on {} ({}): {}",
+                d.person_id, d.channel, d.step_kind, d.reason
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `[#######-------]  50% (25/50)`
+fn progress(done: u64, total: u64) -> String {
+    let width = 20;
+    let filled = (done.min(total) * width).checked_div(total).unwrap_or(0) as usize;
+    let percent = (done * 100).checked_div(total).unwrap_or(0);
+    format!(
+        "[{}{}] {percent:>3}% ({done}/{total})",
+        "#".repeat(filled),
+        "-".repeat(width as usize - filled)
+    )
+}
+
+async fn link_codes(
+    project: Project,
+    team: Option<&str>,
+    people: &[String],
+    send: Option<&str>,
+) -> Result<ExitCode> {
+    if team.is_none() && people.is_empty() {
+        bail!(
+            "say whose codes to print\n  help: --team <team-id> for a whole team, or --person <person-id> (repeatable)"
+        );
+    }
+    let key = project.link_code_key()?;
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let everyone = store.people(true).await?;
+    let mut chosen: Vec<&cascade_store::StoredPerson> = everyone
+        .iter()
+        .filter(|p| team == Some(p.person.team_id.as_str()) || people.contains(&p.person.id))
+        .collect();
+    chosen.sort_by(|a, b| a.person.display_name.cmp(&b.person.display_name));
+    for id in people {
+        if !everyone.iter().any(|p| &p.person.id == id) {
+            bail!(
+                "no active person \"{id}\"\n  help: use a person_id from the imported people.csv"
+            );
+        }
+    }
+    if chosen.is_empty() {
+        bail!(
+            "team \"{}\" has no active people\n  help: use a team_id from the imported teams.csv",
+            team.unwrap_or_default()
+        );
+    }
+    let now = chrono::Utc::now();
+    if let Some(channel) = send {
+        let chosen: Vec<directory::Person> = chosen.into_iter().map(|p| p.person.clone()).collect();
+        drop(store);
+        let mut engine = Engine::open(enter(project)?, true)
+            .await
+            .map_err(|p| anyhow!("{p}"))?;
+        let mut failed = 0;
+        for person in &chosen {
+            match engine
+                .send_link_code(&key, channel, person, now)
+                .await
+                .map_err(|p| anyhow!("{p}"))?
+            {
+                Ok(()) => println!("{:<32} sent", person.display_name),
+                Err(reason) => {
+                    failed += 1;
+                    println!("{:<32} NOT SENT: {reason}", person.display_name);
+                }
+            }
+        }
+        engine.host.stop().await;
+        println!(
+            "\nSent {} of {} codes through \"{channel}\".",
+            chosen.len() - failed,
+            chosen.len()
+        );
+        return Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let until = now + chrono::Duration::milliseconds(cascade_engine::inbound::CODE_LIFETIME_MS);
+    println!(
+        "Send the bot /link followed by your code. Each code works once, until {} UTC.\n",
+        until.format("%a %-d %b %H:%M")
+    );
+    for person in chosen {
+        let code = cascade_engine::inbound::issue_code(
+            &store,
+            &key,
+            &person.person.id,
+            now.timestamp_millis(),
+        )
+        .await?;
+        println!("{:<32} {}", person.person.display_name, code);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--format` of `cascade report`; the engine's [`cascade_engine::report::Format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    /// Aligned text for a terminal.
+    Table,
+    /// One CSV file with a `section` column.
+    Csv,
+    /// One self-contained HTML file with charts, for the annual report.
+    Html,
+}
+
+impl From<ReportFormat> for cascade_engine::report::Format {
+    fn from(format: ReportFormat) -> Self {
+        match format {
+            ReportFormat::Table => Self::Table,
+            ReportFormat::Csv => Self::Csv,
+            ReportFormat::Html => Self::Html,
+        }
+    }
+}
+
+async fn report(
+    project: &Project,
+    selection: &cascade_engine::report::Selection,
+    format: cascade_engine::report::Format,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let calendar = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let report = cascade_engine::report::generate(
+        &store,
+        selection,
+        &calendar,
+        &project.taxonomy,
+        chrono::Utc::now(),
+    )
+    .await?;
+    let text = cascade_engine::report::render(&report, format);
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "{}: {} rollout{} written to {}",
+                report.title,
+                report.rollouts.len(),
+                if report.rollouts.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

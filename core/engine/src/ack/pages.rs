@@ -1,0 +1,407 @@
+//! The pages a person sees after opening an acknowledgement or confirmation
+//! link: small, self-contained HTML (no scripts, no external resources),
+//! with real headings and labelled controls. Pure: values in, HTML out;
+//! every value is escaped here.
+
+use super::token::TokenError;
+use cascade_render::{Channel, escape};
+
+/// The ways a champion can have cascaded an item, as stored and as shown.
+pub const CASCADE_METHODS: [(&str, &str); 4] = [
+    ("team-meeting", "Team meeting"),
+    ("supervision", "Supervision"),
+    ("briefing-session", "Briefing session"),
+    ("email", "Email"),
+];
+
+/// Why a link did not lead anywhere. Links that are not valid for any
+/// reason that would reveal whether a delivery or person exists share one
+/// page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Token(TokenError),
+    /// The link checks out but is not for this delivery, or the delivery is
+    /// gone: shown exactly as a forged link.
+    NotValid,
+    /// The link's person champions no team.
+    NotAChampion,
+}
+
+fn esc(text: &str) -> String {
+    escape(Channel::EmailHtml, text)
+}
+
+const STYLE: &str = "body{margin:0;background:#ffffff;color:#1a1a1a;\
+font:1.125rem/1.5 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif}\
+main{max-width:36rem;margin:0 auto;padding:2rem 1rem}\
+h1{font-size:1.75rem;line-height:1.25;margin:0 0 1rem}\
+h2{font-size:1.25rem;margin:1.5rem 0 .5rem}\
+button{font:inherit;font-weight:600;color:#ffffff;background:#1d4f91;border:2px solid #1d4f91;\
+border-radius:.25rem;padding:.75rem 1.5rem;margin-top:1rem;cursor:pointer}\
+button:hover{background:#123a6e}\
+button:focus,input:focus,select:focus,textarea:focus{outline:3px solid #ffbf47;outline-offset:2px}\
+label{display:block;font-weight:600;margin-top:1rem}\
+input,select,textarea{font:inherit;color:#1a1a1a;background:#ffffff;border:2px solid #1a1a1a;\
+padding:.4rem;margin-top:.25rem;max-width:100%}\
+.hint{color:#3d3d3d;font-size:1rem;margin:.25rem 0 0}\
+.error{color:#a4000f;font-weight:600}\
+.summary{border:3px solid #a4000f;padding:.5rem 1rem;margin-bottom:1rem}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+        esc(title)
+    )
+}
+
+/// The page a link opens: it records nothing; its button does.
+pub fn confirm_page(item_title: &str, person_name: Option<&str>) -> String {
+    let ask = match person_name {
+        Some(name) => format!("{}, please confirm", esc(name)),
+        None => "Please confirm".to_owned(),
+    };
+    page(
+        "Confirm you have read this",
+        &format!(
+            "<h1>Confirm you have read this</h1>\n\
+             <p>{ask} that you have read:</p>\n\
+             <p><strong>{}</strong></p>\n\
+             <form method=\"post\">\n<button type=\"submit\">Confirm I have read this</button>\n</form>\n\
+             <p class=\"hint\">Nothing is recorded until you press the button.</p>",
+            esc(item_title)
+        ),
+    )
+}
+
+/// What an answer link records, before anything is recorded: a GET shows
+/// this and only the button's POST records (mail scanners follow links).
+pub fn answer_page(item_title: &str, question: &str, answer: &str) -> String {
+    page(
+        "Your answer",
+        &format!(
+            "<h1>Your answer</h1>\n\
+             <p>About <strong>{}</strong>:</p>\n\
+             <p>{}</p>\n\
+             <p>Your answer: <strong>{}</strong></p>\n\
+             <form method=\"post\">\n<button type=\"submit\">Record my answer</button>\n</form>\n\
+             <p class=\"hint\">Nothing is recorded until you press the button.</p>",
+            esc(item_title),
+            esc(question),
+            esc(answer)
+        ),
+    )
+}
+
+/// After an answer is recorded; `first` is false when one was already.
+pub fn answered_page(answer: &str, first: bool) -> String {
+    let said = if first {
+        format!(
+            "We have recorded your answer: <strong>{}</strong>.",
+            esc(answer)
+        )
+    } else {
+        "You had already answered this question; your first answer stands.".to_owned()
+    };
+    page("Thank you", &format!("<h1>Thank you</h1>\n<p>{said}</p>"))
+}
+
+/// After an acknowledgement (the first or a repeat): thanks, and the item's
+/// reflection questions to take into practice.
+pub fn thanks_page(item_title: &str, reflection_questions: &[String]) -> String {
+    let mut body = format!(
+        "<h1>Thank you</h1>\n<p>We have recorded that you have read <strong>{}</strong>. \
+         You will not get reminders about it.</p>",
+        esc(item_title)
+    );
+    if !reflection_questions.is_empty() {
+        body.push_str("\n<h2>Questions to reflect on</h2>\n<ul>\n");
+        for question in reflection_questions {
+            body.push_str(&format!("<li>{}</li>\n", esc(question)));
+        }
+        body.push_str("</ul>\n<p>Take them to your next supervision or team meeting.</p>");
+    }
+    page("Thank you", &body)
+}
+
+/// Why a link was refused, and what to do next.
+pub fn refusal_page(refusal: Refusal) -> String {
+    let ask = "If you still need it, use the link in the latest email you received about \
+               this learning, or ask your safeguarding partnership's business unit.";
+    let (title, explanation) = match refusal {
+        Refusal::Token(TokenError::Expired) => (
+            "This link has expired",
+            "Links in our emails work for a limited time, and this one has run out. \
+             Nothing was recorded.",
+        ),
+        Refusal::Token(TokenError::RetiredKey | TokenError::UnknownKey) => (
+            "This link no longer works",
+            "This link comes from an older email and has been replaced. Nothing was recorded.",
+        ),
+        Refusal::Token(TokenError::Malformed) => (
+            "This link is incomplete",
+            "The link may have been cut short or changed when it was copied. Open it \
+             directly from the email instead. Nothing was recorded.",
+        ),
+        Refusal::Token(TokenError::Forged) | Refusal::NotValid => (
+            "This link is not valid",
+            "We could not accept this link. It may have been changed, or it was meant \
+             for someone else. Nothing was recorded.",
+        ),
+        Refusal::NotAChampion => (
+            "No teams to confirm for",
+            "You are not listed as a champion for any team, so there is nothing to \
+             confirm here. Nothing was recorded.",
+        ),
+    };
+    page(
+        title,
+        &format!(
+            "<h1>{}</h1>\n<p>{}</p>\n<p>{}</p>",
+            esc(title),
+            esc(explanation),
+            esc(ask)
+        ),
+    )
+}
+
+/// When the server could not finish: nothing is claimed to be recorded.
+pub fn unavailable_page() -> String {
+    page(
+        "Please try again",
+        "<h1>Please try again</h1>\n<p>Something went wrong on our side and we could not \
+         record this. Please try the link again in a few minutes.</p>",
+    )
+}
+
+/// When a client sent too many requests.
+pub fn too_many_requests_page() -> String {
+    page(
+        "Too many requests",
+        "<h1>Too many requests</h1>\n<p>Please wait a moment, then try again.</p>",
+    )
+}
+
+/// What a champion typed into the confirmation form, kept to show it again
+/// with any problems.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct CascadeForm {
+    pub team: String,
+    pub session_date: String,
+    pub present: String,
+    pub method: String,
+    pub note: String,
+}
+
+/// One problem with the form: the field's name and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// The champion's form to record that they cascaded an item to a team.
+/// `teams` are (team id, team name) of the teams they cover.
+pub fn cascade_form_page(
+    item_title: &str,
+    champion_name: &str,
+    teams: &[(String, String)],
+    form: &CascadeForm,
+    problems: &[FieldProblem],
+    today: &str,
+) -> String {
+    let mut body = String::from("<h1>Record a team briefing</h1>\n");
+    if !problems.is_empty() {
+        body.push_str(
+            "<div class=\"summary\" role=\"alert\">\n<h2>Please check the form</h2>\n<ul>\n",
+        );
+        for p in problems {
+            body.push_str(&format!(
+                "<li><a href=\"#{}\">{}</a></li>\n",
+                p.field,
+                esc(&p.message)
+            ));
+        }
+        body.push_str("</ul>\n</div>\n");
+    }
+    body.push_str(&format!(
+        "<p>{}, tell us when you shared <strong>{}</strong> with a team you cover.</p>\n\
+         <form method=\"post\">\n",
+        esc(champion_name),
+        esc(item_title)
+    ));
+    let problem_of = |field: &str| {
+        problems
+            .iter()
+            .find(|p| p.field == field)
+            .map(|p| {
+                format!(
+                    "<p class=\"error\" id=\"{field}-error\">{}</p>\n",
+                    esc(&p.message)
+                )
+            })
+            .unwrap_or_default()
+    };
+    let described = |field: &str| {
+        if problems.iter().any(|p| p.field == field) {
+            format!(" aria-describedby=\"{field}-error\" aria-invalid=\"true\"")
+        } else {
+            String::new()
+        }
+    };
+    let selected = |on: bool| if on { " selected" } else { "" };
+    body.push_str(&format!(
+        "<label for=\"team\">Team</label>\n{}<select id=\"team\" name=\"team\" required{}>\n",
+        problem_of("team"),
+        described("team")
+    ));
+    if teams.len() > 1 {
+        body.push_str(&format!(
+            "<option value=\"\"{}>Choose a team</option>\n",
+            selected(form.team.is_empty())
+        ));
+    }
+    for (id, name) in teams {
+        body.push_str(&format!(
+            "<option value=\"{}\"{}>{}</option>\n",
+            esc(id),
+            selected(*id == form.team),
+            esc(name)
+        ));
+    }
+    body.push_str("</select>\n");
+    body.push_str(&format!(
+        "<label for=\"session_date\">Date of the session</label>\n{}\
+         <input type=\"date\" id=\"session_date\" name=\"session_date\" required max=\"{}\" value=\"{}\"{}>\n",
+        problem_of("session_date"),
+        esc(today),
+        esc(&form.session_date),
+        described("session_date")
+    ));
+    body.push_str(&format!(
+        "<label for=\"present\">Number of people present</label>\n{}\
+         <input type=\"number\" id=\"present\" name=\"present\" required min=\"0\" step=\"1\" inputmode=\"numeric\" value=\"{}\"{}>\n",
+        problem_of("present"),
+        esc(&form.present),
+        described("present")
+    ));
+    body.push_str(&format!(
+        "<label for=\"method\">How you shared it</label>\n{}<select id=\"method\" name=\"method\" required{}>\n\
+         <option value=\"\"{}>Choose how</option>\n",
+        problem_of("method"),
+        described("method"),
+        selected(form.method.is_empty())
+    ));
+    for (value, label) in CASCADE_METHODS {
+        body.push_str(&format!(
+            "<option value=\"{value}\"{}>{label}</option>\n",
+            selected(form.method == value)
+        ));
+    }
+    body.push_str("</select>\n");
+    body.push_str(&format!(
+        "<label for=\"note\">Note (optional)</label>\n<p class=\"hint\" id=\"note-hint\">For example, \
+         what the team will do differently. Do not include anything that could identify a child \
+         or family.</p>\n{}<textarea id=\"note\" name=\"note\" rows=\"4\" cols=\"40\" maxlength=\"2000\" \
+         aria-describedby=\"note-hint\">{}</textarea>\n",
+        problem_of("note"),
+        esc(&form.note)
+    ));
+    body.push_str("<div><button type=\"submit\">Record this briefing</button></div>\n</form>");
+    page("Record a team briefing", &body)
+}
+
+/// After a confirmation was stored (or had been stored before).
+pub fn cascade_recorded_page(item_title: &str, team_name: &str, already: bool) -> String {
+    let what = if already {
+        "This briefing was already recorded"
+    } else {
+        "Thank you, this briefing is recorded"
+    };
+    page(
+        what,
+        &format!(
+            "<h1>{}</h1>\n<p>You shared <strong>{}</strong> with <strong>{}</strong>.</p>\n\
+             <p>To record another team or session, open the link in your email again.</p>",
+            esc(what),
+            esc(item_title),
+            esc(team_name)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_what_they_show_and_load_nothing_from_elsewhere() {
+        let html = confirm_page("<script>alert(1)</script>", Some("Amy & \"Bo\""));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("Amy &amp; &quot;Bo&quot;"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("src=") && !html.contains("http"));
+        assert!(html.contains("<form method=\"post\">"));
+        assert!(html.contains("<h1>"));
+    }
+
+    #[test]
+    fn the_thanks_page_lists_the_reflection_questions() {
+        let html = thanks_page("Neglect", &["What would you <do>?".to_owned()]);
+        assert!(html.contains("<li>What would you &lt;do&gt;?</li>"));
+        assert!(!thanks_page("Neglect", &[]).contains("<ul>"));
+    }
+
+    #[test]
+    fn every_refusal_says_nothing_was_recorded_and_what_to_do() {
+        for refusal in [
+            Refusal::Token(TokenError::Malformed),
+            Refusal::Token(TokenError::Forged),
+            Refusal::Token(TokenError::Expired),
+            Refusal::Token(TokenError::RetiredKey),
+            Refusal::Token(TokenError::UnknownKey),
+            Refusal::NotValid,
+            Refusal::NotAChampion,
+        ] {
+            let html = refusal_page(refusal);
+            assert!(html.contains("Nothing was recorded"), "{refusal:?}");
+            assert!(html.contains("business unit"), "{refusal:?}");
+        }
+        assert_eq!(
+            refusal_page(Refusal::NotValid),
+            refusal_page(Refusal::Token(TokenError::Forged))
+        );
+    }
+
+    #[test]
+    fn the_cascade_form_labels_every_field_and_keeps_what_was_typed() {
+        let teams = vec![
+            ("t1".to_owned(), "Early Help <North>".to_owned()),
+            ("t2".to_owned(), "MASH".to_owned()),
+        ];
+        let form = CascadeForm {
+            team: "t2".to_owned(),
+            present: "-1".to_owned(),
+            ..CascadeForm::default()
+        };
+        let problems = [FieldProblem {
+            field: "present",
+            message: "Enter a whole number, 0 or more".to_owned(),
+        }];
+        let html = cascade_form_page("Neglect", "Sam", &teams, &form, &problems, "2026-03-01");
+        for field in ["team", "session_date", "present", "method", "note"] {
+            assert!(
+                html.contains(&format!("<label for=\"{field}\">")),
+                "{field}"
+            );
+            assert!(html.contains(&format!("id=\"{field}\"")), "{field}");
+        }
+        assert!(html.contains("<option value=\"t2\" selected>MASH</option>"));
+        assert!(html.contains("Early Help &lt;North&gt;"));
+        assert!(html.contains("value=\"-1\" aria-describedby=\"present-error\""));
+        assert!(html.contains("role=\"alert\""));
+    }
+}

@@ -1,0 +1,303 @@
+//! A project's `cascade.toml`: the partnership, where the store lives, the
+//! theme taxonomy, the privacy guard's lists and the HTTP server's limits.
+//! Secrets never live here.
+
+use cascade_model::content::{Taxonomy, Theme};
+use cascade_plugin_host::{ChannelConfig, PluginsConfig};
+use cascade_privacy::PrivacyConfig;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The file name of a project's configuration.
+pub const CONFIG_FILE: &str = "cascade.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub partnership: Partnership,
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The theme taxonomy; when absent, the built-in defaults.
+    #[serde(default)]
+    pub themes: Vec<Theme>,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// The channel instances to start, each a plugin with its configuration.
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+    /// Signed acknowledgement links: the signing key (from the environment
+    /// or a file), older keys still accepted for a while, link lifetime.
+    #[serde(default)]
+    pub ack: Option<crate::ack::AckConfig>,
+    /// The HTTP server's timeouts, connection cap and trusted proxies.
+    #[serde(default)]
+    pub server: crate::server_config::ServerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partnership {
+    pub name: String,
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// When non-urgent messages wait (default 20:00-08:00 and weekends).
+    #[serde(default)]
+    pub quiet_hours: cascade_model::rollout::QuietHours,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite file, relative to the project folder.
+    pub path: PathBuf,
+    /// The key link codes are hashed under, relative to the project folder;
+    /// made on first use. It is kept apart from the database so that a copy
+    /// of the database alone cannot be searched for codes.
+    #[serde(default = "default_link_code_key")]
+    pub link_code_key: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from(".cascade/cascade.db"),
+            link_code_key: default_link_code_key(),
+        }
+    }
+}
+
+fn default_link_code_key() -> PathBuf {
+    PathBuf::from(".cascade/link-code.key")
+}
+
+fn default_time_zone() -> String {
+    "Europe/London".to_owned()
+}
+
+/// A problem with `cascade.toml`, naming the file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the project configuration: {source}\n  help: run `cascade init <dir>` to create a project, or pass --project <dir>", path = path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}\n  help: {help}", path = path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+        help: String,
+    },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: e
+                .span()
+                .map(|s| 1 + text[..s.start].matches('\n').count())
+                .unwrap_or(1),
+            message: e.message().trim().to_owned(),
+            help: "see the commented example that `cascade init` writes".to_owned(),
+        })?;
+        let invalid = |message: String, help: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: 1,
+            message,
+            help: help.to_owned(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for theme in &config.themes {
+            if !seen.insert(theme.id.as_str()) {
+                let line = text
+                    .match_indices(&format!("\"{}\"", theme.id))
+                    .nth(1)
+                    .map(|(at, _)| 1 + text[..at].matches('\n').count())
+                    .unwrap_or(1);
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line,
+                    message: format!("theme \"{}\" is defined twice", theme.id),
+                    help: "keep one [[themes]] entry per id".to_owned(),
+                });
+            }
+        }
+        if config.partnership.name.trim().is_empty() {
+            return Err(invalid(
+                "[partnership] name is empty".to_owned(),
+                "write the partnership's name, as practitioners know it",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The taxonomy the project uses: its own `[[themes]]`, or the defaults.
+    pub fn taxonomy(&self) -> Taxonomy {
+        if self.themes.is_empty() {
+            Taxonomy::default()
+        } else {
+            Taxonomy::new(self.themes.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::AckKeys;
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_minimal_config_gets_the_default_taxonomy_and_store() {
+        let c = Config::parse(
+            Path::new("cascade.toml"),
+            "[partnership]\nname = \"Northbridge\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.partnership.time_zone, "Europe/London");
+        assert_eq!(c.store.path, Path::new(".cascade/cascade.db"));
+        assert!(c.taxonomy().get("neglect").is_some());
+    }
+
+    #[test]
+    fn an_unknown_key_names_its_line() {
+        let text = "[partnership]\nname = \"Northbridge\"\n\n[store]\nfile = \"x.db\"\n";
+        let err = Config::parse(Path::new("cascade.toml"), text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("cascade.toml:5:"), "{msg}");
+        assert!(msg.contains("unknown field `file`"), "{msg}");
+    }
+
+    #[test]
+    fn a_theme_defined_twice_is_refused() {
+        let text = "[partnership]\nname = \"N\"\n[[themes]]\nid = \"neglect\"\nlabel = \"Neglect\"\n[[themes]]\nid = \"neglect\"\nlabel = \"Neglect again\"\n";
+        let msg = Config::parse(Path::new("cascade.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("cascade.toml:7:"), "{msg}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_line_and_what_to_write() {
+        let head = "[partnership]\nname = \"Northbridge\"\n\n";
+        for (section, message) in [
+            (
+                "[plugins]\nsend_timeout_seconds = nan\n",
+                "send_timeout_seconds must be between 0.1 and 600, not NaN; write e.g. send_timeout_seconds = 30",
+            ),
+            (
+                "[plugins]\nstart_timeout_seconds = 1e300\n",
+                "start_timeout_seconds must be between 0.1 and 600, not 1e300; write e.g. start_timeout_seconds = 15",
+            ),
+            (
+                "[[channels]]\nname = \"email\"\nplugin = \"email\"\nper_second = 0.0\n",
+                "per_second must be between 0.01 and 1000, not 0.0; write e.g. per_second = 10",
+            ),
+            (
+                "[ack]\nkey = { env = \"CASCADE_ACK_KEY\" }\nbase_url = \"https://l.example.org\"\nlink_days = 4294967296\n",
+                "link_days must be between 1 and 365, not 4294967296; write e.g. link_days = 60",
+            ),
+        ] {
+            let text = format!("{head}{section}");
+            let line = text.lines().count();
+            let msg = Config::parse(Path::new("cascade.toml"), &text)
+                .expect_err(section)
+                .to_string();
+            assert!(
+                msg.starts_with(&format!("cascade.toml:{line}: {message}\n")),
+                "{msg}"
+            );
+        }
+    }
+
+    /// A number as `cascade.toml` might hold one: ordinary values, and the
+    /// extremes of TOML's integers and floats.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u32..=400).prop_map(|n| n.to_string()),
+            2 => prop::sample::select(vec![
+                i64::MIN,
+                -1,
+                0,
+                i64::from(u32::MAX),
+                i64::from(u32::MAX) + 1,
+                i64::MAX,
+            ])
+            .prop_map(|n| n.to_string()),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            // Debug formatting writes every finite float as TOML reads it.
+            3 => any::<f64>().prop_map(|f| format!("{f:?}")),
+            1 => (0.0f64..700.0).prop_map(|f| format!("{f:?}")),
+            1 => prop::sample::select(vec!["nan", "-nan", "inf", "-inf", "+inf", "-0.0", "5e-324"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// What `serve` makes of the configuration: plugin time limits, a
+        /// channel's rate, and acknowledgement links signed and checked.
+        #[test]
+        fn a_config_with_any_numbers_is_refused_or_served_without_panicking(
+            numbers in prop::collection::vec(number(), 4),
+        ) {
+            let text = format!(
+                "[partnership]\nname = \"Northbridge\"\n\
+                 [plugins]\nsend_timeout_seconds = {}\nstart_timeout_seconds = {}\n\
+                 [[channels]]\nname = \"email\"\nplugin = \"email\"\nper_second = {}\n\
+                 [ack]\nkey = {{ env = \"CASCADE_ACK_KEY\" }}\nbase_url = \"https://l.example.org\"\nlink_days = {}\n",
+                numbers[0], numbers[1], numbers[2], numbers[3],
+            );
+            let Ok(config) = Config::parse(Path::new("cascade.toml"), &text) else {
+                return Ok(());
+            };
+            prop_assert!(config.plugins.send_timeout() <= Duration::from_secs(600));
+            prop_assert!(config.plugins.start_timeout() <= Duration::from_secs(600));
+            let rate = config.channels[0].per_second.unwrap_or_default();
+            prop_assert!((0.01..=1000.0).contains(&rate));
+            let ack = config.ack.expect("[ack] is set");
+            let keys = AckKeys::new(("k1".to_owned(), vec![7; 32]), Vec::new(), ack.link_days)
+                .expect("a link_days the configuration accepts makes keys");
+            for now in [Utc::now(), DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+                let token = keys.sign(1, "p-sam", now);
+                let _ = keys.verify(&token, now);
+            }
+        }
+    }
+
+    #[test]
+    fn a_project_without_a_time_zone_plans_in_london_time() {
+        let config = Config::parse(
+            Path::new("cascade.toml"),
+            "[partnership]\nname = \"Northbridge\"\n",
+        )
+        .unwrap();
+        let cal = cascade_model::rollout::Calendar::new(
+            &config.partnership.time_zone,
+            cascade_model::rollout::QuietHours::default(),
+        )
+        .unwrap();
+        assert_eq!(cal.time_zone(), chrono_tz::Europe::London);
+        assert_eq!(
+            cal.format_local(
+                chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, 9, 30, 0).unwrap()
+            ),
+            "Tue 1 Dec 2026 09:30 GMT"
+        );
+    }
+}

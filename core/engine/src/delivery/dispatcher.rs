@@ -1,0 +1,570 @@
+//! The dispatcher: claims due outbox rows under a lease, sends each through
+//! its channel instance (within the channel's in-flight and rate limits),
+//! and records sent / retry at a time / dead, queueing the person's next
+//! channel when a row dead-letters and the rollout allows fallback. A row
+//! claimed but not recorded (a crash) is claimed again when its lease ends.
+
+use super::{Composer, DeliveryError, Rollouts, World, millis};
+use cascade_plugin_api::{Recipient, SendRequest, SendResult};
+use cascade_plugin_host::{PluginError, PluginHost};
+use cascade_store::{ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Store};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Rows claimed at once.
+    pub batch: u32,
+    /// How long a claim lasts before another dispatcher may take the row.
+    pub lease: Duration,
+    /// First retry delay; doubles each attempt, with ±20% jitter.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Sends in flight per channel instance when the plugin does not say.
+    pub default_in_flight: usize,
+    /// The least time between two edits of one team post's live count:
+    /// acknowledgements arriving meanwhile are shown together by one edit.
+    pub team_post_edit_interval: Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            batch: 256,
+            lease: Duration::from_secs(120),
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(3600),
+            default_in_flight: 64,
+            team_post_edit_interval: Duration::from_secs(3),
+        }
+    }
+}
+
+impl DispatchSettings {
+    /// The most rows claimed and not yet recorded at any moment, so the most
+    /// sends a crash can repeat: [`Dispatcher::dispatch_for`] claims a
+    /// batch while less than half a batch is in flight and fewer than half
+    /// a batch of outcomes wait to be recorded.
+    pub fn unrecorded_at_most(&self) -> usize {
+        2 * self.batch.max(1) as usize
+    }
+}
+
+/// The least time between the starts of two reads of one rollout's state
+/// before sends: a pause or cancel takes effect within it, and sends asking
+/// meanwhile share the next read.
+pub const STATE_READ_SPACING: Duration = Duration::from_millis(2);
+
+/// The delay before retry `attempt` (1-based): the provider's retry-after
+/// when it gave one, else exponential from `base` up to `max`, with jitter
+/// from `jitter` in [0, 1) so retries of many rows spread out.
+pub fn backoff(
+    attempt: u32,
+    retry_after: Option<Duration>,
+    base: Duration,
+    max: Duration,
+    jitter: f64,
+) -> Duration {
+    if let Some(after) = retry_after {
+        return after.max(Duration::from_millis(1));
+    }
+    let exponential = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(max);
+    exponential.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+/// Spaces sends on one channel at least `interval` apart.
+struct RateLimit {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    fn per_second(rate: f64) -> RateLimit {
+        // `cascade.toml` bounds its rates (`plugins::PER_SECOND`) but a
+        // plugin's manifest may say anything: a rate of zero, below the
+        // bound or not a number waits as long as the slowest rate allowed,
+        // rather than overflowing the clock.
+        let slowest = Duration::from_secs_f64(1.0 / cascade_plugin_host::PER_SECOND.min);
+        RateLimit {
+            interval: Duration::try_from_secs_f64(1.0 / rate).map_or(slowest, |d| d.min(slowest)),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+pub struct Dispatcher<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
+    pub fn new(
+        store: Arc<S>,
+        host: Arc<PluginHost>,
+        rollouts: Arc<Rollouts>,
+        world: Arc<World>,
+        composer: Arc<Composer>,
+        settings: DispatchSettings,
+    ) -> Self {
+        let in_flight = world
+            .routes
+            .keys()
+            .map(|instance| {
+                let limit = host
+                    .instance(instance)
+                    .ok()
+                    .and_then(|i| i.plugin.manifest.limits.max_in_flight)
+                    .unwrap_or(settings.default_in_flight)
+                    .max(1);
+                (instance.clone(), Arc::new(Semaphore::new(limit)))
+            })
+            .collect();
+        let rates = world
+            .routes
+            .values()
+            .filter_map(|r| {
+                Some((
+                    r.instance.clone(),
+                    Arc::new(RateLimit::per_second(r.per_second?)),
+                ))
+            })
+            .collect();
+        Dispatcher {
+            shared: Arc::new(Shared {
+                store,
+                host,
+                rollouts,
+                world,
+                composer,
+                settings,
+                in_flight,
+                rates,
+                state_checks: Default::default(),
+                state_reads: Default::default(),
+            }),
+        }
+    }
+
+    /// Claims one batch, sends it and records the outcomes. Returns the
+    /// number of rows claimed (0: nothing was due).
+    pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
+        let mut sends = JoinSet::new();
+        let claimed = self.shared.claim_into(&mut sends, now).await?;
+        let mut done = Outcomes::default();
+        while let Some(sent) = sends.join_next().await {
+            done.add(sent)?;
+        }
+        done.record(&*self.shared.store, now).await?;
+        Ok(claimed)
+    }
+
+    /// Claims, sends and records continuously until nothing is due at
+    /// `now()`, `stop` turns true, or `for_at_most` has passed, then lets the
+    /// sends in flight finish and records them. Unlike repeated
+    /// [`dispatch_once`](Self::dispatch_once) calls, the next batch is
+    /// claimed while the current one is still half in flight, and outcomes
+    /// are recorded in groups as they come, so the store's work overlaps
+    /// the sends instead of stalling them. Returns the rows claimed.
+    pub async fn dispatch_for(
+        &self,
+        now: impl Fn() -> DateTime<Utc>,
+        for_at_most: Duration,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<usize, DeliveryError> {
+        let shared = &self.shared;
+        let batch = shared.settings.batch.max(1) as usize;
+        let refill_below = (batch / 2).max(1);
+        let until = tokio::time::Instant::now() + for_at_most;
+        let mut sends = JoinSet::new();
+        let mut done = Outcomes::default();
+        let (mut claimed, mut drained) = (0, false);
+        loop {
+            let claiming = !drained && !*stop.borrow() && tokio::time::Instant::now() < until;
+            if claiming && sends.len() < refill_below {
+                let rows = shared.claim_into(&mut sends, now()).await?;
+                drained = rows < batch;
+                claimed += rows;
+            }
+            let Some(sent) = sends.join_next().await else {
+                if claiming && !drained {
+                    continue;
+                }
+                return Ok(claimed);
+            };
+            done.add(sent)?;
+            // Record in groups: one transaction for many rows, while the
+            // other sends go on in their tasks. The last group is recorded
+            // as the last send ends.
+            if done.len() >= refill_below || sends.is_empty() {
+                done.record(&*shared.store, now()).await?;
+            }
+        }
+    }
+}
+
+/// Sends in flight, each answering with its row's outcome.
+type Sends = JoinSet<Result<Delivered, DeliveryError>>;
+
+/// Outcomes of finished sends not yet recorded, and the fallback rows they
+/// queue.
+#[derive(Default)]
+struct Outcomes {
+    outcomes: Vec<(i64, DeliveryOutcome)>,
+    fallbacks: Vec<NewDelivery>,
+}
+
+impl Outcomes {
+    fn add(
+        &mut self,
+        sent: Result<Result<Delivered, DeliveryError>, tokio::task::JoinError>,
+    ) -> Result<(), DeliveryError> {
+        let (id, outcome, fallback) = sent.expect("a delivery task does not panic")?;
+        self.outcomes.push((id, outcome));
+        self.fallbacks.extend(fallback);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// Records what is waiting, in one transaction, and starts afresh.
+    async fn record<S: Outbox>(
+        &mut self,
+        store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        if !self.outcomes.is_empty() {
+            store
+                .record(&self.outcomes, &self.fallbacks, millis(now))
+                .await?;
+        }
+        self.outcomes.clear();
+        self.fallbacks.clear();
+        Ok(())
+    }
+}
+
+/// What every delivery of every batch shares.
+struct Shared<S> {
+    store: Arc<S>,
+    host: Arc<PluginHost>,
+    rollouts: Arc<Rollouts>,
+    world: Arc<World>,
+    composer: Arc<Composer>,
+    settings: DispatchSettings,
+    in_flight: HashMap<String, Arc<Semaphore>>,
+    rates: HashMap<String, Arc<RateLimit>>,
+    /// The rollout state check in progress, by rollout (see `may_send`).
+    state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+    /// When each rollout's state was last read, to space the reads.
+    state_reads: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
+
+impl<S: Store + Outbox + Evidence> Shared<S> {
+    /// Claims up to a batch of due rows under a lease and starts a send for
+    /// each; returns how many were claimed.
+    async fn claim_into(
+        self: &Arc<Self>,
+        sends: &mut Sends,
+        now: DateTime<Utc>,
+    ) -> Result<usize, DeliveryError>
+    where
+        S: 'static,
+    {
+        let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let rows = self
+            .store
+            .claim(millis(now), self.settings.batch.max(1), lease)
+            .await?;
+        let claimed = rows.len();
+        for row in rows {
+            let this = Arc::clone(self);
+            sends.spawn(async move { this.deliver(row, now).await });
+        }
+        Ok(claimed)
+    }
+
+    /// Whether the rollout may send now, read from the store (a pause or
+    /// cancel comes from another process). Sends that ask while a read is
+    /// already under way share its answer instead of each queueing a read
+    /// of their own; the next ask after it finishes reads again, so every
+    /// send still follows a read that finished after it asked. Reads of one
+    /// rollout start at least [`STATE_READ_SPACING`] apart: asks arriving
+    /// meanwhile wait for the next read together. Without the spacing,
+    /// sends that each wait for a free connection (email) ask one at a
+    /// time, and each paid a read of its own.
+    async fn may_send(&self, rollout_id: &str) -> Result<bool, DeliveryError> {
+        let check = self
+            .state_checks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(rollout_id.to_owned())
+            .or_default()
+            .clone();
+        let answer = check
+            .get_or_try_init(|| async {
+                let last = self
+                    .state_reads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(rollout_id)
+                    .copied();
+                if let Some(last) = last {
+                    tokio::time::sleep_until(last + STATE_READ_SPACING).await;
+                }
+                self.state_reads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(rollout_id.to_owned(), tokio::time::Instant::now());
+                let answer = self.store.may_send(rollout_id).await;
+                // Later asks start a fresh read.
+                let mut checks = self.state_checks.lock().unwrap_or_else(|p| p.into_inner());
+                if checks
+                    .get(rollout_id)
+                    .is_some_and(|c| Arc::ptr_eq(c, &check))
+                {
+                    checks.remove(rollout_id);
+                }
+                answer
+            })
+            .await?;
+        Ok(*answer)
+    }
+
+    async fn deliver(
+        self: Arc<Self>,
+        row: ClaimedDelivery,
+        now: DateTime<Utc>,
+    ) -> Result<Delivered, DeliveryError> {
+        let rollout = self.rollouts.get(&*self.store, &row.rollout_id).await?;
+        let _permit = match self.in_flight.get(&row.channel) {
+            Some(s) => Some(
+                s.clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphores are never closed"),
+            ),
+            None => None,
+        };
+        // Checked per row, so a pause or cancel takes effect before the next send.
+        if !self.may_send(&row.rollout_id).await? {
+            return Ok((row.id, DeliveryOutcome::Released, None));
+        }
+        let dead = |reason: String| self.dead(&row, &rollout.definition, reason);
+        let Some(route) = self.world.routes.get(&row.channel) else {
+            return Ok(dead(format!(
+                "channel \"{}\" is not configured",
+                row.channel
+            )));
+        };
+        let (message, actions) =
+            match self
+                .composer
+                .compose(&row, &rollout, &self.world, route, now)
+            {
+                Ok(m) => m,
+                Err(reason) => return Ok(dead(reason)),
+            };
+        let Some(address) = self.world.address(&row.recipient_id, &row.channel) else {
+            return Ok(dead(format!(
+                "{} has no {} identity",
+                row.recipient_id, route.identity
+            )));
+        };
+        let request = SendRequest {
+            delivery_id: format!("d{}", row.id),
+            idempotency_key: row.idempotency_key.clone(),
+            channel: route.kind.clone(),
+            recipient: Recipient {
+                person_id: row.recipient_id.clone(),
+                display_name: self
+                    .world
+                    .person(&row.recipient_id)
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_default(),
+                address: address.to_string(),
+            },
+            message,
+            actions,
+            reply: None,
+            list: self.composer.mailing_list(&row, &rollout),
+            post: None,
+        };
+        let retry = |reason: String, after: Option<Duration>| -> Delivered {
+            if row.attempts >= rollout.definition.max_attempts {
+                return dead(format!("gave up after {} attempts: {reason}", row.attempts));
+            }
+            let delay = backoff(
+                row.attempts,
+                after,
+                self.settings.backoff_base,
+                self.settings.backoff_max,
+                jitter(row.id, row.attempts),
+            );
+            let at = millis(now) + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            (row.id, DeliveryOutcome::RetryAt { at, reason }, None)
+        };
+        if let Some(rate) = self.rates.get(&row.channel) {
+            rate.wait().await;
+        }
+        Ok(match self.host.send(&row.channel, &request).await {
+            Ok(SendResult::Delivered { provider_id }) => {
+                (row.id, DeliveryOutcome::Sent { provider_id }, None)
+            }
+            Ok(SendResult::Retry {
+                reason,
+                retry_after_ms,
+            }) => retry(reason, retry_after_ms.map(Duration::from_millis)),
+            Ok(SendResult::Failed {
+                reason,
+                unreachable,
+            }) => {
+                if unreachable {
+                    // Before the fallback is chosen, so it skips this channel.
+                    self.world
+                        .unreachable(&route.identity, &row.recipient_id, &address);
+                    self.store
+                        .mark_unreachable(&route.identity, &address, millis(now))
+                        .await?;
+                    tracing::warn!(
+                        channel = %row.channel,
+                        person = %row.recipient_id,
+                        "the provider says this person can no longer be reached here; using their next channel from now on"
+                    );
+                }
+                dead(reason)
+            }
+            Err(e @ PluginError::UnknownInstance { .. }) => dead(e.to_string()),
+            // Timeouts and stopped instances: the outcome is unknown, so try again.
+            Err(e) => retry(e.to_string(), None),
+        })
+    }
+
+    /// A dead letter, with the person's next reachable channel queued when
+    /// the rollout allows fallback.
+    fn dead(
+        &self,
+        row: &ClaimedDelivery,
+        definition: &cascade_model::rollout::RolloutDefinition,
+        reason: String,
+    ) -> Delivered {
+        let fallback = definition
+            .fallback
+            .then(|| {
+                self.world
+                    .reachable(&row.recipient_id, &definition.channels)
+                    .into_iter()
+                    .find(|(rank, _)| *rank > row.channel_rank)
+            })
+            .flatten()
+            .map(|(rank, channel)| {
+                let base = row
+                    .idempotency_key
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&row.idempotency_key);
+                NewDelivery {
+                    idempotency_key: format!("{base}/{rank}"),
+                    rollout_id: row.rollout_id.clone(),
+                    person_id: row.person_id.clone(),
+                    recipient_id: row.recipient_id.clone(),
+                    wave: row.wave,
+                    step_kind: row.step_kind.clone(),
+                    step_number: row.step_number,
+                    channel: channel.to_owned(),
+                    channel_rank: rank,
+                    due_at: 0,
+                }
+            });
+        (row.id, DeliveryOutcome::Dead { reason }, fallback)
+    }
+}
+
+/// A stable pseudo-random number in [0, 1) per row and attempt.
+pub(super) fn jitter(id: i64, attempt: u32) -> f64 {
+    let mut x = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u64::from(attempt).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_the_maximum() {
+        let (base, max) = (Duration::from_secs(30), Duration::from_secs(3600));
+        assert_eq!(backoff(1, None, base, max, 0.5), Duration::from_secs(30));
+        assert_eq!(backoff(3, None, base, max, 0.5), Duration::from_secs(120));
+        assert_eq!(backoff(30, None, base, max, 0.5), max);
+        assert_eq!(backoff(1, None, base, max, 0.0), Duration::from_secs(24));
+        assert!(backoff(1, None, base, max, 0.999) < Duration::from_secs(36));
+    }
+
+    #[test]
+    fn a_providers_retry_after_wins() {
+        let d = backoff(
+            5,
+            Some(Duration::from_secs(7)),
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+            0.3,
+        );
+        assert_eq!(d, Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limit_spaces_sends_evenly() {
+        let limit = RateLimit::per_second(10.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..21 {
+            limit.wait().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plugins_rate_of_any_size_waits_at_most_as_long_as_the_slowest_rate_allowed() {
+        for rate in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e-20,
+            f64::MAX,
+        ] {
+            let limit = RateLimit::per_second(rate);
+            assert!(limit.interval <= Duration::from_secs(100), "{rate}");
+            limit.wait().await;
+            limit.wait().await;
+        }
+    }
+
+    #[test]
+    fn jitter_stays_in_range_and_varies() {
+        let values: Vec<f64> = (0..100).map(|i| jitter(i, 1)).collect();
+        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
+        assert!(values.iter().any(|v| *v < 0.3) && values.iter().any(|v| *v > 0.7));
+    }
+}

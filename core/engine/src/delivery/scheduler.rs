@@ -1,0 +1,100 @@
+//! The scheduler: members whose next step is due become outbox rows (one per
+//! recipient, on their first reachable channel), and move on to their next
+//! step, in one transaction per batch. A step already queued is never queued
+//! twice: its idempotency key is unique.
+
+use super::{DeliveryError, Rollouts, World, millis};
+use cascade_model::rollout::{EscalationTarget, StepKind, escalation_target};
+use cascade_store::{MemberAdvance, NewDelivery, Outbox, Store};
+use chrono::{DateTime, Utc};
+
+const BATCH: u32 = 2000;
+
+/// Queues every step due at `now`. Returns the number of rows queued.
+pub async fn schedule_due<S: Store + Outbox>(
+    store: &S,
+    rollouts: &Rollouts,
+    world: &World,
+    now: DateTime<Utc>,
+) -> Result<usize, DeliveryError> {
+    let mut queued = 0;
+    loop {
+        let due = store.due_members(millis(now), BATCH).await?;
+        if due.is_empty() {
+            return Ok(queued);
+        }
+        let mut deliveries = Vec::new();
+        let mut advances = Vec::with_capacity(due.len());
+        for member in &due {
+            let rollout = rollouts.get(store, &member.rollout_id).await?;
+            let steps = &rollout.steps[member.wave as usize];
+            let index = member.next_step as usize;
+            advances.push(MemberAdvance {
+                rollout_id: member.rollout_id.clone(),
+                person_id: member.person_id.clone(),
+                next_step: member.next_step + 1,
+                next_due_at: steps.get(index + 1).map(|s| millis(s.due_at)),
+            });
+            let Some(step) = steps.get(index) else {
+                continue;
+            };
+            let chases = matches!(step.kind, StepKind::Reminder | StepKind::Escalation);
+            if member.acknowledged && chases {
+                continue;
+            }
+            let recipients: Vec<(String, String)> = match step.kind {
+                StepKind::Escalation => {
+                    match escalation_target(
+                        step.number,
+                        &member.person_id,
+                        &rollout.item.themes,
+                        &world.directory,
+                    ) {
+                        Some(EscalationTarget::Person(id)) => vec![(id, member.person_id.clone())],
+                        // One digest a day per rollout and business-unit member.
+                        Some(EscalationTarget::BusinessUnitDigest) => world
+                            .business_unit()
+                            .into_iter()
+                            .map(|bu| (bu.to_owned(), format!("digest-{}", now.format("%Y-%m-%d"))))
+                            .collect(),
+                        None => Vec::new(),
+                    }
+                }
+                _ => vec![(member.person_id.clone(), member.person_id.clone())],
+            };
+            for (recipient, about) in recipients {
+                let Some(&(rank, channel)) = world
+                    .reachable(&recipient, &rollout.definition.channels)
+                    .first()
+                else {
+                    tracing::warn!(rollout = %member.rollout_id, person = %recipient, "no reachable channel; the step is skipped");
+                    continue;
+                };
+                deliveries.push(NewDelivery {
+                    idempotency_key: format!(
+                        "{}/{}/{}-{}/{}/{}",
+                        member.rollout_id,
+                        about,
+                        step.kind.as_str(),
+                        step.number,
+                        recipient,
+                        rank
+                    ),
+                    rollout_id: member.rollout_id.clone(),
+                    person_id: member.person_id.clone(),
+                    recipient_id: recipient,
+                    wave: member.wave,
+                    step_kind: step.kind.as_str().to_owned(),
+                    step_number: step.number,
+                    channel: channel.to_owned(),
+                    channel_rank: rank,
+                    due_at: millis(now),
+                });
+            }
+        }
+        queued += deliveries.len();
+        store
+            .materialise(&deliveries, &advances, millis(now))
+            .await?;
+    }
+}

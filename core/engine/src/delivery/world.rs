@@ -1,0 +1,325 @@
+//! What delivery needs to know, loaded once and shared: the directory as
+//! the store holds it (active people, managers, champions, identities), the
+//! channel routes (instance, identity kind, render formats), and each
+//! rollout's definition, pinned item and step timetable.
+
+use super::DeliveryError;
+use cascade_model::content::{LearningItem, parse_item};
+use cascade_model::directory::{ChannelIdentity, Directory};
+use cascade_model::rollout::{Calendar, RolloutDefinition, Step, wave_steps};
+use cascade_privacy::PrivacyGuard;
+use cascade_render::Channel;
+use cascade_store::{Outbox, Store, StoredRollout};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// A channel instance as delivery uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRoute {
+    pub instance: String,
+    /// The plugin's channel kind, sent in each request.
+    pub kind: String,
+    /// Which of a person's identities addresses them here (e.g. `email`).
+    pub identity: String,
+    /// The renders the message carries.
+    pub formats: Vec<Channel>,
+    /// Messages can carry buttons (the plugin's `buttons` capability);
+    /// without them, choices go as signed links (email).
+    pub buttons: bool,
+    /// Buttons can open a form at once (the plugin's `forms` capability).
+    pub forms: bool,
+    /// The plugin can post in a team's channel with buttons and edit the
+    /// post (`channel-posts`, `buttons` and `edit`).
+    pub channel_posts: bool,
+    /// Most sends a second, from the channel's config or its plugin.
+    pub per_second: Option<f64>,
+}
+
+/// The directory and identities, as the store holds them.
+pub struct World {
+    pub directory: Directory,
+    people: HashMap<String, usize>,
+    /// Identity kind (e.g. `email`), then person id, to address: looked up
+    /// by `&str` on every send. Changes while serving: chat accounts are
+    /// linked, and providers report addresses that can no longer be reached.
+    identities: RwLock<HashMap<String, HashMap<String, Arc<str>>>>,
+    pub routes: HashMap<String, ChannelRoute>,
+    /// The teams each champion covers, (id, name) by name.
+    champion_teams: HashMap<String, Vec<(String, String)>>,
+}
+
+impl World {
+    pub async fn load<S: Store + Outbox>(
+        store: &S,
+        routes: Vec<ChannelRoute>,
+    ) -> Result<World, DeliveryError> {
+        let people: Vec<_> = store
+            .people(true)
+            .await?
+            .into_iter()
+            .map(|p| p.person)
+            .collect();
+        let directory = Directory {
+            agencies: store.agencies().await?,
+            teams: store.teams().await?,
+            champions: store.champions().await?,
+            people,
+        };
+        let identities = store.all_identities().await?;
+        Ok(World::new(directory, identities, routes))
+    }
+
+    pub fn new(
+        directory: Directory,
+        identities: Vec<ChannelIdentity>,
+        routes: Vec<ChannelRoute>,
+    ) -> World {
+        let mut by_kind: HashMap<String, HashMap<String, Arc<str>>> = HashMap::new();
+        for i in identities {
+            by_kind
+                .entry(i.channel)
+                .or_default()
+                .insert(i.person_id, i.address.into());
+        }
+        let people = directory
+            .people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        let champion_teams =
+            cascade_model::directory::teams_covered(&directory.champions, &directory.teams);
+        World {
+            champion_teams,
+            directory,
+            people,
+            identities: RwLock::new(by_kind),
+            routes: routes
+                .into_iter()
+                .map(|r| (r.instance.clone(), r))
+                .collect(),
+        }
+    }
+
+    pub fn person(&self, id: &str) -> Option<&cascade_model::directory::Person> {
+        self.people.get(id).map(|&i| &self.directory.people[i])
+    }
+
+    /// The teams a champion covers, (id, name) by name; empty for anyone else.
+    pub fn champion_teams(&self, person_id: &str) -> &[(String, String)] {
+        self.champion_teams
+            .get(person_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The person's address on a channel instance, if they can be reached there.
+    pub fn address(&self, person_id: &str, instance: &str) -> Option<Arc<str>> {
+        let route = self.routes.get(instance)?;
+        self.identities
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&route.identity)?
+            .get(person_id)
+            .cloned()
+    }
+
+    /// A chat account was linked to the person: their address of that
+    /// identity kind from now on.
+    pub fn link(&self, identity: &str, person_id: &str, address: &str) {
+        self.identities
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(identity.to_owned())
+            .or_default()
+            .insert(person_id.to_owned(), address.into());
+    }
+
+    /// The person can no longer be reached at `address` (they blocked the bot).
+    pub fn unreachable(&self, identity: &str, person_id: &str, address: &str) {
+        let mut identities = self.identities.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(people) = identities.get_mut(identity)
+            && people.get(person_id).is_some_and(|a| **a == *address)
+        {
+            people.remove(person_id);
+        }
+    }
+
+    /// The rollout's channels on which the person can be reached, in order,
+    /// with their rank in the rollout's list.
+    pub fn reachable<'a>(&self, person_id: &str, channels: &'a [String]) -> Vec<(u32, &'a str)> {
+        channels
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| self.address(person_id, c).is_some())
+            .map(|(rank, c)| (rank as u32, c.as_str()))
+            .collect()
+    }
+
+    /// Active people with the business-unit role: the recipients of digests.
+    pub fn business_unit(&self) -> Vec<&str> {
+        self.directory
+            .people
+            .iter()
+            .filter(|p| p.roles.iter().any(|r| r == "business-unit"))
+            .map(|p| p.id.as_str())
+            .collect()
+    }
+}
+
+/// A rollout ready to schedule and dispatch: its definition, its pinned item
+/// version, and each wave's steps.
+pub struct RolloutRuntime {
+    pub stored: StoredRollout,
+    pub definition: RolloutDefinition,
+    pub item: LearningItem,
+    pub steps: Vec<Vec<Step>>,
+    /// The privacy guard's first blocking finding, if any: nothing is sent.
+    pub privacy_block: Option<String>,
+    /// The guard over composed messages, the last line of defence.
+    outgoing: OutgoingCheck,
+}
+
+/// The privacy guard over a rollout's composed messages, run once per kind
+/// of message and format: what differs per person (their name, their link)
+/// is the directory's, not the item's.
+struct OutgoingCheck {
+    guard: Arc<PrivacyGuard>,
+    verdicts: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl RolloutRuntime {
+    /// Whether a composed message may go: the guard's first finding in
+    /// `text` that the item's allows do not cover stops it. `key` names the
+    /// kind of message and format; the verdict is kept per key.
+    pub fn check_outgoing(&self, key: &str, text: impl FnOnce() -> String) -> Result<(), String> {
+        let check = &self.outgoing;
+        let known = check
+            .verdicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned();
+        let verdict = match known {
+            Some(verdict) => verdict,
+            None => {
+                let verdict = check
+                    .guard
+                    .blocking(&text(), &self.item.privacy_allow)
+                    .first()
+                    .map(|finding| {
+                        format!(
+                            "the privacy guard blocked the composed message ({key}): {} {:?} looks like a child's identifying detail",
+                            finding.kind.label(),
+                            finding.text
+                        )
+                    });
+                check
+                    .verdicts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.to_owned(), verdict.clone());
+                verdict
+            }
+        };
+        verdict.map_or(Ok(()), Err)
+    }
+}
+
+/// Rollout runtimes by id, loaded from the store on first use.
+pub struct Rollouts {
+    calendar: Calendar,
+    taxonomy: cascade_model::content::Taxonomy,
+    guard: Arc<PrivacyGuard>,
+    loaded: Mutex<HashMap<String, Arc<RolloutRuntime>>>,
+}
+
+impl Rollouts {
+    pub fn new(
+        calendar: Calendar,
+        taxonomy: cascade_model::content::Taxonomy,
+        guard: PrivacyGuard,
+    ) -> Rollouts {
+        Rollouts {
+            calendar,
+            taxonomy,
+            guard: Arc::new(guard),
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    pub fn guard(&self) -> &PrivacyGuard {
+        &self.guard
+    }
+
+    pub async fn get<S: Store + Outbox>(
+        &self,
+        store: &S,
+        id: &str,
+    ) -> Result<Arc<RolloutRuntime>, DeliveryError> {
+        if let Some(r) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            return Ok(r.clone());
+        }
+        let problem = |message: String| DeliveryError::Rollout {
+            rollout: id.to_owned(),
+            message,
+        };
+        let stored = store
+            .rollout(id)
+            .await?
+            .ok_or_else(|| problem("is not in the store".to_owned()))?;
+        let definition: RolloutDefinition = serde_json::from_str(&stored.definition)
+            .map_err(|e| problem(format!("its stored definition cannot be read: {e}")))?;
+        let version = store
+            .item_versions(&stored.item_id)
+            .await?
+            .into_iter()
+            .find(|v| v.version.0 == stored.item_version)
+            .ok_or_else(|| {
+                problem(format!(
+                    "item version {} is not in the store",
+                    stored.item_version
+                ))
+            })?;
+        let item = parse_item(
+            Path::new(&format!("{} (stored)", stored.item_id)),
+            &version.source,
+            &self.taxonomy,
+        )
+        .map_err(|e| problem(format!("its pinned item no longer parses: {}", e[0])))?;
+        let steps = (0..definition.waves.len())
+            .map(|wave| wave_steps(&definition, &self.calendar, wave))
+            .collect();
+        let privacy_block = self
+            .guard
+            .blocking_item(&version.source, &item.privacy_allow)
+            .first()
+            .map(ToString::to_string);
+        let runtime = Arc::new(RolloutRuntime {
+            stored,
+            definition,
+            item,
+            steps,
+            privacy_block,
+            outgoing: OutgoingCheck {
+                guard: self.guard.clone(),
+                verdicts: Mutex::new(HashMap::new()),
+            },
+        });
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), runtime.clone());
+        Ok(runtime)
+    }
+}

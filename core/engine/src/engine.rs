@@ -1,0 +1,953 @@
+//! The engine: a project opened for rollouts, with its store, its channel
+//! plugins and the channel routes they give. Planning and starting a
+//! rollout, and the serve loop (scheduler, dispatcher, HTTP health), live
+//! here; the CLI only prints.
+
+use crate::delivery::{
+    ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, TeamPoster, World, millis,
+    schedule_due,
+};
+use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
+use crate::project::Project;
+use cascade_model::content::{self, ItemKind, LoadedItem};
+use cascade_model::rollout::{
+    Calendar, Known, PlanSummary, PlannedTeamPost, RolloutDefinition, TeamPostChannel,
+    audience_query, check_team_posts, parse_definition, plan_team_posts, summarise, validate,
+    wave_send,
+};
+use cascade_plugin_api::{
+    Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
+};
+use cascade_plugin_host::{self as plugins, ChannelConfig, Inbound, LoadReport, PluginHost};
+use cascade_privacy::PrivacyGuard;
+use cascade_render::Channel;
+use cascade_store::{
+    AudienceQuery, Audiences, Evidence, NewRollout, NewTeamPost, Outbox, SqliteStore, Store,
+    TeamPosts,
+};
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Problems, each naming where and how to fix it, reported all at once.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n\n"))]
+pub struct Problems(pub Vec<String>);
+
+impl Problems {
+    fn one(message: impl Into<String>) -> Problems {
+        Problems(vec![message.into()])
+    }
+}
+
+impl From<cascade_store::StoreError> for Problems {
+    fn from(e: cascade_store::StoreError) -> Self {
+        Problems::one(e.to_string())
+    }
+}
+
+impl From<crate::delivery::DeliveryError> for Problems {
+    fn from(e: crate::delivery::DeliveryError) -> Self {
+        Problems::one(e.to_string())
+    }
+}
+
+pub struct Engine {
+    pub project: Project,
+    pub store: Arc<SqliteStore>,
+    pub host: PluginHost,
+    pub routes: Vec<ChannelRoute>,
+    pub calendar: Calendar,
+    /// Button presses and commands the channel plugins report.
+    inbound: mpsc::UnboundedReceiver<Inbound>,
+}
+
+/// Whether a plugin can carry team posts: post in a shared channel with
+/// buttons, and edit the post.
+fn posts_in_channels(manifest: &Manifest) -> bool {
+    [
+        Capability::ChannelPosts,
+        Capability::Buttons,
+        Capability::Edit,
+    ]
+    .iter()
+    .all(|c| manifest.capabilities.contains(c))
+}
+
+/// The route of a configured channel, from its config and its plugin.
+pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRoute, String> {
+    let kind = manifest.channels[0].clone();
+    let formats = match &channel.formats {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                n.parse::<Channel>()
+                    .map_err(|e| format!("channel \"{}\": formats: {e}", channel.name))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => match kind.as_str() {
+            "email" => vec![Channel::EmailHtml, Channel::EmailText],
+            "telegram" => vec![Channel::Telegram],
+            "discord" => vec![Channel::Discord],
+            other => {
+                return Err(format!(
+                    "channel \"{}\": the {other} plugin has no default render\n  help: say which it carries, e.g. formats = [\"email-text\"]",
+                    channel.name
+                ));
+            }
+        },
+    };
+    Ok(ChannelRoute {
+        instance: channel.name.clone(),
+        identity: channel.identity.clone().unwrap_or_else(|| kind.clone()),
+        kind,
+        formats,
+        buttons: manifest.capabilities.contains(&Capability::Buttons),
+        forms: manifest.capabilities.contains(&Capability::Forms),
+        channel_posts: posts_in_channels(manifest),
+        per_second: channel
+            .per_second
+            .or(manifest.limits.per_second)
+            .filter(|r| *r > 0.0),
+    })
+}
+
+impl Engine {
+    /// Opens the store and loads the plugins; with `start_channels`, starts
+    /// every configured channel instance too.
+    pub async fn open(project: Project, start_channels: bool) -> Result<Engine, Problems> {
+        let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
+        let config = &project.config;
+        let calendar = Calendar::new(
+            &config.partnership.time_zone,
+            config.partnership.quiet_hours,
+        )
+        .map_err(|e| {
+            Problems::one(format!(
+                "{}: [partnership] time_zone: {e}",
+                project.root.join(crate::config::CONFIG_FILE).display()
+            ))
+        })?;
+        let dirs = plugins::default_search_dirs(&config.plugins.dirs, &project.root);
+        let (inbound_sender, inbound) = mpsc::unbounded_channel();
+        let files = plugins::discover(&dirs);
+        for warning in plugins::writable_by_others(&dirs, &files) {
+            tracing::warn!("{warning}");
+        }
+        let LoadReport { mut host, problems } =
+            PluginHost::load(&files, &config.plugins, inbound_sender);
+        let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let mut routes = Vec::new();
+        for channel in &config.channels {
+            let Some(plugin) = host.plugin(&channel.plugin) else {
+                problems.push(format!(
+                    "channel \"{}\": no plugin named \"{}\" was found in {}{}",
+                    channel.name,
+                    channel.plugin,
+                    dirs.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    host.unpinned_hint()
+                ));
+                continue;
+            };
+            match route(channel, &plugin.manifest) {
+                Ok(r) => routes.push(r),
+                Err(e) => problems.push(e),
+            }
+            if start_channels && let Err(e) = host.start(channel, &project.root).await {
+                problems.push(e.to_string());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        Ok(Engine {
+            project,
+            store,
+            host,
+            routes,
+            calendar,
+            inbound,
+        })
+    }
+
+    /// Refuses to plan against a store nobody was imported into. The
+    /// people themselves stay in the store: planning asks it about them
+    /// ([`Audiences`]) rather than reading a million of them into memory.
+    async fn require_people(&self) -> Result<(), Problems> {
+        if self.store.has_people().await? {
+            return Ok(());
+        }
+        Err(Problems::one(format!(
+            "the store at {} holds no people\n  help: run `cascade import --project {}` first",
+            self.project.store_path().display(),
+            self.project.root.display()
+        )))
+    }
+
+    /// Validates a rollout file against everything it names and works out
+    /// who gets what when. Writes nothing.
+    pub async fn plan(&self, path: &Path, now: DateTime<Utc>) -> Result<Planned, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems::one(format!("{}: cannot read the rollout: {e}", path.display()))
+        })?;
+        let mut definition = parse_definition(path, &text)
+            .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
+        let taxonomy = &self.project.taxonomy;
+        let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
+        self.require_people().await?;
+        let teams = self.store.teams().await?;
+        let known = Known {
+            items: items.iter().map(|l| l.item.id.clone()).collect(),
+            agencies: self
+                .store
+                .agencies()
+                .await?
+                .into_iter()
+                .map(|a| a.id)
+                .collect(),
+            teams: teams.iter().map(|t| t.id.clone()).collect(),
+            people: self
+                .store
+                .people_near(&named(&definition, |s| &s.people, |w| &w.people))
+                .await?,
+            roles: self
+                .store
+                .roles_near(&named(&definition, |s| &s.roles, |w| &w.roles))
+                .await?,
+            themes: taxonomy.themes().iter().map(|t| t.id.clone()).collect(),
+            channels: self
+                .project
+                .config
+                .channels
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+        };
+        let mut problems: Vec<String> = validate(&definition, path, &text, &known)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let config_path = self.project.root.join(crate::config::CONFIG_FILE);
+        let config_text = std::fs::read_to_string(&config_path).unwrap_or_default();
+        let team_channels = self.team_post_channels();
+        problems.extend(
+            check_team_posts(
+                &definition,
+                (path, &text),
+                (&config_path, &config_text),
+                &team_channels,
+                &teams,
+            )
+            .iter()
+            .map(ToString::to_string),
+        );
+        let today = now.with_timezone(&self.calendar.time_zone()).date_naive();
+        let guard = PrivacyGuard::new(&self.project.config.privacy)
+            .map_err(|e| Problems::one(e.to_string()))?;
+        // Follow-up questions and answers, and anything else written in the
+        // rollout, reach people too.
+        problems.extend(
+            guard
+                .scan_toml(&text)
+                .iter()
+                .map(|f| f.in_file(path).to_string()),
+        );
+        let renderer = self.project.renderer().map_err(Problems)?;
+        let input = self.project.sample_input("Sam Example");
+        // May the item go out, does the privacy guard pass it, does it
+        // render for every channel used?
+        let check_item = |loaded: &LoadedItem, problems: &mut Vec<String>| {
+            if !loaded.item.status.may_roll_out(today) {
+                problems.push(format!(
+                    "{}: item \"{}\" has status {} and may not be rolled out on {today}\n  help: set status to approved, published or internal (or wait for its embargo date)",
+                    loaded.path.display(),
+                    loaded.item.id,
+                    loaded.item.status.name()
+                ));
+            }
+            for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
+                problems.push(finding.in_file(&loaded.path).to_string());
+            }
+            for channel in &definition.channels {
+                let Some(route) = self.routes.iter().find(|r| &r.instance == channel) else {
+                    continue;
+                };
+                for &format in &route.formats {
+                    match renderer.render(&loaded.item, taxonomy, format, &input) {
+                        Ok(chunks) => {
+                            problems.extend(crate::project::rendered_problem(
+                                &guard,
+                                loaded,
+                                &chunks.concat(),
+                                &[],
+                                &format!("{format} (channel \"{channel}\")"),
+                            ));
+                        }
+                        Err(e) => problems.push(format!(
+                            "{}: cannot render for {format} (channel \"{channel}\"): {e}",
+                            loaded.path.display()
+                        )),
+                    }
+                }
+            }
+        };
+        let mut titles = Vec::new();
+        let loaded = match &definition.digest {
+            None => {
+                let Some(loaded) = items.into_iter().find(|l| l.item.id == definition.item) else {
+                    problems.extend(content_errors.iter().map(ToString::to_string));
+                    return Err(Problems(problems));
+                };
+                check_item(&loaded, &mut problems);
+                loaded
+            }
+            Some(digest) => {
+                let articles = match digest_articles(digest, &items, path, &text) {
+                    Ok(articles) => articles,
+                    Err(problem) => {
+                        problems.push(problem);
+                        problems.extend(content_errors.iter().map(ToString::to_string));
+                        return Err(Problems(problems));
+                    }
+                };
+                for article in &articles {
+                    check_item(article, &mut problems);
+                }
+                titles = articles.iter().map(|a| a.item.title.clone()).collect();
+                let ItemKind::NewsletterItem(first) = &articles[0].item.kind else {
+                    unreachable!("digest articles are newsletter items");
+                };
+                let issue = content::newsletter_issue(
+                    &first.newsletter,
+                    &digest.issue,
+                    &articles,
+                    taxonomy,
+                    path,
+                )
+                .map_err(|e| {
+                    Problems::one(format!("{}: cannot build the digest: {e}", path.display()))
+                })?;
+                if problems.is_empty() {
+                    check_item(&issue, &mut problems);
+                }
+                issue
+            }
+        };
+        definition.item = loaded.item.id.clone();
+        let calendar = &self.calendar;
+        let audience = audience_query(
+            &definition,
+            &loaded.item.id,
+            &loaded.item.version.0,
+            &loaded.item.themes,
+            &|wave| millis(wave_send(&definition, calendar, wave)),
+        );
+        if definition.reacknowledge && loaded.item.what_changed.is_none() {
+            problems.push(format!(
+                "{}: a re-acknowledgement round needs a `what_changed` note in the item\n  help: add what_changed = \"...\" to the front matter of {}, saying in a sentence or two what changed",
+                path.display(),
+                loaded.path.display()
+            ));
+        }
+        // Counted per wave and by the first of the rollout's channels whose
+        // kind of identity each person has: counts only, in the store.
+        let kinds: Vec<String> = definition
+            .channels
+            .iter()
+            .map(|c| {
+                self.routes
+                    .iter()
+                    .find(|r| &r.instance == c)
+                    .map_or_else(String::new, |r| r.identity.clone())
+            })
+            .collect();
+        let counts = self.store.count_audience(&audience, &kinds).await?;
+        // Someone in two partnerships' audiences gets an item once, whichever
+        // rollout reaches them first: the query leaves them out.
+        let already_reached = counts.already_reached;
+        if counts.members() == 0 {
+            problems.push(format!(
+                "{}: the audience is empty: no active person matches it and a wave{}\n  help: check [audience] and the wave selectors against the imported directory",
+                path.display(),
+                if already_reached > 0 {
+                    format!(" ({already_reached} matched but already have this item through another rollout)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        let mut summary = summarise(&definition, calendar, &counts);
+        summary.articles = titles;
+        let team_posts = if definition.team_posts.is_empty() {
+            Vec::new()
+        } else {
+            let by_team = self.store.audience_by_team(&audience).await?;
+            plan_team_posts(&definition, &team_channels, &teams, &by_team)
+        };
+        Ok(Planned {
+            definition,
+            item: loaded,
+            summary,
+            people: counts.members(),
+            audience,
+            already_reached,
+            team_posts,
+        })
+    }
+
+    /// What each configured channel instance offers team posts.
+    fn team_post_channels(&self) -> Vec<TeamPostChannel<'_>> {
+        self.project
+            .config
+            .channels
+            .iter()
+            .map(|c| TeamPostChannel {
+                name: &c.name,
+                plugin: &c.plugin,
+                team_channels: &c.team_channels,
+                posts_in_channels: self
+                    .host
+                    .plugin(&c.plugin)
+                    .is_some_and(|p| posts_in_channels(&p.manifest)),
+            })
+            .collect()
+    }
+
+    /// Persists a planned rollout: pins the item version and writes every
+    /// member (the audience is resolved again in the store, in the same
+    /// transaction) and team post. Nothing is sent here. Returns how many
+    /// members were written.
+    pub async fn start(&self, planned: &Planned, now: DateTime<Utc>) -> Result<u64, Problems> {
+        if self.store.rollout(&planned.definition.id).await?.is_some() {
+            return Err(Problems::one(format!(
+                "a rollout \"{}\" already exists\n  help: give the new rollout its own id, or see it with `cascade status {}`",
+                planned.definition.id, planned.definition.id
+            )));
+        }
+        self.store
+            .save_item(&planned.item.item, &planned.item.text)
+            .await?;
+        let definition =
+            serde_json::to_string(&planned.definition).expect("definitions are plain data");
+        let written = self
+            .store
+            .create_rollout(NewRollout {
+                id: &planned.definition.id,
+                item_id: &planned.item.item.id,
+                item_version: &planned.item.item.version.0,
+                definition: &definition,
+                members: &[],
+                audience: Some(&planned.audience),
+                team_posts: &planned
+                    .team_posts
+                    .iter()
+                    .map(|p| NewTeamPost {
+                        team_id: p.team_id.clone(),
+                        channel: p.channel.clone(),
+                        address: p.address.clone(),
+                        due_at: p.due_at,
+                    })
+                    .collect::<Vec<_>>(),
+                now: millis(now),
+            })
+            .await?;
+        Ok(written)
+    }
+
+    /// Issues a person a link code and sends it to them through a channel
+    /// (email, typically), so the code never passes through whoever runs
+    /// the command. `Ok(Err(reason))` when this one person could not be sent it.
+    pub async fn send_link_code(
+        &self,
+        key: &LinkCodeKey,
+        channel: &str,
+        person: &cascade_model::directory::Person,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), String>, Problems> {
+        let Some(route) = self.routes.iter().find(|r| r.instance == channel) else {
+            return Err(Problems::one(format!(
+                "no channel \"{channel}\" is configured\n  help: use the name of one of the [[channels]] in cascade.toml"
+            )));
+        };
+        let identities = self.store.identities(&person.id).await?;
+        let Some(identity) = identities.iter().find(|i| i.channel == route.identity) else {
+            return Ok(Err(format!("has no {} address", route.identity)));
+        };
+        let code = inbound::issue_code(&*self.store, key, &person.id, millis(now)).await?;
+        let until = now.with_timezone(&self.calendar.time_zone())
+            + chrono::Duration::milliseconds(inbound::CODE_LIFETIME_MS);
+        let partnership = &self.project.config.partnership.name;
+        let text = format!(
+            "Hello {},\n\nTo receive learning from {partnership} in chat and acknowledge it with one tap, send this message to the partnership's bot:\n\n/link {code}\n\nThe code works once, until {}. If you did not expect this message, you can ignore it: nothing changes until the code is used.",
+            person.display_name,
+            until.format("%-d %B %Y at %H:%M"),
+        );
+        let hash = key.hash(&code);
+        let request = SendRequest {
+            delivery_id: format!("link-code-{}", &hash[..16]),
+            idempotency_key: format!("link-code/{hash}"),
+            channel: route.kind.clone(),
+            recipient: Recipient {
+                person_id: person.id.clone(),
+                display_name: person.display_name.clone(),
+                address: identity.address.clone(),
+            },
+            message: Message {
+                subject: Some(format!("Your code to link a chat account to {partnership}")),
+                parts: route
+                    .formats
+                    .iter()
+                    .map(|&format| MessagePart {
+                        format: format.to_string(),
+                        chunks: vec![crate::delivery::paragraphs(format, &text)],
+                    })
+                    .collect(),
+            },
+            actions: Vec::new(),
+            reply: None,
+            list: None,
+            post: None,
+        };
+        Ok(match self.host.send(channel, &request).await {
+            Ok(SendResult::Delivered { .. }) => Ok(()),
+            Ok(SendResult::Retry { reason, .. } | SendResult::Failed { reason, .. }) => Err(reason),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
+    /// The acknowledgement link signer, when `[ack]` is configured. A bad key
+    /// stops start-up with the reason, never the key.
+    pub fn ack_links(
+        &self,
+    ) -> Result<Option<(crate::ack::AckConfig, Arc<crate::ack::AckKeys>)>, Problems> {
+        let keys = self.project.ack_keys().map_err(Problems::one)?;
+        Ok(self
+            .project
+            .config
+            .ack
+            .clone()
+            .zip(keys)
+            .map(|(config, keys)| (config, Arc::new(keys))))
+    }
+
+    /// Everything the scheduler and dispatcher need, ready to tick.
+    pub async fn runner(self, settings: DispatchSettings) -> Result<Runner, Problems> {
+        let config = &self.project.config;
+        let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
+        let keys = ActionKey::new(self.store.engine_secret(inbound::actions::KEY_NAME).await?);
+        let link_codes = self
+            .project
+            .link_code_key()
+            .map_err(|e| Problems::one(e.to_string()))?;
+        let guard = PrivacyGuard::new(&config.privacy).map_err(|e| Problems::one(e.to_string()))?;
+        let rollouts = Arc::new(Rollouts::new(
+            self.calendar.clone(),
+            self.project.taxonomy.clone(),
+            guard,
+        ));
+        let composer = Arc::new(Composer {
+            renderer: self.project.renderer().map_err(Problems)?,
+            taxonomy: self.project.taxonomy.clone(),
+            partnership_name: config.partnership.name.clone(),
+            ack_links: self.ack_links()?,
+            actions: keys.clone(),
+            time_zone: self.calendar.time_zone(),
+            bodies: Default::default(),
+        });
+        let host = Arc::new(self.host);
+        let team_posts = TeamPoster {
+            store: self.store.clone(),
+            host: host.clone(),
+            rollouts: rollouts.clone(),
+            world: world.clone(),
+            composer: composer.clone(),
+            settings: settings.clone(),
+        };
+        let dispatcher = Dispatcher::new(
+            self.store.clone(),
+            host.clone(),
+            rollouts.clone(),
+            world.clone(),
+            composer,
+            settings,
+        );
+        Ok(Runner {
+            store: self.store,
+            host,
+            rollouts,
+            world,
+            dispatcher,
+            team_posts,
+            inbound: tokio::sync::Mutex::new(self.inbound),
+            keys,
+            link_codes,
+            conversations: Conversations::default(),
+            replies: AtomicU64::new(1),
+        })
+    }
+
+    /// Starts the channels and runs the scheduler and dispatcher; see
+    /// [`Runner::serve`].
+    pub async fn serve(
+        self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        until_idle: bool,
+        settings: DispatchSettings,
+    ) -> Result<ServeReport, Problems> {
+        self.runner(settings)
+            .await?
+            .serve(shutdown, until_idle)
+            .await
+    }
+}
+
+/// The scheduler and dispatcher of an opened engine, driven by whatever
+/// clock the caller keeps: `cascade serve` uses the real one, tests their own.
+pub struct Runner {
+    pub store: Arc<SqliteStore>,
+    pub host: Arc<PluginHost>,
+    pub rollouts: Arc<Rollouts>,
+    pub world: Arc<World>,
+    pub dispatcher: Dispatcher<SqliteStore>,
+    /// Posts in team channels and their live counts.
+    pub team_posts: TeamPoster<SqliteStore>,
+    inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
+    /// Signs the ids of chat buttons.
+    pub keys: ActionKey,
+    /// Hashes the link codes people send.
+    pub link_codes: LinkCodeKey,
+    conversations: Conversations,
+    replies: AtomicU64,
+}
+
+impl Runner {
+    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
+    /// finishes the batch in flight and stops the channels), or, with
+    /// `until_idle`, until nothing is left to send now.
+    pub async fn serve(
+        self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        until_idle: bool,
+    ) -> Result<ServeReport, Problems> {
+        let mut report = ServeReport::default();
+        let mut next_schedule = Utc::now();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = Utc::now();
+            if now >= next_schedule {
+                let queued = self.schedule(now).await?;
+                if queued > 0 {
+                    tracing::info!(queued, "queued the messages that fell due");
+                }
+                report.queued += queued;
+                self.team_posts(now).await?;
+                next_schedule = now + chrono::Duration::seconds(1);
+            }
+            self.handle_inbound(now).await?;
+            // Half a second of sending at most, so inbound events (a button
+            // press waiting for its answer) and newly due steps are handled
+            // between rounds.
+            let claimed = self
+                .dispatch_for(Duration::from_millis(500), &shutdown)
+                .await?;
+            if claimed > 0 {
+                tracing::debug!(claimed, "dispatched");
+            }
+            report.dispatched += claimed;
+            if claimed == 0 {
+                if until_idle && self.idle(Utc::now()).await? {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        self.stop().await;
+        Ok(report)
+    }
+
+    /// Queues every step due at `now`; returns the rows queued.
+    pub async fn schedule(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
+        Ok(schedule_due(&*self.store, &self.rollouts, &self.world, now).await?)
+    }
+
+    /// Sends one batch of due rows; returns the rows claimed.
+    pub async fn dispatch(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
+        Ok(self.dispatcher.dispatch_once(now).await?)
+    }
+
+    /// Sends what is due by the real clock, continuously, for up to
+    /// `for_at_most` (see [`Dispatcher::dispatch_for`]); returns the rows
+    /// claimed.
+    pub async fn dispatch_for(
+        &self,
+        for_at_most: Duration,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<usize, Problems> {
+        Ok(self
+            .dispatcher
+            .dispatch_for(Utc::now, for_at_most, stop)
+            .await?)
+    }
+
+    /// Posts the team posts due at `now`, then edits the posts whose count
+    /// changed and may be edited now; returns (posts, edits) attempted.
+    pub async fn team_posts(&self, now: DateTime<Utc>) -> Result<(usize, usize), Problems> {
+        let posted = self.team_posts.post_due(now).await?;
+        let edited = self.team_posts.refresh_counts(now).await?;
+        Ok((posted, edited))
+    }
+
+    /// Schedules, posts and refreshes team posts, then dispatches until
+    /// nothing more is due at `now`.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<(usize, usize), Problems> {
+        let queued = self.schedule(now).await?;
+        self.team_posts(now).await?;
+        let mut dispatched = 0;
+        loop {
+            let claimed = self.dispatch(now).await?;
+            if claimed == 0 {
+                return Ok((queued, dispatched));
+            }
+            dispatched += claimed;
+        }
+    }
+
+    /// Handles every inbound event waiting: links accounts, records
+    /// acknowledgements, answers and cascade confirmations from the right
+    /// accounts, and answers each event that asks for it through its channel.
+    pub async fn handle_inbound(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboundOutcome>, Problems> {
+        let mut events = self.inbound.lock().await;
+        let mut outcomes = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let Some(outcome) = self.handle_event(&event, now).await? {
+                outcomes.push(outcome);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Handles one inbound event and answers it when it asks for an answer;
+    /// `None` for an event from a channel that is not configured.
+    pub async fn handle_event(
+        &self,
+        event: &Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<Option<InboundOutcome>, Problems> {
+        let Some(route) = self.world.routes.get(&event.instance) else {
+            tracing::warn!(channel = %event.instance, "an inbound event from an unconfigured channel");
+            return Ok(None);
+        };
+        let handled = self
+            .desk()
+            .handle(event, &route.identity, millis(now))
+            .await?;
+        if let (Some(id), Some(address)) = (&event.event.id, &event.event.address) {
+            self.reply(&event.instance, route, id, address, handled.answer);
+        }
+        Ok(Some(handled.outcome))
+    }
+
+    /// What handling inbound events needs, borrowed from the runner.
+    pub fn desk(&self) -> Desk<'_, SqliteStore> {
+        Desk {
+            store: &self.store,
+            world: &self.world,
+            rollouts: &self.rollouts,
+            keys: &self.keys,
+            link_codes: &self.link_codes,
+            conversations: &self.conversations,
+        }
+    }
+
+    /// Sends the answer to an event in the background: a reply is not
+    /// evidence, so it is not queued durably, and a slow provider must not
+    /// hold up the next event.
+    fn reply(
+        &self,
+        instance: &str,
+        route: &ChannelRoute,
+        event_id: &str,
+        address: &str,
+        answer: Answer,
+    ) {
+        let n = self.replies.fetch_add(1, Ordering::Relaxed);
+        let request = SendRequest {
+            delivery_id: format!("reply-{n}"),
+            idempotency_key: format!("reply:{event_id}"),
+            channel: route.kind.clone(),
+            recipient: Recipient {
+                person_id: String::new(),
+                display_name: String::new(),
+                address: address.to_owned(),
+            },
+            message: Message {
+                subject: None,
+                parts: vec![MessagePart {
+                    format: "text".to_owned(),
+                    chunks: if answer.text.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![answer.text]
+                    },
+                }],
+            },
+            actions: answer.actions,
+            reply: Some(Reply {
+                event_id: event_id.to_owned(),
+                notice: answer.notice,
+                status: answer.status,
+                keep_actions: answer.keep_actions,
+                private: true,
+            }),
+            list: None,
+            post: None,
+        };
+        let host = self.host.clone();
+        let instance = instance.to_owned();
+        tokio::spawn(async move {
+            match host.send(&instance, &request).await {
+                Ok(SendResult::Delivered { .. }) => {}
+                Ok(other) => {
+                    tracing::warn!(channel = %instance, "a reply was not delivered: {other:?}")
+                }
+                Err(e) => tracing::warn!(channel = %instance, "a reply was not delivered: {e}"),
+            }
+        });
+    }
+
+    /// Nothing queued or leased, no member step due at `now`, and no team
+    /// post due or waiting for an edit of its count.
+    pub async fn idle(&self, now: DateTime<Utc>) -> Result<bool, Problems> {
+        Ok(self.store.outstanding().await? == 0
+            && self.store.due_members(millis(now), 1).await?.is_empty()
+            && self.store.team_posts_due(millis(now)).await? == 0
+            && self.store.stale_team_posts(millis(now)).await?.is_empty())
+    }
+
+    /// Stops every channel instance, letting in-flight sends finish.
+    pub async fn stop(&self) {
+        for instance in self.host.instances() {
+            instance.stop().await;
+        }
+    }
+}
+
+/// A rollout that passed every check, ready to start.
+pub struct Planned {
+    pub definition: RolloutDefinition,
+    pub item: LoadedItem,
+    pub summary: PlanSummary,
+    /// Who the rollout reaches, resolved in the store when it starts.
+    pub audience: AudienceQuery,
+    /// How many people it reaches, as planned.
+    pub people: usize,
+    /// People left out because another rollout of the item already has them.
+    pub already_reached: usize,
+    /// Posts in team channels, with when each is due.
+    pub team_posts: Vec<PlannedTeamPost>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ServeReport {
+    pub queued: usize,
+    pub dispatched: usize,
+}
+
+/// Every id of one kind a definition names, sorted and once each: in the
+/// audience's include and exclude lists and in every wave.
+fn named(
+    def: &RolloutDefinition,
+    in_selector: fn(&cascade_model::rollout::Selector) -> &Vec<String>,
+    in_wave: fn(&cascade_model::rollout::Wave) -> &Vec<String>,
+) -> Vec<String> {
+    let mut ids: Vec<String> = in_selector(&def.audience.include)
+        .iter()
+        .chain(in_selector(&def.audience.exclude))
+        .chain(def.waves.iter().flat_map(in_wave))
+        .cloned()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The articles of a digest's newsletter issue, in id order, or what is
+/// wrong (no article has that issue; two newsletters share it) at the
+/// `newsletter_issue` line of the rollout file.
+fn digest_articles<'a>(
+    digest: &cascade_model::rollout::Digest,
+    items: &'a [LoadedItem],
+    path: &Path,
+    text: &str,
+) -> Result<Vec<&'a LoadedItem>, String> {
+    let line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("newsletter_issue"))
+        .map_or(1, |i| i + 1);
+    let newsletter_of = |l: &LoadedItem| match &l.item.kind {
+        ItemKind::NewsletterItem(n) if n.issue == digest.issue => Some(n.newsletter.clone()),
+        _ => None,
+    };
+    let mut articles: Vec<&LoadedItem> = items
+        .iter()
+        .filter(|l| {
+            newsletter_of(l)
+                .is_some_and(|n| digest.newsletter.as_ref().is_none_or(|wanted| *wanted == n))
+        })
+        .collect();
+    articles.sort_by(|a, b| a.item.id.cmp(&b.item.id));
+    let newsletters: std::collections::BTreeSet<String> =
+        articles.iter().filter_map(|l| newsletter_of(l)).collect();
+    let issues: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter_map(|l| match &l.item.kind {
+            ItemKind::NewsletterItem(n) => Some(n.issue.as_str()),
+            _ => None,
+        })
+        .collect();
+    match newsletters.len() {
+        0 => Err(format!(
+            "{}:{line}: no newsletter item in the content folder has issue \"{}\"{}\n  help: {}",
+            path.display(),
+            digest.issue,
+            digest
+                .newsletter
+                .as_ref()
+                .map(|n| format!(" in \"{n}\""))
+                .unwrap_or_default(),
+            if issues.is_empty() {
+                "add the issue's articles as newsletter-item files first".to_owned()
+            } else {
+                format!(
+                    "issues with articles: {}",
+                    issues.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            }
+        )),
+        1 => Ok(articles),
+        _ => Err(format!(
+            "{}:{line}: issue \"{}\" has articles of {} newsletters\n  help: name one, e.g. newsletter = \"{}\"",
+            path.display(),
+            digest.issue,
+            newsletters.len(),
+            newsletters.first().expect("two or more")
+        )),
+    }
+}

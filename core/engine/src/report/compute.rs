@@ -1,0 +1,520 @@
+//! Figures from plain rows. Pure: no I/O, and time is `rows.now`.
+
+use super::load::{RolloutRows, Rows};
+use super::{
+    AnswerBy, AnswerCount, AnswerSection, Coverage, FigureRow, Figures, Report, RolloutInfo,
+    Section, SectionKind, Selection,
+};
+use cascade_model::content::Taxonomy;
+use cascade_model::rollout::{Calendar, deadline};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The key of the total rows.
+const ALL: &str = "all";
+/// The agency and team of a member missing from the directory.
+const UNKNOWN: &str = "?";
+
+const MEMBER_SECTIONS: [SectionKind; 7] = [
+    SectionKind::Total,
+    SectionKind::Rollout,
+    SectionKind::Agency,
+    SectionKind::Team,
+    SectionKind::Role,
+    SectionKind::ChampionTheme,
+    SectionKind::Wave,
+];
+
+/// What is known about one member of one rollout.
+struct Member<'a> {
+    rollout: &'a str,
+    wave: u32,
+    agency: &'a str,
+    team: &'a str,
+    roles: &'a [&'a str],
+    themes: &'a [&'a str],
+    /// Their first initial message sent, on any channel.
+    first_sent: Option<i64>,
+    acknowledged: Option<i64>,
+    overdue: bool,
+    escalated: bool,
+}
+
+/// Rows of a section, ordered by rollout (for waves), wave number, then key.
+type GroupKey = (String, u32, String);
+
+#[derive(Default)]
+struct Tally {
+    audience: u64,
+    sent: u64,
+    acknowledged: u64,
+    overdue: u64,
+    escalated: u64,
+    /// Milliseconds from first send to acknowledgement.
+    waits: Vec<i64>,
+}
+
+impl Tally {
+    fn add(&mut self, m: &Member<'_>) {
+        self.audience += 1;
+        self.sent += u64::from(m.first_sent.is_some());
+        self.acknowledged += u64::from(m.acknowledged.is_some());
+        self.overdue += u64::from(m.overdue);
+        self.escalated += u64::from(m.escalated);
+        if let (Some(sent), Some(at)) = (m.first_sent, m.acknowledged) {
+            // Acknowledged for them before the message went: no wait at all.
+            self.waits.push((at - sent).max(0));
+        }
+    }
+
+    fn figures(&self) -> Figures {
+        Figures {
+            audience: self.audience,
+            sent: self.sent,
+            delivered: self.sent,
+            acknowledged: self.acknowledged,
+            median_hours: median(&self.waits).map(|ms| ms / 3_600_000.0),
+            overdue: self.overdue,
+            escalated: self.escalated,
+        }
+    }
+}
+
+/// The median of `values`; the mean of the middle two for an even count.
+fn median(values: &[i64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2] as f64),
+        _ => Some((sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0),
+    }
+}
+
+/// The directory, indexed.
+struct Directory<'a> {
+    agency_names: HashMap<&'a str, &'a str>,
+    teams: HashMap<&'a str, (&'a str, &'a str)>,
+    people: HashMap<&'a str, (&'a str, &'a str)>,
+    roles: HashMap<&'a str, Vec<&'a str>>,
+    themes: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Directory<'a> {
+    fn new(rows: &'a Rows) -> Self {
+        let mut roles: HashMap<&str, Vec<&str>> = HashMap::new();
+        for r in &rows.roles {
+            roles.entry(&r.person_id).or_default().push(&r.role);
+        }
+        let mut themes: HashMap<&str, Vec<&str>> = HashMap::new();
+        for c in &rows.champions {
+            themes.entry(&c.person_id).or_default().push(&c.theme);
+        }
+        Directory {
+            agency_names: rows
+                .agencies
+                .iter()
+                .map(|a| (a.id.as_str(), a.name.as_str()))
+                .collect(),
+            teams: rows
+                .teams
+                .iter()
+                .map(|t| (t.id.as_str(), (t.agency_id.as_str(), t.name.as_str())))
+                .collect(),
+            people: rows
+                .people
+                .iter()
+                .map(|p| (p.id.as_str(), (p.agency_id.as_str(), p.team_id.as_str())))
+                .collect(),
+            roles,
+            themes,
+        }
+    }
+
+    fn agency_name(&self, id: &str) -> String {
+        match self.agency_names.get(id) {
+            Some(name) => (*name).to_owned(),
+            None if id == UNKNOWN => "Not in the directory".to_owned(),
+            None => id.to_owned(),
+        }
+    }
+
+    fn team_name(&self, id: &str) -> String {
+        match self.teams.get(id) {
+            Some((_, name)) => (*name).to_owned(),
+            None if id == UNKNOWN => "Not in the directory".to_owned(),
+            None => id.to_owned(),
+        }
+    }
+
+    fn team_agency(&self, team: &'a str) -> &'a str {
+        self.teams.get(team).map_or(UNKNOWN, |(agency, _)| agency)
+    }
+
+    fn agency_and_team(&self, person: &str) -> (&'a str, &'a str) {
+        self.people
+            .get(person)
+            .copied()
+            .unwrap_or((UNKNOWN, UNKNOWN))
+    }
+}
+
+/// Computes every figure of the report.
+pub fn compute(
+    rows: &Rows,
+    selection: &Selection,
+    calendar: &Calendar,
+    taxonomy: &Taxonomy,
+) -> Report {
+    let directory = Directory::new(rows);
+    let members = members(rows, &directory, calendar);
+
+    let mut sections = Vec::new();
+    for kind in MEMBER_SECTIONS {
+        let mut tallies: BTreeMap<GroupKey, Tally> = BTreeMap::new();
+        for m in &members {
+            for key in group_keys(kind, m) {
+                tallies.entry(key).or_default().add(m);
+            }
+        }
+        // The total, and every rollout, have a row even without members.
+        match kind {
+            SectionKind::Total => {
+                tallies.entry(key("", 0, ALL)).or_default();
+            }
+            SectionKind::Rollout => {
+                for r in &rows.rollouts {
+                    tallies.entry(key(&r.id, 0, &r.id)).or_default();
+                }
+            }
+            _ => {}
+        }
+        let coverage = coverage(kind, rows, &directory);
+        for key in coverage.keys() {
+            tallies.entry(key.clone()).or_default();
+        }
+        let section_rows = tallies
+            .iter()
+            .map(|(key, tally)| FigureRow {
+                rollout: matches!(kind, SectionKind::Rollout | SectionKind::Wave)
+                    .then(|| key.0.clone()),
+                key: key.2.clone(),
+                name: row_name(kind, key, rows, &directory, taxonomy),
+                figures: tally.figures(),
+                coverage: matches!(
+                    kind,
+                    SectionKind::Total
+                        | SectionKind::Rollout
+                        | SectionKind::Agency
+                        | SectionKind::Team
+                )
+                .then(|| coverage.get(key).copied().unwrap_or_default()),
+            })
+            .collect();
+        sections.push(Section {
+            kind,
+            rows: section_rows,
+        });
+    }
+
+    let keys_of = |kind: SectionKind| -> BTreeSet<String> {
+        sections
+            .iter()
+            .filter(|s| s.kind == kind)
+            .flat_map(|s| s.rows.iter().map(|r| r.key.clone()))
+            .collect()
+    };
+    let answers = vec![
+        answers(
+            AnswerBy::Total,
+            BTreeSet::from([ALL.to_owned()]),
+            rows,
+            &directory,
+            taxonomy,
+        ),
+        answers(
+            AnswerBy::Agency,
+            keys_of(SectionKind::Agency),
+            rows,
+            &directory,
+            taxonomy,
+        ),
+        answers(
+            AnswerBy::ChampionTheme,
+            keys_of(SectionKind::ChampionTheme),
+            rows,
+            &directory,
+            taxonomy,
+        ),
+    ];
+
+    Report {
+        title: match selection {
+            Selection::Rollout(id) => format!("Evidence report: rollout {id}"),
+            Selection::Partnership { from, to } => {
+                format!("Partnership evidence report, {from} to {to}")
+            }
+        },
+        generated: calendar.format_local(rows.now),
+        rollouts: rows
+            .rollouts
+            .iter()
+            .map(|r| RolloutInfo {
+                id: r.id.clone(),
+                item_id: r.item_id.clone(),
+                item_title: title(r),
+                item_version: r.item_version.chars().take(12).collect(),
+                state: r.state.clone(),
+                started: DateTime::<Utc>::from_timestamp_millis(r.created_at)
+                    .map(|t| calendar.format_local(t))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        sections,
+        answers,
+        notes: notes(
+            rows,
+            calendar,
+            matches!(selection, Selection::Partnership { .. }),
+        ),
+    }
+}
+
+fn title(r: &RolloutRows) -> String {
+    if r.item_title.is_empty() {
+        r.item_id.clone()
+    } else {
+        r.item_title.clone()
+    }
+}
+
+/// Every member of every rollout, with what happened to them.
+fn members<'a>(
+    rows: &'a Rows,
+    directory: &'a Directory<'a>,
+    calendar: &Calendar,
+) -> Vec<Member<'a>> {
+    let now = rows.now.timestamp_millis();
+    let mut members = Vec::new();
+    for r in &rows.rollouts {
+        let mut first_sent: HashMap<&str, i64> = HashMap::new();
+        let mut escalated: BTreeSet<&str> = BTreeSet::new();
+        for s in &r.sends {
+            match s.step_kind.as_str() {
+                "initial" => {
+                    let first = first_sent.entry(&s.person_id).or_insert(s.sent_at);
+                    *first = (*first).min(s.sent_at);
+                }
+                "escalation" => {
+                    escalated.insert(&s.person_id);
+                }
+                _ => {}
+            }
+        }
+        let acknowledged: HashMap<&str, i64> = r
+            .acknowledgements
+            .iter()
+            .map(|a| (a.person_id.as_str(), a.at))
+            .collect();
+        let deadlines: Vec<i64> = (0..r.definition.waves.len())
+            .map(|w| deadline(&r.definition, calendar, w).timestamp_millis())
+            .collect();
+        for m in &r.members {
+            let person = m.person_id.as_str();
+            let (agency, team) = directory.agency_and_team(person);
+            let acknowledged = acknowledged.get(person).copied();
+            let past_deadline = deadlines
+                .get(m.wave as usize)
+                .is_some_and(|&deadline| now > deadline);
+            members.push(Member {
+                rollout: &r.id,
+                wave: m.wave,
+                agency,
+                team,
+                roles: directory.roles.get(person).map_or(&[], Vec::as_slice),
+                themes: directory.themes.get(person).map_or(&[], Vec::as_slice),
+                first_sent: first_sent.get(person).copied(),
+                acknowledged,
+                overdue: acknowledged.is_none() && past_deadline,
+                escalated: escalated.contains(person),
+            });
+        }
+    }
+    members
+}
+
+fn key(rollout: &str, order: u32, key: &str) -> GroupKey {
+    (rollout.to_owned(), order, key.to_owned())
+}
+
+/// The rows of a section a member counts in: none, one, or several (roles and themes).
+fn group_keys(kind: SectionKind, m: &Member<'_>) -> Vec<GroupKey> {
+    match kind {
+        SectionKind::Total => vec![key("", 0, ALL)],
+        SectionKind::Rollout => vec![key(m.rollout, 0, m.rollout)],
+        SectionKind::Agency => vec![key("", 0, m.agency)],
+        SectionKind::Team => vec![key("", 0, m.team)],
+        SectionKind::Role => m.roles.iter().map(|r| key("", 0, r)).collect(),
+        SectionKind::ChampionTheme => m.themes.iter().map(|t| key("", 0, t)).collect(),
+        SectionKind::Wave => vec![key(m.rollout, m.wave + 1, &(m.wave + 1).to_string())],
+    }
+}
+
+/// Champions' confirmations of the rollouts' items, by the confirmed team's
+/// row in sections that have one.
+fn coverage(
+    kind: SectionKind,
+    rows: &Rows,
+    directory: &Directory<'_>,
+) -> BTreeMap<GroupKey, Coverage> {
+    let mut teams: BTreeMap<GroupKey, BTreeSet<&str>> = BTreeMap::new();
+    let mut present: BTreeMap<GroupKey, u64> = BTreeMap::new();
+    let items: BTreeSet<&str> = rows.rollouts.iter().map(|r| r.item_id.as_str()).collect();
+    for c in rows
+        .confirmations
+        .iter()
+        .filter(|c| items.contains(c.item_id.as_str()))
+    {
+        let keys = match kind {
+            SectionKind::Total => vec![key("", 0, ALL)],
+            SectionKind::Rollout => rows
+                .rollouts
+                .iter()
+                .filter(|r| r.item_id == c.item_id)
+                .map(|r| key(&r.id, 0, &r.id))
+                .collect(),
+            SectionKind::Agency => vec![key("", 0, directory.team_agency(&c.team_id))],
+            SectionKind::Team => vec![key("", 0, &c.team_id)],
+            SectionKind::Role | SectionKind::ChampionTheme | SectionKind::Wave => Vec::new(),
+        };
+        for k in keys {
+            teams.entry(k.clone()).or_default().insert(&c.team_id);
+            *present.entry(k).or_default() += u64::from(c.present);
+        }
+    }
+    teams
+        .into_iter()
+        .map(|(k, t)| {
+            let present = present.get(&k).copied().unwrap_or_default();
+            (
+                k,
+                Coverage {
+                    teams: t.len() as u64,
+                    present,
+                },
+            )
+        })
+        .collect()
+}
+
+fn row_name(
+    kind: SectionKind,
+    key: &GroupKey,
+    rows: &Rows,
+    directory: &Directory<'_>,
+    taxonomy: &Taxonomy,
+) -> String {
+    let rollout = || rows.rollouts.iter().find(|r| r.id == key.0);
+    match kind {
+        SectionKind::Total => "All members".to_owned(),
+        SectionKind::Rollout => rollout().map(title).unwrap_or_default(),
+        SectionKind::Agency => directory.agency_name(&key.2),
+        SectionKind::Team => directory.team_name(&key.2),
+        SectionKind::Role => key.2.clone(),
+        SectionKind::ChampionTheme => taxonomy.label(&key.2).to_owned(),
+        SectionKind::Wave => rollout()
+            .and_then(|r| r.definition.waves.get(key.1 as usize - 1))
+            .map_or_else(|| format!("Wave {}", key.1), |w| w.name.clone()),
+    }
+}
+
+/// Answers to every follow-up of every rollout, one row per fixed answer
+/// (zero included) for each group in `groups`.
+fn answers(
+    by: AnswerBy,
+    groups: BTreeSet<String>,
+    rows: &Rows,
+    directory: &Directory<'_>,
+    taxonomy: &Taxonomy,
+) -> AnswerSection {
+    let mut out = Vec::new();
+    for group in &groups {
+        let name = match by {
+            AnswerBy::Total => "All members".to_owned(),
+            AnswerBy::Agency => directory.agency_name(group),
+            AnswerBy::ChampionTheme => taxonomy.label(group).to_owned(),
+        };
+        let in_group = |person: &str| match by {
+            AnswerBy::Total => true,
+            AnswerBy::Agency => directory.agency_and_team(person).0 == group,
+            AnswerBy::ChampionTheme => directory
+                .themes
+                .get(person)
+                .is_some_and(|t| t.contains(&group.as_str())),
+        };
+        for r in &rows.rollouts {
+            let asked = r.definition.follow_ups.len() as u32;
+            let answered = r.answers.iter().map(|a| a.follow_up).max().unwrap_or(0);
+            for number in 1..=asked.max(answered) {
+                let follow_up = r.definition.follow_ups.get(number as usize - 1);
+                // The fixed answers in their order, then any other answer given.
+                let mut choices: Vec<&str> = follow_up
+                    .map(|f| f.answers.iter().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let mut others: Vec<&str> = r
+                    .answers
+                    .iter()
+                    .filter(|a| a.follow_up == number && !choices.contains(&a.answer.as_str()))
+                    .map(|a| a.answer.as_str())
+                    .collect();
+                others.sort_unstable();
+                others.dedup();
+                choices.extend(others);
+                for choice in choices {
+                    let count = r
+                        .answers
+                        .iter()
+                        .filter(|a| a.follow_up == number && a.answer == choice)
+                        .filter(|a| in_group(&a.person_id))
+                        .count() as u64;
+                    out.push(AnswerCount {
+                        rollout: r.id.clone(),
+                        key: group.clone(),
+                        name: name.clone(),
+                        follow_up: number,
+                        question: follow_up.map(|f| f.question.clone()).unwrap_or_default(),
+                        answer: choice.to_owned(),
+                        count,
+                    });
+                }
+            }
+        }
+    }
+    AnswerSection { by, rows: out }
+}
+
+fn notes(rows: &Rows, calendar: &Calendar, partnership: bool) -> Vec<String> {
+    let mut notes = vec![
+        "Delivered is the same as sent for now: channels do not report delivery receipts yet.".to_owned(),
+        "Sent counts members whose first message was sent on at least one channel; reminders do not count.".to_owned(),
+        "Acknowledged counts acknowledgements of the item version the rollout pinned. The median time to acknowledge runs from a member's first sent message to their acknowledgement, in hours.".to_owned(),
+        format!(
+            "Overdue counts members who had not acknowledged and were past their wave's deadline on {}.",
+            calendar.format_local(rows.now)
+        ),
+        "Escalated counts members about whom at least one escalation was sent.".to_owned(),
+        "A person with several roles counts in each of their roles' rows, and champion theme rows count the members who champion that theme, so those sections do not add up to the total.".to_owned(),
+        "Teams confirmed and people present come from champions' confirmations that the learning was cascaded to a team (\"on behalf of\" coverage), by the confirmed team's agency; they are apart from individual acknowledgements.".to_owned(),
+    ];
+    if partnership {
+        notes.push(
+            "Figures count rollout memberships: a person in two rollouts counts in each."
+                .to_owned(),
+        );
+        if rows.rollouts.is_empty() {
+            notes.push("No rollout was created in this period.".to_owned());
+        }
+    }
+    notes
+}

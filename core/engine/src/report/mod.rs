@@ -1,0 +1,432 @@
+//! Reports: the evidence a business unit puts in its annual report. Who
+//! received, acknowledged and acted on each piece of learning, by agency,
+//! team, role, champion theme and wave, with champions' "on behalf of"
+//! cascade confirmations and the answers to follow-up questions.
+//!
+//! Three steps, kept apart so the figures can be tested without a database:
+//! [`load`] reads plain rows with SQL (the only place here that does), then
+//! [`compute`] turns them into a [`Report`] with pure functions, then
+//! [`render`] writes it as an aligned text table, one CSV, or one
+//! self-contained HTML file. [`generate`] does the first two for a rollout
+//! or for every rollout created in a period.
+
+mod compute;
+mod csv_file;
+mod html;
+mod load;
+mod text;
+
+pub use compute::compute;
+pub use load::{AckRow, AnswerRow, ConfirmationRow, MemberRow, RolloutRows, SendRow};
+pub use load::{AgencyRow, ChampionRow, PersonRow, RoleRow, TeamRow};
+pub use load::{Rows, load, rollouts_created};
+
+use cascade_model::content::Taxonomy;
+use cascade_model::rollout::Calendar;
+use cascade_store::Reports;
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// What a report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// One rollout, by id.
+    Rollout(String),
+    /// Every rollout created from the start of `from` to the end of `to`,
+    /// in the partnership's time zone, aggregated.
+    Partnership { from: NaiveDate, to: NaiveDate },
+}
+
+/// How a report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned text for a terminal.
+    Table,
+    /// One CSV file with a `section` column.
+    Csv,
+    /// One self-contained HTML file with charts, for the annual report.
+    Html,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Database(#[from] cascade_store::StoreError),
+    #[error("no rollout \"{0}\"\n  help: `cascade status` lists the rollouts")]
+    UnknownRollout(String),
+    #[error("rollout \"{rollout}\": its stored definition cannot be read: {source}")]
+    Definition {
+        rollout: String,
+        source: serde_json::Error,
+    },
+    #[error(
+        "the period ends on {to}, before it starts on {from}\n  help: give --from a date on or before --to"
+    )]
+    Period { from: NaiveDate, to: NaiveDate },
+}
+
+/// Loads and computes the report for `selection` as it stands at `now`.
+pub async fn generate(
+    store: &impl Reports,
+    selection: &Selection,
+    calendar: &Calendar,
+    taxonomy: &Taxonomy,
+    now: DateTime<Utc>,
+) -> Result<Report, ReportError> {
+    let ids = match selection {
+        Selection::Rollout(id) => vec![id.clone()],
+        Selection::Partnership { from, to } => {
+            if to < from {
+                return Err(ReportError::Period {
+                    from: *from,
+                    to: *to,
+                });
+            }
+            let start = calendar.at_local(from.and_time(chrono::NaiveTime::MIN));
+            let end = calendar.local_days_after(to.and_time(chrono::NaiveTime::MIN), 1);
+            rollouts_created(store, start.timestamp_millis(), end.timestamp_millis()).await?
+        }
+    };
+    let rows = load(store, &ids, now).await?;
+    Ok(compute(&rows, selection, calendar, taxonomy))
+}
+
+/// Writes a report in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Table => text::render(report),
+        Format::Csv => csv_file::render(report),
+        Format::Html => html::render(report),
+    }
+}
+
+/// A computed report: plain figures, ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub title: String,
+    /// When the figures were taken, in the partnership's local time.
+    pub generated: String,
+    pub rollouts: Vec<RolloutInfo>,
+    pub sections: Vec<Section>,
+    pub answers: Vec<AnswerSection>,
+    /// What the figures mean, in words, for readers of the report.
+    pub notes: Vec<String>,
+}
+
+/// One rollout the report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutInfo {
+    pub id: String,
+    pub item_id: String,
+    pub item_title: String,
+    pub item_version: String,
+    pub state: String,
+    /// When it was started, in the partnership's local time.
+    pub started: String,
+}
+
+/// Which way members are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SectionKind {
+    Total,
+    Rollout,
+    Agency,
+    Team,
+    Role,
+    ChampionTheme,
+    Wave,
+}
+
+impl SectionKind {
+    /// The value of the CSV `section` column.
+    pub fn id(self) -> &'static str {
+        match self {
+            SectionKind::Total => "total",
+            SectionKind::Rollout => "rollout",
+            SectionKind::Agency => "agency",
+            SectionKind::Team => "team",
+            SectionKind::Role => "role",
+            SectionKind::ChampionTheme => "champion-theme",
+            SectionKind::Wave => "wave",
+        }
+    }
+
+    pub fn heading(self) -> &'static str {
+        match self {
+            SectionKind::Total => "All members",
+            SectionKind::Rollout => "By rollout",
+            SectionKind::Agency => "By agency",
+            SectionKind::Team => "By team",
+            SectionKind::Role => "By role",
+            SectionKind::ChampionTheme => "By champion theme",
+            SectionKind::Wave => "By wave",
+        }
+    }
+}
+
+/// Figures for members grouped one way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub kind: SectionKind,
+    pub rows: Vec<FigureRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FigureRow {
+    /// The rollout a row belongs to (rollout and wave rows).
+    pub rollout: Option<String>,
+    /// An agency, team or rollout id, a role, a theme id or a wave number.
+    pub key: String,
+    pub name: String,
+    pub figures: Figures,
+    /// Champion confirmations of the teams in this row: only in the total,
+    /// rollout, agency and team sections.
+    pub coverage: Option<Coverage>,
+}
+
+/// Member figures of one row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    pub audience: u64,
+    /// Members whose initial message was sent on some channel.
+    pub sent: u64,
+    /// The same as `sent` until channels report delivery receipts.
+    pub delivered: u64,
+    /// Members who acknowledged the rollout's pinned item version.
+    pub acknowledged: u64,
+    /// Median hours from first send to acknowledgement.
+    pub median_hours: Option<f64>,
+    /// Not acknowledged and past their wave's deadline.
+    pub overdue: u64,
+    /// Members with a sent escalation about them.
+    pub escalated: u64,
+}
+
+impl Figures {
+    /// Acknowledged as a percentage of the audience; none without an audience.
+    pub fn acknowledged_pct(&self) -> Option<f64> {
+        (self.audience > 0).then(|| self.acknowledged as f64 * 100.0 / self.audience as f64)
+    }
+}
+
+/// Champions' confirmations that learning was cascaded to teams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Distinct teams confirmed.
+    pub teams: u64,
+    /// People present, over every confirmation.
+    pub present: u64,
+}
+
+/// Which way follow-up answers are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerBy {
+    Total,
+    Agency,
+    ChampionTheme,
+}
+
+impl AnswerBy {
+    /// The value of the CSV `section` column.
+    pub fn id(self) -> &'static str {
+        match self {
+            AnswerBy::Total => "follow-up-total",
+            AnswerBy::Agency => "follow-up-agency",
+            AnswerBy::ChampionTheme => "follow-up-champion-theme",
+        }
+    }
+
+    pub fn heading(self) -> &'static str {
+        match self {
+            AnswerBy::Total => "Follow-up answers",
+            AnswerBy::Agency => "Follow-up answers by agency",
+            AnswerBy::ChampionTheme => "Follow-up answers by champion theme",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerSection {
+    pub by: AnswerBy,
+    pub rows: Vec<AnswerCount>,
+}
+
+/// How many people gave one answer to one follow-up question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerCount {
+    pub rollout: String,
+    /// `all`, an agency id or a theme id.
+    pub key: String,
+    pub name: String,
+    /// 1-based, as in the rollout's follow-ups.
+    pub follow_up: u32,
+    pub question: String,
+    pub answer: String,
+    pub count: u64,
+}
+
+/// A percentage with one decimal, or "–".
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}%"))
+}
+
+/// Hours with one decimal, or "–".
+fn hours(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
+}
+
+/// The report as display tables, shared by the text and HTML formats.
+struct DisplayTable {
+    /// For HTML ids.
+    id: &'static str,
+    heading: &'static str,
+    caption: String,
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl DisplayTable {
+    /// Whether column `i` holds numbers (right-aligned).
+    fn numeric(&self, i: usize) -> bool {
+        !matches!(
+            self.headers[i],
+            "Rollout"
+                | "Item"
+                | "Id"
+                | "Name"
+                | "Question"
+                | "Answer"
+                | "State"
+                | "Started"
+                | "Version"
+        )
+    }
+}
+
+fn display_tables(report: &Report) -> Vec<DisplayTable> {
+    let many = report.rollouts.len() > 1;
+    let mut tables = vec![DisplayTable {
+        id: "rollouts",
+        heading: "Rollouts covered",
+        caption: "Rollouts covered by this report, with the item version each one pinned".into(),
+        headers: vec!["Rollout", "Item", "Version", "State", "Started"],
+        rows: report
+            .rollouts
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.clone(),
+                    r.item_title.clone(),
+                    r.item_version.clone(),
+                    r.state.clone(),
+                    r.started.clone(),
+                ]
+            })
+            .collect(),
+    }];
+    for section in &report.sections {
+        let with_rollout = section.kind == SectionKind::Wave && many;
+        let with_coverage = section.rows.iter().any(|r| r.coverage.is_some());
+        let mut headers = Vec::new();
+        if with_rollout {
+            headers.push("Rollout");
+        }
+        headers.extend([
+            "Id",
+            "Name",
+            "Audience",
+            "Sent",
+            "Delivered",
+            "Acknowledged",
+            "Ack %",
+            "Median hours to ack",
+            "Overdue",
+            "Escalated",
+        ]);
+        if with_coverage {
+            headers.extend(["Teams confirmed", "People present"]);
+        }
+        let rows = section
+            .rows
+            .iter()
+            .map(|r| {
+                let f = &r.figures;
+                let mut cells = Vec::new();
+                if with_rollout {
+                    cells.push(r.rollout.clone().unwrap_or_default());
+                }
+                cells.extend([
+                    r.key.clone(),
+                    r.name.clone(),
+                    f.audience.to_string(),
+                    f.sent.to_string(),
+                    f.delivered.to_string(),
+                    f.acknowledged.to_string(),
+                    percent(f.acknowledged_pct()),
+                    hours(f.median_hours),
+                    f.overdue.to_string(),
+                    f.escalated.to_string(),
+                ]);
+                if with_coverage {
+                    let c = r.coverage.unwrap_or_default();
+                    cells.extend([c.teams.to_string(), c.present.to_string()]);
+                }
+                cells
+            })
+            .collect();
+        tables.push(DisplayTable {
+            id: section.kind.id(),
+            heading: section.kind.heading(),
+            caption: format!(
+                "{}: audience, sends, acknowledgements, overdue and escalated members{}",
+                section.kind.heading(),
+                if with_coverage {
+                    ", and champions' cascade confirmations"
+                } else {
+                    ""
+                }
+            ),
+            headers,
+            rows,
+        });
+    }
+    for section in &report.answers {
+        let mut headers = Vec::new();
+        if many {
+            headers.push("Rollout");
+        }
+        if section.by != AnswerBy::Total {
+            headers.extend(["Id", "Name"]);
+        }
+        headers.extend(["Question", "Answer", "People"]);
+        let rows = section
+            .rows
+            .iter()
+            .map(|a| {
+                let mut cells = Vec::new();
+                if many {
+                    cells.push(a.rollout.clone());
+                }
+                if section.by != AnswerBy::Total {
+                    cells.extend([a.key.clone(), a.name.clone()]);
+                }
+                cells.extend([
+                    format!("{}. {}", a.follow_up, a.question),
+                    a.answer.clone(),
+                    a.count.to_string(),
+                ]);
+                cells
+            })
+            .collect();
+        tables.push(DisplayTable {
+            id: section.by.id(),
+            heading: section.by.heading(),
+            caption: format!("{}: people per answer", section.by.heading()),
+            headers,
+            rows,
+        });
+    }
+    tables
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1114 @@
+//! Rollout definitions: the TOML files in a project's `rollouts/` folder, as
+//! plain data. Parsing reports every problem at once with its file and line;
+//! `to_toml` writes a definition back so that parsing it gives it again.
+
+use super::{RolloutError, closest};
+use crate::bounds::Bounds;
+use crate::content::{SourceLocation, is_slug, slugify};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+
+/// The most escalation rungs: champion, manager, business-unit digest.
+const MAX_ESCALATIONS: usize = 3;
+const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+const MAX_ATTEMPTS: u32 = 20;
+/// The most days any count of days in a rollout may be (a wave's start, the
+/// deadline, a reminder, an escalation, a follow-up). A rollout is planned
+/// within a year; the bound also keeps every date a plan computes (start,
+/// plus a wave's day, plus the deadline, plus an escalation) a real date,
+/// where an unbounded number would overflow the calendar.
+const MAX_DAYS: u32 = 365;
+
+/// A count of days from `min` to [`MAX_DAYS`].
+fn days(key: &'static str, min: u32, example: u32) -> Bounds<u32> {
+    Bounds {
+        key,
+        min,
+        max: MAX_DAYS,
+        example,
+    }
+}
+
+/// One rollout: which item goes to whom, when, and how it is chased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutDefinition {
+    /// A slug: lowercase letters, digits and dashes.
+    pub id: String,
+    /// The content item's id. For a digest, the id of the issue's digest
+    /// item, filled in when the rollout is planned (empty when parsed).
+    pub item: String,
+    /// Set for a digest: every article of one newsletter issue in one
+    /// message per person, acknowledged as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Local wall-clock time in the partnership's zone.
+    pub start: NaiveDateTime,
+    /// Urgent rollouts ignore quiet hours.
+    pub urgent: bool,
+    /// A re-acknowledgement round: the audience is everyone who acknowledged
+    /// an earlier version of the item, and they get its `what_changed` note
+    /// rather than the whole item.
+    #[serde(default)]
+    pub reacknowledge: bool,
+    /// Channel instance names in preference order; at least one.
+    pub channels: Vec<String>,
+    /// On a dead letter, try the person's next channel.
+    pub fallback: bool,
+    /// Days after the person's own wave send: 1 to 365.
+    pub ack_deadline_days: u32,
+    /// Days after the person's wave send, ascending, each before the deadline.
+    pub reminder_days: Vec<u32>,
+    /// Days after the deadline, ascending, 1 to 365; rung n is escalation level n.
+    pub escalation_days: Vec<u32>,
+    /// Attempts per outbox row before it dead-letters, 1 to 20.
+    pub max_attempts: u32,
+    /// Set only for learning people may opt out of (a newsletter, never
+    /// mandatory learning): where they do so, an `https:` or `mailto:` URL.
+    /// Email then carries `List-Id` and `List-Unsubscribe` headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
+    pub audience: Audience,
+    /// Channel instances whose `team_channels` get a post of the item: once
+    /// per team of the audience that has a channel there, when the team's
+    /// first member is sent it, with a live count of the team's
+    /// acknowledgements. Individual deliveries go out as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub team_posts: Vec<String>,
+    /// At least one; only the last may be a catch-all.
+    pub waves: Vec<Wave>,
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// The newsletter issue a digest rollout sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The issue, `YYYY-MM`, as the articles' `issue`.
+    pub issue: String,
+    /// The newsletter's name, needed only when two newsletters share an issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newsletter: Option<String>,
+}
+
+/// Who a rollout is for: the union of the selectors, minus the exclusions.
+/// No selector at all means every active person.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audience {
+    #[serde(flatten)]
+    pub include: Selector,
+    #[serde(default, skip_serializing_if = "Selector::is_empty")]
+    pub exclude: Selector,
+}
+
+/// A set of people named by directory ids: anyone matching any list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selector {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Champions of these theme ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub champion_themes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<String>,
+}
+
+impl Selector {
+    pub fn is_empty(&self) -> bool {
+        self.agencies.is_empty()
+            && self.teams.is_empty()
+            && self.roles.is_empty()
+            && self.champion_themes.is_empty()
+            && self.people.is_empty()
+    }
+}
+
+impl Audience {
+    /// True when the audience names nobody in particular: every active person.
+    pub fn is_everyone(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+}
+
+/// One wave: who it takes (those not taken by an earlier wave) and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    pub name: String,
+    /// Days after the rollout's start, at the same local wall-clock time: 0 to 365.
+    pub after_days: u32,
+    /// Champions whose theme is one of the item's themes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub champions_of_item_themes: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<String>,
+}
+
+impl Wave {
+    /// A wave without selectors takes everyone not in an earlier wave.
+    pub fn is_catch_all(&self) -> bool {
+        !self.champions_of_item_themes
+            && self.agencies.is_empty()
+            && self.teams.is_empty()
+            && self.roles.is_empty()
+            && self.people.is_empty()
+    }
+}
+
+/// A question asked some days after the person's wave send, with fixed answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// Days after the person's wave send: 1 to 365.
+    pub after_days: u32,
+    pub question: String,
+    /// Two to five.
+    pub answers: Vec<String>,
+}
+
+/// Parses one rollout file. All problems found are returned at once.
+pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Vec<RolloutError>> {
+    let mut p = Problems::new(path, text);
+    let raw: RawDefinition = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(|s| p.line(s.start)).unwrap_or(1);
+            p.errors.extend(unknown_keys(path, text));
+            p.at_line(
+                line,
+                format!("not a valid rollout file: {}", e.message().trim()),
+                "rollouts are TOML: `key = \"value\"`, lists as [\"a\", \"b\"], `start = 2026-12-01T09:30:00`, waves as [[waves]] tables",
+            );
+            return Err(p.errors);
+        }
+    };
+    p.errors.extend(unknown_keys(path, text));
+
+    let id = p.required_string(&raw.id, "id", "\"neglect-2026-12\"", 1);
+    if let (Some(id), Some(v)) = (&id, &raw.id)
+        && !is_slug(id)
+    {
+        p.at(
+            v.span(),
+            format!("id \"{id}\" must be lowercase letters, digits and dashes"),
+            format!("for example id = \"{}\"", slugify(id)),
+        );
+    }
+    let (item, digest) = p.item_or_digest(&raw);
+    let start = p.start(&raw.start);
+    let urgent = p.flag(&raw.urgent, "urgent", false);
+    let reacknowledge = p.flag(&raw.reacknowledge, "reacknowledge", false);
+    let fallback = p.flag(&raw.fallback, "fallback", true);
+    let channels = p.channels(&raw.channels);
+    let ack_deadline_days = match &raw.ack_deadline_days {
+        Some(v) => p.number(v, days("ack_deadline_days", 1, 14)),
+        None => {
+            p.at_line(
+                1,
+                "the rollout has no `ack_deadline_days`",
+                "add e.g. ack_deadline_days = 28: the days each person has to acknowledge, counted from their own wave's send",
+            );
+            None
+        }
+    };
+    let reminder_days = p.reminder_days(&raw.reminder_days, ack_deadline_days);
+    let escalation_days = p.escalation_days(&raw.escalation_days);
+    let max_attempts = match &raw.max_attempts {
+        None => Some(DEFAULT_MAX_ATTEMPTS),
+        Some(v) => p.number(
+            v,
+            Bounds {
+                key: "max_attempts",
+                min: 1,
+                max: MAX_ATTEMPTS,
+                example: DEFAULT_MAX_ATTEMPTS,
+            },
+        ),
+    };
+    let unsubscribe_url = match &raw.unsubscribe_url {
+        None => Some(None),
+        Some(v) => p.unsubscribe_url(v).map(Some),
+    };
+    let audience = match &raw.audience {
+        Some(a) => {
+            let include = p.selector(a.get_ref());
+            let exclude = match &a.get_ref().exclude {
+                Some(e) => p.selector(e.get_ref()),
+                None => Some(Selector::default()),
+            };
+            include
+                .zip(exclude)
+                .map(|(include, exclude)| Audience { include, exclude })
+        }
+        None => Some(Audience::default()),
+    };
+    let waves = p.waves(&raw.waves);
+    let follow_ups = p.follow_ups(&raw.follow_ups);
+    let team_posts = p.ids(&raw.team_posts, "team_posts");
+
+    if !p.errors.is_empty() {
+        return Err(p.errors);
+    }
+    let parsed = (|| {
+        Some(RolloutDefinition {
+            id: id?,
+            item: item?,
+            digest: digest?,
+            start: start?,
+            urgent: urgent?,
+            reacknowledge: reacknowledge?,
+            channels: channels?,
+            fallback: fallback?,
+            ack_deadline_days: ack_deadline_days?,
+            reminder_days: reminder_days?,
+            escalation_days: escalation_days?,
+            max_attempts: max_attempts?,
+            unsubscribe_url: unsubscribe_url?,
+            audience: audience?,
+            team_posts: team_posts?,
+            waves: waves?,
+            follow_ups: follow_ups?,
+        })
+    })();
+    parsed.ok_or(p.errors)
+}
+
+/// Writes a definition as a rollout file; `parse_definition` reads it back unchanged.
+pub fn to_toml(def: &RolloutDefinition) -> String {
+    let canonical = CanonicalDefinition {
+        id: &def.id,
+        item: (def.digest.is_none()).then_some(def.item.as_str()),
+        newsletter_issue: def.digest.as_ref().map(|d| d.issue.as_str()),
+        newsletter: def.digest.as_ref().and_then(|d| d.newsletter.as_deref()),
+        start: toml_datetime(def.start),
+        urgent: def.urgent,
+        reacknowledge: def.reacknowledge,
+        channels: &def.channels,
+        fallback: def.fallback,
+        ack_deadline_days: def.ack_deadline_days,
+        reminder_days: &def.reminder_days,
+        escalation_days: &def.escalation_days,
+        max_attempts: def.max_attempts,
+        unsubscribe_url: def.unsubscribe_url.as_deref(),
+        audience: &def.audience,
+        team_posts: &def.team_posts,
+        waves: &def.waves,
+        follow_ups: &def.follow_ups,
+    };
+    toml::to_string(&canonical).expect("a rollout of strings, numbers and a date-time serialises")
+}
+
+fn toml_datetime(t: NaiveDateTime) -> toml::value::Datetime {
+    t.format("%Y-%m-%dT%H:%M:%S%.f")
+        .to_string()
+        .parse()
+        .expect("a formatted local date-time parses as a TOML date-time")
+}
+
+#[derive(Serialize)]
+struct CanonicalDefinition<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newsletter_issue: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newsletter: Option<&'a str>,
+    start: toml::value::Datetime,
+    urgent: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reacknowledge: bool,
+    channels: &'a [String],
+    fallback: bool,
+    ack_deadline_days: u32,
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    reminder_days: &'a [u32],
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    escalation_days: &'a [u32],
+    max_attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsubscribe_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    team_posts: &'a [String],
+    #[serde(skip_serializing_if = "Audience::is_everyone")]
+    audience: &'a Audience,
+    waves: &'a [Wave],
+    #[serde(skip_serializing_if = "<[FollowUp]>::is_empty")]
+    follow_ups: &'a [FollowUp],
+}
+
+type RawValue = Option<Spanned<toml::Value>>;
+pub(super) type RawList = Option<Spanned<Vec<Spanned<toml::Value>>>>;
+
+/// The file as written, every value with its place in the text. Unknown keys
+/// are found separately by [`unknown_keys`], so all of them are reported.
+#[derive(Deserialize)]
+pub(super) struct RawDefinition {
+    id: RawValue,
+    pub(super) item: RawValue,
+    newsletter_issue: RawValue,
+    newsletter: RawValue,
+    start: RawValue,
+    urgent: RawValue,
+    reacknowledge: RawValue,
+    pub(super) channels: RawList,
+    fallback: RawValue,
+    ack_deadline_days: RawValue,
+    reminder_days: RawList,
+    escalation_days: RawList,
+    max_attempts: RawValue,
+    unsubscribe_url: RawValue,
+    pub(super) audience: Option<Spanned<RawSelector>>,
+    pub(super) team_posts: RawList,
+    pub(super) waves: Option<Spanned<Vec<Spanned<RawWave>>>>,
+    #[serde(default)]
+    follow_ups: Vec<Spanned<RawFollowUp>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawSelector {
+    pub(super) agencies: RawList,
+    pub(super) teams: RawList,
+    pub(super) roles: RawList,
+    pub(super) champion_themes: RawList,
+    pub(super) people: RawList,
+    pub(super) exclude: Option<Box<Spanned<RawSelector>>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawWave {
+    name: RawValue,
+    after_days: RawValue,
+    champions_of_item_themes: RawValue,
+    pub(super) agencies: RawList,
+    pub(super) teams: RawList,
+    pub(super) roles: RawList,
+    pub(super) people: RawList,
+}
+
+#[derive(Deserialize)]
+struct RawFollowUp {
+    after_days: RawValue,
+    question: RawValue,
+    answers: RawList,
+}
+
+impl RawDefinition {
+    /// The spanned form of a file that parsed, for locating what a definition names.
+    pub(super) fn parse(text: &str) -> Option<RawDefinition> {
+        toml::from_str(text).ok()
+    }
+}
+
+/// The keys each table of a rollout file may hold.
+struct Table {
+    name: &'static str,
+    keys: &'static [&'static str],
+    tables: &'static [(&'static str, &'static Table)],
+    arrays: &'static [(&'static str, &'static Table)],
+}
+
+const SELECTOR_KEYS: &[&str] = &["agencies", "teams", "roles", "champion_themes", "people"];
+const EXCLUDE: Table = Table {
+    name: "[audience.exclude]",
+    keys: SELECTOR_KEYS,
+    tables: &[],
+    arrays: &[],
+};
+const AUDIENCE: Table = Table {
+    name: "[audience]",
+    keys: SELECTOR_KEYS,
+    tables: &[("exclude", &EXCLUDE)],
+    arrays: &[],
+};
+const WAVE: Table = Table {
+    name: "[[waves]]",
+    keys: &[
+        "name",
+        "after_days",
+        "champions_of_item_themes",
+        "agencies",
+        "teams",
+        "roles",
+        "people",
+    ],
+    tables: &[],
+    arrays: &[],
+};
+const FOLLOW_UP: Table = Table {
+    name: "[[follow_ups]]",
+    keys: &["after_days", "question", "answers"],
+    tables: &[],
+    arrays: &[],
+};
+const TOP: Table = Table {
+    name: "the rollout",
+    keys: &[
+        "id",
+        "item",
+        "newsletter_issue",
+        "newsletter",
+        "start",
+        "urgent",
+        "reacknowledge",
+        "channels",
+        "fallback",
+        "ack_deadline_days",
+        "reminder_days",
+        "escalation_days",
+        "max_attempts",
+        "unsubscribe_url",
+        "team_posts",
+    ],
+    tables: &[("audience", &AUDIENCE)],
+    arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],
+};
+
+/// Every key the file has that its table does not know, each at its line.
+/// A file whose shape is wrong elsewhere yields what was found before that.
+fn unknown_keys(path: &Path, text: &str) -> Vec<RolloutError> {
+    let mut found = Vec::new();
+    // A shape error (say `waves = 3`) is reported by the typed parse instead.
+    let _ = CheckKeys {
+        table: &TOP,
+        found: &mut found,
+    }
+    .deserialize(toml::Deserializer::new(text));
+    let p = Problems::new(path, text);
+    found
+        .into_iter()
+        .map(|(key, span, table)| {
+            let all: Vec<&str> = table
+                .keys
+                .iter()
+                .chain(table.tables.iter().map(|(k, _)| k))
+                .chain(table.arrays.iter().map(|(k, _)| k))
+                .copied()
+                .collect();
+            let guess = closest(&key, all.iter().copied());
+            let known = all.join(", ");
+            RolloutError {
+                at: SourceLocation {
+                    path: path.to_owned(),
+                    line: p.line(span.start),
+                },
+                message: format!("unknown key `{key}` in {}", table.name),
+                help: match guess {
+                    Some(g) => format!("did you mean `{g}`? The keys here are {known}"),
+                    None => format!("remove it; the keys here are {known}"),
+                },
+            }
+        })
+        .collect()
+}
+
+type Found = Vec<(String, Range<usize>, &'static Table)>;
+
+struct CheckKeys<'a> {
+    table: &'static Table,
+    found: &'a mut Found,
+}
+
+impl<'de> DeserializeSeed<'de> for CheckKeys<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CheckKeys<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "the table {}", self.table.name)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            let name = key.get_ref().as_str();
+            let sub = |list: &[(&str, &'static Table)]| {
+                list.iter().find(|(k, _)| *k == name).map(|(_, t)| *t)
+            };
+            if let Some(table) = sub(self.table.tables) {
+                map.next_value_seed(CheckKeys {
+                    table,
+                    found: &mut *self.found,
+                })?;
+            } else if let Some(table) = sub(self.table.arrays) {
+                map.next_value_seed(CheckArray {
+                    table,
+                    found: &mut *self.found,
+                })?;
+            } else {
+                if !self.table.keys.contains(&name) {
+                    self.found.push((name.to_owned(), key.span(), self.table));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct CheckArray<'a> {
+    table: &'static Table,
+    found: &'a mut Found,
+}
+
+impl<'de> DeserializeSeed<'de> for CheckArray<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CheckArray<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an array of {} tables", self.table.name)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(CheckKeys {
+                table: self.table,
+                found: &mut *self.found,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+pub(super) struct Problems<'a> {
+    path: &'a Path,
+    text: &'a str,
+    pub(super) errors: Vec<RolloutError>,
+}
+
+impl<'a> Problems<'a> {
+    pub(super) fn new(path: &'a Path, text: &'a str) -> Self {
+        Problems {
+            path,
+            text,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The 1-based line of a byte offset in the file.
+    pub(super) fn line(&self, offset: usize) -> usize {
+        1 + self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+    }
+
+    pub(super) fn at_line(
+        &mut self,
+        line: usize,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.errors.push(RolloutError {
+            at: SourceLocation {
+                path: self.path.to_owned(),
+                line,
+            },
+            message: message.into(),
+            help: help.into(),
+        });
+    }
+
+    pub(super) fn at(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let line = self.line(span.start);
+        self.at_line(line, message, help);
+    }
+
+    fn string(&mut self, v: &Spanned<toml::Value>, key: &str, example: &str) -> Option<String> {
+        match v.get_ref() {
+            toml::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            toml::Value::String(_) => {
+                self.at(
+                    v.span(),
+                    format!("`{key}` is empty"),
+                    format!("write e.g. {key} = {example}"),
+                );
+                None
+            }
+            other => {
+                self.at(
+                    v.span(),
+                    format!("`{key}` must be text, not {}", other.type_str()),
+                    format!("write e.g. {key} = {example}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `item`, or for a digest `newsletter_issue` (and maybe `newsletter`):
+    /// exactly one of the two.
+    fn item_or_digest(&mut self, raw: &RawDefinition) -> (Option<String>, Option<Option<Digest>>) {
+        let Some(issue) = &raw.newsletter_issue else {
+            if let Some(newsletter) = &raw.newsletter {
+                self.at(
+                    newsletter.span(),
+                    "`newsletter` applies only to a digest",
+                    "add newsletter_issue = \"2026-12\" to send the whole issue, or remove `newsletter`",
+                );
+                return (None, None);
+            }
+            if raw.item.is_none() {
+                self.at_line(
+                    1,
+                    "`item` is missing",
+                    "add e.g. item = \"7mb-neglect-seeing-the-child\", or newsletter_issue = \"2026-12\" for every article of a newsletter issue in one message",
+                );
+                return (None, None);
+            }
+            let item =
+                self.required_string(&raw.item, "item", "\"7mb-neglect-seeing-the-child\"", 1);
+            return (item, Some(None));
+        };
+        if let Some(item) = &raw.item {
+            self.at(
+                item.span(),
+                "a digest names a `newsletter_issue`, not an `item`",
+                "remove `item` to send every article of the issue in one message, or remove `newsletter_issue` to send one item",
+            );
+            return (None, None);
+        }
+        let example = "\"2026-12\"";
+        let issue_text = self.string(issue, "newsletter_issue", example);
+        let newsletter = match &raw.newsletter {
+            None => Some(None),
+            Some(v) => self
+                .string(v, "newsletter", "\"Partnership Matters\"")
+                .map(Some),
+        };
+        let valid = issue_text.as_deref().is_some_and(|i| {
+            NaiveDate::parse_from_str(&format!("{i}-01"), "%Y-%m-%d").is_ok() && i.len() == 7
+        });
+        if issue_text.is_some() && !valid {
+            self.at(
+                issue.span(),
+                format!(
+                    "newsletter_issue \"{}\" is not a year and month",
+                    issue_text.unwrap_or_default()
+                ),
+                format!("write it as the articles do, e.g. newsletter_issue = {example}"),
+            );
+            return (None, None);
+        }
+        let digest = issue_text
+            .zip(newsletter)
+            .map(|(issue, newsletter)| Some(Digest { issue, newsletter }));
+        (digest.as_ref().map(|_| String::new()), digest)
+    }
+
+    /// A required text value; `table_line` is where to point when it is missing.
+    fn required_string(
+        &mut self,
+        v: &RawValue,
+        key: &str,
+        example: &str,
+        table_line: usize,
+    ) -> Option<String> {
+        match v {
+            Some(v) => self.string(v, key, example),
+            None => {
+                self.at_line(
+                    table_line,
+                    format!("`{key}` is missing"),
+                    format!("add e.g. {key} = {example}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// An opt-out URL that can stand in an email header as it is.
+    fn unsubscribe_url(&mut self, v: &Spanned<toml::Value>) -> Option<String> {
+        let example = "\"mailto:learning@northbridge.example?subject=unsubscribe\"";
+        let url = self.string(v, "unsubscribe_url", example)?;
+        let fits = (url.starts_with("https://") || url.starts_with("mailto:"))
+            && url.is_ascii()
+            && !url
+                .chars()
+                .any(|c| c.is_ascii_whitespace() || c.is_ascii_control() || matches!(c, '<' | '>'));
+        if !fits {
+            self.at(
+                v.span(),
+                format!("unsubscribe_url \"{url}\" must be an https: or mailto: URL without spaces or angle brackets"),
+                format!("write e.g. unsubscribe_url = {example}, or leave it out for mandatory learning"),
+            );
+            return None;
+        }
+        Some(url)
+    }
+
+    fn flag(&mut self, v: &RawValue, key: &str, default: bool) -> Option<bool> {
+        match v {
+            None => Some(default),
+            Some(v) => match v.get_ref() {
+                toml::Value::Boolean(b) => Some(*b),
+                other => {
+                    self.at(
+                        v.span(),
+                        format!("`{key}` must be true or false, not {}", other.type_str()),
+                        format!("write {key} = true or {key} = false (without quotes); the default is {default}"),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// A whole number (of days or attempts) within `bounds`.
+    fn number(&mut self, v: &Spanned<toml::Value>, bounds: Bounds<u32>) -> Option<u32> {
+        match v.get_ref() {
+            toml::Value::Integer(n) => match bounds.check(*n) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.at(v.span(), bounds.message(n), bounds.help());
+                    None
+                }
+            },
+            other => {
+                self.at(
+                    v.span(),
+                    format!(
+                        "`{}` must be a whole number, not {}",
+                        bounds.key,
+                        other.type_str()
+                    ),
+                    format!(
+                        "{} (without quotes), from {} to {}",
+                        bounds.help(),
+                        bounds.min,
+                        bounds.max
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn start(&mut self, v: &RawValue) -> Option<NaiveDateTime> {
+        let help = "write the local wall-clock time without quotes or offset, e.g. start = 2026-12-01T09:30:00; the partnership's time zone applies";
+        let Some(v) = v else {
+            self.at_line(1, "the rollout has no `start`", help);
+            return None;
+        };
+        let local = match v.get_ref() {
+            toml::Value::Datetime(d) if d.offset.is_none() => {
+                d.date.zip(d.time).and_then(|(d, t)| {
+                    let date =
+                        NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())?;
+                    let time = NaiveTime::from_hms_nano_opt(
+                        t.hour.into(),
+                        t.minute.into(),
+                        t.second.into(),
+                        t.nanosecond,
+                    )?;
+                    Some(date.and_time(time))
+                })
+            }
+            _ => None,
+        };
+        if local.is_none() {
+            self.at(v.span(), "`start` must be a local date and time", help);
+        }
+        local
+    }
+
+    /// Texts of a list, each with its span; `None` after reporting a non-text.
+    fn strings(
+        &mut self,
+        list: &Spanned<Vec<Spanned<toml::Value>>>,
+        key: &str,
+    ) -> Option<Vec<(String, Range<usize>)>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for v in list.get_ref() {
+            match v.get_ref() {
+                toml::Value::String(s) if !s.trim().is_empty() => {
+                    out.push((s.trim().to_owned(), v.span()))
+                }
+                _ => {
+                    ok = false;
+                    self.at(
+                        v.span(),
+                        format!("every entry of `{key}` must be non-empty text"),
+                        format!("write e.g. {key} = [\"a\", \"b\"]"),
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A list of ids with no repeats; absent means empty.
+    fn ids(&mut self, list: &RawList, key: &str) -> Option<Vec<String>> {
+        let Some(list) = list else {
+            return Some(Vec::new());
+        };
+        let entries = self.strings(list, key)?;
+        let mut out: Vec<String> = Vec::new();
+        let before = self.errors.len();
+        for (id, span) in entries {
+            if out.contains(&id) {
+                self.at(
+                    span,
+                    format!("\"{id}\" is listed twice in `{key}`"),
+                    "list each once",
+                );
+            } else {
+                out.push(id);
+            }
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    fn channels(&mut self, list: &RawList) -> Option<Vec<String>> {
+        let help = "name the channel instances from cascade.toml in preference order, e.g. channels = [\"email\", \"telegram\"]";
+        match list {
+            None => {
+                self.at_line(1, "the rollout has no `channels`", help);
+                None
+            }
+            Some(l) if l.get_ref().is_empty() => {
+                self.at(l.span(), "`channels` is empty", help);
+                None
+            }
+            Some(_) => self.ids(list, "channels"),
+        }
+    }
+
+    /// Numbers of days from 1 to [`MAX_DAYS`], strictly ascending.
+    fn ascending_days(
+        &mut self,
+        list: &Spanned<Vec<Spanned<toml::Value>>>,
+        key: &'static str,
+    ) -> Option<Vec<(u32, Range<usize>)>> {
+        let mut out: Vec<(u32, Range<usize>)> = Vec::new();
+        let mut ok = true;
+        for v in list.get_ref() {
+            let Some(n) = self.number(v, days(key, 1, 7)) else {
+                ok = false;
+                continue;
+            };
+            if let Some((prev, _)) = out.last()
+                && n <= *prev
+            {
+                ok = false;
+                self.at(
+                    v.span(),
+                    format!("`{key}` must go up: {n} comes after {prev}"),
+                    format!(
+                        "list the days in ascending order without repeats, e.g. {key} = [7, 14]"
+                    ),
+                );
+            }
+            out.push((n, v.span()));
+        }
+        ok.then_some(out)
+    }
+
+    fn reminder_days(&mut self, list: &RawList, deadline: Option<u32>) -> Option<Vec<u32>> {
+        let Some(list) = list else {
+            return Some(Vec::new());
+        };
+        let days = self.ascending_days(list, "reminder_days")?;
+        let mut ok = true;
+        if let Some(deadline) = deadline {
+            for (d, span) in &days {
+                if *d >= deadline {
+                    ok = false;
+                    self.at(
+                        span.clone(),
+                        format!("a reminder on day {d} comes after the deadline (ack_deadline_days = {deadline})"),
+                        "remind before the deadline, or move the deadline later; after the deadline, escalation_days apply",
+                    );
+                }
+            }
+        }
+        ok.then(|| days.into_iter().map(|(d, _)| d).collect())
+    }
+
+    fn escalation_days(&mut self, list: &RawList) -> Option<Vec<u32>> {
+        let Some(list) = list else {
+            return Some(Vec::new());
+        };
+        let days = self.ascending_days(list, "escalation_days")?;
+        if days.len() > MAX_ESCALATIONS {
+            self.at(
+                days[MAX_ESCALATIONS].1.clone(),
+                format!("{} escalation rungs; there are at most {MAX_ESCALATIONS}", days.len()),
+                "the rungs are 1: the theme's champion, 2: the person's manager, 3: a business-unit digest; remove the extra days",
+            );
+            return None;
+        }
+        Some(days.into_iter().map(|(d, _)| d).collect())
+    }
+
+    fn selector(&mut self, raw: &RawSelector) -> Option<Selector> {
+        let agencies = self.ids(&raw.agencies, "agencies");
+        let teams = self.ids(&raw.teams, "teams");
+        let roles = self.ids(&raw.roles, "roles");
+        let champion_themes = self.ids(&raw.champion_themes, "champion_themes");
+        let people = self.ids(&raw.people, "people");
+        Some(Selector {
+            agencies: agencies?,
+            teams: teams?,
+            roles: roles?,
+            champion_themes: champion_themes?,
+            people: people?,
+        })
+    }
+
+    fn waves(&mut self, raw: &Option<Spanned<Vec<Spanned<RawWave>>>>) -> Option<Vec<Wave>> {
+        let help = "add at least one wave: [[waves]] with name = \"Champions\", after_days = 0 and a selector such as champions_of_item_themes = true";
+        let Some(raw) = raw else {
+            self.at_line(1, "the rollout has no [[waves]]", help);
+            return None;
+        };
+        let mut waves = Vec::new();
+        let mut ok = true;
+        let count = raw.get_ref().len();
+        for (i, w) in raw.get_ref().iter().enumerate() {
+            let line = self.line(w.span().start);
+            let wave = w.get_ref();
+            let name = self.required_string(&wave.name, "name", "\"Champions\"", line);
+            let after_days = match &wave.after_days {
+                Some(v) => self.number(v, days("after_days", 0, 4)),
+                None => Some(0),
+            };
+            let champions = self.flag(
+                &wave.champions_of_item_themes,
+                "champions_of_item_themes",
+                false,
+            );
+            let agencies = self.ids(&wave.agencies, "agencies");
+            let teams = self.ids(&wave.teams, "teams");
+            let roles = self.ids(&wave.roles, "roles");
+            let people = self.ids(&wave.people, "people");
+            let parsed = (|| {
+                Some(Wave {
+                    name: name?,
+                    after_days: after_days?,
+                    champions_of_item_themes: champions?,
+                    agencies: agencies?,
+                    teams: teams?,
+                    roles: roles?,
+                    people: people?,
+                })
+            })();
+            let Some(parsed) = parsed else {
+                ok = false;
+                continue;
+            };
+            if parsed.is_catch_all() && i + 1 < count {
+                ok = false;
+                self.at_line(
+                    line,
+                    format!("wave \"{}\" has no selector, so it takes everyone left, but it is not the last wave", parsed.name),
+                    "give it a selector (champions_of_item_themes, agencies, teams, roles or people), or make it the last wave",
+                );
+            }
+            if let Some(prev) = waves.iter().find(|p: &&Wave| p.name == parsed.name) {
+                ok = false;
+                self.at_line(
+                    line,
+                    format!("two waves are named \"{}\"", prev.name),
+                    "give each wave its own name",
+                );
+            }
+            if let Some(prev) = waves.last()
+                && parsed.after_days < prev.after_days
+            {
+                ok = false;
+                self.at_line(
+                    line,
+                    format!(
+                        "wave \"{}\" starts on day {}, before the wave above it (day {})",
+                        parsed.name, parsed.after_days, prev.after_days
+                    ),
+                    "list the waves in the order they go out",
+                );
+            }
+            waves.push(parsed);
+        }
+        if count == 0 {
+            self.at(raw.span(), "the rollout has no [[waves]]", help);
+            return None;
+        }
+        ok.then_some(waves)
+    }
+
+    fn follow_ups(&mut self, raw: &[Spanned<RawFollowUp>]) -> Option<Vec<FollowUp>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for f in raw {
+            let line = self.line(f.span().start);
+            let follow_up = f.get_ref();
+            let after_days = match &follow_up.after_days {
+                Some(v) => self.number(v, days("after_days", 1, 90)),
+                None => {
+                    self.at_line(
+                        line,
+                        "the follow-up has no `after_days`",
+                        "add e.g. after_days = 90: days after the person's wave send",
+                    );
+                    None
+                }
+            };
+            let question = self.required_string(
+                &follow_up.question,
+                "question",
+                "\"Have you used this learning in practice?\"",
+                line,
+            );
+            let answers = self.answers(&follow_up.answers, line);
+            match (after_days, question, answers) {
+                (Some(after_days), Some(question), Some(answers)) => out.push(FollowUp {
+                    after_days,
+                    question,
+                    answers,
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn answers(&mut self, raw: &RawList, table_line: usize) -> Option<Vec<String>> {
+        let help = "give 2 to 5 fixed answers, e.g. answers = [\"Used it in practice\", \"Not yet\", \"Not relevant to my role\"]";
+        let Some(list) = raw else {
+            self.at_line(table_line, "the follow-up has no `answers`", help);
+            return None;
+        };
+        let answers = self.ids(raw, "answers")?;
+        if !(2..=5).contains(&answers.len()) {
+            self.at(
+                list.span(),
+                format!("a follow-up has {} answers; it needs 2 to 5", answers.len()),
+                help,
+            );
+            return None;
+        }
+        Some(answers)
+    }
+}

@@ -1,0 +1,532 @@
+//! The store's audience queries against the Rust rules they stand for
+//! ([`resolve`], [`count_resolved`], [`tally_teams`]): random directories,
+//! audiences, waves, identities, earlier rollouts and acknowledgements,
+//! written to a real SQLite store, must give the same members, counts and
+//! teams both ways.
+
+use super::*;
+use cascade_model::directory::{Directory, Person, Team};
+use cascade_model::rollout::{
+    Audience, RolloutDefinition, Selector, Wave, audience_query, count_resolved, parse_definition,
+    resolve, tally_teams,
+};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+
+const AGENCIES: [&str; 3] = ["ag-a", "ag-b", "ag-c"];
+const ROLES: [&str; 3] = ["manager", "practitioner", "safeguarding-lead"];
+const THEMES: [&str; 2] = ["neglect", "cse"];
+const KINDS: [&str; 2] = ["email", "telegram"];
+const TEAMS: usize = 6;
+const ITEM: &str = "7mb-neglect";
+
+fn team(t: usize) -> String {
+    format!("t-{t}")
+}
+
+fn agency_of(t: usize) -> &'static str {
+    AGENCIES[t % AGENCIES.len()]
+}
+
+#[derive(Debug, Clone)]
+struct GenPerson {
+    team: usize,
+    active: bool,
+    roles: BTreeSet<usize>,
+    /// (theme, active, has a team)
+    champion: Vec<(usize, bool, bool)>,
+    /// (kind, unreachable)
+    identities: Vec<(usize, bool)>,
+    /// In an earlier rollout of the item: Some(cancelled).
+    earlier: Option<bool>,
+    /// Acknowledged version 1, version 2.
+    acked: (bool, bool),
+}
+
+fn person() -> impl Strategy<Value = GenPerson> {
+    (
+        0..TEAMS,
+        prop::bool::weighted(0.85),
+        prop::collection::btree_set(0..ROLES.len(), 0..=2),
+        prop::collection::vec(
+            (
+                0..THEMES.len(),
+                prop::bool::weighted(0.8),
+                prop::bool::weighted(0.8),
+            ),
+            0..=2,
+        ),
+        prop::collection::vec((0..KINDS.len(), prop::bool::weighted(0.2)), 0..=2),
+        prop::option::weighted(0.2, any::<bool>()),
+        (any::<bool>(), prop::bool::weighted(0.3)),
+    )
+        .prop_map(
+            |(team, active, roles, champion, identities, earlier, acked)| GenPerson {
+                team,
+                active,
+                roles,
+                champion,
+                identities,
+                earlier,
+                acked,
+            },
+        )
+}
+
+fn pid(i: usize) -> String {
+    format!("p-{i:02}")
+}
+
+/// A selector of a few agencies, teams, roles, champion themes and people.
+fn selector(people: usize, themes: bool) -> impl Strategy<Value = Selector> {
+    let pick = |n: usize| prop::collection::btree_set(0..n, 0..=2);
+    (
+        pick(AGENCIES.len()),
+        pick(TEAMS),
+        pick(ROLES.len()),
+        if themes {
+            pick(THEMES.len()).boxed()
+        } else {
+            Just(BTreeSet::new()).boxed()
+        },
+        pick(people.max(1)),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(a, t, r, th, p, empty)| {
+            if empty {
+                return Selector::default();
+            }
+            Selector {
+                agencies: a.iter().map(|&i| AGENCIES[i].to_owned()).collect(),
+                teams: t.iter().map(|&i| team(i)).collect(),
+                roles: r.iter().map(|&i| ROLES[i].to_owned()).collect(),
+                champion_themes: th.iter().map(|&i| THEMES[i].to_owned()).collect(),
+                people: p.iter().map(|&i| pid(i)).collect(),
+            }
+        })
+}
+
+fn wave(people: usize) -> impl Strategy<Value = Wave> {
+    (selector(people, false), any::<bool>(), 0u32..10).prop_map(|(s, champions, after_days)| Wave {
+        name: format!("after {after_days}"),
+        after_days,
+        champions_of_item_themes: champions,
+        agencies: s.agencies,
+        teams: s.teams,
+        roles: s.roles,
+        people: s.people,
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    people: Vec<GenPerson>,
+    include: Selector,
+    exclude: Selector,
+    waves: Vec<Wave>,
+    item_themes: Vec<String>,
+    channels: Vec<String>,
+    /// Whether the rollout "earlier" is still active (else it was
+    /// cancelled, and nobody counts as reached).
+    earlier_active: bool,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    prop::collection::vec(person(), 1..30).prop_flat_map(|people| {
+        let n = people.len();
+        (
+            Just(people),
+            selector(n, true),
+            selector(n, true),
+            prop::collection::vec(wave(n), 0..=3),
+            prop::collection::btree_set(0..THEMES.len(), 0..=2),
+            prop::sample::select(vec![
+                vec!["email"],
+                vec!["telegram"],
+                vec!["email", "telegram"],
+                vec!["telegram", "email"],
+                vec!["email", "email"],
+            ]),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(people, include, exclude, waves, themes, channels, earlier_active)| Case {
+                    people,
+                    include,
+                    exclude,
+                    waves,
+                    item_themes: themes.iter().map(|&i| THEMES[i].to_owned()).collect(),
+                    channels: channels.into_iter().map(str::to_owned).collect(),
+                    earlier_active,
+                },
+            )
+    })
+}
+
+/// The example definition with the case's audience, waves and channels.
+fn definition(case: &Case) -> RolloutDefinition {
+    let text = "id = \"prop\"\nitem = \"7mb-neglect\"\nstart = 2026-12-01T09:30:00\n\
+                ack_deadline_days = 28\nchannels = [\"email\"]\n[[waves]]\nname = \"All\"\n";
+    let mut def =
+        parse_definition(Path::new("prop.toml"), text).unwrap_or_else(|e| panic!("{e:?}"));
+    def.audience = Audience {
+        include: case.include.clone(),
+        exclude: case.exclude.clone(),
+    };
+    def.waves = case.waves.clone();
+    def.channels = case.channels.clone();
+    def
+}
+
+/// The case as the Rust rules see it: the active people, the active
+/// champions who cover a team.
+fn directory(case: &Case) -> Directory {
+    let mut people = Vec::new();
+    let mut champions = Vec::new();
+    for (i, p) in case.people.iter().enumerate() {
+        if !p.active {
+            continue;
+        }
+        people.push(Person {
+            id: pid(i),
+            display_name: pid(i),
+            email: format!("{}@example.org", pid(i)),
+            agency_id: agency_of(p.team).to_owned(),
+            team_id: team(p.team),
+            roles: p.roles.iter().map(|&r| ROLES[r].to_owned()).collect(),
+            manager_id: None,
+            time_zone: None,
+        });
+        let mut themes = BTreeSet::new();
+        for &(theme, active, has_team) in &p.champion {
+            if themes.insert(theme) && active && has_team {
+                champions.push(Champion {
+                    person_id: pid(i),
+                    theme: THEMES[theme].to_owned(),
+                    team_ids: vec![team(p.team)],
+                });
+            }
+        }
+    }
+    Directory {
+        agencies: Vec::new(),
+        teams: (0..TEAMS)
+            .map(|t| Team {
+                id: team(t),
+                agency_id: agency_of(t).to_owned(),
+                name: team(t),
+            })
+            .collect(),
+        champions,
+        people,
+    }
+}
+
+/// Writes the case into the store's tables as an import and earlier
+/// rollouts and acknowledgements would have left them.
+async fn write(store: &SqliteStore, case: &Case) {
+    let pool = store.pool();
+    let exec = |sql: String| async move {
+        sqlx::query(&sql)
+            .execute(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    };
+    for a in AGENCIES {
+        exec(format!(
+            "INSERT INTO agencies VALUES ('{a}', '{a}', 'police', 'x')"
+        ))
+        .await;
+    }
+    for t in 0..TEAMS {
+        exec(format!(
+            "INSERT INTO teams VALUES ('{}', '{}', 'x', 'x')",
+            team(t),
+            agency_of(t)
+        ))
+        .await;
+    }
+    for v in ["1", "2"] {
+        exec(format!(
+            "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)
+             VALUES ('{ITEM}', '{v}', 'x', 'x', 'published', 'x', 'x')"
+        ))
+        .await;
+    }
+    let earlier = if case.earlier_active {
+        "active"
+    } else {
+        "cancelled"
+    };
+    for (name, state) in [("earlier", earlier), ("gone", "cancelled")] {
+        exec(format!(
+            "INSERT INTO rollouts VALUES ('{name}', '{ITEM}', '1', '{{}}', '{state}', 0, 0)"
+        ))
+        .await;
+    }
+    for (i, p) in case.people.iter().enumerate() {
+        let id = pid(i);
+        exec(format!(
+            "INSERT INTO people (id, display_name, email, agency_id, team_id, active, updated_at)
+             VALUES ('{id}', 'x', '{id}@example.org', '{}', '{}', {}, 'x')",
+            agency_of(p.team),
+            team(p.team),
+            i32::from(p.active)
+        ))
+        .await;
+        for &r in &p.roles {
+            exec(format!(
+                "INSERT INTO person_roles VALUES ('{id}', '{}')",
+                ROLES[r]
+            ))
+            .await;
+        }
+        let mut themes = BTreeSet::new();
+        for &(theme, active, has_team) in &p.champion {
+            if !themes.insert(theme) {
+                continue;
+            }
+            let theme = THEMES[theme];
+            exec(format!(
+                "INSERT INTO champions VALUES ('{id}', '{theme}', {}, 'x')",
+                i32::from(active)
+            ))
+            .await;
+            if has_team {
+                exec(format!(
+                    "INSERT INTO champion_teams VALUES ('{id}', '{theme}', '{}')",
+                    team(p.team)
+                ))
+                .await;
+            }
+        }
+        for (n, &(kind, unreachable)) in p.identities.iter().enumerate() {
+            exec(format!(
+                "INSERT INTO channel_identities (person_id, channel, address, linked_at, unreachable_at)
+                 VALUES ('{id}', '{}', '{id}-{n}', 'x', {})",
+                KINDS[kind],
+                if unreachable { "1" } else { "NULL" }
+            ))
+            .await;
+        }
+        if let Some(cancelled) = p.earlier {
+            let rollout = if cancelled { "gone" } else { "earlier" };
+            exec(format!("INSERT INTO rollout_members (rollout_id, person_id, wave) VALUES ('{rollout}', '{id}', 0)")).await;
+        }
+        for (version, acked) in [("1", p.acked.0), ("2", p.acked.1)] {
+            if acked {
+                exec(format!(
+                    "INSERT INTO acknowledgements (person_id, item_id, item_version, channel, method, at)
+                     VALUES ('{id}', '{ITEM}', '{version}', 'web', 'link', 0)"
+                ))
+                .await;
+            }
+        }
+    }
+}
+
+/// Wave `i` is first sent at `1000 + i`.
+fn first_due(wave: usize) -> i64 {
+    1000 + wave as i64
+}
+
+/// What the Rust rules give: the members (person, wave), the counts and
+/// the teams.
+fn expected(
+    case: &Case,
+    def: &RolloutDefinition,
+    reack: bool,
+) -> (Vec<(String, i64)>, AudienceCounts, Vec<TeamTally>) {
+    let directory = directory(case);
+    let reachable = |person: &str| -> Vec<String> {
+        let i: usize = person[2..].parse().unwrap();
+        let has: BTreeSet<&str> = case.people[i]
+            .identities
+            .iter()
+            .filter(|(_, unreachable)| !unreachable)
+            .map(|&(k, _)| KINDS[k])
+            .collect();
+        case.channels
+            .iter()
+            .filter(|c| has.contains(c.as_str()))
+            .cloned()
+            .collect()
+    };
+    let (mut resolved, waves) = if reack {
+        let members = case
+            .people
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.active && p.acked.0 && !p.acked.1)
+            .map(|(i, _)| cascade_model::rollout::Member {
+                person_id: pid(i),
+                wave: 0,
+            })
+            .collect();
+        (
+            cascade_model::rollout::Resolved {
+                members,
+                unassigned: 0,
+            },
+            1,
+        )
+    } else {
+        (resolve(def, &case.item_themes, &directory), def.waves.len())
+    };
+    let mut already_reached = 0;
+    if !reack {
+        resolved.members.retain(|m| {
+            let i: usize = m.person_id[2..].parse().unwrap();
+            let reached = case.earlier_active && case.people[i].earlier == Some(false);
+            already_reached += usize::from(reached);
+            !reached
+        });
+    }
+    let mut counts = count_resolved(&resolved, waves, &case.channels, &reachable);
+    counts.already_reached = already_reached;
+    let mut members: Vec<(String, i64)> = resolved
+        .members
+        .iter()
+        .map(|m| (m.person_id.clone(), first_due(m.wave)))
+        .collect();
+    members.sort();
+    let sends: Vec<(&str, i64)> = members.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+    let teams = tally_teams(&directory, &sends);
+    (members, counts, teams)
+}
+
+async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
+        .await
+        .unwrap();
+    write(&store, &case).await;
+    let mut def = definition(&case);
+    def.reacknowledge = reack;
+    let query = audience_query(&def, ITEM, "2", &case.item_themes, &first_due);
+    let (members, counts, teams) = expected(&case, &def, reack);
+
+    prop_assert_eq!(
+        &store.count_audience(&query, &case.channels).await.unwrap(),
+        &counts
+    );
+    prop_assert_eq!(&store.audience_by_team(&query).await.unwrap(), &teams);
+    let written = store
+        .create_rollout(NewRollout {
+            id: "new",
+            item_id: ITEM,
+            item_version: "2",
+            definition: "{}",
+            members: &[],
+            audience: Some(&query),
+            team_posts: &[],
+            now: 0,
+        })
+        .await
+        .unwrap();
+    let stored: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT person_id, next_due_at FROM rollout_members WHERE rollout_id = 'new' ORDER BY person_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    prop_assert_eq!(written as usize, members.len());
+    prop_assert_eq!(stored, members);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_store_resolves_an_audience_as_the_rust_rules_do(case in case(), reack in prop::bool::weighted(0.2)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(check(case, reack))?;
+    }
+}
+
+/// Ten people of team 0, each made by `person(i)`, everyone in the
+/// audience and no waves.
+fn plain_case(person: impl Fn(usize) -> GenPerson) -> Case {
+    Case {
+        people: (0..10).map(person).collect(),
+        include: Selector::default(),
+        exclude: Selector::default(),
+        waves: Vec::new(),
+        item_themes: Vec::new(),
+        channels: vec!["email".to_owned()],
+        earlier_active: false,
+    }
+}
+
+/// An active person of team 0 with nothing else.
+fn plain_person() -> GenPerson {
+    GenPerson {
+        team: 0,
+        active: true,
+        roles: BTreeSet::new(),
+        champion: Vec::new(),
+        identities: Vec::new(),
+        earlier: None,
+        acked: (false, false),
+    }
+}
+
+#[tokio::test]
+async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
+    let case = plain_case(|i| GenPerson {
+        active: i != 4,
+        roles: BTreeSet::from([1]),
+        ..plain_person()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
+        .await
+        .unwrap();
+    write(&store, &case).await;
+    let owned = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let near = async |ids: &[&str]| -> Vec<String> {
+        let found = store.people_near(&owned(ids)).await.unwrap();
+        found.into_iter().collect()
+    };
+    assert_eq!(near(&["p-03"]).await, ["p-03"]);
+    // p-04 is inactive: its active neighbours are offered instead.
+    assert_eq!(
+        near(&["p-04"]).await,
+        ["p-01", "p-02", "p-03", "p-05", "p-06", "p-07"]
+    );
+    // "p-5" sorts after every "p-0…": the three before it.
+    assert_eq!(near(&["p-5"]).await, ["p-07", "p-08", "p-09"]);
+    let roles = async |named: &[&str]| -> Vec<String> {
+        let found = store.roles_near(&owned(named)).await.unwrap();
+        found.into_iter().collect()
+    };
+    assert_eq!(roles(&["practitioner"]).await, ["practitioner"]);
+    // A role nobody holds: every role held is offered for a guess.
+    assert_eq!(roles(&["practicioner"]).await, ["practitioner"]);
+    assert!(roles(&[]).await.is_empty());
+    assert!(store.has_people().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_list_of_forty_thousand_people_goes_as_one_value() {
+    // More ids than SQLite takes bound values in one statement.
+    let mut case = plain_case(|_| GenPerson {
+        identities: vec![(0, false)],
+        ..plain_person()
+    });
+    case.include.people = (0..40_000).map(|i| format!("x-{i}")).collect();
+    case.include
+        .people
+        .extend(["p-01".to_owned(), "p-07".to_owned()]);
+    case.waves = vec![Wave {
+        name: "All".to_owned(),
+        after_days: 0,
+        champions_of_item_themes: false,
+        agencies: Vec::new(),
+        teams: Vec::new(),
+        roles: Vec::new(),
+        people: case.include.people.clone(),
+    }];
+    check(case, false).await.unwrap();
+}

@@ -1,0 +1,171 @@
+//! The store: every learning item version and the imported directory, behind
+//! the [`Store`] trait so that callers do not care which database holds them.
+//! SQLite ([`SqliteStore`]) is the embedded default; migrations live in
+//! `core/migrations/` and run on open.
+
+mod audience;
+#[cfg(test)]
+mod audience_tests;
+mod evidence;
+mod outbox;
+mod reports;
+mod sqlite;
+mod team_posts;
+
+pub use audience::*;
+pub use evidence::*;
+pub use outbox::*;
+pub use reports::*;
+pub use team_posts::*;
+
+pub use sqlite::SqliteStore;
+
+use cascade_model::content::{LearningItem, Taxonomy, Version};
+use cascade_model::directory::{
+    Agency, Champion, ChannelIdentity, DirectoryError, DirectoryFile, Person, Team,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+
+/// What the engine keeps. Written with `impl Future + Send` rather than
+/// `async fn` so callers on a multi-threaded runtime can rely on `Send`;
+/// a PostgreSQL implementation implements the same trait and callers stay
+/// generic over `S: Store`.
+pub trait Store: Send + Sync {
+    /// Keeps `item` with the source text it was parsed from. Returns true when
+    /// this version is new; saving a version already kept changes nothing.
+    fn save_item(
+        &self,
+        item: &LearningItem,
+        source: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every kept version of an item, oldest first.
+    fn item_versions(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<StoredItem>, StoreError>> + Send;
+
+    /// The version of an item seen most recently for the first time.
+    fn latest_item(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredItem>, StoreError>> + Send;
+
+    /// Imports one directory file in one transaction. References are checked
+    /// against what the store holds; if any row is bad nothing is written and
+    /// every problem is returned in [`StoreError::Rejected`]. Rows are upserted
+    /// by id. People (and champions) missing from their file are marked
+    /// inactive, never deleted.
+    fn import(
+        &self,
+        file: &DirectoryFile,
+        path: &Path,
+        taxonomy: &Taxonomy,
+    ) -> impl Future<Output = Result<ImportSummary, StoreError>> + Send;
+
+    /// People ordered by id; with `active_only`, those in the latest people import.
+    fn people(
+        &self,
+        active_only: bool,
+    ) -> impl Future<Output = Result<Vec<StoredPerson>, StoreError>> + Send;
+
+    fn person(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredPerson>, StoreError>> + Send;
+
+    fn agencies(&self) -> impl Future<Output = Result<Vec<Agency>, StoreError>> + Send;
+
+    fn teams(&self) -> impl Future<Output = Result<Vec<Team>, StoreError>> + Send;
+
+    /// Active champions, ordered by person and theme.
+    fn champions(&self) -> impl Future<Output = Result<Vec<Champion>, StoreError>> + Send;
+
+    /// The channel identities of one person, ordered by channel and address.
+    fn identities(
+        &self,
+        person_id: &str,
+    ) -> impl Future<Output = Result<Vec<ChannelIdentity>, StoreError>> + Send;
+}
+
+/// One kept version of a learning item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    pub id: String,
+    pub version: Version,
+    /// As written in front matter, e.g. `seven-minute-briefing`.
+    pub kind: String,
+    pub title: String,
+    /// The status name, e.g. `published`.
+    pub status: String,
+    pub embargoed_until: Option<NaiveDate>,
+    /// The file text this version was parsed from.
+    pub source: String,
+    pub first_seen_at: DateTime<Utc>,
+}
+
+/// A person as the store holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPerson {
+    pub person: Person,
+    /// False once a people import no longer lists them.
+    pub active: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an import did, row by row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub added: usize,
+    /// Changed rows, and people or champions who became active again.
+    pub updated: usize,
+    pub unchanged: usize,
+    /// People or champions the file no longer lists.
+    pub deactivated: usize,
+}
+
+impl fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} added, {} updated, {} unchanged, {} deactivated",
+            self.added, self.updated, self.unchanged, self.deactivated
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the folder for the database {path}: {source}")]
+    CreateFolder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot keep the database file {path} to its owner only: {source}\n  help: run cascade as the user who owns {path}, or `chmod 600 {path}`"
+    )]
+    KeepPrivate {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("nothing was imported; fix these and import again:\n{}", list(.0))]
+    Rejected(Vec<DirectoryError>),
+}
+
+fn list(errors: &[DirectoryError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests;

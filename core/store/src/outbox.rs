@@ -1,0 +1,253 @@
+//! The rollout side of the store: rollouts with their members, and the
+//! durable outbox the scheduler fills and the dispatcher drains. Plain rows
+//! in, plain rows out; times are Unix milliseconds (UTC).
+
+use super::StoreError;
+use std::future::Future;
+
+/// A rollout to persist, with every member and when their first step is due.
+pub struct NewRollout<'a> {
+    pub id: &'a str,
+    pub item_id: &'a str,
+    pub item_version: &'a str,
+    /// The rollout definition as JSON.
+    pub definition: &'a str,
+    pub members: &'a [NewMember],
+    /// Members chosen by the store from its directory, in the same
+    /// transaction, besides `members`.
+    pub audience: Option<&'a super::AudienceQuery>,
+    /// Posts in team channels, written with the rollout.
+    pub team_posts: &'a [super::NewTeamPost],
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMember {
+    pub person_id: String,
+    pub wave: u32,
+    pub first_due_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutState {
+    Active,
+    Paused,
+    Cancelled,
+}
+
+impl RolloutState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::Active => "active",
+            RolloutState::Paused => "paused",
+            RolloutState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RolloutState> {
+        match s {
+            "active" => Some(RolloutState::Active),
+            "paused" => Some(RolloutState::Paused),
+            "cancelled" => Some(RolloutState::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRollout {
+    pub id: String,
+    pub item_id: String,
+    pub item_version: String,
+    pub definition: String,
+    pub state: RolloutState,
+    pub created_at: i64,
+}
+
+/// A member whose next step is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMember {
+    pub rollout_id: String,
+    pub person_id: String,
+    pub wave: u32,
+    pub next_step: u32,
+    pub acknowledged: bool,
+}
+
+/// A member's move to their next step, written with the deliveries it queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberAdvance {
+    pub rollout_id: String,
+    pub person_id: String,
+    pub next_step: u32,
+    pub next_due_at: Option<i64>,
+}
+
+/// One outbox row to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub idempotency_key: String,
+    pub rollout_id: String,
+    pub person_id: String,
+    pub recipient_id: String,
+    pub wave: u32,
+    pub step_kind: String,
+    pub step_number: u32,
+    pub channel: String,
+    pub channel_rank: u32,
+    pub due_at: i64,
+}
+
+/// An outbox row claimed by a dispatcher under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub rollout_id: String,
+    pub person_id: String,
+    pub recipient_id: String,
+    pub wave: u32,
+    pub step_kind: String,
+    pub step_number: u32,
+    pub channel: String,
+    pub channel_rank: u32,
+    /// Attempts including this one.
+    pub attempts: u32,
+}
+
+/// How a claimed delivery ended this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Sent {
+        provider_id: Option<String>,
+    },
+    RetryAt {
+        at: i64,
+        reason: String,
+    },
+    Dead {
+        reason: String,
+    },
+    /// Not attempted (the rollout was paused or cancelled meanwhile): back
+    /// to due, the attempt not counted.
+    Released,
+}
+
+/// Counts for one rollout, wave and channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub wave: u32,
+    pub channel: String,
+    pub due: u64,
+    pub leased: u64,
+    pub retrying: u64,
+    pub sent: u64,
+    pub dead: u64,
+    pub cancelled: u64,
+}
+
+/// Per-wave member counts for one rollout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaveCounts {
+    pub wave: u32,
+    pub members: u64,
+    /// Members whose first message is not queued yet.
+    pub planned: u64,
+    pub acknowledged: u64,
+}
+
+/// A dead letter with its reason, for `cascade status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub person_id: String,
+    pub channel: String,
+    pub step_kind: String,
+    pub reason: String,
+}
+
+/// The outbox and rollout operations, on top of [`super::Store`].
+pub trait Outbox: Send + Sync {
+    /// Persists a rollout and all its members in one transaction; nothing is
+    /// written if any part fails (an existing id included). Returns how
+    /// many members were written.
+    fn create_rollout(
+        &self,
+        rollout: NewRollout<'_>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn rollouts(&self) -> impl Future<Output = Result<Vec<StoredRollout>, StoreError>> + Send;
+
+    fn rollout(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredRollout>, StoreError>> + Send;
+
+    /// Sets a rollout's state; queued deliveries of a cancelled rollout are
+    /// cancelled. Returns false when there is no such rollout.
+    fn set_rollout_state(
+        &self,
+        id: &str,
+        state: RolloutState,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Members of active rollouts whose next step is due at `now`.
+    fn due_members(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DueMember>, StoreError>> + Send;
+
+    /// Queues deliveries (a key already queued is skipped) and advances the
+    /// members, in one transaction.
+    fn materialise(
+        &self,
+        deliveries: &[NewDelivery],
+        advances: &[MemberAdvance],
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims up to `limit` rows of active rollouts that are due, or whose
+    /// lease expired, until `now + lease_ms`.
+    fn claim(
+        &self,
+        now: i64,
+        limit: u32,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, StoreError>> + Send;
+
+    /// Whether a rollout may send now (it is active).
+    fn may_send(&self, rollout_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records outcomes of claimed rows and queues fallbacks, in one transaction.
+    fn record(
+        &self,
+        outcomes: &[(i64, DeliveryOutcome)],
+        fallbacks: &[NewDelivery],
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn delivery_counts(
+        &self,
+        rollout_id: &str,
+    ) -> impl Future<Output = Result<Vec<DeliveryCounts>, StoreError>> + Send;
+
+    fn wave_counts(
+        &self,
+        rollout_id: &str,
+    ) -> impl Future<Output = Result<Vec<WaveCounts>, StoreError>> + Send;
+
+    /// Outbox rows still to send: due (now or later, retries included) or leased.
+    fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Every channel identity of every person.
+    fn all_identities(
+        &self,
+    ) -> impl Future<Output = Result<Vec<cascade_model::directory::ChannelIdentity>, StoreError>> + Send;
+
+    fn dead_letters(
+        &self,
+        rollout_id: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+}

@@ -1,0 +1,135 @@
+//! The rows reports are computed from: plain rows, nothing computed.
+//! Reports read the store only through [`Reports`].
+
+use super::StoreError;
+use std::future::Future;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AgencyRow {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TeamRow {
+    pub id: String,
+    pub agency_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PersonRow {
+    pub id: String,
+    pub agency_id: String,
+    pub team_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RoleRow {
+    pub person_id: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChampionRow {
+    pub person_id: String,
+    pub theme: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MemberRow {
+    pub person_id: String,
+    /// 0-based index into the definition's waves.
+    pub wave: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SendRow {
+    /// Whose learning the message is about.
+    pub person_id: String,
+    /// `initial` or `escalation`.
+    pub step_kind: String,
+    /// Unix milliseconds.
+    pub sent_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AckRow {
+    pub person_id: String,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AnswerRow {
+    pub person_id: String,
+    /// 1-based.
+    pub follow_up: u32,
+    pub answer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConfirmationRow {
+    pub id: i64,
+    pub item_id: String,
+    pub team_id: String,
+    pub present: u32,
+}
+
+/// A rollout's head and the evidence about its members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRollout {
+    pub id: String,
+    pub item_id: String,
+    pub item_version: String,
+    /// Empty if the item version is not in the store.
+    pub item_title: String,
+    pub state: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// The rollout definition as JSON, as the store keeps it.
+    pub definition: String,
+    /// Ordered by person id.
+    pub members: Vec<MemberRow>,
+    /// Sent initial and escalation outbox rows, in the order they were queued.
+    pub sends: Vec<SendRow>,
+    /// Members' acknowledgements of the pinned item version.
+    pub acknowledgements: Vec<AckRow>,
+    pub answers: Vec<AnswerRow>,
+}
+
+/// The directory as reports group it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryRows {
+    pub agencies: Vec<AgencyRow>,
+    pub teams: Vec<TeamRow>,
+    pub people: Vec<PersonRow>,
+    pub roles: Vec<RoleRow>,
+    /// Active champions.
+    pub champions: Vec<ChampionRow>,
+}
+
+/// Report queries, on top of [`super::Store`].
+pub trait Reports: Send + Sync {
+    /// Ids of rollouts created in `[from, to)` (Unix milliseconds), oldest first.
+    fn rollouts_created(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// One rollout with its members and the evidence about them, if it exists.
+    fn report_rollout(
+        &self,
+        rollout_id: &str,
+    ) -> impl Future<Output = Result<Option<ReportRollout>, StoreError>> + Send;
+
+    /// Champions' confirmations of an item, oldest first.
+    fn confirmations_of(
+        &self,
+        item_id: &str,
+    ) -> impl Future<Output = Result<Vec<ConfirmationRow>, StoreError>> + Send;
+
+    /// Agencies, teams, people, roles and active champions, each ordered by id.
+    fn report_directory(&self) -> impl Future<Output = Result<DirectoryRows, StoreError>> + Send;
+}

@@ -1,0 +1,330 @@
+//! SQLite implementation of [`Audiences`]: the audience is one `SELECT` over
+//! `people`, each selector an `IN` list or an `EXISTS` on roles and
+//! champions, each wave a branch of a `CASE`. Counting, grouping by team
+//! and writing a rollout's members (`INSERT … SELECT`, in
+//! `create_rollout`) all run on it inside SQLite, so nothing crosses to
+//! Rust a person at a time.
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::audience::*;
+use cascade_model::rollout::Selector;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::BTreeSet;
+
+/// Lists longer than this go as one JSON array: SQLite allows at most
+/// 32,766 bound values in a statement, and a rollout may name thousands
+/// of people.
+const LIST_AS_JSON: usize = 64;
+
+/// Pushes `( ?, ?, … )` binding each of `values`, or for a long list
+/// `(SELECT value FROM json_each(?))` binding them as one JSON array.
+fn push_list(q: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
+    if values.len() > LIST_AS_JSON {
+        q.push("(SELECT value FROM json_each(");
+        q.push_bind(serde_json::to_string(values).expect("strings serialise"));
+        q.push("))");
+        return;
+    }
+    q.push("(");
+    let mut list = q.separated(", ");
+    for v in values {
+        list.push_bind(v.clone());
+    }
+    q.push(")");
+}
+
+/// Pushes a condition on person `p` that holds when any of `s`'s lists
+/// takes them; `0` (false) when every list is empty.
+fn push_selector(q: &mut QueryBuilder<'_, Sqlite>, s: &Selector) {
+    let mut terms = 0;
+    let mut term = |q: &mut QueryBuilder<'_, Sqlite>| {
+        q.push(if terms == 0 { "(" } else { " OR " });
+        terms += 1;
+    };
+    if !s.agencies.is_empty() {
+        term(q);
+        q.push("p.agency_id IN ");
+        push_list(q, &s.agencies);
+    }
+    if !s.teams.is_empty() {
+        term(q);
+        q.push("p.team_id IN ");
+        push_list(q, &s.teams);
+    }
+    if !s.people.is_empty() {
+        term(q);
+        q.push("p.id IN ");
+        push_list(q, &s.people);
+    }
+    if !s.roles.is_empty() {
+        term(q);
+        q.push("EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role IN ");
+        push_list(q, &s.roles);
+        q.push(")");
+    }
+    if !s.champion_themes.is_empty() {
+        // As `Store::champions` has them: active, and champion for a team.
+        // Not correlated: SQLite builds the (small) set of champions once
+        // instead of looking each person up.
+        term(q);
+        q.push(
+            "p.id IN (SELECT c.person_id FROM champions c WHERE c.active
+               AND EXISTS (SELECT 1 FROM champion_teams ct WHERE ct.person_id = c.person_id AND ct.theme = c.theme)
+               AND c.theme IN ",
+        );
+        push_list(q, &s.champion_themes);
+        q.push(")");
+    }
+    q.push(if terms == 0 { "0" } else { ")" });
+}
+
+/// Pushes `(SELECT person_id, team_id, wave, reached FROM people …)`: the
+/// audience's people, `wave` the index of the first wave that takes them
+/// (NULL for none) and `reached` whether a rollout of the item (not
+/// cancelled) already has them; always false unless `reached_before`
+/// (see [`reached_before`]).
+pub(super) fn push_audience(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    audience: &AudienceQuery,
+    reached_before: bool,
+) {
+    q.push("(SELECT p.id AS person_id, p.team_id AS team_id, ");
+    if audience.waves.is_empty() {
+        q.push("NULL");
+    } else {
+        q.push("CASE");
+        for (i, wave) in audience.waves.iter().enumerate() {
+            q.push(" WHEN ");
+            if wave.everyone {
+                q.push("1");
+            } else {
+                push_selector(q, &wave.takes);
+            }
+            q.push(format_args!(" THEN {i}"));
+        }
+        q.push(" END");
+    }
+    q.push(" AS wave, ");
+    match &audience.source {
+        AudienceSource::Directory { include, exclude } => {
+            if reached_before {
+                q.push(
+                    "p.id IN (SELECT m.person_id FROM rollout_members m JOIN rollouts ro ON ro.id = m.rollout_id
+                              WHERE ro.item_id = ",
+                );
+                q.push_bind(audience.item_id.clone());
+                q.push(" AND ro.state <> 'cancelled')");
+            } else {
+                q.push("0");
+            }
+            q.push(" AS reached FROM people p WHERE p.active");
+            if !include.is_empty() {
+                q.push(" AND ");
+                push_selector(q, include);
+            }
+            if !exclude.is_empty() {
+                q.push(" AND NOT ");
+                push_selector(q, exclude);
+            }
+        }
+        AudienceSource::Reacknowledge { version } => {
+            q.push(
+                "0 AS reached FROM people p WHERE p.active
+                 AND p.id IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
+            );
+            q.push_bind(audience.item_id.clone());
+            q.push(" AND a.item_version <> ");
+            q.push_bind(version.clone());
+            q.push(
+                ") AND p.id NOT IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
+            );
+            q.push_bind(audience.item_id.clone());
+            q.push(" AND a.item_version = ");
+            q.push_bind(version.clone());
+            q.push(")");
+        }
+    }
+    // LIMIT -1 (no limit) keeps SQLite from flattening this into the outer
+    // query, which would evaluate the wave's `CASE` once per mention.
+    q.push(" LIMIT -1)");
+}
+
+/// Whether a rollout of the item other than `except` (not cancelled)
+/// exists, whose members an audience must leave out. Without one the
+/// audience query skips the check: a query that reads `rollout_members`
+/// while inserting into it makes SQLite buffer every row first.
+pub(super) async fn reached_before(
+    conn: &mut sqlx::SqliteConnection,
+    audience: &AudienceQuery,
+    except: &str,
+) -> Result<bool, StoreError> {
+    if matches!(audience.source, AudienceSource::Reacknowledge { .. }) {
+        return Ok(false);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rollouts WHERE item_id = ? AND state <> 'cancelled' AND id <> ?)",
+    )
+    .bind(&audience.item_id)
+    .bind(except)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Pushes the first send of a member of wave `a.wave`.
+pub(super) fn push_first_due(q: &mut QueryBuilder<'_, Sqlite>, audience: &AudienceQuery) {
+    if audience.waves.is_empty() {
+        q.push("NULL");
+        return;
+    }
+    q.push("CASE a.wave");
+    for (i, wave) in audience.waves.iter().enumerate() {
+        q.push(format_args!(" WHEN {i} THEN "));
+        q.push_bind(wave.first_due_at);
+    }
+    q.push(" END");
+}
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+impl Audiences for SqliteStore {
+    async fn count_audience(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+    ) -> Result<AudienceCounts, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
+        // Each person gets one code: -2 in no wave, -1 already reached,
+        // otherwise wave * (kinds + 1) + the index of their first kind
+        // (kinds: none of them). Counted with one FILTER each, which
+        // needs no sort, unlike GROUP BY.
+        let stride = kinds.len() + 1;
+        let codes = query.waves.len() * stride;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
+        for code in -2..i64::try_from(codes).unwrap_or(i64::MAX) {
+            if code > -2 {
+                q.push(", ");
+            }
+            q.push(format_args!("count(*) FILTER (WHERE code = {code})"));
+        }
+        q.push(
+            " FROM (SELECT CASE WHEN a.wave IS NULL THEN -2 WHEN a.reached THEN -1 ELSE a.wave * ",
+        );
+        q.push(format_args!("{stride} + CASE"));
+        for (i, kind) in kinds.iter().enumerate() {
+            q.push(
+                " WHEN EXISTS (SELECT 1 FROM channel_identities i
+                   WHERE i.person_id = a.person_id AND i.channel = ",
+            );
+            q.push_bind(kind.clone());
+            q.push(format_args!(" AND i.unreachable_at IS NULL) THEN {i}"));
+        }
+        q.push(format_args!(" ELSE {} END END AS code FROM ", kinds.len()));
+        push_audience(&mut q, query, reached);
+        q.push(" a LIMIT -1)");
+        let row = q.build().fetch_one(&mut *conn).await?;
+        let n = |i: usize| -> Result<usize, StoreError> { Ok(count(row.try_get(i)?)) };
+
+        let mut counts = AudienceCounts {
+            waves: Vec::with_capacity(query.waves.len()),
+            unassigned: n(0)?,
+            already_reached: n(1)?,
+        };
+        for wave in 0..query.waves.len() {
+            let first = 2 + wave * stride;
+            let by_kind = (0..kinds.len())
+                .map(|k| n(first + k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let unreachable = n(first + kinds.len())?;
+            counts.waves.push(WaveTally {
+                people: by_kind.iter().sum::<usize>() + unreachable,
+                by_kind,
+                unreachable,
+            });
+        }
+        Ok(counts)
+    }
+
+    async fn audience_by_team(&self, query: &AudienceQuery) -> Result<Vec<TeamTally>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.team_id, count(*), min(");
+        push_first_due(&mut q, query);
+        q.push(") FROM ");
+        push_audience(&mut q, query, reached);
+        q.push(
+            " a WHERE a.wave IS NOT NULL AND NOT a.reached GROUP BY a.team_id ORDER BY a.team_id",
+        );
+        let rows = q.build().fetch_all(&mut *conn).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TeamTally {
+                    team_id: row.try_get(0)?,
+                    members: count(row.try_get(1)?),
+                    first_due_at: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn people_near(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
+        let mut found = BTreeSet::new();
+        for id in ids {
+            let exact: Option<String> =
+                sqlx::query_scalar("SELECT id FROM people WHERE id = ? AND active")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(exact) = exact {
+                found.insert(exact);
+                continue;
+            }
+            let near: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM (SELECT id FROM people WHERE active AND id < ?1 ORDER BY id DESC LIMIT 3)
+                 UNION ALL
+                 SELECT id FROM (SELECT id FROM people WHERE active AND id > ?1 ORDER BY id LIMIT 3)",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            found.extend(near);
+        }
+        Ok(found)
+    }
+
+    async fn roles_near(&self, named: &[String]) -> Result<BTreeSet<String>, StoreError> {
+        let mut found = BTreeSet::new();
+        for role in named {
+            // Stops at the first holder: no scan of everyone's roles.
+            let held: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM person_roles r JOIN people p ON p.id = r.person_id
+                                WHERE r.role = ? AND p.active)",
+            )
+            .bind(role)
+            .fetch_one(&self.pool)
+            .await?;
+            if held {
+                found.insert(role.clone());
+            }
+        }
+        if found.len() == named.len() {
+            return Ok(found);
+        }
+        let roles: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT r.role FROM person_roles r JOIN people p ON p.id = r.person_id WHERE p.active",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        found.extend(roles);
+        Ok(found)
+    }
+
+    async fn has_people(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM people)")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,381 @@
+//! SQLite implementation of [`Evidence`].
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::evidence::*;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::{HashMap, HashSet};
+
+impl Evidence for SqliteStore {
+    async fn delivery(&self, id: i64) -> Result<Option<DeliveryInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT o.id, o.rollout_id, o.person_id, o.recipient_id, o.step_kind, o.step_number, o.channel,
+                    r.item_id, r.item_version
+             FROM outbox o JOIN rollouts r ON r.id = o.rollout_id WHERE o.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| DeliveryInfo {
+            id: r.get(0),
+            rollout_id: r.get(1),
+            person_id: r.get(2),
+            recipient_id: r.get(3),
+            step_kind: r.get(4),
+            step_number: r.get(5),
+            channel: r.get(6),
+            item_id: r.get(7),
+            item_version: r.get(8),
+        }))
+    }
+
+    async fn acknowledge_item(&self, ack: &NewAcknowledgement) -> Result<AckOutcome, StoreError> {
+        Ok(self.acknowledge_items(std::slice::from_ref(ack)).await?[0])
+    }
+
+    async fn acknowledge_items(
+        &self,
+        acks: &[NewAcknowledgement],
+    ) -> Result<Vec<AckOutcome>, StoreError> {
+        fn key(a: &NewAcknowledgement) -> (&str, &str, &str) {
+            (&a.person_id, &a.item_id, &a.item_version)
+        }
+        if acks.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Few statements for the whole group: each is a round trip to
+        // SQLite's thread.
+        let mut tx = self.pool.begin().await?;
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO acknowledgements
+                 (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at) ",
+        );
+        insert.push_values(acks, |mut row, ack| {
+            row.push_bind(&ack.person_id)
+                .push_bind(&ack.item_id)
+                .push_bind(&ack.item_version)
+                .push_bind(&ack.rollout_id)
+                .push_bind(ack.delivery_id)
+                .push_bind(&ack.channel)
+                .push_bind(ack.method.as_str())
+                .push_bind(ack.at);
+        });
+        insert.push(" RETURNING person_id, item_id, item_version");
+        let inserted: HashSet<(String, String, String)> = insert
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        // Within the group, the first of several for one version is the one
+        // inserted (VALUES rows go in order); the rest are repeats.
+        let mut first_of: HashMap<(&str, &str, &str), usize> = HashMap::new();
+        for (i, ack) in acks.iter().enumerate() {
+            first_of.entry(key(ack)).or_insert(i);
+        }
+        let recorded = |i: usize, ack: &NewAcknowledgement| {
+            first_of[&key(ack)] == i
+                && inserted.contains(&(
+                    ack.person_id.clone(),
+                    ack.item_id.clone(),
+                    ack.item_version.clone(),
+                ))
+        };
+        let new: Vec<&NewAcknowledgement> = acks
+            .iter()
+            .enumerate()
+            .filter(|(i, ack)| recorded(*i, ack))
+            .map(|(_, ack)| ack)
+            .collect();
+        // One statement per new acknowledgement and per repeat, each a
+        // primary-key or unique-index lookup: a multi-row UPDATE ... FROM
+        // made SQLite scan every member for each group.
+        for ack in &new {
+            sqlx::query(
+                "UPDATE rollout_members SET acknowledged_at = ?
+                 WHERE person_id = ? AND acknowledged_at IS NULL
+                   AND rollout_id IN (SELECT id FROM rollouts WHERE item_id = ? AND item_version = ?)",
+            )
+            .bind(ack.at)
+            .bind(&ack.person_id)
+            .bind(&ack.item_id)
+            .bind(&ack.item_version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut first_at: HashMap<(&str, &str, &str), i64> = HashMap::new();
+        for (i, ack) in acks.iter().enumerate() {
+            if recorded(i, ack) || first_at.contains_key(&key(ack)) {
+                continue;
+            }
+            let at: i64 = sqlx::query_scalar(
+                "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
+            )
+            .bind(&ack.person_id)
+            .bind(&ack.item_id)
+            .bind(&ack.item_version)
+            .fetch_one(&mut *tx)
+            .await?;
+            first_at.insert(key(ack), at);
+        }
+        let mut log: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO acknowledgement_log (person_id, delivery_id, channel, method, outcome, at) ",
+        );
+        log.push_values(acks.iter().enumerate(), |mut row, (i, ack)| {
+            row.push_bind(&ack.person_id)
+                .push_bind(ack.delivery_id)
+                .push_bind(&ack.channel)
+                .push_bind(ack.method.as_str())
+                .push_bind(if recorded(i, ack) {
+                    "recorded"
+                } else {
+                    "repeat"
+                })
+                .push_bind(ack.at);
+        });
+        log.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(acks
+            .iter()
+            .enumerate()
+            .map(|(i, ack)| {
+                if recorded(i, ack) {
+                    AckOutcome::Recorded
+                } else {
+                    AckOutcome::AlreadyAcknowledged {
+                        at: first_at[&key(ack)],
+                    }
+                }
+            })
+            .collect())
+    }
+
+    async fn count_refusal(
+        &self,
+        channel: &str,
+        method: AckMethod,
+        reason: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refusal_counts (minute, channel, method, reason, count, last_at)
+             VALUES (?, ?, ?, ?, 1, ?)
+             ON CONFLICT (minute, channel, method, reason)
+             DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at)",
+        )
+        .bind(at - at.rem_euclid(60_000))
+        .bind(channel)
+        .bind(method.as_str())
+        .bind(reason)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_link_code(
+        &self,
+        person_id: &str,
+        code_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO link_codes (code_hash, hash_kind, person_id, created_at, expires_at) VALUES (?, 'hmac-sha256', ?, ?, ?)")
+            .bind(code_hash)
+            .bind(person_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn redeem_link_code(
+        &self,
+        code_hash: &str,
+        legacy_hash: &str,
+        channel: &str,
+        account: &str,
+        now: i64,
+    ) -> Result<Result<String, CodeRefusal>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT code_hash, person_id, expires_at, used_at FROM link_codes
+             WHERE (code_hash = ? AND hash_kind = 'hmac-sha256')
+                OR (code_hash = ? AND hash_kind = 'sha256')",
+        )
+        .bind(code_hash)
+        .bind(legacy_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(CodeRefusal::Unknown));
+        };
+        let (code_hash, person_id, expires_at, used_at): (String, String, i64, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if used_at.is_some() {
+            return Ok(Err(CodeRefusal::AlreadyUsed));
+        }
+        if now >= expires_at {
+            return Ok(Err(CodeRefusal::Expired));
+        }
+        sqlx::query("UPDATE link_codes SET used_at = ? WHERE code_hash = ?")
+            .bind(now)
+            .bind(&code_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM channel_identities WHERE channel = ? AND address = ?")
+            .bind(channel)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM channel_identities WHERE channel = ? AND person_id = ?")
+            .bind(channel)
+            .bind(&person_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO channel_identities (person_id, channel, address, linked_at) VALUES (?, ?, ?, ?)")
+            .bind(&person_id)
+            .bind(channel)
+            .bind(account)
+            .bind(cascade_model::time::from_millis(now).to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(person_id))
+    }
+
+    async fn person_for_account(
+        &self,
+        channel: &str,
+        account: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT person_id FROM channel_identities WHERE channel = ? AND address = ?",
+        )
+        .bind(channel)
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn confirm_cascade(&self, c: &NewConfirmation) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO cascade_confirmations
+                 (champion_id, item_id, team_id, session_date, present, method, note, channel, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.champion_id)
+        .bind(&c.item_id)
+        .bind(&c.team_id)
+        .bind(&c.session_date)
+        .bind(c.present)
+        .bind(&c.method)
+        .bind(&c.note)
+        .bind(&c.channel)
+        .bind(c.at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    async fn answer_follow_up(&self, a: &NewAnswer) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO follow_up_answers (rollout_id, person_id, follow_up, answer, example, channel, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.rollout_id)
+        .bind(&a.person_id)
+        .bind(a.follow_up)
+        .bind(&a.answer)
+        .bind(&a.example)
+        .bind(&a.channel)
+        .bind(a.at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    async fn add_follow_up_example(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        follow_up: u32,
+        example: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE follow_up_answers SET example = ?
+             WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND example IS NULL",
+        )
+        .bind(example)
+        .bind(rollout_id)
+        .bind(person_id)
+        .bind(follow_up)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    async fn pending_items(&self, person_id: &str) -> Result<Vec<PendingItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT MAX(o.id), r.id, r.item_id, r.item_version
+             FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
+             WHERE o.recipient_id = ?1 AND o.person_id = ?1 AND o.state = 'sent'
+               AND o.step_kind IN ('initial', 'reminder') AND r.state <> 'cancelled'
+               AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.person_id = ?1
+                               AND a.item_id = r.item_id AND a.item_version = r.item_version)
+             GROUP BY r.item_id, r.item_version
+             ORDER BY MAX(o.id)",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingItem {
+                delivery_id: r.get(0),
+                rollout_id: r.get(1),
+                item_id: r.get(2),
+                item_version: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn mark_unreachable(
+        &self,
+        channel: &str,
+        address: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE channel_identities SET unreachable_at = ?
+             WHERE channel = ? AND address = ? AND unreachable_at IS NULL",
+        )
+        .bind(at)
+        .bind(channel)
+        .bind(address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn engine_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).expect("the operating system provides randomness");
+        sqlx::query("INSERT OR IGNORE INTO engine_secrets (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(&fresh[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM engine_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

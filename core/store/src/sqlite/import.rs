@@ -1,0 +1,374 @@
+//! Importing one directory file into SQLite: validate against the stored
+//! directory, then upsert every row in a single transaction, so a file is
+//! either wholly imported or not at all.
+
+use crate::{ImportSummary, StoreError};
+use cascade_model::content::Taxonomy;
+use cascade_model::directory::{
+    Against, Agency, Champion, DirectoryFile, EMAIL_CHANNEL, KnownIds, Person, Row, Team,
+    check_references, find_duplicates,
+};
+use chrono::Utc;
+use sqlx::{SqliteConnection, SqlitePool};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+pub(super) async fn import(
+    pool: &SqlitePool,
+    file: &DirectoryFile,
+    path: &Path,
+    taxonomy: &Taxonomy,
+) -> Result<ImportSummary, StoreError> {
+    // IMMEDIATE takes the write lock before reading what to compare against,
+    // so a concurrent import waits (busy timeout) instead of failing midway.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let known = known_ids(&mut tx).await?;
+    let mut errors = find_duplicates(file, path);
+    errors.extend(check_references(
+        file,
+        path,
+        &known,
+        taxonomy,
+        Against::Store,
+    ));
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return Err(StoreError::Rejected(errors));
+    }
+    let summary = match file {
+        DirectoryFile::Agencies(rows) => agencies(&mut tx, rows).await?,
+        DirectoryFile::Teams(rows) => teams(&mut tx, rows).await?,
+        DirectoryFile::People(rows) => people(&mut tx, rows).await?,
+        DirectoryFile::Champions(rows) => champions(&mut tx, rows).await?,
+    };
+    tx.commit().await?;
+    Ok(summary)
+}
+
+async fn known_ids(conn: &mut SqliteConnection) -> Result<KnownIds, StoreError> {
+    Ok(KnownIds {
+        agencies: sqlx::query_scalar("SELECT id FROM agencies")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect(),
+        teams: sqlx::query_as::<_, (String, String)>("SELECT id, agency_id FROM teams")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect(),
+        people: sqlx::query_scalar("SELECT id FROM people")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect(),
+        rejected: HashSet::new(),
+    })
+}
+
+async fn agencies(
+    conn: &mut SqliteConnection,
+    rows: &[Row<Agency>],
+) -> Result<ImportSummary, StoreError> {
+    let stored: HashMap<String, Agency> =
+        sqlx::query_as::<_, (String, String, String)>("SELECT id, name, kind FROM agencies")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(id, name, kind)| (id.clone(), Agency { id, name, kind }))
+            .collect();
+    let mut summary = ImportSummary::default();
+    for Row { value: agency, .. } in rows {
+        if stored.get(&agency.id) == Some(agency) {
+            summary.unchanged += 1;
+            continue;
+        }
+        count_write(&mut summary, stored.contains_key(&agency.id));
+        sqlx::query(
+            "INSERT INTO agencies (id, name, kind, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET
+                name = excluded.name, kind = excluded.kind, updated_at = excluded.updated_at",
+        )
+        .bind(&agency.id)
+        .bind(&agency.name)
+        .bind(&agency.kind)
+        .bind(Utc::now())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(summary)
+}
+
+async fn teams(
+    conn: &mut SqliteConnection,
+    rows: &[Row<Team>],
+) -> Result<ImportSummary, StoreError> {
+    let stored: HashMap<String, Team> =
+        sqlx::query_as::<_, (String, String, String)>("SELECT id, agency_id, name FROM teams")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(id, agency_id, name)| {
+                (
+                    id.clone(),
+                    Team {
+                        id,
+                        agency_id,
+                        name,
+                    },
+                )
+            })
+            .collect();
+    let mut summary = ImportSummary::default();
+    for Row { value: team, .. } in rows {
+        if stored.get(&team.id) == Some(team) {
+            summary.unchanged += 1;
+            continue;
+        }
+        count_write(&mut summary, stored.contains_key(&team.id));
+        sqlx::query(
+            "INSERT INTO teams (id, agency_id, name, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET
+                agency_id = excluded.agency_id, name = excluded.name,
+                updated_at = excluded.updated_at",
+        )
+        .bind(&team.id)
+        .bind(&team.agency_id)
+        .bind(&team.name)
+        .bind(Utc::now())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(summary)
+}
+
+/// People are upserted, their roles replaced and their email kept as their
+/// email identity; people the file no longer lists are marked inactive.
+async fn people(
+    conn: &mut SqliteConnection,
+    rows: &[Row<Person>],
+) -> Result<ImportSummary, StoreError> {
+    let stored: HashMap<String, (Person, bool)> = stored_people(conn).await?;
+    let mut summary = ImportSummary::default();
+    let now = Utc::now();
+    for Row { value: person, .. } in rows {
+        let before = stored.get(&person.id);
+        if before == Some(&(person.clone(), true)) {
+            summary.unchanged += 1;
+            continue;
+        }
+        count_write(&mut summary, before.is_some());
+        sqlx::query(
+            "INSERT INTO people
+                (id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+             ON CONFLICT (id) DO UPDATE SET
+                display_name = excluded.display_name, email = excluded.email,
+                agency_id = excluded.agency_id, team_id = excluded.team_id,
+                manager_id = excluded.manager_id, time_zone = excluded.time_zone,
+                active = 1, updated_at = excluded.updated_at",
+        )
+        .bind(&person.id)
+        .bind(&person.display_name)
+        .bind(&person.email)
+        .bind(&person.agency_id)
+        .bind(&person.team_id)
+        .bind(&person.manager_id)
+        .bind(&person.time_zone)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+
+        sqlx::query("DELETE FROM person_roles WHERE person_id = ?")
+            .bind(&person.id)
+            .execute(&mut *conn)
+            .await?;
+        for role in &person.roles {
+            sqlx::query("INSERT INTO person_roles (person_id, role) VALUES (?, ?)")
+                .bind(&person.id)
+                .bind(role)
+                .execute(&mut *conn)
+                .await?;
+        }
+
+        // Only the identity made from the old directory email goes; emails a
+        // person linked some other way stay theirs.
+        if let Some((old, _)) = before.filter(|(old, _)| old.email != person.email) {
+            sqlx::query(
+                "DELETE FROM channel_identities WHERE person_id = ? AND channel = ? AND address = ?",
+            )
+            .bind(&person.id)
+            .bind(EMAIL_CHANNEL)
+            .bind(&old.email)
+            .execute(&mut *conn)
+            .await?;
+        }
+        // The people file is the authority on who owns a directory email, so
+        // an address passed on from someone who left moves to its new owner.
+        sqlx::query(
+            "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (channel, address) DO UPDATE SET
+                person_id = excluded.person_id, linked_at = excluded.linked_at
+             WHERE person_id <> excluded.person_id",
+        )
+        .bind(&person.id)
+        .bind(EMAIL_CHANNEL)
+        .bind(&person.email)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    let listed: HashSet<&str> = rows.iter().map(|r| r.value.id.as_str()).collect();
+    for (id, _) in stored
+        .iter()
+        .filter(|(id, (_, active))| *active && !listed.contains(id.as_str()))
+    {
+        sqlx::query("UPDATE people SET active = 0, updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        summary.deactivated += 1;
+    }
+    Ok(summary)
+}
+
+async fn stored_people(
+    conn: &mut SqliteConnection,
+) -> Result<HashMap<String, (Person, bool)>, StoreError> {
+    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+    let role_rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT person_id, role FROM person_roles ORDER BY person_id, role")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (person_id, role) in role_rows {
+        roles.entry(person_id).or_default().push(role);
+    }
+    type Stored = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        bool,
+    );
+    let rows: Vec<Stored> = sqlx::query_as(
+        "SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, active
+         FROM people",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, display_name, email, agency_id, team_id, manager_id, time_zone, active)| {
+                let person = Person {
+                    roles: roles.remove(&id).unwrap_or_default(),
+                    id: id.clone(),
+                    display_name,
+                    email,
+                    agency_id,
+                    team_id,
+                    manager_id,
+                    time_zone,
+                };
+                (id, (person, active))
+            },
+        )
+        .collect())
+}
+
+/// Champions are upserted with their teams replaced; champions the file no
+/// longer lists are marked inactive.
+async fn champions(
+    conn: &mut SqliteConnection,
+    rows: &[Row<Champion>],
+) -> Result<ImportSummary, StoreError> {
+    let mut stored: HashMap<(String, String), (Vec<String>, bool)> = HashMap::new();
+    let champion_rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT person_id, theme, active FROM champions")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (person_id, theme, active) in champion_rows {
+        stored.insert((person_id, theme), (Vec::new(), active));
+    }
+    let team_rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT person_id, theme, team_id FROM champion_teams ORDER BY person_id, theme, team_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (person_id, theme, team_id) in team_rows {
+        if let Some((teams, _)) = stored.get_mut(&(person_id, theme)) {
+            teams.push(team_id);
+        }
+    }
+
+    let mut summary = ImportSummary::default();
+    let now = Utc::now();
+    for Row {
+        value: champion, ..
+    } in rows
+    {
+        let key = (champion.person_id.clone(), champion.theme.clone());
+        let before = stored.get(&key);
+        if before == Some(&(champion.team_ids.clone(), true)) {
+            summary.unchanged += 1;
+            continue;
+        }
+        count_write(&mut summary, before.is_some());
+        sqlx::query(
+            "INSERT INTO champions (person_id, theme, active, updated_at) VALUES (?, ?, 1, ?)
+             ON CONFLICT (person_id, theme) DO UPDATE SET
+                active = 1, updated_at = excluded.updated_at",
+        )
+        .bind(&champion.person_id)
+        .bind(&champion.theme)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM champion_teams WHERE person_id = ? AND theme = ?")
+            .bind(&champion.person_id)
+            .bind(&champion.theme)
+            .execute(&mut *conn)
+            .await?;
+        for team_id in &champion.team_ids {
+            sqlx::query("INSERT INTO champion_teams (person_id, theme, team_id) VALUES (?, ?, ?)")
+                .bind(&champion.person_id)
+                .bind(&champion.theme)
+                .bind(team_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+
+    let listed: HashSet<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.value.person_id.as_str(), r.value.theme.as_str()))
+        .collect();
+    for ((person_id, theme), _) in stored.iter().filter(|((person_id, theme), (_, active))| {
+        *active && !listed.contains(&(person_id.as_str(), theme.as_str()))
+    }) {
+        sqlx::query(
+            "UPDATE champions SET active = 0, updated_at = ? WHERE person_id = ? AND theme = ?",
+        )
+        .bind(now)
+        .bind(person_id)
+        .bind(theme)
+        .execute(&mut *conn)
+        .await?;
+        summary.deactivated += 1;
+    }
+    Ok(summary)
+}
+
+fn count_write(summary: &mut ImportSummary, existed: bool) {
+    if existed {
+        summary.updated += 1;
+    } else {
+        summary.added += 1;
+    }
+}

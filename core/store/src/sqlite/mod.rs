@@ -1,0 +1,449 @@
+//! The SQLite store: one database file in WAL mode with foreign keys on, the
+//! embedded default that needs nothing installed, readable only by its
+//! owner. Directory imports live in `import`.
+
+mod audience;
+mod evidence;
+mod import;
+mod outbox;
+mod reports;
+mod team_posts;
+
+use super::{Store, StoreError, StoredItem, StoredPerson};
+use cascade_model::content::{LearningItem, Status, Taxonomy, Version};
+use cascade_model::directory::{Agency, Champion, ChannelIdentity, DirectoryFile, Person, Team};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a writer waits for another to finish before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The store in one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with its parent folders) the database at
+    /// `location`, a file path or a `sqlite:` URL, and applies migrations.
+    ///
+    /// The database holds email addresses and the key that signs chat
+    /// buttons, so it is its owner's only: a new file is created 0600 before
+    /// SQLite opens it (SQLite gives its WAL and shared-memory files the
+    /// database file's permissions), a new folder for it 0700, and an
+    /// existing database, WAL or shared-memory file others could read is
+    /// restricted, with a warning naming it.
+    pub async fn open(location: &str) -> Result<Self, StoreError> {
+        let options = if location.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(location)?
+        } else {
+            SqliteConnectOptions::new().filename(location)
+        };
+        if !in_memory(location) {
+            keep_private(options.get_filename())?;
+        }
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new().connect_with(options).await?;
+        Self::migrated(pool).await
+    }
+
+    /// A private database in memory, for tests and dry runs.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        // Each connection to `:memory:` is its own database, so keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        sqlx::migrate!().run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The connection pool, for modules that add their own tables.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Whether a `sqlite:` URL names a database in memory rather than a file.
+fn in_memory(location: &str) -> bool {
+    let Some(rest) = location.strip_prefix("sqlite:") else {
+        return false;
+    };
+    let rest = rest.trim_start_matches("//");
+    let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+}
+
+/// Makes the database's folder (0700 where new) and the database file
+/// (0600) unless they exist, and restricts an existing database, WAL or
+/// shared-memory file others could read.
+fn keep_private(database: &Path) -> Result<(), StoreError> {
+    if let Some(folder) = database.parent()
+        && !folder.as_os_str().is_empty()
+    {
+        cascade_model::private_file::create_dir(folder).map_err(|source| {
+            StoreError::CreateFolder {
+                path: folder.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    let private = |path: &Path, result: std::io::Result<bool>| {
+        result.map_err(|source| StoreError::KeepPrivate {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    private(
+        database,
+        cascade_model::private_file::create_empty(database),
+    )?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = database.as_os_str().to_owned();
+        path.push(suffix);
+        let path = Path::new(&path);
+        private(path, cascade_model::private_file::restrict(path))?;
+    }
+    Ok(())
+}
+
+type ItemRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<NaiveDate>,
+    String,
+    DateTime<Utc>,
+);
+
+const ITEM_COLUMNS: &str =
+    "id, version, kind, title, status, embargoed_until, source, first_seen_at";
+
+fn stored_item(row: ItemRow) -> StoredItem {
+    let (id, version, kind, title, status, embargoed_until, source, first_seen_at) = row;
+    StoredItem {
+        id,
+        version: Version(version),
+        kind,
+        title,
+        status,
+        embargoed_until,
+        source,
+        first_seen_at,
+    }
+}
+
+type PersonRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    DateTime<Utc>,
+);
+
+/// People read by one statement when the whole directory is loaded.
+const PEOPLE_PER_READ: i64 = 20_000;
+
+/// A time as sqlx writes `DateTime<Utc>` into SQLite (RFC 3339, or with a
+/// space for the `T`).
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1)))
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+const PERSON_COLUMNS: &str =
+    "id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at";
+
+fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
+    let (id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at) =
+        row;
+    StoredPerson {
+        person: Person {
+            id,
+            display_name,
+            email,
+            agency_id,
+            team_id,
+            roles,
+            manager_id,
+            time_zone,
+        },
+        active,
+        updated_at,
+    }
+}
+
+impl SqliteStore {
+    /// Every person (or every active one), read `per_read` at a time.
+    pub(crate) async fn people_in_reads(
+        &self,
+        active_only: bool,
+        per_read: i64,
+    ) -> Result<Vec<StoredPerson>, StoreError> {
+        // Chunks of people, each read back as one JSON array with the roles
+        // folded in by SQLite: a statement returning a row per person hands
+        // each row from sqlx's database thread to the async side on its own,
+        // which for a million people (`cascade serve` loading its `World`)
+        // cost seconds.
+        type Json = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            String,
+            Option<String>,
+        );
+        let mut people = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (json, last): (String, Option<String>) = sqlx::query_as(
+                "SELECT json_group_array(json_array(id, display_name, email, agency_id, team_id,
+                        manager_id, time_zone, active, updated_at,
+                        (SELECT group_concat(role, ';') FROM person_roles r WHERE r.person_id = p.id))),
+                        max(id)
+                 FROM (SELECT * FROM people WHERE (active OR NOT ?1) AND id > ?2 ORDER BY id LIMIT ?3) p",
+            )
+            .bind(active_only)
+            .bind(&after)
+            .bind(per_read)
+            .fetch_one(&self.pool)
+            .await?;
+            let Some(last) = last else { break };
+            let mut chunk: Vec<Json> = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+            chunk.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (
+                id,
+                display_name,
+                email,
+                agency_id,
+                team_id,
+                manager_id,
+                time_zone,
+                active,
+                at,
+                roles,
+            ) in chunk
+            {
+                let updated_at = parse_time(&at).ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Decode(
+                        format!("updated_at {at:?} of {id} is not a time").into(),
+                    ))
+                })?;
+                let mut roles: Vec<String> = roles
+                    .unwrap_or_default()
+                    .split(';')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                roles.sort_unstable();
+                let row = (
+                    id,
+                    display_name,
+                    email,
+                    agency_id,
+                    team_id,
+                    manager_id,
+                    time_zone,
+                    active != 0,
+                    updated_at,
+                );
+                people.push(stored_person(row, roles));
+            }
+            after = last;
+        }
+        Ok(people)
+    }
+}
+
+impl Store for SqliteStore {
+    async fn save_item(&self, item: &LearningItem, source: &str) -> Result<bool, StoreError> {
+        let embargoed_until = match item.status {
+            Status::Embargoed(until) => Some(until),
+            _ => None,
+        };
+        let result = sqlx::query(
+            "INSERT INTO items (id, version, kind, title, status, embargoed_until, source, first_seen_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id, version) DO NOTHING",
+        )
+        .bind(&item.id)
+        .bind(&item.version.0)
+        .bind(item.kind_name())
+        .bind(&item.title)
+        .bind(item.status.name())
+        .bind(embargoed_until)
+        .bind(source)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
+        let rows: Vec<ItemRow> = sqlx::query_as(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE id = ? ORDER BY seq"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(stored_item).collect())
+    }
+
+    async fn latest_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
+        let row: Option<ItemRow> = sqlx::query_as(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE id = ? ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(stored_item))
+    }
+
+    async fn import(
+        &self,
+        file: &DirectoryFile,
+        path: &Path,
+        taxonomy: &Taxonomy,
+    ) -> Result<super::ImportSummary, StoreError> {
+        import::import(&self.pool, file, path, taxonomy).await
+    }
+
+    async fn people(&self, active_only: bool) -> Result<Vec<StoredPerson>, StoreError> {
+        self.people_in_reads(active_only, PEOPLE_PER_READ).await
+    }
+
+    async fn person(&self, id: &str) -> Result<Option<StoredPerson>, StoreError> {
+        let row: Option<PersonRow> =
+            sqlx::query_as(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let roles: Vec<String> =
+            sqlx::query_scalar("SELECT role FROM person_roles WHERE person_id = ? ORDER BY role")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(stored_person(row, roles)))
+    }
+
+    async fn agencies(&self) -> Result<Vec<Agency>, StoreError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, name, kind FROM agencies ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, kind)| Agency { id, name, kind })
+            .collect())
+    }
+
+    async fn teams(&self) -> Result<Vec<Team>, StoreError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, agency_id, name FROM teams ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, agency_id, name)| Team {
+                id,
+                agency_id,
+                name,
+            })
+            .collect())
+    }
+
+    async fn champions(&self) -> Result<Vec<Champion>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT c.person_id, c.theme, t.team_id
+             FROM champions c JOIN champion_teams t USING (person_id, theme)
+             WHERE c.active
+             ORDER BY c.person_id, c.theme, t.team_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut champions: Vec<Champion> = Vec::new();
+        for (person_id, theme, team_id) in rows {
+            match champions.last_mut() {
+                Some(last) if last.person_id == person_id && last.theme == theme => {
+                    last.team_ids.push(team_id)
+                }
+                _ => champions.push(Champion {
+                    person_id,
+                    theme,
+                    team_ids: vec![team_id],
+                }),
+            }
+        }
+        Ok(champions)
+    }
+
+    async fn identities(&self, person_id: &str) -> Result<Vec<ChannelIdentity>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT person_id, channel, address FROM channel_identities
+             WHERE person_id = ? ORDER BY channel, address",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(person_id, channel, address)| ChannelIdentity {
+                person_id,
+                channel,
+                address,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_memory;
+
+    #[test]
+    fn only_urls_naming_memory_are_kept_off_disk() {
+        assert!(in_memory("sqlite::memory:"));
+        assert!(in_memory("sqlite://:memory:"));
+        assert!(in_memory("sqlite://shared?mode=memory&cache=shared"));
+        assert!(!in_memory("sqlite:///var/lib/cascade/cascade.db"));
+        assert!(!in_memory("sqlite://cascade.db?mode=rwc"));
+        assert!(!in_memory(".cascade/cascade.db"));
+    }
+}

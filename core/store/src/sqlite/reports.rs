@@ -1,0 +1,114 @@
+//! The SQL of reports: plain rows, nothing computed.
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::reports::*;
+
+type RolloutHead = (String, String, String, String, String, i64, Option<String>);
+
+impl Reports for SqliteStore {
+    async fn rollouts_created(&self, from: i64, to: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM rollouts WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn report_rollout(&self, rollout_id: &str) -> Result<Option<ReportRollout>, StoreError> {
+        let pool = &self.pool;
+        let head: Option<RolloutHead> = sqlx::query_as(
+            "SELECT r.id, r.item_id, r.item_version, r.definition, r.state, r.created_at, i.title
+             FROM rollouts r LEFT JOIN items i ON i.id = r.item_id AND i.version = r.item_version
+             WHERE r.id = ?",
+        )
+        .bind(rollout_id)
+        .fetch_optional(pool)
+        .await?;
+        let Some((id, item_id, item_version, definition, state, created_at, title)) = head else {
+            return Ok(None);
+        };
+        let members = sqlx::query_as::<_, MemberRow>(
+            "SELECT person_id, wave FROM rollout_members WHERE rollout_id = ? ORDER BY person_id",
+        )
+        .bind(&id)
+        .fetch_all(pool)
+        .await?;
+        let sends = sqlx::query_as::<_, SendRow>(
+            "SELECT person_id, step_kind, sent_at FROM outbox
+             WHERE rollout_id = ? AND state = 'sent' AND sent_at IS NOT NULL
+               AND step_kind IN ('initial', 'escalation')
+             ORDER BY id",
+        )
+        .bind(&id)
+        .fetch_all(pool)
+        .await?;
+        let acknowledgements = sqlx::query_as::<_, AckRow>(
+            "SELECT a.person_id, a.at FROM acknowledgements a
+             JOIN rollout_members m ON m.person_id = a.person_id AND m.rollout_id = ?
+             WHERE a.item_id = ? AND a.item_version = ?
+             ORDER BY a.person_id",
+        )
+        .bind(&id)
+        .bind(&item_id)
+        .bind(&item_version)
+        .fetch_all(pool)
+        .await?;
+        let answers = sqlx::query_as::<_, AnswerRow>(
+            "SELECT person_id, follow_up, answer FROM follow_up_answers
+             WHERE rollout_id = ? ORDER BY person_id, follow_up",
+        )
+        .bind(&id)
+        .fetch_all(pool)
+        .await?;
+        Ok(Some(ReportRollout {
+            id,
+            item_id,
+            item_version,
+            item_title: title.unwrap_or_default(),
+            state,
+            created_at,
+            definition,
+            members,
+            sends,
+            acknowledgements,
+            answers,
+        }))
+    }
+
+    async fn confirmations_of(&self, item_id: &str) -> Result<Vec<ConfirmationRow>, StoreError> {
+        Ok(sqlx::query_as::<_, ConfirmationRow>(
+            "SELECT id, item_id, team_id, present FROM cascade_confirmations WHERE item_id = ? ORDER BY id",
+        )
+        .bind(item_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn report_directory(&self) -> Result<DirectoryRows, StoreError> {
+        let pool = &self.pool;
+        Ok(DirectoryRows {
+            agencies: sqlx::query_as("SELECT id, name FROM agencies ORDER BY id")
+                .fetch_all(pool)
+                .await?,
+            teams: sqlx::query_as("SELECT id, agency_id, name FROM teams ORDER BY id")
+                .fetch_all(pool)
+                .await?,
+            people: sqlx::query_as("SELECT id, agency_id, team_id FROM people ORDER BY id")
+                .fetch_all(pool)
+                .await?,
+            roles: sqlx::query_as(
+                "SELECT person_id, role FROM person_roles ORDER BY person_id, role",
+            )
+            .fetch_all(pool)
+            .await?,
+            champions: sqlx::query_as(
+                "SELECT person_id, theme FROM champions WHERE active = 1 ORDER BY person_id, theme",
+            )
+            .fetch_all(pool)
+            .await?,
+        })
+    }
+}

@@ -1,0 +1,833 @@
+use super::*;
+use cascade_model::content::{ItemKind, NewsletterItem, Status};
+use cascade_model::directory::read_csv;
+use std::fs;
+use std::path::PathBuf;
+use tempfile::TempDir;
+
+const AGENCIES: &str = "\
+agency_id,name,kind
+lbx-csc,Borough Children's Social Care,local-authority
+met-ppu,Police Public Protection Unit,police
+";
+
+const TEAMS: &str = "\
+team_id,agency_id,name
+cyp-east,lbx-csc,Children in Need East
+cyp-west,lbx-csc,Children in Need West
+ppu-1,met-ppu,Public Protection 1
+";
+
+const PEOPLE: &str = "\
+person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone
+p-1,Ann Example,ann@lbx.example.org,lbx-csc,cyp-east,manager;practitioner,,Europe/London
+p-2,Bob Example,bob@lbx.example.org,lbx-csc,cyp-east,practitioner,p-1,
+p-3,Cat Example,cat@lbx.example.org,lbx-csc,cyp-west,practitioner,p-1,
+p-4,Dan Example,dan@police.example.org,met-ppu,ppu-1,safeguarding-lead,,
+";
+
+const CHAMPIONS: &str = "\
+person_id,theme,teams
+p-2,neglect,cyp-east;cyp-west
+p-4,cse,ppu-1
+";
+
+struct Project {
+    dir: TempDir,
+    store: SqliteStore,
+}
+
+impl Project {
+    async fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
+            .await
+            .unwrap();
+        Project { dir, store }
+    }
+
+    /// Writes `text` as `name` and imports it.
+    async fn import(&self, name: &str, text: &str) -> Result<ImportSummary, StoreError> {
+        let path = self.write(name, text);
+        let file = read_csv(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        self.store.import(&file, &path, &Taxonomy::default()).await
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn with_directory() -> Project {
+        let project = Project::new().await;
+        project.import("agencies.csv", AGENCIES).await.unwrap();
+        project.import("teams.csv", TEAMS).await.unwrap();
+        project.import("people.csv", PEOPLE).await.unwrap();
+        project.import("champions.csv", CHAMPIONS).await.unwrap();
+        project
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn counts(&self) -> Vec<i64> {
+        let mut counts = Vec::new();
+        for table in [
+            "agencies",
+            "teams",
+            "people",
+            "person_roles",
+            "champions",
+            "champion_teams",
+            "channel_identities",
+        ] {
+            counts.push(self.count(table).await);
+        }
+        counts
+    }
+}
+
+fn rejected(result: Result<ImportSummary, StoreError>) -> Vec<DirectoryError> {
+    match result {
+        Err(StoreError::Rejected(errors)) => errors,
+        other => panic!("expected the import to be rejected, got {other:?}"),
+    }
+}
+
+fn newsletter_item(id: &str, title: &str, version: &str) -> LearningItem {
+    LearningItem {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        themes: vec!["neglect".to_owned()],
+        status: Status::Published,
+        links: Vec::new(),
+        privacy_allow: Vec::new(),
+        what_changed: None,
+        kind: ItemKind::NewsletterItem(NewsletterItem {
+            newsletter: "Partnership Matters".to_owned(),
+            issue: "2026-03".to_owned(),
+            body: "Neglect is still the most common category.".to_owned(),
+        }),
+        version: Version(version.to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn a_first_import_adds_every_row() {
+    let project = Project::new().await;
+    let added = |n| ImportSummary {
+        added: n,
+        ..ImportSummary::default()
+    };
+    assert_eq!(
+        project.import("agencies.csv", AGENCIES).await.unwrap(),
+        added(2)
+    );
+    assert_eq!(project.import("teams.csv", TEAMS).await.unwrap(), added(3));
+    assert_eq!(
+        project.import("people.csv", PEOPLE).await.unwrap(),
+        added(4)
+    );
+    assert_eq!(
+        project.import("champions.csv", CHAMPIONS).await.unwrap(),
+        added(2)
+    );
+
+    let ann = project.store.person("p-1").await.unwrap().unwrap();
+    assert!(ann.active);
+    assert_eq!(ann.person.roles, ["manager", "practitioner"]);
+    assert_eq!(ann.person.time_zone.as_deref(), Some("Europe/London"));
+    assert_eq!(project.store.agencies().await.unwrap().len(), 2);
+    assert_eq!(project.store.teams().await.unwrap()[2].agency_id, "met-ppu");
+    let champions = project.store.champions().await.unwrap();
+    assert_eq!(champions[0].person_id, "p-2");
+    assert_eq!(champions[0].team_ids, ["cyp-east", "cyp-west"]);
+    assert_eq!(
+        project.store.identities("p-4").await.unwrap(),
+        [ChannelIdentity {
+            person_id: "p-4".to_owned(),
+            channel: "email".to_owned(),
+            address: "dan@police.example.org".to_owned(),
+        }]
+    );
+}
+
+#[tokio::test]
+async fn re_importing_the_same_files_changes_nothing() {
+    let project = Project::with_directory().await;
+    let before = project.counts().await;
+    let stamp = project
+        .store
+        .person("p-2")
+        .await
+        .unwrap()
+        .unwrap()
+        .updated_at;
+
+    let unchanged = |n| ImportSummary {
+        unchanged: n,
+        ..ImportSummary::default()
+    };
+    assert_eq!(
+        project.import("agencies.csv", AGENCIES).await.unwrap(),
+        unchanged(2)
+    );
+    assert_eq!(
+        project.import("teams.csv", TEAMS).await.unwrap(),
+        unchanged(3)
+    );
+    assert_eq!(
+        project.import("people.csv", PEOPLE).await.unwrap(),
+        unchanged(4)
+    );
+    assert_eq!(
+        project.import("champions.csv", CHAMPIONS).await.unwrap(),
+        unchanged(2)
+    );
+
+    assert_eq!(project.counts().await, before);
+    let after = project
+        .store
+        .person("p-2")
+        .await
+        .unwrap()
+        .unwrap()
+        .updated_at;
+    assert_eq!(after, stamp);
+}
+
+#[tokio::test]
+async fn a_changed_row_is_updated_in_place() {
+    let project = Project::with_directory().await;
+    let people = PEOPLE
+        .replace(
+            "Bob Example,bob@lbx.example.org",
+            "Robert Example,robert@lbx.example.org",
+        )
+        .replace(",safeguarding-lead,", ",practitioner;safeguarding-lead,");
+    let summary = project.import("people.csv", &people).await.unwrap();
+    assert_eq!(
+        summary,
+        ImportSummary {
+            updated: 2,
+            unchanged: 2,
+            ..ImportSummary::default()
+        }
+    );
+    assert_eq!(project.count("people").await, 4);
+
+    let bob = project.store.person("p-2").await.unwrap().unwrap();
+    assert_eq!(bob.person.display_name, "Robert Example");
+    let addresses: Vec<String> = project
+        .store
+        .identities("p-2")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.address)
+        .collect();
+    assert_eq!(addresses, ["robert@lbx.example.org"]);
+    let dan = project.store.person("p-4").await.unwrap().unwrap();
+    assert_eq!(dan.person.roles, ["practitioner", "safeguarding-lead"]);
+}
+
+#[tokio::test]
+async fn a_person_removed_from_the_file_is_marked_inactive_and_kept() {
+    let project = Project::with_directory().await;
+    let without_cat: String = PEOPLE
+        .lines()
+        .filter(|l| !l.starts_with("p-3,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+
+    let summary = project.import("people.csv", &without_cat).await.unwrap();
+    assert_eq!(
+        summary,
+        ImportSummary {
+            unchanged: 3,
+            deactivated: 1,
+            ..ImportSummary::default()
+        }
+    );
+    let cat = project.store.person("p-3").await.unwrap().unwrap();
+    assert!(!cat.active);
+    assert_eq!(cat.person.email, "cat@lbx.example.org");
+    assert_eq!(project.store.identities("p-3").await.unwrap().len(), 1);
+    let active: Vec<String> = project
+        .store
+        .people(true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.person.id)
+        .collect();
+    assert_eq!(active, ["p-1", "p-2", "p-4"]);
+    assert_eq!(project.store.people(false).await.unwrap().len(), 4);
+
+    let again = project.import("people.csv", &without_cat).await.unwrap();
+    assert_eq!(
+        again.deactivated, 0,
+        "an inactive person is not deactivated twice"
+    );
+}
+
+#[tokio::test]
+async fn people_read_in_small_chunks_are_the_people_read_one_by_one() {
+    let project = Project::with_directory().await;
+    let without_cat: String = PEOPLE
+        .lines()
+        .filter(|l| !l.starts_with("p-3,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    project.import("people.csv", &without_cat).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for id in ["p-1", "p-2", "p-3", "p-4"] {
+        one_by_one.push(project.store.person(id).await.unwrap().unwrap());
+    }
+    assert!(one_by_one.iter().any(|p| !p.person.roles.is_empty()));
+    for per_read in [1, 3, 1000] {
+        assert_eq!(
+            project
+                .store
+                .people_in_reads(false, per_read)
+                .await
+                .unwrap(),
+            one_by_one,
+            "{per_read} a read"
+        );
+        let active: Vec<_> = one_by_one.iter().filter(|p| p.active).cloned().collect();
+        assert_eq!(
+            project.store.people_in_reads(true, per_read).await.unwrap(),
+            active
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_person_who_reappears_becomes_active_again() {
+    let project = Project::with_directory().await;
+    let without_cat: String = PEOPLE
+        .lines()
+        .filter(|l| !l.starts_with("p-3,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    project.import("people.csv", &without_cat).await.unwrap();
+
+    let summary = project.import("people.csv", PEOPLE).await.unwrap();
+    assert_eq!(
+        summary,
+        ImportSummary {
+            updated: 1,
+            unchanged: 3,
+            ..ImportSummary::default()
+        }
+    );
+    assert!(project.store.person("p-3").await.unwrap().unwrap().active);
+}
+
+#[tokio::test]
+async fn one_bad_row_rejects_the_whole_file_and_keeps_the_old_state() {
+    let project = Project::with_directory().await;
+    let before = project.counts().await;
+    let people_before = project.store.people(false).await.unwrap();
+
+    // Row 5 refers to a team that was never imported; row 2 changes a name
+    // and row 6 adds someone, neither of which may be written.
+    let people = format!(
+        "{}p-5,Eve Example,eve@lbx.example.org,lbx-csc,cyp-north,practitioner,,\n",
+        PEOPLE.replace("Ann Example", "Ann Changed").replace(
+            "p-4,Dan Example,dan@police.example.org,met-ppu,ppu-1",
+            "p-4,Dan Example,dan@police.example.org,met-pp,ppu-1"
+        )
+    );
+    let errors = rejected(project.import("people.csv", &people).await);
+    let found: Vec<(Option<usize>, Option<&str>)> = errors
+        .iter()
+        .map(|e| (e.line, e.column.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Some(5), Some("agency_id")),
+            (Some(5), Some("team_id")),
+            (Some(6), Some("team_id"))
+        ],
+        "{errors:#?}"
+    );
+    let shown = errors[2].to_string();
+    assert!(
+        shown.contains("people.csv:6: column \"team_id\": no team \"cyp-north\""),
+        "{shown}"
+    );
+    assert!(shown.contains("import teams.csv first"), "{shown}");
+
+    assert_eq!(project.counts().await, before);
+    assert_eq!(project.store.people(false).await.unwrap(), people_before);
+}
+
+#[tokio::test]
+async fn a_bad_email_on_row_5_names_file_row_and_column_and_the_store_keeps_the_old_state() {
+    let project = Project::with_directory().await;
+    let path = project.write(
+        "people.csv",
+        &PEOPLE.replace("dan@police.example.org", "dan.police.example.org"),
+    );
+    let errors = read_csv(&path).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].to_string().lines().next().unwrap(),
+        format!(
+            "{}:5: column \"email\": \"dan.police.example.org\" is not an email address",
+            path.display()
+        )
+    );
+    let dan = project.store.person("p-4").await.unwrap().unwrap();
+    assert_eq!(dan.person.email, "dan@police.example.org");
+}
+
+#[tokio::test]
+async fn teams_need_their_agency_imported_first() {
+    let project = Project::new().await;
+    let errors = rejected(project.import("teams.csv", TEAMS).await);
+    assert_eq!(errors.len(), 3);
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.column.as_deref() == Some("agency_id"))
+    );
+    assert_eq!(project.count("teams").await, 0);
+}
+
+#[tokio::test]
+async fn a_champion_with_an_unknown_theme_or_person_is_rejected() {
+    let project = Project::with_directory().await;
+    let errors = rejected(
+        project
+            .import(
+                "champions.csv",
+                "person_id,theme,teams\np-2,neglet,cyp-east\np-9,cse,ppu-1\n",
+            )
+            .await,
+    );
+    let found: Vec<(Option<usize>, Option<&str>)> = errors
+        .iter()
+        .map(|e| (e.line, e.column.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [(Some(2), Some("theme")), (Some(3), Some("person_id"))]
+    );
+    assert!(errors[0].to_string().contains("did you mean \"neglect\"?"));
+    assert_eq!(project.store.champions().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_champion_dropped_from_the_file_is_deactivated_and_teams_are_replaced() {
+    let project = Project::with_directory().await;
+    let summary = project
+        .import(
+            "champions.csv",
+            "person_id,theme,teams\np-2,neglect,cyp-west\n",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        ImportSummary {
+            updated: 1,
+            deactivated: 1,
+            ..ImportSummary::default()
+        }
+    );
+    let champions = project.store.champions().await.unwrap();
+    assert_eq!(champions.len(), 1);
+    assert_eq!(champions[0].team_ids, ["cyp-west"]);
+    assert_eq!(project.count("champions").await, 2);
+}
+
+#[tokio::test]
+async fn an_email_passed_to_a_new_starter_moves_their_identity() {
+    let project = Project::with_directory().await;
+    let people = PEOPLE.replace(
+        "p-3,Cat Example,cat@lbx.example.org",
+        "p-5,Cat Newstarter,cat@lbx.example.org",
+    );
+    let summary = project.import("people.csv", &people).await.unwrap();
+    assert_eq!((summary.added, summary.deactivated), (1, 1));
+    assert_eq!(project.store.identities("p-3").await.unwrap(), []);
+    assert_eq!(project.store.identities("p-5").await.unwrap().len(), 1);
+}
+
+/// The permission bits of a file, in octal as `ls` and `chmod` show them.
+#[cfg(unix)]
+fn mode(path: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    format!(
+        "{:o}",
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    )
+}
+
+/// The database holds email addresses and the key that signs chat buttons.
+/// Whatever the process umask lets through (022 leaves files 0644), the
+/// file, and the WAL and shared-memory files SQLite makes beside it, are
+/// their owner's only; so is a folder made for them.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_wal_and_shared_memory_files_are_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store/cascade.db");
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    store
+        .save_item(&newsletter_item("nl-1", "Neglect", "v1"), "source")
+        .await
+        .unwrap();
+    let wal = dir.path().join("store/cascade.db-wal");
+    let shm = dir.path().join("store/cascade.db-shm");
+    assert!(wal.exists() && shm.exists(), "the store runs in WAL mode");
+    assert_eq!([mode(&path), mode(&wal), mode(&shm)], ["600", "600", "600"]);
+    assert_eq!(mode(&dir.path().join("store")), "700");
+}
+
+/// A database made by an older cascade (0644 under umask 022) is restricted
+/// when opened, with its WAL and shared-memory files.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_database_others_can_read_is_restricted_when_opened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cascade.db");
+    let location = path.to_str().unwrap();
+    let first = SqliteStore::open(location).await.unwrap();
+    let wal = dir.path().join("cascade.db-wal");
+    let shm = dir.path().join("cascade.db-shm");
+    for file in [&path, &wal, &shm] {
+        fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let reopened = SqliteStore::open(&format!("sqlite://{location}"))
+        .await
+        .unwrap();
+    assert_eq!([mode(&path), mode(&wal), mode(&shm)], ["600", "600", "600"]);
+    assert!(reopened.item_versions("nl-1").await.unwrap().is_empty());
+    drop(first);
+}
+
+#[tokio::test]
+async fn migrations_apply_to_a_fresh_file_and_again_to_an_existing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/folder/cascade.db");
+    let location = path.to_str().unwrap();
+    let store = SqliteStore::open(location).await.unwrap();
+    store
+        .save_item(&newsletter_item("nl-1", "Neglect", "v1"), "source")
+        .await
+        .unwrap();
+    store.pool().close().await;
+    assert!(path.exists());
+
+    let reopened = SqliteStore::open(&format!("sqlite://{location}"))
+        .await
+        .unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(reopened.pool())
+        .await
+        .unwrap();
+    assert_eq!(applied as usize, sqlx::migrate!().iter().count());
+    assert_eq!(reopened.item_versions("nl-1").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_database_file_is_in_wal_mode_with_foreign_keys_on() {
+    let project = Project::new().await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(project.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(project.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(foreign_keys, 1);
+}
+
+#[tokio::test]
+async fn saving_two_versions_keeps_both() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let first = newsletter_item("nl-neglect", "Neglect", "aaa111");
+    let second = newsletter_item("nl-neglect", "Neglect, revised", "bbb222");
+    assert!(store.save_item(&first, "first source").await.unwrap());
+    assert!(store.save_item(&second, "second source").await.unwrap());
+
+    let versions = store.item_versions("nl-neglect").await.unwrap();
+    let kept: Vec<(&str, &str)> = versions
+        .iter()
+        .map(|v| (v.version.0.as_str(), v.source.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [("aaa111", "first source"), ("bbb222", "second source")]
+    );
+    let latest = store.latest_item("nl-neglect").await.unwrap().unwrap();
+    assert_eq!(latest.title, "Neglect, revised");
+    assert_eq!(latest.kind, "newsletter-item");
+    assert_eq!(latest.status, "published");
+    assert_eq!(store.latest_item("nl-other").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn saving_the_same_version_twice_is_a_no_op() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
+    assert!(store.save_item(&item, "source").await.unwrap());
+    let first_seen = store.latest_item("nl-neglect").await.unwrap().unwrap();
+    assert!(!store.save_item(&item, "source").await.unwrap());
+    assert_eq!(
+        store.item_versions("nl-neglect").await.unwrap(),
+        [first_seen]
+    );
+}
+
+#[tokio::test]
+async fn an_embargoed_item_keeps_its_date() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let until = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+    let item = LearningItem {
+        status: Status::Embargoed(until),
+        ..newsletter_item("nl-1", "Embargoed", "v1")
+    };
+    store.save_item(&item, "source").await.unwrap();
+    let stored = store.latest_item("nl-1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status.as_str(), stored.embargoed_until),
+        ("embargoed", Some(until))
+    );
+}
+
+mod team_posts {
+    use super::*;
+
+    /// A rollout to p-1, p-2 (team cyp-east) and p-3 (cyp-west), with a post
+    /// for cyp-east due at 1,000 ms; returns the post's id.
+    async fn rollout_with_a_team_post(project: &Project) -> i64 {
+        let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
+        project.store.save_item(&item, "source").await.unwrap();
+        let member = |id: &str| NewMember {
+            person_id: id.to_owned(),
+            wave: 0,
+            first_due_at: 1_000,
+        };
+        project
+            .store
+            .create_rollout(NewRollout {
+                id: "r-1",
+                item_id: "nl-neglect",
+                item_version: "aaa111",
+                definition: "{}",
+                members: &[member("p-1"), member("p-2"), member("p-3")],
+                audience: None,
+                team_posts: &[NewTeamPost {
+                    team_id: "cyp-east".to_owned(),
+                    channel: "discord".to_owned(),
+                    address: "301".to_owned(),
+                    due_at: 1_000,
+                }],
+                now: 0,
+            })
+            .await
+            .unwrap();
+        project.store.team_posts("r-1").await.unwrap()[0].id
+    }
+
+    async fn acknowledge(store: &SqliteStore, person: &str, version: &str, at: i64) {
+        store
+            .acknowledge_item(&NewAcknowledgement {
+                person_id: person.to_owned(),
+                item_id: "nl-neglect".to_owned(),
+                item_version: version.to_owned(),
+                rollout_id: None,
+                delivery_id: None,
+                channel: "web".to_owned(),
+                method: AckMethod::Link,
+                at,
+            })
+            .await
+            .unwrap();
+    }
+
+    fn count(acknowledged: u32, total: u32) -> TeamCount {
+        TeamCount {
+            acknowledged,
+            total,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_is_claimed_once_when_due_and_again_only_after_its_lease() {
+        let project = Project::with_directory().await;
+        let post = rollout_with_a_team_post(&project).await;
+        let store = &project.store;
+        assert!(
+            store
+                .claim_team_posts(999, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.team_posts_due(999).await.unwrap(), 0);
+        assert_eq!(store.team_posts_due(1_000).await.unwrap(), 1);
+        let claimed = store.claim_team_posts(1_000, 60_000).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].id, claimed[0].attempts), (post, 1));
+        assert!(
+            store
+                .claim_team_posts(2_000, 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "leased"
+        );
+        // The engine died mid-send: after the lease the post is tried again.
+        let again = store.claim_team_posts(61_000, 60_000).await.unwrap();
+        assert_eq!(again[0].attempts, 2);
+        store
+            .record_team_post(
+                post,
+                &TeamPostOutcome::Sent {
+                    provider_id: Some("301/9".to_owned()),
+                    shown: count(0, 2),
+                    edit_due_at: 64_000,
+                },
+                61_000,
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_team_posts(999_999, 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a sent post is never posted again"
+        );
+        assert_eq!(store.team_posts_due(999_999).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_count_covers_the_teams_members_by_any_route_and_edits_are_paced() {
+        let project = Project::with_directory().await;
+        let post = rollout_with_a_team_post(&project).await;
+        let store = &project.store;
+        store.claim_team_posts(1_000, 60_000).await.unwrap();
+        assert_eq!(store.team_count(post).await.unwrap(), count(0, 2));
+        store
+            .record_team_post(
+                post,
+                &TeamPostOutcome::Sent {
+                    provider_id: Some("301/9".to_owned()),
+                    shown: count(0, 2),
+                    edit_due_at: 4_000,
+                },
+                1_000,
+            )
+            .await
+            .unwrap();
+        assert!(store.stale_team_posts(5_000).await.unwrap().is_empty());
+
+        // Another team's member, and another version, do not count.
+        acknowledge(store, "p-3", "aaa111", 2_000).await;
+        acknowledge(store, "p-1", "old000", 2_000).await;
+        assert!(store.stale_team_posts(5_000).await.unwrap().is_empty());
+
+        // Two acknowledgements before the next edit is due: one edit shows both.
+        acknowledge(store, "p-1", "aaa111", 5_000).await;
+        store
+            .record_team_post_edit(
+                post,
+                &TeamPostEdit::Shown {
+                    shown: count(1, 2),
+                    next_at: 8_000,
+                },
+                5_000,
+            )
+            .await
+            .unwrap();
+        acknowledge(store, "p-2", "aaa111", 6_000).await;
+        assert!(
+            store.stale_team_posts(7_999).await.unwrap().is_empty(),
+            "paced"
+        );
+        let stale = store.stale_team_posts(8_000).await.unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(
+            (
+                stale[0].shown,
+                stale[0].count,
+                stale[0].provider_id.as_str()
+            ),
+            (count(1, 2), count(2, 2), "301/9")
+        );
+
+        // A rate-limited edit leaves the shown count as it was, for later.
+        store
+            .record_team_post_edit(
+                post,
+                &TeamPostEdit::RetryAt {
+                    at: 20_000,
+                    reason: "Discord rate limited the edit".to_owned(),
+                },
+                8_000,
+            )
+            .await
+            .unwrap();
+        assert!(store.stale_team_posts(19_999).await.unwrap().is_empty());
+        assert_eq!(store.stale_team_posts(20_000).await.unwrap().len(), 1);
+        store
+            .record_team_post_edit(
+                post,
+                &TeamPostEdit::Shown {
+                    shown: count(2, 2),
+                    next_at: 23_000,
+                },
+                20_000,
+            )
+            .await
+            .unwrap();
+        assert!(store.stale_team_posts(99_000).await.unwrap().is_empty());
+        let stored = store.team_post(post).await.unwrap().unwrap();
+        assert_eq!(stored.shown, Some(count(2, 2)));
+    }
+
+    #[tokio::test]
+    async fn only_a_member_of_the_posts_team_in_its_rollout_may_acknowledge_through_it() {
+        let project = Project::with_directory().await;
+        let post = rollout_with_a_team_post(&project).await;
+        let member = project
+            .store
+            .team_post_member(post, "p-2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (member.rollout_id.as_str(), member.item_version.as_str()),
+            ("r-1", "aaa111")
+        );
+        assert_eq!(member.delivery_id, None, "nothing queued for p-2 yet");
+        for outsider in ["p-3", "p-4", "p-nobody"] {
+            assert_eq!(
+                project
+                    .store
+                    .team_post_member(post, outsider)
+                    .await
+                    .unwrap(),
+                None,
+                "{outsider}"
+            );
+        }
+    }
+}
