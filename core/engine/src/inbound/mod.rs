@@ -7,24 +7,28 @@
 //! (`conversation`). Button ids are signed (`actions`). Every refusal is
 //! logged, and nothing about any item is told to an unlinked account.
 
+mod command;
 pub mod conversation;
+mod handlers;
 mod link_code;
 
 pub use cascade_model::actions::{self, ActionKey, ActionRef};
+pub use command::ChatCommand;
 pub use link_code::{CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash};
 
-use crate::ack::{CASCADE_METHODS, CascadeForm, check_cascade};
+use crate::ack::CASCADE_METHODS;
 use crate::delivery::{Rollouts, World, from_millis};
 use cascade_model::rollout::RolloutDefinition;
 use cascade_plugin_api::{Action, Form, FormField, InboundKind};
 use cascade_plugin_host::Inbound;
 use cascade_store::{
-    AckMethod, AckOutcome, CodeRefusal, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
-    Outbox, Store, StoreError, TeamPosts,
+    AckMethod, AckOutcome, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation, Outbox, Store,
+    StoreError, TeamPosts,
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use conversation::{Draft, Next, Said};
+use handlers::Origin;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -390,302 +394,19 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         identity: &str,
         now: i64,
     ) -> Result<Handled, StoreError> {
-        let account = event.event.account.as_str();
-        let channel = event.instance.as_str();
+        let from = Origin {
+            identity,
+            account: event.event.account.as_str(),
+            channel: event.instance.as_str(),
+            now,
+        };
         match &event.event.kind {
-            InboundKind::Command { name, args } if name == "start" || name == "link" => {
-                let Some(code) = args.first() else {
-                    return Ok(Handled::refused(Refusal::UnknownCode));
-                };
-                match self
-                    .store
-                    .redeem_link_code(
-                        &self.link_codes.hash(code),
-                        &legacy_hash(code),
-                        identity,
-                        account,
-                        now,
-                    )
-                    .await?
-                {
-                    Ok(person_id) => {
-                        tracing::info!(channel, person = %person_id, "linked a chat account");
-                        self.world.link(identity, &person_id, account);
-                        let name = self
-                            .world
-                            .person(&person_id)
-                            .map(|p| p.display_name.clone())
-                            .unwrap_or_default();
-                        Ok(Handled {
-                            outcome: InboundOutcome::Linked { person_id },
-                            answer: Answer::text(format!(
-                                "Thank you, {name}: this chat is now linked to you. Learning from your partnership will arrive here. Send /pending to see anything waiting for you."
-                            )),
-                        })
-                    }
-                    Err(refusal) => {
-                        let reason = match refusal {
-                            CodeRefusal::Unknown => Refusal::UnknownCode,
-                            CodeRefusal::Expired => Refusal::ExpiredCode,
-                            CodeRefusal::AlreadyUsed => Refusal::UsedCode,
-                        };
-                        tracing::warn!(channel, reason = reason.code(), "refused a link code");
-                        Ok(Handled::refused(reason))
-                    }
-                }
+            InboundKind::Command { name, args } => {
+                self.command(ChatCommand::parse(name, args), from).await
             }
-            InboundKind::Command { name, .. } if name == "help" => Ok(Handled {
-                outcome: InboundOutcome::Ignored,
-                answer: Answer::text(HELP),
-            }),
-            InboundKind::Command { name, .. } if name == "cancel" => {
-                let text = match self.conversations.take(channel, account, now) {
-                    Some(Conversation::Confirm(_)) => "Cancelled. Nothing was recorded.",
-                    Some(Conversation::Example { .. }) => {
-                        "Fine: your answer is kept without an example."
-                    }
-                    None => "There was nothing to cancel.",
-                };
-                Ok(Handled {
-                    outcome: InboundOutcome::Cancelled,
-                    answer: Answer::text(text),
-                })
-            }
-            InboundKind::Command { name, args } if name == "pending" || name == "ack" => {
-                let method = AckMethod::Command;
-                let Some(person) = self.store.person_for_account(identity, account).await? else {
-                    return self
-                        .refuse(channel, None, None, method, Refusal::UnlinkedAccount, now)
-                        .await;
-                };
-                let pending = self.store.pending_items(&person).await?;
-                if name == "pending" {
-                    return self.list_pending(person, pending).await;
-                }
-                let wanted = args.first().map(|a| a.trim()).unwrap_or_default();
-                let Some(item) = pending.into_iter().rev().find(|p| p.item_id == wanted) else {
-                    return self
-                        .refuse(
-                            channel,
-                            Some(&person),
-                            None,
-                            method,
-                            Refusal::NothingToAcknowledge,
-                            now,
-                        )
-                        .await;
-                };
-                let Some(delivery) = self.store.delivery(item.delivery_id).await? else {
-                    return self
-                        .refuse(
-                            channel,
-                            Some(&person),
-                            None,
-                            method,
-                            Refusal::UnknownDelivery,
-                            now,
-                        )
-                        .await;
-                };
-                self.acknowledge(person, delivery, channel, method, now)
-                    .await
-            }
-            InboundKind::Command { .. } => Ok(Handled {
-                outcome: InboundOutcome::Ignored,
-                answer: Answer::text(format!("I don't know that command.\n\n{HELP}")),
-            }),
-            InboundKind::Text { text } => match self.conversations.take(channel, account, now) {
-                Some(Conversation::Confirm(draft)) => {
-                    self.converse(draft, Said::Text(text), channel, account, now)
-                        .await
-                }
-                Some(Conversation::Example {
-                    rollout_id,
-                    person_id,
-                    follow_up,
-                    ..
-                }) => {
-                    self.example(
-                        rollout_id, person_id, follow_up, text, channel, account, now,
-                    )
-                    .await
-                }
-                None => Ok(Handled {
-                    outcome: InboundOutcome::Ignored,
-                    answer: Answer::text(
-                        "Use the buttons on a message, or send /pending to see what is waiting for you, or /help.",
-                    ),
-                }),
-            },
-            InboundKind::Action { action_id, .. } => {
-                let Some(action) = self.keys.open(action_id) else {
-                    return self
-                        .refuse(
-                            channel,
-                            None,
-                            None,
-                            AckMethod::Button,
-                            Refusal::ForgedAction,
-                            now,
-                        )
-                        .await;
-                };
-                if let ActionRef::Choice(choice) = &action {
-                    return match self.conversations.take(channel, account, now) {
-                        Some(Conversation::Confirm(draft)) => {
-                            self.converse(draft, Said::Choice(choice), channel, account, now)
-                                .await
-                        }
-                        Some(Conversation::Example { .. }) | None => Ok(Handled {
-                            outcome: InboundOutcome::Ignored,
-                            answer: Answer {
-                                notice: Some("That confirmation has ended.".to_owned()),
-                                ..Answer::text(
-                                    "That confirmation has ended. Press \"I've cascaded this to my team\" on the item to start again.",
-                                )
-                            },
-                        }),
-                    };
-                }
-                if let ActionRef::Post(post_id) = action {
-                    return self
-                        .acknowledge_post(identity, account, post_id, channel, now)
-                        .await;
-                }
-                let (delivery_id, answer) = match action {
-                    ActionRef::Ack(d) | ActionRef::Confirm(d) => (d, None),
-                    ActionRef::Answer(d, n) => (d, Some(n)),
-                    ActionRef::Choice(_) | ActionRef::Post(_) => unreachable!("handled above"),
-                };
-                let (person, delivery) = match self
-                    .recipient(identity, account, delivery_id, channel, now)
-                    .await?
-                {
-                    Ok(found) => found,
-                    Err(refused) => return Ok(refused),
-                };
-                match action {
-                    ActionRef::Ack(_) => {
-                        self.acknowledge(person, delivery, channel, AckMethod::Button, now)
-                            .await
-                    }
-                    ActionRef::Confirm(_) => {
-                        let teams = self.world.champion_teams(&person).to_vec();
-                        if teams.is_empty() {
-                            return self
-                                .refuse(
-                                    channel,
-                                    Some(&person),
-                                    Some(delivery_id),
-                                    AckMethod::Button,
-                                    Refusal::NotAChampion,
-                                    now,
-                                )
-                                .await;
-                        }
-                        let title = self.title(&delivery.rollout_id).await;
-                        let draft =
-                            Draft::new(delivery_id, delivery.item_id, title, person, teams, now);
-                        let question = draft.question(self.today(now), None);
-                        self.conversations
-                            .keep(channel, account, Conversation::Confirm(draft));
-                        Ok(self.ask(question))
-                    }
-                    _ => {
-                        self.answer(person, delivery, answer, channel, account, now)
-                            .await
-                    }
-                }
-            }
-            InboundKind::Form { action_id, fields } => {
-                let Some(ActionRef::Confirm(delivery_id)) = self.keys.open(action_id) else {
-                    return self
-                        .refuse(
-                            channel,
-                            None,
-                            None,
-                            AckMethod::Button,
-                            Refusal::ForgedAction,
-                            now,
-                        )
-                        .await;
-                };
-                let (person, delivery) = match self
-                    .recipient(identity, account, delivery_id, channel, now)
-                    .await?
-                {
-                    Ok(found) => found,
-                    Err(refused) => return Ok(refused),
-                };
-                let teams = self.world.champion_teams(&person).to_vec();
-                if teams.is_empty() {
-                    return self
-                        .refuse(
-                            channel,
-                            Some(&person),
-                            Some(delivery_id),
-                            AckMethod::Button,
-                            Refusal::NotAChampion,
-                            now,
-                        )
-                        .await;
-                }
-                let field = |k: &str| {
-                    fields
-                        .get(k)
-                        .map(|v| v.trim().to_owned())
-                        .unwrap_or_default()
-                };
-                let normal = |s: &str| s.to_lowercase().replace([' ', '-', '_'], "");
-                let typed_team = normal(&field("team"));
-                let typed_method = normal(&field("method"));
-                let form = CascadeForm {
-                    team: teams
-                        .iter()
-                        .find(|(id, name)| normal(id) == typed_team || normal(name) == typed_team)
-                        .map(|(id, _)| id.clone())
-                        .unwrap_or_default(),
-                    session_date: field("session_date"),
-                    present: field("present"),
-                    method: CASCADE_METHODS
-                        .iter()
-                        .find(|(v, l)| normal(v) == typed_method || normal(l) == typed_method)
-                        .map(|(v, _)| (*v).to_owned())
-                        .unwrap_or_default(),
-                    note: field("note"),
-                };
-                match check_cascade(&form, &teams, self.today(now), self.rollouts.guard()) {
-                    Ok(checked) => {
-                        let title = self.title(&delivery.rollout_id).await;
-                        self.record_cascade(
-                            person,
-                            delivery.item_id,
-                            &title,
-                            &teams,
-                            checked,
-                            channel,
-                            now,
-                        )
-                        .await
-                    }
-                    Err(problems) => {
-                        let list: Vec<String> = problems
-                            .iter()
-                            .map(|p| format!("- {}", p.message))
-                            .collect();
-                        Ok(Handled {
-                            outcome: InboundOutcome::Asked,
-                            answer: Answer {
-                                notice: Some("Not recorded yet: please check the form.".to_owned()),
-                                ..Answer::text(format!(
-                                    "Nothing was recorded yet. Please press the button again and fix:\n{}",
-                                    list.join("\n")
-                                ))
-                            },
-                        })
-                    }
-                }
-            }
+            InboundKind::Text { text } => self.text(text, from).await,
+            InboundKind::Action { action_id, .. } => self.action(action_id, from).await,
+            InboundKind::Form { action_id, fields } => self.form(action_id, fields, from).await,
         }
     }
 

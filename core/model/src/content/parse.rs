@@ -48,6 +48,61 @@ pub fn parse_item(
         path,
         errors: Vec::new(),
     };
+    let Some(file) = split_front_matter(&mut p, text) else {
+        return Err(p.errors);
+    };
+    let front_line = |offset: usize| file.front_line(offset);
+    let Some(raw) = parse_front_matter(&mut p, &file) else {
+        return Err(p.errors);
+    };
+    let common = common_fields(&mut p, &raw, taxonomy, &front_line);
+    check_privacy_allow(&mut p, &raw.privacy_allow);
+    check_links(&mut p, &raw.links);
+    let kind = item_kind(&mut p, &raw, common.kind.as_deref(), &file, &front_line);
+
+    match (common.id, common.title, common.themes, common.status, kind) {
+        (Some(id), Some(title), Some(themes), Some(status), Some(kind)) if p.errors.is_empty() => {
+            let mut item = LearningItem {
+                id,
+                title,
+                themes,
+                status,
+                links: raw.links,
+                privacy_allow: raw.privacy_allow,
+                what_changed: optional(&raw.what_changed),
+                kind,
+                version: Version(String::new()),
+            };
+            item.version = version_of(&item);
+            Ok(item)
+        }
+        _ => Err(p.errors),
+    }
+}
+
+/// A content file cut at its two `+++` lines.
+struct ContentFile<'t> {
+    /// The TOML between the `+++` lines.
+    front: String,
+    /// The lines after the closing `+++`.
+    body: Vec<&'t str>,
+    /// The file's line number of the body's first line.
+    body_first_line: usize,
+}
+
+impl ContentFile<'_> {
+    /// The file's line of a byte offset in the front matter, which starts
+    /// on line 2.
+    fn front_line(&self, offset: usize) -> usize {
+        2 + self.front[..offset.min(self.front.len())]
+            .matches('\n')
+            .count()
+    }
+}
+
+/// Cuts the file (less a byte-order mark) into front matter and body, or
+/// reports that the `+++` lines are missing.
+fn split_front_matter<'t>(p: &mut Problems, text: &'t str) -> Option<ContentFile<'t>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
     if lines.first().map(|l| l.trim_end()) != Some("+++") {
@@ -56,7 +111,7 @@ pub fn parse_item(
             "missing front matter",
             "start the file with a line `+++`, then the TOML front matter (kind, id, title, themes, status), then another `+++` line",
         );
-        return Err(p.errors);
+        return None;
     }
     let Some(close) = lines.iter().skip(1).position(|l| l.trim_end() == "+++") else {
         p.push(
@@ -64,56 +119,62 @@ pub fn parse_item(
             "the front matter is never closed",
             "add a line `+++` after the front matter, before the body",
         );
-        return Err(p.errors);
+        return None;
     };
     let close = close + 1;
-    let front = lines[1..close].join("\n");
-    // Line numbers in the front matter are offsets from line 2 of the file.
-    let front_line = |offset: usize| 2 + front[..offset.min(front.len())].matches('\n').count();
-    let body_first_line = close + 2;
-    let body: Vec<&str> = lines[close + 1..].to_vec();
+    Some(ContentFile {
+        front: lines[1..close].join("\n"),
+        body: lines[close + 1..].to_vec(),
+        body_first_line: close + 2,
+    })
+}
 
-    let raw: RawFrontMatter = match toml::from_str(&front) {
-        Ok(raw) => raw,
+/// The front matter's TOML, every field with its place, or the TOML error.
+fn parse_front_matter(p: &mut Problems, file: &ContentFile) -> Option<RawFrontMatter> {
+    match toml::from_str(&file.front) {
+        Ok(raw) => Some(raw),
         Err(e) => {
-            let line = e.span().map(|s| front_line(s.start)).unwrap_or(2);
+            let line = e.span().map(|s| file.front_line(s.start)).unwrap_or(2);
             p.push(
                 line,
                 format!("the front matter is not valid TOML: {}", e.message()),
                 "front matter is TOML: `key = \"value\"`, lists as `[\"a\", \"b\"]`, dates as 2026-12-01",
             );
-            return Err(p.errors);
+            None
         }
-    };
+    }
+}
 
-    let required = |p: &mut Problems,
-                    field: &Option<Spanned<String>>,
-                    name: &str,
-                    example: &str| {
-        match field {
-            Some(v) if !v.get_ref().trim().is_empty() => Some(v.get_ref().trim().to_owned()),
-            Some(v) => {
-                p.push(
-                    front_line(v.span().start),
-                    format!("`{name}` is empty"),
-                    format!("write e.g. {name} = {example}"),
-                );
-                None
-            }
-            None => {
-                p.push(
-                    1,
-                    format!("the front matter has no `{name}`"),
-                    format!("add e.g. {name} = {example}"),
-                );
-                None
-            }
-        }
-    };
+/// The fields every kind of item has; `None` where a field had a problem.
+struct CommonFields {
+    kind: Option<String>,
+    id: Option<String>,
+    title: Option<String>,
+    themes: Option<Vec<String>>,
+    status: Option<Status>,
+}
 
-    let kind = required(&mut p, &raw.kind, "kind", "\"seven-minute-briefing\"");
-    let id = required(&mut p, &raw.id, "id", "\"7mb-neglect-2026\"");
-    let title = required(&mut p, &raw.title, "title", "\"Neglect: seeing the child\"");
+fn common_fields(
+    p: &mut Problems,
+    raw: &RawFrontMatter,
+    taxonomy: &Taxonomy,
+    front_line: &dyn Fn(usize) -> usize,
+) -> CommonFields {
+    let kind = required(
+        p,
+        &raw.kind,
+        "kind",
+        "\"seven-minute-briefing\"",
+        front_line,
+    );
+    let id = required(p, &raw.id, "id", "\"7mb-neglect-2026\"", front_line);
+    let title = required(
+        p,
+        &raw.title,
+        "title",
+        "\"Neglect: seeing the child\"",
+        front_line,
+    );
     if let (Some(id), Some(span)) = (&id, &raw.id)
         && !is_slug(id)
     {
@@ -123,11 +184,49 @@ pub fn parse_item(
             format!("for example id = \"{}\"", slugify(id)),
         );
     }
+    let themes = validate_themes(p, raw, taxonomy, front_line);
+    let status = validate_status(p, raw, front_line);
+    CommonFields {
+        kind,
+        id,
+        title,
+        themes,
+        status,
+    }
+}
 
-    let themes = validate_themes(&mut p, &raw, taxonomy, &front_line);
-    let status = validate_status(&mut p, &raw, &front_line);
+/// A text field that must be there and not blank, trimmed.
+fn required(
+    p: &mut Problems,
+    field: &Option<Spanned<String>>,
+    name: &str,
+    example: &str,
+    front_line: &dyn Fn(usize) -> usize,
+) -> Option<String> {
+    match field {
+        Some(v) if !v.get_ref().trim().is_empty() => Some(v.get_ref().trim().to_owned()),
+        Some(v) => {
+            p.push(
+                front_line(v.span().start),
+                format!("`{name}` is empty"),
+                format!("write e.g. {name} = {example}"),
+            );
+            None
+        }
+        None => {
+            p.push(
+                1,
+                format!("the front matter has no `{name}`"),
+                format!("add e.g. {name} = {example}"),
+            );
+            None
+        }
+    }
+}
 
-    for (i, allow) in raw.privacy_allow.iter().enumerate() {
+/// Each privacy exception needs the text it allows and a reason that says why.
+fn check_privacy_allow(p: &mut Problems, allows: &[PrivacyAllow]) {
+    for (i, allow) in allows.iter().enumerate() {
         if allow.reason.trim().is_empty() || allow.text.trim().is_empty() {
             p.push(
                 1,
@@ -146,7 +245,10 @@ pub fn parse_item(
             );
         }
     }
-    for link in &raw.links {
+}
+
+fn check_links(p: &mut Problems, links: &[Link]) {
+    for link in links {
         if link.url.trim().is_empty() || link.title.trim().is_empty() {
             p.push(
                 1,
@@ -155,152 +257,28 @@ pub fn parse_item(
             );
         }
     }
+}
 
-    let kind_line = raw
-        .kind
-        .as_ref()
-        .map(|k| front_line(k.span().start))
-        .unwrap_or(1);
-    let item_kind = match kind.as_deref() {
+/// The kind's own fields and body; `None` for a missing or unknown kind,
+/// or when any of them had a problem.
+fn item_kind(
+    p: &mut Problems,
+    raw: &RawFrontMatter,
+    kind: Option<&str>,
+    file: &ContentFile,
+    front_line: &dyn Fn(usize) -> usize,
+) -> Option<ItemKind> {
+    match kind {
         None => None,
-        Some("seven-minute-briefing") => {
-            forbid_fields(
-                &mut p,
-                &raw,
-                "seven-minute-briefing",
-                &["review_type", "subject", "newsletter", "issue"],
-                &front_line,
-            );
-            let issued_by = required(
-                &mut p,
-                &raw.issued_by,
-                "issued_by",
-                "\"Northbridge Safeguarding Children Partnership\"",
-            );
-            let sections = split_sections(&body, body_first_line);
-            if sections.leading_text_line.is_some() || sections.sections.len() != 7 {
-                report_section_count(&mut p, &sections, body_first_line);
-                None
-            } else {
-                issued_by.map(|issued_by| {
-                    ItemKind::SevenMinuteBriefing(SevenMinuteBriefing {
-                        issued_by,
-                        source: optional(&raw.source),
-                        sixty_minute_briefing: optional(&raw.sixty_minute_briefing),
-                        sections: sections.sections.into_iter().map(|s| s.section).collect(),
-                    })
-                })
-            }
-        }
-        Some("review-finding") => {
-            forbid_fields(
-                &mut p,
-                &raw,
-                "review-finding",
-                &["issued_by", "sixty_minute_briefing", "newsletter", "issue"],
-                &front_line,
-            );
-            let review_type = match &raw.review_type {
-                None => {
-                    p.push(
-                        1,
-                        "the front matter has no `review_type`",
-                        format!(
-                            "add e.g. review_type = \"LCSPR\"; one of {}",
-                            review_types()
-                        ),
-                    );
-                    None
-                }
-                Some(v) => match ReviewType::ALL
-                    .iter()
-                    .find(|t| t.code().eq_ignore_ascii_case(v.get_ref().trim()))
-                {
-                    Some(t) => Some(*t),
-                    None => {
-                        p.push(
-                            front_line(v.span().start),
-                            format!("unknown review_type \"{}\"", v.get_ref()),
-                            format!("use one of {}", review_types()),
-                        );
-                        None
-                    }
-                },
-            };
-            let subject = required(&mut p, &raw.subject, "subject", "\"Child B\"");
-            let sections = finding_sections(&mut p, &body, body_first_line);
-            match (review_type, subject, sections) {
-                (
-                    Some(review_type),
-                    Some(subject),
-                    Some(
-                        [
-                            summary,
-                            key_learning,
-                            what_practitioners_should_do,
-                            good_practice,
-                        ],
-                    ),
-                ) => Some(ItemKind::ReviewFinding(ReviewFinding {
-                    review_type,
-                    subject,
-                    summary,
-                    key_learning,
-                    what_practitioners_should_do,
-                    good_practice,
-                })),
-                _ => None,
-            }
-        }
-        Some("newsletter-item") => {
-            forbid_fields(
-                &mut p,
-                &raw,
-                "newsletter-item",
-                &[
-                    "issued_by",
-                    "sixty_minute_briefing",
-                    "review_type",
-                    "subject",
-                    "source",
-                ],
-                &front_line,
-            );
-            let newsletter = required(
-                &mut p,
-                &raw.newsletter,
-                "newsletter",
-                "\"Partnership Matters\"",
-            );
-            let issue = required(&mut p, &raw.issue, "issue", "\"2026-12\"");
-            if let (Some(issue), Some(span)) = (&issue, &raw.issue)
-                && (NaiveDate::parse_from_str(&format!("{issue}-01"), "%Y-%m-%d").is_err()
-                    || issue.len() != 7)
-            {
-                p.push(
-                    front_line(span.span().start),
-                    format!("issue \"{issue}\" is not a year and month"),
-                    "write it as YYYY-MM, e.g. issue = \"2026-12\"",
-                );
-            }
-            let text = trim_blank_lines(&body);
-            if text.is_empty() {
-                p.push(
-                    body_first_line,
-                    "the newsletter item has no body",
-                    "write the article below the closing `+++`",
-                );
-            }
-            match (newsletter, issue) {
-                (Some(newsletter), Some(issue)) => Some(ItemKind::NewsletterItem(NewsletterItem {
-                    newsletter,
-                    issue,
-                    body: text,
-                })),
-                _ => None,
-            }
-        }
+        Some("seven-minute-briefing") => seven_minute_briefing(p, raw, file, front_line),
+        Some("review-finding") => review_finding(p, raw, file, front_line),
+        Some("newsletter-item") => newsletter_item(p, raw, file, front_line),
         Some(other) => {
+            let kind_line = raw
+                .kind
+                .as_ref()
+                .map(|k| front_line(k.span().start))
+                .unwrap_or(1);
             p.push(
                 kind_line,
                 format!("unknown kind \"{other}\""),
@@ -308,26 +286,167 @@ pub fn parse_item(
             );
             None
         }
-    };
-
-    match (id, title, themes, status, item_kind) {
-        (Some(id), Some(title), Some(themes), Some(status), Some(kind)) if p.errors.is_empty() => {
-            let mut item = LearningItem {
-                id,
-                title,
-                themes,
-                status,
-                links: raw.links,
-                privacy_allow: raw.privacy_allow,
-                what_changed: optional(&raw.what_changed),
-                kind,
-                version: Version(String::new()),
-            };
-            item.version = version_of(&item);
-            Ok(item)
-        }
-        _ => Err(p.errors),
     }
+}
+
+fn seven_minute_briefing(
+    p: &mut Problems,
+    raw: &RawFrontMatter,
+    file: &ContentFile,
+    front_line: &dyn Fn(usize) -> usize,
+) -> Option<ItemKind> {
+    forbid_fields(
+        p,
+        raw,
+        "seven-minute-briefing",
+        &["review_type", "subject", "newsletter", "issue"],
+        front_line,
+    );
+    let issued_by = required(
+        p,
+        &raw.issued_by,
+        "issued_by",
+        "\"Northbridge Safeguarding Children Partnership\"",
+        front_line,
+    );
+    let sections = split_sections(&file.body, file.body_first_line);
+    if sections.leading_text_line.is_some() || sections.sections.len() != 7 {
+        report_section_count(p, &sections, file.body_first_line);
+        return None;
+    }
+    issued_by.map(|issued_by| {
+        ItemKind::SevenMinuteBriefing(SevenMinuteBriefing {
+            issued_by,
+            source: optional(&raw.source),
+            sixty_minute_briefing: optional(&raw.sixty_minute_briefing),
+            sections: sections.sections.into_iter().map(|s| s.section).collect(),
+        })
+    })
+}
+
+fn review_finding(
+    p: &mut Problems,
+    raw: &RawFrontMatter,
+    file: &ContentFile,
+    front_line: &dyn Fn(usize) -> usize,
+) -> Option<ItemKind> {
+    forbid_fields(
+        p,
+        raw,
+        "review-finding",
+        &["issued_by", "sixty_minute_briefing", "newsletter", "issue"],
+        front_line,
+    );
+    let review_type = review_type(p, &raw.review_type, front_line);
+    let subject = required(p, &raw.subject, "subject", "\"Child B\"", front_line);
+    let sections = finding_sections(p, &file.body, file.body_first_line);
+    let [
+        summary,
+        key_learning,
+        what_practitioners_should_do,
+        good_practice,
+    ] = sections?;
+    Some(ItemKind::ReviewFinding(ReviewFinding {
+        review_type: review_type?,
+        subject: subject?,
+        summary,
+        key_learning,
+        what_practitioners_should_do,
+        good_practice,
+    }))
+}
+
+/// A review type by its code, in any case.
+fn review_type(
+    p: &mut Problems,
+    field: &Option<Spanned<String>>,
+    front_line: &dyn Fn(usize) -> usize,
+) -> Option<ReviewType> {
+    let Some(v) = field else {
+        p.push(
+            1,
+            "the front matter has no `review_type`",
+            format!(
+                "add e.g. review_type = \"LCSPR\"; one of {}",
+                review_types()
+            ),
+        );
+        return None;
+    };
+    let found = ReviewType::ALL
+        .iter()
+        .find(|t| t.code().eq_ignore_ascii_case(v.get_ref().trim()));
+    if found.is_none() {
+        p.push(
+            front_line(v.span().start),
+            format!("unknown review_type \"{}\"", v.get_ref()),
+            format!("use one of {}", review_types()),
+        );
+    }
+    found.copied()
+}
+
+fn newsletter_item(
+    p: &mut Problems,
+    raw: &RawFrontMatter,
+    file: &ContentFile,
+    front_line: &dyn Fn(usize) -> usize,
+) -> Option<ItemKind> {
+    forbid_fields(
+        p,
+        raw,
+        "newsletter-item",
+        &[
+            "issued_by",
+            "sixty_minute_briefing",
+            "review_type",
+            "subject",
+            "source",
+        ],
+        front_line,
+    );
+    let newsletter = required(
+        p,
+        &raw.newsletter,
+        "newsletter",
+        "\"Partnership Matters\"",
+        front_line,
+    );
+    let issue = newsletter_issue(p, &raw.issue, front_line);
+    let text = trim_blank_lines(&file.body);
+    if text.is_empty() {
+        p.push(
+            file.body_first_line,
+            "the newsletter item has no body",
+            "write the article below the closing `+++`",
+        );
+    }
+    Some(ItemKind::NewsletterItem(NewsletterItem {
+        newsletter: newsletter?,
+        issue: issue?,
+        body: text,
+    }))
+}
+
+/// A newsletter's issue, `YYYY-MM`. One that is not a year and month is
+/// reported but still returned: the problem alone refuses the item.
+fn newsletter_issue(
+    p: &mut Problems,
+    field: &Option<Spanned<String>>,
+    front_line: &dyn Fn(usize) -> usize,
+) -> Option<String> {
+    let issue = required(p, field, "issue", "\"2026-12\"", front_line);
+    if let (Some(issue), Some(span)) = (&issue, field)
+        && (NaiveDate::parse_from_str(&format!("{issue}-01"), "%Y-%m-%d").is_err()
+            || issue.len() != 7)
+    {
+        p.push(
+            front_line(span.span().start),
+            format!("issue \"{issue}\" is not a year and month"),
+            "write it as YYYY-MM, e.g. issue = \"2026-12\"",
+        );
+    }
+    issue
 }
 
 /// Parses every `*.md` file under `dir` (recursively, in path order),
@@ -927,4 +1046,116 @@ pub(crate) fn line_of_key(text: &str, key: &str) -> usize {
         })
         .map(|i| i + 1)
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems() -> Problems<'static> {
+        Problems {
+            path: Path::new("content/x.md"),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_front_matter_is_cut_at_its_plus_lines_after_a_byte_order_mark() {
+        let mut p = problems();
+        let text = "\u{feff}+++\nid = \"a\"\ntitle = \"T\"\n+++  \n\n## One\n";
+        let file = split_front_matter(&mut p, text).expect("the front matter is closed");
+        assert!(p.errors.is_empty());
+        assert_eq!(file.front, "id = \"a\"\ntitle = \"T\"");
+        assert_eq!(file.body, ["", "## One"]);
+        assert_eq!(file.body_first_line, 5);
+        assert_eq!(file.front_line(0), 2);
+        assert_eq!(file.front_line(file.front.find("title").expect("there")), 3);
+        assert_eq!(
+            file.front_line(usize::MAX),
+            3,
+            "past the end is the last line"
+        );
+    }
+
+    #[test]
+    fn a_file_without_both_plus_lines_has_no_front_matter() {
+        let mut p = problems();
+        assert!(split_front_matter(&mut p, "id = \"a\"\n").is_none());
+        assert!(split_front_matter(&mut p, "+++\nid = \"a\"\n").is_none());
+        let messages: Vec<&str> = p.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["missing front matter", "the front matter is never closed"]
+        );
+        assert!(p.errors.iter().all(|e| e.at.line == 1));
+    }
+
+    #[test]
+    fn invalid_toml_in_the_front_matter_names_the_files_line() {
+        let mut p = problems();
+        let file = split_front_matter(&mut p, "+++\nid = \"a\"\ntitle = \n+++\n")
+            .expect("the front matter is closed");
+        assert!(parse_front_matter(&mut p, &file).is_none());
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(p.errors[0].at.line, 3);
+        assert!(
+            p.errors[0]
+                .message
+                .starts_with("the front matter is not valid TOML: "),
+            "{:?}",
+            p.errors
+        );
+    }
+
+    #[test]
+    fn a_review_type_is_known_by_its_code_in_any_case() {
+        let line = |offset: usize| offset;
+        let field = |code: &str| Some(Spanned::new(7..8, code.to_owned()));
+        let mut p = problems();
+        let first = ReviewType::ALL[0];
+        assert_eq!(
+            review_type(&mut p, &field(&first.code().to_lowercase()), &line),
+            Some(first)
+        );
+        assert_eq!(
+            review_type(&mut p, &field(&format!(" {} ", first.code())), &line),
+            Some(first)
+        );
+        assert!(p.errors.is_empty());
+        assert_eq!(review_type(&mut p, &field("XYZ"), &line), None);
+        assert_eq!(review_type(&mut p, &None, &line), None);
+        let found: Vec<(usize, &str)> = p
+            .errors
+            .iter()
+            .map(|e| (e.at.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (7, "unknown review_type \"XYZ\""),
+                (1, "the front matter has no `review_type`")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_newsletter_issue_not_a_year_and_month_is_reported() {
+        let line = |offset: usize| offset;
+        let field = |issue: &str| Some(Spanned::new(4..5, issue.to_owned()));
+        let mut p = problems();
+        assert_eq!(
+            newsletter_issue(&mut p, &field("2026-12"), &line).as_deref(),
+            Some("2026-12")
+        );
+        assert!(p.errors.is_empty());
+        for bad in ["2026-13", "2026-1", "December"] {
+            newsletter_issue(&mut p, &field(bad), &line);
+        }
+        assert_eq!(p.errors.len(), 3, "{:?}", p.errors);
+        assert!(p.errors.iter().all(|e| e.at.line == 4));
+        assert_eq!(
+            p.errors[0].message,
+            "issue \"2026-13\" is not a year and month"
+        );
+    }
 }

@@ -1,14 +1,13 @@
-//! Rollout definitions: the TOML files in a project's `rollouts/` folder, as
-//! plain data. Parsing reports every problem at once with its file and line;
-//! `to_toml` writes a definition back so that parsing it gives it again.
+//! Field checks: a rollout file's raw values turned into a definition, each
+//! problem reported with its line and the fix, all of them at once.
 
-use super::{RolloutError, closest};
+use super::keys::unknown_keys;
+use super::raw::{RawDefinition, RawFollowUp, RawList, RawSelector, RawValue, RawWave};
+use super::{Audience, Digest, FollowUp, RolloutDefinition, Selector, Wave};
 use crate::bounds::Bounds;
 use crate::content::{SourceLocation, is_slug, slugify};
+use crate::rollout::RolloutError;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
@@ -32,149 +31,6 @@ fn days(key: &'static str, min: u32, example: u32) -> Bounds<u32> {
         max: MAX_DAYS,
         example,
     }
-}
-
-/// One rollout: which item goes to whom, when, and how it is chased.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RolloutDefinition {
-    /// A slug: lowercase letters, digits and dashes.
-    pub id: String,
-    /// The content item's id. For a digest, the id of the issue's digest
-    /// item, filled in when the rollout is planned (empty when parsed).
-    pub item: String,
-    /// Set for a digest: every article of one newsletter issue in one
-    /// message per person, acknowledged as one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<Digest>,
-    /// Local wall-clock time in the partnership's zone.
-    pub start: NaiveDateTime,
-    /// Urgent rollouts ignore quiet hours.
-    pub urgent: bool,
-    /// A re-acknowledgement round: the audience is everyone who acknowledged
-    /// an earlier version of the item, and they get its `what_changed` note
-    /// rather than the whole item.
-    #[serde(default)]
-    pub reacknowledge: bool,
-    /// Channel instance names in preference order; at least one.
-    pub channels: Vec<String>,
-    /// On a dead letter, try the person's next channel.
-    pub fallback: bool,
-    /// Days after the person's own wave send: 1 to 365.
-    pub ack_deadline_days: u32,
-    /// Days after the person's wave send, ascending, each before the deadline.
-    pub reminder_days: Vec<u32>,
-    /// Days after the deadline, ascending, 1 to 365; rung n is escalation level n.
-    pub escalation_days: Vec<u32>,
-    /// Attempts per outbox row before it dead-letters, 1 to 20.
-    pub max_attempts: u32,
-    /// Set only for learning people may opt out of (a newsletter, never
-    /// mandatory learning): where they do so, an `https:` or `mailto:` URL.
-    /// Email then carries `List-Id` and `List-Unsubscribe` headers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unsubscribe_url: Option<String>,
-    pub audience: Audience,
-    /// Channel instances whose `team_channels` get a post of the item: once
-    /// per team of the audience that has a channel there, when the team's
-    /// first member is sent it, with a live count of the team's
-    /// acknowledgements. Individual deliveries go out as well.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub team_posts: Vec<String>,
-    /// At least one; only the last may be a catch-all.
-    pub waves: Vec<Wave>,
-    pub follow_ups: Vec<FollowUp>,
-}
-
-/// The newsletter issue a digest rollout sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Digest {
-    /// The issue, `YYYY-MM`, as the articles' `issue`.
-    pub issue: String,
-    /// The newsletter's name, needed only when two newsletters share an issue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newsletter: Option<String>,
-}
-
-/// Who a rollout is for: the union of the selectors, minus the exclusions.
-/// No selector at all means every active person.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Audience {
-    #[serde(flatten)]
-    pub include: Selector,
-    #[serde(default, skip_serializing_if = "Selector::is_empty")]
-    pub exclude: Selector,
-}
-
-/// A set of people named by directory ids: anyone matching any list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Selector {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub agencies: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub teams: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub roles: Vec<String>,
-    /// Champions of these theme ids.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub champion_themes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub people: Vec<String>,
-}
-
-impl Selector {
-    pub fn is_empty(&self) -> bool {
-        self.agencies.is_empty()
-            && self.teams.is_empty()
-            && self.roles.is_empty()
-            && self.champion_themes.is_empty()
-            && self.people.is_empty()
-    }
-}
-
-impl Audience {
-    /// True when the audience names nobody in particular: every active person.
-    pub fn is_everyone(&self) -> bool {
-        self.include.is_empty() && self.exclude.is_empty()
-    }
-}
-
-/// One wave: who it takes (those not taken by an earlier wave) and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Wave {
-    pub name: String,
-    /// Days after the rollout's start, at the same local wall-clock time: 0 to 365.
-    pub after_days: u32,
-    /// Champions whose theme is one of the item's themes.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub champions_of_item_themes: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub agencies: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub teams: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub roles: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub people: Vec<String>,
-}
-
-impl Wave {
-    /// A wave without selectors takes everyone not in an earlier wave.
-    pub fn is_catch_all(&self) -> bool {
-        !self.champions_of_item_themes
-            && self.agencies.is_empty()
-            && self.teams.is_empty()
-            && self.roles.is_empty()
-            && self.people.is_empty()
-    }
-}
-
-/// A question asked some days after the person's wave send, with fixed answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowUp {
-    /// Days after the person's wave send: 1 to 365.
-    pub after_days: u32,
-    pub question: String,
-    /// Two to five.
-    pub answers: Vec<String>,
 }
 
 /// Parses one rollout file. All problems found are returned at once.
@@ -284,318 +140,14 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     parsed.ok_or(p.errors)
 }
 
-/// Writes a definition as a rollout file; `parse_definition` reads it back unchanged.
-pub fn to_toml(def: &RolloutDefinition) -> String {
-    let canonical = CanonicalDefinition {
-        id: &def.id,
-        item: (def.digest.is_none()).then_some(def.item.as_str()),
-        newsletter_issue: def.digest.as_ref().map(|d| d.issue.as_str()),
-        newsletter: def.digest.as_ref().and_then(|d| d.newsletter.as_deref()),
-        start: toml_datetime(def.start),
-        urgent: def.urgent,
-        reacknowledge: def.reacknowledge,
-        channels: &def.channels,
-        fallback: def.fallback,
-        ack_deadline_days: def.ack_deadline_days,
-        reminder_days: &def.reminder_days,
-        escalation_days: &def.escalation_days,
-        max_attempts: def.max_attempts,
-        unsubscribe_url: def.unsubscribe_url.as_deref(),
-        audience: &def.audience,
-        team_posts: &def.team_posts,
-        waves: &def.waves,
-        follow_ups: &def.follow_ups,
-    };
-    toml::to_string(&canonical).expect("a rollout of strings, numbers and a date-time serialises")
-}
-
-fn toml_datetime(t: NaiveDateTime) -> toml::value::Datetime {
-    t.format("%Y-%m-%dT%H:%M:%S%.f")
-        .to_string()
-        .parse()
-        .expect("a formatted local date-time parses as a TOML date-time")
-}
-
-#[derive(Serialize)]
-struct CanonicalDefinition<'a> {
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    item: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    newsletter_issue: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    newsletter: Option<&'a str>,
-    start: toml::value::Datetime,
-    urgent: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    reacknowledge: bool,
-    channels: &'a [String],
-    fallback: bool,
-    ack_deadline_days: u32,
-    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
-    reminder_days: &'a [u32],
-    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
-    escalation_days: &'a [u32],
-    max_attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unsubscribe_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    team_posts: &'a [String],
-    #[serde(skip_serializing_if = "Audience::is_everyone")]
-    audience: &'a Audience,
-    waves: &'a [Wave],
-    #[serde(skip_serializing_if = "<[FollowUp]>::is_empty")]
-    follow_ups: &'a [FollowUp],
-}
-
-type RawValue = Option<Spanned<toml::Value>>;
-pub(super) type RawList = Option<Spanned<Vec<Spanned<toml::Value>>>>;
-
-/// The file as written, every value with its place in the text. Unknown keys
-/// are found separately by [`unknown_keys`], so all of them are reported.
-#[derive(Deserialize)]
-pub(super) struct RawDefinition {
-    id: RawValue,
-    pub(super) item: RawValue,
-    newsletter_issue: RawValue,
-    newsletter: RawValue,
-    start: RawValue,
-    urgent: RawValue,
-    reacknowledge: RawValue,
-    pub(super) channels: RawList,
-    fallback: RawValue,
-    ack_deadline_days: RawValue,
-    reminder_days: RawList,
-    escalation_days: RawList,
-    max_attempts: RawValue,
-    unsubscribe_url: RawValue,
-    pub(super) audience: Option<Spanned<RawSelector>>,
-    pub(super) team_posts: RawList,
-    pub(super) waves: Option<Spanned<Vec<Spanned<RawWave>>>>,
-    #[serde(default)]
-    follow_ups: Vec<Spanned<RawFollowUp>>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct RawSelector {
-    pub(super) agencies: RawList,
-    pub(super) teams: RawList,
-    pub(super) roles: RawList,
-    pub(super) champion_themes: RawList,
-    pub(super) people: RawList,
-    pub(super) exclude: Option<Box<Spanned<RawSelector>>>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct RawWave {
-    name: RawValue,
-    after_days: RawValue,
-    champions_of_item_themes: RawValue,
-    pub(super) agencies: RawList,
-    pub(super) teams: RawList,
-    pub(super) roles: RawList,
-    pub(super) people: RawList,
-}
-
-#[derive(Deserialize)]
-struct RawFollowUp {
-    after_days: RawValue,
-    question: RawValue,
-    answers: RawList,
-}
-
-impl RawDefinition {
-    /// The spanned form of a file that parsed, for locating what a definition names.
-    pub(super) fn parse(text: &str) -> Option<RawDefinition> {
-        toml::from_str(text).ok()
-    }
-}
-
-/// The keys each table of a rollout file may hold.
-struct Table {
-    name: &'static str,
-    keys: &'static [&'static str],
-    tables: &'static [(&'static str, &'static Table)],
-    arrays: &'static [(&'static str, &'static Table)],
-}
-
-const SELECTOR_KEYS: &[&str] = &["agencies", "teams", "roles", "champion_themes", "people"];
-const EXCLUDE: Table = Table {
-    name: "[audience.exclude]",
-    keys: SELECTOR_KEYS,
-    tables: &[],
-    arrays: &[],
-};
-const AUDIENCE: Table = Table {
-    name: "[audience]",
-    keys: SELECTOR_KEYS,
-    tables: &[("exclude", &EXCLUDE)],
-    arrays: &[],
-};
-const WAVE: Table = Table {
-    name: "[[waves]]",
-    keys: &[
-        "name",
-        "after_days",
-        "champions_of_item_themes",
-        "agencies",
-        "teams",
-        "roles",
-        "people",
-    ],
-    tables: &[],
-    arrays: &[],
-};
-const FOLLOW_UP: Table = Table {
-    name: "[[follow_ups]]",
-    keys: &["after_days", "question", "answers"],
-    tables: &[],
-    arrays: &[],
-};
-const TOP: Table = Table {
-    name: "the rollout",
-    keys: &[
-        "id",
-        "item",
-        "newsletter_issue",
-        "newsletter",
-        "start",
-        "urgent",
-        "reacknowledge",
-        "channels",
-        "fallback",
-        "ack_deadline_days",
-        "reminder_days",
-        "escalation_days",
-        "max_attempts",
-        "unsubscribe_url",
-        "team_posts",
-    ],
-    tables: &[("audience", &AUDIENCE)],
-    arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],
-};
-
-/// Every key the file has that its table does not know, each at its line.
-/// A file whose shape is wrong elsewhere yields what was found before that.
-fn unknown_keys(path: &Path, text: &str) -> Vec<RolloutError> {
-    let mut found = Vec::new();
-    // A shape error (say `waves = 3`) is reported by the typed parse instead.
-    let _ = CheckKeys {
-        table: &TOP,
-        found: &mut found,
-    }
-    .deserialize(toml::Deserializer::new(text));
-    let p = Problems::new(path, text);
-    found
-        .into_iter()
-        .map(|(key, span, table)| {
-            let all: Vec<&str> = table
-                .keys
-                .iter()
-                .chain(table.tables.iter().map(|(k, _)| k))
-                .chain(table.arrays.iter().map(|(k, _)| k))
-                .copied()
-                .collect();
-            let guess = closest(&key, all.iter().copied());
-            let known = all.join(", ");
-            RolloutError {
-                at: SourceLocation {
-                    path: path.to_owned(),
-                    line: p.line(span.start),
-                },
-                message: format!("unknown key `{key}` in {}", table.name),
-                help: match guess {
-                    Some(g) => format!("did you mean `{g}`? The keys here are {known}"),
-                    None => format!("remove it; the keys here are {known}"),
-                },
-            }
-        })
-        .collect()
-}
-
-type Found = Vec<(String, Range<usize>, &'static Table)>;
-
-struct CheckKeys<'a> {
-    table: &'static Table,
-    found: &'a mut Found,
-}
-
-impl<'de> DeserializeSeed<'de> for CheckKeys<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CheckKeys<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "the table {}", self.table.name)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
-            let name = key.get_ref().as_str();
-            let sub = |list: &[(&str, &'static Table)]| {
-                list.iter().find(|(k, _)| *k == name).map(|(_, t)| *t)
-            };
-            if let Some(table) = sub(self.table.tables) {
-                map.next_value_seed(CheckKeys {
-                    table,
-                    found: &mut *self.found,
-                })?;
-            } else if let Some(table) = sub(self.table.arrays) {
-                map.next_value_seed(CheckArray {
-                    table,
-                    found: &mut *self.found,
-                })?;
-            } else {
-                if !self.table.keys.contains(&name) {
-                    self.found.push((name.to_owned(), key.span(), self.table));
-                }
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct CheckArray<'a> {
-    table: &'static Table,
-    found: &'a mut Found,
-}
-
-impl<'de> DeserializeSeed<'de> for CheckArray<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CheckArray<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an array of {} tables", self.table.name)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(CheckKeys {
-                table: self.table,
-                found: &mut *self.found,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-}
-
-pub(super) struct Problems<'a> {
+pub(in crate::rollout) struct Problems<'a> {
     path: &'a Path,
     text: &'a str,
-    pub(super) errors: Vec<RolloutError>,
+    pub(in crate::rollout) errors: Vec<RolloutError>,
 }
 
 impl<'a> Problems<'a> {
-    pub(super) fn new(path: &'a Path, text: &'a str) -> Self {
+    pub(in crate::rollout) fn new(path: &'a Path, text: &'a str) -> Self {
         Problems {
             path,
             text,
@@ -604,13 +156,13 @@ impl<'a> Problems<'a> {
     }
 
     /// The 1-based line of a byte offset in the file.
-    pub(super) fn line(&self, offset: usize) -> usize {
+    pub(in crate::rollout) fn line(&self, offset: usize) -> usize {
         1 + self.text[..offset.min(self.text.len())]
             .matches('\n')
             .count()
     }
 
-    pub(super) fn at_line(
+    pub(in crate::rollout) fn at_line(
         &mut self,
         line: usize,
         message: impl Into<String>,
@@ -626,7 +178,7 @@ impl<'a> Problems<'a> {
         });
     }
 
-    pub(super) fn at(
+    pub(in crate::rollout) fn at(
         &mut self,
         span: Range<usize>,
         message: impl Into<String>,
@@ -1110,5 +662,44 @@ impl<'a> Problems<'a> {
             return None;
         }
         Some(answers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_is_reported_at_the_line_of_its_span() {
+        let text = "id = \"a\"\nitem = 3\n\nurgent = 1";
+        let mut p = Problems::new(Path::new("r.toml"), text);
+        assert_eq!(p.line(0), 1);
+        assert_eq!(p.line(text.find("3").expect("there")), 2);
+        assert_eq!(p.line(text.len() + 100), 4, "past the end is the last line");
+        p.at(text.find("urgent").expect("there")..text.len(), "m", "h");
+        assert_eq!(p.errors[0].to_string(), "r.toml:4: m\n  help: h");
+    }
+
+    #[test]
+    fn every_field_problem_is_reported_at_once_in_the_order_fields_are_checked() {
+        let text = "id = \"Not A Slug\"\nitem = 3\nstart = 2026-12-01\nchannels = []\n\
+                    ack_deadline_days = 400\nurgent = \"no\"\n";
+        let errors: Vec<String> = parse_definition(Path::new("r.toml"), text)
+            .expect_err("refused")
+            .iter()
+            .map(|e| e.to_string().lines().next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "r.toml:1: id \"Not A Slug\" must be lowercase letters, digits and dashes",
+                "r.toml:2: `item` must be text, not integer",
+                "r.toml:3: `start` must be a local date and time",
+                "r.toml:6: `urgent` must be true or false, not string",
+                "r.toml:4: `channels` is empty",
+                "r.toml:5: ack_deadline_days must be between 1 and 365, not 400",
+                "r.toml:1: the rollout has no [[waves]]",
+            ]
+        );
     }
 }

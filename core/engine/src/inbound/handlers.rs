@@ -1,0 +1,564 @@
+//! One handler for each kind of inbound event (a command, typed text, a
+//! pressed button, a submitted form); [`Desk::handle`] only dispatches.
+
+use super::conversation::{Draft, Said};
+use super::{
+    ActionRef, Answer, ChatCommand, Conversation, Desk, HELP, Handled, InboundOutcome, Refusal,
+    legacy_hash,
+};
+use crate::ack::{CASCADE_METHODS, CascadeForm, FieldProblem, check_cascade};
+use cascade_store::{AckMethod, CodeRefusal, Evidence, Outbox, Store, StoreError, TeamPosts};
+use std::collections::BTreeMap;
+
+/// Where an inbound event came from, and when it is handled.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Origin<'e> {
+    /// The identity kind accounts are linked under (e.g. `telegram`).
+    pub identity: &'e str,
+    /// The chat account that sent the event.
+    pub account: &'e str,
+    /// The channel instance it came through.
+    pub channel: &'e str,
+    pub now: i64,
+}
+
+impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
+    /// A command, parsed once into a [`ChatCommand`].
+    pub(super) async fn command(
+        &self,
+        command: ChatCommand,
+        from: Origin<'_>,
+    ) -> Result<Handled, StoreError> {
+        match command {
+            ChatCommand::Link { code } => self.link(code.as_deref(), from).await,
+            ChatCommand::Help => Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer::text(HELP),
+            }),
+            ChatCommand::Cancel => Ok(self.cancel(from)),
+            ChatCommand::Pending => self.pending(from).await,
+            ChatCommand::Ack { item } => self.ack_command(&item, from).await,
+            ChatCommand::Unknown(_) => Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer::text(format!("I don't know that command.\n\n{HELP}")),
+            }),
+        }
+    }
+
+    /// Text typed outside a command: the next answer of a conversation in
+    /// progress, if there is one.
+    pub(super) async fn text(&self, text: &str, from: Origin<'_>) -> Result<Handled, StoreError> {
+        let Origin {
+            account,
+            channel,
+            now,
+            ..
+        } = from;
+        match self.conversations.take(channel, account, now) {
+            Some(Conversation::Confirm(draft)) => {
+                self.converse(draft, Said::Text(text), channel, account, now)
+                    .await
+            }
+            Some(Conversation::Example {
+                rollout_id,
+                person_id,
+                follow_up,
+                ..
+            }) => {
+                self.example(
+                    rollout_id, person_id, follow_up, text, channel, account, now,
+                )
+                .await
+            }
+            None => Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer::text(
+                    "Use the buttons on a message, or send /pending to see what is waiting for you, or /help.",
+                ),
+            }),
+        }
+    }
+
+    /// A pressed button, by what its signed id says it does.
+    pub(super) async fn action(
+        &self,
+        action_id: &str,
+        from: Origin<'_>,
+    ) -> Result<Handled, StoreError> {
+        let Some(action) = self.keys.open(action_id) else {
+            return self.forged(from).await;
+        };
+        match action {
+            ActionRef::Choice(choice) => self.choice(&choice, from).await,
+            ActionRef::Post(post_id) => {
+                self.acknowledge_post(from.identity, from.account, post_id, from.channel, from.now)
+                    .await
+            }
+            ActionRef::Ack(delivery_id) => self.ack_button(delivery_id, from).await,
+            ActionRef::Confirm(delivery_id) => self.confirm_button(delivery_id, from).await,
+            ActionRef::Answer(delivery_id, n) => self.answer_button(delivery_id, n, from).await,
+        }
+    }
+
+    /// A submitted cascade confirmation form: checked like the web form,
+    /// recorded, or answered with its problems.
+    pub(super) async fn form(
+        &self,
+        action_id: &str,
+        fields: &BTreeMap<String, String>,
+        from: Origin<'_>,
+    ) -> Result<Handled, StoreError> {
+        let Some(ActionRef::Confirm(delivery_id)) = self.keys.open(action_id) else {
+            return self.forged(from).await;
+        };
+        let (person, delivery) = match self
+            .recipient(
+                from.identity,
+                from.account,
+                delivery_id,
+                from.channel,
+                from.now,
+            )
+            .await?
+        {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        let teams = match self.champion_teams(&person, delivery_id, from).await? {
+            Ok(teams) => teams,
+            Err(refused) => return Ok(refused),
+        };
+        let form = cascade_form(fields, &teams);
+        match check_cascade(&form, &teams, self.today(from.now), self.rollouts.guard()) {
+            Ok(checked) => {
+                let title = self.title(&delivery.rollout_id).await;
+                self.record_cascade(
+                    person,
+                    delivery.item_id,
+                    &title,
+                    &teams,
+                    checked,
+                    from.channel,
+                    from.now,
+                )
+                .await
+            }
+            Err(problems) => Ok(form_problems(&problems)),
+        }
+    }
+
+    /// `/link CODE`: redeems the one-time code for this account.
+    async fn link(&self, code: Option<&str>, from: Origin<'_>) -> Result<Handled, StoreError> {
+        let Origin {
+            identity,
+            account,
+            channel,
+            now,
+        } = from;
+        let Some(code) = code else {
+            return Ok(Handled::refused(Refusal::UnknownCode));
+        };
+        match self
+            .store
+            .redeem_link_code(
+                &self.link_codes.hash(code),
+                &legacy_hash(code),
+                identity,
+                account,
+                now,
+            )
+            .await?
+        {
+            Ok(person_id) => {
+                tracing::info!(channel, person = %person_id, "linked a chat account");
+                self.world.link(identity, &person_id, account);
+                let name = self
+                    .world
+                    .person(&person_id)
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_default();
+                Ok(Handled {
+                    outcome: InboundOutcome::Linked { person_id },
+                    answer: Answer::text(format!(
+                        "Thank you, {name}: this chat is now linked to you. Learning from your partnership will arrive here. Send /pending to see anything waiting for you."
+                    )),
+                })
+            }
+            Err(refusal) => {
+                let reason = match refusal {
+                    CodeRefusal::Unknown => Refusal::UnknownCode,
+                    CodeRefusal::Expired => Refusal::ExpiredCode,
+                    CodeRefusal::AlreadyUsed => Refusal::UsedCode,
+                };
+                tracing::warn!(channel, reason = reason.code(), "refused a link code");
+                Ok(Handled::refused(reason))
+            }
+        }
+    }
+
+    /// `/cancel`: ends the conversation in progress, if any.
+    fn cancel(&self, from: Origin<'_>) -> Handled {
+        let text = match self
+            .conversations
+            .take(from.channel, from.account, from.now)
+        {
+            Some(Conversation::Confirm(_)) => "Cancelled. Nothing was recorded.",
+            Some(Conversation::Example { .. }) => "Fine: your answer is kept without an example.",
+            None => "There was nothing to cancel.",
+        };
+        Handled {
+            outcome: InboundOutcome::Cancelled,
+            answer: Answer::text(text),
+        }
+    }
+
+    /// `/pending`: lists what waits for the linked person.
+    async fn pending(&self, from: Origin<'_>) -> Result<Handled, StoreError> {
+        let person = match self.linked_person(from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(refused),
+        };
+        let pending = self.store.pending_items(&person).await?;
+        self.list_pending(person, pending).await
+    }
+
+    /// `/ack ITEM`: acknowledges the latest pending delivery of that item.
+    async fn ack_command(&self, wanted: &str, from: Origin<'_>) -> Result<Handled, StoreError> {
+        let method = AckMethod::Command;
+        let Origin { channel, now, .. } = from;
+        let person = match self.linked_person(from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(refused),
+        };
+        let pending = self.store.pending_items(&person).await?;
+        let Some(item) = pending.into_iter().rev().find(|p| p.item_id == wanted) else {
+            return self
+                .refuse(
+                    channel,
+                    Some(&person),
+                    None,
+                    method,
+                    Refusal::NothingToAcknowledge,
+                    now,
+                )
+                .await;
+        };
+        let Some(delivery) = self.store.delivery(item.delivery_id).await? else {
+            return self
+                .refuse(
+                    channel,
+                    Some(&person),
+                    None,
+                    method,
+                    Refusal::UnknownDelivery,
+                    now,
+                )
+                .await;
+        };
+        self.acknowledge(person, delivery, channel, method, now)
+            .await
+    }
+
+    /// The person a command's account is linked to; otherwise the logged
+    /// refusal.
+    async fn linked_person(&self, from: Origin<'_>) -> Result<Result<String, Handled>, StoreError> {
+        match self
+            .store
+            .person_for_account(from.identity, from.account)
+            .await?
+        {
+            Some(person) => Ok(Ok(person)),
+            None => Ok(Err(self
+                .refuse(
+                    from.channel,
+                    None,
+                    None,
+                    AckMethod::Command,
+                    Refusal::UnlinkedAccount,
+                    from.now,
+                )
+                .await?)),
+        }
+    }
+
+    /// A button id this engine did not sign, refused and logged.
+    async fn forged(&self, from: Origin<'_>) -> Result<Handled, StoreError> {
+        self.refuse(
+            from.channel,
+            None,
+            None,
+            AckMethod::Button,
+            Refusal::ForgedAction,
+            from.now,
+        )
+        .await
+    }
+
+    /// A choice button of a cascade confirmation in progress.
+    async fn choice(&self, choice: &str, from: Origin<'_>) -> Result<Handled, StoreError> {
+        let Origin {
+            account,
+            channel,
+            now,
+            ..
+        } = from;
+        match self.conversations.take(channel, account, now) {
+            Some(Conversation::Confirm(draft)) => {
+                self.converse(draft, Said::Choice(choice), channel, account, now)
+                    .await
+            }
+            Some(Conversation::Example { .. }) | None => Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer {
+                    notice: Some("That confirmation has ended.".to_owned()),
+                    ..Answer::text(
+                        "That confirmation has ended. Press \"I've cascaded this to my team\" on the item to start again.",
+                    )
+                },
+            }),
+        }
+    }
+
+    /// "Acknowledge" on a delivery, pressed by its recipient.
+    async fn ack_button(&self, delivery_id: i64, from: Origin<'_>) -> Result<Handled, StoreError> {
+        let (person, delivery) = match self
+            .recipient(
+                from.identity,
+                from.account,
+                delivery_id,
+                from.channel,
+                from.now,
+            )
+            .await?
+        {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        self.acknowledge(person, delivery, from.channel, AckMethod::Button, from.now)
+            .await
+    }
+
+    /// "I've cascaded this to my team" where the channel has no forms: the
+    /// first question of a guided confirmation.
+    async fn confirm_button(
+        &self,
+        delivery_id: i64,
+        from: Origin<'_>,
+    ) -> Result<Handled, StoreError> {
+        let (person, delivery) = match self
+            .recipient(
+                from.identity,
+                from.account,
+                delivery_id,
+                from.channel,
+                from.now,
+            )
+            .await?
+        {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        let teams = match self.champion_teams(&person, delivery_id, from).await? {
+            Ok(teams) => teams,
+            Err(refused) => return Ok(refused),
+        };
+        let title = self.title(&delivery.rollout_id).await;
+        let draft = Draft::new(
+            delivery_id,
+            delivery.item_id,
+            title,
+            person,
+            teams,
+            from.now,
+        );
+        let question = draft.question(self.today(from.now), None);
+        self.conversations
+            .keep(from.channel, from.account, Conversation::Confirm(draft));
+        Ok(self.ask(question))
+    }
+
+    /// The n-th answer (1-based) of a follow-up delivery.
+    async fn answer_button(
+        &self,
+        delivery_id: i64,
+        n: usize,
+        from: Origin<'_>,
+    ) -> Result<Handled, StoreError> {
+        let (person, delivery) = match self
+            .recipient(
+                from.identity,
+                from.account,
+                delivery_id,
+                from.channel,
+                from.now,
+            )
+            .await?
+        {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        self.answer(
+            person,
+            delivery,
+            Some(n),
+            from.channel,
+            from.account,
+            from.now,
+        )
+        .await
+    }
+
+    /// The teams the person champions; a logged refusal when none.
+    async fn champion_teams(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        from: Origin<'_>,
+    ) -> Result<Result<Vec<(String, String)>, Handled>, StoreError> {
+        let teams = self.world.champion_teams(person).to_vec();
+        if !teams.is_empty() {
+            return Ok(Ok(teams));
+        }
+        Ok(Err(self
+            .refuse(
+                from.channel,
+                Some(person),
+                Some(delivery_id),
+                AckMethod::Button,
+                Refusal::NotAChampion,
+                from.now,
+            )
+            .await?))
+    }
+}
+
+/// A submitted chat form as the cascade form the web page posts: the team
+/// and the method typed as an id or a name, in any case, with or without
+/// spaces, dashes or underscores; every field trimmed, a missing one empty.
+fn cascade_form(fields: &BTreeMap<String, String>, teams: &[(String, String)]) -> CascadeForm {
+    let field = |k: &str| {
+        fields
+            .get(k)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let normal = |s: &str| s.to_lowercase().replace([' ', '-', '_'], "");
+    let typed_team = normal(&field("team"));
+    let typed_method = normal(&field("method"));
+    CascadeForm {
+        team: teams
+            .iter()
+            .find(|(id, name)| normal(id) == typed_team || normal(name) == typed_team)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default(),
+        session_date: field("session_date"),
+        present: field("present"),
+        method: CASCADE_METHODS
+            .iter()
+            .find(|(v, l)| normal(v) == typed_method || normal(l) == typed_method)
+            .map(|(v, _)| (*v).to_owned())
+            .unwrap_or_default(),
+        note: field("note"),
+    }
+}
+
+/// The answer to a form with problems: nothing recorded, each problem listed.
+fn form_problems(problems: &[FieldProblem]) -> Handled {
+    let list: Vec<String> = problems
+        .iter()
+        .map(|p| format!("- {}", p.message))
+        .collect();
+    Handled {
+        outcome: InboundOutcome::Asked,
+        answer: Answer {
+            notice: Some("Not recorded yet: please check the form.".to_owned()),
+            ..Answer::text(format!(
+                "Nothing was recorded yet. Please press the button again and fix:\n{}",
+                list.join("\n")
+            ))
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn teams() -> Vec<(String, String)> {
+        vec![
+            (
+                "t-public-protection".to_owned(),
+                "Public Protection".to_owned(),
+            ),
+            ("t-early-help".to_owned(), "Early Help".to_owned()),
+        ]
+    }
+
+    #[test]
+    fn a_team_and_a_method_are_known_by_id_or_name_however_typed() {
+        for (team, method) in [
+            ("t-early-help", "briefing-session"),
+            ("Early Help", "Briefing session"),
+            ("  early_help ", "BRIEFING SESSION"),
+            ("T EARLY-HELP", "briefingsession"),
+        ] {
+            let form = cascade_form(&fields(&[("team", team), ("method", method)]), &teams());
+            assert_eq!(form.team, "t-early-help", "{team}");
+            assert_eq!(form.method, "briefing-session", "{method}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_team_or_method_and_missing_fields_are_left_empty() {
+        let form = cascade_form(
+            &fields(&[
+                ("team", "Children's Services"),
+                ("method", "carrier pigeon"),
+                ("session_date", " 2026-12-01 "),
+                ("note", "\n shared at the team meeting \n"),
+            ]),
+            &teams(),
+        );
+        assert_eq!(
+            form,
+            CascadeForm {
+                team: String::new(),
+                session_date: "2026-12-01".to_owned(),
+                present: String::new(),
+                method: String::new(),
+                note: "shared at the team meeting".to_owned(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_form_with_problems_lists_each_and_records_nothing() {
+        let problems = [
+            FieldProblem {
+                field: "present",
+                message: "Give the number present.".to_owned(),
+            },
+            FieldProblem {
+                field: "team",
+                message: "Choose a team.".to_owned(),
+            },
+        ];
+        let handled = form_problems(&problems);
+        assert_eq!(handled.outcome, InboundOutcome::Asked);
+        assert_eq!(
+            handled.answer.text,
+            "Nothing was recorded yet. Please press the button again and fix:\n- Give the number present.\n- Choose a team."
+        );
+        assert_eq!(
+            handled.answer.notice.as_deref(),
+            Some("Not recorded yet: please check the form.")
+        );
+    }
+}

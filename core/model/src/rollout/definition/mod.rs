@@ -1,0 +1,163 @@
+//! Rollout definitions: the TOML files in a project's `rollouts/` folder, as
+//! plain data. Parsing reports every problem at once with its file and line;
+//! `to_toml` writes a definition back so that parsing it gives it again.
+//!
+//! The model types live here; `raw` holds the file as written (every value
+//! with its place in the text), `keys` finds keys no table knows, `validate`
+//! checks each field and builds the model, and `to_toml` writes it back.
+
+mod keys;
+mod raw;
+mod to_toml;
+mod validate;
+
+pub(super) use raw::{RawDefinition, RawList, RawSelector};
+pub use to_toml::to_toml;
+pub(super) use validate::Problems;
+pub use validate::parse_definition;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+/// One rollout: which item goes to whom, when, and how it is chased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutDefinition {
+    /// A slug: lowercase letters, digits and dashes.
+    pub id: String,
+    /// The content item's id. For a digest, the id of the issue's digest
+    /// item, filled in when the rollout is planned (empty when parsed).
+    pub item: String,
+    /// Set for a digest: every article of one newsletter issue in one
+    /// message per person, acknowledged as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Local wall-clock time in the partnership's zone.
+    pub start: NaiveDateTime,
+    /// Urgent rollouts ignore quiet hours.
+    pub urgent: bool,
+    /// A re-acknowledgement round: the audience is everyone who acknowledged
+    /// an earlier version of the item, and they get its `what_changed` note
+    /// rather than the whole item.
+    #[serde(default)]
+    pub reacknowledge: bool,
+    /// Channel instance names in preference order; at least one.
+    pub channels: Vec<String>,
+    /// On a dead letter, try the person's next channel.
+    pub fallback: bool,
+    /// Days after the person's own wave send: 1 to 365.
+    pub ack_deadline_days: u32,
+    /// Days after the person's wave send, ascending, each before the deadline.
+    pub reminder_days: Vec<u32>,
+    /// Days after the deadline, ascending, 1 to 365; rung n is escalation level n.
+    pub escalation_days: Vec<u32>,
+    /// Attempts per outbox row before it dead-letters, 1 to 20.
+    pub max_attempts: u32,
+    /// Set only for learning people may opt out of (a newsletter, never
+    /// mandatory learning): where they do so, an `https:` or `mailto:` URL.
+    /// Email then carries `List-Id` and `List-Unsubscribe` headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
+    pub audience: Audience,
+    /// Channel instances whose `team_channels` get a post of the item: once
+    /// per team of the audience that has a channel there, when the team's
+    /// first member is sent it, with a live count of the team's
+    /// acknowledgements. Individual deliveries go out as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub team_posts: Vec<String>,
+    /// At least one; only the last may be a catch-all.
+    pub waves: Vec<Wave>,
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// The newsletter issue a digest rollout sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The issue, `YYYY-MM`, as the articles' `issue`.
+    pub issue: String,
+    /// The newsletter's name, needed only when two newsletters share an issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newsletter: Option<String>,
+}
+
+/// Who a rollout is for: the union of the selectors, minus the exclusions.
+/// No selector at all means every active person.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audience {
+    #[serde(flatten)]
+    pub include: Selector,
+    #[serde(default, skip_serializing_if = "Selector::is_empty")]
+    pub exclude: Selector,
+}
+
+/// A set of people named by directory ids: anyone matching any list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selector {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Champions of these theme ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub champion_themes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<String>,
+}
+
+impl Selector {
+    pub fn is_empty(&self) -> bool {
+        self.agencies.is_empty()
+            && self.teams.is_empty()
+            && self.roles.is_empty()
+            && self.champion_themes.is_empty()
+            && self.people.is_empty()
+    }
+}
+
+impl Audience {
+    /// True when the audience names nobody in particular: every active person.
+    pub fn is_everyone(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+}
+
+/// One wave: who it takes (those not taken by an earlier wave) and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    pub name: String,
+    /// Days after the rollout's start, at the same local wall-clock time: 0 to 365.
+    pub after_days: u32,
+    /// Champions whose theme is one of the item's themes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub champions_of_item_themes: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<String>,
+}
+
+impl Wave {
+    /// A wave without selectors takes everyone not in an earlier wave.
+    pub fn is_catch_all(&self) -> bool {
+        !self.champions_of_item_themes
+            && self.agencies.is_empty()
+            && self.teams.is_empty()
+            && self.roles.is_empty()
+            && self.people.is_empty()
+    }
+}
+
+/// A question asked some days after the person's wave send, with fixed answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// Days after the person's wave send: 1 to 365.
+    pub after_days: u32,
+    pub question: String,
+    /// Two to five.
+    pub answers: Vec<String>,
+}
