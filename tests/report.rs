@@ -672,7 +672,7 @@ fn chromium() -> PathBuf {
     if chromium.exists() {
         return chromium;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-test-deps.sh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-test-deps.sh");
     let out = Command::new("bash")
         .arg(&script)
         .stdin(Stdio::null())
