@@ -31,7 +31,13 @@ fn root() -> PathBuf {
 fn metadata() -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .expect("cargo runs");
@@ -80,7 +86,11 @@ fn no_core_crate_depends_on_one_above_or_beside_it() {
             upward.push(format!("{from} (layer {a}) -> {to} (layer {b})"));
         }
     }
-    assert!(upward.is_empty(), "edges that do not go down:\n{}", upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "edges that do not go down:\n{}",
+        upward.join("\n")
+    );
 }
 
 #[test]
@@ -92,7 +102,10 @@ fn every_core_crate_has_a_layer() {
         let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap());
         let name = p["name"].as_str().unwrap();
         if manifest.starts_with(&core) && name != "cascade-test-support" {
-            assert!(layer(name).is_some(), "{name} is in core/ but has no layer in LAYERS");
+            assert!(
+                layer(name).is_some(),
+                "{name} is in core/ but has no layer in LAYERS"
+            );
         }
     }
 }
@@ -106,19 +119,29 @@ fn shipped_crates_do_not_depend_on_test_plumbing() {
             wrong.push(format!("{from} -> {to} ({kind})"));
         }
     }
-    assert!(wrong.is_empty(), "test-only crates used outside [dev-dependencies]:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "test-only crates used outside [dev-dependencies]:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
 fn channel_plugins_link_only_the_plugin_api() {
     let mut wrong = Vec::new();
     for (from, to, kind) in internal_edges() {
-        let plugin = from.starts_with("cascade-plugin-") && from != "cascade-plugin-api" && from != "cascade-plugin-host";
+        let plugin = from.starts_with("cascade-plugin-")
+            && from != "cascade-plugin-api"
+            && from != "cascade-plugin-host";
         if plugin && kind != "dev" && to != "cascade-plugin-api" {
             wrong.push(format!("{from} -> {to} ({kind})"));
         }
     }
-    assert!(wrong.is_empty(), "plugins must reach the engine only through the ABI:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "plugins must reach the engine only through the ABI:\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// The top-level modules of a crate that each top-level module names
@@ -195,7 +218,7 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<
 
 #[test]
 fn no_import_cycles_between_the_modules_of_a_core_crate() {
-    let mut cycles = BTreeSet::new();
+    let mut cycles = BTreeMap::new();
     for entry in std::fs::read_dir(root().join("core")).unwrap().flatten() {
         let src = entry.path().join("src");
         if !src.is_dir() {
@@ -208,15 +231,21 @@ fn no_import_cycles_between_the_modules_of_a_core_crate() {
                 // One report per cycle, whichever module it is found from.
                 let mut key = found[..found.len() - 1].to_vec();
                 key.sort();
-                cycles.insert((crate_name.clone(), key, found.join(" -> ")));
+                cycles
+                    .entry((crate_name, key))
+                    .or_insert_with(|| found.join(" -> "));
             }
         }
     }
     let report: Vec<String> = cycles
         .into_iter()
-        .map(|(krate, _, path)| format!("core/{krate}: {path}"))
+        .map(|((krate, _), path)| format!("core/{krate}: {path}"))
         .collect();
-    assert!(report.is_empty(), "module import cycles:\n{}", report.join("\n"));
+    assert!(
+        report.is_empty(),
+        "module import cycles:\n{}",
+        report.join("\n")
+    );
 }
 
 #[test]
