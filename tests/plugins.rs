@@ -6,7 +6,7 @@ use cascade::plugins::{
     ChannelConfig, Inbound, PluginError, PluginFile, PluginHost, PluginsConfig,
 };
 use cascade_plugin_api::{
-    Action, InboundKind, Message, MessagePart, Recipient, SendRequest, SendResult,
+    Action, Format, InboundKind, Message, MessagePart, Recipient, SendRequest, SendResult,
 };
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
@@ -75,7 +75,7 @@ fn request(delivery_id: &str, text: &str) -> SendRequest {
         message: Message {
             subject: Some("Neglect: seeing the child".to_owned()),
             parts: vec![MessagePart {
-                format: "email-text".to_owned(),
+                format: Format::EmailText,
                 chunks: vec![text.to_owned()],
             }],
         },
