@@ -3,7 +3,7 @@
 //! plugins in plugins/testing/.
 
 use cascade_plugin_api::{
-    Action, InboundKind, Message, MessagePart, Recipient, SendRequest, SendResult,
+    Action, Format, InboundKind, Message, MessagePart, Recipient, SendRequest, SendResult,
 };
 use cascade_plugin_host::{
     ChannelConfig, Inbound, PluginError, PluginFile, PluginHost, PluginsConfig,
@@ -75,7 +75,7 @@ fn request(delivery_id: &str, text: &str) -> SendRequest {
         message: Message {
             subject: Some("Neglect: seeing the child".to_owned()),
             parts: vec![MessagePart {
-                format: "email-text".to_owned(),
+                format: Format::EmailText,
                 chunks: vec![text.to_owned()],
             }],
         },

@@ -43,7 +43,7 @@ fn request(chunk_chars: usize) -> SendRequest {
         message: Message {
             subject: Some("Neglect: seeing the child".to_owned()),
             parts: vec![MessagePart {
-                format: "telegram".to_owned(),
+                format: cascade_plugin_api::Format::Telegram,
                 chunks: vec![text],
             }],
         },

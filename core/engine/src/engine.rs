@@ -507,7 +507,7 @@ impl Engine {
                     .formats
                     .iter()
                     .map(|&format| MessagePart {
-                        format: format.to_string(),
+                        format: format.name().into(),
                         chunks: vec![crate::delivery::paragraphs(format, &text)],
                     })
                     .collect(),
@@ -800,7 +800,7 @@ impl Runner {
             message: Message {
                 subject: None,
                 parts: vec![MessagePart {
-                    format: "text".to_owned(),
+                    format: cascade_plugin_api::Format::Text,
                     chunks: if answer.text.is_empty() {
                         Vec::new()
                     } else {

@@ -394,7 +394,7 @@ mod tests {
     #[test]
     fn a_completion_dropped_by_a_panic_says_the_plugin_panicked() {
         let c = completion(3);
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(move || {
+        let _ = catch_unwind(AssertUnwindSafe(move || {
             let _owned = c;
             panic!("boom");
         }));

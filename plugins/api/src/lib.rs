@@ -78,12 +78,14 @@
 //! The host refuses a table whose `abi_version` is not [`ABI_VERSION`].
 
 mod export;
+mod format;
 mod in_flight;
 mod messages;
 
 #[doc(hidden)]
 pub use export::shims as __shims;
 pub use export::{ChannelPlugin, Completion, Host, WebhookReply};
+pub use format::{Format, FormatName};
 pub use in_flight::{AcceptedSend, InFlight};
 pub use messages::*;
 

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Format;
+
 /// What a plugin is and can do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -75,8 +77,9 @@ pub struct SendRequest {
     pub actions: Vec<Action>,
     /// Set when this message answers an inbound event instead of delivering
     /// learning. `delivery_id` is then `reply-<n>`, no delivery; the message
-    /// has one part of format `text` (plain text: the plugin escapes it for
-    /// its markup) and goes to `recipient.address`, the event's `address`.
+    /// has one part of format [`Format::Text`] (plain text: the plugin
+    /// escapes it for its markup) and goes to `recipient.address`, the
+    /// event's `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<Reply>,
     /// Set when the rollout lets people opt out (mandatory learning never
@@ -166,7 +169,7 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessagePart {
     /// The render channel, e.g. `email-html`, `telegram`.
-    pub format: String,
+    pub format: Format,
     pub chunks: Vec<String>,
 }
 

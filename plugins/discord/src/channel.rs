@@ -1,77 +1,22 @@
 //! A running Discord channel instance: its own tokio runtime, the REST
 //! client, the gateway connection (a serenity `Client` whose handler is
-//! `inbound::Gateway`), and the state a send and an interaction share.
+//! `inbound::Gateway`), and the `send::Shared` a send and an interaction
+//! share. Assembly only: the rooms below do the work.
 
 use cascade_plugin_api::{
     Capability, ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest,
 };
 use serenity::all::{ApplicationId, GatewayIntents, ShardManager};
 use serenity::http::HttpBuilder;
-use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::runtime::{Handle, Runtime};
 
 use crate::config::{DiscordConfig, config_schema};
 use crate::format::EMBED_DESCRIPTION_LIMIT;
-use crate::inbound::{Forms, GATEWAY_CLOSE_WAIT, Gateway, Interactions};
-use crate::send::{Rest, answer, deliver};
-
-/// What sends and gateway events share.
-pub struct Shared {
-    pub config: DiscordConfig,
-    pub rest: Rest,
-    pub host: Host,
-    pub interactions: Interactions,
-    pub forms: Forms,
-    pub dm_channels: DmChannels,
-    pub progress: Progress,
-}
-
-/// DM channel ids by user id: Discord returns the same channel each time,
-/// so one call per person is enough.
-#[derive(Default)]
-pub struct DmChannels(Mutex<HashMap<u64, u64>>);
-
-impl DmChannels {
-    pub fn get(&self, user: u64) -> Option<u64> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&user)
-            .copied()
-    }
-
-    pub fn insert(&self, user: u64, channel: u64) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(user, channel);
-    }
-}
-
-/// Message ids already posted for a delivery that has not finished, by
-/// idempotency key, so its retry posts only the parts still missing.
-#[derive(Default)]
-pub struct Progress(Mutex<HashMap<String, Vec<String>>>);
-
-impl Progress {
-    pub fn posted(&self, key: &str) -> Vec<String> {
-        self.lock().get(key).cloned().unwrap_or_default()
-    }
-
-    pub fn record(&self, key: &str, posted: Vec<String>) {
-        self.lock().insert(key.to_owned(), posted);
-    }
-
-    pub fn forget(&self, key: &str) {
-        self.lock().remove(key);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+use crate::inbound::{GATEWAY_CLOSE_WAIT, Gateway};
+use crate::send::{Rest, Shared, answer, deliver};
+use crate::state::{DmChannels, Forms, Interactions, Progress};
 
 /// One started `discord` channel.
 pub struct DiscordChannel {

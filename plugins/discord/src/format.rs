@@ -4,7 +4,7 @@
 //! message body carries an empty `allowed_mentions`, so nothing a template
 //! or a person wrote can ping @everyone, @here, a role or a user.
 
-use cascade_plugin_api::{Action, Form, SendRequest};
+use cascade_plugin_api::{Action, Form, Format, SendRequest};
 use serenity::all::{
     ButtonStyle, CommandOptionType, CreateActionRow, CreateAllowedMentions, CreateButton,
     CreateCommand, CreateCommandOption, CreateEmbed, CreateInputText,
@@ -12,9 +12,6 @@ use serenity::all::{
     EditMessage, InputTextStyle,
 };
 
-/// The render the host makes for Discord: embed descriptions, already split
-/// within [`EMBED_DESCRIPTION_LIMIT`].
-pub const DISCORD_FORMAT: &str = "discord";
 /// Discord's limits, in UTF-16 code units as Discord counts them.
 pub const EMBED_DESCRIPTION_LIMIT: usize = 4096;
 pub const EMBED_TITLE_LIMIT: usize = 256;
@@ -147,13 +144,14 @@ pub fn action_rows(actions: &[Action]) -> Result<Vec<CreateActionRow>, FormatErr
         .collect())
 }
 
-/// The `discord` part's chunks, checked against Discord's limits.
+/// The `discord` part's chunks (embed descriptions, already split within
+/// [`EMBED_DESCRIPTION_LIMIT`]), checked against Discord's limits.
 fn discord_chunks(request: &SendRequest) -> Result<Vec<&String>, FormatError> {
     let part = request
         .message
         .parts
         .iter()
-        .find(|part| part.format == DISCORD_FORMAT)
+        .find(|part| part.format == Format::Discord)
         .ok_or_else(|| {
             FormatError::NoDiscordPart(
                 request
@@ -353,7 +351,7 @@ pub(crate) mod tests {
             message: Message {
                 subject: Some("Seven-minute briefing: neglect".to_owned()),
                 parts: vec![MessagePart {
-                    format: DISCORD_FORMAT.to_owned(),
+                    format: Format::Discord,
                     chunks: chunks.iter().map(|c| (*c).to_owned()).collect(),
                 }],
             },
@@ -444,7 +442,7 @@ pub(crate) mod tests {
             Err(FormatError::ChunkTooLong { index: 0, .. })
         ));
         let mut no_part = request(&["x"], Vec::new());
-        no_part.message.parts[0].format = "telegram".to_owned();
+        no_part.message.parts[0].format = Format::Telegram;
         assert!(
             learning_messages(&no_part)
                 .unwrap_err()

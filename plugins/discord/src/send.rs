@@ -2,9 +2,10 @@
 //! request builder, executed here so every response's rate-limit headers and
 //! error body are seen), a learning message delivered as a DM or posted in
 //! a team's channel (and that post edited), and the answer to an
-//! interaction once the host has decided what to say.
+//! interaction once the host has decided what to say. `Shared` gathers what
+//! these calls and the gateway's handler (`inbound`) both need.
 
-use cascade_plugin_api::{ChannelPost, SendRequest, SendResult};
+use cascade_plugin_api::{ChannelPost, Host, SendRequest, SendResult};
 use serde::Serialize;
 use serde_json::Value;
 use serenity::all::{ApplicationId, ChannelId, GuildId, InteractionId, MessageId, UserId};
@@ -12,11 +13,22 @@ use serenity::http::{LightMethod, Request, Route};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::channel::Shared;
 use crate::config::DiscordConfig;
 use crate::format::{self, CONTENT_LIMIT, FormatError};
-use crate::inbound::Answer;
-use crate::ratelimit::{Announced, RateLimits};
+use crate::state::ratelimit::{Announced, RateLimits};
+use crate::state::{Answer, DmChannels, Forms, Interactions, Progress};
+
+/// What sends and gateway events share: the configuration, the REST
+/// client, the host, and the state kept between calls.
+pub struct Shared {
+    pub config: DiscordConfig,
+    pub rest: Rest,
+    pub host: Host,
+    pub interactions: Interactions,
+    pub forms: Forms,
+    pub dm_channels: DmChannels,
+    pub progress: Progress,
+}
 
 /// Discord's JSON error code for "Cannot send messages to this user": the
 /// person left the server, blocked the bot or closed their DMs.

@@ -3,7 +3,7 @@
 //! delivery's idempotency key, and list headers when the rollout lets people
 //! opt out. Pure: no I/O; lettre does the MIME and RFC 2047 encoding.
 
-use cascade_plugin_api::{MailingList, SendRequest};
+use cascade_plugin_api::{Format, MailingList, SendRequest};
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -81,7 +81,7 @@ pub fn email(request: &SendRequest, sender: &Sender) -> Result<Message, FormatEr
             builder = builder.raw_header(header);
         }
     }
-    let part = |format: &str| {
+    let part = |format: Format| {
         request
             .message
             .parts
@@ -89,8 +89,8 @@ pub fn email(request: &SendRequest, sender: &Sender) -> Result<Message, FormatEr
             .find(|part| part.format == format)
             .map(|part| part.chunks.join("\n"))
     };
-    let text = part("email-text").or_else(|| part("text"));
-    let built = match (text, part("email-html")) {
+    let text = part(Format::EmailText).or_else(|| part(Format::Text));
+    let built = match (text, part(Format::EmailHtml)) {
         (Some(text), Some(html)) => builder.multipart(
             MultiPart::alternative()
                 .singlepart(part_of(ContentType::TEXT_PLAIN, text))
@@ -213,11 +213,11 @@ pub(crate) mod tests {
                 subject: Some("Neglect: seeing the child — 7 minutes".to_owned()),
                 parts: vec![
                     MessagePart {
-                        format: "email-html".to_owned(),
+                        format: Format::EmailHtml,
                         chunks: vec!["<h1>Neglect</h1>".to_owned()],
                     },
                     MessagePart {
-                        format: "email-text".to_owned(),
+                        format: Format::EmailText,
                         chunks: vec!["Neglect\n".to_owned()],
                     },
                 ],

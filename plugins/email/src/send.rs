@@ -13,11 +13,11 @@ use lettre::transport::smtp::client::{
 };
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpStream;
 
 use crate::config::{EmailConfig, Security};
+use crate::state::Parked;
 
 /// A parked connection idle longer than this is checked with NOOP before it
 /// carries a message, since servers close idle connections after a while.
@@ -40,7 +40,7 @@ pub struct Relay {
     credentials: Option<Credentials>,
     hello: ClientId,
     timeout: Duration,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Parked,
     /// `host:port`, for reasons and logs (never credentials).
     pub server: String,
 }
@@ -65,7 +65,7 @@ impl Relay {
                 .clone()
                 .map_or_else(ClientId::default, ClientId::Domain),
             timeout: config.timeout,
-            idle: Mutex::new(Vec::new()),
+            idle: Parked::default(),
             server: format!("{}:{}", config.host, config.port),
         })
     }
@@ -100,21 +100,14 @@ impl Relay {
         // lettre closes a connection on any error; one that is still
         // whole is parked for the next send.
         if !connection.has_broken() {
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((connection, Instant::now()));
+            self.idle.park(connection);
         }
         outcome(result, &self.server)
     }
 
     async fn reuse(&self) -> Option<AsyncSmtpConnection> {
         loop {
-            let (mut connection, since) = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()?;
+            let (mut connection, since) = self.idle.take()?;
             if since.elapsed() < CHECK_AFTER_IDLE || connection.test_connected().await {
                 return Some(connection);
             }
@@ -168,8 +161,7 @@ impl Relay {
 
     /// Says QUIT on every parked connection.
     pub async fn close(&self) {
-        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
-        for (mut connection, _) in idle {
+        for (mut connection, _) in self.idle.take_all() {
             let _ = connection.quit().await;
         }
     }

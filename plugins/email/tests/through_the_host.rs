@@ -4,7 +4,9 @@
 
 mod support;
 
-use cascade_plugin_api::{MailingList, Message, MessagePart, Recipient, SendRequest, SendResult};
+use cascade_plugin_api::{
+    Format, MailingList, Message, MessagePart, Recipient, SendRequest, SendResult,
+};
 use cascade_plugin_host::{ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -60,13 +62,13 @@ fn request(n: usize, address: &str) -> SendRequest {
             subject: Some("Neglect — seeing the child: Zoë’s story".to_owned()),
             parts: vec![
                 MessagePart {
-                    format: "email-html".to_owned(),
+                    format: Format::EmailHtml,
                     chunks: vec![format!(
                         "<h1>Neglect</h1>\n<p>Zoë’s story.</p>\n<p><a href=\"{ACK}\">Acknowledge</a></p>"
                     )],
                 },
                 MessagePart {
-                    format: "email-text".to_owned(),
+                    format: Format::EmailText,
                     chunks: vec![format!("Neglect\n\nZoë’s story.\n\n{ACK}\n")],
                 },
             ],

@@ -10,14 +10,14 @@ use cascade_plugin_api::{
 };
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::config::{FileConfig, config_schema};
-use crate::faults::InjectedFailures;
-use crate::send::deliver_to_dir;
+use crate::send::{append_to_journal, deliver_to_dir};
+use crate::state::Sends;
 
 /// How long `stop` lets accepted sends finish their writes.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -33,10 +33,9 @@ type Job = Box<dyn FnOnce(&AtomicBool) + Send>;
 pub struct FileChannel {
     dir: Arc<Path>,
     journal: bool,
-    failures: InjectedFailures,
     unreachable: Vec<String>,
     /// Numbers sends in arrival order, to pick each one's injected failure.
-    sends: AtomicU64,
+    sends: Sends,
     in_flight: Arc<InFlight>,
     /// The writers' queue; taken by `stop`, which ends the writers.
     jobs: Mutex<Option<Sender<Job>>>,
@@ -90,9 +89,8 @@ impl ChannelPlugin for FileChannel {
         Ok(FileChannel {
             journal: config.journal,
             dir: config.dir.into(),
-            failures: config.failures,
             unreachable: config.unreachable,
-            sends: AtomicU64::new(0),
+            sends: Sends::new(config.failures),
             in_flight: Arc::default(),
             jobs: Mutex::new(Some(jobs)),
             stopping,
@@ -109,8 +107,7 @@ impl ChannelPlugin for FileChannel {
             });
             return;
         }
-        let send_number = self.sends.fetch_add(1, Ordering::Relaxed);
-        if let Some(injected) = self.failures.for_send(send_number) {
+        if let Some(injected) = self.sends.injected_failure() {
             completion.complete(injected);
             return;
         }
@@ -178,17 +175,4 @@ fn write_jobs(queue: &Mutex<Receiver<Job>>, stopping: &AtomicBool) {
             Err(_) => return,
         }
     }
-}
-
-/// Appends a written delivery's id to `journal.log`: one `write` of one
-/// line on a file opened for appending, so concurrent writers do not mix.
-fn append_to_journal(dir: &Path, delivery_id: &str) -> Result<(), String> {
-    let path = dir.join("journal.log");
-    let line = format!("{delivery_id}\n");
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
-    written.map_err(|error| format!("could not append to {}: {error}", path.display()))
 }

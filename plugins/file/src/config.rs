@@ -6,8 +6,6 @@ use serde_json::{Map, Value, json};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use crate::faults::InjectedFailures;
-
 const KNOWN_KEYS: [&str; 7] = [
     "dir",
     "unreachable",
@@ -33,6 +31,18 @@ pub struct FileConfig {
     /// Addresses answered as permanently unreachable, as a chat provider
     /// answers for a person who blocked the bot.
     pub unreachable: Vec<String>,
+}
+
+/// How often, and in which pattern, sends fail on purpose (drawn per send
+/// by `state::Sends`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InjectedFailures {
+    /// Share of sends answered with `Retry`, from 0.0 to 1.0.
+    pub transient_rate: f64,
+    /// Share of sends answered with `Failed`, from 0.0 to 1.0; the two rates
+    /// add up to at most 1.0.
+    pub permanent_rate: f64,
+    pub seed: u64,
 }
 
 /// A configuration the file channel cannot run with. Each message names the

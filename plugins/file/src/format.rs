@@ -63,7 +63,7 @@ pub fn message_document(request: &SendRequest) -> Vec<u8> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use cascade_plugin_api::Message;
+    use cascade_plugin_api::{Format, Message};
     use serde_json::{Value, json};
 
     pub(crate) fn request(delivery_id: &str) -> SendRequest {
@@ -79,7 +79,7 @@ pub(crate) mod tests {
             message: Message {
                 subject: Some("Spotting neglect".to_owned()),
                 parts: vec![MessagePart {
-                    format: "email-text".to_owned(),
+                    format: Format::EmailText,
                     chunks: vec!["First part.".to_owned(), "Second part.".to_owned()],
                 }],
             },

@@ -1,6 +1,7 @@
 //! One send's I/O, synchronous and without the ABI: check the file name,
 //! write the document to a temporary file in the folder and rename it over
-//! `<delivery_id>.json`, so a reader never sees half a message.
+//! `<delivery_id>.json`, so a reader never sees half a message; with
+//! `journal`, append the delivery's id to `journal.log`.
 
 use cascade_plugin_api::{SendRequest, SendResult};
 use std::io::Write;
@@ -46,6 +47,19 @@ fn write_atomically(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result
     temporary.write_all(contents)?;
     temporary.persist(path).map_err(|error| error.error)?;
     Ok(())
+}
+
+/// Appends a written delivery's id to `journal.log`: one `write` of one
+/// line on a file opened for appending, so concurrent writers do not mix.
+pub fn append_to_journal(dir: &Path, delivery_id: &str) -> Result<(), String> {
+    let path = dir.join("journal.log");
+    let line = format!("{delivery_id}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    written.map_err(|error| format!("could not append to {}: {error}", path.display()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! `stop` that returns only after every accepted send was answered.
 
 use cascade_plugin_api::{
-    HostCallbacks, LogLine, Message, MessagePart, PluginTable, Recipient, SendRequest, SendResult,
+    Format, HostCallbacks, LogLine, Message, MessagePart, PluginTable, Recipient, SendRequest,
+    SendResult,
 };
 use std::ffi::c_void;
 use std::sync::Mutex;
@@ -124,7 +125,7 @@ fn request(delivery_id: &str) -> SendRequest {
         message: Message {
             subject: None,
             parts: vec![MessagePart {
-                format: "plain".to_owned(),
+                format: Format::from("plain"),
                 chunks: vec!["Confidential safeguarding text".to_owned()],
             }],
         },

@@ -2,28 +2,24 @@
 //! the inline keyboard for the last one, and the status line that replaces
 //! the buttons of an answered message. Pure: no I/O, tested on values.
 
-use cascade_plugin_api::{Action, SendRequest};
+use cascade_plugin_api::{Action, Format, SendRequest};
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::utils::html;
 
-/// The format the host renders for Telegram: HTML in Telegram's subset,
-/// already split into chunks within [`MESSAGE_LIMIT`].
-pub const TELEGRAM_FORMAT: &str = "telegram";
-/// Plain text, as the host's replies to inbound events come.
-pub const TEXT_FORMAT: &str = "text";
 /// Telegram's longest message text, in UTF-16 code units after entity parsing.
 pub const MESSAGE_LIMIT: usize = 4096;
 /// Telegram's longest callback data, in bytes.
 pub const CALLBACK_DATA_LIMIT: usize = 64;
 
-/// The texts to post, in order, as Telegram HTML. A `telegram` part is used
-/// as rendered; a `text` part (a reply) is escaped first.
+/// The texts to post, in order, as Telegram HTML. A `telegram` part (HTML in
+/// Telegram's subset, already split within [`MESSAGE_LIMIT`]) is used as
+/// rendered; a `text` part (a reply) is escaped first.
 pub fn html_chunks(request: &SendRequest) -> Result<Vec<String>, String> {
     let parts = &request.message.parts;
-    if let Some(part) = parts.iter().find(|p| p.format == TELEGRAM_FORMAT) {
+    if let Some(part) = parts.iter().find(|p| p.format == Format::Telegram) {
         return Ok(part.chunks.clone());
     }
-    if let Some(part) = parts.iter().find(|p| p.format == TEXT_FORMAT) {
+    if let Some(part) = parts.iter().find(|p| p.format == Format::Text) {
         return Ok(part.chunks.iter().map(|c| html::escape(c)).collect());
     }
     let found: Vec<&str> = parts.iter().map(|p| p.format.as_str()).collect();
@@ -100,9 +96,9 @@ mod tests {
         }
     }
 
-    fn part(format: &str, chunks: &[&str]) -> MessagePart {
+    fn part(format: Format, chunks: &[&str]) -> MessagePart {
         MessagePart {
-            format: format.to_owned(),
+            format,
             chunks: chunks.iter().map(|c| (*c).to_owned()).collect(),
         }
     }
@@ -118,8 +114,8 @@ mod tests {
     #[test]
     fn telegram_chunks_are_posted_as_rendered() {
         let chunks = html_chunks(&request(vec![
-            part("email-text", &["no"]),
-            part("telegram", &["<b>One</b>", "Two &amp; three"]),
+            part(Format::EmailText, &["no"]),
+            part(Format::Telegram, &["<b>One</b>", "Two &amp; three"]),
         ]))
         .unwrap();
         assert_eq!(chunks, ["<b>One</b>", "Two &amp; three"]);
@@ -127,14 +123,17 @@ mod tests {
 
     #[test]
     fn a_plain_text_reply_is_escaped_for_html() {
-        let chunks =
-            html_chunks(&request(vec![part("text", &["1 < 2 & <b>not bold</b>"])])).unwrap();
+        let chunks = html_chunks(&request(vec![part(
+            Format::Text,
+            &["1 < 2 & <b>not bold</b>"],
+        )]))
+        .unwrap();
         assert_eq!(chunks, ["1 &lt; 2 &amp; &lt;b&gt;not bold&lt;/b&gt;"]);
     }
 
     #[test]
     fn a_message_without_a_usable_part_names_the_fix() {
-        let error = html_chunks(&request(vec![part("email-html", &["x"])])).unwrap_err();
+        let error = html_chunks(&request(vec![part(Format::EmailHtml, &["x"])])).unwrap_err();
         assert!(error.contains("email-html"), "{error}");
         assert!(error.contains("[\"telegram\"]"), "{error}");
     }

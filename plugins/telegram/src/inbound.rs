@@ -6,31 +6,13 @@
 use cascade_plugin_api::{
     Host, InboundEvent, InboundKind, LogLevel, WebhookRequest, WebhookResponse,
 };
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use teloxide::prelude::*;
-use teloxide::types::{AllowedUpdate, CallbackQueryId, MessageId, Update, UpdateKind};
+use teloxide::types::{AllowedUpdate, Update, UpdateKind};
 use teloxide::utils::render::RenderMessageTextHelper;
 use tokio::sync::watch;
 
-/// A button press waiting for the host's answer: what answering it needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Press {
-    pub query_id: CallbackQueryId,
-    pub chat: ChatId,
-    /// The message the button was on, with its text as HTML and as shown,
-    /// to put the status line below it. `None` when Telegram no longer
-    /// shows the message to the bot (older than 48 hours).
-    pub message: Option<PressedMessage>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PressedMessage {
-    pub id: MessageId,
-    pub html: String,
-    pub text: String,
-}
+use crate::state::{Press, PressedMessage, Presses};
 
 /// The inbound event an update stands for, and for a button press what is
 /// kept to answer it. `None` for updates the host has no use for (group
@@ -95,60 +77,6 @@ pub fn event_of(channel: &str, update: &Update) -> Option<(InboundEvent, Option<
             Some((event, None))
         }
         _ => None,
-    }
-}
-
-/// Button presses waiting for the host's answer, by callback query id.
-#[derive(Clone, Default)]
-pub struct Presses {
-    waiting: Arc<Mutex<HashMap<String, Waiting>>>,
-}
-
-struct Waiting {
-    press: Press,
-    /// Whether answerCallbackQuery was already called: a query is answered
-    /// once, by the host's notice or empty when that came too late.
-    answered: bool,
-    at: Instant,
-}
-
-/// How long a press is remembered for an answer that comes late: the
-/// spinner is stopped after `answer_within`, but the edit and the reply
-/// text still go out when the host's answer arrives in this time.
-const REMEMBER_PRESSES: Duration = Duration::from_secs(15 * 60);
-
-impl Presses {
-    fn insert(&self, press: Press) {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        waiting.retain(|_, w| w.at.elapsed() < REMEMBER_PRESSES);
-        waiting.insert(
-            press.query_id.0.clone(),
-            Waiting {
-                press,
-                answered: false,
-                at: Instant::now(),
-            },
-        );
-    }
-
-    /// Takes the press answered by the host. The flag says whether the
-    /// callback query still needs answerCallbackQuery.
-    pub fn take(&self, event_id: &str) -> Option<(Press, bool)> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        waiting.remove(event_id).map(|w| (w.press, !w.answered))
-    }
-
-    /// Marks a press as answered if it was not yet, saying whether it was
-    /// this call that did: the timeout fallback answers only then.
-    fn claim_answer(&self, query_id: &str) -> bool {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        match waiting.get_mut(query_id) {
-            Some(w) if !w.answered => {
-                w.answered = true;
-                true
-            }
-            _ => false,
-        }
     }
 }
 

@@ -4,95 +4,12 @@
 //! turn Bot API errors into the host's outcomes.
 
 use cascade_plugin_api::{Host, LogLevel, Reply, SendRequest, SendResult};
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 use teloxide::prelude::*;
 use teloxide::types::{InlineKeyboardMarkup, MessageId, ParseMode};
 use teloxide::{ApiError, RequestError};
-use tokio::time::Instant;
 
 use crate::format::{html_chunks, keyboard, provider_id, with_status};
-use crate::inbound::{Press, Presses};
-
-/// Spaces messages: at most one per `chat_interval` to a chat, and one per
-/// `interval` over all chats. Slots are handed out in order of asking, so
-/// a burst queues instead of meeting Telegram's 429s.
-pub struct Pacing {
-    interval: Duration,
-    next: Mutex<Instant>,
-    chat_interval: Duration,
-    chats: Mutex<HashMap<ChatId, Instant>>,
-}
-
-impl Pacing {
-    pub fn new(per_second: f64, chat_per_second: f64) -> Pacing {
-        Pacing {
-            interval: Duration::from_secs_f64(1.0 / per_second),
-            next: Mutex::new(Instant::now()),
-            chat_interval: Duration::from_secs_f64(1.0 / chat_per_second),
-            chats: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Waits for this chat's turn, then for a turn over all chats. The two
-    /// waits are taken one after the other so a chat that has to wait does
-    /// not hold up the others.
-    pub async fn wait(&self, chat: ChatId) {
-        let now = Instant::now();
-        let chat_slot = {
-            let mut chats = self.chats.lock().unwrap_or_else(PoisonError::into_inner);
-            if chats.len() > 10_000 {
-                chats.retain(|_, next| *next > now);
-            }
-            let next = chats.entry(chat).or_insert(now);
-            let slot = (*next).max(now);
-            *next = slot + self.chat_interval;
-            slot
-        };
-        tokio::time::sleep_until(chat_slot).await;
-        let slot = {
-            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-            let slot = (*next).max(Instant::now());
-            *next = slot + self.interval;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-    }
-}
-
-/// The message ids already posted for each idempotency key, so a retried
-/// send posts only the chunks that did not go out (a 429 on part 2 of 3
-/// must not post part 1 again).
-#[derive(Default)]
-struct Posted {
-    by_key: Mutex<HashMap<String, (Vec<i32>, Instant)>>,
-}
-
-/// How long the posted ids of a send are remembered: longer than the host
-/// keeps retrying one delivery.
-const REMEMBER_POSTED: Duration = Duration::from_secs(24 * 60 * 60);
-
-impl Posted {
-    fn get(&self, key: &str) -> Vec<i32> {
-        let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        by_key
-            .get(key)
-            .map(|(ids, _)| ids.clone())
-            .unwrap_or_default()
-    }
-
-    fn push(&self, key: &str, id: MessageId) {
-        let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        if !by_key.contains_key(key) && by_key.len() >= 10_000 {
-            by_key.retain(|_, (_, at)| at.elapsed() < REMEMBER_POSTED);
-        }
-        let entry = by_key
-            .entry(key.to_owned())
-            .or_insert_with(|| (Vec::new(), Instant::now()));
-        entry.0.push(id.0);
-    }
-}
+use crate::state::{Pacing, Posted, Press, PressedMessage, Presses};
 
 /// Sends messages and answers through one bot.
 pub struct Sender {
@@ -227,7 +144,7 @@ impl Sender {
     async fn edit_status(
         &self,
         press: &Press,
-        message: &crate::inbound::PressedMessage,
+        message: &PressedMessage,
         status: &str,
         keep: Option<InlineKeyboardMarkup>,
     ) -> (Option<MessageId>, Option<String>) {
@@ -403,16 +320,5 @@ mod tests {
             panic!("{outcome:?}")
         };
         assert!(reason.contains("token secret"), "{reason}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn pacing_spaces_messages_per_chat_and_overall() {
-        let pacing = Pacing::new(10.0, 1.0);
-        let start = Instant::now();
-        pacing.wait(ChatId(1)).await;
-        pacing.wait(ChatId(2)).await;
-        assert_eq!(start.elapsed(), Duration::from_millis(100));
-        pacing.wait(ChatId(1)).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
 }

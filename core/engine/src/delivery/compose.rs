@@ -202,7 +202,7 @@ impl Composer {
                         .body(&row.rollout_id, item, format, &input)
                         .map_err(|e| format!("cannot render for {format}: {e}"))?;
                     parts.push(MessagePart {
-                        format: format.to_string(),
+                        format: format.name().into(),
                         chunks,
                     });
                 }
@@ -442,7 +442,7 @@ fn with_links(formats: &[Channel], text: &str, links: &[(String, String)]) -> Ve
                 }
             }
             MessagePart {
-                format: format.to_string(),
+                format: format.name().into(),
                 chunks: vec![body],
             }
         })

@@ -268,7 +268,7 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
                 format!("{}\n{}", rollout.item.title, chunks.concat())
             })?;
             parts.push(MessagePart {
-                format: format.to_string(),
+                format: format.name().into(),
                 chunks,
             });
         }

@@ -5,7 +5,7 @@
 pub mod fake_discord;
 
 use cascade_plugin_api::{
-    Action, ChannelPost, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest,
+    Action, ChannelPost, Format, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest,
     SendResult,
 };
 use cascade_plugin_host::{
@@ -138,7 +138,7 @@ pub fn dm(delivery: &str, user: &str, chunks: &[&str], actions: Vec<Action>) -> 
         message: Message {
             subject: Some("7-minute briefing: Neglect and the toxic trio".to_owned()),
             parts: vec![MessagePart {
-                format: "discord".to_owned(),
+                format: Format::Discord,
                 chunks: chunks.iter().map(|c| (*c).to_owned()).collect(),
             }],
         },
@@ -163,7 +163,7 @@ pub fn reply(event: &InboundEvent, text: &str, reply: Reply, actions: Vec<Action
         message: Message {
             subject: None,
             parts: vec![MessagePart {
-                format: "text".to_owned(),
+                format: Format::Text,
                 chunks: vec![text.to_owned()],
             }],
         },

@@ -4,7 +4,7 @@
 
 use crate::fake_bot_api::{FakeBotApi, TOKEN};
 use cascade_plugin_api::{
-    Action, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
+    Action, Format, InboundEvent, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
 };
 use cascade_plugin_host::{
     ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
@@ -142,7 +142,7 @@ pub fn briefing(delivery: &str, chat: i64, chunks: &[&str], actions: Vec<Action>
         message: Message {
             subject: Some("Neglect: seeing the child".to_owned()),
             parts: vec![MessagePart {
-                format: "telegram".to_owned(),
+                format: Format::Telegram,
                 chunks: chunks.iter().map(|c| (*c).to_owned()).collect(),
             }],
         },
@@ -167,7 +167,7 @@ pub fn reply(n: u32, chat: i64, reply: Reply, text: &str, actions: Vec<Action>) 
         message: Message {
             subject: None,
             parts: vec![MessagePart {
-                format: "text".to_owned(),
+                format: Format::Text,
                 chunks: vec![text.to_owned()],
             }],
         },

@@ -1,18 +1,33 @@
-//! Failure injection: which sends are answered with a made-up failure instead
-//! of being written. The n-th send of an instance draws the n-th number of a
-//! seeded sequence, so a seed replays the same pattern; everything here is pure.
+//! What a running file channel keeps between sends: how many it has had,
+//! which picks each one's injected failure (a made-up answer instead of a
+//! write). The n-th send of an instance draws the n-th number of a seeded
+//! sequence, so a seed replays the same pattern; the draw is pure.
 
 use cascade_plugin_api::SendResult;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How often, and in which pattern, sends fail on purpose.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InjectedFailures {
-    /// Share of sends answered with `Retry`, from 0.0 to 1.0.
-    pub transient_rate: f64,
-    /// Share of sends answered with `Failed`, from 0.0 to 1.0; the two rates
-    /// add up to at most 1.0.
-    pub permanent_rate: f64,
-    pub seed: u64,
+use crate::config::InjectedFailures;
+
+/// The sends of one instance, numbered in arrival order.
+pub struct Sends {
+    failures: InjectedFailures,
+    count: AtomicU64,
+}
+
+impl Sends {
+    pub fn new(failures: InjectedFailures) -> Sends {
+        Sends {
+            failures,
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Numbers a new send and gives its made-up answer, or `None` when it
+    /// should really be written.
+    pub fn injected_failure(&self) -> Option<SendResult> {
+        let send_number = self.count.fetch_add(1, Ordering::Relaxed);
+        self.failures.for_send(send_number)
+    }
 }
 
 impl InjectedFailures {

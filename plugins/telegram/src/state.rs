@@ -1,0 +1,179 @@
+//! What a running Telegram channel keeps between calls: the button presses
+//! waiting for the host's answer, the pacing of messages within Telegram's
+//! rate limits, and the messages already posted for each send. Plain data
+//! behind locks: no I/O here. Pacing and posted ids go by tokio's clock
+//! (tests pause it); presses by the system's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use teloxide::prelude::*;
+use teloxide::types::{CallbackQueryId, MessageId};
+use tokio::time::Instant;
+
+/// A button press waiting for the host's answer: what answering it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Press {
+    pub query_id: CallbackQueryId,
+    pub chat: ChatId,
+    /// The message the button was on, with its text as HTML and as shown,
+    /// to put the status line below it. `None` when Telegram no longer
+    /// shows the message to the bot (older than 48 hours).
+    pub message: Option<PressedMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PressedMessage {
+    pub id: MessageId,
+    pub html: String,
+    pub text: String,
+}
+
+/// Button presses waiting for the host's answer, by callback query id.
+#[derive(Clone, Default)]
+pub struct Presses {
+    waiting: Arc<Mutex<HashMap<String, Waiting>>>,
+}
+
+struct Waiting {
+    press: Press,
+    /// Whether answerCallbackQuery was already called: a query is answered
+    /// once, by the host's notice or empty when that came too late.
+    answered: bool,
+    at: std::time::Instant,
+}
+
+/// How long a press is remembered for an answer that comes late: the
+/// spinner is stopped after `answer_within`, but the edit and the reply
+/// text still go out when the host's answer arrives in this time.
+const REMEMBER_PRESSES: Duration = Duration::from_secs(15 * 60);
+
+impl Presses {
+    pub fn insert(&self, press: Press) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        waiting.retain(|_, w| w.at.elapsed() < REMEMBER_PRESSES);
+        waiting.insert(
+            press.query_id.0.clone(),
+            Waiting {
+                press,
+                answered: false,
+                at: std::time::Instant::now(),
+            },
+        );
+    }
+
+    /// Takes the press answered by the host. The flag says whether the
+    /// callback query still needs answerCallbackQuery.
+    pub fn take(&self, event_id: &str) -> Option<(Press, bool)> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        waiting.remove(event_id).map(|w| (w.press, !w.answered))
+    }
+
+    /// Marks a press as answered if it was not yet, saying whether it was
+    /// this call that did: the timeout fallback answers only then.
+    pub fn claim_answer(&self, query_id: &str) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        match waiting.get_mut(query_id) {
+            Some(w) if !w.answered => {
+                w.answered = true;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Spaces messages: at most one per `chat_interval` to a chat, and one per
+/// `interval` over all chats. Slots are handed out in order of asking, so
+/// a burst queues instead of meeting Telegram's 429s.
+pub struct Pacing {
+    interval: Duration,
+    next: Mutex<Instant>,
+    chat_interval: Duration,
+    chats: Mutex<HashMap<ChatId, Instant>>,
+}
+
+impl Pacing {
+    pub fn new(per_second: f64, chat_per_second: f64) -> Pacing {
+        Pacing {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: Mutex::new(Instant::now()),
+            chat_interval: Duration::from_secs_f64(1.0 / chat_per_second),
+            chats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for this chat's turn, then for a turn over all chats. The two
+    /// waits are taken one after the other so a chat that has to wait does
+    /// not hold up the others.
+    pub async fn wait(&self, chat: ChatId) {
+        let now = Instant::now();
+        let chat_slot = {
+            let mut chats = self.chats.lock().unwrap_or_else(PoisonError::into_inner);
+            if chats.len() > 10_000 {
+                chats.retain(|_, next| *next > now);
+            }
+            let next = chats.entry(chat).or_insert(now);
+            let slot = (*next).max(now);
+            *next = slot + self.chat_interval;
+            slot
+        };
+        tokio::time::sleep_until(chat_slot).await;
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// The message ids already posted for each idempotency key, so a retried
+/// send posts only the chunks that did not go out (a 429 on part 2 of 3
+/// must not post part 1 again).
+#[derive(Default)]
+pub struct Posted {
+    by_key: Mutex<HashMap<String, (Vec<i32>, Instant)>>,
+}
+
+/// How long the posted ids of a send are remembered: longer than the host
+/// keeps retrying one delivery.
+const REMEMBER_POSTED: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl Posted {
+    pub fn get(&self, key: &str) -> Vec<i32> {
+        let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
+        by_key
+            .get(key)
+            .map(|(ids, _)| ids.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn push(&self, key: &str, id: MessageId) {
+        let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
+        if !by_key.contains_key(key) && by_key.len() >= 10_000 {
+            by_key.retain(|_, (_, at)| at.elapsed() < REMEMBER_POSTED);
+        }
+        let entry = by_key
+            .entry(key.to_owned())
+            .or_insert_with(|| (Vec::new(), Instant::now()));
+        entry.0.push(id.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_spaces_messages_per_chat_and_overall() {
+        let pacing = Pacing::new(10.0, 1.0);
+        let start = Instant::now();
+        pacing.wait(ChatId(1)).await;
+        pacing.wait(ChatId(2)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+        pacing.wait(ChatId(1)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+}
