@@ -5,10 +5,12 @@
 //! the plugin host; the HTTP server and the command line sit on top of it.
 
 pub mod ack;
+pub mod buttons;
 pub mod config;
 pub mod delivery;
 pub mod engine;
 pub mod inbound;
+pub mod link_code;
 pub mod project;
 pub mod report;
 pub mod server_config;

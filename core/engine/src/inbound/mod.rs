@@ -1,5 +1,5 @@
 //! What people do on chat channels, turned into evidence and answered: a
-//! one-time code links their chat account to them (`link_code`, kept only
+//! one-time code links their chat account to them (`crate::link_code`, kept only
 //! as a keyed hash); a button press or
 //! command acknowledges, answers a follow-up or lists what is pending, but
 //! only from the account linked to the person the delivery was for; a
@@ -10,16 +10,17 @@
 mod command;
 pub mod conversation;
 mod handlers;
-mod link_code;
 
+pub use crate::link_code::{
+    CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash,
+};
 pub use cascade_model::actions::{self, ActionKey, ActionRef};
 pub use command::ChatCommand;
-pub use link_code::{CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash};
 
-use crate::ack::CASCADE_METHODS;
+use crate::buttons::{confirm_action, truncate};
 use crate::delivery::{Rollouts, World, from_millis};
 use cascade_model::rollout::RolloutDefinition;
-use cascade_plugin_api::{Action, Form, FormField, InboundKind};
+use cascade_plugin_api::{Action, InboundKind};
 use cascade_plugin_host::Inbound;
 use cascade_store::{
     AckMethod, AckOutcome, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation, Outbox, Store,
@@ -253,96 +254,6 @@ pub struct Desk<'a, S> {
     /// Hashes the link codes people send.
     pub link_codes: &'a LinkCodeKey,
     pub conversations: &'a Conversations,
-}
-
-/// The buttons a delivery of an item carries: acknowledge, and for a
-/// champion who covers teams, "I've cascaded this to my team" (opening a
-/// form at once where the channel has forms).
-pub fn item_actions(
-    keys: &ActionKey,
-    delivery_id: i64,
-    champion_teams: &[(String, String)],
-    forms: bool,
-    today: NaiveDate,
-) -> Vec<Action> {
-    let mut actions = vec![Action {
-        id: keys.sign(&ActionRef::Ack(delivery_id)),
-        label: "Acknowledge".to_owned(),
-        form: None,
-    }];
-    if let Some(action) = confirm_action(keys, delivery_id, champion_teams, forms, today) {
-        actions.push(action);
-    }
-    actions
-}
-
-fn confirm_action(
-    keys: &ActionKey,
-    delivery_id: i64,
-    champion_teams: &[(String, String)],
-    forms: bool,
-    today: NaiveDate,
-) -> Option<Action> {
-    if champion_teams.is_empty() {
-        return None;
-    }
-    let field = |id: &str, label: &str| FormField {
-        id: id.to_owned(),
-        label: label.to_owned(),
-        placeholder: None,
-        value: None,
-        required: true,
-        max_length: Some(100),
-        multiline: false,
-    };
-    let team_names: Vec<&str> = champion_teams.iter().map(|(_, n)| n.as_str()).collect();
-    let form = forms.then(|| Form {
-        title: "Confirm you cascaded this".to_owned(),
-        fields: vec![
-            FormField {
-                placeholder: Some(truncate(&team_names.join(", "), 100)),
-                value: (champion_teams.len() == 1).then(|| champion_teams[0].1.clone()),
-                ..field("team", "Team")
-            },
-            FormField {
-                value: Some(today.to_string()),
-                max_length: Some(10),
-                ..field("session_date", "Date of the session (YYYY-MM-DD)")
-            },
-            FormField {
-                max_length: Some(6),
-                ..field("present", "Number present")
-            },
-            FormField {
-                placeholder: Some(
-                    CASCADE_METHODS
-                        .iter()
-                        .map(|(_, l)| *l)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-                ..field("method", "How you shared it")
-            },
-            FormField {
-                required: false,
-                max_length: Some(crate::ack::MAX_NOTE_CHARS as u16),
-                multiline: true,
-                ..field("note", "Note (optional)")
-            },
-        ],
-    });
-    Some(Action {
-        id: keys.sign(&ActionRef::Confirm(delivery_id)),
-        label: "I've cascaded this to my team".to_owned(),
-        form,
-    })
-}
-
-fn truncate(text: &str, chars: usize) -> String {
-    match text.char_indices().nth(chars.saturating_sub(1)) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 fn long_date(day: NaiveDate) -> String {
