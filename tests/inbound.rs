@@ -5,9 +5,9 @@ mod support;
 
 use cascade_engine::engine::Runner;
 use cascade_engine::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
+use cascade_engine::respond::Unavailable;
 use cascade_plugin_api::{InboundEvent, InboundKind};
 use cascade_plugin_host::Inbound;
-use cascade_store::StoreError;
 use sqlx::Row;
 use std::path::Path;
 use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, rows, start, utc};
@@ -77,7 +77,7 @@ async fn handle(
     event: &Inbound,
     identity: &str,
     now: i64,
-) -> Result<InboundOutcome, StoreError> {
+) -> Result<InboundOutcome, Unavailable> {
     Ok(runner.desk().handle(event, identity, now).await?.outcome)
 }
 

@@ -9,6 +9,7 @@ use crate::delivery::{
 };
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
 use crate::project::Project;
+use crate::respond::{Responses, Unavailable};
 use cascade_model::content::{self, ItemKind, LoadedItem};
 use cascade_model::rollout::{
     Calendar, Known, PlanSummary, PlannedTeamPost, RolloutDefinition, TeamPostChannel,
@@ -45,6 +46,12 @@ impl Problems {
 
 impl From<cascade_store::StoreError> for Problems {
     fn from(e: cascade_store::StoreError) -> Self {
+        Problems::one(e.to_string())
+    }
+}
+
+impl From<Unavailable> for Problems {
+    fn from(e: Unavailable) -> Self {
         Problems::one(e.to_string())
     }
 }
@@ -581,6 +588,7 @@ impl Engine {
             settings,
         );
         Ok(Runner {
+            responses: Responses::new(self.store.clone()),
             store: self.store,
             host,
             rollouts,
@@ -620,6 +628,8 @@ pub struct Runner {
     pub dispatcher: Dispatcher<SqliteStore>,
     /// Posts in team channels and their live counts.
     pub team_posts: TeamPoster<SqliteStore>,
+    /// Checks and records what people do with their deliveries in chat.
+    responses: Responses<SqliteStore>,
     inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
     /// Signs the ids of chat buttons.
     pub keys: ActionKey,
@@ -768,6 +778,7 @@ impl Runner {
     pub fn desk(&self) -> Desk<'_, SqliteStore> {
         Desk {
             store: &self.store,
+            responses: &self.responses,
             world: &self.world,
             rollouts: &self.rollouts,
             keys: &self.keys,

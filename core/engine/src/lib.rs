@@ -13,4 +13,5 @@ pub mod inbound;
 pub mod link_code;
 pub mod project;
 pub mod report;
+pub mod respond;
 pub mod server_config;
