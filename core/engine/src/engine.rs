@@ -22,10 +22,7 @@ use cascade_plugin_api::{
 use cascade_plugin_host::{self as plugins, ChannelConfig, Inbound, LoadReport, PluginHost};
 use cascade_privacy::PrivacyGuard;
 use cascade_render::Channel;
-use cascade_store::{
-    AudienceQuery, Audiences, Evidence, NewRollout, NewTeamPost, Outbox, SqliteStore, Store,
-    TeamPosts,
-};
+use cascade_store::{AllStores, AudienceQuery, NewRollout, NewTeamPost, SqliteStore};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
@@ -62,9 +59,11 @@ impl From<crate::delivery::DeliveryError> for Problems {
     }
 }
 
-pub struct Engine {
+/// A project opened for rollouts over a store `S` (SQLite when opened with
+/// [`Engine::open`]).
+pub struct Engine<S> {
     pub project: Project,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<S>,
     pub host: PluginHost,
     pub routes: Vec<ChannelRoute>,
     pub calendar: Calendar,
@@ -122,11 +121,23 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
     })
 }
 
-impl Engine {
-    /// Opens the store and loads the plugins; with `start_channels`, starts
-    /// every configured channel instance too.
-    pub async fn open(project: Project, start_channels: bool) -> Result<Engine, Problems> {
+impl Engine<SqliteStore> {
+    /// Opens the project's SQLite store and loads the plugins; with
+    /// `start_channels`, starts every configured channel instance too.
+    pub async fn open(project: Project, start_channels: bool) -> Result<Self, Problems> {
         let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
+        Engine::with_store(project, store, start_channels).await
+    }
+}
+
+impl<S: AllStores> Engine<S> {
+    /// The engine over a store already open; loads the plugins and, with
+    /// `start_channels`, starts every configured channel instance too.
+    pub async fn with_store(
+        project: Project,
+        store: Arc<S>,
+        start_channels: bool,
+    ) -> Result<Self, Problems> {
         let config = &project.config;
         let calendar = Calendar::new(
             &config.partnership.time_zone,
@@ -547,7 +558,7 @@ impl Engine {
     }
 
     /// Everything the scheduler and dispatcher need, ready to tick.
-    pub async fn runner(self, settings: DispatchSettings) -> Result<Runner, Problems> {
+    pub async fn runner(self, settings: DispatchSettings) -> Result<Runner<S>, Problems> {
         let config = &self.project.config;
         let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
         let keys = ActionKey::new(self.store.engine_secret(inbound::actions::KEY_NAME).await?);
@@ -620,26 +631,58 @@ impl Engine {
 
 /// The scheduler and dispatcher of an opened engine, driven by whatever
 /// clock the caller keeps: `cascade serve` uses the real one, tests their own.
-pub struct Runner {
-    pub store: Arc<SqliteStore>,
-    pub host: Arc<PluginHost>,
-    pub rollouts: Arc<Rollouts>,
-    pub world: Arc<World>,
-    pub dispatcher: Dispatcher<SqliteStore>,
+pub struct Runner<S> {
+    store: Arc<S>,
+    host: Arc<PluginHost>,
+    rollouts: Arc<Rollouts>,
+    world: Arc<World>,
+    dispatcher: Dispatcher<S>,
     /// Posts in team channels and their live counts.
-    pub team_posts: TeamPoster<SqliteStore>,
+    team_posts: TeamPoster<S>,
     /// Checks and records what people do with their deliveries in chat.
-    responses: Responses<SqliteStore>,
+    responses: Responses<S>,
     inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
     /// Signs the ids of chat buttons.
-    pub keys: ActionKey,
+    keys: ActionKey,
     /// Hashes the link codes people send.
-    pub link_codes: LinkCodeKey,
+    link_codes: LinkCodeKey,
     conversations: Conversations,
     replies: AtomicU64,
 }
 
-impl Runner {
+impl<S> Runner<S> {
+    /// The store the runner schedules from and records to.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The plugin host, with the channel instances started.
+    pub fn host(&self) -> &Arc<PluginHost> {
+        &self.host
+    }
+
+    /// The rollouts being served, loaded as they are needed.
+    pub fn rollouts(&self) -> &Rollouts {
+        &self.rollouts
+    }
+
+    /// The directory as loaded for serving, with the channel routes.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Signs the ids of chat buttons.
+    pub fn keys(&self) -> &ActionKey {
+        &self.keys
+    }
+
+    /// Hashes the link codes people send.
+    pub fn link_codes(&self) -> &LinkCodeKey {
+        &self.link_codes
+    }
+}
+
+impl<S: AllStores> Runner<S> {
     /// Runs the scheduler and dispatcher until `shutdown` turns true (then
     /// finishes the batch in flight and stops the channels), or, with
     /// `until_idle`, until nothing is left to send now.
@@ -775,7 +818,7 @@ impl Runner {
     }
 
     /// What handling inbound events needs, borrowed from the runner.
-    pub fn desk(&self) -> Desk<'_, SqliteStore> {
+    pub fn desk(&self) -> Desk<'_, S> {
         Desk {
             store: &self.store,
             responses: &self.responses,
