@@ -11,6 +11,8 @@ pub mod delivery;
 pub mod engine;
 pub mod inbound;
 pub mod link_code;
+pub mod plan;
+pub mod problems;
 pub mod project;
 pub mod report;
 pub mod respond;
