@@ -142,7 +142,7 @@ impl World {
         keys().sign(self.delivery(person), person, start())
     }
 
-    fn state(&self, keys: AckKeys, rate_limit: Option<RateLimit>) -> ServerState {
+    fn state(&self, keys: AckKeys, rate_limit: Option<RateLimit>) -> ServerState<SqliteStore> {
         let now = self.now.clone();
         let clock: Clock = Arc::new(move || *now.lock().unwrap());
         ServerState::new(

@@ -11,6 +11,7 @@ use cascade_engine::engine::Runner;
 use cascade_engine::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
 use cascade_plugin_api::{InboundEvent, InboundKind};
 use cascade_plugin_host::Inbound;
+use cascade_store::SqliteStore;
 use serde_json::Value;
 use sqlx::Row;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ fn chat_dir(project: &Path) -> PathBuf {
 }
 
 struct Chat {
-    runner: Runner,
+    runner: Runner<SqliteStore>,
     dir: tempfile::TempDir,
     events: std::cell::Cell<u32>,
 }
@@ -112,8 +113,8 @@ impl Chat {
 
     async fn link(&self, person: &str, account: &str) {
         let code = issue_code(
-            &*self.runner.store,
-            &self.runner.link_codes,
+            self.runner.store().as_ref(),
+            self.runner.link_codes(),
             person,
             1_774_605_600_000,
         )
@@ -165,7 +166,7 @@ impl Chat {
         )
         .bind(person)
         .bind(channel)
-        .fetch_one(self.runner.store.pool())
+        .fetch_one(self.runner.store().pool())
         .await
         .unwrap()
     }
@@ -317,7 +318,7 @@ async fn a_champion_acknowledges_sees_the_message_change_and_confirms_a_cascade_
     let row = sqlx::query(
         "SELECT champion_id, item_id, team_id, session_date, present, method, channel FROM cascade_confirmations",
     )
-    .fetch_one(chat.runner.store.pool())
+    .fetch_one(chat.runner.store().pool())
     .await
     .unwrap();
     let recorded: (String, String, String, String, u32, String, String) = (
@@ -352,8 +353,8 @@ async fn a_champion_acknowledges_sees_the_message_change_and_confirms_a_cascade_
 async fn pending_lists_only_what_is_waiting_and_ack_by_item_id_records_a_command_acknowledgement() {
     let chat = Chat::new(&chat_first()).await;
     let code = issue_code(
-        &*chat.runner.store,
-        &chat.runner.link_codes,
+        chat.runner.store().as_ref(),
+        chat.runner.link_codes(),
         "p-tom-reilly",
         1_774_605_600_000,
     )
@@ -410,7 +411,7 @@ async fn pending_lists_only_what_is_waiting_and_ack_by_item_id_records_a_command
     );
     let method: String =
         sqlx::query_scalar("SELECT method FROM acknowledgements WHERE person_id = 'p-tom-reilly'")
-            .fetch_one(chat.runner.store.pool())
+            .fetch_one(chat.runner.store().pool())
             .await
             .unwrap();
     assert_eq!(method, "command");
@@ -451,7 +452,7 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
         }
     );
     assert!(!text(&answer).contains(TITLE));
-    let forged = chat.runner.keys.sign(&ActionRef::Confirm(toms));
+    let forged = chat.runner.keys().sign(&ActionRef::Confirm(toms));
     let (outcome, _) = chat.press("tg-tom", &forged).await;
     assert_eq!(
         outcome,
@@ -462,7 +463,7 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
     let (outcome, _) = chat
         .press(
             "tg-tom",
-            &chat.runner.keys.sign(&ActionRef::Confirm(amaras)),
+            &chat.runner.keys().sign(&ActionRef::Confirm(amaras)),
         )
         .await;
     assert_eq!(
@@ -475,7 +476,7 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
     // Through a form (a channel with forms), a team she does not cover is
     // refused field by field and records nothing; one she covers is recorded.
     let form = |team: &str| InboundKind::Form {
-        action_id: chat.runner.keys.sign(&ActionRef::Confirm(amaras)),
+        action_id: chat.runner.keys().sign(&ActionRef::Confirm(amaras)),
         fields: [
             ("team", team),
             ("session_date", "2026-03-27"),
@@ -496,7 +497,7 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
     );
     let confirmations = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM cascade_confirmations")
-            .fetch_one(chat.runner.store.pool())
+            .fetch_one(chat.runner.store().pool())
             .await
             .unwrap()
     };
@@ -513,7 +514,7 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
     assert_eq!(confirmations().await, 1);
     let refusals: Vec<(String, i64)> =
         sqlx::query("SELECT reason, count FROM refusal_counts ORDER BY reason")
-            .fetch_all(chat.runner.store.pool())
+            .fetch_all(chat.runner.store().pool())
             .await
             .unwrap()
             .iter()
@@ -554,7 +555,7 @@ async fn a_person_who_blocked_the_bot_gets_the_message_and_their_reminders_by_em
     let unreachable: Option<i64> = sqlx::query_scalar(
         "SELECT unreachable_at FROM channel_identities WHERE channel = 'telegram' AND address = 'tg-blocked'",
     )
-    .fetch_one(chat.runner.store.pool())
+    .fetch_one(chat.runner.store().pool())
     .await
     .unwrap();
     assert!(unreachable.is_some());

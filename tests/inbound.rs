@@ -5,16 +5,17 @@ mod support;
 
 use cascade_engine::engine::Runner;
 use cascade_engine::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
+use cascade_engine::respond::Unavailable;
 use cascade_plugin_api::{InboundEvent, InboundKind};
 use cascade_plugin_host::Inbound;
-use cascade_store::StoreError;
+use cascade_store::SqliteStore;
 use sqlx::Row;
 use std::path::Path;
 use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, rows, start, utc};
 
 /// The demo project with everyone's rollout on the `outbox` channel,
 /// started the morning before it sends.
-async fn everyone_now() -> (tempfile::TempDir, Runner) {
+async fn everyone_now() -> (tempfile::TempDir, Runner<SqliteStore>) {
     let dir = project(OUTBOX);
     let path = rollout_file(
         dir.path(),
@@ -73,11 +74,11 @@ fn press(account: &str, action: &str) -> Inbound {
 }
 
 async fn handle(
-    runner: &Runner,
+    runner: &Runner<SqliteStore>,
     event: &Inbound,
     identity: &str,
     now: i64,
-) -> Result<InboundOutcome, StoreError> {
+) -> Result<InboundOutcome, Unavailable> {
     Ok(runner.desk().handle(event, identity, now).await?.outcome)
 }
 
@@ -107,10 +108,10 @@ const MARCH_27: i64 = 1_774_602_000_000; // 2026-03-27 09:00 UTC
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_link_code_is_keyed_so_the_database_alone_cannot_reveal_it() {
     let (dir, runner) = everyone_now().await;
-    let store = &*runner.store;
+    let store = runner.store().as_ref();
     let now = MARCH_27;
 
-    let code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+    let code = issue_code(store, runner.link_codes(), "p-amara-okafor", now)
         .await
         .unwrap();
     let kept: Vec<String> = sqlx::query_scalar("SELECT code_hash FROM link_codes")
@@ -165,7 +166,7 @@ async fn a_kept_link_code_is_keyed_so_the_database_alone_cannot_reveal_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
     let (_dir, runner) = everyone_now().await;
-    let store = &*runner.store;
+    let store = runner.store().as_ref();
     let now = MARCH_27;
     for (code, person) in [("ABCDEFGH", "p-amara-okafor"), ("HGFEDCBA", "p-tom-reilly")] {
         use sha2::Digest;
@@ -214,10 +215,10 @@ async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
     let (_dir, runner) = everyone_now().await;
-    let store = &*runner.store;
+    let store = runner.store().as_ref();
     let now = MARCH_27;
 
-    let code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+    let code = issue_code(store, runner.link_codes(), "p-amara-okafor", now)
         .await
         .unwrap();
     let linked = handle(
@@ -254,7 +255,7 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
         }
     );
 
-    let late = issue_code(store, &runner.link_codes, "p-tom-reilly", now)
+    let late = issue_code(store, runner.link_codes(), "p-tom-reilly", now)
         .await
         .unwrap();
     let day_later = now + 24 * 60 * 60 * 1000;
@@ -298,7 +299,7 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
     let path = rollout_file(dir.path(), "now", &with_reminder);
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let store = &*runner.store;
+    let store = runner.store().as_ref();
     let amaras: i64 =
         sqlx::query_scalar("SELECT id FROM outbox WHERE recipient_id = 'p-amara-okafor'")
             .fetch_one(store.pool())
@@ -317,7 +318,7 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
         }
     );
 
-    let toms_code = issue_code(store, &runner.link_codes, "p-tom-reilly", now)
+    let toms_code = issue_code(store, runner.link_codes(), "p-tom-reilly", now)
         .await
         .unwrap();
     handle(
@@ -359,7 +360,7 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
         .unwrap();
     assert_eq!(acks, 0);
 
-    let amaras_code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+    let amaras_code = issue_code(store, runner.link_codes(), "p-amara-okafor", now)
         .await
         .unwrap();
     handle(
@@ -419,7 +420,7 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     runner.tick(utc(2026, 6, 25, 8, 0)).await.unwrap();
-    let store = &*runner.store;
+    let store = runner.store().as_ref();
     let follow_up: i64 = sqlx::query_scalar(
         "SELECT id FROM outbox WHERE recipient_id = 'p-amara-okafor' AND step_kind = 'follow-up'",
     )
@@ -427,7 +428,7 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
     .await
     .unwrap();
     let now = MARCH_27;
-    let code = issue_code(store, &runner.link_codes, "p-amara-okafor", now)
+    let code = issue_code(store, runner.link_codes(), "p-amara-okafor", now)
         .await
         .unwrap();
     handle(
@@ -458,7 +459,7 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
         &runner,
         &press(
             "tg-amara",
-            &runner.keys.sign(&ActionRef::Answer(follow_up, 9)),
+            &runner.keys().sign(&ActionRef::Answer(follow_up, 9)),
         ),
         "telegram",
         now,

@@ -116,7 +116,7 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
     runner.tick(utc(2026, 4, 14, 8, 0)).await.unwrap();
     runner.tick(utc(2026, 4, 15, 8, 0)).await.unwrap();
     let about_tom: Vec<(String, u32)> = sqlx::query("SELECT recipient_id, step_number FROM outbox WHERE person_id = 'p-tom-reilly' AND step_kind = 'escalation' ORDER BY step_number")
-        .fetch_all(runner.store.pool())
+        .fetch_all(runner.store().pool())
         .await
         .unwrap()
         .iter()
@@ -215,7 +215,7 @@ async fn with_30_percent_of_sends_failing_transiently_every_message_is_eventuall
         50
     );
     let attempts: i64 = sqlx::query_scalar("SELECT MAX(attempts) FROM outbox")
-        .fetch_one(runner.store.pool())
+        .fetch_one(runner.store().pool())
         .await
         .unwrap();
     assert!(attempts >= 2, "some sends needed more than one attempt");
@@ -292,14 +292,14 @@ async fn pause_holds_every_send_until_resumed_and_cancel_stops_them_for_good() {
     let t = utc(2026, 3, 27, 9, 0);
     runner.schedule(t).await.unwrap();
     runner
-        .store
+        .store()
         .set_rollout_state("now", RolloutState::Paused, 0)
         .await
         .unwrap();
     assert_eq!(runner.tick(t).await.unwrap(), (0, 0));
     assert_eq!(count(&runner, "initial", "sent").await, 0);
     runner
-        .store
+        .store()
         .set_rollout_state("now", RolloutState::Active, 0)
         .await
         .unwrap();
@@ -322,21 +322,21 @@ async fn pause_holds_every_send_until_resumed_and_cancel_stops_them_for_good() {
         .unwrap();
     runner.schedule(t).await.unwrap();
     runner
-        .store
+        .store()
         .set_rollout_state("later", RolloutState::Cancelled, 0)
         .await
         .unwrap();
     runner.tick(t).await.unwrap();
     let later: Vec<String> =
         sqlx::query_scalar("SELECT state FROM outbox WHERE rollout_id = 'later'")
-            .fetch_all(runner.store.pool())
+            .fetch_all(runner.store().pool())
             .await
             .unwrap();
     assert_eq!(later.len(), 50);
     assert!(later.iter().all(|s| s == "cancelled"), "{later:?}");
     // A cancelled rollout cannot be resumed.
     runner
-        .store
+        .store()
         .set_rollout_state("later", RolloutState::Active, 0)
         .await
         .unwrap();
@@ -566,7 +566,7 @@ async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_ver
     let members: Vec<String> = sqlx::query_scalar(
         "SELECT person_id FROM rollout_members WHERE rollout_id = 'neglect-change' ORDER BY person_id",
     )
-    .fetch_all(runner.store.pool())
+    .fetch_all(runner.store().pool())
     .await
     .unwrap();
     assert_eq!(members, ["p-amara-okafor", "p-sofia-marin", "p-tom-reilly"]);
@@ -574,7 +574,7 @@ async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_ver
 
     let change_rows: Vec<String> =
         sqlx::query_scalar("SELECT id FROM outbox WHERE rollout_id = 'neglect-change'")
-            .fetch_all(runner.store.pool())
+            .fetch_all(runner.store().pool())
             .await
             .unwrap()
             .into_iter()
@@ -642,7 +642,7 @@ async fn a_composed_message_with_a_childs_detail_is_not_sent() {
     assert_eq!(all.len(), 50);
     assert!(all.iter().all(|r| r.3 == "dead"), "{all:?}");
     let reason: String = sqlx::query_scalar("SELECT last_error FROM outbox LIMIT 1")
-        .fetch_one(runner.store.pool())
+        .fetch_one(runner.store().pool())
         .await
         .unwrap();
     assert!(

@@ -6,6 +6,7 @@
 use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::engine::{Engine, Runner};
 use cascade_engine::project::{Project, scaffold};
+use cascade_store::SqliteStore;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ pub fn rollout_file(dir: &Path, name: &str, toml: &str) -> PathBuf {
     path
 }
 
-pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner {
+pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner<SqliteStore> {
     let engine = Engine::open(Project::open(dir).unwrap(), true)
         .await
         .unwrap();
@@ -71,11 +72,11 @@ pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner {
 }
 
 /// (recipient, step kind, step number, state, channel) of every outbox row.
-pub async fn rows(runner: &Runner) -> Vec<(String, String, u32, String, String)> {
+pub async fn rows(runner: &Runner<SqliteStore>) -> Vec<(String, String, u32, String, String)> {
     sqlx::query(
         "SELECT recipient_id, step_kind, step_number, state, channel FROM outbox ORDER BY id",
     )
-    .fetch_all(runner.store.pool())
+    .fetch_all(runner.store().pool())
     .await
     .unwrap()
     .iter()
@@ -83,7 +84,7 @@ pub async fn rows(runner: &Runner) -> Vec<(String, String, u32, String, String)>
     .collect()
 }
 
-pub async fn count(runner: &Runner, kind: &str, state: &str) -> usize {
+pub async fn count(runner: &Runner<SqliteStore>, kind: &str, state: &str) -> usize {
     rows(runner)
         .await
         .iter()
@@ -106,9 +107,9 @@ after_days = 0
 
 /// Records `person`'s acknowledgement of the item version `rollout` pinned,
 /// as an acknowledgement through the business unit.
-pub async fn acknowledge(runner: &Runner, rollout: &str, person: &str) {
+pub async fn acknowledge(runner: &Runner<SqliteStore>, rollout: &str, person: &str) {
     use cascade_store::{AckMethod, Evidence, NewAcknowledgement, Outbox};
-    let stored = runner.store.rollout(rollout).await.unwrap().unwrap();
+    let stored = runner.store().rollout(rollout).await.unwrap().unwrap();
     let ack = NewAcknowledgement {
         person_id: person.to_owned(),
         item_id: stored.item_id,
@@ -119,5 +120,5 @@ pub async fn acknowledge(runner: &Runner, rollout: &str, person: &str) {
         method: AckMethod::OnBehalf,
         at: 0,
     };
-    runner.store.acknowledge_item(&ack).await.unwrap();
+    runner.store().acknowledge_item(&ack).await.unwrap();
 }

@@ -815,7 +815,7 @@ async fn serve(
             "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
             listener.local_addr()?
         );
-        let app = pages.merge(cascade_server::webhook_router(runner.host.clone()));
+        let app = pages.merge(cascade_server::webhook_router(runner.host().clone()));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             cascade_server::serve(listener, app, &limits, async move {

@@ -8,23 +8,18 @@ use crate::delivery::{
     schedule_due,
 };
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
+use crate::plan::{self, DirectoryFacts, PlanInputs, named};
 use crate::project::Project;
-use cascade_model::content::{self, ItemKind, LoadedItem};
-use cascade_model::rollout::{
-    Calendar, Known, PlanSummary, PlannedTeamPost, RolloutDefinition, TeamPostChannel,
-    audience_query, check_team_posts, parse_definition, plan_team_posts, summarise, validate,
-    wave_send,
-};
+use crate::respond::Responses;
+use cascade_model::content;
+use cascade_model::rollout::{Calendar, TeamPostChannel, parse_definition, plan_team_posts};
 use cascade_plugin_api::{
     Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
 };
 use cascade_plugin_host::{self as plugins, ChannelConfig, Inbound, LoadReport, PluginHost};
 use cascade_privacy::PrivacyGuard;
 use cascade_render::Channel;
-use cascade_store::{
-    AudienceQuery, Audiences, Evidence, NewRollout, NewTeamPost, Outbox, SqliteStore, Store,
-    TeamPosts,
-};
+use cascade_store::{AllStores, NewRollout, NewTeamPost, SqliteStore};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
@@ -32,32 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Problems, each naming where and how to fix it, reported all at once.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", .0.join("\n\n"))]
-pub struct Problems(pub Vec<String>);
+pub use crate::plan::Planned;
+pub use crate::problems::Problems;
 
-impl Problems {
-    fn one(message: impl Into<String>) -> Problems {
-        Problems(vec![message.into()])
-    }
-}
-
-impl From<cascade_store::StoreError> for Problems {
-    fn from(e: cascade_store::StoreError) -> Self {
-        Problems::one(e.to_string())
-    }
-}
-
-impl From<crate::delivery::DeliveryError> for Problems {
-    fn from(e: crate::delivery::DeliveryError) -> Self {
-        Problems::one(e.to_string())
-    }
-}
-
-pub struct Engine {
+/// A project opened for rollouts over a store `S` (SQLite when opened with
+/// [`Engine::open`]).
+pub struct Engine<S> {
     pub project: Project,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<S>,
     pub host: PluginHost,
     pub routes: Vec<ChannelRoute>,
     pub calendar: Calendar,
@@ -115,11 +92,23 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
     })
 }
 
-impl Engine {
-    /// Opens the store and loads the plugins; with `start_channels`, starts
-    /// every configured channel instance too.
-    pub async fn open(project: Project, start_channels: bool) -> Result<Engine, Problems> {
+impl Engine<SqliteStore> {
+    /// Opens the project's SQLite store and loads the plugins; with
+    /// `start_channels`, starts every configured channel instance too.
+    pub async fn open(project: Project, start_channels: bool) -> Result<Self, Problems> {
         let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
+        Engine::with_store(project, store, start_channels).await
+    }
+}
+
+impl<S: AllStores> Engine<S> {
+    /// The engine over a store already open; loads the plugins and, with
+    /// `start_channels`, starts every configured channel instance too.
+    pub async fn with_store(
+        project: Project,
+        store: Arc<S>,
+        start_channels: bool,
+    ) -> Result<Self, Problems> {
         let config = &project.config;
         let calendar = Calendar::new(
             &config.partnership.time_zone,
@@ -191,19 +180,20 @@ impl Engine {
     }
 
     /// Validates a rollout file against everything it names and works out
-    /// who gets what when. Writes nothing.
+    /// who gets what when. Writes nothing. The shell around
+    /// [`plan::check`] and [`plan::conclude`]: it reads the files, asks the
+    /// store, and hands them what they need.
     pub async fn plan(&self, path: &Path, now: DateTime<Utc>) -> Result<Planned, Problems> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Problems::one(format!("{}: cannot read the rollout: {e}", path.display()))
         })?;
-        let mut definition = parse_definition(path, &text)
+        let definition = parse_definition(path, &text)
             .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
         let taxonomy = &self.project.taxonomy;
         let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
         self.require_people().await?;
-        let teams = self.store.teams().await?;
-        let known = Known {
-            items: items.iter().map(|l| l.item.id.clone()).collect(),
+        let directory = DirectoryFacts {
+            teams: self.store.teams().await?,
             agencies: self
                 .store
                 .agencies()
@@ -211,7 +201,6 @@ impl Engine {
                 .into_iter()
                 .map(|a| a.id)
                 .collect(),
-            teams: teams.iter().map(|t| t.id.clone()).collect(),
             people: self
                 .store
                 .people_near(&named(&definition, |s| &s.people, |w| &w.people))
@@ -220,188 +209,56 @@ impl Engine {
                 .store
                 .roles_near(&named(&definition, |s| &s.roles, |w| &w.roles))
                 .await?,
-            themes: taxonomy.themes().iter().map(|t| t.id.clone()).collect(),
-            channels: self
-                .project
-                .config
-                .channels
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
         };
-        let mut problems: Vec<String> = validate(&definition, path, &text, &known)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         let config_path = self.project.root.join(crate::config::CONFIG_FILE);
         let config_text = std::fs::read_to_string(&config_path).unwrap_or_default();
         let team_channels = self.team_post_channels();
-        problems.extend(
-            check_team_posts(
-                &definition,
-                (path, &text),
-                (&config_path, &config_text),
-                &team_channels,
-                &teams,
-            )
-            .iter()
-            .map(ToString::to_string),
-        );
-        let today = now.with_timezone(&self.calendar.time_zone()).date_naive();
         let guard = PrivacyGuard::new(&self.project.config.privacy)
             .map_err(|e| Problems::one(e.to_string()))?;
-        // Follow-up questions and answers, and anything else written in the
-        // rollout, reach people too.
-        problems.extend(
-            guard
-                .scan_toml(&text)
-                .iter()
-                .map(|f| f.in_file(path).to_string()),
-        );
         let renderer = self.project.renderer().map_err(Problems)?;
-        let input = self.project.sample_input("Sam Example");
-        // May the item go out, does the privacy guard pass it, does it
-        // render for every channel used?
-        let check_item = |loaded: &LoadedItem, problems: &mut Vec<String>| {
-            if !loaded.item.status.may_roll_out(today) {
-                problems.push(format!(
-                    "{}: item \"{}\" has status {} and may not be rolled out on {today}\n  help: set status to approved, published or internal (or wait for its embargo date)",
-                    loaded.path.display(),
-                    loaded.item.id,
-                    loaded.item.status.name()
-                ));
-            }
-            for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
-                problems.push(finding.in_file(&loaded.path).to_string());
-            }
-            for channel in &definition.channels {
-                let Some(route) = self.routes.iter().find(|r| &r.instance == channel) else {
-                    continue;
-                };
-                for &format in &route.formats {
-                    match renderer.render(&loaded.item, taxonomy, format, &input) {
-                        Ok(chunks) => {
-                            problems.extend(crate::project::rendered_problem(
-                                &guard,
-                                loaded,
-                                &chunks.concat(),
-                                &[],
-                                &format!("{format} (channel \"{channel}\")"),
-                            ));
-                        }
-                        Err(e) => problems.push(format!(
-                            "{}: cannot render for {format} (channel \"{channel}\"): {e}",
-                            loaded.path.display()
-                        )),
-                    }
-                }
-            }
-        };
-        let mut titles = Vec::new();
-        let loaded = match &definition.digest {
-            None => {
-                let Some(loaded) = items.into_iter().find(|l| l.item.id == definition.item) else {
-                    problems.extend(content_errors.iter().map(ToString::to_string));
-                    return Err(Problems(problems));
-                };
-                check_item(&loaded, &mut problems);
-                loaded
-            }
-            Some(digest) => {
-                let articles = match digest_articles(digest, &items, path, &text) {
-                    Ok(articles) => articles,
-                    Err(problem) => {
-                        problems.push(problem);
-                        problems.extend(content_errors.iter().map(ToString::to_string));
-                        return Err(Problems(problems));
-                    }
-                };
-                for article in &articles {
-                    check_item(article, &mut problems);
-                }
-                titles = articles.iter().map(|a| a.item.title.clone()).collect();
-                let ItemKind::NewsletterItem(first) = &articles[0].item.kind else {
-                    unreachable!("digest articles are newsletter items");
-                };
-                let issue = content::newsletter_issue(
-                    &first.newsletter,
-                    &digest.issue,
-                    &articles,
-                    taxonomy,
-                    path,
-                )
-                .map_err(|e| {
-                    Problems::one(format!("{}: cannot build the digest: {e}", path.display()))
-                })?;
-                if problems.is_empty() {
-                    check_item(&issue, &mut problems);
-                }
-                issue
-            }
-        };
-        definition.item = loaded.item.id.clone();
-        let calendar = &self.calendar;
-        let audience = audience_query(
-            &definition,
-            &loaded.item.id,
-            &loaded.item.version.0,
-            &loaded.item.themes,
-            &|wave| millis(wave_send(&definition, calendar, wave)),
-        );
-        if definition.reacknowledge && loaded.item.what_changed.is_none() {
-            problems.push(format!(
-                "{}: a re-acknowledgement round needs a `what_changed` note in the item\n  help: add what_changed = \"...\" to the front matter of {}, saying in a sentence or two what changed",
-                path.display(),
-                loaded.path.display()
-            ));
-        }
-        // Counted per wave and by the first of the rollout's channels whose
-        // kind of identity each person has: counts only, in the store.
-        let kinds: Vec<String> = definition
-            .channels
-            .iter()
-            .map(|c| {
-                self.routes
+        let sample = self.project.sample_input("Sam Example");
+        let checked = plan::check(
+            PlanInputs {
+                path,
+                text: &text,
+                definition,
+                items,
+                content_errors,
+                taxonomy,
+                config_path: &config_path,
+                config_text: &config_text,
+                channels: self
+                    .project
+                    .config
+                    .channels
                     .iter()
-                    .find(|r| &r.instance == c)
-                    .map_or_else(String::new, |r| r.identity.clone())
-            })
-            .collect();
-        let counts = self.store.count_audience(&audience, &kinds).await?;
-        // Someone in two partnerships' audiences gets an item once, whichever
-        // rollout reaches them first: the query leaves them out.
-        let already_reached = counts.already_reached;
-        if counts.members() == 0 {
-            problems.push(format!(
-                "{}: the audience is empty: no active person matches it and a wave{}\n  help: check [audience] and the wave selectors against the imported directory",
-                path.display(),
-                if already_reached > 0 {
-                    format!(" ({already_reached} matched but already have this item through another rollout)")
-                } else {
-                    String::new()
-                }
-            ));
+                    .map(|c| c.name.clone())
+                    .collect(),
+                team_channels: &team_channels,
+                routes: &self.routes,
+                calendar: &self.calendar,
+                today: now.with_timezone(&self.calendar.time_zone()).date_naive(),
+                guard: &guard,
+                renderer: &renderer,
+                sample: &sample,
+            },
+            &directory,
+        )?;
+        let counts = self
+            .store
+            .count_audience(checked.audience(), checked.kinds())
+            .await?;
+        let mut planned = plan::conclude(checked, &counts, &self.calendar)?;
+        if !planned.definition.team_posts.is_empty() {
+            let by_team = self.store.audience_by_team(&planned.audience).await?;
+            planned.team_posts = plan_team_posts(
+                &planned.definition,
+                &team_channels,
+                &directory.teams,
+                &by_team,
+            );
         }
-        if !problems.is_empty() {
-            return Err(Problems(problems));
-        }
-        let mut summary = summarise(&definition, calendar, &counts);
-        summary.articles = titles;
-        let team_posts = if definition.team_posts.is_empty() {
-            Vec::new()
-        } else {
-            let by_team = self.store.audience_by_team(&audience).await?;
-            plan_team_posts(&definition, &team_channels, &teams, &by_team)
-        };
-        Ok(Planned {
-            definition,
-            item: loaded,
-            summary,
-            people: counts.members(),
-            audience,
-            already_reached,
-            team_posts,
-        })
+        Ok(planned)
     }
 
     /// What each configured channel instance offers team posts.
@@ -540,7 +397,7 @@ impl Engine {
     }
 
     /// Everything the scheduler and dispatcher need, ready to tick.
-    pub async fn runner(self, settings: DispatchSettings) -> Result<Runner, Problems> {
+    pub async fn runner(self, settings: DispatchSettings) -> Result<Runner<S>, Problems> {
         let config = &self.project.config;
         let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
         let keys = ActionKey::new(self.store.engine_secret(inbound::actions::KEY_NAME).await?);
@@ -581,6 +438,7 @@ impl Engine {
             settings,
         );
         Ok(Runner {
+            responses: Responses::new(self.store.clone()),
             store: self.store,
             host,
             rollouts,
@@ -612,24 +470,58 @@ impl Engine {
 
 /// The scheduler and dispatcher of an opened engine, driven by whatever
 /// clock the caller keeps: `cascade serve` uses the real one, tests their own.
-pub struct Runner {
-    pub store: Arc<SqliteStore>,
-    pub host: Arc<PluginHost>,
-    pub rollouts: Arc<Rollouts>,
-    pub world: Arc<World>,
-    pub dispatcher: Dispatcher<SqliteStore>,
+pub struct Runner<S> {
+    store: Arc<S>,
+    host: Arc<PluginHost>,
+    rollouts: Arc<Rollouts>,
+    world: Arc<World>,
+    dispatcher: Dispatcher<S>,
     /// Posts in team channels and their live counts.
-    pub team_posts: TeamPoster<SqliteStore>,
+    team_posts: TeamPoster<S>,
+    /// Checks and records what people do with their deliveries in chat.
+    responses: Responses<S>,
     inbound: tokio::sync::Mutex<mpsc::UnboundedReceiver<Inbound>>,
     /// Signs the ids of chat buttons.
-    pub keys: ActionKey,
+    keys: ActionKey,
     /// Hashes the link codes people send.
-    pub link_codes: LinkCodeKey,
+    link_codes: LinkCodeKey,
     conversations: Conversations,
     replies: AtomicU64,
 }
 
-impl Runner {
+impl<S> Runner<S> {
+    /// The store the runner schedules from and records to.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The plugin host, with the channel instances started.
+    pub fn host(&self) -> &Arc<PluginHost> {
+        &self.host
+    }
+
+    /// The rollouts being served, loaded as they are needed.
+    pub fn rollouts(&self) -> &Rollouts {
+        &self.rollouts
+    }
+
+    /// The directory as loaded for serving, with the channel routes.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Signs the ids of chat buttons.
+    pub fn keys(&self) -> &ActionKey {
+        &self.keys
+    }
+
+    /// Hashes the link codes people send.
+    pub fn link_codes(&self) -> &LinkCodeKey {
+        &self.link_codes
+    }
+}
+
+impl<S: AllStores> Runner<S> {
     /// Runs the scheduler and dispatcher until `shutdown` turns true (then
     /// finishes the batch in flight and stops the channels), or, with
     /// `until_idle`, until nothing is left to send now.
@@ -765,9 +657,10 @@ impl Runner {
     }
 
     /// What handling inbound events needs, borrowed from the runner.
-    pub fn desk(&self) -> Desk<'_, SqliteStore> {
+    pub fn desk(&self) -> Desk<'_, S> {
         Desk {
             store: &self.store,
+            responses: &self.responses,
             world: &self.world,
             rollouts: &self.rollouts,
             keys: &self.keys,
@@ -849,105 +742,8 @@ impl Runner {
     }
 }
 
-/// A rollout that passed every check, ready to start.
-pub struct Planned {
-    pub definition: RolloutDefinition,
-    pub item: LoadedItem,
-    pub summary: PlanSummary,
-    /// Who the rollout reaches, resolved in the store when it starts.
-    pub audience: AudienceQuery,
-    /// How many people it reaches, as planned.
-    pub people: usize,
-    /// People left out because another rollout of the item already has them.
-    pub already_reached: usize,
-    /// Posts in team channels, with when each is due.
-    pub team_posts: Vec<PlannedTeamPost>,
-}
-
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ServeReport {
     pub queued: usize,
     pub dispatched: usize,
-}
-
-/// Every id of one kind a definition names, sorted and once each: in the
-/// audience's include and exclude lists and in every wave.
-fn named(
-    def: &RolloutDefinition,
-    in_selector: fn(&cascade_model::rollout::Selector) -> &Vec<String>,
-    in_wave: fn(&cascade_model::rollout::Wave) -> &Vec<String>,
-) -> Vec<String> {
-    let mut ids: Vec<String> = in_selector(&def.audience.include)
-        .iter()
-        .chain(in_selector(&def.audience.exclude))
-        .chain(def.waves.iter().flat_map(in_wave))
-        .cloned()
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// The articles of a digest's newsletter issue, in id order, or what is
-/// wrong (no article has that issue; two newsletters share it) at the
-/// `newsletter_issue` line of the rollout file.
-fn digest_articles<'a>(
-    digest: &cascade_model::rollout::Digest,
-    items: &'a [LoadedItem],
-    path: &Path,
-    text: &str,
-) -> Result<Vec<&'a LoadedItem>, String> {
-    let line = text
-        .lines()
-        .position(|l| l.trim_start().starts_with("newsletter_issue"))
-        .map_or(1, |i| i + 1);
-    let newsletter_of = |l: &LoadedItem| match &l.item.kind {
-        ItemKind::NewsletterItem(n) if n.issue == digest.issue => Some(n.newsletter.clone()),
-        _ => None,
-    };
-    let mut articles: Vec<&LoadedItem> = items
-        .iter()
-        .filter(|l| {
-            newsletter_of(l)
-                .is_some_and(|n| digest.newsletter.as_ref().is_none_or(|wanted| *wanted == n))
-        })
-        .collect();
-    articles.sort_by(|a, b| a.item.id.cmp(&b.item.id));
-    let newsletters: std::collections::BTreeSet<String> =
-        articles.iter().filter_map(|l| newsletter_of(l)).collect();
-    let issues: std::collections::BTreeSet<&str> = items
-        .iter()
-        .filter_map(|l| match &l.item.kind {
-            ItemKind::NewsletterItem(n) => Some(n.issue.as_str()),
-            _ => None,
-        })
-        .collect();
-    match newsletters.len() {
-        0 => Err(format!(
-            "{}:{line}: no newsletter item in the content folder has issue \"{}\"{}\n  help: {}",
-            path.display(),
-            digest.issue,
-            digest
-                .newsletter
-                .as_ref()
-                .map(|n| format!(" in \"{n}\""))
-                .unwrap_or_default(),
-            if issues.is_empty() {
-                "add the issue's articles as newsletter-item files first".to_owned()
-            } else {
-                format!(
-                    "issues with articles: {}",
-                    issues.into_iter().collect::<Vec<_>>().join(", ")
-                )
-            }
-        )),
-        1 => Ok(articles),
-        _ => Err(format!(
-            "{}:{line}: issue \"{}\" has articles of {} newsletters\n  help: name one, e.g. newsletter = \"{}\"",
-            path.display(),
-            digest.issue,
-            newsletters.len(),
-            newsletters.first().expect("two or more")
-        )),
-    }
 }

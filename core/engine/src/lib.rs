@@ -3,12 +3,24 @@
 //! back from people (acknowledgements, answers, champions' confirmations,
 //! chat commands) and builds reports. It works over the store traits and
 //! the plugin host; the HTTP server and the command line sit on top of it.
+//!
+//! Modules, each using only those before it:
+//! `ack`, `server_config`, `link_code`, `report` (no other module);
+//! `config`; `project`; `buttons` (the chat buttons of a delivery);
+//! `delivery`; `respond` (the acknowledgement service HTTP and chat share);
+//! `inbound` (chat events); `problems`; `plan` (pure planning); `engine`
+//! (the I/O shell: opening, planning, starting, the serve loop).
 
 pub mod ack;
+pub mod buttons;
 pub mod config;
 pub mod delivery;
 pub mod engine;
 pub mod inbound;
+pub mod link_code;
+pub mod plan;
+pub mod problems;
 pub mod project;
 pub mod report;
+pub mod respond;
 pub mod server_config;

@@ -120,8 +120,8 @@ impl Project {
     /// The key link codes are hashed under, made on first use.
     pub fn link_code_key(
         &self,
-    ) -> Result<crate::inbound::LinkCodeKey, crate::inbound::LinkCodeKeyError> {
-        crate::inbound::LinkCodeKey::load_or_create(
+    ) -> Result<crate::link_code::LinkCodeKey, crate::link_code::LinkCodeKeyError> {
+        crate::link_code::LinkCodeKey::load_or_create(
             &self.root.join(&self.config.store.link_code_key),
         )
     }

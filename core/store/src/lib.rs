@@ -20,6 +20,16 @@ pub use team_posts::*;
 
 pub use sqlite::SqliteStore;
 
+/// Every store trait at once: what the engine and the HTTP server ask of a
+/// store. Implemented for any type that implements them all, so callers
+/// write `S: AllStores` and a second store implements only the traits.
+pub trait AllStores: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static {}
+
+impl<S> AllStores for S where
+    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static
+{
+}
+
 use cascade_model::content::{LearningItem, Taxonomy, Version};
 use cascade_model::directory::{
     Agency, Champion, ChannelIdentity, DirectoryError, DirectoryFile, Person, Team,

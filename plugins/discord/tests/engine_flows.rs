@@ -91,7 +91,7 @@ name = "Everyone"
 after_days = 0
 "#;
 
-async fn runner(dir: &Path) -> Runner {
+async fn runner(dir: &Path) -> Runner<SqliteStore> {
     let now = utc(2026, 3, 27, 8, 0);
     let rollout = dir.join("rollouts").join("now.toml");
     std::fs::write(&rollout, ROLLOUT).unwrap();
@@ -113,7 +113,7 @@ async fn runner(dir: &Path) -> Runner {
 }
 
 /// Handles inbound events until the plugin's next one has been handled.
-async fn handle_next(runner: &Runner) -> InboundOutcome {
+async fn handle_next(runner: &Runner<SqliteStore>) -> InboundOutcome {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let mut outcomes = runner
@@ -158,8 +158,8 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
 
     // Amara links her Discord account with the code the business unit gave her.
     let code = issue_code(
-        &*runner.store,
-        &runner.link_codes,
+        runner.store().as_ref(),
+        runner.link_codes(),
         "p-amara-okafor",
         1_774_605_600_000,
     )
@@ -223,7 +223,7 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
     assert!(told.contains("not linked"), "{told}");
     assert_eq!(followup["flags"], 64, "only the stranger sees it");
     let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(runner.store.pool())
+        .fetch_one(runner.store().pool())
         .await
         .unwrap();
     assert_eq!(acks, 0);
@@ -286,7 +286,7 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
     );
     let row =
         sqlx::query("SELECT team_id, session_date, present, channel FROM cascade_confirmations")
-            .fetch_one(runner.store.pool())
+            .fetch_one(runner.store().pool())
             .await
             .unwrap();
     let recorded: (String, String, u32, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -327,10 +327,10 @@ fn at(seconds: i64) -> DateTime<Utc> {
 }
 
 /// Links `account` to `person` the way a person does: `/link <code>`.
-async fn link(fake: &FakeDiscord, runner: &Runner, account: &str, person: &str) {
+async fn link(fake: &FakeDiscord, runner: &Runner<SqliteStore>, account: &str, person: &str) {
     let code = issue_code(
-        &*runner.store,
-        &runner.link_codes,
+        runner.store().as_ref(),
+        runner.link_codes(),
         person,
         1_774_605_600_000,
     )
@@ -352,10 +352,10 @@ fn edits_of(fake: &FakeDiscord, message: &str) -> Vec<support::fake_discord::Rec
     ))
 }
 
-async fn acknowledgements_of(runner: &Runner, person: &str) -> i64 {
+async fn acknowledgements_of(runner: &Runner<SqliteStore>, person: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements WHERE person_id = ?")
         .bind(person)
-        .fetch_one(runner.store.pool())
+        .fetch_one(runner.store().pool())
         .await
         .unwrap()
 }
@@ -472,7 +472,7 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
         assert_eq!(acknowledgements_of(&runner, person).await, 1);
     }
     let row = sqlx::query("SELECT channel, method, delivery_id FROM acknowledgements WHERE person_id = 'p-simon-hale'")
-        .fetch_one(runner.store.pool())
+        .fetch_one(runner.store().pool())
         .await
         .unwrap();
     let recorded: (String, String, Option<i64>) = (row.get(0), row.get(1), row.get(2));
@@ -529,7 +529,7 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
     assert_eq!(told["flags"], 64);
     assert_eq!(acknowledgements_of(&runner, "p-amara-okafor").await, 0);
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(runner.store.pool())
+        .fetch_one(runner.store().pool())
         .await
         .unwrap();
     assert_eq!(total, 2);
@@ -582,7 +582,7 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
     }
     let shown: (i64, i64) = {
         let row = sqlx::query("SELECT shown_acknowledged, shown_total FROM team_posts")
-            .fetch_one(runner.store.pool())
+            .fetch_one(runner.store().pool())
             .await
             .unwrap();
         (row.get(0), row.get(1))

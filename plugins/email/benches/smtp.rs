@@ -192,7 +192,7 @@ async fn started(
     people: usize,
     port: u16,
     connections: usize,
-) -> (tempfile::TempDir, Runner, Composer) {
+) -> (tempfile::TempDir, Runner<SqliteStore>, Composer) {
     let tmp = tempfile::Builder::new()
         .prefix("cascade-bench-email")
         .tempdir()
@@ -234,9 +234,17 @@ async fn started(
 }
 
 /// The requests the dispatcher would send, composed as it composes them.
-async fn requests(runner: &Runner, composer: &Composer, people: usize) -> Vec<SendRequest> {
-    let rollout = runner.rollouts.get(&*runner.store, ROLLOUT).await.unwrap();
-    let route = &runner.world.routes["email"];
+async fn requests(
+    runner: &Runner<SqliteStore>,
+    composer: &Composer,
+    people: usize,
+) -> Vec<SendRequest> {
+    let rollout = runner
+        .rollouts()
+        .get(runner.store().as_ref(), ROLLOUT)
+        .await
+        .unwrap();
+    let route = &runner.world().routes["email"];
     (0..people)
         .map(|i| {
             let person = format!("p-{i:07}");
@@ -254,15 +262,19 @@ async fn requests(runner: &Runner, composer: &Composer, people: usize) -> Vec<Se
                 attempts: 1,
             };
             let (message, actions) = composer
-                .compose(&row, &rollout, &runner.world, route, Utc::now())
+                .compose(&row, &rollout, runner.world(), route, Utc::now())
                 .unwrap();
             SendRequest {
                 delivery_id: format!("d{}", row.id),
                 idempotency_key: row.idempotency_key,
                 channel: route.kind.clone(),
                 recipient: Recipient {
-                    display_name: runner.world.person(&person).unwrap().display_name.clone(),
-                    address: runner.world.address(&person, "email").unwrap().to_string(),
+                    display_name: runner.world().person(&person).unwrap().display_name.clone(),
+                    address: runner
+                        .world()
+                        .address(&person, "email")
+                        .unwrap()
+                        .to_string(),
                     person_id: person,
                 },
                 message,
@@ -277,8 +289,12 @@ async fn requests(runner: &Runner, composer: &Composer, people: usize) -> Vec<Se
 
 /// The pre-composed requests through the host and plugin, `in_flight` at
 /// a time, as the dispatcher keeps them.
-async fn through_plugin(runner: &Runner, requests: Vec<SendRequest>, in_flight: usize) -> Duration {
-    let host = Arc::clone(&runner.host);
+async fn through_plugin(
+    runner: &Runner<SqliteStore>,
+    requests: Vec<SendRequest>,
+    in_flight: usize,
+) -> Duration {
+    let host = Arc::clone(runner.host());
     let requests = Arc::new(requests);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t = Instant::now();
@@ -308,7 +324,7 @@ struct EngineRun {
     dispatch: Duration,
 }
 
-async fn through_engine(runner: &Runner, people: usize) -> EngineRun {
+async fn through_engine(runner: &Runner<SqliteStore>, people: usize) -> EngineRun {
     let t = Instant::now();
     let queued = runner.schedule(Utc::now()).await.unwrap();
     let schedule = t.elapsed();
@@ -323,7 +339,7 @@ async fn through_engine(runner: &Runner, people: usize) -> EngineRun {
     {}
     let dispatch = t.elapsed();
     let sent: u64 = runner
-        .store
+        .store()
         .delivery_counts(ROLLOUT)
         .await
         .unwrap()

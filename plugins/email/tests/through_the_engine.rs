@@ -260,7 +260,7 @@ async fn a_digest_sends_every_article_of_the_issue_in_one_email_per_person() {
         assert_eq!(links, 1, "{text}");
     }
     let item: String = sqlx::query_scalar("SELECT item_id FROM rollouts WHERE id = 'pm-2026-12'")
-        .fetch_one(runner.store.pool())
+        .fetch_one(runner.store().pool())
         .await
         .unwrap();
     assert_eq!(item, "partnership-matters-2026-12");
@@ -335,7 +335,7 @@ async fn a_follow_up_by_email_offers_each_answer_as_a_link_that_records_it_on_po
         .unwrap();
     let clock: cascade_server::Clock = std::sync::Arc::new(|| utc(2026, 6, 25, 10, 0));
     let app = cascade_server::ack_router(cascade_server::ServerState::new(
-        runner.store.clone(),
+        runner.store().clone(),
         std::sync::Arc::new(keys),
         project.taxonomy.clone(),
         chrono_tz::Europe::London,
@@ -343,7 +343,7 @@ async fn a_follow_up_by_email_offers_each_answer_as_a_link_that_records_it_on_po
     ));
     let answers = || async {
         sqlx::query_as::<_, (String, String)>("SELECT answer, channel FROM follow_up_answers")
-            .fetch_all(runner.store.pool())
+            .fetch_all(runner.store().pool())
             .await
             .unwrap()
     };

@@ -69,7 +69,7 @@ fn padding(section: u32) -> String {
 
 struct Flow {
     fake: FakeBotApi,
-    runner: Runner,
+    runner: Runner<SqliteStore>,
     /// In webhook mode: the base URL of cascade's HTTP server.
     server: Option<String>,
     _dir: tempfile::TempDir,
@@ -172,7 +172,7 @@ impl Flow {
         };
         let runner = engine.runner(settings).await.unwrap();
         if let Some(listener) = listener {
-            let app = cascade_server::webhook_router(runner.host.clone());
+            let app = cascade_server::webhook_router(runner.host().clone());
             tokio::spawn(async move {
                 let limits = cascade_server::ServerConfig::default();
                 cascade_server::serve(listener, app, &limits, std::future::pending()).await
@@ -236,8 +236,8 @@ impl Flow {
 
     async fn link(&self, person: &str, user: i64) {
         let code = issue_code(
-            &*self.runner.store,
-            &self.runner.link_codes,
+            self.runner.store().as_ref(),
+            self.runner.link_codes(),
             person,
             1_774_598_400_000,
         )
@@ -322,7 +322,7 @@ async fn a_linked_practitioner_gets_a_three_part_briefing_acknowledges_and_sees_
     assert_eq!(answer.body["text"], "Acknowledged");
     let acknowledged: String =
         sqlx::query_scalar("SELECT method FROM acknowledgements WHERE person_id = 'p-tom-reilly'")
-            .fetch_one(flow.runner.store.pool())
+            .fetch_one(flow.runner.store().pool())
             .await
             .unwrap();
     assert!(!acknowledged.is_empty());
@@ -424,7 +424,7 @@ async fn presses_from_an_unlinked_or_a_different_account_are_refused_politely_re
     assert!(!to_tom.text.contains(TITLE), "{}", to_tom.text);
 
     let acknowledgements: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(flow.runner.store.pool())
+        .fetch_one(flow.runner.store().pool())
         .await
         .unwrap();
     assert_eq!(acknowledgements, 0);
@@ -504,7 +504,7 @@ async fn a_champion_confirms_a_cascade_through_the_guided_exchange() {
     let done = next(&flow).await;
     assert!(done.text.contains("(14 present)"), "{}", done.text);
     let row = sqlx::query("SELECT team_id, present, channel FROM cascade_confirmations")
-        .fetch_one(flow.runner.store.pool())
+        .fetch_one(flow.runner.store().pool())
         .await
         .unwrap();
     let recorded: (String, u32, String) = (row.get(0), row.get(1), row.get(2));
@@ -525,7 +525,7 @@ async fn a_person_who_blocked_the_bot_is_marked_unreachable_and_gets_email() {
     let toms: Vec<(String, String)> = sqlx::query(
         "SELECT state, channel FROM outbox WHERE recipient_id = 'p-tom-reilly' ORDER BY id",
     )
-    .fetch_all(flow.runner.store.pool())
+    .fetch_all(flow.runner.store().pool())
     .await
     .unwrap()
     .iter()
@@ -542,7 +542,7 @@ async fn a_person_who_blocked_the_bot_is_marked_unreachable_and_gets_email() {
         "SELECT unreachable_at FROM channel_identities WHERE channel = 'telegram' AND address = ?",
     )
     .bind(TOM.to_string())
-    .fetch_one(flow.runner.store.pool())
+    .fetch_one(flow.runner.store().pool())
     .await
     .unwrap();
     assert!(unreachable.is_some());

@@ -1,6 +1,8 @@
 //! Acknowledgement by signed link: the tokens (`token`), the pages a person
-//! sees (`pages`), and what those pages say about an item. The HTTP routes
-//! that use them live in `crate::server`; the records in `cascade_store`.
+//! sees (`pages`), what those pages say about an item, and the check of a
+//! champion's confirmation form. The HTTP routes that use them live in
+//! `cascade-server`; who may do what and the records it makes, in
+//! `crate::respond`.
 
 pub mod pages;
 pub mod token;

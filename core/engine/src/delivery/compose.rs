@@ -5,7 +5,8 @@
 
 use super::{ChannelRoute, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
-use crate::inbound::{ActionKey, ActionRef, item_actions};
+use crate::buttons::item_actions;
+use cascade_model::actions::{ActionKey, ActionRef};
 use cascade_model::content::Taxonomy;
 use cascade_plugin_api::{Action, MailingList, Message, MessagePart};
 use cascade_render::{Channel, RenderInput, Renderer, escape};

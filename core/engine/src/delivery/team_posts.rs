@@ -13,7 +13,7 @@ use super::{
     ChannelRoute, Composer, DeliveryError, DispatchSettings, RolloutRuntime, Rollouts, World,
     backoff, dispatcher::jitter, millis,
 };
-use crate::inbound::ActionRef;
+use cascade_model::actions::ActionRef;
 use cascade_model::rollout::count_line;
 use cascade_plugin_api::{
     Action, ChannelPost, Message, MessagePart, Recipient, SendRequest, SendResult,

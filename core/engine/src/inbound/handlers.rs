@@ -7,7 +7,8 @@ use super::{
     legacy_hash,
 };
 use crate::ack::{CASCADE_METHODS, CascadeForm, FieldProblem, check_cascade};
-use cascade_store::{AckMethod, CodeRefusal, Evidence, Outbox, Store, StoreError, TeamPosts};
+use crate::respond::{Denied, Refused, Unavailable, Via, covering};
+use cascade_store::{AckMethod, CodeRefusal, Evidence, Outbox, Store, TeamPosts};
 use std::collections::BTreeMap;
 
 /// Where an inbound event came from, and when it is handled.
@@ -22,13 +23,13 @@ pub(super) struct Origin<'e> {
     pub now: i64,
 }
 
-impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
+impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
     /// A command, parsed once into a [`ChatCommand`].
     pub(super) async fn command(
         &self,
         command: ChatCommand,
         from: Origin<'_>,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         match command {
             ChatCommand::Link { code } => self.link(code.as_deref(), from).await,
             ChatCommand::Help => Ok(Handled {
@@ -47,7 +48,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
 
     /// Text typed outside a command: the next answer of a conversation in
     /// progress, if there is one.
-    pub(super) async fn text(&self, text: &str, from: Origin<'_>) -> Result<Handled, StoreError> {
+    pub(super) async fn text(&self, text: &str, from: Origin<'_>) -> Result<Handled, Unavailable> {
         let Origin {
             account,
             channel,
@@ -84,16 +85,13 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         &self,
         action_id: &str,
         from: Origin<'_>,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         let Some(action) = self.keys.open(action_id) else {
             return self.forged(from).await;
         };
         match action {
             ActionRef::Choice(choice) => self.choice(&choice, from).await,
-            ActionRef::Post(post_id) => {
-                self.acknowledge_post(from.identity, from.account, post_id, from.channel, from.now)
-                    .await
-            }
+            ActionRef::Post(post_id) => self.acknowledge_post(post_id, from).await,
             ActionRef::Ack(delivery_id) => self.ack_button(delivery_id, from).await,
             ActionRef::Confirm(delivery_id) => self.confirm_button(delivery_id, from).await,
             ActionRef::Answer(delivery_id, n) => self.answer_button(delivery_id, n, from).await,
@@ -107,20 +105,11 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         action_id: &str,
         fields: &BTreeMap<String, String>,
         from: Origin<'_>,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         let Some(ActionRef::Confirm(delivery_id)) = self.keys.open(action_id) else {
             return self.forged(from).await;
         };
-        let (person, delivery) = match self
-            .recipient(
-                from.identity,
-                from.account,
-                delivery_id,
-                from.channel,
-                from.now,
-            )
-            .await?
-        {
+        let (person, delivery) = match self.recipient(delivery_id, from).await? {
             Ok(found) => found,
             Err(refused) => return Ok(refused),
         };
@@ -148,7 +137,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     }
 
     /// `/link CODE`: redeems the one-time code for this account.
-    async fn link(&self, code: Option<&str>, from: Origin<'_>) -> Result<Handled, StoreError> {
+    async fn link(&self, code: Option<&str>, from: Origin<'_>) -> Result<Handled, Unavailable> {
         let Origin {
             identity,
             account,
@@ -213,7 +202,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     }
 
     /// `/pending`: lists what waits for the linked person.
-    async fn pending(&self, from: Origin<'_>) -> Result<Handled, StoreError> {
+    async fn pending(&self, from: Origin<'_>) -> Result<Handled, Unavailable> {
         let person = match self.linked_person(from).await? {
             Ok(person) => person,
             Err(refused) => return Ok(refused),
@@ -223,7 +212,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     }
 
     /// `/ack ITEM`: acknowledges the latest pending delivery of that item.
-    async fn ack_command(&self, wanted: &str, from: Origin<'_>) -> Result<Handled, StoreError> {
+    async fn ack_command(&self, wanted: &str, from: Origin<'_>) -> Result<Handled, Unavailable> {
         let method = AckMethod::Command;
         let Origin { channel, now, .. } = from;
         let person = match self.linked_person(from).await? {
@@ -243,9 +232,16 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
                 )
                 .await;
         };
-        let Some(delivery) = self.store.delivery(item.delivery_id).await? else {
-            return self
-                .refuse(
+        let via = Via { channel, at: now };
+        match self
+            .responses
+            .acknowledge(&person, item.delivery_id, method, via)
+            .await
+        {
+            Ok(acknowledged) => Ok(self.acknowledged(person, acknowledged, now).await),
+            // The delivery of a pending item is gone: nothing to name.
+            Err(Denied::Refused(Refused::NoSuchDelivery)) => {
+                self.refuse(
                     channel,
                     Some(&person),
                     None,
@@ -253,15 +249,21 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
                     Refusal::UnknownDelivery,
                     now,
                 )
-                .await;
-        };
-        self.acknowledge(person, delivery, channel, method, now)
-            .await
+                .await
+            }
+            Err(denied) => {
+                self.denied(denied, &person, Some(item.delivery_id), method, from)
+                    .await
+            }
+        }
     }
 
     /// The person a command's account is linked to; otherwise the logged
     /// refusal.
-    async fn linked_person(&self, from: Origin<'_>) -> Result<Result<String, Handled>, StoreError> {
+    async fn linked_person(
+        &self,
+        from: Origin<'_>,
+    ) -> Result<Result<String, Handled>, Unavailable> {
         match self
             .store
             .person_for_account(from.identity, from.account)
@@ -282,7 +284,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     }
 
     /// A button id this engine did not sign, refused and logged.
-    async fn forged(&self, from: Origin<'_>) -> Result<Handled, StoreError> {
+    async fn forged(&self, from: Origin<'_>) -> Result<Handled, Unavailable> {
         self.refuse(
             from.channel,
             None,
@@ -295,7 +297,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     }
 
     /// A choice button of a cascade confirmation in progress.
-    async fn choice(&self, choice: &str, from: Origin<'_>) -> Result<Handled, StoreError> {
+    async fn choice(&self, choice: &str, from: Origin<'_>) -> Result<Handled, Unavailable> {
         let Origin {
             account,
             channel,
@@ -320,22 +322,27 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     }
 
     /// "Acknowledge" on a delivery, pressed by its recipient.
-    async fn ack_button(&self, delivery_id: i64, from: Origin<'_>) -> Result<Handled, StoreError> {
-        let (person, delivery) = match self
-            .recipient(
-                from.identity,
-                from.account,
-                delivery_id,
-                from.channel,
-                from.now,
-            )
-            .await?
-        {
-            Ok(found) => found,
+    async fn ack_button(&self, delivery_id: i64, from: Origin<'_>) -> Result<Handled, Unavailable> {
+        let method = AckMethod::Button;
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
             Err(refused) => return Ok(refused),
         };
-        self.acknowledge(person, delivery, from.channel, AckMethod::Button, from.now)
+        let via = Via {
+            channel: from.channel,
+            at: from.now,
+        };
+        match self
+            .responses
+            .acknowledge(&person, delivery_id, method, via)
             .await
+        {
+            Ok(acknowledged) => Ok(self.acknowledged(person, acknowledged, from.now).await),
+            Err(denied) => {
+                self.denied(denied, &person, Some(delivery_id), method, from)
+                    .await
+            }
+        }
     }
 
     /// "I've cascaded this to my team" where the channel has no forms: the
@@ -344,17 +351,8 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         &self,
         delivery_id: i64,
         from: Origin<'_>,
-    ) -> Result<Handled, StoreError> {
-        let (person, delivery) = match self
-            .recipient(
-                from.identity,
-                from.account,
-                delivery_id,
-                from.channel,
-                from.now,
-            )
-            .await?
-        {
+    ) -> Result<Handled, Unavailable> {
+        let (person, delivery) = match self.recipient(delivery_id, from).await? {
             Ok(found) => found,
             Err(refused) => return Ok(refused),
         };
@@ -383,52 +381,44 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         delivery_id: i64,
         n: usize,
         from: Origin<'_>,
-    ) -> Result<Handled, StoreError> {
-        let (person, delivery) = match self
-            .recipient(
-                from.identity,
-                from.account,
-                delivery_id,
-                from.channel,
-                from.now,
-            )
-            .await?
-        {
-            Ok(found) => found,
+    ) -> Result<Handled, Unavailable> {
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
             Err(refused) => return Ok(refused),
         };
-        self.answer(
-            person,
-            delivery,
-            Some(n),
-            from.channel,
-            from.account,
-            from.now,
-        )
-        .await
+        match self
+            .responses
+            .follow_up_answer(&person, delivery_id, n)
+            .await
+        {
+            Ok(chosen) => self.answer(person, chosen, from).await,
+            Err(denied) => {
+                self.denied(denied, &person, Some(delivery_id), AckMethod::Button, from)
+                    .await
+            }
+        }
     }
 
-    /// The teams the person champions; a logged refusal when none.
+    /// The teams the person champions, as the directory loaded for
+    /// serving has them; a logged refusal when none.
     async fn champion_teams(
         &self,
         person: &str,
         delivery_id: i64,
         from: Origin<'_>,
-    ) -> Result<Result<Vec<(String, String)>, Handled>, StoreError> {
-        let teams = self.world.champion_teams(person).to_vec();
-        if !teams.is_empty() {
-            return Ok(Ok(teams));
+    ) -> Result<Result<Vec<(String, String)>, Handled>, Unavailable> {
+        match covering(self.world.champion_teams(person).to_vec()) {
+            Ok(teams) => Ok(Ok(teams)),
+            Err(refused) => Ok(Err(self
+                .denied(
+                    refused.into(),
+                    person,
+                    Some(delivery_id),
+                    AckMethod::Button,
+                    from,
+                )
+                .await?)),
         }
-        Ok(Err(self
-            .refuse(
-                from.channel,
-                Some(person),
-                Some(delivery_id),
-                AckMethod::Button,
-                Refusal::NotAChampion,
-                from.now,
-            )
-            .await?))
     }
 }
 

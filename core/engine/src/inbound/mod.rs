@@ -1,5 +1,5 @@
 //! What people do on chat channels, turned into evidence and answered: a
-//! one-time code links their chat account to them (`link_code`, kept only
+//! one-time code links their chat account to them (`crate::link_code`, kept only
 //! as a keyed hash); a button press or
 //! command acknowledges, answers a follow-up or lists what is pending, but
 //! only from the account linked to the person the delivery was for; a
@@ -10,21 +10,22 @@
 mod command;
 pub mod conversation;
 mod handlers;
-mod link_code;
 
+pub use crate::link_code::{
+    CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash,
+};
 pub use cascade_model::actions::{self, ActionKey, ActionRef};
 pub use command::ChatCommand;
-pub use link_code::{CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash};
 
-use crate::ack::CASCADE_METHODS;
+use crate::ack::CheckedCascade;
+use crate::buttons::{confirm_action, truncate};
 use crate::delivery::{Rollouts, World, from_millis};
-use cascade_model::rollout::RolloutDefinition;
-use cascade_plugin_api::{Action, Form, FormField, InboundKind};
-use cascade_plugin_host::Inbound;
-use cascade_store::{
-    AckMethod, AckOutcome, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation, Outbox, Store,
-    StoreError, TeamPosts,
+use crate::respond::{
+    self, Acknowledged, ChosenAnswer, Denied, Responses, Unavailable, Via, team_name,
 };
+use cascade_plugin_api::{Action, InboundKind};
+use cascade_plugin_host::Inbound;
+use cascade_store::{AckMethod, AckOutcome, DeliveryInfo, Evidence, Outbox, Store, TeamPosts};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use conversation::{Draft, Next, Said};
@@ -134,6 +135,18 @@ impl Refusal {
             Refusal::NotInTeam => {
                 "This post is for the members of one team, and you are not one of them here, so nothing was recorded."
             }
+        }
+    }
+
+    /// What the acknowledgement service refused, as the chat says it.
+    fn of(refused: respond::Refused) -> Refusal {
+        use respond::Refused::*;
+        match refused {
+            NoSuchDelivery | NotTheirLearning => Refusal::UnknownDelivery,
+            SomeoneElse => Refusal::DifferentPerson,
+            NotAFollowUp | NoSuchFollowUp | NoSuchAnswer => Refusal::UnknownAnswer,
+            NotAChampion => Refusal::NotAChampion,
+            NotInTeam => Refusal::NotInTeam,
         }
     }
 
@@ -247,6 +260,8 @@ const MAX_EXAMPLE_CHARS: usize = 1000;
 /// What handling inbound events needs.
 pub struct Desk<'a, S> {
     pub store: &'a S,
+    /// Checks and records acknowledgements, answers and confirmations.
+    pub responses: &'a Responses<S>,
     pub world: &'a World,
     pub rollouts: &'a Rollouts,
     pub keys: &'a ActionKey,
@@ -255,101 +270,11 @@ pub struct Desk<'a, S> {
     pub conversations: &'a Conversations,
 }
 
-/// The buttons a delivery of an item carries: acknowledge, and for a
-/// champion who covers teams, "I've cascaded this to my team" (opening a
-/// form at once where the channel has forms).
-pub fn item_actions(
-    keys: &ActionKey,
-    delivery_id: i64,
-    champion_teams: &[(String, String)],
-    forms: bool,
-    today: NaiveDate,
-) -> Vec<Action> {
-    let mut actions = vec![Action {
-        id: keys.sign(&ActionRef::Ack(delivery_id)),
-        label: "Acknowledge".to_owned(),
-        form: None,
-    }];
-    if let Some(action) = confirm_action(keys, delivery_id, champion_teams, forms, today) {
-        actions.push(action);
-    }
-    actions
-}
-
-fn confirm_action(
-    keys: &ActionKey,
-    delivery_id: i64,
-    champion_teams: &[(String, String)],
-    forms: bool,
-    today: NaiveDate,
-) -> Option<Action> {
-    if champion_teams.is_empty() {
-        return None;
-    }
-    let field = |id: &str, label: &str| FormField {
-        id: id.to_owned(),
-        label: label.to_owned(),
-        placeholder: None,
-        value: None,
-        required: true,
-        max_length: Some(100),
-        multiline: false,
-    };
-    let team_names: Vec<&str> = champion_teams.iter().map(|(_, n)| n.as_str()).collect();
-    let form = forms.then(|| Form {
-        title: "Confirm you cascaded this".to_owned(),
-        fields: vec![
-            FormField {
-                placeholder: Some(truncate(&team_names.join(", "), 100)),
-                value: (champion_teams.len() == 1).then(|| champion_teams[0].1.clone()),
-                ..field("team", "Team")
-            },
-            FormField {
-                value: Some(today.to_string()),
-                max_length: Some(10),
-                ..field("session_date", "Date of the session (YYYY-MM-DD)")
-            },
-            FormField {
-                max_length: Some(6),
-                ..field("present", "Number present")
-            },
-            FormField {
-                placeholder: Some(
-                    CASCADE_METHODS
-                        .iter()
-                        .map(|(_, l)| *l)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-                ..field("method", "How you shared it")
-            },
-            FormField {
-                required: false,
-                max_length: Some(crate::ack::MAX_NOTE_CHARS as u16),
-                multiline: true,
-                ..field("note", "Note (optional)")
-            },
-        ],
-    });
-    Some(Action {
-        id: keys.sign(&ActionRef::Confirm(delivery_id)),
-        label: "I've cascaded this to my team".to_owned(),
-        form,
-    })
-}
-
-fn truncate(text: &str, chars: usize) -> String {
-    match text.char_indices().nth(chars.saturating_sub(1)) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
 fn long_date(day: NaiveDate) -> String {
     day.format("%-d %B %Y").to_string()
 }
 
-impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
+impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
     fn today(&self, now: i64) -> NaiveDate {
         let tz: Tz = self.rollouts.calendar().time_zone();
         from_millis(now).with_timezone(&tz).date_naive()
@@ -363,7 +288,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         method: AckMethod,
         reason: Refusal,
         now: i64,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         // The store only counts refusals; who and which delivery go to the log.
         tracing::warn!(
             channel,
@@ -376,6 +301,32 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
             .count_refusal(channel, method, reason.code(), now)
             .await?;
         Ok(Handled::refused(reason))
+    }
+
+    /// What the acknowledgement service denied `person`, in the chat's
+    /// words: a refusal logged and counted like any other, or the failure.
+    async fn denied(
+        &self,
+        denied: Denied,
+        person: &str,
+        delivery: Option<i64>,
+        method: AckMethod,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        match denied {
+            Denied::Refused(refused) => {
+                self.refuse(
+                    from.channel,
+                    Some(person),
+                    delivery,
+                    method,
+                    Refusal::of(refused),
+                    from.now,
+                )
+                .await
+            }
+            Denied::Unavailable(e) => Err(e),
+        }
     }
 
     async fn title(&self, rollout_id: &str) -> String {
@@ -393,7 +344,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         event: &Inbound,
         identity: &str,
         now: i64,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         let from = Origin {
             identity,
             account: event.event.account.as_str(),
@@ -410,85 +361,55 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         }
     }
 
-    /// The person the account is linked to, if they are the recipient of
-    /// the delivery; otherwise the logged refusal.
-    async fn recipient(
+    /// The person the account that pressed a button is linked to;
+    /// otherwise the logged refusal.
+    async fn presser(
         &self,
-        identity: &str,
-        account: &str,
-        delivery_id: i64,
-        channel: &str,
-        now: i64,
-    ) -> Result<Result<(String, cascade_store::DeliveryInfo), Handled>, StoreError> {
-        let method = AckMethod::Button;
-        let d = Some(delivery_id);
-        let Some(person) = self.store.person_for_account(identity, account).await? else {
-            return Ok(Err(self
-                .refuse(channel, None, d, method, Refusal::UnlinkedAccount, now)
-                .await?));
-        };
-        let Some(delivery) = self.store.delivery(delivery_id).await? else {
-            return Ok(Err(self
+        delivery: Option<i64>,
+        from: Origin<'_>,
+    ) -> Result<Result<String, Handled>, Unavailable> {
+        match self
+            .store
+            .person_for_account(from.identity, from.account)
+            .await?
+        {
+            Some(person) => Ok(Ok(person)),
+            None => Ok(Err(self
                 .refuse(
-                    channel,
-                    Some(&person),
-                    d,
-                    method,
-                    Refusal::UnknownDelivery,
-                    now,
+                    from.channel,
+                    None,
+                    delivery,
+                    AckMethod::Button,
+                    Refusal::UnlinkedAccount,
+                    from.now,
                 )
-                .await?));
-        };
-        if delivery.recipient_id != person {
-            return Ok(Err(self
-                .refuse(
-                    channel,
-                    Some(&person),
-                    d,
-                    method,
-                    Refusal::DifferentPerson,
-                    now,
-                )
-                .await?));
+                .await?)),
         }
-        Ok(Ok((person, delivery)))
     }
 
-    async fn acknowledge(
+    /// The person the account is linked to and the delivery, if it was
+    /// sent to them; otherwise the logged refusal.
+    async fn recipient(
         &self,
-        person: String,
-        delivery: cascade_store::DeliveryInfo,
-        channel: &str,
-        method: AckMethod,
-        now: i64,
-    ) -> Result<Handled, StoreError> {
-        if delivery.person_id != delivery.recipient_id {
-            // An escalation about someone else's learning: nothing of the
-            // reader's own to acknowledge.
-            return self
-                .refuse(
-                    channel,
-                    Some(&person),
-                    Some(delivery.id),
-                    method,
-                    Refusal::UnknownDelivery,
-                    now,
-                )
-                .await;
+        delivery_id: i64,
+        from: Origin<'_>,
+    ) -> Result<Result<(String, DeliveryInfo), Handled>, Unavailable> {
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        match self.responses.delivery_for(&person, delivery_id).await {
+            Ok(delivery) => Ok(Ok((person, delivery))),
+            Err(denied) => Ok(Err(self
+                .denied(denied, &person, Some(delivery_id), AckMethod::Button, from)
+                .await?)),
         }
-        let outcome = self
-            .store
-            .acknowledge_item(&NewAcknowledgement {
-                person_id: person.clone(),
-                item_id: delivery.item_id.clone(),
-                item_version: delivery.item_version.clone(),
-                rollout_id: Some(delivery.rollout_id.clone()),
-                delivery_id: Some(delivery.id),
-                channel: channel.to_owned(),
-                method,
-                at: now,
-            })
-            .await?;
+    }
+
+    /// The answer to an acknowledgement the service recorded: thanks, or
+    /// when the first one was; the confirmation button stays for a champion.
+    async fn acknowledged(&self, person: String, acknowledged: Acknowledged, now: i64) -> Handled {
+        let Acknowledged { delivery, outcome } = acknowledged;
         let at = match outcome {
             AckOutcome::Recorded => now,
             AckOutcome::AlreadyAcknowledged { at } => at,
@@ -504,7 +425,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
             .into_iter()
             .collect();
         let first = outcome == AckOutcome::Recorded;
-        Ok(Handled {
+        Handled {
             outcome: InboundOutcome::Acknowledged {
                 person_id: person,
                 first,
@@ -520,7 +441,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
                 keep_actions,
                 actions: Vec::new(),
             },
-        })
+        }
     }
 
     /// A press of a team post's button: acknowledges for the person linked
@@ -529,45 +450,26 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
     /// shared post as it is (its count moves by an edit of its own).
     async fn acknowledge_post(
         &self,
-        identity: &str,
-        account: &str,
         post_id: i64,
-        channel: &str,
-        now: i64,
-    ) -> Result<Handled, StoreError> {
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let Origin { channel, now, .. } = from;
         let method = AckMethod::Button;
-        let Some(person) = self.store.person_for_account(identity, account).await? else {
-            return self
-                .refuse(channel, None, None, method, Refusal::UnlinkedAccount, now)
-                .await;
+        let person = match self.presser(None, from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(refused),
         };
-        let Some(member) = self.store.team_post_member(post_id, &person).await? else {
-            return self
-                .refuse(
-                    channel,
-                    Some(&person),
-                    None,
-                    method,
-                    Refusal::NotInTeam,
-                    now,
-                )
-                .await;
+        let via = Via { channel, at: now };
+        let acknowledged = match self
+            .responses
+            .acknowledge_team_post(&person, post_id, method, via)
+            .await
+        {
+            Ok(acknowledged) => acknowledged,
+            Err(denied) => return self.denied(denied, &person, None, method, from).await,
         };
-        let outcome = self
-            .store
-            .acknowledge_item(&NewAcknowledgement {
-                person_id: person.clone(),
-                item_id: member.item_id,
-                item_version: member.item_version,
-                rollout_id: Some(member.rollout_id.clone()),
-                delivery_id: member.delivery_id,
-                channel: channel.to_owned(),
-                method,
-                at: now,
-            })
-            .await?;
-        let title = self.title(&member.rollout_id).await;
-        let text = match outcome {
+        let title = self.title(&acknowledged.rollout_id).await;
+        let text = match acknowledged.outcome {
             AckOutcome::Recorded => format!("Thank you: \"{title}\" is acknowledged."),
             AckOutcome::AlreadyAcknowledged { at } => format!(
                 "You had already acknowledged \"{title}\" on {}.",
@@ -582,7 +484,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         Ok(Handled {
             outcome: InboundOutcome::Acknowledged {
                 person_id: person,
-                first: outcome == AckOutcome::Recorded,
+                first: acknowledged.outcome == AckOutcome::Recorded,
             },
             answer: Answer {
                 notice: Some("Acknowledged".to_owned()),
@@ -591,48 +493,27 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         })
     }
 
+    /// Records a follow-up answer the service found, and thanks; after a
+    /// first answer, offers to keep an example.
     async fn answer(
         &self,
         person: String,
-        delivery: cascade_store::DeliveryInfo,
-        answer: Option<usize>,
-        channel: &str,
-        account: &str,
-        now: i64,
-    ) -> Result<Handled, StoreError> {
-        let rollout = self.store.rollout(&delivery.rollout_id).await?;
-        let label = rollout
-            .and_then(|r| serde_json::from_str::<RolloutDefinition>(&r.definition).ok())
-            .and_then(|d| {
-                let follow_up = d
-                    .follow_ups
-                    .get(delivery.step_number.checked_sub(1)? as usize)?;
-                follow_up.answers.get(answer?.checked_sub(1)?).cloned()
-            });
-        let Some(label) = label.filter(|_| delivery.step_kind == "follow-up") else {
-            return self
-                .refuse(
-                    channel,
-                    Some(&person),
-                    Some(delivery.id),
-                    AckMethod::Button,
-                    Refusal::UnknownAnswer,
-                    now,
-                )
-                .await;
-        };
-        let first = self
-            .store
-            .answer_follow_up(&NewAnswer {
-                rollout_id: delivery.rollout_id.clone(),
-                person_id: person.clone(),
-                follow_up: delivery.step_number,
-                answer: label.clone(),
-                example: None,
-                channel: channel.to_owned(),
-                at: now,
-            })
-            .await?;
+        chosen: ChosenAnswer,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let Origin {
+            account,
+            channel,
+            now,
+            ..
+        } = from;
+        let via = Via { channel, at: now };
+        let first = self.responses.answer(&chosen, via).await?.is_first();
+        let ChosenAnswer {
+            delivery,
+            answer: label,
+            ..
+        } = chosen;
         Ok(Handled {
             answer: Answer {
                 notice: Some("Thank you".to_owned()),
@@ -668,7 +549,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         &self,
         person: String,
         pending: Vec<cascade_store::PendingItem>,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         let count = pending.len();
         if count == 0 {
             return Ok(Handled {
@@ -717,7 +598,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         channel: &str,
         account: &str,
         now: i64,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         let text = text.trim();
         if let Some(finding) = self.rollouts.guard().blocking(text, &[]).first() {
             tracing::warn!(
@@ -779,7 +660,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         channel: &str,
         account: &str,
         now: i64,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
         match draft.answer(said, self.today(now), now) {
             Next::Ask(question) => {
                 self.conversations
@@ -812,29 +693,17 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
         item_id: String,
         title: &str,
         teams: &[(String, String)],
-        checked: crate::ack::CheckedCascade,
+        checked: CheckedCascade,
         channel: &str,
         now: i64,
-    ) -> Result<Handled, StoreError> {
+    ) -> Result<Handled, Unavailable> {
+        let via = Via { channel, at: now };
         let first = self
-            .store
-            .confirm_cascade(&NewConfirmation {
-                champion_id: champion_id.clone(),
-                item_id,
-                team_id: checked.team_id.clone(),
-                session_date: checked.session_date.to_string(),
-                present: checked.present,
-                method: checked.method.to_owned(),
-                note: checked.note.clone(),
-                channel: channel.to_owned(),
-                at: now,
-            })
-            .await?;
-        let team = teams
-            .iter()
-            .find(|(id, _)| *id == checked.team_id)
-            .map(|(_, name)| name.as_str())
-            .unwrap_or_default();
+            .responses
+            .confirm_cascade(&champion_id, &item_id, &checked, via)
+            .await?
+            .is_first();
+        let team = team_name(teams, &checked.team_id);
         let text = if first {
             format!(
                 "Recorded: you cascaded \"{title}\" to {team} on {} ({} present). Thank you.",

@@ -229,7 +229,7 @@ pub fn rollout(dir: &Path, max_attempts: u32) -> PathBuf {
 }
 
 /// The engine over the project with the rollout started at `now`.
-pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner {
+pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner<SqliteStore> {
     let engine = Engine::open(Project::open(dir).unwrap(), true)
         .await
         .unwrap_or_else(|p| panic!("{p}"));
@@ -256,13 +256,13 @@ pub struct Row {
     pub last_error: Option<String>,
 }
 
-pub async fn rows(runner: &Runner) -> Vec<Row> {
+pub async fn rows(runner: &Runner<SqliteStore>) -> Vec<Row> {
     use sqlx::Row as _;
     sqlx::query(
         "SELECT recipient_id, idempotency_key, state, attempts, provider_id, last_error \
          FROM outbox ORDER BY id",
     )
-    .fetch_all(runner.store.pool())
+    .fetch_all(runner.store().pool())
     .await
     .unwrap()
     .iter()

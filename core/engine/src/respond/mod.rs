@@ -1,0 +1,378 @@
+//! The acknowledgement service: the one home of the rules for what a
+//! person does with a delivery, whichever way they reach it (a signed link
+//! through the HTTP server, a button, form or command in chat). It says
+//! whether a delivery was for the person and whether they may act on it,
+//! and records the acknowledgement, the follow-up answer or the champion's
+//! cascade confirmation. Each route authenticates the person its own way
+//! (a token, a linked chat account) before it asks, and turns a
+//! [`Refused`] into its own words, log line and refusal count.
+//!
+//! Writes go one at a time: SQLite has one writer, and concurrent write
+//! transactions would collide and back off in its busy handler. With
+//! [`Responses::with_group_commit`] acknowledgements are committed in
+//! groups ([`group_commit`]), as the HTTP server does under load.
+
+mod group_commit;
+#[cfg(test)]
+mod tests;
+
+use crate::ack::CheckedCascade;
+use cascade_model::rollout::RolloutDefinition;
+use cascade_store::{
+    AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
+    Outbox, Store, StoreError, TeamPosts,
+};
+use group_commit::GroupCommit;
+use std::sync::Arc;
+
+/// Why a person may not do what they asked with a delivery. Nothing is
+/// recorded; the route says it in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No delivery has that id.
+    NoSuchDelivery,
+    /// The delivery went to someone else.
+    SomeoneElse,
+    /// An escalation or digest about someone else's learning: its reader
+    /// has nothing of their own to acknowledge through it.
+    NotTheirLearning,
+    /// Not a follow-up question to the reader's own learning.
+    NotAFollowUp,
+    /// The follow-up the delivery asked is not in its rollout.
+    NoSuchFollowUp,
+    /// The follow-up has no answer by that number.
+    NoSuchAnswer,
+    /// A cascade confirmation from someone who champions no team.
+    NotAChampion,
+    /// A team post's acknowledgement from someone not in that team's
+    /// audience in the post's rollout.
+    NotInTeam,
+}
+
+/// The store failed or the group commit stopped; nothing was recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The group commit failed (its reason, shared by every request of the
+    /// group) or its writer stopped.
+    #[error("{0}")]
+    Writer(String),
+}
+
+/// Why the service did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Denied {
+    #[error("refused: {0:?}")]
+    Refused(Refused),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+impl From<Refused> for Denied {
+    fn from(refused: Refused) -> Denied {
+        Denied::Refused(refused)
+    }
+}
+
+impl From<StoreError> for Denied {
+    fn from(e: StoreError) -> Denied {
+        Denied::Unavailable(Unavailable::Store(e))
+    }
+}
+
+/// Whether a record is new or repeats one already kept (which stands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    First,
+    Repeat,
+}
+
+impl Recorded {
+    fn of(first: bool) -> Recorded {
+        if first {
+            Recorded::First
+        } else {
+            Recorded::Repeat
+        }
+    }
+
+    pub fn is_first(self) -> bool {
+        self == Recorded::First
+    }
+}
+
+/// An acknowledgement through a delivery, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledged {
+    pub delivery: DeliveryInfo,
+    pub outcome: AckOutcome,
+}
+
+/// An acknowledgement through a team post, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostAcknowledged {
+    pub rollout_id: String,
+    pub outcome: AckOutcome,
+}
+
+/// A follow-up delivery's question and the answer chosen, not yet recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenAnswer {
+    pub delivery: DeliveryInfo,
+    pub question: String,
+    pub answer: String,
+}
+
+/// Where and when a response came: the channel it is recorded under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    pub channel: &'a str,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// The acknowledgement service over a store.
+pub struct Responses<S> {
+    store: Arc<S>,
+    /// Held for every write.
+    writes: Arc<tokio::sync::Mutex<()>>,
+    /// Acknowledgements go through it when set.
+    group: Option<GroupCommit>,
+}
+
+impl<S> Responses<S> {
+    /// The service writing each record in its own transaction.
+    pub fn new(store: Arc<S>) -> Responses<S> {
+        Responses {
+            store,
+            writes: Arc::new(tokio::sync::Mutex::new(())),
+            group: None,
+        }
+    }
+
+    /// The service committing acknowledgements in groups: each call still
+    /// returns only once its own acknowledgement is committed.
+    pub fn with_group_commit(store: Arc<S>) -> Responses<S> {
+        Responses {
+            group: Some(GroupCommit::default()),
+            ..Responses::new(store)
+        }
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+}
+
+impl<S: Evidence + 'static> Responses<S> {
+    /// Who a delivery is for and whether `person` may act on it: the
+    /// delivery, if it went to them.
+    pub async fn delivery_for(
+        &self,
+        person: &str,
+        delivery_id: i64,
+    ) -> Result<DeliveryInfo, Denied> {
+        let delivery = self
+            .store
+            .delivery(delivery_id)
+            .await?
+            .ok_or(Refused::NoSuchDelivery)?;
+        if delivery.recipient_id != person {
+            return Err(Refused::SomeoneElse.into());
+        }
+        Ok(delivery)
+    }
+
+    /// Records `person`'s acknowledgement of the item version a delivery
+    /// brought them (a repeat changes nothing and says when the first was).
+    pub async fn acknowledge(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        method: AckMethod,
+        via: Via<'_>,
+    ) -> Result<Acknowledged, Denied> {
+        let delivery = self.delivery_for(person, delivery_id).await?;
+        if delivery.person_id != delivery.recipient_id {
+            return Err(Refused::NotTheirLearning.into());
+        }
+        let outcome = self
+            .record_acknowledgement(NewAcknowledgement {
+                person_id: delivery.recipient_id.clone(),
+                item_id: delivery.item_id.clone(),
+                item_version: delivery.item_version.clone(),
+                rollout_id: Some(delivery.rollout_id.clone()),
+                delivery_id: Some(delivery.id),
+                channel: via.channel.to_owned(),
+                method,
+                at: via.at,
+            })
+            .await?;
+        Ok(Acknowledged { delivery, outcome })
+    }
+
+    /// Records a champion's checked confirmation that they cascaded
+    /// `item_id` to one of their teams.
+    pub async fn confirm_cascade(
+        &self,
+        champion_id: &str,
+        item_id: &str,
+        checked: &CheckedCascade,
+        via: Via<'_>,
+    ) -> Result<Recorded, Unavailable> {
+        let confirmation = NewConfirmation {
+            champion_id: champion_id.to_owned(),
+            item_id: item_id.to_owned(),
+            team_id: checked.team_id.clone(),
+            session_date: checked.session_date.to_string(),
+            present: checked.present,
+            method: checked.method.to_owned(),
+            note: checked.note.clone(),
+            channel: via.channel.to_owned(),
+            at: via.at,
+        };
+        let _writer = self.writes.lock().await;
+        Ok(Recorded::of(
+            self.store.confirm_cascade(&confirmation).await?,
+        ))
+    }
+
+    /// Records an acknowledgement, through the group commit when there is one.
+    async fn record_acknowledgement(
+        &self,
+        ack: NewAcknowledgement,
+    ) -> Result<AckOutcome, Unavailable> {
+        match &self.group {
+            Some(group) => group.acknowledge(&self.store, &self.writes, ack).await,
+            None => {
+                let _writer = self.writes.lock().await;
+                Ok(self.store.acknowledge_item(&ack).await?)
+            }
+        }
+    }
+}
+
+impl<S: Evidence + Outbox + 'static> Responses<S> {
+    /// The question a follow-up delivery to `person` asked and its `n`-th
+    /// answer (1-based).
+    pub async fn follow_up_answer(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        n: usize,
+    ) -> Result<ChosenAnswer, Denied> {
+        let delivery = self.delivery_for(person, delivery_id).await?;
+        if delivery.step_kind != "follow-up" || delivery.person_id != delivery.recipient_id {
+            return Err(Refused::NotAFollowUp.into());
+        }
+        let definition = self
+            .store
+            .rollout(&delivery.rollout_id)
+            .await?
+            .and_then(|stored| serde_json::from_str::<RolloutDefinition>(&stored.definition).ok());
+        let question = definition
+            .and_then(|d| {
+                d.follow_ups
+                    .get(delivery.step_number.saturating_sub(1) as usize)
+                    .cloned()
+            })
+            .ok_or(Refused::NoSuchFollowUp)?;
+        let answer = n
+            .checked_sub(1)
+            .and_then(|i| question.answers.get(i))
+            .cloned()
+            .ok_or(Refused::NoSuchAnswer)?;
+        Ok(ChosenAnswer {
+            delivery,
+            question: question.question,
+            answer,
+        })
+    }
+
+    /// Records a follow-up answer; the first answer stands.
+    pub async fn answer(
+        &self,
+        chosen: &ChosenAnswer,
+        via: Via<'_>,
+    ) -> Result<Recorded, Unavailable> {
+        let answer = NewAnswer {
+            rollout_id: chosen.delivery.rollout_id.clone(),
+            person_id: chosen.delivery.recipient_id.clone(),
+            follow_up: chosen.delivery.step_number,
+            answer: chosen.answer.clone(),
+            example: None,
+            channel: via.channel.to_owned(),
+            at: via.at,
+        };
+        let _writer = self.writes.lock().await;
+        Ok(Recorded::of(self.store.answer_follow_up(&answer).await?))
+    }
+}
+
+impl<S: Evidence + Store + 'static> Responses<S> {
+    /// The teams `person` covers as a champion, (id, name) by name, as the
+    /// store holds them now; refused when they cover none.
+    pub async fn champion_teams(&self, person: &str) -> Result<Vec<(String, String)>, Denied> {
+        let champions = self.store.champions().await?;
+        let teams = self.store.teams().await?;
+        let covered = cascade_model::directory::teams_covered(&champions, &teams)
+            .remove(person)
+            .unwrap_or_default();
+        Ok(covering(covered)?)
+    }
+}
+
+impl<S: Evidence + TeamPosts + 'static> Responses<S> {
+    /// Records `person`'s acknowledgement through a team post, as their own
+    /// button would, if they are in the post's team in its rollout.
+    pub async fn acknowledge_team_post(
+        &self,
+        person: &str,
+        post_id: i64,
+        method: AckMethod,
+        via: Via<'_>,
+    ) -> Result<PostAcknowledged, Denied> {
+        let member = self
+            .store
+            .team_post_member(post_id, person)
+            .await?
+            .ok_or(Refused::NotInTeam)?;
+        let outcome = self
+            .record_acknowledgement(NewAcknowledgement {
+                person_id: person.to_owned(),
+                item_id: member.item_id,
+                item_version: member.item_version,
+                rollout_id: Some(member.rollout_id.clone()),
+                delivery_id: member.delivery_id,
+                channel: via.channel.to_owned(),
+                method,
+                at: via.at,
+            })
+            .await?;
+        Ok(PostAcknowledged {
+            rollout_id: member.rollout_id,
+            outcome,
+        })
+    }
+}
+
+/// The teams a champion covers, (id, name), from wherever the caller keeps
+/// them: refused when there are none.
+pub fn covering(teams: Vec<(String, String)>) -> Result<Vec<(String, String)>, Refused> {
+    if teams.is_empty() {
+        Err(Refused::NotAChampion)
+    } else {
+        Ok(teams)
+    }
+}
+
+/// The name of the team with id `team_id` among a champion's teams; empty
+/// when it is not one of them.
+pub fn team_name<'t>(teams: &'t [(String, String)], team_id: &str) -> &'t str {
+    teams
+        .iter()
+        .find(|(id, _)| id == team_id)
+        .map(|(_, name)| name.as_str())
+        .unwrap_or_default()
+}

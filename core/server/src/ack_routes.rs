@@ -1,0 +1,470 @@
+//! The acknowledgement (`/ack/{token}`), follow-up answer
+//! (`/answer/{token}/{n}`) and champion confirmation (`/confirm/{token}`)
+//! routes. Each handler only reads the request, verifies its token, asks
+//! the engine's acknowledgement service ([`Responses`]) and renders the
+//! page: the rules of who may do what, and the records, live there. A GET
+//! never records anything (mail scanners follow links); a POST answers
+//! only after its transaction committed (acknowledgements in groups).
+
+use crate::client::Cidr;
+use crate::page::{html, lock};
+use crate::rate_limit::RateLimit;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use cascade_engine::ack::{
+    AckKeys, CascadeForm, Claims, ItemSummary, Refusal, TokenError, check_cascade,
+    pages::answer_page as answer_page_html, pages::answered_page, pages::cascade_form_page,
+    pages::cascade_recorded_page, pages::confirm_page, pages::refusal_page, pages::thanks_page,
+    pages::unavailable_page,
+};
+use cascade_engine::respond::{self, Denied, Responses, Via, team_name};
+use cascade_model::content::{Taxonomy, parse_item};
+use cascade_model::time::millis;
+use cascade_privacy::{PrivacyConfig, PrivacyGuard};
+use cascade_store::{AckMethod, AllStores, DeliveryInfo};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::{Arc, Mutex};
+
+/// The channel acknowledgements through a link are recorded under.
+const WEB_CHANNEL: &str = "web";
+
+/// The server's notion of now; tests hold their own.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// What the acknowledgement routes need, over a store `S`.
+pub struct ServerState<S> {
+    /// Checks and records; acknowledgements through the group commit.
+    responses: Responses<S>,
+    keys: Arc<AckKeys>,
+    /// To read stored item versions for their title and reflection questions.
+    taxonomy: Taxonomy,
+    /// The partnership's zone: a session date is "not in the future" there.
+    time_zone: Tz,
+    clock: Clock,
+    pub(crate) rate_limit: Option<RateLimit>,
+    /// Refuses a champion's note that holds a child's identifying detail.
+    guard: Arc<PrivacyGuard>,
+    /// Peers whose `X-Forwarded-For` names the client for the rate limit.
+    pub(crate) trusted_proxies: Vec<Cidr>,
+    /// Item versions never change, so what the pages show of one is kept.
+    items: Mutex<HashMap<(String, String), Arc<ItemSummary>>>,
+}
+
+impl<S: AllStores> ServerState<S> {
+    /// The state with the default rate limit.
+    pub fn new(
+        store: Arc<S>,
+        keys: Arc<AckKeys>,
+        taxonomy: Taxonomy,
+        time_zone: Tz,
+        clock: Clock,
+    ) -> ServerState<S> {
+        ServerState {
+            responses: Responses::with_group_commit(store),
+            keys,
+            taxonomy,
+            time_zone,
+            clock,
+            rate_limit: Some(RateLimit::default()),
+            guard: Arc::new(
+                PrivacyGuard::new(&PrivacyConfig::default())
+                    .expect("the default privacy settings are valid"),
+            ),
+            trusted_proxies: Vec::new(),
+            items: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The partnership's privacy guard instead of the built-in detectors
+    /// alone (no deny-listed names, no personal email domains).
+    pub fn with_privacy_guard(mut self, guard: PrivacyGuard) -> ServerState<S> {
+        self.guard = Arc::new(guard);
+        self
+    }
+
+    /// Another rate limit, or none.
+    pub fn with_rate_limit(mut self, rate_limit: Option<RateLimit>) -> ServerState<S> {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` names the client the
+    /// rate limit counts against; without any, the TCP peer is the client.
+    pub fn with_trusted_proxies(mut self, trusted: Vec<Cidr>) -> ServerState<S> {
+        self.trusted_proxies = trusted;
+        self
+    }
+
+    fn store(&self) -> &S {
+        self.responses.store()
+    }
+
+    /// The title and reflection questions of an item version. A version the
+    /// store cannot give shows its id and no questions.
+    async fn item(&self, id: &str, version: &str) -> Arc<ItemSummary> {
+        let key = (id.to_owned(), version.to_owned());
+        if let Some(summary) = lock(&self.items).get(&key) {
+            return summary.clone();
+        }
+        let stored = match self.store().item_versions(id).await {
+            Ok(versions) => versions.into_iter().find(|v| v.version.0 == version),
+            Err(e) => {
+                tracing::error!(item = id, "cannot read the item for a page: {e}");
+                None
+            }
+        };
+        let Some(stored) = stored else {
+            return Arc::new(ItemSummary {
+                title: id.to_owned(),
+                reflection_questions: Vec::new(),
+            });
+        };
+        let summary = match parse_item(
+            std::path::Path::new(&format!("{id} (stored)")),
+            &stored.source,
+            &self.taxonomy,
+        ) {
+            Ok(item) => ItemSummary::of(&item),
+            Err(_) => ItemSummary {
+                title: stored.title,
+                reflection_questions: Vec::new(),
+            },
+        };
+        let summary = Arc::new(summary);
+        lock(&self.items).insert(key, summary.clone());
+        summary
+    }
+
+    async fn person_name(&self, id: &str) -> Option<String> {
+        match self.store().person(id).await {
+            Ok(person) => person.map(|p| p.person.display_name),
+            Err(e) => {
+                tracing::error!("cannot read a person for a page: {e}");
+                None
+            }
+        }
+    }
+
+    fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.time_zone).date_naive()
+    }
+
+    /// The token's delivery and the teams its person covers, if it was
+    /// sent to them and they champion a team.
+    async fn champion_delivery(
+        &self,
+        claims: &Claims,
+    ) -> Result<(DeliveryInfo, Vec<(String, String)>), Denied> {
+        let delivery = self
+            .responses
+            .delivery_for(&claims.person, claims.delivery)
+            .await?;
+        let teams = self.responses.champion_teams(&claims.person).await?;
+        Ok((delivery, teams))
+    }
+
+    /// The claims of a valid token; otherwise the page refusing it.
+    async fn claims(
+        &self,
+        token: &str,
+        log: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, Response> {
+        match self.keys.verify(token, now) {
+            Ok(claims) => Ok(claims),
+            Err(e) => Err(self
+                .refused(Refusal::Token(e), None, None, e.code(), log, now)
+                .await),
+        }
+    }
+
+    /// The page for what the acknowledgement service denied the token's
+    /// person (`log`: what a refused POST was, to log and count it).
+    async fn denied(
+        &self,
+        denied: Denied,
+        claims: &Claims,
+        log: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Response {
+        match denied {
+            Denied::Refused(refused) => {
+                let (refusal, reason) = in_words(refused);
+                self.refused(
+                    refusal,
+                    Some(&claims.person),
+                    Some(claims.delivery),
+                    reason,
+                    log,
+                    now,
+                )
+                .await
+            }
+            Denied::Unavailable(e) => unavailable(e),
+        }
+    }
+
+    /// The page for a refused request. A refused POST is counted (by
+    /// reason, per minute), never logged a row each: refused requests are
+    /// unauthenticated, and anyone may send as many as the rate limit lets.
+    async fn refused(
+        &self,
+        refusal: Refusal,
+        person: Option<&str>,
+        delivery: Option<i64>,
+        reason: &str,
+        log: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Response {
+        if let Some(what) = log {
+            tracing::info!(person, delivery, reason, "refused a {what}");
+            if let Err(e) = self
+                .store()
+                .count_refusal(
+                    WEB_CHANNEL,
+                    AckMethod::Link,
+                    &format!("{what}: {reason}"),
+                    millis(now),
+                )
+                .await
+            {
+                tracing::error!("cannot count a refused {what}: {e}");
+            }
+        }
+        html(refusal_status(refusal), refusal_page(refusal))
+    }
+}
+
+/// What the acknowledgement service refused, as the pages show it and the
+/// reason logged and counted. Links that are not valid for any reason that
+/// would reveal whether a delivery or person exists share one page.
+fn in_words(refused: respond::Refused) -> (Refusal, &'static str) {
+    use respond::Refused::*;
+    match refused {
+        NoSuchDelivery => (Refusal::NotValid, "no such delivery"),
+        SomeoneElse => (Refusal::NotValid, "the link was made for someone else"),
+        NotTheirLearning => (
+            Refusal::NotValid,
+            "the delivery is about someone else's learning",
+        ),
+        NotAFollowUp => (Refusal::NotValid, "not a follow-up question"),
+        NoSuchFollowUp => (Refusal::NotValid, "the follow-up is not in the rollout"),
+        NoSuchAnswer => (Refusal::NotValid, "no such answer"),
+        NotAChampion => (Refusal::NotAChampion, "not a champion"),
+        NotInTeam => (Refusal::NotValid, "not in the post's team"),
+    }
+}
+
+/// The store failed, or the group commit did: nothing was recorded.
+fn unavailable(e: impl Display) -> Response {
+    tracing::error!("acknowledgement route: {e}");
+    html(StatusCode::SERVICE_UNAVAILABLE, unavailable_page())
+}
+
+fn refusal_status(refusal: Refusal) -> StatusCode {
+    use TokenError::*;
+    match refusal {
+        Refusal::Token(Malformed) => StatusCode::BAD_REQUEST,
+        Refusal::Token(Expired | RetiredKey | UnknownKey) => StatusCode::GONE,
+        Refusal::Token(Forged) | Refusal::NotValid | Refusal::NotAChampion => StatusCode::FORBIDDEN,
+    }
+}
+
+fn via(now: DateTime<Utc>) -> Via<'static> {
+    Via {
+        channel: WEB_CHANNEL,
+        at: millis(now),
+    }
+}
+
+/// Shows what the link is for; records nothing.
+pub(crate) async fn ack_page<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path(token): Path<String>,
+) -> Response {
+    let now = (s.clock)();
+    let claims = match s.claims(&token, None, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let delivery = match s
+        .responses
+        .delivery_for(&claims.person, claims.delivery)
+        .await
+    {
+        Ok(delivery) => delivery,
+        Err(denied) => return s.denied(denied, &claims, None, now).await,
+    };
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let name = s.person_name(&delivery.recipient_id).await;
+    html(StatusCode::OK, confirm_page(&item.title, name.as_deref()))
+}
+
+/// Records the acknowledgement (a repeat changes nothing) and thanks.
+pub(crate) async fn acknowledge<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path(token): Path<String>,
+) -> Response {
+    let log = Some("acknowledgement");
+    let now = (s.clock)();
+    let claims = match s.claims(&token, log, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let acknowledged = match s
+        .responses
+        .acknowledge(&claims.person, claims.delivery, AckMethod::Link, via(now))
+        .await
+    {
+        Ok(acknowledged) => acknowledged,
+        Err(denied) => return s.denied(denied, &claims, log, now).await,
+    };
+    let delivery = &acknowledged.delivery;
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    html(
+        StatusCode::OK,
+        thanks_page(&item.title, &item.reflection_questions),
+    )
+}
+
+/// Shows the question and the chosen answer; records nothing.
+pub(crate) async fn answer_page<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path((token, n)): Path<(String, usize)>,
+) -> Response {
+    let now = (s.clock)();
+    let claims = match s.claims(&token, None, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let chosen = match s
+        .responses
+        .follow_up_answer(&claims.person, claims.delivery, n)
+        .await
+    {
+        Ok(chosen) => chosen,
+        Err(denied) => return s.denied(denied, &claims, None, now).await,
+    };
+    let delivery = &chosen.delivery;
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    html(
+        StatusCode::OK,
+        answer_page_html(&item.title, &chosen.question, &chosen.answer),
+    )
+}
+
+/// Records the answer (the first counts) and thanks.
+pub(crate) async fn record_answer<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path((token, n)): Path<(String, usize)>,
+) -> Response {
+    let log = Some("answer");
+    let now = (s.clock)();
+    let claims = match s.claims(&token, log, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let chosen = match s
+        .responses
+        .follow_up_answer(&claims.person, claims.delivery, n)
+        .await
+    {
+        Ok(chosen) => chosen,
+        Err(denied) => return s.denied(denied, &claims, log, now).await,
+    };
+    match s.responses.answer(&chosen, via(now)).await {
+        Ok(recorded) => html(
+            StatusCode::OK,
+            answered_page(&chosen.answer, recorded.is_first()),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// The champion's form for recording a cascade to one of their teams.
+pub(crate) async fn cascade_page<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path(token): Path<String>,
+) -> Response {
+    let now = (s.clock)();
+    let claims = match s.claims(&token, None, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let (delivery, teams) = match s.champion_delivery(&claims).await {
+        Ok(found) => found,
+        Err(denied) => return s.denied(denied, &claims, None, now).await,
+    };
+    let today = s.today(now).to_string();
+    let form = CascadeForm {
+        team: if teams.len() == 1 {
+            teams[0].0.clone()
+        } else {
+            String::new()
+        },
+        session_date: today.clone(),
+        ..CascadeForm::default()
+    };
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let name = s.person_name(&claims.person).await.unwrap_or_default();
+    html(
+        StatusCode::OK,
+        cascade_form_page(&item.title, &name, &teams, &form, &[], &today),
+    )
+}
+
+/// Checks and records a champion's confirmation.
+pub(crate) async fn confirm_cascade<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path(token): Path<String>,
+    Form(form): Form<CascadeForm>,
+) -> Response {
+    let log = Some("cascade confirmation");
+    let now = (s.clock)();
+    let claims = match s.claims(&token, log, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let (delivery, teams) = match s.champion_delivery(&claims).await {
+        Ok(found) => found,
+        Err(denied) => return s.denied(denied, &claims, log, now).await,
+    };
+    let today = s.today(now);
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let checked = match check_cascade(&form, &teams, today, &s.guard) {
+        Ok(checked) => checked,
+        Err(problems) => {
+            let name = s.person_name(&claims.person).await.unwrap_or_default();
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                cascade_form_page(
+                    &item.title,
+                    &name,
+                    &teams,
+                    &form,
+                    &problems,
+                    &today.to_string(),
+                ),
+            );
+        }
+    };
+    match s
+        .responses
+        .confirm_cascade(&claims.person, &delivery.item_id, &checked, via(now))
+        .await
+    {
+        Ok(recorded) => html(
+            StatusCode::OK,
+            cascade_recorded_page(
+                &item.title,
+                team_name(&teams, &checked.team_id),
+                !recorded.is_first(),
+            ),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
