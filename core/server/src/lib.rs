@@ -30,6 +30,7 @@ use cascade_engine::ack::{
     pages::too_many_requests_page, pages::unavailable_page,
 };
 use cascade_model::content::{Taxonomy, parse_item};
+use cascade_model::rollout::StepKind;
 use cascade_model::time::millis;
 use cascade_plugin_api::{WebhookRequest, WebhookResponse};
 use cascade_plugin_host::PluginHost;
@@ -610,7 +611,7 @@ async fn follow_up_answer(
         delivery: Some(delivery.id),
         reason: reason.to_owned(),
     };
-    if delivery.step_kind != "follow-up" || delivery.person_id != delivery.recipient_id {
+    if delivery.step_kind != StepKind::FollowUp || delivery.person_id != delivery.recipient_id {
         return Err(s.denied(refuse("not a follow-up question"), log, now).await);
     }
     let definition = match s.store.rollout(&delivery.rollout_id).await {

@@ -18,7 +18,7 @@ pub use link_code::{CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code,
 
 use crate::ack::CASCADE_METHODS;
 use crate::delivery::{Rollouts, World, from_millis};
-use cascade_model::rollout::RolloutDefinition;
+use cascade_model::rollout::{RolloutDefinition, StepKind};
 use cascade_plugin_api::{Action, Form, FormField, InboundKind};
 use cascade_plugin_host::Inbound;
 use cascade_store::{
@@ -609,7 +609,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts> Desk<'_, S> {
                     .get(delivery.step_number.checked_sub(1)? as usize)?;
                 follow_up.answers.get(answer?.checked_sub(1)?).cloned()
             });
-        let Some(label) = label.filter(|_| delivery.step_kind == "follow-up") else {
+        let Some(label) = label.filter(|_| delivery.step_kind == StepKind::FollowUp) else {
             return self
                 .refuse(
                     channel,
