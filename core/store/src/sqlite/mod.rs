@@ -5,9 +5,12 @@
 mod audience;
 mod evidence;
 mod import;
+mod inspect;
 mod outbox;
 mod reports;
 mod team_posts;
+#[cfg(any(test, feature = "test-support"))]
+mod test_support;
 
 use super::{Store, StoreError, StoredItem, StoredPerson};
 use cascade_model::content::{LearningItem, Status, Taxonomy, Version};
@@ -79,6 +82,13 @@ impl SqliteStore {
     /// The connection pool, for modules that add their own tables.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    /// The last connection to close checkpoints the WAL into the database
+    /// file. Later calls on this store (or a clone) fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }
 
