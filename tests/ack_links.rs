@@ -9,6 +9,7 @@ use axum::http::{Request, StatusCode, header};
 use cascade_engine::ack::AckKeys;
 use cascade_engine::project::{Project, scaffold};
 use cascade_model::content::parse_item;
+use cascade_model::rollout::StepKind;
 use cascade_server::{Clock, RateLimit, ServerConfig, ServerState, ack_router};
 use cascade_store::{
     MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
@@ -100,7 +101,7 @@ impl World {
                 person_id: (*p).to_owned(),
                 recipient_id: (*p).to_owned(),
                 wave: 0,
-                step_kind: "initial".to_owned(),
+                step_kind: StepKind::Initial,
                 step_number: 0,
                 channel: "email".to_owned(),
                 channel_rank: 0,

@@ -14,6 +14,7 @@ use cascade::bench::median;
 use cascade_engine::ack::AckKeys;
 use cascade_engine::project::{Project, scaffold};
 use cascade_model::content::parse_item;
+use cascade_model::rollout::StepKind;
 use cascade_server::{Clock, ServerState, ack_router};
 use cascade_store::{
     MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
@@ -187,7 +188,7 @@ fn main() {
                     person_id: p.clone(),
                     recipient_id: p.clone(),
                     wave: 0,
-                    step_kind: "initial".to_owned(),
+                    step_kind: StepKind::Initial,
                     step_number: 0,
                     channel: "email".to_owned(),
                     channel_rank: 0,

@@ -15,6 +15,7 @@ use cascade_engine::delivery::{
 use cascade_engine::engine::Engine;
 use cascade_engine::project::{Project, scaffold};
 use cascade_model::directory::read_csv;
+use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_privacy::PrivacyGuard;
 use cascade_store::{ClaimedDelivery, Outbox, SqliteStore, Store};
@@ -272,7 +273,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
                     person_id: person.clone(),
                     recipient_id: person.clone(),
                     wave: 0,
-                    step_kind: "initial".to_owned(),
+                    step_kind: StepKind::Initial,
                     step_number: 1,
                     channel: "outbox".to_owned(),
                     channel_rank: 0,

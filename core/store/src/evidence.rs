@@ -3,9 +3,12 @@
 //! follow-up answers, and the one-time codes that link chat accounts.
 
 use super::StoreError;
+use cascade_model::rollout::StepKind;
 use std::future::Future;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How an acknowledgement was made; stored as its [`AckMethod::as_str`] text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "TEXT", rename_all = "kebab-case")]
 pub enum AckMethod {
     /// A signed link, confirmed with a POST.
     Link,
@@ -30,13 +33,13 @@ impl AckMethod {
 
 /// An outbox row with the item version its rollout pinned: what a token or
 /// a button press refers to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryInfo {
     pub id: i64,
     pub rollout_id: String,
     pub person_id: String,
     pub recipient_id: String,
-    pub step_kind: String,
+    pub step_kind: StepKind,
     pub step_number: u32,
     pub channel: String,
     pub item_id: String,
@@ -93,7 +96,7 @@ pub struct NewAnswer {
 
 /// Learning a person has been sent and not yet acknowledged: the latest
 /// delivery of each item version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PendingItem {
     pub delivery_id: i64,
     pub rollout_id: String,

@@ -7,6 +7,7 @@ mod audience;
 #[cfg(test)]
 mod audience_tests;
 mod evidence;
+mod inspect;
 mod outbox;
 mod reports;
 mod sqlite;
@@ -14,6 +15,7 @@ mod team_posts;
 
 pub use audience::*;
 pub use evidence::*;
+pub use inspect::*;
 pub use outbox::*;
 pub use reports::*;
 pub use team_posts::*;
@@ -179,3 +181,5 @@ fn list(errors: &[DirectoryError]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod typed_tests;

@@ -3,6 +3,7 @@
 //! in, plain rows out; times are Unix milliseconds (UTC).
 
 use super::StoreError;
+use cascade_model::rollout::StepKind;
 use std::future::Future;
 
 /// A rollout to persist, with every member and when their first step is due.
@@ -65,7 +66,7 @@ pub struct StoredRollout {
 }
 
 /// A member whose next step is due.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DueMember {
     pub rollout_id: String,
     pub person_id: String,
@@ -91,7 +92,7 @@ pub struct NewDelivery {
     pub person_id: String,
     pub recipient_id: String,
     pub wave: u32,
-    pub step_kind: String,
+    pub step_kind: StepKind,
     pub step_number: u32,
     pub channel: String,
     pub channel_rank: u32,
@@ -99,7 +100,7 @@ pub struct NewDelivery {
 }
 
 /// An outbox row claimed by a dispatcher under a lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedDelivery {
     pub id: i64,
     pub idempotency_key: String,
@@ -107,12 +108,27 @@ pub struct ClaimedDelivery {
     pub person_id: String,
     pub recipient_id: String,
     pub wave: u32,
-    pub step_kind: String,
+    pub step_kind: StepKind,
     pub step_number: u32,
     pub channel: String,
     pub channel_rank: u32,
     /// Attempts including this one.
     pub attempts: u32,
+}
+
+/// Where an outbox row is in its life, as the `state` column holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Waiting to be claimed; with attempts, a retry.
+    Due,
+    /// Claimed by a dispatcher until its lease ends.
+    Leased,
+    Sent,
+    /// Given up, with the reason in its last error.
+    Dead,
+    /// Its rollout was cancelled before it was sent.
+    Cancelled,
 }
 
 /// How a claimed delivery ended this time.
@@ -157,11 +173,11 @@ pub struct WaveCounts {
 }
 
 /// A dead letter with its reason, for `cascade status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeadLetter {
     pub person_id: String,
     pub channel: String,
-    pub step_kind: String,
+    pub step_kind: StepKind,
     pub reason: String,
 }
 

@@ -2,6 +2,7 @@
 //! Reports read the store only through [`Reports`].
 
 use super::StoreError;
+use cascade_model::rollout::StepKind;
 use std::future::Future;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -47,8 +48,8 @@ pub struct MemberRow {
 pub struct SendRow {
     /// Whose learning the message is about.
     pub person_id: String,
-    /// `initial` or `escalation`.
-    pub step_kind: String,
+    /// [`StepKind::Initial`] or [`StepKind::Escalation`].
+    pub step_kind: StepKind,
     /// Unix milliseconds.
     pub sent_at: i64,
 }

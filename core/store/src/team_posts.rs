@@ -20,14 +20,14 @@ pub struct NewTeamPost {
 
 /// How many of a team's members in a rollout's audience acknowledged its
 /// item version, by any channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct TeamCount {
     pub acknowledged: u32,
     pub total: u32,
 }
 
 /// A team post claimed for posting under a lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedTeamPost {
     pub id: i64,
     pub rollout_id: String,
@@ -99,7 +99,7 @@ pub struct StoredTeamPost {
 
 /// What acknowledging through a team post needs about the person who
 /// pressed: they are a member of the post's team in its rollout.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TeamPostMember {
     pub rollout_id: String,
     pub item_id: String,

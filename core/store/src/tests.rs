@@ -32,9 +32,9 @@ p-2,neglect,cyp-east;cyp-west
 p-4,cse,ppu-1
 ";
 
-struct Project {
+pub(crate) struct Project {
     dir: TempDir,
-    store: SqliteStore,
+    pub(crate) store: SqliteStore,
 }
 
 impl Project {
@@ -59,7 +59,7 @@ impl Project {
         path
     }
 
-    async fn with_directory() -> Project {
+    pub(crate) async fn with_directory() -> Project {
         let project = Project::new().await;
         project.import("agencies.csv", AGENCIES).await.unwrap();
         project.import("teams.csv", TEAMS).await.unwrap();
@@ -527,7 +527,7 @@ async fn migrations_apply_to_a_fresh_file_and_again_to_an_existing_one() {
         .save_item(&newsletter_item("nl-1", "Neglect", "v1"), "source")
         .await
         .unwrap();
-    store.pool().close().await;
+    store.close().await;
     assert!(path.exists());
 
     let reopened = SqliteStore::open(&format!("sqlite://{location}"))

@@ -21,6 +21,7 @@ use cascade_engine::delivery::{Composer, DispatchSettings};
 use cascade_engine::engine::{Engine, Runner};
 use cascade_engine::project::{Project, scaffold};
 use cascade_model::directory::read_csv;
+use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_plugin_email::{Sender, email};
 use cascade_store::{ClaimedDelivery, Outbox, SqliteStore, Store};
@@ -255,7 +256,7 @@ async fn requests(
                 person_id: person.clone(),
                 recipient_id: person.clone(),
                 wave: 0,
-                step_kind: "initial".to_owned(),
+                step_kind: StepKind::Initial,
                 step_number: 1,
                 channel: "email".to_owned(),
                 channel_rank: 0,

@@ -8,6 +8,7 @@ use crate::ack::{AckConfig, AckKeys};
 use crate::buttons::item_actions;
 use cascade_model::actions::{ActionKey, ActionRef};
 use cascade_model::content::Taxonomy;
+use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Action, MailingList, Message, MessagePart};
 use cascade_render::{Channel, RenderInput, Renderer, escape};
 use cascade_store::ClaimedDelivery;
@@ -167,8 +168,8 @@ impl Composer {
                 _ => Vec::new(),
             }
         };
-        let (subject, parts, actions) = match row.step_kind.as_str() {
-            "initial" | "reminder" if rollout.definition.reacknowledge => {
+        let (subject, parts, actions) = match row.step_kind {
+            StepKind::Initial | StepKind::Reminder if rollout.definition.reacknowledge => {
                 let changed = item.what_changed.as_deref().unwrap_or_default();
                 let text = format!(
                     "\"{}\" has changed since you acknowledged it.\n\nWhat changed: {changed}\n\nPlease read the change and acknowledge it.",
@@ -183,7 +184,7 @@ impl Composer {
                 let parts = with_links(&route.formats, &text, &links);
                 (format!("Changed: {}", item.title), parts, actions)
             }
-            "initial" | "reminder" => {
+            StepKind::Initial | StepKind::Reminder => {
                 if let Some(finding) = &rollout.privacy_block {
                     return Err(format!("the privacy guard blocked the item: {finding}"));
                 }
@@ -207,7 +208,7 @@ impl Composer {
                         chunks,
                     });
                 }
-                let prefix = if row.step_kind == "reminder" {
+                let prefix = if row.step_kind == StepKind::Reminder {
                     "Reminder: "
                 } else {
                     ""
@@ -222,7 +223,7 @@ impl Composer {
                 );
                 (format!("{prefix}{}", item.title), parts, actions)
             }
-            "escalation" => {
+            StepKind::Escalation => {
                 let subject_person = world
                     .person(&row.person_id)
                     .map(|p| p.display_name.as_str())
@@ -244,7 +245,7 @@ impl Composer {
                     Vec::new(),
                 )
             }
-            "follow-up" => {
+            StepKind::FollowUp => {
                 let follow_up = rollout
                     .definition
                     .follow_ups
@@ -277,7 +278,6 @@ impl Composer {
                 let parts = with_links(&route.formats, &text, &links);
                 (format!("Follow-up: {}", item.title), parts, actions)
             }
-            other => return Err(format!("unknown step kind \"{other}\"")),
         };
         // The person's signed token (in their links) is machine-made: its
         // ids and expiry can read as any number, so it is not scanned.
@@ -386,7 +386,7 @@ impl Composer {
         rollout: &RolloutRuntime,
     ) -> Option<MailingList> {
         let url = rollout.definition.unsubscribe_url.as_ref()?;
-        if row.step_kind == "escalation" {
+        if row.step_kind == StepKind::Escalation {
             return None;
         }
         let domain = url_domain(url).unwrap_or("lists.invalid");

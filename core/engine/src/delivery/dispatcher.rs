@@ -487,7 +487,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
                     person_id: row.person_id.clone(),
                     recipient_id: row.recipient_id.clone(),
                     wave: row.wave,
-                    step_kind: row.step_kind.clone(),
+                    step_kind: row.step_kind,
                     step_number: row.step_number,
                     channel: channel.to_owned(),
                     channel_rank: rank,

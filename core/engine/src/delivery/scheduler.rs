@@ -84,7 +84,7 @@ pub async fn schedule_due<S: Store + Outbox>(
                     person_id: member.person_id.clone(),
                     recipient_id: recipient,
                     wave: member.wave,
-                    step_kind: step.kind.as_str().to_owned(),
+                    step_kind: step.kind,
                     step_number: step.number,
                     channel: channel.to_owned(),
                     channel_rank: rank,

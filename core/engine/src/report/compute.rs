@@ -6,7 +6,7 @@ use super::{
     Section, SectionKind, Selection,
 };
 use cascade_model::content::Taxonomy;
-use cascade_model::rollout::{Calendar, deadline};
+use cascade_model::rollout::{Calendar, StepKind, deadline};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -301,15 +301,15 @@ fn members<'a>(
         let mut first_sent: HashMap<&str, i64> = HashMap::new();
         let mut escalated: BTreeSet<&str> = BTreeSet::new();
         for s in &r.sends {
-            match s.step_kind.as_str() {
-                "initial" => {
+            match s.step_kind {
+                StepKind::Initial => {
                     let first = first_sent.entry(&s.person_id).or_insert(s.sent_at);
                     *first = (*first).min(s.sent_at);
                 }
-                "escalation" => {
+                StepKind::Escalation => {
                     escalated.insert(&s.person_id);
                 }
-                _ => {}
+                StepKind::Reminder | StepKind::FollowUp => {}
             }
         }
         let acknowledged: HashMap<&str, i64> = r

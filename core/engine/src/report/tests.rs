@@ -1,7 +1,7 @@
 //! The pure half of reports: figures from hand-made rows, no database.
 
 use super::*;
-use cascade_model::rollout::{QuietHours, parse_definition};
+use cascade_model::rollout::{QuietHours, StepKind, parse_definition};
 use chrono::TimeZone;
 use std::path::Path;
 
@@ -45,9 +45,9 @@ fn rows() -> Rows {
         agency_id: agency.into(),
         team_id: team.into(),
     };
-    let send = |person: &str, kind: &str, at: i64| SendRow {
+    let send = |person: &str, kind: StepKind, at: i64| SendRow {
         person_id: person.into(),
-        step_kind: kind.into(),
+        step_kind: kind,
         sent_at: at,
     };
     let confirmation = |id: i64, item: &str, team: &str, present: u32| ConfirmationRow {
@@ -130,10 +130,10 @@ fn rows() -> Rows {
                 },
             ],
             sends: vec![
-                send("a1", "initial", jan(12, 10)),
-                send("a1", "initial", jan(12, 9)),
-                send("a2", "initial", jan(14, 9)),
-                send("b1", "escalation", jan(20, 9)),
+                send("a1", StepKind::Initial, jan(12, 10)),
+                send("a1", StepKind::Initial, jan(12, 9)),
+                send("a2", StepKind::Initial, jan(14, 9)),
+                send("b1", StepKind::Escalation, jan(20, 9)),
             ],
             acknowledgements: vec![
                 AckRow {

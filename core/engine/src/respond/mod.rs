@@ -17,7 +17,7 @@ mod group_commit;
 mod tests;
 
 use crate::ack::CheckedCascade;
-use cascade_model::rollout::RolloutDefinition;
+use cascade_model::rollout::{RolloutDefinition, StepKind};
 use cascade_store::{
     AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
     Outbox, Store, StoreError, TeamPosts,
@@ -263,7 +263,7 @@ impl<S: Evidence + Outbox + 'static> Responses<S> {
         n: usize,
     ) -> Result<ChosenAnswer, Denied> {
         let delivery = self.delivery_for(person, delivery_id).await?;
-        if delivery.step_kind != "follow-up" || delivery.person_id != delivery.recipient_id {
+        if delivery.step_kind != StepKind::FollowUp || delivery.person_id != delivery.recipient_id {
             return Err(Refused::NotAFollowUp.into());
         }
         let definition = self

@@ -18,7 +18,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     store: Arc<SqliteStore>,
     /// Outbox row ids by (about, recipient, step kind, step number).
-    rows: Vec<((String, String, String, u32), i64)>,
+    rows: Vec<((String, String, StepKind, u32), i64)>,
     /// The rollout's post in the channel of the team `cs-north`.
     post: i64,
 }
@@ -82,23 +82,41 @@ impl Fixture {
             })
             .await
             .unwrap();
-        let row = |about: &str, recipient: &str, kind: &str, number: u32| NewDelivery {
-            idempotency_key: format!("{ROLLOUT}/{about}/{kind}-{number}/{recipient}/0"),
+        let row = |about: &str, recipient: &str, kind: StepKind, number: u32| NewDelivery {
+            idempotency_key: format!("{ROLLOUT}/{about}/{}-{number}/{recipient}/0", kind.as_str()),
             rollout_id: ROLLOUT.to_owned(),
             person_id: about.to_owned(),
             recipient_id: recipient.to_owned(),
             wave: 0,
-            step_kind: kind.to_owned(),
+            step_kind: kind,
             step_number: number,
             channel: "outbox".to_owned(),
             channel_rank: 0,
             due_at: T0,
         };
-        let mut rows: Vec<NewDelivery> = people.iter().map(|p| row(p, p, "initial", 1)).collect();
-        rows.push(row("p-amara-okafor", "p-amara-okafor", "follow-up", 1));
-        rows.push(row("p-tom-reilly", "p-tom-reilly", "follow-up", 1));
-        rows.push(row("p-amara-okafor", "p-amara-okafor", "follow-up", 2));
-        rows.push(row("p-tom-reilly", "p-amara-okafor", "escalation", 1));
+        let mut rows: Vec<NewDelivery> = people
+            .iter()
+            .map(|p| row(p, p, StepKind::Initial, 1))
+            .collect();
+        rows.push(row(
+            "p-amara-okafor",
+            "p-amara-okafor",
+            StepKind::FollowUp,
+            1,
+        ));
+        rows.push(row("p-tom-reilly", "p-tom-reilly", StepKind::FollowUp, 1));
+        rows.push(row(
+            "p-amara-okafor",
+            "p-amara-okafor",
+            StepKind::FollowUp,
+            2,
+        ));
+        rows.push(row(
+            "p-tom-reilly",
+            "p-amara-okafor",
+            StepKind::Escalation,
+            1,
+        ));
         let advances: Vec<MemberAdvance> = people
             .iter()
             .chain(&["p-rachel-adeyemi"])
@@ -127,16 +145,16 @@ impl Fixture {
         }
     }
 
-    fn row(&self, about: &str, recipient: &str, kind: &str, number: u32) -> i64 {
+    fn row(&self, about: &str, recipient: &str, kind: StepKind, number: u32) -> i64 {
         self.rows
             .iter()
-            .find(|((a, r, k, n), _)| a == about && r == recipient && k == kind && *n == number)
+            .find(|((a, r, k, n), _)| a == about && r == recipient && *k == kind && *n == number)
             .unwrap_or_else(|| panic!("no {kind} {number} about {about} to {recipient}"))
             .1
     }
 
     fn initial(&self, person: &str) -> i64 {
-        self.row(person, person, "initial", 1)
+        self.row(person, person, StepKind::Initial, 1)
     }
 }
 
@@ -212,7 +230,7 @@ async fn an_acknowledgement_is_recorded_once_and_a_repeat_says_when() {
 async fn an_escalation_about_someone_else_is_not_its_readers_to_acknowledge() {
     let f = Fixture::new().await;
     let service = Responses::new(f.store.clone());
-    let escalation = f.row("p-tom-reilly", "p-amara-okafor", "escalation", 1);
+    let escalation = f.row("p-tom-reilly", "p-amara-okafor", StepKind::Escalation, 1);
     assert_eq!(
         refused(
             service
@@ -279,7 +297,7 @@ async fn the_group_commit_answers_each_acknowledgement_as_single_writes_would() 
 async fn a_follow_up_answer_is_found_in_the_rollout_and_the_first_stands() {
     let f = Fixture::new().await;
     let service = Responses::new(f.store.clone());
-    let follow_up = f.row("p-amara-okafor", "p-amara-okafor", "follow-up", 1);
+    let follow_up = f.row("p-amara-okafor", "p-amara-okafor", StepKind::FollowUp, 1);
     let chosen = service
         .follow_up_answer("p-amara-okafor", follow_up, 1)
         .await
@@ -329,7 +347,7 @@ async fn only_a_follow_up_in_its_rollout_takes_an_answer() {
         refused(service.follow_up_answer("p-amara-okafor", initial, 1).await),
         Refused::NotAFollowUp
     );
-    let escalation = f.row("p-tom-reilly", "p-amara-okafor", "escalation", 1);
+    let escalation = f.row("p-tom-reilly", "p-amara-okafor", StepKind::Escalation, 1);
     assert_eq!(
         refused(
             service
@@ -338,7 +356,7 @@ async fn only_a_follow_up_in_its_rollout_takes_an_answer() {
         ),
         Refused::NotAFollowUp
     );
-    let missing = f.row("p-amara-okafor", "p-amara-okafor", "follow-up", 2);
+    let missing = f.row("p-amara-okafor", "p-amara-okafor", StepKind::FollowUp, 2);
     assert_eq!(
         refused(service.follow_up_answer("p-amara-okafor", missing, 1).await),
         Refused::NoSuchFollowUp

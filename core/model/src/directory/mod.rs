@@ -21,6 +21,7 @@ pub const EMAIL_CHANNEL: &str = "email";
 
 /// A member organisation of the partnership.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Agency {
     pub id: String,
     pub name: String,
@@ -30,6 +31,7 @@ pub struct Agency {
 
 /// A team inside one agency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Team {
     pub id: String,
     pub agency_id: String,
@@ -92,6 +94,7 @@ pub fn teams_covered(
 /// An address on which a person can be reached: their email now, chat
 /// accounts once the bots link them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct ChannelIdentity {
     pub person_id: String,
     /// The channel's name, e.g. [`EMAIL_CHANNEL`], `telegram`, `discord`.

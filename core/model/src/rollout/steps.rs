@@ -8,8 +8,16 @@ use crate::directory::Directory;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The kind of a step. Stored in the outbox as its [`StepKind::as_str`]
+/// text (`initial`, `reminder`, `escalation`, `follow-up`), with the
+/// `sqlx` feature as a `TEXT` column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "TEXT", rename_all = "kebab-case")
+)]
 pub enum StepKind {
     Initial,
     Reminder,
@@ -25,6 +33,12 @@ impl StepKind {
             StepKind::Escalation => "escalation",
             StepKind::FollowUp => "follow-up",
         }
+    }
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -936,6 +936,7 @@ mod steps {
             (StepKind::FollowUp, "follow-up"),
         ] {
             assert_eq!(kind.as_str(), name);
+            assert_eq!(kind.to_string(), name);
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
         }
     }

@@ -8,25 +8,14 @@ use std::collections::{HashMap, HashSet};
 
 impl Evidence for SqliteStore {
     async fn delivery(&self, id: i64) -> Result<Option<DeliveryInfo>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT o.id, o.rollout_id, o.person_id, o.recipient_id, o.step_kind, o.step_number, o.channel,
                     r.item_id, r.item_version
              FROM outbox o JOIN rollouts r ON r.id = o.rollout_id WHERE o.id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| DeliveryInfo {
-            id: r.get(0),
-            rollout_id: r.get(1),
-            person_id: r.get(2),
-            recipient_id: r.get(3),
-            step_kind: r.get(4),
-            step_number: r.get(5),
-            channel: r.get(6),
-            item_id: r.get(7),
-            item_version: r.get(8),
-        }))
+        .await?)
     }
 
     async fn acknowledge_item(&self, ack: &NewAcknowledgement) -> Result<AckOutcome, StoreError> {
@@ -200,7 +189,14 @@ impl Evidence for SqliteStore {
         now: i64,
     ) -> Result<Result<String, CodeRefusal>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
+        #[derive(sqlx::FromRow)]
+        struct Code {
+            code_hash: String,
+            person_id: String,
+            expires_at: i64,
+            used_at: Option<i64>,
+        }
+        let code: Option<Code> = sqlx::query_as(
             "SELECT code_hash, person_id, expires_at, used_at FROM link_codes
              WHERE (code_hash = ? AND hash_kind = 'hmac-sha256')
                 OR (code_hash = ? AND hash_kind = 'sha256')",
@@ -209,11 +205,15 @@ impl Evidence for SqliteStore {
         .bind(legacy_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else {
+        let Some(Code {
+            code_hash,
+            person_id,
+            expires_at,
+            used_at,
+        }) = code
+        else {
             return Ok(Err(CodeRefusal::Unknown));
         };
-        let (code_hash, person_id, expires_at, used_at): (String, String, i64, Option<i64>) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
         if used_at.is_some() {
             return Ok(Err(CodeRefusal::AlreadyUsed));
         }
@@ -321,8 +321,8 @@ impl Evidence for SqliteStore {
     }
 
     async fn pending_items(&self, person_id: &str) -> Result<Vec<PendingItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT MAX(o.id), r.id, r.item_id, r.item_version
+        Ok(sqlx::query_as(
+            "SELECT MAX(o.id) AS delivery_id, r.id AS rollout_id, r.item_id, r.item_version
              FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
              WHERE o.recipient_id = ?1 AND o.person_id = ?1 AND o.state = 'sent'
                AND o.step_kind IN ('initial', 'reminder') AND r.state <> 'cancelled'
@@ -333,16 +333,7 @@ impl Evidence for SqliteStore {
         )
         .bind(person_id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PendingItem {
-                delivery_id: r.get(0),
-                rollout_id: r.get(1),
-                item_id: r.get(2),
-                item_version: r.get(3),
-            })
-            .collect())
+        .await?)
     }
 
     async fn mark_unreachable(

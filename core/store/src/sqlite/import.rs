@@ -2,6 +2,7 @@
 //! directory, then upsert every row in a single transaction, so a file is
 //! either wholly imported or not at all.
 
+use super::ChampionTeamRow;
 use crate::{ImportSummary, StoreError};
 use cascade_model::content::Taxonomy;
 use cascade_model::directory::{
@@ -71,11 +72,11 @@ async fn agencies(
     rows: &[Row<Agency>],
 ) -> Result<ImportSummary, StoreError> {
     let stored: HashMap<String, Agency> =
-        sqlx::query_as::<_, (String, String, String)>("SELECT id, name, kind FROM agencies")
+        sqlx::query_as::<_, Agency>("SELECT id, name, kind FROM agencies")
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
-            .map(|(id, name, kind)| (id.clone(), Agency { id, name, kind }))
+            .map(|agency| (agency.id.clone(), agency))
             .collect();
     let mut summary = ImportSummary::default();
     for Row { value: agency, .. } in rows {
@@ -104,20 +105,11 @@ async fn teams(
     rows: &[Row<Team>],
 ) -> Result<ImportSummary, StoreError> {
     let stored: HashMap<String, Team> =
-        sqlx::query_as::<_, (String, String, String)>("SELECT id, agency_id, name FROM teams")
+        sqlx::query_as::<_, Team>("SELECT id, agency_id, name FROM teams")
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
-            .map(|(id, agency_id, name)| {
-                (
-                    id.clone(),
-                    Team {
-                        id,
-                        agency_id,
-                        name,
-                    },
-                )
-            })
+            .map(|team| (team.id.clone(), team))
             .collect();
     let mut summary = ImportSummary::default();
     for Row { value: team, .. } in rows {
@@ -246,16 +238,17 @@ async fn stored_people(
     for (person_id, role) in role_rows {
         roles.entry(person_id).or_default().push(role);
     }
-    type Stored = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        bool,
-    );
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        id: String,
+        display_name: String,
+        email: String,
+        agency_id: String,
+        team_id: String,
+        manager_id: Option<String>,
+        time_zone: Option<String>,
+        active: bool,
+    }
     let rows: Vec<Stored> = sqlx::query_as(
         "SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, active
          FROM people",
@@ -264,21 +257,19 @@ async fn stored_people(
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, display_name, email, agency_id, team_id, manager_id, time_zone, active)| {
-                let person = Person {
-                    roles: roles.remove(&id).unwrap_or_default(),
-                    id: id.clone(),
-                    display_name,
-                    email,
-                    agency_id,
-                    team_id,
-                    manager_id,
-                    time_zone,
-                };
-                (id, (person, active))
-            },
-        )
+        .map(|row| {
+            let person = Person {
+                roles: roles.remove(&row.id).unwrap_or_default(),
+                id: row.id.clone(),
+                display_name: row.display_name,
+                email: row.email,
+                agency_id: row.agency_id,
+                team_id: row.team_id,
+                manager_id: row.manager_id,
+                time_zone: row.time_zone,
+            };
+            (row.id, (person, row.active))
+        })
         .collect())
 }
 
@@ -289,21 +280,27 @@ async fn champions(
     rows: &[Row<Champion>],
 ) -> Result<ImportSummary, StoreError> {
     let mut stored: HashMap<(String, String), (Vec<String>, bool)> = HashMap::new();
-    let champion_rows: Vec<(String, String, bool)> =
+    #[derive(sqlx::FromRow)]
+    struct StoredChampion {
+        person_id: String,
+        theme: String,
+        active: bool,
+    }
+    let champion_rows: Vec<StoredChampion> =
         sqlx::query_as("SELECT person_id, theme, active FROM champions")
             .fetch_all(&mut *conn)
             .await?;
-    for (person_id, theme, active) in champion_rows {
-        stored.insert((person_id, theme), (Vec::new(), active));
+    for c in champion_rows {
+        stored.insert((c.person_id, c.theme), (Vec::new(), c.active));
     }
-    let team_rows: Vec<(String, String, String)> = sqlx::query_as(
+    let team_rows: Vec<ChampionTeamRow> = sqlx::query_as(
         "SELECT person_id, theme, team_id FROM champion_teams ORDER BY person_id, theme, team_id",
     )
     .fetch_all(&mut *conn)
     .await?;
-    for (person_id, theme, team_id) in team_rows {
-        if let Some((teams, _)) = stored.get_mut(&(person_id, theme)) {
-            teams.push(team_id);
+    for row in team_rows {
+        if let Some((teams, _)) = stored.get_mut(&(row.person_id, row.theme)) {
+            teams.push(row.team_id);
         }
     }
 

@@ -5,9 +5,12 @@
 mod audience;
 mod evidence;
 mod import;
+mod inspect;
 mod outbox;
 mod reports;
 mod team_posts;
+#[cfg(any(test, feature = "test-support"))]
+mod test_support;
 
 use super::{Store, StoreError, StoredItem, StoredPerson};
 use cascade_model::content::{LearningItem, Status, Taxonomy, Version};
@@ -80,6 +83,13 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    /// The last connection to close checkpoints the WAL into the database
+    /// file. Later calls on this store (or a clone) fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 /// Whether a `sqlite:` URL names a database in memory rather than a file.
@@ -125,48 +135,62 @@ fn keep_private(database: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-type ItemRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<NaiveDate>,
-    String,
-    DateTime<Utc>,
-);
+/// An `items` row.
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    id: String,
+    version: String,
+    kind: String,
+    title: String,
+    status: String,
+    embargoed_until: Option<NaiveDate>,
+    source: String,
+    first_seen_at: DateTime<Utc>,
+}
 
 const ITEM_COLUMNS: &str =
     "id, version, kind, title, status, embargoed_until, source, first_seen_at";
 
-fn stored_item(row: ItemRow) -> StoredItem {
-    let (id, version, kind, title, status, embargoed_until, source, first_seen_at) = row;
-    StoredItem {
-        id,
-        version: Version(version),
-        kind,
-        title,
-        status,
-        embargoed_until,
-        source,
-        first_seen_at,
+impl From<ItemRow> for StoredItem {
+    fn from(row: ItemRow) -> StoredItem {
+        StoredItem {
+            id: row.id,
+            version: Version(row.version),
+            kind: row.kind,
+            title: row.title,
+            status: row.status,
+            embargoed_until: row.embargoed_until,
+            source: row.source,
+            first_seen_at: row.first_seen_at,
+        }
     }
 }
 
-type PersonRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    bool,
-    DateTime<Utc>,
-);
+/// A `people` row, without the person's roles.
+#[derive(sqlx::FromRow)]
+struct PersonRow {
+    id: String,
+    display_name: String,
+    email: String,
+    agency_id: String,
+    team_id: String,
+    manager_id: Option<String>,
+    time_zone: Option<String>,
+    active: bool,
+    updated_at: DateTime<Utc>,
+}
 
 /// People read by one statement when the whole directory is loaded.
 const PEOPLE_PER_READ: i64 = 20_000;
+
+/// A champion of a theme for one team: a `champions` row joined with one
+/// of its `champion_teams` rows.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChampionTeamRow {
+    pub(crate) person_id: String,
+    pub(crate) theme: String,
+    pub(crate) team_id: String,
+}
 
 /// A time as sqlx writes `DateTime<Utc>` into SQLite (RFC 3339, or with a
 /// space for the `T`).
@@ -186,21 +210,19 @@ const PERSON_COLUMNS: &str =
     "id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at";
 
 fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
-    let (id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at) =
-        row;
     StoredPerson {
         person: Person {
-            id,
-            display_name,
-            email,
-            agency_id,
-            team_id,
+            id: row.id,
+            display_name: row.display_name,
+            email: row.email,
+            agency_id: row.agency_id,
+            team_id: row.team_id,
             roles,
-            manager_id,
-            time_zone,
+            manager_id: row.manager_id,
+            time_zone: row.time_zone,
         },
-        active,
-        updated_at,
+        active: row.active,
+        updated_at: row.updated_at,
     }
 }
 
@@ -272,7 +294,7 @@ impl SqliteStore {
                     .map(str::to_owned)
                     .collect();
                 roles.sort_unstable();
-                let row = (
+                let row = PersonRow {
                     id,
                     display_name,
                     email,
@@ -280,9 +302,9 @@ impl SqliteStore {
                     team_id,
                     manager_id,
                     time_zone,
-                    active != 0,
+                    active: active != 0,
                     updated_at,
-                );
+                };
                 people.push(stored_person(row, roles));
             }
             after = last;
@@ -322,7 +344,7 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(stored_item).collect())
+        Ok(rows.into_iter().map(StoredItem::from).collect())
     }
 
     async fn latest_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
@@ -332,7 +354,7 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(stored_item))
+        Ok(row.map(StoredItem::from))
     }
 
     async fn import(
@@ -364,33 +386,23 @@ impl Store for SqliteStore {
     }
 
     async fn agencies(&self) -> Result<Vec<Agency>, StoreError> {
-        let rows: Vec<(String, String, String)> =
+        Ok(
             sqlx::query_as("SELECT id, name, kind FROM agencies ORDER BY id")
                 .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, kind)| Agency { id, name, kind })
-            .collect())
+                .await?,
+        )
     }
 
     async fn teams(&self) -> Result<Vec<Team>, StoreError> {
-        let rows: Vec<(String, String, String)> =
+        Ok(
             sqlx::query_as("SELECT id, agency_id, name FROM teams ORDER BY id")
                 .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, agency_id, name)| Team {
-                id,
-                agency_id,
-                name,
-            })
-            .collect())
+                .await?,
+        )
     }
 
     async fn champions(&self) -> Result<Vec<Champion>, StoreError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
+        let rows: Vec<ChampionTeamRow> = sqlx::query_as(
             "SELECT c.person_id, c.theme, t.team_id
              FROM champions c JOIN champion_teams t USING (person_id, theme)
              WHERE c.active
@@ -399,7 +411,12 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         let mut champions: Vec<Champion> = Vec::new();
-        for (person_id, theme, team_id) in rows {
+        for ChampionTeamRow {
+            person_id,
+            theme,
+            team_id,
+        } in rows
+        {
             match champions.last_mut() {
                 Some(last) if last.person_id == person_id && last.theme == theme => {
                     last.team_ids.push(team_id)
@@ -415,21 +432,13 @@ impl Store for SqliteStore {
     }
 
     async fn identities(&self, person_id: &str) -> Result<Vec<ChannelIdentity>, StoreError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT person_id, channel, address FROM channel_identities
              WHERE person_id = ? ORDER BY channel, address",
         )
         .bind(person_id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(person_id, channel, address)| ChannelIdentity {
-                person_id,
-                channel,
-                address,
-            })
-            .collect())
+        .await?)
     }
 }
 

@@ -6,7 +6,7 @@ use super::SqliteStore;
 use super::audience::{push_audience, push_first_due, reached_before};
 use crate::StoreError;
 use crate::outbox::*;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 /// Members per multi-row INSERT: 4 parameters each, well under SQLite's limit.
 const MEMBERS_PER_INSERT: usize = 2000;
@@ -73,22 +73,22 @@ impl Outbox for SqliteStore {
     }
 
     async fn rollouts(&self) -> Result<Vec<StoredRollout>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, item_id, item_version, definition, state, created_at FROM rollouts ORDER BY created_at, id",
-        )
+        let rows: Vec<RolloutRow> = sqlx::query_as(&format!(
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts ORDER BY created_at, id"
+        ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(stored_rollout).collect())
+        Ok(rows.into_iter().map(StoredRollout::from).collect())
     }
 
     async fn rollout(&self, id: &str) -> Result<Option<StoredRollout>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, item_id, item_version, definition, state, created_at FROM rollouts WHERE id = ?",
-        )
+        let row: Option<RolloutRow> = sqlx::query_as(&format!(
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(stored_rollout))
+        Ok(row.map(StoredRollout::from))
     }
 
     async fn set_rollout_state(
@@ -127,7 +127,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn due_members(&self, now: i64, limit: u32) -> Result<Vec<DueMember>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT m.rollout_id, m.person_id, m.wave, m.next_step, m.acknowledged_at IS NOT NULL AS acknowledged
              FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id
              WHERE m.next_due_at IS NOT NULL AND m.next_due_at <= ? AND r.state = 'active'
@@ -136,17 +136,7 @@ impl Outbox for SqliteStore {
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DueMember {
-                rollout_id: r.get(0),
-                person_id: r.get(1),
-                wave: r.get(2),
-                next_step: r.get(3),
-                acknowledged: r.get(4),
-            })
-            .collect())
+        .await?)
     }
 
     async fn materialise(
@@ -178,7 +168,7 @@ impl Outbox for SqliteStore {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "UPDATE outbox SET state = 'leased', lease_until = ?1 + ?3, attempts = attempts + 1, updated_at = ?1
              WHERE id IN (
                  SELECT o.id FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
@@ -193,23 +183,7 @@ impl Outbox for SqliteStore {
         .bind(limit)
         .bind(lease_ms)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ClaimedDelivery {
-                id: r.get(0),
-                idempotency_key: r.get(1),
-                rollout_id: r.get(2),
-                person_id: r.get(3),
-                recipient_id: r.get(4),
-                wave: r.get(5),
-                step_kind: r.get(6),
-                step_number: r.get(7),
-                channel: r.get(8),
-                channel_rank: r.get(9),
-                attempts: r.get(10),
-            })
-            .collect())
+        .await?)
     }
 
     async fn may_send(&self, rollout_id: &str) -> Result<bool, StoreError> {
@@ -287,11 +261,11 @@ impl Outbox for SqliteStore {
     }
 
     async fn delivery_counts(&self, rollout_id: &str) -> Result<Vec<DeliveryCounts>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<DeliveryCountsRow> = sqlx::query_as(
             "SELECT wave, channel,
-                    SUM(state = 'due' AND attempts = 0), SUM(state = 'leased'),
-                    SUM(state = 'due' AND attempts > 0), SUM(state = 'sent'),
-                    SUM(state = 'dead'), SUM(state = 'cancelled')
+                    SUM(state = 'due' AND attempts = 0) AS due, SUM(state = 'leased') AS leased,
+                    SUM(state = 'due' AND attempts > 0) AS retrying, SUM(state = 'sent') AS sent,
+                    SUM(state = 'dead') AS dead, SUM(state = 'cancelled') AS cancelled
              FROM outbox WHERE rollout_id = ? AND step_kind = 'initial'
              GROUP BY wave, channel ORDER BY wave, channel",
         )
@@ -299,35 +273,36 @@ impl Outbox for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| DeliveryCounts {
-                wave: r.get(0),
-                channel: r.get(1),
-                due: count(r, 2),
-                leased: count(r, 3),
-                retrying: count(r, 4),
-                sent: count(r, 5),
-                dead: count(r, 6),
-                cancelled: count(r, 7),
+                wave: r.wave,
+                channel: r.channel,
+                due: count(r.due),
+                leased: count(r.leased),
+                retrying: count(r.retrying),
+                sent: count(r.sent),
+                dead: count(r.dead),
+                cancelled: count(r.cancelled),
             })
             .collect())
     }
 
     async fn wave_counts(&self, rollout_id: &str) -> Result<Vec<WaveCounts>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT wave, COUNT(*), SUM(next_step = 0 AND next_due_at IS NOT NULL), SUM(acknowledged_at IS NOT NULL)
+        let rows: Vec<WaveCountsRow> = sqlx::query_as(
+            "SELECT wave, COUNT(*) AS members, SUM(next_step = 0 AND next_due_at IS NOT NULL) AS planned,
+                    SUM(acknowledged_at IS NOT NULL) AS acknowledged
              FROM rollout_members WHERE rollout_id = ? GROUP BY wave ORDER BY wave",
         )
         .bind(rollout_id)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| WaveCounts {
-                wave: r.get(0),
-                members: count(r, 1),
-                planned: count(r, 2),
-                acknowledged: count(r, 3),
+                wave: r.wave,
+                members: count(r.members),
+                planned: count(r.planned),
+                acknowledged: count(r.acknowledged),
             })
             .collect())
     }
@@ -343,20 +318,12 @@ impl Outbox for SqliteStore {
     async fn all_identities(
         &self,
     ) -> Result<Vec<cascade_model::directory::ChannelIdentity>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT person_id, channel, address FROM channel_identities
              WHERE unreachable_at IS NULL ORDER BY person_id, channel",
         )
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| cascade_model::directory::ChannelIdentity {
-                person_id: r.get(0),
-                channel: r.get(1),
-                address: r.get(2),
-            })
-            .collect())
+        .await?)
     }
 
     async fn dead_letters(
@@ -364,38 +331,65 @@ impl Outbox for SqliteStore {
         rollout_id: &str,
         limit: u32,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT person_id, channel, step_kind, COALESCE(last_error, '') FROM outbox
+        Ok(sqlx::query_as(
+            "SELECT person_id, channel, step_kind, COALESCE(last_error, '') AS reason FROM outbox
              WHERE rollout_id = ? AND state = 'dead' ORDER BY updated_at DESC, id LIMIT ?",
         )
         .bind(rollout_id)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DeadLetter {
-                person_id: r.get(0),
-                channel: r.get(1),
-                step_kind: r.get(2),
-                reason: r.get(3),
-            })
-            .collect())
+        .await?)
     }
 }
 
-fn count(row: &sqlx::sqlite::SqliteRow, i: usize) -> u64 {
-    row.get::<Option<i64>, _>(i).unwrap_or(0).max(0) as u64
+/// A count from `SUM` (NULL over no rows) or `COUNT`.
+fn count(n: Option<i64>) -> u64 {
+    n.unwrap_or(0).max(0) as u64
 }
 
-fn stored_rollout(r: &sqlx::sqlite::SqliteRow) -> StoredRollout {
-    StoredRollout {
-        id: r.get(0),
-        item_id: r.get(1),
-        item_version: r.get(2),
-        definition: r.get(3),
-        state: RolloutState::parse(r.get::<&str, _>(4)).unwrap_or(RolloutState::Paused),
-        created_at: r.get(5),
+#[derive(sqlx::FromRow)]
+struct DeliveryCountsRow {
+    wave: u32,
+    channel: String,
+    due: Option<i64>,
+    leased: Option<i64>,
+    retrying: Option<i64>,
+    sent: Option<i64>,
+    dead: Option<i64>,
+    cancelled: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct WaveCountsRow {
+    wave: u32,
+    members: Option<i64>,
+    planned: Option<i64>,
+    acknowledged: Option<i64>,
+}
+
+const ROLLOUT_COLUMNS: &str = "id, item_id, item_version, definition, state, created_at";
+
+/// A `rollouts` row; a state this cascade does not know reads as paused.
+#[derive(sqlx::FromRow)]
+struct RolloutRow {
+    id: String,
+    item_id: String,
+    item_version: String,
+    definition: String,
+    state: String,
+    created_at: i64,
+}
+
+impl From<RolloutRow> for StoredRollout {
+    fn from(r: RolloutRow) -> StoredRollout {
+        StoredRollout {
+            id: r.id,
+            item_id: r.item_id,
+            item_version: r.item_version,
+            definition: r.definition,
+            state: RolloutState::parse(&r.state).unwrap_or(RolloutState::Paused),
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -413,7 +407,7 @@ fn insert_delivery(
     .bind(&d.person_id)
     .bind(&d.recipient_id)
     .bind(d.wave)
-    .bind(&d.step_kind)
+    .bind(d.step_kind)
     .bind(d.step_number)
     .bind(&d.channel)
     .bind(d.channel_rank)

@@ -4,7 +4,17 @@ use super::SqliteStore;
 use crate::StoreError;
 use crate::reports::*;
 
-type RolloutHead = (String, String, String, String, String, i64, Option<String>);
+/// A rollout with its item's title, if that version is in the store.
+#[derive(sqlx::FromRow)]
+struct RolloutHead {
+    id: String,
+    item_id: String,
+    item_version: String,
+    definition: String,
+    state: String,
+    created_at: i64,
+    title: Option<String>,
+}
 
 impl Reports for SqliteStore {
     async fn rollouts_created(&self, from: i64, to: i64) -> Result<Vec<String>, StoreError> {
@@ -27,7 +37,16 @@ impl Reports for SqliteStore {
         .bind(rollout_id)
         .fetch_optional(pool)
         .await?;
-        let Some((id, item_id, item_version, definition, state, created_at, title)) = head else {
+        let Some(RolloutHead {
+            id,
+            item_id,
+            item_version,
+            definition,
+            state,
+            created_at,
+            title,
+        }) = head
+        else {
             return Ok(None);
         };
         let members = sqlx::query_as::<_, MemberRow>(

@@ -49,7 +49,7 @@ impl TeamPosts for SqliteStore {
         now: i64,
         lease_ms: i64,
     ) -> Result<Vec<ClaimedTeamPost>, StoreError> {
-        let rows = sqlx::query(
+        let mut claimed: Vec<ClaimedTeamPost> = sqlx::query_as(
             "UPDATE team_posts SET lease_until = ?, attempts = attempts + 1, updated_at = ?
              WHERE state IN ('planned', 'retry') AND due_at <= ?
                AND (lease_until IS NULL OR lease_until <= ?)
@@ -62,17 +62,6 @@ impl TeamPosts for SqliteStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        let mut claimed: Vec<ClaimedTeamPost> = rows
-            .iter()
-            .map(|r| ClaimedTeamPost {
-                id: r.get(0),
-                rollout_id: r.get(1),
-                team_id: r.get(2),
-                channel: r.get(3),
-                address: r.get(4),
-                attempts: r.get(5),
-            })
-            .collect();
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
     }
@@ -90,16 +79,12 @@ impl TeamPosts for SqliteStore {
     }
 
     async fn team_count(&self, post_id: i64) -> Result<TeamCount, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COUNTS} FROM team_posts tp JOIN rollouts r ON r.id = tp.rollout_id WHERE tp.id = ?"
         ))
         .bind(post_id)
         .fetch_one(&self.pool)
-        .await?;
-        Ok(TeamCount {
-            acknowledged: row.get(0),
-            total: row.get(1),
-        })
+        .await?)
     }
 
     async fn record_team_post(
@@ -152,7 +137,20 @@ impl TeamPosts for SqliteStore {
     }
 
     async fn stale_team_posts(&self, now: i64) -> Result<Vec<StaleTeamPost>, StoreError> {
-        let rows = sqlx::query(&format!(
+        #[derive(sqlx::FromRow)]
+        struct Stale {
+            id: i64,
+            rollout_id: String,
+            team_id: String,
+            channel: String,
+            address: String,
+            provider_id: String,
+            shown_acknowledged: u32,
+            shown_total: u32,
+            acknowledged: u32,
+            total: u32,
+        }
+        let rows: Vec<Stale> = sqlx::query_as(&format!(
             "SELECT tp.id, tp.rollout_id, tp.team_id, tp.channel, tp.address, tp.provider_id,
                     tp.shown_acknowledged, tp.shown_total, {COUNTS}
              FROM team_posts tp JOIN rollouts r ON r.id = tp.rollout_id
@@ -165,21 +163,21 @@ impl TeamPosts for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| StaleTeamPost {
-                id: r.get(0),
-                rollout_id: r.get(1),
-                team_id: r.get(2),
-                channel: r.get(3),
-                address: r.get(4),
-                provider_id: r.get(5),
+                id: r.id,
+                rollout_id: r.rollout_id,
+                team_id: r.team_id,
+                channel: r.channel,
+                address: r.address,
+                provider_id: r.provider_id,
                 shown: TeamCount {
-                    acknowledged: r.get(6),
-                    total: r.get(7),
+                    acknowledged: r.shown_acknowledged,
+                    total: r.shown_total,
                 },
                 count: TeamCount {
-                    acknowledged: r.get(8),
-                    total: r.get(9),
+                    acknowledged: r.acknowledged,
+                    total: r.total,
                 },
             })
             .filter(|post| post.count != post.shown)
@@ -239,11 +237,11 @@ impl TeamPosts for SqliteStore {
         post_id: i64,
         person_id: &str,
     ) -> Result<Option<TeamPostMember>, StoreError> {
-        let row = sqlx::query(
-            "SELECT r.id, r.item_id, r.item_version,
+        Ok(sqlx::query_as(
+            "SELECT r.id AS rollout_id, r.item_id, r.item_version,
                     (SELECT o.id FROM outbox o WHERE o.rollout_id = r.id AND o.person_id = m.person_id
                        AND o.recipient_id = m.person_id AND o.step_kind IN ('initial', 'reminder')
-                     ORDER BY o.id DESC LIMIT 1)
+                     ORDER BY o.id DESC LIMIT 1) AS delivery_id
              FROM team_posts tp
              JOIN rollouts r ON r.id = tp.rollout_id
              JOIN rollout_members m ON m.rollout_id = tp.rollout_id AND m.person_id = ?
@@ -253,12 +251,6 @@ impl TeamPosts for SqliteStore {
         .bind(person_id)
         .bind(post_id)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| TeamPostMember {
-            rollout_id: r.get(0),
-            item_id: r.get(1),
-            item_version: r.get(2),
-            delivery_id: r.get(3),
-        }))
+        .await?)
     }
 }

@@ -1,0 +1,69 @@
+//! Test-only: methods that put the database in a state a test or bench
+//! needs and no part of cascade ever writes itself. Compiled only with the
+//! `test-support` feature (which the dev-only `cascade-test-support` crate
+//! turns on) and for this crate's own tests; never call them from cascade.
+
+use super::SqliteStore;
+use crate::{NewMember, StoreError};
+use sqlx::{QueryBuilder, Sqlite};
+
+impl SqliteStore {
+    /// Test-only: keeps a link code as an older cascade kept it, as the
+    /// plain SHA-256 `code_hash` of the code (`hash_kind` `sha256`), to show
+    /// such codes still link after an upgrade.
+    pub async fn insert_legacy_link_code(
+        &self,
+        code_hash: &str,
+        person_id: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO link_codes (code_hash, hash_kind, person_id, created_at, expires_at)
+             VALUES (?, 'sha256', ?, ?, ?)",
+        )
+        .bind(code_hash)
+        .bind(person_id)
+        .bind(created_at)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Bench-only: the raw baseline a rollout's start is measured against.
+    /// Writes `members` of the existing rollout `rollout_id` in one
+    /// transaction of multi-row INSERTs of `per_insert` rows each, bound
+    /// from memory, and nothing else.
+    pub async fn bulk_insert_members(
+        &self,
+        rollout_id: &str,
+        members: &[NewMember],
+        per_insert: usize,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in members.chunks(per_insert) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at) ",
+            );
+            insert.push_values(chunk, |mut row, m| {
+                row.push_bind(rollout_id)
+                    .push_bind(&m.person_id)
+                    .push_bind(m.wave)
+                    .push_bind(m.first_due_at);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Bench-only: moves everything in the write-ahead log into the
+    /// database file and empties the log, so the file alone can be copied.
+    pub async fn checkpoint_wal(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
