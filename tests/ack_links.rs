@@ -7,17 +7,18 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use cascade_engine::ack::AckKeys;
-use cascade_engine::project::{Project, scaffold};
+use cascade_engine::project::Project;
 use cascade_model::content::parse_item;
 use cascade_model::rollout::StepKind;
-use cascade_server::{Clock, RateLimit, ServerConfig, ServerState, ack_router};
+use cascade_server::{RateLimit, ServerConfig, ServerState, ack_router};
 use cascade_store::{
-    MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
+    AckMethod, ConfirmationRecord, Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout,
+    Outbox, SqliteStore, Store,
 };
+use cascade_test_support::{DemoProject, FakeClock};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use sqlx::Row;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
 
 const ITEM: &str = "7mb-neglect-seeing-the-child";
@@ -38,38 +39,47 @@ struct World {
     _dir: tempfile::TempDir,
     store: Arc<SqliteStore>,
     project: Project,
-    now: Arc<Mutex<DateTime<Utc>>>,
+    clock: FakeClock,
     /// Outbox row ids by person.
     deliveries: Vec<(String, i64)>,
 }
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
-        scaffold(&root).unwrap();
-        let project = Project::open(&root).unwrap();
+        let dir = DemoProject::new()
+            .write(
+                "directory/agencies.csv",
+                "agency_id,name,kind\nnb-cc,Northbridge Children's Services,local-authority\n",
+            )
+            .write(
+                "directory/teams.csv",
+                "team_id,agency_id,name\nnorth,nb-cc,Early Help North\nsouth,nb-cc,Early Help South\n",
+            )
+            .write(
+                "directory/people.csv",
+                "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone
+amy,Amy Osei,amy@example.org,nb-cc,north,practitioner,,
+ben,Ben Hart,ben@example.org,nb-cc,north,practitioner,,
+cara,Cara Lund,cara@example.org,nb-cc,north,practitioner,,
+",
+            )
+            .write(
+                "directory/champions.csv",
+                "person_id,theme,teams\ncara,neglect,north\n",
+            )
+            .import_directory()
+            .await
+            .into_dir();
+        let project = Project::open(dir.path()).unwrap();
         let path = project.content_dir().join(format!("{ITEM}.md"));
         let text = std::fs::read_to_string(&path).unwrap();
         let item = parse_item(&path, &text, &project.taxonomy).unwrap();
         let store = Arc::new(
-            SqliteStore::open(&dir.path().join("cascade.db").to_string_lossy())
+            SqliteStore::open(&project.store_path().to_string_lossy())
                 .await
                 .unwrap(),
         );
         store.save_item(&item, &text).await.unwrap();
-        for sql in [
-            "INSERT INTO agencies (id, name, kind, updated_at) VALUES ('nb-cc', 'Northbridge Children''s Services', 'local-authority', '2026-01-01T00:00:00Z')",
-            "INSERT INTO teams (id, agency_id, name, updated_at) VALUES ('north', 'nb-cc', 'Early Help North', '2026-01-01T00:00:00Z'), ('south', 'nb-cc', 'Early Help South', '2026-01-01T00:00:00Z')",
-            "INSERT INTO people (id, display_name, email, agency_id, team_id, updated_at) VALUES
-                ('amy', 'Amy Osei', 'amy@example.org', 'nb-cc', 'north', '2026-01-01T00:00:00Z'),
-                ('ben', 'Ben Hart', 'ben@example.org', 'nb-cc', 'north', '2026-01-01T00:00:00Z'),
-                ('cara', 'Cara Lund', 'cara@example.org', 'nb-cc', 'north', '2026-01-01T00:00:00Z')",
-            "INSERT INTO champions (person_id, theme, updated_at) VALUES ('cara', 'neglect', '2026-01-01T00:00:00Z')",
-            "INSERT INTO champion_teams (person_id, theme, team_id) VALUES ('cara', 'neglect', 'north')",
-        ] {
-            sqlx::query(sql).execute(store.pool()).await.unwrap();
-        }
         let now = cascade_engine::delivery::millis(start());
         let people = ["amy", "ben", "cara"];
         let members: Vec<NewMember> = people
@@ -118,18 +128,18 @@ impl World {
             })
             .collect();
         store.materialise(&rows, &advances, now).await.unwrap();
-        let deliveries = sqlx::query("SELECT person_id, id FROM outbox ORDER BY id")
-            .fetch_all(store.pool())
+        let deliveries = store
+            .outbox_rows()
             .await
             .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
+            .into_iter()
+            .map(|r| (r.person_id, r.id))
             .collect();
         World {
             _dir: dir,
             store,
             project,
-            now: Arc::new(Mutex::new(start())),
+            clock: FakeClock::at(start()),
             deliveries,
         }
     }
@@ -144,8 +154,7 @@ impl World {
     }
 
     fn state(&self, keys: AckKeys, rate_limit: Option<RateLimit>) -> ServerState<SqliteStore> {
-        let now = self.now.clone();
-        let clock: Clock = Arc::new(move || *now.lock().unwrap());
+        let clock = self.clock.as_fn();
         ServerState::new(
             self.store.clone(),
             Arc::new(keys),
@@ -165,34 +174,52 @@ impl World {
     }
 
     fn advance(&self, by: Duration) {
-        *self.now.lock().unwrap() += by;
+        self.clock.advance(by);
     }
 
-    async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.store.pool())
+    /// How many acknowledgements are recorded.
+    async fn acks(&self) -> usize {
+        cascade_test_support::outbox::acknowledgements(&*self.store).await
+    }
+
+    /// How many members of the rollout are marked acknowledged.
+    async fn acknowledged_members(&self) -> usize {
+        self.store
+            .members("r1")
             .await
             .unwrap()
+            .iter()
+            .filter(|m| m.acknowledged_at.is_some())
+            .count()
+    }
+
+    /// (person, acknowledged at) of every member of the rollout, by person.
+    async fn member_acknowledgements(&self) -> Vec<(String, Option<i64>)> {
+        self.store
+            .members("r1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.person_id, m.acknowledged_at))
+            .collect()
+    }
+
+    async fn confirmations(&self) -> Vec<ConfirmationRecord> {
+        self.store.confirmations().await.unwrap()
     }
 
     /// Refusals counted, as (reason, count) by reason.
     async fn refusals(&self) -> Vec<(String, i64)> {
-        sqlx::query("SELECT reason, SUM(count) FROM refusal_counts GROUP BY reason ORDER BY reason")
-            .fetch_all(self.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect()
+        cascade_test_support::outbox::refusals(&*self.store).await
     }
 
     async fn log(&self) -> Vec<(Option<String>, String)> {
-        sqlx::query("SELECT person_id, outcome FROM acknowledgement_log ORDER BY id")
-            .fetch_all(self.store.pool())
+        self.store
+            .acknowledgement_log()
             .await
             .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
+            .into_iter()
+            .map(|l| (l.person_id, l.outcome))
             .collect()
     }
 }
@@ -248,8 +275,6 @@ async fn send_from(
     }
 }
 
-const ACKS: &str = "SELECT COUNT(*) FROM acknowledgements";
-
 #[tokio::test]
 async fn opening_an_ack_link_shows_a_confirm_page_and_records_nothing() {
     let w = World::new().await;
@@ -262,13 +287,9 @@ async fn opening_an_ack_link_shows_a_confirm_page_and_records_nothing() {
         assert!(page.body.contains("<form method=\"post\">"));
         assert!(page.body.contains("Confirm I have read this"));
     }
-    assert_eq!(w.count(ACKS).await, 0);
+    assert_eq!(w.acks().await, 0);
     assert!(w.log().await.is_empty());
-    assert_eq!(
-        w.count("SELECT COUNT(*) FROM rollout_members WHERE acknowledged_at IS NOT NULL")
-            .await,
-        0
-    );
+    assert_eq!(w.acknowledged_members().await, 0);
 }
 
 #[tokio::test]
@@ -292,23 +313,15 @@ async fn a_double_post_records_one_acknowledgement_logs_the_repeat_and_stops_rem
         );
     }
     assert_eq!(first.body, second.body);
-    let ack = sqlx::query(
-        "SELECT person_id, item_id, rollout_id, delivery_id, channel, method, at FROM acknowledgements",
-    )
-    .fetch_all(w.store.pool())
-    .await
-    .unwrap();
+    let ack = w.store.acknowledgements().await.unwrap();
     assert_eq!(ack.len(), 1);
-    assert_eq!(ack[0].get::<String, _>(0), "amy");
-    assert_eq!(ack[0].get::<String, _>(1), ITEM);
-    assert_eq!(ack[0].get::<String, _>(2), "r1");
-    assert_eq!(ack[0].get::<i64, _>(3), w.delivery("amy"));
-    assert_eq!(ack[0].get::<String, _>(4), "web");
-    assert_eq!(ack[0].get::<String, _>(5), "link");
-    assert_eq!(
-        ack[0].get::<i64, _>(6),
-        cascade_engine::delivery::millis(start())
-    );
+    assert_eq!(ack[0].person_id, "amy");
+    assert_eq!(ack[0].item_id, ITEM);
+    assert_eq!(ack[0].rollout_id.as_deref(), Some("r1"));
+    assert_eq!(ack[0].delivery_id, Some(w.delivery("amy")));
+    assert_eq!(ack[0].channel, "web");
+    assert_eq!(ack[0].method, AckMethod::Link);
+    assert_eq!(ack[0].at, cascade_engine::delivery::millis(start()));
     assert_eq!(
         w.log().await,
         [
@@ -316,11 +329,7 @@ async fn a_double_post_records_one_acknowledgement_logs_the_repeat_and_stops_rem
             (Some("amy".to_owned()), "repeat".to_owned())
         ]
     );
-    let acknowledged: Vec<(String, Option<i64>)> =
-        sqlx::query_as("SELECT person_id, acknowledged_at FROM rollout_members ORDER BY person_id")
-            .fetch_all(w.store.pool())
-            .await
-            .unwrap();
+    let acknowledged = w.member_acknowledgements().await;
     assert_eq!(
         acknowledged,
         [
@@ -355,7 +364,7 @@ async fn concurrent_posts_are_committed_in_groups_and_each_answered_after_its_ow
         answered += 1;
     }
     assert_eq!(answered, 24);
-    assert_eq!(w.count(ACKS).await, 3);
+    assert_eq!(w.acks().await, 3);
     let log = w.log().await;
     assert_eq!(log.len(), 24);
     for person in ["amy", "ben", "cara"] {
@@ -365,11 +374,7 @@ async fn concurrent_posts_are_committed_in_groups_and_each_answered_after_its_ow
             .count();
         assert_eq!(recorded, 1, "{person}: {log:?}");
     }
-    assert_eq!(
-        w.count("SELECT COUNT(*) FROM rollout_members WHERE acknowledged_at IS NOT NULL")
-            .await,
-        3
-    );
+    assert_eq!(w.acknowledged_members().await, 3);
 }
 
 #[tokio::test]
@@ -405,11 +410,7 @@ async fn a_group_commit_records_firsts_and_names_repeats_with_the_first_time() {
             AckOutcome::Recorded,
         ]
     );
-    let acked: Vec<(String, Option<i64>)> =
-        sqlx::query_as("SELECT person_id, acknowledged_at FROM rollout_members ORDER BY person_id")
-            .fetch_all(w.store.pool())
-            .await
-            .unwrap();
+    let acked = w.member_acknowledgements().await;
     assert_eq!(
         acked,
         [
@@ -444,7 +445,7 @@ async fn an_ack_link_with_a_forged_signature_is_refused() {
             assert!(!page.body.contains(TITLE) && !page.body.contains("Amy"));
         }
     }
-    assert_eq!(w.count(ACKS).await, 0);
+    assert_eq!(w.acks().await, 0);
     assert!(w.log().await.is_empty(), "refusals are counted, not logged");
     assert_eq!(
         w.refusals().await,
@@ -470,7 +471,7 @@ async fn an_ack_link_made_for_someone_else_is_refused_like_a_forged_one() {
             "nothing tells whether the delivery or person exists"
         );
     }
-    assert_eq!(w.count(ACKS).await, 0);
+    assert_eq!(w.acks().await, 0);
     assert!(w.log().await.is_empty());
     assert_eq!(
         w.refusals().await,
@@ -497,7 +498,7 @@ async fn an_expired_ack_link_is_refused_with_what_to_do() {
         assert!(page.body.contains("use the link in the latest email"));
         assert!(page.body.contains("business unit"));
     }
-    assert_eq!(w.count(ACKS).await, 0);
+    assert_eq!(w.acks().await, 0);
     assert_eq!(
         w.refusals().await,
         [("acknowledgement: expired".to_owned(), 1)]
@@ -524,10 +525,14 @@ async fn a_link_signed_with_a_rotated_out_key_works_until_the_key_retires() {
     assert_eq!(page.status, StatusCode::GONE);
     assert!(page.body.contains("This link no longer works"));
     assert!(page.body.contains("latest email"));
-    let acked: Vec<String> = sqlx::query_scalar("SELECT person_id FROM acknowledgements")
-        .fetch_all(w.store.pool())
+    let acked: Vec<String> = w
+        .store
+        .acknowledgements()
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|a| a.person_id)
+        .collect();
     assert_eq!(acked, ["amy"]);
 }
 
@@ -640,10 +645,7 @@ async fn a_champion_cannot_confirm_for_a_team_they_do_not_cover() {
             .contains("The session date cannot be in the future")
     );
     assert!(page.body.contains("whole number, 0 or more"));
-    assert_eq!(
-        w.count("SELECT COUNT(*) FROM cascade_confirmations").await,
-        0
-    );
+    assert_eq!(w.confirmations().await.len(), 0);
 }
 
 #[tokio::test]
@@ -661,23 +663,8 @@ async fn someone_who_is_not_a_champion_gets_no_confirmation_form() {
     )
     .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        w.count("SELECT COUNT(*) FROM cascade_confirmations").await,
-        0
-    );
+    assert_eq!(w.confirmations().await.len(), 0);
 }
-
-/// champion, item, team, session date, present, method, note, channel
-type ConfirmationRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    String,
-);
 
 #[tokio::test]
 async fn a_valid_confirmation_is_stored_once() {
@@ -691,13 +678,24 @@ async fn a_valid_confirmation_is_stored_once() {
     assert!(page.body.contains("Early Help North"));
     let again = send(&app, "POST", &uri, Some(form)).await;
     assert!(again.body.contains("already recorded"));
-    let rows: Vec<ConfirmationRow> = sqlx::query_as(
-        "SELECT champion_id, item_id, team_id, session_date, present, method, note, channel
-             FROM cascade_confirmations",
-    )
-    .fetch_all(w.store.pool())
-    .await
-    .unwrap();
+    // champion, item, team, session date, present, method, note, channel
+    let rows: Vec<_> = w
+        .confirmations()
+        .await
+        .into_iter()
+        .map(|c| {
+            (
+                c.champion_id,
+                c.item_id,
+                c.team_id,
+                c.session_date,
+                c.present,
+                c.method,
+                c.note,
+                c.channel,
+            )
+        })
+        .collect();
     assert_eq!(
         rows,
         [(
@@ -727,9 +725,9 @@ async fn a_thousand_forged_posts_write_a_handful_of_rows() {
             w.advance(Duration::seconds(7));
         }
     }
-    let logged = w.count("SELECT COUNT(*) FROM acknowledgement_log").await;
+    let logged = w.log().await.len();
     assert_eq!(logged, 0, "no row per refusal in the log");
-    let rows = w.count("SELECT COUNT(*) FROM refusal_counts").await;
+    let rows = w.store.refusal_counts().await.unwrap().len();
     assert!(
         (1..=3).contains(&rows),
         "one row per reason per minute, not {rows}"

@@ -9,14 +9,16 @@ mod support;
 
 use cascade_engine::engine::Runner;
 use cascade_engine::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
+use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{InboundEvent, InboundKind};
 use cascade_plugin_host::Inbound;
-use cascade_store::SqliteStore;
+use cascade_store::{AckMethod, DeliveryState, Inspect, SqliteStore};
+use cascade_test_support::outbox::{delivery_to, refusals, rows};
+use cascade_test_support::utc;
 use serde_json::Value;
-use sqlx::Row;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::{EVERYONE_NOW, project, rollout_file, rows, start, utc};
+use support::{EVERYONE_NOW, project, rollout_file, start};
 
 /// An email channel and a chat channel, both written to folders.
 const CHANNELS: &str = r#"
@@ -161,14 +163,10 @@ impl Chat {
     }
 
     async fn delivery_to(&self, person: &str, channel: &str) -> i64 {
-        sqlx::query_scalar(
-            "SELECT id FROM outbox WHERE recipient_id = ? AND channel = ? AND step_kind = 'initial'",
-        )
-        .bind(person)
-        .bind(channel)
-        .fetch_one(self.runner.store().pool())
+        delivery_to(self.runner.store().as_ref(), person, |r| {
+            r.channel == channel && r.step_kind == StepKind::Initial
+        })
         .await
-        .unwrap()
     }
 
     fn delivered(&self, delivery: i64) -> Value {
@@ -315,31 +313,26 @@ async fn a_champion_acknowledges_sees_the_message_change_and_confirms_a_cascade_
         "{}",
         text(&done)
     );
-    let row = sqlx::query(
-        "SELECT champion_id, item_id, team_id, session_date, present, method, channel FROM cascade_confirmations",
-    )
-    .fetch_one(chat.runner.store().pool())
-    .await
-    .unwrap();
-    let recorded: (String, String, String, String, u32, String, String) = (
-        row.get(0),
-        row.get(1),
-        row.get(2),
-        row.get(3),
-        row.get(4),
-        row.get(5),
-        row.get(6),
+    let row = chat.runner.store().confirmations().await.unwrap().remove(0);
+    let recorded = (
+        row.champion_id,
+        row.item_id,
+        row.team_id,
+        row.session_date,
+        row.present,
+        row.method,
+        row.channel,
     );
     assert_eq!(
         recorded,
         (
-            "p-amara-okafor".into(),
-            ITEM.into(),
-            "mash".into(),
-            "2026-03-26".into(),
+            "p-amara-okafor".to_owned(),
+            ITEM.to_owned(),
+            "mash".to_owned(),
+            "2026-03-26".to_owned(),
             14,
-            "briefing-session".into(),
-            "chat".into()
+            "briefing-session".to_owned(),
+            "chat".to_owned()
         )
     );
 
@@ -409,12 +402,17 @@ async fn pending_lists_only_what_is_waiting_and_ack_by_item_id_records_a_command
             first: true
         }
     );
-    let method: String =
-        sqlx::query_scalar("SELECT method FROM acknowledgements WHERE person_id = 'p-tom-reilly'")
-            .fetch_one(chat.runner.store().pool())
-            .await
-            .unwrap();
-    assert_eq!(method, "command");
+    let method = chat
+        .runner
+        .store()
+        .acknowledgements()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.person_id == "p-tom-reilly")
+        .unwrap()
+        .method;
+    assert_eq!(method, AckMethod::Command);
     let (outcome, none) = chat.command("tg-tom", "pending", &[]).await;
     assert_eq!(
         outcome,
@@ -495,12 +493,7 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
         "{}",
         text(&answer)
     );
-    let confirmations = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM cascade_confirmations")
-            .fetch_one(chat.runner.store().pool())
-            .await
-            .unwrap()
-    };
+    let confirmations = || async { chat.runner.store().confirmations().await.unwrap().len() };
     assert_eq!(confirmations().await, 0);
     let (outcome, _) = chat.say("tg-amara", form("mash")).await;
     assert_eq!(
@@ -512,16 +505,8 @@ async fn forged_buttons_non_champions_and_teams_not_covered_record_nothing() {
         }
     );
     assert_eq!(confirmations().await, 1);
-    let refusals: Vec<(String, i64)> =
-        sqlx::query("SELECT reason, count FROM refusal_counts ORDER BY reason")
-            .fetch_all(chat.runner.store().pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
     assert_eq!(
-        refusals,
+        refusals(chat.runner.store().as_ref()).await,
         [
             ("account linked to a different person".to_owned(), 1),
             ("forged action id".to_owned(), 1),
@@ -539,33 +524,34 @@ async fn a_person_who_blocked_the_bot_gets_the_message_and_their_reminders_by_em
     let chat = Chat::new(&with_reminder).await;
     chat.link("p-tom-reilly", "tg-blocked").await;
     chat.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let toms: Vec<_> = rows(&chat.runner)
+    let toms: Vec<_> = rows(chat.runner.store().as_ref())
         .await
         .into_iter()
-        .filter(|r| r.0 == "p-tom-reilly")
-        .map(|r| (r.1, r.3, r.4))
+        .filter(|r| r.recipient_id == "p-tom-reilly")
+        .map(|r| (r.step_kind, r.state, r.channel))
         .collect();
     assert_eq!(
         toms,
         [
-            ("initial".into(), "dead".into(), "chat".into()),
-            ("initial".into(), "sent".into(), "outbox".into()),
+            (StepKind::Initial, DeliveryState::Dead, "chat".to_owned()),
+            (StepKind::Initial, DeliveryState::Sent, "outbox".to_owned()),
         ]
     );
-    let unreachable: Option<i64> = sqlx::query_scalar(
-        "SELECT unreachable_at FROM channel_identities WHERE channel = 'telegram' AND address = 'tg-blocked'",
-    )
-    .fetch_one(chat.runner.store().pool())
-    .await
-    .unwrap();
-    assert!(unreachable.is_some());
+    let identity = chat
+        .runner
+        .store()
+        .identity("telegram", "tg-blocked")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(identity.unreachable_at.is_some());
 
     chat.runner.tick(utc(2026, 3, 30, 8, 0)).await.unwrap();
-    let reminder: Vec<_> = rows(&chat.runner)
+    let reminder: Vec<_> = rows(chat.runner.store().as_ref())
         .await
         .into_iter()
-        .filter(|r| r.0 == "p-tom-reilly" && r.1 == "reminder")
-        .map(|r| (r.3, r.4))
+        .filter(|r| r.recipient_id == "p-tom-reilly" && r.step_kind == StepKind::Reminder)
+        .map(|r| (r.state, r.channel))
         .collect();
-    assert_eq!(reminder, [("sent".into(), "outbox".into())]);
+    assert_eq!(reminder, [(DeliveryState::Sent, "outbox".to_owned())]);
 }

@@ -6,12 +6,14 @@ mod support;
 use cascade_engine::engine::Runner;
 use cascade_engine::inbound::{ActionRef, InboundOutcome, Refusal, issue_code};
 use cascade_engine::respond::Unavailable;
+use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{InboundEvent, InboundKind};
 use cascade_plugin_host::Inbound;
-use cascade_store::SqliteStore;
-use sqlx::Row;
+use cascade_store::{Inspect, SqliteStore};
+use cascade_test_support::outbox::{acknowledgements, delivery_to, refusals, rows};
+use cascade_test_support::utc;
 use std::path::Path;
-use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, rows, start, utc};
+use support::{EVERYONE_NOW, OUTBOX, project, rollout_file, start};
 
 /// The demo project with everyone's rollout on the `outbox` channel,
 /// started the morning before it sends.
@@ -114,18 +116,18 @@ async fn a_kept_link_code_is_keyed_so_the_database_alone_cannot_reveal_it() {
     let code = issue_code(store, runner.link_codes(), "p-amara-okafor", now)
         .await
         .unwrap();
-    let kept: Vec<String> = sqlx::query_scalar("SELECT code_hash FROM link_codes")
-        .fetch_all(store.pool())
+    let kept: Vec<String> = store
+        .link_codes()
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|c| c.code_hash)
+        .collect();
     use sha2::Digest;
     let plain = hex::encode(sha2::Sha256::digest(code.as_bytes()));
     assert_eq!(kept.len(), 1);
     assert_ne!(kept[0], plain, "the code is kept as a plain SHA-256");
-    let secrets: Vec<Vec<u8>> = sqlx::query_scalar("SELECT value FROM engine_secrets")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+    let secrets = store.engine_secret_values().await.unwrap();
     let key_file = std::fs::read_to_string(dir.path().join(".cascade/link-code.key")).unwrap();
     assert!(
         !secrets.iter().any(|s| hex::encode(s) == key_file.trim()),
@@ -170,16 +172,15 @@ async fn a_code_kept_by_an_older_cascade_works_until_it_expires() {
     let now = MARCH_27;
     for (code, person) in [("ABCDEFGH", "p-amara-okafor"), ("HGFEDCBA", "p-tom-reilly")] {
         use sha2::Digest;
-        sqlx::query(
-            "INSERT INTO link_codes (code_hash, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(hex::encode(sha2::Sha256::digest(code.as_bytes())))
-        .bind(person)
-        .bind(now)
-        .bind(now + cascade_engine::inbound::CODE_LIFETIME_MS)
-        .execute(store.pool())
-        .await
-        .unwrap();
+        store
+            .insert_legacy_link_code(
+                &hex::encode(sha2::Sha256::digest(code.as_bytes())),
+                person,
+                now,
+                now + cascade_engine::inbound::CODE_LIFETIME_MS,
+            )
+            .await
+            .unwrap();
     }
     let linked = handle(
         &runner,
@@ -300,11 +301,7 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     let store = runner.store().as_ref();
-    let amaras: i64 =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE recipient_id = 'p-amara-okafor'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let amaras = delivery_to(store, "p-amara-okafor", |_| true).await;
     let ack = action(dir.path(), amaras, "Acknowledge");
     let now = MARCH_27 + 60_000;
 
@@ -339,26 +336,14 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
         }
     );
 
-    let refusals: Vec<(String, i64)> =
-        sqlx::query("SELECT reason, count FROM refusal_counts ORDER BY reason")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
     assert_eq!(
-        refusals,
+        refusals(store).await,
         [
             ("account linked to a different person".to_owned(), 1),
             ("unlinked account".to_owned(), 1),
         ]
     );
-    let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(acks, 0);
+    assert_eq!(acknowledgements(store).await, 0);
 
     let amaras_code = issue_code(store, runner.link_codes(), "p-amara-okafor", now)
         .await
@@ -391,19 +376,15 @@ async fn a_button_acknowledges_only_from_the_account_linked_to_the_recipient() {
             first: false
         }
     );
-    let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(acks, 1);
+    assert_eq!(acknowledgements(store).await, 1);
 
     // The reminder three days later (Monday 30 March, 09:00 BST) skips her.
     runner.tick(utc(2026, 3, 30, 8, 0)).await.unwrap();
-    let reminded: Vec<String> = rows(&runner)
+    let reminded: Vec<String> = rows(runner.store().as_ref())
         .await
         .into_iter()
-        .filter(|r| r.1 == "reminder")
-        .map(|r| r.0)
+        .filter(|r| r.step_kind == StepKind::Reminder)
+        .map(|r| r.recipient_id)
         .collect();
     assert_eq!(reminded.len(), 49);
     assert!(!reminded.iter().any(|p| p == "p-amara-okafor"));
@@ -421,12 +402,10 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     runner.tick(utc(2026, 6, 25, 8, 0)).await.unwrap();
     let store = runner.store().as_ref();
-    let follow_up: i64 = sqlx::query_scalar(
-        "SELECT id FROM outbox WHERE recipient_id = 'p-amara-okafor' AND step_kind = 'follow-up'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+    let follow_up = delivery_to(store, "p-amara-okafor", |r| {
+        r.step_kind == StepKind::FollowUp
+    })
+    .await;
     let now = MARCH_27;
     let code = issue_code(store, runner.link_codes(), "p-amara-okafor", now)
         .await
@@ -500,14 +479,13 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
             person_id: "p-amara-okafor".to_owned()
         }
     );
-    let stored: Vec<(String, u32, Option<String>)> =
-        sqlx::query("SELECT answer, follow_up, example FROM follow_up_answers")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+    let stored: Vec<(String, u32, Option<String>)> = store
+        .answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.answer, a.follow_up, a.example))
+        .collect();
     assert_eq!(
         stored,
         [(

@@ -8,31 +8,19 @@ use cascade_plugin_api::{
 use cascade_plugin_host::{
     ChannelConfig, Inbound, PluginError, PluginFile, PluginHost, PluginsConfig,
 };
+use cascade_test_support::plugin_library;
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A library built by cargo next to this test binary (target/debug/deps).
-fn library(crate_name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let name = format!("{DLL_PREFIX}{}{DLL_SUFFIX}", crate_name.replace('-', "_"));
-    let mut dir = exe.parent().unwrap();
-    loop {
-        if dir.join(&name).is_file() {
-            return dir.join(&name);
-        }
-        dir = dir
-            .parent()
-            .unwrap_or_else(|| panic!("{name} was not built next to {}", exe.display()));
-    }
-}
-
 fn files(crates: &[&str]) -> Vec<PluginFile> {
     crates
         .iter()
-        .map(|c| PluginFile { path: library(c) })
+        .map(|c| PluginFile {
+            path: plugin_library(c),
+        })
         .collect()
 }
 
@@ -170,7 +158,7 @@ async fn each_faulty_file_gets_a_specific_error_and_the_good_plugin_keeps_servin
     assert_eq!(
         report.problems[1],
         PluginError::AbiMismatch {
-            path: library("cascade-testplugin-wrong-abi"),
+            path: plugin_library("cascade-testplugin-wrong-abi"),
             found: 999,
             wanted: cascade_plugin_api::ABI_VERSION
         }
@@ -185,7 +173,7 @@ async fn each_faulty_file_gets_a_specific_error_and_the_good_plugin_keeps_servin
     assert_eq!(
         report.problems[2],
         PluginError::NoEntrySymbol {
-            path: library("cascade-testplugin-no-entry")
+            path: plugin_library("cascade-testplugin-no-entry")
         }
     );
     assert!(
@@ -352,7 +340,7 @@ fn a_pinned_plugin_whose_hash_differs_is_refused_before_any_of_its_code_runs() {
     std::fs::create_dir(&plugin_dir).unwrap();
     let file_name = format!("{DLL_PREFIX}cascade_plugin_marker{DLL_SUFFIX}");
     std::fs::copy(
-        library("cascade-testplugin-panic"),
+        plugin_library("cascade-testplugin-panic"),
         plugin_dir.join(&file_name),
     )
     .unwrap();
@@ -412,7 +400,7 @@ async fn with_pins_configured_a_file_without_a_pin_is_left_unopened_and_not_an_e
         .path()
         .join(format!("{DLL_PREFIX}cascade_plugin_notes{DLL_SUFFIX}"));
     std::fs::write(&junk, "these are meeting notes, not a library\n").unwrap();
-    let file_plugin = library("cascade-plugin-file");
+    let file_plugin = plugin_library("cascade-plugin-file");
     let (_, file_hash) = cascade_plugin_host::LoadedPlugin::hash_file(&file_plugin).unwrap();
     let mut config = PluginsConfig::default();
     config.sha256.insert(
@@ -445,12 +433,12 @@ fn with_pins_configured_an_unpinned_library_is_listed_but_none_of_its_code_runs(
     let pinned_name = format!("{DLL_PREFIX}cascade_plugin_file{DLL_SUFFIX}");
     let unpinned_name = format!("{DLL_PREFIX}cascade_plugin_marker{DLL_SUFFIX}");
     std::fs::copy(
-        library("cascade-plugin-file"),
+        plugin_library("cascade-plugin-file"),
         plugin_dir.join(&pinned_name),
     )
     .unwrap();
     std::fs::copy(
-        library("cascade-testplugin-panic"),
+        plugin_library("cascade-testplugin-panic"),
         plugin_dir.join(&unpinned_name),
     )
     .unwrap();
@@ -515,7 +503,7 @@ fn plugins_check_fails_on_a_plugin_folder_or_file_others_can_write_to() {
     std::fs::create_dir(&plugin_dir).unwrap();
     let name = format!("{DLL_PREFIX}cascade_plugin_file{DLL_SUFFIX}");
     let file = plugin_dir.join(&name);
-    std::fs::copy(library("cascade-plugin-file"), &file).unwrap();
+    std::fs::copy(plugin_library("cascade-plugin-file"), &file).unwrap();
     std::fs::write(
         project.path().join("cascade.toml"),
         "[partnership]\nname = \"Northbridge\"\n\n[plugins]\ndirs = [\"plugins\"]\n",

@@ -29,7 +29,8 @@ use cascade_store::{
     AckMethod, DeliveryOutcome, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
     NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
 };
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use cascade_test_support::utc;
+use chrono::{DateTime, NaiveDate, Utc};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -111,10 +112,9 @@ name = "Everyone"
 after_days = 0
 "#;
 
-fn utc(month: u32, day: u32, hour: u32, minute: u32) -> i64 {
-    Utc.with_ymd_and_hms(2026, month, day, hour, minute, 0)
-        .unwrap()
-        .timestamp_millis()
+/// Unix milliseconds of a time in 2026, UTC.
+fn ms(month: u32, day: u32, hour: u32, minute: u32) -> i64 {
+    utc(2026, month, day, hour, minute).timestamp_millis()
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -268,7 +268,7 @@ impl Fixture {
                     method: "team-meeting".to_owned(),
                     note: None,
                     channel: "web".to_owned(),
-                    at: utc(2, 20, 9, 0),
+                    at: ms(2, 20, 9, 0),
                 })
                 .await
                 .unwrap()
@@ -287,7 +287,7 @@ impl Fixture {
             ("p-6", 0),
             ("p-7", 1),
         ];
-        self.create(NEGLECT_JAN, &self.v1, &members, utc(1, 5, 10, 0))
+        self.create(NEGLECT_JAN, &self.v1, &members, ms(1, 5, 10, 0))
             .await;
         let sent = || Some(DeliveryOutcome::Sent { provider_id: None });
         let dead = || {
@@ -304,7 +304,7 @@ impl Fixture {
             0,
             StepKind::Initial,
             email,
-            utc(1, 12, 9, 0),
+            ms(1, 12, 9, 0),
             sent(),
         )
         .await;
@@ -315,7 +315,7 @@ impl Fixture {
             0,
             StepKind::Initial,
             email,
-            utc(1, 12, 9, 0),
+            ms(1, 12, 9, 0),
             sent(),
         )
         .await;
@@ -326,7 +326,7 @@ impl Fixture {
             0,
             StepKind::Initial,
             telegram,
-            utc(1, 12, 9, 30),
+            ms(1, 12, 9, 30),
             sent(),
         )
         .await;
@@ -338,7 +338,7 @@ impl Fixture {
                 1,
                 StepKind::Initial,
                 email,
-                utc(1, 14, 9, 0),
+                ms(1, 14, 9, 0),
                 sent(),
             )
             .await;
@@ -350,7 +350,7 @@ impl Fixture {
             1,
             StepKind::Initial,
             email,
-            utc(1, 14, 9, 0),
+            ms(1, 14, 9, 0),
             dead(),
         )
         .await;
@@ -362,7 +362,7 @@ impl Fixture {
             1,
             StepKind::Reminder,
             email,
-            utc(1, 16, 9, 0),
+            ms(1, 16, 9, 0),
             sent(),
         )
         .await;
@@ -374,7 +374,7 @@ impl Fixture {
             0,
             StepKind::Escalation,
             email,
-            utc(1, 20, 9, 0),
+            ms(1, 20, 9, 0),
             sent(),
         )
         .await;
@@ -385,7 +385,7 @@ impl Fixture {
             1,
             StepKind::Escalation,
             email,
-            utc(1, 20, 9, 0),
+            ms(1, 20, 9, 0),
             dead(),
         )
         .await;
@@ -396,23 +396,22 @@ impl Fixture {
             1,
             StepKind::Escalation,
             email,
-            utc(12, 1, 9, 0),
+            ms(12, 1, 9, 0),
             None,
         )
         .await;
 
-        self.acknowledge("p-2", NEGLECT, &self.v1, utc(1, 12, 12, 0))
+        self.acknowledge("p-2", NEGLECT, &self.v1, ms(1, 12, 12, 0))
             .await;
-        self.acknowledge("p-1", NEGLECT, &self.v1, utc(1, 14, 14, 0))
+        self.acknowledge("p-1", NEGLECT, &self.v1, ms(1, 14, 14, 0))
             .await;
-        self.acknowledge("p-3", NEGLECT, &self.v1, utc(1, 15, 9, 0))
+        self.acknowledge("p-3", NEGLECT, &self.v1, ms(1, 15, 9, 0))
             .await;
-        self.acknowledge("p-7", NEGLECT, &self.v1, utc(1, 14, 10, 30))
+        self.acknowledge("p-7", NEGLECT, &self.v1, ms(1, 14, 10, 30))
             .await;
         // Another version, and someone who is not a member: neither counts.
-        self.acknowledge("p-4", NEGLECT, v2, utc(1, 15, 10, 0))
-            .await;
-        self.acknowledge("p-8", NEGLECT, &self.v1, utc(1, 13, 9, 0))
+        self.acknowledge("p-4", NEGLECT, v2, ms(1, 15, 10, 0)).await;
+        self.acknowledge("p-8", NEGLECT, &self.v1, ms(1, 13, 9, 0))
             .await;
 
         self.confirm("p-2", NEGLECT, "csc-east", "2026-01-15", 6)
@@ -440,7 +439,7 @@ impl Fixture {
                         answer: answer.to_owned(),
                         example: None,
                         channel: "web".to_owned(),
-                        at: utc(4, 13, 10, 0),
+                        at: ms(4, 13, 10, 0),
                     })
                     .await
                     .unwrap()
@@ -457,7 +456,7 @@ impl Fixture {
             ESCALATION_FEB,
             version,
             &[("p-1", 0), ("p-8", 0)],
-            utc(2, 2, 8, 0),
+            ms(2, 2, 8, 0),
         )
         .await;
         for person in ["p-1", "p-8"] {
@@ -468,14 +467,14 @@ impl Fixture {
                 0,
                 StepKind::Initial,
                 ("email", 0),
-                utc(2, 2, 9, 0),
+                ms(2, 2, 9, 0),
                 Some(DeliveryOutcome::Sent {
                     provider_id: Some(format!("msg-{person}")),
                 }),
             )
             .await;
         }
-        self.acknowledge("p-1", ESCALATION, version, utc(2, 2, 11, 0))
+        self.acknowledge("p-1", ESCALATION, version, ms(2, 2, 11, 0))
             .await;
         self.confirm("p-4", ESCALATION, "ppu-1", "2026-02-05", 7)
             .await;
@@ -553,7 +552,7 @@ async fn the_rollout_csv_has_every_figure_worked_out_by_hand() {
     let csv = fixture
         .report(
             Selection::Rollout("neglect-jan".to_owned()),
-            utc(1, 20, 12, 0),
+            ms(1, 20, 12, 0),
             Format::Csv,
         )
         .await;
@@ -581,7 +580,7 @@ async fn a_partnership_report_aggregates_the_rollouts_created_in_the_period() {
 
     // January holds only the neglect rollout: the same figures as its own report.
     let january = fixture
-        .report(partnership(1, (1, 31)), utc(1, 20, 12, 0), Format::Csv)
+        .report(partnership(1, (1, 31)), ms(1, 20, 12, 0), Format::Csv)
         .await;
     assert_eq!(figures(&january), JANUARY_CSV, "{january}");
     assert!(
@@ -594,7 +593,7 @@ async fn a_partnership_report_aggregates_the_rollouts_created_in_the_period() {
     // now overdue too (p-4 and p-5), and so is p-8 in February's rollout.
     // Waits: 3.0, 5.0, 24.0, 1.5 (neglect) and 2.0 (p-1, escalation): median 3.0.
     let both = fixture
-        .report(partnership(1, (2, 28)), utc(2, 20, 12, 0), Format::Csv)
+        .report(partnership(1, (2, 28)), ms(2, 20, 12, 0), Format::Csv)
         .await;
     let lines: Vec<&str> = both.lines().collect();
     for expected in [
@@ -619,7 +618,7 @@ async fn a_partnership_report_aggregates_the_rollouts_created_in_the_period() {
                 from: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
                 to: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
             },
-            utc(4, 1, 12, 0),
+            ms(4, 1, 12, 0),
             Format::Csv,
         )
         .await;
@@ -640,7 +639,7 @@ async fn an_unknown_rollout_or_a_backwards_period_is_an_error() {
         &Selection::Rollout("no-such".to_owned()),
         &calendar,
         &taxonomy,
-        at(utc(1, 20, 12, 0)),
+        at(ms(1, 20, 12, 0)),
     )
     .await
     .unwrap_err();
@@ -656,7 +655,7 @@ async fn an_unknown_rollout_or_a_backwards_period_is_an_error() {
         },
         &calendar,
         &taxonomy,
-        at(utc(1, 20, 12, 0)),
+        at(ms(1, 20, 12, 0)),
     )
     .await
     .unwrap_err();
@@ -765,7 +764,7 @@ async fn the_html_report_renders_in_headless_chromium_with_the_key_figures() {
     let html = fixture
         .report(
             Selection::Rollout("neglect-jan".to_owned()),
-            utc(1, 20, 12, 0),
+            ms(1, 20, 12, 0),
             Format::Html,
         )
         .await;

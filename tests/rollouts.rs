@@ -7,10 +7,12 @@ mod support;
 use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::engine::Engine;
 use cascade_engine::project::Project;
-use cascade_store::{Outbox, RolloutState};
-use sqlx::Row;
+use cascade_model::rollout::StepKind;
+use cascade_store::{DeliveryState, Inspect, Outbox, OutboxRow, RolloutState};
+use cascade_test_support::outbox::{count, rows};
+use cascade_test_support::utc;
 use std::process::Command;
-use support::{EVERYONE_NOW, OUTBOX, acknowledge, count, project, rollout_file, rows, start, utc};
+use support::{EVERYONE_NOW, OUTBOX, acknowledge, project, rollout_file, start};
 
 const CHAMPIONS: [&str; 3] = ["p-aisha-rahman", "p-amara-okafor", "p-nadia-hussain"];
 
@@ -47,7 +49,11 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
     // Wave 1 at 09:00 GMT on Friday 27 March, not a minute before.
     assert_eq!(runner.tick(utc(2026, 3, 27, 8, 59)).await.unwrap(), (0, 0));
     assert_eq!(runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap(), (3, 3));
-    let firsts: Vec<String> = rows(&runner).await.into_iter().map(|r| r.0).collect();
+    let firsts: Vec<String> = rows(runner.store().as_ref())
+        .await
+        .into_iter()
+        .map(|r| r.recipient_id)
+        .collect();
     assert_eq!(
         firsts.iter().map(String::as_str).collect::<Vec<_>>().len(),
         3
@@ -65,11 +71,11 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
     assert_eq!(runner.tick(utc(2026, 3, 28, 12, 0)).await.unwrap(), (0, 0));
     assert_eq!(runner.tick(utc(2026, 3, 30, 6, 59)).await.unwrap(), (0, 0));
     assert_eq!(runner.tick(utc(2026, 3, 30, 7, 0)).await.unwrap(), (2, 2));
-    let reminded: Vec<String> = rows(&runner)
+    let reminded: Vec<String> = rows(runner.store().as_ref())
         .await
         .into_iter()
-        .filter(|r| r.1 == "reminder")
-        .map(|r| r.0)
+        .filter(|r| r.step_kind == StepKind::Reminder)
+        .map(|r| r.recipient_id)
         .collect();
     assert_eq!(
         reminded,
@@ -86,19 +92,24 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
     // person's team: the two champions left have none, so it is skipped.
     // Rung 2 goes to their managers, rung 3 into the business unit's digest
     // (one a day for each business-unit member, however many are overdue).
-    let escalations =
-        |rows: Vec<(String, String, u32, String, String)>, level: u32| -> Vec<String> {
-            rows.into_iter()
-                .filter(|r| r.1 == "escalation" && r.2 == level)
-                .map(|r| r.0)
-                .collect()
-        };
+    let escalations = |rows: Vec<OutboxRow>, level: u32| -> Vec<String> {
+        rows.into_iter()
+            .filter(|r| r.step_kind == StepKind::Escalation && r.step_number == level)
+            .map(|r| r.recipient_id)
+            .collect()
+    };
     runner.tick(utc(2026, 4, 7, 8, 0)).await.unwrap();
-    assert_eq!(escalations(rows(&runner).await, 1), Vec::<String>::new());
+    assert_eq!(
+        escalations(rows(runner.store().as_ref()).await, 1),
+        Vec::<String>::new()
+    );
     runner.tick(utc(2026, 4, 8, 7, 59)).await.unwrap();
-    assert_eq!(escalations(rows(&runner).await, 2), Vec::<String>::new());
+    assert_eq!(
+        escalations(rows(runner.store().as_ref()).await, 2),
+        Vec::<String>::new()
+    );
     runner.tick(utc(2026, 4, 8, 8, 0)).await.unwrap();
-    let managers = escalations(rows(&runner).await, 2);
+    let managers = escalations(rows(runner.store().as_ref()).await, 2);
     assert_eq!(
         managers,
         ["p-catherine-doyle", "p-rachel-adeyemi"],
@@ -106,7 +117,7 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
     );
     runner.tick(utc(2026, 4, 9, 8, 0)).await.unwrap();
     assert_eq!(
-        escalations(rows(&runner).await, 3),
+        escalations(rows(runner.store().as_ref()).await, 3),
         ["p-joanne-pryce", "p-marcus-elliott", "p-priya-raman"]
     );
 
@@ -115,13 +126,13 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
     // covering his team, and a day after that to his manager.
     runner.tick(utc(2026, 4, 14, 8, 0)).await.unwrap();
     runner.tick(utc(2026, 4, 15, 8, 0)).await.unwrap();
-    let about_tom: Vec<(String, u32)> = sqlx::query("SELECT recipient_id, step_number FROM outbox WHERE person_id = 'p-tom-reilly' AND step_kind = 'escalation' ORDER BY step_number")
-        .fetch_all(runner.store().pool())
+    let mut about_tom: Vec<(String, u32)> = rows(runner.store().as_ref())
         .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .into_iter()
+        .filter(|r| r.person_id == "p-tom-reilly" && r.step_kind == StepKind::Escalation)
+        .map(|r| (r.recipient_id, r.step_number))
         .collect();
+    about_tom.sort_by_key(|(_, number)| *number);
     assert_eq!(
         about_tom,
         [
@@ -132,11 +143,35 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
 
     // Follow-ups 90 days after each wave, to everyone, acknowledged or not:
     // Thursday 25 June 08:00 UTC for wave 1.
-    assert_eq!(count(&runner, "follow-up", "sent").await, 0);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::FollowUp,
+            DeliveryState::Sent
+        )
+        .await,
+        0
+    );
     runner.tick(utc(2026, 6, 25, 7, 59)).await.unwrap();
-    assert_eq!(count(&runner, "follow-up", "sent").await, 0);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::FollowUp,
+            DeliveryState::Sent
+        )
+        .await,
+        0
+    );
     runner.tick(utc(2026, 6, 25, 8, 0)).await.unwrap();
-    assert_eq!(count(&runner, "follow-up", "sent").await, 3);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::FollowUp,
+            DeliveryState::Sent
+        )
+        .await,
+        3
+    );
     let follow_up = std::fs::read_dir(dir.path().join("outbox"))
         .unwrap()
         .flatten()
@@ -149,7 +184,15 @@ async fn waves_reminders_escalations_and_follow_ups_fire_at_their_times() {
     );
     // Nothing is ever queued twice.
     runner.tick(utc(2026, 6, 25, 8, 0)).await.unwrap();
-    assert_eq!(count(&runner, "follow-up", "sent").await, 3);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::FollowUp,
+            DeliveryState::Sent
+        )
+        .await,
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,9 +207,25 @@ async fn a_wave_a_week_after_a_friday_in_october_keeps_its_local_time_when_the_c
     assert_eq!(runner.tick(utc(2026, 10, 23, 7, 59)).await.unwrap(), (0, 0));
     assert_eq!(runner.tick(utc(2026, 10, 23, 8, 0)).await.unwrap(), (3, 3));
     runner.tick(utc(2026, 10, 30, 8, 59)).await.unwrap();
-    assert_eq!(count(&runner, "initial", "sent").await, 3);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::Initial,
+            DeliveryState::Sent
+        )
+        .await,
+        3
+    );
     runner.tick(utc(2026, 10, 30, 9, 0)).await.unwrap();
-    assert_eq!(count(&runner, "initial", "sent").await, 50);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::Initial,
+            DeliveryState::Sent
+        )
+        .await,
+        50
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +254,12 @@ async fn with_30_percent_of_sends_failing_transiently_every_message_is_eventuall
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     let mut now = utc(2026, 3, 27, 9, 0);
     runner.tick(now).await.unwrap();
-    let retrying = count(&runner, "initial", "due").await;
+    let retrying = count(
+        runner.store().as_ref(),
+        StepKind::Initial,
+        DeliveryState::Due,
+    )
+    .await;
     assert!(
         (5..=30).contains(&retrying),
         "about 30% of 50 retry, got {retrying}"
@@ -207,16 +271,26 @@ async fn with_30_percent_of_sends_failing_transiently_every_message_is_eventuall
         now += chrono::Duration::minutes(1);
         runner.tick(now).await.unwrap();
     }
-    assert_eq!(count(&runner, "initial", "sent").await, 50);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::Initial,
+            DeliveryState::Sent
+        )
+        .await,
+        50
+    );
     assert_eq!(
         std::fs::read_dir(dir.path().join("outbox"))
             .unwrap()
             .count(),
         50
     );
-    let attempts: i64 = sqlx::query_scalar("SELECT MAX(attempts) FROM outbox")
-        .fetch_one(runner.store().pool())
+    let attempts = rows(runner.store().as_ref())
         .await
+        .iter()
+        .map(|r| r.attempts)
+        .max()
         .unwrap();
     assert!(attempts >= 2, "some sends needed more than one attempt");
 }
@@ -234,16 +308,16 @@ async fn permanent_failures_dead_letter_with_their_reason_and_fall_back_to_the_n
     let path = rollout_file(dir.path(), "now", &with_fallback);
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let all = rows(&runner).await;
+    let all = rows(runner.store().as_ref()).await;
     assert_eq!(
         all.iter()
-            .filter(|r| r.4 == "broken" && r.3 == "dead")
+            .filter(|r| r.channel == "broken" && r.state == DeliveryState::Dead)
             .count(),
         50
     );
     assert_eq!(
         all.iter()
-            .filter(|r| r.4 == "outbox" && r.3 == "sent")
+            .filter(|r| r.channel == "outbox" && r.state == DeliveryState::Sent)
             .count(),
         50
     );
@@ -275,9 +349,12 @@ async fn without_fallback_a_permanent_failure_is_the_end_of_that_message() {
     let path = rollout_file(dir.path(), "now", &no_fallback);
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let all = rows(&runner).await;
+    let all = rows(runner.store().as_ref()).await;
     assert_eq!(all.len(), 50);
-    assert!(all.iter().all(|r| r.4 == "broken" && r.3 == "dead"));
+    assert!(
+        all.iter()
+            .all(|r| r.channel == "broken" && r.state == DeliveryState::Dead)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +374,15 @@ async fn pause_holds_every_send_until_resumed_and_cancel_stops_them_for_good() {
         .await
         .unwrap();
     assert_eq!(runner.tick(t).await.unwrap(), (0, 0));
-    assert_eq!(count(&runner, "initial", "sent").await, 0);
+    assert_eq!(
+        count(
+            runner.store().as_ref(),
+            StepKind::Initial,
+            DeliveryState::Sent
+        )
+        .await,
+        0
+    );
     runner
         .store()
         .set_rollout_state("now", RolloutState::Active, 0)
@@ -327,13 +412,19 @@ async fn pause_holds_every_send_until_resumed_and_cancel_stops_them_for_good() {
         .await
         .unwrap();
     runner.tick(t).await.unwrap();
-    let later: Vec<String> =
-        sqlx::query_scalar("SELECT state FROM outbox WHERE rollout_id = 'later'")
-            .fetch_all(runner.store().pool())
-            .await
-            .unwrap();
+    let later: Vec<DeliveryState> = runner
+        .store()
+        .rollout_outbox("later")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.state)
+        .collect();
     assert_eq!(later.len(), 50);
-    assert!(later.iter().all(|s| s == "cancelled"), "{later:?}");
+    assert!(
+        later.iter().all(|s| *s == DeliveryState::Cancelled),
+        "{later:?}"
+    );
     // A cancelled rollout cannot be resumed.
     runner
         .store()
@@ -354,10 +445,10 @@ async fn a_person_in_three_overlapping_audiences_receives_one_message() {
     let path = rollout_file(dir.path(), "now", &overlapping);
     let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let amara = rows(&runner)
+    let amara = rows(runner.store().as_ref())
         .await
         .into_iter()
-        .filter(|r| r.0 == "p-amara-okafor")
+        .filter(|r| r.recipient_id == "p-amara-okafor")
         .count();
     assert_eq!(amara, 1);
 }
@@ -520,7 +611,11 @@ async fn a_second_rollout_of_the_same_item_leaves_out_people_the_first_already_h
     engine.start(&everyone_plan, t).await.unwrap();
     let runner = engine.runner(DispatchSettings::default()).await.unwrap();
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let recipients: Vec<String> = rows(&runner).await.into_iter().map(|r| r.0).collect();
+    let recipients: Vec<String> = rows(runner.store().as_ref())
+        .await
+        .into_iter()
+        .map(|r| r.recipient_id)
+        .collect();
     let distinct: std::collections::HashSet<&String> = recipients.iter().collect();
     assert_eq!((recipients.len(), distinct.len()), (50, 50));
 }
@@ -563,23 +658,25 @@ async fn a_material_change_is_sent_to_exactly_those_who_acknowledged_the_old_ver
         .unwrap_or_else(|p| panic!("{p}"));
     assert_eq!(planned.people, 3);
     assert_eq!(engine.start(&planned, t).await.unwrap(), 3);
-    let members: Vec<String> = sqlx::query_scalar(
-        "SELECT person_id FROM rollout_members WHERE rollout_id = 'neglect-change' ORDER BY person_id",
-    )
-    .fetch_all(runner.store().pool())
-    .await
-    .unwrap();
+    let members: Vec<String> = runner
+        .store()
+        .members("neglect-change")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.person_id)
+        .collect();
     assert_eq!(members, ["p-amara-okafor", "p-sofia-marin", "p-tom-reilly"]);
     runner.tick(t).await.unwrap();
 
-    let change_rows: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE rollout_id = 'neglect-change'")
-            .fetch_all(runner.store().pool())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|id: i64| format!("d{id}.json"))
-            .collect();
+    let change_rows: Vec<String> = runner
+        .store()
+        .rollout_outbox("neglect-change")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("d{}.json", r.id))
+        .collect();
     assert_eq!(change_rows.len(), 3);
     let message = std::fs::read_to_string(dir.path().join("outbox").join(&change_rows[0])).unwrap();
     assert!(
@@ -638,13 +735,16 @@ async fn a_composed_message_with_a_childs_detail_is_not_sent() {
     }
     let runner = engine.runner(DispatchSettings::default()).await.unwrap();
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let all = rows(&runner).await;
+    let all = rows(runner.store().as_ref()).await;
     assert_eq!(all.len(), 50);
-    assert!(all.iter().all(|r| r.3 == "dead"), "{all:?}");
-    let reason: String = sqlx::query_scalar("SELECT last_error FROM outbox LIMIT 1")
-        .fetch_one(runner.store().pool())
-        .await
-        .unwrap();
+    assert!(
+        all.iter().all(|r| r.state == DeliveryState::Dead),
+        "{all:?}"
+    );
+    let reason = all[0]
+        .last_error
+        .clone()
+        .expect("a dead row keeps its reason");
     assert!(
         reason.contains("privacy guard") && reason.contains("phone number"),
         "{reason}"

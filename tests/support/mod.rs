@@ -1,32 +1,27 @@
-//! Shared set-up for the end-to-end tests: a scaffolded, imported demo
-//! project with chosen channels, rollouts started through the engine, and a
-//! look at the outbox.
+//! Shared set-up for the end-to-end tests: a scaffolded demo project with
+//! chosen channels imported by the `cascade` binary, and rollouts started
+//! through the engine. Times, the outbox and the evidence are read through
+//! `cascade_test_support`.
 #![allow(dead_code)] // each test file uses its own share of these
 
 use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::engine::{Engine, Runner};
-use cascade_engine::project::{Project, scaffold};
+use cascade_engine::project::Project;
 use cascade_store::SqliteStore;
-use chrono::{DateTime, TimeZone, Utc};
-use sqlx::Row;
+use cascade_test_support::DemoProject;
+use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-pub fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
-
-/// The demo project with `channels` in place of its [[channels]], imported.
+/// The demo project with `channels` in place of its [[channels]] (`OUTBOX`
+/// standing for its `outbox` folder), imported with `cascade import`.
 pub fn project(channels: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    scaffold(dir.path()).unwrap();
-    let config_path = dir.path().join("cascade.toml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let base = &config[..config.find("[[channels]]").unwrap()];
-    let outbox = dir.path().join("outbox");
-    let channels = channels.replace("OUTBOX", &outbox.display().to_string());
-    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
+    let project = DemoProject::new();
+    let outbox = project.path().join("outbox");
+    let dir = project
+        .channels(&channels.replace("OUTBOX", &outbox.display().to_string()))
+        .into_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .args(["import", "--project"])
         .arg(dir.path())
@@ -69,27 +64,6 @@ pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner<Sql
         ..DispatchSettings::default()
     };
     engine.runner(settings).await.unwrap()
-}
-
-/// (recipient, step kind, step number, state, channel) of every outbox row.
-pub async fn rows(runner: &Runner<SqliteStore>) -> Vec<(String, String, u32, String, String)> {
-    sqlx::query(
-        "SELECT recipient_id, step_kind, step_number, state, channel FROM outbox ORDER BY id",
-    )
-    .fetch_all(runner.store().pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-    .collect()
-}
-
-pub async fn count(runner: &Runner<SqliteStore>, kind: &str, state: &str) -> usize {
-    rows(runner)
-        .await
-        .iter()
-        .filter(|r| r.1 == kind && r.3 == state)
-        .count()
 }
 
 /// Everyone, one wave, at 09:00 on Friday 27 March 2026; CHANNELS to fill in.

@@ -17,7 +17,7 @@ use cascade_model::content::parse_item;
 use cascade_model::rollout::StepKind;
 use cascade_server::{Clock, ServerState, ack_router};
 use cascade_store::{
-    MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
+    Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::net::SocketAddr;
@@ -205,15 +205,12 @@ fn main() {
                 })
                 .collect();
             store.materialise(&rows, &advances, t).await.unwrap();
-            let ids: Vec<(i64, String)> =
-                sqlx::query_as("SELECT id, person_id FROM outbox WHERE rollout_id = ? ORDER BY id")
-                    .bind(&rollout)
-                    .fetch_all(store.pool())
-                    .await
-                    .unwrap();
-            let paths: Vec<String> = ids
+            let paths: Vec<String> = store
+                .rollout_outbox(&rollout)
+                .await
+                .unwrap()
                 .iter()
-                .map(|(id, person)| format!("/ack/{}", keys.sign(*id, person, now())))
+                .map(|r| format!("/ack/{}", keys.sign(r.id, &r.person_id, now())))
                 .collect();
             rounds.push(Arc::new(paths));
         }
@@ -240,14 +237,15 @@ fn main() {
         let (mut ack_rates, mut health_rates) = (Vec::new(), Vec::new());
         for (round, paths) in rounds.into_iter().enumerate() {
             let ack_rate = drive(addr, "POST", paths, connections).await;
-            let recorded: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM acknowledgements WHERE rollout_id = ?",
-            )
-            .bind(format!("bench-{round}"))
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-            assert_eq!(recorded as usize, acks, "every POST committed one acknowledgement");
+            let rollout = format!("bench-{round}");
+            let recorded = store
+                .acknowledgements()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|a| a.rollout_id.as_deref() == Some(rollout.as_str()))
+                .count();
+            assert_eq!(recorded, acks, "every POST committed one acknowledgement");
             let health_rate = drive(addr, "GET", health.clone(), connections).await;
             println!(
                 "round {round}: {ack_rate:>8.0} ack POSTs/s, {health_rate:>8.0} health GETs/s"

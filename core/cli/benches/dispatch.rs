@@ -123,7 +123,7 @@ async fn project(root: &Path, people: usize, outbox: &Path) -> PathBuf {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    store.pool().close().await;
+    store.close().await;
     rollout
 }
 

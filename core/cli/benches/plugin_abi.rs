@@ -7,22 +7,13 @@
 use cascade::bench::median;
 use cascade_plugin_api::{Message, MessagePart, Recipient, SendRequest, SendResult};
 use cascade_plugin_host::{ChannelConfig, PluginFile, PluginHost, PluginsConfig};
-use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+use cascade_test_support::plugin_library;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const SENDS: u32 = 200_000;
 const ROUNDS: usize = 5;
-
-fn echo_library() -> PathBuf {
-    let name = format!("{DLL_PREFIX}cascade_testplugin_echo{DLL_SUFFIX}");
-    let exe = std::env::current_exe().expect("the bench knows its path");
-    exe.ancestors()
-        .map(|dir| dir.join(&name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} was not built; run through `cargo bench`"))
-}
 
 /// A realistic request: one Telegram-sized chunk of a briefing.
 fn request(chunk_chars: usize) -> SendRequest {
@@ -66,7 +57,7 @@ fn main() {
     let (tx, _inbound) = tokio::sync::mpsc::unbounded_channel();
     let report = PluginHost::load(
         &[PluginFile {
-            path: echo_library(),
+            path: plugin_library("cascade-testplugin-echo"),
         }],
         &PluginsConfig::default(),
         tx,

@@ -19,9 +19,8 @@ use cascade_engine::project::{Project, scaffold};
 use cascade_model::content;
 use cascade_model::directory::read_csv;
 use cascade_model::rollout::{audience_query, parse_definition, summarise, wave_send};
-use cascade_store::{Audiences, NewRollout, Outbox, SqliteStore, Store};
+use cascade_store::{Audiences, Inspect, NewMember, NewRollout, Outbox, SqliteStore, Store};
 use chrono::Utc;
-use sqlx::{QueryBuilder, Sqlite};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -130,11 +129,8 @@ fn copy_db(from: &Path, to: &Path) {
 }
 
 async fn close(store: SqliteStore) {
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(store.pool())
-        .await
-        .unwrap();
-    store.pool().close().await;
+    store.checkpoint_wal().await.unwrap();
+    store.close().await;
 }
 
 /// The child: `Engine::open`, `plan` and `start`, exactly as the CLI runs
@@ -258,38 +254,32 @@ async fn raw_insert(
     db: &Path,
     item: &content::LoadedItem,
     id: &str,
-    rows: &[(String, i64, i64)],
+    rows: &[NewMember],
     per_insert: usize,
 ) -> Duration {
     let store = SqliteStore::open(&db.to_string_lossy()).await.unwrap();
     store.save_item(&item.item, &item.text).await.unwrap();
-    sqlx::query(
-        "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
-         VALUES (?, ?, ?, '{}', 'active', 0, 0)",
-    )
-    .bind(id)
-    .bind(&item.item.id)
-    .bind(&item.item.version.0)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    // The rollout alone, no members: one `rollouts` row, active, at time 0.
+    store
+        .create_rollout(NewRollout {
+            id,
+            item_id: &item.item.id,
+            item_version: &item.item.version.0,
+            definition: "{}",
+            members: &[],
+            audience: None,
+            team_posts: &[],
+            now: 0,
+        })
+        .await
+        .unwrap();
     let t = Instant::now();
-    let mut tx = store.pool().begin().await.unwrap();
-    for chunk in rows.chunks(per_insert) {
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at) ",
-        );
-        insert.push_values(chunk, |mut row, (person, wave, due)| {
-            row.push_bind(id)
-                .push_bind(person)
-                .push_bind(wave)
-                .push_bind(due);
-        });
-        insert.build().execute(&mut *tx).await.unwrap();
-    }
-    tx.commit().await.unwrap();
+    store
+        .bulk_insert_members(id, rows, per_insert)
+        .await
+        .unwrap();
     let elapsed = t.elapsed();
-    store.pool().close().await;
+    store.close().await;
     elapsed
 }
 
@@ -384,7 +374,7 @@ fn main() {
     let mut raw_2000 = Vec::new();
     let mut raw_8000 = Vec::new();
     let mut hwm = Vec::new();
-    let mut rows: Vec<(String, i64, i64)> = Vec::new();
+    let mut rows: Vec<NewMember> = Vec::new();
     for round in 0..ROUNDS {
         let id = format!("bench-{round}");
         let rollout = write_rollout(&project_dir, &id);
@@ -412,15 +402,19 @@ fn main() {
                 let store = SqliteStore::open(&store_path.to_string_lossy())
                     .await
                     .unwrap();
-                let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-                    "SELECT person_id, wave, next_due_at FROM rollout_members
-                     WHERE rollout_id = ? ORDER BY wave, person_id",
-                )
-                .bind(&id)
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
-                store.pool().close().await;
+                let mut rows: Vec<NewMember> = store
+                    .members(&id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| NewMember {
+                        person_id: m.person_id,
+                        wave: m.wave,
+                        first_due_at: m.next_due_at.expect("every member is due"),
+                    })
+                    .collect();
+                rows.sort_by(|a, b| (a.wave, &a.person_id).cmp(&(b.wave, &b.person_id)));
+                store.close().await;
                 rows
             });
             assert_eq!(rows.len(), members);

@@ -9,21 +9,18 @@ mod support;
 use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::engine::{Engine, Runner};
 use cascade_engine::inbound::{InboundOutcome, issue_code};
-use cascade_engine::project::{Project, scaffold};
-use cascade_store::{SqliteStore, Store};
-use chrono::{DateTime, TimeZone, Utc};
+use cascade_engine::project::Project;
+use cascade_store::{AckMethod, Inspect, SqliteStore, TeamCount, TeamPosts};
+use cascade_test_support::outbox::acknowledgements;
+use cascade_test_support::{DemoProject, utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::Row;
 use std::path::Path;
 use std::time::Duration;
 use support::fake_discord::{APPLICATION_ID, FakeDiscord, GUILD_ID, TOKEN};
 
 const AMARA: &str = "4000000000000000011";
 const STRANGER: &str = "4000000000000000099";
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
 
 /// The demo project with one Discord channel pointed at the fake, its
 /// directory and content imported as `cascade import` does.
@@ -34,12 +31,6 @@ async fn project(fake: &FakeDiscord) -> tempfile::TempDir {
 /// The same, with `settings` added to the Discord channel's `config` table
 /// and `extra` to its entry.
 async fn project_with(fake: &FakeDiscord, settings: &str, extra: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    scaffold(dir.path()).unwrap();
-    let config_path = dir.path().join("cascade.toml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let base = &config[..config.find("[[channels]]").unwrap()];
-    std::fs::write(dir.path().join("discord-token"), TOKEN).unwrap();
     let channels = format!(
         r#"
 [[channels]]
@@ -53,30 +44,12 @@ secrets = {{ token = {{ file = "discord-token" }} }}
 "#,
         fake.api_url()
     );
-    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
-
-    let project = Project::open(dir.path()).unwrap();
-    let store = SqliteStore::open(&project.store_path().to_string_lossy())
+    DemoProject::new()
+        .write("discord-token", TOKEN)
+        .channels(&channels)
+        .imported()
         .await
-        .unwrap();
-    let mut files = Vec::new();
-    for name in ["agencies", "teams", "people", "champions"] {
-        let path = project.directory_dir().join(format!("{name}.csv"));
-        files.push((
-            path.clone(),
-            cascade_model::directory::read_csv(&path).unwrap(),
-        ));
-    }
-    for (path, file) in &files {
-        store.import(file, path, &project.taxonomy).await.unwrap();
-    }
-    let (items, errors) =
-        cascade_model::content::load_dir(&project.content_dir(), &project.taxonomy);
-    assert!(errors.is_empty());
-    for loaded in &items {
-        store.save_item(&loaded.item, &loaded.text).await.unwrap();
-    }
-    dir
+        .into_dir()
 }
 
 const ROLLOUT: &str = r#"
@@ -222,11 +195,7 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
     let told = followup["content"].as_str().unwrap();
     assert!(told.contains("not linked"), "{told}");
     assert_eq!(followup["flags"], 64, "only the stranger sees it");
-    let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(runner.store().pool())
-        .await
-        .unwrap();
-    assert_eq!(acks, 0);
+    assert_eq!(acknowledgements(runner.store().as_ref()).await, 0);
     assert_eq!(
         fake.message(&message)["content"],
         "",
@@ -284,12 +253,8 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
             first: true
         }
     );
-    let row =
-        sqlx::query("SELECT team_id, session_date, present, channel FROM cascade_confirmations")
-            .fetch_one(runner.store().pool())
-            .await
-            .unwrap();
-    let recorded: (String, String, u32, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let row = runner.store().confirmations().await.unwrap().remove(0);
+    let recorded = (row.team_id, row.session_date, row.present, row.channel);
     assert_eq!(
         recorded,
         ("mash".into(), "2026-03-26".into(), 14, "discord".into())
@@ -352,12 +317,15 @@ fn edits_of(fake: &FakeDiscord, message: &str) -> Vec<support::fake_discord::Rec
     ))
 }
 
-async fn acknowledgements_of(runner: &Runner<SqliteStore>, person: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements WHERE person_id = ?")
-        .bind(person)
-        .fetch_one(runner.store().pool())
+async fn acknowledgements_of(runner: &Runner<SqliteStore>, person: &str) -> usize {
+    runner
+        .store()
+        .acknowledgements()
         .await
         .unwrap()
+        .iter()
+        .filter(|a| a.person_id == person)
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,17 +439,20 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
         );
         assert_eq!(acknowledgements_of(&runner, person).await, 1);
     }
-    let row = sqlx::query("SELECT channel, method, delivery_id FROM acknowledgements WHERE person_id = 'p-simon-hale'")
-        .fetch_one(runner.store().pool())
+    let simons = runner
+        .store()
+        .acknowledgements()
         .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.person_id == "p-simon-hale")
         .unwrap();
-    let recorded: (String, String, Option<i64>) = (row.get(0), row.get(1), row.get(2));
     assert_eq!(
-        (recorded.0.as_str(), recorded.1.as_str()),
-        ("discord", "button")
+        (simons.channel.as_str(), simons.method),
+        ("discord", AckMethod::Button)
     );
     assert!(
-        recorded.2.is_some(),
+        simons.delivery_id.is_some(),
         "recorded against Simon's own delivery"
     );
 
@@ -528,11 +499,7 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
     let told = answer_to(&fake, "POST", &amara).await;
     assert_eq!(told["flags"], 64);
     assert_eq!(acknowledgements_of(&runner, "p-amara-okafor").await, 0);
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(runner.store().pool())
-        .await
-        .unwrap();
-    assert_eq!(total, 2);
+    assert_eq!(acknowledgements(runner.store().as_ref()).await, 2);
 
     // Daniel acknowledges through his own DM instead; the next edit meets a
     // rate limit, is tried again later, and the post ends at the true count.
@@ -580,13 +547,13 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
         runner.tick(at(seconds)).await.unwrap();
         seconds += 3;
     }
-    let shown: (i64, i64) = {
-        let row = sqlx::query("SELECT shown_acknowledged, shown_total FROM team_posts")
-            .fetch_one(runner.store().pool())
-            .await
-            .unwrap();
-        (row.get(0), row.get(1))
-    };
-    assert_eq!(shown, (3, 3));
+    let shown = runner.store().team_posts("ed-neglect").await.unwrap()[0].shown;
+    assert_eq!(
+        shown,
+        Some(TeamCount {
+            acknowledged: 3,
+            total: 3
+        })
+    );
     assert_eq!(fake.state().refusals, []);
 }

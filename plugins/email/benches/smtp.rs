@@ -183,7 +183,7 @@ async fn project(root: &Path, people: usize, port: u16, connections: usize) -> P
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    store.pool().close().await;
+    store.close().await;
     rollout
 }
 

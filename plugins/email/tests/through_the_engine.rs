@@ -7,10 +7,11 @@
 mod support;
 
 use cascade_plugin_email::message_id;
+use cascade_store::{DeliveryState, Inspect, Outbox};
+use cascade_test_support::outbox::rows;
+use cascade_test_support::utc;
 use std::collections::BTreeMap;
-use support::{
-    Person, SmtpServer, TITLE, email_channel, header, part, project, rollout, rows, start, utc,
-};
+use support::{Person, SmtpServer, TITLE, email_channel, header, part, project, rollout, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_briefing_carries_its_ack_link_as_a_button_in_html_and_a_plain_url_in_text() {
@@ -24,13 +25,13 @@ async fn a_briefing_carries_its_ack_link_as_a_button_in_html_and_a_plain_url_in_
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     runner.stop().await;
 
-    let rows = rows(&runner).await;
+    let rows = rows(runner.store().as_ref()).await;
     let received = server.received();
     assert_eq!(rows.len(), 2);
     assert_eq!(received.len(), 2);
     for row in &rows {
-        assert_eq!(row.state, "sent", "{row:?}");
-        let (_, name, address) = people.iter().find(|p| p.0 == row.recipient).unwrap();
+        assert_eq!(row.state, DeliveryState::Sent, "{row:?}");
+        let (_, name, address) = people.iter().find(|p| p.0 == row.recipient_id).unwrap();
         let message = received
             .iter()
             .find(|m| m["rcpt_tos"][0] == *address)
@@ -123,14 +124,14 @@ async fn with_faults_every_message_ends_delivered_once_or_dead_with_the_servers_
             .or_default()
             .push(message["queue_id"].as_str().unwrap().to_owned());
     }
-    let rows = rows(&runner).await;
+    let rows = rows(runner.store().as_ref()).await;
     assert_eq!(rows.len(), people.len(), "one row a person, none lost");
     for row in &rows {
-        let local = row.recipient.strip_prefix("p-").unwrap();
+        let local = row.recipient_id.strip_prefix("p-").unwrap();
         let address = format!("{local}@agency.example");
         let error = row.last_error.as_deref().unwrap_or_default();
         if local.starts_with("reject") {
-            assert_eq!(row.state, "dead", "{row:?}");
+            assert_eq!(row.state, DeliveryState::Dead, "{row:?}");
             assert_eq!(row.attempts, 1, "a 550 is not retried: {row:?}");
             assert!(
                 error.contains("550 5.1.1") && error.contains("User unknown"),
@@ -138,14 +139,14 @@ async fn with_faults_every_message_ends_delivered_once_or_dead_with_the_servers_
             );
             assert!(!kept.contains_key(&address));
         } else if local.starts_with("deferred") {
-            assert_eq!(row.state, "dead", "{row:?}");
+            assert_eq!(row.state, DeliveryState::Dead, "{row:?}");
             assert!(
                 error.contains("gave up after 3 attempts") && error.contains("451"),
                 "{error}"
             );
             assert!(!kept.contains_key(&address));
         } else {
-            assert_eq!(row.state, "sent", "{row:?}");
+            assert_eq!(row.state, DeliveryState::Sent, "{row:?}");
             assert_eq!(
                 kept.get(&address).map(Vec::as_slice),
                 Some(std::slice::from_ref(row.provider_id.as_ref().unwrap())),
@@ -221,7 +222,7 @@ async fn a_digest_sends_every_article_of_the_issue_in_one_email_per_person() {
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     runner.stop().await;
 
-    let rows = rows(&runner).await;
+    let rows = rows(runner.store().as_ref()).await;
     let received = server.received();
     assert_eq!(rows.len(), 2, "one row a person, not one per article");
     assert_eq!(received.len(), 2, "one email a person");
@@ -259,10 +260,13 @@ async fn a_digest_sends_every_article_of_the_issue_in_one_email_per_person() {
             .count();
         assert_eq!(links, 1, "{text}");
     }
-    let item: String = sqlx::query_scalar("SELECT item_id FROM rollouts WHERE id = 'pm-2026-12'")
-        .fetch_one(runner.store().pool())
+    let item = runner
+        .store()
+        .rollout("pm-2026-12")
         .await
-        .unwrap();
+        .unwrap()
+        .unwrap()
+        .item_id;
     assert_eq!(item, "partnership-matters-2026-12");
 }
 
@@ -342,10 +346,14 @@ async fn a_follow_up_by_email_offers_each_answer_as_a_link_that_records_it_on_po
         clock,
     ));
     let answers = || async {
-        sqlx::query_as::<_, (String, String)>("SELECT answer, channel FROM follow_up_answers")
-            .fetch_all(runner.store().pool())
+        runner
+            .store()
+            .answers()
             .await
             .unwrap()
+            .into_iter()
+            .map(|a| (a.answer, a.channel))
+            .collect::<Vec<_>>()
     };
     let path = |url: &str| {
         url.strip_prefix("http://localhost:8080")

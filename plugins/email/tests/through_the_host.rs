@@ -8,10 +8,11 @@ use cascade_plugin_api::{
     Format, MailingList, Message, MessagePart, Recipient, SendRequest, SendResult,
 };
 use cascade_plugin_host::{ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource};
+use cascade_test_support::plugin_library;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
-use support::{SmtpServer, header, library, part, private_ca};
+use support::{SmtpServer, header, part, private_ca};
 use tokio::sync::mpsc;
 
 async fn start_host(server: &SmtpServer, config: serde_json::Value) -> PluginHost {
@@ -26,7 +27,9 @@ async fn start_host_with_secrets(
 ) -> PluginHost {
     let (events, _) = mpsc::unbounded_channel();
     let report = PluginHost::load(
-        &[PluginFile { path: library() }],
+        &[PluginFile {
+            path: plugin_library("cascade-plugin-email"),
+        }],
         &PluginsConfig::default(),
         events,
     );

@@ -13,21 +13,18 @@ mod fake_bot_api;
 use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::engine::{Engine, Runner};
 use cascade_engine::inbound::{InboundOutcome, Refusal, issue_code};
-use cascade_engine::project::{Project, scaffold};
-use cascade_store::{SqliteStore, Store};
-use chrono::{DateTime, TimeZone, Utc};
+use cascade_engine::project::Project;
+use cascade_store::{AckMethod, DeliveryState, Inspect, SqliteStore};
+use cascade_test_support::outbox::{acknowledgements, rows};
+use cascade_test_support::{DemoProject, utc};
+use chrono::{DateTime, Utc};
 use fake_bot_api::{FakeBotApi, Posted, TOKEN};
-use sqlx::Row;
 use std::time::{Duration, Instant};
 
 const AMARA: i64 = 7001; // a champion for the neglect theme, two teams
 const TOM: i64 = 7002; // a practitioner
 const STRANGER: i64 = 7999; // never linked
 const TITLE: &str = "Neglect: seeing the child";
-
-fn utc(h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 27, h, mi, 0).unwrap()
-}
 
 const CHANNELS: &str = r#"
 [[channels]]
@@ -81,14 +78,12 @@ const WEBHOOK_SECRET: &str = "a-webhook-secret_for-tests";
 /// The demo project with the Telegram channel (long polling, or a webhook
 /// at `server`) and a longer neglect item, imported as `cascade import` does.
 async fn project(fake: &FakeBotApi, server: Option<&str>) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    scaffold(dir.path()).unwrap();
-    let config_path = dir.path().join("cascade.toml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let base = &config[..config.find("[[channels]]").unwrap()];
-    let mut channels = CHANNELS
-        .replace("FAKE_URL", &fake.url)
-        .replace("OUTBOX", &dir.path().join("outbox").display().to_string());
+    let project = DemoProject::new();
+    let mut channels = CHANNELS.replace("FAKE_URL", &fake.url).replace(
+        "OUTBOX",
+        &project.path().join("outbox").display().to_string(),
+    );
+    let mut project = project;
     if let Some(server) = server {
         channels = channels
             .replace(
@@ -99,44 +94,25 @@ async fn project(fake: &FakeBotApi, server: Option<&str>) -> tempfile::TempDir {
                 "config = { api_url",
                 &format!("config = {{ mode = \"webhook\", webhook_url = \"{server}/webhooks/telegram\", api_url"),
             );
-        std::fs::write(dir.path().join("telegram-webhook-secret"), WEBHOOK_SECRET).unwrap();
+        project = project.write("telegram-webhook-secret", WEBHOOK_SECRET);
     }
-    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
-    std::fs::write(dir.path().join("telegram-token"), format!("{TOKEN}\n")).unwrap();
-    let item_path = dir
-        .path()
-        .join("content")
-        .join("7mb-neglect-seeing-the-child.md");
-    let mut item = std::fs::read_to_string(&item_path).unwrap();
-    for n in [2, 4] {
-        let heading = item
-            .lines()
-            .find(|l| l.starts_with(&format!("## {n}.")))
-            .unwrap()
-            .to_owned();
-        item = item.replace(&heading, &format!("{heading}\n\n{}", padding(n)));
-    }
-    std::fs::write(&item_path, item).unwrap();
-
-    let project = Project::open(dir.path()).unwrap();
-    let store = SqliteStore::open(&project.store_path().to_string_lossy())
+    project
+        .channels(&channels)
+        .write("telegram-token", format!("{TOKEN}\n"))
+        .edit("content/7mb-neglect-seeing-the-child.md", |mut item| {
+            for n in [2, 4] {
+                let heading = item
+                    .lines()
+                    .find(|l| l.starts_with(&format!("## {n}.")))
+                    .unwrap()
+                    .to_owned();
+                item = item.replace(&heading, &format!("{heading}\n\n{}", padding(n)));
+            }
+            item
+        })
+        .imported()
         .await
-        .unwrap();
-    let mut files = Vec::new();
-    for name in ["agencies", "teams", "people", "champions"] {
-        let path = project.directory_dir().join(format!("{name}.csv"));
-        files.push((cascade_model::directory::read_csv(&path).unwrap(), path));
-    }
-    for (file, path) in &files {
-        store.import(file, path, &project.taxonomy).await.unwrap();
-    }
-    let (items, errors) =
-        cascade_model::content::load_dir(&project.content_dir(), &project.taxonomy);
-    assert!(errors.is_empty(), "{errors:?}");
-    for loaded in &items {
-        store.save_item(&loaded.item, &loaded.text).await.unwrap();
-    }
-    dir
+        .into_dir()
 }
 
 impl Flow {
@@ -162,10 +138,13 @@ impl Flow {
             .await
             .unwrap_or_else(|p| panic!("{}", p.0.join("\n")));
         let planned = engine
-            .plan(&rollout, utc(8, 0))
+            .plan(&rollout, utc(2026, 3, 27, 8, 0))
             .await
             .unwrap_or_else(|p| panic!("{}", p.0.join("\n")));
-        engine.start(&planned, utc(8, 0)).await.unwrap();
+        engine
+            .start(&planned, utc(2026, 3, 27, 8, 0))
+            .await
+            .unwrap();
         let settings = DispatchSettings {
             backoff_base: Duration::from_secs(60),
             ..DispatchSettings::default()
@@ -212,7 +191,7 @@ impl Flow {
     async fn user_says(&self, user: i64, text: &str) -> (InboundOutcome, Posted) {
         let before = self.fake.messages_in(user).len();
         self.fake.user_sends(user, text);
-        let outcome = self.handle_next(utc(10, 0)).await;
+        let outcome = self.handle_next(utc(2026, 3, 27, 10, 0)).await;
         let answer = self.fake.wait_for_messages(user, before + 1).await[before].clone();
         (outcome, answer)
     }
@@ -223,7 +202,7 @@ impl Flow {
         let query = self
             .fake
             .user_presses(user, message.chat, message.message_id, label);
-        let outcome = self.handle_next(utc(10, 0)).await;
+        let outcome = self.handle_next(utc(2026, 3, 27, 10, 0)).await;
         self.fake
             .wait_until("the answer to the press", |f| {
                 f.requests_to("answerCallbackQuery")
@@ -275,7 +254,7 @@ fn labels(message: &Posted) -> Vec<String> {
 async fn a_linked_practitioner_gets_a_three_part_briefing_acknowledges_and_sees_the_edit() {
     let flow = Flow::new().await;
     flow.link("p-tom-reilly", TOM).await;
-    flow.runner.tick(utc(9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
 
     // The tick returns once the plugin answered the send: every part is out.
     let messages = flow.fake.messages_in(TOM);
@@ -320,12 +299,16 @@ async fn a_linked_practitioner_gets_a_three_part_briefing_acknowledges_and_sees_
     assert_eq!(edited.reply_markup, None);
     let answer = &flow.fake.requests_to("answerCallbackQuery")[0];
     assert_eq!(answer.body["text"], "Acknowledged");
-    let acknowledged: String =
-        sqlx::query_scalar("SELECT method FROM acknowledgements WHERE person_id = 'p-tom-reilly'")
-            .fetch_one(flow.runner.store().pool())
-            .await
-            .unwrap();
-    assert!(!acknowledged.is_empty());
+    let acknowledged = flow
+        .runner
+        .store()
+        .acknowledgements()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.person_id == "p-tom-reilly")
+        .map(|a| a.method);
+    assert_eq!(acknowledged, Some(AckMethod::Button));
     let thanks = flow.message(TOM, 5).await;
     assert!(thanks.text.contains("is acknowledged"), "{}", thanks.text);
 
@@ -351,7 +334,7 @@ async fn a_linked_practitioner_gets_a_three_part_briefing_acknowledges_and_sees_
 async fn pending_lists_the_item_with_a_button_that_acknowledges_it() {
     let flow = Flow::new().await;
     flow.link("p-tom-reilly", TOM).await;
-    flow.runner.tick(utc(9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     flow.fake.wait_for_messages(TOM, 4).await;
 
     let (outcome, listed) = flow.user_says(TOM, "/pending").await;
@@ -382,7 +365,7 @@ async fn presses_from_an_unlinked_or_a_different_account_are_refused_politely_re
     let flow = Flow::new().await;
     flow.link("p-tom-reilly", TOM).await;
     flow.link("p-amara-okafor", AMARA).await;
-    flow.runner.tick(utc(9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     let amaras = flow.message(AMARA, 4).await;
 
     // The same button data, sent from other chats' clients.
@@ -392,7 +375,7 @@ async fn presses_from_an_unlinked_or_a_different_account_are_refused_politely_re
         .fake
         .press_with_data(STRANGER, &in_strangers_chat, &amaras.buttons()[0].1);
     assert_eq!(
-        flow.handle_next(utc(10, 0)).await,
+        flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
         InboundOutcome::Refused {
             reason: Refusal::UnlinkedAccount
         }
@@ -415,7 +398,7 @@ async fn presses_from_an_unlinked_or_a_different_account_are_refused_politely_re
     flow.fake
         .press_with_data(TOM, &in_toms_chat, &amaras.buttons()[0].1);
     assert_eq!(
-        flow.handle_next(utc(10, 0)).await,
+        flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
         InboundOutcome::Refused {
             reason: Refusal::DifferentPerson
         }
@@ -423,11 +406,7 @@ async fn presses_from_an_unlinked_or_a_different_account_are_refused_politely_re
     let to_tom = flow.message(TOM, toms_before + 1).await;
     assert!(!to_tom.text.contains(TITLE), "{}", to_tom.text);
 
-    let acknowledgements: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM acknowledgements")
-        .fetch_one(flow.runner.store().pool())
-        .await
-        .unwrap();
-    assert_eq!(acknowledgements, 0);
+    assert_eq!(acknowledgements(flow.runner.store().as_ref()).await, 0);
     // Amara's own message was never edited by the refused presses.
     assert_eq!(flow.fake.messages_in(AMARA)[3], amaras);
     flow.runner.stop().await;
@@ -437,7 +416,7 @@ async fn presses_from_an_unlinked_or_a_different_account_are_refused_politely_re
 async fn a_champion_confirms_a_cascade_through_the_guided_exchange() {
     let flow = Flow::new().await;
     flow.link("p-amara-okafor", AMARA).await;
-    flow.runner.tick(utc(9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     let briefing = flow.message(AMARA, 4).await;
     assert_eq!(
         labels(&briefing),
@@ -475,7 +454,7 @@ async fn a_champion_confirms_a_cascade_through_the_guided_exchange() {
     let question = next(&flow).await;
     assert!(question.text.starts_with("How many"), "{}", question.text);
     flow.fake.user_sends(AMARA, "14");
-    flow.handle_next(utc(10, 0)).await;
+    flow.handle_next(utc(2026, 3, 27, 10, 0)).await;
     let question = next(&flow).await;
     flow.user_presses(AMARA, &question, "Briefing session")
         .await;
@@ -503,11 +482,8 @@ async fn a_champion_confirms_a_cascade_through_the_guided_exchange() {
     );
     let done = next(&flow).await;
     assert!(done.text.contains("(14 present)"), "{}", done.text);
-    let row = sqlx::query("SELECT team_id, present, channel FROM cascade_confirmations")
-        .fetch_one(flow.runner.store().pool())
-        .await
-        .unwrap();
-    let recorded: (String, u32, String) = (row.get(0), row.get(1), row.get(2));
+    let row = flow.runner.store().confirmations().await.unwrap().remove(0);
+    let recorded = (row.team_id, row.present, row.channel);
     assert_eq!(recorded, ("mash".into(), 14, "telegram".into()));
     // Every press was answered exactly once.
     let answers = flow.fake.requests_to("answerCallbackQuery");
@@ -520,32 +496,29 @@ async fn a_person_who_blocked_the_bot_is_marked_unreachable_and_gets_email() {
     let flow = Flow::new().await;
     flow.link("p-tom-reilly", TOM).await;
     flow.fake.block(TOM);
-    flow.runner.tick(utc(9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
 
-    let toms: Vec<(String, String)> = sqlx::query(
-        "SELECT state, channel FROM outbox WHERE recipient_id = 'p-tom-reilly' ORDER BY id",
-    )
-    .fetch_all(flow.runner.store().pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
+    let toms: Vec<(DeliveryState, String)> = rows(flow.runner.store().as_ref())
+        .await
+        .into_iter()
+        .filter(|r| r.recipient_id == "p-tom-reilly")
+        .map(|r| (r.state, r.channel))
+        .collect();
     assert_eq!(
         toms,
         [
-            ("dead".to_owned(), "telegram".to_owned()),
-            ("sent".to_owned(), "outbox".to_owned())
+            (DeliveryState::Dead, "telegram".to_owned()),
+            (DeliveryState::Sent, "outbox".to_owned())
         ]
     );
-    let unreachable: Option<i64> = sqlx::query_scalar(
-        "SELECT unreachable_at FROM channel_identities WHERE channel = 'telegram' AND address = ?",
-    )
-    .bind(TOM.to_string())
-    .fetch_one(flow.runner.store().pool())
-    .await
-    .unwrap();
-    assert!(unreachable.is_some());
+    let identity = flow
+        .runner
+        .store()
+        .identity("telegram", &TOM.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(identity.unreachable_at.is_some());
     let refused = flow.fake.requests_to("sendMessage");
     assert_eq!(refused.last().unwrap().status, 403);
     flow.runner.stop().await;
@@ -599,7 +572,7 @@ async fn in_webhook_mode_updates_come_through_cascade_s_server_only_with_the_sec
     );
 
     flow.link("p-tom-reilly", TOM).await;
-    flow.runner.tick(utc(9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     let briefing = flow.message(TOM, 4).await;
     assert_eq!(labels(&briefing), ["Acknowledge"]);
     let outcome = flow.user_presses(TOM, &briefing, "Acknowledge").await;

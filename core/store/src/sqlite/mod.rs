@@ -79,8 +79,11 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
-    /// The connection pool, for modules that add their own tables.
-    pub fn pool(&self) -> &SqlitePool {
+    /// The connection pool, for this crate's own tests: it is never handed
+    /// out of the crate, so the store traits are the only way to the
+    /// database.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 

@@ -11,27 +11,11 @@ use cascade_plugin_api::{
 use cascade_plugin_host::{
     ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
 };
+use cascade_test_support::plugin_library;
 use fake_discord::{APPLICATION_ID, FakeDiscord, GUILD_ID, TOKEN};
 use serde_json::{Value, json};
-use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// The plugin library cargo built next to this test binary.
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let name = format!("{DLL_PREFIX}cascade_plugin_discord{DLL_SUFFIX}");
-    let mut dir = exe.parent().unwrap();
-    loop {
-        if dir.join(&name).is_file() {
-            return dir.join(&name);
-        }
-        dir = dir
-            .parent()
-            .unwrap_or_else(|| panic!("{name} was not built next to {}", exe.display()));
-    }
-}
 
 /// The plugin started through the host against the fake.
 pub struct Bot {
@@ -73,7 +57,9 @@ impl Bot {
         std::fs::write(secrets.path().join("discord-token"), format!("{TOKEN}\n")).unwrap();
         let (tx, inbound) = mpsc::unbounded_channel();
         let report = PluginHost::load(
-            &[PluginFile { path: library() }],
+            &[PluginFile {
+                path: plugin_library("cascade-plugin-discord"),
+            }],
             &PluginsConfig::default(),
             tx,
         );

@@ -5,12 +5,11 @@
 
 use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::engine::{Engine, Runner};
-use cascade_engine::project::{Project, scaffold};
-use cascade_model::directory::read_csv;
-use cascade_store::{SqliteStore, Store};
-use chrono::{DateTime, TimeZone, Utc};
+use cascade_engine::project::Project;
+use cascade_store::SqliteStore;
+use cascade_test_support::DemoProject;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -129,70 +128,26 @@ pub fn header<'a>(message: &'a Value, name: &str) -> Option<&'a str> {
     message["headers"][name].as_str()
 }
 
-pub fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
-
 /// One person of a test directory: id, name, email.
-pub type Person<'a> = (&'a str, &'a str, &'a str);
+pub use cascade_test_support::Person;
 
 /// The demo project with `people` as its whole directory (one agency, one
 /// team), `channels` in place of its [[channels]], the briefing's title
 /// given a non-ASCII tail, and the directory imported into the store.
 pub async fn project(people: &[Person<'_>], channels: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    scaffold(root).unwrap();
-    let config_path = root.join("cascade.toml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let base = &config[..config.find("[[channels]]").unwrap()];
-    std::fs::write(&config_path, format!("{base}{channels}")).unwrap();
-
-    let briefing = root.join("content/7mb-neglect-seeing-the-child.md");
-    let text = std::fs::read_to_string(&briefing).unwrap();
-    std::fs::write(
-        &briefing,
-        text.replacen(
-            "title = \"Neglect: seeing the child\"",
-            &format!("title = \"{TITLE}\""),
-            1,
-        ),
-    )
-    .unwrap();
-
-    let directory = root.join("directory");
-    std::fs::write(
-        directory.join("agencies.csv"),
-        "agency_id,name,kind\nag,Test Agency,local-authority\n",
-    )
-    .unwrap();
-    std::fs::write(
-        directory.join("teams.csv"),
-        "team_id,agency_id,name\nteam,ag,Test Team\n",
-    )
-    .unwrap();
-    std::fs::write(directory.join("champions.csv"), "person_id,theme,teams\n").unwrap();
-    let mut rows =
-        String::from("person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone\n");
-    for (id, name, email) in people {
-        writeln!(rows, "{id},{name},{email},ag,team,practitioner,,").unwrap();
-    }
-    std::fs::write(directory.join("people.csv"), rows).unwrap();
-
-    let project = Project::open(root).unwrap();
-    let store = SqliteStore::open(&project.store_path().to_string_lossy())
+    DemoProject::new()
+        .channels(channels)
+        .edit("content/7mb-neglect-seeing-the-child.md", |text| {
+            text.replacen(
+                "title = \"Neglect: seeing the child\"",
+                &format!("title = \"{TITLE}\""),
+                1,
+            )
+        })
+        .only_people(people)
+        .import_directory()
         .await
-        .unwrap();
-    for name in ["agencies.csv", "teams.csv", "people.csv", "champions.csv"] {
-        let path = project.directory_dir().join(name);
-        let file = read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
-        store
-            .import(&file, &path, &project.taxonomy)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    store.pool().close().await;
-    dir
+        .into_dir()
 }
 
 /// The briefing's title in test projects: a subject that needs RFC 2047.
@@ -243,50 +198,6 @@ pub async fn start(dir: &Path, rollout: &Path, now: DateTime<Utc>) -> Runner<Sql
         ..DispatchSettings::default()
     };
     engine.runner(settings).await.unwrap()
-}
-
-/// One outbox row as the engine recorded it.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub recipient: String,
-    pub idempotency_key: String,
-    pub state: String,
-    pub attempts: i64,
-    pub provider_id: Option<String>,
-    pub last_error: Option<String>,
-}
-
-pub async fn rows(runner: &Runner<SqliteStore>) -> Vec<Row> {
-    use sqlx::Row as _;
-    sqlx::query(
-        "SELECT recipient_id, idempotency_key, state, attempts, provider_id, last_error \
-         FROM outbox ORDER BY id",
-    )
-    .fetch_all(runner.store().pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| Row {
-        recipient: r.get(0),
-        idempotency_key: r.get(1),
-        state: r.get(2),
-        attempts: r.get(3),
-        provider_id: r.get(4),
-        last_error: r.get(5),
-    })
-    .collect()
-}
-
-/// The plugin library cargo built next to the test binary (target/*/deps).
-pub fn library() -> PathBuf {
-    use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-    let exe = std::env::current_exe().unwrap();
-    let name = format!("{DLL_PREFIX}cascade_plugin_email{DLL_SUFFIX}");
-    exe.ancestors()
-        .skip(1)
-        .map(|dir| dir.join(&name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("{name} was not built next to {}", exe.display()))
 }
 
 /// A private CA (`ca.pem`) and a certificate it signed for `localhost`

@@ -9,26 +9,10 @@ use cascade_plugin_api::{
 use cascade_plugin_host::{
     ChannelConfig, Inbound, PluginFile, PluginHost, PluginsConfig, SecretSource,
 };
+use cascade_test_support::plugin_library;
 use serde_json::{Value, json};
-use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// The plugin library cargo built next to this test binary.
-pub fn library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let name = format!("{DLL_PREFIX}cascade_plugin_telegram{DLL_SUFFIX}");
-    let mut dir = exe.parent().unwrap();
-    loop {
-        if dir.join(&name).is_file() {
-            return dir.join(&name);
-        }
-        dir = dir
-            .parent()
-            .unwrap_or_else(|| panic!("{name} was not built next to {}", exe.display()));
-    }
-}
 
 pub struct Harness {
     pub fake: FakeBotApi,
@@ -71,7 +55,9 @@ impl Harness {
         std::fs::write(secrets.path().join("telegram-token"), format!("{token}\n")).unwrap();
         let (tx, inbound) = mpsc::unbounded_channel();
         let report = PluginHost::load(
-            &[PluginFile { path: library() }],
+            &[PluginFile {
+                path: plugin_library("cascade-plugin-telegram"),
+            }],
             &PluginsConfig::default(),
             tx,
         );
