@@ -1,7 +1,7 @@
 //! The store: every learning item version and the imported directory, behind
 //! the [`Store`] trait so that callers do not care which database holds them.
 //! SQLite ([`SqliteStore`]) is the embedded default; migrations live in
-//! `core/migrations/` and run on open.
+//! `core/store/migrations/` and run on open.
 
 mod audience;
 #[cfg(test)]
