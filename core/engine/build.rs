@@ -5,13 +5,22 @@
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Read at run time, not with env!(): a build script compiled in one
+    // checkout can be run for another (cargo shares it when the hashes
+    // match), and would then read the first checkout's files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("../..");
     let mut files = Vec::new();
     for (dir, prefix) in [("config/demo", ""), ("templates", "templates/")] {
         let dir = root.join(dir);
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut found = Vec::new();
         walk(&dir, &mut found);
+        assert!(
+            !found.is_empty(),
+            "{} holds no files: the demo project and templates must be embedded",
+            dir.display()
+        );
         found.sort();
         for path in found {
             let rel = path.strip_prefix(&dir).expect("walked under dir");

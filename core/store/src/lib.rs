@@ -7,6 +7,7 @@ mod audience;
 #[cfg(test)]
 mod audience_tests;
 mod evidence;
+#[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
 mod reports;
@@ -15,6 +16,7 @@ mod team_posts;
 
 pub use audience::*;
 pub use evidence::*;
+#[cfg(feature = "test-support")]
 pub use inspect::*;
 pub use outbox::*;
 pub use reports::*;

@@ -5,6 +5,7 @@
 mod audience;
 mod evidence;
 mod import;
+#[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
 mod reports;
