@@ -18,7 +18,7 @@ use cascade_engine::ack::{
     pages::cascade_recorded_page, pages::confirm_page, pages::refusal_page, pages::thanks_page,
     pages::unavailable_page,
 };
-use cascade_engine::respond::{self, Denied, Responses, Via, team_name};
+use cascade_engine::respond::{self, ChosenAnswer, Denied, Responses, Via, team_name};
 use cascade_model::content::{Taxonomy, parse_item};
 use cascade_model::time::millis;
 use cascade_privacy::{PrivacyConfig, PrivacyGuard};
@@ -331,23 +331,36 @@ pub(crate) async fn acknowledge<S: AllStores>(
     )
 }
 
+/// The follow-up answer a link chooses, once its token is checked and the
+/// service agrees it is the person's own follow-up; otherwise the page to
+/// answer with. `log` names the route in refusal logs (a GET logs none).
+async fn chosen_answer<S: AllStores>(
+    s: &ServerState<S>,
+    token: &str,
+    n: usize,
+    log: Option<&'static str>,
+    now: DateTime<Utc>,
+) -> Result<ChosenAnswer, Response> {
+    let claims = s.claims(token, log, now).await?;
+    match s
+        .responses
+        .follow_up_answer(&claims.person, claims.delivery, n)
+        .await
+    {
+        Ok(chosen) => Ok(chosen),
+        Err(denied) => Err(s.denied(denied, &claims, log, now).await),
+    }
+}
+
 /// Shows the question and the chosen answer; records nothing.
 pub(crate) async fn answer_page<S: AllStores>(
     State(s): State<Arc<ServerState<S>>>,
     Path((token, n)): Path<(String, usize)>,
 ) -> Response {
     let now = (s.clock)();
-    let claims = match s.claims(&token, None, now).await {
-        Ok(claims) => claims,
-        Err(page) => return page,
-    };
-    let chosen = match s
-        .responses
-        .follow_up_answer(&claims.person, claims.delivery, n)
-        .await
-    {
+    let chosen = match chosen_answer(&s, &token, n, None, now).await {
         Ok(chosen) => chosen,
-        Err(denied) => return s.denied(denied, &claims, None, now).await,
+        Err(page) => return page,
     };
     let delivery = &chosen.delivery;
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
@@ -362,19 +375,10 @@ pub(crate) async fn record_answer<S: AllStores>(
     State(s): State<Arc<ServerState<S>>>,
     Path((token, n)): Path<(String, usize)>,
 ) -> Response {
-    let log = Some("answer");
     let now = (s.clock)();
-    let claims = match s.claims(&token, log, now).await {
-        Ok(claims) => claims,
-        Err(page) => return page,
-    };
-    let chosen = match s
-        .responses
-        .follow_up_answer(&claims.person, claims.delivery, n)
-        .await
-    {
+    let chosen = match chosen_answer(&s, &token, n, Some("answer"), now).await {
         Ok(chosen) => chosen,
-        Err(denied) => return s.denied(denied, &claims, log, now).await,
+        Err(page) => return page,
     };
     match s.responses.answer(&chosen, via(now)).await {
         Ok(recorded) => html(
