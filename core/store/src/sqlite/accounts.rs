@@ -38,13 +38,14 @@ impl Accounts for SqliteStore {
         setup_hash: &str,
         setup_expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE console_users SET setup_hash = ?, setup_expires_at = ? WHERE name = ?")
-                .bind(setup_hash)
-                .bind(setup_expires_at)
-                .bind(name)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE console_users SET setup_hash = ?, setup_expires_at = ? WHERE name = ?",
+        )
+        .bind(setup_hash)
+        .bind(setup_expires_at)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -85,20 +86,20 @@ impl Accounts for SqliteStore {
     }
 
     async fn console_user(&self, name: &str) -> Result<Option<ConsoleUser>, StoreError> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM console_users WHERE name = ?"))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn console_users(&self) -> Result<Vec<ConsoleUser>, StoreError> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM console_users ORDER BY name"))
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn create_console_session(

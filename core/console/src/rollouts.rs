@@ -1,0 +1,438 @@
+//! Rollouts: the rollout files and the rollouts started; one rollout file's
+//! plan, exactly as `cascade rollout plan` prints it (the same engine call
+//! and the same text), started after that check; one rollout's progress by
+//! wave and channel with its dead letters; pause, resume and cancel.
+
+use crate::auth::Role;
+use crate::content::safe_id;
+use crate::home::{bar, totals};
+use crate::html::{self, count, esc, multiline, page};
+use crate::session::{self, Signed};
+use crate::{Console, audit};
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use cascade_engine::engine::{Engine, Planned};
+use cascade_engine::project::Project;
+use cascade_store::{Accounts, AllStores, RolloutState};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The rollout files' ids (file names without `.toml`), sorted.
+fn files(project: &Project) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(project.rollouts_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            (path.extension().is_some_and(|x| x == "toml"))
+                .then(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .flatten()
+        })
+        .filter(|id| safe_id(id))
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub(crate) async fn list<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match session::page_for(&console, &headers, Role::reads_everything).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    let project = match Project::open(&console.root) {
+        Ok(p) => p,
+        Err(e) => return html::failed(Some(&viewer), "cannot open the project", &e),
+    };
+    let stored = match console.store.rollouts().await {
+        Ok(r) => r,
+        Err(e) => return html::failed(Some(&viewer), "cannot read rollouts", &e),
+    };
+    let mut body = String::from("<h1>Rollouts</h1>\n<h2>Started</h2>\n");
+    if stored.is_empty() {
+        body.push_str("<p>No rollout has been started.</p>\n");
+    } else {
+        body.push_str(
+            "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Rollouts started</caption>\n\
+             <thead><tr><th scope=\"col\">Rollout</th><th scope=\"col\">Item</th><th scope=\"col\">State</th><th scope=\"col\">Acknowledged</th></tr></thead>\n<tbody>\n",
+        );
+        for r in &stored {
+            let t = match totals(&*console.store, &r.id).await {
+                Ok(t) => t,
+                Err(e) => return html::failed(Some(&viewer), "cannot count a rollout", &e),
+            };
+            let _ = writeln!(
+                body,
+                "<tr><td><a href=\"/console/rollouts/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.id),
+                esc(&r.id),
+                esc(&r.item_id),
+                r.state.as_str(),
+                bar(&format!("{} acknowledged", r.id), t.acknowledged, t.members)
+            );
+        }
+        body.push_str("</tbody></table></div>\n");
+    }
+    let waiting: Vec<String> = files(&project)
+        .into_iter()
+        .filter(|id| !stored.iter().any(|r| &r.id == id))
+        .collect();
+    body.push_str("<h2>Rollout files not started</h2>\n");
+    if waiting.is_empty() {
+        body.push_str("<p>Every rollout file has been started.</p>\n");
+    } else {
+        body.push_str("<ul class=\"list\">\n");
+        for id in waiting {
+            let _ = writeln!(
+                body,
+                "<li><a href=\"/console/rollouts/{}\">rollouts/{}.toml</a>: check its plan</li>",
+                esc(&id),
+                esc(&id)
+            );
+        }
+        body.push_str("</ul>\n");
+    }
+    page(StatusCode::OK, "Rollouts", Some(&viewer), &body)
+}
+
+/// The plan of `rollouts/<id>.toml`, or its problems, as the CLI has them.
+async fn plan<S: AllStores + Accounts>(
+    console: &Console<S>,
+    signed: &Signed,
+    id: &str,
+) -> Result<(Engine<S>, Result<Planned, Vec<String>>), Response> {
+    let viewer = signed.viewer();
+    let project = Project::open(&console.root)
+        .map_err(|e| html::failed(Some(&viewer), "cannot open the project", &e))?;
+    let path = project.rollouts_dir().join(format!("{id}.toml"));
+    if !path.is_file() {
+        return Err(html::not_found(
+            Some(&viewer),
+            "There is no rollout or rollout file with that id.",
+        ));
+    }
+    let engine = match Engine::with_store(project, console.store.clone(), false).await {
+        Ok(e) => e,
+        Err(problems) => {
+            return Err(page(
+                StatusCode::OK,
+                "The project has problems",
+                Some(&viewer),
+                &format!(
+                    "<h1>The project has problems</h1>\n<ul>{}</ul>",
+                    problems
+                        .0
+                        .iter()
+                        .map(|p| format!("<li>{}</li>", multiline(p)))
+                        .collect::<String>()
+                ),
+            ));
+        }
+    };
+    let planned = engine.plan(&path, console.now()).await.map_err(|p| p.0);
+    Ok((engine, planned))
+}
+
+/// What `cascade rollout plan` prints first: the summary, and the people
+/// left out because another rollout already reached them.
+pub fn plan_text(planned: &Planned) -> String {
+    let mut text = planned.summary.to_string();
+    if planned.already_reached > 0 {
+        let _ = write!(
+            text,
+            "\n{} people in this audience already have \"{}\" through another rollout and are left out, so nobody gets it twice.\n",
+            planned.already_reached, planned.definition.item
+        );
+    }
+    text
+}
+
+pub(crate) async fn rollout<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match session::page_for(&console, &headers, Role::reads_everything).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    if !safe_id(&id) {
+        return html::not_found(Some(&viewer), "There is no rollout with that id.");
+    }
+    match console.store.rollout(&id).await {
+        Ok(Some(stored)) => progress(&console, &signed, &stored).await,
+        Ok(None) => {
+            let (_, planned) = match plan(&console, &signed, &id).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            let mut body = format!(
+                "<span class=\"caption\">rollouts/{}.toml</span>\n",
+                esc(&id)
+            );
+            match planned {
+                Ok(planned) => {
+                    let _ = write!(
+                        body,
+                        "<h1>Check the plan</h1>\n<p>This is what <code>cascade rollout plan rollouts/{}.toml</code> shows. Nothing has been sent.</p>\n<pre class=\"plan\" tabindex=\"0\">{}</pre>\n",
+                        esc(&id),
+                        esc(&plan_text(&planned))
+                    );
+                    if signed.role.edits() {
+                        let _ = write!(
+                            body,
+                            "<h2>Start the rollout</h2>\n<p>Starting records every person above and pins this version of the item. <code>cascade serve</code> then sends it on the timetable shown.</p>\n{}",
+                            html::button_form(
+                                &format!("/console/rollouts/{id}/start"),
+                                &signed.csrf,
+                                "Start this rollout",
+                                false
+                            )
+                        );
+                    }
+                }
+                Err(problems) => {
+                    let _ = write!(
+                        body,
+                        "<h1>This rollout cannot start</h1>\n<div class=\"warning\"><p>{} problem{}, as <code>cascade rollout plan</code> reports them:</p><ul>{}</ul></div>",
+                        problems.len(),
+                        if problems.len() == 1 { "" } else { "s" },
+                        problems
+                            .iter()
+                            .map(|p| format!("<li>{}</li>", multiline(p)))
+                            .collect::<String>()
+                    );
+                }
+            }
+            page(
+                StatusCode::OK,
+                &format!("Plan of {id}"),
+                Some(&viewer),
+                &body,
+            )
+        }
+        Err(e) => html::failed(Some(&viewer), "cannot read a rollout", &e),
+    }
+}
+
+async fn progress<S: AllStores + Accounts>(
+    console: &Console<S>,
+    signed: &Signed,
+    stored: &cascade_store::StoredRollout,
+) -> Response {
+    let viewer = signed.viewer();
+    let id = &stored.id;
+    let (waves, deliveries, dead) = match (
+        console.store.wave_counts(id).await,
+        console.store.delivery_counts(id).await,
+        console.store.dead_letters(id, 20).await,
+    ) {
+        (Ok(w), Ok(d), Ok(x)) => (w, d, x),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            return html::failed(Some(&viewer), "cannot read a rollout's progress", &e);
+        }
+    };
+    let mut body = format!(
+        "<span class=\"caption\">Rollout</span>\n<h1>{}</h1>\n<dl class=\"summary\"><dt>Item</dt><dd><a href=\"/console/content/{}\">{}</a></dd><dt>Version</dt><dd><code>{}</code></dd><dt>State</dt><dd id=\"state\">{}</dd></dl>\n",
+        esc(id),
+        esc(&stored.item_id),
+        esc(&stored.item_id),
+        esc(&stored.item_version[..12.min(stored.item_version.len())]),
+        stored.state.as_str()
+    );
+    if signed.role.edits() && stored.state != RolloutState::Cancelled {
+        body.push_str("<div class=\"actions\">");
+        if stored.state == RolloutState::Active {
+            body.push_str(&html::button_form(
+                &format!("/console/rollouts/{id}/pause"),
+                &signed.csrf,
+                "Pause",
+                true,
+            ));
+        } else {
+            body.push_str(&html::button_form(
+                &format!("/console/rollouts/{id}/resume"),
+                &signed.csrf,
+                "Resume",
+                false,
+            ));
+        }
+        body.push_str(&html::button_form(
+            &format!("/console/rollouts/{id}/cancel"),
+            &signed.csrf,
+            "Cancel for good",
+            true,
+        ));
+        body.push_str("</div>\n");
+    }
+    for w in &waves {
+        let _ = write!(
+            body,
+            "<h2>Wave {}</h2>\n<p>{} people. Acknowledged: {}</p>\n",
+            w.wave + 1,
+            count(w.members),
+            bar(
+                &format!("Wave {} acknowledged", w.wave + 1),
+                w.acknowledged,
+                w.members
+            )
+        );
+        let rows: Vec<_> = deliveries.iter().filter(|c| c.wave == w.wave).collect();
+        if rows.is_empty() {
+            body.push_str("<p>Nothing queued yet.</p>\n");
+            continue;
+        }
+        let _ = write!(
+            body,
+            "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Wave {} by channel</caption>\n<thead><tr><th scope=\"col\">Channel</th><th scope=\"col\">Waiting</th><th scope=\"col\">Sending</th><th scope=\"col\">Sent</th><th scope=\"col\">Retrying</th><th scope=\"col\">Dead</th></tr></thead>\n<tbody>\n",
+            w.wave + 1
+        );
+        for c in rows {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.channel),
+                count(c.due),
+                count(c.leased),
+                count(c.sent),
+                count(c.retrying),
+                count(c.dead)
+            );
+        }
+        body.push_str("</tbody></table></div>\n");
+    }
+    if !dead.is_empty() {
+        body.push_str("<h2>Latest dead letters</h2>\n<ul class=\"list\">\n");
+        for d in &dead {
+            let _ = writeln!(
+                body,
+                "<li>{} on {} ({}): {}</li>",
+                esc(&d.person_id),
+                esc(&d.channel),
+                esc(&d.step_kind.to_string()),
+                esc(&d.reason)
+            );
+        }
+        body.push_str("</ul>\n");
+    }
+    page(StatusCode::OK, id, Some(&viewer), &body)
+}
+
+pub(crate) async fn start<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<crate::account::CsrfForm>,
+) -> Response {
+    let signed = match session::for_post(&console, &headers, &form.csrf, Role::edits).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    if !safe_id(&id) {
+        return html::not_found(Some(&viewer), "There is no rollout file with that id.");
+    }
+    let (engine, planned) = match plan(&console, &signed, &id).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let problems = |problems: Vec<String>| {
+        page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "This rollout cannot start",
+            Some(&viewer),
+            &format!(
+                "<h1>This rollout cannot start</h1>\n<p>Nothing was started and nothing was sent.</p><ul>{}</ul>",
+                problems
+                    .iter()
+                    .map(|p| format!("<li>{}</li>", multiline(p)))
+                    .collect::<String>()
+            ),
+        )
+    };
+    let planned = match planned {
+        Ok(p) => p,
+        Err(p) => return problems(p),
+    };
+    let written = match engine.start(&planned, console.now()).await {
+        Ok(n) => n,
+        Err(p) => return problems(p.0),
+    };
+    let file = engine.project.rollouts_dir().join(format!("{id}.toml"));
+    let file_hash = std::fs::read_to_string(&file)
+        .ok()
+        .map(|t| crate::auth::sha256_hex(&t));
+    let entry = audit::entry(
+        console.now(),
+        Some(signed.user.id),
+        &signed.user.name,
+        "rollout.start",
+        &planned.definition.id,
+        None,
+        file_hash,
+    );
+    if let Err(e) = console.store.audit(&entry).await {
+        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    }
+    tracing::info!(user = signed.user.id, rollout = %planned.definition.id, members = written, "console rollout started");
+    html::see_other(&format!("/console/rollouts/{}", planned.definition.id))
+}
+
+pub(crate) async fn change_state<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<crate::account::CsrfForm>,
+) -> Response {
+    let signed = match session::for_post(&console, &headers, &form.csrf, Role::edits).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    let state = match action.as_str() {
+        "pause" => RolloutState::Paused,
+        "resume" => RolloutState::Active,
+        "cancel" => RolloutState::Cancelled,
+        _ => return html::not_found(Some(&viewer), "There is no such action."),
+    };
+    let before = match console.store.rollout(&id).await {
+        Ok(Some(r)) => r.state,
+        Ok(None) => return html::not_found(Some(&viewer), "There is no rollout with that id."),
+        Err(e) => return html::failed(Some(&viewer), "cannot read a rollout", &e),
+    };
+    if before == RolloutState::Cancelled {
+        return html::message(
+            StatusCode::CONFLICT,
+            "This rollout was cancelled",
+            Some(&viewer),
+            "A cancelled rollout cannot be paused or resumed.",
+        );
+    }
+    if let Err(e) = console
+        .store
+        .set_rollout_state(&id, state, cascade_model::time::millis(console.now()))
+        .await
+    {
+        return html::failed(Some(&viewer), "cannot change a rollout's state", &e);
+    }
+    let entry = audit::entry(
+        console.now(),
+        Some(signed.user.id),
+        &signed.user.name,
+        &format!("rollout.{action}"),
+        &id,
+        Some(crate::auth::sha256_hex(before.as_str())),
+        Some(crate::auth::sha256_hex(state.as_str())),
+    );
+    if let Err(e) = console.store.audit(&entry).await {
+        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    }
+    tracing::info!(user = signed.user.id, rollout = %id, state = state.as_str(), "console rollout state changed");
+    html::see_other(&format!("/console/rollouts/{id}"))
+}
