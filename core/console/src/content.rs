@@ -162,7 +162,7 @@ pub(crate) async fn item<S: AllStores + Accounts>(
     }
     if item.status == Status::Draft {
         body.push_str("<h2>Approval</h2>\n");
-        if signed.role.approves() {
+        if may_approve(&console, signed.role) {
             if problems.is_empty() {
                 body.push_str("<p>Approving makes this version of the item ready to roll out. The approval is recorded with its version.</p>\n");
                 body.push_str(&html::button_form(
@@ -342,6 +342,20 @@ pub(crate) async fn edit_page<S: AllStores + Accounts>(
     )
 }
 
+/// The id a new item's front matter names, if it is plain enough to be a
+/// file name: problems are then reported at the file it will be.
+fn written_id(text: &str) -> Option<&str> {
+    text.lines()
+        .skip_while(|l| l.trim_end() != "+++")
+        .skip(1)
+        .take_while(|l| l.trim_end() != "+++")
+        .find_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            (key.trim() == "id").then(|| value.trim().trim_matches('"'))
+        })
+        .filter(|id| safe_id(id))
+}
+
 /// Writes a file whole or not at all: a temporary file beside it, renamed.
 fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
@@ -386,7 +400,9 @@ pub(crate) async fn create<S: AllStores + Accounts>(
     };
     // Parse once under a stand-in name to learn the id, then check the
     // file where it will be written.
-    let stand_in = project.content_dir().join("new-item.md");
+    let stand_in = project
+        .content_dir()
+        .join(format!("{}.md", written_id(&text).unwrap_or("new-item")));
     let id = match cascade_model::content::parse_item(&stand_in, &text, &project.taxonomy) {
         Ok(item) => item.id,
         Err(errors) => return again(errors.iter().map(ToString::to_string).collect()),
@@ -498,6 +514,12 @@ async fn saved<S: AllStores + Accounts>(
     html::see_other(&format!("/console/content/{}", loaded.item.id))
 }
 
+/// Approvers approve; an editor may approve too (their own items
+/// included) only where `[console] allow_self_approval = true`.
+fn may_approve<S>(console: &Console<S>, role: Role) -> bool {
+    role.approves() || (role.edits() && console.settings.allow_self_approval)
+}
+
 /// The text with its front matter's `status` set to approved, or `None`
 /// when it has no such line.
 fn approved_text(text: &str) -> Option<String> {
@@ -528,11 +550,19 @@ pub(crate) async fn approve<S: AllStores + Accounts>(
     headers: HeaderMap,
     Form(form): Form<crate::account::CsrfForm>,
 ) -> Response {
-    let signed = match session::for_post(&console, &headers, &form.csrf, Role::approves).await {
+    let signed = match session::for_post(&console, &headers, &form.csrf, |_| true).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let viewer = signed.viewer();
+    if !may_approve(&console, signed.role) {
+        tracing::warn!(
+            user = signed.user.id,
+            role = signed.role.as_str(),
+            "console approval refused for the role"
+        );
+        return html::forbidden(Some(&viewer), "Your role does not allow approving items.");
+    }
     let project = match open_project(&console, &signed) {
         Ok(p) => p,
         Err(r) => return r,

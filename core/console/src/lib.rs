@@ -29,8 +29,9 @@ mod content;
 mod home;
 mod rollouts;
 
-pub use account::{SetupLink, issue_setup_link};
+pub use account::{SetupError, SetupLink, issue_setup_link};
 pub use auth::Role;
+pub use rollouts::plan_text;
 
 use axum::Router;
 use axum::http::header;
