@@ -955,3 +955,267 @@ async fn cascade_serve_serves_the_console_and_users_add_prints_a_working_link() 
     server.wait().unwrap();
     outcome.expect("the console answered in time");
 }
+
+/// Real headless Chromium, driven through chromedriver (WebDriver) with
+/// fantoccini, checked on every page with axe-core (WCAG 2.2 AA, zero
+/// violations), with a screenshot of each page under
+/// `target/console-screenshots/`.
+mod browser {
+    use super::*;
+    use fantoccini::{Client, ClientBuilder, Locator};
+    use std::path::PathBuf;
+
+    const AXE_TAGS: &str = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']";
+
+    struct Driver {
+        process: std::process::Child,
+        client: Client,
+        axe: String,
+        shots: PathBuf,
+    }
+
+    impl Driver {
+        async fn start() -> Driver {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let process = Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect(
+                    "chromedriver runs (scripts/install-test-deps.sh installs chromium-driver)",
+                );
+            let mut caps = serde_json::Map::new();
+            caps.insert(
+                "goog:chromeOptions".to_owned(),
+                serde_json::json!({
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1280,1000"]
+                }),
+            );
+            let mut client = None;
+            for _ in 0..100 {
+                match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await
+                {
+                    Ok(c) => {
+                        client = Some(c);
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            }
+            let root = Command::new("npm").args(["root", "-g"]).output().unwrap();
+            let axe = PathBuf::from(String::from_utf8(root.stdout).unwrap().trim())
+                .join("axe-core/axe.min.js");
+            let axe = std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (scripts/install-test-deps.sh installs axe-core)",
+                    axe.display()
+                )
+            });
+            let shots =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+            std::fs::create_dir_all(&shots).unwrap();
+            Driver {
+                process,
+                client: client.expect("chromedriver answers"),
+                axe,
+                shots,
+            }
+        }
+
+        async fn goto(&self, url: &str) {
+            self.client.goto(url).await.unwrap();
+        }
+
+        async fn fill(&self, css: &str, text: &str) {
+            let field = self.client.find(Locator::Css(css)).await.unwrap();
+            field.clear().await.unwrap();
+            field.send_keys(text).await.unwrap();
+        }
+
+        /// Sets a large field's value at once (typing 5 KB takes long).
+        async fn set(&self, id: &str, text: &str) {
+            self.client
+                .execute(
+                    "document.getElementById(arguments[0]).value = arguments[1];",
+                    vec![id.into(), text.into()],
+                )
+                .await
+                .unwrap();
+        }
+
+        async fn click(&self, css: &str) {
+            self.client
+                .find(Locator::Css(css))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+
+        async fn source(&self) -> String {
+            self.client.source().await.unwrap()
+        }
+
+        async fn path(&self) -> String {
+            self.client.current_url().await.unwrap().path().to_owned()
+        }
+
+        /// axe-core over the page: no WCAG 2.2 AA violation; then a screenshot.
+        async fn check(&self, name: &str) {
+            self.client
+                .execute(&format!("{}\nreturn true;", self.axe), vec![])
+                .await
+                .unwrap();
+            let found = self
+                .client
+                .execute_async(
+                    &format!(
+                        "const done = arguments[arguments.length - 1];
+                         axe.run(document, {{ runOnly: {{ type: 'tag', values: {AXE_TAGS} }} }})
+                           .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' at ' +
+                                 v.nodes.map(n => n.target.join(' ')).join(', '))))
+                           .catch(e => done(['axe failed: ' + e]));"
+                    ),
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+            let violations: Vec<String> = serde_json::from_value(found).unwrap();
+            assert!(violations.is_empty(), "{name}: {violations:#?}");
+        }
+
+        async fn stop(mut self) {
+            let _ = self.client.close().await;
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+
+    async fn sign_in(driver: &Driver, base: &str, name: &str) {
+        driver.goto(&format!("{base}/console/sign-in")).await;
+        driver.fill("#name", name).await;
+        driver.fill("#password", PASSWORD).await;
+        driver.click("main button[type=submit]").await;
+        assert_eq!(driver.path().await, "/console");
+    }
+
+    async fn set_up(driver: &Driver, link: &str) {
+        driver.goto(link).await;
+        driver.fill("#password", PASSWORD).await;
+        driver.fill("#confirm", PASSWORD).await;
+        driver.click("main button[type=submit]").await;
+    }
+
+    #[tokio::test]
+    async fn editor_approver_and_rollout_in_headless_chromium_pass_axe() {
+        let site = Site::new(false).await;
+        let base = site.base.clone();
+        let now = site.clock.now();
+        let eve = issue_setup_link(&*site.store, "eve", Some((Role::Editor, None)), &base, now)
+            .await
+            .unwrap();
+        let amy = issue_setup_link(
+            &*site.store,
+            "amy",
+            Some((Role::Approver, None)),
+            &base,
+            now,
+        )
+        .await
+        .unwrap();
+        let driver = Driver::start().await;
+        let flow = async {
+            // The editor sets a password and signs in.
+            driver.goto(&eve.url).await;
+            driver.check("01-set-up").await;
+            set_up(&driver, &eve.url).await;
+            assert!(driver.source().await.contains("Your password is set"));
+            driver.check("02-sign-in").await;
+            sign_in(&driver, &base, "eve").await;
+            driver.check("03-home").await;
+
+            // A briefing that trips the privacy guard: every finding shown, nothing written.
+            let good = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
+                .unwrap()
+                .replace(&format!("id = \"{ITEM}\""), "id = \"browser-briefing\"")
+                .replace("status = \"published\"", "status = \"draft\"");
+            let bad = good.replacen(
+                "\n## 2.",
+                "\nThe boy (NHS number 943 476 5919) lived at LS1 4AP.\n\n## 2.",
+                1,
+            );
+            driver.goto(&format!("{base}/console/content/new")).await;
+            driver.check("04-new-item").await;
+            driver.set("text", &bad).await;
+            driver.click("main button[type=submit]").await;
+            let html = driver.source().await;
+            assert!(html.contains("There is a problem") && html.contains("NHS number"));
+            assert!(!site.path("content/browser-briefing.md").exists());
+            driver.check("05-item-problems").await;
+            // The error summary's link takes the keyboard to the field.
+            driver.click(".error-summary a").await;
+            driver.set("text", &good).await;
+            driver.click("main button[type=submit]").await;
+            assert_eq!(driver.path().await, "/console/content/browser-briefing");
+            driver.check("06-item").await;
+            driver.goto(&format!("{base}/console/content")).await;
+            driver.check("07-content").await;
+            driver.click("header button[type=submit]").await;
+            assert_eq!(driver.path().await, "/console/sign-in");
+
+            // The approver approves it.
+            set_up(&driver, &amy.url).await;
+            sign_in(&driver, &base, "amy").await;
+            driver
+                .goto(&format!("{base}/console/content/browser-briefing"))
+                .await;
+            driver.click("main form button[type=submit]").await;
+            assert!(
+                std::fs::read_to_string(site.path("content/browser-briefing.md"))
+                    .unwrap()
+                    .contains("status = \"approved\"")
+            );
+            driver.check("08-approved").await;
+            driver.click("header button[type=submit]").await;
+
+            // The editor checks a rollout's plan and starts it.
+            std::fs::write(site.path("rollouts/console-rollout.toml"), ROLLOUT).unwrap();
+            sign_in(&driver, &base, "eve").await;
+            driver.goto(&format!("{base}/console/rollouts")).await;
+            driver.check("09-rollouts").await;
+            driver
+                .goto(&format!("{base}/console/rollouts/console-rollout"))
+                .await;
+            assert!(driver.source().await.contains("Check the plan"));
+            driver.check("10-plan").await;
+            driver.click("main form button[type=submit]").await;
+            assert_eq!(driver.path().await, "/console/rollouts/console-rollout");
+            assert!(
+                site.store
+                    .rollout("console-rollout")
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            driver.check("11-rollout").await;
+            driver.goto(&format!("{base}/console/account")).await;
+            driver.check("12-account").await;
+        };
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), flow).await;
+        driver.stop().await;
+        outcome.expect("the browser flow finished in time");
+    }
+}
