@@ -1071,6 +1071,18 @@ mod browser {
             self.client.current_url().await.unwrap().path().to_owned()
         }
 
+        /// Waits (up to 10 s) for the browser to reach `path` after a
+        /// submit, and says where it is.
+        async fn reaches(&self, path: &str) -> String {
+            for _ in 0..100 {
+                if self.path().await == path {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            self.path().await
+        }
+
         /// axe-core over the page: no WCAG 2.2 AA violation; then a screenshot.
         async fn check(&self, name: &str) {
             self.client
@@ -1109,7 +1121,7 @@ mod browser {
         driver.fill("#name", name).await;
         driver.fill("#password", PASSWORD).await;
         driver.click("main button[type=submit]").await;
-        assert_eq!(driver.path().await, "/console");
+        assert_eq!(driver.reaches("/console").await, "/console");
     }
 
     async fn set_up(driver: &Driver, link: &str) {
@@ -1169,12 +1181,15 @@ mod browser {
             driver.click(".error-summary a").await;
             driver.set("text", &good).await;
             driver.click("main button[type=submit]").await;
-            assert_eq!(driver.path().await, "/console/content/browser-briefing");
+            assert_eq!(
+                driver.reaches("/console/content/browser-briefing").await,
+                "/console/content/browser-briefing"
+            );
             driver.check("06-item").await;
             driver.goto(&format!("{base}/console/content")).await;
             driver.check("07-content").await;
             driver.click("header button[type=submit]").await;
-            assert_eq!(driver.path().await, "/console/sign-in");
+            assert_eq!(driver.reaches("/console/sign-in").await, "/console/sign-in");
 
             // The approver approves it.
             set_up(&driver, &amy.url).await;
@@ -1202,7 +1217,10 @@ mod browser {
             assert!(driver.source().await.contains("Check the plan"));
             driver.check("10-plan").await;
             driver.click("main form button[type=submit]").await;
-            assert_eq!(driver.path().await, "/console/rollouts/console-rollout");
+            assert_eq!(
+                driver.reaches("/console/rollouts/console-rollout").await,
+                "/console/rollouts/console-rollout"
+            );
             assert!(
                 site.store
                     .rollout("console-rollout")
