@@ -11,7 +11,7 @@ use cascade_console::{Console, Role, Settings, issue_setup_link};
 use cascade_engine::project::Project;
 use cascade_store::{Accounts, Outbox, RolloutState, SqliteStore};
 use cascade_test_support::FakeClock;
-use chrono::{Duration, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use std::collections::BTreeMap;
@@ -43,6 +43,17 @@ impl Site {
         let clock = FakeClock::at(Utc::now());
         let mut settings = Settings::new("http://127.0.0.1", allow_self_approval);
         settings.failure_delay = std::time::Duration::from_millis(300);
+        let project = Project::open(&root).unwrap();
+        let keys = project.ack_keys().unwrap().expect("the demo signs links");
+        let zone: chrono_tz::Tz = project.config.partnership.time_zone.parse().unwrap();
+        // The acknowledgement links beside the console, as `cascade serve` has them.
+        let links = cascade_server::ack_router(cascade_server::ServerState::new(
+            store.clone(),
+            Arc::new(keys),
+            project.taxonomy.clone(),
+            zone,
+            clock.as_fn(),
+        ));
         let console = Console::new(store.clone(), root, clock.as_fn(), settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -50,7 +61,7 @@ impl Site {
         tokio::spawn(async move {
             cascade_server::serve(
                 listener,
-                cascade_console::router(console),
+                cascade_console::router(console).merge(links),
                 &cascade_server::ServerConfig::default(),
                 async move {
                     let _ = stopped.await;
@@ -1071,6 +1082,18 @@ mod browser {
             self.client.current_url().await.unwrap().path().to_owned()
         }
 
+        /// Waits (up to 10 s) for the page to hold `text`, and returns it.
+        async fn shows(&self, text: &str) -> String {
+            for _ in 0..100 {
+                let html = self.source().await;
+                if html.contains(text) {
+                    return html;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the page never showed {text:?}:\n{}", self.source().await)
+        }
+
         /// Waits (up to 10 s) for the browser to reach `path` after a
         /// submit, and says where it is.
         async fn reaches(&self, path: &str) -> String {
@@ -1154,7 +1177,7 @@ mod browser {
             driver.goto(&eve.url).await;
             driver.check("01-set-up").await;
             set_up(&driver, &eve.url).await;
-            assert!(driver.source().await.contains("Your password is set"));
+            driver.shows("Your password is set").await;
             driver.check("02-sign-in").await;
             sign_in(&driver, &base, "eve").await;
             driver.check("03-home").await;
@@ -1173,8 +1196,8 @@ mod browser {
             driver.check("04-new-item").await;
             driver.set("text", &bad).await;
             driver.click("main button[type=submit]").await;
-            let html = driver.source().await;
-            assert!(html.contains("There is a problem") && html.contains("NHS number"));
+            let html = driver.shows("There is a problem").await;
+            assert!(html.contains("NHS number"));
             assert!(!site.path("content/browser-briefing.md").exists());
             driver.check("05-item-problems").await;
             // The error summary's link takes the keyboard to the field.
@@ -1198,6 +1221,7 @@ mod browser {
                 .goto(&format!("{base}/console/content/browser-briefing"))
                 .await;
             driver.click("main form button[type=submit]").await;
+            driver.shows("<dd>approved</dd>").await;
             assert!(
                 std::fs::read_to_string(site.path("content/browser-briefing.md"))
                     .unwrap()
@@ -1214,7 +1238,7 @@ mod browser {
             driver
                 .goto(&format!("{base}/console/rollouts/console-rollout"))
                 .await;
-            assert!(driver.source().await.contains("Check the plan"));
+            driver.shows("Check the plan").await;
             driver.check("10-plan").await;
             driver.click("main form button[type=submit]").await;
             assert_eq!(
@@ -1229,8 +1253,70 @@ mod browser {
                     .is_some()
             );
             driver.check("11-rollout").await;
+
+            // `cascade serve`'s runner sends it through the file channel
+            // when it falls due (Monday 1 March 2027, 09:00 in London).
+            let due = Utc.with_ymd_and_hms(2027, 3, 1, 9, 1, 0).unwrap();
+            site.clock.set(due);
+            let root = std::fs::canonicalize(site.dir.path()).unwrap();
+            let runner = cascade_engine::engine::Engine::with_store(
+                Project::open(&root).unwrap(),
+                site.store.clone(),
+                true,
+            )
+            .await
+            .unwrap()
+            .runner(cascade_engine::delivery::DispatchSettings::default())
+            .await
+            .unwrap();
+            runner.tick(due).await.unwrap();
+            let sent: u64 = site
+                .store
+                .delivery_counts("console-rollout")
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| c.sent)
+                .sum();
+            assert_eq!(sent, 17);
+            // A recipient acknowledges through the link in their message.
+            let message = std::fs::read_dir(site.path("outbox"))
+                .unwrap()
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .find(|m| m.contains("/ack/"))
+                .expect("a message with an acknowledgement link");
+            let at = message.find("/ack/").unwrap();
+            let token: String = message[at + 5..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .collect();
+            driver.goto(&format!("{base}/ack/{token}")).await;
+            driver
+                .click("main button[type=submit], button[type=submit]")
+                .await;
+            driver.shows("Thank you").await;
+            runner.stop().await;
+
+            // The session ended overnight; the rollout page shows the landing.
+            sign_in(&driver, &base, "eve").await;
+            driver
+                .goto(&format!("{base}/console/rollouts/console-rollout"))
+                .await;
+            let html = driver.source().await;
+            assert!(
+                html.contains("Acknowledged: <span class=\"count\">1 of 17</span>"),
+                "{html}"
+            );
+            assert!(
+                html.contains("<td>outbox</td><td>0</td><td>0</td><td>17</td>"),
+                "{html}"
+            );
+            driver.check("12-rollout-sent-and-acknowledged").await;
+            driver.goto(&format!("{base}/console")).await;
+            driver.check("13-home-with-progress").await;
             driver.goto(&format!("{base}/console/account")).await;
-            driver.check("12-account").await;
+            driver.check("14-account").await;
         };
         let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), flow).await;
         driver.stop().await;
