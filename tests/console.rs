@@ -9,7 +9,7 @@ mod support;
 
 use cascade_console::{Console, Role, Settings, issue_setup_link};
 use cascade_engine::project::Project;
-use cascade_store::{Accounts, Outbox, RolloutState, SqliteStore};
+use cascade_store::{Accounts, Outbox, RolloutState, SqliteStore, Store};
 use cascade_test_support::FakeClock;
 use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
@@ -759,6 +759,121 @@ async fn with_self_approval_allowed_an_editor_approves_their_own_item() {
     );
 }
 
+/// people.csv with one more person, and (`bad`) a second one whose email
+/// is not an address.
+fn people_upload(dir: &std::path::Path, bad: bool) -> String {
+    let mut text = std::fs::read_to_string(dir.join("directory/people.csv")).unwrap();
+    text.push_str("p-new-person,New Person,new.person@northbridge-council.example,nb-council,mash,practitioner,,\n");
+    if bad {
+        text.push_str("p-bad-person,Bad Person,not-an-address,nb-council,mash,practitioner,,\n");
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_directory_upload_with_a_bad_row_shows_it_as_the_cli_does_and_writes_nothing() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("rae", Role::Editor).await;
+    let people = site.path("directory/people.csv");
+    let before = std::fs::read_to_string(&people).unwrap();
+    let stored = site.store.people(false).await.unwrap().len();
+    let bad = people_upload(site.dir.path(), true);
+    let upload = |text: String, token: String| {
+        reqwest::multipart::Form::new().text("csrf", token).part(
+            "file",
+            reqwest::multipart::Part::text(text)
+                .file_name("people.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        )
+    };
+    let page = editor.page("/console/directory").await;
+    let response = editor
+        .client
+        .post(format!("{}/console/directory", site.base))
+        .header(COOKIE, editor.cookie_header())
+        .multipart(upload(bad.clone(), csrf(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("There is a problem") && html.contains("href=\"#file\""));
+    // The same file given to `cascade import` is refused with the same words.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("people.csv"), &bad).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["import", "people.csv", "--project"])
+        .arg(site.dir.path())
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let cli = String::from_utf8_lossy(&out.stderr);
+    let row = cli
+        .lines()
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .find(|l| l.starts_with("people.csv:"))
+        .unwrap_or_else(|| panic!("no row error in {cli}"));
+    assert!(
+        row.contains("not-an-address") || row.contains("email"),
+        "{row}"
+    );
+    assert!(html.contains(&escaped(row)), "the page lacks {row:?}");
+    assert_eq!(
+        std::fs::read_to_string(&people).unwrap(),
+        before,
+        "nothing written"
+    );
+    assert_eq!(
+        site.store.people(false).await.unwrap().len(),
+        stored,
+        "nothing imported"
+    );
+    assert!(site.store.person("p-new-person").await.unwrap().is_none());
+
+    // A viewer cannot upload at all.
+    let mut viewer = site.signed_in("sol", Role::Viewer).await;
+    let page = viewer.page("/console/directory").await;
+    assert!(!page.contains("type=\"file\""));
+    let response = viewer
+        .client
+        .post(format!("{}/console/directory", site.base))
+        .header(COOKIE, viewer.cookie_header())
+        .multipart(upload(people_upload(site.dir.path(), false), csrf(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // The fixed file is imported and written.
+    let good = people_upload(site.dir.path(), false);
+    let page = editor.page("/console/directory").await;
+    let response = editor
+        .client
+        .post(format!("{}/console/directory", site.base))
+        .header(COOKIE, editor.cookie_header())
+        .multipart(upload(good.clone(), csrf(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("people.csv uploaded and imported: 1 added")
+    );
+    assert_eq!(std::fs::read_to_string(&people).unwrap(), good);
+    assert!(site.store.person("p-new-person").await.unwrap().is_some());
+    let root = std::fs::canonicalize(site.dir.path()).unwrap();
+    assert!(Project::open(&root).unwrap().check().problems.is_empty());
+    let log = site.store.audit_log(5).await.unwrap();
+    assert_eq!(log[0].action, "directory.upload");
+    assert_eq!(log[0].target, "people.csv");
+}
+
 const ROLLOUT: &str = r#"
 id = "console-rollout"
 item = "7mb-neglect-seeing-the-child"
@@ -1182,6 +1297,41 @@ mod browser {
             sign_in(&driver, &base, "eve").await;
             driver.check("03-home").await;
 
+            // A directory file with a bad row: the row shown, nothing written.
+            let people = site.path("directory/people.csv");
+            let before = std::fs::read_to_string(&people).unwrap();
+            let uploads = tempfile::tempdir().unwrap();
+            let upload = uploads.path().join("people.csv");
+            std::fs::write(&upload, people_upload(site.dir.path(), true)).unwrap();
+            driver.goto(&format!("{base}/console/directory")).await;
+            driver.check("03a-directory").await;
+            driver
+                .client
+                .find(Locator::Css("#file"))
+                .await
+                .unwrap()
+                .send_keys(&upload.display().to_string())
+                .await
+                .unwrap();
+            driver.click("main button[type=submit]").await;
+            let html = driver.shows("There is a problem").await;
+            assert!(html.contains("not-an-address"));
+            assert_eq!(std::fs::read_to_string(&people).unwrap(), before);
+            driver.check("03b-directory-bad-row").await;
+            std::fs::write(&upload, people_upload(site.dir.path(), false)).unwrap();
+            driver
+                .client
+                .find(Locator::Css("#file"))
+                .await
+                .unwrap()
+                .send_keys(&upload.display().to_string())
+                .await
+                .unwrap();
+            driver.click("main button[type=submit]").await;
+            driver.shows("uploaded and imported").await;
+            assert!(site.store.person("p-new-person").await.unwrap().is_some());
+            driver.check("03c-directory-imported").await;
+
             // A briefing that trips the privacy guard: every finding shown, nothing written.
             let good = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
                 .unwrap()
@@ -1278,7 +1428,8 @@ mod browser {
                 .iter()
                 .map(|c| c.sent)
                 .sum();
-            assert_eq!(sent, 17);
+            // The 17 people of nb-council, and the one uploaded above.
+            assert_eq!(sent, 18);
             // A recipient acknowledges through the link in their message.
             let message = std::fs::read_dir(site.path("outbox"))
                 .unwrap()
@@ -1305,11 +1456,11 @@ mod browser {
                 .await;
             let html = driver.source().await;
             assert!(
-                html.contains("Acknowledged: <span class=\"count\">1 of 17</span>"),
+                html.contains("Acknowledged: <span class=\"count\">1 of 18</span>"),
                 "{html}"
             );
             assert!(
-                html.contains("<td>outbox</td><td>0</td><td>0</td><td>17</td>"),
+                html.contains("<td>outbox</td><td>0</td><td>0</td><td>18</td>"),
                 "{html}"
             );
             driver.check("12-rollout-sent-and-acknowledged").await;

@@ -76,7 +76,7 @@ pub fn page(status: StatusCode, title: &str, viewer: Option<&Viewer<'_>>, body: 
         );
         if viewer.role.reads_everything() {
             html.push_str(
-                "<li><a href=\"/console/content\">Content</a></li>\n<li><a href=\"/console/rollouts\">Rollouts</a></li>\n",
+                "<li><a href=\"/console/content\">Content</a></li>\n<li><a href=\"/console/rollouts\">Rollouts</a></li>\n<li><a href=\"/console/directory\">Directory</a></li>\n",
             );
         }
         if viewer.role.administers() {

@@ -12,7 +12,7 @@
 //! Modules, lowest first: `auth` (passwords, tokens, cookies, roles),
 //! `html` (escaping, the page frame, GOV.UK patterns), `session` (who is
 //! signed in), then the pages: `account`, `home`, `content`, `rollouts`,
-//! `audit`.
+//! `directory`, `audit`.
 
 // A handler answers with a page either way: its helpers return the page
 // to show instead (`Result<_, Response>`), which is large but never copied
@@ -26,6 +26,7 @@ mod session;
 mod account;
 mod audit;
 mod content;
+mod directory;
 mod home;
 mod rollouts;
 
@@ -144,6 +145,14 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         .route(
             "/console/rollouts/{id}/{action}",
             post(rollouts::change_state::<S>),
+        )
+        .route(
+            "/console/directory",
+            get(directory::directory::<S>)
+                .post(directory::upload::<S>)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    directory::MAX_UPLOAD_BYTES,
+                )),
         )
         .route("/console/audit", get(audit::audit::<S>))
         .route("/console/audit.csv", get(audit::audit_csv::<S>))
