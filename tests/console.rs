@@ -1390,7 +1390,25 @@ mod browser {
                 .await;
             driver.shows("Check the plan").await;
             driver.check("10-plan").await;
-            driver.click("main form button[type=submit]").await;
+            // Started with the keyboard alone: Tab to the button, then Enter.
+            let mut reached = false;
+            for _ in 0..40 {
+                driver
+                    .client
+                    .active_element()
+                    .await
+                    .unwrap()
+                    .send_keys("\u{E004}")
+                    .await
+                    .unwrap();
+                let active = driver.client.active_element().await.unwrap();
+                if active.text().await.unwrap_or_default() == "Start this rollout" {
+                    active.send_keys("\u{E007}").await.unwrap();
+                    reached = true;
+                    break;
+                }
+            }
+            assert!(reached, "Tab never reached the start button");
             assert_eq!(
                 driver.reaches("/console/rollouts/console-rollout").await,
                 "/console/rollouts/console-rollout"

@@ -271,11 +271,19 @@ async fn progress<S: AllStores + Accounts>(
         ));
         body.push_str("</div>\n");
     }
+    let definition: Option<cascade_model::rollout::RolloutDefinition> =
+        serde_json::from_str(&stored.definition).ok();
     for w in &waves {
+        let name = definition
+            .as_ref()
+            .and_then(|d| d.waves.get(w.wave as usize))
+            .map(|wave| format!(": {}", wave.name))
+            .unwrap_or_default();
         let _ = write!(
             body,
-            "<h2>Wave {}</h2>\n<p>{} people. Acknowledged: {}</p>\n",
+            "<h2>Wave {}{}</h2>\n<p>{} people. Acknowledged: {}</p>\n",
             w.wave + 1,
+            esc(&name),
             count(w.members),
             bar(
                 &format!("Wave {} acknowledged", w.wave + 1),
