@@ -234,6 +234,18 @@ fn csrf(html: &str) -> String {
     html[at..at + 64].to_owned()
 }
 
+/// The plan text a rollout's page shows, unescaped.
+fn plan_shown(html: &str) -> String {
+    let start = html.find("<pre class=\"plan\" tabindex=\"0\">").unwrap() + 31;
+    let end = start + html[start..].find("</pre>").unwrap();
+    html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// Text as the console escapes it.
 fn escaped(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -908,14 +920,7 @@ async fn the_rollout_page_shows_what_cascade_rollout_plan_prints_then_starts_it(
 
     let mut editor = site.signed_in("pat", Role::Editor).await;
     let html = editor.page("/console/rollouts/console-rollout").await;
-    let start = html.find("<pre class=\"plan\" tabindex=\"0\">").unwrap() + 31;
-    let end = start + html[start..].find("</pre>").unwrap();
-    let shown = html[start..end]
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
+    let shown = plan_shown(&html);
     assert!(shown.lines().count() > 5, "{shown}");
     assert!(
         printed.starts_with(&shown),
@@ -998,6 +1003,94 @@ async fn the_rollout_page_shows_what_cascade_rollout_plan_prints_then_starts_it(
         log.iter()
             .all(|e| e.user_name == "pat" || e.action.starts_with("user."))
     );
+}
+
+#[tokio::test]
+async fn the_rollout_form_writes_a_file_cascade_rollout_plan_accepts() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("uma", Role::Editor).await;
+    let page = editor.page("/console/rollouts/new").await;
+    let token = csrf(&page);
+    // Every problem at once, each linked to its field; nothing written.
+    let response = editor
+        .post(
+            "/console/rollouts/new",
+            &[
+                ("csrf", &token),
+                ("id", "Bad Id"),
+                ("start", "soon"),
+                ("deadline", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    for field in ["id", "channels", "start", "deadline"] {
+        assert!(
+            html.contains(&format!("href=\"#{field}\"")),
+            "{field}: {html}"
+        );
+    }
+    assert!(!site.path("rollouts/form-rollout.toml").exists());
+    let response = editor
+        .post(
+            "/console/rollouts/new",
+            &[
+                ("csrf", &token),
+                ("id", "form-rollout"),
+                ("item", ITEM),
+                ("agencies", "nb-council"),
+                ("agencies", "nb-hospitals"),
+                ("channels", "outbox"),
+                ("start", "2027-03-01T09:00"),
+                ("deadline", "10"),
+                ("reminders", "3, 7"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[LOCATION],
+        "/console/rollouts/form-rollout"
+    );
+    let file = site.path("rollouts/form-rollout.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("agencies = [\"nb-council\", \"nb-hospitals\"]"),
+        "{text}"
+    );
+    assert!(text.contains("reminder_days = [3, 7]"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["rollout", "plan", "--project"])
+        .arg(site.dir.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let html = editor.page("/console/rollouts/form-rollout").await;
+    let first_line = printed.lines().next().unwrap();
+    assert!(html.contains(&escaped(first_line)), "{first_line}");
+    // The same id twice is refused.
+    let response = editor
+        .post(
+            "/console/rollouts/new",
+            &[
+                ("csrf", &token),
+                ("id", "form-rollout"),
+                ("item", ITEM),
+                ("channels", "outbox"),
+                ("start", "2027-03-01T09:00"),
+                ("deadline", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
 }
 
 /// The real `cascade serve` serves the console beside /health, and
@@ -1381,14 +1474,41 @@ mod browser {
             driver.click("header button[type=submit]").await;
 
             // The editor checks a rollout's plan and starts it.
-            std::fs::write(site.path("rollouts/console-rollout.toml"), ROLLOUT).unwrap();
             sign_in(&driver, &base, "eve").await;
             driver.goto(&format!("{base}/console/rollouts")).await;
             driver.check("09-rollouts").await;
+            // The editor builds the rollout in the form.
+            driver.goto(&format!("{base}/console/rollouts/new")).await;
+            driver.check("09a-rollout-form").await;
+            driver.fill("#id", "console-rollout").await;
+            driver.click(&format!("#item option[value='{ITEM}']")).await;
+            driver.click("input[name=agencies][value=nb-council]").await;
+            driver.click("input[name=channels][value=outbox]").await;
+            driver.set("start", "2027-03-01T09:00").await;
+            driver.fill("#deadline", "10").await;
+            driver.fill("#reminders", "3").await;
+            driver.click("main button[type=submit]").await;
             driver
                 .goto(&format!("{base}/console/rollouts/console-rollout"))
                 .await;
-            driver.shows("Check the plan").await;
+            let html = driver.shows("Check the plan").await;
+            // The same plan `cascade rollout plan` prints for the file the form wrote.
+            let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+                .args(["rollout", "plan", "--project"])
+                .arg(site.dir.path())
+                .arg(site.path("rollouts/console-rollout.toml"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                String::from_utf8(out.stdout)
+                    .unwrap()
+                    .starts_with(&plan_shown(&html))
+            );
             driver.check("10-plan").await;
             // Started with the keyboard alone: Tab to the button, then Enter.
             let mut reached = false;

@@ -140,6 +140,10 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         )
         .route("/console/content/{id}/approve", post(content::approve::<S>))
         .route("/console/rollouts", get(rollouts::list::<S>))
+        .route(
+            "/console/rollouts/new",
+            get(rollouts::new_page::<S>).post(rollouts::create::<S>),
+        )
         .route("/console/rollouts/{id}", get(rollouts::rollout::<S>))
         .route("/console/rollouts/{id}/start", post(rollouts::start::<S>))
         .route(

@@ -53,7 +53,13 @@ pub(crate) async fn list<S: AllStores + Accounts>(
         Ok(r) => r,
         Err(e) => return html::failed(Some(&viewer), "cannot read rollouts", &e),
     };
-    let mut body = String::from("<h1>Rollouts</h1>\n<h2>Started</h2>\n");
+    let mut body = String::from("<h1>Rollouts</h1>\n");
+    if signed.role.edits() {
+        body.push_str(
+            "<p><a class=\"button\" href=\"/console/rollouts/new\">Plan a rollout</a></p>\n",
+        );
+    }
+    body.push_str("<h2>Started</h2>\n");
     if stored.is_empty() {
         body.push_str("<p>No rollout has been started.</p>\n");
     } else {
@@ -442,5 +448,349 @@ pub(crate) async fn change_state<S: AllStores + Accounts>(
         return html::failed(Some(&viewer), "cannot write the audit log", &e);
     }
     tracing::info!(user = signed.user.id, rollout = %id, state = state.as_str(), "console rollout state changed");
+    html::see_other(&format!("/console/rollouts/{id}"))
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What the new-rollout form offers: items that may be rolled out, the
+/// agencies, and the configured channels.
+struct Choices {
+    items: Vec<(String, String)>,
+    agencies: Vec<(String, String)>,
+    channels: Vec<String>,
+}
+
+async fn choices<S: AllStores>(
+    console: &Console<S>,
+    project: &Project,
+) -> Result<Choices, cascade_store::StoreError> {
+    let (items, _) = cascade_model::content::load_dir(&project.content_dir(), &project.taxonomy);
+    Ok(Choices {
+        items: items
+            .into_iter()
+            .filter(|l| l.item.status != cascade_model::content::Status::Draft)
+            .map(|l| (l.item.id, l.item.title))
+            .collect(),
+        agencies: console
+            .store
+            .agencies()
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect(),
+        channels: project
+            .config
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+    })
+}
+
+fn form_body(
+    csrf: &str,
+    choices: &Choices,
+    values: &[(String, String)],
+    errors: &[(String, String)],
+) -> String {
+    let value = |key: &str| {
+        values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let checked = |key: &str, v: &str| {
+        if values.iter().any(|(k, x)| k == key && x == v) {
+            " checked"
+        } else {
+            ""
+        }
+    };
+    let error_for = |field: &str| {
+        errors
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| format!("<p class=\"error-message\" id=\"{field}-error\"><span class=\"visually-hidden\">Error:</span> {}</p>", multiline(m)))
+            .unwrap_or_default()
+    };
+    let mut body = html::error_summary(errors);
+    body.push_str("<h1>Plan a rollout</h1>\n<p>This writes a rollout file to the project's <code>rollouts</code> folder. Next you see its plan, exactly as <code>cascade rollout plan</code> shows it, and can start it from there.</p>\n");
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/console/rollouts/new\" novalidate>\n{}\n\
+         <div class=\"field\"><label for=\"id\">Rollout id</label><p class=\"hint\" id=\"id-hint\">Lower-case letters, digits and hyphens, for example neglect-briefing-2027-03. It names the file.</p>{}<input class=\"input\" id=\"id\" name=\"id\" type=\"text\" spellcheck=\"false\" aria-describedby=\"id-hint\" value=\"{}\"></div>\n\
+         <div class=\"field\"><label for=\"item\">Learning item</label>{}<select class=\"input\" id=\"item\" name=\"item\">",
+        html::csrf_field(csrf),
+        error_for("id"),
+        esc(value("id")),
+        error_for("item"),
+    );
+    for (id, title) in &choices.items {
+        let _ = write!(
+            body,
+            "<option value=\"{}\"{}>{}</option>",
+            esc(id),
+            if value("item") == id { " selected" } else { "" },
+            esc(title)
+        );
+    }
+    body.push_str("</select></div>\n<fieldset class=\"field\" aria-describedby=\"agencies-hint\"><legend>Who it goes to</legend><p class=\"hint\" id=\"agencies-hint\">Choose agencies, or none for everyone in the directory.</p>\n");
+    for (n, (id, name)) in choices.agencies.iter().enumerate() {
+        let _ = writeln!(
+            body,
+            "<div class=\"checkbox\"><input id=\"agency-{n}\" name=\"agencies\" type=\"checkbox\" value=\"{}\"{}><label for=\"agency-{n}\">{}</label></div>",
+            esc(id),
+            checked("agencies", id),
+            esc(name)
+        );
+    }
+    let _ = write!(
+        body,
+        "</fieldset>\n<fieldset class=\"field\" id=\"channels\"><legend>Channels, in the order to try them</legend>{}\n",
+        error_for("channels")
+    );
+    for (n, name) in choices.channels.iter().enumerate() {
+        let _ = writeln!(
+            body,
+            "<div class=\"checkbox\"><input id=\"channel-{n}\" name=\"channels\" type=\"checkbox\" value=\"{}\"{}><label for=\"channel-{n}\">{}</label></div>",
+            esc(name),
+            checked("channels", name),
+            esc(name)
+        );
+    }
+    let _ = write!(
+        body,
+        "</fieldset>\n\
+         <div class=\"field\"><label for=\"start\">First send</label><p class=\"hint\" id=\"start-hint\">Date and time in the partnership's time zone, for example 2027-03-01T09:00.</p>{}<input class=\"input\" id=\"start\" name=\"start\" type=\"datetime-local\" aria-describedby=\"start-hint\" value=\"{}\"></div>\n\
+         <div class=\"field\"><label for=\"deadline\">Days to acknowledge</label>{}<input class=\"input\" id=\"deadline\" name=\"deadline\" type=\"text\" inputmode=\"numeric\" value=\"{}\"></div>\n\
+         <div class=\"field\"><label for=\"reminders\">Reminders, days after sending</label><p class=\"hint\" id=\"reminders-hint\">For example 7, 14. Leave empty for none.</p>{}<input class=\"input\" id=\"reminders\" name=\"reminders\" type=\"text\" aria-describedby=\"reminders-hint\" value=\"{}\"></div>\n\
+         <div class=\"field checkbox\"><input id=\"urgent\" name=\"urgent\" type=\"checkbox\" value=\"yes\"{}><label for=\"urgent\">Urgent: send in quiet hours too</label></div>\n\
+         <button class=\"button\" type=\"submit\">Write the rollout file and check its plan</button>\n</form>",
+        error_for("start"),
+        esc(value("start")),
+        error_for("deadline"),
+        esc(if value("deadline").is_empty() {
+            "28"
+        } else {
+            value("deadline")
+        }),
+        error_for("reminders"),
+        esc(value("reminders")),
+        checked("urgent", "yes"),
+    );
+    body
+}
+
+pub(crate) async fn new_page<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match session::page_for(&console, &headers, Role::edits).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    let project = match Project::open(&console.root) {
+        Ok(p) => p,
+        Err(e) => return html::failed(Some(&viewer), "cannot open the project", &e),
+    };
+    let choices = match choices(&console, &project).await {
+        Ok(c) => c,
+        Err(e) => return html::failed(Some(&viewer), "cannot read the directory", &e),
+    };
+    page(
+        StatusCode::OK,
+        "Plan a rollout",
+        Some(&viewer),
+        &form_body(&signed.csrf, &choices, &[], &[]),
+    )
+}
+
+/// The rollout file the form's answers make, or what is wrong with them
+/// (by field).
+fn rollout_toml(values: &[(String, String)]) -> Result<(String, String), Vec<(String, String)>> {
+    let one = |key: &str| {
+        values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let all = |key: &str| -> Vec<String> {
+        values
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let mut errors = Vec::new();
+    let id = one("id");
+    if !safe_id(&id) {
+        errors.push((
+            "id".to_owned(),
+            "Enter a rollout id of lower-case letters, digits and hyphens".to_owned(),
+        ));
+    }
+    let channels = all("channels");
+    if channels.is_empty() {
+        errors.push((
+            "channels".to_owned(),
+            "Choose at least one channel".to_owned(),
+        ));
+    }
+    let start = one("start");
+    let start = chrono::NaiveDateTime::parse_from_str(&start, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&start, "%Y-%m-%dT%H:%M:%S"));
+    if start.is_err() {
+        errors.push((
+            "start".to_owned(),
+            "Enter the first send as a date and time, for example 2027-03-01T09:00".to_owned(),
+        ));
+    }
+    let deadline = one("deadline").parse::<u32>();
+    if deadline.is_err() {
+        errors.push((
+            "deadline".to_owned(),
+            "Enter the days to acknowledge as a whole number, for example 28".to_owned(),
+        ));
+    }
+    let reminders: Result<Vec<u32>, _> = one("reminders")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<u32>)
+        .collect();
+    if reminders.is_err() {
+        errors.push((
+            "reminders".to_owned(),
+            "Enter reminders as whole numbers of days separated by commas, for example 7, 14"
+                .to_owned(),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| toml_string(s))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!(
+        "# Written by the cascade console.\nid = {}\nitem = {}\nstart = {}\nurgent = {}\nchannels = [{}]\nack_deadline_days = {}\nreminder_days = [{}]\n\n[audience]\n",
+        toml_string(&id),
+        toml_string(&one("item")),
+        start.expect("checked above").format("%Y-%m-%dT%H:%M:%S"),
+        one("urgent") == "yes",
+        list(&channels),
+        deadline.expect("checked above"),
+        reminders
+            .expect("checked above")
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let agencies = all("agencies");
+    if !agencies.is_empty() {
+        let _ = writeln!(text, "agencies = [{}]", list(&agencies));
+    }
+    text.push_str("\n[[waves]]\nname = \"Everyone\"\nafter_days = 0\n");
+    Ok((id, text))
+}
+
+pub(crate) async fn create<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    headers: HeaderMap,
+    Form(values): Form<Vec<(String, String)>>,
+) -> Response {
+    let csrf = values
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let signed = match session::for_post(&console, &headers, &csrf, Role::edits).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    let project = match Project::open(&console.root) {
+        Ok(p) => p,
+        Err(e) => return html::failed(Some(&viewer), "cannot open the project", &e),
+    };
+    let choices = match choices(&console, &project).await {
+        Ok(c) => c,
+        Err(e) => return html::failed(Some(&viewer), "cannot read the directory", &e),
+    };
+    let again = |errors: Vec<(String, String)>| {
+        page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Plan a rollout",
+            Some(&viewer),
+            &form_body(&signed.csrf, &choices, &values, &errors),
+        )
+    };
+    let (id, text) = match rollout_toml(&values) {
+        Ok(t) => t,
+        Err(errors) => return again(errors),
+    };
+    let path = project.rollouts_dir().join(format!("{id}.toml"));
+    let exists = match console.store.rollout(&id).await {
+        Ok(r) => r.is_some(),
+        Err(e) => return html::failed(Some(&viewer), "cannot read a rollout", &e),
+    };
+    if path.exists() || exists {
+        return again(vec![(
+            "id".to_owned(),
+            format!("A rollout \"{id}\" already exists; choose another id"),
+        )]);
+    }
+    if let Err(errors) = cascade_model::rollout::parse_definition(&path, &text) {
+        return again(
+            errors
+                .iter()
+                .map(|e| ("id".to_owned(), e.to_string()))
+                .collect(),
+        );
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".console-tmp");
+    if let Err(e) = std::fs::create_dir_all(project.rollouts_dir())
+        .and_then(|()| std::fs::write(&temporary, &text))
+        .and_then(|()| std::fs::rename(&temporary, &path))
+    {
+        return html::failed(Some(&viewer), "cannot write a rollout file", &e);
+    }
+    let entry = audit::entry(
+        console.now(),
+        Some(signed.user.id),
+        &signed.user.name,
+        "rollout.write",
+        &format!("rollouts/{id}.toml"),
+        None,
+        Some(crate::auth::sha256_hex(&text)),
+    );
+    if let Err(e) = console.store.audit(&entry).await {
+        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    }
+    tracing::info!(user = signed.user.id, rollout = %id, "console rollout file written");
     html::see_other(&format!("/console/rollouts/{id}"))
 }
