@@ -164,13 +164,7 @@ fn sign_in_body(
     errors: &[(String, String)],
     notice: Option<&str>,
 ) -> String {
-    let error_for = |field: &str| {
-        errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| format!("<p class=\"error-message\" id=\"{field}-error\"><span class=\"visually-hidden\">Error:</span> {}</p>", esc(m)))
-            .unwrap_or_default()
-    };
+    let error_for = |field: &str| html::field_error(errors, field);
     let described = |field: &str| {
         if errors.iter().any(|(f, _)| f == field) {
             format!(" aria-describedby=\"{field}-error\" class=\"input input-error\"")
@@ -352,13 +346,7 @@ pub(crate) struct SetupForm {
 }
 
 fn setup_body(token: &str, name: &str, action: &str, errors: &[(String, String)]) -> String {
-    let error_for = |field: &str| {
-        errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| format!("<p class=\"error-message\" id=\"{field}-error\"><span class=\"visually-hidden\">Error:</span> {}</p>", esc(m)))
-            .unwrap_or_default()
-    };
+    let error_for = |field: &str| html::field_error(errors, field);
     let described = |field: &str| {
         if errors.iter().any(|(f, _)| f == field) {
             format!(" aria-describedby=\"{field}-hint {field}-error\" class=\"input input-error\"")

@@ -357,7 +357,7 @@ fn written_id(text: &str) -> Option<&str> {
 }
 
 /// Writes a file whole or not at all: a temporary file beside it, renamed.
-fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".console-tmp");
     let temporary = PathBuf::from(temporary);

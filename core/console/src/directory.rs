@@ -249,11 +249,7 @@ pub(crate) async fn upload<S: AllStores + Accounts>(
         }
         Err(e) => return html::failed(Some(&viewer), "cannot import a directory file", &e),
     };
-    let mut temporary = target.as_os_str().to_owned();
-    temporary.push(".console-tmp");
-    if let Err(e) =
-        std::fs::write(&temporary, &text).and_then(|()| std::fs::rename(&temporary, &target))
-    {
+    if let Err(e) = crate::content::write_whole(&target, &text) {
         return html::failed(Some(&viewer), "cannot write a directory file", &e);
     }
     let entry = audit::entry(

@@ -140,6 +140,21 @@ pub fn error_summary(errors: &[(String, String)]) -> String {
     html
 }
 
+/// The message of the error about `field`, if any, to go above the field
+/// (its id is `<field>-error`, for the field's `aria-describedby`).
+pub fn field_error(errors: &[(String, String)], field: &str) -> String {
+    errors
+        .iter()
+        .find(|(f, _)| f == field)
+        .map(|(_, m)| {
+            format!(
+                "<p class=\"error-message\" id=\"{field}-error\"><span class=\"visually-hidden\">Error:</span> {}</p>",
+                multiline(m)
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// Text with its line breaks kept.
 pub fn multiline(text: &str) -> String {
     esc(text).replace('\n', "<br>")

@@ -523,13 +523,7 @@ fn form_body(
             ""
         }
     };
-    let error_for = |field: &str| {
-        errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| format!("<p class=\"error-message\" id=\"{field}-error\"><span class=\"visually-hidden\">Error:</span> {}</p>", multiline(m)))
-            .unwrap_or_default()
-    };
+    let error_for = |field: &str| html::field_error(errors, field);
     let mut body = html::error_summary(errors);
     body.push_str("<h1>Plan a rollout</h1>\n<p>This writes a rollout file to the project's <code>rollouts</code> folder. Next you see its plan, exactly as <code>cascade rollout plan</code> shows it, and can start it from there.</p>\n");
     let _ = write!(
@@ -771,11 +765,8 @@ pub(crate) async fn create<S: AllStores + Accounts>(
                 .collect(),
         );
     }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".console-tmp");
     if let Err(e) = std::fs::create_dir_all(project.rollouts_dir())
-        .and_then(|()| std::fs::write(&temporary, &text))
-        .and_then(|()| std::fs::rename(&temporary, &path))
+        .and_then(|()| crate::content::write_whole(&path, &text))
     {
         return html::failed(Some(&viewer), "cannot write a rollout file", &e);
     }
