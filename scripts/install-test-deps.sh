@@ -2,7 +2,9 @@
 # Installs what the test suite needs beyond the Rust toolchain, and does
 # nothing for what is already there; safe to run again. Debian or Ubuntu, as
 # root (or with sudo).
-# - Chromium: tests/report.rs renders the HTML report headless.
+# - Chromium: tests/report.rs renders the HTML report headless; with
+#   chromium-driver (chromedriver) and the npm package axe-core, the
+#   console's browser test (tests/console.rs) drives it and checks each page.
 # - postfix: only for its smtp-sink and smtp-source tools, which the email
 #   plugin's benchmark runs; the postfix daemon is never started.
 # - aiosmtpd (Python, with pip): the SMTP server the email plugin's tests
@@ -11,6 +13,8 @@ set -euo pipefail
 
 packages=()
 [ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || packages+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ -x /usr/sbin/smtp-sink ] || packages+=(postfix)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if ! command -v python3 >/dev/null 2>&1; then
@@ -44,7 +48,7 @@ if [ "${#packages[@]}" -gt 0 ]; then
     "${as_root[@]}" apt-get "${lock[@]}" install -y --no-install-recommends "${packages[@]}"
 fi
 
-for tool in /usr/bin/chromium /usr/sbin/smtp-sink /usr/sbin/smtp-source; do
+for tool in /usr/bin/chromium /usr/bin/chromedriver /usr/sbin/smtp-sink /usr/sbin/smtp-source; do
     if [ ! -x "$tool" ]; then
         echo "install-test-deps: apt-get ran but $tool is still missing" >&2
         exit 1
@@ -55,4 +59,10 @@ python=$(command -v python3)
 if ! "$python" -c 'import aiosmtpd' 2>/dev/null; then
     "$python" -m pip install --quiet 'aiosmtpd==1.4.6' \
         || "$python" -m pip install --quiet --break-system-packages 'aiosmtpd==1.4.6'
+fi
+
+# axe-core, the accessibility engine the console's browser test injects
+# into each page, installed globally where the test looks (`npm root -g`).
+if [ ! -f "$(npm root -g)/axe-core/axe.min.js" ]; then
+    npm install --global --no-audit --no-fund 'axe-core@4.14.1'
 fi

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("cascade-plugin-host", 1),
     ("cascade-engine", 2),
     ("cascade-server", 3),
+    ("cascade-console", 3),
     ("cascade", 4),
 ];
 

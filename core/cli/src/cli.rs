@@ -121,6 +121,11 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+    /// Accounts of the web console `cascade serve` runs under /console.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Create (or reuse) a demo project, check it, import it into SQLite,
     /// start a rollout of an example briefing through the file channel and
     /// serve it.
@@ -158,6 +163,27 @@ enum RolloutAction {
     Cancel {
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Add a console user and print their one-time set-up link (valid 72
+    /// hours), with which they choose their password.
+    Add {
+        name: String,
+        /// admin (users, audit log), editor (content, rollouts), approver
+        /// (approves items), viewer (read only) or champion (their teams).
+        #[arg(long, value_parser = ["admin", "editor", "approver", "viewer", "champion"])]
+        role: String,
+        /// For a champion: their person_id in people.csv.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    /// Give a console user a new one-time set-up link (to set a forgotten
+    /// password); their current password works until they use it.
+    Reset { name: String },
+    /// List the console users and their roles.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -277,6 +303,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(report(&project, &selection, format.into(), out.as_deref()))
         }
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
+        Command::Users { action } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(users(&project, action))
+        }
         Command::Demo {
             dir,
             listen,
@@ -514,6 +544,12 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
             return Ok(code);
         }
     }
+    let link = runtime.block_on(demo_admin_link(&project, listen))?;
+    println!(
+        "\n== the console\nOpen this one-time link to choose a password for the demo admin (\"{DEMO_ADMIN}\"), then sign in:\n  {}\nThe console is at {}/console",
+        link.url,
+        console_base_url(&project, Some(listen))
+    );
     println!(
         "\n== cascade serve\nMessages are written to {}/ as the email channel would send them.\nFollow along with: cascade status --project {} demo-neglect-briefing",
         project.root.join("outbox").display(),
@@ -808,14 +844,26 @@ async fn serve(
         ),
         None => cascade_server::router(),
     };
+    let engine_root = engine.project.root.clone();
+    let console_settings = cascade_console::Settings::new(
+        &console_base_url(&engine.project, listen),
+        engine.project.config.console.allow_self_approval,
+    );
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
     if let Some(listener) = listener {
         println!(
-            "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
+            "cascade is serving; health at http://{}/health, the console at http://{}/console (Ctrl-C to stop)",
+            listener.local_addr()?,
             listener.local_addr()?
         );
-        let app = pages.merge(cascade_server::webhook_router(runner.host().clone()));
+        let app = pages
+            .merge(cascade_server::webhook_router(runner.host().clone()))
+            .merge(console_router(
+                &engine_root,
+                runner.store().clone(),
+                &console_settings,
+            ));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             cascade_server::serve(listener, app, &limits, async move {
@@ -1162,5 +1210,111 @@ async fn report(
         }
         None => print!("{text}"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's console account.
+const DEMO_ADMIN: &str = "demo-admin";
+
+/// Where the console is reached: `[console] base_url`, else `[ack]
+/// base_url`, else the address served on.
+fn console_base_url(project: &Project, listen: Option<std::net::SocketAddr>) -> String {
+    let fallback = listen.map_or_else(
+        || "http://127.0.0.1:8080".to_owned(),
+        |a| format!("http://{a}"),
+    );
+    project.config.console_base_url(&fallback)
+}
+
+/// The console's routes over the running engine's store.
+fn console_router(
+    root: &Path,
+    store: std::sync::Arc<SqliteStore>,
+    settings: &cascade_console::Settings,
+) -> axum::Router {
+    cascade_console::router(cascade_console::Console::new(
+        store,
+        std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned()),
+        std::sync::Arc::new(chrono::Utc::now),
+        settings.clone(),
+    ))
+}
+
+/// A fresh one-time set-up link for the demo admin (added the first time).
+async fn demo_admin_link(
+    project: &Project,
+    listen: std::net::SocketAddr,
+) -> Result<cascade_console::SetupLink> {
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let base = console_base_url(project, Some(listen));
+    let now = chrono::Utc::now();
+    let link = match cascade_console::issue_setup_link(&store, DEMO_ADMIN, None, &base, now).await {
+        Err(cascade_console::SetupError::NoSuchUser(_)) => {
+            cascade_console::issue_setup_link(
+                &store,
+                DEMO_ADMIN,
+                Some((cascade_console::Role::Admin, None)),
+                &base,
+                now,
+            )
+            .await?
+        }
+        other => other?,
+    };
+    store.close().await;
+    Ok(link)
+}
+
+async fn users(project: &Project, action: UsersAction) -> Result<ExitCode> {
+    use cascade_store::Accounts;
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let base = console_base_url(project, None);
+    let now = chrono::Utc::now();
+    let link = match action {
+        UsersAction::List => {
+            for user in store.console_users().await? {
+                println!(
+                    "{:<24} {:<9} {}",
+                    user.name,
+                    user.role,
+                    if user.password_hash.is_some() {
+                        "set up"
+                    } else {
+                        "not set up yet"
+                    }
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        UsersAction::Add { name, role, person } => {
+            let role = cascade_console::Role::parse(&role)
+                .ok_or_else(|| anyhow!("unknown role \"{role}\""))?;
+            if let Some(person) = &person
+                && store.person(person).await?.is_none()
+            {
+                bail!(
+                    "no person \"{person}\" in the store\n  help: use a person_id from people.csv, imported with `cascade import`"
+                );
+            }
+            let link = cascade_console::issue_setup_link(
+                &store,
+                &name,
+                Some((role, person.as_deref())),
+                &base,
+                now,
+            )
+            .await?;
+            println!("Added console user \"{name}\" ({}).", role.as_str());
+            link
+        }
+        UsersAction::Reset { name } => {
+            cascade_console::issue_setup_link(&store, &name, None, &base, now).await?
+        }
+    };
+    println!(
+        "Give them this one-time set-up link (valid until {} UTC); whoever opens it chooses the password:\n  {}",
+        link.expires_at.format("%-d %B %Y %H:%M"),
+        link.url
+    );
     Ok(ExitCode::SUCCESS)
 }

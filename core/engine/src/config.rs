@@ -34,6 +34,38 @@ pub struct Config {
     /// The HTTP server's timeouts, connection cap and trusted proxies.
     #[serde(default)]
     pub server: crate::server_config::ServerConfig,
+    /// The web console `cascade serve` runs under `/console`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: the web console's settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Where people reach the console, e.g. `https://cascade.example.org`
+    /// (set-up links are `<base_url>/console/setup/<token>`); by default
+    /// `[ack] base_url`, else the address `cascade serve` listens on.
+    /// Session cookies are `Secure` whenever it is https.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Whether an approver may approve an item they saved themselves.
+    #[serde(default)]
+    pub allow_self_approval: bool,
+}
+
+impl Config {
+    /// The console's base URL: `[console] base_url`, else `[ack]
+    /// base_url`, else `fallback` (the address served on).
+    pub fn console_base_url(&self, fallback: &str) -> String {
+        self.console
+            .base_url
+            .clone()
+            .or_else(|| self.ack.as_ref().map(|a| a.base_url.clone()))
+            .unwrap_or_else(|| fallback.to_owned())
+            .trim_end_matches('/')
+            .to_owned()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

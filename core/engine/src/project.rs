@@ -174,10 +174,7 @@ impl Project {
         let guard = match PrivacyGuard::new(&self.config.privacy) {
             Ok(guard) => {
                 for loaded in &items {
-                    for finding in guard.blocking_item(&loaded.text, &loaded.item.privacy_allow) {
-                        problems.push(finding.in_file(&loaded.path).to_string());
-                    }
-                    problems.extend(denied_names_allowed(&guard, loaded));
+                    problems.extend(item_privacy_problems(&guard, loaded));
                 }
                 let (outside, in_templates) = self.privacy_outside_content(&guard, &directory);
                 problems.extend(outside);
@@ -189,29 +186,8 @@ impl Project {
             }
         };
         if let Some(renderer) = &renderer {
-            let input = self.sample_input("Sam Example");
             for loaded in &items {
-                for channel in Channel::ALL {
-                    match renderer.render(&loaded.item, &self.taxonomy, channel, &input) {
-                        Ok(chunks) => {
-                            // A template's own finding is reported once, at
-                            // the template, not again for every item.
-                            problems.extend(guard.as_ref().and_then(|(guard, in_templates)| {
-                                rendered_problem(
-                                    guard,
-                                    loaded,
-                                    &chunks.concat(),
-                                    in_templates,
-                                    &channel.to_string(),
-                                )
-                            }));
-                        }
-                        Err(e) => problems.push(format!(
-                            "{}: cannot render for {channel}: {e}",
-                            loaded.path.display()
-                        )),
-                    }
-                }
+                problems.extend(self.item_render_problems(renderer, guard.as_ref(), loaded));
             }
         }
         CheckReport {
@@ -220,6 +196,91 @@ impl Project {
             directory,
             renderer,
         }
+    }
+
+    /// Every problem `check` reports for one content file, were its text
+    /// `text` (a file at `path` in the content folder, written or not):
+    /// parsing, an id another file already uses, the privacy guard and
+    /// rendering for every channel, by the same code as `check`, so the
+    /// console and `cascade check` agree. Nothing is written. Returns the
+    /// item when there is no problem.
+    pub fn check_item(&self, path: &Path, text: &str) -> Result<LoadedItem, Vec<String>> {
+        let item = content::parse_item(path, text, &self.taxonomy)
+            .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let loaded = LoadedItem {
+            item,
+            path: path.to_owned(),
+            text: text.to_owned(),
+        };
+        let mut problems = Vec::new();
+        let (others, _) = content::load_dir(&self.content_dir(), &self.taxonomy);
+        if let Some(other) = others
+            .iter()
+            .find(|o| o.item.id == loaded.item.id && o.path != path)
+        {
+            problems.push(format!(
+                "{}: id \"{}\" is already used by {}\n  help: give each item its own id; a new version of the same item is an edit of the same file",
+                path.display(),
+                loaded.item.id,
+                other.path.display()
+            ));
+        }
+        let guard = match PrivacyGuard::new(&self.config.privacy) {
+            Ok(guard) => {
+                problems.extend(item_privacy_problems(&guard, &loaded));
+                let (directory, _) = Directory::load_dir(&self.directory_dir(), &self.taxonomy);
+                let (_, in_templates) = self.privacy_outside_content(&guard, &directory);
+                Some((guard, in_templates))
+            }
+            Err(e) => {
+                problems.push(format!("{}: {e}", self.root.join(CONFIG_FILE).display()));
+                None
+            }
+        };
+        match self.renderer() {
+            Ok(renderer) => {
+                problems.extend(self.item_render_problems(&renderer, guard.as_ref(), &loaded))
+            }
+            Err(mut e) => problems.append(&mut e),
+        }
+        if problems.is_empty() {
+            Ok(loaded)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// An item rendered for every channel: what cannot be rendered, and a
+    /// privacy finding a template brought into the message (a template's
+    /// own finding, in `guard`'s list, is reported once at the template).
+    fn item_render_problems(
+        &self,
+        renderer: &Renderer,
+        guard: Option<&(PrivacyGuard, Vec<String>)>,
+        loaded: &LoadedItem,
+    ) -> Vec<String> {
+        let input = self.sample_input("Sam Example");
+        let mut problems = Vec::new();
+        for channel in Channel::ALL {
+            match renderer.render(&loaded.item, &self.taxonomy, channel, &input) {
+                Ok(chunks) => {
+                    problems.extend(guard.and_then(|(guard, in_templates)| {
+                        rendered_problem(
+                            guard,
+                            loaded,
+                            &chunks.concat(),
+                            in_templates,
+                            &channel.to_string(),
+                        )
+                    }));
+                }
+                Err(e) => problems.push(format!(
+                    "{}: cannot render for {channel}: {e}",
+                    loaded.path.display()
+                )),
+            }
+        }
+        problems
     }
 
     /// The privacy guard over what people and admins write outside content
@@ -341,6 +402,18 @@ fn denied_names_allowed(guard: &PrivacyGuard, loaded: &LoadedItem) -> Vec<String
             )
         })
         .collect()
+}
+
+/// The privacy guard's findings in an item's own text that its allows do
+/// not cover, and any allow of a deny-listed name.
+fn item_privacy_problems(guard: &PrivacyGuard, loaded: &LoadedItem) -> Vec<String> {
+    let mut problems: Vec<String> = guard
+        .blocking_item(&loaded.text, &loaded.item.privacy_allow)
+        .iter()
+        .map(|finding| finding.in_file(&loaded.path).to_string())
+        .collect();
+    problems.extend(denied_names_allowed(guard, loaded));
+    problems
 }
 
 /// The problem with an item's rendered message (`rendered_for` says for

@@ -3,6 +3,7 @@
 //! SQLite ([`SqliteStore`]) is the embedded default; migrations live in
 //! `core/store/migrations/` and run on open.
 
+mod accounts;
 mod audience;
 #[cfg(test)]
 mod audience_tests;
@@ -14,6 +15,7 @@ mod reports;
 mod sqlite;
 mod team_posts;
 
+pub use accounts::*;
 pub use audience::*;
 pub use evidence::*;
 #[cfg(feature = "test-support")]

@@ -2,6 +2,7 @@
 //! embedded default that needs nothing installed, readable only by its
 //! owner. Directory imports live in `import`.
 
+mod accounts;
 mod audience;
 mod evidence;
 mod import;

@@ -1,0 +1,154 @@
+//! The home page: rollouts in progress with their counts, and items
+//! waiting for approval; for a champion, their own teams only.
+
+use crate::Console;
+use crate::html::{self, count, esc, page};
+use crate::session;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use cascade_engine::project::Project;
+use cascade_model::content::{Status, load_dir};
+use cascade_store::{Accounts, AllStores, RolloutState, StoreError};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// One rollout's totals: members, sent, acknowledged, dead letters.
+pub(crate) struct Totals {
+    pub members: u64,
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub dead: u64,
+}
+
+pub(crate) async fn totals<S: AllStores>(store: &S, id: &str) -> Result<Totals, StoreError> {
+    let waves = store.wave_counts(id).await?;
+    let deliveries = store.delivery_counts(id).await?;
+    Ok(Totals {
+        members: waves.iter().map(|w| w.members).sum(),
+        acknowledged: waves.iter().map(|w| w.acknowledged).sum(),
+        sent: deliveries.iter().map(|c| c.sent).sum(),
+        dead: deliveries.iter().map(|c| c.dead).sum(),
+    })
+}
+
+/// "12 of 30" with a bar.
+pub(crate) fn bar(label: &str, done: u64, total: u64) -> String {
+    format!(
+        "<span class=\"count\">{} of {}</span> <progress max=\"{}\" value=\"{}\" aria-label=\"{}: {} of {}\"></progress>",
+        count(done),
+        count(total),
+        total.max(1),
+        done.min(total),
+        esc(label),
+        count(done),
+        count(total)
+    )
+}
+
+pub(crate) async fn home<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match session::for_page(&console, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    if !signed.role.reads_everything() {
+        return champion_home(&console, &signed).await;
+    }
+    let rollouts = match console.store.rollouts().await {
+        Ok(r) => r,
+        Err(e) => return html::failed(Some(&viewer), "cannot read rollouts", &e),
+    };
+    let mut body = String::from("<h1>Home</h1>\n<h2>Rollouts in progress</h2>\n");
+    let live: Vec<_> = rollouts
+        .iter()
+        .filter(|r| r.state != RolloutState::Cancelled)
+        .collect();
+    if live.is_empty() {
+        body.push_str("<p>No rollout is in progress.</p>\n");
+    } else {
+        body.push_str(
+            "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Rollouts in progress</caption>\n\
+             <thead><tr><th scope=\"col\">Rollout</th><th scope=\"col\">State</th><th scope=\"col\">Sent</th><th scope=\"col\">Acknowledged</th><th scope=\"col\">Dead letters</th></tr></thead>\n<tbody>\n",
+        );
+        for r in live {
+            let t = match totals(&*console.store, &r.id).await {
+                Ok(t) => t,
+                Err(e) => return html::failed(Some(&viewer), "cannot count a rollout", &e),
+            };
+            let _ = writeln!(
+                body,
+                "<tr><td><a href=\"/console/rollouts/{}\">{}</a><br><span class=\"hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.id),
+                esc(&r.id),
+                esc(&r.item_id),
+                r.state.as_str(),
+                bar(&format!("{} sent", r.id), t.sent, t.members),
+                bar(&format!("{} acknowledged", r.id), t.acknowledged, t.members),
+                count(t.dead),
+            );
+        }
+        body.push_str("</tbody></table></div>\n");
+    }
+    body.push_str("<h2>Waiting for approval</h2>\n");
+    let project = match Project::open(&console.root) {
+        Ok(p) => p,
+        Err(e) => return html::failed(Some(&viewer), "cannot open the project", &e),
+    };
+    let (items, _) = load_dir(&project.content_dir(), &project.taxonomy);
+    let drafts: Vec<_> = items
+        .iter()
+        .filter(|l| l.item.status == Status::Draft)
+        .collect();
+    if drafts.is_empty() {
+        body.push_str("<p>No item is waiting for approval.</p>\n");
+    } else {
+        body.push_str("<ul class=\"list\">\n");
+        for l in drafts {
+            let _ = writeln!(
+                body,
+                "<li><a href=\"/console/content/{}\">{}</a> ({})</li>",
+                esc(&l.item.id),
+                esc(&l.item.title),
+                esc(l.item.kind_name())
+            );
+        }
+        body.push_str("</ul>\n");
+    }
+    let _ = write!(body, "<p><a href=\"/console/account\">Your account</a></p>");
+    page(StatusCode::OK, "Home", Some(&viewer), &body)
+}
+
+/// A champion's home: the teams they are champion for.
+async fn champion_home<S: AllStores + Accounts>(
+    console: &Console<S>,
+    signed: &session::Signed,
+) -> Response {
+    let viewer = signed.viewer();
+    let (champions, teams) = match (console.store.champions().await, console.store.teams().await) {
+        (Ok(c), Ok(t)) => (c, t),
+        (Err(e), _) | (_, Err(e)) => {
+            return html::failed(Some(&viewer), "cannot read champions", &e);
+        }
+    };
+    let mine: Vec<&str> = champions
+        .iter()
+        .filter(|c| Some(&c.person_id) == signed.user.person_id.as_ref())
+        .flat_map(|c| c.team_ids.iter().map(String::as_str))
+        .collect();
+    let mut body = String::from("<h1>Your teams</h1>\n");
+    if mine.is_empty() {
+        body.push_str("<p>You are not a champion for any team in the directory.</p>\n");
+    } else {
+        body.push_str("<ul class=\"list\">\n");
+        for team in teams.iter().filter(|t| mine.contains(&t.id.as_str())) {
+            let _ = writeln!(body, "<li>{}</li>", esc(&team.name));
+        }
+        body.push_str("</ul>\n");
+    }
+    body.push_str("<p><a href=\"/console/account\">Your account</a></p>");
+    page(StatusCode::OK, "Your teams", Some(&viewer), &body)
+}

@@ -1,0 +1,240 @@
+//! SQLite implementation of [`Accounts`].
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::accounts::*;
+use sqlx::Row;
+
+const USER_COLUMNS: &str = "id, name, role, person_id, password_hash, created_at";
+
+impl Accounts for SqliteStore {
+    async fn add_console_user(
+        &self,
+        name: &str,
+        role: &str,
+        person_id: Option<&str>,
+        setup_hash: &str,
+        setup_expires_at: i64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO console_users (name, role, person_id, setup_hash, setup_expires_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(role)
+        .bind(person_id)
+        .bind(setup_hash)
+        .bind(setup_expires_at)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn renew_console_setup(
+        &self,
+        name: &str,
+        setup_hash: &str,
+        setup_expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE console_users SET setup_hash = ?, setup_expires_at = ? WHERE name = ?",
+        )
+        .bind(setup_hash)
+        .bind(setup_expires_at)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn console_user_by_setup(
+        &self,
+        setup_hash: &str,
+        now: i64,
+    ) -> Result<Option<ConsoleUser>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users WHERE setup_hash = ? AND setup_expires_at > ?"
+        ))
+        .bind(setup_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_console_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE console_users SET password_hash = ?, setup_hash = NULL, setup_expires_at = NULL
+             WHERE id = ?",
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM console_sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn console_user(&self, name: &str) -> Result<Option<ConsoleUser>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn console_users(&self) -> Result<Vec<ConsoleUser>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn create_console_session(
+        &self,
+        id_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, user_id, csrf, created_at, last_seen_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(csrf)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn console_session(&self, id_hash: &str) -> Result<Option<ConsoleSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.name, u.role, u.person_id, u.password_hash, u.created_at,
+                    s.csrf, s.created_at AS s_created, s.last_seen_at
+             FROM console_sessions s JOIN console_users u ON u.id = s.user_id
+             WHERE s.id_hash = ?",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| ConsoleSession {
+            user: ConsoleUser {
+                id: r.get("id"),
+                name: r.get("name"),
+                role: r.get("role"),
+                person_id: r.get("person_id"),
+                password_hash: r.get("password_hash"),
+                created_at: r.get("created_at"),
+            },
+            csrf: r.get("csrf"),
+            created_at: r.get("s_created"),
+            last_seen_at: r.get("last_seen_at"),
+        }))
+    }
+
+    async fn touch_console_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE console_sessions SET last_seen_at = ? WHERE id_hash = ?")
+            .bind(now)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_console_sessions_of(&self, user_id: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        name_hash: &str,
+        now: i64,
+        since: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM console_sign_in_failures WHERE at < ?")
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO console_sign_in_failures (name_hash, at) VALUES (?, ?)")
+            .bind(name_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM console_sign_in_failures WHERE name_hash = ? AND at >= ?",
+        )
+        .bind(name_hash)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(count as u64)
+    }
+
+    async fn sign_in_failures(&self, name_hash: &str, since: i64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM console_sign_in_failures WHERE name_hash = ? AND at >= ?",
+        )
+        .bind(name_hash)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count as u64)
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO console_audit (at, user_id, user_name, action, target, before_hash, after_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(entry.at)
+        .bind(entry.user_id)
+        .bind(&entry.user_name)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.before_hash)
+        .bind(&entry.after_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, user_id, user_name, action, target, before_hash, after_hash
+             FROM console_audit ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

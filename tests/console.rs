@@ -1,0 +1,1614 @@
+//! The web console over real HTTP: its router served by the server's own
+//! accept loop on loopback (and, in the last test, by the real `cascade
+//! serve`), a real SQLite store and project folder, driven with reqwest
+//! and a hand-held clock for session expiry. What it writes is checked
+//! with the engine's own `Project::check` and the real `cascade rollout
+//! plan`.
+
+mod support;
+
+use cascade_console::{Console, Role, Settings, issue_setup_link};
+use cascade_engine::project::Project;
+use cascade_store::{Accounts, Outbox, RolloutState, SqliteStore, Store};
+use cascade_test_support::FakeClock;
+use chrono::{Duration, TimeZone, Utc};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use support::{OUTBOX, project};
+
+const ITEM: &str = "7mb-neglect-seeing-the-child";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A console on loopback over an imported demo project.
+struct Site {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    clock: FakeClock,
+    base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Site {
+    async fn new(allow_self_approval: bool) -> Site {
+        let dir = project(OUTBOX);
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&Project::open(&root).unwrap().store_path().to_string_lossy())
+                .await
+                .unwrap(),
+        );
+        let clock = FakeClock::at(Utc::now());
+        let mut settings = Settings::new("http://127.0.0.1", allow_self_approval);
+        settings.failure_delay = std::time::Duration::from_millis(300);
+        let project = Project::open(&root).unwrap();
+        let keys = project.ack_keys().unwrap().expect("the demo signs links");
+        let zone: chrono_tz::Tz = project.config.partnership.time_zone.parse().unwrap();
+        // The acknowledgement links beside the console, as `cascade serve` has them.
+        let links = cascade_server::ack_router(cascade_server::ServerState::new(
+            store.clone(),
+            Arc::new(keys),
+            project.taxonomy.clone(),
+            zone,
+            clock.as_fn(),
+        ));
+        let console = Console::new(store.clone(), root, clock.as_fn(), settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            cascade_server::serve(
+                listener,
+                cascade_console::router(console).merge(links),
+                &cascade_server::ServerConfig::default(),
+                async move {
+                    let _ = stopped.await;
+                },
+            )
+            .await;
+        });
+        Site {
+            dir,
+            store,
+            clock,
+            base,
+            _stop: stop,
+        }
+    }
+
+    /// A user with the role, set up with `PASSWORD`, signed in.
+    async fn signed_in(&self, name: &str, role: Role) -> Browser {
+        let link = issue_setup_link(
+            &*self.store,
+            name,
+            Some((role, None)),
+            &self.base,
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        let mut browser = Browser::new(&self.base);
+        browser.set_up(&link.url, PASSWORD).await;
+        let response = browser.sign_in(name, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[LOCATION], "/console");
+        browser
+    }
+
+    fn path(&self, relative: &str) -> std::path::PathBuf {
+        self.dir.path().join(relative)
+    }
+}
+
+/// A browser without JavaScript: keeps cookies, follows no redirect.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let (pair, _) = value.split_once(';').unwrap_or((value, ""));
+            let (name, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || value.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), v.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let response = self
+            .client
+            .get(self.url(path))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    async fn page(&mut self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    /// Posts the form of the page at `page` (its CSRF token taken from it).
+    async fn submit(
+        &mut self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = self.page(page).await;
+        let token = csrf(&html);
+        let mut form = vec![("csrf", token.as_str())];
+        form.extend_from_slice(fields);
+        self.post(action, &form).await
+    }
+
+    async fn set_up(&mut self, link: &str, password: &str) {
+        let html = self.page(link).await;
+        let token = csrf(&html);
+        let response = self
+            .post(
+                link,
+                &[
+                    ("csrf", &token),
+                    ("password", password),
+                    ("confirm", password),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "set-up");
+    }
+
+    async fn sign_in(&mut self, name: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/console/sign-in",
+            "/console/sign-in",
+            &[("name", name), ("password", password)],
+        )
+        .await
+    }
+
+    fn session(&self) -> Option<String> {
+        self.cookies.get("cascade_console").cloned()
+    }
+}
+
+/// The first form token on a page.
+fn csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a form")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
+/// The plan text a rollout's page shows, unescaped.
+fn plan_shown(html: &str) -> String {
+    let start = html.find("<pre class=\"plan\" tabindex=\"0\">").unwrap() + 31;
+    let end = start + html[start..].find("</pre>").unwrap();
+    html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Text as the console escapes it.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+        .replace('\n', "<br>")
+}
+
+#[tokio::test]
+async fn every_console_page_but_sign_in_needs_a_session() {
+    let site = Site::new(false).await;
+    let mut anonymous = Browser::new(&site.base);
+    for path in [
+        "/console",
+        "/console/content",
+        &format!("/console/content/{ITEM}"),
+        &format!("/console/content/{ITEM}/edit"),
+        "/console/content/new",
+        "/console/rollouts",
+        "/console/rollouts/neglect-briefing",
+        "/console/audit",
+        "/console/audit.csv",
+        "/console/account",
+    ] {
+        let response = anonymous.get(path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "GET {path}");
+        assert_eq!(
+            response.headers()[LOCATION],
+            "/console/sign-in",
+            "GET {path}"
+        );
+    }
+    for path in [
+        "/console/content/new",
+        &format!("/console/content/{ITEM}/edit"),
+        &format!("/console/content/{ITEM}/approve"),
+        "/console/rollouts/neglect-briefing/start",
+        "/console/rollouts/neglect-briefing/pause",
+        "/console/sign-out",
+        "/console/sign-out-everywhere",
+    ] {
+        let response = anonymous.post(path, &[("csrf", "x")]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "POST {path}");
+    }
+    let response = anonymous.get("/console/sign-in").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("default-src 'none'") && policy.contains("style-src 'self'"));
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    let css = anonymous.get("/console/style.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}
+
+#[tokio::test]
+async fn sign_in_makes_a_new_session_and_sign_out_ends_it() {
+    let site = Site::new(false).await;
+    let link = issue_setup_link(
+        &*site.store,
+        "eve",
+        Some((Role::Editor, None)),
+        &site.base,
+        site.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        link.url
+            .starts_with(&format!("{}/console/setup/", site.base))
+    );
+    let mut browser = Browser::new(&site.base);
+    // A too-short password is refused with the error linked to its field.
+    let html = browser.page(&link.url).await;
+    let response = browser
+        .post(
+            &link.url,
+            &[
+                ("csrf", &csrf(&html)),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("There is a problem") && html.contains("href=\"#password\""),
+        "{html}"
+    );
+    browser.set_up(&link.url, PASSWORD).await;
+    // The set-up link is single use.
+    assert_eq!(browser.get(&link.url).await.status(), StatusCode::NOT_FOUND);
+
+    // Session fixation: a session id planted before sign-in is not kept.
+    browser
+        .cookies
+        .insert("cascade_console".into(), "planted".into());
+    let response = browser.sign_in("eve", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set: Vec<String> = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session_cookie = set
+        .iter()
+        .find(|c| c.starts_with("cascade_console="))
+        .unwrap();
+    assert!(session_cookie.contains("HttpOnly"), "{session_cookie}");
+    assert!(
+        session_cookie.contains("SameSite=Strict"),
+        "{session_cookie}"
+    );
+    assert!(session_cookie.contains("Path=/console"), "{session_cookie}");
+    assert!(
+        !session_cookie.contains("Secure"),
+        "http, so not Secure: {session_cookie}"
+    );
+    let first = browser.session().unwrap();
+    assert_ne!(first, "planted");
+    assert_eq!(first.len(), 64);
+    assert!(
+        browser
+            .page("/console")
+            .await
+            .contains("Signed in as eve (editor)")
+    );
+
+    // Signing in again (another device) gives another session.
+    let mut phone = Browser::new(&site.base);
+    assert_eq!(
+        phone.sign_in("eve", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_ne!(phone.session().unwrap(), first);
+
+    // Sign out ends this session only; the old cookie is worthless.
+    let response = browser.submit("/console", "/console/sign-out", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    browser
+        .cookies
+        .insert("cascade_console".into(), first.clone());
+    assert_eq!(
+        browser.get("/console").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(phone.get("/console").await.status(), StatusCode::OK);
+
+    // Sign out everywhere ends every session of the account.
+    let mut laptop = Browser::new(&site.base);
+    laptop.sign_in("eve", PASSWORD).await;
+    let response = laptop
+        .submit("/console/account", "/console/sign-out-everywhere", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(phone.get("/console").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(laptop.get("/console").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_slowed_then_refused_and_logged_without_the_name() {
+    let site = Site::new(false).await;
+    site.signed_in("fay", Role::Viewer).await;
+    let mut browser = Browser::new(&site.base);
+    for attempt in 1..=5 {
+        let started = std::time::Instant::now();
+        let response = browser.sign_in("fay", "not the password").await;
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(300),
+            "attempt {attempt} was not slowed"
+        );
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(browser.session().is_none());
+        let html = response.text().await.unwrap();
+        assert!(html.contains("The user name or password is not right"));
+        assert!(html.contains("href=\"#name\""));
+    }
+    // Past five failures in 15 minutes even the right password is refused...
+    let response = browser.sign_in("fay", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(browser.session().is_none());
+    // ...until the failures age out.
+    site.clock.advance(Duration::minutes(16));
+    assert_eq!(
+        browser.sign_in("fay", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // An unknown name fails the same way.
+    let mut other = Browser::new(&site.base);
+    let response = other.sign_in("nobody", PASSWORD).await;
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("The user name or password is not right")
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_when_idle_and_after_twelve_hours() {
+    let site = Site::new(false).await;
+    let mut browser = site.signed_in("gus", Role::Viewer).await;
+    site.clock.advance(Duration::minutes(29));
+    assert_eq!(browser.get("/console").await.status(), StatusCode::OK);
+    site.clock.advance(Duration::minutes(31));
+    let response = browser.get("/console").await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "idle for 31 minutes"
+    );
+    assert_eq!(
+        browser.sign_in("gus", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    for _ in 0..(12 * 3) {
+        site.clock.advance(Duration::minutes(20));
+        assert_eq!(browser.get("/console").await.status(), StatusCode::OK);
+    }
+    site.clock.advance(Duration::minutes(20));
+    assert_eq!(
+        browser.get("/console").await.status(),
+        StatusCode::SEE_OTHER,
+        "12 hours after sign-in"
+    );
+}
+
+#[tokio::test]
+async fn a_post_without_its_csrf_token_is_refused_and_writes_nothing() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("hal", Role::Editor).await;
+    let path = site.path(&format!("content/{ITEM}.md"));
+    let before = std::fs::read_to_string(&path).unwrap();
+    let changed = before.replace("Neglect", "Neglect and");
+    for form in [
+        vec![("text", changed.as_str())],
+        vec![
+            ("csrf", "0".repeat(64).leak() as &str),
+            ("text", changed.as_str()),
+        ],
+    ] {
+        let response = editor
+            .post(&format!("/console/content/{ITEM}/edit"), &form)
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    let response = editor
+        .post("/console/rollouts/neglect-briefing/start", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    assert!(site.store.rollouts().await.unwrap().is_empty());
+    // The sign-in form is checked too (against its cookie).
+    let mut browser = Browser::new(&site.base);
+    let response = browser
+        .post(
+            "/console/sign-in",
+            &[("name", "hal"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(browser.session().is_none());
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_buttons_and_every_change_is_refused() {
+    let site = Site::new(false).await;
+    let draft = site.path("content/draft-briefing.md");
+    let text = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
+        .unwrap()
+        .replace(&format!("id = \"{ITEM}\""), "id = \"draft-briefing\"")
+        .replace("status = \"published\"", "status = \"draft\"");
+    std::fs::write(&draft, &text).unwrap();
+    let mut viewer = site.signed_in("ivy", Role::Viewer).await;
+    let item = viewer.page("/console/content/draft-briefing").await;
+    assert!(
+        !item.contains("Approve this item") && !item.contains("Edit this item"),
+        "{item}"
+    );
+    let plan = viewer.page("/console/rollouts/neglect-briefing").await;
+    assert!(!plan.contains("Start this rollout"));
+    assert!(
+        !viewer
+            .page("/console/content")
+            .await
+            .contains("Write a new item")
+    );
+    assert_eq!(
+        viewer.get("/console/content/new").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        viewer.get("/console/audit").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let token = csrf(&viewer.page("/console").await);
+    for (path, fields) in [
+        ("/console/content/draft-briefing/approve".to_owned(), vec![]),
+        (
+            "/console/content/draft-briefing/edit".to_owned(),
+            vec![("text", text.as_str())],
+        ),
+        (
+            "/console/content/new".to_owned(),
+            vec![("text", text.as_str())],
+        ),
+        (
+            "/console/rollouts/neglect-briefing/start".to_owned(),
+            vec![],
+        ),
+        (
+            "/console/rollouts/neglect-briefing/pause".to_owned(),
+            vec![],
+        ),
+    ] {
+        let mut form = vec![("csrf", token.as_str())];
+        form.extend(fields);
+        let response = viewer.post(&path, &form).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "POST {path}");
+    }
+    assert_eq!(std::fs::read_to_string(&draft).unwrap(), text);
+    assert!(site.store.rollouts().await.unwrap().is_empty());
+    // A champion sees only their own teams' page.
+    let mut champion = site.signed_in("jo", Role::Viewer).await;
+    drop(champion.get("/console").await);
+    let link = issue_setup_link(
+        &*site.store,
+        "kim",
+        Some((Role::Champion, Some("p-aisha-rahman"))),
+        &site.base,
+        site.clock.now(),
+    )
+    .await
+    .unwrap();
+    champion = Browser::new(&site.base);
+    champion.set_up(&link.url, PASSWORD).await;
+    champion.sign_in("kim", PASSWORD).await;
+    assert!(
+        champion
+            .page("/console")
+            .await
+            .contains("<h1>Your teams</h1>")
+    );
+    for path in ["/console/content", "/console/rollouts", "/console/audit"] {
+        assert_eq!(
+            champion.get(path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_editor_writes_an_item_the_guard_checks_and_an_approver_approves_it() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("lee", Role::Editor).await;
+    let good = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
+        .unwrap()
+        .replace(&format!("id = \"{ITEM}\""), "id = \"new-briefing\"")
+        .replace("status = \"published\"", "status = \"draft\"");
+    let bad = good.replacen(
+        "\n## 2.",
+        "\nThe boy (born 03/04/2019, NHS number 943 476 5919) lived at LS1 4AP.\n\n## 2.",
+        1,
+    );
+    let response = editor
+        .submit(
+            "/console/content/new",
+            "/console/content/new",
+            &[("text", &bad)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("There is a problem") && html.contains("href=\"#text\""));
+    let path = site.path("content/new-briefing.md");
+    assert!(
+        !path.exists(),
+        "nothing is written while there is a problem"
+    );
+    // What the console showed is exactly what `cascade check` reports for the file.
+    std::fs::write(&path, &bad).unwrap();
+    let root = std::fs::canonicalize(site.dir.path()).unwrap();
+    let reported: Vec<String> = Project::open(&root)
+        .unwrap()
+        .check()
+        .problems
+        .into_iter()
+        .filter(|p| p.contains("new-briefing.md"))
+        .collect();
+    std::fs::remove_file(&path).unwrap();
+    assert!(!reported.is_empty());
+    for problem in &reported {
+        assert!(
+            html.contains(&escaped(problem)),
+            "the page lacks {problem:?}"
+        );
+    }
+    assert!(
+        reported
+            .iter()
+            .any(|p| p.contains("DOB") || p.contains("date of birth")),
+        "{reported:?}"
+    );
+
+    let response = editor
+        .submit(
+            "/console/content/new",
+            "/console/content/new",
+            &[("text", &good)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[LOCATION],
+        "/console/content/new-briefing"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), good);
+    assert!(Project::open(&root).unwrap().check().problems.is_empty());
+
+    // The editor may not approve (no self-approval here); the approver may.
+    let page = editor.page("/console/content/new-briefing").await;
+    assert!(!page.contains("Approve this item"));
+    let response = editor
+        .submit(
+            "/console/content/new-briefing",
+            "/console/content/new-briefing/approve",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let mut approver = site.signed_in("max", Role::Approver).await;
+    let page = approver.page("/console/content/new-briefing").await;
+    assert!(page.contains("Approve this item"));
+    let response = approver
+        .submit(
+            "/console/content/new-briefing",
+            "/console/content/new-briefing/approve",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let approved = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        approved,
+        good.replace("status = \"draft\"", "status = \"approved\"")
+    );
+    assert!(Project::open(&root).unwrap().check().problems.is_empty());
+    let item = Project::open(&root)
+        .unwrap()
+        .check_item(&path, &approved)
+        .unwrap();
+    let log = site.store.audit_log(10).await.unwrap();
+    let approval = log.iter().find(|e| e.action == "item.approve").unwrap();
+    assert_eq!(approval.user_name, "max");
+    assert_eq!(approval.target, "new-briefing");
+    assert_eq!(
+        approval.after_hash.as_deref(),
+        Some(item.item.version.0.as_str())
+    );
+    let created = log.iter().find(|e| e.action == "item.create").unwrap();
+    assert_eq!(approval.before_hash, created.after_hash);
+    // Approving twice changes nothing.
+    let response = approver
+        .submit(
+            "/console/content/new-briefing",
+            "/console/content/new-briefing/approve",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+
+    // The audit log is the admin's to read.
+    let mut admin = site.signed_in("ned", Role::Admin).await;
+    let audit = admin.page("/console/audit").await;
+    assert!(audit.contains("item.approve") && audit.contains("item.create"));
+    let csv = admin.get("/console/audit.csv").await.text().await.unwrap();
+    assert!(csv.contains(&format!(
+        "item.approve,new-briefing,{}",
+        created.after_hash.as_deref().unwrap()
+    )));
+}
+
+#[tokio::test]
+async fn with_self_approval_allowed_an_editor_approves_their_own_item() {
+    let site = Site::new(true).await;
+    let text = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
+        .unwrap()
+        .replace(&format!("id = \"{ITEM}\""), "id = \"own-briefing\"")
+        .replace("status = \"published\"", "status = \"draft\"");
+    let mut editor = site.signed_in("ola", Role::Editor).await;
+    let response = editor
+        .submit(
+            "/console/content/new",
+            "/console/content/new",
+            &[("text", &text)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = editor
+        .submit(
+            "/console/content/own-briefing",
+            "/console/content/own-briefing/approve",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        std::fs::read_to_string(site.path("content/own-briefing.md"))
+            .unwrap()
+            .contains("status = \"approved\"")
+    );
+}
+
+/// people.csv with one more person, and (`bad`) a second one whose email
+/// is not an address.
+fn people_upload(dir: &std::path::Path, bad: bool) -> String {
+    let mut text = std::fs::read_to_string(dir.join("directory/people.csv")).unwrap();
+    text.push_str("p-new-person,New Person,new.person@northbridge-council.example,nb-council,mash,practitioner,,\n");
+    if bad {
+        text.push_str("p-bad-person,Bad Person,not-an-address,nb-council,mash,practitioner,,\n");
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_directory_upload_with_a_bad_row_shows_it_as_the_cli_does_and_writes_nothing() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("rae", Role::Editor).await;
+    let people = site.path("directory/people.csv");
+    let before = std::fs::read_to_string(&people).unwrap();
+    let stored = site.store.people(false).await.unwrap().len();
+    let bad = people_upload(site.dir.path(), true);
+    let upload = |text: String, token: String| {
+        reqwest::multipart::Form::new().text("csrf", token).part(
+            "file",
+            reqwest::multipart::Part::text(text)
+                .file_name("people.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        )
+    };
+    let page = editor.page("/console/directory").await;
+    let response = editor
+        .client
+        .post(format!("{}/console/directory", site.base))
+        .header(COOKIE, editor.cookie_header())
+        .multipart(upload(bad.clone(), csrf(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("There is a problem") && html.contains("href=\"#file\""));
+    // The same file given to `cascade import` is refused with the same words.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("people.csv"), &bad).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["import", "people.csv", "--project"])
+        .arg(site.dir.path())
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let cli = String::from_utf8_lossy(&out.stderr);
+    let row = cli
+        .lines()
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .find(|l| l.starts_with("people.csv:"))
+        .unwrap_or_else(|| panic!("no row error in {cli}"));
+    assert!(
+        row.contains("not-an-address") || row.contains("email"),
+        "{row}"
+    );
+    assert!(html.contains(&escaped(row)), "the page lacks {row:?}");
+    assert_eq!(
+        std::fs::read_to_string(&people).unwrap(),
+        before,
+        "nothing written"
+    );
+    assert_eq!(
+        site.store.people(false).await.unwrap().len(),
+        stored,
+        "nothing imported"
+    );
+    assert!(site.store.person("p-new-person").await.unwrap().is_none());
+
+    // A viewer cannot upload at all.
+    let mut viewer = site.signed_in("sol", Role::Viewer).await;
+    let page = viewer.page("/console/directory").await;
+    assert!(!page.contains("type=\"file\""));
+    let response = viewer
+        .client
+        .post(format!("{}/console/directory", site.base))
+        .header(COOKIE, viewer.cookie_header())
+        .multipart(upload(people_upload(site.dir.path(), false), csrf(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // The fixed file is imported and written.
+    let good = people_upload(site.dir.path(), false);
+    let page = editor.page("/console/directory").await;
+    let response = editor
+        .client
+        .post(format!("{}/console/directory", site.base))
+        .header(COOKIE, editor.cookie_header())
+        .multipart(upload(good.clone(), csrf(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("people.csv uploaded and imported: 1 added")
+    );
+    assert_eq!(std::fs::read_to_string(&people).unwrap(), good);
+    assert!(site.store.person("p-new-person").await.unwrap().is_some());
+    let root = std::fs::canonicalize(site.dir.path()).unwrap();
+    assert!(Project::open(&root).unwrap().check().problems.is_empty());
+    let log = site.store.audit_log(5).await.unwrap();
+    assert_eq!(log[0].action, "directory.upload");
+    assert_eq!(log[0].target, "people.csv");
+}
+
+const ROLLOUT: &str = r#"
+id = "console-rollout"
+item = "7mb-neglect-seeing-the-child"
+start = 2027-03-01T09:00:00
+channels = ["outbox"]
+ack_deadline_days = 10
+reminder_days = [3]
+[audience]
+agencies = ["nb-council"]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
+
+#[tokio::test]
+async fn the_rollout_page_shows_what_cascade_rollout_plan_prints_then_starts_it() {
+    let site = Site::new(false).await;
+    let file = site.path("rollouts/console-rollout.toml");
+    std::fs::write(&file, ROLLOUT).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["rollout", "plan", "--project"])
+        .arg(site.dir.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+
+    let mut editor = site.signed_in("pat", Role::Editor).await;
+    let html = editor.page("/console/rollouts/console-rollout").await;
+    let shown = plan_shown(&html);
+    assert!(shown.lines().count() > 5, "{shown}");
+    assert!(
+        printed.starts_with(&shown),
+        "console:\n{shown}\ncli:\n{printed}"
+    );
+    assert!(html.contains("Start this rollout"));
+    assert!(
+        site.store.rollouts().await.unwrap().is_empty(),
+        "planning writes nothing"
+    );
+
+    let response = editor
+        .submit(
+            "/console/rollouts/console-rollout",
+            "/console/rollouts/console-rollout/start",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let stored = site
+        .store
+        .rollout("console-rollout")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, RolloutState::Active);
+    let waves = site.store.wave_counts("console-rollout").await.unwrap();
+    let members: u64 = waves.iter().map(|w| w.members).sum();
+    assert!(
+        printed.contains(&members.to_string()),
+        "{members} people in:\n{printed}"
+    );
+    let page = editor.page("/console/rollouts/console-rollout").await;
+    assert!(page.contains("<dd id=\"state\">active</dd>") && page.contains(">Pause<"));
+    // Started once only.
+    let token = csrf(&page);
+    let again = editor
+        .post(
+            "/console/rollouts/console-rollout/start",
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(site.store.rollouts().await.unwrap().len(), 1);
+
+    for (action, state) in [
+        ("pause", RolloutState::Paused),
+        ("resume", RolloutState::Active),
+        ("cancel", RolloutState::Cancelled),
+    ] {
+        let response = editor
+            .post(
+                &format!("/console/rollouts/console-rollout/{action}"),
+                &[("csrf", &token)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
+        assert_eq!(
+            site.store
+                .rollout("console-rollout")
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            state
+        );
+    }
+    let log = site.store.audit_log(10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        &actions[..4],
+        [
+            "rollout.cancel",
+            "rollout.resume",
+            "rollout.pause",
+            "rollout.start"
+        ]
+    );
+    assert!(
+        log.iter()
+            .all(|e| e.user_name == "pat" || e.action.starts_with("user."))
+    );
+}
+
+#[tokio::test]
+async fn the_rollout_form_writes_a_file_cascade_rollout_plan_accepts() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("uma", Role::Editor).await;
+    let page = editor.page("/console/rollouts/new").await;
+    let token = csrf(&page);
+    // Every problem at once, each linked to its field; nothing written.
+    let response = editor
+        .post(
+            "/console/rollouts/new",
+            &[
+                ("csrf", &token),
+                ("id", "Bad Id"),
+                ("start", "soon"),
+                ("deadline", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    for field in ["id", "channels", "start", "deadline"] {
+        assert!(
+            html.contains(&format!("href=\"#{field}\"")),
+            "{field}: {html}"
+        );
+    }
+    assert!(!site.path("rollouts/form-rollout.toml").exists());
+    let response = editor
+        .post(
+            "/console/rollouts/new",
+            &[
+                ("csrf", &token),
+                ("id", "form-rollout"),
+                ("item", ITEM),
+                ("agencies", "nb-council"),
+                ("agencies", "nb-hospitals"),
+                ("channels", "outbox"),
+                ("start", "2027-03-01T09:00"),
+                ("deadline", "10"),
+                ("reminders", "3, 7"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[LOCATION],
+        "/console/rollouts/form-rollout"
+    );
+    let file = site.path("rollouts/form-rollout.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("agencies = [\"nb-council\", \"nb-hospitals\"]"),
+        "{text}"
+    );
+    assert!(text.contains("reminder_days = [3, 7]"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["rollout", "plan", "--project"])
+        .arg(site.dir.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let html = editor.page("/console/rollouts/form-rollout").await;
+    let first_line = printed.lines().next().unwrap();
+    assert!(html.contains(&escaped(first_line)), "{first_line}");
+    // The same id twice is refused.
+    let response = editor
+        .post(
+            "/console/rollouts/new",
+            &[
+                ("csrf", &token),
+                ("id", "form-rollout"),
+                ("item", ITEM),
+                ("channels", "outbox"),
+                ("start", "2027-03-01T09:00"),
+                ("deadline", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+/// The real `cascade serve` serves the console beside /health, and
+/// `cascade users add` prints a set-up link that works there.
+#[tokio::test]
+async fn cascade_serve_serves_the_console_and_users_add_prints_a_working_link() {
+    let dir = project(OUTBOX);
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    std::fs::write(
+        dir.path().join("cascade.toml"),
+        std::fs::read_to_string(dir.path().join("cascade.toml")).unwrap()
+            + &format!("\n[console]\nbase_url = \"{base}\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["users", "add", "quinn", "--role", "editor", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let link = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{base}/console/setup/")))
+        .unwrap_or_else(|| panic!("no link in {stdout}"))
+        .to_owned();
+    let again = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["users", "add", "quinn", "--role", "viewer", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--project",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut browser = Browser::new(&base);
+    let mut up = false;
+    for _ in 0..200 {
+        if let Ok(r) = browser.client.get(format!("{base}/health")).send().await
+            && r.status() == StatusCode::OK
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let result = async {
+        assert!(up, "cascade serve did not answer /health");
+        browser.set_up(&link, PASSWORD).await;
+        assert_eq!(
+            browser.sign_in("quinn", PASSWORD).await.status(),
+            StatusCode::SEE_OTHER
+        );
+        let home = browser.page("/console").await;
+        assert!(home.contains("Signed in as quinn (editor)"));
+        assert!(browser.page("/console/content").await.contains(ITEM));
+        let anonymous = Browser::new(&base).get("/console/rollouts").await;
+        assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    };
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(120), result).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    outcome.expect("the console answered in time");
+}
+
+/// Real headless Chromium, driven through chromedriver (WebDriver) with
+/// fantoccini, checked on every page with axe-core (WCAG 2.2 AA, zero
+/// violations), with a screenshot of each page under
+/// `target/console-screenshots/`.
+mod browser {
+    use super::*;
+    use fantoccini::{Client, ClientBuilder, Locator};
+    use std::path::PathBuf;
+
+    const AXE_TAGS: &str = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']";
+
+    struct Driver {
+        process: std::process::Child,
+        client: Client,
+        axe: String,
+        shots: PathBuf,
+    }
+
+    impl Driver {
+        async fn start() -> Driver {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let process = Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect(
+                    "chromedriver runs (scripts/install-test-deps.sh installs chromium-driver)",
+                );
+            let mut caps = serde_json::Map::new();
+            caps.insert(
+                "goog:chromeOptions".to_owned(),
+                serde_json::json!({
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1280,1000"]
+                }),
+            );
+            let mut client = None;
+            for _ in 0..100 {
+                match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await
+                {
+                    Ok(c) => {
+                        client = Some(c);
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            }
+            let root = Command::new("npm").args(["root", "-g"]).output().unwrap();
+            let axe = PathBuf::from(String::from_utf8(root.stdout).unwrap().trim())
+                .join("axe-core/axe.min.js");
+            let axe = std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (scripts/install-test-deps.sh installs axe-core)",
+                    axe.display()
+                )
+            });
+            let shots =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+            std::fs::create_dir_all(&shots).unwrap();
+            Driver {
+                process,
+                client: client.expect("chromedriver answers"),
+                axe,
+                shots,
+            }
+        }
+
+        async fn goto(&self, url: &str) {
+            self.client.goto(url).await.unwrap();
+        }
+
+        async fn fill(&self, css: &str, text: &str) {
+            let field = self.client.find(Locator::Css(css)).await.unwrap();
+            field.clear().await.unwrap();
+            field.send_keys(text).await.unwrap();
+        }
+
+        /// Sets a large field's value at once (typing 5 KB takes long).
+        async fn set(&self, id: &str, text: &str) {
+            self.client
+                .execute(
+                    "document.getElementById(arguments[0]).value = arguments[1];",
+                    vec![id.into(), text.into()],
+                )
+                .await
+                .unwrap();
+        }
+
+        async fn click(&self, css: &str) {
+            self.client
+                .find(Locator::Css(css))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+
+        async fn source(&self) -> String {
+            self.client.source().await.unwrap()
+        }
+
+        async fn path(&self) -> String {
+            self.client.current_url().await.unwrap().path().to_owned()
+        }
+
+        /// Waits (up to 10 s) for the page to hold `text`, and returns it.
+        async fn shows(&self, text: &str) -> String {
+            for _ in 0..100 {
+                let html = self.source().await;
+                if html.contains(text) {
+                    return html;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the page never showed {text:?}:\n{}", self.source().await)
+        }
+
+        /// Waits (up to 10 s) for the browser to reach `path` after a
+        /// submit, and says where it is.
+        async fn reaches(&self, path: &str) -> String {
+            for _ in 0..100 {
+                if self.path().await == path {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            self.path().await
+        }
+
+        /// axe-core over the page: no WCAG 2.2 AA violation; then a screenshot.
+        async fn check(&self, name: &str) {
+            self.client
+                .execute(&format!("{}\nreturn true;", self.axe), vec![])
+                .await
+                .unwrap();
+            let found = self
+                .client
+                .execute_async(
+                    &format!(
+                        "const done = arguments[arguments.length - 1];
+                         axe.run(document, {{ runOnly: {{ type: 'tag', values: {AXE_TAGS} }} }})
+                           .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' at ' +
+                                 v.nodes.map(n => n.target.join(' ')).join(', '))))
+                           .catch(e => done(['axe failed: ' + e]));"
+                    ),
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+            let violations: Vec<String> = serde_json::from_value(found).unwrap();
+            assert!(violations.is_empty(), "{name}: {violations:#?}");
+        }
+
+        async fn stop(mut self) {
+            let _ = self.client.close().await;
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+
+    async fn sign_in(driver: &Driver, base: &str, name: &str) {
+        driver.goto(&format!("{base}/console/sign-in")).await;
+        driver.fill("#name", name).await;
+        driver.fill("#password", PASSWORD).await;
+        driver.click("main button[type=submit]").await;
+        assert_eq!(driver.reaches("/console").await, "/console");
+    }
+
+    async fn set_up(driver: &Driver, link: &str) {
+        driver.goto(link).await;
+        driver.fill("#password", PASSWORD).await;
+        driver.fill("#confirm", PASSWORD).await;
+        driver.click("main button[type=submit]").await;
+    }
+
+    #[tokio::test]
+    async fn editor_approver_and_rollout_in_headless_chromium_pass_axe() {
+        let site = Site::new(false).await;
+        let base = site.base.clone();
+        let now = site.clock.now();
+        let eve = issue_setup_link(&*site.store, "eve", Some((Role::Editor, None)), &base, now)
+            .await
+            .unwrap();
+        let amy = issue_setup_link(
+            &*site.store,
+            "amy",
+            Some((Role::Approver, None)),
+            &base,
+            now,
+        )
+        .await
+        .unwrap();
+        let driver = Driver::start().await;
+        let flow = async {
+            // The editor sets a password and signs in.
+            driver.goto(&eve.url).await;
+            driver.check("01-set-up").await;
+            set_up(&driver, &eve.url).await;
+            driver.shows("Your password is set").await;
+            driver.check("02-sign-in").await;
+            sign_in(&driver, &base, "eve").await;
+            driver.check("03-home").await;
+
+            // A directory file with a bad row: the row shown, nothing written.
+            let people = site.path("directory/people.csv");
+            let before = std::fs::read_to_string(&people).unwrap();
+            let uploads = tempfile::tempdir().unwrap();
+            let upload = uploads.path().join("people.csv");
+            std::fs::write(&upload, people_upload(site.dir.path(), true)).unwrap();
+            driver.goto(&format!("{base}/console/directory")).await;
+            driver.check("03a-directory").await;
+            driver
+                .client
+                .find(Locator::Css("#file"))
+                .await
+                .unwrap()
+                .send_keys(&upload.display().to_string())
+                .await
+                .unwrap();
+            driver.click("main button[type=submit]").await;
+            let html = driver.shows("There is a problem").await;
+            assert!(html.contains("not-an-address"));
+            assert_eq!(std::fs::read_to_string(&people).unwrap(), before);
+            driver.check("03b-directory-bad-row").await;
+            std::fs::write(&upload, people_upload(site.dir.path(), false)).unwrap();
+            driver
+                .client
+                .find(Locator::Css("#file"))
+                .await
+                .unwrap()
+                .send_keys(&upload.display().to_string())
+                .await
+                .unwrap();
+            driver.click("main button[type=submit]").await;
+            driver.shows("uploaded and imported").await;
+            assert!(site.store.person("p-new-person").await.unwrap().is_some());
+            driver.check("03c-directory-imported").await;
+
+            // A briefing that trips the privacy guard: every finding shown, nothing written.
+            let good = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
+                .unwrap()
+                .replace(&format!("id = \"{ITEM}\""), "id = \"browser-briefing\"")
+                .replace("status = \"published\"", "status = \"draft\"");
+            let bad = good.replacen(
+                "\n## 2.",
+                "\nThe boy (NHS number 943 476 5919) lived at LS1 4AP.\n\n## 2.",
+                1,
+            );
+            driver.goto(&format!("{base}/console/content/new")).await;
+            driver.check("04-new-item").await;
+            driver.set("text", &bad).await;
+            driver.click("main button[type=submit]").await;
+            let html = driver.shows("There is a problem").await;
+            assert!(html.contains("NHS number"));
+            assert!(!site.path("content/browser-briefing.md").exists());
+            driver.check("05-item-problems").await;
+            // The error summary's link takes the keyboard to the field.
+            driver.click(".error-summary a").await;
+            driver.set("text", &good).await;
+            driver.click("main button[type=submit]").await;
+            assert_eq!(
+                driver.reaches("/console/content/browser-briefing").await,
+                "/console/content/browser-briefing"
+            );
+            driver.check("06-item").await;
+            driver.goto(&format!("{base}/console/content")).await;
+            driver.check("07-content").await;
+            driver.click("header button[type=submit]").await;
+            assert_eq!(driver.reaches("/console/sign-in").await, "/console/sign-in");
+
+            // The approver approves it.
+            set_up(&driver, &amy.url).await;
+            sign_in(&driver, &base, "amy").await;
+            driver
+                .goto(&format!("{base}/console/content/browser-briefing"))
+                .await;
+            driver.click("main form button[type=submit]").await;
+            driver.shows("<dd>approved</dd>").await;
+            assert!(
+                std::fs::read_to_string(site.path("content/browser-briefing.md"))
+                    .unwrap()
+                    .contains("status = \"approved\"")
+            );
+            driver.check("08-approved").await;
+            driver.click("header button[type=submit]").await;
+
+            // The editor checks a rollout's plan and starts it.
+            sign_in(&driver, &base, "eve").await;
+            driver.goto(&format!("{base}/console/rollouts")).await;
+            driver.check("09-rollouts").await;
+            // The editor builds the rollout in the form.
+            driver.goto(&format!("{base}/console/rollouts/new")).await;
+            driver.check("09a-rollout-form").await;
+            driver.fill("#id", "console-rollout").await;
+            driver.click(&format!("#item option[value='{ITEM}']")).await;
+            driver.click("input[name=agencies][value=nb-council]").await;
+            driver.click("input[name=channels][value=outbox]").await;
+            driver.set("start", "2027-03-01T09:00").await;
+            driver.fill("#deadline", "10").await;
+            driver.fill("#reminders", "3").await;
+            driver.click("main button[type=submit]").await;
+            driver
+                .goto(&format!("{base}/console/rollouts/console-rollout"))
+                .await;
+            let html = driver.shows("Check the plan").await;
+            // The same plan `cascade rollout plan` prints for the file the form wrote.
+            let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+                .args(["rollout", "plan", "--project"])
+                .arg(site.dir.path())
+                .arg(site.path("rollouts/console-rollout.toml"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                String::from_utf8(out.stdout)
+                    .unwrap()
+                    .starts_with(&plan_shown(&html))
+            );
+            driver.check("10-plan").await;
+            // Started with the keyboard alone: Tab to the button, then Enter.
+            let mut reached = false;
+            for _ in 0..40 {
+                driver
+                    .client
+                    .active_element()
+                    .await
+                    .unwrap()
+                    .send_keys("\u{E004}")
+                    .await
+                    .unwrap();
+                let active = driver.client.active_element().await.unwrap();
+                if active.text().await.unwrap_or_default() == "Start this rollout" {
+                    active.send_keys("\u{E007}").await.unwrap();
+                    reached = true;
+                    break;
+                }
+            }
+            assert!(reached, "Tab never reached the start button");
+            assert_eq!(
+                driver.reaches("/console/rollouts/console-rollout").await,
+                "/console/rollouts/console-rollout"
+            );
+            assert!(
+                site.store
+                    .rollout("console-rollout")
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            driver.check("11-rollout").await;
+
+            // `cascade serve`'s runner sends it through the file channel
+            // when it falls due (Monday 1 March 2027, 09:00 in London).
+            let due = Utc.with_ymd_and_hms(2027, 3, 1, 9, 1, 0).unwrap();
+            site.clock.set(due);
+            let root = std::fs::canonicalize(site.dir.path()).unwrap();
+            let runner = cascade_engine::engine::Engine::with_store(
+                Project::open(&root).unwrap(),
+                site.store.clone(),
+                true,
+            )
+            .await
+            .unwrap()
+            .runner(cascade_engine::delivery::DispatchSettings::default())
+            .await
+            .unwrap();
+            runner.tick(due).await.unwrap();
+            let sent: u64 = site
+                .store
+                .delivery_counts("console-rollout")
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| c.sent)
+                .sum();
+            // The 17 people of nb-council, and the one uploaded above.
+            assert_eq!(sent, 18);
+            // A recipient acknowledges through the link in their message.
+            let message = std::fs::read_dir(site.path("outbox"))
+                .unwrap()
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .find(|m| m.contains("/ack/"))
+                .expect("a message with an acknowledgement link");
+            let at = message.find("/ack/").unwrap();
+            let token: String = message[at + 5..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .collect();
+            driver.goto(&format!("{base}/ack/{token}")).await;
+            driver
+                .click("main button[type=submit], button[type=submit]")
+                .await;
+            driver.shows("Thank you").await;
+            runner.stop().await;
+
+            // The session ended overnight; the rollout page shows the landing.
+            sign_in(&driver, &base, "eve").await;
+            driver
+                .goto(&format!("{base}/console/rollouts/console-rollout"))
+                .await;
+            let html = driver.source().await;
+            assert!(
+                html.contains("Acknowledged: <span class=\"count\">1 of 18</span>"),
+                "{html}"
+            );
+            assert!(
+                html.contains("<td>outbox</td><td>0</td><td>0</td><td>18</td>"),
+                "{html}"
+            );
+            driver.check("12-rollout-sent-and-acknowledged").await;
+            driver.goto(&format!("{base}/console")).await;
+            driver.check("13-home-with-progress").await;
+            driver.goto(&format!("{base}/console/account")).await;
+            driver.check("14-account").await;
+        };
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), flow).await;
+        driver.stop().await;
+        outcome.expect("the browser flow finished in time");
+    }
+}
