@@ -302,8 +302,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             action: TeamsAction::Manifest { channel, out },
         } => {
             let project = Project::open(&cli.project)?;
-            let manifest =
-                crate::teams_manifest::manifest(&project.config, channel.as_deref())?;
+            let manifest = crate::teams_manifest::manifest(&project.config, channel.as_deref())?;
             let text = serde_json::to_string_pretty(&manifest)? + "\n";
             match out {
                 Some(out) => {

@@ -25,9 +25,7 @@ pub enum ManifestError {
         "cascade.toml has no Teams channel: add a [[channels]] entry with plugin = \"teams\" (see plugins/teams/README.md)"
     )]
     NoTeamsChannel,
-    #[error(
-        "cascade.toml has {0} Teams channels: say which with --channel (one of {1})"
-    )]
+    #[error("cascade.toml has {0} Teams channels: say which with --channel (one of {1})")]
     WhichChannel(usize, String),
     #[error("cascade.toml has no channel named {0:?} with plugin = \"teams\"")]
     UnknownChannel(String),
@@ -149,8 +147,18 @@ mod tests {
             .map(|c| c["title"].as_str().unwrap())
             .collect();
         assert_eq!(titles, ["link", "pending", "ack", "help"]);
-        assert_eq!(manifest["validDomains"], json!(["learning.northbridge.example"]));
-        assert!(manifest["developer"]["name"].as_str().unwrap().chars().count() <= 32);
+        assert_eq!(
+            manifest["validDomains"],
+            json!(["learning.northbridge.example"])
+        );
+        assert!(
+            manifest["developer"]["name"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                <= 32
+        );
     }
 
     #[test]
@@ -159,7 +167,8 @@ mod tests {
             manifest(&config(""), None),
             Err(ManifestError::NoTeamsChannel)
         );
-        let no_id = "[[channels]]\nname = \"t\"\nplugin = \"teams\"\nconfig = { tenant_id = \"x\" }\n";
+        let no_id =
+            "[[channels]]\nname = \"t\"\nplugin = \"teams\"\nconfig = { tenant_id = \"x\" }\n";
         assert_eq!(
             manifest(&config(no_id), None),
             Err(ManifestError::NoAppId("t".to_owned()))

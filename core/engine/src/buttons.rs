@@ -67,7 +67,9 @@ pub fn confirm_action(
                 placeholder: Some(truncate(&team_names.join(", "), 100)),
                 value: (champion_teams.len() == 1).then(|| champion_teams[0].1.clone()),
                 input: Some(choices(
-                    &mut champion_teams.iter().map(|(_, name)| (name.as_str(), name.as_str())),
+                    &mut champion_teams
+                        .iter()
+                        .map(|(_, name)| (name.as_str(), name.as_str())),
                 )),
                 ..field("team", "Team")
             },

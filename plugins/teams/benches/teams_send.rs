@@ -16,10 +16,10 @@
 #[path = "../tests/support/fake_teams.rs"]
 mod fake_teams;
 
-use cascade_plugin_api::{Action, Format, Message, MessagePart, Recipient, SendRequest, SendResult};
-use cascade_plugin_host::{
-    ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource,
+use cascade_plugin_api::{
+    Action, Format, Message, MessagePart, Recipient, SendRequest, SendResult,
 };
+use cascade_plugin_host::{ChannelConfig, PluginFile, PluginHost, PluginsConfig, SecretSource};
 use fake_teams::{FakeTeams, PASSWORD};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,7 +106,13 @@ async fn through_the_plugin(fake: &FakeTeams) -> Run {
         team_channels: Default::default(),
     };
     host.start(&channel, secrets.path()).await.unwrap();
-    let in_flight = host.plugin("teams").unwrap().manifest.limits.max_in_flight.unwrap_or(1);
+    let in_flight = host
+        .plugin("teams")
+        .unwrap()
+        .manifest
+        .limits
+        .max_in_flight
+        .unwrap_or(1);
     let host = Arc::new(host);
     let slots = Arc::new(Semaphore::new(in_flight));
     let retries = Arc::new(AtomicUsize::new(0));
@@ -182,8 +188,12 @@ async fn raw_posts(fake: &FakeTeams, in_flight: usize) -> f64 {
             fake.url,
             fake.personal_conversation(n)
         );
-        let (client, token, activity, slots) =
-            (client.clone(), token.clone(), activity.clone(), slots.clone());
+        let (client, token, activity, slots) = (
+            client.clone(),
+            token.clone(),
+            activity.clone(),
+            slots.clone(),
+        );
         posts.spawn(async move {
             let _slot = slots.acquire().await.unwrap();
             let status = client

@@ -14,9 +14,7 @@ use crate::config::{TeamsConfig, config_schema};
 use crate::format::CHUNK_LIMIT;
 use crate::inbound::{CHANNEL, receive};
 use crate::send::{Shared, answer, client, deliver};
-use crate::state::{
-    AppToken, Conversations, Pacing, Progress, SentCards, SigningKeys, Waiting,
-};
+use crate::state::{AppToken, Conversations, Pacing, Progress, SentCards, SigningKeys, Waiting};
 
 /// How long `stop` lets sends in flight finish.
 const STOP_WAIT: Duration = Duration::from_secs(5);

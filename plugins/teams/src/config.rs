@@ -108,7 +108,9 @@ pub enum ConfigError {
         "`app_password` is missing: give the bot's client secret through the channel's secrets, e.g. secrets = {{ app_password = {{ env = \"CASCADE_TEAMS_APP_PASSWORD\" }} }}"
     )]
     MissingPassword,
-    #[error("`{0}` is missing: copy it from the bot's Azure registration (a GUID such as \"00000000-0000-0000-0000-000000000000\")")]
+    #[error(
+        "`{0}` is missing: copy it from the bot's Azure registration (a GUID such as \"00000000-0000-0000-0000-000000000000\")"
+    )]
     MissingId(&'static str),
     #[error("`{key}` must be a GUID such as \"00000000-0000-0000-0000-000000000000\" (got {got})")]
     InvalidId { key: &'static str, got: Value },
@@ -230,7 +232,11 @@ fn is_guid(text: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-fn url(fields: &Map<String, Value>, key: &'static str, default: &str) -> Result<String, ConfigError> {
+fn url(
+    fields: &Map<String, Value>,
+    key: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(default.to_owned()),
         Some(Value::String(url)) if is_http_url(url.trim()) => Ok(url.trim().to_owned()),
@@ -241,7 +247,11 @@ fn url(fields: &Map<String, Value>, key: &'static str, default: &str) -> Result<
     }
 }
 
-fn text(fields: &Map<String, Value>, key: &'static str, default: &str) -> Result<String, ConfigError> {
+fn text(
+    fields: &Map<String, Value>,
+    key: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(default.to_owned()),
         Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
@@ -357,7 +367,9 @@ mod tests {
         config["service_url"] = json!("http://127.0.0.1:9/");
         assert_eq!(
             TeamsConfig::from_json(&config),
-            Err(ConfigError::ServiceUrlNotAllowed("http://127.0.0.1:9/".to_owned()))
+            Err(ConfigError::ServiceUrlNotAllowed(
+                "http://127.0.0.1:9/".to_owned()
+            ))
         );
         config["allowed_service_urls"] = json!(["http://127.0.0.1:9/"]);
         assert!(TeamsConfig::from_json(&config).is_ok());

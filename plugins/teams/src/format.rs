@@ -127,8 +127,10 @@ pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut line_start = true;
     for c in text.chars() {
-        let special = matches!(c, '\\' | '*' | '_' | '`' | '[' | ']' | '(' | ')' | '<' | '>')
-            || (line_start && matches!(c, '#' | '-' | '+'));
+        let special = matches!(
+            c,
+            '\\' | '*' | '_' | '`' | '[' | ']' | '(' | ')' | '<' | '>'
+        ) || (line_start && matches!(c, '#' | '-' | '+'));
         if special {
             out.push('\\');
         }
@@ -585,9 +587,11 @@ mod tests {
 
     #[test]
     fn a_learning_message_is_one_card_a_chunk_with_buttons_on_the_last() {
-        let activities =
-            learning_activities(&request(&["one", "two"], vec![action("a.1", "Acknowledge")]))
-                .unwrap();
+        let activities = learning_activities(&request(
+            &["one", "two"],
+            vec![action("a.1", "Acknowledge")],
+        ))
+        .unwrap();
         assert_eq!(activities.len(), 2);
         let first = card_of(&activities[0]).unwrap();
         assert_eq!(first["version"], "1.5");
@@ -607,9 +611,15 @@ mod tests {
         });
         let sent = learning_activities(&post).unwrap().remove(0);
         let updated = status_update(&sent, "Acknowledged on 2 December 2026", &[]).unwrap();
-        let body = card_of(&updated).unwrap()["body"].as_array().unwrap().clone();
+        let body = card_of(&updated).unwrap()["body"]
+            .as_array()
+            .unwrap()
+            .clone();
         let texts: Vec<&str> = body.iter().filter_map(|b| b["text"].as_str()).collect();
-        assert_eq!(texts, ["Neglect", "text", "Acknowledged on 2 December 2026"]);
+        assert_eq!(
+            texts,
+            ["Neglect", "text", "Acknowledged on 2 December 2026"]
+        );
         assert!(card_of(&updated).unwrap().get("actions").is_none());
     }
 
@@ -654,10 +664,17 @@ mod tests {
         }]);
         assert_eq!(actions[0]["type"], "Action.ShowCard");
         let inputs = &actions[0]["card"]["body"];
-        let kinds: Vec<&str> = (1..5).map(|i| inputs[i]["type"].as_str().unwrap()).collect();
+        let kinds: Vec<&str> = (1..5)
+            .map(|i| inputs[i]["type"].as_str().unwrap())
+            .collect();
         assert_eq!(
             kinds,
-            ["Input.ChoiceSet", "Input.Date", "Input.Number", "Input.Text"]
+            [
+                "Input.ChoiceSet",
+                "Input.Date",
+                "Input.Number",
+                "Input.Text"
+            ]
         );
         assert_eq!(actions[0]["card"]["actions"][0]["data"][FORM_KEY], "1");
     }

@@ -7,9 +7,7 @@
 
 pub mod auth;
 
-use cascade_plugin_api::{
-    InboundEvent, InboundKind, LogLevel, WebhookRequest, WebhookResponse,
-};
+use cascade_plugin_api::{InboundEvent, InboundKind, LogLevel, WebhookRequest, WebhookResponse};
 use std::time::Instant;
 
 use crate::format::{self, Activity, Said};

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::TeamsConfig;
 use crate::format::{self, FormatError, PersonRef};
-use crate::state::{
-    AppToken, Conversations, Pacing, Progress, SentCards, SigningKeys, Waiting,
-};
+use crate::state::{AppToken, Conversations, Pacing, Progress, SentCards, SigningKeys, Waiting};
 
 /// What sends and the webhook share: the configuration, the HTTP client,
 /// the host, and the state kept between calls.
@@ -133,9 +131,10 @@ pub async fn app_token(shared: &Shared) -> Result<String, ApiError> {
         .as_u64()
         .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
         .unwrap_or(3600);
-    shared
-        .token
-        .keep(token.clone(), Instant::now() + Duration::from_secs(lifetime));
+    shared.token.keep(
+        token.clone(),
+        Instant::now() + Duration::from_secs(lifetime),
+    );
     Ok(token)
 }
 
@@ -272,7 +271,14 @@ pub async fn deliver(shared: &Shared, request: &SendRequest) -> SendResult {
         Ok(conversation) => conversation,
         Err(error) => return error.into_result("opening the chat with the person"),
     };
-    post_activities(shared, request, &person.service_url, &conversation, activities).await
+    post_activities(
+        shared,
+        request,
+        &person.service_url,
+        &conversation,
+        activities,
+    )
+    .await
 }
 
 /// The bot's one-to-one conversation with `person`: remembered, or opened
@@ -361,7 +367,15 @@ async fn post_activities(
     let mut posted = shared.progress.posted(&request.idempotency_key);
     let total = activities.len();
     for (index, activity) in activities.into_iter().enumerate().skip(posted.len()) {
-        match call(shared, reqwest::Method::POST, &url, Some(conversation), &activity).await {
+        match call(
+            shared,
+            reqwest::Method::POST,
+            &url,
+            Some(conversation),
+            &activity,
+        )
+        .await
+        {
             Ok(json) => {
                 let id = json["id"].as_str().unwrap_or_default().to_owned();
                 if index + 1 == total {
@@ -463,9 +477,15 @@ pub async fn answer(shared: &Shared, request: &SendRequest) -> SendResult {
             )
         };
         for activity in &replies {
-            call(shared, reqwest::Method::POST, &url, Some(&conversation), activity)
-                .await
-                .map_err(|e| ("the answer", e))?;
+            call(
+                shared,
+                reqwest::Method::POST,
+                &url,
+                Some(&conversation),
+                activity,
+            )
+            .await
+            .map_err(|e| ("the answer", e))?;
         }
         Ok::<(), (&str, ApiError)>(())
     }

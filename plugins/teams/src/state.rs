@@ -75,7 +75,9 @@ impl SigningKeys {
     /// The key `kid`, if held and the set is not stale at `now`.
     pub fn get(&self, kid: &str, now: Instant) -> Option<SigningKey> {
         let held = lock(&self.keys);
-        let fresh = held.1.is_some_and(|at| now.duration_since(at) < KEYS_MAX_AGE);
+        let fresh = held
+            .1
+            .is_some_and(|at| now.duration_since(at) < KEYS_MAX_AGE);
         fresh.then(|| held.0.get(kid).cloned()).flatten()
     }
 
@@ -433,7 +435,11 @@ mod tests {
         let answered = Instant::now();
         pacing.block("c", answered, Duration::from_secs(3));
         let wait = pacing
-            .reserve("c", answered + Duration::from_secs(1), Duration::from_secs(5))
+            .reserve(
+                "c",
+                answered + Duration::from_secs(1),
+                Duration::from_secs(5),
+            )
             .unwrap();
         assert_eq!(wait, Duration::from_secs(2));
     }

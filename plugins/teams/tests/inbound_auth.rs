@@ -74,7 +74,8 @@ async fn an_unknown_key_id_fetches_the_keys_again_and_a_rotated_key_is_then_acce
     let mut channel = Running::<Teams>::start().await;
     let fake = channel.provider.0.clone();
     let conversation = fake.personal_conversation(1);
-    let activity = |text: &str| fake.activity(1, &conversation, true, Some(text), None, None, TENANT);
+    let activity =
+        |text: &str| fake.activity(1, &conversation, true, Some(text), None, None, TENANT);
 
     assert_eq!(fake.post(&activity("help"), &Signed::Valid).await, 200);
     channel.next_event().await;

@@ -155,7 +155,10 @@ impl FakeTeams {
             .route("/openid", get(metadata))
             .route("/keys", get(jwks))
             .route("/v3/conversations", post(create_conversation))
-            .route("/v3/conversations/{conversation}/activities", post(send_activity))
+            .route(
+                "/v3/conversations/{conversation}/activities",
+                post(send_activity),
+            )
             .route(
                 "/v3/conversations/{conversation}/activities/{activity}",
                 post(reply_to_activity).put(update_activity),
@@ -472,10 +475,16 @@ pub fn aad(n: u32) -> String {
 pub fn shown(activity: &Value) -> (String, Vec<(String, String)>) {
     let card = activity["attachments"]
         .as_array()
-        .and_then(|a| a.iter().find(|a| a["contentType"] == "application/vnd.microsoft.card.adaptive"))
+        .and_then(|a| {
+            a.iter()
+                .find(|a| a["contentType"] == "application/vnd.microsoft.card.adaptive")
+        })
         .map(|a| &a["content"]);
     let Some(card) = card else {
-        return (activity["text"].as_str().unwrap_or_default().to_owned(), Vec::new());
+        return (
+            activity["text"].as_str().unwrap_or_default().to_owned(),
+            Vec::new(),
+        );
     };
     let text = card["body"]
         .as_array()
@@ -544,18 +553,33 @@ fn record(state: &mut FakeState, method: &str, path: &str, status: u16, body: &V
     });
 }
 
-async fn token(State(served): State<Served>, Form(form): Form<BTreeMap<String, String>>) -> Response {
+async fn token(
+    State(served): State<Served>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
     let mut state = served.state.lock().unwrap();
     state.token_requests += 1;
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if field("grant_type") != "client_credentials" {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "unsupported_grant_type" }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "unsupported_grant_type" })),
+        )
+            .into_response();
     }
     if field("client_id") != APP_ID || field("client_secret") != PASSWORD {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "invalid_client" }))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "error": "invalid_client" })),
+        )
+            .into_response();
     }
     if field("scope") != SCOPE {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_scope" }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "invalid_scope" })),
+        )
+            .into_response();
     }
     let token = format!("app-token-{}", state.token_requests);
     state.tokens.insert(token.clone());
@@ -622,15 +646,23 @@ fn throttle(state: &mut FakeState, conversation: &str) -> Option<u64> {
     }
     let now = Instant::now();
     let mut wait = Duration::ZERO;
-    let checks: [(&str, &[(Duration, usize)]); 2] =
-        [(conversation, &LIMITS), ("", std::slice::from_ref(&APP_LIMIT))];
+    let checks: [(&str, &[(Duration, usize)]); 2] = [
+        (conversation, &LIMITS),
+        ("", std::slice::from_ref(&APP_LIMIT)),
+    ];
     for (key, limits) in checks {
         let times = state.windows.entry(key.to_owned()).or_default();
-        while times.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600)) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600))
+        {
             times.pop_front();
         }
         for (span, limit) in limits {
-            let inside: Vec<&Instant> = times.iter().filter(|t| now.duration_since(**t) < *span).collect();
+            let inside: Vec<&Instant> = times
+                .iter()
+                .filter(|t| now.duration_since(**t) < *span)
+                .collect();
             if inside.len() >= *limit {
                 wait = wait.max(*span - now.duration_since(*inside[inside.len() - limit]));
             }
@@ -641,7 +673,11 @@ fn throttle(state: &mut FakeState, conversation: &str) -> Option<u64> {
         return Some(wait.as_millis().div_ceil(1000).max(1) as u64);
     }
     for key in [conversation, ""] {
-        state.windows.entry(key.to_owned()).or_default().push_back(now);
+        state
+            .windows
+            .entry(key.to_owned())
+            .or_default()
+            .push_back(now);
     }
     None
 }
@@ -665,11 +701,18 @@ fn check_activity(body: &Value) -> Result<(), Response> {
     }
     let attachments = body["attachments"].as_array();
     if attachments.is_none() && body["text"].as_str().is_none_or(str::is_empty) {
-        return Err(error(400, "BadArgument", "Activity has no text or attachments"));
+        return Err(error(
+            400,
+            "BadArgument",
+            "Activity has no text or attachments",
+        ));
     }
     for attachment in attachments.into_iter().flatten() {
         let card = &attachment["content"];
-        let version_ok = matches!(card["version"].as_str(), Some("1.0" | "1.1" | "1.2" | "1.3" | "1.4" | "1.5"));
+        let version_ok = matches!(
+            card["version"].as_str(),
+            Some("1.0" | "1.1" | "1.2" | "1.3" | "1.4" | "1.5")
+        );
         if attachment["contentType"] != "application/vnd.microsoft.card.adaptive"
             || card["type"] != "AdaptiveCard"
             || !version_ok
@@ -689,16 +732,36 @@ async fn create_conversation(
     let mut state = served.state.lock().unwrap();
     let path = "/v3/conversations";
     let (status, response) = if !authorized(&state, &headers) {
-        (401, error(401, "Unauthorized", "Authorization has been denied for this request."))
+        (
+            401,
+            error(
+                401,
+                "Unauthorized",
+                "Authorization has been denied for this request.",
+            ),
+        )
     } else if body["bot"]["id"] != format!("28:{APP_ID}").as_str()
         || body["tenantId"] != TENANT
         || body["members"].as_array().is_none_or(|m| m.len() != 1)
     {
-        (400, error(400, "BadArgument", "Invalid conversation parameters"))
+        (
+            400,
+            error(400, "BadArgument", "Invalid conversation parameters"),
+        )
     } else {
-        let user = body["members"][0]["id"].as_str().unwrap_or_default().to_owned();
+        let user = body["members"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if state.blocked.contains(&user) {
-            (403, error(403, "Forbidden", "User blocked the conversation with the bot."))
+            (
+                403,
+                error(
+                    403,
+                    "Forbidden",
+                    "User blocked the conversation with the bot.",
+                ),
+            )
         } else if !user.starts_with("29:") {
             (404, error(404, "NotFound", "Member not found"))
         } else {
@@ -707,7 +770,10 @@ async fn create_conversation(
                 .entry(user.clone())
                 .or_insert_with(|| format!("a:1chat-{}", user.trim_start_matches("29:")))
                 .clone();
-            (201, (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response())
+            (
+                201,
+                (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response(),
+            )
         }
     };
     record(&mut state, "POST", path, status, &body);
@@ -729,14 +795,27 @@ fn reachable(state: &FakeState, conversation: &str) -> Result<(), Response> {
         )),
         Some(_) => Ok(()),
         None if state.channels.contains(conversation) => Ok(()),
-        None => Err(error(404, "ConversationNotFound", "Conversation not found.")),
+        None => Err(error(
+            404,
+            "ConversationNotFound",
+            "Conversation not found.",
+        )),
     }
 }
 
 /// The shared checks of a post, a reply and an update, in Teams' order.
-fn admit(state: &mut FakeState, headers: &HeaderMap, conversation: &str, body: &Value) -> Result<(), Response> {
+fn admit(
+    state: &mut FakeState,
+    headers: &HeaderMap,
+    conversation: &str,
+    body: &Value,
+) -> Result<(), Response> {
     if !authorized(state, headers) {
-        return Err(error(401, "Unauthorized", "Authorization has been denied for this request."));
+        return Err(error(
+            401,
+            "Unauthorized",
+            "Authorization has been denied for this request.",
+        ));
     }
     reachable(state, conversation)?;
     check_activity(body)?;
