@@ -151,10 +151,7 @@ impl TeamsConfig {
         let allowed_service_urls = match fields.get("allowed_service_urls") {
             None | Some(Value::Null) => ALLOWED_SERVICE_URLS.map(str::to_owned).to_vec(),
             Some(Value::Array(list))
-                if !list.is_empty()
-                    && list
-                        .iter()
-                        .all(|v| v.as_str().is_some_and(|s| is_http_url(s))) =>
+                if !list.is_empty() && list.iter().all(|v| v.as_str().is_some_and(is_http_url)) =>
             {
                 list.iter()
                     .filter_map(Value::as_str)

@@ -108,6 +108,8 @@ struct Window {
 /// A margin on each window: requests reach Teams a little after the
 /// plugin reserves their slot, and not always in the same order.
 const WINDOW_MARGIN: Duration = Duration::from_millis(10);
+/// Conversations whose windows are kept before idle ones are forgotten.
+const WINDOWS_KEPT: usize = 10_000;
 /// The app-wide window, as a key no conversation id can be.
 const APP: &str = "";
 
@@ -146,6 +148,16 @@ impl Pacing {
         at_most: Duration,
     ) -> Result<Duration, Duration> {
         let mut windows = lock(&self.windows);
+        if windows.len() > WINDOWS_KEPT {
+            // Forget conversations no window looks at any more.
+            windows.retain(|_, w| {
+                w.blocked_until.is_some_and(|until| until > now)
+                    || w.times.back().is_some_and(|t| {
+                        now.saturating_duration_since(*t)
+                            < Duration::from_secs(3600) + WINDOW_MARGIN
+                    })
+            });
+        }
         let conversation_at = in_order(
             windows.entry(conversation.to_owned()).or_default(),
             &self.limits,

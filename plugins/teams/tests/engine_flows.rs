@@ -301,14 +301,12 @@ async fn link_receive_acknowledge_see_the_card_change_confirm_through_the_form_a
         }
     );
     assert!(flow.answers_to(&stranger).await[0].contains("not linked"));
-    let mut forged = flow.fake.activity(
+    let mut forged = flow.fake.press_activity(
         AMARA,
         &conversation,
         true,
-        None,
-        Some(serde_json::json!({ "cascade": ack })),
-        Some(&card.id),
-        support::fake_teams::TENANT,
+        serde_json::json!({ "cascade": ack }),
+        &card.id,
     );
     assert_eq!(flow.fake.post(&forged, &Signed::WrongSignature).await, 401);
     assert_eq!(flow.fake.post(&forged, &Signed::Expired).await, 401);

@@ -23,9 +23,8 @@ async fn each_forged_stale_or_foreign_activity_is_refused_and_becomes_nothing() 
     let mut channel = Running::<Teams>::start().await;
     let fake = channel.provider.0.clone();
     let conversation = fake.personal_conversation(1);
-    let activity = |text: &str, tenant: &str| {
-        fake.activity(1, &conversation, true, Some(text), None, None, tenant)
-    };
+    let activity =
+        |text: &str, tenant: &str| fake.text_activity(1, &conversation, true, text, tenant);
 
     for how in [
         Signed::Missing,
@@ -74,8 +73,7 @@ async fn an_unknown_key_id_fetches_the_keys_again_and_a_rotated_key_is_then_acce
     let mut channel = Running::<Teams>::start().await;
     let fake = channel.provider.0.clone();
     let conversation = fake.personal_conversation(1);
-    let activity =
-        |text: &str| fake.activity(1, &conversation, true, Some(text), None, None, TENANT);
+    let activity = |text: &str| fake.text_activity(1, &conversation, true, text, TENANT);
 
     assert_eq!(fake.post(&activity("help"), &Signed::Valid).await, 200);
     channel.next_event().await;

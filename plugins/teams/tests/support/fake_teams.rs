@@ -283,18 +283,39 @@ impl FakeTeams {
     }
 
     /// A message activity from person `n` in `conversation`, as Teams posts
-    /// it: text, or with `value`, a card's submit.
-    pub fn activity(
+    /// it, saying `text`.
+    pub fn text_activity(
         &self,
         n: u32,
         conversation: &str,
         personal: bool,
-        text: Option<&str>,
-        value: Option<Value>,
-        reply_to: Option<&str>,
+        text: &str,
         tenant: &str,
     ) -> Value {
-        let mut activity = json!({
+        let mut activity = self.activity(n, conversation, personal, tenant);
+        activity["text"] = json!(text);
+        activity["textFormat"] = json!("plain");
+        activity
+    }
+
+    /// A card's submit from person `n` on message `reply_to`: `value` is
+    /// the button's data merged with the card's inputs.
+    pub fn press_activity(
+        &self,
+        n: u32,
+        conversation: &str,
+        personal: bool,
+        value: Value,
+        reply_to: &str,
+    ) -> Value {
+        let mut activity = self.activity(n, conversation, personal, TENANT);
+        activity["value"] = value;
+        activity["replyToId"] = json!(reply_to);
+        activity
+    }
+
+    fn activity(&self, n: u32, conversation: &str, personal: bool, tenant: &str) -> Value {
+        json!({
             "type": "message",
             "id": self.next_id(),
             "timestamp": "2026-03-27T10:00:00.000Z",
@@ -309,18 +330,7 @@ impl FakeTeams {
             "recipient": { "id": format!("28:{APP_ID}"), "name": "Cascade" },
             "channelData": { "tenant": { "id": tenant } },
             "locale": "en-GB",
-        });
-        if let Some(text) = text {
-            activity["text"] = json!(text);
-            activity["textFormat"] = json!("plain");
-        }
-        if let Some(value) = value {
-            activity["value"] = value;
-        }
-        if let Some(reply_to) = reply_to {
-            activity["replyToId"] = json!(reply_to);
-        }
-        activity
+        })
     }
 
     /// A bearer token for `activity`, signed as `how`.
@@ -407,7 +417,7 @@ impl FakeTeams {
     /// the activity id and the webhook's status.
     pub async fn says(&self, n: u32, text: &str) -> (String, u16) {
         let conversation = self.personal_conversation(n);
-        let activity = self.activity(n, &conversation, true, Some(text), None, None, TENANT);
+        let activity = self.text_activity(n, &conversation, true, text, TENANT);
         let status = self.post(&activity, &Signed::Valid).await;
         (activity["id"].as_str().unwrap().to_owned(), status)
     }
@@ -435,15 +445,7 @@ impl FakeTeams {
             }
         }
         let personal = !self.state().channels.contains(&message.conversation);
-        let activity = self.activity(
-            n,
-            &message.conversation,
-            personal,
-            None,
-            Some(value),
-            Some(&message.id),
-            TENANT,
-        );
+        let activity = self.press_activity(n, &message.conversation, personal, value, &message.id);
         let status = self.post(&activity, &Signed::Valid).await;
         (activity["id"].as_str().unwrap().to_owned(), status)
     }
@@ -535,12 +537,41 @@ struct Served {
     url: String,
 }
 
-fn error(status: u16, code: &str, message: &str) -> Response {
-    (
-        StatusCode::from_u16(status).unwrap(),
-        axum::Json(json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
+/// A refusal as the Bot Connector words it; `retry_after` for a 429.
+struct Refused {
+    status: u16,
+    code: &'static str,
+    message: &'static str,
+    retry_after: Option<u64>,
+}
+
+fn refused(status: u16, code: &'static str, message: &'static str) -> Refused {
+    Refused {
+        status,
+        code,
+        message,
+        retry_after: None,
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let mut response = (
+            StatusCode::from_u16(self.status).unwrap(),
+            axum::Json(json!({ "error": { "code": self.code, "message": self.message } })),
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", seconds.to_string().parse().unwrap());
+        }
+        response
+    }
+}
+
+fn error(status: u16, code: &'static str, message: &'static str) -> Response {
+    refused(status, code, message).into_response()
 }
 
 fn record(state: &mut FakeState, method: &str, path: &str, status: u16, body: &Value) {
@@ -682,26 +713,25 @@ fn throttle(state: &mut FakeState, conversation: &str) -> Option<u64> {
     None
 }
 
-fn too_many(seconds: u64) -> Response {
-    let mut response = error(429, "Throttled", "Too many requests");
-    response
-        .headers_mut()
-        .insert("retry-after", seconds.to_string().parse().unwrap());
-    response
+fn too_many(seconds: u64) -> Refused {
+    Refused {
+        retry_after: Some(seconds),
+        ..refused(429, "Throttled", "Too many requests")
+    }
 }
 
 /// Teams' check of a message activity: a plain text, or Adaptive Cards of
 /// a version it renders, within the size limit.
-fn check_activity(body: &Value) -> Result<(), Response> {
+fn check_activity(body: &Value) -> Result<(), Refused> {
     if body["type"] != "message" {
-        return Err(error(400, "BadArgument", "Activity type must be message"));
+        return Err(refused(400, "BadArgument", "Activity type must be message"));
     }
     if body.to_string().len() > CARD_LIMIT {
-        return Err(error(413, "MessageSizeTooBig", "Message size too big"));
+        return Err(refused(413, "MessageSizeTooBig", "Message size too big"));
     }
     let attachments = body["attachments"].as_array();
     if attachments.is_none() && body["text"].as_str().is_none_or(str::is_empty) {
-        return Err(error(
+        return Err(refused(
             400,
             "BadArgument",
             "Activity has no text or attachments",
@@ -718,7 +748,7 @@ fn check_activity(body: &Value) -> Result<(), Response> {
             || !version_ok
             || !card["body"].is_array()
         {
-            return Err(error(400, "BadArgument", "Unknown attachment or card"));
+            return Err(refused(400, "BadArgument", "Unknown attachment or card"));
         }
     }
     Ok(())
@@ -781,21 +811,21 @@ async fn create_conversation(
 }
 
 /// Whether the bot may post in `conversation`, as Teams decides it.
-fn reachable(state: &FakeState, conversation: &str) -> Result<(), Response> {
+fn reachable(state: &FakeState, conversation: &str) -> Result<(), Refused> {
     let user = state
         .personal
         .iter()
         .find(|(_, c)| c.as_str() == conversation)
         .map(|(u, _)| u.clone());
     match user {
-        Some(user) if state.blocked.contains(&user) => Err(error(
+        Some(user) if state.blocked.contains(&user) => Err(refused(
             403,
             "Forbidden",
             "The bot is not part of the conversation roster.",
         )),
         Some(_) => Ok(()),
         None if state.channels.contains(conversation) => Ok(()),
-        None => Err(error(
+        None => Err(refused(
             404,
             "ConversationNotFound",
             "Conversation not found.",
@@ -809,9 +839,9 @@ fn admit(
     headers: &HeaderMap,
     conversation: &str,
     body: &Value,
-) -> Result<(), Response> {
+) -> Result<(), Refused> {
     if !authorized(state, headers) {
-        return Err(error(
+        return Err(refused(
             401,
             "Unauthorized",
             "Authorization has been denied for this request.",
@@ -867,7 +897,7 @@ fn post_message(
         None => format!("/v3/conversations/{conversation}/activities"),
     };
     let response = match admit(&mut state, &headers, &conversation, &body) {
-        Err(refused) => refused,
+        Err(refusal) => refusal.into_response(),
         Ok(()) => {
             state.next_id += 1;
             let id = format!("1{:012}", state.next_id);
@@ -901,7 +931,7 @@ async fn update_activity(
         .iter()
         .any(|m| m.conversation == conversation && m.id == activity);
     let response = match admit(&mut state, &headers, &conversation, &body) {
-        Err(refused) => refused,
+        Err(refusal) => refusal.into_response(),
         Ok(()) if !exists => error(404, "ActivityNotFound", "Activity not found."),
         Ok(()) => {
             let stored = state

@@ -85,14 +85,12 @@ impl ChatProvider for Teams {
             .message(&message.id)
             .unwrap_or_else(|| panic!("no message {} at the fake", message.id));
         let conversation = stored.conversation.clone();
-        let activity = self.0.activity(
+        let activity = self.0.press_activity(
             n,
             &conversation,
             true,
-            None,
-            Some(serde_json::json!({ "cascade": data })),
-            Some(&message.id),
-            fake_teams::TENANT,
+            serde_json::json!({ "cascade": data }),
+            &message.id,
         );
         let id = activity["id"].as_str().unwrap().to_owned();
         let fake = self.0.clone();
@@ -117,15 +115,9 @@ impl WebhookProvider for Teams {
     async fn post_text(&self, person: &Person, text: &str, credentials: Credentials) -> Vec<u16> {
         let n = number_of(&person.address);
         let conversation = self.0.personal_conversation(n);
-        let activity = self.0.activity(
-            n,
-            &conversation,
-            true,
-            Some(text),
-            None,
-            None,
-            fake_teams::TENANT,
-        );
+        let activity = self
+            .0
+            .text_activity(n, &conversation, true, text, fake_teams::TENANT);
         let how = match credentials {
             Credentials::Missing => Signed::Missing,
             Credentials::Wrong => Signed::WrongSignature,
