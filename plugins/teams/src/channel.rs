@@ -4,7 +4,7 @@
 
 use cascade_plugin_api::{
     Capability, ChannelPlugin, Completion, Host, Limits, LogLevel, Manifest, SendRequest,
-    WebhookReply, WebhookRequest,
+    WebhookReply, WebhookRequest, WebhookResponse,
 };
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::config::{TeamsConfig, config_schema};
 use crate::format::CHUNK_LIMIT;
-use crate::inbound::{CHANNEL, receive};
+use crate::inbound::{CHANNEL, check_headers, receive};
 use crate::send::{Shared, answer, client, deliver};
 use crate::state::{AppToken, Conversations, Pacing, Progress, SentCards, SigningKeys, Waiting};
 
@@ -40,6 +40,7 @@ impl ChannelPlugin for TeamsChannel {
                 Capability::Forms,
                 Capability::ChannelPosts,
                 Capability::Webhook,
+                Capability::WebhookHeaders,
             ],
             limits: Limits {
                 max_message_length: Some(CHUNK_LIMIT),
@@ -107,6 +108,10 @@ impl ChannelPlugin for TeamsChannel {
         self.handle.spawn(async move {
             reply.respond(receive(&shared, request).await);
         });
+    }
+
+    fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {
+        check_headers(&self.shared, request)
     }
 
     fn stop(&self) {

@@ -17,6 +17,24 @@ use crate::state::Pending;
 /// The channel kind events carry.
 pub const CHANNEL: &str = "teams";
 
+/// The check of a request on its headers, before the host reads its body:
+/// a refused one is 401 and its body is never read.
+pub fn check_headers(shared: &Shared, request: &WebhookRequest) -> Result<(), WebhookResponse> {
+    if request.method != "POST" {
+        return Err(WebhookResponse::text(
+            405,
+            "the bot's messaging endpoint takes POST only",
+        ));
+    }
+    auth::check_headers(shared, request.header("authorization")).map_err(|error| {
+        shared.host.log(
+            LogLevel::Warn,
+            format!("refused a webhook request on its headers: {error}"),
+        );
+        unauthorized()
+    })
+}
+
 /// Answers one request to the messaging endpoint, emitting its event when
 /// it is authentic.
 pub async fn receive(shared: &Shared, request: WebhookRequest) -> WebhookResponse {

@@ -1,12 +1,14 @@
 //! Every request to the bot's messaging endpoint is checked as the Bot
 //! Framework documents it, through cascade's own webhook route and the
 //! real plugin library: a token with a wrong signature, another audience,
-//! another issuer, past its expiry (beyond five minutes of skew), a key id
-//! the Bot Framework does not publish, or a `serviceurl` claim that is not
-//! the activity's is refused with 401; an activity from another tenant or
-//! through a Bot Connector not allowed is refused with 403; none of them
-//! becomes an event. A key published in a rotation is fetched when a token
-//! first names it.
+//! another issuer, past its expiry or before its start (beyond five
+//! minutes of skew), a key id the Bot Framework does not publish, or a
+//! `serviceurl` claim that is not the activity's is refused with 401; an
+//! activity from another tenant or through a Bot Connector not allowed is
+//! refused with 403; none of them becomes an event. Once the keys are
+//! held, a forged token is refused on the headers, before the body is
+//! read. A key published in a rotation is fetched when a token first
+//! names it.
 
 mod support;
 
@@ -32,6 +34,7 @@ async fn each_forged_stale_or_foreign_activity_is_refused_and_becomes_nothing() 
         Signed::WrongAudience,
         Signed::WrongIssuer,
         Signed::Expired,
+        Signed::NotYetValid,
         Signed::UnknownKey,
         Signed::OtherServiceUrl,
     ] {
@@ -65,7 +68,40 @@ async fn each_forged_stale_or_foreign_activity_is_refused_and_becomes_nothing() 
     );
     assert_eq!(event.account, fake.address(1));
     channel.assert_no_event(QUIET).await;
+
+    // With the keys held, a forged token is refused on the headers alone:
+    // the body it announces is never waited for.
+    let forged = fake
+        .sign(&activity("pending", TENANT), &Signed::WrongSignature)
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(headers_only(&fake.webhook_url(), &forged).await, 401);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    channel.assert_no_event(QUIET).await;
     channel.stop().await;
+}
+
+/// A POST whose headers announce a body that never comes; the status.
+async fn headers_only(url: &str, token: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (address, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = vec![0; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    String::from_utf8_lossy(&response[..n])
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,19 +51,19 @@ struct Claims {
     serviceurl: Option<String>,
 }
 
-/// Checks the request's `Authorization` header for `activity`.
-pub async fn authenticate(
-    shared: &Shared,
-    authorization: Option<&str>,
-    activity: &Activity,
-) -> Result<(), AuthError> {
-    let token = authorization
+/// The bearer token of an `Authorization` header.
+fn bearer(authorization: Option<&str>) -> Result<&str, AuthError> {
+    authorization
         .and_then(|h| {
             let (scheme, token) = h.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .filter(|t| !t.is_empty())
-        .ok_or(AuthError::NoToken)?;
+        .ok_or(AuthError::NoToken)
+}
+
+/// The token's algorithm and key id, if it is an RSA-signed JWT.
+fn algorithm_and_key_id(token: &str) -> Result<(Algorithm, String), AuthError> {
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
     if !matches!(
@@ -72,21 +72,53 @@ pub async fn authenticate(
     ) {
         return Err(AuthError::Algorithm(header.alg));
     }
-    let kid = header.kid.ok_or(AuthError::NoKeyId)?;
-    let key = signing_key(shared, &kid).await?;
-    if !key.endorsements.is_empty() && !key.endorsements.contains(&activity.channel_id) {
-        return Err(AuthError::NotEndorsed(activity.channel_id.clone()));
-    }
+    Ok((header.alg, header.kid.ok_or(AuthError::NoKeyId)?))
+}
+
+/// The signature, issuer, audience and times of `token`, by `key`.
+fn verified(
+    shared: &Shared,
+    token: &str,
+    algorithm: Algorithm,
+    key: &DecodingKey,
+) -> Result<Claims, AuthError> {
     let config = &shared.config;
-    let mut validation = Validation::new(header.alg);
+    let mut validation = Validation::new(algorithm);
     validation.set_issuer(&[&config.token_issuer]);
     validation.set_audience(&[&config.app_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     validation.leeway = CLOCK_SKEW_SECONDS;
     validation.validate_nbf = true;
-    let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
-        .map_err(|e| AuthError::Invalid(e.to_string()))?
-        .claims;
+    jsonwebtoken::decode::<Claims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| AuthError::Invalid(e.to_string()))
+}
+
+/// The check on the headers alone, before the body is read: a bearer JWT
+/// signed with RSA, and, when its key is held, valid by that key. A key
+/// not held yet passes here; [`authenticate`] fetches it.
+pub fn check_headers(shared: &Shared, authorization: Option<&str>) -> Result<(), AuthError> {
+    let token = bearer(authorization)?;
+    let (algorithm, kid) = algorithm_and_key_id(token)?;
+    match shared.keys.get(&kid, Instant::now()) {
+        Some(key) => verified(shared, token, algorithm, &key.key).map(drop),
+        None => Ok(()),
+    }
+}
+
+/// Checks the request's `Authorization` header for `activity`.
+pub async fn authenticate(
+    shared: &Shared,
+    authorization: Option<&str>,
+    activity: &Activity,
+) -> Result<(), AuthError> {
+    let token = bearer(authorization)?;
+    let (algorithm, kid) = algorithm_and_key_id(token)?;
+    let key = signing_key(shared, &kid).await?;
+    if !key.endorsements.is_empty() && !key.endorsements.contains(&activity.channel_id) {
+        return Err(AuthError::NotEndorsed(activity.channel_id.clone()));
+    }
+    let claims = verified(shared, token, algorithm, &key.key)?;
     if claims.serviceurl.as_deref() != Some(activity.service_url.as_str()) {
         return Err(AuthError::ServiceUrl);
     }

@@ -78,6 +78,8 @@ pub enum Signed {
     Expired,
     /// Expired two minutes ago (within the skew).
     ExpiredWithinSkew,
+    /// Valid only from ten minutes from now (beyond the skew).
+    NotYetValid,
     /// By a key the fake never publishes.
     UnknownKey,
     /// By the key the fake publishes only after `rotate_keys`.
@@ -204,6 +206,14 @@ impl FakeTeams {
             "app_id = \"{APP_ID}\", tenant_id = \"{TENANT}\", token_url = \"{0}/oauth2/token\", openid_metadata_url = \"{0}/openid\", service_url = \"{0}/\", allowed_service_urls = [\"{0}/\"]",
             self.url
         )
+    }
+
+    pub fn webhook_url(&self) -> String {
+        self.webhook
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the webhook URL is set")
     }
 
     pub fn set_webhook(&self, url: &str) {
@@ -356,6 +366,7 @@ impl FakeTeams {
             ),
             Signed::Expired => (&keys()[0], APP_ID, ISSUER, now - 600, None),
             Signed::ExpiredWithinSkew => (&keys()[0], APP_ID, ISSUER, now - 120, None),
+            Signed::NotYetValid => (&keys()[0], APP_ID, ISSUER, now + 4500, None),
             Signed::UnknownKey => (&keys()[2], APP_ID, ISSUER, now + 3600, None),
             Signed::RotatedKey => (&keys()[1], APP_ID, ISSUER, now + 3600, None),
             Signed::OtherServiceUrl => (
