@@ -235,8 +235,10 @@ fn in_order(window: &mut Window, limits: &[(Duration, usize)], from: Instant) ->
 }
 
 /// The earliest time at or after `from` when one more operation fits a
-/// window of `span` holding at most `limit`, wherever the others are
-/// (some may be reserved later than `from`).
+/// window of `span` holding at most `limit`, at least `span / limit` from
+/// every other (so the bot's operations go out evenly, not in bursts that
+/// arrive reordered), wherever the others are (some may be reserved later
+/// than `from`).
 fn anywhere(times: &mut VecDeque<Instant>, span: Duration, limit: usize, from: Instant) -> Instant {
     while times
         .front()
@@ -244,11 +246,20 @@ fn anywhere(times: &mut VecDeque<Instant>, span: Duration, limit: usize, from: I
     {
         times.pop_front();
     }
+    let gap = span / u32::try_from(limit.max(1)).unwrap_or(u32::MAX);
     let mut candidates: Vec<Instant> = std::iter::once(from)
-        .chain(times.iter().map(|t| *t + span).filter(|c| *c > from))
+        .chain(times.iter().map(|t| *t + span))
+        .chain(times.iter().map(|t| *t + gap))
+        .filter(|c| *c >= from)
         .collect();
     candidates.sort();
     let fits = |at: Instant| {
+        if times
+            .iter()
+            .any(|t| t.max(&at).saturating_duration_since(*t.min(&at)) < gap)
+        {
+            return false;
+        }
         let mut near: Vec<Instant> = times
             .iter()
             .copied()
@@ -404,16 +415,17 @@ mod tests {
 
     #[test]
     fn seven_a_second_then_the_eighth_waits_for_the_window() {
-        let pacing = pacing(7, 60, 50);
+        let pacing = pacing(7, 60, 10_000);
         let now = Instant::now();
         for _ in 0..7 {
-            assert_eq!(pacing.reserve("c", now, Duration::ZERO), Ok(Duration::ZERO));
+            assert!(pacing.reserve("c", now, Duration::from_millis(5)).is_ok());
         }
         let wait = pacing.reserve("c", now, Duration::from_secs(5)).unwrap();
         assert_eq!(wait, Duration::from_secs(1) + WINDOW_MARGIN);
-        assert_eq!(
-            pacing.reserve("other", now, Duration::ZERO),
-            Ok(Duration::ZERO),
+        assert!(
+            pacing
+                .reserve("other", now, Duration::from_millis(5))
+                .is_ok(),
             "another conversation has its own window"
         );
     }
@@ -457,13 +469,21 @@ mod tests {
     }
 
     #[test]
-    fn the_app_limit_spans_conversations() {
+    fn the_app_limit_spans_conversations_evenly() {
         let pacing = pacing(7, 60, 3);
         let now = Instant::now();
-        for c in ["a", "b", "c"] {
-            assert_eq!(pacing.reserve(c, now, Duration::ZERO), Ok(Duration::ZERO));
-        }
-        assert!(pacing.reserve("d", now, Duration::ZERO).is_err());
+        let gap = (Duration::from_secs(1) + WINDOW_MARGIN) / 3;
+        let waits: Vec<Duration> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|c| pacing.reserve(c, now, Duration::from_secs(5)).unwrap())
+            .collect();
+        assert_eq!(waits[..3], [Duration::ZERO, gap, gap * 2]);
+        assert_eq!(
+            waits[3],
+            Duration::from_secs(1) + WINDOW_MARGIN,
+            "the window"
+        );
+        assert!(pacing.reserve("e", now, Duration::ZERO).is_err());
     }
 
     #[test]
