@@ -588,3 +588,48 @@ fn check_refuses_a_content_file_over_a_megabyte_naming_its_size() {
         "{stderr}"
     );
 }
+
+#[test]
+fn teams_manifest_names_the_bot_of_the_project_s_teams_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let out = cascade(&["teams", "manifest", "--project", "demo"], tmp.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no Teams channel"),
+        "{}",
+        text(&out.stderr)
+    );
+    let config = tmp.path().join("demo/cascade.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(
+        "\n[[channels]]\nname = \"teams\"\nplugin = \"teams\"\nconfig = { app_id = \"6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f\", tenant_id = \"11111111-2222-4333-8444-555555555555\" }\nsecrets = { app_password = { env = \"CASCADE_TEAMS_APP_PASSWORD\" } }\n",
+    );
+    std::fs::write(&config, toml).unwrap();
+    let out = cascade(
+        &[
+            "teams",
+            "manifest",
+            "--project",
+            "demo",
+            "--out",
+            "manifest.json",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["bots"][0]["botId"],
+        "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+    );
+    assert_eq!(
+        manifest["bots"][0]["scopes"],
+        serde_json::json!(["personal", "team"])
+    );
+    assert_eq!(
+        manifest["bots"][0]["commandLists"][0]["commands"][0]["title"],
+        "link"
+    );
+}

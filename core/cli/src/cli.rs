@@ -126,6 +126,11 @@ enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Microsoft Teams: make the app manifest an administrator uploads.
+    Teams {
+        #[command(subcommand)]
+        action: TeamsAction,
+    },
     /// Create (or reuse) a demo project, check it, import it into SQLite,
     /// start a rollout of an example briefing through the file channel and
     /// serve it.
@@ -184,6 +189,22 @@ enum UsersAction {
     Reset { name: String },
     /// List the console users and their roles.
     List,
+}
+
+#[derive(Subcommand)]
+enum TeamsAction {
+    /// Write the Teams app manifest.json for the project's Teams channel
+    /// (bot id, personal and team scopes, commands). Zip it with two icons,
+    /// color.png (192x192) and outline.png (32x32), and upload it in the
+    /// Teams admin centre.
+    Manifest {
+        /// The Teams channel's name, when the project has several.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Where to write it (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +327,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Users { action } => {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(users(&project, action))
+        }
+        Command::Teams {
+            action: TeamsAction::Manifest { channel, out },
+        } => {
+            let project = Project::open(&cli.project)?;
+            let manifest = crate::teams_manifest::manifest(&project.config, channel.as_deref())?;
+            let text = serde_json::to_string_pretty(&manifest)? + "\n";
+            match out {
+                Some(out) => {
+                    std::fs::write(&out, text)
+                        .with_context(|| format!("cannot write {}", out.display()))?;
+                    println!("wrote {}", out.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
             dir,

@@ -5,7 +5,7 @@
 
 use crate::ack::{CASCADE_METHODS, MAX_NOTE_CHARS};
 use cascade_model::actions::{ActionKey, ActionRef};
-use cascade_plugin_api::{Action, Form, FormField};
+use cascade_plugin_api::{Action, FieldChoice, FieldInput, Form, FormField};
 use chrono::NaiveDate;
 
 /// The buttons a delivery of an item carries: acknowledge, and for a
@@ -49,6 +49,15 @@ pub fn confirm_action(
         required: true,
         max_length: Some(100),
         multiline: false,
+        input: None,
+    };
+    let choices = |pairs: &mut dyn Iterator<Item = (&str, &str)>| FieldInput::Choice {
+        choices: pairs
+            .map(|(value, label)| FieldChoice {
+                value: value.to_owned(),
+                label: label.to_owned(),
+            })
+            .collect(),
     };
     let team_names: Vec<&str> = champion_teams.iter().map(|(_, n)| n.as_str()).collect();
     let form = forms.then(|| Form {
@@ -57,15 +66,25 @@ pub fn confirm_action(
             FormField {
                 placeholder: Some(truncate(&team_names.join(", "), 100)),
                 value: (champion_teams.len() == 1).then(|| champion_teams[0].1.clone()),
+                input: Some(choices(
+                    &mut champion_teams
+                        .iter()
+                        .map(|(_, name)| (name.as_str(), name.as_str())),
+                )),
                 ..field("team", "Team")
             },
             FormField {
                 value: Some(today.to_string()),
                 max_length: Some(10),
+                input: Some(FieldInput::Date),
                 ..field("session_date", "Date of the session (YYYY-MM-DD)")
             },
             FormField {
                 max_length: Some(6),
+                input: Some(FieldInput::Number {
+                    min: Some(0),
+                    max: None,
+                }),
                 ..field("present", "Number present")
             },
             FormField {
@@ -76,6 +95,7 @@ pub fn confirm_action(
                         .collect::<Vec<_>>()
                         .join(", "),
                 ),
+                input: Some(choices(&mut CASCADE_METHODS.iter().copied())),
                 ..field("method", "How you shared it")
             },
             FormField {

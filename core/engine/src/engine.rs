@@ -68,7 +68,8 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         None => match kind.as_str() {
             "email" => vec![Channel::EmailHtml, Channel::EmailText],
             "telegram" => vec![Channel::Telegram],
-            "discord" => vec![Channel::Discord],
+            // Adaptive Cards read the same Markdown subset as Discord.
+            "discord" | "teams" => vec![Channel::Discord],
             other => {
                 return Err(format!(
                     "channel \"{}\": the {other} plugin has no default render\n  help: say which it carries, e.g. formats = [\"email-text\"]",

@@ -216,6 +216,36 @@ pub struct FormField {
     /// Several lines of text (a note) rather than one.
     #[serde(default)]
     pub multiline: bool,
+    /// What kind of value the field takes, for providers whose forms have
+    /// typed inputs (a Teams Adaptive Card's date picker or choice list).
+    /// Absent: free text. Plugins without typed inputs ignore it; the host
+    /// checks every submitted value as text whatever the input was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<FieldInput>,
+}
+
+/// A typed form input (see [`FormField::input`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum FieldInput {
+    /// A calendar date, submitted as `YYYY-MM-DD`.
+    Date,
+    /// A whole number, submitted as decimal digits.
+    Number {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<i64>,
+    },
+    /// One of `choices`, submitted as the chosen `value`.
+    Choice { choices: Vec<FieldChoice> },
+}
+
+/// One choice of a [`FieldInput::Choice`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChoice {
+    pub value: String,
+    pub label: String,
 }
 
 /// How a send ended.

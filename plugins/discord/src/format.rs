@@ -485,6 +485,7 @@ pub(crate) mod tests {
                     required: true,
                     max_length: Some(4),
                     multiline: false,
+                    input: None,
                 },
                 FormField {
                     id: "note".to_owned(),
@@ -494,6 +495,7 @@ pub(crate) mod tests {
                     required: false,
                     max_length: None,
                     multiline: true,
+                    input: None,
                 },
             ],
         };

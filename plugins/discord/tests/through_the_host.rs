@@ -264,6 +264,7 @@ fn confirmation_form() -> Form {
         required: !multiline,
         max_length: Some(200),
         multiline,
+        input: None,
     };
     Form {
         title: "Confirm you cascaded this".to_owned(),

@@ -452,6 +452,7 @@ pub async fn webhook_without_auth_is_refused<P: WebhookProvider>() {
         listener.local_addr().unwrap(),
         P::PLUGIN
     );
+    provider.webhook_at(&url);
     let setup = provider.webhook_channel(&url);
     let mut channel = Running::start_with(provider, setup, Some(listener)).await;
     channel.assert_capable(&[Capability::Webhook]);

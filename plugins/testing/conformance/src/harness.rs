@@ -69,7 +69,15 @@ impl<P: ChatProvider> Running<P> {
     pub async fn start() -> Running<P> {
         let provider = P::start().await;
         let setup = provider.channel();
-        Running::start_with(provider, setup, None).await
+        if !P::WEBHOOK_ONLY {
+            return Running::start_with(provider, setup, None).await;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let address = listener.local_addr().expect("the listener's address");
+        provider.webhook_at(&format!("http://{address}/webhooks/{}", P::PLUGIN));
+        Running::start_with(provider, setup, Some(listener)).await
     }
 
     /// Starts the channel from `setup`. With `listener`, cascade's webhook

@@ -119,8 +119,20 @@ pub trait ChatProvider: Sized {
     /// The render the engine sends learning to this channel in.
     const RENDER: Render;
 
+    /// Whether what people do reaches the plugin only through cascade's
+    /// `/webhooks/{channel}` (a Teams bot has no other way in). Every check
+    /// then serves cascade's webhook routes and tells the fake where they
+    /// are ([`ChatProvider::webhook_at`]) before the channel starts.
+    const WEBHOOK_ONLY: bool = false;
+
     /// Starts the fake on a free loopback port.
     async fn start() -> Self;
+
+    /// For a [`ChatProvider::WEBHOOK_ONLY`] provider: the URL of cascade's
+    /// webhook route for the channel, where presses are to be posted.
+    fn webhook_at(&self, url: &str) {
+        let _ = url;
+    }
 
     /// The channel configured against this fake.
     fn channel(&self) -> ChannelSetup;
