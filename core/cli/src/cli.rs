@@ -13,6 +13,7 @@ use cascade_render::Channel;
 use cascade_store::{Outbox, RolloutState, SqliteStore, Store};
 use chrono::Timelike;
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -58,18 +59,28 @@ enum Command {
         action: RolloutAction,
     },
     /// Run the scheduler and dispatcher (and a health endpoint) until stopped
-    /// with Ctrl-C or SIGTERM; in-flight sends finish first.
+    /// with Ctrl-C or SIGTERM; sends in flight get --stop-within seconds to
+    /// finish, and a second Ctrl-C or SIGTERM stops at once.
     Serve {
         /// Where the HTTP server listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
-        /// Stop once nothing is left to send now (for scripts and tests).
+        /// Stop once nothing is left to send now (for scripts and tests):
+        /// messages waiting to be retried later do not keep it running
+        /// (`cascade status` shows them; a later `serve` sends them).
         #[arg(long)]
         until_idle: bool,
+        /// With --until-idle, also wait for every retry to be sent or given up.
+        #[arg(long, requires = "until_idle")]
+        wait_for_retries: bool,
         /// How long a claimed message is reserved for this process; after a
         /// crash, its unfinished messages are sent again once it runs out.
         #[arg(long, default_value_t = 120)]
         lease_seconds: u64,
+        /// On Ctrl-C or SIGTERM, how long to wait for the sends in flight;
+        /// those still unanswered are sent again once their lease runs out.
+        #[arg(long, default_value_t = 30)]
+        stop_within: u64,
     },
     /// Give people one-time codes (valid 24 hours, single use) that they send
     /// to a chat bot as `/link <code>` to link their chat account: printed,
@@ -173,7 +184,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", said_once(&e));
+            // Not `eprintln!`: after `serve`, a closed stderr is an error
+            // (SIGPIPE ignored), and the reason must not become a panic.
+            let _ = writeln!(std::io::stderr(), "error: {}", said_once(&e));
             ExitCode::FAILURE
         }
     }
@@ -234,14 +247,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve {
             listen,
             until_idle,
+            wait_for_retries,
             lease_seconds,
+            stop_within,
         } => {
             let project = Project::open(&cli.project)?;
             let settings = DispatchSettings {
                 lease: std::time::Duration::from_secs(lease_seconds.max(1)),
+                stop_within: std::time::Duration::from_secs(stop_within),
                 ..DispatchSettings::default()
             };
-            runtime()?.block_on(serve(project, Some(listen), until_idle, settings))
+            let until = match (until_idle, wait_for_retries) {
+                (false, _) => engine::Until::Stopped,
+                (true, false) => engine::Until::NothingDueNow,
+                (true, true) => engine::Until::NothingLeft,
+            };
+            runtime()?.block_on(serve(project, Some(listen), until, settings))
         }
         Command::LinkCodes { team, people, send } => {
             let project = Project::open(&cli.project)?;
@@ -519,10 +540,15 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
         project.root.join("outbox").display(),
         dir.display()
     );
+    let until = if until_idle {
+        engine::Until::NothingDueNow
+    } else {
+        engine::Until::Stopped
+    };
     let code = runtime.block_on(serve(
         Project::open(dir)?,
         Some(listen),
-        until_idle,
+        until,
         DispatchSettings::default(),
     ))?;
     runtime.block_on(status(
@@ -600,9 +626,18 @@ fn plugins(project_dir: &Path, check: bool) -> Result<ExitCode> {
         }
     }
     if check {
+        // Paths in channel configuration (the file channel's folder) are
+        // relative to the project, as under `serve`.
+        let root = if channels.is_empty() {
+            project_dir
+        } else {
+            std::env::set_current_dir(project_dir)
+                .with_context(|| format!("cannot work in {}", project_dir.display()))?;
+            Path::new(".")
+        };
         runtime()?.block_on(async {
             for channel in &channels {
-                match host.start(channel, project_dir).await {
+                match host.start(channel, root).await {
                     Ok(()) => println!(
                         "channel \"{}\" ({}) started and stopped cleanly",
                         channel.name, channel.plugin
@@ -695,8 +730,10 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             print_team_posts(&planned, &engine.calendar);
             print_already_reached(&planned);
             println!(
-                "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
-                planned.definition.id, written, planned.definition.id
+                "Started rollout \"{}\" for {}. `cascade serve` sends it; `cascade status {}` follows it.",
+                planned.definition.id,
+                people(written),
+                planned.definition.id
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -736,8 +773,19 @@ fn print_team_posts(planned: &engine::Planned, calendar: &cascade_model::rollout
 fn print_already_reached(planned: &engine::Planned) {
     if planned.already_reached > 0 {
         println!(
-            "{} people in this audience already have \"{}\" through another rollout and are left out, so nobody gets it twice.\n",
-            planned.already_reached, planned.definition.item
+            "{} in this audience already {} \"{}\" through another rollout and {} left out, so nobody gets it twice.\n",
+            people(planned.already_reached as u64),
+            if planned.already_reached == 1 {
+                "has"
+            } else {
+                "have"
+            },
+            planned.definition.item,
+            if planned.already_reached == 1 {
+                "is"
+            } else {
+                "are"
+            },
         );
     }
 }
@@ -766,18 +814,29 @@ fn enter(project: Project) -> Result<Project> {
 async fn serve(
     project: Project,
     listen: Option<std::net::SocketAddr>,
-    until_idle: bool,
+    until: engine::Until,
     settings: DispatchSettings,
 ) -> Result<ExitCode> {
+    crate::output::outlive_readers();
     let project = enter(project)?;
     let engine = Engine::open(project, true)
         .await
         .map_err(|p| anyhow!("{p}"))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop_within = settings.stop_within;
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down: finishing the sends in flight");
+        tracing::info!(
+            "shutting down: waiting up to {} s for the sends in flight (Ctrl-C again to stop now)",
+            stop_within.as_secs()
+        );
         let _ = stop.send(true);
+        stop_by(stop_within + STOPPING_CHANNELS);
+        shutdown_signal().await;
+        tracing::warn!(
+            "stopped at once: sends still in flight are sent again once their lease runs out"
+        );
+        std::process::exit(1);
     });
     let listener =
         match listen {
@@ -811,10 +870,10 @@ async fn serve(
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
     if let Some(listener) = listener {
-        println!(
+        crate::output::say(format_args!(
             "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
             listener.local_addr()?
-        );
+        ));
         let app = pages.merge(cascade_server::webhook_router(runner.host().clone()));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
@@ -825,14 +884,35 @@ async fn serve(
         });
     }
     let report = runner
-        .serve(stopped, until_idle)
+        .serve(stopped, until)
         .await
         .map_err(|p| anyhow!("{p}"))?;
-    println!(
+    crate::output::say(format_args!(
         "stopped: {} messages queued, {} sends attempted",
         report.queued, report.dispatched
-    );
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Time for the channels to stop after the sends in flight were waited for.
+const STOPPING_CHANNELS: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Ends the process if it has not stopped by itself within `deadline`:
+/// whatever holds it up (a plugin call that never returns, a stuck store),
+/// a shutdown finishes. A thread of its own, so it runs even when every
+/// worker of the runtime is blocked.
+fn stop_by(deadline: std::time::Duration) {
+    let _ = std::thread::Builder::new()
+        .name("cascade-stop-by".to_owned())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            tracing::error!(
+                "did not stop within {} s; stopping now: sends still in flight are sent again once their lease runs out",
+                deadline.as_secs()
+            );
+            crate::output::flush_log();
+            std::process::exit(1);
+        });
 }
 
 /// Files the server needs open besides its connections: the store, the
@@ -964,9 +1044,9 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             0
         };
         println!(
-            "\nwave {} \"{name}\": {} people, first send {}, deadline {}",
+            "\nwave {} \"{name}\": {}, first send {}, deadline {}",
             index + 1,
-            wave.members,
+            people(wave.members),
             calendar.format_local(cascade_model::rollout::wave_send(
                 &definition,
                 &calendar,
@@ -981,7 +1061,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             overdue
         );
         println!(
-            "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  sent",
+            "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  of the wave's people",
             "channel", "due", "sending", "sent", "retrying", "dead"
         );
         for c in counts.iter().filter(|c| c.wave == wave.wave) {
@@ -1009,6 +1089,15 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "1 person", "2 people".
+fn people(n: u64) -> String {
+    if n == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{n} people")
+    }
 }
 
 /// `[#######-------]  50% (25/50)`

@@ -7,6 +7,7 @@
 #[doc(hidden)]
 pub mod bench;
 pub mod cli;
+pub mod output;
 
 /// mimalloc for the engine's own allocations: dispatching spends a good
 /// part of its CPU allocating and freeing message text, JSON and rows on

@@ -458,13 +458,10 @@ impl<S: AllStores> Engine<S> {
     pub async fn serve(
         self,
         shutdown: tokio::sync::watch::Receiver<bool>,
-        until_idle: bool,
+        until: Until,
         settings: DispatchSettings,
     ) -> Result<ServeReport, Problems> {
-        self.runner(settings)
-            .await?
-            .serve(shutdown, until_idle)
-            .await
+        self.runner(settings).await?.serve(shutdown, until).await
     }
 }
 
@@ -522,13 +519,14 @@ impl<S> Runner<S> {
 }
 
 impl<S: AllStores> Runner<S> {
-    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
-    /// finishes the batch in flight and stops the channels), or, with
-    /// `until_idle`, until nothing is left to send now.
+    /// Runs the scheduler and dispatcher until `shutdown` turns true, or
+    /// until there is nothing to do as `until` says; then waits for the
+    /// sends in flight (up to [`DispatchSettings::stop_within`], leaving
+    /// the rest to their lease) and stops the channels.
     pub async fn serve(
         self,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
-        until_idle: bool,
+        until: Until,
     ) -> Result<ServeReport, Problems> {
         let mut report = ServeReport::default();
         let mut next_schedule = Utc::now();
@@ -558,7 +556,7 @@ impl<S: AllStores> Runner<S> {
             }
             report.dispatched += claimed;
             if claimed == 0 {
-                if until_idle && self.idle(Utc::now()).await? {
+                if until != Until::Stopped && self.idle(Utc::now(), until).await? {
                     break;
                 }
                 tokio::select! {
@@ -566,6 +564,15 @@ impl<S: AllStores> Runner<S> {
                     _ = shutdown.changed() => {}
                 }
             }
+        }
+        let within = self.dispatcher.stop_within();
+        let left = self.dispatcher.finish(within, Utc::now).await?;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "stopping with sends still unanswered after {} s; they are sent again once their lease runs out",
+                within.as_secs()
+            );
         }
         self.stop().await;
         Ok(report)
@@ -725,21 +732,44 @@ impl<S: AllStores> Runner<S> {
         });
     }
 
-    /// Nothing queued or leased, no member step due at `now`, and no team
-    /// post due or waiting for an edit of its count.
-    pub async fn idle(&self, now: DateTime<Utc>) -> Result<bool, Problems> {
-        Ok(self.store.outstanding().await? == 0
+    /// Nothing to send now (nothing due or leased; with
+    /// [`Until::NothingLeft`], nothing waiting to be retried either), no
+    /// member step due at `now`, and no team post due or waiting for an
+    /// edit of its count.
+    pub async fn idle(&self, now: DateTime<Utc>, until: Until) -> Result<bool, Problems> {
+        let left = match until {
+            Until::NothingLeft => self.store.outstanding().await?,
+            Until::Stopped | Until::NothingDueNow => self.store.due_now(millis(now)).await?,
+        };
+        Ok(left == 0
             && self.store.due_members(millis(now), 1).await?.is_empty()
             && self.store.team_posts_due(millis(now)).await? == 0
             && self.store.stale_team_posts(millis(now)).await?.is_empty())
     }
 
-    /// Stops every channel instance, letting in-flight sends finish.
+    /// Stops every channel instance at once, each given its stop timeout
+    /// to finish its sends.
     pub async fn stop(&self) {
+        let mut stopping = tokio::task::JoinSet::new();
         for instance in self.host.instances() {
-            instance.stop().await;
+            let instance = Arc::clone(instance);
+            stopping.spawn(async move { instance.stop().await });
         }
+        while stopping.join_next().await.is_some() {}
     }
+}
+
+/// When `cascade serve` stops by itself, besides on a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Only when stopped (Ctrl-C, SIGTERM).
+    Stopped,
+    /// Once nothing is left to send now: rows waiting to be retried later
+    /// do not keep it running (`--until-idle`).
+    NothingDueNow,
+    /// Once nothing is left at all, retries included
+    /// (`--until-idle --wait-for-retries`).
+    NothingLeft,
 }
 
 #[derive(Debug, Default, Clone, Copy)]

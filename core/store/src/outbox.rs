@@ -224,12 +224,14 @@ pub trait Outbox: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Claims up to `limit` rows of active rollouts that are due, or whose
-    /// lease expired, until `now + lease_ms`.
+    /// lease expired, until `now + lease_ms`; rows of the channel instances
+    /// in `skip` (busy ones) are left for later.
     fn claim(
         &self,
         now: i64,
         limit: u32,
         lease_ms: i64,
+        skip: &[String],
     ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, StoreError>> + Send;
 
     /// Whether a rollout may send now (it is active).
@@ -255,6 +257,12 @@ pub trait Outbox: Send + Sync {
 
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Outbox rows of active rollouts to send now: due at `now` or
+    /// earlier, or leased (being sent, or claimed by a process that
+    /// stopped, to be claimed again when the lease runs out). Rows waiting
+    /// to be retried later are not counted.
+    fn due_now(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Every channel identity of every person.
     fn all_identities(

@@ -29,6 +29,9 @@ pub struct DispatchSettings {
     /// The least time between two edits of one team post's live count:
     /// acknowledgements arriving meanwhile are shown together by one edit.
     pub team_post_edit_interval: Duration,
+    /// How long a shutdown waits for the sends in flight; those still
+    /// unanswered are left leased and sent again once their lease runs out.
+    pub stop_within: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -40,19 +43,32 @@ impl Default for DispatchSettings {
             backoff_max: Duration::from_secs(3600),
             default_in_flight: 64,
             team_post_edit_interval: Duration::from_secs(3),
+            stop_within: Duration::from_secs(30),
         }
     }
 }
 
 impl DispatchSettings {
-    /// The most rows claimed and not yet recorded at any moment, so the most
-    /// sends a crash can repeat: [`Dispatcher::dispatch_for`] claims a
-    /// batch while less than half a batch is in flight and fewer than half
-    /// a batch of outcomes wait to be recorded.
+    /// The most rows of one channel claimed and not yet recorded at any
+    /// moment, so the most sends a crash can repeat on it:
+    /// [`Dispatcher::dispatch_for`] claims a batch while less than half a
+    /// batch of the channel is in flight and fewer than half a batch of
+    /// outcomes wait to be recorded.
     pub fn unrecorded_at_most(&self) -> usize {
         2 * self.batch.max(1) as usize
     }
+
+    /// Sends of one channel in flight from which its rows are no longer
+    /// claimed: half a batch.
+    fn channel_full_at(&self) -> usize {
+        (self.batch.max(1) as usize / 2).max(1)
+    }
 }
+
+/// The clock a send reads when the provider answers: a retry's wait is
+/// counted from then, not from the claim (a send may wait for a free slot
+/// and the channel's pacing first).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The least time between the starts of two reads of one rollout's state
 /// before sends: a pause or cancel takes effect within it, and sends asking
@@ -110,6 +126,16 @@ impl RateLimit {
 
 pub struct Dispatcher<S> {
     shared: Arc<Shared<S>>,
+    /// Sends of [`dispatch_for`](Self::dispatch_for) still in flight when
+    /// its round ended, and outcomes not yet recorded: the next round goes
+    /// on with them, so a slow send never holds up a round.
+    running: tokio::sync::Mutex<Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    sends: Sends,
+    done: Outcomes,
 }
 
 impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
@@ -156,7 +182,9 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 rates,
                 state_checks: Default::default(),
                 state_reads: Default::default(),
+                claimed: Default::default(),
             }),
+            running: Default::default(),
         }
     }
 
@@ -164,7 +192,8 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     /// number of rows claimed (0: nothing was due).
     pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
         let mut sends = JoinSet::new();
-        let claimed = self.shared.claim_into(&mut sends, now).await?;
+        let clock: Clock = Arc::new(move || now);
+        let claimed = self.shared.claim_into(&mut sends, &clock, &[]).await?;
         let mut done = Outcomes::default();
         while let Some(sent) = sends.join_next().await {
             done.add(sent)?;
@@ -174,36 +203,56 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     }
 
     /// Claims, sends and records continuously until nothing is due at
-    /// `now()`, `stop` turns true, or `for_at_most` has passed, then lets the
-    /// sends in flight finish and records them. Unlike repeated
+    /// `now()` and nothing is in flight, `stop` turns true, or `for_at_most`
+    /// has passed. Sends still in flight then are not waited for: the next
+    /// call (or [`finish`](Self::finish)) records them. Unlike repeated
     /// [`dispatch_once`](Self::dispatch_once) calls, the next batch is
     /// claimed while the current one is still half in flight, and outcomes
     /// are recorded in groups as they come, so the store's work overlaps
-    /// the sends instead of stalling them. Returns the rows claimed.
+    /// the sends instead of stalling them. A channel with half a batch in
+    /// flight gets no more rows until some are answered, so a slow or stuck
+    /// channel never stops the others' rows (or due retries) being claimed.
+    /// Returns the rows claimed.
     pub async fn dispatch_for(
         &self,
-        now: impl Fn() -> DateTime<Utc>,
+        now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static,
         for_at_most: Duration,
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<usize, DeliveryError> {
         let shared = &self.shared;
+        let clock: Clock = Arc::new(now);
         let batch = shared.settings.batch.max(1) as usize;
-        let refill_below = (batch / 2).max(1);
+        let refill_below = shared.settings.channel_full_at();
         let until = tokio::time::Instant::now() + for_at_most;
-        let mut sends = JoinSet::new();
-        let mut done = Outcomes::default();
+        let mut running = self.running.lock().await;
+        let Running { sends, done } = &mut *running;
         let (mut claimed, mut drained) = (0, false);
+        // The full channels when a claim last found nothing else due: no
+        // need to ask again until one of them has room.
+        let mut nothing_beside: Option<Vec<String>> = None;
         loop {
-            let claiming = !drained && !*stop.borrow() && tokio::time::Instant::now() < until;
-            if claiming && sends.len() < refill_below {
-                let rows = shared.claim_into(&mut sends, now()).await?;
-                drained = rows < batch;
-                claimed += rows;
-            }
-            let Some(sent) = sends.join_next().await else {
-                if claiming && !drained {
-                    continue;
+            if !drained && !*stop.borrow() && tokio::time::Instant::now() < until {
+                let (full, busy) = shared.channels_in_flight();
+                if busy < refill_below && nothing_beside.as_ref() != Some(&full) {
+                    let rows = shared.claim_into(sends, &clock, &full).await?;
+                    claimed += rows;
+                    if rows < batch && full.is_empty() {
+                        drained = true;
+                    } else if rows == 0 {
+                        nothing_beside = Some(full);
+                    }
                 }
+            }
+            if sends.is_empty() {
+                done.record(&*shared.store, clock()).await?;
+                return Ok(claimed);
+            }
+            let sent = tokio::select! {
+                sent = sends.join_next() => sent,
+                () = tokio::time::sleep_until(until) => None,
+            };
+            let Some(sent) = sent else {
+                done.record(&*shared.store, clock()).await?;
                 return Ok(claimed);
             };
             done.add(sent)?;
@@ -211,9 +260,42 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
             // other sends go on in their tasks. The last group is recorded
             // as the last send ends.
             if done.len() >= refill_below || sends.is_empty() {
-                done.record(&*shared.store, now()).await?;
+                done.record(&*shared.store, clock()).await?;
             }
         }
+    }
+
+    /// How long a shutdown waits for the sends in flight.
+    pub fn stop_within(&self) -> Duration {
+        self.shared.settings.stop_within
+    }
+
+    /// Waits up to `within` for the sends of [`dispatch_for`](Self::dispatch_for)
+    /// still in flight and records them; returns how many were still
+    /// unanswered, which are abandoned: their rows stay leased and are
+    /// claimed again once the lease runs out.
+    pub async fn finish(
+        &self,
+        within: Duration,
+        now: impl Fn() -> DateTime<Utc>,
+    ) -> Result<usize, DeliveryError> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut running = self.running.lock().await;
+        let Running { sends, done } = &mut *running;
+        while !sends.is_empty() {
+            tokio::select! {
+                sent = sends.join_next() => {
+                    if let Some(sent) = sent {
+                        done.add(sent)?;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        done.record(&*self.shared.store, now()).await?;
+        let left = sends.len();
+        sends.abort_all();
+        Ok(left)
     }
 }
 
@@ -274,6 +356,28 @@ struct Shared<S> {
     state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     /// When each rollout's state was last read, to space the reads.
     state_reads: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Rows claimed and not yet answered, by channel instance.
+    claimed: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+/// One claimed row's place in its channel's count of rows in flight,
+/// given back however its send ends (answered, failed or abandoned).
+struct InFlight<S> {
+    shared: Arc<Shared<S>>,
+    channel: String,
+}
+
+impl<S> Drop for InFlight<S> {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .shared
+            .claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = claimed.get_mut(&self.channel) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
@@ -281,23 +385,51 @@ type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
 impl<S: Store + Outbox + Evidence> Shared<S> {
     /// Claims up to a batch of due rows under a lease and starts a send for
     /// each; returns how many were claimed.
+    /// The channels with half a batch or more in flight (sorted), and the
+    /// sends in flight on the others.
+    fn channels_in_flight(&self) -> (Vec<String>, usize) {
+        let claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let full_at = self.settings.channel_full_at();
+        let mut full: Vec<String> = claimed
+            .iter()
+            .filter(|(_, n)| **n >= full_at)
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        full.sort();
+        let busy = claimed.values().filter(|n| **n < full_at).sum();
+        (full, busy)
+    }
+
+    /// Rows of the channels in `full` are left for later.
     async fn claim_into(
         self: &Arc<Self>,
         sends: &mut Sends,
-        now: DateTime<Utc>,
+        clock: &Clock,
+        full: &[String],
     ) -> Result<usize, DeliveryError>
     where
         S: 'static,
     {
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let now = clock();
         let rows = self
             .store
-            .claim(millis(now), self.settings.batch.max(1), lease)
+            .claim(millis(now), self.settings.batch.max(1), lease, full)
             .await?;
         let claimed = rows.len();
+        let mut counts = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
         for row in rows {
+            *counts.entry(row.channel.clone()).or_default() += 1;
+            let in_flight = InFlight {
+                shared: Arc::clone(self),
+                channel: row.channel.clone(),
+            };
             let this = Arc::clone(self);
-            sends.spawn(async move { this.deliver(row, now).await });
+            let clock = Arc::clone(clock);
+            sends.spawn(async move {
+                let _in_flight = in_flight;
+                this.deliver(row, now, clock).await
+            });
         }
         Ok(claimed)
     }
@@ -353,6 +485,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         self: Arc<Self>,
         row: ClaimedDelivery,
         now: DateTime<Utc>,
+        clock: Clock,
     ) -> Result<Delivered, DeliveryError> {
         let rollout = self.rollouts.get(&*self.store, &row.rollout_id).await?;
         let _permit = match self.in_flight.get(&row.channel) {
@@ -408,6 +541,8 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             list: self.composer.mailing_list(&row, &rollout),
             post: None,
         };
+        // The wait is counted from the answer: time spent waiting for a
+        // slot, the channel's pacing and the provider is not taken off it.
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
             if row.attempts >= rollout.definition.max_attempts {
                 return dead(format!("gave up after {} attempts: {reason}", row.attempts));
@@ -419,7 +554,9 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
                 self.settings.backoff_max,
                 jitter(row.id, row.attempts),
             );
-            let at = millis(now) + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            let answered = millis(clock().max(now));
+            let at =
+                answered.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
             (row.id, DeliveryOutcome::RetryAt { at, reason }, None)
         };
         if let Some(rate) = self.rates.get(&row.channel) {
