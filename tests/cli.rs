@@ -588,3 +588,19 @@ fn check_refuses_a_content_file_over_a_megabyte_naming_its_size() {
         "{stderr}"
     );
 }
+
+/// `cascade plugins check` started the file channel with its folder taken
+/// from the current directory, leaving an `outbox/` wherever it was run.
+#[test]
+fn plugins_check_starts_channels_in_the_project_not_the_current_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let out = cascade(&["plugins", "check", "--project", "demo"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("started and stopped cleanly"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!tmp.path().join("outbox").exists());
+}

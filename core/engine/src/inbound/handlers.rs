@@ -549,6 +549,17 @@ fn form_problems(problems: &[FieldProblem]) -> Handled {
 mod tests {
     use super::*;
 
+    #[test]
+    fn help_lists_cancel_only_where_confirmations_are_typed() {
+        assert!(help(true).contains("/cancel"));
+        assert!(!help(false).contains("/cancel"));
+        for text in [help(true), help(false)] {
+            for command in ["/link CODE", "/pending", "/ack ITEM", "/help"] {
+                assert!(text.contains(command), "{command} in {text}");
+            }
+        }
+    }
+
     fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
