@@ -320,3 +320,94 @@ fn until_idle_stops_with_retries_waiting_and_says_so_in_status() {
         (0, 0, 0, PEOPLE as u64, 0)
     );
 }
+
+/// GET `path` from `address` (`127.0.0.1:port`): the status and body.
+fn get(address: &str, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: cascade\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Found against an independent Discord: a channel that could not start
+/// (there, a 429 on registering commands) made `serve` exit with every
+/// channel stopped. Here a file channel cannot start (its folder is a
+/// file): `serve` runs the other channel, `/health` says which part is
+/// down and why, and once the cause is gone the channel starts and its
+/// messages go.
+#[test]
+fn a_channel_that_cannot_start_is_down_in_health_while_the_others_serve_and_starts_later() {
+    let blocked = "\n[[channels]]\nname = \"blocked\"\nplugin = \"file\"\nidentity = \"email\"\nformats = [\"email-text\"]\nconfig = { dir = \"blocked\" }\n";
+    let dir = support::project(&format!("{}{blocked}", support::OUTBOX));
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, "a file where the channel's folder should be").unwrap();
+    let file = rollout(dir.path(), "first", "outbox");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let file = rollout_of(dir.path(), "second", "blocked", "7mb-safer-sleep");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+
+    let mut child = serve(dir.path(), &[], Stdio::piped(), Stdio::null());
+    let mut first_line = Vec::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0];
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        first_line.push(byte[0]);
+    }
+    let first_line = String::from_utf8(first_line).unwrap();
+    let address = first_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
+        .to_owned();
+
+    wait_until(Duration::from_secs(60), "the working channel sent", || {
+        delivered(dir.path()) == PEOPLE
+    });
+    let (status, body) = get(&address, "/health");
+    assert_eq!(status, 503, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["store"], "ok");
+    assert_eq!(health["channels"]["outbox"]["state"], "up");
+    assert_eq!(health["channels"]["blocked"]["state"], "down");
+    assert!(
+        health["channels"]["blocked"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("blocked"),
+        "{body}"
+    );
+
+    std::fs::remove_file(&blocker).unwrap();
+    let sent_later = || {
+        std::fs::read_dir(&blocker)
+            .map(|d| {
+                d.filter(|f| {
+                    f.as_ref()
+                        .is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".json"))
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_until(
+        Duration::from_secs(90),
+        "the channel started and sent",
+        || sent_later() == PEOPLE,
+    );
+    let (status, body) = get(&address, "/health");
+    assert_eq!(status, 200, "{body}");
+    // SAFETY: signalling our own child by its pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    assert!(wait(&mut child, Duration::from_secs(30), "serve after SIGTERM").success());
+}

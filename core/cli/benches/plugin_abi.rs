@@ -63,7 +63,7 @@ fn main() {
         tx,
     );
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let mut host = report.host;
+    let host = report.host;
     let channel = ChannelConfig {
         name: "echo".to_owned(),
         plugin: "test-echo".to_owned(),

@@ -577,10 +577,7 @@ fn plugins(project_dir: &Path, check: bool) -> Result<ExitCode> {
     let dirs = plugins::default_search_dirs(&plugins_config.dirs, project_dir);
     let files = plugins::discover(&dirs);
     let (inbound, _inbound_events) = tokio::sync::mpsc::unbounded_channel();
-    let LoadReport {
-        mut host,
-        mut problems,
-    } = PluginHost::load(&files, &plugins_config, inbound);
+    let LoadReport { host, mut problems } = PluginHost::load(&files, &plugins_config, inbound);
     if files.is_empty() {
         println!(
             "no plugin files found in: {}",
@@ -819,7 +816,7 @@ async fn serve(
 ) -> Result<ExitCode> {
     crate::output::outlive_readers();
     let project = enter(project)?;
-    let engine = Engine::open(project, true)
+    let engine = Engine::open_serving(project)
         .await
         .map_err(|p| anyhow!("{p}"))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -874,7 +871,17 @@ async fn serve(
             "cascade is serving; health at http://{}/health (Ctrl-C to stop)",
             listener.local_addr()?
         ));
-        let app = pages.merge(cascade_server::webhook_router(runner.host().clone()));
+        let store = runner.store().clone();
+        let health = cascade_server::Health {
+            host: runner.host().clone(),
+            store: Box::new(move || {
+                let store = store.clone();
+                Box::pin(async move { cascade_store::Audiences::has_people(&*store).await.is_ok() })
+            }),
+        };
+        let app = pages
+            .merge(cascade_server::webhook_router(runner.host().clone()))
+            .layer(axum::Extension(std::sync::Arc::new(health)));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             cascade_server::serve(listener, app, &limits, async move {
@@ -1148,7 +1155,7 @@ async fn link_codes(
     if let Some(channel) = send {
         let chosen: Vec<directory::Person> = chosen.into_iter().map(|p| p.person.clone()).collect();
         drop(store);
-        let mut engine = Engine::open(enter(project)?, true)
+        let engine = Engine::open(enter(project)?, true)
             .await
             .map_err(|p| anyhow!("{p}"))?;
         let mut failed = 0;

@@ -249,7 +249,7 @@ mod tests {
     }
 
     /// A writer that blocks until told, as a pipe nobody reads does.
-    struct Stuck(std::sync::mpsc::Receiver<()>);
+    struct Stuck(Receiver<()>);
 
     impl Write for Stuck {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {

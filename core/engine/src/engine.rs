@@ -40,6 +40,19 @@ pub struct Engine<S> {
     pub calendar: Calendar,
     /// Button presses and commands the channel plugins report.
     inbound: mpsc::UnboundedReceiver<Inbound>,
+    /// Channels that could not start (opened with
+    /// [`Engine::open_serving`]): `serve` tries them again.
+    waiting: Vec<ChannelConfig>,
+}
+
+/// Which channels opening an engine starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Starting {
+    None,
+    /// Every one; any that cannot start is a problem.
+    All,
+    /// Those that can; the others are down and tried again by `serve`.
+    Available,
 }
 
 /// Whether a plugin can carry team posts: post in a shared channel with
@@ -99,6 +112,14 @@ impl Engine<SqliteStore> {
         let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
         Engine::with_store(project, store, start_channels).await
     }
+
+    /// As [`open`](Self::open) for `cascade serve`: starts the channels
+    /// that can start; one that cannot is down (logged, shown in
+    /// `/health`), its rows wait, and [`Runner::serve`] tries it again.
+    pub async fn open_serving(project: Project) -> Result<Self, Problems> {
+        let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
+        Engine::opened(project, store, Starting::Available).await
+    }
 }
 
 impl<S: AllStores> Engine<S> {
@@ -109,6 +130,15 @@ impl<S: AllStores> Engine<S> {
         store: Arc<S>,
         start_channels: bool,
     ) -> Result<Self, Problems> {
+        let starting = if start_channels {
+            Starting::All
+        } else {
+            Starting::None
+        };
+        Engine::opened(project, store, starting).await
+    }
+
+    async fn opened(project: Project, store: Arc<S>, starting: Starting) -> Result<Self, Problems> {
         let config = &project.config;
         let calendar = Calendar::new(
             &config.partnership.time_zone,
@@ -126,10 +156,11 @@ impl<S: AllStores> Engine<S> {
         for warning in plugins::writable_by_others(&dirs, &files) {
             tracing::warn!("{warning}");
         }
-        let LoadReport { mut host, problems } =
+        let LoadReport { host, problems } =
             PluginHost::load(&files, &config.plugins, inbound_sender);
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
+        let mut waiting = Vec::new();
         for channel in &config.channels {
             let Some(plugin) = host.plugin(&channel.plugin) else {
                 problems.push(format!(
@@ -148,8 +179,16 @@ impl<S: AllStores> Engine<S> {
                 Ok(r) => routes.push(r),
                 Err(e) => problems.push(e),
             }
-            if start_channels && let Err(e) = host.start(channel, &project.root).await {
-                problems.push(e.to_string());
+            if starting == Starting::None {
+                continue;
+            }
+            if let Err(e) = host.start(channel, &project.root).await {
+                if starting == Starting::All {
+                    problems.push(e.to_string());
+                } else {
+                    tracing::error!(channel = %channel.name, "the channel is down, its messages wait, and it is tried again shortly: {e}");
+                    waiting.push(channel.clone());
+                }
             }
         }
         if !problems.is_empty() {
@@ -162,6 +201,7 @@ impl<S: AllStores> Engine<S> {
             routes,
             calendar,
             inbound,
+            waiting,
         })
     }
 
@@ -437,7 +477,19 @@ impl<S: AllStores> Engine<S> {
             composer,
             settings,
         );
+        let restarts = self
+            .waiting
+            .into_iter()
+            .map(|channel| Restart {
+                channel,
+                failures: 1,
+                next: tokio::time::Instant::now() + RESTART_FIRST_WAIT,
+                trying: false,
+            })
+            .collect();
         Ok(Runner {
+            restarts: Arc::new(std::sync::Mutex::new(restarts)),
+            root: self.project.root.clone(),
             responses: Responses::new(self.store.clone()),
             store: self.store,
             host,
@@ -484,6 +536,26 @@ pub struct Runner<S> {
     link_codes: LinkCodeKey,
     conversations: Conversations,
     replies: AtomicU64,
+    /// Channels that are down, tried again with a growing wait.
+    restarts: Arc<std::sync::Mutex<Vec<Restart>>>,
+    /// The project folder, which channel configuration is relative to.
+    root: std::path::PathBuf,
+}
+
+/// The first wait before a channel that could not start is tried again; it
+/// doubles with each failure, up to [`RESTART_LONGEST_WAIT`]. Long enough
+/// for a provider's usual retry-after (Discord asks for seconds).
+pub const RESTART_FIRST_WAIT: Duration = Duration::from_secs(15);
+/// The longest wait between two tries of a channel that is down.
+pub const RESTART_LONGEST_WAIT: Duration = Duration::from_secs(600);
+
+/// A channel that is down and when it is tried next.
+struct Restart {
+    channel: ChannelConfig,
+    failures: u32,
+    next: tokio::time::Instant,
+    /// A start is under way.
+    trying: bool,
 }
 
 impl<S> Runner<S> {
@@ -544,6 +616,7 @@ impl<S: AllStores> Runner<S> {
                 self.team_posts(now).await?;
                 next_schedule = now + chrono::Duration::seconds(1);
             }
+            self.restart_channels();
             self.handle_inbound(now).await?;
             // Half a second of sending at most, so inbound events (a button
             // press waiting for its answer) and newly due steps are handled
@@ -576,6 +649,49 @@ impl<S: AllStores> Runner<S> {
         }
         self.stop().await;
         Ok(report)
+    }
+
+    /// Tries again, in the background, each channel that is down and
+    /// whose wait is over; its rows are sent once it runs.
+    fn restart_channels(&self) {
+        let mut restarts = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        restarts.retain(|r| !self.host.is_up(&r.channel.name));
+        let now = tokio::time::Instant::now();
+        for restart in restarts.iter_mut().filter(|r| !r.trying && r.next <= now) {
+            restart.trying = true;
+            let (host, channel, root) = (
+                self.host.clone(),
+                restart.channel.clone(),
+                self.root.clone(),
+            );
+            let restarts = Arc::clone(&self.restarts);
+            tokio::spawn(async move {
+                let started = host.start(&channel, &root).await;
+                let mut restarts = restarts.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(restart) = restarts.iter_mut().find(|r| r.channel.name == channel.name)
+                else {
+                    return;
+                };
+                restart.trying = false;
+                match started {
+                    Ok(()) => {
+                        tracing::info!(channel = %channel.name, "the channel started; its waiting messages are sent now")
+                    }
+                    Err(e) => {
+                        let wait = RESTART_FIRST_WAIT
+                            .saturating_mul(1 << restart.failures.min(10))
+                            .min(RESTART_LONGEST_WAIT);
+                        restart.failures += 1;
+                        restart.next = tokio::time::Instant::now() + wait;
+                        tracing::error!(
+                            channel = %channel.name,
+                            "the channel is still down, tried again in {} s: {e}",
+                            wait.as_secs()
+                        );
+                    }
+                }
+            });
+        }
     }
 
     /// Queues every step due at `now`; returns the rows queued.
@@ -752,7 +868,6 @@ impl<S: AllStores> Runner<S> {
     pub async fn stop(&self) {
         let mut stopping = tokio::task::JoinSet::new();
         for instance in self.host.instances() {
-            let instance = Arc::clone(instance);
             stopping.spawn(async move { instance.stop().await });
         }
         while stopping.join_next().await.is_some() {}

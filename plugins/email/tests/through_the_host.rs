@@ -34,7 +34,7 @@ async fn start_host_with_secrets(
         events,
     );
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let mut host = report.host;
+    let host = report.host;
     let channel = ChannelConfig {
         name: "email".to_owned(),
         plugin: "email".to_owned(),
@@ -86,7 +86,7 @@ fn request(n: usize, address: &str) -> SendRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(4)).await;
+    let host = start_host(&server, server.channel_config(4)).await;
     let result = host
         .send("email", &request(1, "zoe@agency.example"))
         .await
@@ -160,7 +160,7 @@ async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject(
 async fn the_message_id_is_the_same_for_every_attempt_of_a_delivery_and_differs_between_deliveries()
 {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(4)).await;
+    let host = start_host(&server, server.channel_config(4)).await;
     let first = request(1, "a@agency.example");
     host.send("email", &first).await.unwrap();
     host.send("email", &first).await.unwrap();
@@ -190,7 +190,7 @@ async fn the_message_id_is_the_same_for_every_attempt_of_a_delivery_and_differs_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opt_out_list_adds_list_id_and_list_unsubscribe() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(1)).await;
+    let host = start_host(&server, server.channel_config(1)).await;
     let mut with_list = request(1, "a@agency.example");
     with_list.list = Some(MailingList {
         id: "newsletter.northbridge.example".to_owned(),
@@ -214,7 +214,7 @@ async fn an_opt_out_list_adds_list_id_and_list_unsubscribe() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_server_answer_becomes_the_right_result() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(4)).await;
+    let host = start_host(&server, server.channel_config(4)).await;
     let send = |n: usize, address: &'static str| {
         let host = &host;
         async move { host.send("email", &request(n, address)).await.unwrap() }
@@ -287,7 +287,7 @@ async fn each_server_answer_becomes_the_right_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(2)).await;
+    let host = start_host(&server, server.channel_config(2)).await;
     match host
         .send("email", &request(1, "not an address"))
         .await
@@ -304,7 +304,7 @@ async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
     drop(closed);
     let mut config = server.channel_config(2);
     config["port"] = port.into();
-    let mut host = start_host(&server, config).await;
+    let host = start_host(&server, config).await;
     match host
         .send("email", &request(2, "a@agency.example"))
         .await
@@ -347,7 +347,7 @@ async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
         ])
     };
 
-    let mut host = start_host_with_secrets(config.clone(), secrets("smtp-password"), dir).await;
+    let host = start_host_with_secrets(config.clone(), secrets("smtp-password"), dir).await;
     let result = host
         .send("email", &request(1, "a@agency.example"))
         .await
@@ -358,7 +358,7 @@ async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
     assert_eq!(received[0]["tls"], true, "sent after STARTTLS");
     assert_eq!(received[0]["auth_login"], "cascade");
 
-    let mut host = start_host_with_secrets(config, secrets("wrong-password"), dir).await;
+    let host = start_host_with_secrets(config, secrets("wrong-password"), dir).await;
     let result = host
         .send("email", &request(2, "a@agency.example"))
         .await

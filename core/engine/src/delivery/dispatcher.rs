@@ -193,7 +193,8 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
         let mut sends = JoinSet::new();
         let clock: Clock = Arc::new(move || now);
-        let claimed = self.shared.claim_into(&mut sends, &clock, &[]).await?;
+        let down = self.shared.down();
+        let claimed = self.shared.claim_into(&mut sends, &clock, &down).await?;
         let mut done = Outcomes::default();
         while let Some(sent) = sends.join_next().await {
             done.add(sent)?;
@@ -394,10 +395,23 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             .iter()
             .filter(|(_, n)| **n >= full_at)
             .map(|(channel, _)| channel.clone())
+            .chain(self.down())
             .collect();
         full.sort();
+        full.dedup();
         let busy = claimed.values().filter(|n| **n < full_at).sum();
         (full, busy)
+    }
+
+    /// The configured channels that are not running (they could not
+    /// start): their rows wait until they do.
+    fn down(&self) -> Vec<String> {
+        self.world
+            .routes
+            .keys()
+            .filter(|name| !self.host.is_up(name))
+            .cloned()
+            .collect()
     }
 
     /// Rows of the channels in `full` are left for later.

@@ -72,7 +72,7 @@ impl Bot {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
         );
-        let mut host = report.host;
+        let host = report.host;
         host.start(&channel_config(fake, extra), secrets.path())
             .await
             .unwrap_or_else(|e| panic!("the Discord channel did not start: {e}"));

@@ -62,7 +62,7 @@ impl Harness {
             tx,
         );
         assert!(report.problems.is_empty(), "{:?}", report.problems);
-        let mut host = report.host;
+        let host = report.host;
         let channel = ChannelConfig {
             name: "telegram".to_owned(),
             plugin: "telegram".to_owned(),

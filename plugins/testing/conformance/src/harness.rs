@@ -101,7 +101,7 @@ impl<P: ChatProvider> Running<P> {
             problems.is_empty(),
             "the host refused the plugin: {problems:#?}"
         );
-        let mut host = report.host;
+        let host = report.host;
         let manifest = &host
             .plugin(P::PLUGIN)
             .unwrap_or_else(|| panic!("the library does not call itself {:?}", P::PLUGIN))
