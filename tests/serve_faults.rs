@@ -319,6 +319,14 @@ fn until_idle_stops_with_retries_waiting_and_says_so_in_status() {
         (due, sending, sent, retrying, dead),
         (0, 0, 0, PEOPLE as u64, 0)
     );
+    // With the reason, in the rollout's status and in the overview.
+    let reason =
+        format!("got no answer from the plugin within 1s ({PEOPLE} messages wait to be retried)");
+    let detail = succeed(&["status", "stuck"], dir.path());
+    assert!(detail.contains("last error per channel:"), "{detail}");
+    assert!(detail.contains(&reason), "{detail}");
+    let overview = succeed(&["status"], dir.path());
+    assert!(overview.contains(&reason), "{overview}");
 }
 
 /// GET `path` from `address` (`127.0.0.1:port`): the status and body.

@@ -1011,6 +1011,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
                 progress(sent, members),
                 progress(acknowledged, members)
             );
+            print_last_errors(&store, &r.id, "  ").await?;
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -1085,6 +1086,10 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
         }
     }
     print_team_post_states(&store, id).await?;
+    if !store.last_errors(id).await?.is_empty() {
+        println!("\nlast error per channel:");
+        print_last_errors(&store, id, "  ").await?;
+    }
     let dead = store.dead_letters(id, 10).await?;
     if !dead.is_empty() {
         println!("\nlatest dead letters:");
@@ -1096,6 +1101,20 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per channel of a rollout, its latest error and how many messages wait
+/// to be retried, so "retrying 50" comes with its reason.
+async fn print_last_errors(store: &SqliteStore, rollout: &str, indent: &str) -> Result<()> {
+    for e in store.last_errors(rollout).await? {
+        let waiting = match e.retrying {
+            0 => String::new(),
+            1 => " (1 message waits to be retried)".to_owned(),
+            n => format!(" ({n} messages wait to be retried)"),
+        };
+        println!("{indent}{}: {}{waiting}", e.channel, e.error);
+    }
+    Ok(())
 }
 
 /// "1 person", "2 people".

@@ -181,6 +181,15 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// The latest error of one channel of a rollout, for `cascade status`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChannelError {
+    pub channel: String,
+    pub error: String,
+    /// Rows of the channel waiting to be retried.
+    pub retrying: i64,
+}
+
 /// The outbox and rollout operations, on top of [`super::Store`].
 pub trait Outbox: Send + Sync {
     /// Persists a rollout and all its members in one transaction; nothing is
@@ -274,4 +283,11 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Per channel of the rollout, the latest error of a row not sent
+    /// (waiting to be retried, being sent again, or dead), by channel name.
+    fn last_errors(
+        &self,
+        rollout_id: &str,
+    ) -> impl Future<Output = Result<Vec<ChannelError>, StoreError>> + Send;
 }

@@ -343,6 +343,21 @@ impl Outbox for SqliteStore {
         .await?)
     }
 
+    async fn last_errors(&self, rollout_id: &str) -> Result<Vec<ChannelError>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT channel, error, retrying FROM (
+                 SELECT channel, last_error AS error,
+                        ROW_NUMBER() OVER (PARTITION BY channel ORDER BY updated_at DESC, id DESC) AS n,
+                        SUM(state = 'due' AND attempts > 0) OVER (PARTITION BY channel) AS retrying
+                 FROM outbox
+                 WHERE rollout_id = ? AND last_error IS NOT NULL AND state IN ('due', 'leased', 'dead'))
+             WHERE n = 1 ORDER BY channel",
+        )
+        .bind(rollout_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn dead_letters(
         &self,
         rollout_id: &str,
