@@ -64,10 +64,15 @@ fn rollout_of(project: &Path, id: &str, channel: &str, item: &str) -> PathBuf {
 /// `send_timeout` is given, the channel `stuck` whose sends are never
 /// answered (the `test-hang` plugin) and that send timeout.
 fn project(send_timeout: Option<u32>) -> tempfile::TempDir {
+    project_with(send_timeout, "")
+}
+
+/// As [`project`], with `stuck_extra` (TOML) added to the `stuck` channel.
+fn project_with(send_timeout: Option<u32>, stuck_extra: &str) -> tempfile::TempDir {
     let mut channels = support::OUTBOX.to_owned();
     if let Some(seconds) = send_timeout {
         channels = format!(
-            "[plugins]\ndirs = [\"PLUGINS\"]\nsend_timeout_seconds = {seconds}\n{channels}\n[[channels]]\nname = \"stuck\"\nplugin = \"test-hang\"\nidentity = \"email\"\nformats = [\"email-text\"]\n"
+            "[plugins]\ndirs = [\"PLUGINS\"]\nsend_timeout_seconds = {seconds}\n{channels}\n[[channels]]\nname = \"stuck\"\nplugin = \"test-hang\"\nidentity = \"email\"\nformats = [\"email-text\"]\n{stuck_extra}\n"
         );
     }
     let plugins = tempfile::tempdir().unwrap().keep();
@@ -418,4 +423,17 @@ fn a_channel_that_cannot_start_is_down_in_health_while_the_others_serve_and_star
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
     }
     assert!(wait(&mut child, Duration::from_secs(30), "serve after SIGTERM").success());
+}
+
+/// A channel's own `retry` settings: with `max_attempts = 1`, a send that
+/// got no answer is given up at once rather than retried.
+#[test]
+fn a_channels_own_retry_settings_decide_when_a_message_is_given_up() {
+    let dir = project_with(Some(1), "retry = { max_attempts = 1 }");
+    let file = rollout(dir.path(), "stuck", "stuck");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let mut child = serve(dir.path(), &["--until-idle"], Stdio::null(), Stdio::null());
+    assert!(wait(&mut child, Duration::from_secs(60), "serve --until-idle").success());
+    let [_, _, sent, retrying, dead] = status_counts(dir.path(), "stuck", "stuck");
+    assert_eq!((sent, retrying, dead), (0, 0, PEOPLE as u64));
 }

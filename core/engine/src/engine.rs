@@ -102,6 +102,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             .per_second
             .or(manifest.limits.per_second)
             .filter(|r| *r > 0.0),
+        retry: channel.retry.clone().unwrap_or_default(),
     })
 }
 

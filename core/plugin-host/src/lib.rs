@@ -11,7 +11,7 @@ mod discover;
 mod instance;
 mod library;
 
-pub use config::{ChannelConfig, PER_SECOND, PluginsConfig, SecretSource};
+pub use config::{ChannelConfig, PER_SECOND, PluginsConfig, RetryConfig, SecretSource};
 pub use discover::{PluginFile, default_search_dirs, discover, writable_by_others};
 pub use instance::{ChannelInstance, Inbound};
 pub use library::LoadedPlugin;

@@ -76,7 +76,7 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub const STATE_READ_SPACING: Duration = Duration::from_millis(2);
 
 /// The delay before retry `attempt` (1-based): the provider's retry-after
-/// when it gave one, else exponential from `base` up to `max`, with jitter
+/// when it gave one, else doubling from `base` up to `max`, with jitter
 /// from `jitter` in [0, 1) so retries of many rows spread out.
 pub fn backoff(
     attempt: u32,
@@ -85,13 +85,86 @@ pub fn backoff(
     max: Duration,
     jitter: f64,
 ) -> Duration {
+    backoff_by(attempt, retry_after, base, 2.0, max, jitter)
+}
+
+/// As [`backoff`], each wait `factor` times the one before.
+pub fn backoff_by(
+    attempt: u32,
+    retry_after: Option<Duration>,
+    base: Duration,
+    factor: f64,
+    max: Duration,
+    jitter: f64,
+) -> Duration {
     if let Some(after) = retry_after {
         return after.max(Duration::from_millis(1));
     }
-    let exponential = base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+    let growth = factor
+        .max(1.0)
+        .powi(i32::try_from(attempt.saturating_sub(1).min(60)).unwrap_or(60));
+    let exponential = Duration::try_from_secs_f64(base.as_secs_f64() * growth)
+        .unwrap_or(max)
         .min(max);
     exponential.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+/// How often the sends that failed for now are summarised in the log.
+const RETRY_SUMMARY_EVERY: Duration = Duration::from_secs(30);
+
+/// Sends that failed for now since the last summary, per channel: how
+/// many, and the latest reason. One log line per channel and period rather
+/// than one per message.
+#[derive(Default)]
+struct RetrySummary {
+    by_channel: std::collections::BTreeMap<String, (u64, String)>,
+    logged_at: Option<tokio::time::Instant>,
+}
+
+impl RetrySummary {
+    fn add(&mut self, channel: &str, reason: &str) {
+        let entry = self.by_channel.entry(channel.to_owned()).or_default();
+        entry.0 += 1;
+        entry.1 = without_addresses(reason);
+    }
+
+    /// The lines to log now (the first failures at once, then at most
+    /// once a period), emptying the summary.
+    fn due_lines(&mut self, now: tokio::time::Instant) -> Vec<String> {
+        if self.by_channel.is_empty()
+            || self
+                .logged_at
+                .is_some_and(|at| now < at + RETRY_SUMMARY_EVERY)
+        {
+            return Vec::new();
+        }
+        self.logged_at = Some(now);
+        std::mem::take(&mut self.by_channel)
+            .into_iter()
+            .map(|(channel, (n, reason))| {
+                format!(
+                    "channel \"{channel}\": {n} send{} failed for now and will be retried; the latest reason: {reason}",
+                    if n == 1 { "" } else { "s" }
+                )
+            })
+            .collect()
+    }
+}
+
+/// A provider's words with anything that looks like an address taken
+/// out: logs carry ids, never addresses.
+fn without_addresses(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|word| {
+            if word.contains('@') {
+                "<address>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Spaces sends on one channel at least `interval` apart.
@@ -183,6 +256,7 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 state_checks: Default::default(),
                 state_reads: Default::default(),
                 claimed: Default::default(),
+                retries: Default::default(),
             }),
             running: Default::default(),
         }
@@ -246,6 +320,7 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
             }
             if sends.is_empty() {
                 done.record(&*shared.store, clock()).await?;
+                shared.log_retries();
                 return Ok(claimed);
             }
             let sent = tokio::select! {
@@ -254,6 +329,7 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
             };
             let Some(sent) = sent else {
                 done.record(&*shared.store, clock()).await?;
+                shared.log_retries();
                 return Ok(claimed);
             };
             done.add(sent)?;
@@ -359,6 +435,8 @@ struct Shared<S> {
     state_reads: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
     /// Rows claimed and not yet answered, by channel instance.
     claimed: std::sync::Mutex<HashMap<String, usize>>,
+    /// Sends that failed for now, for the log.
+    retries: std::sync::Mutex<RetrySummary>,
 }
 
 /// One claimed row's place in its channel's count of rows in flight,
@@ -401,6 +479,18 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         full.dedup();
         let busy = claimed.values().filter(|n| **n < full_at).sum();
         (full, busy)
+    }
+
+    /// Logs the summary of sends that failed for now, when one is due.
+    fn log_retries(&self) {
+        let lines = self
+            .retries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due_lines(tokio::time::Instant::now());
+        for line in lines {
+            tracing::warn!("{line}");
+        }
     }
 
     /// The configured channels that are not running (they could not
@@ -557,17 +647,30 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         };
         // The wait is counted from the answer: time spent waiting for a
         // slot, the channel's pacing and the provider is not taken off it.
+        let policy = &route.retry;
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
-            if row.attempts >= rollout.definition.max_attempts {
+            let max_attempts = policy
+                .max_attempts
+                .unwrap_or(rollout.definition.max_attempts);
+            if row.attempts >= max_attempts {
                 return dead(format!("gave up after {} attempts: {reason}", row.attempts));
             }
-            let delay = backoff(
+            let seconds = |s: Option<f64>, default: Duration| {
+                s.and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .unwrap_or(default)
+            };
+            let delay = backoff_by(
                 row.attempts,
                 after,
-                self.settings.backoff_base,
-                self.settings.backoff_max,
+                seconds(policy.first_wait_seconds, self.settings.backoff_base),
+                policy.factor.unwrap_or(2.0),
+                seconds(policy.longest_wait_seconds, self.settings.backoff_max),
                 jitter(row.id, row.attempts),
             );
+            self.retries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&row.channel, &reason);
             let answered = millis(clock().max(now));
             let at =
                 answered.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
@@ -672,6 +775,18 @@ mod tests {
     }
 
     #[test]
+    fn a_channels_factor_grows_each_wait_up_to_its_longest() {
+        let (base, max) = (Duration::from_secs(10), Duration::from_secs(100));
+        assert_eq!(backoff_by(1, None, base, 3.0, max, 0.5), base);
+        assert_eq!(
+            backoff_by(3, None, base, 3.0, max, 0.5),
+            Duration::from_secs(90)
+        );
+        assert_eq!(backoff_by(4, None, base, 3.0, max, 0.5), max);
+        assert_eq!(backoff_by(200, None, base, 10.0, max, 0.5), max);
+    }
+
+    #[test]
     fn a_providers_retry_after_wins() {
         let d = backoff(
             5,
@@ -710,6 +825,29 @@ mod tests {
             limit.wait().await;
             limit.wait().await;
         }
+    }
+
+    #[test]
+    fn failures_for_now_are_summarised_per_channel_without_addresses() {
+        let mut summary = RetrySummary::default();
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            summary.add("email", "451 4.7.1 <sam@example.org>: try again later");
+        }
+        summary.add(
+            "telegram",
+            "Telegram asked to slow down (429), retry after 2s",
+        );
+        assert_eq!(
+            summary.due_lines(start),
+            [
+                "channel \"email\": 3 sends failed for now and will be retried; the latest reason: 451 4.7.1 <address> try again later",
+                "channel \"telegram\": 1 send failed for now and will be retried; the latest reason: Telegram asked to slow down (429), retry after 2s",
+            ]
+        );
+        summary.add("email", "451 again");
+        assert!(summary.due_lines(start + Duration::from_secs(1)).is_empty());
+        assert_eq!(summary.due_lines(start + RETRY_SUMMARY_EVERY).len(), 1);
     }
 
     #[test]
