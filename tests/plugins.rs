@@ -47,6 +47,7 @@ fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     }
 }
 

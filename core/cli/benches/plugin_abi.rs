@@ -73,6 +73,7 @@ fn main() {
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     };
     runtime
         .block_on(host.start(&channel, Path::new(".")))

@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-const KNOWN_KEYS: [&str; 12] = [
+const KNOWN_KEYS: [&str; 13] = [
+    "check_at_start",
     "host",
     "port",
     "tls",
@@ -71,6 +72,9 @@ pub struct EmailConfig {
     /// Most sends in flight, which is also the most SMTP connections open.
     pub max_in_flight: NonZeroUsize,
     pub timeout: Duration,
+    /// Whether starting the channel connects to the server (TLS, STARTTLS
+    /// and AUTH as configured) and refuses to start when that fails.
+    pub check_at_start: bool,
 }
 
 impl std::fmt::Debug for EmailConfig {
@@ -194,7 +198,19 @@ impl EmailConfig {
                     got: value.clone(),
                 })?,
         };
+        let check_at_start = match present(fields, "check_at_start") {
+            None => true,
+            Some(Value::Bool(check)) => *check,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "check_at_start",
+                    expected: "true or false",
+                    got: other.clone(),
+                });
+            }
+        };
         Ok(EmailConfig {
+            check_at_start,
             host,
             port,
             security,

@@ -25,6 +25,15 @@ async fn start_host_with_secrets(
     secrets: BTreeMap<String, SecretSource>,
     base: &Path,
 ) -> PluginHost {
+    try_start(config, secrets, base).await.unwrap()
+}
+
+/// The host, or why the channel would not start.
+async fn try_start(
+    config: serde_json::Value,
+    secrets: BTreeMap<String, SecretSource>,
+    base: &Path,
+) -> Result<PluginHost, cascade_plugin_host::PluginError> {
     let (events, _) = mpsc::unbounded_channel();
     let report = PluginHost::load(
         &[PluginFile {
@@ -44,9 +53,10 @@ async fn start_host_with_secrets(
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     };
-    host.start(&channel, base).await.unwrap();
-    host
+    host.start(&channel, base).await?;
+    Ok(host)
 }
 
 const ACK: &str = "https://learning.northbridge.example/ack/v1.k1.AbC-123_xyz";
@@ -304,6 +314,8 @@ async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
     drop(closed);
     let mut config = server.channel_config(2);
     config["port"] = port.into();
+    // Not checked at start, so the send finds it.
+    config["check_at_start"] = false.into();
     let host = start_host(&server, config).await;
     match host
         .send("email", &request(2, "a@agency.example"))
@@ -358,6 +370,19 @@ async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
     assert_eq!(received[0]["tls"], true, "sent after STARTTLS");
     assert_eq!(received[0]["auth_login"], "cascade");
 
+    // Checked at start: refused, saying what to change.
+    let error = match try_start(config.clone(), secrets("wrong-password"), dir).await {
+        Ok(_) => panic!("started with a wrong password"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("535"), "{error}");
+    assert!(
+        error.contains("refused the username and password"),
+        "{error}"
+    );
+    assert!(!error.contains("tr0ub4dor"), "{error}");
+    // Not checked at start: the send finds it.
+    config["check_at_start"] = false.into();
     let host = start_host_with_secrets(config, secrets("wrong-password"), dir).await;
     let result = host
         .send("email", &request(2, "a@agency.example"))
@@ -375,4 +400,45 @@ async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
         other => panic!("wrong credentials fail the send, got {other:?}"),
     }
     assert_eq!(server.received().len(), 1);
+}
+
+/// Found against a real SMTP server: a channel set up for STARTTLS against
+/// a plain relay, or pointing where nothing listens, "started and stopped
+/// cleanly" and then failed every message for minutes. Starting now
+/// connects as a send would and refuses with what to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_cannot_use_its_server_refuses_to_start_and_says_what_to_change() {
+    let server = SmtpServer::start();
+    let refused = |config: serde_json::Value| {
+        let base = server.dir.path().to_owned();
+        async move {
+            match try_start(config, BTreeMap::new(), &base).await {
+                Ok(_) => panic!("started"),
+                Err(error) => error.to_string(),
+            }
+        }
+    };
+
+    let mut starttls = server.channel_config(1);
+    starttls["tls"] = "starttls".into();
+    let error = refused(starttls).await;
+    assert!(error.contains("STARTTLS is not supported"), "{error}");
+    assert!(error.contains("help: "), "{error}");
+    assert!(error.contains("use tls = \"tls\""), "{error}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut nowhere = server.channel_config(1);
+    nowhere["port"] = port.into();
+    let error = refused(nowhere).await;
+    assert!(
+        error.contains(&format!("nothing answered at 127.0.0.1:{port}")),
+        "{error}"
+    );
+
+    // The right settings start, and the check sent no message.
+    let host = start_host(&server, server.channel_config(1)).await;
+    host.stop().await;
+    assert!(server.received().is_empty());
 }

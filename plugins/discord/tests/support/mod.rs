@@ -48,6 +48,7 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     }
 }
 

@@ -76,6 +76,7 @@ impl Harness {
             formats: None,
             per_second: None,
             team_channels: Default::default(),
+            retry: None,
         };
         host.start(&channel, secrets.path()).await?;
         Ok(Harness {

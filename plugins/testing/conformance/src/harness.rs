@@ -121,6 +121,7 @@ impl<P: ChatProvider> Running<P> {
             formats: None,
             per_second: None,
             team_channels: BTreeMap::new(),
+            retry: None,
         };
         host.start(&channel, secret_dir.path())
             .await
