@@ -1204,8 +1204,14 @@ async fn link_codes(
         });
     }
     let until = now + chrono::Duration::milliseconds(cascade_engine::inbound::CODE_LIFETIME_MS);
+    let bots = telegram_bots(&project);
     println!(
-        "Send the bot /link followed by your code. Each code works once, until {} UTC.\n",
+        "Send the bot /link followed by your code{}. Each code works once, until {} UTC.\n",
+        if bots.is_empty() {
+            ""
+        } else {
+            ", or open your link: it opens the bot with the code filled in"
+        },
         until.format("%a %-d %b %H:%M")
     );
     for person in chosen {
@@ -1216,9 +1222,26 @@ async fn link_codes(
             now.timestamp_millis(),
         )
         .await?;
-        println!("{:<32} {}", person.person.display_name, code);
+        let links: String = bots
+            .iter()
+            .map(|bot| format!("  https://t.me/{bot}?start={code}"))
+            .collect();
+        println!("{:<32} {code}{links}", person.person.display_name);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The usernames of the project's Telegram bots, where `cascade.toml`
+/// gives them (`bot_username` of a telegram channel), for deep links.
+fn telegram_bots(project: &Project) -> Vec<String> {
+    project
+        .config
+        .channels
+        .iter()
+        .filter(|c| c.plugin == "telegram")
+        .filter_map(|c| c.config.get("bot_username")?.as_str())
+        .map(|name| name.trim_start_matches('@').to_owned())
+        .collect()
 }
 
 /// `--format` of `cascade report`; the engine's [`cascade_engine::report::Format`].
