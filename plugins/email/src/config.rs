@@ -278,7 +278,8 @@ pub fn config_schema() -> Value {
             "from_domain": { "type": "string", "description": "The domain of Message-IDs; default: the domain of `from`." },
             "ca_certificate": { "type": "string", "description": "PEM certificates to trust instead of the system's (a private relay's CA); e.g. from [channels.secrets] with { file = \"certs/relay-ca.pem\" }." },
             "max_in_flight": { "type": "integer", "minimum": 1, "maximum": 1000, "default": DEFAULT_MAX_IN_FLIGHT, "description": "Most sends in flight, and so SMTP connections open." },
-            "timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 30 }
+            "timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 30 },
+            "check_at_start": { "type": "boolean", "default": true, "description": "Connect (TLS or STARTTLS, AUTH) when the channel starts and refuse to start if the server cannot be used." }
         }
     })
 }
@@ -286,6 +287,17 @@ pub fn config_schema() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_describes_every_config_key() {
+        let readme = include_str!("../README.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md lacks `{key}`"
+            );
+        }
+    }
 
     fn parse(config: Value) -> Result<EmailConfig, ConfigError> {
         EmailConfig::from_json(&config)

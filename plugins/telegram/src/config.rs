@@ -339,6 +339,17 @@ pub fn config_schema() -> Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_readme_describes_every_config_key() {
+        let readme = include_str!("../README.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md lacks `{key}`"
+            );
+        }
+    }
+
     const TOKEN: &str = "123456:ABC-def_ghi";
 
     fn parse(config: Value) -> Result<TelegramConfig, ConfigError> {
