@@ -98,7 +98,7 @@ impl Bot {
         inbound.event
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         self.host.stop().await;
     }
 }

@@ -101,7 +101,7 @@ impl Harness {
         inbound.event
     }
 
-    pub async fn stop(mut self) -> FakeBotApi {
+    pub async fn stop(self) -> FakeBotApi {
         self.host.stop().await;
         self.fake
     }
