@@ -555,3 +555,108 @@ async fn a_person_who_blocked_the_bot_gets_the_message_and_their_reminders_by_em
         .collect();
     assert_eq!(reminder, [(DeliveryState::Sent, "outbox".to_owned())]);
 }
+
+/// Found when tried as a new user would: a bare `/start` (Telegram's Start
+/// button) was answered "That code is not recognised", `/ack` without an
+/// id or of an item already acknowledged said "nothing by that id is
+/// waiting".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_person_is_welcomed_and_ack_says_what_it_needs_and_what_was_done() {
+    let chat = Chat::new(&chat_first()).await;
+    let (outcome, welcome) = chat.command("tg-new", "start", &[]).await;
+    assert_eq!(outcome, InboundOutcome::Ignored);
+    assert!(text(&welcome).starts_with("Welcome."), "{}", text(&welcome));
+    assert!(
+        text(&welcome).contains("/link 123456"),
+        "{}",
+        text(&welcome)
+    );
+    let (outcome, usage) = chat.command("tg-new", "link", &[]).await;
+    assert_eq!(outcome, InboundOutcome::Ignored);
+    assert!(text(&usage).contains("send /link followed by the code"));
+
+    chat.link("p-tom-reilly", "tg-tom").await;
+    let (_, back) = chat.command("tg-tom", "start", &[]).await;
+    assert!(text(&back).starts_with("Welcome back"), "{}", text(&back));
+    chat.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let (outcome, usage) = chat.command("tg-tom", "ack", &[]).await;
+    assert_eq!(outcome, InboundOutcome::Ignored);
+    assert!(text(&usage).starts_with("Send /ack followed by the item's id"));
+    let (_, first) = chat.command("tg-tom", "ack", &[ITEM]).await;
+    assert!(text(&first).contains("is acknowledged"), "{}", text(&first));
+    let (outcome, again) = chat.command("tg-tom", "ack", &[ITEM]).await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: false
+        }
+    );
+    assert_eq!(
+        text(&again),
+        format!("You had already acknowledged \"{TITLE}\" on 27 March 2026.")
+    );
+}
+
+/// Pressing one item's button in a `/pending` list took every button off
+/// the list and left a status line that did not say which item it meant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_in_a_pending_list_keeps_the_other_items_and_names_the_one_acknowledged() {
+    let chat = Chat::new(&chat_first()).await;
+    chat.link("p-tom-reilly", "tg-tom").await;
+    let second = rollout_file(
+        chat.dir.path(),
+        "second",
+        &chat_first()
+            .replace("id = \"now\"", "id = \"second\"")
+            .replace(ITEM, "7mb-safer-sleep"),
+    );
+    let engine = cascade_engine::engine::Engine::open(
+        cascade_engine::project::Project::open(chat.dir.path()).unwrap(),
+        false,
+    )
+    .await
+    .unwrap_or_else(|p| panic!("{p}"));
+    let planned = engine
+        .plan(&second, utc(2026, 3, 27, 8, 0))
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    engine
+        .start(&planned, utc(2026, 3, 27, 8, 0))
+        .await
+        .unwrap();
+    chat.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+
+    let (_, listed) = chat.command("tg-tom", "pending", &[]).await;
+    let safer_sleep = "Acknowledge: Safer sleep: every contact counts";
+    assert_eq!(
+        labels(&listed, "actions"),
+        [format!("Acknowledge: {TITLE}"), safer_sleep.to_owned()]
+    );
+    let (outcome, answer) = chat
+        .press("tg-tom", &button(&listed, &format!("Acknowledge: {TITLE}")))
+        .await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: true
+        }
+    );
+    assert_eq!(labels(&answer["reply"], "keep_actions"), [safer_sleep]);
+    assert_eq!(
+        answer["reply"]["status"],
+        format!("\"{TITLE}\": acknowledged on 27 March 2026")
+    );
+    // The button left on the list still works, and the list is then empty.
+    let (_, answer) = chat
+        .press(
+            "tg-tom",
+            &button(
+                &serde_json::json!({ "actions": answer["reply"]["keep_actions"] }),
+                safer_sleep,
+            ),
+        )
+        .await;
+    assert!(labels(&answer["reply"], "keep_actions").is_empty());
+}

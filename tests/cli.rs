@@ -633,3 +633,61 @@ fn teams_manifest_names_the_bot_of_the_project_s_teams_channel() {
         "link"
     );
 }
+
+/// `cascade plugins check` started the file channel with its folder taken
+/// from the current directory, leaving an `outbox/` wherever it was run.
+#[test]
+fn plugins_check_starts_channels_in_the_project_not_the_current_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let out = cascade(&["plugins", "check", "--project", "demo"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("started and stopped cleanly"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!tmp.path().join("outbox").exists());
+}
+
+/// With the bot's username in `cascade.toml`, each printed code comes with
+/// the t.me link that opens the bot with the code filled in (what a bare
+/// `/start` from the Start button lacks).
+#[test]
+fn link_codes_come_with_a_telegram_link_when_the_bot_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let config = tmp.path().join("demo/cascade.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(
+        "\n[[channels]]\nname = \"telegram\"\nplugin = \"telegram\"\nsecrets = { token = { env = \"CASCADE_TEST_TELEGRAM_TOKEN\" } }\nconfig = { bot_username = \"@northbridge_learning_bot\" }\n",
+    );
+    std::fs::write(&config, toml).unwrap();
+    assert!(
+        cascade(&["import", "--project", "demo"], tmp.path())
+            .status
+            .success()
+    );
+    let out = cascade(
+        &[
+            "link-codes",
+            "--project",
+            "demo",
+            "--person",
+            "p-tom-reilly",
+        ],
+        tmp.path(),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Tom Reilly"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let code = fields[2];
+    assert_eq!(
+        fields[3],
+        format!("https://t.me/northbridge_learning_bot?start={code}")
+    );
+}

@@ -47,6 +47,7 @@ fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     }
 }
 
@@ -76,7 +77,7 @@ fn request(delivery_id: &str, text: &str) -> SendRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_file_plugin_writes_1000_concurrent_sends_as_1000_files_with_their_contents() {
-    let (mut host, problems, _inbound) = load(&["cascade-plugin-file"], PluginsConfig::default());
+    let (host, problems, _inbound) = load(&["cascade-plugin-file"], PluginsConfig::default());
     assert!(problems.is_empty(), "{problems:?}");
     let out = tempfile::tempdir().unwrap();
     let config = serde_json::json!({ "dir": out.path() });
@@ -148,7 +149,7 @@ async fn each_faulty_file_gets_a_specific_error_and_the_good_plugin_keeps_servin
     );
     let (tx, _rx) = mpsc::unbounded_channel();
     let report = PluginHost::load(&all, &PluginsConfig::default(), tx);
-    let mut host = report.host;
+    let host = report.host;
 
     assert_eq!(report.problems.len(), 3, "{:#?}", report.problems);
     match &report.problems[0] {
@@ -204,8 +205,7 @@ async fn each_faulty_file_gets_a_specific_error_and_the_good_plugin_keeps_servin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_send_fails_only_that_request() {
-    let (mut host, problems, _inbound) =
-        load(&["cascade-testplugin-panic"], PluginsConfig::default());
+    let (host, problems, _inbound) = load(&["cascade-testplugin-panic"], PluginsConfig::default());
     assert!(problems.is_empty(), "{problems:?}");
     host.start(
         &channel("flaky", "test-panic", serde_json::json!({})),
@@ -236,7 +236,7 @@ async fn a_send_that_never_completes_times_out_with_a_typed_error() {
         send_timeout_seconds: Some(0.2),
         ..PluginsConfig::default()
     };
-    let (mut host, problems, _inbound) = load(&["cascade-testplugin-hang"], config);
+    let (host, problems, _inbound) = load(&["cascade-testplugin-hang"], config);
     assert!(problems.is_empty(), "{problems:?}");
     host.start(
         &channel("stuck", "test-hang", serde_json::json!({})),
@@ -261,7 +261,7 @@ async fn a_send_that_never_completes_times_out_with_a_typed_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_that_refuses_its_config_names_the_problem() {
-    let (mut host, _, _inbound) = load(&["cascade-plugin-file"], PluginsConfig::default());
+    let (host, _, _inbound) = load(&["cascade-plugin-file"], PluginsConfig::default());
     let err = host
         .start(
             &channel(
@@ -300,7 +300,7 @@ async fn a_plugin_that_refuses_its_config_names_the_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_events_from_a_plugin_reach_the_host_with_the_instance_name() {
-    let (mut host, problems, mut inbound) =
+    let (host, problems, mut inbound) =
         load(&["cascade-testplugin-echo"], PluginsConfig::default());
     assert!(problems.is_empty(), "{problems:?}");
     host.start(
@@ -609,8 +609,7 @@ fn cascade_plugins_lists_the_file_plugin_and_check_starts_the_configured_channel
 /// `test-raw` implements the C table by hand and misbehaves on request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_and_double_answers_from_a_plugin_do_not_harm_the_host() {
-    let (mut host, problems, mut inbound) =
-        load(&["cascade-testplugin-raw"], PluginsConfig::default());
+    let (host, problems, mut inbound) = load(&["cascade-testplugin-raw"], PluginsConfig::default());
     assert!(problems.is_empty(), "{problems:?}");
     host.start(
         &channel("raw", "test-raw", serde_json::json!({})),
@@ -669,7 +668,7 @@ async fn the_webhook_route_hands_requests_to_the_plugin_and_its_answer_back() {
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
-    let (mut host, problems, _inbound) = load(
+    let (host, problems, _inbound) = load(
         &["cascade-testplugin-echo", "cascade-testplugin-raw"],
         PluginsConfig::default(),
     );

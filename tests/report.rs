@@ -232,7 +232,7 @@ impl Fixture {
         };
         self.store.materialise(&[delivery], &[], at).await.unwrap();
         let Some(outcome) = outcome else { return };
-        let claimed = self.store.claim(at, 10, 60_000).await.unwrap();
+        let claimed = self.store.claim(at, 10, 60_000, &[]).await.unwrap();
         assert_eq!(claimed.len(), 1, "{claimed:?}");
         self.store
             .record(&[(claimed[0].id, outcome)], &[], at)

@@ -5,7 +5,7 @@
 mod support;
 
 use cascade_engine::delivery::DispatchSettings;
-use cascade_engine::engine::Engine;
+use cascade_engine::engine::{Engine, Until};
 use cascade_engine::project::Project;
 use cascade_model::rollout::StepKind;
 use cascade_store::{DeliveryState, Inspect, Outbox, OutboxRow, RolloutState};
@@ -265,7 +265,7 @@ async fn with_30_percent_of_sends_failing_transiently_every_message_is_eventuall
         "about 30% of 50 retry, got {retrying}"
     );
     for _ in 0..200 {
-        if runner.idle(now).await.unwrap() {
+        if runner.idle(now, Until::NothingLeft).await.unwrap() {
             break;
         }
         now += chrono::Duration::minutes(1);

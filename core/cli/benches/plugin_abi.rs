@@ -63,7 +63,7 @@ fn main() {
         tx,
     );
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let mut host = report.host;
+    let host = report.host;
     let channel = ChannelConfig {
         name: "echo".to_owned(),
         plugin: "test-echo".to_owned(),
@@ -73,6 +73,7 @@ fn main() {
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     };
     runtime
         .block_on(host.start(&channel, Path::new(".")))

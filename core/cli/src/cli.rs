@@ -13,6 +13,7 @@ use cascade_render::Channel;
 use cascade_store::{Outbox, RolloutState, SqliteStore, Store};
 use chrono::Timelike;
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -58,18 +59,28 @@ enum Command {
         action: RolloutAction,
     },
     /// Run the scheduler and dispatcher (and a health endpoint) until stopped
-    /// with Ctrl-C or SIGTERM; in-flight sends finish first.
+    /// with Ctrl-C or SIGTERM; sends in flight get --stop-within seconds to
+    /// finish, and a second Ctrl-C or SIGTERM stops at once.
     Serve {
         /// Where the HTTP server listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
-        /// Stop once nothing is left to send now (for scripts and tests).
+        /// Stop once nothing is left to send now (for scripts and tests):
+        /// messages waiting to be retried later do not keep it running
+        /// (`cascade status` shows them; a later `serve` sends them).
         #[arg(long)]
         until_idle: bool,
+        /// With --until-idle, also wait for every retry to be sent or given up.
+        #[arg(long, requires = "until_idle")]
+        wait_for_retries: bool,
         /// How long a claimed message is reserved for this process; after a
         /// crash, its unfinished messages are sent again once it runs out.
         #[arg(long, default_value_t = 120)]
         lease_seconds: u64,
+        /// On Ctrl-C or SIGTERM, how long to wait for the sends in flight;
+        /// those still unanswered are sent again once their lease runs out.
+        #[arg(long, default_value_t = 30)]
+        stop_within: u64,
     },
     /// Give people one-time codes (valid 24 hours, single use) that they send
     /// to a chat bot as `/link <code>` to link their chat account: printed,
@@ -220,7 +231,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", said_once(&e));
+            // Not `eprintln!`: after `serve`, a closed stderr is an error
+            // (SIGPIPE ignored), and the reason must not become a panic.
+            let _ = writeln!(std::io::stderr(), "error: {}", said_once(&e));
             ExitCode::FAILURE
         }
     }
@@ -281,14 +294,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve {
             listen,
             until_idle,
+            wait_for_retries,
             lease_seconds,
+            stop_within,
         } => {
             let project = Project::open(&cli.project)?;
             let settings = DispatchSettings {
                 lease: std::time::Duration::from_secs(lease_seconds.max(1)),
+                stop_within: std::time::Duration::from_secs(stop_within),
                 ..DispatchSettings::default()
             };
-            runtime()?.block_on(serve(project, Some(listen), until_idle, settings))
+            let until = match (until_idle, wait_for_retries) {
+                (false, _) => engine::Until::Stopped,
+                (true, false) => engine::Until::NothingDueNow,
+                (true, true) => engine::Until::NothingLeft,
+            };
+            runtime()?.block_on(serve(project, Some(listen), until, settings))
         }
         Command::LinkCodes { team, people, send } => {
             let project = Project::open(&cli.project)?;
@@ -592,10 +613,15 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
         project.root.join("outbox").display(),
         dir.display()
     );
+    let until = if until_idle {
+        engine::Until::NothingDueNow
+    } else {
+        engine::Until::Stopped
+    };
     let code = runtime.block_on(serve(
         Project::open(dir)?,
         Some(listen),
-        until_idle,
+        until,
         DispatchSettings::default(),
     ))?;
     runtime.block_on(status(
@@ -624,10 +650,7 @@ fn plugins(project_dir: &Path, check: bool) -> Result<ExitCode> {
     let dirs = plugins::default_search_dirs(&plugins_config.dirs, project_dir);
     let files = plugins::discover(&dirs);
     let (inbound, _inbound_events) = tokio::sync::mpsc::unbounded_channel();
-    let LoadReport {
-        mut host,
-        mut problems,
-    } = PluginHost::load(&files, &plugins_config, inbound);
+    let LoadReport { host, mut problems } = PluginHost::load(&files, &plugins_config, inbound);
     if files.is_empty() {
         println!(
             "no plugin files found in: {}",
@@ -673,9 +696,18 @@ fn plugins(project_dir: &Path, check: bool) -> Result<ExitCode> {
         }
     }
     if check {
+        // Paths in channel configuration (the file channel's folder) are
+        // relative to the project, as under `serve`.
+        let root = if channels.is_empty() {
+            project_dir
+        } else {
+            std::env::set_current_dir(project_dir)
+                .with_context(|| format!("cannot work in {}", project_dir.display()))?;
+            Path::new(".")
+        };
         runtime()?.block_on(async {
             for channel in &channels {
-                match host.start(channel, project_dir).await {
+                match host.start(channel, root).await {
                     Ok(()) => println!(
                         "channel \"{}\" ({}) started and stopped cleanly",
                         channel.name, channel.plugin
@@ -768,8 +800,10 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             print_team_posts(&planned, &engine.calendar);
             print_already_reached(&planned);
             println!(
-                "Started rollout \"{}\" for {} people. `cascade serve` sends it; `cascade status {}` follows it.",
-                planned.definition.id, written, planned.definition.id
+                "Started rollout \"{}\" for {}. `cascade serve` sends it; `cascade status {}` follows it.",
+                planned.definition.id,
+                people(written),
+                planned.definition.id
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -809,8 +843,19 @@ fn print_team_posts(planned: &engine::Planned, calendar: &cascade_model::rollout
 fn print_already_reached(planned: &engine::Planned) {
     if planned.already_reached > 0 {
         println!(
-            "{} people in this audience already have \"{}\" through another rollout and are left out, so nobody gets it twice.\n",
-            planned.already_reached, planned.definition.item
+            "{} in this audience already {} \"{}\" through another rollout and {} left out, so nobody gets it twice.\n",
+            people(planned.already_reached as u64),
+            if planned.already_reached == 1 {
+                "has"
+            } else {
+                "have"
+            },
+            planned.definition.item,
+            if planned.already_reached == 1 {
+                "is"
+            } else {
+                "are"
+            },
         );
     }
 }
@@ -839,18 +884,29 @@ fn enter(project: Project) -> Result<Project> {
 async fn serve(
     project: Project,
     listen: Option<std::net::SocketAddr>,
-    until_idle: bool,
+    until: engine::Until,
     settings: DispatchSettings,
 ) -> Result<ExitCode> {
+    crate::output::outlive_readers();
     let project = enter(project)?;
-    let engine = Engine::open(project, true)
+    let engine = Engine::open_serving(project)
         .await
         .map_err(|p| anyhow!("{p}"))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop_within = settings.stop_within;
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down: finishing the sends in flight");
+        tracing::info!(
+            "shutting down: waiting up to {} s for the sends in flight (Ctrl-C again to stop now)",
+            stop_within.as_secs()
+        );
         let _ = stop.send(true);
+        stop_by(stop_within + STOPPING_CHANNELS);
+        shutdown_signal().await;
+        tracing::warn!(
+            "stopped at once: sends still in flight are sent again once their lease runs out"
+        );
+        std::process::exit(1);
     });
     let listener =
         match listen {
@@ -889,18 +945,26 @@ async fn serve(
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
     if let Some(listener) = listener {
-        println!(
-            "cascade is serving; health at http://{}/health, the console at http://{}/console (Ctrl-C to stop)",
-            listener.local_addr()?,
-            listener.local_addr()?
-        );
+        crate::output::say(format_args!(
+            "cascade is serving; health at http://{addr}/health, the console at http://{addr}/console (Ctrl-C to stop)",
+            addr = listener.local_addr()?
+        ));
+        let store = runner.store().clone();
+        let health = cascade_server::Health {
+            host: runner.host().clone(),
+            store: Box::new(move || {
+                let store = store.clone();
+                Box::pin(async move { cascade_store::Audiences::has_people(&*store).await.is_ok() })
+            }),
+        };
         let app = pages
             .merge(cascade_server::webhook_router(runner.host().clone()))
             .merge(console_router(
                 &engine_root,
                 runner.store().clone(),
                 &console_settings,
-            ));
+            ))
+            .layer(axum::Extension(std::sync::Arc::new(health)));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             cascade_server::serve(listener, app, &limits, async move {
@@ -910,14 +974,35 @@ async fn serve(
         });
     }
     let report = runner
-        .serve(stopped, until_idle)
+        .serve(stopped, until)
         .await
         .map_err(|p| anyhow!("{p}"))?;
-    println!(
+    crate::output::say(format_args!(
         "stopped: {} messages queued, {} sends attempted",
         report.queued, report.dispatched
-    );
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Time for the channels to stop after the sends in flight were waited for.
+const STOPPING_CHANNELS: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Ends the process if it has not stopped by itself within `deadline`:
+/// whatever holds it up (a plugin call that never returns, a stuck store),
+/// a shutdown finishes. A thread of its own, so it runs even when every
+/// worker of the runtime is blocked.
+fn stop_by(deadline: std::time::Duration) {
+    let _ = std::thread::Builder::new()
+        .name("cascade-stop-by".to_owned())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            tracing::error!(
+                "did not stop within {} s; stopping now: sends still in flight are sent again once their lease runs out",
+                deadline.as_secs()
+            );
+            crate::output::flush_log();
+            std::process::exit(1);
+        });
 }
 
 /// Files the server needs open besides its connections: the store, the
@@ -1009,6 +1094,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
                 progress(sent, members),
                 progress(acknowledged, members)
             );
+            print_last_errors(&store, &r.id, "  ").await?;
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -1049,9 +1135,9 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             0
         };
         println!(
-            "\nwave {} \"{name}\": {} people, first send {}, deadline {}",
+            "\nwave {} \"{name}\": {}, first send {}, deadline {}",
             index + 1,
-            wave.members,
+            people(wave.members),
             calendar.format_local(cascade_model::rollout::wave_send(
                 &definition,
                 &calendar,
@@ -1066,7 +1152,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             overdue
         );
         println!(
-            "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  sent",
+            "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  of the wave's people",
             "channel", "due", "sending", "sent", "retrying", "dead"
         );
         for c in counts.iter().filter(|c| c.wave == wave.wave) {
@@ -1083,6 +1169,10 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
         }
     }
     print_team_post_states(&store, id).await?;
+    if !store.last_errors(id).await?.is_empty() {
+        println!("\nlast error per channel:");
+        print_last_errors(&store, id, "  ").await?;
+    }
     let dead = store.dead_letters(id, 10).await?;
     if !dead.is_empty() {
         println!("\nlatest dead letters:");
@@ -1094,6 +1184,29 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per channel of a rollout, its latest error and how many messages wait
+/// to be retried, so "retrying 50" comes with its reason.
+async fn print_last_errors(store: &SqliteStore, rollout: &str, indent: &str) -> Result<()> {
+    for e in store.last_errors(rollout).await? {
+        let waiting = match e.retrying {
+            0 => String::new(),
+            1 => " (1 message waits to be retried)".to_owned(),
+            n => format!(" ({n} messages wait to be retried)"),
+        };
+        println!("{indent}{}: {}{waiting}", e.channel, e.error);
+    }
+    Ok(())
+}
+
+/// "1 person", "2 people".
+fn people(n: u64) -> String {
+    if n == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{n} people")
+    }
 }
 
 /// `[#######-------]  50% (25/50)`
@@ -1144,7 +1257,7 @@ async fn link_codes(
     if let Some(channel) = send {
         let chosen: Vec<directory::Person> = chosen.into_iter().map(|p| p.person.clone()).collect();
         drop(store);
-        let mut engine = Engine::open(enter(project)?, true)
+        let engine = Engine::open(enter(project)?, true)
             .await
             .map_err(|p| anyhow!("{p}"))?;
         let mut failed = 0;
@@ -1174,8 +1287,14 @@ async fn link_codes(
         });
     }
     let until = now + chrono::Duration::milliseconds(cascade_engine::inbound::CODE_LIFETIME_MS);
+    let bots = telegram_bots(&project);
     println!(
-        "Send the bot /link followed by your code. Each code works once, until {} UTC.\n",
+        "Send the bot /link followed by your code{}. Each code works once, until {} UTC.\n",
+        if bots.is_empty() {
+            ""
+        } else {
+            ", or open your link: it opens the bot with the code filled in"
+        },
         until.format("%a %-d %b %H:%M")
     );
     for person in chosen {
@@ -1186,9 +1305,26 @@ async fn link_codes(
             now.timestamp_millis(),
         )
         .await?;
-        println!("{:<32} {}", person.person.display_name, code);
+        let links: String = bots
+            .iter()
+            .map(|bot| format!("  https://t.me/{bot}?start={code}"))
+            .collect();
+        println!("{:<32} {code}{links}", person.person.display_name);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The usernames of the project's Telegram bots, where `cascade.toml`
+/// gives them (`bot_username` of a telegram channel), for deep links.
+fn telegram_bots(project: &Project) -> Vec<String> {
+    project
+        .config
+        .channels
+        .iter()
+        .filter(|c| c.plugin == "telegram")
+        .filter_map(|c| c.config.get("bot_username")?.as_str())
+        .map(|name| name.trim_start_matches('@').to_owned())
+        .collect()
 }
 
 /// `--format` of `cascade report`; the engine's [`cascade_engine::report::Format`].

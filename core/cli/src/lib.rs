@@ -7,6 +7,7 @@
 #[doc(hidden)]
 pub mod bench;
 pub mod cli;
+pub mod output;
 mod teams_manifest;
 
 /// mimalloc for the engine's own allocations: dispatching spends a good

@@ -40,6 +40,19 @@ pub struct Engine<S> {
     pub calendar: Calendar,
     /// Button presses and commands the channel plugins report.
     inbound: mpsc::UnboundedReceiver<Inbound>,
+    /// Channels that could not start (opened with
+    /// [`Engine::open_serving`]): `serve` tries them again.
+    waiting: Vec<ChannelConfig>,
+}
+
+/// Which channels opening an engine starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Starting {
+    None,
+    /// Every one; any that cannot start is a problem.
+    All,
+    /// Those that can; the others are down and tried again by `serve`.
+    Available,
 }
 
 /// Whether a plugin can carry team posts: post in a shared channel with
@@ -90,6 +103,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             .per_second
             .or(manifest.limits.per_second)
             .filter(|r| *r > 0.0),
+        retry: channel.retry.clone().unwrap_or_default(),
     })
 }
 
@@ -99,6 +113,14 @@ impl Engine<SqliteStore> {
     pub async fn open(project: Project, start_channels: bool) -> Result<Self, Problems> {
         let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
         Engine::with_store(project, store, start_channels).await
+    }
+
+    /// As [`open`](Self::open) for `cascade serve`: starts the channels
+    /// that can start; one that cannot is down (logged, shown in
+    /// `/health`), its rows wait, and [`Runner::serve`] tries it again.
+    pub async fn open_serving(project: Project) -> Result<Self, Problems> {
+        let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
+        Engine::opened(project, store, Starting::Available).await
     }
 }
 
@@ -110,6 +132,15 @@ impl<S: AllStores> Engine<S> {
         store: Arc<S>,
         start_channels: bool,
     ) -> Result<Self, Problems> {
+        let starting = if start_channels {
+            Starting::All
+        } else {
+            Starting::None
+        };
+        Engine::opened(project, store, starting).await
+    }
+
+    async fn opened(project: Project, store: Arc<S>, starting: Starting) -> Result<Self, Problems> {
         let config = &project.config;
         let calendar = Calendar::new(
             &config.partnership.time_zone,
@@ -127,10 +158,11 @@ impl<S: AllStores> Engine<S> {
         for warning in plugins::writable_by_others(&dirs, &files) {
             tracing::warn!("{warning}");
         }
-        let LoadReport { mut host, problems } =
+        let LoadReport { host, problems } =
             PluginHost::load(&files, &config.plugins, inbound_sender);
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
+        let mut waiting = Vec::new();
         for channel in &config.channels {
             let Some(plugin) = host.plugin(&channel.plugin) else {
                 problems.push(format!(
@@ -149,8 +181,16 @@ impl<S: AllStores> Engine<S> {
                 Ok(r) => routes.push(r),
                 Err(e) => problems.push(e),
             }
-            if start_channels && let Err(e) = host.start(channel, &project.root).await {
-                problems.push(e.to_string());
+            if starting == Starting::None {
+                continue;
+            }
+            if let Err(e) = host.start(channel, &project.root).await {
+                if starting == Starting::All {
+                    problems.push(e.to_string());
+                } else {
+                    tracing::error!(channel = %channel.name, "the channel is down, its messages wait, and it is tried again shortly: {e}");
+                    waiting.push(channel.clone());
+                }
             }
         }
         if !problems.is_empty() {
@@ -163,6 +203,7 @@ impl<S: AllStores> Engine<S> {
             routes,
             calendar,
             inbound,
+            waiting,
         })
     }
 
@@ -438,7 +479,19 @@ impl<S: AllStores> Engine<S> {
             composer,
             settings,
         );
+        let restarts = self
+            .waiting
+            .into_iter()
+            .map(|channel| Restart {
+                channel,
+                failures: 1,
+                next: tokio::time::Instant::now() + RESTART_FIRST_WAIT,
+                trying: false,
+            })
+            .collect();
         Ok(Runner {
+            restarts: Arc::new(std::sync::Mutex::new(restarts)),
+            root: self.project.root.clone(),
             responses: Responses::new(self.store.clone()),
             store: self.store,
             host,
@@ -459,13 +512,10 @@ impl<S: AllStores> Engine<S> {
     pub async fn serve(
         self,
         shutdown: tokio::sync::watch::Receiver<bool>,
-        until_idle: bool,
+        until: Until,
         settings: DispatchSettings,
     ) -> Result<ServeReport, Problems> {
-        self.runner(settings)
-            .await?
-            .serve(shutdown, until_idle)
-            .await
+        self.runner(settings).await?.serve(shutdown, until).await
     }
 }
 
@@ -488,6 +538,26 @@ pub struct Runner<S> {
     link_codes: LinkCodeKey,
     conversations: Conversations,
     replies: AtomicU64,
+    /// Channels that are down, tried again with a growing wait.
+    restarts: Arc<std::sync::Mutex<Vec<Restart>>>,
+    /// The project folder, which channel configuration is relative to.
+    root: std::path::PathBuf,
+}
+
+/// The first wait before a channel that could not start is tried again; it
+/// doubles with each failure, up to [`RESTART_LONGEST_WAIT`]. Long enough
+/// for a provider's usual retry-after (Discord asks for seconds).
+pub const RESTART_FIRST_WAIT: Duration = Duration::from_secs(15);
+/// The longest wait between two tries of a channel that is down.
+pub const RESTART_LONGEST_WAIT: Duration = Duration::from_secs(600);
+
+/// A channel that is down and when it is tried next.
+struct Restart {
+    channel: ChannelConfig,
+    failures: u32,
+    next: tokio::time::Instant,
+    /// A start is under way.
+    trying: bool,
 }
 
 impl<S> Runner<S> {
@@ -523,13 +593,14 @@ impl<S> Runner<S> {
 }
 
 impl<S: AllStores> Runner<S> {
-    /// Runs the scheduler and dispatcher until `shutdown` turns true (then
-    /// finishes the batch in flight and stops the channels), or, with
-    /// `until_idle`, until nothing is left to send now.
+    /// Runs the scheduler and dispatcher until `shutdown` turns true, or
+    /// until there is nothing to do as `until` says; then waits for the
+    /// sends in flight (up to [`DispatchSettings::stop_within`], leaving
+    /// the rest to their lease) and stops the channels.
     pub async fn serve(
         self,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
-        until_idle: bool,
+        until: Until,
     ) -> Result<ServeReport, Problems> {
         let mut report = ServeReport::default();
         let mut next_schedule = Utc::now();
@@ -547,6 +618,7 @@ impl<S: AllStores> Runner<S> {
                 self.team_posts(now).await?;
                 next_schedule = now + chrono::Duration::seconds(1);
             }
+            self.restart_channels();
             self.handle_inbound(now).await?;
             // Half a second of sending at most, so inbound events (a button
             // press waiting for its answer) and newly due steps are handled
@@ -559,7 +631,7 @@ impl<S: AllStores> Runner<S> {
             }
             report.dispatched += claimed;
             if claimed == 0 {
-                if until_idle && self.idle(Utc::now()).await? {
+                if until != Until::Stopped && self.idle(Utc::now(), until).await? {
                     break;
                 }
                 tokio::select! {
@@ -568,8 +640,60 @@ impl<S: AllStores> Runner<S> {
                 }
             }
         }
+        let within = self.dispatcher.stop_within();
+        let left = self.dispatcher.finish(within, Utc::now).await?;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "stopping with sends still unanswered after {} s; they are sent again once their lease runs out",
+                within.as_secs()
+            );
+        }
         self.stop().await;
         Ok(report)
+    }
+
+    /// Tries again, in the background, each channel that is down and
+    /// whose wait is over; its rows are sent once it runs.
+    fn restart_channels(&self) {
+        let mut restarts = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        restarts.retain(|r| !self.host.is_up(&r.channel.name));
+        let now = tokio::time::Instant::now();
+        for restart in restarts.iter_mut().filter(|r| !r.trying && r.next <= now) {
+            restart.trying = true;
+            let (host, channel, root) = (
+                self.host.clone(),
+                restart.channel.clone(),
+                self.root.clone(),
+            );
+            let restarts = Arc::clone(&self.restarts);
+            tokio::spawn(async move {
+                let started = host.start(&channel, &root).await;
+                let mut restarts = restarts.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(restart) = restarts.iter_mut().find(|r| r.channel.name == channel.name)
+                else {
+                    return;
+                };
+                restart.trying = false;
+                match started {
+                    Ok(()) => {
+                        tracing::info!(channel = %channel.name, "the channel started; its waiting messages are sent now")
+                    }
+                    Err(e) => {
+                        let wait = RESTART_FIRST_WAIT
+                            .saturating_mul(1 << restart.failures.min(10))
+                            .min(RESTART_LONGEST_WAIT);
+                        restart.failures += 1;
+                        restart.next = tokio::time::Instant::now() + wait;
+                        tracing::error!(
+                            channel = %channel.name,
+                            "the channel is still down, tried again in {} s: {e}",
+                            wait.as_secs()
+                        );
+                    }
+                }
+            });
+        }
     }
 
     /// Queues every step due at `now`; returns the rows queued.
@@ -726,21 +850,43 @@ impl<S: AllStores> Runner<S> {
         });
     }
 
-    /// Nothing queued or leased, no member step due at `now`, and no team
-    /// post due or waiting for an edit of its count.
-    pub async fn idle(&self, now: DateTime<Utc>) -> Result<bool, Problems> {
-        Ok(self.store.outstanding().await? == 0
+    /// Nothing to send now (nothing due or leased; with
+    /// [`Until::NothingLeft`], nothing waiting to be retried either), no
+    /// member step due at `now`, and no team post due or waiting for an
+    /// edit of its count.
+    pub async fn idle(&self, now: DateTime<Utc>, until: Until) -> Result<bool, Problems> {
+        let left = match until {
+            Until::NothingLeft => self.store.outstanding().await?,
+            Until::Stopped | Until::NothingDueNow => self.store.due_now(millis(now)).await?,
+        };
+        Ok(left == 0
             && self.store.due_members(millis(now), 1).await?.is_empty()
             && self.store.team_posts_due(millis(now)).await? == 0
             && self.store.stale_team_posts(millis(now)).await?.is_empty())
     }
 
-    /// Stops every channel instance, letting in-flight sends finish.
+    /// Stops every channel instance at once, each given its stop timeout
+    /// to finish its sends.
     pub async fn stop(&self) {
+        let mut stopping = tokio::task::JoinSet::new();
         for instance in self.host.instances() {
-            instance.stop().await;
+            stopping.spawn(async move { instance.stop().await });
         }
+        while stopping.join_next().await.is_some() {}
     }
+}
+
+/// When `cascade serve` stops by itself, besides on a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Only when stopped (Ctrl-C, SIGTERM).
+    Stopped,
+    /// Once nothing is left to send now: rows waiting to be retried later
+    /// do not keep it running (`--until-idle`).
+    NothingDueNow,
+    /// Once nothing is left at all, retries included
+    /// (`--until-idle --wait-for-retries`).
+    NothingLeft,
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -28,6 +28,9 @@ pub enum ActionRef {
     /// Acknowledge, as a member of its team, the item of this team post
     /// (pressed by many people, each for themselves).
     Post(i64),
+    /// Acknowledge the item of this delivery from a `/pending` list: the
+    /// list keeps the other items' buttons.
+    ListAck(i64),
 }
 
 impl ActionRef {
@@ -38,6 +41,7 @@ impl ActionRef {
             ActionRef::Confirm(d) => format!("confirm:{d}"),
             ActionRef::Choice(c) => format!("c:{c}"),
             ActionRef::Post(p) => format!("post:{p}"),
+            ActionRef::ListAck(d) => format!("list:{d}"),
         }
     }
 
@@ -52,6 +56,7 @@ impl ActionRef {
             }
             "c" => Some(ActionRef::Choice(rest.to_owned())),
             "post" => rest.parse().ok().map(ActionRef::Post),
+            "list" => rest.parse().ok().map(ActionRef::ListAck),
             _ => None,
         }
     }
@@ -120,6 +125,7 @@ mod tests {
             ActionRef::Confirm(4),
             ActionRef::Choice("method:briefing-session".to_owned()),
             ActionRef::Post(9_999_999_999),
+            ActionRef::ListAck(9_999_999_999),
         ] {
             let id = key().sign(&action);
             assert!(id.len() <= 64, "{id} is longer than Telegram allows");

@@ -131,6 +131,74 @@ pub struct ChannelConfig {
     /// the team's acknowledgements.
     #[serde(default)]
     pub team_channels: BTreeMap<String, String>,
+    /// How this channel's sends that failed for now are retried (default:
+    /// the engine's, see [`RetryConfig`]).
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+}
+
+/// `retry = { ... }` of a `[[channels]]` entry: when a send that failed for
+/// now (a deferral, a rate limit, no answer) is tried again. Each wait is
+/// the one before times `factor`, from `first_wait_seconds` up to
+/// `longest_wait_seconds`, with ±20% jitter; a provider's retry-after wins.
+/// After `max_attempts` a message is given up and its recipient's next
+/// channel tried. Unset keys keep the defaults: 30 s, 2, 3600 s, and the
+/// rollout's `max_attempts` (5 unless it says).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(default, deserialize_with = "first_wait_seconds")]
+    pub first_wait_seconds: Option<f64>,
+    #[serde(default, deserialize_with = "factor")]
+    pub factor: Option<f64>,
+    #[serde(default, deserialize_with = "longest_wait_seconds")]
+    pub longest_wait_seconds: Option<f64>,
+    #[serde(default, deserialize_with = "max_attempts")]
+    pub max_attempts: Option<u32>,
+}
+
+pub const FIRST_WAIT_SECONDS: Bounds<f64> = Bounds {
+    key: "first_wait_seconds",
+    min: 1.0,
+    max: 86_400.0,
+    example: 30.0,
+};
+
+pub const FACTOR: Bounds<f64> = Bounds {
+    key: "factor",
+    min: 1.0,
+    max: 10.0,
+    example: 2.0,
+};
+
+pub const LONGEST_WAIT_SECONDS: Bounds<f64> = Bounds {
+    key: "longest_wait_seconds",
+    min: 1.0,
+    max: 604_800.0,
+    example: 3600.0,
+};
+
+pub const MAX_ATTEMPTS: Bounds<u32> = Bounds {
+    key: "max_attempts",
+    min: 1,
+    max: 100,
+    example: 5,
+};
+
+fn first_wait_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    FIRST_WAIT_SECONDS.deserialize_some(d)
+}
+
+fn factor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    FACTOR.deserialize_some(d)
+}
+
+fn longest_wait_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    LONGEST_WAIT_SECONDS.deserialize_some(d)
+}
+
+fn max_attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    MAX_ATTEMPTS.deserialize(d).map(Some)
 }
 
 fn empty_object() -> serde_json::Value {
@@ -175,6 +243,35 @@ mod tests {
 
     fn channel(toml_text: &str) -> ChannelConfig {
         toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_channels_retry_settings_are_read_and_checked() {
+        let c = channel(
+            "name = \"mail\"\nplugin = \"email\"\nretry = { first_wait_seconds = 60, factor = 3, longest_wait_seconds = 900, max_attempts = 8 }\n",
+        );
+        assert_eq!(
+            c.retry,
+            Some(RetryConfig {
+                first_wait_seconds: Some(60.0),
+                factor: Some(3.0),
+                longest_wait_seconds: Some(900.0),
+                max_attempts: Some(8),
+            })
+        );
+        assert_eq!(channel("name = \"mail\"\nplugin = \"email\"\n").retry, None);
+        let error = toml::from_str::<ChannelConfig>(
+            "name = \"mail\"\nplugin = \"email\"\nretry = { factor = 0.5 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("write e.g. factor = 2"), "{error}");
+        let error = toml::from_str::<ChannelConfig>(
+            "name = \"mail\"\nplugin = \"email\"\nretry = { first_wait = 5 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("first_wait"), "{error}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod discover;
 mod instance;
 mod library;
 
-pub use config::{ChannelConfig, PER_SECOND, PluginsConfig, SecretSource};
+pub use config::{ChannelConfig, PER_SECOND, PluginsConfig, RetryConfig, SecretSource};
 pub use discover::{PluginFile, default_search_dirs, discover, writable_by_others};
 pub use instance::{ChannelInstance, Inbound};
 pub use library::LoadedPlugin;
@@ -19,7 +19,7 @@ pub use library::LoadedPlugin;
 use cascade_plugin_api::{SendRequest, SendResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -119,15 +119,29 @@ pub enum PluginError {
     MalformedWebhookResponse { instance: String, reason: String },
 }
 
-/// The loaded plugins and their running channel instances.
+/// The loaded plugins and their running channel instances. Instances may
+/// start while others serve (a channel that could not start is tried
+/// again), so they sit behind a lock.
 pub struct PluginHost {
     plugins: Vec<Arc<LoadedPlugin>>,
     /// Files not loaded because pins are configured and they have none.
     unpinned: Vec<PathBuf>,
-    instances: BTreeMap<String, Arc<ChannelInstance>>,
+    instances: RwLock<BTreeMap<String, Arc<ChannelInstance>>>,
+    /// Configured channels that are not running, and why.
+    down: RwLock<BTreeMap<String, String>>,
     inbound: mpsc::UnboundedSender<Inbound>,
     send_timeout: Duration,
     start_timeout: Duration,
+}
+
+/// Whether a configured channel is running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelState {
+    Up,
+    /// Not running: it could not start (the reason, in words for a person).
+    Down {
+        reason: String,
+    },
 }
 
 /// The outcome of looking at every plugin file: what loaded, and what did not.
@@ -181,7 +195,8 @@ impl PluginHost {
             host: PluginHost {
                 plugins,
                 unpinned,
-                instances: BTreeMap::new(),
+                instances: RwLock::default(),
+                down: RwLock::default(),
                 inbound,
                 send_timeout: config.send_timeout(),
                 start_timeout: config.start_timeout(),
@@ -221,13 +236,30 @@ impl PluginHost {
     }
 
     /// Starts one channel instance: resolves its secrets, hands the plugin
-    /// its configuration, and waits (up to the start timeout) for it.
-    pub async fn start(
-        &mut self,
+    /// its configuration, and waits (up to the start timeout) for it. A
+    /// failure leaves the channel down with its reason (see
+    /// [`Self::channel_states`]) until a later start succeeds.
+    pub async fn start(&self, channel: &ChannelConfig, base_dir: &Path) -> Result<(), PluginError> {
+        let started = self.start_instance(channel, base_dir).await;
+        let mut down = self.down.write().unwrap_or_else(PoisonError::into_inner);
+        match &started {
+            Ok(()) => {
+                down.remove(&channel.name);
+            }
+            Err(PluginError::DuplicateInstance { .. }) => {}
+            Err(error) => {
+                down.insert(channel.name.clone(), error.to_string());
+            }
+        }
+        started
+    }
+
+    async fn start_instance(
+        &self,
         channel: &ChannelConfig,
         base_dir: &Path,
     ) -> Result<(), PluginError> {
-        if self.instances.contains_key(&channel.name) {
+        if self.instances().iter().any(|i| i.name == channel.name) {
             return Err(PluginError::DuplicateInstance {
                 instance: channel.name.clone(),
             });
@@ -257,20 +289,61 @@ impl PluginHost {
         )
         .await?;
         self.instances
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
             .insert(channel.name.clone(), Arc::new(instance));
         Ok(())
     }
 
-    pub fn instance(&self, name: &str) -> Result<&Arc<ChannelInstance>, PluginError> {
+    pub fn instance(&self, name: &str) -> Result<Arc<ChannelInstance>, PluginError> {
         self.instances
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .get(name)
+            .cloned()
             .ok_or_else(|| PluginError::UnknownInstance {
                 instance: name.to_owned(),
             })
     }
 
-    pub fn instances(&self) -> impl Iterator<Item = &Arc<ChannelInstance>> {
-        self.instances.values()
+    /// The running instances.
+    pub fn instances(&self) -> Vec<Arc<ChannelInstance>> {
+        self.instances
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the named channel is running.
+    pub fn is_up(&self, name: &str) -> bool {
+        self.instances
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(name)
+    }
+
+    /// Every channel started or tried, by name: running, or down and why.
+    pub fn channel_states(&self) -> BTreeMap<String, ChannelState> {
+        let mut states: BTreeMap<String, ChannelState> = self
+            .down
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(name, reason)| {
+                (
+                    name.clone(),
+                    ChannelState::Down {
+                        reason: reason.clone(),
+                    },
+                )
+            })
+            .collect();
+        for instance in self.instances() {
+            states.insert(instance.name.clone(), ChannelState::Up);
+        }
+        states
     }
 
     /// Sends through the named instance.
@@ -283,8 +356,14 @@ impl PluginHost {
     }
 
     /// Stops every instance, letting each finish its in-flight sends.
-    pub async fn stop(&mut self) {
-        for (_, instance) in std::mem::take(&mut self.instances) {
+    pub async fn stop(&self) {
+        let instances = std::mem::take(
+            &mut *self
+                .instances
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (_, instance) in instances {
             instance.stop().await;
         }
     }

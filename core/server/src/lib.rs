@@ -74,6 +74,51 @@ pub fn ack_router<S: AllStores>(state: ServerState<S>) -> Router {
         .layer(middleware::map_response(security_headers))
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Whether the store answers, for `/health`.
+pub type StoreCheck =
+    Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// What `/health` reports on, per part, when the router is given it as an
+/// [`axum::Extension`]: the store and each configured channel. Without
+/// it, `/health` only says the server is up.
+pub struct Health {
+    pub host: Arc<cascade_plugin_host::PluginHost>,
+    pub store: StoreCheck,
+}
+
+/// `{"status": "ok" | "degraded", "store": ..., "channels": {name: {"state": "up"} |
+/// {"state": "down", "reason": ...}}}`; 503 while any part is not ready,
+/// so a monitor that only reads the status code notices.
+async fn health(health: Option<axum::Extension<Arc<Health>>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use cascade_plugin_host::ChannelState;
+    let Some(axum::Extension(health)) = health else {
+        return Json(serde_json::json!({ "status": "ok" })).into_response();
+    };
+    let store = (health.store)().await;
+    let states = health.host.channel_states();
+    let ready = store && states.values().all(|s| *s == ChannelState::Up);
+    let channels: serde_json::Map<String, serde_json::Value> = states
+        .into_iter()
+        .map(|(name, state)| {
+            let part = match state {
+                ChannelState::Up => serde_json::json!({ "state": "up" }),
+                ChannelState::Down { reason } => {
+                    serde_json::json!({ "state": "down", "reason": reason })
+                }
+            };
+            (name, part)
+        })
+        .collect();
+    let body = serde_json::json!({
+        "status": if ready { "ok" } else { "degraded" },
+        "store": if store { "ok" } else { "unavailable" },
+        "channels": channels,
+    });
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }

@@ -204,6 +204,14 @@ pub trait Evidence: Send + Sync {
         person_id: &str,
     ) -> impl Future<Output = Result<Vec<PendingItem>, StoreError>> + Send;
 
+    /// The latest delivery of `item_id` sent to the person as their own
+    /// learning in a rollout not cancelled, acknowledged or not.
+    fn delivered_item(
+        &self,
+        person_id: &str,
+        item_id: &str,
+    ) -> impl Future<Output = Result<Option<PendingItem>, StoreError>> + Send;
+
     /// Marks an identity the provider says can no longer be reached (the
     /// person blocked the bot); deliveries stop using it until it is linked
     /// again.

@@ -181,6 +181,15 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// The latest error of one channel of a rollout, for `cascade status`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChannelError {
+    pub channel: String,
+    pub error: String,
+    /// Rows of the channel waiting to be retried.
+    pub retrying: i64,
+}
+
 /// The outbox and rollout operations, on top of [`super::Store`].
 pub trait Outbox: Send + Sync {
     /// Persists a rollout and all its members in one transaction; nothing is
@@ -224,12 +233,14 @@ pub trait Outbox: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Claims up to `limit` rows of active rollouts that are due, or whose
-    /// lease expired, until `now + lease_ms`.
+    /// lease expired, until `now + lease_ms`; rows of the channel instances
+    /// in `skip` (busy ones) are left for later.
     fn claim(
         &self,
         now: i64,
         limit: u32,
         lease_ms: i64,
+        skip: &[String],
     ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, StoreError>> + Send;
 
     /// Whether a rollout may send now (it is active).
@@ -256,6 +267,12 @@ pub trait Outbox: Send + Sync {
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// Outbox rows of active rollouts to send now: due at `now` or
+    /// earlier, or leased (being sent, or claimed by a process that
+    /// stopped, to be claimed again when the lease runs out). Rows waiting
+    /// to be retried later are not counted.
+    fn due_now(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Every channel identity of every person.
     fn all_identities(
         &self,
@@ -266,4 +283,11 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Per channel of the rollout, the latest error of a row not sent
+    /// (waiting to be retried, being sent again, or dead), by channel name.
+    fn last_errors(
+        &self,
+        rollout_id: &str,
+    ) -> impl Future<Output = Result<Vec<ChannelError>, StoreError>> + Send;
 }

@@ -70,6 +70,32 @@ fn delivery(kind: StepKind, n: u32) -> NewDelivery {
 }
 
 #[tokio::test]
+async fn a_claim_leaves_the_rows_of_busy_channels_and_takes_the_others() {
+    let store = store_with_a_rollout().await;
+    let mut queued: Vec<NewDelivery> = (1..=4).map(|n| delivery(StepKind::Reminder, n)).collect();
+    queued[1].channel = "telegram".to_owned();
+    queued[3].channel = "telegram".to_owned();
+    store.materialise(&queued, &[], 1_000).await.unwrap();
+    let busy = ["email".to_owned()];
+    let claimed = store.claim(1_000, 10, 60_000, &busy).await.unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|c| c.channel.as_str())
+            .collect::<Vec<_>>(),
+        ["telegram", "telegram"]
+    );
+    let claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|c| c.channel.as_str())
+            .collect::<Vec<_>>(),
+        ["email", "email"]
+    );
+}
+
+#[tokio::test]
 async fn every_step_kind_is_stored_as_its_old_text_and_read_back_the_same() {
     let store = store_with_a_rollout().await;
     let queued: Vec<NewDelivery> = ALL_KINDS
@@ -97,7 +123,7 @@ async fn every_step_kind_is_stored_as_its_old_text_and_read_back_the_same() {
         .map(|r| r.step_kind)
         .collect();
     assert_eq!(inspected, kinds);
-    let mut claimed = store.claim(1_000, 10, 60_000).await.unwrap();
+    let mut claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
     claimed.sort_by_key(|c| c.id);
     assert_eq!(
         claimed.iter().map(|c| c.step_kind).collect::<Vec<_>>(),
@@ -214,7 +240,7 @@ async fn inspection_reads_the_outbox_members_and_evidence_as_written() {
         (DeliveryState::Due, 0, 1_000, "email")
     );
     assert_eq!(store.rollout_outbox("r-2").await.unwrap(), []);
-    let claimed = store.claim(1_000, 10, 60_000).await.unwrap();
+    let claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
     store
         .record(
             &[(

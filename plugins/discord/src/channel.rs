@@ -63,8 +63,13 @@ impl ChannelPlugin for DiscordChannel {
         runtime
             .block_on(rest.register_commands(config.guild_id))
             .map_err(|error| {
+                let help = if error.is_temporary() {
+                    "this is temporary; cascade tries again shortly"
+                } else {
+                    "check `application_id`, `guild_id`, the token, and that the bot was invited with the applications.commands scope"
+                };
                 format!(
-                    "could not register the slash commands in guild {} at {}: {error:?}; check `application_id`, `guild_id`, the token, and that the bot was invited with the applications.commands scope",
+                    "could not register the slash commands in guild {} at {}: {error}\n  help: {help}",
                     config.guild_id, config.api_url
                 )
             })?;

@@ -218,6 +218,17 @@ pub fn config_schema() -> Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_readme_describes_every_config_key() {
+        let readme = include_str!("../README.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md lacks `{key}`"
+            );
+        }
+    }
+
     fn minimal() -> Value {
         json!({"token": "abc.def", "application_id": "11", "guild_id": "22"})
     }

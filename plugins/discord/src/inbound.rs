@@ -191,7 +191,7 @@ impl Gateway {
             Err(error) => {
                 self.shared.host.log(
                     LogLevel::Warn,
-                    format!("could not answer interaction {event_id} in time: {error:?}"),
+                    format!("could not answer interaction {event_id} in time: {error}"),
                 );
                 false
             }
@@ -261,7 +261,7 @@ async fn answer_for_a_silent_host(shared: &Shared, event_id: &str, pending: Pend
     };
     let outcome = match result {
         Ok(()) => "told the person to try again".to_owned(),
-        Err(error) => format!("could not tell the person either: {error:?}"),
+        Err(error) => format!("could not tell the person either: {error}"),
     };
     shared.host.log(
         LogLevel::Warn,

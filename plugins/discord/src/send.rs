@@ -58,7 +58,40 @@ pub enum ApiError {
     Transport(String),
 }
 
+/// Words for a person, never a Debug dump.
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::RateLimited { retry_after } => write!(
+                f,
+                "Discord asked to wait {} s before trying again (rate limited)",
+                retry_after.as_secs_f64().ceil()
+            ),
+            ApiError::Server { status } => {
+                write!(f, "Discord answered with a server error (HTTP {status})")
+            }
+            ApiError::Transport(error) => write!(f, "could not reach Discord: {error}"),
+            ApiError::Unreachable { message } => write!(f, "Discord refused: {message}"),
+            ApiError::Rejected {
+                status,
+                code,
+                message,
+            } => write!(f, "Discord refused (HTTP {status}, code {code}): {message}"),
+        }
+    }
+}
+
 impl ApiError {
+    /// Whether trying again later may work (a rate limit, a server error,
+    /// no connection), as opposed to a refusal that needs a change of
+    /// configuration.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            ApiError::RateLimited { .. } | ApiError::Server { .. } | ApiError::Transport(_)
+        )
+    }
+
     pub fn into_result(self, what: &str) -> SendResult {
         match self {
             ApiError::RateLimited { retry_after } => SendResult::Retry {
@@ -591,6 +624,28 @@ fn format_error(error: &FormatError) -> ApiError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn errors_are_worded_for_a_person() {
+        let limited = ApiError::RateLimited {
+            retry_after: Duration::from_secs(10),
+        };
+        assert_eq!(
+            limited.to_string(),
+            "Discord asked to wait 10 s before trying again (rate limited)"
+        );
+        assert!(limited.is_temporary());
+        let refused = ApiError::Rejected {
+            status: 403,
+            code: 50001,
+            message: "Missing Access".to_owned(),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "Discord refused (HTTP 403, code 50001): Missing Access"
+        );
+        assert!(!refused.is_temporary());
+    }
 
     #[test]
     fn a_cannot_message_user_refusal_makes_the_address_unreachable() {

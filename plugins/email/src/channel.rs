@@ -55,6 +55,12 @@ impl ChannelPlugin for EmailChannel {
             .build()
             .map_err(|error| format!("could not start the email channel's threads: {error}"))?;
         let relay = Relay::new(&config)?;
+        if config.check_at_start {
+            // A channel that cannot work (no STARTTLS, credentials refused,
+            // nothing listening) is down with the reason, rather than each
+            // message failing for the same reason, over and over.
+            runtime.block_on(relay.check())?;
+        }
         host.log(
             LogLevel::Info,
             format!(

@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-const KNOWN_KEYS: [&str; 12] = [
+const KNOWN_KEYS: [&str; 13] = [
+    "check_at_start",
     "host",
     "port",
     "tls",
@@ -71,6 +72,9 @@ pub struct EmailConfig {
     /// Most sends in flight, which is also the most SMTP connections open.
     pub max_in_flight: NonZeroUsize,
     pub timeout: Duration,
+    /// Whether starting the channel connects to the server (TLS, STARTTLS
+    /// and AUTH as configured) and refuses to start when that fails.
+    pub check_at_start: bool,
 }
 
 impl std::fmt::Debug for EmailConfig {
@@ -194,7 +198,19 @@ impl EmailConfig {
                     got: value.clone(),
                 })?,
         };
+        let check_at_start = match present(fields, "check_at_start") {
+            None => true,
+            Some(Value::Bool(check)) => *check,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "check_at_start",
+                    expected: "true or false",
+                    got: other.clone(),
+                });
+            }
+        };
         Ok(EmailConfig {
+            check_at_start,
             host,
             port,
             security,
@@ -262,7 +278,8 @@ pub fn config_schema() -> Value {
             "from_domain": { "type": "string", "description": "The domain of Message-IDs; default: the domain of `from`." },
             "ca_certificate": { "type": "string", "description": "PEM certificates to trust instead of the system's (a private relay's CA); e.g. from [channels.secrets] with { file = \"certs/relay-ca.pem\" }." },
             "max_in_flight": { "type": "integer", "minimum": 1, "maximum": 1000, "default": DEFAULT_MAX_IN_FLIGHT, "description": "Most sends in flight, and so SMTP connections open." },
-            "timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 30 }
+            "timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 30 },
+            "check_at_start": { "type": "boolean", "default": true, "description": "Connect (TLS or STARTTLS, AUTH) when the channel starts and refuse to start if the server cannot be used." }
         }
     })
 }
@@ -270,6 +287,17 @@ pub fn config_schema() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_describes_every_config_key() {
+        let readme = include_str!("../README.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md lacks `{key}`"
+            );
+        }
+    }
 
     fn parse(config: Value) -> Result<EmailConfig, ConfigError> {
         EmailConfig::from_json(&config)

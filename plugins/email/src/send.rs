@@ -159,6 +159,46 @@ impl Relay {
         Ok(connection)
     }
 
+    /// Connects as a send would (TLS or STARTTLS, AUTH) and says QUIT:
+    /// whether the server can be used, and if not what to change.
+    pub async fn check(&self) -> Result<(), String> {
+        let connected = tokio::time::timeout(self.timeout, self.connect()).await;
+        let reason = match connected {
+            Ok(Ok(mut connection)) => {
+                let _ = connection.quit().await;
+                return Ok(());
+            }
+            Ok(Err(SendResult::Retry { reason, .. } | SendResult::Failed { reason, .. })) => reason,
+            Ok(Err(SendResult::Delivered { .. })) => return Ok(()),
+            Err(_) => format!(
+                "the SMTP server {} did not answer within {} s",
+                self.server,
+                self.timeout.as_secs_f64()
+            ),
+        };
+        Err(format!("{reason}\n  help: {}", self.fix_for(&reason)))
+    }
+
+    /// What to change for a failed check, from the failure's words.
+    fn fix_for(&self, reason: &str) -> String {
+        if reason.contains("STARTTLS is not supported") {
+            return format!(
+                "{} does not offer STARTTLS: use tls = \"tls\" if it takes TLS from the first byte (usually port 465), or tls = \"none\" only for a relay on this machine or a trusted network",
+                self.server
+            );
+        }
+        if reason.contains(" 535") || reason.contains(" 530") || reason.contains(" 534") {
+            return "the server refused the username and password: check `username` and the password secret".to_owned();
+        }
+        if reason.contains("could not connect") {
+            return format!(
+                "nothing answered at {}: check `host` and `port`, and that the server is running and reachable from here",
+                self.server
+            );
+        }
+        "check `host`, `port`, `tls` and the credentials; set check_at_start = false to start without connecting".to_owned()
+    }
+
     /// Says QUIT on every parked connection.
     pub async fn close(&self) {
         for (mut connection, _) in self.idle.take_all() {

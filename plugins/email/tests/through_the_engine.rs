@@ -6,6 +6,7 @@
 
 mod support;
 
+use cascade_engine::engine::Until;
 use cascade_plugin_email::message_id;
 use cascade_store::{DeliveryState, Inspect, Outbox};
 use cascade_test_support::outbox::rows;
@@ -109,13 +110,16 @@ async fn with_faults_every_message_ends_delivered_once_or_dead_with_the_servers_
     let mut now = utc(2026, 3, 27, 9, 0);
     runner.tick(now).await.unwrap();
     for _ in 0..240 {
-        if runner.idle(now).await.unwrap() {
+        if runner.idle(now, Until::NothingLeft).await.unwrap() {
             break;
         }
         now += chrono::Duration::minutes(1);
         runner.tick(now).await.unwrap();
     }
-    assert!(runner.idle(now).await.unwrap(), "every row settled");
+    assert!(
+        runner.idle(now, Until::NothingLeft).await.unwrap(),
+        "every row settled"
+    );
     runner.stop().await;
 
     let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -25,6 +25,15 @@ async fn start_host_with_secrets(
     secrets: BTreeMap<String, SecretSource>,
     base: &Path,
 ) -> PluginHost {
+    try_start(config, secrets, base).await.unwrap()
+}
+
+/// The host, or why the channel would not start.
+async fn try_start(
+    config: serde_json::Value,
+    secrets: BTreeMap<String, SecretSource>,
+    base: &Path,
+) -> Result<PluginHost, cascade_plugin_host::PluginError> {
     let (events, _) = mpsc::unbounded_channel();
     let report = PluginHost::load(
         &[PluginFile {
@@ -34,7 +43,7 @@ async fn start_host_with_secrets(
         events,
     );
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let mut host = report.host;
+    let host = report.host;
     let channel = ChannelConfig {
         name: "email".to_owned(),
         plugin: "email".to_owned(),
@@ -44,9 +53,10 @@ async fn start_host_with_secrets(
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     };
-    host.start(&channel, base).await.unwrap();
-    host
+    host.start(&channel, base).await?;
+    Ok(host)
 }
 
 const ACK: &str = "https://learning.northbridge.example/ack/v1.k1.AbC-123_xyz";
@@ -86,7 +96,7 @@ fn request(n: usize, address: &str) -> SendRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(4)).await;
+    let host = start_host(&server, server.channel_config(4)).await;
     let result = host
         .send("email", &request(1, "zoe@agency.example"))
         .await
@@ -160,7 +170,7 @@ async fn a_message_arrives_as_multipart_alternative_with_a_decoded_utf8_subject(
 async fn the_message_id_is_the_same_for_every_attempt_of_a_delivery_and_differs_between_deliveries()
 {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(4)).await;
+    let host = start_host(&server, server.channel_config(4)).await;
     let first = request(1, "a@agency.example");
     host.send("email", &first).await.unwrap();
     host.send("email", &first).await.unwrap();
@@ -190,7 +200,7 @@ async fn the_message_id_is_the_same_for_every_attempt_of_a_delivery_and_differs_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opt_out_list_adds_list_id_and_list_unsubscribe() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(1)).await;
+    let host = start_host(&server, server.channel_config(1)).await;
     let mut with_list = request(1, "a@agency.example");
     with_list.list = Some(MailingList {
         id: "newsletter.northbridge.example".to_owned(),
@@ -214,7 +224,7 @@ async fn an_opt_out_list_adds_list_id_and_list_unsubscribe() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_server_answer_becomes_the_right_result() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(4)).await;
+    let host = start_host(&server, server.channel_config(4)).await;
     let send = |n: usize, address: &'static str| {
         let host = &host;
         async move { host.send("email", &request(n, address)).await.unwrap() }
@@ -287,7 +297,7 @@ async fn each_server_answer_becomes_the_right_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
     let server = SmtpServer::start();
-    let mut host = start_host(&server, server.channel_config(2)).await;
+    let host = start_host(&server, server.channel_config(2)).await;
     match host
         .send("email", &request(1, "not an address"))
         .await
@@ -304,7 +314,9 @@ async fn a_bad_address_or_an_unreachable_server_is_reported_not_lost() {
     drop(closed);
     let mut config = server.channel_config(2);
     config["port"] = port.into();
-    let mut host = start_host(&server, config).await;
+    // Not checked at start, so the send finds it.
+    config["check_at_start"] = false.into();
+    let host = start_host(&server, config).await;
     match host
         .send("email", &request(2, "a@agency.example"))
         .await
@@ -347,7 +359,7 @@ async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
         ])
     };
 
-    let mut host = start_host_with_secrets(config.clone(), secrets("smtp-password"), dir).await;
+    let host = start_host_with_secrets(config.clone(), secrets("smtp-password"), dir).await;
     let result = host
         .send("email", &request(1, "a@agency.example"))
         .await
@@ -358,7 +370,20 @@ async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
     assert_eq!(received[0]["tls"], true, "sent after STARTTLS");
     assert_eq!(received[0]["auth_login"], "cascade");
 
-    let mut host = start_host_with_secrets(config, secrets("wrong-password"), dir).await;
+    // Checked at start: refused, saying what to change.
+    let error = match try_start(config.clone(), secrets("wrong-password"), dir).await {
+        Ok(_) => panic!("started with a wrong password"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("535"), "{error}");
+    assert!(
+        error.contains("refused the username and password"),
+        "{error}"
+    );
+    assert!(!error.contains("tr0ub4dor"), "{error}");
+    // Not checked at start: the send finds it.
+    config["check_at_start"] = false.into();
+    let host = start_host_with_secrets(config, secrets("wrong-password"), dir).await;
     let result = host
         .send("email", &request(2, "a@agency.example"))
         .await
@@ -375,4 +400,45 @@ async fn starttls_and_auth_use_the_password_and_ca_from_the_hosts_secrets() {
         other => panic!("wrong credentials fail the send, got {other:?}"),
     }
     assert_eq!(server.received().len(), 1);
+}
+
+/// Found against a real SMTP server: a channel set up for STARTTLS against
+/// a plain relay, or pointing where nothing listens, "started and stopped
+/// cleanly" and then failed every message for minutes. Starting now
+/// connects as a send would and refuses with what to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_cannot_use_its_server_refuses_to_start_and_says_what_to_change() {
+    let server = SmtpServer::start();
+    let refused = |config: serde_json::Value| {
+        let base = server.dir.path().to_owned();
+        async move {
+            match try_start(config, BTreeMap::new(), &base).await {
+                Ok(_) => panic!("started"),
+                Err(error) => error.to_string(),
+            }
+        }
+    };
+
+    let mut starttls = server.channel_config(1);
+    starttls["tls"] = "starttls".into();
+    let error = refused(starttls).await;
+    assert!(error.contains("STARTTLS is not supported"), "{error}");
+    assert!(error.contains("help: "), "{error}");
+    assert!(error.contains("use tls = \"tls\""), "{error}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut nowhere = server.channel_config(1);
+    nowhere["port"] = port.into();
+    let error = refused(nowhere).await;
+    assert!(
+        error.contains(&format!("nothing answered at 127.0.0.1:{port}")),
+        "{error}"
+    );
+
+    // The right settings start, and the check sent no message.
+    let host = start_host(&server, server.channel_config(1)).await;
+    host.stop().await;
+    assert!(server.received().is_empty());
 }

@@ -223,6 +223,17 @@ pub fn config_schema() -> Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_readme_describes_every_config_key() {
+        let readme = include_str!("../README.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md lacks `{key}`"
+            );
+        }
+    }
+
     fn parse(config: Value) -> Result<FileConfig, ConfigError> {
         FileConfig::from_json(&config, 7)
     }

@@ -93,7 +93,7 @@ async fn through_the_plugin(fake: &FakeTeams) -> Run {
         events,
     );
     assert!(report.problems.is_empty());
-    let mut host = report.host;
+    let host = report.host;
     let channel = ChannelConfig {
         name: "teams".to_owned(),
         plugin: "teams".to_owned(),
@@ -107,6 +107,7 @@ async fn through_the_plugin(fake: &FakeTeams) -> Run {
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     };
     host.start(&channel, secrets.path()).await.unwrap();
     let in_flight = host

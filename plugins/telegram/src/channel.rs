@@ -104,6 +104,14 @@ impl ChannelPlugin for TelegramChannel {
                     config.api_url
                 ),
             })?;
+            if let Some(expected) = &config.bot_username
+                && !expected.eq_ignore_ascii_case(me.username())
+            {
+                return Err(format!(
+                    "the token signs in as @{}, but `bot_username` says @{expected}: correct `bot_username`, or the token secret",
+                    me.username()
+                ));
+            }
             host.log(
                 LogLevel::Info,
                 format!("signed in as @{} through {}", me.username(), config.api_url),

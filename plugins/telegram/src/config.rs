@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 use url::Url;
 
-const KNOWN_KEYS: [&str; 10] = [
+const KNOWN_KEYS: [&str; 11] = [
     "token",
+    "bot_username",
     "api_url",
     "mode",
     "poll_timeout_seconds",
@@ -43,6 +44,10 @@ pub struct TelegramConfig {
     /// How long a button press waits for the host's answer before the
     /// plugin answers it empty, so the person's spinner stops.
     pub answer_within: Duration,
+    /// The bot's username (without `@`), when the operator gives it: start
+    /// checks the token signs in as this bot, and `cascade link-codes`
+    /// prints `t.me/<bot>?start=CODE` links.
+    pub bot_username: Option<String>,
 }
 
 /// How updates (commands, button presses) reach the plugin.
@@ -73,6 +78,7 @@ impl std::fmt::Debug for TelegramConfig {
             .field("messages_per_second", &self.messages_per_second)
             .field("chat_messages_per_second", &self.chat_messages_per_second)
             .field("answer_within", &self.answer_within)
+            .field("bot_username", &self.bot_username)
             .finish()
     }
 }
@@ -87,6 +93,10 @@ pub enum ConfigError {
     NotAnObject,
     #[error("unknown key `{0}` in the telegram channel's configuration: the known keys are {known}", known = KNOWN_KEYS.join(", "))]
     UnknownKey(String),
+    #[error(
+        "`bot_username` must be the bot's Telegram username, 5 to 32 letters, digits or _, e.g. \"northbridge_learning_bot\" (got {0})"
+    )]
+    InvalidBotUsername(Value),
     #[error(
         "`token` is missing: name it as a secret of the channel, e.g. secrets = {{ token = {{ env = \"CASCADE_TELEGRAM_TOKEN\" }} }}"
     )]
@@ -180,6 +190,19 @@ impl TelegramConfig {
             messages_per_second: rate(fields, "messages_per_second", 29.5)?,
             chat_messages_per_second: rate(fields, "chat_messages_per_second", 1.0)?,
             answer_within: seconds(fields, "answer_within_seconds", 10.0)?,
+            bot_username: match present(fields, "bot_username") {
+                None => None,
+                Some(Value::String(name))
+                    if (5..=32).contains(&name.trim_start_matches('@').len())
+                        && name
+                            .trim_start_matches('@')
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    Some(name.trim_start_matches('@').to_owned())
+                }
+                Some(other) => return Err(ConfigError::InvalidBotUsername(other.clone())),
+            },
         })
     }
 }
@@ -300,6 +323,10 @@ pub fn config_schema() -> Value {
                 "type": "number", "exclusiveMinimum": 0, "default": 1,
                 "description": "Messages a second to one chat (Telegram allows about 1)."
             },
+            "bot_username": {
+                "type": "string", "pattern": "^@?[A-Za-z0-9_]{5,32}$",
+                "description": "The bot's username: start checks the token signs in as it, and `cascade link-codes` prints t.me links that open the bot with the code filled in."
+            },
             "answer_within_seconds": {
                 "type": "number", "exclusiveMinimum": 0, "default": 10,
                 "description": "How long a button press waits for cascade's answer before it is answered empty so the spinner stops."
@@ -312,10 +339,34 @@ pub fn config_schema() -> Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_readme_describes_every_config_key() {
+        let readme = include_str!("../README.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md lacks `{key}`"
+            );
+        }
+    }
+
     const TOKEN: &str = "123456:ABC-def_ghi";
 
     fn parse(config: Value) -> Result<TelegramConfig, ConfigError> {
         TelegramConfig::from_json(&config)
+    }
+
+    #[test]
+    fn a_bot_username_is_kept_without_its_at_sign_and_a_malformed_one_refused() {
+        let config = parse(json!({"token": TOKEN, "bot_username": "@northbridge_bot"})).unwrap();
+        assert_eq!(config.bot_username.as_deref(), Some("northbridge_bot"));
+        assert_eq!(parse(json!({"token": TOKEN})).unwrap().bot_username, None);
+        for bad in [json!("nb"), json!("north bridge bot"), json!(7)] {
+            let error = parse(json!({"token": TOKEN, "bot_username": bad}))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("`bot_username` must be"), "{error}");
+        }
     }
 
     #[test]

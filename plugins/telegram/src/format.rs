@@ -55,8 +55,13 @@ pub fn keyboard(actions: &[Action]) -> Result<Option<InlineKeyboardMarkup>, Stri
 /// The text of an answered message with its status line below, or `None`
 /// when the two together would be over Telegram's limit (then the status
 /// goes out as a message of its own). `original_html` is the message as
-/// HTML, `original_text` what it shows (for the length).
+/// HTML, `original_text` what it shows (for the length). A message that
+/// already ends with the status keeps it once (a second press, a repeated
+/// answer).
 pub fn with_status(original_html: &str, original_text: &str, status: &str) -> Option<String> {
+    if original_text.trim_end().ends_with(status.trim()) {
+        return Some(original_html.to_owned());
+    }
     let shown = original_text.encode_utf16().count() + 2 + status.encode_utf16().count();
     (shown <= MESSAGE_LIMIT).then(|| format!("{original_html}\n\n<i>{}</i>", html::escape(status)))
 }
@@ -173,6 +178,16 @@ mod tests {
         let long = "é".repeat(MESSAGE_LIMIT - 5);
         assert!(with_status(&long, &long, "abc").is_some());
         assert!(with_status(&long, &long, "abcd").is_none());
+    }
+
+    #[test]
+    fn a_status_already_shown_is_not_added_again() {
+        let once = with_status("<b>Item</b>", "Item", "Acknowledged on 21 November 2026").unwrap();
+        let shown = "Item\n\nAcknowledged on 21 November 2026";
+        assert_eq!(
+            with_status(&once, shown, "Acknowledged on 21 November 2026").unwrap(),
+            once
+        );
     }
 
     #[test]

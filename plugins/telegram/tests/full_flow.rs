@@ -77,12 +77,18 @@ const WEBHOOK_SECRET: &str = "a-webhook-secret_for-tests";
 
 /// The demo project with the Telegram channel (long polling, or a webhook
 /// at `server`) and a longer neglect item, imported as `cascade import` does.
-async fn project(fake: &FakeBotApi, server: Option<&str>) -> tempfile::TempDir {
+async fn project(fake: &FakeBotApi, server: Option<&str>, chat_rate: &str) -> tempfile::TempDir {
     let project = DemoProject::new();
-    let mut channels = CHANNELS.replace("FAKE_URL", &fake.url).replace(
-        "OUTBOX",
-        &project.path().join("outbox").display().to_string(),
-    );
+    let mut channels = CHANNELS
+        .replace("FAKE_URL", &fake.url)
+        .replace(
+            "OUTBOX",
+            &project.path().join("outbox").display().to_string(),
+        )
+        .replace(
+            "chat_messages_per_second = 1000",
+            &format!("chat_messages_per_second = {chat_rate}"),
+        );
     let mut project = project;
     if let Some(server) = server {
         channels = channels
@@ -123,6 +129,12 @@ impl Flow {
     /// With `webhook`, cascade's HTTP server (its webhook routes) runs on a
     /// local port and the channel is in webhook mode.
     async fn start(webhook: bool) -> Flow {
+        Flow::paced(webhook, "1000").await
+    }
+
+    /// As [`start`](Self::start), with the plugin sending at most
+    /// `chat_rate` messages a second to one chat.
+    async fn paced(webhook: bool, chat_rate: &str) -> Flow {
         let fake = FakeBotApi::start().await;
         let listener = match webhook {
             true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
@@ -131,7 +143,7 @@ impl Flow {
         let server = listener
             .as_ref()
             .map(|l| format!("http://{}", l.local_addr().unwrap()));
-        let dir = project(&fake, server.as_deref()).await;
+        let dir = project(&fake, server.as_deref(), chat_rate).await;
         let rollout = dir.path().join("rollouts").join("now.toml");
         std::fs::write(&rollout, ROLLOUT).unwrap();
         let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
@@ -631,6 +643,44 @@ async fn a_webhook_with_a_wrong_secret_is_refused_before_its_body_is_read() {
         fake_bot_api::request(&url, "POST", Some(WEBHOOK_SECRET), "[1,2").await,
         400,
         "the body was read and judged"
+    );
+    flow.runner.stop().await;
+}
+
+/// Found against an independent Bot API: a 429 with retry_after 2 was
+/// retried about a second later, because the wait was counted from the
+/// claim and the plugin's pacing of the message's parts was taken off it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_is_counted_from_the_providers_answer_not_from_the_claim() {
+    // One message a second to a chat: the third part goes two seconds or
+    // more after the first.
+    let flow = Flow::paced(false, "1").await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.fake.accept_next_send();
+    flow.fake.accept_next_send();
+    flow.fake
+        .fail_next_send(fake_bot_api::Fault::TooManyRequests { retry_after: 2 });
+    flow.runner.schedule(utc(2026, 3, 27, 9, 0)).await.unwrap();
+
+    let claimed_from = Utc::now().timestamp_millis();
+    let (_running, stop) = tokio::sync::watch::channel(false);
+    flow.runner
+        .dispatch_for(Duration::from_secs(60), &stop)
+        .await
+        .unwrap();
+
+    assert_eq!(flow.fake.too_many_requests(), 1);
+    let row = rows(flow.runner.store().as_ref())
+        .await
+        .into_iter()
+        .find(|r| r.recipient_id == "p-tom-reilly" && r.channel == "telegram")
+        .unwrap();
+    assert_eq!(row.state, DeliveryState::Due, "{row:?}");
+    // Answered at least 2 s of pacing after the claim, then 2 s to wait.
+    let waited = row.due_at - claimed_from;
+    assert!(
+        waited >= 4_000,
+        "the retry is due {waited} ms after the claim; the 429 came at least 2,000 ms after it and asked for 2,000 ms more"
     );
     flow.runner.stop().await;
 }

@@ -29,6 +29,9 @@ pub struct DispatchSettings {
     /// The least time between two edits of one team post's live count:
     /// acknowledgements arriving meanwhile are shown together by one edit.
     pub team_post_edit_interval: Duration,
+    /// How long a shutdown waits for the sends in flight; those still
+    /// unanswered are left leased and sent again once their lease runs out.
+    pub stop_within: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -40,19 +43,32 @@ impl Default for DispatchSettings {
             backoff_max: Duration::from_secs(3600),
             default_in_flight: 64,
             team_post_edit_interval: Duration::from_secs(3),
+            stop_within: Duration::from_secs(30),
         }
     }
 }
 
 impl DispatchSettings {
-    /// The most rows claimed and not yet recorded at any moment, so the most
-    /// sends a crash can repeat: [`Dispatcher::dispatch_for`] claims a
-    /// batch while less than half a batch is in flight and fewer than half
-    /// a batch of outcomes wait to be recorded.
+    /// The most rows of one channel claimed and not yet recorded at any
+    /// moment, so the most sends a crash can repeat on it:
+    /// [`Dispatcher::dispatch_for`] claims a batch while less than half a
+    /// batch of the channel is in flight and fewer than half a batch of
+    /// outcomes wait to be recorded.
     pub fn unrecorded_at_most(&self) -> usize {
         2 * self.batch.max(1) as usize
     }
+
+    /// Sends of one channel in flight from which its rows are no longer
+    /// claimed: half a batch.
+    fn channel_full_at(&self) -> usize {
+        (self.batch.max(1) as usize / 2).max(1)
+    }
 }
+
+/// The clock a send reads when the provider answers: a retry's wait is
+/// counted from then, not from the claim (a send may wait for a free slot
+/// and the channel's pacing first).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The least time between the starts of two reads of one rollout's state
 /// before sends: a pause or cancel takes effect within it, and sends asking
@@ -60,7 +76,7 @@ impl DispatchSettings {
 pub const STATE_READ_SPACING: Duration = Duration::from_millis(2);
 
 /// The delay before retry `attempt` (1-based): the provider's retry-after
-/// when it gave one, else exponential from `base` up to `max`, with jitter
+/// when it gave one, else doubling from `base` up to `max`, with jitter
 /// from `jitter` in [0, 1) so retries of many rows spread out.
 pub fn backoff(
     attempt: u32,
@@ -69,13 +85,86 @@ pub fn backoff(
     max: Duration,
     jitter: f64,
 ) -> Duration {
+    backoff_by(attempt, retry_after, base, 2.0, max, jitter)
+}
+
+/// As [`backoff`], each wait `factor` times the one before.
+pub fn backoff_by(
+    attempt: u32,
+    retry_after: Option<Duration>,
+    base: Duration,
+    factor: f64,
+    max: Duration,
+    jitter: f64,
+) -> Duration {
     if let Some(after) = retry_after {
         return after.max(Duration::from_millis(1));
     }
-    let exponential = base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+    let growth = factor
+        .max(1.0)
+        .powi(i32::try_from(attempt.saturating_sub(1).min(60)).unwrap_or(60));
+    let exponential = Duration::try_from_secs_f64(base.as_secs_f64() * growth)
+        .unwrap_or(max)
         .min(max);
     exponential.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+/// How often the sends that failed for now are summarised in the log.
+const RETRY_SUMMARY_EVERY: Duration = Duration::from_secs(30);
+
+/// Sends that failed for now since the last summary, per channel: how
+/// many, and the latest reason. One log line per channel and period rather
+/// than one per message.
+#[derive(Default)]
+struct RetrySummary {
+    by_channel: std::collections::BTreeMap<String, (u64, String)>,
+    logged_at: Option<tokio::time::Instant>,
+}
+
+impl RetrySummary {
+    fn add(&mut self, channel: &str, reason: &str) {
+        let entry = self.by_channel.entry(channel.to_owned()).or_default();
+        entry.0 += 1;
+        entry.1 = without_addresses(reason);
+    }
+
+    /// The lines to log now (the first failures at once, then at most
+    /// once a period), emptying the summary.
+    fn due_lines(&mut self, now: tokio::time::Instant) -> Vec<String> {
+        if self.by_channel.is_empty()
+            || self
+                .logged_at
+                .is_some_and(|at| now < at + RETRY_SUMMARY_EVERY)
+        {
+            return Vec::new();
+        }
+        self.logged_at = Some(now);
+        std::mem::take(&mut self.by_channel)
+            .into_iter()
+            .map(|(channel, (n, reason))| {
+                format!(
+                    "channel \"{channel}\": {n} send{} failed for now and will be retried; the latest reason: {reason}",
+                    if n == 1 { "" } else { "s" }
+                )
+            })
+            .collect()
+    }
+}
+
+/// A provider's words with anything that looks like an address taken
+/// out: logs carry ids, never addresses.
+fn without_addresses(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|word| {
+            if word.contains('@') {
+                "<address>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Spaces sends on one channel at least `interval` apart.
@@ -110,6 +199,16 @@ impl RateLimit {
 
 pub struct Dispatcher<S> {
     shared: Arc<Shared<S>>,
+    /// Sends of [`dispatch_for`](Self::dispatch_for) still in flight when
+    /// its round ended, and outcomes not yet recorded: the next round goes
+    /// on with them, so a slow send never holds up a round.
+    running: tokio::sync::Mutex<Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    sends: Sends,
+    done: Outcomes,
 }
 
 impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
@@ -156,7 +255,10 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 rates,
                 state_checks: Default::default(),
                 state_reads: Default::default(),
+                claimed: Default::default(),
+                retries: Default::default(),
             }),
+            running: Default::default(),
         }
     }
 
@@ -164,7 +266,9 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     /// number of rows claimed (0: nothing was due).
     pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
         let mut sends = JoinSet::new();
-        let claimed = self.shared.claim_into(&mut sends, now).await?;
+        let clock: Clock = Arc::new(move || now);
+        let down = self.shared.down();
+        let claimed = self.shared.claim_into(&mut sends, &clock, &down).await?;
         let mut done = Outcomes::default();
         while let Some(sent) = sends.join_next().await {
             done.add(sent)?;
@@ -174,36 +278,58 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     }
 
     /// Claims, sends and records continuously until nothing is due at
-    /// `now()`, `stop` turns true, or `for_at_most` has passed, then lets the
-    /// sends in flight finish and records them. Unlike repeated
+    /// `now()` and nothing is in flight, `stop` turns true, or `for_at_most`
+    /// has passed. Sends still in flight then are not waited for: the next
+    /// call (or [`finish`](Self::finish)) records them. Unlike repeated
     /// [`dispatch_once`](Self::dispatch_once) calls, the next batch is
     /// claimed while the current one is still half in flight, and outcomes
     /// are recorded in groups as they come, so the store's work overlaps
-    /// the sends instead of stalling them. Returns the rows claimed.
+    /// the sends instead of stalling them. A channel with half a batch in
+    /// flight gets no more rows until some are answered, so a slow or stuck
+    /// channel never stops the others' rows (or due retries) being claimed.
+    /// Returns the rows claimed.
     pub async fn dispatch_for(
         &self,
-        now: impl Fn() -> DateTime<Utc>,
+        now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static,
         for_at_most: Duration,
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<usize, DeliveryError> {
         let shared = &self.shared;
+        let clock: Clock = Arc::new(now);
         let batch = shared.settings.batch.max(1) as usize;
-        let refill_below = (batch / 2).max(1);
+        let refill_below = shared.settings.channel_full_at();
         let until = tokio::time::Instant::now() + for_at_most;
-        let mut sends = JoinSet::new();
-        let mut done = Outcomes::default();
+        let mut running = self.running.lock().await;
+        let Running { sends, done } = &mut *running;
         let (mut claimed, mut drained) = (0, false);
+        // The full channels when a claim last found nothing else due: no
+        // need to ask again until one of them has room.
+        let mut nothing_beside: Option<Vec<String>> = None;
         loop {
-            let claiming = !drained && !*stop.borrow() && tokio::time::Instant::now() < until;
-            if claiming && sends.len() < refill_below {
-                let rows = shared.claim_into(&mut sends, now()).await?;
-                drained = rows < batch;
-                claimed += rows;
-            }
-            let Some(sent) = sends.join_next().await else {
-                if claiming && !drained {
-                    continue;
+            if !drained && !*stop.borrow() && tokio::time::Instant::now() < until {
+                let (full, busy) = shared.channels_in_flight();
+                if busy < refill_below && nothing_beside.as_ref() != Some(&full) {
+                    let rows = shared.claim_into(sends, &clock, &full).await?;
+                    claimed += rows;
+                    if rows < batch && full.is_empty() {
+                        drained = true;
+                    } else if rows == 0 {
+                        nothing_beside = Some(full);
+                    }
                 }
+            }
+            if sends.is_empty() {
+                done.record(&*shared.store, clock()).await?;
+                shared.log_retries();
+                return Ok(claimed);
+            }
+            let sent = tokio::select! {
+                sent = sends.join_next() => sent,
+                () = tokio::time::sleep_until(until) => None,
+            };
+            let Some(sent) = sent else {
+                done.record(&*shared.store, clock()).await?;
+                shared.log_retries();
                 return Ok(claimed);
             };
             done.add(sent)?;
@@ -211,9 +337,42 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
             // other sends go on in their tasks. The last group is recorded
             // as the last send ends.
             if done.len() >= refill_below || sends.is_empty() {
-                done.record(&*shared.store, now()).await?;
+                done.record(&*shared.store, clock()).await?;
             }
         }
+    }
+
+    /// How long a shutdown waits for the sends in flight.
+    pub fn stop_within(&self) -> Duration {
+        self.shared.settings.stop_within
+    }
+
+    /// Waits up to `within` for the sends of [`dispatch_for`](Self::dispatch_for)
+    /// still in flight and records them; returns how many were still
+    /// unanswered, which are abandoned: their rows stay leased and are
+    /// claimed again once the lease runs out.
+    pub async fn finish(
+        &self,
+        within: Duration,
+        now: impl Fn() -> DateTime<Utc>,
+    ) -> Result<usize, DeliveryError> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut running = self.running.lock().await;
+        let Running { sends, done } = &mut *running;
+        while !sends.is_empty() {
+            tokio::select! {
+                sent = sends.join_next() => {
+                    if let Some(sent) = sent {
+                        done.add(sent)?;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        done.record(&*self.shared.store, now()).await?;
+        let left = sends.len();
+        sends.abort_all();
+        Ok(left)
     }
 }
 
@@ -274,6 +433,30 @@ struct Shared<S> {
     state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     /// When each rollout's state was last read, to space the reads.
     state_reads: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Rows claimed and not yet answered, by channel instance.
+    claimed: std::sync::Mutex<HashMap<String, usize>>,
+    /// Sends that failed for now, for the log.
+    retries: std::sync::Mutex<RetrySummary>,
+}
+
+/// One claimed row's place in its channel's count of rows in flight,
+/// given back however its send ends (answered, failed or abandoned).
+struct InFlight<S> {
+    shared: Arc<Shared<S>>,
+    channel: String,
+}
+
+impl<S> Drop for InFlight<S> {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .shared
+            .claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = claimed.get_mut(&self.channel) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
@@ -281,23 +464,76 @@ type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
 impl<S: Store + Outbox + Evidence> Shared<S> {
     /// Claims up to a batch of due rows under a lease and starts a send for
     /// each; returns how many were claimed.
+    /// The channels with half a batch or more in flight (sorted), and the
+    /// sends in flight on the others.
+    fn channels_in_flight(&self) -> (Vec<String>, usize) {
+        let claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let full_at = self.settings.channel_full_at();
+        let mut full: Vec<String> = claimed
+            .iter()
+            .filter(|(_, n)| **n >= full_at)
+            .map(|(channel, _)| channel.clone())
+            .chain(self.down())
+            .collect();
+        full.sort();
+        full.dedup();
+        let busy = claimed.values().filter(|n| **n < full_at).sum();
+        (full, busy)
+    }
+
+    /// Logs the summary of sends that failed for now, when one is due.
+    fn log_retries(&self) {
+        let lines = self
+            .retries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due_lines(tokio::time::Instant::now());
+        for line in lines {
+            tracing::warn!("{line}");
+        }
+    }
+
+    /// The configured channels that are not running (they could not
+    /// start): their rows wait until they do.
+    fn down(&self) -> Vec<String> {
+        self.world
+            .routes
+            .keys()
+            .filter(|name| !self.host.is_up(name))
+            .cloned()
+            .collect()
+    }
+
+    /// Rows of the channels in `full` are left for later.
     async fn claim_into(
         self: &Arc<Self>,
         sends: &mut Sends,
-        now: DateTime<Utc>,
+        clock: &Clock,
+        full: &[String],
     ) -> Result<usize, DeliveryError>
     where
         S: 'static,
     {
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        let now = clock();
         let rows = self
             .store
-            .claim(millis(now), self.settings.batch.max(1), lease)
+            .claim(millis(now), self.settings.batch.max(1), lease, full)
             .await?;
         let claimed = rows.len();
+        let mut counts = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
         for row in rows {
+            *counts.entry(row.channel.clone()).or_default() += 1;
+            let in_flight = InFlight {
+                shared: Arc::clone(self),
+                channel: row.channel.clone(),
+            };
             let this = Arc::clone(self);
-            sends.spawn(async move { this.deliver(row, now).await });
+            let clock = Arc::clone(clock);
+            sends.spawn(async move {
+                let _in_flight = in_flight;
+                this.deliver(row, now, clock).await
+            });
         }
         Ok(claimed)
     }
@@ -353,6 +589,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         self: Arc<Self>,
         row: ClaimedDelivery,
         now: DateTime<Utc>,
+        clock: Clock,
     ) -> Result<Delivered, DeliveryError> {
         let rollout = self.rollouts.get(&*self.store, &row.rollout_id).await?;
         let _permit = match self.in_flight.get(&row.channel) {
@@ -408,18 +645,35 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             list: self.composer.mailing_list(&row, &rollout),
             post: None,
         };
+        // The wait is counted from the answer: time spent waiting for a
+        // slot, the channel's pacing and the provider is not taken off it.
+        let policy = &route.retry;
         let retry = |reason: String, after: Option<Duration>| -> Delivered {
-            if row.attempts >= rollout.definition.max_attempts {
+            let max_attempts = policy
+                .max_attempts
+                .unwrap_or(rollout.definition.max_attempts);
+            if row.attempts >= max_attempts {
                 return dead(format!("gave up after {} attempts: {reason}", row.attempts));
             }
-            let delay = backoff(
+            let seconds = |s: Option<f64>, default: Duration| {
+                s.and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .unwrap_or(default)
+            };
+            let delay = backoff_by(
                 row.attempts,
                 after,
-                self.settings.backoff_base,
-                self.settings.backoff_max,
+                seconds(policy.first_wait_seconds, self.settings.backoff_base),
+                policy.factor.unwrap_or(2.0),
+                seconds(policy.longest_wait_seconds, self.settings.backoff_max),
                 jitter(row.id, row.attempts),
             );
-            let at = millis(now) + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            self.retries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&row.channel, &reason);
+            let answered = millis(clock().max(now));
+            let at =
+                answered.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
             (row.id, DeliveryOutcome::RetryAt { at, reason }, None)
         };
         if let Some(rate) = self.rates.get(&row.channel) {
@@ -521,6 +775,18 @@ mod tests {
     }
 
     #[test]
+    fn a_channels_factor_grows_each_wait_up_to_its_longest() {
+        let (base, max) = (Duration::from_secs(10), Duration::from_secs(100));
+        assert_eq!(backoff_by(1, None, base, 3.0, max, 0.5), base);
+        assert_eq!(
+            backoff_by(3, None, base, 3.0, max, 0.5),
+            Duration::from_secs(90)
+        );
+        assert_eq!(backoff_by(4, None, base, 3.0, max, 0.5), max);
+        assert_eq!(backoff_by(200, None, base, 10.0, max, 0.5), max);
+    }
+
+    #[test]
     fn a_providers_retry_after_wins() {
         let d = backoff(
             5,
@@ -559,6 +825,29 @@ mod tests {
             limit.wait().await;
             limit.wait().await;
         }
+    }
+
+    #[test]
+    fn failures_for_now_are_summarised_per_channel_without_addresses() {
+        let mut summary = RetrySummary::default();
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            summary.add("email", "451 4.7.1 <sam@example.org>: try again later");
+        }
+        summary.add(
+            "telegram",
+            "Telegram asked to slow down (429), retry after 2s",
+        );
+        assert_eq!(
+            summary.due_lines(start),
+            [
+                "channel \"email\": 3 sends failed for now and will be retried; the latest reason: 451 4.7.1 <address> try again later",
+                "channel \"telegram\": 1 send failed for now and will be retried; the latest reason: Telegram asked to slow down (429), retry after 2s",
+            ]
+        );
+        summary.add("email", "451 again");
+        assert!(summary.due_lines(start + Duration::from_secs(1)).is_empty());
+        assert_eq!(summary.due_lines(start + RETRY_SUMMARY_EVERY).len(), 1);
     }
 
     #[test]

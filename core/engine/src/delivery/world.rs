@@ -34,6 +34,8 @@ pub struct ChannelRoute {
     pub channel_posts: bool,
     /// Most sends a second, from the channel's config or its plugin.
     pub per_second: Option<f64>,
+    /// The channel's own retry settings, over the engine's defaults.
+    pub retry: cascade_plugin_host::RetryConfig,
 }
 
 /// The directory and identities, as the store holds them.

@@ -7,8 +7,11 @@
 pub enum ChatCommand {
     /// `/link CODE`, or `/start CODE` from a deep link: link this chat
     /// account to the person the one-time code was issued for. `None` when
-    /// no code came with it.
+    /// `/link` came without a code.
     Link { code: Option<String> },
+    /// A bare `/start`, what Telegram's Start button sends to a bot the
+    /// person has not talked to: a welcome, and how to link.
+    Start,
     /// `/pending`: what is waiting for the person to acknowledge.
     Pending,
     /// `/ack ITEM`: acknowledge a pending item by its id (trimmed; empty
@@ -27,6 +30,7 @@ impl ChatCommand {
     /// Names are matched exactly: the plugins lowercase them.
     pub fn parse(name: &str, args: &[String]) -> ChatCommand {
         match name {
+            "start" if args.is_empty() => ChatCommand::Start,
             "start" | "link" => ChatCommand::Link {
                 code: args.first().cloned(),
             },
@@ -63,8 +67,13 @@ mod tests {
                     code: Some("123456".to_owned())
                 }
             );
-            assert_eq!(parse(name, &[]), ChatCommand::Link { code: None });
         }
+        assert_eq!(parse("link", &[]), ChatCommand::Link { code: None });
+    }
+
+    #[test]
+    fn a_bare_start_is_a_welcome_not_a_code() {
+        assert_eq!(parse("start", &[]), ChatCommand::Start);
     }
 
     #[test]

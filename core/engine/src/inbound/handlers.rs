@@ -3,8 +3,8 @@
 
 use super::conversation::{Draft, Said};
 use super::{
-    ActionRef, Answer, ChatCommand, Conversation, Desk, HELP, Handled, InboundOutcome, Refusal,
-    legacy_hash,
+    ACK_USAGE, ActionRef, Answer, ChatCommand, Conversation, Desk, HOW_TO_LINK, Handled,
+    InboundOutcome, Refusal, help, legacy_hash,
 };
 use crate::ack::{CASCADE_METHODS, CascadeForm, FieldProblem, check_cascade};
 use crate::respond::{Denied, Refused, Unavailable, Via, covering};
@@ -32,18 +32,50 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
     ) -> Result<Handled, Unavailable> {
         match command {
             ChatCommand::Link { code } => self.link(code.as_deref(), from).await,
+            ChatCommand::Start => self.welcome(from).await,
             ChatCommand::Help => Ok(Handled {
                 outcome: InboundOutcome::Ignored,
-                answer: Answer::text(HELP),
+                answer: Answer::text(self.help(from)),
             }),
             ChatCommand::Cancel => Ok(self.cancel(from)),
             ChatCommand::Pending => self.pending(from).await,
             ChatCommand::Ack { item } => self.ack_command(&item, from).await,
             ChatCommand::Unknown(_) => Ok(Handled {
                 outcome: InboundOutcome::Ignored,
-                answer: Answer::text(format!("I don't know that command.\n\n{HELP}")),
+                answer: Answer::text(format!("I don't know that command.\n\n{}", self.help(from))),
             }),
         }
+    }
+
+    /// The help for the channel the event came through.
+    fn help(&self, from: Origin<'_>) -> String {
+        help(
+            self.world
+                .routes
+                .get(from.channel)
+                .is_none_or(|route| !route.forms),
+        )
+    }
+
+    /// A bare `/start`: a welcome, and how to link when this account is
+    /// not linked yet.
+    async fn welcome(&self, from: Origin<'_>) -> Result<Handled, Unavailable> {
+        let linked = self
+            .store
+            .person_for_account(from.identity, from.account)
+            .await?
+            .is_some();
+        let text = if linked {
+            "Welcome back: this chat is linked to you, and learning from your partnership arrives here. Send /pending to see anything waiting for you, or /help.".to_owned()
+        } else {
+            format!(
+                "Welcome. This bot brings you learning from your safeguarding partnership, which you can acknowledge with one tap.\n\n{HOW_TO_LINK}"
+            )
+        };
+        Ok(Handled {
+            outcome: InboundOutcome::Ignored,
+            answer: Answer::text(text),
+        })
     }
 
     /// Text typed outside a command: the next answer of a conversation in
@@ -93,6 +125,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             ActionRef::Choice(choice) => self.choice(&choice, from).await,
             ActionRef::Post(post_id) => self.acknowledge_post(post_id, from).await,
             ActionRef::Ack(delivery_id) => self.ack_button(delivery_id, from).await,
+            ActionRef::ListAck(delivery_id) => self.list_ack_button(delivery_id, from).await,
             ActionRef::Confirm(delivery_id) => self.confirm_button(delivery_id, from).await,
             ActionRef::Answer(delivery_id, n) => self.answer_button(delivery_id, n, from).await,
         }
@@ -145,7 +178,10 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             now,
         } = from;
         let Some(code) = code else {
-            return Ok(Handled::refused(Refusal::UnknownCode));
+            return Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer::text(HOW_TO_LINK),
+            });
         };
         match self
             .store
@@ -219,8 +255,20 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             Ok(person) => person,
             Err(refused) => return Ok(refused),
         };
+        if wanted.is_empty() {
+            return Ok(Handled {
+                outcome: InboundOutcome::Ignored,
+                answer: Answer::text(ACK_USAGE),
+            });
+        }
         let pending = self.store.pending_items(&person).await?;
-        let Some(item) = pending.into_iter().rev().find(|p| p.item_id == wanted) else {
+        // Not waiting, but sent and acknowledged before: acknowledging it
+        // again records nothing and says when it was.
+        let item = match pending.into_iter().rev().find(|p| p.item_id == wanted) {
+            Some(item) => Some(item),
+            None => self.store.delivered_item(&person, wanted).await?,
+        };
+        let Some(item) = item else {
             return self
                 .refuse(
                     channel,
@@ -343,6 +391,33 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                     .await
             }
         }
+    }
+
+    /// One item's button in a `/pending` list: acknowledged as its own
+    /// button would be; the list keeps the buttons of the items still
+    /// waiting, and its status line names the item acknowledged.
+    async fn list_ack_button(
+        &self,
+        delivery_id: i64,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let mut handled = self.ack_button(delivery_id, from).await?;
+        let InboundOutcome::Acknowledged { person_id, .. } = &handled.outcome else {
+            return Ok(handled);
+        };
+        let still_waiting = self.store.pending_items(person_id).await?;
+        handled.answer.keep_actions = self.list_actions(&still_waiting).await;
+        if let (Some(status), Some(delivery)) = (
+            &mut handled.answer.status,
+            self.store.delivery(delivery_id).await?,
+        ) {
+            let title = self.title(&delivery.rollout_id).await;
+            *status = format!(
+                "\"{title}\": {}",
+                status.replacen("Acknowledged", "acknowledged", 1)
+            );
+        }
+        Ok(handled)
     }
 
     /// "I've cascaded this to my team" where the channel has no forms: the
@@ -473,6 +548,17 @@ fn form_problems(problems: &[FieldProblem]) -> Handled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_lists_cancel_only_where_confirmations_are_typed() {
+        assert!(help(true).contains("/cancel"));
+        assert!(!help(false).contains("/cancel"));
+        for text in [help(true), help(false)] {
+            for command in ["/link CODE", "/pending", "/ack ITEM", "/help"] {
+                assert!(text.contains(command), "{command} in {text}");
+            }
+        }
+    }
 
     fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

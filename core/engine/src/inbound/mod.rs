@@ -33,12 +33,30 @@ use handlers::Origin;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-const HELP: &str = "This bot brings you learning from your safeguarding partnership.\n\n\
+/// What the bot does and its commands; `/cancel` only on a channel
+/// whose confirmations are typed question by question (one without forms:
+/// on a channel with forms, nothing is typed, and Discord does not register
+/// the command).
+fn help(typed_conversations: bool) -> String {
+    let cancel = if typed_conversations {
+        "/cancel: stop a confirmation you started\n"
+    } else {
+        ""
+    };
+    format!(
+        "This bot brings you learning from your safeguarding partnership.\n\n\
 /link CODE: link this chat to you, with the code your business unit gave you\n\
 /pending: learning waiting for you to acknowledge\n\
 /ack ITEM: acknowledge an item by its id\n\
-/cancel: stop a confirmation you started\n\
-/help: this message";
+{cancel}/help: this message"
+    )
+}
+
+/// How to link, for a bare `/start` or a `/link` without a code.
+const HOW_TO_LINK: &str = "To link this chat to you, send /link followed by the code your business unit gave you, for example /link 123456, or open the link they sent you. Until then this bot cannot send you anything.";
+
+/// `/ack` without an item id.
+const ACK_USAGE: &str = "Send /ack followed by the item's id, for example /ack 7mb-safer-sleep. Send /pending to see what is waiting for you and the ids.";
 
 /// What came of an inbound event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -564,16 +582,11 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             "{count} item{} waiting for you to acknowledge:",
             if count == 1 { "" } else { "s" }
         )];
-        let mut actions = Vec::new();
         for item in &pending {
             let title = self.title(&item.rollout_id).await;
             lines.push(format!("- {title} (/ack {})", item.item_id));
-            actions.push(Action {
-                id: self.keys.sign(&ActionRef::Ack(item.delivery_id)),
-                label: format!("Acknowledge: {}", truncate(&title, 40)),
-                form: None,
-            });
         }
+        let actions = self.list_actions(&pending).await;
         Ok(Handled {
             outcome: InboundOutcome::Listed {
                 person_id: person,
@@ -584,6 +597,20 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                 ..Answer::text(lines.join("\n"))
             },
         })
+    }
+
+    /// The buttons of a `/pending` list: one per item.
+    async fn list_actions(&self, pending: &[cascade_store::PendingItem]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for item in pending {
+            let title = self.title(&item.rollout_id).await;
+            actions.push(Action {
+                id: self.keys.sign(&ActionRef::ListAck(item.delivery_id)),
+                label: format!("Acknowledge: {}", truncate(&title, 40)),
+                form: None,
+            });
+        }
+        actions
     }
 
     /// Keeps the example that follows a follow-up answer, unless the privacy

@@ -44,6 +44,7 @@ impl Demo {
             forms: false,
             channel_posts: false,
             per_second: None,
+            retry: Default::default(),
         }];
         let calendar = Calendar::new("Europe/London", QuietHours::default()).unwrap();
         let guard = PrivacyGuard::new(&project.config.privacy).unwrap();

@@ -336,6 +336,25 @@ impl Evidence for SqliteStore {
         .await?)
     }
 
+    async fn delivered_item(
+        &self,
+        person_id: &str,
+        item_id: &str,
+    ) -> Result<Option<PendingItem>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT o.id AS delivery_id, r.id AS rollout_id, r.item_id, r.item_version
+             FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
+             WHERE o.recipient_id = ?1 AND o.person_id = ?1 AND o.state = 'sent'
+               AND o.step_kind IN ('initial', 'reminder') AND r.state <> 'cancelled'
+               AND r.item_id = ?2
+             ORDER BY o.id DESC LIMIT 1",
+        )
+        .bind(person_id)
+        .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn mark_unreachable(
         &self,
         channel: &str,

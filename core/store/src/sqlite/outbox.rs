@@ -167,7 +167,10 @@ impl Outbox for SqliteStore {
         now: i64,
         limit: u32,
         lease_ms: i64,
+        skip: &[String],
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        // `?4` is a JSON array of the channels to leave (usually empty).
+        let skip = serde_json::to_string(skip).expect("a list of names serialises");
         Ok(sqlx::query_as(
             "UPDATE outbox SET state = 'leased', lease_until = ?1 + ?3, attempts = attempts + 1, updated_at = ?1
              WHERE id IN (
@@ -175,6 +178,7 @@ impl Outbox for SqliteStore {
                  WHERE o.state IN ('due', 'leased') AND o.due_at <= ?1
                    AND (o.state = 'due' OR o.lease_until <= ?1)
                    AND r.state = 'active'
+                   AND o.channel NOT IN (SELECT value FROM json_each(?4))
                  ORDER BY o.due_at LIMIT ?2)
              RETURNING id, idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
                        step_number, channel, channel_rank, attempts",
@@ -182,6 +186,7 @@ impl Outbox for SqliteStore {
         .bind(now)
         .bind(limit)
         .bind(lease_ms)
+        .bind(skip)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -315,6 +320,18 @@ impl Outbox for SqliteStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn due_now(&self, now: i64) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
+             WHERE r.state = 'active'
+               AND (o.state = 'leased' OR (o.state = 'due' AND o.due_at <= ?))",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn all_identities(
         &self,
     ) -> Result<Vec<cascade_model::directory::ChannelIdentity>, StoreError> {
@@ -322,6 +339,21 @@ impl Outbox for SqliteStore {
             "SELECT person_id, channel, address FROM channel_identities
              WHERE unreachable_at IS NULL ORDER BY person_id, channel",
         )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn last_errors(&self, rollout_id: &str) -> Result<Vec<ChannelError>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT channel, error, retrying FROM (
+                 SELECT channel, last_error AS error,
+                        ROW_NUMBER() OVER (PARTITION BY channel ORDER BY updated_at DESC, id DESC) AS n,
+                        SUM(state = 'due' AND attempts > 0) OVER (PARTITION BY channel) AS retrying
+                 FROM outbox
+                 WHERE rollout_id = ? AND last_error IS NOT NULL AND state IN ('due', 'leased', 'dead'))
+             WHERE n = 1 ORDER BY channel",
+        )
+        .bind(rollout_id)
         .fetch_all(&self.pool)
         .await?)
     }

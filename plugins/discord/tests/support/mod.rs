@@ -48,6 +48,7 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
         formats: None,
         per_second: None,
         team_channels: Default::default(),
+        retry: None,
     }
 }
 
@@ -72,7 +73,7 @@ impl Bot {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
         );
-        let mut host = report.host;
+        let host = report.host;
         host.start(&channel_config(fake, extra), secrets.path())
             .await
             .unwrap_or_else(|e| panic!("the Discord channel did not start: {e}"));
@@ -97,7 +98,7 @@ impl Bot {
         inbound.event
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         self.host.stop().await;
     }
 }

@@ -62,7 +62,7 @@ impl Harness {
             tx,
         );
         assert!(report.problems.is_empty(), "{:?}", report.problems);
-        let mut host = report.host;
+        let host = report.host;
         let channel = ChannelConfig {
             name: "telegram".to_owned(),
             plugin: "telegram".to_owned(),
@@ -76,6 +76,7 @@ impl Harness {
             formats: None,
             per_second: None,
             team_channels: Default::default(),
+            retry: None,
         };
         host.start(&channel, secrets.path()).await?;
         Ok(Harness {
@@ -100,7 +101,7 @@ impl Harness {
         inbound.event
     }
 
-    pub async fn stop(mut self) -> FakeBotApi {
+    pub async fn stop(self) -> FakeBotApi {
         self.host.stop().await;
         self.fake
     }

@@ -109,7 +109,7 @@ impl<P: ChatProvider> Running<P> {
             problems.is_empty(),
             "the host refused the plugin: {problems:#?}"
         );
-        let mut host = report.host;
+        let host = report.host;
         let manifest = &host
             .plugin(P::PLUGIN)
             .unwrap_or_else(|| panic!("the library does not call itself {:?}", P::PLUGIN))
@@ -129,6 +129,7 @@ impl<P: ChatProvider> Running<P> {
             formats: None,
             per_second: None,
             team_channels: BTreeMap::new(),
+            retry: None,
         };
         host.start(&channel, secret_dir.path())
             .await
