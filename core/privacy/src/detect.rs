@@ -33,6 +33,14 @@ const DIGIT_GAP: &str = r"[ ./-]{0,3}";
 const EMAIL_AT: &str = r"(?:[ ]{0,2}@[ ]{0,2}|[ ]*[(\[][ ]*at[ ]*[)\]][ ]*|[ ]+at[ ]+)";
 const EMAIL_DOT: &str = r"(?:[ ]{0,2}\.[ ]{0,2}|[ ]*[(\[][ ]*dot[ ]*[)\]][ ]*|[ ]+dot[ ]+)";
 
+/// The words that say a date is someone's birth date ("born", "DOB",
+/// "D.O.B", "date of birth", "birthday").
+const BIRTH_WORD: &str = r"born|d[ \t]?\.?[ \t]?o[ \t]?\.?[ \t]?b|d/o/b|date[ ./-]*of[ ./-]*birth|birth[ ./-]*(?:date|day)s?";
+/// [`BIRTH_WORD`] without "born", which says a birth date only of one
+/// person ("was born", "(born") where a year alone follows.
+const BIRTH_LABEL: &str =
+    r"d[ \t]?\.?[ \t]?o[ \t]?\.?[ \t]?b|d/o/b|date[ ./-]*of[ ./-]*birth|birth[ ./-]*(?:date|day)s?";
+
 /// An ASCII word boundary. Unicode boundaries would send the regex engine to
 /// its slow path on any non-ASCII text (curly quotes, dashes), and every
 /// pattern but names starts and ends with ASCII.
@@ -46,6 +54,12 @@ pub(super) struct Detectors {
     nhs_number_regrouped: Regex,
     date: Regex,
     birth_word: Regex,
+    /// A year alone after a birth label ("year of birth: 2016", "DOB
+    /// summer 2016") or after "born" said of one person ("Child K was born
+    /// in 2016", "Child K (born 2016)"): with an initial and a town it
+    /// narrows a child down as a full date does. "Children born in 2012"
+    /// is a cohort and passes. The year is the first group.
+    year_of_birth: Regex,
     postcode: Regex,
     phone_number: Regex,
     email: Regex,
@@ -68,8 +82,9 @@ impl Detectors {
                 r"{WORD_EDGE}[0-9](?:[ .-]?[0-9]){{9}}{WORD_EDGE}"
             )),
             date: built_in(&date_pattern()),
-            birth_word: built_in(&format!(
-                r"(?i){WORD_EDGE}(?:born|d{SPACE}?\.?{SPACE}?o{SPACE}?\.?{SPACE}?b|d/o/b|date[ ./-]*of[ ./-]*birth|birth[ ./-]*(?:date|day)s?){WORD_EDGE}\.?"
+            birth_word: built_in(&format!(r"(?i){WORD_EDGE}(?:{BIRTH_WORD}){WORD_EDGE}\.?")),
+            year_of_birth: built_in(&format!(
+                r"(?im)(?:{WORD_EDGE}(?:was|is|being){SPACE}+born|[(,;:]{SPACE}*born|^{SPACE}*born|{WORD_EDGE}(?:{BIRTH_LABEL}|year{SPACE}*of{SPACE}*birth|birth{SPACE}*year|yob)){WORD_EDGE}[.:,]?{SPACE}*(?:(?:in|during|around|about|circa|c\.){SPACE}*)?(?:(?:the{SPACE}+)?(?:early|late|mid|spring|summer|autumn|fall|winter)(?:{SPACE}+|{SPACE}*-{SPACE}*)(?:of{SPACE}+)?)?((?:19|20)[0-9]{{2}}){WORD_EDGE}"
             )),
             postcode: built_in(&format!(
                 r"(?i){WORD_EDGE}(?:[A-PR-UWYZ][0-9][0-9A-HJKPS-UW]?|[A-PR-UWYZ][A-HK-Y][0-9][0-9ABEHMNPRV-Y]?|GIR)[ .-]{{0,2}}[0-9][ABD-HJLNP-UW-Z]{{2}}{WORD_EDGE}"
@@ -119,6 +134,12 @@ impl Detectors {
         }
         for m in self.dates_of_birth(text) {
             push(FindingKind::DateOfBirth, m);
+        }
+        // A full date at the same place wins below (the longer span).
+        for captures in self.year_of_birth.captures_iter(text) {
+            if let Some(year) = captures.get(1) {
+                push(FindingKind::DateOfBirth, year);
+            }
         }
         for m in self.postcode.find_iter(text) {
             // "#d1d5db" is a colour in a template's style, not a postcode.

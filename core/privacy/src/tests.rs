@@ -130,6 +130,42 @@ fn dates_near_a_birth_word_are_flagged() {
     ]);
 }
 
+/// A year of birth alone still narrows a child down next to an initial
+/// and a town; the attack review got "Child K (born 2016)" past the guard.
+#[test]
+fn a_year_alone_after_a_birth_word_is_flagged() {
+    assert_flagged(&[
+        ("Child K (born 2016) lived in", DateOfBirth, "2016"),
+        ("Child K was born in 2016.", DateOfBirth, "2016"),
+        ("Child K, born in 2016, lived", DateOfBirth, "2016"),
+        ("a boy who is born in 2026", DateOfBirth, "2026"),
+        ("Year of birth: 2016", DateOfBirth, "2016"),
+        ("YOB 2016", DateOfBirth, "2016"),
+        ("DOB: 2016", DateOfBirth, "2016"),
+        ("D.O.B. 2016", DateOfBirth, "2016"),
+        ("birth year 2009", DateOfBirth, "2009"),
+        ("born in the summer of 2016", DateOfBirth, "2016"),
+        ("born in early-2016", DateOfBirth, "2016"),
+        ("born c. 2016", DateOfBirth, "2016"),
+        // A full date at the same place is reported once, whole.
+        ("born 2016-03-03", DateOfBirth, "2016-03-03"),
+        ("born in March 2016", DateOfBirth, "March 2016"),
+    ]);
+}
+
+#[test]
+fn a_year_not_said_to_be_a_birth_year_is_not_flagged() {
+    assert_not_flagged(&[
+        "The 2016 review found that babies born prematurely need follow-up.",
+        "Babies born in the 1990s",
+        "Children born in 2012 are now in Year 9.",
+        "Babies who were born in 2019 during lockdown",
+        "born in 20 minutes",
+        "The reborn 2016 protocol",
+        "Learning born of the 2019 review",
+    ]);
+}
+
 #[test]
 fn a_date_without_a_birth_word_is_not_flagged() {
     assert_not_flagged(&[

@@ -165,6 +165,9 @@ dob = [
     "born in Feb 2019", "birth date 7/11/2018", "DOB 07112018", "born 7-Nov-18", "dob 7 November '18",
     "born on the 7th of November 2018", "born **7 November 2018**", "DOB: 0&#51;/03/2012",
     "D O B 03/03/2012", "birthdate: 4 July 2017", "born 04/07/2017 at home", "born on\n4 July 2017",
+    # A year of birth alone, of one child.
+    "Child K (born 2016) lived with", "Child K was born in 2016.", "Year of birth: 2016", "YOB 2014",
+    "DOB: 2015", "Child L, born in the summer of 2019, was",
 ]
 for text in dob:
     pos("date-of-birth", text, "body", "dob")
