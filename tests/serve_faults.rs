@@ -437,3 +437,59 @@ fn a_channels_own_retry_settings_decide_when_a_message_is_given_up() {
     let [_, _, sent, retrying, dead] = status_counts(dir.path(), "stuck", "stuck");
     assert_eq!((sent, retrying, dead), (0, 0, PEOPLE as u64));
 }
+
+/// `cascade backup` while `serve` sends a rollout; `restore` refuses while
+/// `serve` has the store open, and once it has stopped puts the backup back
+/// (keeping the replaced database), from which the next `serve` finishes
+/// the rollout with every person sent to.
+#[test]
+fn a_backup_taken_while_serve_sends_is_restored_once_it_stops() {
+    let dir = project(None);
+    let file = rollout(dir.path(), "now", "outbox");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let mut child = serve(dir.path(), &[], Stdio::null(), Stdio::null());
+    let backups = tempfile::tempdir().unwrap();
+    let early = backups.path().join("early.db");
+    let out = succeed(&["backup", "--out", early.to_str().unwrap()], dir.path());
+    assert!(out.contains("integrity checked"), "{out}");
+    wait_until(Duration::from_secs(60), "every person sent to", || {
+        delivered(dir.path()) == PEOPLE
+    });
+    let late = backups.path().join("late.db");
+    succeed(&["backup", "--out", late.to_str().unwrap()], dir.path());
+    let again = cascade(&["backup", "--out", late.to_str().unwrap()], dir.path());
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let refused = cascade(&["restore", early.to_str().unwrap()], dir.path());
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("is open in another process") && stderr.contains("stop `cascade serve`"),
+        "{stderr}"
+    );
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(wait(&mut child, Duration::from_secs(60), "serve after SIGTERM").success());
+
+    let out = succeed(&["restore", early.to_str().unwrap()], dir.path());
+    assert!(out.contains("restored"), "{out}");
+    assert!(out.contains("kept as"), "{out}");
+    let [_, _, sent_in_backup, _, _] = status_counts(dir.path(), "now", "outbox");
+    assert!(sent_in_backup <= PEOPLE as u64);
+    let mut child = serve(dir.path(), &["--until-idle"], Stdio::null(), Stdio::null());
+    assert!(wait(&mut child, Duration::from_secs(120), "serve --until-idle").success());
+    assert_eq!(
+        status_counts(dir.path(), "now", "outbox"),
+        [0, 0, PEOPLE as u64, 0, 0]
+    );
+
+    // The late backup has the whole rollout sent.
+    let out = succeed(&["restore", late.to_str().unwrap()], dir.path());
+    assert!(out.contains(&format!("{PEOPLE} people")), "{out}");
+    assert_eq!(
+        status_counts(dir.path(), "now", "outbox"),
+        [0, 0, PEOPLE as u64, 0, 0]
+    );
+}

@@ -132,6 +132,21 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+    /// Write a consistent copy of the store (the SQLite database) to a new
+    /// file, also while `cascade serve` runs; the copy is checked before
+    /// it is called done.
+    Backup {
+        /// The backup file to write; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup from `cascade backup` in place of the store, after
+    /// checking it. Stop `cascade serve` first; the database it replaces is
+    /// kept beside it.
+    Restore {
+        /// The backup file.
+        from: PathBuf,
+    },
     /// Accounts of the web console `cascade serve` runs under /console.
     Users {
         #[command(subcommand)]
@@ -345,6 +360,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(report(&project, &selection, format.into(), out.as_deref()))
         }
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
+        Command::Backup { out } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(crate::backup::backup(&project, &out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { from } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(crate::backup::restore(&project, &from))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Users { action } => {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(users(&project, action))

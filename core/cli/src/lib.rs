@@ -4,6 +4,7 @@
 //! chooses the global allocator. Everything it does, it asks of the crates
 //! below it; ARCHITECTURE.md draws the graph.
 
+mod backup;
 #[doc(hidden)]
 pub mod bench;
 pub mod cli;

@@ -25,6 +25,7 @@ pub use reports::*;
 pub use team_posts::*;
 
 pub use sqlite::SqliteStore;
+pub use sqlite::backup;
 
 /// Every store trait at once: what the engine and the HTTP server ask of a
 /// store. Implemented for any type that implements them all, so callers
@@ -171,6 +172,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{path} {why}\n  help: {fix}")]
+    Backup {
+        path: String,
+        why: String,
+        fix: String,
+    },
     #[error("nothing was imported; fix these and import again:\n{}", list(.0))]
     Rejected(Vec<DirectoryError>),
 }

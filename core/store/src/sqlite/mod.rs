@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audience;
+pub mod backup;
 mod evidence;
 mod import;
 #[cfg(feature = "test-support")]
