@@ -493,3 +493,74 @@ fn a_backup_taken_while_serve_sends_is_restored_once_it_stops() {
         [0, 0, PEOPLE as u64, 0, 0]
     );
 }
+
+/// `--log-format json`: every line on stderr is one JSON object with a
+/// timestamp and level (and cascade's own a message), also the error that
+/// ends a command, and none carries a colour code.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let dir = project(None);
+    let file = rollout(dir.path(), "now", "outbox");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--until-idle",
+            "--listen",
+            "127.0.0.1:0",
+            "--project",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() > 3, "{stderr}");
+    for line in &lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(event["timestamp"].is_string(), "{line}");
+        assert!(event["level"].is_string(), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+    }
+    let ours: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| {
+            e["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("cascade"))
+        })
+        .collect();
+    assert!(!ours.is_empty(), "{stderr}");
+    assert!(ours.iter().all(|e| e["message"].is_string()), "{stderr}");
+
+    let failed = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["backup", "--out"])
+        .arg(&file)
+        .arg("--project")
+        .arg(dir.path())
+        .env("CASCADE_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let last = stderr
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("nothing on stderr"));
+    let event: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(event["level"], "ERROR", "{last}");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .contains("already exists"),
+        "{last}"
+    );
+}

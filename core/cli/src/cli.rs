@@ -27,6 +27,16 @@ struct Cli {
     /// The project folder (holding cascade.toml, content/, directory/, templates/).
     #[arg(long, global = true, default_value = ".")]
     project: PathBuf,
+    /// How log lines on stderr are written: text, or json (one object a
+    /// line, for log shippers). Also from CASCADE_LOG_FORMAT.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CASCADE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: crate::output::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -243,15 +253,24 @@ enum PluginsAction {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let format = cli.log_format;
+    let log = crate::output::init(format);
+    let code = match run(cli) {
         Ok(code) => code,
+        // A log shipper reads only JSON lines.
+        Err(e) if format == crate::output::LogFormat::Json => {
+            tracing::error!("{}", said_once(&e));
+            ExitCode::FAILURE
+        }
         Err(e) => {
             // Not `eprintln!`: after `serve`, a closed stderr is an error
             // (SIGPIPE ignored), and the reason must not become a panic.
             let _ = writeln!(std::io::stderr(), "error: {}", said_once(&e));
             ExitCode::FAILURE
         }
-    }
+    };
+    log.flush(crate::output::FLUSH_WAIT);
+    code
 }
 
 /// An error and its causes, each said once. The library's errors already

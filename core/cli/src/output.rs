@@ -136,23 +136,41 @@ impl<'a> MakeWriter<'a> for StderrLog {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line an event.
+    #[default]
+    Text,
+    /// One JSON object a line (timestamp, level, target, message and the
+    /// event's fields), for log shippers.
+    Json,
+}
+
 /// Sets up logging to stderr for the binary: the `RUST_LOG` filter (info
 /// by default), colour only when stderr is a terminal, lines through the
 /// writer thread, and the panic hook that ends the process.
-pub fn init() -> StderrLog {
+pub fn init(format: LogFormat) -> StderrLog {
     let log = StderrLog::start(std::io::stderr());
     let _ = LOG.set(log.clone());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_ansi(std::io::stderr().is_terminal())
         // Its own note about a failed write goes to `eprintln!`, which
         // panics on a closed stderr; our writer never fails anyway.
         .log_internal_errors(false)
-        .with_writer(log.clone())
-        .init();
+        .with_writer(log.clone());
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     std::panic::set_hook(Box::new(|panic| {
         tracing::error!(
             "cascade stopped: an internal error ({panic}); messages it had claimed are sent again once their lease runs out"
