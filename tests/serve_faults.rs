@@ -334,11 +334,37 @@ fn until_idle_stops_with_retries_waiting_and_says_so_in_status() {
     assert!(overview.contains(&reason), "{overview}");
 }
 
+/// The address `serve` (started with its stdout piped) says it listens on.
+fn address_of(child: &mut Child) -> String {
+    let mut first_line = Vec::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0];
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        first_line.push(byte[0]);
+    }
+    let first_line = String::from_utf8(first_line).unwrap();
+    first_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
+        .to_owned()
+}
+
 /// GET `path` from `address` (`127.0.0.1:port`): the status and body.
 fn get(address: &str, path: &str) -> (u16, String) {
+    request(address, "GET", path)
+}
+
+/// `method` `path` (no body) to `address`: the status and body.
+fn request(address: &str, method: &str, path: &str) -> (u16, String) {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: cascade\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: cascade\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
@@ -367,19 +393,7 @@ fn a_channel_that_cannot_start_is_down_in_health_while_the_others_serve_and_star
     succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
 
     let mut child = serve(dir.path(), &[], Stdio::piped(), Stdio::null());
-    let mut first_line = Vec::new();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut byte = [0];
-    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        first_line.push(byte[0]);
-    }
-    let first_line = String::from_utf8(first_line).unwrap();
-    let address = first_line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
-        .to_owned();
+    let address = address_of(&mut child);
 
     wait_until(Duration::from_secs(60), "the working channel sent", || {
         delivered(dir.path()) == PEOPLE
@@ -563,4 +577,126 @@ fn json_logs_are_one_object_a_line() {
             .contains("already exists"),
         "{last}"
     );
+}
+
+/// The sum of the samples of `name` on a Prometheus text page whose labels
+/// include every one of `labels`.
+fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|(_, value)| value.parse::<f64>().unwrap())
+        .sum()
+}
+
+/// The acknowledgement link tokens in the file channel's messages.
+fn ack_tokens(project: &Path) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for file in std::fs::read_dir(project.join("outbox")).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        if let Some((_, rest)) = text.split_once("/ack/") {
+            let token: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+                .collect();
+            tokens.push(token);
+        }
+    }
+    tokens
+}
+
+/// `/metrics` while `serve` sends a rollout and people acknowledge: the
+/// send, acknowledgement and plugin-latency figures move with them, the
+/// queue gauges come back to 0, the channel is up, and no person is named.
+#[test]
+fn metrics_move_with_a_rollout_and_its_acknowledgements() {
+    let dir = project(None);
+    let file = rollout(dir.path(), "now", "outbox");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let mut child = serve(dir.path(), &[], Stdio::piped(), Stdio::null());
+    let address = address_of(&mut child);
+    wait_until(Duration::from_secs(60), "every person sent to", || {
+        let (_, page) = get(&address, "/metrics");
+        sample(
+            &page,
+            "cascade_sends_total",
+            &[("channel", "outbox"), ("outcome", "sent")],
+        ) == PEOPLE as f64
+    });
+    let tokens = ack_tokens(dir.path());
+    assert_eq!(tokens.len(), PEOPLE);
+    for token in &tokens[..3] {
+        assert_eq!(request(&address, "POST", &format!("/ack/{token}")).0, 200);
+    }
+    assert_eq!(
+        request(&address, "POST", &format!("/ack/{}", tokens[0])).0,
+        200
+    );
+
+    let (status, page) = get(&address, "/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(
+            &page,
+            "cascade_acknowledgements_total",
+            &[("outcome", "recorded")]
+        ),
+        3.0,
+        "{page}"
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "cascade_acknowledgements_total",
+            &[("outcome", "repeat")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&page, "cascade_sends_total", &[("outcome", "dead")]),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "cascade_plugin_call_seconds_count",
+            &[("channel", "outbox"), ("call", "send")]
+        ),
+        PEOPLE as f64
+    );
+    for gauge in [
+        "cascade_queue_due",
+        "cascade_queue_leased",
+        "cascade_queue_retrying",
+    ] {
+        assert_eq!(
+            sample(&page, gauge, &[("channel", "outbox")]),
+            0.0,
+            "{gauge}"
+        );
+    }
+    assert!(
+        page.contains("cascade_queue_due{channel=\"outbox\"} 0"),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "cascade_channel_up", &[("channel", "outbox")]),
+        1.0
+    );
+    assert!(page.contains("# HELP cascade_sends_total"), "{page}");
+    for name in ["Tom Reilly", "p-tom-reilly", "@"] {
+        assert!(!page.contains(name), "{name} on /metrics");
+    }
+    // SAFETY: signalling our own child by its pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    assert!(wait(&mut child, Duration::from_secs(30), "serve after SIGTERM").success());
 }

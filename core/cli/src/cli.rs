@@ -932,6 +932,7 @@ async fn serve(
     settings: DispatchSettings,
 ) -> Result<ExitCode> {
     crate::output::outlive_readers();
+    let metrics = crate::metrics::recorder();
     let project = enter(project)?;
     let engine = Engine::open_serving(project)
         .await
@@ -1008,7 +1009,12 @@ async fn serve(
                 runner.store().clone(),
                 &console_settings,
             ))
-            .layer(axum::Extension(std::sync::Arc::new(health)));
+            .layer(axum::Extension(std::sync::Arc::new(health)))
+            .layer(axum::Extension(std::sync::Arc::new(crate::metrics::page(
+                metrics,
+                runner.store().clone(),
+                runner.host().clone(),
+            ))));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             cascade_server::serve(listener, app, &limits, async move {

@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod engine;
 pub mod inbound;
 pub mod link_code;
+pub mod metrics;
 pub mod plan;
 pub mod problems;
 pub mod project;

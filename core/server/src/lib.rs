@@ -38,6 +38,7 @@ use std::sync::Arc;
 pub fn router() -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -70,6 +71,7 @@ pub fn ack_router<S: AllStores>(state: ServerState<S>) -> Router {
     }
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .merge(public)
         .layer(middleware::map_response(security_headers))
 }
@@ -84,6 +86,35 @@ pub type StoreCheck =
 pub struct Health {
     pub host: Arc<cascade_plugin_host::PluginHost>,
     pub store: StoreCheck,
+}
+
+/// Renders the Prometheus text page, for `/metrics`.
+pub type MetricsRender =
+    Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+
+/// What `/metrics` serves, when the router is given it as an
+/// [`axum::Extension`]; without it `/metrics` is 404.
+pub struct Metrics {
+    pub render: MetricsRender,
+}
+
+/// The Prometheus text exposition of the engine's counters and the queue
+/// and channel gauges. Counts and channel names only: nothing about a
+/// person is in it.
+async fn metrics(metrics: Option<axum::Extension<Arc<Metrics>>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(axum::Extension(metrics)) = metrics else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let body = (metrics.render)().await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `{"status": "ok" | "degraded", "store": ..., "channels": {name: {"state": "up"} |

@@ -190,6 +190,20 @@ pub struct ChannelError {
     pub retrying: i64,
 }
 
+/// One channel's queue of active rollouts' rows, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChannelQueue {
+    pub channel: String,
+    /// Due now (or overdue) and not claimed.
+    pub due_now: i64,
+    /// Claimed by a dispatcher and not yet answered.
+    pub leased: i64,
+    /// Waiting to be retried later.
+    pub retrying: i64,
+    /// When the oldest row due now fell due (Unix ms), if any.
+    pub oldest_due_at: Option<i64>,
+}
+
 /// The outbox and rollout operations, on top of [`super::Store`].
 pub trait Outbox: Send + Sync {
     /// Persists a rollout and all its members in one transaction; nothing is
@@ -272,6 +286,13 @@ pub trait Outbox: Send + Sync {
     /// stopped, to be claimed again when the lease runs out). Rows waiting
     /// to be retried later are not counted.
     fn due_now(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Per channel, the rows of active rollouts still to send at `now`
+    /// (channels with none are left out).
+    fn queues(
+        &self,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<ChannelQueue>, StoreError>> + Send;
 
     /// Every channel identity of every person.
     fn all_identities(

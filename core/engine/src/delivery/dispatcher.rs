@@ -585,7 +585,27 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         Ok(*answer)
     }
 
+    /// Sends one row and counts its outcome for `/metrics`.
     async fn deliver(
+        self: Arc<Self>,
+        row: ClaimedDelivery,
+        now: DateTime<Utc>,
+        clock: Clock,
+    ) -> Result<Delivered, DeliveryError> {
+        let channel = row.channel.clone();
+        let delivered = self.deliver_row(row, now, clock).await?;
+        let outcome = match &delivered.1 {
+            DeliveryOutcome::Sent { .. } => "sent",
+            DeliveryOutcome::RetryAt { .. } => "retry",
+            DeliveryOutcome::Dead { .. } => "dead",
+            DeliveryOutcome::Released => "released",
+        };
+        metrics::counter!(crate::metrics::SENDS, "channel" => channel, "outcome" => outcome)
+            .increment(1);
+        Ok(delivered)
+    }
+
+    async fn deliver_row(
         self: Arc<Self>,
         row: ClaimedDelivery,
         now: DateTime<Utc>,
@@ -679,7 +699,11 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         if let Some(rate) = self.rates.get(&row.channel) {
             rate.wait().await;
         }
-        Ok(match self.host.send(&row.channel, &request).await {
+        let called = std::time::Instant::now();
+        let answer = self.host.send(&row.channel, &request).await;
+        metrics::histogram!(crate::metrics::PLUGIN_CALL_SECONDS, "channel" => row.channel.clone(), "call" => "send")
+            .record(called.elapsed().as_secs_f64());
+        Ok(match answer {
             Ok(SendResult::Delivered { provider_id }) => {
                 (row.id, DeliveryOutcome::Sent { provider_id }, None)
             }

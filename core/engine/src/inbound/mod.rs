@@ -369,6 +369,14 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             channel: event.instance.as_str(),
             now,
         };
+        let kind = match &event.event.kind {
+            InboundKind::Command { .. } => "command",
+            InboundKind::Text { .. } => "text",
+            InboundKind::Action { .. } => "action",
+            InboundKind::Form { .. } => "form",
+        };
+        metrics::counter!(crate::metrics::INBOUND_EVENTS, "channel" => event.instance.clone(), "kind" => kind)
+            .increment(1);
         match &event.event.kind {
             InboundKind::Command { name, args } => {
                 self.command(ChatCommand::parse(name, args), from).await

@@ -233,9 +233,10 @@ impl<S: Evidence + 'static> Responses<S> {
             at: via.at,
         };
         let _writer = self.writes.lock().await;
-        Ok(Recorded::of(
-            self.store.confirm_cascade(&confirmation).await?,
-        ))
+        let recorded = self.store.confirm_cascade(&confirmation).await?;
+        metrics::counter!(crate::metrics::CONFIRMATIONS, "channel" => via.channel.to_owned())
+            .increment(1);
+        Ok(Recorded::of(recorded))
     }
 
     /// Records an acknowledgement, through the group commit when there is one.
@@ -243,13 +244,21 @@ impl<S: Evidence + 'static> Responses<S> {
         &self,
         ack: NewAcknowledgement,
     ) -> Result<AckOutcome, Unavailable> {
-        match &self.group {
-            Some(group) => group.acknowledge(&self.store, &self.writes, ack).await,
+        let channel = ack.channel.clone();
+        let outcome = match &self.group {
+            Some(group) => group.acknowledge(&self.store, &self.writes, ack).await?,
             None => {
                 let _writer = self.writes.lock().await;
-                Ok(self.store.acknowledge_item(&ack).await?)
+                self.store.acknowledge_item(&ack).await?
             }
-        }
+        };
+        let counted = match outcome {
+            AckOutcome::Recorded => "recorded",
+            AckOutcome::AlreadyAcknowledged { .. } => "repeat",
+        };
+        metrics::counter!(crate::metrics::ACKNOWLEDGEMENTS, "channel" => channel, "outcome" => counted)
+            .increment(1);
+        Ok(outcome)
     }
 }
 

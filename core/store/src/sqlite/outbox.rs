@@ -332,6 +332,22 @@ impl Outbox for SqliteStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn queues(&self, now: i64) -> Result<Vec<ChannelQueue>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT o.channel,
+                    SUM(o.state = 'due' AND o.due_at <= ?1) AS due_now,
+                    SUM(o.state = 'leased') AS leased,
+                    SUM(o.state = 'due' AND o.due_at > ?1 AND o.attempts > 0) AS retrying,
+                    MIN(CASE WHEN o.state = 'due' AND o.due_at <= ?1 THEN o.due_at END) AS oldest_due_at
+             FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
+             WHERE o.state IN ('due', 'leased') AND r.state = 'active'
+             GROUP BY o.channel ORDER BY o.channel",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn all_identities(
         &self,
     ) -> Result<Vec<cascade_model::directory::ChannelIdentity>, StoreError> {
