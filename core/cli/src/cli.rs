@@ -142,6 +142,11 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+    /// Check everything a working deployment needs (config, content and
+    /// directory, keys and secrets, links, the store, plugins and pins, and
+    /// that each channel's provider answers) and say what to fix. Sends
+    /// nothing.
+    Doctor,
     /// Write a consistent copy of the store (the SQLite database) to a new
     /// file, also while `cascade serve` runs; the copy is checked before
     /// it is called done.
@@ -379,6 +384,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(report(&project, &selection, format.into(), out.as_deref()))
         }
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
+        Command::Doctor => crate::doctor::doctor(&cli.project),
         Command::Backup { out } => {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(crate::backup::backup(&project, &out))?;

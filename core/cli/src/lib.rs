@@ -8,6 +8,7 @@ mod backup;
 #[doc(hidden)]
 pub mod bench;
 pub mod cli;
+mod doctor;
 mod metrics;
 pub mod output;
 mod teams_manifest;

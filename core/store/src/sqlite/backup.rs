@@ -88,6 +88,17 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// SQLite's quick integrity check of the open database: what it found
+    /// wrong, or nothing.
+    pub async fn quick_check(&self) -> Result<Vec<String>, StoreError> {
+        let answers: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(answers.into_iter().filter(|a| a != "ok").collect())
+    }
+}
+
 /// Checks that `path` is a whole cascade database this cascade can open:
 /// SQLite's integrity check passes and every migration in it is one this
 /// cascade knows. Opens it read-only.
