@@ -239,3 +239,61 @@ fn same_secret(given: &str, secret: &str) -> bool {
             .fold(0u8, |differ, (a, b)| differ | (a ^ b))
             == 0
 }
+
+/// Bodies posted to the webhook (or polled), fed mutated: reading them as
+/// updates and turning them into events never panics.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const USER: &str = r#"{"id":7001,"is_bot":false,"first_name":"Sam","username":"sam_w"}"#;
+    const CHAT: &str = r#"{"id":7001,"type":"private","first_name":"Sam"}"#;
+
+    fn samples() -> Vec<String> {
+        let message = format!(
+            r#"{{"message_id":12,"from":{USER},"chat":{CHAT},"date":1774602000,"text":"/ack 42","entities":[{{"type":"bot_command","offset":0,"length":4}}]}}"#
+        );
+        vec![
+            format!(r#"{{"update_id":500000,"message":{message}}}"#),
+            format!(
+                r#"{{"update_id":500001,"callback_query":{{"id":"4000000000000000001","from":{USER},"message":{message},"chat_instance":"-1","data":"a:1.2.AbC"}}}}"#
+            ),
+            format!(
+                r#"{{"update_id":500002,"message":{{"message_id":13,"from":{USER},"chat":{CHAT},"date":1774602000,"text":"link ABCD-1234"}}}}"#
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_samples_are_updates_with_events() {
+        for sample in samples() {
+            let update: Update = serde_json::from_str(&sample).unwrap();
+            assert!(event_of("telegram", &update).is_some(), "{sample}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_updates_never_panic(
+            which in 0usize..3,
+            edits in proptest::collection::vec((any::<usize>(), "[\\PC\"{}\\[\\]:,0-9-]{0,6}", 0usize..8), 1..5),
+        ) {
+            let mut body = samples()[which].clone();
+            for (at, insert, delete) in edits {
+                let mut at = at % (body.len() + 1);
+                while !body.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let mut end = (at + delete).min(body.len());
+                while !body.is_char_boundary(end) {
+                    end += 1;
+                }
+                body.replace_range(at..end, &insert);
+            }
+            if let Ok(update) = serde_json::from_str::<Update>(&body) {
+                let _ = event_of("telegram", &update);
+            }
+        }
+    }
+}
