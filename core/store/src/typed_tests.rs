@@ -395,3 +395,49 @@ async fn a_bulk_insert_writes_the_members_it_is_given_and_nothing_else() {
     assert_eq!(read, written);
     assert_eq!(store.outbox_rows().await.unwrap(), []);
 }
+
+/// A row with a step kind cascade never writes (a hand edit, a newer
+/// version) is a dead letter with the reason; the rows claimed with it
+/// still go, where once the whole batch failed to decode.
+#[tokio::test]
+async fn a_row_with_an_unknown_step_kind_is_a_dead_letter_and_the_batch_goes_on() {
+    let store = store_with_a_rollout().await;
+    store
+        .materialise(
+            &[
+                delivery(StepKind::Initial, 1),
+                delivery(StepKind::Reminder, 1),
+            ],
+            &[],
+            1_000,
+        )
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
+             step_number, channel, channel_rank, state, due_at, updated_at)
+         VALUES ('odd', 'r-1', 'p-1', 'p-1', 0, 'nudge', 1, 'email', 0, 'due', 500, 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.step_kind).collect::<Vec<_>>(),
+        [StepKind::Initial, StepKind::Reminder]
+    );
+    let (state, error): (String, String) =
+        sqlx::query_as("SELECT state, last_error FROM outbox WHERE idempotency_key = 'odd'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(state, "dead");
+    assert!(error.contains("unknown step kind \"nudge\""), "{error}");
+    assert!(
+        store
+            .claim(2_000, 10, 60_000, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -26,6 +26,18 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    pub const ALL: [StepKind; 4] = [
+        StepKind::Initial,
+        StepKind::Reminder,
+        StepKind::Escalation,
+        StepKind::FollowUp,
+    ];
+
+    /// The kind whose [`StepKind::as_str`] is `text`.
+    pub fn from_text(text: &str) -> Option<StepKind> {
+        StepKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             StepKind::Initial => "initial",

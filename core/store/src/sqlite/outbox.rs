@@ -6,6 +6,7 @@ use super::SqliteStore;
 use super::audience::{push_audience, push_first_due, reached_before};
 use crate::StoreError;
 use crate::outbox::*;
+use cascade_model::rollout::StepKind;
 use sqlx::{QueryBuilder, Sqlite};
 
 /// Members per multi-row INSERT: 4 parameters each, well under SQLite's limit.
@@ -171,7 +172,7 @@ impl Outbox for SqliteStore {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         // `?4` is a JSON array of the channels to leave (usually empty).
         let skip = serde_json::to_string(skip).expect("a list of names serialises");
-        Ok(sqlx::query_as(
+        let claimed: Vec<ClaimedRow> = sqlx::query_as(
             "UPDATE outbox SET state = 'leased', lease_until = ?1 + ?3, attempts = attempts + 1, updated_at = ?1
              WHERE id IN (
                  SELECT o.id FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
@@ -188,7 +189,43 @@ impl Outbox for SqliteStore {
         .bind(lease_ms)
         .bind(skip)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        // A row cascade did not write (edited by hand, or by a newer
+        // version) is a dead letter with the reason, not a failure of the
+        // whole batch that would stop every other send.
+        let mut rows = Vec::with_capacity(claimed.len());
+        for row in claimed {
+            match StepKind::from_text(&row.step_kind) {
+                Some(step_kind) => rows.push(ClaimedDelivery {
+                    id: row.id,
+                    idempotency_key: row.idempotency_key,
+                    rollout_id: row.rollout_id,
+                    person_id: row.person_id,
+                    recipient_id: row.recipient_id,
+                    wave: row.wave,
+                    step_kind,
+                    step_number: row.step_number,
+                    channel: row.channel,
+                    channel_rank: row.channel_rank,
+                    attempts: row.attempts,
+                }),
+                None => {
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'dead', lease_until = NULL, last_error = ?, updated_at = ?
+                         WHERE id = ?",
+                    )
+                    .bind(format!(
+                        "unknown step kind {:?}: this row was not written by this version of cascade",
+                        row.step_kind
+                    ))
+                    .bind(now)
+                    .bind(row.id)
+                    .execute(&self.pool)
+                    .await?;
+                }
+            }
+        }
+        Ok(rows)
     }
 
     async fn may_send(&self, rollout_id: &str) -> Result<bool, StoreError> {
@@ -461,4 +498,20 @@ fn insert_delivery(
     .bind(d.channel_rank)
     .bind(d.due_at)
     .bind(now)
+}
+
+/// A claimed row as the database returns it, its step kind still text.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    idempotency_key: String,
+    rollout_id: String,
+    person_id: String,
+    recipient_id: String,
+    wave: u32,
+    step_kind: String,
+    step_number: u32,
+    channel: String,
+    channel_rank: u32,
+    attempts: u32,
 }
