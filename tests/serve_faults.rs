@@ -412,6 +412,28 @@ fn a_channel_that_cannot_start_is_down_in_health_while_the_others_serve_and_star
             .contains("blocked"),
         "{body}"
     );
+    // `cascade status`, another process, says so too.
+    let line_of = |stdout: &str, channel: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{channel} ")))
+            .map(str::to_owned)
+    };
+    wait_until(Duration::from_secs(30), "status shows the channels", || {
+        line_of(&succeed(&["status"], dir.path()), "blocked").is_some()
+    });
+    let overview = succeed(&["status"], dir.path());
+    assert!(
+        line_of(&overview, "outbox").is_some_and(|l| l.contains("up since")),
+        "{overview}"
+    );
+    let blocked = line_of(&overview, "blocked").unwrap();
+    assert!(
+        blocked.contains("DOWN since")
+            && blocked.contains("blocked")
+            && blocked.contains("tries it again"),
+        "{overview}"
+    );
 
     std::fs::remove_file(&blocker).unwrap();
     let sent_later = || {
@@ -432,6 +454,14 @@ fn a_channel_that_cannot_start_is_down_in_health_while_the_others_serve_and_star
     );
     let (status, body) = get(&address, "/health");
     assert_eq!(status, 200, "{body}");
+    wait_until(
+        Duration::from_secs(30),
+        "status shows the channel up",
+        || {
+            line_of(&succeed(&["status"], dir.path()), "blocked")
+                .is_some_and(|l| l.contains("up since"))
+        },
+    );
     // SAFETY: signalling our own child by its pid.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);

@@ -995,6 +995,7 @@ async fn serve(
     );
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
+    keep_channel_states(runner.store().clone(), runner.host().clone());
     if let Some(listener) = listener {
         crate::output::say(format_args!(
             "cascade is serving; health at http://{addr}/health, the console at http://{addr}/console (Ctrl-C to stop)",
@@ -1152,6 +1153,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             );
             print_last_errors(&store, &r.id, "  ").await?;
         }
+        print_channel_states(&store, project).await?;
         return Ok(ExitCode::SUCCESS);
     };
     let Some(rollout) = rollouts.iter().find(|r| r.id == id) else {
@@ -1244,6 +1246,71 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
 
 /// Per channel of a rollout, its latest error and how many messages wait
 /// to be retried, so "retrying 50" comes with its reason.
+/// How often `serve` writes its channels' states for `cascade status`.
+const CHANNEL_STATES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes the channels' states to the store now and every few seconds,
+/// for `cascade status` in another process.
+fn keep_channel_states(store: std::sync::Arc<SqliteStore>, host: std::sync::Arc<PluginHost>) {
+    tokio::spawn(async move {
+        loop {
+            let states: Vec<(String, Option<String>)> = host
+                .channel_states()
+                .into_iter()
+                .map(|(name, state)| match state {
+                    cascade_plugin_host::ChannelState::Up => (name, None),
+                    cascade_plugin_host::ChannelState::Down { reason } => (name, Some(reason)),
+                })
+                .collect();
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = store.save_channel_states(&states, now).await {
+                tracing::debug!("cannot write the channels' states for status: {e}");
+            }
+            tokio::time::sleep(CHANNEL_STATES_EVERY).await;
+        }
+    });
+}
+
+/// Each channel's state as `serve` last wrote it, and how long ago.
+async fn print_channel_states(store: &SqliteStore, project: &Project) -> Result<()> {
+    let states = store.channel_states().await?;
+    if states.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let seen = states.iter().map(|s| s.seen_at).max().unwrap_or(now);
+    let zone: chrono_tz::Tz = project
+        .config
+        .partnership
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::Europe::London);
+    let local = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.with_timezone(&zone).format("%-d %b %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    if now - seen > 3 * CHANNEL_STATES_EVERY.as_millis() as i64 {
+        println!(
+            "channels (as `cascade serve` last saw them, at {}; it may not be running now):",
+            local(seen)
+        );
+    } else {
+        println!("channels:");
+    }
+    for s in &states {
+        match &s.reason {
+            None => println!("  {:<16} up since {}", s.channel, local(s.since)),
+            Some(reason) => println!(
+                "  {:<16} DOWN since {}: {reason} (cascade tries it again by itself)",
+                s.channel,
+                local(s.since)
+            ),
+        }
+    }
+    Ok(())
+}
+
 async fn print_last_errors(store: &SqliteStore, rollout: &str, indent: &str) -> Result<()> {
     for e in store.last_errors(rollout).await? {
         let waiting = match e.retrying {

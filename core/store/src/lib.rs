@@ -24,6 +24,7 @@ pub use outbox::*;
 pub use reports::*;
 pub use team_posts::*;
 
+pub use sqlite::ChannelStateRow;
 pub use sqlite::SqliteStore;
 pub use sqlite::backup;
 

@@ -5,6 +5,8 @@
 mod accounts;
 mod audience;
 pub mod backup;
+mod channel_states;
+pub use channel_states::ChannelStateRow;
 mod evidence;
 mod import;
 #[cfg(feature = "test-support")]
