@@ -147,6 +147,11 @@ pub enum DeliveryOutcome {
     /// Not attempted (the rollout was paused or cancelled meanwhile): back
     /// to due, the attempt not counted.
     Released,
+    /// Not attempted (the channel's sending quota is full): due again at
+    /// `at`, the attempt not counted.
+    Deferred {
+        at: i64,
+    },
 }
 
 /// Counts for one rollout, wave and channel.

@@ -248,6 +248,15 @@ impl Outbox for SqliteStore {
                 .bind(reason)
                 .bind(now)
                 .bind(id),
+                DeliveryOutcome::Deferred { at } => sqlx::query(
+                    "UPDATE outbox SET state = CASE (SELECT state FROM rollouts WHERE id = outbox.rollout_id)
+                                                WHEN 'cancelled' THEN 'cancelled' ELSE 'due' END,
+                     due_at = ?, attempts = attempts - 1, lease_until = NULL, updated_at = ?
+                     WHERE id = ? AND state = 'leased'",
+                )
+                .bind(at)
+                .bind(now)
+                .bind(id),
                 DeliveryOutcome::Released => sqlx::query(
                     "UPDATE outbox SET state = CASE (SELECT state FROM rollouts WHERE id = outbox.rollout_id)
                                                 WHEN 'cancelled' THEN 'cancelled' ELSE 'due' END,
