@@ -81,7 +81,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         None => match kind.as_str() {
             "email" => vec![Channel::EmailHtml, Channel::EmailText],
             "telegram" => vec![Channel::Telegram],
-            // Adaptive Cards read the same Markdown subset as Discord.
+            // Teams rewrites this Markdown in Adaptive Cards' subset.
             "discord" | "teams" => vec![Channel::Discord],
             other => {
                 return Err(format!(
