@@ -278,6 +278,14 @@ pub trait Outbox: Send + Sync {
     /// to be retried later are not counted.
     fn due_now(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// When each message sent on `channel` after `since` was sent, oldest
+    /// first: a channel's quota windows, read again when `serve` starts.
+    fn sent_times(
+        &self,
+        channel: &str,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
     /// Every channel identity of every person.
     fn all_identities(
         &self,

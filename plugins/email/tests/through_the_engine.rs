@@ -461,14 +461,35 @@ async fn a_rollout_over_the_per_minute_quota_finishes_in_the_windows_plan_predic
     }
     runner.stop().await;
     assert_eq!(windows, 3, "the three windows plan predicted");
-    let rows = rows(runner.store().as_ref()).await;
+    let done = rows(runner.store().as_ref()).await;
     assert!(
-        rows.iter().all(|r| r.state == DeliveryState::Sent),
-        "{rows:?}"
+        done.iter().all(|r| r.state == DeliveryState::Sent),
+        "{done:?}"
     );
     assert!(
-        rows.iter().all(|r| r.attempts == 1),
-        "waiting for the quota spends no attempt: {rows:?}"
+        done.iter().all(|r| r.attempts == 1),
+        "waiting for the quota spends no attempt: {done:?}"
     );
     assert_eq!(server.received().len(), 25, "the server refused none");
+
+    // A restarted `serve` counts what was sent before it: at 09:02:30
+    // the minute already holds the 5 sent at 09:02, so 5 more go.
+    let again = dir.path().join("rollouts/again.toml");
+    std::fs::write(
+        &again,
+        "id = \"again\"\nitem = \"7mb-safer-sleep\"\nstart = 2026-03-27T09:00:00\n\
+         urgent = true\nchannels = [\"email\"]\nfallback = false\nack_deadline_days = 10\n\
+         max_attempts = 2\n\n[audience]\n\n[[waves]]\nname = \"Everyone\"\nafter_days = 0\n",
+    )
+    .unwrap();
+    let later = utc(2026, 3, 27, 9, 2) + chrono::Duration::seconds(30);
+    let runner = start(dir.path(), &again, later).await;
+    runner.tick(later).await.unwrap();
+    runner.stop().await;
+    let sent_again = rows(runner.store().as_ref())
+        .await
+        .iter()
+        .filter(|r| r.rollout_id == "again" && r.state == DeliveryState::Sent)
+        .count();
+    assert_eq!(sent_again, 5, "the quota's window survives a restart");
 }

@@ -202,6 +202,9 @@ impl RateLimit {
 struct QuotaWindows {
     quota: Quota,
     sent: std::sync::Mutex<std::collections::VecDeque<i64>>,
+    /// Set once the sends already in the store are counted, so a restart
+    /// does not start the windows empty.
+    seeded: tokio::sync::OnceCell<()>,
 }
 
 const MINUTE_MS: i64 = 60_000;
@@ -212,7 +215,28 @@ impl QuotaWindows {
         QuotaWindows {
             quota,
             sent: Default::default(),
+            seeded: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Counts sends recorded before this process began.
+    async fn seed<S: Outbox>(
+        &self,
+        store: &S,
+        channel: &str,
+        now: i64,
+    ) -> Result<(), DeliveryError> {
+        self.seeded
+            .get_or_try_init(|| async {
+                let times = store.sent_times(channel, now - DAY_MS).await?;
+                let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+                let mut merged: Vec<i64> = times.into_iter().chain(sent.drain(..)).collect();
+                merged.sort_unstable();
+                sent.extend(merged);
+                Ok::<(), DeliveryError>(())
+            })
+            .await?;
+        Ok(())
     }
 
     /// When the quota next has room, if it has none at `now`.
@@ -590,6 +614,9 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
         let now = clock();
         // A channel at its quota is left alone until the window has room.
+        for (channel, quota) in &self.quotas {
+            quota.seed(&*self.store, channel, millis(now)).await?;
+        }
         let mut full = full.to_vec();
         full.extend(
             self.quotas

@@ -341,6 +341,17 @@ impl Outbox for SqliteStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn sent_times(&self, channel: &str, since: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT sent_at FROM outbox WHERE channel = ? AND state = 'sent' AND sent_at > ?
+             ORDER BY sent_at",
+        )
+        .bind(channel)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn all_identities(
         &self,
     ) -> Result<Vec<cascade_model::directory::ChannelIdentity>, StoreError> {
