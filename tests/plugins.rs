@@ -46,6 +46,8 @@ fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig
         identity: None,
         formats: None,
         per_second: None,
+        max_per_minute: None,
+        max_per_day: None,
         team_channels: Default::default(),
         retry: None,
     }

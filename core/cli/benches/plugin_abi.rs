@@ -72,6 +72,8 @@ fn main() {
         identity: None,
         formats: None,
         per_second: None,
+        max_per_minute: None,
+        max_per_day: None,
         team_channels: Default::default(),
         retry: None,
     };

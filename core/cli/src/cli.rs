@@ -824,6 +824,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                 Ok(planned) => {
                     println!("{}", planned.summary);
                     print_team_posts(&planned, &engine.calendar);
+                    print_quotas(&planned);
                     print_already_reached(&planned);
                     println!(
                         "Nothing was written. Start it with: cascade rollout start {}",
@@ -848,6 +849,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             };
             println!("{}", planned.summary);
             print_team_posts(&planned, &engine.calendar);
+            print_quotas(&planned);
             print_already_reached(&planned);
             println!(
                 "Started rollout \"{}\" for {}. `cascade serve` sends it; `cascade status {}` follows it.",
@@ -886,6 +888,18 @@ fn print_team_posts(planned: &engine::Planned, calendar: &cascade_model::rollout
             when.format("%a %-d %b %Y %H:%M"),
             cascade_model::rollout::count_line(0, post.members as u32),
         );
+    }
+    println!();
+}
+
+/// How long each channel with a sending quota takes over the rollout.
+fn print_quotas(planned: &engine::Planned) {
+    if planned.quota_lines.is_empty() {
+        return;
+    }
+    println!("Sending quotas (sends over a quota wait for the next window, none is refused):");
+    for line in &planned.quota_lines {
+        println!("  {line}");
     }
     println!();
 }

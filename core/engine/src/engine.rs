@@ -4,8 +4,8 @@
 //! here; the CLI only prints.
 
 use crate::delivery::{
-    ChannelRoute, Composer, DispatchSettings, Dispatcher, Rollouts, TeamPoster, World, millis,
-    schedule_due,
+    ChannelRoute, Composer, DispatchSettings, Dispatcher, Quota, Rollouts, TeamPoster, World,
+    millis, schedule_due,
 };
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
 use crate::plan::{self, DirectoryFacts, PlanInputs, named};
@@ -81,7 +81,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         None => match kind.as_str() {
             "email" => vec![Channel::EmailHtml, Channel::EmailText],
             "telegram" => vec![Channel::Telegram],
-            // Adaptive Cards read the same Markdown subset as Discord.
+            // Teams rewrites this Markdown in Adaptive Cards' subset.
             "discord" | "teams" => vec![Channel::Discord],
             other => {
                 return Err(format!(
@@ -103,6 +103,10 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             .per_second
             .or(manifest.limits.per_second)
             .filter(|r| *r > 0.0),
+        quota: Quota {
+            per_minute: channel.max_per_minute,
+            per_day: channel.max_per_day,
+        },
         retry: channel.retry.clone().unwrap_or_default(),
     })
 }
@@ -291,6 +295,7 @@ impl<S: AllStores> Engine<S> {
             .count_audience(checked.audience(), checked.kinds())
             .await?;
         let mut planned = plan::conclude(checked, &counts, &self.calendar)?;
+        planned.quota_lines = plan::quota_lines(&planned.summary, &self.routes);
         if !planned.definition.team_posts.is_empty() {
             let by_team = self.store.audience_by_team(&planned.audience).await?;
             planned.team_posts = plan_team_posts(

@@ -5,7 +5,8 @@
 
 /// Counter: sends answered, by `channel` and `outcome` (`sent`, `retry`
 /// (failed for now, tried again later), `dead` (a dead letter),
-/// `released` (not attempted: the rollout was paused or cancelled)).
+/// `released` (not attempted: the rollout was paused or cancelled),
+/// `deferred` (held back by the channel's sending quota)).
 pub const SENDS: &str = "cascade_sends_total";
 /// Histogram: seconds a plugin took to answer, by `channel` and `call`.
 pub const PLUGIN_CALL_SECONDS: &str = "cascade_plugin_call_seconds";
@@ -34,7 +35,7 @@ pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         SENDS,
-        "Sends answered, by channel and outcome (sent, retry, dead, released)."
+        "Sends answered, by channel and outcome (sent, retry, dead, released, deferred)."
     );
     describe_histogram!(
         PLUGIN_CALL_SECONDS,

@@ -40,6 +40,9 @@ pub struct Planned {
     pub already_reached: usize,
     /// Posts in team channels, with when each is due.
     pub team_posts: Vec<PlannedTeamPost>,
+    /// Per channel with a sending quota, how long its first messages take
+    /// under it ("outbox: 2,400 emails at 30 a minute: about 80 minutes").
+    pub quota_lines: Vec<String>,
 }
 
 /// The project's pieces a plan is made from, read and parsed by the shell.
@@ -351,7 +354,35 @@ pub fn conclude(
         audience,
         already_reached,
         team_posts: Vec::new(),
+        quota_lines: Vec::new(),
     })
+}
+
+/// For each channel of the rollout with a sending quota, how long the
+/// first messages it carries take under the quota, from an empty window.
+pub fn quota_lines(summary: &PlanSummary, routes: &[ChannelRoute]) -> Vec<String> {
+    summary
+        .channels
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let route = routes.iter().find(|r| &r.instance == name)?;
+            let sends: u64 = summary
+                .waves
+                .iter()
+                .map(|w| w.by_channel.get(i).copied().unwrap_or(0) as u64)
+                .sum();
+            let noun = if route.identity == "email" {
+                "emails"
+            } else {
+                "messages"
+            };
+            route
+                .quota
+                .describe(sends, noun)
+                .map(|line| format!("{name}: {line}"))
+        })
+        .collect()
 }
 
 /// The articles of a digest's newsletter issue, in id order, or what is

@@ -56,6 +56,29 @@ pub const PER_SECOND: Bounds<f64> = Bounds {
     example: 10.0,
 };
 
+/// A channel's sending quota, as a provider enforces it (Exchange Online:
+/// 30 messages a minute and 10,000 recipients a day per mailbox).
+pub const MAX_PER_MINUTE: Bounds<u32> = Bounds {
+    key: "max_per_minute",
+    min: 1,
+    max: 1_000_000,
+    example: 30,
+};
+pub const MAX_PER_DAY: Bounds<u32> = Bounds {
+    key: "max_per_day",
+    min: 1,
+    max: 100_000_000,
+    example: 10_000,
+};
+
+fn max_per_minute<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    MAX_PER_MINUTE.deserialize(d).map(Some)
+}
+
+fn max_per_day<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    MAX_PER_DAY.deserialize(d).map(Some)
+}
+
 fn send_timeout_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     SEND_TIMEOUT_SECONDS.deserialize_some(d)
 }
@@ -124,6 +147,13 @@ pub struct ChannelConfig {
     /// Most sends a second on this channel (default: the plugin's limit).
     #[serde(default, deserialize_with = "per_second")]
     pub per_second: Option<f64>,
+    /// Most sends in any minute on this channel: sends over it wait for the
+    /// window, counted as no attempt (default: no quota).
+    #[serde(default, deserialize_with = "max_per_minute")]
+    pub max_per_minute: Option<u32>,
+    /// Most sends in any 24 hours on this channel, likewise.
+    #[serde(default, deserialize_with = "max_per_day")]
+    pub max_per_day: Option<u32>,
     /// Team channels on this instance: a directory team id to the
     /// provider's address of that team's shared channel (a Discord channel
     /// id). A rollout with `team_posts = ["<this instance>"]` posts its item

@@ -147,6 +147,11 @@ pub enum DeliveryOutcome {
     /// Not attempted (the rollout was paused or cancelled meanwhile): back
     /// to due, the attempt not counted.
     Released,
+    /// Not attempted (the channel's sending quota is full): due again at
+    /// `at`, the attempt not counted.
+    Deferred {
+        at: i64,
+    },
 }
 
 /// Counts for one rollout, wave and channel.
@@ -293,6 +298,14 @@ pub trait Outbox: Send + Sync {
         &self,
         now: i64,
     ) -> impl Future<Output = Result<Vec<ChannelQueue>, StoreError>> + Send;
+
+    /// When each message sent on `channel` after `since` was sent, oldest
+    /// first: a channel's quota windows, read again when `serve` starts.
+    fn sent_times(
+        &self,
+        channel: &str,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
     /// Every channel identity of every person.
     fn all_identities(

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-const KNOWN_KEYS: [&str; 13] = [
+const KNOWN_KEYS: [&str; 18] = [
     "check_at_start",
     "host",
     "port",
@@ -21,7 +21,15 @@ const KNOWN_KEYS: [&str; 13] = [
     "timeout_seconds",
     "from_domain",
     "ca_certificate",
+    "oauth2_client_id",
+    "oauth2_client_secret",
+    "oauth2_tenant_id",
+    "oauth2_token_url",
+    "oauth2_scope",
 ];
+
+/// The scope of a token for SMTP AUTH on Exchange Online.
+pub const DEFAULT_OAUTH2_SCOPE: &str = "https://outlook.office365.com/.default";
 
 /// Connections (and so sends) in flight when `max_in_flight` is unset.
 const DEFAULT_MAX_IN_FLIGHT: usize = 8;
@@ -51,6 +59,19 @@ impl Security {
     }
 }
 
+/// SMTP AUTH with OAuth 2.0 (SASL XOAUTH2), as Microsoft 365 requires now
+/// that basic authentication is retired: a token from the Entra ID token
+/// endpoint by the client-credentials grant, for the mailbox `username`.
+#[derive(Clone, PartialEq)]
+pub struct OAuth2 {
+    /// The mailbox the app sends as (SMTP AUTH's user).
+    pub mailbox: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_url: String,
+    pub scope: String,
+}
+
 /// An email channel instance's configuration.
 #[derive(Clone, PartialEq)]
 pub struct EmailConfig {
@@ -59,6 +80,8 @@ pub struct EmailConfig {
     pub security: Security,
     /// AUTH credentials: both or neither.
     pub credentials: Option<(String, String)>,
+    /// AUTH with an OAuth 2.0 token instead of a password.
+    pub oauth2: Option<OAuth2>,
     /// PEM certificates trusted instead of the system's, for a relay whose
     /// certificate a private CA signed.
     pub ca_certificate: Option<String>,
@@ -85,6 +108,7 @@ impl std::fmt::Debug for EmailConfig {
             .field("port", &self.port)
             .field("security", &self.security)
             .field("username", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("oauth2_mailbox", &self.oauth2.as_ref().map(|o| &o.mailbox))
             .field("helo_name", &self.helo_name)
             .field("from", &self.from.to_string())
             .field("max_in_flight", &self.max_in_flight)
@@ -126,6 +150,18 @@ pub enum ConfigError {
         "`password` with `tls = \"none\"` would send it in the clear: use \"starttls\" or \"tls\", or drop the credentials for an open local relay"
     )]
     PasswordInTheClear,
+    #[error(
+        "`oauth2_client_id` with `tls = \"none\"` would send the token in the clear: use \"starttls\" (Microsoft 365: host = \"smtp.office365.com\", port 587)"
+    )]
+    TokenInTheClear,
+    #[error(
+        "`password` and `oauth2_client_id` are two ways to sign in: keep one (Microsoft 365 needs OAuth: drop `password`)"
+    )]
+    PasswordAndOAuth2,
+    #[error(
+        "`{0}` is only read with `oauth2_client_id`: set oauth2_client_id to the app's (client) id, or drop `{0}`"
+    )]
+    OAuth2KeyWithoutClient(&'static str),
 }
 
 impl EmailConfig {
@@ -158,7 +194,10 @@ impl EmailConfig {
                     got: value.clone(),
                 })?,
         };
+        let oauth2 = oauth2(fields, security)?;
         let credentials = match (string(fields, "username")?, string(fields, "password")?) {
+            (Some(_), None) if oauth2.is_some() => None,
+            (_, Some(_)) if oauth2.is_some() => return Err(ConfigError::PasswordAndOAuth2),
             (Some(user), Some(password)) => Some((user, password)),
             (None, None) => None,
             _ => return Err(ConfigError::HalfCredentials),
@@ -215,6 +254,7 @@ impl EmailConfig {
             port,
             security,
             credentials,
+            oauth2,
             ca_certificate: string(fields, "ca_certificate")?,
             helo_name: string(fields, "helo_name")?,
             from,
@@ -224,6 +264,78 @@ impl EmailConfig {
             timeout,
         })
     }
+}
+
+/// The OAuth 2.0 settings, when `oauth2_client_id` is set.
+fn oauth2(fields: &Map<String, Value>, security: Security) -> Result<Option<OAuth2>, ConfigError> {
+    let Some(client_id) = string(fields, "oauth2_client_id")? else {
+        for key in [
+            "oauth2_client_secret",
+            "oauth2_tenant_id",
+            "oauth2_token_url",
+            "oauth2_scope",
+        ] {
+            if present(fields, key).is_some() {
+                return Err(ConfigError::OAuth2KeyWithoutClient(key));
+            }
+        }
+        return Ok(None);
+    };
+    if security == Security::None {
+        return Err(ConfigError::TokenInTheClear);
+    }
+    let mailbox = string(fields, "username")?.ok_or(ConfigError::Missing(
+        "username",
+        "with OAuth it is the mailbox the app sends as, e.g. username = \"learning@northbridge.example\"",
+    ))?;
+    let client_secret = string(fields, "oauth2_client_secret")?.ok_or(ConfigError::Missing(
+        "oauth2_client_secret",
+        "give the app's client secret through [channels.secrets], e.g. secrets = { oauth2_client_secret = { env = \"CASCADE_M365_CLIENT_SECRET\" } }",
+    ))?;
+    let token_url = match (
+        string(fields, "oauth2_token_url")?,
+        string(fields, "oauth2_tenant_id")?,
+    ) {
+        (Some(url), _) => {
+            if !(url.starts_with("https://")
+                || url.starts_with("http://127.0.0.1")
+                || url.starts_with("http://localhost"))
+            {
+                return Err(ConfigError::Invalid {
+                    key: "oauth2_token_url",
+                    expected: "an https:// URL (http only on this machine)",
+                    got: Value::String(url),
+                });
+            }
+            url
+        }
+        (None, Some(tenant)) => {
+            if !tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+            {
+                return Err(ConfigError::Invalid {
+                    key: "oauth2_tenant_id",
+                    expected: "the directory (tenant) id, e.g. \"11111111-2222-3333-4444-555555555555\", or the tenant's domain",
+                    got: Value::String(tenant),
+                });
+            }
+            format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")
+        }
+        (None, None) => {
+            return Err(ConfigError::Missing(
+                "oauth2_tenant_id",
+                "set it to the Entra ID directory (tenant) id, or set oauth2_token_url",
+            ));
+        }
+    };
+    Ok(Some(OAuth2 {
+        mailbox,
+        client_id,
+        client_secret,
+        token_url,
+        scope: string(fields, "oauth2_scope")?.unwrap_or_else(|| DEFAULT_OAUTH2_SCOPE.to_owned()),
+    }))
 }
 
 /// A key's value, treating an explicit `null` as absent.
@@ -239,7 +351,7 @@ fn string(fields: &Map<String, Value>, key: &'static str) -> Result<Option<Strin
             key,
             expected: "a non-empty string",
             // A password's value is never shown, even when it is the wrong type.
-            got: if key == "password" {
+            got: if key == "password" || key == "oauth2_client_secret" {
                 Value::String("(hidden)".to_owned())
             } else {
                 other.clone()
@@ -279,6 +391,11 @@ pub fn config_schema() -> Value {
             "ca_certificate": { "type": "string", "description": "PEM certificates to trust instead of the system's (a private relay's CA); e.g. from [channels.secrets] with { file = \"certs/relay-ca.pem\" }." },
             "max_in_flight": { "type": "integer", "minimum": 1, "maximum": 1000, "default": DEFAULT_MAX_IN_FLIGHT, "description": "Most sends in flight, and so SMTP connections open." },
             "timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 30 },
+            "oauth2_client_id": { "type": "string", "description": "SMTP AUTH with OAuth 2.0 (XOAUTH2), as Microsoft 365 requires: the Entra ID app's (client) id; `username` is then the mailbox it sends as." },
+            "oauth2_client_secret": { "type": "string", "description": "The app's client secret. Give it through [channels.secrets], never in the config." },
+            "oauth2_tenant_id": { "type": "string", "description": "The Entra ID directory (tenant) id; the token endpoint is https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token." },
+            "oauth2_token_url": { "type": "string", "description": "The token endpoint, instead of the one oauth2_tenant_id gives." },
+            "oauth2_scope": { "type": "string", "default": DEFAULT_OAUTH2_SCOPE },
             "check_at_start": { "type": "boolean", "default": true, "description": "Connect (TLS or STARTTLS, AUTH) when the channel starts and refuse to start if the server cannot be used." }
         }
     })
@@ -365,6 +482,47 @@ mod tests {
         assert!(
             error.to_string().starts_with("`host` is missing"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn oauth_needs_the_mailbox_the_secret_and_a_token_endpoint_and_no_password() {
+        let base = json!({"host": "smtp.office365.com", "from": "l@nb.example", "username": "l@nb.example", "oauth2_client_id": "c", "oauth2_client_secret": "s3cret-value", "oauth2_tenant_id": "11111111-2222-3333-4444-555555555555"});
+        let config = parse(base.clone()).unwrap();
+        let oauth2 = config.oauth2.clone().unwrap();
+        assert_eq!(
+            oauth2.token_url,
+            "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token"
+        );
+        assert_eq!(oauth2.scope, DEFAULT_OAUTH2_SCOPE);
+        assert_eq!(oauth2.mailbox, "l@nb.example");
+        assert!(config.credentials.is_none());
+        assert!(!format!("{config:?}").contains("s3cret-value"));
+        let without = |key: &str| {
+            let mut config = base.clone();
+            config.as_object_mut().unwrap().remove(key);
+            parse(config).unwrap_err().to_string()
+        };
+        assert!(without("oauth2_client_secret").contains("[channels.secrets]"));
+        assert!(without("oauth2_tenant_id").contains("oauth2_token_url"));
+        assert!(without("username").contains("the mailbox"));
+        let with = |key: &str, value: Value| {
+            let mut config = base.clone();
+            config[key] = value;
+            parse(config).unwrap_err()
+        };
+        assert_eq!(with("password", json!("p")), ConfigError::PasswordAndOAuth2);
+        assert_eq!(with("tls", json!("none")), ConfigError::TokenInTheClear);
+        assert!(matches!(
+            with("oauth2_token_url", json!("http://login.example/token")),
+            ConfigError::Invalid {
+                key: "oauth2_token_url",
+                ..
+            }
+        ));
+        assert_eq!(
+            parse(json!({"host": "h", "from": "a@b.example", "oauth2_scope": "x"})).unwrap_err(),
+            ConfigError::OAuth2KeyWithoutClient("oauth2_scope")
         );
     }
 

@@ -7,17 +7,17 @@
 use cascade_plugin_api::SendResult;
 use lettre::Message;
 use lettre::transport::smtp::Error as SmtpError;
-use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-use crate::config::{EmailConfig, Security};
-use crate::state::Parked;
+use crate::config::{EmailConfig, OAuth2, Security};
+use crate::state::{AccessToken, Parked};
 
 /// A parked connection idle longer than this is checked with NOOP before it
 /// carries a message, since servers close idle connections after a while.
@@ -38,6 +38,7 @@ pub struct Relay {
     security: Security,
     tls: Option<TlsParameters>,
     credentials: Option<Credentials>,
+    oauth2: Option<TokenSource>,
     hello: ClientId,
     timeout: Duration,
     idle: Parked,
@@ -60,6 +61,7 @@ impl Relay {
                 .credentials
                 .as_ref()
                 .map(|(user, password)| Credentials::new(user.clone(), password.clone())),
+            oauth2: config.oauth2.clone().map(TokenSource::new).transpose()?,
             hello: config
                 .helo_name
                 .clone()
@@ -156,7 +158,46 @@ impl Relay {
                 .await
                 .map_err(failed)?;
         }
+        if let Some(oauth2) = &self.oauth2 {
+            self.auth_with_token(&mut connection, oauth2).await?;
+        }
         Ok(connection)
+    }
+
+    /// AUTH XOAUTH2 with the kept token; when the server refuses a kept
+    /// one (revoked, or expired early), once more with a fresh one. A
+    /// fresh token refused is a failure that says what to check.
+    async fn auth_with_token(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        oauth2: &TokenSource,
+    ) -> Result<(), SendResult> {
+        loop {
+            let (token, fresh) = oauth2.token().await.map_err(|reason| SendResult::Retry {
+                reason,
+                retry_after_ms: None,
+            })?;
+            let credentials = Credentials::new(oauth2.config.mailbox.clone(), token.clone());
+            let Err(error) = connection.auth(&[Mechanism::Xoauth2], &credentials).await else {
+                return Ok(());
+            };
+            oauth2.tokens.forget(&token);
+            let Some(code) = error.status() else {
+                return Err(outcome(Err(error), &self.server));
+            };
+            if !fresh && !connection.has_broken() {
+                continue;
+            }
+            return Err(SendResult::Failed {
+                reason: format!(
+                    "the SMTP server {} refused the OAuth token for {}: {code} {}",
+                    self.server,
+                    oauth2.config.mailbox,
+                    server_text(&error)
+                ),
+                unreachable: false,
+            });
+        }
     }
 
     /// Connects as a send would (TLS or STARTTLS, AUTH) and says QUIT:
@@ -187,6 +228,12 @@ impl Relay {
                 self.server
             );
         }
+        if reason.contains("refused the OAuth token") {
+            return "the token was issued but the mailbox refused it: check that the app (oauth2_client_id) has the SMTP.SendAsApp permission with admin consent, that Exchange Online knows its service principal with access to the mailbox `username`, and that SMTP AUTH is on for that mailbox".to_owned();
+        }
+        if reason.contains("token endpoint") {
+            return "check oauth2_client_id, oauth2_tenant_id (or oauth2_token_url) and the client secret in [channels.secrets]".to_owned();
+        }
         if reason.contains(" 535") || reason.contains(" 530") || reason.contains(" 534") {
             return "the server refused the username and password: check `username` and the password secret".to_owned();
         }
@@ -204,6 +251,91 @@ impl Relay {
         for (mut connection, _) in self.idle.take_all() {
             let _ = connection.quit().await;
         }
+    }
+}
+
+/// Access tokens for SMTP AUTH from the Entra ID token endpoint, by the
+/// OAuth 2.0 client-credentials grant, kept until shortly before expiry.
+struct TokenSource {
+    config: OAuth2,
+    client: reqwest::Client,
+    tokens: AccessToken,
+    /// Held while a token is fetched, so a burst of connections fetches one.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl TokenSource {
+    fn new(config: OAuth2) -> Result<TokenSource, String> {
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|error| format!("could not set up the HTTP client for OAuth: {error}"))?;
+        Ok(TokenSource {
+            config,
+            client,
+            tokens: AccessToken::default(),
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The kept token, or a new one; and whether it is new. An error says
+    /// what the endpoint answered, never the secret or the token.
+    async fn token(&self) -> Result<(String, bool), String> {
+        if let Some(token) = self.tokens.current(Instant::now()) {
+            return Ok((token, false));
+        }
+        let _fetching = self.fetching.lock().await;
+        if let Some(token) = self.tokens.current(Instant::now()) {
+            return Ok((token, false));
+        }
+        let endpoint = self
+            .config
+            .token_url
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let response = self
+            .client
+            .post(&self.config.token_url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.as_str()),
+                ("scope", self.config.scope.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|error| {
+                format!(
+                    "could not reach the token endpoint {endpoint}: {}",
+                    error.without_url()
+                )
+            })?;
+        let status = response.status().as_u16();
+        let json: serde_json::Value = response.json().await.unwrap_or_default();
+        if status != 200 {
+            // OAuth's error code only: its description may echo the request.
+            let code = json["error"].as_str().unwrap_or("no error code");
+            return Err(format!(
+                "the token endpoint {endpoint} answered HTTP {status} ({code})"
+            ));
+        }
+        let token = json["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| format!("the token endpoint {endpoint} gave no access_token"))?
+            .to_owned();
+        let lifetime = json["expires_in"]
+            .as_u64()
+            .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(3600);
+        self.tokens.keep(
+            token.clone(),
+            Instant::now() + Duration::from_secs(lifetime),
+        );
+        Ok((token, true))
     }
 }
 

@@ -1,6 +1,7 @@
 """A real SMTP server for the email plugin's tests, built on aiosmtpd.
 
-Run as: python3 smtp_server.py DIR [--starttls CERT KEY --auth USER PASSWORD].
+Run as: python3 smtp_server.py DIR [--starttls CERT KEY]
+[--auth USER PASSWORD | --xoauth2 MAILBOX KEY].
 It listens on a free loopback port,
 prints "listening on PORT" once ready, and writes every message it accepts
 to DIR/<n>.json, parsed by Python's email package (headers decoded, each
@@ -22,6 +23,14 @@ With --starttls and --auth it is a submission server: STARTTLS before
 anything else, then AUTH (PLAIN or LOGIN) with that user and password before
 MAIL (530 otherwise, 535 for wrong credentials).
 
+With --xoauth2 it plays Exchange Online's SMTP AUTH with OAuth: it offers
+AUTH XOAUTH2 only, takes the SASL XOAUTH2 initial response
+("user=MAILBOX^Aauth=Bearer TOKEN^A^A", base64) and accepts it when the
+user is MAILBOX and the token is one the test's token endpoint issued
+("EXPIRY.HEX", HEX the SHA-256 of "KEY.EXPIRY") and EXPIRY (Unix seconds)
+has not passed; otherwise "535 5.7.3 Authentication unsuccessful", as
+Exchange answers. Each attempt is a line in events.jsonl.
+
 Like a real relay it refuses (554 5.6.0) a message whose header is not
 ASCII (no SMTPUTF8 here, so non-ASCII must be RFC 2047 encoded) or that
 lacks From, Date or Message-ID, and aiosmtpd itself refuses lines over
@@ -30,15 +39,19 @@ lacks From, Date or Message-ID, and aiosmtpd itself refuses lines over
 
 import argparse
 import asyncio
+import base64
+import binascii
 import email
 import email.policy
 import json
 import os
+import hashlib
 import ssl
 import sys
+import time
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Recorder:
@@ -149,11 +162,52 @@ class Recorder:
         return None
 
 
+class XOAuth2Recorder(Recorder):
+    """A Recorder that also checks SASL XOAUTH2 as Exchange Online does."""
+
+    def __init__(self, directory, mailbox, key):
+        super().__init__(directory)
+        self.mailbox = mailbox
+        self.key = key
+
+    def token_ok(self, token):
+        expiry, _, digest = token.partition(".")
+        if not expiry.isdigit():
+            return False
+        expected = hashlib.sha256(("%s.%s" % (self.key, expiry)).encode()).hexdigest()
+        return digest == expected and int(expiry) > time.time()
+
+    async def auth_XOAUTH2(self, server, args):
+        refused = AuthResult(
+            success=False, handled=False, message="535 5.7.3 Authentication unsuccessful"
+        )
+        if len(args) < 2:
+            self.event("", "XOAUTH2 without an initial response")
+            return refused
+        try:
+            decoded = base64.b64decode(args[1], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            self.event("", "XOAUTH2 with bad base64")
+            return refused
+        fields = dict(
+            part.split("=", 1) for part in decoded.split("\x01") if "=" in part
+        )
+        user = fields.get("user", "")
+        bearer = fields.get("auth", "")
+        token = bearer[len("Bearer "):] if bearer.startswith("Bearer ") else ""
+        if user != self.mailbox or not self.token_ok(token):
+            self.event(user, "XOAUTH2 refused")
+            return refused
+        self.event(user, "XOAUTH2 accepted")
+        return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("dir")
     parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--auth", nargs=2, metavar=("USER", "PASSWORD"))
+    parser.add_argument("--xoauth2", nargs=2, metavar=("MAILBOX", "KEY"))
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     # Like a relay without SMTPUTF8: non-ASCII headers must be encoded.
@@ -180,9 +234,15 @@ def main():
             auth_required=True,
             auth_require_tls=bool(args.starttls),
         )
-    controller = Controller(
-        Recorder(args.dir), hostname="127.0.0.1", port=0, **options
-    )
+    recorder = Recorder(args.dir)
+    if args.xoauth2:
+        recorder = XOAuth2Recorder(args.dir, *args.xoauth2)
+        options.update(
+            auth_required=True,
+            auth_require_tls=bool(args.starttls),
+            auth_exclude_mechanism=["PLAIN", "LOGIN"],
+        )
+    controller = Controller(recorder, hostname="127.0.0.1", port=0, **options)
     # Port 0: the kernel picks a free port; aiosmtpd's own readiness check
     # would try to connect to port 0, so bind and start by hand.
     controller.port = free_port()

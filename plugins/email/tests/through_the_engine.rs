@@ -402,3 +402,94 @@ async fn a_follow_up_by_email_offers_each_answer_as_a_link_that_records_it_on_po
     assert!(status >= 400, "{status}");
     assert_eq!(answers().await.len(), 1);
 }
+
+/// Exchange Online takes about 30 messages a minute from a mailbox: with
+/// `max_per_minute`, a rollout over the quota sends a minute's worth per
+/// window, the rest waiting (not failing, no attempt spent), and ends in
+/// the number of windows `plan` said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_over_the_per_minute_quota_finishes_in_the_windows_plan_predicted() {
+    let server = SmtpServer::start();
+    let people: Vec<(String, String, String)> = (1..=25)
+        .map(|n| {
+            (
+                format!("p-{n:02}"),
+                format!("Person {n:02}"),
+                format!("person-{n:02}@agency.example"),
+            )
+        })
+        .collect();
+    let borrowed: Vec<Person> = people
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    let channel = email_channel(&server.channel_config(4)) + "max_per_minute = 10\n";
+    let dir = project(&borrowed, &channel).await;
+    let rollout = rollout(dir.path(), 2);
+
+    let engine = cascade_engine::engine::Engine::open(
+        cascade_engine::project::Project::open(dir.path()).unwrap(),
+        false,
+    )
+    .await
+    .unwrap_or_else(|p| panic!("{p}"));
+    let planned = engine.plan(&rollout, utc(2026, 3, 27, 8, 0)).await.unwrap();
+    assert_eq!(
+        planned.quota_lines,
+        ["email: 25 emails at 10 a minute: about 3 minutes"]
+    );
+    drop(engine);
+
+    let runner = start(dir.path(), &rollout, utc(2026, 3, 27, 8, 0)).await;
+    let mut windows = 0;
+    for minute in 0..10 {
+        let now = utc(2026, 3, 27, 9, 0) + chrono::Duration::minutes(minute);
+        runner.tick(now).await.unwrap();
+        let sent = rows(runner.store().as_ref())
+            .await
+            .iter()
+            .filter(|r| r.state == DeliveryState::Sent)
+            .count();
+        assert!(
+            sent <= 10 * (minute as usize + 1),
+            "at most 10 a minute: {sent} after minute {minute}"
+        );
+        if sent == 25 {
+            windows = minute + 1;
+            break;
+        }
+    }
+    runner.stop().await;
+    assert_eq!(windows, 3, "the three windows plan predicted");
+    let done = rows(runner.store().as_ref()).await;
+    assert!(
+        done.iter().all(|r| r.state == DeliveryState::Sent),
+        "{done:?}"
+    );
+    assert!(
+        done.iter().all(|r| r.attempts == 1),
+        "waiting for the quota spends no attempt: {done:?}"
+    );
+    assert_eq!(server.received().len(), 25, "the server refused none");
+
+    // A restarted `serve` counts what was sent before it: at 09:02:30
+    // the minute already holds the 5 sent at 09:02, so 5 more go.
+    let again = dir.path().join("rollouts/again.toml");
+    std::fs::write(
+        &again,
+        "id = \"again\"\nitem = \"7mb-safer-sleep\"\nstart = 2026-03-27T09:00:00\n\
+         urgent = true\nchannels = [\"email\"]\nfallback = false\nack_deadline_days = 10\n\
+         max_attempts = 2\n\n[audience]\n\n[[waves]]\nname = \"Everyone\"\nafter_days = 0\n",
+    )
+    .unwrap();
+    let later = utc(2026, 3, 27, 9, 2) + chrono::Duration::seconds(30);
+    let runner = start(dir.path(), &again, later).await;
+    runner.tick(later).await.unwrap();
+    runner.stop().await;
+    let sent_again = rows(runner.store().as_ref())
+        .await
+        .iter()
+        .filter(|r| r.rollout_id == "again" && r.state == DeliveryState::Sent)
+        .count();
+    assert_eq!(sent_again, 5, "the quota's window survives a restart");
+}

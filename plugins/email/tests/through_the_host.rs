@@ -12,7 +12,9 @@ use cascade_test_support::plugin_library;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
-use support::{SmtpServer, header, part, private_ca};
+use support::{
+    CLIENT_ID, CLIENT_SECRET, Issue, SmtpServer, TOKEN_KEY, TokenEndpoint, header, part, private_ca,
+};
 use tokio::sync::mpsc;
 
 async fn start_host(server: &SmtpServer, config: serde_json::Value) -> PluginHost {
@@ -52,6 +54,8 @@ async fn try_start(
         identity: None,
         formats: None,
         per_second: None,
+        max_per_minute: None,
+        max_per_day: None,
         team_channels: Default::default(),
         retry: None,
     };
@@ -441,4 +445,177 @@ async fn a_channel_that_cannot_use_its_server_refuses_to_start_and_says_what_to_
     let host = start_host(&server, server.channel_config(1)).await;
     host.stop().await;
     assert!(server.received().is_empty());
+}
+
+/// Microsoft 365's SMTP AUTH with OAuth: a STARTTLS submission server that
+/// takes only XOAUTH2 with a token the (fake) Entra ID token endpoint
+/// issued, and the channel set up with the client secret from a file.
+struct Microsoft365 {
+    server: SmtpServer,
+    tokens: TokenEndpoint,
+    secrets_dir: tempfile::TempDir,
+}
+
+const MAILBOX: &str = "learning@northbridge.example";
+
+impl Microsoft365 {
+    async fn start() -> Microsoft365 {
+        let secrets_dir = tempfile::tempdir().unwrap();
+        let dir = secrets_dir.path();
+        private_ca(dir);
+        let server = SmtpServer::start_with(&[
+            OsStr::new("--starttls"),
+            dir.join("cert.pem").as_os_str(),
+            dir.join("key.pem").as_os_str(),
+            OsStr::new("--xoauth2"),
+            OsStr::new(MAILBOX),
+            OsStr::new(TOKEN_KEY),
+        ]);
+        std::fs::write(dir.join("client-secret"), format!("{CLIENT_SECRET}\n")).unwrap();
+        std::fs::write(dir.join("wrong-secret"), "not-the-secret\n").unwrap();
+        Microsoft365 {
+            server,
+            tokens: TokenEndpoint::start().await,
+            secrets_dir,
+        }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let mut config = self.server.channel_config(2);
+        config["host"] = "localhost".into();
+        config["tls"] = "starttls".into();
+        config["username"] = MAILBOX.into();
+        config["oauth2_client_id"] = CLIENT_ID.into();
+        config["oauth2_token_url"] = self.tokens.url.clone().into();
+        config
+    }
+
+    fn secrets(&self, secret_file: &str) -> BTreeMap<String, SecretSource> {
+        BTreeMap::from([
+            (
+                "oauth2_client_secret".to_owned(),
+                SecretSource::File(secret_file.into()),
+            ),
+            (
+                "ca_certificate".to_owned(),
+                SecretSource::File("ca.pem".into()),
+            ),
+        ])
+    }
+
+    async fn start_host(
+        &self,
+        config: serde_json::Value,
+        secret_file: &str,
+    ) -> Result<PluginHost, cascade_plugin_host::PluginError> {
+        try_start(config, self.secrets(secret_file), self.secrets_dir.path()).await
+    }
+
+    fn auth_answers(&self) -> Vec<String> {
+        self.server
+            .events()
+            .into_iter()
+            .map(|(_, answer)| answer)
+            .filter(|a| a.starts_with("XOAUTH2"))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microsoft_365_signs_in_with_xoauth2_using_one_token_from_the_token_endpoint() {
+    let m365 = Microsoft365::start().await;
+    let host = m365
+        .start_host(m365.config(), "client-secret")
+        .await
+        .unwrap();
+    for n in 1..=3 {
+        let result = host
+            .send("email", &request(n, &format!("p{n}@agency.example")))
+            .await
+            .unwrap();
+        assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
+    }
+    host.stop().await;
+
+    let received = m365.server.received();
+    assert_eq!(received.len(), 3);
+    assert_eq!(received[0]["tls"], true, "after STARTTLS");
+    assert_eq!(
+        received[0]["auth_login"], MAILBOX,
+        "signed in as the mailbox"
+    );
+    assert!(
+        m365.auth_answers().iter().all(|a| a == "XOAUTH2 accepted"),
+        "{:?}",
+        m365.auth_answers()
+    );
+    assert_eq!(
+        m365.tokens.requests(),
+        1,
+        "the check at start and every send share one token, kept until near expiry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_or_client_secret_is_a_clear_error_that_never_shows_a_secret() {
+    let m365 = Microsoft365::start().await;
+
+    // The token endpoint refuses a wrong secret: start says what to check.
+    let error = match m365.start_host(m365.config(), "wrong-secret").await {
+        Ok(_) => panic!("started with a wrong client secret"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("HTTP 401 (invalid_client)"), "{error}");
+    assert!(error.contains("help: check oauth2_client_id"), "{error}");
+    assert!(!error.contains("not-the-secret"), "{error}");
+
+    // The server refuses an expired token: start says what to check.
+    m365.tokens.issue(Issue::Expired);
+    let error = match m365.start_host(m365.config(), "client-secret").await {
+        Ok(_) => panic!("started with an expired token"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("refused the OAuth token for learning@northbridge.example"),
+        "{error}"
+    );
+    assert!(error.contains("535 5.7.3"), "{error}");
+    assert!(error.contains("SMTP.SendAsApp"), "{error}");
+    assert!(
+        !error.contains(CLIENT_SECRET) && !error.contains(TOKEN_KEY),
+        "{error}"
+    );
+
+    // Not checked at start: the send fails with the same words, nothing
+    // is sent, and the token is fetched again rather than reused.
+    let mut config = m365.config();
+    config["check_at_start"] = false.into();
+    let host = m365.start_host(config, "client-secret").await.unwrap();
+    let before = m365.tokens.requests();
+    let result = host
+        .send("email", &request(1, "a@agency.example"))
+        .await
+        .unwrap();
+    match &result {
+        SendResult::Failed {
+            reason,
+            unreachable: false,
+        } => {
+            assert!(reason.contains("refused the OAuth token"), "{reason}");
+        }
+        other => panic!("a refused token fails the send, got {other:?}"),
+    }
+    m365.tokens.issue(Issue::Valid);
+    let result = host
+        .send("email", &request(2, "a@agency.example"))
+        .await
+        .unwrap();
+    host.stop().await;
+    assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
+    assert_eq!(
+        m365.tokens.requests(),
+        before + 2,
+        "a refused token is not kept"
+    );
+    assert_eq!(m365.server.received().len(), 1);
 }

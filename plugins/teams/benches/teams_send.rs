@@ -106,6 +106,8 @@ async fn through_the_plugin(fake: &FakeTeams) -> Run {
         identity: None,
         formats: None,
         per_second: None,
+        max_per_minute: None,
+        max_per_day: None,
         team_channels: Default::default(),
         retry: None,
     };

@@ -1,20 +1,29 @@
 //! From the host's plain data to the Bot Connector's JSON and back: a
 //! learning message as Adaptive Cards (version 1.5) with `Action.Submit`
-//! buttons and `Action.ShowCard` forms, replies as plain-text activities,
-//! the status update of a pressed card, a person's Teams address, and the
-//! activities Teams posts to the bot. Pure: no I/O here.
+//! buttons and `Action.ShowCard` forms, each card within Teams' size
+//! limit, replies as plain-text activities, the status update of a
+//! pressed card, a person's Teams address, and the activities Teams posts
+//! to the bot. Pure: no I/O here. `textblock` writes the text of cards.
+
+mod textblock;
 
 use cascade_plugin_api::{Action, FieldInput, Form, FormField, Format, SendRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The longest chunk of text one card carries, in UTF-16 units: the
-/// engine renders Teams messages with the `discord` render (the same
-/// Markdown subset Adaptive Cards' TextBlock reads), split at this length.
+/// The longest chunk of text the host sends, in UTF-16 units: the engine
+/// renders Teams messages with the `discord` render (CommonMark, which
+/// `textblock` rewrites in TextBlock's subset), split at this length.
 pub const CHUNK_LIMIT: usize = 4096;
-/// Teams refuses a message over about 28 KB (the activity as JSON, card
-/// included); every activity is measured against this before it is sent.
+/// Teams refuses a message over its size limit with 413
+/// `MessageSizeTooBig`. Microsoft has documented the limit as about 28 KB,
+/// later 40 KB and 100 KB, counted on the payload as UTF-16; every activity
+/// is kept within 28 KB counted both as UTF-8 and as UTF-16 bytes (see
+/// [`activity_size`]), and a card that would be larger is split.
 pub const ACTIVITY_BYTES_LIMIT: usize = 28 * 1024;
+/// Room kept on a learning message's last card for the status line a
+/// press or a new count adds to it later.
+const STATUS_ROOM: usize = 512;
 /// The MIME type of an Adaptive Card attachment.
 pub const ADAPTIVE_CARD: &str = "application/vnd.microsoft.card.adaptive";
 /// The key of a button's data that carries the host's signed action id.
@@ -38,7 +47,7 @@ pub enum FormatError {
     )]
     ChunkTooLong { index: usize, length: usize },
     #[error(
-        "a card is {0} bytes as JSON, over Teams' limit of about {ACTIVITY_BYTES_LIMIT}: shorten the form or the buttons"
+        "a card is {0} bytes, over Teams' limit of {ACTIVITY_BYTES_LIMIT} even on its own: shorten the form or the buttons"
     )]
     ActivityTooLarge(usize),
 }
@@ -121,23 +130,10 @@ fn markdown_chunks(request: &SendRequest) -> Result<Vec<&str>, FormatError> {
     Ok(chunks)
 }
 
-/// Escapes plain text (host replies, status lines) for the Markdown of a
-/// TextBlock, so it shows as written.
-pub fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut line_start = true;
-    for c in text.chars() {
-        let special = matches!(
-            c,
-            '\\' | '*' | '_' | '`' | '[' | ']' | '(' | ')' | '<' | '>'
-        ) || (line_start && matches!(c, '#' | '-' | '+'));
-        if special {
-            out.push('\\');
-        }
-        out.push(c);
-        line_start = c == '\n' || (line_start && c == ' ');
-    }
-    out
+/// Plain text (host replies, status lines, titles) as TextBlock text
+/// that shows as written.
+pub fn escape_text(text: &str) -> String {
+    textblock::escape(text)
 }
 
 fn text_block(text: &str) -> Value {
@@ -148,7 +144,7 @@ fn status_block(status: &str) -> Value {
     json!({
         "type": "TextBlock",
         "id": STATUS_ID,
-        "text": escape_markdown(status),
+        "text": escape_text(status),
         "wrap": true,
         "weight": "Bolder",
         "separator": true,
@@ -199,7 +195,7 @@ pub fn card_actions(actions: &[Action]) -> Vec<Value> {
 
 fn form_card(action_id: &str, form: &Form) -> Value {
     let mut body = vec![json!({
-        "type": "TextBlock", "text": escape_markdown(&form.title), "wrap": true, "weight": "Bolder",
+        "type": "TextBlock", "text": escape_text(&form.title), "wrap": true, "weight": "Bolder",
     })];
     body.extend(form.fields.iter().map(input));
     card(
@@ -254,41 +250,203 @@ fn input(field: &FormField) -> Value {
     input
 }
 
-/// A learning message (to a person, or a post in a team channel): one card
-/// per chunk; the subject titles the first, the buttons and a post's
-/// status line go on the last. Returns the activities and, for the last,
-/// its card, kept so a press can later show its status on it.
+/// A chunk without the `(i/n)` line the host's renderer puts first when
+/// it splits: the cards are numbered again, as card size may split more.
+fn without_part_line(chunk: &str) -> &str {
+    let Some((first, rest)) = chunk.split_once('\n') else {
+        return chunk;
+    };
+    let numbered = first
+        .strip_prefix('(')
+        .and_then(|f| f.strip_suffix(')'))
+        .and_then(|f| f.split_once('/'))
+        .is_some_and(|(i, n)| {
+            [i, n]
+                .iter()
+                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        });
+    if numbered { rest } else { chunk }
+}
+
+/// What one card of a learning message holds.
+struct CardParts<'a> {
+    request: &'a SendRequest,
+    /// The card's place: the first carries the title, the last the
+    /// buttons and room for a status line.
+    first: bool,
+    last: bool,
+    /// `(i/n)` when the message takes more than one card.
+    part: Option<(usize, usize)>,
+    blocks: &'a [String],
+}
+
+impl CardParts<'_> {
+    fn activity(&self) -> Value {
+        let mut body = Vec::new();
+        if let Some((i, n)) = self.part {
+            body.push(json!({
+                "type": "TextBlock", "text": escape_text(&format!("({i}/{n})")),
+                "wrap": true, "isSubtle": true, "size": "Small",
+            }));
+        }
+        if let (true, Some(subject)) = (self.first, &self.request.message.subject) {
+            body.push(json!({
+                "type": "TextBlock", "text": escape_text(subject), "wrap": true,
+                "size": "Medium", "weight": "Bolder", "style": "heading",
+            }));
+        }
+        if !self.blocks.is_empty() {
+            body.push(text_block(&self.blocks.join("\n\n")));
+        }
+        let mut actions = Vec::new();
+        if self.last {
+            if let Some(status) = self.request.post.as_ref().and_then(|p| p.status.as_deref()) {
+                body.push(status_block(status));
+            }
+            actions = card_actions(&self.request.actions);
+        }
+        card_activity(card(body, actions))
+    }
+
+    /// Whether the card is within the limit, with room on the last for a
+    /// status line and, while cards are still being counted, for any
+    /// `(i/n)` line.
+    fn fits(&self) -> bool {
+        let room = if self.last { STATUS_ROOM } else { 0 };
+        let counted = CardParts {
+            part: Some((999, 999)),
+            ..*self
+        };
+        activity_size(&counted.activity()) + room <= ACTIVITY_BYTES_LIMIT
+    }
+}
+
+/// Cuts a block that cannot fit on a card on its own in two: at the line
+/// break nearest its middle, else at a character there (never right after
+/// a backslash, which would escape the next card's first character).
+fn halves(block: &str) -> (String, String) {
+    let middle = block.len() / 2;
+    let at_line = block
+        .match_indices('\n')
+        .map(|(i, _)| i)
+        .min_by_key(|i| i.abs_diff(middle))
+        .filter(|i| *i > 0);
+    let at = at_line.unwrap_or_else(|| {
+        let mut at = middle;
+        while at < block.len() && (!block.is_char_boundary(at) || block[..at].ends_with('\\')) {
+            at += 1;
+        }
+        at
+    });
+    (
+        block[..at].trim_end().to_owned(),
+        block[at..].trim_start().to_owned(),
+    )
+}
+
+/// A learning message (to a person, or a post in a team channel) as cards
+/// within Teams' size limit: a card per chunk of the host's render, and a
+/// chunk whose card would be too large split between its paragraphs and
+/// lists (a section's blocks stay together as far as the limit allows).
+/// The subject titles the first card, the buttons and a post's status
+/// line go on the last, and every card says `(i/n)` when there are more.
 pub fn learning_activities(request: &SendRequest) -> Result<Vec<Value>, FormatError> {
     let chunks = markdown_chunks(request)?;
-    let last = chunks.len() - 1;
-    let status = request.post.as_ref().and_then(|p| p.status.as_deref());
-    chunks
+    let chunk_count = chunks.len();
+    let mut cards: Vec<Vec<String>> = Vec::new();
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        let mut blocks: std::collections::VecDeque<String> =
+            textblock::from_markdown(without_part_line(chunk)).into();
+        let mut current: Vec<String> = Vec::new();
+        while let Some(block) = blocks.pop_front() {
+            let candidate: Vec<String> = current.iter().cloned().chain([block.clone()]).collect();
+            let parts = CardParts {
+                request,
+                first: cards.is_empty(),
+                last: false,
+                part: None,
+                blocks: &candidate,
+            };
+            if parts.fits() {
+                current = candidate;
+            } else if !current.is_empty() {
+                cards.push(std::mem::take(&mut current));
+                blocks.push_front(block);
+            } else {
+                let (head, tail) = halves(&block);
+                if head.is_empty() || tail.is_empty() {
+                    return Err(FormatError::ActivityTooLarge(activity_size(
+                        &parts.activity(),
+                    )));
+                }
+                blocks.push_front(tail);
+                blocks.push_front(head);
+            }
+        }
+        if !current.is_empty() || (index + 1 == chunk_count && cards.is_empty()) {
+            cards.push(current);
+        }
+    }
+    // The buttons go on the last card; when they do not fit beside its
+    // text, its last blocks move to a card of their own with them.
+    let mut head = cards.pop().unwrap_or_default();
+    let mut tail: Vec<String> = Vec::new();
+    let fits_last = |blocks: &[String], first: bool| {
+        CardParts {
+            request,
+            first,
+            last: true,
+            part: None,
+            blocks,
+        }
+        .fits()
+    };
+    if !fits_last(&head, cards.is_empty()) {
+        while head.len() > 1 {
+            let moved: Vec<String> = head.last().into_iter().chain(&tail).cloned().collect();
+            if !fits_last(&moved, false) {
+                break;
+            }
+            tail = moved;
+            head.pop();
+        }
+        cards.push(head);
+        head = tail;
+    }
+    cards.push(head);
+    let total = cards.len();
+    cards
         .iter()
         .enumerate()
-        .map(|(index, chunk)| {
-            let mut body = Vec::new();
-            if let (0, Some(subject)) = (index, &request.message.subject) {
-                body.push(json!({
-                    "type": "TextBlock", "text": escape_markdown(subject), "wrap": true,
-                    "size": "Medium", "weight": "Bolder", "style": "heading",
-                }));
+        .map(|(index, blocks)| {
+            let parts = CardParts {
+                request,
+                first: index == 0,
+                last: index + 1 == total,
+                part: (total > 1).then_some((index + 1, total)),
+                blocks,
+            };
+            let activity = parts.activity();
+            let size = activity_size(&activity) + if parts.last { STATUS_ROOM } else { 0 };
+            if size > ACTIVITY_BYTES_LIMIT {
+                return Err(FormatError::ActivityTooLarge(size));
             }
-            body.push(text_block(chunk));
-            let mut actions = Vec::new();
-            if index == last {
-                if let Some(status) = status {
-                    body.push(status_block(status));
-                }
-                actions = card_actions(&request.actions);
-            }
-            checked(card_activity(card(body, actions)))
+            Ok(activity)
         })
         .collect()
 }
 
+/// An activity's size as Teams may count it: the JSON's UTF-8 bytes (the
+/// request body) or its UTF-16 bytes (as Microsoft documents the limit),
+/// whichever is larger.
+pub fn activity_size(activity: &Value) -> usize {
+    let json = activity.to_string();
+    json.len().max(2 * utf16_len(&json))
+}
+
 /// Refuses an activity over Teams' size limit.
 pub fn checked(activity: Value) -> Result<Value, FormatError> {
-    let size = activity.to_string().len();
+    let size = activity_size(&activity);
     if size > ACTIVITY_BYTES_LIMIT {
         return Err(FormatError::ActivityTooLarge(size));
     }
@@ -329,7 +487,7 @@ pub fn reply_activities(text: &str, actions: &[Action]) -> Result<Vec<Value>, Fo
     for (index, piece) in pieces.iter().enumerate() {
         if index == last && !actions.is_empty() {
             activities.push(checked(card_activity(card(
-                vec![text_block(&escape_markdown(piece))],
+                vec![text_block(&escape_text(piece))],
                 card_actions(actions),
             )))?);
         } else {
@@ -595,7 +753,8 @@ mod tests {
         assert_eq!(activities.len(), 2);
         let first = card_of(&activities[0]).unwrap();
         assert_eq!(first["version"], "1.5");
-        assert_eq!(first["body"][0]["text"], "Neglect");
+        assert_eq!(first["body"][0]["text"], "(1/2)");
+        assert_eq!(first["body"][1]["text"], "Neglect");
         assert!(first.get("actions").is_none());
         let last = card_of(&activities[1]).unwrap();
         assert_eq!(last["actions"][0]["type"], "Action.Submit");
@@ -677,6 +836,129 @@ mod tests {
             ]
         );
         assert_eq!(actions[0]["card"]["actions"][0]["data"][FORM_KEY], "1");
+    }
+
+    /// A form as large as a champion's who covers many teams.
+    fn big_form(choices: usize) -> Action {
+        Action {
+            form: Some(Form {
+                title: "Confirm".to_owned(),
+                fields: vec![FormField {
+                    id: "team".to_owned(),
+                    label: "Team".to_owned(),
+                    placeholder: None,
+                    value: None,
+                    required: true,
+                    max_length: None,
+                    multiline: false,
+                    input: Some(FieldInput::Choice {
+                        choices: (0..choices)
+                            .map(|i| FieldChoice {
+                                value: format!("team-{i:04}"),
+                                label: format!(
+                                    "Children's Social Care, locality team number {i:04} (north)"
+                                ),
+                            })
+                            .collect(),
+                    }),
+                }],
+            }),
+            ..action("c.1", "I've cascaded this")
+        }
+    }
+
+    fn paragraphs(count: usize) -> String {
+        (1..=count)
+            .map(|n| {
+                format!(
+                    "Paragraph {n:02} begins. {} Paragraph {n:02} ends.",
+                    "See the child. ".repeat(40)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    fn texts(activity: &Value) -> String {
+        card_of(activity).unwrap()["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_card_over_teams_limit_is_split_between_paragraphs_with_the_buttons_on_the_last() {
+        let text = paragraphs(6);
+        assert!(utf16_len(&text) < CHUNK_LIMIT);
+        let request = request(&[&text], vec![action("a.1", "Acknowledge"), big_form(110)]);
+        // One card would be over the limit.
+        let whole = CardParts {
+            request: &request,
+            first: true,
+            last: true,
+            part: None,
+            blocks: &textblock::from_markdown(&text),
+        };
+        assert!(activity_size(&whole.activity()) > ACTIVITY_BYTES_LIMIT);
+
+        let activities = learning_activities(&request).unwrap();
+        let n = activities.len();
+        assert!(n >= 2, "{n} cards");
+        let mut all = String::new();
+        for (i, activity) in activities.iter().enumerate() {
+            assert!(activity_size(activity) + STATUS_ROOM <= ACTIVITY_BYTES_LIMIT);
+            let shown = texts(activity);
+            assert!(shown.starts_with(&format!("({}/{n})", i + 1)), "{shown}");
+            let actions = card_of(activity).unwrap().get("actions");
+            assert_eq!(
+                actions.is_some(),
+                i + 1 == n,
+                "buttons on the last card only"
+            );
+            all.push_str(&shown);
+        }
+        for p in 1..=6 {
+            for edge in ["begins", "ends"] {
+                let marker = format!("Paragraph {p:02} {edge}");
+                assert_eq!(all.matches(&marker).count(), 1, "{marker} once");
+            }
+        }
+        // Paragraphs are not cut: each card holds whole ones.
+        for activity in &activities {
+            let shown = texts(activity);
+            assert_eq!(
+                shown.matches("begins").count(),
+                shown.matches("ends").count()
+            );
+        }
+    }
+
+    #[test]
+    fn buttons_too_large_for_any_card_are_refused() {
+        let request = request(&["text"], vec![big_form(400)]);
+        assert!(matches!(
+            learning_activities(&request),
+            Err(FormatError::ActivityTooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn item_text_cannot_make_links_or_markup_in_a_card() {
+        // As the `discord` render escapes an item's hostile text.
+        let chunk = "Call \\[the duty desk\\]\\(https://evil.example\\) \\*\\*now\\*\\* \\<b\\> {{DATE(2026-01-01T00:00:00Z)}}";
+        let activity = learning_activities(&request(&[chunk], vec![]))
+            .unwrap()
+            .remove(0);
+        let text = card_of(&activity).unwrap()["body"][1]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(!text.contains("]("), "{text}");
+        assert!(!text.contains("{{"), "{text}");
+        assert!(text.contains("\\*\\*now\\*\\*"), "{text}");
     }
 
     #[test]

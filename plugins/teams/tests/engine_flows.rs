@@ -72,13 +72,22 @@ impl Flow {
     /// at the fake (`entry` adds to its `[[channels]]` entry), `rollout`
     /// started, and cascade's webhook routes served.
     async fn start(rollout: &str, entry: &str) -> Flow {
+        Flow::start_with(rollout, entry, |project| project).await
+    }
+
+    /// As [`start`](Self::start), with the demo project changed first.
+    async fn start_with(
+        rollout: &str,
+        entry: &str,
+        change: impl FnOnce(DemoProject) -> DemoProject,
+    ) -> Flow {
         let fake = FakeTeams::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         fake.set_webhook(&format!(
             "http://{}/webhooks/teams",
             listener.local_addr().unwrap()
         ));
-        let project = DemoProject::new();
+        let project = change(DemoProject::new());
         let channels = format!(
             r#"
 [[channels]]
@@ -607,4 +616,123 @@ async fn a_429_is_waited_out_and_a_blocked_bot_falls_back_to_email() {
         .unwrap();
     assert!(identity.unreachable_at.is_some());
     flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_over_teams_size_limit_arrives_split_with_the_buttons_on_its_last_part() {
+    // A champion for 60 teams: her confirmation form lists them all, so
+    // the item and its buttons are more than Teams takes in one card.
+    let flow = Flow::start_with(ROLLOUT, "", |project| {
+        let ids: Vec<String> = (1..=60).map(|n| format!("locality-{n:03}")).collect();
+        let listed = ids.join(";");
+        project
+            .edit("directory/teams.csv", |teams| {
+                let mut teams = teams.trim_end().to_owned();
+                for id in &ids {
+                    teams.push_str(&format!(
+                        "\n{id},nb-council,Children's Social Care locality team {id} (early help)"
+                    ));
+                }
+                teams + "\n"
+            })
+            .edit("directory/champions.csv", |champions| {
+                champions.replace(
+                    "p-amara-okafor,neglect,cs-north;mash",
+                    &format!("p-amara-okafor,neglect,cs-north;mash;{listed}"),
+                )
+            })
+    })
+    .await;
+    flow.link(AMARA, "p-amara-okafor").await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+
+    let conversation = flow.fake.personal_conversation(AMARA);
+    let cards: Vec<Stored> = flow
+        .fake
+        .messages_in(&conversation)
+        .into_iter()
+        .filter(|m| m.activity["attachments"].is_array())
+        .collect();
+    let n = cards.len();
+    assert!(
+        n >= 2,
+        "the item is split: {n} cards; {:?}",
+        rows(flow.runner.store().as_ref())
+            .await
+            .iter()
+            .filter(|r| r.channel == "teams")
+            .map(|r| r.last_error.clone())
+            .collect::<Vec<_>>()
+    );
+    let refused: Vec<u16> = flow
+        .fake
+        .requests_to(&format!("POST /v3/conversations/{conversation}/activities"))
+        .iter()
+        .map(|r| r.status)
+        .filter(|s| *s >= 400)
+        .collect();
+    assert_eq!(refused, [] as [u16; 0], "Teams refused nothing");
+    let mut all = String::new();
+    for (i, card) in cards.iter().enumerate() {
+        let (text, buttons) = shown(&card.activity);
+        assert!(text.starts_with(&format!("({}/{n})", i + 1)), "{text}");
+        assert_eq!(
+            !buttons.is_empty(),
+            i + 1 == n,
+            "buttons on the last card only"
+        );
+        all.push_str(&text);
+    }
+    assert!(all.contains("Neglect"), "{all}");
+    let last = cards.last().unwrap();
+    assert_eq!(
+        labels(last),
+        ["Acknowledge", "I've cascaded this to my team"]
+    );
+
+    // The same message as one card is what Teams refuses.
+    let mut whole = last.activity.clone();
+    let body: Vec<serde_json::Value> = cards
+        .iter()
+        .flat_map(|c| {
+            c.activity["attachments"][0]["content"]["body"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    whole["attachments"][0]["content"]["body"] = serde_json::Value::Array(body);
+    let token = flow.fake.state().tokens.iter().next().unwrap().clone();
+    let status = reqwest::Client::new()
+        .post(format!(
+            "{}/v3/conversations/{conversation}/activities",
+            flow.fake.url
+        ))
+        .bearer_auth(token)
+        .json(&whole)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 413);
+
+    // Pressing Acknowledge on the last part updates that card in place.
+    let ack = button(last, "Acknowledge");
+    flow.fake.presses(AMARA, last, &ack).await;
+    assert_eq!(
+        flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
+        InboundOutcome::Acknowledged {
+            person_id: "p-amara-okafor".to_owned(),
+            first: true
+        }
+    );
+    flow.fake
+        .wait_for("the last card's status", |s| {
+            let now = s.messages.iter().find(|m| m.id == last.id)?;
+            shown(&now.activity)
+                .0
+                .contains("Acknowledged on 27 March 2026")
+                .then_some(())
+        })
+        .await;
 }

@@ -4,7 +4,7 @@
 //! channel when a row dead-letters and the rollout allows fallback. A row
 //! claimed but not recorded (a crash) is claimed again when its lease ends.
 
-use super::{Composer, DeliveryError, Rollouts, World, millis};
+use super::{Composer, DeliveryError, Quota, Rollouts, World, millis};
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_plugin_host::{PluginError, PluginHost};
 use cascade_store::{ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Store};
@@ -197,6 +197,94 @@ impl RateLimit {
     }
 }
 
+/// The sends of one channel within its quota's windows (the last minute
+/// and the last 24 hours), by when each was made.
+struct QuotaWindows {
+    quota: Quota,
+    sent: std::sync::Mutex<std::collections::VecDeque<i64>>,
+    /// Set once the sends already in the store are counted, so a restart
+    /// does not start the windows empty.
+    seeded: tokio::sync::OnceCell<()>,
+}
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+
+impl QuotaWindows {
+    fn new(quota: Quota) -> QuotaWindows {
+        QuotaWindows {
+            quota,
+            sent: Default::default(),
+            seeded: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Counts sends recorded before this process began.
+    async fn seed<S: Outbox>(
+        &self,
+        store: &S,
+        channel: &str,
+        now: i64,
+    ) -> Result<(), DeliveryError> {
+        self.seeded
+            .get_or_try_init(|| async {
+                let times = store.sent_times(channel, now - DAY_MS).await?;
+                let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+                let mut merged: Vec<i64> = times.into_iter().chain(sent.drain(..)).collect();
+                merged.sort_unstable();
+                sent.extend(merged);
+                Ok::<(), DeliveryError>(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// When the quota next has room, if it has none at `now`.
+    fn full_until(&self, sent: &mut std::collections::VecDeque<i64>, now: i64) -> Option<i64> {
+        let horizon = if self.quota.per_day.is_some() {
+            DAY_MS
+        } else {
+            MINUTE_MS
+        };
+        while sent.front().is_some_and(|at| *at <= now - horizon) {
+            sent.pop_front();
+        }
+        let mut until = None;
+        if let Some(limit) = self.quota.per_minute {
+            let in_minute = sent
+                .iter()
+                .rev()
+                .take_while(|at| **at > now - MINUTE_MS)
+                .count();
+            if in_minute >= limit as usize {
+                until = sent.get(sent.len() - in_minute).map(|at| at + MINUTE_MS);
+            }
+        }
+        if let Some(limit) = self.quota.per_day
+            && sent.len() >= limit as usize
+        {
+            let day = sent.get(sent.len() - limit as usize).map(|at| at + DAY_MS);
+            until = until.max(day);
+        }
+        until
+    }
+
+    /// Takes a place for a send at `now`, or says when to try again.
+    fn reserve(&self, now: i64) -> Result<(), i64> {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = self.full_until(&mut sent, now) {
+            return Err(until);
+        }
+        sent.push_back(now);
+        Ok(())
+    }
+
+    fn is_full(&self, now: i64) -> bool {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        self.full_until(&mut sent, now).is_some()
+    }
+}
+
 pub struct Dispatcher<S> {
     shared: Arc<Shared<S>>,
     /// Sends of [`dispatch_for`](Self::dispatch_for) still in flight when
@@ -243,8 +331,15 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 ))
             })
             .collect();
+        let quotas = world
+            .routes
+            .values()
+            .filter(|r| r.quota.is_set())
+            .map(|r| (r.instance.clone(), Arc::new(QuotaWindows::new(r.quota))))
+            .collect();
         Dispatcher {
             shared: Arc::new(Shared {
+                quotas,
                 store,
                 host,
                 rollouts,
@@ -429,6 +524,8 @@ struct Shared<S> {
     settings: DispatchSettings,
     in_flight: HashMap<String, Arc<Semaphore>>,
     rates: HashMap<String, Arc<RateLimit>>,
+    /// The channels with a sending quota, and their recent sends.
+    quotas: HashMap<String, Arc<QuotaWindows>>,
     /// The rollout state check in progress, by rollout (see `may_send`).
     state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     /// When each rollout's state was last read, to space the reads.
@@ -516,9 +613,20 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
     {
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
         let now = clock();
+        // A channel at its quota is left alone until the window has room.
+        for (channel, quota) in &self.quotas {
+            quota.seed(&*self.store, channel, millis(now)).await?;
+        }
+        let mut full = full.to_vec();
+        full.extend(
+            self.quotas
+                .iter()
+                .filter(|(_, quota)| quota.is_full(millis(now)))
+                .map(|(channel, _)| channel.clone()),
+        );
         let rows = self
             .store
-            .claim(millis(now), self.settings.batch.max(1), lease, full)
+            .claim(millis(now), self.settings.batch.max(1), lease, &full)
             .await?;
         let claimed = rows.len();
         let mut counts = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
@@ -599,6 +707,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             DeliveryOutcome::RetryAt { .. } => "retry",
             DeliveryOutcome::Dead { .. } => "dead",
             DeliveryOutcome::Released => "released",
+            DeliveryOutcome::Deferred { .. } => "deferred",
         };
         metrics::counter!(crate::metrics::SENDS, "channel" => channel, "outcome" => outcome)
             .increment(1);
@@ -624,6 +733,13 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         // Checked per row, so a pause or cancel takes effect before the next send.
         if !self.may_send(&row.rollout_id).await? {
             return Ok((row.id, DeliveryOutcome::Released, None));
+        }
+        // Over the channel's quota, the row waits for the window, counted
+        // as no attempt: deferred, not failed.
+        if let Some(quota) = self.quotas.get(&row.channel)
+            && let Err(at) = quota.reserve(millis(now))
+        {
+            return Ok((row.id, DeliveryOutcome::Deferred { at }, None));
         }
         let dead = |reason: String| self.dead(&row, &rollout.definition, reason);
         let Some(route) = self.world.routes.get(&row.channel) else {
@@ -786,6 +902,22 @@ pub(super) fn jitter(id: i64, attempt: u32) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_quota_takes_sends_until_full_then_says_when_it_has_room() {
+        let windows = QuotaWindows::new(Quota {
+            per_minute: Some(2),
+            per_day: Some(3),
+        });
+        assert_eq!(windows.reserve(0), Ok(()));
+        assert_eq!(windows.reserve(10), Ok(()));
+        assert_eq!(windows.reserve(20), Err(MINUTE_MS));
+        assert!(windows.is_full(59_999));
+        assert_eq!(windows.reserve(MINUTE_MS), Ok(()));
+        // Three in the day: the next when the first is a day old.
+        assert_eq!(windows.reserve(3 * MINUTE_MS), Err(DAY_MS));
+        assert_eq!(windows.reserve(DAY_MS), Ok(()));
+    }
+
     use super::*;
 
     #[test]

@@ -34,8 +34,69 @@ pub struct ChannelRoute {
     pub channel_posts: bool,
     /// Most sends a second, from the channel's config or its plugin.
     pub per_second: Option<f64>,
+    /// The channel's sending quota: most sends a minute and a day.
+    pub quota: Quota,
     /// The channel's own retry settings, over the engine's defaults.
     pub retry: cascade_plugin_host::RetryConfig,
+}
+
+/// A channel's sending quota, as its provider enforces it. Sends over it
+/// wait for the window to have room, counted as no attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub per_minute: Option<u32>,
+    pub per_day: Option<u32>,
+}
+
+impl Quota {
+    pub fn is_set(&self) -> bool {
+        self.per_minute.is_some() || self.per_day.is_some()
+    }
+
+    /// How long `sends` take under the quota, from an empty window, as
+    /// `plan` says it: "2,400 at 30 a minute: about 80 minutes".
+    pub fn describe(&self, sends: u64, noun: &str) -> Option<String> {
+        let mut parts = Vec::new();
+        let mut minutes = 0u64;
+        if let Some(limit) = self.per_minute {
+            let windows = sends.div_ceil(u64::from(limit));
+            minutes = minutes.max(windows);
+            parts.push(format!("{} a minute", thousands(u64::from(limit))));
+        }
+        if let Some(limit) = self.per_day {
+            let days = sends.div_ceil(u64::from(limit));
+            // The last day's sends go in its first minutes.
+            minutes = minutes.max(days.saturating_sub(1) * 24 * 60 + 1);
+            parts.push(format!("{} a day", thousands(u64::from(limit))));
+        }
+        if parts.is_empty() || sends == 0 {
+            return None;
+        }
+        let how_long = match minutes {
+            0 | 1 => "within a minute".to_owned(),
+            m if m < 120 => format!("about {m} minutes"),
+            m if m < 48 * 60 => format!("about {} hours", m.div_ceil(60)),
+            m => format!("about {} days", m.div_ceil(24 * 60)),
+        };
+        Some(format!(
+            "{} {noun} at {}: {how_long}",
+            thousands(sends),
+            parts.join(" and ")
+        ))
+    }
+}
+
+/// 2400 as "2,400".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The directory and identities, as the store holds them.
@@ -323,5 +384,35 @@ impl Rollouts {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_owned(), runtime.clone());
         Ok(runtime)
+    }
+}
+
+#[cfg(test)]
+mod quota_tests {
+    use super::Quota;
+
+    #[test]
+    fn plan_says_how_long_a_quota_makes_the_sends_take() {
+        let exchange = Quota {
+            per_minute: Some(30),
+            per_day: None,
+        };
+        assert_eq!(
+            exchange.describe(2400, "emails").as_deref(),
+            Some("2,400 emails at 30 a minute: about 80 minutes")
+        );
+        assert_eq!(
+            exchange.describe(20, "emails").as_deref(),
+            Some("20 emails at 30 a minute: within a minute")
+        );
+        let daily = Quota {
+            per_minute: Some(30),
+            per_day: Some(10_000),
+        };
+        assert_eq!(
+            daily.describe(25_000, "emails").as_deref(),
+            Some("25,000 emails at 30 a minute and 10,000 a day: about 3 days")
+        );
+        assert_eq!(Quota::default().describe(100, "emails"), None);
     }
 }

@@ -44,6 +44,7 @@ impl Demo {
             forms: false,
             channel_posts: false,
             per_second: None,
+            quota: Default::default(),
             retry: Default::default(),
         }];
         let calendar = Calendar::new("Europe/London", QuietHours::default()).unwrap();

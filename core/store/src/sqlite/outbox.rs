@@ -285,6 +285,15 @@ impl Outbox for SqliteStore {
                 .bind(reason)
                 .bind(now)
                 .bind(id),
+                DeliveryOutcome::Deferred { at } => sqlx::query(
+                    "UPDATE outbox SET state = CASE (SELECT state FROM rollouts WHERE id = outbox.rollout_id)
+                                                WHEN 'cancelled' THEN 'cancelled' ELSE 'due' END,
+                     due_at = ?, attempts = attempts - 1, lease_until = NULL, updated_at = ?
+                     WHERE id = ? AND state = 'leased'",
+                )
+                .bind(at)
+                .bind(now)
+                .bind(id),
                 DeliveryOutcome::Released => sqlx::query(
                     "UPDATE outbox SET state = CASE (SELECT state FROM rollouts WHERE id = outbox.rollout_id)
                                                 WHEN 'cancelled' THEN 'cancelled' ELSE 'due' END,
@@ -381,6 +390,17 @@ impl Outbox for SqliteStore {
              GROUP BY o.channel ORDER BY o.channel",
         )
         .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn sent_times(&self, channel: &str, since: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT sent_at FROM outbox WHERE channel = ? AND state = 'sent' AND sent_at > ?
+             ORDER BY sent_at",
+        )
+        .bind(channel)
+        .bind(since)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -47,6 +47,8 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
         identity: None,
         formats: None,
         per_second: None,
+        max_per_minute: None,
+        max_per_day: None,
         team_channels: Default::default(),
         retry: None,
     }

@@ -310,3 +310,112 @@ fn ensure_test_deps() {
         );
     });
 }
+
+/// The key the fake token endpoint signs tokens with, and `smtp_server.py
+/// --xoauth2` checks them with.
+pub const TOKEN_KEY: &str = "test-signing-key";
+pub const CLIENT_ID: &str = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
+pub const CLIENT_SECRET: &str = "m365~client.secret-for-tests";
+
+/// What the fake token endpoint issues.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Issue {
+    /// Tokens valid for an hour, said to be.
+    Valid,
+    /// Tokens the mail server finds expired, though `expires_in` says an
+    /// hour (a clock out of step, a revoked grant).
+    Expired,
+}
+
+/// A fake Entra ID token endpoint on loopback: the client-credentials
+/// grant for [`CLIENT_ID`] and [`CLIENT_SECRET`] and the Exchange Online
+/// scope only, answering as Entra ID does (`invalid_client` 401,
+/// `unsupported_grant_type` and `invalid_scope` 400). Its tokens are
+/// `EXPIRY.SHA256(KEY.EXPIRY)`, which `smtp_server.py --xoauth2` checks.
+pub struct TokenEndpoint {
+    pub url: String,
+    issue: std::sync::Arc<std::sync::Mutex<Issue>>,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TokenEndpoint {
+    pub async fn start() -> TokenEndpoint {
+        use axum::extract::State;
+        use std::sync::atomic::Ordering;
+        type Shared = (
+            std::sync::Arc<std::sync::Mutex<Issue>>,
+            std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        );
+        async fn token(
+            State((issue, requests)): State<Shared>,
+            axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+        ) -> (axum::http::StatusCode, axum::Json<Value>) {
+            requests.fetch_add(1, Ordering::SeqCst);
+            let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+            let refuse = |status: u16, error: &str| {
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    axum::Json(
+                        serde_json::json!({ "error": error, "error_description": "AADSTS: refused" }),
+                    ),
+                )
+            };
+            if field("grant_type") != "client_credentials" {
+                return refuse(400, "unsupported_grant_type");
+            }
+            if field("client_id") != CLIENT_ID || field("client_secret") != CLIENT_SECRET {
+                return refuse(401, "invalid_client");
+            }
+            if field("scope") != "https://outlook.office365.com/.default" {
+                return refuse(400, "invalid_scope");
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let expiry = match *issue.lock().unwrap() {
+                Issue::Valid => now + 3600,
+                Issue::Expired => now - 60,
+            };
+            (
+                axum::http::StatusCode::OK,
+                axum::Json(serde_json::json!({
+                    "token_type": "Bearer",
+                    "expires_in": 3599,
+                    "access_token": signed_token(expiry),
+                })),
+            )
+        }
+        let issue = std::sync::Arc::new(std::sync::Mutex::new(Issue::Valid));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let app = axum::Router::new()
+            .route("/tenant/oauth2/v2.0/token", axum::routing::post(token))
+            .with_state((issue.clone(), requests.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/tenant/oauth2/v2.0/token",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TokenEndpoint {
+            url,
+            issue,
+            requests,
+        }
+    }
+
+    pub fn issue(&self, issue: Issue) {
+        *self.issue.lock().unwrap() = issue;
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A token as the fake endpoint signs it.
+pub fn signed_token(expiry: u64) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{TOKEN_KEY}.{expiry}"));
+    format!("{expiry}.{}", hex::encode(digest))
+}

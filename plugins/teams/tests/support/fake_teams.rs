@@ -31,7 +31,9 @@ pub const OTHER_TENANT: &str = "99999999-8888-4777-8666-555555555555";
 pub const PASSWORD: &str = "a-client-secret~for.tests";
 pub const ISSUER: &str = "https://api.botframework.com";
 const SCOPE: &str = "https://api.botframework.com/.default";
-const CARD_LIMIT: usize = 28 * 1024;
+/// Teams' message size limit: about 28 KB, counted (as Microsoft documents
+/// it) on the payload encoded as UTF-16.
+pub const CARD_LIMIT: usize = 28 * 1024;
 
 /// An RSA signing key: its key id, the private key for signing, and its
 /// public numbers for the JWK set.
@@ -733,11 +735,11 @@ fn too_many(seconds: u64) -> Refused {
 
 /// Teams' check of a message activity: a plain text, or Adaptive Cards of
 /// a version it renders, within the size limit.
-fn check_activity(body: &Value) -> Result<(), Refused> {
+fn check_activity(body: &Value, size: usize) -> Result<(), Refused> {
     if body["type"] != "message" {
         return Err(refused(400, "BadArgument", "Activity type must be message"));
     }
-    if body.to_string().len() > CARD_LIMIT {
+    if size > CARD_LIMIT {
         return Err(refused(413, "MessageSizeTooBig", "Message size too big"));
     }
     let attachments = body["attachments"].as_array();
@@ -850,6 +852,7 @@ fn admit(
     headers: &HeaderMap,
     conversation: &str,
     body: &Value,
+    size: usize,
 ) -> Result<(), Refused> {
     if !authorized(state, headers) {
         return Err(refused(
@@ -859,7 +862,7 @@ fn admit(
         ));
     }
     reachable(state, conversation)?;
-    check_activity(body)?;
+    check_activity(body, size)?;
     if let Some((after, seconds)) = state.refuse_after {
         if after == 0 {
             state.refuse_after = None;
@@ -873,6 +876,23 @@ fn admit(
     Ok(())
 }
 
+/// A request body as Teams reads it: its JSON, and its size as UTF-16.
+struct Payload {
+    body: Value,
+    size: usize,
+}
+
+fn payload(bytes: &[u8]) -> Result<Payload, Refused> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| refused(400, "BadSyntax", "The body is not UTF-8"))?;
+    let body = serde_json::from_str(text)
+        .map_err(|_| refused(400, "BadSyntax", "The body is not JSON"))?;
+    Ok(Payload {
+        body,
+        size: 2 * text.encode_utf16().count(),
+    })
+}
+
 fn status_of(response: &Response) -> u16 {
     response.status().as_u16()
 }
@@ -881,18 +901,18 @@ async fn send_activity(
     State(served): State<Served>,
     Path(conversation): Path<String>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
+    body: axum::body::Bytes,
 ) -> Response {
-    post_message(served, conversation, None, headers, body)
+    post_message(served, conversation, None, headers, &body)
 }
 
 async fn reply_to_activity(
     State(served): State<Served>,
     Path((conversation, activity)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
+    body: axum::body::Bytes,
 ) -> Response {
-    post_message(served, conversation, Some(activity), headers, body)
+    post_message(served, conversation, Some(activity), headers, &body)
 }
 
 fn post_message(
@@ -900,14 +920,18 @@ fn post_message(
     conversation: String,
     reply_to: Option<String>,
     headers: HeaderMap,
-    body: Value,
+    bytes: &[u8],
 ) -> Response {
     let mut state = served.state.lock().unwrap();
+    let Payload { body, size } = match payload(bytes) {
+        Ok(payload) => payload,
+        Err(refusal) => return refusal.into_response(),
+    };
     let path = match &reply_to {
         Some(id) => format!("/v3/conversations/{conversation}/activities/{id}"),
         None => format!("/v3/conversations/{conversation}/activities"),
     };
-    let response = match admit(&mut state, &headers, &conversation, &body) {
+    let response = match admit(&mut state, &headers, &conversation, &body, size) {
         Err(refusal) => refusal.into_response(),
         Ok(()) => {
             state.next_id += 1;
@@ -933,15 +957,19 @@ async fn update_activity(
     State(served): State<Served>,
     Path((conversation, activity)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
+    bytes: axum::body::Bytes,
 ) -> Response {
     let mut state = served.state.lock().unwrap();
+    let Payload { body, size } = match payload(&bytes) {
+        Ok(payload) => payload,
+        Err(refusal) => return refusal.into_response(),
+    };
     let path = format!("/v3/conversations/{conversation}/activities/{activity}");
     let exists = state
         .messages
         .iter()
         .any(|m| m.conversation == conversation && m.id == activity);
-    let response = match admit(&mut state, &headers, &conversation, &body) {
+    let response = match admit(&mut state, &headers, &conversation, &body, size) {
         Err(refusal) => refusal.into_response(),
         Ok(()) if !exists => error(404, "ActivityNotFound", "Activity not found."),
         Ok(()) => {

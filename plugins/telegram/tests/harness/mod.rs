@@ -75,6 +75,8 @@ impl Harness {
             identity: None,
             formats: None,
             per_second: None,
+            max_per_minute: None,
+            max_per_day: None,
             team_channels: Default::default(),
             retry: None,
         };

@@ -128,6 +128,8 @@ impl<P: ChatProvider> Running<P> {
             identity: None,
             formats: None,
             per_second: None,
+            max_per_minute: None,
+            max_per_day: None,
             team_channels: BTreeMap::new(),
             retry: None,
         };
