@@ -63,6 +63,7 @@ fn body(
     }
     body.push_str("</ul>\n");
     if edits {
+        body.push_str("<p><a href=\"/console/directory/people\">Find a person</a>: their channels, and a code to link a chat account.</p>\n");
         let error_line = if errors.is_empty() {
             String::new()
         } else {

@@ -56,7 +56,9 @@ pub(crate) async fn home<S: AllStores + Accounts>(
     };
     let viewer = signed.viewer();
     if !signed.role.reads_everything() {
-        return champion_home(&console, &signed).await;
+        return crate::champion::home(&console, &signed)
+            .await
+            .unwrap_or_else(|page| page);
     }
     let rollouts = match console.store.rollouts().await {
         Ok(r) => r,
@@ -120,35 +122,4 @@ pub(crate) async fn home<S: AllStores + Accounts>(
     }
     let _ = write!(body, "<p><a href=\"/console/account\">Your account</a></p>");
     page(StatusCode::OK, "Home", Some(&viewer), &body)
-}
-
-/// A champion's home: the teams they are champion for.
-async fn champion_home<S: AllStores + Accounts>(
-    console: &Console<S>,
-    signed: &session::Signed,
-) -> Response {
-    let viewer = signed.viewer();
-    let (champions, teams) = match (console.store.champions().await, console.store.teams().await) {
-        (Ok(c), Ok(t)) => (c, t),
-        (Err(e), _) | (_, Err(e)) => {
-            return html::failed(Some(&viewer), "cannot read champions", &e);
-        }
-    };
-    let mine: Vec<&str> = champions
-        .iter()
-        .filter(|c| Some(&c.person_id) == signed.user.person_id.as_ref())
-        .flat_map(|c| c.team_ids.iter().map(String::as_str))
-        .collect();
-    let mut body = String::from("<h1>Your teams</h1>\n");
-    if mine.is_empty() {
-        body.push_str("<p>You are not a champion for any team in the directory.</p>\n");
-    } else {
-        body.push_str("<ul class=\"list\">\n");
-        for team in teams.iter().filter(|t| mine.contains(&t.id.as_str())) {
-            let _ = writeln!(body, "<li>{}</li>", esc(&team.name));
-        }
-        body.push_str("</ul>\n");
-    }
-    body.push_str("<p><a href=\"/console/account\">Your account</a></p>");
-    page(StatusCode::OK, "Your teams", Some(&viewer), &body)
 }

@@ -76,11 +76,11 @@ pub fn page(status: StatusCode, title: &str, viewer: Option<&Viewer<'_>>, body: 
         );
         if viewer.role.reads_everything() {
             html.push_str(
-                "<li><a href=\"/console/content\">Content</a></li>\n<li><a href=\"/console/rollouts\">Rollouts</a></li>\n<li><a href=\"/console/directory\">Directory</a></li>\n",
+                "<li><a href=\"/console/content\">Content</a></li>\n<li><a href=\"/console/rollouts\">Rollouts</a></li>\n<li><a href=\"/console/directory\">Directory</a></li>\n<li><a href=\"/console/reports\">Reports</a></li>\n",
             );
         }
         if viewer.role.administers() {
-            html.push_str("<li><a href=\"/console/audit\">Audit log</a></li>\n");
+            html.push_str("<li><a href=\"/console/users\">Users</a></li>\n<li><a href=\"/console/audit\">Audit log</a></li>\n");
         }
         html.push_str("</ul></nav>\n");
         let _ = write!(

@@ -284,6 +284,17 @@ pub trait Outbox: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
 
+    /// Queues a rollout's dead letters again, due at `now` with their
+    /// attempts reset: for each step of each recipient, only the first
+    /// channel that dead-lettered, and only when no row of that step was
+    /// sent or is still queued (so nobody gets a step twice). Returns how
+    /// many rows were queued.
+    fn retry_dead_letters(
+        &self,
+        rollout_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Per channel of the rollout, the latest error of a row not sent
     /// (waiting to be retried, being sent again, or dead), by channel name.
     fn last_errors(

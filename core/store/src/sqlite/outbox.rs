@@ -358,6 +358,26 @@ impl Outbox for SqliteStore {
         .await?)
     }
 
+    async fn retry_dead_letters(&self, rollout_id: &str, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'due', due_at = ?1, attempts = 0, lease_until = NULL, updated_at = ?1
+             WHERE rollout_id = ?2 AND state = 'dead'
+               AND EXISTS (SELECT 1 FROM rollouts r WHERE r.id = ?2 AND r.state <> 'cancelled')
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox o
+                   WHERE o.rollout_id = outbox.rollout_id AND o.person_id = outbox.person_id
+                     AND o.recipient_id = outbox.recipient_id AND o.step_kind = outbox.step_kind
+                     AND o.step_number = outbox.step_number
+                     AND (o.state IN ('due', 'leased', 'sent')
+                          OR (o.state = 'dead' AND o.channel_rank < outbox.channel_rank)))",
+        )
+        .bind(now)
+        .bind(rollout_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn dead_letters(
         &self,
         rollout_id: &str,
