@@ -1281,12 +1281,83 @@ async fn a_rollout_page_names_people_to_editors_only_and_an_editor_retries_dead_
     );
 }
 
+#[tokio::test]
+async fn an_editor_finds_a_person_sees_their_channels_and_makes_a_link_code() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("ed", Role::Editor).await;
+    let html = editor.page("/console/directory/people?q=OKAFOR").await;
+    assert!(html.contains("href=\"/console/directory/people/p-amara-okafor\">Amara Okafor</a>"));
+    assert!(html.contains("1 person found"), "{html}");
+    // LIKE's wildcards are matched as themselves.
+    let html = editor.page("/console/directory/people?q=%25").await;
+    assert!(html.contains("Nobody matches"), "{html}");
+
+    let page = "/console/directory/people/p-amara-okafor";
+    let html = editor.page(page).await;
+    assert!(
+        html.contains("<td>outbox</td><td>email</td><td>Linked</td>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("@northbridge"),
+        "addresses are never shown: {html}"
+    );
+    let response = editor
+        .submit(
+            page,
+            "/console/directory/people/p-amara-okafor/link-code",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    let at = html.find("<p class=\"code\" id=\"code\">").unwrap() + 26;
+    let code = &html[at..at + 8];
+    assert!(code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+    let codes = site.store.link_codes().await.unwrap();
+    assert_eq!(codes.len(), 1);
+    assert_eq!(codes[0].person_id, "p-amara-okafor");
+    assert!(
+        !format!("{:?}", codes[0]).contains(code),
+        "only a keyed hash is kept"
+    );
+    let log = site.store.audit_log(1).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].target.as_str()),
+        ("person.link-code", "p-amara-okafor")
+    );
+    assert_eq!(
+        editor
+            .get("/console/directory/people/p-nobody")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Names and codes are the editors' alone.
+    let mut viewer = site.signed_in("vi", Role::Viewer).await;
+    for path in ["/console/directory/people?q=okafor", page] {
+        assert_eq!(
+            viewer.get(path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let token = csrf(&viewer.page("/console").await);
+    let response = viewer
+        .post(
+            "/console/directory/people/p-amara-okafor/link-code",
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(site.store.link_codes().await.unwrap().len(), 1);
+}
+
 /// The set-up link a users page shows.
 fn shown_link(html: &str) -> String {
-    let at = html
-        .find("id=\"link\" type=\"text\" readonly value=\"")
-        .unwrap()
-        + 36;
+    let start = "id=\"link\" type=\"text\" readonly value=\"";
+    let at = html.find(start).unwrap() + start.len();
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
@@ -1947,6 +2018,14 @@ mod browser {
             driver.shows("uploaded and imported").await;
             assert!(site.store.person("p-new-person").await.unwrap().is_some());
             driver.check("03c-directory-imported").await;
+            driver
+                .goto(&format!("{base}/console/directory/people?q=okafor"))
+                .await;
+            driver.shows("Amara Okafor").await;
+            driver.check("03d-people-search").await;
+            driver.click("main table a").await;
+            driver.shows("Make a link code").await;
+            driver.check("03e-person").await;
 
             // A briefing that trips the privacy guard: every finding shown, nothing written.
             let good = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
