@@ -1125,10 +1125,8 @@ async fn the_reports_page_shows_cascade_report_and_downloads_what_the_cli_writes
 
 #[tokio::test]
 async fn a_rollout_page_names_people_to_editors_only_and_an_editor_retries_dead_letters() {
-    use cascade_store::{
-        AckMethod, DeliveryOutcome, Evidence, MemberAdvance, NewAcknowledgement, NewAnswer,
-        NewDelivery,
-    };
+    use cascade_store::{AckMethod, DeliveryOutcome, Evidence, NewAcknowledgement, NewAnswer};
+    use cascade_test_support::outbox::send_first_messages;
     let site = Site::new(false).await;
     let text = format!(
         "{ROLLOUT}\n[[follow_ups]]\nafter_days = 90\nquestion = \"Have you used it?\"\nanswers = [\"Used it\", \"Not yet\"]\n"
@@ -1140,52 +1138,16 @@ async fn a_rollout_page_names_people_to_editors_only_and_an_editor_retries_dead_
         .with_ymd_and_hms(2027, 3, 1, 9, 1, 0)
         .unwrap()
         .timestamp_millis();
-    let due = site.store.due_members(at, 1000).await.unwrap();
-    let members = due.len();
-    let deliveries: Vec<NewDelivery> = due
-        .iter()
-        .map(|m| NewDelivery {
-            idempotency_key: format!("{}:{}:initial", m.rollout_id, m.person_id),
-            rollout_id: m.rollout_id.clone(),
-            person_id: m.person_id.clone(),
-            recipient_id: m.person_id.clone(),
-            wave: m.wave,
-            step_kind: cascade_model::rollout::StepKind::Initial,
-            step_number: 0,
-            channel: "outbox".to_owned(),
-            channel_rank: 0,
-            due_at: at,
-        })
-        .collect();
-    let advances: Vec<MemberAdvance> = due
-        .iter()
-        .map(|m| MemberAdvance {
-            rollout_id: m.rollout_id.clone(),
-            person_id: m.person_id.clone(),
-            next_step: 1,
-            next_due_at: None,
-        })
-        .collect();
-    site.store
-        .materialise(&deliveries, &advances, at)
-        .await
-        .unwrap();
-    let claimed = site.store.claim(at, 1000, 60_000, &[]).await.unwrap();
-    assert_eq!(claimed.len(), members);
-    let outcomes: Vec<(i64, DeliveryOutcome)> = claimed
-        .iter()
-        .map(|c| {
-            let outcome = if c.person_id == "p-helen-marsh" {
-                DeliveryOutcome::Dead {
-                    reason: "550 5.1.1 mailbox unavailable".to_owned(),
-                }
-            } else {
-                DeliveryOutcome::Sent { provider_id: None }
-            };
-            (c.id, outcome)
-        })
-        .collect();
-    site.store.record(&outcomes, &[], at).await.unwrap();
+    let members = send_first_messages(&*site.store, at, "outbox", |c| {
+        if c.person_id == "p-helen-marsh" {
+            DeliveryOutcome::Dead {
+                reason: "550 5.1.1 mailbox unavailable".to_owned(),
+            }
+        } else {
+            DeliveryOutcome::Sent { provider_id: None }
+        }
+    })
+    .await;
     let stored = site
         .store
         .rollout("console-rollout")
@@ -1956,6 +1918,23 @@ mod browser {
         driver.click("main button[type=submit]").await;
     }
 
+    /// Signs the browser out, then in as a new user with `role`.
+    async fn switch_to(driver: &Driver, site: &Site, name: &str, role: Role, person: Option<&str>) {
+        driver.click("header button[type=submit]").await;
+        assert_eq!(driver.reaches("/console/sign-in").await, "/console/sign-in");
+        let link = issue_setup_link(
+            &*site.store,
+            name,
+            Some((role, person)),
+            &site.base,
+            site.clock.now(),
+        )
+        .await
+        .unwrap();
+        set_up(driver, &link.url).await;
+        sign_in(driver, &site.base, name).await;
+    }
+
     #[tokio::test]
     async fn editor_approver_and_rollout_in_headless_chromium_pass_axe() {
         let site = Site::new(false).await;
@@ -2213,22 +2192,17 @@ mod browser {
                 .await;
             driver.shows("By team").await;
             driver.check("15-reports").await;
-            driver.click("header button[type=submit]").await;
-            assert_eq!(driver.reaches("/console/sign-in").await, "/console/sign-in");
 
             // A champion of two council teams: their coverage and the
-            // confirmation form, with the keyboard's focus order intact.
-            let amara = issue_setup_link(
-                &*site.store,
+            // confirmation form.
+            switch_to(
+                &driver,
+                &site,
                 "amara",
-                Some((Role::Champion, Some("p-amara-okafor"))),
-                &base,
-                site.clock.now(),
+                Role::Champion,
+                Some("p-amara-okafor"),
             )
-            .await
-            .unwrap();
-            set_up(&driver, &amara.url).await;
-            sign_in(&driver, &base, "amara").await;
+            .await;
             driver.shows("Team briefings to record").await;
             driver.check("16-champion-home").await;
             driver
@@ -2245,21 +2219,9 @@ mod browser {
                 .goto(&format!("{base}/console/champion/teams/mash"))
                 .await;
             driver.check("19-champion-team").await;
-            driver.click("header button[type=submit]").await;
-            assert_eq!(driver.reaches("/console/sign-in").await, "/console/sign-in");
 
             // An admin adds a user; the set-up link is shown once.
-            let ned = issue_setup_link(
-                &*site.store,
-                "ned",
-                Some((Role::Admin, None)),
-                &base,
-                site.clock.now(),
-            )
-            .await
-            .unwrap();
-            set_up(&driver, &ned.url).await;
-            sign_in(&driver, &base, "ned").await;
+            switch_to(&driver, &site, "ned", Role::Admin, None).await;
             driver.goto(&format!("{base}/console/users")).await;
             driver.check("20-users").await;
             driver.fill("#name", "new.viewer").await;

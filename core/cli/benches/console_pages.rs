@@ -21,12 +21,13 @@ use cascade_engine::project::{Project, scaffold};
 use cascade_engine::report::{Selection, generate};
 use cascade_model::content::load_dir;
 use cascade_model::directory::read_csv;
-use cascade_model::rollout::{Calendar, StepKind};
+use cascade_model::rollout::Calendar;
 use cascade_model::time::millis;
 use cascade_store::{
     Accounts, AckMethod, DeliveryOutcome, Evidence, Inspect, MemberAdvance, NewAcknowledgement,
     NewDelivery, Outbox, SqliteStore, Store,
 };
+use cascade_test_support::outbox::send_first_messages;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -89,65 +90,28 @@ fn write_rollout(project: &Project, r: usize) -> std::path::PathBuf {
 /// Every member's first message queued, then sent (one in 50 dead, with a
 /// reason), and about three in five acknowledged, through the store's
 /// own calls, as the scheduler, dispatcher and links would write them.
-async fn deliver(store: &SqliteStore, now: DateTime<Utc>) -> (usize, usize, usize) {
+async fn deliver(store: &SqliteStore, now: DateTime<Utc>) -> (usize, u64, usize) {
     let at = millis(now);
-    let mut queued = 0;
-    loop {
-        let due = store.due_members(at, 5000).await.unwrap();
-        if due.is_empty() {
-            break;
+    let queued = send_first_messages(store, at, "outbox", |c| {
+        if c.id % 50 == 0 {
+            DeliveryOutcome::Dead {
+                reason: "550 mailbox unavailable".to_owned(),
+            }
+        } else {
+            DeliveryOutcome::Sent { provider_id: None }
         }
-        let deliveries: Vec<NewDelivery> = due
-            .iter()
-            .map(|m| NewDelivery {
-                idempotency_key: format!("{}:{}:initial", m.rollout_id, m.person_id),
-                rollout_id: m.rollout_id.clone(),
-                person_id: m.person_id.clone(),
-                recipient_id: m.person_id.clone(),
-                wave: m.wave,
-                step_kind: StepKind::Initial,
-                step_number: 0,
-                channel: "outbox".to_owned(),
-                channel_rank: 0,
-                due_at: at,
-            })
-            .collect();
-        let advances: Vec<MemberAdvance> = due
-            .iter()
-            .map(|m| MemberAdvance {
-                rollout_id: m.rollout_id.clone(),
-                person_id: m.person_id.clone(),
-                next_step: 1,
-                next_due_at: None,
-            })
-            .collect();
-        store.materialise(&deliveries, &advances, at).await.unwrap();
-        queued += deliveries.len();
-    }
-    let mut dead = 0;
-    loop {
-        let claimed = store.claim(at, 5000, 60_000, &[]).await.unwrap();
-        if claimed.is_empty() {
-            break;
-        }
-        let outcomes: Vec<(i64, DeliveryOutcome)> = claimed
-            .iter()
-            .map(|c| {
-                let outcome = if c.id % 50 == 0 {
-                    dead += 1;
-                    DeliveryOutcome::Dead {
-                        reason: "550 mailbox unavailable".to_owned(),
-                    }
-                } else {
-                    DeliveryOutcome::Sent { provider_id: None }
-                };
-                (c.id, outcome)
-            })
-            .collect();
-        store.record(&outcomes, &[], at).await.unwrap();
-    }
+    })
+    .await;
     let mut acknowledged = 0;
+    let mut dead = 0;
     for rollout in store.rollouts().await.unwrap() {
+        dead += store
+            .delivery_counts(&rollout.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.dead)
+            .sum::<u64>();
         let members = store.members(&rollout.id).await.unwrap();
         let acks: Vec<NewAcknowledgement> = members
             .iter()

@@ -363,10 +363,9 @@ pub(crate) async fn confirm<S: AllStores + Accounts>(
         .confirm_cascade(&person, &item, &checked, via)
         .await
         .map_err(|e| html::failed(Some(&viewer), "cannot record a confirmation", &e))?;
-    let entry = audit::entry(
-        now,
-        Some(signed.user.id),
-        &signed.user.name,
+    audit::record(
+        &console,
+        &signed,
         "cascade.confirm",
         &format!("{item} for {}", checked.team_id),
         None,
@@ -378,12 +377,8 @@ pub(crate) async fn confirm<S: AllStores + Accounts>(
             checked.method,
             checked.note.as_deref().unwrap_or_default()
         ))),
-    );
-    console
-        .store
-        .audit(&entry)
-        .await
-        .map_err(|e| html::failed(Some(&viewer), "cannot write the audit log", &e))?;
+    )
+    .await?;
     tracing::info!(user = signed.user.id, rollout = %rollout, "console cascade confirmation");
     let what = if recorded.is_first() {
         "Thank you, this briefing is recorded"

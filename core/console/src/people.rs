@@ -170,20 +170,7 @@ pub(crate) async fn link_code<S: AllStores + Accounts>(
     let code = issue_code(&*console.store, &key, &id, cascade_model::time::millis(now))
         .await
         .map_err(|e| html::failed(Some(&viewer), "cannot make a link code", &e))?;
-    let entry = audit::entry(
-        now,
-        Some(signed.user.id),
-        &signed.user.name,
-        "person.link-code",
-        &id,
-        None,
-        None,
-    );
-    console
-        .store
-        .audit(&entry)
-        .await
-        .map_err(|e| html::failed(Some(&viewer), "cannot write the audit log", &e))?;
+    audit::record(&console, &signed, "person.link-code", &id, None, None).await?;
     tracing::info!(user = signed.user.id, person = %id, "console link code made");
     let until = now + chrono::Duration::milliseconds(CODE_LIFETIME_MS);
     Ok(page(

@@ -510,20 +510,15 @@ pub(crate) async fn retry<S: AllStores + Accounts>(
         .retry_dead_letters(&id, cascade_model::time::millis(now))
         .await
         .map_err(|e| html::failed(Some(&viewer), "cannot retry dead letters", &e))?;
-    let entry = audit::entry(
-        now,
-        Some(signed.user.id),
-        &signed.user.name,
+    audit::record(
+        &console,
+        &signed,
         "rollout.retry",
         &id,
         None,
         Some(crate::auth::sha256_hex(&format!("{id} retried {queued}"))),
-    );
-    console
-        .store
-        .audit(&entry)
-        .await
-        .map_err(|e| html::failed(Some(&viewer), "cannot write the audit log", &e))?;
+    )
+    .await?;
     tracing::info!(user = signed.user.id, rollout = %id, queued, "console dead letters retried");
     Ok(html::see_other(&format!("/console/rollouts/{id}")))
 }
@@ -572,17 +567,17 @@ pub(crate) async fn start<S: AllStores + Accounts>(
     let file_hash = std::fs::read_to_string(&file)
         .ok()
         .map(|t| crate::auth::sha256_hex(&t));
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        &console,
+        &signed,
         "rollout.start",
         &planned.definition.id,
         None,
         file_hash,
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(user = signed.user.id, rollout = %planned.definition.id, members = written, "console rollout started");
     html::see_other(&format!("/console/rollouts/{}", planned.definition.id))
@@ -625,17 +620,17 @@ pub(crate) async fn change_state<S: AllStores + Accounts>(
     {
         return html::failed(Some(&viewer), "cannot change a rollout's state", &e);
     }
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        &console,
+        &signed,
         &format!("rollout.{action}"),
         &id,
         Some(crate::auth::sha256_hex(before.as_str())),
         Some(crate::auth::sha256_hex(state.as_str())),
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(user = signed.user.id, rollout = %id, state = state.as_str(), "console rollout state changed");
     html::see_other(&format!("/console/rollouts/{id}"))
@@ -960,17 +955,17 @@ pub(crate) async fn create<S: AllStores + Accounts>(
     {
         return html::failed(Some(&viewer), "cannot write a rollout file", &e);
     }
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        &console,
+        &signed,
         "rollout.write",
         &format!("rollouts/{id}.toml"),
         None,
         Some(crate::auth::sha256_hex(&text)),
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(user = signed.user.id, rollout = %id, "console rollout file written");
     html::see_other(&format!("/console/rollouts/{id}"))

@@ -280,20 +280,7 @@ pub(crate) async fn change<S: AllStores + Accounts>(
                     "There is no user with that name.",
                 ));
             }
-            let entry = audit::entry(
-                console.now(),
-                Some(signed.user.id),
-                &signed.user.name,
-                "user.disable",
-                &name,
-                None,
-                None,
-            );
-            console
-                .store
-                .audit(&entry)
-                .await
-                .map_err(|e| html::failed(Some(&viewer), "cannot write the audit log", &e))?;
+            audit::record(&console, &signed, "user.disable", &name, None, None).await?;
             tracing::info!(user = signed.user.id, "console user disabled by an admin");
             Ok(html::see_other("/console/users"))
         }
