@@ -9,27 +9,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use cascade_engine::project::Project;
 use cascade_model::content::{Status, load_dir};
-use cascade_store::{Accounts, AllStores, RolloutState, StoreError};
+use cascade_store::{Accounts, AllStores, RolloutState, RolloutTotals, StoreError};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-/// One rollout's totals: members, sent, acknowledged, dead letters.
-pub(crate) struct Totals {
-    pub members: u64,
-    pub sent: u64,
-    pub acknowledged: u64,
-    pub dead: u64,
+/// Every rollout's totals by id, from one query.
+pub(crate) async fn totals<S: AllStores>(
+    store: &S,
+) -> Result<HashMap<String, RolloutTotals>, StoreError> {
+    Ok(store
+        .rollout_totals()
+        .await?
+        .into_iter()
+        .map(|t| (t.rollout_id.clone(), t))
+        .collect())
 }
 
-pub(crate) async fn totals<S: AllStores>(store: &S, id: &str) -> Result<Totals, StoreError> {
-    let waves = store.wave_counts(id).await?;
-    let deliveries = store.delivery_counts(id).await?;
-    Ok(Totals {
-        members: waves.iter().map(|w| w.members).sum(),
-        acknowledged: waves.iter().map(|w| w.acknowledged).sum(),
-        sent: deliveries.iter().map(|c| c.sent).sum(),
-        dead: deliveries.iter().map(|c| c.dead).sum(),
-    })
+fn n(count: i64) -> u64 {
+    count.max(0) as u64
 }
 
 /// "12 of 30" with a bar.
@@ -76,11 +74,13 @@ pub(crate) async fn home<S: AllStores + Accounts>(
             "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Rollouts in progress</caption>\n\
              <thead><tr><th scope=\"col\">Rollout</th><th scope=\"col\">State</th><th scope=\"col\">Sent</th><th scope=\"col\">Acknowledged</th><th scope=\"col\">Dead letters</th></tr></thead>\n<tbody>\n",
         );
+        let totals = match totals(&*console.store).await {
+            Ok(t) => t,
+            Err(e) => return html::failed(Some(&viewer), "cannot count rollouts", &e),
+        };
         for r in live {
-            let t = match totals(&*console.store, &r.id).await {
-                Ok(t) => t,
-                Err(e) => return html::failed(Some(&viewer), "cannot count a rollout", &e),
-            };
+            let t = totals.get(&r.id).cloned().unwrap_or_default();
+            let (members, sent, acknowledged) = (n(t.members), n(t.sent), n(t.acknowledged));
             let _ = writeln!(
                 body,
                 "<tr><td><a href=\"/console/rollouts/{}\">{}</a><br><span class=\"hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -88,9 +88,9 @@ pub(crate) async fn home<S: AllStores + Accounts>(
                 esc(&r.id),
                 esc(&r.item_id),
                 r.state.as_str(),
-                bar(&format!("{} sent", r.id), t.sent, t.members),
-                bar(&format!("{} acknowledged", r.id), t.acknowledged, t.members),
-                count(t.dead),
+                bar(&format!("{} sent", r.id), sent, members),
+                bar(&format!("{} acknowledged", r.id), acknowledged, members),
+                count(n(t.dead)),
             );
         }
         body.push_str("</tbody></table></div>\n");

@@ -67,11 +67,12 @@ pub(crate) async fn list<S: AllStores + Accounts>(
             "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Rollouts started</caption>\n\
              <thead><tr><th scope=\"col\">Rollout</th><th scope=\"col\">Item</th><th scope=\"col\">State</th><th scope=\"col\">Acknowledged</th></tr></thead>\n<tbody>\n",
         );
+        let totals = match totals(&*console.store).await {
+            Ok(t) => t,
+            Err(e) => return html::failed(Some(&viewer), "cannot count rollouts", &e),
+        };
         for r in &stored {
-            let t = match totals(&*console.store, &r.id).await {
-                Ok(t) => t,
-                Err(e) => return html::failed(Some(&viewer), "cannot count a rollout", &e),
-            };
+            let t = totals.get(&r.id).cloned().unwrap_or_default();
             let _ = writeln!(
                 body,
                 "<tr><td><a href=\"/console/rollouts/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -79,7 +80,11 @@ pub(crate) async fn list<S: AllStores + Accounts>(
                 esc(&r.id),
                 esc(&r.item_id),
                 r.state.as_str(),
-                bar(&format!("{} acknowledged", r.id), t.acknowledged, t.members)
+                bar(
+                    &format!("{} acknowledged", r.id),
+                    t.acknowledged.max(0) as u64,
+                    t.members.max(0) as u64
+                )
             );
         }
         body.push_str("</tbody></table></div>\n");

@@ -173,6 +173,17 @@ pub struct WaveCounts {
 }
 
 /// A dead letter with its reason, for `cascade status`.
+/// One rollout's totals: members, how many acknowledged, and outbox rows
+/// sent and dead (every step's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct RolloutTotals {
+    pub rollout_id: String,
+    pub members: i64,
+    pub acknowledged: i64,
+    pub sent: i64,
+    pub dead: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeadLetter {
     pub person_id: String,
@@ -263,6 +274,11 @@ pub trait Outbox: Send + Sync {
         &self,
         rollout_id: &str,
     ) -> impl Future<Output = Result<Vec<WaveCounts>, StoreError>> + Send;
+
+    /// Every rollout's totals in one query (what a list of rollouts shows),
+    /// by rollout id.
+    fn rollout_totals(&self)
+    -> impl Future<Output = Result<Vec<RolloutTotals>, StoreError>> + Send;
 
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;

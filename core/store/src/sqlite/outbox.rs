@@ -312,6 +312,23 @@ impl Outbox for SqliteStore {
             .collect())
     }
 
+    async fn rollout_totals(&self) -> Result<Vec<RolloutTotals>, StoreError> {
+        // Two grouped scans over covering indexes, not two queries a rollout.
+        Ok(sqlx::query_as(
+            "SELECT r.id AS rollout_id, COALESCE(m.members, 0) AS members,
+                    COALESCE(m.acknowledged, 0) AS acknowledged,
+                    COALESCE(o.sent, 0) AS sent, COALESCE(o.dead, 0) AS dead
+             FROM rollouts r
+             LEFT JOIN (SELECT rollout_id, COUNT(*) AS members, COUNT(acknowledged_at) AS acknowledged
+                        FROM rollout_members GROUP BY rollout_id) m ON m.rollout_id = r.id
+             LEFT JOIN (SELECT rollout_id, SUM(state = 'sent') AS sent, SUM(state = 'dead') AS dead
+                        FROM outbox GROUP BY rollout_id) o ON o.rollout_id = r.id
+             ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn outstanding(&self) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state IN ('due', 'leased')")
