@@ -213,6 +213,10 @@ pub trait Reports: Send + Sync {
         person_id: &str,
     ) -> impl Future<Output = Result<Vec<IdentityStatus>, StoreError>> + Send;
 
-    /// Agencies, teams, people, roles and active champions, each ordered by id.
-    fn report_directory(&self) -> impl Future<Output = Result<DirectoryRows, StoreError>> + Send;
+    /// Agencies, teams and active champions, and the people (with their
+    /// roles) who are members of `rollout_ids`, each ordered by id.
+    fn report_directory(
+        &self,
+        rollout_ids: &[String],
+    ) -> impl Future<Output = Result<DirectoryRows, StoreError>> + Send;
 }

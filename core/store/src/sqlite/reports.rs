@@ -187,8 +187,26 @@ impl Reports for SqliteStore {
         .await?)
     }
 
-    async fn report_directory(&self) -> Result<DirectoryRows, StoreError> {
+    async fn report_directory(&self, rollout_ids: &[String]) -> Result<DirectoryRows, StoreError> {
         let pool = &self.pool;
+        // Only the members' people and roles: a report of one rollout of a
+        // few thousand people reads a few thousand rows, not the directory.
+        let members = format!(
+            "SELECT person_id FROM rollout_members WHERE rollout_id IN ({})",
+            vec!["?"; rollout_ids.len()].join(", ")
+        );
+        let people_sql = format!(
+            "SELECT id, agency_id, team_id FROM people WHERE id IN ({members}) ORDER BY id"
+        );
+        let roles_sql = format!(
+            "SELECT person_id, role FROM person_roles WHERE person_id IN ({members}) ORDER BY person_id, role"
+        );
+        let mut people = sqlx::query_as::<_, PersonRow>(&people_sql);
+        let mut roles = sqlx::query_as::<_, RoleRow>(&roles_sql);
+        for id in rollout_ids {
+            people = people.bind(id);
+            roles = roles.bind(id);
+        }
         Ok(DirectoryRows {
             agencies: sqlx::query_as("SELECT id, name FROM agencies ORDER BY id")
                 .fetch_all(pool)
@@ -196,14 +214,8 @@ impl Reports for SqliteStore {
             teams: sqlx::query_as("SELECT id, agency_id, name FROM teams ORDER BY id")
                 .fetch_all(pool)
                 .await?,
-            people: sqlx::query_as("SELECT id, agency_id, team_id FROM people ORDER BY id")
-                .fetch_all(pool)
-                .await?,
-            roles: sqlx::query_as(
-                "SELECT person_id, role FROM person_roles ORDER BY person_id, role",
-            )
-            .fetch_all(pool)
-            .await?,
+            people: people.fetch_all(pool).await?,
+            roles: roles.fetch_all(pool).await?,
             champions: sqlx::query_as(
                 "SELECT person_id, theme FROM champions WHERE active = 1 ORDER BY person_id, theme",
             )
