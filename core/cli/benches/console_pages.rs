@@ -24,8 +24,8 @@ use cascade_model::directory::read_csv;
 use cascade_model::rollout::Calendar;
 use cascade_model::time::millis;
 use cascade_store::{
-    Accounts, AckMethod, DeliveryOutcome, Evidence, Inspect, MemberAdvance, NewAcknowledgement,
-    NewDelivery, Outbox, SqliteStore, Store,
+    AckMethod, Accounts, DeliveryOutcome, Evidence, Inspect, NewAcknowledgement, Outbox,
+    SqliteStore, Store,
 };
 use cascade_test_support::outbox::send_first_messages;
 use chrono::{DateTime, Duration, TimeZone, Utc};
