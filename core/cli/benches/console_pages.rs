@@ -24,7 +24,7 @@ use cascade_model::directory::read_csv;
 use cascade_model::rollout::Calendar;
 use cascade_model::time::millis;
 use cascade_store::{
-    AckMethod, Accounts, DeliveryOutcome, Evidence, Inspect, NewAcknowledgement, Outbox,
+    Accounts, AckMethod, DeliveryOutcome, Evidence, Inspect, NewAcknowledgement, Outbox,
     SqliteStore, Store,
 };
 use cascade_test_support::outbox::send_first_messages;

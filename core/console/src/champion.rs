@@ -9,8 +9,7 @@
 use crate::Console;
 use crate::audit;
 use crate::auth::Role;
-use crate::home::bar;
-use crate::html::{self, esc, page};
+use crate::html::{self, bar, esc, page};
 use crate::session::{self, Signed};
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};

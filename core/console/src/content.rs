@@ -499,8 +499,8 @@ async fn saved<S: AllStores + Accounts>(
         return html::failed(Some(&viewer), "cannot record an item version", &e);
     }
     if let Err(r) = audit::record(
-        &console,
-        &signed,
+        console,
+        signed,
         action,
         &loaded.item.id,
         before,

@@ -2,7 +2,7 @@
 //! waiting for approval; for a champion, their own teams only.
 
 use crate::Console;
-use crate::html::{self, count, esc, page};
+use crate::html::{self, bar, count, esc, page};
 use crate::session;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -28,20 +28,6 @@ pub(crate) async fn totals<S: AllStores>(
 
 fn n(count: i64) -> u64 {
     count.max(0) as u64
-}
-
-/// "12 of 30" with a bar.
-pub(crate) fn bar(label: &str, done: u64, total: u64) -> String {
-    format!(
-        "<span class=\"count\">{} of {}</span> <progress max=\"{}\" value=\"{}\" aria-label=\"{}: {} of {}\"></progress>",
-        count(done),
-        count(total),
-        total.max(1),
-        done.min(total),
-        esc(label),
-        count(done),
-        count(total)
-    )
 }
 
 pub(crate) async fn home<S: AllStores + Accounts>(

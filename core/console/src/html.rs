@@ -201,6 +201,20 @@ pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
+/// "12 of 30" with a bar.
+pub fn bar(label: &str, done: u64, total: u64) -> String {
+    format!(
+        "<span class=\"count\">{} of {}</span> <progress max=\"{}\" value=\"{}\" aria-label=\"{}: {} of {}\"></progress>",
+        count(done),
+        count(total),
+        total.max(1),
+        done.min(total),
+        esc(label),
+        count(done),
+        count(total)
+    )
+}
+
 /// A whole number with thousands separators.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

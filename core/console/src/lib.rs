@@ -11,7 +11,7 @@
 //!
 //! Modules, lowest first: `auth` (passwords, tokens, cookies, roles),
 //! `html` (escaping, the page frame, GOV.UK patterns), `session` (who is
-//! signed in), then the pages: `account`, `home`, `champion`, `content`, `rollouts`,
+//! signed in), then the pages: `account`, `champion`, `home`, `content`, `rollouts`,
 //! `directory`, `people`, `reports`, `users`, `audit`.
 
 // A handler answers with a page either way: its helpers return the page

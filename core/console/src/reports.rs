@@ -196,9 +196,9 @@ fn chooser(rollouts: &[String], choice: &Choice, errors: &[(String, String)]) ->
         } else {
             &choice.to
         };
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<div class=\"field\"><label for=\"{field}\">{label} of the period</label><p class=\"hint\" id=\"{field}-hint\">For example 2027-03-31. Leave both empty for the last year.</p>{}<input class=\"input{}\" id=\"{field}\" name=\"{field}\" type=\"date\" aria-describedby=\"{field}-hint\" value=\"{}\"></div>\n",
+            "<div class=\"field\"><label for=\"{field}\">{label} of the period</label><p class=\"hint\" id=\"{field}-hint\">For example 2027-03-31. Leave both empty for the last year.</p>{}<input class=\"input{}\" id=\"{field}\" name=\"{field}\" type=\"date\" aria-describedby=\"{field}-hint\" value=\"{}\"></div>",
             html::field_error(errors, field),
             if errors.iter().any(|(f, _)| f == field) {
                 " input-error"

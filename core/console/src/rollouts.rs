@@ -5,8 +5,8 @@
 
 use crate::auth::Role;
 use crate::content::safe_id;
-use crate::home::{bar, totals};
-use crate::html::{self, count, esc, multiline, page};
+use crate::home::totals;
+use crate::html::{self, bar, count, esc, multiline, page};
 use crate::session::{self, Signed};
 use crate::{Console, audit};
 use axum::extract::{Form, Path, State};
