@@ -9,7 +9,7 @@ mod support;
 
 use cascade_console::{Console, Role, Settings, issue_setup_link};
 use cascade_engine::project::Project;
-use cascade_store::{Accounts, Outbox, RolloutState, SqliteStore, Store};
+use cascade_store::{Accounts, Inspect, Outbox, RolloutState, SqliteStore, Store};
 use cascade_test_support::FakeClock;
 use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
@@ -80,10 +80,15 @@ impl Site {
 
     /// A user with the role, set up with `PASSWORD`, signed in.
     async fn signed_in(&self, name: &str, role: Role) -> Browser {
+        self.signed_in_as(name, role, None).await
+    }
+
+    /// A user with the role, linked to a directory person, signed in.
+    async fn signed_in_as(&self, name: &str, role: Role, person: Option<&str>) -> Browser {
         let link = issue_setup_link(
             &*self.store,
             name,
-            Some((role, None)),
+            Some((role, person)),
             &self.base,
             self.clock.now(),
         )
@@ -271,6 +276,10 @@ async fn every_console_page_but_sign_in_needs_a_session() {
         "/console/audit",
         "/console/audit.csv",
         "/console/account",
+        "/console/reports",
+        "/console/reports/report.csv",
+        "/console/champion/teams/mash",
+        "/console/champion/console-rollout/confirm",
     ] {
         let response = anonymous.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "GET {path}");
@@ -288,6 +297,7 @@ async fn every_console_page_but_sign_in_needs_a_session() {
         "/console/rollouts/neglect-briefing/pause",
         "/console/sign-out",
         "/console/sign-out-everywhere",
+        "/console/champion/console-rollout/confirm",
     ] {
         let response = anonymous.post(path, &[("csrf", "x")]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "POST {path}");
@@ -1005,6 +1015,552 @@ async fn the_rollout_page_shows_what_cascade_rollout_plan_prints_then_starts_it(
     );
 }
 
+/// `console-rollout` (the council's people) written and started.
+async fn start_console_rollout(site: &Site) {
+    start_rollout(site, ROLLOUT).await;
+}
+
+/// `console-rollout` written as `text` and started by an editor.
+async fn start_rollout(site: &Site, text: &str) {
+    std::fs::write(site.path("rollouts/console-rollout.toml"), text).unwrap();
+    let mut editor = site.signed_in("starter", Role::Editor).await;
+    let response = editor
+        .submit(
+            "/console/rollouts/console-rollout",
+            "/console/rollouts/console-rollout/start",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_reports_page_shows_cascade_report_and_downloads_what_the_cli_writes() {
+    let site = Site::new(false).await;
+    start_console_rollout(&site).await;
+    let cli = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(["report", "--project"])
+            .arg(site.dir.path())
+            .args(["console-rollout", "--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    let html = viewer
+        .page("/console/reports?rollout=console-rollout&group=team")
+        .await;
+    assert!(html.contains("<option value=\"console-rollout\" selected>"));
+    assert!(html.contains("id=\"h-team\""), "the team grouping: {html}");
+    assert!(
+        !html.contains("id=\"h-agency\""),
+        "other groupings are left out: {html}"
+    );
+    assert!(html.contains("Multi-Agency Safeguarding Hub (MASH)"));
+    // Every grouping when none is chosen.
+    let all = viewer
+        .page("/console/reports?rollout=console-rollout")
+        .await;
+    assert!(all.contains("id=\"h-agency\"") && all.contains("id=\"h-team\""));
+
+    // The downloads are what `cascade report` writes for the same rollout.
+    let response = viewer
+        .get("/console/reports/report.csv?rollout=console-rollout")
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(response.text().await.unwrap(), cli("csv"));
+    let downloaded = viewer
+        .get("/console/reports/report.html?rollout=console-rollout")
+        .await
+        .text()
+        .await
+        .unwrap();
+    // The same page but for the minute it was generated in.
+    let strip = |page: &str| {
+        page.lines()
+            .filter(|l| !l.starts_with("<p>Figures as at "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&downloaded), strip(&cli("html")));
+
+    // A bad period is shown at its field; an unknown rollout likewise.
+    let response = viewer.get("/console/reports?from=31/03/2027").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("There is a problem") && html.contains("href=\"#from\""));
+    let response = viewer.get("/console/reports?rollout=no-such-rollout").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // The period report covers the rollout started today.
+    let period = viewer.page("/console/reports").await;
+    assert!(period.contains("console-rollout"), "{period}");
+
+    // A champion reads no partnership-wide report.
+    let mut champion = site
+        .signed_in_as("amara", Role::Champion, Some("p-amara-okafor"))
+        .await;
+    for path in [
+        "/console/reports",
+        "/console/reports/report.csv?rollout=console-rollout",
+    ] {
+        assert_eq!(
+            champion.get(path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rollout_page_names_people_to_editors_only_and_an_editor_retries_dead_letters() {
+    use cascade_store::{AckMethod, DeliveryOutcome, Evidence, NewAcknowledgement, NewAnswer};
+    use cascade_test_support::outbox::send_first_messages;
+    let site = Site::new(false).await;
+    let text = format!(
+        "{ROLLOUT}\n[[follow_ups]]\nafter_days = 90\nquestion = \"Have you used it?\"\nanswers = [\"Used it\", \"Not yet\"]\n"
+    );
+    start_rollout(&site, &text).await;
+    // The first messages go out as the dispatcher records them: Helen's
+    // dead-letters, the rest are sent; David acknowledges and answers.
+    let at = Utc
+        .with_ymd_and_hms(2027, 3, 1, 9, 1, 0)
+        .unwrap()
+        .timestamp_millis();
+    let members = send_first_messages(&*site.store, at, "outbox", |c| {
+        if c.person_id == "p-helen-marsh" {
+            DeliveryOutcome::Dead {
+                reason: "550 5.1.1 mailbox unavailable".to_owned(),
+            }
+        } else {
+            DeliveryOutcome::Sent { provider_id: None }
+        }
+    })
+    .await;
+    let stored = site
+        .store
+        .rollout("console-rollout")
+        .await
+        .unwrap()
+        .unwrap();
+    site.store
+        .acknowledge_items(&[NewAcknowledgement {
+            person_id: "p-david-okonjo".to_owned(),
+            item_id: stored.item_id.clone(),
+            item_version: stored.item_version.clone(),
+            rollout_id: Some(stored.id.clone()),
+            delivery_id: None,
+            channel: "outbox".to_owned(),
+            method: AckMethod::Link,
+            at: at + 1000,
+        }])
+        .await
+        .unwrap();
+    site.store
+        .answer_follow_up(&NewAnswer {
+            rollout_id: stored.id.clone(),
+            person_id: "p-david-okonjo".to_owned(),
+            follow_up: 1,
+            answer: "Used it".to_owned(),
+            example: None,
+            channel: "outbox".to_owned(),
+            at: at + 2000,
+        })
+        .await
+        .unwrap();
+
+    let page = "/console/rollouts/console-rollout";
+    let mut editor = site.signed_in("ed", Role::Editor).await;
+    let html = editor.page(page).await;
+    assert!(html.contains("1 message could not be delivered"), "{html}");
+    assert!(html.contains("p-helen-marsh") && html.contains("550 5.1.1 mailbox unavailable"));
+    assert!(html.contains(&format!("{} people have not acknowledged yet", members - 1)));
+    assert!(html.contains("<td>Helen Marsh</td>") && !html.contains("David Okonjo"));
+    assert!(html.contains("Have you used it?") && html.contains("<li>Used it: 1</li>"));
+    assert!(html.contains("<li>Not yet: 0</li>"));
+    assert!(html.contains("Retry the dead letters"));
+
+    // A viewer sees the counts, never a name, an id or a reason.
+    let mut viewer = site.signed_in("vic", Role::Viewer).await;
+    let html = viewer.page(page).await;
+    assert!(html.contains("1 message could not be delivered"));
+    assert!(html.contains(&format!("{} people have not acknowledged yet", members - 1)));
+    assert!(html.contains("<li>Used it: 1</li>"));
+    for hidden in [
+        "p-helen-marsh",
+        "Helen Marsh",
+        "550 5.1.1",
+        "Retry the dead letters",
+    ] {
+        assert!(!html.contains(hidden), "a viewer sees {hidden}");
+    }
+    let token = csrf(&html);
+    let retry = "/console/rollouts/console-rollout/retry";
+    assert_eq!(
+        viewer.post(retry, &[("csrf", &token)]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        editor.post(retry, &[]).await.status(),
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    let dead = |store: Arc<SqliteStore>| async move {
+        store
+            .delivery_counts("console-rollout")
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| (c.dead, c.due))
+            .fold((0, 0), |(d, q), (x, y)| (d + x, q + y))
+    };
+    assert_eq!(dead(site.store.clone()).await, (1, 0));
+
+    // The editor retries: Helen's message is queued again, once, audited.
+    let response = editor.submit(page, retry, &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(dead(site.store.clone()).await, (0, 1));
+    let log = site.store.audit_log(1).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].user_name.as_str()),
+        ("rollout.retry", "ed")
+    );
+    let html = editor.page(page).await;
+    assert!(
+        html.contains("0 messages could not be delivered")
+            && !html.contains("Retry the dead letters")
+    );
+}
+
+#[tokio::test]
+async fn an_editor_finds_a_person_sees_their_channels_and_makes_a_link_code() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("ed", Role::Editor).await;
+    let html = editor.page("/console/directory/people?q=OKAFOR").await;
+    assert!(html.contains("href=\"/console/directory/people/p-amara-okafor\">Amara Okafor</a>"));
+    assert!(html.contains("1 person found"), "{html}");
+    // LIKE's wildcards are matched as themselves.
+    let html = editor.page("/console/directory/people?q=%25").await;
+    assert!(html.contains("Nobody matches"), "{html}");
+
+    let page = "/console/directory/people/p-amara-okafor";
+    let html = editor.page(page).await;
+    assert!(
+        html.contains("<td>outbox</td><td>email</td><td>Linked</td>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("@northbridge"),
+        "addresses are never shown: {html}"
+    );
+    let response = editor
+        .submit(
+            page,
+            "/console/directory/people/p-amara-okafor/link-code",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    let at = html.find("<p class=\"code\" id=\"code\">").unwrap() + 26;
+    let code = &html[at..at + 8];
+    assert!(code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+    let codes = site.store.link_codes().await.unwrap();
+    assert_eq!(codes.len(), 1);
+    assert_eq!(codes[0].person_id, "p-amara-okafor");
+    assert!(
+        !format!("{:?}", codes[0]).contains(code),
+        "only a keyed hash is kept"
+    );
+    let log = site.store.audit_log(1).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].target.as_str()),
+        ("person.link-code", "p-amara-okafor")
+    );
+    assert_eq!(
+        editor
+            .get("/console/directory/people/p-nobody")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Names and codes are the editors' alone.
+    let mut viewer = site.signed_in("vi", Role::Viewer).await;
+    for path in ["/console/directory/people?q=okafor", page] {
+        assert_eq!(
+            viewer.get(path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let token = csrf(&viewer.page("/console").await);
+    let response = viewer
+        .post(
+            "/console/directory/people/p-amara-okafor/link-code",
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(site.store.link_codes().await.unwrap().len(), 1);
+}
+
+/// The set-up link a users page shows.
+fn shown_link(html: &str) -> String {
+    let start = "id=\"link\" type=\"text\" readonly value=\"";
+    let at = html.find(start).unwrap() + start.len();
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_adds_resets_and_disables_users_and_every_change_is_audited() {
+    let site = Site::new(false).await;
+    let mut admin = site.signed_in("ada", Role::Admin).await;
+    let mut editor = site.signed_in("eli", Role::Editor).await;
+    assert_eq!(
+        editor.get("/console/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let token = csrf(&editor.page("/console").await);
+    let response = editor
+        .post(
+            "/console/users",
+            &[("csrf", &token), ("name", "sneaky"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(site.store.console_user("sneaky").await.unwrap().is_none());
+
+    let list = admin.page("/console/users").await;
+    assert!(list.contains("<td>ada</td>") && list.contains("<td>eli</td>"));
+    // Bad answers are shown at their fields; nothing is added.
+    for (fields, field) in [
+        (vec![("name", "kit"), ("role", "champion")], "person"),
+        (
+            vec![
+                ("name", "kit"),
+                ("role", "champion"),
+                ("person", "p-nobody"),
+            ],
+            "person",
+        ),
+        (vec![("name", "eli"), ("role", "viewer")], "name"),
+        (vec![("name", "no spaces"), ("role", "viewer")], "name"),
+    ] {
+        let response = admin
+            .submit("/console/users", "/console/users", &fields)
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(&format!("href=\"#{field}\"")),
+            "{fields:?}: {html}"
+        );
+    }
+    assert!(site.store.console_user("kit").await.unwrap().is_none());
+
+    // Added: the link is shown once and works.
+    let response = admin
+        .submit(
+            "/console/users",
+            "/console/users",
+            &[
+                ("name", "kit"),
+                ("role", "champion"),
+                ("person", "p-amara-okafor"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let link = shown_link(&response.text().await.unwrap());
+    assert!(
+        link.starts_with("http://127.0.0.1/console/setup/"),
+        "{link}"
+    );
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    assert!(!admin.page("/console/users").await.contains(&token));
+    let mut kit = Browser::new(&site.base);
+    kit.set_up(&format!("/console/setup/{token}"), PASSWORD)
+        .await;
+    assert_eq!(
+        kit.sign_in("kit", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(kit.page("/console").await.contains("Your teams"));
+
+    // A new set-up link; then disabled: signed out and unable to sign in.
+    let response = admin
+        .submit("/console/users", "/console/users/kit/reset", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("New set-up link made")
+    );
+    let response = admin
+        .submit("/console/users", "/console/users/kit/disable", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(kit.get("/console").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(kit.sign_in("kit", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(kit.get("/console").await.status(), StatusCode::SEE_OTHER);
+    let response = admin
+        .submit("/console/users", "/console/users/ada/disable", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        admin
+            .submit("/console/users", "/console/users/nobody/disable", &[])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let log = site.store.audit_log(10).await.unwrap();
+    let by_ada: Vec<&str> = log
+        .iter()
+        .filter(|e| e.user_name == "ada" && e.target == "kit")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(by_ada, ["user.disable", "user.reset", "user.add"]);
+}
+
+#[tokio::test]
+async fn a_champion_sees_and_confirms_only_their_own_teams() {
+    let site = Site::new(false).await;
+    start_console_rollout(&site).await;
+    // Amara covers cs-north and mash (council teams the rollout reached);
+    // Lucy covers youth-justice, which it did not reach.
+    let mut amara = site
+        .signed_in_as("amara", Role::Champion, Some("p-amara-okafor"))
+        .await;
+    let mut lucy = site
+        .signed_in_as("lucy", Role::Champion, Some("p-lucy-ferris"))
+        .await;
+    let home = amara.page("/console").await;
+    assert!(home.contains("Children&#39;s Social Care North"), "{home}");
+    assert!(home.contains("Multi-Agency Safeguarding Hub (MASH)"));
+    assert!(!home.contains("Youth Justice Team") && !home.contains("Social Care South"));
+    assert!(home.contains("Team briefings to record"));
+    assert!(home.contains("href=\"/console/champion/console-rollout/confirm\""));
+    let lucys = lucy.page("/console").await;
+    assert!(lucys.contains("Youth Justice Team"));
+    assert!(
+        !lucys.contains("console-rollout") && !lucys.contains("MASH"),
+        "{lucys}"
+    );
+
+    // Another champion's team and a rollout that missed their teams are not found.
+    assert_eq!(
+        amara
+            .get("/console/champion/teams/youth-justice")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        lucy.get("/console/champion/teams/mash").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        lucy.get("/console/champion/console-rollout/confirm")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let team = amara.page("/console/champion/teams/mash").await;
+    assert!(team.contains("console-rollout") && !team.contains("Social Care North"));
+    // Partnership-wide pages are refused.
+    for path in [
+        "/console/rollouts",
+        "/console/rollouts/console-rollout",
+        "/console/content",
+        "/console/directory",
+    ] {
+        assert_eq!(
+            amara.get(path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+
+    // A confirmation for a team they do not cover is refused at its field.
+    let form = "/console/champion/console-rollout/confirm";
+    let today = site
+        .clock
+        .now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .date_naive()
+        .to_string();
+    let fields = |team: &'static str| {
+        vec![
+            ("team", team),
+            ("present", "12"),
+            ("method", "team-meeting"),
+            ("note", "Discussed seeing the child in supervision."),
+        ]
+    };
+    let mut posted = fields("youth-justice");
+    posted.push(("session_date", &today));
+    let response = amara.submit(form, form, &posted).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Choose one of the teams you cover") && html.contains("href=\"#team\""));
+    // The same checks as the emailed form: a child's details in the note.
+    let mut posted = fields("mash");
+    posted.push(("session_date", &today));
+    posted[3] = ("note", "Talked about the boy, NHS number 943 476 5919.");
+    let response = amara.submit(form, form, &posted).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("href=\"#note\""));
+    // Lucy cannot post one for this rollout at all.
+    let response = lucy.submit("/console", form, &posted).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(site.store.confirmations().await.unwrap().len(), 0);
+
+    let mut posted = fields("mash");
+    posted.push(("session_date", &today));
+    let response = amara.submit(form, form, &posted).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("this briefing is recorded")
+    );
+    let recorded = site.store.confirmations().await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].team_id, "mash");
+    assert_eq!(recorded[0].champion_id, "p-amara-okafor");
+    assert_eq!(recorded[0].channel, "console");
+    let log = site.store.audit_log(5).await.unwrap();
+    assert_eq!(log[0].action, "cascade.confirm");
+    assert_eq!(log[0].user_name, "amara");
+    // The team no longer waits for a briefing; cs-north still does.
+    let home = amara.page("/console").await;
+    let due = &home[home.find("id=\"due\"").unwrap()..];
+    let due = &due[..due.find("</ul>").unwrap()];
+    assert!(
+        due.contains("Children&#39;s Social Care North") && !due.contains("MASH"),
+        "{due}"
+    );
+}
+
 #[tokio::test]
 async fn the_rollout_form_writes_a_file_cascade_rollout_plan_accepts() {
     let site = Site::new(false).await;
@@ -1362,6 +1918,23 @@ mod browser {
         driver.click("main button[type=submit]").await;
     }
 
+    /// Signs the browser out, then in as a new user with `role`.
+    async fn switch_to(driver: &Driver, site: &Site, name: &str, role: Role, person: Option<&str>) {
+        driver.click("header button[type=submit]").await;
+        assert_eq!(driver.reaches("/console/sign-in").await, "/console/sign-in");
+        let link = issue_setup_link(
+            &*site.store,
+            name,
+            Some((role, person)),
+            &site.base,
+            site.clock.now(),
+        )
+        .await
+        .unwrap();
+        set_up(driver, &link.url).await;
+        sign_in(driver, &site.base, name).await;
+    }
+
     #[tokio::test]
     async fn editor_approver_and_rollout_in_headless_chromium_pass_axe() {
         let site = Site::new(false).await;
@@ -1424,6 +1997,14 @@ mod browser {
             driver.shows("uploaded and imported").await;
             assert!(site.store.person("p-new-person").await.unwrap().is_some());
             driver.check("03c-directory-imported").await;
+            driver
+                .goto(&format!("{base}/console/directory/people?q=okafor"))
+                .await;
+            driver.shows("Amara Okafor").await;
+            driver.check("03d-people-search").await;
+            driver.click("main table a").await;
+            driver.shows("Make a link code").await;
+            driver.check("03e-person").await;
 
             // A briefing that trips the privacy guard: every finding shown, nothing written.
             let good = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
@@ -1606,6 +2187,50 @@ mod browser {
             driver.check("13-home-with-progress").await;
             driver.goto(&format!("{base}/console/account")).await;
             driver.check("14-account").await;
+            driver
+                .goto(&format!("{base}/console/reports?rollout=console-rollout"))
+                .await;
+            driver.shows("By team").await;
+            driver.check("15-reports").await;
+
+            // A champion of two council teams: their coverage and the
+            // confirmation form.
+            switch_to(
+                &driver,
+                &site,
+                "amara",
+                Role::Champion,
+                Some("p-amara-okafor"),
+            )
+            .await;
+            driver.shows("Team briefings to record").await;
+            driver.check("16-champion-home").await;
+            driver
+                .goto(&format!("{base}/console/champion/console-rollout/confirm"))
+                .await;
+            driver.check("17-champion-confirm").await;
+            driver.click("#team option[value='mash']").await;
+            driver.fill("#present", "9").await;
+            driver.click("#method option[value='team-meeting']").await;
+            driver.click("main button[type=submit]").await;
+            driver.shows("this briefing is recorded").await;
+            driver.check("18-champion-recorded").await;
+            driver
+                .goto(&format!("{base}/console/champion/teams/mash"))
+                .await;
+            driver.check("19-champion-team").await;
+
+            // An admin adds a user; the set-up link is shown once.
+            switch_to(&driver, &site, "ned", Role::Admin, None).await;
+            driver.goto(&format!("{base}/console/users")).await;
+            driver.check("20-users").await;
+            driver.fill("#name", "new.viewer").await;
+            driver.click("#role option[value='viewer']").await;
+            driver
+                .click("form[action='/console/users'] button[type=submit]")
+                .await;
+            driver.shows("User added").await;
+            driver.check("21-user-added").await;
         };
         let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), flow).await;
         driver.stop().await;

@@ -12,7 +12,7 @@
 //! directory size (default 1,000,000); `CASCADE_BENCH_KEEP_DB=<path>` keeps
 //! the imported database there and reuses it on the next run of that size. Figures go in BENCHMARKS.md.
 
-use cascade::bench::median;
+use cascade::bench::{median, write_directory};
 use cascade_engine::delivery::millis;
 use cascade_engine::engine::Engine;
 use cascade_engine::project::{Project, scaffold};
@@ -43,52 +43,6 @@ fn people_count() -> usize {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(DEFAULT_PEOPLE)
-}
-
-/// A made-up partnership: `AGENCIES` agencies of `TEAMS_PER_AGENCY` teams,
-/// `people` people spread over the teams; each team's first person manages
-/// it and its second is the team's neglect champion.
-fn write_directory(dir: &Path, people: usize) {
-    let teams = AGENCIES * TEAMS_PER_AGENCY;
-    let mut agencies = String::from("agency_id,name,kind\n");
-    for a in 0..AGENCIES {
-        writeln!(agencies, "ag-{a:02},Agency {a},local-authority").unwrap();
-    }
-    let mut team_rows = String::from("team_id,agency_id,name\n");
-    for t in 0..teams {
-        writeln!(
-            team_rows,
-            "t-{t:04},ag-{:02},Team {t}",
-            t / TEAMS_PER_AGENCY
-        )
-        .unwrap();
-    }
-    let mut rows = String::with_capacity(people * 110);
-    rows.push_str("person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone\n");
-    let mut champions = String::from("person_id,theme,teams\n");
-    for i in 0..people {
-        let t = i % teams;
-        let a = t / TEAMS_PER_AGENCY;
-        let (roles, manager) = match i / teams {
-            0 if i == 0 => ("business-unit;manager", String::new()),
-            0 => ("manager", String::new()),
-            _ => ("practitioner", format!("p-{t:07}")),
-        };
-        writeln!(
-            rows,
-            "p-{i:07},Person {i},person{i}@agency{a}.example,ag-{a:02},t-{t:04},{roles},{manager},"
-        )
-        .unwrap();
-        if i / teams == 1 {
-            writeln!(champions, "p-{i:07},neglect,t-{t:04}").unwrap();
-        }
-    }
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("agencies.csv"), agencies).unwrap();
-    std::fs::write(dir.join("teams.csv"), team_rows).unwrap();
-    std::fs::write(dir.join("people.csv"), rows).unwrap();
-    std::fs::write(dir.join("champions.csv"), champions).unwrap();
 }
 
 /// The example rollout (champions first, then everyone else a week later)
@@ -313,7 +267,7 @@ fn main() {
     // Setup, not measured: the directory imported the way `cascade import`
     // does, or a database kept from an earlier run of the same size.
     let t = Instant::now();
-    write_directory(&project.directory_dir(), people);
+    write_directory(&project.directory_dir(), people, AGENCIES, TEAMS_PER_AGENCY);
     let written = t.elapsed();
     let kept = std::env::var_os(KEEP_DB).map(PathBuf::from);
     match kept.as_deref().filter(|k| k.exists()) {

@@ -59,3 +59,56 @@ pub fn cpu_by_thread_since(before: &std::collections::BTreeMap<String, f64>) -> 
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// A made-up partnership's directory CSVs in `dir` (replaced): `agencies_n`
+/// agencies of `teams_per_agency` teams,
+/// `people` people spread over the teams; each team's first person manages
+/// it and its second is the team's neglect champion.
+pub fn write_directory(
+    dir: &std::path::Path,
+    people: usize,
+    agencies_n: usize,
+    teams_per_agency: usize,
+) {
+    use std::fmt::Write as _;
+    let teams = agencies_n * teams_per_agency;
+    let mut agencies = String::from("agency_id,name,kind\n");
+    for a in 0..agencies_n {
+        writeln!(agencies, "ag-{a:02},Agency {a},local-authority").expect("writing to a String");
+    }
+    let mut team_rows = String::from("team_id,agency_id,name\n");
+    for t in 0..teams {
+        writeln!(
+            team_rows,
+            "t-{t:04},ag-{:02},Team {t}",
+            t / teams_per_agency
+        )
+        .expect("writing to a String");
+    }
+    let mut rows = String::with_capacity(people * 110);
+    rows.push_str("person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone\n");
+    let mut champions = String::from("person_id,theme,teams\n");
+    for i in 0..people {
+        let t = i % teams;
+        let a = t / teams_per_agency;
+        let (roles, manager) = match i / teams {
+            0 if i == 0 => ("business-unit;manager", String::new()),
+            0 => ("manager", String::new()),
+            _ => ("practitioner", format!("p-{t:07}")),
+        };
+        writeln!(
+            rows,
+            "p-{i:07},Person {i},person{i}@agency{a}.example,ag-{a:02},t-{t:04},{roles},{manager},"
+        )
+        .expect("writing to a String");
+        if i / teams == 1 {
+            writeln!(champions, "p-{i:07},neglect,t-{t:04}").expect("writing to a String");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("agencies.csv"), agencies).unwrap();
+    std::fs::write(dir.join("teams.csv"), team_rows).unwrap();
+    std::fs::write(dir.join("people.csv"), rows).unwrap();
+    std::fs::write(dir.join("champions.csv"), champions).unwrap();
+}

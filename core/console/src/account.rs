@@ -71,6 +71,19 @@ pub async fn issue_setup_link<S: Accounts>(
     base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<SetupLink, SetupError> {
+    setup_link(store, name, role, base_url, now, None).await
+}
+
+/// [`issue_setup_link`], recorded in the audit log as done by `by` (a
+/// console user's id and name), or by the `cascade users` command.
+pub(crate) async fn setup_link<S: Accounts>(
+    store: &S,
+    name: &str,
+    role: Option<(Role, Option<&str>)>,
+    base_url: &str,
+    now: DateTime<Utc>,
+    by: Option<(i64, &str)>,
+) -> Result<SetupLink, SetupError> {
     if !valid_name(name) {
         return Err(SetupError::BadName(name.to_owned()));
     }
@@ -98,8 +111,8 @@ pub async fn issue_setup_link<S: Accounts>(
             store
                 .audit(&audit::entry(
                     now,
-                    None,
-                    "cascade users add",
+                    by.map(|(id, _)| id),
+                    by.map_or("cascade users add", |(_, n)| n),
                     "user.add",
                     name,
                     None,
@@ -118,8 +131,8 @@ pub async fn issue_setup_link<S: Accounts>(
             store
                 .audit(&audit::entry(
                     now,
-                    None,
-                    "cascade users reset",
+                    by.map(|(id, _)| id),
+                    by.map_or("cascade users reset", |(_, n)| n),
                     "user.reset",
                     name,
                     None,

@@ -5,7 +5,7 @@
 use crate::Console;
 use crate::auth::Role;
 use crate::html::{self, esc, page};
-use crate::session;
+use crate::session::{self, Signed};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +37,32 @@ pub(crate) fn entry(
         before_hash,
         after_hash,
     }
+}
+
+/// Writes an audit entry of a change `signed` made now; the page to show
+/// instead when the log cannot be written.
+pub(crate) async fn record<S: AllStores + Accounts>(
+    console: &Console<S>,
+    signed: &Signed,
+    action: &str,
+    target: &str,
+    before_hash: Option<String>,
+    after_hash: Option<String>,
+) -> Result<(), Response> {
+    let entry = entry(
+        console.now(),
+        Some(signed.user.id),
+        &signed.user.name,
+        action,
+        target,
+        before_hash,
+        after_hash,
+    );
+    console
+        .store
+        .audit(&entry)
+        .await
+        .map_err(|e| html::failed(Some(&signed.viewer()), "cannot write the audit log", &e))
 }
 
 fn short(hash: &Option<String>) -> String {

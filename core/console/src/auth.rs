@@ -70,6 +70,11 @@ impl Role {
         self == Role::Approver
     }
 
+    /// Sees their own teams' coverage and records team briefings.
+    pub fn champions(self) -> bool {
+        self == Role::Champion
+    }
+
     pub fn administers(self) -> bool {
         self == Role::Admin
     }

@@ -498,17 +498,17 @@ async fn saved<S: AllStores + Accounts>(
     if let Err(e) = console.store.save_item(&loaded.item, &loaded.text).await {
         return html::failed(Some(&viewer), "cannot record an item version", &e);
     }
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        console,
+        signed,
         action,
         &loaded.item.id,
         before,
         Some(loaded.item.version.0.clone()),
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(user = signed.user.id, item = %loaded.item.id, version = loaded.item.version.short(), action, "console item saved");
     html::see_other(&format!("/console/content/{}", loaded.item.id))

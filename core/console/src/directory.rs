@@ -63,6 +63,7 @@ fn body(
     }
     body.push_str("</ul>\n");
     if edits {
+        body.push_str("<p><a href=\"/console/directory/people\">Find a person</a>: their channels, and a code to link a chat account.</p>\n");
         let error_line = if errors.is_empty() {
             String::new()
         } else {
@@ -252,17 +253,17 @@ pub(crate) async fn upload<S: AllStores + Accounts>(
     if let Err(e) = crate::content::write_whole(&target, &text) {
         return html::failed(Some(&viewer), "cannot write a directory file", &e);
     }
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        &console,
+        &signed,
         "directory.upload",
         kind.file_name(),
         before,
         Some(sha256_hex(&text)),
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(
         user = signed.user.id,

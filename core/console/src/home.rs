@@ -2,48 +2,32 @@
 //! waiting for approval; for a champion, their own teams only.
 
 use crate::Console;
-use crate::html::{self, count, esc, page};
+use crate::html::{self, bar, count, esc, page};
 use crate::session;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use cascade_engine::project::Project;
 use cascade_model::content::{Status, load_dir};
-use cascade_store::{Accounts, AllStores, RolloutState, StoreError};
+use cascade_store::{Accounts, AllStores, RolloutState, RolloutTotals, StoreError};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-/// One rollout's totals: members, sent, acknowledged, dead letters.
-pub(crate) struct Totals {
-    pub members: u64,
-    pub sent: u64,
-    pub acknowledged: u64,
-    pub dead: u64,
+/// Every rollout's totals by id, from one query.
+pub(crate) async fn totals<S: AllStores>(
+    store: &S,
+) -> Result<HashMap<String, RolloutTotals>, StoreError> {
+    Ok(store
+        .rollout_totals()
+        .await?
+        .into_iter()
+        .map(|t| (t.rollout_id.clone(), t))
+        .collect())
 }
 
-pub(crate) async fn totals<S: AllStores>(store: &S, id: &str) -> Result<Totals, StoreError> {
-    let waves = store.wave_counts(id).await?;
-    let deliveries = store.delivery_counts(id).await?;
-    Ok(Totals {
-        members: waves.iter().map(|w| w.members).sum(),
-        acknowledged: waves.iter().map(|w| w.acknowledged).sum(),
-        sent: deliveries.iter().map(|c| c.sent).sum(),
-        dead: deliveries.iter().map(|c| c.dead).sum(),
-    })
-}
-
-/// "12 of 30" with a bar.
-pub(crate) fn bar(label: &str, done: u64, total: u64) -> String {
-    format!(
-        "<span class=\"count\">{} of {}</span> <progress max=\"{}\" value=\"{}\" aria-label=\"{}: {} of {}\"></progress>",
-        count(done),
-        count(total),
-        total.max(1),
-        done.min(total),
-        esc(label),
-        count(done),
-        count(total)
-    )
+fn n(count: i64) -> u64 {
+    count.max(0) as u64
 }
 
 pub(crate) async fn home<S: AllStores + Accounts>(
@@ -56,7 +40,9 @@ pub(crate) async fn home<S: AllStores + Accounts>(
     };
     let viewer = signed.viewer();
     if !signed.role.reads_everything() {
-        return champion_home(&console, &signed).await;
+        return crate::champion::home(&console, &signed)
+            .await
+            .unwrap_or_else(|page| page);
     }
     let rollouts = match console.store.rollouts().await {
         Ok(r) => r,
@@ -74,11 +60,13 @@ pub(crate) async fn home<S: AllStores + Accounts>(
             "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Rollouts in progress</caption>\n\
              <thead><tr><th scope=\"col\">Rollout</th><th scope=\"col\">State</th><th scope=\"col\">Sent</th><th scope=\"col\">Acknowledged</th><th scope=\"col\">Dead letters</th></tr></thead>\n<tbody>\n",
         );
+        let totals = match totals(&*console.store).await {
+            Ok(t) => t,
+            Err(e) => return html::failed(Some(&viewer), "cannot count rollouts", &e),
+        };
         for r in live {
-            let t = match totals(&*console.store, &r.id).await {
-                Ok(t) => t,
-                Err(e) => return html::failed(Some(&viewer), "cannot count a rollout", &e),
-            };
+            let t = totals.get(&r.id).cloned().unwrap_or_default();
+            let (members, sent, acknowledged) = (n(t.members), n(t.sent), n(t.acknowledged));
             let _ = writeln!(
                 body,
                 "<tr><td><a href=\"/console/rollouts/{}\">{}</a><br><span class=\"hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -86,9 +74,9 @@ pub(crate) async fn home<S: AllStores + Accounts>(
                 esc(&r.id),
                 esc(&r.item_id),
                 r.state.as_str(),
-                bar(&format!("{} sent", r.id), t.sent, t.members),
-                bar(&format!("{} acknowledged", r.id), t.acknowledged, t.members),
-                count(t.dead),
+                bar(&format!("{} sent", r.id), sent, members),
+                bar(&format!("{} acknowledged", r.id), acknowledged, members),
+                count(n(t.dead)),
             );
         }
         body.push_str("</tbody></table></div>\n");
@@ -120,35 +108,4 @@ pub(crate) async fn home<S: AllStores + Accounts>(
     }
     let _ = write!(body, "<p><a href=\"/console/account\">Your account</a></p>");
     page(StatusCode::OK, "Home", Some(&viewer), &body)
-}
-
-/// A champion's home: the teams they are champion for.
-async fn champion_home<S: AllStores + Accounts>(
-    console: &Console<S>,
-    signed: &session::Signed,
-) -> Response {
-    let viewer = signed.viewer();
-    let (champions, teams) = match (console.store.champions().await, console.store.teams().await) {
-        (Ok(c), Ok(t)) => (c, t),
-        (Err(e), _) | (_, Err(e)) => {
-            return html::failed(Some(&viewer), "cannot read champions", &e);
-        }
-    };
-    let mine: Vec<&str> = champions
-        .iter()
-        .filter(|c| Some(&c.person_id) == signed.user.person_id.as_ref())
-        .flat_map(|c| c.team_ids.iter().map(String::as_str))
-        .collect();
-    let mut body = String::from("<h1>Your teams</h1>\n");
-    if mine.is_empty() {
-        body.push_str("<p>You are not a champion for any team in the directory.</p>\n");
-    } else {
-        body.push_str("<ul class=\"list\">\n");
-        for team in teams.iter().filter(|t| mine.contains(&t.id.as_str())) {
-            let _ = writeln!(body, "<li>{}</li>", esc(&team.name));
-        }
-        body.push_str("</ul>\n");
-    }
-    body.push_str("<p><a href=\"/console/account\">Your account</a></p>");
-    page(StatusCode::OK, "Your teams", Some(&viewer), &body)
 }

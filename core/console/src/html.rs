@@ -76,11 +76,11 @@ pub fn page(status: StatusCode, title: &str, viewer: Option<&Viewer<'_>>, body: 
         );
         if viewer.role.reads_everything() {
             html.push_str(
-                "<li><a href=\"/console/content\">Content</a></li>\n<li><a href=\"/console/rollouts\">Rollouts</a></li>\n<li><a href=\"/console/directory\">Directory</a></li>\n",
+                "<li><a href=\"/console/content\">Content</a></li>\n<li><a href=\"/console/rollouts\">Rollouts</a></li>\n<li><a href=\"/console/directory\">Directory</a></li>\n<li><a href=\"/console/reports\">Reports</a></li>\n",
             );
         }
         if viewer.role.administers() {
-            html.push_str("<li><a href=\"/console/audit\">Audit log</a></li>\n");
+            html.push_str("<li><a href=\"/console/users\">Users</a></li>\n<li><a href=\"/console/audit\">Audit log</a></li>\n");
         }
         html.push_str("</ul></nav>\n");
         let _ = write!(
@@ -199,6 +199,20 @@ pub fn failed(viewer: Option<&Viewer<'_>>, what: &str, error: &dyn std::fmt::Dis
 /// A 303 redirect after a form.
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// "12 of 30" with a bar.
+pub fn bar(label: &str, done: u64, total: u64) -> String {
+    format!(
+        "<span class=\"count\">{} of {}</span> <progress max=\"{}\" value=\"{}\" aria-label=\"{}: {} of {}\"></progress>",
+        count(done),
+        count(total),
+        total.max(1),
+        done.min(total),
+        esc(label),
+        count(done),
+        count(total)
+    )
 }
 
 /// A whole number with thousands separators.

@@ -11,8 +11,8 @@
 //!
 //! Modules, lowest first: `auth` (passwords, tokens, cookies, roles),
 //! `html` (escaping, the page frame, GOV.UK patterns), `session` (who is
-//! signed in), then the pages: `account`, `home`, `content`, `rollouts`,
-//! `directory`, `audit`.
+//! signed in), then the pages: `account`, `champion`, `home`, `content`, `rollouts`,
+//! `directory`, `people`, `reports`, `users`, `audit`.
 
 // A handler answers with a page either way: its helpers return the page
 // to show instead (`Result<_, Response>`), which is large but never copied
@@ -25,10 +25,14 @@ mod session;
 
 mod account;
 mod audit;
+mod champion;
 mod content;
 mod directory;
 mod home;
+mod people;
+mod reports;
 mod rollouts;
+mod users;
 
 pub use account::{SetupError, SetupLink, issue_setup_link};
 pub use auth::Role;
@@ -50,6 +54,9 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// How sessions and sign-ins are limited.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where the console is reached: the start of the set-up links the
+    /// users page hands out.
+    pub base_url: String,
     /// Whether the console is served over https (cookies are `Secure`).
     pub secure: bool,
     /// Whether an approver may approve an item they saved themselves.
@@ -71,6 +78,7 @@ impl Settings {
     /// minutes, each answered after a second.
     pub fn new(base_url: &str, allow_self_approval: bool) -> Settings {
         Settings {
+            base_url: base_url.to_owned(),
             secure: base_url.starts_with("https://"),
             allow_self_approval,
             idle: Duration::minutes(30),
@@ -90,11 +98,15 @@ pub struct Console<S> {
     pub(crate) root: PathBuf,
     pub(crate) clock: Clock,
     pub(crate) settings: Settings,
+    /// The acknowledgement service: a champion's teams and confirmations
+    /// follow the same rules as the emailed links.
+    pub(crate) responses: cascade_engine::respond::Responses<S>,
 }
 
 impl<S: AllStores + Accounts> Console<S> {
     pub fn new(store: Arc<S>, root: PathBuf, clock: Clock, settings: Settings) -> Console<S> {
         Console {
+            responses: cascade_engine::respond::Responses::new(store.clone()),
             store,
             root,
             clock,
@@ -146,6 +158,7 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         )
         .route("/console/rollouts/{id}", get(rollouts::rollout::<S>))
         .route("/console/rollouts/{id}/start", post(rollouts::start::<S>))
+        .route("/console/rollouts/{id}/retry", post(rollouts::retry::<S>))
         .route(
             "/console/rollouts/{id}/{action}",
             post(rollouts::change_state::<S>),
@@ -157,6 +170,24 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(
                     directory::MAX_UPLOAD_BYTES,
                 )),
+        )
+        .route("/console/champion/teams/{team}", get(champion::team::<S>))
+        .route(
+            "/console/champion/{rollout}/confirm",
+            get(champion::confirm_page::<S>).post(champion::confirm::<S>),
+        )
+        .route("/console/reports", get(reports::reports::<S>))
+        .route("/console/reports/{file}", get(reports::download::<S>))
+        .route(
+            "/console/users",
+            get(users::users::<S>).post(users::add::<S>),
+        )
+        .route("/console/users/{name}/{action}", post(users::change::<S>))
+        .route("/console/directory/people", get(people::search::<S>))
+        .route("/console/directory/people/{id}", get(people::one::<S>))
+        .route(
+            "/console/directory/people/{id}/link-code",
+            post(people::link_code::<S>),
         )
         .route("/console/audit", get(audit::audit::<S>))
         .route("/console/audit.csv", get(audit::audit_csv::<S>))

@@ -5,8 +5,8 @@
 
 use crate::auth::Role;
 use crate::content::safe_id;
-use crate::home::{bar, totals};
-use crate::html::{self, count, esc, multiline, page};
+use crate::home::totals;
+use crate::html::{self, bar, count, esc, multiline, page};
 use crate::session::{self, Signed};
 use crate::{Console, audit};
 use axum::extract::{Form, Path, State};
@@ -67,11 +67,12 @@ pub(crate) async fn list<S: AllStores + Accounts>(
             "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Rollouts started</caption>\n\
              <thead><tr><th scope=\"col\">Rollout</th><th scope=\"col\">Item</th><th scope=\"col\">State</th><th scope=\"col\">Acknowledged</th></tr></thead>\n<tbody>\n",
         );
+        let totals = match totals(&*console.store).await {
+            Ok(t) => t,
+            Err(e) => return html::failed(Some(&viewer), "cannot count rollouts", &e),
+        };
         for r in &stored {
-            let t = match totals(&*console.store, &r.id).await {
-                Ok(t) => t,
-                Err(e) => return html::failed(Some(&viewer), "cannot count a rollout", &e),
-            };
+            let t = totals.get(&r.id).cloned().unwrap_or_default();
             let _ = writeln!(
                 body,
                 "<tr><td><a href=\"/console/rollouts/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -79,7 +80,11 @@ pub(crate) async fn list<S: AllStores + Accounts>(
                 esc(&r.id),
                 esc(&r.item_id),
                 r.state.as_str(),
-                bar(&format!("{} acknowledged", r.id), t.acknowledged, t.members)
+                bar(
+                    &format!("{} acknowledged", r.id),
+                    t.acknowledged.max(0) as u64,
+                    t.members.max(0) as u64
+                )
             );
         }
         body.push_str("</tbody></table></div>\n");
@@ -234,13 +239,12 @@ async fn progress<S: AllStores + Accounts>(
 ) -> Response {
     let viewer = signed.viewer();
     let id = &stored.id;
-    let (waves, deliveries, dead) = match (
+    let (waves, deliveries) = match (
         console.store.wave_counts(id).await,
         console.store.delivery_counts(id).await,
-        console.store.dead_letters(id, 20).await,
     ) {
-        (Ok(w), Ok(d), Ok(x)) => (w, d, x),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+        (Ok(w), Ok(d)) => (w, d),
+        (Err(e), _) | (_, Err(e)) => {
             return html::failed(Some(&viewer), "cannot read a rollout's progress", &e);
         }
     };
@@ -321,21 +325,207 @@ async fn progress<S: AllStores + Accounts>(
         }
         body.push_str("</tbody></table></div>\n");
     }
-    if !dead.is_empty() {
-        body.push_str("<h2>Latest dead letters</h2>\n<ul class=\"list\">\n");
+    let dead_total: u64 = deliveries.iter().map(|c| c.dead).sum();
+    match details(console, signed, stored, definition.as_ref(), dead_total).await {
+        Ok(more) => body.push_str(&more),
+        Err(r) => return r,
+    }
+    page(StatusCode::OK, id, Some(&viewer), &body)
+}
+
+/// How many names of people still to acknowledge an editor sees.
+const OUTSTANDING_SHOWN: u32 = 200;
+/// How many dead letters an editor sees.
+const DEAD_SHOWN: u32 = 50;
+
+/// A started rollout's dead letters, who is outstanding, its team posts
+/// and its follow-up answers. Names and reasons (which may hold an
+/// address) only for editors; other roles see counts.
+async fn details<S: AllStores + Accounts>(
+    console: &Console<S>,
+    signed: &Signed,
+    stored: &cascade_store::StoredRollout,
+    definition: Option<&cascade_model::rollout::RolloutDefinition>,
+    dead_total: u64,
+) -> Result<String, Response> {
+    let viewer = signed.viewer();
+    let failed =
+        |e: cascade_store::StoreError| html::failed(Some(&viewer), "cannot read a rollout", &e);
+    let id = &stored.id;
+    let editor = signed.role.edits();
+    let mut body = format!(
+        "<h2>Dead letters</h2>\n<p id=\"dead\">{} message{} could not be delivered.</p>\n",
+        count(dead_total),
+        if dead_total == 1 { "" } else { "s" }
+    );
+    if editor && dead_total > 0 {
+        let dead = console
+            .store
+            .dead_letters(id, DEAD_SHOWN)
+            .await
+            .map_err(failed)?;
+        body.push_str(
+            "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Latest dead letters</caption>\n\
+             <thead><tr><th scope=\"col\">Person</th><th scope=\"col\">Channel</th><th scope=\"col\">Message</th><th scope=\"col\">Reason</th></tr></thead>\n<tbody>\n",
+        );
         for d in &dead {
             let _ = writeln!(
                 body,
-                "<li>{} on {} ({}): {}</li>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&d.person_id),
                 esc(&d.channel),
                 esc(&d.step_kind.to_string()),
                 esc(&d.reason)
             );
         }
-        body.push_str("</ul>\n");
+        body.push_str("</tbody></table></div>\n");
+        if stored.state != RolloutState::Cancelled {
+            body.push_str("<p>Retrying queues each dead letter again on the channel that failed first, unless that person has been sent the message some other way. Fix the reason first (for example the address in the directory).</p>\n");
+            body.push_str(&html::button_form(
+                &format!("/console/rollouts/{id}/retry"),
+                &signed.csrf,
+                "Retry the dead letters",
+                true,
+            ));
+        }
     }
-    page(StatusCode::OK, id, Some(&viewer), &body)
+
+    let waves = console.store.wave_counts(id).await.map_err(failed)?;
+    let outstanding: u64 = waves
+        .iter()
+        .map(|w| w.members - w.acknowledged.min(w.members))
+        .sum();
+    let _ = write!(
+        body,
+        "<h2>Not yet acknowledged</h2>\n<p id=\"outstanding\">{} {} not acknowledged yet.</p>\n",
+        count(outstanding),
+        if outstanding == 1 {
+            "person has"
+        } else {
+            "people have"
+        }
+    );
+    if editor && outstanding > 0 {
+        let people = console
+            .store
+            .outstanding_people(id, OUTSTANDING_SHOWN)
+            .await
+            .map_err(failed)?;
+        body.push_str(
+            "<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">People who have not acknowledged</caption>\n\
+             <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Team</th></tr></thead>\n<tbody>\n",
+        );
+        for p in &people {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&p.name),
+                esc(&p.team)
+            );
+        }
+        body.push_str("</tbody></table></div>\n");
+        if outstanding > people.len() as u64 {
+            let _ = writeln!(
+                body,
+                "<p>And {} more; the report has every team's figures.</p>",
+                count(outstanding - people.len() as u64)
+            );
+        }
+    }
+
+    let posts = console.store.team_posts(id).await.map_err(failed)?;
+    if !posts.is_empty() {
+        body.push_str(
+            "<h2>Team posts</h2>\n<div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Posts in team channels</caption>\n\
+             <thead><tr><th scope=\"col\">Team</th><th scope=\"col\">Channel</th><th scope=\"col\">State</th><th scope=\"col\">Acknowledged, as the post shows it</th></tr></thead>\n<tbody>\n",
+        );
+        for p in &posts {
+            let shown = p.shown.map_or("not posted yet".to_owned(), |c| {
+                format!(
+                    "{} of {}",
+                    count(u64::from(c.acknowledged)),
+                    count(u64::from(c.total))
+                )
+            });
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.team_id),
+                esc(&p.channel),
+                esc(&p.state),
+                shown
+            );
+        }
+        body.push_str("</tbody></table></div>\n");
+    }
+
+    if let Some(definition) = definition.filter(|d| !d.follow_ups.is_empty()) {
+        let tallies = console.store.answer_tallies(id).await.map_err(failed)?;
+        body.push_str("<h2>Follow-up answers</h2>\n");
+        for (n, follow_up) in definition.follow_ups.iter().enumerate() {
+            let number = n as u32 + 1;
+            let _ = write!(
+                body,
+                "<h3>{}</h3>\n<ul class=\"list\">\n",
+                esc(&follow_up.question)
+            );
+            for answer in &follow_up.answers {
+                let given = tallies
+                    .iter()
+                    .find(|t| t.follow_up == number && &t.answer == answer)
+                    .map_or(0, |t| t.count.max(0) as u64);
+                let _ = writeln!(body, "<li>{}: {}</li>", esc(answer), count(given));
+            }
+            body.push_str("</ul>\n");
+        }
+    }
+    Ok(body)
+}
+
+/// Queues the rollout's dead letters again (editors only; audited).
+pub(crate) async fn retry<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<crate::account::CsrfForm>,
+) -> Result<Response, Response> {
+    let signed = session::for_post(&console, &headers, &form.csrf, Role::edits).await?;
+    let viewer = signed.viewer();
+    let stored = match console.store.rollout(&id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Err(html::not_found(
+                Some(&viewer),
+                "There is no rollout with that id.",
+            ));
+        }
+        Err(e) => return Err(html::failed(Some(&viewer), "cannot read a rollout", &e)),
+    };
+    if stored.state == RolloutState::Cancelled {
+        return Err(html::message(
+            StatusCode::CONFLICT,
+            "This rollout was cancelled",
+            Some(&viewer),
+            "A cancelled rollout's dead letters cannot be retried.",
+        ));
+    }
+    let now = console.now();
+    let queued = console
+        .store
+        .retry_dead_letters(&id, cascade_model::time::millis(now))
+        .await
+        .map_err(|e| html::failed(Some(&viewer), "cannot retry dead letters", &e))?;
+    audit::record(
+        &console,
+        &signed,
+        "rollout.retry",
+        &id,
+        None,
+        Some(crate::auth::sha256_hex(&format!("{id} retried {queued}"))),
+    )
+    .await?;
+    tracing::info!(user = signed.user.id, rollout = %id, queued, "console dead letters retried");
+    Ok(html::see_other(&format!("/console/rollouts/{id}")))
 }
 
 pub(crate) async fn start<S: AllStores + Accounts>(
@@ -382,17 +572,17 @@ pub(crate) async fn start<S: AllStores + Accounts>(
     let file_hash = std::fs::read_to_string(&file)
         .ok()
         .map(|t| crate::auth::sha256_hex(&t));
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        &console,
+        &signed,
         "rollout.start",
         &planned.definition.id,
         None,
         file_hash,
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(user = signed.user.id, rollout = %planned.definition.id, members = written, "console rollout started");
     html::see_other(&format!("/console/rollouts/{}", planned.definition.id))
@@ -435,17 +625,17 @@ pub(crate) async fn change_state<S: AllStores + Accounts>(
     {
         return html::failed(Some(&viewer), "cannot change a rollout's state", &e);
     }
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        &console,
+        &signed,
         &format!("rollout.{action}"),
         &id,
         Some(crate::auth::sha256_hex(before.as_str())),
         Some(crate::auth::sha256_hex(state.as_str())),
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(user = signed.user.id, rollout = %id, state = state.as_str(), "console rollout state changed");
     html::see_other(&format!("/console/rollouts/{id}"))
@@ -770,17 +960,17 @@ pub(crate) async fn create<S: AllStores + Accounts>(
     {
         return html::failed(Some(&viewer), "cannot write a rollout file", &e);
     }
-    let entry = audit::entry(
-        console.now(),
-        Some(signed.user.id),
-        &signed.user.name,
+    if let Err(r) = audit::record(
+        &console,
+        &signed,
         "rollout.write",
         &format!("rollouts/{id}.toml"),
         None,
         Some(crate::auth::sha256_hex(&text)),
-    );
-    if let Err(e) = console.store.audit(&entry).await {
-        return html::failed(Some(&viewer), "cannot write the audit log", &e);
+    )
+    .await
+    {
+        return r;
     }
     tracing::info!(user = signed.user.id, rollout = %id, "console rollout file written");
     html::see_other(&format!("/console/rollouts/{id}"))

@@ -112,6 +112,15 @@ pub trait Accounts: Send + Sync {
         id_hash: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Disables a user: their password and any set-up token are removed
+    /// and every session of theirs ends, in one transaction, so they can
+    /// sign in again only through a new set-up link. False when there is
+    /// no such user.
+    fn disable_console_user(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Ends every session of a user; returns how many there were.
     fn end_console_sessions_of(
         &self,

@@ -178,6 +178,17 @@ pub struct WaveCounts {
 }
 
 /// A dead letter with its reason, for `cascade status`.
+/// One rollout's totals: members, how many acknowledged, and outbox rows
+/// sent and dead (every step's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct RolloutTotals {
+    pub rollout_id: String,
+    pub members: i64,
+    pub acknowledged: i64,
+    pub sent: i64,
+    pub dead: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeadLetter {
     pub person_id: String,
@@ -283,6 +294,11 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
     ) -> impl Future<Output = Result<Vec<WaveCounts>, StoreError>> + Send;
 
+    /// Every rollout's totals in one query (what a list of rollouts shows),
+    /// by rollout id.
+    fn rollout_totals(&self)
+    -> impl Future<Output = Result<Vec<RolloutTotals>, StoreError>> + Send;
+
     /// Outbox rows still to send: due (now or later, retries included) or leased.
     fn outstanding(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -317,6 +333,17 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Queues a rollout's dead letters again, due at `now` with their
+    /// attempts reset: for each step of each recipient, only the first
+    /// channel that dead-lettered, and only when no row of that step was
+    /// sent or is still queued (so nobody gets a step twice). Returns how
+    /// many rows were queued.
+    fn retry_dead_letters(
+        &self,
+        rollout_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Per channel of the rollout, the latest error of a row not sent
     /// (waiting to be retried, being sent again, or dead), by channel name.

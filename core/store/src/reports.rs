@@ -110,6 +110,53 @@ pub struct DirectoryRows {
     pub champions: Vec<ChampionRow>,
 }
 
+/// One team's members in one rollout (not cancelled): how many, how many
+/// acknowledged, and how many champion confirmations the team has for
+/// the rollout's item.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TeamCoverage {
+    pub rollout_id: String,
+    pub item_id: String,
+    pub team_id: String,
+    pub members: i64,
+    pub acknowledged: i64,
+    pub confirmations: i64,
+}
+
+/// A member of a rollout who has not acknowledged its item version.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutstandingPerson {
+    pub person_id: String,
+    pub name: String,
+    pub team: String,
+}
+
+/// How many people gave one answer to one follow-up of a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AnswerTally {
+    /// 1-based, as in the rollout's follow-ups.
+    pub follow_up: u32,
+    pub answer: String,
+    pub count: i64,
+}
+
+/// An active person found by a search, with their team and agency.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FoundPerson {
+    pub id: String,
+    pub name: String,
+    pub team: String,
+    pub agency: String,
+}
+
+/// One of a person's channel identities, without its address: which
+/// identity kind, and whether the provider said it can no longer be reached.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IdentityStatus {
+    pub channel: String,
+    pub unreachable: bool,
+}
+
 /// Report queries, on top of [`super::Store`].
 pub trait Reports: Send + Sync {
     /// Ids of rollouts created in `[from, to)` (Unix milliseconds), oldest first.
@@ -131,6 +178,45 @@ pub trait Reports: Send + Sync {
         item_id: &str,
     ) -> impl Future<Output = Result<Vec<ConfirmationRow>, StoreError>> + Send;
 
-    /// Agencies, teams, people, roles and active champions, each ordered by id.
-    fn report_directory(&self) -> impl Future<Output = Result<DirectoryRows, StoreError>> + Send;
+    /// Coverage of each of `team_ids` in every rollout not cancelled that
+    /// has members in it, by rollout (newest first) then team.
+    fn team_coverage(
+        &self,
+        team_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<TeamCoverage>, StoreError>> + Send;
+
+    /// Up to `limit` members of a rollout who have not acknowledged, by
+    /// team name then name.
+    fn outstanding_people(
+        &self,
+        rollout_id: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutstandingPerson>, StoreError>> + Send;
+
+    /// A rollout's follow-up answers counted, by follow-up then most given.
+    fn answer_tallies(
+        &self,
+        rollout_id: &str,
+    ) -> impl Future<Output = Result<Vec<AnswerTally>, StoreError>> + Send;
+
+    /// Up to `limit` active people whose name or id holds `text` (any
+    /// case), by name.
+    fn find_people(
+        &self,
+        text: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FoundPerson>, StoreError>> + Send;
+
+    /// A person's identities, by identity kind, addresses left out.
+    fn identity_statuses(
+        &self,
+        person_id: &str,
+    ) -> impl Future<Output = Result<Vec<IdentityStatus>, StoreError>> + Send;
+
+    /// Agencies, teams and active champions, and the people (with their
+    /// roles) who are members of `rollout_ids`, each ordered by id.
+    fn report_directory(
+        &self,
+        rollout_ids: &[String],
+    ) -> impl Future<Output = Result<DirectoryRows, StoreError>> + Send;
 }

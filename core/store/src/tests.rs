@@ -831,3 +831,98 @@ mod team_posts {
         }
     }
 }
+
+/// A delivery of rollout `r-1`'s initial step to `person` on `channel`.
+fn initial(person: &str, channel: &str, rank: u32) -> NewDelivery {
+    NewDelivery {
+        idempotency_key: format!("r-1:{person}:initial:{rank}"),
+        rollout_id: "r-1".to_owned(),
+        person_id: person.to_owned(),
+        recipient_id: person.to_owned(),
+        wave: 0,
+        step_kind: cascade_model::rollout::StepKind::Initial,
+        step_number: 0,
+        channel: channel.to_owned(),
+        channel_rank: rank,
+        due_at: 1_000,
+    }
+}
+
+#[tokio::test]
+async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent() {
+    let project = Project::with_directory().await;
+    let store = &project.store;
+    let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
+    store.save_item(&item, "source").await.unwrap();
+    let member = |id: &str| NewMember {
+        person_id: id.to_owned(),
+        wave: 0,
+        first_due_at: 1_000,
+    };
+    store
+        .create_rollout(NewRollout {
+            id: "r-1",
+            item_id: "nl-neglect",
+            item_version: "aaa111",
+            definition: "{}",
+            members: &[member("p-1"), member("p-2"), member("p-3")],
+            audience: None,
+            team_posts: &[],
+            now: 0,
+        })
+        .await
+        .unwrap();
+    // p-1: dead on email, then dead on telegram too (its fallback);
+    // p-2: dead on email, sent by its telegram fallback; p-3: sent.
+    store
+        .materialise(
+            &[
+                initial("p-1", "email", 0),
+                initial("p-1", "telegram", 1),
+                initial("p-2", "email", 0),
+                initial("p-2", "telegram", 1),
+                initial("p-3", "email", 0),
+            ],
+            &[],
+            1_000,
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
+    let outcomes: Vec<(i64, DeliveryOutcome)> = claimed
+        .iter()
+        .map(|c| {
+            let sent = c.person_id == "p-3" || (c.person_id == "p-2" && c.channel == "telegram");
+            let outcome = if sent {
+                DeliveryOutcome::Sent { provider_id: None }
+            } else {
+                DeliveryOutcome::Dead {
+                    reason: "refused".to_owned(),
+                }
+            };
+            (c.id, outcome)
+        })
+        .collect();
+    store.record(&outcomes, &[], 1_000).await.unwrap();
+
+    assert_eq!(store.retry_dead_letters("r-1", 5_000).await.unwrap(), 1);
+    let again = store.claim(5_000, 10, 60_000, &[]).await.unwrap();
+    let again: Vec<(&str, &str, u32)> = again
+        .iter()
+        .map(|c| (c.person_id.as_str(), c.channel.as_str(), c.attempts))
+        .collect();
+    assert_eq!(again, [("p-1", "email", 1)], "attempts start again");
+    // Nothing is dead that may be retried now; a cancelled rollout retries nothing.
+    assert_eq!(store.retry_dead_letters("r-1", 6_000).await.unwrap(), 0);
+    store
+        .set_rollout_state("r-1", RolloutState::Cancelled, 7_000)
+        .await
+        .unwrap();
+    assert_eq!(store.retry_dead_letters("r-1", 8_000).await.unwrap(), 0);
+    let totals = store.rollout_totals().await.unwrap();
+    assert_eq!(
+        (totals[0].members, totals[0].sent, totals[0].dead),
+        (3, 2, 2),
+        "{totals:?}"
+    );
+}

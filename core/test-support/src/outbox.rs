@@ -3,7 +3,10 @@
 //! Each panics if the store fails.
 
 use cascade_model::rollout::StepKind;
-use cascade_store::{DeliveryState, Inspect, OutboxRow};
+use cascade_store::{
+    ClaimedDelivery, DeliveryOutcome, DeliveryState, Inspect, MemberAdvance, NewDelivery, Outbox,
+    OutboxRow,
+};
 
 /// Every outbox row, in the order queued.
 pub async fn rows(store: &impl Inspect) -> Vec<OutboxRow> {
@@ -59,4 +62,67 @@ pub async fn refusals(store: &impl Inspect) -> Vec<(String, i64)> {
         }
     }
     by_reason
+}
+
+/// What the scheduler and dispatcher write for every member due at `at`,
+/// without a plugin: their first message queued on `channel` (rank 0),
+/// their steps ended, then each claimed and recorded with the outcome
+/// `outcome` gives it. Returns how many were queued.
+pub async fn send_first_messages(
+    store: &impl Outbox,
+    at: i64,
+    channel: &str,
+    outcome: impl Fn(&ClaimedDelivery) -> DeliveryOutcome,
+) -> usize {
+    fn fail<T>(e: cascade_store::StoreError) -> T {
+        panic!("{e}")
+    }
+    let mut queued = 0;
+    loop {
+        let due = store.due_members(at, 5000).await.unwrap_or_else(fail);
+        if due.is_empty() {
+            break;
+        }
+        let deliveries: Vec<NewDelivery> = due
+            .iter()
+            .map(|m| NewDelivery {
+                idempotency_key: format!("{}:{}:initial", m.rollout_id, m.person_id),
+                rollout_id: m.rollout_id.clone(),
+                person_id: m.person_id.clone(),
+                recipient_id: m.person_id.clone(),
+                wave: m.wave,
+                step_kind: StepKind::Initial,
+                step_number: 0,
+                channel: channel.to_owned(),
+                channel_rank: 0,
+                due_at: at,
+            })
+            .collect();
+        let advances: Vec<MemberAdvance> = due
+            .iter()
+            .map(|m| MemberAdvance {
+                rollout_id: m.rollout_id.clone(),
+                person_id: m.person_id.clone(),
+                next_step: 1,
+                next_due_at: None,
+            })
+            .collect();
+        store
+            .materialise(&deliveries, &advances, at)
+            .await
+            .unwrap_or_else(fail);
+        queued += deliveries.len();
+    }
+    loop {
+        let claimed = store
+            .claim(at, 5000, 60_000, &[])
+            .await
+            .unwrap_or_else(fail);
+        if claimed.is_empty() {
+            return queued;
+        }
+        let outcomes: Vec<(i64, DeliveryOutcome)> =
+            claimed.iter().map(|c| (c.id, outcome(c))).collect();
+        store.record(&outcomes, &[], at).await.unwrap_or_else(fail);
+    }
 }

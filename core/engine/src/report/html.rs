@@ -50,6 +50,16 @@ pub(super) fn render(report: &Report) -> String {
         esc(&report.title),
         esc(&report.generated)
     );
+    out.push_str(&sections(report));
+    out.push_str("</main>\n</body>\n</html>\n");
+    out
+}
+
+/// The report's figures, charts and notes as HTML to go inside a page's
+/// `<main>` after its own heading (the console's reports page), with no
+/// styles of its own: the same markup the `html` file carries.
+pub(super) fn sections(report: &Report) -> String {
+    let mut out = String::new();
     if let Some(total) = report
         .sections
         .iter()
@@ -85,7 +95,7 @@ pub(super) fn render(report: &Report) -> String {
     for note in &report.notes {
         let _ = writeln!(out, "<li>{}</li>", esc(note));
     }
-    out.push_str("</ul>\n</section>\n</main>\n</body>\n</html>\n");
+    out.push_str("</ul>\n</section>\n");
     out
 }
 

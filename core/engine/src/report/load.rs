@@ -99,7 +99,7 @@ pub async fn load(
         people,
         roles,
         champions,
-    } = store.report_directory().await?;
+    } = store.report_directory(rollout_ids).await?;
     Ok(Rows {
         now,
         agencies,

@@ -99,6 +99,12 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
+/// The HTML report's figures, charts and notes without its page around
+/// them, for a page that has its own heading and styles (the console).
+pub fn html_sections(report: &Report) -> String {
+    html::sections(report)
+}
+
 /// A computed report: plain figures, ready to render.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {

@@ -94,6 +94,25 @@ impl Accounts for SqliteStore {
         .await?)
     }
 
+    async fn disable_console_user(&self, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE console_users SET password_hash = NULL, setup_hash = NULL, setup_expires_at = NULL
+             WHERE name = ?",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM console_sessions WHERE user_id = (SELECT id FROM console_users WHERE name = ?)",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn console_users(&self) -> Result<Vec<ConsoleUser>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM console_users ORDER BY name"

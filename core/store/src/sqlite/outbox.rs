@@ -358,6 +358,23 @@ impl Outbox for SqliteStore {
             .collect())
     }
 
+    async fn rollout_totals(&self) -> Result<Vec<RolloutTotals>, StoreError> {
+        // Two grouped scans over covering indexes, not two queries a rollout.
+        Ok(sqlx::query_as(
+            "SELECT r.id AS rollout_id, COALESCE(m.members, 0) AS members,
+                    COALESCE(m.acknowledged, 0) AS acknowledged,
+                    COALESCE(o.sent, 0) AS sent, COALESCE(o.dead, 0) AS dead
+             FROM rollouts r
+             LEFT JOIN (SELECT rollout_id, COUNT(*) AS members, COUNT(acknowledged_at) AS acknowledged
+                        FROM rollout_members GROUP BY rollout_id) m ON m.rollout_id = r.id
+             LEFT JOIN (SELECT rollout_id, SUM(state = 'sent') AS sent, SUM(state = 'dead') AS dead
+                        FROM outbox GROUP BY rollout_id) o ON o.rollout_id = r.id
+             ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn outstanding(&self) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state IN ('due', 'leased')")
@@ -429,6 +446,26 @@ impl Outbox for SqliteStore {
         .bind(rollout_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn retry_dead_letters(&self, rollout_id: &str, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'due', due_at = ?1, attempts = 0, lease_until = NULL, updated_at = ?1
+             WHERE rollout_id = ?2 AND state = 'dead'
+               AND EXISTS (SELECT 1 FROM rollouts r WHERE r.id = ?2 AND r.state <> 'cancelled')
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox o
+                   WHERE o.rollout_id = outbox.rollout_id AND o.person_id = outbox.person_id
+                     AND o.recipient_id = outbox.recipient_id AND o.step_kind = outbox.step_kind
+                     AND o.step_number = outbox.step_number
+                     AND (o.state IN ('due', 'leased', 'sent')
+                          OR (o.state = 'dead' AND o.channel_rank < outbox.channel_rank)))",
+        )
+        .bind(now)
+        .bind(rollout_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn dead_letters(

@@ -106,8 +106,107 @@ impl Reports for SqliteStore {
         .await?)
     }
 
-    async fn report_directory(&self) -> Result<DirectoryRows, StoreError> {
+    async fn team_coverage(&self, team_ids: &[String]) -> Result<Vec<TeamCoverage>, StoreError> {
+        if team_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // People of the teams first, then each rollout's member row by its
+        // primary key: a few lookups a person, whatever the rollouts' size.
+        let placeholders = vec!["?"; team_ids.len()].join(", ");
+        let sql = format!(
+            "SELECT m.rollout_id, r.item_id, p.team_id, COUNT(*) AS members,
+                    SUM(m.acknowledged_at IS NOT NULL) AS acknowledged,
+                    (SELECT COUNT(*) FROM cascade_confirmations c
+                     WHERE c.item_id = r.item_id AND c.team_id = p.team_id) AS confirmations
+             FROM people p CROSS JOIN rollouts r
+             JOIN rollout_members m ON m.rollout_id = r.id AND m.person_id = p.id
+             WHERE p.team_id IN ({placeholders}) AND r.state != 'cancelled'
+             GROUP BY m.rollout_id, p.team_id
+             ORDER BY r.created_at DESC, m.rollout_id, p.team_id"
+        );
+        let mut query = sqlx::query_as::<_, TeamCoverage>(&sql);
+        for team in team_ids {
+            query = query.bind(team);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    async fn outstanding_people(
+        &self,
+        rollout_id: &str,
+        limit: u32,
+    ) -> Result<Vec<OutstandingPerson>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT m.person_id, p.display_name AS name, t.name AS team
+             FROM rollout_members m JOIN people p ON p.id = m.person_id
+             JOIN teams t ON t.id = p.team_id
+             WHERE m.rollout_id = ? AND m.acknowledged_at IS NULL
+             ORDER BY t.name, p.display_name, m.person_id LIMIT ?",
+        )
+        .bind(rollout_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn answer_tallies(&self, rollout_id: &str) -> Result<Vec<AnswerTally>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT follow_up, answer, COUNT(*) AS count FROM follow_up_answers
+             WHERE rollout_id = ? GROUP BY follow_up, answer ORDER BY follow_up, count DESC, answer",
+        )
+        .bind(rollout_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn find_people(&self, text: &str, limit: u32) -> Result<Vec<FoundPerson>, StoreError> {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        Ok(sqlx::query_as(
+            "SELECT p.id, p.display_name AS name, t.name AS team, a.name AS agency
+             FROM people p JOIN teams t ON t.id = p.team_id JOIN agencies a ON a.id = p.agency_id
+             WHERE p.active = 1
+               AND (p.display_name LIKE ?1 ESCAPE '\\' OR p.id LIKE ?1 ESCAPE '\\')
+             ORDER BY p.display_name, p.id LIMIT ?2",
+        )
+        .bind(format!("%{escaped}%"))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn identity_statuses(&self, person_id: &str) -> Result<Vec<IdentityStatus>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT channel, unreachable_at IS NOT NULL AS unreachable FROM channel_identities
+             WHERE person_id = ? ORDER BY channel, unreachable",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn report_directory(&self, rollout_ids: &[String]) -> Result<DirectoryRows, StoreError> {
         let pool = &self.pool;
+        // Only the members' people and roles: a report of one rollout of a
+        // few thousand people reads a few thousand rows, not the directory.
+        let members = format!(
+            "SELECT person_id FROM rollout_members WHERE rollout_id IN ({})",
+            vec!["?"; rollout_ids.len()].join(", ")
+        );
+        let people_sql = format!(
+            "SELECT id, agency_id, team_id FROM people WHERE id IN ({members}) ORDER BY id"
+        );
+        let roles_sql = format!(
+            "SELECT person_id, role FROM person_roles WHERE person_id IN ({members}) ORDER BY person_id, role"
+        );
+        let mut people = sqlx::query_as::<_, PersonRow>(&people_sql);
+        let mut roles = sqlx::query_as::<_, RoleRow>(&roles_sql);
+        for id in rollout_ids {
+            people = people.bind(id);
+            roles = roles.bind(id);
+        }
         Ok(DirectoryRows {
             agencies: sqlx::query_as("SELECT id, name FROM agencies ORDER BY id")
                 .fetch_all(pool)
@@ -115,14 +214,8 @@ impl Reports for SqliteStore {
             teams: sqlx::query_as("SELECT id, agency_id, name FROM teams ORDER BY id")
                 .fetch_all(pool)
                 .await?,
-            people: sqlx::query_as("SELECT id, agency_id, team_id FROM people ORDER BY id")
-                .fetch_all(pool)
-                .await?,
-            roles: sqlx::query_as(
-                "SELECT person_id, role FROM person_roles ORDER BY person_id, role",
-            )
-            .fetch_all(pool)
-            .await?,
+            people: people.fetch_all(pool).await?,
+            roles: roles.fetch_all(pool).await?,
             champions: sqlx::query_as(
                 "SELECT person_id, theme FROM champions WHERE active = 1 ORDER BY person_id, theme",
             )
