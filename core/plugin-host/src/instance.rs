@@ -4,8 +4,8 @@
 
 use super::{LoadedPlugin, PluginError, library::collect};
 use cascade_plugin_api::{
-    CallFn, Capability, HostCallbacks, InboundEvent, LogLevel, LogLine, SendRequest, SendResult,
-    WebhookRequest, WebhookResponse,
+    CallFn, Capability, ChannelHealth, HostCallbacks, InboundEvent, LogLevel, LogLine, SendRequest,
+    SendResult, WebhookRequest, WebhookResponse,
 };
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -53,7 +53,12 @@ unsafe extern "C" fn on_done(ctx: *mut c_void, data: *const u8, len: usize) {
 struct CallbackContext {
     instance: String,
     inbound: mpsc::UnboundedSender<Inbound>,
+    /// Why the running channel says it does not work, if it said so.
+    fault: Fault,
 }
+
+/// A running channel's own report that it stopped working, and why.
+pub(crate) type Fault = Arc<Mutex<Option<String>>>;
 
 unsafe extern "C" fn on_emit(ctx: *mut c_void, data: *const u8, len: usize) {
     // SAFETY: `ctx` is a leaked `CallbackContext`; `data` is borrowed for the call.
@@ -75,22 +80,42 @@ unsafe extern "C" fn on_log(ctx: *mut c_void, data: *const u8, len: usize) {
     // SAFETY: as for `on_emit`.
     let (context, bytes) = unsafe { (&*ctx.cast::<CallbackContext>(), borrowed(data, len)) };
     let channel = context.instance.as_str();
-    match serde_json::from_slice::<LogLine>(bytes) {
+    let line = serde_json::from_slice::<LogLine>(bytes);
+    if let Ok(LogLine {
+        channel: Some(health),
+        message,
+        ..
+    }) = &line
+    {
+        let mut fault = context
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *fault = match health {
+            ChannelHealth::Down => Some(message.clone()),
+            ChannelHealth::Up => None,
+        };
+    }
+    match line {
         Ok(LogLine {
             level: LogLevel::Error,
             message,
+            ..
         }) => tracing::error!(channel, "{message}"),
         Ok(LogLine {
             level: LogLevel::Warn,
             message,
+            ..
         }) => tracing::warn!(channel, "{message}"),
         Ok(LogLine {
             level: LogLevel::Info,
             message,
+            ..
         }) => tracing::info!(channel, "{message}"),
         Ok(LogLine {
             level: LogLevel::Debug,
             message,
+            ..
         }) => tracing::debug!(channel, "{message}"),
         Err(e) => tracing::warn!(channel, "the plugin wrote a malformed log line: {e}"),
     }
@@ -138,6 +163,7 @@ pub struct ChannelInstance {
     handle: RwLock<usize>,
     send_timeout: Duration,
     stop_timeout: Duration,
+    fault: Fault,
 }
 
 impl ChannelInstance {
@@ -149,9 +175,11 @@ impl ChannelInstance {
         send_timeout: Duration,
         start_timeout: Duration,
     ) -> Result<ChannelInstance, PluginError> {
+        let fault = Fault::default();
         let context: &'static CallbackContext = Box::leak(Box::new(CallbackContext {
             instance: name.clone(),
             inbound,
+            fault: fault.clone(),
         }));
         let context = context as *const CallbackContext as usize;
         let config = serde_json::to_vec(&config).expect("a JSON value serialises");
@@ -198,8 +226,18 @@ impl ChannelInstance {
                 handle: RwLock::new(handle),
                 send_timeout,
                 stop_timeout: start_timeout,
+                fault,
             }),
         }
+    }
+
+    /// What the running channel last said stopped it working, if anything
+    /// (cleared when it says it works again).
+    pub fn fault(&self) -> Option<String> {
+        self.fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends one message and waits for the plugin's answer.

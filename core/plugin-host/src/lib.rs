@@ -341,7 +341,11 @@ impl PluginHost {
             })
             .collect();
         for instance in self.instances() {
-            states.insert(instance.name.clone(), ChannelState::Up);
+            let state = match instance.fault() {
+                None => ChannelState::Up,
+                Some(reason) => ChannelState::Down { reason },
+            };
+            states.insert(instance.name.clone(), state);
         }
         states
     }

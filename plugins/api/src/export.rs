@@ -69,10 +69,34 @@ impl Host {
 
     /// Writes a line into the host's log. Never log secrets or message content.
     pub fn log(&self, level: LogLevel, message: impl Into<String>) {
-        let line = LogLine {
+        self.write_log(LogLine {
             level,
             message: message.into(),
-        };
+            channel: None,
+        });
+    }
+
+    /// Logs `reason` as an error and tells the host the channel has stopped
+    /// working while running (it shows it down, with `reason`, until
+    /// [`Host::channel_up`]). `reason` is for a person: say what to change.
+    pub fn channel_down(&self, reason: impl Into<String>) {
+        self.write_log(LogLine {
+            level: LogLevel::Error,
+            message: reason.into(),
+            channel: Some(crate::ChannelHealth::Down),
+        });
+    }
+
+    /// Logs `message` and tells the host the channel works again.
+    pub fn channel_up(&self, message: impl Into<String>) {
+        self.write_log(LogLine {
+            level: LogLevel::Info,
+            message: message.into(),
+            channel: Some(crate::ChannelHealth::Up),
+        });
+    }
+
+    fn write_log(&self, line: LogLine) {
         let json = serde_json::to_vec(&line).expect("log lines are plain data");
         // SAFETY: as for `emit`.
         unsafe { (self.callbacks.log)(self.callbacks.ctx, json.as_ptr(), json.len()) }

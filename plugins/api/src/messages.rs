@@ -321,6 +321,21 @@ pub enum InboundKind {
 pub struct LogLine {
     pub level: LogLevel,
     pub message: String,
+    /// Set when the line also says the channel stopped or resumed working
+    /// while running (a gateway that refused the bot, say): the host then
+    /// shows it down, with this line as the reason, in `/health`, `status`
+    /// and the metrics, until a line says it is up again. Absent in plain
+    /// log lines, and ignored by hosts that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<ChannelHealth>,
+}
+
+/// A running channel's health, as a plugin reports it with a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelHealth {
+    Up,
+    Down,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -106,10 +106,12 @@ impl ChannelPlugin for DiscordChannel {
         runtime.spawn(async move {
             // Asks GET /gateway/bot for the shard count Discord recommends.
             if let Err(error) = client.start_autosharded().await {
-                gateway_host.log(
-                    LogLevel::Error,
-                    format!("the Discord gateway stopped: {error}; buttons and commands are not received until the engine restarts"),
-                );
+                // Down in /health, status and the metrics, not only logged:
+                // sends still go, but no press or command arrives.
+                gateway_host.channel_down(format!(
+                    "the Discord gateway stopped: {}; buttons and commands are not received until cascade restarts",
+                    gateway_error(&error)
+                ));
             }
         });
         host.log(
@@ -156,5 +158,23 @@ impl ChannelPlugin for DiscordChannel {
             // Drops every send still running, so each answers with a retry.
             runtime.shutdown_timeout(GATEWAY_CLOSE_WAIT);
         }
+    }
+}
+
+/// A gateway failure in words for a person, with what to change where
+/// there is something to change.
+fn gateway_error(error: &serenity::Error) -> String {
+    use serenity::all::GatewayError;
+    match error {
+        serenity::Error::Gateway(GatewayError::DisallowedGatewayIntents) => {
+            "Discord refused the bot's gateway intents (close code 4014); turn on the privileged intents it asks for in the Discord developer portal, or remove them".to_owned()
+        }
+        serenity::Error::Gateway(GatewayError::InvalidGatewayIntents) => {
+            "Discord says the bot's gateway intents are invalid (close code 4013)".to_owned()
+        }
+        serenity::Error::Gateway(GatewayError::InvalidAuthentication) => {
+            "Discord refused the bot token (close code 4004); check the token secret".to_owned()
+        }
+        other => other.to_string(),
     }
 }

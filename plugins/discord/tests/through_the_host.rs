@@ -1067,3 +1067,36 @@ async fn a_short_rate_limit_on_an_edit_is_waited_out_and_the_edit_lands() {
     assert_eq!(fake.message(message)["content"], "1 of 3 acknowledged");
     bot.stop().await;
 }
+
+/// Found against an independent Discord: a gateway that refuses the bot
+/// (close code 4014, disallowed intents) was logged once while `/health`
+/// said ok. The channel now shows down, with the reason and what to do,
+/// in the host's channel states (what `/health`, `status` and the metrics
+/// read); sends still go by REST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_refuses_the_bot_shows_the_channel_down_with_the_reason() {
+    let fake = FakeDiscord::start().await;
+    fake.state().refuse_identify_with = Some(4014);
+    let bot = Bot::start(&fake, json!({})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let reason = loop {
+        if let Some(cascade_plugin_host::ChannelState::Down { reason }) =
+            bot.host.channel_states().get("discord")
+        {
+            break reason.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the channel never showed down: {:?}",
+            bot.host.channel_states()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(reason.contains("4014"), "{reason}");
+    assert!(reason.contains("developer portal"), "{reason}");
+    assert!(matches!(
+        bot.send(&dm("d-1", SAM, &["Read me"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
+    bot.stop().await;
+}

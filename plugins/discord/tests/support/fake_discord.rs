@@ -94,6 +94,9 @@ pub struct FakeState {
     live: Option<mpsc::UnboundedSender<Outgoing>>,
     /// Refusals the fake made, as (path, message), for assertions.
     pub refusals: Vec<(String, String)>,
+    /// A close code every IDENTIFY is answered with (4014: the bot asked
+    /// for privileged intents the application is not allowed).
+    pub refuse_identify_with: Option<u16>,
 }
 
 impl FakeState {
@@ -1047,6 +1050,9 @@ fn on_client_payload(fake: &Shared, payload: &Value, ready: &mut bool) -> Result
             }
             if !token_ok(&payload["d"]["token"]) {
                 return Err(4004);
+            }
+            if let Some(code) = state.refuse_identify_with {
+                return Err(code);
             }
             state.identifies += 1;
             let session_id = format!("session-{}", state.identifies);
