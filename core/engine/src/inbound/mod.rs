@@ -23,7 +23,7 @@ use crate::delivery::{Rollouts, World, from_millis};
 use crate::respond::{
     self, Acknowledged, ChosenAnswer, Denied, Responses, Unavailable, Via, team_name,
 };
-use cascade_plugin_api::{Action, InboundKind};
+use cascade_plugin_api::{Action, InboundKind, ReceiptStatus};
 use cascade_plugin_host::Inbound;
 use cascade_store::{AckMethod, AckOutcome, DeliveryInfo, Evidence, Outbox, Store, TeamPosts};
 use chrono::NaiveDate;
@@ -91,6 +91,11 @@ pub enum InboundOutcome {
         person_id: String,
     },
     Cancelled,
+    /// A provider's delivery receipt, for the person the address belongs to.
+    Receipt {
+        status: ReceiptStatus,
+        person_id: Option<String>,
+    },
     Refused {
         reason: Refusal,
     },
@@ -376,7 +381,42 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             InboundKind::Text { text } => self.text(text, from).await,
             InboundKind::Action { action_id, .. } => self.action(action_id, from).await,
             InboundKind::Form { action_id, fields } => self.form(action_id, fields, from).await,
+            InboundKind::Receipt { status, .. } => self.receipt(*status, from).await,
         }
+    }
+
+    /// A provider's delivery receipt: a permanent failure marks the address
+    /// unreachable, so the person's later steps use their next channel.
+    /// Receipts are never answered.
+    async fn receipt(
+        &self,
+        status: ReceiptStatus,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let person = self
+            .store
+            .person_for_account(from.identity, from.account)
+            .await?;
+        if status == ReceiptStatus::PermanentFailure
+            && let Some(person) = &person
+        {
+            self.world.unreachable(from.identity, person, from.account);
+            self.store
+                .mark_unreachable(from.identity, from.account, from.now)
+                .await?;
+            tracing::warn!(
+                channel = %from.channel,
+                person = %person,
+                "the provider reports a permanent failure; using the person's next channel from now on"
+            );
+        }
+        Ok(Handled {
+            outcome: InboundOutcome::Receipt {
+                status,
+                person_id: person,
+            },
+            answer: Answer::default(),
+        })
     }
 
     /// The person the account that pressed a button is linked to;
