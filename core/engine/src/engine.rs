@@ -83,6 +83,8 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             "telegram" => vec![Channel::Telegram],
             // Adaptive Cards read the same Markdown subset as Discord.
             "discord" | "teams" => vec![Channel::Discord],
+            // GOV.UK Notify formats the plain text itself.
+            "notify" => vec![Channel::EmailText],
             other => {
                 return Err(format!(
                     "channel \"{}\": the {other} plugin has no default render\n  help: say which it carries, e.g. formats = [\"email-text\"]",
