@@ -137,7 +137,7 @@ async fn a_text_message_is_a_short_notice_with_the_link() {
         .unwrap();
     assert!(matches!(result, SendResult::Delivered { .. }), "{result:?}");
     let n = &fake.notifications()[0];
-    assert_eq!((n.kind.as_str(), n.to.as_str()), ("sms", "447700900123"));
+    assert_eq!((n.kind.as_str(), n.to.as_str()), ("sms", "07700 900123"));
     assert_eq!(n.template_id, SMS_TEMPLATE);
     let body = n.personalisation["body"].as_str().unwrap();
     assert_eq!(

@@ -264,7 +264,9 @@ impl FakeNotify {
                     &format!("Missing personalisation: {}", missing.join(", ")),
                 );
             }
-            let to = if kind == "email" {
+            // `to` is kept as given, as Notify keeps it (and sends it back in
+            // receipts); the normalised number is for the guest list.
+            let (to, normalised) = if kind == "email" {
                 let address = body["email_address"].as_str().unwrap_or_default();
                 let valid = address
                     .split_once('@')
@@ -276,16 +278,17 @@ impl FakeNotify {
                         "email_address Not a valid email address",
                     );
                 }
-                address.to_owned()
+                (address.to_owned(), address.to_lowercase())
             } else {
-                match uk_mobile(body["phone_number"].as_str().unwrap_or_default()) {
-                    Ok(number) => number,
+                let given = body["phone_number"].as_str().unwrap_or_default();
+                match uk_mobile(given) {
+                    Ok(number) => (given.to_owned(), number),
                     Err(why) => {
                         return error(400, "ValidationError", &format!("phone_number {why}"));
                     }
                 }
             };
-            if state.trial_mode && !state.guest_list.contains(&to) {
+            if state.trial_mode && !state.guest_list.contains(&normalised) {
                 return error(
                     400,
                     "BadRequestError",
