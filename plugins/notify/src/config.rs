@@ -338,6 +338,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_describes_every_config_key() {
+        let readme = include_str!("../README.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md lacks `{key}`"
+            );
+        }
+    }
+
+    #[test]
     fn the_key_is_read_from_its_end_whatever_its_name() {
         let key = ApiKey::parse(&format!("my-key-name-{SERVICE}-{SECRET}")).unwrap();
         assert_eq!(

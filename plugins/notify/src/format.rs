@@ -44,8 +44,7 @@ pub fn ack_link(text: &str) -> Option<String> {
     text.split(|c: char| c.is_whitespace() || c == '<' || c == '>')
         .filter(|word| word.starts_with("https://") || word.starts_with("http://"))
         .map(|word| word.trim_end_matches(['.', ',', ')', ';']))
-        .filter(|url| url.contains("/ack/"))
-        .last()
+        .rfind(|url| url.contains("/ack/"))
         .map(str::to_owned)
 }
 

@@ -88,13 +88,13 @@ fn error(status: u16, error: &str, message: &str) -> Response {
 
 /// Notify's check of a bearer token, as notifications-python-client's
 /// `decode_jwt_token` does it.
-fn authenticate(header: Option<&str>) -> Result<Seen, Response> {
+fn authenticate(header: Option<&str>) -> Result<Seen, Box<Response>> {
     let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
-        return Err(error(
+        return Err(Box::new(error(
             401,
             "AuthError",
             "Unauthorized: authentication token must be provided",
-        ));
+        )));
     };
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.required_spec_claims = Default::default();
@@ -106,22 +106,26 @@ fn authenticate(header: Option<&str>) -> Result<Seen, Response> {
         &validation,
     )
     .map_err(|_| {
-        error(
+        Box::new(error(
             403,
             "AuthError",
             "Invalid token: signature, api token not found",
-        )
+        ))
     })?;
     let Some(iat) = decoded.claims["iat"].as_i64() else {
-        return Err(error(403, "AuthError", "Invalid token: missing iat"));
+        return Err(Box::new(error(
+            403,
+            "AuthError",
+            "Invalid token: missing iat",
+        )));
     };
     let now = now();
     if (now - iat).abs() > 30 {
-        return Err(error(
+        return Err(Box::new(error(
             403,
             "AuthError",
             "Error: Your system clock must be accurate to within 30 seconds",
-        ));
+        )));
     }
     Ok(Seen { iat, now })
 }
@@ -186,7 +190,7 @@ impl FakeNotify {
                 .and_then(|h| h.to_str().ok()),
         ) {
             Ok(seen) => seen,
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         };
         self.state.lock().unwrap().tokens.push(seen);
         let method = request.method().clone();
