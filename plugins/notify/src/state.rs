@@ -95,6 +95,17 @@ impl Pacing {
     }
 }
 
+#[cfg(unix)]
+fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(0o600)
+}
+
+#[cfg(not(unix))]
+fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+    options
+}
+
 /// Seconds since the epoch now.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -149,8 +160,10 @@ impl Journal {
                 .map_err(|e| format!("cannot make the journal's folder for {shown}: {e}"))?;
         }
         let fresh: PathBuf = path.with_extension("new");
-        let mut out =
-            File::create(&fresh).map_err(|e| format!("cannot write the journal {shown}: {e}"))?;
+        // Only cascade's user may read it: references hold person ids.
+        let mut out = private(OpenOptions::new().write(true).create(true).truncate(true))
+            .open(&fresh)
+            .map_err(|e| format!("cannot write the journal {shown}: {e}"))?;
         for (at, key) in &kept {
             writeln!(out, "{at} {key}").map_err(|e| format!("cannot write {shown}: {e}"))?;
         }
@@ -245,6 +258,12 @@ mod tests {
         journal.note("r1").unwrap();
         assert!(journal.may_have_sent("r1"));
         drop(journal);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         let again = Journal::open(&path).unwrap();
         assert!(again.may_have_sent("r1"));
         assert!(!again.may_have_sent("r2"));
