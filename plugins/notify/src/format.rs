@@ -21,7 +21,7 @@ pub enum FormatError {
     #[error("the message has no email-text part: give this channel formats = [\"email-text\"]")]
     NoText,
     #[error(
-        "the message has no acknowledgement link, which a text message must carry: set [ack] base_url"
+        "the message has no link, which a text message must carry (the acknowledgement link, or a follow-up's answers): set [ack] base_url"
     )]
     NoLink,
 }
@@ -85,15 +85,32 @@ fn is_title(line: &str) -> bool {
         && !line.contains("://")
 }
 
-/// The short notice a text message carries.
-pub fn sms_notice(title: &str, link: &str) -> String {
-    let title: String = if title.chars().count() > SMS_TITLE_LIMIT {
+/// A title cut to [`SMS_TITLE_LIMIT`] characters.
+fn short_title(title: &str) -> String {
+    if title.chars().count() > SMS_TITLE_LIMIT {
         let cut: String = title.chars().take(SMS_TITLE_LIMIT - 1).collect();
         format!("{}…", cut.trim_end())
     } else {
         title.to_owned()
-    };
-    sanitise_sms(&format!("{title}\nRead it and acknowledge: {link}"))
+    }
+}
+
+/// The short notice a text message carries.
+pub fn sms_notice(title: &str, link: &str) -> String {
+    sanitise_sms(&format!(
+        "{}\nRead it and acknowledge: {link}",
+        short_title(title)
+    ))
+}
+
+/// The lines of a text that carry a web link, trimmed: a follow-up's
+/// choices ("Used it in practice: https://…").
+fn link_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.contains("https://") || l.contains("http://"))
+        .map(|l| l.trim_start_matches(['-', '*', '•', ' ']).to_owned())
+        .collect()
 }
 
 /// The JSON body of `POST /v2/notifications/{email|sms}`.
@@ -121,15 +138,21 @@ pub fn payload(config: &NotifyConfig, request: &SendRequest) -> Result<Value, Fo
             }
         }
         Kind::Sms => {
-            let link = if request.reply.is_some() {
-                link.unwrap_or_default()
-            } else {
-                link.ok_or(FormatError::NoLink)?
-            };
-            let notice = if request.reply.is_some() {
-                sanitise_sms(&text)
-            } else {
-                sms_notice(&subject, &link)
+            let notice = match (&request.reply, &link) {
+                (Some(_), _) => sanitise_sms(&text),
+                (None, Some(link)) => sms_notice(&subject, link),
+                // A follow-up: each answer is a link of its own.
+                (None, None) => {
+                    let choices = link_lines(&text);
+                    if choices.is_empty() {
+                        return Err(FormatError::NoLink);
+                    }
+                    sanitise_sms(&format!(
+                        "{}\n{}",
+                        short_title(&subject),
+                        choices.join("\n")
+                    ))
+                }
             };
             personalisation.insert("body".to_owned(), json!(notice));
             body.insert("phone_number".to_owned(), json!(request.recipient.address));
@@ -278,6 +301,45 @@ mod tests {
             ack_link(text).as_deref(),
             Some("https://l.example/ack/v1.abc")
         );
+    }
+
+    #[test]
+    fn a_follow_up_by_text_carries_each_answer_link() {
+        let config = NotifyConfig::from_json(&json!({
+            "kind": "sms",
+            "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a",
+            "api_key": "k-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0",
+        }))
+        .unwrap();
+        let request = SendRequest {
+            delivery_id: "d1".to_owned(),
+            idempotency_key: "r/p/follow-up-1/p/0".to_owned(),
+            channel: "notify".to_owned(),
+            recipient: cascade_plugin_api::Recipient {
+                person_id: "p".to_owned(),
+                display_name: "P".to_owned(),
+                address: "+447700900123".to_owned(),
+            },
+            message: cascade_plugin_api::Message {
+                subject: Some("Have you used this in practice?".to_owned()),
+                parts: vec![cascade_plugin_api::MessagePart {
+                    format: Format::EmailText,
+                    chunks: vec!["Have you used this in practice?\n\nHello P,\n\n- Used it in practice: https://l.example/answer/t/1\n- Not yet: https://l.example/answer/t/2\n".to_owned()],
+                }],
+            },
+            actions: vec![],
+            reply: None,
+            list: None,
+            post: None,
+        };
+        let body = payload(&config, &request).unwrap();
+        assert_eq!(
+            body["personalisation"]["body"],
+            "Have you used this in practice?\nUsed it in practice: https://l.example/answer/t/1\nNot yet: https://l.example/answer/t/2"
+        );
+        let mut without = request.clone();
+        without.message.parts[0].chunks = vec!["No links here.".to_owned()];
+        assert_eq!(payload(&config, &without), Err(FormatError::NoLink));
     }
 
     #[test]
