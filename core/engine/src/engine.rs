@@ -83,6 +83,8 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             "telegram" => vec![Channel::Telegram],
             // Teams rewrites this Markdown in Adaptive Cards' subset.
             "discord" | "teams" => vec![Channel::Discord],
+            // GOV.UK Notify formats the plain text itself.
+            "notify" => vec![Channel::EmailText],
             other => {
                 return Err(format!(
                     "channel \"{}\": the {other} plugin has no default render\n  help: say which it carries, e.g. formats = [\"email-text\"]",

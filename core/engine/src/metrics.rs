@@ -16,7 +16,7 @@ pub const ACKNOWLEDGEMENTS: &str = "cascade_acknowledgements_total";
 /// Counter: champions' cascade confirmations recorded, by `channel`.
 pub const CONFIRMATIONS: &str = "cascade_confirmations_total";
 /// Counter: inbound chat events handled, by `channel` and `kind`
-/// (`command`, `text`, `action`, `form`).
+/// (`command`, `text`, `action`, `form`, `receipt`).
 pub const INBOUND_EVENTS: &str = "cascade_inbound_events_total";
 /// Gauge: rows of active rollouts due now and not claimed, by `channel`.
 pub const QUEUE_DUE: &str = "cascade_queue_due";

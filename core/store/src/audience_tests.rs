@@ -196,6 +196,7 @@ fn directory(case: &Case) -> Directory {
             roles: p.roles.iter().map(|&r| ROLES[r].to_owned()).collect(),
             manager_id: None,
             time_zone: None,
+            mobile: None,
         });
         let mut themes = BTreeSet::new();
         for &(theme, active, has_team) in &p.champion {

@@ -284,6 +284,18 @@ pub trait Outbox: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// A delivery sent on `channel` that the provider later reports it
+    /// could not deliver for good (a delivery receipt's permanent failure):
+    /// marked dead with `reason` and returned, so the engine can queue its
+    /// fallback. `None` when no sent row of that channel has the key.
+    fn bounce(
+        &self,
+        channel: &str,
+        idempotency_key: &str,
+        reason: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<ClaimedDelivery>, StoreError>> + Send;
+
     fn delivery_counts(
         &self,
         rollout_id: &str,

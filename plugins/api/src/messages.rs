@@ -314,6 +314,30 @@ pub enum InboundKind {
         action_id: String,
         fields: std::collections::BTreeMap<String, String>,
     },
+    /// The provider's delivery receipt for a message the plugin sent
+    /// (GOV.UK Notify's callbacks): `account` is the address it went to.
+    /// Only plugins whose provider reports receipts emit it; the host
+    /// never answers it.
+    Receipt {
+        /// The [`SendRequest::idempotency_key`] the message was sent with.
+        idempotency_key: String,
+        status: ReceiptStatus,
+    },
+}
+
+/// What became of a sent message, as a provider's receipt says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReceiptStatus {
+    /// It reached the person's inbox or phone.
+    Delivered,
+    /// The address does not exist or refuses it for good: the host marks
+    /// the address unreachable and uses the person's next channel.
+    PermanentFailure,
+    /// The inbox was full or the phone off for too long; no retry helps now.
+    TemporaryFailure,
+    /// The provider could not send it.
+    TechnicalFailure,
 }
 
 /// A log line from a plugin, written into the host's log.

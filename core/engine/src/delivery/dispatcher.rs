@@ -860,36 +860,46 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         definition: &cascade_model::rollout::RolloutDefinition,
         reason: String,
     ) -> Delivered {
-        let fallback = definition
-            .fallback
-            .then(|| {
-                self.world
-                    .reachable(&row.recipient_id, &definition.channels)
-                    .into_iter()
-                    .find(|(rank, _)| *rank > row.channel_rank)
-            })
-            .flatten()
-            .map(|(rank, channel)| {
-                let base = row
-                    .idempotency_key
-                    .rsplit_once('/')
-                    .map(|(b, _)| b)
-                    .unwrap_or(&row.idempotency_key);
-                NewDelivery {
-                    idempotency_key: format!("{base}/{rank}"),
-                    rollout_id: row.rollout_id.clone(),
-                    person_id: row.person_id.clone(),
-                    recipient_id: row.recipient_id.clone(),
-                    wave: row.wave,
-                    step_kind: row.step_kind,
-                    step_number: row.step_number,
-                    channel: channel.to_owned(),
-                    channel_rank: rank,
-                    due_at: 0,
-                }
-            });
+        let fallback = fallback_for(&self.world, row, definition);
         (row.id, DeliveryOutcome::Dead { reason }, fallback)
     }
+}
+
+/// The delivery of a dead row's step on the person's next reachable channel
+/// after the row's, when the rollout allows fallback.
+pub fn fallback_for(
+    world: &World,
+    row: &ClaimedDelivery,
+    definition: &cascade_model::rollout::RolloutDefinition,
+) -> Option<NewDelivery> {
+    definition
+        .fallback
+        .then(|| {
+            world
+                .reachable(&row.recipient_id, &definition.channels)
+                .into_iter()
+                .find(|(rank, _)| *rank > row.channel_rank)
+        })
+        .flatten()
+        .map(|(rank, channel)| {
+            let base = row
+                .idempotency_key
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .unwrap_or(&row.idempotency_key);
+            NewDelivery {
+                idempotency_key: format!("{base}/{rank}"),
+                rollout_id: row.rollout_id.clone(),
+                person_id: row.person_id.clone(),
+                recipient_id: row.recipient_id.clone(),
+                wave: row.wave,
+                step_kind: row.step_kind,
+                step_number: row.step_number,
+                channel: channel.to_owned(),
+                channel_rank: rank,
+                due_at: 0,
+            }
+        })
 }
 
 /// A stable pseudo-random number in [0, 1) per row and attempt.

@@ -12,7 +12,7 @@ mod team_posts;
 mod world;
 
 pub use compose::{Composer, paragraphs};
-pub use dispatcher::{DispatchSettings, Dispatcher, backoff};
+pub use dispatcher::{DispatchSettings, Dispatcher, backoff, fallback_for};
 pub use scheduler::schedule_due;
 pub use team_posts::{TeamPoster, next_edit_at};
 pub use world::{ChannelRoute, Quota, RolloutRuntime, Rollouts, World};

@@ -19,11 +19,11 @@ pub use command::ChatCommand;
 
 use crate::ack::CheckedCascade;
 use crate::buttons::{confirm_action, truncate};
-use crate::delivery::{Rollouts, World, from_millis};
+use crate::delivery::{Rollouts, World, fallback_for, from_millis};
 use crate::respond::{
     self, Acknowledged, ChosenAnswer, Denied, Responses, Unavailable, Via, team_name,
 };
-use cascade_plugin_api::{Action, InboundKind};
+use cascade_plugin_api::{Action, InboundKind, ReceiptStatus};
 use cascade_plugin_host::Inbound;
 use cascade_store::{AckMethod, AckOutcome, DeliveryInfo, Evidence, Outbox, Store, TeamPosts};
 use chrono::NaiveDate;
@@ -91,6 +91,11 @@ pub enum InboundOutcome {
         person_id: String,
     },
     Cancelled,
+    /// A provider's delivery receipt, for the person the address belongs to.
+    Receipt {
+        status: ReceiptStatus,
+        person_id: Option<String>,
+    },
     Refused {
         reason: Refusal,
     },
@@ -374,6 +379,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             InboundKind::Text { .. } => "text",
             InboundKind::Action { .. } => "action",
             InboundKind::Form { .. } => "form",
+            InboundKind::Receipt { .. } => "receipt",
         };
         metrics::counter!(crate::metrics::INBOUND_EVENTS, "channel" => event.instance.clone(), "kind" => kind)
             .increment(1);
@@ -384,7 +390,85 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             InboundKind::Text { text } => self.text(text, from).await,
             InboundKind::Action { action_id, .. } => self.action(action_id, from).await,
             InboundKind::Form { action_id, fields } => self.form(action_id, fields, from).await,
+            InboundKind::Receipt {
+                idempotency_key,
+                status,
+            } => self.receipt(idempotency_key, *status, from).await,
         }
+    }
+
+    /// A provider's delivery receipt for a message sent through this
+    /// channel. A permanent failure marks the delivery dead and the address
+    /// unreachable, and queues the step again on the person's next channel
+    /// (when the rollout falls back); later steps skip this channel too.
+    /// Receipts are never answered.
+    async fn receipt(
+        &self,
+        idempotency_key: &str,
+        status: ReceiptStatus,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        if status != ReceiptStatus::PermanentFailure {
+            let person = self
+                .store
+                .person_for_account(from.identity, from.account)
+                .await?;
+            return Ok(Handled {
+                outcome: InboundOutcome::Receipt {
+                    status,
+                    person_id: person,
+                },
+                answer: Answer::default(),
+            });
+        }
+        let bounced = self
+            .store
+            .bounce(
+                from.channel,
+                idempotency_key,
+                "the provider reports a permanent failure: the address does not exist or refuses messages",
+                from.now,
+            )
+            .await?;
+        let person = match &bounced {
+            Some(row) => Some(row.recipient_id.clone()),
+            None => {
+                self.store
+                    .person_for_account(from.identity, from.account)
+                    .await?
+            }
+        };
+        if let Some(person) = &person {
+            // Before the fallback is chosen, so it skips this channel.
+            self.world.unreachable(from.identity, person, from.account);
+            self.store
+                .mark_unreachable(from.identity, from.account, from.now)
+                .await?;
+            tracing::warn!(
+                channel = %from.channel,
+                person = %person,
+                "the provider reports a permanent failure; using the person's next channel from now on"
+            );
+        }
+        if let Some(row) = &bounced {
+            match self.rollouts.get(self.store, &row.rollout_id).await {
+                Ok(rollout) => {
+                    if let Some(fallback) = fallback_for(self.world, row, &rollout.definition) {
+                        self.store.materialise(&[fallback], &[], from.now).await?;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(rollout = %row.rollout_id, "no fallback for a bounced delivery: {e}");
+                }
+            }
+        }
+        Ok(Handled {
+            outcome: InboundOutcome::Receipt {
+                status,
+                person_id: person,
+            },
+            answer: Answer::default(),
+        })
     }
 
     /// The person the account that pressed a button is linked to;

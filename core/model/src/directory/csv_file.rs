@@ -52,7 +52,7 @@ impl FileKind {
 
     fn optional(self) -> &'static [&'static str] {
         match self {
-            FileKind::People => &["manager_id", "time_zone"],
+            FileKind::People => &["manager_id", "time_zone", "mobile"],
             _ => &[],
         }
     }
@@ -430,6 +430,7 @@ impl<'a> Cells<'a> {
         );
         let manager_id = self.optional_id("manager_id");
         let time_zone = self.time_zone();
+        let mobile = self.mobile();
         let (id, manager_id) = (id?, manager_id?);
         if manager_id.as_deref() == Some(id.as_str()) {
             self.error(
@@ -448,6 +449,7 @@ impl<'a> Cells<'a> {
             roles: roles?,
             manager_id,
             time_zone: time_zone?,
+            mobile: mobile?,
         })
     }
 
@@ -479,6 +481,23 @@ impl<'a> Cells<'a> {
         Some(value.to_lowercase())
     }
 
+    fn mobile(&mut self) -> Option<Option<String>> {
+        let Some(value) = self.optional("mobile") else {
+            return Some(None);
+        };
+        match uk_mobile(&value) {
+            Some(number) => Some(Some(number)),
+            None => {
+                self.error(
+                    "mobile",
+                    format!("\"{value}\" is not a UK mobile number"),
+                    "write it as 07700 900123 or +44 7700 900123, or leave it empty",
+                );
+                None
+            }
+        }
+    }
+
     fn time_zone(&mut self) -> Option<Option<String>> {
         let Some(value) = self.optional("time_zone") else {
             return Some(None);
@@ -495,7 +514,21 @@ impl<'a> Cells<'a> {
     }
 }
 
-/// Finds ids that appear on more than one row (and, for people, emails).
+/// A UK mobile number (`07` and nine more digits, or `+447` and nine more;
+/// spaces, hyphens and brackets allowed) as `+447…`; `None` otherwise.
+pub fn uk_mobile(text: &str) -> Option<String> {
+    let digits: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let rest = digits
+        .strip_prefix("+447")
+        .or_else(|| digits.strip_prefix("07"))?;
+    (rest.len() == 9 && rest.chars().all(|c| c.is_ascii_digit())).then(|| format!("+447{rest}"))
+}
+
+/// Finds ids that appear on more than one row (and, for people, emails and
+/// mobiles).
 pub fn find_duplicates(file: &DirectoryFile, path: &Path) -> Vec<DirectoryError> {
     fn repeats<T>(
         path: &Path,
@@ -530,6 +563,22 @@ pub fn find_duplicates(file: &DirectoryFile, path: &Path) -> Vec<DirectoryError>
         DirectoryFile::People(rows) => {
             repeats(path, rows, "person_id", |p| p.id.clone(), &mut errors);
             repeats(path, rows, "email", |p| p.email.clone(), &mut errors);
+            let with_mobiles: Vec<Row<&str>> = rows
+                .iter()
+                .filter_map(|r| {
+                    r.value.mobile.as_deref().map(|m| Row {
+                        line: r.line,
+                        value: m,
+                    })
+                })
+                .collect();
+            repeats(
+                path,
+                &with_mobiles,
+                "mobile",
+                |m| (*m).to_owned(),
+                &mut errors,
+            );
         }
         DirectoryFile::Champions(rows) => repeats(
             path,

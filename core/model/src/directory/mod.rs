@@ -7,7 +7,7 @@ mod csv_file;
 mod references;
 
 pub use csv_file::find_duplicates;
-pub use csv_file::{DirectoryFile, FileKind, Row, read_csv};
+pub use csv_file::{DirectoryFile, FileKind, Row, read_csv, uk_mobile};
 pub use references::{Against, KnownIds, check_references};
 
 use crate::content::Taxonomy;
@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 
 /// The channel name under which a person's directory email is kept.
 pub const EMAIL_CHANNEL: &str = "email";
+/// The identity under which a person's directory mobile number is kept,
+/// for text-message channels (`identity = "mobile"`).
+pub const MOBILE_CHANNEL: &str = "mobile";
 
 /// A member organisation of the partnership.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,9 @@ pub struct Person {
     pub manager_id: Option<String>,
     /// An IANA zone name such as `Europe/London`; the partnership's zone applies when absent.
     pub time_zone: Option<String>,
+    /// A UK mobile number, normalised to `+447…` (twelve digits after the
+    /// `+`), from the optional `mobile` column.
+    pub mobile: Option<String>,
 }
 
 /// A practitioner who receives learning on one theme first and cascades it

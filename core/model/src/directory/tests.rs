@@ -321,3 +321,72 @@ fn a_bad_row_is_reported_once_not_again_through_the_rows_that_refer_to_it() {
         "{shown:#?}"
     );
 }
+
+const MOBILE_PEOPLE: &str = "\
+person_id,display_name,email,agency_id,team_id,roles,mobile
+p-1,Ann Example,ann@lbx.example.org,lbx-csc,cyp-east,practitioner,07700 900123
+p-2,Bob Example,bob@lbx.example.org,lbx-csc,cyp-east,practitioner,+44 7700 900124
+p-3,Cat Example,cat@lbx.example.org,lbx-csc,cyp-west,practitioner,
+";
+
+#[test]
+fn mobiles_are_optional_and_normalised() {
+    let dir = folder(&[("people.csv", MOBILE_PEOPLE)]);
+    let DirectoryFile::People(rows) = read_csv(&dir.path().join("people.csv")).unwrap() else {
+        panic!("not people");
+    };
+    let mobiles: Vec<Option<&str>> = rows.iter().map(|r| r.value.mobile.as_deref()).collect();
+    assert_eq!(
+        mobiles,
+        [Some("+447700900123"), Some("+447700900124"), None]
+    );
+    // A file without the column reads as before.
+    let dir = folder(&[("people.csv", PEOPLE)]);
+    let DirectoryFile::People(rows) = read_csv(&dir.path().join("people.csv")).unwrap() else {
+        panic!("not people");
+    };
+    assert!(rows.iter().all(|r| r.value.mobile.is_none()));
+}
+
+#[test]
+fn a_number_that_is_not_a_uk_mobile_names_file_line_and_fix() {
+    for bad in [
+        "020 7946 0000",
+        "07700 90012",
+        "+33 6 12 34 56 78",
+        "077OO900123",
+    ] {
+        let dir = folder(&[(
+            "people.csv",
+            &format!(
+                "{MOBILE_PEOPLE}p-4,Dan,dan@x.example.org,lbx-csc,cyp-east,practitioner,{bad}\n"
+            ),
+        )]);
+        let errors = read_csv(&dir.path().join("people.csv")).unwrap_err();
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(
+            (errors[0].line, errors[0].column.as_deref()),
+            (Some(5), Some("mobile"))
+        );
+        let shown = errors[0].to_string();
+        assert!(shown.contains("people.csv:5"), "{shown}");
+        assert!(shown.contains("not a UK mobile number"), "{shown}");
+        assert!(shown.contains("07700 900123"), "the fix: {shown}");
+    }
+}
+
+#[test]
+fn two_people_with_one_mobile_are_an_error() {
+    let dir = folder(&[(
+        "people.csv",
+        &format!(
+            "{MOBILE_PEOPLE}p-4,Dan,dan@x.example.org,lbx-csc,cyp-east,practitioner,07700900123\n"
+        ),
+    )]);
+    let errors = read_csv(&dir.path().join("people.csv")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0].line, errors[0].column.as_deref()),
+        (Some(5), Some("mobile"))
+    );
+}

@@ -98,6 +98,7 @@ fn person(id: &str, agency: &str, team: &str, roles: &[&str], manager: Option<&s
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         manager_id: manager.map(str::to_owned),
         time_zone: None,
+        mobile: None,
     }
 }
 

@@ -6,8 +6,8 @@ use super::ChampionTeamRow;
 use crate::{ImportSummary, StoreError};
 use cascade_model::content::Taxonomy;
 use cascade_model::directory::{
-    Against, Agency, Champion, DirectoryFile, EMAIL_CHANNEL, KnownIds, Person, Row, Team,
-    check_references, find_duplicates,
+    Against, Agency, Champion, DirectoryFile, EMAIL_CHANNEL, KnownIds, MOBILE_CHANNEL, Person, Row,
+    Team, check_references, find_duplicates,
 };
 use chrono::Utc;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -152,13 +152,13 @@ async fn people(
         count_write(&mut summary, before.is_some());
         sqlx::query(
             "INSERT INTO people
-                (id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+                (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
              ON CONFLICT (id) DO UPDATE SET
                 display_name = excluded.display_name, email = excluded.email,
                 agency_id = excluded.agency_id, team_id = excluded.team_id,
                 manager_id = excluded.manager_id, time_zone = excluded.time_zone,
-                active = 1, updated_at = excluded.updated_at",
+                mobile = excluded.mobile, active = 1, updated_at = excluded.updated_at",
         )
         .bind(&person.id)
         .bind(&person.display_name)
@@ -167,6 +167,7 @@ async fn people(
         .bind(&person.team_id)
         .bind(&person.manager_id)
         .bind(&person.time_zone)
+        .bind(&person.mobile)
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -192,6 +193,35 @@ async fn people(
             .bind(&person.id)
             .bind(EMAIL_CHANNEL)
             .bind(&old.email)
+            .execute(&mut *conn)
+            .await?;
+        }
+        // Likewise the identity made from the old directory mobile.
+        if let Some(old) = before
+            .and_then(|(old, _)| old.mobile.as_ref())
+            .filter(|old| person.mobile.as_ref() != Some(*old))
+        {
+            sqlx::query(
+                "DELETE FROM channel_identities WHERE person_id = ? AND channel = ? AND address = ?",
+            )
+            .bind(&person.id)
+            .bind(MOBILE_CHANNEL)
+            .bind(old)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if let Some(mobile) = &person.mobile {
+            sqlx::query(
+                "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+                 VALUES (?, ?, ?, ?)
+                 ON CONFLICT (channel, address) DO UPDATE SET
+                    person_id = excluded.person_id, linked_at = excluded.linked_at
+                 WHERE person_id <> excluded.person_id",
+            )
+            .bind(&person.id)
+            .bind(MOBILE_CHANNEL)
+            .bind(mobile)
+            .bind(now)
             .execute(&mut *conn)
             .await?;
         }
@@ -247,10 +277,11 @@ async fn stored_people(
         team_id: String,
         manager_id: Option<String>,
         time_zone: Option<String>,
+        mobile: Option<String>,
         active: bool,
     }
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, active
+        "SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active
          FROM people",
     )
     .fetch_all(&mut *conn)
@@ -267,6 +298,7 @@ async fn stored_people(
                 team_id: row.team_id,
                 manager_id: row.manager_id,
                 time_zone: row.time_zone,
+                mobile: row.mobile,
             };
             (row.id, (person, row.active))
         })

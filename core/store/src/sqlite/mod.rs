@@ -184,6 +184,7 @@ struct PersonRow {
     team_id: String,
     manager_id: Option<String>,
     time_zone: Option<String>,
+    mobile: Option<String>,
     active: bool,
     updated_at: DateTime<Utc>,
 }
@@ -214,8 +215,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-const PERSON_COLUMNS: &str =
-    "id, display_name, email, agency_id, team_id, manager_id, time_zone, active, updated_at";
+const PERSON_COLUMNS: &str = "id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at";
 
 fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
     StoredPerson {
@@ -228,6 +228,7 @@ fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
             roles,
             manager_id: row.manager_id,
             time_zone: row.time_zone,
+            mobile: row.mobile,
         },
         active: row.active,
         updated_at: row.updated_at,
@@ -254,6 +255,7 @@ impl SqliteStore {
             String,
             Option<String>,
             Option<String>,
+            Option<String>,
             i64,
             String,
             Option<String>,
@@ -263,7 +265,7 @@ impl SqliteStore {
         loop {
             let (json, last): (String, Option<String>) = sqlx::query_as(
                 "SELECT json_group_array(json_array(id, display_name, email, agency_id, team_id,
-                        manager_id, time_zone, active, updated_at,
+                        manager_id, time_zone, mobile, active, updated_at,
                         (SELECT group_concat(role, ';') FROM person_roles r WHERE r.person_id = p.id))),
                         max(id)
                  FROM (SELECT * FROM people WHERE (active OR NOT ?1) AND id > ?2 ORDER BY id LIMIT ?3) p",
@@ -285,6 +287,7 @@ impl SqliteStore {
                 team_id,
                 manager_id,
                 time_zone,
+                mobile,
                 active,
                 at,
                 roles,
@@ -310,6 +313,7 @@ impl SqliteStore {
                     team_id,
                     manager_id,
                     time_zone,
+                    mobile,
                     active: active != 0,
                     updated_at,
                 };

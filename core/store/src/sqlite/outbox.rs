@@ -433,6 +433,27 @@ impl Outbox for SqliteStore {
         .await?)
     }
 
+    async fn bounce(
+        &self,
+        channel: &str,
+        idempotency_key: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<ClaimedDelivery>, StoreError> {
+        Ok(sqlx::query_as(
+            "UPDATE outbox SET state = 'dead', last_error = ?, updated_at = ?
+             WHERE idempotency_key = ? AND channel = ? AND state = 'sent'
+             RETURNING id, idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
+                       step_number, channel, channel_rank, attempts",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(idempotency_key)
+        .bind(channel)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn last_errors(&self, rollout_id: &str) -> Result<Vec<ChannelError>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT channel, error, retrying FROM (
