@@ -926,3 +926,98 @@ async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent(
         "{totals:?}"
     );
 }
+
+/// A people file of several thousand rows is written in several multi-row
+/// chunks; what it leaves must be what writing the rows one by one leaves,
+/// across chunk boundaries: two people swapping directory emails (one in
+/// the first chunk, one in the third), a changed mobile, changed roles, a
+/// leaver, and an address linked some other way kept.
+#[tokio::test]
+async fn a_large_people_file_imports_across_chunks_as_row_by_row_would() {
+    let project = Project::with_directory().await;
+    let header = "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,mobile\n";
+    let row = |i: usize, email: &str, roles: &str, mobile: &str| {
+        format!("x-{i:05},Person {i},{email},lbx-csc,cyp-east,{roles},,,{mobile}\n")
+    };
+    let email = |i: usize| format!("person{i}@lbx.example.org");
+    let mobile = |i: usize| {
+        if i < 900 {
+            format!("07700 900{i:03}")
+        } else {
+            String::new()
+        }
+    };
+    let n = 2_600;
+    let mut first = String::from(header);
+    for i in 0..n {
+        first.push_str(&row(i, &email(i), "practitioner", &mobile(i)));
+    }
+    let summary = project.import("people.csv", &first).await.unwrap();
+    assert_eq!((summary.added, summary.deactivated), (n, 4));
+    sqlx::query(
+        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+         VALUES ('x-00007', 'telegram', 'tg-7', '2026-12-01T00:00:00Z')",
+    )
+    .execute(project.store.pool())
+    .await
+    .unwrap();
+
+    let mut second = String::from(header);
+    for i in 0..n {
+        let line = match i {
+            5 => row(5, &email(2_100), "practitioner", &mobile(5)),
+            2_100 => row(2_100, &email(5), "practitioner", ""),
+            7 => row(7, &email(7), "practitioner", "07700 900950"),
+            1_200 => row(1_200, &email(1_200), "manager;practitioner", ""),
+            2_599 => continue,
+            _ => row(i, &email(i), "practitioner", &mobile(i)),
+        };
+        second.push_str(&line);
+    }
+    let summary = project.import("people.csv", &second).await.unwrap();
+    assert_eq!(
+        (summary.updated, summary.unchanged, summary.deactivated),
+        (4, n - 5, 1)
+    );
+
+    let store = &project.store;
+    let addresses = |id: &'static str| async move {
+        let mut found: Vec<(String, String)> = store
+            .identities(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.channel, i.address))
+            .collect();
+        found.sort();
+        found
+    };
+    let pair = |c: &str, a: &str| (c.to_owned(), a.to_owned());
+    assert_eq!(
+        addresses("x-00005").await,
+        [
+            pair("email", &email(2_100)),
+            pair("mobile", "+447700900005")
+        ]
+    );
+    assert_eq!(addresses("x-02100").await, [pair("email", &email(5))]);
+    assert_eq!(
+        addresses("x-00007").await,
+        [
+            pair("email", &email(7)),
+            pair("mobile", "+447700900950"),
+            pair("telegram", "tg-7")
+        ]
+    );
+    let roles = project.store.person("x-01200").await.unwrap().unwrap();
+    assert_eq!(roles.person.roles, ["manager", "practitioner"]);
+    let leaver = project.store.person("x-02599").await.unwrap().unwrap();
+    assert!(!leaver.active);
+    assert_eq!(
+        addresses("x-02599").await,
+        [pair("email", &email(2_599))],
+        "a leaver keeps their identities, as before"
+    );
+    assert_eq!(project.count("people").await, 4 + n as i64);
+    assert_eq!(project.count("person_roles").await, 5 + n as i64 + 1);
+}

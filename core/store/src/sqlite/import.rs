@@ -9,8 +9,8 @@ use cascade_model::directory::{
     Against, Agency, Champion, DirectoryFile, EMAIL_CHANNEL, KnownIds, MOBILE_CHANNEL, Person, Row,
     Team, check_references, find_duplicates,
 };
-use chrono::Utc;
-use sqlx::{SqliteConnection, SqlitePool};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -134,8 +134,20 @@ async fn teams(
     Ok(summary)
 }
 
+/// Rows per multi-row statement: well under SQLite's 32,766 bound
+/// parameters at ten a row, and large enough that the per-statement cost
+/// (a round trip to sqlx's SQLite worker, a prepare on a cache miss)
+/// disappears into the rows.
+const CHUNK: usize = 1_000;
+
 /// People are upserted, their roles replaced and their email kept as their
 /// email identity; people the file no longer lists are marked inactive.
+///
+/// Changed rows are written a chunk at a time with multi-row statements:
+/// per person the result is the same as writing them one by one (each
+/// statement applies its rows in order; the identity deletes only touch a
+/// person's own old address, which no earlier row can have given them),
+/// but a million-person file is a few thousand statements, not millions.
 async fn people(
     conn: &mut SqliteConnection,
     rows: &[Row<Person>],
@@ -143,6 +155,7 @@ async fn people(
     let stored: HashMap<String, (Person, bool)> = stored_people(conn).await?;
     let mut summary = ImportSummary::default();
     let now = Utc::now();
+    let mut changed: Vec<(&Person, Option<&Person>)> = Vec::new();
     for Row { value: person, .. } in rows {
         let before = stored.get(&person.id);
         if before == Some(&(person.clone(), true)) {
@@ -150,111 +163,160 @@ async fn people(
             continue;
         }
         count_write(&mut summary, before.is_some());
-        sqlx::query(
-            "INSERT INTO people
-                (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-             ON CONFLICT (id) DO UPDATE SET
-                display_name = excluded.display_name, email = excluded.email,
-                agency_id = excluded.agency_id, team_id = excluded.team_id,
-                manager_id = excluded.manager_id, time_zone = excluded.time_zone,
-                mobile = excluded.mobile, active = 1, updated_at = excluded.updated_at",
-        )
-        .bind(&person.id)
-        .bind(&person.display_name)
-        .bind(&person.email)
-        .bind(&person.agency_id)
-        .bind(&person.team_id)
-        .bind(&person.manager_id)
-        .bind(&person.time_zone)
-        .bind(&person.mobile)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        changed.push((person, before.map(|(old, _)| old)));
+    }
 
-        sqlx::query("DELETE FROM person_roles WHERE person_id = ?")
-            .bind(&person.id)
-            .execute(&mut *conn)
-            .await?;
-        for role in &person.roles {
-            sqlx::query("INSERT INTO person_roles (person_id, role) VALUES (?, ?)")
-                .bind(&person.id)
-                .bind(role)
-                .execute(&mut *conn)
-                .await?;
+    for chunk in changed.chunks(CHUNK) {
+        upsert_people(conn, chunk, now).await?;
+        replace_roles(conn, chunk).await?;
+        // Only the identity made from the old directory email (or mobile)
+        // goes; addresses a person linked some other way stay theirs.
+        let old: Vec<(&str, &str, &str)> = chunk
+            .iter()
+            .filter_map(|(person, before)| before.map(|old| (*person, old)))
+            .flat_map(|(person, old)| {
+                let email = (old.email != person.email)
+                    .then_some((person.id.as_str(), EMAIL_CHANNEL, old.email.as_str()));
+                let mobile = old
+                    .mobile
+                    .as_deref()
+                    .filter(|m| person.mobile.as_deref() != Some(*m))
+                    .map(|m| (person.id.as_str(), MOBILE_CHANNEL, m));
+                email.into_iter().chain(mobile)
+            })
+            .collect();
+        if !old.is_empty() {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "DELETE FROM channel_identities WHERE (person_id, channel, address) IN (VALUES ",
+            );
+            let mut list = query.separated(", ");
+            for (person_id, channel, address) in &old {
+                list.push("(")
+                    .push_bind_unseparated(*person_id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*channel)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*address)
+                    .push_unseparated(")");
+            }
+            query.push(")");
+            query.build().execute(&mut *conn).await?;
         }
-
-        // Only the identity made from the old directory email goes; emails a
-        // person linked some other way stay theirs.
-        if let Some((old, _)) = before.filter(|(old, _)| old.email != person.email) {
-            sqlx::query(
-                "DELETE FROM channel_identities WHERE person_id = ? AND channel = ? AND address = ?",
-            )
-            .bind(&person.id)
-            .bind(EMAIL_CHANNEL)
-            .bind(&old.email)
-            .execute(&mut *conn)
-            .await?;
-        }
-        // Likewise the identity made from the old directory mobile.
-        if let Some(old) = before
-            .and_then(|(old, _)| old.mobile.as_ref())
-            .filter(|old| person.mobile.as_ref() != Some(*old))
-        {
-            sqlx::query(
-                "DELETE FROM channel_identities WHERE person_id = ? AND channel = ? AND address = ?",
-            )
-            .bind(&person.id)
-            .bind(MOBILE_CHANNEL)
-            .bind(old)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if let Some(mobile) = &person.mobile {
-            sqlx::query(
-                "INSERT INTO channel_identities (person_id, channel, address, linked_at)
-                 VALUES (?, ?, ?, ?)
-                 ON CONFLICT (channel, address) DO UPDATE SET
-                    person_id = excluded.person_id, linked_at = excluded.linked_at
-                 WHERE person_id <> excluded.person_id",
-            )
-            .bind(&person.id)
-            .bind(MOBILE_CHANNEL)
-            .bind(mobile)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        }
-        // The people file is the authority on who owns a directory email, so
-        // an address passed on from someone who left moves to its new owner.
-        sqlx::query(
-            "INSERT INTO channel_identities (person_id, channel, address, linked_at)
-             VALUES (?, ?, ?, ?)
-             ON CONFLICT (channel, address) DO UPDATE SET
+        // The people file is the authority on who owns a directory email or
+        // mobile, so an address passed on from someone who left moves to its
+        // new owner.
+        let identities: Vec<(&str, &str, &str)> = chunk
+            .iter()
+            .flat_map(|(person, _)| {
+                let mobile = person
+                    .mobile
+                    .as_deref()
+                    .map(|m| (person.id.as_str(), MOBILE_CHANNEL, m));
+                mobile.into_iter().chain(std::iter::once((
+                    person.id.as_str(),
+                    EMAIL_CHANNEL,
+                    person.email.as_str(),
+                )))
+            })
+            .collect();
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO channel_identities (person_id, channel, address, linked_at) ",
+        );
+        query.push_values(&identities, |mut row, (person_id, channel, address)| {
+            row.push_bind(*person_id)
+                .push_bind(*channel)
+                .push_bind(*address)
+                .push_bind(now);
+        });
+        query.push(
+            " ON CONFLICT (channel, address) DO UPDATE SET
                 person_id = excluded.person_id, linked_at = excluded.linked_at
              WHERE person_id <> excluded.person_id",
-        )
-        .bind(&person.id)
-        .bind(EMAIL_CHANNEL)
-        .bind(&person.email)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        );
+        query.build().execute(&mut *conn).await?;
     }
 
     let listed: HashSet<&str> = rows.iter().map(|r| r.value.id.as_str()).collect();
-    for (id, _) in stored
+    let leavers: Vec<&str> = stored
         .iter()
         .filter(|(id, (_, active))| *active && !listed.contains(id.as_str()))
-    {
-        sqlx::query("UPDATE people SET active = 0, updated_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        summary.deactivated += 1;
+        .map(|(id, _)| id.as_str())
+        .collect();
+    for chunk in leavers.chunks(CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new("UPDATE people SET active = 0, updated_at = ");
+        query.push_bind(now).push(" WHERE id IN (");
+        let mut ids = query.separated(", ");
+        for id in chunk {
+            ids.push_bind(*id);
+        }
+        query.push(")");
+        query.build().execute(&mut *conn).await?;
     }
+    summary.deactivated += leavers.len();
     Ok(summary)
+}
+
+async fn upsert_people(
+    conn: &mut SqliteConnection,
+    chunk: &[(&Person, Option<&Person>)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO people
+            (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at) ",
+    );
+    query.push_values(chunk, |mut row, (person, _)| {
+        row.push_bind(&person.id)
+            .push_bind(&person.display_name)
+            .push_bind(&person.email)
+            .push_bind(&person.agency_id)
+            .push_bind(&person.team_id)
+            .push_bind(&person.manager_id)
+            .push_bind(&person.time_zone)
+            .push_bind(&person.mobile)
+            .push("1")
+            .push_bind(now);
+    });
+    query.push(
+        " ON CONFLICT (id) DO UPDATE SET
+            display_name = excluded.display_name, email = excluded.email,
+            agency_id = excluded.agency_id, team_id = excluded.team_id,
+            manager_id = excluded.manager_id, time_zone = excluded.time_zone,
+            mobile = excluded.mobile, active = 1, updated_at = excluded.updated_at",
+    );
+    query.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn replace_roles(
+    conn: &mut SqliteConnection,
+    chunk: &[(&Person, Option<&Person>)],
+) -> Result<(), StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM person_roles WHERE person_id IN (");
+    let mut ids = query.separated(", ");
+    for (person, _) in chunk {
+        ids.push_bind(&person.id);
+    }
+    query.push(")");
+    query.build().execute(&mut *conn).await?;
+
+    let roles: Vec<(&str, &str)> = chunk
+        .iter()
+        .flat_map(|(person, _)| {
+            person
+                .roles
+                .iter()
+                .map(|role| (person.id.as_str(), role.as_str()))
+        })
+        .collect();
+    for roles in roles.chunks(CHUNK * 4) {
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO person_roles (person_id, role) ");
+        query.push_values(roles, |mut row, (person_id, role)| {
+            row.push_bind(*person_id).push_bind(*role);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn stored_people(

@@ -58,6 +58,64 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Bench-only: the raw baseline a directory import is measured against.
+    /// Writes `people` in one transaction of multi-row INSERTs of
+    /// `per_insert` rows each, bound from memory: the `people` rows alone,
+    /// or with `related` also their roles and email identities (the rows an
+    /// import writes for them), and nothing else: no reading, no checks.
+    pub async fn bulk_insert_people(
+        &self,
+        people: &[cascade_model::directory::Person],
+        related: bool,
+        per_insert: usize,
+    ) -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        let mut tx = self.pool.begin().await?;
+        for chunk in people.chunks(per_insert) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO people (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, p| {
+                row.push_bind(&p.id)
+                    .push_bind(&p.display_name)
+                    .push_bind(&p.email)
+                    .push_bind(&p.agency_id)
+                    .push_bind(&p.team_id)
+                    .push_bind(&p.manager_id)
+                    .push_bind(&p.time_zone)
+                    .push_bind(&p.mobile)
+                    .push("1")
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+            if !related {
+                continue;
+            }
+            let roles: Vec<(&str, &str)> = chunk
+                .iter()
+                .flat_map(|p| p.roles.iter().map(|r| (p.id.as_str(), r.as_str())))
+                .collect();
+            let mut insert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO person_roles (person_id, role) ");
+            insert.push_values(&roles, |mut row, (person_id, role)| {
+                row.push_bind(*person_id).push_bind(*role);
+            });
+            insert.build().execute(&mut *tx).await?;
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO channel_identities (person_id, channel, address, linked_at) ",
+            );
+            insert.push_values(chunk, |mut row, p| {
+                row.push_bind(&p.id)
+                    .push_bind("email")
+                    .push_bind(&p.email)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Bench-only: moves everything in the write-ahead log into the
     /// database file and empties the log, so the file alone can be copied.
     pub async fn checkpoint_wal(&self) -> Result<(), StoreError> {
