@@ -11,6 +11,7 @@ mod evidence;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
+mod privacy;
 mod reports;
 mod sqlite;
 mod team_posts;
@@ -21,6 +22,7 @@ pub use evidence::*;
 #[cfg(feature = "test-support")]
 pub use inspect::*;
 pub use outbox::*;
+pub use privacy::*;
 pub use reports::*;
 pub use team_posts::*;
 
