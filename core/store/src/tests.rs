@@ -926,3 +926,6 @@ async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent(
         "{totals:?}"
     );
 }
+
+#[path = "privacy_tests.rs"]
+mod privacy;

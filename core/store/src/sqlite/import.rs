@@ -32,7 +32,10 @@ pub(super) async fn import(
         taxonomy,
         Against::Store,
     ));
-    errors.extend(erased_rows(&mut tx, file, path).await?);
+    // An erased person's row is refused as erased, not also as unknown.
+    let erased = erased_rows(&mut tx, file, path).await?;
+    errors.retain(|e| !erased.iter().any(|x| x.line == e.line));
+    errors.extend(erased);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.line);
         return Err(StoreError::Rejected(errors));
