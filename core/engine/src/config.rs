@@ -37,6 +37,10 @@ pub struct Config {
     /// The web console `cascade serve` runs under `/console`.
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// How long each kind of personal data is kept (UK GDPR); nothing is
+    /// removed unless configured.
+    #[serde(default)]
+    pub retention: crate::retention::RetentionConfig,
 }
 
 /// `[console]`: the web console's settings.
