@@ -317,3 +317,37 @@ fn retention_is_listed_then_applied_and_the_record_of_processing_shows_it() {
     }
     assert!(!record.contains("password_hash"), "secrets are not listed as data");
 }
+
+#[test]
+fn serve_applies_the_retention_schedule_as_it_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let db = project_with_activity(root);
+    let serve = |root: &Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(["serve", "--project", "demo", "--listen", "127.0.0.1:0", "--until-idle"])
+            .current_dir(root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        text(&child.wait_with_output().unwrap().stderr)
+    };
+    let log = serve(root);
+    assert!(!log.contains("retention schedule applied"), "off unless configured: {log}");
+    assert!(!find(&db, "Wednesday duty").is_empty());
+
+    set_config(root, |t| format!("{t}\n[retention]\nfollow_up_examples = \"90 days\"\n"));
+    let log = serve(root);
+    assert!(
+        log.contains("retention schedule applied") && log.contains("follow_up_examples=2"),
+        "{log}"
+    );
+    assert!(!log.contains("Okonjo"), "logs carry counts, never names: {log}");
+    assert!(find(&db, "Wednesday duty").is_empty());
+}

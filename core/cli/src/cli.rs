@@ -1041,7 +1041,7 @@ async fn serve(
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
     keep_channel_states(runner.store().clone(), runner.host().clone());
-    crate::gdpr::apply_retention_daily(retention, runner.store().clone());
+    crate::gdpr::apply_retention_daily(retention, runner.store().clone()).await;
     if let Some(listener) = listener {
         crate::output::say(format_args!(
             "cascade is serving; health at http://{addr}/health, the console at http://{addr}/console (Ctrl-C to stop)",

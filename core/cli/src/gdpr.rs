@@ -471,34 +471,39 @@ pub async fn retention(project: &Project, action: RetentionAction) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// `serve`'s daily run of the retention schedule; logs counts only.
-pub fn apply_retention_daily(
+/// `serve`'s run of the retention schedule: once as it starts (before any
+/// send), then every 24 hours; logs counts only.
+pub async fn apply_retention_daily(
     config: cascade_engine::retention::RetentionConfig,
     store: std::sync::Arc<SqliteStore>,
 ) {
     if !config.is_set() {
         return;
     }
+    async fn once(config: cascade_engine::retention::RetentionConfig, store: &SqliteStore) {
+        let now = Utc::now();
+        match store
+            .apply_retention(&config.cutoffs(now), "serve", now.timestamp_millis(), false)
+            .await
+        {
+            Ok(r) => tracing::info!(
+                follow_up_examples = r.follow_up_examples,
+                confirmation_notes = r.confirmation_notes,
+                inactive_people = r.inactive_people.len(),
+                acknowledgement_log = r.acknowledgement_log,
+                refusal_counts = r.refusal_counts,
+                sign_in_failures = r.sign_in_failures,
+                audit_log = r.audit_log,
+                "retention schedule applied"
+            ),
+            Err(e) => tracing::warn!("the retention schedule could not be applied: {e}"),
+        }
+    }
+    once(config, &store).await;
     tokio::spawn(async move {
         loop {
-            let now = Utc::now();
-            match store
-                .apply_retention(&config.cutoffs(now), "serve", now.timestamp_millis(), false)
-                .await
-            {
-                Ok(r) => tracing::info!(
-                    follow_up_examples = r.follow_up_examples,
-                    confirmation_notes = r.confirmation_notes,
-                    inactive_people = r.inactive_people.len(),
-                    acknowledgement_log = r.acknowledgement_log,
-                    refusal_counts = r.refusal_counts,
-                    sign_in_failures = r.sign_in_failures,
-                    audit_log = r.audit_log,
-                    "retention schedule applied"
-                ),
-                Err(e) => tracing::warn!("the retention schedule could not be applied: {e}"),
-            }
             tokio::time::sleep(std::time::Duration::from_secs(24 * 60 * 60)).await;
+            once(config, &store).await;
         }
     });
 }
