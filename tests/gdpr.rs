@@ -4,9 +4,7 @@
 //! people (a linked chat account, acknowledgements, answers) is written
 //! through the real store, as the server would.
 
-use cascade_store::{
-    AckMethod, Evidence, NewAcknowledgement, NewAnswer, Privacy, SqliteStore,
-};
+use cascade_store::{AckMethod, Evidence, NewAcknowledgement, NewAnswer, Privacy, SqliteStore};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -44,13 +42,22 @@ fn project_with_activity(tmp: &Path) -> std::path::PathBuf {
     ok(cascade(&["init", "demo"], tmp));
     ok(cascade(&["import", "--project", "demo"], tmp));
     ok(cascade(
-        &["rollout", "start", "--project", "demo", "demo/rollouts/neglect-briefing.toml"],
+        &[
+            "rollout",
+            "start",
+            "--project",
+            "demo",
+            "demo/rollouts/neglect-briefing.toml",
+        ],
         tmp,
     ));
     let db = tmp.join("demo/.cascade/cascade.db");
     runtime().block_on(async {
         let store = SqliteStore::open(db.to_str().unwrap()).await.unwrap();
-        store.create_link_code(DAVID, "h", 0, i64::MAX).await.unwrap();
+        store
+            .create_link_code(DAVID, "h", 0, i64::MAX)
+            .await
+            .unwrap();
         store
             .redeem_link_code("h", "l", "telegram", TELEGRAM_ID, 1)
             .await
@@ -133,7 +140,10 @@ fn erasure_leaves_no_detail_in_any_table_keeps_report_totals_and_exports_only_th
         DAVID,
     ];
     for needle in details {
-        assert!(!find(&db, needle).is_empty(), "{needle} is held before erasure");
+        assert!(
+            !find(&db, needle).is_empty(),
+            "{needle} is held before erasure"
+        );
     }
     let report = |format: &str| {
         ok(cascade(
@@ -145,44 +155,88 @@ fn erasure_leaves_no_detail_in_any_table_keeps_report_totals_and_exports_only_th
 
     // Subject access: everything, readable and machine-readable.
     ok(cascade(
-        &["people", "export", DAVID, "--project", "demo", "--out", "before"],
+        &[
+            "people",
+            "export",
+            DAVID,
+            "--project",
+            "demo",
+            "--out",
+            "before",
+        ],
         root,
     ));
     let json: serde_json::Value =
         serde_json::from_str(&read_export(&root.join("before"), "json")).unwrap();
     assert_eq!(json["status"], "held");
     assert_eq!(json["person"]["display_name"], "David Okonjo");
-    for table in ["acknowledgements", "channel_identities", "follow_up_answers", "rollout_members"] {
-        assert!(json["records"][table].is_array(), "{table} missing: {json:#}");
+    for table in [
+        "acknowledgements",
+        "channel_identities",
+        "follow_up_answers",
+        "rollout_members",
+    ] {
+        assert!(
+            json["records"][table].is_array(),
+            "{table} missing: {json:#}"
+        );
     }
     assert!(json.to_string().contains(TELEGRAM_ID));
     let html = read_export(&root.join("before"), "html");
-    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"), "{html}");
+    assert!(
+        html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"),
+        "{html}"
+    );
     assert!(html.contains("<h1>What Northbridge Safeguarding Children Partnership holds about p-david-okonjo in cascade</h1>"));
-    assert!(html.contains("Tried the checklist at Wednesday duty") && html.contains("<th scope=\"col\">"));
-    assert!(!html.contains("<script") && !html.contains("src="), "self-contained, no scripts");
+    assert!(
+        html.contains("Tried the checklist at Wednesday duty")
+            && html.contains("<th scope=\"col\">")
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("src="),
+        "self-contained, no scripts"
+    );
 
     // Refused while the rollout is still sending to him; nothing changes.
     let refused = cascade(
-        &["people", "erase", DAVID, "--project", "demo", "--reason", "erasure request SAR-2026-041"],
+        &[
+            "people",
+            "erase",
+            DAVID,
+            "--project",
+            "demo",
+            "--reason",
+            "erasure request SAR-2026-041",
+        ],
         root,
     );
     assert!(!refused.status.success());
     assert!(
-        text(&refused.stderr).contains(&format!("\"{DAVID}\" is still being sent learning in {ROLLOUT}; nothing was erased")),
+        text(&refused.stderr).contains(&format!(
+            "\"{DAVID}\" is still being sent learning in {ROLLOUT}; nothing was erased"
+        )),
         "{}",
         text(&refused.stderr)
     );
     assert!(!find(&db, "David Okonjo").is_empty());
 
     let erased = ok(cascade(
-        &["people", "erase", DAVID, "--project", "demo", "--reason", "erasure request SAR-2026-041", "--force"],
+        &[
+            "people",
+            "erase",
+            DAVID,
+            "--project",
+            "demo",
+            "--reason",
+            "erasure request SAR-2026-041",
+            "--force",
+        ],
         root,
     ));
     assert!(erased.contains("recorded: by os:dpo-officer"), "{erased}");
     assert!(erased.contains("This cannot be undone."), "{erased}");
     assert!(
-        erased.contains("now delete demo/directory/people.csv:3: it still lists them"),
+        erased.contains("now delete them from demo/directory/people.csv:3: it still names them"),
         "{erased}"
     );
 
@@ -200,15 +254,36 @@ fn erasure_leaves_no_detail_in_any_table_keeps_report_totals_and_exports_only_th
 
     // Export of an erased person: only the erasure record.
     ok(cascade(
-        &["people", "export", DAVID, "--project", "demo", "--out", "after"],
+        &[
+            "people",
+            "export",
+            DAVID,
+            "--project",
+            "demo",
+            "--out",
+            "after",
+        ],
         root,
     ));
     let json: serde_json::Value =
         serde_json::from_str(&read_export(&root.join("after"), "json")).unwrap();
-    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["erasure", "format", "format_version", "generated_at", "partnership", "person_id", "status"]
+        [
+            "erasure",
+            "format",
+            "format_version",
+            "generated_at",
+            "partnership",
+            "person_id",
+            "status"
+        ]
     );
     assert_eq!(json["status"], "erased");
     assert_eq!(json["erasure"]["erased_by"], "os:dpo-officer");
@@ -228,10 +303,22 @@ fn erasure_leaves_no_detail_in_any_table_keeps_report_totals_and_exports_only_th
     );
     // Erasure cannot be repeated or undone.
     let again = cascade(
-        &["people", "erase", DAVID, "--project", "demo", "--reason", "again"],
+        &[
+            "people",
+            "erase",
+            DAVID,
+            "--project",
+            "demo",
+            "--reason",
+            "again",
+        ],
         root,
     );
-    assert!(text(&again.stderr).contains("was already erased"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("was already erased"),
+        "{}",
+        text(&again.stderr)
+    );
 }
 
 #[test]
@@ -248,11 +335,24 @@ fn an_unknown_person_and_a_reason_naming_them_are_refused() {
     );
     assert!(!root.join("demo/exports").exists());
     let out = cascade(
-        &["people", "erase", DAVID, "--project", "demo", "--force", "--reason", "David Okonjo asked"],
+        &[
+            "people",
+            "erase",
+            DAVID,
+            "--project",
+            "demo",
+            "--force",
+            "--reason",
+            "David Okonjo asked",
+        ],
         root,
     );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("the reason names the person"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the reason names the person"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!find(&db, "David Okonjo").is_empty());
 }
 
@@ -271,8 +371,13 @@ fn retention_is_listed_then_applied_and_the_record_of_processing_shows_it() {
     let out = ok(cascade(&["retention", "apply", "--project", "demo"], root));
     assert!(out.contains("nothing to do: [retention]"), "{out}");
 
-    set_config(root, |t| format!("{t}\n[retention]\nfollow_up_examples = \"2 yeers\"\n"));
-    let bad = cascade(&["retention", "apply", "--dry-run", "--project", "demo"], root);
+    set_config(root, |t| {
+        format!("{t}\n[retention]\nfollow_up_examples = \"2 yeers\"\n")
+    });
+    let bad = cascade(
+        &["retention", "apply", "--dry-run", "--project", "demo"],
+        root,
+    );
     let lines = std::fs::read_to_string(root.join("demo/cascade.toml"))
         .unwrap()
         .lines()
@@ -290,16 +395,31 @@ fn retention_is_listed_then_applied_and_the_record_of_processing_shows_it() {
     });
 
     // Both examples were given in 1970: more than 2 years ago.
-    let dry = ok(cascade(&["retention", "apply", "--dry-run", "--project", "demo"], root));
-    assert!(dry.starts_with("would remove (nothing is changed):\n"), "{dry}");
+    let dry = ok(cascade(
+        &["retention", "apply", "--dry-run", "--project", "demo"],
+        root,
+    ));
+    assert!(
+        dry.starts_with("would remove (nothing is changed):\n"),
+        "{dry}"
+    );
     assert!(dry.contains("       2 follow-up examples emptied"), "{dry}");
-    assert!(!find(&db, "Wednesday duty").is_empty(), "a dry run removes nothing");
+    assert!(
+        !find(&db, "Wednesday duty").is_empty(),
+        "a dry run removes nothing"
+    );
 
     let applied = ok(cascade(&["retention", "apply", "--project", "demo"], root));
-    assert!(applied.contains("removed:\n       2 follow-up examples emptied"), "{applied}");
+    assert!(
+        applied.contains("removed:\n       2 follow-up examples emptied"),
+        "{applied}"
+    );
     assert!(find(&db, "Wednesday duty").is_empty() && find(&db, "walked us through it").is_empty());
     let again = ok(cascade(&["retention", "apply", "--project", "demo"], root));
-    assert!(again.contains("       0 follow-up examples emptied"), "{again}");
+    assert!(
+        again.contains("       0 follow-up examples emptied"),
+        "{again}"
+    );
 
     let record = ok(cascade(&["privacy", "record", "--project", "demo"], root));
     for expected in [
@@ -313,9 +433,15 @@ fn retention_is_listed_then_applied_and_the_record_of_processing_shows_it() {
         "| inactive_people | people no longer in people.csv, after they left (erased) | not set: kept until the person is erased |",
         "Lawful basis (Article 6): **TO FILL**",
     ] {
-        assert!(record.contains(expected), "missing {expected:?} in:\n{record}");
+        assert!(
+            record.contains(expected),
+            "missing {expected:?} in:\n{record}"
+        );
     }
-    assert!(!record.contains("password_hash"), "secrets are not listed as data");
+    assert!(
+        !record.contains("password_hash"),
+        "secrets are not listed as data"
+    );
 }
 
 #[test]
@@ -325,7 +451,14 @@ fn serve_applies_the_retention_schedule_as_it_starts() {
     let db = project_with_activity(root);
     let serve = |root: &Path| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
-            .args(["serve", "--project", "demo", "--listen", "127.0.0.1:0", "--until-idle"])
+            .args([
+                "serve",
+                "--project",
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--until-idle",
+            ])
             .current_dir(root)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -339,15 +472,23 @@ fn serve_applies_the_retention_schedule_as_it_starts() {
         text(&child.wait_with_output().unwrap().stderr)
     };
     let log = serve(root);
-    assert!(!log.contains("retention schedule applied"), "off unless configured: {log}");
+    assert!(
+        !log.contains("retention schedule applied"),
+        "off unless configured: {log}"
+    );
     assert!(!find(&db, "Wednesday duty").is_empty());
 
-    set_config(root, |t| format!("{t}\n[retention]\nfollow_up_examples = \"90 days\"\n"));
+    set_config(root, |t| {
+        format!("{t}\n[retention]\nfollow_up_examples = \"90 days\"\n")
+    });
     let log = serve(root);
     assert!(
         log.contains("retention schedule applied") && log.contains("follow_up_examples=2"),
         "{log}"
     );
-    assert!(!log.contains("Okonjo"), "logs carry counts, never names: {log}");
+    assert!(
+        !log.contains("Okonjo"),
+        "logs carry counts, never names: {log}"
+    );
     assert!(find(&db, "Wednesday duty").is_empty());
 }

@@ -144,7 +144,10 @@ async fn export(
     let now = Utc::now();
     let partnership = &project.config.partnership.name;
     let document = match &access {
-        SubjectAccess::Held { person: row, records } => json!({
+        SubjectAccess::Held {
+            person: row,
+            records,
+        } => json!({
             "format": "cascade-subject-access",
             "format_version": 1,
             "partnership": partnership,
@@ -169,7 +172,13 @@ async fn export(
         .with_context(|| format!("cannot create the folder {}", dir.display()))?;
     let safe: String = person
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let stem = format!("subject-access-{safe}-{}", now.format("%Y%m%d-%H%M%S"));
     let json_path = dir.join(format!("{stem}.json"));
@@ -232,9 +241,7 @@ fn title_of(table: &str) -> String {
 fn cell(column: &str, value: &Value) -> String {
     match value {
         Value::Null => "(none)".to_owned(),
-        Value::Number(n)
-            if column == "at" || column == "since" || column.ends_with("_at") =>
-        {
+        Value::Number(n) if column == "at" || column == "since" || column.ends_with("_at") => {
             n.as_i64().map(when).unwrap_or_else(|| n.to_string())
         }
         Value::String(s) => s.clone(),
@@ -248,12 +255,12 @@ fn table_html(caption: &str, rows: &[Value]) -> String {
         .and_then(Value::as_object)
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    let mut s = format!(
-        "<table>\n<caption>{}</caption>\n<thead><tr>",
-        esc(caption)
-    );
+    let mut s = format!("<table>\n<caption>{}</caption>\n<thead><tr>", esc(caption));
     for c in &columns {
-        s.push_str(&format!("<th scope=\"col\">{}</th>", esc(&c.replace('_', " "))));
+        s.push_str(&format!(
+            "<th scope=\"col\">{}</th>",
+            esc(&c.replace('_', " "))
+        ));
     }
     s.push_str("</tr></thead>\n<tbody>\n");
     for row in rows {
@@ -296,8 +303,13 @@ fn html(partnership: &str, person: &str, access: &SubjectAccess, now: DateTime<U
             }
             body.push_str("</dl>\n");
         }
-        SubjectAccess::Held { person: row, records } => {
-            body.push_str("<h2>Your details</h2>\n<p>From the partnership's staff directory.</p>\n<dl>\n");
+        SubjectAccess::Held {
+            person: row,
+            records,
+        } => {
+            body.push_str(
+                "<h2>Your details</h2>\n<p>From the partnership's staff directory.</p>\n<dl>\n",
+            );
             if let Some(map) = row.as_object() {
                 for (k, v) in map {
                     let v = match v {
@@ -322,7 +334,10 @@ fn html(partnership: &str, person: &str, access: &SubjectAccess, now: DateTime<U
             for (table, rows) in records {
                 let heading = title_of(table);
                 body.push_str(&format!("<h2>{}</h2>\n<div class=\"scroll\" role=\"region\" aria-label=\"{}\" tabindex=\"0\">\n", esc(&heading), esc(&heading)));
-                body.push_str(&table_html(&format!("{heading} ({} rows)", rows.len()), rows));
+                body.push_str(&table_html(
+                    &format!("{heading} ({} rows)", rows.len()),
+                    rows,
+                ));
                 body.push_str("</div>\n");
             }
         }
@@ -345,6 +360,26 @@ fn listed_in(project: &Project, person: &str) -> Vec<(PathBuf, u64)> {
             if record.get(0).map(str::trim) == Some(person) {
                 let line = record.position().map_or(0, |p| p.line());
                 found.push((path.clone(), line));
+            }
+        }
+    }
+    // Rollout files naming them in an audience.
+    let quoted = format!("\"{person}\"");
+    if let Ok(entries) = std::fs::read_dir(project.root.join("rollouts")) {
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            for (n, line) in text.lines().enumerate() {
+                if line.contains(&quoted) {
+                    found.push((path.clone(), n as u64 + 1));
+                }
             }
         }
     }
@@ -399,14 +434,12 @@ async fn erase(
         );
     }
     for item in &erased.named_in_items {
-        println!(
-            "note: content item \"{item}\" names them; edit it in content/ if it should not"
-        );
+        println!("note: content item \"{item}\" names them; edit it in content/ if it should not");
     }
     let listed = listed_in(project, person);
     for (path, line) in &listed {
         println!(
-            "now delete {}:{line}: it still lists them (`cascade import` refuses that row until you do)",
+            "now delete them from {}:{line}: it still names them (`cascade import` refuses their directory rows until you do)",
             path.display()
         );
     }
@@ -418,8 +451,14 @@ fn print_retention(report: &RetentionReport, dry_run: bool) {
     for (n, what) in [
         (report.follow_up_examples, "follow-up examples emptied"),
         (report.confirmation_notes, "confirmation notes emptied"),
-        (report.inactive_people.len() as u64, "people who left erased"),
-        (report.acknowledgement_log, "repeat-acknowledgement log rows deleted"),
+        (
+            report.inactive_people.len() as u64,
+            "people who left erased",
+        ),
+        (
+            report.acknowledgement_log,
+            "repeat-acknowledgement log rows deleted",
+        ),
         (report.refusal_counts, "refused-attempt counts deleted"),
         (report.sign_in_failures, "failed sign-ins deleted"),
         (report.audit_log, "audit log rows deleted"),
@@ -517,7 +556,14 @@ fn processor(plugin: &str, config: &Value) -> (String, &'static str) {
             "recipient's email address and name as the template writes it, the message text",
         ),
         "email" => (
-            format!("the SMTP relay {}", if host.is_empty() { "(host not set)" } else { host }),
+            format!(
+                "the SMTP relay {}",
+                if host.is_empty() {
+                    "(host not set)"
+                } else {
+                    host
+                }
+            ),
             "recipient's email address and name as the template writes it, the message text",
         ),
         "notify" => (
@@ -631,10 +677,7 @@ pub fn record(project: &Project, out: Option<&Path>) -> Result<ExitCode> {
             let (who, sees) = processor(&channel.plugin, &channel.config);
             push(
                 &mut md,
-                &format!(
-                    "| {} | {} | {who} | {sees} |",
-                    channel.name, channel.plugin
-                ),
+                &format!("| {} | {} | {who} | {sees} |", channel.name, channel.plugin),
             );
         }
         push(
@@ -653,7 +696,8 @@ pub fn record(project: &Project, out: Option<&Path>) -> Result<ExitCode> {
             &mut md,
             &format!(
                 "| {key} | {what} | {} |",
-                period.map_or("not set: kept until the person is erased".to_owned(), |p| p.to_string())
+                period.map_or("not set: kept until the person is erased".to_owned(), |p| p
+                    .to_string())
             ),
         );
     }

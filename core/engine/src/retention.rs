@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn a_bad_period_names_its_file_line_and_what_to_write() {
         for (value, says) in [
-            ("\"two years\"", "\"two years\" does not start with a whole number"),
+            (
+                "\"two years\"",
+                "\"two years\" does not start with a whole number",
+            ),
             ("\"2 fortnights\"", "\"fortnights\" is not a unit of time"),
             ("\"0 days\"", "\"0 days\" is out of range"),
             ("\"101 years\"", "\"101 years\" is out of range"),
@@ -212,7 +215,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("cascade.toml:4: unknown field `examples`"), "{err}");
+        assert!(
+            err.starts_with("cascade.toml:4: unknown field `examples`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use super::ChampionTeamRow;
 use crate::{ImportSummary, StoreError};
 use cascade_model::content::Taxonomy;
 use cascade_model::directory::{
-    Against, Agency, Champion, DirectoryError, DirectoryFile, EMAIL_CHANNEL, KnownIds, MOBILE_CHANNEL, Person, Row,
-    Team, check_references, find_duplicates,
+    Against, Agency, Champion, DirectoryError, DirectoryFile, EMAIL_CHANNEL, KnownIds,
+    MOBILE_CHANNEL, Person, Row, Team, check_references, find_duplicates,
 };
 use chrono::Utc;
 use sqlx::{SqliteConnection, SqlitePool};

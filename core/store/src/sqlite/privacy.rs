@@ -76,10 +76,7 @@ async fn places_containing(
 }
 
 /// Places (`table.column`) holding exactly `value`.
-async fn places_equal(
-    conn: &mut SqliteConnection,
-    value: &str,
-) -> Result<Vec<String>, StoreError> {
+async fn places_equal(conn: &mut SqliteConnection, value: &str) -> Result<Vec<String>, StoreError> {
     let mut places = Vec::new();
     for (table, columns) in schema(conn).await? {
         for column in columns {
@@ -104,6 +101,15 @@ async fn places_equal(
     .await?;
     if n > 0 {
         places.push(format!("outbox.idempotency_key ({n} rows)"));
+    }
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM rollouts WHERE instr(definition, '\"' || ?1 || '\"') > 0",
+    )
+    .bind(value)
+    .fetch_one(&mut *conn)
+    .await?;
+    if n > 0 {
+        places.push(format!("rollouts.definition ({n} rows)"));
     }
     Ok(places)
 }
@@ -355,7 +361,13 @@ pub(super) async fn erase_in(
     for (id, key) in keys {
         let rekeyed = key
             .split('/')
-            .map(|segment| if segment == old { pseudonym.as_str() } else { segment })
+            .map(|segment| {
+                if segment == old {
+                    pseudonym.as_str()
+                } else {
+                    segment
+                }
+            })
             .collect::<Vec<_>>()
             .join("/");
         sqlx::query("UPDATE outbox SET idempotency_key = ? WHERE id = ?")
@@ -364,6 +376,16 @@ pub(super) async fn erase_in(
             .execute(&mut *conn)
             .await?;
     }
+
+    // A rollout's audience may name them by id.
+    sqlx::query(
+        "UPDATE rollouts SET definition = replace(definition, '\"' || ?1 || '\"', '\"' || ?2 || '\"')
+         WHERE instr(definition, '\"' || ?1 || '\"') > 0",
+    )
+    .bind(old)
+    .bind(&pseudonym)
+    .execute(&mut *conn)
+    .await?;
 
     let removed_json = serde_json::to_string(&removed).unwrap_or_else(|_| "{}".to_owned());
     sqlx::query(
@@ -456,9 +478,9 @@ async fn rows_of(
     let shown: Vec<String> = columns
         .iter()
         .filter(|c| {
-            !FIELDS.iter().any(|f| {
-                f.table == table && f.column == c.as_str() && f.kind == FieldKind::Secret
-            })
+            !FIELDS
+                .iter()
+                .any(|f| f.table == table && f.column == c.as_str() && f.kind == FieldKind::Secret)
         })
         .map(|c| format!("'{}', {}", c.replace('\'', "''"), quote(c)))
         .collect();
