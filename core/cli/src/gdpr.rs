@@ -87,10 +87,14 @@ fn operator() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|n| !n.trim().is_empty());
+    // Without a login name (a service), the user id: /proc/self belongs to
+    // the process's user.
     #[cfg(unix)]
     let name = name.or_else(|| {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        Some(format!("uid {}", unsafe { libc::getuid() }))
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self")
+            .ok()
+            .map(|m| format!("uid {}", m.uid()))
     });
     format!("os:{}", name.unwrap_or_else(|| "unknown".to_owned()))
 }
@@ -276,7 +280,7 @@ fn table_html(caption: &str, rows: &[Value]) -> String {
 
 const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;color:#0b0c0c;background:#fff;line-height:1.5;margin:0 auto;padding:1rem;max-width:70rem}\
 h1{font-size:2rem}h2{font-size:1.5rem;margin-top:2rem}\
-.scroll{overflow-x:auto}table{border-collapse:collapse;margin:0.5rem 0 1.5rem}\
+.scroll{overflow-x:auto}.scroll:focus{outline:3px solid #0b0c0c;outline-offset:2px}table{border-collapse:collapse;margin:0.5rem 0 1.5rem}\
 caption{text-align:left;font-weight:bold;padding:0.25rem 0}\
 th,td{border:1px solid #505a5f;padding:0.25rem 0.5rem;text-align:left;vertical-align:top}\
 th{background:#f3f2f1}dl{display:grid;grid-template-columns:max-content 1fr;gap:0.25rem 1rem}dt{font-weight:bold}dd{margin:0}";

@@ -336,4 +336,48 @@ mod tests {
             "Tue 1 Dec 2026 09:30 GMT"
         );
     }
+
+    #[test]
+    fn a_bad_period_names_its_file_line_and_what_to_write() {
+        for (value, says) in [
+            (
+                "\"two years\"",
+                "\"two years\" does not start with a whole number",
+            ),
+            ("\"2 fortnights\"", "\"fortnights\" is not a unit of time"),
+            ("\"0 days\"", "\"0 days\" is out of range"),
+            ("\"101 years\"", "\"101 years\" is out of range"),
+            ("\"2years\"", "\"2years\" is not a period"),
+            ("730", "invalid type: integer `730`, expected a string"),
+        ] {
+            let text = format!(
+                "[partnership]\nname = \"N\"\n\n[retention]\nlogs = \"1 year\"\nfollow_up_examples = {value}\n"
+            );
+            let err = Config::parse(Path::new("cascade.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("cascade.toml:6: "), "{value}: {err}");
+            assert!(err.contains(says), "{value}: {err}");
+        }
+        let err = Config::parse(
+            Path::new("cascade.toml"),
+            "[partnership]\nname = \"N\"\n[retention]\nexamples = \"1 year\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("cascade.toml:4: unknown field `examples`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_removed_unless_configured() {
+        let c = Config::parse(Path::new("cascade.toml"), "[partnership]\nname = \"N\"\n").unwrap();
+        assert!(!c.retention.is_set());
+        assert_eq!(
+            c.retention.cutoffs(Utc::now()),
+            cascade_store::RetentionCutoffs::default()
+        );
+    }
 }
