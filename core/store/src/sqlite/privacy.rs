@@ -46,27 +46,52 @@ fn fields_of(kind: impl Fn(FieldKind) -> bool) -> impl Iterator<Item = &'static 
     FIELDS.iter().filter(move |f| kind(f.kind))
 }
 
-/// Places (`table.column`) whose text contains `needle` without case, in
-/// every table but `skip`.
+/// Places (`table.column`) whose text contains any of `needles` without
+/// case, in every table but `skip`: one pass over each table, and a pass
+/// per column only over a table where something was found.
 async fn places_containing(
     conn: &mut SqliteConnection,
-    needle: &str,
+    needles: &[&str],
     skip: &[&str],
 ) -> Result<Vec<String>, StoreError> {
     let mut places = Vec::new();
+    if needles.is_empty() {
+        return Ok(places);
+    }
+    let any_needle = |column: &str| {
+        (1..=needles.len())
+            .map(|i| format!("instr(lower(CAST({} AS TEXT)), lower(?{i})) > 0", quote(column)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
     for (table, columns) in schema(conn).await? {
-        if skip.contains(&table.as_str()) {
+        if skip.contains(&table.as_str()) || columns.is_empty() {
             continue;
         }
-        for column in columns {
-            let n: i64 = sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM {t} WHERE instr(lower(CAST({c} AS TEXT)), lower(?1)) > 0",
-                t = quote(&table),
-                c = quote(&column)
-            ))
-            .bind(needle)
-            .fetch_one(&mut *conn)
-            .await?;
+        let whole = columns
+            .iter()
+            .map(|c| any_needle(c))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!("SELECT count(*) FROM {} WHERE {whole}", quote(&table));
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        for needle in needles {
+            query = query.bind(*needle);
+        }
+        if query.fetch_one(&mut *conn).await? == 0 {
+            continue;
+        }
+        for column in &columns {
+            let sql = format!(
+                "SELECT count(*) FROM {} WHERE {}",
+                quote(&table),
+                any_needle(column)
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(&sql);
+            for needle in needles {
+                query = query.bind(*needle);
+            }
+            let n = query.fetch_one(&mut *conn).await?;
             if n > 0 {
                 places.push(format!("{table}.{column} ({n} rows)"));
             }
@@ -75,15 +100,34 @@ async fn places_containing(
     Ok(places)
 }
 
-/// Places (`table.column`) holding exactly `value`.
-async fn places_equal(conn: &mut SqliteConnection, value: &str) -> Result<Vec<String>, StoreError> {
+/// Places (`table.column`) holding exactly `value`, or holding it as a
+/// segment of a delivery key or a string of a rollout's definition.
+async fn places_equal(
+    conn: &mut SqliteConnection,
+    value: &str,
+) -> Result<Vec<String>, StoreError> {
     let mut places = Vec::new();
     for (table, columns) in schema(conn).await? {
-        for column in columns {
+        if columns.is_empty() {
+            continue;
+        }
+        let equal = |c: &String| format!("CAST({} AS TEXT) = ?1", quote(c));
+        let whole = columns.iter().map(equal).collect::<Vec<_>>().join(" OR ");
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {} WHERE {whole}",
+            quote(&table)
+        ))
+        .bind(value)
+        .fetch_one(&mut *conn)
+        .await?;
+        if n == 0 {
+            continue;
+        }
+        for column in &columns {
             let n: i64 = sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM {t} WHERE CAST({c} AS TEXT) = ?1",
-                t = quote(&table),
-                c = quote(&column)
+                "SELECT count(*) FROM {} WHERE {}",
+                quote(&table),
+                equal(column)
             ))
             .bind(value)
             .fetch_one(&mut *conn)
@@ -300,24 +344,31 @@ pub(super) async fn erase_in(
     needles.extend(mobile.as_deref());
     needles.extend(addresses.iter().map(String::as_str));
     needles.retain(|n| n.chars().count() >= SHORTEST_NEEDLE);
-    for field in fields_of(|k| k == FieldKind::FreeText) {
-        for needle in &needles {
-            let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-                "SELECT rowid, {c} FROM {t} WHERE instr(lower({c}), lower(?1)) > 0",
+    if !needles.is_empty() {
+        for field in fields_of(|k| k == FieldKind::FreeText) {
+            let any = (1..=needles.len())
+                .map(|i| format!("instr(lower({}), lower(?{i})) > 0", quote(field.column)))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!(
+                "SELECT rowid, {c} FROM {t} WHERE {any}",
                 t = quote(field.table),
                 c = quote(field.column)
-            ))
-            .bind(needle)
-            .fetch_all(&mut *conn)
-            .await?;
+            );
+            let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+            for needle in &needles {
+                query = query.bind(*needle);
+            }
+            let rows = query.fetch_all(&mut *conn).await?;
             count("details_in_others_free_text", rows.len() as u64);
             for (rowid, text) in rows {
+                let cut = needles.iter().fold(text, |text, needle| cut_out(&text, needle));
                 sqlx::query(&format!(
                     "UPDATE {t} SET {c} = ? WHERE rowid = ?",
                     t = quote(field.table),
                     c = quote(field.column)
                 ))
-                .bind(cut_out(&text, needle))
+                .bind(cut)
                 .bind(rowid)
                 .execute(&mut *conn)
                 .await?;
@@ -404,9 +455,7 @@ pub(super) async fn erase_in(
 
     // Nothing of theirs may be left: scan every column of every table.
     let mut left = places_equal(conn, old).await?;
-    for needle in &needles {
-        left.extend(places_containing(conn, needle, &["items"]).await?);
-    }
+    left.extend(places_containing(conn, &needles, &["items"]).await?);
     if !left.is_empty() {
         left.sort();
         left.dedup();
@@ -698,7 +747,7 @@ impl Privacy for SqliteStore {
 
     async fn find_text(&self, needle: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        places_containing(&mut conn, needle, &[]).await
+        places_containing(&mut conn, &[needle], &[]).await
     }
 }
 
