@@ -22,6 +22,15 @@ fn quote(name: &str) -> String {
 
 /// The live schema: every table and its columns, in order.
 async fn schema(conn: &mut SqliteConnection) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    columns_of(conn, false).await
+}
+
+/// The live schema, with only the columns that can hold text (those not
+/// declared INTEGER or REAL) when `text_only`.
+async fn columns_of(
+    conn: &mut SqliteConnection,
+    text_only: bool,
+) -> Result<Vec<(String, Vec<String>)>, StoreError> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )
@@ -32,11 +41,14 @@ async fn schema(conn: &mut SqliteConnection) -> Result<Vec<(String, Vec<String>)
         if INTERNAL_TABLES.contains(&table.as_str()) {
             continue;
         }
-        let columns: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
-                .bind(&table)
-                .fetch_all(&mut *conn)
-                .await?;
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM pragma_table_info(?1)
+                 WHERE NOT ?2 OR upper(type) NOT IN ('INTEGER', 'REAL') ORDER BY cid",
+        )
+        .bind(&table)
+        .bind(text_only)
+        .fetch_all(&mut *conn)
+        .await?;
         out.push((table, columns));
     }
     Ok(out)
@@ -58,13 +70,16 @@ async fn places_containing(
     if needles.is_empty() {
         return Ok(places);
     }
+    // LIKE ignores ASCII case, as lower() does, and is faster.
     let any_needle = |column: &str| {
         (1..=needles.len())
-            .map(|i| format!("instr(lower(CAST({} AS TEXT)), lower(?{i})) > 0", quote(column)))
+            .map(|i| format!("{} LIKE ?{i} ESCAPE '\\'", quote(column)))
             .collect::<Vec<_>>()
             .join(" OR ")
     };
-    for (table, columns) in schema(conn).await? {
+    let patterns: Vec<String> = needles.iter().map(|n| like_pattern(n)).collect();
+    let needles = &patterns;
+    for (table, columns) in columns_of(conn, true).await? {
         if skip.contains(&table.as_str()) || columns.is_empty() {
             continue;
         }
@@ -76,7 +91,7 @@ async fn places_containing(
         let sql = format!("SELECT count(*) FROM {} WHERE {whole}", quote(&table));
         let mut query = sqlx::query_scalar::<_, i64>(&sql);
         for needle in needles {
-            query = query.bind(*needle);
+            query = query.bind(needle);
         }
         if query.fetch_one(&mut *conn).await? == 0 {
             continue;
@@ -89,7 +104,7 @@ async fn places_containing(
             );
             let mut query = sqlx::query_scalar::<_, i64>(&sql);
             for needle in needles {
-                query = query.bind(*needle);
+                query = query.bind(needle);
             }
             let n = query.fetch_one(&mut *conn).await?;
             if n > 0 {
@@ -102,16 +117,13 @@ async fn places_containing(
 
 /// Places (`table.column`) holding exactly `value`, or holding it as a
 /// segment of a delivery key or a string of a rollout's definition.
-async fn places_equal(
-    conn: &mut SqliteConnection,
-    value: &str,
-) -> Result<Vec<String>, StoreError> {
+async fn places_equal(conn: &mut SqliteConnection, value: &str) -> Result<Vec<String>, StoreError> {
     let mut places = Vec::new();
-    for (table, columns) in schema(conn).await? {
+    for (table, columns) in columns_of(conn, true).await? {
         if columns.is_empty() {
             continue;
         }
-        let equal = |c: &String| format!("CAST({} AS TEXT) = ?1", quote(c));
+        let equal = |c: &String| format!("{} = ?1", quote(c));
         let whole = columns.iter().map(equal).collect::<Vec<_>>().join(" OR ");
         let n: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {} WHERE {whole}",
@@ -156,6 +168,15 @@ async fn places_equal(
         places.push(format!("rollouts.definition ({n} rows)"));
     }
     Ok(places)
+}
+
+/// A LIKE pattern matching text that contains `needle`.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 /// `text` with every occurrence of `needle` (ASCII case ignored) replaced.
@@ -347,7 +368,7 @@ pub(super) async fn erase_in(
     if !needles.is_empty() {
         for field in fields_of(|k| k == FieldKind::FreeText) {
             let any = (1..=needles.len())
-                .map(|i| format!("instr(lower({}), lower(?{i})) > 0", quote(field.column)))
+                .map(|i| format!("{} LIKE ?{i} ESCAPE '\\'", quote(field.column)))
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql = format!(
@@ -357,12 +378,14 @@ pub(super) async fn erase_in(
             );
             let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
             for needle in &needles {
-                query = query.bind(*needle);
+                query = query.bind(like_pattern(needle));
             }
             let rows = query.fetch_all(&mut *conn).await?;
             count("details_in_others_free_text", rows.len() as u64);
             for (rowid, text) in rows {
-                let cut = needles.iter().fold(text, |text, needle| cut_out(&text, needle));
+                let cut = needles
+                    .iter()
+                    .fold(text, |text, needle| cut_out(&text, needle));
                 sqlx::query(&format!(
                     "UPDATE {t} SET {c} = ? WHERE rowid = ?",
                     t = quote(field.table),
@@ -754,6 +777,11 @@ impl Privacy for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::cut_out;
+
+    #[test]
+    fn like_patterns_match_percent_and_underscore_literally() {
+        assert_eq!(super::like_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
+    }
 
     #[test]
     fn details_are_cut_out_whatever_their_case() {
