@@ -492,3 +492,136 @@ fn serve_applies_the_retention_schedule_as_it_starts() {
     );
     assert!(find(&db, "Wednesday duty").is_empty());
 }
+
+/// Both export pages (a person held, and one erased) in real headless
+/// Chromium through chromedriver, checked with axe-core: no WCAG 2.2 AA
+/// violation.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_export_pages_pass_axe_core_wcag_2_2_aa_in_chromium() {
+    use fantoccini::ClientBuilder;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let pages = tokio::task::spawn_blocking(move || {
+        project_with_activity(&root);
+        ok(cascade(
+            &[
+                "people",
+                "export",
+                DAVID,
+                "--project",
+                "demo",
+                "--out",
+                "held",
+            ],
+            &root,
+        ));
+        ok(cascade(
+            &[
+                "people",
+                "erase",
+                DAVID,
+                "--project",
+                "demo",
+                "--reason",
+                "ref 7",
+                "--force",
+            ],
+            &root,
+        ));
+        ok(cascade(
+            &[
+                "people",
+                "export",
+                DAVID,
+                "--project",
+                "demo",
+                "--out",
+                "erased",
+            ],
+            &root,
+        ));
+        ["held", "erased"].map(|dir| {
+            std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|e| e == "html"))
+                .unwrap()
+        })
+    })
+    .await
+    .unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (scripts/install-test-deps.sh installs chromium-driver)");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000"]
+        }),
+    );
+    let mut client = None;
+    for _ in 0..100 {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let client = client.expect("chromedriver answers");
+    let npm = Command::new("npm").args(["root", "-g"]).output().unwrap();
+    let axe = std::path::PathBuf::from(text(&npm.stdout).trim()).join("axe-core/axe.min.js");
+    let axe = std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (scripts/install-test-deps.sh installs axe-core)",
+            axe.display()
+        )
+    });
+    let mut failures = Vec::new();
+    for page in &pages {
+        client
+            .goto(&format!("file://{}", page.display()))
+            .await
+            .unwrap();
+        client
+            .execute(&format!("{axe}\nreturn true;"), vec![])
+            .await
+            .unwrap();
+        let found = client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })
+                   .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' at ' +
+                         v.nodes.map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let violations: Vec<String> = serde_json::from_value(found).unwrap();
+        if !violations.is_empty() {
+            failures.push(format!("{}: {violations:#?}", page.display()));
+        }
+    }
+    let _ = client.close().await;
+    let _ = driver.kill();
+    let _ = driver.wait();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
