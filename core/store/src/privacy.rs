@@ -752,6 +752,10 @@ pub enum EraseError {
     )]
     StillSending { id: String, rollouts: Vec<String> },
     #[error(
+        "a message to \"{0}\" is being sent at this moment; nothing was erased\n  help: try again in a few minutes (once its send is recorded)"
+    )]
+    InFlight(String),
+    #[error(
         "erasure stopped: \"{id}\"'s details were still found in {places} after wiping; nothing was erased\n  help: this is a bug in cascade; report it (without the person's details)",
         places = .places.join(", ")
     )]

@@ -31,10 +31,10 @@ fn delivery(about: &str, recipient: &str, kind: &str) -> NewDelivery {
         person_id: about.to_owned(),
         recipient_id: recipient.to_owned(),
         wave: 0,
-        step_kind: if kind == "initial" {
-            cascade_model::rollout::StepKind::Initial
-        } else {
-            cascade_model::rollout::StepKind::Escalation
+        step_kind: match kind {
+            "initial" => cascade_model::rollout::StepKind::Initial,
+            "reminder" => cascade_model::rollout::StepKind::Reminder,
+            _ => cascade_model::rollout::StepKind::Escalation,
         },
         step_number: 1,
         channel: "email".to_owned(),
@@ -574,4 +574,26 @@ async fn retention_lists_then_removes_only_what_is_older_than_its_period() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_send_in_flight_to_the_person_holds_the_erasure_until_its_lease_ends() {
+    let project = bob_everywhere().await;
+    let store = &project.store;
+    store
+        .materialise(&[delivery("p-2", "p-2", "reminder")], &[], 20_000)
+        .await
+        .unwrap();
+    let claimed = store.claim(20_000, 10, 60_000, &[]).await.unwrap();
+    assert!(claimed.iter().any(|c| c.recipient_id == "p-2"));
+    let err = store.erase_person(&erase("p-2", true)).await.unwrap_err();
+    assert!(matches!(err, EraseError::InFlight(_)), "{err}");
+    assert!(!scan(&project, "Bob Example").await.is_empty());
+    // Once the lease has run out (the sender died), erasure goes ahead.
+    let later = EraseRequest {
+        now: 90_000,
+        ..erase("p-2", true)
+    };
+    store.erase_person(&later).await.unwrap();
+    assert!(scan(&project, "Bob Example").await.is_empty());
 }

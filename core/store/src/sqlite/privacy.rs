@@ -280,6 +280,19 @@ pub(super) async fn erase_in(
             rollouts: sending,
         });
     }
+    // A send in flight would record its provider's answer after the
+    // erasure: wait for it.
+    let in_flight: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE (person_id = ?1 OR recipient_id = ?1)
+           AND state = 'leased' AND lease_until > ?2",
+    )
+    .bind(old)
+    .bind(request.now)
+    .fetch_one(&mut *conn)
+    .await?;
+    if in_flight > 0 {
+        return Err(EraseError::InFlight(old.to_owned()));
+    }
     let cancelled = sqlx::query(
         "UPDATE outbox SET state = 'cancelled', lease_until = NULL, updated_at = ?2
          WHERE (person_id = ?1 OR recipient_id = ?1) AND state IN ('due', 'leased')",
