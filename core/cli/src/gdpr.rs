@@ -234,6 +234,7 @@ fn title_of(table: &str) -> String {
         "champions" => "Themes you are a champion for".to_owned(),
         "channel_identities" => "Your addresses and chat accounts".to_owned(),
         "console_users" => "Your web console account".to_owned(),
+        "console_audit" => "Changes you made in the web console".to_owned(),
         "follow_up_answers" => "Your answers to follow-up questions".to_owned(),
         "link_codes" => "Codes issued to link your chat accounts".to_owned(),
         "outbox" => "Messages sent to you, or about you to your champion or manager".to_owned(),

@@ -201,6 +201,22 @@ async fn bob_everywhere() -> Project {
         .add_console_user("kit", "champion", Some("p-2"), "setup", 99_000, 6_000)
         .await
         .unwrap();
+    let kit: i64 = sqlx::query_scalar("SELECT id FROM console_users WHERE name = 'kit'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store
+        .audit(&AuditEntry {
+            at: 6_500,
+            user_id: Some(kit),
+            user_name: "kit".to_owned(),
+            action: "confirmation.add".to_owned(),
+            target: "nl-neglect".to_owned(),
+            before_hash: None,
+            after_hash: None,
+        })
+        .await
+        .unwrap();
     store
         .audit(&AuditEntry {
             at: 6_000,
@@ -466,6 +482,7 @@ async fn a_subject_access_export_holds_every_table_the_person_is_in_and_no_secre
             "champion_teams",
             "champions",
             "channel_identities",
+            "console_audit",
             "console_users",
             "follow_up_answers",
             "link_codes",

@@ -569,11 +569,15 @@ async fn rows_of(
         })
         .map(|c| format!("'{}', {}", c.replace('\'', "''"), quote(c)))
         .collect();
-    let filter = keys
-        .iter()
-        .map(|k| format!("{} = ?1", quote(k)))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+    let filter = if keys.is_empty() {
+        // Changes made through a console account linked to the person.
+        "user_id IN (SELECT id FROM console_users WHERE person_id = ?1)".to_owned()
+    } else {
+        keys.iter()
+            .map(|k| format!("{} = ?1", quote(k)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
     let json: String = sqlx::query_scalar(&format!(
         "SELECT coalesce(json_group_array(json(o)), '[]') FROM
          (SELECT json_object({}) AS o FROM {} WHERE {filter})",
@@ -636,7 +640,7 @@ impl Privacy for SqliteStore {
                 .filter(|f| f.table == table && f.kind == (FieldKind::PersonId { subject: true }))
                 .map(|f| f.column)
                 .collect();
-            if keys.is_empty() {
+            if keys.is_empty() && table != "console_audit" {
                 continue;
             }
             let rows = rows_of(&mut conn, table, columns, &keys, person_id).await?;
