@@ -280,6 +280,7 @@ async fn every_console_page_but_sign_in_needs_a_session() {
         "/console/reports/report.csv",
         "/console/champion/teams/mash",
         "/console/champion/console-rollout/confirm",
+        "/console/erase",
     ] {
         let response = anonymous.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "GET {path}");
@@ -1314,6 +1315,103 @@ async fn an_editor_finds_a_person_sees_their_channels_and_makes_a_link_code() {
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(site.store.link_codes().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_admin_erases_a_person_recorded_as_themselves_and_others_cannot() {
+    use cascade_store::Privacy;
+    let site = Site::new(false).await;
+    let person = "p-amara-okafor";
+    // An editor (or anyone not an admin) can neither see the form nor post it.
+    let mut editor = site.signed_in("ed", Role::Editor).await;
+    assert_eq!(
+        editor.get("/console/erase").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let token = csrf(&editor.page("/console").await);
+    let response = editor
+        .post(
+            "/console/erase",
+            &[
+                ("csrf", &token),
+                ("person", person),
+                ("reason", "ref 9"),
+                ("force", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !site
+            .store
+            .find_text("Amara Okafor")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut admin = site.signed_in("ada", Role::Admin).await;
+    let html = admin.page("/console").await;
+    assert!(
+        html.contains("<a href=\"/console/erase\">Erasure</a>"),
+        "{html}"
+    );
+    // A reason naming them is refused, with the field named; nothing changes.
+    let response = admin
+        .submit(
+            "/console/erase",
+            "/console/erase",
+            &[("person", person), ("reason", "Amara Okafor asked")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<a href=\"#reason\">the reason names the person"),
+        "{html}"
+    );
+    assert!(
+        !site
+            .store
+            .find_text("Amara Okafor")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let response = admin
+        .submit(
+            "/console/erase",
+            "/console/erase",
+            &[("person", person), ("reason", "request ref 2026-77")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<h1>Person erased</h1>"), "{html}");
+    for detail in ["Amara Okafor", "amara.okafor@", person] {
+        assert_eq!(
+            site.store.find_text(detail).await.unwrap(),
+            Vec::<String>::new(),
+            "{detail}"
+        );
+    }
+    let Some(cascade_store::SubjectAccess::Erased(record)) =
+        site.store.subject_access(person).await.unwrap()
+    else {
+        panic!("erased");
+    };
+    assert_eq!(record.erased_by, "console:ada");
+    assert_eq!(record.reason, "request ref 2026-77");
+    let log = site.store.audit_log(1).await.unwrap();
+    assert_eq!(
+        (
+            log[0].action.as_str(),
+            log[0].target.as_str(),
+            log[0].user_name.as_str()
+        ),
+        ("person.erase", record.pseudonym.as_str(), "ada")
+    );
 }
 
 /// The set-up link a users page shows.

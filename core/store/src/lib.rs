@@ -33,10 +33,13 @@ pub use sqlite::backup;
 /// Every store trait at once: what the engine and the HTTP server ask of a
 /// store. Implemented for any type that implements them all, so callers
 /// write `S: AllStores` and a second store implements only the traits.
-pub trait AllStores: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static {}
+pub trait AllStores:
+    Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + 'static
+{
+}
 
 impl<S> AllStores for S where
-    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static
+    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + 'static
 {
 }
 
