@@ -2329,6 +2329,23 @@ mod browser {
                 .await;
             driver.shows("User added").await;
             driver.check("21-user-added").await;
+
+            // An admin erases a person: the form, its error, the result.
+            driver.goto(&format!("{base}/console/erase")).await;
+            driver.check("22-erase").await;
+            driver.fill("#person", "p-tom-reilly").await;
+            driver
+                .click("form[action='/console/erase'] button[type=submit]")
+                .await;
+            driver.shows("There is a problem").await;
+            driver.check("23-erase-problem").await;
+            driver.fill("#reason", "request ref 2026-78").await;
+            driver.click("#force").await;
+            driver
+                .click("form[action='/console/erase'] button[type=submit]")
+                .await;
+            driver.shows("Person erased").await;
+            driver.check("24-erased").await;
         };
         let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), flow).await;
         driver.stop().await;
