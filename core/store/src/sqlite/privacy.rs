@@ -736,7 +736,8 @@ impl Privacy for SqliteStore {
                 }
             }
             if !dry_run {
-                for id in &report.inactive_people {
+                let mut erased = Vec::new();
+                for id in std::mem::take(&mut report.inactive_people) {
                     let request = EraseRequest {
                         person_id: id.clone(),
                         by: "retention".to_owned(),
@@ -744,11 +745,20 @@ impl Privacy for SqliteStore {
                         force: true,
                         now,
                     };
-                    erase_in(&mut tx, &request).await.map_err(|e| match e {
-                        EraseError::Store(e) => e,
-                        other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
-                    })?;
+                    match erase_in(&mut tx, &request).await {
+                        Ok(_) => erased.push(id),
+                        // A send to them in flight: nothing of theirs was
+                        // changed yet; the next run erases them.
+                        Err(EraseError::InFlight(_)) => {}
+                        Err(EraseError::Store(e)) => return Err(e),
+                        Err(other) => {
+                            return Err(StoreError::Database(sqlx::Error::Protocol(
+                                other.to_string(),
+                            )));
+                        }
+                    }
                 }
+                report.inactive_people = erased;
             }
         }
         if !dry_run && !report.is_empty() {
