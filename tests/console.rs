@@ -280,6 +280,7 @@ async fn every_console_page_but_sign_in_needs_a_session() {
         "/console/reports/report.csv",
         "/console/champion/teams/mash",
         "/console/champion/console-rollout/confirm",
+        "/console/erase",
     ] {
         let response = anonymous.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "GET {path}");
@@ -1316,6 +1317,103 @@ async fn an_editor_finds_a_person_sees_their_channels_and_makes_a_link_code() {
     assert_eq!(site.store.link_codes().await.unwrap().len(), 1);
 }
 
+#[tokio::test]
+async fn an_admin_erases_a_person_recorded_as_themselves_and_others_cannot() {
+    use cascade_store::Privacy;
+    let site = Site::new(false).await;
+    let person = "p-amara-okafor";
+    // An editor (or anyone not an admin) can neither see the form nor post it.
+    let mut editor = site.signed_in("ed", Role::Editor).await;
+    assert_eq!(
+        editor.get("/console/erase").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let token = csrf(&editor.page("/console").await);
+    let response = editor
+        .post(
+            "/console/erase",
+            &[
+                ("csrf", &token),
+                ("person", person),
+                ("reason", "ref 9"),
+                ("force", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !site
+            .store
+            .find_text("Amara Okafor")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut admin = site.signed_in("ada", Role::Admin).await;
+    let html = admin.page("/console").await;
+    assert!(
+        html.contains("<a href=\"/console/erase\">Erasure</a>"),
+        "{html}"
+    );
+    // A reason naming them is refused, with the field named; nothing changes.
+    let response = admin
+        .submit(
+            "/console/erase",
+            "/console/erase",
+            &[("person", person), ("reason", "Amara Okafor asked")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<a href=\"#reason\">the reason names the person"),
+        "{html}"
+    );
+    assert!(
+        !site
+            .store
+            .find_text("Amara Okafor")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let response = admin
+        .submit(
+            "/console/erase",
+            "/console/erase",
+            &[("person", person), ("reason", "request ref 2026-77")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<h1>Person erased</h1>"), "{html}");
+    for detail in ["Amara Okafor", "amara.okafor@", person] {
+        assert_eq!(
+            site.store.find_text(detail).await.unwrap(),
+            Vec::<String>::new(),
+            "{detail}"
+        );
+    }
+    let Some(cascade_store::SubjectAccess::Erased(record)) =
+        site.store.subject_access(person).await.unwrap()
+    else {
+        panic!("erased");
+    };
+    assert_eq!(record.erased_by, "console:ada");
+    assert_eq!(record.reason, "request ref 2026-77");
+    let log = site.store.audit_log(1).await.unwrap();
+    assert_eq!(
+        (
+            log[0].action.as_str(),
+            log[0].target.as_str(),
+            log[0].user_name.as_str()
+        ),
+        ("person.erase", record.pseudonym.as_str(), "ada")
+    );
+}
+
 /// The set-up link a users page shows.
 fn shown_link(html: &str) -> String {
     let start = "id=\"link\" type=\"text\" readonly value=\"";
@@ -2231,6 +2329,23 @@ mod browser {
                 .await;
             driver.shows("User added").await;
             driver.check("21-user-added").await;
+
+            // An admin erases a person: the form, its error, the result.
+            driver.goto(&format!("{base}/console/erase")).await;
+            driver.check("22-erase").await;
+            driver.fill("#person", "p-tom-reilly").await;
+            driver
+                .click("form[action='/console/erase'] button[type=submit]")
+                .await;
+            driver.shows("There is a problem").await;
+            driver.check("23-erase-problem").await;
+            driver.fill("#reason", "request ref 2026-78").await;
+            driver.click("#force").await;
+            driver
+                .click("form[action='/console/erase'] button[type=submit]")
+                .await;
+            driver.shows("Person erased").await;
+            driver.check("24-erased").await;
         };
         let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), flow).await;
         driver.stop().await;

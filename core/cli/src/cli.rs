@@ -167,6 +167,22 @@ enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// UK GDPR: a person's subject access export, or their erasure.
+    People {
+        #[command(subcommand)]
+        action: crate::gdpr::PeopleAction,
+    },
+    /// UK GDPR: apply `[retention]` in cascade.toml now (`serve` also
+    /// applies it daily).
+    Retention {
+        #[command(subcommand)]
+        action: crate::gdpr::RetentionAction,
+    },
+    /// UK GDPR: the record of processing for the partnership's DPIA.
+    Privacy {
+        #[command(subcommand)]
+        action: crate::gdpr::PrivacyAction,
+    },
     /// Microsoft Teams: make the app manifest an administrator uploads.
     Teams {
         #[command(subcommand)]
@@ -398,6 +414,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Users { action } => {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(users(&project, action))
+        }
+        Command::People { action } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(crate::gdpr::people(&project, action))
+        }
+        Command::Retention { action } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(crate::gdpr::retention(&project, action))
+        }
+        Command::Privacy {
+            action: crate::gdpr::PrivacyAction::Record { out },
+        } => {
+            let project = Project::open(&cli.project)?;
+            crate::gdpr::record(&project, out.as_deref())
         }
         Command::Teams {
             action: TeamsAction::Manifest { channel, out },
@@ -1003,6 +1033,7 @@ async fn serve(
         None => cascade_server::router(),
     };
     let engine_root = engine.project.root.clone();
+    let retention = engine.project.config.retention;
     let console_settings = cascade_console::Settings::new(
         &console_base_url(&engine.project, listen),
         engine.project.config.console.allow_self_approval,
@@ -1010,6 +1041,7 @@ async fn serve(
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
     keep_channel_states(runner.store().clone(), runner.host().clone());
+    crate::gdpr::apply_retention_daily(retention, runner.store().clone()).await;
     if let Some(listener) = listener {
         crate::output::say(format_args!(
             "cascade is serving; health at http://{addr}/health, the console at http://{addr}/console (Ctrl-C to stop)",

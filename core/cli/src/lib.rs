@@ -9,6 +9,7 @@ mod backup;
 pub mod bench;
 pub mod cli;
 mod doctor;
+mod gdpr;
 mod metrics;
 pub mod output;
 mod teams_manifest;

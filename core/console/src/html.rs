@@ -80,7 +80,7 @@ pub fn page(status: StatusCode, title: &str, viewer: Option<&Viewer<'_>>, body: 
             );
         }
         if viewer.role.administers() {
-            html.push_str("<li><a href=\"/console/users\">Users</a></li>\n<li><a href=\"/console/audit\">Audit log</a></li>\n");
+            html.push_str("<li><a href=\"/console/users\">Users</a></li>\n<li><a href=\"/console/audit\">Audit log</a></li>\n<li><a href=\"/console/erase\">Erasure</a></li>\n");
         }
         html.push_str("</ul></nav>\n");
         let _ = write!(

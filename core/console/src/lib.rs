@@ -28,6 +28,7 @@ mod audit;
 mod champion;
 mod content;
 mod directory;
+mod erase;
 mod home;
 mod people;
 mod reports;
@@ -188,6 +189,10 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         .route(
             "/console/directory/people/{id}/link-code",
             post(people::link_code::<S>),
+        )
+        .route(
+            "/console/erase",
+            get(erase::form::<S>).post(erase::erase::<S>),
         )
         .route("/console/audit", get(audit::audit::<S>))
         .route("/console/audit.csv", get(audit::audit_csv::<S>))

@@ -37,6 +37,10 @@ pub struct Config {
     /// The web console `cascade serve` runs under `/console`.
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// How long each kind of personal data is kept (UK GDPR); nothing is
+    /// removed unless configured.
+    #[serde(default)]
+    pub retention: crate::retention::RetentionConfig,
 }
 
 /// `[console]`: the web console's settings.
@@ -330,6 +334,50 @@ mod tests {
                 chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, 9, 30, 0).unwrap()
             ),
             "Tue 1 Dec 2026 09:30 GMT"
+        );
+    }
+
+    #[test]
+    fn a_bad_period_names_its_file_line_and_what_to_write() {
+        for (value, says) in [
+            (
+                "\"two years\"",
+                "\"two years\" does not start with a whole number",
+            ),
+            ("\"2 fortnights\"", "\"fortnights\" is not a unit of time"),
+            ("\"0 days\"", "\"0 days\" is out of range"),
+            ("\"101 years\"", "\"101 years\" is out of range"),
+            ("\"2years\"", "\"2years\" is not a period"),
+            ("730", "invalid type: integer `730`, expected a string"),
+        ] {
+            let text = format!(
+                "[partnership]\nname = \"N\"\n\n[retention]\nlogs = \"1 year\"\nfollow_up_examples = {value}\n"
+            );
+            let err = Config::parse(Path::new("cascade.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("cascade.toml:6: "), "{value}: {err}");
+            assert!(err.contains(says), "{value}: {err}");
+        }
+        let err = Config::parse(
+            Path::new("cascade.toml"),
+            "[partnership]\nname = \"N\"\n[retention]\nexamples = \"1 year\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("cascade.toml:4: unknown field `examples`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_removed_unless_configured() {
+        let c = Config::parse(Path::new("cascade.toml"), "[partnership]\nname = \"N\"\n").unwrap();
+        assert!(!c.retention.is_set());
+        assert_eq!(
+            c.retention.cutoffs(Utc::now()),
+            cascade_store::RetentionCutoffs::default()
         );
     }
 }

@@ -24,4 +24,5 @@ pub mod problems;
 pub mod project;
 pub mod report;
 pub mod respond;
+pub mod retention;
 pub mod server_config;

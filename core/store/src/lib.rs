@@ -11,6 +11,7 @@ mod evidence;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
+mod privacy;
 mod reports;
 mod sqlite;
 mod team_posts;
@@ -21,6 +22,7 @@ pub use evidence::*;
 #[cfg(feature = "test-support")]
 pub use inspect::*;
 pub use outbox::*;
+pub use privacy::*;
 pub use reports::*;
 pub use team_posts::*;
 
@@ -31,10 +33,13 @@ pub use sqlite::backup;
 /// Every store trait at once: what the engine and the HTTP server ask of a
 /// store. Implemented for any type that implements them all, so callers
 /// write `S: AllStores` and a second store implements only the traits.
-pub trait AllStores: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static {}
+pub trait AllStores:
+    Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + 'static
+{
+}
 
 impl<S> AllStores for S where
-    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static
+    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + 'static
 {
 }
 

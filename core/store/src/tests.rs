@@ -1021,3 +1021,6 @@ async fn a_large_people_file_imports_across_chunks_as_row_by_row_would() {
     assert_eq!(project.count("people").await, 4 + n as i64);
     assert_eq!(project.count("person_roles").await, 5 + n as i64 + 1);
 }
+
+#[path = "privacy_tests.rs"]
+mod privacy;

@@ -6,8 +6,8 @@ use super::ChampionTeamRow;
 use crate::{ImportSummary, StoreError};
 use cascade_model::content::Taxonomy;
 use cascade_model::directory::{
-    Against, Agency, Champion, DirectoryFile, EMAIL_CHANNEL, KnownIds, MOBILE_CHANNEL, Person, Row,
-    Team, check_references, find_duplicates,
+    Against, Agency, Champion, DirectoryError, DirectoryFile, EMAIL_CHANNEL, KnownIds,
+    MOBILE_CHANNEL, Person, Row, Team, check_references, find_duplicates,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -32,6 +32,10 @@ pub(super) async fn import(
         taxonomy,
         Against::Store,
     ));
+    // An erased person's row is refused as erased, not also as unknown.
+    let erased = erased_rows(&mut tx, file, path).await?;
+    errors.retain(|e| !erased.iter().any(|x| x.line == e.line));
+    errors.extend(erased);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.line);
         return Err(StoreError::Rejected(errors));
@@ -44,6 +48,46 @@ pub(super) async fn import(
     };
     tx.commit().await?;
     Ok(summary)
+}
+
+/// Rows of people or champions who were erased: an erased person must not
+/// come back from a directory file that still lists them.
+async fn erased_rows(
+    conn: &mut SqliteConnection,
+    file: &DirectoryFile,
+    path: &Path,
+) -> Result<Vec<DirectoryError>, StoreError> {
+    let rows: Vec<(usize, &str)> = match file {
+        DirectoryFile::People(rows) => rows.iter().map(|r| (r.line, r.value.id.as_str())).collect(),
+        DirectoryFile::Champions(rows) => rows
+            .iter()
+            .map(|r| (r.line, r.value.person_id.as_str()))
+            .collect(),
+        _ => return Ok(Vec::new()),
+    };
+    let ids: Vec<&str> = rows.iter().map(|(_, id)| *id).collect();
+    let erased = super::privacy::erased_among(conn, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(line, id)| {
+            let at = erased.get(id)?;
+            let day = chrono::DateTime::from_timestamp_millis(*at)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            Some(DirectoryError {
+                path: path.to_owned(),
+                line: Some(line),
+                column: Some("person_id".to_owned()),
+                message: format!(
+                    "\"{id}\" was erased on {day} (UK GDPR erasure) and cannot be imported again"
+                ),
+                help: Some(format!(
+                    "delete line {line} from {}; their details must not come back",
+                    path.display()
+                )),
+            })
+        })
+        .collect())
 }
 
 async fn known_ids(conn: &mut SqliteConnection) -> Result<KnownIds, StoreError> {

@@ -12,6 +12,7 @@ mod import;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
+mod privacy;
 mod reports;
 mod team_posts;
 #[cfg(any(test, feature = "test-support"))]

@@ -1,0 +1,821 @@
+//! SQLite implementation of [`Privacy`]: subject access, erasure and the
+//! retention schedule. Tables and columns are read from the live schema
+//! (`sqlite_master`, `pragma_table_info`) and classified by [`FIELDS`].
+
+use super::{SqliteStore, parse_time};
+use crate::StoreError;
+use crate::privacy::*;
+use serde_json::Value;
+use sqlx::SqliteConnection;
+use std::collections::BTreeMap;
+
+/// What an erased person's free text becomes where it named them.
+const ERASED: &str = "[erased]";
+
+/// Details shorter than this are not searched for in free text: a short
+/// name cut out of every text would damage others' words.
+const SHORTEST_NEEDLE: usize = 4;
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The live schema: every table and its columns, in order.
+async fn schema(conn: &mut SqliteConnection) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    columns_of(conn, false).await
+}
+
+/// The live schema, with only the columns that can hold text (those not
+/// declared INTEGER or REAL) when `text_only`.
+async fn columns_of(
+    conn: &mut SqliteConnection,
+    text_only: bool,
+) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::new();
+    for table in tables {
+        if INTERNAL_TABLES.contains(&table.as_str()) {
+            continue;
+        }
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM pragma_table_info(?1)
+                 WHERE NOT ?2 OR upper(type) NOT IN ('INTEGER', 'REAL') ORDER BY cid",
+        )
+        .bind(&table)
+        .bind(text_only)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.push((table, columns));
+    }
+    Ok(out)
+}
+
+fn fields_of(kind: impl Fn(FieldKind) -> bool) -> impl Iterator<Item = &'static Field> {
+    FIELDS.iter().filter(move |f| kind(f.kind))
+}
+
+/// Places (`table.column`) whose text contains any of `needles` without
+/// case, in every table but `skip`: one pass over each table, and a pass
+/// per column only over a table where something was found.
+async fn places_containing(
+    conn: &mut SqliteConnection,
+    needles: &[&str],
+    skip: &[&str],
+) -> Result<Vec<String>, StoreError> {
+    let mut places = Vec::new();
+    if needles.is_empty() {
+        return Ok(places);
+    }
+    // LIKE ignores ASCII case, as lower() does, and is faster.
+    let any_needle = |column: &str| {
+        (1..=needles.len())
+            .map(|i| format!("{} LIKE ?{i} ESCAPE '\\'", quote(column)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let patterns: Vec<String> = needles.iter().map(|n| like_pattern(n)).collect();
+    let needles = &patterns;
+    for (table, columns) in columns_of(conn, true).await? {
+        if skip.contains(&table.as_str()) || columns.is_empty() {
+            continue;
+        }
+        let whole = columns
+            .iter()
+            .map(|c| any_needle(c))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!("SELECT count(*) FROM {} WHERE {whole}", quote(&table));
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        for needle in needles {
+            query = query.bind(needle);
+        }
+        if query.fetch_one(&mut *conn).await? == 0 {
+            continue;
+        }
+        for column in &columns {
+            let sql = format!(
+                "SELECT count(*) FROM {} WHERE {}",
+                quote(&table),
+                any_needle(column)
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(&sql);
+            for needle in needles {
+                query = query.bind(needle);
+            }
+            let n = query.fetch_one(&mut *conn).await?;
+            if n > 0 {
+                places.push(format!("{table}.{column} ({n} rows)"));
+            }
+        }
+    }
+    Ok(places)
+}
+
+/// Places (`table.column`) holding exactly `value`, or holding it as a
+/// segment of a delivery key or a string of a rollout's definition.
+async fn places_equal(conn: &mut SqliteConnection, value: &str) -> Result<Vec<String>, StoreError> {
+    let mut places = Vec::new();
+    for (table, columns) in columns_of(conn, true).await? {
+        if columns.is_empty() {
+            continue;
+        }
+        let equal = |c: &String| format!("{} = ?1", quote(c));
+        let whole = columns.iter().map(equal).collect::<Vec<_>>().join(" OR ");
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {} WHERE {whole}",
+            quote(&table)
+        ))
+        .bind(value)
+        .fetch_one(&mut *conn)
+        .await?;
+        if n == 0 {
+            continue;
+        }
+        for column in &columns {
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {} WHERE {}",
+                quote(&table),
+                equal(column)
+            ))
+            .bind(value)
+            .fetch_one(&mut *conn)
+            .await?;
+            if n > 0 {
+                places.push(format!("{table}.{column} ({n} rows)"));
+            }
+        }
+    }
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE instr('/' || idempotency_key || '/', '/' || ?1 || '/') > 0",
+    )
+    .bind(value)
+    .fetch_one(&mut *conn)
+    .await?;
+    if n > 0 {
+        places.push(format!("outbox.idempotency_key ({n} rows)"));
+    }
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM rollouts WHERE instr(definition, '\"' || ?1 || '\"') > 0",
+    )
+    .bind(value)
+    .fetch_one(&mut *conn)
+    .await?;
+    if n > 0 {
+        places.push(format!("rollouts.definition ({n} rows)"));
+    }
+    Ok(places)
+}
+
+/// A LIKE pattern matching text that contains `needle`.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// `text` with every occurrence of `needle` (ASCII case ignored) replaced.
+fn cut_out(text: &str, needle: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&needle) {
+        out.push_str(&text[at..at + found]);
+        out.push_str(ERASED);
+        at += found + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+fn random_pseudonym() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(format!("no randomness: {e}"))))?;
+    Ok(format!(
+        "erased-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+async fn erasure_by_hash(
+    conn: &mut SqliteConnection,
+    person_id: &str,
+) -> Result<Option<ErasureRecord>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT pseudonym, erased_by, reason, at, forced, removed FROM erasures WHERE person_hash = ?",
+    )
+    .bind(person_hash(person_id))
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Erases one person inside the caller's transaction.
+pub(super) async fn erase_in(
+    conn: &mut SqliteConnection,
+    request: &EraseRequest,
+) -> Result<Erased, EraseError> {
+    let old = request.person_id.as_str();
+    let person: Option<(String, String, Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT display_name, email, mobile, erased_at FROM people WHERE id = ?")
+            .bind(old)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((name, email, mobile, erased_at)) = person else {
+        return Err(match erasure_by_hash(conn, old).await? {
+            Some(record) => EraseError::AlreadyErased(old.to_owned(), Box::new(record)),
+            None => EraseError::Unknown(old.to_owned()),
+        });
+    };
+    if erased_at.is_some() {
+        // The id typed is a pseudonym: that person is already erased.
+        let record: ErasureRecord = sqlx::query_as(
+            "SELECT pseudonym, erased_by, reason, at, forced, removed FROM erasures WHERE pseudonym = ?",
+        )
+        .bind(old)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Err(EraseError::AlreadyErased(old.to_owned(), Box::new(record)));
+    }
+    let reason = request.reason.trim();
+    if reason.is_empty() {
+        return Err(EraseError::Reason("is empty"));
+    }
+    if reason.chars().count() > 500 {
+        return Err(EraseError::Reason("is longer than 500 characters"));
+    }
+    let lower = reason.to_lowercase();
+    if [name.as_str(), email.as_str(), old]
+        .into_iter()
+        .chain(mobile.as_deref())
+        .any(|d| d.chars().count() >= SHORTEST_NEEDLE && lower.contains(&d.to_lowercase()))
+    {
+        return Err(EraseError::Reason(
+            "names the person (their name, email, mobile or id): the erasure record must not",
+        ));
+    }
+
+    // Still being sent learning, reminders or escalations?
+    let sending: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT r.id FROM rollouts r
+         WHERE r.state <> 'cancelled' AND (
+            EXISTS (SELECT 1 FROM rollout_members m WHERE m.rollout_id = r.id
+                    AND m.person_id = ?1 AND m.next_due_at IS NOT NULL)
+            OR EXISTS (SELECT 1 FROM outbox o WHERE o.rollout_id = r.id
+                    AND (o.person_id = ?1 OR o.recipient_id = ?1) AND o.state IN ('due', 'leased')))
+         ORDER BY r.id",
+    )
+    .bind(old)
+    .fetch_all(&mut *conn)
+    .await?;
+    if !sending.is_empty() && !request.force {
+        return Err(EraseError::StillSending {
+            id: old.to_owned(),
+            rollouts: sending,
+        });
+    }
+    // A send in flight would record its provider's answer after the
+    // erasure: wait for it.
+    let in_flight: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE (person_id = ?1 OR recipient_id = ?1)
+           AND state = 'leased' AND lease_until > ?2",
+    )
+    .bind(old)
+    .bind(request.now)
+    .fetch_one(&mut *conn)
+    .await?;
+    if in_flight > 0 {
+        return Err(EraseError::InFlight(old.to_owned()));
+    }
+    let cancelled = sqlx::query(
+        "UPDATE outbox SET state = 'cancelled', lease_until = NULL, updated_at = ?2
+         WHERE (person_id = ?1 OR recipient_id = ?1) AND state IN ('due', 'leased')",
+    )
+    .bind(old)
+    .bind(request.now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE rollout_members SET next_due_at = NULL WHERE person_id = ?")
+        .bind(old)
+        .execute(&mut *conn)
+        .await?;
+
+    let addresses: Vec<String> =
+        sqlx::query_scalar("SELECT address FROM channel_identities WHERE person_id = ?")
+            .bind(old)
+            .fetch_all(&mut *conn)
+            .await?;
+    let console_users: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM console_users WHERE person_id = ? ORDER BY name")
+            .bind(old)
+            .fetch_all(&mut *conn)
+            .await?;
+
+    let mut removed = BTreeMap::<&str, u64>::new();
+    let mut count = |kind: &'static str, n: u64| {
+        if n > 0 {
+            *removed.entry(kind).or_default() += n;
+        }
+    };
+    count(
+        "chat_and_email_identities",
+        sqlx::query("DELETE FROM channel_identities WHERE person_id = ?")
+            .bind(old)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    );
+    count(
+        "link_codes",
+        sqlx::query("DELETE FROM link_codes WHERE person_id = ?")
+            .bind(old)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    );
+    count(
+        "follow_up_examples",
+        sqlx::query(
+            "UPDATE follow_up_answers SET example = NULL WHERE person_id = ? AND example IS NOT NULL",
+        )
+        .bind(old)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+    );
+    count(
+        "confirmation_notes",
+        sqlx::query(
+            "UPDATE cascade_confirmations SET note = NULL WHERE champion_id = ? AND note IS NOT NULL",
+        )
+        .bind(old)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+    );
+    count(
+        "provider_messages",
+        sqlx::query(
+            "UPDATE outbox SET provider_id = NULL, last_error = NULL
+             WHERE (person_id = ?1 OR recipient_id = ?1)
+               AND (provider_id IS NOT NULL OR last_error IS NOT NULL)",
+        )
+        .bind(old)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+    );
+
+    // Their details cut out of everyone else's free text.
+    let mut needles: Vec<&str> = vec![name.as_str(), email.as_str()];
+    needles.extend(mobile.as_deref());
+    needles.extend(addresses.iter().map(String::as_str));
+    needles.retain(|n| n.chars().count() >= SHORTEST_NEEDLE);
+    if !needles.is_empty() {
+        for field in fields_of(|k| k == FieldKind::FreeText) {
+            let any = (1..=needles.len())
+                .map(|i| format!("{} LIKE ?{i} ESCAPE '\\'", quote(field.column)))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!(
+                "SELECT rowid, {c} FROM {t} WHERE {any}",
+                t = quote(field.table),
+                c = quote(field.column)
+            );
+            let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+            for needle in &needles {
+                query = query.bind(like_pattern(needle));
+            }
+            let rows = query.fetch_all(&mut *conn).await?;
+            count("details_in_others_free_text", rows.len() as u64);
+            for (rowid, text) in rows {
+                let cut = needles
+                    .iter()
+                    .fold(text, |text, needle| cut_out(&text, needle));
+                sqlx::query(&format!(
+                    "UPDATE {t} SET {c} = ? WHERE rowid = ?",
+                    t = quote(field.table),
+                    c = quote(field.column)
+                ))
+                .bind(cut)
+                .bind(rowid)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+    }
+
+    // The person's row, then their id everywhere, becomes the pseudonym.
+    let pseudonym = random_pseudonym()?;
+    sqlx::query("PRAGMA defer_foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE people SET display_name = ?2, email = ?2 || '@erased.invalid', mobile = NULL,
+            time_zone = NULL, active = 0, erased_at = ?3 WHERE id = ?1",
+    )
+    .bind(old)
+    .bind(&pseudonym)
+    .bind(request.now)
+    .execute(&mut *conn)
+    .await?;
+    // Also where free text is exactly their id (an audit entry's target).
+    for field in fields_of(|k| matches!(k, FieldKind::PersonId { .. } | FieldKind::FreeText)) {
+        sqlx::query(&format!(
+            "UPDATE {t} SET {c} = ?2 WHERE {c} = ?1",
+            t = quote(field.table),
+            c = quote(field.column)
+        ))
+        .bind(old)
+        .bind(&pseudonym)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let keys: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, idempotency_key FROM outbox
+         WHERE instr('/' || idempotency_key || '/', '/' || ?1 || '/') > 0",
+    )
+    .bind(old)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, key) in keys {
+        let rekeyed = key
+            .split('/')
+            .map(|segment| {
+                if segment == old {
+                    pseudonym.as_str()
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        sqlx::query("UPDATE outbox SET idempotency_key = ? WHERE id = ?")
+            .bind(rekeyed)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+
+    // A rollout's audience may name them by id.
+    sqlx::query(
+        "UPDATE rollouts SET definition = replace(definition, '\"' || ?1 || '\"', '\"' || ?2 || '\"')
+         WHERE instr(definition, '\"' || ?1 || '\"') > 0",
+    )
+    .bind(old)
+    .bind(&pseudonym)
+    .execute(&mut *conn)
+    .await?;
+
+    let removed_json = serde_json::to_string(&removed).unwrap_or_else(|_| "{}".to_owned());
+    sqlx::query(
+        "INSERT INTO erasures (pseudonym, person_hash, erased_by, reason, at, forced, removed)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&pseudonym)
+    .bind(person_hash(old))
+    .bind(&request.by)
+    .bind(reason)
+    .bind(request.now)
+    .bind(request.force)
+    .bind(&removed_json)
+    .execute(&mut *conn)
+    .await?;
+
+    // Nothing of theirs may be left: scan every column of every table.
+    let mut left = places_equal(conn, old).await?;
+    left.extend(places_containing(conn, &needles, &["items"]).await?);
+    if !left.is_empty() {
+        left.sort();
+        left.dedup();
+        return Err(EraseError::Left {
+            id: old.to_owned(),
+            places: left,
+        });
+    }
+    let mut named_in_items: Vec<String> = Vec::new();
+    for needle in &needles {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT id FROM items WHERE instr(lower(source), lower(?1)) > 0 ORDER BY id",
+        )
+        .bind(needle)
+        .fetch_all(&mut *conn)
+        .await?;
+        named_in_items.extend(ids);
+    }
+    named_in_items.sort();
+    named_in_items.dedup();
+
+    Ok(Erased {
+        record: ErasureRecord {
+            pseudonym,
+            erased_by: request.by.clone(),
+            reason: reason.to_owned(),
+            at: request.now,
+            forced: request.force,
+            removed: removed_json,
+        },
+        console_users,
+        cancelled_deliveries: cancelled,
+        named_in_items,
+    })
+}
+
+/// The erased person ids among `ids`, with when they were erased.
+pub(super) async fn erased_among(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+) -> Result<BTreeMap<String, i64>, StoreError> {
+    let hashes: BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT person_hash, at FROM erasures")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let mut found = BTreeMap::new();
+    if hashes.is_empty() {
+        return Ok(found);
+    }
+    for id in ids {
+        if let Some(at) = hashes.get(&person_hash(id)) {
+            found.insert((*id).to_owned(), *at);
+        }
+    }
+    Ok(found)
+}
+
+/// Rows of `table` where any of `columns` is `id`, as JSON objects without
+/// secrets.
+async fn rows_of(
+    conn: &mut SqliteConnection,
+    table: &str,
+    columns: &[String],
+    keys: &[&str],
+    id: &str,
+) -> Result<Vec<Value>, StoreError> {
+    let shown: Vec<String> = columns
+        .iter()
+        .filter(|c| {
+            !FIELDS
+                .iter()
+                .any(|f| f.table == table && f.column == c.as_str() && f.kind == FieldKind::Secret)
+        })
+        .map(|c| format!("'{}', {}", c.replace('\'', "''"), quote(c)))
+        .collect();
+    let filter = if keys.is_empty() {
+        // Changes made through a console account linked to the person.
+        "user_id IN (SELECT id FROM console_users WHERE person_id = ?1)".to_owned()
+    } else {
+        keys.iter()
+            .map(|k| format!("{} = ?1", quote(k)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let json: String = sqlx::query_scalar(&format!(
+        "SELECT coalesce(json_group_array(json(o)), '[]') FROM
+         (SELECT json_object({}) AS o FROM {} WHERE {filter})",
+        shown.join(", "),
+        quote(table)
+    ))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+impl Privacy for SqliteStore {
+    async fn erase_person(&self, request: &EraseRequest) -> Result<Erased, EraseError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let erased = erase_in(&mut tx, request).await?;
+        tx.commit().await?;
+        Ok(erased)
+    }
+
+    async fn subject_access(&self, person_id: &str) -> Result<Option<SubjectAccess>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some(record) = erasure_by_hash(&mut conn, person_id).await? {
+            return Ok(Some(SubjectAccess::Erased(record)));
+        }
+        let record: Option<ErasureRecord> = sqlx::query_as(
+            "SELECT pseudonym, erased_by, reason, at, forced, removed FROM erasures WHERE pseudonym = ?",
+        )
+        .bind(person_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(record) = record {
+            return Ok(Some(SubjectAccess::Erased(record)));
+        }
+        let schema = schema(&mut conn).await?;
+        let people_columns = schema
+            .iter()
+            .find(|(t, _)| t == "people")
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
+        let mut person = rows_of(&mut conn, "people", &people_columns, &["id"], person_id).await?;
+        let Some(mut person) = person.pop() else {
+            return Ok(None);
+        };
+        let roles: Vec<String> =
+            sqlx::query_scalar("SELECT role FROM person_roles WHERE person_id = ? ORDER BY role")
+                .bind(person_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        if let Value::Object(map) = &mut person {
+            map.insert("roles".to_owned(), roles.into());
+        }
+        let mut records = Vec::new();
+        for (table, columns) in &schema {
+            if table == "people" || table == "person_roles" {
+                continue;
+            }
+            let keys: Vec<&str> = FIELDS
+                .iter()
+                .filter(|f| f.table == table && f.kind == (FieldKind::PersonId { subject: true }))
+                .map(|f| f.column)
+                .collect();
+            if keys.is_empty() && table != "console_audit" {
+                continue;
+            }
+            let rows = rows_of(&mut conn, table, columns, &keys, person_id).await?;
+            if !rows.is_empty() {
+                records.push((table.clone(), rows));
+            }
+        }
+        Ok(Some(SubjectAccess::Held { person, records }))
+    }
+
+    async fn erasure_of(&self, person_id: &str) -> Result<Option<ErasureRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        erasure_by_hash(&mut conn, person_id).await
+    }
+
+    async fn apply_retention(
+        &self,
+        cutoffs: &RetentionCutoffs,
+        run_by: &str,
+        now: i64,
+        dry_run: bool,
+    ) -> Result<RetentionReport, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut report = RetentionReport::default();
+        // (kind, statement counting, statement removing)
+        let simple: [(Option<i64>, &str, &str, &str); 6] = [
+            (
+                cutoffs.follow_up_examples,
+                "follow_up_examples",
+                "FROM follow_up_answers WHERE example IS NOT NULL AND at < ?1",
+                "UPDATE follow_up_answers SET example = NULL WHERE example IS NOT NULL AND at < ?1",
+            ),
+            (
+                cutoffs.confirmation_notes,
+                "confirmation_notes",
+                "FROM cascade_confirmations WHERE note IS NOT NULL AND at < ?1",
+                "UPDATE cascade_confirmations SET note = NULL WHERE note IS NOT NULL AND at < ?1",
+            ),
+            (
+                cutoffs.logs,
+                "acknowledgement_log",
+                "FROM acknowledgement_log WHERE at < ?1",
+                "DELETE FROM acknowledgement_log WHERE at < ?1",
+            ),
+            (
+                cutoffs.logs,
+                "refusal_counts",
+                "FROM refusal_counts WHERE last_at < ?1",
+                "DELETE FROM refusal_counts WHERE last_at < ?1",
+            ),
+            (
+                cutoffs.logs,
+                "sign_in_failures",
+                "FROM console_sign_in_failures WHERE at < ?1",
+                "DELETE FROM console_sign_in_failures WHERE at < ?1",
+            ),
+            (
+                cutoffs.audit_log,
+                "audit_log",
+                "FROM console_audit WHERE at < ?1",
+                "DELETE FROM console_audit WHERE at < ?1",
+            ),
+        ];
+        for (cutoff, kind, from, remove) in simple {
+            let Some(cutoff) = cutoff else { continue };
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) {from}"))
+                .bind(cutoff)
+                .fetch_one(&mut *tx)
+                .await?;
+            let n = n as u64;
+            match kind {
+                "follow_up_examples" => report.follow_up_examples = n,
+                "confirmation_notes" => report.confirmation_notes = n,
+                "acknowledgement_log" => report.acknowledgement_log = n,
+                "refusal_counts" => report.refusal_counts = n,
+                "sign_in_failures" => report.sign_in_failures = n,
+                _ => report.audit_log = n,
+            }
+            if !dry_run && n > 0 {
+                sqlx::query(remove).bind(cutoff).execute(&mut *tx).await?;
+            }
+        }
+        if let Some(cutoff) = cutoffs.inactive_people {
+            let inactive: Vec<(String, String)> = sqlx::query_as(
+                "SELECT id, updated_at FROM people WHERE active = 0 AND erased_at IS NULL ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, updated_at) in inactive {
+                let left = parse_time(&updated_at).map(|t| t.timestamp_millis());
+                if left.is_some_and(|left| left < cutoff) {
+                    report.inactive_people.push(id);
+                }
+            }
+            if !dry_run {
+                let mut erased = Vec::new();
+                for id in std::mem::take(&mut report.inactive_people) {
+                    let request = EraseRequest {
+                        person_id: id.clone(),
+                        by: "retention".to_owned(),
+                        reason: "retention schedule: [retention] inactive_people".to_owned(),
+                        force: true,
+                        now,
+                    };
+                    match erase_in(&mut tx, &request).await {
+                        Ok(_) => erased.push(id),
+                        // A send to them in flight: nothing of theirs was
+                        // changed yet; the next run erases them.
+                        Err(EraseError::InFlight(_)) => {}
+                        Err(EraseError::Store(e)) => return Err(e),
+                        Err(other) => {
+                            return Err(StoreError::Database(sqlx::Error::Protocol(
+                                other.to_string(),
+                            )));
+                        }
+                    }
+                }
+                report.inactive_people = erased;
+            }
+        }
+        if !dry_run && !report.is_empty() {
+            let removed = serde_json::json!({
+                "follow_up_examples": report.follow_up_examples,
+                "confirmation_notes": report.confirmation_notes,
+                "inactive_people": report.inactive_people.len(),
+                "acknowledgement_log": report.acknowledgement_log,
+                "refusal_counts": report.refusal_counts,
+                "sign_in_failures": report.sign_in_failures,
+                "audit_log": report.audit_log,
+            });
+            sqlx::query("INSERT INTO retention_runs (at, run_by, removed) VALUES (?, ?, ?)")
+                .bind(now)
+                .bind(run_by)
+                .bind(removed.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    async fn schema_columns(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(schema(&mut conn)
+            .await?
+            .into_iter()
+            .flat_map(|(t, cs)| cs.into_iter().map(move |c| (t.clone(), c)))
+            .collect())
+    }
+
+    async fn find_text(&self, needle: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        places_containing(&mut conn, &[needle], &[]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_out;
+
+    #[test]
+    fn like_patterns_match_percent_and_underscore_literally() {
+        assert_eq!(super::like_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
+    }
+
+    #[test]
+    fn details_are_cut_out_whatever_their_case() {
+        assert_eq!(
+            cut_out("Ask ANN EXAMPLE or ann example", "Ann Example"),
+            "Ask [erased] or [erased]"
+        );
+        assert_eq!(cut_out("nothing here", "Ann Example"), "nothing here");
+    }
+}
