@@ -71,7 +71,7 @@ async fn erased_rows(
         .into_iter()
         .filter_map(|(line, id)| {
             let at = erased.get(id)?;
-            let day = chrono::DateTime::from_timestamp_millis(*at)
+            let day = DateTime::from_timestamp_millis(*at)
                 .map(|t| t.format("%Y-%m-%d").to_string())
                 .unwrap_or_default();
             Some(DirectoryError {
