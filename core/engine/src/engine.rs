@@ -165,7 +165,12 @@ impl<S: AllStores> Engine<S> {
             tracing::warn!("{warning}");
         }
         let LoadReport { host, problems } =
-            PluginHost::load(&files, &config.plugins, inbound_sender);
+            PluginHost::load(&files, &config.plugins, inbound_sender.clone());
+        // Before any channel starts: version-3 plugins store what arrives.
+        host.set_service(Arc::new(inbound::inbox::InboxService {
+            store: store.clone(),
+            inbound: inbound_sender,
+        }));
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
         let mut waiting = Vec::new();
@@ -470,6 +475,14 @@ impl<S: AllStores> Engine<S> {
             bodies: Default::default(),
         });
         let host = Arc::new(self.host);
+        let conversations = Conversations::default();
+        conversations
+            .load(
+                &*self.store,
+                self.routes.iter().map(|r| r.instance.as_str()),
+                Utc::now().timestamp_millis(),
+            )
+            .await?;
         let team_posts = TeamPoster {
             store: self.store.clone(),
             host: host.clone(),
@@ -509,7 +522,8 @@ impl<S: AllStores> Engine<S> {
             inbound: tokio::sync::Mutex::new(self.inbound),
             keys,
             link_codes,
-            conversations: Conversations::default(),
+            conversations,
+            replayed: std::sync::atomic::AtomicBool::new(false),
             replies: AtomicU64::new(1),
         })
     }
@@ -544,6 +558,8 @@ pub struct Runner<S> {
     /// Hashes the link codes people send.
     link_codes: LinkCodeKey,
     conversations: Conversations,
+    /// Whether the inbox rows a previous run left unhandled were handled.
+    replayed: std::sync::atomic::AtomicBool,
     replies: AtomicU64,
     /// Channels that are down, tried again with a growing wait.
     restarts: Arc<std::sync::Mutex<Vec<Restart>>>,
@@ -759,6 +775,34 @@ impl<S: AllStores> Runner<S> {
     ) -> Result<Vec<InboundOutcome>, Problems> {
         let mut events = self.inbound.lock().await;
         let mut outcomes = Vec::new();
+        if !self.replayed.swap(true, Ordering::SeqCst) {
+            // What a crash left in the inbox comes first, in arrival order.
+            for row in self.store.inbox_pending().await? {
+                let event = match serde_json::from_str(&row.event) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::error!(channel = %row.channel, event_id = %row.event_id, "an inbox row could not be read, so it is set aside: {e}");
+                        self.store
+                            .inbox_handled(&row.channel, &row.event_id, millis(now))
+                            .await?;
+                        continue;
+                    }
+                };
+                let event = Inbound {
+                    instance: row.channel,
+                    event,
+                };
+                if let Some(outcome) = self.handle_event(&event, now).await? {
+                    outcomes.push(outcome);
+                }
+            }
+            if !outcomes.is_empty() {
+                tracing::info!(
+                    events = outcomes.len(),
+                    "handled the inbound events a previous run had stored but not handled"
+                );
+            }
+        }
         while let Ok(event) = events.try_recv() {
             if let Some(outcome) = self.handle_event(&event, now).await? {
                 outcomes.push(outcome);
@@ -774,14 +818,34 @@ impl<S: AllStores> Runner<S> {
         event: &Inbound,
         now: DateTime<Utc>,
     ) -> Result<Option<InboundOutcome>, Problems> {
+        let stored = event.event.event_id.as_deref();
+        if let Some(event_id) = stored
+            && self.store.inbox_is_handled(&event.instance, event_id).await?
+        {
+            // Handled already (a redelivery queued twice in this run).
+            return Ok(None);
+        }
         let Some(route) = self.world.routes.get(&event.instance) else {
             tracing::warn!(channel = %event.instance, "an inbound event from an unconfigured channel");
+            if let Some(event_id) = stored {
+                self.store
+                    .inbox_handled(&event.instance, event_id, millis(now))
+                    .await?;
+            }
             return Ok(None);
         };
         let handled = self
             .desk()
             .handle(event, &route.identity, millis(now))
             .await?;
+        // Conversations first: an event marked handled must have left its
+        // conversation where the next answer expects it.
+        self.conversations.save(&*self.store, millis(now)).await?;
+        if let Some(event_id) = stored {
+            self.store
+                .inbox_handled(&event.instance, event_id, millis(now))
+                .await?;
+        }
         if let (Some(id), Some(address)) = (&event.event.id, &event.event.address) {
             self.reply(&event.instance, route, id, address, handled.answer);
         }

@@ -8,6 +8,7 @@ mod audience;
 #[cfg(test)]
 mod audience_tests;
 mod evidence;
+mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
@@ -18,6 +19,7 @@ mod team_posts;
 pub use accounts::*;
 pub use audience::*;
 pub use evidence::*;
+pub use inbox::*;
 #[cfg(feature = "test-support")]
 pub use inspect::*;
 pub use outbox::*;
@@ -31,10 +33,13 @@ pub use sqlite::backup;
 /// Every store trait at once: what the engine and the HTTP server ask of a
 /// store. Implemented for any type that implements them all, so callers
 /// write `S: AllStores` and a second store implements only the traits.
-pub trait AllStores: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static {}
+pub trait AllStores:
+    Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Inbox + 'static
+{
+}
 
 impl<S> AllStores for S where
-    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + 'static
+    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Inbox + 'static
 {
 }
 

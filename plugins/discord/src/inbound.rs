@@ -233,6 +233,7 @@ impl Gateway {
             });
         }
         self.shared.host.emit(&InboundEvent {
+            event_id: None,
             channel: "discord".to_owned(),
             account,
             id: deferred.then_some(event_id),

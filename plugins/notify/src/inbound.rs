@@ -80,6 +80,7 @@ pub fn receive(shared: &Shared, request: &WebhookRequest) -> WebhookResponse {
         ),
     );
     shared.host.emit(&InboundEvent {
+        event_id: None,
         channel: CHANNEL.to_owned(),
         account: to.to_owned(),
         id: None,

@@ -148,6 +148,7 @@ fn event_of(shared: &Shared, activity: &Activity) -> Option<InboundEvent> {
         );
     }
     Some(InboundEvent {
+        event_id: None,
         channel: CHANNEL.to_owned(),
         address: Some(account.clone()),
         account,

@@ -33,6 +33,7 @@ pub fn event_of(channel: &str, update: &Update) -> Option<(InboundEvent, Option<
                     text: m.text().unwrap_or_default().to_owned(),
                 });
             let event = InboundEvent {
+                event_id: None,
                 channel: channel.to_owned(),
                 account: query.from.id.to_string(),
                 id: Some(query.id.0.clone()),
@@ -68,6 +69,7 @@ pub fn event_of(channel: &str, update: &Update) -> Option<(InboundEvent, Option<
                 },
             };
             let event = InboundEvent {
+                event_id: None,
                 channel: channel.to_owned(),
                 account: from.id.to_string(),
                 id: Some(format!("m{}.{}", message.chat.id, message.id)),

@@ -41,6 +41,7 @@ async fn a_press_is_an_action_event_with_the_query_id_the_chat_and_the_account()
     assert_eq!(
         event,
         InboundEvent {
+            event_id: None,
             channel: "telegram".to_owned(),
             account: CHAT.to_string(),
             id: Some(query),
