@@ -157,8 +157,11 @@ impl ChannelPlugin for TelegramChannel {
                 "this channel receives updates by long polling",
             ));
         };
-        let _runtime = self.handle.enter();
-        reply.respond(inbound::receive_posted(receiver, secret, &request));
+        // Storing the update blocks on the host: never on the host's thread.
+        let (receiver, secret) = (receiver.clone(), secret.clone());
+        self.handle.spawn_blocking(move || {
+            reply.respond(inbound::receive_posted(&receiver, &secret, &request));
+        });
     }
 
     fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {

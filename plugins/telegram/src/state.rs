@@ -1,8 +1,8 @@
 //! What a running Telegram channel keeps between calls: the button presses
 //! waiting for the host's answer, the pacing of messages within Telegram's
-//! rate limits, and the messages already posted for each send. Plain data
-//! behind locks: no I/O here. Pacing and posted ids go by tokio's clock
-//! (tests pause it); presses by the system's.
+//! rate limits. Plain data behind locks: no I/O here (the messages already
+//! posted for each send live in the host's plugin state, see `send`).
+//! Pacing goes by tokio's clock (tests pause it); presses by the system's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -126,39 +126,6 @@ impl Pacing {
             slot
         };
         tokio::time::sleep_until(slot).await;
-    }
-}
-
-/// The message ids already posted for each idempotency key, so a retried
-/// send posts only the chunks that did not go out (a 429 on part 2 of 3
-/// must not post part 1 again).
-#[derive(Default)]
-pub struct Posted {
-    by_key: Mutex<HashMap<String, (Vec<i32>, Instant)>>,
-}
-
-/// How long the posted ids of a send are remembered: longer than the host
-/// keeps retrying one delivery.
-const REMEMBER_POSTED: Duration = Duration::from_secs(24 * 60 * 60);
-
-impl Posted {
-    pub fn get(&self, key: &str) -> Vec<i32> {
-        let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        by_key
-            .get(key)
-            .map(|(ids, _)| ids.clone())
-            .unwrap_or_default()
-    }
-
-    pub fn push(&self, key: &str, id: MessageId) {
-        let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        if !by_key.contains_key(key) && by_key.len() >= 10_000 {
-            by_key.retain(|_, (_, at)| at.elapsed() < REMEMBER_POSTED);
-        }
-        let entry = by_key
-            .entry(key.to_owned())
-            .or_insert_with(|| (Vec::new(), Instant::now()));
-        entry.0.push(id.0);
     }
 }
 

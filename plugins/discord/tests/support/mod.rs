@@ -92,7 +92,6 @@ impl Bot {
 
     /// The next event the plugin emitted (failing the test after 20 s).
     pub async fn next_event(&mut self) -> InboundEvent {
-        event_id: None,
         let inbound = tokio::time::timeout(Duration::from_secs(20), self.inbound.recv())
             .await
             .expect("the plugin emitted no event within 20 s")

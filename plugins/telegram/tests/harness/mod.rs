@@ -95,7 +95,6 @@ impl Harness {
 
     /// The next inbound event the plugin emits.
     pub async fn next_event(&mut self) -> InboundEvent {
-        event_id: None,
         let inbound = tokio::time::timeout(Duration::from_secs(20), self.inbound.recv())
             .await
             .expect("no inbound event within 20 s")

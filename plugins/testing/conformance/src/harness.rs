@@ -189,7 +189,6 @@ impl<P: ChatProvider> Running<P> {
 
     /// The next event the plugin emitted, failing the check after a while.
     pub async fn next_event(&mut self) -> InboundEvent {
-        event_id: None,
         let inbound = tokio::time::timeout(PATIENCE, self.inbound.recv())
             .await
             .unwrap_or_else(|_| panic!("the plugin emitted no event within {PATIENCE:?}"))
