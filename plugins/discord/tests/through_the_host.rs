@@ -1100,3 +1100,90 @@ async fn a_gateway_that_refuses_the_bot_shows_the_channel_down_with_the_reason()
     ));
     bot.stop().await;
 }
+
+// ---- Restarts: what the plugin keeps lives in the host's store ------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_send_whose_second_part_failed_posts_only_the_missing_parts() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("cascade.db");
+    let extra = json!({"max_rate_limit_wait_ms": 0});
+    let bot = Bot::start_durable(&fake, extra.clone(), &store).await;
+    assert!(matches!(
+        bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
+    let channel = fake.dm_channel_of(SAM).unwrap();
+    fake.fail_after(
+        &format!("channels/{channel}/messages"),
+        1,
+        Fault::RateLimited {
+            retry_after: 0.2,
+            global: false,
+        },
+    );
+    let item = dm(
+        "d-1",
+        SAM,
+        &["first", "second", "third"],
+        vec![action("ack:d-1:s", "Acknowledge")],
+    );
+    let first = bot.send(&item).await;
+    assert!(matches!(first, SendResult::Retry { .. }), "{first:?}");
+    bot.stop().await;
+
+    // cascade restarts: a new plugin instance over the same store.
+    let bot = Bot::start_durable(&fake, extra, &store).await;
+    let second = bot.send(&item).await;
+    assert!(matches!(second, SendResult::Delivered { .. }), "{second:?}");
+    let posted: Vec<String> = fake
+        .requests_to(&format!("channels/{channel}/messages"))
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.body["embeds"][0]["description"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(posted, ["warm-up", "first", "second", "third"]);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_button_sent_before_a_restart_still_opens_its_form() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("cascade.db");
+    let bot = Bot::start_durable(&fake, json!({}), &store).await;
+    let mut confirm = action("confirm:d-9:sig", "I've cascaded this");
+    confirm.form = Some(confirmation_form());
+    let request = dm("d-9", SAM, &["Champion briefing"], vec![confirm]);
+    assert!(matches!(
+        bot.send(&request).await,
+        SendResult::Delivered { .. }
+    ));
+    let message = last_message_to(&fake, SAM);
+    bot.stop().await;
+
+    let mut bot = Bot::start_durable(&fake, json!({}), &store).await;
+    fake.wait_for("a second IDENTIFY", |s| (s.identifies == 2).then_some(()))
+        .await;
+    let press = fake.press_button(SAM, &message, "confirm:d-9:sig");
+    let opened = fake
+        .wait_for("the answer to the press", |s| {
+            s.requests.iter().find(|r| r.path.contains(&press)).cloned()
+        })
+        .await;
+    assert_eq!(opened.body["type"], 9, "a MODAL, not a deferred press");
+    assert_eq!(opened.body["data"]["title"], "Confirm you cascaded this");
+
+    // The submission is stored with the host before Discord is answered.
+    fake.submit_modal(
+        SAM,
+        &message,
+        "confirm:d-9:sig",
+        &[("team", "Emergency Department"), ("present", "9")],
+    );
+    let event = bot.next_event().await;
+    assert!(matches!(event.kind, InboundKind::Form { .. }), "{event:?}");
+    assert_eq!(event.event_id, event.id);
+    bot.stop().await;
+}
