@@ -776,6 +776,10 @@ impl<S: AllStores> Runner<S> {
         let mut events = self.inbound.lock().await;
         let mut outcomes = Vec::new();
         if !self.replayed.swap(true, Ordering::SeqCst) {
+            // Handled rows are kept a while as a record of what arrived.
+            self.store
+                .inbox_sweep(millis(now) - INBOX_KEPT_MS)
+                .await?;
             // What a crash left in the inbox comes first, in arrival order.
             for row in self.store.inbox_pending().await? {
                 let event = match serde_json::from_str(&row.event) {
@@ -946,6 +950,9 @@ impl<S: AllStores> Runner<S> {
         while stopping.join_next().await.is_some() {}
     }
 }
+
+/// How long handled inbox rows are kept: 30 days.
+const INBOX_KEPT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// When `cascade serve` stops by itself, besides on a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
