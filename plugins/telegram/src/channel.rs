@@ -79,7 +79,7 @@ impl ChannelPlugin for TelegramChannel {
             Ok(Bot::with_client(config.token.clone(), client).set_api_url(config.api_url.clone()))
         };
         let sending = bot(config.request_timeout)?;
-        let presses = Presses::default();
+        let presses = Presses::kept_by(host.clone());
         let sender = Arc::new(Sender::new(
             sending.clone(),
             Pacing::new(config.messages_per_second, config.chat_messages_per_second),

@@ -102,12 +102,15 @@ impl Receiver {
         let Some((event, press)) = event_of(&self.channel, update) else {
             return Ok(());
         };
+        // Kept before the event is stored: the host may answer at once.
+        let query_id = press.as_ref().map(|p| p.query_id.clone());
+        if let Some(press) = press {
+            self.presses.insert(press);
+        }
         self.host
             .emit_durable(&event)
             .map_err(|e| format!("update {} was not stored: {e}", update.id.0))?;
-        if let Some(press) = press {
-            let query_id = press.query_id.clone();
-            self.presses.insert(press);
+        if let Some(query_id) = query_id {
             let (bot, presses, host, wait) = (
                 self.bot.clone(),
                 self.presses.clone(),

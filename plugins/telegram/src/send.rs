@@ -155,7 +155,7 @@ impl Sender {
         &self,
         reply: &Reply,
     ) -> Result<(Option<MessageId>, Option<String>), String> {
-        let Some((press, needs_answer)) = self.presses.take(&reply.event_id) else {
+        let Some((press, needs_answer)) = blocking(|| self.presses.take(&reply.event_id)) else {
             return Ok((None, None));
         };
         if needs_answer {

@@ -29,10 +29,20 @@ pub struct PressedMessage {
     pub text: String,
 }
 
-/// Button presses waiting for the host's answer, by callback query id.
+/// Button presses waiting for the host's answer, by callback query id. In
+/// memory, and (with [`Presses::kept_by`]) in the host's plugin state too,
+/// so a press stored before a restart is still answered in place after it.
 #[derive(Clone, Default)]
 pub struct Presses {
     waiting: Arc<Mutex<HashMap<String, Waiting>>>,
+    host: Option<cascade_plugin_api::Host>,
+}
+
+/// A press as the host's state keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptPress {
+    chat: i64,
+    message: Option<(i32, String, String)>,
 }
 
 struct Waiting {
@@ -49,7 +59,28 @@ struct Waiting {
 const REMEMBER_PRESSES: Duration = Duration::from_secs(15 * 60);
 
 impl Presses {
+    /// Presses also kept in `host`'s plugin state.
+    pub fn kept_by(host: cascade_plugin_api::Host) -> Presses {
+        Presses {
+            waiting: Arc::default(),
+            host: Some(host),
+        }
+    }
+
     pub fn insert(&self, press: Press) {
+        if let Some(host) = &self.host {
+            let kept = KeptPress {
+                chat: press.chat.0,
+                message: press
+                    .message
+                    .as_ref()
+                    .map(|m| (m.id.0, m.html.clone(), m.text.clone())),
+            };
+            let key = format!("press:{}", press.query_id.0);
+            let value = serde_json::to_value(kept).expect("plain data");
+            // A press not kept is still answered by this process.
+            let _ = host.state_put(&key, &value, Some(REMEMBER_PRESSES));
+        }
         let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         waiting.retain(|_, w| w.at.elapsed() < REMEMBER_PRESSES);
         waiting.insert(
@@ -65,8 +96,31 @@ impl Presses {
     /// Takes the press answered by the host. The flag says whether the
     /// callback query still needs answerCallbackQuery.
     pub fn take(&self, event_id: &str) -> Option<(Press, bool)> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        waiting.remove(event_id).map(|w| (w.press, !w.answered))
+        let taken = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            waiting.remove(event_id).map(|w| (w.press, !w.answered))
+        };
+        let Some(host) = &self.host else {
+            return taken;
+        };
+        let key = format!("press:{event_id}");
+        if taken.is_some() {
+            let _ = host.state_delete(&key);
+            return taken;
+        }
+        // Pressed before a restart: the spinner may still be turning.
+        let kept: KeptPress = serde_json::from_value(host.state_get(&key).ok()??).ok()?;
+        let _ = host.state_delete(&key);
+        let press = Press {
+            query_id: CallbackQueryId(event_id.to_owned()),
+            chat: ChatId(kept.chat),
+            message: kept.message.map(|(id, html, text)| PressedMessage {
+                id: MessageId(id),
+                html,
+                text,
+            }),
+        };
+        Some((press, true))
     }
 
     /// Marks a press as answered if it was not yet, saying whether it was

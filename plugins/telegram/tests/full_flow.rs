@@ -804,7 +804,8 @@ async fn a_press_stored_but_not_handled_before_a_crash_is_handled_once_after_the
     flow.link("p-tom-reilly", TOM).await;
     flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     let briefing = flow.message(TOM, 4).await;
-    flow.fake
+    let query = flow
+        .fake
         .user_presses(TOM, briefing.chat, briefing.message_id, "Acknowledge");
     // The plugin stores the press; serve dies before handling it.
     let store = flow.runner.store().clone();
@@ -823,6 +824,18 @@ async fn a_press_stored_but_not_handled_before_a_crash_is_handled_once_after_the
             first: true
         }
     );
+    // The press kept in the store is answered in place: the spinner
+    // stops and the message shows the acknowledgement.
+    flow.fake
+        .wait_until("the answer to the press from before the restart", |f| {
+            f.requests_to("answerCallbackQuery")
+                .iter()
+                .any(|r| r.body["callback_query_id"] == query)
+        })
+        .await;
+    flow.fake
+        .wait_until("the edit", |f| !f.requests_to("editMessageText").is_empty())
+        .await;
     // Telegram sends the unconfirmed update again to the new poller: it is
     // stored once, so nothing more is handled.
     tokio::time::sleep(Duration::from_millis(500)).await;
