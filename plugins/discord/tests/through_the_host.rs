@@ -14,6 +14,22 @@ use support::{Bot, action, dm, reply, team_post};
 const SAM: &str = "4000000000000000001";
 const ALEX: &str = "4000000000000000002";
 
+/// Discord's record of the response to interaction `id`, once it came: the
+/// plugin stores the interaction with the host first, so the event may be
+/// seen a moment before the response.
+async fn responses_to(fake: &FakeDiscord, id: &str) -> Vec<support::fake_discord::Recorded> {
+    let route = format!("POST /api/v10/interactions/{id}/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = fake.requests_to(&route);
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no response to {id}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The id of the last message the fake stored in the DM with `user`.
 fn last_message_to(fake: &FakeDiscord, user: &str) -> String {
     let channel = fake.dm_channel_of(user).unwrap();
@@ -117,7 +133,7 @@ async fn slash_commands_are_registered_at_start_and_each_run_is_emitted_and_answ
             args: vec!["4K7Q2M".to_owned()]
         }
     );
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{interaction}/"));
+    let callback = responses_to(&fake, &interaction).await;
     assert_eq!(callback.len(), 1);
     assert_eq!(callback[0].status, 204, "answered within Discord's 3 s");
     assert_eq!(
@@ -210,7 +226,7 @@ async fn a_button_press_is_deferred_at_once_emitted_and_the_message_then_shows_t
     assert_eq!(event.account, SAM);
     assert_eq!(event.address, fake.dm_channel_of(SAM));
     assert_eq!(event.id.as_deref(), Some(interaction.as_str()));
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{interaction}/"));
+    let callback = responses_to(&fake, &interaction).await;
     assert_eq!(callback.len(), 1);
     assert_eq!(callback[0].body["type"], 6, "DEFERRED_UPDATE_MESSAGE");
     assert_eq!(callback[0].status, 204, "answered within Discord's 3 s");
@@ -351,7 +367,7 @@ async fn a_form_button_opens_a_modal_at_once_and_its_submission_is_emitted() {
         Some(submit.as_str()),
         "the press itself was not emitted"
     );
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{submit}/"));
+    let callback = responses_to(&fake, &submit).await;
     assert_eq!(callback[0].body["type"], 6, "DEFERRED_UPDATE_MESSAGE");
     assert_eq!(callback[0].status, 204);
 
@@ -674,7 +690,7 @@ async fn after_a_gateway_disconnect_the_session_resumes_and_no_press_is_lost() {
     let event = bot.next_event().await;
     assert_eq!(event.id.as_deref(), Some(second.as_str()));
     assert_eq!(event.account, ALEX);
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{second}/"));
+    let callback = responses_to(&fake, &second).await;
     assert_eq!(
         callback[0].status, 204,
         "answered within Discord's 3 s after the resume"
