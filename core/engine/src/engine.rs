@@ -475,14 +475,6 @@ impl<S: AllStores> Engine<S> {
             bodies: Default::default(),
         });
         let host = Arc::new(self.host);
-        let conversations = Conversations::default();
-        conversations
-            .load(
-                &*self.store,
-                self.routes.iter().map(|r| r.instance.as_str()),
-                Utc::now().timestamp_millis(),
-            )
-            .await?;
         let team_posts = TeamPoster {
             store: self.store.clone(),
             host: host.clone(),
@@ -522,7 +514,7 @@ impl<S: AllStores> Engine<S> {
             inbound: tokio::sync::Mutex::new(self.inbound),
             keys,
             link_codes,
-            conversations,
+            conversations: Conversations::default(),
             replayed: std::sync::atomic::AtomicBool::new(false),
             replies: AtomicU64::new(1),
         })
@@ -776,6 +768,15 @@ impl<S: AllStores> Runner<S> {
         let mut events = self.inbound.lock().await;
         let mut outcomes = Vec::new();
         if !self.replayed.swap(true, Ordering::SeqCst) {
+            // Conversations a previous run left open carry on, by the
+            // clock the runner is driven by.
+            self.conversations
+                .load(
+                    &*self.store,
+                    self.world.routes.keys().map(String::as_str),
+                    millis(now),
+                )
+                .await?;
             // Handled rows are kept a while as a record of what arrived.
             self.store
                 .inbox_sweep(millis(now) - INBOX_KEPT_MS)

@@ -265,9 +265,9 @@ fn conversations_namespace(instance: &str) -> String {
 }
 
 /// Conversations in progress, by (channel instance, account): in memory
-/// while serving, and written to the store (plugin state, expiring after
-/// [`conversation::IDLE_LIMIT_MS`]) after each event, so a restart carries
-/// on with the question it had reached.
+/// while serving, and written to the store (plugin state) after each
+/// event, so a restart carries on with the question it had reached; one
+/// idle for [`conversation::IDLE_LIMIT_MS`] is forgotten.
 #[derive(Default)]
 pub struct Conversations {
     open: Mutex<HashMap<(String, String), Conversation>>,
@@ -319,9 +319,11 @@ impl Conversations {
             match open {
                 Some(conversation) => {
                     let json = serde_json::to_string(&conversation).expect("plain data");
-                    let expires = conversation.touched_at() + conversation::IDLE_LIMIT_MS;
+                    // No expiry in the table: it goes by the system clock,
+                    // and conversations by the runner's. `load` forgets
+                    // those idle too long.
                     store
-                        .state_put(&namespace, &account, &json, Some(expires), now)
+                        .state_put(&namespace, &account, &json, None, now)
                         .await?
                 }
                 None => store.state_delete(&namespace, &account).await?,
@@ -341,6 +343,11 @@ impl Conversations {
             let namespace = conversations_namespace(instance);
             for (account, json) in store.state_list(&namespace, "", now).await? {
                 match serde_json::from_str::<Conversation>(&json) {
+                    Ok(conversation)
+                        if now - conversation.touched_at() >= conversation::IDLE_LIMIT_MS =>
+                    {
+                        store.state_delete(&namespace, &account).await?;
+                    }
                     Ok(conversation) => {
                         self.open
                             .lock()
