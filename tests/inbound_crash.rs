@@ -67,11 +67,15 @@ async fn bot_api(
     body: axum::body::Bytes,
 ) -> Json<Value> {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match method.as_str() {
-        "getMe" => ok(
-            json!({"id": 123_456_789, "is_bot": true, "first_name": "Cascade", "username": "cascade_test_bot"}),
-        ),
-        "getUpdates" => {
+    // teloxide names methods as GetMe, the docs as getMe.
+    match method.to_ascii_lowercase().as_str() {
+        "getme" => ok(json!({
+            "id": 123_456_789, "is_bot": true, "first_name": "Cascade", "username": "cascade_test_bot",
+            "can_join_groups": false, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "can_connect_to_business": false,
+            "has_main_web_app": false
+        })),
+        "getupdates" => {
             let offset = body["offset"].as_i64().unwrap_or(0);
             let deadline = Instant::now() + Duration::from_millis(500);
             loop {
@@ -93,7 +97,7 @@ async fn bot_api(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        "sendMessage" => ok(json!({
+        "sendmessage" => ok(json!({
             "message_id": 1,
             "date": 1_774_602_000,
             "chat": {"id": body["chat_id"], "type": "private", "first_name": "User"},
@@ -125,13 +129,17 @@ async fn post_updates(fake: Fake, url: String) {
             .send()
             .await
             .map(|r| r.status().as_u16());
-        let mut state = fake.lock().unwrap();
-        if answered == Ok(200) {
-            state.pending.pop_front();
-            state.delivered += 1;
-        } else {
-            state.refused += 1;
-            drop(state);
+        let taken = answered.is_ok_and(|status| status == 200);
+        {
+            let mut state = fake.lock().unwrap();
+            if taken {
+                state.pending.pop_front();
+                state.delivered += 1;
+            } else {
+                state.refused += 1;
+            }
+        }
+        if !taken {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
