@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "123456789:TEST-token_for-the-fake";
 const SECRET: &str = "a-webhook-secret_for-tests";
-const PRESSES: u64 = 60;
-const KILLS: usize = 4;
+const PRESSES: u64 = 80;
+const KILLS: usize = 6;
 
 /// What the fake Telegram holds: the updates not yet confirmed (polling)
 /// or not yet answered 200 (webhook), in order.
@@ -40,6 +40,8 @@ struct Telegram {
     /// Webhook posts answered 200, and answered otherwise (or not at all).
     delivered: u64,
     refused: u64,
+    /// getUpdates and setWebhook calls: a started channel makes them.
+    started: u64,
 }
 
 type Fake = Arc<Mutex<Telegram>>;
@@ -76,6 +78,7 @@ async fn bot_api(
             "has_main_web_app": false
         })),
         "getupdates" => {
+            fake.lock().unwrap().started += 1;
             let offset = body["offset"].as_i64().unwrap_or(0);
             let deadline = Instant::now() + Duration::from_millis(500);
             loop {
@@ -104,7 +107,11 @@ async fn bot_api(
             "from": {"id": 123_456_789, "is_bot": true, "first_name": "Cascade"},
             "text": body["text"].as_str().unwrap_or_default(),
         })),
-        // deleteWebhook, setWebhook, answerCallbackQuery, setMyCommands...
+        "setwebhook" => {
+            fake.lock().unwrap().started += 1;
+            ok(json!(true))
+        }
+        // deleteWebhook, answerCallbackQuery, setMyCommands...
         _ => ok(json!(true)),
     }
 }
@@ -253,14 +260,26 @@ config = {{ {mode}api_url = "{api_url}", messages_per_second = 1000, chat_messag
         tokio::spawn(async move {
             for n in 0..PRESSES {
                 fake.lock().unwrap().pending.push_back(press(n));
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(40)).await;
             }
         })
     };
     let logs = tempfile::tempdir().unwrap();
     for run in 0..KILLS {
-        let child = serve(project.path(), &listen, &logs.path().join(format!("{run}.log")));
-        tokio::time::sleep(Duration::from_millis(rng.between(300, 1500))).await;
+        let before = fake.lock().unwrap().started;
+        let log = logs.path().join(format!("{run}.log"));
+        let child = serve(project.path(), &listen, &log);
+        // Killed while its channel takes updates, at a random moment.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while fake.lock().unwrap().started == before {
+            assert!(
+                Instant::now() < deadline,
+                "serve never took updates:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.between(50, 700))).await;
         kill(child);
     }
     pressing.await.unwrap();
