@@ -778,9 +778,7 @@ impl<S: AllStores> Runner<S> {
                 )
                 .await?;
             // Handled rows are kept a while as a record of what arrived.
-            self.store
-                .inbox_sweep(millis(now) - INBOX_KEPT_MS)
-                .await?;
+            self.store.inbox_sweep(millis(now) - INBOX_KEPT_MS).await?;
             // What a crash left in the inbox comes first, in arrival order.
             for row in self.store.inbox_pending().await? {
                 let event = match serde_json::from_str(&row.event) {
@@ -825,7 +823,10 @@ impl<S: AllStores> Runner<S> {
     ) -> Result<Option<InboundOutcome>, Problems> {
         let stored = event.event.event_id.as_deref();
         if let Some(event_id) = stored
-            && self.store.inbox_is_handled(&event.instance, event_id).await?
+            && self
+                .store
+                .inbox_is_handled(&event.instance, event_id)
+                .await?
         {
             // Handled already (a redelivery queued twice in this run).
             return Ok(None);

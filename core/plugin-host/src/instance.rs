@@ -181,7 +181,10 @@ unsafe extern "C" fn on_call(
     }))
     .unwrap_or_else(|_| Err("the host failed while answering".to_owned()));
     let (status, bytes) = match answer {
-        Ok(value) => (0, serde_json::to_vec(&value).expect("JSON values serialise")),
+        Ok(value) => (
+            0,
+            serde_json::to_vec(&value).expect("JSON values serialise"),
+        ),
         Err(reason) => {
             tracing::warn!(channel = %context.instance, "a plugin's request to the host failed: {reason}");
             (1, reason.into_bytes())

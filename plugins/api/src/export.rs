@@ -376,7 +376,15 @@ pub mod shims {
         error_ctx: *mut c_void,
     ) -> *mut c_void {
         // SAFETY: guaranteed by the caller.
-        unsafe { start_with::<P>(config, config_len, Host::new(host, None), error_out, error_ctx) }
+        unsafe {
+            start_with::<P>(
+                config,
+                config_len,
+                Host::new(host, None),
+                error_out,
+                error_ctx,
+            )
+        }
     }
 
     /// # Safety
@@ -390,7 +398,11 @@ pub mod shims {
         error_ctx: *mut c_void,
     ) -> *mut c_void {
         if host.is_null() {
-            write(error_out, error_ctx, b"start_v3 was called without the host's callbacks");
+            write(
+                error_out,
+                error_ctx,
+                b"start_v3 was called without the host's callbacks",
+            );
             return std::ptr::null_mut();
         }
         // SAFETY: not null, checked above; valid per the caller.

@@ -1157,7 +1157,12 @@ async fn after_a_restart_a_send_whose_second_part_failed_posts_only_the_missing_
         .requests_to(&format!("channels/{channel}/messages"))
         .iter()
         .filter(|r| r.status == 200)
-        .map(|r| r.body["embeds"][0]["description"].as_str().unwrap().to_owned())
+        .map(|r| {
+            r.body["embeds"][0]["description"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(posted, ["warm-up", "first", "second", "third"]);
     bot.stop().await;

@@ -742,7 +742,9 @@ async fn after_a_restart_a_briefing_whose_second_part_failed_posts_only_the_miss
         .fake
         .requests_to("sendMessage")
         .iter()
-        .filter(|r| r.body["chat_id"] == TOM && r.body["text"].as_str().is_some_and(|t| t.starts_with('(')))
+        .filter(|r| {
+            r.body["chat_id"] == TOM && r.body["text"].as_str().is_some_and(|t| t.starts_with('('))
+        })
         .count();
     // Part 1 once, part 2 failed then sent, part 3 once.
     assert_eq!(briefing_sends, 4);
@@ -782,7 +784,9 @@ async fn a_champion_s_guided_confirmation_carries_on_after_a_restart() {
     flow.user_presses(AMARA, &question, "Team meeting").await;
     let summary = flow.message(AMARA, 9).await;
     assert!(
-        summary.text.contains("Team: Multi-Agency Safeguarding Hub (MASH)"),
+        summary
+            .text
+            .contains("Team: Multi-Agency Safeguarding Hub (MASH)"),
         "{}",
         summary.text
     );
@@ -839,7 +843,13 @@ async fn a_press_stored_but_not_handled_before_a_crash_is_handled_once_after_the
     // Telegram sends the unconfirmed update again to the new poller: it is
     // stored once, so nothing more is handled.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(flow.runner.handle_inbound(utc(2026, 3, 27, 10, 1)).await.unwrap().is_empty());
+    assert!(
+        flow.runner
+            .handle_inbound(utc(2026, 3, 27, 10, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(acknowledgements(flow.runner.store().as_ref()).await, 1);
     assert!(store.inbox_pending().await.unwrap().is_empty());
     flow.runner.stop().await;

@@ -82,8 +82,12 @@ mod method {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
-        Ok(Option::<String>::deserialize(d)?
-            .and_then(|m| CASCADE_METHODS.iter().find(|(v, _)| *v == m).map(|(v, _)| *v)))
+        Ok(Option::<String>::deserialize(d)?.and_then(|m| {
+            CASCADE_METHODS
+                .iter()
+                .find(|(v, _)| *v == m)
+                .map(|(v, _)| *v)
+        }))
     }
 }
 

@@ -48,7 +48,11 @@ pub async fn record<S: Inbox>(
             event,
         });
     } else {
-        tracing::debug!(channel = instance, event_id, "a redelivered event, already stored");
+        tracing::debug!(
+            channel = instance,
+            event_id,
+            "a redelivered event, already stored"
+        );
     }
     Ok(())
 }
@@ -81,7 +85,9 @@ impl<S: Inbox + 'static> HostService for InboxService<S> {
                 } => {
                     let now = now_ms();
                     let expires = ttl_secs.map(|s| {
-                        now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000))
+                        now.saturating_add(
+                            i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000),
+                        )
                     });
                     let json = serde_json::to_string(&value).expect("JSON values serialise");
                     store

@@ -355,7 +355,10 @@ impl Conversations {
                             .insert((instance.to_owned(), account), conversation);
                     }
                     Err(e) => {
-                        tracing::warn!(channel = instance, "a kept conversation could not be read, so it starts again: {e}")
+                        tracing::warn!(
+                            channel = instance,
+                            "a kept conversation could not be read, so it starts again: {e}"
+                        )
                     }
                 }
             }

@@ -38,7 +38,12 @@ impl Inbox for SqliteStore {
         Ok(found.is_some())
     }
 
-    async fn inbox_handled(&self, channel: &str, event_id: &str, now: i64) -> Result<(), StoreError> {
+    async fn inbox_handled(
+        &self,
+        channel: &str,
+        event_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE inbox SET handled_at = ?3 WHERE channel = ?1 AND event_id = ?2 AND handled_at IS NULL",
         )
@@ -151,8 +156,18 @@ mod tests {
     #[tokio::test]
     async fn an_event_is_stored_once_and_pending_until_handled() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        assert!(store.inbox_insert("telegram", "u1", "{}", 10).await.unwrap());
-        assert!(!store.inbox_insert("telegram", "u1", "{\"again\":1}", 11).await.unwrap());
+        assert!(
+            store
+                .inbox_insert("telegram", "u1", "{}", 10)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .inbox_insert("telegram", "u1", "{\"again\":1}", 11)
+                .await
+                .unwrap()
+        );
         // The same id on another channel is another event.
         assert!(store.inbox_insert("discord", "u1", "{}", 12).await.unwrap());
         let pending = store.inbox_pending().await.unwrap();
@@ -166,10 +181,20 @@ mod tests {
         assert!(!store.inbox_is_handled("telegram", "u1").await.unwrap());
         store.inbox_handled("telegram", "u1", 20).await.unwrap();
         assert!(store.inbox_is_handled("telegram", "u1").await.unwrap());
-        assert!(!store.inbox_is_handled("telegram", "never-stored").await.unwrap());
+        assert!(
+            !store
+                .inbox_is_handled("telegram", "never-stored")
+                .await
+                .unwrap()
+        );
         assert_eq!(store.inbox_pending().await.unwrap().len(), 1);
         // A redelivery after handling is still a duplicate.
-        assert!(!store.inbox_insert("telegram", "u1", "{}", 30).await.unwrap());
+        assert!(
+            !store
+                .inbox_insert("telegram", "u1", "{}", 30)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.inbox_sweep(21).await.unwrap(), 1);
         assert_eq!(store.inbox_sweep(21).await.unwrap(), 0);
     }
@@ -177,13 +202,39 @@ mod tests {
     #[tokio::test]
     async fn state_is_namespaced_expires_and_is_swept() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        store.state_put("a", "posted:k", "[1]", None, 0).await.unwrap();
-        store.state_put("b", "posted:k", "[2]", Some(100), 0).await.unwrap();
-        assert_eq!(store.state_get("a", "posted:k", 50).await.unwrap().as_deref(), Some("[1]"));
-        assert_eq!(store.state_get("b", "posted:k", 50).await.unwrap().as_deref(), Some("[2]"));
+        store
+            .state_put("a", "posted:k", "[1]", None, 0)
+            .await
+            .unwrap();
+        store
+            .state_put("b", "posted:k", "[2]", Some(100), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .state_get("a", "posted:k", 50)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("[1]")
+        );
+        assert_eq!(
+            store
+                .state_get("b", "posted:k", 50)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("[2]")
+        );
         assert_eq!(store.state_get("b", "posted:k", 100).await.unwrap(), None);
-        store.state_put("a", "posted:k", "[1,3]", None, 200).await.unwrap();
-        store.state_put("a", "form:x", "{}", None, 200).await.unwrap();
+        store
+            .state_put("a", "posted:k", "[1,3]", None, 200)
+            .await
+            .unwrap();
+        store
+            .state_put("a", "form:x", "{}", None, 200)
+            .await
+            .unwrap();
         assert_eq!(
             store.state_list("a", "posted:", 200).await.unwrap(),
             [("posted:k".to_owned(), "[1,3]".to_owned())]

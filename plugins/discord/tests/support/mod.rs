@@ -63,19 +63,11 @@ impl Bot {
     /// answering the plugin's requests (its inbox and plugin state), as in
     /// `cascade serve`: a bot started again over the same store file is a
     /// restart.
-    pub async fn start_durable(
-        fake: &FakeDiscord,
-        extra: Value,
-        store: &std::path::Path,
-    ) -> Bot {
+    pub async fn start_durable(fake: &FakeDiscord, extra: Value, store: &std::path::Path) -> Bot {
         Bot::start_with(fake, extra, Some(store)).await
     }
 
-    async fn start_with(
-        fake: &FakeDiscord,
-        extra: Value,
-        store: Option<&std::path::Path>,
-    ) -> Bot {
+    async fn start_with(fake: &FakeDiscord, extra: Value, store: Option<&std::path::Path>) -> Bot {
         let secrets = tempfile::tempdir().unwrap();
         std::fs::write(secrets.path().join("discord-token"), format!("{TOKEN}\n")).unwrap();
         let (tx, inbound) = mpsc::unbounded_channel();
