@@ -67,8 +67,11 @@ pub trait HostService: Send + Sync + 'static {
 /// `emit`s (lost if the process stops) and state lives in memory.
 pub struct MemoryService {
     inbound: mpsc::UnboundedSender<Inbound>,
-    state: Mutex<HashMap<(String, String), (serde_json::Value, Option<std::time::Instant>)>>,
+    state: Mutex<MemoryState>,
 }
+
+/// Values and expiries, by (channel instance, key).
+type MemoryState = HashMap<(String, String), (serde_json::Value, Option<std::time::Instant>)>;
 
 impl MemoryService {
     pub fn new(inbound: mpsc::UnboundedSender<Inbound>) -> MemoryService {

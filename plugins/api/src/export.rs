@@ -58,8 +58,11 @@ pub struct Host {
     /// The host's `call` (ABI version 3); `None` on a version-2 host.
     call: Option<HostCallFn>,
     /// On a version-2 host: the plugin state, kept in memory instead.
-    memory: Arc<Mutex<HashMap<String, (serde_json::Value, Option<Instant>)>>>,
+    memory: Arc<Mutex<MemoryState>>,
 }
+
+/// Plugin state kept in memory on a version-2 host: value and expiry, by key.
+type MemoryState = HashMap<String, (serde_json::Value, Option<Instant>)>;
 
 /// A request to the host that did not succeed: for `emit_durable`, the
 /// event was not stored, so the provider must not be told it arrived.
