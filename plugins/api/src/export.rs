@@ -727,6 +727,47 @@ mod tests {
     }
 
     #[test]
+    fn on_a_version_2_host_emit_durable_emits_and_state_lives_in_memory() {
+        let host = Host::new(
+            HostCallbacks {
+                ctx: 7 as *mut c_void,
+                emit: record,
+                log: record,
+            },
+            None,
+        );
+        assert!(!host.is_durable());
+        let event = InboundEvent {
+            channel: "test".to_owned(),
+            account: "a".to_owned(),
+            id: None,
+            address: None,
+            event_id: Some("u-1".to_owned()),
+            kind: crate::InboundKind::Text {
+                text: "hi".to_owned(),
+            },
+        };
+        host.emit_durable(&event).unwrap();
+        assert_eq!(answers_for(7).len(), 1);
+        let value = serde_json::json!([1, 2]);
+        host.state_put("posted:k", &value, None).unwrap();
+        host.state_put("gone", &value, Some(Duration::ZERO)).unwrap();
+        assert_eq!(host.state_get("posted:k").unwrap(), Some(value));
+        assert_eq!(host.state_get("gone").unwrap(), None);
+        host.state_delete("posted:k").unwrap();
+        assert_eq!(host.state_get("posted:k").unwrap(), None);
+    }
+
+    #[test]
+    fn an_event_id_is_optional_on_the_wire_so_version_2_events_still_parse() {
+        let old = r#"{"channel":"t","account":"a","event":"text","text":"hi"}"#;
+        let event: InboundEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(event.event_id, None);
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(!json.contains("event_id"), "{json}");
+    }
+
+    #[test]
     fn a_retry_carries_the_providers_retry_after_on_the_wire() {
         let json = serde_json::to_string(&SendResult::Retry {
             reason: "429 Too Many Requests".to_owned(),
