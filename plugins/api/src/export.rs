@@ -751,7 +751,8 @@ mod tests {
         assert_eq!(answers_for(7).len(), 1);
         let value = serde_json::json!([1, 2]);
         host.state_put("posted:k", &value, None).unwrap();
-        host.state_put("gone", &value, Some(Duration::ZERO)).unwrap();
+        host.state_put("gone", &value, Some(Duration::ZERO))
+            .unwrap();
         assert_eq!(host.state_get("posted:k").unwrap(), Some(value));
         assert_eq!(host.state_get("gone").unwrap(), None);
         host.state_delete("posted:k").unwrap();
