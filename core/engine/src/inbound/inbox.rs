@@ -104,3 +104,57 @@ impl<S: Inbox + 'static> HostService for InboxService<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_plugin_api::InboundKind;
+    use cascade_store::SqliteStore;
+
+    fn press(event_id: Option<&str>) -> InboundEvent {
+        InboundEvent {
+            channel: "telegram".to_owned(),
+            account: "7001".to_owned(),
+            id: Some("q1".to_owned()),
+            address: Some("7001".to_owned()),
+            event_id: event_id.map(str::to_owned),
+            kind: InboundKind::Action {
+                action_id: "a".to_owned(),
+                delivery_id: None,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_event_is_stored_and_handed_on_once() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        record(&store, &tx, "telegram", press(Some("500001")))
+            .await
+            .unwrap();
+        record(&store, &tx, "telegram", press(Some("500001")))
+            .await
+            .unwrap();
+        assert_eq!(
+            rx.recv().await.unwrap().event.event_id.as_deref(),
+            Some("500001")
+        );
+        assert!(rx.try_recv().is_err(), "the redelivery was handed on");
+        assert_eq!(store.inbox_pending().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_without_an_id_gets_one_of_its_own() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        record(&store, &tx, "telegram", press(None)).await.unwrap();
+        record(&store, &tx, "telegram", press(None)).await.unwrap();
+        let first = rx.recv().await.unwrap().event.event_id.unwrap();
+        let second = rx.recv().await.unwrap().event.event_id.unwrap();
+        assert!(
+            first.starts_with("host-") && first != second,
+            "{first} {second}"
+        );
+        assert_eq!(store.inbox_pending().await.unwrap().len(), 2);
+    }
+}
