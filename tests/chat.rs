@@ -76,6 +76,7 @@ impl Chat {
         let event = Inbound {
             instance: "chat".to_owned(),
             event: InboundEvent {
+                event_id: None,
                 channel: "file".to_owned(),
                 account: account.to_owned(),
                 address: id.as_ref().map(|_| account.to_owned()),

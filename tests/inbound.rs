@@ -32,6 +32,7 @@ fn command(account: &str, name: &str, args: &[&str]) -> Inbound {
     Inbound {
         instance: "chat".to_owned(),
         event: InboundEvent {
+            event_id: None,
             channel: "telegram".to_owned(),
             account: account.to_owned(),
             id: None,
@@ -48,6 +49,7 @@ fn typed(account: &str, text: &str) -> Inbound {
     Inbound {
         instance: "chat".to_owned(),
         event: InboundEvent {
+            event_id: None,
             channel: "telegram".to_owned(),
             account: account.to_owned(),
             id: None,
@@ -63,6 +65,7 @@ fn press(account: &str, action: &str) -> Inbound {
     Inbound {
         instance: "chat".to_owned(),
         event: InboundEvent {
+            event_id: None,
             channel: "telegram".to_owned(),
             account: account.to_owned(),
             id: None,

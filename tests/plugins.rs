@@ -170,7 +170,7 @@ async fn each_faulty_file_gets_a_specific_error_and_the_good_plugin_keeps_servin
     assert!(
         shown.contains("libcascade_testplugin_wrong_abi")
             && shown.contains("version 999")
-            && shown.contains("version 2"),
+            && shown.contains("versions 2 and 3"),
         "{shown}"
     );
     assert_eq!(
@@ -606,6 +606,37 @@ fn cascade_plugins_lists_the_file_plugin_and_check_starts_the_configured_channel
         "{stderr}"
     );
     assert!(stderr.contains("permanent_failure_rate"), "{stderr}");
+}
+
+/// `test-raw`'s hand-made table is the version-2 layout, ending at
+/// `webhook`: the host reads no further, starts it with `start`, and it
+/// serves as before; plugins built with `export_plugin!` speak version 3.
+#[tokio::test]
+async fn a_version_2_plugin_still_loads_starts_and_sends() {
+    let (host, problems, _inbound) = load(
+        &["cascade-testplugin-raw", "cascade-testplugin-echo"],
+        PluginsConfig::default(),
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(host.plugin("test-raw").unwrap().abi_version(), 2);
+    assert_eq!(
+        host.plugin("test-echo").unwrap().abi_version(),
+        cascade_plugin_api::ABI_VERSION
+    );
+    host.start(
+        &channel("raw", "test-raw", serde_json::json!({})),
+        Path::new("."),
+    )
+    .await
+    .unwrap();
+    let result = host.send("raw", &request("v2-1", "x")).await.unwrap();
+    assert_eq!(
+        result,
+        SendResult::Delivered {
+            provider_id: Some("raw".to_owned())
+        }
+    );
+    host.stop().await;
 }
 
 /// `test-raw` implements the C table by hand and misbehaves on request.

@@ -165,7 +165,12 @@ impl<S: AllStores> Engine<S> {
             tracing::warn!("{warning}");
         }
         let LoadReport { host, problems } =
-            PluginHost::load(&files, &config.plugins, inbound_sender);
+            PluginHost::load(&files, &config.plugins, inbound_sender.clone());
+        // Before any channel starts: version-3 plugins store what arrives.
+        host.set_service(Arc::new(inbound::inbox::InboxService {
+            store: store.clone(),
+            inbound: inbound_sender,
+        }));
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
         let mut waiting = Vec::new();
@@ -510,6 +515,7 @@ impl<S: AllStores> Engine<S> {
             keys,
             link_codes,
             conversations: Conversations::default(),
+            replayed: std::sync::atomic::AtomicBool::new(false),
             replies: AtomicU64::new(1),
         })
     }
@@ -544,6 +550,8 @@ pub struct Runner<S> {
     /// Hashes the link codes people send.
     link_codes: LinkCodeKey,
     conversations: Conversations,
+    /// Whether the inbox rows a previous run left unhandled were handled.
+    replayed: std::sync::atomic::AtomicBool,
     replies: AtomicU64,
     /// Channels that are down, tried again with a growing wait.
     restarts: Arc<std::sync::Mutex<Vec<Restart>>>,
@@ -759,6 +767,45 @@ impl<S: AllStores> Runner<S> {
     ) -> Result<Vec<InboundOutcome>, Problems> {
         let mut events = self.inbound.lock().await;
         let mut outcomes = Vec::new();
+        if !self.replayed.swap(true, Ordering::SeqCst) {
+            // Conversations a previous run left open carry on, by the
+            // clock the runner is driven by.
+            self.conversations
+                .load(
+                    &*self.store,
+                    self.world.routes.keys().map(String::as_str),
+                    millis(now),
+                )
+                .await?;
+            // Handled rows are kept a while as a record of what arrived.
+            self.store.inbox_sweep(millis(now) - INBOX_KEPT_MS).await?;
+            // What a crash left in the inbox comes first, in arrival order.
+            for row in self.store.inbox_pending().await? {
+                let event = match serde_json::from_str(&row.event) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::error!(channel = %row.channel, event_id = %row.event_id, "an inbox row could not be read, so it is set aside: {e}");
+                        self.store
+                            .inbox_handled(&row.channel, &row.event_id, millis(now))
+                            .await?;
+                        continue;
+                    }
+                };
+                let event = Inbound {
+                    instance: row.channel,
+                    event,
+                };
+                if let Some(outcome) = self.handle_event(&event, now).await? {
+                    outcomes.push(outcome);
+                }
+            }
+            if !outcomes.is_empty() {
+                tracing::info!(
+                    events = outcomes.len(),
+                    "handled the inbound events a previous run had stored but not handled"
+                );
+            }
+        }
         while let Ok(event) = events.try_recv() {
             if let Some(outcome) = self.handle_event(&event, now).await? {
                 outcomes.push(outcome);
@@ -774,14 +821,37 @@ impl<S: AllStores> Runner<S> {
         event: &Inbound,
         now: DateTime<Utc>,
     ) -> Result<Option<InboundOutcome>, Problems> {
+        let stored = event.event.event_id.as_deref();
+        if let Some(event_id) = stored
+            && self
+                .store
+                .inbox_is_handled(&event.instance, event_id)
+                .await?
+        {
+            // Handled already (a redelivery queued twice in this run).
+            return Ok(None);
+        }
         let Some(route) = self.world.routes.get(&event.instance) else {
             tracing::warn!(channel = %event.instance, "an inbound event from an unconfigured channel");
+            if let Some(event_id) = stored {
+                self.store
+                    .inbox_handled(&event.instance, event_id, millis(now))
+                    .await?;
+            }
             return Ok(None);
         };
         let handled = self
             .desk()
             .handle(event, &route.identity, millis(now))
             .await?;
+        // Conversations first: an event marked handled must have left its
+        // conversation where the next answer expects it.
+        self.conversations.save(&*self.store, millis(now)).await?;
+        if let Some(event_id) = stored {
+            self.store
+                .inbox_handled(&event.instance, event_id, millis(now))
+                .await?;
+        }
         if let (Some(id), Some(address)) = (&event.event.id, &event.event.address) {
             self.reply(&event.instance, route, id, address, handled.answer);
         }
@@ -882,6 +952,9 @@ impl<S: AllStores> Runner<S> {
         while stopping.join_next().await.is_some() {}
     }
 }
+
+/// How long handled inbox rows are kept: 30 days.
+const INBOX_KEPT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// When `cascade serve` stops by itself, besides on a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,11 +4,14 @@
 
 use super::{LoadedPlugin, PluginError, library::collect};
 use cascade_plugin_api::{
-    CallFn, Capability, ChannelHealth, HostCallbacks, InboundEvent, LogLevel, LogLine, SendRequest,
-    SendResult, WebhookRequest, WebhookResponse,
+    CallFn, Capability, ChannelHealth, HostCallbacks, HostCallbacksV3, HostRequest, InboundEvent,
+    LogLevel, LogLine, STATE_KEY_LIMIT, STATE_VALUE_LIMIT, SendRequest, SendResult, WebhookRequest,
+    WebhookResponse, WriteFn,
 };
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Duration;
@@ -48,6 +51,96 @@ unsafe extern "C" fn on_done(ctx: *mut c_void, data: *const u8, len: usize) {
     }
 }
 
+/// What a [`HostService`] answers: the answer's JSON, or a reason.
+pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>>;
+
+/// Answers the requests version-3 plugins make through `call`: stores
+/// inbound events durably before they are handled, and keeps each channel
+/// instance's state. The engine provides one backed by the store.
+pub trait HostService: Send + Sync + 'static {
+    /// Answers `request` from the channel instance `instance`. Runs on the
+    /// host's runtime; the plugin's thread waits for it.
+    fn call(&self, instance: String, request: HostRequest) -> ServiceFuture;
+}
+
+/// The service of a host with no store: events are handed on as plain
+/// `emit`s (lost if the process stops) and state lives in memory.
+pub struct MemoryService {
+    inbound: mpsc::UnboundedSender<Inbound>,
+    state: Mutex<MemoryState>,
+}
+
+/// Values and expiries, by (channel instance, key).
+type MemoryState = HashMap<(String, String), (serde_json::Value, Option<std::time::Instant>)>;
+
+impl MemoryService {
+    pub fn new(inbound: mpsc::UnboundedSender<Inbound>) -> MemoryService {
+        MemoryService {
+            inbound,
+            state: Mutex::default(),
+        }
+    }
+}
+
+impl HostService for MemoryService {
+    fn call(&self, instance: String, request: HostRequest) -> ServiceFuture {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        state.retain(|_, (_, until)| until.is_none_or(|until| until > now));
+        let answer = match request {
+            HostRequest::EmitDurable { event } => {
+                let _ = self.inbound.send(Inbound { instance, event });
+                serde_json::json!({})
+            }
+            HostRequest::StateGet { key } => {
+                let value = state.get(&(instance, key)).map(|(v, _)| v.clone());
+                serde_json::json!({ "value": value })
+            }
+            HostRequest::StatePut {
+                key,
+                value,
+                ttl_secs,
+            } => {
+                let until = ttl_secs.map(|s| now + Duration::from_secs(s));
+                state.insert((instance, key), (value, until));
+                serde_json::json!({})
+            }
+            HostRequest::StateDelete { key } => {
+                state.remove(&(instance, key));
+                serde_json::json!({})
+            }
+        };
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+/// Checks a request's sizes before it reaches the service.
+fn check_request(request: &HostRequest) -> Result<(), String> {
+    let key = match request {
+        HostRequest::EmitDurable { .. } => return Ok(()),
+        HostRequest::StateGet { key } | HostRequest::StateDelete { key } => key,
+        HostRequest::StatePut { key, value, .. } => {
+            let size = serde_json::to_vec(value).map_or(0, |v| v.len());
+            if size > STATE_VALUE_LIMIT {
+                return Err(format!(
+                    "a state value of {size} bytes is over the limit of {STATE_VALUE_LIMIT}"
+                ));
+            }
+            key
+        }
+    };
+    if key.is_empty() || key.len() > STATE_KEY_LIMIT {
+        return Err(format!(
+            "a state key must be 1 to {STATE_KEY_LIMIT} bytes, not {}",
+            key.len()
+        ));
+    }
+    Ok(())
+}
+
+/// How long a plugin's `call` waits for the host's answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What the host's callbacks know about the instance calling them. Leaked:
 /// a plugin may call back from its own threads at any time.
 struct CallbackContext {
@@ -55,6 +148,54 @@ struct CallbackContext {
     inbound: mpsc::UnboundedSender<Inbound>,
     /// Why the running channel says it does not work, if it said so.
     fault: Fault,
+    /// Answers `call` (version 3), on the host's runtime.
+    service: Arc<dyn HostService>,
+    runtime: tokio::runtime::Handle,
+}
+
+unsafe extern "C" fn on_call(
+    ctx: *mut c_void,
+    data: *const u8,
+    len: usize,
+    out: WriteFn,
+    out_ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: `ctx` is a leaked `CallbackContext`; `data` is borrowed for the call.
+    let (context, bytes) = unsafe { (&*ctx.cast::<CallbackContext>(), borrowed(data, len)) };
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let request = serde_json::from_slice::<HostRequest>(bytes)
+            .map_err(|e| format!("the host could not read the request: {e}"))?;
+        check_request(&request)?;
+        let (sender, answer) = std::sync::mpsc::channel();
+        let call = context.service.call(context.instance.clone(), request);
+        context.runtime.spawn(async move {
+            let _ = sender.send(call.await);
+        });
+        match answer.recv_timeout(CALL_TIMEOUT) {
+            Ok(answer) => answer,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "the host did not answer within {}s",
+                CALL_TIMEOUT.as_secs()
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the host is stopping".to_owned())
+            }
+        }
+    }))
+    .unwrap_or_else(|_| Err("the host failed while answering".to_owned()));
+    let (status, bytes) = match answer {
+        Ok(value) => (
+            0,
+            serde_json::to_vec(&value).expect("JSON values serialise"),
+        ),
+        Err(reason) => {
+            tracing::warn!(channel = %context.instance, "a plugin's request to the host failed: {reason}");
+            (1, reason.into_bytes())
+        }
+    };
+    // SAFETY: the plugin passed `out` for `out_ctx`; the bytes live for the call.
+    unsafe { out(out_ctx, bytes.as_ptr(), bytes.len()) };
+    status
 }
 
 /// A running channel's own report that it stopped working, and why.
@@ -172,6 +313,7 @@ impl ChannelInstance {
         plugin: Arc<LoadedPlugin>,
         config: serde_json::Value,
         inbound: mpsc::UnboundedSender<Inbound>,
+        service: Arc<dyn HostService>,
         send_timeout: Duration,
         start_timeout: Duration,
     ) -> Result<ChannelInstance, PluginError> {
@@ -180,6 +322,8 @@ impl ChannelInstance {
             instance: name.clone(),
             inbound,
             fault: fault.clone(),
+            service,
+            runtime: tokio::runtime::Handle::current(),
         }));
         let context = context as *const CallbackContext as usize;
         let config = serde_json::to_vec(&config).expect("a JSON value serialises");
@@ -191,16 +335,37 @@ impl ChannelInstance {
                 log: on_log,
             };
             let mut error: Vec<u8> = Vec::new();
-            // SAFETY: the config buffer and `error` outlive the call;
-            // `collect` only copies into `error`.
-            let handle = unsafe {
-                (table.start)(
-                    config.as_ptr(),
-                    config.len(),
-                    callbacks,
-                    collect,
-                    (&raw mut error).cast(),
-                )
+            let handle = match table.start_v3 {
+                Some(start_v3) => {
+                    // Leaked like the context: the plugin may keep the pointer.
+                    let v3: &'static HostCallbacksV3 = Box::leak(Box::new(HostCallbacksV3 {
+                        ctx: callbacks.ctx,
+                        emit: callbacks.emit,
+                        log: callbacks.log,
+                        call: on_call,
+                    }));
+                    // SAFETY: as below; `v3` lives for the process.
+                    unsafe {
+                        start_v3(
+                            config.as_ptr(),
+                            config.len(),
+                            v3,
+                            collect,
+                            (&raw mut error).cast(),
+                        )
+                    }
+                }
+                // SAFETY: the config buffer and `error` outlive the call;
+                // `collect` only copies into `error`.
+                None => unsafe {
+                    (table.start)(
+                        config.as_ptr(),
+                        config.len(),
+                        callbacks,
+                        collect,
+                        (&raw mut error).cast(),
+                    )
+                },
             };
             (handle as usize, error)
         });

@@ -13,7 +13,7 @@ mod library;
 
 pub use config::{ChannelConfig, PER_SECOND, PluginsConfig, RetryConfig, SecretSource};
 pub use discover::{PluginFile, default_search_dirs, discover, writable_by_others};
-pub use instance::{ChannelInstance, Inbound};
+pub use instance::{ChannelInstance, HostService, Inbound, MemoryService, ServiceFuture};
 pub use library::LoadedPlugin;
 
 use cascade_plugin_api::{SendRequest, SendResult};
@@ -39,7 +39,7 @@ pub enum PluginError {
     NotALibrary { path: PathBuf, reason: String },
     #[error("{path}: the library has no `{symbol}` symbol, so it is not a cascade plugin\n  help: a Rust plugin exports it with cascade_plugin_api::export_plugin!", path = path.display(), symbol = cascade_plugin_api::ENTRY_SYMBOL)]
     NoEntrySymbol { path: PathBuf },
-    #[error("{path}: plugin ABI version {found}, but this cascade speaks version {wanted}\n  help: rebuild the plugin against cascade-plugin-api for ABI version {wanted}", path = path.display())]
+    #[error("{path}: plugin ABI version {found}, but this cascade speaks versions 2 and {wanted}\n  help: rebuild the plugin against cascade-plugin-api for ABI version {wanted}", path = path.display())]
     AbiMismatch {
         path: PathBuf,
         found: u32,
@@ -130,6 +130,8 @@ pub struct PluginHost {
     /// Configured channels that are not running, and why.
     down: RwLock<BTreeMap<String, String>>,
     inbound: mpsc::UnboundedSender<Inbound>,
+    /// Answers version-3 plugins' requests (durable inbound, plugin state).
+    service: RwLock<Arc<dyn HostService>>,
     send_timeout: Duration,
     start_timeout: Duration,
 }
@@ -197,12 +199,21 @@ impl PluginHost {
                 unpinned,
                 instances: RwLock::default(),
                 down: RwLock::default(),
+                service: RwLock::new(Arc::new(MemoryService::new(inbound.clone()))),
                 inbound,
                 send_timeout: config.send_timeout(),
                 start_timeout: config.start_timeout(),
             },
             problems,
         }
+    }
+
+    /// Has `service` answer the requests of version-3 plugins (durable
+    /// inbound events, plugin state) for instances started from now on.
+    /// Until then a [`MemoryService`] answers: events are handled as
+    /// plain `emit`s and state lives in memory.
+    pub fn set_service(&self, service: Arc<dyn HostService>) {
+        *self.service.write().unwrap_or_else(PoisonError::into_inner) = service;
     }
 
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
@@ -279,11 +290,17 @@ impl PluginHost {
                     unpinned: self.unpinned_hint(),
                 })?;
         let config = channel.resolved_config(base_dir)?;
+        let service = self
+            .service
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let instance = ChannelInstance::start(
             channel.name.clone(),
             plugin,
             config,
             self.inbound.clone(),
+            service,
             self.send_timeout,
             self.start_timeout,
         )

@@ -4,7 +4,10 @@
 //! bytes that run are the bytes that were hashed.
 
 use super::{PluginError, PluginFile};
-use cascade_plugin_api::{ABI_VERSION, ENTRY_SYMBOL, EntryFn, Manifest, PluginTable};
+use cascade_plugin_api::{
+    ABI_VERSION, ABI_VERSION_2, CallFn, ENTRY_SYMBOL, EntryFn, HostCallbacks, Manifest,
+    PluginTable, PluginTableV2, StartV3Fn, WriteFn,
+};
 use sha2::{Digest, Sha256};
 use std::ffi::c_void;
 use std::path::PathBuf;
@@ -15,7 +18,32 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     pub sha256: String,
     pub manifest: Manifest,
-    pub(super) table: &'static PluginTable,
+    pub(super) table: Table,
+}
+
+/// The functions of a plugin's table, read as far as its version goes.
+#[derive(Clone, Copy)]
+pub(super) struct Table {
+    pub abi_version: u32,
+    pub start: unsafe extern "C" fn(
+        config: *const u8,
+        config_len: usize,
+        host: HostCallbacks,
+        error_out: WriteFn,
+        error_ctx: *mut c_void,
+    ) -> *mut c_void,
+    pub send: CallFn,
+    pub stop: unsafe extern "C" fn(instance: *mut c_void),
+    pub webhook: Option<CallFn>,
+    /// Version 3 only.
+    pub start_v3: Option<StartV3Fn>,
+}
+
+impl LoadedPlugin {
+    /// The ABI version the plugin's table says it speaks (2 or 3).
+    pub fn abi_version(&self) -> u32 {
+        self.table.abi_version
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -81,6 +109,7 @@ impl LoadedPlugin {
         // SAFETY: the entry takes no arguments and returns a pointer valid for
         // the life of the process (the library is never unloaded).
         let table = unsafe { entry?() };
+        let table_ptr = table;
         if table.is_null() {
             return Err(PluginError::BadManifest {
                 path: path.clone(),
@@ -90,18 +119,45 @@ impl LoadedPlugin {
         // SAFETY: every ABI version starts the table with a u32 version, so
         // reading it is valid before we know the rest of the layout.
         let found = unsafe { (*table).abi_version };
-        if found != ABI_VERSION {
-            return Err(PluginError::AbiMismatch {
-                path: path.clone(),
-                found,
-                wanted: ABI_VERSION,
-            });
-        }
-        // SAFETY: the version matches, so the table has this layout.
-        let table: &'static PluginTable = unsafe { &*table };
+        let table = match found {
+            ABI_VERSION => {
+                // SAFETY: version 3, so the table has this layout.
+                let t: &'static PluginTable = unsafe { &*table };
+                Table {
+                    abi_version: found,
+                    start: t.start,
+                    send: t.send,
+                    stop: t.stop,
+                    webhook: t.webhook,
+                    start_v3: t.start_v3,
+                }
+            }
+            ABI_VERSION_2 => {
+                // SAFETY: version 2: the table ends at `webhook`, a prefix of
+                // version 3's; nothing after it is read.
+                let t: &'static PluginTableV2 = unsafe { &*table.cast::<PluginTableV2>() };
+                Table {
+                    abi_version: found,
+                    start: t.start,
+                    send: t.send,
+                    stop: t.stop,
+                    webhook: t.webhook,
+                    start_v3: None,
+                }
+            }
+            _ => {
+                return Err(PluginError::AbiMismatch {
+                    path: path.clone(),
+                    found,
+                    wanted: ABI_VERSION,
+                });
+            }
+        };
+        // SAFETY: `manifest` is at the same place in both layouts.
+        let manifest_fn = unsafe { (*table_ptr).manifest };
         let mut out: Vec<u8> = Vec::new();
         // SAFETY: `collect` copies into `out`, which outlives the call.
-        unsafe { (table.manifest)(collect, (&raw mut out).cast()) };
+        unsafe { manifest_fn(collect, (&raw mut out).cast()) };
         let manifest = parse_manifest(&out).map_err(|reason| PluginError::BadManifest {
             path: path.clone(),
             reason,

@@ -8,6 +8,7 @@ mod audience;
 #[cfg(test)]
 mod audience_tests;
 mod evidence;
+mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
@@ -19,6 +20,7 @@ mod team_posts;
 pub use accounts::*;
 pub use audience::*;
 pub use evidence::*;
+pub use inbox::*;
 #[cfg(feature = "test-support")]
 pub use inspect::*;
 pub use outbox::*;
@@ -34,12 +36,12 @@ pub use sqlite::backup;
 /// store. Implemented for any type that implements them all, so callers
 /// write `S: AllStores` and a second store implements only the traits.
 pub trait AllStores:
-    Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + 'static
+    Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + Inbox + 'static
 {
 }
 
 impl<S> AllStores for S where
-    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + 'static
+    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + Inbox + 'static
 {
 }
 

@@ -3,12 +3,15 @@
 //! shims here build the C table, move JSON across, and catch every panic.
 
 use crate::{
-    HostCallbacks, InboundEvent, LogLevel, LogLine, Manifest, SendRequest, SendResult,
-    WebhookRequest, WebhookResponse, WriteFn,
+    HostCallFn, HostCallbacks, HostCallbacksV3, HostRequest, InboundEvent, LogLevel, LogLine,
+    Manifest, SendRequest, SendResult, WebhookRequest, WebhookResponse, WriteFn,
 };
 use std::any::Any;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A channel plugin. One value is created per configured channel instance.
 pub trait ChannelPlugin: Send + Sync + Sized + 'static {
@@ -52,7 +55,27 @@ pub trait ChannelPlugin: Send + Sync + Sized + 'static {
 #[derive(Clone)]
 pub struct Host {
     callbacks: HostCallbacks,
+    /// The host's `call` (ABI version 3); `None` on a version-2 host.
+    call: Option<HostCallFn>,
+    /// On a version-2 host: the plugin state, kept in memory instead.
+    memory: Arc<Mutex<MemoryState>>,
 }
+
+/// Plugin state kept in memory on a version-2 host: value and expiry, by key.
+type MemoryState = HashMap<String, (serde_json::Value, Option<Instant>)>;
+
+/// A request to the host that did not succeed: for `emit_durable`, the
+/// event was not stored, so the provider must not be told it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError(pub String);
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HostError {}
 
 // SAFETY: the ABI contract requires the host's callbacks to be callable from
 // any thread for as long as the instance runs.
@@ -60,7 +83,130 @@ unsafe impl Send for Host {}
 unsafe impl Sync for Host {}
 
 impl Host {
-    /// Reports something a person did (a button press, a command).
+    fn new(callbacks: HostCallbacks, call: Option<HostCallFn>) -> Host {
+        Host {
+            callbacks,
+            call,
+            memory: Arc::default(),
+        }
+    }
+
+    /// Whether the host stores inbound events and plugin state durably
+    /// (it speaks ABI version 3). Without it, [`Host::emit_durable`] is
+    /// [`Host::emit`] and the state lives in this process's memory.
+    pub fn is_durable(&self) -> bool {
+        self.call.is_some()
+    }
+
+    /// Reports something a person did and returns once the host has stored
+    /// it, keyed by its [`InboundEvent::event_id`] (give the provider's id:
+    /// a redelivery of a stored id is not handled again). Only on `Ok` may
+    /// the provider be told it arrived (a 200 to its webhook, a poll offset
+    /// past it). Blocks on the host's store: call it from the plugin's own
+    /// threads. On a version-2 host it emits and returns `Ok`.
+    pub fn emit_durable(&self, event: &InboundEvent) -> Result<(), HostError> {
+        if self.call.is_none() {
+            self.emit(event);
+            return Ok(());
+        }
+        self.request(&HostRequest::EmitDurable {
+            event: event.clone(),
+        })
+        .map(drop)
+    }
+
+    /// The value kept under `key` for this channel instance, if any and
+    /// not expired.
+    pub fn state_get(&self, key: &str) -> Result<Option<serde_json::Value>, HostError> {
+        if self.call.is_none() {
+            let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            memory.retain(|_, (_, until)| until.is_none_or(|until| until > now));
+            return Ok(memory.get(key).map(|(value, _)| value.clone()));
+        }
+        let answer = self.request(&HostRequest::StateGet {
+            key: key.to_owned(),
+        })?;
+        Ok(match answer.get("value") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(value.clone()),
+        })
+    }
+
+    /// Keeps `value` under `key` for this channel instance, surviving
+    /// restarts, for `ttl` (`None`: until deleted).
+    pub fn state_put(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        ttl: Option<Duration>,
+    ) -> Result<(), HostError> {
+        if self.call.is_none() {
+            let until = ttl.map(|ttl| Instant::now() + ttl);
+            self.memory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.to_owned(), (value.clone(), until));
+            return Ok(());
+        }
+        self.request(&HostRequest::StatePut {
+            key: key.to_owned(),
+            value: value.clone(),
+            ttl_secs: ttl.map(|ttl| ttl.as_secs().max(1)),
+        })
+        .map(drop)
+    }
+
+    /// Forgets the value under `key`.
+    pub fn state_delete(&self, key: &str) -> Result<(), HostError> {
+        if self.call.is_none() {
+            self.memory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(key);
+            return Ok(());
+        }
+        self.request(&HostRequest::StateDelete {
+            key: key.to_owned(),
+        })
+        .map(drop)
+    }
+
+    fn request(&self, request: &HostRequest) -> Result<serde_json::Value, HostError> {
+        let call = self
+            .call
+            .ok_or_else(|| HostError("the host does not take requests".to_owned()))?;
+        let json = serde_json::to_vec(request).expect("host requests are plain data");
+        let mut out: Vec<u8> = Vec::new();
+        // SAFETY: the host promised `call` for the instance's life; `collect`
+        // only copies into `out`, which outlives the call.
+        let status = unsafe {
+            call(
+                self.callbacks.ctx,
+                json.as_ptr(),
+                json.len(),
+                collect,
+                (&raw mut out).cast(),
+            )
+        };
+        if status != 0 {
+            let reason = String::from_utf8_lossy(&out).trim().to_owned();
+            return Err(HostError(if reason.is_empty() {
+                "the host refused the request without a reason".to_owned()
+            } else {
+                reason
+            }));
+        }
+        if out.is_empty() {
+            return Ok(serde_json::Value::Object(Default::default()));
+        }
+        serde_json::from_slice(&out)
+            .map_err(|e| HostError(format!("the host answered with malformed JSON: {e}")))
+    }
+
+    /// Reports something a person did (a button press, a command), kept in
+    /// memory only: lost if the host stops before handling it. Prefer
+    /// [`Host::emit_durable`].
     pub fn emit(&self, event: &InboundEvent) {
         let json = serde_json::to_vec(event).expect("inbound events are plain data");
         // SAFETY: the host promised `emit` accepts any bytes for the instance's life.
@@ -184,6 +330,18 @@ impl Drop for WebhookReply {
     }
 }
 
+/// Collects bytes the host writes during a synchronous call.
+unsafe extern "C" fn collect(ctx: *mut c_void, data: *const u8, len: usize) {
+    if ctx.is_null() || data.is_null() || len == 0 {
+        return;
+    }
+    // SAFETY: `ctx` is the `Vec<u8>` passed for this call, alive until it
+    // returns; `data` points to `len` bytes per the ABI.
+    unsafe {
+        (*ctx.cast::<Vec<u8>>()).extend_from_slice(std::slice::from_raw_parts(data, len));
+    }
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
@@ -221,11 +379,69 @@ pub mod shims {
         error_ctx: *mut c_void,
     ) -> *mut c_void {
         // SAFETY: guaranteed by the caller.
+        unsafe {
+            start_with::<P>(
+                config,
+                config_len,
+                Host::new(host, None),
+                error_out,
+                error_ctx,
+            )
+        }
+    }
+
+    /// # Safety
+    /// As for [`start`]; `host` must point to callbacks valid for the
+    /// instance's life (or be null, which fails the start).
+    pub unsafe extern "C" fn start_v3<P: ChannelPlugin>(
+        config: *const u8,
+        config_len: usize,
+        host: *const HostCallbacksV3,
+        error_out: WriteFn,
+        error_ctx: *mut c_void,
+    ) -> *mut c_void {
+        if host.is_null() {
+            write(
+                error_out,
+                error_ctx,
+                b"start_v3 was called without the host's callbacks",
+            );
+            return std::ptr::null_mut();
+        }
+        // SAFETY: not null, checked above; valid per the caller.
+        let host = unsafe { *host };
+        let callbacks = HostCallbacks {
+            ctx: host.ctx,
+            emit: host.emit,
+            log: host.log,
+        };
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            start_with::<P>(
+                config,
+                config_len,
+                Host::new(callbacks, Some(host.call)),
+                error_out,
+                error_ctx,
+            )
+        }
+    }
+
+    /// # Safety
+    /// As for [`start`].
+    unsafe fn start_with<P: ChannelPlugin>(
+        config: *const u8,
+        config_len: usize,
+        host: Host,
+        error_out: WriteFn,
+        error_ctx: *mut c_void,
+    ) -> *mut c_void {
+        // SAFETY: guaranteed by the caller.
         let config = unsafe { bytes(config, config_len) };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let config: serde_json::Value = serde_json::from_slice(config)
                 .map_err(|e| format!("the configuration is not valid JSON: {e}"))?;
-            P::start(config, Host { callbacks: host })
+            P::start(config, host)
         }));
         let reason = match outcome {
             Ok(Ok(plugin)) => return Box::into_raw(Box::new(plugin)).cast(),
@@ -355,6 +571,7 @@ macro_rules! export_plugin {
                 send: $crate::__shims::send::<$plugin>,
                 stop: $crate::__shims::stop::<$plugin>,
                 webhook: Some($crate::__shims::webhook::<$plugin>),
+                start_v3: Some($crate::__shims::start_v3::<$plugin>),
             };
             &TABLE
         }
@@ -507,6 +724,48 @@ mod tests {
         };
         let json = serde_json::to_string(&request).unwrap();
         assert!(!json.contains("body_pending"), "{json}");
+    }
+
+    #[test]
+    fn on_a_version_2_host_emit_durable_emits_and_state_lives_in_memory() {
+        let host = Host::new(
+            HostCallbacks {
+                ctx: 7 as *mut c_void,
+                emit: record,
+                log: record,
+            },
+            None,
+        );
+        assert!(!host.is_durable());
+        let event = InboundEvent {
+            channel: "test".to_owned(),
+            account: "a".to_owned(),
+            id: None,
+            address: None,
+            event_id: Some("u-1".to_owned()),
+            kind: crate::InboundKind::Text {
+                text: "hi".to_owned(),
+            },
+        };
+        host.emit_durable(&event).unwrap();
+        assert_eq!(answers_for(7).len(), 1);
+        let value = serde_json::json!([1, 2]);
+        host.state_put("posted:k", &value, None).unwrap();
+        host.state_put("gone", &value, Some(Duration::ZERO))
+            .unwrap();
+        assert_eq!(host.state_get("posted:k").unwrap(), Some(value));
+        assert_eq!(host.state_get("gone").unwrap(), None);
+        host.state_delete("posted:k").unwrap();
+        assert_eq!(host.state_get("posted:k").unwrap(), None);
+    }
+
+    #[test]
+    fn an_event_id_is_optional_on_the_wire_so_version_2_events_still_parse() {
+        let old = r#"{"channel":"t","account":"a","event":"text","text":"hi"}"#;
+        let event: InboundEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(event.event_id, None);
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(!json.contains("event_id"), "{json}");
     }
 
     #[test]

@@ -289,9 +289,46 @@ pub struct InboundEvent {
     /// Where an answer goes (a chat id), as a [`Recipient::address`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The provider's own id of what arrived, stable across its
+    /// redeliveries (Telegram's `update_id`, a Discord interaction id, a
+    /// Teams activity id, a Notify receipt id): with
+    /// [`Host::emit_durable`](crate::Host::emit_durable) the host stores
+    /// and handles each id once per channel. Absent from version-2 plugins;
+    /// the host then makes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
     #[serde(flatten)]
     pub kind: InboundKind,
 }
+
+/// A request a version-3 plugin makes to the host through `call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum HostRequest {
+    /// Store the event in the host's inbox, then handle it. Answered `{}`
+    /// only once it is stored: until then, the provider must not be told
+    /// it arrived.
+    EmitDurable { event: InboundEvent },
+    /// The value kept under `key` for this channel instance, or `null`
+    /// when there is none or it expired. Answered `{"value": ...}`.
+    StateGet { key: String },
+    /// Keeps `value` under `key` for this channel instance, replacing any
+    /// value there, for `ttl_secs` seconds (absent: until deleted).
+    /// Answered `{}`. Keys are at most 200 bytes, values 64 KiB of JSON.
+    StatePut {
+        key: String,
+        value: serde_json::Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_secs: Option<u64>,
+    },
+    /// Forgets the value under `key`. Answered `{}`.
+    StateDelete { key: String },
+}
+
+/// The longest key [`HostRequest::StatePut`] accepts, in bytes.
+pub const STATE_KEY_LIMIT: usize = 200;
+/// The largest value [`HostRequest::StatePut`] accepts, as JSON bytes.
+pub const STATE_VALUE_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]

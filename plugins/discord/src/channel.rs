@@ -16,7 +16,7 @@ use crate::config::{DiscordConfig, config_schema};
 use crate::format::EMBED_DESCRIPTION_LIMIT;
 use crate::inbound::{GATEWAY_CLOSE_WAIT, Gateway};
 use crate::send::{Rest, Shared, answer, deliver};
-use crate::state::{DmChannels, Forms, Interactions, Progress};
+use crate::state::{DmChannels, Forms, Interactions, Progress, Responding};
 
 /// One started `discord` channel.
 pub struct DiscordChannel {
@@ -85,10 +85,11 @@ impl ChannelPlugin for DiscordChannel {
             config,
             rest,
             host: host.clone(),
-            interactions: Interactions::default(),
-            forms: Forms::default(),
+            interactions: Interactions::new(host.clone()),
+            forms: Forms::new(host.clone()),
             dm_channels: DmChannels::default(),
-            progress: Progress::default(),
+            progress: Progress::new(host.clone()),
+            responding: Responding::default(),
         });
         let gateway = Gateway {
             shared: Arc::clone(&shared),

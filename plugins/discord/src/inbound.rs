@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::format::{self, escape_markdown};
 use crate::send::Shared;
-use crate::state::{Answer, PendingInteraction};
+use crate::state::{Answer, PendingInteraction, blocking};
 
 /// serenity's event handler: turns gateway events into the host's events.
 pub struct Gateway {
@@ -72,17 +72,9 @@ impl Gateway {
                 ),
             }
         }
-        let deferred = self
-            .respond(
-                &event_id,
-                press.id,
-                &press.token,
-                &CreateInteractionResponse::Acknowledge,
-            )
-            .await;
-        self.emit_and_wait(
-            deferred,
-            event_id,
+        self.store_and_respond(
+            press.id,
+            &CreateInteractionResponse::Acknowledge,
             press.token,
             Answer::UpdateMessage,
             false,
@@ -92,17 +84,14 @@ impl Gateway {
                 action_id,
                 delivery_id: None,
             },
-        );
+        )
+        .await;
     }
 
     async fn command(&self, command: CommandInteraction) {
-        let event_id = command.id.to_string();
         let defer = CreateInteractionResponse::Defer(
             CreateInteractionResponseMessage::new().ephemeral(true),
         );
-        let deferred = self
-            .respond(&event_id, command.id, &command.token, &defer)
-            .await;
         let args = command
             .data
             .options
@@ -113,9 +102,9 @@ impl Gateway {
                 _ => None,
             })
             .collect();
-        self.emit_and_wait(
-            deferred,
-            event_id,
+        self.store_and_respond(
+            command.id,
+            &defer,
             command.token,
             Answer::EditResponse,
             true,
@@ -125,11 +114,11 @@ impl Gateway {
                 name: command.data.name.clone(),
                 args,
             },
-        );
+        )
+        .await;
     }
 
     async fn modal(&self, submission: ModalInteraction) {
-        let event_id = submission.id.to_string();
         // A modal opened from a button updates that button's message, like
         // the press itself would have; any other modal gets a response.
         let (response, answer, private) = if submission.message.is_some() {
@@ -147,9 +136,6 @@ impl Gateway {
                 true,
             )
         };
-        let deferred = self
-            .respond(&event_id, submission.id, &submission.token, &response)
-            .await;
         let fields: BTreeMap<String, String> = submission
             .data
             .components
@@ -163,9 +149,9 @@ impl Gateway {
                 _ => None,
             })
             .collect();
-        self.emit_and_wait(
-            deferred,
-            event_id,
+        self.store_and_respond(
+            submission.id,
+            &response,
             submission.token,
             answer,
             private,
@@ -175,7 +161,8 @@ impl Gateway {
                 action_id: submission.data.custom_id.clone(),
                 fields,
             },
-        );
+        )
+        .await;
     }
 
     /// Sends the immediate interaction response; says whether Discord took it.
@@ -198,14 +185,17 @@ impl Gateway {
         }
     }
 
-    /// Emits the event; when the interaction was deferred, keeps its token
-    /// for the host's reply and arms the timeout that answers for the host
-    /// if it stays silent.
+    /// Stores the interaction with the host (keyed by its id) before
+    /// Discord is answered, then answers it with `response` (a deferral),
+    /// keeping its token for the host's reply and arming the timeout that
+    /// answers for the host if it stays silent. When it cannot be stored the
+    /// person is told to try again instead: Discord never sends an
+    /// interaction twice, so nothing must look recorded that is not.
     #[allow(clippy::too_many_arguments)]
-    fn emit_and_wait(
+    async fn store_and_respond(
         &self,
-        deferred: bool,
-        event_id: String,
+        id: serenity::all::InteractionId,
+        response: &CreateInteractionResponse,
         token: String,
         answer: Answer,
         private: bool,
@@ -213,34 +203,56 @@ impl Gateway {
         address: String,
         kind: InboundKind,
     ) {
-        // Kept before emitting: the host may answer before `emit` returns.
-        if deferred {
-            self.shared.interactions.keep(
-                event_id.clone(),
-                PendingInteraction {
-                    token,
-                    answer,
-                    private,
-                },
-            );
-            let shared = Arc::clone(&self.shared);
-            let id = event_id.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(shared.config.reply_timeout).await;
-                if let Some(pending) = shared.interactions.take(&id) {
-                    answer_for_a_silent_host(&shared, &id, pending).await;
-                }
-            });
-        }
-        self.shared.host.emit(&InboundEvent {
+        let event_id = id.to_string();
+        // Kept before storing: the host may answer as soon as it is stored;
+        // its answer waits until Discord has the deferral.
+        self.shared.interactions.keep(
+            event_id.clone(),
+            PendingInteraction {
+                token: token.clone(),
+                answer,
+                private,
+            },
+        );
+        self.shared.responding.start(&event_id);
+        let event = InboundEvent {
+            event_id: Some(event_id.clone()),
             channel: "discord".to_owned(),
             account,
-            id: deferred.then_some(event_id),
+            id: Some(event_id.clone()),
             address: Some(address),
             kind,
+        };
+        let stored = blocking(|| self.shared.host.emit_durable(&event));
+        if let Err(error) = stored {
+            self.shared.responding.finish(&event_id);
+            self.shared.interactions.take(&event_id);
+            self.shared.host.log(
+                LogLevel::Warn,
+                format!("interaction {event_id} was not stored, so the person is asked to try again: {error}"),
+            );
+            let sorry = CreateInteractionResponse::Message(
+                CreateInteractionResponseMessage::new()
+                    .content(escape_markdown(NOT_RECORDED))
+                    .ephemeral(true),
+            );
+            self.respond(&event_id, id, &token, &sorry).await;
+            return;
+        }
+        self.respond(&event_id, id, &token, response).await;
+        self.shared.responding.finish(&event_id);
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.config.reply_timeout).await;
+            if let Some(pending) = shared.interactions.take(&event_id) {
+                answer_for_a_silent_host(&shared, &event_id, pending).await;
+            }
         });
     }
 }
+
+const NOT_RECORDED: &str =
+    "Sorry, that could not be recorded just now. Please try again in a minute.";
 
 const NOT_ANSWERED: &str =
     "Sorry, that could not be handled just now. Please try again in a minute.";

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::config::DiscordConfig;
 use crate::format::{self, CONTENT_LIMIT, FormatError};
 use crate::state::ratelimit::{Announced, RateLimits};
-use crate::state::{Answer, DmChannels, Forms, Interactions, Progress};
+use crate::state::{Answer, DmChannels, Forms, Interactions, Progress, Responding};
 
 /// What sends and gateway events share: the configuration, the REST
 /// client, the host, and the state kept between calls.
@@ -28,6 +28,8 @@ pub struct Shared {
     pub forms: Forms,
     pub dm_channels: DmChannels,
     pub progress: Progress,
+    /// Interactions whose first response to Discord is on its way.
+    pub responding: Responding,
 }
 
 /// Discord's JSON error code for "Cannot send messages to this user": the
@@ -525,6 +527,14 @@ pub async fn answer(shared: &Shared, request: &SendRequest) -> SendResult {
     let Some(reply) = &request.reply else {
         return deliver(shared, request).await;
     };
+    // The response to Discord goes right after the event is stored; wait
+    // for it (a few seconds at most) before editing what it created.
+    for _ in 0..100 {
+        if !shared.responding.is_responding(&reply.event_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let Some(pending) = shared.interactions.take(&reply.event_id) else {
         return SendResult::Failed {
             reason: format!(

@@ -14,6 +14,22 @@ use support::{Bot, action, dm, reply, team_post};
 const SAM: &str = "4000000000000000001";
 const ALEX: &str = "4000000000000000002";
 
+/// Discord's record of the response to interaction `id`, once it came: the
+/// plugin stores the interaction with the host first, so the event may be
+/// seen a moment before the response.
+async fn responses_to(fake: &FakeDiscord, id: &str) -> Vec<support::fake_discord::Recorded> {
+    let route = format!("POST /api/v10/interactions/{id}/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = fake.requests_to(&route);
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no response to {id}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The id of the last message the fake stored in the DM with `user`.
 fn last_message_to(fake: &FakeDiscord, user: &str) -> String {
     let channel = fake.dm_channel_of(user).unwrap();
@@ -117,7 +133,7 @@ async fn slash_commands_are_registered_at_start_and_each_run_is_emitted_and_answ
             args: vec!["4K7Q2M".to_owned()]
         }
     );
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{interaction}/"));
+    let callback = responses_to(&fake, &interaction).await;
     assert_eq!(callback.len(), 1);
     assert_eq!(callback[0].status, 204, "answered within Discord's 3 s");
     assert_eq!(
@@ -210,7 +226,7 @@ async fn a_button_press_is_deferred_at_once_emitted_and_the_message_then_shows_t
     assert_eq!(event.account, SAM);
     assert_eq!(event.address, fake.dm_channel_of(SAM));
     assert_eq!(event.id.as_deref(), Some(interaction.as_str()));
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{interaction}/"));
+    let callback = responses_to(&fake, &interaction).await;
     assert_eq!(callback.len(), 1);
     assert_eq!(callback[0].body["type"], 6, "DEFERRED_UPDATE_MESSAGE");
     assert_eq!(callback[0].status, 204, "answered within Discord's 3 s");
@@ -351,7 +367,7 @@ async fn a_form_button_opens_a_modal_at_once_and_its_submission_is_emitted() {
         Some(submit.as_str()),
         "the press itself was not emitted"
     );
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{submit}/"));
+    let callback = responses_to(&fake, &submit).await;
     assert_eq!(callback[0].body["type"], 6, "DEFERRED_UPDATE_MESSAGE");
     assert_eq!(callback[0].status, 204);
 
@@ -674,7 +690,7 @@ async fn after_a_gateway_disconnect_the_session_resumes_and_no_press_is_lost() {
     let event = bot.next_event().await;
     assert_eq!(event.id.as_deref(), Some(second.as_str()));
     assert_eq!(event.account, ALEX);
-    let callback = fake.requests_to(&format!("POST /api/v10/interactions/{second}/"));
+    let callback = responses_to(&fake, &second).await;
     assert_eq!(
         callback[0].status, 204,
         "answered within Discord's 3 s after the resume"
@@ -1098,5 +1114,97 @@ async fn a_gateway_that_refuses_the_bot_shows_the_channel_down_with_the_reason()
         bot.send(&dm("d-1", SAM, &["Read me"], vec![])).await,
         SendResult::Delivered { .. }
     ));
+    bot.stop().await;
+}
+
+// ---- Restarts: what the plugin keeps lives in the host's store ------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_send_whose_second_part_failed_posts_only_the_missing_parts() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("cascade.db");
+    let extra = json!({"max_rate_limit_wait_ms": 0});
+    let bot = Bot::start_durable(&fake, extra.clone(), &store).await;
+    assert!(matches!(
+        bot.send(&dm("d-0", SAM, &["warm-up"], vec![])).await,
+        SendResult::Delivered { .. }
+    ));
+    let channel = fake.dm_channel_of(SAM).unwrap();
+    fake.fail_after(
+        &format!("channels/{channel}/messages"),
+        1,
+        Fault::RateLimited {
+            retry_after: 0.2,
+            global: false,
+        },
+    );
+    let item = dm(
+        "d-1",
+        SAM,
+        &["first", "second", "third"],
+        vec![action("ack:d-1:s", "Acknowledge")],
+    );
+    let first = bot.send(&item).await;
+    assert!(matches!(first, SendResult::Retry { .. }), "{first:?}");
+    bot.stop().await;
+
+    // cascade restarts: a new plugin instance over the same store.
+    let bot = Bot::start_durable(&fake, extra, &store).await;
+    let second = bot.send(&item).await;
+    assert!(matches!(second, SendResult::Delivered { .. }), "{second:?}");
+    let posted: Vec<String> = fake
+        .requests_to(&format!("channels/{channel}/messages"))
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| {
+            r.body["embeds"][0]["description"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(posted, ["warm-up", "first", "second", "third"]);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_button_sent_before_a_restart_still_opens_its_form() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("cascade.db");
+    let bot = Bot::start_durable(&fake, json!({}), &store).await;
+    let mut confirm = action("confirm:d-9:sig", "I've cascaded this");
+    confirm.form = Some(confirmation_form());
+    let request = dm("d-9", SAM, &["Champion briefing"], vec![confirm]);
+    assert!(matches!(
+        bot.send(&request).await,
+        SendResult::Delivered { .. }
+    ));
+    let message = last_message_to(&fake, SAM);
+    bot.stop().await;
+
+    let mut bot = Bot::start_durable(&fake, json!({}), &store).await;
+    fake.wait_for("a second IDENTIFY", |s| (s.identifies == 2).then_some(()))
+        .await;
+    let press = fake.press_button(SAM, &message, "confirm:d-9:sig");
+    let opened = fake
+        .wait_for("the answer to the press", |s| {
+            s.requests.iter().find(|r| r.path.contains(&press)).cloned()
+        })
+        .await;
+    assert_eq!(opened.body["type"], 9, "a MODAL, not a deferred press");
+    assert_eq!(opened.body["data"]["title"], "Confirm you cascaded this");
+
+    // The submission is stored with the host before Discord is answered.
+    fake.submit_modal(
+        SAM,
+        &message,
+        "confirm:d-9:sig",
+        &[("team", "Emergency Department"), ("present", "9")],
+    );
+    let event = bot.next_event().await;
+    assert!(matches!(event.kind, InboundKind::Form { .. }), "{event:?}");
+    assert_eq!(event.event_id, event.id);
     bot.stop().await;
 }

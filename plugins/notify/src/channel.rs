@@ -92,7 +92,11 @@ impl ChannelPlugin for NotifyChannel {
     }
 
     fn webhook(&self, request: WebhookRequest, reply: WebhookReply) {
-        reply.respond(receive(&self.shared, &request));
+        // Storing the receipt blocks on the host: never on the host's thread.
+        let shared = Arc::clone(&self.shared);
+        self.handle.spawn_blocking(move || {
+            reply.respond(receive(&shared, &request));
+        });
     }
 
     fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {

@@ -79,7 +79,9 @@ pub fn receive(shared: &Shared, request: &WebhookRequest) -> WebhookResponse {
             receipt["id"].as_str().unwrap_or("an unknown notification")
         ),
     );
-    shared.host.emit(&InboundEvent {
+    // Stored before the 200: Notify retries a callback that failed.
+    let stored = shared.host.emit_durable(&InboundEvent {
+        event_id: receipt["id"].as_str().map(|id| format!("{id}:{status:?}")),
         channel: CHANNEL.to_owned(),
         account: to.to_owned(),
         id: None,
@@ -89,5 +91,12 @@ pub fn receive(shared: &Shared, request: &WebhookRequest) -> WebhookResponse {
             status,
         },
     });
+    if let Err(error) = stored {
+        shared.host.log(
+            LogLevel::Warn,
+            format!("a Notify receipt was not stored: {error}"),
+        );
+        return WebhookResponse::text(500, "the receipt could not be stored; send it again");
+    }
     WebhookResponse::text(200, "ok")
 }

@@ -68,6 +68,7 @@ impl ChannelPlugin for TeamsChannel {
                 config.app_id, config.tenant_id
             ),
         );
+        let progress = Progress::kept_by(host.clone());
         let shared = Arc::new(Shared {
             pacing: Pacing::new(&config),
             config,
@@ -79,7 +80,7 @@ impl ChannelPlugin for TeamsChannel {
             keys_fetch: tokio::sync::Mutex::new(()),
             conversations: Conversations::default(),
             cards: SentCards::default(),
-            progress: Progress::default(),
+            progress,
             waiting: Waiting::default(),
         });
         Ok(TeamsChannel {

@@ -89,7 +89,20 @@ pub async fn receive(shared: &Shared, request: WebhookRequest) -> WebhookRespons
     if activity.kind == "message"
         && let Some(event) = event_of(shared, &activity)
     {
-        shared.host.emit(&event);
+        // Stored before the 200: a 5xx has the Bot Connector send it again.
+        let stored = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| shared.host.emit_durable(&event))
+            }
+            _ => shared.host.emit_durable(&event),
+        };
+        if let Err(error) = stored {
+            shared.host.log(
+                LogLevel::Warn,
+                format!("activity {} was not stored: {error}", activity.id),
+            );
+            return WebhookResponse::text(500, "the activity could not be stored; send it again");
+        }
     }
     WebhookResponse {
         status: 200,
@@ -148,6 +161,7 @@ fn event_of(shared: &Shared, activity: &Activity) -> Option<InboundEvent> {
         );
     }
     Some(InboundEvent {
+        event_id: id.clone(),
         channel: CHANNEL.to_owned(),
         address: Some(account.clone()),
         account,

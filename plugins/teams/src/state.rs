@@ -335,22 +335,63 @@ impl SentCards {
 }
 
 /// The activity ids posted so far for a delivery not yet complete, by
-/// idempotency key, so a retry posts only the missing parts.
+/// idempotency key, so a retry posts only the missing parts. With
+/// [`Progress::kept_by`] they live in the host's plugin state, so a retry
+/// after a restart posts only the missing parts too.
 #[derive(Default)]
 pub struct Progress {
     posted: Mutex<HashMap<String, Vec<String>>>,
+    host: Option<cascade_plugin_api::Host>,
+}
+
+/// How long the posted parts of an unfinished delivery are kept: longer
+/// than the host keeps retrying one delivery.
+const PROGRESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Runs a blocking call to the host from async code without stalling the
+/// runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 impl Progress {
+    /// Progress kept in `host`'s plugin state.
+    pub fn kept_by(host: cascade_plugin_api::Host) -> Progress {
+        Progress {
+            posted: Mutex::default(),
+            host: Some(host),
+        }
+    }
+
     pub fn posted(&self, key: &str) -> Vec<String> {
+        if let Some(host) = &self.host
+            && let Ok(Some(value)) = blocking(|| host.state_get(&format!("posted:{key}")))
+        {
+            return serde_json::from_value(value).unwrap_or_default();
+        }
         lock(&self.posted).get(key).cloned().unwrap_or_default()
     }
 
     pub fn record(&self, key: &str, posted: Vec<String>) {
+        if let Some(host) = &self.host {
+            let value = serde_json::json!(posted);
+            let kept = blocking(|| {
+                host.state_put(&format!("posted:{key}"), &value, Some(PROGRESS_LIFETIME))
+            });
+            if kept.is_ok() {
+                return;
+            }
+        }
         lock(&self.posted).insert(key.to_owned(), posted);
     }
 
     pub fn forget(&self, key: &str) {
+        if let Some(host) = &self.host {
+            let _ = blocking(|| host.state_delete(&format!("posted:{key}")));
+        }
         lock(&self.posted).remove(key);
     }
 }

@@ -79,7 +79,7 @@ impl ChannelPlugin for TelegramChannel {
             Ok(Bot::with_client(config.token.clone(), client).set_api_url(config.api_url.clone()))
         };
         let sending = bot(config.request_timeout)?;
-        let presses = Presses::default();
+        let presses = Presses::kept_by(host.clone());
         let sender = Arc::new(Sender::new(
             sending.clone(),
             Pacing::new(config.messages_per_second, config.chat_messages_per_second),
@@ -157,8 +157,11 @@ impl ChannelPlugin for TelegramChannel {
                 "this channel receives updates by long polling",
             ));
         };
-        let _runtime = self.handle.enter();
-        reply.respond(inbound::receive_posted(receiver, secret, &request));
+        // Storing the update blocks on the host: never on the host's thread.
+        let (receiver, secret) = (receiver.clone(), secret.clone());
+        self.handle.spawn_blocking(move || {
+            reply.respond(inbound::receive_posted(&receiver, &secret, &request));
+        });
     }
 
     fn check_webhook_headers(&self, request: &WebhookRequest) -> Result<(), WebhookResponse> {

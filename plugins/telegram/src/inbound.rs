@@ -33,6 +33,7 @@ pub fn event_of(channel: &str, update: &Update) -> Option<(InboundEvent, Option<
                     text: m.text().unwrap_or_default().to_owned(),
                 });
             let event = InboundEvent {
+                event_id: Some(update.id.0.to_string()),
                 channel: channel.to_owned(),
                 account: query.from.id.to_string(),
                 id: Some(query.id.0.clone()),
@@ -68,6 +69,7 @@ pub fn event_of(channel: &str, update: &Update) -> Option<(InboundEvent, Option<
                 },
             };
             let event = InboundEvent {
+                event_id: Some(update.id.0.to_string()),
                 channel: channel.to_owned(),
                 account: from.id.to_string(),
                 id: Some(format!("m{}.{}", message.chat.id, message.id)),
@@ -91,15 +93,24 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Emits the update's event; a press is remembered for the answer, and
-    /// answered empty if the host has not answered within `answer_within`.
-    pub fn receive(&self, update: &Update) {
+    /// Stores the update's event with the host (keyed by its update_id),
+    /// returning only once it is stored; a press is remembered for the
+    /// answer, and answered empty if the host has not answered within
+    /// `answer_within`. `Err`: not stored, so Telegram must send it again.
+    /// Blocks on the host: call it off the host's threads.
+    pub fn receive(&self, update: &Update) -> Result<(), String> {
         let Some((event, press)) = event_of(&self.channel, update) else {
-            return;
+            return Ok(());
         };
+        // Kept before the event is stored: the host may answer at once.
+        let query_id = press.as_ref().map(|p| p.query_id.clone());
         if let Some(press) = press {
-            let query_id = press.query_id.clone();
             self.presses.insert(press);
+        }
+        self.host
+            .emit_durable(&event)
+            .map_err(|e| format!("update {} was not stored: {e}", update.id.0))?;
+        if let Some(query_id) = query_id {
             let (bot, presses, host, wait) = (
                 self.bot.clone(),
                 self.presses.clone(),
@@ -120,13 +131,15 @@ impl Receiver {
                 }
             });
         }
-        self.host.emit(&event);
+        Ok(())
     }
 }
 
-/// getUpdates long polling until `stop` turns true. The offset moves past
-/// each batch before its events are emitted, so an update is handed to the
-/// host once; on errors the loop waits longer each time, up to a minute.
+/// getUpdates long polling until `stop` turns true. Each update is stored
+/// with the host before the offset moves past it (the next getUpdates
+/// confirms it to Telegram), so an update is never lost to a crash: one
+/// fetched but not confirmed comes again and the host stores it once. On
+/// errors the loop waits longer each time, up to a minute.
 pub async fn poll(receiver: Receiver, timeout: Duration, mut stop: watch::Receiver<bool>) {
     let mut offset: i32 = 0;
     let mut backoff = Duration::from_secs(1);
@@ -144,12 +157,34 @@ pub async fn poll(receiver: Receiver, timeout: Duration, mut stop: watch::Receiv
         };
         match updates {
             Ok(updates) => {
-                backoff = Duration::from_secs(1);
-                if let Some(last) = updates.last() {
-                    offset = last.id.as_offset();
-                }
+                let mut refused = None;
                 for update in &updates {
-                    receiver.receive(update);
+                    let received = tokio::task::block_in_place(|| receiver.receive(update));
+                    match received {
+                        Ok(()) => offset = update.id.as_offset(),
+                        Err(reason) => {
+                            refused = Some(reason);
+                            break;
+                        }
+                    }
+                }
+                match refused {
+                    None => backoff = Duration::from_secs(1),
+                    Some(reason) => {
+                        receiver.host.log(
+                            LogLevel::Warn,
+                            format!(
+                                "{reason}; asking Telegram for it again in {}s",
+                                backoff.as_secs()
+                            ),
+                        );
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                        tokio::select! {
+                            _ = stop.wait_for(|stopped| *stopped) => return,
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
                 }
             }
             Err(error) => {
@@ -186,8 +221,10 @@ pub async fn set_webhook(bot: &Bot, url: url::Url, secret: &str) -> Result<(), S
 }
 
 /// An update Telegram posted to the webhook: refused unless it carries the
-/// secret token; otherwise emitted like a polled one. Runs inside the
-/// plugin's runtime (a press spawns its answer timer).
+/// secret token; otherwise stored like a polled one, and answered 200 only
+/// once the host has stored it (a 500 makes Telegram post it again). Runs
+/// on a blocking thread of the plugin's runtime (a press spawns its answer
+/// timer; storing blocks).
 pub fn receive_posted(
     receiver: &Receiver,
     secret: &str,
@@ -199,14 +236,17 @@ pub fn receive_posted(
         return refusal;
     }
     match serde_json::from_str::<Update>(&request.body) {
-        Ok(update) => {
-            receiver.receive(&update);
-            WebhookResponse {
+        Ok(update) => match receiver.receive(&update) {
+            Ok(()) => WebhookResponse {
                 status: 200,
                 headers: Default::default(),
                 body: String::new(),
+            },
+            Err(reason) => {
+                receiver.host.log(LogLevel::Warn, reason);
+                WebhookResponse::text(500, "the update could not be stored; send it again")
             }
-        }
+        },
         Err(error) => {
             receiver.host.log(
                 LogLevel::Warn,

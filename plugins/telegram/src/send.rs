@@ -9,7 +9,20 @@ use teloxide::types::{InlineKeyboardMarkup, MessageId, ParseMode};
 use teloxide::{ApiError, RequestError};
 
 use crate::format::{html_chunks, keyboard, provider_id, with_status};
-use crate::state::{Pacing, Posted, Press, PressedMessage, Presses};
+use crate::state::{Pacing, Press, PressedMessage, Presses};
+
+/// How long the posted ids of a send are kept: longer than the host keeps
+/// retrying one delivery.
+const REMEMBER_POSTED: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Runs a blocking call to the host from async code without stalling the
+/// runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
 
 /// Sends messages and answers through one bot.
 pub struct Sender {
@@ -17,7 +30,6 @@ pub struct Sender {
     pub pacing: Pacing,
     pub presses: Presses,
     pub host: Host,
-    posted: Posted,
 }
 
 impl Sender {
@@ -27,8 +39,26 @@ impl Sender {
             pacing,
             presses,
             host,
-            posted: Posted::default(),
         }
+    }
+
+    /// The message ids already posted under `key`, kept in the host's
+    /// plugin state so a retry after a restart posts only what is missing.
+    fn posted(&self, key: &str) -> Result<Vec<i32>, String> {
+        let value = blocking(|| self.host.state_get(&format!("posted:{key}")))
+            .map_err(|e| format!("could not read which parts were already sent: {e}"))?;
+        Ok(value
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default())
+    }
+
+    fn keep_posted(&self, key: &str, ids: &[i32]) -> Result<(), String> {
+        let value = serde_json::json!(ids);
+        blocking(|| {
+            self.host
+                .state_put(&format!("posted:{key}"), &value, Some(REMEMBER_POSTED))
+        })
+        .map_err(|e| format!("could not keep which parts were sent: {e}"))
     }
 
     /// Delivers one send request and says how it went.
@@ -72,7 +102,11 @@ impl Sender {
         chunks: &[String],
         buttons: Option<InlineKeyboardMarkup>,
     ) -> SendResult {
-        let mut ids = self.posted.get(key);
+        let mut ids = match self.posted(key) {
+            Ok(ids) => ids,
+            // Posting without knowing could post parts twice.
+            Err(reason) => return retry(reason),
+        };
         for (n, chunk) in chunks.iter().enumerate().skip(ids.len()) {
             self.pacing.wait(chat).await;
             let mut message = self
@@ -86,8 +120,10 @@ impl Sender {
             }
             match message.await {
                 Ok(sent) => {
-                    self.posted.push(key, sent.id);
                     ids.push(sent.id.0);
+                    if let Err(reason) = self.keep_posted(key, &ids) {
+                        self.host.log(LogLevel::Warn, reason);
+                    }
                 }
                 Err(error) => {
                     let outcome = outcome_of(&error);
@@ -119,7 +155,7 @@ impl Sender {
         &self,
         reply: &Reply,
     ) -> Result<(Option<MessageId>, Option<String>), String> {
-        let Some((press, needs_answer)) = self.presses.take(&reply.event_id) else {
+        let Some((press, needs_answer)) = blocking(|| self.presses.take(&reply.event_id)) else {
             return Ok((None, None));
         };
         if needs_answer {

@@ -1,8 +1,8 @@
 //! What a running Telegram channel keeps between calls: the button presses
 //! waiting for the host's answer, the pacing of messages within Telegram's
-//! rate limits, and the messages already posted for each send. Plain data
-//! behind locks: no I/O here. Pacing and posted ids go by tokio's clock
-//! (tests pause it); presses by the system's.
+//! rate limits. Plain data behind locks: no I/O here (the messages already
+//! posted for each send live in the host's plugin state, see `send`).
+//! Pacing goes by tokio's clock (tests pause it); presses by the system's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,10 +29,20 @@ pub struct PressedMessage {
     pub text: String,
 }
 
-/// Button presses waiting for the host's answer, by callback query id.
+/// Button presses waiting for the host's answer, by callback query id. In
+/// memory, and (with [`Presses::kept_by`]) in the host's plugin state too,
+/// so a press stored before a restart is still answered in place after it.
 #[derive(Clone, Default)]
 pub struct Presses {
     waiting: Arc<Mutex<HashMap<String, Waiting>>>,
+    host: Option<cascade_plugin_api::Host>,
+}
+
+/// A press as the host's state keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptPress {
+    chat: i64,
+    message: Option<(i32, String, String)>,
 }
 
 struct Waiting {
@@ -49,7 +59,28 @@ struct Waiting {
 const REMEMBER_PRESSES: Duration = Duration::from_secs(15 * 60);
 
 impl Presses {
+    /// Presses also kept in `host`'s plugin state.
+    pub fn kept_by(host: cascade_plugin_api::Host) -> Presses {
+        Presses {
+            waiting: Arc::default(),
+            host: Some(host),
+        }
+    }
+
     pub fn insert(&self, press: Press) {
+        if let Some(host) = &self.host {
+            let kept = KeptPress {
+                chat: press.chat.0,
+                message: press
+                    .message
+                    .as_ref()
+                    .map(|m| (m.id.0, m.html.clone(), m.text.clone())),
+            };
+            let key = format!("press:{}", press.query_id.0);
+            let value = serde_json::to_value(kept).expect("plain data");
+            // A press not kept is still answered by this process.
+            let _ = host.state_put(&key, &value, Some(REMEMBER_PRESSES));
+        }
         let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         waiting.retain(|_, w| w.at.elapsed() < REMEMBER_PRESSES);
         waiting.insert(
@@ -65,8 +96,31 @@ impl Presses {
     /// Takes the press answered by the host. The flag says whether the
     /// callback query still needs answerCallbackQuery.
     pub fn take(&self, event_id: &str) -> Option<(Press, bool)> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        waiting.remove(event_id).map(|w| (w.press, !w.answered))
+        let taken = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            waiting.remove(event_id).map(|w| (w.press, !w.answered))
+        };
+        let Some(host) = &self.host else {
+            return taken;
+        };
+        let key = format!("press:{event_id}");
+        if taken.is_some() {
+            let _ = host.state_delete(&key);
+            return taken;
+        }
+        // Pressed before a restart: the spinner may still be turning.
+        let kept: KeptPress = serde_json::from_value(host.state_get(&key).ok()??).ok()?;
+        let _ = host.state_delete(&key);
+        let press = Press {
+            query_id: CallbackQueryId(event_id.to_owned()),
+            chat: ChatId(kept.chat),
+            message: kept.message.map(|(id, html, text)| PressedMessage {
+                id: MessageId(id),
+                html,
+                text,
+            }),
+        };
+        Some((press, true))
     }
 
     /// Marks a press as answered if it was not yet, saying whether it was
@@ -126,39 +180,6 @@ impl Pacing {
             slot
         };
         tokio::time::sleep_until(slot).await;
-    }
-}
-
-/// The message ids already posted for each idempotency key, so a retried
-/// send posts only the chunks that did not go out (a 429 on part 2 of 3
-/// must not post part 1 again).
-#[derive(Default)]
-pub struct Posted {
-    by_key: Mutex<HashMap<String, (Vec<i32>, Instant)>>,
-}
-
-/// How long the posted ids of a send are remembered: longer than the host
-/// keeps retrying one delivery.
-const REMEMBER_POSTED: Duration = Duration::from_secs(24 * 60 * 60);
-
-impl Posted {
-    pub fn get(&self, key: &str) -> Vec<i32> {
-        let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        by_key
-            .get(key)
-            .map(|(ids, _)| ids.clone())
-            .unwrap_or_default()
-    }
-
-    pub fn push(&self, key: &str, id: MessageId) {
-        let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        if !by_key.contains_key(key) && by_key.len() >= 10_000 {
-            by_key.retain(|_, (_, at)| at.elapsed() < REMEMBER_POSTED);
-        }
-        let entry = by_key
-            .entry(key.to_owned())
-            .or_insert_with(|| (Vec::new(), Instant::now()));
-        entry.0.push(id.0);
     }
 }
 

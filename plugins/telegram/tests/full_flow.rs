@@ -684,3 +684,173 @@ async fn a_retry_after_is_counted_from_the_providers_answer_not_from_the_claim()
     );
     flow.runner.stop().await;
 }
+
+impl Flow {
+    /// Stops the runner and its channels as a restart of `cascade serve`
+    /// would, and opens the same project again: a new engine, new plugin
+    /// instances, the same store and the same fake Bot API.
+    async fn restart(self) -> Flow {
+        let Flow {
+            fake,
+            runner,
+            server,
+            _dir,
+        } = self;
+        assert!(server.is_none(), "restarts are tested with long polling");
+        runner.stop().await;
+        drop(runner);
+        let engine = Engine::open(Project::open(_dir.path()).unwrap(), true)
+            .await
+            .unwrap_or_else(|p| panic!("{}", p.0.join("\n")));
+        let settings = DispatchSettings {
+            backoff_base: Duration::from_secs(60),
+            ..DispatchSettings::default()
+        };
+        let runner = engine.runner(settings).await.unwrap();
+        Flow {
+            fake,
+            runner,
+            server,
+            _dir,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_briefing_whose_second_part_failed_posts_only_the_missing_parts() {
+    let flow = Flow::new().await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.fake.accept_next_send();
+    flow.fake.fail_next_send(fake_bot_api::Fault::ServerError {
+        code: 502,
+        description: "Bad Gateway",
+    });
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let parts = |flow: &Flow| {
+        flow.fake.messages_in(TOM)[1..]
+            .iter()
+            .map(|m| m.text.lines().next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(parts(&flow), ["(1/3)"]);
+
+    let flow = flow.restart().await;
+    // After the retry's backoff.
+    flow.runner.tick(utc(2026, 3, 27, 9, 10)).await.unwrap();
+    assert_eq!(parts(&flow), ["(1/3)", "(2/3)", "(3/3)"]);
+    let briefing_sends = flow
+        .fake
+        .requests_to("sendMessage")
+        .iter()
+        .filter(|r| {
+            r.body["chat_id"] == TOM && r.body["text"].as_str().is_some_and(|t| t.starts_with('('))
+        })
+        .count();
+    // Part 1 once, part 2 failed then sent, part 3 once.
+    assert_eq!(briefing_sends, 4);
+    let delivered = rows(flow.runner.store().as_ref())
+        .await
+        .into_iter()
+        .filter(|r| r.channel == "telegram" && r.recipient_id == "p-tom-reilly")
+        .map(|r| r.state)
+        .collect::<Vec<_>>();
+    assert_eq!(delivered, [DeliveryState::Sent]);
+    flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_champion_s_guided_confirmation_carries_on_after_a_restart() {
+    let flow = Flow::new().await;
+    flow.link("p-amara-okafor", AMARA).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let briefing = flow.message(AMARA, 4).await;
+    flow.user_presses(AMARA, &briefing, "I've cascaded this to my team")
+        .await;
+    let question = flow.message(AMARA, 5).await;
+    assert!(question.text.contains("Which team"), "{}", question.text);
+    flow.user_presses(AMARA, &question, "Multi-Agency Safeguarding Hub (MASH)")
+        .await;
+    let question = flow.message(AMARA, 6).await;
+    assert!(question.text.starts_with("When was"), "{}", question.text);
+
+    // cascade restarts between two answers.
+    let flow = flow.restart().await;
+    flow.user_presses(AMARA, &question, "Yesterday").await;
+    let question = flow.message(AMARA, 7).await;
+    assert!(question.text.starts_with("How many"), "{}", question.text);
+    flow.fake.user_sends(AMARA, "9");
+    flow.handle_next(utc(2026, 3, 27, 10, 0)).await;
+    let question = flow.message(AMARA, 8).await;
+    flow.user_presses(AMARA, &question, "Team meeting").await;
+    let summary = flow.message(AMARA, 9).await;
+    assert!(
+        summary
+            .text
+            .contains("Team: Multi-Agency Safeguarding Hub (MASH)"),
+        "{}",
+        summary.text
+    );
+    let outcome = flow.user_presses(AMARA, &summary, "Confirm").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Confirmed {
+            person_id: "p-amara-okafor".to_owned(),
+            team_id: "mash".to_owned(),
+            first: true
+        }
+    );
+    flow.runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_stored_but_not_handled_before_a_crash_is_handled_once_after_the_restart() {
+    let flow = Flow::new().await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let briefing = flow.message(TOM, 4).await;
+    let query = flow
+        .fake
+        .user_presses(TOM, briefing.chat, briefing.message_id, "Acknowledge");
+    // The plugin stores the press; serve dies before handling it.
+    let store = flow.runner.store().clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    use cascade_store::Inbox;
+    while store.inbox_pending().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the press was never stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let flow = flow.restart().await;
+    let outcome = flow.handle_next(utc(2026, 3, 27, 10, 0)).await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: true
+        }
+    );
+    // The press kept in the store is answered in place: the spinner
+    // stops and the message shows the acknowledgement.
+    flow.fake
+        .wait_until("the answer to the press from before the restart", |f| {
+            f.requests_to("answerCallbackQuery")
+                .iter()
+                .any(|r| r.body["callback_query_id"] == query)
+        })
+        .await;
+    flow.fake
+        .wait_until("the edit", |f| !f.requests_to("editMessageText").is_empty())
+        .await;
+    // Telegram sends the unconfirmed update again to the new poller: it is
+    // stored once, so nothing more is handled.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        flow.runner
+            .handle_inbound(utc(2026, 3, 27, 10, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(acknowledgements(flow.runner.store().as_ref()).await, 1);
+    assert!(store.inbox_pending().await.unwrap().is_empty());
+    flow.runner.stop().await;
+}

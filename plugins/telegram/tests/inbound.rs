@@ -38,9 +38,18 @@ async fn a_press_is_an_action_event_with_the_query_id_the_chat_and_the_account()
         .user_presses(CHAT, CHAT, message.message_id, "Acknowledge");
 
     let event = harness.next_event().await;
+    // The update's update_id: what the host's inbox is keyed by.
+    assert!(
+        event
+            .event_id
+            .as_deref()
+            .is_some_and(|id| id.parse::<u32>().is_ok()),
+        "{event:?}"
+    );
     assert_eq!(
         event,
         InboundEvent {
+            event_id: event.event_id.clone(),
             channel: "telegram".to_owned(),
             account: CHAT.to_string(),
             id: Some(query),

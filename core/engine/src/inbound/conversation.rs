@@ -10,7 +10,8 @@ use chrono::{Duration, NaiveDate};
 /// A conversation left alone this long is forgotten.
 pub const IDLE_LIMIT_MS: i64 = 60 * 60 * 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum Step {
     Team,
     Date,
@@ -27,8 +28,9 @@ static NO_NOTE_GUARD: std::sync::LazyLock<cascade_privacy::PrivacyGuard> =
             .expect("the default privacy settings are valid")
     });
 
-/// A confirmation being put together.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A confirmation being put together. Kept in the store between answers
+/// (as JSON), so a restart does not lose it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Draft {
     pub delivery_id: i64,
     pub item_id: String,
@@ -39,7 +41,8 @@ pub struct Draft {
     team: Option<usize>,
     date: Option<NaiveDate>,
     present: Option<u32>,
-    method: Option<&'static str>,
+    #[serde(with = "method")]
+    method: Option<Method>,
     step: Step,
     pub touched_at: i64,
 }
@@ -64,6 +67,28 @@ pub enum Next {
     Ask(Question),
     Done(CheckedCascade),
     Cancelled,
+}
+
+/// One of [`CASCADE_METHODS`]' values.
+type Method = &'static str;
+
+/// A method kept as its value, read back as the one in [`CASCADE_METHODS`].
+mod method {
+    use super::CASCADE_METHODS;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Option<&'static str>, s: S) -> Result<S::Ok, S::Error> {
+        m.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.and_then(|m| {
+            CASCADE_METHODS
+                .iter()
+                .find(|(v, _)| *v == m)
+                .map(|(v, _)| *v)
+        }))
+    }
 }
 
 impl Draft {
@@ -337,6 +362,22 @@ mod tests {
             d.answer(Said::Choice("cancel"), today(), 7),
             Next::Cancelled
         );
+    }
+
+    #[test]
+    fn a_draft_kept_as_json_carries_on_where_it_was() {
+        let mut d = draft(2);
+        ask(d.answer(Said::Choice("team:1"), today(), 1));
+        ask(d.answer(Said::Choice("date:1"), today(), 2));
+        ask(d.answer(Said::Text("12"), today(), 3));
+        ask(d.answer(Said::Choice("method:supervision"), today(), 4));
+        let json = serde_json::to_string(&d).unwrap();
+        let mut back: Draft = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, d);
+        assert!(matches!(
+            back.answer(Said::Choice("ok"), today(), 5),
+            Next::Done(_)
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod command;
 pub mod conversation;
 mod handlers;
+pub mod inbox;
 
 pub use crate::link_code::{
     CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash,
@@ -234,6 +235,8 @@ impl Handled {
 }
 
 /// A conversation the engine leads with one chat account.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 enum Conversation {
     /// A champion's cascade confirmation, question by question.
     Confirm(Draft),
@@ -255,18 +258,32 @@ impl Conversation {
     }
 }
 
-/// Conversations in progress, by (channel instance, account). Kept in
-/// memory: one lost to a restart is started again with a button press.
+/// The plugin-state namespace the host keeps conversations in, per
+/// channel instance: `@host:` cannot begin a channel name.
+fn conversations_namespace(instance: &str) -> String {
+    format!("@host:{instance}")
+}
+
+/// Conversations in progress, by (channel instance, account): in memory
+/// while serving, and written to the store (plugin state) after each
+/// event, so a restart carries on with the question it had reached; one
+/// idle for [`conversation::IDLE_LIMIT_MS`] is forgotten.
 #[derive(Default)]
 pub struct Conversations {
     open: Mutex<HashMap<(String, String), Conversation>>,
+    /// Changed since the last [`Conversations::save`]: kept or ended.
+    changed: Mutex<Vec<(String, String)>>,
 }
 
 impl Conversations {
     fn take(&self, instance: &str, account: &str, now: i64) -> Option<Conversation> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.retain(|_, c| now - c.touched_at() < conversation::IDLE_LIMIT_MS);
-        open.remove(&(instance.to_owned(), account.to_owned()))
+        let taken = open.remove(&(instance.to_owned(), account.to_owned()));
+        if taken.is_some() {
+            self.changed(instance, account);
+        }
+        taken
     }
 
     fn keep(&self, instance: &str, account: &str, conversation: Conversation) {
@@ -274,6 +291,79 @@ impl Conversations {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((instance.to_owned(), account.to_owned()), conversation);
+        self.changed(instance, account);
+    }
+
+    fn changed(&self, instance: &str, account: &str) {
+        self.changed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((instance.to_owned(), account.to_owned()));
+    }
+
+    /// Writes the conversations changed since the last save to the store.
+    pub async fn save<S: cascade_store::Inbox>(
+        &self,
+        store: &S,
+        now: i64,
+    ) -> Result<(), cascade_store::StoreError> {
+        let changed = std::mem::take(&mut *self.changed.lock().unwrap_or_else(|p| p.into_inner()));
+        for (instance, account) in changed {
+            let open = self
+                .open
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&(instance.clone(), account.clone()))
+                .cloned();
+            let namespace = conversations_namespace(&instance);
+            match open {
+                Some(conversation) => {
+                    let json = serde_json::to_string(&conversation).expect("plain data");
+                    // No expiry in the table: it goes by the system clock,
+                    // and conversations by the runner's. `load` forgets
+                    // those idle too long.
+                    store
+                        .state_put(&namespace, &account, &json, None, now)
+                        .await?
+                }
+                None => store.state_delete(&namespace, &account).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads back the conversations the store keeps for `instances`.
+    pub async fn load<S: cascade_store::Inbox>(
+        &self,
+        store: &S,
+        instances: impl IntoIterator<Item = &str>,
+        now: i64,
+    ) -> Result<(), cascade_store::StoreError> {
+        for instance in instances {
+            let namespace = conversations_namespace(instance);
+            for (account, json) in store.state_list(&namespace, "", now).await? {
+                match serde_json::from_str::<Conversation>(&json) {
+                    Ok(conversation)
+                        if now - conversation.touched_at() >= conversation::IDLE_LIMIT_MS =>
+                    {
+                        store.state_delete(&namespace, &account).await?;
+                    }
+                    Ok(conversation) => {
+                        self.open
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert((instance.to_owned(), account), conversation);
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            channel = instance,
+                            "a kept conversation could not be read, so it starts again: {e}"
+                        )
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ mod channel_states;
 pub use channel_states::ChannelStateRow;
 mod evidence;
 mod import;
+mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;

@@ -378,6 +378,35 @@ pub(super) async fn erase_in(
     needles.extend(mobile.as_deref());
     needles.extend(addresses.iter().map(String::as_str));
     needles.retain(|n| n.chars().count() >= SHORTEST_NEEDLE);
+
+    // Inbound events kept for crash recovery and what plugins and chat
+    // conversations keep between restarts (pending presses, posted parts, a
+    // guided confirmation's step) are about one exchange, not evidence:
+    // any that mention the person go, rather than be cut into JSON that no
+    // longer parses.
+    {
+        let mut mentions: Vec<&str> = needles.clone();
+        mentions.push(old);
+        for (table, columns, kind) in [
+            ("inbox", &["event"][..], "stored_inbound_events"),
+            ("plugin_state", &["key", "value"][..], "chat_and_plugin_state"),
+        ] {
+            let any = columns
+                .iter()
+                .flat_map(|c| {
+                    (1..=mentions.len())
+                        .map(move |i| format!("{} LIKE ?{i} ESCAPE '\\'", quote(c)))
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!("DELETE FROM {} WHERE {any}", quote(table));
+            let mut query = sqlx::query(&sql);
+            for mention in &mentions {
+                query = query.bind(like_pattern(mention));
+            }
+            count(kind, query.execute(&mut *conn).await?.rows_affected());
+        }
+    }
     if !needles.is_empty() {
         for field in fields_of(|k| k == FieldKind::FreeText) {
             let any = (1..=needles.len())

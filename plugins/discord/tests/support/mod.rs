@@ -56,6 +56,18 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
 
 impl Bot {
     pub async fn start(fake: &FakeDiscord, extra: Value) -> Bot {
+        Bot::start_with(fake, extra, None).await
+    }
+
+    /// As [`Bot::start`], with the engine's durable service over `store`
+    /// answering the plugin's requests (its inbox and plugin state), as in
+    /// `cascade serve`: a bot started again over the same store file is a
+    /// restart.
+    pub async fn start_durable(fake: &FakeDiscord, extra: Value, store: &std::path::Path) -> Bot {
+        Bot::start_with(fake, extra, Some(store)).await
+    }
+
+    async fn start_with(fake: &FakeDiscord, extra: Value, store: Option<&std::path::Path>) -> Bot {
         let secrets = tempfile::tempdir().unwrap();
         std::fs::write(secrets.path().join("discord-token"), format!("{TOKEN}\n")).unwrap();
         let (tx, inbound) = mpsc::unbounded_channel();
@@ -64,7 +76,7 @@ impl Bot {
                 path: plugin_library("cascade-plugin-discord"),
             }],
             &PluginsConfig::default(),
-            tx,
+            tx.clone(),
         );
         assert!(
             report.problems.is_empty(),
@@ -76,6 +88,17 @@ impl Bot {
                 .collect::<Vec<_>>()
         );
         let host = report.host;
+        if let Some(store) = store {
+            let store = cascade_store::SqliteStore::open(&store.to_string_lossy())
+                .await
+                .unwrap();
+            host.set_service(std::sync::Arc::new(
+                cascade_engine::inbound::inbox::InboxService {
+                    store: std::sync::Arc::new(store),
+                    inbound: tx,
+                },
+            ));
+        }
         host.start(&channel_config(fake, extra), secrets.path())
             .await
             .unwrap_or_else(|e| panic!("the Discord channel did not start: {e}"));

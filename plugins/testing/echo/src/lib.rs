@@ -59,6 +59,7 @@ impl ChannelPlugin for EchoChannel {
         completion.complete(echo(&request));
         if let Some(action) = request.actions.first() {
             self.host.emit(&InboundEvent {
+                event_id: None,
                 channel: request.channel.clone(),
                 account: request.recipient.address.clone(),
                 id: None,

@@ -3,8 +3,11 @@
 //! delivery id starting `garbage` is answered with malformed JSON; `twice`
 //! is answered twice; `noise` also emits a malformed inbound event and log
 //! line. Anything else is answered as delivered.
+//!
+//! It is also the version-2 fixture: its table is the version-2 layout
+//! (ending at `webhook`, no `start_v3`), which the host must keep loading.
 
-use cascade_plugin_api::{ABI_VERSION, HostCallbacks, PluginTable, WriteFn};
+use cascade_plugin_api::{ABI_VERSION_2, HostCallbacks, PluginTableV2, WriteFn};
 use std::ffi::c_void;
 
 const MANIFEST: &[u8] = br#"{"name":"test-raw","version":"0.1.0","channels":["test"]}"#;
@@ -68,8 +71,8 @@ unsafe extern "C" fn stop(instance: *mut c_void) {
     drop(unsafe { Box::from_raw(instance.cast::<Instance>()) });
 }
 
-static TABLE: PluginTable = PluginTable {
-    abi_version: ABI_VERSION,
+static TABLE: PluginTableV2 = PluginTableV2 {
+    abi_version: ABI_VERSION_2,
     manifest,
     start,
     send,
@@ -79,6 +82,6 @@ static TABLE: PluginTable = PluginTable {
 
 /// The entry symbol, exactly as a C plugin would define it.
 #[unsafe(no_mangle)]
-pub extern "C" fn cascade_plugin_entry() -> *const PluginTable {
+pub extern "C" fn cascade_plugin_entry() -> *const PluginTableV2 {
     &TABLE
 }
