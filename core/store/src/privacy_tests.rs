@@ -229,6 +229,41 @@ async fn bob_everywhere() -> Project {
         })
         .await
         .unwrap();
+    // A press kept for crash recovery, a guided confirmation's step and a
+    // plugin's memory of posted parts, each naming Bob; and someone else's
+    // press, which erasure must leave.
+    store
+        .inbox_insert(
+            "telegram",
+            "500001",
+            r#"{"kind":"press","account":"555000111","data":"a:1.2.x"}"#,
+            7_000,
+        )
+        .await
+        .unwrap();
+    store
+        .inbox_insert(
+            "telegram",
+            "500002",
+            r#"{"kind":"press","account":"999000111","data":"a:1.3.x"}"#,
+            7_000,
+        )
+        .await
+        .unwrap();
+    store
+        .state_put("chat:telegram", "555000111", r#"{"step":"teams"}"#, None, 7_000)
+        .await
+        .unwrap();
+    store
+        .state_put(
+            "teams",
+            "posted:r-1/p-2/briefing-1/p-2/0",
+            r#"{"parts":["29:bob-teams-account/1"]}"#,
+            Some(99_000_000),
+            7_000,
+        )
+        .await
+        .unwrap();
     project
 }
 
@@ -375,6 +410,12 @@ async fn after_erasure_no_detail_of_the_person_is_left_in_any_table_and_totals_s
         assert!(left.is_empty(), "{needle} is still in {left:#?}");
     }
     assert_eq!(totals(&project).await, before, "reports' totals changed");
+    // Someone else's stored press is still there to be handled.
+    let others: Vec<String> = sqlx::query_scalar("SELECT event_id FROM inbox")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(others, ["500002"]);
     // Others' words stay, less Bob's details.
     assert_eq!(ann_example.len(), 1);
     assert_eq!(
