@@ -18,7 +18,7 @@ use cascade::bench::{median, write_directory};
 use cascade_console::{Console, Settings, auth};
 use cascade_engine::engine::Engine;
 use cascade_engine::project::{Project, scaffold};
-use cascade_engine::report::{Selection, generate};
+use cascade_engine::report::{Selection, compute, generate, load};
 use cascade_model::content::load_dir;
 use cascade_model::directory::read_csv;
 use cascade_model::rollout::Calendar;
@@ -376,6 +376,17 @@ async fn run() {
         );
     })
     .await;
+    // The same report's two halves: reading the rows, and the figures.
+    let every: Vec<String> = s.rollouts().await.unwrap().into_iter().map(|r| r.id).collect();
+    let load_all = time(requests, || async {
+        std::hint::black_box(load(s, &every, now).await.unwrap());
+    })
+    .await;
+    let rows = load(s, &every, now).await.unwrap();
+    let compute_all = time(requests, || async {
+        std::hint::black_box(compute(&rows, &period, &calendar, &project.taxonomy));
+    })
+    .await;
     let single = Selection::Rollout(one.to_owned());
     let report_one = time(requests, || async {
         std::hint::black_box(
@@ -418,6 +429,8 @@ async fn run() {
         ("home's content folder read (load_dir)", content),
         ("one rollout's store queries", rollout_queries),
         ("report::generate, every rollout of the year", report_all),
+        ("  of which report::load (the rows)", load_all),
+        ("  of which report::compute (the figures)", compute_all),
         ("report::generate, one rollout", report_one),
     ] {
         let _ = writeln!(out, "{name:<52} {:>8.2}", median(times));

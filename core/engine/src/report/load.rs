@@ -40,7 +40,8 @@ pub struct RolloutRows {
     pub created_at: i64,
     pub definition: RolloutDefinition,
     pub members: Vec<MemberRow>,
-    /// Sent initial and escalation outbox rows.
+    /// Sent initial and escalation messages: the store gives each member's
+    /// first of each kind; any more rows count the same.
     pub sends: Vec<SendRow>,
     /// Members' acknowledgements of the pinned item version.
     pub acknowledgements: Vec<AckRow>,
