@@ -377,7 +377,13 @@ async fn run() {
     })
     .await;
     // The same report's two halves: reading the rows, and the figures.
-    let every: Vec<String> = s.rollouts().await.unwrap().into_iter().map(|r| r.id).collect();
+    let every: Vec<String> = s
+        .rollouts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     let load_all = time(requests, || async {
         std::hint::black_box(load(s, &every, now).await.unwrap());
     })

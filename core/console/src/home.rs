@@ -82,7 +82,10 @@ pub(crate) async fn home<S: AllStores + Accounts>(
                 "<tr><td><a href=\"/console/rollouts/{}\">{}</a><br><span class=\"hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.id),
                 esc(&r.id),
-                esc(titles.get(r.item_id.as_str()).copied().unwrap_or(&r.item_id)),
+                esc(titles
+                    .get(r.item_id.as_str())
+                    .copied()
+                    .unwrap_or(&r.item_id)),
                 r.state.as_str(),
                 bar(&format!("{} sent", r.id), sent, members),
                 bar(&format!("{} acknowledged", r.id), acknowledged, members),

@@ -941,7 +941,11 @@ async fn team_coverage_counts_each_asked_team_in_each_live_rollout_with_its_conf
     // r-1 reaches both East people, West's one and the police's one; the
     // newer r-2 only Ann (East); r-3 reaches Bob (East) and is cancelled.
     for (id, members, now) in [
-        ("r-1", vec![member("p-1"), member("p-2"), member("p-3"), member("p-4")], 0),
+        (
+            "r-1",
+            vec![member("p-1"), member("p-2"), member("p-3"), member("p-4")],
+            0,
+        ),
         ("r-2", vec![member("p-1")], 10),
         ("r-3", vec![member("p-2")], 20),
     ] {
