@@ -143,7 +143,7 @@ async fn editor_session(store: &SqliteStore, now: DateTime<Utc>) -> String {
             &format!("bench-editor-{}", &auth::random_token()[..8]),
             "editor",
             None,
-            &auth::sha256_hex("unused set-up token"),
+            &auth::sha256_hex(&auth::random_token()),
             millis(now),
             millis(now),
         )

@@ -92,8 +92,7 @@ pub struct ReportRollout {
     pub definition: String,
     /// Ordered by person id.
     pub members: Vec<MemberRow>,
-    /// Each member's first sent initial message and first sent escalation
-    /// (one row per person and kind, at most; by kind as stored, then person).
+    /// Sent initial and escalation outbox rows, in the order they were queued.
     pub sends: Vec<SendRow>,
     /// Members' acknowledgements of the pinned item version.
     pub acknowledgements: Vec<AckRow>,

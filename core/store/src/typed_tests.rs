@@ -185,15 +185,14 @@ async fn rows_an_older_cascade_wrote_read_as_their_kinds() {
         .map(|r| r.step_kind)
         .collect();
     assert_eq!(read, kinds);
-    // Reports read each person's first sent initial and escalation only
-    // (by kind as stored, then person).
+    // Reports read the sent initial and escalation rows only.
     let report = store.report_rollout("r-1").await.unwrap().unwrap();
     let sends: Vec<(StepKind, i64)> = report
         .sends
         .iter()
         .map(|s| (s.step_kind, s.sent_at))
         .collect();
-    assert_eq!(sends, [(StepKind::Escalation, 3), (StepKind::Initial, 1)]);
+    assert_eq!(sends, [(StepKind::Initial, 1), (StepKind::Escalation, 3)]);
     // Pending items count initial and reminder rows sent to the person.
     let pending = store.pending_items("p-1").await.unwrap();
     assert_eq!(pending.len(), 1);

@@ -40,8 +40,7 @@ pub struct RolloutRows {
     pub created_at: i64,
     pub definition: RolloutDefinition,
     pub members: Vec<MemberRow>,
-    /// Sent initial and escalation messages: the store gives each member's
-    /// first of each kind; any more rows count the same.
+    /// Sent initial and escalation outbox rows.
     pub sends: Vec<SendRow>,
     /// Members' acknowledgements of the pinned item version.
     pub acknowledgements: Vec<AckRow>,

@@ -55,13 +55,11 @@ impl Reports for SqliteStore {
         .bind(&id)
         .fetch_all(pool)
         .await?;
-        // Each member's first sent message of each kind, read in order
-        // from the covering index of sent rows (migration 20261001000100).
         let sends = sqlx::query_as::<_, SendRow>(
-            "SELECT person_id, step_kind, MIN(sent_at) AS sent_at FROM outbox
+            "SELECT person_id, step_kind, sent_at FROM outbox
              WHERE rollout_id = ? AND state = 'sent' AND sent_at IS NOT NULL
                AND step_kind IN ('initial', 'escalation')
-             GROUP BY step_kind, person_id",
+             ORDER BY id",
         )
         .bind(&id)
         .fetch_all(pool)
