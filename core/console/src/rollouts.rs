@@ -287,9 +287,9 @@ async fn progress<S: AllStores + Accounts>(
     // while the rollout is sending; without it the page is as loaded.
     let live = stored.state == RolloutState::Active;
     if live {
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<div id=\"progress\" data-source=\"/console/rollouts/{}/progress\">\n",
+            "<div id=\"progress\" data-source=\"/console/rollouts/{}/progress\">",
             esc(id)
         );
     } else {
