@@ -1036,6 +1036,128 @@ async fn start_rollout(site: &Site, text: &str) {
 }
 
 #[tokio::test]
+async fn home_names_each_rollouts_item_by_its_title() {
+    let site = Site::new(false).await;
+    start_console_rollout(&site).await;
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    let home = viewer.page("/console").await;
+    let row = &home[home
+        .find("href=\"/console/rollouts/console-rollout\"")
+        .unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("Neglect: seeing the child"), "{row}");
+    assert!(
+        !row.contains(ITEM),
+        "an id where people read a title: {row}"
+    );
+}
+
+#[tokio::test]
+async fn a_started_rollouts_page_updates_its_figures_from_a_json_endpoint_that_needs_the_session() {
+    let site = Site::new(false).await;
+    start_console_rollout(&site).await;
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    let page = viewer.page("/console/rollouts/console-rollout").await;
+    // The script is the console's own, so the policy needs no 'unsafe-inline'.
+    assert!(
+        page.contains(
+            "<div id=\"progress\" data-source=\"/console/rollouts/console-rollout/progress\">"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("<script src=\"/console/progress.js\" defer></script>"));
+    assert!(
+        page.contains("as they were when the page loaded"),
+        "said without the script"
+    );
+    let script = viewer.get("/console/progress.js").await;
+    assert_eq!(script.status(), StatusCode::OK);
+    let policy = script.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.text().await.unwrap().contains("data-source"));
+
+    // The JSON holds the waves as the page shows them.
+    let live = viewer
+        .get("/console/rollouts/console-rollout/progress")
+        .await;
+    assert_eq!(live.status(), StatusCode::OK);
+    assert_eq!(live.headers()["cache-control"], "no-store");
+    let json: serde_json::Value = serde_json::from_str(&live.text().await.unwrap()).unwrap();
+    assert_eq!(json["state"], "active");
+    let waves = json["html"].as_str().unwrap();
+    let shown = &page[page.find("<div id=\"progress\"").unwrap()..];
+    let shown = &shown
+        [shown.find(">\n").unwrap() + 2..shown.find("</div>\n<p id=\"progress-updated\"").unwrap()];
+    assert_eq!(waves, shown);
+    assert!(waves.contains("<h2>Wave 1"), "{waves}");
+
+    // Polling does not keep a session alive: 29 minutes after the page was
+    // read a poll still answers, and 2 minutes later (31 after the page,
+    // 2 after the poll) the session has ended.
+    site.clock.advance(Duration::minutes(29));
+    let poll = viewer
+        .get("/console/rollouts/console-rollout/progress")
+        .await;
+    assert_eq!(poll.status(), StatusCode::OK);
+    site.clock.advance(Duration::minutes(2));
+    let poll = viewer
+        .get("/console/rollouts/console-rollout/progress")
+        .await;
+    assert_eq!(poll.status(), StatusCode::UNAUTHORIZED);
+    let said: serde_json::Value = serde_json::from_str(&poll.text().await.unwrap()).unwrap();
+    assert!(said["error"].as_str().unwrap().contains("Sign in again"));
+    assert_eq!(
+        viewer
+            .get("/console/rollouts/console-rollout")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Without a session, and for an unknown rollout, no figures.
+    let mut stranger = Browser::new(&site.base);
+    let answer = stranger
+        .get("/console/rollouts/console-rollout/progress")
+        .await;
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    let mut editor = site.signed_in("eve", Role::Editor).await;
+    let answer = editor
+        .get("/console/rollouts/no-such-rollout/progress")
+        .await;
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_rollout_that_is_not_sending_has_no_live_figures() {
+    let site = Site::new(false).await;
+    start_console_rollout(&site).await;
+    let mut editor = site.signed_in("eve", Role::Editor).await;
+    let response = editor
+        .submit(
+            "/console/rollouts/console-rollout",
+            "/console/rollouts/console-rollout/pause",
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = editor.page("/console/rollouts/console-rollout").await;
+    assert!(page.contains("<div id=\"progress\">"), "{page}");
+    assert!(!page.contains("progress.js") && !page.contains("data-source"));
+}
+
+#[tokio::test]
 async fn the_reports_page_shows_cascade_report_and_downloads_what_the_cli_writes() {
     let site = Site::new(false).await;
     start_console_rollout(&site).await;

@@ -48,6 +48,16 @@ pub(crate) async fn home<S: AllStores + Accounts>(
         Ok(r) => r,
         Err(e) => return html::failed(Some(&viewer), "cannot read rollouts", &e),
     };
+    let project = match Project::open(&console.root) {
+        Ok(p) => p,
+        Err(e) => return html::failed(Some(&viewer), "cannot open the project", &e),
+    };
+    let (items, _) = load_dir(&project.content_dir(), &project.taxonomy);
+    // People read titles; an item no longer in the content folder shows its id.
+    let titles: HashMap<&str, &str> = items
+        .iter()
+        .map(|l| (l.item.id.as_str(), l.item.title.as_str()))
+        .collect();
     let mut body = String::from("<h1>Home</h1>\n<h2>Rollouts in progress</h2>\n");
     let live: Vec<_> = rollouts
         .iter()
@@ -72,7 +82,10 @@ pub(crate) async fn home<S: AllStores + Accounts>(
                 "<tr><td><a href=\"/console/rollouts/{}\">{}</a><br><span class=\"hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.id),
                 esc(&r.id),
-                esc(&r.item_id),
+                esc(titles
+                    .get(r.item_id.as_str())
+                    .copied()
+                    .unwrap_or(&r.item_id)),
                 r.state.as_str(),
                 bar(&format!("{} sent", r.id), sent, members),
                 bar(&format!("{} acknowledged", r.id), acknowledged, members),
@@ -82,11 +95,6 @@ pub(crate) async fn home<S: AllStores + Accounts>(
         body.push_str("</tbody></table></div>\n");
     }
     body.push_str("<h2>Waiting for approval</h2>\n");
-    let project = match Project::open(&console.root) {
-        Ok(p) => p,
-        Err(e) => return html::failed(Some(&viewer), "cannot open the project", &e),
-    };
-    let (items, _) = load_dir(&project.content_dir(), &project.taxonomy);
     let drafts: Vec<_> = items
         .iter()
         .filter(|l| l.item.status == Status::Draft)

@@ -1,7 +1,8 @@
 //! The console's HTML: escaping, the page frame, and the GOV.UK Design
 //! System patterns it uses (error summary linking to each field, one
 //! thing per page). Every page is built here and in the page modules from
-//! escaped text; no page carries an inline style or script, so the
+//! escaped text; no page carries an inline style or script (the rollout
+//! page's live progress is the console's own progress.js), so the
 //! Content-Security-Policy needs no 'unsafe-inline'.
 
 use crate::auth::Role;
@@ -10,9 +11,10 @@ use axum::response::{Html, IntoResponse, Response};
 use std::fmt::Write as _;
 
 /// Every console response's security headers. Styles come only from the
-/// console's own stylesheet; no script runs; forms post only to the
-/// console; no page may be framed.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// console's own stylesheet and scripts only from the console itself (its
+/// one script, progress.js, asks the console alone); nothing inline runs;
+/// forms post only to the console; no page may be framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();

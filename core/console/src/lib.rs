@@ -127,6 +127,7 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         .route("/console", get(home::home::<S>))
         .route("/console/", get(home::home::<S>))
         .route("/console/style.css", get(stylesheet))
+        .route("/console/progress.js", get(progress_script))
         .route(
             "/console/sign-in",
             get(account::sign_in_page::<S>).post(account::sign_in::<S>),
@@ -159,6 +160,7 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         )
         .route("/console/rollouts/{id}", get(rollouts::rollout::<S>))
         .route("/console/rollouts/{id}/start", post(rollouts::start::<S>))
+        .route("/console/rollouts/{id}/progress", get(rollouts::live::<S>))
         .route("/console/rollouts/{id}/retry", post(rollouts::retry::<S>))
         .route(
             "/console/rollouts/{id}/{action}",
@@ -201,6 +203,18 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
 }
 
 const STYLESHEET: &str = include_str!("style.css");
+const PROGRESS_SCRIPT: &str = include_str!("progress.js");
+
+/// The rollout page's live progress (the console's only script).
+async fn progress_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        PROGRESS_SCRIPT,
+    )
+}
 
 async fn stylesheet() -> impl IntoResponse {
     (

@@ -11,7 +11,7 @@ use crate::session::{self, Signed};
 use crate::{Console, audit};
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use cascade_engine::engine::{Engine, Planned};
 use cascade_engine::project::Project;
 use cascade_store::{Accounts, AllStores, RolloutState};
@@ -283,9 +283,43 @@ async fn progress<S: AllStores + Accounts>(
     }
     let definition: Option<cascade_model::rollout::RolloutDefinition> =
         serde_json::from_str(&stored.definition).ok();
-    for w in &waves {
+    // Live where JavaScript runs: progress.js asks for the waves again
+    // while the rollout is sending; without it the page is as loaded.
+    let live = stored.state == RolloutState::Active;
+    if live {
+        let _ = writeln!(
+            body,
+            "<div id=\"progress\" data-source=\"/console/rollouts/{}/progress\">",
+            esc(id)
+        );
+    } else {
+        body.push_str("<div id=\"progress\">\n");
+    }
+    body.push_str(&waves_html(&waves, &deliveries, definition.as_ref()));
+    body.push_str("</div>\n");
+    if live {
+        body.push_str(
+            "<p id=\"progress-updated\" class=\"hint\">These figures are as they were when the page loaded.</p>\n\
+             <script src=\"/console/progress.js\" defer></script>\n",
+        );
+    }
+    let dead_total: u64 = deliveries.iter().map(|c| c.dead).sum();
+    match details(console, signed, stored, definition.as_ref(), dead_total).await {
+        Ok(more) => body.push_str(&more),
+        Err(r) => return r,
+    }
+    page(StatusCode::OK, id, Some(&viewer), &body)
+}
+
+/// Each wave's members and acknowledgements, and its messages by channel.
+fn waves_html(
+    waves: &[cascade_store::WaveCounts],
+    deliveries: &[cascade_store::DeliveryCounts],
+    definition: Option<&cascade_model::rollout::RolloutDefinition>,
+) -> String {
+    let mut body = String::new();
+    for w in waves {
         let name = definition
-            .as_ref()
             .and_then(|d| d.waves.get(w.wave as usize))
             .map(|wave| format!(": {}", wave.name))
             .unwrap_or_default();
@@ -325,12 +359,86 @@ async fn progress<S: AllStores + Accounts>(
         }
         body.push_str("</tbody></table></div>\n");
     }
-    let dead_total: u64 = deliveries.iter().map(|c| c.dead).sum();
-    match details(console, signed, stored, definition.as_ref(), dead_total).await {
-        Ok(more) => body.push_str(&more),
-        Err(r) => return r,
+    body
+}
+
+/// A started rollout's waves as JSON for the page's own polling
+/// (progress.js): `state` and `html`, the waves as the page shows them.
+/// The session is checked but not moved on, so a page left open does not
+/// keep it alive.
+pub(crate) async fn live<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = |status: StatusCode, value: serde_json::Value| {
+        (
+            status,
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            axum::Json(value),
+        )
+            .into_response()
+    };
+    let signed = match session::peek(&console, &headers).await {
+        Ok(Some(signed)) => signed,
+        Ok(None) => {
+            return answer(
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"error": "Sign in again to see this rollout."}),
+            );
+        }
+        Err(response) => return response,
+    };
+    if !signed.role.reads_everything() {
+        return answer(
+            StatusCode::FORBIDDEN,
+            serde_json::json!({"error": "Your role does not give you access to this page."}),
+        );
     }
-    page(StatusCode::OK, id, Some(&viewer), &body)
+    let stored = if safe_id(&id) {
+        console.store.rollout(&id).await
+    } else {
+        Ok(None)
+    };
+    let stored = match stored {
+        Ok(Some(stored)) => stored,
+        Ok(None) => {
+            return answer(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "There is no rollout with that id."}),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a rollout");
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": "The rollout cannot be read just now."}),
+            );
+        }
+    };
+    match (
+        console.store.wave_counts(&stored.id).await,
+        console.store.delivery_counts(&stored.id).await,
+    ) {
+        (Ok(waves), Ok(deliveries)) => {
+            let definition: Option<cascade_model::rollout::RolloutDefinition> =
+                serde_json::from_str(&stored.definition).ok();
+            answer(
+                StatusCode::OK,
+                serde_json::json!({
+                    "state": stored.state.as_str(),
+                    "html": waves_html(&waves, &deliveries, definition.as_ref()),
+                }),
+            )
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot read a rollout's progress");
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": "The rollout's progress cannot be read just now."}),
+            )
+        }
+    }
 }
 
 /// How many names of people still to acknowledge an editor sees.

@@ -36,6 +36,24 @@ pub(crate) async fn current<S: AllStores + Accounts>(
     console: &Console<S>,
     headers: &HeaderMap,
 ) -> Result<Option<Signed>, Response> {
+    lookup(console, headers, true).await
+}
+
+/// The session the request's cookie names, if it is live, without moving
+/// its last use: for a page's own polling, so a page left open does not
+/// keep an idle session alive.
+pub(crate) async fn peek<S: AllStores + Accounts>(
+    console: &Console<S>,
+    headers: &HeaderMap,
+) -> Result<Option<Signed>, Response> {
+    lookup(console, headers, false).await
+}
+
+async fn lookup<S: AllStores + Accounts>(
+    console: &Console<S>,
+    headers: &HeaderMap,
+    touch: bool,
+) -> Result<Option<Signed>, Response> {
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -58,7 +76,7 @@ pub(crate) async fn current<S: AllStores + Accounts>(
         tracing::info!(user = session.user.id, idle, "console session expired");
         return Ok(None);
     }
-    if let Err(e) = console.store.touch_console_session(&id_hash, now).await {
+    if touch && let Err(e) = console.store.touch_console_session(&id_hash, now).await {
         return Err(html::failed(None, "cannot record a session's use", &e));
     }
     Ok(Some(Signed {

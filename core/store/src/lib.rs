@@ -199,6 +199,8 @@ fn list(errors: &[DirectoryError]) -> String {
 }
 
 #[cfg(test)]
+mod counts_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;

@@ -1024,3 +1024,108 @@ async fn a_large_people_file_imports_across_chunks_as_row_by_row_would() {
 
 #[path = "privacy_tests.rs"]
 mod privacy;
+
+#[tokio::test]
+async fn team_coverage_counts_each_asked_team_in_each_live_rollout_with_its_confirmations() {
+    let project = Project::with_directory().await;
+    let store = &project.store;
+    let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
+    store.save_item(&item, "source").await.unwrap();
+    let member = |id: &str| NewMember {
+        person_id: id.to_owned(),
+        wave: 0,
+        first_due_at: 1_000,
+    };
+    // r-1 reaches both East people, West's one and the police's one; the
+    // newer r-2 only Ann (East); r-3 reaches Bob (East) and is cancelled.
+    for (id, members, now) in [
+        (
+            "r-1",
+            vec![member("p-1"), member("p-2"), member("p-3"), member("p-4")],
+            0,
+        ),
+        ("r-2", vec![member("p-1")], 10),
+        ("r-3", vec![member("p-2")], 20),
+    ] {
+        store
+            .create_rollout(NewRollout {
+                id,
+                item_id: "nl-neglect",
+                item_version: "aaa111",
+                definition: "{}",
+                members: &members,
+                audience: None,
+                team_posts: &[],
+                now,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .set_rollout_state("r-3", RolloutState::Cancelled, 30)
+        .await
+        .unwrap();
+    // Ann acknowledges the version both live rollouts pinned.
+    store
+        .acknowledge_items(&[NewAcknowledgement {
+            person_id: "p-1".to_owned(),
+            item_id: "nl-neglect".to_owned(),
+            item_version: "aaa111".to_owned(),
+            rollout_id: Some("r-1".to_owned()),
+            delivery_id: None,
+            channel: "web".to_owned(),
+            method: AckMethod::Link,
+            at: 40,
+        }])
+        .await
+        .unwrap();
+    // Bob, East's champion, confirms two sessions with East and one of
+    // another item with West.
+    for (item_id, team, date) in [
+        ("nl-neglect", "cyp-east", "2026-03-02"),
+        ("nl-neglect", "cyp-east", "2026-03-09"),
+        ("nl-other", "cyp-west", "2026-03-02"),
+    ] {
+        let confirmation = NewConfirmation {
+            champion_id: "p-2".to_owned(),
+            item_id: item_id.to_owned(),
+            team_id: team.to_owned(),
+            session_date: date.to_owned(),
+            present: 6,
+            method: "team-meeting".to_owned(),
+            note: None,
+            channel: "web".to_owned(),
+            at: 50,
+        };
+        assert!(store.confirm_cascade(&confirmation).await.unwrap());
+    }
+
+    let coverage = store
+        .team_coverage(&["cyp-east".to_owned(), "cyp-west".to_owned()])
+        .await
+        .unwrap();
+    let rows: Vec<(&str, &str, i64, i64, i64)> = coverage
+        .iter()
+        .map(|c| {
+            assert_eq!(c.item_id, "nl-neglect");
+            (
+                c.rollout_id.as_str(),
+                c.team_id.as_str(),
+                c.members,
+                c.acknowledged,
+                c.confirmations,
+            )
+        })
+        .collect();
+    // Newest rollout first; the police team was not asked about, and the
+    // cancelled rollout and the other item's confirmation do not count.
+    assert_eq!(
+        rows,
+        [
+            ("r-2", "cyp-east", 1, 1, 2),
+            ("r-1", "cyp-east", 2, 1, 2),
+            ("r-1", "cyp-west", 1, 0, 0),
+        ]
+    );
+    assert_eq!(store.team_coverage(&[]).await.unwrap(), []);
+}

@@ -172,12 +172,21 @@ pub fn compute(
 
     let mut sections = Vec::new();
     for kind in MEMBER_SECTIONS {
-        let mut tallies: BTreeMap<GroupKey, Tally> = BTreeMap::new();
+        // Counted under borrowed keys (no allocation a member), then ordered.
+        let mut counted: HashMap<(&str, u32, &str), Tally> = HashMap::new();
         for m in &members {
-            for key in group_keys(kind, m) {
-                tallies.entry(key).or_default().add(m);
-            }
+            for_each_key(kind, m, |key| counted.entry(key).or_default().add(m));
         }
+        let mut tallies: BTreeMap<GroupKey, Tally> = counted
+            .into_iter()
+            .map(|((rollout, order, k), tally)| {
+                let k = match kind {
+                    SectionKind::Wave => order.to_string(),
+                    _ => k.to_owned(),
+                };
+                ((rollout.to_owned(), order, k), tally)
+            })
+            .collect();
         // The total, and every rollout, have a row even without members.
         match kind {
             SectionKind::Total => {
@@ -348,16 +357,18 @@ fn key(rollout: &str, order: u32, key: &str) -> GroupKey {
     (rollout.to_owned(), order, key.to_owned())
 }
 
-/// The rows of a section a member counts in: none, one, or several (roles and themes).
-fn group_keys(kind: SectionKind, m: &Member<'_>) -> Vec<GroupKey> {
+/// Calls `f` with each row of a section a member counts in: none, one,
+/// or several (roles and themes). Wave rows are keyed by rollout and wave
+/// number alone (their key is the number, written out when ordered).
+fn for_each_key<'a>(kind: SectionKind, m: &Member<'a>, mut f: impl FnMut((&'a str, u32, &'a str))) {
     match kind {
-        SectionKind::Total => vec![key("", 0, ALL)],
-        SectionKind::Rollout => vec![key(m.rollout, 0, m.rollout)],
-        SectionKind::Agency => vec![key("", 0, m.agency)],
-        SectionKind::Team => vec![key("", 0, m.team)],
-        SectionKind::Role => m.roles.iter().map(|r| key("", 0, r)).collect(),
-        SectionKind::ChampionTheme => m.themes.iter().map(|t| key("", 0, t)).collect(),
-        SectionKind::Wave => vec![key(m.rollout, m.wave + 1, &(m.wave + 1).to_string())],
+        SectionKind::Total => f(("", 0, ALL)),
+        SectionKind::Rollout => f((m.rollout, 0, m.rollout)),
+        SectionKind::Agency => f(("", 0, m.agency)),
+        SectionKind::Team => f(("", 0, m.team)),
+        SectionKind::Role => m.roles.iter().for_each(|r| f(("", 0, *r))),
+        SectionKind::ChampionTheme => m.themes.iter().for_each(|t| f(("", 0, *t))),
+        SectionKind::Wave => f((m.rollout, m.wave + 1, "")),
     }
 }
 

@@ -29,6 +29,7 @@ impl Outbox for SqliteStore {
         .bind(rollout.now)
         .execute(&mut *tx)
         .await?;
+        let mut written = 0;
         for chunk in rollout.members.chunks(MEMBERS_PER_INSERT) {
             let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at) ",
@@ -39,9 +40,8 @@ impl Outbox for SqliteStore {
                     .push_bind(m.wave)
                     .push_bind(m.first_due_at);
             });
-            insert.build().execute(&mut *tx).await?;
+            written += insert.build().execute(&mut *tx).await?.rows_affected();
         }
-        let mut written = rollout.members.len() as u64;
         if let Some(audience) = rollout.audience {
             let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at) SELECT ",
@@ -55,6 +55,13 @@ impl Outbox for SqliteStore {
             insert.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
             written += insert.build().execute(&mut *tx).await?.rows_affected();
         }
+        // Triggers keep every other total; members are counted here, once,
+        // rather than by a trigger per row (migration 20261001000000).
+        sqlx::query("UPDATE rollout_counts SET members = members + ? WHERE rollout_id = ?")
+            .bind(written as i64)
+            .bind(rollout.id)
+            .execute(&mut *tx)
+            .await?;
         for post in rollout.team_posts {
             sqlx::query(
                 "INSERT INTO team_posts (rollout_id, team_id, channel, address, state, due_at, updated_at)
@@ -359,16 +366,13 @@ impl Outbox for SqliteStore {
     }
 
     async fn rollout_totals(&self) -> Result<Vec<RolloutTotals>, StoreError> {
-        // Two grouped scans over covering indexes, not two queries a rollout.
+        // Totals kept as rows are written (migration 20261001000000), not
+        // counted from every member and outbox row.
         Ok(sqlx::query_as(
-            "SELECT r.id AS rollout_id, COALESCE(m.members, 0) AS members,
-                    COALESCE(m.acknowledged, 0) AS acknowledged,
-                    COALESCE(o.sent, 0) AS sent, COALESCE(o.dead, 0) AS dead
-             FROM rollouts r
-             LEFT JOIN (SELECT rollout_id, COUNT(*) AS members, COUNT(acknowledged_at) AS acknowledged
-                        FROM rollout_members GROUP BY rollout_id) m ON m.rollout_id = r.id
-             LEFT JOIN (SELECT rollout_id, SUM(state = 'sent') AS sent, SUM(state = 'dead') AS dead
-                        FROM outbox GROUP BY rollout_id) o ON o.rollout_id = r.id
+            "SELECT r.id AS rollout_id, COALESCE(c.members, 0) AS members,
+                    COALESCE(c.acknowledged, 0) AS acknowledged,
+                    COALESCE(c.sent, 0) AS sent, COALESCE(c.dead, 0) AS dead
+             FROM rollouts r LEFT JOIN rollout_counts c ON c.rollout_id = r.id
              ORDER BY r.id",
         )
         .fetch_all(&self.pool)

@@ -4,10 +4,30 @@
 //! turns on) and for this crate's own tests; never call them from cascade.
 
 use super::SqliteStore;
-use crate::{NewMember, StoreError};
+use crate::{NewMember, RolloutTotals, StoreError};
 use sqlx::{QueryBuilder, Sqlite};
 
 impl SqliteStore {
+    /// Test-only: every rollout's totals counted from its member and outbox
+    /// rows (two grouped scans), as the home page counted them before the
+    /// totals were kept by triggers: the recount the kept totals are
+    /// checked against, and the bench's baseline.
+    pub async fn recount_rollout_totals(&self) -> Result<Vec<RolloutTotals>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT r.id AS rollout_id, COALESCE(m.members, 0) AS members,
+                    COALESCE(m.acknowledged, 0) AS acknowledged,
+                    COALESCE(o.sent, 0) AS sent, COALESCE(o.dead, 0) AS dead
+             FROM rollouts r
+             LEFT JOIN (SELECT rollout_id, COUNT(*) AS members, COUNT(acknowledged_at) AS acknowledged
+                        FROM rollout_members GROUP BY rollout_id) m ON m.rollout_id = r.id
+             LEFT JOIN (SELECT rollout_id, SUM(state = 'sent') AS sent, SUM(state = 'dead') AS dead
+                        FROM outbox GROUP BY rollout_id) o ON o.rollout_id = r.id
+             ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Test-only: keeps a link code as an older cascade kept it, as the
     /// plain SHA-256 `code_hash` of the code (`hash_kind` `sha256`), to show
     /// such codes still link after an upgrade.
