@@ -93,9 +93,24 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             }
         },
     };
+    let identity = channel.identity.clone().unwrap_or_else(|| kind.clone());
+    if identity == cascade_model::directory::MOBILE_CHANNEL
+        && channel.carries > cascade_model::content::Classification::Official
+    {
+        return Err(format!(
+            "channel \"{}\": a text message carries only a short notice, never an OFFICIAL-SENSITIVE item\n  help: remove carries = \"{}\" from this channel",
+            channel.name, channel.carries
+        ));
+    }
+    if !channel.secure_domains.is_empty() && identity != "email" {
+        return Err(format!(
+            "channel \"{}\": secure_domains are email domains, and this channel addresses people by {identity}\n  help: move secure_domains to an email channel, or remove it",
+            channel.name
+        ));
+    }
     Ok(ChannelRoute {
         instance: channel.name.clone(),
-        identity: channel.identity.clone().unwrap_or_else(|| kind.clone()),
+        identity,
         kind,
         formats,
         buttons: manifest.capabilities.contains(&Capability::Buttons),
@@ -110,6 +125,8 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             per_day: channel.max_per_day,
         },
         retry: channel.retry.clone().unwrap_or_default(),
+        carries: channel.carries,
+        secure_domains: channel.secure_domains.clone(),
     })
 }
 

@@ -356,6 +356,9 @@ impl Project {
             }),
             ack_token: Some(token.to_owned()),
             partnership_name: self.config.partnership.name.clone(),
+            // Previews and checks are for the business unit, who may read
+            // every item in full.
+            carries: cascade_model::content::Classification::OfficialSensitive,
         }
     }
 }
