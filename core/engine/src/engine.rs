@@ -11,7 +11,7 @@ use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcom
 use crate::plan::{self, DirectoryFacts, PlanInputs, named};
 use crate::project::Project;
 use crate::respond::Responses;
-use cascade_model::content;
+use cascade_model::content::{self, Classification};
 use cascade_model::rollout::{Calendar, TeamPostChannel, parse_definition, plan_team_posts};
 use cascade_plugin_api::{
     Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
@@ -95,7 +95,7 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
     };
     let identity = channel.identity.clone().unwrap_or_else(|| kind.clone());
     if identity == cascade_model::directory::MOBILE_CHANNEL
-        && channel.carries > cascade_model::content::Classification::Official
+        && channel.carries > Classification::Official
     {
         return Err(format!(
             "channel \"{}\": a text message carries only a short notice, never an OFFICIAL-SENSITIVE item\n  help: remove carries = \"{}\" from this channel",

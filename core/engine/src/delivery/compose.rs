@@ -421,6 +421,7 @@ impl Composer {
             ack_url: input.ack_url.as_ref().map(|_| URL_MARK.to_owned()),
             ack_token: input.ack_token.as_ref().map(|_| TOKEN_MARK.to_owned()),
             partnership_name: input.partnership_name.clone(),
+            carries: input.carries,
         };
         let chunks: Vec<Vec<Piece>> = self
             .renderer

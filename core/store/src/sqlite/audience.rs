@@ -248,6 +248,53 @@ impl Audiences for SqliteStore {
         Ok(counts)
     }
 
+    async fn count_at_domains(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+        index: usize,
+        domains: &[String],
+    ) -> Result<usize, StoreError> {
+        let Some(kind) = kinds.get(index) else {
+            return Ok(0);
+        };
+        if domains.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*) FROM ");
+        push_audience(&mut q, query, reached);
+        q.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
+        for earlier in &kinds[..index] {
+            q.push(
+                " AND NOT EXISTS (SELECT 1 FROM channel_identities i
+                   WHERE i.person_id = a.person_id AND i.unreachable_at IS NULL AND i.channel = ",
+            );
+            q.push_bind(earlier.clone());
+            q.push(")");
+        }
+        q.push(
+            " AND EXISTS (SELECT 1 FROM channel_identities i
+               WHERE i.person_id = a.person_id AND i.unreachable_at IS NULL AND i.channel = ",
+        );
+        q.push_bind(kind.clone());
+        q.push(" AND (");
+        for (n, domain) in domains.iter().enumerate() {
+            if n > 0 {
+                q.push(" OR ");
+            }
+            // The domain after the last @, with a closing > of "Name <a@b>" dropped.
+            q.push("rtrim(lower(substr(i.address, instr(i.address, '@') + 1)), '>') IN (");
+            q.push_bind(domain.clone());
+            q.push(") OR rtrim(lower(substr(i.address, instr(i.address, '@') + 1)), '>') LIKE ");
+            q.push_bind(format!("%.{domain}"));
+        }
+        q.push("))");
+        let n: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
+        Ok(count(n))
+    }
+
     async fn audience_by_team(&self, query: &AudienceQuery) -> Result<Vec<TeamTally>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let reached = reached_before(&mut conn, query, "").await?;
