@@ -825,6 +825,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                     println!("{}", planned.summary);
                     print_team_posts(&planned, &engine.calendar);
                     print_quotas(&planned);
+                    print_readings(&planned);
                     print_already_reached(&planned);
                     println!(
                         "Nothing was written. Start it with: cascade rollout start {}",
@@ -850,6 +851,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             println!("{}", planned.summary);
             print_team_posts(&planned, &engine.calendar);
             print_quotas(&planned);
+            print_readings(&planned);
             print_already_reached(&planned);
             println!(
                 "Started rollout \"{}\" for {}. `cascade serve` sends it; `cascade status {}` follows it.",
@@ -902,6 +904,27 @@ fn print_quotas(planned: &engine::Planned) {
         println!("  {line}");
     }
     println!();
+}
+
+/// Who gets a marked item in full and who a notice, and the fragments of
+/// each person's text message.
+fn print_readings(planned: &engine::Planned) {
+    if let Some(marking) = planned.item.item.classification.marking() {
+        println!(
+            "{marking}: full text only where the channel (or the address's domain) may carry it; a notice with a link to read it elsewhere:"
+        );
+        for line in &planned.reading_lines {
+            println!("  {line}");
+        }
+        println!();
+    }
+    if !planned.sms_lines.is_empty() {
+        println!("Text messages (GOV.UK Notify bills each fragment):");
+        for line in &planned.sms_lines {
+            println!("  {line}");
+        }
+        println!();
+    }
 }
 
 fn print_already_reached(planned: &engine::Planned) {

@@ -35,6 +35,15 @@ pub trait Audiences: Send + Sync {
         domains: &[String],
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
+    /// The ids of the audience counted under `kinds[index]`, in id order:
+    /// for what differs per person on one channel (a text's length).
+    fn people_under(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+        index: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     /// The audience's members per team, teams without members left out.
     fn audience_by_team(
         &self,
