@@ -125,7 +125,7 @@ pub fn sms_line(name: &str, texts: &[String]) -> Option<String> {
         .iter()
         .map(|(count, n)| {
             format!(
-                "{n} {} {count} fragment{}",
+                "{n} {} at {count} fragment{} each",
                 if *n == 1 { "person" } else { "people" },
                 if *count == 1 { "" } else { "s" }
             )
