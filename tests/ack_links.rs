@@ -323,19 +323,29 @@ async fn a_notices_link_shows_the_sensitive_item_marked_and_its_button_acknowled
             && main.ends_with("<p class=\"marking\">OFFICIAL-SENSITIVE</p>"),
         "{main}"
     );
-    assert!(main.contains("Each agency saw part of the picture"), "{main}");
-    assert!(main.contains("<form method=\"post\">"));
-    assert_eq!(
-        page.headers.get(header::CACHE_CONTROL).unwrap(),
-        "no-store"
+    assert!(
+        main.contains("Each agency saw part of the picture"),
+        "{main}"
     );
-    assert_eq!(w.acks().await, 0, "reading records nothing until the button");
+    assert!(main.contains("<form method=\"post\">"));
+    assert_eq!(page.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    assert_eq!(
+        w.acks().await,
+        0,
+        "reading records nothing until the button"
+    );
     let pressed = send(&app, "POST", &uri, None).await;
     assert_eq!(pressed.status, StatusCode::OK);
     assert_eq!(w.acks().await, 1);
 
     let plain = World::new().await;
-    let page = send(&plain.app(), "GET", &format!("/ack/{}", plain.token("amy")), None).await;
+    let page = send(
+        &plain.app(),
+        "GET",
+        &format!("/ack/{}", plain.token("amy")),
+        None,
+    )
+    .await;
     assert!(!page.body.contains("OFFICIAL"), "{}", page.body);
     assert!(!page.body.contains("Each agency saw part of the picture"));
 }

@@ -861,7 +861,8 @@ fn written(dir: &std::path::Path) -> Vec<(String, String, String)> {
 /// it to gmail.com; every message is marked at its top (and an email's
 /// bottom), and `plan` says who gets which.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_official_sensitive_item_goes_in_full_only_to_secure_domains_and_as_a_notice_elsewhere() {
+async fn an_official_sensitive_item_goes_in_full_only_to_secure_domains_and_as_a_notice_elsewhere()
+{
     let project = cascade_test_support::DemoProject::new();
     let outbox = project.path().join("outbox");
     let dir = project
@@ -885,7 +886,11 @@ async fn an_official_sensitive_item_goes_in_full_only_to_secure_domains_and_as_a
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let path = rollout_file(
         dir.path(),
         "now",
@@ -926,7 +931,12 @@ async fn an_official_sensitive_item_goes_in_full_only_to_secure_domains_and_as_a
                 "{address}: not marked at the top: {}",
                 &inside[..inside.len().min(200)]
             );
-            let end = part.trim_end().trim_end_matches("</html>").trim_end().trim_end_matches("</body>").trim_end();
+            let end = part
+                .trim_end()
+                .trim_end_matches("</html>")
+                .trim_end()
+                .trim_end_matches("</body>")
+                .trim_end();
             assert!(
                 end.ends_with("OFFICIAL-SENSITIVE") || end.ends_with("OFFICIAL-SENSITIVE</p>"),
                 "{address}: not marked at the bottom: {}",
@@ -936,7 +946,10 @@ async fn an_official_sensitive_item_goes_in_full_only_to_secure_domains_and_as_a
         let secure = address.to_lowercase().ends_with("@nhs.net")
             || address.to_lowercase().ends_with(".nhs.net");
         if secure {
-            assert!(text.contains(BODY_SENTENCE), "{address} should get the full text");
+            assert!(
+                text.contains(BODY_SENTENCE),
+                "{address} should get the full text"
+            );
         } else {
             assert!(
                 !text.contains(BODY_SENTENCE),
@@ -948,7 +961,10 @@ async fn an_official_sensitive_item_goes_in_full_only_to_secure_domains_and_as_a
                     && text.contains("http://localhost:8080/ack/"),
                 "{address}: {text}"
             );
-            assert!(text.contains("not sent in full to this email address"), "{text}");
+            assert!(
+                text.contains("not sent in full to this email address"),
+                "{text}"
+            );
         }
     }
 }
@@ -971,7 +987,11 @@ async fn a_channel_that_carries_only_official_sends_everyone_the_notice() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let path = rollout_file(
         dir.path(),
         "now",
@@ -982,7 +1002,10 @@ async fn a_channel_that_carries_only_official_sends_everyone_the_notice() {
     let messages = written(dir.path());
     assert_eq!(messages.len(), 50);
     for (address, _, text) in &messages {
-        assert!(text.starts_with("OFFICIAL-SENSITIVE\n\n"), "{address}: {text}");
+        assert!(
+            text.starts_with("OFFICIAL-SENSITIVE\n\n"),
+            "{address}: {text}"
+        );
         assert!(!text.contains(BODY_SENTENCE), "{address}: {text}");
         assert!(text.contains("not sent in full on this channel"), "{text}");
     }

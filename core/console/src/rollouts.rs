@@ -163,7 +163,10 @@ pub fn plan_text(planned: &Planned) -> String {
         }
     }
     if !planned.sms_lines.is_empty() {
-        let _ = write!(text, "\nText messages (GOV.UK Notify bills each fragment):\n");
+        let _ = write!(
+            text,
+            "\nText messages (GOV.UK Notify bills each fragment):\n"
+        );
         for line in &planned.sms_lines {
             let _ = writeln!(text, "  {line}");
         }

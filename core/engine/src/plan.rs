@@ -67,12 +67,7 @@ pub fn first_sends(summary: &PlanSummary) -> Vec<u64> {
 
 /// One channel's line of "who reads what": `full` of `people` get the
 /// item in full, the others a notice.
-pub fn reading_line(
-    route: &ChannelRoute,
-    item: &LearningItem,
-    people: u64,
-    full: u64,
-) -> String {
+pub fn reading_line(route: &ChannelRoute, item: &LearningItem, people: u64, full: u64) -> String {
     let marking = item.classification.marking().unwrap_or("OFFICIAL");
     let name = &route.instance;
     let them = |n: u64| if n == 1 { "person" } else { "people" };

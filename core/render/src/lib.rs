@@ -16,8 +16,8 @@ pub use split::{Markup, SECTION_BREAK, split, utf16_len};
 
 use cascade_model::bounds::FileError;
 use cascade_model::content::{
-    Classification, ItemKind, LearningItem, Link, NewsletterItem, ReviewFinding, ReviewType, Section,
-    SevenMinuteBriefing, Status, Taxonomy, Version,
+    Classification, ItemKind, LearningItem, Link, NewsletterItem, ReviewFinding, ReviewType,
+    Section, SevenMinuteBriefing, Status, Taxonomy, Version,
 };
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderErrorReason,
@@ -315,7 +315,11 @@ impl Renderer {
                     .collect()
             }
             None if channel == Channel::EmailText => {
-                vec![mark(channel, marking, &tidy(&text).replace(SECTION_BREAK, ""))]
+                vec![mark(
+                    channel,
+                    marking,
+                    &tidy(&text).replace(SECTION_BREAK, ""),
+                )]
             }
             None => vec![mark(channel, marking, &text.replace(SECTION_BREAK, ""))],
         })

@@ -803,7 +803,12 @@ fn a_sensitive_item_is_never_rendered_for_a_destination_that_carries_only_offici
     for item in sample_items().into_iter().map(sensitive) {
         for channel in Channel::ALL {
             let error = renderer
-                .render(&item, &Taxonomy::default(), channel, &input(Some("https://a.example/ack/t")))
+                .render(
+                    &item,
+                    &Taxonomy::default(),
+                    channel,
+                    &input(Some("https://a.example/ack/t")),
+                )
                 .unwrap_err();
             assert!(
                 error.message.contains("OFFICIAL-SENSITIVE") && error.help.contains("notice"),
@@ -853,8 +858,11 @@ fn every_message_of_a_sensitive_item_is_marked_at_the_top_and_emails_at_the_bott
             if matches!(channel, Channel::EmailHtml | Channel::EmailText) {
                 let end = chunks[0].trim_end().trim_end_matches("</html>").trim_end();
                 let end = end.trim_end_matches("</body>").trim_end();
-                assert!(end.ends_with("OFFICIAL-SENSITIVE</p>") || end.ends_with("OFFICIAL-SENSITIVE"),
-                    "{channel}: {}", &end[end.len().saturating_sub(200)..]);
+                assert!(
+                    end.ends_with("OFFICIAL-SENSITIVE</p>") || end.ends_with("OFFICIAL-SENSITIVE"),
+                    "{channel}: {}",
+                    &end[end.len().saturating_sub(200)..]
+                );
             }
             if item.kind_name() == "newsletter-item" && channel.limit().is_some() {
                 assert!(chunks.len() > 1, "{channel} was not split");
@@ -889,16 +897,33 @@ fn a_notice_says_the_title_summary_and_link_and_nothing_of_the_body() {
                 let text = render_notice(&notice, channel, &input);
                 let marking = marking_top(channel, Classification::OfficialSensitive);
                 let top = match channel {
-                    Channel::EmailHtml => text.split("<body").nth(1).unwrap().split_once('>').unwrap().1.trim_start().to_owned(),
+                    Channel::EmailHtml => text
+                        .split("<body")
+                        .nth(1)
+                        .unwrap()
+                        .split_once('>')
+                        .unwrap()
+                        .1
+                        .trim_start()
+                        .to_owned(),
                     _ => text.clone(),
                 };
                 assert!(top.starts_with(&marking), "{channel}: {text}");
-                assert!(text.contains("missed health appointments"), "{channel}: {text}");
-                assert!(text.contains("https://a.example/ack/v1.k1.42.x"), "{channel}: {text}");
+                assert!(
+                    text.contains("missed health appointments"),
+                    "{channel}: {text}"
+                );
+                assert!(
+                    text.contains("https://a.example/ack/v1.k1.42.x"),
+                    "{channel}: {text}"
+                );
                 for section in item.sections() {
                     let body_line = section.body.lines().find(|l| l.trim().len() > 20);
                     if let Some(line) = body_line {
-                        assert!(!text.contains(line.trim()), "{channel} holds the body: {line}");
+                        assert!(
+                            !text.contains(line.trim()),
+                            "{channel} holds the body: {line}"
+                        );
                     }
                 }
             }

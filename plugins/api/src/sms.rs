@@ -96,4 +96,3 @@ pub fn fragments(text: &str) -> (Encoding, usize, usize) {
     };
     (encoding, length, count)
 }
-

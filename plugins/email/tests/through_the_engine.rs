@@ -533,10 +533,20 @@ async fn an_official_sensitive_briefing_goes_in_full_to_nhs_net_and_as_a_notice_
         );
         let text = part(message, "text/plain");
         let html = part(message, "text/html");
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         assert_eq!(lines.first(), Some(&"OFFICIAL-SENSITIVE"), "{text}");
         assert_eq!(lines.last(), Some(&"OFFICIAL-SENSITIVE"), "{text}");
-        let body = html.split_once("<body").unwrap().1.split_once('>').unwrap().1;
+        let body = html
+            .split_once("<body")
+            .unwrap()
+            .1
+            .split_once('>')
+            .unwrap()
+            .1;
         assert!(
             body.trim_start().starts_with("<p style=\"margin:0 0 16px; font-weight:bold; letter-spacing:0.05em;\">OFFICIAL-SENSITIVE</p>"),
             "{html}"

@@ -10,9 +10,7 @@ use cascade_plugin_api::{Format, SendRequest};
 use serde_json::{Map, Value, json};
 
 use crate::config::{Kind, NotifyConfig};
-pub use cascade_plugin_api::sms::{
-    Encoding, fragments, sanitise_sms, short_title, sms_notice,
-};
+pub use cascade_plugin_api::sms::{Encoding, fragments, sanitise_sms, short_title, sms_notice};
 
 /// Why a request cannot become a Notify message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -294,7 +294,10 @@ async fn an_official_sensitive_briefing_goes_by_text_and_notify_email_as_a_marke
     );
     let body = ann.personalisation["body"].as_str().unwrap();
     assert!(body.contains("OFFICIAL-SENSITIVE"), "{body}");
-    assert!(body.lines().next().unwrap().contains("OFFICIAL-SENSITIVE"), "{body}");
+    assert!(
+        body.lines().next().unwrap().contains("OFFICIAL-SENSITIVE"),
+        "{body}"
+    );
     assert!(!body.contains("Each agency saw part"), "{body}");
     assert!(body.contains("What a local review taught us"), "{body}");
 }

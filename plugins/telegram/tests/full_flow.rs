@@ -390,8 +390,17 @@ async fn an_official_sensitive_briefing_is_a_notice_on_telegram_unless_the_chann
         "{text}"
     );
     assert!(!text.contains("Practice note"), "{text}");
-    assert!(!text.contains("Each agency saw part of the picture"), "{text}");
-    let raw = flow.fake.requests_to("sendMessage").last().unwrap().body.clone();
+    assert!(
+        !text.contains("Each agency saw part of the picture"),
+        "{text}"
+    );
+    let raw = flow
+        .fake
+        .requests_to("sendMessage")
+        .last()
+        .unwrap()
+        .body
+        .clone();
     assert!(
         raw.to_string().contains("http://localhost:8080/ack/"),
         "{raw}"

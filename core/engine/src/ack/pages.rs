@@ -397,7 +397,10 @@ mod tests {
         .unwrap();
         let html = confirm_page(&ItemSummary::of(&item), Some("Sam"));
         let body = html.split("<main>").nth(1).unwrap().trim_start();
-        assert!(body.starts_with("<p class=\"marking\">OFFICIAL-SENSITIVE</p>"), "{html}");
+        assert!(
+            body.starts_with("<p class=\"marking\">OFFICIAL-SENSITIVE</p>"),
+            "{html}"
+        );
         assert!(
             body.trim_end()
                 .trim_end_matches("</html>")

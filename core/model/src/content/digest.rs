@@ -7,7 +7,9 @@
 //! one acknowledgement covers the issue.
 
 use super::parse::{LoadedItem, parse_item};
-use super::{Classification, ItemKind, LearningItem, NewsletterItem, Status, Taxonomy, Version, slugify};
+use super::{
+    Classification, ItemKind, LearningItem, NewsletterItem, Status, Taxonomy, Version, slugify,
+};
 use chrono::NaiveDate;
 use std::path::Path;
 

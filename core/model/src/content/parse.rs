@@ -3,9 +3,9 @@
 //! problems in a file are reported at once.
 
 use super::{
-    Classification, ContentError, MAX_SUMMARY_CHARS, ItemKind, LearningItem, Link, NewsletterItem, PrivacyAllow, ReviewFinding,
-    ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status, Taxonomy, Version, is_slug,
-    slugify,
+    Classification, ContentError, ItemKind, LearningItem, Link, MAX_SUMMARY_CHARS, NewsletterItem,
+    PrivacyAllow, ReviewFinding, ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status,
+    Taxonomy, Version, is_slug, slugify,
 };
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

@@ -401,8 +401,14 @@ fn an_official_sensitive_item_without_a_summary_is_refused_at_its_line() {
     );
     let error = first_error(&text);
     assert_eq!(error.at.line, 8);
-    assert!(error.message.contains("needs a one-line `summary`"), "{error}");
-    assert!(error.help.as_deref().unwrap().contains("summary = "), "{error}");
+    assert!(
+        error.message.contains("needs a one-line `summary`"),
+        "{error}"
+    );
+    assert!(
+        error.help.as_deref().unwrap().contains("summary = "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -413,9 +419,15 @@ fn an_unknown_classification_names_the_allowed_values() {
     );
     let error = first_error(&text);
     assert_eq!(error.at.line, 8);
-    assert!(error.message.contains("unknown classification \"secret\""), "{error}");
+    assert!(
+        error.message.contains("unknown classification \"secret\""),
+        "{error}"
+    );
     let help = error.help.unwrap();
-    assert!(help.contains("\"official\"") && help.contains("\"official-sensitive\""), "{help}");
+    assert!(
+        help.contains("\"official\"") && help.contains("\"official-sensitive\""),
+        "{help}"
+    );
 }
 
 #[test]
