@@ -565,6 +565,22 @@ fn print_item(
             );
             println!("{chunk}\n");
         }
+        if let Some(marking) = item.classification.marking() {
+            // What people get where the channel or address may not carry it.
+            let notice = cascade_render::NoticeInput {
+                person_name: name.to_owned(),
+                read_url: input.ack_url.clone().unwrap_or_default(),
+                partnership_name: project.config.partnership.name.clone(),
+                reason: cascade_render::NoticeReason::Channel,
+            };
+            println!(
+                "──── {channel} · the notice sent instead where the channel does not carry {marking} ────"
+            );
+            println!(
+                "{}\n",
+                cascade_render::render_notice(&cascade_render::Notice::of(item), channel, &notice)
+            );
+        }
     }
     Ok(())
 }
