@@ -773,7 +773,7 @@ async fn an_official_sensitive_briefing_is_a_notice_on_teams_unless_the_channel_
             let first = text
                 .lines()
                 .map(str::trim)
-                .find(|l| !l.is_empty() && !(l.starts_with('(') && l.ends_with(')')))
+                .find(|l| !(l.is_empty() || l.starts_with('(') && l.ends_with(')')))
                 .unwrap_or_default();
             assert!(first.contains("OFFICIAL-SENSITIVE"), "{text}");
         }
