@@ -312,6 +312,37 @@ mod tests {
     }
 
     #[test]
+    fn carries_and_secure_domains_are_read_and_checked() {
+        let c = channel("name = \"mail\"\nplugin = \"email\"\n");
+        assert_eq!(
+            (c.carries, c.secure_domains),
+            (Classification::Official, Vec::new())
+        );
+        let c = channel(
+            "name = \"mail\"\nplugin = \"email\"\ncarries = \"official-sensitive\"\nsecure_domains = [\"NHS.net\", \"@gov.uk\"]\n",
+        );
+        assert_eq!(c.carries, Classification::OfficialSensitive);
+        assert_eq!(c.secure_domains, ["nhs.net", "gov.uk"]);
+        let error = toml::from_str::<ChannelConfig>(
+            "name = \"mail\"\nplugin = \"email\"\ncarries = \"secret\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("official") && error.contains("official-sensitive"),
+            "{error}"
+        );
+        for bad in ["sam@nhs.net", "localhost", "nhs..net", "-x.net"] {
+            let error = toml::from_str::<ChannelConfig>(&format!(
+                "name = \"mail\"\nplugin = \"email\"\nsecure_domains = [\"{bad}\"]\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("is not a domain name"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn a_channels_retry_settings_are_read_and_checked() {
         let c = channel(
             "name = \"mail\"\nplugin = \"email\"\nretry = { first_wait_seconds = 60, factor = 3, longest_wait_seconds = 900, max_attempts = 8 }\n",
