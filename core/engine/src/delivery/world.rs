@@ -473,3 +473,60 @@ mod quota_tests {
         assert_eq!(Quota::default().describe(100, "emails"), None);
     }
 }
+
+#[cfg(test)]
+mod reading_tests {
+    use super::*;
+
+    fn route(identity: &str, carries: Classification, secure: &[&str]) -> ChannelRoute {
+        ChannelRoute {
+            instance: "c".to_owned(),
+            kind: "email".to_owned(),
+            identity: identity.to_owned(),
+            formats: vec![Channel::EmailText],
+            buttons: false,
+            forms: false,
+            channel_posts: false,
+            per_second: None,
+            quota: Quota::default(),
+            retry: Default::default(),
+            carries,
+            secure_domains: secure.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_sensitive_item_is_read_in_full_only_where_the_channel_or_domain_carries_it() {
+        use Classification::{Official, OfficialSensitive as Sensitive};
+        let email = route("email", Official, &["nhs.net"]);
+        for (address, full) in [
+            ("ann@nhs.net", true),
+            ("Ann <ann@Trust.NHS.net>", true),
+            ("bea@gmail.com", false),
+            ("dee@notnhs.net", false),
+            ("nhs.net@evil.example", false),
+            ("", false),
+        ] {
+            let expected = if full {
+                Reading::Full
+            } else {
+                Reading::Notice(NoticeReason::Address)
+            };
+            assert_eq!(email.reading(Sensitive, address), expected, "{address}");
+            assert_eq!(email.reading(Official, address), Reading::Full, "{address}");
+        }
+        let chat = route("telegram", Official, &[]);
+        assert_eq!(
+            chat.reading(Sensitive, "12345"),
+            Reading::Notice(NoticeReason::Channel)
+        );
+        let secure = route("email", Sensitive, &[]);
+        assert_eq!(secure.reading(Sensitive, "bea@gmail.com"), Reading::Full);
+        // A text message never carries the item, whatever it says.
+        let sms = route(MOBILE_CHANNEL, Sensitive, &["nhs.net"]);
+        assert_eq!(
+            sms.reading(Sensitive, "+447700900001"),
+            Reading::Notice(NoticeReason::Channel)
+        );
+    }
+}
