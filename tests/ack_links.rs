@@ -46,7 +46,13 @@ struct World {
 
 impl World {
     async fn new() -> World {
+        World::with_item(|text| text).await
+    }
+
+    /// The world with the briefing's file changed by `edit` first.
+    async fn with_item(edit: fn(String) -> String) -> World {
         let dir = DemoProject::new()
+            .edit(&format!("content/{ITEM}.md"), edit)
             .write(
                 "directory/agencies.csv",
                 "agency_id,name,kind\nnb-cc,Northbridge Children's Services,local-authority\n",
@@ -290,6 +296,58 @@ async fn opening_an_ack_link_shows_a_confirm_page_and_records_nothing() {
     assert_eq!(w.acks().await, 0);
     assert!(w.log().await.is_empty());
     assert_eq!(w.acknowledged_members().await, 0);
+}
+
+/// The link in an OFFICIAL-SENSITIVE item's notice opens the item in full,
+/// marked at the top and bottom of the page; its button acknowledges as
+/// any acknowledgement link's does. An OFFICIAL item's page shows only its
+/// title, unmarked.
+#[tokio::test]
+async fn a_notices_link_shows_the_sensitive_item_marked_and_its_button_acknowledges() {
+    let w = World::with_item(|text| {
+        text.replacen(
+            "status = \"published\"",
+            "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"What a local review taught us.\"",
+            1,
+        )
+    })
+    .await;
+    let app = w.app();
+    let uri = format!("/ack/{}", w.token("amy"));
+    let page = send(&app, "GET", &uri, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let main = page.body.split("<main>").nth(1).unwrap();
+    let main = main.split("</main>").next().unwrap().trim();
+    assert!(
+        main.starts_with("<p class=\"marking\">OFFICIAL-SENSITIVE</p>")
+            && main.ends_with("<p class=\"marking\">OFFICIAL-SENSITIVE</p>"),
+        "{main}"
+    );
+    assert!(
+        main.contains("Each agency saw part of the picture"),
+        "{main}"
+    );
+    assert!(main.contains("<form method=\"post\">"));
+    assert_eq!(page.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    assert_eq!(
+        w.acks().await,
+        0,
+        "reading records nothing until the button"
+    );
+    let pressed = send(&app, "POST", &uri, None).await;
+    assert_eq!(pressed.status, StatusCode::OK);
+    assert_eq!(w.acks().await, 1);
+
+    let plain = World::new().await;
+    let page = send(
+        &plain.app(),
+        "GET",
+        &format!("/ack/{}", plain.token("amy")),
+        None,
+    )
+    .await;
+    assert!(!page.body.contains("OFFICIAL"), "{}", page.body);
+    assert!(!page.body.contains("Each agency saw part of the picture"));
 }
 
 #[tokio::test]

@@ -691,3 +691,56 @@ fn link_codes_come_with_a_telegram_link_when_the_bot_is_named() {
         format!("https://t.me/northbridge_learning_bot?start={code}")
     );
 }
+
+#[test]
+fn check_refuses_an_official_sensitive_item_without_a_summary_and_an_unknown_classification() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let demo = tmp.path().join("demo");
+    let sleep = demo.join("content/7mb-safer-sleep.md");
+    let original = std::fs::read_to_string(&sleep).unwrap();
+    let status_line = original
+        .lines()
+        .position(|l| l.starts_with("status"))
+        .unwrap()
+        + 1;
+    std::fs::write(
+        &sleep,
+        original.replacen(
+            "status = ",
+            "classification = \"official-sensitive\"\nstatus = ",
+            1,
+        ),
+    )
+    .unwrap();
+    let neglect = demo.join("content/7mb-neglect-seeing-the-child.md");
+    let text_of = std::fs::read_to_string(&neglect).unwrap();
+    std::fs::write(
+        &neglect,
+        text_of.replacen(
+            "status = ",
+            "classification = \"OFFICIAL SENSITIVE\"\nstatus = ",
+            1,
+        ),
+    )
+    .unwrap();
+
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "7mb-safer-sleep.md:{status_line}: an OFFICIAL-SENSITIVE item needs a one-line `summary`"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("add summary = \""), "{stderr}");
+    assert!(
+        stderr.contains("unknown classification \"OFFICIAL SENSITIVE\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"official\" (the default) or \"official-sensitive\""),
+        "{stderr}"
+    );
+}

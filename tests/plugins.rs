@@ -50,6 +50,8 @@ fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig
         max_per_day: None,
         team_channels: Default::default(),
         retry: None,
+        carries: Default::default(),
+        secure_domains: Vec::new(),
     }
 }
 

@@ -810,3 +810,203 @@ async fn a_link_token_that_reads_as_an_nhs_number_does_not_stop_the_send() {
         .unwrap();
     assert!(sample.contains(&format!(".{expiry}.")), "{sample}");
 }
+
+/// The demo's neglect briefing marked OFFICIAL-SENSITIVE, with its summary.
+fn official_sensitive(text: String) -> String {
+    text.replacen(
+        "status = \"published\"",
+        "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"What a local review taught us about seeing the child.\"",
+        1,
+    )
+}
+
+/// A sentence of the briefing's body, which only the full text holds.
+const BODY_SENTENCE: &str = "Each agency saw part of the picture";
+
+/// Each message the file channel wrote: (address, subject, text of every part).
+fn written(dir: &std::path::Path) -> Vec<(String, String, String)> {
+    let mut messages: Vec<(String, String, String)> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|f| {
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(f.unwrap().path()).unwrap()).unwrap();
+            let text = json["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    p["chunks"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap().to_owned())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n=====\n");
+            (
+                json["recipient"]["address"].as_str().unwrap().to_owned(),
+                json["subject"].as_str().unwrap_or_default().to_owned(),
+                text,
+            )
+        })
+        .collect();
+    messages.sort();
+    messages
+}
+
+/// An email channel that carries only OFFICIAL but lists nhs.net as a
+/// secure domain: the OFFICIAL-SENSITIVE briefing goes in full to nhs.net
+/// (and a domain under it), and as a notice with the signed link to read
+/// it to gmail.com; every message is marked at its top (and an email's
+/// bottom), and `plan` says who gets which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_sensitive_item_goes_in_full_only_to_secure_domains_and_as_a_notice_elsewhere()
+{
+    let project = cascade_test_support::DemoProject::new();
+    let outbox = project.path().join("outbox");
+    let dir = project
+        .channels(&format!(
+            "[[channels]]\nname = \"outbox\"\nplugin = \"file\"\nidentity = \"email\"\nformats = [\"email-html\", \"email-text\"]\nsecure_domains = [\"nhs.net\"]\nconfig = {{ dir = \"{}\" }}\n",
+            outbox.display()
+        ))
+        .only_people(&[
+            ("p-ann", "Ann Example", "ann.example@nhs.net"),
+            ("p-bea", "Bea Example", "bea.example@gmail.com"),
+            ("p-cal", "Cal Example", "cal.example@trust.NHS.net"),
+            ("p-dee", "Dee Example", "dee.example@notnhs.net"),
+        ])
+        .edit(
+            "content/7mb-neglect-seeing-the-child.md",
+            official_sensitive,
+        )
+        .into_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["import", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let now = utc(2026, 3, 27, 8, 0);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
+        .await
+        .unwrap();
+    let planned = engine
+        .plan(&path, now)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(
+        planned.reading_lines,
+        ["outbox: 2 people the full text (at nhs.net), 2 a notice with the link to read it"]
+    );
+    engine.start(&planned, now).await.unwrap();
+    let runner = engine.runner(DispatchSettings::default()).await.unwrap();
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+
+    let messages = written(dir.path());
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    for (address, subject, text) in &messages {
+        assert!(
+            subject.starts_with("OFFICIAL-SENSITIVE: "),
+            "{address}: {subject}"
+        );
+        for part in text.split("\n=====\n") {
+            let inside = part
+                .split_once("<body")
+                .and_then(|(_, b)| b.split_once('>'))
+                .map_or(part, |(_, rest)| rest)
+                .trim_start();
+            assert!(
+                inside.starts_with("OFFICIAL-SENSITIVE")
+                    || inside.starts_with("<p style=\"margin:0 0 16px; font-weight:bold; letter-spacing:0.05em;\">OFFICIAL-SENSITIVE</p>"),
+                "{address}: not marked at the top: {}",
+                &inside[..inside.len().min(200)]
+            );
+            let end = part
+                .trim_end()
+                .trim_end_matches("</html>")
+                .trim_end()
+                .trim_end_matches("</body>")
+                .trim_end();
+            assert!(
+                end.ends_with("OFFICIAL-SENSITIVE") || end.ends_with("OFFICIAL-SENSITIVE</p>"),
+                "{address}: not marked at the bottom: {}",
+                &end[end.len().saturating_sub(200)..]
+            );
+        }
+        let secure = address.to_lowercase().ends_with("@nhs.net")
+            || address.to_lowercase().ends_with(".nhs.net");
+        if secure {
+            assert!(
+                text.contains(BODY_SENTENCE),
+                "{address} should get the full text"
+            );
+        } else {
+            assert!(
+                !text.contains(BODY_SENTENCE),
+                "{address} got the full text: {text}"
+            );
+            assert!(
+                text.contains("What a local review taught us about seeing the child.")
+                    && text.contains("Neglect: seeing the child")
+                    && text.contains("http://localhost:8080/ack/"),
+                "{address}: {text}"
+            );
+            assert!(
+                text.contains("not sent in full to this email address"),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// A channel that may not carry the item (the default, `carries =
+/// "official"`, with no secure domains) sends everyone the notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_carries_only_official_sends_everyone_the_notice() {
+    let project = cascade_test_support::DemoProject::new();
+    let outbox = project.path().join("outbox");
+    let dir = project
+        .channels(&OUTBOX.replace("OUTBOX", &outbox.display().to_string()))
+        .edit(
+            "content/7mb-neglect-seeing-the-child.md",
+            official_sensitive,
+        )
+        .into_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["import", "--project"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = rollout_file(
+        dir.path(),
+        "now",
+        &EVERYONE_NOW.replace("CHANNELS", "[\"outbox\"]"),
+    );
+    let runner = start(dir.path(), &path, utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let messages = written(dir.path());
+    assert_eq!(messages.len(), 50);
+    for (address, _, text) in &messages {
+        assert!(
+            text.starts_with("OFFICIAL-SENSITIVE\n\n"),
+            "{address}: {text}"
+        );
+        assert!(!text.contains(BODY_SENTENCE), "{address}: {text}");
+        assert!(text.contains("not sent in full on this channel"), "{text}");
+    }
+}

@@ -76,6 +76,8 @@ fn main() {
         max_per_day: None,
         team_channels: Default::default(),
         retry: None,
+        carries: Default::default(),
+        secure_domains: Vec::new(),
     };
     runtime
         .block_on(host.start(&channel, Path::new(".")))

@@ -595,6 +595,22 @@ fn print_item(
             );
             println!("{chunk}\n");
         }
+        if let Some(marking) = item.classification.marking() {
+            // What people get where the channel or address may not carry it.
+            let notice = cascade_render::NoticeInput {
+                person_name: name.to_owned(),
+                read_url: input.ack_url.clone().unwrap_or_default(),
+                partnership_name: project.config.partnership.name.clone(),
+                reason: cascade_render::NoticeReason::Channel,
+            };
+            println!(
+                "──── {channel} · the notice sent instead where the channel does not carry {marking} ────"
+            );
+            println!(
+                "{}\n",
+                cascade_render::render_notice(&cascade_render::Notice::of(item), channel, &notice)
+            );
+        }
     }
     Ok(())
 }
@@ -855,6 +871,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                     println!("{}", planned.summary);
                     print_team_posts(&planned, &engine.calendar);
                     print_quotas(&planned);
+                    print_readings(&planned);
                     print_already_reached(&planned);
                     println!(
                         "Nothing was written. Start it with: cascade rollout start {}",
@@ -880,6 +897,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             println!("{}", planned.summary);
             print_team_posts(&planned, &engine.calendar);
             print_quotas(&planned);
+            print_readings(&planned);
             print_already_reached(&planned);
             println!(
                 "Started rollout \"{}\" for {}. `cascade serve` sends it; `cascade status {}` follows it.",
@@ -932,6 +950,27 @@ fn print_quotas(planned: &engine::Planned) {
         println!("  {line}");
     }
     println!();
+}
+
+/// Who gets a marked item in full and who a notice, and the fragments of
+/// each person's text message.
+fn print_readings(planned: &engine::Planned) {
+    if let Some(marking) = planned.item.item.classification.marking() {
+        println!(
+            "{marking}: full text only where the channel (or the address's domain) may carry it; a notice with a link to read it elsewhere:"
+        );
+        for line in &planned.reading_lines {
+            println!("  {line}");
+        }
+        println!();
+    }
+    if !planned.sms_lines.is_empty() {
+        println!("Text messages (GOV.UK Notify bills each fragment):");
+        for line in &planned.sms_lines {
+            println!("  {line}");
+        }
+        println!();
+    }
 }
 
 fn print_already_reached(planned: &engine::Planned) {

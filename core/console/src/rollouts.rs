@@ -153,6 +153,24 @@ async fn plan<S: AllStores + Accounts>(
 /// left out because another rollout already reached them.
 pub fn plan_text(planned: &Planned) -> String {
     let mut text = planned.summary.to_string();
+    if let Some(marking) = planned.item.item.classification.marking() {
+        let _ = write!(
+            text,
+            "\n{marking}: full text only where the channel (or the address's domain) may carry it; a notice with a link to read it elsewhere:\n"
+        );
+        for line in &planned.reading_lines {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
+    if !planned.sms_lines.is_empty() {
+        let _ = write!(
+            text,
+            "\nText messages (GOV.UK Notify bills each fragment):\n"
+        );
+        for line in &planned.sms_lines {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
     if planned.already_reached > 0 {
         let _ = write!(
             text,

@@ -11,7 +11,7 @@ use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcom
 use crate::plan::{self, DirectoryFacts, PlanInputs, named};
 use crate::project::Project;
 use crate::respond::Responses;
-use cascade_model::content;
+use cascade_model::content::{self, Classification};
 use cascade_model::rollout::{Calendar, TeamPostChannel, parse_definition, plan_team_posts};
 use cascade_plugin_api::{
     Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
@@ -93,9 +93,24 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             }
         },
     };
+    let identity = channel.identity.clone().unwrap_or_else(|| kind.clone());
+    if identity == cascade_model::directory::MOBILE_CHANNEL
+        && channel.carries > Classification::Official
+    {
+        return Err(format!(
+            "channel \"{}\": a text message carries only a short notice, never an OFFICIAL-SENSITIVE item\n  help: remove carries = \"{}\" from this channel",
+            channel.name, channel.carries
+        ));
+    }
+    if !channel.secure_domains.is_empty() && identity != "email" {
+        return Err(format!(
+            "channel \"{}\": secure_domains are email domains, and this channel addresses people by {identity}\n  help: move secure_domains to an email channel, or remove it",
+            channel.name
+        ));
+    }
     Ok(ChannelRoute {
         instance: channel.name.clone(),
-        identity: channel.identity.clone().unwrap_or_else(|| kind.clone()),
+        identity,
         kind,
         formats,
         buttons: manifest.capabilities.contains(&Capability::Buttons),
@@ -110,6 +125,8 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
             per_day: channel.max_per_day,
         },
         retry: channel.retry.clone().unwrap_or_default(),
+        carries: channel.carries,
+        secure_domains: channel.secure_domains.clone(),
     })
 }
 
@@ -301,8 +318,10 @@ impl<S: AllStores> Engine<S> {
             .store
             .count_audience(checked.audience(), checked.kinds())
             .await?;
+        let kinds = checked.kinds().to_vec();
         let mut planned = plan::conclude(checked, &counts, &self.calendar)?;
         planned.quota_lines = plan::quota_lines(&planned.summary, &self.routes);
+        self.plan_readings(&mut planned, &kinds, now).await?;
         if !planned.definition.team_posts.is_empty() {
             let by_team = self.store.audience_by_team(&planned.audience).await?;
             planned.team_posts = plan_team_posts(
@@ -313,6 +332,94 @@ impl<S: AllStores> Engine<S> {
             );
         }
         Ok(planned)
+    }
+
+    /// Who gets a marked item in full and who a notice, per channel, and
+    /// the fragments of each person's text on text-message channels; a
+    /// notice needs its reading link, and a team post the item in full.
+    async fn plan_readings(
+        &self,
+        planned: &mut Planned,
+        kinds: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), Problems> {
+        let item = planned.item.item.clone();
+        let ack_links = self.ack_links()?;
+        let sends = plan::first_sends(&planned.summary);
+        let mut problems = Vec::new();
+        for (i, name) in planned.summary.channels.iter().enumerate() {
+            let Some(route) = self.routes.iter().find(|r| &r.instance == name) else {
+                continue;
+            };
+            let people = sends.get(i).copied().unwrap_or(0);
+            if item.classification.marking().is_some() && people > 0 {
+                let full = if route.is_text_message() {
+                    0
+                } else if route.carries >= item.classification {
+                    people
+                } else {
+                    self.store
+                        .count_at_domains(&planned.audience, kinds, i, &route.secure_domains)
+                        .await? as u64
+                };
+                if full < people && ack_links.is_none() {
+                    problems.push(format!(
+                        "{}: \"{}\" is {} and channel \"{name}\" sends {} people a notice with a link to read it, and links need [ack] base_url\n  help: set [ack] in cascade.toml (see the example project), or use channels that carry {}",
+                        planned.item.path.display(),
+                        item.id,
+                        item.classification.name().to_uppercase(),
+                        people - full,
+                        item.classification.name().to_uppercase()
+                    ));
+                }
+                planned
+                    .reading_lines
+                    .push(plan::reading_line(route, &item, people, full));
+            }
+            if route.is_text_message()
+                && people > 0
+                && let Some((config, keys)) = &ack_links
+            {
+                let subject = match item.classification.marking() {
+                    Some(marking) => format!("{marking}: {}", item.title),
+                    None => item.title.clone(),
+                };
+                // Delivery numbers are not given out until the rollout
+                // starts: a seven-digit one stands in for them.
+                let texts: Vec<String> = self
+                    .store
+                    .people_under(&planned.audience, kinds, i)
+                    .await?
+                    .iter()
+                    .map(|person| {
+                        let link = config.link(&keys.sign(1_000_000, person, now));
+                        cascade_plugin_api::sms::sms_notice(&subject, &link)
+                    })
+                    .collect();
+                planned.sms_lines.extend(plan::sms_line(name, &texts));
+            }
+        }
+        if item.classification.marking().is_some() {
+            for instance in &planned.definition.team_posts {
+                if let Some(route) = self.routes.iter().find(|r| &r.instance == instance)
+                    && route.carries < item.classification
+                {
+                    problems.push(format!(
+                        "{}: \"{}\" is {} and team posts go on channel \"{instance}\", which carries only {}: a team channel is read by everyone in it\n  help: remove \"{instance}\" from team_posts, or say carries = \"{}\" on that channel if it may carry it",
+                        planned.item.path.display(),
+                        item.id,
+                        item.classification.name().to_uppercase(),
+                        route.carries.name().to_uppercase(),
+                        item.classification.name()
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Problems(problems))
+        }
     }
 
     /// What each configured channel instance offers team posts.

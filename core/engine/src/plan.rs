@@ -14,7 +14,7 @@
 
 use crate::delivery::{ChannelRoute, millis};
 use crate::problems::Problems;
-use cascade_model::content::{self, ContentError, ItemKind, LoadedItem, Taxonomy};
+use cascade_model::content::{self, ContentError, ItemKind, LearningItem, LoadedItem, Taxonomy};
 use cascade_model::directory::Team;
 use cascade_model::rollout::{
     AudienceCounts, AudienceQuery, Calendar, Known, PlanSummary, PlannedTeamPost,
@@ -43,6 +43,98 @@ pub struct Planned {
     /// Per channel with a sending quota, how long its first messages take
     /// under it ("outbox: 2,400 emails at 30 a minute: about 80 minutes").
     pub quota_lines: Vec<String>,
+    /// For an item with a marking, per channel, how many people get its
+    /// full text and how many a notice with a link to read it.
+    pub reading_lines: Vec<String>,
+    /// Per text-message channel, the fragments each person's first text
+    /// takes and their total, as Notify bills them.
+    pub sms_lines: Vec<String>,
+}
+
+/// How many people each channel of the plan reaches with its first
+/// message, in the order of the rollout's channels.
+pub fn first_sends(summary: &PlanSummary) -> Vec<u64> {
+    (0..summary.channels.len())
+        .map(|i| {
+            summary
+                .waves
+                .iter()
+                .map(|w| w.by_channel.get(i).copied().unwrap_or(0) as u64)
+                .sum()
+        })
+        .collect()
+}
+
+/// One channel's line of "who reads what": `full` of `people` get the
+/// item in full, the others a notice.
+pub fn reading_line(route: &ChannelRoute, item: &LearningItem, people: u64, full: u64) -> String {
+    let marking = item.classification.marking().unwrap_or("OFFICIAL");
+    let name = &route.instance;
+    let them = |n: u64| if n == 1 { "person" } else { "people" };
+    if route.is_text_message() {
+        return format!(
+            "{name}: {people} {} a notice by text message with the link to read it (a text never carries the item)",
+            them(people)
+        );
+    }
+    if full == people {
+        return format!(
+            "{name}: {people} {} the full text (the channel carries {marking})",
+            them(people)
+        );
+    }
+    let notices = people - full;
+    if route.secure_domains.is_empty() {
+        format!(
+            "{name}: {notices} {} a notice with the link to read it (the channel carries only {})",
+            them(notices),
+            route.carries.name().to_uppercase()
+        )
+    } else {
+        format!(
+            "{name}: {full} {} the full text (at {}), {notices} a notice with the link to read it",
+            them(full),
+            route.secure_domains.join(", ")
+        )
+    }
+}
+
+/// The line for a text-message channel: fragments per person (their
+/// spread) and in all, from each person's text.
+pub fn sms_line(name: &str, texts: &[String]) -> Option<String> {
+    use cascade_plugin_api::sms::{Encoding, fragments};
+    if texts.is_empty() {
+        return None;
+    }
+    let mut by_count = std::collections::BTreeMap::<usize, u64>::new();
+    let mut unicode = 0u64;
+    for text in texts {
+        let (encoding, _, count) = fragments(text);
+        *by_count.entry(count).or_default() += 1;
+        if encoding == Encoding::Ucs2 {
+            unicode += 1;
+        }
+    }
+    let total: u64 = by_count.iter().map(|(count, n)| *count as u64 * n).sum();
+    let spread = by_count
+        .iter()
+        .map(|(count, n)| {
+            format!(
+                "{n} {} at {count} fragment{} each",
+                if *n == 1 { "person" } else { "people" },
+                if *count == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let encoding = if unicode > 0 {
+        " (Unicode: 70 characters in one, 67 each when split)"
+    } else {
+        " (GSM: 160 characters in one, 153 each when split)"
+    };
+    Some(format!(
+        "{name}: {spread}; {total} fragments in all for the first texts{encoding}"
+    ))
 }
 
 /// The project's pieces a plan is made from, read and parsed by the shell.
@@ -355,6 +447,8 @@ pub fn conclude(
         already_reached,
         team_posts: Vec::new(),
         quota_lines: Vec::new(),
+        reading_lines: Vec::new(),
+        sms_lines: Vec::new(),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use crate::ack::AckKeys;
 use crate::config::{CONFIG_FILE, Config, ConfigError};
-use cascade_model::content::{self, LoadedItem, Taxonomy};
+use cascade_model::content::{self, Classification, LoadedItem, Taxonomy};
 use cascade_model::directory::Directory;
 use cascade_privacy::PrivacyGuard;
 use cascade_render::{Channel, RenderInput, Renderer};
@@ -356,6 +356,9 @@ impl Project {
             }),
             ack_token: Some(token.to_owned()),
             partnership_name: self.config.partnership.name.clone(),
+            // Previews and checks are for the business unit, who may read
+            // every item in full.
+            carries: Classification::OfficialSensitive,
         }
     }
 }

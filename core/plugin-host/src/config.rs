@@ -6,6 +6,7 @@
 
 use super::PluginError;
 use cascade_model::bounds::Bounds;
+use cascade_model::content::Classification;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,6 +166,41 @@ pub struct ChannelConfig {
     /// the engine's, see [`RetryConfig`]).
     #[serde(default)]
     pub retry: Option<RetryConfig>,
+    /// The highest classification this instance may carry in full
+    /// (default `"official"`): people reached here get an
+    /// OFFICIAL-SENSITIVE item as a notice with a link to read it.
+    #[serde(default)]
+    pub carries: Classification,
+    /// Email domains that may receive OFFICIAL-SENSITIVE items in full on
+    /// this instance although it carries only OFFICIAL, e.g. `["nhs.net"]`:
+    /// an address at the domain or one under it (`x@nhs.net`,
+    /// `x@trust.nhs.net`). Email identities only.
+    #[serde(default, deserialize_with = "secure_domains")]
+    pub secure_domains: Vec<String>,
+}
+
+/// `secure_domains`: domain names, kept in lower case.
+fn secure_domains<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let domains = Vec::<String>::deserialize(d)?;
+    domains
+        .into_iter()
+        .map(|domain| {
+            let lower = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+            let labels_ok = lower.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+            if lower.contains('.') && labels_ok {
+                Ok(lower)
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "secure_domains: \"{domain}\" is not a domain name; write the part after the @, e.g. \"nhs.net\""
+                )))
+            }
+        })
+        .collect()
 }
 
 /// `retry = { ... }` of a `[[channels]]` entry: when a send that failed for
@@ -273,6 +309,37 @@ mod tests {
 
     fn channel(toml_text: &str) -> ChannelConfig {
         toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn carries_and_secure_domains_are_read_and_checked() {
+        let c = channel("name = \"mail\"\nplugin = \"email\"\n");
+        assert_eq!(
+            (c.carries, c.secure_domains),
+            (Classification::Official, Vec::new())
+        );
+        let c = channel(
+            "name = \"mail\"\nplugin = \"email\"\ncarries = \"official-sensitive\"\nsecure_domains = [\"NHS.net\", \"@gov.uk\"]\n",
+        );
+        assert_eq!(c.carries, Classification::OfficialSensitive);
+        assert_eq!(c.secure_domains, ["nhs.net", "gov.uk"]);
+        let error = toml::from_str::<ChannelConfig>(
+            "name = \"mail\"\nplugin = \"email\"\ncarries = \"secret\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("official") && error.contains("official-sensitive"),
+            "{error}"
+        );
+        for bad in ["sam@nhs.net", "localhost", "nhs..net", "-x.net"] {
+            let error = toml::from_str::<ChannelConfig>(&format!(
+                "name = \"mail\"\nplugin = \"email\"\nsecure_domains = [\"{bad}\"]\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("is not a domain name"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -3,19 +3,21 @@
 //! splits messages that exceed the channel's size limit. Pure: no I/O beyond
 //! reading the template folder in [`Renderer::load_dir`].
 
+mod classified;
 mod compile;
 mod markup;
 mod split;
 #[cfg(test)]
 mod tests;
 
+pub use classified::{Notice, NoticeInput, NoticeReason, mark, marking_top, render_notice};
 pub use markup::{escape, escape_discord, escape_telegram, is_safe_url, markdown_to};
 pub use split::{Markup, SECTION_BREAK, split, utf16_len};
 
 use cascade_model::bounds::FileError;
 use cascade_model::content::{
-    ItemKind, LearningItem, Link, NewsletterItem, ReviewFinding, ReviewType, Section,
-    SevenMinuteBriefing, Status, Taxonomy, Version,
+    Classification, ItemKind, LearningItem, Link, NewsletterItem, ReviewFinding, ReviewType,
+    Section, SevenMinuteBriefing, Status, Taxonomy, Version,
 };
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderErrorReason,
@@ -127,6 +129,9 @@ pub struct RenderInput {
     pub ack_url: Option<String>,
     pub ack_token: Option<String>,
     pub partnership_name: String,
+    /// The highest classification the destination may carry: an item
+    /// above it is refused, never rendered (its person gets a [`Notice`]).
+    pub carries: Classification,
 }
 
 /// The reflection questions of a 7-minute briefing, as plain text: the
@@ -276,6 +281,19 @@ impl Renderer {
         channel: Channel,
         input: &RenderInput,
     ) -> Result<Vec<String>, RenderError> {
+        if item.classification > input.carries {
+            return Err(RenderError {
+                file: None,
+                line: None,
+                message: format!(
+                    "\"{}\" is {} and this destination carries only {}: its full text is never rendered for it",
+                    item.id,
+                    item.classification.name().to_uppercase(),
+                    input.carries.name().to_uppercase()
+                ),
+                help: "send the notice instead (render_notice), or let the channel carry it with carries = \"official-sensitive\" (or secure_domains) in its [[channels]] entry".to_owned(),
+            });
+        }
         let name = template_path(item.kind_name(), channel);
         let templates = &self.channels[channel.index()];
         if !templates.registry.has_template(&name) {
@@ -286,10 +304,24 @@ impl Renderer {
             .registry
             .render(&name, &context)
             .map_err(|e| templates.error(&e))?;
+        let marking = item.classification;
         Ok(match channel.limit() {
-            Some(limit) => split(channel.markup(), &tidy(&text), limit),
-            None if channel == Channel::EmailText => vec![tidy(&text).replace(SECTION_BREAK, "")],
-            None => vec![text.replace(SECTION_BREAK, "")],
+            Some(limit) => {
+                // Every message of a split item carries the marking.
+                let top = marking_top(channel, marking);
+                split(channel.markup(), &tidy(&text), limit - utf16_len(&top))
+                    .into_iter()
+                    .map(|chunk| format!("{top}{chunk}"))
+                    .collect()
+            }
+            None if channel == Channel::EmailText => {
+                vec![mark(
+                    channel,
+                    marking,
+                    &tidy(&text).replace(SECTION_BREAK, ""),
+                )]
+            }
+            None => vec![mark(channel, marking, &text.replace(SECTION_BREAK, ""))],
         })
     }
 
@@ -623,6 +655,7 @@ fn sample_input(ack_url: Option<&str>) -> RenderInput {
         ack_url: ack_url.map(str::to_owned),
         ack_token: ack_url.map(|_| "sample-token".to_owned()),
         partnership_name: "Sample Safeguarding Partnership".to_owned(),
+        carries: Classification::OfficialSensitive,
     }
 }
 
@@ -647,6 +680,8 @@ pub fn sample_items() -> Vec<LearningItem> {
         }],
         privacy_allow: Vec::new(),
         what_changed: None,
+        classification: Default::default(),
+        summary: None,
         kind,
         version: Version("0123456789abcdef".repeat(4)),
     };

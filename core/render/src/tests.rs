@@ -19,6 +19,7 @@ fn input(ack_url: Option<&str>) -> RenderInput {
         ack_url: ack_url.map(str::to_owned),
         ack_token: ack_url.map(|_| "tok".to_owned()),
         partnership_name: "Northshire Safeguarding Partnership".to_owned(),
+        carries: Classification::Official,
     }
 }
 
@@ -784,4 +785,148 @@ fn a_template_file_over_its_limit_is_refused_naming_the_file_its_size_and_the_li
     );
     std::fs::write(&path, "x".repeat(256 * 1024)).unwrap();
     assert!(Renderer::load_dir(dir.path()).is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// OFFICIAL-SENSITIVE items: marked everywhere, never rendered in full for a
+// destination that may not carry them, and a notice without their text.
+
+fn sensitive(mut item: LearningItem) -> LearningItem {
+    item.classification = Classification::OfficialSensitive;
+    item.summary = Some("What we learned about missed health appointments.".to_owned());
+    item
+}
+
+#[test]
+fn a_sensitive_item_is_never_rendered_for_a_destination_that_carries_only_official() {
+    let renderer = default_renderer();
+    for item in sample_items().into_iter().map(sensitive) {
+        for channel in Channel::ALL {
+            let error = renderer
+                .render(
+                    &item,
+                    &Taxonomy::default(),
+                    channel,
+                    &input(Some("https://a.example/ack/t")),
+                )
+                .unwrap_err();
+            assert!(
+                error.message.contains("OFFICIAL-SENSITIVE") && error.help.contains("notice"),
+                "{error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_message_of_a_sensitive_item_is_marked_at_the_top_and_emails_at_the_bottom_too() {
+    let renderer = default_renderer();
+    let input = RenderInput {
+        carries: Classification::OfficialSensitive,
+        ..input(Some("https://a.example/ack/t"))
+    };
+    for item in sample_items().into_iter().map(sensitive) {
+        // Long enough that chat channels split it.
+        let mut item = item;
+        if let ItemKind::NewsletterItem(n) = &mut item.kind {
+            n.body = "A paragraph about the learning.\n\n".repeat(400);
+        }
+        for channel in Channel::ALL {
+            let chunks = renderer
+                .render(&item, &Taxonomy::default(), channel, &input)
+                .unwrap();
+            for chunk in &chunks {
+                let top = match channel {
+                    Channel::EmailHtml => chunk
+                        .split("<body")
+                        .nth(1)
+                        .and_then(|b| b.split_once('>'))
+                        .map(|(_, rest)| rest.trim_start().to_owned())
+                        .unwrap(),
+                    _ => chunk.clone(),
+                };
+                assert!(
+                    top.starts_with(&marking_top(channel, Classification::OfficialSensitive)),
+                    "{channel} {}: {}",
+                    item.id,
+                    &chunk[..chunk.len().min(300)]
+                );
+                if let Some(limit) = channel.limit() {
+                    assert!(utf16_len(chunk) <= limit, "{channel} chunk over its limit");
+                }
+            }
+            if matches!(channel, Channel::EmailHtml | Channel::EmailText) {
+                let end = chunks[0].trim_end().trim_end_matches("</html>").trim_end();
+                let end = end.trim_end_matches("</body>").trim_end();
+                assert!(
+                    end.ends_with("OFFICIAL-SENSITIVE</p>") || end.ends_with("OFFICIAL-SENSITIVE"),
+                    "{channel}: {}",
+                    &end[end.len().saturating_sub(200)..]
+                );
+            }
+            if item.kind_name() == "newsletter-item" && channel.limit().is_some() {
+                assert!(chunks.len() > 1, "{channel} was not split");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_official_item_carries_no_marking() {
+    let renderer = default_renderer();
+    for channel in Channel::ALL {
+        let chunks = renderer
+            .render(&briefing(), &Taxonomy::default(), channel, &input(None))
+            .unwrap();
+        assert!(!chunks.concat().contains("OFFICIAL"), "{channel}");
+    }
+}
+
+#[test]
+fn a_notice_says_the_title_summary_and_link_and_nothing_of_the_body() {
+    for item in sample_items().into_iter().map(sensitive) {
+        let notice = Notice::of(&item);
+        for reason in [NoticeReason::Channel, NoticeReason::Address] {
+            let input = NoticeInput {
+                person_name: "Sam Patel".to_owned(),
+                read_url: "https://a.example/ack/v1.k1.42.x".to_owned(),
+                partnership_name: "Northshire Safeguarding Partnership".to_owned(),
+                reason,
+            };
+            for channel in Channel::ALL {
+                let text = render_notice(&notice, channel, &input);
+                let marking = marking_top(channel, Classification::OfficialSensitive);
+                let top = match channel {
+                    Channel::EmailHtml => text
+                        .split("<body")
+                        .nth(1)
+                        .unwrap()
+                        .split_once('>')
+                        .unwrap()
+                        .1
+                        .trim_start()
+                        .to_owned(),
+                    _ => text.clone(),
+                };
+                assert!(top.starts_with(&marking), "{channel}: {text}");
+                assert!(
+                    text.contains("missed health appointments"),
+                    "{channel}: {text}"
+                );
+                assert!(
+                    text.contains("https://a.example/ack/v1.k1.42.x"),
+                    "{channel}: {text}"
+                );
+                for section in item.sections() {
+                    let body_line = section.body.lines().find(|l| l.trim().len() > 20);
+                    if let Some(line) = body_line {
+                        assert!(
+                            !text.contains(line.trim()),
+                            "{channel} holds the body: {line}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -118,10 +118,7 @@ impl<S: AllStores> ServerState<S> {
             }
         };
         let Some(stored) = stored else {
-            return Arc::new(ItemSummary {
-                title: id.to_owned(),
-                reflection_questions: Vec::new(),
-            });
+            return Arc::new(ItemSummary::unknown(id.to_owned()));
         };
         let summary = match parse_item(
             std::path::Path::new(&format!("{id} (stored)")),
@@ -129,10 +126,7 @@ impl<S: AllStores> ServerState<S> {
             &self.taxonomy,
         ) {
             Ok(item) => ItemSummary::of(&item),
-            Err(_) => ItemSummary {
-                title: stored.title,
-                reflection_questions: Vec::new(),
-            },
+            Err(_) => ItemSummary::unknown(stored.title),
         };
         let summary = Arc::new(summary);
         lock(&self.items).insert(key, summary.clone());
@@ -301,7 +295,9 @@ pub(crate) async fn ack_page<S: AllStores>(
     };
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
     let name = s.person_name(&delivery.recipient_id).await;
-    html(StatusCode::OK, confirm_page(&item.title, name.as_deref()))
+    // Every page is sent `Cache-Control: no-store`, so an
+    // OFFICIAL-SENSITIVE item read here is kept by no cache.
+    html(StatusCode::OK, confirm_page(&item, name.as_deref()))
 }
 
 /// Records the acknowledgement (a repeat changes nothing) and thanks.

@@ -22,6 +22,28 @@ pub trait Audiences: Send + Sync {
         kinds: &[String],
     ) -> impl Future<Output = Result<AudienceCounts, StoreError>> + Send;
 
+    /// How many of the audience counted under `kinds[index]` (their first
+    /// kind among `kinds`, as [`count_audience`](Self::count_audience)
+    /// counts them) have an address there at one of `domains` or a domain
+    /// under one (lower-case domain names): those an email channel with
+    /// `secure_domains` sends an OFFICIAL-SENSITIVE item in full.
+    fn count_at_domains(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+        index: usize,
+        domains: &[String],
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// The ids of the audience counted under `kinds[index]`, in id order:
+    /// for what differs per person on one channel (a text's length).
+    fn people_under(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+        index: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     /// The audience's members per team, teams without members left out.
     fn audience_by_team(
         &self,

@@ -127,6 +127,7 @@ mod export;
 mod format;
 mod in_flight;
 mod messages;
+pub mod sms;
 
 #[doc(hidden)]
 pub use export::shims as __shims;

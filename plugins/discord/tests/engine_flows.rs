@@ -557,3 +557,70 @@ async fn a_team_post_counts_each_members_acknowledgement_and_refuses_everyone_el
     );
     assert_eq!(fake.state().refusals, []);
 }
+
+/// Discord carries OFFICIAL by default: an OFFICIAL-SENSITIVE briefing
+/// reaches a linked practitioner as a marked notice embed with its summary
+/// and the signed link to read it, none of its text and no button; with
+/// `carries = "official-sensitive"` every embed of the whole briefing starts
+/// with the marking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_sensitive_briefing_is_a_notice_on_discord_unless_the_channel_carries_it() {
+    for (extra, full) in [("", false), ("carries = \"official-sensitive\"", true)] {
+        let fake = FakeDiscord::start().await;
+        let dir = project_with(&fake, "", extra).await;
+        let item = dir.path().join("content/7mb-neglect-seeing-the-child.md");
+        let text = std::fs::read_to_string(&item).unwrap().replacen(
+            "status = \"published\"",
+            "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"What a local review taught us about seeing the child.\"",
+            1,
+        );
+        std::fs::write(&item, text).unwrap();
+        let runner = runner(dir.path()).await;
+        fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+            .await;
+        let code = issue_code(
+            runner.store().as_ref(),
+            runner.link_codes(),
+            "p-amara-okafor",
+            1_774_605_600_000,
+        )
+        .await
+        .unwrap();
+        fake.run_command(AMARA, "link", &[("code", &code)]);
+        handle_next(&runner).await;
+        runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+        let channel = fake.dm_channel_of(AMARA).expect("a DM was opened to Amara");
+        let posts = fake.requests_to(&format!("POST /api/v10/channels/{channel}/messages"));
+        let embeds: Vec<String> = posts
+            .iter()
+            .flat_map(|p| p.body["embeds"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["description"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(!embeds.is_empty());
+        for embed in &embeds {
+            assert!(
+                embed.starts_with("**OFFICIAL\\-SENSITIVE**")
+                    || embed.starts_with("**OFFICIAL-SENSITIVE**"),
+                "{embed}"
+            );
+        }
+        let all = embeds.join("\n");
+        if full {
+            assert!(all.contains("Each agency saw part of the picture"), "{all}");
+        } else {
+            assert!(
+                !all.contains("Each agency saw part of the picture"),
+                "{all}"
+            );
+            assert!(all.contains("What a local review taught us"), "{all}");
+            assert!(all.contains("http://localhost:8080/ack/"), "{all}");
+            assert!(
+                posts
+                    .iter()
+                    .all(|p| p.body["components"].as_array().is_none_or(|c| c.is_empty())),
+                "no buttons on a notice"
+            );
+        }
+        runner.stop().await;
+    }
+}

@@ -36,6 +36,7 @@ fn renders(channel: Channel) -> Vec<(String, String)> {
         ack_url: Some(ACK.to_owned()),
         ack_token: Some("v1.k1.AbC-123_xyz".to_owned()),
         partnership_name: project.config.partnership.name.clone(),
+        carries: cascade_model::content::Classification::Official,
     };
     report
         .items

@@ -493,3 +493,78 @@ async fn a_rollout_over_the_per_minute_quota_finishes_in_the_windows_plan_predic
         .count();
     assert_eq!(sent_again, 5, "the quota's window survives a restart");
 }
+
+/// An OFFICIAL-SENSITIVE briefing on an email channel that lists nhs.net
+/// as a secure domain: the nhs.net address gets the whole briefing, the
+/// gmail.com address a notice with the signed link to read it on
+/// cascade's page; both are marked in the subject, at the top and at the
+/// bottom of each part, as the Government Security Classifications ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_sensitive_briefing_goes_in_full_to_nhs_net_and_as_a_notice_to_gmail() {
+    let server = SmtpServer::start();
+    let people: [Person; 2] = [
+        ("p-ann", "Ann Example", "ann.example@nhs.net"),
+        ("p-bea", "Bea Example", "bea.example@gmail.com"),
+    ];
+    let channel = email_channel(&server.channel_config(2)) + "secure_domains = [\"nhs.net\"]\n";
+    let dir = project(&people, &channel).await;
+    let content = dir.path().join("content/7mb-neglect-seeing-the-child.md");
+    let text = std::fs::read_to_string(&content).unwrap().replacen(
+        "status = \"published\"",
+        "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"What a local review taught us about seeing the child.\"",
+        1,
+    );
+    std::fs::write(&content, text).unwrap();
+    let runner = start(dir.path(), &rollout(dir.path(), 3), utc(2026, 3, 27, 8, 0)).await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.stop().await;
+
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    let body_sentence = "Each agency saw part of the picture";
+    for (_, _, address) in people {
+        let message = received
+            .iter()
+            .find(|m| m["rcpt_tos"][0] == address)
+            .unwrap_or_else(|| panic!("nothing reached {address}"));
+        assert_eq!(
+            header(message, "Subject"),
+            Some(format!("OFFICIAL-SENSITIVE: {TITLE}").as_str())
+        );
+        let text = part(message, "text/plain");
+        let html = part(message, "text/html");
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.first(), Some(&"OFFICIAL-SENSITIVE"), "{text}");
+        assert_eq!(lines.last(), Some(&"OFFICIAL-SENSITIVE"), "{text}");
+        let body = html
+            .split_once("<body")
+            .unwrap()
+            .1
+            .split_once('>')
+            .unwrap()
+            .1;
+        assert!(
+            body.trim_start().starts_with("<p style=\"margin:0 0 16px; font-weight:bold; letter-spacing:0.05em;\">OFFICIAL-SENSITIVE</p>"),
+            "{html}"
+        );
+        let before_close = body.rsplit_once("</body>").unwrap().0.trim_end();
+        assert!(before_close.ends_with("OFFICIAL-SENSITIVE</p>"), "{html}");
+        if address.ends_with("@nhs.net") {
+            assert!(text.contains(body_sentence), "{address}: {text}");
+            assert!(html.contains(body_sentence), "{address}: {html}");
+        } else {
+            assert!(!text.contains(body_sentence), "{address}: {text}");
+            assert!(!html.contains(body_sentence), "{address}: {html}");
+            assert!(
+                text.contains("What a local review taught us about seeing the child.")
+                    && text.contains("http://localhost:8080/ack/"),
+                "{text}"
+            );
+            assert!(html.contains("href=\"http://localhost:8080/ack/"), "{html}");
+        }
+    }
+}

@@ -58,6 +58,8 @@ async fn try_start(
         max_per_day: None,
         team_channels: Default::default(),
         retry: None,
+        carries: Default::default(),
+        secure_domains: Vec::new(),
     };
     host.start(&channel, base).await?;
     Ok(host)

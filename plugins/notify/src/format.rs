@@ -10,10 +10,7 @@ use cascade_plugin_api::{Format, SendRequest};
 use serde_json::{Map, Value, json};
 
 use crate::config::{Kind, NotifyConfig};
-
-/// Longest title a text message carries, in characters, so the notice
-/// stays within two fragments with a typical link.
-pub const SMS_TITLE_LIMIT: usize = 90;
+pub use cascade_plugin_api::sms::{Encoding, fragments, sanitise_sms, short_title, sms_notice};
 
 /// Why a request cannot become a Notify message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -85,24 +82,6 @@ fn is_title(line: &str) -> bool {
         && !line.contains("://")
 }
 
-/// A title cut to [`SMS_TITLE_LIMIT`] characters.
-fn short_title(title: &str) -> String {
-    if title.chars().count() > SMS_TITLE_LIMIT {
-        let cut: String = title.chars().take(SMS_TITLE_LIMIT - 1).collect();
-        format!("{}…", cut.trim_end())
-    } else {
-        title.to_owned()
-    }
-}
-
-/// The short notice a text message carries.
-pub fn sms_notice(title: &str, link: &str) -> String {
-    sanitise_sms(&format!(
-        "{}\nRead it and acknowledge: {link}",
-        short_title(title)
-    ))
-}
-
 /// The lines of a text that carry a web link, trimmed: a follow-up's
 /// choices ("Used it in practice: https://…").
 fn link_lines(text: &str) -> Vec<String> {
@@ -165,72 +144,6 @@ pub fn payload(config: &NotifyConfig, request: &SendRequest) -> Result<Value, Fo
     body.insert("personalisation".to_owned(), Value::Object(personalisation));
     body.insert("reference".to_owned(), json!(request.idempotency_key));
     Ok(Value::Object(body))
-}
-
-/// The GSM 03.38 basic character set, which a text message can carry at
-/// one character each.
-const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-/// The GSM extension table: each takes two characters (an escape first).
-const GSM_EXTENSION: &str = "^{}\\[~]|€\u{c}";
-
-/// Typographic characters Notify swaps for their GSM equivalents before
-/// sending, so they do not make a text Unicode.
-fn downgrade(c: char) -> Option<&'static str> {
-    Some(match c {
-        '‘' | '’' | '‛' | '′' => "'",
-        '“' | '”' | '„' | '″' => "\"",
-        '–' | '—' | '‐' | '‑' | '−' => "-",
-        '…' => "...",
-        '\u{a0}' | '\u{2002}' | '\u{2003}' | '\u{2009}' | '\t' => " ",
-        '•' => "-",
-        '\u{200B}' | '\u{FEFF}' => "",
-        _ => return None,
-    })
-}
-
-/// A text message as Notify sends it: typographic characters downgraded.
-pub fn sanitise_sms(text: &str) -> String {
-    text.chars()
-        .fold(String::with_capacity(text.len()), |mut out, c| {
-            match downgrade(c) {
-                Some(s) => out.push_str(s),
-                None => out.push(c),
-            }
-            out
-        })
-}
-
-/// How a text message is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Gsm7,
-    Ucs2,
-}
-
-/// The SMS fragments a text takes: GSM-7 fits 160 characters in one and
-/// 153 in each of several (extension characters count two); anything
-/// outside GSM-7 makes the whole text UCS-2, 70 in one and 67 in each of
-/// several (in UTF-16 units).
-pub fn fragments(text: &str) -> (Encoding, usize, usize) {
-    let text = sanitise_sms(text);
-    let gsm = text
-        .chars()
-        .all(|c| GSM_BASIC.contains(c) || GSM_EXTENSION.contains(c));
-    let (encoding, length, single, multi) = if gsm {
-        let length = text
-            .chars()
-            .map(|c| if GSM_EXTENSION.contains(c) { 2 } else { 1 })
-            .sum();
-        (Encoding::Gsm7, length, 160, 153)
-    } else {
-        (Encoding::Ucs2, text.encode_utf16().count(), 70, 67)
-    };
-    let count = match length {
-        0 => 0,
-        n if n <= single => 1,
-        n => n.div_ceil(multi),
-    };
-    (encoding, length, count)
 }
 
 /// Notify's error body, `{"status_code": …, "errors": [{"error": …,

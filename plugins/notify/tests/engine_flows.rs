@@ -35,6 +35,8 @@ struct Flow {
     runner: Runner<SqliteStore>,
     webhook: String,
     dir: tempfile::TempDir,
+    /// What `plan` said of text messages.
+    sms_lines: Vec<String>,
 }
 
 impl Flow {
@@ -42,10 +44,16 @@ impl Flow {
     /// the fake, an email outbox, a rollout over `channels` started, and
     /// cascade's webhook routes served.
     async fn start(channels: &str) -> Flow {
+        Flow::start_with(channels, |text| text).await
+    }
+
+    /// As [`start`](Self::start), with the briefing's file changed by `edit`.
+    async fn start_with(channels: &str, edit: fn(String) -> String) -> Flow {
         let fake = FakeNotify::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let webhook = format!("http://{}/webhooks", listener.local_addr().unwrap());
         let project = DemoProject::new()
+            .edit("content/7mb-neglect-seeing-the-child.md", edit)
             .only_people(&[])
             .write("directory/people.csv", PEOPLE);
         let config = format!(
@@ -129,6 +137,7 @@ after_days = 0
             runner,
             webhook,
             dir,
+            sms_lines: planned.sms_lines,
         }
     }
 
@@ -238,6 +247,59 @@ async fn people_with_a_mobile_get_a_text_and_the_others_an_email() {
     assert!(fragments <= 2, "{fragments} fragments: {text}");
     assert_eq!(acknowledge(&flow, link).await, 200);
     assert_eq!(acknowledgements(flow.runner.store().as_ref()).await, 1);
+}
+
+/// A text message never carries an item: an OFFICIAL-SENSITIVE briefing
+/// goes by text as the marked title and the signed link, and by Notify
+/// email (which carries OFFICIAL by default) as the marked notice. `plan`
+/// said how many fragments each person's text takes, as Notify counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_sensitive_briefing_goes_by_text_and_notify_email_as_a_marked_notice() {
+    let flow = Flow::start_with(r#"["notify-sms", "notify-email"]"#, |text| {
+        text.replacen(
+            "status = \"published\"",
+            "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"What a local review taught us about seeing the child.\"",
+            1,
+        )
+    })
+    .await;
+    flow.dispatch(utc(2026, 3, 27, 9, 0)).await;
+    let mut fragments = Vec::new();
+    for to in ["+447700900001", "+447700900002"] {
+        let text = flow.sent_to(to).personalisation["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            text.starts_with("OFFICIAL-SENSITIVE: Neglect: seeing the child\n"),
+            "{text}"
+        );
+        assert!(text.contains("http://localhost:8080/ack/"), "{text}");
+        assert!(!text.contains("Each agency saw part"), "{text}");
+        fragments.push(cascade_plugin_notify::fragments(&text).2);
+    }
+    assert_eq!(fragments[0], fragments[1]);
+    assert_eq!(
+        flow.sms_lines,
+        [format!(
+            "notify-sms: 2 people at {} fragments each; {} fragments in all for the first texts (GSM: 160 characters in one, 153 each when split)",
+            fragments[0],
+            2 * fragments[0]
+        )]
+    );
+    let ann = flow.sent_to("ann@agency.example");
+    assert_eq!(
+        ann.personalisation["subject"],
+        "OFFICIAL-SENSITIVE: Neglect: seeing the child"
+    );
+    let body = ann.personalisation["body"].as_str().unwrap();
+    assert!(body.contains("OFFICIAL-SENSITIVE"), "{body}");
+    assert!(
+        body.lines().next().unwrap().contains("OFFICIAL-SENSITIVE"),
+        "{body}"
+    );
+    assert!(!body.contains("Each agency saw part"), "{body}");
+    assert!(body.contains("What a local review taught us"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -110,6 +110,8 @@ async fn through_the_plugin(fake: &FakeTeams) -> Run {
         max_per_day: None,
         team_channels: Default::default(),
         retry: None,
+        carries: Default::default(),
+        secure_domains: Vec::new(),
     };
     host.start(&channel, secrets.path()).await.unwrap();
     let in_flight = host

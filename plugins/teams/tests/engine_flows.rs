@@ -736,3 +736,62 @@ async fn a_card_over_teams_size_limit_arrives_split_with_the_buttons_on_its_last
         })
         .await;
 }
+
+/// The demo's neglect briefing marked OFFICIAL-SENSITIVE.
+fn official_sensitive(project: DemoProject) -> DemoProject {
+    project.edit("content/7mb-neglect-seeing-the-child.md", |text| {
+        text.replacen(
+            "status = \"published\"",
+            "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"What a local review taught us about seeing the child.\"",
+            1,
+        )
+    })
+}
+
+/// Teams carries OFFICIAL by default: an OFFICIAL-SENSITIVE briefing
+/// arrives as one marked card with its summary and the signed link to
+/// read it, none of its text and no Acknowledge button. With `carries =
+/// "official-sensitive"` the briefing arrives in full, every card marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_sensitive_briefing_is_a_notice_on_teams_unless_the_channel_carries_it() {
+    for (entry, full) in [("", false), ("carries = \"official-sensitive\"", true)] {
+        let flow = Flow::start_with(ROLLOUT, entry, official_sensitive).await;
+        flow.link(TOM, "p-tom-reilly").await;
+        flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+        let conversation = flow.fake.personal_conversation(TOM);
+        let cards: Vec<Stored> = flow
+            .fake
+            .messages_in(&conversation)
+            .into_iter()
+            .filter(|m| m.activity["attachments"].is_array())
+            .collect();
+        assert!(!cards.is_empty());
+        let texts: Vec<String> = cards.iter().map(|c| shown(&c.activity).0).collect();
+        // Each card's first line after Teams' own "(1/2)" part marker
+        // carries the marking.
+        for text in &texts {
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !(l.is_empty() || l.starts_with('(') && l.ends_with(')')))
+                .unwrap_or_default();
+            assert!(first.contains("OFFICIAL-SENSITIVE"), "{text}");
+        }
+        let all = texts.join("\n");
+        if full {
+            assert!(all.contains("Each agency saw part of the picture"), "{all}");
+            assert_eq!(labels(cards.last().unwrap()), ["Acknowledge"], "{all}");
+        } else {
+            assert_eq!(cards.len(), 1, "{all}");
+            assert!(
+                !all.contains("Each agency saw part of the picture"),
+                "{all}"
+            );
+            assert!(all.contains("What a local review taught us"), "{all}");
+            let raw = cards[0].activity.to_string();
+            assert!(raw.contains("http://localhost:8080/ack/"), "{raw}");
+            assert!(labels(&cards[0]).is_empty(), "{all}");
+        }
+        flow.runner.stop().await;
+    }
+}

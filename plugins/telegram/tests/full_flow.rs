@@ -76,8 +76,15 @@ struct Flow {
 const WEBHOOK_SECRET: &str = "a-webhook-secret_for-tests";
 
 /// The demo project with the Telegram channel (long polling, or a webhook
-/// at `server`) and a longer neglect item, imported as `cascade import` does.
-async fn project(fake: &FakeBotApi, server: Option<&str>, chat_rate: &str) -> tempfile::TempDir {
+/// at `server`) and a longer neglect item, imported as `cascade import` does;
+/// with `carries`, the item is OFFICIAL-SENSITIVE and the Telegram channel
+/// carries what it says.
+async fn project_with(
+    fake: &FakeBotApi,
+    server: Option<&str>,
+    chat_rate: &str,
+    carries: Option<&str>,
+) -> tempfile::TempDir {
     let project = DemoProject::new();
     let mut channels = CHANNELS
         .replace("FAKE_URL", &fake.url)
@@ -102,10 +109,24 @@ async fn project(fake: &FakeBotApi, server: Option<&str>, chat_rate: &str) -> te
             );
         project = project.write("telegram-webhook-secret", WEBHOOK_SECRET);
     }
+    if let Some(carries) = carries {
+        channels = channels.replace(
+            "formats = [\"telegram\"]",
+            &format!("formats = [\"telegram\"]\ncarries = \"{carries}\""),
+        );
+    }
+    let sensitive = carries.is_some();
     project
         .channels(&channels)
         .write("telegram-token", format!("{TOKEN}\n"))
-        .edit("content/7mb-neglect-seeing-the-child.md", |mut item| {
+        .edit("content/7mb-neglect-seeing-the-child.md", move |mut item| {
+            if sensitive {
+                item = item.replacen(
+                    "status = \"published\"",
+                    "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"What a local review taught us about seeing the child.\"",
+                    1,
+                );
+            }
             for n in [2, 4] {
                 let heading = item
                     .lines()
@@ -135,6 +156,12 @@ impl Flow {
     /// As [`start`](Self::start), with the plugin sending at most
     /// `chat_rate` messages a second to one chat.
     async fn paced(webhook: bool, chat_rate: &str) -> Flow {
+        Flow::carrying(webhook, chat_rate, None).await
+    }
+
+    /// As [`paced`](Self::paced), the item OFFICIAL-SENSITIVE when
+    /// `carries` says what the Telegram channel carries.
+    async fn carrying(webhook: bool, chat_rate: &str, carries: Option<&str>) -> Flow {
         let fake = FakeBotApi::start().await;
         let listener = match webhook {
             true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
@@ -143,7 +170,7 @@ impl Flow {
         let server = listener
             .as_ref()
             .map(|l| format!("http://{}", l.local_addr().unwrap()));
-        let dir = project(&fake, server.as_deref(), chat_rate).await;
+        let dir = project_with(&fake, server.as_deref(), chat_rate, carries).await;
         let rollout = dir.path().join("rollouts").join("now.toml");
         std::fs::write(&rollout, ROLLOUT).unwrap();
         let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
@@ -339,6 +366,67 @@ async fn a_linked_practitioner_gets_a_three_part_briefing_acknowledges_and_sees_
         pending.text
     );
     assert_eq!(flow.fake.messages_in(TOM).len(), before + 1);
+    flow.runner.stop().await;
+}
+
+/// Telegram carries OFFICIAL by default: an OFFICIAL-SENSITIVE briefing
+/// reaches a linked practitioner as one marked notice with its summary and
+/// the signed link to read it, none of its text and no button to
+/// acknowledge unread. A Telegram channel that says it carries
+/// OFFICIAL-SENSITIVE gets the whole briefing, every part marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_sensitive_briefing_is_a_notice_on_telegram_unless_the_channel_carries_it() {
+    let flow = Flow::carrying(false, "1000", Some("official")).await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let messages = flow.fake.messages_in(TOM);
+    let notice = &messages[1..];
+    assert_eq!(notice.len(), 1, "{notice:#?}");
+    let text = &notice[0].text;
+    assert!(text.starts_with("OFFICIAL-SENSITIVE\n\n"), "{text}");
+    assert!(text.contains(TITLE), "{text}");
+    assert!(
+        text.contains("What a local review taught us about seeing the child."),
+        "{text}"
+    );
+    assert!(!text.contains("Practice note"), "{text}");
+    assert!(
+        !text.contains("Each agency saw part of the picture"),
+        "{text}"
+    );
+    let raw = flow
+        .fake
+        .requests_to("sendMessage")
+        .last()
+        .unwrap()
+        .body
+        .clone();
+    assert!(
+        raw.to_string().contains("http://localhost:8080/ack/"),
+        "{raw}"
+    );
+    assert!(notice[0].reply_markup.is_none(), "{notice:#?}");
+    flow.runner.stop().await;
+
+    let flow = Flow::carrying(false, "1000", Some("official-sensitive")).await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let messages = flow.fake.messages_in(TOM);
+    let briefing = &messages[1..];
+    // The marking on every part leaves less room: four parts, not three.
+    let parts = briefing.len();
+    assert_eq!(parts, 4, "{briefing:#?}");
+    for (n, part) in briefing.iter().enumerate() {
+        assert!(
+            part.text
+                .starts_with(&format!("OFFICIAL-SENSITIVE\n\n({}/{parts})\n", n + 1)),
+            "{}",
+            part.text
+        );
+        assert!(fake_bot_api::html::utf16_len(&part.text) <= 4096);
+    }
+    assert!(briefing.iter().any(|m| m.text.contains("Practice note")));
+    assert_eq!(labels(&briefing[parts - 1]), ["Acknowledge"]);
     flow.runner.stop().await;
 }
 

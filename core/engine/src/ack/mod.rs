@@ -10,7 +10,7 @@ pub mod token;
 pub use pages::{CASCADE_METHODS, CascadeForm, FieldProblem, Refusal};
 pub use token::{AckConfig, AckKeys, Claims, KeyError, PreviousKey, TokenError};
 
-use cascade_model::content::LearningItem;
+use cascade_model::content::{Classification, LearningItem};
 use cascade_privacy::PrivacyGuard;
 use chrono::NaiveDate;
 
@@ -24,14 +24,43 @@ pub struct ItemSummary {
     /// The list items of a 7-minute briefing's reflection section, as plain
     /// text; empty for other kinds.
     pub reflection_questions: Vec<String>,
+    pub classification: Classification,
+    /// The item to read on the page, as HTML sections (heading, body), for
+    /// an item whose notice sends people here: OFFICIAL-SENSITIVE items.
+    pub sections: Vec<(String, String)>,
 }
 
 impl ItemSummary {
     pub fn of(item: &LearningItem) -> ItemSummary {
         let reflection_questions = cascade_render::reflection_questions(item);
+        let sections = if item.classification > Classification::Official {
+            item.sections()
+                .iter()
+                .map(|s| {
+                    (
+                        s.title.clone(),
+                        cascade_render::markdown_to(cascade_render::Channel::EmailHtml, &s.body),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         ItemSummary {
             title: item.title.clone(),
             reflection_questions,
+            classification: item.classification,
+            sections,
+        }
+    }
+
+    /// What a page shows of an item version the store cannot give.
+    pub fn unknown(title: String) -> ItemSummary {
+        ItemSummary {
+            title,
+            reflection_questions: Vec::new(),
+            classification: Classification::Official,
+            sections: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! with real headings and labelled controls. Pure: values in, HTML out;
 //! every value is escaped here.
 
+use super::ItemSummary;
 use super::token::TokenError;
 use cascade_render::{Channel, escape};
 
@@ -45,9 +46,23 @@ input,select,textarea{font:inherit;color:#1a1a1a;background:#ffffff;border:2px s
 padding:.4rem;margin-top:.25rem;max-width:100%}\
 .hint{color:#3d3d3d;font-size:1rem;margin:.25rem 0 0}\
 .error{color:#a4000f;font-weight:600}\
-.summary{border:3px solid #a4000f;padding:.5rem 1rem;margin-bottom:1rem}";
+.summary{border:3px solid #a4000f;padding:.5rem 1rem;margin-bottom:1rem}\
+.marking{font-weight:700;letter-spacing:.05em;margin:0 0 1rem}\
+.item{border-top:1px solid #505a5f;border-bottom:1px solid #505a5f;margin:1rem 0;padding:.5rem 0}";
 
 fn page(title: &str, body: &str) -> String {
+    marked_page(title, body, None)
+}
+
+/// A page with the marking of its item's classification at its top and
+/// bottom, where the item has one.
+fn marked_page(title: &str, body: &str, marking: Option<&str>) -> String {
+    let body = match marking {
+        Some(marking) => format!(
+            "<p class=\"marking\">{marking}</p>\n{body}\n<p class=\"marking\">{marking}</p>"
+        ),
+        None => body.to_owned(),
+    };
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -57,23 +72,43 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// The page a link opens: it records nothing; its button does.
-pub fn confirm_page(item_title: &str, person_name: Option<&str>) -> String {
+/// The page a link opens: it records nothing; its button does. An item
+/// sent as a notice (OFFICIAL-SENSITIVE) is read here in full, between its
+/// markings, before the button.
+pub fn confirm_page(item: &ItemSummary, person_name: Option<&str>) -> String {
     let ask = match person_name {
         Some(name) => format!("{}, please confirm", esc(name)),
         None => "Please confirm".to_owned(),
     };
-    page(
-        "Confirm you have read this",
-        &format!(
-            "<h1>Confirm you have read this</h1>\n\
-             <p>{ask} that you have read:</p>\n\
-             <p><strong>{}</strong></p>\n\
-             <form method=\"post\">\n<button type=\"submit\">Confirm I have read this</button>\n</form>\n\
-             <p class=\"hint\">Nothing is recorded until you press the button.</p>",
-            esc(item_title)
-        ),
-    )
+    let marking = item.classification.marking();
+    if item.sections.is_empty() {
+        return marked_page(
+            "Confirm you have read this",
+            &format!(
+                "<h1>Confirm you have read this</h1>\n\
+                 <p>{ask} that you have read:</p>\n\
+                 <p><strong>{}</strong></p>\n\
+                 <form method=\"post\">\n<button type=\"submit\">Confirm I have read this</button>\n</form>\n\
+                 <p class=\"hint\">Nothing is recorded until you press the button.</p>",
+                esc(&item.title)
+            ),
+            marking,
+        );
+    }
+    let mut body = format!("<h1>{}</h1>\n<div class=\"item\">\n", esc(&item.title));
+    for (title, html) in &item.sections {
+        if !title.is_empty() {
+            body.push_str(&format!("<h2>{}</h2>\n", esc(title)));
+        }
+        body.push_str(html);
+        body.push('\n');
+    }
+    body.push_str(&format!(
+        "</div>\n<p>{ask} that you have read it.</p>\n\
+         <form method=\"post\">\n<button type=\"submit\">Confirm I have read this</button>\n</form>\n\
+         <p class=\"hint\">Nothing is recorded until you press the button.</p>"
+    ));
+    marked_page(&item.title, &body, marking)
 }
 
 /// What an answer link records, before anything is recorded: a GET shows
@@ -339,13 +374,47 @@ mod tests {
 
     #[test]
     fn pages_escape_what_they_show_and_load_nothing_from_elsewhere() {
-        let html = confirm_page("<script>alert(1)</script>", Some("Amy & \"Bo\""));
+        let html = confirm_page(
+            &ItemSummary::unknown("<script>alert(1)</script>".to_owned()),
+            Some("Amy & \"Bo\""),
+        );
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("Amy &amp; &quot;Bo&quot;"));
         assert!(!html.contains("<script"));
         assert!(!html.contains("src=") && !html.contains("http"));
         assert!(html.contains("<form method=\"post\">"));
         assert!(html.contains("<h1>"));
+    }
+
+    #[test]
+    fn a_sensitive_item_is_read_on_its_page_between_its_markings() {
+        let text = "+++\nkind = \"newsletter-item\"\nid = \"n-1\"\ntitle = \"Missed appointments\"\nthemes = [\"neglect\"]\nstatus = \"published\"\nnewsletter = \"Partnership Matters\"\nissue = \"2026-12\"\nclassification = \"official-sensitive\"\nsummary = \"What we learned.\"\n+++\n\nThe family moved twice <b>in a year</b>.\n";
+        let item = cascade_model::content::parse_item(
+            std::path::Path::new("n.md"),
+            text,
+            &cascade_model::content::Taxonomy::default(),
+        )
+        .unwrap();
+        let html = confirm_page(&ItemSummary::of(&item), Some("Sam"));
+        let body = html.split("<main>").nth(1).unwrap().trim_start();
+        assert!(
+            body.starts_with("<p class=\"marking\">OFFICIAL-SENSITIVE</p>"),
+            "{html}"
+        );
+        assert!(
+            body.trim_end()
+                .trim_end_matches("</html>")
+                .trim_end()
+                .trim_end_matches("</body>")
+                .trim_end()
+                .trim_end_matches("</main>")
+                .trim_end()
+                .ends_with("<p class=\"marking\">OFFICIAL-SENSITIVE</p>"),
+            "{html}"
+        );
+        assert!(html.contains("The family moved twice"), "{html}");
+        assert!(html.contains("<form method=\"post\">"));
+        assert!(!html.contains("<b>in a year</b>") || html.contains("&lt;b&gt;"));
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! reminder), a short chase for an escalation, a question with fixed answers
 //! for a follow-up. An item the privacy guard blocks is never sent.
 
-use super::{ChannelRoute, RolloutRuntime, World};
+use super::{ChannelRoute, Reading, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
 use crate::buttons::item_actions;
 use cascade_model::actions::{ActionKey, ActionRef};
 use cascade_model::content::Taxonomy;
 use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Action, MailingList, Message, MessagePart};
-use cascade_render::{Channel, RenderInput, Renderer, escape};
+use cascade_render::{
+    Channel, Notice, NoticeInput, RenderInput, Renderer, escape, mark, render_notice,
+};
 use cascade_store::ClaimedDelivery;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -148,6 +150,40 @@ impl Composer {
         let recipient = world
             .person(&row.recipient_id)
             .ok_or_else(|| format!("{} is no longer in the directory", row.recipient_id))?;
+        let address = world.address(&row.recipient_id, &route.instance);
+        let reading = route.reading(item.classification, address.as_deref().unwrap_or_default());
+        // Where the item may not go in full, the person gets a notice with
+        // a signed link to read it on cascade's page.
+        let notice = |prefix: &str| -> Result<(String, Vec<MessagePart>, Vec<Action>), String> {
+            let Reading::Notice(reason) = reading else {
+                unreachable!("a notice is made only for a notice reading");
+            };
+            let (config, keys) = self.ack_links.as_ref().ok_or_else(|| {
+                format!(
+                    "\"{}\" is {} and channel \"{}\" may not carry it, so it goes as a notice with a link to read it, and links need [ack] base_url in cascade.toml",
+                    item.id,
+                    item.classification.name().to_uppercase(),
+                    route.instance
+                )
+            })?;
+            let token = keys.sign(row.id, &row.recipient_id, now);
+            let input = NoticeInput {
+                person_name: recipient.display_name.clone(),
+                read_url: config.link(&token),
+                partnership_name: self.partnership_name.clone(),
+                reason,
+            };
+            let notice = Notice::of(item);
+            let parts = route
+                .formats
+                .iter()
+                .map(|&format| MessagePart {
+                    format: format.name().into(),
+                    chunks: vec![render_notice(&notice, format, &input)],
+                })
+                .collect();
+            Ok((format!("{prefix}{}", item.title), parts, Vec::new()))
+        };
         let text_of = |text: String| with_links(&route.formats, &text, &[]);
         // Where a channel has no buttons, its choices go as signed links.
         let links = |labelled: Vec<(String, LinkTo)>| -> Vec<(String, String)> {
@@ -168,7 +204,22 @@ impl Composer {
                 _ => Vec::new(),
             }
         };
-        let (subject, parts, actions) = match row.step_kind {
+        let reminder = if row.step_kind == StepKind::Reminder {
+            "Reminder: "
+        } else {
+            ""
+        };
+        let (subject, mut parts, actions) = match row.step_kind {
+            StepKind::Initial | StepKind::Reminder if matches!(reading, Reading::Notice(_)) => {
+                if let Some(finding) = &rollout.privacy_block {
+                    return Err(format!("the privacy guard blocked the item: {finding}"));
+                }
+                if rollout.definition.reacknowledge {
+                    notice("Changed: ")?
+                } else {
+                    notice(reminder)?
+                }
+            }
             StepKind::Initial | StepKind::Reminder if rollout.definition.reacknowledge => {
                 let changed = item.what_changed.as_deref().unwrap_or_default();
                 let text = format!(
@@ -197,6 +248,7 @@ impl Composer {
                     ack_url: token.as_ref().map(|(config, token)| config.link(token)),
                     ack_token: token.map(|(_, token)| token),
                     partnership_name: self.partnership_name.clone(),
+                    carries: item.classification,
                 };
                 let mut parts = Vec::new();
                 for &format in &route.formats {
@@ -208,11 +260,6 @@ impl Composer {
                         chunks,
                     });
                 }
-                let prefix = if row.step_kind == StepKind::Reminder {
-                    "Reminder: "
-                } else {
-                    ""
-                };
                 let today = now.with_timezone(&self.time_zone).date_naive();
                 let actions = item_actions(
                     &self.actions,
@@ -221,7 +268,7 @@ impl Composer {
                     route.forms,
                     today,
                 );
-                (format!("{prefix}{}", item.title), parts, actions)
+                (format!("{reminder}{}", item.title), parts, actions)
             }
             StepKind::Escalation => {
                 let subject_person = world
@@ -278,6 +325,24 @@ impl Composer {
                 let parts = with_links(&route.formats, &text, &links);
                 (format!("Follow-up: {}", item.title), parts, actions)
             }
+        };
+        // Messages about the item that are not the item itself (a change
+        // note, a chase, a follow-up) are marked as the item is; the item
+        // and its notice were marked as they were rendered.
+        let rendered = matches!(row.step_kind, StepKind::Initial | StepKind::Reminder)
+            && (matches!(reading, Reading::Notice(_)) || !rollout.definition.reacknowledge);
+        if !rendered {
+            for part in &mut parts {
+                if let Ok(format) = part.format.as_str().parse::<Channel>() {
+                    for chunk in &mut part.chunks {
+                        *chunk = mark(format, item.classification, chunk);
+                    }
+                }
+            }
+        }
+        let subject = match item.classification.marking() {
+            Some(marking) => format!("{marking}: {subject}"),
+            None => subject,
         };
         // The person's signed token (in their links) is machine-made: its
         // ids and expiry can read as any number, so it is not scanned.
@@ -356,6 +421,7 @@ impl Composer {
             ack_url: input.ack_url.as_ref().map(|_| URL_MARK.to_owned()),
             ack_token: input.ack_token.as_ref().map(|_| TOKEN_MARK.to_owned()),
             partnership_name: input.partnership_name.clone(),
+            carries: input.carries,
         };
         let chunks: Vec<Vec<Piece>> = self
             .renderer
@@ -464,6 +530,7 @@ pub fn paragraphs(format: Channel, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cascade_model::content::Classification;
     use cascade_render::{read_templates, sample_items};
     use std::path::Path;
 
@@ -492,6 +559,7 @@ mod tests {
             ack_url: url.map(str::to_owned),
             ack_token: url.map(|u| u.rsplit('/').next().unwrap().to_owned()),
             partnership_name: "Northshire Safeguarding Partnership".to_owned(),
+            carries: Classification::Official,
         }
     }
 
@@ -568,6 +636,7 @@ mod tests {
 #[cfg(test)]
 mod marks {
     use super::*;
+    use cascade_model::content::Classification;
 
     #[test]
     fn a_chunk_splits_at_every_stand_in_and_fills_back_in_order() {
@@ -591,6 +660,7 @@ mod marks {
             ack_url: Some("https://l.example/ack/t?a=1&b=2".to_owned()),
             ack_token: Some("t".to_owned()),
             partnership_name: String::new(),
+            carries: Classification::Official,
         };
         assert_eq!(
             fill(&[pieces], Channel::EmailHtml, &input),

@@ -256,6 +256,7 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
             ack_url: None,
             ack_token: None,
             partnership_name: self.composer.partnership_name.clone(),
+            carries: route.carries,
         };
         let mut parts = Vec::new();
         for &format in &route.formats {

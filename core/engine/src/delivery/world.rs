@@ -4,11 +4,11 @@
 //! rollout's definition, pinned item and step timetable.
 
 use super::DeliveryError;
-use cascade_model::content::{LearningItem, parse_item};
-use cascade_model::directory::{ChannelIdentity, Directory};
+use cascade_model::content::{Classification, LearningItem, parse_item};
+use cascade_model::directory::{ChannelIdentity, Directory, MOBILE_CHANNEL};
 use cascade_model::rollout::{Calendar, RolloutDefinition, Step, wave_steps};
 use cascade_privacy::PrivacyGuard;
-use cascade_render::Channel;
+use cascade_render::{Channel, NoticeReason};
 use cascade_store::{Outbox, Store, StoredRollout};
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,6 +38,63 @@ pub struct ChannelRoute {
     pub quota: Quota,
     /// The channel's own retry settings, over the engine's defaults.
     pub retry: cascade_plugin_host::RetryConfig,
+    /// The highest classification the channel carries in full.
+    pub carries: Classification,
+    /// Email domains that get OFFICIAL-SENSITIVE items in full here
+    /// although the channel carries only OFFICIAL (lower case).
+    pub secure_domains: Vec<String>,
+}
+
+/// How one person gets an item on one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The item's full text (marked when it needs a marking).
+    Full,
+    /// A notice with the title, summary and a signed link to read it.
+    Notice(NoticeReason),
+}
+
+impl ChannelRoute {
+    /// Whether this channel sends text messages, which carry only a short
+    /// notice (its people are addressed by their `mobile`).
+    pub fn is_text_message(&self) -> bool {
+        self.identity == MOBILE_CHANNEL
+    }
+
+    /// The highest classification the channel carries to `address`: its
+    /// own, or OFFICIAL-SENSITIVE for an email at a secure domain.
+    pub fn carries_to(&self, address: &str) -> Classification {
+        if self.is_text_message() {
+            return Classification::Official;
+        }
+        let domain = address
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.trim_end_matches('>').to_ascii_lowercase());
+        let secure = domain.is_some_and(|domain| {
+            self.secure_domains.iter().any(|secure| {
+                domain == *secure
+                    || domain
+                        .strip_suffix(secure.as_str())
+                        .is_some_and(|rest| rest.ends_with('.'))
+            })
+        });
+        if secure {
+            Classification::OfficialSensitive
+        } else {
+            self.carries
+        }
+    }
+
+    /// How the person at `address` gets an item of `classification` here.
+    pub fn reading(&self, classification: Classification, address: &str) -> Reading {
+        if classification <= self.carries_to(address) {
+            Reading::Full
+        } else if self.secure_domains.is_empty() || self.is_text_message() {
+            Reading::Notice(NoticeReason::Channel)
+        } else {
+            Reading::Notice(NoticeReason::Address)
+        }
+    }
 }
 
 /// A channel's sending quota, as its provider enforces it. Sends over it
@@ -414,5 +471,62 @@ mod quota_tests {
             Some("25,000 emails at 30 a minute and 10,000 a day: about 3 days")
         );
         assert_eq!(Quota::default().describe(100, "emails"), None);
+    }
+}
+
+#[cfg(test)]
+mod reading_tests {
+    use super::*;
+
+    fn route(identity: &str, carries: Classification, secure: &[&str]) -> ChannelRoute {
+        ChannelRoute {
+            instance: "c".to_owned(),
+            kind: "email".to_owned(),
+            identity: identity.to_owned(),
+            formats: vec![Channel::EmailText],
+            buttons: false,
+            forms: false,
+            channel_posts: false,
+            per_second: None,
+            quota: Quota::default(),
+            retry: Default::default(),
+            carries,
+            secure_domains: secure.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_sensitive_item_is_read_in_full_only_where_the_channel_or_domain_carries_it() {
+        use Classification::{Official, OfficialSensitive as Sensitive};
+        let email = route("email", Official, &["nhs.net"]);
+        for (address, full) in [
+            ("ann@nhs.net", true),
+            ("Ann <ann@Trust.NHS.net>", true),
+            ("bea@gmail.com", false),
+            ("dee@notnhs.net", false),
+            ("nhs.net@evil.example", false),
+            ("", false),
+        ] {
+            let expected = if full {
+                Reading::Full
+            } else {
+                Reading::Notice(NoticeReason::Address)
+            };
+            assert_eq!(email.reading(Sensitive, address), expected, "{address}");
+            assert_eq!(email.reading(Official, address), Reading::Full, "{address}");
+        }
+        let chat = route("telegram", Official, &[]);
+        assert_eq!(
+            chat.reading(Sensitive, "12345"),
+            Reading::Notice(NoticeReason::Channel)
+        );
+        let secure = route("email", Sensitive, &[]);
+        assert_eq!(secure.reading(Sensitive, "bea@gmail.com"), Reading::Full);
+        // A text message never carries the item, whatever it says.
+        let sms = route(MOBILE_CHANNEL, Sensitive, &["nhs.net"]);
+        assert_eq!(
+            sms.reading(Sensitive, "+447700900001"),
+            Reading::Notice(NoticeReason::Channel)
+        );
     }
 }

@@ -46,6 +46,8 @@ impl Demo {
             per_second: None,
             quota: Default::default(),
             retry: Default::default(),
+            carries: Default::default(),
+            secure_domains: Vec::new(),
         }];
         let calendar = Calendar::new("Europe/London", QuietHours::default()).unwrap();
         let guard = PrivacyGuard::new(&project.config.privacy).unwrap();

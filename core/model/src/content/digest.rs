@@ -7,7 +7,9 @@
 //! one acknowledgement covers the issue.
 
 use super::parse::{LoadedItem, parse_item};
-use super::{ItemKind, LearningItem, NewsletterItem, Status, Taxonomy, Version, slugify};
+use super::{
+    Classification, ItemKind, LearningItem, NewsletterItem, Status, Taxonomy, Version, slugify,
+};
 use chrono::NaiveDate;
 use std::path::Path;
 
@@ -96,6 +98,19 @@ pub fn newsletter_issue(
             _ => Status::Approved,
         };
     }
+    // The issue is as sensitive as its most sensitive article.
+    let classification = articles
+        .iter()
+        .map(|a| a.item.classification)
+        .max()
+        .unwrap_or_default();
+    let summary = (classification != Classification::Official).then(|| {
+        format!(
+            "{} articles of {newsletter}, {}",
+            articles.len(),
+            issue_label(issue)
+        )
+    });
     let item = LearningItem {
         id: digest_id(newsletter, issue),
         title: format!("{newsletter}: {}", issue_label(issue)),
@@ -104,6 +119,8 @@ pub fn newsletter_issue(
         links: Vec::new(),
         privacy_allow,
         what_changed: None,
+        classification,
+        summary,
         kind: ItemKind::NewsletterItem(NewsletterItem {
             newsletter: newsletter.to_owned(),
             issue: issue.to_owned(),

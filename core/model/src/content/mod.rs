@@ -34,6 +34,14 @@ pub struct LearningItem {
     /// What changed since the previous version, when the change is material:
     /// the note a re-acknowledgement round sends instead of the whole item.
     pub what_changed: Option<String>,
+    /// The item's marking under the Government Security Classifications:
+    /// which channels and addresses may carry its full text.
+    pub classification: Classification,
+    /// One line the item gives about itself, safe for any channel: what a
+    /// person gets, with a signed link to read the item on cascade's page,
+    /// where the channel may not carry the item. Required when
+    /// OFFICIAL-SENSITIVE.
+    pub summary: Option<String>,
     /// Kind-specific fields and body.
     pub kind: ItemKind,
     /// Content hash over front matter and body.
@@ -107,6 +115,63 @@ pub struct PrivacyAllow {
     /// Why it is safe to send; must not be empty.
     pub reason: String,
 }
+
+/// An item's classification under the Government Security Classifications.
+/// OFFICIAL-SENSITIVE is a handling caveat of OFFICIAL, so it sorts above
+/// it: a destination that may carry a classification may carry those below.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Classification {
+    #[default]
+    Official,
+    OfficialSensitive,
+}
+
+impl Classification {
+    pub const ALL: [Classification; 2] =
+        [Classification::Official, Classification::OfficialSensitive];
+
+    /// The spelling in front matter and `cascade.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Classification::Official => "official",
+            Classification::OfficialSensitive => "official-sensitive",
+        }
+    }
+
+    /// The marking at the top of each message and page, in capitals, or
+    /// `None`: OFFICIAL needs no marking by policy, and cascade leaves it
+    /// unmarked so the marking that is shown always means something.
+    pub fn marking(self) -> Option<&'static str> {
+        match self {
+            Classification::Official => None,
+            Classification::OfficialSensitive => Some("OFFICIAL-SENSITIVE"),
+        }
+    }
+
+    /// The value written, or every value allowed.
+    pub fn parse(name: &str) -> Result<Classification, String> {
+        Classification::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "use \"official\" (the default) or \"official-sensitive\"; \"{name}\" is not a classification"
+                )
+            })
+    }
+}
+
+impl fmt::Display for Classification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The longest `summary`, in characters: one line of a notice.
+pub const MAX_SUMMARY_CHARS: usize = 200;
 
 /// Publication and sharing status. Sharing and publishing differ: learning
 /// from a review is often shared while the report itself stays unpublished.

@@ -3,9 +3,9 @@
 //! problems in a file are reported at once.
 
 use super::{
-    ContentError, ItemKind, LearningItem, Link, NewsletterItem, PrivacyAllow, ReviewFinding,
-    ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status, Taxonomy, Version, is_slug,
-    slugify,
+    Classification, ContentError, ItemKind, LearningItem, Link, MAX_SUMMARY_CHARS, NewsletterItem,
+    PrivacyAllow, ReviewFinding, ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status,
+    Taxonomy, Version, is_slug, slugify,
 };
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,7 @@ pub fn parse_item(
     check_privacy_allow(&mut p, &raw.privacy_allow);
     check_links(&mut p, &raw.links);
     let kind = item_kind(&mut p, &raw, common.kind.as_deref(), &file, &front_line);
+    let (classification, summary) = classification(&mut p, &raw, &front_line);
 
     match (common.id, common.title, common.themes, common.status, kind) {
         (Some(id), Some(title), Some(themes), Some(status), Some(kind)) if p.errors.is_empty() => {
@@ -70,6 +71,8 @@ pub fn parse_item(
                 links: raw.links,
                 privacy_allow: raw.privacy_allow,
                 what_changed: optional(&raw.what_changed),
+                classification,
+                summary,
                 kind,
                 version: Version(String::new()),
             };
@@ -78,6 +81,63 @@ pub fn parse_item(
         }
         _ => Err(p.errors),
     }
+}
+
+/// The item's classification and its one-line summary: an unknown
+/// classification names the ones there are; an OFFICIAL-SENSITIVE item
+/// must say in one line what it is about, for the notice that goes where
+/// its full text may not.
+fn classification(
+    p: &mut Problems,
+    raw: &RawFrontMatter,
+    front_line: &dyn Fn(usize) -> usize,
+) -> (Classification, Option<String>) {
+    let classification = match &raw.classification {
+        None => Classification::Official,
+        Some(value) => match Classification::parse(value.get_ref().trim()) {
+            Ok(c) => c,
+            Err(help) => {
+                p.push(
+                    front_line(value.span().start),
+                    format!("unknown classification \"{}\"", value.get_ref().trim()),
+                    help,
+                );
+                Classification::Official
+            }
+        },
+    };
+    let summary = optional(&raw.summary);
+    if let (Some(text), Some(at)) = (&summary, &raw.summary) {
+        let line = front_line(at.span().start);
+        if text.contains(['\n', '\r']) {
+            p.push(
+                line,
+                "`summary` must be one line",
+                "write the summary as one sentence on one line; the item's body says the rest",
+            );
+        } else if text.chars().count() > MAX_SUMMARY_CHARS {
+            p.push(
+                line,
+                format!(
+                    "`summary` is {} characters; at most {MAX_SUMMARY_CHARS} fit a notice",
+                    text.chars().count()
+                ),
+                "shorten it to one sentence; the item's body says the rest",
+            );
+        }
+    }
+    if classification == Classification::OfficialSensitive && summary.is_none() {
+        let line = raw
+            .classification
+            .as_ref()
+            .map_or(1, |c| front_line(c.span().start));
+        p.push(
+            line,
+            "an OFFICIAL-SENSITIVE item needs a one-line `summary`",
+            "add summary = \"...\" to the front matter: one sentence, safe for any channel, that people get with a link to read the item where their channel may not carry it",
+        );
+    }
+    (classification, summary)
 }
 
 /// A content file cut at its two `+++` lines.
@@ -571,6 +631,9 @@ impl LearningItem {
             newsletter,
             issue,
             what_changed: self.what_changed.as_deref(),
+            classification: (self.classification != Classification::Official)
+                .then_some(self.classification.name()),
+            summary: self.summary.as_deref(),
             links: &self.links,
             privacy_allow: &self.privacy_allow,
         };
@@ -619,6 +682,12 @@ struct CanonicalFrontMatter<'a> {
     issue: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     what_changed: Option<&'a str>,
+    /// Left out when OFFICIAL, so items written before classifications
+    /// keep their versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    classification: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
     #[serde(skip_serializing_if = "<[Link]>::is_empty")]
     links: &'a [Link],
     #[serde(skip_serializing_if = "<[PrivacyAllow]>::is_empty")]
@@ -642,6 +711,8 @@ struct RawFrontMatter {
     newsletter: Option<Spanned<String>>,
     issue: Option<Spanned<String>>,
     what_changed: Option<Spanned<String>>,
+    classification: Option<Spanned<String>>,
+    summary: Option<Spanned<String>>,
     #[serde(default)]
     links: Vec<Link>,
     #[serde(default)]

@@ -363,3 +363,80 @@ fn a_what_changed_note_is_kept_and_round_trips() {
     assert_ne!(item.version, parse(BRIEFING).unwrap().version);
     assert_eq!(parse(&item.to_markdown()).unwrap(), item);
 }
+
+#[test]
+fn an_official_sensitive_item_keeps_its_classification_and_summary_through_its_markdown() {
+    let text = BRIEFING.replace(
+        "status = \"published\"",
+        "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"Learning on neglect from a local review.\"",
+    );
+    let item = parse(&text).unwrap();
+    assert_eq!(item.classification, Classification::OfficialSensitive);
+    assert_eq!(
+        item.summary.as_deref(),
+        Some("Learning on neglect from a local review.")
+    );
+    assert_ne!(item.version, parse(BRIEFING).unwrap().version);
+    assert_eq!(parse(&item.to_markdown()).unwrap(), item);
+}
+
+#[test]
+fn an_item_without_a_classification_is_official_and_keeps_its_version() {
+    let item = parse(BRIEFING).unwrap();
+    assert_eq!(item.classification, Classification::Official);
+    let said = parse(&BRIEFING.replace(
+        "status = \"published\"",
+        "status = \"published\"\nclassification = \"official\"",
+    ))
+    .unwrap();
+    assert_eq!(said.version, item.version);
+    assert!(!item.to_markdown().contains("classification"));
+}
+
+#[test]
+fn an_official_sensitive_item_without_a_summary_is_refused_at_its_line() {
+    let text = BRIEFING.replace(
+        "status = \"published\"",
+        "status = \"published\"\nclassification = \"official-sensitive\"",
+    );
+    let error = first_error(&text);
+    assert_eq!(error.at.line, 8);
+    assert!(
+        error.message.contains("needs a one-line `summary`"),
+        "{error}"
+    );
+    assert!(
+        error.help.as_deref().unwrap().contains("summary = "),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unknown_classification_names_the_allowed_values() {
+    let text = BRIEFING.replace(
+        "status = \"published\"",
+        "status = \"published\"\nclassification = \"secret\"",
+    );
+    let error = first_error(&text);
+    assert_eq!(error.at.line, 8);
+    assert!(
+        error.message.contains("unknown classification \"secret\""),
+        "{error}"
+    );
+    let help = error.help.unwrap();
+    assert!(
+        help.contains("\"official\"") && help.contains("\"official-sensitive\""),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_summary_on_two_lines_is_refused() {
+    let text = BRIEFING.replace(
+        "status = \"published\"",
+        "status = \"published\"\nclassification = \"official-sensitive\"\nsummary = \"\"\"\nOne.\nTwo.\"\"\"",
+    );
+    let error = first_error(&text);
+    assert_eq!(error.at.line, 9);
+    assert!(error.message.contains("one line"), "{error}");
+}

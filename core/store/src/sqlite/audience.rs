@@ -171,6 +171,33 @@ pub(super) async fn reached_before(
     .await?)
 }
 
+/// Pushes the audience `a` of members in a wave, not reached before, whose
+/// first kind among `kinds` is `kinds[index]`, up to an open `EXISTS` over
+/// their identity `i` there (the caller adds conditions and closes it).
+fn push_first_kind(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    query: &AudienceQuery,
+    reached: bool,
+    kinds: &[String],
+    index: usize,
+) {
+    push_audience(q, query, reached);
+    q.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
+    for earlier in &kinds[..index] {
+        q.push(
+            " AND NOT EXISTS (SELECT 1 FROM channel_identities i
+               WHERE i.person_id = a.person_id AND i.unreachable_at IS NULL AND i.channel = ",
+        );
+        q.push_bind(earlier.clone());
+        q.push(")");
+    }
+    q.push(
+        " AND EXISTS (SELECT 1 FROM channel_identities i
+           WHERE i.person_id = a.person_id AND i.unreachable_at IS NULL AND i.channel = ",
+    );
+    q.push_bind(kinds[index].clone());
+}
+
 /// Pushes the first send of a member of wave `a.wave`.
 pub(super) fn push_first_due(q: &mut QueryBuilder<'_, Sqlite>, audience: &AudienceQuery) {
     if audience.waves.is_empty() {
@@ -246,6 +273,53 @@ impl Audiences for SqliteStore {
             });
         }
         Ok(counts)
+    }
+
+    async fn count_at_domains(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+        index: usize,
+        domains: &[String],
+    ) -> Result<usize, StoreError> {
+        if index >= kinds.len() || domains.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*) FROM ");
+        push_first_kind(&mut q, query, reached, kinds, index);
+        q.push(" AND (");
+        for (n, domain) in domains.iter().enumerate() {
+            if n > 0 {
+                q.push(" OR ");
+            }
+            // The domain after the last @, with a closing > of "Name <a@b>" dropped.
+            q.push("rtrim(lower(substr(i.address, instr(i.address, '@') + 1)), '>') IN (");
+            q.push_bind(domain.clone());
+            q.push(") OR rtrim(lower(substr(i.address, instr(i.address, '@') + 1)), '>') LIKE ");
+            q.push_bind(format!("%.{domain}"));
+        }
+        q.push("))");
+        let n: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
+        Ok(count(n))
+    }
+
+    async fn people_under(
+        &self,
+        query: &AudienceQuery,
+        kinds: &[String],
+        index: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        if index >= kinds.len() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.person_id FROM ");
+        push_first_kind(&mut q, query, reached, kinds, index);
+        q.push(") ORDER BY a.person_id");
+        Ok(q.build_query_scalar().fetch_all(&mut *conn).await?)
     }
 
     async fn audience_by_team(&self, query: &AudienceQuery) -> Result<Vec<TeamTally>, StoreError> {

@@ -51,6 +51,8 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
         max_per_day: None,
         team_channels: Default::default(),
         retry: None,
+        carries: Default::default(),
+        secure_domains: Vec::new(),
     }
 }
 

@@ -78,6 +78,8 @@ pub async fn try_start(
         max_per_day: None,
         team_channels: Default::default(),
         retry: None,
+        carries: Default::default(),
+        secure_domains: Vec::new(),
     };
     host.start(&channel, dir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -79,6 +79,8 @@ impl Harness {
             max_per_day: None,
             team_channels: Default::default(),
             retry: None,
+            carries: Default::default(),
+            secure_domains: Vec::new(),
         };
         host.start(&channel, secrets.path()).await?;
         Ok(Harness {

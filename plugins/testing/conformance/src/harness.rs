@@ -132,6 +132,8 @@ impl<P: ChatProvider> Running<P> {
             max_per_day: None,
             team_channels: BTreeMap::new(),
             retry: None,
+            carries: Default::default(),
+            secure_domains: Vec::new(),
         };
         host.start(&channel, secret_dir.path())
             .await
