@@ -667,7 +667,13 @@ pub const FIELDS: &[Field] = &[
     f("rollout_counts", "dead", NotPersonal, "", CASCADE),
     f("inbox", "id", NotPersonal, "", CASCADE),
     f("inbox", "channel", NotPersonal, "", CASCADE),
-    f("inbox", "event_id", NotPersonal, "the provider's id of an inbound event", PROVIDER),
+    f(
+        "inbox",
+        "event_id",
+        NotPersonal,
+        "the provider's id of an inbound event",
+        PROVIDER,
+    ),
     f(
         "inbox",
         "event",

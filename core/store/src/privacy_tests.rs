@@ -251,7 +251,13 @@ async fn bob_everywhere() -> Project {
         .await
         .unwrap();
     store
-        .state_put("chat:telegram", "555000111", r#"{"step":"teams"}"#, None, 7_000)
+        .state_put(
+            "chat:telegram",
+            "555000111",
+            r#"{"step":"teams"}"#,
+            None,
+            7_000,
+        )
         .await
         .unwrap();
     store

@@ -73,6 +73,9 @@ impl ChannelPlugin for DiscordChannel {
                     config.guild_id, config.api_url
                 )
             })?;
+        runtime
+            .block_on(rest.check_gateway())
+            .map_err(|reason| format!("{reason} (asked {})", config.api_url))?;
         let mut http = HttpBuilder::new(&config.token)
             .application_id(ApplicationId::new(config.application_id))
             // serenity's ratelimiter ignores the proxy (see ratelimit.rs);

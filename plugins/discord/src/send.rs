@@ -251,6 +251,32 @@ impl Rest {
         .map(drop)
     }
 
+    /// Asks Discord where its gateway is, as the gateway client will
+    /// (`GET /gateway/bot`), so a start fails with a reason a person can act
+    /// on rather than a gateway that never connects: a wrong `api_url`, an
+    /// answer without a websocket address, or no session starts left today
+    /// (Discord allows about 1,000 a day; a crash loop can use them up).
+    pub async fn check_gateway(&self) -> Result<(), String> {
+        let info = self
+            .call(LightMethod::Get, Route::GatewayBot, None::<&()>)
+            .await
+            .map_err(|error| format!("Discord did not say where its gateway is: {error}"))?;
+        let url = info["url"].as_str().unwrap_or_default();
+        if !(url.starts_with("wss://") || url.starts_with("ws://")) {
+            return Err(format!(
+                "Discord's answer to GET /gateway/bot has no websocket address (url {url:?}); check `api_url`"
+            ));
+        }
+        let limit = &info["session_start_limit"];
+        if limit["remaining"].as_u64() == Some(0) {
+            let minutes = limit["reset_after"].as_u64().unwrap_or(0).div_ceil(60_000);
+            return Err(format!(
+                "Discord allows the bot no more gateway sessions until its daily limit resets in about {minutes} minutes (something restarted it too often); cascade tries again"
+            ));
+        }
+        Ok(())
+    }
+
     /// Answers an interaction within Discord's three seconds.
     pub async fn respond(
         &self,

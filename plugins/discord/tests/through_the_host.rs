@@ -1117,6 +1117,35 @@ async fn a_gateway_that_refuses_the_bot_shows_the_channel_down_with_the_reason()
     bot.stop().await;
 }
 
+/// `cascade doctor` and `serve` start each channel; a Discord that has no
+/// gateway sessions left for the bot today (or no gateway address) fails
+/// the start with the reason, instead of a start that looks fine and a
+/// gateway that never connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_fails_with_the_reason_when_discord_has_no_gateway_for_the_bot() {
+    let fake = FakeDiscord::start().await;
+    fake.state().session_starts_remaining = Some(0);
+    let Err(error) = Bot::try_start(&fake, json!({})).await else {
+        panic!("the channel started")
+    };
+    assert!(error.contains("no more gateway sessions"), "{error}");
+    assert!(error.contains("240 minutes"), "{error}");
+    assert_eq!(fake.state().identifies, 0, "no IDENTIFY was tried");
+
+    let fake = FakeDiscord::start().await;
+    fake.fail_next("GET /api/v10/gateway/bot", Fault::Status(404));
+    let Err(error) = Bot::try_start(&fake, json!({})).await else {
+        panic!("the channel started")
+    };
+    assert!(
+        error.contains("did not say where its gateway is"),
+        "{error}"
+    );
+
+    let fake = FakeDiscord::start().await;
+    Bot::try_start(&fake, json!({})).await.unwrap().stop().await;
+}
+
 // ---- Restarts: what the plugin keeps lives in the host's store ------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

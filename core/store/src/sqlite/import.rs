@@ -219,8 +219,11 @@ async fn people(
             .iter()
             .filter_map(|(person, before)| before.map(|old| (*person, old)))
             .flat_map(|(person, old)| {
-                let email = (old.email != person.email)
-                    .then_some((person.id.as_str(), EMAIL_CHANNEL, old.email.as_str()));
+                let email = (old.email != person.email).then_some((
+                    person.id.as_str(),
+                    EMAIL_CHANNEL,
+                    old.email.as_str(),
+                ));
                 let mobile = old
                     .mobile
                     .as_deref()

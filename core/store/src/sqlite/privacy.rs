@@ -389,13 +389,16 @@ pub(super) async fn erase_in(
         mentions.push(old);
         for (table, columns, kind) in [
             ("inbox", &["event"][..], "stored_inbound_events"),
-            ("plugin_state", &["key", "value"][..], "chat_and_plugin_state"),
+            (
+                "plugin_state",
+                &["key", "value"][..],
+                "chat_and_plugin_state",
+            ),
         ] {
             let any = columns
                 .iter()
                 .flat_map(|c| {
-                    (1..=mentions.len())
-                        .map(move |i| format!("{} LIKE ?{i} ESCAPE '\\'", quote(c)))
+                    (1..=mentions.len()).map(move |i| format!("{} LIKE ?{i} ESCAPE '\\'", quote(c)))
                 })
                 .collect::<Vec<_>>()
                 .join(" OR ");

@@ -97,6 +97,9 @@ pub struct FakeState {
     /// A close code every IDENTIFY is answered with (4014: the bot asked
     /// for privileged intents the application is not allowed).
     pub refuse_identify_with: Option<u16>,
+    /// What `GET /gateway/bot` says of the day's session starts left
+    /// (Discord allows 1,000 IDENTIFYs a day; none: 999).
+    pub session_starts_remaining: Option<u64>,
 }
 
 impl FakeState {
@@ -745,11 +748,14 @@ fn handle(
     };
     let (status, json) = match (method.as_str(), segments.as_slice()) {
         ("GET", ["gateway"]) => (200, json!({"url": format!("ws://{}/gateway", fake.addr)})),
-        ("GET", ["gateway", "bot"]) => (
-            200,
-            json!({"url": format!("ws://{}/gateway", fake.addr), "shards": 1,
-                   "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}}),
-        ),
+        ("GET", ["gateway", "bot"]) => {
+            let remaining = state.session_starts_remaining.unwrap_or(999);
+            (
+                200,
+                json!({"url": format!("ws://{}/gateway", fake.addr), "shards": 1,
+                       "session_start_limit": {"total": 1000, "remaining": remaining, "reset_after": 14400000, "max_concurrency": 1}}),
+            )
+        }
         ("PUT", ["applications", app, "guilds", guild, "commands"]) => {
             if *app != APPLICATION_ID || *guild != GUILD_ID {
                 error(404, 10002, "Unknown Application")

@@ -58,7 +58,9 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
 
 impl Bot {
     pub async fn start(fake: &FakeDiscord, extra: Value) -> Bot {
-        Bot::start_with(fake, extra, None).await
+        Bot::start_with(fake, extra, None)
+            .await
+            .unwrap_or_else(|e| panic!("the Discord channel did not start: {e}"))
     }
 
     /// As [`Bot::start`], with the engine's durable service over `store`
@@ -66,10 +68,16 @@ impl Bot {
     /// `cascade serve`: a bot started again over the same store file is a
     /// restart.
     pub async fn start_durable(fake: &FakeDiscord, extra: Value, store: &std::path::Path) -> Bot {
-        Bot::start_with(fake, extra, Some(store)).await
+        Bot::start_with(fake, extra, Some(store))
+            .await
+            .unwrap_or_else(|e| panic!("the Discord channel did not start: {e}"))
     }
 
-    async fn start_with(fake: &FakeDiscord, extra: Value, store: Option<&std::path::Path>) -> Bot {
+    async fn start_with(
+        fake: &FakeDiscord,
+        extra: Value,
+        store: Option<&std::path::Path>,
+    ) -> Result<Bot, String> {
         let secrets = tempfile::tempdir().unwrap();
         std::fs::write(secrets.path().join("discord-token"), format!("{TOKEN}\n")).unwrap();
         let (tx, inbound) = mpsc::unbounded_channel();
@@ -103,12 +111,17 @@ impl Bot {
         }
         host.start(&channel_config(fake, extra), secrets.path())
             .await
-            .unwrap_or_else(|e| panic!("the Discord channel did not start: {e}"));
-        Bot {
+            .map_err(|e| e.to_string())?;
+        Ok(Bot {
             host,
             inbound,
             _secrets: secrets,
-        }
+        })
+    }
+
+    /// Starts the channel and gives back why it did not start, if it did not.
+    pub async fn try_start(fake: &FakeDiscord, extra: Value) -> Result<Bot, String> {
+        Self::start_with(fake, extra, None).await
     }
 
     pub async fn send(&self, request: &SendRequest) -> SendResult {
