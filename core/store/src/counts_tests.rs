@@ -32,6 +32,8 @@ fn item(version: &str) -> LearningItem {
         links: Vec::new(),
         privacy_allow: Vec::new(),
         what_changed: None,
+        classification: Default::default(),
+        summary: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {
             newsletter: "Partnership Matters".to_owned(),
             issue: "2026-03".to_owned(),
