@@ -64,7 +64,7 @@ after_days = 0
 struct Flow {
     fake: FakeTeams,
     runner: Runner<SqliteStore>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Flow {
@@ -141,11 +141,7 @@ secrets = {{ app_password = {{ file = "teams-app-password" }} }}
             let limits = cascade_server::ServerConfig::default();
             cascade_server::serve(listener, app, &limits, std::future::pending()).await
         });
-        Flow {
-            fake,
-            runner,
-            _dir: dir,
-        }
+        Flow { fake, runner, dir }
     }
 
     /// Lets the runner handle the plugin's next event at `now`.
@@ -618,31 +614,32 @@ async fn a_429_is_waited_out_and_a_blocked_bot_falls_back_to_email() {
     flow.runner.stop().await;
 }
 
+/// Amara champions 60 more teams: her confirmation form lists them all, so
+/// the item and its buttons are more than Teams takes in one card.
+fn sixty_localities(project: DemoProject) -> DemoProject {
+    let ids: Vec<String> = (1..=60).map(|n| format!("locality-{n:03}")).collect();
+    let listed = ids.join(";");
+    project
+        .edit("directory/teams.csv", |teams| {
+            let mut teams = teams.trim_end().to_owned();
+            for id in &ids {
+                teams.push_str(&format!(
+                    "\n{id},nb-council,Children's Social Care locality team {id} (early help)"
+                ));
+            }
+            teams + "\n"
+        })
+        .edit("directory/champions.csv", |champions| {
+            champions.replace(
+                "p-amara-okafor,neglect,cs-north;mash",
+                &format!("p-amara-okafor,neglect,cs-north;mash;{listed}"),
+            )
+        })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_over_teams_size_limit_arrives_split_with_the_buttons_on_its_last_part() {
-    // A champion for 60 teams: her confirmation form lists them all, so
-    // the item and its buttons are more than Teams takes in one card.
-    let flow = Flow::start_with(ROLLOUT, "", |project| {
-        let ids: Vec<String> = (1..=60).map(|n| format!("locality-{n:03}")).collect();
-        let listed = ids.join(";");
-        project
-            .edit("directory/teams.csv", |teams| {
-                let mut teams = teams.trim_end().to_owned();
-                for id in &ids {
-                    teams.push_str(&format!(
-                        "\n{id},nb-council,Children's Social Care locality team {id} (early help)"
-                    ));
-                }
-                teams + "\n"
-            })
-            .edit("directory/champions.csv", |champions| {
-                champions.replace(
-                    "p-amara-okafor,neglect,cs-north;mash",
-                    &format!("p-amara-okafor,neglect,cs-north;mash;{listed}"),
-                )
-            })
-    })
-    .await;
+    let flow = Flow::start_with(ROLLOUT, "", sixty_localities).await;
     flow.link(AMARA, "p-amara-okafor").await;
     flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
 
@@ -794,4 +791,52 @@ async fn an_official_sensitive_briefing_is_a_notice_on_teams_unless_the_channel_
         }
         flow.runner.stop().await;
     }
+}
+
+/// A split card whose second part Teams refused (429) is retried after
+/// cascade restarts: the parts posted before the restart are kept in the
+/// store (the host's plugin state), so only the missing parts are posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_split_card_posts_only_its_missing_parts() {
+    let flow = Flow::start_with(ROLLOUT, "", sixty_localities).await;
+    flow.link(AMARA, "p-amara-okafor").await;
+    // The first card goes; Teams answers the second with 429.
+    flow.fake.refuse_with_retry_after(1, 120);
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let conversation = flow.fake.personal_conversation(AMARA);
+    let cards = |fake: &FakeTeams| -> Vec<String> {
+        fake.messages_in(&conversation)
+            .into_iter()
+            .filter(|m| m.activity["attachments"].is_array())
+            .map(|m| shown(&m.activity).0)
+            .collect()
+    };
+    let before = cards(&flow.fake);
+    assert_eq!(before.len(), 1, "{before:?}");
+    flow.runner.stop().await;
+
+    // cascade restarts over the same project and store.
+    let engine = Engine::open(Project::open(flow.dir.path()).unwrap(), true)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    let runner = engine
+        .runner(DispatchSettings {
+            backoff_base: Duration::from_secs(60),
+            ..DispatchSettings::default()
+        })
+        .await
+        .unwrap();
+    runner.tick(utc(2026, 3, 27, 9, 10)).await.unwrap();
+    let after = cards(&flow.fake);
+    let n = after.len();
+    assert!(n >= 2, "{after:?}");
+    for (i, text) in after.iter().enumerate() {
+        assert!(
+            text.starts_with(&format!("({}/{n})", i + 1)),
+            "part {} is {text}",
+            i + 1
+        );
+    }
+    assert_eq!(after[0], before[0], "the first part was not posted again");
+    runner.stop().await;
 }
