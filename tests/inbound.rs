@@ -498,3 +498,39 @@ async fn a_follow_up_answer_is_recorded_once_with_its_label() {
         )]
     );
 }
+
+/// A stored event whose handling counted a refusal, when cascade stopped
+/// before the event was marked handled: handled again from the inbox at
+/// the next start, its refusal is not counted a second time.
+#[tokio::test]
+async fn a_refused_event_handled_again_after_a_crash_is_counted_once() {
+    use cascade_store::Inbox;
+    let (_dir, runner) = everyone_now().await;
+    let store = &**runner.store();
+    let now = utc(2026, 3, 27, 9, 0);
+    let mut forged = press("tg-nobody", "forged.1");
+    forged.instance = "outbox".to_owned();
+    forged.event.event_id = Some("700001".to_owned());
+    store
+        .inbox_insert(
+            "outbox",
+            "700001",
+            &serde_json::to_string(&forged.event).unwrap(),
+            now.timestamp_millis(),
+        )
+        .await
+        .unwrap();
+    // Handled as the engine handles it, up to the crash: the refusal is
+    // counted, and the engine never gets to its own mark.
+    let outcome = handle(&runner, &forged, "email", now.timestamp_millis())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, InboundOutcome::Refused { .. }),
+        "{outcome:?}"
+    );
+    // The next start handles what the inbox still holds.
+    runner.handle_inbound(now).await.unwrap();
+    assert_eq!(refusals(store).await.iter().map(|r| r.1).sum::<i64>(), 1);
+    assert!(store.inbox_pending().await.unwrap().is_empty());
+}

@@ -145,6 +145,19 @@ pub trait Evidence: Send + Sync {
         at: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Counts the refusal of a stored inbound event (see [`crate::Inbox`])
+    /// and marks the event handled, in one transaction: an event handled
+    /// again after a crash is counted once. `false` when it had been
+    /// handled already, so nothing was counted.
+    fn count_refusal_of_event(
+        &self,
+        channel: &str,
+        event_id: &str,
+        method: AckMethod,
+        reason: &str,
+        at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Keeps the keyed hash (see `inbound::LinkCodeKey`) of a new one-time
     /// code for a person.
     fn create_link_code(

@@ -20,6 +20,8 @@ pub(super) struct Origin<'e> {
     pub account: &'e str,
     /// The channel instance it came through.
     pub channel: &'e str,
+    /// The event's id when it came through the store's inbox.
+    pub event_id: Option<&'e str>,
     pub now: i64,
 }
 
@@ -176,6 +178,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             account,
             channel,
             now,
+            ..
         } = from;
         let Some(code) = code else {
             return Ok(Handled {
@@ -271,12 +274,11 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         let Some(item) = item else {
             return self
                 .refuse(
-                    channel,
+                    from,
                     Some(&person),
                     None,
                     method,
                     Refusal::NothingToAcknowledge,
-                    now,
                 )
                 .await;
         };
@@ -289,15 +291,8 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             Ok(acknowledged) => Ok(self.acknowledged(person, acknowledged, now).await),
             // The delivery of a pending item is gone: nothing to name.
             Err(Denied::Refused(Refused::NoSuchDelivery)) => {
-                self.refuse(
-                    channel,
-                    Some(&person),
-                    None,
-                    method,
-                    Refusal::UnknownDelivery,
-                    now,
-                )
-                .await
+                self.refuse(from, Some(&person), None, method, Refusal::UnknownDelivery)
+                    .await
             }
             Err(denied) => {
                 self.denied(denied, &person, Some(item.delivery_id), method, from)
@@ -320,12 +315,11 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             Some(person) => Ok(Ok(person)),
             None => Ok(Err(self
                 .refuse(
-                    from.channel,
+                    from,
                     None,
                     None,
                     AckMethod::Command,
                     Refusal::UnlinkedAccount,
-                    from.now,
                 )
                 .await?)),
         }
@@ -333,15 +327,8 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
 
     /// A button id this engine did not sign, refused and logged.
     async fn forged(&self, from: Origin<'_>) -> Result<Handled, Unavailable> {
-        self.refuse(
-            from.channel,
-            None,
-            None,
-            AckMethod::Button,
-            Refusal::ForgedAction,
-            from.now,
-        )
-        .await
+        self.refuse(from, None, None, AckMethod::Button, Refusal::ForgedAction)
+            .await
     }
 
     /// A choice button of a cascade confirmation in progress.

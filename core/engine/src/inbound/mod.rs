@@ -395,13 +395,13 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
 
     async fn refuse(
         &self,
-        channel: &str,
+        from: Origin<'_>,
         person: Option<&str>,
         delivery: Option<i64>,
         method: AckMethod,
         reason: Refusal,
-        now: i64,
     ) -> Result<Handled, Unavailable> {
+        let Origin { channel, now, .. } = from;
         // The store only counts refusals; who and which delivery go to the log.
         tracing::warn!(
             channel,
@@ -410,9 +410,20 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             reason = reason.code(),
             "refused an inbound event"
         );
-        self.store
-            .count_refusal(channel, method, reason.code(), now)
-            .await?;
+        match from.event_id {
+            // Counted and marked handled together, so an event handled
+            // again after a crash is not counted twice.
+            Some(event_id) => {
+                self.store
+                    .count_refusal_of_event(channel, event_id, method, reason.code(), now)
+                    .await?;
+            }
+            None => {
+                self.store
+                    .count_refusal(channel, method, reason.code(), now)
+                    .await?
+            }
+        }
         Ok(Handled::refused(reason))
     }
 
@@ -428,15 +439,8 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
     ) -> Result<Handled, Unavailable> {
         match denied {
             Denied::Refused(refused) => {
-                self.refuse(
-                    from.channel,
-                    Some(person),
-                    delivery,
-                    method,
-                    Refusal::of(refused),
-                    from.now,
-                )
-                .await
+                self.refuse(from, Some(person), delivery, method, Refusal::of(refused))
+                    .await
             }
             Denied::Unavailable(e) => Err(e),
         }
@@ -462,6 +466,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             identity,
             account: event.event.account.as_str(),
             channel: event.instance.as_str(),
+            event_id: event.event.event_id.as_deref(),
             now,
         };
         let kind = match &event.event.kind {
@@ -576,12 +581,11 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             Some(person) => Ok(Ok(person)),
             None => Ok(Err(self
                 .refuse(
-                    from.channel,
+                    from,
                     None,
                     delivery,
                     AckMethod::Button,
                     Refusal::UnlinkedAccount,
-                    from.now,
                 )
                 .await?)),
         }

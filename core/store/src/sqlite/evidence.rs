@@ -147,20 +147,48 @@ impl Evidence for SqliteStore {
         reason: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refusal_counts (minute, channel, method, reason, count, last_at)
-             VALUES (?, ?, ?, ?, 1, ?)
-             ON CONFLICT (minute, channel, method, reason)
-             DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at)",
-        )
-        .bind(at - at.rem_euclid(60_000))
-        .bind(channel)
-        .bind(method.as_str())
-        .bind(reason)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
+        count_refusal_query(channel, method, reason, at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+
+    async fn count_refusal_of_event(
+        &self,
+        channel: &str,
+        event_id: &str,
+        method: AckMethod,
+        reason: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        // IMMEDIATE takes the write lock before the read: a deferred
+        // transaction upgrading to write while another writer works fails
+        // at once with "database is locked".
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // An event that never went through the inbox (a version-2 plugin's
+        // plain emit) has no row: it is counted, as before.
+        let handled: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT handled_at FROM inbox WHERE channel = ?1 AND event_id = ?2")
+                .bind(channel)
+                .bind(event_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if matches!(handled, Some(Some(_))) {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE inbox SET handled_at = ?3 WHERE channel = ?1 AND event_id = ?2 AND handled_at IS NULL",
+        )
+        .bind(channel)
+        .bind(event_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        count_refusal_query(channel, method, reason, at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn create_link_code(
@@ -388,4 +416,23 @@ impl Evidence for SqliteStore {
                 .await?,
         )
     }
+}
+
+fn count_refusal_query<'q>(
+    channel: &'q str,
+    method: AckMethod,
+    reason: &'q str,
+    at: i64,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    sqlx::query(
+        "INSERT INTO refusal_counts (minute, channel, method, reason, count, last_at)
+         VALUES (?, ?, ?, ?, 1, ?)
+         ON CONFLICT (minute, channel, method, reason)
+         DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at)",
+    )
+    .bind(at - at.rem_euclid(60_000))
+    .bind(channel)
+    .bind(method.as_str())
+    .bind(reason)
+    .bind(at)
 }
