@@ -4,6 +4,7 @@
 //! `core/store/migrations/` and run on open.
 
 mod accounts;
+mod annual;
 mod audience;
 #[cfg(test)]
 mod audience_tests;
@@ -17,6 +18,7 @@ mod sqlite;
 mod team_posts;
 
 pub use accounts::*;
+pub use annual::*;
 pub use audience::*;
 pub use evidence::*;
 #[cfg(feature = "test-support")]

@@ -10,7 +10,10 @@
 //! self-contained HTML file. [`generate`] does the first two for a rollout
 //! or for every rollout created in a period.
 
+pub mod annual;
 mod compute;
+pub mod docx;
+pub mod gaps;
 mod csv_file;
 mod html;
 mod load;
