@@ -325,7 +325,13 @@ fn rollout<'a>(row: &'a AnnualRollout, inputs: &Inputs<'_>) -> Rollout<'a> {
             format!("A {kind} under embargo (title withheld until {})", long_date(until)),
             format!("embargoed until {}", long_date(until)),
         ),
-        None if row.status == "embargoed" => (row.title.clone(), "published after embargo".into()),
+        None if row.status == "embargoed" => (
+            row.title.clone(),
+            row.embargoed_until
+                .as_deref()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .map_or_else(|| "embargo lifted".to_owned(), |d| format!("embargo lifted on {}", long_date(d))),
+        ),
         None => (row.title.clone(), row.status.clone()),
     };
     let not_public = embargo.is_some() || row.status == "internal";
@@ -405,7 +411,7 @@ fn sums<'a>(groups: impl Iterator<Item = &'a GroupFigures>) -> Sums {
 }
 
 /// The nearest-rank percentile `p` (0 to 1) of the buckets, as hours at
-/// the bucket's upper end.
+/// the bucket's start (rounded down to 6 minutes).
 fn percentile(buckets: &BTreeMap<i64, u64>, p: f64) -> Option<f64> {
     let total: u64 = buckets.values().sum();
     if total == 0 {
@@ -416,7 +422,7 @@ fn percentile(buckets: &BTreeMap<i64, u64>, p: f64) -> Option<f64> {
     for (bucket, count) in buckets {
         seen += count;
         if seen >= rank {
-            return Some((bucket + 1) as f64 * BUCKET_MS as f64 / 3_600_000.0);
+            return Some(*bucket as f64 * BUCKET_MS as f64 / 3_600_000.0);
         }
     }
     None
@@ -644,7 +650,7 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
         *buckets.entry(w.bucket).or_default() += w.count.max(0) as u64;
     }
     let acknowledged: u64 = buckets.values().sum();
-    let time_def = "Time from a person's first message to their acknowledgement, over everyone reached who acknowledged, measured to the next 6 minutes (nearest-rank percentile).";
+    let time_def = "Time from a person's first message to their acknowledgement, over everyone reached who acknowledged, rounded down to 6 minutes (nearest-rank percentile).";
     for (id, p, words) in [
         ("time-median", 0.5, "Half"),
         ("time-p90", 0.9, "Nine in ten"),
@@ -655,7 +661,7 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
             Part::Time,
             time_def.into(),
             Value {
-                count: Some(acknowledged),
+                count: hours.map(|_| acknowledged),
                 of: None,
                 hours,
             },
