@@ -793,3 +793,92 @@ async fn the_html_renders_in_headless_chromium_with_the_figures_visible() {
     assert!(gaps_text.contains("Borough Children's Social Care|not in an audience|100% (3 of 3): 80% or more|"), "{gaps_text}");
     assert!(gaps_text.contains("1|Borough Children's Social Care|agency|3|received nothing|0 of 0|0 of 0|"), "{gaps_text}");
 }
+
+fn cascade(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the cascade binary runs")
+}
+
+#[test]
+fn the_demo_writes_an_annual_section_from_its_own_data_and_bad_input_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = cascade(&["demo", "--until-idle", "--listen", "127.0.0.1:0"], tmp.path());
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    assert!(stdout.contains("== cascade report annual"), "{stdout}");
+    let out = tmp.path().join("cascade-demo/annual-report");
+    for name in ["annual.html", "annual.docx", "figures.csv", "published.csv", "sentences.md"] {
+        assert!(out.join(name).exists(), "{name} missing:\n{stdout}");
+    }
+    let html = std::fs::read_to_string(out.join("annual.html")).unwrap();
+    assert!(
+        html.contains("The learning reached 50 of the 50 people in its audiences (100%). <span class=\"figure-id\">[reach-all]</span>"),
+        "{html}"
+    );
+    assert!(html.contains("A health visitor in the east locality"), "the demo's examples: {html}");
+    let document = docx_part(&std::fs::read(out.join("annual.docx")).unwrap(), "word/document.xml");
+    assert!(document.contains("The learning reached 50 of the 50 people in its audiences (100%). [reach-all]"));
+
+    // An edited sentences file with a bad line: an error naming the file
+    // and line, and nothing written.
+    std::fs::remove_dir_all(&out).unwrap();
+    let project = tmp.path().join("cascade-demo");
+    std::fs::write(
+        project.join("sentences.md"),
+        "# edited\n[reach-all] Everyone in the audience was sent the learning.\n[reach-everyone] A typo.\n",
+    )
+    .unwrap();
+    let bad = cascade(
+        &[
+            "report", "annual", "--project", "cascade-demo", "--from", "2020-04-01", "--to", "2040-03-31",
+            "--out", "cascade-demo/annual-report", "--sentences", "cascade-demo/sentences.md",
+        ],
+        tmp.path(),
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("cascade-demo/sentences.md:3: [reach-everyone] is not a figure of this report"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written");
+
+    // Fixed, the edited sentence is used.
+    std::fs::write(
+        project.join("sentences.md"),
+        "[reach-all] Everyone in the audience was sent the learning.\n",
+    )
+    .unwrap();
+    let good = cascade(
+        &[
+            "report", "annual", "--project", "cascade-demo", "--from", "2020-04-01", "--to", "2040-03-31",
+            "--out", "cascade-demo/annual-report", "--sentences", "cascade-demo/sentences.md",
+        ],
+        tmp.path(),
+    );
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let html = std::fs::read_to_string(out.join("annual.html")).unwrap();
+    assert!(html.contains("Everyone in the audience was sent the learning. <span class=\"figure-id\">[reach-all]</span>"));
+
+    // Gaps: an unknown theme is named with the nearest one; a known one works.
+    let unknown = cascade(
+        &["report", "gaps", "--project", "cascade-demo", "--theme", "neglet", "--from", "2020-04-01", "--to", "2040-03-31"],
+        tmp.path(),
+    );
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("--theme neglet: no such theme") && stderr.contains("did you mean `--theme neglect`?"), "{stderr}");
+    let gaps = cascade(
+        &["report", "gaps", "--project", "cascade-demo", "--theme", "neglect", "--from", "2020-04-01", "--to", "2040-03-31", "--format", "html", "--out", "gaps.html"],
+        tmp.path(),
+    );
+    assert!(gaps.status.success(), "{}", String::from_utf8_lossy(&gaps.stderr));
+    let html = std::fs::read_to_string(tmp.path().join("gaps.html")).unwrap();
+    assert!(html.contains("Reach by agency and theme"), "{html}");
+    // The rollout report still takes a rollout id.
+    let rollout = cascade(&["report", "--project", "cascade-demo", "demo-neglect-briefing"], tmp.path());
+    assert!(rollout.status.success(), "{}", String::from_utf8_lossy(&rollout.stderr));
+}

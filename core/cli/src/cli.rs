@@ -720,7 +720,43 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
         &Project::open(Path::new("."))?,
         Some("demo-neglect-briefing"),
     ))?;
+    println!("\n== cascade report annual (this financial year, from the demo's own data)");
+    // `serve` has made the project folder the working directory.
+    let project = Project::open(Path::new("."))?;
+    let zone = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?
+    .time_zone();
+    let (from, to) = financial_year(chrono::Utc::now().with_timezone(&zone).date_naive());
+    let examples = project.root.join("reports/examples.md");
+    runtime.block_on(special_report(
+        &project,
+        ReportKind::Annual {
+            from,
+            to,
+            out: project.root.join("annual-report"),
+            within_days: 14,
+            examples: examples.exists().then_some(examples),
+            sentences: None,
+        },
+    ))?;
     Ok(code)
+}
+
+/// The UK financial year (1 April to 31 March) that holds `day`.
+fn financial_year(day: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    use chrono::Datelike as _;
+    let start = if day.month() >= 4 {
+        day.year()
+    } else {
+        day.year() - 1
+    };
+    (
+        chrono::NaiveDate::from_ymd_opt(start, 4, 1).unwrap_or(day),
+        chrono::NaiveDate::from_ymd_opt(start + 1, 3, 31).unwrap_or(day),
+    )
 }
 
 /// Lists (and with `check`, checks) the plugins a project would use.
