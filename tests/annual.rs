@@ -25,8 +25,8 @@
 //! when cse-jan's review is still under embargo.
 
 use cascade_engine::report::annual::{self, AnnualOptions};
-use cascade_engine::report::gaps::{self, GapOptions};
 use cascade_engine::report::docx;
+use cascade_engine::report::gaps::{self, GapOptions};
 use cascade_model::content::{Taxonomy, parse_item};
 use cascade_model::directory::read_csv;
 use cascade_model::rollout::{Calendar, QuietHours, StepKind, parse_definition};
@@ -175,8 +175,15 @@ impl Fixture {
     async fn with_rollouts() -> Fixture {
         let f = Fixture::new().await;
         let prev = ms(2025, 6, 1);
-        f.rollout("neglect-prev", "nl-neglect", false, prev, &["p-1", "p-2", "p-3"], &["p-1", "p-2"])
-            .await;
+        f.rollout(
+            "neglect-prev",
+            "nl-neglect",
+            false,
+            prev,
+            &["p-1", "p-2", "p-3"],
+            &["p-1", "p-2"],
+        )
+        .await;
         f.ack("p-1", "nl-neglect", prev + 5 * HOUR).await;
 
         let may = ms(2026, 5, 1);
@@ -212,14 +219,22 @@ impl Fixture {
 
         let sep = ms(2026, 9, 1);
         let cse = ["p-4", "p-5", "p-6", "p-7"];
-        f.rollout("cse-sep", "lcspr-child-e", false, sep, &cse, &cse).await;
+        f.rollout("cse-sep", "lcspr-child-e", false, sep, &cse, &cse)
+            .await;
         f.ack("p-6", "lcspr-child-e", sep + HOUR).await;
         f.ack("p-7", "lcspr-child-e", sep + 4 * HOUR).await;
         f.ack("p-4", "lcspr-child-e", sep + 10 * HOUR).await;
 
         let jan = ms(2027, 1, 10);
-        f.rollout("cse-jan", "lcspr-family-f", false, jan, &["p-6", "p-7"], &["p-6", "p-7"])
-            .await;
+        f.rollout(
+            "cse-jan",
+            "lcspr-family-f",
+            false,
+            jan,
+            &["p-6", "p-7"],
+            &["p-6", "p-7"],
+        )
+        .await;
         f.ack("p-6", "lcspr-family-f", jan + 3 * HOUR).await;
         f.confirm("p-4", "lcspr-family-f", "ppu-1").await;
         f
@@ -234,9 +249,11 @@ impl Fixture {
         members: &[&str],
         sent: &[&str],
     ) {
-        let definition =
-            parse_definition(Path::new("rollout.toml"), &rollout_toml(id, item, follow_up))
-                .unwrap();
+        let definition = parse_definition(
+            Path::new("rollout.toml"),
+            &rollout_toml(id, item, follow_up),
+        )
+        .unwrap();
         let json = serde_json::to_string(&definition).unwrap();
         let new_members: Vec<NewMember> = members
             .iter()
@@ -328,7 +345,10 @@ impl Fixture {
                 from,
                 to,
                 within_days: 14,
-                examples: vec!["A health visitor used the neglect toolkit at a home visit <and> escalated.".to_owned()],
+                examples: vec![
+                    "A health visitor used the neglect toolkit at a home visit <and> escalated."
+                        .to_owned(),
+                ],
                 edits: Default::default(),
             },
             &calendar(),
@@ -411,7 +431,7 @@ async fn every_figure_and_sentence_of_a_year_worked_out_by_hand() {
         "time-median | 4.0 hours | 5.0 hours | Half of the 7 people who acknowledged did so within 4.0 hours of their first message.",
         "time-p90 | 480.0 hours | 5.0 hours | Nine in ten of the 7 people who acknowledged did so within 20.0 days of their first message.",
         "understanding | – | – | There were no check questions in this period, so there are no figures on understanding.",
-        "coverage-theme-cse | 100% (1 of 1) | – | Champions confirmed they had cascaded the child sexual exploitation learning to 1 of the 1 teams they cover (100%).",
+        "coverage-theme-cse | 100% (1 of 1) | – | Champions confirmed they had cascaded the child sexual exploitation learning to 1 of the 1 team they cover (100%).",
         "coverage-theme-neglect | 33% (1 of 3) | 0% (0 of 3) | Champions confirmed they had cascaded the neglect learning to 1 of the 3 teams they cover (33%).",
         "practice-neglect-may-1 | 50% (1 of 2) | – | Of the 2 people who answered \u{201c}Have you used this learning in practice?\u{201d} about \u{201c}Child D: seeing the child\u{201d}, 1 (50%) said \u{201c}Used it in practice\u{201d}.",
         "practice-all | 50% (1 of 2) | 0 of 0 | Of the 2 answers to follow-up questions, 1 (50%) said the learning had been used in practice.",
@@ -423,7 +443,16 @@ async fn every_figure_and_sentence_of_a_year_worked_out_by_hand() {
     let published: Vec<String> = a
         .published
         .iter()
-        .map(|p| format!("{} | {} | {} | {} | {}", p.title, p.kind, p.themes.join(", "), p.source, p.status))
+        .map(|p| {
+            format!(
+                "{} | {} | {} | {} | {}",
+                p.title,
+                p.kind,
+                p.themes.join(", "),
+                p.source,
+                p.status
+            )
+        })
         .collect();
     assert_eq!(
         published,
@@ -448,7 +477,10 @@ async fn every_figure_and_sentence_of_a_year_worked_out_by_hand() {
         document.clone(),
     ] {
         assert!(!text.contains(SECRET_SUBJECT), "{text}");
-        assert!(!text.contains("Child E"), "the internal review's subject: {text}");
+        assert!(
+            !text.contains("Child E"),
+            "the internal review's subject: {text}"
+        );
     }
     // The embargo lifted by the time of a later report: shown then.
     let later = annual::generate(
@@ -538,7 +570,9 @@ async fn the_csv_ties_each_sentence_to_its_definition_and_edited_sentences_repla
 
     // The sentences file round-trips, and an edit replaces the wording only.
     let file = annual::sentences_file(&a);
-    assert!(file.contains("\n[reach-all] The learning reached 10 of the 11 people in its audiences (91%).\n"));
+    assert!(file.contains(
+        "\n[reach-all] The learning reached 10 of the 11 people in its audiences (91%).\n"
+    ));
     let edited = file.replace(
         "[reach-all] The learning reached 10 of the 11 people in its audiences (91%).",
         "[reach-all] Nine in ten people in the audiences (10 of 11) were sent the learning.",
@@ -551,26 +585,51 @@ async fn the_csv_ties_each_sentence_to_its_definition_and_edited_sentences_repla
         examples: Vec::new(),
         edits,
     };
-    let b = annual::generate(&f.store, &options, &calendar(), &Taxonomy::default(), utc(2027, 4, 15, 12, 0))
-        .await
-        .unwrap();
+    let b = annual::generate(
+        &f.store,
+        &options,
+        &calendar(),
+        &Taxonomy::default(),
+        utc(2027, 4, 15, 12, 0),
+    )
+    .await
+    .unwrap();
     let reach = b.figures.iter().find(|f| f.id == "reach-all").unwrap();
-    assert_eq!(reach.sentence, "Nine in ten people in the audiences (10 of 11) were sent the learning.");
+    assert_eq!(
+        reach.sentence,
+        "Nine in ten people in the audiences (10 of 11) were sent the learning."
+    );
     assert_eq!(reach.this.count, Some(10));
     annual::check_edits(Path::new("sentences.md"), &edited, &b).unwrap();
 
     // Bad lines name the file, the line and the fix.
-    let error = annual::parse_sentences(Path::new("sentences.md"), "# heading\n\nreach-all Nine in ten\n").unwrap_err();
+    let error = annual::parse_sentences(
+        Path::new("sentences.md"),
+        "# heading\n\nreach-all Nine in ten\n",
+    )
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         "sentences.md:3: a sentence line must start with its figure id in brackets\n  help: write `[reach-all] The learning reached ...`, as `cascade report annual` wrote it"
     );
-    let error = annual::check_edits(Path::new("sentences.md"), "\n[reach-everyone] Text\n", &b).unwrap_err();
-    assert!(error.to_string().starts_with("sentences.md:2: [reach-everyone] is not a figure of this report"), "{error}");
+    let error = annual::check_edits(Path::new("sentences.md"), "\n[reach-everyone] Text\n", &b)
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("sentences.md:2: [reach-everyone] is not a figure of this report"),
+        "{error}"
+    );
     options.within_days = 1;
-    let c = annual::generate(&f.store, &options, &calendar(), &Taxonomy::default(), utc(2027, 4, 15, 12, 0))
-        .await
-        .unwrap();
+    let c = annual::generate(
+        &f.store,
+        &options,
+        &calendar(),
+        &Taxonomy::default(),
+        utc(2027, 4, 15, 12, 0),
+    )
+    .await
+    .unwrap();
     let ack = c.figures.iter().find(|f| f.id == "ack-all").unwrap();
     // Within a day: p-1 (2h), p-6 (1h, 3h), p-7 (4h), p-4 (10h).
     assert_eq!((ack.this.count, ack.this.of), (Some(5), Some(10)));
@@ -593,15 +652,31 @@ async fn the_word_document_opens_with_its_parts_figures_and_sentences() {
     let bytes = docx::render(&a);
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
     let names: Vec<String> = zip.file_names().map(str::to_owned).collect();
-    for part in ["[Content_Types].xml", "_rels/.rels", "word/document.xml", "word/styles.xml"] {
+    for part in [
+        "[Content_Types].xml",
+        "_rels/.rels",
+        "word/document.xml",
+        "word/styles.xml",
+    ] {
         assert!(names.iter().any(|n| n == part), "{part} missing: {names:?}");
     }
     let mut types = String::new();
-    zip.by_name("[Content_Types].xml").unwrap().read_to_string(&mut types).unwrap();
-    assert!(types.contains("wordprocessingml.document.main+xml"), "{types}");
+    zip.by_name("[Content_Types].xml")
+        .unwrap()
+        .read_to_string(&mut types)
+        .unwrap();
+    assert!(
+        types.contains("wordprocessingml.document.main+xml"),
+        "{types}"
+    );
     let document = docx_part(&bytes, "word/document.xml");
     // Word's XML escapes the apostrophe or not; compare on the text runs.
-    let text = document.replace("&apos;", "'").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let text = document
+        .replace("&apos;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
     for expected in [
         "Learning and its reach, 1 April 2026 to 31 March 2027",
         "The learning reached 10 of the 11 people in its audiences (91%). [reach-all]",
@@ -614,9 +689,15 @@ async fn the_word_document_opens_with_its_parts_figures_and_sentences() {
         "91% (10 of 11)",
         "67% (2 of 3)",
     ] {
-        assert!(text.contains(expected), "word/document.xml has no {expected:?}:\n{text}");
+        assert!(
+            text.contains(expected),
+            "word/document.xml has no {expected:?}:\n{text}"
+        );
     }
-    assert!(document.contains("w:pStyle w:val=\"Heading1\""), "{document}");
+    assert!(
+        document.contains("w:pStyle w:val=\"Heading1\""),
+        "{document}"
+    );
     assert!(document.contains("<w:tbl>"), "{document}");
 }
 
@@ -627,7 +708,16 @@ async fn gaps_rank_groups_that_received_nothing_then_those_far_below() {
     let rows: Vec<String> = g
         .gaps
         .iter()
-        .map(|g| format!("{} {} | {} | {} | {}", g.level, g.key, g.reason.words(), g.reach.shown(), g.acknowledged.shown()))
+        .map(|g| {
+            format!(
+                "{} {} | {} | {} | {}",
+                g.level,
+                g.key,
+                g.reason.words(),
+                g.reach.shown(),
+                g.acknowledged.shown()
+            )
+        })
         .collect();
     assert_eq!(g.rollouts, 2);
     assert_eq!(g.partnership_reach.shown(), "100% (6 of 6)");
@@ -652,7 +742,10 @@ async fn gaps_rank_groups_that_received_nothing_then_those_far_below() {
 
     // The heat map: agencies by theme, reach in each cell.
     assert_eq!(
-        g.heat_themes.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
+        g.heat_themes
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>(),
         ["Child sexual exploitation", "Neglect"]
     );
     let csc = &g.heat[0];
@@ -663,7 +756,12 @@ async fn gaps_rank_groups_that_received_nothing_then_those_far_below() {
     assert!(html.contains("Westfield Schools &lt;Trust&gt;"), "{html}");
     assert!(html.contains("not in an audience"));
     let csv = gaps::csv(&g);
-    assert!(csv.lines().nth(1).unwrap().starts_with("1,cse,agency,csc,Borough Children's Social Care,3,received nothing,0,0,0,,,100.0,66.7"), "{csv}");
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with(
+            "1,cse,agency,csc,Borough Children's Social Care,3,received nothing,0,0,0,,,100.0,66.7"
+        ),
+        "{csv}"
+    );
 }
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -724,14 +822,26 @@ fn run_chromium(page: &Path, mode: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "Chromium failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Chromium failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn text(dom: &str) -> String {
     let mut text = String::new();
     let mut in_tag = false;
-    for c in dom.replace("</tr>", "\n").replace("</td>", "|").replace("</th>", "|").replace("</p>", "\n").replace("</desc>", "\n").chars() {
+    for c in dom
+        .replace("</tr>", "\n")
+        .replace("</td>", "|")
+        .replace("</th>", "|")
+        .replace("</p>", "\n")
+        .replace("</desc>", "\n")
+        .chars()
+    {
         match c {
             '<' => in_tag = true,
             '>' if in_tag => in_tag = false,
@@ -739,7 +849,11 @@ fn text(dom: &str) -> String {
             _ => {}
         }
     }
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -764,7 +878,11 @@ async fn the_html_renders_in_headless_chromium_with_the_figures_visible() {
                 let _ = std::fs::remove_file(&shot);
                 run_chromium(p, &format!("--screenshot={}", shot.display()));
                 let bytes = std::fs::read(&shot).expect("Chromium wrote the screenshot");
-                assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{png}: {} bytes", bytes.len());
+                assert!(
+                    bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+                    "{png}: {} bytes",
+                    bytes.len()
+                );
             }
             (dom, run_chromium(&gaps_page, "--dump-dom"))
         }
@@ -787,11 +905,23 @@ async fn the_html_renders_in_headless_chromium_with_the_figures_visible() {
         "reach-all|People in the audience of the period's rollouts to whom an initial message was sent, over the people in those audiences (a person in two rollouts counts twice).|91% (10 of 11)|67% (2 of 3)|",
         "A health visitor used the neglect toolkit at a home visit <and> escalated.",
     ] {
-        assert!(lines.contains(&expected), "the rendered page has no line {expected:?}:\n{page_text}");
+        assert!(
+            lines.contains(&expected),
+            "the rendered page has no line {expected:?}:\n{page_text}"
+        );
     }
     let gaps_text = text(&gaps_dom);
-    assert!(gaps_text.contains("Borough Children's Social Care|not in an audience|100% (3 of 3): 80% or more|"), "{gaps_text}");
-    assert!(gaps_text.contains("1|Borough Children's Social Care|agency|3|received nothing|0 of 0|0 of 0|"), "{gaps_text}");
+    assert!(
+        gaps_text.contains(
+            "Borough Children's Social Care|not in an audience|100% (3 of 3): 80% or more|"
+        ),
+        "{gaps_text}"
+    );
+    assert!(
+        gaps_text
+            .contains("1|Borough Children's Social Care|agency|3|received nothing|0 of 0|0 of 0|"),
+        "{gaps_text}"
+    );
 }
 
 fn cascade(args: &[&str], cwd: &Path) -> std::process::Output {
@@ -805,12 +935,25 @@ fn cascade(args: &[&str], cwd: &Path) -> std::process::Output {
 #[test]
 fn the_demo_writes_an_annual_section_from_its_own_data_and_bad_input_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let demo = cascade(&["demo", "--until-idle", "--listen", "127.0.0.1:0"], tmp.path());
+    let demo = cascade(
+        &["demo", "--until-idle", "--listen", "127.0.0.1:0"],
+        tmp.path(),
+    );
     let stdout = String::from_utf8_lossy(&demo.stdout);
-    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
     assert!(stdout.contains("== cascade report annual"), "{stdout}");
     let out = tmp.path().join("cascade-demo/annual-report");
-    for name in ["annual.html", "annual.docx", "figures.csv", "published.csv", "sentences.md"] {
+    for name in [
+        "annual.html",
+        "annual.docx",
+        "figures.csv",
+        "published.csv",
+        "sentences.md",
+    ] {
         assert!(out.join(name).exists(), "{name} missing:\n{stdout}");
     }
     let html = std::fs::read_to_string(out.join("annual.html")).unwrap();
@@ -818,9 +961,19 @@ fn the_demo_writes_an_annual_section_from_its_own_data_and_bad_input_writes_noth
         html.contains("The learning reached 50 of the 50 people in its audiences (100%). <span class=\"figure-id\">[reach-all]</span>"),
         "{html}"
     );
-    assert!(html.contains("A health visitor in the east locality"), "the demo's examples: {html}");
-    let document = docx_part(&std::fs::read(out.join("annual.docx")).unwrap(), "word/document.xml");
-    assert!(document.contains("The learning reached 50 of the 50 people in its audiences (100%). [reach-all]"));
+    assert!(
+        html.contains("A health visitor in the east locality"),
+        "the demo's examples: {html}"
+    );
+    let document = docx_part(
+        &std::fs::read(out.join("annual.docx")).unwrap(),
+        "word/document.xml",
+    );
+    assert!(
+        document.contains(
+            "The learning reached 50 of the 50 people in its audiences (100%). [reach-all]"
+        )
+    );
 
     // An edited sentences file with a bad line: an error naming the file
     // and line, and nothing written.
@@ -833,15 +986,27 @@ fn the_demo_writes_an_annual_section_from_its_own_data_and_bad_input_writes_noth
     .unwrap();
     let bad = cascade(
         &[
-            "report", "annual", "--project", "cascade-demo", "--from", "2020-04-01", "--to", "2040-03-31",
-            "--out", "cascade-demo/annual-report", "--sentences", "cascade-demo/sentences.md",
+            "report",
+            "annual",
+            "--project",
+            "cascade-demo",
+            "--from",
+            "2020-04-01",
+            "--to",
+            "2040-03-31",
+            "--out",
+            "cascade-demo/annual-report",
+            "--sentences",
+            "cascade-demo/sentences.md",
         ],
         tmp.path(),
     );
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        stderr.contains("cascade-demo/sentences.md:3: [reach-everyone] is not a figure of this report"),
+        stderr.contains(
+            "cascade-demo/sentences.md:3: [reach-everyone] is not a figure of this report"
+        ),
         "{stderr}"
     );
     assert!(!out.exists(), "nothing is written");
@@ -854,31 +1019,91 @@ fn the_demo_writes_an_annual_section_from_its_own_data_and_bad_input_writes_noth
     .unwrap();
     let good = cascade(
         &[
-            "report", "annual", "--project", "cascade-demo", "--from", "2020-04-01", "--to", "2040-03-31",
-            "--out", "cascade-demo/annual-report", "--sentences", "cascade-demo/sentences.md",
+            "report",
+            "annual",
+            "--project",
+            "cascade-demo",
+            "--from",
+            "2020-04-01",
+            "--to",
+            "2040-03-31",
+            "--out",
+            "cascade-demo/annual-report",
+            "--sentences",
+            "cascade-demo/sentences.md",
         ],
         tmp.path(),
     );
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     let html = std::fs::read_to_string(out.join("annual.html")).unwrap();
     assert!(html.contains("Everyone in the audience was sent the learning. <span class=\"figure-id\">[reach-all]</span>"));
 
     // Gaps: an unknown theme is named with the nearest one; a known one works.
     let unknown = cascade(
-        &["report", "gaps", "--project", "cascade-demo", "--theme", "neglet", "--from", "2020-04-01", "--to", "2040-03-31"],
+        &[
+            "report",
+            "gaps",
+            "--project",
+            "cascade-demo",
+            "--theme",
+            "neglet",
+            "--from",
+            "2020-04-01",
+            "--to",
+            "2040-03-31",
+        ],
         tmp.path(),
     );
     assert!(!unknown.status.success());
     let stderr = String::from_utf8_lossy(&unknown.stderr);
-    assert!(stderr.contains("--theme neglet: no such theme") && stderr.contains("did you mean `--theme neglect`?"), "{stderr}");
+    assert!(
+        stderr.contains("--theme neglet: no such theme")
+            && stderr.contains("did you mean `--theme neglect`?"),
+        "{stderr}"
+    );
     let gaps = cascade(
-        &["report", "gaps", "--project", "cascade-demo", "--theme", "neglect", "--from", "2020-04-01", "--to", "2040-03-31", "--format", "html", "--out", "gaps.html"],
+        &[
+            "report",
+            "gaps",
+            "--project",
+            "cascade-demo",
+            "--theme",
+            "neglect",
+            "--from",
+            "2020-04-01",
+            "--to",
+            "2040-03-31",
+            "--format",
+            "html",
+            "--out",
+            "gaps.html",
+        ],
         tmp.path(),
     );
-    assert!(gaps.status.success(), "{}", String::from_utf8_lossy(&gaps.stderr));
+    assert!(
+        gaps.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gaps.stderr)
+    );
     let html = std::fs::read_to_string(tmp.path().join("gaps.html")).unwrap();
     assert!(html.contains("Reach by agency and theme"), "{html}");
     // The rollout report still takes a rollout id.
-    let rollout = cascade(&["report", "--project", "cascade-demo", "demo-neglect-briefing"], tmp.path());
-    assert!(rollout.status.success(), "{}", String::from_utf8_lossy(&rollout.stderr));
+    let rollout = cascade(
+        &[
+            "report",
+            "--project",
+            "cascade-demo",
+            "demo-neglect-briefing",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        rollout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rollout.stderr)
+    );
 }

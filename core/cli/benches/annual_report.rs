@@ -23,7 +23,7 @@ use cascade_engine::report::docx;
 use cascade_model::content::{Taxonomy, parse_item};
 use cascade_model::directory::read_csv;
 use cascade_model::rollout::{Calendar, QuietHours, parse_definition};
-use cascade_store::{NewRollout, SqliteStore, Store};
+use cascade_store::{NewRollout, Outbox, SqliteStore, Store};
 use chrono::{NaiveDate, TimeZone, Utc};
 use std::path::Path;
 use std::time::Instant;
@@ -96,11 +96,27 @@ async fn measure(db: &str) {
     let out = tempfile::tempdir().unwrap();
     std::fs::write(out.path().join("annual.html"), annual::html(&section)).unwrap();
     std::fs::write(out.path().join("annual.docx"), docx::render(&section)).unwrap();
-    std::fs::write(out.path().join("figures.csv"), annual::figures_csv(&section)).unwrap();
-    std::fs::write(out.path().join("published.csv"), annual::published_csv(&section)).unwrap();
-    std::fs::write(out.path().join("sentences.md"), annual::sentences_file(&section)).unwrap();
+    std::fs::write(
+        out.path().join("figures.csv"),
+        annual::figures_csv(&section),
+    )
+    .unwrap();
+    std::fs::write(
+        out.path().join("published.csv"),
+        annual::published_csv(&section),
+    )
+    .unwrap();
+    std::fs::write(
+        out.path().join("sentences.md"),
+        annual::sentences_file(&section),
+    )
+    .unwrap();
     let total = started.elapsed().as_secs_f64();
-    let reach = section.figures.iter().find(|f| f.id == "reach-all").unwrap();
+    let reach = section
+        .figures
+        .iter()
+        .find(|f| f.id == "reach-all")
+        .unwrap();
     println!(
         "RESULT generate {generated:.2} s, with files {total:.2} s, peak RSS {} MB, {} figures, {} rollouts, reach {}",
         status_kb("VmHWM:") / 1024,
@@ -122,16 +138,25 @@ async fn setup_and_run() {
     for name in ["agencies.csv", "teams.csv", "people.csv", "champions.csv"] {
         let path = csv_dir.join(name);
         let file = read_csv(&path).unwrap();
-        store.import(&file, &path, &Taxonomy::default()).await.unwrap();
+        store
+            .import(&file, &path, &Taxonomy::default())
+            .await
+            .unwrap();
     }
-    println!("directory of {people} people imported in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "directory of {people} people imported in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let t = Instant::now();
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     // A year and the year before: rollouts every week or so from April.
-    let year_start = Utc.with_ymd_and_hms(2025, 4, 7, 9, 0, 0).unwrap().timestamp_millis();
+    let year_start = Utc
+        .with_ymd_and_hms(2025, 4, 7, 9, 0, 0)
+        .unwrap()
+        .timestamp_millis();
     for r in 0..ROLLOUTS * 2 {
         let theme = THEMES[r % THEMES.len()];
         let item_id = format!("bench-item-{r:03}");
@@ -149,7 +174,9 @@ async fn setup_and_run() {
         )
         .unwrap();
         let json = serde_json::to_string(&definition).unwrap();
-        let at = year_start + (r as i64) * 7 * 86_400_000 + if r >= ROLLOUTS { 7 * 86_400_000 } else { 0 };
+        let at = year_start
+            + (r as i64) * 7 * 86_400_000
+            + if r >= ROLLOUTS { 7 * 86_400_000 } else { 0 };
         store
             .create_rollout(NewRollout {
                 id: &id,
@@ -231,13 +258,21 @@ async fn setup_and_run() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     print!("{stdout}");
     let line = stdout.lines().find(|l| l.starts_with("RESULT")).unwrap();
     let seconds: f64 = line.split_whitespace().nth(5).unwrap().parse().unwrap();
     let mb: u64 = line.split_whitespace().nth(10).unwrap().parse().unwrap();
     println!(
         "goal: under {GOAL_SECONDS} s and under {GOAL_MB} MB: {}",
-        if seconds < GOAL_SECONDS && mb < GOAL_MB { "met" } else { "MISSED" }
+        if seconds < GOAL_SECONDS && mb < GOAL_MB {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }

@@ -1670,8 +1670,14 @@ async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode>
                 ("annual.html", annual::html(&section).into_bytes()),
                 ("annual.docx", docx::render(&section)),
                 ("figures.csv", annual::figures_csv(&section).into_bytes()),
-                ("published.csv", annual::published_csv(&section).into_bytes()),
-                ("sentences.md", annual::sentences_file(&section).into_bytes()),
+                (
+                    "published.csv",
+                    annual::published_csv(&section).into_bytes(),
+                ),
+                (
+                    "sentences.md",
+                    annual::sentences_file(&section).into_bytes(),
+                ),
             ];
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
@@ -1715,7 +1721,8 @@ async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode>
                 to,
                 below_pct: below,
             };
-            let report = gaps::generate(&store, &options, &calendar, &project.taxonomy, now).await?;
+            let report =
+                gaps::generate(&store, &options, &calendar, &project.taxonomy, now).await?;
             let text = match format {
                 ReportFormat::Table => gaps::table(&report),
                 ReportFormat::Csv => gaps::csv(&report),

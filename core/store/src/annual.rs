@@ -114,7 +114,9 @@ pub trait AnnualReports: Send + Sync {
     ) -> impl Future<Output = Result<Vec<WaitBucket>, StoreError>> + Send;
 
     /// Agencies, teams and roles with their active people.
-    fn directory_groups(&self) -> impl Future<Output = Result<Vec<DirectoryGroup>, StoreError>> + Send;
+    fn directory_groups(
+        &self,
+    ) -> impl Future<Output = Result<Vec<DirectoryGroup>, StoreError>> + Send;
 
     /// Teams covered by active champions, by theme.
     fn champion_teams(&self) -> impl Future<Output = Result<Vec<ChampionTeam>, StoreError>> + Send;

@@ -322,7 +322,10 @@ fn rollout<'a>(row: &'a AnnualRollout, inputs: &Inputs<'_>) -> Rollout<'a> {
     let kind = kind_label(&row.kind);
     let (title, status) = match embargo {
         Some(until) => (
-            format!("A {kind} under embargo (title withheld until {})", long_date(until)),
+            format!(
+                "A {kind} under embargo (title withheld until {})",
+                long_date(until)
+            ),
             format!("embargoed until {}", long_date(until)),
         ),
         None if row.status == "embargoed" => (
@@ -330,7 +333,10 @@ fn rollout<'a>(row: &'a AnnualRollout, inputs: &Inputs<'_>) -> Rollout<'a> {
             row.embargoed_until
                 .as_deref()
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .map_or_else(|| "embargo lifted".to_owned(), |d| format!("embargo lifted on {}", long_date(d))),
+                .map_or_else(
+                    || "embargo lifted".to_owned(),
+                    |d| format!("embargo lifted on {}", long_date(d)),
+                ),
         ),
         None => (row.title.clone(), row.status.clone()),
     };
@@ -483,9 +489,16 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
         push(
             format!("published-kind-{kind}"),
             Part::Published,
-            format!("Rollouts created in the period whose item is a {}.", kind_label(kind)),
+            format!(
+                "Rollouts created in the period whose item is a {}.",
+                kind_label(kind)
+            ),
             Value::count(*count),
-            format!("{} {} rolled out.", plural_kind(kind, *count), if *count == 1 { "was" } else { "were" }),
+            format!(
+                "{} {} rolled out.",
+                plural_kind(kind, *count),
+                if *count == 1 { "was" } else { "were" }
+            ),
         );
     }
     for (theme, count) in &themes {
@@ -612,7 +625,10 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
     let agencies: BTreeSet<&str> = agency_rows().map(|g| g.key.as_str()).collect();
     for agency in agencies {
         let s = sums(agency_rows().filter(|g| g.key == agency));
-        let name = agency_names.get(agency).copied().unwrap_or("People not in the directory");
+        let name = agency_names
+            .get(agency)
+            .copied()
+            .unwrap_or("People not in the directory");
         push(
             format!("reach-agency-{agency}"),
             Part::Reach,
@@ -680,9 +696,11 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
     push(
         "understanding".into(),
         Part::Understanding,
-        "Answers to check questions about the learning. Rollouts have no check questions yet.".into(),
+        "Answers to check questions about the learning. Rollouts have no check questions yet."
+            .into(),
         Value::default(),
-        "There were no check questions in this period, so there are no figures on understanding.".into(),
+        "There were no check questions in this period, so there are no figures on understanding."
+            .into(),
     );
 
     // Champions' cascade coverage, by theme.
@@ -705,22 +723,29 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
             .collect();
         let done = covered
             .iter()
-            .filter(|team| items.iter().any(|item| confirmed.contains(&(*item, **team))))
+            .filter(|team| {
+                items
+                    .iter()
+                    .any(|item| confirmed.contains(&(*item, **team)))
+            })
             .count() as u64;
         let of = covered.len() as u64;
         push(
             format!("coverage-theme-{theme}"),
             Part::Coverage,
-            format!("Teams that active champions of {theme} cover with a cascade confirmation of an item on {theme} rolled out in the period, over the teams they cover."),
+            format!(
+                "Teams that active champions of {theme} cover with a cascade confirmation of an item on {theme} rolled out in the period, over the teams they cover."
+            ),
             Value::ratio(done, of),
             if of == 0 {
                 format!("No champion covers teams for {}.", label(theme))
             } else {
                 format!(
-                    "Champions confirmed they had cascaded the {} learning to {} of the {} teams they cover ({}).",
+                    "Champions confirmed they had cascaded the {} learning to {} of the {} team{} they cover ({}).",
                     label(theme).to_lowercase(),
                     thousands(done),
                     thousands(of),
+                    if of == 1 { "" } else { "s" },
                     pct(done as f64 * 100.0 / of as f64)
                 )
             },
@@ -753,10 +778,16 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
             push(
                 format!("practice-{}-{n}", r.row.id),
                 Part::Practice,
-                format!("People who gave the first listed answer (\u{201c}{first}\u{201d}) to follow-up {n} of rollout {}, over the people who answered it.", r.row.id),
+                format!(
+                    "People who gave the first listed answer (\u{201c}{first}\u{201d}) to follow-up {n} of rollout {}, over the people who answered it.",
+                    r.row.id
+                ),
                 Value::ratio(used, answered),
                 if answered == 0 {
-                    format!("No one has yet answered the follow-up question about {}.", r.name)
+                    format!(
+                        "No one has yet answered the follow-up question about {}.",
+                        r.name
+                    )
                 } else {
                     format!(
                         "Of the {} people who answered \u{201c}{}\u{201d} about {}, {} ({}) said \u{201c}{first}\u{201d}.",
@@ -911,9 +942,7 @@ pub fn parse_sentences(
             message,
             help: help.to_owned(),
         };
-        let Some((id, sentence)) = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once(']'))
+        let Some((id, sentence)) = line.strip_prefix('[').and_then(|rest| rest.split_once(']'))
         else {
             return Err(error(
                 "a sentence line must start with its figure id in brackets".into(),
@@ -938,11 +967,7 @@ pub fn parse_sentences(
 }
 
 /// Checks that every edited id is a figure of `annual`.
-pub fn check_edits(
-    file: &Path,
-    text: &str,
-    annual: &Annual,
-) -> Result<(), SentencesError> {
+pub fn check_edits(file: &Path, text: &str, annual: &Annual) -> Result<(), SentencesError> {
     let ids: BTreeSet<&str> = annual.figures.iter().map(|f| f.id.as_str()).collect();
     for (i, line) in text.lines().enumerate() {
         let Some(id) = line
@@ -984,7 +1009,9 @@ pub fn figures_csv(annual: &Annual) -> String {
         "sentence",
     ]);
     let cells = |v: Option<&Value>| -> [String; 4] {
-        let Some(v) = v else { return Default::default() };
+        let Some(v) = v else {
+            return Default::default();
+        };
         [
             v.count.map(|n| n.to_string()).unwrap_or_default(),
             v.of.map(|n| n.to_string()).unwrap_or_default(),

@@ -5,9 +5,7 @@
 //! appendix, which Word users can chart from figures.csv.
 
 use super::annual::{Annual, Part};
-use docx_rs::{
-    Docx, Paragraph, Run, Style, StyleType, Table, TableCell, TableRow, WidthType,
-};
+use docx_rs::{Docx, Paragraph, Run, Style, StyleType, Table, TableCell, TableRow, WidthType};
 
 fn heading(text: &str, level: usize) -> Paragraph {
     Paragraph::new()
@@ -26,7 +24,9 @@ fn cell(content: &str, header: bool) -> TableCell {
 }
 
 fn table(headers: &[&str], rows: Vec<Vec<String>>) -> Table {
-    let mut out = vec![TableRow::new(headers.iter().map(|h| cell(h, true)).collect())];
+    let mut out = vec![TableRow::new(
+        headers.iter().map(|h| cell(h, true)).collect(),
+    )];
     for row in rows {
         out.push(TableRow::new(row.iter().map(|c| cell(c, false)).collect()));
     }

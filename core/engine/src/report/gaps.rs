@@ -165,10 +165,20 @@ pub async fn generate(
         let (reason, ratio) = if s.reached == 0 {
             (Some(Reason::Nothing), 0.0)
         } else {
-            let reach = s.reach().pct().zip(reach_all).map(|(g, p)| g / p.max(f64::MIN_POSITIVE));
-            let ack = s.acked().pct().zip(ack_all).map(|(g, p)| g / p.max(f64::MIN_POSITIVE));
+            let reach = s
+                .reach()
+                .pct()
+                .zip(reach_all)
+                .map(|(g, p)| g / p.max(f64::MIN_POSITIVE));
+            let ack = s
+                .acked()
+                .pct()
+                .zip(ack_all)
+                .map(|(g, p)| g / p.max(f64::MIN_POSITIVE));
             match (reach, ack) {
-                (Some(r), a) if r < below && a.is_none_or(|a| r <= a) => (Some(Reason::LowReach), r),
+                (Some(r), a) if r < below && a.is_none_or(|a| r <= a) => {
+                    (Some(Reason::LowReach), r)
+                }
                 (_, Some(a)) if a < below => (Some(Reason::LowAcknowledgement), a),
                 _ => (None, 1.0),
             }
@@ -233,10 +243,7 @@ pub async fn generate(
         theme: options.theme.clone(),
         theme_label: label,
         below_pct: options.below_pct,
-        rollouts: themes_of
-            .keys()
-            .filter(|r| on(r, &options.theme))
-            .count(),
+        rollouts: themes_of.keys().filter(|r| on(r, &options.theme)).count(),
         partnership_reach: all.reach(),
         partnership_acknowledged: all.acked(),
         gaps,

@@ -12,9 +12,9 @@
 
 pub mod annual;
 mod compute;
+mod csv_file;
 pub mod docx;
 pub mod gaps;
-mod csv_file;
 mod html;
 mod load;
 mod text;

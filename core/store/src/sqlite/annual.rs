@@ -5,7 +5,8 @@ use crate::StoreError;
 use crate::annual::*;
 
 /// The period's rollouts, as a common table expression bound to ?1 and ?2.
-const PERIOD: &str = "period AS (SELECT id, item_id FROM rollouts WHERE created_at >= ?1 AND created_at < ?2)";
+const PERIOD: &str =
+    "period AS (SELECT id, item_id FROM rollouts WHERE created_at >= ?1 AND created_at < ?2)";
 
 /// Each member's first sent initial message, per rollout of the period.
 const FIRST_SENT: &str = "first_sent AS (
