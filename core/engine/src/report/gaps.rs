@@ -340,7 +340,7 @@ pub fn csv(gaps: &Gaps) -> String {
 fn band(v: Option<&Value>) -> (&'static str, &'static str) {
     match v.and_then(Value::pct) {
         None => ("#f2f2f2", "not in an audience"),
-        Some(p) if p == 0.0 => ("#f4c7c3", "none reached"),
+        Some(0.0) => ("#f4c7c3", "none reached"),
         Some(p) if p < 50.0 => ("#fde0c5", "under half"),
         Some(p) if p < 80.0 => ("#fff2b3", "half to 80%"),
         Some(_) => ("#cfe8cc", "80% or more"),

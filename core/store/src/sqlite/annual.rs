@@ -41,7 +41,7 @@ impl AnnualReports for SqliteStore {
         // three ways; roles count a person once per role they hold.
         let sql = format!(
             "WITH {PERIOD}, {FIRST_SENT},
-             members AS (
+             members AS MATERIALIZED (
                 SELECT m.rollout_id, m.person_id, COALESCE(p.agency_id, '?') AS agency_id,
                        COALESCE(p.team_id, '?') AS team_id,
                        f.at IS NOT NULL AS reached,

@@ -71,7 +71,7 @@ async fn erased_rows(
         .into_iter()
         .filter_map(|(line, id)| {
             let at = erased.get(id)?;
-            let day = chrono::DateTime::from_timestamp_millis(*at)
+            let day = DateTime::from_timestamp_millis(*at)
                 .map(|t| t.format("%Y-%m-%d").to_string())
                 .unwrap_or_default();
             Some(DirectoryError {
@@ -219,8 +219,11 @@ async fn people(
             .iter()
             .filter_map(|(person, before)| before.map(|old| (*person, old)))
             .flat_map(|(person, old)| {
-                let email = (old.email != person.email)
-                    .then_some((person.id.as_str(), EMAIL_CHANNEL, old.email.as_str()));
+                let email = (old.email != person.email).then_some((
+                    person.id.as_str(),
+                    EMAIL_CHANNEL,
+                    old.email.as_str(),
+                ));
                 let mobile = old
                     .mobile
                     .as_deref()
