@@ -127,11 +127,7 @@ fn main() {
         let (a, b, c) = runtime.block_on(async {
             let store = open(&db).await;
             let mut times = Vec::new();
-            for (file, path) in [
-                (&file, &people_csv),
-                (&file, &people_csv),
-                (&moved_file, &moved_csv),
-            ] {
+            for (file, path) in [(&file, &people_csv), (&file, &people_csv), (&moved_file, &moved_csv)] {
                 let t = Instant::now();
                 let summary = store
                     .import(file, path, &project.taxonomy)

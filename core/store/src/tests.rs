@@ -935,8 +935,7 @@ async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent(
 #[tokio::test]
 async fn a_large_people_file_imports_across_chunks_as_row_by_row_would() {
     let project = Project::with_directory().await;
-    let header =
-        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,mobile\n";
+    let header = "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,mobile\n";
     let row = |i: usize, email: &str, roles: &str, mobile: &str| {
         format!("x-{i:05},Person {i},{email},lbx-csc,cyp-east,{roles},,,{mobile}\n")
     };
