@@ -99,6 +99,9 @@ pub trait AnnualReports: Send + Sync {
 
     /// Members of the period's rollouts counted by rollout and agency, team
     /// and role; `within` is the acknowledgement window in milliseconds.
+    /// Also level `wait`: key the 6-minute bucket of time from first send to
+    /// acknowledgement (as in [`WaitBucket`]), audience the members in it;
+    /// one pass over the members for both.
     fn group_figures(
         &self,
         from: i64,

@@ -234,10 +234,23 @@ async fn period_rows(
     (from, to): (i64, i64),
     within: i64,
 ) -> Result<PeriodRows, ReportError> {
+    let (waits, groups): (Vec<GroupFigures>, Vec<GroupFigures>) = store
+        .group_figures(from, to, within)
+        .await?
+        .into_iter()
+        .partition(|g| g.level == "wait");
+    let waits = waits
+        .into_iter()
+        .map(|g| WaitBucket {
+            bucket: g.key.parse().unwrap_or(0),
+            rollout_id: g.rollout_id,
+            count: g.audience,
+        })
+        .collect();
     Ok(PeriodRows {
         rollouts: store.annual_rollouts(from, to).await?,
-        groups: store.group_figures(from, to, within).await?,
-        waits: store.wait_buckets(from, to).await?,
+        groups,
+        waits,
         confirmed: store.confirmed_teams(from, to).await?,
         answers: store.rollout_answers(from, to).await?,
     })

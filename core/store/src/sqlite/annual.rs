@@ -44,7 +44,7 @@ impl AnnualReports for SqliteStore {
              members AS MATERIALIZED (
                 SELECT m.rollout_id, m.person_id, COALESCE(p.agency_id, '?') AS agency_id,
                        COALESCE(p.team_id, '?') AS team_id,
-                       f.at IS NOT NULL AS reached,
+                       f.at IS NOT NULL AS reached, f.at AS first_at, m.acknowledged_at,
                        m.acknowledged_at IS NOT NULL AS acknowledged,
                        (f.at IS NOT NULL AND m.acknowledged_at IS NOT NULL
                         AND m.acknowledged_at - f.at <= ?3) AS within
@@ -62,6 +62,11 @@ impl AnnualReports for SqliteStore {
              SELECT members.rollout_id, 'role', r.role, COUNT(*), SUM(reached), SUM(acknowledged), SUM(within)
              FROM members JOIN person_roles r ON r.person_id = members.person_id
              GROUP BY members.rollout_id, r.role
+             UNION ALL
+             SELECT rollout_id, 'wait', CAST(MAX(acknowledged_at - first_at, 0) / 360000 AS TEXT),
+                    COUNT(*), 0, 0, 0
+             FROM members WHERE first_at IS NOT NULL AND acknowledged_at IS NOT NULL
+             GROUP BY rollout_id, MAX(acknowledged_at - first_at, 0) / 360000
              ORDER BY 1, 2, 3"
         );
         Ok(sqlx::query_as(&sql)
