@@ -110,8 +110,13 @@ enum Command {
     /// Show rollouts; with an id, that rollout per wave and channel.
     Status { rollout: Option<String> },
     /// Evidence for the annual report: who received, acknowledged and acted
-    /// on learning, by agency, team, role, champion theme and wave.
+    /// on learning, by agency, team, role, champion theme and wave. `report
+    /// annual` writes the annual report's learning section; `report gaps`
+    /// ranks the coverage gaps on a theme.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Report {
+        #[command(subcommand)]
+        kind: Option<ReportKind>,
         /// The rollout to report on (see `cascade status`).
         #[arg(
             required_unless_present = "partnership",
@@ -380,6 +385,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(status(&project, rollout.as_deref()))
         }
         Command::Report {
+            kind: Some(kind), ..
+        } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(special_report(&project, kind))
+        }
+        Command::Report {
+            kind: None,
             rollout,
             partnership: _,
             from,
@@ -724,7 +736,43 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
         &Project::open(Path::new("."))?,
         Some("demo-neglect-briefing"),
     ))?;
+    println!("\n== cascade report annual (this financial year, from the demo's own data)");
+    // `serve` has made the project folder the working directory.
+    let project = Project::open(Path::new("."))?;
+    let zone = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?
+    .time_zone();
+    let (from, to) = financial_year(chrono::Utc::now().with_timezone(&zone).date_naive());
+    let examples = project.root.join("reports/examples.md");
+    runtime.block_on(special_report(
+        &project,
+        ReportKind::Annual {
+            from,
+            to,
+            out: project.root.join("annual-report"),
+            within_days: 14,
+            examples: examples.exists().then_some(examples),
+            sentences: None,
+        },
+    ))?;
     Ok(code)
+}
+
+/// The UK financial year (1 April to 31 March) that holds `day`.
+fn financial_year(day: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    use chrono::Datelike as _;
+    let start = if day.month() >= 4 {
+        day.year()
+    } else {
+        day.year() - 1
+    };
+    (
+        chrono::NaiveDate::from_ymd_opt(start, 4, 1).unwrap_or(day),
+        chrono::NaiveDate::from_ymd_opt(start + 1, 3, 31).unwrap_or(day),
+    )
 }
 
 /// Lists (and with `check`, checks) the plugins a project would use.
@@ -1533,6 +1581,209 @@ fn telegram_bots(project: &Project) -> Vec<String> {
         .filter_map(|c| c.config.get("bot_username")?.as_str())
         .map(|name| name.trim_start_matches('@').to_owned())
         .collect()
+}
+
+/// The reports of `cascade report` that have their own subcommand.
+#[derive(Subcommand)]
+enum ReportKind {
+    /// The annual report's learning section for a period, with the same
+    /// figures for the period of equal length before it: annual.html,
+    /// annual.docx (Word), figures.csv (every figure, its definition and
+    /// sentence), published.csv, and sentences.md (the sentences, to edit).
+    Annual {
+        /// The first day of the period, YYYY-MM-DD (e.g. 2026-04-01).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// The last day of the period, YYYY-MM-DD (e.g. 2027-03-31).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// The folder to write the files into (created if missing).
+        #[arg(long, default_value = "annual-report")]
+        out: PathBuf,
+        /// The acknowledgement window of the "acknowledged within" figures.
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+        within_days: u32,
+        /// A text or Markdown file of examples of practice the business unit
+        /// chose, one paragraph each (blank lines between; `#` lines ignored).
+        #[arg(long)]
+        examples: Option<PathBuf>,
+        /// A sentences file (as written to sentences.md) with the business
+        /// unit's wording: its sentences replace the generated ones.
+        #[arg(long)]
+        sentences: Option<PathBuf>,
+    },
+    /// Agencies, teams and roles that received nothing on a theme in the
+    /// period, or whose reach or acknowledgement is far below the
+    /// partnership's, worst first; as HTML with a heat map of agency by theme.
+    Gaps {
+        /// The theme id (see content/taxonomy.toml), e.g. cse.
+        #[arg(long)]
+        theme: String,
+        /// The first day of the period, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// The last day of the period, YYYY-MM-DD.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// Far below: under this percentage of the partnership's rate.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+        below: u32,
+        /// table, csv or html (with the heat map).
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Write to this file instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Reads a file of examples: paragraphs separated by blank lines, `#`
+/// lines left out.
+fn read_examples(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the examples file {}", path.display()))?;
+    let mut out = Vec::new();
+    let mut paragraph = Vec::new();
+    for line in text.lines().chain([""]) {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.is_empty() {
+            if !paragraph.is_empty() {
+                out.push(paragraph.join(" "));
+                paragraph.clear();
+            }
+        } else {
+            paragraph.push(line);
+        }
+    }
+    Ok(out)
+}
+
+async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode> {
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let calendar = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let now = chrono::Utc::now();
+    match kind {
+        ReportKind::Annual {
+            from,
+            to,
+            out,
+            within_days,
+            examples,
+            sentences,
+        } => {
+            use cascade_engine::report::{annual, docx};
+            let examples = match &examples {
+                Some(path) => read_examples(path)?,
+                None => Vec::new(),
+            };
+            let edited = match &sentences {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read the sentences file {}", path.display())
+                    })?;
+                    Some((path.clone(), annual::parse_sentences(path, &text)?, text))
+                }
+                None => None,
+            };
+            let options = annual::AnnualOptions {
+                from,
+                to,
+                within_days,
+                examples,
+                edits: edited.as_ref().map(|e| e.1.clone()).unwrap_or_default(),
+            };
+            let section =
+                annual::generate(&store, &options, &calendar, &project.taxonomy, now).await?;
+            if let Some((path, _, text)) = &edited {
+                annual::check_edits(path, text, &section)?;
+            }
+            // Everything is made before anything is written.
+            let files: [(&str, Vec<u8>); 5] = [
+                ("annual.html", annual::html(&section).into_bytes()),
+                ("annual.docx", docx::render(&section)),
+                ("figures.csv", annual::figures_csv(&section).into_bytes()),
+                (
+                    "published.csv",
+                    annual::published_csv(&section).into_bytes(),
+                ),
+                (
+                    "sentences.md",
+                    annual::sentences_file(&section).into_bytes(),
+                ),
+            ];
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            for (name, bytes) in &files {
+                let path = out.join(name);
+                let partial = out.join(format!(".{name}.partial"));
+                std::fs::write(&partial, bytes)
+                    .with_context(|| format!("cannot write {}", partial.display()))?;
+                std::fs::rename(&partial, &path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!(
+                "{}: {} figures and {} rollouts written to {} (annual.html, annual.docx, figures.csv, published.csv, sentences.md)",
+                section.title,
+                section.figures.len(),
+                section.published.len(),
+                out.display()
+            );
+        }
+        ReportKind::Gaps {
+            theme,
+            from,
+            to,
+            below,
+            format,
+            out,
+        } => {
+            use cascade_engine::report::gaps;
+            if let Err(unknown) = project.taxonomy.check(&theme) {
+                let hint = unknown
+                    .suggestion
+                    .map(|s| format!("did you mean `--theme {s}`? "))
+                    .unwrap_or_default();
+                bail!(
+                    "--theme {theme}: no such theme in the taxonomy\n  help: {hint}the theme ids are the `[[themes]]` of cascade.toml, or the built-in ones when it has none"
+                );
+            }
+            let options = gaps::GapOptions {
+                theme,
+                from,
+                to,
+                below_pct: below,
+            };
+            let report =
+                gaps::generate(&store, &options, &calendar, &project.taxonomy, now).await?;
+            let text = match format {
+                ReportFormat::Table => gaps::table(&report),
+                ReportFormat::Csv => gaps::csv(&report),
+                ReportFormat::Html => gaps::html(&report),
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!(
+                        "{}: {} gap{} written to {}",
+                        report.title,
+                        report.gaps.len(),
+                        if report.gaps.len() == 1 { "" } else { "s" },
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--format` of `cascade report`; the engine's [`cascade_engine::report::Format`].

@@ -4,6 +4,7 @@
 //! `core/store/migrations/` and run on open.
 
 mod accounts;
+mod annual;
 mod audience;
 #[cfg(test)]
 mod audience_tests;
@@ -18,6 +19,7 @@ mod sqlite;
 mod team_posts;
 
 pub use accounts::*;
+pub use annual::*;
 pub use audience::*;
 pub use evidence::*;
 pub use inbox::*;

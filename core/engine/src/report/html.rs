@@ -26,7 +26,7 @@ svg text { font-size: 13px; fill: #1a1a1a; }
 ";
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(text: &str) -> String {
+pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -146,15 +146,15 @@ fn write_table(out: &mut String, table: &DisplayTable) {
 
 /// One bar: its label, its length against the chart's maximum, and the
 /// value written beside it.
-struct Bar {
-    label: String,
-    value: f64,
-    shown: String,
+pub(super) struct Bar {
+    pub(super) label: String,
+    pub(super) value: f64,
+    pub(super) shown: String,
 }
 
 /// A horizontal bar chart as inline SVG, described in words for screen
 /// readers (the same figures are in the tables).
-fn bar_chart(out: &mut String, id: &str, title: &str, bars: &[Bar], max: f64) {
+pub(super) fn bar_chart(out: &mut String, id: &str, title: &str, bars: &[Bar], max: f64) {
     const ROW: usize = 28;
     const BAR: f64 = 320.0;
     let label_width = bars

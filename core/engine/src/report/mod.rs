@@ -10,8 +10,11 @@
 //! self-contained HTML file. [`generate`] does the first two for a rollout
 //! or for every rollout created in a period.
 
+pub mod annual;
 mod compute;
 mod csv_file;
+pub mod docx;
+pub mod gaps;
 mod html;
 mod load;
 mod text;

@@ -3,6 +3,7 @@
 //! owner. Directory imports live in `import`.
 
 mod accounts;
+mod annual;
 mod audience;
 pub mod backup;
 mod channel_states;
