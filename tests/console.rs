@@ -2136,6 +2136,9 @@ mod browser {
         driver.fill("#password", PASSWORD).await;
         driver.fill("#confirm", PASSWORD).await;
         driver.click("main button[type=submit]").await;
+        // Done only once the sign-in page says so: a page opened before
+        // the form's answer arrives would be replaced by it.
+        driver.shows("Your password is set").await;
     }
 
     /// Signs the browser out, then in as a new user with `role`.

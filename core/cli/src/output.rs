@@ -267,10 +267,12 @@ mod tests {
     }
 
     /// A writer that blocks until told, as a pipe nobody reads does.
-    struct Stuck(Receiver<()>);
+    /// A reader who never reads: says when a write began, then holds it.
+    struct Stuck(Receiver<()>, std::sync::mpsc::Sender<()>);
 
     impl Write for Stuck {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let _ = self.1.send(());
             let _ = self.0.recv();
             Ok(bytes.len())
         }
@@ -283,7 +285,12 @@ mod tests {
     #[test]
     fn logging_never_waits_for_a_reader_who_does_not_read() {
         let (release, stuck) = std::sync::mpsc::channel();
-        let log = StderrLog::start(Stuck(stuck));
+        let (writing, began) = std::sync::mpsc::channel();
+        let log = StderrLog::start(Stuck(stuck, writing));
+        // The writer is held in its first write before the flood, so the
+        // count of dropped lines is not taken (for its note) under us.
+        line(&log, "first\n");
+        began.recv().unwrap();
         let started = std::time::Instant::now();
         for n in 0..(QUEUE * 3) {
             line(&log, &format!("line {n}\n"));
