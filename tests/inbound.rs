@@ -244,6 +244,23 @@ async fn a_link_code_links_an_account_once_and_expires_after_a_day() {
         .unwrap();
     assert_eq!(linked_to.as_deref(), Some("p-amara-okafor"));
 
+    // The same account sending the code again (or its message handled
+    // again after a crash) hears it is linked, not that the code is used.
+    let resent = handle(
+        &runner,
+        &command("tg-100", "link", &[&code]),
+        "telegram",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        resent,
+        InboundOutcome::Linked {
+            person_id: "p-amara-okafor".to_owned()
+        }
+    );
+
     let again = handle(
         &runner,
         &command("tg-999", "link", &[&code]),

@@ -171,7 +171,8 @@ pub trait Evidence: Send + Sync {
     /// Uses a code once: links the chat account to the code's person (an
     /// account linked before is moved) and returns the person. The code is
     /// given as its keyed hash, and as the plain SHA-256 that only codes kept
-    /// by an older cascade are looked up by.
+    /// by an older cascade are looked up by. A used code sent again from
+    /// the account it linked returns the person again, changing nothing.
     fn redeem_link_code(
         &self,
         code_hash: &str,

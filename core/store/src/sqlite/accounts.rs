@@ -68,7 +68,7 @@ impl Accounts for SqliteStore {
         user_id: i64,
         password_hash: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE console_users SET password_hash = ?, setup_hash = NULL, setup_expires_at = NULL
              WHERE id = ?",
@@ -95,7 +95,7 @@ impl Accounts for SqliteStore {
     }
 
     async fn disable_console_user(&self, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE console_users SET password_hash = NULL, setup_hash = NULL, setup_expires_at = NULL
              WHERE name = ?",
@@ -198,7 +198,7 @@ impl Accounts for SqliteStore {
         now: i64,
         since: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM console_sign_in_failures WHERE at < ?")
             .bind(since)
             .execute(&mut *tx)

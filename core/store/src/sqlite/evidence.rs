@@ -34,7 +34,7 @@ impl Evidence for SqliteStore {
         }
         // Few statements for the whole group: each is a round trip to
         // SQLite's thread.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR IGNORE INTO acknowledgements
                  (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at) ",
@@ -216,7 +216,7 @@ impl Evidence for SqliteStore {
         account: &str,
         now: i64,
     ) -> Result<Result<String, CodeRefusal>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         #[derive(sqlx::FromRow)]
         struct Code {
             code_hash: String,
@@ -243,7 +243,20 @@ impl Evidence for SqliteStore {
             return Ok(Err(CodeRefusal::Unknown));
         };
         if used_at.is_some() {
-            return Ok(Err(CodeRefusal::AlreadyUsed));
+            // The same account sending its code again (or the same message
+            // handled again after a crash) is linked already: say so.
+            let linked: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM channel_identities WHERE channel = ? AND address = ? AND person_id = ?",
+            )
+            .bind(channel)
+            .bind(account)
+            .bind(&person_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Ok(match linked {
+                Some(_) => Ok(person_id),
+                None => Err(CodeRefusal::AlreadyUsed),
+            });
         }
         if now >= expires_at {
             return Ok(Err(CodeRefusal::Expired));

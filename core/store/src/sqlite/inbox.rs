@@ -98,7 +98,7 @@ impl Inbox for SqliteStore {
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO plugin_state (channel, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (channel, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",

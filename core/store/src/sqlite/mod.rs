@@ -461,6 +461,37 @@ impl Store for SqliteStore {
 mod tests {
     use super::in_memory;
 
+    /// With several connections in WAL mode, a deferred transaction that
+    /// reads and then writes fails at once with "database is locked" when
+    /// another connection wrote in between (the busy timeout does not
+    /// apply to the upgrade), so every write transaction takes the write
+    /// lock when it begins.
+    #[test]
+    fn every_write_transaction_begins_immediate() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sqlite");
+        let mut deferred = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "rs")
+                || path.file_name().is_some_and(|n| n == "test_support.rs")
+            {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Test modules come last in each file.
+            let code = text.split("#[cfg(test)]\nmod ").next().unwrap();
+            for (n, line) in code.lines().enumerate() {
+                if line.contains(".begin()") {
+                    deferred.push(format!("{}:{}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            deferred.is_empty(),
+            "use begin_with(\"BEGIN IMMEDIATE\") at {deferred:?}"
+        );
+    }
+
     #[test]
     fn only_urls_naming_memory_are_kept_off_disk() {
         assert!(in_memory("sqlite::memory:"));

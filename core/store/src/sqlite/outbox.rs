@@ -16,7 +16,7 @@ const SENT_PER_STATEMENT: usize = 500;
 
 impl Outbox for SqliteStore {
     async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
              VALUES (?, ?, ?, ?, 'active', ?, ?)",
@@ -105,7 +105,7 @@ impl Outbox for SqliteStore {
         state: RolloutState,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let changed = sqlx::query(
             "UPDATE rollouts SET state = ?, updated_at = ? WHERE id = ? AND state <> 'cancelled'",
         )
@@ -153,7 +153,7 @@ impl Outbox for SqliteStore {
         advances: &[MemberAdvance],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for d in deliveries {
             insert_delivery(d, now).execute(&mut *tx).await?;
         }
@@ -249,7 +249,7 @@ impl Outbox for SqliteStore {
         fallbacks: &[NewDelivery],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // Sent rows, the usual outcome, go in a few statements of many rows:
         // each statement is a round trip to the database thread.
         let sent: Vec<(i64, Option<&str>)> = outcomes
