@@ -52,6 +52,7 @@ fn channel(name: &str, plugin: &str, config: serde_json::Value) -> ChannelConfig
         retry: None,
         carries: Default::default(),
         secure_domains: Vec::new(),
+        spread_over: Vec::new(),
     }
 }
 

@@ -78,6 +78,7 @@ fn main() {
         retry: None,
         carries: Default::default(),
         secure_domains: Vec::new(),
+        spread_over: Vec::new(),
     };
     runtime
         .block_on(host.start(&channel, Path::new(".")))

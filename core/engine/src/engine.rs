@@ -21,6 +21,7 @@ use cascade_privacy::PrivacyGuard;
 use cascade_render::Channel;
 use cascade_store::{AllStores, NewRollout, NewTeamPost, SqliteStore};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +128,52 @@ pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRout
         retry: channel.retry.clone().unwrap_or_default(),
         carries: channel.carries,
         secure_domains: channel.secure_domains.clone(),
+        spread: channel.spread_over.clone(),
     })
+}
+
+/// What is wrong with the channels' `spread_over` lists: each names other
+/// configured instances of the same plugin that address people the same
+/// way, and an instance shares one channel's sends at most.
+pub fn check_spreads(routes: &[ChannelRoute]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut shared: HashMap<&str, &str> = HashMap::new();
+    for route in routes.iter().filter(|r| !r.spread.is_empty()) {
+        for name in &route.spread {
+            let fix = "  help: spread_over names other [[channels]] of the same plugin, e.g. spread_over = [\"email-2\"]";
+            let Some(other) = routes.iter().find(|r| &r.instance == name) else {
+                problems.push(format!(
+                    "channel \"{}\": spread_over names \"{name}\", which is not a configured channel\n{fix}",
+                    route.instance
+                ));
+                continue;
+            };
+            if other.instance == route.instance {
+                problems.push(format!(
+                    "channel \"{}\": spread_over names the channel itself\n{fix}",
+                    route.instance
+                ));
+            } else if other.kind != route.kind || other.identity != route.identity {
+                problems.push(format!(
+                    "channel \"{}\": spread_over names \"{name}\", a {} channel addressing people by {}, and this is a {} channel addressing them by {}\n{fix}",
+                    route.instance, other.kind, other.identity, route.kind, route.identity
+                ));
+            } else if !other.spread.is_empty() {
+                problems.push(format!(
+                    "channel \"{}\": spread_over names \"{name}\", which spreads its own sends\n  help: list every instance in one spread_over",
+                    route.instance
+                ));
+            } else if let Some(first) = shared.insert(name.as_str(), route.instance.as_str())
+                && first != route.instance
+            {
+                problems.push(format!(
+                    "channel \"{name}\" is in the spread_over of both \"{first}\" and \"{}\"\n  help: an instance shares one channel's sends; remove it from one list",
+                    route.instance
+                ));
+            }
+        }
+    }
+    problems
 }
 
 impl Engine<SqliteStore> {
@@ -221,6 +267,7 @@ impl<S: AllStores> Engine<S> {
                 }
             }
         }
+        problems.extend(check_spreads(&routes));
         if !problems.is_empty() {
             return Err(Problems(problems));
         }
@@ -1080,4 +1127,65 @@ pub enum Until {
 pub struct ServeReport {
     pub queued: usize,
     pub dispatched: usize,
+}
+
+#[cfg(test)]
+mod spread_tests {
+    use super::*;
+
+    fn route(instance: &str, kind: &str, spread: &[&str]) -> ChannelRoute {
+        ChannelRoute {
+            instance: instance.to_owned(),
+            kind: kind.to_owned(),
+            identity: kind.to_owned(),
+            formats: vec![Channel::EmailText],
+            buttons: false,
+            forms: false,
+            channel_posts: false,
+            per_second: None,
+            quota: Default::default(),
+            retry: Default::default(),
+            carries: Default::default(),
+            secure_domains: Vec::new(),
+            spread: spread.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn spread_over_names_other_instances_of_the_same_kind_once() {
+        let good = [
+            route("email", "email", &["email-2", "email-3"]),
+            route("email-2", "email", &[]),
+            route("email-3", "email", &[]),
+        ];
+        assert!(check_spreads(&good).is_empty());
+
+        let bad = [
+            route("email", "email", &["email", "missing", "chat", "email-2"]),
+            route("email-2", "email", &["email-3"]),
+            route("email-3", "email", &[]),
+            route("other", "email", &["email-3"]),
+            route("chat", "telegram", &[]),
+        ];
+        let problems = check_spreads(&bad);
+        let said = |part: &str| problems.iter().any(|p| p.contains(part));
+        assert!(
+            said("spread_over names the channel itself"),
+            "{problems:#?}"
+        );
+        assert!(
+            said("\"missing\", which is not a configured channel"),
+            "{problems:#?}"
+        );
+        assert!(said("\"chat\", a telegram channel"), "{problems:#?}");
+        assert!(
+            said("\"email-2\", which spreads its own sends"),
+            "{problems:#?}"
+        );
+        assert!(
+            said("\"email-3\" is in the spread_over of both"),
+            "{problems:#?}"
+        );
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+    }
 }

@@ -12,7 +12,7 @@
 //!                 ask the store for the audience by team, for team posts
 //! ```
 
-use crate::delivery::{ChannelRoute, millis};
+use crate::delivery::{ChannelRoute, Quota, millis};
 use crate::problems::Problems;
 use cascade_model::content::{self, ContentError, ItemKind, LearningItem, LoadedItem, Taxonomy};
 use cascade_model::directory::Team;
@@ -471,10 +471,36 @@ pub fn quota_lines(summary: &PlanSummary, routes: &[ChannelRoute]) -> Vec<String
             } else {
                 "messages"
             };
-            route
-                .quota
+            if route.spread.is_empty() {
+                return route
+                    .quota
+                    .describe(sends, noun)
+                    .map(|line| format!("{name}: {line}"));
+            }
+            // Spread over several instances: their quotas add up, and one
+            // without a quota leaves the whole without one.
+            let members: Vec<&ChannelRoute> = std::iter::once(route)
+                .chain(
+                    route
+                        .spread
+                        .iter()
+                        .filter_map(|s| routes.iter().find(|r| &r.instance == s)),
+                )
+                .collect();
+            let sum = |each: fn(&ChannelRoute) -> Option<u32>| {
+                members
+                    .iter()
+                    .map(|r| each(r))
+                    .try_fold(0u32, |total, n| n.map(|n| total.saturating_add(n)))
+            };
+            let quota = Quota {
+                per_minute: sum(|r| r.quota.per_minute),
+                per_day: sum(|r| r.quota.per_day),
+            };
+            let names: Vec<&str> = members.iter().map(|r| r.instance.as_str()).collect();
+            quota
                 .describe(sends, noun)
-                .map(|line| format!("{name}: {line}"))
+                .map(|line| format!("{name} (spread over {}): {line}", names.join(", ")))
         })
         .collect()
 }

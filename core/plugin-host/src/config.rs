@@ -177,6 +177,12 @@ pub struct ChannelConfig {
     /// `x@trust.nhs.net`). Email identities only.
     #[serde(default, deserialize_with = "secure_domains")]
     pub secure_domains: Vec<String>,
+    /// Other instances of the same plugin that share this channel's sends,
+    /// e.g. `["email-2", "email-3"]`: several sending mailboxes, each with
+    /// its own quota. A rollout names this channel only; each send goes
+    /// through the next instance whose quota has room.
+    #[serde(default)]
+    pub spread_over: Vec<String>,
 }
 
 /// `secure_domains`: domain names, kept in lower case.

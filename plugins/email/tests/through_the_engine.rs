@@ -568,3 +568,112 @@ async fn an_official_sensitive_briefing_goes_in_full_to_nhs_net_and_as_a_notice_
         }
     }
 }
+
+/// Two sending mailboxes, each with its own quota of 10 a minute, the
+/// second named in the first's `spread_over`: the rollout names only
+/// `email`, sends go out through both mailboxes in turn (each under its
+/// own quota, as Exchange Online counts per mailbox), together 20 a
+/// minute, in the windows `plan` predicted for the two together; and a
+/// restarted `serve` counts the group's sends already made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_spread_over_two_mailboxes_keep_each_mailbox_s_quota() {
+    let server = SmtpServer::start();
+    let people: Vec<(String, String, String)> = (1..=45)
+        .map(|n| {
+            (
+                format!("p-{n:02}"),
+                format!("Person {n:02}"),
+                format!("person-{n:02}@agency.example"),
+            )
+        })
+        .collect();
+    let borrowed: Vec<Person> = people
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    let first = email_channel(&server.channel_config(4))
+        + "max_per_minute = 10\nspread_over = [\"email-2\"]\n";
+    let mut config = server.channel_config(4);
+    config["from"] = "Northbridge Learning <learning-2@northbridge.example>".into();
+    let second = email_channel(&config).replace("name = \"email\"", "name = \"email-2\"")
+        + "max_per_minute = 10\n";
+    let dir = project(&borrowed, &format!("{first}\n{second}")).await;
+    let rollout = rollout(dir.path(), 2);
+
+    let engine = cascade_engine::engine::Engine::open(
+        cascade_engine::project::Project::open(dir.path()).unwrap(),
+        false,
+    )
+    .await
+    .unwrap_or_else(|p| panic!("{p}"));
+    let planned = engine.plan(&rollout, utc(2026, 3, 27, 8, 0)).await.unwrap();
+    assert_eq!(
+        planned.quota_lines,
+        ["email (spread over email, email-2): 45 emails at 20 a minute: about 3 minutes"]
+    );
+    drop(engine);
+
+    let by_mailbox = |received: &[serde_json::Value]| {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for message in received {
+            *counts
+                .entry(message["mail_from"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        counts
+    };
+    let runner = start(dir.path(), &rollout, utc(2026, 3, 27, 8, 0)).await;
+    let mut windows = 0;
+    for minute in 0..10 {
+        let now = utc(2026, 3, 27, 9, 0) + chrono::Duration::minutes(minute);
+        runner.tick(now).await.unwrap();
+        let counts = by_mailbox(&server.received());
+        for (mailbox, sent) in &counts {
+            assert!(
+                *sent <= 10 * (minute as usize + 1),
+                "{mailbox} sent {sent} by minute {minute}: over its own 10 a minute"
+            );
+        }
+        if counts.values().sum::<usize>() == 45 {
+            windows = minute + 1;
+            break;
+        }
+    }
+    runner.stop().await;
+    assert_eq!(windows, 3, "the three windows plan predicted");
+    let counts = by_mailbox(&server.received());
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        [
+            "learning-2@northbridge.example",
+            "learning@northbridge.example"
+        ],
+        "both mailboxes send"
+    );
+    let done = rows(runner.store().as_ref()).await;
+    assert!(
+        done.iter()
+            .all(|r| r.state == DeliveryState::Sent && r.channel == "email" && r.attempts == 1),
+        "recorded on the channel the rollout names, no attempt spent waiting: {done:?}"
+    );
+
+    // At 09:02:30 the group's minute holds the 5 sent at 09:02: 15 more go.
+    let again = dir.path().join("rollouts/again.toml");
+    std::fs::write(
+        &again,
+        "id = \"again\"\nitem = \"7mb-safer-sleep\"\nstart = 2026-03-27T09:00:00\n\
+         urgent = true\nchannels = [\"email\"]\nfallback = false\nack_deadline_days = 10\n\
+         max_attempts = 2\n\n[audience]\n\n[[waves]]\nname = \"Everyone\"\nafter_days = 0\n",
+    )
+    .unwrap();
+    let later = utc(2026, 3, 27, 9, 2) + chrono::Duration::seconds(30);
+    let runner = start(dir.path(), &again, later).await;
+    runner.tick(later).await.unwrap();
+    runner.stop().await;
+    let sent_again = rows(runner.store().as_ref())
+        .await
+        .iter()
+        .filter(|r| r.rollout_id == "again" && r.state == DeliveryState::Sent)
+        .count();
+    assert_eq!(sent_again, 15, "the mailboxes' windows survive a restart");
+}

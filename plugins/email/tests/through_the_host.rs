@@ -60,6 +60,7 @@ async fn try_start(
         retry: None,
         carries: Default::default(),
         secure_domains: Vec::new(),
+        spread_over: Vec::new(),
     };
     host.start(&channel, base).await?;
     Ok(host)

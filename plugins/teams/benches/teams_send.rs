@@ -112,6 +112,7 @@ async fn through_the_plugin(fake: &FakeTeams) -> Run {
         retry: None,
         carries: Default::default(),
         secure_domains: Vec::new(),
+        spread_over: Vec::new(),
     };
     host.start(&channel, secrets.path()).await.unwrap();
     let in_flight = host

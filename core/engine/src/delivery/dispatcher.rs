@@ -201,6 +201,11 @@ impl RateLimit {
 /// and the last 24 hours), by when each was made.
 struct QuotaWindows {
     quota: Quota,
+    /// Where its sends before this process are counted from: a channel's
+    /// sent rows, every `of`-th from the `index`-th. An instance that shares
+    /// another channel's sends (`spread_over`) counts its own rows and its
+    /// share of that channel's, which do not say which instance sent them.
+    sources: Vec<(String, usize, usize)>,
     sent: std::sync::Mutex<std::collections::VecDeque<i64>>,
     /// Set once the sends already in the store are counted, so a restart
     /// does not start the windows empty.
@@ -211,24 +216,24 @@ const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
 
 impl QuotaWindows {
-    fn new(quota: Quota) -> QuotaWindows {
+    fn new(quota: Quota, sources: Vec<(String, usize, usize)>) -> QuotaWindows {
         QuotaWindows {
             quota,
+            sources,
             sent: Default::default(),
             seeded: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Counts sends recorded before this process began.
-    async fn seed<S: Outbox>(
-        &self,
-        store: &S,
-        channel: &str,
-        now: i64,
-    ) -> Result<(), DeliveryError> {
+    async fn seed<S: Outbox>(&self, store: &S, now: i64) -> Result<(), DeliveryError> {
         self.seeded
             .get_or_try_init(|| async {
-                let times = store.sent_times(channel, now - DAY_MS).await?;
+                let mut times = Vec::new();
+                for (channel, index, of) in &self.sources {
+                    let all = store.sent_times(channel, now - DAY_MS).await?;
+                    times.extend(all.into_iter().skip(*index).step_by((*of).max(1)));
+                }
                 let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
                 let mut merged: Vec<i64> = times.into_iter().chain(sent.drain(..)).collect();
                 merged.sort_unstable();
@@ -285,6 +290,15 @@ impl QuotaWindows {
     }
 }
 
+/// A channel whose sends are spread over several instances (`spread_over`:
+/// several sending mailboxes): each send goes through the next instance, in
+/// turn, whose quota has room.
+struct Spread {
+    /// The channel itself first, then the instances it names.
+    members: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
 pub struct Dispatcher<S> {
     shared: Arc<Shared<S>>,
     /// Sends of [`dispatch_for`](Self::dispatch_for) still in flight when
@@ -331,15 +345,47 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 ))
             })
             .collect();
+        let spreads: HashMap<String, Spread> = world
+            .routes
+            .values()
+            .filter(|r| !r.spread.is_empty())
+            .map(|r| {
+                let members = std::iter::once(r.instance.clone())
+                    .chain(r.spread.iter().cloned())
+                    .collect();
+                (
+                    r.instance.clone(),
+                    Spread {
+                        members,
+                        next: Default::default(),
+                    },
+                )
+            })
+            .collect();
         let quotas = world
             .routes
             .values()
             .filter(|r| r.quota.is_set())
-            .map(|r| (r.instance.clone(), Arc::new(QuotaWindows::new(r.quota))))
+            .map(|r| {
+                let mut sources = Vec::new();
+                for (primary, spread) in &spreads {
+                    if let Some(index) = spread.members.iter().position(|m| *m == r.instance) {
+                        sources.push((primary.clone(), index, spread.members.len()));
+                    }
+                }
+                if !spreads.contains_key(&r.instance) {
+                    sources.push((r.instance.clone(), 0, 1));
+                }
+                (
+                    r.instance.clone(),
+                    Arc::new(QuotaWindows::new(r.quota, sources)),
+                )
+            })
             .collect();
         Dispatcher {
             shared: Arc::new(Shared {
                 quotas,
+                spreads,
                 store,
                 host,
                 rollouts,
@@ -526,6 +572,8 @@ struct Shared<S> {
     rates: HashMap<String, Arc<RateLimit>>,
     /// The channels with a sending quota, and their recent sends.
     quotas: HashMap<String, Arc<QuotaWindows>>,
+    /// The channels whose sends are spread over several instances.
+    spreads: HashMap<String, Spread>,
     /// The rollout state check in progress, by rollout (see `may_send`).
     state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     /// When each rollout's state was last read, to space the reads.
@@ -614,14 +662,29 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
         let now = clock();
         // A channel at its quota is left alone until the window has room.
-        for (channel, quota) in &self.quotas {
-            quota.seed(&*self.store, channel, millis(now)).await?;
+        for quota in self.quotas.values() {
+            quota.seed(&*self.store, millis(now)).await?;
         }
         let mut full = full.to_vec();
         full.extend(
             self.quotas
                 .iter()
-                .filter(|(_, quota)| quota.is_full(millis(now)))
+                .filter(|(channel, quota)| {
+                    !self.spreads.contains_key(*channel) && quota.is_full(millis(now))
+                })
+                .map(|(channel, _)| channel.clone()),
+        );
+        // A spread channel is full only when every instance it uses is.
+        full.extend(
+            self.spreads
+                .iter()
+                .filter(|(_, spread)| {
+                    spread.members.iter().all(|m| {
+                        self.quotas
+                            .get(m)
+                            .is_some_and(|quota| quota.is_full(millis(now)))
+                    })
+                })
                 .map(|(channel, _)| channel.clone()),
         );
         let rows = self
@@ -736,13 +799,12 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         }
         // Over the channel's quota, the row waits for the window, counted
         // as no attempt: deferred, not failed.
-        if let Some(quota) = self.quotas.get(&row.channel)
-            && let Err(at) = quota.reserve(millis(now))
-        {
-            return Ok((row.id, DeliveryOutcome::Deferred { at }, None));
-        }
+        let via = match self.reserve(&row.channel, millis(now)) {
+            Ok(via) => via,
+            Err(at) => return Ok((row.id, DeliveryOutcome::Deferred { at }, None)),
+        };
         let dead = |reason: String| self.dead(&row, &rollout.definition, reason);
-        let Some(route) = self.world.routes.get(&row.channel) else {
+        let Some(route) = self.world.routes.get(via) else {
             return Ok(dead(format!(
                 "channel \"{}\" is not configured",
                 row.channel
@@ -812,12 +874,12 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
                 answered.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
             (row.id, DeliveryOutcome::RetryAt { at, reason }, None)
         };
-        if let Some(rate) = self.rates.get(&row.channel) {
+        if let Some(rate) = self.rates.get(via) {
             rate.wait().await;
         }
         let called = std::time::Instant::now();
-        let answer = self.host.send(&row.channel, &request).await;
-        metrics::histogram!(crate::metrics::PLUGIN_CALL_SECONDS, "channel" => row.channel.clone(), "call" => "send")
+        let answer = self.host.send(via, &request).await;
+        metrics::histogram!(crate::metrics::PLUGIN_CALL_SECONDS, "channel" => via.to_owned(), "call" => "send")
             .record(called.elapsed().as_secs_f64());
         Ok(match answer {
             Ok(SendResult::Delivered { provider_id }) => {
@@ -850,6 +912,31 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             // Timeouts and stopped instances: the outcome is unknown, so try again.
             Err(e) => retry(e.to_string(), None),
         })
+    }
+
+    /// The instance a send on `channel` goes through, its place in that
+    /// instance's quota taken; or, when no instance has room, when to try
+    /// again.
+    fn reserve<'a>(&'a self, channel: &'a str, now: i64) -> Result<&'a str, i64> {
+        let Some(spread) = self.spreads.get(channel) else {
+            if let Some(quota) = self.quotas.get(channel) {
+                quota.reserve(now)?;
+            }
+            return Ok(channel);
+        };
+        let n = spread.members.len();
+        let start = spread
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut soonest = i64::MAX;
+        for k in 0..n {
+            let member = &spread.members[(start + k) % n];
+            match self.quotas.get(member).map(|quota| quota.reserve(now)) {
+                None | Some(Ok(())) => return Ok(member),
+                Some(Err(at)) => soonest = soonest.min(at),
+            }
+        }
+        Err(soonest)
     }
 
     /// A dead letter, with the person's next reachable channel queued when
@@ -914,10 +1001,13 @@ pub(super) fn jitter(id: i64, attempt: u32) -> f64 {
 mod tests {
     #[test]
     fn a_quota_takes_sends_until_full_then_says_when_it_has_room() {
-        let windows = QuotaWindows::new(Quota {
-            per_minute: Some(2),
-            per_day: Some(3),
-        });
+        let windows = QuotaWindows::new(
+            Quota {
+                per_minute: Some(2),
+                per_day: Some(3),
+            },
+            Vec::new(),
+        );
         assert_eq!(windows.reserve(0), Ok(()));
         assert_eq!(windows.reserve(10), Ok(()));
         assert_eq!(windows.reserve(20), Err(MINUTE_MS));

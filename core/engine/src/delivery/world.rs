@@ -43,6 +43,9 @@ pub struct ChannelRoute {
     /// Email domains that get OFFICIAL-SENSITIVE items in full here
     /// although the channel carries only OFFICIAL (lower case).
     pub secure_domains: Vec<String>,
+    /// The other instances this channel's sends are spread over
+    /// (`spread_over`), each with its own quota.
+    pub spread: Vec<String>,
 }
 
 /// How one person gets an item on one channel.
@@ -492,6 +495,7 @@ mod reading_tests {
             retry: Default::default(),
             carries,
             secure_domains: secure.iter().map(|s| (*s).to_owned()).collect(),
+            spread: Vec::new(),
         }
     }
 

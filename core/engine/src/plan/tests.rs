@@ -48,6 +48,7 @@ impl Demo {
             retry: Default::default(),
             carries: Default::default(),
             secure_domains: Vec::new(),
+            spread: Vec::new(),
         }];
         let calendar = Calendar::new("Europe/London", QuietHours::default()).unwrap();
         let guard = PrivacyGuard::new(&project.config.privacy).unwrap();

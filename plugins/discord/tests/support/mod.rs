@@ -53,6 +53,7 @@ pub fn channel_config(fake: &FakeDiscord, extra: Value) -> ChannelConfig {
         retry: None,
         carries: Default::default(),
         secure_domains: Vec::new(),
+        spread_over: Vec::new(),
     }
 }
 

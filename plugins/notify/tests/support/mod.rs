@@ -80,6 +80,7 @@ pub async fn try_start(
         retry: None,
         carries: Default::default(),
         secure_domains: Vec::new(),
+        spread_over: Vec::new(),
     };
     host.start(&channel, dir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

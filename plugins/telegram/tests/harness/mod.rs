@@ -81,6 +81,7 @@ impl Harness {
             retry: None,
             carries: Default::default(),
             secure_domains: Vec::new(),
+            spread_over: Vec::new(),
         };
         host.start(&channel, secrets.path()).await?;
         Ok(Harness {

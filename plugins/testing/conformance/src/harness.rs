@@ -134,6 +134,7 @@ impl<P: ChatProvider> Running<P> {
             retry: None,
             carries: Default::default(),
             secure_domains: Vec::new(),
+            spread_over: Vec::new(),
         };
         host.start(&channel, secret_dir.path())
             .await
