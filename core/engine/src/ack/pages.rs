@@ -466,7 +466,7 @@ mod tests {
             ("t1".to_owned(), "MASH".to_owned()),
             ("t2".to_owned(), "Early Help & Co".to_owned()),
         ];
-        let html = thanks_page("Neglect", &[], Some(("../confirm/tok", &teams)));
+        let html = thanks_page("Neglect", &[], Some(("../confirm/tok", &teams[..])));
         assert!(
             html.contains("You are a champion for MASH and Early Help &amp; Co."),
             "{html}"
