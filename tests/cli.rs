@@ -785,16 +785,26 @@ fn check_validates_check_questions_naming_the_file_line_and_fix() {
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     for (needle, said) in [
-        ("answer = \"The garden\"", "the answer \"The garden\" is not one of its options"),
-        ("section = \"Next steps\"", "the item has no section \"Next steps\""),
+        (
+            "answer = \"The garden\"",
+            "the answer \"The garden\" is not one of its options",
+        ),
+        (
+            "section = \"Next steps\"",
+            "the item has no section \"Next steps\"",
+        ),
         ("943 476 5919", "943 476 5919"),
     ] {
         assert!(
-            stderr
-                .lines()
-                .any(|l| l.contains(&format!("7mb-safer-sleep.md:{}:", line(needle))) && l.contains(said)),
+            stderr.lines().any(
+                |l| l.contains(&format!("7mb-safer-sleep.md:{}:", line(needle)))
+                    && l.contains(said)
+            ),
             "{needle}: {stderr}"
         );
     }
-    assert!(stderr.contains("help: make the answer one of the options"), "{stderr}");
+    assert!(
+        stderr.contains("help: make the answer one of the options"),
+        "{stderr}"
+    );
 }

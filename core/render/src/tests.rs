@@ -947,7 +947,12 @@ fn a_champions_email_carries_the_confirmation_link_and_names_their_teams() {
     let renderer = default_renderer();
     for item in sample_items() {
         let html = renderer
-            .render(&item, &Taxonomy::default(), Channel::EmailHtml, &champion("https://a.example/ack/t"))
+            .render(
+                &item,
+                &Taxonomy::default(),
+                Channel::EmailHtml,
+                &champion("https://a.example/ack/t"),
+            )
             .unwrap()
             .concat();
         assert!(
@@ -959,17 +964,28 @@ fn a_champions_email_carries_the_confirmation_link_and_names_their_teams() {
             "{html}"
         );
         let text = renderer
-            .render(&item, &Taxonomy::default(), Channel::EmailText, &champion("https://a.example/ack/t"))
+            .render(
+                &item,
+                &Taxonomy::default(),
+                Channel::EmailText,
+                &champion("https://a.example/ack/t"),
+            )
             .unwrap()
             .concat();
         assert!(
-            text.lines().any(|l| l == "https://a.example/confirm/t?x=1&y=2"),
+            text.lines()
+                .any(|l| l == "https://a.example/confirm/t?x=1&y=2"),
             "{text}"
         );
         // Everyone else's email has no trace of it.
         for format in [Channel::EmailHtml, Channel::EmailText] {
             let plain = renderer
-                .render(&item, &Taxonomy::default(), format, &input(Some("https://a.example/ack/t")))
+                .render(
+                    &item,
+                    &Taxonomy::default(),
+                    format,
+                    &input(Some("https://a.example/ack/t")),
+                )
                 .unwrap()
                 .concat();
             assert!(!plain.contains("/confirm/") && !plain.contains("You are a champion"));
@@ -996,25 +1012,47 @@ fn templates_that_predate_the_confirmation_link_still_carry_it_for_a_champion() 
     let renderer = Renderer::new(templates).unwrap();
     let item = briefing();
     let html = renderer
-        .render(&item, &Taxonomy::default(), Channel::EmailHtml, &champion("https://a.example/ack/t"))
+        .render(
+            &item,
+            &Taxonomy::default(),
+            Channel::EmailHtml,
+            &champion("https://a.example/ack/t"),
+        )
         .unwrap()
         .concat();
     let link = html
         .find("<a href=\"https://a.example/confirm/t?x=1&amp;y=2\">record the team briefing</a>")
         .unwrap_or_else(|| panic!("{html}"));
-    assert!(link < html.rfind("</body>").unwrap(), "inside the body: {html}");
+    assert!(
+        link < html.rfind("</body>").unwrap(),
+        "inside the body: {html}"
+    );
     let text = renderer
-        .render(&item, &Taxonomy::default(), Channel::EmailText, &champion("https://a.example/ack/t"))
+        .render(
+            &item,
+            &Taxonomy::default(),
+            Channel::EmailText,
+            &champion("https://a.example/ack/t"),
+        )
         .unwrap()
         .concat();
     assert!(
-        text.trim_end().ends_with("https://a.example/confirm/t?x=1&y=2"),
+        text.trim_end()
+            .ends_with("https://a.example/confirm/t?x=1&y=2"),
         "{text}"
     );
-    assert!(text.contains("You are a champion for MASH and Early Help <North>."), "{text}");
+    assert!(
+        text.contains("You are a champion for MASH and Early Help <North>."),
+        "{text}"
+    );
     // Chat formats carry a button instead.
     let telegram = renderer
-        .render(&item, &Taxonomy::default(), Channel::Telegram, &champion("https://a.example/ack/t"))
+        .render(
+            &item,
+            &Taxonomy::default(),
+            Channel::Telegram,
+            &champion("https://a.example/ack/t"),
+        )
         .unwrap()
         .concat();
     assert!(!telegram.contains("/confirm/"), "{telegram}");

@@ -25,9 +25,8 @@ async fn project(
     people: &[(&str, &str, &str, &str)],
     champions: &str,
 ) -> tempfile::TempDir {
-    let mut rows = String::from(
-        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone\n",
-    );
+    let mut rows =
+        String::from("person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone\n");
     for (id, name, email, team) in people {
         rows.push_str(&format!("{id},{name},{email},ag,{team},practitioner,,\n"));
     }
@@ -191,7 +190,10 @@ async fn a_champion_on_email_confirms_a_cascade_from_the_link_in_their_email() {
         .map(|at| &html[at..at + html[at..].find("</a>").unwrap()])
         .unwrap_or_else(|| panic!("the HTML has no link to {confirm}:\n{html}"));
     assert!(anchor.contains("Record a team briefing"), "{anchor}");
-    assert!(html.contains("<h2 ") && html.contains("For champions"), "{html}");
+    assert!(
+        html.contains("<h2 ") && html.contains("For champions"),
+        "{html}"
+    );
 
     let app = pages(dir.path(), runner.store().clone(), utc(2026, 3, 31, 10, 0));
     let store = runner.store().clone();
@@ -201,9 +203,18 @@ async fn a_champion_on_email_confirms_a_cascade_from_the_link_in_their_email() {
     let (status, page) = call(&app, "GET", &path(&confirm), "").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<h1>Record a team briefing</h1>"), "{page}");
-    assert!(page.contains("You are a champion for these teams"), "{page}");
-    assert!(page.contains("<li>Test Team: no briefing recorded yet</li>"), "{page}");
-    assert!(page.contains("<li>Second Team: no briefing recorded yet</li>"), "{page}");
+    assert!(
+        page.contains("You are a champion for these teams"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<li>Test Team: no briefing recorded yet</li>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<li>Second Team: no briefing recorded yet</li>"),
+        "{page}"
+    );
     assert!(confirmations(&store).await.is_empty());
 
     // A team she does not cover is refused with the form again.
@@ -226,29 +237,46 @@ async fn a_champion_on_email_confirms_a_cascade_from_the_link_in_their_email() {
     )
     .await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Thank you, this briefing is recorded"), "{page}");
+    assert!(
+        page.contains("Thank you, this briefing is recorded"),
+        "{page}"
+    );
     assert!(page.contains("<strong>Test Team</strong>"), "{page}");
     assert_eq!(
         confirmations(&store).await,
         [("p-zoe".to_owned(), "team".to_owned(), 6)]
     );
     let (_, page) = call(&app, "GET", &path(&confirm), "").await;
-    assert!(page.contains("<li>Test Team: a briefing is recorded</li>"), "{page}");
-    assert!(page.contains("<li>Second Team: no briefing recorded yet</li>"), "{page}");
+    assert!(
+        page.contains("<li>Test Team: a briefing is recorded</li>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<li>Second Team: no briefing recorded yet</li>"),
+        "{page}"
+    );
 
     // Acknowledging leads a champion on to the form; nobody else.
     let (status, page) = call(&app, "POST", &path(&ack), "").await;
     assert_eq!(status, 200, "{page}");
     let token = confirm.rsplit('/').next().unwrap();
     assert!(
-        page.contains(&format!("<a href=\"../confirm/{token}\">Record a team briefing</a>")),
+        page.contains(&format!(
+            "<a href=\"../confirm/{token}\">Record a team briefing</a>"
+        )),
         "{page}"
     );
-    assert!(page.contains("You are a champion for Second Team and Test Team."), "{page}");
+    assert!(
+        page.contains("You are a champion for Second Team and Test Team."),
+        "{page}"
+    );
     let sam_ack = url_line(part(sam, "text/plain"), &format!("{BASE}/ack/")).unwrap();
     let (status, page) = call(&app, "POST", &path(&sam_ack), "").await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Thank you") && !page.contains("/confirm/"), "{page}");
+    assert!(
+        page.contains("Thank you") && !page.contains("/confirm/"),
+        "{page}"
+    );
 
     // Sam's own token does not open the form: he covers no team.
     let sam_confirm = sam_ack.replace("/ack/", "/confirm/");
@@ -320,7 +348,10 @@ async fn after_the_deadline_only_champions_whose_teams_have_no_briefing_are_remi
     );
     let text = part(reminder, "text/plain");
     assert!(text.contains("The deadline for"), "{text}");
-    assert!(text.contains("You are its champion for Second Team"), "{text}");
+    assert!(
+        text.contains("You are its champion for Second Team"),
+        "{text}"
+    );
     let link = text
         .lines()
         .find_map(|l| l.strip_prefix("Record a team briefing: "))
@@ -345,7 +376,10 @@ async fn after_the_deadline_only_champions_whose_teams_have_no_briefing_are_remi
     let (status, page) = call(&app, "GET", &path(&link), "").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("You are a champion for one team"), "{page}");
-    assert!(page.contains("<li>Second Team: no briefing recorded yet</li>"), "{page}");
+    assert!(
+        page.contains("<li>Second Team: no briefing recorded yet</li>"),
+        "{page}"
+    );
     let (status, page) = call(
         &app,
         "POST",

@@ -73,5 +73,8 @@ pub fn reminder_text(item_title: &str, teams: &[(String, String)]) -> String {
 
 /// The label and address of a champion's confirmation link.
 pub fn confirm_link(config: &AckConfig, token: &str) -> (String, String) {
-    ("Record a team briefing".to_owned(), config.confirm_link(token))
+    (
+        "Record a team briefing".to_owned(),
+        config.confirm_link(token),
+    )
 }

@@ -81,8 +81,8 @@ pub(super) fn check(
         let n = n + 1;
         let at = entry.span().start;
         let q = entry.get_ref();
-        let mut text = |field: &Option<Spanned<String>>, name: &str, max: usize, example: &str| {
-            match field {
+        let mut text =
+            |field: &Option<Spanned<String>>, name: &str, max: usize, example: &str| match field {
                 None => {
                     problems.push((
                         at,
@@ -121,8 +121,7 @@ pub(super) fn check(
                         Some(trimmed.to_owned())
                     }
                 }
-            }
-        };
+            };
         let question = text(
             &q.question,
             "question",
@@ -135,7 +134,12 @@ pub(super) fn check(
             MAX_EXPLANATION_CHARS,
             "\"Seeing the child comes first.\"",
         );
-        let answer = text(&q.answer, "answer", MAX_OPTION_CHARS, "\"one of the options\"");
+        let answer = text(
+            &q.answer,
+            "answer",
+            MAX_OPTION_CHARS,
+            "\"one of the options\"",
+        );
         let section = text(&q.section, "section", MAX_QUESTION_CHARS, "\"What to do\"");
         let options = options(&mut problems, n, at, &q.options);
         // The answer must be one of the options, written the same way.
@@ -149,7 +153,9 @@ pub(super) fn check(
                 raw_answer.span().start,
                 format!("check question {n}: the answer {answer:?} is not one of its options"),
                 match near {
-                    Some(option) => format!("write it as the option is written: answer = {option:?}"),
+                    Some(option) => {
+                        format!("write it as the option is written: answer = {option:?}")
+                    }
                     None => format!(
                         "make the answer one of the options, exactly as written: {}",
                         quoted(options)

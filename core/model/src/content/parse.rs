@@ -3,9 +3,9 @@
 //! problems in a file are reported at once.
 
 use super::{
-    CheckQuestion, Classification, ContentError, ItemKind, LearningItem, Link, MAX_SUMMARY_CHARS, NewsletterItem,
-    PrivacyAllow, ReviewFinding, ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status,
-    Taxonomy, Version, is_slug, slugify,
+    CheckQuestion, Classification, ContentError, ItemKind, LearningItem, Link, MAX_SUMMARY_CHARS,
+    NewsletterItem, PrivacyAllow, ReviewFinding, ReviewType, Section, SevenMinuteBriefing,
+    SourceLocation, Status, Taxonomy, Version, is_slug, slugify,
 };
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

@@ -490,7 +490,10 @@ section = "What practitioners should do"
         );
         let plain = parse_item(Path::new("b.md"), BRIEFING, &Taxonomy::default()).unwrap();
         assert!(plain.check_questions.is_empty());
-        assert_ne!(item.version, plain.version, "the questions are part of the item");
+        assert_ne!(
+            item.version, plain.version,
+            "the questions are part of the item"
+        );
         // Written back and read again, it is the same item.
         let again =
             parse_item(Path::new("b.md"), &item.to_markdown(), &Taxonomy::default()).unwrap();
@@ -506,9 +509,11 @@ section = "What practitioners should do"
         let errors = problems(&text);
         let line = line_of(&text, "answer = \"The bedroom\"");
         assert!(
-            errors.iter().any(|e| e.starts_with(&format!("content/b.md:{line}: "))
-                && e.contains("the answer \"The bedroom\" is not one of its options")
-                && e.contains("\"Where the child sleeps\"")),
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                    && e.contains("the answer \"The bedroom\" is not one of its options")
+                    && e.contains("\"Where the child sleeps\"")),
             "{errors:#?}"
         );
         let text = with(&QUESTION.replace(
@@ -532,9 +537,11 @@ section = "What practitioners should do"
         let errors = problems(&text);
         let line = line_of(&text, "section = \"Next steps\"");
         assert!(
-            errors.iter().any(|e| e.starts_with(&format!("content/b.md:{line}: "))
-                && e.contains("the item has no section \"Next steps\"")
-                && e.contains("\"5. What practitioners should do\"")),
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                    && e.contains("the item has no section \"Next steps\"")
+                    && e.contains("\"5. What practitioners should do\"")),
             "{errors:#?}"
         );
         // A section named without its number, or in other case, is found.
@@ -558,11 +565,16 @@ section = "What practitioners should do"
             .0
             + 1;
         assert!(
-            errors.iter().any(|e| e.starts_with(&format!("content/b.md:{fourth}: "))
-                && e.contains("4 check questions; an item has at most 3")),
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{fourth}: "))
+                    && e.contains("4 check questions; an item has at most 3")),
             "{errors:#?}"
         );
-        for (options, count) in [("[\"Only one\"]", 1), ("[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]", 6)] {
+        for (options, count) in [
+            ("[\"Only one\"]", 1),
+            ("[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]", 6),
+        ] {
             let text = with(&QUESTION.replace(
                 "options = [\"The kitchen\", \"Where the child sleeps\", \"The garden\"]",
                 &format!("options = {options}"),
@@ -570,8 +582,10 @@ section = "What practitioners should do"
             let errors = problems(&text);
             let line = line_of(&text, "options = ");
             assert!(
-                errors.iter().any(|e| e.starts_with(&format!("content/b.md:{line}: "))
-                    && e.contains(&format!("has {count} options; a question has 2 to 5"))),
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                        && e.contains(&format!("has {count} options; a question has 2 to 5"))),
                 "{errors:#?}"
             );
         }
@@ -579,7 +593,11 @@ section = "What practitioners should do"
             "options = [\"The kitchen\", \"Where the child sleeps\", \"The garden\"]",
             "options = [\"The kitchen\", \"Where the child sleeps\", \"the kitchen\"]",
         ));
-        assert!(problems(&text).iter().any(|e| e.contains("is listed twice")));
+        assert!(
+            problems(&text)
+                .iter()
+                .any(|e| e.contains("is listed twice"))
+        );
         let text = with(&QUESTION.replace(
             "explanation = \"Seeing where the child sleeps shows how they live.\"\n",
             "",
@@ -587,13 +605,17 @@ section = "What practitioners should do"
         let errors = problems(&text);
         let line = line_of(&text, "[[check_questions]]");
         assert!(
-            errors.iter().any(|e| e.starts_with(&format!("content/b.md:{line}: "))
-                && e.contains("check question 1 has no `explanation`")),
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                    && e.contains("check question 1 has no `explanation`")),
             "{errors:#?}"
         );
         let text = with(&QUESTION.replace("section = ", "chapter = "));
         assert!(
-            problems(&text).iter().any(|e| e.contains("unknown field `chapter`")),
+            problems(&text)
+                .iter()
+                .any(|e| e.contains("unknown field `chapter`")),
             "an unknown key is named"
         );
     }

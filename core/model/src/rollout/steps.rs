@@ -133,7 +133,12 @@ pub fn rollout_deadline(def: &RolloutDefinition, calendar: &Calendar) -> DateTim
     (0..def.waves.len())
         .map(|wave| deadline(def, calendar, wave))
         .max()
-        .unwrap_or_else(|| calendar.add_days(calendar.local_days_after(def.start, 0), def.ack_deadline_days))
+        .unwrap_or_else(|| {
+            calendar.add_days(
+                calendar.local_days_after(def.start, 0),
+                def.ack_deadline_days,
+            )
+        })
 }
 
 /// Who an escalation rung goes to.
