@@ -773,36 +773,43 @@ fn check_validates_check_questions_naming_the_file_line_and_fix() {
     let out = cascade(&["check", "--project", "demo"], tmp.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    // A wrong answer, a section the item does not have and a child's NHS
-    // number in a question are each named at their line.
+    // A wrong answer and a section the item does not have are each named
+    // at their line; so is a child's NHS number in a question that is
+    // otherwise right (the privacy guard reads the whole file).
     let sleep = add(
         "7mb-safer-sleep.md",
-        &(question("The garden", "Next steps", "")
-            + &question("Where the child sleeps", "Background", " NHS 943 476 5919")),
+        &question("The garden", "Next steps", ""),
     );
-    let line = |needle: &str| sleep.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let lines = add(
+        "7mb-cce-county-lines.md",
+        &question("Where the child sleeps", "Background", " NHS 943 476 5919"),
+    );
+    let line =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
     let out = cascade(&["check", "--project", "demo"], tmp.path());
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    for (needle, said) in [
+    for (file, at, said) in [
         (
-            "answer = \"The garden\"",
+            "7mb-safer-sleep.md",
+            line(&sleep, "answer = \"The garden\""),
             "the answer \"The garden\" is not one of its options",
         ),
         (
-            "section = \"Next steps\"",
+            "7mb-safer-sleep.md",
+            line(&sleep, "section = \"Next steps\""),
             "the item has no section \"Next steps\"",
         ),
-        ("943 476 5919", "943 476 5919"),
+        ("7mb-cce-county-lines.md", line(&lines, "943 476 5919"), ""),
     ] {
         assert!(
-            stderr.lines().any(
-                |l| l.contains(&format!("7mb-safer-sleep.md:{}:", line(needle)))
-                    && l.contains(said)
-            ),
-            "{needle}: {stderr}"
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("{file}:{at}:")) && l.contains(said)),
+            "{file}:{at}: {said}\n{stderr}"
         );
     }
+    assert!(stderr.contains("943 476 5919"), "{stderr}");
     assert!(
         stderr.contains("help: make the answer one of the options"),
         "{stderr}"
