@@ -744,3 +744,74 @@ fn check_refuses_an_official_sensitive_item_without_a_summary_and_an_unknown_cla
         "{stderr}"
     );
 }
+
+#[test]
+fn check_validates_check_questions_naming_the_file_line_and_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let demo = tmp.path().join("demo");
+    let question = |answer: &str, section: &str, extra: &str| {
+        format!(
+            "[[check_questions]]\nquestion = \"What should you ask to see on a home visit?{extra}\"\n\
+             options = [\"The kitchen\", \"Where the child sleeps\"]\nanswer = \"{answer}\"\n\
+             explanation = \"Seeing where the child sleeps shows how they live.\"\nsection = \"{section}\"\n"
+        )
+    };
+    let add = |file: &str, entry: &str| -> String {
+        let path = demo.join("content").join(file);
+        let original = std::fs::read_to_string(&path).unwrap();
+        let end = original[3..].find("+++").unwrap() + 3;
+        let text = format!("{}\n{entry}{}", &original[..end], &original[end..]);
+        std::fs::write(&path, &text).unwrap();
+        text
+    };
+    // A right one passes.
+    add(
+        "7mb-neglect-seeing-the-child.md",
+        &question("Where the child sleeps", "What practitioners should do", ""),
+    );
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A wrong answer and a section the item does not have are each named
+    // at their line; so is a child's NHS number in a question that is
+    // otherwise right (the privacy guard reads the whole file).
+    let sleep = add(
+        "7mb-safer-sleep.md",
+        &question("The garden", "Next steps", ""),
+    );
+    let lines = add(
+        "7mb-cce-county-lines.md",
+        &question("Where the child sleeps", "Background", " NHS 943 476 5919"),
+    );
+    let line =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for (file, at, said) in [
+        (
+            "7mb-safer-sleep.md",
+            line(&sleep, "answer = \"The garden\""),
+            "the answer \"The garden\" is not one of its options",
+        ),
+        (
+            "7mb-safer-sleep.md",
+            line(&sleep, "section = \"Next steps\""),
+            "the item has no section \"Next steps\"",
+        ),
+        ("7mb-cce-county-lines.md", line(&lines, "943 476 5919"), ""),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("{file}:{at}:")) && l.contains(said)),
+            "{file}:{at}: {said}\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("943 476 5919"), "{stderr}");
+    assert!(
+        stderr.contains("help: make the answer one of the options"),
+        "{stderr}"
+    );
+}

@@ -359,6 +359,7 @@ impl Project {
             // Previews and checks are for the business unit, who may read
             // every item in full.
             carries: Classification::OfficialSensitive,
+            confirm: None,
         }
     }
 }

@@ -132,6 +132,28 @@ pub struct RenderInput {
     /// The highest classification the destination may carry: an item
     /// above it is refused, never rendered (its person gets a [`Notice`]).
     pub carries: Classification,
+    /// For a champion on a channel without buttons (email): their signed
+    /// link to record that they cascaded the item to a team they cover.
+    pub confirm: Option<ConfirmLink>,
+}
+
+/// A champion's link to the cascade confirmation form, and the names of
+/// the teams it records briefings for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmLink {
+    pub url: String,
+    pub teams: Vec<String>,
+}
+
+impl ConfirmLink {
+    /// The teams as one phrase: "A", "A and B", "A, B and C".
+    pub fn team_list(&self) -> String {
+        match self.teams.as_slice() {
+            [] => String::new(),
+            [one] => one.clone(),
+            [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        }
+    }
 }
 
 /// The reflection questions of a 7-minute briefing, as plain text: the
@@ -300,10 +322,13 @@ impl Renderer {
             return Err(self.missing(&name));
         }
         let context = context(item, taxonomy, channel, input);
-        let text = templates
+        let mut text = templates
             .registry
             .render(&name, &context)
             .map_err(|e| templates.error(&e))?;
+        if let Some(confirm) = &input.confirm {
+            text = with_confirm_link(channel, text, confirm);
+        }
         let marking = item.classification;
         Ok(match channel.limit() {
             Some(limit) => {
@@ -338,7 +363,14 @@ impl Renderer {
                     continue;
                 }
                 let with_ack = sample_input(Some("https://cascade.example/ack/sample"));
-                for input in [with_ack, sample_input(None)] {
+                let champion = RenderInput {
+                    confirm: Some(ConfirmLink {
+                        url: "https://cascade.example/confirm/sample".to_owned(),
+                        teams: vec!["Early Help North".to_owned(), "MASH".to_owned()],
+                    }),
+                    ..with_ack.clone()
+                };
+                for input in [with_ack, champion, sample_input(None)] {
                     if let Err(e) = self.render(&item, &taxonomy, channel, &input) {
                         errors.push(e);
                         break;
@@ -375,8 +407,8 @@ impl ChannelTemplates {
                 format!("unknown variable `{}`", path.as_deref().unwrap_or("?")),
                 "check the spelling; templates see item.{id, title, kind, version, themes, status, \
                  issued_by, source, sixty_minute_briefing, review_type, subject, newsletter, issue, \
-                 sections, reflection_questions, links}, person.name, ack.url, ack.token and \
-                 partnership.name (see templates/README.md)"
+                 sections, reflection_questions, links}, person.name, ack.url, ack.token, \
+                 confirm.url, confirm.teams, confirm.team_list and partnership.name (see templates/README.md)"
                     .to_owned(),
             ),
             RenderErrorReason::PartialNotFound(name) => (
@@ -640,8 +672,45 @@ fn context(
         "item": fields,
         "person": { "name": input.person_name },
         "ack": { "url": input.ack_url, "token": input.ack_token },
+        "confirm": match &input.confirm {
+            Some(confirm) => json!({
+                "url": confirm.url,
+                "teams": confirm.teams,
+                "team_list": confirm.team_list(),
+            }),
+            None => json!({ "url": null, "teams": [], "team_list": null }),
+        },
         "partnership": { "name": input.partnership_name },
     })
+}
+
+/// A champion's confirmation link is in every email they get about an
+/// item: where the project's templates predate `confirm.url` and did not
+/// place it, it is added at the end (before `</body>` in HTML).
+fn with_confirm_link(channel: Channel, text: String, confirm: &ConfirmLink) -> String {
+    let url = markup::escape_url(channel, &confirm.url);
+    if text.contains(&url) {
+        return text;
+    }
+    let teams = escape(channel, &confirm.team_list());
+    match channel {
+        Channel::EmailHtml => {
+            let block = format!(
+                "<p>You are a champion for {teams}. When you have shared this with a team, \
+                 <a href=\"{url}\">record the team briefing</a>.</p>\n"
+            );
+            match text.rfind("</body>") {
+                Some(at) => format!("{}{block}{}", &text[..at], &text[at..]),
+                None => format!("{text}\n{block}"),
+            }
+        }
+        Channel::EmailText => format!(
+            "{}\n\nYou are a champion for {teams}. When you have shared this with a team, record the team briefing:\n{url}\n",
+            text.trim_end()
+        ),
+        // Chat channels carry the "I've cascaded this" button instead.
+        Channel::Telegram | Channel::Discord => text,
+    }
 }
 
 fn is_reflection(section: &Section) -> bool {
@@ -656,6 +725,7 @@ fn sample_input(ack_url: Option<&str>) -> RenderInput {
         ack_token: ack_url.map(|_| "sample-token".to_owned()),
         partnership_name: "Sample Safeguarding Partnership".to_owned(),
         carries: Classification::OfficialSensitive,
+        confirm: None,
     }
 }
 
@@ -680,6 +750,7 @@ pub fn sample_items() -> Vec<LearningItem> {
         }],
         privacy_allow: Vec::new(),
         what_changed: None,
+        check_questions: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind,

@@ -20,6 +20,7 @@ fn input(ack_url: Option<&str>) -> RenderInput {
         ack_token: ack_url.map(|_| "tok".to_owned()),
         partnership_name: "Northshire Safeguarding Partnership".to_owned(),
         carries: Classification::Official,
+        confirm: None,
     }
 }
 
@@ -929,4 +930,130 @@ fn a_notice_says_the_title_summary_and_link_and_nothing_of_the_body() {
             }
         }
     }
+}
+
+fn champion(ack_url: &str) -> RenderInput {
+    RenderInput {
+        confirm: Some(ConfirmLink {
+            url: "https://a.example/confirm/t?x=1&y=2".to_owned(),
+            teams: vec!["MASH".to_owned(), "Early Help <North>".to_owned()],
+        }),
+        ..input(Some(ack_url))
+    }
+}
+
+#[test]
+fn a_champions_email_carries_the_confirmation_link_and_names_their_teams() {
+    let renderer = default_renderer();
+    for item in sample_items() {
+        let html = renderer
+            .render(
+                &item,
+                &Taxonomy::default(),
+                Channel::EmailHtml,
+                &champion("https://a.example/ack/t"),
+            )
+            .unwrap()
+            .concat();
+        assert!(
+            html.contains("href=\"https://a.example/confirm/t?x=1&amp;y=2\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("You are a champion for MASH and Early Help &lt;North&gt;."),
+            "{html}"
+        );
+        let text = renderer
+            .render(
+                &item,
+                &Taxonomy::default(),
+                Channel::EmailText,
+                &champion("https://a.example/ack/t"),
+            )
+            .unwrap()
+            .concat();
+        assert!(
+            text.lines()
+                .any(|l| l == "https://a.example/confirm/t?x=1&y=2"),
+            "{text}"
+        );
+        // Everyone else's email has no trace of it.
+        for format in [Channel::EmailHtml, Channel::EmailText] {
+            let plain = renderer
+                .render(
+                    &item,
+                    &Taxonomy::default(),
+                    format,
+                    &input(Some("https://a.example/ack/t")),
+                )
+                .unwrap()
+                .concat();
+            assert!(!plain.contains("/confirm/") && !plain.contains("You are a champion"));
+        }
+    }
+}
+
+#[test]
+fn templates_that_predate_the_confirmation_link_still_carry_it_for_a_champion() {
+    let templates: Vec<(String, String)> = default_templates()
+        .into_iter()
+        .map(|(path, source)| {
+            let source = match source.find("{{#if confirm.url}}") {
+                Some(start) => {
+                    let end = source[start..].find("{{/if}}").unwrap() + start + "{{/if}}".len();
+                    format!("{}{}", &source[..start], &source[end..])
+                }
+                None => source,
+            };
+            (path, source)
+        })
+        .collect();
+    assert!(templates.iter().all(|(_, s)| !s.contains("confirm.")));
+    let renderer = Renderer::new(templates).unwrap();
+    let item = briefing();
+    let html = renderer
+        .render(
+            &item,
+            &Taxonomy::default(),
+            Channel::EmailHtml,
+            &champion("https://a.example/ack/t"),
+        )
+        .unwrap()
+        .concat();
+    let link = html
+        .find("<a href=\"https://a.example/confirm/t?x=1&amp;y=2\">record the team briefing</a>")
+        .unwrap_or_else(|| panic!("{html}"));
+    assert!(
+        link < html.rfind("</body>").unwrap(),
+        "inside the body: {html}"
+    );
+    let text = renderer
+        .render(
+            &item,
+            &Taxonomy::default(),
+            Channel::EmailText,
+            &champion("https://a.example/ack/t"),
+        )
+        .unwrap()
+        .concat();
+    assert!(
+        text.trim_end()
+            .ends_with("https://a.example/confirm/t?x=1&y=2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("You are a champion for MASH and Early Help <North>."),
+        "{text}"
+    );
+    // Chat formats carry a button instead.
+    let telegram = renderer
+        .render(
+            &item,
+            &Taxonomy::default(),
+            Channel::Telegram,
+            &champion("https://a.example/ack/t"),
+        )
+        .unwrap()
+        .concat();
+    assert!(!telegram.contains("/confirm/"), "{telegram}");
 }

@@ -143,6 +143,31 @@ impl<S: AllStores> ServerState<S> {
         }
     }
 
+    /// The ids of the teams with a cascade confirmation of the item, by
+    /// anyone; none when the store cannot say (the page still works).
+    async fn recorded_teams(&self, item_id: &str) -> Vec<String> {
+        match self.store().confirmations_of(item_id).await {
+            Ok(rows) => rows.into_iter().map(|c| c.team_id).collect(),
+            Err(e) => {
+                tracing::error!(item = item_id, "cannot read confirmations for a page: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The teams a person covers as a champion; none for anyone else, or
+    /// when the store cannot say.
+    async fn teams_if_champion(&self, person: &str) -> Vec<(String, String)> {
+        match self.responses.champion_teams(person).await {
+            Ok(teams) => teams,
+            Err(Denied::Refused(_)) => Vec::new(),
+            Err(Denied::Unavailable(e)) => {
+                tracing::error!("cannot read a champion's teams for a page: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.time_zone).date_naive()
     }
@@ -321,9 +346,17 @@ pub(crate) async fn acknowledge<S: AllStores>(
     };
     let delivery = &acknowledged.delivery;
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    // A champion goes on to record their team briefings, on the form the
+    // same token opens (relative, so a base URL with a path works too).
+    let teams = s.teams_if_champion(&claims.person).await;
+    let confirm = format!("../confirm/{token}");
     html(
         StatusCode::OK,
-        thanks_page(&item.title, &item.reflection_questions),
+        thanks_page(
+            &item.title,
+            &item.reflection_questions,
+            (!teams.is_empty()).then_some((confirm.as_str(), teams.as_slice())),
+        ),
     )
 }
 
@@ -411,9 +444,10 @@ pub(crate) async fn cascade_page<S: AllStores>(
     };
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
     let name = s.person_name(&claims.person).await.unwrap_or_default();
+    let recorded = s.recorded_teams(&delivery.item_id).await;
     html(
         StatusCode::OK,
-        cascade_form_page(&item.title, &name, &teams, &form, &[], &today),
+        cascade_form_page(&item.title, &name, &teams, &recorded, &form, &[], &today),
     )
 }
 
@@ -439,12 +473,14 @@ pub(crate) async fn confirm_cascade<S: AllStores>(
         Ok(checked) => checked,
         Err(problems) => {
             let name = s.person_name(&claims.person).await.unwrap_or_default();
+            let recorded = s.recorded_teams(&delivery.item_id).await;
             return html(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 cascade_form_page(
                     &item.title,
                     &name,
                     &teams,
+                    &recorded,
                     &form,
                     &problems,
                     &today.to_string(),

@@ -32,6 +32,7 @@ fn item(version: &str) -> LearningItem {
         links: Vec::new(),
         privacy_allow: Vec::new(),
         what_changed: None,
+        check_questions: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {

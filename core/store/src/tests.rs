@@ -108,6 +108,7 @@ fn newsletter_item(id: &str, title: &str, version: &str) -> LearningItem {
         links: Vec::new(),
         privacy_allow: Vec::new(),
         what_changed: None,
+        check_questions: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {

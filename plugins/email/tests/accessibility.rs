@@ -37,6 +37,7 @@ fn renders(channel: Channel) -> Vec<(String, String)> {
         ack_token: Some("v1.k1.AbC-123_xyz".to_owned()),
         partnership_name: project.config.partnership.name.clone(),
         carries: cascade_model::content::Classification::Official,
+        confirm: None,
     };
     report
         .items

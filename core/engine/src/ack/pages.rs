@@ -144,8 +144,14 @@ pub fn answered_page(answer: &str, first: bool) -> String {
 }
 
 /// After an acknowledgement (the first or a repeat): thanks, and the item's
-/// reflection questions to take into practice.
-pub fn thanks_page(item_title: &str, reflection_questions: &[String]) -> String {
+/// reflection questions to take into practice. A champion (`confirm`: the
+/// link to their confirmation form and the names of the teams they cover)
+/// is also asked to record their team briefings.
+pub fn thanks_page(
+    item_title: &str,
+    reflection_questions: &[String],
+    confirm: Option<(&str, &[(String, String)])>,
+) -> String {
     let mut body = format!(
         "<h1>Thank you</h1>\n<p>We have recorded that you have read <strong>{}</strong>. \
          You will not get reminders about it.</p>",
@@ -157,6 +163,15 @@ pub fn thanks_page(item_title: &str, reflection_questions: &[String]) -> String 
             body.push_str(&format!("<li>{}</li>\n", esc(question)));
         }
         body.push_str("</ul>\n<p>Take them to your next supervision or team meeting.</p>");
+    }
+    if let Some((url, teams)) = confirm {
+        body.push_str(&format!(
+            "\n<h2>Your teams</h2>\n<p>You are a champion for {}. When you have shared this \
+             learning with a team, record the team briefing.</p>\n\
+             <p><a href=\"{}\">Record a team briefing</a></p>",
+            esc(&team_list(teams)),
+            esc(url)
+        ));
     }
     page("Thank you", &body)
 }
@@ -238,12 +253,24 @@ pub struct FieldProblem {
     pub message: String,
 }
 
+/// Team names as one phrase: "A", "A and B", "A, B and C".
+pub fn team_list(teams: &[(String, String)]) -> String {
+    let names: Vec<&str> = teams.iter().map(|(_, name)| name.as_str()).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// The champion's form to record that they cascaded an item to a team.
-/// `teams` are (team id, team name) of the teams they cover.
+/// `teams` are (team id, team name) of the teams they cover; `recorded`,
+/// the ids of those with a briefing of the item recorded already.
 pub fn cascade_form_page(
     item_title: &str,
     champion_name: &str,
     teams: &[(String, String)],
+    recorded: &[String],
     form: &CascadeForm,
     problems: &[FieldProblem],
     today: &str,
@@ -263,11 +290,23 @@ pub fn cascade_form_page(
         body.push_str("</ul>\n</div>\n");
     }
     body.push_str(&format!(
-        "<p>{}, tell us when you shared <strong>{}</strong> with a team you cover.</p>\n\
-         <form method=\"post\">\n",
+        "<p>{}, tell us when you shared <strong>{}</strong> with a team you cover.</p>\n",
         esc(champion_name),
         esc(item_title)
     ));
+    body.push_str(&format!(
+        "<h2>The teams this form is for</h2>\n<p>You are a champion for {}. Record one briefing at a time.</p>\n<ul>\n",
+        if teams.len() == 1 { "one team" } else { "these teams" }
+    ));
+    for (id, name) in teams {
+        let state = if recorded.contains(id) {
+            "a briefing is recorded"
+        } else {
+            "no briefing recorded yet"
+        };
+        body.push_str(&format!("<li>{}: {state}</li>\n", esc(name)));
+    }
+    body.push_str("</ul>\n<form method=\"post\">\n");
     let problem_of = |field: &str| {
         problems
             .iter()
@@ -419,9 +458,20 @@ mod tests {
 
     #[test]
     fn the_thanks_page_lists_the_reflection_questions() {
-        let html = thanks_page("Neglect", &["What would you <do>?".to_owned()]);
+        let html = thanks_page("Neglect", &["What would you <do>?".to_owned()], None);
         assert!(html.contains("<li>What would you &lt;do&gt;?</li>"));
-        assert!(!thanks_page("Neglect", &[]).contains("<ul>"));
+        assert!(!thanks_page("Neglect", &[], None).contains("<ul>"));
+        assert!(!html.contains("confirm"));
+        let teams = [
+            ("t1".to_owned(), "MASH".to_owned()),
+            ("t2".to_owned(), "Early Help & Co".to_owned()),
+        ];
+        let html = thanks_page("Neglect", &[], Some(("../confirm/tok", &teams[..])));
+        assert!(
+            html.contains("You are a champion for MASH and Early Help &amp; Co."),
+            "{html}"
+        );
+        assert!(html.contains("<a href=\"../confirm/tok\">Record a team briefing</a>"));
     }
 
     #[test]
@@ -460,7 +510,15 @@ mod tests {
             field: "present",
             message: "Enter a whole number, 0 or more".to_owned(),
         }];
-        let html = cascade_form_page("Neglect", "Sam", &teams, &form, &problems, "2026-03-01");
+        let html = cascade_form_page(
+            "Neglect",
+            "Sam",
+            &teams,
+            &["t1".to_owned()],
+            &form,
+            &problems,
+            "2026-03-01",
+        );
         for field in ["team", "session_date", "present", "method", "note"] {
             assert!(
                 html.contains(&format!("<label for=\"{field}\">")),
@@ -472,5 +530,7 @@ mod tests {
         assert!(html.contains("Early Help &lt;North&gt;"));
         assert!(html.contains("value=\"-1\" aria-describedby=\"present-error\""));
         assert!(html.contains("role=\"alert\""));
+        assert!(html.contains("<li>Early Help &lt;North&gt;: a briefing is recorded</li>"));
+        assert!(html.contains("<li>MASH: no briefing recorded yet</li>"));
     }
 }

@@ -3,15 +3,16 @@
 //! reminder), a short chase for an escalation, a question with fixed answers
 //! for a follow-up. An item the privacy guard blocks is never sent.
 
+use super::champion_reminders;
 use super::{ChannelRoute, Reading, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
-use crate::buttons::item_actions;
+use crate::buttons::{confirm_action, item_actions};
 use cascade_model::actions::{ActionKey, ActionRef};
 use cascade_model::content::Taxonomy;
 use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Action, MailingList, Message, MessagePart};
 use cascade_render::{
-    Channel, Notice, NoticeInput, RenderInput, Renderer, escape, mark, render_notice,
+    Channel, ConfirmLink, Notice, NoticeInput, RenderInput, Renderer, escape, mark, render_notice,
 };
 use cascade_store::ClaimedDelivery;
 use chrono::{DateTime, Utc};
@@ -196,6 +197,7 @@ impl Composer {
                             let url = match to {
                                 LinkTo::Ack => config.link(&token),
                                 LinkTo::Answer(n) => config.answer_link(&token, n),
+                                LinkTo::Confirm => config.confirm_link(&token),
                             };
                             (label, url)
                         })
@@ -204,6 +206,9 @@ impl Composer {
                 _ => Vec::new(),
             }
         };
+        // A champion's teams: on a channel without buttons their messages
+        // about the item carry a signed link to the confirmation form.
+        let champion_teams = world.champion_teams(&row.recipient_id);
         let reminder = if row.step_kind == StepKind::Reminder {
             "Reminder: "
         } else {
@@ -231,7 +236,11 @@ impl Composer {
                     label: "Acknowledge the change".to_owned(),
                     form: None,
                 }];
-                let links = links(vec![("Acknowledge the change".to_owned(), LinkTo::Ack)]);
+                let mut labelled = vec![("Acknowledge the change".to_owned(), LinkTo::Ack)];
+                if !champion_teams.is_empty() {
+                    labelled.push(("Record a team briefing".to_owned(), LinkTo::Confirm));
+                }
+                let links = links(labelled);
                 let parts = with_links(&route.formats, &text, &links);
                 (format!("Changed: {}", item.title), parts, actions)
             }
@@ -243,12 +252,23 @@ impl Composer {
                     .ack_links
                     .as_ref()
                     .map(|(config, keys)| (config, keys.sign(row.id, &row.recipient_id, now)));
+                // Chat channels carry the "I've cascaded this" button instead.
+                let confirm = match &token {
+                    Some((config, token)) if !route.buttons && !champion_teams.is_empty() => {
+                        Some(ConfirmLink {
+                            url: config.confirm_link(token),
+                            teams: champion_teams.iter().map(|(_, n)| n.clone()).collect(),
+                        })
+                    }
+                    _ => None,
+                };
                 let input = RenderInput {
                     person_name: recipient.display_name.clone(),
                     ack_url: token.as_ref().map(|(config, token)| config.link(token)),
                     ack_token: token.map(|(_, token)| token),
                     partnership_name: self.partnership_name.clone(),
                     carries: item.classification,
+                    confirm,
                 };
                 let mut parts = Vec::new();
                 for &format in &route.formats {
@@ -325,6 +345,28 @@ impl Composer {
                 let parts = with_links(&route.formats, &text, &links);
                 (format!("Follow-up: {}", item.title), parts, actions)
             }
+            StepKind::ChampionReminder => {
+                let teams =
+                    champion_reminders::teams_for_themes(world, &row.recipient_id, &item.themes);
+                let text = champion_reminders::reminder_text(&item.title, &teams);
+                let today = now.with_timezone(&self.time_zone).date_naive();
+                let actions = confirm_action(&self.actions, row.id, &teams, route.forms, today)
+                    .into_iter()
+                    .collect();
+                let links = match (&self.ack_links, route.buttons) {
+                    (Some((config, keys)), false) => {
+                        let token = keys.sign(row.id, &row.recipient_id, now);
+                        vec![champion_reminders::confirm_link(config, &token)]
+                    }
+                    _ => Vec::new(),
+                };
+                let parts = with_links(&route.formats, &text, &links);
+                (
+                    format!("Team briefing not yet recorded: {}", item.title),
+                    parts,
+                    actions,
+                )
+            }
         };
         // Messages about the item that are not the item itself (a change
         // note, a chase, a follow-up) are marked as the item is; the item
@@ -379,8 +421,10 @@ impl Composer {
         format: Channel,
         input: &RenderInput,
     ) -> Result<Vec<String>, cascade_render::RenderError> {
-        if format.limit().is_some() {
-            // Split formats: a longer name could move a chunk boundary.
+        if format.limit().is_some() || input.confirm.is_some() {
+            // Split formats: a longer name could move a chunk boundary. A
+            // champion's email has their teams and confirmation link too:
+            // champions are few, so theirs is rendered in full.
             return self.renderer.render(item, &self.taxonomy, format, input);
         }
         let key = (rollout_id.to_owned(), format);
@@ -422,6 +466,7 @@ impl Composer {
             ack_token: input.ack_token.as_ref().map(|_| TOKEN_MARK.to_owned()),
             partnership_name: input.partnership_name.clone(),
             carries: input.carries,
+            confirm: None,
         };
         let chunks: Vec<Vec<Piece>> = self
             .renderer
@@ -485,6 +530,8 @@ enum LinkTo {
     Ack,
     /// A follow-up's n-th answer (1-based).
     Answer(usize),
+    /// A champion's cascade confirmation form.
+    Confirm,
 }
 
 /// Plain text as each format's paragraphs, then one link a line: a button
@@ -560,6 +607,7 @@ mod tests {
             ack_token: url.map(|u| u.rsplit('/').next().unwrap().to_owned()),
             partnership_name: "Northshire Safeguarding Partnership".to_owned(),
             carries: Classification::Official,
+            confirm: None,
         }
     }
 
@@ -661,6 +709,7 @@ mod marks {
             ack_token: Some("t".to_owned()),
             partnership_name: String::new(),
             carries: Classification::Official,
+            confirm: None,
         };
         assert_eq!(
             fill(&[pieces], Channel::EmailHtml, &input),

@@ -5,6 +5,7 @@
 //! lives only in memory, and every function takes `now` so tests drive a
 //! clock by hand.
 
+mod champion_reminders;
 mod compose;
 mod dispatcher;
 mod scheduler;

@@ -5,13 +5,13 @@
 
 use super::{DeliveryError, Rollouts, World, millis};
 use cascade_model::rollout::{EscalationTarget, StepKind, escalation_target};
-use cascade_store::{MemberAdvance, NewDelivery, Outbox, Store};
+use cascade_store::{MemberAdvance, NewDelivery, Outbox, Reports, Store};
 use chrono::{DateTime, Utc};
 
 const BATCH: u32 = 2000;
 
 /// Queues every step due at `now`. Returns the number of rows queued.
-pub async fn schedule_due<S: Store + Outbox>(
+pub async fn schedule_due<S: Store + Outbox + Reports>(
     store: &S,
     rollouts: &Rollouts,
     world: &World,
@@ -58,6 +58,21 @@ pub async fn schedule_due<S: Store + Outbox>(
                             .map(|bu| (bu.to_owned(), format!("digest-{}", now.format("%Y-%m-%d"))))
                             .collect(),
                         None => Vec::new(),
+                    }
+                }
+                StepKind::ChampionReminder => {
+                    let open = super::champion_reminders::unconfirmed_teams(
+                        store,
+                        world,
+                        &member.rollout_id,
+                        &rollout.item.themes,
+                        &member.person_id,
+                    )
+                    .await?;
+                    if open.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![(member.person_id.clone(), member.person_id.clone())]
                     }
                 }
                 _ => vec![(member.person_id.clone(), member.person_id.clone())],

@@ -257,6 +257,7 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
             ack_token: None,
             partnership_name: self.composer.partnership_name.clone(),
             carries: route.carries,
+            confirm: None,
         };
         let mut parts = Vec::new();
         for &format in &route.formats {

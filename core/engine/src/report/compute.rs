@@ -318,7 +318,7 @@ fn members<'a>(
                 StepKind::Escalation => {
                     escalated.insert(&s.person_id);
                 }
-                StepKind::Reminder | StepKind::FollowUp => {}
+                StepKind::Reminder | StepKind::FollowUp | StepKind::ChampionReminder => {}
             }
         }
         let acknowledged: HashMap<&str, i64> = r

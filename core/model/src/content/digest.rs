@@ -119,6 +119,7 @@ pub fn newsletter_issue(
         links: Vec::new(),
         privacy_allow,
         what_changed: None,
+        check_questions: Vec::new(),
         classification,
         summary,
         kind: ItemKind::NewsletterItem(NewsletterItem {

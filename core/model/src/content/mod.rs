@@ -5,10 +5,15 @@
 //! file named by the caller. A parsed [`LearningItem`] is immutable; its
 //! [`Version`] is a content hash, so editing the file makes a new version.
 
+mod check_questions;
 mod digest;
 mod parse;
 mod taxonomy;
 
+pub use check_questions::{
+    CheckQuestion, MAX_CHECK_QUESTIONS, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS,
+    MAX_QUESTION_CHARS, MIN_OPTIONS,
+};
 pub use digest::{digest_id, newsletter_issue};
 pub use parse::{LoadedItem, load_dir, parse_item};
 pub use taxonomy::{Taxonomy, Theme};
@@ -42,6 +47,9 @@ pub struct LearningItem {
     /// where the channel may not carry the item. Required when
     /// OFFICIAL-SENSITIVE.
     pub summary: Option<String>,
+    /// One to three questions (none when the front matter has none) that
+    /// check the learning was understood, not only read.
+    pub check_questions: Vec<CheckQuestion>,
     /// Kind-specific fields and body.
     pub kind: ItemKind,
     /// Content hash over front matter and body.
@@ -306,7 +314,14 @@ impl LearningItem {
     /// The item's sections in reading order. A newsletter item has one
     /// untitled section holding its body.
     pub fn sections(&self) -> Vec<Section> {
-        match &self.kind {
+        self.kind.sections()
+    }
+}
+
+impl ItemKind {
+    /// The kind's `##` sections, as [`LearningItem::sections`].
+    pub fn sections(&self) -> Vec<Section> {
+        match self {
             ItemKind::SevenMinuteBriefing(b) => b.sections.clone(),
             ItemKind::ReviewFinding(f) => vec![
                 f.summary.clone(),

@@ -3,9 +3,9 @@
 //! problems in a file are reported at once.
 
 use super::{
-    Classification, ContentError, ItemKind, LearningItem, Link, MAX_SUMMARY_CHARS, NewsletterItem,
-    PrivacyAllow, ReviewFinding, ReviewType, Section, SevenMinuteBriefing, SourceLocation, Status,
-    Taxonomy, Version, is_slug, slugify,
+    CheckQuestion, Classification, ContentError, ItemKind, LearningItem, Link, MAX_SUMMARY_CHARS,
+    NewsletterItem, PrivacyAllow, ReviewFinding, ReviewType, Section, SevenMinuteBriefing,
+    SourceLocation, Status, Taxonomy, Version, is_slug, slugify,
 };
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,18 @@ pub fn parse_item(
     check_links(&mut p, &raw.links);
     let kind = item_kind(&mut p, &raw, common.kind.as_deref(), &file, &front_line);
     let (classification, summary) = classification(&mut p, &raw, &front_line);
+    // Sections are checked against only when the body parsed.
+    let sections = kind.as_ref().map(ItemKind::sections);
+    let check_questions =
+        match super::check_questions::check(&raw.check_questions, sections.as_deref()) {
+            Ok(questions) => questions,
+            Err(problems) => {
+                for (offset, message, help) in problems {
+                    p.push(front_line(offset), message, help);
+                }
+                Vec::new()
+            }
+        };
 
     match (common.id, common.title, common.themes, common.status, kind) {
         (Some(id), Some(title), Some(themes), Some(status), Some(kind)) if p.errors.is_empty() => {
@@ -73,6 +85,7 @@ pub fn parse_item(
                 what_changed: optional(&raw.what_changed),
                 classification,
                 summary,
+                check_questions,
                 kind,
                 version: Version(String::new()),
             };
@@ -636,6 +649,7 @@ impl LearningItem {
             summary: self.summary.as_deref(),
             links: &self.links,
             privacy_allow: &self.privacy_allow,
+            check_questions: &self.check_questions,
         };
         let front =
             toml::to_string(&front).expect("front matter of plain strings always serialises");
@@ -692,6 +706,10 @@ struct CanonicalFrontMatter<'a> {
     links: &'a [Link],
     #[serde(skip_serializing_if = "<[PrivacyAllow]>::is_empty")]
     privacy_allow: &'a [PrivacyAllow],
+    /// Left out when there are none, so items written before check
+    /// questions keep their versions.
+    #[serde(skip_serializing_if = "<[CheckQuestion]>::is_empty")]
+    check_questions: &'a [CheckQuestion],
 }
 
 #[derive(Deserialize)]
@@ -717,6 +735,8 @@ struct RawFrontMatter {
     links: Vec<Link>,
     #[serde(default)]
     privacy_allow: Vec<PrivacyAllow>,
+    #[serde(default)]
+    check_questions: Vec<Spanned<super::check_questions::RawCheckQuestion>>,
 }
 
 impl RawFrontMatter {

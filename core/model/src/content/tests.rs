@@ -440,3 +440,183 @@ fn a_summary_on_two_lines_is_refused() {
     assert_eq!(error.at.line, 9);
     assert!(error.message.contains("one line"), "{error}");
 }
+
+mod check_questions {
+    use super::*;
+
+    const QUESTION: &str = r#"
+[[check_questions]]
+question = "What should you ask to see on a home visit?"
+options = ["The kitchen", "Where the child sleeps", "The garden"]
+answer = "Where the child sleeps"
+explanation = "Seeing where the child sleeps shows how they live."
+section = "What practitioners should do"
+"#;
+
+    /// The briefing with `entries` (TOML) added to its front matter.
+    fn with(entries: &str) -> String {
+        BRIEFING.replacen("\n+++\n\n## 1.", &format!("{entries}+++\n\n## 1."), 1)
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        parse_item(Path::new("content/b.md"), text, &Taxonomy::default())
+            .expect_err("the item should be refused")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    #[test]
+    fn a_check_question_is_parsed_and_is_part_of_the_version() {
+        let text = with(QUESTION);
+        let item = parse_item(Path::new("b.md"), &text, &Taxonomy::default()).unwrap();
+        assert_eq!(
+            item.check_questions,
+            [CheckQuestion {
+                question: "What should you ask to see on a home visit?".to_owned(),
+                options: vec![
+                    "The kitchen".to_owned(),
+                    "Where the child sleeps".to_owned(),
+                    "The garden".to_owned()
+                ],
+                answer: "Where the child sleeps".to_owned(),
+                explanation: "Seeing where the child sleeps shows how they live.".to_owned(),
+                section: "What practitioners should do".to_owned(),
+            }]
+        );
+        let plain = parse_item(Path::new("b.md"), BRIEFING, &Taxonomy::default()).unwrap();
+        assert!(plain.check_questions.is_empty());
+        assert_ne!(
+            item.version, plain.version,
+            "the questions are part of the item"
+        );
+        // Written back and read again, it is the same item.
+        let again =
+            parse_item(Path::new("b.md"), &item.to_markdown(), &Taxonomy::default()).unwrap();
+        assert_eq!(again, item);
+    }
+
+    #[test]
+    fn an_answer_that_is_not_an_option_names_its_line_and_the_options() {
+        let text = with(&QUESTION.replace(
+            "answer = \"Where the child sleeps\"",
+            "answer = \"The bedroom\"",
+        ));
+        let errors = problems(&text);
+        let line = line_of(&text, "answer = \"The bedroom\"");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                    && e.contains("the answer \"The bedroom\" is not one of its options")
+                    && e.contains("\"Where the child sleeps\"")),
+            "{errors:#?}"
+        );
+        let text = with(&QUESTION.replace(
+            "answer = \"Where the child sleeps\"",
+            "answer = \"where the child sleeps\"",
+        ));
+        assert!(
+            problems(&text)
+                .iter()
+                .any(|e| e.contains("answer = \"Where the child sleeps\"")),
+            "a near miss says how the option is written"
+        );
+    }
+
+    #[test]
+    fn a_section_the_item_does_not_have_is_refused_with_the_ones_it_has() {
+        let text = with(&QUESTION.replace(
+            "section = \"What practitioners should do\"",
+            "section = \"Next steps\"",
+        ));
+        let errors = problems(&text);
+        let line = line_of(&text, "section = \"Next steps\"");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                    && e.contains("the item has no section \"Next steps\"")
+                    && e.contains("\"5. What practitioners should do\"")),
+            "{errors:#?}"
+        );
+        // A section named without its number, or in other case, is found.
+        let text = with(&QUESTION.replace(
+            "section = \"What practitioners should do\"",
+            "section = \"5. what practitioners should do\"",
+        ));
+        assert!(parse_item(Path::new("b.md"), &text, &Taxonomy::default()).is_ok());
+    }
+
+    #[test]
+    fn counts_of_questions_and_options_and_missing_fields_are_refused_each_at_its_line() {
+        let four = with(&QUESTION.repeat(4));
+        let errors = problems(&four);
+        let fourth = four
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| *l == "[[check_questions]]")
+            .nth(3)
+            .unwrap()
+            .0
+            + 1;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{fourth}: "))
+                    && e.contains("4 check questions; an item has at most 3")),
+            "{errors:#?}"
+        );
+        for (options, count) in [
+            ("[\"Only one\"]", 1),
+            ("[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]", 6),
+        ] {
+            let text = with(&QUESTION.replace(
+                "options = [\"The kitchen\", \"Where the child sleeps\", \"The garden\"]",
+                &format!("options = {options}"),
+            ));
+            let errors = problems(&text);
+            let line = line_of(&text, "options = ");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                        && e.contains(&format!("has {count} options; a question has 2 to 5"))),
+                "{errors:#?}"
+            );
+        }
+        let text = with(&QUESTION.replace(
+            "options = [\"The kitchen\", \"Where the child sleeps\", \"The garden\"]",
+            "options = [\"The kitchen\", \"Where the child sleeps\", \"the kitchen\"]",
+        ));
+        assert!(
+            problems(&text)
+                .iter()
+                .any(|e| e.contains("is listed twice"))
+        );
+        let text = with(&QUESTION.replace(
+            "explanation = \"Seeing where the child sleeps shows how they live.\"\n",
+            "",
+        ));
+        let errors = problems(&text);
+        let line = line_of(&text, "[[check_questions]]");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("content/b.md:{line}: "))
+                    && e.contains("check question 1 has no `explanation`")),
+            "{errors:#?}"
+        );
+        let text = with(&QUESTION.replace("section = ", "chapter = "));
+        assert!(
+            problems(&text)
+                .iter()
+                .any(|e| e.contains("unknown field `chapter`")),
+            "an unknown key is named"
+        );
+    }
+}

@@ -19,7 +19,8 @@ pub use definition::{
 pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use query::{AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally};
 pub use steps::{
-    EscalationTarget, Step, StepKind, deadline, escalation_target, wave_send, wave_steps,
+    EscalationTarget, Step, StepKind, deadline, escalation_target, rollout_deadline, wave_send,
+    wave_steps,
 };
 pub use team_posts::{
     PlannedTeamPost, TeamPostChannel, check_team_posts, count_line, plan_team_posts,

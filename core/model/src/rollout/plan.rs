@@ -128,6 +128,10 @@ fn timetable(def: &RolloutDefinition, calendar: &Calendar) -> Vec<TimetableRow> 
                     s.number,
                     def.follow_ups[s.number as usize - 1].question
                 ),
+                StepKind::ChampionReminder => format!(
+                    "Champion reminder {}: to the item's champions whose teams have no team briefing recorded",
+                    s.number
+                ),
             };
             row(Some(s.kind), s.number, what, s.due_at)
         })

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The kind of a step. Stored in the outbox as its [`StepKind::as_str`]
-/// text (`initial`, `reminder`, `escalation`, `follow-up`), with the
+/// text (`initial`, `reminder`, `escalation`, `follow-up`,
+/// `champion-reminder`), with the
 /// `sqlx` feature as a `TEXT` column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -23,14 +24,18 @@ pub enum StepKind {
     Reminder,
     Escalation,
     FollowUp,
+    /// After the rollout's deadline, to a champion of the item's themes
+    /// whose teams have no cascade confirmation of the item yet.
+    ChampionReminder,
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 4] = [
+    pub const ALL: [StepKind; 5] = [
         StepKind::Initial,
         StepKind::Reminder,
         StepKind::Escalation,
         StepKind::FollowUp,
+        StepKind::ChampionReminder,
     ];
 
     /// The kind whose [`StepKind::as_str`] is `text`.
@@ -44,6 +49,7 @@ impl StepKind {
             StepKind::Reminder => "reminder",
             StepKind::Escalation => "escalation",
             StepKind::FollowUp => "follow-up",
+            StepKind::ChampionReminder => "champion-reminder",
         }
     }
 }
@@ -106,8 +112,33 @@ pub fn wave_steps(def: &RolloutDefinition, calendar: &Calendar, wave: usize) -> 
             due_at: calendar.next_allowed(calendar.add_days(from, days), def.urgent),
         }));
     }
+    let last_deadline = rollout_deadline(def, calendar);
+    steps.extend(
+        def.champion_reminder_days
+            .iter()
+            .zip(1..)
+            .map(|(&days, number)| Step {
+                kind: StepKind::ChampionReminder,
+                number,
+                due_at: calendar.next_allowed(calendar.add_days(last_deadline, days), def.urgent),
+            }),
+    );
     steps.sort_by_key(|s| s.due_at);
     steps
+}
+
+/// The rollout's deadline: the latest of its waves' deadlines, by which
+/// everyone in it should have acknowledged (and champions cascaded it).
+pub fn rollout_deadline(def: &RolloutDefinition, calendar: &Calendar) -> DateTime<Utc> {
+    (0..def.waves.len())
+        .map(|wave| deadline(def, calendar, wave))
+        .max()
+        .unwrap_or_else(|| {
+            calendar.add_days(
+                calendar.local_days_after(def.start, 0),
+                def.ack_deadline_days,
+            )
+        })
 }
 
 /// Who an escalation rung goes to.

@@ -921,6 +921,65 @@ mod steps {
     }
 
     #[test]
+    fn champion_reminders_fall_after_the_last_waves_deadline_in_every_wave() {
+        let def = parse(&full_with(
+            "escalation_days = [1, 7, 14]",
+            "escalation_days = [1, 7, 14]\nchampion_reminder_days = [3, 10]",
+        ));
+        let cal = london();
+        // Wave two's deadline is Monday 4 January 2027 08:00, after wave
+        // one's (29 December): three days on is Thursday 7 January.
+        assert_eq!(rollout_deadline(&def, &cal), utc(2027, 1, 4, 8, 0));
+        for wave in 0..2 {
+            let reminders: Vec<_> = at(&wave_steps(&def, &cal, wave))
+                .into_iter()
+                .filter(|(kind, _, _)| *kind == StepKind::ChampionReminder)
+                .collect();
+            assert_eq!(
+                reminders,
+                [
+                    (StepKind::ChampionReminder, 1, utc(2027, 1, 7, 8, 0)),
+                    (StepKind::ChampionReminder, 2, utc(2027, 1, 14, 8, 0)),
+                ],
+                "wave {wave}"
+            );
+        }
+        assert!(
+            wave_steps(&parse(FULL), &cal, 0)
+                .iter()
+                .all(|s| s.kind != StepKind::ChampionReminder),
+            "none unless asked for"
+        );
+        let text = to_toml(&def);
+        assert!(text.contains("champion_reminder_days = [3, 10]"), "{text}");
+        assert_eq!(parse(&text), def);
+    }
+
+    #[test]
+    fn champion_reminder_days_out_of_order_or_out_of_range_name_their_line() {
+        let backwards = errors(&full_with(
+            "escalation_days = [1, 7, 14]",
+            "escalation_days = [1, 7, 14]\nchampion_reminder_days = [7, 3]",
+        ));
+        assert!(
+            has(
+                &backwards,
+                &format!("{FILE}:10:"),
+                "`champion_reminder_days` must go up: 3 comes after 7"
+            ),
+            "{backwards:#?}"
+        );
+        let zero = errors(&full_with(
+            "escalation_days = [1, 7, 14]",
+            "escalation_days = [1, 7, 14]\nchampion_reminder_days = [0]",
+        ));
+        assert!(
+            has(&zero, &format!("{FILE}:10:"), "champion_reminder_days"),
+            "{zero:#?}"
+        );
+    }
+
+    #[test]
     fn an_urgent_rollout_sends_on_a_saturday() {
         let def = parse(&full_with("urgent = false", "urgent = true"));
         assert_eq!(wave_send(&def, &london(), 1), utc(2026, 12, 5, 9, 30));
@@ -935,6 +994,7 @@ mod steps {
             (StepKind::Reminder, "reminder"),
             (StepKind::Escalation, "escalation"),
             (StepKind::FollowUp, "follow-up"),
+            (StepKind::ChampionReminder, "champion-reminder"),
         ] {
             assert_eq!(kind.as_str(), name);
             assert_eq!(kind.to_string(), name);

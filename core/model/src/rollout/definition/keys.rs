@@ -68,6 +68,7 @@ const TOP: Table = Table {
         "ack_deadline_days",
         "reminder_days",
         "escalation_days",
+        "champion_reminder_days",
         "max_attempts",
         "unsubscribe_url",
         "team_posts",

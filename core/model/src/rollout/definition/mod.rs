@@ -50,6 +50,12 @@ pub struct RolloutDefinition {
     pub reminder_days: Vec<u32>,
     /// Days after the deadline, ascending, 1 to 365; rung n is escalation level n.
     pub escalation_days: Vec<u32>,
+    /// Days after the rollout's deadline (its last wave's), ascending, 1 to
+    /// 365: a reminder to each champion of the item's themes in the
+    /// audience who covers a team of the audience with no cascade
+    /// confirmation of the item yet. Part of the escalation ladder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub champion_reminder_days: Vec<u32>,
     /// Attempts per outbox row before it dead-letters, 1 to 20.
     pub max_attempts: u32,
     /// Set only for learning people may opt out of (a newsletter, never

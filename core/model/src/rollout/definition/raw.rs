@@ -24,6 +24,7 @@ pub(in crate::rollout) struct RawDefinition {
     pub(super) ack_deadline_days: RawValue,
     pub(super) reminder_days: RawList,
     pub(super) escalation_days: RawList,
+    pub(super) champion_reminder_days: RawList,
     pub(super) max_attempts: RawValue,
     pub(super) unsubscribe_url: RawValue,
     pub(in crate::rollout) audience: Option<Spanned<RawSelector>>,

@@ -19,6 +19,7 @@ pub fn to_toml(def: &RolloutDefinition) -> String {
         ack_deadline_days: def.ack_deadline_days,
         reminder_days: &def.reminder_days,
         escalation_days: &def.escalation_days,
+        champion_reminder_days: &def.champion_reminder_days,
         max_attempts: def.max_attempts,
         unsubscribe_url: def.unsubscribe_url.as_deref(),
         audience: &def.audience,
@@ -56,6 +57,8 @@ struct CanonicalDefinition<'a> {
     reminder_days: &'a [u32],
     #[serde(skip_serializing_if = "<[u32]>::is_empty")]
     escalation_days: &'a [u32],
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    champion_reminder_days: &'a [u32],
     max_attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     unsubscribe_url: Option<&'a str>,
@@ -89,6 +92,7 @@ mod tests {
             ack_deadline_days: 14,
             reminder_days: Vec::new(),
             escalation_days: Vec::new(),
+            champion_reminder_days: Vec::new(),
             max_attempts: 5,
             unsubscribe_url: None,
             audience: Audience::default(),

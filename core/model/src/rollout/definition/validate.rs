@@ -80,6 +80,12 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     };
     let reminder_days = p.reminder_days(&raw.reminder_days, ack_deadline_days);
     let escalation_days = p.escalation_days(&raw.escalation_days);
+    let champion_reminder_days = match &raw.champion_reminder_days {
+        Some(list) => p
+            .ascending_days(list, "champion_reminder_days")
+            .map(|days| days.into_iter().map(|(d, _)| d).collect()),
+        None => Some(Vec::new()),
+    };
     let max_attempts = match &raw.max_attempts {
         None => Some(DEFAULT_MAX_ATTEMPTS),
         Some(v) => p.number(
@@ -129,6 +135,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             ack_deadline_days: ack_deadline_days?,
             reminder_days: reminder_days?,
             escalation_days: escalation_days?,
+            champion_reminder_days: champion_reminder_days?,
             max_attempts: max_attempts?,
             unsubscribe_url: unsubscribe_url?,
             audience: audience?,
