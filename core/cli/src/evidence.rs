@@ -50,6 +50,11 @@ pub enum EvidenceAction {
         /// the pack must be signed with.
         #[arg(long, value_name = "KEY", requires = "dir")]
         public_key: Option<String>,
+        /// With --store: also check the store's chain still holds the head
+        /// recorded in this earlier pack's manifest (so a chain rewritten
+        /// since, links recomputed and all, is caught).
+        #[arg(long, value_name = "PACK", requires = "store")]
+        against: Option<PathBuf>,
     },
     /// Make a new Ed25519 key for signing evidence packs, in a new file
     /// only its owner can read, and print its public key.
@@ -203,11 +208,46 @@ pub fn evidence(project_dir: &Path, action: EvidenceAction) -> Result<ExitCode> 
             }
             Ok(ExitCode::FAILURE)
         }
-        EvidenceAction::Verify { dir: None, .. } => {
+        EvidenceAction::Verify {
+            dir: None, against, ..
+        } => {
             let project = Project::open(project_dir)?;
+            let anchor = against
+                .map(|pack| -> Result<(PathBuf, i64, String)> {
+                    let path = pack.join(evidence::MANIFEST);
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                    let m: evidence::Manifest = serde_json::from_str(&text).map_err(|e| {
+                        anyhow!("{}: not an evidence pack manifest: {e}", path.display())
+                    })?;
+                    match (m.chain.store_head_seq, m.chain.store_head) {
+                        (Some(seq), Some(hash)) => Ok((pack, seq, hash)),
+                        _ => bail!("{}: records no chain head (the store's chain was empty)", path.display()),
+                    }
+                })
+                .transpose()?;
             runtime()?.block_on(async {
                 let store = open_store(&project).await?;
-                let report = store.verify_chain().await?;
+                let mut report = store.verify_chain().await?;
+                if let Some((pack, seq, hash)) = &anchor {
+                    let link = store.chain_link(*seq).await?;
+                    if link.as_ref().map(|l| &l.hash) != Some(hash) {
+                        report.problems.push(
+                            ChainProblem {
+                                seq: Some(*seq),
+                                event: link
+                                    .map(|l| l.event_name())
+                                    .unwrap_or_else(|| "removed from the chain".to_owned()),
+                                what: cascade_store::Tamper::Edited,
+                                detail: format!(
+                                    "the pack {} recorded the chain's head here as {hash}; the store's chain no longer has it, so the chain was rewritten since",
+                                    pack.display()
+                                ),
+                            },
+                        );
+                        cascade_store::sort_problems(&mut report.problems);
+                    }
+                }
                 store.close().await;
                 if report.problems.is_empty() {
                     println!(

@@ -484,6 +484,12 @@ pub trait EvidenceChain: Send + Sync {
     /// applied), and that no evidence row is missing from the chain.
     fn verify_chain(&self) -> impl Future<Output = Result<ChainReport, StoreError>> + Send;
 
+    /// The link at `seq`, if the chain has one.
+    fn chain_link(
+        &self,
+        seq: i64,
+    ) -> impl Future<Output = Result<Option<ChainLink>, StoreError>> + Send;
+
     /// Seals refusal counts of minutes that are over, then hands `sink`
     /// every link from the first whose event happened at or after `from`
     /// to the last before `to` (Unix ms), in order, with the event's fields

@@ -708,6 +708,15 @@ impl EvidenceChain for SqliteStore {
         Ok(report)
     }
 
+    async fn chain_link(&self, seq: i64) -> Result<Option<ChainLink>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, kind, ref, at, content, personal, prev, hash FROM evidence_chain WHERE seq = ?",
+        )
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn export_chain(
         &self,
         from: i64,
