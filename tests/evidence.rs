@@ -566,3 +566,79 @@ fn an_erasure_keeps_the_chain_verifiable_and_is_itself_an_event() {
     let said = ok(verify_store(tmp.path()));
     assert!(said.contains("verifies"), "{said}");
 }
+
+#[test]
+fn a_chain_rewritten_from_an_edit_on_is_caught_against_an_earlier_packs_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = project_with_evidence(tmp.path());
+    export(tmp.path(), "pack", None);
+    // Someone with the database edits acknowledgement 1 and recomputes
+    // every link from it on: the chain alone is consistent again.
+    runtime().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE acknowledgements SET channel = 'telegram', method = 'button' WHERE id = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let fields: String = sqlx::query_scalar(
+            "SELECT json_array(item_id, item_version, rollout_id, delivery_id, channel, method, at)
+             FROM acknowledgements WHERE id = 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let content = cascade_store::content_digest(
+            "acknowledgement",
+            &cascade_store::fields_from_json(&fields).unwrap(),
+        );
+        let from: i64 = sqlx::query_scalar(
+            "SELECT seq FROM evidence_chain WHERE kind = 'acknowledgement' AND ref = '1'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sqlx::query("UPDATE evidence_chain SET content = ? WHERE seq = ?")
+            .bind(&content)
+            .bind(from)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let links: Vec<cascade_store::ChainLink> = sqlx::query_as(
+            "SELECT seq, kind, ref, at, content, personal, prev, hash FROM evidence_chain
+             WHERE seq >= ? ORDER BY seq",
+        )
+        .bind(from)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let mut prev = links[0].prev.clone();
+        for mut link in links {
+            link.prev = prev;
+            link.hash = link.computed_hash();
+            sqlx::query("UPDATE evidence_chain SET prev = ?, hash = ? WHERE seq = ?")
+                .bind(&link.prev)
+                .bind(&link.hash)
+                .bind(link.seq)
+                .execute(&pool)
+                .await
+                .unwrap();
+            prev = link.hash;
+        }
+        pool.close().await;
+    });
+    // The chain has no key: on its own it verifies again...
+    ok(verify_store(tmp.path()));
+    // ...but no longer holds the head the earlier pack recorded.
+    let said = fails(cascade(
+        &[
+            "evidence", "verify", "--store", "--project", "demo", "--against", "pack",
+        ],
+        tmp.path(),
+    ));
+    assert!(
+        said.contains("the chain was rewritten since"),
+        "{said}"
+    );
+}

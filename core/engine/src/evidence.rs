@@ -244,16 +244,18 @@ impl EvidenceSink for PackSink {
     fn event(&mut self, e: &ExportedEvent) -> Result<(), String> {
         let l = &e.link;
         let err = |e: csv::Error| e.to_string();
+        let (seq, at) = (l.seq.to_string(), l.at.to_string());
+        let reference = neutralise(&l.reference);
         self.chain
             .write_record([
-                l.seq.to_string().as_str(),
-                &l.kind,
-                &neutralise(&l.reference),
-                &l.at.to_string(),
-                &l.content,
-                &l.personal,
-                &l.prev,
-                &l.hash,
+                seq.as_str(),
+                l.kind.as_str(),
+                &*reference,
+                at.as_str(),
+                l.content.as_str(),
+                l.personal.as_str(),
+                l.prev.as_str(),
+                l.hash.as_str(),
             ])
             .map_err(err)?;
         *self.counts.entry(l.kind.clone()).or_default() += 1;
@@ -269,7 +271,7 @@ impl EvidenceSink for PackSink {
         row.extend(cells(&e.personal, w.kind.personal.len()));
         row.push(e.personal_now.clone());
         row.push(e.personal_version.to_string());
-        row.push(if e.content.is_none() { "gone" } else { "held" }.to_owned());
+        row.push((if e.content.is_none() { "gone" } else { "held" }).to_owned());
         row.extend(cells(&e.extra, w.kind.extra.len()));
         w.csv.write_record(&row).map_err(err)?;
         // The item versions the pack carries.
@@ -872,7 +874,11 @@ fn check_events(
         report.files.push(format!(
             "{CHAIN_FILE}: holds {} links ending at hash {}, but the manifest says {} ending at {}: links were added or removed at the end",
             keys.len(),
-            if last_hash.is_empty() { GENESIS } else { &last_hash },
+            if last_hash.is_empty() {
+                GENESIS
+            } else {
+                last_hash.as_str()
+            },
             manifest.chain.events,
             manifest.chain.head
         ));
