@@ -864,7 +864,11 @@ fn check_events(
                 .unwrap_or_else(|| "an amend".to_owned())
         };
         report.events.push(ChainProblem {
-            seq: Some(expected),
+            seq: Some(if what == Tamper::Missing {
+                expected
+            } else {
+                keys[i].seq
+            }),
             event,
             what,
             detail,

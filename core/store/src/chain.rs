@@ -280,11 +280,13 @@ pub fn event_kind(kind: &str) -> Option<&'static EventKind> {
 
 /// What was wrong with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Ordered so that, at one event, the cause comes before its effects (a
+/// link moved also no longer gives its personal digest).
 pub enum Tamper {
-    Edited,
+    OutOfOrder,
     Missing,
     Inserted,
-    OutOfOrder,
+    Edited,
 }
 
 impl Tamper {

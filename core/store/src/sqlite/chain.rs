@@ -673,7 +673,11 @@ impl EvidenceChain for SqliteStore {
                     .unwrap_or_else(|| "unknown".to_owned())
             };
             report.problems.push(ChainProblem {
-                seq: Some(expected),
+                seq: Some(if what == Tamper::Missing {
+                    expected
+                } else {
+                    keys[i].seq
+                }),
                 event,
                 what,
                 detail,
