@@ -241,9 +241,7 @@ fn cells(values: &Option<Vec<Option<String>>>, n: usize) -> Vec<String> {
 }
 
 impl EvidenceSink for PackSink {
-    fn event(&mut self, e: &ExportedEvent) -> Result<(), String> {
-        let l = &e.link;
-        let err = |e: csv::Error| e.to_string();
+    fn link(&mut self, l: &cascade_store::ChainLink) -> Result<(), String> {
         let (seq, at) = (l.seq.to_string(), l.at.to_string());
         let reference = neutralise(&l.reference);
         self.chain
@@ -257,8 +255,14 @@ impl EvidenceSink for PackSink {
                 l.prev.as_str(),
                 l.hash.as_str(),
             ])
-            .map_err(err)?;
+            .map_err(|e| e.to_string())?;
         *self.counts.entry(l.kind.clone()).or_default() += 1;
+        Ok(())
+    }
+
+    fn event(&mut self, e: &ExportedEvent) -> Result<(), String> {
+        let l = &e.link;
+        let err = |e: csv::Error| e.to_string();
         let Some(w) = self.kinds.iter_mut().find(|w| w.kind.kind == l.kind) else {
             return Ok(());
         };

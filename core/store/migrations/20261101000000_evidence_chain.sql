@@ -33,7 +33,11 @@ CREATE TABLE evidence_chain (
     hash      TEXT NOT NULL
 );
 
+-- An event's links (amends, a delivery sent again) and rows missing from
+-- the chain are looked up by (kind, ref); an export reads each kind's
+-- links in order by (kind, seq).
 CREATE INDEX evidence_chain_ref ON evidence_chain (kind, ref);
+CREATE INDEX evidence_chain_kind ON evidence_chain (kind, seq);
 
 -- One row: whether evidence recorded before this migration has been
 -- chained (the first open after the upgrade does it, once), and the minute

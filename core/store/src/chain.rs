@@ -519,8 +519,11 @@ pub struct ExportedEvent {
     pub personal_version: i64,
 }
 
-/// Where an export's links go.
+/// Where an export's links go: first every link in order, then, kind by
+/// kind (in [`EVENT_KINDS`]' order), each event of the kind with its
+/// fields, in order.
 pub trait EvidenceSink {
+    fn link(&mut self, link: &ChainLink) -> Result<(), String>;
     fn event(&mut self, event: &ExportedEvent) -> Result<(), String>;
 }
 

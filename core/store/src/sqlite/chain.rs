@@ -28,6 +28,8 @@ struct KindSql {
     /// Rows that must be in the chain.
     chained: &'static str,
     order: &'static str,
+    /// A column that is NULL only when a LEFT JOIN found no row.
+    present: &'static str,
 }
 
 const BY_ID: &str = "t.id = CAST({r} AS INTEGER)";
@@ -44,6 +46,7 @@ const KINDS: &[KindSql] = &[
         at: "t.sent_at",
         chained: "t.sent_at IS NOT NULL",
         order: "t.sent_at, t.id",
+        present: "t.id",
     },
     KindSql {
         kind: "acknowledgement",
@@ -56,6 +59,7 @@ const KINDS: &[KindSql] = &[
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
+        present: "t.id",
     },
     KindSql {
         kind: "confirmation",
@@ -68,6 +72,7 @@ const KINDS: &[KindSql] = &[
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
+        present: "t.id",
     },
     KindSql {
         kind: "answer",
@@ -80,6 +85,7 @@ const KINDS: &[KindSql] = &[
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
+        present: "t.id",
     },
     KindSql {
         kind: "refusals",
@@ -93,6 +99,7 @@ const KINDS: &[KindSql] = &[
         at: "t.minute",
         chained: "t.minute < (SELECT refusals_sealed_to FROM evidence_chain_state)",
         order: "t.minute, t.channel, t.method, t.reason",
+        present: "t.minute",
     },
     KindSql {
         kind: "erasure",
@@ -105,6 +112,7 @@ const KINDS: &[KindSql] = &[
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
+        present: "t.id",
     },
 ];
 
@@ -442,9 +450,9 @@ pub(crate) async fn backfill(store: &SqliteStore) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Links from `?1` (exclusive) up to `?2` (inclusive), at most `?3`, each
-/// with its row's fields now (NULL when the row is gone) and whether it is
-/// the latest link of its event.
+/// For verify: links from `?1` (exclusive) up to `?2` (inclusive), at most
+/// `?3`, each with its row's fields now (NULL when the row is gone) and
+/// whether it is the latest link of its event.
 fn links_sql() -> String {
     let case = |part: fn(&KindSql) -> &'static str| {
         let arms: String = KINDS
@@ -463,13 +471,12 @@ fn links_sql() -> String {
     };
     format!(
         "SELECT c.seq, c.kind, c.ref, c.at, c.content, c.personal, c.prev, c.hash,
-                {content} AS live_content, {personal} AS live_personal, {extra} AS live_extra,
+                {content} AS live_content, {personal} AS live_personal,
                 c.seq = (SELECT max(c2.seq) FROM evidence_chain c2
                          WHERE c2.kind = c.kind AND c2.ref = c.ref) AS latest
          FROM evidence_chain c WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
         content = case(|k| k.content),
         personal = case(|k| k.personal),
-        extra = case(|k| k.extra),
     )
 }
 
@@ -480,7 +487,6 @@ struct LiveLink {
     link: ChainLink,
     content: Option<String>,
     personal: Option<String>,
-    extra: Option<String>,
     latest: bool,
 }
 
@@ -511,8 +517,7 @@ async fn read_links(
             },
             content: r.get(8),
             personal: r.get(9),
-            extra: r.get(10),
-            latest: r.get::<Option<bool>, _>(11).unwrap_or(false),
+            latest: r.get::<Option<bool>, _>(10).unwrap_or(false),
         })
         .collect())
 }
@@ -761,39 +766,90 @@ impl EvidenceChain for SqliteStore {
             .bind(first)
             .fetch_one(&mut *tx)
             .await?;
-        let amends = amends(&mut tx).await?;
-        let sql = links_sql();
+        let sink_error = |why: String| StoreError::Backup {
+            path: "the evidence pack".to_owned(),
+            why,
+            fix: "check the folder is writable and has room".to_owned(),
+        };
+        // The links, in order.
         let mut after = first - 1;
         loop {
-            let links = read_links(&mut tx, &sql, after, last).await?;
+            let links: Vec<ChainLink> = sqlx::query_as(
+                "SELECT seq, kind, ref, at, content, personal, prev, hash FROM evidence_chain
+                 WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+            )
+            .bind(after)
+            .bind(last)
+            .bind(LINKS_PER_READ)
+            .fetch_all(&mut *tx)
+            .await?;
             let Some(end) = links.last() else { break };
-            after = end.link.seq;
-            for live in links {
-                let parse = |json: &Option<String>| {
-                    json.as_deref()
-                        .map(fields_from_json)
-                        .transpose()
-                        .map_err(decode)
-                };
-                let (personal_version, personal_now) = match amends.get(&live.link.seq) {
-                    Some((v, d, _)) => (*v, d.clone()),
-                    None => (0, live.link.personal.clone()),
-                };
-                let event = ExportedEvent {
-                    content: parse(&live.content)?,
-                    personal: parse(&live.personal)?,
-                    extra: parse(&live.extra)?,
-                    personal_now,
-                    personal_version,
-                    link: live.link,
-                };
-                range.head = event.link.hash.clone();
-                range.events += 1;
-                sink.event(&event).map_err(|e| StoreError::Backup {
-                    path: "the evidence pack".to_owned(),
-                    why: e,
-                    fix: "check the folder is writable and has room".to_owned(),
-                })?;
+            after = end.seq;
+            range.head = end.hash.clone();
+            range.events += links.len() as u64;
+            for link in &links {
+                sink.link(link).map_err(sink_error)?;
+            }
+        }
+        // Each kind's events with their rows: one join a kind.
+        let amends = amends(&mut tx).await?;
+        for k in KINDS {
+            let sql = format!(
+                "SELECT c.seq, c.kind, c.ref, c.at, c.content, c.personal, c.prev, c.hash,
+                        CASE WHEN {present} IS NULL THEN NULL ELSE {content} END,
+                        CASE WHEN {present} IS NULL THEN NULL ELSE {personal} END,
+                        CASE WHEN {present} IS NULL THEN NULL ELSE {extra} END
+                 FROM evidence_chain c LEFT JOIN {table} t ON {lookup}
+                 WHERE c.kind = ?4 AND c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
+                present = k.present,
+                content = k.content,
+                personal = k.personal,
+                extra = k.extra,
+                table = k.table,
+                lookup = lookup(k, "c.ref"),
+            );
+            let mut after = first - 1;
+            loop {
+                let rows = sqlx::query(&sql)
+                    .bind(after)
+                    .bind(last)
+                    .bind(LINKS_PER_READ)
+                    .bind(k.kind)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let Some(end) = rows.last() else { break };
+                after = end.get(0);
+                for r in rows {
+                    let parse = |i: usize| -> Result<Option<Vec<Option<String>>>, StoreError> {
+                        r.get::<Option<&str>, _>(i)
+                            .map(fields_from_json)
+                            .transpose()
+                            .map_err(decode)
+                    };
+                    let link = ChainLink {
+                        seq: r.get(0),
+                        kind: r.get(1),
+                        reference: r.get(2),
+                        at: r.get(3),
+                        content: r.get(4),
+                        personal: r.get(5),
+                        prev: r.get(6),
+                        hash: r.get(7),
+                    };
+                    let (personal_version, personal_now) = match amends.get(&link.seq) {
+                        Some((v, d, _)) => (*v, d.clone()),
+                        None => (0, link.personal.clone()),
+                    };
+                    let event = ExportedEvent {
+                        content: parse(8)?,
+                        personal: parse(9)?,
+                        extra: parse(10)?,
+                        personal_now,
+                        personal_version,
+                        link,
+                    };
+                    sink.event(&event).map_err(sink_error)?;
+                }
             }
         }
         tx.rollback().await?;
