@@ -152,7 +152,11 @@ fn project_with_evidence(tmp: &Path) -> PathBuf {
                 .unwrap();
         }
         for (person, example, minutes) in [
-            ("p-david-okonjo", "Tried the checklist at Wednesday duty", 120),
+            (
+                "p-david-okonjo",
+                "Tried the checklist at Wednesday duty",
+                120,
+            ),
             ("p-helen-marsh", "David Okonjo walked us through it", 121),
         ] {
             store
@@ -351,7 +355,10 @@ fn an_event_row_deleted_in_the_store_is_named_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let db = project_with_evidence(tmp.path());
     let seq = seq_of(&db, "acknowledgement", "2");
-    sql(&db, &[&format!("DELETE FROM evidence_chain WHERE seq = {seq}")]);
+    sql(
+        &db,
+        &[&format!("DELETE FROM evidence_chain WHERE seq = {seq}")],
+    );
     let said = fails(verify_store(tmp.path()));
     assert!(
         said.contains(&format!(
@@ -361,7 +368,9 @@ fn an_event_row_deleted_in_the_store_is_named_missing() {
     );
     // The acknowledgement is also named as outside the chain.
     assert!(
-        said.contains("acknowledgement 2: inserted: it is in acknowledgements but not in the chain"),
+        said.contains(
+            "acknowledgement 2: inserted: it is in acknowledgements but not in the chain"
+        ),
         "{said}"
     );
 }
@@ -489,12 +498,16 @@ fn rows_added_behind_the_chains_back_are_named_inserted() {
     let db = project_with_evidence(tmp.path());
     sql(
         &db,
-        &["INSERT INTO acknowledgements (person_id, item_id, item_version, channel, method, at)
-           VALUES ('p-forged', '7mb-neglect-seeing-the-child', 'v', 'web', 'link', 1)"],
+        &[
+            "INSERT INTO acknowledgements (person_id, item_id, item_version, channel, method, at)
+           VALUES ('p-forged', '7mb-neglect-seeing-the-child', 'v', 'web', 'link', 1)",
+        ],
     );
     let said = fails(verify_store(tmp.path()));
     assert!(
-        said.contains("acknowledgement 5: inserted: it is in acknowledgements but not in the chain"),
+        said.contains(
+            "acknowledgement 5: inserted: it is in acknowledgements but not in the chain"
+        ),
         "{said}"
     );
     // A personal field changed in place (who acknowledged).
@@ -564,7 +577,10 @@ fn an_erasure_keeps_the_chain_verifiable_and_is_itself_an_event() {
         "\n[retention]\nfollow_up_examples = \"30 days\"\nconfirmation_notes = \"30 days\"\nlogs = \"30 days\"\n",
     );
     std::fs::write(&config, toml).unwrap();
-    ok(cascade(&["retention", "apply", "--project", "demo"], tmp.path()));
+    ok(cascade(
+        &["retention", "apply", "--project", "demo"],
+        tmp.path(),
+    ));
     let said = ok(verify_store(tmp.path()));
     assert!(said.contains("verifies"), "{said}");
 }
@@ -580,10 +596,12 @@ fn a_chain_rewritten_from_an_edit_on_is_caught_against_an_earlier_packs_head() {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
-        sqlx::query("UPDATE acknowledgements SET channel = 'telegram', method = 'button' WHERE id = 1")
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE acknowledgements SET channel = 'telegram', method = 'button' WHERE id = 1",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         let fields: String = sqlx::query_scalar(
             "SELECT json_array(item_id, item_version, rollout_id, delivery_id, channel, method, at)
              FROM acknowledgements WHERE id = 1",
@@ -635,12 +653,15 @@ fn a_chain_rewritten_from_an_edit_on_is_caught_against_an_earlier_packs_head() {
     // ...but no longer holds the head the earlier pack recorded.
     let said = fails(cascade(
         &[
-            "evidence", "verify", "--store", "--project", "demo", "--against", "pack",
+            "evidence",
+            "verify",
+            "--store",
+            "--project",
+            "demo",
+            "--against",
+            "pack",
         ],
         tmp.path(),
     ));
-    assert!(
-        said.contains("the chain was rewritten since"),
-        "{said}"
-    );
+    assert!(said.contains("the chain was rewritten since"), "{said}");
 }

@@ -112,7 +112,9 @@ pub fn evidence(project_dir: &Path, action: EvidenceAction) -> Result<ExitCode> 
             key_env,
         } => {
             if to < from {
-                bail!("--to {to} is before --from {from}\n  help: give the first day, then the last");
+                bail!(
+                    "--to {to} is before --from {from}\n  help: give the first day, then the last"
+                );
             }
             let key = match (key_file, key_env) {
                 (Some(path), _) => Some(PackKey::from_file(&path)?),
@@ -222,7 +224,10 @@ pub fn evidence(project_dir: &Path, action: EvidenceAction) -> Result<ExitCode> 
                     })?;
                     match (m.chain.store_head_seq, m.chain.store_head) {
                         (Some(seq), Some(hash)) => Ok((pack, seq, hash)),
-                        _ => bail!("{}: records no chain head (the store's chain was empty)", path.display()),
+                        _ => bail!(
+                            "{}: records no chain head (the store's chain was empty)",
+                            path.display()
+                        ),
                     }
                 })
                 .transpose()?;

@@ -536,7 +536,11 @@ fn kind_words(kind: &str) -> &'static str {
 }
 
 /// The pack's front page: plain HTML, no script or style from elsewhere.
-fn index_html(manifest: &Manifest, files: &[ManifestFile], items: &[(String, String, String)]) -> String {
+fn index_html(
+    manifest: &Manifest,
+    files: &[ManifestFile],
+    items: &[(String, String, String)],
+) -> String {
     let mut h = String::new();
     let title = format!("Evidence pack: {}", manifest.partnership);
     h.push_str("<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -654,7 +658,10 @@ fn files_under(dir: &Path, rel: &str, out: &mut Vec<String>) -> io::Result<()> {
 /// Checks a pack: its files against the manifest, the manifest's signature
 /// (against `expected_key` when given), the chain's links, and each event
 /// against its link.
-pub fn verify_pack(dir: &Path, expected_key: Option<[u8; 32]>) -> Result<PackReport, EvidenceError> {
+pub fn verify_pack(
+    dir: &Path,
+    expected_key: Option<[u8; 32]>,
+) -> Result<PackReport, EvidenceError> {
     let mut report = PackReport::default();
     let manifest_path = dir.join(MANIFEST);
     let text = match std::fs::read(&manifest_path) {
@@ -662,7 +669,9 @@ pub fn verify_pack(dir: &Path, expected_key: Option<[u8; 32]>) -> Result<PackRep
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(EvidenceError::Refused {
                 path: manifest_path,
-                why: "is not there: this folder is not an evidence pack, or its manifest was removed".to_owned(),
+                why:
+                    "is not there: this folder is not an evidence pack, or its manifest was removed"
+                        .to_owned(),
                 fix: "give the folder `cascade evidence export --out` wrote".to_owned(),
             });
         }
@@ -814,9 +823,10 @@ fn check_events(
         };
         let get = |n: usize| restore(record.get(n).unwrap_or(""));
         let Ok(seq) = get(0).parse::<i64>() else {
-            report
-                .files
-                .push(format!("{CHAIN_FILE}: line {line}: the seq {:?} is not a number", get(0)));
+            report.files.push(format!(
+                "{CHAIN_FILE}: line {line}: the seq {:?} is not a number",
+                get(0)
+            ));
             continue;
         };
         let link = cascade_store::ChainLink {
@@ -878,7 +888,9 @@ fn check_events(
             detail,
         });
     }
-    if keys.len() as u64 != manifest.chain.events || (!keys.is_empty() && last_hash != manifest.chain.head) {
+    if keys.len() as u64 != manifest.chain.events
+        || (!keys.is_empty() && last_hash != manifest.chain.head)
+    {
         report.files.push(format!(
             "{CHAIN_FILE}: holds {} links ending at hash {}, but the manifest says {} ending at {}: links were added or removed at the end",
             keys.len(),
@@ -906,7 +918,9 @@ fn check_events(
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
-                    report.files.push(format!("{}: line {line}: {e}", kind.file));
+                    report
+                        .files
+                        .push(format!("{}: line {line}: {e}", kind.file));
                     continue;
                 }
             };

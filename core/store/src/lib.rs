@@ -6,9 +6,9 @@
 mod accounts;
 mod annual;
 mod audience;
-mod chain;
 #[cfg(test)]
 mod audience_tests;
+mod chain;
 mod evidence;
 mod inbox;
 #[cfg(feature = "test-support")]
@@ -55,15 +55,15 @@ pub trait AllStores:
 
 impl<S> AllStores for S where
     S: Store
-    + Outbox
-    + Evidence
-    + EvidenceChain
-    + Audiences
-    + TeamPosts
-    + Reports
-    + Privacy
-    + Inbox
-    + 'static
+        + Outbox
+        + Evidence
+        + EvidenceChain
+        + Audiences
+        + TeamPosts
+        + Reports
+        + Privacy
+        + Inbox
+        + 'static
 {
 }
 

@@ -744,8 +744,20 @@ pub const FIELDS: &[Field] = &[
     f("evidence_chain", "prev", NotPersonal, "", CASCADE),
     f("evidence_chain", "hash", NotPersonal, "", CASCADE),
     f("evidence_chain_state", "id", NotPersonal, "", CASCADE),
-    f("evidence_chain_state", "backfilled_at", NotPersonal, "", CASCADE),
-    f("evidence_chain_state", "refusals_sealed_to", NotPersonal, "", CASCADE),
+    f(
+        "evidence_chain_state",
+        "backfilled_at",
+        NotPersonal,
+        "",
+        CASCADE,
+    ),
+    f(
+        "evidence_chain_state",
+        "refusals_sealed_to",
+        NotPersonal,
+        "",
+        CASCADE,
+    ),
 ];
 
 /// Tables the store's own machinery keeps (not data): left out of the

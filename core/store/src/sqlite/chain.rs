@@ -335,10 +335,12 @@ async fn current_personal(
     .bind(format!("{seq};"))
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(Some(match amend.and_then(|(r, p)| Amend::parse(&r).map(|a| (a, p))) {
-        Some((a, p)) => (seq, a.version, p),
-        None => (seq, 0, personal),
-    }))
+    Ok(Some(
+        match amend.and_then(|(r, p)| Amend::parse(&r).map(|a| (a, p))) {
+            Some((a, p)) => (seq, a.version, p),
+            None => (seq, 0, personal),
+        },
+    ))
 }
 
 /// Records, for each row of `kind` named in `refs`, an `amend` link when its
@@ -622,8 +624,8 @@ impl EvidenceChain for SqliteStore {
                         now,
                     ));
                 }
-                let personal = fields_from_json(live.personal.as_deref().unwrap_or("[]"))
-                    .map_err(decode)?;
+                let personal =
+                    fields_from_json(live.personal.as_deref().unwrap_or("[]")).map_err(decode)?;
                 if personal_digest(&salt, link.seq, version, &personal) != expected {
                     report.problems.push(problem(
                         Tamper::Edited,

@@ -51,8 +51,10 @@ impl Evidence for SqliteStore {
         });
         insert.push(" RETURNING person_id, item_id, item_version, id");
         let rows = insert.build().fetch_all(&mut *tx).await?;
-        let inserted: HashSet<(String, String, String)> =
-            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+        let inserted: HashSet<(String, String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
         if self.chained {
             let ids: Vec<i64> = rows.iter().map(|r| r.get(3)).collect();
             super::chain::chain_ids(&mut tx, "acknowledgement", &ids).await?;
@@ -367,8 +369,7 @@ impl Evidence for SqliteStore {
             && self.chained
         {
             let now = chrono::Utc::now().timestamp_millis();
-            super::chain::amend(&mut tx, "answer", &[id.to_string()], "example-added", now)
-                .await?;
+            super::chain::amend(&mut tx, "answer", &[id.to_string()], "example-added", now).await?;
         }
         tx.commit().await?;
         Ok(id.is_some())

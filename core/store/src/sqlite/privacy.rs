@@ -557,7 +557,12 @@ pub(super) async fn erase_in(
             .bind(&pseudonym)
             .fetch_all(&mut *conn)
             .await?;
-        ids.extend(cut_rows.iter().filter(|(t, _)| *t == table).map(|(_, id)| *id));
+        ids.extend(
+            cut_rows
+                .iter()
+                .filter(|(t, _)| *t == table)
+                .map(|(_, id)| *id),
+        );
         let refs: Vec<String> = ids.iter().map(i64::to_string).collect();
         super::chain::amend(conn, kind, &refs, "erasure", request.now).await?;
     }
