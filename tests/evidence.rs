@@ -515,7 +515,7 @@ fn rows_added_behind_the_chains_back_are_named_inserted() {
     let db = project_with_evidence(tmp.path());
     sql(
         &db,
-        &["UPDATE acknowledgements SET person_id = 'p-tom-reilly' WHERE id = 1"],
+        &["UPDATE acknowledgements SET person_id = 'p-someone-else' WHERE id = 1"],
     );
     let seq = seq_of(&db, "acknowledgement", "1");
     let said = fails(verify_store(tmp.path()));
