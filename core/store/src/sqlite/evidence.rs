@@ -56,8 +56,29 @@ impl Evidence for SqliteStore {
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
         if self.chained {
-            let ids: Vec<i64> = rows.iter().map(|r| r.get(3)).collect();
-            super::chain::chain_ids(&mut tx, "acknowledgement", &ids).await?;
+            let ids: HashMap<(String, String, String), i64> = rows
+                .iter()
+                .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+                .collect();
+            let mut links: Vec<(i64, &NewAcknowledgement)> = Vec::with_capacity(ids.len());
+            for ack in acks {
+                let key = (
+                    ack.person_id.clone(),
+                    ack.item_id.clone(),
+                    ack.item_version.clone(),
+                );
+                if let Some(&id) = ids.get(&key)
+                    && !links.iter().any(|(i, _)| *i == id)
+                {
+                    links.push((id, ack));
+                }
+            }
+            links.sort_by_key(|(id, _)| *id);
+            let pending = links
+                .into_iter()
+                .map(|(id, ack)| super::chain::acknowledgement(id, ack))
+                .collect();
+            super::chain::append(&mut tx, pending).await?;
         }
         // Within the group, the first of several for one version is the one
         // inserted (VALUES rows go in order); the rest are repeats.
