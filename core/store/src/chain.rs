@@ -330,8 +330,7 @@ impl fmt::Display for ChainProblem {
 /// Orders problems so the first event touched comes first; rows outside
 /// the chain (inserted) after every event.
 pub fn sort_problems(problems: &mut [ChainProblem]) {
-    problems
-        .sort_by(|a, b| (a.seq.is_none(), a.seq, a.what).cmp(&(b.seq.is_none(), b.seq, b.what)));
+    problems.sort_by_key(|p| (p.seq.is_none(), p.seq, p.what));
 }
 
 /// What `verify --store` found.
