@@ -788,14 +788,41 @@ fn csv_reader(path: &Path) -> Result<Option<csv::Reader<File>>, EvidenceError> {
     }
 }
 
-/// What a kind's CSV row says of its event.
+/// What a kind's CSV row says of its event, small enough to keep for
+/// millions of events (names are read again for the events with problems).
 struct EventRow {
-    kind: &'static str,
-    reference: String,
+    kind: u8,
+    /// A hash of its reference.
+    reference: u64,
     content: u128,
     personal_now: u128,
     version: i64,
     line: u64,
+}
+
+fn small_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+const NO_KIND: u8 = u8::MAX;
+
+fn kind_number(kind: &str) -> u8 {
+    EVENT_KINDS
+        .iter()
+        .position(|k| k.kind == kind)
+        .map(|i| i as u8)
+        .unwrap_or(NO_KIND)
+}
+
+/// A link's event kept for the comparison with the kinds' rows.
+struct LinkEvent {
+    kind: u8,
+    reference: u64,
+    content: u128,
+    personal: u128,
 }
 
 fn check_events(
@@ -808,10 +835,12 @@ fn check_events(
         return Ok(());
     };
     let mut keys: Vec<LinkKey> = Vec::new();
-    // seq -> (kind, ref, content, personal) for events; amends by target.
-    let mut links: HashMap<i64, (String, String, u128, u128)> = HashMap::new();
+    let mut links: HashMap<i64, LinkEvent> = HashMap::new();
     let mut amends: HashMap<(i64, i64), u128> = HashMap::new();
     let mut last_hash = String::new();
+    // Problems whose event is named once every file is read: (seq, what,
+    // detail); a name given already is kept.
+    let mut found: Vec<(i64, Tamper, String, Option<String>)> = Vec::new();
     for (i, record) in chain.records().enumerate() {
         let line = i as u64 + 2;
         let record = match record {
@@ -845,23 +874,33 @@ fn check_events(
                 Some(a) if content_digest("amend", &a.fields()) == link.content => {
                     amends.insert((a.target, a.version), hash_key(&link.personal));
                 }
-                _ => report.events.push(ChainProblem {
-                    seq: Some(seq),
-                    event: link.event_name(),
-                    what: Tamper::Edited,
-                    detail: "its reference no longer gives the content recorded for it".to_owned(),
-                }),
+                _ => found.push((
+                    seq,
+                    Tamper::Edited,
+                    "its reference no longer gives the content recorded for it".to_owned(),
+                    Some(link.event_name()),
+                )),
             }
         } else {
-            links.insert(
-                seq,
-                (
-                    link.kind.clone(),
-                    link.reference.clone(),
-                    hash_key(&link.content),
-                    hash_key(&link.personal),
-                ),
-            );
+            let kind = kind_number(&link.kind);
+            if kind == NO_KIND {
+                found.push((
+                    seq,
+                    Tamper::Edited,
+                    "it is of no kind cascade records".to_owned(),
+                    Some(link.event_name()),
+                ));
+            } else {
+                links.insert(
+                    seq,
+                    LinkEvent {
+                        kind,
+                        reference: small_hash(&link.reference),
+                        content: hash_key(&link.content),
+                        personal: hash_key(&link.personal),
+                    },
+                );
+            }
         }
         last_hash = link.hash;
     }
@@ -869,24 +908,16 @@ fn check_events(
     let first_seq = manifest.chain.first_seq.unwrap_or(1);
     if let Some((i, what, detail)) = check_links(&keys, first_seq, &manifest.chain.anchor) {
         let expected = first_seq + i as i64;
-        let event = if what == Tamper::Missing {
-            "removed from the pack".to_owned()
+        if what == Tamper::Missing {
+            found.push((
+                expected,
+                what,
+                detail,
+                Some("removed from the pack".to_owned()),
+            ));
         } else {
-            links
-                .get(&keys[i].seq)
-                .map(|(k, r, _, _)| event_name(k, r))
-                .unwrap_or_else(|| "an amend".to_owned())
-        };
-        report.events.push(ChainProblem {
-            seq: Some(if what == Tamper::Missing {
-                expected
-            } else {
-                keys[i].seq
-            }),
-            event,
-            what,
-            detail,
-        });
+            found.push((keys[i].seq, what, detail, None));
+        }
     }
     if keys.len() as u64 != manifest.chain.events
         || (!keys.is_empty() && last_hash != manifest.chain.head)
@@ -903,10 +934,11 @@ fn check_events(
             manifest.chain.head
         ));
     }
+    drop(keys);
 
     // Each kind's rows against their links.
     let mut rows: HashMap<i64, EventRow> = HashMap::new();
-    for kind in EVENT_KINDS {
+    for (number, kind) in EVENT_KINDS.iter().enumerate() {
         let path = dir.join(kind.file);
         let Some(mut reader) = csv_reader(&path)? else {
             continue;
@@ -939,8 +971,8 @@ fn check_events(
             let base = 3 + n_content + n_personal;
             let gone = get(base + 2) == "gone";
             let row = EventRow {
-                kind: kind.kind,
-                reference: get(1).to_owned(),
+                kind: number as u8,
+                reference: small_hash(get(1)),
                 content: if gone {
                     0
                 } else {
@@ -951,47 +983,41 @@ fn check_events(
                 line,
             };
             if rows.insert(seq, row).is_some() {
-                report.events.push(ChainProblem {
-                    seq: Some(seq),
-                    event: event_name(kind.kind, get(1)),
-                    what: Tamper::Inserted,
-                    detail: format!("{} has a second row for it (line {line})", kind.file),
-                });
+                found.push((
+                    seq,
+                    Tamper::Inserted,
+                    format!("{} has a second row for it (line {line})", kind.file),
+                    Some(event_name(kind.kind, get(1))),
+                ));
             }
         }
     }
-    for (seq, (kind, reference, content, personal)) in &links {
-        let Some(k) = event_kind(kind) else {
-            report.events.push(ChainProblem {
-                seq: Some(*seq),
-                event: event_name(kind, reference),
-                what: Tamper::Edited,
-                detail: "it is of no kind cascade records".to_owned(),
-            });
-            continue;
-        };
-        let problem = |what, detail: String| ChainProblem {
-            seq: Some(*seq),
-            event: event_name(kind, reference),
-            what,
-            detail,
-        };
+    let file_of = |kind: u8| {
+        EVENT_KINDS
+            .get(kind as usize)
+            .map(|k| k.file)
+            .unwrap_or("a file")
+    };
+    for (seq, link) in &links {
         let Some(row) = rows.remove(seq) else {
-            report.events.push(problem(
+            found.push((
+                *seq,
                 Tamper::Missing,
-                format!("{} has no row for it", k.file),
+                format!("{} has no row for it", file_of(link.kind)),
+                None,
             ));
             continue;
         };
-        if row.kind != k.kind || row.reference != *reference {
-            report.events.push(problem(
+        if row.kind != link.kind || row.reference != link.reference {
+            found.push((
+                *seq,
                 Tamper::OutOfOrder,
                 format!(
-                    "{} line {} gives it as {}",
-                    event_kind(row.kind).map(|k| k.file).unwrap_or("a file"),
-                    row.line,
-                    event_name(row.kind, &row.reference)
+                    "{} line {} gives another event in its place",
+                    file_of(row.kind),
+                    row.line
                 ),
+                None,
             ));
             continue;
         }
@@ -1001,43 +1027,82 @@ fn check_events(
         if row.content == 0 && removed {
             continue;
         }
-        if row.content != *content {
-            report.events.push(problem(
+        if row.content != link.content {
+            found.push((
+                *seq,
                 Tamper::Edited,
                 format!(
                     "{} line {} no longer holds what was recorded",
-                    k.file, row.line
+                    file_of(link.kind),
+                    row.line
                 ),
+                None,
             ));
             continue;
         }
         let expected = if row.version == 0 {
-            Some(*personal)
+            Some(link.personal)
         } else {
             amends.get(&(*seq, row.version)).copied()
         };
         if let Some(expected) = expected
             && expected != row.personal_now
         {
-            report.events.push(problem(
+            found.push((
+                *seq,
                 Tamper::Edited,
                 format!(
                     "{} line {}: its personal digest is not the one the chain holds",
-                    k.file, row.line
+                    file_of(link.kind),
+                    row.line
                 ),
+                None,
             ));
         }
     }
     for (seq, row) in rows {
-        report.events.push(ChainProblem {
-            seq: Some(seq),
-            event: event_name(row.kind, &row.reference),
-            what: Tamper::Inserted,
-            detail: format!(
+        found.push((
+            seq,
+            Tamper::Inserted,
+            format!(
                 "{} line {} is not an event of the chain",
-                event_kind(row.kind).map(|k| k.file).unwrap_or("a file"),
+                file_of(row.kind),
                 row.line
             ),
+            Some(format!("a row of {}", file_of(row.kind))),
+        ));
+    }
+    drop(links);
+
+    // Name the events: one more pass over chain.csv, for those only.
+    let wanted: BTreeSet<i64> = found
+        .iter()
+        .filter(|(_, _, _, name)| name.is_none())
+        .map(|(seq, ..)| *seq)
+        .collect();
+    let mut names: HashMap<i64, String> = HashMap::new();
+    if !wanted.is_empty()
+        && let Some(mut chain) = csv_reader(&chain_path)?
+    {
+        for record in chain.records().flatten() {
+            let get = |n: usize| restore(record.get(n).unwrap_or(""));
+            if let Ok(seq) = get(0).parse::<i64>()
+                && wanted.contains(&seq)
+            {
+                names
+                    .entry(seq)
+                    .or_insert_with(|| event_name(get(1), get(2)));
+            }
+        }
+    }
+    for (seq, what, detail, name) in found {
+        report.events.push(ChainProblem {
+            seq: Some(seq),
+            event: name
+                .or_else(|| names.get(&seq).cloned())
+                .unwrap_or_else(|| "unknown".to_owned()),
+            what,
+            detail,
         });
     }
     sort_problems(&mut report.events);
