@@ -2,8 +2,12 @@
 //! `ack_router` served by axum on 127.0.0.1, a SQLite store in a file, and a
 //! load generator of keep-alive HTTP/1.1 connections written by hand over
 //! `TcpStream`. Each acknowledgement is committed before its response; every
-//! round checks the store holds exactly one per request. Baseline in the same
-//! run: `GET /health` over the same connections.
+//! round checks the store holds exactly one per request. Baselines in the
+//! same run: `GET /health` over the same connections, and the same POSTs to
+//! a second server whose store does not append to the evidence chain (the
+//! test-support `without_evidence_chain`), rounds alternating between the
+//! two, so the chain's cost is measured against the same machine at the
+//! same moment (goal: under 10% fewer POSTs a second).
 //!
 //! `cargo bench --bench ack_http`; `CASCADE_BENCH_ACKS` (per round, default
 //! 20000) and `CASCADE_BENCH_CONNECTIONS` (default 32) change the load;
@@ -17,10 +21,12 @@ use cascade_model::content::parse_item;
 use cascade_model::rollout::StepKind;
 use cascade_server::{Clock, ServerState, ack_router};
 use cascade_store::{
-    Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore, Store,
+    EvidenceChain, Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore,
+    Store,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -126,6 +132,125 @@ async fn drive(
     paths.len() as f64 / started.elapsed().as_secs_f64()
 }
 
+/// One server over its own store (chained or not), with a rollout a round
+/// ready to be acknowledged: its address, store and the rounds' paths.
+async fn prepare(
+    dir: &Path,
+    name: &str,
+    chained: bool,
+    acks: usize,
+) -> (SocketAddr, Arc<SqliteStore>, Vec<Arc<Vec<String>>>) {
+    let root = dir.join(format!("project-{name}"));
+    scaffold(&root).unwrap();
+    let project = Project::open(&root).unwrap();
+    let path = project.content_dir().join(format!("{ITEM}.md"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let item = parse_item(&path, &text, &project.taxonomy).unwrap();
+    let store = SqliteStore::open(&dir.join(format!("{name}.db")).to_string_lossy())
+        .await
+        .unwrap();
+    let store = Arc::new(if chained {
+        store
+    } else {
+        store.without_evidence_chain()
+    });
+    store.save_item(&item, &text).await.unwrap();
+
+    // One rollout a round, each member with one delivery, so every POST
+    // is a first acknowledgement (a real insert and member update).
+    let keys = AckKeys::new(("k1".to_owned(), vec![7; 32]), Vec::new(), 60).unwrap();
+    let t = cascade_engine::delivery::millis(now());
+    let mut rounds = Vec::new();
+    for round in 0..ROUNDS {
+        let rollout = format!("bench-{round}");
+        let people: Vec<String> = (0..acks).map(|i| format!("p{round}-{i:06}")).collect();
+        let members: Vec<NewMember> = people
+            .iter()
+            .map(|p| NewMember {
+                person_id: p.clone(),
+                wave: 0,
+                first_due_at: t,
+            })
+            .collect();
+        store
+            .create_rollout(NewRollout {
+                id: &rollout,
+                item_id: ITEM,
+                item_version: &item.version.0,
+                definition: "{}",
+                members: &members,
+                audience: None,
+                now: t,
+                team_posts: &[],
+            })
+            .await
+            .unwrap();
+        let rows: Vec<NewDelivery> = people
+            .iter()
+            .map(|p| NewDelivery {
+                idempotency_key: format!("{rollout}/{p}"),
+                rollout_id: rollout.clone(),
+                person_id: p.clone(),
+                recipient_id: p.clone(),
+                wave: 0,
+                step_kind: StepKind::Initial,
+                step_number: 0,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: t,
+            })
+            .collect();
+        let advances: Vec<MemberAdvance> = people
+            .iter()
+            .map(|p| MemberAdvance {
+                rollout_id: rollout.clone(),
+                person_id: p.clone(),
+                next_step: 1,
+                next_due_at: None,
+            })
+            .collect();
+        store.materialise(&rows, &advances, t).await.unwrap();
+        let paths: Vec<String> = store
+            .rollout_outbox(&rollout)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("/ack/{}", keys.sign(r.id, &r.person_id, now())))
+            .collect();
+        rounds.push(Arc::new(paths));
+    }
+
+    let clock: Clock = Arc::new(now);
+    let state = ServerState::new(
+        store.clone(),
+        Arc::new(keys),
+        project.taxonomy.clone(),
+        chrono_tz::Europe::London,
+        clock,
+    )
+    .with_rate_limit(None);
+    let app = ack_router(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The accept loop `cascade serve` runs, with its default limits.
+    tokio::spawn(async move {
+        let limits = cascade_server::ServerConfig::default();
+        cascade_server::serve(listener, app, &limits, std::future::pending()).await
+    });
+    (addr, store, rounds)
+}
+
+async fn recorded(store: &SqliteStore, round: usize) -> usize {
+    let rollout = format!("bench-{round}");
+    store
+        .acknowledgements()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.rollout_id.as_deref() == Some(rollout.as_str()))
+        .count()
+}
+
 fn main() {
     let acks = env_or("CASCADE_BENCH_ACKS", 20_000);
     let connections = env_or("CASCADE_BENCH_CONNECTIONS", 32);
@@ -138,125 +263,51 @@ fn main() {
             Some(parent) => tempfile::tempdir_in(parent).unwrap(),
             None => tempfile::tempdir().unwrap(),
         };
-        let root = dir.path().join("project");
-        scaffold(&root).unwrap();
-        let project = Project::open(&root).unwrap();
-        let path = project.content_dir().join(format!("{ITEM}.md"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let item = parse_item(&path, &text, &project.taxonomy).unwrap();
-        let store = Arc::new(
-            SqliteStore::open(&dir.path().join("cascade.db").to_string_lossy())
-                .await
-                .unwrap(),
-        );
-        store.save_item(&item, &text).await.unwrap();
-
-        // One rollout a round, each member with one delivery, so every POST
-        // is a first acknowledgement (a real insert and member update).
-        let keys = AckKeys::new(("k1".to_owned(), vec![7; 32]), Vec::new(), 60).unwrap();
-        let t = cascade_engine::delivery::millis(now());
-        let mut rounds = Vec::new();
-        for round in 0..ROUNDS {
-            let rollout = format!("bench-{round}");
-            let people: Vec<String> = (0..acks).map(|i| format!("p{round}-{i:06}")).collect();
-            let members: Vec<NewMember> = people
-                .iter()
-                .map(|p| NewMember {
-                    person_id: p.clone(),
-                    wave: 0,
-                    first_due_at: t,
-                })
-                .collect();
-            store
-                .create_rollout(NewRollout {
-                    id: &rollout,
-                    item_id: ITEM,
-                    item_version: &item.version.0,
-                    definition: "{}",
-                    members: &members,
-                    audience: None,
-                    now: t,
-                    team_posts: &[],
-                })
-                .await
-                .unwrap();
-            let rows: Vec<NewDelivery> = people
-                .iter()
-                .map(|p| NewDelivery {
-                    idempotency_key: format!("{rollout}/{p}"),
-                    rollout_id: rollout.clone(),
-                    person_id: p.clone(),
-                    recipient_id: p.clone(),
-                    wave: 0,
-                    step_kind: StepKind::Initial,
-                    step_number: 0,
-                    channel: "email".to_owned(),
-                    channel_rank: 0,
-                    due_at: t,
-                })
-                .collect();
-            let advances: Vec<MemberAdvance> = people
-                .iter()
-                .map(|p| MemberAdvance {
-                    rollout_id: rollout.clone(),
-                    person_id: p.clone(),
-                    next_step: 1,
-                    next_due_at: None,
-                })
-                .collect();
-            store.materialise(&rows, &advances, t).await.unwrap();
-            let paths: Vec<String> = store
-                .rollout_outbox(&rollout)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| format!("/ack/{}", keys.sign(r.id, &r.person_id, now())))
-                .collect();
-            rounds.push(Arc::new(paths));
-        }
-
-        let clock: Clock = Arc::new(now);
-        let state = ServerState::new(
-            store.clone(),
-            Arc::new(keys),
-            project.taxonomy.clone(),
-            chrono_tz::Europe::London,
-            clock,
-        )
-        .with_rate_limit(None);
-        let app = ack_router(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        // The accept loop `cascade serve` runs, with its default limits.
-        tokio::spawn(async move {
-            let limits = cascade_server::ServerConfig::default();
-            cascade_server::serve(listener, app, &limits, std::future::pending()).await
-        });
+        let (addr, store, rounds) = prepare(dir.path(), "chained", true, acks).await;
+        let (plain_addr, plain_store, plain_rounds) =
+            prepare(dir.path(), "unchained", false, acks).await;
 
         let health = Arc::new(vec!["/health".to_owned(); acks * 5]);
-        let (mut ack_rates, mut health_rates) = (Vec::new(), Vec::new());
-        for (round, paths) in rounds.into_iter().enumerate() {
-            let ack_rate = drive(addr, "POST", paths, connections).await;
-            let rollout = format!("bench-{round}");
-            let recorded = store
-                .acknowledgements()
-                .await
-                .unwrap()
-                .iter()
-                .filter(|a| a.rollout_id.as_deref() == Some(rollout.as_str()))
-                .count();
-            assert_eq!(recorded, acks, "every POST committed one acknowledgement");
+        let (mut ack_rates, mut plain_rates, mut health_rates) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (round, (paths, plain_paths)) in rounds.into_iter().zip(plain_rounds).enumerate() {
+            // Alternate which goes first, so neither always meets a warmer
+            // (or more fragmented) disk.
+            let (ack_rate, plain_rate) = if round % 2 == 0 {
+                let a = drive(addr, "POST", paths, connections).await;
+                (a, drive(plain_addr, "POST", plain_paths, connections).await)
+            } else {
+                let p = drive(plain_addr, "POST", plain_paths, connections).await;
+                (drive(addr, "POST", paths, connections).await, p)
+            };
+            assert_eq!(recorded(&store, round).await, acks, "every POST committed one acknowledgement");
+            assert_eq!(recorded(&plain_store, round).await, acks, "every POST committed one acknowledgement");
             let health_rate = drive(addr, "GET", health.clone(), connections).await;
             println!(
-                "round {round}: {ack_rate:>8.0} ack POSTs/s, {health_rate:>8.0} health GETs/s"
+                "round {round}: {ack_rate:>8.0} ack POSTs/s with the evidence chain, {plain_rate:>8.0} without, {health_rate:>8.0} health GETs/s"
             );
             ack_rates.push(ack_rate);
+            plain_rates.push(plain_rate);
             health_rates.push(health_rate);
         }
-        let (ack_rate, health_rate) = (median(ack_rates), median(health_rates));
+        let chained: i64 = store
+            .verify_chain()
+            .await
+            .map(|r| {
+                assert!(r.problems.is_empty(), "{:?}", r.problems.first());
+                r.events as i64
+            })
+            .unwrap();
+        assert_eq!(chained as usize, acks * ROUNDS, "every acknowledgement chained");
+        let (ack_rate, plain_rate, health_rate) =
+            (median(ack_rates), median(plain_rates), median(health_rates));
         println!(
             "median of {ROUNDS}: {ack_rate:.0} ack POSTs/s, {health_rate:.0} health GETs/s, ratio {:.1}x ({acks} acks a round, {connections} connections)",
             health_rate / ack_rate
+        );
+        println!(
+            "evidence chain: {ack_rate:.0} ack POSTs/s with it, {plain_rate:.0} without: {:.1}% fewer (goal: under 10%)",
+            (1.0 - ack_rate / plain_rate) * 100.0
         );
     });
 }

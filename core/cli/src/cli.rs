@@ -141,6 +141,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Tamper-evident evidence: export a pack of every evidence event in a
+    /// period (CSVs, item versions, an index, a signed manifest), and
+    /// verify a pack or the store's hash chain.
+    Evidence {
+        #[command(subcommand)]
+        action: crate::evidence::EvidenceAction,
+    },
     /// List the channel plugins found (name, version, channels, capabilities,
     /// file hash, and files not loaded for want of a pin), or check them.
     Plugins {
@@ -411,6 +418,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             runtime()?.block_on(report(&project, &selection, format.into(), out.as_deref()))
         }
+        Command::Evidence { action } => crate::evidence::evidence(&cli.project, action),
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
         Command::Doctor => crate::doctor::doctor(&cli.project),
         Command::Backup { out } => {

@@ -9,6 +9,7 @@ mod backup;
 pub mod bench;
 pub mod cli;
 mod doctor;
+mod evidence;
 mod gdpr;
 mod metrics;
 pub mod output;

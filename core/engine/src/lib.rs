@@ -5,7 +5,7 @@
 //! the plugin host; the HTTP server and the command line sit on top of it.
 //!
 //! Modules, each using only those before it:
-//! `ack`, `server_config`, `link_code`, `report` (no other module);
+//! `ack`, `server_config`, `link_code`, `report`, `evidence` (no other module);
 //! `config`; `project`; `buttons` (the chat buttons of a delivery);
 //! `delivery`; `respond` (the acknowledgement service HTTP and chat share);
 //! `inbound` (chat events); `problems`; `plan` (pure planning); `engine`
@@ -16,6 +16,7 @@ pub mod buttons;
 pub mod config;
 pub mod delivery;
 pub mod engine;
+pub mod evidence;
 pub mod inbound;
 pub mod link_code;
 pub mod metrics;

@@ -8,6 +8,7 @@ mod annual;
 mod audience;
 #[cfg(test)]
 mod audience_tests;
+mod chain;
 mod evidence;
 mod inbox;
 #[cfg(feature = "test-support")]
@@ -21,6 +22,7 @@ mod team_posts;
 pub use accounts::*;
 pub use annual::*;
 pub use audience::*;
+pub use chain::*;
 pub use evidence::*;
 pub use inbox::*;
 #[cfg(feature = "test-support")]
@@ -38,12 +40,30 @@ pub use sqlite::backup;
 /// store. Implemented for any type that implements them all, so callers
 /// write `S: AllStores` and a second store implements only the traits.
 pub trait AllStores:
-    Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + Inbox + 'static
+    Store
+    + Outbox
+    + Evidence
+    + EvidenceChain
+    + Audiences
+    + TeamPosts
+    + Reports
+    + Privacy
+    + Inbox
+    + 'static
 {
 }
 
 impl<S> AllStores for S where
-    S: Store + Outbox + Evidence + Audiences + TeamPosts + Reports + Privacy + Inbox + 'static
+    S: Store
+        + Outbox
+        + Evidence
+        + EvidenceChain
+        + Audiences
+        + TeamPosts
+        + Reports
+        + Privacy
+        + Inbox
+        + 'static
 {
 }
 

@@ -729,6 +729,35 @@ pub const FIELDS: &[Field] = &[
     f("retention_runs", "at", NotPersonal, "", CASCADE),
     f("retention_runs", "run_by", NotPersonal, "", CASCADE),
     f("retention_runs", "removed", NotPersonal, "", CASCADE),
+    f("evidence_chain", "seq", NotPersonal, "", CASCADE),
+    f("evidence_chain", "kind", NotPersonal, "", CASCADE),
+    f("evidence_chain", "ref", NotPersonal, "", CASCADE),
+    f("evidence_chain", "at", NotPersonal, "", CASCADE),
+    f("evidence_chain", "content", NotPersonal, "", CASCADE),
+    f(
+        "evidence_chain",
+        "personal",
+        Secret,
+        "a salted hash (HMAC-SHA-256) of an evidence event's personal fields, for the tamper-evident chain; erasure records a new one rather than keep the old",
+        CASCADE,
+    ),
+    f("evidence_chain", "prev", NotPersonal, "", CASCADE),
+    f("evidence_chain", "hash", NotPersonal, "", CASCADE),
+    f("evidence_chain_state", "id", NotPersonal, "", CASCADE),
+    f(
+        "evidence_chain_state",
+        "backfilled_at",
+        NotPersonal,
+        "",
+        CASCADE,
+    ),
+    f(
+        "evidence_chain_state",
+        "refusals_sealed_to",
+        NotPersonal,
+        "",
+        CASCADE,
+    ),
 ];
 
 /// Tables the store's own machinery keeps (not data): left out of the

@@ -49,14 +49,37 @@ impl Evidence for SqliteStore {
                 .push_bind(ack.method.as_str())
                 .push_bind(ack.at);
         });
-        insert.push(" RETURNING person_id, item_id, item_version");
-        let inserted: HashSet<(String, String, String)> = insert
-            .build()
-            .fetch_all(&mut *tx)
-            .await?
+        insert.push(" RETURNING person_id, item_id, item_version, id");
+        let rows = insert.build().fetch_all(&mut *tx).await?;
+        let inserted: HashSet<(String, String, String)> = rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
+        if self.chained {
+            let ids: HashMap<(String, String, String), i64> = rows
+                .iter()
+                .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+                .collect();
+            let mut links: Vec<(i64, &NewAcknowledgement)> = Vec::with_capacity(ids.len());
+            for ack in acks {
+                let key = (
+                    ack.person_id.clone(),
+                    ack.item_id.clone(),
+                    ack.item_version.clone(),
+                );
+                if let Some(&id) = ids.get(&key)
+                    && !links.iter().any(|(i, _)| *i == id)
+                {
+                    links.push((id, ack));
+                }
+            }
+            links.sort_by_key(|(id, _)| *id);
+            let pending = links
+                .into_iter()
+                .map(|(id, ack)| super::chain::acknowledgement(id, ack))
+                .collect();
+            super::chain::append(&mut tx, pending).await?;
+        }
         // Within the group, the first of several for one version is the one
         // inserted (VALUES rows go in order); the rest are repeats.
         let mut first_of: HashMap<(&str, &str, &str), usize> = HashMap::new();
@@ -147,9 +170,13 @@ impl Evidence for SqliteStore {
         reason: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        count_refusal_query(channel, method, reason, at)
-            .execute(&self.pool)
+        // IMMEDIATE: the seal reads the chain's head, then writes.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let open_from = super::chain::seal_refusals(&mut tx, at).await?;
+        count_refusal_query(channel, method, reason, at, open_from)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -184,7 +211,8 @@ impl Evidence for SqliteStore {
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        count_refusal_query(channel, method, reason, at)
+        let open_from = super::chain::seal_refusals(&mut tx, at).await?;
+        count_refusal_query(channel, method, reason, at, open_from)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -302,10 +330,11 @@ impl Evidence for SqliteStore {
     }
 
     async fn confirm_cascade(&self, c: &NewConfirmation) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT OR IGNORE INTO cascade_confirmations
                  (champion_id, item_id, team_id, session_date, present, method, note, channel, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&c.champion_id)
         .bind(&c.item_id)
@@ -316,16 +345,22 @@ impl Evidence for SqliteStore {
         .bind(&c.note)
         .bind(&c.channel)
         .bind(c.at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted > 0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id
+            && self.chained
+        {
+            super::chain::chain_ids(&mut tx, "confirmation", &[id]).await?;
+        }
+        tx.commit().await?;
+        Ok(id.is_some())
     }
 
     async fn answer_follow_up(&self, a: &NewAnswer) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT OR IGNORE INTO follow_up_answers (rollout_id, person_id, follow_up, answer, example, channel, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&a.rollout_id)
         .bind(&a.person_id)
@@ -334,10 +369,15 @@ impl Evidence for SqliteStore {
         .bind(&a.example)
         .bind(&a.channel)
         .bind(a.at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted > 0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id
+            && self.chained
+        {
+            super::chain::chain_ids(&mut tx, "answer", &[id]).await?;
+        }
+        tx.commit().await?;
+        Ok(id.is_some())
     }
 
     async fn add_follow_up_example(
@@ -347,18 +387,26 @@ impl Evidence for SqliteStore {
         follow_up: u32,
         example: &str,
     ) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
             "UPDATE follow_up_answers SET example = ?
-             WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND example IS NULL",
+             WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND example IS NULL
+             RETURNING id",
         )
         .bind(example)
         .bind(rollout_id)
         .bind(person_id)
         .bind(follow_up)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            > 0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id
+            && self.chained
+        {
+            let now = chrono::Utc::now().timestamp_millis();
+            super::chain::amend(&mut tx, "answer", &[id.to_string()], "example-added", now).await?;
+        }
+        tx.commit().await?;
+        Ok(id.is_some())
     }
 
     async fn pending_items(&self, person_id: &str) -> Result<Vec<PendingItem>, StoreError> {
@@ -436,14 +484,18 @@ fn count_refusal_query<'q>(
     method: AckMethod,
     reason: &'q str,
     at: i64,
+    open_from: i64,
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    // A minute already sealed into the evidence chain is not changed: a
+    // refusal that arrives for it (a clock stepped back) counts in the
+    // first open minute.
     sqlx::query(
         "INSERT INTO refusal_counts (minute, channel, method, reason, count, last_at)
          VALUES (?, ?, ?, ?, 1, ?)
          ON CONFLICT (minute, channel, method, reason)
          DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at)",
     )
-    .bind(at - at.rem_euclid(60_000))
+    .bind((at - at.rem_euclid(60_000)).max(open_from))
     .bind(channel)
     .bind(method.as_str())
     .bind(reason)

@@ -274,6 +274,10 @@ impl Outbox for SqliteStore {
             }
             query.bind(now).bind(now).execute(&mut *tx).await?;
         }
+        if self.chained {
+            let ids: Vec<i64> = sent.iter().map(|(id, _)| *id).collect();
+            super::chain::chain_ids(&mut tx, "delivery", &ids).await?;
+        }
         for (id, outcome) in outcomes {
             let query = match outcome {
                 DeliveryOutcome::Sent { .. } => continue,

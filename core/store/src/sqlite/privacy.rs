@@ -410,6 +410,9 @@ pub(super) async fn erase_in(
             count(kind, query.execute(&mut *conn).await?.rows_affected());
         }
     }
+    // Rows of others whose free text loses their details: their links in
+    // the evidence chain are amended.
+    let mut cut_rows: Vec<(&str, i64)> = Vec::new();
     if !needles.is_empty() {
         for field in fields_of(|k| k == FieldKind::FreeText) {
             let any = (1..=needles.len())
@@ -427,6 +430,9 @@ pub(super) async fn erase_in(
             }
             let rows = query.fetch_all(&mut *conn).await?;
             count("details_in_others_free_text", rows.len() as u64);
+            for (rowid, _) in &rows {
+                cut_rows.push((field.table, *rowid));
+            }
             for (rowid, text) in rows {
                 let cut = needles
                     .iter()
@@ -507,9 +513,9 @@ pub(super) async fn erase_in(
     .await?;
 
     let removed_json = serde_json::to_string(&removed).unwrap_or_else(|_| "{}".to_owned());
-    sqlx::query(
+    let erasure_id: i64 = sqlx::query_scalar(
         "INSERT INTO erasures (pseudonym, person_hash, erased_by, reason, at, forced, removed)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(&pseudonym)
     .bind(person_hash(old))
@@ -518,8 +524,48 @@ pub(super) async fn erase_in(
     .bind(request.now)
     .bind(request.force)
     .bind(&removed_json)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+
+    // The evidence chain: the erasure is an event, and each event whose
+    // personal fields it replaced gets an amend with their digest now, so
+    // the chain still verifies and holds nothing of theirs.
+    super::chain::chain_ids(conn, "erasure", &[erasure_id]).await?;
+    for (kind, table, sql) in [
+        (
+            "delivery",
+            "outbox",
+            "SELECT id FROM outbox WHERE (person_id = ?1 OR recipient_id = ?1) AND sent_at IS NOT NULL",
+        ),
+        (
+            "acknowledgement",
+            "acknowledgements",
+            "SELECT id FROM acknowledgements WHERE person_id = ?1",
+        ),
+        (
+            "answer",
+            "follow_up_answers",
+            "SELECT id FROM follow_up_answers WHERE person_id = ?1",
+        ),
+        (
+            "confirmation",
+            "cascade_confirmations",
+            "SELECT id FROM cascade_confirmations WHERE champion_id = ?1",
+        ),
+    ] {
+        let mut ids: Vec<i64> = sqlx::query_scalar(sql)
+            .bind(&pseudonym)
+            .fetch_all(&mut *conn)
+            .await?;
+        ids.extend(
+            cut_rows
+                .iter()
+                .filter(|(t, _)| *t == table)
+                .map(|(_, id)| *id),
+        );
+        let refs: Vec<String> = ids.iter().map(i64::to_string).collect();
+        super::chain::amend(conn, kind, &refs, "erasure", request.now).await?;
+    }
 
     // Nothing of theirs may be left: scan every column of every table.
     let mut left = places_equal(conn, old).await?;
@@ -738,6 +784,26 @@ impl Privacy for SqliteStore {
         ];
         for (cutoff, kind, from, remove) in simple {
             let Some(cutoff) = cutoff else { continue };
+            // What the evidence chain holds of the rows about to change.
+            let chained: Option<(&str, &str, &str)> = match kind {
+                "follow_up_examples" => Some(("answer", "CAST(id AS TEXT)", "retention")),
+                "confirmation_notes" => Some(("confirmation", "CAST(id AS TEXT)", "retention")),
+                "refusal_counts" => Some((
+                    "refusals",
+                    "json_array(minute, channel, method, reason)",
+                    "removed",
+                )),
+                _ => None,
+            };
+            let chained_refs: Vec<String> = match chained {
+                Some((_, key, _)) if !dry_run => {
+                    sqlx::query_scalar(&format!("SELECT {key} {from}"))
+                        .bind(cutoff)
+                        .fetch_all(&mut *tx)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
             let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) {from}"))
                 .bind(cutoff)
                 .fetch_one(&mut *tx)
@@ -753,6 +819,9 @@ impl Privacy for SqliteStore {
             }
             if !dry_run && n > 0 {
                 sqlx::query(remove).bind(cutoff).execute(&mut *tx).await?;
+                if let Some((chain_kind, _, why)) = chained {
+                    super::chain::amend(&mut tx, chain_kind, &chained_refs, why, now).await?;
+                }
             }
         }
         if let Some(cutoff) = cutoffs.inactive_people {

@@ -8,6 +8,23 @@ use crate::{NewMember, RolloutTotals, StoreError};
 use sqlx::{QueryBuilder, Sqlite};
 
 impl SqliteStore {
+    /// Test-only: this store without the evidence chain, so a benchmark can
+    /// measure what appending to it costs. Evidence recorded through it is
+    /// not chained, and `verify` names it as inserted.
+    pub fn without_evidence_chain(mut self) -> SqliteStore {
+        self.chained = false;
+        self
+    }
+
+    /// Test-only: chains every row of `kind` not chained yet, in time order
+    /// (as the first open after an upgrade does), for benches that bulk-load
+    /// evidence with SQL.
+    pub async fn chain_unchained(&self, kind: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        super::chain::chain_all(&mut tx, kind).await?;
+        tx.commit().await?;
+        Ok(())
+    }
     /// Test-only: every rollout's totals counted from its member and outbox
     /// rows (two grouped scans), as the home page counted them before the
     /// totals were kept by triggers: the recount the kept totals are

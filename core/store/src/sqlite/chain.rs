@@ -1,0 +1,919 @@
+//! SQLite side of the evidence chain (see [`crate::chain`]): appending links
+//! inside the transactions that record evidence, amends for erasure and
+//! retention, the one-time chaining of evidence recorded before the chain
+//! existed, sealing refusal counts, verify and export.
+//!
+//! Each kind's fields are read back from its row by the same SQL when the
+//! link is made, verified and exported, so the three cannot disagree.
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::chain::*;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::HashMap;
+
+/// How one kind of evidence event is read from its table. `{r}` in
+/// `lookup` stands for the link's `ref`.
+struct KindSql {
+    kind: &'static str,
+    table: &'static str,
+    /// The row's `ref` as text.
+    key: &'static str,
+    /// Matches the row a `ref` names.
+    lookup: &'static str,
+    content: &'static str,
+    personal: &'static str,
+    extra: &'static str,
+    at: &'static str,
+    /// Rows that must be in the chain.
+    chained: &'static str,
+    order: &'static str,
+    /// A column that is NULL only when a LEFT JOIN found no row.
+    present: &'static str,
+}
+
+const BY_ID: &str = "t.id = CAST({r} AS INTEGER)";
+
+const KINDS: &[KindSql] = &[
+    KindSql {
+        kind: "delivery",
+        table: "outbox",
+        key: "CAST(t.id AS TEXT)",
+        lookup: BY_ID,
+        content: "json_array(t.rollout_id, t.wave, t.step_kind, t.step_number, t.channel, t.sent_at)",
+        personal: "json_array(t.person_id, t.recipient_id)",
+        extra: "(SELECT json_array(r.item_id, r.item_version) FROM rollouts r WHERE r.id = t.rollout_id)",
+        at: "t.sent_at",
+        chained: "t.sent_at IS NOT NULL",
+        order: "t.sent_at, t.id",
+        present: "t.id",
+    },
+    KindSql {
+        kind: "acknowledgement",
+        table: "acknowledgements",
+        key: "CAST(t.id AS TEXT)",
+        lookup: BY_ID,
+        content: "json_array(t.item_id, t.item_version, t.rollout_id, t.delivery_id, t.channel, t.method, t.at)",
+        personal: "json_array(t.person_id)",
+        extra: "json_array()",
+        at: "t.at",
+        chained: "1",
+        order: "t.at, t.id",
+        present: "t.id",
+    },
+    KindSql {
+        kind: "confirmation",
+        table: "cascade_confirmations",
+        key: "CAST(t.id AS TEXT)",
+        lookup: BY_ID,
+        content: "json_array(t.item_id, t.team_id, t.session_date, t.present, t.method, t.channel, t.at)",
+        personal: "json_array(t.champion_id, t.note)",
+        extra: "json_array()",
+        at: "t.at",
+        chained: "1",
+        order: "t.at, t.id",
+        present: "t.id",
+    },
+    KindSql {
+        kind: "answer",
+        table: "follow_up_answers",
+        key: "CAST(t.id AS TEXT)",
+        lookup: BY_ID,
+        content: "json_array(t.rollout_id, t.follow_up, t.answer, t.channel, t.at)",
+        personal: "json_array(t.person_id, t.example)",
+        extra: "json_array()",
+        at: "t.at",
+        chained: "1",
+        order: "t.at, t.id",
+        present: "t.id",
+    },
+    KindSql {
+        kind: "refusals",
+        table: "refusal_counts",
+        key: "json_array(t.minute, t.channel, t.method, t.reason)",
+        lookup: "t.minute = json_extract({r}, '$[0]') AND t.channel = json_extract({r}, '$[1]')
+                 AND t.method = json_extract({r}, '$[2]') AND t.reason = json_extract({r}, '$[3]')",
+        content: "json_array(t.minute, t.channel, t.method, t.reason, t.count, t.last_at)",
+        personal: "json_array()",
+        extra: "json_array()",
+        at: "t.minute",
+        chained: "t.minute < (SELECT refusals_sealed_to FROM evidence_chain_state)",
+        order: "t.minute, t.channel, t.method, t.reason",
+        present: "t.minute",
+    },
+    KindSql {
+        kind: "erasure",
+        table: "erasures",
+        key: "CAST(t.id AS TEXT)",
+        lookup: BY_ID,
+        content: "json_array(t.pseudonym, t.at, t.forced)",
+        personal: "json_array(t.erased_by, t.reason)",
+        extra: "json_array()",
+        at: "t.at",
+        chained: "1",
+        order: "t.at, t.id",
+        present: "t.id",
+    },
+];
+
+fn kind_sql(kind: &str) -> Option<&'static KindSql> {
+    KINDS.iter().find(|k| k.kind == kind)
+}
+
+fn lookup(k: &KindSql, r: &str) -> String {
+    k.lookup.replace("{r}", r)
+}
+
+fn decode(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(e.to_string().into()))
+}
+
+/// A link about to be appended; its seq (and so its personal digest) is
+/// known only then.
+pub(crate) struct Pending {
+    kind: &'static str,
+    reference: String,
+    at: i64,
+    content: String,
+    personal: PendingPersonal,
+}
+
+enum PendingPersonal {
+    /// The event's own personal fields, hashed as version 0.
+    Fields(Vec<Option<String>>),
+    /// An amend: the amended event's new digest.
+    Digest(String),
+}
+
+async fn salt(conn: &mut SqliteConnection) -> Result<Vec<u8>, StoreError> {
+    let salt: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT value FROM engine_secrets WHERE name = 'evidence-salt'")
+            .fetch_optional(&mut *conn)
+            .await?;
+    salt.ok_or_else(|| decode("the store has no evidence salt (engine_secrets 'evidence-salt')"))
+}
+
+/// Appends links for `events`, in order, after the chain's head. Called
+/// inside a transaction that has already written (so holds SQLite's write
+/// lock, and no other writer can append between the read of the head and
+/// the insert).
+pub(crate) async fn append(
+    conn: &mut SqliteConnection,
+    events: Vec<Pending>,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let row = sqlx::query(
+        "SELECT (SELECT value FROM engine_secrets WHERE name = 'evidence-salt'),
+                (SELECT seq FROM evidence_chain ORDER BY seq DESC LIMIT 1),
+                (SELECT hash FROM evidence_chain ORDER BY seq DESC LIMIT 1)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let salt: Vec<u8> = row
+        .get::<Option<Vec<u8>>, _>(0)
+        .ok_or_else(|| decode("the store has no evidence salt"))?;
+    let mut seq: i64 = row.get::<Option<i64>, _>(1).unwrap_or(0);
+    let mut prev: String = row
+        .get::<Option<String>, _>(2)
+        .unwrap_or_else(|| GENESIS.to_owned());
+    let mut links = Vec::with_capacity(events.len());
+    for e in events {
+        seq += 1;
+        let personal = match e.personal {
+            PendingPersonal::Fields(f) => personal_digest(&salt, seq, 0, &f),
+            PendingPersonal::Digest(d) => d,
+        };
+        let hash = link_hash(
+            seq,
+            e.kind,
+            &e.reference,
+            e.at,
+            &e.content,
+            &personal,
+            &prev,
+        );
+        links.push(ChainLink {
+            seq,
+            kind: e.kind.to_owned(),
+            reference: e.reference,
+            at: e.at,
+            content: e.content,
+            personal,
+            prev: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+    }
+    for chunk in links.chunks(200) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO evidence_chain (seq, kind, ref, at, content, personal, prev, hash) ",
+        );
+        insert.push_values(chunk, |mut row, l| {
+            row.push_bind(l.seq)
+                .push_bind(&l.kind)
+                .push_bind(&l.reference)
+                .push_bind(l.at)
+                .push_bind(&l.content)
+                .push_bind(&l.personal)
+                .push_bind(&l.prev)
+                .push_bind(&l.hash);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn pending_of(k: &'static KindSql, row: &sqlx::sqlite::SqliteRow) -> Result<Pending, StoreError> {
+    let reference: String = row.get(0);
+    let content = fields_from_json(row.get::<&str, _>(1)).map_err(decode)?;
+    let personal = fields_from_json(row.get::<&str, _>(2)).map_err(decode)?;
+    Ok(Pending {
+        kind: k.kind,
+        reference,
+        at: row.get::<Option<i64>, _>(3).unwrap_or(0),
+        content: content_digest(k.kind, &content),
+        personal: PendingPersonal::Fields(personal),
+    })
+}
+
+/// The link of an acknowledgement just inserted, from the values inserted
+/// (the same fields, in the same form, as `json_array` reads back from its
+/// row): one round trip fewer on the acknowledgement path.
+pub(crate) fn acknowledgement(id: i64, ack: &crate::NewAcknowledgement) -> Pending {
+    let content = [
+        Some(ack.item_id.clone()),
+        Some(ack.item_version.clone()),
+        ack.rollout_id.clone(),
+        ack.delivery_id.map(|d| d.to_string()),
+        Some(ack.channel.clone()),
+        Some(ack.method.as_str().to_owned()),
+        Some(ack.at.to_string()),
+    ];
+    Pending {
+        kind: "acknowledgement",
+        reference: id.to_string(),
+        at: ack.at,
+        content: content_digest("acknowledgement", &content),
+        personal: PendingPersonal::Fields(vec![Some(ack.person_id.clone())]),
+    }
+}
+
+/// Appends the rows `ids` of `kind` (by id, in id order) to the chain.
+pub(crate) async fn chain_ids(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let k = kind_sql(kind).expect("a known kind");
+    let sql = format!(
+        "SELECT {key}, {content}, {personal}, {at} FROM {table} t
+         WHERE t.id IN (SELECT value FROM json_each(?1)) ORDER BY t.id",
+        key = k.key,
+        content = k.content,
+        personal = k.personal,
+        at = k.at,
+        table = k.table,
+    );
+    let ids = serde_json::to_string(ids).expect("numbers serialise");
+    let rows = sqlx::query(&sql).bind(ids).fetch_all(&mut *conn).await?;
+    let pending = rows
+        .iter()
+        .map(|r| pending_of(k, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    append(conn, pending).await
+}
+
+/// Seals the refusal counts of every minute before `now`'s that is not
+/// sealed yet into the chain, one link per row; returns the minute from
+/// which counts are still open. A refusal counted later for a sealed
+/// minute is counted in the first open minute instead.
+pub(crate) async fn seal_refusals(
+    conn: &mut SqliteConnection,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let minute_now = now - now.rem_euclid(60_000);
+    let sealed_to: i64 =
+        sqlx::query_scalar("SELECT refusals_sealed_to FROM evidence_chain_state WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+    if minute_now <= sealed_to {
+        return Ok(sealed_to);
+    }
+    let k = kind_sql("refusals").expect("refusals");
+    let sql = format!(
+        "SELECT {key}, {content}, {personal}, {at} FROM refusal_counts t
+         WHERE t.minute >= ?1 AND t.minute < ?2 ORDER BY {order}",
+        key = k.key,
+        content = k.content,
+        personal = k.personal,
+        at = k.at,
+        order = k.order,
+    );
+    let rows = sqlx::query(&sql)
+        .bind(sealed_to)
+        .bind(minute_now)
+        .fetch_all(&mut *conn)
+        .await?;
+    let pending = rows
+        .iter()
+        .map(|r| pending_of(k, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    append(conn, pending).await?;
+    sqlx::query("UPDATE evidence_chain_state SET refusals_sealed_to = ?1 WHERE id = 1")
+        .bind(minute_now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(minute_now)
+}
+
+/// The latest link of an event, and the version and digest its personal
+/// fields should give now.
+async fn current_personal(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    reference: &str,
+) -> Result<Option<(i64, i64, String)>, StoreError> {
+    let target: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, personal FROM evidence_chain WHERE kind = ?1 AND ref = ?2
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(kind)
+    .bind(reference)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((seq, personal)) = target else {
+        return Ok(None);
+    };
+    // Amends of `seq` have refs `seq:version:why`; ':' < ';' bounds them.
+    let amend: Option<(String, String)> = sqlx::query_as(
+        "SELECT ref, personal FROM evidence_chain WHERE kind = 'amend' AND ref >= ?1 AND ref < ?2
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(format!("{seq}:"))
+    .bind(format!("{seq};"))
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(Some(
+        match amend.and_then(|(r, p)| Amend::parse(&r).map(|a| (a, p))) {
+            Some((a, p)) => (seq, a.version, p),
+            None => (seq, 0, personal),
+        },
+    ))
+}
+
+/// Records, for each row of `kind` named in `refs`, an `amend` link when its
+/// personal fields no longer give the digest the chain holds for them (an
+/// erasure, an example added, the retention schedule); or, with
+/// `why = "removed"`, that the row was deleted. Rows the chain does not
+/// hold are left alone.
+pub(crate) async fn amend(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    refs: &[String],
+    why: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let k = kind_sql(kind).expect("a known kind");
+    let salt = salt(conn).await?;
+    let mut refs = refs.to_vec();
+    refs.sort();
+    refs.dedup();
+    let select = format!(
+        "SELECT {personal} FROM {table} t WHERE {lookup}",
+        personal = k.personal,
+        table = k.table,
+        lookup = lookup(k, "?1"),
+    );
+    let mut pending = Vec::new();
+    for reference in refs {
+        let Some((seq, version, current)) = current_personal(conn, kind, &reference).await? else {
+            continue;
+        };
+        let new = if why == "removed" {
+            String::new()
+        } else {
+            let json: Option<String> = sqlx::query_scalar(&select)
+                .bind(&reference)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some(json) = json else { continue };
+            let fields = fields_from_json(&json).map_err(decode)?;
+            if personal_digest(&salt, seq, version, &fields) == current {
+                continue;
+            }
+            personal_digest(&salt, seq, version + 1, &fields)
+        };
+        let a = Amend {
+            target: seq,
+            version: version + 1,
+            why: why.to_owned(),
+        };
+        pending.push(Pending {
+            kind: "amend",
+            reference: a.reference(),
+            at,
+            content: content_digest("amend", &a.fields()),
+            personal: PendingPersonal::Digest(new),
+        });
+    }
+    append(conn, pending).await
+}
+
+/// Chains, once, the evidence a store held before it had a chain (kind by
+/// kind, each in time order).
+pub(crate) async fn backfill(store: &SqliteStore) -> Result<(), StoreError> {
+    let done: Option<i64> =
+        sqlx::query_scalar("SELECT backfilled_at FROM evidence_chain_state WHERE id = 1")
+            .fetch_one(&store.pool)
+            .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let done: Option<i64> =
+        sqlx::query_scalar("SELECT backfilled_at FROM evidence_chain_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    for k in KINDS.iter().filter(|k| k.kind != "refusals") {
+        let sql = format!(
+            "SELECT {key}, {content}, {personal}, {at} FROM {table} t
+             WHERE {chained} ORDER BY {order}",
+            key = k.key,
+            content = k.content,
+            personal = k.personal,
+            at = k.at,
+            table = k.table,
+            chained = k.chained,
+            order = k.order,
+        );
+        let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+        let pending = rows
+            .iter()
+            .map(|r| pending_of(k, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        append(&mut tx, pending).await?;
+    }
+    // Refusal counts already kept are sealed with the minutes that follow,
+    // by the next count or export (sealing here, by the wall clock, would
+    // move a clock that callers set, in tests and benches, under them).
+    sqlx::query("UPDATE evidence_chain_state SET backfilled_at = ?1 WHERE id = 1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// For verify: links from `?1` (exclusive) up to `?2` (inclusive), at most
+/// `?3`, each with its row's fields now (NULL when the row is gone) and
+/// whether it is the latest link of its event.
+fn links_sql() -> String {
+    let case = |part: fn(&KindSql) -> &'static str| {
+        let arms: String = KINDS
+            .iter()
+            .map(|k| {
+                format!(
+                    " WHEN '{kind}' THEN (SELECT {expr} FROM {table} t WHERE {lookup})",
+                    kind = k.kind,
+                    expr = part(k),
+                    table = k.table,
+                    lookup = lookup(k, "c.ref"),
+                )
+            })
+            .collect();
+        format!("CASE c.kind{arms} END")
+    };
+    format!(
+        "SELECT c.seq, c.kind, c.ref, c.at, c.content, c.personal, c.prev, c.hash,
+                {content} AS live_content, {personal} AS live_personal,
+                c.seq = (SELECT max(c2.seq) FROM evidence_chain c2
+                         WHERE c2.kind = c.kind AND c2.ref = c.ref) AS latest
+         FROM evidence_chain c WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
+        content = case(|k| k.content),
+        personal = case(|k| k.personal),
+    )
+}
+
+/// Links read at a time.
+const LINKS_PER_READ: i64 = 20_000;
+
+struct LiveLink {
+    link: ChainLink,
+    content: Option<String>,
+    personal: Option<String>,
+    latest: bool,
+}
+
+async fn read_links(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    after: i64,
+    last: i64,
+) -> Result<Vec<LiveLink>, StoreError> {
+    let rows = sqlx::query(sql)
+        .bind(after)
+        .bind(last)
+        .bind(LINKS_PER_READ)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LiveLink {
+            link: ChainLink {
+                seq: r.get(0),
+                kind: r.get(1),
+                reference: r.get(2),
+                at: r.get(3),
+                content: r.get(4),
+                personal: r.get(5),
+                prev: r.get(6),
+                hash: r.get(7),
+            },
+            content: r.get(8),
+            personal: r.get(9),
+            latest: r.get::<Option<bool>, _>(10).unwrap_or(false),
+        })
+        .collect())
+}
+
+/// The latest amend of each amended event: (version, digest, why).
+async fn amends(
+    conn: &mut SqliteConnection,
+) -> Result<HashMap<i64, (i64, String, String)>, StoreError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT ref, personal FROM evidence_chain WHERE kind = 'amend' ORDER BY seq",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut map = HashMap::new();
+    for (reference, personal) in rows {
+        if let Some(a) = Amend::parse(&reference) {
+            map.insert(a.target, (a.version, personal, a.why));
+        }
+    }
+    Ok(map)
+}
+
+impl EvidenceChain for SqliteStore {
+    async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        // One read transaction: a snapshot, while `serve` goes on writing.
+        let mut tx = self.pool.begin().await?;
+        let salt = salt(&mut tx).await?;
+        let amends = amends(&mut tx).await?;
+        let sql = links_sql();
+        let mut report = ChainReport::default();
+        let mut keys: Vec<LinkKey> = Vec::new();
+        // (seq, event, kind, recorded content digest, content digest now)
+        let mut mismatched: Vec<(i64, String, String, String, String)> = Vec::new();
+        let mut after = 0;
+        loop {
+            let links = read_links(&mut tx, &sql, after, i64::MAX).await?;
+            let Some(last) = links.last() else { break };
+            after = last.link.seq;
+            for live in links {
+                let link = &live.link;
+                keys.push(LinkKey::of(link));
+                report.events += 1;
+                report.head = Some((link.seq, link.hash.clone()));
+                let problem = |what, detail: String| ChainProblem {
+                    seq: Some(link.seq),
+                    event: link.event_name(),
+                    what,
+                    detail,
+                };
+                if link.kind == "amend" {
+                    if Amend::parse(&link.reference).is_none() {
+                        report.problems.push(problem(
+                            Tamper::Edited,
+                            "its reference is not an amend's".to_owned(),
+                        ));
+                    }
+                    continue;
+                }
+                let Some(k) = kind_sql(&link.kind) else {
+                    report.problems.push(problem(
+                        Tamper::Edited,
+                        "it is of no kind cascade records".to_owned(),
+                    ));
+                    continue;
+                };
+                if !live.latest {
+                    // Recorded again later (a delivery sent again): the
+                    // later link is compared with the row.
+                    continue;
+                }
+                let (version, expected, why) = match amends.get(&link.seq) {
+                    Some((v, d, why)) => (*v, d.as_str(), why.as_str()),
+                    None => (0, link.personal.as_str(), ""),
+                };
+                let Some(content) = &live.content else {
+                    if why != "removed" {
+                        report.problems.push(problem(
+                            Tamper::Missing,
+                            format!("its row is gone from {}", k.table),
+                        ));
+                    }
+                    continue;
+                };
+                if why == "removed" {
+                    report.problems.push(problem(
+                        Tamper::Inserted,
+                        format!(
+                            "its row was removed by the retention schedule, but {} holds one again",
+                            k.table
+                        ),
+                    ));
+                    continue;
+                }
+                let fields = fields_from_json(content).map_err(decode)?;
+                let now = content_digest(&link.kind, &fields);
+                if now != link.content {
+                    mismatched.push((
+                        link.seq,
+                        link.event_name(),
+                        link.kind.clone(),
+                        link.content.clone(),
+                        now,
+                    ));
+                }
+                let personal =
+                    fields_from_json(live.personal.as_deref().unwrap_or("[]")).map_err(decode)?;
+                if personal_digest(&salt, link.seq, version, &personal) != expected {
+                    report.problems.push(problem(
+                        Tamper::Edited,
+                        format!(
+                            "its personal fields in {} ({}) were changed, and no erasure or amend records it",
+                            k.table,
+                            event_kind(k.kind)
+                                .map(|e| e.personal.join(", "))
+                                .unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+        }
+        // Rows whose fields are another event's: swapped.
+        let recorded: HashMap<(&str, &str), i64> = mismatched
+            .iter()
+            .map(|(seq, _, kind, was, _)| ((kind.as_str(), was.as_str()), *seq))
+            .collect();
+        for (seq, event, kind, _, now) in &mismatched {
+            let table = kind_sql(kind).map(|k| k.table).unwrap_or("its table");
+            report.problems.push(match recorded.get(&(kind.as_str(), now.as_str())) {
+                Some(other) => ChainProblem {
+                    seq: Some(*seq),
+                    event: event.clone(),
+                    what: Tamper::OutOfOrder,
+                    detail: format!(
+                        "its row in {table} now holds what event {other} recorded: the two were swapped"
+                    ),
+                },
+                None => ChainProblem {
+                    seq: Some(*seq),
+                    event: event.clone(),
+                    what: Tamper::Edited,
+                    detail: format!("its row in {table} no longer holds what was recorded"),
+                },
+            });
+        }
+        if let Some((i, what, detail)) = check_links(&keys, 1, GENESIS) {
+            let expected = i as i64 + 1;
+            let event = if what == Tamper::Missing {
+                "removed from the chain".to_owned()
+            } else {
+                let seq = keys[i].seq;
+                let named: Option<(String, String)> =
+                    sqlx::query_as("SELECT kind, ref FROM evidence_chain WHERE seq = ?")
+                        .bind(seq)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                named
+                    .map(|(k, r)| event_name(&k, &r))
+                    .unwrap_or_else(|| "unknown".to_owned())
+            };
+            report.problems.push(ChainProblem {
+                seq: Some(if what == Tamper::Missing {
+                    expected
+                } else {
+                    keys[i].seq
+                }),
+                event,
+                what,
+                detail,
+            });
+        }
+        // Evidence rows the chain does not hold.
+        for k in KINDS {
+            let sql = format!(
+                "SELECT {key} FROM {table} t WHERE {chained}
+                   AND NOT EXISTS (SELECT 1 FROM evidence_chain c WHERE c.kind = ?1 AND c.ref = {key})
+                 ORDER BY {order} LIMIT 20",
+                key = k.key,
+                table = k.table,
+                chained = k.chained,
+                order = k.order,
+            );
+            let refs: Vec<String> = sqlx::query_scalar(&sql)
+                .bind(k.kind)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in refs {
+                report.problems.push(ChainProblem {
+                    seq: None,
+                    event: event_name(k.kind, &r),
+                    what: Tamper::Inserted,
+                    detail: format!("it is in {} but not in the chain", k.table),
+                });
+            }
+        }
+        tx.rollback().await?;
+        sort_problems(&mut report.problems);
+        Ok(report)
+    }
+
+    async fn chain_link(&self, seq: i64) -> Result<Option<ChainLink>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, kind, ref, at, content, personal, prev, hash FROM evidence_chain WHERE seq = ?",
+        )
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn export_chain(
+        &self,
+        from: i64,
+        to: i64,
+        now: i64,
+        sink: &mut (dyn EvidenceSink + Send),
+    ) -> Result<ExportedRange, StoreError> {
+        {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            seal_refusals(&mut tx, now).await?;
+            tx.commit().await?;
+        }
+        let mut tx = self.pool.begin().await?;
+        let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT min(seq), max(seq) FROM evidence_chain WHERE at >= ?1 AND at < ?2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *tx)
+        .await?;
+        let store_head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM evidence_chain ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut range = ExportedRange {
+            first_seq: first,
+            last_seq: last,
+            anchor: GENESIS.to_owned(),
+            head: GENESIS.to_owned(),
+            store_head,
+            events: 0,
+        };
+        let (Some(first), Some(last)) = (first, last) else {
+            tx.rollback().await?;
+            return Ok(range);
+        };
+        range.anchor = sqlx::query_scalar("SELECT prev FROM evidence_chain WHERE seq = ?")
+            .bind(first)
+            .fetch_one(&mut *tx)
+            .await?;
+        let sink_error = |why: String| StoreError::Backup {
+            path: "the evidence pack".to_owned(),
+            why,
+            fix: "check the folder is writable and has room".to_owned(),
+        };
+        // The links, in order.
+        let mut after = first - 1;
+        loop {
+            let links: Vec<ChainLink> = sqlx::query_as(
+                "SELECT seq, kind, ref, at, content, personal, prev, hash FROM evidence_chain
+                 WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+            )
+            .bind(after)
+            .bind(last)
+            .bind(LINKS_PER_READ)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(end) = links.last() else { break };
+            after = end.seq;
+            range.head = end.hash.clone();
+            range.events += links.len() as u64;
+            for link in &links {
+                sink.link(link).map_err(sink_error)?;
+            }
+        }
+        // Each kind's events with their rows: one join a kind.
+        let amends = amends(&mut tx).await?;
+        for k in KINDS {
+            let sql = format!(
+                "SELECT c.seq, c.kind, c.ref, c.at, c.content, c.personal, c.prev, c.hash,
+                        CASE WHEN {present} IS NULL THEN NULL ELSE {content} END,
+                        CASE WHEN {present} IS NULL THEN NULL ELSE {personal} END,
+                        CASE WHEN {present} IS NULL THEN NULL ELSE {extra} END
+                 FROM evidence_chain c LEFT JOIN {table} t ON {lookup}
+                 WHERE c.kind = ?4 AND c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
+                present = k.present,
+                content = k.content,
+                personal = k.personal,
+                extra = k.extra,
+                table = k.table,
+                lookup = lookup(k, "c.ref"),
+            );
+            let mut after = first - 1;
+            loop {
+                let rows = sqlx::query(&sql)
+                    .bind(after)
+                    .bind(last)
+                    .bind(LINKS_PER_READ)
+                    .bind(k.kind)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let Some(end) = rows.last() else { break };
+                after = end.get(0);
+                for r in rows {
+                    let parse = |i: usize| -> Result<Option<Vec<Option<String>>>, StoreError> {
+                        r.get::<Option<&str>, _>(i)
+                            .map(fields_from_json)
+                            .transpose()
+                            .map_err(decode)
+                    };
+                    let link = ChainLink {
+                        seq: r.get(0),
+                        kind: r.get(1),
+                        reference: r.get(2),
+                        at: r.get(3),
+                        content: r.get(4),
+                        personal: r.get(5),
+                        prev: r.get(6),
+                        hash: r.get(7),
+                    };
+                    let (personal_version, personal_now) = match amends.get(&link.seq) {
+                        Some((v, d, _)) => (*v, d.clone()),
+                        None => (0, link.personal.clone()),
+                    };
+                    let event = ExportedEvent {
+                        content: parse(8)?,
+                        personal: parse(9)?,
+                        extra: parse(10)?,
+                        personal_now,
+                        personal_version,
+                        link,
+                    };
+                    sink.event(&event).map_err(sink_error)?;
+                }
+            }
+        }
+        tx.rollback().await?;
+        Ok(range)
+    }
+}
+
+/// Test support: chains every row of `kind` (one kept by id) with an id
+/// above the highest already chained, in id order, 50,000 at a time: for
+/// benches that bulk-load evidence with SQL.
+#[cfg(any(test, feature = "test-support"))]
+pub(crate) async fn chain_all(conn: &mut SqliteConnection, kind: &str) -> Result<(), StoreError> {
+    let k = kind_sql(kind).expect("a known kind");
+    let mut after: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(max(CAST(ref AS INTEGER)), 0) FROM evidence_chain WHERE kind = ?1",
+    )
+    .bind(k.kind)
+    .fetch_one(&mut *conn)
+    .await?;
+    let sql = format!(
+        "SELECT {key}, {content}, {personal}, {at}, t.id FROM {table} t
+         WHERE {chained} AND t.id > ?1 ORDER BY t.id LIMIT 50000",
+        key = k.key,
+        content = k.content,
+        personal = k.personal,
+        at = k.at,
+        table = k.table,
+        chained = k.chained,
+    );
+    loop {
+        let rows = sqlx::query(&sql).bind(after).fetch_all(&mut *conn).await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.get(4);
+        let pending = rows
+            .iter()
+            .map(|r| pending_of(k, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        append(conn, pending).await?;
+    }
+}
