@@ -175,6 +175,13 @@ pub struct WaveCounts {
     /// Members whose first message is not queued yet.
     pub planned: u64,
     pub acknowledged: u64,
+    /// Members an import marked inactive: no longer chased.
+    pub left: u64,
+    /// Members no longer in the rollout's audience: no longer chased.
+    pub moved: u64,
+    /// Members still chased who have not acknowledged (overdue once the
+    /// wave's deadline has passed).
+    pub waiting: u64,
 }
 
 /// A dead letter with its reason, for `cascade status`.

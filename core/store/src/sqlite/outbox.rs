@@ -370,7 +370,9 @@ impl Outbox for SqliteStore {
     async fn wave_counts(&self, rollout_id: &str) -> Result<Vec<WaveCounts>, StoreError> {
         let rows: Vec<WaveCountsRow> = sqlx::query_as(
             "SELECT wave, COUNT(*) AS members, SUM(next_step = 0 AND next_due_at IS NOT NULL) AS planned,
-                    SUM(acknowledged_at IS NOT NULL) AS acknowledged
+                    SUM(acknowledged_at IS NOT NULL) AS acknowledged,
+                    SUM(out_reason = 'left') AS left_, SUM(out_reason = 'moved') AS moved,
+                    SUM(acknowledged_at IS NULL AND out_reason IS NULL) AS waiting
              FROM rollout_members WHERE rollout_id = ? GROUP BY wave ORDER BY wave",
         )
         .bind(rollout_id)
@@ -383,6 +385,9 @@ impl Outbox for SqliteStore {
                 members: count(r.members),
                 planned: count(r.planned),
                 acknowledged: count(r.acknowledged),
+                left: count(r.left_),
+                moved: count(r.moved),
+                waiting: count(r.waiting),
             })
             .collect())
     }
@@ -554,6 +559,9 @@ struct WaveCountsRow {
     members: Option<i64>,
     planned: Option<i64>,
     acknowledged: Option<i64>,
+    left_: Option<i64>,
+    moved: Option<i64>,
+    waiting: Option<i64>,
 }
 
 const ROLLOUT_COLUMNS: &str = "id, item_id, item_version, definition, state, created_at";
