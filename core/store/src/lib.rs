@@ -268,6 +268,8 @@ fn list(errors: &[DirectoryError]) -> String {
 #[cfg(test)]
 mod counts_tests;
 #[cfg(test)]
+mod membership_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;

@@ -356,8 +356,9 @@ pub trait Outbox: Send + Sync {
     /// Queues a rollout's dead letters again, due at `now` with their
     /// attempts reset: for each step of each recipient, only the first
     /// channel that dead-lettered, and only when no row of that step was
-    /// sent or is still queued (so nobody gets a step twice). Returns how
-    /// many rows were queued.
+    /// sent or is still queued (so nobody gets a step twice), and none
+    /// about a member who left or moved out or to a recipient who left.
+    /// Returns how many rows were queued.
     fn retry_dead_letters(
         &self,
         rollout_id: &str,

@@ -505,6 +505,10 @@ impl Outbox for SqliteStore {
             "UPDATE outbox SET state = 'due', due_at = ?1, attempts = 0, lease_until = NULL, updated_at = ?1
              WHERE rollout_id = ?2 AND state = 'dead'
                AND EXISTS (SELECT 1 FROM rollouts r WHERE r.id = ?2 AND r.state <> 'cancelled')
+               AND NOT EXISTS (SELECT 1 FROM rollout_members m
+                               WHERE m.rollout_id = outbox.rollout_id AND m.person_id = outbox.person_id
+                                 AND m.out_reason IS NOT NULL)
+               AND recipient_id NOT IN (SELECT id FROM people WHERE NOT active)
                AND NOT EXISTS (
                    SELECT 1 FROM outbox o
                    WHERE o.rollout_id = outbox.rollout_id AND o.person_id = outbox.person_id
