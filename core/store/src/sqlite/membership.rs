@@ -10,7 +10,7 @@
 //! message queued for a recipient who left, are cancelled.
 
 use super::audience::push_audience;
-use crate::{AudienceSource, MembershipChange, RunningAudience, StoreError};
+use crate::{AudienceQuery, AudienceSource, MembershipChange, RunningAudience, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 /// Brings every running rollout's members up to date. Returns what changed
@@ -24,9 +24,49 @@ pub(super) async fn update(
         sqlx::query_scalar("SELECT id FROM rollouts WHERE state <> 'cancelled' ORDER BY id")
             .fetch_all(&mut *conn)
             .await?;
-    let mut changes = Vec::with_capacity(running.len());
+    if running.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let mut changes: Vec<MembershipChange> = running
+        .iter()
+        .map(|id| MembershipChange {
+            rollout_id: id.clone(),
+            ..MembershipChange::default()
+        })
+        .collect();
+
+    // Leavers, in every running rollout at once: members whom the
+    // directory no longer lists. One pass over the people who left.
+    let left: Vec<String> = sqlx::query_scalar(
+        "UPDATE rollout_members SET out_reason = 'left', out_at = ?1,
+            out_next_due_at = next_due_at, next_due_at = NULL
+         WHERE out_reason IS NULL
+           AND person_id IN (SELECT id FROM people WHERE NOT active)
+           AND rollout_id IN (SELECT id FROM rollouts WHERE state <> 'cancelled')
+         RETURNING rollout_id",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in left {
+        // `running` is in id order, as SQLite and Rust both order text by its bytes.
+        if let Ok(i) = running.binary_search(&id) {
+            changes[i].left += 1;
+        }
+    }
+    // A mover who has since left is a leaver.
+    sqlx::query(
+        "UPDATE rollout_members SET out_reason = 'left', out_at = ?1
+         WHERE out_reason = 'moved'
+           AND person_id IN (SELECT id FROM people WHERE NOT active)
+           AND rollout_id IN (SELECT id FROM rollouts WHERE state <> 'cancelled')",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+
     let mut cancelled = 0;
-    for rollout in &running {
+    for (rollout, change) in running.iter().zip(changes.iter_mut()) {
         let audience = audiences
             .iter()
             .find(|a| &a.rollout_id == rollout)
@@ -35,39 +75,10 @@ pub(super) async fn update(
             // acknowledged: acknowledging is not moving away. Only
             // leaving counts there.
             .filter(|q| matches!(q.source, AudienceSource::Directory { .. }));
-        let mut change = MembershipChange {
-            rollout_id: rollout.clone(),
-            ..MembershipChange::default()
-        };
-
-        // Leavers: members whom the directory no longer lists.
-        change.left = go_out(
-            conn,
-            rollout,
-            "left",
-            now,
-            "m.out_reason IS NULL",
-            "SELECT id FROM people WHERE NOT active",
-            None,
-        )
-        .await?;
-        // A mover who has since left is a leaver.
-        sqlx::query(
-            "UPDATE rollout_members SET out_reason = 'left', out_at = ?
-             WHERE rollout_id = ? AND out_reason = 'moved'
-               AND person_id IN (SELECT id FROM people WHERE NOT active)",
-        )
-        .bind(now)
-        .bind(rollout)
-        .execute(&mut *conn)
-        .await?;
-
         match audience {
             Some(query) => {
                 // Movers: active members no longer in the audience.
-                change.moved =
-                    go_out(conn, rollout, "moved", now, "m.out_reason IS NULL", "", Some(query))
-                        .await?;
+                change.moved = go_out(conn, rollout, now, query).await?;
                 // Back: members out who are in the audience again.
                 let mut back: QueryBuilder<Sqlite> = QueryBuilder::new(
                     "UPDATE rollout_members SET out_reason = NULL, out_at = NULL,
@@ -75,7 +86,9 @@ pub(super) async fn update(
                      WHERE rollout_id = ",
                 );
                 back.push_bind(rollout.clone());
-                back.push(" AND out_reason IS NOT NULL AND person_id IN (SELECT a.person_id FROM ");
+                back.push(
+                    " AND out_reason IS NOT NULL AND person_id IN (SELECT a.person_id FROM ",
+                );
                 push_audience(&mut back, query, false);
                 back.push(" a WHERE a.wave IS NOT NULL)");
                 change.back = back.build().execute(&mut *conn).await?.rows_affected();
@@ -110,8 +123,8 @@ pub(super) async fn update(
         // comes back to be tried again).
         cancelled += sqlx::query(
             "UPDATE outbox SET state = 'cancelled', lease_until = NULL, updated_at = ?1
-             WHERE rollout_id = ?2
-               AND (state = 'due' OR (state = 'leased' AND lease_until <= ?1))
+             WHERE rollout_id = ?2 AND state IN ('due', 'leased')
+               AND (state = 'due' OR lease_until <= ?1)
                AND person_id IN (SELECT person_id FROM rollout_members
                                  WHERE rollout_id = ?2 AND out_reason IS NOT NULL)",
         )
@@ -120,14 +133,13 @@ pub(super) async fn update(
         .execute(&mut *conn)
         .await?
         .rows_affected();
-        changes.push(change);
     }
     // Nobody who left is sent anything, not even an escalation about
     // someone else (the next step of that ladder goes to whoever holds
-    // the role now).
+    // the role now). Read through the index of waiting rows.
     cancelled += sqlx::query(
         "UPDATE outbox SET state = 'cancelled', lease_until = NULL, updated_at = ?1
-         WHERE (state = 'due' OR (state = 'leased' AND lease_until <= ?1))
+         WHERE state IN ('due', 'leased') AND (state = 'due' OR lease_until <= ?1)
            AND recipient_id IN (SELECT id FROM people WHERE NOT active)
            AND rollout_id IN (SELECT id FROM rollouts WHERE state <> 'cancelled')",
     )
@@ -138,37 +150,22 @@ pub(super) async fn update(
     Ok((changes, cancelled))
 }
 
-/// Takes out of `rollout` the members matching `which` whose person is in
-/// `people` (a query of ids), or with `audience`, not in that audience.
-/// Returns how many went out.
+/// Takes out of `rollout` its members still chased who are not in
+/// `audience` now. Returns how many went out.
 async fn go_out(
     conn: &mut SqliteConnection,
     rollout: &str,
-    reason: &str,
     now: i64,
-    which: &str,
-    people: &str,
-    audience: Option<&crate::AudienceQuery>,
+    audience: &AudienceQuery,
 ) -> Result<u64, StoreError> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE rollout_members AS m SET out_reason = ");
-    q.push_bind(reason.to_owned());
-    q.push(", out_at = ");
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "UPDATE rollout_members SET out_reason = 'moved', out_at = ",
+    );
     q.push_bind(now);
-    q.push(", out_next_due_at = next_due_at, next_due_at = NULL WHERE m.rollout_id = ");
+    q.push(", out_next_due_at = next_due_at, next_due_at = NULL WHERE rollout_id = ");
     q.push_bind(rollout.to_owned());
-    q.push(" AND ");
-    q.push(which);
-    match audience {
-        Some(audience) => {
-            q.push(" AND m.person_id NOT IN (SELECT a.person_id FROM ");
-            push_audience(&mut q, audience, false);
-            q.push(" a WHERE a.wave IS NOT NULL)");
-        }
-        None => {
-            q.push(" AND m.person_id IN (");
-            q.push(people);
-            q.push(")");
-        }
-    }
+    q.push(" AND out_reason IS NULL AND person_id NOT IN (SELECT a.person_id FROM ");
+    push_audience(&mut q, audience, false);
+    q.push(" a WHERE a.wave IS NOT NULL)");
     Ok(q.build().execute(&mut *conn).await?.rows_affected())
 }
