@@ -321,10 +321,10 @@ fn csv_quotes_names_and_keeps_one_header() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,teams_confirmed,people_present,follow_up,question,answer,count"
+        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,teams_confirmed,people_present,follow_up,question,answer,count"
     );
     assert!(
-        csv.contains("agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,1,7,,,,\n"),
+        csv.contains("agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,1,7,,,,\n"),
         "{csv}"
     );
 }
