@@ -243,3 +243,106 @@ proptest! {
             .block_on(run(sequence));
     }
 }
+
+fn delivery(person: &str, key: &str) -> NewDelivery {
+    NewDelivery {
+        idempotency_key: key.to_owned(),
+        rollout_id: "r".to_owned(),
+        person_id: person.to_owned(),
+        recipient_id: person.to_owned(),
+        wave: 0,
+        step_kind: cascade_model::rollout::StepKind::Reminder,
+        step_number: 1,
+        channel: "email".to_owned(),
+        channel_rank: 0,
+        due_at: 0,
+    }
+}
+
+async fn states(store: &SqliteStore) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT idempotency_key, state FROM outbox ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// The scheduler and dispatcher read members and claim rows outside the
+/// import's transaction: what they write after an import took a member
+/// out must not chase that member again.
+#[tokio::test]
+async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher_behind_it() {
+    let setup = Setup::new(&[Some(0), Some(0), Some(0)]).await;
+    let store = &setup.store;
+    // Queued and claimed before the import: one send in flight each.
+    store
+        .materialise(&[delivery("p-0", "in-flight-0"), delivery("p-1", "in-flight-1")], &[], 100)
+        .await
+        .unwrap();
+    let claimed = store.claim(100, 10, 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // p-0 leaves, p-1 moves out; p-2 stays.
+    let done = setup
+        .import_people(&[None, Some(1), Some(0)], 200, false)
+        .await;
+    assert_eq!((done.rollouts[0].left, done.rollouts[0].moved), (1, 1));
+    assert_eq!(done.cancelled_messages, 0, "sends in flight are left to finish");
+
+    // The dispatcher's sends come back to be tried again: cancelled instead.
+    let outcomes: Vec<(i64, DeliveryOutcome)> = claimed
+        .iter()
+        .map(|c| {
+            (
+                c.id,
+                DeliveryOutcome::RetryAt {
+                    at: 1_000,
+                    reason: "busy".to_owned(),
+                },
+            )
+        })
+        .collect();
+    store.record(&outcomes, &[], 300).await.unwrap();
+    // A scheduler that read the members before the import queues their
+    // next steps and moves them on: nothing is queued for the two out,
+    // and they stay unscheduled; p-2's goes as usual.
+    let advance = |person: &str| MemberAdvance {
+        rollout_id: "r".to_owned(),
+        person_id: person.to_owned(),
+        next_step: 1,
+        next_due_at: Some(9_000),
+    };
+    store
+        .materialise(
+            &[delivery("p-0", "late-0"), delivery("p-1", "late-1"), delivery("p-2", "late-2")],
+            &[advance("p-0"), advance("p-1"), advance("p-2")],
+            400,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        states(store).await,
+        [
+            ("in-flight-0".to_owned(), "cancelled".to_owned()),
+            ("in-flight-1".to_owned(), "cancelled".to_owned()),
+            ("late-2".to_owned(), "due".to_owned()),
+        ]
+    );
+    let due: Vec<(String, Option<i64>)> = members(store)
+        .await
+        .into_iter()
+        .map(|m| (m.person_id, m.next_due_at))
+        .collect();
+    assert_eq!(
+        due,
+        [
+            ("p-0".to_owned(), None),
+            ("p-1".to_owned(), None),
+            ("p-2".to_owned(), Some(9_000))
+        ]
+    );
+    // Nor are their dead letters tried again.
+    sqlx::query("UPDATE outbox SET state = 'dead' WHERE idempotency_key LIKE 'in-flight-%'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.retry_dead_letters("r", 500).await.unwrap(), 0);
+}
