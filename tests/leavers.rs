@@ -278,13 +278,19 @@ async fn leavers_and_movers_stop_being_chased_in_the_import_and_a_reimport_chang
         "David and Amara are overdue; Tom left, Sofia and Jake moved"
     );
     assert!(
-        report.sections.iter().all(|s| s.kind != SectionKind::Team
-            || s.rows.iter().all(|r| r.key != "cs-south")),
+        report
+            .sections
+            .iter()
+            .all(|s| s.kind != SectionKind::Team || s.rows.iter().all(|r| r.key != "cs-south")),
         "nobody was reached in the south"
     );
     let south_now = row(SectionKind::MovedTeamNow, "cs-south");
     assert_eq!((south_now.audience, south_now.acknowledged), (2, 1));
-    assert_eq!(north_team.acknowledged_pct(), Some(25.0), "1 of the 4 who can");
+    assert_eq!(
+        north_team.acknowledged_pct(),
+        Some(25.0),
+        "1 of the 4 who can"
+    );
 
     // Importing the same files again changes nothing at all.
     let before = snapshot(store).await;
@@ -306,7 +312,12 @@ async fn leavers_and_movers_stop_being_chased_in_the_import_and_a_reimport_chang
         assert_eq!((m.out_reason.as_deref(), m.out_next_due_at), (None, None));
         assert_eq!(
             m.next_due_at,
-            before.0.iter().find(|b| b.person_id == person).unwrap().out_next_due_at
+            before
+                .0
+                .iter()
+                .find(|b| b.person_id == person)
+                .unwrap()
+                .out_next_due_at
         );
     }
     assert!(member(&members, SOFIA).acknowledged_at.is_some());
@@ -372,10 +383,15 @@ async fn import_dry_run_writes_nothing_and_prints_what_the_import_then_does() {
     let planned = rollout_lines(&dry);
     assert_eq!(planned.len(), 2, "{dry}");
     assert!(
-        planned[1].split_whitespace().eq(["north", "–", "1", "2", "0"]),
+        planned[1]
+            .split_whitespace()
+            .eq(["north", "–", "1", "2", "0"]),
         "{dry}"
     );
-    assert!(dry.contains("queued messages that would be cancelled: 2"), "{dry}");
+    assert!(
+        dry.contains("queued messages that would be cancelled: 2"),
+        "{dry}"
+    );
 
     let done = cascade(&["import"], dir.path());
     assert_eq!(rollout_lines(&done), planned, "{done}");
@@ -384,5 +400,8 @@ async fn import_dry_run_writes_nothing_and_prints_what_the_import_then_does() {
     // Nothing left to do: a second dry run says so.
     let again = cascade(&["import", "--dry-run"], dir.path());
     assert!(rollout_lines(&again).is_empty(), "{again}");
-    assert!(again.contains("1 running, no joiners, leavers or movers"), "{again}");
+    assert!(
+        again.contains("1 running, no joiners, leavers or movers"),
+        "{again}"
+    );
 }

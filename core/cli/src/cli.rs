@@ -578,7 +578,11 @@ async fn import(project: &Project, files: Vec<PathBuf>, dry_run: bool) -> Result
         println!(
             "content: {} items, {new_versions} new versions {}",
             items.len(),
-            if dry_run { "would be recorded" } else { "recorded" }
+            if dry_run {
+                "would be recorded"
+            } else {
+                "recorded"
+            }
         );
     }
     println!("store: {}", project.store_path().display());

@@ -42,7 +42,13 @@ pub async fn import_directory<S: Store + Outbox>(
     let audiences = running_audiences(store, taxonomy).await?;
     let files: Vec<(&Path, &DirectoryFile)> = files.iter().map(|(p, f)| (p.as_path(), f)).collect();
     Ok(store
-        .import_directory(&files, taxonomy, &audiences, now.timestamp_millis(), dry_run)
+        .import_directory(
+            &files,
+            taxonomy,
+            &audiences,
+            now.timestamp_millis(),
+            dry_run,
+        )
         .await?)
 }
 

@@ -102,12 +102,12 @@ impl Setup {
         let store = SqliteStore::open_in_memory().await.unwrap();
         let setup = Setup { dir, store };
         setup
-            .import("agencies.csv", "agency_id,name,kind\nag,Agency,local-authority\n")
+            .import(
+                "agencies.csv",
+                "agency_id,name,kind\nag,Agency,local-authority\n",
+            )
             .await;
-        let teams: String = TEAMS
-            .iter()
-            .map(|t| format!("{t},ag,Team {t}\n"))
-            .collect();
+        let teams: String = TEAMS.iter().map(|t| format!("{t},ag,Team {t}\n")).collect();
         setup
             .import("teams.csv", &format!("team_id,agency_id,name\n{teams}"))
             .await;
@@ -145,7 +145,12 @@ impl Setup {
             .unwrap();
     }
 
-    async fn import_people(&self, teams: &[Option<usize>], now: i64, dry_run: bool) -> DirectoryImport {
+    async fn import_people(
+        &self,
+        teams: &[Option<usize>],
+        now: i64,
+        dry_run: bool,
+    ) -> DirectoryImport {
         let path = self.write("people.csv", &people_csv(teams));
         let file = read_csv(&path).unwrap_or_else(|e| panic!("{e:?}"));
         let running = [RunningAudience {
@@ -153,7 +158,13 @@ impl Setup {
             query: audience(),
         }];
         self.store
-            .import_directory(&[(&path, &file)], &Taxonomy::default(), &running, now, dry_run)
+            .import_directory(
+                &[(&path, &file)],
+                &Taxonomy::default(),
+                &running,
+                now,
+                dry_run,
+            )
             .await
             .unwrap()
     }
@@ -169,7 +180,10 @@ async fn run(sequence: Vec<Vec<Option<usize>>>) {
         .map(|i| format!("p-{i}"))
         .collect();
     assert_eq!(
-        first.iter().map(|m| m.person_id.clone()).collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|m| m.person_id.clone())
+            .collect::<Vec<_>>(),
         expected
     );
     let due: BTreeMap<String, Option<i64>> = first
@@ -185,7 +199,11 @@ async fn run(sequence: Vec<Vec<Option<usize>>>) {
         let done = setup.import_people(teams, now, false).await;
         assert_eq!(dry, done, "the dry run says what the import does");
         let after = members(store).await;
-        assert_eq!(after.len(), before.len(), "members are neither added nor removed");
+        assert_eq!(
+            after.len(),
+            before.len(),
+            "members are neither added nor removed"
+        );
 
         let mut left = 0;
         let mut moved = 0;
@@ -275,7 +293,14 @@ async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher
     let store = &setup.store;
     // Queued and claimed before the import: one send in flight each.
     store
-        .materialise(&[delivery("p-0", "in-flight-0"), delivery("p-1", "in-flight-1")], &[], 100)
+        .materialise(
+            &[
+                delivery("p-0", "in-flight-0"),
+                delivery("p-1", "in-flight-1"),
+            ],
+            &[],
+            100,
+        )
         .await
         .unwrap();
     let claimed = store.claim(100, 10, 60_000, &[]).await.unwrap();
@@ -285,7 +310,10 @@ async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher
         .import_people(&[None, Some(1), Some(0)], 200, false)
         .await;
     assert_eq!((done.rollouts[0].left, done.rollouts[0].moved), (1, 1));
-    assert_eq!(done.cancelled_messages, 0, "sends in flight are left to finish");
+    assert_eq!(
+        done.cancelled_messages, 0,
+        "sends in flight are left to finish"
+    );
 
     // The dispatcher's sends come back to be tried again: cancelled instead.
     let outcomes: Vec<(i64, DeliveryOutcome)> = claimed
@@ -312,7 +340,11 @@ async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher
     };
     store
         .materialise(
-            &[delivery("p-0", "late-0"), delivery("p-1", "late-1"), delivery("p-2", "late-2")],
+            &[
+                delivery("p-0", "late-0"),
+                delivery("p-1", "late-1"),
+                delivery("p-2", "late-2"),
+            ],
             &[advance("p-0"), advance("p-1"), advance("p-2")],
             400,
         )

@@ -81,8 +81,7 @@ impl Tally {
         self.overdue += u64::from(m.overdue);
         self.escalated += u64::from(m.escalated);
         self.left += u64::from(m.out == Some(Out::Left));
-        self.left_unacknowledged +=
-            u64::from(m.out == Some(Out::Left) && m.acknowledged.is_none());
+        self.left_unacknowledged += u64::from(m.out == Some(Out::Left) && m.acknowledged.is_none());
         self.moved += u64::from(m.out == Some(Out::Moved));
         if let (Some(sent), Some(at)) = (m.first_sent, m.acknowledged) {
             // Acknowledged for them before the message went: no wait at all.
@@ -248,7 +247,10 @@ pub fn compute(
             })
             .collect();
         // The movers' sections only when someone moved.
-        let movers = matches!(kind, SectionKind::MovedAgencyNow | SectionKind::MovedTeamNow);
+        let movers = matches!(
+            kind,
+            SectionKind::MovedAgencyNow | SectionKind::MovedTeamNow
+        );
         if movers && tallies.is_empty() {
             continue;
         }

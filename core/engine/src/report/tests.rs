@@ -495,7 +495,10 @@ fn leavers_are_left_not_overdue_and_leave_the_percentage_they_cannot_reach() {
 
     let csv = render(&report, Format::Csv);
     let header = csv.lines().next().unwrap();
-    assert!(header.contains(",overdue,escalated,left,moved,"), "{header}");
+    assert!(
+        header.contains(",overdue,escalated,left,moved,"),
+        "{header}"
+    );
     assert!(
         csv.lines()
             .any(|l| l.starts_with("total,,all,All members,4,2,2,2,66.7,3.0,0,1,1,2,")),
@@ -512,7 +515,11 @@ fn a_mover_counts_where_the_rollout_reached_them_and_again_where_they_are_now() 
     // acknowledgement, though the directory now has them in Team Two.
     let one = row(&report, SectionKind::Team, "t-1");
     assert_eq!(
-        (one.figures.audience, one.figures.acknowledged, one.figures.moved),
+        (
+            one.figures.audience,
+            one.figures.acknowledged,
+            one.figures.moved
+        ),
         (2, 2, 1)
     );
     let a = row(&report, SectionKind::Agency, "ag-a");
@@ -523,7 +530,11 @@ fn a_mover_counts_where_the_rollout_reached_them_and_again_where_they_are_now() 
     let now = row(&report, SectionKind::MovedTeamNow, "t-2");
     assert_eq!(now.name, "Team Two");
     assert_eq!(
-        (now.figures.audience, now.figures.acknowledged, now.figures.moved),
+        (
+            now.figures.audience,
+            now.figures.acknowledged,
+            now.figures.moved
+        ),
         (2, 1, 2)
     );
     assert_eq!(section(&report, SectionKind::MovedTeamNow).len(), 1);

@@ -20,9 +20,15 @@ pub(super) async fn import(
     path: &Path,
     taxonomy: &Taxonomy,
 ) -> Result<ImportSummary, StoreError> {
-    let imported =
-        import_directory(pool, &[(path, file)], taxonomy, &[], Utc::now().timestamp_millis(), false)
-            .await?;
+    let imported = import_directory(
+        pool,
+        &[(path, file)],
+        taxonomy,
+        &[],
+        Utc::now().timestamp_millis(),
+        false,
+    )
+    .await?;
     Ok(imported.files.into_iter().next().unwrap_or_default())
 }
 

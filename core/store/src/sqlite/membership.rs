@@ -86,9 +86,7 @@ pub(super) async fn update(
                      WHERE rollout_id = ",
                 );
                 back.push_bind(rollout.clone());
-                back.push(
-                    " AND out_reason IS NOT NULL AND person_id IN (SELECT a.person_id FROM ",
-                );
+                back.push(" AND out_reason IS NOT NULL AND person_id IN (SELECT a.person_id FROM ");
                 push_audience(&mut back, query, false);
                 back.push(" a WHERE a.wave IS NOT NULL)");
                 change.back = back.build().execute(&mut *conn).await?.rows_affected();
@@ -158,9 +156,8 @@ async fn go_out(
     now: i64,
     audience: &AudienceQuery,
 ) -> Result<u64, StoreError> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "UPDATE rollout_members SET out_reason = 'moved', out_at = ",
-    );
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new("UPDATE rollout_members SET out_reason = 'moved', out_at = ");
     q.push_bind(now);
     q.push(", out_next_due_at = next_due_at, next_due_at = NULL WHERE rollout_id = ");
     q.push_bind(rollout.to_owned());
