@@ -782,7 +782,7 @@ async fn the_html_report_renders_in_headless_chromium_with_the_key_figures() {
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     for expected in [
         "Evidence report: rollout neglect-jan",
-        "1 rollout, 7 members: 6 sent the learning, 4 (57.1%) acknowledged it, 1 overdue.",
+        "1 rollout, 7 members: 6 sent the learning, 4 (57.1%) acknowledged it, 1 overdue, 0 left, 0 moved.",
         // The agency table, with the champions' confirmations.
         "csc|Borough Children's Social Care|3|3|3|3|100.0%|5.0|0|0|2|15|",
         "hosp|Northbridge Hospitals NHS Trust|2|2|2|1|50.0%|1.5|1|1|1|9|",
