@@ -3,8 +3,9 @@
 //! plugin libraries while the world around it fails: the SMTP server
 //! (aiosmtpd, `plugins/email/tests/smtp_server.py`) answers 421 to RCPT,
 //! 451 after DATA once, or 451 always for three in ten addresses; the fake
-//! Bot API answers three in ten `sendMessage` calls with 429 (retry_after),
-//! 500/502, or not before the send times out; `serve` is killed with
+//! Bot API answers three in ten `sendMessage` calls with 429 (retry_after,
+//! 6 in 100), 500/502 (22 in 100), or not before the send times out (2 in
+//! 100); `serve` is killed with
 //! SIGKILL five times at random moments and started again; and people
 //! press Telegram's Acknowledge button and POST their email links all the
 //! while. Afterwards it checks, and prints:
@@ -128,7 +129,7 @@ async fn bot_api(
         "sendmessage" => {
             // Three in ten fail, as Telegram's API documents its failures.
             match fake.rng.below(100) {
-                0..14 => {
+                0..6 => {
                     fake.state.lock().unwrap().faults += 1;
                     return (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -139,7 +140,7 @@ async fn bot_api(
                         })),
                     );
                 }
-                14..28 => {
+                6..28 => {
                     fake.state.lock().unwrap().faults += 1;
                     let code = if fake.rng.below(2) == 0 { 500 } else { 502 };
                     return (
@@ -152,7 +153,7 @@ async fn bot_api(
                 28..30 => {
                     // Not taken, and no answer before the send times out.
                     fake.state.lock().unwrap().faults += 1;
-                    tokio::time::sleep(Duration::from_secs(4)).await;
+                    tokio::time::sleep(Duration::from_secs(12)).await;
                     return (
                         StatusCode::GATEWAY_TIMEOUT,
                         Json(
@@ -339,7 +340,7 @@ async fn soak(people: usize, seed: u64) {
     let channels = format!(
         r#"[plugins]
 dirs = ["{plugins}"]
-send_timeout_seconds = 3
+send_timeout_seconds = 10
 
 [[channels]]
 name = "outbox"
@@ -539,7 +540,7 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
     }
     let last = logs.path().join("last.log");
     let mut child = serve(project, &listen, &last);
-    let deadline = Instant::now() + Duration::from_secs(480);
+    let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let open: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state NOT IN ('sent', 'dead')")
@@ -632,7 +633,11 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
     .unwrap()
     .into_iter()
     .collect();
-    let files = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    let names: Vec<String> = std::fs::read_dir(&outbox)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect())
+        .unwrap_or_default();
+    let files = names.iter().filter(|n| n.ends_with(".json") && !n.starts_with('.')).count();
+    let leftovers = names.len() - files;
     let mut mails: HashMap<String, usize> = HashMap::new();
     for entry in std::fs::read_dir(mail.path()).unwrap() {
         let path = entry.unwrap().path();
@@ -766,6 +771,14 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
         posted.len(),
         posted.len() - missing.len()
     );
+    if leftovers > 0 {
+        println!("  note: {leftovers} temporary files left in the file channel's folder by a kill mid-write (never read as messages)");
+    }
+    if failures.len() > 12 {
+        let more = failures.len() - 10;
+        failures.truncate(10);
+        failures.push(format!("... and {more} more"));
+    }
     if failures.is_empty() {
         println!("soak passed: every check held");
     } else {

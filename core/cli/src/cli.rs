@@ -51,7 +51,14 @@ enum Command {
     Check,
     /// Import directory CSV files into the store. With no files, imports the
     /// project's directory/ folder and records the current content versions.
-    Import { files: Vec<PathBuf> },
+    /// Says what the import does to each running rollout: joiners enrolled,
+    /// leavers and movers no longer chased.
+    Import {
+        files: Vec<PathBuf>,
+        /// Say what the import would do, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print an item as it would be sent on a channel.
     Preview {
         /// The item's id (see `cascade check`).
@@ -339,9 +346,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let project = Project::open(&cli.project)?;
             Ok(check(&project))
         }
-        Command::Import { files } => {
+        Command::Import { files, dry_run } => {
             let project = Project::open(&cli.project)?;
-            runtime()?.block_on(import(&project, files))?;
+            runtime()?.block_on(import(&project, files, dry_run))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Preview {
@@ -507,7 +514,7 @@ fn check(project: &Project) -> ExitCode {
     }
 }
 
-async fn import(project: &Project, files: Vec<PathBuf>) -> Result<()> {
+async fn import(project: &Project, files: Vec<PathBuf>, dry_run: bool) -> Result<()> {
     let whole_project = files.is_empty();
     let files = if whole_project {
         ["agencies", "teams", "people", "champions"]
@@ -521,33 +528,69 @@ async fn import(project: &Project, files: Vec<PathBuf>) -> Result<()> {
     let mut parsed = Vec::new();
     for path in &files {
         let file = directory::read_csv(path).map_err(|errors| problems(&errors))?;
-        parsed.push((path, file));
+        parsed.push((path.clone(), file));
     }
     // Agencies before teams before people before champions, whatever the order given.
     parsed.sort_by_key(|(_, file)| file.kind());
-    let store_path = project.store_path();
-    let store = SqliteStore::open(&store_path.to_string_lossy()).await?;
-    for (path, file) in &parsed {
-        let summary = store
-            .import(file, path, &project.taxonomy)
-            .await
-            .with_context(|| format!("{}: not imported", path.display()))?;
-        println!("{}: {summary}", path.display());
-    }
-    if whole_project {
+    let items = if whole_project {
         let (items, errors) = content::load_dir(&project.content_dir(), &project.taxonomy);
         if !errors.is_empty() {
             bail!("{}", problems(&errors));
         }
+        items
+    } else {
+        Vec::new()
+    };
+    let store_path = project.store_path();
+    // A dry run on a project never imported asks an empty store in memory.
+    let store = if dry_run && !store_path.exists() {
+        SqliteStore::open_in_memory().await?
+    } else {
+        SqliteStore::open(&store_path.to_string_lossy()).await?
+    };
+    if dry_run {
+        println!("dry run: nothing is written; this is what the import would do");
+    }
+    let imported = cascade_engine::directory_import::import_directory(
+        &store,
+        &project.taxonomy,
+        &parsed,
+        chrono::Utc::now(),
+        dry_run,
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
+    for ((path, _), summary) in parsed.iter().zip(&imported.files) {
+        println!("{}: {summary}", path.display());
+    }
+    print!(
+        "{}",
+        cascade_engine::directory_import::describe_rollouts(&imported, dry_run)
+    );
+    if whole_project {
         let mut new_versions = 0;
         for loaded in &items {
-            if store.save_item(&loaded.item, &loaded.text).await? {
+            let new = if dry_run {
+                !store
+                    .item_versions(&loaded.item.id)
+                    .await?
+                    .iter()
+                    .any(|v| v.version == loaded.item.version)
+            } else {
+                store.save_item(&loaded.item, &loaded.text).await?
+            };
+            if new {
                 new_versions += 1;
             }
         }
         println!(
-            "content: {} items, {new_versions} new versions recorded",
-            items.len()
+            "content: {} items, {new_versions} new versions {}",
+            items.len(),
+            if dry_run {
+                "would be recorded"
+            } else {
+                "recorded"
+            }
         );
     }
     println!("store: {}", project.store_path().display());
@@ -1328,11 +1371,8 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             .map(|w| w.name.as_str())
             .unwrap_or("?");
         let deadline = cascade_model::rollout::deadline(&definition, &calendar, index);
-        let overdue = if now > deadline {
-            wave.members - wave.acknowledged
-        } else {
-            0
-        };
+        // Only members still chased can be overdue: not leavers or movers.
+        let overdue = if now > deadline { wave.waiting } else { 0 };
         println!(
             "\nwave {} \"{name}\": {}, first send {}, deadline {}",
             index + 1,
@@ -1345,10 +1385,12 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             calendar.format_local(deadline)
         );
         println!(
-            "  planned {}  acknowledged {}  overdue {}",
+            "  planned {}  acknowledged {}  overdue {}  left {}  moved out {}",
             wave.planned,
             progress(wave.acknowledged, wave.members),
-            overdue
+            overdue,
+            wave.left,
+            wave.moved
         );
         println!(
             "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8}  of the wave's people",

@@ -239,13 +239,21 @@ pub(crate) async fn upload<S: AllStores + Accounts>(
     let before = std::fs::read_to_string(&target)
         .ok()
         .map(|t| sha256_hex(&t));
-    let summary = match console
-        .store
-        .import(&parsed, &target, &project.taxonomy)
-        .await
+    // As `cascade import` does: leavers and movers of running rollouts
+    // stop being chased in the same transaction.
+    let summary = match cascade_engine::directory_import::import_directory(
+        &*console.store,
+        &project.taxonomy,
+        &[(target.clone(), parsed)],
+        chrono::Utc::now(),
+        false,
+    )
+    .await
     {
-        Ok(s) => s,
-        Err(cascade_store::StoreError::Rejected(errors)) => {
+        Ok(imported) => imported.files.into_iter().next().unwrap_or_default(),
+        Err(cascade_engine::directory_import::ImportError::Store(
+            cascade_store::StoreError::Rejected(errors),
+        )) => {
             return refuse(errors.iter().map(ToString::to_string).collect());
         }
         Err(e) => return html::failed(Some(&viewer), "cannot import a directory file", &e),

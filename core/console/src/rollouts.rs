@@ -353,6 +353,14 @@ fn waves_html(
                 w.members
             )
         );
+        if w.left + w.moved > 0 {
+            let _ = writeln!(
+                body,
+                "<p>No longer chased: {} left the directory, {} moved out of the audience. What they acknowledged still counts.</p>",
+                count(w.left),
+                count(w.moved)
+            );
+        }
         let rows: Vec<_> = deliveries.iter().filter(|c| c.wave == w.wave).collect();
         if rows.is_empty() {
             body.push_str("<p>Nothing queued yet.</p>\n");
@@ -517,10 +525,8 @@ async fn details<S: AllStores + Accounts>(
     }
 
     let waves = console.store.wave_counts(id).await.map_err(failed)?;
-    let outstanding: u64 = waves
-        .iter()
-        .map(|w| w.members - w.acknowledged.min(w.members))
-        .sum();
+    // Leavers and movers are not chased, so not listed as outstanding.
+    let outstanding: u64 = waves.iter().map(|w| w.waiting).sum();
     let _ = write!(
         body,
         "<h2>Not yet acknowledged</h2>\n<p id=\"outstanding\">{} {} not acknowledged yet.</p>\n",

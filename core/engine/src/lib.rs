@@ -6,7 +6,8 @@
 //!
 //! Modules, each using only those before it:
 //! `ack`, `server_config`, `link_code`, `report`, `evidence` (no other module);
-//! `config`; `project`; `buttons` (the chat buttons of a delivery);
+//! `config`; `project`; `directory_import` (directory files and what
+//! they do to running rollouts); `buttons` (the chat buttons of a delivery);
 //! `delivery`; `respond` (the acknowledgement service HTTP and chat share);
 //! `inbound` (chat events); `problems`; `plan` (pure planning); `engine`
 //! (the I/O shell: opening, planning, starting, the serve loop).
@@ -15,6 +16,7 @@ pub mod ack;
 pub mod buttons;
 pub mod config;
 pub mod delivery;
+pub mod directory_import;
 pub mod engine;
 pub mod evidence;
 pub mod inbound;

@@ -47,6 +47,14 @@ pub struct MemberRecord {
     /// `None` once every step is done.
     pub next_due_at: Option<i64>,
     pub acknowledged_at: Option<i64>,
+    /// Where they were when the rollout reached them.
+    pub team_id: Option<String>,
+    pub agency_id: Option<String>,
+    /// `left` or `moved` once no longer chased.
+    pub out_reason: Option<String>,
+    pub out_at: Option<i64>,
+    /// The next step's due time put aside when they went out.
+    pub out_next_due_at: Option<i64>,
 }
 
 /// A recorded acknowledgement: the first of a person for an item version.

@@ -113,6 +113,26 @@ pub trait Store: Send + Sync {
         taxonomy: &Taxonomy,
     ) -> impl Future<Output = Result<ImportSummary, StoreError>> + Send;
 
+    /// Imports directory files, in the order given, in one transaction,
+    /// then brings every running rollout's members up to date in the same
+    /// transaction: members marked inactive are "left" and members no
+    /// longer in their rollout's audience (of `audiences`, the running
+    /// rollouts' audiences as they are defined) are "moved"; both stop
+    /// being chased (their next step is put aside and their queued
+    /// messages cancelled). A member back in the audience is chased again
+    /// from where they stopped. A rollout not in `audiences` has its
+    /// leavers stopped only. With `dry_run` the transaction is rolled
+    /// back: the answer is the same and nothing is written. If any file is
+    /// rejected, nothing is written.
+    fn import_directory(
+        &self,
+        files: &[(&Path, &DirectoryFile)],
+        taxonomy: &Taxonomy,
+        audiences: &[RunningAudience],
+        now: i64,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<DirectoryImport, StoreError>> + Send;
+
     /// People ordered by id; with `active_only`, those in the latest people import.
     fn people(
         &self,
@@ -174,6 +194,51 @@ pub struct ImportSummary {
     pub deactivated: usize,
 }
 
+/// A running rollout's audience as its definition has it, for an import
+/// to hold the rollout's members against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningAudience {
+    pub rollout_id: String,
+    pub query: AudienceQuery,
+}
+
+/// What an import did (or, in a dry run, would do) to one running
+/// rollout's members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub rollout_id: String,
+    /// People who came into the audience and were enrolled; `None` while
+    /// the rollout is not open to joiners.
+    pub joiners: Option<u64>,
+    /// Members marked inactive by this import: no longer chased.
+    pub left: u64,
+    /// Members no longer in the audience (a move of team, agency or role):
+    /// no longer chased, their acknowledgement kept.
+    pub moved: u64,
+    /// Members who had left or moved and are in the audience again: chased
+    /// again from the step they had reached.
+    pub back: u64,
+}
+
+impl MembershipChange {
+    /// Whether the import changed anything for this rollout.
+    pub fn is_empty(&self) -> bool {
+        self.joiners.unwrap_or(0) == 0 && self.left == 0 && self.moved == 0 && self.back == 0
+    }
+}
+
+/// What an import of directory files did, or would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryImport {
+    /// One per file, in the order given.
+    pub files: Vec<ImportSummary>,
+    /// One per running rollout (active or paused), by id.
+    pub rollouts: Vec<MembershipChange>,
+    /// Queued messages cancelled because their person or recipient left or
+    /// moved out of the audience.
+    pub cancelled_messages: u64,
+}
+
 impl fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -222,6 +287,8 @@ fn list(errors: &[DirectoryError]) -> String {
 
 #[cfg(test)]
 mod counts_tests;
+#[cfg(test)]
+mod membership_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -175,6 +175,13 @@ pub struct WaveCounts {
     /// Members whose first message is not queued yet.
     pub planned: u64,
     pub acknowledged: u64,
+    /// Members an import marked inactive: no longer chased.
+    pub left: u64,
+    /// Members no longer in the rollout's audience: no longer chased.
+    pub moved: u64,
+    /// Members still chased who have not acknowledged (overdue once the
+    /// wave's deadline has passed).
+    pub waiting: u64,
 }
 
 /// A dead letter with its reason, for `cascade status`.
@@ -349,8 +356,9 @@ pub trait Outbox: Send + Sync {
     /// Queues a rollout's dead letters again, due at `now` with their
     /// attempts reset: for each step of each recipient, only the first
     /// channel that dead-lettered, and only when no row of that step was
-    /// sent or is still queued (so nobody gets a step twice). Returns how
-    /// many rows were queued.
+    /// sent or is still queued (so nobody gets a step twice), and none
+    /// about a member who left or moved out or to a recipient who left.
+    /// Returns how many rows were queued.
     fn retry_dead_letters(
         &self,
         rollout_id: &str,

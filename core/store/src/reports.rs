@@ -42,6 +42,13 @@ pub struct MemberRow {
     pub person_id: String,
     /// 0-based index into the definition's waves.
     pub wave: u32,
+    /// The team and agency they were in when the rollout reached them
+    /// (none for a member recorded before cascade kept them).
+    pub team_id: Option<String>,
+    pub agency_id: Option<String>,
+    /// `left` (no longer in the directory) or `moved` (no longer in the
+    /// audience): no longer chased. None while they are.
+    pub out_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -185,8 +192,8 @@ pub trait Reports: Send + Sync {
         team_ids: &[String],
     ) -> impl Future<Output = Result<Vec<TeamCoverage>, StoreError>> + Send;
 
-    /// Up to `limit` members of a rollout who have not acknowledged, by
-    /// team name then name.
+    /// Up to `limit` members of a rollout who have not acknowledged and
+    /// are still chased (not left or moved out), by team name then name.
     fn outstanding_people(
         &self,
         rollout_id: &str,

@@ -313,6 +313,11 @@ async fn inspection_reads_the_outbox_members_and_evidence_as_written() {
             next_step: 1,
             next_due_at: Some(5_000),
             acknowledged_at: Some(2_000),
+            team_id: None,
+            agency_id: None,
+            out_reason: None,
+            out_at: None,
+            out_next_due_at: None,
         }]
     );
 

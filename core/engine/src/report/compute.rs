@@ -15,7 +15,7 @@ const ALL: &str = "all";
 /// The agency and team of a member missing from the directory.
 const UNKNOWN: &str = "?";
 
-const MEMBER_SECTIONS: [SectionKind; 7] = [
+const MEMBER_SECTIONS: [SectionKind; 9] = [
     SectionKind::Total,
     SectionKind::Rollout,
     SectionKind::Agency,
@@ -23,14 +23,30 @@ const MEMBER_SECTIONS: [SectionKind; 7] = [
     SectionKind::Role,
     SectionKind::ChampionTheme,
     SectionKind::Wave,
+    SectionKind::MovedAgencyNow,
+    SectionKind::MovedTeamNow,
 ];
+
+/// Why a member is no longer chased.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// No longer in the directory.
+    Left,
+    /// No longer in the rollout's audience.
+    Moved,
+}
 
 /// What is known about one member of one rollout.
 struct Member<'a> {
     rollout: &'a str,
     wave: u32,
+    /// Where they were when the rollout reached them.
     agency: &'a str,
     team: &'a str,
+    /// Where the directory has them now.
+    agency_now: &'a str,
+    team_now: &'a str,
+    out: Option<Out>,
     roles: &'a [&'a str],
     themes: &'a [&'a str],
     /// Their first initial message sent, on any channel.
@@ -50,6 +66,9 @@ struct Tally {
     acknowledged: u64,
     overdue: u64,
     escalated: u64,
+    left: u64,
+    left_unacknowledged: u64,
+    moved: u64,
     /// Milliseconds from first send to acknowledgement.
     waits: Vec<i64>,
 }
@@ -61,6 +80,9 @@ impl Tally {
         self.acknowledged += u64::from(m.acknowledged.is_some());
         self.overdue += u64::from(m.overdue);
         self.escalated += u64::from(m.escalated);
+        self.left += u64::from(m.out == Some(Out::Left));
+        self.left_unacknowledged += u64::from(m.out == Some(Out::Left) && m.acknowledged.is_none());
+        self.moved += u64::from(m.out == Some(Out::Moved));
         if let (Some(sent), Some(at)) = (m.first_sent, m.acknowledged) {
             // Acknowledged for them before the message went: no wait at all.
             self.waits.push((at - sent).max(0));
@@ -76,6 +98,9 @@ impl Tally {
             median_hours: median(&self.waits).map(|ms| ms / 3_600_000.0),
             overdue: self.overdue,
             escalated: self.escalated,
+            left: self.left,
+            left_unacknowledged: self.left_unacknowledged,
+            moved: self.moved,
         }
     }
 }
@@ -221,6 +246,14 @@ pub fn compute(
                 .then(|| coverage.get(key).copied().unwrap_or_default()),
             })
             .collect();
+        // The movers' sections only when someone moved.
+        let movers = matches!(
+            kind,
+            SectionKind::MovedAgencyNow | SectionKind::MovedTeamNow
+        );
+        if movers && tallies.is_empty() {
+            continue;
+        }
         sections.push(Section {
             kind,
             rows: section_rows,
@@ -331,21 +364,32 @@ fn members<'a>(
             .collect();
         for m in &r.members {
             let person = m.person_id.as_str();
-            let (agency, team) = directory.agency_and_team(person);
+            let (agency_now, team_now) = directory.agency_and_team(person);
             let acknowledged = acknowledged.get(person).copied();
             let past_deadline = deadlines
                 .get(m.wave as usize)
                 .is_some_and(|&deadline| now > deadline);
+            let out = match m.out_reason.as_deref() {
+                Some("left") => Some(Out::Left),
+                Some(_) => Some(Out::Moved),
+                None => None,
+            };
             members.push(Member {
                 rollout: &r.id,
                 wave: m.wave,
-                agency,
-                team,
+                // Counted where the rollout reached them; a member recorded
+                // before cascade kept that, where they are now.
+                agency: m.agency_id.as_deref().unwrap_or(agency_now),
+                team: m.team_id.as_deref().unwrap_or(team_now),
+                agency_now,
+                team_now,
+                out,
                 roles: directory.roles.get(person).map_or(&[], Vec::as_slice),
                 themes: directory.themes.get(person).map_or(&[], Vec::as_slice),
                 first_sent: first_sent.get(person).copied(),
                 acknowledged,
-                overdue: acknowledged.is_none() && past_deadline,
+                // Only those still chased: a leaver or mover is not overdue.
+                overdue: acknowledged.is_none() && past_deadline && out.is_none(),
                 escalated: escalated.contains(person),
             });
         }
@@ -369,6 +413,9 @@ fn for_each_key<'a>(kind: SectionKind, m: &Member<'a>, mut f: impl FnMut((&'a st
         SectionKind::Role => m.roles.iter().for_each(|r| f(("", 0, *r))),
         SectionKind::ChampionTheme => m.themes.iter().for_each(|t| f(("", 0, *t))),
         SectionKind::Wave => f((m.rollout, m.wave + 1, "")),
+        SectionKind::MovedAgencyNow if m.out == Some(Out::Moved) => f(("", 0, m.agency_now)),
+        SectionKind::MovedTeamNow if m.out == Some(Out::Moved) => f(("", 0, m.team_now)),
+        SectionKind::MovedAgencyNow | SectionKind::MovedTeamNow => {}
     }
 }
 
@@ -397,7 +444,11 @@ fn coverage(
                 .collect(),
             SectionKind::Agency => vec![key("", 0, directory.team_agency(&c.team_id))],
             SectionKind::Team => vec![key("", 0, &c.team_id)],
-            SectionKind::Role | SectionKind::ChampionTheme | SectionKind::Wave => Vec::new(),
+            SectionKind::Role
+            | SectionKind::ChampionTheme
+            | SectionKind::Wave
+            | SectionKind::MovedAgencyNow
+            | SectionKind::MovedTeamNow => Vec::new(),
         };
         for k in keys {
             teams.entry(k.clone()).or_default().insert(&c.team_id);
@@ -430,8 +481,8 @@ fn row_name(
     match kind {
         SectionKind::Total => "All members".to_owned(),
         SectionKind::Rollout => rollout().map(title).unwrap_or_default(),
-        SectionKind::Agency => directory.agency_name(&key.2),
-        SectionKind::Team => directory.team_name(&key.2),
+        SectionKind::Agency | SectionKind::MovedAgencyNow => directory.agency_name(&key.2),
+        SectionKind::Team | SectionKind::MovedTeamNow => directory.team_name(&key.2),
         SectionKind::Role => key.2.clone(),
         SectionKind::ChampionTheme => taxonomy.label(&key.2).to_owned(),
         SectionKind::Wave => rollout()
@@ -515,6 +566,7 @@ fn notes(rows: &Rows, calendar: &Calendar, partnership: bool) -> Vec<String> {
             calendar.format_local(rows.now)
         ),
         "Escalated counts members about whom at least one escalation was sent.".to_owned(),
+        "Members are counted under the agency and team they were in when the rollout reached them. Left counts members no longer in the directory and moved counts members no longer in the rollout's audience (a new team, agency or role): neither is chased any more, nor counted as overdue, and what they acknowledged still counts. The acknowledged percentage leaves out leavers who had not acknowledged; movers stay in it, as they can still acknowledge. The sections \"Movers by agency now\" and \"Movers by team now\" show the movers again under where they are now.".to_owned(),
         "A person with several roles counts in each of their roles' rows, and champion theme rows count the members who champion that theme, so those sections do not add up to the total.".to_owned(),
         "Teams confirmed and people present come from champions' confirmations that the learning was cascaded to a team (\"on behalf of\" coverage), by the confirmed team's agency; they are apart from individual acknowledgements.".to_owned(),
     ];

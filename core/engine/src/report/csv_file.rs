@@ -8,7 +8,7 @@ use super::Report;
 use std::borrow::Cow;
 
 /// The header row; every row has every column.
-const HEADERS: [&str; 18] = [
+const HEADERS: [&str; 20] = [
     "section",
     "rollout",
     "key",
@@ -21,6 +21,8 @@ const HEADERS: [&str; 18] = [
     "median_hours_to_acknowledge",
     "overdue",
     "escalated",
+    "left",
+    "moved",
     "teams_confirmed",
     "people_present",
     "follow_up",
@@ -31,7 +33,7 @@ const HEADERS: [&str; 18] = [
 
 pub(super) fn render(report: &Report) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut records: Vec<[String; 18]> = Vec::new();
+    let mut records: Vec<[String; 20]> = Vec::new();
     for section in &report.sections {
         for row in &section.rows {
             let f = &row.figures;
@@ -56,6 +58,8 @@ pub(super) fn render(report: &Report) -> String {
                     .unwrap_or_default(),
                 f.overdue.to_string(),
                 f.escalated.to_string(),
+                f.left.to_string(),
+                f.moved.to_string(),
                 teams,
                 present,
                 String::new(),
@@ -67,20 +71,20 @@ pub(super) fn render(report: &Report) -> String {
     }
     for section in &report.answers {
         for a in &section.rows {
-            let mut record: [String; 18] = Default::default();
+            let mut record: [String; 20] = Default::default();
             record[0] = section.by.id().to_owned();
             record[1] = a.rollout.clone();
             record[2] = a.key.clone();
             record[3] = a.name.clone();
-            record[14] = a.follow_up.to_string();
-            record[15] = a.question.clone();
-            record[16] = a.answer.clone();
-            record[17] = a.count.to_string();
+            record[16] = a.follow_up.to_string();
+            record[17] = a.question.clone();
+            record[18] = a.answer.clone();
+            record[19] = a.count.to_string();
             records.push(record);
         }
     }
     for note in &report.notes {
-        let mut record: [String; 18] = Default::default();
+        let mut record: [String; 20] = Default::default();
         record[0] = "note".to_owned();
         record[3] = note.clone();
         records.push(record);

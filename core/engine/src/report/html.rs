@@ -69,14 +69,16 @@ pub(super) fn sections(report: &Report) -> String {
         let f = &total.figures;
         let _ = writeln!(
             out,
-            "<p class=\"summary\">{} rollout{}, {} members: {} sent the learning, {} ({}) acknowledged it, {} overdue.</p>",
+            "<p class=\"summary\">{} rollout{}, {} members: {} sent the learning, {} ({}) acknowledged it, {} overdue, {} left, {} moved.</p>",
             report.rollouts.len(),
             if report.rollouts.len() == 1 { "" } else { "s" },
             f.audience,
             f.sent,
             f.acknowledged,
             percent(f.acknowledged_pct()),
-            f.overdue
+            f.overdue,
+            f.left,
+            f.moved
         );
     }
     let tables = display_tables(report);

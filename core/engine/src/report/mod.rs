@@ -143,6 +143,10 @@ pub enum SectionKind {
     Role,
     ChampionTheme,
     Wave,
+    /// Members who moved out of the audience, under the agency they are in now.
+    MovedAgencyNow,
+    /// Members who moved out of the audience, under the team they are in now.
+    MovedTeamNow,
 }
 
 impl SectionKind {
@@ -156,6 +160,8 @@ impl SectionKind {
             SectionKind::Role => "role",
             SectionKind::ChampionTheme => "champion-theme",
             SectionKind::Wave => "wave",
+            SectionKind::MovedAgencyNow => "moved-agency-now",
+            SectionKind::MovedTeamNow => "moved-team-now",
         }
     }
 
@@ -168,6 +174,8 @@ impl SectionKind {
             SectionKind::Role => "By role",
             SectionKind::ChampionTheme => "By champion theme",
             SectionKind::Wave => "By wave",
+            SectionKind::MovedAgencyNow => "Movers by agency now",
+            SectionKind::MovedTeamNow => "Movers by team now",
         }
     }
 }
@@ -208,12 +216,23 @@ pub struct Figures {
     pub overdue: u64,
     /// Members with a sent escalation about them.
     pub escalated: u64,
+    /// Members no longer in the directory (an import marked them
+    /// inactive): no longer chased, never overdue.
+    pub left: u64,
+    /// Of those, the ones who had not acknowledged: left out of the
+    /// acknowledged percentage, as they no longer can.
+    pub left_unacknowledged: u64,
+    /// Members no longer in the rollout's audience: no longer chased,
+    /// never overdue, still in the acknowledged percentage.
+    pub moved: u64,
 }
 
 impl Figures {
-    /// Acknowledged as a percentage of the audience; none without an audience.
+    /// Acknowledged as a percentage of the audience less the leavers who
+    /// had not acknowledged; none when that leaves nobody.
     pub fn acknowledged_pct(&self) -> Option<f64> {
-        (self.audience > 0).then(|| self.acknowledged as f64 * 100.0 / self.audience as f64)
+        let expected = self.audience.saturating_sub(self.left_unacknowledged);
+        (expected > 0).then(|| self.acknowledged as f64 * 100.0 / expected as f64)
     }
 }
 
@@ -350,6 +369,8 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             "Median hours to ack",
             "Overdue",
             "Escalated",
+            "Left",
+            "Moved",
         ]);
         if with_coverage {
             headers.extend(["Teams confirmed", "People present"]);
@@ -374,6 +395,8 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
                     hours(f.median_hours),
                     f.overdue.to_string(),
                     f.escalated.to_string(),
+                    f.left.to_string(),
+                    f.moved.to_string(),
                 ]);
                 if with_coverage {
                     let c = r.coverage.unwrap_or_default();
@@ -386,7 +409,7 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             id: section.kind.id(),
             heading: section.kind.heading(),
             caption: format!(
-                "{}: audience, sends, acknowledgements, overdue and escalated members{}",
+                "{}: audience, sends, acknowledgements, overdue, escalated, left and moved members{}",
                 section.kind.heading(),
                 if with_coverage {
                     ", and champions' cascade confirmations"

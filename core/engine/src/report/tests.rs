@@ -38,6 +38,18 @@ fn calendar() -> Calendar {
     Calendar::new("Europe/London", QuietHours::default()).unwrap()
 }
 
+/// A member as the store gives one recorded before cascade kept where
+/// they were reached: no team or agency of their own, still chased.
+fn member() -> MemberRow {
+    MemberRow {
+        person_id: String::new(),
+        wave: 0,
+        team_id: None,
+        agency_id: None,
+        out_reason: None,
+    }
+}
+
 fn rows() -> Rows {
     let definition = parse_definition(Path::new("r1.toml"), DEFINITION).unwrap();
     let person = |id: &str, agency: &str, team: &str| PersonRow {
@@ -115,18 +127,22 @@ fn rows() -> Rows {
                 MemberRow {
                     person_id: "a1".into(),
                     wave: 0,
+                    ..member()
                 },
                 MemberRow {
                     person_id: "a2".into(),
                     wave: 1,
+                    ..member()
                 },
                 MemberRow {
                     person_id: "b1".into(),
                     wave: 1,
+                    ..member()
                 },
                 MemberRow {
                     person_id: "ghost".into(),
                     wave: 0,
+                    ..member()
                 },
             ],
             sends: vec![
@@ -207,6 +223,7 @@ fn totals_count_members_sends_acknowledgements_and_the_median_wait() {
             // ghost's wave-1 deadline (19 Jan 09:00) has passed; wave 2's has not.
             overdue: 1,
             escalated: 1,
+            ..Figures::default()
         }
     );
     assert_eq!(total.figures.acknowledged_pct(), Some(50.0));
@@ -304,10 +321,10 @@ fn csv_quotes_names_and_keeps_one_header() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,teams_confirmed,people_present,follow_up,question,answer,count"
+        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,teams_confirmed,people_present,follow_up,question,answer,count"
     );
     assert!(
-        csv.contains("agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,1,7,,,,\n"),
+        csv.contains("agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,1,7,,,,\n"),
         "{csv}"
     );
 }
@@ -393,4 +410,140 @@ fn csv_cells_that_are_plain_numbers_are_left_as_numbers() {
     }
     assert_eq!(csv_file::cell("Agency B"), "Agency B");
     assert_eq!(csv_file::cell(""), "");
+}
+
+/// The fixed rows with a leaver and a mover: `ghost` (wave 1, past its
+/// deadline, never acknowledged) left the directory; `a2` (acknowledged)
+/// was reached in Team One of agency A and has moved to Team Two of
+/// agency B, out of the audience; `b1` moved too, unacknowledged.
+fn report_of(rows: &Rows) -> Report {
+    compute(
+        rows,
+        &Selection::Rollout("r1".into()),
+        &calendar(),
+        &Taxonomy::default(),
+    )
+}
+
+fn rows_with_leavers_and_movers() -> Rows {
+    let mut rows = rows();
+    rows.people
+        .iter_mut()
+        .filter(|p| p.id == "a2")
+        .for_each(|p| {
+            p.agency_id = "ag-b".into();
+            p.team_id = "t-2".into();
+        });
+    for m in &mut rows.rollouts[0].members {
+        match m.person_id.as_str() {
+            "ghost" => m.out_reason = Some("left".into()),
+            "a2" => {
+                m.team_id = Some("t-1".into());
+                m.agency_id = Some("ag-a".into());
+                m.out_reason = Some("moved".into());
+            }
+            "b1" => {
+                m.team_id = Some("t-2".into());
+                m.agency_id = Some("ag-b".into());
+                m.out_reason = Some("moved".into());
+            }
+            _ => {}
+        }
+    }
+    // b1 is now past wave 2's deadline too: overdue if still chased.
+    rows.now = Utc.with_ymd_and_hms(2026, 1, 30, 12, 0, 0).unwrap();
+    rows
+}
+
+#[test]
+fn leavers_are_left_not_overdue_and_leave_the_percentage_they_cannot_reach() {
+    let report = report_of(&rows_with_leavers_and_movers());
+    let total = row(&report, SectionKind::Total, "all");
+    assert_eq!(
+        total.figures,
+        Figures {
+            audience: 4,
+            sent: 2,
+            delivered: 2,
+            acknowledged: 2,
+            median_hours: Some(3.0),
+            // ghost left and b1 moved: neither is chased, so neither is
+            // overdue, though both are past their deadline unacknowledged.
+            overdue: 0,
+            escalated: 1,
+            left: 1,
+            left_unacknowledged: 1,
+            moved: 2,
+        }
+    );
+    // 2 acknowledged of the 3 who still could (ghost left without).
+    assert_eq!(total.figures.acknowledged_pct(), Some(200.0 / 3.0));
+    // The unknown agency holds only ghost: nobody left to expect.
+    let unknown = row(&report, SectionKind::Agency, "?");
+    assert_eq!((unknown.figures.left, unknown.figures.overdue), (1, 0));
+    assert_eq!(unknown.figures.acknowledged_pct(), None);
+    // Without the leaver and the movers ghost and b1 would be overdue.
+    let mut chased = rows_with_leavers_and_movers();
+    chased.rollouts[0]
+        .members
+        .iter_mut()
+        .for_each(|m| m.out_reason = None);
+    let chased = report_of(&chased);
+    let all = &row(&chased, SectionKind::Total, "all").figures;
+    assert_eq!((all.overdue, all.left, all.moved), (2, 0, 0));
+    assert_eq!(all.acknowledged_pct(), Some(50.0));
+
+    let csv = render(&report, Format::Csv);
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.contains(",overdue,escalated,left,moved,"),
+        "{header}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("total,,all,All members,4,2,2,2,66.7,3.0,0,1,1,2,")),
+        "{csv}"
+    );
+    let text = render(&report, Format::Table);
+    assert!(text.contains("Left") && text.contains("Moved"), "{text}");
+}
+
+#[test]
+fn a_mover_counts_where_the_rollout_reached_them_and_again_where_they_are_now() {
+    let report = report_of(&rows_with_leavers_and_movers());
+    // a2 was reached in Team One (agency A): counted there, with their
+    // acknowledgement, though the directory now has them in Team Two.
+    let one = row(&report, SectionKind::Team, "t-1");
+    assert_eq!(
+        (
+            one.figures.audience,
+            one.figures.acknowledged,
+            one.figures.moved
+        ),
+        (2, 2, 1)
+    );
+    let a = row(&report, SectionKind::Agency, "ag-a");
+    assert_eq!((a.figures.audience, a.figures.moved), (2, 1));
+    let two = row(&report, SectionKind::Team, "t-2");
+    assert_eq!((two.figures.audience, two.figures.moved), (1, 1));
+    // Separately, the movers where they are now: both in Team Two.
+    let now = row(&report, SectionKind::MovedTeamNow, "t-2");
+    assert_eq!(now.name, "Team Two");
+    assert_eq!(
+        (
+            now.figures.audience,
+            now.figures.acknowledged,
+            now.figures.moved
+        ),
+        (2, 1, 2)
+    );
+    assert_eq!(section(&report, SectionKind::MovedTeamNow).len(), 1);
+    let b = row(&report, SectionKind::MovedAgencyNow, "ag-b");
+    assert_eq!(b.figures.audience, 2);
+    // Nobody moved: no movers' sections at all.
+    let plain = report_of(&rows());
+    assert!(plain.sections.iter().all(|s| !matches!(
+        s.kind,
+        SectionKind::MovedAgencyNow | SectionKind::MovedTeamNow
+    )));
 }

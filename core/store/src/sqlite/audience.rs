@@ -79,7 +79,7 @@ fn push_selector(q: &mut QueryBuilder<'_, Sqlite>, s: &Selector) {
     q.push(if terms == 0 { "0" } else { ")" });
 }
 
-/// Pushes `(SELECT person_id, team_id, wave, reached FROM people …)`: the
+/// Pushes `(SELECT person_id, team_id, agency_id, wave, reached FROM people …)`: the
 /// audience's people, `wave` the index of the first wave that takes them
 /// (NULL for none) and `reached` whether a rollout of the item (not
 /// cancelled) already has them; always false unless `reached_before`
@@ -89,7 +89,7 @@ pub(super) fn push_audience(
     audience: &AudienceQuery,
     reached_before: bool,
 ) {
-    q.push("(SELECT p.id AS person_id, p.team_id AS team_id, ");
+    q.push("(SELECT p.id AS person_id, p.team_id AS team_id, p.agency_id AS agency_id, ");
     if audience.waves.is_empty() {
         q.push("NULL");
     } else {

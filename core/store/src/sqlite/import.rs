@@ -3,7 +3,7 @@
 //! either wholly imported or not at all.
 
 use super::ChampionTeamRow;
-use crate::{ImportSummary, StoreError};
+use crate::{DirectoryImport, ImportSummary, RunningAudience, StoreError};
 use cascade_model::content::Taxonomy;
 use cascade_model::directory::{
     Against, Agency, Champion, DirectoryError, DirectoryFile, EMAIL_CHANNEL, KnownIds,
@@ -20,10 +20,55 @@ pub(super) async fn import(
     path: &Path,
     taxonomy: &Taxonomy,
 ) -> Result<ImportSummary, StoreError> {
+    let imported = import_directory(
+        pool,
+        &[(path, file)],
+        taxonomy,
+        &[],
+        Utc::now().timestamp_millis(),
+        false,
+    )
+    .await?;
+    Ok(imported.files.into_iter().next().unwrap_or_default())
+}
+
+pub(super) async fn import_directory(
+    pool: &SqlitePool,
+    files: &[(&Path, &DirectoryFile)],
+    taxonomy: &Taxonomy,
+    audiences: &[RunningAudience],
+    now: i64,
+    dry_run: bool,
+) -> Result<DirectoryImport, StoreError> {
     // IMMEDIATE takes the write lock before reading what to compare against,
     // so a concurrent import waits (busy timeout) instead of failing midway.
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let known = known_ids(&mut tx).await?;
+    let mut imported = DirectoryImport::default();
+    for (path, file) in files {
+        imported
+            .files
+            .push(import_file(&mut tx, file, path, taxonomy).await?);
+    }
+    // The members' stop, in the import's own transaction: no crash can
+    // leave a leaver marked inactive but still chased.
+    let (rollouts, cancelled) = super::membership::update(&mut tx, audiences, now).await?;
+    imported.rollouts = rollouts;
+    imported.cancelled_messages = cancelled;
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(imported)
+}
+
+async fn import_file(
+    tx: &mut SqliteConnection,
+    file: &DirectoryFile,
+    path: &Path,
+    taxonomy: &Taxonomy,
+) -> Result<ImportSummary, StoreError> {
+    let known = known_ids(&mut *tx).await?;
     let mut errors = find_duplicates(file, path);
     errors.extend(check_references(
         file,
@@ -33,21 +78,19 @@ pub(super) async fn import(
         Against::Store,
     ));
     // An erased person's row is refused as erased, not also as unknown.
-    let erased = erased_rows(&mut tx, file, path).await?;
+    let erased = erased_rows(&mut *tx, file, path).await?;
     errors.retain(|e| !erased.iter().any(|x| x.line == e.line));
     errors.extend(erased);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.line);
         return Err(StoreError::Rejected(errors));
     }
-    let summary = match file {
-        DirectoryFile::Agencies(rows) => agencies(&mut tx, rows).await?,
-        DirectoryFile::Teams(rows) => teams(&mut tx, rows).await?,
-        DirectoryFile::People(rows) => people(&mut tx, rows).await?,
-        DirectoryFile::Champions(rows) => champions(&mut tx, rows).await?,
-    };
-    tx.commit().await?;
-    Ok(summary)
+    match file {
+        DirectoryFile::Agencies(rows) => agencies(tx, rows).await,
+        DirectoryFile::Teams(rows) => teams(tx, rows).await,
+        DirectoryFile::People(rows) => people(tx, rows).await,
+        DirectoryFile::Champions(rows) => champions(tx, rows).await,
+    }
 }
 
 /// Rows of people or champions who were erased: an erased person must not

@@ -14,6 +14,7 @@ mod import;
 mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
+mod membership;
 mod outbox;
 mod privacy;
 mod reports;
@@ -388,6 +389,17 @@ impl Store for SqliteStore {
         taxonomy: &Taxonomy,
     ) -> Result<super::ImportSummary, StoreError> {
         import::import(&self.pool, file, path, taxonomy).await
+    }
+
+    async fn import_directory(
+        &self,
+        files: &[(&Path, &DirectoryFile)],
+        taxonomy: &Taxonomy,
+        audiences: &[crate::RunningAudience],
+        now: i64,
+        dry_run: bool,
+    ) -> Result<crate::DirectoryImport, StoreError> {
+        import::import_directory(&self.pool, files, taxonomy, audiences, now, dry_run).await
     }
 
     async fn people(&self, active_only: bool) -> Result<Vec<StoredPerson>, StoreError> {

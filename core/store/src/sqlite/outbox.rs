@@ -9,7 +9,7 @@ use crate::outbox::*;
 use cascade_model::rollout::StepKind;
 use sqlx::{QueryBuilder, Sqlite};
 
-/// Members per multi-row INSERT: 4 parameters each, well under SQLite's limit.
+/// Members per multi-row INSERT: 6 parameters each, well under SQLite's limit.
 const MEMBERS_PER_INSERT: usize = 2000;
 /// Sent outbox rows recorded by one statement (two parameters each).
 const SENT_PER_STATEMENT: usize = 500;
@@ -31,25 +31,33 @@ impl Outbox for SqliteStore {
         .await?;
         let mut written = 0;
         for chunk in rollout.members.chunks(MEMBERS_PER_INSERT) {
+            // Each with the team and agency they are in as the rollout
+            // reaches them, for reports after they move.
             let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at) ",
+                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) ",
             );
             insert.push_values(chunk, |mut row, m| {
                 row.push_bind(rollout.id)
                     .push_bind(&m.person_id)
                     .push_bind(m.wave)
-                    .push_bind(m.first_due_at);
+                    .push_bind(m.first_due_at)
+                    .push("(SELECT team_id FROM people WHERE id = ")
+                    .push_bind_unseparated(&m.person_id)
+                    .push_unseparated(")")
+                    .push("(SELECT agency_id FROM people WHERE id = ")
+                    .push_bind_unseparated(&m.person_id)
+                    .push_unseparated(")");
             });
             written += insert.build().execute(&mut *tx).await?.rows_affected();
         }
         if let Some(audience) = rollout.audience {
             let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at) SELECT ",
+                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) SELECT ",
             );
             insert.push_bind(rollout.id);
             insert.push(", a.person_id, a.wave, ");
             push_first_due(&mut insert, audience);
-            insert.push(" FROM ");
+            insert.push(", a.team_id, a.agency_id FROM ");
             let reached = reached_before(&mut tx, audience, rollout.id).await?;
             push_audience(&mut insert, audience, reached);
             insert.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
@@ -158,7 +166,8 @@ impl Outbox for SqliteStore {
             insert_delivery(d, now).execute(&mut *tx).await?;
         }
         for a in advances {
-            sqlx::query("UPDATE rollout_members SET next_step = ?, next_due_at = ? WHERE rollout_id = ? AND person_id = ?")
+            // A member an import took out meanwhile stays out.
+            sqlx::query("UPDATE rollout_members SET next_step = ?, next_due_at = ? WHERE rollout_id = ? AND person_id = ? AND out_reason IS NULL")
                 .bind(a.next_step)
                 .bind(a.next_due_at)
                 .bind(&a.rollout_id)
@@ -282,7 +291,12 @@ impl Outbox for SqliteStore {
             let query = match outcome {
                 DeliveryOutcome::Sent { .. } => continue,
                 DeliveryOutcome::RetryAt { at, reason } => sqlx::query(
-                    "UPDATE outbox SET state = 'due', due_at = ?, last_error = ?, lease_until = NULL, updated_at = ?
+                    "UPDATE outbox SET state = CASE WHEN EXISTS (SELECT 1 FROM rollout_members m
+                                                     WHERE m.rollout_id = outbox.rollout_id
+                                                       AND m.person_id = outbox.person_id
+                                                       AND m.out_reason IS NOT NULL)
+                                                THEN 'cancelled' ELSE 'due' END,
+                     due_at = ?, last_error = ?, lease_until = NULL, updated_at = ?
                      WHERE id = ? AND state = 'leased'",
                 )
                 .bind(at)
@@ -297,8 +311,12 @@ impl Outbox for SqliteStore {
                 .bind(now)
                 .bind(id),
                 DeliveryOutcome::Deferred { at } => sqlx::query(
-                    "UPDATE outbox SET state = CASE (SELECT state FROM rollouts WHERE id = outbox.rollout_id)
-                                                WHEN 'cancelled' THEN 'cancelled' ELSE 'due' END,
+                    "UPDATE outbox SET state = CASE WHEN (SELECT state FROM rollouts WHERE id = outbox.rollout_id) = 'cancelled'
+                                                  OR EXISTS (SELECT 1 FROM rollout_members m
+                                                             WHERE m.rollout_id = outbox.rollout_id
+                                                               AND m.person_id = outbox.person_id
+                                                               AND m.out_reason IS NOT NULL)
+                                                THEN 'cancelled' ELSE 'due' END,
                      due_at = ?, attempts = attempts - 1, lease_until = NULL, updated_at = ?
                      WHERE id = ? AND state = 'leased'",
                 )
@@ -306,8 +324,12 @@ impl Outbox for SqliteStore {
                 .bind(now)
                 .bind(id),
                 DeliveryOutcome::Released => sqlx::query(
-                    "UPDATE outbox SET state = CASE (SELECT state FROM rollouts WHERE id = outbox.rollout_id)
-                                                WHEN 'cancelled' THEN 'cancelled' ELSE 'due' END,
+                    "UPDATE outbox SET state = CASE WHEN (SELECT state FROM rollouts WHERE id = outbox.rollout_id) = 'cancelled'
+                                                  OR EXISTS (SELECT 1 FROM rollout_members m
+                                                             WHERE m.rollout_id = outbox.rollout_id
+                                                               AND m.person_id = outbox.person_id
+                                                               AND m.out_reason IS NOT NULL)
+                                                THEN 'cancelled' ELSE 'due' END,
                      attempts = attempts - 1, lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'leased'",
                 )
                 .bind(now)
@@ -352,7 +374,9 @@ impl Outbox for SqliteStore {
     async fn wave_counts(&self, rollout_id: &str) -> Result<Vec<WaveCounts>, StoreError> {
         let rows: Vec<WaveCountsRow> = sqlx::query_as(
             "SELECT wave, COUNT(*) AS members, SUM(next_step = 0 AND next_due_at IS NOT NULL) AS planned,
-                    SUM(acknowledged_at IS NOT NULL) AS acknowledged
+                    SUM(acknowledged_at IS NOT NULL) AS acknowledged,
+                    SUM(out_reason = 'left') AS left_, SUM(out_reason = 'moved') AS moved,
+                    SUM(acknowledged_at IS NULL AND out_reason IS NULL) AS waiting
              FROM rollout_members WHERE rollout_id = ? GROUP BY wave ORDER BY wave",
         )
         .bind(rollout_id)
@@ -365,6 +389,9 @@ impl Outbox for SqliteStore {
                 members: count(r.members),
                 planned: count(r.planned),
                 acknowledged: count(r.acknowledged),
+                left: count(r.left_),
+                moved: count(r.moved),
+                waiting: count(r.waiting),
             })
             .collect())
     }
@@ -482,6 +509,10 @@ impl Outbox for SqliteStore {
             "UPDATE outbox SET state = 'due', due_at = ?1, attempts = 0, lease_until = NULL, updated_at = ?1
              WHERE rollout_id = ?2 AND state = 'dead'
                AND EXISTS (SELECT 1 FROM rollouts r WHERE r.id = ?2 AND r.state <> 'cancelled')
+               AND NOT EXISTS (SELECT 1 FROM rollout_members m
+                               WHERE m.rollout_id = outbox.rollout_id AND m.person_id = outbox.person_id
+                                 AND m.out_reason IS NOT NULL)
+               AND recipient_id NOT IN (SELECT id FROM people WHERE NOT active)
                AND NOT EXISTS (
                    SELECT 1 FROM outbox o
                    WHERE o.rollout_id = outbox.rollout_id AND o.person_id = outbox.person_id
@@ -536,6 +567,9 @@ struct WaveCountsRow {
     members: Option<i64>,
     planned: Option<i64>,
     acknowledged: Option<i64>,
+    left_: Option<i64>,
+    moved: Option<i64>,
+    waiting: Option<i64>,
 }
 
 const ROLLOUT_COLUMNS: &str = "id, item_id, item_version, definition, state, created_at";
@@ -568,10 +602,14 @@ fn insert_delivery(
     d: &NewDelivery,
     now: i64,
 ) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    // Nothing is queued about a member an import has taken out (left or
+    // moved) since the caller read them.
     sqlx::query(
         "INSERT OR IGNORE INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
              step_number, channel, channel_rank, state, due_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'due', ?, ?)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'due', ?10, ?11
+         WHERE NOT EXISTS (SELECT 1 FROM rollout_members m
+                           WHERE m.rollout_id = ?2 AND m.person_id = ?3 AND m.out_reason IS NOT NULL)",
     )
     .bind(&d.idempotency_key)
     .bind(&d.rollout_id)

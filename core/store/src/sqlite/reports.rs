@@ -50,7 +50,8 @@ impl Reports for SqliteStore {
             return Ok(None);
         };
         let members = sqlx::query_as::<_, MemberRow>(
-            "SELECT person_id, wave FROM rollout_members WHERE rollout_id = ? ORDER BY person_id",
+            "SELECT person_id, wave, team_id, agency_id, out_reason FROM rollout_members
+             WHERE rollout_id = ? ORDER BY person_id",
         )
         .bind(&id)
         .fetch_all(pool)
@@ -140,7 +141,7 @@ impl Reports for SqliteStore {
             "SELECT m.person_id, p.display_name AS name, t.name AS team
              FROM rollout_members m JOIN people p ON p.id = m.person_id
              JOIN teams t ON t.id = p.team_id
-             WHERE m.rollout_id = ? AND m.acknowledged_at IS NULL
+             WHERE m.rollout_id = ? AND m.acknowledged_at IS NULL AND m.out_reason IS NULL
              ORDER BY t.name, p.display_name, m.person_id LIMIT ?",
         )
         .bind(rollout_id)

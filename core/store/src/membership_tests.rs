@@ -1,0 +1,380 @@
+//! Leavers and movers over random sequences of people imports: after each
+//! import a running rollout's members are out exactly when their person
+//! left the directory or moved out of the audience, a dry run answers the
+//! same and writes nothing, and importing the same file again changes
+//! nothing.
+
+use super::*;
+use cascade_model::content::{ItemKind, NewsletterItem, Status};
+use cascade_model::directory::read_csv;
+use cascade_model::rollout::{Selector, WaveQuery};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const TEAMS: [&str; 3] = ["t-in", "t-out-1", "t-out-2"];
+const PEOPLE: usize = 8;
+
+fn item() -> LearningItem {
+    LearningItem {
+        id: "nl-1".to_owned(),
+        title: "Neglect".to_owned(),
+        themes: vec!["neglect".to_owned()],
+        status: Status::Published,
+        links: Vec::new(),
+        privacy_allow: Vec::new(),
+        what_changed: None,
+        classification: Default::default(),
+        summary: None,
+        kind: ItemKind::NewsletterItem(NewsletterItem {
+            newsletter: "Partnership Matters".to_owned(),
+            issue: "2026-03".to_owned(),
+            body: "Neglect.".to_owned(),
+        }),
+        version: Version("v1".to_owned()),
+    }
+}
+
+/// Everyone in team `t-in`, one wave.
+fn audience() -> AudienceQuery {
+    AudienceQuery {
+        source: AudienceSource::Directory {
+            include: Selector {
+                teams: vec![TEAMS[0].to_owned()],
+                ..Selector::default()
+            },
+            exclude: Selector::default(),
+        },
+        waves: vec![WaveQuery {
+            everyone: true,
+            takes: Selector::default(),
+            first_due_at: 5_000,
+        }],
+        item_id: "nl-1".to_owned(),
+    }
+}
+
+/// A people file: `teams[i]` is person i's team, or none if not listed.
+/// `p-anchor` is always there, so the file is never empty.
+fn people_csv(teams: &[Option<usize>]) -> String {
+    let mut text = String::from(
+        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone\n\
+         p-anchor,Anchor Example,anchor@example.org,ag,t-out-1,practitioner,,\n",
+    );
+    for (i, team) in teams.iter().enumerate() {
+        if let Some(t) = team {
+            text.push_str(&format!(
+                "p-{i},Person {i},p{i}@example.org,ag,{},practitioner,,\n",
+                TEAMS[*t]
+            ));
+        }
+    }
+    text
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct Member {
+    person_id: String,
+    next_due_at: Option<i64>,
+    team_id: Option<String>,
+    out_reason: Option<String>,
+    out_next_due_at: Option<i64>,
+}
+
+async fn members(store: &SqliteStore) -> Vec<Member> {
+    sqlx::query_as(
+        "SELECT person_id, next_due_at, team_id, out_reason, out_next_due_at
+         FROM rollout_members WHERE rollout_id = 'r' ORDER BY person_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    store: SqliteStore,
+}
+
+impl Setup {
+    async fn new(first: &[Option<usize>]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let setup = Setup { dir, store };
+        setup
+            .import(
+                "agencies.csv",
+                "agency_id,name,kind\nag,Agency,local-authority\n",
+            )
+            .await;
+        let teams: String = TEAMS.iter().map(|t| format!("{t},ag,Team {t}\n")).collect();
+        setup
+            .import("teams.csv", &format!("team_id,agency_id,name\n{teams}"))
+            .await;
+        setup.import("people.csv", &people_csv(first)).await;
+        setup.store.save_item(&item(), "source").await.unwrap();
+        setup
+            .store
+            .create_rollout(NewRollout {
+                id: "r",
+                item_id: "nl-1",
+                item_version: "v1",
+                definition: "{}",
+                members: &[],
+                audience: Some(&audience()),
+                team_posts: &[],
+                now: 1_000,
+            })
+            .await
+            .unwrap();
+        setup
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn import(&self, name: &str, text: &str) {
+        let path = self.write(name, text);
+        let file = read_csv(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        self.store
+            .import(&file, &path, &Taxonomy::default())
+            .await
+            .unwrap();
+    }
+
+    async fn import_people(
+        &self,
+        teams: &[Option<usize>],
+        now: i64,
+        dry_run: bool,
+    ) -> DirectoryImport {
+        let path = self.write("people.csv", &people_csv(teams));
+        let file = read_csv(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        let running = [RunningAudience {
+            rollout_id: "r".to_owned(),
+            query: audience(),
+        }];
+        self.store
+            .import_directory(
+                &[(&path, &file)],
+                &Taxonomy::default(),
+                &running,
+                now,
+                dry_run,
+            )
+            .await
+            .unwrap()
+    }
+}
+
+async fn run(sequence: Vec<Vec<Option<usize>>>) {
+    let setup = Setup::new(&sequence[0]).await;
+    let store = &setup.store;
+    let first = members(store).await;
+    // Members are the audience at the start: everyone then in `t-in`.
+    let expected: Vec<String> = (0..PEOPLE)
+        .filter(|i| sequence[0][*i] == Some(0))
+        .map(|i| format!("p-{i}"))
+        .collect();
+    assert_eq!(
+        first
+            .iter()
+            .map(|m| m.person_id.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let due: BTreeMap<String, Option<i64>> = first
+        .iter()
+        .map(|m| (m.person_id.clone(), m.next_due_at))
+        .collect();
+    let mut now = 10_000;
+    for teams in &sequence[1..] {
+        now += 1_000;
+        let before = members(store).await;
+        let dry = setup.import_people(teams, now, true).await;
+        assert_eq!(members(store).await, before, "a dry run writes nothing");
+        let done = setup.import_people(teams, now, false).await;
+        assert_eq!(dry, done, "the dry run says what the import does");
+        let after = members(store).await;
+        assert_eq!(
+            after.len(),
+            before.len(),
+            "members are neither added nor removed"
+        );
+
+        let mut left = 0;
+        let mut moved = 0;
+        let mut back = 0;
+        for (was, m) in before.iter().zip(&after) {
+            let i: usize = m.person_id[2..].parse().unwrap();
+            let reason = match teams[i] {
+                None => Some("left"),
+                Some(0) => None,
+                Some(_) => Some("moved"),
+            };
+            assert_eq!(m.out_reason.as_deref(), reason, "{m:?} with {teams:?}");
+            assert_eq!(m.team_id.as_deref(), Some(TEAMS[0]), "reached in t-in");
+            if reason.is_some() {
+                assert_eq!(m.next_due_at, None, "{m:?} is not chased");
+                assert_eq!(m.out_next_due_at, due[&m.person_id], "{m:?} keeps its step");
+            } else {
+                assert_eq!(m.next_due_at, due[&m.person_id], "{m:?} is chased");
+            }
+            match (was.out_reason.as_deref(), reason) {
+                (None, Some("left")) => left += 1,
+                (None, Some(_)) => moved += 1,
+                (Some(_), None) => back += 1,
+                _ => {}
+            }
+        }
+        let change = &done.rollouts[0];
+        assert_eq!(
+            (change.left, change.moved, change.back, change.joiners),
+            (left, moved, back, None)
+        );
+
+        // The same file again changes nothing.
+        let again = setup.import_people(teams, now + 500, false).await;
+        assert!(again.rollouts[0].is_empty(), "{again:?}");
+        assert_eq!(again.cancelled_messages, 0);
+        assert_eq!(members(store).await, after);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn members_are_out_exactly_while_they_left_or_moved_and_a_dry_run_agrees(
+        sequence in proptest::collection::vec(
+            proptest::collection::vec(proptest::option::weighted(0.8, 0..TEAMS.len()), PEOPLE),
+            2..7,
+        )
+    ) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run(sequence));
+    }
+}
+
+fn delivery(person: &str, key: &str) -> NewDelivery {
+    NewDelivery {
+        idempotency_key: key.to_owned(),
+        rollout_id: "r".to_owned(),
+        person_id: person.to_owned(),
+        recipient_id: person.to_owned(),
+        wave: 0,
+        step_kind: cascade_model::rollout::StepKind::Reminder,
+        step_number: 1,
+        channel: "email".to_owned(),
+        channel_rank: 0,
+        due_at: 0,
+    }
+}
+
+async fn states(store: &SqliteStore) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT idempotency_key, state FROM outbox ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// The scheduler and dispatcher read members and claim rows outside the
+/// import's transaction: what they write after an import took a member
+/// out must not chase that member again.
+#[tokio::test]
+async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher_behind_it() {
+    let setup = Setup::new(&[Some(0), Some(0), Some(0)]).await;
+    let store = &setup.store;
+    // Queued and claimed before the import: one send in flight each.
+    store
+        .materialise(
+            &[
+                delivery("p-0", "in-flight-0"),
+                delivery("p-1", "in-flight-1"),
+            ],
+            &[],
+            100,
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim(100, 10, 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // p-0 leaves, p-1 moves out; p-2 stays.
+    let done = setup
+        .import_people(&[None, Some(1), Some(0)], 200, false)
+        .await;
+    assert_eq!((done.rollouts[0].left, done.rollouts[0].moved), (1, 1));
+    assert_eq!(
+        done.cancelled_messages, 0,
+        "sends in flight are left to finish"
+    );
+
+    // The dispatcher's sends come back to be tried again: cancelled instead.
+    let outcomes: Vec<(i64, DeliveryOutcome)> = claimed
+        .iter()
+        .map(|c| {
+            (
+                c.id,
+                DeliveryOutcome::RetryAt {
+                    at: 1_000,
+                    reason: "busy".to_owned(),
+                },
+            )
+        })
+        .collect();
+    store.record(&outcomes, &[], 300).await.unwrap();
+    // A scheduler that read the members before the import queues their
+    // next steps and moves them on: nothing is queued for the two out,
+    // and they stay unscheduled; p-2's goes as usual.
+    let advance = |person: &str| MemberAdvance {
+        rollout_id: "r".to_owned(),
+        person_id: person.to_owned(),
+        next_step: 1,
+        next_due_at: Some(9_000),
+    };
+    store
+        .materialise(
+            &[
+                delivery("p-0", "late-0"),
+                delivery("p-1", "late-1"),
+                delivery("p-2", "late-2"),
+            ],
+            &[advance("p-0"), advance("p-1"), advance("p-2")],
+            400,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        states(store).await,
+        [
+            ("in-flight-0".to_owned(), "cancelled".to_owned()),
+            ("in-flight-1".to_owned(), "cancelled".to_owned()),
+            ("late-2".to_owned(), "due".to_owned()),
+        ]
+    );
+    let due: Vec<(String, Option<i64>)> = members(store)
+        .await
+        .into_iter()
+        .map(|m| (m.person_id, m.next_due_at))
+        .collect();
+    assert_eq!(
+        due,
+        [
+            ("p-0".to_owned(), None),
+            ("p-1".to_owned(), None),
+            ("p-2".to_owned(), Some(9_000))
+        ]
+    );
+    // Nor are their dead letters tried again.
+    sqlx::query("UPDATE outbox SET state = 'dead' WHERE idempotency_key LIKE 'in-flight-%'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.retry_dead_letters("r", 500).await.unwrap(), 0);
+}
