@@ -155,7 +155,7 @@ async fn leavers_and_movers_stop_being_chased_in_the_import_and_a_reimport_chang
     let good_champions = std::fs::read_to_string(&champions).unwrap();
     std::fs::write(
         &champions,
-        format!("{good_champions}p-amara-okafor,neglect,no-such-team\n"),
+        format!("{good_champions}p-tom-reilly,neglect,no-such-team\n"),
     )
     .unwrap();
     let before = snapshot(store).await;

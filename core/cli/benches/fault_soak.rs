@@ -634,9 +634,15 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
     .into_iter()
     .collect();
     let names: Vec<String> = std::fs::read_dir(&outbox)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
         .unwrap_or_default();
-    let files = names.iter().filter(|n| n.ends_with(".json") && !n.starts_with('.')).count();
+    let files = names
+        .iter()
+        .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+        .count();
     let leftovers = names.len() - files;
     let mut mails: HashMap<String, usize> = HashMap::new();
     for entry in std::fs::read_dir(mail.path()).unwrap() {
@@ -772,7 +778,9 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
         posted.len() - missing.len()
     );
     if leftovers > 0 {
-        println!("  note: {leftovers} temporary files left in the file channel's folder by a kill mid-write (never read as messages)");
+        println!(
+            "  note: {leftovers} temporary files left in the file channel's folder by a kill mid-write (never read as messages)"
+        );
     }
     if failures.len() > 12 {
         let more = failures.len() - 10;

@@ -712,7 +712,7 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
     }
     println!("\n== cascade import (directory and content into SQLite)");
     let runtime = runtime()?;
-    runtime.block_on(import(&project, Vec::new()))?;
+    runtime.block_on(import(&project, Vec::new(), false))?;
 
     let example = project.root.join("rollouts/neglect-briefing.toml");
     let demo_file = project.root.join("rollouts/demo.toml");

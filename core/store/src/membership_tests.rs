@@ -26,6 +26,7 @@ fn item() -> LearningItem {
         what_changed: None,
         classification: Default::default(),
         summary: None,
+        check_questions: Vec::new(),
         kind: ItemKind::NewsletterItem(NewsletterItem {
             newsletter: "Partnership Matters".to_owned(),
             issue: "2026-03".to_owned(),

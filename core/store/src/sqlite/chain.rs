@@ -567,7 +567,7 @@ async fn amends(
 
 impl EvidenceChain for SqliteStore {
     async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        // One read transaction: a snapshot, while `serve` goes on writing.
+        // read-only: one read transaction, a snapshot while `serve` goes on writing.
         let mut tx = self.pool.begin().await?;
         let salt = salt(&mut tx).await?;
         let amends = amends(&mut tx).await?;
@@ -763,6 +763,7 @@ impl EvidenceChain for SqliteStore {
             seal_refusals(&mut tx, now).await?;
             tx.commit().await?;
         }
+        // read-only: the export reads one snapshot of the chain.
         let mut tx = self.pool.begin().await?;
         let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
             "SELECT min(seq), max(seq) FROM evidence_chain WHERE at >= ?1 AND at < ?2",

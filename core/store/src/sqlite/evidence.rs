@@ -330,7 +330,7 @@ impl Evidence for SqliteStore {
     }
 
     async fn confirm_cascade(&self, c: &NewConfirmation) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT OR IGNORE INTO cascade_confirmations
                  (champion_id, item_id, team_id, session_date, present, method, note, channel, at)
@@ -357,7 +357,7 @@ impl Evidence for SqliteStore {
     }
 
     async fn answer_follow_up(&self, a: &NewAnswer) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT OR IGNORE INTO follow_up_answers (rollout_id, person_id, follow_up, answer, example, channel, at)
              VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -387,7 +387,7 @@ impl Evidence for SqliteStore {
         follow_up: u32,
         example: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id: Option<i64> = sqlx::query_scalar(
             "UPDATE follow_up_answers SET example = ?
              WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND example IS NULL
