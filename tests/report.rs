@@ -784,12 +784,12 @@ async fn the_html_report_renders_in_headless_chromium_with_the_key_figures() {
         "Evidence report: rollout neglect-jan",
         "1 rollout, 7 members: 6 sent the learning, 4 (57.1%) acknowledged it, 1 overdue, 0 left, 0 moved.",
         // The agency table, with the champions' confirmations.
-        "csc|Borough Children's Social Care|3|3|3|3|100.0%|5.0|0|0|2|15|",
-        "hosp|Northbridge Hospitals NHS Trust|2|2|2|1|50.0%|1.5|1|1|1|9|",
-        "ppu|Police Public Protection Unit|2|1|1|0|0.0%|–|0|0|0|0|",
-        "hosp-paeds|Paediatrics & A&E <Ward 3>|2|2|2|1|50.0%|1.5|1|1|1|9|",
-        "all|All members|7|6|6|4|57.1%|4.0|1|1|3|24|",
-        "2|Everyone else|5|4|4|3|60.0%|5.0|0|0|",
+        "csc|Borough Children's Social Care|3|3|3|3|100.0%|5.0|0|0|0|0|2|15|",
+        "hosp|Northbridge Hospitals NHS Trust|2|2|2|1|50.0%|1.5|1|1|0|0|1|9|",
+        "ppu|Police Public Protection Unit|2|1|1|0|0.0%|–|0|0|0|0|0|0|",
+        "hosp-paeds|Paediatrics & A&E <Ward 3>|2|2|2|1|50.0%|1.5|1|1|0|0|1|9|",
+        "all|All members|7|6|6|4|57.1%|4.0|1|1|0|0|3|24|",
+        "2|Everyone else|5|4|4|3|60.0%|5.0|0|0|0|0|",
         // Follow-up answers, all members.
         "1. Have you used this learning in practice?|Used it in practice|3|",
         // The charts' text alternatives.
