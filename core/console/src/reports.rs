@@ -100,14 +100,18 @@ async fn generate<S: AllStores + Accounts>(
         Ok(s) => s,
         Err(errors) => return Ok(Err(errors)),
     };
-    match report::generate(
-        &*console.store,
-        &selection,
-        &calendar,
-        &project.taxonomy,
-        now,
-    )
-    .await
+    // Kept between requests until a row it is computed from changes (or
+    // a wave's deadline passes): equal to `report::generate` at `now`.
+    match console
+        .reports
+        .generate(
+            &*console.store,
+            &selection,
+            &calendar,
+            &project.taxonomy,
+            now,
+        )
+        .await
     {
         Ok(report) => Ok(Ok(report)),
         Err(ReportError::UnknownRollout(_)) => Ok(Err(vec![(

@@ -283,9 +283,10 @@ pub fn compute(
         sections,
         answers,
         notes: notes(
-            rows,
+            rows.now,
             calendar,
             matches!(selection, Selection::Partnership { .. }),
+            rows.rollouts.is_empty(),
         ),
     }
 }
@@ -505,14 +506,21 @@ fn answers(
     AnswerSection { by, rows: out }
 }
 
-fn notes(rows: &Rows, calendar: &Calendar, partnership: bool) -> Vec<String> {
+/// The notes of a report taken at `now` (the only figures of a report
+/// that change with time alone, with the overdue counts and `generated`).
+pub(super) fn notes(
+    now: DateTime<Utc>,
+    calendar: &Calendar,
+    partnership: bool,
+    no_rollouts: bool,
+) -> Vec<String> {
     let mut notes = vec![
         "Delivered is the same as sent for now: channels do not report delivery receipts yet.".to_owned(),
         "Sent counts members whose first message was sent on at least one channel; reminders do not count.".to_owned(),
         "Acknowledged counts acknowledgements of the item version the rollout pinned. The median time to acknowledge runs from a member's first sent message to their acknowledgement, in hours.".to_owned(),
         format!(
             "Overdue counts members who had not acknowledged and were past their wave's deadline on {}.",
-            calendar.format_local(rows.now)
+            calendar.format_local(now)
         ),
         "Escalated counts members about whom at least one escalation was sent.".to_owned(),
         "A person with several roles counts in each of their roles' rows, and champion theme rows count the members who champion that theme, so those sections do not add up to the total.".to_owned(),
@@ -523,7 +531,7 @@ fn notes(rows: &Rows, calendar: &Calendar, partnership: bool) -> Vec<String> {
             "Figures count rollout memberships: a person in two rollouts counts in each."
                 .to_owned(),
         );
-        if rows.rollouts.is_empty() {
+        if no_rollouts {
             notes.push("No rollout was created in this period.".to_owned());
         }
     }
