@@ -1,4 +1,5 @@
-//! Content: every item, one item with its previews for each channel and
+//! Content: every item, one item with its previews for each channel (the
+//! email in a sandboxed frame served with its own policy) and
 //! the problems `cascade check` finds in it, creating and editing an item
 //! (its whole file, front matter and Markdown), and approval. Every save
 //! goes through `Project::check_item`, the code `cascade check` runs for
