@@ -257,7 +257,7 @@ const SAMPLE_PERSON: &str = "Sam Example";
 /// inline styles apply, and `sandbox` gives it an origin of its own even
 /// when opened outside the frame, so it can neither reach the console's
 /// pages nor read its cookies. Only the console may frame it.
-pub const EMAIL_PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox";
+pub(crate) const EMAIL_PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox";
 
 /// `/console/content/{id}/email-preview`: the item's email, rendered for
 /// the sample person as it would be sent, as a page of its own for the

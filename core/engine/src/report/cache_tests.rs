@@ -250,7 +250,7 @@ async fn step(
             execute(
                 store,
                 "UPDATE people SET team_id = ?, agency_id = ? WHERE id = ?",
-                &[team, agency, person],
+                &[team.as_str(), agency.as_str(), person.as_str()],
             )
             .await;
             format!("{person} moved to {team}")
@@ -262,14 +262,14 @@ async fn step(
                 execute(
                     store,
                     "INSERT OR IGNORE INTO person_roles (person_id, role) VALUES (?, ?)",
-                    &[person, role],
+                    &[person.as_str(), role],
                 )
                 .await;
             } else {
                 execute(
                     store,
                     "DELETE FROM person_roles WHERE person_id = ?",
-                    &[person],
+                    &[person.as_str()],
                 )
                 .await;
             }
@@ -282,7 +282,7 @@ async fn step(
                     store,
                     "INSERT INTO champions (person_id, theme, active, updated_at) VALUES (?, 'neglect', 1, 'now')
                      ON CONFLICT (person_id, theme) DO UPDATE SET active = 1 - active",
-                    &[person],
+                    &[person.as_str()],
                 )
                 .await;
             } else {
@@ -290,7 +290,7 @@ async fn step(
                 execute(
                     store,
                     "UPDATE teams SET name = name || ' (renamed)' WHERE id = ?",
-                    &[team],
+                    &[team.as_str()],
                 )
                 .await;
             }
@@ -304,7 +304,7 @@ async fn step(
                     execute(
                         store,
                         "UPDATE rollouts SET state = ? WHERE id = ?",
-                        &[state, id],
+                        &[state, id.as_str()],
                     )
                     .await;
                     format!("{id} {state}")
@@ -316,7 +316,7 @@ async fn step(
                         "UPDATE outbox SET state = 'dead', last_error = 'bounced'
                          WHERE id = (SELECT id FROM outbox WHERE rollout_id = ? AND state = 'sent'
                                      ORDER BY id LIMIT 1)",
-                        &[id],
+                        &[id.as_str()],
                     )
                     .await;
                     format!("a bounce in {id}")
@@ -325,7 +325,7 @@ async fn step(
                     execute(
                         store,
                         "UPDATE items SET title = title || ' (retitled)' WHERE id = ?",
-                        &[&w.item_id],
+                        &[w.item_id.as_str()],
                     )
                     .await;
                     "the item retitled".to_owned()
