@@ -74,7 +74,10 @@ async fn world() -> World {
     let text = std::fs::read_to_string(&path).unwrap();
     let definition = parse_definition(&path, &text).unwrap();
     assert_eq!(definition.waves.len(), 2, "the demo rollout has two waves");
-    let people = store.texts("SELECT id FROM people ORDER BY id").await.unwrap();
+    let people = store
+        .texts("SELECT id FROM people ORDER BY id")
+        .await
+        .unwrap();
     let teams = store
         .texts("SELECT id || ' ' || agency_id FROM teams ORDER BY id")
         .await
@@ -356,7 +359,11 @@ async fn run(seed: u64) -> (u64, u64) {
     for n in 0..50 {
         let did = step(&w, &mut rng, &mut rollouts, &mut now).await;
         let mut selections = vec![period.clone()];
-        selections.extend(rollouts.iter().map(|(id, _)| Selection::Rollout(id.clone())));
+        selections.extend(
+            rollouts
+                .iter()
+                .map(|(id, _)| Selection::Rollout(id.clone())),
+        );
         for selection in &selections {
             for _ in 0..2 {
                 let kept = cache

@@ -187,7 +187,10 @@ impl Reports for SqliteStore {
         .await?)
     }
 
-    async fn report_stamps(&self, rollout_ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+    async fn report_stamps(
+        &self,
+        rollout_ids: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let ids = serde_json::Value::from(rollout_ids.to_vec()).to_string();
         Ok(sqlx::query_as(
             "SELECT scope, stamp FROM report_stamps
