@@ -1247,6 +1247,66 @@ async fn the_reports_page_shows_cascade_report_and_downloads_what_the_cli_writes
 }
 
 #[tokio::test]
+async fn the_email_preview_is_a_sandboxed_frame_served_with_its_own_policy() {
+    let site = Site::new(false).await;
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    let response = viewer.get(&format!("/console/content/{ITEM}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // The item page keeps the console's policy: no inline style or script,
+    // framed by nobody, and frames only from the console itself.
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(policy.contains("frame-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    let html = response.text().await.unwrap();
+    // One frame, sandboxed with no permission at all (no allow-scripts,
+    // no allow-same-origin), with a title for screen readers.
+    assert_eq!(html.matches("<iframe").count(), 1, "{html}");
+    let frame = format!(
+        "<iframe class=\"email-preview\" sandbox=\"\" src=\"/console/content/{ITEM}/email-preview\" title=\"How this item looks by email, sent to Sam Example\"></iframe>"
+    );
+    assert!(html.contains(&frame), "{html}");
+    // The email's HTML is on the page only as escaped text.
+    assert!(html.contains("&lt;!DOCTYPE html&gt;"), "{html}");
+    assert!(!html.contains("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset"));
+
+    let response = viewer
+        .get(&format!("/console/content/{ITEM}/email-preview"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox"
+    );
+    assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    let email = response.text().await.unwrap();
+    assert!(email.starts_with("<!DOCTYPE html>"), "{email}");
+    assert!(email.contains("Hello Sam Example"), "{email}");
+    assert!(email.contains("Neglect: seeing the child"), "{email}");
+
+    // An unknown item has no preview; without a session there is none.
+    assert_eq!(
+        viewer
+            .get("/console/content/no-such-item/email-preview")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let anonymous = Browser::new(&site.base)
+        .get(&format!("/console/content/{ITEM}/email-preview"))
+        .await;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn a_rollout_page_names_people_to_editors_only_and_an_editor_retries_dead_letters() {
     use cascade_store::{AckMethod, DeliveryOutcome, Evidence, NewAcknowledgement, NewAnswer};
     use cascade_test_support::outbox::send_first_messages;
@@ -2256,6 +2316,22 @@ mod browser {
                 "/console/content/browser-briefing"
             );
             driver.check("06-item").await;
+            // The email preview: a sandboxed frame the page cannot reach
+            // into (an origin of its own), showing the email as sent.
+            let isolated = driver
+                .client
+                .execute(
+                    "const f = document.querySelector('iframe.email-preview');
+                     return [f.getAttribute('sandbox'), f.contentDocument === null];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(isolated, serde_json::json!(["", true]));
+            driver.client.enter_frame(Some(0)).await.unwrap();
+            let email = driver.shows("Hello Sam Example").await;
+            assert!(email.contains("browser-briefing") || email.contains("Neglect"));
+            driver.client.enter_parent_frame().await.unwrap();
             driver.goto(&format!("{base}/console/content")).await;
             driver.check("07-content").await;
             driver.click("header button[type=submit]").await;

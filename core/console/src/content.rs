@@ -1,4 +1,5 @@
-//! Content: every item, one item with its previews for each channel and
+//! Content: every item, one item with its previews for each channel (the
+//! email in a sandboxed frame served with its own policy) and
 //! the problems `cascade check` finds in it, creating and editing an item
 //! (its whole file, front matter and Markdown), and approval. Every save
 //! goes through `Project::check_item`, the code `cascade check` runs for
@@ -9,8 +10,8 @@ use crate::html::{self, csrf_field, error_summary, esc, multiline, page};
 use crate::session::{self, Signed};
 use crate::{Console, audit};
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use cascade_engine::project::Project;
 use cascade_model::content::{LoadedItem, Status, load_dir};
 use cascade_render::Channel;
@@ -181,10 +182,20 @@ pub(crate) async fn item<S: AllStores + Accounts>(
     body.push_str("<h2>Previews</h2>\n<div class=\"previews\">\n");
     match project.renderer() {
         Ok(renderer) => {
-            let input = project.sample_input("Sam Example");
+            let input = project.sample_input(SAMPLE_PERSON);
             for channel in Channel::ALL {
                 let _ = writeln!(body, "<section class=\"preview\"><h3>{channel}</h3>");
                 match renderer.render(item, &project.taxonomy, channel, &input) {
+                    // The email as a mail program shows it, in a frame of
+                    // its own (see `email_preview`), then its HTML as text.
+                    Ok(chunks) if channel == Channel::EmailHtml => {
+                        let _ = writeln!(
+                            body,
+                            "<iframe class=\"email-preview\" sandbox=\"\" src=\"/console/content/{}/email-preview\" title=\"How this item looks by email, sent to {SAMPLE_PERSON}\"></iframe>\n<details><summary>The email's HTML</summary>\n<pre tabindex=\"0\">{}</pre>\n</details>",
+                            esc(&item.id),
+                            esc(&chunks.concat())
+                        );
+                    }
                     Ok(chunks) => {
                         for (n, chunk) in chunks.iter().enumerate() {
                             if chunks.len() > 1 {
@@ -236,6 +247,64 @@ pub(crate) async fn item<S: AllStores + Accounts>(
         Err(e) => return html::failed(Some(&viewer), "cannot read item versions", &e),
     }
     page(StatusCode::OK, &item.title, Some(&viewer), &body)
+}
+
+/// Who the previews are addressed to (a made-up person).
+const SAMPLE_PERSON: &str = "Sam Example";
+
+/// The rendered email's own policy: nothing may run, load or be sent from
+/// it (no script, no remote image, font or stylesheet, no form), only its
+/// inline styles apply, and `sandbox` gives it an origin of its own even
+/// when opened outside the frame, so it can neither reach the console's
+/// pages nor read its cookies. Only the console may frame it.
+pub(crate) const EMAIL_PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox";
+
+/// `/console/content/{id}/email-preview`: the item's email, rendered for
+/// the sample person as it would be sent, as a page of its own for the
+/// item page's sandboxed frame (the console's pages keep their policy
+/// without 'unsafe-inline'; this page is kept apart by its own policy).
+pub(crate) async fn email_preview<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match session::page_for(&console, &headers, Role::reads_everything).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let viewer = signed.viewer();
+    let project = match open_project(&console, &signed) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(loaded) = find(&project, &id) else {
+        return html::not_found(
+            Some(&viewer),
+            "There is no item with that id in the content folder.",
+        );
+    };
+    let rendered = project.renderer().map_err(|p| p.join("; ")).and_then(|r| {
+        r.render(
+            &loaded.item,
+            &project.taxonomy,
+            Channel::EmailHtml,
+            &project.sample_input(SAMPLE_PERSON),
+        )
+        .map_err(|e| e.to_string())
+    });
+    let email = match rendered {
+        Ok(chunks) => chunks.concat(),
+        Err(e) => return html::failed(Some(&viewer), "cannot render the email preview", &e),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, EMAIL_PREVIEW_POLICY),
+            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+        ],
+        email,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize, Default)]

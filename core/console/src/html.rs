@@ -14,7 +14,9 @@ use std::fmt::Write as _;
 /// console's own stylesheet and scripts only from the console itself (its
 /// one script, progress.js, asks the console alone); nothing inline runs;
 /// forms post only to the console; no page may be framed.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The one frame a page has is the item page's email preview, from the
+/// console itself and sandboxed (see `content::email_preview`).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
@@ -26,8 +28,14 @@ pub async fn security_headers(mut response: Response) -> Response {
         (header::CACHE_CONTROL, "no-store"),
     ];
     for (name, value) in fixed {
-        // The stylesheet names its own caching.
-        if name == header::CACHE_CONTROL && headers.contains_key(&name) {
+        // The stylesheet names its own caching, and the email preview its
+        // own (stricter) policy and who may frame it.
+        let own = [
+            header::CACHE_CONTROL,
+            header::CONTENT_SECURITY_POLICY,
+            header::X_FRAME_OPTIONS,
+        ];
+        if own.contains(&name) && headers.contains_key(&name) {
             continue;
         }
         headers.insert(name, HeaderValue::from_static(value));

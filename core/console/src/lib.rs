@@ -102,12 +102,16 @@ pub struct Console<S> {
     /// The acknowledgement service: a champion's teams and confirmations
     /// follow the same rules as the emailed links.
     pub(crate) responses: cascade_engine::respond::Responses<S>,
+    /// Reports computed for the reports pages, kept until a row they were
+    /// computed from changes or a wave's deadline passes.
+    pub(crate) reports: cascade_engine::report::ReportCache,
 }
 
 impl<S: AllStores + Accounts> Console<S> {
     pub fn new(store: Arc<S>, root: PathBuf, clock: Clock, settings: Settings) -> Console<S> {
         Console {
             responses: cascade_engine::respond::Responses::new(store.clone()),
+            reports: cascade_engine::report::ReportCache::new(),
             store,
             root,
             clock,
@@ -148,6 +152,10 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
             get(content::new_page::<S>).post(content::create::<S>),
         )
         .route("/console/content/{id}", get(content::item::<S>))
+        .route(
+            "/console/content/{id}/email-preview",
+            get(content::email_preview::<S>),
+        )
         .route(
             "/console/content/{id}/edit",
             get(content::edit_page::<S>).post(content::save::<S>),

@@ -3,6 +3,9 @@
 //! `report::html_sections` for the page), so a download is byte for byte
 //! what the CLI writes for the same choice. A period or one rollout, and
 //! a grouping that narrows what the page shows (the downloads are whole).
+//! Reports come through the console's `ReportCache`: equal to
+//! `report::generate` at the moment asked, computed again only when a row
+//! they read has changed or a wave's deadline has passed.
 
 use crate::Console;
 use crate::auth::Role;
@@ -100,14 +103,18 @@ async fn generate<S: AllStores + Accounts>(
         Ok(s) => s,
         Err(errors) => return Ok(Err(errors)),
     };
-    match report::generate(
-        &*console.store,
-        &selection,
-        &calendar,
-        &project.taxonomy,
-        now,
-    )
-    .await
+    // Kept between requests until a row it is computed from changes (or
+    // a wave's deadline passes): equal to `report::generate` at `now`.
+    match console
+        .reports
+        .generate(
+            &*console.store,
+            &selection,
+            &calendar,
+            &project.taxonomy,
+            now,
+        )
+        .await
     {
         Ok(report) => Ok(Ok(report)),
         Err(ReportError::UnknownRollout(_)) => Ok(Err(vec![(

@@ -700,6 +700,14 @@ pub const FIELDS: &[Field] = &[
     f("rollout_counts", "acknowledged", NotPersonal, "", CASCADE),
     f("rollout_counts", "sent", NotPersonal, "", CASCADE),
     f("rollout_counts", "dead", NotPersonal, "", CASCADE),
+    f(
+        "report_stamps",
+        "scope",
+        NotPersonal,
+        "a rollout id, or empty for the directory",
+        CASCADE,
+    ),
+    f("report_stamps", "stamp", NotPersonal, "", CASCADE),
     f("inbox", "id", NotPersonal, "", CASCADE),
     f("inbox", "channel", NotPersonal, "", CASCADE),
     f(

@@ -220,6 +220,15 @@ pub trait Reports: Send + Sync {
         person_id: &str,
     ) -> impl Future<Output = Result<Vec<IdentityStatus>, StoreError>> + Send;
 
+    /// The stamps of `rollout_ids` and of the directory (scope `""`), by
+    /// scope: each goes up with every write to a row [`Reports::report_rollout`]
+    /// or [`Reports::report_directory`] reads for it (migration
+    /// 20261104000000_report_stamps), so equal stamps mean equal rows.
+    fn report_stamps(
+        &self,
+        rollout_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+
     /// Agencies, teams and active champions, and the people (with their
     /// roles) who are members of `rollout_ids`, each ordered by id.
     fn report_directory(

@@ -316,9 +316,10 @@ pub fn compute(
         sections,
         answers,
         notes: notes(
-            rows,
+            rows.now,
             calendar,
             matches!(selection, Selection::Partnership { .. }),
+            rows.rollouts.is_empty(),
         ),
     }
 }
@@ -556,14 +557,21 @@ fn answers(
     AnswerSection { by, rows: out }
 }
 
-fn notes(rows: &Rows, calendar: &Calendar, partnership: bool) -> Vec<String> {
+/// The notes of a report taken at `now` (the only figures of a report
+/// that change with time alone, with the overdue counts and `generated`).
+pub(super) fn notes(
+    now: DateTime<Utc>,
+    calendar: &Calendar,
+    partnership: bool,
+    no_rollouts: bool,
+) -> Vec<String> {
     let mut notes = vec![
         "Delivered is the same as sent for now: channels do not report delivery receipts yet.".to_owned(),
         "Sent counts members whose first message was sent on at least one channel; reminders do not count.".to_owned(),
         "Acknowledged counts acknowledgements of the item version the rollout pinned. The median time to acknowledge runs from a member's first sent message to their acknowledgement, in hours.".to_owned(),
         format!(
             "Overdue counts members who had not acknowledged and were past their wave's deadline on {}.",
-            calendar.format_local(rows.now)
+            calendar.format_local(now)
         ),
         "Escalated counts members about whom at least one escalation was sent.".to_owned(),
         "Members are counted under the agency and team they were in when the rollout reached them. Left counts members no longer in the directory and moved counts members no longer in the rollout's audience (a new team, agency or role): neither is chased any more, nor counted as overdue, and what they acknowledged still counts. The acknowledged percentage leaves out leavers who had not acknowledged; movers stay in it, as they can still acknowledge. The sections \"Movers by agency now\" and \"Movers by team now\" show the movers again under where they are now.".to_owned(),
@@ -575,7 +583,7 @@ fn notes(rows: &Rows, calendar: &Calendar, partnership: bool) -> Vec<String> {
             "Figures count rollout memberships: a person in two rollouts counts in each."
                 .to_owned(),
         );
-        if rows.rollouts.is_empty() {
+        if no_rollouts {
             notes.push("No rollout was created in this period.".to_owned());
         }
     }

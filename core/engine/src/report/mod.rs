@@ -11,6 +11,9 @@
 //! or for every rollout created in a period.
 
 pub mod annual;
+mod cache;
+#[cfg(test)]
+mod cache_tests;
 mod compute;
 mod csv_file;
 pub mod docx;
@@ -19,6 +22,7 @@ mod html;
 mod load;
 mod text;
 
+pub use cache::ReportCache;
 pub use compute::compute;
 pub use load::{AckRow, AnswerRow, ConfirmationRow, MemberRow, RolloutRows, SendRow};
 pub use load::{AgencyRow, ChampionRow, PersonRow, RoleRow, TeamRow};
@@ -75,7 +79,18 @@ pub async fn generate(
     taxonomy: &Taxonomy,
     now: DateTime<Utc>,
 ) -> Result<Report, ReportError> {
-    let ids = match selection {
+    let ids = selected_ids(store, selection, calendar).await?;
+    let rows = load(store, &ids, now).await?;
+    Ok(compute(&rows, selection, calendar, taxonomy))
+}
+
+/// The ids of the rollouts `selection` covers, oldest first.
+async fn selected_ids(
+    store: &impl Reports,
+    selection: &Selection,
+    calendar: &Calendar,
+) -> Result<Vec<String>, ReportError> {
+    Ok(match selection {
         Selection::Rollout(id) => vec![id.clone()],
         Selection::Partnership { from, to } => {
             if to < from {
@@ -88,9 +103,7 @@ pub async fn generate(
             let end = calendar.local_days_after(to.and_time(chrono::NaiveTime::MIN), 1);
             rollouts_created(store, start.timestamp_millis(), end.timestamp_millis()).await?
         }
-    };
-    let rows = load(store, &ids, now).await?;
-    Ok(compute(&rows, selection, calendar, taxonomy))
+    })
 }
 
 /// Writes a report in `format`.

@@ -188,6 +188,21 @@ impl Reports for SqliteStore {
         .await?)
     }
 
+    async fn report_stamps(
+        &self,
+        rollout_ids: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let ids = serde_json::Value::from(rollout_ids.to_vec()).to_string();
+        Ok(sqlx::query_as(
+            "SELECT scope, stamp FROM report_stamps
+             WHERE scope = '' OR scope IN (SELECT value FROM json_each(?))
+             ORDER BY scope",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn report_directory(&self, rollout_ids: &[String]) -> Result<DirectoryRows, StoreError> {
         let pool = &self.pool;
         // Only the members' people and roles: a report of one rollout of a

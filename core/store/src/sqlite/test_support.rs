@@ -161,4 +161,20 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+
+    /// Test-only: runs one statement with text parameters, as any writer
+    /// of the database might (tests of triggers that must see every
+    /// write, not only cascade's own); the number of rows it changed.
+    pub async fn execute_sql(&self, sql: &str, binds: &[&str]) -> Result<u64, StoreError> {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Test-only: the first column of every row of a query, as text.
+    pub async fn texts(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(sql).fetch_all(&self.pool).await?)
+    }
 }
