@@ -53,8 +53,11 @@ END;
 
 -- Members: their person and wave (acknowledgements are read from their
 -- own table).
-CREATE TRIGGER report_stamps_member_changed AFTER UPDATE OF rollout_id, person_id, wave ON rollout_members
+-- Leavers and movers (20261103000000): where a member was reached and
+-- whether they left or moved out are counted in reports too.
+CREATE TRIGGER report_stamps_member_changed AFTER UPDATE OF rollout_id, person_id, wave, team_id, agency_id, out_reason ON rollout_members
 WHEN OLD.rollout_id IS NOT NEW.rollout_id OR OLD.person_id IS NOT NEW.person_id OR OLD.wave IS NOT NEW.wave
+  OR OLD.team_id IS NOT NEW.team_id OR OLD.agency_id IS NOT NEW.agency_id OR OLD.out_reason IS NOT NEW.out_reason
 BEGIN
     UPDATE report_stamps SET stamp = stamp + 1 WHERE scope IN (OLD.rollout_id, NEW.rollout_id);
 END;
