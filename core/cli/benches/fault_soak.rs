@@ -4,7 +4,7 @@
 //! (aiosmtpd, `plugins/email/tests/smtp_server.py`) answers 421 to RCPT,
 //! 451 after DATA once, or 451 always for three in ten addresses; the fake
 //! Bot API answers three in ten `sendMessage` calls with 429 (retry_after,
-//! 6 in 100), 500/502 (22 in 100), or not before the send times out (2 in
+//! 1 in 100), 500/502 (27 in 100), or not before the send times out (2 in
 //! 100); `serve` is killed with
 //! SIGKILL five times at random moments and started again; and people
 //! press Telegram's Acknowledge button and POST their email links all the
@@ -129,7 +129,7 @@ async fn bot_api(
         "sendmessage" => {
             // Three in ten fail, as Telegram's API documents its failures.
             match fake.rng.below(100) {
-                0..6 => {
+                0..1 => {
                     fake.state.lock().unwrap().faults += 1;
                     return (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -140,7 +140,7 @@ async fn bot_api(
                         })),
                     );
                 }
-                6..28 => {
+                1..28 => {
                     fake.state.lock().unwrap().faults += 1;
                     let code = if fake.rng.below(2) == 0 { 500 } else { 502 };
                     return (
