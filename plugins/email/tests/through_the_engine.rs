@@ -410,15 +410,7 @@ async fn a_follow_up_by_email_offers_each_answer_as_a_link_that_records_it_on_po
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_over_the_per_minute_quota_finishes_in_the_windows_plan_predicted() {
     let server = SmtpServer::start();
-    let people: Vec<(String, String, String)> = (1..=25)
-        .map(|n| {
-            (
-                format!("p-{n:02}"),
-                format!("Person {n:02}"),
-                format!("person-{n:02}@agency.example"),
-            )
-        })
-        .collect();
+    let people = numbered_people(25);
     let borrowed: Vec<Person> = people
         .iter()
         .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
@@ -474,23 +466,7 @@ async fn a_rollout_over_the_per_minute_quota_finishes_in_the_windows_plan_predic
 
     // A restarted `serve` counts what was sent before it: at 09:02:30
     // the minute already holds the 5 sent at 09:02, so 5 more go.
-    let again = dir.path().join("rollouts/again.toml");
-    std::fs::write(
-        &again,
-        "id = \"again\"\nitem = \"7mb-safer-sleep\"\nstart = 2026-03-27T09:00:00\n\
-         urgent = true\nchannels = [\"email\"]\nfallback = false\nack_deadline_days = 10\n\
-         max_attempts = 2\n\n[audience]\n\n[[waves]]\nname = \"Everyone\"\nafter_days = 0\n",
-    )
-    .unwrap();
-    let later = utc(2026, 3, 27, 9, 2) + chrono::Duration::seconds(30);
-    let runner = start(dir.path(), &again, later).await;
-    runner.tick(later).await.unwrap();
-    runner.stop().await;
-    let sent_again = rows(runner.store().as_ref())
-        .await
-        .iter()
-        .filter(|r| r.rollout_id == "again" && r.state == DeliveryState::Sent)
-        .count();
+    let sent_again = sent_by_a_restart_at_09_02_30(dir.path()).await;
     assert_eq!(sent_again, 5, "the quota's window survives a restart");
 }
 
@@ -578,15 +554,7 @@ async fn an_official_sensitive_briefing_goes_in_full_to_nhs_net_and_as_a_notice_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_spread_over_two_mailboxes_keep_each_mailbox_s_quota() {
     let server = SmtpServer::start();
-    let people: Vec<(String, String, String)> = (1..=45)
-        .map(|n| {
-            (
-                format!("p-{n:02}"),
-                format!("Person {n:02}"),
-                format!("person-{n:02}@agency.example"),
-            )
-        })
-        .collect();
+    let people = numbered_people(45);
     let borrowed: Vec<Person> = people
         .iter()
         .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
@@ -658,7 +626,27 @@ async fn sends_spread_over_two_mailboxes_keep_each_mailbox_s_quota() {
     );
 
     // At 09:02:30 the group's minute holds the 5 sent at 09:02: 15 more go.
-    let again = dir.path().join("rollouts/again.toml");
+    let sent_again = sent_by_a_restart_at_09_02_30(dir.path()).await;
+    assert_eq!(sent_again, 15, "the mailboxes' windows survive a restart");
+}
+
+/// `n` made-up people, `p-01` to `p-NN`, each with their own address.
+fn numbered_people(n: usize) -> Vec<(String, String, String)> {
+    (1..=n)
+        .map(|n| {
+            (
+                format!("p-{n:02}"),
+                format!("Person {n:02}"),
+                format!("person-{n:02}@agency.example"),
+            )
+        })
+        .collect()
+}
+
+/// Starts a second rollout to everyone on `email` in a new runner at
+/// 09:02:30 (a restarted `serve`) and says how many of its sends went.
+async fn sent_by_a_restart_at_09_02_30(dir: &std::path::Path) -> usize {
+    let again = dir.join("rollouts/again.toml");
     std::fs::write(
         &again,
         "id = \"again\"\nitem = \"7mb-safer-sleep\"\nstart = 2026-03-27T09:00:00\n\
@@ -667,13 +655,12 @@ async fn sends_spread_over_two_mailboxes_keep_each_mailbox_s_quota() {
     )
     .unwrap();
     let later = utc(2026, 3, 27, 9, 2) + chrono::Duration::seconds(30);
-    let runner = start(dir.path(), &again, later).await;
+    let runner = start(dir, &again, later).await;
     runner.tick(later).await.unwrap();
     runner.stop().await;
-    let sent_again = rows(runner.store().as_ref())
+    rows(runner.store().as_ref())
         .await
         .iter()
         .filter(|r| r.rollout_id == "again" && r.state == DeliveryState::Sent)
-        .count();
-    assert_eq!(sent_again, 15, "the mailboxes' windows survive a restart");
+        .count()
 }
