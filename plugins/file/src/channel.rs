@@ -67,6 +67,8 @@ impl ChannelPlugin for FileChannel {
                 config.dir.display()
             )
         })?;
+        // What a write cut short by a crash left behind.
+        crate::send::sweep_temporary(&config.dir);
         // At most `max_in_flight` writes at once: one a writer thread.
         let writers = config
             .max_in_flight

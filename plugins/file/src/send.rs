@@ -49,6 +49,28 @@ fn write_atomically(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result
     Ok(())
 }
 
+/// Removes the temporary files a write cut short (the process killed
+/// between creating one and renaming it into place) left in `dir`: the
+/// names [`write_atomically`] makes, a leading dot and `.tmp`. A write
+/// under way in another process loses its file and is retried. Returns
+/// how many were removed.
+pub fn sweep_temporary(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with('.')
+                && name.ends_with(".tmp")
+                && entry.file_type().is_ok_and(|t| t.is_file())
+        })
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
+}
+
 /// Appends a written delivery's id to `journal.log`: one `write` of one
 /// line on a file opened for appending, so concurrent writers do not mix.
 pub fn append_to_journal(dir: &Path, delivery_id: &str) -> Result<(), String> {
@@ -105,6 +127,16 @@ mod tests {
         let document: Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("d-1.json")).unwrap()).unwrap();
         assert_eq!(document["subject"], "Updated");
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_cut_short_write_is_swept_and_messages_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        deliver_to_dir(dir.path(), &request("d-1"));
+        std::fs::write(dir.path().join(".a1B2c3.tmp"), "half a message").unwrap();
+        std::fs::write(dir.path().join("notes.tmp"), "someone's own file").unwrap();
+        assert_eq!(sweep_temporary(dir.path()), 1);
+        assert_eq!(files_in(dir.path()), ["d-1.json", "notes.tmp"]);
     }
 
     #[test]

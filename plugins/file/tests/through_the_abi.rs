@@ -168,6 +168,23 @@ fn every_accepted_send_is_written_and_answered_before_stop_returns() {
     assert!(!log[0].message.contains("Confidential"));
 }
 
+/// A write cut short when the process was killed leaves its temporary
+/// file; the next start sweeps it, and the messages stay.
+#[test]
+fn a_start_sweeps_what_a_killed_write_left() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d-1.json"), "{}").unwrap();
+    std::fs::write(dir.path().join(".yxySJh.tmp"), "half a message").unwrap();
+    let instance = Instance::start(serde_json::json!({"dir": dir.path()})).unwrap();
+    instance.stop();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d-1.json"]);
+}
+
 #[test]
 fn injected_failures_are_answered_without_writing() {
     let dir = tempfile::tempdir().unwrap();
