@@ -21,6 +21,7 @@
 //! Figures go in BENCHMARKS.md.
 
 use cascade::bench::write_directory;
+use cascade::bench::{env_number, status_kb};
 use cascade_engine::evidence::{self, ExportRequest, PackKey};
 use cascade_model::content::{Taxonomy, parse_item};
 use cascade_model::directory::read_csv;
@@ -41,22 +42,6 @@ const THEMES: [&str; 6] = [
 ];
 const GOAL_SECONDS: f64 = 30.0;
 const GOAL_MB: u64 = 500;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

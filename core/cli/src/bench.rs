@@ -112,3 +112,21 @@ pub fn write_directory(
     std::fs::write(dir.join("people.csv"), rows).unwrap();
     std::fs::write(dir.join("champions.csv"), champions).unwrap();
 }
+
+/// A whole number from the environment (`1_000_000` allowed), or `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// A `kB` field of /proc/self/status (`VmHWM:` for peak memory), or 0.
+pub fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
