@@ -16,7 +16,7 @@ use cascade_store::{
 use chrono::{TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const ROLLOUT: &str = "neglect-briefing-2026-12";
 const ITEM: &str = "7mb-neglect-seeing-the-child";
@@ -27,28 +27,9 @@ const PEOPLE: [&str; 4] = [
     "p-tom-reilly",
 ];
 
-fn cascade(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .current_dir(cwd)
-        .env("USER", "dpo-officer")
-        .output()
-        .expect("the cascade binary runs")
-}
+mod support;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use support::{cascade_in as cascade, ok, text};
 
 /// Runs a command that must fail; returns what it printed.
 fn fails(out: Output) -> String {

@@ -6,30 +6,11 @@
 
 use cascade_store::{AckMethod, Evidence, NewAcknowledgement, NewAnswer, Privacy, SqliteStore};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn cascade(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .current_dir(cwd)
-        .env("USER", "dpo-officer")
-        .output()
-        .expect("the cascade binary runs")
-}
+mod support;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use support::{cascade_in as cascade, ok, text};
 
 const ROLLOUT: &str = "neglect-briefing-2026-12";
 const DAVID: &str = "p-david-okonjo";

@@ -11,7 +11,7 @@ use cascade_store::SqliteStore;
 use cascade_test_support::DemoProject;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 /// The demo project with `channels` in place of its [[channels]] (`OUTBOX`
@@ -95,4 +95,30 @@ pub async fn acknowledge(runner: &Runner<SqliteStore>, rollout: &str, person: &s
         at: 0,
     };
     runner.store().acknowledge_item(&ack).await.unwrap();
+}
+
+/// Runs `cascade ARGS` in `cwd` as the user `dpo-officer` (who records of
+/// erasures and evidence exports name).
+pub fn cascade_in(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .current_dir(cwd)
+        .env("USER", "dpo-officer")
+        .output()
+        .expect("the cascade binary runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A command's standard output, once it succeeded.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }
