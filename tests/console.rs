@@ -270,6 +270,7 @@ async fn every_console_page_but_sign_in_needs_a_session() {
         "/console/content",
         &format!("/console/content/{ITEM}"),
         &format!("/console/content/{ITEM}/edit"),
+        &format!("/console/content/{ITEM}/versions/000000"),
         "/console/content/new",
         "/console/rollouts",
         "/console/rollouts/neglect-briefing",
@@ -749,6 +750,89 @@ async fn an_editor_writes_an_item_the_guard_checks_and_an_approver_approves_it()
         "item.approve,new-briefing,{}",
         created.after_hash.as_deref().unwrap()
     )));
+}
+
+#[tokio::test]
+async fn each_version_of_an_item_shows_what_changed_since_the_one_before() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("lee", Role::Editor).await;
+    let first = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
+        .unwrap()
+        .replace(&format!("id = \"{ITEM}\""), "id = \"changing\"")
+        .replace("status = \"published\"", "status = \"draft\"");
+    let response = editor
+        .submit(
+            "/console/content/new",
+            "/console/content/new",
+            &[("text", &first)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let second = first.replacen(
+        "\n## 2.",
+        "\nAsk about <school> attendance & who cares for the child.\n\n## 2.",
+        1,
+    );
+    assert_ne!(first, second);
+    let response = editor
+        .submit(
+            "/console/content/changing/edit",
+            "/console/content/changing/edit",
+            &[("text", &second)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let root = std::fs::canonicalize(site.dir.path()).unwrap();
+    let version = |text: &str| {
+        Project::open(&root)
+            .unwrap()
+            .check_item(&site.path("content/changing.md"), text)
+            .unwrap()
+            .item
+            .version
+    };
+    let (v1, v2) = (version(&first), version(&second));
+    // A viewer reads versions too; the item page links each one.
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    let item = viewer.page("/console/content/changing").await;
+    for v in [&v1, &v2] {
+        assert!(
+            item.contains(&format!("/console/content/changing/versions/{}", v.short())),
+            "{item}"
+        );
+    }
+    let page = viewer
+        .page(&format!(
+            "/console/content/changing/versions/{}",
+            v2.short()
+        ))
+        .await;
+    assert!(
+        page.contains(&format!("What changed since version {}", v1.short())),
+        "{page}"
+    );
+    assert!(page.contains("2 lines added and no line removed"), "{page}");
+    assert!(
+        page.contains(
+            "Added: </span>Ask about &lt;school&gt; attendance &amp; who cares for the child.</ins>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("<school>"), "escaped");
+    // The first version has nothing before it: its whole text.
+    let page = viewer
+        .page(&format!("/console/content/changing/versions/{}", v1.0))
+        .await;
+    assert!(page.contains("This is the first version"), "{page}");
+    assert!(page.contains("## 2."));
+    // An unknown or too short a version is not found.
+    for bad in ["0123456789ab", "ab", "zzzzzzzz"] {
+        let response = viewer
+            .get(&format!("/console/content/changing/versions/{bad}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
 }
 
 #[tokio::test]
@@ -2355,6 +2439,14 @@ mod browser {
                     .contains("status = \"approved\"")
             );
             driver.check("08-approved").await;
+            // The approval is a new version: what changed is its status line.
+            driver.click("main a[href*='/versions/']").await;
+            let html = driver.shows("What changed since version").await;
+            assert!(
+                html.contains("Added: </span>status = \"approved\""),
+                "{html}"
+            );
+            driver.check("08a-version-changes").await;
             driver.click("header button[type=submit]").await;
 
             // The editor checks a rollout's plan and starts it.

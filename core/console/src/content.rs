@@ -228,15 +228,18 @@ pub(crate) async fn item<S: AllStores + Accounts>(
             );
         }
     }
-    body.push_str("</div>\n<h2>Versions</h2>\n");
+    body.push_str("</div>\n<h2>Versions</h2>\n<p class=\"hint\">Open a version to see what changed since the one before it.</p>\n");
     match console.store.item_versions(&item.id).await {
         Ok(versions) if !versions.is_empty() => {
             body.push_str("<ul class=\"list\">\n");
-            for v in versions.iter().rev() {
+            for (n, v) in versions.iter().enumerate().rev() {
                 let _ = writeln!(
                     body,
-                    "<li><code>{}</code> ({}), first seen {}</li>",
+                    "<li><a href=\"/console/content/{}/versions/{}\"><code>{}</code><span class=\"visually-hidden\"> {}</span></a> ({}), first seen {}</li>",
+                    esc(&item.id),
                     esc(v.version.short()),
+                    esc(v.version.short()),
+                    if n == 0 { "(its text)" } else { "(what changed)" },
                     esc(&v.status),
                     v.first_seen_at.format("%-d %B %Y %H:%M UTC")
                 );

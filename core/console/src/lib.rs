@@ -34,6 +34,7 @@ mod people;
 mod reports;
 mod rollouts;
 mod users;
+mod versions;
 
 pub use account::{SetupError, SetupLink, issue_setup_link};
 pub use auth::Role;
@@ -152,6 +153,10 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
             get(content::new_page::<S>).post(content::create::<S>),
         )
         .route("/console/content/{id}", get(content::item::<S>))
+        .route(
+            "/console/content/{id}/versions/{version}",
+            get(versions::version::<S>),
+        )
         .route(
             "/console/content/{id}/email-preview",
             get(content::email_preview::<S>),
