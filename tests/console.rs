@@ -1930,6 +1930,71 @@ async fn a_champion_sees_and_confirms_only_their_own_teams() {
 }
 
 #[tokio::test]
+async fn home_lists_team_briefings_due_once_a_rollout_is_past_its_deadline() {
+    let site = Site::new(false).await;
+    start_console_rollout(&site).await;
+    let mut editor = site.signed_in("uma", Role::Editor).await;
+    let home = editor.page("/console").await;
+    assert!(home.contains("Team briefings due"), "{home}");
+    assert!(
+        home.contains("No rollout past its deadline is waiting"),
+        "not before the deadline: {home}"
+    );
+
+    site.clock.advance(Duration::days(120));
+    let section = |home: &str| {
+        let at = home.find("Team briefings due").unwrap();
+        let rest = &home[at..];
+        rest[..rest.find("Waiting for approval").unwrap()].to_owned()
+    };
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    let due = section(&viewer.page("/console").await);
+    // Amara champions neglect for cs-north and mash, both reached; Lucy's
+    // youth-justice was not reached, so it is not waiting.
+    assert!(
+        due.contains("href=\"/console/rollouts/console-rollout\""),
+        "{due}"
+    );
+    assert!(
+        due.contains("Children&#39;s Social Care North")
+            && due.contains("Multi-Agency Safeguarding Hub (MASH)"),
+        "{due}"
+    );
+    assert!(!due.contains("Youth Justice Team"), "{due}");
+
+    // Once Amara records a briefing for MASH, only cs-north waits.
+    let mut amara = site
+        .signed_in_as("amara", Role::Champion, Some("p-amara-okafor"))
+        .await;
+    let today = site
+        .clock
+        .now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .date_naive()
+        .to_string();
+    let form = "/console/champion/console-rollout/confirm";
+    let response = amara
+        .submit(
+            form,
+            form,
+            &[
+                ("team", "mash"),
+                ("present", "9"),
+                ("method", "team-meeting"),
+                ("note", ""),
+                ("session_date", &today),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let due = section(&viewer.page("/console").await);
+    assert!(
+        due.contains("Children&#39;s Social Care North") && !due.contains("MASH"),
+        "{due}"
+    );
+}
+
+#[tokio::test]
 async fn the_rollout_form_writes_a_file_cascade_rollout_plan_accepts() {
     let site = Site::new(false).await;
     let mut editor = site.signed_in("uma", Role::Editor).await;

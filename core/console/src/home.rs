@@ -1,5 +1,6 @@
-//! The home page: rollouts in progress with their counts, and items
-//! waiting for approval; for a champion, their own teams only.
+//! The home page: rollouts in progress with their counts, the team
+//! briefings champions have not recorded for rollouts past their deadline,
+//! and items waiting for approval; for a champion, their own teams only.
 
 use crate::Console;
 use crate::html::{self, bar, count, esc, page};
@@ -8,8 +9,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use cascade_engine::project::Project;
-use cascade_model::content::{Status, load_dir};
-use cascade_store::{Accounts, AllStores, RolloutState, RolloutTotals, StoreError};
+use cascade_model::content::{LoadedItem, Status, load_dir};
+use cascade_model::rollout::{Calendar, RolloutDefinition, rollout_deadline};
+use cascade_store::{Accounts, AllStores, RolloutState, RolloutTotals, StoreError, StoredRollout};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -74,7 +76,7 @@ pub(crate) async fn home<S: AllStores + Accounts>(
             Ok(t) => t,
             Err(e) => return html::failed(Some(&viewer), "cannot count rollouts", &e),
         };
-        for r in live {
+        for r in &live {
             let t = totals.get(&r.id).cloned().unwrap_or_default();
             let (members, sent, acknowledged) = (n(t.members), n(t.sent), n(t.acknowledged));
             let _ = writeln!(
@@ -93,6 +95,10 @@ pub(crate) async fn home<S: AllStores + Accounts>(
             );
         }
         body.push_str("</tbody></table></div>\n");
+    }
+    match briefings_due(&console, &project, &items, &live, &titles).await {
+        Ok(section) => body.push_str(&section),
+        Err(e) => return html::failed(Some(&viewer), "cannot read champions' briefings", &e),
     }
     body.push_str("<h2>Waiting for approval</h2>\n");
     let drafts: Vec<_> = items
@@ -116,4 +122,84 @@ pub(crate) async fn home<S: AllStores + Accounts>(
     }
     let _ = write!(body, "<p><a href=\"/console/account\">Your account</a></p>");
     page(StatusCode::OK, "Home", Some(&viewer), &body)
+}
+
+/// Team names listed for one rollout before "and N more".
+const TEAMS_LISTED: usize = 8;
+
+/// "Team briefings due": for each rollout past its deadline, the teams a
+/// champion of its item's themes covers that have people in it and no
+/// cascade confirmation (what the champion reminders are about).
+async fn briefings_due<S: AllStores + Accounts>(
+    console: &Console<S>,
+    project: &Project,
+    items: &[LoadedItem],
+    live: &[&StoredRollout],
+    titles: &HashMap<&str, &str>,
+) -> Result<String, StoreError> {
+    let mut body = String::from("<h2>Team briefings due</h2>\n");
+    let calendar = Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .ok();
+    let now = console.now();
+    let mut rows = String::new();
+    for r in live.iter().filter(|r| r.state == RolloutState::Active) {
+        let Some(item) = items.iter().find(|l| l.item.id == r.item_id) else {
+            continue;
+        };
+        let (Some(calendar), Ok(def)) = (
+            calendar.as_ref(),
+            serde_json::from_str::<RolloutDefinition>(&r.definition),
+        ) else {
+            continue;
+        };
+        let deadline = rollout_deadline(&def, calendar);
+        if deadline > now {
+            continue;
+        }
+        let teams = console
+            .store
+            .teams_awaiting_briefing(&r.id, &r.item_id, &item.item.themes)
+            .await?;
+        if teams.is_empty() {
+            continue;
+        }
+        let mut names: Vec<String> = teams
+            .iter()
+            .take(TEAMS_LISTED)
+            .map(|(_, name)| esc(name))
+            .collect();
+        if teams.len() > TEAMS_LISTED {
+            names.push(format!("and {} more", teams.len() - TEAMS_LISTED));
+        }
+        let _ = writeln!(
+            rows,
+            "<tr><td><a href=\"/console/rollouts/{}\">{}</a><br><span class=\"hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.id),
+            esc(&r.id),
+            esc(titles
+                .get(r.item_id.as_str())
+                .copied()
+                .unwrap_or(&r.item_id)),
+            deadline
+                .with_timezone(&calendar.time_zone())
+                .format("%-d %B %Y"),
+            count(teams.len() as u64),
+            names.join(", "),
+        );
+    }
+    if rows.is_empty() {
+        body.push_str("<p>No rollout past its deadline is waiting for a champion to record a team briefing.</p>\n");
+    } else {
+        body.push_str(
+            "<p>These rollouts are past their deadline, and a team with a champion for the item's themes has no team briefing recorded yet. Champions are reminded if the rollout sets <code>champion_reminder_days</code>.</p>\n\
+             <div class=\"table-wrap\"><table>\n<caption class=\"visually-hidden\">Team briefings due</caption>\n\
+             <thead><tr><th scope=\"col\">Rollout</th><th scope=\"col\">Deadline</th><th scope=\"col\">Teams waiting</th><th scope=\"col\">Which teams</th></tr></thead>\n<tbody>\n",
+        );
+        body.push_str(&rows);
+        body.push_str("</tbody></table></div>\n");
+    }
+    Ok(body)
 }

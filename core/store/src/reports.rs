@@ -192,6 +192,17 @@ pub trait Reports: Send + Sync {
         team_ids: &[String],
     ) -> impl Future<Output = Result<Vec<TeamCoverage>, StoreError>> + Send;
 
+    /// The teams (id, name, by name) an active champion covers for any of
+    /// `themes`, with someone of the rollout in them now who is still in it,
+    /// and no cascade confirmation of `item_id` by anyone: the team
+    /// briefings a rollout still waits for.
+    fn teams_awaiting_briefing(
+        &self,
+        rollout_id: &str,
+        item_id: &str,
+        themes: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
     /// Up to `limit` members of a rollout who have not acknowledged and
     /// are still chased (not left or moved out), by team name then name.
     fn outstanding_people(

@@ -132,6 +132,43 @@ impl Reports for SqliteStore {
         Ok(query.fetch_all(&self.pool).await?)
     }
 
+    async fn teams_awaiting_briefing(
+        &self,
+        rollout_id: &str,
+        item_id: &str,
+        themes: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if themes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Champions' teams are few; for each, the first person of the team
+        // found in the rollout settles it (people by team, then the
+        // member row by its primary key).
+        let placeholders = vec!["?"; themes.len()].join(", ");
+        let sql = format!(
+            "SELECT DISTINCT t.id, t.name FROM champion_teams ct
+             JOIN champions c ON c.person_id = ct.person_id AND c.theme = ct.theme AND c.active = 1
+             JOIN people cp ON cp.id = ct.person_id AND cp.active = 1
+             JOIN teams t ON t.id = ct.team_id
+             WHERE ct.theme IN ({placeholders})
+               AND NOT EXISTS (SELECT 1 FROM cascade_confirmations x
+                               WHERE x.item_id = ? AND x.team_id = ct.team_id)
+               AND EXISTS (SELECT 1 FROM people p
+                           JOIN rollout_members m ON m.rollout_id = ? AND m.person_id = p.id
+                           WHERE p.team_id = ct.team_id AND m.out_reason IS NULL)
+             ORDER BY t.name, t.id"
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for theme in themes {
+            query = query.bind(theme);
+        }
+        Ok(query
+            .bind(item_id)
+            .bind(rollout_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn outstanding_people(
         &self,
         rollout_id: &str,
