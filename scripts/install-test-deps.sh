@@ -9,6 +9,8 @@
 #   plugin's benchmark runs; the postfix daemon is never started.
 # - aiosmtpd (Python, with pip): the SMTP server the email plugin's tests
 #   talk to; openssl makes the certificates of its STARTTLS test.
+# - oidc-provider (npm): the OpenID provider the console's single sign-on
+#   test starts on loopback.
 set -euo pipefail
 
 packages=()
@@ -65,4 +67,10 @@ fi
 # into each page, installed globally where the test looks (`npm root -g`).
 if [ ! -f "$(npm root -g)/axe-core/axe.min.js" ]; then
     npm install --global --no-audit --no-fund 'axe-core@4.14.1'
+fi
+
+# oidc-provider, a real OpenID Connect provider the console's single
+# sign-on test starts on loopback (tests/support/oidc_provider.mjs).
+if ! grep -q '"version": "9.13.3"' "$(npm root -g)/oidc-provider/package.json" 2>/dev/null; then
+    npm install --global --no-audit --no-fund 'oidc-provider@9.13.3'
 fi

@@ -746,6 +746,35 @@ fn check_refuses_an_official_sensitive_item_without_a_summary_and_an_unknown_cla
 }
 
 #[test]
+fn check_names_a_single_sign_on_role_that_is_not_a_console_role() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let config = tmp.path().join("demo/cascade.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let sso = |roles: &str| {
+        format!(
+            "{original}\n[console.sso]\nissuer = \"https://login.example.test/tenant/v2.0\"\nclient_id = \"cascade\"\nclient_secret = {{ env = \"CASCADE_SSO_SECRET\" }}\n[console.sso.roles]\n{roles}\n"
+        )
+    };
+    std::fs::write(&config, sso("\"Cascade.Editor\" = \"editor\"")).unwrap();
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(
+        &config,
+        sso("\"Cascade.Editor\" = \"editor\"\n\"Cascade.Boss\" = \"superuser\""),
+    )
+    .unwrap();
+    let out = cascade(&["check", "--project", "demo"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cascade.toml: [console.sso] roles: \"Cascade.Boss\" = \"superuser\" is not a console role")
+            && stderr.contains("help: use one of admin, editor, approver, viewer, champion"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_validates_check_questions_naming_the_file_line_and_fix() {
     let tmp = tempfile::tempdir().unwrap();
     init_demo(tmp.path());

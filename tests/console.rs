@@ -29,10 +29,78 @@ struct Site {
     clock: FakeClock,
     base: String,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _provider: Option<OidcProvider>,
+}
+
+const OIDC_SECRET: &str = "a-client-secret-for-the-test-provider";
+
+/// oidc-provider (npm) on loopback: tests/support/oidc_provider.mjs.
+struct OidcProvider {
+    child: std::process::Child,
+    issuer: String,
+    /// Kept open: node fails writing to a closed pipe.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl OidcProvider {
+    fn start(redirect: &str, accounts: &serde_json::Value) -> OidcProvider {
+        use std::io::BufRead;
+        let root = Command::new("npm").args(["root", "-g"]).output().unwrap();
+        let module = std::path::PathBuf::from(String::from_utf8(root.stdout).unwrap().trim())
+            .join("oidc-provider/lib/index.js");
+        assert!(
+            module.exists(),
+            "{} is missing (scripts/install-test-deps.sh installs oidc-provider)",
+            module.display()
+        );
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/support/oidc_provider.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .env("OIDC_PROVIDER_MODULE", &module)
+            .env("OIDC_CLIENT_ID", "cascade-console")
+            .env("OIDC_CLIENT_SECRET", OIDC_SECRET)
+            .env("OIDC_REDIRECT_URI", redirect)
+            .env("OIDC_ACCOUNTS", accounts.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("node runs the OpenID provider");
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        let issuer = line
+            .strip_prefix("issuer ")
+            .unwrap_or_else(|| panic!("the provider did not start: {line:?}"))
+            .trim()
+            .to_owned();
+        OidcProvider {
+            child,
+            issuer,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Site {
     async fn new(allow_self_approval: bool) -> Site {
+        Site::build(allow_self_approval, None).await
+    }
+
+    /// A site whose console signs in through a real OpenID provider
+    /// (oidc-provider on loopback) that knows `accounts` (id -> roles).
+    async fn with_sso(accounts: serde_json::Value) -> Site {
+        Site::build(false, Some(accounts)).await
+    }
+
+    async fn build(allow_self_approval: bool, sso: Option<serde_json::Value>) -> Site {
         let dir = project(OUTBOX);
         let root = std::fs::canonicalize(dir.path()).unwrap();
         let store = Arc::new(
@@ -54,9 +122,35 @@ impl Site {
             zone,
             clock.as_fn(),
         ));
-        let console = Console::new(store.clone(), root, clock.as_fn(), settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let provider = sso.map(|accounts| {
+            let provider = OidcProvider::start(&format!("{base}/console/sso/callback"), &accounts);
+            let sso = cascade_console::sso::Sso::new(
+                cascade_console::sso::SsoSettings {
+                    issuer: provider.issuer.clone(),
+                    client_id: "cascade-console".into(),
+                    client_secret: OIDC_SECRET.into(),
+                    scopes: vec!["openid".into(), "profile".into(), "email".into()],
+                    role_claim: "roles".into(),
+                    name_claim: "preferred_username".into(),
+                    roles: [
+                        ("Cascade.Editor", "editor"),
+                        ("Cascade.Viewer", "viewer"),
+                        ("Cascade.Champion", "champion"),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                    label: "Sign in with your council account".into(),
+                },
+                &base,
+            )
+            .unwrap();
+            settings.sso = Some(Arc::new(sso));
+            provider
+        });
+        let console = Console::new(store.clone(), root, clock.as_fn(), settings);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             cascade_server::serve(
@@ -75,6 +169,7 @@ impl Site {
             clock,
             base,
             _stop: stop,
+            _provider: provider,
         }
     }
 
@@ -833,6 +928,172 @@ async fn each_version_of_an_item_shows_what_changed_since_the_one_before() {
             .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{bad}");
     }
+}
+
+/// Follows redirects from `response` (got from `url`) until a page.
+async fn follow(
+    browser: &mut Browser,
+    mut response: reqwest::Response,
+    mut url: String,
+) -> (reqwest::Response, String) {
+    for _ in 0..20 {
+        if !response.status().is_redirection() {
+            return (response, url);
+        }
+        let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+        url = reqwest::Url::parse(&url)
+            .unwrap()
+            .join(&location)
+            .unwrap()
+            .to_string();
+        response = browser.get(&url).await;
+    }
+    panic!("too many redirects, last {url}");
+}
+
+/// The action and hidden fields of the provider's form in `html`.
+fn provider_form(html: &str) -> String {
+    let at = html.find("<form").expect("a form");
+    let action = &html[at..];
+    let action = &action[action.find("action=\"").unwrap() + 8..];
+    action[..action.find('"').unwrap()].replace("&amp;", "&")
+}
+
+/// Signs in at the provider as `login` from the console's SSO button; the
+/// console's answer at the end.
+async fn sso_sign_in(site: &Site, browser: &mut Browser, login: &str) -> (StatusCode, String) {
+    let page = browser.page("/console/sign-in").await;
+    assert!(
+        page.contains("href=\"/console/sso\"")
+            && page.contains("Sign in with your council account")
+    );
+    let start = browser.get("/console/sso").await;
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let (mut response, mut url) =
+        follow(browser, start, format!("{}/console/sso", site.base)).await;
+    for _ in 0..4 {
+        if url.starts_with(&site.base) {
+            let status = response.status();
+            return (status, response.text().await.unwrap());
+        }
+        let html = response.text().await.unwrap();
+        let action = reqwest::Url::parse(&url)
+            .unwrap()
+            .join(&provider_form(&html))
+            .unwrap()
+            .to_string();
+        let posted = if html.contains("name=\"login\"") {
+            browser
+                .post(
+                    &action,
+                    &[("prompt", "login"), ("login", login), ("password", "any")],
+                )
+                .await
+        } else {
+            browser.post(&action, &[("prompt", "consent")]).await
+        };
+        (response, url) = follow(browser, posted, action).await;
+    }
+    panic!("the provider never sent the browser back: {url}");
+}
+
+#[tokio::test]
+async fn single_sign_on_through_a_real_openid_provider_maps_roles_and_keeps_disabled_accounts_out()
+{
+    let site = Site::with_sso(serde_json::json!({
+        "eve": ["Cascade.Editor", "Other.Role"],
+        "nora": ["Other.Role"],
+        "chris": ["Cascade.Champion"],
+        "amara": ["Cascade.Champion"],
+    }))
+    .await;
+
+    // An editor by their provider role: signed in, with a new session.
+    let mut eve = Browser::new(&site.base);
+    let (status, html) = sso_sign_in(&site, &mut eve, "eve").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("You are signed in"), "{html}");
+    let home = eve.page("/console").await;
+    assert!(
+        home.contains("eve@example.test") && home.contains("editor"),
+        "{home}"
+    );
+    assert_eq!(
+        eve.get("/console/content/new").await.status(),
+        StatusCode::OK
+    );
+    let user = site
+        .store
+        .console_user("eve@example.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.role, "editor");
+    assert_eq!(user.password_hash, None, "no password for an SSO account");
+
+    // Someone with no mapped role is refused, with no session.
+    let mut nora = Browser::new(&site.base);
+    let (status, html) = sso_sign_in(&site, &mut nora, "nora").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("no role in cascade"), "{html}");
+    assert_eq!(nora.get("/console").await.status(), StatusCode::SEE_OTHER);
+    assert!(
+        site.store
+            .console_user("nora@example.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A champion needs their directory person: refused until an
+    // administrator's account with that name links it; then signed in to it.
+    let mut chris = Browser::new(&site.base);
+    let (status, html) = sso_sign_in(&site, &mut chris, "chris").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("not linked to you in the directory"),
+        "{html}"
+    );
+    issue_setup_link(
+        &*site.store,
+        "amara@example.test",
+        Some((Role::Champion, Some("p-amara-okafor"))),
+        &site.base,
+        site.clock.now(),
+    )
+    .await
+    .unwrap();
+    let mut amara = Browser::new(&site.base);
+    let (status, _) = sso_sign_in(&site, &mut amara, "amara").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(amara.page("/console").await.contains("Your teams"));
+
+    // A callback whose state is not this browser's sign-in is refused.
+    let mut other = Browser::new(&site.base);
+    assert_eq!(
+        other.get("/console/sso").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let forged = other
+        .get("/console/sso/callback?code=abc&state=not-the-state")
+        .await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(other.get("/console").await.status(), StatusCode::SEE_OTHER);
+
+    // Disabled by an administrator: signing in at the provider again does
+    // not bring the account back, and the old session has ended.
+    assert!(
+        site.store
+            .disable_console_user("eve@example.test")
+            .await
+            .unwrap()
+    );
+    assert_eq!(eve.get("/console").await.status(), StatusCode::SEE_OTHER);
+    let mut again = Browser::new(&site.base);
+    let (status, html) = sso_sign_in(&site, &mut again, "eve").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("has been disabled"), "{html}");
+    assert_eq!(again.get("/console").await.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

@@ -1172,10 +1172,33 @@ async fn serve(
     };
     let engine_root = engine.project.root.clone();
     let retention = engine.project.config.retention;
-    let console_settings = cascade_console::Settings::new(
+    let mut console_settings = cascade_console::Settings::new(
         &console_base_url(&engine.project, listen),
         engine.project.config.console.allow_self_approval,
     );
+    if let Some(sso) = &engine.project.config.console.sso {
+        let secret = sso.client_secret.read(&engine.project.root).map_err(|e| {
+            anyhow!("[console.sso] client_secret: {e}\n  help: set it in the environment or a file named in cascade.toml, never in cascade.toml itself")
+        })?;
+        let settings = cascade_console::sso::SsoSettings {
+            issuer: sso.issuer.clone(),
+            client_id: sso.client_id.clone(),
+            client_secret: secret,
+            scopes: sso.scopes.clone(),
+            role_claim: sso.role_claim.clone(),
+            name_claim: sso.name_claim.clone(),
+            roles: sso.roles.clone(),
+            label: sso.label.clone(),
+        };
+        let sso =
+            cascade_console::sso::Sso::new(settings, &console_settings.base_url).map_err(|e| {
+                anyhow!(
+                    "{}: {e}",
+                    engine.project.root.join("cascade.toml").display()
+                )
+            })?;
+        console_settings.sso = Some(std::sync::Arc::new(sso));
+    }
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
     keep_channel_states(runner.store().clone(), runner.host().clone());

@@ -176,6 +176,7 @@ fn sign_in_body(
     name: &str,
     errors: &[(String, String)],
     notice: Option<&str>,
+    sso: Option<&str>,
 ) -> String {
     let error_for = |field: &str| html::field_error(errors, field);
     let described = |field: &str| {
@@ -190,7 +191,7 @@ fn sign_in_body(
          <form method=\"post\" action=\"/console/sign-in\" novalidate>\n{}\n\
          <div class=\"field\"><label for=\"name\">User name</label>\n{}<input id=\"name\" name=\"name\" type=\"text\" autocomplete=\"username\" spellcheck=\"false\" value=\"{}\"{}></div>\n\
          <div class=\"field\"><label for=\"password\">Password</label>\n{}<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\"{}></div>\n\
-         <button class=\"button\" type=\"submit\">Sign in</button>\n</form>\n\
+         <button class=\"button\" type=\"submit\">Sign in</button>\n</form>\n{}\
          <p>If you do not have an account, or have forgotten your password, ask your cascade administrator for a set-up link.</p>",
         notice
             .map(|n| format!(
@@ -205,7 +206,16 @@ fn sign_in_body(
         described("name"),
         error_for("password"),
         described("password"),
+        sso.map(|label| format!(
+            "<h2>Or use your organisation's account</h2>\n<p><a class=\"button button-secondary\" href=\"/console/sso\">{}</a></p>\n",
+            esc(label)
+        ))
+        .unwrap_or_default(),
     )
+}
+
+fn sso_label<S>(console: &Console<S>) -> Option<&str> {
+    console.settings.sso.as_ref().map(|s| s.label.as_str())
 }
 
 pub(crate) async fn sign_in_page<S: AllStores + Accounts>(
@@ -226,7 +236,7 @@ pub(crate) async fn sign_in_page<S: AllStores + Accounts>(
             StatusCode::OK,
             "Sign in",
             None,
-            &sign_in_body(&token, "", &[], notice),
+            &sign_in_body(&token, "", &[], notice, sso_label(&console)),
         ),
         &token,
         console.settings.secure,
@@ -254,7 +264,7 @@ pub(crate) async fn sign_in<S: AllStores + Accounts>(
                 status,
                 "Sign in",
                 None,
-                &sign_in_body(&token, &form.name, &errors, None),
+                &sign_in_body(&token, &form.name, &errors, None, sso_label(&console)),
             ),
             &token,
             secure,

@@ -33,6 +33,7 @@ mod home;
 mod people;
 mod reports;
 mod rollouts;
+pub mod sso;
 mod users;
 mod versions;
 
@@ -73,6 +74,9 @@ pub struct Settings {
     pub max_failures: u64,
     /// Every failed sign-in is answered only after this long.
     pub failure_delay: std::time::Duration,
+    /// Single sign-on through the partnership's identity provider, when
+    /// `[console.sso]` sets it up.
+    pub sso: Option<Arc<sso::Sso>>,
 }
 
 impl Settings {
@@ -88,6 +92,7 @@ impl Settings {
             failure_window: Duration::minutes(15),
             max_failures: 5,
             failure_delay: std::time::Duration::from_secs(1),
+            sso: None,
         }
     }
 }
@@ -141,6 +146,8 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
             "/console/setup/{token}",
             get(account::setup_page::<S>).post(account::setup::<S>),
         )
+        .route("/console/sso", get(sso::start::<S>))
+        .route("/console/sso/callback", get(sso::callback::<S>))
         .route("/console/sign-out", post(account::sign_out::<S>))
         .route("/console/account", get(account::account_page::<S>))
         .route(

@@ -56,6 +56,89 @@ pub struct ConsoleConfig {
     /// Whether an approver may approve an item they saved themselves.
     #[serde(default)]
     pub allow_self_approval: bool,
+    /// `[console.sso]`: sign-in through the partnership's identity
+    /// provider (OpenID Connect, e.g. Microsoft Entra ID) beside local
+    /// accounts.
+    #[serde(default)]
+    pub sso: Option<SsoConfig>,
+}
+
+/// `[console.sso]`: single sign-on with OpenID Connect. The provider sends
+/// people back to `<console base_url>/console/sso/callback`, which must be
+/// registered with it as a redirect URI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfig {
+    /// The provider's issuer, e.g.
+    /// `https://login.microsoftonline.com/<tenant id>/v2.0`; its discovery
+    /// document is read from `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The application (client) id registered with the provider.
+    pub client_id: String,
+    /// The client secret: `{ env = "..." }` or `{ file = "..." }`, never
+    /// in cascade.toml.
+    pub client_secret: cascade_model::secret::SecretSource,
+    /// Scopes asked for; `openid` is always asked for.
+    #[serde(default = "default_sso_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID token claim that holds the person's roles or groups: `roles`
+    /// (Entra app roles) or `groups`; a string or a list of strings.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// The claim whose value names the account, e.g. `preferred_username`
+    /// or `email`.
+    #[serde(default = "default_name_claim")]
+    pub name_claim: String,
+    /// Which value of `role_claim` gives which console role, e.g.
+    /// `"Cascade.Editor" = "editor"`. Someone with none of them is refused;
+    /// with several, the first in the order admin, editor, approver,
+    /// viewer, champion counts.
+    pub roles: std::collections::BTreeMap<String, String>,
+    /// The sign-in page's button, e.g. "Sign in with your council account".
+    #[serde(default = "default_sso_label")]
+    pub label: String,
+}
+
+/// The console's roles a `[console.sso] roles` value may name.
+const CONSOLE_ROLES: [&str; 5] = ["admin", "editor", "approver", "viewer", "champion"];
+
+/// What is wrong with `[console.sso]`, each with its fix.
+pub fn sso_problems(sso: &SsoConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !(sso.issuer.starts_with("https://") || sso.issuer.starts_with("http://")) {
+        problems.push(format!(
+            "[console.sso] issuer \"{}\" is not a URL\n  help: use the provider's issuer, e.g. https://login.microsoftonline.com/<tenant id>/v2.0",
+            sso.issuer
+        ));
+    }
+    if sso.roles.is_empty() {
+        problems.push("[console.sso] roles is empty, so nobody could sign in\n  help: map a value of the role claim to a role, e.g. \"Cascade.Editor\" = \"editor\"".to_owned());
+    }
+    for (value, role) in &sso.roles {
+        if !CONSOLE_ROLES.contains(&role.as_str()) {
+            problems.push(format!(
+                "[console.sso] roles: \"{value}\" = \"{role}\" is not a console role\n  help: use one of {}",
+                CONSOLE_ROLES.join(", ")
+            ));
+        }
+    }
+    problems
+}
+
+fn default_sso_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into()]
+}
+
+fn default_role_claim() -> String {
+    "roles".into()
+}
+
+fn default_name_claim() -> String {
+    "preferred_username".into()
+}
+
+fn default_sso_label() -> String {
+    "Sign in with your organisation's account".into()
 }
 
 impl Config {

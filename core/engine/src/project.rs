@@ -157,6 +157,14 @@ impl Project {
         if let Err(e) = self.ack_keys() {
             problems.push(e);
         }
+        if let Some(sso) = &self.config.console.sso {
+            let file = self.root.join(CONFIG_FILE);
+            problems.extend(
+                crate::config::sso_problems(sso)
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", file.display())),
+            );
+        }
         let renderer = match self.renderer() {
             Ok(r) => {
                 problems.extend(r.check().iter().map(ToString::to_string));

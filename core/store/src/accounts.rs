@@ -20,6 +20,13 @@ pub struct ConsoleUser {
     pub created_at: i64,
 }
 
+/// Why a single sign-on gets no account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsoRefusal {
+    /// An administrator disabled the account.
+    Disabled,
+}
+
 /// A session with its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleSession {
@@ -85,6 +92,21 @@ pub trait Accounts: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<ConsoleUser>, StoreError>> + Send;
+
+    /// The account a single sign-on by `subject` (the provider's issuer
+    /// and subject) signs in to, in one transaction: the account already
+    /// linked to `subject`; else an account named `name` not yet linked to
+    /// another subject, which it links; else a new account named `name`
+    /// (or, when that name is taken, `name` with the start of the subject's
+    /// hash). Its role becomes `role`. `Err(SsoRefusal::Disabled)` when the
+    /// account was disabled by an administrator.
+    fn sso_console_user(
+        &self,
+        subject: &str,
+        name: &str,
+        role: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Result<ConsoleUser, SsoRefusal>, StoreError>> + Send;
 
     fn console_users(&self) -> impl Future<Output = Result<Vec<ConsoleUser>, StoreError>> + Send;
 

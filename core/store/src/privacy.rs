@@ -627,6 +627,14 @@ pub const FIELDS: &[Field] = &[
     f("console_users", "setup_hash", Secret, "", CONSOLE),
     f(
         "console_users",
+        "sso_subject",
+        Personal,
+        "the account's identity at the partnership's sign-in provider",
+        CONSOLE,
+    ),
+    f("console_users", "disabled", NotPersonal, "", CONSOLE),
+    f(
+        "console_users",
         "setup_expires_at",
         NotPersonal,
         "",

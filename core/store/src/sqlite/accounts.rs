@@ -39,7 +39,7 @@ impl Accounts for SqliteStore {
         setup_expires_at: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE console_users SET setup_hash = ?, setup_expires_at = ? WHERE name = ?",
+            "UPDATE console_users SET setup_hash = ?, setup_expires_at = ?, disabled = 0 WHERE name = ?",
         )
         .bind(setup_hash)
         .bind(setup_expires_at)
@@ -85,6 +85,72 @@ impl Accounts for SqliteStore {
         Ok(())
     }
 
+    async fn sso_console_user(
+        &self,
+        subject: &str,
+        name: &str,
+        role: &str,
+        now: i64,
+    ) -> Result<Result<ConsoleUser, SsoRefusal>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let linked: Option<(i64, i64)> =
+            sqlx::query_as("SELECT id, disabled FROM console_users WHERE sso_subject = ?")
+                .bind(subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let named: Option<(i64, i64, Option<String>)> =
+            sqlx::query_as("SELECT id, disabled, sso_subject FROM console_users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = match (linked, named) {
+            (Some((_, disabled)), _) | (None, Some((_, disabled, None))) if disabled != 0 => {
+                return Ok(Err(SsoRefusal::Disabled));
+            }
+            (Some((id, _)), _) => id,
+            (None, Some((id, _, None))) => {
+                sqlx::query("UPDATE console_users SET sso_subject = ? WHERE id = ?")
+                    .bind(subject)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            (None, named) => {
+                use sha2::{Digest, Sha256};
+                let name = if named.is_some() {
+                    let hash = format!("{:x}", Sha256::digest(subject.as_bytes()));
+                    format!("{name} ({})", &hash[..8])
+                } else {
+                    name.to_owned()
+                };
+                sqlx::query_scalar(
+                    "INSERT INTO console_users (name, role, sso_subject, created_at)
+                     VALUES (?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&name)
+                .bind(role)
+                .bind(subject)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        sqlx::query("UPDATE console_users SET role = ? WHERE id = ?")
+            .bind(role)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let user: ConsoleUser = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(user))
+    }
+
     async fn console_user(&self, name: &str) -> Result<Option<ConsoleUser>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM console_users WHERE name = ?"
@@ -97,7 +163,8 @@ impl Accounts for SqliteStore {
     async fn disable_console_user(&self, name: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
-            "UPDATE console_users SET password_hash = NULL, setup_hash = NULL, setup_expires_at = NULL
+            "UPDATE console_users SET password_hash = NULL, setup_hash = NULL, setup_expires_at = NULL,
+                 disabled = 1
              WHERE name = ?",
         )
         .bind(name)
