@@ -335,6 +335,46 @@ async fn run() {
         results.push((name.to_string(), median(times), size.get(), first));
     }
 
+    // The home page once every rollout is past its deadline: it also asks,
+    // for each, which champions' teams have no team briefing recorded.
+    let later = started + Duration::days(40);
+    let late_cookie = editor_session(&store, later).await;
+    let late_router = cascade_console::router(Console::new(
+        store.clone(),
+        root.clone(),
+        Arc::new(move || later),
+        Settings::new("http://127.0.0.1", false),
+    ));
+    let late_home = || {
+        let request = Request::get("/console")
+            .header(header::COOKIE, late_cookie.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let router = late_router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "GET /console later");
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert!(String::from_utf8_lossy(&body).contains("Team briefings due"));
+            body.len()
+        }
+    };
+    let t = Instant::now();
+    let late_size = late_home().await;
+    let late_first = t.elapsed().as_secs_f64() * 1000.0;
+    let late_times = time(requests, || async {
+        std::hint::black_box(late_home().await);
+    })
+    .await;
+    results.push((
+        "home after every deadline (team briefings due)".to_owned(),
+        median(late_times),
+        late_size,
+        late_first,
+    ));
+
     // Baselines: what each page asks the store (and the content folder), alone.
     let calendar = Calendar::new(
         &project.config.partnership.time_zone,
