@@ -1097,6 +1097,105 @@ async fn single_sign_on_through_a_real_openid_provider_maps_roles_and_keeps_disa
 }
 
 #[tokio::test]
+async fn an_editor_writes_a_briefing_with_the_form_and_sees_each_problem_at_its_field() {
+    let site = Site::new(false).await;
+    let mut editor = site.signed_in("lee", Role::Editor).await;
+    let content = editor.page("/console/content").await;
+    assert!(content.contains("href=\"/console/content/new/briefing\""));
+    let form = editor.page("/console/content/new/briefing").await;
+    assert!(
+        form.contains("## 1. Background")
+            && form.contains("name=\"themes\" type=\"checkbox\" value=\"neglect\"")
+    );
+    let body = "## 1. Background\r\n\r\nThe boy (NHS number 943 476 5919) was not seen.\r\n\r\n## 2. Why it matters\r\n\r\nSeeing the child matters.\r\n\r\n## 3. Information\r\n\r\nFacts.\r\n\r\n## 4. What to do\r\n\r\nVisit.\r\n\r\n## 5. Questions\r\n\r\nWhat did you see?\r\n\r\n## 6. Resources\r\n\r\nThe toolkit.\r\n\r\n## 7. Reflection\r\n\r\nThink.\r\n";
+    let path = site.path("content/7mb-seeing-the-child-at-home.md");
+
+    // No theme: said at the themes; nothing written.
+    let response = editor
+        .submit(
+            "/console/content/new/briefing",
+            "/console/content/new/briefing",
+            &[
+                ("title", "Seeing the child at home"),
+                ("issued_by", "Northbridge"),
+                ("body", body),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<a href=\"#themes\">Choose at least one theme</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"Seeing the child at home\""),
+        "what was typed is kept"
+    );
+    assert!(!path.exists());
+
+    // A child's NHS number: the privacy guard's finding at the briefing.
+    let with_themes = [
+        ("title", "Seeing the child at home"),
+        ("issued_by", "Northbridge"),
+        ("themes", "neglect"),
+        ("themes", "voice-of-the-child"),
+        ("body", body),
+    ];
+    let response = editor
+        .submit(
+            "/console/content/new/briefing",
+            "/console/content/new/briefing",
+            &with_themes,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("href=\"#body\"") && html.contains("NHS number"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"body-error\""), "{html}");
+    assert!(!path.exists());
+
+    // Fixed: written as a draft that `cascade check` accepts.
+    let fixed = body.replace(
+        "The boy (NHS number 943 476 5919) was not seen.",
+        "Children were not seen at home.",
+    );
+    let mut fields = with_themes.to_vec();
+    fields[4] = ("body", &fixed);
+    let response = editor
+        .submit(
+            "/console/content/new/briefing",
+            "/console/content/new/briefing",
+            &fields,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[LOCATION],
+        "/console/content/7mb-seeing-the-child-at-home"
+    );
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        written.contains("status = \"draft\"")
+            && written.contains("themes = [\"neglect\", \"voice-of-the-child\"]"),
+        "{written}"
+    );
+    assert!(!written.contains('\r'));
+    let root = std::fs::canonicalize(site.dir.path()).unwrap();
+    assert!(Project::open(&root).unwrap().check().problems.is_empty());
+
+    // A viewer has no form and cannot post one.
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    assert_eq!(
+        viewer.get("/console/content/new/briefing").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
 async fn with_self_approval_allowed_an_editor_approves_their_own_item() {
     let site = Site::new(true).await;
     let text = std::fs::read_to_string(site.path(&format!("content/{ITEM}.md")))
@@ -2713,6 +2812,10 @@ mod browser {
                 "\nThe boy (NHS number 943 476 5919) lived at LS1 4AP.\n\n## 2.",
                 1,
             );
+            driver
+                .goto(&format!("{base}/console/content/new/briefing"))
+                .await;
+            driver.check("04a-briefing-form").await;
             driver.goto(&format!("{base}/console/content/new")).await;
             driver.check("04-new-item").await;
             driver.set("text", &bad).await;

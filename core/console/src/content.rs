@@ -57,7 +57,7 @@ pub(crate) async fn list<S: AllStores + Accounts>(
     let mut body = String::from("<h1>Content</h1>\n");
     if signed.role.edits() {
         body.push_str(
-            "<p><a class=\"button\" href=\"/console/content/new\">Write a new item</a></p>\n",
+            "<p><a class=\"button\" href=\"/console/content/new/briefing\">Write a 7-minute briefing</a> <a class=\"button button-secondary\" href=\"/console/content/new\">Write any item as a whole file</a></p>\n",
         );
     }
     if !errors.is_empty() {
@@ -470,31 +470,41 @@ pub(crate) async fn create<S: AllStores + Accounts>(
             ),
         )
     };
+    match create_checked(&console, &signed, &project, &text).await {
+        Ok(response) => response,
+        Err(problems) => again(problems),
+    }
+}
+
+/// Checks a new item's whole text as `cascade check` would at the file it
+/// will be, and writes and records it; every problem otherwise.
+pub(crate) async fn create_checked<S: AllStores + Accounts>(
+    console: &Console<S>,
+    signed: &Signed,
+    project: &Project,
+    text: &str,
+) -> Result<Response, Vec<String>> {
     // Parse once under a stand-in name to learn the id, then check the
     // file where it will be written.
     let stand_in = project
         .content_dir()
-        .join(format!("{}.md", written_id(&text).unwrap_or("new-item")));
-    let id = match cascade_model::content::parse_item(&stand_in, &text, &project.taxonomy) {
-        Ok(item) => item.id,
-        Err(errors) => return again(errors.iter().map(ToString::to_string).collect()),
-    };
+        .join(format!("{}.md", written_id(text).unwrap_or("new-item")));
+    let id = cascade_model::content::parse_item(&stand_in, text, &project.taxonomy)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?
+        .id;
     if !safe_id(&id) {
-        return again(vec![format!(
+        return Err(vec![format!(
             "the id \"{id}\" cannot be a file name\n  help: use lower-case letters, digits and hyphens"
         )]);
     }
     let path = project.content_dir().join(format!("{id}.md"));
-    if path.exists() || find(&project, &id).is_some() {
-        return again(vec![format!(
+    if path.exists() || find(project, &id).is_some() {
+        return Err(vec![format!(
             "an item with the id \"{id}\" already exists\n  help: give the new item its own id, or edit the existing one"
         )]);
     }
-    let loaded = match project.check_item(&path, &text) {
-        Ok(l) => l,
-        Err(problems) => return again(problems),
-    };
-    saved(&console, &signed, &loaded, None, "item.create").await
+    let loaded = project.check_item(&path, text)?;
+    Ok(saved(console, signed, &loaded, None, "item.create").await)
 }
 
 pub(crate) async fn save<S: AllStores + Accounts>(

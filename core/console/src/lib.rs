@@ -25,6 +25,7 @@ mod session;
 
 mod account;
 mod audit;
+mod briefing_form;
 mod champion;
 mod content;
 mod directory;
@@ -158,6 +159,10 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         .route(
             "/console/content/new",
             get(content::new_page::<S>).post(content::create::<S>),
+        )
+        .route(
+            "/console/content/new/briefing",
+            get(briefing_form::new_page::<S>).post(briefing_form::create::<S>),
         )
         .route("/console/content/{id}", get(content::item::<S>))
         .route(
