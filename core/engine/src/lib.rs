@@ -29,3 +29,4 @@ pub mod report;
 pub mod respond;
 pub mod retention;
 pub mod server_config;
+pub mod serve_lock;
