@@ -302,6 +302,75 @@ fn a_channel_that_never_answers_holds_up_neither_other_rollouts_nor_shutdown() {
     );
 }
 
+/// Claims are fair per channel (issue 21's fault soak: Telegram waited
+/// behind a faulty SMTP server). Three channels that never answer hold 50
+/// sends each: less than half a batch (128) apiece, but 150 together,
+/// which stopped every claim while claims were one batch for all
+/// channels. A rollout started later on the file channel is sent at once.
+#[test]
+fn several_slow_channels_together_never_hold_back_another_channels_rows() {
+    let mut channels = format!(
+        "[plugins]\ndirs = [\"PLUGINS\"]\nsend_timeout_seconds = 600\n{}",
+        support::OUTBOX
+    );
+    for name in ["stuck", "stuck-b", "stuck-c"] {
+        channels.push_str(&format!(
+            "\n[[channels]]\nname = \"{name}\"\nplugin = \"test-hang\"\nidentity = \"email\"\nformats = [\"email-text\"]\n"
+        ));
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        plugin_library("cascade-testplugin-hang"),
+        plugins
+            .path()
+            .join(format!("{DLL_PREFIX}cascade_plugin_hang{DLL_SUFFIX}")),
+    )
+    .unwrap();
+    let dir = support::project(&channels.replace("PLUGINS", &plugins.path().display().to_string()));
+    for (name, item) in [
+        ("stuck", "7mb-neglect-seeing-the-child"),
+        ("stuck-b", "7mb-cce-county-lines"),
+        ("stuck-c", "lcspr-child-b-2026"),
+    ] {
+        let file = rollout_of(dir.path(), name, name, item);
+        succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    }
+    let log = dir.path().join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = serve(
+        dir.path(),
+        &[],
+        Stdio::from(file.try_clone().unwrap()),
+        Stdio::from(file),
+    );
+    wait_until(Duration::from_secs(60), "the stuck sends claimed", || {
+        ["stuck", "stuck-b", "stuck-c"]
+            .iter()
+            .all(|name| status_counts(dir.path(), name, name)[1] == PEOPLE as u64)
+    });
+
+    let file = rollout_of(dir.path(), "later", "outbox", "7mb-safer-sleep");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let started = Instant::now();
+    let sent = (|| {
+        while started.elapsed() < Duration::from_secs(30) {
+            if delivered(dir.path()) == PEOPLE {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        sent,
+        "the later rollout on the file channel: {} of {PEOPLE} sent within 30 s while three other channels hung\n{}",
+        delivered(dir.path()),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
 /// `--until-idle` stops once nothing is left to send now: messages
 /// waiting to be retried later do not keep it running.
 #[test]
