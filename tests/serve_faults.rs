@@ -417,12 +417,18 @@ fn a_second_serve_is_refused_and_a_restart_after_a_kill_sends_the_killed_ones_ro
         PEOPLE as u64,
         "the running serve's claims are left alone"
     );
-    assert!(first.try_wait().unwrap().is_none(), "the first serve runs on");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first serve runs on"
+    );
 
     // SIGKILL: its 50 claims stay leased for 600 s unless taken back.
     first.kill().unwrap();
     first.wait().unwrap();
-    assert_eq!(status_counts(dir.path(), "stuck", "stuck")[1], PEOPLE as u64);
+    assert_eq!(
+        status_counts(dir.path(), "stuck", "stuck")[1],
+        PEOPLE as u64
+    );
     // The channel answers now (the file plugin under the same name).
     let config = dir.path().join("cascade.toml");
     let toml = std::fs::read_to_string(&config).unwrap();
@@ -465,7 +471,10 @@ fn a_second_serve_is_refused_and_a_restart_after_a_kill_sends_the_killed_ones_ro
         })
         .count();
     assert_eq!(files, PEOPLE);
-    println!("restart sent the killed serve's rows in {:?}", started.elapsed());
+    println!(
+        "restart sent the killed serve's rows in {:?}",
+        started.elapsed()
+    );
 }
 
 /// `--until-idle` stops once nothing is left to send now: messages

@@ -687,12 +687,16 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
     for (id, state, email) in &file_rows {
         match (state.as_str(), written.contains(id)) {
             ("sent", true) | ("dead", false) => {}
-            ("sent", false) => file_problems.push(format!("outbox row {id} recorded sent but no file")),
+            ("sent", false) => {
+                file_problems.push(format!("outbox row {id} recorded sent but no file"))
+            }
             // Written, then (before the store heard, a kill between) the
             // email channel found the address refused for good: the
             // retry after the kill had no address left to write to.
             ("dead", true) if email.starts_with("reject-") => file_justified += 1,
-            (state, true) => file_problems.push(format!("outbox row {id} is {state} but its file was written")),
+            (state, true) => file_problems.push(format!(
+                "outbox row {id} is {state} but its file was written"
+            )),
             (state, false) => file_problems.push(format!("outbox row {id} is still {state}")),
         }
     }
@@ -705,7 +709,10 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
     }
     failures.extend(file_problems.iter().take(5).cloned());
     if file_problems.len() > 5 {
-        failures.push(format!("... {} file channel problems in all", file_problems.len()));
+        failures.push(format!(
+            "... {} file channel problems in all",
+            file_problems.len()
+        ));
     }
     let mut mails: HashMap<String, usize> = HashMap::new();
     let mut email_faults = 0;

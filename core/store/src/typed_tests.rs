@@ -147,7 +147,9 @@ async fn a_claim_by_channel_takes_each_channels_share_however_old_the_others_row
     let claimed = store.claim_by_channel(claim).await.unwrap();
     assert_eq!(
         channels_of(&claimed),
-        ["email", "email", "email", "telegram", "telegram", "telegram"]
+        [
+            "email", "email", "email", "telegram", "telegram", "telegram"
+        ]
     );
     // Each channel's oldest rows first.
     let mut numbers: Vec<(&str, u32)> = claimed

@@ -218,17 +218,15 @@ impl Outbox for SqliteStore {
         // subquery over the claimable rows of that channel alone (the
         // `outbox_claimable_by_channel` index, in due order), the channels
         // not named one more.
-        let parts = claim.shares.iter().filter(|(_, n)| *n > 0).count()
-            + usize::from(claim.others > 0);
+        let parts =
+            claim.shares.iter().filter(|(_, n)| *n > 0).count() + usize::from(claim.others > 0);
         if parts == 0 {
             return Ok(Vec::new());
         }
-        let named =
-            serde_json::to_string(&claim.shares.iter().map(|(c, _)| c).collect::<Vec<_>>())
-                .expect("a list of names serialises");
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE outbox SET state = 'leased', lease_until = ",
-        );
+        let named = serde_json::to_string(&claim.shares.iter().map(|(c, _)| c).collect::<Vec<_>>())
+            .expect("a list of names serialises");
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE outbox SET state = 'leased', lease_until = ");
         query
             .push_bind(claim.now.saturating_add(claim.lease_ms))
             .push(", lease_owner = ")
