@@ -3,7 +3,10 @@
 //! started again. A small fake Bot API plays Telegram as documented: in
 //! long-polling mode an update stays in getUpdates until an offset past it
 //! confirms it; in webhook mode an update is posted again until the webhook
-//! answers 200. In the end every press has been handled exactly once: each
+//! answers 200. In webhook mode each kill lands the moment serve has
+//! answered a post 200, so an update answered before it was stored would
+//! be lost (Telegram never sends it again). In the end every press has
+//! been handled exactly once: each
 //! comes from an account nobody linked, so each is refused and counted,
 //! and the count equals the presses made (none lost, none repeated).
 //!
@@ -24,6 +27,7 @@ use std::collections::VecDeque;
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -117,8 +121,10 @@ async fn bot_api(
 }
 
 /// Posts pending updates to `url` one by one, as Telegram does: an update
-/// is dropped only once the webhook answered 200.
-async fn post_updates(fake: Fake, url: String) {
+/// is dropped only once the webhook answered 200. When `kill_on_200` holds
+/// a process id, that process gets SIGKILL as soon as a post is answered
+/// 200: the moment an update answered but not yet stored would be lost.
+async fn post_updates(fake: Fake, url: String, kill_on_200: Arc<AtomicU32>) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -137,6 +143,15 @@ async fn post_updates(fake: Fake, url: String) {
             .await
             .map(|r| r.status().as_u16());
         let taken = answered.is_ok_and(|status| status == 200);
+        if taken {
+            let pid = kill_on_200.swap(0, Ordering::SeqCst);
+            if pid != 0 {
+                // SAFETY: signalling the test's own child by its pid.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+        }
         {
             let mut state = fake.lock().unwrap();
             if taken {
@@ -186,6 +201,31 @@ fn kill(mut child: Child) {
         Some(9),
         "{status}"
     );
+}
+
+/// Waits for the SIGKILL `post_updates` sends on the next 200.
+async fn killed(mut child: Child, kill_on_200: &AtomicU32, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(9),
+                "{status}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            return;
+        }
+        if Instant::now() > deadline {
+            kill_on_200.store(0, Ordering::SeqCst);
+            kill(child);
+            panic!(
+                "no webhook post was answered 200 within 60 s:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn presses_survive_kills(webhook: bool) {
@@ -248,13 +288,17 @@ config = {{ {mode}api_url = "{api_url}", messages_per_second = 1000, chat_messag
     let project = support::project(&channels);
     std::fs::write(project.path().join("telegram-token"), format!("{TOKEN}\n")).unwrap();
     std::fs::write(project.path().join("telegram-webhook-secret"), SECRET).unwrap();
+    let kill_on_200 = Arc::new(AtomicU32::new(0));
     if webhook {
         tokio::spawn(post_updates(
             fake.clone(),
             format!("http://{listen}/webhooks/telegram"),
+            kill_on_200.clone(),
         ));
     }
-    // People press while serve runs, dies and starts again.
+    // People press while serve runs, dies and starts again; in webhook mode
+    // one more press before each kill, so a post is answered to kill on.
+    let presses = PRESSES + if webhook { KILLS as u64 } else { 0 };
     let pressing = {
         let fake = fake.clone();
         tokio::spawn(async move {
@@ -280,7 +324,17 @@ config = {{ {mode}api_url = "{api_url}", messages_per_second = 1000, chat_messag
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.between(50, 700))).await;
-        kill(child);
+        if webhook {
+            // Killed as the next post is answered 200.
+            kill_on_200.store(child.id(), Ordering::SeqCst);
+            fake.lock()
+                .unwrap()
+                .pending
+                .push_back(press(PRESSES + run as u64));
+            killed(child, &kill_on_200, &log).await;
+        } else {
+            kill(child);
+        }
     }
     pressing.await.unwrap();
 
@@ -303,7 +357,7 @@ config = {{ {mode}api_url = "{api_url}", messages_per_second = 1000, chat_messag
             .map(|r| r.count)
             .sum();
         let waiting = fake.lock().unwrap().pending.len();
-        if counted >= PRESSES as i64
+        if counted >= presses as i64
             && waiting == 0
             && store.inbox_pending().await.unwrap().is_empty()
         {
@@ -320,7 +374,7 @@ config = {{ {mode}api_url = "{api_url}", messages_per_second = 1000, chat_messag
         }
         assert!(
             Instant::now() < deadline,
-            "after 90 s {counted} of {PRESSES} presses handled, {waiting} not yet taken by serve:\n{}",
+            "after 90 s {counted} of {presses} presses handled, {waiting} not yet taken by serve:\n{}",
             std::fs::read_to_string(&last).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -331,11 +385,11 @@ config = {{ {mode}api_url = "{api_url}", messages_per_second = 1000, chat_messag
         (state.delivered, state.refused)
     };
     println!(
-        "{PRESSES} presses, {KILLS} kills: {counted} handled; webhook posts answered 200: {delivered}, not: {refused}"
+        "{presses} presses, {KILLS} kills: {counted} handled; webhook posts answered 200: {delivered}, not: {refused}"
     );
-    assert_eq!(counted, PRESSES as i64, "each press handled exactly once");
+    assert_eq!(counted, presses as i64, "each press handled exactly once");
     if webhook {
-        assert_eq!(delivered, PRESSES, "each update answered 200 once");
+        assert_eq!(delivered, presses, "each update answered 200 once");
     }
 }
 

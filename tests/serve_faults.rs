@@ -302,6 +302,181 @@ fn a_channel_that_never_answers_holds_up_neither_other_rollouts_nor_shutdown() {
     );
 }
 
+/// Claims are fair per channel (issue 21's fault soak: Telegram waited
+/// behind a faulty SMTP server). Three channels that never answer hold 50
+/// sends each: less than half a batch (128) apiece, but 150 together,
+/// which stopped every claim while claims were one batch for all
+/// channels. A rollout started later on the file channel is sent at once.
+#[test]
+fn several_slow_channels_together_never_hold_back_another_channels_rows() {
+    let mut channels = format!(
+        "[plugins]\ndirs = [\"PLUGINS\"]\nsend_timeout_seconds = 600\n{}",
+        support::OUTBOX
+    );
+    for name in ["stuck", "stuck-b", "stuck-c"] {
+        channels.push_str(&format!(
+            "\n[[channels]]\nname = \"{name}\"\nplugin = \"test-hang\"\nidentity = \"email\"\nformats = [\"email-text\"]\n"
+        ));
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        plugin_library("cascade-testplugin-hang"),
+        plugins
+            .path()
+            .join(format!("{DLL_PREFIX}cascade_plugin_hang{DLL_SUFFIX}")),
+    )
+    .unwrap();
+    let dir = support::project(&channels.replace("PLUGINS", &plugins.path().display().to_string()));
+    for (name, item) in [
+        ("stuck", "7mb-neglect-seeing-the-child"),
+        ("stuck-b", "7mb-cce-county-lines"),
+        ("stuck-c", "lcspr-child-b-2026"),
+    ] {
+        let file = rollout_of(dir.path(), name, name, item);
+        succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    }
+    let log = dir.path().join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = serve(
+        dir.path(),
+        &[],
+        Stdio::from(file.try_clone().unwrap()),
+        Stdio::from(file),
+    );
+    wait_until(Duration::from_secs(60), "the stuck sends claimed", || {
+        ["stuck", "stuck-b", "stuck-c"]
+            .iter()
+            .all(|name| status_counts(dir.path(), name, name)[1] == PEOPLE as u64)
+    });
+
+    let file = rollout_of(dir.path(), "later", "outbox", "7mb-safer-sleep");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let started = Instant::now();
+    let sent = (|| {
+        while started.elapsed() < Duration::from_secs(30) {
+            if delivered(dir.path()) == PEOPLE {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        sent,
+        "the later rollout on the file channel: {} of {PEOPLE} sent within 30 s while three other channels hung\n{}",
+        delivered(dir.path()),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+/// One `cascade serve` per project, and a restart after a SIGKILL sends
+/// what the killed one had claimed at once (issue 21: the leased rows used
+/// to wait for the whole lease). A second serve while the first runs is
+/// refused, naming the lock and the fix, and takes none of its rows; once
+/// the first is killed, a new serve takes its leases back at start and
+/// finishes long before the 600 s lease would have run out.
+#[test]
+fn a_second_serve_is_refused_and_a_restart_after_a_kill_sends_the_killed_ones_rows_at_once() {
+    let dir = project(Some(600));
+    let file = rollout(dir.path(), "stuck", "stuck");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let log = dir.path().join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let lease = ["--lease-seconds", "600"];
+    let mut first = serve(
+        dir.path(),
+        &lease,
+        Stdio::from(file.try_clone().unwrap()),
+        Stdio::from(file),
+    );
+    wait_until(Duration::from_secs(60), "the stuck sends claimed", || {
+        status_counts(dir.path(), "stuck", "stuck")[1] == PEOPLE as u64
+    });
+
+    let mut second = serve(dir.path(), &lease, Stdio::null(), Stdio::piped());
+    let status = wait(&mut second, Duration::from_secs(60), "a second serve");
+    let mut refusal = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut refusal)
+        .unwrap();
+    assert!(!status.success(), "{status}: {refusal}");
+    assert!(
+        refusal.contains("another cascade serve is already running")
+            && refusal.contains(".serve-lock")
+            && refusal.contains(&format!("process {}", first.id()))
+            && refusal.contains("help: stop the other one first"),
+        "{refusal}"
+    );
+    assert_eq!(
+        status_counts(dir.path(), "stuck", "stuck")[1],
+        PEOPLE as u64,
+        "the running serve's claims are left alone"
+    );
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first serve runs on"
+    );
+
+    // SIGKILL: its 50 claims stay leased for 600 s unless taken back.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(
+        status_counts(dir.path(), "stuck", "stuck")[1],
+        PEOPLE as u64
+    );
+    // The channel answers now (the file plugin under the same name).
+    let config = dir.path().join("cascade.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    let answering = toml.replace(
+        "name = \"stuck\"\nplugin = \"test-hang\"\n",
+        "name = \"stuck\"\nplugin = \"file\"\nconfig = { dir = \"stuck-out\" }\n",
+    );
+    assert_ne!(answering, toml);
+    std::fs::write(&config, answering).unwrap();
+    let log = dir.path().join("restart.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let started = Instant::now();
+    let mut restart = serve(
+        dir.path(),
+        &["--lease-seconds", "600", "--until-idle"],
+        Stdio::from(file.try_clone().unwrap()),
+        Stdio::from(file),
+    );
+    let status = wait(
+        &mut restart,
+        Duration::from_secs(90),
+        "the restart (the killed serve's rows waiting for their lease?)",
+    );
+    let restart_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{status}:\n{restart_log}");
+    assert!(
+        restart_log.contains("took back the messages an earlier serve had claimed"),
+        "{restart_log}"
+    );
+    let [due, sending, sent, retrying, dead] = status_counts(dir.path(), "stuck", "stuck");
+    assert_eq!(
+        (due, sending, sent, retrying, dead),
+        (0, 0, PEOPLE as u64, 0, 0)
+    );
+    let files = std::fs::read_dir(dir.path().join("stuck-out"))
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count();
+    assert_eq!(files, PEOPLE);
+    println!(
+        "restart sent the killed serve's rows in {:?}",
+        started.elapsed()
+    );
+}
+
 /// `--until-idle` stops once nothing is left to send now: messages
 /// waiting to be retried later do not keep it running.
 #[test]

@@ -1122,6 +1122,10 @@ async fn serve(
     crate::output::outlive_readers();
     let metrics = crate::metrics::recorder();
     let project = enter(project)?;
+    // One serve per store, held until this process ends (however it ends),
+    // taken before any channel starts.
+    let serving = cascade_engine::serve_lock::ServeLock::take(&project.store_path())
+        .map_err(|p| anyhow!("{p}"))?;
     let engine = Engine::open_serving(project)
         .await
         .map_err(|p| anyhow!("{p}"))?;
@@ -1201,6 +1205,18 @@ async fn serve(
     }
     // The channels start before the server, which hands their webhooks on.
     let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
+    // No other serve is alive: what a killed one had leased is sent now,
+    // not when its lease runs out.
+    let taken_back = runner
+        .take_back_leases(&serving, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow!("{p}"))?;
+    if taken_back > 0 {
+        tracing::info!(
+            rows = taken_back,
+            "took back the messages an earlier serve had claimed but not recorded (it stopped mid-send); they are sent now"
+        );
+    }
     keep_channel_states(runner.store().clone(), runner.host().clone());
     crate::gdpr::apply_retention_daily(retention, runner.store().clone()).await;
     if let Some(listener) = listener {

@@ -870,6 +870,20 @@ impl<S: AllStores> Runner<S> {
         Ok(schedule_due(&*self.store, &self.rollouts, &self.world, now).await?)
     }
 
+    /// Takes back at once the rows leased by dispatchers that are no longer
+    /// alive: with the project's serve lock held, that is every owner but
+    /// this runner's own (a serve killed mid-send left them leased). They
+    /// are claimed again by this runner's next round instead of when their
+    /// lease runs out. Returns the rows taken back.
+    pub async fn take_back_leases(
+        &self,
+        _held: &crate::serve_lock::ServeLock,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Problems> {
+        let owner = self.dispatcher.owner().to_owned();
+        Ok(self.store.take_back_leases(millis(now), &[owner]).await?)
+    }
+
     /// Sends one batch of due rows; returns the rows claimed.
     pub async fn dispatch(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
         Ok(self.dispatcher.dispatch_once(now).await?)

@@ -28,4 +28,5 @@ pub mod project;
 pub mod report;
 pub mod respond;
 pub mod retention;
+pub mod serve_lock;
 pub mod server_config;

@@ -116,6 +116,25 @@ pub struct ClaimedDelivery {
     pub attempts: u32,
 }
 
+/// A claim of due rows fair per channel ([`Outbox::claim_by_channel`]):
+/// each named channel gets up to its own share, in due order within the
+/// channel, so a slow channel's old rows never take another's place.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelClaim<'a> {
+    pub now: i64,
+    pub lease_ms: i64,
+    /// Who takes the lease: a dispatcher's id (see
+    /// [`Outbox::take_back_leases`]).
+    pub owner: &'a str,
+    /// Each channel instance named and the most of its rows to claim; a
+    /// share of 0 leaves the channel's rows alone (busy, at its quota, or
+    /// not running).
+    pub shares: &'a [(String, u32)],
+    /// The most rows to claim of channels not named in `shares` (a channel
+    /// no longer configured: its rows are dead-lettered with the reason).
+    pub others: u32,
+}
+
 /// Where an outbox row is in its life, as the `state` column holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(type_name = "TEXT", rename_all = "lowercase")]
@@ -279,6 +298,25 @@ pub trait Outbox: Send + Sync {
         lease_ms: i64,
         skip: &[String],
     ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, StoreError>> + Send;
+
+    /// Claims due rows (or rows whose lease expired) of active rollouts,
+    /// each channel's share in due order within the channel, under a lease
+    /// in `claim.owner`'s name; see [`ChannelClaim`].
+    fn claim_by_channel(
+        &self,
+        claim: ChannelClaim<'_>,
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, StoreError>> + Send;
+
+    /// Ends now the leases of every row leased by an owner not in `alive`
+    /// (or by no owner), so they are claimed again at once rather than when
+    /// their lease runs out. For a dispatcher that knows which owners are
+    /// alive: `cascade serve` holding the project's serve lock knows no
+    /// other serve is. Returns the rows taken back.
+    fn take_back_leases(
+        &self,
+        now: i64,
+        alive: &[String],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Whether a rollout may send now (it is active).
     fn may_send(&self, rollout_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;

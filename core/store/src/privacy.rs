@@ -365,6 +365,7 @@ pub const FIELDS: &[Field] = &[
     f("outbox", "attempts", Personal, "attempts", CASCADE),
     f("outbox", "due_at", Personal, "when due", CASCADE),
     f("outbox", "lease_until", NotPersonal, "", CASCADE),
+    f("outbox", "lease_owner", NotPersonal, "", CASCADE),
     f(
         "outbox",
         "provider_id",

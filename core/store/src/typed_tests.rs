@@ -98,6 +98,157 @@ async fn a_claim_leaves_the_rows_of_busy_channels_and_takes_the_others() {
     );
 }
 
+/// `n` reminders of `p-1` on `channel`, due at `due_at` + their number.
+fn queued_on(channel: &str, first: u32, n: u32, due_at: i64) -> Vec<NewDelivery> {
+    (first..first + n)
+        .map(|k| NewDelivery {
+            channel: channel.to_owned(),
+            due_at: due_at + i64::from(k),
+            ..delivery(StepKind::Reminder, k)
+        })
+        .collect()
+}
+
+fn channels_of(claimed: &[ClaimedDelivery]) -> Vec<&str> {
+    let mut channels: Vec<&str> = claimed.iter().map(|c| c.channel.as_str()).collect();
+    channels.sort();
+    channels
+}
+
+#[tokio::test]
+async fn a_claim_by_channel_takes_each_channels_share_however_old_the_others_rows_are() {
+    let store = store_with_a_rollout().await;
+    // Email's rows are all older than Telegram's: a claim in due order
+    // alone would take only email.
+    store
+        .materialise(&queued_on("email", 1, 20, 100), &[], 1_000)
+        .await
+        .unwrap();
+    store
+        .materialise(&queued_on("telegram", 21, 5, 500), &[], 1_000)
+        .await
+        .unwrap();
+    store
+        .materialise(&queued_on("retired", 26, 2, 0), &[], 1_000)
+        .await
+        .unwrap();
+    let shares = [
+        ("email".to_owned(), 3),
+        ("telegram".to_owned(), 3),
+        ("stuck".to_owned(), 0),
+    ];
+    let claim = ChannelClaim {
+        now: 1_000,
+        lease_ms: 60_000,
+        owner: "d-1",
+        shares: &shares,
+        others: 0,
+    };
+    let claimed = store.claim_by_channel(claim).await.unwrap();
+    assert_eq!(
+        channels_of(&claimed),
+        [
+            "email", "email", "email", "telegram", "telegram", "telegram"
+        ]
+    );
+    // Each channel's oldest rows first.
+    let mut numbers: Vec<(&str, u32)> = claimed
+        .iter()
+        .map(|c| (c.channel.as_str(), c.step_number))
+        .collect();
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        [
+            ("email", 1),
+            ("email", 2),
+            ("email", 3),
+            ("telegram", 21),
+            ("telegram", 22),
+            ("telegram", 23)
+        ]
+    );
+    // A share of 0 leaves a channel alone; the rows of channels not named
+    // (no longer configured) come as `others`.
+    let shares = [("email".to_owned(), 0), ("telegram".to_owned(), 10)];
+    let claimed = store
+        .claim_by_channel(ChannelClaim {
+            shares: &shares,
+            others: 10,
+            ..claim
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        channels_of(&claimed),
+        ["retired", "retired", "telegram", "telegram"]
+    );
+    // Nothing asked, nothing claimed.
+    let claimed = store
+        .claim_by_channel(ChannelClaim {
+            shares: &[],
+            others: 0,
+            ..claim
+        })
+        .await
+        .unwrap();
+    assert!(claimed.is_empty());
+}
+
+#[tokio::test]
+async fn leases_of_owners_not_alive_are_taken_back_at_once_and_a_live_owners_are_kept() {
+    let store = store_with_a_rollout().await;
+    store
+        .materialise(&queued_on("email", 1, 6, 100), &[], 1_000)
+        .await
+        .unwrap();
+    let claim = |owner, n, now| {
+        let shares = vec![("email".to_owned(), n)];
+        let store = &store;
+        async move {
+            store
+                .claim_by_channel(ChannelClaim {
+                    now,
+                    lease_ms: 120_000,
+                    owner,
+                    shares: &shares,
+                    others: 0,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let dead = claim("d-killed", 2, 1_000).await;
+    let live = claim("d-alive", 2, 1_000).await;
+    // Leased before owners were recorded: no owner, so not alive.
+    let ownerless = store.claim(1_000, 1, 120_000, &[]).await.unwrap();
+    assert_eq!((dead.len(), live.len(), ownerless.len()), (2, 2, 1));
+    // Within the lease nothing leased is claimed again.
+    assert_eq!(claim("d-new", 10, 1_500).await.len(), 1);
+
+    let taken = store
+        .take_back_leases(2_000, &["d-new".to_owned(), "d-alive".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(taken, 3);
+    let again = claim("d-new", 10, 2_000).await;
+    let mut ids: Vec<i64> = again.iter().map(|c| c.id).collect();
+    ids.sort();
+    let mut expected: Vec<i64> = dead.iter().chain(&ownerless).map(|c| c.id).collect();
+    expected.sort();
+    // Only the taken-back rows: the live owner's stay leased to it, and
+    // the new owner's own are not its to take back.
+    assert_eq!(ids, expected);
+    assert!(again.iter().all(|c| c.attempts == 2), "{again:?}");
+    assert_eq!(
+        store
+            .take_back_leases(3_000, &["d-new".to_owned(), "d-alive".to_owned()])
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 #[tokio::test]
 async fn every_step_kind_is_stored_as_its_old_text_and_read_back_the_same() {
     let store = store_with_a_rollout().await;

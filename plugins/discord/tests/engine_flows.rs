@@ -2,7 +2,8 @@
 //! fake Discord: a practitioner links their account with `/link`, gets the
 //! item as a DM with buttons, acknowledges and sees the message change; a
 //! champion confirms a cascade through the modal; a press from a Discord
-//! account not linked to the delivery's recipient records nothing.
+//! account not linked to the delivery's recipient records nothing; a press
+//! the host cannot record is answered "please try again", privately.
 
 mod support;
 
@@ -260,6 +261,104 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
         ("mash".into(), "2026-03-26".into(), 14, "discord".into())
     );
     assert_eq!(fake.state().refusals, []);
+}
+
+/// When the host cannot record a press (its store refuses the write), the
+/// bot tells the person, privately, to try again rather than answering as
+/// if it were recorded: Discord never sends an interaction twice. Nothing
+/// of that press is recorded then or later; the person's next press is
+/// recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_the_host_cannot_record_is_answered_please_try_again_and_recorded_once_when_pressed_again()
+ {
+    let fake = FakeDiscord::start().await;
+    let dir = project(&fake).await;
+    let runner = runner(dir.path()).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
+    link(&fake, &runner, AMARA, "p-amara-okafor").await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let channel = fake.dm_channel_of(AMARA).expect("a DM was opened to Amara");
+    let posts = fake.requests_to(&format!("POST /api/v10/channels/{channel}/messages"));
+    let ack_id = posts.last().unwrap().body["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = fake
+        .state()
+        .messages
+        .iter()
+        .rev()
+        .find(|(_, m)| m["channel_id"] == channel.as_str())
+        .map(|(id, _)| id.clone())
+        .unwrap();
+
+    // The store refuses every inbound write, as a full disk would.
+    runner
+        .store()
+        .execute_sql(
+            "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+            &[],
+        )
+        .await
+        .unwrap();
+    let press = fake.press_button(AMARA, &message, &ack_id);
+    let answer = fake
+        .wait_for("the answer to the press", |s| {
+            s.requests
+                .iter()
+                .find(|r| r.path.contains(&format!("/interactions/{press}/")))
+                .cloned()
+        })
+        .await;
+    assert_eq!(
+        answer.body["type"], 4,
+        "a message, not a deferral: {:?}",
+        answer.body
+    );
+    let told = answer.body["data"]["content"].as_str().unwrap();
+    assert!(
+        told.contains("could not be recorded") && told.contains("try again"),
+        "{told}"
+    );
+    assert_eq!(answer.body["data"]["flags"], 64, "only she sees it");
+    // Nothing reaches the engine, now or later.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        runner.handle_inbound(at(0)).await.unwrap(),
+        [],
+        "the refused press is not handled"
+    );
+    assert_eq!(acknowledgements_of(&runner, "p-amara-okafor").await, 0);
+    assert_eq!(
+        fake.message(&message)["content"],
+        "",
+        "her message does not say acknowledged"
+    );
+
+    // The store takes writes again; she presses again, as she was told.
+    runner
+        .store()
+        .execute_sql("DROP TRIGGER refuse_inbox", &[])
+        .await
+        .unwrap();
+    fake.press_button(AMARA, &message, &ack_id);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Acknowledged {
+            person_id: "p-amara-okafor".to_owned(),
+            first: true
+        }
+    );
+    fake.wait_for("the status on her message", |s| {
+        (s.messages[&message]["content"] == "Acknowledged on 27 March 2026").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(runner.handle_inbound(at(60)).await.unwrap(), []);
+    assert_eq!(acknowledgements_of(&runner, "p-amara-okafor").await, 1);
+    assert_eq!(acknowledgements(runner.store().as_ref()).await, 1);
 }
 
 // ---- A post in a team's channel with a live count ------------------------

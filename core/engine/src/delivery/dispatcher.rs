@@ -7,9 +7,11 @@
 use super::{Composer, DeliveryError, Quota, Rollouts, World, millis};
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_plugin_host::{PluginError, PluginHost};
-use cascade_store::{ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Store};
+use cascade_store::{
+    ChannelClaim, ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Store,
+};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -51,9 +53,9 @@ impl Default for DispatchSettings {
 impl DispatchSettings {
     /// The most rows of one channel claimed and not yet recorded at any
     /// moment, so the most sends a crash can repeat on it:
-    /// [`Dispatcher::dispatch_for`] claims a batch while less than half a
-    /// batch of the channel is in flight and fewer than half a batch of
-    /// outcomes wait to be recorded.
+    /// [`Dispatcher::dispatch_for`] tops a channel up to a batch in flight
+    /// while less than half a batch of it is, and fewer than half a batch
+    /// of outcomes wait to be recorded.
     pub fn unrecorded_at_most(&self) -> usize {
         2 * self.batch.max(1) as usize
     }
@@ -384,6 +386,7 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
             .collect();
         Dispatcher {
             shared: Arc::new(Shared {
+                owner: new_owner(),
                 quotas,
                 spreads,
                 store,
@@ -403,13 +406,22 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
         }
     }
 
-    /// Claims one batch, sends it and records the outcomes. Returns the
-    /// number of rows claimed (0: nothing was due).
+    /// The id this dispatcher's leases are taken in (`lease_owner`): random,
+    /// for the life of the dispatcher.
+    pub fn owner(&self) -> &str {
+        &self.shared.owner
+    }
+
+    /// Claims one batch of each channel, sends them and records the
+    /// outcomes. Returns the number of rows claimed (0: nothing was due).
     pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
         let mut sends = JoinSet::new();
         let clock: Clock = Arc::new(move || now);
-        let down = self.shared.down();
-        let claimed = self.shared.claim_into(&mut sends, &clock, &down).await?;
+        let claimed = self
+            .shared
+            .claim_into(&mut sends, &clock, &HashSet::new(), true)
+            .await?
+            .claimed;
         let mut done = Outcomes::default();
         while let Some(sent) = sends.join_next().await {
             done.add(sent)?;
@@ -425,9 +437,12 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     /// [`dispatch_once`](Self::dispatch_once) calls, the next batch is
     /// claimed while the current one is still half in flight, and outcomes
     /// are recorded in groups as they come, so the store's work overlaps
-    /// the sends instead of stalling them. A channel with half a batch in
-    /// flight gets no more rows until some are answered, so a slow or stuck
-    /// channel never stops the others' rows (or due retries) being claimed.
+    /// the sends instead of stalling them. Claims are fair per channel:
+    /// each channel with less than half a batch in flight is topped up to a
+    /// batch of its own rows, in due order within the channel, whatever the
+    /// other channels hold; one with half a batch or more in flight gets no
+    /// more rows until some are answered. So a slow, faulty or stuck
+    /// channel never holds back another channel's rows (or due retries).
     /// Returns the rows claimed.
     pub async fn dispatch_for(
         &self,
@@ -437,27 +452,23 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
     ) -> Result<usize, DeliveryError> {
         let shared = &self.shared;
         let clock: Clock = Arc::new(now);
-        let batch = shared.settings.batch.max(1) as usize;
         let refill_below = shared.settings.channel_full_at();
         let until = tokio::time::Instant::now() + for_at_most;
         let mut running = self.running.lock().await;
         let Running { sends, done } = &mut *running;
-        let (mut claimed, mut drained) = (0, false);
-        // The full channels when a claim last found nothing else due: no
-        // need to ask again until one of them has room.
-        let mut nothing_beside: Option<Vec<String>> = None;
+        let mut claimed = 0;
+        // The channels whose last claim in this round found fewer rows due
+        // than their share (and whether the rows of unconfigured channels
+        // ran out): not asked again until the next round.
+        let (mut drained, mut others_left) = (HashSet::new(), true);
         loop {
-            if !drained && !*stop.borrow() && tokio::time::Instant::now() < until {
-                let (full, busy) = shared.channels_in_flight();
-                if busy < refill_below && nothing_beside.as_ref() != Some(&full) {
-                    let rows = shared.claim_into(sends, &clock, &full).await?;
-                    claimed += rows;
-                    if rows < batch && full.is_empty() {
-                        drained = true;
-                    } else if rows == 0 {
-                        nothing_beside = Some(full);
-                    }
-                }
+            if !*stop.borrow() && tokio::time::Instant::now() < until {
+                let got = shared
+                    .claim_into(sends, &clock, &drained, others_left)
+                    .await?;
+                claimed += got.claimed;
+                drained.extend(got.drained);
+                others_left &= !got.others_drained;
             }
             if sends.is_empty() {
                 done.record(&*shared.store, clock()).await?;
@@ -562,6 +573,8 @@ impl Outcomes {
 
 /// What every delivery of every batch shares.
 struct Shared<S> {
+    /// The dispatcher's id, in which its leases are taken.
+    owner: String,
     store: Arc<S>,
     host: Arc<PluginHost>,
     rollouts: Arc<Rollouts>,
@@ -606,26 +619,23 @@ impl<S> Drop for InFlight<S> {
 
 type Delivered = (i64, DeliveryOutcome, Option<NewDelivery>);
 
-impl<S: Store + Outbox + Evidence> Shared<S> {
-    /// Claims up to a batch of due rows under a lease and starts a send for
-    /// each; returns how many were claimed.
-    /// The channels with half a batch or more in flight (sorted), and the
-    /// sends in flight on the others.
-    fn channels_in_flight(&self) -> (Vec<String>, usize) {
-        let claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
-        let full_at = self.settings.channel_full_at();
-        let mut full: Vec<String> = claimed
-            .iter()
-            .filter(|(_, n)| **n >= full_at)
-            .map(|(channel, _)| channel.clone())
-            .chain(self.down())
-            .collect();
-        full.sort();
-        full.dedup();
-        let busy = claimed.values().filter(|n| **n < full_at).sum();
-        (full, busy)
-    }
+/// What one fair claim took ([`Shared::claim_into`]).
+struct Claimed {
+    claimed: usize,
+    /// The channels that had fewer rows due than their share.
+    drained: Vec<String>,
+    /// Whether the rows of unconfigured channels, if asked for, ran out.
+    others_drained: bool,
+}
 
+/// A random dispatcher id for its leases: "d-" and 16 hex digits.
+fn new_owner() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    format!("d-{:016x}", u64::from_be_bytes(bytes))
+}
+
+impl<S: Store + Outbox + Evidence> Shared<S> {
     /// Logs the summary of sends that failed for now, when one is due.
     fn log_retries(&self) {
         let lines = self
@@ -638,60 +648,95 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         }
     }
 
-    /// The configured channels that are not running (they could not
-    /// start): their rows wait until they do.
-    fn down(&self) -> Vec<String> {
-        self.world
-            .routes
-            .keys()
-            .filter(|name| !self.host.is_up(name))
-            .cloned()
-            .collect()
-    }
-
-    /// Rows of the channels in `full` are left for later.
+    /// Claims each channel's share of due rows under a lease and starts a
+    /// send for each. A channel's share tops it up to a batch in flight
+    /// when it has less than half a batch; a channel in `drained`, with
+    /// half a batch or more in flight, at its quota or not running gets
+    /// none. With `others`, also up to a batch of rows of channels that are
+    /// not configured (each becomes a dead letter saying so).
     async fn claim_into(
         self: &Arc<Self>,
         sends: &mut Sends,
         clock: &Clock,
-        full: &[String],
-    ) -> Result<usize, DeliveryError>
+        drained: &HashSet<String>,
+        others: bool,
+    ) -> Result<Claimed, DeliveryError>
     where
         S: 'static,
     {
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
         let now = clock();
+        let batch = self.settings.batch.max(1) as usize;
+        let full_at = self.settings.channel_full_at();
         // A channel at its quota is left alone until the window has room.
         for quota in self.quotas.values() {
             quota.seed(&*self.store, millis(now)).await?;
         }
-        let mut full = full.to_vec();
-        full.extend(
-            self.quotas
-                .iter()
-                .filter(|(channel, quota)| {
-                    !self.spreads.contains_key(*channel) && quota.is_full(millis(now))
-                })
-                .map(|(channel, _)| channel.clone()),
-        );
         // A spread channel is full only when every instance it uses is.
-        full.extend(
-            self.spreads
-                .iter()
-                .filter(|(_, spread)| {
-                    spread.members.iter().all(|m| {
-                        self.quotas
-                            .get(m)
-                            .is_some_and(|quota| quota.is_full(millis(now)))
-                    })
+        let at_quota = |channel: &str| match self.spreads.get(channel) {
+            Some(spread) => spread.members.iter().all(|m| {
+                self.quotas
+                    .get(m)
+                    .is_some_and(|quota| quota.is_full(millis(now)))
+            }),
+            None => self
+                .quotas
+                .get(channel)
+                .is_some_and(|quota| quota.is_full(millis(now))),
+        };
+        let shares: Vec<(String, u32)> = {
+            let claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+            let mut channels: Vec<&String> = self.world.routes.keys().collect();
+            channels.sort();
+            channels
+                .into_iter()
+                .map(|channel| {
+                    let in_flight = claimed.get(channel).copied().unwrap_or(0);
+                    let share = if in_flight >= full_at
+                        || drained.contains(channel)
+                        || !self.host.is_up(channel)
+                        || at_quota(channel)
+                    {
+                        0
+                    } else {
+                        batch - in_flight
+                    };
+                    (channel.clone(), u32::try_from(share).unwrap_or(u32::MAX))
                 })
-                .map(|(channel, _)| channel.clone()),
-        );
+                .collect()
+        };
+        let others = if others { batch as u32 } else { 0 };
+        if others == 0 && shares.iter().all(|(_, n)| *n == 0) {
+            return Ok(Claimed {
+                claimed: 0,
+                drained: Vec::new(),
+                others_drained: false,
+            });
+        }
         let rows = self
             .store
-            .claim(millis(now), self.settings.batch.max(1), lease, &full)
+            .claim_by_channel(ChannelClaim {
+                now: millis(now),
+                lease_ms: lease,
+                owner: &self.owner,
+                shares: &shares,
+                others,
+            })
             .await?;
         let claimed = rows.len();
+        let mut got: HashMap<&str, u32> = HashMap::new();
+        let mut got_others = 0;
+        for row in &rows {
+            match shares.iter().find(|(c, _)| *c == row.channel) {
+                Some((c, _)) => *got.entry(c.as_str()).or_default() += 1,
+                None => got_others += 1,
+            }
+        }
+        let drained = shares
+            .iter()
+            .filter(|(c, n)| *n > 0 && got.get(c.as_str()).copied().unwrap_or(0) < *n)
+            .map(|(c, _)| c.clone())
+            .collect();
         let mut counts = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
         for row in rows {
             *counts.entry(row.channel.clone()).or_default() += 1;
@@ -706,7 +751,11 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
                 this.deliver(row, now, clock).await
             });
         }
-        Ok(claimed)
+        Ok(Claimed {
+            claimed,
+            drained,
+            others_drained: got_others < others,
+        })
     }
 
     /// Whether the rollout may send now, read from the store (a pause or

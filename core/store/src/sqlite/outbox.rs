@@ -189,7 +189,8 @@ impl Outbox for SqliteStore {
         // `?4` is a JSON array of the channels to leave (usually empty).
         let skip = serde_json::to_string(skip).expect("a list of names serialises");
         let claimed: Vec<ClaimedRow> = sqlx::query_as(
-            "UPDATE outbox SET state = 'leased', lease_until = ?1 + ?3, attempts = attempts + 1, updated_at = ?1
+            "UPDATE outbox SET state = 'leased', lease_until = ?1 + ?3, lease_owner = NULL,
+                               attempts = attempts + 1, updated_at = ?1
              WHERE id IN (
                  SELECT o.id FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
                  WHERE o.state IN ('due', 'leased') AND o.due_at <= ?1
@@ -206,42 +207,88 @@ impl Outbox for SqliteStore {
         .bind(skip)
         .fetch_all(&self.pool)
         .await?;
-        // A row cascade did not write (edited by hand, or by a newer
-        // version) is a dead letter with the reason, not a failure of the
-        // whole batch that would stop every other send.
-        let mut rows = Vec::with_capacity(claimed.len());
-        for row in claimed {
-            match StepKind::from_text(&row.step_kind) {
-                Some(step_kind) => rows.push(ClaimedDelivery {
-                    id: row.id,
-                    idempotency_key: row.idempotency_key,
-                    rollout_id: row.rollout_id,
-                    person_id: row.person_id,
-                    recipient_id: row.recipient_id,
-                    wave: row.wave,
-                    step_kind,
-                    step_number: row.step_number,
-                    channel: row.channel,
-                    channel_rank: row.channel_rank,
-                    attempts: row.attempts,
-                }),
-                None => {
-                    sqlx::query(
-                        "UPDATE outbox SET state = 'dead', lease_until = NULL, last_error = ?, updated_at = ?
-                         WHERE id = ?",
-                    )
-                    .bind(format!(
-                        "unknown step kind {:?}: this row was not written by this version of cascade",
-                        row.step_kind
-                    ))
-                    .bind(now)
-                    .bind(row.id)
-                    .execute(&self.pool)
-                    .await?;
-                }
-            }
+        self.typed_claims(claimed, now).await
+    }
+
+    async fn claim_by_channel(
+        &self,
+        claim: ChannelClaim<'_>,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        // One statement, so the claim is atomic: each channel's share is a
+        // subquery over the claimable rows of that channel alone (the
+        // `outbox_claimable_by_channel` index, in due order), the channels
+        // not named one more.
+        let parts =
+            claim.shares.iter().filter(|(_, n)| *n > 0).count() + usize::from(claim.others > 0);
+        if parts == 0 {
+            return Ok(Vec::new());
         }
-        Ok(rows)
+        let named = serde_json::to_string(&claim.shares.iter().map(|(c, _)| c).collect::<Vec<_>>())
+            .expect("a list of names serialises");
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE outbox SET state = 'leased', lease_until = ");
+        query
+            .push_bind(claim.now.saturating_add(claim.lease_ms))
+            .push(", lease_owner = ")
+            .push_bind(claim.owner)
+            .push(", attempts = attempts + 1, updated_at = ")
+            .push_bind(claim.now)
+            .push(" WHERE id IN (");
+        let mut first = true;
+        let mut part = |query: &mut QueryBuilder<Sqlite>, limit: u32| {
+            if !first {
+                query.push(" UNION ALL ");
+            }
+            first = false;
+            query
+                .push(
+                    "SELECT id FROM (SELECT o.id FROM outbox o JOIN rollouts r ON r.id = o.rollout_id
+                     WHERE o.state IN ('due', 'leased') AND o.due_at <= ",
+                )
+                .push_bind(claim.now)
+                .push(" AND (o.state = 'due' OR o.lease_until <= ")
+                .push_bind(claim.now)
+                .push(") AND r.state = 'active' AND ");
+            limit
+        };
+        for (channel, share) in claim.shares.iter().filter(|(_, n)| *n > 0) {
+            let limit = part(&mut query, *share);
+            query
+                .push("o.channel = ")
+                .push_bind(channel)
+                .push(" ORDER BY o.due_at LIMIT ")
+                .push_bind(limit)
+                .push(")");
+        }
+        if claim.others > 0 {
+            let limit = part(&mut query, claim.others);
+            query
+                .push("o.channel NOT IN (SELECT value FROM json_each(")
+                .push_bind(named)
+                .push(")) ORDER BY o.due_at LIMIT ")
+                .push_bind(limit)
+                .push(")");
+        }
+        query.push(
+            ") RETURNING id, idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
+                         step_number, channel, channel_rank, attempts",
+        );
+        let claimed: Vec<ClaimedRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        self.typed_claims(claimed, claim.now).await
+    }
+
+    async fn take_back_leases(&self, now: i64, alive: &[String]) -> Result<u64, StoreError> {
+        let alive = serde_json::to_string(alive).expect("a list of names serialises");
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_until = ?1, updated_at = ?1
+             WHERE state = 'leased' AND lease_until > ?1
+               AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT value FROM json_each(?2)))",
+        )
+        .bind(now)
+        .bind(alive)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn may_send(&self, rollout_id: &str) -> Result<bool, StoreError> {
@@ -541,6 +588,52 @@ impl Outbox for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+impl SqliteStore {
+    /// Claimed rows with their step kinds read. A row cascade did not write
+    /// (edited by hand, or by a newer version) is a dead letter with the
+    /// reason, not a failure of the whole batch that would stop every
+    /// other send.
+    async fn typed_claims(
+        &self,
+        claimed: Vec<ClaimedRow>,
+        now: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut rows = Vec::with_capacity(claimed.len());
+        for row in claimed {
+            match StepKind::from_text(&row.step_kind) {
+                Some(step_kind) => rows.push(ClaimedDelivery {
+                    id: row.id,
+                    idempotency_key: row.idempotency_key,
+                    rollout_id: row.rollout_id,
+                    person_id: row.person_id,
+                    recipient_id: row.recipient_id,
+                    wave: row.wave,
+                    step_kind,
+                    step_number: row.step_number,
+                    channel: row.channel,
+                    channel_rank: row.channel_rank,
+                    attempts: row.attempts,
+                }),
+                None => {
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'dead', lease_until = NULL, last_error = ?, updated_at = ?
+                         WHERE id = ?",
+                    )
+                    .bind(format!(
+                        "unknown step kind {:?}: this row was not written by this version of cascade",
+                        row.step_kind
+                    ))
+                    .bind(now)
+                    .bind(row.id)
+                    .execute(&self.pool)
+                    .await?;
+                }
+            }
+        }
+        Ok(rows)
     }
 }
 
