@@ -4,9 +4,9 @@
 
 mod support;
 
+use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::directory_import::import_directory;
 use cascade_engine::engine::{Engine, Runner};
-use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::project::Project;
 use cascade_model::directory::{DirectoryFile, read_csv};
 use cascade_model::rollout::{Calendar, StepKind};
@@ -207,7 +207,11 @@ async fn joiners_are_enrolled_on_their_own_timetable_and_nobody_is_asked_twice()
         "five in the north, in each rollout"
     );
     let starters = store.members("north").await.unwrap();
-    assert!(starters.iter().all(|m| m.joined_at.is_none() && m.shift_days == 0));
+    assert!(
+        starters
+            .iter()
+            .all(|m| m.joined_at.is_none() && m.shift_days == 0)
+    );
 
     // Wednesday 1 April, 10:00 BST: Nia starts in the north team; Liam
     // (who acknowledged this version) and Nadia move there from the south.
@@ -265,7 +269,16 @@ async fn joiners_are_enrolled_on_their_own_timetable_and_nobody_is_asked_twice()
     // Their reminder two days on, Saturday, waits for Monday 6 April
     // 08:00 BST; their escalation a day after their own deadline
     // (Sunday 12 April, 09:00 BST): Monday 13 April, 09:00 BST.
-    for (day, hour) in [(3, 8), (4, 8), (6, 7), (6, 8), (7, 8), (13, 8), (13, 9), (20, 8)] {
+    for (day, hour) in [
+        (3, 8),
+        (4, 8),
+        (6, 7),
+        (6, 8),
+        (7, 8),
+        (13, 8),
+        (13, 9),
+        (20, 8),
+    ] {
         runner.tick(utc(2026, 4, day, hour, 0)).await.unwrap();
     }
     let sent = rows(&*store).await;
@@ -281,11 +294,18 @@ async fn joiners_are_enrolled_on_their_own_timetable_and_nobody_is_asked_twice()
             [
                 (StepKind::Initial, utc(2026, 4, 2, 8, 0).timestamp_millis()),
                 (StepKind::Reminder, utc(2026, 4, 6, 7, 0).timestamp_millis()),
-                (StepKind::Escalation, utc(2026, 4, 13, 8, 0).timestamp_millis()),
+                (
+                    StepKind::Escalation,
+                    utc(2026, 4, 13, 8, 0).timestamp_millis()
+                ),
             ],
             "{person}: every step of their own timetable, once"
         );
-        assert!(theirs.iter().all(|r| r.due_at >= wednesday.timestamp_millis()));
+        assert!(
+            theirs
+                .iter()
+                .all(|r| r.due_at >= wednesday.timestamp_millis())
+        );
     }
     assert!(about(&sent, "fixed", NIA).is_empty());
     assert!(about(&sent, "north", LIAM).is_empty());
@@ -347,7 +367,9 @@ async fn import_prints_the_joiners_it_will_enrol_and_then_enrols_them() {
     let planned = rollout_lines(&dry);
     assert_eq!(planned.len(), 2, "{dry}");
     assert!(
-        planned[1].split_whitespace().eq(["north", "3", "0", "0", "0"]),
+        planned[1]
+            .split_whitespace()
+            .eq(["north", "3", "0", "0", "0"]),
         "Nia, Liam and Nadia: {dry}"
     );
     let done = cascade(&["import"], dir.path());

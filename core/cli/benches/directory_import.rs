@@ -121,7 +121,14 @@ fn main() {
     });
 
     if env_number("CASCADE_BENCH_ONLY_OPEN", 0) == 1 {
-        open_rollouts(&runtime, tmp.path(), &project, &template, &people_csv, people);
+        open_rollouts(
+            &runtime,
+            tmp.path(),
+            &project,
+            &template,
+            &people_csv,
+            people,
+        );
         return;
     }
     let t = Instant::now();
@@ -210,7 +217,14 @@ fn main() {
         raw / first,
         raw_related / first
     );
-    open_rollouts(&runtime, tmp.path(), &project, &template, &people_csv, people);
+    open_rollouts(
+        &runtime,
+        tmp.path(),
+        &project,
+        &template,
+        &people_csv,
+        people,
+    );
 }
 
 /// One rollout's audience: everyone in agency `a`, one wave.
@@ -249,7 +263,10 @@ fn churned(people_csv: &Path, to: &Path, people: usize) -> (usize, usize, usize)
             let mut fields: Vec<&str> = line.split(',').collect();
             let team: usize = fields[4].trim_start_matches("t-").parse().unwrap();
             let next = (team + TEAMS_PER_AGENCY) % teams;
-            let (team, agency) = (format!("t-{next:04}"), format!("ag-{:02}", next / TEAMS_PER_AGENCY));
+            let (team, agency) = (
+                format!("t-{next:04}"),
+                format!("ag-{:02}", next / TEAMS_PER_AGENCY),
+            );
             fields[3] = &agency;
             fields[4] = &team;
             out.push_str(&fields.join(","));
@@ -305,7 +322,10 @@ fn open_rollouts(
             .unwrap_or_else(|e| panic!("{e}"));
         for a in 0..rollouts {
             let id = format!("7mb-bench-{a:02}");
-            let text = item_text.replace("id = \"7mb-neglect-seeing-the-child\"", &format!("id = \"{id}\""));
+            let text = item_text.replace(
+                "id = \"7mb-neglect-seeing-the-child\"",
+                &format!("id = \"{id}\""),
+            );
             let item = parse_item(Path::new(&format!("{id}.md")), &text, &project.taxonomy)
                 .unwrap_or_else(|e| panic!("{}", e[0]));
             assert_eq!(item.id, id);

@@ -200,7 +200,11 @@ pub fn describe_rollouts(import: &DirectoryImport, dry_run: bool) -> String {
              back: in the audience again, chased from where they stopped.\n  \
              joiners: people new to a rollout's audience, {enrolled} on their own timetable;\n  \
              – where the rollout is not open to joiners (fixed at its start, or past its open_until day).",
-            enrolled = if dry_run { "who would be enrolled" } else { "enrolled" }
+            enrolled = if dry_run {
+                "who would be enrolled"
+            } else {
+                "enrolled"
+            }
         );
     }
     let _ = writeln!(

@@ -330,7 +330,11 @@ fn listed_people_csv(people: &[Listed]) -> String {
     );
     for (i, listed) in people.iter().enumerate() {
         if let Some((team, lead, _)) = listed {
-            let roles = if *lead { "practitioner;lead" } else { "practitioner" };
+            let roles = if *lead {
+                "practitioner;lead"
+            } else {
+                "practitioner"
+            };
             text.push_str(&format!(
                 "p-{i},Person {i},p{i}@example.org,ag,{},{roles},,\n",
                 TEAMS[*team]
@@ -501,7 +505,11 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
         }
         let before = open_members(store).await;
         let dry = import_listed(&setup, step, now, true).await;
-        assert_eq!(open_members(store).await, before, "a dry run writes nothing");
+        assert_eq!(
+            open_members(store).await,
+            before,
+            "a dry run writes nothing"
+        );
         let done = import_listed(&setup, step, now, false).await;
         assert_eq!(dry, done, "the dry run says what the import does");
 
@@ -539,13 +547,21 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
                 "{m:?} with {step:?}"
             );
             if m.joined_at == Some(now) {
-                let (shift, due) = if m.wave == 0 { (3, now + 100) } else { (0, 7_000) };
+                let (shift, due) = if m.wave == 0 {
+                    (3, now + 100)
+                } else {
+                    (0, 7_000)
+                };
                 assert_eq!((m.shift_days, m.next_due_at), (shift, Some(due)), "{m:?}");
             } else if m.joined_at.is_none() {
                 assert_eq!(m.shift_days, 0, "{m:?}");
             }
         }
-        let change = done.rollouts.iter().find(|c| c.rollout_id == "open").unwrap();
+        let change = done
+            .rollouts
+            .iter()
+            .find(|c| c.rollout_id == "open")
+            .unwrap();
         assert_eq!(change.joiners, step.open.then_some(joined));
         let counted: i64 =
             sqlx::query_scalar("SELECT members FROM rollout_counts WHERE rollout_id = 'open'")
@@ -556,7 +572,11 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
 
         // The same files again enrol nobody.
         let again = import_listed(&setup, step, now + 500, false).await;
-        let change = again.rollouts.iter().find(|c| c.rollout_id == "open").unwrap();
+        let change = again
+            .rollouts
+            .iter()
+            .find(|c| c.rollout_id == "open")
+            .unwrap();
         assert_eq!(change.joiners, step.open.then_some(0), "{again:?}");
         assert_eq!(open_members(store).await, after);
     }
@@ -565,7 +585,11 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
 fn listed() -> impl Strategy<Value = Listed> {
     proptest::option::weighted(
         0.8,
-        (0..TEAMS.len(), proptest::bool::weighted(0.2), proptest::bool::weighted(0.2)),
+        (
+            0..TEAMS.len(),
+            proptest::bool::weighted(0.2),
+            proptest::bool::weighted(0.2),
+        ),
     )
 }
 

@@ -419,6 +419,31 @@ fn members<'a>(
     members
 }
 
+/// The moments after `at` when figures change with the clock alone
+/// because of joiners: each joiner's own deadline, and for each open
+/// rollout the last moment of the week under way (its reach by week then
+/// gains a row). For [`super::ReportCache`].
+pub(super) fn joiner_changes(rows: &Rows, calendar: &Calendar, at: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    for r in &rows.rollouts {
+        let mut seen = BTreeSet::new();
+        for m in r.members.iter().filter(|m| m.shift_days > 0) {
+            let wave = m.wave as usize;
+            if !seen.insert((m.wave, m.shift_days)) || wave >= r.definition.waves.len() {
+                continue;
+            }
+            let mut def = r.definition.clone();
+            def.waves[wave].after_days = def.waves[wave].after_days.saturating_add(m.shift_days);
+            out.push(deadline(&def, calendar, wave).timestamp_millis());
+        }
+        if r.definition.enrol == Enrol::Joiners {
+            let weeks = (at - r.created_at).max(0) / WEEK + 1;
+            out.push(r.created_at + weeks * WEEK - 1);
+        }
+    }
+    out
+}
+
 /// A week, in milliseconds.
 const WEEK: i64 = 7 * 24 * 3_600_000;
 /// The most weeks shown per rollout: a year and a little.
@@ -430,7 +455,11 @@ const MOST_WEEKS: i64 = 60;
 fn reach(rows: &Rows, calendar: &Calendar) -> Vec<ReachRow> {
     let now = rows.now.timestamp_millis();
     let mut out = Vec::new();
-    for r in rows.rollouts.iter().filter(|r| r.definition.enrol == Enrol::Joiners) {
+    for r in rows
+        .rollouts
+        .iter()
+        .filter(|r| r.definition.enrol == Enrol::Joiners)
+    {
         let acknowledged: HashMap<&str, i64> = r
             .acknowledgements
             .iter()
@@ -456,8 +485,8 @@ fn reach(rows: &Rows, calendar: &Calendar) -> Vec<ReachRow> {
             };
             for m in &r.members {
                 let member_by_then = m.joined_at.is_none_or(|at| at < end);
-                let left_by_then = m.out_reason.as_deref() == Some("left")
-                    && m.out_at.is_some_and(|at| at < end);
+                let left_by_then =
+                    m.out_reason.as_deref() == Some("left") && m.out_at.is_some_and(|at| at < end);
                 if !member_by_then || left_by_then {
                     continue;
                 }

@@ -327,7 +327,9 @@ fn csv_quotes_names_and_keeps_one_header() {
         "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count"
     );
     assert!(
-        csv.contains("agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,1,7,,,,\n"),
+        csv.contains(
+            "agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,0,1,7,,,,\n"
+        ),
         "{csv}"
     );
 }
@@ -477,6 +479,7 @@ fn leavers_are_left_not_overdue_and_leave_the_percentage_they_cannot_reach() {
             left: 1,
             left_unacknowledged: 1,
             moved: 2,
+            joined: 0,
         }
     );
     // 2 acknowledged of the 3 who still could (ghost left without).
