@@ -59,8 +59,8 @@ fn directory_files(dir: &Path) -> Vec<(PathBuf, DirectoryFile)> {
         .collect()
 }
 
-fn calendar(project: &Project) -> cascade_model::rollout::Calendar {
-    cascade_model::rollout::Calendar::new(
+fn calendar(project: &Project) -> Calendar {
+    Calendar::new(
         &project.config.partnership.time_zone,
         project.config.partnership.quiet_hours,
     )
