@@ -59,6 +59,14 @@ fn directory_files(dir: &Path) -> Vec<(PathBuf, DirectoryFile)> {
         .collect()
 }
 
+fn calendar(project: &Project) -> Calendar {
+    Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .unwrap()
+}
+
 async fn import(
     dir: &Path,
     store: &SqliteStore,
@@ -69,6 +77,7 @@ async fn import(
     import_directory(
         store,
         &project.taxonomy,
+        &calendar(&project),
         &directory_files(dir),
         now,
         dry_run,
@@ -163,6 +172,7 @@ async fn leavers_and_movers_stop_being_chased_in_the_import_and_a_reimport_chang
     let refused = import_directory(
         store,
         &project.taxonomy,
+        &calendar(&project),
         &directory_files(dir.path()),
         monday,
         false,

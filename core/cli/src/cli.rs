@@ -551,9 +551,15 @@ async fn import(project: &Project, files: Vec<PathBuf>, dry_run: bool) -> Result
     if dry_run {
         println!("dry run: nothing is written; this is what the import would do");
     }
+    let calendar = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     let imported = cascade_engine::directory_import::import_directory(
         &store,
         &project.taxonomy,
+        &calendar,
         &parsed,
         chrono::Utc::now(),
         dry_run,

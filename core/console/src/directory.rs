@@ -241,9 +241,17 @@ pub(crate) async fn upload<S: AllStores + Accounts>(
         .map(|t| sha256_hex(&t));
     // As `cascade import` does: leavers and movers of running rollouts
     // stop being chased in the same transaction.
+    let calendar = match cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    ) {
+        Ok(calendar) => calendar,
+        Err(e) => return html::failed(Some(&viewer), "cannot read the time zone", &e),
+    };
     let summary = match cascade_engine::directory_import::import_directory(
         &*console.store,
         &project.taxonomy,
+        &calendar,
         &[(target.clone(), parsed)],
         chrono::Utc::now(),
         false,

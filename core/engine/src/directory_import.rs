@@ -4,12 +4,22 @@
 //! can tell who left the directory, who moved out of the audience and who
 //! came back, and stop or resume chasing them in the same transaction as
 //! the import. A dry run does all of it and rolls it back.
+//!
+//! A rollout open to joiners (`enrol = "joiners"`, until the end of its
+//! `open_until` day) also takes in who came into its audience: each
+//! joiner goes in the first wave whose rule takes them, on that wave's
+//! timetable moved whole days later so that their first send is at or
+//! after the import (see [`joiner_shift`]), never a step that fell due
+//! before they joined.
 
 use cascade_model::content::{Taxonomy, parse_item};
 use cascade_model::directory::DirectoryFile;
-use cascade_model::rollout::{RolloutDefinition, audience_query};
+use cascade_model::rollout::{
+    Calendar, RolloutDefinition, audience_query, joiner_shift, open_until, shifted_wave_steps,
+};
 use cascade_store::{
-    DirectoryImport, MembershipChange, Outbox, RolloutState, RunningAudience, Store, StoreError,
+    DirectoryImport, JoinerWave, MembershipChange, OpenEnrolment, Outbox, RolloutState,
+    RunningAudience, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
@@ -35,11 +45,12 @@ pub enum ImportError {
 pub async fn import_directory<S: Store + Outbox>(
     store: &S,
     taxonomy: &Taxonomy,
+    calendar: &Calendar,
     files: &[(PathBuf, DirectoryFile)],
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<DirectoryImport, ImportError> {
-    let audiences = running_audiences(store, taxonomy).await?;
+    let audiences = running_audiences(store, taxonomy, calendar, now).await?;
     let files: Vec<(&Path, &DirectoryFile)> = files.iter().map(|(p, f)| (p.as_path(), f)).collect();
     Ok(store
         .import_directory(
@@ -52,10 +63,13 @@ pub async fn import_directory<S: Store + Outbox>(
         .await?)
 }
 
-/// Every running (active or paused) rollout's audience as it was defined.
+/// Every running (active or paused) rollout's audience as it was defined,
+/// and for one open to joiners at `now`, how they are timed.
 async fn running_audiences<S: Store + Outbox>(
     store: &S,
     taxonomy: &Taxonomy,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
 ) -> Result<Vec<RunningAudience>, ImportError> {
     let mut audiences = Vec::new();
     for stored in store.rollouts().await? {
@@ -96,6 +110,23 @@ async fn running_audiences<S: Store + Outbox>(
                 "put back the theme or setting the item relied on in cascade.toml",
             )
         })?;
+        let open = open_until(&definition, calendar)
+            .filter(|until| now < *until)
+            .map(|_| OpenEnrolment {
+                item_version: stored.item_version.clone(),
+                waves: (0..definition.waves.len())
+                    .map(|wave| {
+                        let shift_days = joiner_shift(&definition, calendar, wave, now);
+                        let first = shifted_wave_steps(&definition, calendar, wave, shift_days);
+                        JoinerWave {
+                            shift_days,
+                            first_due_at: first
+                                .first()
+                                .map_or(now.timestamp_millis(), |s| s.due_at.timestamp_millis()),
+                        }
+                    })
+                    .collect(),
+            });
         audiences.push(RunningAudience {
             rollout_id: stored.id.clone(),
             query: audience_query(
@@ -105,6 +136,7 @@ async fn running_audiences<S: Store + Outbox>(
                 &item.themes,
                 &|_| 0,
             ),
+            open,
         });
     }
     Ok(audiences)
@@ -166,7 +198,13 @@ pub fn describe_rollouts(import: &DirectoryImport, dry_run: bool) -> String {
             "  left: no longer in the directory; moved out: no longer in the rollout's audience;\n  \
              both {be} no longer chased, and keep what they acknowledged.\n  \
              back: in the audience again, chased from where they stopped.\n  \
-             joiners: people new to a rollout's audience; – where the rollout is not open to them."
+             joiners: people new to a rollout's audience, {enrolled} on their own timetable;\n  \
+             – where the rollout is not open to joiners (fixed at its start, or past its open_until day).",
+            enrolled = if dry_run {
+                "who would be enrolled"
+            } else {
+                "enrolled"
+            }
         );
     }
     let _ = writeln!(

@@ -55,6 +55,11 @@ pub struct MemberRecord {
     pub out_at: Option<i64>,
     /// The next step's due time put aside when they went out.
     pub out_next_due_at: Option<i64>,
+    /// When an import enrolled them into an open rollout after its start;
+    /// `None` for the members it started with.
+    pub joined_at: Option<i64>,
+    /// Days later than their wave's their timetable runs.
+    pub shift_days: u32,
 }
 
 /// A recorded acknowledgement: the first of a person for an item version.

@@ -200,6 +200,31 @@ pub struct ImportSummary {
 pub struct RunningAudience {
     pub rollout_id: String,
     pub query: AudienceQuery,
+    /// Set while the rollout is open to joiners (`enrol = "joiners"`,
+    /// before the end of its `open_until` day).
+    pub open: Option<OpenEnrolment>,
+}
+
+/// How an open rollout enrols the people who came into its audience
+/// since it started, at the time of one import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenEnrolment {
+    /// The item version the rollout sends: someone who acknowledged it
+    /// already is not enrolled.
+    pub item_version: String,
+    /// Per wave of the audience query, in order: how a joiner into that
+    /// wave (the first whose rule takes them) is timed.
+    pub waves: Vec<JoinerWave>,
+}
+
+/// A joiner's timetable in one wave: the wave's, moved whole days later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinerWave {
+    /// Days later than the wave's own timetable (0 while its send is
+    /// still to come).
+    pub shift_days: u32,
+    /// Their first send, the wave's moved (Unix ms).
+    pub first_due_at: i64,
 }
 
 /// What an import did (or, in a dry run, would do) to one running
@@ -208,7 +233,8 @@ pub struct RunningAudience {
 pub struct MembershipChange {
     pub rollout_id: String,
     /// People who came into the audience and were enrolled; `None` while
-    /// the rollout is not open to joiners.
+    /// the rollout is not open to joiners (fixed at its start, or past
+    /// its `open_until` day).
     pub joiners: Option<u64>,
     /// Members marked inactive by this import: no longer chased.
     pub left: u64,

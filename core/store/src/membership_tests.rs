@@ -3,6 +3,13 @@
 //! left the directory or moved out of the audience, a dry run answers the
 //! same and writes nothing, and importing the same file again changes
 //! nothing.
+//!
+//! Open rollouts over random sequences of imports (joins, moves, leaves,
+//! role and champion changes, acknowledgements and the rollout closing):
+//! the members are always those the audience rules give for the directory
+//! at some import while it was open plus those it started with, less
+//! anyone another rollout of the item reached or who had acknowledged its
+//! version, nobody twice; each joiner on their wave's moved timetable.
 
 use super::*;
 use cascade_model::content::{ItemKind, NewsletterItem, Status};
@@ -157,6 +164,7 @@ impl Setup {
         let running = [RunningAudience {
             rollout_id: "r".to_owned(),
             query: audience(),
+            open: None,
         }];
         self.store
             .import_directory(
@@ -260,6 +268,355 @@ proptest! {
             .build()
             .unwrap()
             .block_on(run(sequence));
+    }
+}
+
+/// A person in one import of the open-rollout test: their team, whether
+/// they hold the `lead` role, whether they are a `neglect` champion.
+type Listed = Option<(usize, bool, bool)>;
+
+fn open_audience() -> AudienceQuery {
+    let champions = Selector {
+        champion_themes: vec!["neglect".to_owned()],
+        ..Selector::default()
+    };
+    AudienceQuery {
+        source: AudienceSource::Directory {
+            include: Selector {
+                teams: vec![TEAMS[0].to_owned()],
+                roles: vec!["lead".to_owned()],
+                champion_themes: vec!["neglect".to_owned()],
+                ..Selector::default()
+            },
+            exclude: Selector {
+                people: vec!["p-7".to_owned()],
+                ..Selector::default()
+            },
+        },
+        waves: vec![
+            WaveQuery {
+                everyone: false,
+                takes: champions,
+                first_due_at: 5_000,
+            },
+            WaveQuery {
+                everyone: true,
+                takes: Selector::default(),
+                first_due_at: 7_000,
+            },
+        ],
+        item_id: "nl-1".to_owned(),
+    }
+}
+
+/// The rollout of the same item that reached team `t-out-2` first.
+fn earlier_audience() -> AudienceQuery {
+    AudienceQuery {
+        source: AudienceSource::Directory {
+            include: Selector {
+                teams: vec![TEAMS[2].to_owned()],
+                ..Selector::default()
+            },
+            exclude: Selector::default(),
+        },
+        ..audience()
+    }
+}
+
+fn listed_people_csv(people: &[Listed]) -> String {
+    let mut text = String::from(
+        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone\n\
+         p-anchor,Anchor Example,anchor@example.org,ag,t-out-1,practitioner,,\n",
+    );
+    for (i, listed) in people.iter().enumerate() {
+        if let Some((team, lead, _)) = listed {
+            let roles = if *lead {
+                "practitioner;lead"
+            } else {
+                "practitioner"
+            };
+            text.push_str(&format!(
+                "p-{i},Person {i},p{i}@example.org,ag,{},{roles},,\n",
+                TEAMS[*team]
+            ));
+        }
+    }
+    text
+}
+
+fn champions_csv(people: &[Listed]) -> String {
+    let mut text = String::from("person_id,theme,teams\n");
+    for (i, listed) in people.iter().enumerate() {
+        if let Some((_, _, true)) = listed {
+            text.push_str(&format!("p-{i},neglect,{}\n", TEAMS[1]));
+        }
+    }
+    text
+}
+
+/// Whom the open rollout's rules take from `people`, and in which wave.
+fn rules(people: &[Listed]) -> BTreeMap<String, i64> {
+    people
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 7)
+        .filter_map(|(i, listed)| {
+            let (team, lead, champion) = (*listed)?;
+            if champion {
+                Some((format!("p-{i}"), 0))
+            } else if team == 0 || lead {
+                Some((format!("p-{i}"), 1))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct OpenMember {
+    rollout_id: String,
+    person_id: String,
+    wave: i64,
+    next_due_at: Option<i64>,
+    out_reason: Option<String>,
+    joined_at: Option<i64>,
+    shift_days: i64,
+}
+
+async fn open_members(store: &SqliteStore) -> Vec<OpenMember> {
+    sqlx::query_as(
+        "SELECT rollout_id, person_id, wave, next_due_at, out_reason, joined_at, shift_days
+         FROM rollout_members ORDER BY rollout_id, person_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+/// One import of the open-rollout test.
+#[derive(Debug, Clone)]
+struct Step {
+    people: Vec<Listed>,
+    /// Whether the rollout is still open at this import.
+    open: bool,
+    /// Whether p-6 acknowledges the item (by some other route) before it.
+    six_acknowledges: bool,
+}
+
+async fn import_listed(setup: &Setup, step: &Step, now: i64, dry_run: bool) -> DirectoryImport {
+    let people = setup.write("people.csv", &listed_people_csv(&step.people));
+    let champions = setup.write("champions.csv", &champions_csv(&step.people));
+    let people_file = read_csv(&people).unwrap_or_else(|e| panic!("{e:?}"));
+    let champions_file = read_csv(&champions).unwrap_or_else(|e| panic!("{e:?}"));
+    let open = step.open.then(|| OpenEnrolment {
+        item_version: "v1".to_owned(),
+        waves: vec![
+            JoinerWave {
+                shift_days: 3,
+                first_due_at: now + 100,
+            },
+            JoinerWave {
+                shift_days: 0,
+                first_due_at: 7_000,
+            },
+        ],
+    });
+    let running = [
+        RunningAudience {
+            rollout_id: "early".to_owned(),
+            query: earlier_audience(),
+            open: None,
+        },
+        RunningAudience {
+            rollout_id: "open".to_owned(),
+            query: open_audience(),
+            open,
+        },
+    ];
+    setup
+        .store
+        .import_directory(
+            &[(&people, &people_file), (&champions, &champions_file)],
+            &Taxonomy::default(),
+            &running,
+            now,
+            dry_run,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
+    let start = Step {
+        people: first.clone(),
+        open: true,
+        six_acknowledges: false,
+    };
+    let setup = Setup::new(&[]).await;
+    let store = &setup.store;
+    // The directory at the start, without the rollout "r" of `Setup`.
+    sqlx::query("DELETE FROM rollout_members")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    import_listed(&setup, &start, 2_000, false).await;
+    for (id, audience) in [("early", earlier_audience()), ("open", open_audience())] {
+        store
+            .create_rollout(NewRollout {
+                id,
+                item_id: "nl-1",
+                item_version: "v1",
+                definition: "{}",
+                members: &[],
+                audience: Some(&audience),
+                team_posts: &[],
+                now: 3_000,
+            })
+            .await
+            .unwrap();
+    }
+    let earlier: Vec<String> = first
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| matches!(l, Some((2, _, _))))
+        .map(|(i, _)| format!("p-{i}"))
+        .collect();
+    // Expected members of "open": person -> (wave, joined at).
+    let mut expected: BTreeMap<String, (i64, Option<i64>)> = rules(&first)
+        .into_iter()
+        .filter(|(p, _)| !earlier.contains(p))
+        .map(|(p, wave)| (p, (wave, None)))
+        .collect();
+    let mut acknowledged = false;
+    let mut now = 10_000;
+    for step in &steps {
+        now += 1_000;
+        if step.six_acknowledges && !acknowledged {
+            acknowledged = true;
+            sqlx::query(
+                "INSERT INTO acknowledgements (person_id, item_id, item_version, channel, method, at)
+                 VALUES ('p-6', 'nl-1', 'v1', 'web', 'link', ?)",
+            )
+            .bind(now)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        let before = open_members(store).await;
+        let dry = import_listed(&setup, step, now, true).await;
+        assert_eq!(
+            open_members(store).await,
+            before,
+            "a dry run writes nothing"
+        );
+        let done = import_listed(&setup, step, now, false).await;
+        assert_eq!(dry, done, "the dry run says what the import does");
+
+        let now_in = rules(&step.people);
+        let mut joined = 0;
+        if step.open {
+            for (person, wave) in &now_in {
+                let reached = earlier.contains(person) || expected.contains_key(person);
+                let six = person == "p-6" && acknowledged;
+                if !reached && !six {
+                    expected.insert(person.clone(), (*wave, Some(now)));
+                    joined += 1;
+                }
+            }
+        }
+        let after = open_members(store).await;
+        let open: Vec<&OpenMember> = after.iter().filter(|m| m.rollout_id == "open").collect();
+        let got: BTreeMap<String, (i64, Option<i64>)> = open
+            .iter()
+            .map(|m| (m.person_id.clone(), (m.wave, m.joined_at)))
+            .collect();
+        assert_eq!(got, expected, "members after {step:?}");
+        // Nobody twice: not in both rollouts of the item, not in one twice.
+        assert_eq!(open.len(), got.len());
+        for m in &after {
+            if m.rollout_id == "early" {
+                assert!(!got.contains_key(&m.person_id), "{m:?} is in both");
+            }
+        }
+        // Chased exactly while in the audience now.
+        for m in &open {
+            assert_eq!(
+                m.out_reason.is_none(),
+                now_in.contains_key(&m.person_id),
+                "{m:?} with {step:?}"
+            );
+            if m.joined_at == Some(now) {
+                let (shift, due) = if m.wave == 0 {
+                    (3, now + 100)
+                } else {
+                    (0, 7_000)
+                };
+                assert_eq!((m.shift_days, m.next_due_at), (shift, Some(due)), "{m:?}");
+            } else if m.joined_at.is_none() {
+                assert_eq!(m.shift_days, 0, "{m:?}");
+            }
+        }
+        let change = done
+            .rollouts
+            .iter()
+            .find(|c| c.rollout_id == "open")
+            .unwrap();
+        assert_eq!(change.joiners, step.open.then_some(joined));
+        let counted: i64 =
+            sqlx::query_scalar("SELECT members FROM rollout_counts WHERE rollout_id = 'open'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(counted, i64::try_from(got.len()).unwrap(), "the kept count");
+
+        // The same files again enrol nobody.
+        let again = import_listed(&setup, step, now + 500, false).await;
+        let change = again
+            .rollouts
+            .iter()
+            .find(|c| c.rollout_id == "open")
+            .unwrap();
+        assert_eq!(change.joiners, step.open.then_some(0), "{again:?}");
+        assert_eq!(open_members(store).await, after);
+    }
+}
+
+fn listed() -> impl Strategy<Value = Listed> {
+    proptest::option::weighted(
+        0.8,
+        (
+            0..TEAMS.len(),
+            proptest::bool::weighted(0.2),
+            proptest::bool::weighted(0.2),
+        ),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn an_open_rollout_has_its_audience_now_plus_those_already_reached_nobody_twice(
+        first in proptest::collection::vec(listed(), PEOPLE),
+        steps in proptest::collection::vec(
+            (
+                proptest::collection::vec(listed(), PEOPLE),
+                proptest::bool::weighted(0.8),
+                proptest::bool::weighted(0.3),
+            ),
+            1..6,
+        )
+    ) {
+        let steps = steps
+            .into_iter()
+            .map(|(people, open, six_acknowledges)| Step { people, open, six_acknowledges })
+            .collect();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run_open(first, steps));
     }
 }
 

@@ -73,6 +73,9 @@ pub struct DueMember {
     pub wave: u32,
     pub next_step: u32,
     pub acknowledged: bool,
+    /// Days later than their wave's their timetable runs: 0 but for a
+    /// joiner of an open rollout.
+    pub shift_days: u32,
 }
 
 /// A member's move to their next step, written with the deliveries it queued.

@@ -315,6 +315,20 @@ pub const FIELDS: &[Field] = &[
         "when their next step was due before they left or moved",
         CASCADE,
     ),
+    f(
+        "rollout_members",
+        "joined_at",
+        Personal,
+        "when they joined an open rollout after its start",
+        CASCADE,
+    ),
+    f(
+        "rollout_members",
+        "shift_days",
+        Personal,
+        "how many days later than their wave their own timetable runs",
+        CASCADE,
+    ),
     f("outbox", "id", Personal, "delivery id", CASCADE),
     f(
         "outbox",

@@ -49,6 +49,13 @@ pub struct MemberRow {
     /// `left` (no longer in the directory) or `moved` (no longer in the
     /// audience): no longer chased. None while they are.
     pub out_reason: Option<String>,
+    /// When they went out (Unix ms).
+    pub out_at: Option<i64>,
+    /// When an import enrolled them into an open rollout; `None` for the
+    /// members it started with.
+    pub joined_at: Option<i64>,
+    /// Days later than their wave's their timetable runs.
+    pub shift_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -469,6 +469,8 @@ async fn inspection_reads_the_outbox_members_and_evidence_as_written() {
             out_reason: None,
             out_at: None,
             out_next_due_at: None,
+            joined_at: None,
+            shift_days: 0,
         }]
     );
 

@@ -2,11 +2,20 @@
 //! recipient, on their first reachable channel), and move on to their next
 //! step, in one transaction per batch. A step already queued is never queued
 //! twice: its idempotency key is unique.
+//!
+//! A joiner of an open rollout runs on their wave's timetable moved
+//! `shift_days` whole local days later (see
+//! [`cascade_model::rollout::joiner_shift`]), worked out once per wave and
+//! shift in a batch.
 
 use super::{DeliveryError, Rollouts, World, millis};
-use cascade_model::rollout::{EscalationTarget, StepKind, escalation_target};
+use cascade_model::rollout::{
+    EscalationTarget, Step, StepKind, escalation_target, shifted_wave_steps,
+};
 use cascade_store::{MemberAdvance, NewDelivery, Outbox, Reports, Store};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 const BATCH: u32 = 2000;
 
@@ -25,9 +34,26 @@ pub async fn schedule_due<S: Store + Outbox + Reports>(
         }
         let mut deliveries = Vec::new();
         let mut advances = Vec::with_capacity(due.len());
+        let mut shifted: HashMap<(String, u32, u32), Arc<Vec<Step>>> = HashMap::new();
         for member in &due {
             let rollout = rollouts.get(store, &member.rollout_id).await?;
-            let steps = &rollout.steps[member.wave as usize];
+            let joiner_steps;
+            let steps = if member.shift_days == 0 {
+                &rollout.steps[member.wave as usize]
+            } else {
+                joiner_steps = shifted
+                    .entry((member.rollout_id.clone(), member.wave, member.shift_days))
+                    .or_insert_with(|| {
+                        Arc::new(shifted_wave_steps(
+                            &rollout.definition,
+                            rollouts.calendar(),
+                            member.wave as usize,
+                            member.shift_days,
+                        ))
+                    })
+                    .clone();
+                joiner_steps.as_slice()
+            };
             let index = member.next_step as usize;
             advances.push(MemberAdvance {
                 rollout_id: member.rollout_id.clone(),

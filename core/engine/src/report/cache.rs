@@ -9,8 +9,10 @@
 //!   ([`Reports::report_stamps`]), which SQLite triggers raise in the same
 //!   transaction as every write to a row the report reads (migration
 //!   20261104000000_report_stamps);
-//! - the first deadline still ahead when it was computed: the overdue
-//!   counts hold until the clock passes it.
+//! - the first deadline still ahead when it was computed (a joiner's own
+//!   among them): the overdue counts hold until the clock passes it; and
+//!   for an open rollout, the end of the week under way, when its reach
+//!   by week gains a row.
 //!
 //! A kept report is given again only when its stamps are unchanged and the
 //! clock is between its computation and that deadline; its `generated` time
@@ -18,7 +20,10 @@
 //! field, what [`generate`] computes afresh at that moment (held to that by
 //! `cache_tests`, on random stores). Anything else computes it again.
 
-use super::{Report, ReportError, Selection, compute, compute::notes, load, selected_ids};
+use super::{
+    Report, ReportError, Selection, compute, compute::joiner_changes, compute::notes, load,
+    selected_ids,
+};
 use cascade_model::content::Taxonomy;
 use cascade_model::rollout::{Calendar, deadline};
 use cascade_store::Reports;
@@ -120,6 +125,7 @@ impl ReportCache {
                 (0..r.definition.waves.len())
                     .map(|w| deadline(&r.definition, calendar, w).timestamp_millis())
             })
+            .chain(joiner_changes(&rows, calendar, at))
             .filter(|&d| d >= at)
             .min();
         let used = self.clock.fetch_add(1, Ordering::Relaxed);

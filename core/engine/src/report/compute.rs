@@ -2,11 +2,11 @@
 
 use super::load::{RolloutRows, Rows};
 use super::{
-    AnswerBy, AnswerCount, AnswerSection, Coverage, FigureRow, Figures, Report, RolloutInfo,
-    Section, SectionKind, Selection,
+    AnswerBy, AnswerCount, AnswerSection, Coverage, FigureRow, Figures, ReachRow, Report,
+    RolloutInfo, Section, SectionKind, Selection,
 };
 use cascade_model::content::Taxonomy;
-use cascade_model::rollout::{Calendar, StepKind, deadline};
+use cascade_model::rollout::{Calendar, Enrol, StepKind, deadline};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -54,6 +54,8 @@ struct Member<'a> {
     acknowledged: Option<i64>,
     overdue: bool,
     escalated: bool,
+    /// Enrolled by an open rollout after its start.
+    joined: bool,
 }
 
 /// Rows of a section, ordered by rollout (for waves), wave number, then key.
@@ -69,6 +71,7 @@ struct Tally {
     left: u64,
     left_unacknowledged: u64,
     moved: u64,
+    joined: u64,
     /// Milliseconds from first send to acknowledgement.
     waits: Vec<i64>,
 }
@@ -83,6 +86,7 @@ impl Tally {
         self.left += u64::from(m.out == Some(Out::Left));
         self.left_unacknowledged += u64::from(m.out == Some(Out::Left) && m.acknowledged.is_none());
         self.moved += u64::from(m.out == Some(Out::Moved));
+        self.joined += u64::from(m.joined);
         if let (Some(sent), Some(at)) = (m.first_sent, m.acknowledged) {
             // Acknowledged for them before the message went: no wait at all.
             self.waits.push((at - sent).max(0));
@@ -101,6 +105,7 @@ impl Tally {
             left: self.left,
             left_unacknowledged: self.left_unacknowledged,
             moved: self.moved,
+            joined: self.joined,
         }
     }
 }
@@ -314,6 +319,7 @@ pub fn compute(
             })
             .collect(),
         sections,
+        reach: reach(rows, calendar),
         answers,
         notes: notes(
             rows.now,
@@ -363,13 +369,27 @@ fn members<'a>(
         let deadlines: Vec<i64> = (0..r.definition.waves.len())
             .map(|w| deadline(&r.definition, calendar, w).timestamp_millis())
             .collect();
+        // A joiner's deadline is their own: their wave's, moved as their
+        // timetable is.
+        let mut moved_deadlines: HashMap<(u32, u32), Option<i64>> = HashMap::new();
         for m in &r.members {
             let person = m.person_id.as_str();
             let (agency_now, team_now) = directory.agency_and_team(person);
             let acknowledged = acknowledged.get(person).copied();
-            let past_deadline = deadlines
-                .get(m.wave as usize)
-                .is_some_and(|&deadline| now > deadline);
+            let own_deadline = if m.shift_days == 0 {
+                deadlines.get(m.wave as usize).copied()
+            } else {
+                *moved_deadlines
+                    .entry((m.wave, m.shift_days))
+                    .or_insert_with(|| {
+                        let wave = m.wave as usize;
+                        let mut def = r.definition.clone();
+                        let w = def.waves.get_mut(wave)?;
+                        w.after_days = w.after_days.saturating_add(m.shift_days);
+                        Some(deadline(&def, calendar, wave).timestamp_millis())
+                    })
+            };
+            let past_deadline = own_deadline.is_some_and(|deadline| now > deadline);
             let out = match m.out_reason.as_deref() {
                 Some("left") => Some(Out::Left),
                 Some(_) => Some(Out::Moved),
@@ -392,10 +412,96 @@ fn members<'a>(
                 // Only those still chased: a leaver or mover is not overdue.
                 overdue: acknowledged.is_none() && past_deadline && out.is_none(),
                 escalated: escalated.contains(person),
+                joined: m.joined_at.is_some(),
             });
         }
     }
     members
+}
+
+/// The moments after `at` when figures change with the clock alone
+/// because of joiners: each joiner's own deadline, and for each open
+/// rollout the last moment of the week under way (its reach by week then
+/// gains a row). For [`super::ReportCache`].
+pub(super) fn joiner_changes(rows: &Rows, calendar: &Calendar, at: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    for r in &rows.rollouts {
+        let mut seen = BTreeSet::new();
+        for m in r.members.iter().filter(|m| m.shift_days > 0) {
+            let wave = m.wave as usize;
+            if !seen.insert((m.wave, m.shift_days)) || wave >= r.definition.waves.len() {
+                continue;
+            }
+            let mut def = r.definition.clone();
+            def.waves[wave].after_days = def.waves[wave].after_days.saturating_add(m.shift_days);
+            out.push(deadline(&def, calendar, wave).timestamp_millis());
+        }
+        if r.definition.enrol == Enrol::Joiners {
+            let weeks = (at - r.created_at).max(0) / WEEK + 1;
+            out.push(r.created_at + weeks * WEEK - 1);
+        }
+    }
+    out
+}
+
+/// A week, in milliseconds.
+const WEEK: i64 = 7 * 24 * 3_600_000;
+/// The most weeks shown per rollout: a year and a little.
+const MOST_WEEKS: i64 = 60;
+
+/// Each open rollout's members and acknowledgements at the end of every
+/// week since its start, up to now. Someone who had left the directory by
+/// then is not counted (nor is their acknowledgement): they no longer can.
+fn reach(rows: &Rows, calendar: &Calendar) -> Vec<ReachRow> {
+    let now = rows.now.timestamp_millis();
+    let mut out = Vec::new();
+    for r in rows
+        .rollouts
+        .iter()
+        .filter(|r| r.definition.enrol == Enrol::Joiners)
+    {
+        let acknowledged: HashMap<&str, i64> = r
+            .acknowledgements
+            .iter()
+            .map(|a| (a.person_id.as_str(), a.at))
+            .collect();
+        let weeks = ((now - r.created_at).max(0) / WEEK + 1).min(MOST_WEEKS);
+        for week in 0..weeks {
+            let from = r.created_at + week * WEEK;
+            let end = (from + WEEK).min(now);
+            let mut row = ReachRow {
+                rollout: r.id.clone(),
+                week: u32::try_from(week + 1).unwrap_or(u32::MAX),
+                from: DateTime::<Utc>::from_timestamp_millis(from)
+                    .map(|t| {
+                        t.with_timezone(&calendar.time_zone())
+                            .format("%Y-%m-%d")
+                            .to_string()
+                    })
+                    .unwrap_or_default(),
+                members: 0,
+                acknowledged: 0,
+                joined: 0,
+            };
+            for m in &r.members {
+                let member_by_then = m.joined_at.is_none_or(|at| at < end);
+                let left_by_then =
+                    m.out_reason.as_deref() == Some("left") && m.out_at.is_some_and(|at| at < end);
+                if !member_by_then || left_by_then {
+                    continue;
+                }
+                row.members += 1;
+                row.joined += u64::from(m.joined_at.is_some());
+                row.acknowledged += u64::from(
+                    acknowledged
+                        .get(m.person_id.as_str())
+                        .is_some_and(|&at| at < end),
+                );
+            }
+            out.push(row);
+        }
+    }
+    out
 }
 
 fn key(rollout: &str, order: u32, key: &str) -> GroupKey {

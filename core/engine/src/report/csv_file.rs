@@ -7,8 +7,10 @@
 use super::Report;
 use std::borrow::Cow;
 
+const COLUMNS: usize = 21;
+
 /// The header row; every row has every column.
-const HEADERS: [&str; 20] = [
+const HEADERS: [&str; COLUMNS] = [
     "section",
     "rollout",
     "key",
@@ -23,6 +25,7 @@ const HEADERS: [&str; 20] = [
     "escalated",
     "left",
     "moved",
+    "joined_later",
     "teams_confirmed",
     "people_present",
     "follow_up",
@@ -33,7 +36,7 @@ const HEADERS: [&str; 20] = [
 
 pub(super) fn render(report: &Report) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut records: Vec<[String; 20]> = Vec::new();
+    let mut records: Vec<[String; COLUMNS]> = Vec::new();
     for section in &report.sections {
         for row in &section.rows {
             let f = &row.figures;
@@ -60,6 +63,7 @@ pub(super) fn render(report: &Report) -> String {
                 f.escalated.to_string(),
                 f.left.to_string(),
                 f.moved.to_string(),
+                f.joined.to_string(),
                 teams,
                 present,
                 String::new(),
@@ -71,20 +75,35 @@ pub(super) fn render(report: &Report) -> String {
     }
     for section in &report.answers {
         for a in &section.rows {
-            let mut record: [String; 20] = Default::default();
+            let mut record: [String; COLUMNS] = Default::default();
             record[0] = section.by.id().to_owned();
             record[1] = a.rollout.clone();
             record[2] = a.key.clone();
             record[3] = a.name.clone();
-            record[16] = a.follow_up.to_string();
-            record[17] = a.question.clone();
-            record[18] = a.answer.clone();
-            record[19] = a.count.to_string();
+            record[17] = a.follow_up.to_string();
+            record[18] = a.question.clone();
+            record[19] = a.answer.clone();
+            record[20] = a.count.to_string();
             records.push(record);
         }
     }
+    for r in &report.reach {
+        let mut record: [String; COLUMNS] = Default::default();
+        record[0] = "reach-week".to_owned();
+        record[1] = r.rollout.clone();
+        record[2] = r.week.to_string();
+        record[3] = format!("week from {}", r.from);
+        record[4] = r.members.to_string();
+        record[7] = r.acknowledged.to_string();
+        record[8] = r
+            .acknowledged_pct()
+            .map(|p| format!("{p:.1}"))
+            .unwrap_or_default();
+        record[14] = r.joined.to_string();
+        records.push(record);
+    }
     for note in &report.notes {
-        let mut record: [String; 20] = Default::default();
+        let mut record: [String; COLUMNS] = Default::default();
         record[0] = "note".to_owned();
         record[3] = note.clone();
         records.push(record);

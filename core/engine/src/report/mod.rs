@@ -129,6 +129,8 @@ pub struct Report {
     pub generated: String,
     pub rollouts: Vec<RolloutInfo>,
     pub sections: Vec<Section>,
+    /// Reach of open rollouts week by week since their start.
+    pub reach: Vec<ReachRow>,
     pub answers: Vec<AnswerSection>,
     /// What the figures mean, in words, for readers of the report.
     pub notes: Vec<String>,
@@ -144,6 +146,29 @@ pub struct RolloutInfo {
     pub state: String,
     /// When it was started, in the partnership's local time.
     pub started: String,
+}
+
+/// One week of an open rollout: its members and acknowledgements by the
+/// end of the week (or now, for the week under way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachRow {
+    pub rollout: String,
+    /// 1 for the week from the rollout's start.
+    pub week: u32,
+    /// The week's first day, local, e.g. "2026-12-01".
+    pub from: String,
+    /// Members by then, less those who had left the directory by then.
+    pub members: u64,
+    /// Of them, those who had acknowledged by then.
+    pub acknowledged: u64,
+    /// Of them, those who joined after the start.
+    pub joined: u64,
+}
+
+impl ReachRow {
+    pub fn acknowledged_pct(&self) -> Option<f64> {
+        (self.members > 0).then(|| self.acknowledged as f64 * 100.0 / self.members as f64)
+    }
 }
 
 /// Which way members are grouped.
@@ -238,6 +263,8 @@ pub struct Figures {
     /// Members no longer in the rollout's audience: no longer chased,
     /// never overdue, still in the acknowledged percentage.
     pub moved: u64,
+    /// Members an open rollout enrolled after its start (joiners).
+    pub joined: u64,
 }
 
 impl Figures {
@@ -339,6 +366,7 @@ impl DisplayTable {
                 | "State"
                 | "Started"
                 | "Version"
+                | "Week from"
         )
     }
 }
@@ -384,6 +412,7 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             "Escalated",
             "Left",
             "Moved",
+            "Joined later",
         ]);
         if with_coverage {
             headers.extend(["Teams confirmed", "People present"]);
@@ -410,6 +439,7 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
                     f.escalated.to_string(),
                     f.left.to_string(),
                     f.moved.to_string(),
+                    f.joined.to_string(),
                 ]);
                 if with_coverage {
                     let c = r.coverage.unwrap_or_default();
@@ -422,7 +452,7 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             id: section.kind.id(),
             heading: section.kind.heading(),
             caption: format!(
-                "{}: audience, sends, acknowledgements, overdue, escalated, left and moved members{}",
+                "{}: audience, sends, acknowledgements, overdue, escalated, left, moved and joined-later members{}",
                 section.kind.heading(),
                 if with_coverage {
                     ", and champions' cascade confirmations"
@@ -432,6 +462,29 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             ),
             headers,
             rows,
+        });
+    }
+    if !report.reach.is_empty() {
+        tables.push(DisplayTable {
+            id: "reach-week",
+            heading: "Reach of open rollouts by week",
+            caption: "Open rollouts week by week since their start: members by the end of each week (less those who had left the directory), how many of them joined after the start, and how many had acknowledged".into(),
+            headers: vec!["Rollout", "Week", "Week from", "Members", "Joined later", "Acknowledged", "Ack %"],
+            rows: report
+                .reach
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.rollout.clone(),
+                        r.week.to_string(),
+                        r.from.clone(),
+                        r.members.to_string(),
+                        r.joined.to_string(),
+                        r.acknowledged.to_string(),
+                        percent(r.acknowledged_pct()),
+                    ]
+                })
+                .collect(),
         });
     }
     for section in &report.answers {

@@ -47,6 +47,9 @@ fn member() -> MemberRow {
         team_id: None,
         agency_id: None,
         out_reason: None,
+        out_at: None,
+        joined_at: None,
+        shift_days: 0,
     }
 }
 
@@ -321,10 +324,12 @@ fn csv_quotes_names_and_keeps_one_header() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,teams_confirmed,people_present,follow_up,question,answer,count"
+        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count"
     );
     assert!(
-        csv.contains("agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,1,7,,,,\n"),
+        csv.contains(
+            "agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,0,1,7,,,,\n"
+        ),
         "{csv}"
     );
 }
@@ -474,6 +479,7 @@ fn leavers_are_left_not_overdue_and_leave_the_percentage_they_cannot_reach() {
             left: 1,
             left_unacknowledged: 1,
             moved: 2,
+            joined: 0,
         }
     );
     // 2 acknowledged of the 3 who still could (ghost left without).
@@ -546,4 +552,103 @@ fn a_mover_counts_where_the_rollout_reached_them_and_again_where_they_are_now() 
         s.kind,
         SectionKind::MovedAgencyNow | SectionKind::MovedTeamNow
     )));
+}
+
+/// The rollout open to joiners: j2 joined before the second wave sent
+/// (its own timetable), j1 after it, on a timetable moved ten days; ghost
+/// left on 16 January.
+fn rows_with_joiners() -> Rows {
+    let mut rows = rows();
+    let open = DEFINITION.replace("[audience]", "enrol = \"joiners\"\n[audience]");
+    rows.rollouts[0].definition = parse_definition(Path::new("r1.toml"), &open).unwrap();
+    rows.people.push(PersonRow {
+        id: "j1".into(),
+        agency_id: "ag-a".into(),
+        team_id: "t-1".into(),
+    });
+    let r = &mut rows.rollouts[0];
+    for m in &mut r.members {
+        if m.person_id == "ghost" {
+            m.out_reason = Some("left".into());
+            m.out_at = Some(jan(16, 9));
+        }
+    }
+    r.members.push(MemberRow {
+        person_id: "j1".into(),
+        wave: 1,
+        joined_at: Some(jan(22, 9)),
+        shift_days: 10,
+        ..member()
+    });
+    r.members.push(MemberRow {
+        person_id: "j2".into(),
+        wave: 1,
+        joined_at: Some(jan(13, 9)),
+        ..member()
+    });
+    r.acknowledgements.push(AckRow {
+        person_id: "j2".into(),
+        at: jan(15, 9),
+    });
+    rows.now = Utc.with_ymd_and_hms(2026, 1, 30, 12, 0, 0).unwrap();
+    rows
+}
+
+#[test]
+fn joiners_count_as_joined_later_and_are_overdue_only_after_their_own_deadline() {
+    let report = report_of(&rows_with_joiners());
+    let total = row(&report, SectionKind::Total, "all");
+    // b1 is past wave 2's deadline (21 January); j1's own, moved ten
+    // days (their send held from Saturday 24 to Monday 26 January), is
+    // 2 February: not yet.
+    assert_eq!(
+        (
+            total.figures.audience,
+            total.figures.joined,
+            total.figures.overdue,
+            total.figures.left
+        ),
+        (6, 2, 1, 1)
+    );
+    assert_eq!(row(&report, SectionKind::Wave, "2").figures.joined, 2);
+    assert!(
+        render(&report, Format::Table).contains("Joined later"),
+        "a column of its own"
+    );
+    // Without their own timetable j1 would be overdue too.
+    let mut unmoved = rows_with_joiners();
+    unmoved.rollouts[0].members[4].shift_days = 0;
+    let unmoved = report_of(&unmoved);
+    assert_eq!(row(&unmoved, SectionKind::Total, "all").figures.overdue, 2);
+}
+
+#[test]
+fn an_open_rollouts_reach_grows_week_by_week_without_those_who_left() {
+    let report = report_of(&rows_with_joiners());
+    let weeks: Vec<(u32, &str, u64, u64, u64)> = report
+        .reach
+        .iter()
+        .map(|r| (r.week, r.from.as_str(), r.members, r.joined, r.acknowledged))
+        .collect();
+    assert_eq!(
+        weeks,
+        [
+            (1, "2026-01-05", 4, 0, 0),
+            // j2 joined, a1, a2 and j2 acknowledged; ghost left.
+            (2, "2026-01-12", 4, 1, 3),
+            (3, "2026-01-19", 5, 2, 3),
+            (4, "2026-01-26", 5, 2, 3),
+        ]
+    );
+    assert_eq!(report.reach[1].acknowledged_pct(), Some(75.0));
+    let csv = render(&report, Format::Csv);
+    assert!(
+        csv.contains("\nreach-week,r1,2,week from 2026-01-12,4,,,3,75.0,,,,,,1,,,,,,\n"),
+        "{csv}"
+    );
+    let html = render(&report, Format::Html);
+    assert!(html.contains("Reach of open rollouts by week"));
+    // A rollout fixed at its start has no such table.
+    assert!(report_of(&rows()).reach.is_empty());
+    assert!(!render(&report_of(&rows()), Format::Table).contains("Reach of open rollouts"));
 }

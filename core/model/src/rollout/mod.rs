@@ -14,13 +14,13 @@ mod validate;
 pub use audience::{Member, Resolved, audience_query, count_resolved, resolve, tally_teams};
 pub use calendar::{Calendar, QuietHours};
 pub use definition::{
-    Audience, Digest, FollowUp, RolloutDefinition, Selector, Wave, parse_definition, to_toml,
+    Audience, Digest, Enrol, FollowUp, RolloutDefinition, Selector, Wave, parse_definition, to_toml,
 };
 pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use query::{AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally};
 pub use steps::{
-    EscalationTarget, Step, StepKind, deadline, escalation_target, rollout_deadline, wave_send,
-    wave_steps,
+    EscalationTarget, Step, StepKind, deadline, escalation_target, joiner_shift, open_until,
+    rollout_deadline, shifted_wave_steps, wave_send, wave_steps,
 };
 pub use team_posts::{
     PlannedTeamPost, TeamPostChannel, check_team_posts, count_line, plan_team_posts,

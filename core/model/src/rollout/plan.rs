@@ -5,7 +5,7 @@
 use super::calendar::{Calendar, QuietHours};
 use super::definition::RolloutDefinition;
 use super::query::AudienceCounts;
-use super::steps::{StepKind, deadline, wave_send, wave_steps};
+use super::steps::{StepKind, deadline, open_until, wave_send, wave_steps};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
@@ -28,6 +28,10 @@ pub struct PlanSummary {
     pub unassigned: usize,
     /// The first wave's timetable; later waves shift by their own start.
     pub timetable: Vec<TimetableRow>,
+    /// For a rollout open to joiners: the last local day it enrols them,
+    /// e.g. "Wed 31 Mar 2027".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_until: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,6 +101,13 @@ pub fn summarise(
         } else {
             timetable(def, calendar)
         },
+        open_until: open_until(def, calendar).map(|end| {
+            // The last day is the one before the instant enrolment ends.
+            (end - chrono::TimeDelta::seconds(1))
+                .with_timezone(&calendar.time_zone())
+                .format("%a %-d %b %Y")
+                .to_string()
+        }),
     }
 }
 
@@ -225,6 +236,13 @@ impl fmt::Display for PlanSummary {
                 "{} {people} in the audience {} in no wave and will receive nothing.",
                 self.unassigned,
                 if self.unassigned == 1 { "is" } else { "are" }
+            )?;
+        }
+
+        if let Some(day) = &self.open_until {
+            writeln!(
+                f,
+                "Open to joiners until {day} (the end of that day): people who come into the audience by then (new in a directory import, moved into it, or given a role or champion theme it covers) become members with their own timetable, counted from the day they join; anyone an earlier rollout of the item reached is left out."
             )?;
         }
 

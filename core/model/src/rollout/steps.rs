@@ -3,9 +3,9 @@
 //! candidates; the caller drops them for people who have acknowledged.
 
 use super::calendar::Calendar;
-use super::definition::RolloutDefinition;
+use super::definition::{Enrol, RolloutDefinition};
 use crate::directory::Directory;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The kind of a step. Stored in the outbox as its [`StepKind::as_str`]
@@ -139,6 +139,76 @@ pub fn rollout_deadline(def: &RolloutDefinition, calendar: &Calendar) -> DateTim
                 def.ack_deadline_days,
             )
         })
+}
+
+/// The timetable of a wave moved `shift` days later, at the same local
+/// times: a joiner's steps (see [`joiner_shift`]). Reminders, escalations
+/// and follow-ups keep their intervals from the (moved) send; champion
+/// reminders count from the later of the rollout's deadline and the moved
+/// wave's.
+///
+/// # Panics
+/// If `wave` is not an index of `def.waves`.
+pub fn shifted_wave_steps(
+    def: &RolloutDefinition,
+    calendar: &Calendar,
+    wave: usize,
+    shift: u32,
+) -> Vec<Step> {
+    if shift == 0 {
+        return wave_steps(def, calendar, wave);
+    }
+    let mut moved = def.clone();
+    moved.waves[wave].after_days = moved.waves[wave].after_days.saturating_add(shift);
+    wave_steps(&moved, calendar, wave)
+}
+
+/// How many days later than its wave a joiner's timetable runs, for
+/// someone enrolled at `now` into `wave`: none while the wave's send is
+/// still to come (they go with the wave), otherwise the fewest whole days
+/// that put their send at or after `now`, so no step of theirs falls due
+/// before they joined.
+///
+/// # Panics
+/// If `wave` is not an index of `def.waves`.
+pub fn joiner_shift(
+    def: &RolloutDefinition,
+    calendar: &Calendar,
+    wave: usize,
+    now: DateTime<Utc>,
+) -> u32 {
+    let send = wave_send(def, calendar, wave);
+    if send >= now {
+        return 0;
+    }
+    // A first guess from the whole days between, then a day at a time
+    // past quiet days and clock changes (a few steps at most).
+    let mut shift = u32::try_from((now - send).num_days()).unwrap_or(u32::MAX / 2);
+    let mut moved = def.clone();
+    loop {
+        moved.waves[wave].after_days = def.waves[wave].after_days.saturating_add(shift);
+        if wave_send(&moved, calendar, wave) >= now || shift >= u32::MAX / 2 {
+            return shift;
+        }
+        shift += 1;
+    }
+}
+
+/// The instant an open rollout stops enrolling joiners: the end of its
+/// `open_until` day (by default the day of its deadline) in the
+/// partnership's zone. `None` for a rollout fixed at its start.
+pub fn open_until(def: &RolloutDefinition, calendar: &Calendar) -> Option<DateTime<Utc>> {
+    if def.enrol != Enrol::Joiners {
+        return None;
+    }
+    let last_day = match def.open_until {
+        Some(day) => day,
+        None => rollout_deadline(def, calendar)
+            .with_timezone(&calendar.time_zone())
+            .date_naive(),
+    };
+    let next = last_day.checked_add_days(Days::new(1)).unwrap_or(last_day);
+    Some(calendar.at_local(next.and_time(chrono::NaiveTime::MIN)))
 }
 
 /// Who an escalation rung goes to.

@@ -1511,3 +1511,115 @@ mod numbers {
         }
     }
 }
+
+mod open {
+    use super::*;
+
+    fn open(extra: &str) -> String {
+        FULL.replace("max_attempts = 5\n", &format!("max_attempts = 5\n{extra}"))
+    }
+
+    #[test]
+    fn a_rollout_is_fixed_at_its_start_unless_it_enrols_joiners() {
+        let fixed = parse(FULL);
+        assert_eq!((fixed.enrol, fixed.open_until), (Enrol::Start, None));
+        assert_eq!(open_until(&fixed, &london()), None);
+
+        let def = parse(&open("enrol = \"joiners\"\nopen_until = 2027-03-31\n"));
+        assert_eq!(def.enrol, Enrol::Joiners);
+        assert_eq!(def.open_until, NaiveDate::from_ymd_opt(2027, 3, 31));
+        // The end of 31 March, London time (BST from 28 March).
+        assert_eq!(open_until(&def, &london()), Some(utc(2027, 3, 31, 23, 0)));
+        let quoted = parse(&open("enrol = \"joiners\"\nopen_until = \"2027-03-31\"\n"));
+        assert_eq!(quoted.open_until, def.open_until);
+    }
+
+    #[test]
+    fn an_open_rollout_without_an_end_stays_open_to_the_end_of_its_deadline_day() {
+        let def = parse(&open("enrol = \"joiners\"\n"));
+        // The last wave sends Mon 7 Dec 08:00; 28 days later is Mon 4 Jan.
+        assert_eq!(rollout_deadline(&def, &london()), utc(2027, 1, 4, 8, 0));
+        assert_eq!(open_until(&def, &london()), Some(utc(2027, 1, 5, 0, 0)));
+        let plan = summarise(&def, &london(), &AudienceCounts::default());
+        assert_eq!(plan.open_until.as_deref(), Some("Mon 4 Jan 2027"));
+        assert!(
+            plan.to_string()
+                .contains("Open to joiners until Mon 4 Jan 2027")
+        );
+        let fixed = summarise(&parse(FULL), &london(), &AudienceCounts::default());
+        assert!(!fixed.to_string().contains("joiners"));
+    }
+
+    #[test]
+    fn enrolment_mistakes_name_the_line_and_the_fix() {
+        let errors = errors(&open("enrol = \"later\"\n"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(&format!(
+                "{FILE}:11: `enrol` must be \"start\" or \"joiners\", not \"later\""
+            )),
+            "{errors:?}"
+        );
+        let errors = self::errors(&open("open_until = 2027-03-31\n"));
+        assert!(
+            errors[0].contains(":11: `open_until` applies only to a rollout open to joiners")
+                && errors[0].contains("add enrol = \"joiners\""),
+            "{errors:?}"
+        );
+        let errors = self::errors(&open("enrol = \"joiners\"\nopen_until = \"31/03/2027\"\n"));
+        assert!(
+            errors[0].contains(":12: `open_until` must be a date"),
+            "{errors:?}"
+        );
+        let errors = self::errors(&open("enrol = \"joiners\"\nopen_until = 2026-11-30\n"));
+        assert!(
+            errors[0].contains(":12: open_until 2026-11-30 must be from the start day 2026-12-01"),
+            "{errors:?}"
+        );
+        let errors = self::errors(&open("enrol = \"joiners\"\nopen_until = 2028-01-01\n"));
+        assert!(
+            errors[0].contains("a year after it (2027-12-01)"),
+            "{errors:?}"
+        );
+        let errors = self::errors(&open("enrol = \"joiners\"\nreacknowledge = true\n"));
+        assert!(
+            errors[0].contains(":11: a re-acknowledgement round cannot enrol joiners"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_joiner_goes_with_their_wave_until_it_sends_then_a_whole_number_of_days_later() {
+        let def = parse(&open("enrol = \"joiners\"\n"));
+        let cal = london();
+        // Before the second wave's send (Mon 7 Dec 08:00): no shift.
+        assert_eq!(joiner_shift(&def, &cal, 1, utc(2026, 12, 3, 12, 0)), 0);
+        assert_eq!(joiner_shift(&def, &cal, 1, utc(2026, 12, 7, 8, 0)), 0);
+        // Joining Tue 8 Dec 10:00: the wave's day 4 (Sat 5th, held to
+        // Monday) moves to day 8, Wed 9 Dec 09:30, the first send at the
+        // start's local time after they joined.
+        let shift = joiner_shift(&def, &cal, 1, utc(2026, 12, 8, 10, 0));
+        assert_eq!(shift, 4);
+        let steps = shifted_wave_steps(&def, &cal, 1, shift);
+        assert_eq!(steps[0].kind, StepKind::Initial);
+        assert_eq!(steps[0].due_at, utc(2026, 12, 9, 9, 30));
+        assert!(steps.iter().all(|s| s.due_at >= utc(2026, 12, 8, 10, 0)));
+        // The same intervals as the wave's own timetable.
+        let wave = wave_steps(&def, &cal, 0);
+        let reminder = |steps: &[Step]| {
+            steps
+                .iter()
+                .find(|s| s.kind == StepKind::Reminder)
+                .map(|s| s.due_at - steps[0].due_at)
+        };
+        assert_eq!(reminder(&steps), reminder(&wave));
+        // Joining on a Saturday waits for Monday, like any send.
+        let shift = joiner_shift(&def, &cal, 1, utc(2026, 12, 12, 10, 0));
+        let steps = shifted_wave_steps(&def, &cal, 1, shift);
+        assert_eq!(steps[0].due_at, utc(2026, 12, 14, 8, 0));
+        assert_eq!(
+            shifted_wave_steps(&def, &cal, 1, 0),
+            wave_steps(&def, &cal, 1)
+        );
+    }
+}

@@ -30,7 +30,7 @@ impl Inspect for SqliteStore {
     async fn members(&self, rollout_id: &str) -> Result<Vec<MemberRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT rollout_id, person_id, wave, next_step, next_due_at, acknowledged_at,
-                    team_id, agency_id, out_reason, out_at, out_next_due_at
+                    team_id, agency_id, out_reason, out_at, out_next_due_at, joined_at, shift_days
              FROM rollout_members WHERE rollout_id = ? ORDER BY person_id",
         )
         .bind(rollout_id)

@@ -8,9 +8,18 @@
 //! scheduler passes them by) and the step it held is kept in
 //! `out_next_due_at` to resume from. Their queued messages, and any
 //! message queued for a recipient who left, are cancelled.
+//!
+//! A rollout open to joiners then takes in, with one `INSERT … SELECT`,
+//! the people in its audience now who are not yet its members, whom no
+//! other rollout of the item (not cancelled) has, and who have not
+//! acknowledged its item version: each in the first wave whose rule takes
+//! them, on that wave's timetable moved to start from their joining (see
+//! [`crate::JoinerWave`]).
 
 use super::audience::push_audience;
-use crate::{AudienceQuery, AudienceSource, MembershipChange, RunningAudience, StoreError};
+use crate::{
+    AudienceQuery, AudienceSource, MembershipChange, OpenEnrolment, RunningAudience, StoreError,
+};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 /// Brings every running rollout's members up to date. Returns what changed
@@ -67,9 +76,8 @@ pub(super) async fn update(
 
     let mut cancelled = 0;
     for (rollout, change) in running.iter().zip(changes.iter_mut()) {
-        let audience = audiences
-            .iter()
-            .find(|a| &a.rollout_id == rollout)
+        let running_audience = audiences.iter().find(|a| &a.rollout_id == rollout);
+        let audience = running_audience
             .map(|a| &a.query)
             // A re-acknowledgement round's audience is who has not yet
             // acknowledged: acknowledging is not moving away. Only
@@ -100,6 +108,10 @@ pub(super) async fn update(
                 .bind(rollout)
                 .execute(&mut *conn)
                 .await?;
+                // Joiners, after the members back: someone back is not new.
+                if let Some(open) = running_audience.and_then(|a| a.open.as_ref()) {
+                    change.joiners = Some(enrol(conn, rollout, now, query, open).await?);
+                }
             }
             None => {
                 // Without the audience, a leaver listed again is back.
@@ -165,4 +177,67 @@ async fn go_out(
     push_audience(&mut q, audience, false);
     q.push(" a WHERE a.wave IS NOT NULL)");
     Ok(q.build().execute(&mut *conn).await?.rows_affected())
+}
+
+/// Enrols into the open `rollout` the people in `audience` now who are not
+/// its members, not reached by another rollout of the item and have not
+/// acknowledged `open.item_version`. Returns how many joined.
+async fn enrol(
+    conn: &mut SqliteConnection,
+    rollout: &str,
+    now: i64,
+    audience: &AudienceQuery,
+    open: &OpenEnrolment,
+) -> Result<u64, StoreError> {
+    if audience.waves.is_empty() || open.waves.len() != audience.waves.len() {
+        return Ok(0);
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO rollout_members
+            (rollout_id, person_id, wave, next_due_at, team_id, agency_id, joined_at, shift_days)
+         SELECT ",
+    );
+    q.push_bind(rollout.to_owned());
+    q.push(", a.person_id, a.wave, CASE a.wave");
+    for (i, wave) in open.waves.iter().enumerate() {
+        q.push(format_args!(" WHEN {i} THEN "));
+        q.push_bind(wave.first_due_at);
+    }
+    q.push(" END, a.team_id, a.agency_id, ");
+    q.push_bind(now);
+    q.push(", CASE a.wave");
+    for (i, wave) in open.waves.iter().enumerate() {
+        q.push(format_args!(" WHEN {i} THEN {}", wave.shift_days));
+    }
+    q.push(" END FROM ");
+    // `reached` covers this rollout's own members (out or not) as well as
+    // every other rollout of the item: nobody is a member twice.
+    push_audience(&mut q, audience, true);
+    q.push(
+        " a WHERE a.wave IS NOT NULL AND NOT a.reached
+           AND NOT EXISTS (SELECT 1 FROM acknowledgements k
+                           WHERE k.person_id = a.person_id AND k.item_id = ",
+    );
+    q.push_bind(audience.item_id.clone());
+    q.push(" AND k.item_version = ");
+    q.push_bind(open.item_version.clone());
+    q.push(")");
+    let joined = q.build().execute(&mut *conn).await?.rows_affected();
+    if joined > 0 {
+        // No trigger counts inserted members (20261001000000,
+        // 20261104000000): the count and the report stamp are raised here.
+        sqlx::query("UPDATE rollout_counts SET members = members + ? WHERE rollout_id = ?")
+            .bind(i64::try_from(joined).unwrap_or(i64::MAX))
+            .bind(rollout)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO report_stamps (scope) VALUES (?)
+             ON CONFLICT (scope) DO UPDATE SET stamp = stamp + 1",
+        )
+        .bind(rollout)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(joined)
 }

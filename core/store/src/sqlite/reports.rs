@@ -50,7 +50,8 @@ impl Reports for SqliteStore {
             return Ok(None);
         };
         let members = sqlx::query_as::<_, MemberRow>(
-            "SELECT person_id, wave, team_id, agency_id, out_reason FROM rollout_members
+            "SELECT person_id, wave, team_id, agency_id, out_reason, out_at, joined_at, shift_days
+             FROM rollout_members
              WHERE rollout_id = ? ORDER BY person_id",
         )
         .bind(&id)

@@ -72,6 +72,8 @@ const TOP: Table = Table {
         "max_attempts",
         "unsubscribe_url",
         "team_posts",
+        "enrol",
+        "open_until",
     ],
     tables: &[("audience", &AUDIENCE)],
     arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],

@@ -16,7 +16,7 @@ pub use to_toml::to_toml;
 pub(super) use validate::Problems;
 pub use validate::parse_definition;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 /// One rollout: which item goes to whom, when, and how it is chased.
@@ -73,6 +73,41 @@ pub struct RolloutDefinition {
     /// At least one; only the last may be a catch-all.
     pub waves: Vec<Wave>,
     pub follow_ups: Vec<FollowUp>,
+    /// Who becomes a member: the audience when the rollout starts (the
+    /// default), or also people who come into it later (`enrol =
+    /// "joiners"`), each with their own timetable.
+    #[serde(default, skip_serializing_if = "Enrol::is_start")]
+    pub enrol: Enrol,
+    /// With `enrol = "joiners"`, the last local day on which an import
+    /// enrols joiners; `None` means the day of the rollout's deadline
+    /// (its last wave's). Always `None` for a rollout fixed at its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_until: Option<NaiveDate>,
+}
+
+/// Who a rollout takes in, as `enrol` in its file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enrol {
+    /// The audience when the rollout starts; nobody joins later.
+    #[default]
+    Start,
+    /// Also people who come into the audience while it is open (new in an
+    /// import, moved into it, or newly given a role or theme it covers).
+    Joiners,
+}
+
+impl Enrol {
+    pub fn is_start(&self) -> bool {
+        *self == Enrol::Start
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Enrol::Start => "start",
+            Enrol::Joiners => "joiners",
+        }
+    }
 }
 
 /// The newsletter issue a digest rollout sends.

@@ -32,6 +32,8 @@ pub(in crate::rollout) struct RawDefinition {
     pub(in crate::rollout) waves: Option<Spanned<Vec<Spanned<RawWave>>>>,
     #[serde(default)]
     pub(super) follow_ups: Vec<Spanned<RawFollowUp>>,
+    pub(super) enrol: RawValue,
+    pub(super) open_until: RawValue,
 }
 
 #[derive(Deserialize)]

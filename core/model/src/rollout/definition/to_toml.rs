@@ -26,8 +26,17 @@ pub fn to_toml(def: &RolloutDefinition) -> String {
         team_posts: &def.team_posts,
         waves: &def.waves,
         follow_ups: &def.follow_ups,
+        enrol: def.enrol.as_str(),
+        open_until: def.open_until.map(toml_date),
     };
     toml::to_string(&canonical).expect("a rollout of strings, numbers and a date-time serialises")
+}
+
+fn toml_date(d: chrono::NaiveDate) -> toml::value::Datetime {
+    d.format("%Y-%m-%d")
+        .to_string()
+        .parse()
+        .expect("a formatted date parses as a TOML date")
 }
 
 fn toml_datetime(t: NaiveDateTime) -> toml::value::Datetime {
@@ -35,6 +44,10 @@ fn toml_datetime(t: NaiveDateTime) -> toml::value::Datetime {
         .to_string()
         .parse()
         .expect("a formatted local date-time parses as a TOML date-time")
+}
+
+fn is_start(enrol: &&str) -> bool {
+    *enrol == "start"
 }
 
 #[derive(Serialize)]
@@ -64,6 +77,10 @@ struct CanonicalDefinition<'a> {
     unsubscribe_url: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     team_posts: &'a [String],
+    #[serde(skip_serializing_if = "is_start")]
+    enrol: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_until: Option<toml::value::Datetime>,
     #[serde(skip_serializing_if = "Audience::is_everyone")]
     audience: &'a Audience,
     waves: &'a [Wave],
@@ -107,7 +124,25 @@ mod tests {
                 people: Vec::new(),
             }],
             follow_ups: Vec::new(),
+            enrol: crate::rollout::Enrol::Start,
+            open_until: None,
         }
+    }
+
+    #[test]
+    fn an_open_rollout_is_written_back_with_its_enrolment_and_end() {
+        let mut def = minimal();
+        def.enrol = crate::rollout::Enrol::Joiners;
+        def.open_until = NaiveDate::from_ymd_opt(2027, 3, 31);
+        let text = to_toml(&def);
+        assert!(
+            text.contains("enrol = \"joiners\"\nopen_until = 2027-03-31\n"),
+            "{text}"
+        );
+        let back = crate::rollout::parse_definition(std::path::Path::new("r.toml"), &text)
+            .expect("it parses back");
+        assert_eq!(back, def);
+        assert!(!to_toml(&minimal()).contains("enrol"));
     }
 
     #[test]

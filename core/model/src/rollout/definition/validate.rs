@@ -3,7 +3,7 @@
 
 use super::keys::unknown_keys;
 use super::raw::{RawDefinition, RawFollowUp, RawList, RawSelector, RawValue, RawWave};
-use super::{Audience, Digest, FollowUp, RolloutDefinition, Selector, Wave};
+use super::{Audience, Digest, Enrol, FollowUp, RolloutDefinition, Selector, Wave};
 use crate::bounds::Bounds;
 use crate::content::{SourceLocation, is_slug, slugify};
 use crate::rollout::RolloutError;
@@ -118,6 +118,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     let waves = p.waves(&raw.waves);
     let follow_ups = p.follow_ups(&raw.follow_ups);
     let team_posts = p.ids(&raw.team_posts, "team_posts");
+    let enrol = p.enrol(&raw, start, reacknowledge);
 
     if !p.errors.is_empty() {
         return Err(p.errors);
@@ -142,6 +143,8 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             team_posts: team_posts?,
             waves: waves?,
             follow_ups: follow_ups?,
+            enrol: enrol?.0,
+            open_until: enrol?.1,
         })
     })();
     parsed.ok_or(p.errors)
@@ -316,6 +319,87 @@ impl<'a> Problems<'a> {
             return None;
         }
         Some(url)
+    }
+
+    /// `enrol` and `open_until`: who joins a running rollout, and until when.
+    fn enrol(
+        &mut self,
+        raw: &RawDefinition,
+        start: Option<NaiveDateTime>,
+        reacknowledge: Option<bool>,
+    ) -> Option<(Enrol, Option<NaiveDate>)> {
+        let enrol = match &raw.enrol {
+            None => Enrol::Start,
+            Some(v) => match v.get_ref() {
+                toml::Value::String(s) if s.trim() == "joiners" => Enrol::Joiners,
+                toml::Value::String(s) if s.trim() == "start" => Enrol::Start,
+                other => {
+                    let written = match other {
+                        toml::Value::String(s) => format!("\"{s}\""),
+                        other => other.type_str().to_owned(),
+                    };
+                    self.at(
+                        v.span(),
+                        format!("`enrol` must be \"start\" or \"joiners\", not {written}"),
+                        "write enrol = \"joiners\" to enrol people who come into the audience after the start, or leave it out to fix the members when the rollout starts",
+                    );
+                    return None;
+                }
+            },
+        };
+        if enrol == Enrol::Joiners
+            && reacknowledge == Some(true)
+            && let Some(v) = &raw.enrol
+        {
+            self.at(
+                v.span(),
+                "a re-acknowledgement round cannot enrol joiners: its audience is who acknowledged an earlier version",
+                "remove `enrol`; people new to the audience get the item from an open rollout of its current version",
+            );
+            return None;
+        }
+        let Some(v) = &raw.open_until else {
+            return Some((enrol, None));
+        };
+        let example = "open_until = 2027-03-31";
+        let date = match v.get_ref() {
+            toml::Value::Datetime(d) if d.time.is_none() && d.offset.is_none() => d
+                .date
+                .and_then(|d| NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())),
+            toml::Value::String(s) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok(),
+            _ => None,
+        };
+        let Some(date) = date else {
+            self.at(
+                v.span(),
+                "`open_until` must be a date",
+                format!("write the last day joiners are enrolled, e.g. {example}"),
+            );
+            return None;
+        };
+        if enrol != Enrol::Joiners {
+            self.at(
+                v.span(),
+                "`open_until` applies only to a rollout open to joiners",
+                "add enrol = \"joiners\" to enrol people who come into the audience until then, or remove `open_until`",
+            );
+            return None;
+        }
+        if let Some(start) = start {
+            let first = start.date();
+            let last = first + chrono::Days::new(MAX_DAYS.into());
+            if date < first || date > last {
+                self.at(
+                    v.span(),
+                    format!(
+                        "open_until {date} must be from the start day {first} to a year after it ({last})"
+                    ),
+                    "a rollout stays open at most a year: start a new rollout of the item for the year after",
+                );
+                return None;
+            }
+        }
+        Some((enrol, Some(date)))
     }
 
     fn flag(&mut self, v: &RawValue, key: &str, default: bool) -> Option<bool> {
