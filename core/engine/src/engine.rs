@@ -4,7 +4,8 @@
 //! here; the CLI only prints.
 
 use crate::delivery::{
-    ChannelRoute, Composer, DispatchSettings, Dispatcher, Quota, Rollouts, TeamPoster, World,
+    ChannelRoute, Composer, DispatchSettings, Dispatcher, Quota, Rollouts, SharedWorld,
+    TeamPoster, World,
     millis, schedule_due,
 };
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
@@ -607,7 +608,11 @@ impl<S: AllStores> Engine<S> {
     /// Everything the scheduler and dispatcher need, ready to tick.
     pub async fn runner(self, settings: DispatchSettings) -> Result<Runner<S>, Problems> {
         let config = &self.project.config;
-        let world = Arc::new(World::load(&*self.store, self.routes.clone()).await?);
+        let version = self.store.directory_version().await?;
+        let world = Arc::new(SharedWorld::new(
+            World::load(&*self.store, self.routes.clone()).await?,
+            Some(version),
+        ));
         let keys = ActionKey::new(self.store.engine_secret(inbound::actions::KEY_NAME).await?);
         let link_codes = self
             .project
@@ -692,7 +697,7 @@ pub struct Runner<S> {
     store: Arc<S>,
     host: Arc<PluginHost>,
     rollouts: Arc<Rollouts>,
-    world: Arc<World>,
+    world: Arc<SharedWorld>,
     dispatcher: Dispatcher<S>,
     /// Posts in team channels and their live counts.
     team_posts: TeamPoster<S>,
@@ -746,8 +751,8 @@ impl<S> Runner<S> {
     }
 
     /// The directory as loaded for serving, with the channel routes.
-    pub fn world(&self) -> &World {
-        &self.world
+    pub fn world(&self) -> Arc<World> {
+        self.world.get()
     }
 
     /// Signs the ids of chat buttons.
@@ -867,7 +872,27 @@ impl<S: AllStores> Runner<S> {
 
     /// Queues every step due at `now`; returns the rows queued.
     pub async fn schedule(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
-        Ok(schedule_due(&*self.store, &self.rollouts, &self.world, now).await?)
+        self.refresh_world().await?;
+        let world = self.world.get();
+        Ok(schedule_due(&*self.store, &self.rollouts, &world, now).await?)
+    }
+
+    /// Loads the directory again when an import changed it while serving
+    /// (joiners, movers, leavers, new addresses), so what is scheduled and
+    /// sent from now on uses it; sends under way keep the one they began with.
+    pub async fn refresh_world(&self) -> Result<(), Problems> {
+        let version = self.store.directory_version().await?;
+        if self.world.stamp() == Some(version) {
+            return Ok(());
+        }
+        let routes: Vec<ChannelRoute> = self.world.get().routes.values().cloned().collect();
+        let world = World::load(&*self.store, routes).await?;
+        tracing::info!(
+            people = world.directory.people.len(),
+            "the directory changed in the store; serving the new one"
+        );
+        self.world.replace(world, Some(version));
+        Ok(())
     }
 
     /// Takes back at once the rows leased by dispatchers that are no longer
@@ -941,7 +966,7 @@ impl<S: AllStores> Runner<S> {
             self.conversations
                 .load(
                     &*self.store,
-                    self.world.routes.keys().map(String::as_str),
+                    self.world.get().routes.keys().map(String::as_str),
                     millis(now),
                 )
                 .await?;
@@ -999,7 +1024,8 @@ impl<S: AllStores> Runner<S> {
             // Handled already (a redelivery queued twice in this run).
             return Ok(None);
         }
-        let Some(route) = self.world.routes.get(&event.instance) else {
+        let world = self.world.get();
+        let Some(route) = world.routes.get(&event.instance) else {
             tracing::warn!(channel = %event.instance, "an inbound event from an unconfigured channel");
             if let Some(event_id) = stored {
                 self.store
@@ -1031,7 +1057,7 @@ impl<S: AllStores> Runner<S> {
         Desk {
             store: &self.store,
             responses: &self.responses,
-            world: &self.world,
+            world: self.world.get(),
             rollouts: &self.rollouts,
             keys: &self.keys,
             link_codes: &self.link_codes,

@@ -247,6 +247,14 @@ pub trait Reports: Send + Sync {
         rollout_ids: &[String],
     ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 
+    /// A cheap mark of the directory's state, different after any import
+    /// that changed it: the directory's report stamp and the newest people
+    /// and identity rows. A serve compares it each tick and reloads what it
+    /// serves from when it changes.
+    fn directory_version(
+        &self,
+    ) -> impl Future<Output = Result<(i64, i64, i64), StoreError>> + Send;
+
     /// Agencies, teams and active champions, and the people (with their
     /// roles) who are members of `rollout_ids`, each ordered by id.
     fn report_directory(

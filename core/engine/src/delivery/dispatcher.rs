@@ -4,7 +4,7 @@
 //! channel when a row dead-letters and the rollout allows fallback. A row
 //! claimed but not recorded (a crash) is claimed again when its lease ends.
 
-use super::{Composer, DeliveryError, Quota, Rollouts, World, millis};
+use super::{Composer, DeliveryError, Quota, Rollouts, SharedWorld, World, millis};
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_plugin_host::{PluginError, PluginHost};
 use cascade_store::{
@@ -320,10 +320,11 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
         store: Arc<S>,
         host: Arc<PluginHost>,
         rollouts: Arc<Rollouts>,
-        world: Arc<World>,
+        shared_world: Arc<SharedWorld>,
         composer: Arc<Composer>,
         settings: DispatchSettings,
     ) -> Self {
+        let world = shared_world.get();
         let in_flight = world
             .routes
             .keys()
@@ -392,7 +393,7 @@ impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
                 store,
                 host,
                 rollouts,
-                world,
+                world: shared_world,
                 composer,
                 settings,
                 in_flight,
@@ -578,7 +579,7 @@ struct Shared<S> {
     store: Arc<S>,
     host: Arc<PluginHost>,
     rollouts: Arc<Rollouts>,
-    world: Arc<World>,
+    world: Arc<SharedWorld>,
     composer: Arc<Composer>,
     settings: DispatchSettings,
     in_flight: HashMap<String, Arc<Semaphore>>,
@@ -686,7 +687,8 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         };
         let shares: Vec<(String, u32)> = {
             let claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
-            let mut channels: Vec<&String> = self.world.routes.keys().collect();
+            let world = self.world.get();
+            let mut channels: Vec<&String> = world.routes.keys().collect();
             channels.sort();
             channels
                 .into_iter()
@@ -833,6 +835,8 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         clock: Clock,
     ) -> Result<Delivered, DeliveryError> {
         let rollout = self.rollouts.get(&*self.store, &row.rollout_id).await?;
+        // The directory as it is now: an import while serving replaces it.
+        let world = self.world.get();
         let _permit = match self.in_flight.get(&row.channel) {
             Some(s) => Some(
                 s.clone()
@@ -853,7 +857,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             Err(at) => return Ok((row.id, DeliveryOutcome::Deferred { at }, None)),
         };
         let dead = |reason: String| self.dead(&row, &rollout.definition, reason);
-        let Some(route) = self.world.routes.get(via) else {
+        let Some(route) = world.routes.get(via) else {
             return Ok(dead(format!(
                 "channel \"{}\" is not configured",
                 row.channel
@@ -862,12 +866,12 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         let (message, actions) =
             match self
                 .composer
-                .compose(&row, &rollout, &self.world, route, now)
+                .compose(&row, &rollout, &world, route, now)
             {
                 Ok(m) => m,
                 Err(reason) => return Ok(dead(reason)),
             };
-        let Some(address) = self.world.address(&row.recipient_id, &row.channel) else {
+        let Some(address) = world.address(&row.recipient_id, &row.channel) else {
             return Ok(dead(format!(
                 "{} has no {} identity",
                 row.recipient_id, route.identity
@@ -879,8 +883,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             channel: route.kind.clone(),
             recipient: Recipient {
                 person_id: row.recipient_id.clone(),
-                display_name: self
-                    .world
+                display_name: world
                     .person(&row.recipient_id)
                     .map(|p| p.display_name.clone())
                     .unwrap_or_default(),
@@ -944,7 +947,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             }) => {
                 if unreachable {
                     // Before the fallback is chosen, so it skips this channel.
-                    self.world
+                    world
                         .unreachable(&route.identity, &row.recipient_id, &address);
                     self.store
                         .mark_unreachable(&route.identity, &address, millis(now))
@@ -996,7 +999,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
         definition: &cascade_model::rollout::RolloutDefinition,
         reason: String,
     ) -> Delivered {
-        let fallback = fallback_for(&self.world, row, definition);
+        let fallback = fallback_for(&self.world.get(), row, definition);
         (row.id, DeliveryOutcome::Dead { reason }, fallback)
     }
 }

@@ -16,7 +16,7 @@ pub use compose::{Composer, paragraphs};
 pub use dispatcher::{DispatchSettings, Dispatcher, backoff, fallback_for};
 pub use scheduler::schedule_due;
 pub use team_posts::{TeamPoster, next_edit_at};
-pub use world::{ChannelRoute, Quota, Reading, RolloutRuntime, Rollouts, World};
+pub use world::{ChannelRoute, Quota, Reading, RolloutRuntime, Rollouts, SharedWorld, World};
 
 use cascade_store::StoreError;
 

@@ -10,7 +10,7 @@
 //! always shows the true count.
 
 use super::{
-    ChannelRoute, Composer, DeliveryError, DispatchSettings, RolloutRuntime, Rollouts, World,
+    ChannelRoute, Composer, DeliveryError, DispatchSettings, RolloutRuntime, Rollouts, SharedWorld,
     backoff, dispatcher::jitter, millis,
 };
 use cascade_model::actions::ActionRef;
@@ -47,7 +47,7 @@ pub struct TeamPoster<S> {
     pub store: Arc<S>,
     pub host: Arc<PluginHost>,
     pub rollouts: Arc<Rollouts>,
-    pub world: Arc<World>,
+    pub world: Arc<SharedWorld>,
     pub composer: Arc<Composer>,
     pub settings: DispatchSettings,
 }
@@ -96,7 +96,8 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
         if !self.store.may_send(&post.rollout_id).await? {
             return Ok(TeamPostOutcome::Released);
         }
-        let Some(route) = self.world.routes.get(&post.channel) else {
+        let world = self.world.get();
+        let Some(route) = world.routes.get(&post.channel) else {
             return Ok(TeamPostOutcome::Dead {
                 reason: format!("channel \"{}\" is no longer configured", post.channel),
             });
@@ -173,8 +174,8 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
         let interval = self.settings.team_post_edit_interval;
         let retry_at = |after: Duration| next_edit_at(millis(now), interval, Some(after));
         let rollout = self.rollouts.get(&*self.store, &post.rollout_id).await?;
-        let Some(route) = self
-            .world
+        let world = self.world.get();
+        let Some(route) = world
             .routes
             .get(&post.channel)
             .filter(|r| r.channel_posts)
@@ -246,6 +247,7 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
         }
         let team_name = self
             .world
+            .get()
             .directory
             .teams
             .iter()

@@ -159,6 +159,46 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// What `Reports::directory_version` gives.
+pub type DirectoryVersion = (i64, i64, i64);
+
+/// The [`World`] being served, replaced whole when the directory in the
+/// store changes (an import while `serve` runs: joiners, movers, leavers),
+/// so a running serve sends to people imported after it started.
+pub struct SharedWorld {
+    current: RwLock<Arc<World>>,
+    /// The store's directory version the current world was loaded at.
+    stamp: Mutex<Option<DirectoryVersion>>,
+}
+
+impl SharedWorld {
+    pub fn new(world: World, stamp: Option<DirectoryVersion>) -> SharedWorld {
+        SharedWorld {
+            current: RwLock::new(Arc::new(world)),
+            stamp: Mutex::new(stamp),
+        }
+    }
+
+    /// The world as it is now; a send or a tick keeps the one it started with.
+    pub fn get(&self) -> Arc<World> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The directory version the current world was loaded at.
+    pub fn stamp(&self) -> Option<DirectoryVersion> {
+        *self.stamp.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serves `world` from now on.
+    pub fn replace(&self, world: World, stamp: Option<DirectoryVersion>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(world);
+        *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = stamp;
+    }
+}
+
 /// The directory and identities, as the store holds them.
 pub struct World {
     pub directory: Directory,

@@ -32,7 +32,7 @@ use chrono_tz::Tz;
 use conversation::{Draft, Next, Said};
 use handlers::Origin;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What the bot does and its commands; `/cancel` only on a channel
 /// whose confirmations are typed question by question (one without forms:
@@ -375,7 +375,8 @@ pub struct Desk<'a, S> {
     pub store: &'a S,
     /// Checks and records acknowledgements, answers and confirmations.
     pub responses: &'a Responses<S>,
-    pub world: &'a World,
+    /// The directory as it was when the event came; an import replaces it.
+    pub world: Arc<World>,
     pub rollouts: &'a Rollouts,
     pub keys: &'a ActionKey,
     /// Hashes the link codes people send.
@@ -548,7 +549,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         if let Some(row) = &bounced {
             match self.rollouts.get(self.store, &row.rollout_id).await {
                 Ok(rollout) => {
-                    if let Some(fallback) = fallback_for(self.world, row, &rollout.definition) {
+                    if let Some(fallback) = fallback_for(&self.world, row, &rollout.definition) {
                         self.store.materialise(&[fallback], &[], from.now).await?;
                     }
                 }

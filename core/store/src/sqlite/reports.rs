@@ -241,6 +241,16 @@ impl Reports for SqliteStore {
         .await?)
     }
 
+    async fn directory_version(&self) -> Result<(i64, i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT COALESCE((SELECT stamp FROM report_stamps WHERE scope = ''), 0),
+                    COALESCE((SELECT MAX(rowid) FROM people), 0),
+                    COALESCE((SELECT MAX(rowid) FROM channel_identities), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn report_directory(&self, rollout_ids: &[String]) -> Result<DirectoryRows, StoreError> {
         let pool = &self.pool;
         // Only the members' people and roles: a report of one rollout of a
