@@ -42,6 +42,34 @@ pub struct CheckQuestion {
     pub section: String,
 }
 
+impl CheckQuestion {
+    /// The first 16 hex digits of SHA-256 over the question, its options and
+    /// its answer: what identifies the question in records and reports, the
+    /// same in a later version that keeps it word for word.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in std::iter::once(&self.question)
+            .chain(&self.options)
+            .chain(std::iter::once(&self.answer))
+        {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        let mut hex = hex::encode(hash.finalize());
+        hex.truncate(16);
+        hex
+    }
+
+    /// The right answer's number among the options (1-based).
+    pub fn answer_number(&self) -> usize {
+        self.options
+            .iter()
+            .position(|o| *o == self.answer)
+            .map_or(0, |i| i + 1)
+    }
+}
+
 /// A `[[check_questions]]` entry as written, each value with its place.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
