@@ -55,7 +55,7 @@ impl ItemSummary {
         let check_sections = item
             .sections()
             .iter()
-            .filter(|s| item.check_questions.iter().any(|q| q.section == s.title))
+            .filter(|s| item.check_questions.iter().any(|q| q.points_to(&s.title)))
             .map(|s| {
                 (
                     s.title.clone(),

@@ -223,7 +223,7 @@ pub fn check_page(item: &ItemSummary, person_name: Option<&str>, asks: &[CheckAs
                     esc(&question.explanation)
                 ));
                 if let Some((title, html)) =
-                    item.check_sections.iter().find(|(t, _)| *t == question.section)
+                    item.check_sections.iter().find(|(t, _)| question.points_to(t))
                 {
                     group.push_str(&format!(
                         "<h3>From the section \u{201c}{}\u{201d}</h3>\n{html}\n",

@@ -649,7 +649,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                     .item
                     .sections()
                     .into_iter()
-                    .find(|s| s.title == question.section)
+                    .find(|s| question.points_to(&s.title))
                 {
                     let body = cascade_render::markdown_to(
                         cascade_render::Channel::EmailText,

@@ -61,6 +61,12 @@ impl CheckQuestion {
         hex
     }
 
+    /// Whether `title` is the section this question points to (ignoring
+    /// case, spacing and a leading number, as `cascade check` matches it).
+    pub fn points_to(&self, title: &str) -> bool {
+        same_section(title, &self.section)
+    }
+
     /// The right answer's number among the options (1-based).
     pub fn answer_number(&self) -> usize {
         self.options
