@@ -497,7 +497,7 @@ impl Fixture {
 /// Every data row of the January rollout's CSV, worked out by hand from the
 /// table at the top of this file.
 const JANUARY_CSV: &str = "\
-section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,teams_confirmed,people_present,follow_up,question,answer,count
+section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,teams_confirmed,people_present,follow_up,question,answer,count,right_first_time,right_first_time_pct
 total,,all,All members,7,6,6,4,57.1,4.0,1,1,0,0,3,24,,,,
 rollout,neglect-jan,neglect-jan,Neglect: seeing the child,7,6,6,4,57.1,4.0,1,1,0,0,3,24,,,,
 agency,,csc,Borough Children's Social Care,3,3,3,3,100.0,5.0,0,0,0,0,2,15,,,,

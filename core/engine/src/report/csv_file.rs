@@ -8,7 +8,7 @@ use super::Report;
 use std::borrow::Cow;
 
 /// The header row; every row has every column.
-const HEADERS: [&str; 20] = [
+const HEADERS: [&str; 22] = [
     "section",
     "rollout",
     "key",
@@ -29,11 +29,13 @@ const HEADERS: [&str; 20] = [
     "question",
     "answer",
     "count",
+    "right_first_time",
+    "right_first_time_pct",
 ];
 
 pub(super) fn render(report: &Report) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut records: Vec<[String; 20]> = Vec::new();
+    let mut records: Vec<[String; 22]> = Vec::new();
     for section in &report.sections {
         for row in &section.rows {
             let f = &row.figures;
@@ -66,12 +68,14 @@ pub(super) fn render(report: &Report) -> String {
                 String::new(),
                 String::new(),
                 String::new(),
+                String::new(),
+                String::new(),
             ]);
         }
     }
     for section in &report.answers {
         for a in &section.rows {
-            let mut record: [String; 20] = Default::default();
+            let mut record: [String; 22] = Default::default();
             record[0] = section.by.id().to_owned();
             record[1] = a.rollout.clone();
             record[2] = a.key.clone();
@@ -83,8 +87,28 @@ pub(super) fn render(report: &Report) -> String {
             records.push(record);
         }
     }
+    // Check questions: the question's number and words, those who
+    // answered (in `count`), and those right first time.
+    for section in &report.understanding {
+        for u in &section.rows {
+            let mut record: [String; 22] = Default::default();
+            record[0] = section.by.id().to_owned();
+            record[1] = u.rollout.clone();
+            record[2] = u.key.clone();
+            record[3] = u.name.clone();
+            record[16] = u.question.to_string();
+            record[17] = u.question_text.clone();
+            record[19] = u.answered.to_string();
+            record[20] = u.right_first_time.to_string();
+            record[21] = u
+                .right_first_time_pct()
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_default();
+            records.push(record);
+        }
+    }
     for note in &report.notes {
-        let mut record: [String; 20] = Default::default();
+        let mut record: [String; 22] = Default::default();
         record[0] = "note".to_owned();
         record[3] = note.clone();
         records.push(record);

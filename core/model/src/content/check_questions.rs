@@ -76,6 +76,27 @@ impl CheckQuestion {
     }
 }
 
+/// The check questions of a stored item version's source, read from its
+/// front matter without checking the rest (it was checked when stored):
+/// for reports, which name each question. None when there are none or the
+/// front matter cannot be read.
+pub fn stored_check_questions(source: &str) -> Vec<CheckQuestion> {
+    #[derive(Deserialize)]
+    struct Front {
+        #[serde(default)]
+        check_questions: Vec<CheckQuestion>,
+    }
+    let Some(rest) = source.trim_start_matches('\u{feff}').strip_prefix("+++") else {
+        return Vec::new();
+    };
+    let Some(end) = rest.find("\n+++") else {
+        return Vec::new();
+    };
+    toml::from_str::<Front>(&rest[..end])
+        .map(|f| f.check_questions)
+        .unwrap_or_default()
+}
+
 /// A `[[check_questions]]` entry as written, each value with its place.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
