@@ -12,8 +12,8 @@ use cascade_model::content::parse_item;
 use cascade_model::rollout::StepKind;
 use cascade_server::{RateLimit, ServerConfig, ServerState, ack_router};
 use cascade_store::{
-    AckMethod, ConfirmationRecord, Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout,
-    Outbox, SqliteStore, Store, Evidence, EvidenceChain,
+    AckMethod, ConfirmationRecord, Evidence, EvidenceChain, Inspect, MemberAdvance, NewDelivery,
+    NewMember, NewRollout, Outbox, SqliteStore, Store,
 };
 use cascade_test_support::{DemoProject, FakeClock, without_check_questions};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -1058,7 +1058,8 @@ async fn a_client_that_stops_reading_its_responses_is_closed_when_idle() {
 }
 
 /// The demo briefing's check question: the right option is the second.
-const QUESTION: &str = "On a home visit where you are worried about neglect, what should you ask to see?";
+const QUESTION: &str =
+    "On a home visit where you are worried about neglect, what should you ask to see?";
 
 /// The person's answers to the briefing's check questions, as kept:
 /// (first answer, right first time, attempts, recorded with an acknowledgement).

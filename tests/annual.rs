@@ -1133,8 +1133,7 @@ async fn understanding_is_the_share_of_check_answers_right_first_time_in_plain_e
     assert_eq!(item.check_questions.len(), 2);
     f.store.save_item(&item, &text).await.unwrap();
     let mut f = f;
-    f.versions
-        .insert(item.id.clone(), item.version.0.clone());
+    f.versions.insert(item.id.clone(), item.version.0.clone());
     let jun = ms(2026, 6, 1);
     let people = ["p-1", "p-2", "p-3", "p-4"];
     f.rollout("checks-jun", "lcspr-child-g", false, jun, &people, &people)

@@ -2464,10 +2464,18 @@ mod browser {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
                 .collect();
+            // The briefing's check question comes first (issue 19): a
+            // wrong answer shows the explanation and section, then the
+            // right one records the acknowledgement. Every page passes axe.
             driver.goto(&format!("{base}/ack/{token}")).await;
-            driver
-                .click("main button[type=submit], button[type=submit]")
-                .await;
+            driver.shows("Question 1 of 1").await;
+            driver.check("30-check-question").await;
+            driver.click("label[for=q1-1]").await;
+            driver.click("button[type=submit]").await;
+            driver.shows("Not quite").await;
+            driver.check("31-check-question-wrong").await;
+            driver.click("label[for=q1-2]").await;
+            driver.click("button[type=submit]").await;
             driver.shows("Thank you").await;
             runner.stop().await;
 

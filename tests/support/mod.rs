@@ -17,7 +17,9 @@ use std::time::Duration;
 /// The demo project with `channels` in place of its [[channels]] (`OUTBOX`
 /// standing for its `outbox` folder), imported with `cascade import`.
 pub fn project(channels: &str) -> tempfile::TempDir {
-    let project = DemoProject::new();
+    // Without the briefing's check questions: these flows acknowledge with
+    // one press or one command (the questions have tests of their own).
+    let project = DemoProject::new().without_check_questions();
     let outbox = project.path().join("outbox");
     let dir = project
         .channels(&channels.replace("OUTBOX", &outbox.display().to_string()))

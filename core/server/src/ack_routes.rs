@@ -9,17 +9,17 @@
 use crate::client::Cidr;
 use crate::page::{html, lock};
 use crate::rate_limit::RateLimit;
+use axum::body::Bytes;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use cascade_engine::ack::pages::{CheckAsk, CheckProblem, check_page};
 use cascade_engine::ack::{
     AckKeys, CascadeForm, Claims, ItemSummary, Refusal, TokenError, check_cascade,
     pages::answer_page as answer_page_html, pages::answered_page, pages::cascade_form_page,
     pages::cascade_recorded_page, pages::confirm_page, pages::refusal_page, pages::thanks_page,
     pages::unavailable_page,
 };
-use axum::body::Bytes;
-use cascade_engine::ack::pages::{CheckAsk, CheckProblem, check_page};
 use cascade_engine::respond::{
     self, CheckChoice, Checked, ChosenAnswer, Denied, QuestionState, Responses, Via, team_name,
 };
@@ -372,7 +372,10 @@ fn asks(states: &[QuestionState], missing: &[u32], wrong: &[u32]) -> Vec<CheckAs
 /// `seen{n}` the tries the page was shown after, for each question not yet
 /// answered right. Anything else in the form is ignored; an answer that is
 /// not a number counts as none.
-fn check_choices(form: &[(String, String)], states: &[QuestionState]) -> (Vec<CheckChoice>, Vec<u32>) {
+fn check_choices(
+    form: &[(String, String)],
+    states: &[QuestionState],
+) -> (Vec<CheckChoice>, Vec<u32>) {
     let field = |name: String| {
         form.iter()
             .find(|(k, _)| *k == name)

@@ -36,7 +36,10 @@ async fn with_rollout() -> Project {
     let project = Project::with_directory().await;
     let store = &project.store;
     store
-        .save_item(&newsletter_item("nl-neglect", "Neglect", "aaa111"), "source")
+        .save_item(
+            &newsletter_item("nl-neglect", "Neglect", "aaa111"),
+            "source",
+        )
         .await
         .unwrap();
     let member = |id: &str| NewMember {
@@ -98,7 +101,12 @@ async fn each_try_counts_once_and_the_acknowledgement_takes_the_answers_as_evide
     assert_eq!(progress.acknowledged_at, None);
     let q1 = progress.answer(1, "digest-1").unwrap();
     assert_eq!(
-        (q1.first_answer, q1.right_first_time, q1.attempts, q1.answered_at),
+        (
+            q1.first_answer,
+            q1.right_first_time,
+            q1.attempts,
+            q1.answered_at
+        ),
         (2, false, 2, Some(5_001))
     );
     assert_eq!(q1.acknowledgement_id, None);
@@ -116,7 +124,12 @@ async fn each_try_counts_once_and_the_acknowledgement_takes_the_answers_as_evide
     assert_eq!(progress.acknowledged_at, Some(6_000));
     let ack_id = progress.answers[0].acknowledgement_id;
     assert!(ack_id.is_some());
-    assert!(progress.answers.iter().all(|a| a.acknowledgement_id == ack_id));
+    assert!(
+        progress
+            .answers
+            .iter()
+            .all(|a| a.acknowledgement_id == ack_id)
+    );
     let q2 = progress.answer(2, "digest-2").unwrap();
     assert_eq!(
         (q2.first_answer, q2.right_first_time, q2.attempts),
@@ -178,6 +191,9 @@ async fn an_acknowledgement_in_a_group_takes_only_its_own_answers() {
         .texts("SELECT person_id || ':' || coalesce(acknowledgement_id, '-') FROM check_answers ORDER BY person_id")
         .await
         .unwrap();
-    assert!(ids[0].starts_with("p-1:") && !ids[0].ends_with('-'), "{ids:?}");
+    assert!(
+        ids[0].starts_with("p-1:") && !ids[0].ends_with('-'),
+        "{ids:?}"
+    );
     assert_eq!(ids[1], "p-2:-");
 }

@@ -568,7 +568,13 @@ pub const FIELDS: &[Field] = &[
         "item whose check questions were answered",
         PERSON,
     ),
-    f("check_answers", "item_version", Personal, "its version", PERSON),
+    f(
+        "check_answers",
+        "item_version",
+        Personal,
+        "its version",
+        PERSON,
+    ),
     f(
         "check_answers",
         "question",
@@ -597,7 +603,13 @@ pub const FIELDS: &[Field] = &[
         "whether the first answer was right",
         PERSON,
     ),
-    f("check_answers", "attempts", Personal, "answers given", PERSON),
+    f(
+        "check_answers",
+        "attempts",
+        Personal,
+        "answers given",
+        PERSON,
+    ),
     f(
         "check_answers",
         "answered_at",

@@ -680,14 +680,24 @@ async fn check_answers(runner: &Runner<SqliteStore>, person: &str) -> Vec<(u32, 
     use cascade_store::{Evidence, Store};
     let item = "7mb-neglect-seeing-the-child";
     let store = runner.store();
-    let version = store.item_versions(item).await.unwrap()[0].version.0.clone();
+    let version = store.item_versions(item).await.unwrap()[0]
+        .version
+        .0
+        .clone();
     store
         .check_progress(person, item, &version)
         .await
         .unwrap()
         .answers
         .into_iter()
-        .map(|a| (a.first_answer, a.right_first_time, a.attempts, a.acknowledgement_id.is_some()))
+        .map(|a| {
+            (
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.acknowledgement_id.is_some(),
+            )
+        })
         .collect()
 }
 
@@ -728,12 +738,18 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
         let asked = answer_to(&fake, "POST", &press).await;
         let text = asked["content"].as_str().unwrap();
         assert!(text.contains("Question 1 of 1: On a home visit where you are worried about neglect, what should you ask to see?"), "{text}");
-        assert!(text.contains("2. Where the child sleeps, the fridge and the bed"), "{text}");
+        assert!(
+            text.contains("2. Where the child sleeps, the fridge and the bed"),
+            "{text}"
+        );
         assert_eq!(asked["flags"], 64, "only they see it");
         let buttons = buttons_of(&asked);
         assert_eq!(buttons.len(), 3);
         for (label, id) in &buttons {
-            assert!(label.chars().count() <= 80 && id.len() <= 100, "{label} {id}");
+            assert!(
+                label.chars().count() <= 80 && id.len() <= 100,
+                "{label} {id}"
+            );
             assert!(!id.contains("living"), "{id}");
         }
         let mut on = message_with(&fake, text);
@@ -745,7 +761,10 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
             let text = retry["content"].as_str().unwrap();
             assert!(text.starts_with("Not quite. Seeing the child"), "{text}");
             assert!(text.contains("What practitioners should do"), "{text}");
-            assert!(text.contains("Look at the bedroom, the fridge, the bed."), "{text}");
+            assert!(
+                text.contains("Look at the bedroom, the fridge, the bed."),
+                "{text}"
+            );
             on = message_with(&fake, text);
             buttons = buttons_of(&retry);
         }

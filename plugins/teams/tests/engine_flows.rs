@@ -83,7 +83,12 @@ impl Flow {
     ) -> Flow {
         // Only the test of check questions keeps the briefing's: elsewhere
         // one press acknowledges.
-        Flow::build(rollout, entry, change(DemoProject::new().without_check_questions())).await
+        Flow::build(
+            rollout,
+            entry,
+            change(DemoProject::new().without_check_questions()),
+        )
+        .await
     }
 
     /// The demo with the briefing's check question kept.
@@ -869,14 +874,24 @@ async fn check_answers(runner: &Runner<SqliteStore>, person: &str) -> Vec<(u32, 
     use cascade_store::{Evidence, Store};
     let item = "7mb-neglect-seeing-the-child";
     let store = runner.store();
-    let version = store.item_versions(item).await.unwrap()[0].version.0.clone();
+    let version = store.item_versions(item).await.unwrap()[0]
+        .version
+        .0
+        .clone();
     store
         .check_progress(person, item, &version)
         .await
         .unwrap()
         .answers
         .into_iter()
-        .map(|a| (a.first_answer, a.right_first_time, a.attempts, a.acknowledgement_id.is_some()))
+        .map(|a| {
+            (
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.acknowledgement_id.is_some(),
+            )
+        })
         .collect()
 }
 
@@ -891,9 +906,15 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
     flow.link(AMARA, "p-amara-okafor").await;
     flow.link(TOM, "p-tom-reilly").await;
     flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    for (n, person, wrong_first) in [(AMARA, "p-amara-okafor", true), (TOM, "p-tom-reilly", false)] {
+    for (n, person, wrong_first) in [
+        (AMARA, "p-amara-okafor", true),
+        (TOM, "p-tom-reilly", false),
+    ] {
         let card = flow.last_card(n);
-        let (press, _) = flow.fake.presses(n, &card, &button(&card, "Acknowledge")).await;
+        let (press, _) = flow
+            .fake
+            .presses(n, &card, &button(&card, "Acknowledge"))
+            .await;
         assert_eq!(
             flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
             InboundOutcome::Asked
@@ -901,7 +922,10 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
         let mut asked = flow.reply_card(&press).await;
         let (text, buttons) = shown(&asked.activity);
         assert!(text.contains("Question 1 of 1: On a home visit where you are worried about neglect, what should you ask to see?"), "{text}");
-        assert!(text.contains("Where the child sleeps, the fridge and the bed"), "{text}");
+        assert!(
+            text.contains("Where the child sleeps, the fridge and the bed"),
+            "{text}"
+        );
         assert_eq!(buttons.len(), 3, "{buttons:?}");
         for (_, data) in &buttons {
             assert!(data.len() <= 64 && !data.contains("living"), "{data}");
@@ -916,7 +940,10 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
             let (text, _) = shown(&asked.activity);
             assert!(text.contains("Not quite. Seeing the child"), "{text}");
             assert!(text.contains("What practitioners should do"), "{text}");
-            assert!(text.contains("Look at the bedroom, the fridge, the bed."), "{text}");
+            assert!(
+                text.contains("Look at the bedroom, the fridge, the bed."),
+                "{text}"
+            );
         }
         let right = button(&asked, &labels(&asked)[1]);
         flow.fake.presses(n, &asked, &right).await;
@@ -927,7 +954,11 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
                 first: true
             }
         );
-        let expected = if wrong_first { (1, false, 2, true) } else { (2, true, 1, true) };
+        let expected = if wrong_first {
+            (1, false, 2, true)
+        } else {
+            (2, true, 1, true)
+        };
         assert_eq!(check_answers(&flow.runner, person).await, [expected]);
     }
     flow.runner.stop().await;

@@ -979,7 +979,10 @@ async fn check_answers(flow: &Flow, person: &str) -> Vec<(u32, bool, u32, bool)>
     use cascade_store::{Evidence, Store};
     let store = flow.runner.store();
     let item = "7mb-neglect-seeing-the-child";
-    let version = store.item_versions(item).await.unwrap()[0].version.0.clone();
+    let version = store.item_versions(item).await.unwrap()[0]
+        .version
+        .0
+        .clone();
     store
         .check_progress(person, item, &version)
         .await
@@ -1022,7 +1025,11 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
         "{}",
         asked.text
     );
-    assert!(asked.text.contains("2. Where the child sleeps, the fridge and the bed"));
+    assert!(
+        asked
+            .text
+            .contains("2. Where the child sleeps, the fridge and the bed")
+    );
     assert_eq!(
         labels(&asked),
         [
@@ -1033,7 +1040,10 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
     );
     for (_, data) in asked.buttons() {
         assert!(data.len() <= 64 && data.is_ascii(), "{data}");
-        assert!(!data.contains("living"), "option words in the callback data: {data}");
+        assert!(
+            !data.contains("living"),
+            "option words in the callback data: {data}"
+        );
     }
     assert_eq!(acknowledgements(&**flow.runner.store()).await, 0);
 
@@ -1041,9 +1051,25 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
     let outcome = flow.user_presses(TOM, &asked, "1.").await;
     assert_eq!(outcome, InboundOutcome::Asked);
     let retry = flow.message(TOM, n + 2).await;
-    assert!(retry.text.starts_with("Not quite. Seeing the child's own space"), "{}", retry.text);
-    assert!(retry.text.contains("From \"5. What practitioners should do\""), "{}", retry.text);
-    assert!(retry.text.contains("Look at the bedroom, the fridge, the bed."));
+    assert!(
+        retry
+            .text
+            .starts_with("Not quite. Seeing the child's own space"),
+        "{}",
+        retry.text
+    );
+    assert!(
+        retry
+            .text
+            .contains("From \"5. What practitioners should do\""),
+        "{}",
+        retry.text
+    );
+    assert!(
+        retry
+            .text
+            .contains("Look at the bedroom, the fridge, the bed.")
+    );
     assert!(retry.text.contains("Question 1 of 1"));
     // The same wrong button pressed again (a double tap): one try.
     let (_, stale) = asked.buttons()[0].clone();
@@ -1052,7 +1078,10 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
         flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
         InboundOutcome::Asked
     );
-    assert_eq!(check_answers(&flow, "p-tom-reilly").await, [(1, false, 1, false)]);
+    assert_eq!(
+        check_answers(&flow, "p-tom-reilly").await,
+        [(1, false, 1, false)]
+    );
 
     let outcome = flow.user_presses(TOM, &retry, "2.").await;
     assert_eq!(
@@ -1062,7 +1091,10 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
             first: true
         }
     );
-    assert_eq!(check_answers(&flow, "p-tom-reilly").await, [(1, false, 2, true)]);
+    assert_eq!(
+        check_answers(&flow, "p-tom-reilly").await,
+        [(1, false, 2, true)]
+    );
     assert_eq!(acknowledgements(&**flow.runner.store()).await, 1);
 
     // Amara: /ack by text, then the number typed, right first time.
@@ -1079,7 +1111,14 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
             first: true
         }
     );
-    assert!(thanks.text.starts_with("Right. Thank you"), "{}", thanks.text);
-    assert_eq!(check_answers(&flow, "p-amara-okafor").await, [(2, true, 1, true)]);
+    assert!(
+        thanks.text.starts_with("Right. Thank you"),
+        "{}",
+        thanks.text
+    );
+    assert_eq!(
+        check_answers(&flow, "p-amara-okafor").await,
+        [(2, true, 1, true)]
+    );
     flow.runner.stop().await;
 }

@@ -222,8 +222,10 @@ pub fn check_page(item: &ItemSummary, person_name: Option<&str>, asks: &[CheckAs
                      <div class=\"explain\" id=\"q{n}-explain\">\n<p>{}</p>\n",
                     esc(&question.explanation)
                 ));
-                if let Some((title, html)) =
-                    item.check_sections.iter().find(|(t, _)| question.points_to(t))
+                if let Some((title, html)) = item
+                    .check_sections
+                    .iter()
+                    .find(|(t, _)| question.points_to(t))
                 {
                     group.push_str(&format!(
                         "<h3>From the section \u{201c}{}\u{201d}</h3>\n{html}\n",
@@ -242,7 +244,11 @@ pub fn check_page(item: &ItemSummary, person_name: Option<&str>, asks: &[CheckAs
         body.push_str(&format!(
             "<div class=\"{}\" id=\"q{n}\">\n<fieldset{aria}>\n\
              <legend>Question {n} of {total}: {}</legend>\n{group}",
-            if ask.problem.is_some() { "group-error" } else { "group" },
+            if ask.problem.is_some() {
+                "group-error"
+            } else {
+                "group"
+            },
             esc(&question.question)
         ));
         for (option, o) in question.options.iter().zip(1..) {

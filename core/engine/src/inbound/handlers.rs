@@ -597,7 +597,13 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             Err(e) => {
                 tracing::warn!(rollout = %delivery.rollout_id, "no check questions for an acknowledgement: {e}");
                 return self
-                    .refuse(from, Some(&person), Some(delivery_id), method, Refusal::UnknownDelivery)
+                    .refuse(
+                        from,
+                        Some(&person),
+                        Some(delivery_id),
+                        method,
+                        Refusal::UnknownDelivery,
+                    )
                     .await;
             }
         };
@@ -691,12 +697,9 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             .iter()
             .zip(1u32..)
             .map(|(option, o)| Action {
-                id: self.keys.sign(&ActionRef::Check(
-                    delivery_id,
-                    next.number,
-                    o,
-                    next.tries,
-                )),
+                id: self
+                    .keys
+                    .sign(&ActionRef::Check(delivery_id, next.number, o, next.tries)),
                 label: truncate(&format!("{o}. {option}"), MAX_CHECK_LABEL_CHARS),
                 form: None,
             })
@@ -714,11 +717,15 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         Ok(Handled {
             outcome: InboundOutcome::Asked,
             answer: Answer {
-                notice: Some(if choice.is_some_and(|c| states.iter().any(|q| q.number == c.question && q.wrong_now)) {
-                    "Not quite: try again".to_owned()
-                } else {
-                    "A quick check first".to_owned()
-                }),
+                notice: Some(
+                    if choice.is_some_and(|c| {
+                        states.iter().any(|q| q.number == c.question && q.wrong_now)
+                    }) {
+                        "Not quite: try again".to_owned()
+                    } else {
+                        "A quick check first".to_owned()
+                    },
+                ),
                 actions,
                 ..Answer::text(text)
             },

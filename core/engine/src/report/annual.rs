@@ -15,8 +15,8 @@ use cascade_model::content::{
 };
 use cascade_model::rollout::{Calendar, RolloutDefinition};
 use cascade_store::{
-    AnnualReports, AnnualRollout, ChampionTeam, ConfirmedTeam, RolloutCheck, DirectoryGroup, GroupFigures,
-    RolloutAnswer, WaitBucket,
+    AnnualReports, AnnualRollout, ChampionTeam, ConfirmedTeam, DirectoryGroup, GroupFigures,
+    RolloutAnswer, RolloutCheck, WaitBucket,
 };
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -777,7 +777,10 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
             push(
                 format!("understanding-{}-q{n}", r.row.id),
                 Part::Understanding,
-                format!("{understanding_def} Only question {n} of rollout {}.", r.row.id),
+                format!(
+                    "{understanding_def} Only question {n} of rollout {}.",
+                    r.row.id
+                ),
                 Value::ratio(right, answered),
                 sentence,
             );

@@ -4,8 +4,8 @@
 use super::ReportError;
 use cascade_model::rollout::RolloutDefinition;
 pub use cascade_store::{
-    AckRow, AgencyRow, AnswerRow, ChampionRow, CheckRow, ConfirmationRow, MemberRow, PersonRow, RoleRow,
-    SendRow, TeamRow,
+    AckRow, AgencyRow, AnswerRow, ChampionRow, CheckRow, ConfirmationRow, MemberRow, PersonRow,
+    RoleRow, SendRow, TeamRow,
 };
 use cascade_store::{DirectoryRows, Reports};
 use chrono::{DateTime, Utc};

@@ -551,7 +551,12 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
         if section.by != UnderstandingBy::Total {
             headers.extend(["Id", "Name"]);
         }
-        headers.extend(["Question", "Answered", "Right first time", "Right first time %"]);
+        headers.extend([
+            "Question",
+            "Answered",
+            "Right first time",
+            "Right first time %",
+        ]);
         let rows = section
             .rows
             .iter()

@@ -326,7 +326,9 @@ fn csv_quotes_names_and_keeps_one_header() {
         "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,teams_confirmed,people_present,follow_up,question,answer,count,right_first_time,right_first_time_pct"
     );
     assert!(
-        csv.contains("agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,1,7,,,,,,\n"),
+        csv.contains(
+            "agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,1,7,,,,,,\n"
+        ),
         "{csv}"
     );
 }

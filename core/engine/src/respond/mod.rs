@@ -17,8 +17,8 @@ mod group_commit;
 mod tests;
 
 use crate::ack::CheckedCascade;
-use cascade_model::rollout::{RolloutDefinition, StepKind};
 use cascade_model::content::CheckQuestion;
+use cascade_model::rollout::{RolloutDefinition, StepKind};
 use cascade_store::{
     AckMethod, AckOutcome, CheckAttempt, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer,
     NewConfirmation, Outbox, Store, StoreError, TeamPosts,
@@ -272,7 +272,11 @@ impl<S: Evidence + 'static> Responses<S> {
         }
         let progress = self
             .store
-            .check_progress(&delivery.recipient_id, &delivery.item_id, &delivery.item_version)
+            .check_progress(
+                &delivery.recipient_id,
+                &delivery.item_id,
+                &delivery.item_version,
+            )
             .await?;
         Ok(match progress.acknowledged_at {
             Some(at) => Checked::Acknowledged(Acknowledged {
@@ -306,7 +310,11 @@ impl<S: Evidence + 'static> Responses<S> {
         }
         let progress = self
             .store
-            .check_progress(&delivery.recipient_id, &delivery.item_id, &delivery.item_version)
+            .check_progress(
+                &delivery.recipient_id,
+                &delivery.item_id,
+                &delivery.item_version,
+            )
             .await?;
         if let Some(at) = progress.acknowledged_at {
             return Ok(Checked::Acknowledged(Acknowledged {
@@ -348,7 +356,11 @@ impl<S: Evidence + 'static> Responses<S> {
                 self.store.record_check_attempts(&attempts).await?;
             }
             self.store
-                .check_progress(&delivery.recipient_id, &delivery.item_id, &delivery.item_version)
+                .check_progress(
+                    &delivery.recipient_id,
+                    &delivery.item_id,
+                    &delivery.item_version,
+                )
                 .await?
         };
         let states = question_states(questions, &progress, &wrong);
