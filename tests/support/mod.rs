@@ -19,7 +19,15 @@ use std::time::Duration;
 pub fn project(channels: &str) -> tempfile::TempDir {
     // Without the briefing's check questions: these flows acknowledge with
     // one press or one command (the questions have tests of their own).
-    let project = DemoProject::new().without_check_questions();
+    imported(DemoProject::new().without_check_questions(), channels)
+}
+
+/// As [`project`], the briefing's check question kept.
+pub fn project_with_check_questions(channels: &str) -> tempfile::TempDir {
+    imported(DemoProject::new(), channels)
+}
+
+fn imported(project: DemoProject, channels: &str) -> tempfile::TempDir {
     let outbox = project.path().join("outbox");
     let dir = project
         .channels(&channels.replace("OUTBOX", &outbox.display().to_string()))
