@@ -51,7 +51,7 @@ mod tests {
         assert!(!stripped.contains("answer ="));
         assert!(stripped.contains("[[links]]") && stripped.contains("## 1. Background"));
         assert_eq!(
-            stripped.lines().count() + 8,
+            stripped.lines().count() + 9,
             source.lines().count(),
             "only the questions and their comment go"
         );
