@@ -12,10 +12,10 @@ use cascade_model::content::parse_item;
 use cascade_model::rollout::StepKind;
 use cascade_server::{RateLimit, ServerConfig, ServerState, ack_router};
 use cascade_store::{
-    AckMethod, ConfirmationRecord, Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout,
-    Outbox, SqliteStore, Store,
+    AckMethod, ConfirmationRecord, Evidence, EvidenceChain, Inspect, MemberAdvance, NewDelivery,
+    NewMember, NewRollout, Outbox, SqliteStore, Store,
 };
-use cascade_test_support::{DemoProject, FakeClock};
+use cascade_test_support::{DemoProject, FakeClock, without_check_questions};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,12 +45,24 @@ struct World {
 }
 
 impl World {
+    /// The world with the briefing's check questions taken out: these
+    /// tests are about the links, and one POST acknowledges.
     async fn new() -> World {
         World::with_item(|text| text).await
     }
 
-    /// The world with the briefing's file changed by `edit` first.
+    /// The world with the briefing's file changed by `edit` first, and its
+    /// check questions taken out.
     async fn with_item(edit: fn(String) -> String) -> World {
+        World::with_source(move |text| without_check_questions(edit(text))).await
+    }
+
+    /// The world with the briefing as the demo has it, check questions and all.
+    async fn with_check_questions() -> World {
+        World::with_source(|text| text).await
+    }
+
+    async fn with_source(edit: impl FnOnce(String) -> String) -> World {
         let dir = DemoProject::new()
             .edit(&format!("content/{ITEM}.md"), edit)
             .write(
@@ -1043,4 +1055,128 @@ async fn a_client_that_stops_reading_its_responses_is_closed_when_idle() {
         closed_within(reading, StdDuration::from_secs(5)).await,
         "the stalled connection was closed by the idle timeout"
     );
+}
+
+/// The demo briefing's check question: the right option is the second.
+const QUESTION: &str =
+    "On a home visit where you are worried about neglect, what should you ask to see?";
+
+/// The person's answers to the briefing's check questions, as kept:
+/// (first answer, right first time, attempts, recorded with an acknowledgement).
+async fn check_answers(w: &World, person: &str) -> Vec<(u32, bool, u32, bool)> {
+    let version = &w.store.item_versions(ITEM).await.unwrap()[0].version.0;
+    w.store
+        .check_progress(person, ITEM, version)
+        .await
+        .unwrap()
+        .answers
+        .into_iter()
+        .map(|a| {
+            (
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.acknowledgement_id.is_some(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 19: an item with check questions asks them on the link's page, in
+/// one form of radio buttons that works without scripts. Nothing answered
+/// records nothing; a wrong answer shows the explanation and the section it
+/// points to (escaped), and asks again; the right one records the
+/// acknowledgement, "after a retry". The same wrong POST sent twice counts
+/// one try.
+#[tokio::test]
+async fn a_check_question_is_asked_first_and_a_wrong_answer_shows_its_section_then_asks_again() {
+    let w = World::with_check_questions().await;
+    let app = w.app();
+    let uri = format!("/ack/{}", w.token("amy"));
+    let page = send(&app, "GET", &uri, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(body.contains("<form method=\"post\" novalidate>"), "{body}");
+    assert!(body.contains("<fieldset>"), "{body}");
+    assert!(
+        body.contains(&format!("<legend>Question 1 of 1: {QUESTION}</legend>")),
+        "{body}"
+    );
+    for o in 1..=3 {
+        assert!(
+            body.contains(&format!(
+                "<input type=\"radio\" id=\"q1-{o}\" name=\"q1\" value=\"{o}\"><label for=\"q1-{o}\">"
+            )),
+            "option {o}: {body}"
+        );
+    }
+    assert!(body.contains("<input type=\"hidden\" name=\"seen1\" value=\"0\">"));
+    assert!(!body.contains("There is a problem"));
+    assert_eq!(w.acks().await, 0);
+
+    // Sent without an answer: the error summary links to the question.
+    let missing = send(&app, "POST", &uri, Some("")).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(missing.body.contains("<title>Error: "), "{}", missing.body);
+    assert!(
+        missing
+            .body
+            .contains("<a href=\"#q1-1\">Choose an answer to question 1</a>")
+    );
+    assert!(check_answers(&w, "amy").await.is_empty());
+
+    // Wrong, twice over (a double click): one try, the section shown.
+    for _ in 0..2 {
+        let wrong = send(&app, "POST", &uri, Some("q1=1&seen1=0")).await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let body = &wrong.body;
+        assert!(body.contains("Not quite"), "{body}");
+        assert!(
+            body.contains("Seeing the child&#x27;s own space shows their daily life"),
+            "{body}"
+        );
+        assert!(
+            body.contains("From the section \u{201c}5. What practitioners should do\u{201d}"),
+            "{body}"
+        );
+        assert!(body.contains("Look at the bedroom, the fridge, the bed."));
+        assert!(body.contains("aria-describedby=\"q1-error q1-explain\""));
+        assert!(body.contains("<input type=\"hidden\" name=\"seen1\" value=\"1\">"));
+    }
+    assert_eq!(check_answers(&w, "amy").await, [(1, false, 1, false)]);
+    assert_eq!(w.acks().await, 0);
+    assert_eq!(w.acknowledged_members().await, 0);
+
+    // Right: recorded, with the answer, after a retry.
+    let right = send(&app, "POST", &uri, Some("q1=2&seen1=1")).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    assert!(right.body.contains("We have recorded that you have read"));
+    assert_eq!(w.acks().await, 1);
+    assert_eq!(w.acknowledged_members().await, 1);
+    assert_eq!(check_answers(&w, "amy").await, [(1, false, 2, true)]);
+    // The page now is the plain confirmation: nothing more to ask.
+    let again = send(&app, "GET", &uri, None).await;
+    assert!(!again.body.contains("<fieldset>"));
+    // The chain verifies with the answer in it.
+    let report = w.store.verify_chain().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+/// Right first time: one POST records the acknowledgement and the answer.
+/// A POST made up without the page (no `seen1`) counts only as a first
+/// answer; an option that is not one is refused and counts nothing.
+#[tokio::test]
+async fn a_right_first_answer_records_the_acknowledgement_at_once() {
+    let w = World::with_check_questions().await;
+    let app = w.app();
+    let ben = format!("/ack/{}", w.token("ben"));
+    let refused = send(&app, "POST", &ben, Some("q1=9&seen1=0")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(check_answers(&w, "ben").await.is_empty());
+    let right = send(&app, "POST", &ben, Some("q1=2")).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    assert_eq!(check_answers(&w, "ben").await, [(2, true, 1, true)]);
+    assert_eq!(w.acks().await, 1);
+    // Someone else's link cannot answer for Amy.
+    assert!(check_answers(&w, "amy").await.is_empty());
 }

@@ -1107,3 +1107,81 @@ fn the_demo_writes_an_annual_section_from_its_own_data_and_bad_input_writes_noth
         String::from_utf8_lossy(&rollout.stderr)
     );
 }
+
+/// Issue 19: the Understanding part from answers to check questions given
+/// with acknowledgements. A finding asks two questions; p-1, p-2 and p-3
+/// acknowledge. Question 1: p-1 and p-3 right first time, p-2 after a
+/// retry (2 of 3). Question 2: only p-3 right first time (1 of 3). p-4
+/// answered wrong and never acknowledged: not counted.
+#[tokio::test]
+async fn understanding_is_the_share_of_check_answers_right_first_time_in_plain_english() {
+    let f = Fixture::new().await;
+    let text = finding(
+        "lcspr-child-g",
+        "Child G: hearing the child",
+        "Child G",
+        "\"neglect\"",
+        "status = \"published\"",
+    )
+    .replacen(
+        "+++\n\n## Summary",
+        "[[check_questions]]\nquestion = \"Who should you see alone?\"\noptions = [\"The parent\", \"The child\"]\nanswer = \"The child\"\nexplanation = \"Seeing the child alone lets them speak.\"\nsection = \"What practitioners should do\"\n\n[[check_questions]]\nquestion = \"Who shared concerns?\"\noptions = [\"The school nurse\", \"No one\"]\nanswer = \"The school nurse\"\nexplanation = \"The school nurse did.\"\nsection = \"Good practice\"\n+++\n\n## Summary",
+        1,
+    );
+    let item = parse_item(Path::new("item.md"), &text, &Taxonomy::default())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(item.check_questions.len(), 2);
+    f.store.save_item(&item, &text).await.unwrap();
+    let mut f = f;
+    f.versions.insert(item.id.clone(), item.version.0.clone());
+    let jun = ms(2026, 6, 1);
+    let people = ["p-1", "p-2", "p-3", "p-4"];
+    f.rollout("checks-jun", "lcspr-child-g", false, jun, &people, &people)
+        .await;
+    let attempt = |person: &str, question: u32, chosen: u32, right: bool, seen: u32| {
+        cascade_store::CheckAttempt {
+            person_id: person.to_owned(),
+            item_id: item.id.clone(),
+            item_version: item.version.0.clone(),
+            question,
+            question_digest: item.check_questions[question as usize - 1].digest(),
+            chosen,
+            right,
+            seen,
+            at: jun + HOUR,
+        }
+    };
+    for a in [
+        attempt("p-1", 1, 2, true, 0),
+        attempt("p-1", 2, 2, false, 0),
+        attempt("p-1", 2, 1, true, 1),
+        attempt("p-2", 1, 1, false, 0),
+        attempt("p-2", 1, 2, true, 1),
+        attempt("p-2", 2, 2, false, 0),
+        attempt("p-2", 2, 1, true, 1),
+        attempt("p-3", 1, 2, true, 0),
+        attempt("p-3", 2, 1, true, 0),
+        attempt("p-4", 1, 1, false, 0),
+    ] {
+        assert_eq!(f.store.record_check_attempts(&[a]).await.unwrap(), 1);
+    }
+    for person in ["p-1", "p-2", "p-3"] {
+        f.ack(person, "lcspr-child-g", jun + 2 * HOUR).await;
+    }
+    let (from, to) = year();
+    let a = f.annual(from, to).await;
+    let understanding: Vec<String> = lines(&a)
+        .into_iter()
+        .filter(|l| l.starts_with("understanding"))
+        .collect();
+    assert_eq!(
+        understanding,
+        [
+            "understanding | 50% (3 of 6) | – | Of the 6 answers to check questions given when people acknowledged, 3 (50%) were right the first time.",
+            "understanding-checks-jun-q1 | 67% (2 of 3) | – | 2 of the 3 people who answered \u{201c}Who should you see alone?\u{201d} (\u{201c}Child G: hearing the child\u{201d}) were right the first time (67%).",
+            "understanding-checks-jun-q2 | 33% (1 of 3) | – | 1 of the 3 people who answered \u{201c}Who shared concerns?\u{201d} (\u{201c}Child G: hearing the child\u{201d}) were right the first time (33%).",
+            "understanding-weakest | – | – | The point landing least well was \u{201c}Who shared concerns?\u{201d}: 33% right the first time, so it may need saying again.",
+        ],
+        "{understanding:#?}"
+    );
+}

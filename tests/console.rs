@@ -17,7 +17,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
-use support::{OUTBOX, project};
+use support::{OUTBOX, project, project_with_check_questions};
 
 const ITEM: &str = "7mb-neglect-seeing-the-child";
 const PASSWORD: &str = "correct horse battery staple";
@@ -101,7 +101,8 @@ impl Site {
     }
 
     async fn build(allow_self_approval: bool, sso: Option<serde_json::Value>) -> Site {
-        let dir = project(OUTBOX);
+        // The briefing's check question kept: the browser test answers it.
+        let dir = project_with_check_questions(OUTBOX);
         let root = std::fs::canonicalize(dir.path()).unwrap();
         let store = Arc::new(
             SqliteStore::open(&Project::open(&root).unwrap().store_path().to_string_lossy())
@@ -2985,10 +2986,18 @@ mod browser {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
                 .collect();
+            // The briefing's check question comes first (issue 19): a
+            // wrong answer shows the explanation and section, then the
+            // right one records the acknowledgement. Every page passes axe.
             driver.goto(&format!("{base}/ack/{token}")).await;
-            driver
-                .click("main button[type=submit], button[type=submit]")
-                .await;
+            driver.shows("Question 1 of 1").await;
+            driver.check("30-check-question").await;
+            driver.click("label[for=q1-1]").await;
+            driver.click("button[type=submit]").await;
+            driver.shows("Not quite").await;
+            driver.check("31-check-question-wrong").await;
+            driver.click("label[for=q1-2]").await;
+            driver.click("button[type=submit]").await;
             driver.shows("Thank you").await;
             runner.stop().await;
 

@@ -17,7 +17,17 @@ use std::time::Duration;
 /// The demo project with `channels` in place of its [[channels]] (`OUTBOX`
 /// standing for its `outbox` folder), imported with `cascade import`.
 pub fn project(channels: &str) -> tempfile::TempDir {
-    let project = DemoProject::new();
+    // Without the briefing's check questions: these flows acknowledge with
+    // one press or one command (the questions have tests of their own).
+    imported(DemoProject::new().without_check_questions(), channels)
+}
+
+/// As [`project`], the briefing's check question kept.
+pub fn project_with_check_questions(channels: &str) -> tempfile::TempDir {
+    imported(DemoProject::new(), channels)
+}
+
+fn imported(project: DemoProject, channels: &str) -> tempfile::TempDir {
     let outbox = project.path().join("outbox");
     let dir = project
         .channels(&channels.replace("OUTBOX", &outbox.display().to_string()))

@@ -31,6 +31,10 @@ pub enum ActionRef {
     /// Acknowledge the item of this delivery from a `/pending` list: the
     /// list keeps the other items' buttons.
     ListAck(i64),
+    /// An answer to a check question of the item of this delivery:
+    /// (delivery, question, option, tries seen), numbers 1-based. The
+    /// option's words stay in the message, never in the id.
+    Check(i64, u32, u32, u32),
 }
 
 impl ActionRef {
@@ -42,6 +46,7 @@ impl ActionRef {
             ActionRef::Choice(c) => format!("c:{c}"),
             ActionRef::Post(p) => format!("post:{p}"),
             ActionRef::ListAck(d) => format!("list:{d}"),
+            ActionRef::Check(d, q, o, seen) => format!("chk:{d}:{q}:{o}:{seen}"),
         }
     }
 
@@ -57,6 +62,16 @@ impl ActionRef {
             "c" => Some(ActionRef::Choice(rest.to_owned())),
             "post" => rest.parse().ok().map(ActionRef::Post),
             "list" => rest.parse().ok().map(ActionRef::ListAck),
+            "chk" => {
+                let mut parts = rest.split(':');
+                let check = ActionRef::Check(
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                );
+                parts.next().is_none().then_some(check)
+            }
             _ => None,
         }
     }
@@ -126,6 +141,7 @@ mod tests {
             ActionRef::Choice("method:briefing-session".to_owned()),
             ActionRef::Post(9_999_999_999),
             ActionRef::ListAck(9_999_999_999),
+            ActionRef::Check(9_999_999_999_999, 3, 5, 4_294_967_295),
         ] {
             let id = key().sign(&action);
             assert!(id.len() <= 64, "{id} is longer than Telegram allows");

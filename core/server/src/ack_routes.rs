@@ -9,16 +9,20 @@
 use crate::client::Cidr;
 use crate::page::{html, lock};
 use crate::rate_limit::RateLimit;
+use axum::body::Bytes;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use cascade_engine::ack::pages::{CheckAsk, CheckProblem, check_page};
 use cascade_engine::ack::{
     AckKeys, CascadeForm, Claims, ItemSummary, Refusal, TokenError, check_cascade,
     pages::answer_page as answer_page_html, pages::answered_page, pages::cascade_form_page,
     pages::cascade_recorded_page, pages::confirm_page, pages::refusal_page, pages::thanks_page,
     pages::unavailable_page,
 };
-use cascade_engine::respond::{self, ChosenAnswer, Denied, Responses, Via, team_name};
+use cascade_engine::respond::{
+    self, CheckChoice, Checked, ChosenAnswer, Denied, QuestionState, Responses, Via, team_name,
+};
 use cascade_model::content::{Taxonomy, parse_item};
 use cascade_model::time::millis;
 use cascade_privacy::{PrivacyConfig, PrivacyGuard};
@@ -320,15 +324,85 @@ pub(crate) async fn ack_page<S: AllStores>(
     };
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
     let name = s.person_name(&delivery.recipient_id).await;
+    if !item.check_questions.is_empty() {
+        // Check questions first, unless the version is acknowledged already.
+        match s
+            .responses
+            .check_state(&claims.person, claims.delivery, &item.check_questions)
+            .await
+        {
+            Ok(Checked::Ask(states)) => {
+                return html(
+                    StatusCode::OK,
+                    check_page(&item, name.as_deref(), &asks(&states, &[], &[])),
+                );
+            }
+            Ok(Checked::Acknowledged(_)) => {}
+            Err(denied) => return s.denied(denied, &claims, None, now).await,
+        }
+    }
     // Every page is sent `Cache-Control: no-store`, so an
     // OFFICIAL-SENSITIVE item read here is kept by no cache.
     html(StatusCode::OK, confirm_page(&item, name.as_deref()))
+}
+
+/// The questions of the check page as the service left them: `missing`,
+/// those the form gave no answer to; `wrong`, those it answered wrong.
+fn asks(states: &[QuestionState], missing: &[u32], wrong: &[u32]) -> Vec<CheckAsk> {
+    states
+        .iter()
+        .map(|q| CheckAsk {
+            number: q.number,
+            answered: q.answered,
+            tries: q.tries,
+            problem: if q.answered {
+                None
+            } else if missing.contains(&q.number) {
+                Some(CheckProblem::Missing)
+            } else if q.wrong_now || wrong.contains(&q.number) {
+                Some(CheckProblem::Wrong)
+            } else {
+                None
+            },
+        })
+        .collect()
+}
+
+/// The answers a check page's form sent: `q{n}` the option chosen and
+/// `seen{n}` the tries the page was shown after, for each question not yet
+/// answered right. Anything else in the form is ignored; an answer that is
+/// not a number counts as none.
+fn check_choices(
+    form: &[(String, String)],
+    states: &[QuestionState],
+) -> (Vec<CheckChoice>, Vec<u32>) {
+    let field = |name: String| {
+        form.iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.trim().parse::<u32>().ok())
+    };
+    let mut choices = Vec::new();
+    let mut missing = Vec::new();
+    for q in states.iter().filter(|q| !q.answered) {
+        match field(format!("q{}", q.number)) {
+            Some(chosen) => choices.push(CheckChoice {
+                question: q.number,
+                chosen,
+                // A form without it was not shown the question: it counts
+                // only as a first answer.
+                seen: field(format!("seen{}", q.number)).unwrap_or(0),
+            }),
+            None => missing.push(q.number),
+        }
+    }
+    (choices, missing)
 }
 
 /// Records the acknowledgement (a repeat changes nothing) and thanks.
 pub(crate) async fn acknowledge<S: AllStores>(
     State(s): State<Arc<ServerState<S>>>,
     Path(token): Path<String>,
+    body: Bytes,
 ) -> Response {
     let log = Some("acknowledgement");
     let now = (s.clock)();
@@ -336,16 +410,68 @@ pub(crate) async fn acknowledge<S: AllStores>(
         Ok(claims) => claims,
         Err(page) => return page,
     };
-    let acknowledged = match s
+    // The token in the path is what makes the POST the person's own: a
+    // page elsewhere cannot make one without it.
+    let delivery = match s
         .responses
-        .acknowledge(&claims.person, claims.delivery, AckMethod::Link, via(now))
+        .delivery_for(&claims.person, claims.delivery)
         .await
     {
-        Ok(acknowledged) => acknowledged,
+        Ok(delivery) => delivery,
         Err(denied) => return s.denied(denied, &claims, log, now).await,
     };
-    let delivery = &acknowledged.delivery;
     let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let acknowledged = if item.check_questions.is_empty() {
+        s.responses
+            .acknowledge(&claims.person, claims.delivery, AckMethod::Link, via(now))
+            .await
+    } else {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+        let states = match s
+            .responses
+            .check_state(&claims.person, claims.delivery, &item.check_questions)
+            .await
+        {
+            Ok(Checked::Ask(states)) => states,
+            // Acknowledged before: the first stands, nothing is asked.
+            Ok(Checked::Acknowledged(_)) => Vec::new(),
+            Err(denied) => return s.denied(denied, &claims, log, now).await,
+        };
+        let (choices, missing) = check_choices(&form, &states);
+        if !missing.is_empty() {
+            // Nothing counts until every question waiting has an answer.
+            let name = s.person_name(&delivery.recipient_id).await;
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                check_page(&item, name.as_deref(), &asks(&states, &missing, &[])),
+            );
+        }
+        match s
+            .responses
+            .check_and_acknowledge(
+                &claims.person,
+                claims.delivery,
+                &item.check_questions,
+                &choices,
+                AckMethod::Link,
+                via(now),
+            )
+            .await
+        {
+            Ok(Checked::Acknowledged(acknowledged)) => Ok(acknowledged),
+            Ok(Checked::Ask(states)) => {
+                let name = s.person_name(&delivery.recipient_id).await;
+                return html(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    check_page(&item, name.as_deref(), &asks(&states, &[], &[])),
+                );
+            }
+            Err(denied) => Err(denied),
+        }
+    };
+    if let Err(denied) = acknowledged {
+        return s.denied(denied, &claims, log, now).await;
+    }
     // A champion goes on to record their team briefings, on the form the
     // same token opens (relative, so a base URL with a path works too).
     let teams = s.teams_if_champion(&claims.person).await;

@@ -87,6 +87,17 @@ pub struct RolloutAnswer {
     pub count: i64,
 }
 
+/// How members of one rollout answered one check question of its item
+/// version (issue 19), with their acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RolloutCheck {
+    pub rollout_id: String,
+    /// 1-based.
+    pub question: u32,
+    pub answered: i64,
+    pub right_first_time: i64,
+}
+
 /// Annual report and coverage gap queries. Periods are `[from, to)` in
 /// Unix milliseconds of the rollouts' creation.
 pub trait AnnualReports: Send + Sync {
@@ -137,4 +148,13 @@ pub trait AnnualReports: Send + Sync {
         from: i64,
         to: i64,
     ) -> impl Future<Output = Result<Vec<RolloutAnswer>, StoreError>> + Send;
+
+    /// Members' answers to the check questions of the period's rollouts'
+    /// item versions, recorded with their acknowledgements, counted per
+    /// rollout and question.
+    fn rollout_checks(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<RolloutCheck>, StoreError>> + Send;
 }

@@ -259,6 +259,23 @@ pub const EVENT_KINDS: &[EventKind] = &[
         extra: &[],
     },
     EventKind {
+        kind: "check-answer",
+        file: "check_answers.csv",
+        content: &[
+            "acknowledgement_id",
+            "item_id",
+            "item_version",
+            "question",
+            "question_digest",
+            "first_answer",
+            "right_first_time",
+            "attempts",
+            "answered_at",
+        ],
+        personal: &["person_id"],
+        extra: &[],
+    },
+    EventKind {
         kind: "refusals",
         file: "refusals.csv",
         content: &["minute", "channel", "method", "reason", "count", "last_at"],

@@ -94,6 +94,62 @@ pub struct NewAnswer {
     pub at: i64,
 }
 
+/// One answer to a check question of an item version (issue 19), given
+/// before the acknowledgement is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAttempt {
+    pub person_id: String,
+    pub item_id: String,
+    pub item_version: String,
+    /// The question's place in the item version, 1 to 3.
+    pub question: u32,
+    /// `CheckQuestion::digest`: identifies the question across versions.
+    pub question_digest: String,
+    /// The option chosen (1-based).
+    pub chosen: u32,
+    pub right: bool,
+    /// How many answers to this question the store held when it was asked
+    /// (the page or the buttons carry it): the answer counts only while the
+    /// store still holds that many, so a button press handled twice or a
+    /// form sent twice counts once.
+    pub seen: u32,
+    pub at: i64,
+}
+
+/// A person's answers to one check question, as kept.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CheckAnswer {
+    pub question: u32,
+    pub question_digest: String,
+    /// The option chosen first (1-based).
+    pub first_answer: u32,
+    pub right_first_time: bool,
+    /// Answers given, the right one included.
+    pub attempts: u32,
+    /// When the right answer was given; `None` while only wrong ones were.
+    pub answered_at: Option<i64>,
+    /// The acknowledgement it was recorded with.
+    pub acknowledgement_id: Option<i64>,
+}
+
+/// Where a person is with the check questions of an item version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckProgress {
+    /// When they acknowledged the version, if they have.
+    pub acknowledged_at: Option<i64>,
+    /// Their answers, by question.
+    pub answers: Vec<CheckAnswer>,
+}
+
+impl CheckProgress {
+    /// The answers to the question at `question` (1-based) with `digest`.
+    pub fn answer(&self, question: u32, digest: &str) -> Option<&CheckAnswer> {
+        self.answers
+            .iter()
+            .find(|a| a.question == question && a.question_digest == digest)
+    }
+}
+
 /// Learning a person has been sent and not yet acknowledged: the latest
 /// delivery of each item version.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -132,6 +188,27 @@ pub trait Evidence: Send + Sync {
         &self,
         acks: &[NewAcknowledgement],
     ) -> impl Future<Output = Result<Vec<AckOutcome>, StoreError>> + Send;
+
+    /// Keeps answers to check questions given before the acknowledgement,
+    /// in one transaction: the first answer to a question, then a count of
+    /// tries until the right one. An answer counts only while the store
+    /// holds `seen` answers to its question, none of them right, and no
+    /// acknowledgement; returns how many counted. The acknowledgement,
+    /// when recorded, takes the answered questions as its evidence in its
+    /// own transaction.
+    fn record_check_attempts(
+        &self,
+        attempts: &[CheckAttempt],
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// The person's acknowledgement of an item version, if any, and their
+    /// answers to its check questions.
+    fn check_progress(
+        &self,
+        person_id: &str,
+        item_id: &str,
+        item_version: &str,
+    ) -> impl Future<Output = Result<CheckProgress, StoreError>> + Send;
 
     /// Counts a refused acknowledgement attempt in its minute, by channel,
     /// method and reason (one of a fixed set). Refusals are counted, never

@@ -312,6 +312,8 @@ fn list(errors: &[DirectoryError]) -> String {
 }
 
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
 mod counts_tests;
 #[cfg(test)]
 mod membership_tests;

@@ -83,6 +83,16 @@ pub struct AnswerRow {
     pub answer: String,
 }
 
+/// A member's recorded answer to one check question of the rollout's item
+/// version (issue 19).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CheckRow {
+    pub person_id: String,
+    /// 1-based, as in the item version.
+    pub question: u32,
+    pub right_first_time: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConfirmationRow {
     pub id: i64,
@@ -111,6 +121,10 @@ pub struct ReportRollout {
     /// Members' acknowledgements of the pinned item version.
     pub acknowledgements: Vec<AckRow>,
     pub answers: Vec<AnswerRow>,
+    /// The item version's check questions, in order (none if it has none).
+    pub check_questions: Vec<String>,
+    /// Members' recorded answers to them, by person and question.
+    pub check_answers: Vec<CheckRow>,
 }
 
 /// The directory as reports group it.

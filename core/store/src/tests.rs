@@ -99,7 +99,7 @@ fn rejected(result: Result<ImportSummary, StoreError>) -> Vec<DirectoryError> {
     }
 }
 
-fn newsletter_item(id: &str, title: &str, version: &str) -> LearningItem {
+pub(crate) fn newsletter_item(id: &str, title: &str, version: &str) -> LearningItem {
     LearningItem {
         id: id.to_owned(),
         title: title.to_owned(),

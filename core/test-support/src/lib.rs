@@ -16,7 +16,7 @@ mod time;
 
 pub use clock::FakeClock;
 pub use plugins::plugin_library;
-pub use project::{DemoProject, Person};
+pub use project::{DEMO_BRIEFING, DemoProject, Person, without_check_questions};
 pub use time::utc;
 
 #[cfg(test)]
@@ -39,6 +39,22 @@ mod tests {
     #[should_panic(expected = "was not built next to")]
     fn a_library_cargo_did_not_build_is_named() {
         plugin_library("cascade-plugin-that-does-not-exist");
+    }
+
+    #[test]
+    fn without_check_questions_leaves_the_rest_of_the_briefing() {
+        let project = DemoProject::new();
+        let source = std::fs::read_to_string(project.path().join(DEMO_BRIEFING)).unwrap();
+        assert!(source.contains("[[check_questions]]"));
+        let stripped = without_check_questions(source.clone());
+        assert!(!stripped.contains("check_questions"), "{stripped}");
+        assert!(!stripped.contains("answer ="));
+        assert!(stripped.contains("[[links]]") && stripped.contains("## 1. Background"));
+        assert_eq!(
+            stripped.lines().count() + 9,
+            source.lines().count(),
+            "only the questions and their comment go"
+        );
     }
 
     #[tokio::test]

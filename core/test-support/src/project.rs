@@ -40,7 +40,43 @@ impl Default for DemoProject {
     }
 }
 
+/// The demo briefing, the one item of the demo with check questions.
+pub const DEMO_BRIEFING: &str = "content/7mb-neglect-seeing-the-child.md";
+
+/// An item's source without its `[[check_questions]]` tables (and the
+/// comment lines just before them): for tests of acknowledging that are
+/// not about the questions, so one press or one POST acknowledges.
+pub fn without_check_questions(source: String) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut in_checks = false;
+    for line in source.lines() {
+        if line.trim() == "[[check_questions]]" {
+            in_checks = true;
+            while out.last().is_some_and(|l| l.starts_with('#')) {
+                out.pop();
+            }
+            continue;
+        }
+        if in_checks && (line.trim() == "+++" || line.trim_start().starts_with("[[")) {
+            in_checks = false;
+        }
+        if !in_checks {
+            out.push(line);
+        }
+    }
+    let mut text = out.join("\n");
+    if source.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
 impl DemoProject {
+    /// The demo with its briefing's check questions taken out.
+    pub fn without_check_questions(self) -> DemoProject {
+        self.edit(DEMO_BRIEFING, without_check_questions)
+    }
+
     /// The demo project, scaffolded and nothing imported.
     ///
     /// # Panics

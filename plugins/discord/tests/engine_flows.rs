@@ -45,9 +45,32 @@ secrets = {{ token = {{ file = "discord-token" }} }}
 "#,
         fake.api_url()
     );
-    DemoProject::new()
+    // Only the test of check questions keeps the briefing's: elsewhere
+    // one press acknowledges.
+    project_from(DemoProject::new().without_check_questions(), &channels).await
+}
+
+/// The demo project, the briefing's check question kept, with the Discord channel.
+async fn project_with_check_questions(fake: &FakeDiscord) -> tempfile::TempDir {
+    let channels = format!(
+        r#"
+[[channels]]
+name = "discord"
+plugin = "discord"
+identity = "discord"
+formats = ["discord"]
+config = {{ api_url = "{}", application_id = "{APPLICATION_ID}", guild_id = "{GUILD_ID}" }}
+secrets = {{ token = {{ file = "discord-token" }} }}
+"#,
+        fake.api_url()
+    );
+    project_from(DemoProject::new(), &channels).await
+}
+
+async fn project_from(project: DemoProject, channels: &str) -> tempfile::TempDir {
+    project
         .write("discord-token", TOKEN)
-        .channels(&channels)
+        .channels(channels)
         .imported()
         .await
         .into_dir()
@@ -722,4 +745,143 @@ async fn an_official_sensitive_briefing_is_a_notice_on_discord_unless_the_channe
         }
         runner.stop().await;
     }
+}
+
+/// The id of the message the fake keeps with `content` (a follow-up).
+fn message_with(fake: &FakeDiscord, content: &str) -> String {
+    fake.state()
+        .messages
+        .iter()
+        .find(|(_, m)| m["content"].as_str() == Some(content))
+        .map(|(id, _)| id.clone())
+        .expect("the follow-up is kept")
+}
+
+/// A button's (label, custom id) on a message body.
+fn buttons_of(body: &Value) -> Vec<(String, String)> {
+    body["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().unwrap().clone())
+        .map(|b| {
+            (
+                b["label"].as_str().unwrap().to_owned(),
+                b["custom_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A person's answers to the briefing's check question: (first answer,
+/// right first time, attempts, recorded with an acknowledgement).
+async fn check_answers(runner: &Runner<SqliteStore>, person: &str) -> Vec<(u32, bool, u32, bool)> {
+    use cascade_store::{Evidence, Store};
+    let item = "7mb-neglect-seeing-the-child";
+    let store = runner.store();
+    let version = store.item_versions(item).await.unwrap()[0]
+        .version
+        .0
+        .clone();
+    store
+        .check_progress(person, item, &version)
+        .await
+        .unwrap()
+        .answers
+        .into_iter()
+        .map(|a| {
+            (
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.acknowledgement_id.is_some(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 19 on Discord: "Acknowledge" on the briefing asks its check
+/// question in a private follow-up, the options' words in the message and
+/// a button each (labels within Discord's 80 characters, custom ids within
+/// 100, no option words in them); a wrong press shows the explanation and
+/// the section and asks again; the right one records the acknowledgement
+/// after a retry. Another person answers right first time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_first_time() {
+    let fake = FakeDiscord::start().await;
+    let dir = project_with_check_questions(&fake).await;
+    let runner = runner(dir.path()).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
+    link(&fake, &runner, AMARA, "p-amara-okafor").await;
+    link(&fake, &runner, SIMON, "p-simon-hale").await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+
+    for (user, person, wrong_first) in [
+        (AMARA, "p-amara-okafor", true),
+        (SIMON, "p-simon-hale", false),
+    ] {
+        let channel = fake.dm_channel_of(user).expect("a DM");
+        let (item_message, item) = fake
+            .messages_in(&channel)
+            .into_iter()
+            .rev()
+            .find(|(_, m)| !m["components"].as_array().unwrap().is_empty())
+            .unwrap();
+        let (_, ack_id) = buttons_of(&item)
+            .into_iter()
+            .find(|(label, _)| label == "Acknowledge")
+            .unwrap();
+        let press = fake.press_button(user, &item_message, &ack_id);
+        assert_eq!(handle_next(&runner).await, InboundOutcome::Asked);
+        let asked = answer_to(&fake, "POST", &press).await;
+        let text = asked["content"].as_str().unwrap();
+        assert!(text.contains("Question 1 of 1: On a home visit where you are worried about neglect, what should you ask to see?"), "{text}");
+        assert!(
+            text.contains("2. Where the child sleeps, the fridge and the bed"),
+            "{text}"
+        );
+        assert_eq!(asked["flags"], 64, "only they see it");
+        let buttons = buttons_of(&asked);
+        assert_eq!(buttons.len(), 3);
+        for (label, id) in &buttons {
+            assert!(
+                label.chars().count() <= 80 && id.len() <= 100,
+                "{label} {id}"
+            );
+            assert!(!id.contains("living"), "{id}");
+        }
+        let mut on = message_with(&fake, text);
+        let mut buttons = buttons;
+        if wrong_first {
+            let press = fake.press_button(user, &on, &buttons[0].1);
+            assert_eq!(handle_next(&runner).await, InboundOutcome::Asked);
+            let retry = answer_to(&fake, "POST", &press).await;
+            let text = retry["content"].as_str().unwrap();
+            assert!(text.starts_with("Not quite. Seeing the child"), "{text}");
+            assert!(text.contains("What practitioners should do"), "{text}");
+            assert!(
+                text.contains("Look at the bedroom, the fridge, the bed."),
+                "{text}"
+            );
+            on = message_with(&fake, text);
+            buttons = buttons_of(&retry);
+        }
+        fake.press_button(user, &on, &buttons[1].1);
+        assert_eq!(
+            handle_next(&runner).await,
+            InboundOutcome::Acknowledged {
+                person_id: person.to_owned(),
+                first: true
+            }
+        );
+        let expected = if wrong_first {
+            (1, false, 2, true)
+        } else {
+            (2, true, 1, true)
+        };
+        assert_eq!(check_answers(&runner, person).await, [expected]);
+    }
+    assert_eq!(acknowledgements(runner.store().as_ref()).await, 2);
+    runner.stop().await;
 }

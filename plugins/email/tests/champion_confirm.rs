@@ -31,6 +31,7 @@ async fn project(
         rows.push_str(&format!("{id},{name},{email},ag,{team},practitioner,,\n"));
     }
     DemoProject::new()
+        .without_check_questions()
         .channels(&email_channel(&server.channel_config(2)))
         .edit(&format!("content/{ITEM}.md"), |text| {
             text.replacen(

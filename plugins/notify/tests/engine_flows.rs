@@ -53,6 +53,7 @@ impl Flow {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let webhook = format!("http://{}/webhooks", listener.local_addr().unwrap());
         let project = DemoProject::new()
+            .without_check_questions()
             .edit("content/7mb-neglect-seeing-the-child.md", edit)
             .only_people(&[])
             .write("directory/people.csv", PEOPLE);

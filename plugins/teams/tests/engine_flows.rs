@@ -81,13 +81,28 @@ impl Flow {
         entry: &str,
         change: impl FnOnce(DemoProject) -> DemoProject,
     ) -> Flow {
+        // Only the test of check questions keeps the briefing's: elsewhere
+        // one press acknowledges.
+        Flow::build(
+            rollout,
+            entry,
+            change(DemoProject::new().without_check_questions()),
+        )
+        .await
+    }
+
+    /// The demo with the briefing's check question kept.
+    async fn with_check_questions() -> Flow {
+        Flow::build(ROLLOUT, "", DemoProject::new()).await
+    }
+
+    async fn build(rollout: &str, entry: &str, project: DemoProject) -> Flow {
         let fake = FakeTeams::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         fake.set_webhook(&format!(
             "http://{}/webhooks/teams",
             listener.local_addr().unwrap()
         ));
-        let project = change(DemoProject::new());
         let channels = format!(
             r#"
 [[channels]]
@@ -193,6 +208,18 @@ secrets = {{ app_password = {{ file = "teams-app-password" }} }}
         );
         let answer = self.answers_to(&id).await.join("\n");
         assert!(answer.contains("this chat is now linked"), "{answer}");
+    }
+
+    /// The reply to activity `id` that has buttons.
+    async fn reply_card(&self, id: &str) -> Stored {
+        self.fake
+            .wait_for(&format!("a card answering {id}"), |s| {
+                s.messages
+                    .iter()
+                    .find(|m| m.reply_to.as_deref() == Some(id) && !shown(&m.activity).1.is_empty())
+                    .cloned()
+            })
+            .await
     }
 
     /// The last message in person `n`'s chat that has buttons.
@@ -839,4 +866,100 @@ async fn after_a_restart_a_split_card_posts_only_its_missing_parts() {
     }
     assert_eq!(after[0], before[0], "the first part was not posted again");
     runner.stop().await;
+}
+
+/// A person's answers to the briefing's check question: (first answer,
+/// right first time, attempts, recorded with an acknowledgement).
+async fn check_answers(runner: &Runner<SqliteStore>, person: &str) -> Vec<(u32, bool, u32, bool)> {
+    use cascade_store::{Evidence, Store};
+    let item = "7mb-neglect-seeing-the-child";
+    let store = runner.store();
+    let version = store.item_versions(item).await.unwrap()[0]
+        .version
+        .0
+        .clone();
+    store
+        .check_progress(person, item, &version)
+        .await
+        .unwrap()
+        .answers
+        .into_iter()
+        .map(|a| {
+            (
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.acknowledgement_id.is_some(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 19 on Teams: "Acknowledge" on the briefing's card asks its check
+/// question in a card of its own, the options' words in its text and a
+/// button each carrying only a short signed id; a wrong press shows the
+/// explanation and the section and asks again; the right one records the
+/// acknowledgement after a retry. Another person answers right first time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_first_time() {
+    let flow = Flow::with_check_questions().await;
+    flow.link(AMARA, "p-amara-okafor").await;
+    flow.link(TOM, "p-tom-reilly").await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    for (n, person, wrong_first) in [
+        (AMARA, "p-amara-okafor", true),
+        (TOM, "p-tom-reilly", false),
+    ] {
+        let card = flow.last_card(n);
+        let (press, _) = flow
+            .fake
+            .presses(n, &card, &button(&card, "Acknowledge"))
+            .await;
+        assert_eq!(
+            flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
+            InboundOutcome::Asked
+        );
+        let mut asked = flow.reply_card(&press).await;
+        let (text, buttons) = shown(&asked.activity);
+        assert!(text.contains("Question 1 of 1: On a home visit where you are worried about neglect, what should you ask to see?"), "{text}");
+        assert!(
+            text.contains("Where the child sleeps, the fridge and the bed"),
+            "{text}"
+        );
+        assert_eq!(buttons.len(), 3, "{buttons:?}");
+        for (_, data) in &buttons {
+            assert!(data.len() <= 64 && !data.contains("living"), "{data}");
+        }
+        if wrong_first {
+            let (wrong, _) = flow.fake.presses(n, &asked, &buttons[0].1).await;
+            assert_eq!(
+                flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
+                InboundOutcome::Asked
+            );
+            asked = flow.reply_card(&wrong).await;
+            let (text, _) = shown(&asked.activity);
+            assert!(text.contains("Not quite. Seeing the child"), "{text}");
+            assert!(text.contains("What practitioners should do"), "{text}");
+            assert!(
+                text.contains("Look at the bedroom, the fridge, the bed."),
+                "{text}"
+            );
+        }
+        let right = button(&asked, &labels(&asked)[1]);
+        flow.fake.presses(n, &asked, &right).await;
+        assert_eq!(
+            flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
+            InboundOutcome::Acknowledged {
+                person_id: person.to_owned(),
+                first: true
+            }
+        );
+        let expected = if wrong_first {
+            (1, false, 2, true)
+        } else {
+            (2, true, 1, true)
+        };
+        assert_eq!(check_answers(&flow.runner, person).await, [expected]);
+    }
+    flow.runner.stop().await;
 }

@@ -84,8 +84,16 @@ async fn project_with(
     server: Option<&str>,
     chat_rate: &str,
     carries: Option<&str>,
+    check_questions: bool,
 ) -> tempfile::TempDir {
     let project = DemoProject::new();
+    // Only the tests of check questions keep the briefing's: elsewhere one
+    // press acknowledges.
+    let project = if check_questions {
+        project
+    } else {
+        project.without_check_questions()
+    };
     let mut channels = CHANNELS
         .replace("FAKE_URL", &fake.url)
         .replace(
@@ -162,6 +170,20 @@ impl Flow {
     /// As [`paced`](Self::paced), the item OFFICIAL-SENSITIVE when
     /// `carries` says what the Telegram channel carries.
     async fn carrying(webhook: bool, chat_rate: &str, carries: Option<&str>) -> Flow {
+        Flow::build(webhook, chat_rate, carries, false).await
+    }
+
+    /// The flow with the demo briefing's check question kept.
+    async fn with_check_questions() -> Flow {
+        Flow::build(false, "1000", None, true).await
+    }
+
+    async fn build(
+        webhook: bool,
+        chat_rate: &str,
+        carries: Option<&str>,
+        check_questions: bool,
+    ) -> Flow {
         let fake = FakeBotApi::start().await;
         let listener = match webhook {
             true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
@@ -170,7 +192,14 @@ impl Flow {
         let server = listener
             .as_ref()
             .map(|l| format!("http://{}", l.local_addr().unwrap()));
-        let dir = project_with(&fake, server.as_deref(), chat_rate, carries).await;
+        let dir = project_with(
+            &fake,
+            server.as_deref(),
+            chat_rate,
+            carries,
+            check_questions,
+        )
+        .await;
         let rollout = dir.path().join("rollouts").join("now.toml");
         std::fs::write(&rollout, ROLLOUT).unwrap();
         let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
@@ -940,5 +969,156 @@ async fn a_press_stored_but_not_handled_before_a_crash_is_handled_once_after_the
     );
     assert_eq!(acknowledgements(flow.runner.store().as_ref()).await, 1);
     assert!(store.inbox_pending().await.unwrap().is_empty());
+    flow.runner.stop().await;
+}
+
+/// The briefing's check questions as the store keeps a person's answers:
+/// (first answer, right first time, attempts, recorded with an
+/// acknowledgement).
+async fn check_answers(flow: &Flow, person: &str) -> Vec<(u32, bool, u32, bool)> {
+    use cascade_store::{Evidence, Store};
+    let store = flow.runner.store();
+    let item = "7mb-neglect-seeing-the-child";
+    let version = store.item_versions(item).await.unwrap()[0]
+        .version
+        .0
+        .clone();
+    store
+        .check_progress(person, item, &version)
+        .await
+        .unwrap()
+        .answers
+        .into_iter()
+        .map(|a| {
+            (
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.acknowledgement_id.is_some(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 19 on Telegram: "Acknowledge" on a briefing with a check question
+/// asks it first, the options' words in the message and one short button
+/// each; a wrong press answers with the explanation and the section, and
+/// asks again; the same press twice counts one try; the right one records
+/// the acknowledgement, after a retry. Another person, right first time,
+/// by `/ack` and a typed number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_first_time() {
+    let flow = Flow::with_check_questions().await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.link("p-amara-okafor", AMARA).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let messages = flow.fake.wait_for_messages(TOM, 2).await;
+    let briefing = messages.last().unwrap().clone();
+    assert!(labels(&briefing).contains(&"Acknowledge".to_owned()));
+
+    let n = flow.fake.messages_in(TOM).len();
+    let outcome = flow.user_presses(TOM, &briefing, "Acknowledge").await;
+    assert_eq!(outcome, InboundOutcome::Asked);
+    let asked = flow.message(TOM, n + 1).await;
+    assert!(
+        asked.text.contains("Question 1 of 1: On a home visit where you are worried about neglect, what should you ask to see?"),
+        "{}",
+        asked.text
+    );
+    assert!(
+        asked
+            .text
+            .contains("2. Where the child sleeps, the fridge and the bed")
+    );
+    assert_eq!(
+        labels(&asked),
+        [
+            "1. Only the living room",
+            "2. Where the child sleeps, the fridge and the bed",
+            "3. Nothing: ask the parent how things are"
+        ]
+    );
+    for (_, data) in asked.buttons() {
+        assert!(data.len() <= 64 && data.is_ascii(), "{data}");
+        assert!(
+            !data.contains("living"),
+            "option words in the callback data: {data}"
+        );
+    }
+    assert_eq!(acknowledgements(&**flow.runner.store()).await, 0);
+
+    // Wrong: the explanation and the section, and the question again.
+    let outcome = flow.user_presses(TOM, &asked, "1.").await;
+    assert_eq!(outcome, InboundOutcome::Asked);
+    let retry = flow.message(TOM, n + 2).await;
+    assert!(
+        retry
+            .text
+            .starts_with("Not quite. Seeing the child's own space"),
+        "{}",
+        retry.text
+    );
+    assert!(
+        retry
+            .text
+            .contains("From \"5. What practitioners should do\""),
+        "{}",
+        retry.text
+    );
+    assert!(
+        retry
+            .text
+            .contains("Look at the bedroom, the fridge, the bed.")
+    );
+    assert!(retry.text.contains("Question 1 of 1"));
+    // The same wrong button pressed again (a double tap): one try.
+    let (_, stale) = asked.buttons()[0].clone();
+    flow.fake.press_with_data(TOM, &asked, &stale);
+    assert_eq!(
+        flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
+        InboundOutcome::Asked
+    );
+    assert_eq!(
+        check_answers(&flow, "p-tom-reilly").await,
+        [(1, false, 1, false)]
+    );
+
+    let outcome = flow.user_presses(TOM, &retry, "2.").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: true
+        }
+    );
+    assert_eq!(
+        check_answers(&flow, "p-tom-reilly").await,
+        [(1, false, 2, true)]
+    );
+    assert_eq!(acknowledgements(&**flow.runner.store()).await, 1);
+
+    // Amara: /ack by text, then the number typed, right first time.
+    let (outcome, asked) = flow
+        .user_says(AMARA, "/ack 7mb-neglect-seeing-the-child")
+        .await;
+    assert_eq!(outcome, InboundOutcome::Asked);
+    assert!(asked.text.contains("Question 1 of 1"), "{}", asked.text);
+    let (outcome, thanks) = flow.user_says(AMARA, "2").await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::Acknowledged {
+            person_id: "p-amara-okafor".to_owned(),
+            first: true
+        }
+    );
+    assert!(
+        thanks.text.starts_with("Right. Thank you"),
+        "{}",
+        thanks.text
+    );
+    assert_eq!(
+        check_answers(&flow, "p-amara-okafor").await,
+        [(2, true, 1, true)]
+    );
     flow.runner.stop().await;
 }

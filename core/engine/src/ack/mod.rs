@@ -10,7 +10,7 @@ pub mod token;
 pub use pages::{CASCADE_METHODS, CascadeForm, FieldProblem, Refusal};
 pub use token::{AckConfig, AckKeys, Claims, KeyError, PreviousKey, TokenError};
 
-use cascade_model::content::{Classification, LearningItem};
+use cascade_model::content::{CheckQuestion, Classification, LearningItem};
 use cascade_privacy::PrivacyGuard;
 use chrono::NaiveDate;
 
@@ -28,6 +28,12 @@ pub struct ItemSummary {
     /// The item to read on the page, as HTML sections (heading, body), for
     /// an item whose notice sends people here: OFFICIAL-SENSITIVE items.
     pub sections: Vec<(String, String)>,
+    /// The item version's check questions (issue 19), asked before the
+    /// acknowledgement is recorded.
+    pub check_questions: Vec<CheckQuestion>,
+    /// The sections the check questions point to, as (heading, HTML),
+    /// shown with a question's explanation after a wrong answer.
+    pub check_sections: Vec<(String, String)>,
 }
 
 impl ItemSummary {
@@ -46,11 +52,24 @@ impl ItemSummary {
         } else {
             Vec::new()
         };
+        let check_sections = item
+            .sections()
+            .iter()
+            .filter(|s| item.check_questions.iter().any(|q| q.points_to(&s.title)))
+            .map(|s| {
+                (
+                    s.title.clone(),
+                    cascade_render::markdown_to(cascade_render::Channel::EmailHtml, &s.body),
+                )
+            })
+            .collect();
         ItemSummary {
             title: item.title.clone(),
             reflection_questions,
             classification: item.classification,
             sections,
+            check_questions: item.check_questions.clone(),
+            check_sections,
         }
     }
 
@@ -61,6 +80,8 @@ impl ItemSummary {
             reflection_questions: Vec::new(),
             classification: Classification::Official,
             sections: Vec::new(),
+            check_questions: Vec::new(),
+            check_sections: Vec::new(),
         }
     }
 }

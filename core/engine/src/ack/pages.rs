@@ -48,7 +48,15 @@ padding:.4rem;margin-top:.25rem;max-width:100%}\
 .error{color:#a4000f;font-weight:600}\
 .summary{border:3px solid #a4000f;padding:.5rem 1rem;margin-bottom:1rem}\
 .marking{font-weight:700;letter-spacing:.05em;margin:0 0 1rem}\
-.item{border-top:1px solid #505a5f;border-bottom:1px solid #505a5f;margin:1rem 0;padding:.5rem 0}";
+.item{border-top:1px solid #505a5f;border-bottom:1px solid #505a5f;margin:1rem 0;padding:.5rem 0}\
+fieldset{border:0;padding:0;margin:1.5rem 0 0}\
+legend{font-weight:600;font-size:1.25rem;padding:0}\
+.group-error{border-left:5px solid #a4000f;padding-left:1rem}\
+.radio{display:flex;align-items:center;gap:.75rem;margin:.75rem 0}\
+.radio input{width:1.75rem;height:1.75rem;margin:0;flex:none}\
+.radio label{display:inline;font-weight:400;margin:0}\
+.explain{background:#f3f2f1;padding:.5rem 1rem;margin:.75rem 0}\
+.done{margin:1.5rem 0 0}";
 
 fn page(title: &str, body: &str) -> String {
     marked_page(title, body, None)
@@ -109,6 +117,161 @@ pub fn confirm_page(item: &ItemSummary, person_name: Option<&str>) -> String {
          <p class=\"hint\">Nothing is recorded until you press the button.</p>"
     ));
     marked_page(&item.title, &body, marking)
+}
+
+/// A check question on the acknowledgement page: where the person is with
+/// it, and what went wrong with the form's last answer to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckAsk {
+    /// 1-based.
+    pub number: u32,
+    /// The right answer has been given: shown as done, not asked.
+    pub answered: bool,
+    /// Answers given so far (sent back with the form).
+    pub tries: u32,
+    pub problem: Option<CheckProblem>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckProblem {
+    /// No option was chosen.
+    Missing,
+    /// The option chosen was not the right one.
+    Wrong,
+}
+
+/// The acknowledgement page of an item with check questions: the item
+/// (where the page is where it is read), then each question not yet
+/// answered right as a group of radio buttons, one form for all of them.
+/// After a wrong answer, the question's explanation and the section it
+/// points to are shown with it, and it is asked again. Works without
+/// scripts; nothing is recorded until the button is pressed.
+pub fn check_page(item: &ItemSummary, person_name: Option<&str>, asks: &[CheckAsk]) -> String {
+    let total = item.check_questions.len();
+    let problems: Vec<(u32, &'static str)> = asks
+        .iter()
+        .filter_map(|a| match a.problem {
+            Some(CheckProblem::Missing) => Some((a.number, "Choose an answer to question")),
+            Some(CheckProblem::Wrong) => Some((a.number, "Not quite: try again at question")),
+            None => None,
+        })
+        .collect();
+    let mut body = String::new();
+    if !problems.is_empty() {
+        body.push_str(
+            "<div class=\"summary\" role=\"alert\">\n<h2>There is a problem</h2>\n<ul>\n",
+        );
+        for (number, message) in &problems {
+            body.push_str(&format!(
+                "<li><a href=\"#q{number}-1\">{message} {number}</a></li>\n"
+            ));
+        }
+        body.push_str("</ul>\n</div>\n");
+    }
+    body.push_str(&format!("<h1>{}</h1>\n", esc(&item.title)));
+    if !item.sections.is_empty() {
+        body.push_str("<div class=\"item\">\n");
+        for (title, html) in &item.sections {
+            if !title.is_empty() {
+                body.push_str(&format!("<h2>{}</h2>\n", esc(title)));
+            }
+            body.push_str(html);
+            body.push('\n');
+        }
+        body.push_str("</div>\n");
+    }
+    let ask = match person_name {
+        Some(name) => format!("{}, before", esc(name)),
+        None => "Before".to_owned(),
+    };
+    body.push_str(&format!(
+        "<p>{ask} you confirm you have read it, please answer {} to check the main {}.</p>\n\
+         <form method=\"post\" novalidate>\n",
+        if total == 1 {
+            "one short question".to_owned()
+        } else {
+            format!("{total} short questions")
+        },
+        if total == 1 { "point" } else { "points" },
+    ));
+    for (question, ask) in item.check_questions.iter().zip(asks) {
+        let n = ask.number;
+        if ask.answered {
+            body.push_str(&format!(
+                "<div class=\"done\">\n<h2>Question {n} of {total}</h2>\n<p>{}</p>\n\
+                 <p>Your answer: <strong>{}</strong>. That is right.</p>\n</div>\n",
+                esc(&question.question),
+                esc(&question.answer)
+            ));
+            continue;
+        }
+        let mut described = Vec::new();
+        let mut group = String::new();
+        match ask.problem {
+            Some(CheckProblem::Missing) => {
+                described.push(format!("q{n}-error"));
+                group.push_str(&format!(
+                    "<p class=\"error\" id=\"q{n}-error\">Choose an answer to question {n}.</p>\n"
+                ));
+            }
+            Some(CheckProblem::Wrong) => {
+                described.push(format!("q{n}-error"));
+                described.push(format!("q{n}-explain"));
+                group.push_str(&format!(
+                    "<p class=\"error\" id=\"q{n}-error\">Not quite: that is not the right answer. Read this, then try again.</p>\n\
+                     <div class=\"explain\" id=\"q{n}-explain\">\n<p>{}</p>\n",
+                    esc(&question.explanation)
+                ));
+                if let Some((title, html)) = item
+                    .check_sections
+                    .iter()
+                    .find(|(t, _)| question.points_to(t))
+                {
+                    group.push_str(&format!(
+                        "<h3>From the section \u{201c}{}\u{201d}</h3>\n{html}\n",
+                        esc(title)
+                    ));
+                }
+                group.push_str("</div>\n");
+            }
+            None => {}
+        }
+        let aria = if described.is_empty() {
+            String::new()
+        } else {
+            format!(" aria-describedby=\"{}\"", described.join(" "))
+        };
+        body.push_str(&format!(
+            "<div class=\"{}\" id=\"q{n}\">\n<fieldset{aria}>\n\
+             <legend>Question {n} of {total}: {}</legend>\n{group}",
+            if ask.problem.is_some() {
+                "group-error"
+            } else {
+                "group"
+            },
+            esc(&question.question)
+        ));
+        for (option, o) in question.options.iter().zip(1..) {
+            body.push_str(&format!(
+                "<div class=\"radio\"><input type=\"radio\" id=\"q{n}-{o}\" name=\"q{n}\" value=\"{o}\"><label for=\"q{n}-{o}\">{}</label></div>\n",
+                esc(option)
+            ));
+        }
+        body.push_str(&format!(
+            "</fieldset>\n<input type=\"hidden\" name=\"seen{n}\" value=\"{}\">\n</div>\n",
+            ask.tries
+        ));
+    }
+    body.push_str(
+        "<button type=\"submit\">Check my answers and confirm I have read this</button>\n</form>\n\
+         <p class=\"hint\">Nothing is recorded until you press the button. Your acknowledgement is recorded once every answer is right.</p>",
+    );
+    let title = if problems.is_empty() {
+        item.title.clone()
+    } else {
+        format!("Error: {}", item.title)
+    };
+    marked_page(&title, &body, item.classification.marking())
 }
 
 /// What an answer link records, before anything is recorded: a GET shows

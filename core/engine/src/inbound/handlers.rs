@@ -7,9 +7,19 @@ use super::{
     InboundOutcome, Refusal, help, legacy_hash,
 };
 use crate::ack::{CASCADE_METHODS, CascadeForm, FieldProblem, check_cascade};
-use crate::respond::{Denied, Refused, Unavailable, Via, covering};
-use cascade_store::{AckMethod, CodeRefusal, Evidence, Outbox, Store, TeamPosts};
+use crate::buttons::truncate;
+use crate::respond::{CheckChoice, Checked, Denied, Refused, Unavailable, Via, covering};
+use cascade_plugin_api::Action;
+use cascade_store::{AckMethod, AckOutcome, CodeRefusal, Evidence, Outbox, Store, TeamPosts};
 use std::collections::BTreeMap;
+
+/// The longest part of a section quoted after a wrong answer, in
+/// characters: a chat message stays well inside Telegram's 4,096.
+const MAX_SECTION_CHARS: usize = 1500;
+
+/// The longest label of an answer's button, in characters: Discord allows
+/// 80; the option's words are in full in the message.
+const MAX_CHECK_LABEL_CHARS: usize = 80;
 
 /// Where an inbound event came from, and when it is handled.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +115,40 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                 )
                 .await
             }
+            Some(Conversation::Check {
+                delivery_id,
+                question,
+                seen,
+                ..
+            }) => match text.trim().trim_end_matches('.').parse::<u32>() {
+                Ok(chosen) => {
+                    let choice = CheckChoice {
+                        question,
+                        chosen,
+                        seen,
+                    };
+                    self.check(delivery_id, Some(choice), AckMethod::Command, from)
+                        .await
+                }
+                Err(_) => {
+                    self.conversations.keep(
+                        channel,
+                        account,
+                        Conversation::Check {
+                            delivery_id,
+                            question,
+                            seen,
+                            touched_at: now,
+                        },
+                    );
+                    Ok(Handled {
+                        outcome: InboundOutcome::Asked,
+                        answer: Answer::text(
+                            "Please answer with the number of your choice, for example 2, or use the buttons, or send /cancel.",
+                        ),
+                    })
+                }
+            },
             None => Ok(Handled {
                 outcome: InboundOutcome::Ignored,
                 answer: Answer::text(
@@ -130,6 +174,15 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             ActionRef::ListAck(delivery_id) => self.list_ack_button(delivery_id, from).await,
             ActionRef::Confirm(delivery_id) => self.confirm_button(delivery_id, from).await,
             ActionRef::Answer(delivery_id, n) => self.answer_button(delivery_id, n, from).await,
+            ActionRef::Check(delivery_id, question, chosen, seen) => {
+                let choice = CheckChoice {
+                    question,
+                    chosen,
+                    seen,
+                };
+                self.check(delivery_id, Some(choice), AckMethod::Button, from)
+                    .await
+            }
         }
     }
 
@@ -232,6 +285,9 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         {
             Some(Conversation::Confirm(_)) => "Cancelled. Nothing was recorded.",
             Some(Conversation::Example { .. }) => "Fine: your answer is kept without an example.",
+            Some(Conversation::Check { .. }) => {
+                "Stopped. Your acknowledgement is not recorded yet: press Acknowledge on the item, or send /ack with its id, to carry on."
+            }
             None => "There was nothing to cancel.",
         };
         Handled {
@@ -282,6 +338,9 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                 )
                 .await;
         };
+        if self.has_check_questions(&item.rollout_id).await {
+            return self.check(item.delivery_id, None, method, from).await;
+        }
         let via = Via { channel, at: now };
         match self
             .responses
@@ -344,6 +403,33 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                 self.converse(draft, Said::Choice(choice), channel, account, now)
                     .await
             }
+            Some(Conversation::Check {
+                delivery_id,
+                question,
+                seen,
+                touched_at,
+            }) => {
+                // Not this conversation's button: the question stays open.
+                self.conversations.keep(
+                    channel,
+                    account,
+                    Conversation::Check {
+                        delivery_id,
+                        question,
+                        seen,
+                        touched_at,
+                    },
+                );
+                Ok(Handled {
+                    outcome: InboundOutcome::Ignored,
+                    answer: Answer {
+                        notice: Some("That confirmation has ended.".to_owned()),
+                        ..Answer::text(
+                            "That confirmation has ended. Press \"I've cascaded this to my team\" on the item to start again.",
+                        )
+                    },
+                })
+            }
             Some(Conversation::Example { .. }) | None => Ok(Handled {
                 outcome: InboundOutcome::Ignored,
                 answer: Answer {
@@ -363,6 +449,11 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             Ok(person) => person,
             Err(refused) => return Ok(refused),
         };
+        if let Some(delivery) = self.store.delivery(delivery_id).await?
+            && self.has_check_questions(&delivery.rollout_id).await
+        {
+            return self.check(delivery_id, None, method, from).await;
+        }
         let via = Via {
             channel: from.channel,
             at: from.now,
@@ -459,6 +550,186 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                     .await
             }
         }
+    }
+
+    /// Whether the item version a rollout pinned has check questions.
+    async fn has_check_questions(&self, rollout_id: &str) -> bool {
+        self.rollouts
+            .get(self.store, rollout_id)
+            .await
+            .is_ok_and(|r| !r.item.check_questions.is_empty())
+    }
+
+    /// Check questions before an acknowledgement (issue 19): takes the
+    /// answer given (none when Acknowledge was pressed or `/ack` sent), and
+    /// asks the first question still to answer right, one button per
+    /// option, the options' words in the message; after a wrong answer,
+    /// with the question's explanation and the section it points to. Once
+    /// every answer is right the acknowledgement is recorded. A typed
+    /// number answers the question asked last.
+    async fn check(
+        &self,
+        delivery_id: i64,
+        choice: Option<CheckChoice>,
+        method: AckMethod,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let Origin {
+            account,
+            channel,
+            now,
+            ..
+        } = from;
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(refused),
+        };
+        let delivery = match self.responses.delivery_for(&person, delivery_id).await {
+            Ok(delivery) => delivery,
+            Err(denied) => {
+                return self
+                    .denied(denied, &person, Some(delivery_id), method, from)
+                    .await;
+            }
+        };
+        let rollout = match self.rollouts.get(self.store, &delivery.rollout_id).await {
+            Ok(rollout) => rollout,
+            Err(e) => {
+                tracing::warn!(rollout = %delivery.rollout_id, "no check questions for an acknowledgement: {e}");
+                return self
+                    .refuse(
+                        from,
+                        Some(&person),
+                        Some(delivery_id),
+                        method,
+                        Refusal::UnknownDelivery,
+                    )
+                    .await;
+            }
+        };
+        let questions = &rollout.item.check_questions;
+        let via = Via { channel, at: now };
+        let checked = match self
+            .responses
+            .check_and_acknowledge(
+                &person,
+                delivery_id,
+                questions,
+                choice.as_slice(),
+                method,
+                via,
+            )
+            .await
+        {
+            Ok(checked) => checked,
+            Err(denied) => {
+                return self
+                    .denied(denied, &person, Some(delivery_id), method, from)
+                    .await;
+            }
+        };
+        let states = match checked {
+            Checked::Acknowledged(acknowledged) => {
+                let first = acknowledged.outcome == AckOutcome::Recorded;
+                let mut handled = self.acknowledged(person, acknowledged, now).await;
+                if first && choice.is_some() {
+                    handled.answer.text = format!("Right. {}", handled.answer.text);
+                }
+                tracing::info!(channel, delivery = delivery_id, "check questions answered");
+                return Ok(handled);
+            }
+            Checked::Ask(states) => states,
+        };
+        let Some(next) = states.iter().find(|q| !q.answered) else {
+            // Every answer right, the acknowledgement not taken: cannot be.
+            return Ok(Handled::refused(Refusal::UnknownDelivery));
+        };
+        let total = questions.len();
+        let mut text = String::new();
+        if let Some(given) = choice {
+            let just = states.iter().find(|q| q.number == given.question);
+            let question = &questions[(given.question as usize).saturating_sub(1)];
+            if just.is_some_and(|q| q.wrong_now) {
+                text.push_str(&format!("Not quite. {}\n", question.explanation));
+                if let Some(section) = rollout
+                    .item
+                    .sections()
+                    .into_iter()
+                    .find(|s| question.points_to(&s.title))
+                {
+                    let body = cascade_render::markdown_to(
+                        cascade_render::Channel::EmailText,
+                        &section.body,
+                    );
+                    text.push_str(&format!(
+                        "\nFrom \"{}\":\n{}\n",
+                        section.title,
+                        truncate(&body, MAX_SECTION_CHARS)
+                    ));
+                }
+                text.push_str("\nPlease try again.\n\n");
+            } else if just.is_some_and(|q| q.answered) {
+                text.push_str("Right.\n\n");
+            }
+        } else {
+            text.push_str(&format!(
+                "Before \"{}\" is recorded as acknowledged, please answer {} to check the main {}.\n\n",
+                rollout.item.title,
+                if total == 1 {
+                    "one short question".to_owned()
+                } else {
+                    format!("{total} short questions")
+                },
+                if total == 1 { "point" } else { "points" },
+            ));
+        }
+        let question = &questions[(next.number as usize).saturating_sub(1)];
+        text.push_str(&format!(
+            "Question {} of {total}: {}\n",
+            next.number, question.question
+        ));
+        for (option, o) in question.options.iter().zip(1..) {
+            text.push_str(&format!("\n{o}. {option}"));
+        }
+        text.push_str("\n\nChoose your answer below, or type its number.");
+        let actions = question
+            .options
+            .iter()
+            .zip(1u32..)
+            .map(|(option, o)| Action {
+                id: self
+                    .keys
+                    .sign(&ActionRef::Check(delivery_id, next.number, o, next.tries)),
+                label: truncate(&format!("{o}. {option}"), MAX_CHECK_LABEL_CHARS),
+                form: None,
+            })
+            .collect();
+        self.conversations.keep(
+            channel,
+            account,
+            Conversation::Check {
+                delivery_id,
+                question: next.number,
+                seen: next.tries,
+                touched_at: now,
+            },
+        );
+        Ok(Handled {
+            outcome: InboundOutcome::Asked,
+            answer: Answer {
+                notice: Some(
+                    if choice.is_some_and(|c| {
+                        states.iter().any(|q| q.number == c.question && q.wrong_now)
+                    }) {
+                        "Not quite: try again".to_owned()
+                    } else {
+                        "A quick check first".to_owned()
+                    },
+                ),
+                actions,
+                ..Answer::text(text)
+            },
+        })
     }
 
     /// The teams the person champions, as the directory loaded for

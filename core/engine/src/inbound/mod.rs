@@ -247,6 +247,14 @@ enum Conversation {
         follow_up: u32,
         touched_at: i64,
     },
+    /// A check question asked before an acknowledgement (issue 19), which
+    /// a typed number answers as its button would.
+    Check {
+        delivery_id: i64,
+        question: u32,
+        seen: u32,
+        touched_at: i64,
+    },
 }
 
 impl Conversation {
@@ -254,6 +262,7 @@ impl Conversation {
         match self {
             Conversation::Confirm(draft) => draft.touched_at,
             Conversation::Example { touched_at, .. } => *touched_at,
+            Conversation::Check { touched_at, .. } => *touched_at,
         }
     }
 }

@@ -10,11 +10,13 @@
 
 use super::ReportError;
 use super::html::{Bar, bar_chart, esc};
-use cascade_model::content::{ItemKind, Taxonomy, parse_item};
+use cascade_model::content::{
+    CheckQuestion, ItemKind, Taxonomy, parse_item, stored_check_questions,
+};
 use cascade_model::rollout::{Calendar, RolloutDefinition};
 use cascade_store::{
     AnnualReports, AnnualRollout, ChampionTeam, ConfirmedTeam, DirectoryGroup, GroupFigures,
-    RolloutAnswer, WaitBucket,
+    RolloutAnswer, RolloutCheck, WaitBucket,
 };
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +46,7 @@ struct PeriodRows {
     waits: Vec<WaitBucket>,
     confirmed: Vec<ConfirmedTeam>,
     answers: Vec<RolloutAnswer>,
+    checks: Vec<RolloutCheck>,
 }
 
 /// A published item as the report may show it: detail that is not public
@@ -253,6 +256,7 @@ async fn period_rows(
         waits,
         confirmed: store.confirmed_teams(from, to).await?,
         answers: store.rollout_answers(from, to).await?,
+        checks: store.rollout_checks(from, to).await?,
     })
 }
 
@@ -705,16 +709,97 @@ fn period_figures(rows: &PeriodRows, inputs: &Inputs<'_>) -> (Vec<Draft>, Vec<Pu
         );
     }
 
-    // Understanding: no check questions yet.
+    // Understanding: answers to check questions, given with acknowledgements.
+    let understanding_def = "Answers to check questions given with acknowledgements that were right the first time, over the answers given.";
+    let asked: Vec<(&Rollout<'_>, Vec<CheckQuestion>)> = rollouts
+        .iter()
+        .map(|r| (r, stored_check_questions(&r.row.source)))
+        .filter(|(_, questions)| !questions.is_empty())
+        .collect();
+    let answered: u64 = rows.checks.iter().map(|c| c.answered.max(0) as u64).sum();
+    let right: u64 = rows
+        .checks
+        .iter()
+        .map(|c| c.right_first_time.max(0) as u64)
+        .sum();
     push(
         "understanding".into(),
         Part::Understanding,
-        "Answers to check questions about the learning. Rollouts have no check questions yet."
-            .into(),
-        Value::default(),
-        "There were no check questions in this period, so there are no figures on understanding."
-            .into(),
+        understanding_def.into(),
+        if asked.is_empty() {
+            Value::default()
+        } else {
+            Value::ratio(right, answered)
+        },
+        if asked.is_empty() {
+            "There were no check questions in this period, so there are no figures on understanding."
+                .into()
+        } else if answered == 0 {
+            "No one has answered the check questions of this period's learning yet.".into()
+        } else {
+            format!(
+                "Of the {} answers to check questions given when people acknowledged, {} ({}) were right the first time.",
+                thousands(answered),
+                thousands(right),
+                pct(right as f64 * 100.0 / answered as f64)
+            )
+        },
     );
+    let mut weakest: Option<(f64, String)> = None;
+    for (r, questions) in &asked {
+        for (question, n) in questions.iter().zip(1u32..) {
+            let (answered, right) = rows
+                .checks
+                .iter()
+                .find(|c| c.rollout_id == r.row.id && c.question == n)
+                .map_or((0, 0), |c| {
+                    (c.answered.max(0) as u64, c.right_first_time.max(0) as u64)
+                });
+            let sentence = if answered == 0 {
+                format!(
+                    "No one has answered the question \u{201c}{}\u{201d} of {} yet.",
+                    question.question, r.name
+                )
+            } else {
+                let share = right as f64 * 100.0 / answered as f64;
+                if weakest.as_ref().is_none_or(|(w, _)| share < *w) {
+                    weakest = Some((share, question.question.clone()));
+                }
+                format!(
+                    "{} of the {} people who answered \u{201c}{}\u{201d} ({}) were right the first time ({}).",
+                    thousands(right),
+                    thousands(answered),
+                    question.question,
+                    r.name,
+                    pct(share)
+                )
+            };
+            push(
+                format!("understanding-{}-q{n}", r.row.id),
+                Part::Understanding,
+                format!(
+                    "{understanding_def} Only question {n} of rollout {}.",
+                    r.row.id
+                ),
+                Value::ratio(right, answered),
+                sentence,
+            );
+        }
+    }
+    if let Some((share, question)) = weakest
+        && asked.iter().map(|(_, q)| q.len()).sum::<usize>() > 1
+    {
+        push(
+            "understanding-weakest".into(),
+            Part::Understanding,
+            "The check question with the smallest share right the first time.".into(),
+            Value::default(),
+            format!(
+                "The point landing least well was \u{201c}{question}\u{201d}: {} right the first time, so it may need saying again.",
+                pct(share)
+            ),
+        );
+    }
 
     // Champions' cascade coverage, by theme.
     let confirmed: BTreeSet<(&str, &str)> = rows

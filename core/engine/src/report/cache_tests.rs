@@ -208,6 +208,30 @@ async fn step(
                     });
                 }
             }
+            // The demo briefing's check question, answered first (right
+            // first time, after a retry, or not at all): the
+            // acknowledgement takes the answers, and kept reports count them.
+            for ack in &acks {
+                let attempt = |chosen: u32, right: bool, seen: u32| cascade_store::CheckAttempt {
+                    person_id: ack.person_id.clone(),
+                    item_id: ack.item_id.clone(),
+                    item_version: ack.item_version.clone(),
+                    question: 1,
+                    question_digest: "q1".to_owned(),
+                    chosen,
+                    right,
+                    seen,
+                    at,
+                };
+                let attempts = match rng.below(3) {
+                    0 => vec![attempt(2, true, 0)],
+                    1 => vec![attempt(1, false, 0), attempt(2, true, 1)],
+                    _ => Vec::new(),
+                };
+                for a in attempts {
+                    store.record_check_attempts(&[a]).await.unwrap();
+                }
+            }
             store.acknowledge_items(&acks).await.unwrap();
             format!("{} acknowledgements in {id}", acks.len())
         }

@@ -3,7 +3,8 @@
 use super::load::{RolloutRows, Rows};
 use super::{
     AnswerBy, AnswerCount, AnswerSection, Coverage, FigureRow, Figures, ReachRow, Report,
-    RolloutInfo, Section, SectionKind, Selection,
+    RolloutInfo, Section, SectionKind, Selection, UnderstandingBy, UnderstandingRow,
+    UnderstandingSection,
 };
 use cascade_model::content::Taxonomy;
 use cascade_model::rollout::{Calendar, Enrol, StepKind, deadline};
@@ -39,6 +40,7 @@ enum Out {
 /// What is known about one member of one rollout.
 struct Member<'a> {
     rollout: &'a str,
+    person: &'a str,
     wave: u32,
     /// Where they were when the rollout reached them.
     agency: &'a str,
@@ -321,6 +323,7 @@ pub fn compute(
         sections,
         reach: reach(rows, calendar),
         answers,
+        understanding: understanding(rows, &members, &directory),
         notes: notes(
             rows.now,
             calendar,
@@ -397,6 +400,7 @@ fn members<'a>(
             };
             members.push(Member {
                 rollout: &r.id,
+                person,
                 wave: m.wave,
                 // Counted where the rollout reached them; a member recorded
                 // before cascade kept that, where they are now.
@@ -502,6 +506,89 @@ fn reach(rows: &Rows, calendar: &Calendar) -> Vec<ReachRow> {
         }
     }
     out
+
+/// Check questions (issue 19): for each rollout's questions, grouped each
+/// way, how many members had an answer recorded with their
+/// acknowledgement and how many of them were right first time. A group
+/// (an agency, team, role or wave) shows only where someone answered.
+fn understanding<'a>(
+    rows: &'a Rows,
+    members: &[Member<'a>],
+    directory: &Directory<'_>,
+) -> Vec<UnderstandingSection> {
+    if rows.rollouts.iter().all(|r| r.check_questions.is_empty()) {
+        return Vec::new();
+    }
+    let by_person: HashMap<(&str, &str), &Member<'a>> =
+        members.iter().map(|m| ((m.rollout, m.person), m)).collect();
+    UnderstandingBy::ALL
+        .into_iter()
+        .map(|by| {
+            // (rollout order, question, wave, key) -> (answered, right first time)
+            let mut counted: BTreeMap<(usize, u32, u32, &'a str), (u64, u64)> = BTreeMap::new();
+            for (order, r) in rows.rollouts.iter().enumerate() {
+                if r.check_questions.is_empty() {
+                    continue;
+                }
+                if by == UnderstandingBy::Total {
+                    for q in 1..=r.check_questions.len() as u32 {
+                        counted.entry((order, q, 0, ALL)).or_default();
+                    }
+                }
+                for a in &r.check_answers {
+                    let Some(m) = by_person.get(&(r.id.as_str(), a.person_id.as_str())) else {
+                        continue;
+                    };
+                    let keys: Vec<(u32, &'a str)> = match by {
+                        UnderstandingBy::Total => vec![(0, ALL)],
+                        UnderstandingBy::Agency => vec![(0, m.agency)],
+                        UnderstandingBy::Team => vec![(0, m.team)],
+                        UnderstandingBy::Role => m.roles.iter().map(|r| (0, *r)).collect(),
+                        UnderstandingBy::Wave => vec![(m.wave + 1, "")],
+                    };
+                    for (wave, key) in keys {
+                        let tally = counted.entry((order, a.question, wave, key)).or_default();
+                        tally.0 += 1;
+                        tally.1 += u64::from(a.right_first_time);
+                    }
+                }
+            }
+            let rows = counted
+                .into_iter()
+                .map(|((order, question, wave, key), (answered, right))| {
+                    let r = &rows.rollouts[order];
+                    let (key, name) = match by {
+                        UnderstandingBy::Total => (ALL.to_owned(), "All members".to_owned()),
+                        UnderstandingBy::Agency => (key.to_owned(), directory.agency_name(key)),
+                        UnderstandingBy::Team => (key.to_owned(), directory.team_name(key)),
+                        UnderstandingBy::Role => (key.to_owned(), key.to_owned()),
+                        UnderstandingBy::Wave => (
+                            wave.to_string(),
+                            r.definition
+                                .waves
+                                .get(wave.saturating_sub(1) as usize)
+                                .map(|w| w.name.clone())
+                                .unwrap_or_default(),
+                        ),
+                    };
+                    UnderstandingRow {
+                        rollout: r.id.clone(),
+                        key,
+                        name,
+                        question,
+                        question_text: r
+                            .check_questions
+                            .get(question.saturating_sub(1) as usize)
+                            .cloned()
+                            .unwrap_or_default(),
+                        answered,
+                        right_first_time: right,
+                    }
+                })
+                .collect();
+            UnderstandingSection { by, rows }
+        })
+        .collect()
 }
 
 fn key(rollout: &str, order: u32, key: &str) -> GroupKey {

@@ -7,7 +7,7 @@
 use super::Report;
 use std::borrow::Cow;
 
-const COLUMNS: usize = 21;
+const COLUMNS: usize = 23;
 
 /// The header row; every row has every column.
 const HEADERS: [&str; COLUMNS] = [
@@ -32,6 +32,8 @@ const HEADERS: [&str; COLUMNS] = [
     "question",
     "answer",
     "count",
+    "right_first_time",
+    "right_first_time_pct",
 ];
 
 pub(super) fn render(report: &Report) -> String {
@@ -70,6 +72,8 @@ pub(super) fn render(report: &Report) -> String {
                 String::new(),
                 String::new(),
                 String::new(),
+                String::new(),
+                String::new(),
             ]);
         }
     }
@@ -101,6 +105,26 @@ pub(super) fn render(report: &Report) -> String {
             .unwrap_or_default();
         record[14] = r.joined.to_string();
         records.push(record);
+    }
+    // Check questions: the question's number and words, those who
+    // answered (in `count`), and those right first time.
+    for section in &report.understanding {
+        for u in &section.rows {
+            let mut record: [String; COLUMNS] = Default::default();
+            record[0] = section.by.id().to_owned();
+            record[1] = u.rollout.clone();
+            record[2] = u.key.clone();
+            record[3] = u.name.clone();
+            record[17] = u.question.to_string();
+            record[18] = u.question_text.clone();
+            record[20] = u.answered.to_string();
+            record[21] = u.right_first_time.to_string();
+            record[22] = u
+                .right_first_time_pct()
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_default();
+            records.push(record);
+        }
     }
     for note in &report.notes {
         let mut record: [String; COLUMNS] = Default::default();

@@ -4,8 +4,8 @@
 use super::ReportError;
 use cascade_model::rollout::RolloutDefinition;
 pub use cascade_store::{
-    AckRow, AgencyRow, AnswerRow, ChampionRow, ConfirmationRow, MemberRow, PersonRow, RoleRow,
-    SendRow, TeamRow,
+    AckRow, AgencyRow, AnswerRow, ChampionRow, CheckRow, ConfirmationRow, MemberRow, PersonRow,
+    RoleRow, SendRow, TeamRow,
 };
 use cascade_store::{DirectoryRows, Reports};
 use chrono::{DateTime, Utc};
@@ -45,6 +45,10 @@ pub struct RolloutRows {
     /// Members' acknowledgements of the pinned item version.
     pub acknowledgements: Vec<AckRow>,
     pub answers: Vec<AnswerRow>,
+    /// The item version's check questions, in order.
+    pub check_questions: Vec<String>,
+    /// Members' recorded answers to them.
+    pub check_answers: Vec<CheckRow>,
 }
 
 /// Ids of rollouts created in `[from, to)` (Unix milliseconds), oldest first.
@@ -84,6 +88,8 @@ pub async fn load(
             sends: stored.sends,
             acknowledgements: stored.acknowledgements,
             answers: stored.answers,
+            check_questions: stored.check_questions,
+            check_answers: stored.check_answers,
         });
     }
 

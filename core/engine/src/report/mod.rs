@@ -24,7 +24,7 @@ mod text;
 
 pub use cache::ReportCache;
 pub use compute::compute;
-pub use load::{AckRow, AnswerRow, ConfirmationRow, MemberRow, RolloutRows, SendRow};
+pub use load::{AckRow, AnswerRow, CheckRow, ConfirmationRow, MemberRow, RolloutRows, SendRow};
 pub use load::{AgencyRow, ChampionRow, PersonRow, RoleRow, TeamRow};
 pub use load::{Rows, load, rollouts_created};
 
@@ -132,6 +132,9 @@ pub struct Report {
     /// Reach of open rollouts week by week since their start.
     pub reach: Vec<ReachRow>,
     pub answers: Vec<AnswerSection>,
+    /// Check questions (issue 19): per question, the share of those who
+    /// acknowledged who answered right first time, grouped each way.
+    pub understanding: Vec<UnderstandingSection>,
     /// What the figures mean, in words, for readers of the report.
     pub notes: Vec<String>,
 }
@@ -332,6 +335,76 @@ pub struct AnswerCount {
     pub count: u64,
 }
 
+/// Which way answers to check questions are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnderstandingBy {
+    Total,
+    Agency,
+    Team,
+    Role,
+    Wave,
+}
+
+impl UnderstandingBy {
+    pub const ALL: [UnderstandingBy; 5] = [
+        UnderstandingBy::Total,
+        UnderstandingBy::Agency,
+        UnderstandingBy::Team,
+        UnderstandingBy::Role,
+        UnderstandingBy::Wave,
+    ];
+
+    /// The value of the CSV `section` column.
+    pub fn id(self) -> &'static str {
+        match self {
+            UnderstandingBy::Total => "understanding-total",
+            UnderstandingBy::Agency => "understanding-agency",
+            UnderstandingBy::Team => "understanding-team",
+            UnderstandingBy::Role => "understanding-role",
+            UnderstandingBy::Wave => "understanding-wave",
+        }
+    }
+
+    pub fn heading(self) -> &'static str {
+        match self {
+            UnderstandingBy::Total => "Understanding: check questions right first time",
+            UnderstandingBy::Agency => "Understanding by agency",
+            UnderstandingBy::Team => "Understanding by team",
+            UnderstandingBy::Role => "Understanding by role",
+            UnderstandingBy::Wave => "Understanding by wave",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnderstandingSection {
+    pub by: UnderstandingBy,
+    pub rows: Vec<UnderstandingRow>,
+}
+
+/// How those who acknowledged answered one check question, in one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnderstandingRow {
+    pub rollout: String,
+    /// `all`, an agency or team id, a role, or a wave number.
+    pub key: String,
+    pub name: String,
+    /// 1-based, as in the item version.
+    pub question: u32,
+    pub question_text: String,
+    /// People with an answer recorded with their acknowledgement.
+    pub answered: u64,
+    /// Of those, the ones whose first answer was right.
+    pub right_first_time: u64,
+}
+
+impl UnderstandingRow {
+    /// Right first time as a percentage of those who answered.
+    pub fn right_first_time_pct(&self) -> Option<f64> {
+        (self.answered > 0).then(|| self.right_first_time as f64 * 100.0 / self.answered as f64)
+    }
+}
+
 /// A percentage with one decimal, or "–".
 fn percent(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}%"))
@@ -519,6 +592,51 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             id: section.by.id(),
             heading: section.by.heading(),
             caption: format!("{}: people per answer", section.by.heading()),
+            headers,
+            rows,
+        });
+    }
+    for section in &report.understanding {
+        let mut headers = Vec::new();
+        if many {
+            headers.push("Rollout");
+        }
+        if section.by != UnderstandingBy::Total {
+            headers.extend(["Id", "Name"]);
+        }
+        headers.extend([
+            "Question",
+            "Answered",
+            "Right first time",
+            "Right first time %",
+        ]);
+        let rows = section
+            .rows
+            .iter()
+            .map(|u| {
+                let mut cells = Vec::new();
+                if many {
+                    cells.push(u.rollout.clone());
+                }
+                if section.by != UnderstandingBy::Total {
+                    cells.extend([u.key.clone(), u.name.clone()]);
+                }
+                cells.extend([
+                    format!("{}. {}", u.question, u.question_text),
+                    u.answered.to_string(),
+                    u.right_first_time.to_string(),
+                    percent(u.right_first_time_pct()),
+                ]);
+                cells
+            })
+            .collect();
+        tables.push(DisplayTable {
+            id: section.by.id(),
+            heading: section.by.heading(),
+            caption: format!(
+                "{}: of those who acknowledged, how many answered each check question right the first time",
+                section.by.heading()
+            ),
             headers,
             rows,
         });

@@ -176,6 +176,8 @@ fn rows() -> Rows {
                     answer: "Maybe".into(),
                 },
             ],
+            check_questions: Vec::new(),
+            check_answers: Vec::new(),
         }],
         confirmations: vec![
             confirmation(1, "7mb-neglect", "t-1", 3),
@@ -324,11 +326,11 @@ fn csv_quotes_names_and_keeps_one_header() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count"
+        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count,right_first_time,right_first_time_pct"
     );
     assert!(
         csv.contains(
-            "agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,0,1,7,,,,\n"
+            "agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,0,1,7,,,,,,\n"
         ),
         "{csv}"
     );
@@ -591,6 +593,34 @@ fn rows_with_joiners() -> Rows {
         at: jan(15, 9),
     });
     rows.now = Utc.with_ymd_and_hms(2026, 1, 30, 12, 0, 0).unwrap();
+
+/// The fixed rows with answers to two check questions (issue 19): a1
+/// (agency A, team One, manager and practitioner, wave 1), a2 (agency A,
+/// team One, practitioner, wave 2) and b1 (agency B, team Two, no role,
+/// wave 2). Question 1: a1 and b1 right first time, a2 not. Question 2:
+/// only b1.
+fn rows_with_check_answers() -> Rows {
+    let mut rows = rows();
+    let r = &mut rows.rollouts[0];
+    r.check_questions = vec![
+        "What should you ask to see?".into(),
+        "=Who do you tell first?".into(),
+    ];
+    let answer = |person: &str, question: u32, right: bool| CheckRow {
+        person_id: person.into(),
+        question,
+        right_first_time: right,
+    };
+    r.check_answers = vec![
+        answer("a1", 1, true),
+        answer("a1", 2, false),
+        answer("a2", 1, false),
+        answer("a2", 2, false),
+        answer("b1", 1, true),
+        answer("b1", 2, true),
+        // Not a member of this rollout: not counted.
+        answer("stranger", 1, false),
+    ];
     rows
 }
 
@@ -643,7 +673,7 @@ fn an_open_rollouts_reach_grows_week_by_week_without_those_who_left() {
     assert_eq!(report.reach[1].acknowledged_pct(), Some(75.0));
     let csv = render(&report, Format::Csv);
     assert!(
-        csv.contains("\nreach-week,r1,2,week from 2026-01-12,4,,,3,75.0,,,,,,1,,,,,,\n"),
+        csv.contains("\nreach-week,r1,2,week from 2026-01-12,4,,,3,75.0,,,,,,1,,,,,,,,\n"),
         "{csv}"
     );
     let html = render(&report, Format::Html);

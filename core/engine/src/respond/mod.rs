@@ -17,10 +17,11 @@ mod group_commit;
 mod tests;
 
 use crate::ack::CheckedCascade;
+use cascade_model::content::CheckQuestion;
 use cascade_model::rollout::{RolloutDefinition, StepKind};
 use cascade_store::{
-    AckMethod, AckOutcome, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer, NewConfirmation,
-    Outbox, Store, StoreError, TeamPosts,
+    AckMethod, AckOutcome, CheckAttempt, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer,
+    NewConfirmation, Outbox, Store, StoreError, TeamPosts,
 };
 use group_commit::GroupCommit;
 use std::sync::Arc;
@@ -124,6 +125,51 @@ pub struct ChosenAnswer {
     pub answer: String,
 }
 
+/// A person's answer to one check question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckChoice {
+    /// The question's number in the item version (1-based).
+    pub question: u32,
+    /// The option chosen (1-based).
+    pub chosen: u32,
+    /// The tries at the question the person had made when it was asked.
+    pub seen: u32,
+}
+
+/// Where a person is with one check question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuestionState {
+    /// 1-based.
+    pub number: u32,
+    /// The right answer has been given.
+    pub answered: bool,
+    pub right_first_time: bool,
+    /// Answers given so far: what the next asking of it carries as `seen`.
+    pub tries: u32,
+    /// The answer just given to it was wrong.
+    pub wrong_now: bool,
+}
+
+/// What came of answers to check questions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// Every question had its right answer: the acknowledgement (or the
+    /// one made before).
+    Acknowledged(Acknowledged),
+    /// Questions still to answer right, each as it stands.
+    Ask(Vec<QuestionState>),
+}
+
+impl Checked {
+    /// The first question still to answer right, if any.
+    pub fn next_question(&self) -> Option<&QuestionState> {
+        match self {
+            Checked::Ask(states) => states.iter().find(|q| !q.answered),
+            Checked::Acknowledged(_) => None,
+        }
+    }
+}
+
 /// Where and when a response came: the channel it is recorded under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Via<'a> {
@@ -210,6 +256,130 @@ impl<S: Evidence + 'static> Responses<S> {
             })
             .await?;
         Ok(Acknowledged { delivery, outcome })
+    }
+
+    /// Where `person` is with the check questions of a delivery's item
+    /// version, recording nothing (for a page a GET shows).
+    pub async fn check_state(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        questions: &[CheckQuestion],
+    ) -> Result<Checked, Denied> {
+        let delivery = self.delivery_for(person, delivery_id).await?;
+        if delivery.person_id != delivery.recipient_id {
+            return Err(Refused::NotTheirLearning.into());
+        }
+        let progress = self
+            .store
+            .check_progress(
+                &delivery.recipient_id,
+                &delivery.item_id,
+                &delivery.item_version,
+            )
+            .await?;
+        Ok(match progress.acknowledged_at {
+            Some(at) => Checked::Acknowledged(Acknowledged {
+                delivery,
+                outcome: AckOutcome::AlreadyAcknowledged { at },
+            }),
+            None => Checked::Ask(question_states(questions, &progress, &[])),
+        })
+    }
+
+    /// Check questions (issue 19): takes `person`'s answers to the check
+    /// questions of the item version a delivery brought them, and when
+    /// every question has had its right answer, records the
+    /// acknowledgement, which takes the answers as its evidence in its own
+    /// transaction. An answer counts as a try only while the store holds
+    /// the tries the person saw when asked (`CheckChoice::seen`), so the
+    /// same press or form handled twice counts once. Already acknowledged:
+    /// nothing is asked or counted, and the first acknowledgement stands.
+    pub async fn check_and_acknowledge(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        questions: &[CheckQuestion],
+        choices: &[CheckChoice],
+        method: AckMethod,
+        via: Via<'_>,
+    ) -> Result<Checked, Denied> {
+        let delivery = self.delivery_for(person, delivery_id).await?;
+        if delivery.person_id != delivery.recipient_id {
+            return Err(Refused::NotTheirLearning.into());
+        }
+        let progress = self
+            .store
+            .check_progress(
+                &delivery.recipient_id,
+                &delivery.item_id,
+                &delivery.item_version,
+            )
+            .await?;
+        if let Some(at) = progress.acknowledged_at {
+            return Ok(Checked::Acknowledged(Acknowledged {
+                delivery,
+                outcome: AckOutcome::AlreadyAcknowledged { at },
+            }));
+        }
+        let mut attempts = Vec::with_capacity(choices.len());
+        let mut wrong = Vec::new();
+        for choice in choices {
+            let question = (choice.question as usize)
+                .checked_sub(1)
+                .and_then(|i| questions.get(i))
+                .ok_or(Refused::NoSuchAnswer)?;
+            if choice.chosen == 0 || choice.chosen as usize > question.options.len() {
+                return Err(Refused::NoSuchAnswer.into());
+            }
+            let right = choice.chosen as usize == question.answer_number();
+            if !right {
+                wrong.push(choice.question);
+            }
+            attempts.push(CheckAttempt {
+                person_id: delivery.recipient_id.clone(),
+                item_id: delivery.item_id.clone(),
+                item_version: delivery.item_version.clone(),
+                question: choice.question,
+                question_digest: question.digest(),
+                chosen: choice.chosen,
+                right,
+                seen: choice.seen,
+                at: via.at,
+            });
+        }
+        let progress = if attempts.is_empty() {
+            progress
+        } else {
+            {
+                let _writer = self.writes.lock().await;
+                self.store.record_check_attempts(&attempts).await?;
+            }
+            self.store
+                .check_progress(
+                    &delivery.recipient_id,
+                    &delivery.item_id,
+                    &delivery.item_version,
+                )
+                .await?
+        };
+        let states = question_states(questions, &progress, &wrong);
+        if !states.iter().all(|q| q.answered) {
+            return Ok(Checked::Ask(states));
+        }
+        let outcome = self
+            .record_acknowledgement(NewAcknowledgement {
+                person_id: delivery.recipient_id.clone(),
+                item_id: delivery.item_id.clone(),
+                item_version: delivery.item_version.clone(),
+                rollout_id: Some(delivery.rollout_id.clone()),
+                delivery_id: Some(delivery.id),
+                channel: via.channel.to_owned(),
+                method,
+                at: via.at,
+            })
+            .await?;
+        Ok(Checked::Acknowledged(Acknowledged { delivery, outcome }))
     }
 
     /// Records a champion's checked confirmation that they cascaded
@@ -364,6 +534,29 @@ impl<S: Evidence + TeamPosts + 'static> Responses<S> {
             outcome,
         })
     }
+}
+
+/// Each question as the store's answers leave it; `wrong`: the questions
+/// just answered wrong.
+fn question_states(
+    questions: &[CheckQuestion],
+    progress: &cascade_store::CheckProgress,
+    wrong: &[u32],
+) -> Vec<QuestionState> {
+    questions
+        .iter()
+        .zip(1u32..)
+        .map(|(question, number)| {
+            let kept = progress.answer(number, &question.digest());
+            QuestionState {
+                number,
+                answered: kept.is_some_and(|a| a.answered_at.is_some()),
+                right_first_time: kept.is_some_and(|a| a.right_first_time),
+                tries: kept.map_or(0, |a| a.attempts),
+                wrong_now: wrong.contains(&number),
+            }
+        })
+        .collect()
 }
 
 /// The teams a champion covers, (id, name), from wherever the caller keeps

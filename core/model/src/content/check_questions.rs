@@ -42,6 +42,61 @@ pub struct CheckQuestion {
     pub section: String,
 }
 
+impl CheckQuestion {
+    /// The first 16 hex digits of SHA-256 over the question, its options and
+    /// its answer: what identifies the question in records and reports, the
+    /// same in a later version that keeps it word for word.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in std::iter::once(&self.question)
+            .chain(&self.options)
+            .chain(std::iter::once(&self.answer))
+        {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        let mut hex = hex::encode(hash.finalize());
+        hex.truncate(16);
+        hex
+    }
+
+    /// Whether `title` is the section this question points to (ignoring
+    /// case, spacing and a leading number, as `cascade check` matches it).
+    pub fn points_to(&self, title: &str) -> bool {
+        same_section(title, &self.section)
+    }
+
+    /// The right answer's number among the options (1-based).
+    pub fn answer_number(&self) -> usize {
+        self.options
+            .iter()
+            .position(|o| *o == self.answer)
+            .map_or(0, |i| i + 1)
+    }
+}
+
+/// The check questions of a stored item version's source, read from its
+/// front matter without checking the rest (it was checked when stored):
+/// for reports, which name each question. None when there are none or the
+/// front matter cannot be read.
+pub fn stored_check_questions(source: &str) -> Vec<CheckQuestion> {
+    #[derive(Deserialize)]
+    struct Front {
+        #[serde(default)]
+        check_questions: Vec<CheckQuestion>,
+    }
+    let Some(rest) = source.trim_start_matches('\u{feff}').strip_prefix("+++") else {
+        return Vec::new();
+    };
+    let Some(end) = rest.find("\n+++") else {
+        return Vec::new();
+    };
+    toml::from_str::<Front>(&rest[..end])
+        .map(|f| f.check_questions)
+        .unwrap_or_default()
+}
+
 /// A `[[check_questions]]` entry as written, each value with its place.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,7 +12,7 @@ mod taxonomy;
 
 pub use check_questions::{
     CheckQuestion, MAX_CHECK_QUESTIONS, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS,
-    MAX_QUESTION_CHARS, MIN_OPTIONS,
+    MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions,
 };
 pub use digest::{digest_id, newsletter_issue};
 pub use parse::{LoadedItem, load_dir, parse_item};

@@ -150,4 +150,22 @@ impl AnnualReports for SqliteStore {
             .fetch_all(&self.pool)
             .await?)
     }
+
+    async fn rollout_checks(&self, from: i64, to: i64) -> Result<Vec<RolloutCheck>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT r.id AS rollout_id, c.question, COUNT(*) AS answered,
+                    SUM(c.right_first_time) AS right_first_time
+             FROM rollouts r
+             JOIN rollout_members m ON m.rollout_id = r.id
+             JOIN check_answers c ON c.person_id = m.person_id AND c.item_id = r.item_id
+                  AND c.item_version = r.item_version AND c.acknowledgement_id IS NOT NULL
+             WHERE r.created_at >= ?1 AND r.created_at < ?2
+             GROUP BY r.id, c.question
+             ORDER BY r.created_at, r.id, c.question",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }

@@ -74,11 +74,17 @@ impl Evidence for SqliteStore {
                 }
             }
             links.sort_by_key(|(id, _)| *id);
+            let new_ids: Vec<i64> = links.iter().map(|(id, _)| *id).collect();
             let pending = links
                 .into_iter()
                 .map(|(id, ack)| super::chain::acknowledgement(id, ack))
                 .collect();
             super::chain::append(&mut tx, pending).await?;
+            let answers = link_check_answers(&mut tx, &new_ids).await?;
+            super::chain::chain_ids(&mut tx, "check-answer", &answers).await?;
+        } else {
+            let new_ids: Vec<i64> = rows.iter().map(|r| r.get(3)).collect();
+            link_check_answers(&mut tx, &new_ids).await?;
         }
         // Within the group, the first of several for one version is the one
         // inserted (VALUES rows go in order); the rest are repeats.
@@ -161,6 +167,92 @@ impl Evidence for SqliteStore {
                 }
             })
             .collect())
+    }
+
+    async fn record_check_attempts(&self, attempts: &[CheckAttempt]) -> Result<usize, StoreError> {
+        if attempts.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut counted = 0;
+        for a in attempts {
+            // A first answer inserts (only when none was seen); a later one
+            // counts a try, and the right one says when, while the store
+            // holds what the person saw.
+            let done = if a.seen == 0 {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO check_answers
+                         (person_id, item_id, item_version, question, question_digest,
+                          first_answer, right_first_time, attempts, answered_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                )
+                .bind(&a.person_id)
+                .bind(&a.item_id)
+                .bind(&a.item_version)
+                .bind(a.question)
+                .bind(&a.question_digest)
+                .bind(a.chosen)
+                .bind(a.right)
+                .bind(a.right.then_some(a.at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            } else {
+                sqlx::query(
+                    "UPDATE check_answers SET attempts = attempts + 1,
+                         answered_at = CASE WHEN ? THEN ? END
+                     WHERE person_id = ? AND item_id = ? AND item_version = ? AND question = ?
+                       AND question_digest = ? AND attempts = ?
+                       AND answered_at IS NULL AND acknowledgement_id IS NULL",
+                )
+                .bind(a.right)
+                .bind(a.at)
+                .bind(&a.person_id)
+                .bind(&a.item_id)
+                .bind(&a.item_version)
+                .bind(a.question)
+                .bind(&a.question_digest)
+                .bind(a.seen)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
+            counted += done as usize;
+        }
+        tx.commit().await?;
+        Ok(counted)
+    }
+
+    async fn check_progress(
+        &self,
+        person_id: &str,
+        item_id: &str,
+        item_version: &str,
+    ) -> Result<CheckProgress, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let acknowledged_at: Option<i64> = sqlx::query_scalar(
+            "SELECT at FROM acknowledgements WHERE person_id = ? AND item_id = ? AND item_version = ?",
+        )
+        .bind(person_id)
+        .bind(item_id)
+        .bind(item_version)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let answers = sqlx::query_as(
+            "SELECT question, question_digest, first_answer, right_first_time, attempts,
+                    answered_at, acknowledgement_id
+             FROM check_answers WHERE person_id = ? AND item_id = ? AND item_version = ?
+             ORDER BY question",
+        )
+        .bind(person_id)
+        .bind(item_id)
+        .bind(item_version)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(CheckProgress {
+            acknowledged_at,
+            answers,
+        })
     }
 
     async fn count_refusal(
@@ -500,4 +592,30 @@ fn count_refusal_query<'q>(
     .bind(method.as_str())
     .bind(reason)
     .bind(at)
+}
+
+/// Gives the answered check questions of the acknowledgements `ids`, just
+/// inserted, their acknowledgement; returns the answers' ids in order.
+async fn link_check_answers(
+    conn: &mut sqlx::SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<i64>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(ids).expect("numbers serialise");
+    let mut linked: Vec<i64> = sqlx::query_scalar(
+        "UPDATE check_answers SET acknowledgement_id = a.id
+         FROM acknowledgements a
+         WHERE a.id IN (SELECT value FROM json_each(?1))
+           AND check_answers.person_id = a.person_id AND check_answers.item_id = a.item_id
+           AND check_answers.item_version = a.item_version
+           AND check_answers.acknowledgement_id IS NULL AND check_answers.answered_at IS NOT NULL
+         RETURNING check_answers.id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    linked.sort_unstable();
+    Ok(linked)
 }

@@ -552,6 +552,11 @@ pub(super) async fn erase_in(
             "cascade_confirmations",
             "SELECT id FROM cascade_confirmations WHERE champion_id = ?1",
         ),
+        (
+            "check-answer",
+            "check_answers",
+            "SELECT id FROM check_answers WHERE person_id = ?1 AND acknowledgement_id IS NOT NULL",
+        ),
     ] {
         let mut ids: Vec<i64> = sqlx::query_scalar(sql)
             .bind(&pseudonym)

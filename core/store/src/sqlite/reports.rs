@@ -84,6 +84,34 @@ impl Reports for SqliteStore {
         .bind(&id)
         .fetch_all(pool)
         .await?;
+        let source: Option<String> =
+            sqlx::query_scalar("SELECT source FROM items WHERE id = ? AND version = ?")
+                .bind(&item_id)
+                .bind(&item_version)
+                .fetch_optional(pool)
+                .await?;
+        let check_questions: Vec<String> = source
+            .as_deref()
+            .map(cascade_model::content::stored_check_questions)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|q| q.question)
+            .collect();
+        let check_answers = if check_questions.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as::<_, CheckRow>(
+                "SELECT c.person_id, c.question, c.right_first_time FROM check_answers c
+                 JOIN rollout_members m ON m.person_id = c.person_id AND m.rollout_id = ?
+                 WHERE c.item_id = ? AND c.item_version = ? AND c.acknowledgement_id IS NOT NULL
+                 ORDER BY c.person_id, c.question",
+            )
+            .bind(&id)
+            .bind(&item_id)
+            .bind(&item_version)
+            .fetch_all(pool)
+            .await?
+        };
         Ok(Some(ReportRollout {
             id,
             item_id,
@@ -96,6 +124,8 @@ impl Reports for SqliteStore {
             sends,
             acknowledgements,
             answers,
+            check_questions,
+            check_answers,
         }))
     }
 

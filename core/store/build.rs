@@ -1,0 +1,4 @@
+// Reruns the build when a migration is added: `sqlx::migrate!` embeds them.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
