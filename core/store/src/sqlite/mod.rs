@@ -18,6 +18,7 @@ mod membership;
 mod outbox;
 mod privacy;
 mod reports;
+mod raw;
 mod team_posts;
 #[cfg(any(test, feature = "test-support"))]
 mod test_support;
