@@ -117,7 +117,9 @@ pub fn content_digest_of(kind: &str, fields: &[Option<&str>]) -> String {
     all.push(Some(kind).filter(|s| !s.is_empty()));
     all.extend(fields.iter().map(|f| f.filter(|s| !s.is_empty())));
     hex(&Sha256::digest(
-        serde_json::to_string(&all).expect("texts serialise").as_bytes(),
+        serde_json::to_string(&all)
+            .expect("texts serialise")
+            .as_bytes(),
     ))
 }
 

@@ -17,8 +17,8 @@ mod inspect;
 mod membership;
 mod outbox;
 mod privacy;
-mod reports;
 mod raw;
+mod reports;
 mod team_posts;
 #[cfg(any(test, feature = "test-support"))]
 mod test_support;
