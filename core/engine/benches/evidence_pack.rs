@@ -25,7 +25,9 @@ fn peak_mb() -> u64 {
 
 fn main() {
     let Ok(db) = std::env::var("CASCADE_BENCH_EVIDENCE_DB") else {
-        println!("set CASCADE_BENCH_EVIDENCE_DB to a store made by cascade's evidence_export bench");
+        println!(
+            "set CASCADE_BENCH_EVIDENCE_DB to a store made by cascade's evidence_export bench"
+        );
         return;
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
