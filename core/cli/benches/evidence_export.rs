@@ -261,7 +261,7 @@ async fn setup_and_run() {
 fn run_child(db: &Path) {
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
-        .env("CASCADE_BENCH_EVIDENCE_DB", &db)
+        .env("CASCADE_BENCH_EVIDENCE_DB", db)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
