@@ -26,7 +26,7 @@
 
 use cascade_store::{
     Amend, ChainProblem, EVENT_KINDS, EventKind, EvidenceChain, EvidenceSink, ExportedEvent,
-    GENESIS, LinkKey, Store, StoreError, Tamper, check_links, content_digest, event_kind,
+    GENESIS, LinkKey, LinkRef, Store, StoreError, Tamper, check_links, content_digest, event_kind,
     event_name, hash_key, sort_problems,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -227,77 +227,112 @@ struct PackSink {
     chain: csv::Writer<Hashed>,
     kinds: Vec<KindWriter>,
     counts: BTreeMap<String, u64>,
-    items: BTreeSet<(String, String)>,
+    /// The item versions the events refer to: item id, its versions.
+    items: BTreeMap<String, BTreeSet<String>>,
+    /// Decimal digits of the numbers in a row, reused.
+    digits: String,
 }
 
-fn cells(values: &Option<Vec<Option<String>>>, n: usize) -> Vec<String> {
-    let mut out: Vec<String> = values
-        .iter()
-        .flatten()
-        .map(|v| neutralise(v.as_deref().unwrap_or("")).into_owned())
-        .collect();
-    out.resize(n, String::new());
-    out
+/// Writes `cells` to `csv` as one record's next fields, each neutralised,
+/// an empty cell for each missing one up to `n`.
+fn write_cells(
+    csv: &mut csv::Writer<Hashed>,
+    values: Option<&[Option<&str>]>,
+    n: usize,
+) -> csv::Result<()> {
+    let values = values.unwrap_or(&[]);
+    for i in 0..n {
+        let v = values.get(i).copied().flatten().unwrap_or("");
+        csv.write_field(neutralise(v).as_bytes())?;
+    }
+    Ok(())
 }
 
 impl EvidenceSink for PackSink {
-    fn link(&mut self, l: &cascade_store::ChainLink) -> Result<(), String> {
-        let (seq, at) = (l.seq.to_string(), l.at.to_string());
-        let reference = neutralise(&l.reference);
+    fn link(&mut self, l: &LinkRef<'_>) -> Result<(), String> {
+        use std::fmt::Write as _;
+        self.digits.clear();
+        let _ = write!(self.digits, "{}", l.seq);
+        let seq_end = self.digits.len();
+        let _ = write!(self.digits, "{}", l.at);
+        let (seq, at) = self.digits.split_at(seq_end);
+        let reference = neutralise(l.reference);
         self.chain
             .write_record([
-                seq.as_str(),
-                l.kind.as_str(),
+                seq,
+                l.kind,
                 &*reference,
-                at.as_str(),
-                l.content.as_str(),
-                l.personal.as_str(),
-                l.prev.as_str(),
-                l.hash.as_str(),
+                at,
+                l.content,
+                l.personal,
+                l.prev,
+                l.hash,
             ])
             .map_err(|e| e.to_string())?;
-        *self.counts.entry(l.kind.clone()).or_default() += 1;
+        match self.counts.get_mut(l.kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert(l.kind.to_owned(), 1);
+            }
+        }
         Ok(())
     }
 
-    fn event(&mut self, e: &ExportedEvent) -> Result<(), String> {
-        let l = &e.link;
-        let err = |e: csv::Error| e.to_string();
+    fn event(&mut self, e: &ExportedEvent<'_>) -> Result<(), String> {
+        use std::fmt::Write as _;
+        let l = e.link;
         let Some(w) = self.kinds.iter_mut().find(|w| w.kind.kind == l.kind) else {
             return Ok(());
         };
-        let mut row = vec![
-            l.seq.to_string(),
-            neutralise(&l.reference).into_owned(),
-            l.at.to_string(),
-        ];
-        row.extend(cells(&e.content, w.kind.content.len()));
-        row.extend(cells(&e.personal, w.kind.personal.len()));
-        row.push(e.personal_now.clone());
-        row.push(e.personal_version.to_string());
-        row.push((if e.content.is_none() { "gone" } else { "held" }).to_owned());
-        row.extend(cells(&e.extra, w.kind.extra.len()));
-        w.csv.write_record(&row).map_err(err)?;
+        let kind = w.kind;
+        let write = |csv: &mut csv::Writer<Hashed>, digits: &mut String| -> csv::Result<()> {
+            digits.clear();
+            let _ = write!(digits, "{}", l.seq);
+            csv.write_field(digits.as_bytes())?;
+            csv.write_field(neutralise(l.reference).as_bytes())?;
+            digits.clear();
+            let _ = write!(digits, "{}", l.at);
+            csv.write_field(digits.as_bytes())?;
+            write_cells(csv, e.content, kind.content.len())?;
+            write_cells(csv, e.personal, kind.personal.len())?;
+            csv.write_field(e.personal_now.as_bytes())?;
+            digits.clear();
+            let _ = write!(digits, "{}", e.personal_version);
+            csv.write_field(digits.as_bytes())?;
+            csv.write_field(if e.content.is_none() { "gone" } else { "held" })?;
+            write_cells(csv, e.extra, kind.extra.len())?;
+            csv.write_record(std::iter::empty::<&[u8]>())
+        };
+        write(&mut w.csv, &mut self.digits).map_err(|e| e.to_string())?;
         // The item versions the pack carries.
-        let field = |names: &[&str], values: &Option<Vec<Option<String>>>, name: &str| {
+        fn field<'a>(
+            names: &[&str],
+            values: Option<&'a [Option<&'a str>]>,
+            name: &str,
+        ) -> Option<&'a str> {
             names
                 .iter()
                 .position(|n| *n == name)
-                .and_then(|i| values.as_ref()?.get(i).cloned().flatten())
-        };
-        let (id, version) = match l.kind.as_str() {
+                .and_then(|i| values?.get(i).copied().flatten())
+        }
+        let (id, version) = match l.kind {
             "acknowledgement" => (
-                field(w.kind.content, &e.content, "item_id"),
-                field(w.kind.content, &e.content, "item_version"),
+                field(kind.content, e.content, "item_id"),
+                field(kind.content, e.content, "item_version"),
             ),
             "delivery" => (
-                field(w.kind.extra, &e.extra, "item_id"),
-                field(w.kind.extra, &e.extra, "item_version"),
+                field(kind.extra, e.extra, "item_id"),
+                field(kind.extra, e.extra, "item_version"),
             ),
             _ => (None, None),
         };
-        if let (Some(id), Some(version)) = (id, version) {
-            self.items.insert((id, version));
+        if let (Some(id), Some(version)) = (id, version)
+            && !self.items.get(id).is_some_and(|v| v.contains(version))
+        {
+            self.items
+                .entry(id.to_owned())
+                .or_default()
+                .insert(version.to_owned());
         }
         Ok(())
     }
@@ -388,7 +423,9 @@ async fn write_pack<S: Store + EvidenceChain>(
     dir: &Path,
 ) -> Result<Manifest, EvidenceError> {
     let csv_writer = |path: &Path| -> Result<csv::Writer<Hashed>, EvidenceError> {
-        Ok(csv::WriterBuilder::new().from_writer(hashed(path)?))
+        Ok(csv::WriterBuilder::new()
+            .buffer_capacity(1 << 18)
+            .from_writer(hashed(path)?))
     };
     let mut chain = csv_writer(&dir.join(CHAIN_FILE))?;
     chain
@@ -406,7 +443,8 @@ async fn write_pack<S: Store + EvidenceChain>(
         chain,
         kinds,
         counts: BTreeMap::new(),
-        items: BTreeSet::new(),
+        items: BTreeMap::new(),
+        digits: String::new(),
     };
     let (from, to) = request.bounds;
     let range = store
@@ -435,15 +473,12 @@ async fn write_pack<S: Store + EvidenceChain>(
 
     // The item versions the events refer to, as their source files.
     let mut item_rows = Vec::new();
-    let ids: BTreeSet<&String> = sink.items.iter().map(|(id, _)| id).collect();
-    for id in ids {
+    for (id, versions) in &sink.items {
         if !safe_name(id) {
             continue;
         }
         for stored in store.item_versions(id).await? {
-            if !sink.items.contains(&(id.clone(), stored.version.0.clone()))
-                || !safe_name(&stored.version.0)
-            {
+            if !versions.contains(&stored.version.0) || !safe_name(&stored.version.0) {
                 continue;
             }
             let rel = format!("items/{id}/{}.md", stored.version.0);
@@ -825,7 +860,165 @@ struct LinkEvent {
     personal: u128,
 }
 
+/// The check of an untouched pack in one pass, keeping next to nothing in
+/// memory: `chain.csv` read link by link, each kind's CSV alongside it
+/// (both are in the chain's order), every link's hash and order and every
+/// row against its link checked as [`full_check`] does, if anything more
+/// strictly. `Some(events)` when all of it holds; `None` at the first thing
+/// that does not, for [`full_check`] to find and name every problem.
+fn quick_check(dir: &Path, manifest: &Manifest) -> Result<Option<u64>, EvidenceError> {
+    let open = |name: &str| -> Result<Option<csv::Reader<File>>, EvidenceError> {
+        let path = dir.join(name);
+        match File::open(&path) {
+            Ok(f) => Ok(Some(
+                csv::ReaderBuilder::new()
+                    .flexible(true)
+                    .buffer_capacity(1 << 18)
+                    .from_reader(f),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    };
+    let Some(mut chain) = open(CHAIN_FILE)? else {
+        return Ok(None);
+    };
+    let mut kinds = Vec::with_capacity(EVENT_KINDS.len());
+    for kind in EVENT_KINDS {
+        kinds.push(open(kind.file)?);
+    }
+    let mut expected_seq = manifest.chain.first_seq.unwrap_or(1);
+    let mut prev = manifest.chain.anchor.clone();
+    let mut events: u64 = 0;
+    let mut amends: HashMap<(i64, i64), u128> = HashMap::new();
+    // Rows whose check needs an amend that comes later in the chain:
+    // (seq, personal version, personal digest now, row gone).
+    let mut later: Vec<(i64, i64, u128, bool)> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut row = csv::StringRecord::new();
+    loop {
+        match chain.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => return Ok(None),
+        }
+        let get = |n: usize| record.get(n).map(restore);
+        let (
+            Some(seq),
+            Some(kind),
+            Some(reference),
+            Some(at),
+            Some(content),
+            Some(personal),
+            Some(link_prev),
+            Some(hash),
+        ) = (
+            get(0).and_then(|s| s.parse::<i64>().ok()),
+            get(1),
+            get(2),
+            get(3).and_then(|s| s.parse::<i64>().ok()),
+            get(4),
+            get(5),
+            get(6),
+            get(7),
+        )
+        else {
+            return Ok(None);
+        };
+        if seq != expected_seq
+            || link_prev != prev
+            || cascade_store::link_hash(seq, kind, reference, at, content, personal, link_prev)
+                != hash
+        {
+            return Ok(None);
+        }
+        if kind == "amend" {
+            match Amend::parse(reference) {
+                Some(a) if content_digest("amend", &a.fields()) == content => {
+                    amends.insert((a.target, a.version), hash_key(personal));
+                }
+                _ => return Ok(None),
+            }
+        } else {
+            let number = kind_number(kind);
+            let Some(Some(reader)) = kinds.get_mut(number as usize) else {
+                return Ok(None);
+            };
+            let k = &EVENT_KINDS[number as usize];
+            match reader.read_record(&mut row) {
+                Ok(true) => {}
+                _ => return Ok(None),
+            }
+            let cell = |n: usize| restore(row.get(n).unwrap_or(""));
+            let base = 3 + k.content.len() + k.personal.len();
+            if cell(0).parse::<i64>().ok() != Some(seq) || cell(1) != reference {
+                return Ok(None);
+            }
+            let gone = cell(base + 2) == "gone";
+            let version = cell(base + 1).parse::<i64>().unwrap_or(-1);
+            let personal_now = cell(base);
+            if !gone {
+                let fields: Vec<Option<&str>> =
+                    (0..k.content.len()).map(|c| Some(cell(3 + c))).collect();
+                if cascade_store::content_digest_of(k.kind, &fields) != content {
+                    return Ok(None);
+                }
+                if version == 0 && personal_now != personal {
+                    return Ok(None);
+                }
+            }
+            if gone || version != 0 {
+                later.push((seq, version, hash_key(personal_now), gone));
+            }
+        }
+        prev.clear();
+        prev.push_str(hash);
+        expected_seq += 1;
+        events += 1;
+    }
+    if events != manifest.chain.events || (events > 0 && prev != manifest.chain.head) {
+        return Ok(None);
+    }
+    // No kind's file holds a row the chain does not.
+    for reader in kinds.iter_mut().flatten() {
+        match reader.read_record(&mut row) {
+            Ok(false) => {}
+            _ => return Ok(None),
+        }
+    }
+    let removed = hash_key("");
+    for (seq, version, personal_now, gone) in later {
+        let held = if gone {
+            amends
+                .iter()
+                .any(|(&(target, _), &d)| target == seq && d == removed)
+        } else {
+            amends
+                .get(&(seq, version))
+                .is_none_or(|&expected| expected == personal_now)
+        };
+        if !held {
+            return Ok(None);
+        }
+    }
+    Ok(Some(events))
+}
+
 fn check_events(
+    dir: &Path,
+    manifest: &Manifest,
+    report: &mut PackReport,
+) -> Result<(), EvidenceError> {
+    if let Some(events) = quick_check(dir, manifest)? {
+        report.checked_events = events;
+        return Ok(());
+    }
+    full_check(dir, manifest, report)
+}
+
+/// Checks every link and every row with the whole chain in memory, and
+/// names every problem (each event touched, and how).
+fn full_check(
     dir: &Path,
     manifest: &Manifest,
     report: &mut PackReport,
@@ -835,7 +1028,9 @@ fn check_events(
         return Ok(());
     };
     let mut keys: Vec<LinkKey> = Vec::new();
-    let mut links: HashMap<i64, LinkEvent> = HashMap::new();
+    // In seq order once sorted (sorted vectors, not maps: a third of the
+    // memory for millions of events).
+    let mut links: Vec<(i64, LinkEvent)> = Vec::new();
     let mut amends: HashMap<(i64, i64), u128> = HashMap::new();
     let mut last_hash = String::new();
     // Problems whose event is named once every file is read: (seq, what,
@@ -891,7 +1086,7 @@ fn check_events(
                     Some(link.event_name()),
                 ));
             } else {
-                links.insert(
+                links.push((
                     seq,
                     LinkEvent {
                         kind,
@@ -899,7 +1094,7 @@ fn check_events(
                         content: hash_key(&link.content),
                         personal: hash_key(&link.personal),
                     },
-                );
+                ));
             }
         }
         last_hash = link.hash;
@@ -935,9 +1130,19 @@ fn check_events(
         ));
     }
     drop(keys);
+    // A seq given twice: its later link stands (the order check named it).
+    links.sort_by_key(|(seq, _)| *seq);
+    links.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    links.shrink_to_fit();
 
     // Each kind's rows against their links.
-    let mut rows: HashMap<i64, EventRow> = HashMap::new();
+    let mut rows: Vec<(i64, EventRow)> = Vec::new();
     for (number, kind) in EVENT_KINDS.iter().enumerate() {
         let path = dir.join(kind.file);
         let Some(mut reader) = csv_reader(&path)? else {
@@ -982,24 +1187,48 @@ fn check_events(
                 version: get(base + 1).parse().unwrap_or(-1),
                 line,
             };
-            if rows.insert(seq, row).is_some() {
-                found.push((
-                    seq,
-                    Tamper::Inserted,
-                    format!("{} has a second row for it (line {line})", kind.file),
-                    Some(event_name(kind.kind, get(1))),
-                ));
-            }
+            rows.push((seq, row));
         }
     }
+    // A second row for a seq is named and dropped; the first is compared.
+    rows.sort_by_key(|(seq, _)| *seq);
+    rows.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            let file = EVENT_KINDS
+                .get(later.1.kind as usize)
+                .map(|k| k.file)
+                .unwrap_or("a file");
+            found.push((
+                later.0,
+                Tamper::Inserted,
+                format!("{file} has a second row for it (line {})", later.1.line),
+                None,
+            ));
+        }
+        same
+    });
+
     let file_of = |kind: u8| {
         EVENT_KINDS
             .get(kind as usize)
             .map(|k| k.file)
             .unwrap_or("a file")
     };
+    // Events an amend records as removed by the retention schedule.
+    let removed: std::collections::HashSet<i64> = amends
+        .iter()
+        .filter(|(_, d)| **d == hash_key(""))
+        .map(|((target, _), _)| *target)
+        .collect();
+    // Both in seq order: walk them together.
+    let mut rows = rows.into_iter().peekable();
+    let mut extra: Vec<(i64, EventRow)> = Vec::new();
     for (seq, link) in &links {
-        let Some(row) = rows.remove(seq) else {
+        while let Some(r) = rows.next_if(|(s, _)| s < seq) {
+            extra.push(r);
+        }
+        let Some((_, row)) = rows.next_if(|(s, _)| s == seq) else {
             found.push((
                 *seq,
                 Tamper::Missing,
@@ -1021,10 +1250,7 @@ fn check_events(
             ));
             continue;
         }
-        let removed = amends
-            .iter()
-            .any(|((target, _), d)| target == seq && *d == hash_key(""));
-        if row.content == 0 && removed {
+        if row.content == 0 && removed.contains(seq) {
             continue;
         }
         if row.content != link.content {
@@ -1060,7 +1286,8 @@ fn check_events(
             ));
         }
     }
-    for (seq, row) in rows {
+    extra.extend(rows);
+    for (seq, row) in extra {
         found.push((
             seq,
             Tamper::Inserted,

@@ -107,10 +107,20 @@ pub fn canonical(fields: &[Option<String>]) -> String {
 
 /// SHA-256 (hex) of an event's non-personal fields.
 pub fn content_digest(kind: &str, fields: &[Option<String>]) -> String {
+    let fields: Vec<Option<&str>> = fields.iter().map(Option::as_deref).collect();
+    content_digest_of(kind, &fields)
+}
+
+/// [`content_digest`] of borrowed fields.
+pub fn content_digest_of(kind: &str, fields: &[Option<&str>]) -> String {
     let mut all = Vec::with_capacity(fields.len() + 1);
-    all.push(Some(kind.to_owned()));
-    all.extend(fields.iter().cloned());
-    hex(&Sha256::digest(canonical(&all).as_bytes()))
+    all.push(Some(kind).filter(|s| !s.is_empty()));
+    all.extend(fields.iter().map(|f| f.filter(|s| !s.is_empty())));
+    hex(&Sha256::digest(
+        serde_json::to_string(&all)
+            .expect("texts serialise")
+            .as_bytes(),
+    ))
 }
 
 /// HMAC-SHA-256 (hex) under `salt` of an event's personal fields, bound to
@@ -520,26 +530,55 @@ pub trait EvidenceChain: Send + Sync {
     ) -> impl Future<Output = Result<ExportedRange, StoreError>> + Send;
 }
 
-/// One link handed to an export, with its event's fields now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportedEvent {
-    pub link: ChainLink,
+/// One link as an export reads it: its fields borrowed from the store
+/// until the next link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkRef<'a> {
+    pub seq: i64,
+    pub kind: &'a str,
+    pub reference: &'a str,
+    pub at: i64,
+    pub content: &'a str,
+    pub personal: &'a str,
+    pub prev: &'a str,
+    pub hash: &'a str,
+}
+
+impl LinkRef<'_> {
+    pub fn to_owned_link(&self) -> ChainLink {
+        ChainLink {
+            seq: self.seq,
+            kind: self.kind.to_owned(),
+            reference: self.reference.to_owned(),
+            at: self.at,
+            content: self.content.to_owned(),
+            personal: self.personal.to_owned(),
+            prev: self.prev.to_owned(),
+            hash: self.hash.to_owned(),
+        }
+    }
+}
+
+/// One event handed to an export, with its row's fields now (in
+/// [`EventKind`]'s order, each as the text `json_array` would give it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportedEvent<'a> {
+    pub link: &'a LinkRef<'a>,
     /// `None` when the row is gone.
-    pub content: Option<Vec<Option<String>>>,
-    pub personal: Option<Vec<Option<String>>>,
-    pub extra: Option<Vec<Option<String>>>,
+    pub content: Option<&'a [Option<&'a str>]>,
+    pub personal: Option<&'a [Option<&'a str>]>,
+    pub extra: Option<&'a [Option<&'a str>]>,
     /// The digest the personal fields should give now, and its version
     /// (the latest amend's, or the link's own with version 0).
-    pub personal_now: String,
+    pub personal_now: &'a str,
     pub personal_version: i64,
 }
 
-/// Where an export's links go: first every link in order, then, kind by
-/// kind (in [`EVENT_KINDS`]' order), each event of the kind with its
-/// fields, in order.
+/// Where an export's links go: every link in order, and right after each
+/// link of a kind in [`EVENT_KINDS`] its event with the row's fields.
 pub trait EvidenceSink {
-    fn link(&mut self, link: &ChainLink) -> Result<(), String>;
-    fn event(&mut self, event: &ExportedEvent) -> Result<(), String>;
+    fn link(&mut self, link: &LinkRef<'_>) -> Result<(), String>;
+    fn event(&mut self, event: &ExportedEvent<'_>) -> Result<(), String>;
 }
 
 /// The links an export covered.

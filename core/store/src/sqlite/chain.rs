@@ -7,6 +7,7 @@
 //! link is made, verified and exported, so the three cannot disagree.
 
 use super::SqliteStore;
+use super::raw;
 use crate::StoreError;
 use crate::chain::*;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -23,13 +24,14 @@ struct KindSql {
     lookup: &'static str,
     content: &'static str,
     personal: &'static str,
-    extra: &'static str,
+    /// Columns the export adds that are not chained ([`EventKind`]'s
+    /// `extra`), and the join that gives them.
+    extra_columns: &'static str,
+    extra_join: &'static str,
     at: &'static str,
     /// Rows that must be in the chain.
     chained: &'static str,
     order: &'static str,
-    /// A column that is NULL only when a LEFT JOIN found no row.
-    present: &'static str,
 }
 
 const BY_ID: &str = "t.id = CAST({r} AS INTEGER)";
@@ -42,11 +44,11 @@ const KINDS: &[KindSql] = &[
         lookup: BY_ID,
         content: "json_array(t.rollout_id, t.wave, t.step_kind, t.step_number, t.channel, t.sent_at)",
         personal: "json_array(t.person_id, t.recipient_id)",
-        extra: "(SELECT json_array(r.item_id, r.item_version) FROM rollouts r WHERE r.id = t.rollout_id)",
+        extra_columns: "r.item_id, r.item_version",
+        extra_join: "LEFT JOIN rollouts r ON r.id = t.rollout_id",
         at: "t.sent_at",
         chained: "t.sent_at IS NOT NULL",
         order: "t.sent_at, t.id",
-        present: "t.id",
     },
     KindSql {
         kind: "acknowledgement",
@@ -55,11 +57,11 @@ const KINDS: &[KindSql] = &[
         lookup: BY_ID,
         content: "json_array(t.item_id, t.item_version, t.rollout_id, t.delivery_id, t.channel, t.method, t.at)",
         personal: "json_array(t.person_id)",
-        extra: "json_array()",
+        extra_columns: "",
+        extra_join: "",
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
-        present: "t.id",
     },
     KindSql {
         kind: "confirmation",
@@ -68,11 +70,11 @@ const KINDS: &[KindSql] = &[
         lookup: BY_ID,
         content: "json_array(t.item_id, t.team_id, t.session_date, t.present, t.method, t.channel, t.at)",
         personal: "json_array(t.champion_id, t.note)",
-        extra: "json_array()",
+        extra_columns: "",
+        extra_join: "",
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
-        present: "t.id",
     },
     KindSql {
         kind: "answer",
@@ -81,11 +83,11 @@ const KINDS: &[KindSql] = &[
         lookup: BY_ID,
         content: "json_array(t.rollout_id, t.follow_up, t.answer, t.channel, t.at)",
         personal: "json_array(t.person_id, t.example)",
-        extra: "json_array()",
+        extra_columns: "",
+        extra_join: "",
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
-        present: "t.id",
     },
     KindSql {
         kind: "check-answer",
@@ -95,11 +97,11 @@ const KINDS: &[KindSql] = &[
         content: "json_array(t.acknowledgement_id, t.item_id, t.item_version, t.question, t.question_digest,
                              t.first_answer, t.right_first_time, t.attempts, t.answered_at)",
         personal: "json_array(t.person_id)",
-        extra: "json_array()",
+        extra_columns: "",
+        extra_join: "",
         at: "t.answered_at",
         chained: "t.acknowledgement_id IS NOT NULL",
         order: "t.answered_at, t.id",
-        present: "t.id",
     },
     KindSql {
         kind: "refusals",
@@ -109,11 +111,11 @@ const KINDS: &[KindSql] = &[
                  AND t.method = json_extract({r}, '$[2]') AND t.reason = json_extract({r}, '$[3]')",
         content: "json_array(t.minute, t.channel, t.method, t.reason, t.count, t.last_at)",
         personal: "json_array()",
-        extra: "json_array()",
+        extra_columns: "",
+        extra_join: "",
         at: "t.minute",
         chained: "t.minute < (SELECT refusals_sealed_to FROM evidence_chain_state)",
         order: "t.minute, t.channel, t.method, t.reason",
-        present: "t.minute",
     },
     KindSql {
         kind: "erasure",
@@ -122,11 +124,11 @@ const KINDS: &[KindSql] = &[
         lookup: BY_ID,
         content: "json_array(t.pseudonym, t.at, t.forced)",
         personal: "json_array(t.erased_by, t.reason)",
-        extra: "json_array()",
+        extra_columns: "",
+        extra_join: "",
         at: "t.at",
         chained: "1",
         order: "t.at, t.id",
-        present: "t.id",
     },
 ];
 
@@ -811,90 +813,133 @@ impl EvidenceChain for SqliteStore {
             why,
             fix: "check the folder is writable and has room".to_owned(),
         };
-        // The links, in order.
-        let mut after = first - 1;
-        loop {
-            let links: Vec<ChainLink> = sqlx::query_as(
-                "SELECT seq, kind, ref, at, content, personal, prev, hash FROM evidence_chain
-                 WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
-            )
-            .bind(after)
-            .bind(last)
-            .bind(LINKS_PER_READ)
-            .fetch_all(&mut *tx)
-            .await?;
-            let Some(end) = links.last() else { break };
-            after = end.seq;
-            range.head = end.hash.clone();
-            range.events += links.len() as u64;
-            for link in &links {
-                sink.link(link).map_err(sink_error)?;
-            }
-        }
-        // Each kind's events with their rows: one join a kind.
+        // Every link in order, each with its row: read through SQLite's
+        // own API (see `raw`), the rows borrowed, not copied.
         let amends = amends(&mut tx).await?;
-        for k in KINDS {
-            let sql = format!(
-                "SELECT c.seq, c.kind, c.ref, c.at, c.content, c.personal, c.prev, c.hash,
-                        CASE WHEN {present} IS NULL THEN NULL ELSE {content} END,
-                        CASE WHEN {present} IS NULL THEN NULL ELSE {personal} END,
-                        CASE WHEN {present} IS NULL THEN NULL ELSE {extra} END
-                 FROM evidence_chain c LEFT JOIN {table} t ON {lookup}
-                 WHERE c.kind = ?4 AND c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
-                present = k.present,
-                content = k.content,
-                personal = k.personal,
-                extra = k.extra,
-                table = k.table,
-                lookup = lookup(k, "c.ref"),
-            );
-            let mut after = first - 1;
-            loop {
-                let rows = sqlx::query(&sql)
-                    .bind(after)
-                    .bind(last)
-                    .bind(LINKS_PER_READ)
-                    .bind(k.kind)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let Some(end) = rows.last() else { break };
-                after = end.get(0);
-                for r in rows {
-                    let parse = |i: usize| -> Result<Option<Vec<Option<String>>>, StoreError> {
-                        r.get::<Option<&str>, _>(i)
-                            .map(fields_from_json)
-                            .transpose()
-                            .map_err(decode)
-                    };
-                    let link = ChainLink {
-                        seq: r.get(0),
-                        kind: r.get(1),
-                        reference: r.get(2),
-                        at: r.get(3),
-                        content: r.get(4),
-                        personal: r.get(5),
-                        prev: r.get(6),
-                        hash: r.get(7),
-                    };
-                    let (personal_version, personal_now) = match amends.get(&link.seq) {
-                        Some((v, d, _)) => (*v, d.clone()),
-                        None => (0, link.personal.clone()),
-                    };
-                    let event = ExportedEvent {
-                        content: parse(8)?,
-                        personal: parse(9)?,
-                        extra: parse(10)?,
-                        personal_now,
-                        personal_version,
-                        link,
-                    };
-                    sink.event(&event).map_err(sink_error)?;
-                }
-            }
+        {
+            let mut handle = tx.lock_handle().await?;
+            let db = raw::Db::new(&mut handle);
+            export_links(&db, first, last, &amends, sink, &mut range).map_err(|e| match e {
+                Exported::Store(e) => e,
+                Exported::Sink(why) => sink_error(why),
+            })?;
         }
         tx.rollback().await?;
         Ok(range)
     }
+}
+
+/// What stopped an export: the store, or the sink (the pack's files).
+enum Exported {
+    Store(StoreError),
+    Sink(String),
+}
+
+impl From<StoreError> for Exported {
+    fn from(e: StoreError) -> Exported {
+        Exported::Store(e)
+    }
+}
+
+/// The columns of a kind's row the export reads, in [`EventKind`]'s order
+/// (content, personal, extra): the fields `content` and `personal` put in
+/// their `json_array`s (the link's digests), as plain columns, which
+/// SQLite gives as the same texts (`tests` holds the two lists equal).
+fn row_sql(k: &KindSql, e: &EventKind) -> String {
+    let mut columns: Vec<String> = e
+        .content
+        .iter()
+        .chain(e.personal)
+        .map(|c| format!("t.{c}"))
+        .collect();
+    if !k.extra_columns.is_empty() {
+        columns.push(k.extra_columns.to_owned());
+    }
+    format!(
+        "SELECT {columns} FROM {table} t {join} WHERE {lookup}",
+        columns = columns.join(", "),
+        table = k.table,
+        join = k.extra_join,
+        lookup = lookup(k, "?1"),
+    )
+}
+
+/// The most fields a kind's row has (content, personal and extra).
+const MAX_FIELDS: usize = 16;
+
+/// Hands `sink` the links `first..=last` in order, each link of a kind
+/// followed by its event with its row's fields now: one pass over the
+/// chain, one lookup of the row a link names (by id, or for refusals by
+/// its key).
+fn export_links(
+    db: &raw::Db<'_>,
+    first: i64,
+    last: i64,
+    amends: &HashMap<i64, (i64, String, String)>,
+    sink: &mut (dyn EvidenceSink + Send),
+    range: &mut ExportedRange,
+) -> Result<(), Exported> {
+    let mut links = db.prepare(
+        "SELECT seq, kind, ref, at, content, personal, prev, hash FROM evidence_chain
+         WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
+    )?;
+    links.bind_i64(1, first)?;
+    links.bind_i64(2, last)?;
+    let mut rows = Vec::with_capacity(KINDS.len());
+    for k in KINDS {
+        let e = event_kind(k.kind).expect("every kind the store reads is an event kind");
+        rows.push((db.prepare(&row_sql(k, e))?, e));
+    }
+    let mut head = String::new();
+    while links.step()? {
+        let link = LinkRef {
+            seq: links.int(0),
+            kind: links.text(1)?.unwrap_or(""),
+            reference: links.text(2)?.unwrap_or(""),
+            at: links.int(3),
+            content: links.text(4)?.unwrap_or(""),
+            personal: links.text(5)?.unwrap_or(""),
+            prev: links.text(6)?.unwrap_or(""),
+            hash: links.text(7)?.unwrap_or(""),
+        };
+        sink.link(&link).map_err(Exported::Sink)?;
+        range.events += 1;
+        head.clear();
+        head.push_str(link.hash);
+        let Some(i) = KINDS.iter().position(|k| k.kind == link.kind) else {
+            continue;
+        };
+        let (row, e) = &mut rows[i];
+        row.reset();
+        row.bind_text(1, link.reference)?;
+        let found = row.step()?;
+        let (n_content, n_personal) = (e.content.len(), e.personal.len());
+        let n = n_content + n_personal + e.extra.len();
+        let mut fields: [Option<&str>; MAX_FIELDS] = [None; MAX_FIELDS];
+        if found {
+            for (c, field) in fields.iter_mut().take(n).enumerate() {
+                *field = row.text(c as i32)?;
+            }
+        }
+        let (personal_version, personal_now) = match amends.get(&link.seq) {
+            Some((v, d, _)) => (*v, d.as_str()),
+            None => (0, link.personal),
+        };
+        let part = |from: usize, to: usize| found.then(|| &fields[from..to]);
+        let event = ExportedEvent {
+            link: &link,
+            content: part(0, n_content),
+            personal: part(n_content, n_content + n_personal),
+            extra: part(n_content + n_personal, n),
+            personal_now,
+            personal_version,
+        };
+        sink.event(&event).map_err(Exported::Sink)?;
+    }
+    if range.events > 0 {
+        range.head = head;
+    }
+    Ok(())
 }
 
 /// Test support: chains every row of `kind` (one kept by id) with an id
@@ -930,5 +975,29 @@ pub(crate) async fn chain_all(conn: &mut SqliteConnection, kind: &str) -> Result
             .map(|r| pending_of(k, r))
             .collect::<Result<Vec<_>, _>>()?;
         append(conn, pending).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The export reads a kind's fields as plain columns (`row_sql`); they
+    /// must be the fields, in the order, its digests are made from.
+    #[test]
+    fn the_exports_columns_are_the_fields_the_chain_digests() {
+        let array = |names: &[&str]| {
+            let columns: Vec<String> = names.iter().map(|c| format!("t.{c}")).collect();
+            format!("json_array({})", columns.join(", "))
+        };
+        for k in KINDS {
+            let e = event_kind(k.kind).expect("an event kind");
+            assert_eq!(k.content, array(e.content), "{}", k.kind);
+            assert_eq!(k.personal, array(e.personal), "{}", k.kind);
+            let extra: Vec<String> = e.extra.iter().map(|c| format!("r.{c}")).collect();
+            assert_eq!(k.extra_columns, extra.join(", "), "{}", k.kind);
+            let n = e.content.len() + e.personal.len() + e.extra.len();
+            assert!(n <= MAX_FIELDS, "{}", k.kind);
+        }
     }
 }

@@ -17,6 +17,7 @@ mod inspect;
 mod membership;
 mod outbox;
 mod privacy;
+mod raw;
 mod reports;
 mod team_posts;
 #[cfg(any(test, feature = "test-support"))]
