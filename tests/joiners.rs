@@ -258,10 +258,12 @@ async fn joiners_are_enrolled_on_their_own_timetable_and_nobody_is_asked_twice()
         "a fixed rollout is unaffected"
     );
 
-    // A runner that reads the new directory sends them nothing before
-    // their own send, and never a step due before they joined (the
-    // wave's reminder went on Monday 30 March).
-    let runner = runner(dir.path()).await;
+    // The runner started before the import (as a `serve` running through
+    // it) reads the new directory at its next tick, so Nia, new to it, is
+    // sent to. It sends them nothing before their own send, and never a
+    // step due before they joined (the wave's reminder went on Monday 30
+    // March).
+    let runner = started;
     runner.tick(utc(2026, 4, 1, 12, 0)).await.unwrap();
     let sent = rows(&*store).await;
     assert!(about(&sent, "north", NIA).is_empty());

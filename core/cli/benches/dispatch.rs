@@ -185,6 +185,13 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
             .await
             .unwrap(),
     );
+    // The dispatcher's own copy, as a serve has it.
+    let shared_world = Arc::new(cascade_engine::delivery::SharedWorld::new(
+        World::load(&*engine.store, engine.routes.clone())
+            .await
+            .unwrap(),
+        None,
+    ));
     let rollouts = Arc::new(Rollouts::new(
         engine.calendar.clone(),
         engine.project.taxonomy.clone(),
@@ -205,7 +212,7 @@ async fn through_engine(people: usize, batch: u32, requests: bool) -> Run {
         store.clone(),
         host.clone(),
         rollouts.clone(),
-        world.clone(),
+        shared_world,
         composer.clone(),
         DispatchSettings {
             batch,

@@ -4,9 +4,8 @@
 //! here; the CLI only prints.
 
 use crate::delivery::{
-    ChannelRoute, Composer, DispatchSettings, Dispatcher, Quota, Rollouts, SharedWorld,
-    TeamPoster, World,
-    millis, schedule_due,
+    ChannelRoute, Composer, DispatchSettings, Dispatcher, Quota, Rollouts, SharedWorld, TeamPoster,
+    World, millis, schedule_due,
 };
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
 use crate::plan::{self, DirectoryFacts, PlanInputs, named};

@@ -265,9 +265,8 @@ pub trait Reports: Send + Sync {
     /// that changed it: the directory's report stamp and the newest people
     /// and identity rows. A serve compares it each tick and reloads what it
     /// serves from when it changes.
-    fn directory_version(
-        &self,
-    ) -> impl Future<Output = Result<(i64, i64, i64), StoreError>> + Send;
+    fn directory_version(&self)
+    -> impl Future<Output = Result<(i64, i64, i64), StoreError>> + Send;
 
     /// Agencies, teams and active champions, and the people (with their
     /// roles) who are members of `rollout_ids`, each ordered by id.

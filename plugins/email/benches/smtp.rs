@@ -263,7 +263,7 @@ async fn requests(
                 attempts: 1,
             };
             let (message, actions) = composer
-                .compose(&row, &rollout, runner.world(), route, Utc::now())
+                .compose(&row, &rollout, &runner.world(), route, Utc::now())
                 .unwrap();
             SendRequest {
                 delivery_id: format!("d{}", row.id),

@@ -863,14 +863,10 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
                 row.channel
             )));
         };
-        let (message, actions) =
-            match self
-                .composer
-                .compose(&row, &rollout, &world, route, now)
-            {
-                Ok(m) => m,
-                Err(reason) => return Ok(dead(reason)),
-            };
+        let (message, actions) = match self.composer.compose(&row, &rollout, &world, route, now) {
+            Ok(m) => m,
+            Err(reason) => return Ok(dead(reason)),
+        };
         let Some(address) = world.address(&row.recipient_id, &row.channel) else {
             return Ok(dead(format!(
                 "{} has no {} identity",
@@ -947,8 +943,7 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
             }) => {
                 if unreachable {
                     // Before the fallback is chosen, so it skips this channel.
-                    world
-                        .unreachable(&route.identity, &row.recipient_id, &address);
+                    world.unreachable(&route.identity, &row.recipient_id, &address);
                     self.store
                         .mark_unreachable(&route.identity, &address, millis(now))
                         .await?;

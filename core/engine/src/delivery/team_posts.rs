@@ -175,11 +175,7 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
         let retry_at = |after: Duration| next_edit_at(millis(now), interval, Some(after));
         let rollout = self.rollouts.get(&*self.store, &post.rollout_id).await?;
         let world = self.world.get();
-        let Some(route) = world
-            .routes
-            .get(&post.channel)
-            .filter(|r| r.channel_posts)
-        else {
+        let Some(route) = world.routes.get(&post.channel).filter(|r| r.channel_posts) else {
             return Ok(TeamPostEdit::RetryAt {
                 at: retry_at(FAILED_EDIT_WAIT),
                 reason: format!(

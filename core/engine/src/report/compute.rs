@@ -506,6 +506,7 @@ fn reach(rows: &Rows, calendar: &Calendar) -> Vec<ReachRow> {
         }
     }
     out
+}
 
 /// Check questions (issue 19): for each rollout's questions, grouped each
 /// way, how many members had an answer recorded with their

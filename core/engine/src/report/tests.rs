@@ -593,6 +593,8 @@ fn rows_with_joiners() -> Rows {
         at: jan(15, 9),
     });
     rows.now = Utc.with_ymd_and_hms(2026, 1, 30, 12, 0, 0).unwrap();
+    rows
+}
 
 /// The fixed rows with answers to two check questions (issue 19): a1
 /// (agency A, team One, manager and practitioner, wave 1), a2 (agency A,
@@ -681,4 +683,113 @@ fn an_open_rollouts_reach_grows_week_by_week_without_those_who_left() {
     // A rollout fixed at its start has no such table.
     assert!(report_of(&rows()).reach.is_empty());
     assert!(!render(&report_of(&rows()), Format::Table).contains("Reach of open rollouts"));
+}
+
+#[test]
+fn understanding_is_the_share_right_first_time_per_question_by_agency_team_role_and_wave() {
+    let report = report_of(&rows_with_check_answers());
+    let figures = |by: UnderstandingBy| -> Vec<(String, u32, u64, u64, String)> {
+        report
+            .understanding
+            .iter()
+            .find(|s| s.by == by)
+            .unwrap()
+            .rows
+            .iter()
+            .map(|u| {
+                (
+                    u.key.clone(),
+                    u.question,
+                    u.answered,
+                    u.right_first_time,
+                    percent(u.right_first_time_pct()),
+                )
+            })
+            .collect()
+    };
+    let row = |key: &str, q: u32, answered: u64, right: u64, pct: &str| {
+        (key.to_owned(), q, answered, right, pct.to_owned())
+    };
+    assert_eq!(
+        figures(UnderstandingBy::Total),
+        [row("all", 1, 3, 2, "66.7%"), row("all", 2, 3, 1, "33.3%")]
+    );
+    assert_eq!(
+        figures(UnderstandingBy::Agency),
+        [
+            row("ag-a", 1, 2, 1, "50.0%"),
+            row("ag-b", 1, 1, 1, "100.0%"),
+            row("ag-a", 2, 2, 0, "0.0%"),
+            row("ag-b", 2, 1, 1, "100.0%"),
+        ]
+    );
+    assert_eq!(
+        figures(UnderstandingBy::Team),
+        [
+            row("t-1", 1, 2, 1, "50.0%"),
+            row("t-2", 1, 1, 1, "100.0%"),
+            row("t-1", 2, 2, 0, "0.0%"),
+            row("t-2", 2, 1, 1, "100.0%"),
+        ]
+    );
+    assert_eq!(
+        figures(UnderstandingBy::Role),
+        [
+            row("manager", 1, 1, 1, "100.0%"),
+            row("practitioner", 1, 2, 1, "50.0%"),
+            row("manager", 2, 1, 0, "0.0%"),
+            row("practitioner", 2, 2, 0, "0.0%"),
+        ]
+    );
+    assert_eq!(
+        figures(UnderstandingBy::Wave),
+        [
+            row("1", 1, 1, 1, "100.0%"),
+            row("2", 1, 2, 1, "50.0%"),
+            row("1", 2, 1, 0, "0.0%"),
+            row("2", 2, 2, 1, "50.0%"),
+        ]
+    );
+    let agency = &report
+        .understanding
+        .iter()
+        .find(|s| s.by == UnderstandingBy::Agency)
+        .unwrap()
+        .rows[0];
+    assert_eq!(agency.name, "Agency \"A\", East");
+    assert_eq!(agency.question_text, "What should you ask to see?");
+
+    // The CSV: the question's number and words, those who answered in
+    // `count`, right first time and its share; a question starting `=`
+    // stays text.
+    let csv = render(&report, Format::Csv);
+    assert!(
+        csv.contains("understanding-total,r1,all,All members,,,,,,,,,,,,,,1,What should you ask to see?,,3,2,66.7\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("understanding-wave,r1,2,Everyone else,,,,,,,,,,,,,,2,'=Who do you tell first?,,2,1,50.0\n"),
+        "{csv}"
+    );
+    // The table and the HTML show each grouping.
+    let table = render(&report, Format::Table);
+    for heading in [
+        "Understanding: check questions right first time",
+        "Understanding by agency",
+        "Understanding by team",
+        "Understanding by role",
+        "Understanding by wave",
+    ] {
+        assert!(table.contains(heading), "{heading} in {table}");
+    }
+    assert!(table.contains("1. What should you ask to see?"), "{table}");
+    let html = render(&report, Format::Html);
+    assert!(html.contains("<h2 id=\"h-understanding-team\">Understanding by team</h2>"));
+    assert!(html.contains("Team &lt;One&gt; &amp; Co"));
+}
+#[test]
+fn a_report_of_items_without_check_questions_has_no_understanding_tables() {
+    let report = report_of(&rows());
+    assert!(report.understanding.is_empty());
+    assert!(!render(&report, Format::Table).contains("Understanding"));
 }
