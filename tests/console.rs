@@ -641,7 +641,9 @@ async fn a_viewer_sees_no_buttons_and_every_change_is_refused() {
     let mut viewer = site.signed_in("ivy", Role::Viewer).await;
     let item = viewer.page("/console/content/draft-briefing").await;
     assert!(
-        !item.contains("Approve this item") && !item.contains("Edit this item"),
+        !item.contains("Approve this item")
+            && !item.contains("/edit\"")
+            && !item.contains("/edit/briefing\""),
         "{item}"
     );
     let plan = viewer.page("/console/rollouts/neglect-briefing").await;
@@ -1188,10 +1190,54 @@ async fn an_editor_writes_a_briefing_with_the_form_and_sees_each_problem_at_its_
     let root = std::fs::canonicalize(site.dir.path()).unwrap();
     assert!(Project::open(&root).unwrap().check().problems.is_empty());
 
+    // The item's page offers the form for editing it: a change to the
+    // title and briefing keeps the rest of the file as it was.
+    let item = editor
+        .page("/console/content/7mb-seeing-the-child-at-home")
+        .await;
+    assert!(item.contains("href=\"/console/content/7mb-seeing-the-child-at-home/edit/briefing\""));
+    let form = editor
+        .page("/console/content/7mb-seeing-the-child-at-home/edit/briefing")
+        .await;
+    assert!(
+        form.contains("value=\"Seeing the child at home\"")
+            && form.contains("Children were not seen at home.")
+    );
+    let changed = fixed.replace("Visit.", "Visit, and see where the child sleeps.");
+    let mut fields = with_themes.to_vec();
+    fields[0] = ("title", "Seeing the child where they live");
+    fields[4] = ("body", &changed);
+    let response = editor
+        .submit(
+            "/console/content/7mb-seeing-the-child-at-home/edit/briefing",
+            "/console/content/7mb-seeing-the-child-at-home/edit/briefing",
+            &fields,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let rewritten = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        rewritten,
+        written
+            .replace(
+                "title = \"Seeing the child at home\"",
+                "title = \"Seeing the child where they live\""
+            )
+            .replace("Visit.", "Visit, and see where the child sleeps.")
+    );
+    assert!(Project::open(&root).unwrap().check().problems.is_empty());
+
     // A viewer has no form and cannot post one.
     let mut viewer = site.signed_in("val", Role::Viewer).await;
     assert_eq!(
         viewer.get("/console/content/new/briefing").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        viewer
+            .get("/console/content/7mb-seeing-the-child-at-home/edit/briefing")
+            .await
+            .status(),
         StatusCode::FORBIDDEN
     );
 }
@@ -2850,6 +2896,13 @@ mod browser {
             let email = driver.shows("Hello Sam Example").await;
             assert!(email.contains("browser-briefing") || email.contains("Neglect"));
             driver.client.enter_parent_frame().await.unwrap();
+            driver
+                .goto(&format!(
+                    "{base}/console/content/browser-briefing/edit/briefing"
+                ))
+                .await;
+            driver.shows("Everything else in the file").await;
+            driver.check("06b-edit-briefing-form").await;
             driver.goto(&format!("{base}/console/content")).await;
             driver.check("07-content").await;
             driver.click("header button[type=submit]").await;

@@ -127,7 +127,13 @@ fn field_of(problem: &str) -> &'static str {
     "body"
 }
 
-fn form_body(project: &Project, signed: &Signed, b: &Briefing, problems: &[String]) -> String {
+fn form_body(
+    project: &Project,
+    signed: &Signed,
+    b: &Briefing,
+    problems: &[String],
+    editing: Option<&str>,
+) -> String {
     let errors: Vec<(String, String)> = problems
         .iter()
         .map(|p| (field_of(p).to_owned(), p.clone()))
@@ -181,15 +187,32 @@ fn form_body(project: &Project, signed: &Signed, b: &Briefing, problems: &[Strin
     } else {
         b.body.clone()
     };
+    let (heading, intro, action, id_field) = match editing {
+        None => (
+            "Write a 7-minute briefing".to_owned(),
+            "Fill in the details and write the briefing below. Saving runs the same checks as <code>cascade check</code>, the privacy guard included, and shows every problem at once; nothing is saved while there is a problem. The briefing is saved as a draft for an approver. To write another kind of item, or the whole file yourself, <a href=\"/console/content/new\">write the whole file</a>.".to_owned(),
+            "/console/content/new/briefing".to_owned(),
+            input("id", "Id (optional)", "Lower-case letters, digits and hyphens; it names the file. Left empty, it is made from the title.", &b.id),
+        ),
+        Some(id) => (
+            format!("Edit {}", b.title),
+            format!("Change the details or the briefing below. Saving runs the same checks as <code>cascade check</code> and shows every problem at once; nothing is saved while there is a problem. Everything else in the file (links, check questions, comments) is kept. To change those, <a href=\"/console/content/{}/edit\">edit the whole file</a>.", esc(id)),
+            format!("/console/content/{}/edit/briefing", esc(id)),
+            format!("<p>Id: <code>{}</code> (it names the file and does not change)</p>\n", esc(id)),
+        ),
+    };
     format!(
-        "{}<h1>Write a 7-minute briefing</h1>\n\
-         <p>Fill in the details and write the briefing below. Saving runs the same checks as <code>cascade check</code>, the privacy guard included, and shows every problem at once; nothing is saved while there is a problem. The briefing is saved as a draft for an approver. To write another kind of item, or the whole file yourself, <a href=\"/console/content/new\">write the whole file</a>.</p>\n\
-         <form method=\"post\" action=\"/console/content/new/briefing\" novalidate>\n{}\n{}{}\
+        "{}<h1>{}</h1>\n\
+         <p>{}</p>\n\
+         <form method=\"post\" action=\"{}\" novalidate>\n{}\n{}{}\
          <fieldset aria-describedby=\"themes-hint\"><legend>Themes</legend>\n<p class=\"hint\" id=\"themes-hint\">Choose at least one. Champions of these themes cascade it.</p>\n{}{}</fieldset>\n\
          {}{}{}\
          <div class=\"field\"><label for=\"body\">The briefing</label>\n<p class=\"hint\" id=\"body-hint\">In Markdown: keep the seven numbered sections and write under each. Never include a child's name, date of birth, address or NHS number.</p>\n{}<textarea class=\"textarea{}\" id=\"body\" name=\"body\" rows=\"24\" spellcheck=\"true\" aria-describedby=\"body-hint{}\">{}</textarea></div>\n\
-         <button class=\"button\" type=\"submit\">Save as a draft</button>\n</form>",
+         <button class=\"button\" type=\"submit\">{}</button>\n</form>",
         error_summary(&errors),
+        esc(&heading),
+        intro,
+        action,
         csrf_field(&signed.csrf),
         input(
             "title",
@@ -197,12 +220,7 @@ fn form_body(project: &Project, signed: &Signed, b: &Briefing, problems: &[Strin
             "What practitioners see first, e.g. \"Neglect: seeing the child\".",
             &b.title
         ),
-        input(
-            "id",
-            "Id (optional)",
-            "Lower-case letters, digits and hyphens; it names the file. Left empty, it is made from the title.",
-            &b.id
-        ),
+        id_field,
         field_error(&errors, "themes"),
         themes,
         input(
@@ -235,6 +253,11 @@ fn form_body(project: &Project, signed: &Signed, b: &Briefing, problems: &[Strin
             " body-error"
         },
         esc(&body),
+        if editing.is_some() {
+            "Save"
+        } else {
+            "Save as a draft"
+        },
     )
 }
 
@@ -263,7 +286,7 @@ pub(crate) async fn new_page<S: AllStores + Accounts>(
         StatusCode::OK,
         "Write a 7-minute briefing",
         Some(&signed.viewer()),
-        &form_body(&project, &signed, &Briefing::default(), &[]),
+        &form_body(&project, &signed, &Briefing::default(), &[], None),
     )
 }
 
@@ -299,7 +322,205 @@ pub(crate) async fn create<S: AllStores + Accounts>(
         StatusCode::UNPROCESSABLE_ENTITY,
         "Write a 7-minute briefing",
         Some(&signed.viewer()),
-        &form_body(&project, &signed, &briefing, &problems),
+        &form_body(&project, &signed, &briefing, &problems, None),
+    )
+}
+
+/// The top-level keys the form edits, in the order a new one is added.
+const FORM_KEYS: [&str; 5] = [
+    "title",
+    "themes",
+    "issued_by",
+    "source",
+    "sixty_minute_briefing",
+];
+
+/// `original`'s file with the form's fields and Markdown in place of its
+/// own: only the lines of those keys change (or are added before the first
+/// table, or removed when an optional one is emptied), so links, check
+/// questions and comments stay as written. `None` when the file has no
+/// front matter between `+++` lines.
+fn edited(original: &str, b: &Briefing) -> Option<String> {
+    let quote = |s: &str| serde_json::to_string(s).expect("a string");
+    let rest = original.strip_prefix("+++\n")?;
+    let end = rest.find("\n+++")?;
+    let mut lines: Vec<String> = rest[..end].lines().map(str::to_owned).collect();
+    let value = |key: &str| -> Option<String> {
+        match key {
+            "title" => Some(quote(&b.title)),
+            "themes" => Some(format!(
+                "[{}]",
+                b.themes
+                    .iter()
+                    .map(|t| quote(t))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            "issued_by" => Some(quote(&b.issued_by)),
+            "source" => (!b.source.is_empty()).then(|| quote(&b.source)),
+            _ => (!b.sixty_minute_briefing.is_empty()).then(|| quote(&b.sixty_minute_briefing)),
+        }
+    };
+    for key in FORM_KEYS {
+        // Top-level keys come before the first table header.
+        let tables = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with('['))
+            .unwrap_or(lines.len());
+        let at = lines[..tables].iter().position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        });
+        match (at, value(key)) {
+            (Some(at), value) => {
+                // A value over several lines (an array) ends at its `]`.
+                let mut last = at;
+                if lines[at].contains('[') && !lines[at].contains(']') {
+                    while last + 1 < tables && !lines[last].contains(']') {
+                        last += 1;
+                    }
+                }
+                lines.drain(at..=last);
+                if let Some(value) = value {
+                    lines.insert(at, format!("{key} = {value}"));
+                }
+            }
+            (None, Some(value)) => {
+                let mut at = tables;
+                // Before the blank lines and comments that lead into a table.
+                while at > 0 && {
+                    let l = lines[at - 1].trim();
+                    l.is_empty() || l.starts_with('#')
+                } {
+                    at -= 1;
+                }
+                lines.insert(at, format!("{key} = {value}"));
+            }
+            (None, None) => {}
+        }
+    }
+    let mut text = format!(
+        "+++\n{}\n+++\n\n{}",
+        lines.join("\n"),
+        b.body.trim_start_matches('\n')
+    );
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Some(text)
+}
+
+/// The form's fields as the item's file has them.
+fn from_item(loaded: &cascade_model::content::LoadedItem) -> Option<Briefing> {
+    let cascade_model::content::ItemKind::SevenMinuteBriefing(brief) = &loaded.item.kind else {
+        return None;
+    };
+    let rest = loaded.text.strip_prefix("+++\n")?;
+    let end = rest.find("\n+++")?;
+    let body = rest[end + 4..].trim_start_matches(['\r', '\n']).to_owned();
+    Some(Briefing {
+        csrf: String::new(),
+        title: loaded.item.title.clone(),
+        id: loaded.item.id.clone(),
+        themes: loaded.item.themes.clone(),
+        issued_by: brief.issued_by.clone(),
+        source: brief.source.clone().unwrap_or_default(),
+        sixty_minute_briefing: brief.sixty_minute_briefing.clone().unwrap_or_default(),
+        body,
+    })
+}
+
+/// `GET /console/content/{id}/edit/briefing`.
+pub(crate) async fn edit_page<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match session::page_for(&console, &headers, Role::edits).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let project = match open(&console, &signed) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(briefing) = crate::content::find(&project, &id)
+        .as_ref()
+        .and_then(from_item)
+    else {
+        return html::not_found(
+            Some(&signed.viewer()),
+            "There is no 7-minute briefing with that id. Other items are edited as their whole file.",
+        );
+    };
+    page(
+        StatusCode::OK,
+        &format!("Edit {}", briefing.title),
+        Some(&signed.viewer()),
+        &form_body(&project, &signed, &briefing, &[], Some(&id)),
+    )
+}
+
+/// `POST /console/content/{id}/edit/briefing`.
+pub(crate) async fn save<S: AllStores + Accounts>(
+    State(console): State<Arc<Console<S>>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let mut briefing = Briefing::from_pairs(pairs);
+    let signed = match session::for_post(&console, &headers, &briefing.csrf, Role::edits).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let project = match open(&console, &signed) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(before) = crate::content::find(&project, &id).filter(|l| from_item(l).is_some())
+    else {
+        return html::not_found(
+            Some(&signed.viewer()),
+            "There is no 7-minute briefing with that id. Other items are edited as their whole file.",
+        );
+    };
+    briefing.id = id.clone();
+    let mut problems = Vec::new();
+    if briefing.title.is_empty() {
+        problems.push("Enter a title".to_owned());
+    }
+    if briefing.themes.is_empty() {
+        problems.push("Choose at least one theme".to_owned());
+    }
+    if problems.is_empty() {
+        let Some(text) = edited(&before.text, &briefing) else {
+            return html::failed(
+                Some(&signed.viewer()),
+                "cannot find the item's front matter",
+                &before.path.display(),
+            );
+        };
+        match project.check_item(&before.path, &text) {
+            Ok(loaded) if loaded.item.id == id => {
+                return crate::content::saved(
+                    &console,
+                    &signed,
+                    &loaded,
+                    Some(before.item.version.0.clone()),
+                    "item.save",
+                )
+                .await;
+            }
+            Ok(_) => problems.push(format!("the id of \"{id}\" cannot change here")),
+            Err(found) => problems = found,
+        }
+    }
+    page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &format!("Edit {}", before.item.title),
+        Some(&signed.viewer()),
+        &form_body(&project, &signed, &briefing, &problems, Some(&id)),
     )
 }
 
@@ -328,6 +549,25 @@ mod tests {
             "{text:?}"
         );
         assert!(!text.contains("source ="));
+    }
+
+    #[test]
+    fn editing_changes_only_the_forms_lines_and_keeps_tables_and_comments() {
+        let original = "+++\nkind = \"seven-minute-briefing\"\nid = \"x\"\ntitle = \"Old\"\nthemes = [\n  \"neglect\",\n]\nissued_by = \"NB\"\nsource = \"Old source\"\nstatus = \"draft\"\n\n# A comment kept.\n[[links]]\ntitle = \"A link\"\nurl = \"https://example.org\"\n+++\n\n## 1. Old\n";
+        let b = Briefing {
+            title: "New \"title\"".into(),
+            themes: vec!["cse".into(), "neglect".into()],
+            issued_by: "NB".into(),
+            source: String::new(),
+            sixty_minute_briefing: "https://example.org/60".into(),
+            body: "## 1. New\n".into(),
+            ..Briefing::default()
+        };
+        let text = edited(original, &b).unwrap();
+        assert_eq!(
+            text,
+            "+++\nkind = \"seven-minute-briefing\"\nid = \"x\"\ntitle = \"New \\\"title\\\"\"\nthemes = [\"cse\", \"neglect\"]\nissued_by = \"NB\"\nstatus = \"draft\"\nsixty_minute_briefing = \"https://example.org/60\"\n\n# A comment kept.\n[[links]]\ntitle = \"A link\"\nurl = \"https://example.org\"\n+++\n\n## 1. New\n"
+        );
     }
 
     #[test]

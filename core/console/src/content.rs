@@ -36,7 +36,7 @@ fn open_project<S>(console: &Console<S>, signed: &Signed) -> Result<Project, Res
         .map_err(|e| html::failed(Some(&signed.viewer()), "cannot open the project", &e))
 }
 
-fn find(project: &Project, id: &str) -> Option<LoadedItem> {
+pub(crate) fn find(project: &Project, id: &str) -> Option<LoadedItem> {
     let (items, _) = load_dir(&project.content_dir(), &project.taxonomy);
     items.into_iter().find(|l| l.item.id == id)
 }
@@ -138,8 +138,21 @@ pub(crate) async fn item<S: AllStores + Accounts>(
     if signed.role.edits() {
         let _ = writeln!(
             body,
-            "<p><a class=\"button button-secondary\" href=\"/console/content/{}/edit\">Edit this item</a></p>",
-            esc(&item.id)
+            "<p>{}<a class=\"button button-secondary\" href=\"/console/content/{}/edit\">Edit {}the whole file</a></p>",
+            if item.kind_name() == "seven-minute-briefing" {
+                format!(
+                    "<a class=\"button\" href=\"/console/content/{}/edit/briefing\">Edit with the form</a> ",
+                    esc(&item.id)
+                )
+            } else {
+                String::new()
+            },
+            esc(&item.id),
+            if item.kind_name() == "seven-minute-briefing" {
+                ""
+            } else {
+                "this item: "
+            }
         );
     }
     let problems = match project.check_item(&loaded.path, &loaded.text) {
@@ -566,7 +579,7 @@ pub(crate) async fn save<S: AllStores + Accounts>(
 
 /// Writes a checked item to its file, records its version in the store and
 /// the change in the audit log, and shows the item.
-async fn saved<S: AllStores + Accounts>(
+pub(crate) async fn saved<S: AllStores + Accounts>(
     console: &Console<S>,
     signed: &Signed,
     loaded: &LoadedItem,

@@ -166,6 +166,10 @@ pub fn router<S: AllStores + Accounts>(console: Console<S>) -> Router {
         )
         .route("/console/content/{id}", get(content::item::<S>))
         .route(
+            "/console/content/{id}/edit/briefing",
+            get(briefing_form::edit_page::<S>).post(briefing_form::save::<S>),
+        )
+        .route(
             "/console/content/{id}/versions/{version}",
             get(versions::version::<S>),
         )
