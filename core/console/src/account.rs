@@ -329,22 +329,10 @@ pub(crate) async fn sign_in<S: AllStores + Accounts>(
             StatusCode::OK,
         );
     };
-    // Whatever session the browser held before (a planted one included)
-    // is ended; the new session has a new id.
-    if let Some(old) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = console.store.end_console_session(&sha256_hex(&old)).await
-    {
-        return html::failed(None, "cannot end the previous session", &e);
-    }
-    let id = random_token();
-    let csrf = random_token();
-    if let Err(e) = console
-        .store
-        .create_console_session(&sha256_hex(&id), user.id, &csrf, millis(now))
-        .await
-    {
-        return html::failed(None, "cannot start a session", &e);
-    }
+    let id = match start_session(&console, &headers, user.id, now).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     tracing::info!(user = user.id, "console sign-in");
     let mut response = html::see_other("/console");
     for value in [
@@ -356,6 +344,31 @@ pub(crate) async fn sign_in<S: AllStores + Accounts>(
         }
     }
     response
+}
+
+/// Starts a session for `user_id` after a sign-in (by password or by
+/// single sign-on); its id, for the cookie. Whatever session the browser
+/// held before (a planted one included) is ended: the new one has a new id.
+pub(crate) async fn start_session<S: AllStores + Accounts>(
+    console: &Console<S>,
+    headers: &HeaderMap,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<String, Response> {
+    if let Some(old) = cookie(headers, SESSION_COOKIE) {
+        console
+            .store
+            .end_console_session(&sha256_hex(&old))
+            .await
+            .map_err(|e| html::failed(None, "cannot end the previous session", &e))?;
+    }
+    let id = random_token();
+    console
+        .store
+        .create_console_session(&sha256_hex(&id), user_id, &random_token(), millis(now))
+        .await
+        .map_err(|e| html::failed(None, "cannot start a session", &e))?;
+    Ok(id)
 }
 
 #[derive(Deserialize, Default)]

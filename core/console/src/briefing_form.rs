@@ -261,14 +261,6 @@ fn form_body(
     )
 }
 
-fn open(
-    console: &Console<impl AllStores + Accounts>,
-    signed: &Signed,
-) -> Result<Project, Response> {
-    Project::open(&console.root)
-        .map_err(|e| html::failed(Some(&signed.viewer()), "cannot open the project", &e))
-}
-
 /// `GET /console/content/new/briefing`.
 pub(crate) async fn new_page<S: AllStores + Accounts>(
     State(console): State<Arc<Console<S>>>,
@@ -278,7 +270,7 @@ pub(crate) async fn new_page<S: AllStores + Accounts>(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let project = match open(&console, &signed) {
+    let project = match crate::content::open_project(&console, &signed) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -301,7 +293,7 @@ pub(crate) async fn create<S: AllStores + Accounts>(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let project = match open(&console, &signed) {
+    let project = match crate::content::open_project(&console, &signed) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -441,7 +433,7 @@ pub(crate) async fn edit_page<S: AllStores + Accounts>(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let project = match open(&console, &signed) {
+    let project = match crate::content::open_project(&console, &signed) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -474,7 +466,7 @@ pub(crate) async fn save<S: AllStores + Accounts>(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let project = match open(&console, &signed) {
+    let project = match crate::content::open_project(&console, &signed) {
         Ok(p) => p,
         Err(r) => return r,
     };

@@ -31,7 +31,7 @@ pub(crate) fn safe_id(id: &str) -> bool {
         && !id.starts_with('-')
 }
 
-fn open_project<S>(console: &Console<S>, signed: &Signed) -> Result<Project, Response> {
+pub(crate) fn open_project<S>(console: &Console<S>, signed: &Signed) -> Result<Project, Response> {
     Project::open(&console.root)
         .map_err(|e| html::failed(Some(&signed.viewer()), "cannot open the project", &e))
 }

@@ -10,9 +10,7 @@
 //! with their directory person); a disabled account stays disabled.
 
 use crate::Console;
-use crate::auth::{
-    Role, SESSION_COOKIE, clear_cookie, cookie, random_token, same, set_cookie, sha256_hex,
-};
+use crate::auth::{Role, SESSION_COOKIE, clear_cookie, cookie, same, set_cookie};
 use crate::html::{self, esc, page};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -29,6 +27,17 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The client `CoreClient::from_provider_metadata` makes: authorization
+/// endpoint set, token and user-info endpoints as the provider says.
+type SsoClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
 
 /// The cookie that carries a sign-in's state, nonce and PKCE verifier to
 /// the callback. SameSite=Lax: the provider's redirect back is a
@@ -137,6 +146,16 @@ impl Sso {
         Ok(metadata)
     }
 
+    /// The OpenID client for `metadata`, sending people back to the callback.
+    fn client(&self, metadata: CoreProviderMetadata) -> SsoClient {
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.client_id.clone()),
+            Some(ClientSecret::new(self.client_secret.clone())),
+        )
+        .set_redirect_uri(self.redirect.clone())
+    }
+
     /// The console role a set of claim values gives: the most powerful
     /// mapped one, or none.
     fn role(&self, values: &[String]) -> Option<Role> {
@@ -161,12 +180,7 @@ pub(crate) async fn start<S: AllStores + Accounts>(
         Ok(m) => m,
         Err(e) => return provider_unreachable(&e),
     };
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(sso.client_id.clone()),
-        Some(ClientSecret::new(sso.client_secret.clone())),
-    )
-    .set_redirect_uri(sso.redirect.clone());
+    let client = sso.client(metadata);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client.authorize_url(
         CoreAuthenticationFlow::AuthorizationCode,
@@ -293,21 +307,10 @@ pub(crate) async fn callback<S: AllStores + Accounts>(
             secure,
         );
     }
-    // Whatever session the browser held before is ended; the new one has a new id.
-    if let Some(old) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = console.store.end_console_session(&sha256_hex(&old)).await
-    {
-        return html::failed(None, "cannot end the previous session", &e);
-    }
-    let id = random_token();
-    let csrf = random_token();
-    if let Err(e) = console
-        .store
-        .create_console_session(&sha256_hex(&id), user.id, &csrf, millis(now))
-        .await
-    {
-        return html::failed(None, "cannot start a session", &e);
-    }
+    let id = match crate::account::start_session(&console, &headers, user.id, now).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     tracing::info!(
         user = user.id,
         role = role.as_str(),
@@ -352,13 +355,7 @@ enum Problem {
 }
 
 async fn verify(sso: &Sso, code: String, nonce: &str, verifier: &str) -> Result<SignedIn, Problem> {
-    let metadata = sso.metadata(false).await.map_err(Problem::Provider)?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(sso.client_id.clone()),
-        Some(ClientSecret::new(sso.client_secret.clone())),
-    )
-    .set_redirect_uri(sso.redirect.clone());
+    let client = sso.client(sso.metadata(false).await.map_err(Problem::Provider)?);
     let token = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| Problem::Provider(e.to_string()))?
@@ -372,12 +369,7 @@ async fn verify(sso: &Sso, code: String, nonce: &str, verifier: &str) -> Result<
         Ok(c) => c.clone(),
         Err(_) => {
             // Perhaps the provider rolled its keys: read them again once.
-            let metadata = sso.metadata(true).await.map_err(Problem::Provider)?;
-            let client = CoreClient::from_provider_metadata(
-                metadata,
-                ClientId::new(sso.client_id.clone()),
-                Some(ClientSecret::new(sso.client_secret.clone())),
-            );
+            let client = sso.client(sso.metadata(true).await.map_err(Problem::Provider)?);
             id_token
                 .claims(&client.id_token_verifier(), &nonce)
                 .map_err(|_| Problem::Refused("the ID token did not verify"))?
