@@ -26,7 +26,8 @@
 //! `cargo bench -p cascade --bench fault_soak` (needs python3 with aiosmtpd:
 //! `scripts/install-test-deps.sh`). `CASCADE_SOAK_PEOPLE` (default 16,667,
 //! three deliveries each), `CASCADE_SOAK_SEED` replays a run's random
-//! choices (printed at the start). Bounded to about ten minutes.
+//! choices (printed at the start), `CASCADE_SOAK_LOGS=DIR` keeps each
+//! `serve`'s log there. Bounded to about ten minutes.
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
@@ -533,13 +534,19 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
         })
     };
 
+    // `CASCADE_SOAK_LOGS=DIR` keeps serve's logs there (ids and reasons,
+    // never message text) to read after the run.
     let logs = tempfile::tempdir().unwrap();
+    let logs_dir = std::env::var_os("CASCADE_SOAK_LOGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| logs.path().to_path_buf());
+    std::fs::create_dir_all(&logs_dir).unwrap();
     let kill_rng = Rng(AtomicU64::new(seed ^ 0x4b11));
     // The rows claimed and not recorded when a kill landed, by channel and
     // person: the only sends a repeat is justified for.
     let mut leased_at_kills: HashSet<(String, String)> = HashSet::new();
     for run in 0..KILLS {
-        let log = logs.path().join(format!("{run}.log"));
+        let log = logs_dir.join(format!("{run}.log"));
         let mut child = serve(project, &listen, &log);
         let wait = Duration::from_millis(3_000 + kill_rng.below(25_000));
         tokio::time::sleep(wait).await;
@@ -557,10 +564,11 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
             progress(&db).await
         );
     }
-    let last = logs.path().join("last.log");
+    let last = logs_dir.join("last.log");
     let mut child = serve(project, &listen, &last);
     let last_start = Instant::now();
     let deadline = last_start + Duration::from_secs(600);
+    let mut last_said = 0;
     loop {
         let open: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state NOT IN ('sent', 'dead')")
@@ -578,6 +586,15 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
         if Instant::now() > deadline {
             println!("  gave up waiting: {open} rows not settled, {waiting} presses not taken");
             break;
+        }
+        // Each channel's pace, every 30 s of the last run.
+        let seconds = last_start.elapsed().as_secs();
+        if seconds > 0 && seconds % 30 == 0 && seconds != last_said {
+            last_said = seconds;
+            println!(
+                "  {seconds} s after the last start: {}",
+                channel_progress(&db).await
+            );
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -919,6 +936,21 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
         }
         std::process::exit(1);
     }
+}
+
+/// Sent and open rows a channel.
+async fn channel_progress(db: &sqlx::SqlitePool) -> String {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT channel, SUM(state = 'sent'), SUM(state NOT IN ('sent', 'dead'))
+           FROM outbox GROUP BY channel ORDER BY channel",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap_or_default();
+    rows.iter()
+        .map(|(channel, sent, open)| format!("{channel} {sent} sent, {open} open"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 async fn progress(db: &sqlx::SqlitePool) -> String {

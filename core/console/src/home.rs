@@ -127,6 +127,55 @@ pub(crate) async fn home<S: AllStores + Accounts>(
 /// Team names listed for one rollout before "and N more".
 const TEAMS_LISTED: usize = 8;
 
+/// The teams awaiting a briefing, by rollout, with what they were read at:
+/// the rollout's and the directory's report stamps (raised by every write
+/// to a row the query reads: members, confirmations, people, champions and
+/// their teams) and the item and themes asked about.
+#[derive(Default)]
+pub(crate) struct KeptBriefings(std::sync::Mutex<HashMap<String, Kept>>);
+
+struct Kept {
+    stamps: (i64, i64),
+    item_id: String,
+    themes: Vec<String>,
+    teams: Vec<(String, String)>,
+}
+
+impl KeptBriefings {
+    /// The teams `rollout` waits for, kept or read afresh.
+    async fn teams<S: AllStores>(
+        &self,
+        store: &S,
+        rollout: &StoredRollout,
+        themes: &[String],
+        stamps: (i64, i64),
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        {
+            let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = kept.get(&rollout.id)
+                && k.stamps == stamps
+                && k.item_id == rollout.item_id
+                && k.themes == themes
+            {
+                return Ok(k.teams.clone());
+            }
+        }
+        let teams = store
+            .teams_awaiting_briefing(&rollout.id, &rollout.item_id, themes)
+            .await?;
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            rollout.id.clone(),
+            Kept {
+                stamps,
+                item_id: rollout.item_id.clone(),
+                themes: themes.to_vec(),
+                teams: teams.clone(),
+            },
+        );
+        Ok(teams)
+    }
+}
+
 /// "Team briefings due": for each rollout past its deadline, the teams a
 /// champion of its item's themes covers that have people in it and no
 /// cascade confirmation (what the champion reminders are about).
@@ -145,6 +194,16 @@ async fn briefings_due<S: AllStores + Accounts>(
     .ok();
     let now = console.now();
     let mut rows = String::new();
+    // Read before the rows: a write after this raises a stamp, so teams
+    // read from newer rows are only ever kept under older stamps.
+    let ids: Vec<String> = live.iter().map(|r| r.id.clone()).collect();
+    let stamps: HashMap<String, i64> = console
+        .store
+        .report_stamps(&ids)
+        .await?
+        .into_iter()
+        .collect();
+    let directory = stamps.get("").copied().unwrap_or_default();
     for r in live.iter().filter(|r| r.state == RolloutState::Active) {
         let Some(item) = items.iter().find(|l| l.item.id == r.item_id) else {
             continue;
@@ -159,9 +218,10 @@ async fn briefings_due<S: AllStores + Accounts>(
         if deadline > now {
             continue;
         }
+        let stamp = stamps.get(&r.id).copied().unwrap_or_default();
         let teams = console
-            .store
-            .teams_awaiting_briefing(&r.id, &r.item_id, &item.item.themes)
+            .briefings
+            .teams(&*console.store, r, &item.item.themes, (stamp, directory))
             .await?;
         if teams.is_empty() {
             continue;

@@ -112,6 +112,9 @@ pub struct Console<S> {
     /// Reports computed for the reports pages, kept until a row they were
     /// computed from changes or a wave's deadline passes.
     pub(crate) reports: cascade_engine::report::ReportCache,
+    /// The home page's "Team briefings due", a rollout at a time, kept
+    /// while the rows they were read from are unchanged.
+    pub(crate) briefings: home::KeptBriefings,
 }
 
 impl<S: AllStores + Accounts> Console<S> {
@@ -119,6 +122,7 @@ impl<S: AllStores + Accounts> Console<S> {
         Console {
             responses: cascade_engine::respond::Responses::new(store.clone()),
             reports: cascade_engine::report::ReportCache::new(),
+            briefings: home::KeptBriefings::default(),
             store,
             root,
             clock,

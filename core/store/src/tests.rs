@@ -248,7 +248,12 @@ async fn a_person_removed_from_the_file_is_marked_inactive_and_kept() {
         .map(|l| format!("{l}\n"))
         .collect();
 
+    let stamp = || async { project.store.report_stamps(&[]).await.unwrap()[0].1 };
+    let before = stamp().await;
     let summary = project.import("people.csv", &without_cat).await.unwrap();
+    // What is kept by the directory's stamp (a champion who left covers no
+    // team on the console's home) must see the leaver.
+    assert!(stamp().await > before, "the directory's stamp is raised");
     assert_eq!(
         summary,
         ImportSummary {

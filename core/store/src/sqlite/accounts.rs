@@ -27,7 +27,7 @@ impl Accounts for SqliteStore {
         .bind(setup_hash)
         .bind(setup_expires_at)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(id)
     }
@@ -44,7 +44,7 @@ impl Accounts for SqliteStore {
         .bind(setup_hash)
         .bind(setup_expires_at)
         .bind(name)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -68,7 +68,7 @@ impl Accounts for SqliteStore {
         user_id: i64,
         password_hash: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE console_users SET password_hash = ?, setup_hash = NULL, setup_expires_at = NULL
              WHERE id = ?",
@@ -92,7 +92,7 @@ impl Accounts for SqliteStore {
         role: &str,
         now: i64,
     ) -> Result<Result<ConsoleUser, SsoRefusal>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let linked: Option<(i64, i64)> =
             sqlx::query_as("SELECT id, disabled FROM console_users WHERE sso_subject = ?")
                 .bind(subject)
@@ -161,7 +161,7 @@ impl Accounts for SqliteStore {
     }
 
     async fn disable_console_user(&self, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE console_users SET password_hash = NULL, setup_hash = NULL, setup_expires_at = NULL,
                  disabled = 1
@@ -204,7 +204,7 @@ impl Accounts for SqliteStore {
         .bind(csrf)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -238,7 +238,7 @@ impl Accounts for SqliteStore {
         sqlx::query("UPDATE console_sessions SET last_seen_at = ? WHERE id_hash = ?")
             .bind(now)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -246,7 +246,7 @@ impl Accounts for SqliteStore {
     async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -254,7 +254,7 @@ impl Accounts for SqliteStore {
     async fn end_console_sessions_of(&self, user_id: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM console_sessions WHERE user_id = ?")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
@@ -265,7 +265,7 @@ impl Accounts for SqliteStore {
         now: i64,
         since: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM console_sign_in_failures WHERE at < ?")
             .bind(since)
             .execute(&mut *tx)
@@ -309,7 +309,7 @@ impl Accounts for SqliteStore {
         .bind(&entry.target)
         .bind(&entry.before_hash)
         .bind(&entry.after_hash)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -452,7 +452,7 @@ pub(crate) async fn backfill(store: &SqliteStore) -> Result<(), StoreError> {
         return Ok(());
     }
     let now = chrono::Utc::now().timestamp_millis();
-    let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = store.writer.begin_with("BEGIN IMMEDIATE").await?;
     let done: Option<i64> =
         sqlx::query_scalar("SELECT backfilled_at FROM evidence_chain_state WHERE id = 1")
             .fetch_one(&mut *tx)
@@ -774,7 +774,7 @@ impl EvidenceChain for SqliteStore {
         sink: &mut (dyn EvidenceSink + Send),
     ) -> Result<ExportedRange, StoreError> {
         {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
             seal_refusals(&mut tx, now).await?;
             tx.commit().await?;
         }

@@ -24,7 +24,7 @@ impl SqliteStore {
         states: &[(String, Option<String>)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for (channel, reason) in states {
             sqlx::query(
                 "INSERT INTO channel_states (channel, up, reason, since, seen_at) VALUES (?1, ?2, ?3, ?4, ?4)

@@ -34,7 +34,7 @@ impl Evidence for SqliteStore {
         }
         // Few statements for the whole group: each is a round trip to
         // SQLite's thread.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR IGNORE INTO acknowledgements
                  (person_id, item_id, item_version, rollout_id, delivery_id, channel, method, at) ",
@@ -173,7 +173,7 @@ impl Evidence for SqliteStore {
         if attempts.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut counted = 0;
         for a in attempts {
             // A first answer inserts (only when none was seen); a later one
@@ -263,7 +263,7 @@ impl Evidence for SqliteStore {
         at: i64,
     ) -> Result<(), StoreError> {
         // IMMEDIATE: the seal reads the chain's head, then writes.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let open_from = super::chain::seal_refusals(&mut tx, at).await?;
         count_refusal_query(channel, method, reason, at, open_from)
             .execute(&mut *tx)
@@ -283,7 +283,7 @@ impl Evidence for SqliteStore {
         // IMMEDIATE takes the write lock before the read: a deferred
         // transaction upgrading to write while another writer works fails
         // at once with "database is locked".
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         // An event that never went through the inbox (a version-2 plugin's
         // plain emit) has no row: it is counted, as before.
         let handled: Option<Option<i64>> =
@@ -323,7 +323,7 @@ impl Evidence for SqliteStore {
             .bind(person_id)
             .bind(now)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -336,7 +336,7 @@ impl Evidence for SqliteStore {
         account: &str,
         now: i64,
     ) -> Result<Result<String, CodeRefusal>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         #[derive(sqlx::FromRow)]
         struct Code {
             code_hash: String,
@@ -422,7 +422,7 @@ impl Evidence for SqliteStore {
     }
 
     async fn confirm_cascade(&self, c: &NewConfirmation) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT OR IGNORE INTO cascade_confirmations
                  (champion_id, item_id, team_id, session_date, present, method, note, channel, at)
@@ -449,7 +449,7 @@ impl Evidence for SqliteStore {
     }
 
     async fn answer_follow_up(&self, a: &NewAnswer) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT OR IGNORE INTO follow_up_answers (rollout_id, person_id, follow_up, answer, example, channel, at)
              VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -479,7 +479,7 @@ impl Evidence for SqliteStore {
         follow_up: u32,
         example: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let id: Option<i64> = sqlx::query_scalar(
             "UPDATE follow_up_answers SET example = ?
              WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND example IS NULL
@@ -549,7 +549,7 @@ impl Evidence for SqliteStore {
         .bind(at)
         .bind(channel)
         .bind(address)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -560,7 +560,7 @@ impl Evidence for SqliteStore {
         sqlx::query("INSERT OR IGNORE INTO engine_secrets (name, value) VALUES (?, ?)")
             .bind(name)
             .bind(&fresh[..])
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(
             sqlx::query_scalar("SELECT value FROM engine_secrets WHERE name = ?")

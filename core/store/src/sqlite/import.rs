@@ -342,6 +342,13 @@ async fn people(
         query.push(")");
         query.build().execute(&mut *conn).await?;
     }
+    if !leavers.is_empty() {
+        // Who is active is read by what the directory's report stamp keeps
+        // (a champion who left covers no team), and no trigger sees it.
+        sqlx::query("UPDATE report_stamps SET stamp = stamp + 1 WHERE scope = ''")
+            .execute(&mut *conn)
+            .await?;
+    }
     summary.deactivated += leavers.len();
     Ok(summary)
 }

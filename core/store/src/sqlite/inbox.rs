@@ -22,7 +22,7 @@ impl Inbox for SqliteStore {
         .bind(event_id)
         .bind(event)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(inserted.rows_affected() == 1)
     }
@@ -50,7 +50,7 @@ impl Inbox for SqliteStore {
         .bind(channel)
         .bind(event_id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -67,7 +67,7 @@ impl Inbox for SqliteStore {
         Ok(
             sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?1")
                 .bind(before)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )
@@ -98,7 +98,7 @@ impl Inbox for SqliteStore {
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO plugin_state (channel, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (channel, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
@@ -125,7 +125,7 @@ impl Inbox for SqliteStore {
         sqlx::query("DELETE FROM plugin_state WHERE channel = ?1 AND key = ?2")
             .bind(channel)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

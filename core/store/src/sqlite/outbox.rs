@@ -16,7 +16,7 @@ const SENT_PER_STATEMENT: usize = 500;
 
 impl Outbox for SqliteStore {
     async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
              VALUES (?, ?, ?, ?, 'active', ?, ?)",
@@ -113,7 +113,7 @@ impl Outbox for SqliteStore {
         state: RolloutState,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let changed = sqlx::query(
             "UPDATE rollouts SET state = ?, updated_at = ? WHERE id = ? AND state <> 'cancelled'",
         )
@@ -162,7 +162,7 @@ impl Outbox for SqliteStore {
         advances: &[MemberAdvance],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for d in deliveries {
             insert_delivery(d, now).execute(&mut *tx).await?;
         }
@@ -206,7 +206,7 @@ impl Outbox for SqliteStore {
         .bind(limit)
         .bind(lease_ms)
         .bind(skip)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         self.typed_claims(claimed, now).await
     }
@@ -274,7 +274,7 @@ impl Outbox for SqliteStore {
             ") RETURNING id, idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
                          step_number, channel, channel_rank, attempts",
         );
-        let claimed: Vec<ClaimedRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        let claimed: Vec<ClaimedRow> = query.build_query_as().fetch_all(&self.writer).await?;
         self.typed_claims(claimed, claim.now).await
     }
 
@@ -287,7 +287,7 @@ impl Outbox for SqliteStore {
         )
         .bind(now)
         .bind(alive)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -306,7 +306,7 @@ impl Outbox for SqliteStore {
         fallbacks: &[NewDelivery],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         // Sent rows, the usual outcome, go in a few statements of many rows:
         // each statement is a round trip to the database thread.
         let sent: Vec<(i64, Option<&str>)> = outcomes
@@ -533,7 +533,7 @@ impl Outbox for SqliteStore {
         .bind(now)
         .bind(idempotency_key)
         .bind(channel)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?)
     }
 
@@ -571,7 +571,7 @@ impl Outbox for SqliteStore {
         )
         .bind(now)
         .bind(rollout_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -629,7 +629,7 @@ impl SqliteStore {
                     ))
                     .bind(now)
                     .bind(row.id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 }
             }

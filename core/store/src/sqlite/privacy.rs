@@ -675,7 +675,7 @@ async fn rows_of(
 
 impl Privacy for SqliteStore {
     async fn erase_person(&self, request: &EraseRequest) -> Result<Erased, EraseError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let erased = erase_in(&mut tx, request).await?;
         tx.commit().await?;
         Ok(erased)
@@ -746,7 +746,7 @@ impl Privacy for SqliteStore {
         now: i64,
         dry_run: bool,
     ) -> Result<RetentionReport, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut report = RetentionReport::default();
         // (kind, statement counting, statement removing)
         let simple: [(Option<i64>, &str, &str, &str); 6] = [

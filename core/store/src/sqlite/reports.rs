@@ -173,8 +173,11 @@ impl Reports for SqliteStore {
             return Ok(Vec::new());
         }
         // Champions' teams are few; for each, the first person of the team
-        // found in the rollout settles it (people by team, then the
-        // member row by its primary key).
+        // found in the rollout settles it: people by team, then the member
+        // row by its primary key (CROSS JOIN keeps SQLite to that order;
+        // left to itself it walked every member of the rollout for each
+        // team, 4.5 s a rollout at 100,000 people and 1,000 teams).
+        // `Reports::report_stamps` covers every row read here.
         let placeholders = vec!["?"; themes.len()].join(", ");
         let sql = format!(
             "SELECT DISTINCT t.id, t.name FROM champion_teams ct
@@ -184,9 +187,9 @@ impl Reports for SqliteStore {
              WHERE ct.theme IN ({placeholders})
                AND NOT EXISTS (SELECT 1 FROM cascade_confirmations x
                                WHERE x.item_id = ? AND x.team_id = ct.team_id)
-               AND EXISTS (SELECT 1 FROM people p
-                           JOIN rollout_members m ON m.rollout_id = ? AND m.person_id = p.id
-                           WHERE p.team_id = ct.team_id AND m.out_reason IS NULL)
+               AND EXISTS (SELECT 1 FROM people p CROSS JOIN rollout_members m
+                           WHERE p.team_id = ct.team_id AND m.rollout_id = ?
+                             AND m.person_id = p.id AND m.out_reason IS NULL)
              ORDER BY t.name, t.id"
         );
         let mut query = sqlx::query_as::<_, (String, String)>(&sql);

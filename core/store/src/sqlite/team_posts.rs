@@ -60,7 +60,7 @@ impl TeamPosts for SqliteStore {
         .bind(now)
         .bind(now)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
@@ -132,7 +132,7 @@ impl TeamPosts for SqliteStore {
             .bind(now)
             .bind(post_id),
         };
-        query.execute(&self.pool).await?;
+        query.execute(&self.writer).await?;
         Ok(())
     }
 
@@ -208,7 +208,7 @@ impl TeamPosts for SqliteStore {
             .bind(now)
             .bind(post_id),
         };
-        query.execute(&self.pool).await?;
+        query.execute(&self.writer).await?;
         Ok(())
     }
 
