@@ -5,6 +5,7 @@
 //! file named by the caller. A parsed [`LearningItem`] is immutable; its
 //! [`Version`] is a content hash, so editing the file makes a new version.
 
+mod bulletin;
 mod check_questions;
 mod digest;
 mod parse;
@@ -14,6 +15,7 @@ pub use check_questions::{
     CheckQuestion, MAX_CHECK_QUESTIONS, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS,
     MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions,
 };
+pub use bulletin::{bulletin_issue, bulletin_issue_id};
 pub use digest::{digest_id, newsletter_issue};
 pub use parse::{LoadedItem, load_dir, parse_item};
 pub use taxonomy::{Taxonomy, Theme};
