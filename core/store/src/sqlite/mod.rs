@@ -5,6 +5,7 @@
 mod accounts;
 mod annual;
 mod audience;
+mod bulletins;
 pub mod backup;
 mod chain;
 mod channel_states;
@@ -341,26 +342,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     async fn save_item(&self, item: &LearningItem, source: &str) -> Result<bool, StoreError> {
-        let embargoed_until = match item.status {
-            Status::Embargoed(until) => Some(until),
-            _ => None,
-        };
-        let result = sqlx::query(
-            "INSERT INTO items (id, version, kind, title, status, embargoed_until, source, first_seen_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id, version) DO NOTHING",
-        )
-        .bind(&item.id)
-        .bind(&item.version.0)
-        .bind(item.kind_name())
-        .bind(&item.title)
-        .bind(item.status.name())
-        .bind(embargoed_until)
-        .bind(source)
-        .bind(Utc::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        insert_item(&self.pool, item, source, Utc::now()).await
     }
 
     async fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
@@ -477,6 +459,36 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Keeps one item version through `conn` (the pool, or a transaction's
+/// connection); true when the version is new.
+pub(super) async fn insert_item(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    item: &LearningItem,
+    source: &str,
+    seen_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let embargoed_until = match item.status {
+        Status::Embargoed(until) => Some(until),
+        _ => None,
+    };
+    let result = sqlx::query(
+        "INSERT INTO items (id, version, kind, title, status, embargoed_until, source, first_seen_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id, version) DO NOTHING",
+    )
+    .bind(&item.id)
+    .bind(&item.version.0)
+    .bind(item.kind_name())
+    .bind(&item.title)
+    .bind(item.status.name())
+    .bind(embargoed_until)
+    .bind(source)
+    .bind(seen_at)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
 }
 
 #[cfg(test)]
