@@ -455,6 +455,7 @@ impl<S: AllStores> Engine<S> {
             })
             .collect();
         Ok(Runner {
+            bulletins: crate::bulletins::Issuer::new(self.calendar.clone(), self.routes.clone()),
             restarts: Arc::new(std::sync::Mutex::new(restarts)),
             root: self.project.root.clone(),
             responses: Responses::new(self.store.clone()),
@@ -510,6 +511,8 @@ pub struct Runner<S> {
     restarts: Arc<std::sync::Mutex<Vec<Restart>>>,
     /// The project folder, which channel configuration is relative to.
     root: std::path::PathBuf,
+    /// Makes recurring bulletins' occurrences as they fall due.
+    bulletins: crate::bulletins::Issuer,
 }
 
 /// The first wait before a channel that could not start is tried again; it
@@ -664,8 +667,12 @@ impl<S: AllStores> Runner<S> {
         }
     }
 
-    /// Queues every step due at `now`; returns the rows queued.
+    /// Makes the recurring bulletins' occurrences due at `now`, then
+    /// queues every step due; returns the rows queued.
     pub async fn schedule(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
+        self.bulletins
+            .make_due(&self.root, &*self.store, &self.host, now)
+            .await?;
         self.refresh_world().await?;
         let world = self.world.get();
         Ok(schedule_due(&*self.store, &self.rollouts, &world, now).await?)
