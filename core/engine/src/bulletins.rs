@@ -222,11 +222,22 @@ impl<S: AllStores> Planner<'_, S> {
             )));
         };
         let local = at.with_timezone(&self.calendar.time_zone()).naive_local();
+        // With nothing new yet, the issue is planned with the bulletin's
+        // themes, or a gathered article's, for its champions' wave.
+        let themes = if bulletin.themes.is_empty() {
+            gather(&bulletin, &items, &BTreeSet::new(), today)
+                .first()
+                .map(|l| l.item.themes.clone())
+                .unwrap_or_default()
+        } else {
+            bulletin.themes.clone()
+        };
         let issue = bulletin_issue(
             &definition.id,
             &bulletin.title,
             local.date(),
             &pending,
+            &themes,
             &self.project.taxonomy,
             path,
         )
@@ -442,6 +453,7 @@ impl Issuer {
             &bulletin.title,
             local.date(),
             &gathered,
+            &bulletin.themes,
             &project.taxonomy,
             &path,
         )

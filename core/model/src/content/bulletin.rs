@@ -21,12 +21,14 @@ pub fn bulletin_issue_id(bulletin: &str, date: NaiveDate) -> String {
 
 /// The issue of the bulletin `title` (rollout `bulletin`) on `date`,
 /// built from `items` in the order given, placed at `path` for messages
-/// about it.
+/// about it. Its themes are the items', or `themes` when it has none (an
+/// issue planned before anything new is published).
 pub fn bulletin_issue(
     bulletin: &str,
     title: &str,
     date: NaiveDate,
     items: &[&LoadedItem],
+    themes_if_empty: &[String],
     taxonomy: &Taxonomy,
     path: &Path,
 ) -> Result<LoadedItem, String> {
@@ -71,6 +73,9 @@ pub fn bulletin_issue(
         if item.status == Status::Internal {
             status = Status::Internal;
         }
+    }
+    if themes.is_empty() {
+        themes = themes_if_empty.to_vec();
     }
     // The issue is as sensitive as its most sensitive item.
     let classification = items

@@ -98,13 +98,15 @@ impl Bulletins for SqliteStore {
 
     async fn record_occurrence(&self, o: NewOccurrence<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Inserted first, without its rollout (written below), so the key
+        // is taken before anything else is written.
         let made = sqlx::query(
             "INSERT INTO bulletin_occurrences (bulletin_id, occurrence_at, rollout_id, items, made_at)
              VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(o.bulletin_id)
         .bind(o.occurrence_at)
-        .bind(o.issue.as_ref().map(|i| i.rollout.id))
+        .bind(None::<&str>)
         .bind(o.items.len() as i64)
         .bind(o.now)
         .execute(&mut *tx)
@@ -131,6 +133,14 @@ impl Bulletins for SqliteStore {
             let seen_at = chrono::DateTime::from_timestamp_millis(o.now).unwrap_or_default();
             insert_item(&mut *tx, issue.item, issue.source, seen_at).await?;
             write_rollout(&mut tx, &issue.rollout).await?;
+            sqlx::query(
+                "UPDATE bulletin_occurrences SET rollout_id = ? WHERE bulletin_id = ? AND occurrence_at = ?",
+            )
+            .bind(issue.rollout.id)
+            .bind(o.bulletin_id)
+            .bind(o.occurrence_at)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("UPDATE bulletins SET last_occurrence_at = max(coalesce(last_occurrence_at, ?1), ?1) WHERE id = ?2")
             .bind(o.occurrence_at)
