@@ -767,6 +767,22 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
             return Ok(code);
         }
     }
+    // The example's monthly bulletin runs too: `serve` makes its issues.
+    let bulletin = project.root.join("rollouts/practice-bulletin.toml");
+    let bulletin_started = runtime.block_on(async {
+        let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+        anyhow::Ok(store.bulletin("practice-bulletin").await?.is_some())
+    })?;
+    if bulletin.exists() && !bulletin_started {
+        println!("\n== cascade rollout start {}", bulletin.display());
+        let code = runtime.block_on(rollout(
+            Project::open(dir)?,
+            RolloutAction::Start { file: bulletin },
+        ))?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
     let link = runtime.block_on(demo_admin_link(&project, listen))?;
     println!(
         "\n== the console\nOpen this one-time link to choose a password for the demo admin (\"{DEMO_ADMIN}\"), then sign in:\n  {}\nThe console is at {}/console",
@@ -792,6 +808,11 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
     runtime.block_on(status(
         &Project::open(Path::new("."))?,
         Some("demo-neglect-briefing"),
+    ))?;
+    println!();
+    runtime.block_on(status(
+        &Project::open(Path::new("."))?,
+        Some("practice-bulletin"),
     ))?;
     println!("\n== cascade report annual (this financial year, from the demo's own data)");
     // `serve` has made the project folder the working directory.
