@@ -178,8 +178,14 @@ impl<S: AllStores> Planner<'_, S> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Problems::one(format!("{}: cannot read the rollout: {e}", path.display()))
         })?;
-        let definition = parse_definition(path, &text)
-            .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
+        let definition = match parse_definition(path, &text) {
+            Ok(definition) => definition,
+            // A rollout file's own problems are for `plan` to report.
+            Err(_) if !text.lines().any(|l| l.trim_start().starts_with("[bulletin]")) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(Problems(e.iter().map(ToString::to_string).collect())),
+        };
         let Some(bulletin) = definition.bulletin.clone() else {
             return Ok(None);
         };
