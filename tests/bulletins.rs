@@ -70,9 +70,20 @@ async fn issues(runner: &Runner<SqliteStore>) -> (Vec<Option<String>>, BTreeMap<
         .collect();
     let mut sources = BTreeMap::new();
     for rollout in made.iter().flatten() {
-        let stored = store.rollout(rollout).await.unwrap().expect("the issue's rollout");
-        let item = store.latest_item(&stored.item_id).await.unwrap().expect("the issue's item");
-        assert_eq!(item.version.0, stored.item_version, "the rollout pins the issue's version");
+        let stored = store
+            .rollout(rollout)
+            .await
+            .unwrap()
+            .expect("the issue's rollout");
+        let item = store
+            .latest_item(&stored.item_id)
+            .await
+            .unwrap()
+            .expect("the issue's item");
+        assert_eq!(
+            item.version.0, stored.item_version,
+            "the rollout pins the issue's version"
+        );
         sources.insert(rollout.clone(), item.source);
     }
     (made, sources)
@@ -94,10 +105,22 @@ async fn a_weekly_bulletin_gathers_what_is_new_across_the_clock_change_and_the_m
             .unwrap_or_else(|p| panic!("{p}"))
             .expect("a bulletin");
         // The demo's safer-sleep briefing and article are old news.
-        let old: Vec<&str> = planned.published.iter().map(|(id, _)| id.as_str()).collect();
+        let old: Vec<&str> = planned
+            .published
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
         assert_eq!(old, ["7mb-safer-sleep", "nl-2026-12-safer-sleep-week"]);
-        assert_eq!(planned.next[0], utc(2027, 3, 22, 9, 0), "Monday 22 March, 09:00 GMT");
-        assert_eq!(planned.next[1], utc(2027, 3, 29, 8, 0), "Monday 29 March, 09:00 BST");
+        assert_eq!(
+            planned.next[0],
+            utc(2027, 3, 22, 9, 0),
+            "Monday 22 March, 09:00 GMT"
+        );
+        assert_eq!(
+            planned.next[1],
+            utc(2027, 3, 29, 8, 0),
+            "Monday 29 March, 09:00 BST"
+        );
         planner.start_bulletin(&planned, started).await.unwrap();
         assert!(
             planner.start_bulletin(&planned, started).await.is_err(),
@@ -110,17 +133,35 @@ async fn a_weekly_bulletin_gathers_what_is_new_across_the_clock_change_and_the_m
     publish(
         dir.path(),
         "nl-2027-03-sleep-audit",
-        &article("nl-2027-03-sleep-audit", "What the sleep audit found", "safer-sleep", "published", "Most families had a safe place for the baby to sleep."),
+        &article(
+            "nl-2027-03-sleep-audit",
+            "What the sleep audit found",
+            "safer-sleep",
+            "published",
+            "Most families had a safe place for the baby to sleep.",
+        ),
     );
     publish(
         dir.path(),
         "nl-2027-03-sleep-draft",
-        &article("nl-2027-03-sleep-draft", "A draft on sleep bags", "safer-sleep", "draft", "Not ready yet."),
+        &article(
+            "nl-2027-03-sleep-draft",
+            "A draft on sleep bags",
+            "safer-sleep",
+            "draft",
+            "Not ready yet.",
+        ),
     );
     publish(
         dir.path(),
         "nl-2027-03-escalation-news",
-        &article("nl-2027-03-escalation-news", "Escalation news", "escalation", "published", "The escalation policy has a new contact page."),
+        &article(
+            "nl-2027-03-escalation-news",
+            "Escalation news",
+            "escalation",
+            "published",
+            "The escalation policy has a new contact page.",
+        ),
     );
 
     let runner = runner(dir.path()).await;
@@ -132,7 +173,11 @@ async fn a_weekly_bulletin_gathers_what_is_new_across_the_clock_change_and_the_m
     assert_eq!(made, [Some("safer-sleep-weekly-2027-03-22".to_owned())]);
     let first = &sources["safer-sleep-weekly-2027-03-22"];
     assert!(first.contains("## What the sleep audit found"), "{first}");
-    for not_gathered in ["A draft on sleep bags", "Escalation news", "Safer sleep: every contact counts"] {
+    for not_gathered in [
+        "A draft on sleep bags",
+        "Escalation news",
+        "Safer sleep: every contact counts",
+    ] {
         assert!(!first.contains(not_gathered), "{not_gathered} in {first}");
     }
     let members = rows(runner.store().as_ref())
@@ -154,19 +199,34 @@ async fn a_weekly_bulletin_gathers_what_is_new_across_the_clock_change_and_the_m
     assert_eq!(runner.tick(utc(2027, 3, 29, 7, 59)).await.unwrap().0, 0);
     assert_eq!(issues(&runner).await.0.len(), 1, "not due at 08:59 BST");
     assert_eq!(runner.tick(utc(2027, 3, 29, 8, 0)).await.unwrap(), (0, 0));
-    assert_eq!(issues(&runner).await.0, [Some("safer-sleep-weekly-2027-03-22".to_owned()), None]);
+    assert_eq!(
+        issues(&runner).await.0,
+        [Some("safer-sleep-weekly-2027-03-22".to_owned()), None]
+    );
 
     // Across the month end: a second article, and the first edited (a new
     // version of an item already sent, which is not sent again).
     publish(
         dir.path(),
         "nl-2027-03-sleep-bags",
-        &article("nl-2027-03-sleep-bags", "Baby sleeping bags", "safer-sleep", "published", "Sleeping bags that fit keep babies on their backs."),
+        &article(
+            "nl-2027-03-sleep-bags",
+            "Baby sleeping bags",
+            "safer-sleep",
+            "published",
+            "Sleeping bags that fit keep babies on their backs.",
+        ),
     );
     publish(
         dir.path(),
         "nl-2027-03-sleep-audit",
-        &article("nl-2027-03-sleep-audit", "What the sleep audit found", "safer-sleep", "published", "Most families had a safe place for the baby to sleep, and the rest were helped to find one."),
+        &article(
+            "nl-2027-03-sleep-audit",
+            "What the sleep audit found",
+            "safer-sleep",
+            "published",
+            "Most families had a safe place for the baby to sleep, and the rest were helped to find one.",
+        ),
     );
     assert_eq!(runner.tick(utc(2027, 4, 5, 7, 59)).await.unwrap().0, 0);
     let (queued, _) = runner.tick(utc(2027, 4, 5, 8, 0)).await.unwrap();
@@ -182,28 +242,46 @@ async fn a_weekly_bulletin_gathers_what_is_new_across_the_clock_change_and_the_m
     );
     let third = &sources["safer-sleep-weekly-2027-04-05"];
     assert!(third.contains("## Baby sleeping bags"), "{third}");
-    assert!(!third.contains("sleep audit"), "the audit went in the first issue: {third}");
+    assert!(
+        !third.contains("sleep audit"),
+        "the audit went in the first issue: {third}"
+    );
 
     // No item twice to anyone: each person's first messages are one per
     // issue, and each item is in one issue.
     let mut per_person: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for row in rows(runner.store().as_ref()).await {
         if row.step_kind == StepKind::Initial {
-            per_person.entry(row.recipient_id).or_default().push(row.rollout_id);
+            per_person
+                .entry(row.recipient_id)
+                .or_default()
+                .push(row.rollout_id);
         }
     }
     assert_eq!(per_person.len(), members);
     for (person, rollouts) in &per_person {
         assert_eq!(
             rollouts,
-            &["safer-sleep-weekly-2027-03-22", "safer-sleep-weekly-2027-04-05"],
+            &[
+                "safer-sleep-weekly-2027-03-22",
+                "safer-sleep-weekly-2027-04-05"
+            ],
             "{person}"
         );
     }
-    let gathered = runner.store().bulletin_items("safer-sleep-weekly").await.unwrap();
+    let gathered = runner
+        .store()
+        .bulletin_items("safer-sleep-weekly")
+        .await
+        .unwrap();
     assert_eq!(
         gathered,
-        ["7mb-safer-sleep", "nl-2026-12-safer-sleep-week", "nl-2027-03-sleep-audit", "nl-2027-03-sleep-bags"]
+        [
+            "7mb-safer-sleep",
+            "nl-2026-12-safer-sleep-week",
+            "nl-2027-03-sleep-audit",
+            "nl-2027-03-sleep-bags"
+        ]
     );
 }
 
@@ -215,23 +293,57 @@ async fn an_occurrence_made_by_two_runners_at_once_is_made_once() {
     let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
         .await
         .unwrap();
-    let planned = engine.planner().plan_bulletin(&path, started).await.unwrap().unwrap();
-    engine.planner().start_bulletin(&planned, started).await.unwrap();
+    let planned = engine
+        .planner()
+        .plan_bulletin(&path, started)
+        .await
+        .unwrap()
+        .unwrap();
+    engine
+        .planner()
+        .start_bulletin(&planned, started)
+        .await
+        .unwrap();
     publish(
         dir.path(),
         "nl-2027-03-sleep-audit",
-        &article("nl-2027-03-sleep-audit", "What the sleep audit found", "safer-sleep", "published", "Most families had a safe place for the baby to sleep."),
+        &article(
+            "nl-2027-03-sleep-audit",
+            "What the sleep audit found",
+            "safer-sleep",
+            "published",
+            "Most families had a safe place for the baby to sleep.",
+        ),
     );
     let (a, b) = (runner(dir.path()).await, runner(dir.path()).await);
     let at = utc(2027, 3, 22, 9, 0);
     let (x, y) = tokio::join!(a.schedule(at), b.schedule(at));
     x.unwrap();
     y.unwrap();
-    let issue = a.store().rollout("safer-sleep-weekly-2027-03-22").await.unwrap().expect("made");
+    let issue = a
+        .store()
+        .rollout("safer-sleep-weekly-2027-03-22")
+        .await
+        .unwrap()
+        .expect("made");
     let members = a.store().wave_counts(&issue.id).await.unwrap()[0].members as usize;
-    let rollouts: Vec<String> = a.store().rollouts().await.unwrap().into_iter().map(|r| r.id).collect();
+    let rollouts: Vec<String> = a
+        .store()
+        .rollouts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(rollouts, ["safer-sleep-weekly-2027-03-22"], "one issue");
-    assert_eq!(a.store().occurrences("safer-sleep-weekly").await.unwrap().len(), 1);
+    assert_eq!(
+        a.store()
+            .occurrences("safer-sleep-weekly")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let queued = rows(a.store().as_ref()).await.len();
     assert_eq!(queued, members, "each person's message queued once");
 }

@@ -863,7 +863,10 @@ fn the_example_monthly_bulletin_plans_starts_and_shows_its_next_occurrence() {
         stdout.contains("Bulletin \"practice-bulletin\" (Northbridge practice bulletin): every month on the first Tuesday at 09:00 (Europe/London time)."),
         "{stdout}"
     );
-    assert!(stdout.contains("an occurrence with nothing new is skipped"), "{stdout}");
+    assert!(
+        stdout.contains("an occurrence with nothing new is skipped"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Next occurrences:\n  Tue "), "{stdout}");
 
     let bad = std::fs::read_to_string(demo.join(file))
@@ -885,10 +888,14 @@ fn the_example_monthly_bulletin_plans_starts_and_shows_its_next_occurrence() {
     assert!(!again.status.success(), "a bulletin starts once");
     let status = text(&cascade(&["status"], &demo).stdout);
     assert!(
-        status.contains("bulletin practice-bulletin") && status.contains("every month on the first Tuesday at 09:00: next Tue "),
+        status.contains("bulletin practice-bulletin")
+            && status.contains("every month on the first Tuesday at 09:00: next Tue "),
         "{status}"
     );
-    assert!(status.contains("0 issues made, 0 skipped (nothing new)"), "{status}");
+    assert!(
+        status.contains("0 issues made, 0 skipped (nothing new)"),
+        "{status}"
+    );
     let paused = cascade(&["rollout", "pause", "practice-bulletin"], &demo);
     assert!(paused.status.success(), "{}", text(&paused.stderr));
     let status = text(&cascade(&["status", "practice-bulletin"], &demo).stdout);

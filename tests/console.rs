@@ -3157,19 +3157,39 @@ async fn a_bulletins_page_shows_its_plan_then_its_next_occurrence_once_started()
             .unwrap()
     };
     let out = cascade("plan");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8(out.stdout).unwrap();
     let mut viewer = site.signed_in("val", Role::Viewer).await;
     let html = viewer.page("/console/rollouts/practice-bulletin").await;
     let shown = plan_shown(&html);
-    assert!(shown.starts_with("Bulletin \"practice-bulletin\""), "{shown}");
-    assert!(printed.starts_with(&shown), "console:\n{shown}\ncli:\n{printed}");
+    assert!(
+        shown.starts_with("Bulletin \"practice-bulletin\""),
+        "{shown}"
+    );
+    assert!(
+        printed.starts_with(&shown),
+        "console:\n{shown}\ncli:\n{printed}"
+    );
 
     let out = cascade("start");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = viewer.page("/console/rollouts/practice-bulletin").await;
-    assert!(html.contains("<h1>Northbridge practice bulletin</h1>"), "{html}");
-    assert!(html.contains("<dd>every month on the first Tuesday at 09:00</dd>"), "{html}");
+    assert!(
+        html.contains("<h1>Northbridge practice bulletin</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<dd>every month on the first Tuesday at 09:00</dd>"),
+        "{html}"
+    );
     assert!(html.contains("<dt>Next</dt><dd>next Tue "), "{html}");
     assert!(html.contains("No occurrence has fallen due yet."), "{html}");
     let list = viewer.page("/console/rollouts").await;

@@ -989,7 +989,8 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
                 state.as_str(),
                 match state {
                     RolloutState::Active => "its occurrences are made again as they fall due",
-                    _ => "no further occurrences are made; issues already made are rollouts of their own",
+                    _ =>
+                        "no further occurrences are made; issues already made are rollouts of their own",
                 }
             );
             Ok(ExitCode::SUCCESS)
@@ -1429,7 +1430,13 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
         .await
         .map_err(|p| anyhow!("{p}"))?;
     if let Some(b) = id.and_then(|id| bulletins.iter().find(|b| b.id == id)) {
-        println!("bulletin {} ({}): {}, {}", b.id, b.title, b.schedule, b.line(&calendar));
+        println!(
+            "bulletin {} ({}): {}, {}",
+            b.id,
+            b.title,
+            b.schedule,
+            b.line(&calendar)
+        );
         for o in &b.occurrences {
             let at = calendar.format_local(cascade_model::time::from_millis(o.occurrence_at));
             match &o.rollout_id {

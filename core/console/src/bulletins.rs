@@ -4,9 +4,9 @@
 //! `cascade rollout plan` prints it. Bulletins are started with `cascade
 //! rollout start`; `cascade serve` makes their issues.
 
+use crate::Console;
 use crate::html::{self, esc, multiline, page};
 use crate::session::Signed;
-use crate::Console;
 use axum::http::StatusCode;
 use axum::response::Response;
 use cascade_engine::bulletins::{BulletinStatus, statuses};
@@ -133,10 +133,7 @@ pub(crate) async fn file<S: AllStores + Accounts>(
         Ok(Some(planned)) => Ok(planned),
         Err(problems) => Err(problems.0),
     };
-    let mut body = format!(
-        "<span class=\"caption\">rollouts/{}.toml</span>\n",
-        esc(id)
-    );
+    let mut body = format!("<span class=\"caption\">rollouts/{}.toml</span>\n", esc(id));
     match planned {
         Ok(planned) => {
             let _ = write!(

@@ -14,12 +14,8 @@ use crate::plan::Planned;
 use crate::planner::Planner;
 use crate::problems::Problems;
 use crate::project::Project;
-use cascade_model::content::{
-    self, ItemKind, LearningItem, LoadedItem, Status, bulletin_issue,
-};
-use cascade_model::rollout::{
-    Bulletin, Calendar, RolloutDefinition, parse_definition, to_toml,
-};
+use cascade_model::content::{self, ItemKind, LearningItem, LoadedItem, Status, bulletin_issue};
+use cascade_model::rollout::{Bulletin, Calendar, RolloutDefinition, parse_definition, to_toml};
 use cascade_model::time::from_millis;
 use cascade_plugin_host::PluginHost;
 use cascade_store::{
@@ -139,8 +135,16 @@ impl fmt::Display for PlannedBulletin {
                 f,
                 "{} already published {} left out: {} not new.",
                 self.published.len(),
-                if self.published.len() == 1 { "item is" } else { "items are" },
-                if self.published.len() == 1 { "it is" } else { "they are" },
+                if self.published.len() == 1 {
+                    "item is"
+                } else {
+                    "items are"
+                },
+                if self.published.len() == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                },
             )?;
         }
         writeln!(f, "Next occurrences:")?;
@@ -181,7 +185,11 @@ impl<S: AllStores> Planner<'_, S> {
         let definition = match parse_definition(path, &text) {
             Ok(definition) => definition,
             // A rollout file's own problems are for `plan` to report.
-            Err(_) if !text.lines().any(|l| l.trim_start().starts_with("[bulletin]")) => {
+            Err(_)
+                if !text
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("[bulletin]")) =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(Problems(e.iter().map(ToString::to_string).collect())),
@@ -216,8 +224,14 @@ impl<S: AllStores> Planner<'_, S> {
                 Vec::new(),
             )
         };
-        let start = if started { now } else { now.max(self.calendar.at_local(definition.start)) };
-        let first = bulletin.last_due(definition.start, self.calendar, start).map_or(0, |k| k + 1);
+        let start = if started {
+            now
+        } else {
+            now.max(self.calendar.at_local(definition.start))
+        };
+        let first = bulletin
+            .last_due(definition.start, self.calendar, start)
+            .map_or(0, |k| k + 1);
         let next: Vec<DateTime<Utc>> = (first..first + 3)
             .filter_map(|k| bulletin.occurrence_at(definition.start, k, self.calendar))
             .collect();
@@ -340,8 +354,13 @@ impl Issuer {
             if stored.state != RolloutState::Active {
                 continue;
             }
-            let definition: RolloutDefinition = serde_json::from_str(&stored.definition)
-                .map_err(|e| Problems::one(format!("bulletin \"{}\" is stored unreadably: {e}", stored.id)))?;
+            let definition: RolloutDefinition =
+                serde_json::from_str(&stored.definition).map_err(|e| {
+                    Problems::one(format!(
+                        "bulletin \"{}\" is stored unreadably: {e}",
+                        stored.id
+                    ))
+                })?;
             let Some(bulletin) = &definition.bulletin else {
                 continue;
             };
@@ -366,7 +385,9 @@ impl Issuer {
                 match Project::open(root) {
                     Ok(opened) => project = Some(opened),
                     Err(e) => {
-                        tracing::error!("cannot read the project for the bulletins' issues; tried again at the next tick: {e}");
+                        tracing::error!(
+                            "cannot read the project for the bulletins' issues; tried again at the next tick: {e}"
+                        );
                         return Ok(made);
                     }
                 }
@@ -556,8 +577,13 @@ pub async fn statuses<S: AllStores>(
 ) -> Result<Vec<BulletinStatus>, Problems> {
     let mut out = Vec::new();
     for stored in store.bulletins().await? {
-        let definition: RolloutDefinition = serde_json::from_str(&stored.definition)
-            .map_err(|e| Problems::one(format!("bulletin \"{}\" is stored unreadably: {e}", stored.id)))?;
+        let definition: RolloutDefinition =
+            serde_json::from_str(&stored.definition).map_err(|e| {
+                Problems::one(format!(
+                    "bulletin \"{}\" is stored unreadably: {e}",
+                    stored.id
+                ))
+            })?;
         let Some(bulletin) = &definition.bulletin else {
             continue;
         };

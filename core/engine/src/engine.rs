@@ -56,7 +56,6 @@ enum Starting {
     Available,
 }
 
-
 /// The route of a configured channel, from its config and its plugin.
 pub fn route(channel: &ChannelConfig, manifest: &Manifest) -> Result<ChannelRoute, String> {
     let kind = manifest.channels[0].clone();

@@ -149,8 +149,8 @@ impl<S: AllStores> Planner<'_, S> {
                     .map(|c| c.name.clone())
                     .collect(),
                 team_channels: &team_channels,
-                routes: &self.routes,
-                calendar: &self.calendar,
+                routes: self.routes,
+                calendar: self.calendar,
                 today: now.with_timezone(&self.calendar.time_zone()).date_naive(),
                 guard: &guard,
                 renderer: &renderer,
@@ -163,8 +163,8 @@ impl<S: AllStores> Planner<'_, S> {
             .count_audience(checked.audience(), checked.kinds())
             .await?;
         let kinds = checked.kinds().to_vec();
-        let mut planned = plan::conclude(checked, &counts, &self.calendar)?;
-        planned.quota_lines = plan::quota_lines(&planned.summary, &self.routes);
+        let mut planned = plan::conclude(checked, &counts, self.calendar)?;
+        planned.quota_lines = plan::quota_lines(&planned.summary, self.routes);
         self.plan_readings(&mut planned, &kinds, now).await?;
         if !planned.definition.team_posts.is_empty() {
             let by_team = self.store.audience_by_team(&planned.audience).await?;

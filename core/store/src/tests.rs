@@ -1170,9 +1170,17 @@ async fn a_bulletin_occurrence_is_recorded_once_and_an_item_goes_in_one_issue_on
         .map(|o| o.occurrence_at)
         .collect();
     assert_eq!(made, [100]);
-    assert_eq!(store.bulletin_items("weekly").await.unwrap(), ["nl-new", "nl-old"]);
     assert_eq!(
-        store.bulletin("weekly").await.unwrap().unwrap().last_occurrence_at,
+        store.bulletin_items("weekly").await.unwrap(),
+        ["nl-new", "nl-old"]
+    );
+    assert_eq!(
+        store
+            .bulletin("weekly")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_occurrence_at,
         Some(100)
     );
 }

@@ -11,11 +11,11 @@ mod digest;
 mod parse;
 mod taxonomy;
 
+pub use bulletin::{bulletin_issue, bulletin_issue_id};
 pub use check_questions::{
     CheckQuestion, MAX_CHECK_QUESTIONS, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS,
     MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions,
 };
-pub use bulletin::{bulletin_issue, bulletin_issue_id};
 pub use digest::{digest_id, newsletter_issue};
 pub use parse::{LoadedItem, load_dir, parse_item};
 pub use taxonomy::{Taxonomy, Theme};

@@ -109,7 +109,10 @@ impl Every {
             return Ok(Every::Weeks(2));
         }
         let (count, unit) = match lower.split_once(' ') {
-            Some((n, unit)) => (n.trim().parse::<u32>().map_err(|_| help.clone())?, unit.trim()),
+            Some((n, unit)) => (
+                n.trim().parse::<u32>().map_err(|_| help.clone())?,
+                unit.trim(),
+            ),
             None => (1, lower.as_str()),
         };
         let every = match unit {
@@ -194,11 +197,13 @@ impl On {
             On::Day(d) => first.with_day(d),
             On::LastDay => Some(last),
             On::Nth(Some(n), day) => {
-                let offset = (7 + day.num_days_from_monday() - first.weekday().num_days_from_monday()) % 7;
+                let offset =
+                    (7 + day.num_days_from_monday() - first.weekday().num_days_from_monday()) % 7;
                 first.checked_add_days(Days::new(u64::from(offset) + 7 * u64::from(n - 1)))
             }
             On::Nth(None, day) => {
-                let back = (7 + last.weekday().num_days_from_monday() - day.num_days_from_monday()) % 7;
+                let back =
+                    (7 + last.weekday().num_days_from_monday() - day.num_days_from_monday()) % 7;
                 last.checked_sub_days(Days::new(back.into()))
             }
             // Refused for monthly bulletins when parsed.
@@ -211,7 +216,9 @@ impl fmt::Display for On {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             On::Weekday(d) => f.write_str(weekday_name(*d)),
-            On::Nth(Some(n), d) => write!(f, "{} {}", ORDINALS[usize::from(*n) - 1], weekday_name(*d)),
+            On::Nth(Some(n), d) => {
+                write!(f, "{} {}", ORDINALS[usize::from(*n) - 1], weekday_name(*d))
+            }
             On::Nth(None, d) => write!(f, "last {}", weekday_name(*d)),
             On::Day(d) => write!(f, "{d}"),
             On::LastDay => f.write_str("last day"),
@@ -271,7 +278,11 @@ impl Bulletin {
             On::Day(d) => format!("day {d}"),
             other => format!("the {other}"),
         };
-        format!("every {} on {on} at {}", self.every, self.at.format("%H:%M"))
+        format!(
+            "every {} on {on} at {}",
+            self.every,
+            self.at.format("%H:%M")
+        )
     }
 
     /// The local date and time of occurrence `k` (0 is the first) of a
@@ -284,9 +295,8 @@ impl Bulletin {
                 let On::Weekday(day) = self.on else {
                     return None;
                 };
-                let ahead = (7 + day.num_days_from_monday()
-                    - start.weekday().num_days_from_monday())
-                    % 7;
+                let ahead =
+                    (7 + day.num_days_from_monday() - start.weekday().num_days_from_monday()) % 7;
                 let mut first = start.date().checked_add_days(Days::new(ahead.into()))?;
                 if first.and_time(self.at) < start {
                     first = first.checked_add_days(Days::new(7))?;
@@ -326,7 +336,10 @@ impl Bulletin {
         calendar: &Calendar,
         now: DateTime<Utc>,
     ) -> Option<u32> {
-        let due = |k: u32| self.occurrence_at(start, k, calendar).is_some_and(|t| t <= now);
+        let due = |k: u32| {
+            self.occurrence_at(start, k, calendar)
+                .is_some_and(|t| t <= now)
+        };
         if !due(0) {
             return None;
         }
@@ -404,7 +417,10 @@ mod tests {
             assert_eq!(b.every.to_string(), every);
             assert_eq!(b.on.to_string(), on);
             let json = serde_json::to_string(&b).expect("plain data");
-            assert_eq!(serde_json::from_str::<Bulletin>(&json).expect("reads back"), b);
+            assert_eq!(
+                serde_json::from_str::<Bulletin>(&json).expect("reads back"),
+                b
+            );
         }
         assert_eq!(Every::parse("Fortnight"), Ok(Every::Weeks(2)));
         assert_eq!(
@@ -419,7 +435,15 @@ mod tests {
 
     #[test]
     fn periods_and_days_cascade_does_not_know_are_refused_with_what_to_write() {
-        for bad in ["day", "3 days", "0 weeks", "13 months", "53 weeks", "monthly", "x weeks"] {
+        for bad in [
+            "day",
+            "3 days",
+            "0 weeks",
+            "13 months",
+            "53 weeks",
+            "monthly",
+            "x weeks",
+        ] {
             let help = Every::parse(bad).expect_err(bad);
             assert!(help.contains("every = \"week\""), "{bad}: {help}");
         }
@@ -437,12 +461,26 @@ mod tests {
         let start = local("2026-12-01 10:00");
         // 1 December 2026 is a Tuesday, but 09:00 is before the start.
         let dates: Vec<String> = (0..4)
-            .map(|k| b.occurrence(start, k).expect("a date").format("%Y-%m-%d").to_string())
+            .map(|k| {
+                b.occurrence(start, k)
+                    .expect("a date")
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
             .collect();
-        assert_eq!(dates, ["2027-01-05", "2027-02-02", "2027-03-02", "2027-04-06"]);
+        assert_eq!(
+            dates,
+            ["2027-01-05", "2027-02-02", "2027-03-02", "2027-04-06"]
+        );
         let every_two = bulletin("2 months", "last day", "17:00");
         let dates: Vec<String> = (0..3)
-            .map(|k| every_two.occurrence(local("2027-01-10 09:00"), k).expect("a date").format("%Y-%m-%d").to_string())
+            .map(|k| {
+                every_two
+                    .occurrence(local("2027-01-10 09:00"), k)
+                    .expect("a date")
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
             .collect();
         assert_eq!(dates, ["2027-01-31", "2027-03-31", "2027-05-31"]);
     }
@@ -453,15 +491,30 @@ mod tests {
         let b = bulletin("week", "Monday", "09:00");
         let start = local("2027-03-15 00:00");
         // Clocks go forward on Sunday 28 March 2027: 09:00 GMT, then 08:00 UTC.
-        assert_eq!(b.occurrence_at(start, 1, &cal), Some(utc("2027-03-22 09:00")));
-        assert_eq!(b.occurrence_at(start, 2, &cal), Some(utc("2027-03-29 08:00")));
+        assert_eq!(
+            b.occurrence_at(start, 1, &cal),
+            Some(utc("2027-03-22 09:00"))
+        );
+        assert_eq!(
+            b.occurrence_at(start, 2, &cal),
+            Some(utc("2027-03-29 08:00"))
+        );
         assert_eq!(b.last_due(start, &cal, utc("2027-03-29 07:59")), Some(1));
         assert_eq!(b.last_due(start, &cal, utc("2027-03-29 08:00")), Some(2));
-        assert_eq!(b.next_after(start, &cal, utc("2027-03-22 09:00")), Some(utc("2027-03-29 08:00")));
+        assert_eq!(
+            b.next_after(start, &cal, utc("2027-03-22 09:00")),
+            Some(utc("2027-03-29 08:00"))
+        );
         // And back on Sunday 31 October 2027.
         let autumn = local("2027-10-18 00:00");
-        assert_eq!(b.occurrence_at(autumn, 1, &cal), Some(utc("2027-10-25 08:00")));
-        assert_eq!(b.occurrence_at(autumn, 2, &cal), Some(utc("2027-11-01 09:00")));
+        assert_eq!(
+            b.occurrence_at(autumn, 1, &cal),
+            Some(utc("2027-10-25 08:00"))
+        );
+        assert_eq!(
+            b.occurrence_at(autumn, 2, &cal),
+            Some(utc("2027-11-01 09:00"))
+        );
     }
 
     #[test]
@@ -470,9 +523,15 @@ mod tests {
         let spring = bulletin("month", "last Sunday", "01:30");
         let start = local("2027-03-01 00:00");
         // 01:30 on 28 March 2027 does not exist in London: 02:00 BST is next.
-        assert_eq!(spring.occurrence_at(start, 0, &cal), Some(utc("2027-03-28 01:00")));
+        assert_eq!(
+            spring.occurrence_at(start, 0, &cal),
+            Some(utc("2027-03-28 01:00"))
+        );
         // 01:30 on 31 October 2027 happens twice: the first.
-        assert_eq!(spring.occurrence_at(start, 7, &cal), Some(utc("2027-10-31 00:30")));
+        assert_eq!(
+            spring.occurrence_at(start, 7, &cal),
+            Some(utc("2027-10-31 00:30"))
+        );
     }
 
     #[test]
@@ -480,7 +539,9 @@ mod tests {
         let cal = london();
         let b = bulletin("week", "Wednesday", "12:00");
         let start = local("2026-12-01 00:00");
-        let k = b.last_due(start, &cal, utc("2036-12-01 00:00")).expect("due");
+        let k = b
+            .last_due(start, &cal, utc("2036-12-01 00:00"))
+            .expect("due");
         let at = b.occurrence_at(start, k, &cal).expect("a date");
         let next = b.occurrence_at(start, k + 1, &cal).expect("a date");
         assert!(at <= utc("2036-12-01 00:00") && next > utc("2036-12-01 00:00"));

@@ -153,14 +153,13 @@ impl Bulletins for SqliteStore {
 
     async fn set_bulletin_state(&self, id: &str, state: RolloutState) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let changed = sqlx::query(
-            "UPDATE bulletins SET state = ? WHERE id = ? AND state <> 'cancelled'",
-        )
-        .bind(state.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let changed =
+            sqlx::query("UPDATE bulletins SET state = ? WHERE id = ? AND state <> 'cancelled'")
+                .bind(state.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(changed > 0)
     }

@@ -5,8 +5,8 @@
 mod accounts;
 mod annual;
 mod audience;
-mod bulletins;
 pub mod backup;
+mod bulletins;
 mod chain;
 mod channel_states;
 pub use channel_states::ChannelStateRow;

@@ -136,7 +136,11 @@ impl Problems<'_> {
                 text.and_then(|text| match parse_at(&text) {
                     Ok(at) => Some(at),
                     Err(help) => {
-                        self.at(v.span(), format!("at = \"{text}\" is not a time of day"), help);
+                        self.at(
+                            v.span(),
+                            format!("at = \"{text}\" is not a time of day"),
+                            help,
+                        );
                         None
                     }
                 })
@@ -193,38 +197,87 @@ mod tests {
         assert_eq!(b.every, Every::Months(1));
         assert_eq!(b.on, On::Nth(Some(1), Weekday::Tue));
         assert_eq!(b.at.to_string(), "09:30:00");
-        assert_eq!(def.item, "", "each occurrence's item is built when it falls");
+        assert_eq!(
+            def.item, "",
+            "each occurrence's item is built when it falls"
+        );
         let written = to_toml(&def);
-        assert_eq!(parse_definition(Path::new(FILE), &written).expect("reads back"), def, "{written}");
-        let weekly = BULLETIN.replace("\"month\"", "\"2 weeks\"").replace("\"first Tuesday\"", "\"Friday\"");
+        assert_eq!(
+            parse_definition(Path::new(FILE), &written).expect("reads back"),
+            def,
+            "{written}"
+        );
+        let weekly = BULLETIN
+            .replace("\"month\"", "\"2 weeks\"")
+            .replace("\"first Tuesday\"", "\"Friday\"");
         let def = parse_definition(Path::new(FILE), &weekly).expect("weekly");
-        assert_eq!(def.bulletin.expect("bulletin").on, On::Weekday(Weekday::Fri));
+        assert_eq!(
+            def.bulletin.expect("bulletin").on,
+            On::Weekday(Weekday::Fri)
+        );
     }
 
     #[test]
     fn each_schedule_problem_names_its_line_and_what_to_write() {
         let found = errors(&BULLETIN.replace("\"month\"", "\"3 days\""));
         assert!(
-            found[0].starts_with(&format!("{FILE}:8: every = \"3 days\" is not a period cascade knows")),
+            found[0].starts_with(&format!(
+                "{FILE}:8: every = \"3 days\" is not a period cascade knows"
+            )),
             "{found:#?}"
         );
-        assert!(found[0].contains("help: write every = \"week\""), "{found:#?}");
+        assert!(
+            found[0].contains("help: write every = \"week\""),
+            "{found:#?}"
+        );
         let found = errors(&BULLETIN.replace("\"first Tuesday\"", "31"));
-        assert!(found[0].starts_with(&format!("{FILE}:9: on = \"31\"")) && found[0].contains("last day"), "{found:#?}");
+        assert!(
+            found[0].starts_with(&format!("{FILE}:9: on = \"31\""))
+                && found[0].contains("last day"),
+            "{found:#?}"
+        );
         let found = errors(&BULLETIN.replace("at = \"09:30\"", "at = \"half nine\""));
-        assert!(found[0].starts_with(&format!("{FILE}:10: at = \"half nine\" is not a time of day")), "{found:#?}");
+        assert!(
+            found[0].starts_with(&format!(
+                "{FILE}:10: at = \"half nine\" is not a time of day"
+            )),
+            "{found:#?}"
+        );
         let found = errors(&BULLETIN.replace("themes = [\"neglect\"]\n", ""));
-        assert!(found[0].starts_with(&format!("{FILE}:6: the bulletin gathers nothing")), "{found:#?}");
+        assert!(
+            found[0].starts_with(&format!("{FILE}:6: the bulletin gathers nothing")),
+            "{found:#?}"
+        );
         let found = errors(&BULLETIN.replace("on = \"first Tuesday\"\n", ""));
-        assert!(found[0].starts_with(&format!("{FILE}:6: the bulletin has no `on`")) && found[0].contains("first Tuesday"), "{found:#?}");
+        assert!(
+            found[0].starts_with(&format!("{FILE}:6: the bulletin has no `on`"))
+                && found[0].contains("first Tuesday"),
+            "{found:#?}"
+        );
     }
 
     #[test]
     fn an_item_or_joiners_beside_a_bulletin_are_refused_at_their_line() {
-        let found = errors(&BULLETIN.replace("channels", "item = \"7mb-x\"\nenrol = \"joiners\"\nchannels"));
-        assert!(found.iter().any(|e| e.starts_with(&format!("{FILE}:3: a bulletin gathers its own items, so `item`"))), "{found:#?}");
-        assert!(found.iter().any(|e| e.starts_with(&format!("{FILE}:4: a bulletin cannot be enrolling joiners"))), "{found:#?}");
+        let found = errors(&BULLETIN.replace(
+            "channels",
+            "item = \"7mb-x\"\nenrol = \"joiners\"\nchannels",
+        ));
+        assert!(
+            found.iter().any(|e| e.starts_with(&format!(
+                "{FILE}:3: a bulletin gathers its own items, so `item`"
+            ))),
+            "{found:#?}"
+        );
+        assert!(
+            found.iter().any(
+                |e| e.starts_with(&format!("{FILE}:4: a bulletin cannot be enrolling joiners"))
+            ),
+            "{found:#?}"
+        );
         let found = errors(&BULLETIN.replace("at = ", "when = \"x\"\nat = "));
-        assert!(found[0].contains("unknown key `when` in [bulletin]"), "{found:#?}");
+        assert!(
+            found[0].contains("unknown key `when` in [bulletin]"),
+            "{found:#?}"
+        );
     }
 }

@@ -200,7 +200,12 @@ impl<'a> Problems<'a> {
         self.at_line(line, message, help);
     }
 
-    pub(super) fn string(&mut self, v: &Spanned<toml::Value>, key: &str, example: &str) -> Option<String> {
+    pub(super) fn string(
+        &mut self,
+        v: &Spanned<toml::Value>,
+        key: &str,
+        example: &str,
+    ) -> Option<String> {
         match v.get_ref() {
             toml::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
             toml::Value::String(_) => {
