@@ -347,3 +347,99 @@ async fn an_occurrence_made_by_two_runners_at_once_is_made_once() {
     let queued = rows(a.store().as_ref()).await.len();
     assert_eq!(queued, members, "each person's message queued once");
 }
+
+/// On the first Monday of each month at 09:00, the articles of Partnership
+/// Matters published since the last issue.
+const MONTHLY: &str = r#"
+id = "pm-monthly"
+start = 2027-09-15T00:00:00
+channels = ["outbox"]
+ack_deadline_days = 14
+[bulletin]
+title = "Partnership Matters monthly"
+every = "month"
+on = "first Monday"
+newsletter = "Partnership Matters"
+[audience]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monthly_bulletin_of_a_newsletter_skips_an_empty_month_across_the_autumn_clock_change() {
+    let dir = project(OUTBOX);
+    let path = rollout_file(dir.path(), "pm-monthly", MONTHLY);
+    let started = utc(2027, 9, 15, 10, 0);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
+        .await
+        .unwrap();
+    let planned = engine
+        .planner()
+        .plan_bulletin(&path, started)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"))
+        .expect("a bulletin");
+    // Monday 4 October 09:00 BST, then Monday 1 November 09:00 GMT (the
+    // clocks go back on Sunday 31 October 2027), then 6 December.
+    assert_eq!(
+        planned.next,
+        [
+            utc(2027, 10, 4, 8, 0),
+            utc(2027, 11, 1, 9, 0),
+            utc(2027, 12, 6, 9, 0)
+        ]
+    );
+    engine
+        .planner()
+        .start_bulletin(&planned, started)
+        .await
+        .unwrap();
+    drop(engine);
+    // Any theme, as long as it is the newsletter's; not another kind.
+    publish(
+        dir.path(),
+        "nl-2027-09-escalation-news",
+        &article(
+            "nl-2027-09-escalation-news",
+            "Escalation news",
+            "escalation",
+            "published",
+            "The escalation policy has a new contact page.",
+        ),
+    );
+    let runner = runner(dir.path()).await;
+    runner.tick(utc(2027, 10, 4, 8, 0)).await.unwrap();
+    let occurrences = |runner: &Runner<SqliteStore>| {
+        let store = runner.store().clone();
+        async move {
+            store
+                .occurrences("pm-monthly")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.occurrence_at, o.rollout_id, o.items))
+                .collect::<Vec<_>>()
+        }
+    };
+    let october = cascade_model::time::millis(utc(2027, 10, 4, 8, 0));
+    assert_eq!(
+        occurrences(&runner).await,
+        [(october, Some("pm-monthly-2027-10-04".to_owned()), 1)]
+    );
+    // Nothing new in October: 1 November is due at 09:00 GMT, not at 08:00
+    // as it would be an hour ahead on summer time, and is skipped.
+    runner.tick(utc(2027, 11, 1, 8, 0)).await.unwrap();
+    assert_eq!(occurrences(&runner).await.len(), 1);
+    runner.tick(utc(2027, 11, 1, 9, 0)).await.unwrap();
+    let november = cascade_model::time::millis(utc(2027, 11, 1, 9, 0));
+    assert_eq!(occurrences(&runner).await[1], (november, None, 0));
+    let status = cascade_engine::bulletins::statuses(
+        runner.store().as_ref(),
+        &cascade_model::rollout::Calendar::new("Europe/London", Default::default()).unwrap(),
+        utc(2027, 11, 1, 9, 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status[0].next, Some(utc(2027, 12, 6, 9, 0)));
+}
