@@ -293,9 +293,12 @@ impl<S: AllStores> Engine<S> {
     /// transaction) and team post. Nothing is sent here. Returns how many
     /// members were written.
     pub async fn start(&self, planned: &Planned, now: DateTime<Utc>) -> Result<u64, Problems> {
-        if self.store.rollout(&planned.definition.id).await?.is_some() {
+        // A bulletin's id is taken too: its issues' rollouts are named after it.
+        if self.store.rollout(&planned.definition.id).await?.is_some()
+            || self.store.bulletin(&planned.definition.id).await?.is_some()
+        {
             return Err(Problems::one(format!(
-                "a rollout \"{}\" already exists\n  help: give the new rollout its own id, or see it with `cascade status {}`",
+                "a rollout or bulletin \"{}\" already exists\n  help: give the new rollout its own id, or see it with `cascade status {}`",
                 planned.definition.id, planned.definition.id
             )));
         }
