@@ -224,13 +224,10 @@ impl<S: AllStores> Planner<'_, S> {
                 Vec::new(),
             )
         };
-        let start = if started {
-            now
-        } else {
-            now.max(self.calendar.at_local(definition.start))
-        };
+        // The occurrences still to come: every one after now (the first is
+        // never before `start`, by the schedule's rule).
         let first = bulletin
-            .last_due(definition.start, self.calendar, start)
+            .last_due(definition.start, self.calendar, now)
             .map_or(0, |k| k + 1);
         let next: Vec<DateTime<Utc>> = (first..first + 3)
             .filter_map(|k| bulletin.occurrence_at(definition.start, k, self.calendar))
