@@ -269,6 +269,35 @@ async fn a_weekly_bulletin_gathers_what_is_new_across_the_clock_change_and_the_m
             "{person}"
         );
     }
+    // An issue is acknowledged as one and reported as any rollout is.
+    support::acknowledge(&runner, "safer-sleep-weekly-2027-03-22", "p-amara-okafor").await;
+    let project = Project::open(dir.path()).unwrap();
+    let calendar = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .unwrap();
+    let report = cascade_engine::report::generate(
+        runner.store().as_ref(),
+        &cascade_engine::report::Selection::Rollout("safer-sleep-weekly-2027-03-22".into()),
+        &calendar,
+        &project.taxonomy,
+        utc(2027, 4, 5, 9, 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.rollouts[0].item_title,
+        "Safer sleep weekly: 22 March 2027"
+    );
+    let total = &report
+        .sections
+        .iter()
+        .find(|s| s.kind == cascade_engine::report::SectionKind::Total)
+        .expect("the total")
+        .rows[0]
+        .figures;
+    assert_eq!((total.audience, total.acknowledged), (members as u64, 1));
     let gathered = runner
         .store()
         .bulletin_items("safer-sleep-weekly")
