@@ -351,13 +351,15 @@ impl Issuer {
             if stored.state != RolloutState::Active {
                 continue;
             }
-            let definition: RolloutDefinition =
-                serde_json::from_str(&stored.definition).map_err(|e| {
-                    Problems::one(format!(
-                        "bulletin \"{}\" is stored unreadably: {e}",
-                        stored.id
-                    ))
-                })?;
+            // One bulletin an older or newer cascade stored differently
+            // holds up no other, nor the rest of the tick.
+            let definition: RolloutDefinition = match serde_json::from_str(&stored.definition) {
+                Ok(definition) => definition,
+                Err(e) => {
+                    tracing::error!(bulletin = %stored.id, "the bulletin is stored in a form this cascade cannot read, so it makes no issue: {e}");
+                    continue;
+                }
+            };
             let Some(bulletin) = &definition.bulletin else {
                 continue;
             };
