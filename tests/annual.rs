@@ -946,6 +946,11 @@ fn the_demo_writes_an_annual_section_from_its_own_data_and_bad_input_writes_noth
         String::from_utf8_lossy(&demo.stderr)
     );
     assert!(stdout.contains("== cascade report annual"), "{stdout}");
+    // The demo's monthly bulletin is started, and shows its next issue.
+    assert!(
+        stdout.contains("bulletin practice-bulletin (Northbridge practice bulletin): every month on the first Tuesday at 09:00, next Tue "),
+        "{stdout}"
+    );
     let out = tmp.path().join("cascade-demo/annual-report");
     for name in [
         "annual.html",

@@ -844,3 +844,60 @@ fn check_validates_check_questions_naming_the_file_line_and_fix() {
         "{stderr}"
     );
 }
+
+/// The example project's monthly bulletin: planned with its schedule and
+/// next occurrences, started, shown by `status` with its next occurrence;
+/// a schedule cascade does not know is refused at its line with the fix.
+#[test]
+fn the_example_monthly_bulletin_plans_starts_and_shows_its_next_occurrence() {
+    let tmp = tempfile::tempdir().unwrap();
+    init_demo(tmp.path());
+    let demo = tmp.path().join("demo");
+    let import = cascade(&["import"], &demo);
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    let file = "rollouts/practice-bulletin.toml";
+    let plan = cascade(&["rollout", "plan", file], &demo);
+    let stdout = text(&plan.stdout);
+    assert!(plan.status.success(), "{stdout}{}", text(&plan.stderr));
+    assert!(
+        stdout.contains("Bulletin \"practice-bulletin\" (Northbridge practice bulletin): every month on the first Tuesday at 09:00 (Europe/London time)."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("an occurrence with nothing new is skipped"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Next occurrences:\n  Tue "), "{stdout}");
+
+    let bad = std::fs::read_to_string(demo.join(file))
+        .unwrap()
+        .replace("every = \"month\"", "every = \"3 days\"");
+    std::fs::write(demo.join("rollouts/bad-bulletin.toml"), bad).unwrap();
+    let refused = cascade(&["rollout", "plan", "rollouts/bad-bulletin.toml"], &demo);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("rollouts/bad-bulletin.toml:32: every = \"3 days\" is not a period cascade knows\n  help: write every = \"week\", \"2 weeks\", \"month\" or \"3 months\""),
+        "{stderr}"
+    );
+
+    let start = cascade(&["rollout", "start", file], &demo);
+    assert!(start.status.success(), "{}", text(&start.stderr));
+    assert!(text(&start.stdout).contains("Started bulletin \"practice-bulletin\""));
+    let again = cascade(&["rollout", "start", file], &demo);
+    assert!(!again.status.success(), "a bulletin starts once");
+    let status = text(&cascade(&["status"], &demo).stdout);
+    assert!(
+        status.contains("bulletin practice-bulletin")
+            && status.contains("every month on the first Tuesday at 09:00: next Tue "),
+        "{status}"
+    );
+    assert!(
+        status.contains("0 issues made, 0 skipped (nothing new)"),
+        "{status}"
+    );
+    let paused = cascade(&["rollout", "pause", "practice-bulletin"], &demo);
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let status = text(&cascade(&["status", "practice-bulletin"], &demo).stdout);
+    assert!(status.contains("paused; 0 issues made"), "{status}");
+}

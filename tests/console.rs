@@ -3140,3 +3140,62 @@ mod browser {
         outcome.expect("the browser flow finished in time");
     }
 }
+
+/// A bulletin file's page shows what `cascade rollout plan` prints; once
+/// started (`cascade rollout start`), its page shows its schedule and next
+/// occurrence, and the rollouts page lists it with the bulletins.
+#[tokio::test]
+async fn a_bulletins_page_shows_its_plan_then_its_next_occurrence_once_started() {
+    let site = Site::new(false).await;
+    let file = site.path("rollouts/practice-bulletin.toml");
+    let cascade = |action: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(["rollout", action, "--project"])
+            .arg(site.dir.path())
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = cascade("plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let mut viewer = site.signed_in("val", Role::Viewer).await;
+    let html = viewer.page("/console/rollouts/practice-bulletin").await;
+    let shown = plan_shown(&html);
+    assert!(
+        shown.starts_with("Bulletin \"practice-bulletin\""),
+        "{shown}"
+    );
+    assert!(
+        printed.starts_with(&shown),
+        "console:\n{shown}\ncli:\n{printed}"
+    );
+
+    let out = cascade("start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = viewer.page("/console/rollouts/practice-bulletin").await;
+    assert!(
+        html.contains("<h1>Northbridge practice bulletin</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<dd>every month on the first Tuesday at 09:00</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("<dt>Next</dt><dd>next Tue "), "{html}");
+    assert!(html.contains("No occurrence has fallen due yet."), "{html}");
+    let list = viewer.page("/console/rollouts").await;
+    assert!(list.contains("<h2>Recurring bulletins</h2>"), "{list}");
+    assert!(
+        !list.contains("rollouts/practice-bulletin.toml</a>: check its plan"),
+        "a started bulletin is not a file waiting: {list}"
+    );
+}

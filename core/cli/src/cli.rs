@@ -10,7 +10,7 @@ use cascade_model::directory::{self, Directory};
 use cascade_plugin_host::{self as plugins, LoadReport, PluginHost};
 use cascade_privacy::PrivacyGuard;
 use cascade_render::Channel;
-use cascade_store::{Outbox, RolloutState, SqliteStore, Store};
+use cascade_store::{Bulletins, Outbox, RolloutState, SqliteStore, Store};
 use chrono::Timelike;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -767,6 +767,22 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
             return Ok(code);
         }
     }
+    // The example's monthly bulletin runs too: `serve` makes its issues.
+    let bulletin = project.root.join("rollouts/practice-bulletin.toml");
+    let bulletin_started = runtime.block_on(async {
+        let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+        anyhow::Ok(store.bulletin("practice-bulletin").await?.is_some())
+    })?;
+    if bulletin.exists() && !bulletin_started {
+        println!("\n== cascade rollout start {}", bulletin.display());
+        let code = runtime.block_on(rollout(
+            Project::open(dir)?,
+            RolloutAction::Start { file: bulletin },
+        ))?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
     let link = runtime.block_on(demo_admin_link(&project, listen))?;
     println!(
         "\n== the console\nOpen this one-time link to choose a password for the demo admin (\"{DEMO_ADMIN}\"), then sign in:\n  {}\nThe console is at {}/console",
@@ -792,6 +808,11 @@ fn demo(dir: &Path, listen: std::net::SocketAddr, until_idle: bool) -> Result<Ex
     runtime.block_on(status(
         &Project::open(Path::new("."))?,
         Some("demo-neglect-briefing"),
+    ))?;
+    println!();
+    runtime.block_on(status(
+        &Project::open(Path::new("."))?,
+        Some("practice-bulletin"),
     ))?;
     println!("\n== cascade report annual (this financial year, from the demo's own data)");
     // `serve` has made the project folder the working directory.
@@ -962,6 +983,17 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
         {
             println!("rollout \"{id}\" is now {}", state.as_str());
             Ok(ExitCode::SUCCESS)
+        } else if store.set_bulletin_state(&id, state).await? {
+            println!(
+                "bulletin \"{id}\" is now {}: {}",
+                state.as_str(),
+                match state {
+                    RolloutState::Active => "its occurrences are made again as they fall due",
+                    _ =>
+                        "no further occurrences are made; issues already made are rollouts of their own",
+                }
+            );
+            Ok(ExitCode::SUCCESS)
         } else {
             bail!("no rollout \"{id}\"\n  help: `cascade status` lists the rollouts")
         }
@@ -971,6 +1003,18 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             let engine = Engine::open(project, false)
                 .await
                 .map_err(|p| anyhow!("{p}"))?;
+            match engine.planner().plan_bulletin(&file, now).await {
+                Ok(Some(planned)) => {
+                    println!("{planned}");
+                    println!(
+                        "Nothing was written. Start it with: cascade rollout start {}",
+                        file.display()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Ok(None) => {}
+                Err(problems) => return report_problems(&problems, &file),
+            }
             match engine.plan(&file, now).await {
                 Ok(planned) => {
                     println!("{}", planned.summary);
@@ -991,6 +1035,21 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             let engine = Engine::open(project, false)
                 .await
                 .map_err(|p| anyhow!("{p}"))?;
+            match engine.planner().plan_bulletin(&file, now).await {
+                Ok(Some(planned)) => {
+                    if let Err(problems) = engine.planner().start_bulletin(&planned, now).await {
+                        return report_problems(&problems, &file);
+                    }
+                    println!("{planned}");
+                    println!(
+                        "Started bulletin \"{}\". `cascade serve` makes each issue as it falls due; `cascade status` shows the next.",
+                        planned.definition.id
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Ok(None) => {}
+                Err(problems) => return report_problems(&problems, &file),
+            }
             let planned = match engine.plan(&file, now).await {
                 Ok(planned) => planned,
                 Err(problems) => return report_problems(&problems, &file),
@@ -1362,9 +1421,47 @@ async fn print_team_post_states(store: &SqliteStore, id: &str) -> Result<()> {
 async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
     let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
     let rollouts = store.rollouts().await?;
+    let calendar = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let bulletins = cascade_engine::bulletins::statuses(&store, &calendar, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow!("{p}"))?;
+    if let Some(b) = id.and_then(|id| bulletins.iter().find(|b| b.id == id)) {
+        println!(
+            "bulletin {} ({}): {}, {}",
+            b.id,
+            b.title,
+            b.schedule,
+            b.line(&calendar)
+        );
+        for o in &b.occurrences {
+            let at = calendar.format_local(cascade_model::time::from_millis(o.occurrence_at));
+            match &o.rollout_id {
+                Some(rollout) => println!(
+                    "  {at}: rollout {rollout}, {} item{} (see `cascade status {rollout}`)",
+                    o.items,
+                    if o.items == 1 { "" } else { "s" }
+                ),
+                None => println!("  {at}: skipped, nothing new was published"),
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(id) = id else {
-        if rollouts.is_empty() {
+        if rollouts.is_empty() && bulletins.is_empty() {
             println!("no rollouts yet; start one with `cascade rollout start <file>`");
+        }
+        for b in &bulletins {
+            println!(
+                "bulletin {:<19} {:<9} {}: {}",
+                b.id,
+                b.state.as_str(),
+                b.schedule,
+                b.line(&calendar)
+            );
         }
         for r in &rollouts {
             let waves = store.wave_counts(&r.id).await?;
@@ -1394,11 +1491,6 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
     };
     let definition: cascade_model::rollout::RolloutDefinition =
         serde_json::from_str(&rollout.definition)?;
-    let calendar = cascade_model::rollout::Calendar::new(
-        &project.config.partnership.time_zone,
-        project.config.partnership.quiet_hours,
-    )
-    .map_err(|e| anyhow!(e))?;
     let now = chrono::Utc::now();
     println!(
         "rollout {} ({}) of {} version {}",

@@ -26,6 +26,7 @@ mod session;
 mod account;
 mod audit;
 mod briefing_form;
+mod bulletins;
 mod champion;
 mod content;
 mod directory;

@@ -89,9 +89,16 @@ pub(crate) async fn list<S: AllStores + Accounts>(
         }
         body.push_str("</tbody></table></div>\n");
     }
+    let bulletins = match crate::bulletins::list(&console, &project).await {
+        Ok((ids, html)) => {
+            body.push_str(&html);
+            ids
+        }
+        Err(e) => return html::failed(Some(&viewer), "cannot read the bulletins", &e),
+    };
     let waiting: Vec<String> = files(&project)
         .into_iter()
-        .filter(|id| !stored.iter().any(|r| &r.id == id))
+        .filter(|id| !stored.iter().any(|r| &r.id == id) && !bulletins.contains(id))
         .collect();
     body.push_str("<h2>Rollout files not started</h2>\n");
     if waiting.is_empty() {
@@ -197,10 +204,16 @@ pub(crate) async fn rollout<S: AllStores + Accounts>(
     match console.store.rollout(&id).await {
         Ok(Some(stored)) => progress(&console, &signed, &stored).await,
         Ok(None) => {
-            let (_, planned) = match plan(&console, &signed, &id).await {
+            if let Some(page) = crate::bulletins::started(&console, &signed, &id).await {
+                return page;
+            }
+            let (engine, planned) = match plan(&console, &signed, &id).await {
                 Ok(p) => p,
                 Err(r) => return r,
             };
+            if let Some(page) = crate::bulletins::file(&console, &signed, &engine, &id).await {
+                return page;
+            }
             let mut body = format!(
                 "<span class=\"caption\">rollouts/{}.toml</span>\n",
                 esc(&id)

@@ -8,11 +8,11 @@ use crate::delivery::{
     World, millis, schedule_due,
 };
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
-use crate::plan::{self, DirectoryFacts, PlanInputs, named};
+use crate::planner::{Planner, posts_in_channels};
 use crate::project::Project;
 use crate::respond::Responses;
-use cascade_model::content::{self, Classification};
-use cascade_model::rollout::{Calendar, TeamPostChannel, parse_definition, plan_team_posts};
+use cascade_model::content::Classification;
+use cascade_model::rollout::Calendar;
 use cascade_plugin_api::{
     Capability, Manifest, Message, MessagePart, Recipient, Reply, SendRequest, SendResult,
 };
@@ -54,18 +54,6 @@ enum Starting {
     All,
     /// Those that can; the others are down and tried again by `serve`.
     Available,
-}
-
-/// Whether a plugin can carry team posts: post in a shared channel with
-/// buttons, and edit the post.
-fn posts_in_channels(manifest: &Manifest) -> bool {
-    [
-        Capability::ChannelPosts,
-        Capability::Buttons,
-        Capability::Edit,
-    ]
-    .iter()
-    .all(|c| manifest.capabilities.contains(c))
 }
 
 /// The route of a configured channel, from its config and its plugin.
@@ -282,209 +270,22 @@ impl<S: AllStores> Engine<S> {
         })
     }
 
-    /// Refuses to plan against a store nobody was imported into. The
-    /// people themselves stay in the store: planning asks it about them
-    /// ([`Audiences`]) rather than reading a million of them into memory.
-    async fn require_people(&self) -> Result<(), Problems> {
-        if self.store.has_people().await? {
-            return Ok(());
+    /// What planning (of a rollout, a bulletin or one of its issues) uses
+    /// of this engine.
+    pub fn planner(&self) -> Planner<'_, S> {
+        Planner {
+            project: &self.project,
+            store: &*self.store,
+            host: &self.host,
+            routes: &self.routes,
+            calendar: &self.calendar,
         }
-        Err(Problems::one(format!(
-            "the store at {} holds no people\n  help: run `cascade import --project {}` first",
-            self.project.store_path().display(),
-            self.project.root.display()
-        )))
     }
 
     /// Validates a rollout file against everything it names and works out
-    /// who gets what when. Writes nothing. The shell around
-    /// [`plan::check`] and [`plan::conclude`]: it reads the files, asks the
-    /// store, and hands them what they need.
+    /// who gets what when. Writes nothing. See [`Planner::plan`].
     pub async fn plan(&self, path: &Path, now: DateTime<Utc>) -> Result<Planned, Problems> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Problems::one(format!("{}: cannot read the rollout: {e}", path.display()))
-        })?;
-        let definition = parse_definition(path, &text)
-            .map_err(|e| Problems(e.iter().map(ToString::to_string).collect()))?;
-        let taxonomy = &self.project.taxonomy;
-        let (items, content_errors) = content::load_dir(&self.project.content_dir(), taxonomy);
-        self.require_people().await?;
-        let directory = DirectoryFacts {
-            teams: self.store.teams().await?,
-            agencies: self
-                .store
-                .agencies()
-                .await?
-                .into_iter()
-                .map(|a| a.id)
-                .collect(),
-            people: self
-                .store
-                .people_near(&named(&definition, |s| &s.people, |w| &w.people))
-                .await?,
-            roles: self
-                .store
-                .roles_near(&named(&definition, |s| &s.roles, |w| &w.roles))
-                .await?,
-        };
-        let config_path = self.project.root.join(crate::config::CONFIG_FILE);
-        let config_text = std::fs::read_to_string(&config_path).unwrap_or_default();
-        let team_channels = self.team_post_channels();
-        let guard = PrivacyGuard::new(&self.project.config.privacy)
-            .map_err(|e| Problems::one(e.to_string()))?;
-        let renderer = self.project.renderer().map_err(Problems)?;
-        let sample = self.project.sample_input("Sam Example");
-        let checked = plan::check(
-            PlanInputs {
-                path,
-                text: &text,
-                definition,
-                items,
-                content_errors,
-                taxonomy,
-                config_path: &config_path,
-                config_text: &config_text,
-                channels: self
-                    .project
-                    .config
-                    .channels
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .collect(),
-                team_channels: &team_channels,
-                routes: &self.routes,
-                calendar: &self.calendar,
-                today: now.with_timezone(&self.calendar.time_zone()).date_naive(),
-                guard: &guard,
-                renderer: &renderer,
-                sample: &sample,
-            },
-            &directory,
-        )?;
-        let counts = self
-            .store
-            .count_audience(checked.audience(), checked.kinds())
-            .await?;
-        let kinds = checked.kinds().to_vec();
-        let mut planned = plan::conclude(checked, &counts, &self.calendar)?;
-        planned.quota_lines = plan::quota_lines(&planned.summary, &self.routes);
-        self.plan_readings(&mut planned, &kinds, now).await?;
-        if !planned.definition.team_posts.is_empty() {
-            let by_team = self.store.audience_by_team(&planned.audience).await?;
-            planned.team_posts = plan_team_posts(
-                &planned.definition,
-                &team_channels,
-                &directory.teams,
-                &by_team,
-            );
-        }
-        Ok(planned)
-    }
-
-    /// Who gets a marked item in full and who a notice, per channel, and
-    /// the fragments of each person's text on text-message channels; a
-    /// notice needs its reading link, and a team post the item in full.
-    async fn plan_readings(
-        &self,
-        planned: &mut Planned,
-        kinds: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), Problems> {
-        let item = planned.item.item.clone();
-        let ack_links = self.ack_links()?;
-        let sends = plan::first_sends(&planned.summary);
-        let mut problems = Vec::new();
-        for (i, name) in planned.summary.channels.iter().enumerate() {
-            let Some(route) = self.routes.iter().find(|r| &r.instance == name) else {
-                continue;
-            };
-            let people = sends.get(i).copied().unwrap_or(0);
-            if item.classification.marking().is_some() && people > 0 {
-                let full = if route.is_text_message() {
-                    0
-                } else if route.carries >= item.classification {
-                    people
-                } else {
-                    self.store
-                        .count_at_domains(&planned.audience, kinds, i, &route.secure_domains)
-                        .await? as u64
-                };
-                if full < people && ack_links.is_none() {
-                    problems.push(format!(
-                        "{}: \"{}\" is {} and channel \"{name}\" sends {} people a notice with a link to read it, and links need [ack] base_url\n  help: set [ack] in cascade.toml (see the example project), or use channels that carry {}",
-                        planned.item.path.display(),
-                        item.id,
-                        item.classification.name().to_uppercase(),
-                        people - full,
-                        item.classification.name().to_uppercase()
-                    ));
-                }
-                planned
-                    .reading_lines
-                    .push(plan::reading_line(route, &item, people, full));
-            }
-            if route.is_text_message()
-                && people > 0
-                && let Some((config, keys)) = &ack_links
-            {
-                let subject = match item.classification.marking() {
-                    Some(marking) => format!("{marking}: {}", item.title),
-                    None => item.title.clone(),
-                };
-                // Delivery numbers are not given out until the rollout
-                // starts: a seven-digit one stands in for them.
-                let texts: Vec<String> = self
-                    .store
-                    .people_under(&planned.audience, kinds, i)
-                    .await?
-                    .iter()
-                    .map(|person| {
-                        let link = config.link(&keys.sign(1_000_000, person, now));
-                        cascade_plugin_api::sms::sms_notice(&subject, &link)
-                    })
-                    .collect();
-                planned.sms_lines.extend(plan::sms_line(name, &texts));
-            }
-        }
-        if item.classification.marking().is_some() {
-            for instance in &planned.definition.team_posts {
-                if let Some(route) = self.routes.iter().find(|r| &r.instance == instance)
-                    && route.carries < item.classification
-                {
-                    problems.push(format!(
-                        "{}: \"{}\" is {} and team posts go on channel \"{instance}\", which carries only {}: a team channel is read by everyone in it\n  help: remove \"{instance}\" from team_posts, or say carries = \"{}\" on that channel if it may carry it",
-                        planned.item.path.display(),
-                        item.id,
-                        item.classification.name().to_uppercase(),
-                        route.carries.name().to_uppercase(),
-                        item.classification.name()
-                    ));
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Problems(problems))
-        }
-    }
-
-    /// What each configured channel instance offers team posts.
-    fn team_post_channels(&self) -> Vec<TeamPostChannel<'_>> {
-        self.project
-            .config
-            .channels
-            .iter()
-            .map(|c| TeamPostChannel {
-                name: &c.name,
-                plugin: &c.plugin,
-                team_channels: &c.team_channels,
-                posts_in_channels: self
-                    .host
-                    .plugin(&c.plugin)
-                    .is_some_and(|p| posts_in_channels(&p.manifest)),
-            })
-            .collect()
+        self.planner().plan(path, now).await
     }
 
     /// Persists a planned rollout: pins the item version and writes every
@@ -492,9 +293,12 @@ impl<S: AllStores> Engine<S> {
     /// transaction) and team post. Nothing is sent here. Returns how many
     /// members were written.
     pub async fn start(&self, planned: &Planned, now: DateTime<Utc>) -> Result<u64, Problems> {
-        if self.store.rollout(&planned.definition.id).await?.is_some() {
+        // A bulletin's id is taken too: its issues' rollouts are named after it.
+        if self.store.rollout(&planned.definition.id).await?.is_some()
+            || self.store.bulletin(&planned.definition.id).await?.is_some()
+        {
             return Err(Problems::one(format!(
-                "a rollout \"{}\" already exists\n  help: give the new rollout its own id, or see it with `cascade status {}`",
+                "a rollout or bulletin \"{}\" already exists\n  help: give the new rollout its own id, or see it with `cascade status {}`",
                 planned.definition.id, planned.definition.id
             )));
         }
@@ -594,14 +398,7 @@ impl<S: AllStores> Engine<S> {
     pub fn ack_links(
         &self,
     ) -> Result<Option<(crate::ack::AckConfig, Arc<crate::ack::AckKeys>)>, Problems> {
-        let keys = self.project.ack_keys().map_err(Problems::one)?;
-        Ok(self
-            .project
-            .config
-            .ack
-            .clone()
-            .zip(keys)
-            .map(|(config, keys)| (config, Arc::new(keys))))
+        crate::planner::ack_links(&self.project)
     }
 
     /// Everything the scheduler and dispatcher need, ready to tick.
@@ -660,6 +457,7 @@ impl<S: AllStores> Engine<S> {
             })
             .collect();
         Ok(Runner {
+            bulletins: crate::bulletins::Issuer::new(self.calendar.clone(), self.routes.clone()),
             restarts: Arc::new(std::sync::Mutex::new(restarts)),
             root: self.project.root.clone(),
             responses: Responses::new(self.store.clone()),
@@ -715,6 +513,8 @@ pub struct Runner<S> {
     restarts: Arc<std::sync::Mutex<Vec<Restart>>>,
     /// The project folder, which channel configuration is relative to.
     root: std::path::PathBuf,
+    /// Makes recurring bulletins' occurrences as they fall due.
+    bulletins: crate::bulletins::Issuer,
 }
 
 /// The first wait before a channel that could not start is tried again; it
@@ -869,8 +669,12 @@ impl<S: AllStores> Runner<S> {
         }
     }
 
-    /// Queues every step due at `now`; returns the rows queued.
+    /// Makes the recurring bulletins' occurrences due at `now`, then
+    /// queues every step due; returns the rows queued.
     pub async fn schedule(&self, now: DateTime<Utc>) -> Result<usize, Problems> {
+        self.bulletins
+            .make_due(&self.root, &*self.store, &self.host, now)
+            .await?;
         self.refresh_world().await?;
         let world = self.world.get();
         Ok(schedule_due(&*self.store, &self.rollouts, &world, now).await?)

@@ -9,10 +9,13 @@
 //! `config`; `project`; `directory_import` (directory files and what
 //! they do to running rollouts); `buttons` (the chat buttons of a delivery);
 //! `delivery`; `respond` (the acknowledgement service HTTP and chat share);
-//! `inbound` (chat events); `problems`; `plan` (pure planning); `engine`
+//! `inbound` (chat events); `problems`; `plan` (pure planning); `planner`
+//! (planning's shell: files, store, plugin host); `bulletins` (recurring
+//! bulletins' occurrences); `engine`
 //! (the I/O shell: opening, planning, starting, the serve loop).
 
 pub mod ack;
+pub mod bulletins;
 pub mod buttons;
 pub mod config;
 pub mod delivery;
@@ -23,6 +26,7 @@ pub mod inbound;
 pub mod link_code;
 pub mod metrics;
 pub mod plan;
+pub mod planner;
 pub mod problems;
 pub mod project;
 pub mod report;

@@ -8,6 +8,7 @@ mod annual;
 mod audience;
 #[cfg(test)]
 mod audience_tests;
+mod bulletins;
 mod chain;
 mod evidence;
 mod inbox;
@@ -22,6 +23,7 @@ mod team_posts;
 pub use accounts::*;
 pub use annual::*;
 pub use audience::*;
+pub use bulletins::*;
 pub use chain::*;
 pub use evidence::*;
 pub use inbox::*;
@@ -49,6 +51,7 @@ pub trait AllStores:
     + Reports
     + Privacy
     + Inbox
+    + Bulletins
     + 'static
 {
 }
@@ -63,6 +66,7 @@ impl<S> AllStores for S where
         + Reports
         + Privacy
         + Inbox
+        + Bulletins
         + 'static
 {
 }

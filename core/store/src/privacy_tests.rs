@@ -64,6 +64,13 @@ async fn bob_everywhere() -> Project {
         )
         .await
         .unwrap();
+    // A recurring bulletin's audience names Bob too.
+    assert!(
+        store
+            .start_bulletin("b-1", r#"{"audience":{"people":["p-2"]}}"#, &[], 1)
+            .await
+            .unwrap()
+    );
     let member = |id: &str| NewMember {
         person_id: id.to_owned(),
         wave: 0,

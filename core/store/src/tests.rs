@@ -1138,3 +1138,54 @@ async fn team_coverage_counts_each_asked_team_in_each_live_rollout_with_its_conf
     );
     assert_eq!(store.team_coverage(&[]).await.unwrap(), []);
 }
+
+#[tokio::test]
+async fn a_bulletin_occurrence_is_recorded_once_and_an_item_goes_in_one_issue_only() {
+    let project = Project::new().await;
+    let store = &project.store;
+    let old = [("nl-old".to_owned(), "v1".to_owned())];
+    assert!(store.start_bulletin("weekly", "{}", &old, 1).await.unwrap());
+    assert!(
+        !store.start_bulletin("weekly", "{}", &[], 2).await.unwrap(),
+        "a bulletin starts once"
+    );
+    let new = [("nl-new".to_owned(), "v1".to_owned())];
+    fn skip(at: i64, items: &[(String, String)]) -> NewOccurrence<'_> {
+        NewOccurrence {
+            bulletin_id: "weekly",
+            occurrence_at: at,
+            items,
+            issue: None,
+            now: at,
+        }
+    }
+    assert!(store.record_occurrence(skip(100, &new)).await.unwrap());
+    assert!(
+        !store.record_occurrence(skip(100, &[])).await.unwrap(),
+        "the same occurrence again writes nothing"
+    );
+    // An item an earlier issue (or the start) took is refused, and the
+    // occurrence with it is not recorded.
+    assert!(store.record_occurrence(skip(200, &old)).await.is_err());
+    let made: Vec<i64> = store
+        .occurrences("weekly")
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.occurrence_at)
+        .collect();
+    assert_eq!(made, [100]);
+    assert_eq!(
+        store.bulletin_items("weekly").await.unwrap(),
+        ["nl-new", "nl-old"]
+    );
+    assert_eq!(
+        store
+            .bulletin("weekly")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_occurrence_at,
+        Some(100)
+    );
+}

@@ -27,7 +27,7 @@ fn issue_label(issue: &str) -> String {
 
 /// Lowers each `#`-heading outside fenced code one level, so an article's
 /// own sections sit below its title.
-fn demote_headings(body: &str) -> String {
+pub(super) fn demote_headings(body: &str) -> String {
     let mut fence: Option<&str> = None;
     let mut out = Vec::new();
     for line in body.lines() {

@@ -5,11 +5,13 @@
 //! file named by the caller. A parsed [`LearningItem`] is immutable; its
 //! [`Version`] is a content hash, so editing the file makes a new version.
 
+mod bulletin;
 mod check_questions;
 mod digest;
 mod parse;
 mod taxonomy;
 
+pub use bulletin::{bulletin_issue, bulletin_issue_id};
 pub use check_questions::{
     CheckQuestion, MAX_CHECK_QUESTIONS, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS,
     MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions,

@@ -3,6 +3,7 @@
 //! are parsed from text handed in, and time is always a parameter.
 
 mod audience;
+mod bulletin;
 mod calendar;
 mod definition;
 mod plan;
@@ -12,6 +13,7 @@ mod team_posts;
 mod validate;
 
 pub use audience::{Member, Resolved, audience_query, count_resolved, resolve, tally_teams};
+pub use bulletin::{Bulletin, Every, On};
 pub use calendar::{Calendar, QuietHours};
 pub use definition::{
     Audience, Digest, Enrol, FollowUp, RolloutDefinition, Selector, Wave, parse_definition, to_toml,

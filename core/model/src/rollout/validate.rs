@@ -57,8 +57,9 @@ pub fn validate(
         p: Problems::new(path, text),
         known,
     };
-    // A digest's item is built from the articles when it is planned.
-    if def.digest.is_none() {
+    // A digest's item is built from the articles when it is
+    // planned, a bulletin's from what each occurrence gathers.
+    if def.digest.is_none() && def.bulletin.is_none() {
         check.one(
             &def.item,
             raw.as_ref()
@@ -78,6 +79,15 @@ pub fn validate(
         Kind::Channel,
     );
 
+    if let Some(bulletin) = &def.bulletin {
+        check.list(
+            &bulletin.themes,
+            raw.as_ref()
+                .and_then(|r| r.bulletin.as_ref())
+                .and_then(|b| b.get_ref().themes.as_ref()),
+            Kind::Theme,
+        );
+    }
     let audience = raw
         .as_ref()
         .and_then(|r| r.audience.as_ref())

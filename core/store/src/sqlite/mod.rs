@@ -6,6 +6,7 @@ mod accounts;
 mod annual;
 mod audience;
 pub mod backup;
+mod bulletins;
 mod chain;
 mod channel_states;
 pub use channel_states::ChannelStateRow;
@@ -363,26 +364,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     async fn save_item(&self, item: &LearningItem, source: &str) -> Result<bool, StoreError> {
-        let embargoed_until = match item.status {
-            Status::Embargoed(until) => Some(until),
-            _ => None,
-        };
-        let result = sqlx::query(
-            "INSERT INTO items (id, version, kind, title, status, embargoed_until, source, first_seen_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id, version) DO NOTHING",
-        )
-        .bind(&item.id)
-        .bind(&item.version.0)
-        .bind(item.kind_name())
-        .bind(&item.title)
-        .bind(item.status.name())
-        .bind(embargoed_until)
-        .bind(source)
-        .bind(Utc::now())
-        .execute(&self.writer)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        insert_item(&self.writer, item, source, Utc::now()).await
     }
 
     async fn item_versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
@@ -501,6 +483,36 @@ impl Store for SqliteStore {
     }
 }
 
+/// Keeps one item version through `conn` (the pool, or a transaction's
+/// connection); true when the version is new.
+pub(super) async fn insert_item(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    item: &LearningItem,
+    source: &str,
+    seen_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let embargoed_until = match item.status {
+        Status::Embargoed(until) => Some(until),
+        _ => None,
+    };
+    let result = sqlx::query(
+        "INSERT INTO items (id, version, kind, title, status, embargoed_until, source, first_seen_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id, version) DO NOTHING",
+    )
+    .bind(&item.id)
+    .bind(&item.version.0)
+    .bind(item.kind_name())
+    .bind(&item.title)
+    .bind(item.status.name())
+    .bind(embargoed_until)
+    .bind(source)
+    .bind(seen_at)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::in_memory;
@@ -515,6 +527,7 @@ mod tests {
     fn every_write_transaction_begins_immediate() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sqlite");
         let mut deferred = Vec::new();
+        let mut on_readers = Vec::new();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "rs")
@@ -532,11 +545,19 @@ mod tests {
                 if line.contains(".begin()") && !read_only {
                     deferred.push(format!("{}:{}", path.display(), n + 1));
                 }
+                // Writes queue on the write connection (`SqliteStore::writer`).
+                if line.contains("self.pool.begin_with") || line.contains("store.pool.begin_with") {
+                    on_readers.push(format!("{}:{}", path.display(), n + 1));
+                }
             }
         }
         assert!(
             deferred.is_empty(),
             "use begin_with(\"BEGIN IMMEDIATE\") at {deferred:?}"
+        );
+        assert!(
+            on_readers.is_empty(),
+            "begin write transactions on self.writer, not self.pool, at {on_readers:?}"
         );
     }
 

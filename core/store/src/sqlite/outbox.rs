@@ -17,73 +17,7 @@ const SENT_PER_STATEMENT: usize = 500;
 impl Outbox for SqliteStore {
     async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<u64, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'active', ?, ?)",
-        )
-        .bind(rollout.id)
-        .bind(rollout.item_id)
-        .bind(rollout.item_version)
-        .bind(rollout.definition)
-        .bind(rollout.now)
-        .bind(rollout.now)
-        .execute(&mut *tx)
-        .await?;
-        let mut written = 0;
-        for chunk in rollout.members.chunks(MEMBERS_PER_INSERT) {
-            // Each with the team and agency they are in as the rollout
-            // reaches them, for reports after they move.
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) ",
-            );
-            insert.push_values(chunk, |mut row, m| {
-                row.push_bind(rollout.id)
-                    .push_bind(&m.person_id)
-                    .push_bind(m.wave)
-                    .push_bind(m.first_due_at)
-                    .push("(SELECT team_id FROM people WHERE id = ")
-                    .push_bind_unseparated(&m.person_id)
-                    .push_unseparated(")")
-                    .push("(SELECT agency_id FROM people WHERE id = ")
-                    .push_bind_unseparated(&m.person_id)
-                    .push_unseparated(")");
-            });
-            written += insert.build().execute(&mut *tx).await?.rows_affected();
-        }
-        if let Some(audience) = rollout.audience {
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) SELECT ",
-            );
-            insert.push_bind(rollout.id);
-            insert.push(", a.person_id, a.wave, ");
-            push_first_due(&mut insert, audience);
-            insert.push(", a.team_id, a.agency_id FROM ");
-            let reached = reached_before(&mut tx, audience, rollout.id).await?;
-            push_audience(&mut insert, audience, reached);
-            insert.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
-            written += insert.build().execute(&mut *tx).await?.rows_affected();
-        }
-        // Triggers keep every other total; members are counted here, once,
-        // rather than by a trigger per row (migration 20261001000000).
-        sqlx::query("UPDATE rollout_counts SET members = members + ? WHERE rollout_id = ?")
-            .bind(written as i64)
-            .bind(rollout.id)
-            .execute(&mut *tx)
-            .await?;
-        for post in rollout.team_posts {
-            sqlx::query(
-                "INSERT INTO team_posts (rollout_id, team_id, channel, address, state, due_at, updated_at)
-                 VALUES (?, ?, ?, ?, 'planned', ?, ?)",
-            )
-            .bind(rollout.id)
-            .bind(&post.team_id)
-            .bind(&post.channel)
-            .bind(&post.address)
-            .bind(post.due_at)
-            .bind(rollout.now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let written = write_rollout(&mut tx, &rollout).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -732,4 +666,81 @@ struct ClaimedRow {
     channel: String,
     channel_rank: u32,
     attempts: u32,
+}
+
+/// A rollout, its members and its team posts, written in the caller's
+/// transaction: `create_rollout`'s, or a bulletin occurrence's. Returns
+/// how many members were written.
+pub(super) async fn write_rollout(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    rollout: &NewRollout<'_>,
+) -> Result<u64, StoreError> {
+    sqlx::query(
+            "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
+             VALUES (?, ?, ?, ?, 'active', ?, ?)",
+        )
+        .bind(rollout.id)
+        .bind(rollout.item_id)
+        .bind(rollout.item_version)
+        .bind(rollout.definition)
+        .bind(rollout.now)
+        .bind(rollout.now)
+        .execute(&mut **tx)
+        .await?;
+    let mut written = 0;
+    for chunk in rollout.members.chunks(MEMBERS_PER_INSERT) {
+        // Each with the team and agency they are in as the rollout
+        // reaches them, for reports after they move.
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) ",
+        );
+        insert.push_values(chunk, |mut row, m| {
+            row.push_bind(rollout.id)
+                .push_bind(&m.person_id)
+                .push_bind(m.wave)
+                .push_bind(m.first_due_at)
+                .push("(SELECT team_id FROM people WHERE id = ")
+                .push_bind_unseparated(&m.person_id)
+                .push_unseparated(")")
+                .push("(SELECT agency_id FROM people WHERE id = ")
+                .push_bind_unseparated(&m.person_id)
+                .push_unseparated(")");
+        });
+        written += insert.build().execute(&mut **tx).await?.rows_affected();
+    }
+    if let Some(audience) = rollout.audience {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) SELECT ",
+        );
+        insert.push_bind(rollout.id);
+        insert.push(", a.person_id, a.wave, ");
+        push_first_due(&mut insert, audience);
+        insert.push(", a.team_id, a.agency_id FROM ");
+        let reached = reached_before(&mut *tx, audience, rollout.id).await?;
+        push_audience(&mut insert, audience, reached);
+        insert.push(" a WHERE a.wave IS NOT NULL AND NOT a.reached");
+        written += insert.build().execute(&mut **tx).await?.rows_affected();
+    }
+    // Triggers keep every other total; members are counted here, once,
+    // rather than by a trigger per row (migration 20261001000000).
+    sqlx::query("UPDATE rollout_counts SET members = members + ? WHERE rollout_id = ?")
+        .bind(written as i64)
+        .bind(rollout.id)
+        .execute(&mut **tx)
+        .await?;
+    for post in rollout.team_posts {
+        sqlx::query(
+                "INSERT INTO team_posts (rollout_id, team_id, channel, address, state, due_at, updated_at)
+                 VALUES (?, ?, ?, ?, 'planned', ?, ?)",
+            )
+            .bind(rollout.id)
+            .bind(&post.team_id)
+            .bind(&post.channel)
+            .bind(&post.address)
+            .bind(post.due_at)
+            .bind(rollout.now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(written)
 }

@@ -158,14 +158,16 @@ async fn places_equal(conn: &mut SqliteConnection, value: &str) -> Result<Vec<St
     if n > 0 {
         places.push(format!("outbox.idempotency_key ({n} rows)"));
     }
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM rollouts WHERE instr(definition, '\"' || ?1 || '\"') > 0",
-    )
-    .bind(value)
-    .fetch_one(&mut *conn)
-    .await?;
-    if n > 0 {
-        places.push(format!("rollouts.definition ({n} rows)"));
+    for table in ["rollouts", "bulletins"] {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE instr(definition, '\"' || ?1 || '\"') > 0"
+        ))
+        .bind(value)
+        .fetch_one(&mut *conn)
+        .await?;
+        if n > 0 {
+            places.push(format!("{table}.definition ({n} rows)"));
+        }
     }
     Ok(places)
 }
@@ -502,15 +504,17 @@ pub(super) async fn erase_in(
             .await?;
     }
 
-    // A rollout's audience may name them by id.
-    sqlx::query(
-        "UPDATE rollouts SET definition = replace(definition, '\"' || ?1 || '\"', '\"' || ?2 || '\"')
-         WHERE instr(definition, '\"' || ?1 || '\"') > 0",
-    )
-    .bind(old)
-    .bind(&pseudonym)
-    .execute(&mut *conn)
-    .await?;
+    // A rollout's or a bulletin's audience may name them by id.
+    for table in ["rollouts", "bulletins"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET definition = replace(definition, '\"' || ?1 || '\"', '\"' || ?2 || '\"')
+             WHERE instr(definition, '\"' || ?1 || '\"') > 0"
+        ))
+        .bind(old)
+        .bind(&pseudonym)
+        .execute(&mut *conn)
+        .await?;
+    }
 
     let removed_json = serde_json::to_string(&removed).unwrap_or_else(|_| "{}".to_owned());
     let erasure_id: i64 = sqlx::query_scalar(

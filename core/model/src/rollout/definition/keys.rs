@@ -53,6 +53,12 @@ const FOLLOW_UP: Table = Table {
     tables: &[],
     arrays: &[],
 };
+const BULLETIN: Table = Table {
+    name: "[bulletin]",
+    keys: &["title", "every", "on", "at", "themes", "newsletter"],
+    tables: &[],
+    arrays: &[],
+};
 const TOP: Table = Table {
     name: "the rollout",
     keys: &[
@@ -75,7 +81,7 @@ const TOP: Table = Table {
         "enrol",
         "open_until",
     ],
-    tables: &[("audience", &AUDIENCE)],
+    tables: &[("audience", &AUDIENCE), ("bulletin", &BULLETIN)],
     arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],
 };
 

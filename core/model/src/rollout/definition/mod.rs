@@ -6,6 +6,7 @@
 //! with its place in the text), `keys` finds keys no table knows, `validate`
 //! checks each field and builds the model, and `to_toml` writes it back.
 
+mod bulletin;
 mod keys;
 mod raw;
 mod to_toml;
@@ -31,6 +32,11 @@ pub struct RolloutDefinition {
     /// message per person, acknowledged as one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// Set for a recurring bulletin (`[bulletin]`): at each occurrence the
+    /// items published since the last one, in one digest rolled out as a
+    /// rollout of its own; `item` is then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulletin: Option<super::Bulletin>,
     /// Local wall-clock time in the partnership's zone.
     pub start: NaiveDateTime,
     /// Urgent rollouts ignore quiet hours.

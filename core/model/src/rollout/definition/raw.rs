@@ -34,6 +34,18 @@ pub(in crate::rollout) struct RawDefinition {
     pub(super) follow_ups: Vec<Spanned<RawFollowUp>>,
     pub(super) enrol: RawValue,
     pub(super) open_until: RawValue,
+    pub(in crate::rollout) bulletin: Option<Spanned<RawBulletin>>,
+}
+
+/// A recurring bulletin's `[bulletin]` table.
+#[derive(Deserialize)]
+pub(in crate::rollout) struct RawBulletin {
+    pub(super) title: RawValue,
+    pub(super) every: RawValue,
+    pub(super) on: RawValue,
+    pub(super) at: RawValue,
+    pub(in crate::rollout) themes: RawList,
+    pub(super) newsletter: RawValue,
 }
 
 #[derive(Deserialize)]

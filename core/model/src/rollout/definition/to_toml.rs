@@ -8,7 +8,7 @@ use serde::Serialize;
 pub fn to_toml(def: &RolloutDefinition) -> String {
     let canonical = CanonicalDefinition {
         id: &def.id,
-        item: (def.digest.is_none()).then_some(def.item.as_str()),
+        item: (def.digest.is_none() && def.bulletin.is_none()).then_some(def.item.as_str()),
         newsletter_issue: def.digest.as_ref().map(|d| d.issue.as_str()),
         newsletter: def.digest.as_ref().and_then(|d| d.newsletter.as_deref()),
         start: toml_datetime(def.start),
@@ -28,6 +28,7 @@ pub fn to_toml(def: &RolloutDefinition) -> String {
         follow_ups: &def.follow_ups,
         enrol: def.enrol.as_str(),
         open_until: def.open_until.map(toml_date),
+        bulletin: def.bulletin.as_ref(),
     };
     toml::to_string(&canonical).expect("a rollout of strings, numbers and a date-time serialises")
 }
@@ -81,6 +82,8 @@ struct CanonicalDefinition<'a> {
     enrol: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     open_until: Option<toml::value::Datetime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bulletin: Option<&'a crate::rollout::Bulletin>,
     #[serde(skip_serializing_if = "Audience::is_everyone")]
     audience: &'a Audience,
     waves: &'a [Wave],
@@ -99,6 +102,7 @@ mod tests {
             id: "safer-sleep".to_owned(),
             item: "7mb-safer-sleep".to_owned(),
             digest: None,
+            bulletin: None,
             start: NaiveDate::from_ymd_opt(2026, 12, 1)
                 .and_then(|d| d.and_hms_opt(9, 30, 0))
                 .expect("a real date-time"),

@@ -119,6 +119,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     let follow_ups = p.follow_ups(&raw.follow_ups);
     let team_posts = p.ids(&raw.team_posts, "team_posts");
     let enrol = p.enrol(&raw, start, reacknowledge);
+    let bulletin = p.bulletin(&raw);
 
     if !p.errors.is_empty() {
         return Err(p.errors);
@@ -128,6 +129,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             id: id?,
             item: item?,
             digest: digest?,
+            bulletin: bulletin?,
             start: start?,
             urgent: urgent?,
             reacknowledge: reacknowledge?,
@@ -198,7 +200,12 @@ impl<'a> Problems<'a> {
         self.at_line(line, message, help);
     }
 
-    fn string(&mut self, v: &Spanned<toml::Value>, key: &str, example: &str) -> Option<String> {
+    pub(super) fn string(
+        &mut self,
+        v: &Spanned<toml::Value>,
+        key: &str,
+        example: &str,
+    ) -> Option<String> {
         match v.get_ref() {
             toml::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
             toml::Value::String(_) => {
@@ -223,6 +230,9 @@ impl<'a> Problems<'a> {
     /// `item`, or for a digest `newsletter_issue` (and maybe `newsletter`):
     /// exactly one of the two.
     fn item_or_digest(&mut self, raw: &RawDefinition) -> (Option<String>, Option<Option<Digest>>) {
+        if raw.bulletin.is_some() {
+            return self.bulletin_has_no_item(raw);
+        }
         let Some(issue) = &raw.newsletter_issue else {
             if let Some(newsletter) = &raw.newsletter {
                 self.at(
@@ -504,7 +514,7 @@ impl<'a> Problems<'a> {
     }
 
     /// A list of ids with no repeats; absent means empty.
-    fn ids(&mut self, list: &RawList, key: &str) -> Option<Vec<String>> {
+    pub(super) fn ids(&mut self, list: &RawList, key: &str) -> Option<Vec<String>> {
         let Some(list) = list else {
             return Some(Vec::new());
         };
