@@ -105,6 +105,8 @@ pub fn audience_query(
                 first_due_at: first_due(0),
             }],
             item_id: item_id.to_owned(),
+            absences_after: def.start.date().format("%Y-%m-%d").to_string(),
+            timing: Vec::new(),
         };
     }
     let waves = def
@@ -134,6 +136,8 @@ pub fn audience_query(
         },
         waves,
         item_id: item_id.to_owned(),
+        absences_after: def.start.date().format("%Y-%m-%d").to_string(),
+        timing: Vec::new(),
     }
 }
 

@@ -9,7 +9,9 @@ mod plan;
 mod query;
 mod steps;
 mod team_posts;
+mod timing;
 mod validate;
+mod works;
 
 pub use audience::{Member, Resolved, audience_query, count_resolved, resolve, tally_teams};
 pub use calendar::{Calendar, QuietHours};
@@ -19,9 +21,12 @@ pub use definition::{
 pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use query::{AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally};
 pub use steps::{
-    EscalationTarget, Step, StepKind, deadline, escalation_target, joiner_shift, open_until,
-    rollout_deadline, shifted_wave_steps, wave_send, wave_steps,
+    EscalationTarget, Step, StepKind, back_at, deadline, escalation_target, joiner_shift,
+    member_start, open_until, person_calendar, rollout_deadline, shift_past, shifted_wave_steps,
+    wave_send, wave_steps,
 };
+pub use timing::{TimingGroup, TimingMoves, TimingRule, person_start, plan_timing};
+pub use works::{WORKS_HELP, WorkPattern};
 pub use team_posts::{
     PlannedTeamPost, TeamPostChannel, check_team_posts, count_line, plan_team_posts,
 };
