@@ -59,6 +59,8 @@ fn audience() -> AudienceQuery {
             first_due_at: 5_000,
         }],
         item_id: "nl-1".to_owned(),
+        absences_after: String::new(),
+        timing: Vec::new(),
     }
 }
 
@@ -306,6 +308,8 @@ fn open_audience() -> AudienceQuery {
             },
         ],
         item_id: "nl-1".to_owned(),
+        absences_after: String::new(),
+        timing: Vec::new(),
     }
 }
 
@@ -695,6 +699,7 @@ async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher
         person_id: person.to_owned(),
         next_step: 1,
         next_due_at: Some(9_000),
+        shift_days: None,
     };
     store
         .materialise(
