@@ -18,8 +18,8 @@ use cascade_model::content::{self, ContentError, ItemKind, LearningItem, LoadedI
 use cascade_model::directory::Team;
 use cascade_model::rollout::{
     AudienceCounts, AudienceQuery, Calendar, Known, PlanSummary, PlannedTeamPost,
-    RolloutDefinition, TeamPostChannel, audience_query, check_team_posts, summarise, validate,
-    wave_send,
+    RolloutDefinition, TeamPostChannel, TimingGroup, TimingMoves, audience_query,
+    check_team_posts, plan_timing, summarise, validate, wave_send,
 };
 use cascade_privacy::PrivacyGuard;
 use cascade_render::{RenderInput, Renderer};
@@ -207,6 +207,21 @@ impl Checked {
     /// Problems found so far.
     pub fn problems(&self) -> &[String] {
         &self.problems
+    }
+
+    /// The definition checked.
+    pub fn definition(&self) -> &RolloutDefinition {
+        &self.definition
+    }
+
+    /// Times the audience's people in their own zones, working patterns
+    /// and absences: `groups` as the store gives them (see
+    /// [`cascade_store::Audiences::timing_groups`]). The rules go with the
+    /// audience to the store; the moves are for the plan.
+    pub fn time(&mut self, calendar: &Calendar, groups: &[TimingGroup]) -> TimingMoves {
+        let (rules, moves) = plan_timing(&self.definition, calendar, groups);
+        self.audience.timing = rules;
+        moves
     }
 }
 

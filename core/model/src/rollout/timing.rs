@@ -56,6 +56,11 @@ impl TimingMoves {
     pub fn moved_anyone(&self) -> bool {
         self.latest_first_send.is_some()
     }
+
+    /// Nobody moved: the plan says nothing of it in JSON.
+    pub fn is_unmoved(&self) -> bool {
+        !self.moved_anyone()
+    }
 }
 
 /// The calendar and the return of someone with these columns.
