@@ -20,7 +20,7 @@
 use super::{DeliveryError, Rollouts, World, millis};
 use cascade_model::rollout::{
     Calendar, EscalationTarget, RolloutDefinition, Step, StepKind, back_at, escalation_target,
-    person_calendar, shift_past, shifted_wave_steps,
+    open_from, person_calendar, shift_past, shifted_wave_steps,
 };
 use cascade_store::{MemberAdvance, NewDelivery, Outbox, Reports, Store};
 use chrono::{DateTime, Utc};
@@ -99,11 +99,8 @@ impl Clocks {
         }
         let key = Self::key(def, world, recipient);
         let calendar = self.calendar(&key, def, partnership);
-        let from = world
-            .person(recipient)
-            .and_then(|p| p.absent_until)
-            .map_or(now, |day| back_at(&calendar, day).max(now));
-        calendar.next_allowed(from, false)
+        let absent_until = world.person(recipient).and_then(|p| p.absent_until);
+        open_from(&calendar, absent_until, false, now)
     }
 }
 

@@ -217,6 +217,24 @@ pub fn back_at(calendar: &Calendar, absent_until: NaiveDate) -> DateTime<Utc> {
     calendar.at_local(absent_until.and_time(NaiveTime::MIN))
 }
 
+/// When a message to someone may go, from `now`: at once if urgent,
+/// otherwise their next open time on their own `calendar` (see
+/// [`Calendar::is_open`]), after the start of the day they are back if
+/// they are away. For every message queued, to the member or to a
+/// manager or champion escalated to.
+pub fn open_from(
+    calendar: &Calendar,
+    absent_until: Option<NaiveDate>,
+    urgent: bool,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if urgent {
+        return now;
+    }
+    let from = absent_until.map_or(now, |day| back_at(calendar, day).max(now));
+    calendar.next_allowed(from, false)
+}
+
 /// The fewest days, at least `shift`, by which a member's timetable
 /// (their wave's, on their own `calendar`) moves so that its step `index`
 /// falls due at or after `back`: an absent person's steps wait for their

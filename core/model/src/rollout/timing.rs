@@ -134,3 +134,305 @@ pub fn plan_timing(
     moves.latest_first_send_local = moves.latest_first_send.map(|t| calendar.format_local(t));
     (rules, moves)
 }
+
+#[cfg(test)]
+mod tests {
+    //! For random directories, working patterns, absences and rollouts: no
+    //! send, reminder or escalation is ever due in someone's quiet hours
+    //! or absence unless the rollout is urgent (nor, for an escalation, in
+    //! the manager's it goes to), and everyone's first send is no later
+    //! than the plan says.
+
+    use super::*;
+    use crate::rollout::steps::{open_from, shifted_wave_steps};
+    use crate::rollout::{QuietHours, Wave, parse_definition};
+    use chrono::{Days, NaiveTime, TimeDelta};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    const ZONES: [Option<&str>; 6] = [
+        None,
+        Some("Europe/London"),
+        Some("America/New_York"),
+        Some("Asia/Kolkata"),
+        Some("Australia/Sydney"),
+        Some("America/Los_Angeles"),
+    ];
+    const PATTERNS: [Option<&str>; 7] = [
+        None,
+        Some("Mon-Fri 08:00-18:00"),
+        Some("nights"),
+        Some("Tue-Thu"),
+        Some("Sat,Sun 07:00-19:00"),
+        Some("Wed 22:00-06:00"),
+        Some("Mon,Fri 01:30-02:30"),
+    ];
+
+    #[derive(Debug, Clone)]
+    struct GenPerson {
+        zone: usize,
+        works: usize,
+        /// Days after the rollout's start day they are back.
+        back: Option<i64>,
+        wave: usize,
+        manager: usize,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        people: Vec<GenPerson>,
+        /// Day of 2026, hour, minute.
+        start: (u64, u32, u32),
+        waves: Vec<u32>,
+        deadline: u32,
+        reminders: Vec<u32>,
+        escalations: Vec<u32>,
+        urgent: bool,
+        weekends: bool,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            prop::collection::vec(
+                (
+                    0..ZONES.len(),
+                    0..PATTERNS.len(),
+                    prop::option::weighted(0.4, -5i64..40),
+                    0usize..3,
+                    0usize..12,
+                ),
+                1..12,
+            ),
+            (0u64..365, 0u32..24, prop::sample::select(vec![0u32, 30])),
+            prop::collection::vec(0u32..10, 1..=3),
+            1u32..30,
+            prop::collection::vec(1u32..10, 0..=2),
+            prop::collection::vec(1u32..5, 0..=3),
+            prop::bool::weighted(0.2),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(people, start, waves, deadline, reminders, escalations, urgent, weekends)| {
+                    let n = waves.len();
+                    Case {
+                        people: people
+                            .into_iter()
+                            .map(|(zone, works, back, wave, manager)| GenPerson {
+                                zone,
+                                works,
+                                back,
+                                wave: wave % n,
+                                manager,
+                            })
+                            .collect(),
+                        start,
+                        waves,
+                        deadline,
+                        reminders,
+                        escalations,
+                        urgent,
+                        weekends,
+                    }
+                },
+            )
+    }
+
+    fn definition(case: &Case) -> RolloutDefinition {
+        let text = "id = \"prop\"\nitem = \"7mb-neglect\"\nstart = 2026-01-01T09:30:00\n\
+                    ack_deadline_days = 28\nchannels = [\"email\"]\n[[waves]]\nname = \"All\"\n";
+        let mut def = parse_definition(Path::new("prop.toml"), text).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + Days::new(case.start.0);
+        def.start = day.and_time(NaiveTime::from_hms_opt(case.start.1, case.start.2, 0).unwrap());
+        def.waves = case
+            .waves
+            .iter()
+            .map(|&after_days| Wave {
+                name: format!("after {after_days}"),
+                after_days,
+                champions_of_item_themes: false,
+                agencies: Vec::new(),
+                teams: Vec::new(),
+                roles: Vec::new(),
+                people: Vec::new(),
+            })
+            .collect();
+        def.ack_deadline_days = case.deadline;
+        let mut reminders = case.reminders.clone();
+        reminders.sort_unstable();
+        reminders.dedup();
+        def.reminder_days = reminders;
+        let mut escalations = case.escalations.clone();
+        escalations.sort_unstable();
+        escalations.dedup();
+        def.escalation_days = escalations;
+        def.urgent = case.urgent;
+        def
+    }
+
+    fn person(def: &RolloutDefinition, i: usize, p: &GenPerson) -> Person {
+        Person {
+            id: format!("p-{i:02}"),
+            display_name: format!("Person {i}"),
+            email: format!("p{i}@example.org"),
+            agency_id: "ag".to_owned(),
+            team_id: "t".to_owned(),
+            roles: Vec::new(),
+            manager_id: None,
+            time_zone: ZONES[p.zone].map(str::to_owned),
+            mobile: None,
+            works: PATTERNS[p.works]
+                .map(|w| crate::rollout::WorkPattern::parse(w).unwrap().to_string()),
+            absent_until: p
+                .back
+                .map(|d| def.start.date() + TimeDelta::days(d)),
+        }
+    }
+
+    fn check(case: &Case) -> Result<(), TestCaseError> {
+        let quiet = QuietHours {
+            weekends: case.weekends,
+            ..QuietHours::default()
+        };
+        let partnership = Calendar::new("Europe/London", quiet).unwrap();
+        let def = definition(case);
+        let people: Vec<Person> = case
+            .people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| person(&def, i, p))
+            .collect();
+        // The groups as the store makes them: returns on or before the
+        // start day left out.
+        let mut counts: BTreeMap<(usize, Option<String>, Option<String>, Option<NaiveDate>), usize> =
+            BTreeMap::new();
+        for (p, g) in people.iter().zip(&case.people) {
+            let back = p.absent_until.filter(|d| *d > def.start.date());
+            if p.time_zone.is_some() || p.works.is_some() || back.is_some() {
+                *counts
+                    .entry((g.wave, p.time_zone.clone(), p.works.clone(), back))
+                    .or_default() += 1;
+            }
+        }
+        let groups: Vec<TimingGroup> = counts
+            .into_iter()
+            .map(|((wave, time_zone, works, absent_until), people)| TimingGroup {
+                wave,
+                time_zone,
+                works,
+                absent_until,
+                people,
+            })
+            .collect();
+        let (rules, moves) = plan_timing(&def, &partnership, &groups);
+
+        for (p, g) in people.iter().zip(&case.people) {
+            let back_day = p.absent_until.filter(|d| *d > def.start.date());
+            let rule = rules.iter().find(|r| {
+                r.wave == g.wave
+                    && r.time_zone == p.time_zone.clone().unwrap_or_default()
+                    && r.works == p.works.clone().unwrap_or_default()
+                    && r.absent_until
+                        == back_day.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+            });
+            let base = wave_send(&def, &partnership, g.wave);
+            let (shift, first) = match rule {
+                Some(r) => (r.shift_days, DateTime::from_timestamp_millis(r.first_due_at).unwrap()),
+                None => (0, base),
+            };
+            // The group's rule is the rule over the person.
+            prop_assert_eq!((shift, first), person_start(&def, &partnership, p, g.wave));
+            // No later than the plan says.
+            let planned = moves.latest_first_send.map_or(base, |latest| latest.max(base));
+            prop_assert!(first <= planned, "{} after the plan's {}", first, planned);
+
+            let own = person_calendar(&def, &partnership, p.time_zone.as_deref(), p.works.as_deref());
+            let back = p.absent_until.map(|d| back_at(&own, d));
+            let manager = &people[g.manager % people.len()];
+            let manager_own = person_calendar(
+                &def,
+                &partnership,
+                manager.time_zone.as_deref(),
+                manager.works.as_deref(),
+            );
+            let steps = shifted_wave_steps(&def, &own, g.wave, shift);
+            prop_assert_eq!(steps[0].due_at, first);
+            for step in &steps {
+                if def.urgent {
+                    continue;
+                }
+                prop_assert!(
+                    own.is_open(step.due_at),
+                    "{:?} {} due {} in {}'s quiet hours ({:?}, {:?})",
+                    step.kind,
+                    step.number,
+                    step.due_at,
+                    p.id,
+                    p.time_zone,
+                    p.works
+                );
+                if let Some(back) = back {
+                    prop_assert!(step.due_at >= back, "{:?} due {} before {} is back at {}", step.kind, step.due_at, p.id, back);
+                }
+                if step.kind == crate::rollout::StepKind::Escalation {
+                    let due = open_from(&manager_own, manager.absent_until, false, step.due_at);
+                    prop_assert!(manager_own.is_open(due), "escalation at {} in the manager's quiet hours", due);
+                    if let Some(day) = manager.absent_until {
+                        prop_assert!(due >= back_at(&manager_own, day));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn nothing_is_due_in_anyones_quiet_hours_or_absence_and_no_first_send_is_later_than_planned(case in case()) {
+            check(&case)?;
+        }
+    }
+
+    #[test]
+    fn the_plan_counts_who_each_rule_moves() {
+        let partnership = Calendar::new("Europe/London", QuietHours::default()).unwrap();
+        let text = "id = \"r\"\nitem = \"i\"\nstart = 2026-03-27T09:00:00\n\
+                    ack_deadline_days = 10\nchannels = [\"email\"]\n[[waves]]\nname = \"All\"\n";
+        let def = parse_definition(Path::new("r.toml"), text).unwrap();
+        let group = |time_zone: Option<&str>, works: Option<&str>, back: Option<&str>, people| {
+            TimingGroup {
+                wave: 0,
+                time_zone: time_zone.map(str::to_owned),
+                works: works.map(str::to_owned),
+                absent_until: back.map(|d| d.parse().unwrap()),
+                people,
+            }
+        };
+        let (rules, moves) = plan_timing(
+            &def,
+            &partnership,
+            &[
+                // London is the partnership's zone: nobody moves.
+                group(Some("Europe/London"), None, None, 5),
+                group(Some("America/New_York"), None, None, 2),
+                group(None, Some("20:00-08:00"), None, 3),
+                group(Some("Asia/Kolkata"), Some("20:00-08:00"), Some("2026-04-20"), 1),
+            ],
+        );
+        assert_eq!(rules.len(), 4);
+        assert_eq!((moves.by_zone, moves.by_works, moves.by_absence), (3, 4, 1));
+        assert_eq!(
+            moves.latest_first_send_local.as_deref(),
+            Some("Mon 20 Apr 2026 15:30 BST"),
+            "20:00 in Kolkata on the day back"
+        );
+        let urgent = RolloutDefinition {
+            urgent: true,
+            ..def.clone()
+        };
+        let (_, moves) = plan_timing(&urgent, &partnership, &[group(None, Some("nights"), Some("2026-04-20"), 3)]);
+        assert!(!moves.moved_anyone(), "urgent: at once for everyone");
+    }
+}
