@@ -244,6 +244,7 @@ fn agency_audience(a: usize, item_id: &str) -> AudienceQuery {
         }],
         item_id: item_id.to_owned(),
         absences_after: String::new(),
+        home_zone: String::new(),
         timing: Vec::new(),
     }
 }

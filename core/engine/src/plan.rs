@@ -379,13 +379,15 @@ pub fn check(inputs: PlanInputs<'_>, directory: &DirectoryFacts) -> Result<Check
         }
     };
     definition.item = loaded.item.id.clone();
-    let audience = audience_query(
+    let mut audience = audience_query(
         &definition,
         &loaded.item.id,
         &loaded.item.version.0,
         &loaded.item.themes,
         &|wave| millis(wave_send(&definition, calendar, wave)),
     );
+    // People in the partnership's own zone are timed as everyone is.
+    audience.home_zone = calendar.time_zone().name().to_owned();
     if definition.reacknowledge && loaded.item.what_changed.is_none() {
         problems.push(format!(
             "{}: a re-acknowledgement round needs a `what_changed` note in the item\n  help: add what_changed = \"...\" to the front matter of {}, saying in a sentence or two what changed",

@@ -21,6 +21,8 @@ const ROLES: [&str; 3] = ["manager", "practitioner", "safeguarding-lead"];
 const THEMES: [&str; 2] = ["neglect", "cse"];
 const KINDS: [&str; 2] = ["email", "telegram"];
 const TEAMS: usize = 6;
+/// The partnership's zone: a person in it is timed as everyone is.
+const HOME: &str = "Europe/London";
 const ZONES: [&str; 4] = [
     "Europe/London",
     "America/New_York",
@@ -93,7 +95,7 @@ fn person() -> impl Strategy<Value = GenPerson> {
 }
 
 fn calendar() -> Calendar {
-    Calendar::new("Europe/London", QuietHours::default()).unwrap()
+    Calendar::new(HOME, QuietHours::default()).unwrap()
 }
 
 /// The start day of [`definition`]'s rollouts.
@@ -439,7 +441,7 @@ fn expected(
             let i: usize = m.person_id[2..].parse().unwrap();
             let p = &case.people[i];
             let timed =
-                p.timing.0.is_some() || p.timing.1.is_some() || p.timing.2.is_some_and(|d| d > 0);
+                p.timing.0.is_some_and(|z| ZONES[z] != HOME) || p.timing.1.is_some() || p.timing.2.is_some_and(|d| d > 0);
             let person = directory.people.iter().find(|x| x.id == m.person_id);
             match person {
                 // Timed by the Rust rule over the person, not by groups.
@@ -473,13 +475,14 @@ async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
     let mut def = definition(&case);
     def.reacknowledge = reack;
     let mut query = audience_query(&def, ITEM, "2", &case.item_themes, &first_due);
+    query.home_zone = HOME.to_owned();
     let (members, counts, teams) = expected(&case, &def, reack);
     if case.timed {
         let groups = store.timing_groups(&query).await.unwrap();
         let grouped: usize = groups.iter().map(|g| g.people).sum();
         let timed = members.iter().filter(|m| {
             let p = &case.people[m.0[2..].parse::<usize>().unwrap()];
-            p.timing.0.is_some() || p.timing.1.is_some() || p.timing.2.is_some_and(|d| d > 0)
+            p.timing.0.is_some_and(|z| ZONES[z] != HOME) || p.timing.1.is_some() || p.timing.2.is_some_and(|d| d > 0)
         });
         prop_assert_eq!(grouped, timed.count());
         query.timing = plan_timing(&def, &calendar(), &groups).0;

@@ -60,6 +60,7 @@ fn audience() -> AudienceQuery {
         }],
         item_id: "nl-1".to_owned(),
         absences_after: String::new(),
+        home_zone: String::new(),
         timing: Vec::new(),
     }
 }
@@ -309,6 +310,7 @@ fn open_audience() -> AudienceQuery {
         ],
         item_id: "nl-1".to_owned(),
         absences_after: String::new(),
+        home_zone: String::new(),
         timing: Vec::new(),
     }
 }

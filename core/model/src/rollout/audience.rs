@@ -106,6 +106,7 @@ pub fn audience_query(
             }],
             item_id: item_id.to_owned(),
             absences_after: def.start.date().format("%Y-%m-%d").to_string(),
+            home_zone: String::new(),
             timing: Vec::new(),
         };
     }
@@ -137,6 +138,7 @@ pub fn audience_query(
         waves,
         item_id: item_id.to_owned(),
         absences_after: def.start.date().format("%Y-%m-%d").to_string(),
+        home_zone: String::new(),
         timing: Vec::new(),
     }
 }

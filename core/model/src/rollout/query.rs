@@ -19,6 +19,9 @@ pub struct AudienceQuery {
     /// this day, the rollout's start, move nobody: such people are timed
     /// as if never absent.
     pub absences_after: String,
+    /// The partnership's time zone: a person's `time_zone` equal to it
+    /// moves nothing, so the store treats it as empty.
+    pub home_zone: String,
     /// First sends of people whose zone, working pattern or absence moves
     /// them (see [`super::plan_timing`]); everyone else, and anyone no
     /// rule matches, has their wave's `first_due_at`.

@@ -111,7 +111,9 @@ fn push_audience_with(
 ) {
     q.push("(SELECT p.id AS person_id, p.team_id AS team_id, p.agency_id AS agency_id, ");
     if timed {
-        q.push("p.time_zone AS time_zone, p.works AS works, CASE WHEN p.absent_until > ");
+        q.push("nullif(p.time_zone, ");
+        q.push_bind(audience.home_zone.clone());
+        q.push(") AS time_zone, p.works AS works, CASE WHEN p.absent_until > ");
         q.push_bind(audience.absences_after.clone());
         q.push(" THEN p.absent_until END AS absent_until, ");
     }
