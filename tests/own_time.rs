@@ -141,7 +141,11 @@ fn ms(t: DateTime<Utc>) -> i64 {
 }
 
 /// Ticks every hour from `from` to `to`.
-async fn run(runner: &cascade_engine::engine::Runner<SqliteStore>, from: DateTime<Utc>, to: DateTime<Utc>) {
+async fn run(
+    runner: &cascade_engine::engine::Runner<SqliteStore>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) {
     let mut now = from;
     while now <= to {
         runner.tick(now).await.unwrap();
@@ -156,7 +160,13 @@ async fn no_message_and_no_escalation_about_an_absent_person_until_they_are_back
     let dir = timed_project(&[(TOM, "", "", "2026-04-20")]).await;
     let path = rollout_file(dir.path(), "north", NORTH);
     let plan = support::cascade_in(
-        &["rollout", "plan", path.to_str().unwrap(), "--project", dir.path().to_str().unwrap()],
+        &[
+            "rollout",
+            "plan",
+            path.to_str().unwrap(),
+            "--project",
+            dir.path().to_str().unwrap(),
+        ],
         dir.path(),
     );
     let plan = support::text(&plan.stdout);
@@ -171,7 +181,11 @@ async fn no_message_and_no_escalation_about_an_absent_person_until_they_are_back
 
     let runner = start(dir.path(), &path, utc(2026, 3, 20, 12, 0)).await;
     let store = runner.store().as_ref();
-    assert_eq!(runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap().1, 4, "all but Tom");
+    assert_eq!(
+        runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap().1,
+        4,
+        "all but Tom"
+    );
 
     set_times(dir.path(), &[(JAKE, "", "", "2026-04-14")]);
     import(dir.path(), store, utc(2026, 3, 27, 12, 0)).await;
@@ -181,13 +195,21 @@ async fn no_message_and_no_escalation_about_an_absent_person_until_they_are_back
     // follow on the 7th and 8th.
     run(&runner, utc(2026, 3, 27, 13, 0), utc(2026, 4, 19, 23, 0)).await;
     let sent = rows(store).await;
-    assert!(about(&sent, TOM).is_empty(), "nothing to or about Tom: {:?}", about(&sent, TOM));
+    assert!(
+        about(&sent, TOM).is_empty(),
+        "nothing to or about Tom: {:?}",
+        about(&sent, TOM)
+    );
     let jake: Vec<(StepKind, &str)> = about(&sent, JAKE)
         .iter()
         .filter(|r| r.sent_at.unwrap() < ms(utc(2026, 4, 14, 0, 0)))
         .map(|r| (r.step_kind, r.recipient_id.as_str()))
         .collect();
-    assert_eq!(jake, [(StepKind::Initial, JAKE)], "only his first send before he went");
+    assert_eq!(
+        jake,
+        [(StepKind::Initial, JAKE)],
+        "only his first send before he went"
+    );
     // Sofia, not absent, is chased and escalated to Amara and David.
     let sofia: Vec<(StepKind, &str)> = about(&sent, SOFIA)
         .iter()
@@ -226,16 +248,29 @@ async fn no_message_and_no_escalation_about_an_absent_person_until_they_are_back
     // no escalation about him before his moved deadline.
     let jake_reminder = sent_of(&sent, JAKE, StepKind::Reminder);
     assert_eq!(jake_reminder.len(), 1);
-    assert!(jake_reminder[0] >= ms(utc(2026, 4, 14, 0, 0)), "{jake_reminder:?}");
+    assert!(
+        jake_reminder[0] >= ms(utc(2026, 4, 14, 0, 0)),
+        "{jake_reminder:?}"
+    );
     let members = store.members("north").await.unwrap();
-    let shift = |p: &str| members.iter().find(|m| m.person_id == p).unwrap().shift_days;
+    let shift = |p: &str| {
+        members
+            .iter()
+            .find(|m| m.person_id == p)
+            .unwrap()
+            .shift_days
+    };
     assert_eq!(shift(TOM), 23, "Friday 27 March to Sunday 19 April");
     assert!(shift(JAKE) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_night_worker_hears_at_the_start_of_their_shift_and_an_urgent_rollout_goes_at_once() {
-    let dir = timed_project(&[(SOFIA, "", "nights", ""), (JAKE, "", "Mon-Thu 08:00-16:00", "")]).await;
+    let dir = timed_project(&[
+        (SOFIA, "", "nights", ""),
+        (JAKE, "", "Mon-Thu 08:00-16:00", ""),
+    ])
+    .await;
     let path = rollout_file(dir.path(), "north", NORTH);
     let runner = start(dir.path(), &path, utc(2026, 3, 20, 12, 0)).await;
     let store = runner.store().as_ref();

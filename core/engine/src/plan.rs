@@ -18,8 +18,8 @@ use cascade_model::content::{self, ContentError, ItemKind, LearningItem, LoadedI
 use cascade_model::directory::Team;
 use cascade_model::rollout::{
     AudienceCounts, AudienceQuery, Calendar, Known, PlanSummary, PlannedTeamPost,
-    RolloutDefinition, TeamPostChannel, TimingGroup, TimingMoves, audience_query,
-    check_team_posts, plan_timing, summarise, validate, wave_send,
+    RolloutDefinition, TeamPostChannel, TimingGroup, TimingMoves, audience_query, check_team_posts,
+    plan_timing, summarise, validate, wave_send,
 };
 use cascade_privacy::PrivacyGuard;
 use cascade_render::{RenderInput, Renderer};

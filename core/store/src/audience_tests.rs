@@ -29,7 +29,12 @@ const ZONES: [&str; 4] = [
     "Asia/Kolkata",
     "Australia/Sydney",
 ];
-const PATTERNS: [&str; 4] = ["Mon-Fri 08:00-18:00", "20:00-08:00", "Tue-Thu", "Sat,Sun 07:00-19:00"];
+const PATTERNS: [&str; 4] = [
+    "Mon-Fri 08:00-18:00",
+    "20:00-08:00",
+    "Tue-Thu",
+    "Sat,Sun 07:00-19:00",
+];
 const ITEM: &str = "7mb-neglect";
 
 fn team(t: usize) -> String {
@@ -440,8 +445,9 @@ fn expected(
         .map(|m| {
             let i: usize = m.person_id[2..].parse().unwrap();
             let p = &case.people[i];
-            let timed =
-                p.timing.0.is_some_and(|z| ZONES[z] != HOME) || p.timing.1.is_some() || p.timing.2.is_some_and(|d| d > 0);
+            let timed = p.timing.0.is_some_and(|z| ZONES[z] != HOME)
+                || p.timing.1.is_some()
+                || p.timing.2.is_some_and(|d| d > 0);
             let person = directory.people.iter().find(|x| x.id == m.person_id);
             match person {
                 // Timed by the Rust rule over the person, not by groups.
@@ -458,7 +464,12 @@ fn expected(
     let sends: Vec<(&str, i64)> = members
         .iter()
         .map(|(p, _, _)| {
-            let wave = resolved.members.iter().find(|m| &m.person_id == p).unwrap().wave;
+            let wave = resolved
+                .members
+                .iter()
+                .find(|m| &m.person_id == p)
+                .unwrap()
+                .wave;
             (p.as_str(), first_due(wave))
         })
         .collect();
@@ -482,7 +493,9 @@ async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
         let grouped: usize = groups.iter().map(|g| g.people).sum();
         let timed = members.iter().filter(|m| {
             let p = &case.people[m.0[2..].parse::<usize>().unwrap()];
-            p.timing.0.is_some_and(|z| ZONES[z] != HOME) || p.timing.1.is_some() || p.timing.2.is_some_and(|d| d > 0)
+            p.timing.0.is_some_and(|z| ZONES[z] != HOME)
+                || p.timing.1.is_some()
+                || p.timing.2.is_some_and(|d| d > 0)
         });
         prop_assert_eq!(grouped, timed.count());
         query.timing = plan_timing(&def, &calendar(), &groups).0;

@@ -53,7 +53,12 @@ impl Clocks {
         )
     }
 
-    fn calendar(&mut self, key: &ClockKey, def: &RolloutDefinition, partnership: &Calendar) -> Arc<Calendar> {
+    fn calendar(
+        &mut self,
+        key: &ClockKey,
+        def: &RolloutDefinition,
+        partnership: &Calendar,
+    ) -> Arc<Calendar> {
         self.calendars
             .entry(key.clone())
             .or_insert_with(|| {
@@ -78,9 +83,7 @@ impl Clocks {
     ) -> Arc<Vec<Step>> {
         self.steps
             .entry((rollout_id.to_owned(), wave, shift, key.clone()))
-            .or_insert_with(|| {
-                Arc::new(shifted_wave_steps(def, calendar, wave as usize, shift))
-            })
+            .or_insert_with(|| Arc::new(shifted_wave_steps(def, calendar, wave as usize, shift)))
             .clone()
     }
 

@@ -473,9 +473,11 @@ pub(super) fn joiner_changes(rows: &Rows, calendar: &Calendar, at: i64) -> Vec<i
     // Someone back from an absence is counted absent no more (and may
     // become overdue) from the start of the day they are back.
     for p in &rows.people {
-        if let Some(day) = p.absent_until.as_deref().and_then(|d| {
-            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()
-        }) {
+        if let Some(day) = p
+            .absent_until
+            .as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        {
             out.push(
                 calendar
                     .at_local(day.and_time(chrono::NaiveTime::MIN))

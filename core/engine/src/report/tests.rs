@@ -813,7 +813,11 @@ fn someone_away_is_absent_not_overdue_until_the_day_they_are_back() {
     }
     let report = report_of(&rows);
     let all = &row(&report, SectionKind::Total, "all").figures;
-    assert_eq!((all.overdue, all.absent), (1, 1), "ghost overdue, b1 absent");
+    assert_eq!(
+        (all.overdue, all.absent),
+        (1, 1),
+        "ghost overdue, b1 absent"
+    );
     let team = &row(&report, SectionKind::Team, "t-2").figures;
     assert_eq!((team.overdue, team.absent), (0, 1));
     let csv = render(&report, Format::Csv);

@@ -424,8 +424,16 @@ p-5,Eve,eve@x.example.org,lbx-csc,cyp-east,practitioner,,,,18/01/2027
         "{shown}"
     );
     assert!(shown.contains("did you mean \"Europe/London\"?"), "{shown}");
-    assert!(errors[1].to_string().contains("Mon-Fri 08:00-18:00"), "{}", errors[1]);
-    assert!(errors[2].to_string().contains("2027-01-18"), "{}", errors[2]);
+    assert!(
+        errors[1].to_string().contains("Mon-Fri 08:00-18:00"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].to_string().contains("2027-01-18"),
+        "{}",
+        errors[2]
+    );
 
     // The good rows, read: the pattern in its canonical form.
     let good: String = people.lines().take(3).map(|l| format!("{l}\n")).collect();
@@ -436,6 +444,9 @@ p-5,Eve,eve@x.example.org,lbx-csc,cyp-east,practitioner,,,,18/01/2027
     let ann = &rows[0].value;
     assert_eq!(ann.time_zone.as_deref(), Some("America/New_York"));
     assert_eq!(ann.works.as_deref(), Some("Mon-Fri 08:00-18:00"));
-    assert_eq!(ann.absent_until.map(|d| d.to_string()).as_deref(), Some("2027-01-18"));
+    assert_eq!(
+        ann.absent_until.map(|d| d.to_string()).as_deref(),
+        Some("2027-01-18")
+    );
     assert_eq!(rows[1].value.works.as_deref(), Some("20:00-08:00"));
 }

@@ -5,11 +5,11 @@
 //! a day count that bypassed a rollout file's checks could reach) is held
 //! at [`latest`], so it never comes, and nothing overflows.
 
+use super::works::WorkPattern;
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
     Timelike, Utc, Weekday,
 };
-use super::works::WorkPattern;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 

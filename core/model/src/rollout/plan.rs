@@ -247,7 +247,13 @@ impl fmt::Display for PlanSummary {
 
         if !self.urgent {
             let m = &self.moves;
-            let people = |n: usize| if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
+            let people = |n: usize| {
+                if n == 1 {
+                    "1 person".to_owned()
+                } else {
+                    format!("{n} people")
+                }
+            };
             writeln!(
                 f,
                 "Each person's own time: {} moved by their own time zone, {} by their working pattern (people.csv `works`), {} by an absence (`absent_until`: they get the item on their return, their deadline moved as far).",

@@ -283,9 +283,7 @@ mod tests {
             mobile: None,
             works: PATTERNS[p.works]
                 .map(|w| crate::rollout::WorkPattern::parse(w).unwrap().to_string()),
-            absent_until: p
-                .back
-                .map(|d| def.start.date() + TimeDelta::days(d)),
+            absent_until: p.back.map(|d| def.start.date() + TimeDelta::days(d)),
         }
     }
 
@@ -304,8 +302,10 @@ mod tests {
             .collect();
         // The groups as the store makes them: returns on or before the
         // start day left out.
-        let mut counts: BTreeMap<(usize, Option<String>, Option<String>, Option<NaiveDate>), usize> =
-            BTreeMap::new();
+        let mut counts: BTreeMap<
+            (usize, Option<String>, Option<String>, Option<NaiveDate>),
+            usize,
+        > = BTreeMap::new();
         for (p, g) in people.iter().zip(&case.people) {
             let back = p.absent_until.filter(|d| *d > def.start.date());
             if p.time_zone.is_some() || p.works.is_some() || back.is_some() {
@@ -316,13 +316,15 @@ mod tests {
         }
         let groups: Vec<TimingGroup> = counts
             .into_iter()
-            .map(|((wave, time_zone, works, absent_until), people)| TimingGroup {
-                wave,
-                time_zone,
-                works,
-                absent_until,
-                people,
-            })
+            .map(
+                |((wave, time_zone, works, absent_until), people)| TimingGroup {
+                    wave,
+                    time_zone,
+                    works,
+                    absent_until,
+                    people,
+                },
+            )
             .collect();
         let (rules, moves) = plan_timing(&def, &partnership, &groups);
 
@@ -333,20 +335,32 @@ mod tests {
                     && r.time_zone == p.time_zone.clone().unwrap_or_default()
                     && r.works == p.works.clone().unwrap_or_default()
                     && r.absent_until
-                        == back_day.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+                        == back_day
+                            .map(|d| d.format("%Y-%m-%d").to_string())
+                            .unwrap_or_default()
             });
             let base = wave_send(&def, &partnership, g.wave);
             let (shift, first) = match rule {
-                Some(r) => (r.shift_days, DateTime::from_timestamp_millis(r.first_due_at).unwrap()),
+                Some(r) => (
+                    r.shift_days,
+                    DateTime::from_timestamp_millis(r.first_due_at).unwrap(),
+                ),
                 None => (0, base),
             };
             // The group's rule is the rule over the person.
             prop_assert_eq!((shift, first), person_start(&def, &partnership, p, g.wave));
             // No later than the plan says.
-            let planned = moves.latest_first_send.map_or(base, |latest| latest.max(base));
+            let planned = moves
+                .latest_first_send
+                .map_or(base, |latest| latest.max(base));
             prop_assert!(first <= planned, "{} after the plan's {}", first, planned);
 
-            let own = person_calendar(&def, &partnership, p.time_zone.as_deref(), p.works.as_deref());
+            let own = person_calendar(
+                &def,
+                &partnership,
+                p.time_zone.as_deref(),
+                p.works.as_deref(),
+            );
             let back = p.absent_until.map(|d| back_at(&own, d));
             let manager = &people[g.manager % people.len()];
             let manager_own = person_calendar(
@@ -372,11 +386,22 @@ mod tests {
                     p.works
                 );
                 if let Some(back) = back {
-                    prop_assert!(step.due_at >= back, "{:?} due {} before {} is back at {}", step.kind, step.due_at, p.id, back);
+                    prop_assert!(
+                        step.due_at >= back,
+                        "{:?} due {} before {} is back at {}",
+                        step.kind,
+                        step.due_at,
+                        p.id,
+                        back
+                    );
                 }
                 if step.kind == crate::rollout::StepKind::Escalation {
                     let due = open_from(&manager_own, manager.absent_until, false, step.due_at);
-                    prop_assert!(manager_own.is_open(due), "escalation at {} in the manager's quiet hours", due);
+                    prop_assert!(
+                        manager_own.is_open(due),
+                        "escalation at {} in the manager's quiet hours",
+                        due
+                    );
                     if let Some(day) = manager.absent_until {
                         prop_assert!(due >= back_at(&manager_own, day));
                     }
@@ -418,7 +443,12 @@ mod tests {
                 group(Some("Europe/London"), None, None, 5),
                 group(Some("America/New_York"), None, None, 2),
                 group(None, Some("20:00-08:00"), None, 3),
-                group(Some("Asia/Kolkata"), Some("20:00-08:00"), Some("2026-04-20"), 1),
+                group(
+                    Some("Asia/Kolkata"),
+                    Some("20:00-08:00"),
+                    Some("2026-04-20"),
+                    1,
+                ),
             ],
         );
         assert_eq!(rules.len(), 4);
@@ -432,7 +462,11 @@ mod tests {
             urgent: true,
             ..def.clone()
         };
-        let (_, moves) = plan_timing(&urgent, &partnership, &[group(None, Some("nights"), Some("2026-04-20"), 3)]);
+        let (_, moves) = plan_timing(
+            &urgent,
+            &partnership,
+            &[group(None, Some("nights"), Some("2026-04-20"), 3)],
+        );
         assert!(!moves.moved_anyone(), "urgent: at once for everyone");
     }
 }

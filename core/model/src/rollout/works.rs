@@ -229,8 +229,14 @@ mod tests {
         assert!(!day.is_working(at(5, 10, 0), never_quiet), "Saturday");
         let nights = WorkPattern::parse("Mon-Fri nights").unwrap();
         assert!(nights.is_working(at(0, 20, 0), never_quiet));
-        assert!(nights.is_working(at(1, 7, 59), never_quiet), "Monday's shift");
-        assert!(nights.is_working(at(5, 7, 0), never_quiet), "Friday's shift");
+        assert!(
+            nights.is_working(at(1, 7, 59), never_quiet),
+            "Monday's shift"
+        );
+        assert!(
+            nights.is_working(at(5, 7, 0), never_quiet),
+            "Friday's shift"
+        );
         assert!(!nights.is_working(at(5, 21, 0), never_quiet), "Saturday");
         assert!(!nights.is_working(at(0, 7, 0), never_quiet), "Sunday's");
         let days = WorkPattern::parse("Tue-Thu").unwrap();
