@@ -169,6 +169,9 @@ mod tests {
         Some("Mon,Fri 01:30-02:30"),
     ];
 
+    /// Wave, time zone, works, return: as the store groups people.
+    type GroupKey = (usize, Option<String>, Option<String>, Option<NaiveDate>);
+
     #[derive(Debug, Clone)]
     struct GenPerson {
         zone: usize,
@@ -302,10 +305,7 @@ mod tests {
             .collect();
         // The groups as the store makes them: returns on or before the
         // start day left out.
-        let mut counts: BTreeMap<
-            (usize, Option<String>, Option<String>, Option<NaiveDate>),
-            usize,
-        > = BTreeMap::new();
+        let mut counts: BTreeMap<GroupKey, usize> = BTreeMap::new();
         for (p, g) in people.iter().zip(&case.people) {
             let back = p.absent_until.filter(|d| *d > def.start.date());
             if p.time_zone.is_some() || p.works.is_some() || back.is_some() {

@@ -240,7 +240,7 @@ mod tests {
         assert!(!nights.is_working(at(5, 21, 0), never_quiet), "Saturday");
         assert!(!nights.is_working(at(0, 7, 0), never_quiet), "Sunday's");
         let days = WorkPattern::parse("Tue-Thu").unwrap();
-        let quiet = |t: NaiveTime| t.format("%H").to_string() < "08".to_owned();
+        let quiet = |t: NaiveTime| t < NaiveTime::from_hms_opt(8, 0, 0).unwrap();
         assert!(days.is_working(at(1, 9, 0), quiet));
         assert!(!days.is_working(at(1, 7, 0), quiet));
         assert!(!days.is_working(at(0, 9, 0), quiet));
