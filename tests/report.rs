@@ -559,7 +559,7 @@ async fn the_rollout_csv_has_every_figure_worked_out_by_hand() {
     assert_eq!(figures(&csv), JANUARY_CSV, "{csv}");
     let notes = notes(&csv);
     assert!(
-        notes.contains(&"note,,,Delivered is the same as sent for now: channels do not report delivery receipts yet.,,,,,,,,,,,,,,,,,,,"),
+        notes.contains(&"note,,,Delivered is the same as sent for now: channels do not report delivery receipts yet.,,,,,,,,,,,,,,,,,,,,"),
         "{notes:#?}"
     );
     assert!(
@@ -597,16 +597,16 @@ async fn a_partnership_report_aggregates_the_rollouts_created_in_the_period() {
         .await;
     let lines: Vec<&str> = both.lines().collect();
     for expected in [
-        "total,,all,All members,9,8,8,5,55.6,3.0,4,1,0,0,0,4,31,,,,,,",
-        "rollout,neglect-jan,neglect-jan,Neglect: seeing the child,7,6,6,4,57.1,4.0,3,1,0,0,0,3,24,,,,,,",
-        "rollout,escalation-feb,escalation-feb,Resolving professional differences,2,2,2,1,50.0,2.0,1,0,0,0,0,1,7,,,,,,",
+        "total,,all,All members,9,8,8,5,55.6,3.0,4,1,0,0,0,4,31,,,,,,,0",
+        "rollout,neglect-jan,neglect-jan,Neglect: seeing the child,7,6,6,4,57.1,4.0,3,1,0,0,0,3,24,,,,,,,0",
+        "rollout,escalation-feb,escalation-feb,Resolving professional differences,2,2,2,1,50.0,2.0,1,0,0,0,0,1,7,,,,,,,0",
         // p-1 is in both rollouts: 5.0h and 2.0h.
-        "role,,manager,manager,2,2,2,2,100.0,3.5,0,0,0,0,0,,,,,,,,",
-        "agency,,csc,Borough Children's Social Care,5,5,5,4,80.0,4.0,1,0,0,0,0,2,15,,,,,,",
-        "agency,,ppu,Police Public Protection Unit,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,",
-        "team,,ppu-1,Public Protection 1,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,",
-        "wave,escalation-feb,1,Everyone,2,2,2,1,50.0,2.0,1,0,0,0,0,,,,,,,,",
-        "wave,neglect-jan,2,Everyone else,5,4,4,3,60.0,5.0,2,0,0,0,0,,,,,,,,",
+        "role,,manager,manager,2,2,2,2,100.0,3.5,0,0,0,0,0,,,,,,,,,0",
+        "agency,,csc,Borough Children's Social Care,5,5,5,4,80.0,4.0,1,0,0,0,0,2,15,,,,,,,0",
+        "agency,,ppu,Police Public Protection Unit,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,,0",
+        "team,,ppu-1,Public Protection 1,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,,0",
+        "wave,escalation-feb,1,Everyone,2,2,2,1,50.0,2.0,1,0,0,0,0,,,,,,,,,0",
+        "wave,neglect-jan,2,Everyone else,5,4,4,3,60.0,5.0,2,0,0,0,0,,,,,,,,,0",
     ] {
         assert!(lines.contains(&expected), "missing {expected}\n{both}");
     }
@@ -782,14 +782,14 @@ async fn the_html_report_renders_in_headless_chromium_with_the_key_figures() {
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     for expected in [
         "Evidence report: rollout neglect-jan",
-        "1 rollout, 7 members: 6 sent the learning, 4 (57.1%) acknowledged it, 1 overdue, 0 left, 0 moved.",
+        "1 rollout, 7 members: 6 sent the learning, 4 (57.1%) acknowledged it, 1 overdue, 0 absent, 0 left, 0 moved.",
         // The agency table, with the champions' confirmations.
-        "csc|Borough Children's Social Care|3|3|3|3|100.0%|5.0|0|0|0|0|0|2|15|",
-        "hosp|Northbridge Hospitals NHS Trust|2|2|2|1|50.0%|1.5|1|1|0|0|0|1|9|",
-        "ppu|Police Public Protection Unit|2|1|1|0|0.0%|–|0|0|0|0|0|0|0|",
-        "hosp-paeds|Paediatrics & A&E <Ward 3>|2|2|2|1|50.0%|1.5|1|1|0|0|0|1|9|",
-        "all|All members|7|6|6|4|57.1%|4.0|1|1|0|0|0|3|24|",
-        "2|Everyone else|5|4|4|3|60.0%|5.0|0|0|0|0|0|",
+        "csc|Borough Children's Social Care|3|3|3|3|100.0%|5.0|0|0|0|0|0|0|2|15|",
+        "hosp|Northbridge Hospitals NHS Trust|2|2|2|1|50.0%|1.5|1|0|1|0|0|0|1|9|",
+        "ppu|Police Public Protection Unit|2|1|1|0|0.0%|–|0|0|0|0|0|0|0|0|",
+        "hosp-paeds|Paediatrics & A&E <Ward 3>|2|2|2|1|50.0%|1.5|1|0|1|0|0|0|1|9|",
+        "all|All members|7|6|6|4|57.1%|4.0|1|0|1|0|0|0|3|24|",
+        "2|Everyone else|5|4|4|3|60.0%|5.0|0|0|0|0|0|0|",
         // Follow-up answers, all members.
         "1. Have you used this learning in practice?|Used it in practice|3|",
         // The charts' text alternatives.

@@ -807,6 +807,7 @@ pub(super) fn notes(
             "Overdue counts members who had not acknowledged and were past their wave's deadline on {}.",
             calendar.format_local(now)
         ),
+        "Absent counts members who had not acknowledged and are away (people.csv's absent_until is a later day): they are not chased meanwhile, their deadline moves with their return, and they are not counted as overdue.".to_owned(),
         "Escalated counts members about whom at least one escalation was sent.".to_owned(),
         "Members are counted under the agency and team they were in when the rollout reached them. Left counts members no longer in the directory and moved counts members no longer in the rollout's audience (a new team, agency or role): neither is chased any more, nor counted as overdue, and what they acknowledged still counts. The acknowledged percentage leaves out leavers who had not acknowledged; movers stay in it, as they can still acknowledge. The sections \"Movers by agency now\" and \"Movers by team now\" show the movers again under where they are now.".to_owned(),
         "A person with several roles counts in each of their roles' rows, and champion theme rows count the members who champion that theme, so those sections do not add up to the total.".to_owned(),
