@@ -345,3 +345,209 @@ async fn someone_in_another_zone_gets_their_steps_in_their_zone_across_a_clock_c
         [ms(utc(2026, 3, 11, 9, 0))]
     );
 }
+
+mod property {
+    //! For random working patterns, zones and absences of the people of
+    //! three teams (their managers and champions among them) and random
+    //! rollouts, through the engine's plan, start, scheduler and
+    //! dispatcher: no message is ever queued for a time in its
+    //! recipient's quiet hours or absence, nor about someone while they
+    //! are away, unless the rollout is urgent; and nobody's first send is
+    //! later than the plan says.
+
+    use super::*;
+    use cascade_engine::delivery::DispatchSettings;
+    use cascade_engine::engine::Engine;
+    use cascade_model::rollout::back_at;
+    use chrono::{NaiveDate, TimeDelta};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// Children's Social Care North and South and the MASH, with their
+    /// managers and champions.
+    const PEOPLE: [&str; 14] = [
+        "p-helen-marsh",
+        "p-david-okonjo",
+        "p-amara-okafor",
+        "p-tom-reilly",
+        "p-sofia-marin",
+        "p-jake-whitmore",
+        "p-rachel-adeyemi",
+        "p-liam-brennan",
+        "p-nadia-hussain",
+        "p-chloe-garner",
+        "p-oliver-sharpe",
+        "p-grace-lindqvist",
+        "p-imran-sheikh",
+        "p-beth-callaghan",
+    ];
+    const ZONES: [&str; 4] = ["", "America/New_York", "Asia/Kolkata", "Europe/London"];
+    const PATTERNS: [&str; 5] = ["", "Mon-Fri 08:00-18:00", "nights", "Tue-Thu", "Sat-Sun 07:00-19:00"];
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        /// Per person: zone, pattern, days after the first wave's day they
+        /// are back.
+        times: Vec<(usize, usize, Option<i64>)>,
+        /// Days after Monday 2 March 2026, hour.
+        start: (i64, u32),
+        second_wave: Option<u32>,
+        deadline: u32,
+        reminder: u32,
+        urgent: bool,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            prop::collection::vec(
+                (
+                    0..ZONES.len(),
+                    0..PATTERNS.len(),
+                    prop::option::weighted(0.3, -2i64..12),
+                ),
+                PEOPLE.len(),
+            ),
+            (0i64..30, 0u32..24),
+            prop::option::of(1u32..4),
+            2u32..6,
+            1u32..3,
+            prop::bool::weighted(0.2),
+        )
+            .prop_map(|(times, start, second_wave, deadline, reminder, urgent)| Case {
+                times,
+                start,
+                second_wave,
+                deadline,
+                reminder,
+                urgent,
+            })
+    }
+
+    fn rollout(case: &Case, day: NaiveDate) -> String {
+        let mut text = format!(
+            "id = \"prop\"\nitem = \"7mb-neglect-seeing-the-child\"\nstart = {day}T{:02}:00:00\n\
+             channels = [\"outbox\"]\nack_deadline_days = {}\nreminder_days = [{}]\n\
+             escalation_days = [1, 2]\nurgent = {}\n[audience]\nteams = [\"cs-north\", \"cs-south\", \"mash\"]\n",
+            case.start.1, case.deadline, case.reminder, case.urgent
+        );
+        if let Some(after) = case.second_wave {
+            text.push_str(&format!(
+                "[[waves]]\nname = \"Champions\"\nafter_days = 0\nchampions_of_item_themes = true\n\
+                 [[waves]]\nname = \"Everyone else\"\nafter_days = {after}\n"
+            ));
+        } else {
+            text.push_str("[[waves]]\nname = \"Everyone\"\nafter_days = 0\n");
+        }
+        text
+    }
+
+    async fn check(case: Case) -> Result<(), TestCaseError> {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + TimeDelta::days(case.start.0);
+        let times: Vec<(&str, &str, &str, String)> = PEOPLE
+            .iter()
+            .zip(&case.times)
+            .map(|(p, (z, w, back))| {
+                (
+                    *p,
+                    ZONES[*z],
+                    PATTERNS[*w],
+                    back.map(|d| (day + TimeDelta::days(d)).to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let borrowed: Vec<(&str, &str, &str, &str)> = times
+            .iter()
+            .map(|(p, z, w, b)| (*p, *z, *w, b.as_str()))
+            .collect();
+        let dir = timed_project(&borrowed).await;
+        let path = rollout_file(dir.path(), "prop", &rollout(&case, day));
+        let project = Project::open(dir.path()).unwrap();
+        let partnership = calendar(&project);
+        let engine = Engine::open(project, true).await.unwrap();
+        let before = partnership.at_local(day.and_hms_opt(0, 0, 0).unwrap()) - TimeDelta::days(1);
+        let planned = engine.plan(&path, before).await.unwrap_or_else(|p| panic!("{p}"));
+        engine.start(&planned, before).await.unwrap();
+        // Each member's first send as started: no later than planned.
+        let latest = planned.summary.moves.latest_first_send;
+        for m in engine.store.members("prop").await.unwrap() {
+            let wave = &planned.summary.waves[m.wave as usize];
+            let plan = latest.map_or(wave.send_at, |l| l.max(wave.send_at));
+            let first = DateTime::from_timestamp_millis(m.next_due_at.unwrap()).unwrap();
+            prop_assert!(first <= plan, "{} due {} after the plan's {}", m.person_id, first, plan);
+        }
+        let runner = engine
+            .runner(DispatchSettings {
+                backoff_base: std::time::Duration::from_secs(60),
+                ..DispatchSettings::default()
+            })
+            .await
+            .unwrap();
+        run(&runner, before, before + TimeDelta::days(30)).await;
+
+        // Everyone's own clock and return, as people.csv has them.
+        let clocks: HashMap<&str, (Calendar, Option<DateTime<Utc>>)> = times
+            .iter()
+            .map(|(p, z, w, b)| {
+                let own = partnership.for_person(
+                    Some(*z).filter(|z| !z.is_empty()),
+                    Some(*w).filter(|w| !w.is_empty()),
+                );
+                let back = b.parse::<NaiveDate>().ok().map(|d| back_at(&own, d));
+                (*p, (own, back))
+            })
+            .collect();
+        let rows = rows(runner.store().as_ref()).await;
+        prop_assert!(!rows.is_empty());
+        for r in rows.iter().filter(|r| r.rollout_id == "prop") {
+            let due = DateTime::from_timestamp_millis(r.due_at).unwrap();
+            if r.step_kind == StepKind::Initial {
+                let wave = &planned.summary.waves[r.wave as usize];
+                let plan = latest.map_or(wave.send_at, |l| l.max(wave.send_at));
+                // Queued at the first hourly tick at or after it was due.
+                prop_assert!(
+                    due < plan + TimeDelta::hours(1),
+                    "{} first sent {} after the plan's {}",
+                    r.person_id,
+                    due,
+                    plan
+                );
+                if case.urgent {
+                    prop_assert!(due < wave.send_at + TimeDelta::hours(1), "urgent: at once");
+                }
+            }
+            if case.urgent || r.idempotency_key.contains("/digest-") {
+                continue;
+            }
+            let Some((own, back)) = clocks.get(r.recipient_id.as_str()) else {
+                continue;
+            };
+            prop_assert!(
+                own.is_open(due),
+                "{:?} {} to {} due {} in their quiet hours",
+                r.step_kind, r.step_number, r.recipient_id, due
+            );
+            if let Some(back) = back {
+                prop_assert!(due >= *back, "to {} due {} while away", r.recipient_id, due);
+            }
+            if let Some((_, Some(back))) = clocks.get(r.person_id.as_str()) {
+                prop_assert!(due >= *back, "about {} due {} while away", r.person_id, due);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        #[test]
+        fn through_the_engine_nothing_is_queued_in_anyones_quiet_hours_or_absence(case in case()) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(check(case))?;
+        }
+    }
+}
