@@ -143,6 +143,7 @@ cara,Cara Lund,cara@example.org,nb-cc,north,practitioner,,
                 person_id: (*p).to_owned(),
                 next_step: 1,
                 next_due_at: Some(now + 7 * 86_400_000),
+                shift_days: None,
             })
             .collect();
         store.materialise(&rows, &advances, now).await.unwrap();

@@ -497,41 +497,41 @@ impl Fixture {
 /// Every data row of the January rollout's CSV, worked out by hand from the
 /// table at the top of this file.
 const JANUARY_CSV: &str = "\
-section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count,right_first_time,right_first_time_pct
-total,,all,All members,7,6,6,4,57.1,4.0,1,1,0,0,0,3,24,,,,,,
-rollout,neglect-jan,neglect-jan,Neglect: seeing the child,7,6,6,4,57.1,4.0,1,1,0,0,0,3,24,,,,,,
-agency,,csc,Borough Children's Social Care,3,3,3,3,100.0,5.0,0,0,0,0,0,2,15,,,,,,
-agency,,hosp,Northbridge Hospitals NHS Trust,2,2,2,1,50.0,1.5,1,1,0,0,0,1,9,,,,,,
-agency,,ppu,Police Public Protection Unit,2,1,1,0,0.0,,0,0,0,0,0,0,0,,,,,,
-team,,csc-east,\"Children in Need, East\",2,2,2,2,100.0,4.0,0,0,0,0,0,1,11,,,,,,
-team,,csc-west,Children in Need West,1,1,1,1,100.0,24.0,0,0,0,0,0,1,4,,,,,,
-team,,hosp-paeds,Paediatrics & A&E <Ward 3>,2,2,2,1,50.0,1.5,1,1,0,0,0,1,9,,,,,,
-team,,ppu-1,Public Protection 1,2,1,1,0,0.0,,0,0,0,0,0,0,0,,,,,,
-role,,manager,manager,1,1,1,1,100.0,5.0,0,0,0,0,0,,,,,,,,
-role,,practitioner,practitioner,6,5,5,4,66.7,4.0,1,1,0,0,0,,,,,,,,
-role,,safeguarding-lead,safeguarding-lead,2,2,2,0,0.0,,1,1,0,0,0,,,,,,,,
-champion-theme,,cse,Child sexual exploitation,1,1,1,0,0.0,,0,0,0,0,0,,,,,,,,
-champion-theme,,neglect,Neglect,2,2,2,1,50.0,3.0,1,1,0,0,0,,,,,,,,
-wave,neglect-jan,1,Champions,2,2,2,1,50.0,3.0,1,1,0,0,0,,,,,,,,
-wave,neglect-jan,2,Everyone else,5,4,4,3,60.0,5.0,0,0,0,0,0,,,,,,,,
-follow-up-total,neglect-jan,all,All members,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,3,,
-follow-up-total,neglect-jan,all,All members,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,1,,
-follow-up-total,neglect-jan,all,All members,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,1,,
-follow-up-agency,neglect-jan,csc,Borough Children's Social Care,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,2,,
-follow-up-agency,neglect-jan,csc,Borough Children's Social Care,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,1,,
-follow-up-agency,neglect-jan,csc,Borough Children's Social Care,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,0,,
-follow-up-agency,neglect-jan,hosp,Northbridge Hospitals NHS Trust,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,1,,
-follow-up-agency,neglect-jan,hosp,Northbridge Hospitals NHS Trust,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,
-follow-up-agency,neglect-jan,hosp,Northbridge Hospitals NHS Trust,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,1,,
-follow-up-agency,neglect-jan,ppu,Police Public Protection Unit,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,0,,
-follow-up-agency,neglect-jan,ppu,Police Public Protection Unit,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,
-follow-up-agency,neglect-jan,ppu,Police Public Protection Unit,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,0,,
-follow-up-champion-theme,neglect-jan,cse,Child sexual exploitation,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,0,,
-follow-up-champion-theme,neglect-jan,cse,Child sexual exploitation,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,
-follow-up-champion-theme,neglect-jan,cse,Child sexual exploitation,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,0,,
-follow-up-champion-theme,neglect-jan,neglect,Neglect,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,1,,
-follow-up-champion-theme,neglect-jan,neglect,Neglect,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,
-follow-up-champion-theme,neglect-jan,neglect,Neglect,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,1,,
+section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count,right_first_time,right_first_time_pct,absent
+total,,all,All members,7,6,6,4,57.1,4.0,1,1,0,0,0,3,24,,,,,,,0
+rollout,neglect-jan,neglect-jan,Neglect: seeing the child,7,6,6,4,57.1,4.0,1,1,0,0,0,3,24,,,,,,,0
+agency,,csc,Borough Children's Social Care,3,3,3,3,100.0,5.0,0,0,0,0,0,2,15,,,,,,,0
+agency,,hosp,Northbridge Hospitals NHS Trust,2,2,2,1,50.0,1.5,1,1,0,0,0,1,9,,,,,,,0
+agency,,ppu,Police Public Protection Unit,2,1,1,0,0.0,,0,0,0,0,0,0,0,,,,,,,0
+team,,csc-east,\"Children in Need, East\",2,2,2,2,100.0,4.0,0,0,0,0,0,1,11,,,,,,,0
+team,,csc-west,Children in Need West,1,1,1,1,100.0,24.0,0,0,0,0,0,1,4,,,,,,,0
+team,,hosp-paeds,Paediatrics & A&E <Ward 3>,2,2,2,1,50.0,1.5,1,1,0,0,0,1,9,,,,,,,0
+team,,ppu-1,Public Protection 1,2,1,1,0,0.0,,0,0,0,0,0,0,0,,,,,,,0
+role,,manager,manager,1,1,1,1,100.0,5.0,0,0,0,0,0,,,,,,,,,0
+role,,practitioner,practitioner,6,5,5,4,66.7,4.0,1,1,0,0,0,,,,,,,,,0
+role,,safeguarding-lead,safeguarding-lead,2,2,2,0,0.0,,1,1,0,0,0,,,,,,,,,0
+champion-theme,,cse,Child sexual exploitation,1,1,1,0,0.0,,0,0,0,0,0,,,,,,,,,0
+champion-theme,,neglect,Neglect,2,2,2,1,50.0,3.0,1,1,0,0,0,,,,,,,,,0
+wave,neglect-jan,1,Champions,2,2,2,1,50.0,3.0,1,1,0,0,0,,,,,,,,,0
+wave,neglect-jan,2,Everyone else,5,4,4,3,60.0,5.0,0,0,0,0,0,,,,,,,,,0
+follow-up-total,neglect-jan,all,All members,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,3,,,
+follow-up-total,neglect-jan,all,All members,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,1,,,
+follow-up-total,neglect-jan,all,All members,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,1,,,
+follow-up-agency,neglect-jan,csc,Borough Children's Social Care,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,2,,,
+follow-up-agency,neglect-jan,csc,Borough Children's Social Care,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,1,,,
+follow-up-agency,neglect-jan,csc,Borough Children's Social Care,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,0,,,
+follow-up-agency,neglect-jan,hosp,Northbridge Hospitals NHS Trust,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,1,,,
+follow-up-agency,neglect-jan,hosp,Northbridge Hospitals NHS Trust,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,,
+follow-up-agency,neglect-jan,hosp,Northbridge Hospitals NHS Trust,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,1,,,
+follow-up-agency,neglect-jan,ppu,Police Public Protection Unit,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,0,,,
+follow-up-agency,neglect-jan,ppu,Police Public Protection Unit,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,,
+follow-up-agency,neglect-jan,ppu,Police Public Protection Unit,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,0,,,
+follow-up-champion-theme,neglect-jan,cse,Child sexual exploitation,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,0,,,
+follow-up-champion-theme,neglect-jan,cse,Child sexual exploitation,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,,
+follow-up-champion-theme,neglect-jan,cse,Child sexual exploitation,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,0,,,
+follow-up-champion-theme,neglect-jan,neglect,Neglect,,,,,,,,,,,,,,1,Have you used this learning in practice?,Used it in practice,1,,,
+follow-up-champion-theme,neglect-jan,neglect,Neglect,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not yet,0,,,
+follow-up-champion-theme,neglect-jan,neglect,Neglect,,,,,,,,,,,,,,1,Have you used this learning in practice?,Not relevant to my role,1,,,
 ";
 
 /// The CSV without its `note` rows, which are words rather than figures.
@@ -559,7 +559,7 @@ async fn the_rollout_csv_has_every_figure_worked_out_by_hand() {
     assert_eq!(figures(&csv), JANUARY_CSV, "{csv}");
     let notes = notes(&csv);
     assert!(
-        notes.contains(&"note,,,Delivered is the same as sent for now: channels do not report delivery receipts yet.,,,,,,,,,,,,,,,,,,,"),
+        notes.contains(&"note,,,Delivered is the same as sent for now: channels do not report delivery receipts yet.,,,,,,,,,,,,,,,,,,,,"),
         "{notes:#?}"
     );
     assert!(
@@ -597,16 +597,16 @@ async fn a_partnership_report_aggregates_the_rollouts_created_in_the_period() {
         .await;
     let lines: Vec<&str> = both.lines().collect();
     for expected in [
-        "total,,all,All members,9,8,8,5,55.6,3.0,4,1,0,0,0,4,31,,,,,,",
-        "rollout,neglect-jan,neglect-jan,Neglect: seeing the child,7,6,6,4,57.1,4.0,3,1,0,0,0,3,24,,,,,,",
-        "rollout,escalation-feb,escalation-feb,Resolving professional differences,2,2,2,1,50.0,2.0,1,0,0,0,0,1,7,,,,,,",
+        "total,,all,All members,9,8,8,5,55.6,3.0,4,1,0,0,0,4,31,,,,,,,0",
+        "rollout,neglect-jan,neglect-jan,Neglect: seeing the child,7,6,6,4,57.1,4.0,3,1,0,0,0,3,24,,,,,,,0",
+        "rollout,escalation-feb,escalation-feb,Resolving professional differences,2,2,2,1,50.0,2.0,1,0,0,0,0,1,7,,,,,,,0",
         // p-1 is in both rollouts: 5.0h and 2.0h.
-        "role,,manager,manager,2,2,2,2,100.0,3.5,0,0,0,0,0,,,,,,,,",
-        "agency,,csc,Borough Children's Social Care,5,5,5,4,80.0,4.0,1,0,0,0,0,2,15,,,,,,",
-        "agency,,ppu,Police Public Protection Unit,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,",
-        "team,,ppu-1,Public Protection 1,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,",
-        "wave,escalation-feb,1,Everyone,2,2,2,1,50.0,2.0,1,0,0,0,0,,,,,,,,",
-        "wave,neglect-jan,2,Everyone else,5,4,4,3,60.0,5.0,2,0,0,0,0,,,,,,,,",
+        "role,,manager,manager,2,2,2,2,100.0,3.5,0,0,0,0,0,,,,,,,,,0",
+        "agency,,csc,Borough Children's Social Care,5,5,5,4,80.0,4.0,1,0,0,0,0,2,15,,,,,,,0",
+        "agency,,ppu,Police Public Protection Unit,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,,0",
+        "team,,ppu-1,Public Protection 1,2,1,1,0,0.0,,2,0,0,0,0,1,7,,,,,,,0",
+        "wave,escalation-feb,1,Everyone,2,2,2,1,50.0,2.0,1,0,0,0,0,,,,,,,,,0",
+        "wave,neglect-jan,2,Everyone else,5,4,4,3,60.0,5.0,2,0,0,0,0,,,,,,,,,0",
     ] {
         assert!(lines.contains(&expected), "missing {expected}\n{both}");
     }
@@ -782,14 +782,14 @@ async fn the_html_report_renders_in_headless_chromium_with_the_key_figures() {
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     for expected in [
         "Evidence report: rollout neglect-jan",
-        "1 rollout, 7 members: 6 sent the learning, 4 (57.1%) acknowledged it, 1 overdue, 0 left, 0 moved.",
+        "1 rollout, 7 members: 6 sent the learning, 4 (57.1%) acknowledged it, 1 overdue, 0 absent, 0 left, 0 moved.",
         // The agency table, with the champions' confirmations.
-        "csc|Borough Children's Social Care|3|3|3|3|100.0%|5.0|0|0|0|0|0|2|15|",
-        "hosp|Northbridge Hospitals NHS Trust|2|2|2|1|50.0%|1.5|1|1|0|0|0|1|9|",
-        "ppu|Police Public Protection Unit|2|1|1|0|0.0%|–|0|0|0|0|0|0|0|",
-        "hosp-paeds|Paediatrics & A&E <Ward 3>|2|2|2|1|50.0%|1.5|1|1|0|0|0|1|9|",
-        "all|All members|7|6|6|4|57.1%|4.0|1|1|0|0|0|3|24|",
-        "2|Everyone else|5|4|4|3|60.0%|5.0|0|0|0|0|0|",
+        "csc|Borough Children's Social Care|3|3|3|3|100.0%|5.0|0|0|0|0|0|0|2|15|",
+        "hosp|Northbridge Hospitals NHS Trust|2|2|2|1|50.0%|1.5|1|0|1|0|0|0|1|9|",
+        "ppu|Police Public Protection Unit|2|1|1|0|0.0%|–|0|0|0|0|0|0|0|0|",
+        "hosp-paeds|Paediatrics & A&E <Ward 3>|2|2|2|1|50.0%|1.5|1|0|1|0|0|0|1|9|",
+        "all|All members|7|6|6|4|57.1%|4.0|1|0|1|0|0|0|3|24|",
+        "2|Everyone else|5|4|4|3|60.0%|5.0|0|0|0|0|0|0|",
         // Follow-up answers, all members.
         "1. Have you used this learning in practice?|Used it in practice|3|",
         // The charts' text alternatives.

@@ -207,6 +207,7 @@ async fn prepare(
                 person_id: p.clone(),
                 next_step: 1,
                 next_due_at: None,
+                shift_days: None,
             })
             .collect();
         store.materialise(&rows, &advances, t).await.unwrap();

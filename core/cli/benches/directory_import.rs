@@ -243,6 +243,9 @@ fn agency_audience(a: usize, item_id: &str) -> AudienceQuery {
             first_due_at: 1_000,
         }],
         item_id: item_id.to_owned(),
+        absences_after: String::new(),
+        home_zone: String::new(),
+        timing: Vec::new(),
     }
 }
 

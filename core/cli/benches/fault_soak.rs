@@ -589,7 +589,7 @@ config = {{ poll_timeout_seconds = 1, api_url = "{api_url}", messages_per_second
         }
         // Each channel's pace, every 30 s of the last run.
         let seconds = last_start.elapsed().as_secs();
-        if seconds > 0 && seconds % 30 == 0 && seconds != last_said {
+        if seconds > 0 && seconds.is_multiple_of(30) && seconds != last_said {
             last_said = seconds;
             println!(
                 "  {seconds} s after the last start: {}",

@@ -10,7 +10,14 @@
 //!
 //! Run with `cargo bench --bench rollout_plan`; `CASCADE_BENCH_PEOPLE` sets the
 //! directory size (default 1,000,000); `CASCADE_BENCH_KEEP_DB=<path>` keeps
-//! the imported database there and reuses it on the next run of that size. Figures go in BENCHMARKS.md.
+//! the imported database there and reuses it on the next run of that size.
+//!
+//! `CASCADE_BENCH_ONLY_TIMING=1` measures each person's own time (issue
+//! 19) alone: the same rollout planned and started against the same
+//! directory with and without time zones, working patterns and absences
+//! (set on a copy of the database: a quarter of people with a zone, most
+//! of them the partnership's, three in ten with a working pattern, one in
+//! twenty-five away), rounds alternating. Figures go in BENCHMARKS.md.
 
 use cascade::bench::{median, write_directory};
 use cascade_engine::delivery::millis;
@@ -323,6 +330,11 @@ fn main() {
         .find(|l| l.item.id == "7mb-neglect-seeing-the-child")
         .unwrap();
 
+    if std::env::var("CASCADE_BENCH_ONLY_TIMING").is_ok_and(|v| v == "1") {
+        timing_rounds(&runtime, &template, &store_path, &project_dir, tmp.path());
+        return;
+    }
+
     let mut engine_total = Vec::new();
     let mut engine_plan_start = Vec::new();
     let mut raw_2000 = Vec::new();
@@ -408,5 +420,90 @@ fn main() {
         raw / total,
         raw / plan_start,
         median(hwm)
+    );
+}
+
+/// Sets time zones, working patterns and absences on a copy of the
+/// directory, by person, so every run times the same people the same way.
+async fn set_timing(db: &Path) {
+    // Opened as the store first, so its migrations have run.
+    close(SqliteStore::open(&db.to_string_lossy()).await.unwrap()).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE people SET
+            time_zone = CASE rowid % 20
+                WHEN 0 THEN 'Europe/London' WHEN 1 THEN 'Europe/London'
+                WHEN 2 THEN 'Europe/London' WHEN 3 THEN 'Europe/London'
+                WHEN 4 THEN 'America/New_York' END,
+            works = CASE rowid % 10
+                WHEN 5 THEN 'Mon-Fri 08:00-18:00' WHEN 6 THEN '20:00-08:00'
+                WHEN 7 THEN 'Tue-Thu' END,
+            absent_until = CASE WHEN rowid % 25 = 3
+                THEN date('2026-12-01', '+' || (rowid % 60) || ' days') END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// The same rollout planned and started with and without the directory's
+/// timing columns, rounds alternating, each in its own child process.
+fn timing_rounds(
+    runtime: &tokio::runtime::Runtime,
+    template: &Path,
+    store_path: &Path,
+    project_dir: &Path,
+    tmp: &Path,
+) {
+    let timed = tmp.join("timed.db");
+    copy_db(template, &timed);
+    let t = Instant::now();
+    runtime.block_on(set_timing(&timed));
+    println!("setup: timing columns set in {:.1} s", secs(t.elapsed()));
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for round in 0..ROUNDS {
+        for (name, db, times) in [
+            ("without", template, &mut without),
+            ("with", timed.as_path(), &mut with),
+        ] {
+            let id = format!("bench-{name}-{round}");
+            let rollout = write_rollout(project_dir, &id);
+            copy_db(db, store_path);
+            let line = run_child("engine", project_dir, &rollout);
+            let fields: Vec<f64> = line
+                .lines()
+                .find_map(|l| l.strip_prefix("ENGINE "))
+                .expect("the child reports")
+                .split(' ')
+                .map(|f| f.parse().unwrap())
+                .collect();
+            let total = fields[0] + fields[1] + fields[2];
+            println!(
+                "round {round}, {name} zones, patterns and absences: open {:.3} s, plan {:.3} s, start {:.3} s, {} members, peak RSS {} MB",
+                fields[0],
+                fields[1],
+                fields[2],
+                fields[3] as usize,
+                fields[5] as u64 / 1024
+            );
+            times.push(total);
+        }
+        println!(
+            "round {round}: with / without = {:.2}",
+            with[round] / without[round]
+        );
+    }
+    let (w, wo) = (median(with), median(without));
+    println!(
+        "\nopen + plan + start, median of {ROUNDS} rounds: {wo:.3} s without, {w:.3} s with zones, patterns and absences: {:.2}x (goal: at most 1.5x)",
+        w / wo
     );
 }

@@ -18,8 +18,8 @@ use cascade_model::content::{self, ContentError, ItemKind, LearningItem, LoadedI
 use cascade_model::directory::Team;
 use cascade_model::rollout::{
     AudienceCounts, AudienceQuery, Calendar, Known, PlanSummary, PlannedTeamPost,
-    RolloutDefinition, TeamPostChannel, audience_query, check_team_posts, summarise, validate,
-    wave_send,
+    RolloutDefinition, TeamPostChannel, TimingGroup, TimingMoves, audience_query, check_team_posts,
+    plan_timing, summarise, validate, wave_send,
 };
 use cascade_privacy::PrivacyGuard;
 use cascade_render::{RenderInput, Renderer};
@@ -208,6 +208,21 @@ impl Checked {
     pub fn problems(&self) -> &[String] {
         &self.problems
     }
+
+    /// The definition checked.
+    pub fn definition(&self) -> &RolloutDefinition {
+        &self.definition
+    }
+
+    /// Times the audience's people in their own zones, working patterns
+    /// and absences: `groups` as the store gives them (see
+    /// [`cascade_store::Audiences::timing_groups`]). The rules go with the
+    /// audience to the store; the moves are for the plan.
+    pub fn time(&mut self, calendar: &Calendar, groups: &[TimingGroup]) -> TimingMoves {
+        let (rules, moves) = plan_timing(&self.definition, calendar, groups);
+        self.audience.timing = rules;
+        moves
+    }
 }
 
 /// Every id of one kind a definition names, sorted and once each: in the
@@ -364,13 +379,15 @@ pub fn check(inputs: PlanInputs<'_>, directory: &DirectoryFacts) -> Result<Check
         }
     };
     definition.item = loaded.item.id.clone();
-    let audience = audience_query(
+    let mut audience = audience_query(
         &definition,
         &loaded.item.id,
         &loaded.item.version.0,
         &loaded.item.themes,
         &|wave| millis(wave_send(&definition, calendar, wave)),
     );
+    // People in the partnership's own zone are timed as everyone is.
+    audience.home_zone = calendar.time_zone().name().to_owned();
     if definition.reacknowledge && loaded.item.what_changed.is_none() {
         problems.push(format!(
             "{}: a re-acknowledgement round needs a `what_changed` note in the item\n  help: add what_changed = \"...\" to the front matter of {}, saying in a sentence or two what changed",

@@ -158,12 +158,18 @@ impl<S: AllStores> Planner<'_, S> {
             },
             &directory,
         )?;
+        // Each person's own zone, working pattern and absence, timed per
+        // group of people who share them: what each rule moves.
+        let mut checked = checked;
+        let groups = self.store.timing_groups(checked.audience()).await?;
+        let moves = checked.time(self.calendar, &groups);
         let counts = self
             .store
             .count_audience(checked.audience(), checked.kinds())
             .await?;
         let kinds = checked.kinds().to_vec();
         let mut planned = plan::conclude(checked, &counts, self.calendar)?;
+        planned.summary.moves = moves;
         planned.quota_lines = plan::quota_lines(&planned.summary, self.routes);
         self.plan_readings(&mut planned, &kinds, now).await?;
         if !planned.definition.team_posts.is_empty() {

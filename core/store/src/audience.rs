@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 pub use cascade_model::rollout::{
-    AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally,
+    AudienceCounts, AudienceQuery, AudienceSource, TeamTally, TimingGroup, TimingRule, WaveQuery,
+    WaveTally,
 };
 
 /// Audience queries, on top of [`super::Store`].
@@ -49,6 +50,15 @@ pub trait Audiences: Send + Sync {
         &self,
         query: &AudienceQuery,
     ) -> impl Future<Output = Result<Vec<TeamTally>, StoreError>> + Send;
+
+    /// The audience's members whose time zone, working pattern or return
+    /// from an absence after the query's `absences_after` is set, grouped
+    /// by wave and those columns: what
+    /// [`cascade_model::rollout::plan_timing`] times.
+    fn timing_groups(
+        &self,
+        query: &AudienceQuery,
+    ) -> impl Future<Output = Result<Vec<TimingGroup>, StoreError>> + Send;
 
     /// Which of `ids` are active people, together with the active people
     /// whose ids sort next to each missing one (for a "did you mean").

@@ -2,14 +2,17 @@
 //! ([`resolve`], [`count_resolved`], [`tally_teams`]): random directories,
 //! audiences, waves, identities, earlier rollouts and acknowledgements,
 //! written to a real SQLite store, must give the same members, counts and
-//! teams both ways.
+//! teams both ways. People have random time zones, working patterns and
+//! absences: each member's first send and shift, written by the store from
+//! its timing groups, must be what [`person_start`] gives that person.
 
 use super::*;
 use cascade_model::directory::{Directory, Person, Team};
 use cascade_model::rollout::{
-    Audience, RolloutDefinition, Selector, Wave, audience_query, count_resolved, parse_definition,
-    resolve, tally_teams,
+    Audience, Calendar, QuietHours, RolloutDefinition, Selector, Wave, audience_query,
+    count_resolved, parse_definition, person_start, plan_timing, resolve, tally_teams,
 };
+use chrono::NaiveDate;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
@@ -18,6 +21,20 @@ const ROLES: [&str; 3] = ["manager", "practitioner", "safeguarding-lead"];
 const THEMES: [&str; 2] = ["neglect", "cse"];
 const KINDS: [&str; 2] = ["email", "telegram"];
 const TEAMS: usize = 6;
+/// The partnership's zone: a person in it is timed as everyone is.
+const HOME: &str = "Europe/London";
+const ZONES: [&str; 4] = [
+    "Europe/London",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+];
+const PATTERNS: [&str; 4] = [
+    "Mon-Fri 08:00-18:00",
+    "20:00-08:00",
+    "Tue-Thu",
+    "Sat,Sun 07:00-19:00",
+];
 const ITEM: &str = "7mb-neglect";
 
 fn team(t: usize) -> String {
@@ -41,6 +58,9 @@ struct GenPerson {
     earlier: Option<bool>,
     /// Acknowledged version 1, version 2.
     acked: (bool, bool),
+    /// Index into ZONES, PATTERNS; days after the rollout's start day
+    /// they are back (negative: before it).
+    timing: (Option<usize>, Option<usize>, Option<i64>),
 }
 
 fn person() -> impl Strategy<Value = GenPerson> {
@@ -59,9 +79,14 @@ fn person() -> impl Strategy<Value = GenPerson> {
         prop::collection::vec((0..KINDS.len(), prop::bool::weighted(0.2)), 0..=2),
         prop::option::weighted(0.2, any::<bool>()),
         (any::<bool>(), prop::bool::weighted(0.3)),
+        (
+            prop::option::weighted(0.4, 0..ZONES.len()),
+            prop::option::weighted(0.4, 0..PATTERNS.len()),
+            prop::option::weighted(0.3, -3i64..20),
+        ),
     )
         .prop_map(
-            |(team, active, roles, champion, identities, earlier, acked)| GenPerson {
+            |(team, active, roles, champion, identities, earlier, acked, timing)| GenPerson {
                 team,
                 active,
                 roles,
@@ -69,8 +94,24 @@ fn person() -> impl Strategy<Value = GenPerson> {
                 identities,
                 earlier,
                 acked,
+                timing,
             },
         )
+}
+
+fn calendar() -> Calendar {
+    Calendar::new(HOME, QuietHours::default()).unwrap()
+}
+
+/// The start day of [`definition`]'s rollouts.
+fn start_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+}
+
+fn absent_until(p: &GenPerson) -> Option<NaiveDate> {
+    p.timing
+        .2
+        .map(|days| start_day() + chrono::TimeDelta::days(days))
 }
 
 fn pid(i: usize) -> String {
@@ -129,6 +170,9 @@ struct Case {
     /// Whether the rollout "earlier" is still active (else it was
     /// cancelled, and nobody counts as reached).
     earlier_active: bool,
+    /// Whether the plan times people (else every member has their wave's
+    /// first send, as before a plan knew about zones and absences).
+    timed: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -148,9 +192,10 @@ fn case() -> impl Strategy<Value = Case> {
                 vec!["email", "email"],
             ]),
             any::<bool>(),
+            prop::bool::weighted(0.7),
         )
             .prop_map(
-                |(people, include, exclude, waves, themes, channels, earlier_active)| Case {
+                |(people, include, exclude, waves, themes, channels, earlier_active, timed)| Case {
                     people,
                     include,
                     exclude,
@@ -158,6 +203,7 @@ fn case() -> impl Strategy<Value = Case> {
                     item_themes: themes.iter().map(|&i| THEMES[i].to_owned()).collect(),
                     channels: channels.into_iter().map(str::to_owned).collect(),
                     earlier_active,
+                    timed,
                 },
             )
     })
@@ -195,8 +241,10 @@ fn directory(case: &Case) -> Directory {
             team_id: team(p.team),
             roles: p.roles.iter().map(|&r| ROLES[r].to_owned()).collect(),
             manager_id: None,
-            time_zone: None,
+            time_zone: p.timing.0.map(|z| ZONES[z].to_owned()),
             mobile: None,
+            works: p.timing.1.map(|w| PATTERNS[w].to_owned()),
+            absent_until: absent_until(p),
         });
         let mut themes = BTreeSet::new();
         for &(theme, active, has_team) in &p.champion {
@@ -267,12 +315,17 @@ async fn write(store: &SqliteStore, case: &Case) {
     }
     for (i, p) in case.people.iter().enumerate() {
         let id = pid(i);
+        let text = |v: Option<String>| v.map_or_else(|| "NULL".to_owned(), |v| format!("'{v}'"));
         exec(format!(
-            "INSERT INTO people (id, display_name, email, agency_id, team_id, active, updated_at)
-             VALUES ('{id}', 'x', '{id}@example.org', '{}', '{}', {}, 'x')",
+            "INSERT INTO people (id, display_name, email, agency_id, team_id, active, updated_at,
+                                 time_zone, works, absent_until)
+             VALUES ('{id}', 'x', '{id}@example.org', '{}', '{}', {}, 'x', {}, {}, {})",
             agency_of(p.team),
             team(p.team),
-            i32::from(p.active)
+            i32::from(p.active),
+            text(p.timing.0.map(|z| ZONES[z].to_owned())),
+            text(p.timing.1.map(|w| PATTERNS[w].to_owned())),
+            text(absent_until(p).map(|d| d.to_string())),
         ))
         .await;
         for &r in &p.roles {
@@ -337,7 +390,7 @@ fn expected(
     case: &Case,
     def: &RolloutDefinition,
     reack: bool,
-) -> (Vec<(String, i64)>, AudienceCounts, Vec<TeamTally>) {
+) -> (Vec<(String, i64, u32)>, AudienceCounts, Vec<TeamTally>) {
     let directory = directory(case);
     let reachable = |person: &str| -> Vec<String> {
         let i: usize = person[2..].parse().unwrap();
@@ -385,13 +438,41 @@ fn expected(
     }
     let mut counts = count_resolved(&resolved, waves, &case.channels, &reachable);
     counts.already_reached = already_reached;
-    let mut members: Vec<(String, i64)> = resolved
+    let calendar = calendar();
+    let mut members: Vec<(String, i64, u32)> = resolved
         .members
         .iter()
-        .map(|m| (m.person_id.clone(), first_due(m.wave)))
+        .map(|m| {
+            let i: usize = m.person_id[2..].parse().unwrap();
+            let p = &case.people[i];
+            let timed = p.timing.0.is_some_and(|z| ZONES[z] != HOME)
+                || p.timing.1.is_some()
+                || p.timing.2.is_some_and(|d| d > 0);
+            let person = directory.people.iter().find(|x| x.id == m.person_id);
+            match person {
+                // Timed by the Rust rule over the person, not by groups.
+                Some(person) if timed && case.timed && m.wave < def.waves.len() => {
+                    let (shift, first) = person_start(def, &calendar, person, m.wave);
+                    (m.person_id.clone(), first.timestamp_millis(), shift)
+                }
+                _ => (m.person_id.clone(), first_due(m.wave), 0),
+            }
+        })
         .collect();
     members.sort();
-    let sends: Vec<(&str, i64)> = members.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+    // The team tallies come from the wave's first sends.
+    let sends: Vec<(&str, i64)> = members
+        .iter()
+        .map(|(p, _, _)| {
+            let wave = resolved
+                .members
+                .iter()
+                .find(|m| &m.person_id == p)
+                .unwrap()
+                .wave;
+            (p.as_str(), first_due(wave))
+        })
+        .collect();
     let teams = tally_teams(&directory, &sends);
     (members, counts, teams)
 }
@@ -404,8 +485,21 @@ async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
     write(&store, &case).await;
     let mut def = definition(&case);
     def.reacknowledge = reack;
-    let query = audience_query(&def, ITEM, "2", &case.item_themes, &first_due);
+    let mut query = audience_query(&def, ITEM, "2", &case.item_themes, &first_due);
+    query.home_zone = HOME.to_owned();
     let (members, counts, teams) = expected(&case, &def, reack);
+    if case.timed {
+        let groups = store.timing_groups(&query).await.unwrap();
+        let grouped: usize = groups.iter().map(|g| g.people).sum();
+        let timed = members.iter().filter(|m| {
+            let p = &case.people[m.0[2..].parse::<usize>().unwrap()];
+            p.timing.0.is_some_and(|z| ZONES[z] != HOME)
+                || p.timing.1.is_some()
+                || p.timing.2.is_some_and(|d| d > 0)
+        });
+        prop_assert_eq!(grouped, timed.count());
+        query.timing = plan_timing(&def, &calendar(), &groups).0;
+    }
 
     prop_assert_eq!(
         &store.count_audience(&query, &case.channels).await.unwrap(),
@@ -425,8 +519,8 @@ async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
         })
         .await
         .unwrap();
-    let stored: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT person_id, next_due_at FROM rollout_members WHERE rollout_id = 'new' ORDER BY person_id",
+    let stored: Vec<(String, i64, u32)> = sqlx::query_as(
+        "SELECT person_id, next_due_at, shift_days FROM rollout_members WHERE rollout_id = 'new' ORDER BY person_id",
     )
     .fetch_all(store.pool())
     .await
@@ -457,6 +551,7 @@ fn plain_case(person: impl Fn(usize) -> GenPerson) -> Case {
         item_themes: Vec::new(),
         channels: vec!["email".to_owned()],
         earlier_active: false,
+        timed: false,
     }
 }
 
@@ -470,6 +565,7 @@ fn plain_person() -> GenPerson {
         identities: Vec::new(),
         earlier: None,
         acked: (false, false),
+        timing: (None, None, None),
     }
 }
 

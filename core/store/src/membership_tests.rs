@@ -59,6 +59,9 @@ fn audience() -> AudienceQuery {
             first_due_at: 5_000,
         }],
         item_id: "nl-1".to_owned(),
+        absences_after: String::new(),
+        home_zone: String::new(),
+        timing: Vec::new(),
     }
 }
 
@@ -306,6 +309,9 @@ fn open_audience() -> AudienceQuery {
             },
         ],
         item_id: "nl-1".to_owned(),
+        absences_after: String::new(),
+        home_zone: String::new(),
+        timing: Vec::new(),
     }
 }
 
@@ -695,6 +701,7 @@ async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher
         person_id: person.to_owned(),
         next_step: 1,
         next_due_at: Some(9_000),
+        shift_days: None,
     };
     store
         .materialise(

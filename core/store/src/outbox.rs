@@ -85,6 +85,9 @@ pub struct MemberAdvance {
     pub person_id: String,
     pub next_step: u32,
     pub next_due_at: Option<i64>,
+    /// A new shift of their timetable (see [`DueMember::shift_days`]):
+    /// set when an absence moves it.
+    pub shift_days: Option<u32>,
 }
 
 /// One outbox row to queue.

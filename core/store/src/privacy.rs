@@ -119,6 +119,20 @@ pub const FIELDS: &[Field] = &[
     f("people", "time_zone", Personal, "time zone", DIRECTORY),
     f(
         "people",
+        "works",
+        Personal,
+        "working pattern (days and hours worked)",
+        DIRECTORY,
+    ),
+    f(
+        "people",
+        "absent_until",
+        Personal,
+        "the day they are back from an absence",
+        DIRECTORY,
+    ),
+    f(
+        "people",
         "active",
         Personal,
         "still in the directory",

@@ -23,6 +23,8 @@ pub struct PersonRow {
     pub id: String,
     pub agency_id: String,
     pub team_id: String,
+    /// The day they are back from an absence (`YYYY-MM-DD`), if any.
+    pub absent_until: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

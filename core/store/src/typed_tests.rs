@@ -381,6 +381,7 @@ async fn inspection_reads_the_outbox_members_and_evidence_as_written() {
                 person_id: "p-1".to_owned(),
                 next_step: 1,
                 next_due_at: Some(5_000),
+                shift_days: None,
             }],
             1_000,
         )

@@ -105,6 +105,7 @@ pub async fn send_first_messages(
                 person_id: m.person_id.clone(),
                 next_step: 1,
                 next_due_at: None,
+                shift_days: None,
             })
             .collect();
         store

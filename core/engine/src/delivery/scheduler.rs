@@ -7,10 +7,20 @@
 //! `shift_days` whole local days later (see
 //! [`cascade_model::rollout::joiner_shift`]), worked out once per wave and
 //! shift in a batch.
+//!
+//! Each member's timetable runs on their own clock: their time zone and
+//! working pattern from the directory (see
+//! [`cascade_model::rollout::person_calendar`]). A step due for someone
+//! absent (the directory's `absent_until` still to come) is not sent:
+//! their timetable moves by whole days until the step falls after their
+//! return, so their deadline, reminders and any escalation about them move
+//! with it. Every message is queued for its recipient's next open time
+//! (a manager or champion escalated to, too). Urgent rollouts go at once.
 
 use super::{DeliveryError, Rollouts, World, millis};
 use cascade_model::rollout::{
-    EscalationTarget, Step, StepKind, escalation_target, shifted_wave_steps,
+    Calendar, EscalationTarget, RolloutDefinition, Step, StepKind, back_at, escalation_target,
+    open_from, person_calendar, shift_past, shifted_wave_steps,
 };
 use cascade_store::{MemberAdvance, NewDelivery, Outbox, Reports, Store};
 use chrono::{DateTime, Utc};
@@ -18,6 +28,84 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 const BATCH: u32 = 2000;
+
+/// A person's clock for a rollout: (urgent, time zone, works).
+type ClockKey = (bool, Option<String>, Option<String>);
+
+/// The clocks and timetables a batch has worked out.
+#[derive(Default)]
+struct Clocks {
+    calendars: HashMap<ClockKey, Arc<Calendar>>,
+    /// (rollout, wave, shift, clock) to the member's timetable.
+    steps: HashMap<(String, u32, u32, ClockKey), Arc<Vec<Step>>>,
+}
+
+impl Clocks {
+    fn key(def: &RolloutDefinition, world: &World, person_id: &str) -> ClockKey {
+        let person = world.person(person_id);
+        if def.urgent {
+            return (true, None, None);
+        }
+        (
+            false,
+            person.and_then(|p| p.time_zone.clone()),
+            person.and_then(|p| p.works.clone()),
+        )
+    }
+
+    fn calendar(
+        &mut self,
+        key: &ClockKey,
+        def: &RolloutDefinition,
+        partnership: &Calendar,
+    ) -> Arc<Calendar> {
+        self.calendars
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(person_calendar(
+                    def,
+                    partnership,
+                    key.1.as_deref(),
+                    key.2.as_deref(),
+                ))
+            })
+            .clone()
+    }
+
+    fn steps(
+        &mut self,
+        rollout_id: &str,
+        def: &RolloutDefinition,
+        calendar: &Calendar,
+        key: &ClockKey,
+        wave: u32,
+        shift: u32,
+    ) -> Arc<Vec<Step>> {
+        self.steps
+            .entry((rollout_id.to_owned(), wave, shift, key.clone()))
+            .or_insert_with(|| Arc::new(shifted_wave_steps(def, calendar, wave as usize, shift)))
+            .clone()
+    }
+
+    /// When a message to `recipient` may go, from `now`: their next open
+    /// time, after their return if they are away. At once if urgent.
+    fn recipient_due(
+        &mut self,
+        def: &RolloutDefinition,
+        partnership: &Calendar,
+        world: &World,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        if def.urgent {
+            return now;
+        }
+        let key = Self::key(def, world, recipient);
+        let calendar = self.calendar(&key, def, partnership);
+        let absent_until = world.person(recipient).and_then(|p| p.absent_until);
+        open_from(&calendar, absent_until, false, now)
+    }
+}
 
 /// Queues every step due at `now`. Returns the number of rows queued.
 pub async fn schedule_due<S: Store + Outbox + Reports>(
@@ -34,32 +122,73 @@ pub async fn schedule_due<S: Store + Outbox + Reports>(
         }
         let mut deliveries = Vec::new();
         let mut advances = Vec::with_capacity(due.len());
-        let mut shifted: HashMap<(String, u32, u32), Arc<Vec<Step>>> = HashMap::new();
+        let mut clocks = Clocks::default();
         for member in &due {
             let rollout = rollouts.get(store, &member.rollout_id).await?;
-            let joiner_steps;
-            let steps = if member.shift_days == 0 {
-                &rollout.steps[member.wave as usize]
+            let def = &rollout.definition;
+            let partnership = rollouts.calendar();
+            let key = Clocks::key(def, world, &member.person_id);
+            let calendar = clocks.calendar(&key, def, partnership);
+            let steps = if key == (false, None, None) && member.shift_days == 0 {
+                // The partnership's clock: the rollout's own timetable.
+                Arc::new(rollout.steps[member.wave as usize].clone())
             } else {
-                joiner_steps = shifted
-                    .entry((member.rollout_id.clone(), member.wave, member.shift_days))
-                    .or_insert_with(|| {
-                        Arc::new(shifted_wave_steps(
-                            &rollout.definition,
-                            rollouts.calendar(),
-                            member.wave as usize,
-                            member.shift_days,
-                        ))
-                    })
-                    .clone();
-                joiner_steps.as_slice()
+                clocks.steps(
+                    &member.rollout_id,
+                    def,
+                    &calendar,
+                    &key,
+                    member.wave,
+                    member.shift_days,
+                )
             };
             let index = member.next_step as usize;
+            if let Some(step) = steps.get(index) {
+                // Away: the timetable moves past their return.
+                let back = world
+                    .person(&member.person_id)
+                    .and_then(|p| p.absent_until)
+                    .map(|day| back_at(&calendar, day))
+                    .filter(|back| *back > now && !def.urgent);
+                if let Some(back) = back {
+                    let shift = shift_past(
+                        def,
+                        &calendar,
+                        member.wave as usize,
+                        index,
+                        member.shift_days,
+                        back,
+                    );
+                    let moved =
+                        clocks.steps(&member.rollout_id, def, &calendar, &key, member.wave, shift);
+                    advances.push(MemberAdvance {
+                        rollout_id: member.rollout_id.clone(),
+                        person_id: member.person_id.clone(),
+                        next_step: member.next_step,
+                        next_due_at: moved.get(index).map(|s| millis(s.due_at)),
+                        shift_days: Some(shift),
+                    });
+                    continue;
+                }
+                // Not yet due on their own clock (timed before the
+                // directory gave their zone or pattern): wait for it.
+                if step.due_at > now {
+                    advances.push(MemberAdvance {
+                        rollout_id: member.rollout_id.clone(),
+                        person_id: member.person_id.clone(),
+                        next_step: member.next_step,
+                        next_due_at: Some(millis(step.due_at)),
+                        shift_days: None,
+                    });
+                    continue;
+                }
+            }
             advances.push(MemberAdvance {
                 rollout_id: member.rollout_id.clone(),
                 person_id: member.person_id.clone(),
                 next_step: member.next_step + 1,
                 next_due_at: steps.get(index + 1).map(|s| millis(s.due_at)),
+                shift_days: None,
             });
             let Some(step) = steps.get(index) else {
                 continue;
@@ -111,6 +240,7 @@ pub async fn schedule_due<S: Store + Outbox + Reports>(
                     tracing::warn!(rollout = %member.rollout_id, person = %recipient, "no reachable channel; the step is skipped");
                     continue;
                 };
+                let due_at = millis(clocks.recipient_due(def, partnership, world, &recipient, now));
                 deliveries.push(NewDelivery {
                     idempotency_key: format!(
                         "{}/{}/{}-{}/{}/{}",
@@ -129,7 +259,7 @@ pub async fn schedule_due<S: Store + Outbox + Reports>(
                     step_number: step.number,
                     channel: channel.to_owned(),
                     channel_rank: rank,
-                    due_at: millis(now),
+                    due_at,
                 });
             }
         }

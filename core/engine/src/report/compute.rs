@@ -55,6 +55,8 @@ struct Member<'a> {
     first_sent: Option<i64>,
     acknowledged: Option<i64>,
     overdue: bool,
+    /// Not acknowledged and away now: not overdue.
+    absent: bool,
     escalated: bool,
     /// Enrolled by an open rollout after its start.
     joined: bool,
@@ -69,6 +71,7 @@ struct Tally {
     sent: u64,
     acknowledged: u64,
     overdue: u64,
+    absent: u64,
     escalated: u64,
     left: u64,
     left_unacknowledged: u64,
@@ -84,6 +87,7 @@ impl Tally {
         self.sent += u64::from(m.first_sent.is_some());
         self.acknowledged += u64::from(m.acknowledged.is_some());
         self.overdue += u64::from(m.overdue);
+        self.absent += u64::from(m.absent);
         self.escalated += u64::from(m.escalated);
         self.left += u64::from(m.out == Some(Out::Left));
         self.left_unacknowledged += u64::from(m.out == Some(Out::Left) && m.acknowledged.is_none());
@@ -103,6 +107,7 @@ impl Tally {
             acknowledged: self.acknowledged,
             median_hours: median(&self.waits).map(|ms| ms / 3_600_000.0),
             overdue: self.overdue,
+            absent: self.absent,
             escalated: self.escalated,
             left: self.left,
             left_unacknowledged: self.left_unacknowledged,
@@ -131,6 +136,8 @@ struct Directory<'a> {
     people: HashMap<&'a str, (&'a str, &'a str)>,
     roles: HashMap<&'a str, Vec<&'a str>>,
     themes: HashMap<&'a str, Vec<&'a str>>,
+    /// People away: the day they are back, `YYYY-MM-DD`.
+    absent_until: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Directory<'a> {
@@ -161,6 +168,11 @@ impl<'a> Directory<'a> {
                 .collect(),
             roles,
             themes,
+            absent_until: rows
+                .people
+                .iter()
+                .filter_map(|p| Some((p.id.as_str(), p.absent_until.as_deref()?)))
+                .collect(),
         }
     }
 
@@ -348,6 +360,12 @@ fn members<'a>(
     calendar: &Calendar,
 ) -> Vec<Member<'a>> {
     let now = rows.now.timestamp_millis();
+    // Away today where the partnership is: back on a later day.
+    let today = rows
+        .now
+        .with_timezone(&calendar.time_zone())
+        .format("%Y-%m-%d")
+        .to_string();
     let mut members = Vec::new();
     for r in &rows.rollouts {
         let mut first_sent: HashMap<&str, i64> = HashMap::new();
@@ -393,6 +411,10 @@ fn members<'a>(
                     })
             };
             let past_deadline = own_deadline.is_some_and(|deadline| now > deadline);
+            let away = directory
+                .absent_until
+                .get(person)
+                .is_some_and(|back| *back > today.as_str());
             let out = match m.out_reason.as_deref() {
                 Some("left") => Some(Out::Left),
                 Some(_) => Some(Out::Moved),
@@ -413,8 +435,10 @@ fn members<'a>(
                 themes: directory.themes.get(person).map_or(&[], Vec::as_slice),
                 first_sent: first_sent.get(person).copied(),
                 acknowledged,
-                // Only those still chased: a leaver or mover is not overdue.
-                overdue: acknowledged.is_none() && past_deadline && out.is_none(),
+                // Only those still chased: a leaver, a mover or someone
+                // away is not overdue.
+                overdue: acknowledged.is_none() && past_deadline && out.is_none() && !away,
+                absent: acknowledged.is_none() && out.is_none() && away,
                 escalated: escalated.contains(person),
                 joined: m.joined_at.is_some(),
             });
@@ -424,7 +448,8 @@ fn members<'a>(
 }
 
 /// The moments after `at` when figures change with the clock alone
-/// because of joiners: each joiner's own deadline, and for each open
+/// because of joiners and absences: each joiner's own deadline, each
+/// absent person's return, and for each open
 /// rollout the last moment of the week under way (its reach by week then
 /// gains a row). For [`super::ReportCache`].
 pub(super) fn joiner_changes(rows: &Rows, calendar: &Calendar, at: i64) -> Vec<i64> {
@@ -443,6 +468,21 @@ pub(super) fn joiner_changes(rows: &Rows, calendar: &Calendar, at: i64) -> Vec<i
         if r.definition.enrol == Enrol::Joiners {
             let weeks = (at - r.created_at).max(0) / WEEK + 1;
             out.push(r.created_at + weeks * WEEK - 1);
+        }
+    }
+    // Someone back from an absence is counted absent no more (and may
+    // become overdue) from the start of the day they are back.
+    for p in &rows.people {
+        if let Some(day) = p
+            .absent_until
+            .as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        {
+            out.push(
+                calendar
+                    .at_local(day.and_time(chrono::NaiveTime::MIN))
+                    .timestamp_millis(),
+            );
         }
     }
     out
@@ -767,6 +807,7 @@ pub(super) fn notes(
             "Overdue counts members who had not acknowledged and were past their wave's deadline on {}.",
             calendar.format_local(now)
         ),
+        "Absent counts members who had not acknowledged and are away (people.csv's absent_until is a later day): they are not chased meanwhile, their deadline moves with their return, and they are not counted as overdue.".to_owned(),
         "Escalated counts members about whom at least one escalation was sent.".to_owned(),
         "Members are counted under the agency and team they were in when the rollout reached them. Left counts members no longer in the directory and moved counts members no longer in the rollout's audience (a new team, agency or role): neither is chased any more, nor counted as overdue, and what they acknowledged still counts. The acknowledged percentage leaves out leavers who had not acknowledged; movers stay in it, as they can still acknowledge. The sections \"Movers by agency now\" and \"Movers by team now\" show the movers again under where they are now.".to_owned(),
         "A person with several roles counts in each of their roles' rows, and champion theme rows count the members who champion that theme, so those sections do not add up to the total.".to_owned(),

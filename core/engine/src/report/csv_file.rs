@@ -7,7 +7,7 @@
 use super::Report;
 use std::borrow::Cow;
 
-const COLUMNS: usize = 23;
+const COLUMNS: usize = 24;
 
 /// The header row; every row has every column.
 const HEADERS: [&str; COLUMNS] = [
@@ -34,6 +34,7 @@ const HEADERS: [&str; COLUMNS] = [
     "count",
     "right_first_time",
     "right_first_time_pct",
+    "absent",
 ];
 
 pub(super) fn render(report: &Report) -> String {
@@ -74,6 +75,7 @@ pub(super) fn render(report: &Report) -> String {
                 String::new(),
                 String::new(),
                 String::new(),
+                f.absent.to_string(),
             ]);
         }
     }

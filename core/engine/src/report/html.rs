@@ -69,7 +69,7 @@ pub(super) fn sections(report: &Report) -> String {
         let f = &total.figures;
         let _ = writeln!(
             out,
-            "<p class=\"summary\">{} rollout{}, {} members: {} sent the learning, {} ({}) acknowledged it, {} overdue, {} left, {} moved.</p>",
+            "<p class=\"summary\">{} rollout{}, {} members: {} sent the learning, {} ({}) acknowledged it, {} overdue, {} absent, {} left, {} moved.</p>",
             report.rollouts.len(),
             if report.rollouts.len() == 1 { "" } else { "s" },
             f.audience,
@@ -77,6 +77,7 @@ pub(super) fn sections(report: &Report) -> String {
             f.acknowledged,
             percent(f.acknowledged_pct()),
             f.overdue,
+            f.absent,
             f.left,
             f.moved
         );

@@ -255,6 +255,9 @@ pub struct Figures {
     pub median_hours: Option<f64>,
     /// Not acknowledged and past their wave's deadline.
     pub overdue: u64,
+    /// Not acknowledged and away (people.csv's `absent_until` still to
+    /// come): counted here, not as overdue, and never chased meanwhile.
+    pub absent: u64,
     /// Members with a sent escalation about them.
     pub escalated: u64,
     /// Members no longer in the directory (an import marked them
@@ -482,6 +485,7 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             "Ack %",
             "Median hours to ack",
             "Overdue",
+            "Absent",
             "Escalated",
             "Left",
             "Moved",
@@ -509,6 +513,7 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
                     percent(f.acknowledged_pct()),
                     hours(f.median_hours),
                     f.overdue.to_string(),
+                    f.absent.to_string(),
                     f.escalated.to_string(),
                     f.left.to_string(),
                     f.moved.to_string(),
@@ -525,7 +530,7 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
             id: section.kind.id(),
             heading: section.kind.heading(),
             caption: format!(
-                "{}: audience, sends, acknowledgements, overdue, escalated, left, moved and joined-later members{}",
+                "{}: audience, sends, acknowledgements, overdue, absent, escalated, left, moved and joined-later members{}",
                 section.kind.heading(),
                 if with_coverage {
                     ", and champions' cascade confirmations"

@@ -59,6 +59,7 @@ fn rows() -> Rows {
         id: id.into(),
         agency_id: agency.into(),
         team_id: team.into(),
+        absent_until: None,
     };
     let send = |person: &str, kind: StepKind, at: i64| SendRow {
         person_id: person.into(),
@@ -326,11 +327,11 @@ fn csv_quotes_names_and_keeps_one_header() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count,right_first_time,right_first_time_pct"
+        "section,rollout,key,name,audience,sent,delivered,acknowledged,acknowledged_pct,median_hours_to_acknowledge,overdue,escalated,left,moved,joined_later,teams_confirmed,people_present,follow_up,question,answer,count,right_first_time,right_first_time_pct,absent"
     );
     assert!(
         csv.contains(
-            "agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,0,1,7,,,,,,\n"
+            "agency,,ag-a,\"Agency \"\"A\"\", East\",2,2,2,2,100.0,3.0,0,0,0,0,0,1,7,,,,,,,0\n"
         ),
         "{csv}"
     );
@@ -477,6 +478,7 @@ fn leavers_are_left_not_overdue_and_leave_the_percentage_they_cannot_reach() {
             // ghost left and b1 moved: neither is chased, so neither is
             // overdue, though both are past their deadline unacknowledged.
             overdue: 0,
+            absent: 0,
             escalated: 1,
             left: 1,
             left_unacknowledged: 1,
@@ -567,6 +569,7 @@ fn rows_with_joiners() -> Rows {
         id: "j1".into(),
         agency_id: "ag-a".into(),
         team_id: "t-1".into(),
+        absent_until: None,
     });
     let r = &mut rows.rollouts[0];
     for m in &mut r.members {
@@ -675,7 +678,7 @@ fn an_open_rollouts_reach_grows_week_by_week_without_those_who_left() {
     assert_eq!(report.reach[1].acknowledged_pct(), Some(75.0));
     let csv = render(&report, Format::Csv);
     assert!(
-        csv.contains("\nreach-week,r1,2,week from 2026-01-12,4,,,3,75.0,,,,,,1,,,,,,,,\n"),
+        csv.contains("\nreach-week,r1,2,week from 2026-01-12,4,,,3,75.0,,,,,,1,,,,,,,,,\n"),
         "{csv}"
     );
     let html = render(&report, Format::Html);
@@ -764,11 +767,11 @@ fn understanding_is_the_share_right_first_time_per_question_by_agency_team_role_
     // stays text.
     let csv = render(&report, Format::Csv);
     assert!(
-        csv.contains("understanding-total,r1,all,All members,,,,,,,,,,,,,,1,What should you ask to see?,,3,2,66.7\n"),
+        csv.contains("understanding-total,r1,all,All members,,,,,,,,,,,,,,1,What should you ask to see?,,3,2,66.7,\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("understanding-wave,r1,2,Everyone else,,,,,,,,,,,,,,2,'=Who do you tell first?,,2,1,50.0\n"),
+        csv.contains("understanding-wave,r1,2,Everyone else,,,,,,,,,,,,,,2,'=Who do you tell first?,,2,1,50.0,\n"),
         "{csv}"
     );
     // The table and the HTML show each grouping.
@@ -792,4 +795,40 @@ fn a_report_of_items_without_check_questions_has_no_understanding_tables() {
     let report = report_of(&rows());
     assert!(report.understanding.is_empty());
     assert!(!render(&report, Format::Table).contains("Understanding"));
+}
+
+#[test]
+fn someone_away_is_absent_not_overdue_until_the_day_they_are_back() {
+    // Without the leaver and the movers, ghost and b1 are overdue; b1 is
+    // now away until 2 February.
+    let mut rows = rows_with_leavers_and_movers();
+    rows.rollouts[0]
+        .members
+        .iter_mut()
+        .for_each(|m| m.out_reason = None);
+    for p in &mut rows.people {
+        if p.id == "b1" {
+            p.absent_until = Some("2026-02-02".into());
+        }
+    }
+    let report = report_of(&rows);
+    let all = &row(&report, SectionKind::Total, "all").figures;
+    assert_eq!(
+        (all.overdue, all.absent),
+        (1, 1),
+        "ghost overdue, b1 absent"
+    );
+    let team = &row(&report, SectionKind::Team, "t-2").figures;
+    assert_eq!((team.overdue, team.absent), (0, 1));
+    let csv = render(&report, Format::Csv);
+    assert!(csv.lines().next().unwrap().ends_with(",absent"), "{csv}");
+    assert!(
+        render(&report, Format::Html).contains("1 overdue, 1 absent,"),
+        "the summary says so"
+    );
+    // From the day they are back they are overdue like anyone else.
+    rows.now = Utc.with_ymd_and_hms(2026, 2, 2, 0, 0, 0).unwrap();
+    let all = report_of(&rows);
+    let all = &row(&all, SectionKind::Total, "all").figures;
+    assert_eq!((all.overdue, all.absent), (2, 0));
 }

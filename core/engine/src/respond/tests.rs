@@ -125,6 +125,7 @@ impl Fixture {
                 person_id: (*p).to_owned(),
                 next_step: 1,
                 next_due_at: None,
+                shift_days: None,
             })
             .collect();
         store.materialise(&rows, &advances, T0).await.unwrap();

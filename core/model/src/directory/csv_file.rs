@@ -52,7 +52,7 @@ impl FileKind {
 
     fn optional(self) -> &'static [&'static str] {
         match self {
-            FileKind::People => &["manager_id", "time_zone", "mobile"],
+            FileKind::People => &["manager_id", "time_zone", "mobile", "works", "absent_until"],
             _ => &[],
         }
     }
@@ -431,6 +431,8 @@ impl<'a> Cells<'a> {
         let manager_id = self.optional_id("manager_id");
         let time_zone = self.time_zone();
         let mobile = self.mobile();
+        let works = self.works();
+        let absent_until = self.absent_until();
         let (id, manager_id) = (id?, manager_id?);
         if manager_id.as_deref() == Some(id.as_str()) {
             self.error(
@@ -450,6 +452,8 @@ impl<'a> Cells<'a> {
             manager_id,
             time_zone: time_zone?,
             mobile: mobile?,
+            works: works?,
+            absent_until: absent_until?,
         })
     }
 
@@ -510,7 +514,48 @@ impl<'a> Cells<'a> {
             );
             return None;
         }
+        // The right shape but no such zone: a typo, or a name the time zone
+        // database does not have.
+        if let Err(e) = crate::rollout::Calendar::new(&value, Default::default()) {
+            let hint = e.split_once("; ").map_or("", |(_, hint)| hint);
+            self.error(
+                "time_zone",
+                format!("\"{value}\" is not a known time zone"),
+                format!("{hint}, or leave it empty"),
+            );
+            return None;
+        }
         Some(Some(value))
+    }
+
+    fn works(&mut self) -> Option<Option<String>> {
+        let Some(value) = self.optional("works") else {
+            return Some(None);
+        };
+        match crate::rollout::WorkPattern::parse(&value) {
+            Ok(pattern) => Some(Some(pattern.to_string())),
+            Err(e) => {
+                self.error("works", e, crate::rollout::WORKS_HELP);
+                None
+            }
+        }
+    }
+
+    fn absent_until(&mut self) -> Option<Option<chrono::NaiveDate>> {
+        let Some(value) = self.optional("absent_until") else {
+            return Some(None);
+        };
+        match chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d") {
+            Ok(day) => Some(Some(day)),
+            Err(_) => {
+                self.error(
+                    "absent_until",
+                    format!("\"{value}\" is not a date"),
+                    "write the day they are back at work as 2027-01-18, or leave it empty",
+                );
+                None
+            }
+        }
     }
 }
 

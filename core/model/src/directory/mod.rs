@@ -58,6 +58,16 @@ pub struct Person {
     /// A UK mobile number, normalised to `+447…` (twelve digits after the
     /// `+`), from the optional `mobile` column.
     pub mobile: Option<String>,
+    /// When they work, in the canonical form of
+    /// [`crate::rollout::WorkPattern`] (e.g. `Mon-Fri 08:00-18:00`), from the
+    /// optional `works` column; the partnership's quiet hours apply when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub works: Option<String>,
+    /// The day they are back at work after an absence (leave, sickness),
+    /// from the optional `absent_until` column: until the start of that day
+    /// in their zone nothing non-urgent goes to them or about them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent_until: Option<chrono::NaiveDate>,
 }
 
 /// A practitioner who receives learning on one theme first and cascades it

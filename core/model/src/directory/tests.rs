@@ -390,3 +390,63 @@ fn two_people_with_one_mobile_are_an_error() {
         (Some(5), Some("mobile"))
     );
 }
+
+#[test]
+fn time_zones_working_patterns_and_absences_are_read_and_their_mistakes_named() {
+    let people = "\
+person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,works,absent_until
+p-1,Ann,ann@x.example.org,lbx-csc,cyp-east,practitioner,,America/New_York,mon-fri 08:00-18:00,2027-01-18
+p-2,Bob,bob@x.example.org,lbx-csc,cyp-east,practitioner,,,nights,
+p-3,Cat,cat@x.example.org,lbx-csc,cyp-east,practitioner,,Europe/Londn,,
+p-4,Dan,dan@x.example.org,lbx-csc,cyp-east,practitioner,,,Mon-Fri 8-6,
+p-5,Eve,eve@x.example.org,lbx-csc,cyp-east,practitioner,,,,18/01/2027
+";
+    let dir = folder(&[("people.csv", people)]);
+    let path = dir.path().join("people.csv");
+    let errors = read_csv(&path).unwrap_err();
+    let found: Vec<(Option<usize>, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.column.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Some(4), "time_zone"),
+            (Some(5), "works"),
+            (Some(6), "absent_until")
+        ],
+        "{:?}",
+        messages(&errors)
+    );
+    let shown = errors[0].to_string();
+    assert!(
+        shown.starts_with(&format!("{}:4:", path.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("did you mean \"Europe/London\"?"), "{shown}");
+    assert!(
+        errors[1].to_string().contains("Mon-Fri 08:00-18:00"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].to_string().contains("2027-01-18"),
+        "{}",
+        errors[2]
+    );
+
+    // The good rows, read: the pattern in its canonical form.
+    let good: String = people.lines().take(3).map(|l| format!("{l}\n")).collect();
+    fs::write(&path, good).unwrap();
+    let DirectoryFile::People(rows) = read_csv(&path).unwrap() else {
+        panic!("a people file");
+    };
+    let ann = &rows[0].value;
+    assert_eq!(ann.time_zone.as_deref(), Some("America/New_York"));
+    assert_eq!(ann.works.as_deref(), Some("Mon-Fri 08:00-18:00"));
+    assert_eq!(
+        ann.absent_until.map(|d| d.to_string()).as_deref(),
+        Some("2027-01-18")
+    );
+    assert_eq!(rows[1].value.works.as_deref(), Some("20:00-08:00"));
+}

@@ -105,6 +105,9 @@ pub fn audience_query(
                 first_due_at: first_due(0),
             }],
             item_id: item_id.to_owned(),
+            absences_after: def.start.date().format("%Y-%m-%d").to_string(),
+            home_zone: String::new(),
+            timing: Vec::new(),
         };
     }
     let waves = def
@@ -134,6 +137,9 @@ pub fn audience_query(
         },
         waves,
         item_id: item_id.to_owned(),
+        absences_after: def.start.date().format("%Y-%m-%d").to_string(),
+        home_zone: String::new(),
+        timing: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! a day count that bypassed a rollout file's checks could reach) is held
 //! at [`latest`], so it never comes, and nothing overflows.
 
+use super::works::WorkPattern;
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
     Timelike, Utc, Weekday,
@@ -83,18 +84,25 @@ fn earliest() -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// The partnership's clock: its time zone and quiet hours.
+/// The partnership's clock: its time zone and quiet hours; or one
+/// person's, in their own zone and with their working pattern (see
+/// [`Calendar::for_person`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calendar {
     tz: Tz,
     quiet: QuietHours,
+    works: Option<WorkPattern>,
 }
 
 impl Calendar {
     /// A calendar for an IANA zone name such as `Europe/London`.
     pub fn new(time_zone: &str, quiet: QuietHours) -> Result<Calendar, String> {
         match time_zone.trim().parse::<Tz>() {
-            Ok(tz) => Ok(Calendar { tz, quiet }),
+            Ok(tz) => Ok(Calendar {
+                tz,
+                quiet,
+                works: None,
+            }),
             Err(_) => {
                 let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
                 let hint = match super::closest(time_zone, names) {
@@ -108,6 +116,72 @@ impl Calendar {
 
     pub fn time_zone(&self) -> Tz {
         self.tz
+    }
+
+    /// A person's clock: the partnership's quiet hours read in their own
+    /// zone (the partnership's when `time_zone` is empty or unknown), and
+    /// their working pattern, if any, as written in people.csv (see
+    /// [`WorkPattern`]).
+    pub fn for_person(&self, time_zone: Option<&str>, works: Option<&str>) -> Calendar {
+        Calendar {
+            tz: time_zone
+                .and_then(|z| z.trim().parse::<Tz>().ok())
+                .unwrap_or(self.tz),
+            quiet: self.quiet,
+            works: works.and_then(|w| WorkPattern::parse(w).ok()),
+        }
+    }
+
+    /// The working pattern of a person's calendar.
+    pub fn works(&self) -> Option<&WorkPattern> {
+        self.works.as_ref()
+    }
+
+    /// Whether a non-urgent message may go at `t`: in a working period of
+    /// the pattern if there is one, else outside the quiet hours (nightly,
+    /// and from Saturday until Monday's end of quiet hours when weekends
+    /// are quiet).
+    pub fn is_open(&self, t: DateTime<Utc>) -> bool {
+        self.is_open_local(self.local(t))
+    }
+
+    fn is_open_local(&self, local: NaiveDateTime) -> bool {
+        let quiet = self.quiet;
+        if let Some(works) = &self.works {
+            return works.is_working(local, |time| quiet.is_quiet_at(time));
+        }
+        let time = local.time();
+        let weekend = quiet.weekends
+            && match local.weekday() {
+                Weekday::Sat | Weekday::Sun => true,
+                Weekday::Mon => time < quiet.end,
+                _ => false,
+            };
+        !weekend && !quiet.is_quiet_at(time)
+    }
+
+    /// The local times of day at which [`Calendar::is_open`] may change.
+    fn boundaries(&self) -> Vec<NaiveTime> {
+        let mut times = vec![NaiveTime::MIN, self.quiet.start, self.quiet.end];
+        if let Some((from, to)) = self.works.and_then(|w| w.hours()) {
+            times.extend([from, to]);
+        }
+        times.sort();
+        times.dedup();
+        times
+    }
+
+    /// The instant `local` names, not before `after` (in an autumn fold,
+    /// the later of the two if the earlier is before `after`).
+    fn at_local_after(&self, local: NaiveDateTime, after: DateTime<Utc>) -> DateTime<Utc> {
+        let instant = self.at_local(local);
+        if instant >= after {
+            return instant;
+        }
+        match self.tz.from_local_datetime(&local) {
+            LocalResult::Ambiguous(_, later) => later.with_timezone(&Utc).max(after),
+            _ => after,
+        }
     }
 
     pub fn quiet(&self) -> &QuietHours {
@@ -165,37 +239,38 @@ impl Calendar {
             .map_or_else(latest, |local| self.at_local(local))
     }
 
-    /// `t` if a message may go then, else the end of the quiet period it
-    /// falls in. Urgent messages are never held.
+    /// `t` if a message may go then (see [`Calendar::is_open`]), else the
+    /// first instant after it that is open. Urgent messages are never held.
     pub fn next_allowed(&self, t: DateTime<Utc>, urgent: bool) -> DateTime<Utc> {
-        if urgent {
+        if urgent || self.is_open(t) {
             return t;
         }
-        let mut t = t;
-        // A night ends on Saturday morning, then the weekend; a few hops at most.
-        for _ in 0..8 {
-            let local = self.local(t);
-            let time = local.time();
-            let next_date =
-                if self.quiet.weekends && matches!(local.weekday(), Weekday::Sat | Weekday::Sun) {
-                    let to_monday = 7 - u64::from(local.weekday().num_days_from_monday());
-                    local.date().checked_add_days(Days::new(to_monday))
-                } else if self.quiet.is_quiet_at(time) {
-                    if time >= self.quiet.end {
-                        local.date().checked_add_days(Days::new(1))
-                    } else {
-                        Some(local.date())
-                    }
-                } else {
-                    return t;
-                };
-            // Past the end of the calendar there is no morning to wait for.
-            let Some(date) = next_date else {
-                return t;
+        let boundaries = self.boundaries();
+        let mut instant = t;
+        let mut local = self.local(t);
+        // From one boundary to the next: at most a few a day, and a week
+        // always has an open one (a pattern names a day; quiet hours never
+        // fill a day).
+        for _ in 0..8 * 7 {
+            let next = match boundaries.iter().find(|b| **b > local.time()) {
+                Some(b) => Some(local.date().and_time(*b)),
+                None => local
+                    .date()
+                    .checked_add_days(Days::new(1))
+                    .map(|d| d.and_time(NaiveTime::MIN)),
             };
-            t = self.at_local(date.and_time(self.quiet.end));
+            // Past the end of the calendar there is no morning to wait for.
+            let Some(next) = next else {
+                return instant;
+            };
+            instant = self.at_local_after(next, instant);
+            // A clock change may move the wall clock past the boundary.
+            local = self.local(instant).max(next);
+            if self.is_open_local(self.local(instant)) {
+                return instant;
+            }
         }
-        t
+        instant
     }
 
     /// A local time as people read it, e.g. "Tue 1 Dec 2026 09:30 GMT".

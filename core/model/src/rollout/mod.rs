@@ -10,7 +10,9 @@ mod plan;
 mod query;
 mod steps;
 mod team_posts;
+mod timing;
 mod validate;
+mod works;
 
 pub use audience::{Member, Resolved, audience_query, count_resolved, resolve, tally_teams};
 pub use bulletin::{Bulletin, Every, On};
@@ -21,13 +23,16 @@ pub use definition::{
 pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use query::{AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally};
 pub use steps::{
-    EscalationTarget, Step, StepKind, deadline, escalation_target, joiner_shift, open_until,
-    rollout_deadline, shifted_wave_steps, wave_send, wave_steps,
+    EscalationTarget, Step, StepKind, back_at, deadline, escalation_target, joiner_shift,
+    member_start, open_from, open_until, person_calendar, rollout_deadline, shift_past,
+    shifted_wave_steps, wave_send, wave_steps,
 };
 pub use team_posts::{
     PlannedTeamPost, TeamPostChannel, check_team_posts, count_line, plan_team_posts,
 };
+pub use timing::{TimingGroup, TimingMoves, TimingRule, person_start, plan_timing};
 pub use validate::{Known, validate};
+pub use works::{WORKS_HELP, WorkPattern};
 
 use crate::content::SourceLocation;
 

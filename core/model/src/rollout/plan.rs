@@ -6,6 +6,7 @@ use super::calendar::{Calendar, QuietHours};
 use super::definition::RolloutDefinition;
 use super::query::AudienceCounts;
 use super::steps::{StepKind, deadline, open_until, wave_send, wave_steps};
+use super::timing::TimingMoves;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
@@ -32,6 +33,10 @@ pub struct PlanSummary {
     /// e.g. "Wed 31 Mar 2027".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_until: Option<String>,
+    /// How many people their own zone, working pattern and absence move,
+    /// and the latest first send of anyone moved (see [`super::plan_timing`]).
+    #[serde(skip_serializing_if = "TimingMoves::is_unmoved")]
+    pub moves: TimingMoves,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -108,6 +113,7 @@ pub fn summarise(
                 .format("%a %-d %b %Y")
                 .to_string()
         }),
+        moves: TimingMoves::default(),
     }
 }
 
@@ -237,6 +243,27 @@ impl fmt::Display for PlanSummary {
                 self.unassigned,
                 if self.unassigned == 1 { "is" } else { "are" }
             )?;
+        }
+
+        if !self.urgent {
+            let m = &self.moves;
+            let people = |n: usize| {
+                if n == 1 {
+                    "1 person".to_owned()
+                } else {
+                    format!("{n} people")
+                }
+            };
+            writeln!(
+                f,
+                "Each person's own time: {} moved by their own time zone, {} by their working pattern (people.csv `works`), {} by an absence (`absent_until`: they get the item on their return, their deadline moved as far).",
+                people(m.by_zone),
+                people(m.by_works),
+                people(m.by_absence)
+            )?;
+            if let Some(latest) = &m.latest_first_send_local {
+                writeln!(f, "The latest first send anyone moves to: {latest}.")?;
+            }
         }
 
         if let Some(day) = &self.open_until {

@@ -4,6 +4,7 @@
 //! are those of [`super::resolve`], which a property test holds the store to.
 
 use super::definition::Selector;
+use super::timing::TimingRule;
 
 /// Who a rollout reaches and in which wave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,17 @@ pub struct AudienceQuery {
     /// The item, to leave out people a rollout of it (not cancelled)
     /// already has. Not applied to a re-acknowledgement round.
     pub item_id: String,
+    /// Returns from absence (`absent_until`, `YYYY-MM-DD`) on or before
+    /// this day, the rollout's start, move nobody: such people are timed
+    /// as if never absent.
+    pub absences_after: String,
+    /// The partnership's time zone: a person's `time_zone` equal to it
+    /// moves nothing, so the store treats it as empty.
+    pub home_zone: String,
+    /// First sends of people whose zone, working pattern or absence moves
+    /// them (see [`super::plan_timing`]); everyone else, and anyone no
+    /// rule matches, has their wave's `first_due_at`.
+    pub timing: Vec<TimingRule>,
 }
 
 // One per rollout planned: the variants' sizes do not matter.

@@ -5,7 +5,7 @@
 use super::calendar::Calendar;
 use super::definition::{Enrol, RolloutDefinition};
 use crate::directory::Directory;
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The kind of a step. Stored in the outbox as its [`StepKind::as_str`]
@@ -194,6 +194,108 @@ pub fn joiner_shift(
     }
 }
 
+/// The clock a member's timetable runs on: for an urgent rollout the
+/// partnership's (urgent messages go at once, for everyone at the same
+/// moment), otherwise the person's own zone and working pattern as
+/// people.csv gives them (see [`Calendar::for_person`]).
+pub fn person_calendar(
+    def: &RolloutDefinition,
+    partnership: &Calendar,
+    time_zone: Option<&str>,
+    works: Option<&str>,
+) -> Calendar {
+    if def.urgent {
+        partnership.clone()
+    } else {
+        partnership.for_person(time_zone, works)
+    }
+}
+
+/// When someone away until `absent_until` (people.csv: the day they are
+/// back at work) is back: the start of that day in their own zone.
+pub fn back_at(calendar: &Calendar, absent_until: NaiveDate) -> DateTime<Utc> {
+    calendar.at_local(absent_until.and_time(NaiveTime::MIN))
+}
+
+/// When a message to someone may go, from `now`: at once if urgent,
+/// otherwise their next open time on their own `calendar` (see
+/// [`Calendar::is_open`]), after the start of the day they are back if
+/// they are away. For every message queued, to the member or to a
+/// manager or champion escalated to.
+pub fn open_from(
+    calendar: &Calendar,
+    absent_until: Option<NaiveDate>,
+    urgent: bool,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if urgent {
+        return now;
+    }
+    let from = absent_until.map_or(now, |day| back_at(calendar, day).max(now));
+    calendar.next_allowed(from, false)
+}
+
+/// The fewest days, at least `shift`, by which a member's timetable
+/// (their wave's, on their own `calendar`) moves so that its step `index`
+/// falls due at or after `back`: an absent person's steps wait for their
+/// return with every interval kept, so their deadline moves by the absence.
+///
+/// # Panics
+/// If `wave` is not an index of `def.waves`.
+pub fn shift_past(
+    def: &RolloutDefinition,
+    calendar: &Calendar,
+    wave: usize,
+    index: usize,
+    shift: u32,
+    back: DateTime<Utc>,
+) -> u32 {
+    let due = |shift: u32| {
+        shifted_wave_steps(def, calendar, wave, shift)
+            .get(index)
+            .map(|s| s.due_at)
+    };
+    let Some(first) = due(shift) else {
+        return shift;
+    };
+    if first >= back {
+        return shift;
+    }
+    // A first guess from the whole days between, then a day at a time
+    // past quiet days and clock changes (a few steps at most).
+    let guess = u32::try_from((back - first).num_days()).unwrap_or(u32::MAX / 2);
+    let mut moved = shift.saturating_add(guess);
+    while moved < u32::MAX / 2 && due(moved).is_some_and(|d| d < back) {
+        moved += 1;
+    }
+    moved
+}
+
+/// A member's first send and how many days their timetable moves for an
+/// absence: someone back after their wave's send (`back`, see [`back_at`])
+/// gets the item on their return, at the wave's local time or their next
+/// working period after it. Urgent rollouts go at once, absent or not.
+///
+/// # Panics
+/// If `wave` is not an index of `def.waves`.
+pub fn member_start(
+    def: &RolloutDefinition,
+    calendar: &Calendar,
+    wave: usize,
+    back: Option<DateTime<Utc>>,
+) -> (u32, DateTime<Utc>) {
+    let send = wave_send(def, calendar, wave);
+    match back {
+        Some(back) if !def.urgent && send < back => {
+            let shift = shift_past(def, calendar, wave, 0, 0, back);
+            let mut moved = def.clone();
+            moved.waves[wave].after_days = moved.waves[wave].after_days.saturating_add(shift);
+            (shift, wave_send(&moved, calendar, wave))
+        }
+        _ => (0, send),
+    }
+}
+
 /// The instant an open rollout stops enrolling joiners: the end of its
 /// `open_until` day (by default the day of its deadline) in the
 /// partnership's zone. `None` for a rollout fixed at its start.
@@ -208,7 +310,7 @@ pub fn open_until(def: &RolloutDefinition, calendar: &Calendar) -> Option<DateTi
             .date_naive(),
     };
     let next = last_day.checked_add_days(Days::new(1)).unwrap_or(last_day);
-    Some(calendar.at_local(next.and_time(chrono::NaiveTime::MIN)))
+    Some(calendar.at_local(next.and_time(NaiveTime::MIN)))
 }
 
 /// Who an escalation rung goes to.

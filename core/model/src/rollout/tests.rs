@@ -99,6 +99,8 @@ fn person(id: &str, agency: &str, team: &str, roles: &[&str], manager: Option<&s
         manager_id: manager.map(str::to_owned),
         time_zone: None,
         mobile: None,
+        works: None,
+        absent_until: None,
     }
 }
 

@@ -79,6 +79,17 @@ fn push_selector(q: &mut QueryBuilder<'_, Sqlite>, s: &Selector) {
     q.push(if terms == 0 { "0" } else { ")" });
 }
 
+/// Pushes [`push_audience`] with the person's timing columns as well:
+/// `time_zone`, `works` and `absent_until` (only a return after the
+/// query's `absences_after`; earlier ones move nobody).
+pub(super) fn push_timed_audience(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    audience: &AudienceQuery,
+    reached_before: bool,
+) {
+    push_audience_with(q, audience, reached_before, true);
+}
+
 /// Pushes `(SELECT person_id, team_id, agency_id, wave, reached FROM people …)`: the
 /// audience's people, `wave` the index of the first wave that takes them
 /// (NULL for none) and `reached` whether a rollout of the item (not
@@ -89,7 +100,23 @@ pub(super) fn push_audience(
     audience: &AudienceQuery,
     reached_before: bool,
 ) {
+    push_audience_with(q, audience, reached_before, false);
+}
+
+fn push_audience_with(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    audience: &AudienceQuery,
+    reached_before: bool,
+    timed: bool,
+) {
     q.push("(SELECT p.id AS person_id, p.team_id AS team_id, p.agency_id AS agency_id, ");
+    if timed {
+        q.push("nullif(p.time_zone, ");
+        q.push_bind(audience.home_zone.clone());
+        q.push(") AS time_zone, p.works AS works, CASE WHEN p.absent_until > ");
+        q.push_bind(audience.absences_after.clone());
+        q.push(" THEN p.absent_until END AS absent_until, ");
+    }
     if audience.waves.is_empty() {
         q.push("NULL");
     } else {
@@ -339,6 +366,33 @@ impl Audiences for SqliteStore {
                     team_id: row.try_get(0)?,
                     members: count(row.try_get(1)?),
                     first_due_at: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn timing_groups(&self, query: &AudienceQuery) -> Result<Vec<TimingGroup>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let reached = reached_before(&mut conn, query, "").await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT a.wave, a.time_zone, a.works, a.absent_until, count(*) FROM ",
+        );
+        push_timed_audience(&mut q, query, reached);
+        q.push(
+            " a WHERE a.wave IS NOT NULL AND NOT a.reached
+               AND (a.time_zone IS NOT NULL OR a.works IS NOT NULL OR a.absent_until IS NOT NULL)
+             GROUP BY a.wave, a.time_zone, a.works, a.absent_until",
+        );
+        let rows = q.build().fetch_all(&mut *conn).await?;
+        rows.iter()
+            .map(|row| {
+                let absent: Option<String> = row.try_get(3)?;
+                Ok(TimingGroup {
+                    wave: usize::try_from(row.try_get::<i64, _>(0)?).unwrap_or(usize::MAX),
+                    time_zone: row.try_get(1)?,
+                    works: row.try_get(2)?,
+                    absent_until: absent.as_deref().and_then(super::parse_day),
+                    people: count(row.try_get(4)?),
                 })
             })
             .collect()

@@ -360,7 +360,8 @@ async fn upsert_people(
 ) -> Result<(), StoreError> {
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO people
-            (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at) ",
+            (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile,
+             works, absent_until, active, updated_at) ",
     );
     query.push_values(chunk, |mut row, (person, _)| {
         row.push_bind(&person.id)
@@ -371,6 +372,8 @@ async fn upsert_people(
             .push_bind(&person.manager_id)
             .push_bind(&person.time_zone)
             .push_bind(&person.mobile)
+            .push_bind(&person.works)
+            .push_bind(person.absent_until.map(|d| d.to_string()))
             .push("1")
             .push_bind(now);
     });
@@ -379,7 +382,8 @@ async fn upsert_people(
             display_name = excluded.display_name, email = excluded.email,
             agency_id = excluded.agency_id, team_id = excluded.team_id,
             manager_id = excluded.manager_id, time_zone = excluded.time_zone,
-            mobile = excluded.mobile, active = 1, updated_at = excluded.updated_at",
+            mobile = excluded.mobile, works = excluded.works,
+            absent_until = excluded.absent_until, active = 1, updated_at = excluded.updated_at",
     );
     query.build().execute(&mut *conn).await?;
     Ok(())
@@ -437,10 +441,13 @@ async fn stored_people(
         manager_id: Option<String>,
         time_zone: Option<String>,
         mobile: Option<String>,
+        works: Option<String>,
+        absent_until: Option<String>,
         active: bool,
     }
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active
+        "SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, works,
+                absent_until, active
          FROM people",
     )
     .fetch_all(&mut *conn)
@@ -458,6 +465,8 @@ async fn stored_people(
                 manager_id: row.manager_id,
                 time_zone: row.time_zone,
                 mobile: row.mobile,
+                works: row.works,
+                absent_until: row.absent_until.as_deref().and_then(super::parse_day),
             };
             (row.id, (person, row.active))
         })

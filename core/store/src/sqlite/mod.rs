@@ -222,8 +222,15 @@ struct PersonRow {
     manager_id: Option<String>,
     time_zone: Option<String>,
     mobile: Option<String>,
+    works: Option<String>,
+    absent_until: Option<String>,
     active: bool,
     updated_at: DateTime<Utc>,
+}
+
+/// A day as the store keeps it, `YYYY-MM-DD`.
+pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
 /// People read by one statement when the whole directory is loaded.
@@ -252,7 +259,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-const PERSON_COLUMNS: &str = "id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at";
+const PERSON_COLUMNS: &str = "id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, works, absent_until, active, updated_at";
 
 fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
     StoredPerson {
@@ -266,6 +273,8 @@ fn stored_person(row: PersonRow, roles: Vec<String>) -> StoredPerson {
             manager_id: row.manager_id,
             time_zone: row.time_zone,
             mobile: row.mobile,
+            works: row.works,
+            absent_until: row.absent_until.as_deref().and_then(parse_day),
         },
         active: row.active,
         updated_at: row.updated_at,
@@ -293,6 +302,8 @@ impl SqliteStore {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
+            Option<String>,
             i64,
             String,
             Option<String>,
@@ -302,7 +313,7 @@ impl SqliteStore {
         loop {
             let (json, last): (String, Option<String>) = sqlx::query_as(
                 "SELECT json_group_array(json_array(id, display_name, email, agency_id, team_id,
-                        manager_id, time_zone, mobile, active, updated_at,
+                        manager_id, time_zone, mobile, works, absent_until, active, updated_at,
                         (SELECT group_concat(role, ';') FROM person_roles r WHERE r.person_id = p.id))),
                         max(id)
                  FROM (SELECT * FROM people WHERE (active OR NOT ?1) AND id > ?2 ORDER BY id LIMIT ?3) p",
@@ -325,6 +336,8 @@ impl SqliteStore {
                 manager_id,
                 time_zone,
                 mobile,
+                works,
+                absent_until,
                 active,
                 at,
                 roles,
@@ -351,6 +364,8 @@ impl SqliteStore {
                     manager_id,
                     time_zone,
                     mobile,
+                    works,
+                    absent_until,
                     active: active != 0,
                     updated_at,
                 };

@@ -3,16 +3,72 @@
 //! atomic; a row whose lease expired is claimable again (at-least-once).
 
 use super::SqliteStore;
-use super::audience::{push_audience, push_first_due, reached_before};
+use super::audience::{push_audience, push_first_due, push_timed_audience, reached_before};
 use crate::StoreError;
 use crate::outbox::*;
-use cascade_model::rollout::StepKind;
+use cascade_model::rollout::{AudienceQuery, StepKind};
 use sqlx::{QueryBuilder, Sqlite};
 
 /// Members per multi-row INSERT: 6 parameters each, well under SQLite's limit.
 const MEMBERS_PER_INSERT: usize = 2000;
 /// Sent outbox rows recorded by one statement (two parameters each).
 const SENT_PER_STATEMENT: usize = 500;
+
+/// Writes the audience's members with their own first sends and shifts:
+/// the query's timing rules go into a temporary table keyed by wave and
+/// timing columns, and each member takes their rule's, or their wave's
+/// when none matches (most people: no zone, pattern or absence).
+async fn insert_timed_members(
+    tx: &mut sqlx::SqliteConnection,
+    rollout_id: &str,
+    audience: &AudienceQuery,
+) -> Result<u64, StoreError> {
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS member_timing (
+            wave INTEGER NOT NULL, time_zone TEXT NOT NULL, works TEXT NOT NULL,
+            absent_until TEXT NOT NULL, shift_days INTEGER NOT NULL, first_due_at INTEGER NOT NULL,
+            PRIMARY KEY (wave, time_zone, works, absent_until)) WITHOUT ROWID",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM temp.member_timing")
+        .execute(&mut *tx)
+        .await?;
+    for chunk in audience.timing.chunks(MEMBERS_PER_INSERT) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR REPLACE INTO temp.member_timing (wave, time_zone, works, absent_until, shift_days, first_due_at) ",
+        );
+        insert.push_values(chunk, |mut row, t| {
+            row.push_bind(i64::try_from(t.wave).unwrap_or(i64::MAX))
+                .push_bind(&t.time_zone)
+                .push_bind(&t.works)
+                .push_bind(&t.absent_until)
+                .push_bind(t.shift_days)
+                .push_bind(t.first_due_at);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id, shift_days) SELECT ",
+    );
+    insert.push_bind(rollout_id);
+    insert.push(", a.person_id, a.wave, coalesce(t.first_due_at, ");
+    push_first_due(&mut insert, audience);
+    insert.push("), a.team_id, a.agency_id, coalesce(t.shift_days, 0) FROM ");
+    let reached = reached_before(&mut *tx, audience, rollout_id).await?;
+    push_timed_audience(&mut insert, audience, reached);
+    insert.push(
+        " a LEFT JOIN temp.member_timing t ON t.wave = a.wave
+            AND t.time_zone = coalesce(a.time_zone, '') AND t.works = coalesce(a.works, '')
+            AND t.absent_until = coalesce(a.absent_until, '')
+          WHERE a.wave IS NOT NULL AND NOT a.reached",
+    );
+    let written = insert.build().execute(&mut *tx).await?.rows_affected();
+    sqlx::query("DELETE FROM temp.member_timing")
+        .execute(&mut *tx)
+        .await?;
+    Ok(written)
+}
 
 impl Outbox for SqliteStore {
     async fn create_rollout(&self, rollout: NewRollout<'_>) -> Result<u64, StoreError> {
@@ -102,9 +158,10 @@ impl Outbox for SqliteStore {
         }
         for a in advances {
             // A member an import took out meanwhile stays out.
-            sqlx::query("UPDATE rollout_members SET next_step = ?, next_due_at = ? WHERE rollout_id = ? AND person_id = ? AND out_reason IS NULL")
+            sqlx::query("UPDATE rollout_members SET next_step = ?, next_due_at = ?, shift_days = coalesce(?, shift_days) WHERE rollout_id = ? AND person_id = ? AND out_reason IS NULL")
                 .bind(a.next_step)
                 .bind(a.next_due_at)
+                .bind(a.shift_days)
                 .bind(&a.rollout_id)
                 .bind(&a.person_id)
                 .execute(&mut *tx)
@@ -708,7 +765,9 @@ pub(super) async fn write_rollout(
         });
         written += insert.build().execute(&mut **tx).await?.rows_affected();
     }
-    if let Some(audience) = rollout.audience {
+    if let Some(audience) = rollout.audience.filter(|a| !a.timing.is_empty()) {
+        written += insert_timed_members(&mut *tx, rollout.id, audience).await?;
+    } else if let Some(audience) = rollout.audience {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) SELECT ",
         );

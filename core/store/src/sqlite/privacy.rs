@@ -459,7 +459,7 @@ pub(super) async fn erase_in(
         .await?;
     sqlx::query(
         "UPDATE people SET display_name = ?2, email = ?2 || '@erased.invalid', mobile = NULL,
-            time_zone = NULL, active = 0, erased_at = ?3 WHERE id = ?1",
+            time_zone = NULL, works = NULL, absent_until = NULL, active = 0, erased_at = ?3 WHERE id = ?1",
     )
     .bind(old)
     .bind(&pseudonym)

@@ -293,7 +293,7 @@ impl Reports for SqliteStore {
             vec!["?"; rollout_ids.len()].join(", ")
         );
         let people_sql = format!(
-            "SELECT id, agency_id, team_id FROM people WHERE id IN ({members}) ORDER BY id"
+            "SELECT id, agency_id, team_id, absent_until FROM people WHERE id IN ({members}) ORDER BY id"
         );
         let roles_sql = format!(
             "SELECT person_id, role FROM person_roles WHERE person_id IN ({members}) ORDER BY person_id, role"

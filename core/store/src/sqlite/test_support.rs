@@ -110,7 +110,7 @@ impl SqliteStore {
         let mut tx = self.pool.begin().await?;
         for chunk in people.chunks(per_insert) {
             let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO people (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, active, updated_at) ",
+                "INSERT INTO people (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, works, absent_until, active, updated_at) ",
             );
             insert.push_values(chunk, |mut row, p| {
                 row.push_bind(&p.id)
@@ -121,6 +121,8 @@ impl SqliteStore {
                     .push_bind(&p.manager_id)
                     .push_bind(&p.time_zone)
                     .push_bind(&p.mobile)
+                    .push_bind(&p.works)
+                    .push_bind(p.absent_until.map(|d| d.to_string()))
                     .push("1")
                     .push_bind(now);
             });
