@@ -22,6 +22,7 @@ fn item() -> LearningItem {
         privacy_allow: Vec::new(),
         what_changed: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {

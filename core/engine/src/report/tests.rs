@@ -177,6 +177,7 @@ fn rows() -> Rows {
                 },
             ],
             check_questions: Vec::new(),
+            refresher: Vec::new(),
             check_answers: Vec::new(),
         }],
         confirmations: vec![

@@ -20,7 +20,7 @@ pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use query::{AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally};
 pub use steps::{
     EscalationTarget, Step, StepKind, deadline, escalation_target, joiner_shift, open_until,
-    rollout_deadline, shifted_wave_steps, wave_send, wave_steps,
+    refresher_due, rollout_deadline, shifted_wave_steps, wave_send, wave_steps,
 };
 pub use team_posts::{
     PlannedTeamPost, TeamPostChannel, check_team_posts, count_line, plan_team_posts,

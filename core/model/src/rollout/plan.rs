@@ -32,6 +32,10 @@ pub struct PlanSummary {
     /// e.g. "Wed 31 Mar 2027".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_until: Option<String>,
+    /// Days after each person's own acknowledgement of its spaced
+    /// refreshers (issue 19), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refreshers: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -108,6 +112,7 @@ pub fn summarise(
                 .format("%a %-d %b %Y")
                 .to_string()
         }),
+        refreshers: def.refreshers.clone(),
     }
 }
 
@@ -143,6 +148,9 @@ fn timetable(def: &RolloutDefinition, calendar: &Calendar) -> Vec<TimetableRow> 
                     "Champion reminder {}: to the item's champions whose teams have no team briefing recorded",
                     s.number
                 ),
+                // Counted from each person's acknowledgement, so never
+                // in a wave's timetable.
+                StepKind::Refresher => format!("Refresher {}", s.number),
             };
             row(Some(s.kind), s.number, what, s.due_at)
         })
@@ -239,6 +247,15 @@ impl fmt::Display for PlanSummary {
             )?;
         }
 
+        if !self.refreshers.is_empty() {
+            let days: Vec<String> = self.refreshers.iter().map(u32::to_string).collect();
+            writeln!(
+                f,
+                "Refreshers {} days after each person's own acknowledgement: a key message of the item and one of its check questions, in turn; never chased.",
+                and_list(&days)
+            )?;
+        }
+
         if let Some(day) = &self.open_until {
             writeln!(
                 f,
@@ -295,4 +312,13 @@ fn write_table(f: &mut fmt::Formatter<'_>, rows: &[Vec<String>]) -> fmt::Result 
         writeln!(f, "{}", cells.join("  ").trim_end())?;
     }
     Ok(())
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }

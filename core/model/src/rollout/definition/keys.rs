@@ -74,6 +74,7 @@ const TOP: Table = Table {
         "team_posts",
         "enrol",
         "open_until",
+        "refreshers",
     ],
     tables: &[("audience", &AUDIENCE)],
     arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],

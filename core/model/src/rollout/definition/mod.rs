@@ -73,6 +73,12 @@ pub struct RolloutDefinition {
     /// At least one; only the last may be a catch-all.
     pub waves: Vec<Wave>,
     pub follow_ups: Vec<FollowUp>,
+    /// Spaced refreshers (issue 19): calendar days after each person's own
+    /// acknowledgement, ascending, 1 to 365; written `refreshers = ["30d",
+    /// "90d"]`. At each, a short nudge with one key message of the item
+    /// and one of its check questions, in turn. Never chased.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refreshers: Vec<u32>,
     /// Who becomes a member: the audience when the rollout starts (the
     /// default), or also people who come into it later (`enrol =
     /// "joiners"`), each with their own timetable.

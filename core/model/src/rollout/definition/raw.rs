@@ -34,6 +34,7 @@ pub(in crate::rollout) struct RawDefinition {
     pub(super) follow_ups: Vec<Spanned<RawFollowUp>>,
     pub(super) enrol: RawValue,
     pub(super) open_until: RawValue,
+    pub(super) refreshers: RawList,
 }
 
 #[derive(Deserialize)]
