@@ -93,6 +93,18 @@ pub struct CheckRow {
     pub right_first_time: bool,
 }
 
+/// A member's answer to the check question a refresher asked them
+/// (issue 19): right first time or not.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefresherRow {
+    pub person_id: String,
+    /// 1-based, in the rollout's `refreshers`.
+    pub refresher: u32,
+    /// 1-based, as in the item version.
+    pub question: u32,
+    pub right_first_time: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConfirmationRow {
     pub id: i64,
@@ -125,6 +137,8 @@ pub struct ReportRollout {
     pub check_questions: Vec<String>,
     /// Members' recorded answers to them, by person and question.
     pub check_answers: Vec<CheckRow>,
+    /// Members' answers to refreshers' questions, by person and refresher.
+    pub refresher_answers: Vec<RefresherRow>,
 }
 
 /// The directory as reports group it.

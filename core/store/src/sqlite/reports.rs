@@ -112,6 +112,13 @@ impl Reports for SqliteStore {
             .fetch_all(pool)
             .await?
         };
+        let refresher_answers = sqlx::query_as::<_, RefresherRow>(
+            "SELECT person_id, refresher, question, right_first_time FROM refresher_answers
+             WHERE rollout_id = ? ORDER BY person_id, refresher",
+        )
+        .bind(&id)
+        .fetch_all(pool)
+        .await?;
         Ok(Some(ReportRollout {
             id,
             item_id,
@@ -126,6 +133,7 @@ impl Reports for SqliteStore {
             answers,
             check_questions,
             check_answers,
+            refresher_answers,
         }))
     }
 
