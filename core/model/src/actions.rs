@@ -35,6 +35,9 @@ pub enum ActionRef {
     /// (delivery, question, option, tries seen), numbers 1-based. The
     /// option's words stay in the message, never in the id.
     Check(i64, u32, u32, u32),
+    /// An answer to the check question a refresher delivery asked:
+    /// (delivery, option, tries seen), numbers 1-based but `seen`.
+    Refresh(i64, u32, u32),
 }
 
 impl ActionRef {
@@ -47,6 +50,7 @@ impl ActionRef {
             ActionRef::Post(p) => format!("post:{p}"),
             ActionRef::ListAck(d) => format!("list:{d}"),
             ActionRef::Check(d, q, o, seen) => format!("chk:{d}:{q}:{o}:{seen}"),
+            ActionRef::Refresh(d, o, seen) => format!("rf:{d}:{o}:{seen}"),
         }
     }
 
@@ -71,6 +75,15 @@ impl ActionRef {
                     parts.next()?.parse().ok()?,
                 );
                 parts.next().is_none().then_some(check)
+            }
+            "rf" => {
+                let mut parts = rest.split(':');
+                let refresh = ActionRef::Refresh(
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                );
+                parts.next().is_none().then_some(refresh)
             }
             _ => None,
         }

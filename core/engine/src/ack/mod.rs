@@ -81,7 +81,6 @@ impl ItemSummary {
             classification: Classification::Official,
             sections: Vec::new(),
             check_questions: Vec::new(),
-            refresher: Vec::new(),
             check_sections: Vec::new(),
         }
     }

@@ -168,7 +168,7 @@ impl Refusal {
         match refused {
             NoSuchDelivery | NotTheirLearning => Refusal::UnknownDelivery,
             SomeoneElse => Refusal::DifferentPerson,
-            NotAFollowUp | NoSuchFollowUp | NoSuchAnswer => Refusal::UnknownAnswer,
+            NotAFollowUp | NoSuchFollowUp | NoSuchAnswer | NotARefresher => Refusal::UnknownAnswer,
             NotAChampion => Refusal::NotAChampion,
             NotInTeam => Refusal::NotInTeam,
         }

@@ -361,7 +361,10 @@ fn members<'a>(
                 StepKind::Escalation => {
                     escalated.insert(&s.person_id);
                 }
-                StepKind::Reminder | StepKind::FollowUp | StepKind::ChampionReminder => {}
+                StepKind::Reminder
+                | StepKind::FollowUp
+                | StepKind::ChampionReminder
+                | StepKind::Refresher => {}
             }
         }
         let acknowledged: HashMap<&str, i64> = r

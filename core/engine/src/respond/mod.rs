@@ -21,7 +21,7 @@ use cascade_model::content::CheckQuestion;
 use cascade_model::rollout::{RolloutDefinition, StepKind};
 use cascade_store::{
     AckMethod, AckOutcome, CheckAttempt, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer,
-    NewConfirmation, Outbox, Store, StoreError, TeamPosts,
+    NewConfirmation, Outbox, RefresherAttempt, Store, StoreError, TeamPosts,
 };
 use group_commit::GroupCommit;
 use std::sync::Arc;
@@ -48,6 +48,9 @@ pub enum Refused {
     /// A team post's acknowledgement from someone not in that team's
     /// audience in the post's rollout.
     NotInTeam,
+    /// Not a refresher to the reader's own learning, or its item has no
+    /// check question to ask.
+    NotARefresher,
 }
 
 /// The store failed or the group commit stopped; nothing was recorded.
@@ -168,6 +171,23 @@ impl Checked {
             Checked::Acknowledged(_) => None,
         }
     }
+}
+
+/// Where a person is with the check question a refresher asked them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    pub delivery: DeliveryInfo,
+    /// The question's number in the item version (1-based).
+    pub question: u32,
+    /// The right answer has been given.
+    pub answered: bool,
+    pub right_first_time: bool,
+    /// Answers given so far: what the next asking carries as `seen`.
+    pub tries: u32,
+    /// The answer just given was wrong.
+    pub wrong_now: bool,
+    /// The answer just given was right and counted now (not a repeat).
+    pub right_now: bool,
 }
 
 /// Where and when a response came: the channel it is recorded under.
@@ -429,6 +449,83 @@ impl<S: Evidence + 'static> Responses<S> {
         metrics::counter!(crate::metrics::ACKNOWLEDGEMENTS, "channel" => channel, "outcome" => counted)
             .increment(1);
         Ok(outcome)
+    }
+}
+
+impl<S: Evidence + 'static> Responses<S> {
+    /// Spaced refreshers (issue 19): takes `person`'s answer (option,
+    /// tries seen) to the check question a refresher delivery asked them,
+    /// of the item version's `questions`, or with `None` only says where
+    /// they are. An answer counts as a try only while the store holds the
+    /// tries the person saw, so a press handled twice counts once; after
+    /// the right answer nothing more counts. The answer is the refresher's,
+    /// never an acknowledgement's, and nothing follows it.
+    pub async fn refresher_answer(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        questions: &[CheckQuestion],
+        choice: Option<(u32, u32)>,
+        via: Via<'_>,
+    ) -> Result<Refreshed, Denied> {
+        let delivery = self.delivery_for(person, delivery_id).await?;
+        if delivery.step_kind != StepKind::Refresher || delivery.person_id != delivery.recipient_id
+        {
+            return Err(Refused::NotARefresher.into());
+        }
+        let (number, question) =
+            cascade_model::content::refresher_question(questions, delivery.step_number)
+                .ok_or(Refused::NotARefresher)?;
+        let (rollout_id, refresher) = (delivery.rollout_id.clone(), delivery.step_number);
+        let before = self
+            .store
+            .refresher_answer(&rollout_id, person, refresher)
+            .await?;
+        let mut wrong_now = false;
+        let mut right_now = false;
+        let after = match choice {
+            Some((chosen, seen)) if !before.as_ref().is_some_and(|a| a.answered_at.is_some()) => {
+                if chosen == 0 || chosen as usize > question.options.len() {
+                    return Err(Refused::NoSuchAnswer.into());
+                }
+                let right = chosen as usize == question.answer_number();
+                let counted = {
+                    let _writer = self.writes.lock().await;
+                    self.store
+                        .record_refresher_attempt(&RefresherAttempt {
+                            rollout_id: delivery.rollout_id.clone(),
+                            person_id: person.to_owned(),
+                            refresher: delivery.step_number,
+                            delivery_id: delivery.id,
+                            item_id: delivery.item_id.clone(),
+                            item_version: delivery.item_version.clone(),
+                            question: number,
+                            question_digest: question.digest(),
+                            chosen,
+                            right,
+                            seen,
+                            channel: via.channel.to_owned(),
+                            at: via.at,
+                        })
+                        .await?
+                };
+                wrong_now = !right;
+                right_now = right && counted;
+                self.store
+                    .refresher_answer(&rollout_id, person, refresher)
+                    .await?
+            }
+            _ => before,
+        };
+        Ok(Refreshed {
+            question: number,
+            answered: after.as_ref().is_some_and(|a| a.answered_at.is_some()),
+            right_first_time: after.as_ref().is_some_and(|a| a.right_first_time),
+            tries: after.as_ref().map_or(0, |a| a.attempts),
+            wrong_now,
+            right_now,
+            delivery,
+        })
     }
 }
 

@@ -26,15 +26,15 @@ pub fn refresher_message(item: &LearningItem, number: u32) -> Option<String> {
     item.sections().first().and_then(first_point)
 }
 
-/// The check question refresher `number` (1-based) asks, with its own
-/// number in the item: the questions in turn, the first at the first
-/// refresher. `None` when the item has none.
-pub fn refresher_question(item: &LearningItem, number: u32) -> Option<(u32, &CheckQuestion)> {
-    if item.check_questions.is_empty() {
+/// The check question refresher `number` (1-based) asks, of an item's
+/// `questions`, with its own number in the item: the questions in turn,
+/// the first at the first refresher. `None` when there are none.
+pub fn refresher_question(questions: &[CheckQuestion], number: u32) -> Option<(u32, &CheckQuestion)> {
+    if questions.is_empty() {
         return None;
     }
-    let at = (number.max(1) as usize - 1) % item.check_questions.len();
-    Some((at as u32 + 1, &item.check_questions[at]))
+    let at = (number.max(1) as usize - 1) % questions.len();
+    Some((at as u32 + 1, &questions[at]))
 }
 
 /// A section's first list item, or else the first sentence of its first
