@@ -139,6 +139,8 @@ pub struct ReportRollout {
     pub check_answers: Vec<CheckRow>,
     /// Members' answers to refreshers' questions, by person and refresher.
     pub refresher_answers: Vec<RefresherRow>,
+    /// The item version's theme ids, in the author's order.
+    pub item_themes: Vec<String>,
 }
 
 /// The directory as reports group it.

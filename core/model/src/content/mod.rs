@@ -13,7 +13,7 @@ mod taxonomy;
 
 pub use check_questions::{
     CheckQuestion, MAX_CHECK_QUESTIONS, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS,
-    MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions,
+    MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions, stored_themes,
 };
 pub use digest::{digest_id, newsletter_issue};
 pub use parse::{LoadedItem, load_dir, parse_item};

@@ -134,6 +134,10 @@ impl Reports for SqliteStore {
             check_questions,
             check_answers,
             refresher_answers,
+            item_themes: source
+                .as_deref()
+                .map(cascade_model::content::stored_themes)
+                .unwrap_or_default(),
         }))
     }
 
