@@ -1180,3 +1180,121 @@ async fn a_right_first_answer_records_the_acknowledgement_at_once() {
     // Someone else's link cannot answer for Amy.
     assert!(check_answers(&w, "amy").await.is_empty());
 }
+
+/// Queues refresher `number` of rollout r1 for `person` as the scheduler
+/// would; its outbox row id.
+async fn queue_refresher(w: &World, person: &str, number: u32) -> i64 {
+    let now = cascade_engine::delivery::millis(start());
+    let key = format!("r1/{person}/refresher-{number}/{person}/0");
+    w.store
+        .materialise_refreshers(
+            &[NewDelivery {
+                idempotency_key: key.clone(),
+                rollout_id: "r1".to_owned(),
+                person_id: person.to_owned(),
+                recipient_id: person.to_owned(),
+                wave: 0,
+                step_kind: StepKind::Refresher,
+                step_number: number,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: now,
+            }],
+            &[],
+            now,
+        )
+        .await
+        .unwrap();
+    w.store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == key)
+        .unwrap()
+        .id
+}
+
+/// Issue 19: a refresher's email links to a page that asks its check
+/// question (GET records nothing); a wrong answer explains, shows the
+/// section and asks again, counted once however often it is posted; the
+/// right one thanks, and the answer is kept on the refresher, after a
+/// retry, with no acknowledgement. A later post changes nothing. The
+/// link of a learning message is no refresher link.
+#[tokio::test]
+async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refresher() {
+    let w = World::with_check_questions().await;
+    let app = w.app();
+    let delivery = queue_refresher(&w, "amy", 1).await;
+    let uri = format!("/refresher/{}", keys().sign(delivery, "amy", start()));
+    let page = send(&app, "GET", &uri, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = &page.body;
+    assert!(body.contains(&format!("<h1>Refresher: {TITLE}</h1>")), "{body}");
+    assert!(body.contains(&format!("<legend>{QUESTION}</legend>")), "{body}");
+    assert!(body.contains(
+        "<input type=\"radio\" id=\"r-2\" name=\"answer\" value=\"2\"><label for=\"r-2\">"
+    ));
+    assert!(body.contains("<input type=\"hidden\" name=\"seen\" value=\"0\">"));
+    let answers = || async { w.store.refresher_answers().await.unwrap() };
+    assert!(answers().await.is_empty());
+
+    let missing = send(&app, "POST", &uri, Some("")).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(missing.body.contains("<a href=\"#r-1\">Choose an answer</a>"));
+    for _ in 0..2 {
+        let wrong = send(&app, "POST", &uri, Some("answer=1&seen=0")).await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            wrong
+                .body
+                .contains("Seeing the child&#x27;s own space shows their daily life"),
+            "{}",
+            wrong.body
+        );
+        assert!(wrong.body.contains("Look at the bedroom, the fridge, the bed."));
+        assert!(wrong.body.contains("aria-describedby=\"r-error r-explain\""));
+        assert!(wrong.body.contains("<input type=\"hidden\" name=\"seen\" value=\"1\">"));
+    }
+    let right = send(&app, "POST", &uri, Some("answer=2&seen=1")).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    assert!(right.body.contains("<p>Right. Seeing the child"), "{}", right.body);
+    let again = send(&app, "POST", &uri, Some("answer=1&seen=0")).await;
+    assert!(again.body.contains("You have answered this refresher already"));
+    let kept: Vec<(String, u32, i64, u32, bool, u32, bool, String)> = answers()
+        .await
+        .into_iter()
+        .map(|a| {
+            (
+                a.person_id,
+                a.refresher,
+                a.delivery_id,
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.answered_at.is_some(),
+                a.channel,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [("amy".to_owned(), 1, delivery, 1, false, 2, true, "web".to_owned())]
+    );
+    assert_eq!(w.acks().await, 0);
+
+    // The acknowledgement link's token opens no refresher.
+    let not = send(&app, "GET", &format!("/refresher/{}", w.token("amy")), None).await;
+    assert_eq!(not.status, StatusCode::FORBIDDEN);
+    // Nor does someone else's refresher.
+    let bens = queue_refresher(&w, "ben", 1).await;
+    let forged = send(
+        &app,
+        "POST",
+        &format!("/refresher/{}", keys().sign(bens, "amy", start())),
+        Some("answer=2&seen=0"),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(answers().await.len(), 1);
+}
