@@ -472,6 +472,8 @@ async fn inspection_reads_the_outbox_members_and_evidence_as_written() {
             out_next_due_at: None,
             joined_at: None,
             shift_days: 0,
+            refresher_next: 1,
+            refresher_due_at: None,
         }]
     );
 
