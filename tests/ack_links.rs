@@ -1230,8 +1230,14 @@ async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refre
     let page = send(&app, "GET", &uri, None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let body = &page.body;
-    assert!(body.contains(&format!("<h1>Refresher: {TITLE}</h1>")), "{body}");
-    assert!(body.contains(&format!("<legend>{QUESTION}</legend>")), "{body}");
+    assert!(
+        body.contains(&format!("<h1>Refresher: {TITLE}</h1>")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("<legend>{QUESTION}</legend>")),
+        "{body}"
+    );
     assert!(body.contains(
         "<input type=\"radio\" id=\"r-2\" name=\"answer\" value=\"2\"><label for=\"r-2\">"
     ));
@@ -1241,7 +1247,11 @@ async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refre
 
     let missing = send(&app, "POST", &uri, Some("")).await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(missing.body.contains("<a href=\"#r-1\">Choose an answer</a>"));
+    assert!(
+        missing
+            .body
+            .contains("<a href=\"#r-1\">Choose an answer</a>")
+    );
     for _ in 0..2 {
         let wrong = send(&app, "POST", &uri, Some("answer=1&seen=0")).await;
         assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -1252,15 +1262,35 @@ async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refre
             "{}",
             wrong.body
         );
-        assert!(wrong.body.contains("Look at the bedroom, the fridge, the bed."));
-        assert!(wrong.body.contains("aria-describedby=\"r-error r-explain\""));
-        assert!(wrong.body.contains("<input type=\"hidden\" name=\"seen\" value=\"1\">"));
+        assert!(
+            wrong
+                .body
+                .contains("Look at the bedroom, the fridge, the bed.")
+        );
+        assert!(
+            wrong
+                .body
+                .contains("aria-describedby=\"r-error r-explain\"")
+        );
+        assert!(
+            wrong
+                .body
+                .contains("<input type=\"hidden\" name=\"seen\" value=\"1\">")
+        );
     }
     let right = send(&app, "POST", &uri, Some("answer=2&seen=1")).await;
     assert_eq!(right.status, StatusCode::OK, "{}", right.body);
-    assert!(right.body.contains("<p>Right. Seeing the child"), "{}", right.body);
+    assert!(
+        right.body.contains("<p>Right. Seeing the child"),
+        "{}",
+        right.body
+    );
     let again = send(&app, "POST", &uri, Some("answer=1&seen=0")).await;
-    assert!(again.body.contains("You have answered this refresher already"));
+    assert!(
+        again
+            .body
+            .contains("You have answered this refresher already")
+    );
     let kept: Vec<(String, u32, i64, u32, bool, u32, bool, String)> = answers()
         .await
         .into_iter()
@@ -1279,7 +1309,16 @@ async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refre
         .collect();
     assert_eq!(
         kept,
-        [("amy".to_owned(), 1, delivery, 1, false, 2, true, "web".to_owned())]
+        [(
+            "amy".to_owned(),
+            1,
+            delivery,
+            1,
+            false,
+            2,
+            true,
+            "web".to_owned()
+        )]
     );
     assert_eq!(w.acks().await, 0);
 

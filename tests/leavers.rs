@@ -436,13 +436,7 @@ async fn leavers_and_movers_get_no_refresher() {
     let store = runner.store().as_ref();
     runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
     let stored = store.rollout("north").await.unwrap().unwrap();
-    let everyone = [
-        TOM,
-        SOFIA,
-        JAKE,
-        "p-david-okonjo",
-        "p-amara-okafor",
-    ];
+    let everyone = [TOM, SOFIA, JAKE, "p-david-okonjo", "p-amara-okafor"];
     for person in everyone {
         store
             .acknowledge_item(&NewAcknowledgement {
@@ -467,22 +461,37 @@ async fn leavers_and_movers_get_no_refresher() {
     for person in [TOM, SOFIA, JAKE] {
         assert_eq!(member(&members, person).refresher_due_at, None, "{person}");
     }
-    assert!(member(&members, "p-david-okonjo").refresher_due_at.is_some());
+    assert!(
+        member(&members, "p-david-okonjo")
+            .refresher_due_at
+            .is_some()
+    );
     for day in [24, 27, 28, 30] {
         runner.tick(utc(2026, 4, day, 9, 0)).await.unwrap();
     }
     let sent = rows(store).await;
     for person in [TOM, SOFIA, JAKE] {
-        assert_eq!(sent_about(&sent, person, StepKind::Refresher), 0, "{person}");
+        assert_eq!(
+            sent_about(&sent, person, StepKind::Refresher),
+            0,
+            "{person}"
+        );
     }
     for person in ["p-david-okonjo", "p-amara-okafor"] {
-        assert_eq!(sent_about(&sent, person, StepKind::Refresher), 2, "{person}");
+        assert_eq!(
+            sent_about(&sent, person, StepKind::Refresher),
+            2,
+            "{person}"
+        );
     }
     let outbox = std::fs::read_dir(dir.path().join("outbox"))
         .unwrap()
         .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
         .find(|m| m.contains("Refresher: ") && m.contains("A quick question: "))
         .expect("a refresher in the outbox");
-    assert!(outbox.contains("Answer the question: http://localhost:8080/refresher/"), "{outbox}");
+    assert!(
+        outbox.contains("Answer the question: http://localhost:8080/refresher/"),
+        "{outbox}"
+    );
     runner.stop().await;
 }

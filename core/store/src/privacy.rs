@@ -661,13 +661,7 @@ pub const FIELDS: &[Field] = &[
         "refresher answer id",
         CASCADE,
     ),
-    f(
-        "refresher_answers",
-        "rollout_id",
-        NotPersonal,
-        "",
-        CONTENT,
-    ),
+    f("refresher_answers", "rollout_id", NotPersonal, "", CONTENT),
     f(
         "refresher_answers",
         "person_id",
@@ -745,13 +739,7 @@ pub const FIELDS: &[Field] = &[
         "when answered right",
         PERSON,
     ),
-    f(
-        "refresher_answers",
-        "channel",
-        Personal,
-        "channel",
-        PERSON,
-    ),
+    f("refresher_answers", "channel", Personal, "channel", PERSON),
     f(
         "refresher_answers",
         "at",

@@ -948,7 +948,10 @@ async fn a_refresher_is_asked_with_buttons_and_its_answer_kept_on_the_refresher(
     runner.tick(utc(2026, 4, 24, 9, 0)).await.unwrap();
     let (message, body) = refresher_message(&fake).expect("the refresher DM");
     let text = description(&body);
-    assert!(text.contains("Key message: Neglect is the persistent failure"), "{text}");
+    assert!(
+        text.contains("Key message: Neglect is the persistent failure"),
+        "{text}"
+    );
     assert!(
         text.contains("A quick question: On a home visit where you are worried about neglect"),
         "{text}"
@@ -956,7 +959,10 @@ async fn a_refresher_is_asked_with_buttons_and_its_answer_kept_on_the_refresher(
     let buttons = buttons_of(&body);
     assert_eq!(buttons.len(), 3);
     for (label, id) in &buttons {
-        assert!(label.chars().count() <= 80 && id.len() <= 100, "{label} {id}");
+        assert!(
+            label.chars().count() <= 80 && id.len() <= 100,
+            "{label} {id}"
+        );
         assert!(!id.contains("living"), "{id}");
     }
 
@@ -964,7 +970,10 @@ async fn a_refresher_is_asked_with_buttons_and_its_answer_kept_on_the_refresher(
     assert_eq!(handle_next(&runner).await, InboundOutcome::Asked);
     let retry = answer_to(&fake, "POST", &press).await;
     let retry_text = retry["content"].as_str().unwrap();
-    assert!(retry_text.starts_with("Not quite. Seeing the child"), "{retry_text}");
+    assert!(
+        retry_text.starts_with("Not quite. Seeing the child"),
+        "{retry_text}"
+    );
     assert_eq!(retry["flags"], 64, "only she sees it");
     let on = message_with(&fake, retry_text);
     fake.press_button(AMARA, &on, &buttons_of(&retry)[1].1);

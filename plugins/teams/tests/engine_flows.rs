@@ -1010,7 +1010,10 @@ async fn a_refresher_card_asks_its_question_and_keeps_the_answer_on_the_refreshe
     flow.runner.tick(utc(2026, 4, 24, 9, 0)).await.unwrap();
     let refresher = refresher_card().expect("the refresher card");
     let (text, buttons) = shown(&refresher.activity);
-    assert!(text.contains("Key message: Neglect is the persistent failure"), "{text}");
+    assert!(
+        text.contains("Key message: Neglect is the persistent failure"),
+        "{text}"
+    );
     assert!(
         text.contains("A quick question: On a home visit where you are worried about neglect"),
         "{text}"
@@ -1026,7 +1029,10 @@ async fn a_refresher_card_asks_its_question_and_keeps_the_answer_on_the_refreshe
     );
     let retry = flow.reply_card(&wrong).await;
     let (retry_text, _) = shown(&retry.activity);
-    assert!(retry_text.contains("Not quite. Seeing the child"), "{retry_text}");
+    assert!(
+        retry_text.contains("Not quite. Seeing the child"),
+        "{retry_text}"
+    );
     let right = button(&retry, &labels(&retry)[1]);
     flow.fake.presses(TOM, &retry, &right).await;
     assert_eq!(

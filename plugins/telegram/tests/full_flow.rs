@@ -1202,7 +1202,9 @@ async fn refreshers_of(flow: &Flow, person: &str) -> Vec<(u32, DateTime<Utc>)> {
     rows(&**flow.runner.store())
         .await
         .into_iter()
-        .filter(|r| r.person_id == person && r.step_kind == cascade_model::rollout::StepKind::Refresher)
+        .filter(|r| {
+            r.person_id == person && r.step_kind == cascade_model::rollout::StepKind::Refresher
+        })
         .map(|r| (r.step_number, cascade_model::time::from_millis(r.due_at)))
         .collect()
 }
@@ -1233,7 +1235,13 @@ async fn refreshers_come_days_after_the_acknowledgement_in_local_time_and_are_ne
     flow.link("p-tom-reilly", TOM).await;
     flow.link("p-amara-okafor", AMARA).await;
     flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
-    let briefing = flow.fake.wait_for_messages(TOM, 2).await.last().unwrap().clone();
+    let briefing = flow
+        .fake
+        .wait_for_messages(TOM, 2)
+        .await
+        .last()
+        .unwrap()
+        .clone();
     let n = flow.fake.messages_in(TOM).len();
     assert_eq!(
         flow.user_presses(TOM, &briefing, "Acknowledge").await,
@@ -1298,11 +1306,17 @@ async fn refreshers_come_days_after_the_acknowledgement_in_local_time_and_are_ne
     );
     let retry = flow.message(TOM, before + 2).await;
     assert!(
-        retry.text.starts_with("Not quite. Seeing the child's own space"),
+        retry
+            .text
+            .starts_with("Not quite. Seeing the child's own space"),
         "{}",
         retry.text
     );
-    assert!(retry.text.contains("From \"5. What practitioners should do\""));
+    assert!(
+        retry
+            .text
+            .contains("From \"5. What practitioners should do\"")
+    );
     assert_eq!(
         flow.user_presses(TOM, &retry, "2.").await,
         InboundOutcome::Answered {
@@ -1318,7 +1332,11 @@ async fn refreshers_come_days_after_the_acknowledgement_in_local_time_and_are_ne
     flow.fake.press_with_data(TOM, &refresher, &stale);
     flow.handle_next(utc(2026, 4, 24, 10, 0)).await;
     let again = flow.message(TOM, before + 4).await;
-    assert!(again.text.contains("answered this refresher already"), "{}", again.text);
+    assert!(
+        again.text.contains("answered this refresher already"),
+        "{}",
+        again.text
+    );
     assert_eq!(
         refresher_answers(&flow).await,
         [("p-tom-reilly".to_owned(), 1, 1, 1, false, 2, true)]
@@ -1370,6 +1388,9 @@ async fn refreshers_come_days_after_the_acknowledgement_in_local_time_and_are_ne
         .map(|r| r.step_kind)
         .collect();
     assert!(about_amara.contains(&StepKind::Reminder), "{about_amara:?}");
-    assert!(!about_amara.contains(&StepKind::Refresher), "{about_amara:?}");
+    assert!(
+        !about_amara.contains(&StepKind::Refresher),
+        "{about_amara:?}"
+    );
     flow.runner.stop().await;
 }

@@ -351,9 +351,10 @@ impl Composer {
             }
             StepKind::Refresher => {
                 let number = row.step_number;
-                let (_, question) = refresher_question(&item.check_questions, number).ok_or_else(|| {
-                    format!("\"{}\" has no check questions for a refresher", item.id)
-                })?;
+                let (_, question) =
+                    refresher_question(&item.check_questions, number).ok_or_else(|| {
+                        format!("\"{}\" has no check questions for a refresher", item.id)
+                    })?;
                 // Where the item may not go in full, neither may its key
                 // message or question: they are asked on cascade's page.
                 if matches!(reading, Reading::Notice(_)) {
@@ -377,32 +378,32 @@ impl Composer {
                     let parts = with_links(&route.formats, &text, &link);
                     (format!("Refresher: {}", item.title), parts, Vec::new())
                 } else {
-                let message = refresher_message(item, number).unwrap_or_default();
-                let mut text = format!(
-                    "A refresher on \"{}\", which you acknowledged a while ago.\n\nKey message: {message}\n\nA quick question: {}",
-                    item.title, question.question
-                );
-                let actions: Vec<Action> = if route.buttons {
-                    for (option, o) in question.options.iter().zip(1..) {
-                        text.push_str(&format!("\n{o}. {option}"));
-                    }
-                    text.push_str("\n\nChoose your answer below.");
-                    question
-                        .options
-                        .iter()
-                        .zip(1u32..)
-                        .map(|(option, o)| Action {
-                            id: self.actions.sign(&ActionRef::Refresh(row.id, o, 0)),
-                            label: truncate(&format!("{o}. {option}"), MAX_OPTION_LABEL_CHARS),
-                            form: None,
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let links = links(vec![("Answer the question".to_owned(), LinkTo::Refresher)]);
-                let parts = with_links(&route.formats, &text, &links);
-                (format!("Refresher: {}", item.title), parts, actions)
+                    let message = refresher_message(item, number).unwrap_or_default();
+                    let mut text = format!(
+                        "A refresher on \"{}\", which you acknowledged a while ago.\n\nKey message: {message}\n\nA quick question: {}",
+                        item.title, question.question
+                    );
+                    let actions: Vec<Action> = if route.buttons {
+                        for (option, o) in question.options.iter().zip(1..) {
+                            text.push_str(&format!("\n{o}. {option}"));
+                        }
+                        text.push_str("\n\nChoose your answer below.");
+                        question
+                            .options
+                            .iter()
+                            .zip(1u32..)
+                            .map(|(option, o)| Action {
+                                id: self.actions.sign(&ActionRef::Refresh(row.id, o, 0)),
+                                label: truncate(&format!("{o}. {option}"), MAX_OPTION_LABEL_CHARS),
+                                form: None,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let links = links(vec![("Answer the question".to_owned(), LinkTo::Refresher)]);
+                    let parts = with_links(&route.formats, &text, &links);
+                    (format!("Refresher: {}", item.title), parts, actions)
                 }
             }
             StepKind::ChampionReminder => {

@@ -792,7 +792,11 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         };
         let question = &questions[(refreshed.question as usize).saturating_sub(1)];
         if refreshed.answered {
-            tracing::info!(channel = from.channel, delivery = delivery_id, "refresher answered");
+            tracing::info!(
+                channel = from.channel,
+                delivery = delivery_id,
+                "refresher answered"
+            );
             let text = if refreshed.right_now {
                 format!(
                     "Right. {}\n\nThank you: a minute like this keeps the learning fresh.",

@@ -2,15 +2,14 @@
 
 use super::load::{RolloutRows, Rows};
 use super::{
-    AnswerBy, AnswerCount, AnswerSection, Coverage, FigureRow, Figures, ReachRow, Report,
-    Answered, RetentionBy, RetentionRow, RolloutInfo, Section, SectionKind, Selection,
-    UnderstandingBy, UnderstandingRow,
-    UnderstandingSection,
+    AnswerBy, AnswerCount, AnswerSection, Answered, Coverage, FigureRow, Figures, ReachRow, Report,
+    RetentionBy, RetentionRow, RolloutInfo, Section, SectionKind, Selection, UnderstandingBy,
+    UnderstandingRow, UnderstandingSection,
 };
 use cascade_model::content::Taxonomy;
 use cascade_model::rollout::{Calendar, Enrol, StepKind, deadline};
 use chrono::{DateTime, Utc};
-use std::collections::{HashSet, BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The key of the total rows.
 const ALL: &str = "all";
@@ -623,7 +622,11 @@ fn retention(rows: &Rows, taxonomy: &Taxonomy) -> Vec<RetentionRow> {
         };
         // Members' answers only, as understanding counts them.
         let members: HashSet<&str> = r.members.iter().map(|m| m.person_id.as_str()).collect();
-        for a in r.check_answers.iter().filter(|a| members.contains(a.person_id.as_str())) {
+        for a in r
+            .check_answers
+            .iter()
+            .filter(|a| members.contains(a.person_id.as_str()))
+        {
             count(a.question, 0, a.right_first_time);
         }
         for a in r
@@ -639,7 +642,11 @@ fn retention(rows: &Rows, taxonomy: &Taxonomy) -> Vec<RetentionRow> {
             key,
             name,
             at_acknowledgement: stages[0],
-            refreshers: refreshers.iter().copied().zip(stages[1..].iter().copied()).collect(),
+            refreshers: refreshers
+                .iter()
+                .copied()
+                .zip(stages[1..].iter().copied())
+                .collect(),
         };
         for (q, stages) in tally.iter().enumerate() {
             out.push(row(

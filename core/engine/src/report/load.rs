@@ -5,8 +5,7 @@ use super::ReportError;
 use cascade_model::rollout::RolloutDefinition;
 pub use cascade_store::{
     AckRow, AgencyRow, AnswerRow, ChampionRow, CheckRow, ConfirmationRow, MemberRow, PersonRow,
-    RefresherRow,
-    RoleRow, SendRow, TeamRow,
+    RefresherRow, RoleRow, SendRow, TeamRow,
 };
 use cascade_store::{DirectoryRows, Reports};
 use chrono::{DateTime, Utc};

@@ -834,7 +834,10 @@ fn retention_sets_right_first_time_at_acknowledgement_against_each_refresher_per
             (
                 r.by,
                 r.key.as_str(),
-                (r.at_acknowledgement.answered, r.at_acknowledgement.right_first_time),
+                (
+                    r.at_acknowledgement.answered,
+                    r.at_acknowledgement.right_first_time,
+                ),
                 r.refreshers
                     .iter()
                     .map(|(days, a)| (*days, a.answered, a.right_first_time))
@@ -896,7 +899,9 @@ fn retention_sets_right_first_time_at_acknowledgement_against_each_refresher_per
         "{csv}"
     );
     assert!(
-        csv.contains("retention-theme,r1,neglect,Neglect,,,,,,,,,,,,,,,,refresher-3-day-180,1,1,100.0\n"),
+        csv.contains(
+            "retention-theme,r1,neglect,Neglect,,,,,,,,,,,,,,,,refresher-3-day-180,1,1,100.0\n"
+        ),
         "{csv}"
     );
     let html = render(&report, Format::Html);

@@ -29,7 +29,10 @@ pub fn refresher_message(item: &LearningItem, number: u32) -> Option<String> {
 /// The check question refresher `number` (1-based) asks, of an item's
 /// `questions`, with its own number in the item: the questions in turn,
 /// the first at the first refresher. `None` when there are none.
-pub fn refresher_question(questions: &[CheckQuestion], number: u32) -> Option<(u32, &CheckQuestion)> {
+pub fn refresher_question(
+    questions: &[CheckQuestion],
+    number: u32,
+) -> Option<(u32, &CheckQuestion)> {
     if questions.is_empty() {
         return None;
     }

@@ -488,12 +488,27 @@ mod definition {
     #[test]
     fn refreshers_that_are_not_days_go_down_or_pass_a_year_name_their_line() {
         for (written, words) in [
-            ("[\"30\"]", "refresher \"30\" is not a number of days or weeks"),
-            ("[\"3m\"]", "refresher \"3m\" is not a number of days or weeks"),
-            ("[30]", "a refresher must be text such as \"30d\", not integer"),
-            ("[\"0d\"]", "refresher \"0d\" is 0 days; a refresher comes 1 to 365 days"),
+            (
+                "[\"30\"]",
+                "refresher \"30\" is not a number of days or weeks",
+            ),
+            (
+                "[\"3m\"]",
+                "refresher \"3m\" is not a number of days or weeks",
+            ),
+            (
+                "[30]",
+                "a refresher must be text such as \"30d\", not integer",
+            ),
+            (
+                "[\"0d\"]",
+                "refresher \"0d\" is 0 days; a refresher comes 1 to 365 days",
+            ),
             ("[\"60w\"]", "refresher \"60w\" is 420 days"),
-            ("[\"90d\", \"30d\"]", "`refreshers` must go up: \"30d\" (30 days) comes after 90 days"),
+            (
+                "[\"90d\", \"30d\"]",
+                "`refreshers` must go up: \"30d\" (30 days) comes after 90 days",
+            ),
             (
                 "[\"1d\", \"2d\", \"3d\", \"4d\", \"5d\", \"6d\", \"7d\"]",
                 "7 refreshers; a rollout has at most 6",
@@ -503,10 +518,14 @@ mod definition {
                 "max_attempts = 5",
                 &format!("max_attempts = 5\nrefreshers = {written}"),
             ));
-            assert!(has(&errors, &format!("{FILE}:11:"), words), "{written}: {errors:#?}");
             assert!(
-                errors.iter().any(|e| e.contains("help: write each as days or weeks after the person's acknowledgement")
-                    || e.contains("help: keep the few")),
+                has(&errors, &format!("{FILE}:11:"), words),
+                "{written}: {errors:#?}"
+            );
+            assert!(
+                errors.iter().any(|e| e.contains(
+                    "help: write each as days or weeks after the person's acknowledgement"
+                ) || e.contains("help: keep the few")),
                 "{errors:#?}"
             );
         }
@@ -526,7 +545,9 @@ mod definition {
         // 30 days on is a Sunday: held to Monday when quiet hours end.
         let second = refresher_due(&def, &london(), acknowledged, 2).unwrap();
         assert_eq!(
-            second.with_timezone(&chrono_tz::Europe::London).date_naive(),
+            second
+                .with_timezone(&chrono_tz::Europe::London)
+                .date_naive(),
             NaiveDate::from_ymd_opt(2026, 4, 27).unwrap()
         );
         assert_eq!(refresher_due(&def, &london(), acknowledged, 3), None);

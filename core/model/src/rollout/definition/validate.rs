@@ -616,7 +616,10 @@ impl<'a> Problems<'a> {
                     ok = false;
                     self.at(
                         v.span(),
-                        format!("a refresher must be text such as \"30d\", not {}", other.type_str()),
+                        format!(
+                            "a refresher must be text such as \"30d\", not {}",
+                            other.type_str()
+                        ),
                         help,
                     );
                     continue;
@@ -640,7 +643,9 @@ impl<'a> Problems<'a> {
                 ok = false;
                 self.at(
                     v.span(),
-                    format!("`refreshers` must go up: \"{text}\" ({days} days) comes after {prev} days"),
+                    format!(
+                        "`refreshers` must go up: \"{text}\" ({days} days) comes after {prev} days"
+                    ),
                     help,
                 );
             }
