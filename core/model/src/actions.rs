@@ -35,6 +35,9 @@ pub enum ActionRef {
     /// (delivery, question, option, tries seen), numbers 1-based. The
     /// option's words stay in the message, never in the id.
     Check(i64, u32, u32, u32),
+    /// A follow-up delivery's n-th reason (1-based) for not using the
+    /// learning, chosen after answering so.
+    Reason(i64, usize),
     /// An answer to the check question a refresher delivery asked:
     /// (delivery, option, tries seen), numbers 1-based but `seen`.
     Refresh(i64, u32, u32),
@@ -51,6 +54,7 @@ impl ActionRef {
             ActionRef::ListAck(d) => format!("list:{d}"),
             ActionRef::Check(d, q, o, seen) => format!("chk:{d}:{q}:{o}:{seen}"),
             ActionRef::Refresh(d, o, seen) => format!("rf:{d}:{o}:{seen}"),
+            ActionRef::Reason(d, n) => format!("why:{d}:{n}"),
         }
     }
 
@@ -62,6 +66,10 @@ impl ActionRef {
             "answer" => {
                 let (d, n) = rest.split_once(':')?;
                 Some(ActionRef::Answer(d.parse().ok()?, n.parse().ok()?))
+            }
+            "why" => {
+                let (d, n) = rest.split_once(':')?;
+                Some(ActionRef::Reason(d.parse().ok()?, n.parse().ok()?))
             }
             "c" => Some(ActionRef::Choice(rest.to_owned())),
             "post" => rest.parse().ok().map(ActionRef::Post),

@@ -347,6 +347,16 @@ pub trait Evidence: Send + Sync {
         example: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Adds a reason for not using the learning to an answer given
+    /// without one; false when there is no such answer or it has one.
+    fn add_follow_up_reason(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        follow_up: u32,
+        reason: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Items sent to the person (as their own learning, not an escalation
     /// about someone else) in active or paused rollouts, not yet acknowledged.
     fn pending_items(

@@ -126,6 +126,8 @@ pub struct AnswerRecord {
     pub follow_up: u32,
     pub answer: String,
     pub example: Option<String>,
+    /// The reason chosen for not using the learning, if any.
+    pub reason: Option<String>,
     pub channel: String,
     pub at: i64,
 }

@@ -588,6 +588,13 @@ pub const FIELDS: &[Field] = &[
         PERSON,
     ),
     f("follow_up_answers", "channel", Personal, "channel", PERSON),
+    f(
+        "follow_up_answers",
+        "reason",
+        Personal,
+        "reason chosen for not using the learning",
+        PERSON,
+    ),
     f("follow_up_answers", "at", Personal, "when", PERSON),
     f("check_answers", "id", Personal, "check answer id", CASCADE),
     f("check_answers", "person_id", SUBJECT, "person id", PERSON),

@@ -186,6 +186,7 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             ActionRef::Refresh(delivery_id, chosen, seen) => {
                 self.refresher(delivery_id, (chosen, seen), from).await
             }
+            ActionRef::Reason(delivery_id, n) => self.reason_button(delivery_id, n, from).await,
         }
     }
 
@@ -553,6 +554,61 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                     .await
             }
         }
+    }
+
+    /// A reason for not using the learning, after a follow-up answer that
+    /// said so: kept on the answer (the first stands), then the offer of
+    /// an example, as after any first answer.
+    async fn reason_button(
+        &self,
+        delivery_id: i64,
+        n: usize,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(refused),
+        };
+        let chosen = match self
+            .responses
+            .follow_up_reason(&person, delivery_id, n)
+            .await
+        {
+            Ok(chosen) => chosen,
+            Err(denied) => {
+                return self
+                    .denied(denied, &person, Some(delivery_id), AckMethod::Button, from)
+                    .await;
+            }
+        };
+        let first = self.responses.reason(&chosen).await?.is_first();
+        let text = if first {
+            self.conversations.keep(
+                from.channel,
+                from.account,
+                Conversation::Example {
+                    rollout_id: chosen.delivery.rollout_id.clone(),
+                    person_id: person.clone(),
+                    follow_up: chosen.delivery.step_number,
+                    touched_at: from.now,
+                },
+            );
+            "Thank you. If you like, type a short example of what would help, or of the situation (no names or details of any child or family), or send /cancel."
+        } else {
+            "You had already given a reason; your first one stands."
+        };
+        Ok(Handled {
+            outcome: InboundOutcome::Answered {
+                person_id: person,
+                answer: chosen.reason.clone(),
+                first,
+            },
+            answer: Answer {
+                notice: Some("Thank you".to_owned()),
+                status: Some(format!("Reason: \"{}\"", chosen.reason)),
+                ..Answer::text(text)
+            },
+        })
     }
 
     /// Whether the item version a rollout pinned has check questions.

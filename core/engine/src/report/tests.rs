@@ -827,7 +827,9 @@ fn rows_with_refresher_answers() -> Rows {
 fn retention_sets_right_first_time_at_acknowledgement_against_each_refresher_per_question_and_theme()
  {
     let report = report_of(&rows_with_refresher_answers());
-    let figures: Vec<(RetentionBy, &str, (u64, u64), Vec<(u32, u64, u64)>)> = report
+    /// (by, key, at acknowledgement, [(days, answered, right first time)])
+    type Figures<'a> = (RetentionBy, &'a str, (u64, u64), Vec<(u32, u64, u64)>);
+    let figures: Vec<Figures> = report
         .retention
         .iter()
         .map(|r| {

@@ -126,6 +126,18 @@ pub struct ChosenAnswer {
     pub delivery: DeliveryInfo,
     pub question: String,
     pub answer: String,
+    /// The answer says the learning was used.
+    pub used: bool,
+    /// The follow-up's reasons for not using it (none when it has none).
+    pub reasons: Vec<String>,
+}
+
+/// A follow-up delivery's reason for not using the learning, chosen, not
+/// yet recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenReason {
+    pub delivery: DeliveryInfo,
+    pub reason: String,
 }
 
 /// A person's answer to one check question.
@@ -484,7 +496,7 @@ impl<S: Evidence + 'static> Responses<S> {
         let mut wrong_now = false;
         let mut right_now = false;
         let after = match choice {
-            Some((chosen, seen)) if !before.as_ref().is_some_and(|a| a.answered_at.is_some()) => {
+            Some((chosen, seen)) if before.as_ref().is_none_or(|a| a.answered_at.is_none()) => {
                 if chosen == 0 || chosen as usize > question.options.len() {
                     return Err(Refused::NoSuchAnswer.into());
                 }
@@ -538,6 +550,27 @@ impl<S: Evidence + Outbox + 'static> Responses<S> {
         delivery_id: i64,
         n: usize,
     ) -> Result<ChosenAnswer, Denied> {
+        let (delivery, question) = self.follow_up_of(person, delivery_id).await?;
+        let answer = n
+            .checked_sub(1)
+            .and_then(|i| question.answers.get(i))
+            .cloned()
+            .ok_or(Refused::NoSuchAnswer)?;
+        Ok(ChosenAnswer {
+            delivery,
+            used: question.says_used(&answer),
+            reasons: question.reasons.clone(),
+            question: question.question,
+            answer,
+        })
+    }
+
+    /// The follow-up a delivery to `person` asked, if it is theirs.
+    async fn follow_up_of(
+        &self,
+        person: &str,
+        delivery_id: i64,
+    ) -> Result<(DeliveryInfo, cascade_model::rollout::FollowUp), Denied> {
         let delivery = self.delivery_for(person, delivery_id).await?;
         if delivery.step_kind != StepKind::FollowUp || delivery.person_id != delivery.recipient_id {
             return Err(Refused::NotAFollowUp.into());
@@ -554,16 +587,40 @@ impl<S: Evidence + Outbox + 'static> Responses<S> {
                     .cloned()
             })
             .ok_or(Refused::NoSuchFollowUp)?;
-        let answer = n
+        Ok((delivery, question))
+    }
+
+    /// The `n`-th reason (1-based) of the follow-up a delivery to `person`
+    /// asked, for not using the learning.
+    pub async fn follow_up_reason(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        n: usize,
+    ) -> Result<ChosenReason, Denied> {
+        let (delivery, question) = self.follow_up_of(person, delivery_id).await?;
+        let reason = n
             .checked_sub(1)
-            .and_then(|i| question.answers.get(i))
+            .and_then(|i| question.reasons.get(i))
             .cloned()
             .ok_or(Refused::NoSuchAnswer)?;
-        Ok(ChosenAnswer {
-            delivery,
-            question: question.question,
-            answer,
-        })
+        Ok(ChosenReason { delivery, reason })
+    }
+
+    /// Records the reason on the person's answer; the first reason stands,
+    /// and an answer not yet given takes none.
+    pub async fn reason(&self, chosen: &ChosenReason) -> Result<Recorded, Unavailable> {
+        let _writer = self.writes.lock().await;
+        Ok(Recorded::of(
+            self.store
+                .add_follow_up_reason(
+                    &chosen.delivery.rollout_id,
+                    &chosen.delivery.recipient_id,
+                    chosen.delivery.step_number,
+                    &chosen.reason,
+                )
+                .await?,
+        ))
     }
 
     /// Records a follow-up answer; the first answer stands.

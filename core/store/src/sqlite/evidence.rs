@@ -538,6 +538,29 @@ impl Evidence for SqliteStore {
         Ok(id.is_some())
     }
 
+    async fn add_follow_up_reason(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        follow_up: u32,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE follow_up_answers SET reason = ?
+             WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND reason IS NULL",
+        )
+        .bind(reason)
+        .bind(rollout_id)
+        .bind(person_id)
+        .bind(follow_up)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+
     async fn add_follow_up_example(
         &self,
         rollout_id: &str,

@@ -87,7 +87,7 @@ impl Inspect for SqliteStore {
 
     async fn answers(&self) -> Result<Vec<AnswerRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT rollout_id, person_id, follow_up, answer, example, channel, at
+            "SELECT rollout_id, person_id, follow_up, answer, example, reason, channel, at
              FROM follow_up_answers ORDER BY id",
         )
         .fetch_all(&self.pool)

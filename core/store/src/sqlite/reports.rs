@@ -27,6 +27,22 @@ impl Reports for SqliteStore {
         .await?)
     }
 
+    async fn feedback(&self, from: i64, to: i64) -> Result<Vec<FeedbackRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT a.rollout_id, r.item_id, COALESCE(i.title, '') AS item_title,
+                    COALESCE(i.source, '') AS item_source, r.definition, a.follow_up, a.answer,
+                    a.reason, a.example, a.at
+             FROM follow_up_answers a JOIN rollouts r ON r.id = a.rollout_id
+             LEFT JOIN items i ON i.id = r.item_id AND i.version = r.item_version
+             WHERE a.at >= ? AND a.at < ?
+             ORDER BY r.item_id, a.rollout_id, a.follow_up, a.at, a.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn report_rollout(&self, rollout_id: &str) -> Result<Option<ReportRollout>, StoreError> {
         let pool = &self.pool;
         let head: Option<RolloutHead> = sqlx::query_as(

@@ -49,7 +49,7 @@ const WAVE: Table = Table {
 };
 const FOLLOW_UP: Table = Table {
     name: "[[follow_ups]]",
-    keys: &["after_days", "question", "answers"],
+    keys: &["after_days", "question", "answers", "used", "reasons"],
     tables: &[],
     arrays: &[],
 };
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(
             errors,
             [format!(
-                "{FILE}:2: unknown key `zzz` in [[follow_ups]]\n  help: remove it; the keys here are after_days, question, answers"
+                "{FILE}:2: unknown key `zzz` in [[follow_ups]]\n  help: remove it; the keys here are after_days, question, answers, used, reasons"
             )]
         );
     }

@@ -207,4 +207,27 @@ pub struct FollowUp {
     pub question: String,
     /// Two to five.
     pub answers: Vec<String>,
+    /// The answer that says the learning was used; `None`: the first.
+    /// Every other answer says it was not (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<String>,
+    /// Reasons offered after an answer that says the learning was not
+    /// used (e.g. "Need more training"): two to five, or none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+impl FollowUp {
+    /// The answer that says the learning was used.
+    pub fn used_answer(&self) -> &str {
+        self.used
+            .as_deref()
+            .or(self.answers.first().map(String::as_str))
+            .unwrap_or_default()
+    }
+
+    /// Whether `answer` says the learning was used.
+    pub fn says_used(&self, answer: &str) -> bool {
+        answer == self.used_answer()
+    }
 }

@@ -63,6 +63,8 @@ pub(super) struct RawFollowUp {
     pub(super) after_days: RawValue,
     pub(super) question: RawValue,
     pub(super) answers: RawList,
+    pub(super) used: RawValue,
+    pub(super) reasons: RawList,
 }
 
 impl RawDefinition {

@@ -809,12 +809,58 @@ impl<'a> Problems<'a> {
                 line,
             );
             let answers = self.answers(&follow_up.answers, line);
-            match (after_days, question, answers) {
-                (Some(after_days), Some(question), Some(answers)) => out.push(FollowUp {
-                    after_days,
-                    question,
-                    answers,
-                }),
+            let used = match (&follow_up.used, &answers) {
+                (None, _) => Some(None),
+                (Some(v), answers) => {
+                    let used = self.string(v, "used", "\"Used it in practice\"");
+                    match (used, answers) {
+                        (Some(used), Some(answers)) if !answers.contains(&used) => {
+                            self.at(
+                                v.span(),
+                                format!("`used` \"{used}\" is not one of the follow-up's answers"),
+                                format!(
+                                    "write the answer that says the learning was used, as written in `answers`: {}",
+                                    answers
+                                        .iter()
+                                        .map(|a| format!("{a:?}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            );
+                            None
+                        }
+                        (Some(used), _) => Some(Some(used)),
+                        (None, _) => None,
+                    }
+                }
+            };
+            let reasons = match &follow_up.reasons {
+                None => Some(Vec::new()),
+                Some(list) => {
+                    let reasons = self.ids(&follow_up.reasons, "reasons");
+                    match reasons {
+                        Some(r) if !(2..=5).contains(&r.len()) => {
+                            self.at(
+                                list.span(),
+                                format!("a follow-up has {} reasons; it needs 2 to 5, or none", r.len()),
+                                "list the reasons someone may give for not using it, e.g. reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]",
+                            );
+                            None
+                        }
+                        other => other,
+                    }
+                }
+            };
+            match (after_days, question, answers, used, reasons) {
+                (Some(after_days), Some(question), Some(answers), Some(used), Some(reasons)) => {
+                    out.push(FollowUp {
+                        after_days,
+                        question,
+                        answers,
+                        used,
+                        reasons,
+                    })
+                }
                 _ => ok = false,
             }
         }
