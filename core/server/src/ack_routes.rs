@@ -14,7 +14,8 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use cascade_engine::ack::pages::{
-    CheckAsk, CheckProblem, RefresherAsk, check_page, refresher_done_page, refresher_page,
+    CheckAsk, CheckProblem, RefresherAsk, check_page, reason_page, refresher_done_page,
+    refresher_page,
 };
 use cascade_engine::ack::{
     AckKeys, CascadeForm, Claims, ItemSummary, Refusal, TokenError, check_cascade,
@@ -539,9 +540,51 @@ pub(crate) async fn record_answer<S: AllStores>(
         Err(page) => return page,
     };
     match s.responses.answer(&chosen, via(now)).await {
+        Ok(recorded) => {
+            // Not used: the reasons, each a form posting to the same token
+            // (relative, so a base URL with a path works too).
+            let reasons: Vec<(String, String)> = if chosen.used {
+                Vec::new()
+            } else {
+                chosen
+                    .reasons
+                    .iter()
+                    .zip(1..)
+                    .map(|(reason, r)| (reason.clone(), format!("../../reason/{token}/{r}")))
+                    .collect()
+            };
+            html(
+                StatusCode::OK,
+                answered_page(&chosen.answer, recorded.is_first(), &reasons),
+            )
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Records a reason for not using the learning (the first stands).
+pub(crate) async fn record_reason<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path((token, n)): Path<(String, usize)>,
+) -> Response {
+    let log = Some("reason");
+    let now = (s.clock)();
+    let claims = match s.claims(&token, log, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let chosen = match s
+        .responses
+        .follow_up_reason(&claims.person, claims.delivery, n)
+        .await
+    {
+        Ok(chosen) => chosen,
+        Err(denied) => return s.denied(denied, &claims, log, now).await,
+    };
+    match s.responses.reason(&chosen).await {
         Ok(recorded) => html(
             StatusCode::OK,
-            answered_page(&chosen.answer, recorded.is_first()),
+            reason_page(&chosen.reason, recorded.is_first()),
         ),
         Err(e) => unavailable(e),
     }

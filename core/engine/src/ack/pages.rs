@@ -412,7 +412,9 @@ pub fn answer_page(item_title: &str, question: &str, answer: &str) -> String {
 }
 
 /// After an answer is recorded; `first` is false when one was already.
-pub fn answered_page(answer: &str, first: bool) -> String {
+/// `reasons`: after a first answer that says the learning was not used,
+/// the follow-up's reasons, each (label, where its form posts).
+pub fn answered_page(answer: &str, first: bool, reasons: &[(String, String)]) -> String {
     let said = if first {
         format!(
             "We have recorded your answer: <strong>{}</strong>.",
@@ -420,6 +422,29 @@ pub fn answered_page(answer: &str, first: bool) -> String {
         )
     } else {
         "You had already answered this question; your first answer stands.".to_owned()
+    };
+    let mut body = format!("<h1>Thank you</h1>\n<p>{said}</p>");
+    if first && !reasons.is_empty() {
+        body.push_str(
+            "\n<h2>What is the main reason?</h2>\n<p>Your answer helps the partnership decide what to do next. Choose one, or close this page.</p>\n",
+        );
+        for (label, action) in reasons {
+            body.push_str(&format!(
+                "<form method=\"post\" action=\"{}\"><button type=\"submit\">{}</button></form>\n",
+                esc(action),
+                esc(label)
+            ));
+        }
+    }
+    page("Thank you", &body)
+}
+
+/// After a reason is recorded; `first` is false when one was already.
+pub fn reason_page(reason: &str, first: bool) -> String {
+    let said = if first {
+        format!("We have recorded your reason: <strong>{}</strong>.", esc(reason))
+    } else {
+        "You had already given a reason; your first one stands.".to_owned()
     };
     page("Thank you", &format!("<h1>Thank you</h1>\n<p>{said}</p>"))
 }
