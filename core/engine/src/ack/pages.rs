@@ -442,7 +442,10 @@ pub fn answered_page(answer: &str, first: bool, reasons: &[(String, String)]) ->
 /// After a reason is recorded; `first` is false when one was already.
 pub fn reason_page(reason: &str, first: bool) -> String {
     let said = if first {
-        format!("We have recorded your reason: <strong>{}</strong>.", esc(reason))
+        format!(
+            "We have recorded your reason: <strong>{}</strong>.",
+            esc(reason)
+        )
     } else {
         "You had already given a reason; your first one stands.".to_owned()
     };

@@ -17,6 +17,7 @@ mod cache_tests;
 mod compute;
 mod csv_file;
 pub mod docx;
+pub mod feedback;
 pub mod gaps;
 mod html;
 mod load;

@@ -852,15 +852,14 @@ impl<'a> Problems<'a> {
                 }
             };
             match (after_days, question, answers, used, reasons) {
-                (Some(after_days), Some(question), Some(answers), Some(used), Some(reasons)) => {
-                    out.push(FollowUp {
+                (Some(after_days), Some(question), Some(answers), Some(used), Some(reasons)) => out
+                    .push(FollowUp {
                         after_days,
                         question,
                         answers,
                         used,
                         reasons,
-                    })
-                }
+                    }),
                 _ => ok = false,
             }
         }
