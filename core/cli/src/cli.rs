@@ -1992,9 +1992,7 @@ async fn feedback(
     let newsletter = items
         .iter()
         .filter_map(|l| match &l.item.kind {
-            ItemKind::NewsletterItem(n) => {
-                Some((n.issue.clone(), n.newsletter.clone()))
-            }
+            ItemKind::NewsletterItem(n) => Some((n.issue.clone(), n.newsletter.clone())),
             _ => None,
         })
         .max()
