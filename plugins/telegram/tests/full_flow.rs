@@ -1394,3 +1394,113 @@ async fn refreshers_come_days_after_the_acknowledgement_in_local_time_and_are_ne
     );
     flow.runner.stop().await;
 }
+
+/// Issue 19, the feedback loop on Telegram: a follow-up answered "Not
+/// yet" asks for the main reason with a button each; the reason is kept
+/// on the answer (a second press changes nothing), and the example typed
+/// after it too. "Used it in practice" asks no reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_used_follow_up_answer_asks_for_a_reason_and_keeps_it() {
+    let rollout = format!(
+        "{ROLLOUT}[[follow_ups]]\nafter_days = 3\nquestion = \"Have you used this in practice?\"\n\
+         answers = [\"Used it in practice\", \"Not yet\"]\n\
+         reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]\n"
+    );
+    let flow = Flow::build_with(false, "1000", None, false, &rollout, None).await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.link("p-amara-okafor", AMARA).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 30, 9, 0)).await.unwrap();
+    let question = |user| {
+        flow.fake
+            .messages_in(user)
+            .into_iter()
+            .find(|m| m.text.contains("Have you used this in practice?"))
+            .expect("the follow-up")
+    };
+    let follow_up = question(TOM);
+    assert_eq!(labels(&follow_up), ["Used it in practice", "Not yet"]);
+    let n = flow.fake.messages_in(TOM).len();
+    assert_eq!(
+        flow.user_presses(TOM, &follow_up, "Not yet").await,
+        InboundOutcome::Answered {
+            person_id: "p-tom-reilly".to_owned(),
+            answer: "Not yet".to_owned(),
+            first: true
+        }
+    );
+    let why = flow.message(TOM, n + 1).await;
+    assert!(
+        why.text.contains("What is the main reason?"),
+        "{}",
+        why.text
+    );
+    assert_eq!(
+        labels(&why),
+        [
+            "Not relevant to my role",
+            "No opportunity yet",
+            "Need more training"
+        ]
+    );
+    assert_eq!(
+        flow.user_presses(TOM, &why, "Need more training").await,
+        InboundOutcome::Answered {
+            person_id: "p-tom-reilly".to_owned(),
+            answer: "Need more training".to_owned(),
+            first: true
+        }
+    );
+    let (_, stale) = why.buttons()[1].clone();
+    flow.fake.press_with_data(TOM, &why, &stale);
+    assert!(matches!(
+        flow.handle_next(utc(2026, 3, 30, 10, 0)).await,
+        InboundOutcome::Answered { first: false, .. }
+    ));
+    let (outcome, _) = flow
+        .user_says(TOM, "A session on the assessment tool would help.")
+        .await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::ExampleKept {
+            person_id: "p-tom-reilly".to_owned()
+        }
+    );
+
+    // Used it: no reason asked.
+    let follow_up = question(AMARA);
+    let n = flow.fake.messages_in(AMARA).len();
+    flow.user_presses(AMARA, &follow_up, "Used it in practice")
+        .await;
+    let thanks = flow.message(AMARA, n + 1).await;
+    assert!(!thanks.text.contains("reason"), "{}", thanks.text);
+    assert!(thanks.buttons().is_empty());
+
+    let answers: Vec<(String, String, Option<String>, Option<String>)> = flow
+        .runner
+        .store()
+        .answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.person_id, a.answer, a.reason, a.example))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (
+                "p-tom-reilly".to_owned(),
+                "Not yet".to_owned(),
+                Some("Need more training".to_owned()),
+                Some("A session on the assessment tool would help.".to_owned())
+            ),
+            (
+                "p-amara-okafor".to_owned(),
+                "Used it in practice".to_owned(),
+                None,
+                None
+            ),
+        ]
+    );
+    flow.runner.stop().await;
+}
