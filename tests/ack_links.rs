@@ -1337,3 +1337,157 @@ async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refre
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(answers().await.len(), 1);
 }
+
+/// Starts rollout r2 of the briefing with a follow-up whose "not used"
+/// answers carry a reason, and queues its follow-up for `person`; the
+/// outbox row's id.
+async fn queue_follow_up(w: &World, person: &str) -> i64 {
+    let text = "id = \"r2\"\nitem = \"7mb-neglect-seeing-the-child\"\nstart = 2026-03-02T09:00:00\n\
+                channels = [\"email\"]\nack_deadline_days = 10\n[audience]\n[[waves]]\nname = \"All\"\n\
+                after_days = 0\n[[follow_ups]]\nafter_days = 90\nquestion = \"Have you used this in practice?\"\n\
+                answers = [\"Used it in practice\", \"Not yet\"]\n\
+                reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]\n";
+    let definition =
+        cascade_model::rollout::parse_definition(std::path::Path::new("r2.toml"), text).unwrap();
+    let version = w.store.item_versions(ITEM).await.unwrap()[0]
+        .version
+        .0
+        .clone();
+    let now = cascade_engine::delivery::millis(start());
+    w.store
+        .create_rollout(NewRollout {
+            id: "r2",
+            item_id: ITEM,
+            item_version: &version,
+            definition: &serde_json::to_string(&definition).unwrap(),
+            members: &[NewMember {
+                person_id: person.to_owned(),
+                wave: 0,
+                first_due_at: now,
+            }],
+            audience: None,
+            now,
+            team_posts: &[],
+        })
+        .await
+        .unwrap();
+    let key = format!("r2/{person}/follow-up-1/{person}/0");
+    w.store
+        .materialise(
+            &[NewDelivery {
+                idempotency_key: key.clone(),
+                rollout_id: "r2".to_owned(),
+                person_id: person.to_owned(),
+                recipient_id: person.to_owned(),
+                wave: 0,
+                step_kind: StepKind::FollowUp,
+                step_number: 1,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: now,
+            }],
+            &[],
+            now,
+        )
+        .await
+        .unwrap();
+    w.store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == key)
+        .unwrap()
+        .id
+}
+
+/// Issue 19, the feedback loop by email: answering "Not yet" from the
+/// follow-up's link thanks and offers the follow-up's reasons, each a
+/// form posting to the signed `/reason` link; the first reason is kept on
+/// the answer, a second changes nothing. "Used it" offers none.
+#[tokio::test]
+async fn a_not_used_answer_by_email_offers_the_reasons_and_keeps_the_first() {
+    let w = World::new().await;
+    let app = w.app();
+    let delivery = queue_follow_up(&w, "amy").await;
+    let token = keys().sign(delivery, "amy", start());
+    let answered = send(&app, "POST", &format!("/answer/{token}/2"), Some("")).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    let body = &answered.body;
+    assert!(body.contains("What is the main reason?"), "{body}");
+    for (r, reason) in [(1, "Not relevant to my role"), (3, "Need more training")] {
+        assert!(
+            body.contains(&format!(
+                "<form method=\"post\" action=\"../../reason/{token}/{r}\"><button type=\"submit\">{reason}</button></form>"
+            )),
+            "{body}"
+        );
+    }
+    let reason = send(&app, "POST", &format!("/reason/{token}/3"), Some("")).await;
+    assert_eq!(reason.status, StatusCode::OK, "{}", reason.body);
+    assert!(
+        reason
+            .body
+            .contains("We have recorded your reason: <strong>Need more training</strong>")
+    );
+    let again = send(&app, "POST", &format!("/reason/{token}/1"), Some("")).await;
+    assert!(again.body.contains("your first one stands"));
+    let no_such = send(&app, "POST", &format!("/reason/{token}/9"), Some("")).await;
+    assert_eq!(no_such.status, StatusCode::FORBIDDEN);
+    let kept: Vec<(String, Option<String>)> = w
+        .store
+        .answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.answer, a.reason))
+        .collect();
+    assert_eq!(
+        kept,
+        [("Not yet".to_owned(), Some("Need more training".to_owned()))]
+    );
+
+    let bens = queue_follow_up_for_another(&w, "ben").await;
+    let used = send(
+        &app,
+        "POST",
+        &format!("/answer/{}/1", keys().sign(bens, "ben", start())),
+        Some(""),
+    )
+    .await;
+    assert!(used.body.contains("We have recorded your answer"));
+    assert!(!used.body.contains("main reason"), "{}", used.body);
+}
+
+/// Ben's follow-up in rollout r2, which `queue_follow_up` started.
+async fn queue_follow_up_for_another(w: &World, person: &str) -> i64 {
+    let now = cascade_engine::delivery::millis(start());
+    let key = format!("r2/{person}/follow-up-1/{person}/0");
+    w.store
+        .materialise(
+            &[NewDelivery {
+                idempotency_key: key.clone(),
+                rollout_id: "r2".to_owned(),
+                person_id: person.to_owned(),
+                recipient_id: person.to_owned(),
+                wave: 0,
+                step_kind: StepKind::FollowUp,
+                step_number: 1,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: now,
+            }],
+            &[],
+            now,
+        )
+        .await
+        .unwrap();
+    w.store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == key)
+        .unwrap()
+        .id
+}
