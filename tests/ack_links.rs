@@ -1291,34 +1291,26 @@ async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refre
             .body
             .contains("You have answered this refresher already")
     );
-    let kept: Vec<(String, u32, i64, u32, bool, u32, bool, String)> = answers()
-        .await
-        .into_iter()
-        .map(|a| {
-            (
-                a.person_id,
-                a.refresher,
-                a.delivery_id,
-                a.first_answer,
-                a.right_first_time,
-                a.attempts,
-                a.answered_at.is_some(),
-                a.channel,
-            )
-        })
-        .collect();
+    let kept = answers().await;
+    assert_eq!(kept.len(), 1);
+    let a = &kept[0];
     assert_eq!(
-        kept,
-        [(
-            "amy".to_owned(),
-            1,
-            delivery,
-            1,
-            false,
-            2,
-            true,
-            "web".to_owned()
-        )]
+        (
+            a.person_id.as_str(),
+            a.refresher,
+            a.delivery_id,
+            a.channel.as_str()
+        ),
+        ("amy", 1, delivery, "web")
+    );
+    assert_eq!(
+        (
+            a.first_answer,
+            a.right_first_time,
+            a.attempts,
+            a.answered_at.is_some()
+        ),
+        (1, false, 2, true)
     );
     assert_eq!(w.acks().await, 0);
 
