@@ -1155,6 +1155,28 @@ mod plan {
     }
 
     #[test]
+    fn the_plan_says_when_refreshers_come_and_none_is_in_a_waves_timetable() {
+        let mut def = parse(FULL);
+        def.refreshers = vec![30, 90, 180];
+        let resolved = resolve(&def, &neglect(), &northbridge());
+        let counts = count_resolved(&resolved, def.waves.len(), &def.channels, &|_: &str| {
+            vec!["email".to_owned()]
+        });
+        let plan = summarise(&def, &london(), &counts);
+        let text = plan.to_string();
+        assert!(
+            text.contains("Refreshers 30, 90 and 180 days after each person's own acknowledgement"),
+            "{text}"
+        );
+        assert!(
+            plan.timetable
+                .iter()
+                .all(|r| r.kind != Some(StepKind::Refresher))
+        );
+        assert!(!summary().to_string().contains("Refreshers"));
+    }
+
+    #[test]
     fn the_plan_counts_people_per_wave_by_first_reachable_channel() {
         let plan = summary();
         assert_eq!(plan.channels, ["email", "telegram"]);
