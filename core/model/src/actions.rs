@@ -163,6 +163,8 @@ mod tests {
             ActionRef::Post(9_999_999_999),
             ActionRef::ListAck(9_999_999_999),
             ActionRef::Check(9_999_999_999_999, 3, 5, 4_294_967_295),
+            ActionRef::Refresh(i64::MAX, 5, u32::MAX),
+            ActionRef::Reason(i64::MAX, 5),
         ] {
             let id = key().sign(&action);
             assert!(id.len() <= 64, "{id} is longer than Telegram allows");
