@@ -422,7 +422,8 @@ async fn import_dry_run_writes_nothing_and_prints_what_the_import_then_does() {
 /// Social Care North acknowledges on the day; Tom leaves and Sofia and
 /// Jake move before the refresher 28 days on, which goes to those still
 /// in the audience only, with a link to answer it; a mover's refresher
-/// already queued is cancelled with their other messages.
+/// already queued is cancelled with their other messages. Jake, back the
+/// next day, gets the refresher still to come.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leavers_and_movers_get_no_refresher() {
     use cascade_store::{AckMethod, Evidence, NewAcknowledgement, Outbox};
@@ -466,17 +467,44 @@ async fn leavers_and_movers_get_no_refresher() {
             .refresher_due_at
             .is_some()
     );
+    // Jake moves back the next day: the refreshers still to come go on.
+    let people = dir.path().join("directory/people.csv");
+    let back: String = std::fs::read_to_string(&people)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with(JAKE) {
+                l.replace(",cs-south,", ",cs-north,")
+                    .replace("p-rachel-adeyemi", "p-david-okonjo")
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&people, back).unwrap();
+    import(dir.path(), store, utc(2026, 4, 25, 9, 0), false).await;
     for day in [24, 27, 28, 30] {
         runner.tick(utc(2026, 4, day, 9, 0)).await.unwrap();
     }
     let sent = rows(store).await;
-    for person in [TOM, SOFIA, JAKE] {
+    for person in [TOM, SOFIA] {
         assert_eq!(
             sent_about(&sent, person, StepKind::Refresher),
             0,
             "{person}"
         );
     }
+    let jakes: Vec<(u32, DeliveryState)> = sent
+        .iter()
+        .filter(|r| r.person_id == JAKE && r.step_kind == StepKind::Refresher)
+        .map(|r| (r.step_number, r.state))
+        .collect();
+    assert_eq!(
+        jakes,
+        [(1, DeliveryState::Cancelled), (2, DeliveryState::Sent)],
+        "the first cancelled when he moved, the second after he came back"
+    );
     for person in ["p-david-okonjo", "p-amara-okafor"] {
         assert_eq!(
             sent_about(&sent, person, StepKind::Refresher),
