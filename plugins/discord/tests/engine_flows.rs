@@ -1013,3 +1013,78 @@ async fn a_refresher_is_asked_with_buttons_and_its_answer_kept_on_the_refresher(
     assert_eq!(kinds, [StepKind::Initial, StepKind::Refresher]);
     runner.stop().await;
 }
+
+/// Issue 19, the feedback loop on Discord: a follow-up answered "Not yet"
+/// is answered privately with the follow-up's reasons, a button each; the
+/// reason pressed is kept on the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_used_follow_up_answer_asks_for_a_reason_with_buttons() {
+    use cascade_store::Inspect;
+    let fake = FakeDiscord::start().await;
+    let dir = project(&fake).await;
+    let rollout = format!(
+        "{ROLLOUT}[[follow_ups]]\nafter_days = 3\nquestion = \"Have you used this in practice?\"\n\
+         answers = [\"Used it in practice\", \"Not yet\"]\n\
+         reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]\n"
+    );
+    let runner = runner_of(dir.path(), &rollout).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
+    link(&fake, &runner, AMARA, "p-amara-okafor").await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.tick(utc(2026, 3, 30, 9, 0)).await.unwrap();
+    let channel = fake.dm_channel_of(AMARA).expect("a DM");
+    let (message, body) = fake
+        .messages_in(&channel)
+        .into_iter()
+        .find(|(_, m)| description(m).contains("Have you used this in practice?"))
+        .expect("the follow-up");
+    let (_, not_yet) = buttons_of(&body)
+        .into_iter()
+        .find(|(label, _)| label == "Not yet")
+        .unwrap();
+    let press = fake.press_button(AMARA, &message, &not_yet);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Not yet".to_owned(),
+            first: true
+        }
+    );
+    let why = answer_to(&fake, "POST", &press).await;
+    let text = why["content"].as_str().unwrap();
+    assert!(text.contains("What is the main reason?"), "{text}");
+    let reasons = buttons_of(&why);
+    assert_eq!(
+        reasons.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        [
+            "Not relevant to my role",
+            "No opportunity yet",
+            "Need more training"
+        ]
+    );
+    let on = message_with(&fake, text);
+    fake.press_button(AMARA, &on, &reasons[2].1);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Need more training".to_owned(),
+            first: true
+        }
+    );
+    let kept: Vec<(String, Option<String>)> = runner
+        .store()
+        .answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.answer, a.reason))
+        .collect();
+    assert_eq!(
+        kept,
+        [("Not yet".to_owned(), Some("Need more training".to_owned()))]
+    );
+    runner.stop().await;
+}
