@@ -45,6 +45,7 @@ after_days = 0
 after_days = 90
 question = "Have you used this in practice?"
 answers = ["Used it in practice", "Not yet", "Not relevant to my role"]
+reasons = ["No opportunity yet", "Need more training"]
 "#;
 
 const TEAM_ROLLOUT: &str = r#"
@@ -459,7 +460,7 @@ async fn link_receive_acknowledge_see_the_card_change_confirm_through_the_form_a
             .0
             .contains("Have you used this in practice?")
     );
-    let (_, status) = flow
+    let (press, status) = flow
         .fake
         .presses(AMARA, &follow_up, &button(&follow_up, "Not yet"))
         .await;
@@ -472,6 +473,32 @@ async fn link_receive_acknowledge_see_the_card_change_confirm_through_the_form_a
             first: true
         }
     );
+    // Not used: the main reason, a button each (issue 19), kept on the answer.
+    let why = flow.reply_card(&press).await;
+    assert!(
+        shown(&why.activity).0.contains("What is the main reason?"),
+        "{:?}",
+        shown(&why.activity)
+    );
+    assert_eq!(labels(&why), ["No opportunity yet", "Need more training"]);
+    flow.fake
+        .presses(AMARA, &why, &button(&why, "Need more training"))
+        .await;
+    assert_eq!(
+        flow.handle_next(utc(2026, 6, 25, 9, 0)).await,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Need more training".to_owned(),
+            first: true
+        }
+    );
+    let reasons: Vec<Option<String>> = Inspect::answers(&**flow.runner.store())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.reason)
+        .collect();
+    assert_eq!(reasons, [Some("Need more training".to_owned())]);
     flow.runner.stop().await;
 }
 
