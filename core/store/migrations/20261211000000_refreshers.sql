@@ -28,10 +28,12 @@ CREATE INDEX rollout_members_refresher_due ON rollout_members (refresher_due_at)
     WHERE refresher_due_at IS NOT NULL;
 
 -- Every route that records an acknowledgement sets `acknowledged_at`: the
--- scheduler looks at once and finds the first refresher's time.
+-- scheduler looks at once and finds the first refresher's time. A
+-- cancelled rollout sends nothing more (its cancel clears them too).
 CREATE TRIGGER refreshers_after_acknowledgement AFTER UPDATE OF acknowledged_at ON rollout_members
 WHEN OLD.acknowledged_at IS NULL AND NEW.acknowledged_at IS NOT NULL AND NEW.out_reason IS NULL
-    AND (SELECT refreshers FROM rollouts WHERE id = NEW.rollout_id) >= NEW.refresher_next
+    AND (SELECT refreshers FROM rollouts WHERE id = NEW.rollout_id AND state <> 'cancelled')
+        >= NEW.refresher_next
 BEGIN
     UPDATE rollout_members SET refresher_due_at = NEW.acknowledged_at
     WHERE rollout_id = NEW.rollout_id AND person_id = NEW.person_id;
@@ -49,7 +51,8 @@ END;
 -- Back in the audience: the refreshers still to come go on.
 CREATE TRIGGER refreshers_resume_when_back AFTER UPDATE OF out_reason ON rollout_members
 WHEN OLD.out_reason IS NOT NULL AND NEW.out_reason IS NULL AND NEW.acknowledged_at IS NOT NULL
-    AND (SELECT refreshers FROM rollouts WHERE id = NEW.rollout_id) >= NEW.refresher_next
+    AND (SELECT refreshers FROM rollouts WHERE id = NEW.rollout_id AND state <> 'cancelled')
+        >= NEW.refresher_next
 BEGIN
     UPDATE rollout_members SET refresher_due_at = NEW.acknowledged_at
     WHERE rollout_id = NEW.rollout_id AND person_id = NEW.person_id;

@@ -133,10 +133,13 @@ impl Outbox for SqliteStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE rollout_members SET next_due_at = NULL WHERE rollout_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE rollout_members SET next_due_at = NULL, refresher_due_at = NULL
+                 WHERE rollout_id = ?",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(exists.is_some())
