@@ -1181,3 +1181,306 @@ async fn a_right_first_answer_records_the_acknowledgement_at_once() {
     // Someone else's link cannot answer for Amy.
     assert!(check_answers(&w, "amy").await.is_empty());
 }
+
+/// Queues refresher `number` of rollout r1 for `person` as the scheduler
+/// would; its outbox row id.
+async fn queue_refresher(w: &World, person: &str, number: u32) -> i64 {
+    let now = cascade_engine::delivery::millis(start());
+    let key = format!("r1/{person}/refresher-{number}/{person}/0");
+    w.store
+        .materialise_refreshers(
+            &[NewDelivery {
+                idempotency_key: key.clone(),
+                rollout_id: "r1".to_owned(),
+                person_id: person.to_owned(),
+                recipient_id: person.to_owned(),
+                wave: 0,
+                step_kind: StepKind::Refresher,
+                step_number: number,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: now,
+            }],
+            &[],
+            now,
+        )
+        .await
+        .unwrap();
+    w.store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == key)
+        .unwrap()
+        .id
+}
+
+/// Issue 19: a refresher's email links to a page that asks its check
+/// question (GET records nothing); a wrong answer explains, shows the
+/// section and asks again, counted once however often it is posted; the
+/// right one thanks, and the answer is kept on the refresher, after a
+/// retry, with no acknowledgement. A later post changes nothing. The
+/// link of a learning message is no refresher link.
+#[tokio::test]
+async fn a_refreshers_link_asks_its_question_and_records_the_answer_on_the_refresher() {
+    let w = World::with_check_questions().await;
+    let app = w.app();
+    let delivery = queue_refresher(&w, "amy", 1).await;
+    let uri = format!("/refresher/{}", keys().sign(delivery, "amy", start()));
+    let page = send(&app, "GET", &uri, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = &page.body;
+    assert!(
+        body.contains(&format!("<h1>Refresher: {TITLE}</h1>")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("<legend>{QUESTION}</legend>")),
+        "{body}"
+    );
+    assert!(body.contains(
+        "<input type=\"radio\" id=\"r-2\" name=\"answer\" value=\"2\"><label for=\"r-2\">"
+    ));
+    assert!(body.contains("<input type=\"hidden\" name=\"seen\" value=\"0\">"));
+    let answers = || async { w.store.refresher_answers().await.unwrap() };
+    assert!(answers().await.is_empty());
+
+    let missing = send(&app, "POST", &uri, Some("")).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        missing
+            .body
+            .contains("<a href=\"#r-1\">Choose an answer</a>")
+    );
+    for _ in 0..2 {
+        let wrong = send(&app, "POST", &uri, Some("answer=1&seen=0")).await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            wrong
+                .body
+                .contains("Seeing the child&#x27;s own space shows their daily life"),
+            "{}",
+            wrong.body
+        );
+        assert!(
+            wrong
+                .body
+                .contains("Look at the bedroom, the fridge, the bed.")
+        );
+        assert!(
+            wrong
+                .body
+                .contains("aria-describedby=\"r-error r-explain\"")
+        );
+        assert!(
+            wrong
+                .body
+                .contains("<input type=\"hidden\" name=\"seen\" value=\"1\">")
+        );
+    }
+    let right = send(&app, "POST", &uri, Some("answer=2&seen=1")).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    assert!(
+        right.body.contains("<p>Right. Seeing the child"),
+        "{}",
+        right.body
+    );
+    let again = send(&app, "POST", &uri, Some("answer=1&seen=0")).await;
+    assert!(
+        again
+            .body
+            .contains("You have answered this refresher already")
+    );
+    let kept = answers().await;
+    assert_eq!(kept.len(), 1);
+    let a = &kept[0];
+    assert_eq!(
+        (
+            a.person_id.as_str(),
+            a.refresher,
+            a.delivery_id,
+            a.channel.as_str()
+        ),
+        ("amy", 1, delivery, "web")
+    );
+    assert_eq!(
+        (
+            a.first_answer,
+            a.right_first_time,
+            a.attempts,
+            a.answered_at.is_some()
+        ),
+        (1, false, 2, true)
+    );
+    assert_eq!(w.acks().await, 0);
+
+    // The acknowledgement link's token opens no refresher.
+    let not = send(&app, "GET", &format!("/refresher/{}", w.token("amy")), None).await;
+    assert_eq!(not.status, StatusCode::FORBIDDEN);
+    // Nor does someone else's refresher.
+    let bens = queue_refresher(&w, "ben", 1).await;
+    let forged = send(
+        &app,
+        "POST",
+        &format!("/refresher/{}", keys().sign(bens, "amy", start())),
+        Some("answer=2&seen=0"),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(answers().await.len(), 1);
+}
+
+/// Starts rollout r2 of the briefing with a follow-up whose "not used"
+/// answers carry a reason, and queues its follow-up for `person`; the
+/// outbox row's id.
+async fn queue_follow_up(w: &World, person: &str) -> i64 {
+    let text = "id = \"r2\"\nitem = \"7mb-neglect-seeing-the-child\"\nstart = 2026-03-02T09:00:00\n\
+                channels = [\"email\"]\nack_deadline_days = 10\n[audience]\n[[waves]]\nname = \"All\"\n\
+                after_days = 0\n[[follow_ups]]\nafter_days = 90\nquestion = \"Have you used this in practice?\"\n\
+                answers = [\"Used it in practice\", \"Not yet\"]\n\
+                reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]\n";
+    let definition =
+        cascade_model::rollout::parse_definition(std::path::Path::new("r2.toml"), text).unwrap();
+    let version = w.store.item_versions(ITEM).await.unwrap()[0]
+        .version
+        .0
+        .clone();
+    let now = cascade_engine::delivery::millis(start());
+    w.store
+        .create_rollout(NewRollout {
+            id: "r2",
+            item_id: ITEM,
+            item_version: &version,
+            definition: &serde_json::to_string(&definition).unwrap(),
+            members: &[NewMember {
+                person_id: person.to_owned(),
+                wave: 0,
+                first_due_at: now,
+            }],
+            audience: None,
+            now,
+            team_posts: &[],
+        })
+        .await
+        .unwrap();
+    let key = format!("r2/{person}/follow-up-1/{person}/0");
+    w.store
+        .materialise(
+            &[NewDelivery {
+                idempotency_key: key.clone(),
+                rollout_id: "r2".to_owned(),
+                person_id: person.to_owned(),
+                recipient_id: person.to_owned(),
+                wave: 0,
+                step_kind: StepKind::FollowUp,
+                step_number: 1,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: now,
+            }],
+            &[],
+            now,
+        )
+        .await
+        .unwrap();
+    w.store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == key)
+        .unwrap()
+        .id
+}
+
+/// Issue 19, the feedback loop by email: answering "Not yet" from the
+/// follow-up's link thanks and offers the follow-up's reasons, each a
+/// form posting to the signed `/reason` link; the first reason is kept on
+/// the answer, a second changes nothing. "Used it" offers none.
+#[tokio::test]
+async fn a_not_used_answer_by_email_offers_the_reasons_and_keeps_the_first() {
+    let w = World::new().await;
+    let app = w.app();
+    let delivery = queue_follow_up(&w, "amy").await;
+    let token = keys().sign(delivery, "amy", start());
+    let answered = send(&app, "POST", &format!("/answer/{token}/2"), Some("")).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    let body = &answered.body;
+    assert!(body.contains("What is the main reason?"), "{body}");
+    for (r, reason) in [(1, "Not relevant to my role"), (3, "Need more training")] {
+        assert!(
+            body.contains(&format!(
+                "<form method=\"post\" action=\"../../reason/{token}/{r}\"><button type=\"submit\">{reason}</button></form>"
+            )),
+            "{body}"
+        );
+    }
+    let reason = send(&app, "POST", &format!("/reason/{token}/3"), Some("")).await;
+    assert_eq!(reason.status, StatusCode::OK, "{}", reason.body);
+    assert!(
+        reason
+            .body
+            .contains("We have recorded your reason: <strong>Need more training</strong>")
+    );
+    let again = send(&app, "POST", &format!("/reason/{token}/1"), Some("")).await;
+    assert!(again.body.contains("your first one stands"));
+    let no_such = send(&app, "POST", &format!("/reason/{token}/9"), Some("")).await;
+    assert_eq!(no_such.status, StatusCode::FORBIDDEN);
+    let kept: Vec<(String, Option<String>)> = w
+        .store
+        .answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.answer, a.reason))
+        .collect();
+    assert_eq!(
+        kept,
+        [("Not yet".to_owned(), Some("Need more training".to_owned()))]
+    );
+
+    let bens = queue_follow_up_for_another(&w, "ben").await;
+    let used = send(
+        &app,
+        "POST",
+        &format!("/answer/{}/1", keys().sign(bens, "ben", start())),
+        Some(""),
+    )
+    .await;
+    assert!(used.body.contains("We have recorded your answer"));
+    assert!(!used.body.contains("main reason"), "{}", used.body);
+}
+
+/// Ben's follow-up in rollout r2, which `queue_follow_up` started.
+async fn queue_follow_up_for_another(w: &World, person: &str) -> i64 {
+    let now = cascade_engine::delivery::millis(start());
+    let key = format!("r2/{person}/follow-up-1/{person}/0");
+    w.store
+        .materialise(
+            &[NewDelivery {
+                idempotency_key: key.clone(),
+                rollout_id: "r2".to_owned(),
+                person_id: person.to_owned(),
+                recipient_id: person.to_owned(),
+                wave: 0,
+                step_kind: StepKind::FollowUp,
+                step_number: 1,
+                channel: "email".to_owned(),
+                channel_rank: 0,
+                due_at: now,
+            }],
+            &[],
+            now,
+        )
+        .await
+        .unwrap();
+    w.store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == key)
+        .unwrap()
+        .id
+}

@@ -417,3 +417,109 @@ async fn import_dry_run_writes_nothing_and_prints_what_the_import_then_does() {
         "{again}"
     );
 }
+
+/// Issue 19: leavers and movers get no refresher. Everyone in Children's
+/// Social Care North acknowledges on the day; Tom leaves and Sofia and
+/// Jake move before the refresher 28 days on, which goes to those still
+/// in the audience only, with a link to answer it; a mover's refresher
+/// already queued is cancelled with their other messages. Jake, back the
+/// next day, gets the refresher still to come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leavers_and_movers_get_no_refresher() {
+    use cascade_store::{AckMethod, Evidence, NewAcknowledgement, Outbox};
+    let dir = support::project_with_check_questions(OUTBOX);
+    let rollout = NORTH.replace(
+        "escalation_days = [1, 2]",
+        "escalation_days = [1, 2]\nrefreshers = [\"28d\", \"30d\"]",
+    );
+    let path = rollout_file(dir.path(), "north", &rollout);
+    let runner = start(dir.path(), &path, utc(2026, 3, 20, 12, 0)).await;
+    let store = runner.store().as_ref();
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let stored = store.rollout("north").await.unwrap().unwrap();
+    let everyone = [TOM, SOFIA, JAKE, "p-david-okonjo", "p-amara-okafor"];
+    for person in everyone {
+        store
+            .acknowledge_item(&NewAcknowledgement {
+                person_id: person.to_owned(),
+                item_id: stored.item_id.clone(),
+                item_version: stored.item_version.clone(),
+                rollout_id: Some("north".to_owned()),
+                delivery_id: None,
+                channel: "outbox".to_owned(),
+                method: AckMethod::OnBehalf,
+                at: cascade_model::time::millis(utc(2026, 3, 27, 10, 0)),
+            })
+            .await
+            .unwrap();
+    }
+    // Jake's first refresher is queued (not yet sent) when he moves.
+    let queued = runner.schedule(utc(2026, 4, 24, 9, 0)).await.unwrap();
+    assert_eq!(queued, everyone.len(), "one refresher each");
+    leave_and_move(dir.path());
+    import(dir.path(), store, utc(2026, 4, 24, 9, 0), false).await;
+    let members = store.members("north").await.unwrap();
+    for person in [TOM, SOFIA, JAKE] {
+        assert_eq!(member(&members, person).refresher_due_at, None, "{person}");
+    }
+    assert!(
+        member(&members, "p-david-okonjo")
+            .refresher_due_at
+            .is_some()
+    );
+    // Jake moves back the next day: the refreshers still to come go on.
+    let people = dir.path().join("directory/people.csv");
+    let back: String = std::fs::read_to_string(&people)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with(JAKE) {
+                l.replace(",cs-south,", ",cs-north,")
+                    .replace("p-rachel-adeyemi", "p-david-okonjo")
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&people, back).unwrap();
+    import(dir.path(), store, utc(2026, 4, 25, 9, 0), false).await;
+    for day in [24, 27, 28, 30] {
+        runner.tick(utc(2026, 4, day, 9, 0)).await.unwrap();
+    }
+    let sent = rows(store).await;
+    for person in [TOM, SOFIA] {
+        assert_eq!(
+            sent_about(&sent, person, StepKind::Refresher),
+            0,
+            "{person}"
+        );
+    }
+    let jakes: Vec<(u32, DeliveryState)> = sent
+        .iter()
+        .filter(|r| r.person_id == JAKE && r.step_kind == StepKind::Refresher)
+        .map(|r| (r.step_number, r.state))
+        .collect();
+    assert_eq!(
+        jakes,
+        [(1, DeliveryState::Cancelled), (2, DeliveryState::Sent)],
+        "the first cancelled when he moved, the second after he came back"
+    );
+    for person in ["p-david-okonjo", "p-amara-okafor"] {
+        assert_eq!(
+            sent_about(&sent, person, StepKind::Refresher),
+            2,
+            "{person}"
+        );
+    }
+    let outbox = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .find(|m| m.contains("Refresher: ") && m.contains("A quick question: "))
+        .expect("a refresher in the outbox");
+    assert!(
+        outbox.contains("Answer the question: http://localhost:8080/refresher/"),
+        "{outbox}"
+    );
+    runner.stop().await;
+}

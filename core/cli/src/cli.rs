@@ -5,7 +5,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cascade_engine::delivery::DispatchSettings;
 use cascade_engine::engine::{self, Engine};
 use cascade_engine::project::{self, Project};
-use cascade_model::content::{self, LearningItem};
+use cascade_model::content::{self, ItemKind, LearningItem};
 use cascade_model::directory::{self, Directory};
 use cascade_plugin_host::{self as plugins, LoadReport, PluginHost};
 use cascade_privacy::PrivacyGuard;
@@ -147,6 +147,22 @@ enum Command {
         /// Write the report to this file instead of printing it.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The practice feedback loop ("you said, we did"): follow-up answers
+    /// given from --from to --to, per item and theme: how many used the
+    /// learning, the reasons for not using it and the examples. With
+    /// --draft, also writes a draft newsletter item of it into content/.
+    Feedback {
+        /// The first day, YYYY-MM-DD (in the partnership's time zone).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// The last day, YYYY-MM-DD, inclusive.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// Write "You said, we did" as a draft newsletter item in content/
+        /// (status draft: nothing sends it until it is approved).
+        #[arg(long)]
+        draft: bool,
     },
     /// Tamper-evident evidence: export a pack of every evidence event in a
     /// period (CSVs, item versions, an index, a signed manifest), and
@@ -424,6 +440,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             runtime()?.block_on(report(&project, &selection, format.into(), out.as_deref()))
+        }
+        Command::Feedback { from, to, draft } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(feedback(&project, from, to, draft))
         }
         Command::Evidence { action } => crate::evidence::evidence(&cli.project, action),
         Command::Plugins { action } => plugins(&cli.project, action.is_some()),
@@ -2029,6 +2049,74 @@ async fn report(
         }
         None => print!("{text}"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cascade feedback`: the summary, and with `draft` the newsletter item,
+/// checked as `cascade check` would before it is written (nothing is
+/// written when it has a problem or the file exists).
+async fn feedback(
+    project: &Project,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    draft: bool,
+) -> Result<ExitCode> {
+    use cascade_engine::report::feedback;
+    use chrono::Datelike as _;
+    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    let calendar = cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let summary = feedback::feedback(&store, &calendar, &project.taxonomy, from, to).await?;
+    print!("{summary}");
+    if !draft {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The issue after the period, in the newsletter the content already has.
+    let next = to
+        .with_day(1)
+        .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+        .unwrap_or(to);
+    let issue = next.format("%Y-%m").to_string();
+    let (items, _) = content::load_dir(&project.content_dir(), &project.taxonomy);
+    let newsletter = items
+        .iter()
+        .filter_map(|l| match &l.item.kind {
+            ItemKind::NewsletterItem(n) => Some((n.issue.clone(), n.newsletter.clone())),
+            _ => None,
+        })
+        .max()
+        .map_or_else(
+            || format!("{} newsletter", project.config.partnership.name),
+            |(_, name)| name,
+        );
+    let id = format!("nl-{issue}-you-said-we-did");
+    let Some(text) = feedback::draft(&summary, &id, &newsletter, &issue) else {
+        bail!(
+            "no follow-up answers from {from} to {to}, so there is nothing to draft\n  help: choose a period in which follow-ups were answered"
+        );
+    };
+    let path = project.content_dir().join(format!("{id}.md"));
+    if path.exists() {
+        bail!(
+            "{} already exists; it was not changed\n  help: edit it, or move it aside to draft it again",
+            path.display()
+        );
+    }
+    if let Err(problems) = project.check_item(&path, &text) {
+        bail!(
+            "the draft was not written:\n{}\n  help: the examples people gave passed the privacy guard when they were given; check the privacy settings in cascade.toml",
+            problems.join("\n")
+        );
+    }
+    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!();
+    println!(
+        "Draft written to {} (status draft: nothing sends it). Write the partnership's response under \"We did\", then set its status to approved.",
+        path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

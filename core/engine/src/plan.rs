@@ -395,6 +395,19 @@ pub fn check(inputs: PlanInputs<'_>, directory: &DirectoryFacts) -> Result<Check
             loaded.path.display()
         ));
     }
+    // A refresher asks one of the item's check questions.
+    if !definition.refreshers.is_empty() && loaded.item.check_questions.is_empty() {
+        let line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with("refreshers"))
+            .map_or(1, |i| i + 1);
+        problems.push(format!(
+            "{}:{line}: refreshers ask one of the item's check questions, and \"{}\" has none\n  help: add [[check_questions]] to the front matter of {}, or remove `refreshers`",
+            path.display(),
+            loaded.item.id,
+            loaded.path.display()
+        ));
+    }
     // Counted per wave and by the first of the rollout's channels whose
     // kind of identity each person has: counts only, in the store.
     let kinds: Vec<String> = definition

@@ -35,6 +35,12 @@ pub enum ActionRef {
     /// (delivery, question, option, tries seen), numbers 1-based. The
     /// option's words stay in the message, never in the id.
     Check(i64, u32, u32, u32),
+    /// A follow-up delivery's n-th reason (1-based) for not using the
+    /// learning, chosen after answering so.
+    Reason(i64, usize),
+    /// An answer to the check question a refresher delivery asked:
+    /// (delivery, option, tries seen), numbers 1-based but `seen`.
+    Refresh(i64, u32, u32),
 }
 
 impl ActionRef {
@@ -47,6 +53,8 @@ impl ActionRef {
             ActionRef::Post(p) => format!("post:{p}"),
             ActionRef::ListAck(d) => format!("list:{d}"),
             ActionRef::Check(d, q, o, seen) => format!("chk:{d}:{q}:{o}:{seen}"),
+            ActionRef::Refresh(d, o, seen) => format!("rf:{d}:{o}:{seen}"),
+            ActionRef::Reason(d, n) => format!("why:{d}:{n}"),
         }
     }
 
@@ -58,6 +66,10 @@ impl ActionRef {
             "answer" => {
                 let (d, n) = rest.split_once(':')?;
                 Some(ActionRef::Answer(d.parse().ok()?, n.parse().ok()?))
+            }
+            "why" => {
+                let (d, n) = rest.split_once(':')?;
+                Some(ActionRef::Reason(d.parse().ok()?, n.parse().ok()?))
             }
             "c" => Some(ActionRef::Choice(rest.to_owned())),
             "post" => rest.parse().ok().map(ActionRef::Post),
@@ -71,6 +83,15 @@ impl ActionRef {
                     parts.next()?.parse().ok()?,
                 );
                 parts.next().is_none().then_some(check)
+            }
+            "rf" => {
+                let mut parts = rest.split(':');
+                let refresh = ActionRef::Refresh(
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.parse().ok()?,
+                );
+                parts.next().is_none().then_some(refresh)
             }
             _ => None,
         }
@@ -142,6 +163,8 @@ mod tests {
             ActionRef::Post(9_999_999_999),
             ActionRef::ListAck(9_999_999_999),
             ActionRef::Check(9_999_999_999_999, 3, 5, 4_294_967_295),
+            ActionRef::Refresh(i64::MAX, 5, u32::MAX),
+            ActionRef::Reason(i64::MAX, 5),
         ] {
             let id = key().sign(&action);
             assert!(id.len() <= 64, "{id} is longer than Telegram allows");

@@ -751,6 +751,7 @@ pub fn sample_items() -> Vec<LearningItem> {
         privacy_allow: Vec::new(),
         what_changed: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind,

@@ -13,7 +13,10 @@ use axum::body::Bytes;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use cascade_engine::ack::pages::{CheckAsk, CheckProblem, check_page};
+use cascade_engine::ack::pages::{
+    CheckAsk, CheckProblem, RefresherAsk, check_page, reason_page, refresher_done_page,
+    refresher_page,
+};
 use cascade_engine::ack::{
     AckKeys, CascadeForm, Claims, ItemSummary, Refusal, TokenError, check_cascade,
     pages::answer_page as answer_page_html, pages::answered_page, pages::cascade_form_page,
@@ -279,6 +282,7 @@ fn in_words(refused: respond::Refused) -> (Refusal, &'static str) {
         NoSuchAnswer => (Refusal::NotValid, "no such answer"),
         NotAChampion => (Refusal::NotAChampion, "not a champion"),
         NotInTeam => (Refusal::NotValid, "not in the post's team"),
+        NotARefresher => (Refusal::NotValid, "not a refresher"),
     }
 }
 
@@ -536,12 +540,150 @@ pub(crate) async fn record_answer<S: AllStores>(
         Err(page) => return page,
     };
     match s.responses.answer(&chosen, via(now)).await {
+        Ok(recorded) => {
+            // Not used: the reasons, each a form posting to the same token
+            // (relative, so a base URL with a path works too).
+            let reasons: Vec<(String, String)> = if chosen.used {
+                Vec::new()
+            } else {
+                chosen
+                    .reasons
+                    .iter()
+                    .zip(1..)
+                    .map(|(reason, r)| (reason.clone(), format!("../../reason/{token}/{r}")))
+                    .collect()
+            };
+            html(
+                StatusCode::OK,
+                answered_page(&chosen.answer, recorded.is_first(), &reasons),
+            )
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Records a reason for not using the learning (the first stands).
+pub(crate) async fn record_reason<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path((token, n)): Path<(String, usize)>,
+) -> Response {
+    let log = Some("reason");
+    let now = (s.clock)();
+    let claims = match s.claims(&token, log, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let chosen = match s
+        .responses
+        .follow_up_reason(&claims.person, claims.delivery, n)
+        .await
+    {
+        Ok(chosen) => chosen,
+        Err(denied) => return s.denied(denied, &claims, log, now).await,
+    };
+    match s.responses.reason(&chosen).await {
         Ok(recorded) => html(
             StatusCode::OK,
-            answered_page(&chosen.answer, recorded.is_first()),
+            reason_page(&chosen.reason, recorded.is_first()),
         ),
         Err(e) => unavailable(e),
     }
+}
+
+/// A refresher's question (issue 19), from the signed link in its email;
+/// records nothing.
+pub(crate) async fn refresher_question<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path(token): Path<String>,
+) -> Response {
+    refresher(&s, &token, None).await
+}
+
+/// Takes the refresher's answer (`answer`, the option's number, and
+/// `seen`, the tries the page was shown after): right, thanks; wrong, the
+/// explanation and the question again.
+pub(crate) async fn answer_refresher<S: AllStores>(
+    State(s): State<Arc<ServerState<S>>>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.trim().parse::<u32>().ok())
+    };
+    let answer = field("answer").map(|chosen| (chosen, field("seen").unwrap_or(0)));
+    refresher(&s, &token, Some(answer)).await
+}
+
+/// The refresher page for a GET (`form`: `None`) or a POST (`Some`, with
+/// the answer if one was chosen).
+async fn refresher<S: AllStores>(
+    s: &ServerState<S>,
+    token: &str,
+    form: Option<Option<(u32, u32)>>,
+) -> Response {
+    let log = form.is_some().then_some("refresher answer");
+    let now = (s.clock)();
+    let claims = match s.claims(token, log, now).await {
+        Ok(claims) => claims,
+        Err(page) => return page,
+    };
+    let delivery = match s
+        .responses
+        .delivery_for(&claims.person, claims.delivery)
+        .await
+    {
+        Ok(delivery) => delivery,
+        Err(denied) => return s.denied(denied, &claims, log, now).await,
+    };
+    let item = s.item(&delivery.item_id, &delivery.item_version).await;
+    let choice = form.flatten();
+    let refreshed = match s
+        .responses
+        .refresher_answer(
+            &claims.person,
+            claims.delivery,
+            &item.check_questions,
+            choice,
+            via(now),
+        )
+        .await
+    {
+        Ok(refreshed) => refreshed,
+        Err(denied) => return s.denied(denied, &claims, log, now).await,
+    };
+    let question = &item.check_questions[(refreshed.question as usize).saturating_sub(1)];
+    if refreshed.answered {
+        return html(
+            StatusCode::OK,
+            refresher_done_page(&item.title, &question.explanation, refreshed.right_now),
+        );
+    }
+    let problem = match form {
+        Some(None) => Some(CheckProblem::Missing),
+        Some(Some(_)) if refreshed.wrong_now => Some(CheckProblem::Wrong),
+        _ => None,
+    };
+    let name = s.person_name(&delivery.recipient_id).await;
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    html(
+        status,
+        refresher_page(
+            &item,
+            name.as_deref(),
+            RefresherAsk {
+                question: refreshed.question,
+                tries: refreshed.tries,
+                problem,
+            },
+        ),
+    )
 }
 
 /// The champion's form for recording a cascade to one of their teams.

@@ -28,7 +28,7 @@ pub use rate_limit::RateLimit;
 pub use webhook::webhook_router;
 
 use axum::middleware;
-use axum::{Json, Router, routing::get};
+use axum::{Json, Router, routing::get, routing::post};
 use cascade_store::AllStores;
 use page::security_headers;
 use rate_limit::{Limiter, rate_limited};
@@ -48,7 +48,8 @@ pub fn router() -> Router {
 /// puts `ConnectInfo<SocketAddr>` in each request).
 pub fn ack_router<S: AllStores>(state: ServerState<S>) -> Router {
     use ack_routes::{
-        ack_page, acknowledge, answer_page, cascade_page, confirm_cascade, record_answer,
+        ack_page, acknowledge, answer_page, answer_refresher, cascade_page, confirm_cascade,
+        record_answer, record_reason, refresher_question,
     };
     let rate_limit = state.rate_limit;
     let trusted_proxies = state.trusted_proxies.clone();
@@ -61,6 +62,11 @@ pub fn ack_router<S: AllStores>(state: ServerState<S>) -> Router {
         .route(
             "/answer/{token}/{n}",
             get(answer_page::<S>).post(record_answer::<S>),
+        )
+        .route("/reason/{token}/{n}", post(record_reason::<S>))
+        .route(
+            "/refresher/{token}",
+            get(refresher_question::<S>).post(answer_refresher::<S>),
         )
         .with_state(Arc::new(state));
     if let Some(limit) = rate_limit {

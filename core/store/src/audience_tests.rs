@@ -309,7 +309,7 @@ async fn write(store: &SqliteStore, case: &Case) {
     };
     for (name, state) in [("earlier", earlier), ("gone", "cancelled")] {
         exec(format!(
-            "INSERT INTO rollouts VALUES ('{name}', '{ITEM}', '1', '{{}}', '{state}', 0, 0)"
+            "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at) VALUES ('{name}', '{ITEM}', '1', '{{}}', '{state}', 0, 0)"
         ))
         .await;
     }

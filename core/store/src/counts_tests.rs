@@ -33,6 +33,7 @@ fn item(version: &str) -> LearningItem {
         privacy_allow: Vec::new(),
         what_changed: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {

@@ -150,6 +150,48 @@ impl CheckProgress {
     }
 }
 
+/// One answer to the check question a refresher asked (issue 19).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefresherAttempt {
+    pub rollout_id: String,
+    pub person_id: String,
+    /// The refresher's number in the rollout (1-based).
+    pub refresher: u32,
+    /// The outbox row that asked it.
+    pub delivery_id: i64,
+    pub item_id: String,
+    pub item_version: String,
+    /// The question's place in the item version, 1 to 3.
+    pub question: u32,
+    pub question_digest: String,
+    /// The option chosen (1-based).
+    pub chosen: u32,
+    pub right: bool,
+    /// The answers the store held when it was asked, as for
+    /// [`CheckAttempt::seen`]: a repeat counts once.
+    pub seen: u32,
+    pub channel: String,
+    pub at: i64,
+}
+
+/// A person's answers to one refresher's question, as kept.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefresherAnswer {
+    pub rollout_id: String,
+    pub person_id: String,
+    pub refresher: u32,
+    pub delivery_id: i64,
+    pub question: u32,
+    pub question_digest: String,
+    pub first_answer: u32,
+    pub right_first_time: bool,
+    pub attempts: u32,
+    /// When the right answer was given; `None` while only wrong ones were.
+    pub answered_at: Option<i64>,
+    pub channel: String,
+    pub at: i64,
+}
+
 /// Learning a person has been sent and not yet acknowledged: the latest
 /// delivery of each item version.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -200,6 +242,23 @@ pub trait Evidence: Send + Sync {
         &self,
         attempts: &[CheckAttempt],
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Keeps an answer to a refresher's check question: the first answer,
+    /// then a count of tries until the right one, each counted only while
+    /// the store holds `seen` answers, none of them right. Returns whether
+    /// it counted.
+    fn record_refresher_attempt(
+        &self,
+        attempt: &RefresherAttempt,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The person's answers to refresher `refresher` of a rollout, if any.
+    fn refresher_answer(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        refresher: u32,
+    ) -> impl Future<Output = Result<Option<RefresherAnswer>, StoreError>> + Send;
 
     /// The person's acknowledgement of an item version, if any, and their
     /// answers to its check questions.
@@ -286,6 +345,16 @@ pub trait Evidence: Send + Sync {
         person_id: &str,
         follow_up: u32,
         example: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Adds a reason for not using the learning to an answer given
+    /// without one; false when there is no such answer or it has one.
+    fn add_follow_up_reason(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        follow_up: u32,
+        reason: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Items sent to the person (as their own learning, not an escalation

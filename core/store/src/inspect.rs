@@ -60,6 +60,9 @@ pub struct MemberRecord {
     pub joined_at: Option<i64>,
     /// Days later than their wave's their timetable runs.
     pub shift_days: u32,
+    /// The next refresher to queue (1-based) and when it is looked at.
+    pub refresher_next: u32,
+    pub refresher_due_at: Option<i64>,
 }
 
 /// A recorded acknowledgement: the first of a person for an item version.
@@ -123,6 +126,8 @@ pub struct AnswerRecord {
     pub follow_up: u32,
     pub answer: String,
     pub example: Option<String>,
+    /// The reason chosen for not using the learning, if any.
+    pub reason: Option<String>,
     pub channel: String,
     pub at: i64,
 }
@@ -187,6 +192,12 @@ pub trait Inspect: Send + Sync {
 
     /// Every follow-up answer, in the order recorded.
     fn answers(&self) -> impl Future<Output = Result<Vec<AnswerRecord>, StoreError>> + Send;
+
+    /// Every answer to a refresher's question, by rollout, person and
+    /// refresher.
+    fn refresher_answers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::RefresherAnswer>, StoreError>> + Send;
 
     /// The identity at `address` on `channel`, reachable or not.
     fn identity(

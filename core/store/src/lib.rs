@@ -322,6 +322,8 @@ mod counts_tests;
 #[cfg(test)]
 mod membership_tests;
 #[cfg(test)]
+mod refresher_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;

@@ -34,6 +34,7 @@ fn item() -> LearningItem {
         classification: Default::default(),
         summary: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         kind: ItemKind::NewsletterItem(NewsletterItem {
             newsletter: "Partnership Matters".to_owned(),
             issue: "2026-03".to_owned(),

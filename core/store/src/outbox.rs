@@ -78,6 +78,27 @@ pub struct DueMember {
     pub shift_days: u32,
 }
 
+/// An acknowledged member whose next refresher the scheduler should look at.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DueRefresher {
+    pub rollout_id: String,
+    pub person_id: String,
+    pub wave: u32,
+    /// The next refresher to queue (1-based).
+    pub refresher_next: u32,
+    pub acknowledged_at: i64,
+}
+
+/// A member's move past the refreshers queued now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefresherAdvance {
+    pub rollout_id: String,
+    pub person_id: String,
+    pub refresher_next: u32,
+    /// When the next refresher is due; `None` when none is left.
+    pub refresher_due_at: Option<i64>,
+}
+
 /// A member's move to their next step, written with the deliveries it queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberAdvance {
@@ -291,6 +312,24 @@ pub trait Outbox: Send + Sync {
         &self,
         deliveries: &[NewDelivery],
         advances: &[MemberAdvance],
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Acknowledged members of active rollouts, not out, whose next
+    /// refresher should be looked at by `now` (issue 19).
+    fn due_refreshers(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DueRefresher>, StoreError>> + Send;
+
+    /// Queues refreshers (a key already queued is skipped) and moves the
+    /// members on, in one transaction; a member taken out meanwhile stays
+    /// without refreshers.
+    fn materialise_refreshers(
+        &self,
+        deliveries: &[NewDelivery],
+        advances: &[RefresherAdvance],
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -95,6 +95,18 @@ pub struct CheckRow {
     pub right_first_time: bool,
 }
 
+/// A member's answer to the check question a refresher asked them
+/// (issue 19): right first time or not.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefresherRow {
+    pub person_id: String,
+    /// 1-based, in the rollout's `refreshers`.
+    pub refresher: u32,
+    /// 1-based, as in the item version.
+    pub question: u32,
+    pub right_first_time: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConfirmationRow {
     pub id: i64,
@@ -127,6 +139,32 @@ pub struct ReportRollout {
     pub check_questions: Vec<String>,
     /// Members' recorded answers to them, by person and question.
     pub check_answers: Vec<CheckRow>,
+    /// Members' answers to refreshers' questions, by person and refresher.
+    pub refresher_answers: Vec<RefresherRow>,
+    /// The item version's theme ids, in the author's order.
+    pub item_themes: Vec<String>,
+}
+
+/// One follow-up answer for the feedback summary (issue 19), with its
+/// rollout's item.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeedbackRow {
+    pub rollout_id: String,
+    pub item_id: String,
+    /// Empty if the item version is not in the store.
+    pub item_title: String,
+    /// The item version's source, for its themes.
+    pub item_source: String,
+    /// The rollout definition as JSON, for the follow-up's question.
+    pub definition: String,
+    /// 1-based.
+    pub follow_up: u32,
+    pub answer: String,
+    pub reason: Option<String>,
+    /// Already through the privacy guard when it was given.
+    pub example: Option<String>,
+    /// Unix milliseconds.
+    pub at: i64,
 }
 
 /// The directory as reports group it.
@@ -195,6 +233,14 @@ pub trait Reports: Send + Sync {
         from: i64,
         to: i64,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Follow-up answers given in `[from, to)` (Unix milliseconds), with
+    /// their rollouts' items, by item, rollout, follow-up and time.
+    fn feedback(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<FeedbackRow>, StoreError>> + Send;
 
     /// One rollout with its members and the evidence about them, if it exists.
     fn report_rollout(

@@ -109,6 +109,7 @@ pub(crate) fn newsletter_item(id: &str, title: &str, version: &str) -> LearningI
         privacy_allow: Vec::new(),
         what_changed: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {

@@ -22,6 +22,7 @@ fn item() -> LearningItem {
         privacy_allow: Vec::new(),
         what_changed: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         classification: Default::default(),
         summary: None,
         kind: ItemKind::NewsletterItem(NewsletterItem {
@@ -472,6 +473,8 @@ async fn inspection_reads_the_outbox_members_and_evidence_as_written() {
             out_next_due_at: None,
             joined_at: None,
             shift_days: 0,
+            refresher_next: 1,
+            refresher_due_at: None,
         }]
     );
 

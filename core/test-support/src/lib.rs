@@ -16,7 +16,9 @@ mod time;
 
 pub use clock::FakeClock;
 pub use plugins::plugin_library;
-pub use project::{DEMO_BRIEFING, DemoProject, Person, without_check_questions};
+pub use project::{
+    DEMO_BRIEFING, DEMO_ROLLOUT, DemoProject, Person, without_check_questions, without_refreshers,
+};
 pub use time::utc;
 
 #[cfg(test)]

@@ -71,10 +71,36 @@ pub fn without_check_questions(source: String) -> String {
     text
 }
 
+/// The demo rollout of the briefing, whose refreshers ask its check
+/// questions.
+pub const DEMO_ROLLOUT: &str = "rollouts/neglect-briefing.toml";
+
+/// A rollout file without its `refreshers` line and the comment lines
+/// just before it: refreshers ask an item's check questions.
+pub fn without_refreshers(source: String) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for line in source.lines() {
+        if line.trim_start().starts_with("refreshers") {
+            while out.last().is_some_and(|l| l.starts_with('#')) {
+                out.pop();
+            }
+            continue;
+        }
+        out.push(line);
+    }
+    let mut text = out.join("\n");
+    if source.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
 impl DemoProject {
-    /// The demo with its briefing's check questions taken out.
+    /// The demo with its briefing's check questions taken out, and so its
+    /// rollout's refreshers, which ask them.
     pub fn without_check_questions(self) -> DemoProject {
         self.edit(DEMO_BRIEFING, without_check_questions)
+            .edit(DEMO_ROLLOUT, without_refreshers)
     }
 
     /// The demo project, scaffolded and nothing imported.

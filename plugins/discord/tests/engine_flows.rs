@@ -89,9 +89,14 @@ after_days = 0
 "#;
 
 async fn runner(dir: &Path) -> Runner<SqliteStore> {
+    runner_of(dir, ROLLOUT).await
+}
+
+/// The runner of `rollout_text`, planned and started on 27 March 2026.
+async fn runner_of(dir: &Path, rollout_text: &str) -> Runner<SqliteStore> {
     let now = utc(2026, 3, 27, 8, 0);
     let rollout = dir.join("rollouts").join("now.toml");
-    std::fs::write(&rollout, ROLLOUT).unwrap();
+    std::fs::write(&rollout, rollout_text).unwrap();
     let engine = Engine::open(Project::open(dir).unwrap(), true)
         .await
         .unwrap_or_else(|p| panic!("{p}"));
@@ -883,5 +888,203 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
         assert_eq!(check_answers(&runner, person).await, [expected]);
     }
     assert_eq!(acknowledgements(runner.store().as_ref()).await, 2);
+    runner.stop().await;
+}
+
+/// The text of a message's embeds.
+fn description(message: &Value) -> String {
+    message["embeds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["description"].as_str())
+        .collect()
+}
+
+/// Issue 19 on Discord: a refresher 28 days after Amara's acknowledgement
+/// (10:00 BST on Friday 24 April, across the clock change) is a DM with
+/// the item's first point, its check question and a button each, within
+/// Discord's limits; a wrong press explains privately and asks again; the
+/// right one is kept as the refresher's answer, after a retry; nothing is
+/// acknowledged and nobody is chased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresher_is_asked_with_buttons_and_its_answer_kept_on_the_refresher() {
+    use cascade_model::rollout::StepKind;
+    use cascade_store::{AckMethod, Evidence, Inspect, NewAcknowledgement, Outbox};
+    let fake = FakeDiscord::start().await;
+    let dir = project_with_check_questions(&fake).await;
+    let rollout = ROLLOUT.replace(
+        "ack_deadline_days = 10",
+        "ack_deadline_days = 10\nrefreshers = [\"28d\"]",
+    );
+    let runner = runner_of(dir.path(), &rollout).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
+    link(&fake, &runner, AMARA, "p-amara-okafor").await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let store = runner.store();
+    let stored = store.rollout("now").await.unwrap().unwrap();
+    store
+        .acknowledge_item(&NewAcknowledgement {
+            person_id: "p-amara-okafor".to_owned(),
+            item_id: stored.item_id,
+            item_version: stored.item_version,
+            rollout_id: Some("now".to_owned()),
+            delivery_id: None,
+            channel: "discord".to_owned(),
+            method: AckMethod::Button,
+            at: cascade_model::time::millis(utc(2026, 3, 27, 10, 0)),
+        })
+        .await
+        .unwrap();
+    let channel = fake.dm_channel_of(AMARA).expect("a DM");
+    let refresher_message = |fake: &FakeDiscord| {
+        fake.messages_in(&channel)
+            .into_iter()
+            .find(|(_, m)| description(m).contains("A refresher on"))
+    };
+    runner.tick(utc(2026, 4, 24, 8, 59)).await.unwrap();
+    assert!(refresher_message(&fake).is_none());
+    runner.tick(utc(2026, 4, 24, 9, 0)).await.unwrap();
+    let (message, body) = refresher_message(&fake).expect("the refresher DM");
+    let text = description(&body);
+    assert!(
+        text.contains("Key message: Neglect is the persistent failure"),
+        "{text}"
+    );
+    assert!(
+        text.contains("A quick question: On a home visit where you are worried about neglect"),
+        "{text}"
+    );
+    let buttons = buttons_of(&body);
+    assert_eq!(buttons.len(), 3);
+    for (label, id) in &buttons {
+        assert!(
+            label.chars().count() <= 80 && id.len() <= 100,
+            "{label} {id}"
+        );
+        assert!(!id.contains("living"), "{id}");
+    }
+
+    let press = fake.press_button(AMARA, &message, &buttons[0].1);
+    assert_eq!(handle_next(&runner).await, InboundOutcome::Asked);
+    let retry = answer_to(&fake, "POST", &press).await;
+    let retry_text = retry["content"].as_str().unwrap();
+    assert!(
+        retry_text.starts_with("Not quite. Seeing the child"),
+        "{retry_text}"
+    );
+    assert_eq!(retry["flags"], 64, "only she sees it");
+    let on = message_with(&fake, retry_text);
+    fake.press_button(AMARA, &on, &buttons_of(&retry)[1].1);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Where the child sleeps, the fridge and the bed".to_owned(),
+            first: true
+        }
+    );
+    let kept: Vec<(u32, u32, bool, u32, bool)> = store
+        .refresher_answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            (
+                a.refresher,
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.answered_at.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(kept, [(1, 1, false, 2, true)]);
+    runner.tick(utc(2026, 5, 20, 9, 0)).await.unwrap();
+    let kinds: Vec<StepKind> = store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.person_id == "p-amara-okafor")
+        .map(|r| r.step_kind)
+        .collect();
+    assert_eq!(kinds, [StepKind::Initial, StepKind::Refresher]);
+    runner.stop().await;
+}
+
+/// Issue 19, the feedback loop on Discord: a follow-up answered "Not yet"
+/// is answered privately with the follow-up's reasons, a button each; the
+/// reason pressed is kept on the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_used_follow_up_answer_asks_for_a_reason_with_buttons() {
+    use cascade_store::Inspect;
+    let fake = FakeDiscord::start().await;
+    let dir = project(&fake).await;
+    let rollout = format!(
+        "{ROLLOUT}[[follow_ups]]\nafter_days = 3\nquestion = \"Have you used this in practice?\"\n\
+         answers = [\"Used it in practice\", \"Not yet\"]\n\
+         reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]\n"
+    );
+    let runner = runner_of(dir.path(), &rollout).await;
+    fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
+        .await;
+    link(&fake, &runner, AMARA, "p-amara-okafor").await;
+    runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    runner.tick(utc(2026, 3, 30, 9, 0)).await.unwrap();
+    let channel = fake.dm_channel_of(AMARA).expect("a DM");
+    let (message, body) = fake
+        .messages_in(&channel)
+        .into_iter()
+        .find(|(_, m)| description(m).contains("Have you used this in practice?"))
+        .expect("the follow-up");
+    let (_, not_yet) = buttons_of(&body)
+        .into_iter()
+        .find(|(label, _)| label == "Not yet")
+        .unwrap();
+    let press = fake.press_button(AMARA, &message, &not_yet);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Not yet".to_owned(),
+            first: true
+        }
+    );
+    let why = answer_to(&fake, "POST", &press).await;
+    let text = why["content"].as_str().unwrap();
+    assert!(text.contains("What is the main reason?"), "{text}");
+    let reasons = buttons_of(&why);
+    assert_eq!(
+        reasons.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        [
+            "Not relevant to my role",
+            "No opportunity yet",
+            "Need more training"
+        ]
+    );
+    let on = message_with(&fake, text);
+    fake.press_button(AMARA, &on, &reasons[2].1);
+    assert_eq!(
+        handle_next(&runner).await,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Need more training".to_owned(),
+            first: true
+        }
+    );
+    let kept: Vec<(String, Option<String>)> = runner
+        .store()
+        .answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.answer, a.reason))
+        .collect();
+    assert_eq!(
+        kept,
+        [("Not yet".to_owned(), Some("Need more training".to_owned()))]
+    );
     runner.stop().await;
 }

@@ -45,6 +45,7 @@ after_days = 0
 after_days = 90
 question = "Have you used this in practice?"
 answers = ["Used it in practice", "Not yet", "Not relevant to my role"]
+reasons = ["No opportunity yet", "Need more training"]
 "#;
 
 const TEAM_ROLLOUT: &str = r#"
@@ -459,7 +460,7 @@ async fn link_receive_acknowledge_see_the_card_change_confirm_through_the_form_a
             .0
             .contains("Have you used this in practice?")
     );
-    let (_, status) = flow
+    let (press, status) = flow
         .fake
         .presses(AMARA, &follow_up, &button(&follow_up, "Not yet"))
         .await;
@@ -472,6 +473,32 @@ async fn link_receive_acknowledge_see_the_card_change_confirm_through_the_form_a
             first: true
         }
     );
+    // Not used: the main reason, a button each (issue 19), kept on the answer.
+    let why = flow.reply_card(&press).await;
+    assert!(
+        shown(&why.activity).0.contains("What is the main reason?"),
+        "{:?}",
+        shown(&why.activity)
+    );
+    assert_eq!(labels(&why), ["No opportunity yet", "Need more training"]);
+    flow.fake
+        .presses(AMARA, &why, &button(&why, "Need more training"))
+        .await;
+    assert_eq!(
+        flow.handle_next(utc(2026, 6, 25, 9, 0)).await,
+        InboundOutcome::Answered {
+            person_id: "p-amara-okafor".to_owned(),
+            answer: "Need more training".to_owned(),
+            first: true
+        }
+    );
+    let reasons: Vec<Option<String>> = Inspect::answers(&**flow.runner.store())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.reason)
+        .collect();
+    assert_eq!(reasons, [Some("Need more training".to_owned())]);
     flow.runner.stop().await;
 }
 
@@ -961,5 +988,106 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
         };
         assert_eq!(check_answers(&flow.runner, person).await, [expected]);
     }
+    flow.runner.stop().await;
+}
+
+/// Issue 19 on Teams: Tom acknowledges by his card (right first time) on
+/// Friday 27 March 2026; 28 days on, at the same local time across the
+/// clock change (09:00 UTC on 24 April), his refresher is a card with the
+/// item's first point, its check question and a button each; a wrong
+/// press explains and asks again, the right one is kept as the
+/// refresher's answer, after a retry, and no chase ever follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresher_card_asks_its_question_and_keeps_the_answer_on_the_refresher() {
+    use cascade_model::rollout::StepKind;
+    use cascade_store::Inspect;
+    let rollout = ROLLOUT.replace(
+        "ack_deadline_days = 10",
+        "ack_deadline_days = 10\nreminder_days = [2]\nescalation_days = [1]\nrefreshers = [\"28d\"]",
+    );
+    let flow = Flow::build(&rollout, "", DemoProject::new()).await;
+    flow.link(TOM, "p-tom-reilly").await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let card = flow.last_card(TOM);
+    let (press, _) = flow
+        .fake
+        .presses(TOM, &card, &button(&card, "Acknowledge"))
+        .await;
+    assert_eq!(
+        flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
+        InboundOutcome::Asked
+    );
+    let asked = flow.reply_card(&press).await;
+    let right = button(&asked, &labels(&asked)[1]);
+    flow.fake.presses(TOM, &asked, &right).await;
+    assert!(matches!(
+        flow.handle_next(utc(2026, 3, 27, 10, 0)).await,
+        InboundOutcome::Acknowledged { first: true, .. }
+    ));
+
+    let conversation = flow.fake.personal_conversation(TOM);
+    let refresher_card = || {
+        flow.fake
+            .messages_in(&conversation)
+            .into_iter()
+            .find(|m| shown(&m.activity).0.contains("A refresher on"))
+    };
+    flow.runner.tick(utc(2026, 4, 24, 8, 59)).await.unwrap();
+    assert!(refresher_card().is_none());
+    flow.runner.tick(utc(2026, 4, 24, 9, 0)).await.unwrap();
+    let refresher = refresher_card().expect("the refresher card");
+    let (text, buttons) = shown(&refresher.activity);
+    assert!(
+        text.contains("Key message: Neglect is the persistent failure"),
+        "{text}"
+    );
+    assert!(
+        text.contains("A quick question: On a home visit where you are worried about neglect"),
+        "{text}"
+    );
+    assert_eq!(buttons.len(), 3, "{buttons:?}");
+    for (_, data) in &buttons {
+        assert!(data.len() <= 64 && !data.contains("living"), "{data}");
+    }
+    let (wrong, _) = flow.fake.presses(TOM, &refresher, &buttons[0].1).await;
+    assert_eq!(
+        flow.handle_next(utc(2026, 4, 24, 10, 0)).await,
+        InboundOutcome::Asked
+    );
+    let retry = flow.reply_card(&wrong).await;
+    let (retry_text, _) = shown(&retry.activity);
+    assert!(
+        retry_text.contains("Not quite. Seeing the child"),
+        "{retry_text}"
+    );
+    let right = button(&retry, &labels(&retry)[1]);
+    flow.fake.presses(TOM, &retry, &right).await;
+    assert_eq!(
+        flow.handle_next(utc(2026, 4, 24, 10, 0)).await,
+        InboundOutcome::Answered {
+            person_id: "p-tom-reilly".to_owned(),
+            answer: "Where the child sleeps, the fridge and the bed".to_owned(),
+            first: true
+        }
+    );
+    let store = flow.runner.store();
+    let kept: Vec<(u32, u32, bool, u32)> = store
+        .refresher_answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.refresher, a.first_answer, a.right_first_time, a.attempts))
+        .collect();
+    assert_eq!(kept, [(1, 1, false, 2)]);
+    flow.runner.tick(utc(2026, 6, 1, 9, 0)).await.unwrap();
+    let kinds: Vec<StepKind> = store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.person_id == "p-tom-reilly")
+        .map(|r| r.step_kind)
+        .collect();
+    assert_eq!(kinds, [StepKind::Initial, StepKind::Refresher]);
     flow.runner.stop().await;
 }

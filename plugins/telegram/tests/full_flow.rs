@@ -85,8 +85,13 @@ async fn project_with(
     chat_rate: &str,
     carries: Option<&str>,
     check_questions: bool,
+    edit: Option<fn(String) -> String>,
 ) -> tempfile::TempDir {
     let project = DemoProject::new();
+    let project = match edit {
+        Some(edit) => project.edit("content/7mb-neglect-seeing-the-child.md", edit),
+        None => project,
+    };
     // Only the tests of check questions keep the briefing's: elsewhere one
     // press acknowledges.
     let project = if check_questions {
@@ -184,6 +189,19 @@ impl Flow {
         carries: Option<&str>,
         check_questions: bool,
     ) -> Flow {
+        Flow::build_with(webhook, chat_rate, carries, check_questions, ROLLOUT, None).await
+    }
+
+    /// The flow of [`build`](Self::build) with a rollout of its own and
+    /// the briefing's file changed by `edit` first.
+    async fn build_with(
+        webhook: bool,
+        chat_rate: &str,
+        carries: Option<&str>,
+        check_questions: bool,
+        rollout_text: &str,
+        edit: Option<fn(String) -> String>,
+    ) -> Flow {
         let fake = FakeBotApi::start().await;
         let listener = match webhook {
             true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
@@ -198,10 +216,11 @@ impl Flow {
             chat_rate,
             carries,
             check_questions,
+            edit,
         )
         .await;
         let rollout = dir.path().join("rollouts").join("now.toml");
-        std::fs::write(&rollout, ROLLOUT).unwrap();
+        std::fs::write(&rollout, rollout_text).unwrap();
         let engine = Engine::open(Project::open(dir.path()).unwrap(), true)
             .await
             .unwrap_or_else(|p| panic!("{}", p.0.join("\n")));
@@ -1119,6 +1138,369 @@ async fn a_check_question_is_asked_on_acknowledge_wrong_then_right_and_right_fir
     assert_eq!(
         check_answers(&flow, "p-amara-okafor").await,
         [(2, true, 1, true)]
+    );
+    flow.runner.stop().await;
+}
+
+/// A rollout with spaced refreshers 28 days and 7 weeks after each
+/// person's acknowledgement, and an escalation ladder for whoever has not
+/// acknowledged.
+const REFRESHER_ROLLOUT: &str = r#"
+id = "now"
+item = "7mb-neglect-seeing-the-child"
+start = 2026-03-27T09:00:00
+channels = ["telegram", "outbox"]
+ack_deadline_days = 10
+reminder_days = [5]
+escalation_days = [1, 3]
+refreshers = ["28d", "7w"]
+[audience]
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#;
+
+/// The demo briefing with a second check question, on its key findings.
+fn with_a_second_question(item: String) -> String {
+    item.replacen(
+        "section = \"What practitioners should do\"\n",
+        "section = \"What practitioners should do\"\n\n[[check_questions]]\n\
+         question = \"What did the Child B review find about home visits?\"\n\
+         options = [\"The child was not seen on their own\", \"The visits were too long\"]\n\
+         answer = \"The child was not seen on their own\"\n\
+         explanation = \"Visits focused on the parent; Child B was usually asleep or out.\"\n\
+         section = \"Key findings\"\n",
+        1,
+    )
+}
+
+/// A person's answers to refreshers as kept: (refresher, question, first
+/// answer, right first time, attempts, answered).
+async fn refresher_answers(flow: &Flow) -> Vec<(String, u32, u32, u32, bool, u32, bool)> {
+    flow.runner
+        .store()
+        .refresher_answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            (
+                a.person_id,
+                a.refresher,
+                a.question,
+                a.first_answer,
+                a.right_first_time,
+                a.attempts,
+                a.answered_at.is_some(),
+            )
+        })
+        .collect()
+}
+
+/// The refresher rows queued about `person`, as (number, due).
+async fn refreshers_of(flow: &Flow, person: &str) -> Vec<(u32, DateTime<Utc>)> {
+    rows(&**flow.runner.store())
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.person_id == person && r.step_kind == cascade_model::rollout::StepKind::Refresher
+        })
+        .map(|r| (r.step_number, cascade_model::time::from_millis(r.due_at)))
+        .collect()
+}
+
+/// Issue 19, spaced refreshers on Telegram through the engine: Tom
+/// acknowledges on Friday 27 March 2026 at 10:00 GMT; the clocks go
+/// forward on the 29th, and his first refresher comes 28 calendar days on
+/// at the same local time (10:00 BST, 09:00 UTC on Friday 24 April), not a
+/// minute before: the item's first point and its first check question,
+/// with buttons. A wrong press explains and asks again; the right one is
+/// recorded as the refresher's answer, after a retry, and acknowledges
+/// nothing. The second, 7 weeks on, asks the second question, and
+/// unanswered it is never chased: no reminder or escalation about Tom, or
+/// to anyone, ever follows. Amara never acknowledges, so she is chased as
+/// before and gets no refresher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshers_come_days_after_the_acknowledgement_in_local_time_and_are_never_chased() {
+    use cascade_model::rollout::StepKind;
+    let flow = Flow::build_with(
+        false,
+        "1000",
+        None,
+        true,
+        REFRESHER_ROLLOUT,
+        Some(with_a_second_question),
+    )
+    .await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.link("p-amara-okafor", AMARA).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let briefing = flow
+        .fake
+        .wait_for_messages(TOM, 2)
+        .await
+        .last()
+        .unwrap()
+        .clone();
+    let n = flow.fake.messages_in(TOM).len();
+    assert_eq!(
+        flow.user_presses(TOM, &briefing, "Acknowledge").await,
+        InboundOutcome::Asked
+    );
+    let first = flow.message(TOM, n + 1).await;
+    flow.user_presses(TOM, &first, "2.").await;
+    let second = flow.message(TOM, n + 2).await;
+    assert_eq!(
+        flow.user_presses(TOM, &second, "1.").await,
+        InboundOutcome::Acknowledged {
+            person_id: "p-tom-reilly".to_owned(),
+            first: true
+        }
+    );
+    assert!(refreshers_of(&flow, "p-tom-reilly").await.is_empty());
+
+    // A minute before 28 days at the same local time: nothing yet.
+    flow.runner.tick(utc(2026, 4, 24, 8, 59)).await.unwrap();
+    assert!(refreshers_of(&flow, "p-tom-reilly").await.is_empty());
+    let before = flow.fake.messages_in(TOM).len();
+    flow.runner.tick(utc(2026, 4, 24, 9, 0)).await.unwrap();
+    assert_eq!(
+        refreshers_of(&flow, "p-tom-reilly").await,
+        [(1, utc(2026, 4, 24, 9, 0))]
+    );
+    let refresher = flow.message(TOM, before + 1).await;
+    assert!(
+        refresher.text.contains(&format!(
+            "A refresher on \"{TITLE}\", which you acknowledged a while ago."
+        )),
+        "{}",
+        refresher.text
+    );
+    assert!(
+        refresher.text.contains(
+            "Key message: Neglect is the persistent failure to meet a child's basic physical or psychological needs, likely to result in serious impairment of the child's health or development."
+        ),
+        "{}",
+        refresher.text
+    );
+    assert!(refresher.text.contains(
+        "A quick question: On a home visit where you are worried about neglect, what should you ask to see?"
+    ));
+    assert_eq!(
+        labels(&refresher),
+        [
+            "1. Only the living room",
+            "2. Where the child sleeps, the fridge and the bed",
+            "3. Nothing: ask the parent how things are"
+        ]
+    );
+    for (_, data) in refresher.buttons() {
+        assert!(data.len() <= 64 && data.is_ascii(), "{data}");
+    }
+
+    // Wrong, then right: one answer, after a retry, tied to the refresher.
+    let acks = acknowledgements(&**flow.runner.store()).await;
+    assert_eq!(
+        flow.user_presses(TOM, &refresher, "1.").await,
+        InboundOutcome::Asked
+    );
+    let retry = flow.message(TOM, before + 2).await;
+    assert!(
+        retry
+            .text
+            .starts_with("Not quite. Seeing the child's own space"),
+        "{}",
+        retry.text
+    );
+    assert!(
+        retry
+            .text
+            .contains("From \"5. What practitioners should do\"")
+    );
+    assert_eq!(
+        flow.user_presses(TOM, &retry, "2.").await,
+        InboundOutcome::Answered {
+            person_id: "p-tom-reilly".to_owned(),
+            answer: "Where the child sleeps, the fridge and the bed".to_owned(),
+            first: true
+        }
+    );
+    let thanks = flow.message(TOM, before + 3).await;
+    assert!(thanks.text.starts_with("Right. "), "{}", thanks.text);
+    // The stale wrong button again: counted nowhere, the answer stands.
+    let (_, stale) = refresher.buttons()[0].clone();
+    flow.fake.press_with_data(TOM, &refresher, &stale);
+    flow.handle_next(utc(2026, 4, 24, 10, 0)).await;
+    let again = flow.message(TOM, before + 4).await;
+    assert!(
+        again.text.contains("answered this refresher already"),
+        "{}",
+        again.text
+    );
+    assert_eq!(
+        refresher_answers(&flow).await,
+        [("p-tom-reilly".to_owned(), 1, 1, 1, false, 2, true)]
+    );
+    assert_eq!(acknowledgements(&**flow.runner.store()).await, acks);
+
+    // Seven weeks on (Friday 15 May, 10:00 BST): the second question.
+    flow.runner.tick(utc(2026, 5, 15, 8, 59)).await.unwrap();
+    assert_eq!(refreshers_of(&flow, "p-tom-reilly").await.len(), 1);
+    let before = flow.fake.messages_in(TOM).len();
+    flow.runner.tick(utc(2026, 5, 15, 9, 0)).await.unwrap();
+    let second = flow.message(TOM, before + 1).await;
+    assert!(
+        second
+            .text
+            .contains("A quick question: What did the Child B review find about home visits?"),
+        "{}",
+        second.text
+    );
+    assert_eq!(
+        refreshers_of(&flow, "p-tom-reilly").await,
+        [(1, utc(2026, 4, 24, 9, 0)), (2, utc(2026, 5, 15, 9, 0))]
+    );
+
+    // Left unanswered, for months: nothing more about Tom, to anyone.
+    for day in [16, 20, 30] {
+        flow.runner.tick(utc(2026, 5, day, 9, 0)).await.unwrap();
+    }
+    flow.runner.tick(utc(2026, 9, 1, 9, 0)).await.unwrap();
+    let about_tom: Vec<(StepKind, u32)> = rows(&**flow.runner.store())
+        .await
+        .into_iter()
+        .filter(|r| r.person_id == "p-tom-reilly")
+        .map(|r| (r.step_kind, r.step_number))
+        .collect();
+    assert_eq!(
+        about_tom,
+        [
+            (StepKind::Initial, 1),
+            (StepKind::Refresher, 1),
+            (StepKind::Refresher, 2)
+        ]
+    );
+    // Amara, who never acknowledged, was chased and got no refresher.
+    let about_amara: Vec<StepKind> = rows(&**flow.runner.store())
+        .await
+        .into_iter()
+        .filter(|r| r.person_id == "p-amara-okafor")
+        .map(|r| r.step_kind)
+        .collect();
+    assert!(about_amara.contains(&StepKind::Reminder), "{about_amara:?}");
+    assert!(
+        !about_amara.contains(&StepKind::Refresher),
+        "{about_amara:?}"
+    );
+    flow.runner.stop().await;
+}
+
+/// Issue 19, the feedback loop on Telegram: a follow-up answered "Not
+/// yet" asks for the main reason with a button each; the reason is kept
+/// on the answer (a second press changes nothing), and the example typed
+/// after it too. "Used it in practice" asks no reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_used_follow_up_answer_asks_for_a_reason_and_keeps_it() {
+    let rollout = format!(
+        "{ROLLOUT}[[follow_ups]]\nafter_days = 3\nquestion = \"Have you used this in practice?\"\n\
+         answers = [\"Used it in practice\", \"Not yet\"]\n\
+         reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]\n"
+    );
+    let flow = Flow::build_with(false, "1000", None, false, &rollout, None).await;
+    flow.link("p-tom-reilly", TOM).await;
+    flow.link("p-amara-okafor", AMARA).await;
+    flow.runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    flow.runner.tick(utc(2026, 3, 30, 9, 0)).await.unwrap();
+    let question = |user| {
+        flow.fake
+            .messages_in(user)
+            .into_iter()
+            .find(|m| m.text.contains("Have you used this in practice?"))
+            .expect("the follow-up")
+    };
+    let follow_up = question(TOM);
+    assert_eq!(labels(&follow_up), ["Used it in practice", "Not yet"]);
+    let n = flow.fake.messages_in(TOM).len();
+    assert_eq!(
+        flow.user_presses(TOM, &follow_up, "Not yet").await,
+        InboundOutcome::Answered {
+            person_id: "p-tom-reilly".to_owned(),
+            answer: "Not yet".to_owned(),
+            first: true
+        }
+    );
+    let why = flow.message(TOM, n + 1).await;
+    assert!(
+        why.text.contains("What is the main reason?"),
+        "{}",
+        why.text
+    );
+    assert_eq!(
+        labels(&why),
+        [
+            "Not relevant to my role",
+            "No opportunity yet",
+            "Need more training"
+        ]
+    );
+    assert_eq!(
+        flow.user_presses(TOM, &why, "Need more training").await,
+        InboundOutcome::Answered {
+            person_id: "p-tom-reilly".to_owned(),
+            answer: "Need more training".to_owned(),
+            first: true
+        }
+    );
+    let (_, stale) = why.buttons()[1].clone();
+    flow.fake.press_with_data(TOM, &why, &stale);
+    assert!(matches!(
+        flow.handle_next(utc(2026, 3, 30, 10, 0)).await,
+        InboundOutcome::Answered { first: false, .. }
+    ));
+    let (outcome, _) = flow
+        .user_says(TOM, "A session on the assessment tool would help.")
+        .await;
+    assert_eq!(
+        outcome,
+        InboundOutcome::ExampleKept {
+            person_id: "p-tom-reilly".to_owned()
+        }
+    );
+
+    // Used it: no reason asked.
+    let follow_up = question(AMARA);
+    let n = flow.fake.messages_in(AMARA).len();
+    flow.user_presses(AMARA, &follow_up, "Used it in practice")
+        .await;
+    let thanks = flow.message(AMARA, n + 1).await;
+    assert!(!thanks.text.contains("reason"), "{}", thanks.text);
+    assert!(thanks.buttons().is_empty());
+
+    let answers: Vec<(String, String, Option<String>, Option<String>)> = flow
+        .runner
+        .store()
+        .answers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.person_id, a.answer, a.reason, a.example))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (
+                "p-tom-reilly".to_owned(),
+                "Not yet".to_owned(),
+                Some("Need more training".to_owned()),
+                Some("A session on the assessment tool would help.".to_owned())
+            ),
+            (
+                "p-amara-okafor".to_owned(),
+                "Used it in practice".to_owned(),
+                None,
+                None
+            ),
+        ]
     );
     flow.runner.stop().await;
 }

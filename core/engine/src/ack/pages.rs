@@ -274,6 +274,124 @@ pub fn check_page(item: &ItemSummary, person_name: Option<&str>, asks: &[CheckAs
     marked_page(&title, &body, item.classification.marking())
 }
 
+/// How a refresher's question stands on its page (issue 19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefresherAsk {
+    /// The question's number in the item version (1-based).
+    pub question: u32,
+    /// Answers given so far, sent back with the form.
+    pub tries: u32,
+    pub problem: Option<CheckProblem>,
+}
+
+/// A refresher's check question on cascade's page, from the signed link in
+/// its email: one question, its options as radio buttons; after a wrong
+/// answer, the explanation and the section it points to. Nothing is
+/// recorded until the button is pressed (mail scanners follow links).
+pub fn refresher_page(item: &ItemSummary, person_name: Option<&str>, ask: RefresherAsk) -> String {
+    let Some(question) = (ask.question as usize)
+        .checked_sub(1)
+        .and_then(|i| item.check_questions.get(i))
+    else {
+        return refusal_page(Refusal::NotValid);
+    };
+    let mut body = String::new();
+    let message = match ask.problem {
+        Some(CheckProblem::Missing) => Some("Choose an answer"),
+        Some(CheckProblem::Wrong) => Some("Not quite: try again"),
+        None => None,
+    };
+    if let Some(message) = message {
+        body.push_str(&format!(
+            "<div class=\"summary\" role=\"alert\">\n<h2>There is a problem</h2>\n<ul>\n\
+             <li><a href=\"#r-1\">{message}</a></li>\n</ul>\n</div>\n"
+        ));
+    }
+    body.push_str(&format!(
+        "<h1>Refresher: {}</h1>\n<p>{}you acknowledged this a while ago. One quick question keeps the main point fresh.</p>\n\
+         <form method=\"post\" novalidate>\n",
+        esc(&item.title),
+        person_name.map_or_else(String::new, |n| format!("{}, ", esc(n))),
+    ));
+    let mut group = String::new();
+    let mut described = Vec::new();
+    match ask.problem {
+        Some(CheckProblem::Missing) => {
+            described.push("r-error");
+            group.push_str("<p class=\"error\" id=\"r-error\">Choose an answer.</p>\n");
+        }
+        Some(CheckProblem::Wrong) => {
+            described.extend(["r-error", "r-explain"]);
+            group.push_str(&format!(
+                "<p class=\"error\" id=\"r-error\">Not quite: that is not the right answer. Read this, then try again.</p>\n\
+                 <div class=\"explain\" id=\"r-explain\">\n<p>{}</p>\n",
+                esc(&question.explanation)
+            ));
+            if let Some((title, html)) = item
+                .check_sections
+                .iter()
+                .find(|(t, _)| question.points_to(t))
+            {
+                group.push_str(&format!(
+                    "<h3>From the section \u{201c}{}\u{201d}</h3>\n{html}\n",
+                    esc(title)
+                ));
+            }
+            group.push_str("</div>\n");
+        }
+        None => {}
+    }
+    let aria = if described.is_empty() {
+        String::new()
+    } else {
+        format!(" aria-describedby=\"{}\"", described.join(" "))
+    };
+    body.push_str(&format!(
+        "<div class=\"{}\">\n<fieldset{aria}>\n<legend>{}</legend>\n{group}",
+        if ask.problem.is_some() {
+            "group-error"
+        } else {
+            "group"
+        },
+        esc(&question.question)
+    ));
+    for (option, o) in question.options.iter().zip(1..) {
+        body.push_str(&format!(
+            "<div class=\"radio\"><input type=\"radio\" id=\"r-{o}\" name=\"answer\" value=\"{o}\"><label for=\"r-{o}\">{}</label></div>\n",
+            esc(option)
+        ));
+    }
+    body.push_str(&format!(
+        "</fieldset>\n<input type=\"hidden\" name=\"seen\" value=\"{}\">\n</div>\n\
+         <button type=\"submit\">Check my answer</button>\n</form>\n\
+         <p class=\"hint\">Nothing is recorded until you press the button.</p>",
+        ask.tries
+    ));
+    let title = if message.is_some() {
+        format!("Error: Refresher: {}", item.title)
+    } else {
+        format!("Refresher: {}", item.title)
+    };
+    marked_page(&title, &body, item.classification.marking())
+}
+
+/// After a refresher's question is answered right: the explanation, and
+/// thanks; `now`: false when it had been answered before.
+pub fn refresher_done_page(item_title: &str, explanation: &str, now: bool) -> String {
+    let said = if now {
+        format!("<p>Right. {}</p>", esc(explanation))
+    } else {
+        "<p>You have answered this refresher already.</p>".to_owned()
+    };
+    page(
+        "Thank you",
+        &format!(
+            "<h1>Thank you</h1>\n{said}\n<p>A minute like this keeps the learning from <strong>{}</strong> fresh. There is nothing more to do.</p>",
+            esc(item_title)
+        ),
+    )
+}
+
 /// What an answer link records, before anything is recorded: a GET shows
 /// this and only the button's POST records (mail scanners follow links).
 pub fn answer_page(item_title: &str, question: &str, answer: &str) -> String {
@@ -294,7 +412,9 @@ pub fn answer_page(item_title: &str, question: &str, answer: &str) -> String {
 }
 
 /// After an answer is recorded; `first` is false when one was already.
-pub fn answered_page(answer: &str, first: bool) -> String {
+/// `reasons`: after a first answer that says the learning was not used,
+/// the follow-up's reasons, each (label, where its form posts).
+pub fn answered_page(answer: &str, first: bool, reasons: &[(String, String)]) -> String {
     let said = if first {
         format!(
             "We have recorded your answer: <strong>{}</strong>.",
@@ -302,6 +422,32 @@ pub fn answered_page(answer: &str, first: bool) -> String {
         )
     } else {
         "You had already answered this question; your first answer stands.".to_owned()
+    };
+    let mut body = format!("<h1>Thank you</h1>\n<p>{said}</p>");
+    if first && !reasons.is_empty() {
+        body.push_str(
+            "\n<h2>What is the main reason?</h2>\n<p>Your answer helps the partnership decide what to do next. Choose one, or close this page.</p>\n",
+        );
+        for (label, action) in reasons {
+            body.push_str(&format!(
+                "<form method=\"post\" action=\"{}\"><button type=\"submit\">{}</button></form>\n",
+                esc(action),
+                esc(label)
+            ));
+        }
+    }
+    page("Thank you", &body)
+}
+
+/// After a reason is recorded; `first` is false when one was already.
+pub fn reason_page(reason: &str, first: bool) -> String {
+    let said = if first {
+        format!(
+            "We have recorded your reason: <strong>{}</strong>.",
+            esc(reason)
+        )
+    } else {
+        "You had already given a reason; your first one stands.".to_owned()
     };
     page("Thank you", &format!("<h1>Thank you</h1>\n<p>{said}</p>"))
 }

@@ -90,6 +90,11 @@ impl AckConfig {
         format!("{}/answer/{token}/{n}", self.base_url.trim_end_matches('/'))
     }
 
+    /// The link a person opens to answer a refresher's question.
+    pub fn refresher_link(&self, token: &str) -> String {
+        format!("{}/refresher/{token}", self.base_url.trim_end_matches('/'))
+    }
+
     /// The link a champion opens to record a cascade, for a token.
     pub fn confirm_link(&self, token: &str) -> String {
         format!("{}/confirm/{token}", self.base_url.trim_end_matches('/'))

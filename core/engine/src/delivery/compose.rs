@@ -6,9 +6,9 @@
 use super::champion_reminders;
 use super::{ChannelRoute, Reading, RolloutRuntime, World};
 use crate::ack::{AckConfig, AckKeys};
-use crate::buttons::{confirm_action, item_actions};
+use crate::buttons::{confirm_action, item_actions, truncate};
 use cascade_model::actions::{ActionKey, ActionRef};
-use cascade_model::content::Taxonomy;
+use cascade_model::content::{Taxonomy, refresher_message, refresher_question};
 use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Action, MailingList, Message, MessagePart};
 use cascade_render::{
@@ -41,6 +41,9 @@ pub struct Composer {
 const NAME_MARK: &str = "\u{E000}cascade:name\u{E001}";
 const URL_MARK: &str = "https://example.invalid/\u{E000}cascade:url\u{E001}";
 const TOKEN_MARK: &str = "\u{E000}cascade:token\u{E001}";
+/// The longest label of a refresher answer's button, in characters:
+/// Discord allows 80; the option's words are in full in the message.
+const MAX_OPTION_LABEL_CHARS: usize = 80;
 /// A name that shows whether templates escape it as the channel does.
 const PROBE_NAME: &str = "Zoë O'Brien & <Co> \"Q\" = `x` *y* _z_";
 
@@ -198,6 +201,7 @@ impl Composer {
                                 LinkTo::Ack => config.link(&token),
                                 LinkTo::Answer(n) => config.answer_link(&token, n),
                                 LinkTo::Confirm => config.confirm_link(&token),
+                                LinkTo::Refresher => config.refresher_link(&token),
                             };
                             (label, url)
                         })
@@ -344,6 +348,63 @@ impl Composer {
                 );
                 let parts = with_links(&route.formats, &text, &links);
                 (format!("Follow-up: {}", item.title), parts, actions)
+            }
+            StepKind::Refresher => {
+                let number = row.step_number;
+                let (_, question) =
+                    refresher_question(&item.check_questions, number).ok_or_else(|| {
+                        format!("\"{}\" has no check questions for a refresher", item.id)
+                    })?;
+                // Where the item may not go in full, neither may its key
+                // message or question: they are asked on cascade's page.
+                if matches!(reading, Reading::Notice(_)) {
+                    let (config, keys) = self.ack_links.as_ref().ok_or_else(|| {
+                        format!(
+                            "\"{}\" is {} and channel \"{}\" may not carry it, so its refresher is asked on cascade's page, and links need [ack] base_url in cascade.toml",
+                            item.id,
+                            item.classification.name().to_uppercase(),
+                            route.instance
+                        )
+                    })?;
+                    let token = keys.sign(row.id, &row.recipient_id, now);
+                    let text = format!(
+                        "A refresher on \"{}\", which you acknowledged a while ago: one quick question, on your partnership's page.",
+                        item.title
+                    );
+                    let link = [(
+                        "Answer the question".to_owned(),
+                        config.refresher_link(&token),
+                    )];
+                    let parts = with_links(&route.formats, &text, &link);
+                    (format!("Refresher: {}", item.title), parts, Vec::new())
+                } else {
+                    let message = refresher_message(item, number).unwrap_or_default();
+                    let mut text = format!(
+                        "A refresher on \"{}\", which you acknowledged a while ago.\n\nKey message: {message}\n\nA quick question: {}",
+                        item.title, question.question
+                    );
+                    let actions: Vec<Action> = if route.buttons {
+                        for (option, o) in question.options.iter().zip(1..) {
+                            text.push_str(&format!("\n{o}. {option}"));
+                        }
+                        text.push_str("\n\nChoose your answer below.");
+                        question
+                            .options
+                            .iter()
+                            .zip(1u32..)
+                            .map(|(option, o)| Action {
+                                id: self.actions.sign(&ActionRef::Refresh(row.id, o, 0)),
+                                label: truncate(&format!("{o}. {option}"), MAX_OPTION_LABEL_CHARS),
+                                form: None,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let links = links(vec![("Answer the question".to_owned(), LinkTo::Refresher)]);
+                    let parts = with_links(&route.formats, &text, &links);
+                    (format!("Refresher: {}", item.title), parts, actions)
+                }
             }
             StepKind::ChampionReminder => {
                 let teams =
@@ -532,6 +593,8 @@ enum LinkTo {
     Answer(usize),
     /// A champion's cascade confirmation form.
     Confirm,
+    /// The page asking a refresher's question.
+    Refresher,
 }
 
 /// Plain text as each format's paragraphs, then one link a line: a button

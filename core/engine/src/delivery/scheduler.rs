@@ -3,6 +3,11 @@
 //! step, in one transaction per batch. A step already queued is never queued
 //! twice: its idempotency key is unique.
 //!
+//! Refreshers (issue 19) run beside the wave timetables: an acknowledged
+//! member's next refresher is due some calendar days after their own
+//! acknowledgement ([`cascade_model::rollout::refresher_due`]), so the
+//! store hands over members to look at and the time is worked out here.
+//!
 //! A joiner of an open rollout runs on their wave's timetable moved
 //! `shift_days` whole local days later (see
 //! [`cascade_model::rollout::joiner_shift`]), worked out once per wave and
@@ -20,9 +25,10 @@
 use super::{DeliveryError, Rollouts, World, millis};
 use cascade_model::rollout::{
     Calendar, EscalationTarget, RolloutDefinition, Step, StepKind, back_at, escalation_target,
-    open_from, person_calendar, shift_past, shifted_wave_steps,
+    open_from, person_calendar, refresher_due, shift_past, shifted_wave_steps,
 };
-use cascade_store::{MemberAdvance, NewDelivery, Outbox, Reports, Store};
+use cascade_model::time::from_millis;
+use cascade_store::{MemberAdvance, NewDelivery, Outbox, RefresherAdvance, Reports, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -107,8 +113,102 @@ impl Clocks {
     }
 }
 
-/// Queues every step due at `now`. Returns the number of rows queued.
+/// Queues every step and refresher due at `now`. Returns the number of
+/// rows queued.
 pub async fn schedule_due<S: Store + Outbox + Reports>(
+    store: &S,
+    rollouts: &Rollouts,
+    world: &World,
+    now: DateTime<Utc>,
+) -> Result<usize, DeliveryError> {
+    let steps = schedule_steps(store, rollouts, world, now).await?;
+    Ok(steps + schedule_refreshers(store, rollouts, world, now).await?)
+}
+
+/// Queues each acknowledged member's refresher due by `now`, on their
+/// first reachable channel, and moves them on to the next. Where several
+/// fell due while nothing ran (a stop, or a member back from being out),
+/// only the latest goes: one nudge, not a burst. Nobody is chased about
+/// a refresher: it is a step of its own kind, which no reminder or
+/// escalation follows.
+async fn schedule_refreshers<S: Store + Outbox + Reports>(
+    store: &S,
+    rollouts: &Rollouts,
+    world: &World,
+    now: DateTime<Utc>,
+) -> Result<usize, DeliveryError> {
+    let mut queued = 0;
+    loop {
+        let due = store.due_refreshers(millis(now), BATCH).await?;
+        if due.is_empty() {
+            return Ok(queued);
+        }
+        let mut deliveries = Vec::new();
+        let mut advances = Vec::with_capacity(due.len());
+        let mut clocks = Clocks::default();
+        for member in &due {
+            let rollout = rollouts.get(store, &member.rollout_id).await?;
+            let definition = &rollout.definition;
+            let acknowledged = from_millis(member.acknowledged_at);
+            let mut next = member.refresher_next;
+            let mut send = None;
+            let next_due = loop {
+                match refresher_due(definition, rollouts.calendar(), acknowledged, next) {
+                    Some(due) if due <= now => {
+                        send = Some(next);
+                        next += 1;
+                    }
+                    other => break other,
+                }
+            };
+            advances.push(RefresherAdvance {
+                rollout_id: member.rollout_id.clone(),
+                person_id: member.person_id.clone(),
+                refresher_next: next,
+                refresher_due_at: next_due.map(millis),
+            });
+            let Some(number) = send else {
+                continue;
+            };
+            let person = &member.person_id;
+            let Some(&(rank, channel)) = world.reachable(person, &definition.channels).first()
+            else {
+                tracing::warn!(rollout = %member.rollout_id, person = %person, "no reachable channel; the refresher is skipped");
+                continue;
+            };
+            deliveries.push(NewDelivery {
+                idempotency_key: format!(
+                    "{}/{person}/{}-{number}/{person}/{rank}",
+                    member.rollout_id,
+                    StepKind::Refresher.as_str(),
+                ),
+                rollout_id: member.rollout_id.clone(),
+                person_id: person.clone(),
+                recipient_id: person.clone(),
+                wave: member.wave,
+                step_kind: StepKind::Refresher,
+                step_number: number,
+                channel: channel.to_owned(),
+                channel_rank: rank,
+                // In the person's own open time, after any absence.
+                due_at: millis(clocks.recipient_due(
+                    definition,
+                    rollouts.calendar(),
+                    world,
+                    person,
+                    now,
+                )),
+            });
+        }
+        queued += deliveries.len();
+        store
+            .materialise_refreshers(&deliveries, &advances, millis(now))
+            .await?;
+    }
+}
+
+/// Queues every wave step due at `now`. Returns the number of rows queued.
+async fn schedule_steps<S: Store + Outbox + Reports>(
     store: &S,
     rollouts: &Rollouts,
     world: &World,

@@ -183,6 +183,10 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                 self.check(delivery_id, Some(choice), AckMethod::Button, from)
                     .await
             }
+            ActionRef::Refresh(delivery_id, chosen, seen) => {
+                self.refresher(delivery_id, (chosen, seen), from).await
+            }
+            ActionRef::Reason(delivery_id, n) => self.reason_button(delivery_id, n, from).await,
         }
     }
 
@@ -552,6 +556,61 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         }
     }
 
+    /// A reason for not using the learning, after a follow-up answer that
+    /// said so: kept on the answer (the first stands), then the offer of
+    /// an example, as after any first answer.
+    async fn reason_button(
+        &self,
+        delivery_id: i64,
+        n: usize,
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(refused),
+        };
+        let chosen = match self
+            .responses
+            .follow_up_reason(&person, delivery_id, n)
+            .await
+        {
+            Ok(chosen) => chosen,
+            Err(denied) => {
+                return self
+                    .denied(denied, &person, Some(delivery_id), AckMethod::Button, from)
+                    .await;
+            }
+        };
+        let first = self.responses.reason(&chosen).await?.is_first();
+        let text = if first {
+            self.conversations.keep(
+                from.channel,
+                from.account,
+                Conversation::Example {
+                    rollout_id: chosen.delivery.rollout_id.clone(),
+                    person_id: person.clone(),
+                    follow_up: chosen.delivery.step_number,
+                    touched_at: from.now,
+                },
+            );
+            "Thank you. If you like, type a short example of what would help, or of the situation (no names or details of any child or family), or send /cancel."
+        } else {
+            "You had already given a reason; your first one stands."
+        };
+        Ok(Handled {
+            outcome: InboundOutcome::Answered {
+                person_id: person,
+                answer: chosen.reason.clone(),
+                first,
+            },
+            answer: Answer {
+                notice: Some("Thank you".to_owned()),
+                status: Some(format!("Reason: \"{}\"", chosen.reason)),
+                ..Answer::text(text)
+            },
+        })
+    }
+
     /// Whether the item version a rollout pinned has check questions.
     async fn has_check_questions(&self, rollout_id: &str) -> bool {
         self.rollouts
@@ -726,6 +785,133 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
                         "A quick check first".to_owned()
                     },
                 ),
+                actions,
+                ..Answer::text(text)
+            },
+        })
+    }
+
+    /// An answer to a refresher's check question (issue 19): right, it is
+    /// thanked with the explanation; wrong, the explanation and the section
+    /// it points to, and the question again. Recorded as the refresher's
+    /// answer; nothing is acknowledged and no chase follows.
+    async fn refresher(
+        &self,
+        delivery_id: i64,
+        choice: (u32, u32),
+        from: Origin<'_>,
+    ) -> Result<Handled, Unavailable> {
+        let method = AckMethod::Button;
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(refused),
+        };
+        let delivery = match self.responses.delivery_for(&person, delivery_id).await {
+            Ok(delivery) => delivery,
+            Err(denied) => {
+                return self
+                    .denied(denied, &person, Some(delivery_id), method, from)
+                    .await;
+            }
+        };
+        let rollout = match self.rollouts.get(self.store, &delivery.rollout_id).await {
+            Ok(rollout) => rollout,
+            Err(e) => {
+                tracing::warn!(rollout = %delivery.rollout_id, "no check question for a refresher: {e}");
+                return self
+                    .refuse(
+                        from,
+                        Some(&person),
+                        Some(delivery_id),
+                        method,
+                        Refusal::UnknownDelivery,
+                    )
+                    .await;
+            }
+        };
+        let questions = &rollout.item.check_questions;
+        let via = Via {
+            channel: from.channel,
+            at: from.now,
+        };
+        let refreshed = match self
+            .responses
+            .refresher_answer(&person, delivery_id, questions, Some(choice), via)
+            .await
+        {
+            Ok(refreshed) => refreshed,
+            Err(denied) => {
+                return self
+                    .denied(denied, &person, Some(delivery_id), method, from)
+                    .await;
+            }
+        };
+        let question = &questions[(refreshed.question as usize).saturating_sub(1)];
+        if refreshed.answered {
+            tracing::info!(
+                channel = from.channel,
+                delivery = delivery_id,
+                "refresher answered"
+            );
+            let text = if refreshed.right_now {
+                format!(
+                    "Right. {}\n\nThank you: a minute like this keeps the learning fresh.",
+                    question.explanation
+                )
+            } else {
+                "You have answered this refresher already. Thank you.".to_owned()
+            };
+            return Ok(Handled {
+                outcome: InboundOutcome::Answered {
+                    person_id: person,
+                    answer: question.answer.clone(),
+                    first: refreshed.right_now,
+                },
+                answer: Answer {
+                    notice: Some("Right".to_owned()),
+                    status: Some(format!(
+                        "Answered on {}",
+                        super::long_date(self.today(from.now))
+                    )),
+                    ..Answer::text(text)
+                },
+            });
+        }
+        let mut text = format!("Not quite. {}\n", question.explanation);
+        if let Some(section) = rollout
+            .item
+            .sections()
+            .into_iter()
+            .find(|s| question.points_to(&s.title))
+        {
+            let body =
+                cascade_render::markdown_to(cascade_render::Channel::EmailText, &section.body);
+            text.push_str(&format!(
+                "\nFrom \"{}\":\n{}\n",
+                section.title,
+                truncate(&body, MAX_SECTION_CHARS)
+            ));
+        }
+        text.push_str(&format!("\nPlease try again: {}\n", question.question));
+        for (option, o) in question.options.iter().zip(1..) {
+            text.push_str(&format!("\n{o}. {option}"));
+        }
+        let actions = question
+            .options
+            .iter()
+            .zip(1u32..)
+            .map(|(option, o)| Action {
+                id: self
+                    .keys
+                    .sign(&ActionRef::Refresh(delivery_id, o, refreshed.tries)),
+                label: truncate(&format!("{o}. {option}"), MAX_CHECK_LABEL_CHARS),
+                form: None,
+            })
+            .collect();
+        Ok(Handled {
+            outcome: InboundOutcome::Asked,
+            answer: Answer {
+                notice: Some("Not quite: try again".to_owned()),
                 actions,
                 ..Answer::text(text)
             },

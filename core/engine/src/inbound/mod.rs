@@ -168,7 +168,7 @@ impl Refusal {
         match refused {
             NoSuchDelivery | NotTheirLearning => Refusal::UnknownDelivery,
             SomeoneElse => Refusal::DifferentPerson,
-            NotAFollowUp | NoSuchFollowUp | NoSuchAnswer => Refusal::UnknownAnswer,
+            NotAFollowUp | NoSuchFollowUp | NoSuchAnswer | NotARefresher => Refusal::UnknownAnswer,
             NotAChampion => Refusal::NotAChampion,
             NotInTeam => Refusal::NotInTeam,
         }
@@ -726,8 +726,40 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         let ChosenAnswer {
             delivery,
             answer: label,
+            used,
+            reasons,
             ..
         } = chosen;
+        // Not used: first, why not (the feedback loop), one button each.
+        if first && !used && !reasons.is_empty() {
+            let actions = reasons
+                .iter()
+                .enumerate()
+                .map(|(i, reason)| Action {
+                    id: self.keys.sign(&ActionRef::Reason(delivery.id, i + 1)),
+                    label: truncate(reason, 80),
+                    form: None,
+                })
+                .collect();
+            return Ok(Handled {
+                answer: Answer {
+                    notice: Some("Thank you".to_owned()),
+                    status: Some(format!(
+                        "Answered \"{label}\" on {}",
+                        long_date(self.today(now))
+                    )),
+                    actions,
+                    ..Answer::text(
+                        "Thank you for answering. What is the main reason? Your answer helps the partnership decide what to do next.",
+                    )
+                },
+                outcome: InboundOutcome::Answered {
+                    person_id: person,
+                    answer: label,
+                    first,
+                },
+            });
+        }
         Ok(Handled {
             answer: Answer {
                 notice: Some("Thank you".to_owned()),

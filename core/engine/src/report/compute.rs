@@ -2,14 +2,14 @@
 
 use super::load::{RolloutRows, Rows};
 use super::{
-    AnswerBy, AnswerCount, AnswerSection, Coverage, FigureRow, Figures, ReachRow, Report,
-    RolloutInfo, Section, SectionKind, Selection, UnderstandingBy, UnderstandingRow,
-    UnderstandingSection,
+    AnswerBy, AnswerCount, AnswerSection, Answered, Coverage, FigureRow, Figures, ReachRow, Report,
+    RetentionBy, RetentionRow, RolloutInfo, Section, SectionKind, Selection, UnderstandingBy,
+    UnderstandingRow, UnderstandingSection,
 };
 use cascade_model::content::Taxonomy;
 use cascade_model::rollout::{Calendar, Enrol, StepKind, deadline};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The key of the total rows.
 const ALL: &str = "all";
@@ -336,6 +336,7 @@ pub fn compute(
         reach: reach(rows, calendar),
         answers,
         understanding: understanding(rows, &members, &directory),
+        retention: retention(rows, taxonomy),
         notes: notes(
             rows.now,
             calendar,
@@ -379,7 +380,10 @@ fn members<'a>(
                 StepKind::Escalation => {
                     escalated.insert(&s.person_id);
                 }
-                StepKind::Reminder | StepKind::FollowUp | StepKind::ChampionReminder => {}
+                StepKind::Reminder
+                | StepKind::FollowUp
+                | StepKind::ChampionReminder
+                | StepKind::Refresher => {}
             }
         }
         let acknowledged: HashMap<&str, i64> = r
@@ -630,6 +634,85 @@ fn understanding<'a>(
             UnderstandingSection { by, rows }
         })
         .collect()
+}
+
+/// Spaced refreshers (issue 19): for each rollout with refreshers and
+/// check questions, each question's answers with the acknowledgement and
+/// at each refresher (which asks the questions in turn), then the same
+/// over all the item's questions under each of its themes.
+fn retention(rows: &Rows, taxonomy: &Taxonomy) -> Vec<RetentionRow> {
+    let mut out = Vec::new();
+    for r in &rows.rollouts {
+        let refreshers = &r.definition.refreshers;
+        if refreshers.is_empty() || r.check_questions.is_empty() {
+            continue;
+        }
+        let questions = r.check_questions.len();
+        // [question][0: acknowledgement, n: refresher n]
+        let mut tally = vec![vec![Answered::default(); refreshers.len() + 1]; questions];
+        let mut count = |question: u32, stage: usize, right: bool| {
+            if let Some(cell) = (question as usize)
+                .checked_sub(1)
+                .and_then(|q| tally.get_mut(q))
+                .and_then(|q| q.get_mut(stage))
+            {
+                cell.answered += 1;
+                cell.right_first_time += u64::from(right);
+            }
+        };
+        // Members' answers only, as understanding counts them.
+        let members: HashSet<&str> = r.members.iter().map(|m| m.person_id.as_str()).collect();
+        for a in r
+            .check_answers
+            .iter()
+            .filter(|a| members.contains(a.person_id.as_str()))
+        {
+            count(a.question, 0, a.right_first_time);
+        }
+        for a in r
+            .refresher_answers
+            .iter()
+            .filter(|a| members.contains(a.person_id.as_str()))
+        {
+            count(a.question, a.refresher as usize, a.right_first_time);
+        }
+        let row = |by, key: String, name: String, stages: &[Answered]| RetentionRow {
+            rollout: r.id.clone(),
+            by,
+            key,
+            name,
+            at_acknowledgement: stages[0],
+            refreshers: refreshers
+                .iter()
+                .copied()
+                .zip(stages[1..].iter().copied())
+                .collect(),
+        };
+        for (q, stages) in tally.iter().enumerate() {
+            out.push(row(
+                RetentionBy::Question,
+                (q + 1).to_string(),
+                r.check_questions[q].clone(),
+                stages,
+            ));
+        }
+        let mut all = vec![Answered::default(); refreshers.len() + 1];
+        for stages in &tally {
+            for (sum, stage) in all.iter_mut().zip(stages) {
+                sum.answered += stage.answered;
+                sum.right_first_time += stage.right_first_time;
+            }
+        }
+        for theme in &r.item_themes {
+            out.push(row(
+                RetentionBy::Theme,
+                theme.clone(),
+                taxonomy.label(theme).to_owned(),
+                &all,
+            ));
+        }
+    }
+    out
 }
 
 fn key(rollout: &str, order: u32, key: &str) -> GroupKey {

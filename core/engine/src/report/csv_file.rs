@@ -128,6 +128,35 @@ pub(super) fn render(report: &Report) -> String {
             records.push(record);
         }
     }
+    // Retention: one row per question (or theme) and stage, the stage
+    // (`acknowledgement` or `refresher-<n>-day-<days>`) in `answer`.
+    for r in &report.retention {
+        let stages = std::iter::once(("acknowledgement".to_owned(), r.at_acknowledgement)).chain(
+            r.refreshers
+                .iter()
+                .zip(1..)
+                .map(|((days, answered), n)| (format!("refresher-{n}-day-{days}"), *answered)),
+        );
+        for (stage, answered) in stages {
+            let mut record: [String; COLUMNS] = Default::default();
+            record[0] = r.by.id().to_owned();
+            record[1] = r.rollout.clone();
+            record[2] = r.key.clone();
+            record[3] = r.name.clone();
+            if r.by == super::RetentionBy::Question {
+                record[17] = r.key.clone();
+                record[18] = r.name.clone();
+            }
+            record[19] = stage;
+            record[20] = answered.answered.to_string();
+            record[21] = answered.right_first_time.to_string();
+            record[22] = answered
+                .right_first_time_pct()
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_default();
+            records.push(record);
+        }
+    }
     for note in &report.notes {
         let mut record: [String; COLUMNS] = Default::default();
         record[0] = "note".to_owned();

@@ -5,7 +5,7 @@ use super::ReportError;
 use cascade_model::rollout::RolloutDefinition;
 pub use cascade_store::{
     AckRow, AgencyRow, AnswerRow, ChampionRow, CheckRow, ConfirmationRow, MemberRow, PersonRow,
-    RoleRow, SendRow, TeamRow,
+    RefresherRow, RoleRow, SendRow, TeamRow,
 };
 use cascade_store::{DirectoryRows, Reports};
 use chrono::{DateTime, Utc};
@@ -49,6 +49,10 @@ pub struct RolloutRows {
     pub check_questions: Vec<String>,
     /// Members' recorded answers to them.
     pub check_answers: Vec<CheckRow>,
+    /// Members' answers to the rollout's refreshers' questions.
+    pub refresher_answers: Vec<RefresherRow>,
+    /// The item version's theme ids.
+    pub item_themes: Vec<String>,
 }
 
 /// Ids of rollouts created in `[from, to)` (Unix milliseconds), oldest first.
@@ -90,6 +94,8 @@ pub async fn load(
             answers: stored.answers,
             check_questions: stored.check_questions,
             check_answers: stored.check_answers,
+            refresher_answers: stored.refresher_answers,
+            item_themes: stored.item_themes,
         });
     }
 

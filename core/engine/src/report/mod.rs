@@ -17,6 +17,7 @@ mod cache_tests;
 mod compute;
 mod csv_file;
 pub mod docx;
+pub mod feedback;
 pub mod gaps;
 mod html;
 mod load;
@@ -24,7 +25,9 @@ mod text;
 
 pub use cache::ReportCache;
 pub use compute::compute;
-pub use load::{AckRow, AnswerRow, CheckRow, ConfirmationRow, MemberRow, RolloutRows, SendRow};
+pub use load::{
+    AckRow, AnswerRow, CheckRow, ConfirmationRow, MemberRow, RefresherRow, RolloutRows, SendRow,
+};
 pub use load::{AgencyRow, ChampionRow, PersonRow, RoleRow, TeamRow};
 pub use load::{Rows, load, rollouts_created};
 
@@ -135,6 +138,9 @@ pub struct Report {
     /// Check questions (issue 19): per question, the share of those who
     /// acknowledged who answered right first time, grouped each way.
     pub understanding: Vec<UnderstandingSection>,
+    /// Spaced refreshers (issue 19): right first time at acknowledgement
+    /// against each refresher, per check question and per theme.
+    pub retention: Vec<RetentionRow>,
     /// What the figures mean, in words, for readers of the report.
     pub notes: Vec<String>,
 }
@@ -408,6 +414,72 @@ impl UnderstandingRow {
     }
 }
 
+/// Answers to one question (or a theme's questions) at one stage: with
+/// the acknowledgement, or at a refresher.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answered {
+    pub answered: u64,
+    pub right_first_time: u64,
+}
+
+impl Answered {
+    /// Right first time as a percentage of those who answered.
+    pub fn right_first_time_pct(&self) -> Option<f64> {
+        (self.answered > 0).then(|| self.right_first_time as f64 * 100.0 / self.answered as f64)
+    }
+
+    /// "8 of 10 (80.0%)", or "–" when nobody answered.
+    fn cell(&self) -> String {
+        if self.answered == 0 {
+            "–".to_owned()
+        } else {
+            format!(
+                "{} of {} ({})",
+                self.right_first_time,
+                self.answered,
+                percent(self.right_first_time_pct())
+            )
+        }
+    }
+}
+
+/// What a retention row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionBy {
+    /// One check question.
+    Question,
+    /// Every check question of an item, under one of its themes.
+    Theme,
+}
+
+impl RetentionBy {
+    /// The value of the CSV `section` column.
+    pub fn id(self) -> &'static str {
+        match self {
+            RetentionBy::Question => "retention-question",
+            RetentionBy::Theme => "retention-theme",
+        }
+    }
+}
+
+/// Retention of one check question, or of a theme's questions, in one
+/// rollout with refreshers: right first time with the acknowledgement,
+/// then at each refresher that asked it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionRow {
+    pub rollout: String,
+    pub by: RetentionBy,
+    /// The question's number, or the theme's id.
+    pub key: String,
+    /// The question's words, or the theme's name.
+    pub name: String,
+    pub at_acknowledgement: Answered,
+    /// One per refresher of the rollout, in order, with its days after
+    /// the acknowledgement; nobody answered where the refresher asked
+    /// another question.
+    pub refreshers: Vec<(u32, Answered)>,
+}
+
 /// A percentage with one decimal, or "–".
 fn percent(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}%"))
@@ -642,6 +714,64 @@ fn display_tables(report: &Report) -> Vec<DisplayTable> {
                 "{}: of those who acknowledged, how many answered each check question right the first time",
                 section.by.heading()
             ),
+            headers,
+            rows,
+        });
+    }
+    if !report.retention.is_empty() {
+        const REFRESHERS: [&str; 6] = [
+            "Refresher 1",
+            "Refresher 2",
+            "Refresher 3",
+            "Refresher 4",
+            "Refresher 5",
+            "Refresher 6",
+        ];
+        let most = report
+            .retention
+            .iter()
+            .map(|r| r.refreshers.len())
+            .max()
+            .unwrap_or(0)
+            .min(REFRESHERS.len());
+        let mut headers = Vec::new();
+        if many {
+            headers.push("Rollout");
+        }
+        headers.extend(["Question", "At acknowledgement"]);
+        headers.extend(&REFRESHERS[..most]);
+        let rows = report
+            .retention
+            .iter()
+            .map(|r| {
+                let mut cells = Vec::new();
+                if many {
+                    cells.push(r.rollout.clone());
+                }
+                cells.push(match r.by {
+                    RetentionBy::Question => format!("{}. {}", r.key, r.name),
+                    RetentionBy::Theme => format!("All questions on {}", r.name),
+                });
+                cells.push(r.at_acknowledgement.cell());
+                for i in 0..most {
+                    cells.push(r.refreshers.get(i).map_or_else(
+                        || "–".to_owned(),
+                        |(days, answered)| {
+                            if answered.answered == 0 {
+                                format!("– (day {days})")
+                            } else {
+                                format!("{} (day {days})", answered.cell())
+                            }
+                        },
+                    ));
+                }
+                cells
+            })
+            .collect();
+        tables.push(DisplayTable {
+            id: "retention",
+            heading: "Retention: check questions at acknowledgement and at refreshers",
+            caption: "Retention: right first time with the acknowledgement, against each refresher (days after the acknowledgement), per check question and per theme; each refresher asks one question, in turn".to_owned(),
             headers,
             rows,
         });

@@ -179,6 +179,8 @@ fn rows() -> Rows {
             ],
             check_questions: Vec::new(),
             check_answers: Vec::new(),
+            refresher_answers: Vec::new(),
+            item_themes: vec!["neglect".into()],
         }],
         confirmations: vec![
             confirmation(1, "7mb-neglect", "t-1", 3),
@@ -831,4 +833,121 @@ fn someone_away_is_absent_not_overdue_until_the_day_they_are_back() {
     let all = report_of(&rows);
     let all = &row(&all, SectionKind::Total, "all").figures;
     assert_eq!((all.overdue, all.absent), (2, 0));
+}
+
+/// The fixed rows of [`rows_with_check_answers`] in a rollout with
+/// refreshers at 30, 90 and 180 days, under two themes: refreshers 1 and
+/// 3 ask question 1, refresher 2 asks question 2. Refresher 1: a1 and a2
+/// right first time, b1 not; refresher 2: a1 right, b1 not; refresher 3:
+/// a1 right.
+fn rows_with_refresher_answers() -> Rows {
+    let mut rows = rows_with_check_answers();
+    let r = &mut rows.rollouts[0];
+    r.definition.refreshers = vec![30, 90, 180];
+    r.item_themes = vec!["neglect".into(), "voice-of-the-child".into()];
+    let answer = |person: &str, refresher: u32, question: u32, right: bool| RefresherRow {
+        person_id: person.into(),
+        refresher,
+        question,
+        right_first_time: right,
+    };
+    r.refresher_answers = vec![
+        answer("a1", 1, 1, true),
+        answer("a2", 1, 1, true),
+        answer("b1", 1, 1, false),
+        answer("a1", 2, 2, true),
+        answer("b1", 2, 2, false),
+        answer("a1", 3, 1, true),
+    ];
+    rows
+}
+
+#[test]
+fn retention_sets_right_first_time_at_acknowledgement_against_each_refresher_per_question_and_theme()
+ {
+    let report = report_of(&rows_with_refresher_answers());
+    /// (by, key, at acknowledgement, [(days, answered, right first time)])
+    type Figures<'a> = (RetentionBy, &'a str, (u64, u64), Vec<(u32, u64, u64)>);
+    let figures: Vec<Figures> = report
+        .retention
+        .iter()
+        .map(|r| {
+            (
+                r.by,
+                r.key.as_str(),
+                (
+                    r.at_acknowledgement.answered,
+                    r.at_acknowledgement.right_first_time,
+                ),
+                r.refreshers
+                    .iter()
+                    .map(|(days, a)| (*days, a.answered, a.right_first_time))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            (
+                RetentionBy::Question,
+                "1",
+                (3, 2),
+                vec![(30, 3, 2), (90, 0, 0), (180, 1, 1)]
+            ),
+            (
+                RetentionBy::Question,
+                "2",
+                (3, 1),
+                vec![(30, 0, 0), (90, 2, 1), (180, 0, 0)]
+            ),
+            (
+                RetentionBy::Theme,
+                "neglect",
+                (6, 3),
+                vec![(30, 3, 2), (90, 2, 1), (180, 1, 1)]
+            ),
+            (
+                RetentionBy::Theme,
+                "voice-of-the-child",
+                (6, 3),
+                vec![(30, 3, 2), (90, 2, 1), (180, 1, 1)]
+            ),
+        ]
+    );
+    assert_eq!(
+        report.retention[0].refreshers[0].1.right_first_time_pct(),
+        Some(200.0 / 3.0)
+    );
+
+    let table = render(&report, Format::Table);
+    assert!(
+        table.contains("Retention: check questions at acknowledgement and at refreshers"),
+        "{table}"
+    );
+    assert!(
+        table.contains("2 of 3 (66.7%)") && table.contains("1 of 2 (50.0%) (day 90)"),
+        "{table}"
+    );
+    assert!(table.contains("All questions on Neglect"), "{table}");
+    let csv = render(&report, Format::Csv);
+    assert!(
+        csv.contains("retention-question,r1,1,What should you ask to see?,,,,,,,,,,,,,,1,What should you ask to see?,acknowledgement,3,2,66.7\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("retention-question,r1,2,'=Who do you tell first?,,,,,,,,,,,,,,2,'=Who do you tell first?,refresher-2-day-90,2,1,50.0\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(
+            "retention-theme,r1,neglect,Neglect,,,,,,,,,,,,,,,,refresher-3-day-180,1,1,100.0\n"
+        ),
+        "{csv}"
+    );
+    let html = render(&report, Format::Html);
+    assert!(html.contains("<h2 id=\"h-retention\">"), "{html}");
+    // Without refreshers there is no retention table.
+    assert!(report_of(&rows_with_check_answers()).retention.is_empty());
+    assert!(!render(&report_of(&rows_with_check_answers()), Format::Table).contains("Retention"));
 }

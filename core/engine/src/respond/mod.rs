@@ -21,7 +21,7 @@ use cascade_model::content::CheckQuestion;
 use cascade_model::rollout::{RolloutDefinition, StepKind};
 use cascade_store::{
     AckMethod, AckOutcome, CheckAttempt, DeliveryInfo, Evidence, NewAcknowledgement, NewAnswer,
-    NewConfirmation, Outbox, Store, StoreError, TeamPosts,
+    NewConfirmation, Outbox, RefresherAttempt, Store, StoreError, TeamPosts,
 };
 use group_commit::GroupCommit;
 use std::sync::Arc;
@@ -48,6 +48,9 @@ pub enum Refused {
     /// A team post's acknowledgement from someone not in that team's
     /// audience in the post's rollout.
     NotInTeam,
+    /// Not a refresher to the reader's own learning, or its item has no
+    /// check question to ask.
+    NotARefresher,
 }
 
 /// The store failed or the group commit stopped; nothing was recorded.
@@ -123,6 +126,18 @@ pub struct ChosenAnswer {
     pub delivery: DeliveryInfo,
     pub question: String,
     pub answer: String,
+    /// The answer says the learning was used.
+    pub used: bool,
+    /// The follow-up's reasons for not using it (none when it has none).
+    pub reasons: Vec<String>,
+}
+
+/// A follow-up delivery's reason for not using the learning, chosen, not
+/// yet recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenReason {
+    pub delivery: DeliveryInfo,
+    pub reason: String,
 }
 
 /// A person's answer to one check question.
@@ -168,6 +183,23 @@ impl Checked {
             Checked::Acknowledged(_) => None,
         }
     }
+}
+
+/// Where a person is with the check question a refresher asked them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    pub delivery: DeliveryInfo,
+    /// The question's number in the item version (1-based).
+    pub question: u32,
+    /// The right answer has been given.
+    pub answered: bool,
+    pub right_first_time: bool,
+    /// Answers given so far: what the next asking carries as `seen`.
+    pub tries: u32,
+    /// The answer just given was wrong.
+    pub wrong_now: bool,
+    /// The answer just given was right and counted now (not a repeat).
+    pub right_now: bool,
 }
 
 /// Where and when a response came: the channel it is recorded under.
@@ -432,6 +464,83 @@ impl<S: Evidence + 'static> Responses<S> {
     }
 }
 
+impl<S: Evidence + 'static> Responses<S> {
+    /// Spaced refreshers (issue 19): takes `person`'s answer (option,
+    /// tries seen) to the check question a refresher delivery asked them,
+    /// of the item version's `questions`, or with `None` only says where
+    /// they are. An answer counts as a try only while the store holds the
+    /// tries the person saw, so a press handled twice counts once; after
+    /// the right answer nothing more counts. The answer is the refresher's,
+    /// never an acknowledgement's, and nothing follows it.
+    pub async fn refresher_answer(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        questions: &[CheckQuestion],
+        choice: Option<(u32, u32)>,
+        via: Via<'_>,
+    ) -> Result<Refreshed, Denied> {
+        let delivery = self.delivery_for(person, delivery_id).await?;
+        if delivery.step_kind != StepKind::Refresher || delivery.person_id != delivery.recipient_id
+        {
+            return Err(Refused::NotARefresher.into());
+        }
+        let (number, question) =
+            cascade_model::content::refresher_question(questions, delivery.step_number)
+                .ok_or(Refused::NotARefresher)?;
+        let (rollout_id, refresher) = (delivery.rollout_id.clone(), delivery.step_number);
+        let before = self
+            .store
+            .refresher_answer(&rollout_id, person, refresher)
+            .await?;
+        let mut wrong_now = false;
+        let mut right_now = false;
+        let after = match choice {
+            Some((chosen, seen)) if before.as_ref().is_none_or(|a| a.answered_at.is_none()) => {
+                if chosen == 0 || chosen as usize > question.options.len() {
+                    return Err(Refused::NoSuchAnswer.into());
+                }
+                let right = chosen as usize == question.answer_number();
+                let counted = {
+                    let _writer = self.writes.lock().await;
+                    self.store
+                        .record_refresher_attempt(&RefresherAttempt {
+                            rollout_id: delivery.rollout_id.clone(),
+                            person_id: person.to_owned(),
+                            refresher: delivery.step_number,
+                            delivery_id: delivery.id,
+                            item_id: delivery.item_id.clone(),
+                            item_version: delivery.item_version.clone(),
+                            question: number,
+                            question_digest: question.digest(),
+                            chosen,
+                            right,
+                            seen,
+                            channel: via.channel.to_owned(),
+                            at: via.at,
+                        })
+                        .await?
+                };
+                wrong_now = !right;
+                right_now = right && counted;
+                self.store
+                    .refresher_answer(&rollout_id, person, refresher)
+                    .await?
+            }
+            _ => before,
+        };
+        Ok(Refreshed {
+            question: number,
+            answered: after.as_ref().is_some_and(|a| a.answered_at.is_some()),
+            right_first_time: after.as_ref().is_some_and(|a| a.right_first_time),
+            tries: after.as_ref().map_or(0, |a| a.attempts),
+            wrong_now,
+            right_now,
+            delivery,
+        })
+    }
+}
+
 impl<S: Evidence + Outbox + 'static> Responses<S> {
     /// The question a follow-up delivery to `person` asked and its `n`-th
     /// answer (1-based).
@@ -441,6 +550,27 @@ impl<S: Evidence + Outbox + 'static> Responses<S> {
         delivery_id: i64,
         n: usize,
     ) -> Result<ChosenAnswer, Denied> {
+        let (delivery, question) = self.follow_up_of(person, delivery_id).await?;
+        let answer = n
+            .checked_sub(1)
+            .and_then(|i| question.answers.get(i))
+            .cloned()
+            .ok_or(Refused::NoSuchAnswer)?;
+        Ok(ChosenAnswer {
+            delivery,
+            used: question.says_used(&answer),
+            reasons: question.reasons.clone(),
+            question: question.question,
+            answer,
+        })
+    }
+
+    /// The follow-up a delivery to `person` asked, if it is theirs.
+    async fn follow_up_of(
+        &self,
+        person: &str,
+        delivery_id: i64,
+    ) -> Result<(DeliveryInfo, cascade_model::rollout::FollowUp), Denied> {
         let delivery = self.delivery_for(person, delivery_id).await?;
         if delivery.step_kind != StepKind::FollowUp || delivery.person_id != delivery.recipient_id {
             return Err(Refused::NotAFollowUp.into());
@@ -457,16 +587,40 @@ impl<S: Evidence + Outbox + 'static> Responses<S> {
                     .cloned()
             })
             .ok_or(Refused::NoSuchFollowUp)?;
-        let answer = n
+        Ok((delivery, question))
+    }
+
+    /// The `n`-th reason (1-based) of the follow-up a delivery to `person`
+    /// asked, for not using the learning.
+    pub async fn follow_up_reason(
+        &self,
+        person: &str,
+        delivery_id: i64,
+        n: usize,
+    ) -> Result<ChosenReason, Denied> {
+        let (delivery, question) = self.follow_up_of(person, delivery_id).await?;
+        let reason = n
             .checked_sub(1)
-            .and_then(|i| question.answers.get(i))
+            .and_then(|i| question.reasons.get(i))
             .cloned()
             .ok_or(Refused::NoSuchAnswer)?;
-        Ok(ChosenAnswer {
-            delivery,
-            question: question.question,
-            answer,
-        })
+        Ok(ChosenReason { delivery, reason })
+    }
+
+    /// Records the reason on the person's answer; the first reason stands,
+    /// and an answer not yet given takes none.
+    pub async fn reason(&self, chosen: &ChosenReason) -> Result<Recorded, Unavailable> {
+        let _writer = self.writes.lock().await;
+        Ok(Recorded::of(
+            self.store
+                .add_follow_up_reason(
+                    &chosen.delivery.rollout_id,
+                    &chosen.delivery.recipient_id,
+                    chosen.delivery.step_number,
+                    &chosen.reason,
+                )
+                .await?,
+        ))
     }
 
     /// Records a follow-up answer; the first answer stands.

@@ -95,6 +95,7 @@ pub fn bulletin_issue(
         privacy_allow,
         what_changed: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         classification,
         summary,
         kind: ItemKind::NewsletterItem(NewsletterItem {

@@ -97,6 +97,30 @@ pub fn stored_check_questions(source: &str) -> Vec<CheckQuestion> {
         .unwrap_or_default()
 }
 
+/// The theme ids of a stored item version's source, read from its front
+/// matter as [`stored_check_questions`] reads its questions: for reports.
+pub fn stored_themes(source: &str) -> Vec<String> {
+    let Some(rest) = source.trim_start_matches('\u{feff}').strip_prefix("+++") else {
+        return Vec::new();
+    };
+    let Some(end) = rest.find("\n+++") else {
+        return Vec::new();
+    };
+    let Ok(front) = toml::from_str::<toml::Table>(&rest[..end]) else {
+        return Vec::new();
+    };
+    front
+        .get("themes")
+        .and_then(toml::Value::as_array)
+        .map(|themes| {
+            themes
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A `[[check_questions]]` entry as written, each value with its place.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -120,6 +120,7 @@ pub fn newsletter_issue(
         privacy_allow,
         what_changed: None,
         check_questions: Vec::new(),
+        refresher: Vec::new(),
         classification,
         summary,
         kind: ItemKind::NewsletterItem(NewsletterItem {

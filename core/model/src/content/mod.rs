@@ -9,15 +9,19 @@ mod bulletin;
 mod check_questions;
 mod digest;
 mod parse;
+mod refresher;
 mod taxonomy;
 
 pub use bulletin::{bulletin_issue, bulletin_issue_id};
 pub use check_questions::{
     CheckQuestion, MAX_CHECK_QUESTIONS, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS,
-    MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions,
+    MAX_QUESTION_CHARS, MIN_OPTIONS, stored_check_questions, stored_themes,
 };
 pub use digest::{digest_id, newsletter_issue};
 pub use parse::{LoadedItem, load_dir, parse_item};
+pub use refresher::{
+    MAX_REFRESHER_CHARS, MAX_REFRESHER_LINES, refresher_message, refresher_question,
+};
 pub use taxonomy::{Taxonomy, Theme};
 
 use chrono::NaiveDate;
@@ -52,6 +56,9 @@ pub struct LearningItem {
     /// One to three questions (none when the front matter has none) that
     /// check the learning was understood, not only read.
     pub check_questions: Vec<CheckQuestion>,
+    /// The key messages spaced refreshers recall, one a refresher in turn
+    /// (front matter `refresher`); empty: the first section's first point.
+    pub refresher: Vec<String>,
     /// Kind-specific fields and body.
     pub kind: ItemKind,
     /// Content hash over front matter and body.

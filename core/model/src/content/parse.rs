@@ -72,6 +72,15 @@ pub fn parse_item(
                 Vec::new()
             }
         };
+    let refresher = match super::refresher::check(&raw.refresher) {
+        Ok(lines) => lines,
+        Err(problems) => {
+            for (offset, message, help) in problems {
+                p.push(front_line(offset), message, help);
+            }
+            Vec::new()
+        }
+    };
 
     match (common.id, common.title, common.themes, common.status, kind) {
         (Some(id), Some(title), Some(themes), Some(status), Some(kind)) if p.errors.is_empty() => {
@@ -86,6 +95,7 @@ pub fn parse_item(
                 classification,
                 summary,
                 check_questions,
+                refresher,
                 kind,
                 version: Version(String::new()),
             };
@@ -650,6 +660,7 @@ impl LearningItem {
             links: &self.links,
             privacy_allow: &self.privacy_allow,
             check_questions: &self.check_questions,
+            refresher: &self.refresher,
         };
         let front =
             toml::to_string(&front).expect("front matter of plain strings always serialises");
@@ -702,6 +713,10 @@ struct CanonicalFrontMatter<'a> {
     classification: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     summary: Option<&'a str>,
+    /// Left out when there are none, so items written before refreshers
+    /// keep their versions.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    refresher: &'a [String],
     #[serde(skip_serializing_if = "<[Link]>::is_empty")]
     links: &'a [Link],
     #[serde(skip_serializing_if = "<[PrivacyAllow]>::is_empty")]
@@ -737,6 +752,7 @@ struct RawFrontMatter {
     privacy_allow: Vec<PrivacyAllow>,
     #[serde(default)]
     check_questions: Vec<Spanned<super::check_questions::RawCheckQuestion>>,
+    refresher: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 impl RawFrontMatter {

@@ -620,3 +620,79 @@ section = "What practitioners should do"
         );
     }
 }
+
+mod refresher_lines {
+    use super::*;
+    use crate::content::{refresher_message, refresher_question};
+
+    /// The briefing with `entries` first in its front matter (before its
+    /// tables).
+    fn with(entries: &str) -> String {
+        BRIEFING.replacen("+++\n", &format!("+++\n{entries}\n"), 1)
+    }
+
+    #[test]
+    fn refresher_lines_are_key_messages_in_turn_and_part_of_the_version() {
+        let text = with("refresher = [\"See the child.\", \"Read the chronology.\"]");
+        let item = parse_item(Path::new("b.md"), &text, &Taxonomy::default()).unwrap();
+        assert_eq!(item.refresher, ["See the child.", "Read the chronology."]);
+        assert_eq!(
+            refresher_message(&item, 1).as_deref(),
+            Some("See the child.")
+        );
+        assert_eq!(
+            refresher_message(&item, 2).as_deref(),
+            Some("Read the chronology.")
+        );
+        assert_eq!(
+            refresher_message(&item, 3).as_deref(),
+            Some("See the child.")
+        );
+        assert_eq!(refresher_question(&item.check_questions, 1), None);
+        let plain = parse_item(Path::new("b.md"), BRIEFING, &Taxonomy::default()).unwrap();
+        assert!(plain.refresher.is_empty());
+        assert_ne!(item.version, plain.version);
+        let again =
+            parse_item(Path::new("b.md"), &item.to_markdown(), &Taxonomy::default()).unwrap();
+        assert_eq!(again, item);
+    }
+
+    #[test]
+    fn an_empty_or_long_refresher_line_is_refused_at_its_line() {
+        for (line, words) in [
+            (
+                "refresher = [\"\"]",
+                "a `refresher` line is empty or more than one line",
+            ),
+            (
+                "refresher = []",
+                "`refresher` has 0 lines; an item has 1 to 6",
+            ),
+        ] {
+            let text = with(line);
+            let errors: Vec<String> =
+                parse_item(Path::new("content/b.md"), &text, &Taxonomy::default())
+                    .expect_err("refused")
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+            let at = text
+                .lines()
+                .position(|l| l.starts_with("refresher"))
+                .unwrap()
+                + 1;
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("content/b.md:{at}:")) && e.contains(words)),
+                "{line}: {errors:#?}"
+            );
+        }
+        let long = with(&format!("refresher = [\"{}\"]", "x".repeat(301)));
+        let errors = parse_item(Path::new("b.md"), &long, &Taxonomy::default()).unwrap_err();
+        assert!(
+            errors[0].message.contains("301 characters; at most 300"),
+            "{errors:?}"
+        );
+    }
+}

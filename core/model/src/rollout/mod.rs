@@ -24,8 +24,8 @@ pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use query::{AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally};
 pub use steps::{
     EscalationTarget, Step, StepKind, back_at, deadline, escalation_target, joiner_shift,
-    member_start, open_from, open_until, person_calendar, rollout_deadline, shift_past,
-    shifted_wave_steps, wave_send, wave_steps,
+    member_start, open_from, open_until, person_calendar, refresher_due, rollout_deadline,
+    shift_past, shifted_wave_steps, wave_send, wave_steps,
 };
 pub use team_posts::{
     PlannedTeamPost, TeamPostChannel, check_team_posts, count_line, plan_team_posts,

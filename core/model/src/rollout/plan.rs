@@ -37,6 +37,10 @@ pub struct PlanSummary {
     /// and the latest first send of anyone moved (see [`super::plan_timing`]).
     #[serde(skip_serializing_if = "TimingMoves::is_unmoved")]
     pub moves: TimingMoves,
+    /// Days after each person's own acknowledgement of its spaced
+    /// refreshers (issue 19), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refreshers: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,6 +118,7 @@ pub fn summarise(
                 .to_string()
         }),
         moves: TimingMoves::default(),
+        refreshers: def.refreshers.clone(),
     }
 }
 
@@ -149,6 +154,9 @@ fn timetable(def: &RolloutDefinition, calendar: &Calendar) -> Vec<TimetableRow> 
                     "Champion reminder {}: to the item's champions whose teams have no team briefing recorded",
                     s.number
                 ),
+                // Counted from each person's acknowledgement, so never
+                // in a wave's timetable.
+                StepKind::Refresher => format!("Refresher {}", s.number),
             };
             row(Some(s.kind), s.number, what, s.due_at)
         })
@@ -266,6 +274,15 @@ impl fmt::Display for PlanSummary {
             }
         }
 
+        if !self.refreshers.is_empty() {
+            let days: Vec<String> = self.refreshers.iter().map(u32::to_string).collect();
+            writeln!(
+                f,
+                "Refreshers {} days after each person's own acknowledgement: a key message of the item and one of its check questions, in turn; never chased.",
+                and_list(&days)
+            )?;
+        }
+
         if let Some(day) = &self.open_until {
             writeln!(
                 f,
@@ -322,4 +339,13 @@ fn write_table(f: &mut fmt::Formatter<'_>, rows: &[Vec<String>]) -> fmt::Result 
         writeln!(f, "{}", cells.join("  ").trim_end())?;
     }
     Ok(())
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }

@@ -27,15 +27,20 @@ pub enum StepKind {
     /// After the rollout's deadline, to a champion of the item's themes
     /// whose teams have no cascade confirmation of the item yet.
     ChampionReminder,
+    /// A spaced refresher (issue 19), days after the person's own
+    /// acknowledgement: one key message and one check question. Never
+    /// chased and never escalated.
+    Refresher,
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 5] = [
+    pub const ALL: [StepKind; 6] = [
         StepKind::Initial,
         StepKind::Reminder,
         StepKind::Escalation,
         StepKind::FollowUp,
         StepKind::ChampionReminder,
+        StepKind::Refresher,
     ];
 
     /// The kind whose [`StepKind::as_str`] is `text`.
@@ -50,6 +55,7 @@ impl StepKind {
             StepKind::Escalation => "escalation",
             StepKind::FollowUp => "follow-up",
             StepKind::ChampionReminder => "champion-reminder",
+            StepKind::Refresher => "refresher",
         }
     }
 }
@@ -125,6 +131,20 @@ pub fn wave_steps(def: &RolloutDefinition, calendar: &Calendar, wave: usize) -> 
     );
     steps.sort_by_key(|s| s.due_at);
     steps
+}
+
+/// When a person's refresher `number` (1-based) is due: its days after
+/// their acknowledgement at `acknowledged`, as calendar days at the same
+/// local time, held past quiet hours (a refresher is never urgent).
+/// `None` when the rollout has no such refresher.
+pub fn refresher_due(
+    def: &RolloutDefinition,
+    calendar: &Calendar,
+    acknowledged: DateTime<Utc>,
+    number: u32,
+) -> Option<DateTime<Utc>> {
+    let days = *def.refreshers.get(number.checked_sub(1)? as usize)?;
+    Some(calendar.next_allowed(calendar.add_days(acknowledged, days), false))
 }
 
 /// The rollout's deadline: the latest of its waves' deadlines, by which

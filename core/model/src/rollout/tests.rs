@@ -478,6 +478,85 @@ mod definition {
     }
 
     #[test]
+    fn refreshers_are_days_or_weeks_after_the_acknowledgement() {
+        let def = parse(&full_with(
+            "max_attempts = 5",
+            "max_attempts = 5\nrefreshers = [\"30d\", \"13w\", \"180d\"]",
+        ));
+        assert_eq!(def.refreshers, [30, 91, 180]);
+        assert!(parse(FULL).refreshers.is_empty());
+    }
+
+    #[test]
+    fn refreshers_that_are_not_days_go_down_or_pass_a_year_name_their_line() {
+        for (written, words) in [
+            (
+                "[\"30\"]",
+                "refresher \"30\" is not a number of days or weeks",
+            ),
+            (
+                "[\"3m\"]",
+                "refresher \"3m\" is not a number of days or weeks",
+            ),
+            (
+                "[30]",
+                "a refresher must be text such as \"30d\", not integer",
+            ),
+            (
+                "[\"0d\"]",
+                "refresher \"0d\" is 0 days; a refresher comes 1 to 365 days",
+            ),
+            ("[\"60w\"]", "refresher \"60w\" is 420 days"),
+            (
+                "[\"90d\", \"30d\"]",
+                "`refreshers` must go up: \"30d\" (30 days) comes after 90 days",
+            ),
+            (
+                "[\"1d\", \"2d\", \"3d\", \"4d\", \"5d\", \"6d\", \"7d\"]",
+                "7 refreshers; a rollout has at most 6",
+            ),
+        ] {
+            let errors = errors(&full_with(
+                "max_attempts = 5",
+                &format!("max_attempts = 5\nrefreshers = {written}"),
+            ));
+            assert!(
+                has(&errors, &format!("{FILE}:11:"), words),
+                "{written}: {errors:#?}"
+            );
+            assert!(
+                errors.iter().any(|e| e.contains(
+                    "help: write each as days or weeks after the person's acknowledgement"
+                ) || e.contains("help: keep the few")),
+                "{errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refresher_comes_calendar_days_after_the_acknowledgement_at_the_same_local_time() {
+        let mut def = parse(FULL);
+        def.refreshers = vec![28, 30];
+        // Acknowledged Friday 27 March 2026, 10:00 GMT; the clocks go
+        // forward on the 29th: 28 days on is 10:00 BST, 09:00 UTC.
+        let acknowledged = utc(2026, 3, 27, 10, 0);
+        assert_eq!(
+            refresher_due(&def, &london(), acknowledged, 1),
+            Some(utc(2026, 4, 24, 9, 0))
+        );
+        // 30 days on is a Sunday: held to Monday when quiet hours end.
+        let second = refresher_due(&def, &london(), acknowledged, 2).unwrap();
+        assert_eq!(
+            second
+                .with_timezone(&chrono_tz::Europe::London)
+                .date_naive(),
+            NaiveDate::from_ymd_opt(2026, 4, 27).unwrap()
+        );
+        assert_eq!(refresher_due(&def, &london(), acknowledged, 3), None);
+        assert_eq!(refresher_due(&def, &london(), acknowledged, 0), None);
+    }
+
+    #[test]
     fn a_follow_up_needs_two_to_five_answers() {
         let one = errors(&full_with(
             "answers = [\"Used it in practice\", \"Not yet\", \"Not relevant to my role\"]",
@@ -1075,6 +1154,28 @@ mod plan {
         };
         let counts = count_resolved(&resolved, def.waves.len(), &def.channels, &reachable);
         summarise(&def, &london(), &counts)
+    }
+
+    #[test]
+    fn the_plan_says_when_refreshers_come_and_none_is_in_a_waves_timetable() {
+        let mut def = parse(FULL);
+        def.refreshers = vec![30, 90, 180];
+        let resolved = resolve(&def, &neglect(), &northbridge());
+        let counts = count_resolved(&resolved, def.waves.len(), &def.channels, &|_: &str| {
+            vec!["email".to_owned()]
+        });
+        let plan = summarise(&def, &london(), &counts);
+        let text = plan.to_string();
+        assert!(
+            text.contains("Refreshers 30, 90 and 180 days after each person's own acknowledgement"),
+            "{text}"
+        );
+        assert!(
+            plan.timetable
+                .iter()
+                .all(|r| r.kind != Some(StepKind::Refresher))
+        );
+        assert!(!summary().to_string().contains("Refreshers"));
     }
 
     #[test]

@@ -223,6 +223,72 @@ impl Evidence for SqliteStore {
         Ok(counted)
     }
 
+    async fn record_refresher_attempt(&self, a: &RefresherAttempt) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = if a.seen == 0 {
+            sqlx::query(
+                "INSERT OR IGNORE INTO refresher_answers
+                     (rollout_id, person_id, refresher, delivery_id, item_id, item_version,
+                      question, question_digest, first_answer, right_first_time, attempts,
+                      answered_at, channel, at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            )
+            .bind(&a.rollout_id)
+            .bind(&a.person_id)
+            .bind(a.refresher)
+            .bind(a.delivery_id)
+            .bind(&a.item_id)
+            .bind(&a.item_version)
+            .bind(a.question)
+            .bind(&a.question_digest)
+            .bind(a.chosen)
+            .bind(a.right)
+            .bind(a.right.then_some(a.at))
+            .bind(&a.channel)
+            .bind(a.at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        } else {
+            sqlx::query(
+                "UPDATE refresher_answers SET attempts = attempts + 1,
+                     answered_at = CASE WHEN ? THEN ? END
+                 WHERE rollout_id = ? AND person_id = ? AND refresher = ?
+                   AND question_digest = ? AND attempts = ? AND answered_at IS NULL",
+            )
+            .bind(a.right)
+            .bind(a.at)
+            .bind(&a.rollout_id)
+            .bind(&a.person_id)
+            .bind(a.refresher)
+            .bind(&a.question_digest)
+            .bind(a.seen)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        };
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+
+    async fn refresher_answer(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        refresher: u32,
+    ) -> Result<Option<RefresherAnswer>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT rollout_id, person_id, refresher, delivery_id, question, question_digest,
+                    first_answer, right_first_time, attempts, answered_at, channel, at
+             FROM refresher_answers WHERE rollout_id = ? AND person_id = ? AND refresher = ?",
+        )
+        .bind(rollout_id)
+        .bind(person_id)
+        .bind(refresher)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn check_progress(
         &self,
         person_id: &str,
@@ -470,6 +536,29 @@ impl Evidence for SqliteStore {
         }
         tx.commit().await?;
         Ok(id.is_some())
+    }
+
+    async fn add_follow_up_reason(
+        &self,
+        rollout_id: &str,
+        person_id: &str,
+        follow_up: u32,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE follow_up_answers SET reason = ?
+             WHERE rollout_id = ? AND person_id = ? AND follow_up = ? AND reason IS NULL",
+        )
+        .bind(reason)
+        .bind(rollout_id)
+        .bind(person_id)
+        .bind(follow_up)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done > 0)
     }
 
     async fn add_follow_up_example(

@@ -30,10 +30,21 @@ impl Inspect for SqliteStore {
     async fn members(&self, rollout_id: &str) -> Result<Vec<MemberRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT rollout_id, person_id, wave, next_step, next_due_at, acknowledged_at,
-                    team_id, agency_id, out_reason, out_at, out_next_due_at, joined_at, shift_days
+                    team_id, agency_id, out_reason, out_at, out_next_due_at, joined_at, shift_days,
+                    refresher_next, refresher_due_at
              FROM rollout_members WHERE rollout_id = ? ORDER BY person_id",
         )
         .bind(rollout_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn refresher_answers(&self) -> Result<Vec<crate::RefresherAnswer>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT rollout_id, person_id, refresher, delivery_id, question, question_digest,
+                    first_answer, right_first_time, attempts, answered_at, channel, at
+             FROM refresher_answers ORDER BY rollout_id, person_id, refresher",
+        )
         .fetch_all(&self.pool)
         .await?)
     }
@@ -76,7 +87,7 @@ impl Inspect for SqliteStore {
 
     async fn answers(&self) -> Result<Vec<AnswerRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT rollout_id, person_id, follow_up, answer, example, channel, at
+            "SELECT rollout_id, person_id, follow_up, answer, example, reason, channel, at
              FROM follow_up_answers ORDER BY id",
         )
         .fetch_all(&self.pool)

@@ -123,10 +123,13 @@ impl Outbox for SqliteStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE rollout_members SET next_due_at = NULL WHERE rollout_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE rollout_members SET next_due_at = NULL, refresher_due_at = NULL
+                 WHERE rollout_id = ?",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(exists.is_some())
@@ -166,6 +169,46 @@ impl Outbox for SqliteStore {
                 .bind(&a.person_id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn due_refreshers(&self, now: i64, limit: u32) -> Result<Vec<DueRefresher>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT m.rollout_id, m.person_id, m.wave, m.refresher_next, m.acknowledged_at
+             FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id
+             WHERE m.refresher_due_at IS NOT NULL AND m.refresher_due_at <= ?
+               AND m.acknowledged_at IS NOT NULL AND m.out_reason IS NULL AND r.state = 'active'
+             ORDER BY m.refresher_due_at LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn materialise_refreshers(
+        &self,
+        deliveries: &[NewDelivery],
+        advances: &[RefresherAdvance],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for d in deliveries {
+            insert_delivery(d, now).execute(&mut *tx).await?;
+        }
+        for a in advances {
+            sqlx::query(
+                "UPDATE rollout_members SET refresher_next = ?, refresher_due_at = ?
+                 WHERE rollout_id = ? AND person_id = ? AND out_reason IS NULL",
+            )
+            .bind(a.refresher_next)
+            .bind(a.refresher_due_at)
+            .bind(&a.rollout_id)
+            .bind(&a.person_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

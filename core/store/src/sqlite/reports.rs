@@ -27,6 +27,22 @@ impl Reports for SqliteStore {
         .await?)
     }
 
+    async fn feedback(&self, from: i64, to: i64) -> Result<Vec<FeedbackRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT a.rollout_id, r.item_id, COALESCE(i.title, '') AS item_title,
+                    COALESCE(i.source, '') AS item_source, r.definition, a.follow_up, a.answer,
+                    a.reason, a.example, a.at
+             FROM follow_up_answers a JOIN rollouts r ON r.id = a.rollout_id
+             LEFT JOIN items i ON i.id = r.item_id AND i.version = r.item_version
+             WHERE a.at >= ? AND a.at < ?
+             ORDER BY r.item_id, a.rollout_id, a.follow_up, a.at, a.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn report_rollout(&self, rollout_id: &str) -> Result<Option<ReportRollout>, StoreError> {
         let pool = &self.pool;
         let head: Option<RolloutHead> = sqlx::query_as(
@@ -112,6 +128,13 @@ impl Reports for SqliteStore {
             .fetch_all(pool)
             .await?
         };
+        let refresher_answers = sqlx::query_as::<_, RefresherRow>(
+            "SELECT person_id, refresher, question, right_first_time FROM refresher_answers
+             WHERE rollout_id = ? ORDER BY person_id, refresher",
+        )
+        .bind(&id)
+        .fetch_all(pool)
+        .await?;
         Ok(Some(ReportRollout {
             id,
             item_id,
@@ -126,6 +149,11 @@ impl Reports for SqliteStore {
             answers,
             check_questions,
             check_answers,
+            refresher_answers,
+            item_themes: source
+                .as_deref()
+                .map(cascade_model::content::stored_themes)
+                .unwrap_or_default(),
         }))
     }
 

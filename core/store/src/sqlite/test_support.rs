@@ -20,7 +20,7 @@ impl SqliteStore {
     /// (as the first open after an upgrade does), for benches that bulk-load
     /// evidence with SQL.
     pub async fn chain_unchained(&self, kind: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         super::chain::chain_all(&mut tx, kind).await?;
         tx.commit().await?;
         Ok(())

@@ -49,7 +49,7 @@ const WAVE: Table = Table {
 };
 const FOLLOW_UP: Table = Table {
     name: "[[follow_ups]]",
-    keys: &["after_days", "question", "answers"],
+    keys: &["after_days", "question", "answers", "used", "reasons"],
     tables: &[],
     arrays: &[],
 };
@@ -80,6 +80,7 @@ const TOP: Table = Table {
         "team_posts",
         "enrol",
         "open_until",
+        "refreshers",
     ],
     tables: &[("audience", &AUDIENCE), ("bulletin", &BULLETIN)],
     arrays: &[("waves", &WAVE), ("follow_ups", &FOLLOW_UP)],
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(
             errors,
             [format!(
-                "{FILE}:2: unknown key `zzz` in [[follow_ups]]\n  help: remove it; the keys here are after_days, question, answers"
+                "{FILE}:2: unknown key `zzz` in [[follow_ups]]\n  help: remove it; the keys here are after_days, question, answers, used, reasons"
             )]
         );
     }

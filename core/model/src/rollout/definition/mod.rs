@@ -79,6 +79,12 @@ pub struct RolloutDefinition {
     /// At least one; only the last may be a catch-all.
     pub waves: Vec<Wave>,
     pub follow_ups: Vec<FollowUp>,
+    /// Spaced refreshers (issue 19): calendar days after each person's own
+    /// acknowledgement, ascending, 1 to 365; written `refreshers = ["30d",
+    /// "90d"]`. At each, a short nudge with one key message of the item
+    /// and one of its check questions, in turn. Never chased.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refreshers: Vec<u32>,
     /// Who becomes a member: the audience when the rollout starts (the
     /// default), or also people who come into it later (`enrol =
     /// "joiners"`), each with their own timetable.
@@ -207,4 +213,27 @@ pub struct FollowUp {
     pub question: String,
     /// Two to five.
     pub answers: Vec<String>,
+    /// The answer that says the learning was used; `None`: the first.
+    /// Every other answer says it was not (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<String>,
+    /// Reasons offered after an answer that says the learning was not
+    /// used (e.g. "Need more training"): two to five, or none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+impl FollowUp {
+    /// The answer that says the learning was used.
+    pub fn used_answer(&self) -> &str {
+        self.used
+            .as_deref()
+            .or(self.answers.first().map(String::as_str))
+            .unwrap_or_default()
+    }
+
+    /// Whether `answer` says the learning was used.
+    pub fn says_used(&self, answer: &str) -> bool {
+        answer == self.used_answer()
+    }
 }

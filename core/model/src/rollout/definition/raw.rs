@@ -34,6 +34,7 @@ pub(in crate::rollout) struct RawDefinition {
     pub(super) follow_ups: Vec<Spanned<RawFollowUp>>,
     pub(super) enrol: RawValue,
     pub(super) open_until: RawValue,
+    pub(super) refreshers: RawList,
     pub(in crate::rollout) bulletin: Option<Spanned<RawBulletin>>,
 }
 
@@ -74,6 +75,8 @@ pub(super) struct RawFollowUp {
     pub(super) after_days: RawValue,
     pub(super) question: RawValue,
     pub(super) answers: RawList,
+    pub(super) used: RawValue,
+    pub(super) reasons: RawList,
 }
 
 impl RawDefinition {

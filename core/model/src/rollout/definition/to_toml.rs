@@ -29,6 +29,7 @@ pub fn to_toml(def: &RolloutDefinition) -> String {
         enrol: def.enrol.as_str(),
         open_until: def.open_until.map(toml_date),
         bulletin: def.bulletin.as_ref(),
+        refreshers: def.refreshers.iter().map(|d| format!("{d}d")).collect(),
     };
     toml::to_string(&canonical).expect("a rollout of strings, numbers and a date-time serialises")
 }
@@ -84,6 +85,8 @@ struct CanonicalDefinition<'a> {
     open_until: Option<toml::value::Datetime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bulletin: Option<&'a crate::rollout::Bulletin>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refreshers: Vec<String>,
     #[serde(skip_serializing_if = "Audience::is_everyone")]
     audience: &'a Audience,
     waves: &'a [Wave],
@@ -128,6 +131,7 @@ mod tests {
                 people: Vec::new(),
             }],
             follow_ups: Vec::new(),
+            refreshers: Vec::new(),
             enrol: crate::rollout::Enrol::Start,
             open_until: None,
         }
@@ -147,6 +151,21 @@ mod tests {
             .expect("it parses back");
         assert_eq!(back, def);
         assert!(!to_toml(&minimal()).contains("enrol"));
+    }
+
+    #[test]
+    fn refreshers_are_written_back_as_days() {
+        let mut def = minimal();
+        def.refreshers = vec![30, 90, 180];
+        let text = to_toml(&def);
+        assert!(
+            text.contains("refreshers = [\"30d\", \"90d\", \"180d\"]\n"),
+            "{text}"
+        );
+        let back = crate::rollout::parse_definition(std::path::Path::new("r.toml"), &text)
+            .expect("it parses back");
+        assert_eq!(back, def);
+        assert!(!to_toml(&minimal()).contains("refreshers"));
     }
 
     #[test]

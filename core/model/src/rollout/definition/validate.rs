@@ -23,6 +23,22 @@ const MAX_ATTEMPTS: u32 = 20;
 /// where an unbounded number would overflow the calendar.
 const MAX_DAYS: u32 = 365;
 
+/// The most refreshers a rollout has.
+const MAX_REFRESHERS: usize = 6;
+
+/// The days a refresher's offset says: `30d` is 30 days, `6w` 42.
+fn refresher_days(text: &str) -> Option<u32> {
+    let (number, per) = match text.strip_suffix('d') {
+        Some(n) => (n, 1),
+        None => (text.strip_suffix('w')?, 7),
+    };
+    let number = number.trim();
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<u32>().ok()?.checked_mul(per)
+}
+
 /// A count of days from `min` to [`MAX_DAYS`].
 fn days(key: &'static str, min: u32, example: u32) -> Bounds<u32> {
     Bounds {
@@ -120,6 +136,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
     let team_posts = p.ids(&raw.team_posts, "team_posts");
     let enrol = p.enrol(&raw, start, reacknowledge);
     let bulletin = p.bulletin(&raw);
+    let refreshers = p.refreshers(&raw.refreshers);
 
     if !p.errors.is_empty() {
         return Err(p.errors);
@@ -145,6 +162,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             team_posts: team_posts?,
             waves: waves?,
             follow_ups: follow_ups?,
+            refreshers: refreshers?,
             enrol: enrol?.0,
             open_until: enrol?.1,
         })
@@ -580,6 +598,72 @@ impl<'a> Problems<'a> {
         ok.then_some(out)
     }
 
+    /// `refreshers = ["30d", "90d", "180d"]`: days (`d`) or weeks (`w`)
+    /// after each person's acknowledgement, ascending, each within
+    /// [`MAX_DAYS`], at most [`MAX_REFRESHERS`].
+    fn refreshers(&mut self, list: &RawList) -> Option<Vec<u32>> {
+        let Some(list) = list else {
+            return Some(Vec::new());
+        };
+        let help = "write each as days or weeks after the person's acknowledgement, ascending, e.g. refreshers = [\"30d\", \"90d\", \"180d\"]";
+        let mut out: Vec<u32> = Vec::new();
+        let mut ok = true;
+        if list.get_ref().len() > MAX_REFRESHERS {
+            ok = false;
+            self.at(
+                list.span(),
+                format!(
+                    "{} refreshers; a rollout has at most {MAX_REFRESHERS}",
+                    list.get_ref().len()
+                ),
+                "keep the few that space the learning out best, e.g. refreshers = [\"30d\", \"90d\", \"180d\"]",
+            );
+        }
+        for v in list.get_ref() {
+            let text = match v.get_ref() {
+                toml::Value::String(text) => text.trim().to_owned(),
+                other => {
+                    ok = false;
+                    self.at(
+                        v.span(),
+                        format!(
+                            "a refresher must be text such as \"30d\", not {}",
+                            other.type_str()
+                        ),
+                        help,
+                    );
+                    continue;
+                }
+            };
+            let days = refresher_days(&text);
+            let Some(days) = days.filter(|d| (1..=MAX_DAYS).contains(d)) else {
+                ok = false;
+                let message = match days {
+                    Some(d) => format!(
+                        "refresher \"{text}\" is {d} days; a refresher comes 1 to {MAX_DAYS} days after the acknowledgement"
+                    ),
+                    None => format!("refresher \"{text}\" is not a number of days or weeks"),
+                };
+                self.at(v.span(), message, help);
+                continue;
+            };
+            if let Some(&prev) = out.last()
+                && days <= prev
+            {
+                ok = false;
+                self.at(
+                    v.span(),
+                    format!(
+                        "`refreshers` must go up: \"{text}\" ({days} days) comes after {prev} days"
+                    ),
+                    help,
+                );
+            }
+            out.push(days);
+        }
+        ok.then_some(out)
+    }
+
     fn reminder_days(&mut self, list: &RawList, deadline: Option<u32>) -> Option<Vec<u32>> {
         let Some(list) = list else {
             return Some(Vec::new());
@@ -735,12 +819,57 @@ impl<'a> Problems<'a> {
                 line,
             );
             let answers = self.answers(&follow_up.answers, line);
-            match (after_days, question, answers) {
-                (Some(after_days), Some(question), Some(answers)) => out.push(FollowUp {
-                    after_days,
-                    question,
-                    answers,
-                }),
+            let used = match (&follow_up.used, &answers) {
+                (None, _) => Some(None),
+                (Some(v), answers) => {
+                    let used = self.string(v, "used", "\"Used it in practice\"");
+                    match (used, answers) {
+                        (Some(used), Some(answers)) if !answers.contains(&used) => {
+                            self.at(
+                                v.span(),
+                                format!("`used` \"{used}\" is not one of the follow-up's answers"),
+                                format!(
+                                    "write the answer that says the learning was used, as written in `answers`: {}",
+                                    answers
+                                        .iter()
+                                        .map(|a| format!("{a:?}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            );
+                            None
+                        }
+                        (Some(used), _) => Some(Some(used)),
+                        (None, _) => None,
+                    }
+                }
+            };
+            let reasons = match &follow_up.reasons {
+                None => Some(Vec::new()),
+                Some(list) => {
+                    let reasons = self.ids(&follow_up.reasons, "reasons");
+                    match reasons {
+                        Some(r) if !(2..=5).contains(&r.len()) => {
+                            self.at(
+                                list.span(),
+                                format!("a follow-up has {} reasons; it needs 2 to 5, or none", r.len()),
+                                "list the reasons someone may give for not using it, e.g. reasons = [\"Not relevant to my role\", \"No opportunity yet\", \"Need more training\"]",
+                            );
+                            None
+                        }
+                        other => other,
+                    }
+                }
+            };
+            match (after_days, question, answers, used, reasons) {
+                (Some(after_days), Some(question), Some(answers), Some(used), Some(reasons)) => out
+                    .push(FollowUp {
+                        after_days,
+                        question,
+                        answers,
+                        used,
+                        reasons,
+                    }),
                 _ => ok = false,
             }
         }
