@@ -9,7 +9,7 @@ use cascade_engine::directory_import::import_directory;
 use cascade_engine::project::Project;
 use cascade_model::directory::{DirectoryFile, read_csv};
 use cascade_model::rollout::{Calendar, StepKind};
-use cascade_store::{DeliveryState, Inspect, OutboxRow, SqliteStore};
+use cascade_store::{DeliveryState, Inspect, Outbox, OutboxRow, SqliteStore};
 use cascade_test_support::outbox::rows;
 use cascade_test_support::utc;
 use chrono::{DateTime, Utc};
@@ -346,6 +346,69 @@ async fn someone_in_another_zone_gets_their_steps_in_their_zone_across_a_clock_c
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresher_comes_after_calendar_days_in_the_persons_own_zone_across_a_clock_change() {
+    // Tom is in New York, which moves its clocks on Sunday 8 March 2026;
+    // London (Sofia, and the partnership) not until the 29th.
+    let dir = support::project_with_check_questions(OUTBOX);
+    set_times(dir.path(), &[(TOM, "America/New_York", "", "")]);
+    let store = SqliteStore::open(
+        Project::open(dir.path())
+            .unwrap()
+            .store_path()
+            .to_str()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    import(dir.path(), &store, utc(2026, 3, 1, 12, 0)).await;
+    let rollout = NORTH
+        .replace("start = 2026-03-27T09:00:00", "start = 2026-03-04T09:00:00")
+        .replace(
+            "escalation_days = [1, 2]",
+            "escalation_days = [1, 2]\nrefreshers = [\"7d\"]",
+        );
+    let path = rollout_file(dir.path(), "north", &rollout);
+    let runner = start(dir.path(), &path, utc(2026, 3, 1, 12, 0)).await;
+    let store = runner.store().as_ref();
+    run(&runner, utc(2026, 3, 4, 8, 0), utc(2026, 3, 4, 14, 0)).await;
+    // Both acknowledge at 15:00 UTC on Wednesday 4 March: 10:00 EST for
+    // Tom, 15:00 GMT for Sofia.
+    let stored = store.rollout("north").await.unwrap().unwrap();
+    for person in [TOM, SOFIA] {
+        use cascade_store::{AckMethod, Evidence, NewAcknowledgement};
+        store
+            .acknowledge_item(&NewAcknowledgement {
+                person_id: person.to_owned(),
+                item_id: stored.item_id.clone(),
+                item_version: stored.item_version.clone(),
+                rollout_id: Some("north".to_owned()),
+                delivery_id: None,
+                channel: "outbox".to_owned(),
+                method: AckMethod::OnBehalf,
+                at: ms(utc(2026, 3, 4, 15, 0)),
+            })
+            .await
+            .unwrap();
+    }
+    run(&runner, utc(2026, 3, 4, 15, 0), utc(2026, 3, 12, 0, 0)).await;
+    let sent = rows(store).await;
+    // Seven of Tom's days on, at his 10:00, now EDT: 14:00 UTC (the
+    // partnership's days would have made it 15:00 UTC, 11:00 for him).
+    assert_eq!(
+        sent_of(&sent, TOM, StepKind::Refresher),
+        [ms(utc(2026, 3, 11, 14, 0))]
+    );
+    assert_eq!(
+        sent_of(&sent, SOFIA, StepKind::Refresher),
+        [ms(utc(2026, 3, 11, 15, 0))]
+    );
+    // Nobody is chased after acknowledging, nor about a refresher.
+    for person in [TOM, SOFIA] {
+        assert!(sent_of(&sent, person, StepKind::Reminder).is_empty());
+    }
+}
+
 mod property {
     //! For random working patterns, zones and absences of the people of
     //! three teams (their managers and champions among them) and random
@@ -425,7 +488,8 @@ mod property {
                     start,
                     second_wave,
                     deadline,
-                    reminder,
+                    // A reminder comes before the deadline.
+                    reminder: reminder.min(deadline - 1),
                     urgent,
                 },
             )

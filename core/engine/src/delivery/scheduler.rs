@@ -150,10 +150,13 @@ async fn schedule_refreshers<S: Store + Outbox + Reports>(
             let rollout = rollouts.get(store, &member.rollout_id).await?;
             let definition = &rollout.definition;
             let acknowledged = from_millis(member.acknowledged_at);
+            // Calendar days in the person's own zone and working time.
+            let key = Clocks::key(definition, world, &member.person_id);
+            let calendar = clocks.calendar(&key, definition, rollouts.calendar());
             let mut next = member.refresher_next;
             let mut send = None;
             let next_due = loop {
-                match refresher_due(definition, rollouts.calendar(), acknowledged, next) {
+                match refresher_due(definition, &calendar, acknowledged, next) {
                     Some(due) if due <= now => {
                         send = Some(next);
                         next += 1;
