@@ -194,7 +194,7 @@ fn write_directory(project: &Path) -> BTreeSet<String> {
     let header = lines[0].clone();
     assert_eq!(
         header,
-        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone"
+        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,works,absent_until"
     );
     let mut ids = BTreeSet::new();
     // team -> (agency, manager, email domain)
@@ -222,7 +222,7 @@ fn write_directory(project: &Path) -> BTreeSet<String> {
             last.to_lowercase()
         );
         lines.push(format!(
-            "{id},{first} {last} {i},{email},{agency},{team},practitioner,{manager},"
+            "{id},{first} {last} {i},{email},{agency},{team},practitioner,{manager},,,"
         ));
         ids.insert(id);
     }

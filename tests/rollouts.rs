@@ -1010,3 +1010,95 @@ async fn a_channel_that_carries_only_official_sends_everyone_the_notice() {
         assert!(text.contains("not sent in full on this channel"), "{text}");
     }
 }
+
+/// Issue 19: a newsletter digest asks its articles' check questions, each
+/// pointing to its article's section of the issue, at most three; a
+/// digest rollout may then have refreshers, which ask one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_asks_its_articles_check_questions() {
+    let dir = project(OUTBOX);
+    let question = |n: u32| {
+        format!(
+            "[[check_questions]]\nquestion = \"Question {n}?\"\noptions = [\"Yes\", \"No\"]\nanswer = \"Yes\"\nexplanation = \"See what to do.\"\nsection = \"What to do\"\n"
+        )
+    };
+    let add = |file: &str, questions: &[u32]| {
+        let path = dir.path().join("content").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let front: String = questions.iter().map(|n| question(*n)).collect();
+        std::fs::write(
+            &path,
+            text.replacen(
+                "+++\n\n",
+                &format!("{front}+++\n\n## What to do\n\nTalk to the family.\n\n"),
+                1,
+            ),
+        )
+        .unwrap();
+    };
+    // Safer sleep week asks two, the escalation policy one, the CSE
+    // awareness day training one: four in all, so one is left out.
+    add("nl-2026-12-safer-sleep-week.md", &[1, 2]);
+    add("nl-2026-12-escalation-policy.md", &[3]);
+    add("nl-2026-12-cse-awareness-day-training.md", &[4]);
+    let engine = Engine::open(Project::open(dir.path()).unwrap(), false)
+        .await
+        .unwrap();
+    let digest = EVERYONE_NOW
+        .replace("CHANNELS", "[\"outbox\"]")
+        .replace(
+            "item = \"7mb-neglect-seeing-the-child\"",
+            "newsletter_issue = \"2026-12\"",
+        )
+        .replace(
+            "ack_deadline_days = 10",
+            "ack_deadline_days = 10\nrefreshers = [\"30d\"]",
+        );
+    let path = rollout_file(dir.path(), "digest", &digest);
+    let planned = engine
+        .plan(&path, utc(2026, 3, 27, 8, 0))
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+    let asked: Vec<(String, String)> = planned
+        .item
+        .item
+        .check_questions
+        .iter()
+        .map(|q| (q.question.clone(), q.section.clone()))
+        .collect();
+    let titles: std::collections::HashMap<&str, &str> = [
+        (
+            "Question 1?",
+            "Safer sleep week: talking to families before the holidays",
+        ),
+        (
+            "Question 3?",
+            "New policy: resolving professional differences",
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    // Every article's first question comes before any article's second.
+    assert!(!asked.iter().any(|(q, _)| q == "Question 2?"), "{asked:?}");
+    for (question, section) in &asked {
+        if let Some(title) = titles.get(question.as_str()) {
+            assert_eq!(section, title);
+        }
+        // The section is one of the issue's own `##` sections.
+        assert!(
+            planned
+                .item
+                .item
+                .sections()
+                .iter()
+                .any(|s| &s.title == section),
+            "{section}"
+        );
+    }
+    assert!(
+        planned.summary.to_string().contains("Refreshers 30 days"),
+        "{}",
+        planned.summary
+    );
+}

@@ -14,3 +14,4 @@ pub mod private_file;
 pub mod rollout;
 pub mod secret;
 pub mod time;
+pub mod works;

@@ -15,6 +15,26 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// The IANA time zone `name` (e.g. "Europe/London"), or an error naming
+/// it with the closest known name or an example.
+pub fn time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        let lowered = name.to_lowercase();
+        let closest = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| tz.name())
+            .map(|c| (strsim::jaro_winkler(&lowered, &c.to_lowercase()), c))
+            .filter(|(score, _)| *score >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+            .map(|(_, c)| c);
+        let hint = match closest {
+            Some(found) => format!("did you mean \"{found}\"?"),
+            None => "use an IANA zone name such as \"Europe/London\"".to_owned(),
+        };
+        format!("unknown time zone \"{name}\"; {hint}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -932,16 +932,16 @@ fn retention_sets_right_first_time_at_acknowledgement_against_each_refresher_per
     assert!(table.contains("All questions on Neglect"), "{table}");
     let csv = render(&report, Format::Csv);
     assert!(
-        csv.contains("retention-question,r1,1,What should you ask to see?,,,,,,,,,,,,,,1,What should you ask to see?,acknowledgement,3,2,66.7\n"),
+        csv.contains("retention-question,r1,1,What should you ask to see?,,,,,,,,,,,,,,1,What should you ask to see?,acknowledgement,3,2,66.7,\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("retention-question,r1,2,'=Who do you tell first?,,,,,,,,,,,,,,2,'=Who do you tell first?,refresher-2-day-90,2,1,50.0\n"),
+        csv.contains("retention-question,r1,2,'=Who do you tell first?,,,,,,,,,,,,,,2,'=Who do you tell first?,refresher-2-day-90,2,1,50.0,\n"),
         "{csv}"
     );
     assert!(
         csv.contains(
-            "retention-theme,r1,neglect,Neglect,,,,,,,,,,,,,,,,refresher-3-day-180,1,1,100.0\n"
+            "retention-theme,r1,neglect,Neglect,,,,,,,,,,,,,,,,refresher-3-day-180,1,1,100.0,\n"
         ),
         "{csv}"
     );

@@ -94,7 +94,7 @@ pub fn bulletin_issue(
         links: Vec::new(),
         privacy_allow,
         what_changed: None,
-        check_questions: Vec::new(),
+        check_questions: super::digest::gathered_questions(items),
         refresher: Vec::new(),
         classification,
         summary,

@@ -8,7 +8,8 @@
 
 use super::parse::{LoadedItem, parse_item};
 use super::{
-    Classification, ItemKind, LearningItem, NewsletterItem, Status, Taxonomy, Version, slugify,
+    CheckQuestion, Classification, ItemKind, LearningItem, MAX_CHECK_QUESTIONS, NewsletterItem,
+    Status, Taxonomy, Version, slugify,
 };
 use chrono::NaiveDate;
 use std::path::Path;
@@ -47,6 +48,39 @@ pub(super) fn demote_headings(body: &str) -> String {
         }
     }
     out.join("\n")
+}
+
+/// The check questions of an issue built from `articles`: the articles'
+/// own, in turn (each article's first, then each one's second, ...), at
+/// most the [`MAX_CHECK_QUESTIONS`] an item carries, each pointing to its
+/// article's `##` section of the issue (the article's own sections are
+/// `###` there). A question asked word for word by two articles is asked
+/// once.
+pub(super) fn gathered_questions(articles: &[&LoadedItem]) -> Vec<CheckQuestion> {
+    let mut out: Vec<CheckQuestion> = Vec::new();
+    let most = articles
+        .iter()
+        .map(|a| a.item.check_questions.len())
+        .max()
+        .unwrap_or(0);
+    for n in 0..most {
+        for article in articles {
+            let Some(q) = article.item.check_questions.get(n) else {
+                continue;
+            };
+            if out.len() == MAX_CHECK_QUESTIONS {
+                return out;
+            }
+            if out.iter().any(|o| o.digest() == q.digest()) {
+                continue;
+            }
+            out.push(CheckQuestion {
+                section: article.item.title.clone(),
+                ..q.clone()
+            });
+        }
+    }
+    out
 }
 
 /// The issue `issue` of `newsletter` as one item built from `articles` (in
@@ -119,7 +153,7 @@ pub fn newsletter_issue(
         links: Vec::new(),
         privacy_allow,
         what_changed: None,
-        check_questions: Vec::new(),
+        check_questions: gathered_questions(articles),
         refresher: Vec::new(),
         classification,
         summary,

@@ -516,7 +516,7 @@ impl<'a> Cells<'a> {
         }
         // The right shape but no such zone: a typo, or a name the time zone
         // database does not have.
-        if let Err(e) = crate::rollout::Calendar::new(&value, Default::default()) {
+        if let Err(e) = crate::time::time_zone(&value) {
             let hint = e.split_once("; ").map_or("", |(_, hint)| hint);
             self.error(
                 "time_zone",
@@ -532,10 +532,10 @@ impl<'a> Cells<'a> {
         let Some(value) = self.optional("works") else {
             return Some(None);
         };
-        match crate::rollout::WorkPattern::parse(&value) {
+        match crate::works::WorkPattern::parse(&value) {
             Ok(pattern) => Some(Some(pattern.to_string())),
             Err(e) => {
-                self.error("works", e, crate::rollout::WORKS_HELP);
+                self.error("works", e, crate::works::WORKS_HELP);
                 None
             }
         }

@@ -59,7 +59,7 @@ pub struct Person {
     /// `+`), from the optional `mobile` column.
     pub mobile: Option<String>,
     /// When they work, in the canonical form of
-    /// [`crate::rollout::WorkPattern`] (e.g. `Mon-Fri 08:00-18:00`), from the
+    /// [`crate::works::WorkPattern`] (e.g. `Mon-Fri 08:00-18:00`), from the
     /// optional `works` column; the partnership's quiet hours apply when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub works: Option<String>,

@@ -5,7 +5,7 @@
 //! a day count that bypassed a rollout file's checks could reach) is held
 //! at [`latest`], so it never comes, and nothing overflows.
 
-use super::works::WorkPattern;
+use crate::works::WorkPattern;
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
     Timelike, Utc, Weekday,
@@ -97,21 +97,11 @@ pub struct Calendar {
 impl Calendar {
     /// A calendar for an IANA zone name such as `Europe/London`.
     pub fn new(time_zone: &str, quiet: QuietHours) -> Result<Calendar, String> {
-        match time_zone.trim().parse::<Tz>() {
-            Ok(tz) => Ok(Calendar {
-                tz,
-                quiet,
-                works: None,
-            }),
-            Err(_) => {
-                let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
-                let hint = match super::closest(time_zone, names) {
-                    Some(name) => format!("did you mean \"{name}\"?"),
-                    None => "use an IANA zone name such as \"Europe/London\"".to_owned(),
-                };
-                Err(format!("unknown time zone \"{time_zone}\"; {hint}"))
-            }
-        }
+        crate::time::time_zone(time_zone).map(|tz| Calendar {
+            tz,
+            quiet,
+            works: None,
+        })
     }
 
     pub fn time_zone(&self) -> Tz {

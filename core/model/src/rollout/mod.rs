@@ -12,8 +12,8 @@ mod steps;
 mod team_posts;
 mod timing;
 mod validate;
-mod works;
 
+pub use crate::works::{WORKS_HELP, WorkPattern};
 pub use audience::{Member, Resolved, audience_query, count_resolved, resolve, tally_teams};
 pub use bulletin::{Bulletin, Every, On};
 pub use calendar::{Calendar, QuietHours};
@@ -32,7 +32,6 @@ pub use team_posts::{
 };
 pub use timing::{TimingGroup, TimingMoves, TimingRule, person_start, plan_timing};
 pub use validate::{Known, validate};
-pub use works::{WORKS_HELP, WorkPattern};
 
 use crate::content::SourceLocation;
 
