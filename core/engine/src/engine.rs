@@ -332,6 +332,16 @@ impl<S: AllStores> Engine<S> {
         Ok(written)
     }
 
+    /// Sets up `[induction]`: starts each key item's rollout not yet
+    /// started, with no members; people new in later imports join. See
+    /// [`crate::induction::set_up`].
+    pub async fn start_induction(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<crate::induction::SetUp, Problems> {
+        crate::induction::set_up(&self.planner(), now).await
+    }
+
     /// Issues a person a link code and sends it to them through a channel
     /// (email, typically), so the code never passes through whoever runs
     /// the command. `Ok(Err(reason))` when this one person could not be sent it.
