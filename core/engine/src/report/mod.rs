@@ -19,6 +19,7 @@ mod csv_file;
 pub mod docx;
 pub mod feedback;
 pub mod gaps;
+pub mod induction;
 mod html;
 mod load;
 mod text;
