@@ -383,7 +383,8 @@ fn members<'a>(
                 StepKind::Reminder
                 | StepKind::FollowUp
                 | StepKind::ChampionReminder
-                | StepKind::Refresher => {}
+                | StepKind::Refresher
+                | StepKind::InductionDigest => {}
             }
         }
         let acknowledged: HashMap<&str, i64> = r
