@@ -1,5 +1,5 @@
 //! Champions' weekly digest of their joiners' induction (issue 23): once
-//! a week, from the induction's digest day, each active champion of a key
+//! a week, on the induction's digest day, each active champion of a key
 //! item's theme whose teams have joiners still in their induction is
 //! queued one message, in their own open time, listing those joiners and
 //! where each is with every key item (acknowledged, due by, overdue, not
@@ -222,7 +222,7 @@ impl DigestSchedule {
 }
 
 /// Queues this week's digest to every champion with joiners in progress
-/// in the teams they cover, once the week's digest day and time have come.
+/// in the teams they cover, on the digest day from its time.
 /// Returns the rows queued.
 pub async fn schedule_digests<S: Store + Outbox + Reports>(
     store: &S,
@@ -235,10 +235,9 @@ pub async fn schedule_digests<S: Store + Outbox + Reports>(
     let local = now.with_timezone(&calendar.time_zone()).naive_local();
     let week = local.date().iso_week();
     let week = (week.year(), week.week());
-    let before_day = local.weekday().num_days_from_monday() < schedule.day.num_days_from_monday();
-    let before_time =
-        local.weekday() == schedule.day && local.time() < schedule.time;
-    if before_day || before_time {
+    // On the digest day only: a week whose day passed while nothing ran
+    // waits for the next, whose list is as fresh.
+    if local.weekday() != schedule.day || local.time() < schedule.time {
         return Ok(0);
     }
     if *schedule.done.lock().unwrap_or_else(|p| p.into_inner()) == Some(week) {
