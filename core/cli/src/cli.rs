@@ -1890,7 +1890,11 @@ async fn induction(project: Project, action: InductionAction) -> Result<ExitCode
             println!(
                 "The induction is set up with {} key item{}: people new in later imports (`cascade import`) are enrolled, each from the day they join.",
                 done.started.len() + done.running.len(),
-                if done.started.len() + done.running.len() == 1 { "" } else { "s" }
+                if done.started.len() + done.running.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -134,7 +134,8 @@ impl InductionConfig {
             problems.push((
                 "items",
                 "the induction names no key items".to_owned(),
-                "list the key items' ids in order, e.g. items = [\"7mb-neglect-seeing-the-child\"]".to_owned(),
+                "list the key items' ids in order, e.g. items = [\"7mb-neglect-seeing-the-child\"]"
+                    .to_owned(),
             ));
         }
         if self.channels.is_empty() {

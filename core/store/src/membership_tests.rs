@@ -428,6 +428,7 @@ async fn import_listed(setup: &Setup, step: &Step, now: i64, dry_run: bool) -> D
                 first_due_at: 7_000,
             },
         ],
+        new_people_only: false,
     });
     let running = [
         RunningAudience {

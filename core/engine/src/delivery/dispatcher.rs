@@ -9,8 +9,7 @@ use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_plugin_host::{PluginError, PluginHost};
 use cascade_store::{
-    Reports,
-    ChannelClaim, ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Store,
+    ChannelClaim, ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Reports, Store,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};

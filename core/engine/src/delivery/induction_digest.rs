@@ -254,9 +254,11 @@ pub async fn schedule_digests<S: Store + Outbox + Reports>(
     for champion in champions {
         // The first key item of one of the champion's themes carries it.
         let Some(carrier) = items.iter().find(|r| {
-            world.directory.champions.iter().any(|c| {
-                c.person_id == champion && r.item.themes.iter().any(|t| *t == c.theme)
-            })
+            world
+                .directory
+                .champions
+                .iter()
+                .any(|c| c.person_id == champion && r.item.themes.contains(&c.theme))
         }) else {
             continue;
         };

@@ -25,7 +25,8 @@
 use super::{DeliveryError, Rollouts, World, millis};
 use cascade_model::rollout::{
     Calendar, EscalationTarget, RolloutDefinition, Step, StepKind, back_at, escalation_target,
-    induction_member_definition, open_from, person_calendar, refresher_due, shift_past, shifted_wave_steps,
+    induction_member_definition, open_from, person_calendar, refresher_due, shift_past,
+    shifted_wave_steps,
 };
 use cascade_model::time::from_millis;
 use cascade_store::{MemberAdvance, NewDelivery, Outbox, RefresherAdvance, Reports, Store};

@@ -189,9 +189,7 @@ pub fn compute(
         "agency" => 1,
         _ => 2,
     };
-    rows.sort_by(|a, b| {
-        (rank(a.level), &a.name, &a.key).cmp(&(rank(b.level), &b.name, &b.key))
-    });
+    rows.sort_by(|a, b| (rank(a.level), &a.name, &a.key).cmp(&(rank(b.level), &b.name, &b.key)));
     InductionReport {
         title: "Induction completion".to_owned(),
         deadline_days,

@@ -19,8 +19,8 @@ mod csv_file;
 pub mod docx;
 pub mod feedback;
 pub mod gaps;
-pub mod induction;
 mod html;
+pub mod induction;
 mod load;
 mod text;
 

@@ -135,11 +135,23 @@ mod tests {
         assert_eq!(parse_pace("2 working days"), Ok(2));
         assert_eq!(parse_pace("1 working day"), Ok(1));
         assert!(parse_pace("2 days").unwrap_err().contains("working days"));
-        assert!(parse_pace("0 working days").unwrap_err().contains("out of range"));
+        assert!(
+            parse_pace("0 working days")
+                .unwrap_err()
+                .contains("out of range")
+        );
         assert_eq!(parse_deadline("6 weeks"), Ok(42));
         assert_eq!(parse_deadline("30 days"), Ok(30));
-        assert!(parse_deadline("6 fortnights").unwrap_err().contains("not days or weeks"));
-        assert!(parse_deadline("53 weeks").unwrap_err().contains("out of range"));
+        assert!(
+            parse_deadline("6 fortnights")
+                .unwrap_err()
+                .contains("not days or weeks")
+        );
+        assert!(
+            parse_deadline("53 weeks")
+                .unwrap_err()
+                .contains("out of range")
+        );
     }
 
     #[test]
@@ -152,7 +164,10 @@ mod tests {
             .collect();
         assert_eq!(days, [day(2026, 3, 6), day(2026, 3, 10), day(2026, 3, 12)]);
         // Joined on a Saturday: the first key item waits for Monday.
-        assert_eq!(induction_send_day(&cal, day(2026, 3, 7), 0, 2), day(2026, 3, 9));
+        assert_eq!(
+            induction_send_day(&cal, day(2026, 3, 7), 0, 2),
+            day(2026, 3, 9)
+        );
         // Someone working Tuesday to Thursday.
         let part = cal.for_person(None, Some("Tue-Thu"));
         let days: Vec<NaiveDate> = (0..3)
