@@ -511,3 +511,96 @@ async fn champions_get_their_joiners_progress_weekly_and_completion_is_reported(
     assert_eq!((c.on_time.count, c.in_time, c.overdue), (Some(0), 1, 0));
     runner.stop().await;
 }
+
+#[test]
+fn check_names_key_items_and_channels_the_project_does_not_have() {
+    let dir = project(OUTBOX);
+    let clean = support::cascade_in(&["check", "--project", "."], dir.path());
+    assert!(clean.status.success(), "{}", support::text(&clean.stderr));
+    // A draft key item too.
+    let draft = dir.path().join("content/7mb-safer-sleep.md");
+    let text = std::fs::read_to_string(&draft).unwrap();
+    std::fs::write(
+        &draft,
+        text.replacen("status = \"published\"", "status = \"draft\"", 1),
+    )
+    .unwrap();
+    set_induction(
+        dir.path(),
+        &INDUCTION
+            .replace("\"7mb-cce-county-lines\"", "\"7mb-county-lines\"")
+            .replace(
+                "channels = [\"outbox\"]",
+                "channels = [\"outbox\", \"teams\"]",
+            ),
+    );
+    let out = support::cascade_in(&["check", "--project", "."], dir.path());
+    assert!(!out.status.success());
+    let stderr = support::text(&out.stderr);
+    let line = |key: &str| {
+        let text = std::fs::read_to_string(dir.path().join("cascade.toml")).unwrap();
+        let at = text.find("[induction]").unwrap();
+        let n = text[at..].lines().position(|l| l.starts_with(key)).unwrap();
+        text[..at].lines().count() + n + 1
+    };
+    for expected in [
+        format!(
+            "./cascade.toml:{}: [induction] items: no item \"7mb-county-lines\"",
+            line("items")
+        ),
+        format!(
+            "./cascade.toml:{}: [induction] items: \"7mb-safer-sleep\" is a draft or under embargo",
+            line("items")
+        ),
+        format!(
+            "./cascade.toml:{}: [induction] channels: no channel \"teams\" in [[channels]]",
+            line("channels")
+        ),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
+    }
+}
+
+#[test]
+fn import_says_how_many_joiners_the_induction_enrols() {
+    let dir = project(OUTBOX);
+    let cascade = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--project", "."]);
+        support::ok(support::cascade_in(&all, dir.path()))
+    };
+    let before = cascade(&["import", "--dry-run"]);
+    assert!(
+        before.contains("induction: none set up, so no joiners would be enrolled in one"),
+        "{before}"
+    );
+    let started = cascade(&["induction", "start"]);
+    assert!(started.contains(&format!("started {NEGLECT}")), "{started}");
+    assert!(
+        started.contains("The induction is set up with 3 key items"),
+        "{started}"
+    );
+    assert!(
+        cascade(&["induction", "start"]).contains(&format!("already running: {NEGLECT}")),
+        "set up once"
+    );
+    join_and_move(dir.path());
+    let dry = cascade(&["import", "--dry-run"]);
+    assert!(
+        dry.contains("induction: 2 joiners would be enrolled in its 3 key items"),
+        "Nia and Noor, not Liam: {dry}"
+    );
+    let done = cascade(&["import"]);
+    assert!(
+        done.contains("induction: 2 joiners were enrolled in its 3 key items"),
+        "{done}"
+    );
+    let again = cascade(&["import"]);
+    assert!(
+        again.contains("induction: 0 joiners were enrolled in its 3 key items"),
+        "{again}"
+    );
+    let report = cascade(&["report", "induction"]);
+    assert!(report.contains("1. Neglect: seeing the child"), "{report}");
+    assert!(report.contains("All joiners"), "{report}");
+}

@@ -644,6 +644,60 @@ mod tests {
     }
 
     #[test]
+    fn an_induction_is_read_with_its_pace_deadline_and_defaults() {
+        let c = Config::parse(
+            Path::new("cascade.toml"),
+            "[partnership]\nname = \"N\"\n[induction]\nitems = [\"a\", \"b\"]\npace = \"2 working days\"\ndeadline = \"6 weeks\"\nchannels = [\"outbox\"]\n",
+        )
+        .unwrap();
+        let timing = c.induction.unwrap().timing().unwrap();
+        assert_eq!((timing.pace_days, timing.deadline_days), (2, 42));
+        assert_eq!(timing.time.to_string(), "09:00:00");
+        assert_eq!(timing.digest_day, chrono::Weekday::Mon);
+    }
+
+    #[test]
+    fn a_wrong_induction_names_its_line_and_what_to_write() {
+        let base = |pace: &str, deadline: &str, items: &str| {
+            format!(
+                "[partnership]\nname = \"N\"\n\n[induction]\nitems = {items}\npace = \"{pace}\"\ndeadline = \"{deadline}\"\nchannels = [\"outbox\"]\n"
+            )
+        };
+        for (text, line, says) in [
+            (
+                base("2 days", "6 weeks", "[\"a\"]"),
+                6,
+                "is not a number of working days",
+            ),
+            (
+                base("2 working days", "6 months", "[\"a\"]"),
+                7,
+                "\"months\" is not days or weeks",
+            ),
+            (
+                base("2 working days", "6 weeks", "[]"),
+                5,
+                "names no key items",
+            ),
+            (
+                base("10 working days", "4 weeks", "[\"a\", \"b\", \"c\"]"),
+                7,
+                "3 key items 10 working days apart take about 30 days, but the deadline is 28 days",
+            ),
+        ] {
+            let err = Config::parse(Path::new("cascade.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("cascade.toml:{line}: [induction] ")),
+                "{err}"
+            );
+            assert!(err.contains(says), "{err}");
+            assert!(err.contains("help: "), "{err}");
+        }
+    }
+
+    #[test]
     fn nothing_is_removed_unless_configured() {
         let c = Config::parse(Path::new("cascade.toml"), "[partnership]\nname = \"N\"\n").unwrap();
         assert!(!c.retention.is_set());
