@@ -509,6 +509,36 @@ async fn champions_get_their_joiners_progress_weekly_and_completion_is_reported(
         .unwrap();
     let c = &early.rows[0].items[2];
     assert_eq!((c.on_time.count, c.in_time, c.overdue), (Some(0), 1, 0));
+    // The rollout's own report counts her overdue from her deadline, six
+    // weeks from joining, not from the day the induction was set up.
+    let overdue = |at: DateTime<Utc>| {
+        let project = &project;
+        let store = &store;
+        async move {
+            let report = cascade_engine::report::generate(
+                &**store,
+                &cascade_engine::report::Selection::Rollout(CCE.to_owned()),
+                &calendar(project),
+                &project.taxonomy,
+                at,
+            )
+            .await
+            .unwrap();
+            report
+                .sections
+                .iter()
+                .flat_map(|s| &s.rows)
+                .map(|r| r.figures.overdue)
+                .max()
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        overdue(utc(2026, 4, 16, 12, 0)).await,
+        0,
+        "set up 2 March: not yet"
+    );
+    assert_eq!(overdue(utc(2026, 4, 18, 12, 0)).await, 1);
     runner.stop().await;
 }
 
