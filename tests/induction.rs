@@ -31,6 +31,8 @@ const KEY_ITEMS: [&str; 3] = [NEGLECT, SLEEP, CCE];
 const NIA: &str = "p-nia-okoro";
 /// Works nights: every day from 20:00 to 08:00.
 const NOOR: &str = "p-noor-haddad";
+/// Works in New York, where the clocks go forward on 8 March 2026.
+const KAI: &str = "p-kai-brandt";
 /// Of the south team, moved to the north team.
 const LIAM: &str = "p-liam-brennan";
 const AMARA: &str = "p-amara-okafor";
@@ -156,6 +158,16 @@ fn join_and_move(dir: &Path) {
     std::fs::write(&path, people).unwrap();
 }
 
+/// Kai starts in the MASH, working from New York.
+fn join_abroad(dir: &Path) {
+    let path = dir.join("directory/people.csv");
+    let mut people = std::fs::read_to_string(&path).unwrap();
+    people.push_str(&format!(
+        "{KAI},Kai Brandt,kai.brandt@northbridge-council.example,nb-council,mash,practitioner,p-grace-lindqvist,America/New_York,,\n"
+    ));
+    std::fs::write(&path, people).unwrap();
+}
+
 fn leave(dir: &Path, person: &str) {
     let path = dir.join("directory/people.csv");
     let people: String = std::fs::read_to_string(&path)
@@ -240,15 +252,16 @@ async fn joiners_get_key_items_a_pace_apart_in_their_own_time_with_the_deadline_
         "nobody is new"
     );
 
-    // Friday 6 March, 08:30 GMT: Nia and Noor start; Liam moves in.
+    // Friday 6 March, 08:30 GMT: Nia, Noor and Kai start; Liam moves in.
     join_and_move(dir.path());
+    join_abroad(dir.path());
     let friday = utc(2026, 3, 6, 8, 30);
     let dry = import(dir.path(), &store, friday, true).await;
     assert_eq!(
         dry.induction,
         Some(InductionEnrolment {
             key_items: 3,
-            joiners: 2
+            joiners: 3
         })
     );
     for rollout in KEY_ITEMS {
@@ -262,7 +275,7 @@ async fn joiners_get_key_items_a_pace_apart_in_their_own_time_with_the_deadline_
     for rollout in KEY_ITEMS {
         assert_eq!(
             members(&store, rollout).await,
-            BTreeSet::from([NIA.to_owned(), NOOR.to_owned()]),
+            BTreeSet::from([NIA.to_owned(), NOOR.to_owned(), KAI.to_owned()]),
             "{rollout}: the joiners; never Liam, who moved"
         );
     }
@@ -291,6 +304,11 @@ async fn joiners_get_key_items_a_pace_apart_in_their_own_time_with_the_deadline_
     assert_eq!(initial(NEGLECT, NOOR), to(NOOR, utc(2026, 3, 6, 20, 0)));
     assert_eq!(initial(SLEEP, NOOR), to(NOOR, utc(2026, 3, 8, 20, 0)));
     assert_eq!(initial(CCE, NOOR), to(NOOR, utc(2026, 3, 10, 20, 0)));
+    // Kai's are at 09:00 in New York: EST on the Friday, EDT after the
+    // clocks went forward on Sunday 8 March.
+    assert_eq!(initial(NEGLECT, KAI), to(KAI, utc(2026, 3, 6, 14, 0)));
+    assert_eq!(initial(SLEEP, KAI), to(KAI, utc(2026, 3, 10, 13, 0)));
+    assert_eq!(initial(CCE, KAI), to(KAI, utc(2026, 3, 12, 13, 0)));
     // Reminders three days after each send, in each one's open time;
     // none for what Nia acknowledged.
     let reminders = |rollout, person| sent(&all, rollout, person, StepKind::Reminder);
