@@ -648,6 +648,12 @@ fn import_says_how_many_joiners_the_induction_enrols() {
         again.contains("induction: 0 joiners were enrolled in its 3 key items"),
         "{again}"
     );
+    let status = cascade(&["status", SLEEP]);
+    assert!(
+        status.contains("key item 2 of the induction: 2 people, each sent 2 working days after the one before and due within 42 days of joining"),
+        "{status}"
+    );
+    assert!(status.contains("overdue 0"), "{status}");
     let report = cascade(&["report", "induction"]);
     assert!(report.contains("1. Neglect: seeing the child"), "{report}");
     assert!(report.contains("All joiners"), "{report}");

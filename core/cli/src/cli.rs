@@ -1538,18 +1538,46 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             .unwrap_or("?");
         let deadline = cascade_model::rollout::deadline(&definition, &calendar, index);
         // Only members still chased can be overdue: not leavers or movers.
-        let overdue = if now > deadline { wave.waiting } else { 0 };
-        println!(
-            "\nwave {} \"{name}\": {}, first send {}, deadline {}",
-            index + 1,
-            people(wave.members),
-            calendar.format_local(cascade_model::rollout::wave_send(
-                &definition,
+        let overdue = if let Some(step) = definition.induction {
+            // A key item of the induction: each joiner has their own
+            // deadline, counted from the day they joined.
+            println!(
+                "\nkey item {} of the induction: {}, each sent {} working day{} after the one before and due within {} days of joining",
+                step.position + 1,
+                people(wave.members),
+                step.pace_days,
+                if step.pace_days == 1 { "" } else { "s" },
+                step.deadline_days
+            );
+            let report = cascade_engine::report::generate(
+                &store,
+                &cascade_engine::report::Selection::Rollout(id.to_owned()),
                 &calendar,
-                index
-            )),
-            calendar.format_local(deadline)
-        );
+                &project.taxonomy,
+                now,
+            )
+            .await?;
+            report
+                .sections
+                .iter()
+                .filter(|s| s.kind == cascade_engine::report::SectionKind::Total)
+                .flat_map(|s| &s.rows)
+                .map(|r| r.figures.overdue)
+                .sum()
+        } else {
+            println!(
+                "\nwave {} \"{name}\": {}, first send {}, deadline {}",
+                index + 1,
+                people(wave.members),
+                calendar.format_local(cascade_model::rollout::wave_send(
+                    &definition,
+                    &calendar,
+                    index
+                )),
+                calendar.format_local(deadline)
+            );
+            if now > deadline { wave.waiting } else { 0 }
+        };
         println!(
             "  planned {}  acknowledged {}  overdue {}  left {}  moved out {}",
             wave.planned,
