@@ -575,12 +575,13 @@ fn check_names_key_items_and_channels_the_project_does_not_have() {
     .unwrap();
     set_induction(
         dir.path(),
-        &INDUCTION
+        &(INDUCTION
             .replace("\"7mb-cce-county-lines\"", "\"7mb-county-lines\"")
             .replace(
                 "channels = [\"outbox\"]",
                 "channels = [\"outbox\", \"teams\"]",
-            ),
+            )
+            + "[induction.audience]\nteams = [\"cs-north\", \"cs-nowhere\"]\n"),
     );
     let out = support::cascade_in(&["check", "--project", "."], dir.path());
     assert!(!out.status.success());
@@ -603,6 +604,10 @@ fn check_names_key_items_and_channels_the_project_does_not_have() {
         format!(
             "./cascade.toml:{}: [induction] channels: no channel \"teams\" in [[channels]]",
             line("channels")
+        ),
+        format!(
+            "./cascade.toml:{}: [induction.audience] teams: no team \"cs-nowhere\" in teams.csv",
+            line("teams")
         ),
     ] {
         assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");

@@ -62,7 +62,7 @@ pub struct InductionConfig {
     pub channels: Vec<String>,
     /// Who counts as a joiner; no selector: everyone new.
     #[serde(default)]
-    pub audience: cascade_model::rollout::Audience,
+    pub audience: InductionAudience,
     /// Days after each key item's send, ascending, each before its deadline.
     #[serde(default)]
     pub reminder_days: Vec<u32>,
@@ -75,6 +75,34 @@ pub struct InductionConfig {
     /// The weekday champions get their joiners' progress; Monday by default.
     #[serde(default = "default_digest_day")]
     pub digest_day: String,
+}
+
+/// `[induction.audience]`: who counts as a joiner, as the union of these
+/// lists; everyone when none is given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InductionAudience {
+    #[serde(default)]
+    pub agencies: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl InductionAudience {
+    /// As a rollout's audience.
+    pub fn to_audience(&self) -> cascade_model::rollout::Audience {
+        cascade_model::rollout::Audience {
+            include: cascade_model::rollout::Selector {
+                agencies: self.agencies.clone(),
+                teams: self.teams.clone(),
+                roles: self.roles.clone(),
+                ..Default::default()
+            },
+            exclude: Default::default(),
+        }
+    }
 }
 
 fn default_induction_time() -> String {
@@ -654,6 +682,33 @@ mod tests {
         assert_eq!((timing.pace_days, timing.deadline_days), (2, 42));
         assert_eq!(timing.time.to_string(), "09:00:00");
         assert_eq!(timing.digest_day, chrono::Weekday::Mon);
+    }
+
+    #[test]
+    fn an_induction_audience_takes_agencies_teams_and_roles_and_refuses_anything_else() {
+        let text = |audience: &str| {
+            format!(
+                "[partnership]\nname = \"N\"\n[induction]\nitems = [\"a\"]\npace = \"1 working day\"\ndeadline = \"4 weeks\"\nchannels = [\"outbox\"]\n[induction.audience]\n{audience}\n"
+            )
+        };
+        let c = Config::parse(
+            Path::new("cascade.toml"),
+            &text("agencies = [\"nb-council\"]"),
+        )
+        .unwrap();
+        let audience = c.induction.unwrap().audience.to_audience();
+        assert_eq!(audience.include.agencies, ["nb-council"]);
+        assert!(!audience.is_everyone());
+        let err = Config::parse(
+            Path::new("cascade.toml"),
+            &text("agency = [\"nb-council\"]"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("cascade.toml:9: unknown field `agency`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn key_item_definitions(
             champion_reminder_days: Vec::new(),
             max_attempts: 5,
             unsubscribe_url: None,
-            audience: config.audience.clone(),
+            audience: config.audience.to_audience(),
             team_posts: Vec::new(),
             waves: vec![Wave {
                 name: "Joiners".to_owned(),

@@ -179,7 +179,7 @@ impl Project {
         problems.extend(errors.iter().map(ToString::to_string));
         let (items, errors) = content::load_dir(&self.content_dir(), &self.taxonomy);
         problems.extend(errors.iter().map(ToString::to_string));
-        problems.extend(self.induction_problems(&items));
+        problems.extend(self.induction_problems(&items, &directory));
         let guard = match PrivacyGuard::new(&self.config.privacy) {
             Ok(guard) => {
                 for loaded in &items {
@@ -209,9 +209,10 @@ impl Project {
 
     /// What is wrong with `[induction]` against the project: key items
     /// that do not exist or are not published, named twice, channels not
-    /// configured. The pace and deadline were checked with the rest of
+    /// configured, agencies or teams of its audience not in the
+    /// directory. The pace and deadline were checked with the rest of
     /// cascade.toml when it was read.
-    pub fn induction_problems(&self, items: &[LoadedItem]) -> Vec<String> {
+    pub fn induction_problems(&self, items: &[LoadedItem], directory: &Directory) -> Vec<String> {
         let Some(induction) = &self.config.induction else {
             return Vec::new();
         };
@@ -222,6 +223,13 @@ impl Project {
                 "{}:{}",
                 file.display(),
                 crate::config::line_in_table(&text, "induction", key)
+            )
+        };
+        let in_audience = |key: &str| {
+            format!(
+                "{}:{}",
+                file.display(),
+                crate::config::line_in_table(&text, "induction.audience", key)
             )
         };
         let today = chrono::Utc::now().date_naive();
@@ -246,6 +254,22 @@ impl Project {
                     loaded.path.display()
                 )),
                 Some(_) => {}
+            }
+        }
+        for agency in &induction.audience.agencies {
+            if !directory.agencies.iter().any(|a| &a.id == agency) {
+                problems.push(format!(
+                    "{}: [induction.audience] agencies: no agency \"{agency}\" in agencies.csv\n  help: use an agency_id from the directory",
+                    in_audience("agencies")
+                ));
+            }
+        }
+        for team in &induction.audience.teams {
+            if !directory.teams.iter().any(|t| &t.id == team) {
+                problems.push(format!(
+                    "{}: [induction.audience] teams: no team \"{team}\" in teams.csv\n  help: use a team_id from the directory",
+                    in_audience("teams")
+                ));
             }
         }
         for channel in &induction.channels {
