@@ -364,6 +364,7 @@ fn open_rollouts(
                         shift_days: 2,
                         first_due_at: 200_000,
                     }],
+                    new_people_only: false,
                 }),
             })
             .collect()

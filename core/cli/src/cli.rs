@@ -59,6 +59,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The induction back catalogue of `[induction]` in cascade.toml.
+    Induction {
+        #[command(subcommand)]
+        action: InductionAction,
+    },
     /// Print an item as it would be sent on a channel.
     Preview {
         /// The item's id (see `cascade check`).
@@ -380,6 +385,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rollout { action } => {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(rollout(project, action))
+        }
+        Command::Induction { action } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(induction(project, action))
         }
         Command::Serve {
             listen,
@@ -1529,18 +1538,46 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             .unwrap_or("?");
         let deadline = cascade_model::rollout::deadline(&definition, &calendar, index);
         // Only members still chased can be overdue: not leavers or movers.
-        let overdue = if now > deadline { wave.waiting } else { 0 };
-        println!(
-            "\nwave {} \"{name}\": {}, first send {}, deadline {}",
-            index + 1,
-            people(wave.members),
-            calendar.format_local(cascade_model::rollout::wave_send(
-                &definition,
+        let overdue = if let Some(step) = definition.induction {
+            // A key item of the induction: each joiner has their own
+            // deadline, counted from the day they joined.
+            println!(
+                "\nkey item {} of the induction: {}, each sent {} working day{} after the one before and due within {} days of joining",
+                step.position + 1,
+                people(wave.members),
+                step.pace_days,
+                if step.pace_days == 1 { "" } else { "s" },
+                step.deadline_days
+            );
+            let report = cascade_engine::report::generate(
+                &store,
+                &cascade_engine::report::Selection::Rollout(id.to_owned()),
                 &calendar,
-                index
-            )),
-            calendar.format_local(deadline)
-        );
+                &project.taxonomy,
+                now,
+            )
+            .await?;
+            report
+                .sections
+                .iter()
+                .filter(|s| s.kind == cascade_engine::report::SectionKind::Total)
+                .flat_map(|s| &s.rows)
+                .map(|r| r.figures.overdue)
+                .sum()
+        } else {
+            println!(
+                "\nwave {} \"{name}\": {}, first send {}, deadline {}",
+                index + 1,
+                people(wave.members),
+                calendar.format_local(cascade_model::rollout::wave_send(
+                    &definition,
+                    &calendar,
+                    index
+                )),
+                calendar.format_local(deadline)
+            );
+            if now > deadline { wave.waiting } else { 0 }
+        };
         println!(
             "  planned {}  acknowledged {}  overdue {}  left {}  moved out {}",
             wave.planned,
@@ -1822,6 +1859,17 @@ enum ReportKind {
     /// Agencies, teams and roles that received nothing on a theme in the
     /// period, or whose reach or acknowledgement is far below the
     /// partnership's, worst first; as HTML with a heat map of agency by theme.
+    /// Induction completion: the share of joiners who acknowledged each
+    /// key item within the induction's deadline, by agency and team;
+    /// leavers left out.
+    Induction {
+        /// table, csv or html.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Write to this file instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     Gaps {
         /// The theme id (see content/taxonomy.toml), e.g. cse.
         #[arg(long)]
@@ -1842,6 +1890,43 @@ enum ReportKind {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum InductionAction {
+    /// Check `[induction]` and start each key item's rollout not started
+    /// yet. Nobody is enrolled now: people new in later imports are.
+    Start,
+}
+
+async fn induction(project: Project, action: InductionAction) -> Result<ExitCode> {
+    match action {
+        InductionAction::Start => {
+            let engine = Engine::open(project, false)
+                .await
+                .map_err(|p| anyhow!("{p}"))?;
+            let done = engine
+                .start_induction(chrono::Utc::now())
+                .await
+                .map_err(|p| anyhow!("{p}"))?;
+            for id in &done.started {
+                println!("started {id}");
+            }
+            for id in &done.running {
+                println!("already running: {id}");
+            }
+            println!(
+                "The induction is set up with {} key item{}: people new in later imports (`cascade import`) are enrolled, each from the day they join.",
+                done.started.len() + done.running.len(),
+                if done.started.len() + done.running.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// Reads a file of examples: paragraphs separated by blank lines, `#`
@@ -1942,6 +2027,29 @@ async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode>
                 section.published.len(),
                 out.display()
             );
+        }
+        ReportKind::Induction { format, out } => {
+            use cascade_engine::report::induction;
+            let report = induction::generate(&store, &calendar, now).await?;
+            let text = match format {
+                ReportFormat::Table => induction::table(&report),
+                ReportFormat::Csv => induction::csv(&report),
+                ReportFormat::Html => induction::html(&report),
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!(
+                        "{}: {} key item{} written to {}",
+                        report.title,
+                        report.key_items.len(),
+                        if report.key_items.len() == 1 { "" } else { "s" },
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
         }
         ReportKind::Gaps {
             theme,

@@ -41,6 +41,212 @@ pub struct Config {
     /// removed unless configured.
     #[serde(default)]
     pub retention: crate::retention::RetentionConfig,
+    /// `[induction]`: the key items every joiner gets, one at a time.
+    #[serde(default)]
+    pub induction: Option<InductionConfig>,
+}
+
+/// `[induction]`: the back catalogue every joiner (someone new in a
+/// directory import after the induction was set up) gets, one key item
+/// at a time in their own working time, each acknowledged as usual.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InductionConfig {
+    /// Key item ids, in the order joiners get them.
+    pub items: Vec<String>,
+    /// From one key item to the next, e.g. "2 working days".
+    pub pace: String,
+    /// Every key item due within this of joining, e.g. "6 weeks".
+    pub deadline: String,
+    /// Channel instance names in preference order.
+    pub channels: Vec<String>,
+    /// Who counts as a joiner; no selector: everyone new.
+    #[serde(default)]
+    pub audience: InductionAudience,
+    /// Days after each key item's send, ascending, each before its deadline.
+    #[serde(default)]
+    pub reminder_days: Vec<u32>,
+    /// Days after the deadline (counted from joining): the escalation ladder.
+    #[serde(default)]
+    pub escalation_days: Vec<u32>,
+    /// Local time of day key items go, in each joiner's own zone; 09:00 by default.
+    #[serde(default = "default_induction_time")]
+    pub time: String,
+    /// The weekday champions get their joiners' progress; Monday by default.
+    #[serde(default = "default_digest_day")]
+    pub digest_day: String,
+}
+
+/// `[induction.audience]`: who counts as a joiner, as the union of these
+/// lists; everyone when none is given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InductionAudience {
+    #[serde(default)]
+    pub agencies: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl InductionAudience {
+    /// As a rollout's audience.
+    pub fn to_audience(&self) -> cascade_model::rollout::Audience {
+        cascade_model::rollout::Audience {
+            include: cascade_model::rollout::Selector {
+                agencies: self.agencies.clone(),
+                teams: self.teams.clone(),
+                roles: self.roles.clone(),
+                ..Default::default()
+            },
+            exclude: Default::default(),
+        }
+    }
+}
+
+fn default_induction_time() -> String {
+    "09:00".to_owned()
+}
+
+fn default_digest_day() -> String {
+    "Monday".to_owned()
+}
+
+/// What `[induction]` means once read: its pace, deadline, time of day
+/// and digest day, or the problem with the key that says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InductionTiming {
+    pub pace_days: u32,
+    pub deadline_days: u32,
+    pub time: chrono::NaiveTime,
+    pub digest_day: chrono::Weekday,
+}
+
+impl InductionConfig {
+    /// The pace, deadline, time and digest day, or (key, problem, help)
+    /// for each that is wrong, the items and channels not yet held to the
+    /// project (see `cascade check`).
+    pub fn timing(&self) -> Result<InductionTiming, Vec<(&'static str, String, String)>> {
+        use cascade_model::rollout::{parse_deadline, parse_pace};
+        let mut problems = Vec::new();
+        let pace = parse_pace(&self.pace).map_err(|e| {
+            (
+                "pace",
+                e,
+                "write the working days from one key item to the next, e.g. pace = \"2 working days\"".to_owned(),
+            )
+        });
+        let deadline = parse_deadline(&self.deadline).map_err(|e| {
+            (
+                "deadline",
+                e,
+                "write how long from joining every key item is due, e.g. deadline = \"6 weeks\" or \"30 days\"".to_owned(),
+            )
+        });
+        let time = chrono::NaiveTime::parse_from_str(&self.time, "%H:%M").map_err(|_| {
+            (
+                "time",
+                format!("\"{}\" is not a time of day", self.time),
+                "write a 24-hour time such as time = \"09:00\"".to_owned(),
+            )
+        });
+        let digest_day = self.digest_day.parse::<chrono::Weekday>().map_err(|_| {
+            (
+                "digest_day",
+                format!("\"{}\" is not a day of the week", self.digest_day),
+                "write a weekday such as digest_day = \"Monday\"".to_owned(),
+            )
+        });
+        if self.items.is_empty() {
+            problems.push((
+                "items",
+                "the induction names no key items".to_owned(),
+                "list the key items' ids in order, e.g. items = [\"7mb-neglect-seeing-the-child\"]"
+                    .to_owned(),
+            ));
+        }
+        if self.channels.is_empty() {
+            problems.push((
+                "channels",
+                "the induction names no channels".to_owned(),
+                "list channel names from [[channels]], e.g. channels = [\"outbox\"]".to_owned(),
+            ));
+        }
+        if let (Ok(pace), Ok(deadline)) = (&pace, &deadline) {
+            // The last key item's day at the latest, for someone working
+            // five days a week: whole weeks of five working days, plus what is left.
+            let spread = u32::try_from(self.items.len().saturating_sub(1)).unwrap_or(u32::MAX);
+            let working = spread.saturating_mul(*pace);
+            let calendar_days = working / 5 * 7 + working % 5 + 2;
+            if calendar_days >= *deadline {
+                problems.push((
+                    "deadline",
+                    format!(
+                        "{} key items {} working days apart take about {calendar_days} days, but the deadline is {deadline} days from joining",
+                        self.items.len(),
+                        pace
+                    ),
+                    "give a longer deadline, a shorter pace or fewer key items".to_owned(),
+                ));
+            }
+        }
+        for (key, days) in [
+            ("reminder_days", &self.reminder_days),
+            ("escalation_days", &self.escalation_days),
+        ] {
+            if days.iter().any(|d| !(1..=365).contains(d)) || !days.is_sorted_by(|a, b| a < b) {
+                problems.push((
+                    key,
+                    format!("{key} must be ascending whole days from 1 to 365"),
+                    format!("write e.g. {key} = [2, 5]"),
+                ));
+            }
+        }
+        match (pace, deadline, time, digest_day) {
+            (Ok(pace_days), Ok(deadline_days), Ok(time), Ok(digest_day)) if problems.is_empty() => {
+                Ok(InductionTiming {
+                    pace_days,
+                    deadline_days,
+                    time,
+                    digest_day,
+                })
+            }
+            (pace, deadline, time, digest_day) => {
+                let mut all: Vec<_> = [pace.err(), deadline.err(), time.err(), digest_day.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                all.extend(problems);
+                Err(all)
+            }
+        }
+    }
+}
+
+/// The line of `key` in the `[table]` of a TOML text, or of the table's
+/// header when the key is not written, or 1.
+pub fn line_in_table(text: &str, table: &str, key: &str) -> usize {
+    let header = format!("[{table}]");
+    let mut in_table = false;
+    let mut header_line = 1;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_table = trimmed == header;
+            if in_table {
+                header_line = i + 1;
+            }
+            continue;
+        }
+        let written = trimmed
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim() == key);
+        if in_table && written {
+            return i + 1;
+        }
+    }
+    header_line
 }
 
 /// `[console]`: the web console's settings.
@@ -253,6 +459,17 @@ impl Config {
                 });
             }
         }
+        if let Some(induction) = &config.induction
+            && let Err(problems) = induction.timing()
+        {
+            let (key, message, help) = problems.into_iter().next().expect("an error has a problem");
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                line: line_in_table(text, "induction", key),
+                message: format!("[induction] {message}"),
+                help,
+            });
+        }
         if config.partnership.name.trim().is_empty() {
             return Err(invalid(
                 "[partnership] name is empty".to_owned(),
@@ -452,6 +669,87 @@ mod tests {
             err.starts_with("cascade.toml:4: unknown field `examples`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_induction_is_read_with_its_pace_deadline_and_defaults() {
+        let c = Config::parse(
+            Path::new("cascade.toml"),
+            "[partnership]\nname = \"N\"\n[induction]\nitems = [\"a\", \"b\"]\npace = \"2 working days\"\ndeadline = \"6 weeks\"\nchannels = [\"outbox\"]\n",
+        )
+        .unwrap();
+        let timing = c.induction.unwrap().timing().unwrap();
+        assert_eq!((timing.pace_days, timing.deadline_days), (2, 42));
+        assert_eq!(timing.time.to_string(), "09:00:00");
+        assert_eq!(timing.digest_day, chrono::Weekday::Mon);
+    }
+
+    #[test]
+    fn an_induction_audience_takes_agencies_teams_and_roles_and_refuses_anything_else() {
+        let text = |audience: &str| {
+            format!(
+                "[partnership]\nname = \"N\"\n[induction]\nitems = [\"a\"]\npace = \"1 working day\"\ndeadline = \"4 weeks\"\nchannels = [\"outbox\"]\n[induction.audience]\n{audience}\n"
+            )
+        };
+        let c = Config::parse(
+            Path::new("cascade.toml"),
+            &text("agencies = [\"nb-council\"]"),
+        )
+        .unwrap();
+        let audience = c.induction.unwrap().audience.to_audience();
+        assert_eq!(audience.include.agencies, ["nb-council"]);
+        assert!(!audience.is_everyone());
+        let err = Config::parse(
+            Path::new("cascade.toml"),
+            &text("agency = [\"nb-council\"]"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("cascade.toml:9: unknown field `agency`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_induction_names_its_line_and_what_to_write() {
+        let base = |pace: &str, deadline: &str, items: &str| {
+            format!(
+                "[partnership]\nname = \"N\"\n\n[induction]\nitems = {items}\npace = \"{pace}\"\ndeadline = \"{deadline}\"\nchannels = [\"outbox\"]\n"
+            )
+        };
+        for (text, line, says) in [
+            (
+                base("2 days", "6 weeks", "[\"a\"]"),
+                6,
+                "is not a number of working days",
+            ),
+            (
+                base("2 working days", "6 months", "[\"a\"]"),
+                7,
+                "\"months\" is not days or weeks",
+            ),
+            (
+                base("2 working days", "6 weeks", "[]"),
+                5,
+                "names no key items",
+            ),
+            (
+                base("10 working days", "4 weeks", "[\"a\", \"b\", \"c\"]"),
+                7,
+                "3 key items 10 working days apart take about 30 days, but the deadline is 28 days",
+            ),
+        ] {
+            let err = Config::parse(Path::new("cascade.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("cascade.toml:{line}: [induction] ")),
+                "{err}"
+            );
+            assert!(err.contains(says), "{err}");
+            assert!(err.contains("help: "), "{err}");
+        }
     }
 
     #[test]

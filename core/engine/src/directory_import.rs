@@ -110,8 +110,22 @@ async fn running_audiences<S: Store + Outbox>(
                 "put back the theme or setting the item relied on in cascade.toml",
             )
         })?;
+        // A key item of the induction is open for as long as it runs, to
+        // people new in the import only, each timed from their joining by
+        // the scheduler: their first look is at once.
+        let induction = definition.induction.map(|_| OpenEnrolment {
+            item_version: stored.item_version.clone(),
+            waves: vec![
+                JoinerWave {
+                    shift_days: 0,
+                    first_due_at: now.timestamp_millis(),
+                };
+                definition.waves.len()
+            ],
+            new_people_only: true,
+        });
         let open = open_until(&definition, calendar)
-            .filter(|until| now < *until)
+            .filter(|until| now < *until && induction.is_none())
             .map(|_| OpenEnrolment {
                 item_version: stored.item_version.clone(),
                 waves: (0..definition.waves.len())
@@ -126,7 +140,9 @@ async fn running_audiences<S: Store + Outbox>(
                         }
                     })
                     .collect(),
-            });
+                new_people_only: false,
+            })
+            .or(induction);
         audiences.push(RunningAudience {
             rollout_id: stored.id.clone(),
             query: audience_query(
@@ -207,11 +223,26 @@ pub fn describe_rollouts(import: &DirectoryImport, dry_run: bool) -> String {
             }
         );
     }
-    let _ = writeln!(
-        out,
-        "induction: none set up, so no joiners {} enrolled in one",
-        if dry_run { "would be" } else { "were" }
-    );
+    let _ = match &import.induction {
+        None => writeln!(
+            out,
+            "induction: none set up, so no joiners {} enrolled in one",
+            if dry_run { "would be" } else { "were" }
+        ),
+        Some(induction) => writeln!(
+            out,
+            "induction: {} joiner{} {} enrolled in its {} key item{} (people new in this import)",
+            induction.joiners,
+            if induction.joiners == 1 { "" } else { "s" },
+            match (dry_run, induction.joiners == 1) {
+                (true, _) => "would be",
+                (false, true) => "was",
+                (false, false) => "were",
+            },
+            induction.key_items,
+            if induction.key_items == 1 { "" } else { "s" },
+        ),
+    };
     let _ = writeln!(
         out,
         "queued messages {}: {}",

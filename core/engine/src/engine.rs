@@ -332,6 +332,16 @@ impl<S: AllStores> Engine<S> {
         Ok(written)
     }
 
+    /// Sets up `[induction]`: starts each key item's rollout not yet
+    /// started, with no members; people new in later imports join. See
+    /// [`crate::induction::set_up`].
+    pub async fn start_induction(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<crate::induction::SetUp, Problems> {
+        crate::induction::set_up(&self.planner(), now).await
+    }
+
     /// Issues a person a link code and sends it to them through a channel
     /// (email, typically), so the code never passes through whoever runs
     /// the command. `Ok(Err(reason))` when this one person could not be sent it.
@@ -456,7 +466,13 @@ impl<S: AllStores> Engine<S> {
                 trying: false,
             })
             .collect();
+        let induction_digests = config
+            .induction
+            .as_ref()
+            .and_then(|i| i.timing().ok())
+            .map(|t| crate::delivery::induction_digest::DigestSchedule::new(t.digest_day, t.time));
         Ok(Runner {
+            induction_digests,
             bulletins: crate::bulletins::Issuer::new(self.calendar.clone(), self.routes.clone()),
             restarts: Arc::new(std::sync::Mutex::new(restarts)),
             root: self.project.root.clone(),
@@ -515,6 +531,9 @@ pub struct Runner<S> {
     root: std::path::PathBuf,
     /// Makes recurring bulletins' occurrences as they fall due.
     bulletins: crate::bulletins::Issuer,
+    /// When champions get their joiners' induction progress, with
+    /// `[induction]`.
+    induction_digests: Option<crate::delivery::induction_digest::DigestSchedule>,
 }
 
 /// The first wait before a channel that could not start is tried again; it
@@ -677,7 +696,18 @@ impl<S: AllStores> Runner<S> {
             .await?;
         self.refresh_world().await?;
         let world = self.world.get();
-        Ok(schedule_due(&*self.store, &self.rollouts, &world, now).await?)
+        let mut queued = schedule_due(&*self.store, &self.rollouts, &world, now).await?;
+        if let Some(digests) = &self.induction_digests {
+            queued += crate::delivery::induction_digest::schedule_digests(
+                &*self.store,
+                &self.rollouts,
+                &world,
+                digests,
+                now,
+            )
+            .await?;
+        }
+        Ok(queued)
     }
 
     /// Loads the directory again when an import changed it while serving

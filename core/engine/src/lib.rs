@@ -11,7 +11,8 @@
 //! `delivery`; `respond` (the acknowledgement service HTTP and chat share);
 //! `inbound` (chat events); `problems`; `plan` (pure planning); `planner`
 //! (planning's shell: files, store, plugin host); `bulletins` (recurring
-//! bulletins' occurrences); `engine`
+//! bulletins' occurrences); `induction` (setting up the induction's
+//! key items); `engine`
 //! (the I/O shell: opening, planning, starting, the serve loop).
 
 pub mod ack;
@@ -23,6 +24,7 @@ pub mod directory_import;
 pub mod engine;
 pub mod evidence;
 pub mod inbound;
+pub mod induction;
 pub mod link_code;
 pub mod metrics;
 pub mod plan;

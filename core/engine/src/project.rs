@@ -179,6 +179,7 @@ impl Project {
         problems.extend(errors.iter().map(ToString::to_string));
         let (items, errors) = content::load_dir(&self.content_dir(), &self.taxonomy);
         problems.extend(errors.iter().map(ToString::to_string));
+        problems.extend(self.induction_problems(&items, &directory));
         let guard = match PrivacyGuard::new(&self.config.privacy) {
             Ok(guard) => {
                 for loaded in &items {
@@ -204,6 +205,88 @@ impl Project {
             directory,
             renderer,
         }
+    }
+
+    /// What is wrong with `[induction]` against the project: key items
+    /// that do not exist or are not published, named twice, channels not
+    /// configured, agencies or teams of its audience not in the
+    /// directory. The pace and deadline were checked with the rest of
+    /// cascade.toml when it was read.
+    pub fn induction_problems(&self, items: &[LoadedItem], directory: &Directory) -> Vec<String> {
+        let Some(induction) = &self.config.induction else {
+            return Vec::new();
+        };
+        let file = self.root.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let at = |key: &str| {
+            format!(
+                "{}:{}",
+                file.display(),
+                crate::config::line_in_table(&text, "induction", key)
+            )
+        };
+        let in_audience = |key: &str| {
+            format!(
+                "{}:{}",
+                file.display(),
+                crate::config::line_in_table(&text, "induction.audience", key)
+            )
+        };
+        let today = chrono::Utc::now().date_naive();
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for id in &induction.items {
+            if !seen.insert(id) {
+                problems.push(format!(
+                    "{}: [induction] items names \"{id}\" twice\n  help: keep each key item once, where it comes in the order",
+                    at("items")
+                ));
+            }
+            match items.iter().find(|l| &l.item.id == id) {
+                None => problems.push(format!(
+                    "{}: [induction] items: no item \"{id}\" in {}\n  help: use the id (`id` in its front matter) of an item in the content folder",
+                    at("items"),
+                    self.content_dir().display(),
+                )),
+                Some(loaded) if !loaded.item.status.may_roll_out(today) => problems.push(format!(
+                    "{}: [induction] items: \"{id}\" is a draft or under embargo, so joiners could not be sent it\n  help: publish {} first, or take it out of the induction",
+                    at("items"),
+                    loaded.path.display()
+                )),
+                Some(_) => {}
+            }
+        }
+        for agency in &induction.audience.agencies {
+            if !directory.agencies.iter().any(|a| &a.id == agency) {
+                problems.push(format!(
+                    "{}: [induction.audience] agencies: no agency \"{agency}\" in agencies.csv\n  help: use an agency_id from the directory",
+                    in_audience("agencies")
+                ));
+            }
+        }
+        for team in &induction.audience.teams {
+            if !directory.teams.iter().any(|t| &t.id == team) {
+                problems.push(format!(
+                    "{}: [induction.audience] teams: no team \"{team}\" in teams.csv\n  help: use a team_id from the directory",
+                    in_audience("teams")
+                ));
+            }
+        }
+        for channel in &induction.channels {
+            if !self.config.channels.iter().any(|c| &c.name == channel) {
+                problems.push(format!(
+                    "{}: [induction] channels: no channel \"{channel}\" in [[channels]]\n  help: use one of {}",
+                    at("channels"),
+                    self.config
+                        .channels
+                        .iter()
+                        .map(|c| format!("\"{}\"", c.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        problems
     }
 
     /// Every problem `check` reports for one content file, were its text

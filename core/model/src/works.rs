@@ -118,7 +118,8 @@ impl WorkPattern {
         })
     }
 
-    fn works_on(&self, day: Weekday) -> bool {
+    /// Whether the pattern names `day` as a working day.
+    pub fn works_on(&self, day: Weekday) -> bool {
         self.days & (1 << day.num_days_from_monday()) != 0
     }
 

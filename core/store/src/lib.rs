@@ -219,6 +219,9 @@ pub struct OpenEnrolment {
     /// Per wave of the audience query, in order: how a joiner into that
     /// wave (the first whose rule takes them) is timed.
     pub waves: Vec<JoinerWave>,
+    /// A key item of the induction: only people new in the import's people
+    /// file join (not people moved into the audience, nor people back).
+    pub new_people_only: bool,
 }
 
 /// A joiner's timetable in one wave: the wave's, moved whole days later.
@@ -267,6 +270,18 @@ pub struct DirectoryImport {
     /// Queued messages cancelled because their person or recipient left or
     /// moved out of the audience.
     pub cancelled_messages: u64,
+    /// What the import did for the induction; `None` when no key item's
+    /// rollout is running (the induction is not set up).
+    pub induction: Option<InductionEnrolment>,
+}
+
+/// The people an import enrolled in the induction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InductionEnrolment {
+    /// Key items whose rollouts are running.
+    pub key_items: usize,
+    /// People new in the import enrolled in at least one key item.
+    pub joiners: u64,
 }
 
 impl fmt::Display for ImportSummary {

@@ -16,7 +16,7 @@ use cascade_model::content::{ItemKind, NewsletterItem, Status};
 use cascade_model::directory::read_csv;
 use cascade_model::rollout::{Selector, WaveQuery};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 const TEAMS: [&str; 3] = ["t-in", "t-out-1", "t-out-2"];
@@ -316,6 +316,18 @@ fn open_audience() -> AudienceQuery {
     }
 }
 
+/// A key item of the induction: everyone, one wave, an item of its own.
+fn induction_audience() -> AudienceQuery {
+    AudienceQuery {
+        source: AudienceSource::Directory {
+            include: Selector::default(),
+            exclude: Selector::default(),
+        },
+        item_id: "key-1".to_owned(),
+        ..audience()
+    }
+}
+
 /// The rollout of the same item that reached team `t-out-2` first.
 fn earlier_audience() -> AudienceQuery {
     AudienceQuery {
@@ -428,6 +440,7 @@ async fn import_listed(setup: &Setup, step: &Step, now: i64, dry_run: bool) -> D
                 first_due_at: 7_000,
             },
         ],
+        new_people_only: false,
     });
     let running = [
         RunningAudience {
@@ -439,6 +452,18 @@ async fn import_listed(setup: &Setup, step: &Step, now: i64, dry_run: bool) -> D
             rollout_id: "open".to_owned(),
             query: open_audience(),
             open,
+        },
+        RunningAudience {
+            rollout_id: "induction-key-1".to_owned(),
+            query: induction_audience(),
+            open: Some(OpenEnrolment {
+                item_version: "v1".to_owned(),
+                waves: vec![JoinerWave {
+                    shift_days: 0,
+                    first_due_at: now,
+                }],
+                new_people_only: true,
+            }),
         },
     ];
     setup
@@ -483,6 +508,28 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
             .await
             .unwrap();
     }
+    // The induction, set up with nobody: only people new in a later
+    // import join it, never movers or people listed again.
+    let key_item = LearningItem {
+        id: "key-1".to_owned(),
+        ..item()
+    };
+    store.save_item(&key_item, "source").await.unwrap();
+    store
+        .create_rollout(NewRollout {
+            id: "induction-key-1",
+            item_id: "key-1",
+            item_version: "v1",
+            definition: "{}",
+            members: &[],
+            audience: None,
+            team_posts: &[],
+            now: 3_000,
+        })
+        .await
+        .unwrap();
+    let mut ever_listed: BTreeSet<String> = listed_ids(&first);
+    let mut inducted: BTreeSet<String> = BTreeSet::new();
     let earlier: Vec<String> = first
         .iter()
         .enumerate()
@@ -519,6 +566,36 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
         );
         let done = import_listed(&setup, step, now, false).await;
         assert_eq!(dry, done, "the dry run says what the import does");
+
+        let listed_now = listed_ids(&step.people);
+        let new: BTreeSet<String> = listed_now.difference(&ever_listed).cloned().collect();
+        ever_listed.extend(listed_now.iter().cloned());
+        inducted.extend(new.iter().cloned());
+        let key_members: Vec<OpenMember> = open_members(store)
+            .await
+            .into_iter()
+            .filter(|m| m.rollout_id == "induction-key-1")
+            .collect();
+        assert_eq!(
+            key_members
+                .iter()
+                .map(|m| m.person_id.clone())
+                .collect::<BTreeSet<_>>(),
+            inducted,
+            "the induction has exactly the people new in an import since it was set up, after {step:?}"
+        );
+        for m in &key_members {
+            assert_eq!(
+                m.out_reason.is_none(),
+                listed_now.contains(&m.person_id),
+                "{m:?}"
+            );
+        }
+        assert_eq!(
+            done.induction.as_ref().map(|i| i.joiners),
+            Some(u64::try_from(new.len()).unwrap()),
+            "the import counts its joiners"
+        );
 
         let now_in = rules(&step.people);
         let mut joined = 0;
@@ -587,6 +664,16 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
         assert_eq!(change.joiners, step.open.then_some(0), "{again:?}");
         assert_eq!(open_members(store).await, after);
     }
+}
+
+/// The ids of the people a step's file lists.
+fn listed_ids(people: &[Listed]) -> BTreeSet<String> {
+    people
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_some())
+        .map(|(i, _)| format!("p-{i}"))
+        .collect()
 }
 
 fn listed() -> impl Strategy<Value = Listed> {

@@ -76,6 +76,9 @@ pub struct DueMember {
     /// Days later than their wave's their timetable runs: 0 but for a
     /// joiner of an open rollout.
     pub shift_days: u32,
+    /// When the import that enrolled them ran (Unix ms), for a joiner; a
+    /// key item of the induction times their steps from it.
+    pub joined_at: Option<i64>,
 }
 
 /// An acknowledged member whose next refresher the scheduler should look at.

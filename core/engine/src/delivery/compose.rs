@@ -406,6 +406,10 @@ impl Composer {
                     (format!("Refresher: {}", item.title), parts, actions)
                 }
             }
+            // Composed from the store at dispatch (see `induction_digest`).
+            StepKind::InductionDigest => {
+                return Err("an induction digest is composed with its joiners' progress".to_owned());
+            }
             StepKind::ChampionReminder => {
                 let teams =
                     champion_reminders::teams_for_themes(world, &row.recipient_id, &item.themes);
@@ -473,6 +477,18 @@ impl Composer {
 }
 
 impl Composer {
+    /// A champion's induction digest: `text` as each of the channel's
+    /// formats. It names practitioners and key items only.
+    pub fn induction_digest(&self, route: &ChannelRoute, text: &str) -> (Message, Vec<Action>) {
+        (
+            Message {
+                subject: Some("Induction progress of your teams' joiners".to_owned()),
+                parts: with_links(&route.formats, text, &[]),
+            },
+            Vec::new(),
+        )
+    }
+
     /// The item rendered for one person, from the rollout's prepared body
     /// where there is one.
     fn body(

@@ -5,10 +5,11 @@
 //! claimed but not recorded (a crash) is claimed again when its lease ends.
 
 use super::{Composer, DeliveryError, Quota, Rollouts, SharedWorld, World, millis};
+use cascade_model::rollout::StepKind;
 use cascade_plugin_api::{Recipient, SendRequest, SendResult};
 use cascade_plugin_host::{PluginError, PluginHost};
 use cascade_store::{
-    ChannelClaim, ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Store,
+    ChannelClaim, ClaimedDelivery, DeliveryOutcome, Evidence, NewDelivery, Outbox, Reports, Store,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -315,7 +316,7 @@ struct Running {
     done: Outcomes,
 }
 
-impl<S: Store + Outbox + Evidence + 'static> Dispatcher<S> {
+impl<S: Store + Outbox + Evidence + Reports + 'static> Dispatcher<S> {
     pub fn new(
         store: Arc<S>,
         host: Arc<PluginHost>,
@@ -636,7 +637,7 @@ fn new_owner() -> String {
     format!("d-{:016x}", u64::from_be_bytes(bytes))
 }
 
-impl<S: Store + Outbox + Evidence> Shared<S> {
+impl<S: Store + Outbox + Evidence + Reports> Shared<S> {
     /// Logs the summary of sends that failed for now, when one is due.
     fn log_retries(&self) {
         let lines = self
@@ -863,7 +864,22 @@ impl<S: Store + Outbox + Evidence> Shared<S> {
                 row.channel
             )));
         };
-        let (message, actions) = match self.composer.compose(&row, &rollout, &world, route, now) {
+        let composed = if row.step_kind == StepKind::InductionDigest {
+            let joiners = super::induction_digest::progress_for(
+                &*self.store,
+                &self.rollouts,
+                &world,
+                &row.recipient_id,
+                now,
+            )
+            .await?;
+            Ok(self
+                .composer
+                .induction_digest(route, &super::induction_digest::digest_text(&joiners)))
+        } else {
+            self.composer.compose(&row, &rollout, &world, route, now)
+        };
+        let (message, actions) = match composed {
             Ok(m) => m,
             Err(reason) => return Ok(dead(reason)),
         };

@@ -8,6 +8,7 @@
 mod champion_reminders;
 mod compose;
 mod dispatcher;
+pub mod induction_digest;
 mod scheduler;
 mod team_posts;
 mod world;

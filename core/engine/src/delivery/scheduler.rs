@@ -25,7 +25,8 @@
 use super::{DeliveryError, Rollouts, World, millis};
 use cascade_model::rollout::{
     Calendar, EscalationTarget, RolloutDefinition, Step, StepKind, back_at, escalation_target,
-    open_from, person_calendar, refresher_due, shift_past, shifted_wave_steps,
+    induction_member_definition, open_from, person_calendar, refresher_due, shift_past,
+    shifted_wave_steps,
 };
 use cascade_model::time::from_millis;
 use cascade_store::{MemberAdvance, NewDelivery, Outbox, RefresherAdvance, Reports, Store};
@@ -228,11 +229,28 @@ async fn schedule_steps<S: Store + Outbox + Reports>(
         let mut clocks = Clocks::default();
         for member in &due {
             let rollout = rollouts.get(store, &member.rollout_id).await?;
-            let def = &rollout.definition;
             let partnership = rollouts.calendar();
-            let key = Clocks::key(def, world, &member.person_id);
-            let calendar = clocks.calendar(&key, def, partnership);
-            let steps = if key == (false, None, None) && member.shift_days == 0 {
+            let key = Clocks::key(&rollout.definition, world, &member.person_id);
+            let calendar = clocks.calendar(&key, &rollout.definition, partnership);
+            // A key item of the induction runs for each joiner from the
+            // day they joined, in their own working days.
+            let own = match (rollout.definition.induction, member.joined_at) {
+                (Some(_), Some(joined)) => Some(induction_member_definition(
+                    &rollout.definition,
+                    &calendar,
+                    from_millis(joined),
+                )),
+                _ => None,
+            };
+            let def = own.as_ref().unwrap_or(&rollout.definition);
+            let steps = if let Some(own) = &own {
+                Arc::new(shifted_wave_steps(
+                    own,
+                    &calendar,
+                    member.wave as usize,
+                    member.shift_days,
+                ))
+            } else if key == (false, None, None) && member.shift_days == 0 {
                 // The partnership's clock: the rollout's own timetable.
                 Arc::new(rollout.steps[member.wave as usize].clone())
             } else {
@@ -262,8 +280,16 @@ async fn schedule_steps<S: Store + Outbox + Reports>(
                         member.shift_days,
                         back,
                     );
-                    let moved =
-                        clocks.steps(&member.rollout_id, def, &calendar, &key, member.wave, shift);
+                    let moved = if own.is_some() {
+                        Arc::new(shifted_wave_steps(
+                            def,
+                            &calendar,
+                            member.wave as usize,
+                            shift,
+                        ))
+                    } else {
+                        clocks.steps(&member.rollout_id, def, &calendar, &key, member.wave, shift)
+                    };
                     advances.push(MemberAdvance {
                         rollout_id: member.rollout_id.clone(),
                         person_id: member.person_id.clone(),

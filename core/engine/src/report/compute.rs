@@ -7,7 +7,7 @@ use super::{
     UnderstandingRow, UnderstandingSection,
 };
 use cascade_model::content::Taxonomy;
-use cascade_model::rollout::{Calendar, Enrol, StepKind, deadline};
+use cascade_model::rollout::{Calendar, Enrol, StepKind, deadline, induction_member_definition};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -383,7 +383,8 @@ fn members<'a>(
                 StepKind::Reminder
                 | StepKind::FollowUp
                 | StepKind::ChampionReminder
-                | StepKind::Refresher => {}
+                | StepKind::Refresher
+                | StepKind::InductionDigest => {}
             }
         }
         let acknowledged: HashMap<&str, i64> = r
@@ -401,19 +402,31 @@ fn members<'a>(
             let person = m.person_id.as_str();
             let (agency_now, team_now) = directory.agency_and_team(person);
             let acknowledged = acknowledged.get(person).copied();
-            let own_deadline = if m.shift_days == 0 {
-                deadlines.get(m.wave as usize).copied()
-            } else {
-                *moved_deadlines
-                    .entry((m.wave, m.shift_days))
-                    .or_insert_with(|| {
-                        let wave = m.wave as usize;
-                        let mut def = r.definition.clone();
-                        let w = def.waves.get_mut(wave)?;
-                        w.after_days = w.after_days.saturating_add(m.shift_days);
-                        Some(deadline(&def, calendar, wave).timestamp_millis())
-                    })
-            };
+            let own_deadline =
+                if let (Some(_), Some(joined)) = (r.definition.induction, m.joined_at) {
+                    // A key item of the induction: counted from the day they
+                    // joined (on the partnership's clock, as every deadline here).
+                    let own = induction_member_definition(
+                        &r.definition,
+                        calendar,
+                        cascade_model::time::from_millis(joined),
+                    );
+                    (m.wave as usize)
+                        .lt(&own.waves.len())
+                        .then(|| deadline(&own, calendar, m.wave as usize).timestamp_millis())
+                } else if m.shift_days == 0 {
+                    deadlines.get(m.wave as usize).copied()
+                } else {
+                    *moved_deadlines
+                        .entry((m.wave, m.shift_days))
+                        .or_insert_with(|| {
+                            let wave = m.wave as usize;
+                            let mut def = r.definition.clone();
+                            let w = def.waves.get_mut(wave)?;
+                            w.after_days = w.after_days.saturating_add(m.shift_days);
+                            Some(deadline(&def, calendar, wave).timestamp_millis())
+                        })
+                };
             let past_deadline = own_deadline.is_some_and(|deadline| now > deadline);
             let away = directory
                 .absent_until
@@ -468,6 +481,19 @@ pub(super) fn joiner_changes(rows: &Rows, calendar: &Calendar, at: i64) -> Vec<i
             let mut def = r.definition.clone();
             def.waves[wave].after_days = def.waves[wave].after_days.saturating_add(m.shift_days);
             out.push(deadline(&def, calendar, wave).timestamp_millis());
+        }
+        // Each joiner of a key item of the induction has a deadline of their own.
+        if r.definition.induction.is_some() {
+            for joined in r.members.iter().filter_map(|m| m.joined_at) {
+                let own = induction_member_definition(
+                    &r.definition,
+                    calendar,
+                    cascade_model::time::from_millis(joined),
+                );
+                if !own.waves.is_empty() {
+                    out.push(deadline(&own, calendar, 0).timestamp_millis());
+                }
+            }
         }
         if r.definition.enrol == Enrol::Joiners {
             let weeks = (at - r.created_at).max(0) / WEEK + 1;

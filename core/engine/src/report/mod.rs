@@ -20,6 +20,7 @@ pub mod docx;
 pub mod feedback;
 pub mod gaps;
 mod html;
+pub mod induction;
 mod load;
 mod text;
 

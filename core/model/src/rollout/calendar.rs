@@ -122,6 +122,15 @@ impl Calendar {
         }
     }
 
+    /// Whether the local day `day` is a working day: one of the pattern's
+    /// days if there is a pattern, else any day but a quiet weekend's.
+    pub fn is_working_day(&self, day: chrono::NaiveDate) -> bool {
+        match &self.works {
+            Some(works) => works.works_on(day.weekday()),
+            None => !(self.quiet.weekends && matches!(day.weekday(), Weekday::Sat | Weekday::Sun)),
+        }
+    }
+
     /// The working pattern of a person's calendar.
     pub fn works(&self) -> Option<&WorkPattern> {
         self.works.as_ref()

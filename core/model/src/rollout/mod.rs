@@ -6,6 +6,7 @@ mod audience;
 mod bulletin;
 mod calendar;
 mod definition;
+mod induction;
 mod plan;
 mod query;
 mod steps;
@@ -19,6 +20,9 @@ pub use bulletin::{Bulletin, Every, On};
 pub use calendar::{Calendar, QuietHours};
 pub use definition::{
     Audience, Digest, Enrol, FollowUp, RolloutDefinition, Selector, Wave, parse_definition, to_toml,
+};
+pub use induction::{
+    InductionStep, induction_member_definition, induction_send_day, parse_deadline, parse_pace,
 };
 pub use plan::{PlanSummary, TimetableRow, WavePlan, summarise};
 pub use query::{AudienceCounts, AudienceQuery, AudienceSource, TeamTally, WaveQuery, WaveTally};

@@ -157,6 +157,7 @@ fn timetable(def: &RolloutDefinition, calendar: &Calendar) -> Vec<TimetableRow> 
                 // Counted from each person's acknowledgement, so never
                 // in a wave's timetable.
                 StepKind::Refresher => format!("Refresher {}", s.number),
+                StepKind::InductionDigest => format!("Induction digest {}", s.number),
             };
             row(Some(s.kind), s.number, what, s.due_at)
         })

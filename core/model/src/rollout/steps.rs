@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The kind of a step. Stored in the outbox as its [`StepKind::as_str`]
 /// text (`initial`, `reminder`, `escalation`, `follow-up`,
-/// `champion-reminder`), with the
+/// `champion-reminder`, `refresher`, `induction-digest`), with the
 /// `sqlx` feature as a `TEXT` column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,16 +31,20 @@ pub enum StepKind {
     /// acknowledgement: one key message and one check question. Never
     /// chased and never escalated.
     Refresher,
+    /// A champion's weekly digest of their teams' joiners' progress
+    /// through the induction (issue 23), carried by a key item's rollout.
+    InductionDigest,
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 6] = [
+    pub const ALL: [StepKind; 7] = [
         StepKind::Initial,
         StepKind::Reminder,
         StepKind::Escalation,
         StepKind::FollowUp,
         StepKind::ChampionReminder,
         StepKind::Refresher,
+        StepKind::InductionDigest,
     ];
 
     /// The kind whose [`StepKind::as_str`] is `text`.
@@ -56,6 +60,7 @@ impl StepKind {
             StepKind::FollowUp => "follow-up",
             StepKind::ChampionReminder => "champion-reminder",
             StepKind::Refresher => "refresher",
+            StepKind::InductionDigest => "induction-digest",
         }
     }
 }

@@ -44,16 +44,18 @@ pub(super) async fn import_directory(
     // so a concurrent import waits (busy timeout) instead of failing midway.
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut imported = DirectoryImport::default();
+    let mut new_people = Vec::new();
     for (path, file) in files {
-        imported
-            .files
-            .push(import_file(&mut tx, file, path, taxonomy).await?);
+        let (summary, added) = import_file(&mut tx, file, path, taxonomy).await?;
+        imported.files.push(summary);
+        new_people.extend(added);
     }
     // The members' stop, in the import's own transaction: no crash can
     // leave a leaver marked inactive but still chased.
-    let (rollouts, cancelled) = super::membership::update(&mut tx, audiences, now).await?;
-    imported.rollouts = rollouts;
-    imported.cancelled_messages = cancelled;
+    let updated = super::membership::update(&mut tx, audiences, now, &new_people).await?;
+    imported.rollouts = updated.changes;
+    imported.cancelled_messages = updated.cancelled;
+    imported.induction = updated.induction;
     if dry_run {
         tx.rollback().await?;
     } else {
@@ -62,12 +64,14 @@ pub(super) async fn import_directory(
     Ok(imported)
 }
 
+/// Imports one file; returns what it did and, for a people file, the ids
+/// of the people new in it (never listed before).
 async fn import_file(
     tx: &mut SqliteConnection,
     file: &DirectoryFile,
     path: &Path,
     taxonomy: &Taxonomy,
-) -> Result<ImportSummary, StoreError> {
+) -> Result<(ImportSummary, Vec<String>), StoreError> {
     let known = known_ids(&mut *tx).await?;
     let mut errors = find_duplicates(file, path);
     errors.extend(check_references(
@@ -86,10 +90,10 @@ async fn import_file(
         return Err(StoreError::Rejected(errors));
     }
     match file {
-        DirectoryFile::Agencies(rows) => agencies(tx, rows).await,
-        DirectoryFile::Teams(rows) => teams(tx, rows).await,
+        DirectoryFile::Agencies(rows) => Ok((agencies(tx, rows).await?, Vec::new())),
+        DirectoryFile::Teams(rows) => Ok((teams(tx, rows).await?, Vec::new())),
         DirectoryFile::People(rows) => people(tx, rows).await,
-        DirectoryFile::Champions(rows) => champions(tx, rows).await,
+        DirectoryFile::Champions(rows) => Ok((champions(tx, rows).await?, Vec::new())),
     }
 }
 
@@ -238,7 +242,7 @@ const CHUNK: usize = 1_000;
 async fn people(
     conn: &mut SqliteConnection,
     rows: &[Row<Person>],
-) -> Result<ImportSummary, StoreError> {
+) -> Result<(ImportSummary, Vec<String>), StoreError> {
     let stored: HashMap<String, (Person, bool)> = stored_people(conn).await?;
     let mut summary = ImportSummary::default();
     let now = Utc::now();
@@ -350,7 +354,12 @@ async fn people(
             .await?;
     }
     summary.deactivated += leavers.len();
-    Ok(summary)
+    let added = changed
+        .iter()
+        .filter(|(_, before)| before.is_none())
+        .map(|(person, _)| person.id.clone())
+        .collect();
+    Ok((summary, added))
 }
 
 async fn upsert_people(

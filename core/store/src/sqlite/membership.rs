@@ -18,24 +18,43 @@
 
 use super::audience::push_audience;
 use crate::{
-    AudienceQuery, AudienceSource, MembershipChange, OpenEnrolment, RunningAudience, StoreError,
+    AudienceQuery, AudienceSource, InductionEnrolment, MembershipChange, OpenEnrolment,
+    RunningAudience, StoreError,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-/// Brings every running rollout's members up to date. Returns what changed
-/// per running rollout (by id) and how many queued messages were cancelled.
+/// What bringing the running rollouts' members up to date did.
+pub(super) struct Updated {
+    /// Per running rollout, by id.
+    pub changes: Vec<MembershipChange>,
+    /// Queued messages cancelled.
+    pub cancelled: u64,
+    /// Set when a key item of the induction is running.
+    pub induction: Option<InductionEnrolment>,
+}
+
+/// Brings every running rollout's members up to date; `new_people` are
+/// the people the import listed for the first time, the only ones a key
+/// item of the induction enrols.
 pub(super) async fn update(
     conn: &mut SqliteConnection,
     audiences: &[RunningAudience],
     now: i64,
-) -> Result<(Vec<MembershipChange>, u64), StoreError> {
+    new_people: &[String],
+) -> Result<Updated, StoreError> {
     let running: Vec<String> =
         sqlx::query_scalar("SELECT id FROM rollouts WHERE state <> 'cancelled' ORDER BY id")
             .fetch_all(&mut *conn)
             .await?;
     if running.is_empty() {
-        return Ok((Vec::new(), 0));
+        return Ok(Updated {
+            changes: Vec::new(),
+            cancelled: 0,
+            induction: None,
+        });
     }
+    let new_people = serde_json::to_string(new_people).expect("ids are plain strings");
+    let mut induction: Option<(usize, Vec<String>)> = None;
     let mut changes: Vec<MembershipChange> = running
         .iter()
         .map(|id| MembershipChange {
@@ -110,7 +129,13 @@ pub(super) async fn update(
                 .await?;
                 // Joiners, after the members back: someone back is not new.
                 if let Some(open) = running_audience.and_then(|a| a.open.as_ref()) {
-                    change.joiners = Some(enrol(conn, rollout, now, query, open).await?);
+                    let new_only = open.new_people_only.then_some(new_people.as_str());
+                    change.joiners = Some(enrol(conn, rollout, now, query, open, new_only).await?);
+                    if open.new_people_only {
+                        let (items, ids) = induction.get_or_insert_default();
+                        *items += 1;
+                        ids.push(rollout.clone());
+                    }
                 }
             }
             None => {
@@ -157,7 +182,31 @@ pub(super) async fn update(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    Ok((changes, cancelled))
+    let induction = match induction {
+        Some((key_items, rollouts)) => {
+            let rollouts = serde_json::to_string(&rollouts).expect("ids are plain strings");
+            let joiners: i64 = sqlx::query_scalar(
+                "SELECT count(DISTINCT person_id) FROM rollout_members
+                 WHERE joined_at = ? AND rollout_id IN (SELECT value FROM json_each(?))
+                   AND person_id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(now)
+            .bind(rollouts)
+            .bind(&new_people)
+            .fetch_one(&mut *conn)
+            .await?;
+            Some(InductionEnrolment {
+                key_items,
+                joiners: u64::try_from(joiners).unwrap_or(0),
+            })
+        }
+        None => None,
+    };
+    Ok(Updated {
+        changes,
+        cancelled,
+        induction,
+    })
 }
 
 /// Takes out of `rollout` its members still chased who are not in
@@ -181,15 +230,20 @@ async fn go_out(
 
 /// Enrols into the open `rollout` the people in `audience` now who are not
 /// its members, not reached by another rollout of the item and have not
-/// acknowledged `open.item_version`. Returns how many joined.
+/// acknowledged `open.item_version`; with `new_only` (a JSON list of ids),
+/// only those of them. Returns how many joined.
 async fn enrol(
     conn: &mut SqliteConnection,
     rollout: &str,
     now: i64,
     audience: &AudienceQuery,
     open: &OpenEnrolment,
+    new_only: Option<&str>,
 ) -> Result<u64, StoreError> {
-    if audience.waves.is_empty() || open.waves.len() != audience.waves.len() {
+    if audience.waves.is_empty()
+        || open.waves.len() != audience.waves.len()
+        || new_only == Some("[]")
+    {
         return Ok(0);
     }
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -222,6 +276,11 @@ async fn enrol(
     q.push(" AND k.item_version = ");
     q.push_bind(open.item_version.clone());
     q.push(")");
+    if let Some(ids) = new_only {
+        q.push(" AND a.person_id IN (SELECT value FROM json_each(");
+        q.push_bind(ids.to_owned());
+        q.push("))");
+    }
     let joined = q.build().execute(&mut *conn).await?.rows_affected();
     if joined > 0 {
         // No trigger counts inserted members (20261001000000,

@@ -138,7 +138,7 @@ impl Outbox for SqliteStore {
     async fn due_members(&self, now: i64, limit: u32) -> Result<Vec<DueMember>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT m.rollout_id, m.person_id, m.wave, m.next_step, m.acknowledged_at IS NOT NULL AS acknowledged,
-                    m.shift_days
+                    m.shift_days, m.joined_at
              FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id
              WHERE m.next_due_at IS NOT NULL AND m.next_due_at <= ? AND r.state = 'active'
              ORDER BY m.next_due_at LIMIT ?",

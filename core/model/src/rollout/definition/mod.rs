@@ -95,6 +95,12 @@ pub struct RolloutDefinition {
     /// (its last wave's). Always `None` for a rollout fixed at its start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_until: Option<NaiveDate>,
+    /// Set for a key item of the induction (`[induction]` in
+    /// cascade.toml): only people new to the directory join, each on a
+    /// timetable counted from the day they joined (see
+    /// [`super::induction_member_definition`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub induction: Option<super::InductionStep>,
 }
 
 /// Who a rollout takes in, as `enrol` in its file.

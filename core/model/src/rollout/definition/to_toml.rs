@@ -134,6 +134,7 @@ mod tests {
             refreshers: Vec::new(),
             enrol: crate::rollout::Enrol::Start,
             open_until: None,
+            induction: None,
         }
     }
 

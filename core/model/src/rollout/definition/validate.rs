@@ -165,6 +165,7 @@ pub fn parse_definition(path: &Path, text: &str) -> Result<RolloutDefinition, Ve
             refreshers: refreshers?,
             enrol: enrol?.0,
             open_until: enrol?.1,
+            induction: None,
         })
     })();
     parsed.ok_or(p.errors)
