@@ -53,7 +53,10 @@ impl Default for DispatchSettings {
 
 impl DispatchSettings {
     /// The most rows of one channel claimed and not yet recorded at any
-    /// moment, so the most sends a crash can repeat on it:
+    /// moment, so the most sends a crash can repeat on it, for a channel
+    /// whose plugin allows at most half a batch in flight (one that allows
+    /// more is kept at its limit and half a batch more, see
+    /// `channel_claims`):
     /// [`Dispatcher::dispatch_for`] tops a channel up to a batch in flight
     /// while less than half a batch of it is, and fewer than half a batch
     /// of outcomes wait to be recorded.
@@ -65,6 +68,18 @@ impl DispatchSettings {
     /// claimed: half a batch.
     fn channel_full_at(&self) -> usize {
         (self.batch.max(1) as usize / 2).max(1)
+    }
+
+    /// For a channel whose plugin allows `limit` sends in flight: the rows
+    /// claimed from which it gets no more, and what it is topped up to.
+    /// Half a batch and a batch; for a plugin that allows more than half a
+    /// batch at once (Telegram, whose sends that meet a server error wait
+    /// 10 s in teloxide), its limit and half a batch more, so its slots
+    /// stay busy instead of emptying to half a batch before each claim.
+    fn channel_claims(&self, limit: usize) -> (usize, usize) {
+        let batch = self.batch.max(1) as usize;
+        let full_at = self.channel_full_at().max(limit);
+        (full_at, batch.max(limit + batch / 2))
     }
 }
 
@@ -326,7 +341,7 @@ impl<S: Store + Outbox + Evidence + Reports + 'static> Dispatcher<S> {
         settings: DispatchSettings,
     ) -> Self {
         let world = shared_world.get();
-        let in_flight = world
+        let in_flight_limits: HashMap<String, usize> = world
             .routes
             .keys()
             .map(|instance| {
@@ -336,8 +351,12 @@ impl<S: Store + Outbox + Evidence + Reports + 'static> Dispatcher<S> {
                     .and_then(|i| i.plugin.manifest.limits.max_in_flight)
                     .unwrap_or(settings.default_in_flight)
                     .max(1);
-                (instance.clone(), Arc::new(Semaphore::new(limit)))
+                (instance.clone(), limit)
             })
+            .collect();
+        let in_flight = in_flight_limits
+            .iter()
+            .map(|(instance, limit)| (instance.clone(), Arc::new(Semaphore::new(*limit))))
             .collect();
         let rates = world
             .routes
@@ -398,6 +417,7 @@ impl<S: Store + Outbox + Evidence + Reports + 'static> Dispatcher<S> {
                 composer,
                 settings,
                 in_flight,
+                in_flight_limits,
                 rates,
                 state_checks: Default::default(),
                 state_reads: Default::default(),
@@ -584,6 +604,8 @@ struct Shared<S> {
     composer: Arc<Composer>,
     settings: DispatchSettings,
     in_flight: HashMap<String, Arc<Semaphore>>,
+    /// Each channel instance's sends allowed in flight at once.
+    in_flight_limits: HashMap<String, usize>,
     rates: HashMap<String, Arc<RateLimit>>,
     /// The channels with a sending quota, and their recent sends.
     quotas: HashMap<String, Arc<QuotaWindows>>,
@@ -668,8 +690,6 @@ impl<S: Store + Outbox + Evidence + Reports> Shared<S> {
     {
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX);
         let now = clock();
-        let batch = self.settings.batch.max(1) as usize;
-        let full_at = self.settings.channel_full_at();
         // A channel at its quota is left alone until the window has room.
         for quota in self.quotas.values() {
             quota.seed(&*self.store, millis(now)).await?;
@@ -695,6 +715,8 @@ impl<S: Store + Outbox + Evidence + Reports> Shared<S> {
                 .into_iter()
                 .map(|channel| {
                     let in_flight = claimed.get(channel).copied().unwrap_or(0);
+                    let limit = self.in_flight_limits.get(channel).copied().unwrap_or(0);
+                    let (full_at, target) = self.settings.channel_claims(limit);
                     let share = if in_flight >= full_at
                         || drained.contains(channel)
                         || !self.host.is_up(channel)
@@ -702,13 +724,17 @@ impl<S: Store + Outbox + Evidence + Reports> Shared<S> {
                     {
                         0
                     } else {
-                        batch - in_flight
+                        target - in_flight
                     };
                     (channel.clone(), u32::try_from(share).unwrap_or(u32::MAX))
                 })
                 .collect()
         };
-        let others = if others { batch as u32 } else { 0 };
+        let others = if others {
+            self.settings.batch.max(1)
+        } else {
+            0
+        };
         if others == 0 && shares.iter().all(|(_, n)| *n == 0) {
             return Ok(Claimed {
                 claimed: 0,
@@ -1115,6 +1141,17 @@ mod tests {
             0.3,
         );
         assert_eq!(d, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_channel_allowing_more_in_flight_than_half_a_batch_is_kept_that_full() {
+        let settings = DispatchSettings::default();
+        // Most plugins: topped up to a batch when under half a batch.
+        assert_eq!(settings.channel_claims(8), (128, 256));
+        assert_eq!(settings.channel_claims(128), (128, 256));
+        // Telegram's 256: kept at 256 in flight, with half a batch queued.
+        assert_eq!(settings.channel_claims(256), (256, 384));
+        assert_eq!(settings.channel_claims(0), (128, 256));
     }
 
     #[tokio::test(start_paused = true)]
