@@ -359,7 +359,9 @@ pub trait Outbox: Send + Sync {
     /// (or by no owner), so they are claimed again at once rather than when
     /// their lease runs out. For a dispatcher that knows which owners are
     /// alive: `cascade serve` holding the project's serve lock knows no
-    /// other serve is. Returns the rows taken back.
+    /// other serve is. Team posts record no owner, so every leased one is
+    /// taken back too (call this before the dispatcher claims any).
+    /// Returns the rows taken back, posts included.
     fn take_back_leases(
         &self,
         now: i64,

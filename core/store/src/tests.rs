@@ -677,6 +677,32 @@ mod team_posts {
     }
 
     #[tokio::test]
+    async fn a_post_leased_by_a_stopped_serve_is_taken_back_at_once() {
+        let project = Project::with_directory().await;
+        let post = rollout_with_a_team_post(&project).await;
+        let store = &project.store;
+        let claimed = store.claim_team_posts(1_000, 60_000).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(
+            store
+                .claim_team_posts(2_000, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A new serve, the only one alive, takes it back at its start.
+        assert_eq!(
+            store
+                .take_back_leases(2_000, &["d-new".to_owned()])
+                .await
+                .unwrap(),
+            1
+        );
+        let again = store.claim_team_posts(2_000, 60_000).await.unwrap();
+        assert_eq!((again[0].id, again[0].attempts), (post, 2));
+    }
+
+    #[tokio::test]
     async fn a_post_is_claimed_once_when_due_and_again_only_after_its_lease() {
         let project = Project::with_directory().await;
         let post = rollout_with_a_team_post(&project).await;

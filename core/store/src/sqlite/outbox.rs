@@ -323,7 +323,15 @@ impl Outbox for SqliteStore {
         .bind(alive)
         .execute(&self.writer)
         .await?;
-        Ok(done.rows_affected())
+        // Posts in team channels carry no owner: any leased now is a
+        // stopped dispatcher's.
+        let posts = sqlx::query(
+            "UPDATE team_posts SET lease_until = ?1, updated_at = ?1 WHERE lease_until > ?1",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() + posts.rows_affected())
     }
 
     async fn may_send(&self, rollout_id: &str) -> Result<bool, StoreError> {
