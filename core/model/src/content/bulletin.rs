@@ -5,8 +5,8 @@
 //! so every issue is versioned, stored and rendered like any other item
 //! and acknowledged as one.
 
-use super::digest::demote_headings;
-use super::parse::{LoadedItem, parse_item};
+use super::digest::{add_new, demote_headings, gathered_questions, written_and_read_back};
+use super::parse::LoadedItem;
 use super::{
     Classification, ItemKind, LearningItem, NewsletterItem, Status, Taxonomy, Version, slugify,
 };
@@ -59,16 +59,8 @@ pub fn bulletin_issue(
                 body.push_str(&format!("- [{}]({})\n", link.title, link.url));
             }
         }
-        for theme in &item.themes {
-            if !themes.contains(theme) {
-                themes.push(theme.clone());
-            }
-        }
-        for allow in &item.privacy_allow {
-            if !privacy_allow.contains(allow) {
-                privacy_allow.push(allow.clone());
-            }
-        }
+        add_new(&mut themes, &item.themes);
+        add_new(&mut privacy_allow, &item.privacy_allow);
         // The issue is no more public than its least public item.
         if item.status == Status::Internal {
             status = Status::Internal;
@@ -94,7 +86,7 @@ pub fn bulletin_issue(
         links: Vec::new(),
         privacy_allow,
         what_changed: None,
-        check_questions: super::digest::gathered_questions(items),
+        check_questions: gathered_questions(items),
         refresher: Vec::new(),
         classification,
         summary,
@@ -105,17 +97,5 @@ pub fn bulletin_issue(
         }),
         version: Version(String::new()),
     };
-    let text = item.to_markdown();
-    let item = parse_item(path, &text, taxonomy).map_err(|errors| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
-    Ok(LoadedItem {
-        item,
-        path: path.to_owned(),
-        text,
-    })
+    written_and_read_back(&item, taxonomy, path)
 }

@@ -115,16 +115,8 @@ pub fn newsletter_issue(
                 body.push_str(&format!("- [{}]({})\n", link.title, link.url));
             }
         }
-        for theme in &item.themes {
-            if !themes.contains(theme) {
-                themes.push(theme.clone());
-            }
-        }
-        for allow in &item.privacy_allow {
-            if !privacy_allow.contains(allow) {
-                privacy_allow.push(allow.clone());
-            }
-        }
+        add_new(&mut themes, &item.themes);
+        add_new(&mut privacy_allow, &item.privacy_allow);
         // The issue is no more public than its least public article.
         status = match (status, item.status) {
             (Status::Internal, _) | (_, Status::Internal) => Status::Internal,
@@ -164,6 +156,16 @@ pub fn newsletter_issue(
         }),
         version: Version(String::new()),
     };
+    written_and_read_back(&item, taxonomy, path)
+}
+
+/// A built item written as its source and parsed back, so it is versioned,
+/// stored and rendered like any item from the content folder.
+pub(super) fn written_and_read_back(
+    item: &LearningItem,
+    taxonomy: &Taxonomy,
+    path: &Path,
+) -> Result<LoadedItem, String> {
     let text = item.to_markdown();
     let item = parse_item(path, &text, taxonomy).map_err(|errors| {
         errors
@@ -177,6 +179,15 @@ pub fn newsletter_issue(
         path: path.to_owned(),
         text,
     })
+}
+
+/// Adds to `into` each of `values` it does not yet hold, in order.
+pub(super) fn add_new<T: PartialEq + Clone>(into: &mut Vec<T>, values: &[T]) {
+    for value in values {
+        if !into.contains(value) {
+            into.push(value.clone());
+        }
+    }
 }
 
 #[cfg(test)]
