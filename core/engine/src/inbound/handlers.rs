@@ -8,10 +8,12 @@ use super::{
 };
 use crate::ack::{CASCADE_METHODS, CascadeForm, FieldProblem, check_cascade};
 use crate::buttons::truncate;
+use crate::delivery::RolloutRuntime;
 use crate::respond::{CheckChoice, Checked, Denied, Refused, Unavailable, Via, covering};
 use cascade_plugin_api::Action;
 use cascade_store::{AckMethod, AckOutcome, CodeRefusal, Evidence, Outbox, Store, TeamPosts};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The longest part of a section quoted after a wrong answer, in
 /// characters: a chat message stays well inside Telegram's 4,096.
@@ -611,6 +613,46 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         })
     }
 
+    /// Who pressed a button on delivery `delivery_id`, and the rollout it
+    /// belongs to (with the item version it pinned, so its check
+    /// questions); or the answer refusing the press, recorded as refusals
+    /// are.
+    async fn pressed_rollout(
+        &self,
+        delivery_id: i64,
+        method: AckMethod,
+        from: Origin<'_>,
+    ) -> Result<Result<(String, Arc<RolloutRuntime>), Handled>, Unavailable> {
+        let person = match self.presser(Some(delivery_id), from).await? {
+            Ok(person) => person,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let delivery = match self.responses.delivery_for(&person, delivery_id).await {
+            Ok(delivery) => delivery,
+            Err(denied) => {
+                return self
+                    .denied(denied, &person, Some(delivery_id), method, from)
+                    .await
+                    .map(Err);
+            }
+        };
+        match self.rollouts.get(self.store, &delivery.rollout_id).await {
+            Ok(rollout) => Ok(Ok((person, rollout))),
+            Err(e) => {
+                tracing::warn!(rollout = %delivery.rollout_id, "the rollout of a pressed message cannot be read: {e}");
+                self.refuse(
+                    from,
+                    Some(&person),
+                    Some(delivery_id),
+                    method,
+                    Refusal::UnknownDelivery,
+                )
+                .await
+                .map(Err)
+            }
+        }
+    }
+
     /// Whether the item version a rollout pinned has check questions.
     async fn has_check_questions(&self, rollout_id: &str) -> bool {
         self.rollouts
@@ -639,32 +681,9 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
             now,
             ..
         } = from;
-        let person = match self.presser(Some(delivery_id), from).await? {
-            Ok(person) => person,
+        let (person, rollout) = match self.pressed_rollout(delivery_id, method, from).await? {
+            Ok(found) => found,
             Err(refused) => return Ok(refused),
-        };
-        let delivery = match self.responses.delivery_for(&person, delivery_id).await {
-            Ok(delivery) => delivery,
-            Err(denied) => {
-                return self
-                    .denied(denied, &person, Some(delivery_id), method, from)
-                    .await;
-            }
-        };
-        let rollout = match self.rollouts.get(self.store, &delivery.rollout_id).await {
-            Ok(rollout) => rollout,
-            Err(e) => {
-                tracing::warn!(rollout = %delivery.rollout_id, "no check questions for an acknowledgement: {e}");
-                return self
-                    .refuse(
-                        from,
-                        Some(&person),
-                        Some(delivery_id),
-                        method,
-                        Refusal::UnknownDelivery,
-                    )
-                    .await;
-            }
         };
         let questions = &rollout.item.check_questions;
         let via = Via { channel, at: now };
@@ -802,32 +821,9 @@ impl<S: Evidence + Outbox + Store + TeamPosts + 'static> Desk<'_, S> {
         from: Origin<'_>,
     ) -> Result<Handled, Unavailable> {
         let method = AckMethod::Button;
-        let person = match self.presser(Some(delivery_id), from).await? {
-            Ok(person) => person,
+        let (person, rollout) = match self.pressed_rollout(delivery_id, method, from).await? {
+            Ok(found) => found,
             Err(refused) => return Ok(refused),
-        };
-        let delivery = match self.responses.delivery_for(&person, delivery_id).await {
-            Ok(delivery) => delivery,
-            Err(denied) => {
-                return self
-                    .denied(denied, &person, Some(delivery_id), method, from)
-                    .await;
-            }
-        };
-        let rollout = match self.rollouts.get(self.store, &delivery.rollout_id).await {
-            Ok(rollout) => rollout,
-            Err(e) => {
-                tracing::warn!(rollout = %delivery.rollout_id, "no check question for a refresher: {e}");
-                return self
-                    .refuse(
-                        from,
-                        Some(&person),
-                        Some(delivery_id),
-                        method,
-                        Refusal::UnknownDelivery,
-                    )
-                    .await;
-            }
         };
         let questions = &rollout.item.check_questions;
         let via = Via {
