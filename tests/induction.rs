@@ -6,22 +6,20 @@
 mod support;
 
 use cascade_engine::delivery::DispatchSettings;
-use cascade_engine::directory_import::import_directory;
 use cascade_engine::engine::{Engine, Runner};
 use cascade_engine::project::Project;
 use cascade_engine::report::induction;
-use cascade_model::directory::{DirectoryFile, read_csv};
-use cascade_model::rollout::{Calendar, StepKind};
+use cascade_model::rollout::StepKind;
 use cascade_store::{
-    AckMethod, DeliveryState, DirectoryImport, Evidence, InductionEnrolment, Inspect,
-    NewAcknowledgement, Outbox, OutboxRow, SqliteStore,
+    AckMethod, DeliveryState, Evidence, InductionEnrolment, Inspect, NewAcknowledgement, Outbox,
+    OutboxRow, SqliteStore,
 };
 use cascade_test_support::outbox::rows;
 use cascade_test_support::utc;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use support::{OUTBOX, project};
+use std::path::Path;
+use support::{OUTBOX, calendar, import, project};
 
 const NEGLECT: &str = "induction-7mb-neglect-seeing-the-child";
 const SLEEP: &str = "induction-7mb-safer-sleep";
@@ -72,45 +70,6 @@ fn set_induction(dir: &Path, induction: &str) {
     out.push('\n');
     out.push_str(induction);
     std::fs::write(&path, out).unwrap();
-}
-
-fn calendar(project: &Project) -> Calendar {
-    Calendar::new(
-        &project.config.partnership.time_zone,
-        project.config.partnership.quiet_hours,
-    )
-    .unwrap()
-}
-
-fn directory_files(dir: &Path) -> Vec<(PathBuf, DirectoryFile)> {
-    let project = Project::open(dir).unwrap();
-    ["agencies", "teams", "people", "champions"]
-        .iter()
-        .map(|name| {
-            let path = project.directory_dir().join(format!("{name}.csv"));
-            let file = read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
-            (path, file)
-        })
-        .collect()
-}
-
-async fn import(
-    dir: &Path,
-    store: &SqliteStore,
-    now: DateTime<Utc>,
-    dry_run: bool,
-) -> DirectoryImport {
-    let project = Project::open(dir).unwrap();
-    import_directory(
-        store,
-        &project.taxonomy,
-        &calendar(&project),
-        &directory_files(dir),
-        now,
-        dry_run,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Sets the induction up at `now` and returns a runner over the project.

@@ -5,22 +5,20 @@
 mod support;
 
 use cascade_engine::delivery::DispatchSettings;
-use cascade_engine::directory_import::import_directory;
 use cascade_engine::engine::{Engine, Runner};
 use cascade_engine::project::Project;
-use cascade_model::directory::{DirectoryFile, read_csv};
-use cascade_model::rollout::{Calendar, StepKind};
+use cascade_model::rollout::StepKind;
 use cascade_store::{
     DeliveryState, DirectoryImport, Inspect, MemberRecord, MembershipChange, Outbox, OutboxRow,
     RolloutState, SqliteStore,
 };
 use cascade_test_support::outbox::rows;
 use cascade_test_support::utc;
-use chrono::{DateTime, Utc};
-use std::path::{Path, PathBuf};
+use chrono::Utc;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{OUTBOX, acknowledge, project, rollout_file, start};
+use support::{OUTBOX, acknowledge, import, project, rollout_file, start};
 
 /// Children's Social Care North from Friday 27 March 2026 09:00 GMT, open
 /// to joiners until 30 April.
@@ -75,45 +73,6 @@ const NIA: &str = "p-nia-okoro";
 const LIAM: &str = "p-liam-brennan";
 const NADIA: &str = "p-nadia-hussain";
 const RAVI: &str = "p-ravi-example";
-
-fn calendar(project: &Project) -> Calendar {
-    Calendar::new(
-        &project.config.partnership.time_zone,
-        project.config.partnership.quiet_hours,
-    )
-    .unwrap()
-}
-
-fn directory_files(dir: &Path) -> Vec<(PathBuf, DirectoryFile)> {
-    let project = Project::open(dir).unwrap();
-    ["agencies", "teams", "people", "champions"]
-        .iter()
-        .map(|name| {
-            let path = project.directory_dir().join(format!("{name}.csv"));
-            let file = read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
-            (path, file)
-        })
-        .collect()
-}
-
-async fn import(
-    dir: &Path,
-    store: &SqliteStore,
-    now: DateTime<Utc>,
-    dry_run: bool,
-) -> DirectoryImport {
-    let project = Project::open(dir).unwrap();
-    import_directory(
-        store,
-        &project.taxonomy,
-        &calendar(&project),
-        &directory_files(dir),
-        now,
-        dry_run,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// A runner that reads the directory as the store holds it now.
 async fn runner(dir: &Path) -> Runner<SqliteStore> {

@@ -7,7 +7,6 @@ mod support;
 use cascade_engine::directory_import::import_directory;
 use cascade_engine::project::Project;
 use cascade_engine::report::{self, SectionKind, Selection};
-use cascade_model::directory::{DirectoryFile, read_csv};
 use cascade_model::rollout::{Calendar, StepKind};
 use cascade_store::{
     DeliveryState, DirectoryImport, Inspect, MemberRecord, MembershipChange, OutboxRow,
@@ -15,10 +14,11 @@ use cascade_store::{
 };
 use cascade_test_support::outbox::rows;
 use cascade_test_support::utc;
-use chrono::{DateTime, Utc};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use support::{OUTBOX, acknowledge, project, rollout_file, start};
+use support::{
+    OUTBOX, acknowledge, calendar, directory_files, import, project, rollout_file, start,
+};
 
 /// Children's Social Care North, one wave on Friday 27 March 2026 09:00
 /// GMT: David (their manager), Amara (the neglect champion), Tom, Sofia
@@ -45,46 +45,6 @@ answers = ["Used it in practice", "Not yet"]
 const TOM: &str = "p-tom-reilly";
 const SOFIA: &str = "p-sofia-marin";
 const JAKE: &str = "p-jake-whitmore";
-
-/// The project's directory files, parsed, in import order.
-fn directory_files(dir: &Path) -> Vec<(PathBuf, DirectoryFile)> {
-    let project = Project::open(dir).unwrap();
-    ["agencies", "teams", "people", "champions"]
-        .iter()
-        .map(|name| {
-            let path = project.directory_dir().join(format!("{name}.csv"));
-            let file = read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
-            (path, file)
-        })
-        .collect()
-}
-
-fn calendar(project: &Project) -> Calendar {
-    Calendar::new(
-        &project.config.partnership.time_zone,
-        project.config.partnership.quiet_hours,
-    )
-    .unwrap()
-}
-
-async fn import(
-    dir: &Path,
-    store: &SqliteStore,
-    now: DateTime<Utc>,
-    dry_run: bool,
-) -> DirectoryImport {
-    let project = Project::open(dir).unwrap();
-    import_directory(
-        store,
-        &project.taxonomy,
-        &calendar(&project),
-        &directory_files(dir),
-        now,
-        dry_run,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Tom leaves; Sofia and Jake move to Children's Social Care South.
 fn leave_and_move(dir: &Path) {

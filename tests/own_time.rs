@@ -5,16 +5,14 @@
 
 mod support;
 
-use cascade_engine::directory_import::import_directory;
 use cascade_engine::project::Project;
-use cascade_model::directory::{DirectoryFile, read_csv};
 use cascade_model::rollout::{Calendar, StepKind};
 use cascade_store::{DeliveryState, Inspect, Outbox, OutboxRow, SqliteStore};
 use cascade_test_support::outbox::rows;
 use cascade_test_support::utc;
 use chrono::{DateTime, Utc};
-use std::path::{Path, PathBuf};
-use support::{OUTBOX, project, rollout_file, start};
+use std::path::Path;
+use support::{OUTBOX, calendar, import, project, rollout_file, start};
 
 const DAVID: &str = "p-david-okonjo";
 const AMARA: &str = "p-amara-okafor";
@@ -70,40 +68,6 @@ fn set_times(dir: &Path, times: &[(&str, &str, &str, &str)]) {
     std::fs::write(&path, out).unwrap();
 }
 
-fn directory_files(dir: &Path) -> Vec<(PathBuf, DirectoryFile)> {
-    let project = Project::open(dir).unwrap();
-    ["agencies", "teams", "people", "champions"]
-        .iter()
-        .map(|name| {
-            let path = project.directory_dir().join(format!("{name}.csv"));
-            let file = read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
-            (path, file)
-        })
-        .collect()
-}
-
-fn calendar(project: &Project) -> Calendar {
-    Calendar::new(
-        &project.config.partnership.time_zone,
-        project.config.partnership.quiet_hours,
-    )
-    .unwrap()
-}
-
-async fn import(dir: &Path, store: &SqliteStore, now: DateTime<Utc>) {
-    let project = Project::open(dir).unwrap();
-    import_directory(
-        store,
-        &project.taxonomy,
-        &calendar(&project),
-        &directory_files(dir),
-        now,
-        false,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-}
-
 /// A project with people.csv's new columns set, imported.
 async fn timed_project(times: &[(&str, &str, &str, &str)]) -> tempfile::TempDir {
     let dir = project(OUTBOX);
@@ -117,7 +81,7 @@ async fn timed_project(times: &[(&str, &str, &str, &str)]) -> tempfile::TempDir 
     )
     .await
     .unwrap();
-    import(dir.path(), &store, utc(2026, 3, 1, 12, 0)).await;
+    import(dir.path(), &store, utc(2026, 3, 1, 12, 0), false).await;
     dir
 }
 
@@ -188,7 +152,7 @@ async fn no_message_and_no_escalation_about_an_absent_person_until_they_are_back
     );
 
     set_times(dir.path(), &[(JAKE, "", "", "2026-04-14")]);
-    import(dir.path(), store, utc(2026, 3, 27, 12, 0)).await;
+    import(dir.path(), store, utc(2026, 3, 27, 12, 0), false).await;
     runner.refresh_world().await.unwrap();
 
     // Everyone else's deadline is Monday 6 April 09:00 BST; escalations
@@ -361,7 +325,7 @@ async fn a_refresher_comes_after_calendar_days_in_the_persons_own_zone_across_a_
     )
     .await
     .unwrap();
-    import(dir.path(), &store, utc(2026, 3, 1, 12, 0)).await;
+    import(dir.path(), &store, utc(2026, 3, 1, 12, 0), false).await;
     let rollout = NORTH
         .replace("start = 2026-03-27T09:00:00", "start = 2026-03-04T09:00:00")
         .replace(

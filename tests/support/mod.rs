@@ -132,3 +132,47 @@ pub fn ok(out: Output) -> String {
     );
     text(&out.stdout)
 }
+
+/// The partnership's calendar from the project's config.
+pub fn calendar(project: &Project) -> cascade_model::rollout::Calendar {
+    cascade_model::rollout::Calendar::new(
+        &project.config.partnership.time_zone,
+        project.config.partnership.quiet_hours,
+    )
+    .unwrap()
+}
+
+/// The project's four directory files, read as `cascade import` reads them.
+pub fn directory_files(dir: &Path) -> Vec<(PathBuf, cascade_model::directory::DirectoryFile)> {
+    let project = Project::open(dir).unwrap();
+    ["agencies", "teams", "people", "champions"]
+        .iter()
+        .map(|name| {
+            let path = project.directory_dir().join(format!("{name}.csv"));
+            let file =
+                cascade_model::directory::read_csv(&path).unwrap_or_else(|e| panic!("{}", e[0]));
+            (path, file)
+        })
+        .collect()
+}
+
+/// Imports the project's directory at `now` through the engine, as
+/// `cascade import` does (`dry_run`: `--dry-run`).
+pub async fn import(
+    dir: &Path,
+    store: &SqliteStore,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> cascade_store::DirectoryImport {
+    let project = Project::open(dir).unwrap();
+    cascade_engine::directory_import::import_directory(
+        store,
+        &project.taxonomy,
+        &calendar(&project),
+        &directory_files(dir),
+        now,
+        dry_run,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
