@@ -11,6 +11,9 @@
 #   talk to; openssl makes the certificates of its STARTTLS test.
 # - oidc-provider (npm): the OpenID provider the console's single sign-on
 #   test starts on loopback.
+# - postgresql: the PostgreSQL store's tests start their own server on
+#   loopback (initdb into a temporary folder, as the unprivileged postgres
+#   user); the cluster the package would create is never started.
 set -euo pipefail
 
 packages=()
@@ -18,6 +21,7 @@ packages=()
 [ -x /usr/bin/chromedriver ] || packages+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ -x /usr/sbin/smtp-sink ] || packages+=(postfix)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if ! command -v python3 >/dev/null 2>&1; then
     packages+=(python3 python3-pip)
@@ -50,6 +54,10 @@ if [ "${#packages[@]}" -gt 0 ]; then
     "${as_root[@]}" apt-get "${lock[@]}" install -y --no-install-recommends "${packages[@]}"
 fi
 
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    echo "install-test-deps: apt-get ran but PostgreSQL's initdb is still missing" >&2
+    exit 1
+fi
 for tool in /usr/bin/chromium /usr/bin/chromedriver /usr/sbin/smtp-sink /usr/sbin/smtp-source; do
     if [ ! -x "$tool" ]; then
         echo "install-test-deps: apt-get ran but $tool is still missing" >&2

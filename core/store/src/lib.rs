@@ -8,6 +8,8 @@ mod annual;
 mod audience;
 #[cfg(test)]
 mod audience_tests;
+#[cfg(test)]
+mod both;
 mod bulletins;
 mod chain;
 mod evidence;
@@ -15,6 +17,7 @@ mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod outbox;
+pub mod pg;
 mod privacy;
 mod reports;
 mod sqlite;
@@ -320,6 +323,10 @@ pub enum StoreError {
     },
     #[error("nothing was imported; fix these and import again:\n{}", list(.0))]
     Rejected(Vec<DirectoryError>),
+    /// The store's settings are wrong or its server cannot be reached: the
+    /// message names the setting and the fix.
+    #[error("{0}")]
+    Config(String),
 }
 
 fn list(errors: &[DirectoryError]) -> String {
