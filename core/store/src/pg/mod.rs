@@ -11,7 +11,10 @@
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
+mod annual;
+mod audience;
 mod chain;
+mod reports;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
