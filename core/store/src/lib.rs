@@ -20,6 +20,7 @@ mod outbox;
 pub mod pg;
 mod privacy;
 mod reports;
+mod rows;
 mod sqlite;
 mod team_posts;
 

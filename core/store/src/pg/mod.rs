@@ -12,6 +12,9 @@
 pub mod test_server;
 
 mod chain;
+mod import;
+mod membership;
+mod store;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
