@@ -4,6 +4,8 @@
 //! `core/store/migrations/` and run on open.
 
 mod accounts;
+#[cfg(test)]
+mod accounts_tests;
 mod annual;
 mod audience;
 #[cfg(test)]

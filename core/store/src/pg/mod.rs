@@ -11,7 +11,9 @@
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
+mod accounts;
 mod chain;
+mod channel_states;
 mod import;
 mod membership;
 mod store;
