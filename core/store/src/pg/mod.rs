@@ -11,10 +11,15 @@
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
+mod accounts;
 mod annual;
 mod audience;
 mod chain;
+mod channel_states;
+mod import;
+mod membership;
 mod reports;
+mod store;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
