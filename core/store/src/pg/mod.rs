@@ -11,7 +11,9 @@
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
+mod audience_query;
 mod chain;
+mod outbox;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
