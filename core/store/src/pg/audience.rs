@@ -1,185 +1,15 @@
 //! PostgreSQL implementation of [`Audiences`]: the audience is one `SELECT`
-//! over `people`, as in SQLite (see `sqlite/audience.rs`), each selector an
-//! `= ANY(array)` or an `EXISTS` on roles and champions, each wave a branch
-//! of a `CASE`. Counting, grouping by team and writing a rollout's members
-//! (`INSERT … SELECT`, in `create_rollout`) all run on it inside the
-//! database, so nothing crosses to Rust a person at a time. A list of any
-//! length is one bound array: PostgreSQL has no limit like SQLite's on
-//! bound values that would call for JSON.
+//! over `people` (`audience_query`), as in SQLite (see
+//! `sqlite/audience.rs`). Counting and grouping by team run on it inside
+//! the database, as writing a rollout's members does (`INSERT … SELECT`,
+//! in `create_rollout`), so nothing crosses to Rust a person at a time.
 
 use super::PgStore;
+use super::audience_query::{push_audience, push_first_due, push_timed_audience, reached_before};
 use crate::StoreError;
 use crate::audience::*;
-use cascade_model::rollout::Selector;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder, Row};
 use std::collections::BTreeSet;
-
-/// Pushes `column = ANY($n)`, binding `values` as one text array.
-fn push_any(q: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
-    q.push(column);
-    q.push(" = ANY(");
-    q.push_bind(values.to_vec());
-    q.push(")");
-}
-
-/// Pushes a condition on person `p` that holds when any of `s`'s lists
-/// takes them; `FALSE` when every list is empty.
-fn push_selector(q: &mut QueryBuilder<'_, Postgres>, s: &Selector) {
-    let mut terms = 0;
-    let mut term = |q: &mut QueryBuilder<'_, Postgres>| {
-        q.push(if terms == 0 { "(" } else { " OR " });
-        terms += 1;
-    };
-    if !s.agencies.is_empty() {
-        term(q);
-        push_any(q, "p.agency_id", &s.agencies);
-    }
-    if !s.teams.is_empty() {
-        term(q);
-        push_any(q, "p.team_id", &s.teams);
-    }
-    if !s.people.is_empty() {
-        term(q);
-        push_any(q, "p.id", &s.people);
-    }
-    if !s.roles.is_empty() {
-        term(q);
-        q.push("EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND ");
-        push_any(q, "r.role", &s.roles);
-        q.push(")");
-    }
-    if !s.champion_themes.is_empty() {
-        // As `Store::champions` has them: active, and champion for a team.
-        term(q);
-        q.push(
-            "p.id IN (SELECT c.person_id FROM champions c WHERE c.active <> 0
-               AND EXISTS (SELECT 1 FROM champion_teams ct WHERE ct.person_id = c.person_id AND ct.theme = c.theme)
-               AND ",
-        );
-        push_any(q, "c.theme", &s.champion_themes);
-        q.push(")");
-    }
-    q.push(if terms == 0 { "FALSE" } else { ")" });
-}
-
-/// Pushes [`push_audience`] with the person's timing columns as well:
-/// `time_zone`, `works` and `absent_until` (only a return after the
-/// query's `absences_after`; earlier ones move nobody).
-#[allow(dead_code)] // Used by create_rollout (Outbox), ported on its own.
-pub(super) fn push_timed_audience(
-    q: &mut QueryBuilder<'_, Postgres>,
-    audience: &AudienceQuery,
-    reached_before: bool,
-) {
-    push_audience_with(q, audience, reached_before, true);
-}
-
-/// Pushes `(SELECT person_id, team_id, agency_id, wave, reached FROM people …)`:
-/// the audience's people, `wave` (BIGINT) the index of the first wave that
-/// takes them (NULL for none) and `reached` (boolean) whether a rollout of
-/// the item (not cancelled) already has them; always false unless
-/// `reached_before` (see [`reached_before`]).
-pub(super) fn push_audience(
-    q: &mut QueryBuilder<'_, Postgres>,
-    audience: &AudienceQuery,
-    reached_before: bool,
-) {
-    push_audience_with(q, audience, reached_before, false);
-}
-
-fn push_audience_with(
-    q: &mut QueryBuilder<'_, Postgres>,
-    audience: &AudienceQuery,
-    reached_before: bool,
-    timed: bool,
-) {
-    q.push("(SELECT p.id AS person_id, p.team_id AS team_id, p.agency_id AS agency_id, ");
-    if timed {
-        q.push("nullif(p.time_zone, ");
-        q.push_bind(audience.home_zone.clone());
-        q.push(") AS time_zone, p.works AS works, CASE WHEN p.absent_until > ");
-        q.push_bind(audience.absences_after.clone());
-        q.push(" THEN p.absent_until END AS absent_until, ");
-    }
-    if audience.waves.is_empty() {
-        q.push("NULL::bigint");
-    } else {
-        q.push("CASE");
-        for (i, wave) in audience.waves.iter().enumerate() {
-            q.push(" WHEN ");
-            if wave.everyone {
-                q.push("TRUE");
-            } else {
-                push_selector(q, &wave.takes);
-            }
-            q.push(format_args!(" THEN {i}::bigint"));
-        }
-        q.push(" END");
-    }
-    q.push(" AS wave, ");
-    match &audience.source {
-        AudienceSource::Directory { include, exclude } => {
-            if reached_before {
-                q.push(
-                    "p.id IN (SELECT m.person_id FROM rollout_members m JOIN rollouts ro ON ro.id = m.rollout_id
-                              WHERE ro.item_id = ",
-                );
-                q.push_bind(audience.item_id.clone());
-                q.push(" AND ro.state <> 'cancelled')");
-            } else {
-                q.push("FALSE");
-            }
-            q.push(" AS reached FROM people p WHERE p.active <> 0");
-            if !include.is_empty() {
-                q.push(" AND ");
-                push_selector(q, include);
-            }
-            if !exclude.is_empty() {
-                q.push(" AND NOT ");
-                push_selector(q, exclude);
-            }
-        }
-        AudienceSource::Reacknowledge { version } => {
-            q.push(
-                "FALSE AS reached FROM people p WHERE p.active <> 0
-                 AND p.id IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
-            );
-            q.push_bind(audience.item_id.clone());
-            q.push(" AND a.item_version <> ");
-            q.push_bind(version.clone());
-            q.push(
-                ") AND p.id NOT IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
-            );
-            q.push_bind(audience.item_id.clone());
-            q.push(" AND a.item_version = ");
-            q.push_bind(version.clone());
-            q.push(")");
-        }
-    }
-    // OFFSET 0 keeps PostgreSQL from pulling this up into the outer query,
-    // which would evaluate the wave's `CASE` once per mention.
-    q.push(" OFFSET 0)");
-}
-
-/// Whether a rollout of the item other than `except` (not cancelled)
-/// exists, whose members an audience must leave out. Without one the
-/// audience query skips the check.
-pub(super) async fn reached_before(
-    conn: &mut PgConnection,
-    audience: &AudienceQuery,
-    except: &str,
-) -> Result<bool, StoreError> {
-    if matches!(audience.source, AudienceSource::Reacknowledge { .. }) {
-        return Ok(false);
-    }
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM rollouts WHERE item_id = $1 AND state <> 'cancelled' AND id <> $2)",
-    )
-    .bind(&audience.item_id)
-    .bind(except)
-    .fetch_one(conn)
-    .await?)
-}
 
 /// Pushes the audience `a` of members in a wave, not reached before, whose
 /// first kind among `kinds` is `kinds[index]`, up to an open `EXISTS` over
@@ -206,20 +36,6 @@ fn push_first_kind(
            WHERE i.person_id = a.person_id AND i.unreachable_at IS NULL AND i.channel = ",
     );
     q.push_bind(kinds[index].clone());
-}
-
-/// Pushes the first send (BIGINT) of a member of wave `a.wave`.
-pub(super) fn push_first_due(q: &mut QueryBuilder<'_, Postgres>, audience: &AudienceQuery) {
-    if audience.waves.is_empty() {
-        q.push("NULL::bigint");
-        return;
-    }
-    q.push("CASE a.wave");
-    for (i, wave) in audience.waves.iter().enumerate() {
-        q.push(format_args!(" WHEN {i} THEN "));
-        q.push_bind(wave.first_due_at);
-    }
-    q.push(" END");
 }
 
 fn count(n: i64) -> usize {

@@ -14,10 +14,13 @@ pub mod test_server;
 mod accounts;
 mod annual;
 mod audience;
+mod audience_query;
+mod bulletins;
 mod chain;
 mod channel_states;
 mod import;
 mod membership;
+mod outbox;
 mod reports;
 mod store;
 
