@@ -12,6 +12,7 @@
 pub mod test_server;
 
 mod chain;
+mod evidence;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
@@ -123,6 +124,7 @@ impl PgStore {
                 ))
             })?;
         sqlx::migrate!("./migrations-pg").run(&pool).await?;
+        chain::backfill(&pool).await?;
         Ok(PgStore {
             pool,
             chained: true,
