@@ -18,6 +18,7 @@ mod audience_query;
 mod bulletins;
 mod chain;
 mod channel_states;
+mod evidence;
 mod import;
 mod membership;
 mod outbox;
@@ -143,6 +144,7 @@ impl PgStore {
                 ))
             })?;
         sqlx::migrate!("./migrations-pg").run(&pool).await?;
+        chain::backfill(&pool).await?;
         Ok(PgStore {
             pool,
             chained: true,
