@@ -341,6 +341,8 @@ fn list(errors: &[DirectoryError]) -> String {
 }
 
 #[cfg(test)]
+mod bulletin_tests;
+#[cfg(test)]
 mod check_tests;
 #[cfg(test)]
 mod counts_tests;
