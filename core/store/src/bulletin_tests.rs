@@ -92,12 +92,20 @@ async fn an_issue_is_recorded_with_its_item_and_rollout(store: impl Store + Outb
         .collect();
     assert_eq!(
         all,
-        [("monthly".to_owned(), None), ("weekly".to_owned(), Some(300))]
+        [
+            ("monthly".to_owned(), None),
+            ("weekly".to_owned(), Some(300))
+        ]
     );
     assert!(store.bulletin("yearly").await.unwrap().is_none());
 
     // A bulletin's id is not a rollout's.
-    assert!(!store.start_bulletin("weekly-300", "{}", &[], 2).await.unwrap());
+    assert!(
+        !store
+            .start_bulletin("weekly-300", "{}", &[], 2)
+            .await
+            .unwrap()
+    );
 
     assert!(
         store
