@@ -14,6 +14,7 @@ mod audience_tests;
 mod both;
 mod bulletins;
 mod chain;
+pub mod copy;
 mod evidence;
 mod inbox;
 #[cfg(feature = "test-support")]
