@@ -4,6 +4,8 @@
 //! `core/store/migrations/` and run on open.
 
 mod accounts;
+#[cfg(test)]
+mod accounts_tests;
 mod annual;
 mod audience;
 #[cfg(test)]
@@ -21,6 +23,7 @@ mod outbox;
 pub mod pg;
 mod privacy;
 mod reports;
+mod rows;
 mod sqlite;
 mod team_posts;
 
@@ -339,6 +342,8 @@ fn list(errors: &[DirectoryError]) -> String {
 }
 
 #[cfg(test)]
+mod bulletin_tests;
+#[cfg(test)]
 mod check_tests;
 #[cfg(test)]
 mod counts_tests;
@@ -346,6 +351,8 @@ mod counts_tests;
 mod membership_tests;
 #[cfg(test)]
 mod refresher_tests;
+#[cfg(test)]
+mod reports_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
