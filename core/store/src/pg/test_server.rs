@@ -41,9 +41,17 @@ impl TestPostgres {
     /// The process's server, started on first call.
     pub fn shared() -> Result<&'static TestPostgres, TestPostgresError> {
         SERVER
-            .get_or_init(Self::start)
+            .get_or_init(|| Self::start(false))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// A server of its own that keeps PostgreSQL's default durability
+    /// (`fsync`, `synchronous_commit` and full-page writes on), for
+    /// benchmarks that compare it with SQLite at `synchronous = FULL`. It
+    /// stops when the process ends.
+    pub fn durable() -> Result<TestPostgres, TestPostgresError> {
+        Self::start(true)
     }
 
     /// The URL of the server's `postgres` database (as the `cascade`
@@ -73,7 +81,7 @@ impl TestPostgres {
         Ok(format!("postgres://cascade@127.0.0.1:{}/{name}", self.port))
     }
 
-    fn start() -> Result<TestPostgres, TestPostgresError> {
+    fn start(durable: bool) -> Result<TestPostgres, TestPostgresError> {
         let bin = binaries()?;
         let dir = std::env::temp_dir().join(format!(
             "cascade-pg-{}-{}",
@@ -134,24 +142,26 @@ impl TestPostgres {
                     .arg(dir.join("log"))
                     .status();
             }
-            let mut child = as_user(&user, &bin.join("postgres"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-k"])
-                .arg(&dir)
-                .args([
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    // Tests want speed, not durability across a power cut.
+            // Tests want speed, not durability across a power cut.
+            let fast: &[&str] = if durable {
+                &[]
+            } else {
+                &[
                     "-c",
                     "fsync=off",
                     "-c",
                     "synchronous_commit=off",
                     "-c",
                     "full_page_writes=off",
-                    "-c",
-                    "max_connections=300",
-                ])
+                ]
+            };
+            let mut child = as_user(&user, &bin.join("postgres"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string(), "-k"])
+                .arg(&dir)
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
+                .args(fast)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().map_err(|e| fail(e.to_string()))?)
                 .stderr(log)
