@@ -12,6 +12,8 @@
 pub mod test_server;
 
 mod chain;
+#[cfg(feature = "test-support")]
+mod inspect;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
