@@ -11,9 +11,14 @@
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
+mod accounts;
 mod chain;
+mod channel_states;
+mod import;
 #[cfg(feature = "test-support")]
 mod inspect;
+mod membership;
+mod store;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
