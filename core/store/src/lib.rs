@@ -342,6 +342,8 @@ mod check_tests;
 #[cfg(test)]
 mod counts_tests;
 #[cfg(test)]
+mod evidence_tests;
+#[cfg(test)]
 mod membership_tests;
 #[cfg(test)]
 mod refresher_tests;
