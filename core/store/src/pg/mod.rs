@@ -13,7 +13,9 @@ pub mod test_server;
 
 mod audience_query;
 mod chain;
+mod inbox;
 mod outbox;
+mod team_posts;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
