@@ -4,6 +4,8 @@
 //! `core/store/migrations/` and run on open.
 
 mod accounts;
+#[cfg(test)]
+mod accounts_tests;
 mod annual;
 mod audience;
 #[cfg(test)]
@@ -20,6 +22,7 @@ mod outbox;
 pub mod pg;
 mod privacy;
 mod reports;
+mod rows;
 mod sqlite;
 mod team_posts;
 

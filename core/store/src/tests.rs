@@ -32,18 +32,87 @@ p-2,neglect,cyp-east;cyp-west
 p-4,cse,ppu-1
 ";
 
-pub(crate) struct Project {
+pub(crate) struct Project<S = SqliteStore> {
     dir: TempDir,
-    pub(crate) store: SqliteStore,
+    pub(crate) store: S,
 }
 
-impl Project {
+/// What these tests ask of a store beyond its traits: raw SQL for
+/// counting rows and setting up, and the chunked people read.
+pub(crate) trait TestStore: Store {
+    async fn count_rows(&self, table: &str) -> i64;
+    /// Runs one statement without parameters.
+    async fn execute(&self, sql: &str);
+    async fn people_chunked(&self, active_only: bool, per_read: i64) -> Vec<StoredPerson>;
+}
+
+impl TestStore for SqliteStore {
+    async fn count_rows(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
+    }
+    async fn execute(&self, sql: &str) {
+        sqlx::query(sql).execute(self.pool()).await.unwrap();
+    }
+    async fn people_chunked(&self, active_only: bool, per_read: i64) -> Vec<StoredPerson> {
+        self.people_in_reads(active_only, per_read).await.unwrap()
+    }
+}
+
+impl TestStore for pg::PgStore {
+    async fn count_rows(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
+    }
+    async fn execute(&self, sql: &str) {
+        sqlx::query(sql).execute(self.pool()).await.unwrap();
+    }
+    async fn people_chunked(&self, active_only: bool, per_read: i64) -> Vec<StoredPerson> {
+        self.people_in_reads(active_only, per_read).await.unwrap()
+    }
+}
+
+impl Project<SqliteStore> {
     async fn new() -> Project {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
             .await
             .unwrap();
         Project { dir, store }
+    }
+
+    pub(crate) async fn with_directory() -> Project {
+        let project = Project::new().await;
+        project.import_all().await;
+        project
+    }
+}
+
+impl<S: TestStore> Project<S> {
+    /// A project on `store`, with a folder for its files.
+    pub(crate) fn on(store: S) -> Project<S> {
+        Project {
+            dir: tempfile::tempdir().unwrap(),
+            store,
+        }
+    }
+
+    /// A project on `store` with the test directory imported.
+    pub(crate) async fn directory_on(store: S) -> Project<S> {
+        let project = Project::on(store);
+        project.import_all().await;
+        project
+    }
+
+    async fn import_all(&self) {
+        self.import("agencies.csv", AGENCIES).await.unwrap();
+        self.import("teams.csv", TEAMS).await.unwrap();
+        self.import("people.csv", PEOPLE).await.unwrap();
+        self.import("champions.csv", CHAMPIONS).await.unwrap();
     }
 
     /// Writes `text` as `name` and imports it.
@@ -59,20 +128,8 @@ impl Project {
         path
     }
 
-    pub(crate) async fn with_directory() -> Project {
-        let project = Project::new().await;
-        project.import("agencies.csv", AGENCIES).await.unwrap();
-        project.import("teams.csv", TEAMS).await.unwrap();
-        project.import("people.csv", PEOPLE).await.unwrap();
-        project.import("champions.csv", CHAMPIONS).await.unwrap();
-        project
-    }
-
     async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-            .fetch_one(self.store.pool())
-            .await
-            .unwrap()
+        self.store.count_rows(table).await
     }
 
     async fn counts(&self) -> Vec<i64> {
@@ -121,9 +178,8 @@ pub(crate) fn newsletter_item(id: &str, title: &str, version: &str) -> LearningI
     }
 }
 
-#[tokio::test]
-async fn a_first_import_adds_every_row() {
-    let project = Project::new().await;
+async fn a_first_import_adds_every_row(store: impl TestStore) {
+    let project = Project::on(store);
     let added = |n| ImportSummary {
         added: n,
         ..ImportSummary::default()
@@ -161,9 +217,8 @@ async fn a_first_import_adds_every_row() {
     );
 }
 
-#[tokio::test]
-async fn re_importing_the_same_files_changes_nothing() {
-    let project = Project::with_directory().await;
+async fn re_importing_the_same_files_changes_nothing(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let before = project.counts().await;
     let stamp = project
         .store
@@ -205,9 +260,8 @@ async fn re_importing_the_same_files_changes_nothing() {
     assert_eq!(after, stamp);
 }
 
-#[tokio::test]
-async fn a_changed_row_is_updated_in_place() {
-    let project = Project::with_directory().await;
+async fn a_changed_row_is_updated_in_place(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let people = PEOPLE
         .replace(
             "Bob Example,bob@lbx.example.org",
@@ -285,9 +339,8 @@ async fn a_person_removed_from_the_file_is_marked_inactive_and_kept() {
     );
 }
 
-#[tokio::test]
-async fn people_read_in_small_chunks_are_the_people_read_one_by_one() {
-    let project = Project::with_directory().await;
+async fn people_read_in_small_chunks_are_the_people_read_one_by_one(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let without_cat: String = PEOPLE
         .lines()
         .filter(|l| !l.starts_with("p-3,"))
@@ -301,25 +354,17 @@ async fn people_read_in_small_chunks_are_the_people_read_one_by_one() {
     assert!(one_by_one.iter().any(|p| !p.person.roles.is_empty()));
     for per_read in [1, 3, 1000] {
         assert_eq!(
-            project
-                .store
-                .people_in_reads(false, per_read)
-                .await
-                .unwrap(),
+            project.store.people_chunked(false, per_read).await,
             one_by_one,
             "{per_read} a read"
         );
         let active: Vec<_> = one_by_one.iter().filter(|p| p.active).cloned().collect();
-        assert_eq!(
-            project.store.people_in_reads(true, per_read).await.unwrap(),
-            active
-        );
+        assert_eq!(project.store.people_chunked(true, per_read).await, active);
     }
 }
 
-#[tokio::test]
-async fn a_person_who_reappears_becomes_active_again() {
-    let project = Project::with_directory().await;
+async fn a_person_who_reappears_becomes_active_again(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let without_cat: String = PEOPLE
         .lines()
         .filter(|l| !l.starts_with("p-3,"))
@@ -339,9 +384,8 @@ async fn a_person_who_reappears_becomes_active_again() {
     assert!(project.store.person("p-3").await.unwrap().unwrap().active);
 }
 
-#[tokio::test]
-async fn one_bad_row_rejects_the_whole_file_and_keeps_the_old_state() {
-    let project = Project::with_directory().await;
+async fn one_bad_row_rejects_the_whole_file_and_keeps_the_old_state(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let before = project.counts().await;
     let people_before = project.store.people(false).await.unwrap();
 
@@ -379,9 +423,10 @@ async fn one_bad_row_rejects_the_whole_file_and_keeps_the_old_state() {
     assert_eq!(project.store.people(false).await.unwrap(), people_before);
 }
 
-#[tokio::test]
-async fn a_bad_email_on_row_5_names_file_row_and_column_and_the_store_keeps_the_old_state() {
-    let project = Project::with_directory().await;
+async fn a_bad_email_on_row_5_names_file_row_and_column_and_the_store_keeps_the_old_state(
+    store: impl TestStore,
+) {
+    let project = Project::directory_on(store).await;
     let path = project.write(
         "people.csv",
         &PEOPLE.replace("dan@police.example.org", "dan.police.example.org"),
@@ -399,9 +444,8 @@ async fn a_bad_email_on_row_5_names_file_row_and_column_and_the_store_keeps_the_
     assert_eq!(dan.person.email, "dan@police.example.org");
 }
 
-#[tokio::test]
-async fn teams_need_their_agency_imported_first() {
-    let project = Project::new().await;
+async fn teams_need_their_agency_imported_first(store: impl TestStore) {
+    let project = Project::on(store);
     let errors = rejected(project.import("teams.csv", TEAMS).await);
     assert_eq!(errors.len(), 3);
     assert!(
@@ -412,9 +456,8 @@ async fn teams_need_their_agency_imported_first() {
     assert_eq!(project.count("teams").await, 0);
 }
 
-#[tokio::test]
-async fn a_champion_with_an_unknown_theme_or_person_is_rejected() {
-    let project = Project::with_directory().await;
+async fn a_champion_with_an_unknown_theme_or_person_is_rejected(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let errors = rejected(
         project
             .import(
@@ -435,9 +478,10 @@ async fn a_champion_with_an_unknown_theme_or_person_is_rejected() {
     assert_eq!(project.store.champions().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_champion_dropped_from_the_file_is_deactivated_and_teams_are_replaced() {
-    let project = Project::with_directory().await;
+async fn a_champion_dropped_from_the_file_is_deactivated_and_teams_are_replaced(
+    store: impl TestStore,
+) {
+    let project = Project::directory_on(store).await;
     let summary = project
         .import(
             "champions.csv",
@@ -459,9 +503,8 @@ async fn a_champion_dropped_from_the_file_is_deactivated_and_teams_are_replaced(
     assert_eq!(project.count("champions").await, 2);
 }
 
-#[tokio::test]
-async fn an_email_passed_to_a_new_starter_moves_their_identity() {
-    let project = Project::with_directory().await;
+async fn an_email_passed_to_a_new_starter_moves_their_identity(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let people = PEOPLE.replace(
         "p-3,Cat Example,cat@lbx.example.org",
         "p-5,Cat Newstarter,cat@lbx.example.org",
@@ -565,9 +608,7 @@ async fn the_database_file_is_in_wal_mode_with_foreign_keys_on() {
     assert_eq!(foreign_keys, 1);
 }
 
-#[tokio::test]
-async fn saving_two_versions_keeps_both() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+async fn saving_two_versions_keeps_both(store: impl TestStore) {
     let first = newsletter_item("nl-neglect", "Neglect", "aaa111");
     let second = newsletter_item("nl-neglect", "Neglect, revised", "bbb222");
     assert!(store.save_item(&first, "first source").await.unwrap());
@@ -589,9 +630,7 @@ async fn saving_two_versions_keeps_both() {
     assert_eq!(store.latest_item("nl-other").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn saving_the_same_version_twice_is_a_no_op() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+async fn saving_the_same_version_twice_is_a_no_op(store: impl TestStore) {
     let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
     assert!(store.save_item(&item, "source").await.unwrap());
     let first_seen = store.latest_item("nl-neglect").await.unwrap().unwrap();
@@ -602,9 +641,7 @@ async fn saving_the_same_version_twice_is_a_no_op() {
     );
 }
 
-#[tokio::test]
-async fn an_embargoed_item_keeps_its_date() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+async fn an_embargoed_item_keeps_its_date(store: impl TestStore) {
     let until = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
     let item = LearningItem {
         status: Status::Embargoed(until),
@@ -967,9 +1004,8 @@ async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent(
 /// across chunk boundaries: two people swapping directory emails (one in
 /// the first chunk, one in the third), a changed mobile, changed roles, a
 /// leaver, and an address linked some other way kept.
-#[tokio::test]
-async fn a_large_people_file_imports_across_chunks_as_row_by_row_would() {
-    let project = Project::with_directory().await;
+async fn a_large_people_file_imports_across_chunks_as_row_by_row_would(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
     let header =
         "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,mobile\n";
     let row = |i: usize, email: &str, roles: &str, mobile: &str| {
@@ -990,13 +1026,13 @@ async fn a_large_people_file_imports_across_chunks_as_row_by_row_would() {
     }
     let summary = project.import("people.csv", &first).await.unwrap();
     assert_eq!((summary.added, summary.deactivated), (n, 4));
-    sqlx::query(
-        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
-         VALUES ('x-00007', 'telegram', 'tg-7', '2026-12-01T00:00:00Z')",
-    )
-    .execute(project.store.pool())
-    .await
-    .unwrap();
+    project
+        .store
+        .execute(
+            "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+             VALUES ('x-00007', 'telegram', 'tg-7', '2026-12-01T00:00:00Z')",
+        )
+        .await;
 
     let mut second = String::from(header);
     for i in 0..n {
@@ -1057,6 +1093,24 @@ async fn a_large_people_file_imports_across_chunks_as_row_by_row_would() {
     assert_eq!(project.count("people").await, 4 + n as i64);
     assert_eq!(project.count("person_roles").await, 5 + n as i64 + 1);
 }
+
+crate::both::on_both_stores!(
+    a_first_import_adds_every_row,
+    re_importing_the_same_files_changes_nothing,
+    a_changed_row_is_updated_in_place,
+    people_read_in_small_chunks_are_the_people_read_one_by_one,
+    a_person_who_reappears_becomes_active_again,
+    one_bad_row_rejects_the_whole_file_and_keeps_the_old_state,
+    a_bad_email_on_row_5_names_file_row_and_column_and_the_store_keeps_the_old_state,
+    teams_need_their_agency_imported_first,
+    a_champion_with_an_unknown_theme_or_person_is_rejected,
+    a_champion_dropped_from_the_file_is_deactivated_and_teams_are_replaced,
+    an_email_passed_to_a_new_starter_moves_their_identity,
+    saving_two_versions_keeps_both,
+    saving_the_same_version_twice_is_a_no_op,
+    an_embargoed_item_keeps_its_date,
+    a_large_people_file_imports_across_chunks_as_row_by_row_would,
+);
 
 #[path = "privacy_tests.rs"]
 mod privacy;

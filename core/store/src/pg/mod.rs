@@ -11,8 +11,17 @@
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
+mod accounts;
+mod audience_query;
 mod chain;
+mod channel_states;
 mod evidence;
+mod import;
+mod inbox;
+mod membership;
+mod outbox;
+mod store;
+mod team_posts;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};

@@ -60,39 +60,3 @@ impl SqliteStore {
         .await?)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn since_moves_only_when_the_state_changes_and_removed_channels_are_forgotten() {
-        let store = SqliteStore::open_in_memory().await.unwrap();
-        let down = Some("its folder is a file".to_owned());
-        store
-            .save_channel_states(&[("a".into(), None), ("b".into(), down.clone())], 1_000)
-            .await
-            .unwrap();
-        store
-            .save_channel_states(&[("a".into(), None), ("b".into(), down)], 2_000)
-            .await
-            .unwrap();
-        let rows = store.channel_states().await.unwrap();
-        assert_eq!(
-            rows.iter()
-                .map(|r| (r.channel.as_str(), r.up, r.since, r.seen_at))
-                .collect::<Vec<_>>(),
-            [("a", true, 1_000, 2_000), ("b", false, 1_000, 2_000)]
-        );
-        store
-            .save_channel_states(&[("b".into(), None)], 3_000)
-            .await
-            .unwrap();
-        let rows = store.channel_states().await.unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(
-            (rows[0].up, rows[0].reason.as_deref(), rows[0].since),
-            (true, None, 3_000)
-        );
-    }
-}

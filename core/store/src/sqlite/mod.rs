@@ -228,36 +228,10 @@ struct PersonRow {
     updated_at: DateTime<Utc>,
 }
 
-/// A day as the store keeps it, `YYYY-MM-DD`.
-pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
-}
+pub(crate) use crate::rows::{ChampionTeamRow, parse_day, parse_time};
 
 /// People read by one statement when the whole directory is loaded.
 const PEOPLE_PER_READ: i64 = 20_000;
-
-/// A champion of a theme for one team: a `champions` row joined with one
-/// of its `champion_teams` rows.
-#[derive(sqlx::FromRow)]
-pub(crate) struct ChampionTeamRow {
-    pub(crate) person_id: String,
-    pub(crate) theme: String,
-    pub(crate) team_id: String,
-}
-
-/// A time as sqlx writes `DateTime<Utc>` into SQLite (RFC 3339, or with a
-/// space for the `T`).
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1)))
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-}
 
 const PERSON_COLUMNS: &str = "id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, works, absent_until, active, updated_at";
 
@@ -466,25 +440,7 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut champions: Vec<Champion> = Vec::new();
-        for ChampionTeamRow {
-            person_id,
-            theme,
-            team_id,
-        } in rows
-        {
-            match champions.last_mut() {
-                Some(last) if last.person_id == person_id && last.theme == theme => {
-                    last.team_ids.push(team_id)
-                }
-                _ => champions.push(Champion {
-                    person_id,
-                    theme,
-                    team_ids: vec![team_id],
-                }),
-            }
-        }
-        Ok(champions)
+        Ok(crate::rows::group_champions(rows))
     }
 
     async fn identities(&self, person_id: &str) -> Result<Vec<ChannelIdentity>, StoreError> {
