@@ -376,21 +376,136 @@ pub struct Partnership {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// The SQLite file, relative to the project folder.
+    #[serde(default = "default_store_path")]
     pub path: PathBuf,
     /// The key link codes are hashed under, relative to the project folder;
     /// made on first use. It is kept apart from the database so that a copy
     /// of the database alone cannot be searched for codes.
     #[serde(default = "default_link_code_key")]
     pub link_code_key: PathBuf,
+    /// `postgres://user@host:5432/database` selects PostgreSQL instead of
+    /// the SQLite file (issue 18). Never with a password in it: that comes
+    /// from the environment variable `CASCADE_STORE_PASSWORD` or from
+    /// `password_file`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the database password (its first line), relative to
+    /// the project folder.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Connections each process keeps at most (default 10).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// How long one statement may run, e.g. "60s" (default one minute).
+    #[serde(default)]
+    pub statement_timeout: Option<String>,
+    /// How long to wait for the server or a free connection, e.g. "10s".
+    #[serde(default)]
+    pub connect_timeout: Option<String>,
+    /// TLS to the server: disable, prefer (default), require, verify-ca or
+    /// verify-full.
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// The certificate authority for verify-ca and verify-full, relative to
+    /// the project folder.
+    #[serde(default)]
+    pub tls_root_cert: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            path: PathBuf::from(".cascade/cascade.db"),
+            path: default_store_path(),
             link_code_key: default_link_code_key(),
+            url: None,
+            password_file: None,
+            max_connections: None,
+            statement_timeout: None,
+            connect_timeout: None,
+            tls: None,
+            tls_root_cert: None,
         }
     }
+}
+
+/// The environment variable the PostgreSQL password is read from.
+pub const STORE_PASSWORD_ENV: &str = "CASCADE_STORE_PASSWORD";
+
+impl StoreConfig {
+    /// The PostgreSQL settings when `url` selects PostgreSQL, with the
+    /// password from `CASCADE_STORE_PASSWORD` or `password_file` (relative
+    /// to `root`); `None` for the SQLite file. An error says which setting
+    /// to fix.
+    pub fn postgres(&self, root: &Path) -> Result<Option<cascade_store::pg::PgSettings>, String> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        let mut settings = cascade_store::pg::PgSettings::new(url.clone());
+        settings.password = match (std::env::var(STORE_PASSWORD_ENV), &self.password_file) {
+            (Ok(password), _) if !password.is_empty() => Some(password),
+            (_, Some(file)) => {
+                let path = root.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "[store] password_file {}: cannot read it ({e}); create it holding the password on its first line, readable only by the user cascade runs as",
+                        path.display()
+                    )
+                })?;
+                Some(text.lines().next().unwrap_or("").to_owned())
+            }
+            _ => None,
+        };
+        if let Some(n) = self.max_connections {
+            if n == 0 {
+                return Err("[store] max_connections is 0; give at least 1 (default 10)".to_owned());
+            }
+            settings.max_connections = n;
+        }
+        let duration = |key: &str,
+                        value: &Option<String>|
+         -> Result<Option<std::time::Duration>, String> {
+            value
+                .as_deref()
+                .map(|v| {
+                    humantime_seconds(v).ok_or_else(|| {
+                        format!("[store] {key} = \"{v}\" is not a duration; write it like \"30s\" or \"2m\"")
+                    })
+                })
+                .transpose()
+        };
+        if let Some(d) = duration("statement_timeout", &self.statement_timeout)? {
+            settings.statement_timeout = d;
+        }
+        if let Some(d) = duration("connect_timeout", &self.connect_timeout)? {
+            settings.connect_timeout = d;
+        }
+        if let Some(tls) = &self.tls {
+            settings.tls = tls.clone();
+        }
+        settings.tls_root_cert = self.tls_root_cert.as_ref().map(|p| root.join(p));
+        Ok(Some(settings))
+    }
+}
+
+/// "30s", "2m", "1h" or a bare number of seconds.
+fn humantime_seconds(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" | "sec" | "seconds" => n,
+        "m" | "min" | "minutes" => n.checked_mul(60)?,
+        "h" | "hours" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from(".cascade/cascade.db")
 }
 
 fn default_link_code_key() -> PathBuf {
@@ -470,6 +585,17 @@ impl Config {
                 help,
             });
         }
+        if let Some(url) = &config.store.url {
+            let check = cascade_store::pg::PgSettings::new(url.clone()).check();
+            if let Err(message) = check {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: line_in_table(text, "store", "url"),
+                    message,
+                    help: "see \"Running on PostgreSQL\" in the README".to_owned(),
+                });
+            }
+        }
         if config.partnership.name.trim().is_empty() {
             return Err(invalid(
                 "[partnership] name is empty".to_owned(),
@@ -496,6 +622,81 @@ mod tests {
     use chrono::{DateTime, Utc};
     use proptest::prelude::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_store_url_selects_postgresql_with_its_settings_and_the_password_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db-password"), "correct horse\nignored\n").unwrap();
+        let text = "[partnership]\nname = \"Northbridge\"\n\n[store]\nurl = \"postgres://cascade@db.example:5432/cascade\"\npassword_file = \"db-password\"\nmax_connections = 4\nstatement_timeout = \"2m\"\nconnect_timeout = \"5s\"\ntls = \"require\"\n";
+        let c = Config::parse(Path::new("cascade.toml"), text).unwrap();
+        // SAFETY: no other test reads or writes this variable.
+        unsafe { std::env::remove_var(STORE_PASSWORD_ENV) };
+        let pg = c
+            .store
+            .postgres(dir.path())
+            .unwrap()
+            .expect("PostgreSQL selected");
+        assert_eq!(pg.url, "postgres://cascade@db.example:5432/cascade");
+        assert_eq!(pg.password.as_deref(), Some("correct horse"));
+        assert_eq!(pg.max_connections, 4);
+        assert_eq!(pg.statement_timeout, Duration::from_secs(120));
+        assert_eq!(pg.connect_timeout, Duration::from_secs(5));
+        assert_eq!(pg.tls, "require");
+        // Without url, the SQLite file as before.
+        let plain =
+            Config::parse(Path::new("cascade.toml"), "[partnership]\nname = \"N\"\n").unwrap();
+        assert!(plain.store.postgres(dir.path()).unwrap().is_none());
+        assert_eq!(plain.store.path, Path::new(".cascade/cascade.db"));
+    }
+
+    #[test]
+    fn a_password_in_the_store_url_is_refused_at_its_line_without_echoing_it() {
+        let text = "[partnership]\nname = \"Northbridge\"\n\n[store]\nurl = \"postgres://cascade:hunter2@db/cascade\"\n";
+        let err = Config::parse(Path::new("cascade.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cascade.toml:5:"), "{err}");
+        assert!(err.contains("CASCADE_STORE_PASSWORD"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let text = "[partnership]\nname = \"N\"\n[store]\nurl = \"mysql://db/cascade\"\n";
+        let err = Config::parse(Path::new("cascade.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("postgres://user@host:5432/database"), "{err}");
+    }
+
+    #[test]
+    fn bad_store_settings_name_the_setting_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = |extra: &str| {
+            let text = format!(
+                "[partnership]\nname = \"N\"\n[store]\nurl = \"postgres://c@db/c\"\n{extra}"
+            );
+            Config::parse(Path::new("cascade.toml"), &text)
+                .unwrap()
+                .store
+        };
+        let err = store("statement_timeout = \"soon\"\n")
+            .postgres(dir.path())
+            .unwrap_err();
+        assert!(
+            err.contains("statement_timeout") && err.contains("30s"),
+            "{err}"
+        );
+        let err = store("max_connections = 0\n")
+            .postgres(dir.path())
+            .unwrap_err();
+        assert!(err.contains("max_connections"), "{err}");
+        // SAFETY: no other test reads or writes this variable.
+        unsafe { std::env::remove_var(STORE_PASSWORD_ENV) };
+        let err = store("password_file = \"missing\"\n")
+            .postgres(dir.path())
+            .unwrap_err();
+        assert!(
+            err.contains("password_file") && err.contains("missing"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_minimal_config_gets_the_default_taxonomy_and_store() {

@@ -351,6 +351,8 @@ mod membership_tests;
 #[cfg(test)]
 mod refresher_tests;
 #[cfg(test)]
+mod reports_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;

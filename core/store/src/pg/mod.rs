@@ -12,7 +12,10 @@
 pub mod test_server;
 
 mod accounts;
+mod annual;
+mod audience;
 mod audience_query;
+mod bulletins;
 mod chain;
 mod channel_states;
 mod evidence;
@@ -20,6 +23,7 @@ mod import;
 mod inbox;
 mod membership;
 mod outbox;
+mod reports;
 mod store;
 mod team_posts;
 
@@ -64,14 +68,16 @@ impl PgSettings {
         }
     }
 
-    fn options(&self) -> Result<PgConnectOptions, StoreError> {
-        let not_postgres = |why: String| {
-            StoreError::Config(format!(
+    /// Checks the URL without connecting: a PostgreSQL URL, and no
+    /// password in it. The message names the fix (and never the password).
+    pub fn check(&self) -> Result<(), String> {
+        let not_postgres = |why: &str| {
+            format!(
                 "[store] url is not a PostgreSQL URL ({why}); write it as postgres://user@host:5432/database"
-            ))
+            )
         };
         if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
-            return Err(not_postgres("it must start with postgres://".to_owned()));
+            return Err(not_postgres("it must start with postgres://"));
         }
         let rest = self.url.split_once("://").map_or("", |(_, rest)| rest);
         let authority = rest.split(['/', '?']).next().unwrap_or("");
@@ -79,12 +85,19 @@ impl PgSettings {
             .rsplit_once('@')
             .is_some_and(|(user, _)| user.contains(':'))
         {
-            return Err(StoreError::Config(
+            return Err(
                 "[store] url holds a password; take it out of cascade.toml and give it in the environment variable CASCADE_STORE_PASSWORD or in a file named by [store] password_file".to_owned(),
-            ));
+            );
         }
-        let mut options =
-            PgConnectOptions::from_str(&self.url).map_err(|e| not_postgres(e.to_string()))?;
+        PgConnectOptions::from_str(&self.url)
+            .map(|_| ())
+            .map_err(|e| not_postgres(&e.to_string()))
+    }
+
+    fn options(&self) -> Result<PgConnectOptions, StoreError> {
+        self.check().map_err(StoreError::Config)?;
+        let mut options = PgConnectOptions::from_str(&self.url)
+            .map_err(|e| StoreError::Config(format!("[store] url: {e}")))?;
         if let Some(password) = &self.password {
             options = options.password(password);
         }
@@ -172,6 +185,20 @@ mod tests {
         store.close().await;
         // A second start finds them applied.
         PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    }
+
+    /// Every trigger of the PostgreSQL schema does what its SQLite twin
+    /// does: check-triggers.sql exercises each and raises, listing them,
+    /// if any expectation fails.
+    #[tokio::test]
+    async fn the_schemas_triggers_keep_counts_stamps_and_refreshers_as_sqlite_does() {
+        let server = TestPostgres::shared().expect("PostgreSQL for the tests");
+        let url = server.new_database().await.unwrap();
+        let store = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+        sqlx::raw_sql(include_str!("../../migrations-pg/check-triggers.sql"))
+            .execute(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[tokio::test]
