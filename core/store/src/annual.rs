@@ -82,6 +82,7 @@ pub struct ConfirmedTeam {
 pub struct RolloutAnswer {
     pub rollout_id: String,
     /// 1-based.
+    #[sqlx(try_from = "i64")]
     pub follow_up: u32,
     pub answer: String,
     pub count: i64,
@@ -93,6 +94,7 @@ pub struct RolloutAnswer {
 pub struct RolloutCheck {
     pub rollout_id: String,
     /// 1-based.
+    #[sqlx(try_from = "i64")]
     pub question: u32,
     pub answered: i64,
     pub right_first_time: i64,

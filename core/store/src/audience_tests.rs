@@ -1,12 +1,13 @@
 //! The store's audience queries against the Rust rules they stand for
 //! ([`resolve`], [`count_resolved`], [`tally_teams`]): random directories,
 //! audiences, waves, identities, earlier rollouts and acknowledgements,
-//! written to a real SQLite store, must give the same members, counts and
-//! teams both ways. People have random time zones, working patterns and
+//! written to a real store (SQLite, and PostgreSQL on the test server),
+//! must give the same members, counts and teams both ways. People have random time zones, working patterns and
 //! absences: each member's first send and shift, written by the store from
 //! its timing groups, must be what [`person_start`] gives that person.
 
 use super::*;
+use crate::pg::PgStore;
 use cascade_model::directory::{Directory, Person, Team};
 use cascade_model::rollout::{
     Audience, Calendar, QuietHours, RolloutDefinition, Selector, Wave, audience_query,
@@ -15,6 +16,62 @@ use cascade_model::rollout::{
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
+
+/// Raw SQL on either store: the case's rows as an import, rollouts and
+/// acknowledgements would have left them, and the members written.
+trait Raw: Audiences {
+    fn exec(&self, sql: String) -> impl Future<Output = ()>;
+
+    /// The members of rollout `new`: (person, first send, shift), by person.
+    fn written(&self) -> impl Future<Output = Vec<(String, i64, u32)>>;
+}
+
+const WRITTEN: &str = "SELECT person_id, next_due_at, shift_days FROM rollout_members
+                       WHERE rollout_id = 'new' ORDER BY person_id";
+
+impl Raw for SqliteStore {
+    async fn exec(&self, sql: String) {
+        sqlx::query(&sql)
+            .execute(self.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    async fn written(&self) -> Vec<(String, i64, u32)> {
+        sqlx::query_as(WRITTEN)
+            .fetch_all(self.pool())
+            .await
+            .unwrap()
+    }
+}
+
+impl Raw for PgStore {
+    async fn exec(&self, sql: String) {
+        sqlx::query(&sql)
+            .execute(self.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    async fn written(&self) -> Vec<(String, i64, u32)> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(WRITTEN)
+            .fetch_all(self.pool())
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|(p, due, shift)| (p, due, u32::try_from(shift).unwrap()))
+            .collect()
+    }
+}
+
+/// A SQLite store in a file of its own (kept while the store is).
+async fn sqlite_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
+        .await
+        .unwrap();
+    (dir, store)
+}
 
 const AGENCIES: [&str; 3] = ["ag-a", "ag-b", "ag-c"];
 const ROLES: [&str; 3] = ["manager", "practitioner", "safeguarding-lead"];
@@ -273,14 +330,8 @@ fn directory(case: &Case) -> Directory {
 
 /// Writes the case into the store's tables as an import and earlier
 /// rollouts and acknowledgements would have left them.
-async fn write(store: &SqliteStore, case: &Case) {
-    let pool = store.pool();
-    let exec = |sql: String| async move {
-        sqlx::query(&sql)
-            .execute(pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    };
+async fn write(store: &impl Raw, case: &Case) {
+    let exec = |sql: String| store.exec(sql);
     for a in AGENCIES {
         exec(format!(
             "INSERT INTO agencies VALUES ('{a}', '{a}', 'police', 'x')"
@@ -477,17 +528,19 @@ fn expected(
     (members, counts, teams)
 }
 
-async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
-        .await
-        .unwrap();
-    write(&store, &case).await;
-    let mut def = definition(&case);
+/// The case's audience query, the Rust rules' answer, and the store's
+/// plan checked against it: timing groups, counts and teams.
+async fn check_plan(
+    store: &impl Raw,
+    case: &Case,
+    reack: bool,
+) -> Result<(AudienceQuery, Vec<(String, i64, u32)>), TestCaseError> {
+    write(store, case).await;
+    let mut def = definition(case);
     def.reacknowledge = reack;
     let mut query = audience_query(&def, ITEM, "2", &case.item_themes, &first_due);
     query.home_zone = HOME.to_owned();
-    let (members, counts, teams) = expected(&case, &def, reack);
+    let (members, counts, teams) = expected(case, &def, reack);
     if case.timed {
         let groups = store.timing_groups(&query).await.unwrap();
         let grouped: usize = groups.iter().map(|g| g.people).sum();
@@ -506,6 +559,13 @@ async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
         &counts
     );
     prop_assert_eq!(&store.audience_by_team(&query).await.unwrap(), &teams);
+    Ok((query, members))
+}
+
+/// [`check_plan`], then the members `create_rollout` writes from the
+/// audience query: each with the first send and shift the Rust rules give.
+async fn check(store: &(impl Raw + Outbox), case: Case, reack: bool) -> Result<(), TestCaseError> {
+    let (query, members) = check_plan(store, &case, reack).await?;
     let written = store
         .create_rollout(NewRollout {
             id: "new",
@@ -519,12 +579,7 @@ async fn check(case: Case, reack: bool) -> Result<(), TestCaseError> {
         })
         .await
         .unwrap();
-    let stored: Vec<(String, i64, u32)> = sqlx::query_as(
-        "SELECT person_id, next_due_at, shift_days FROM rollout_members WHERE rollout_id = 'new' ORDER BY person_id",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
+    let stored = store.written().await;
     prop_assert_eq!(written as usize, members.len());
     prop_assert_eq!(stored, members);
     Ok(())
@@ -536,7 +591,26 @@ proptest! {
     #[test]
     fn the_store_resolves_an_audience_as_the_rust_rules_do(case in case(), reack in prop::bool::weighted(0.2)) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(check(case, reack))?;
+        runtime.block_on(async {
+            let (_dir, store) = sqlite_store().await;
+            check(&store, case, reack).await
+        })?;
+    }
+}
+
+proptest! {
+    // Fewer cases: each is a fresh database on the test server.
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_postgres_store_resolves_an_audience_as_the_rust_rules_do(case in case(), reack in prop::bool::weighted(0.2)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = both::postgres().await;
+            let checked = check(&store, case, reack).await;
+            store.close().await;
+            checked
+        })?;
     }
 }
 
@@ -569,17 +643,12 @@ fn plain_person() -> GenPerson {
     }
 }
 
-#[tokio::test]
-async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
+async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess(store: impl Raw) {
     let case = plain_case(|i| GenPerson {
         active: i != 4,
         roles: BTreeSet::from([1]),
         ..plain_person()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("cascade.db").to_str().unwrap())
-        .await
-        .unwrap();
     write(&store, &case).await;
     let owned = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let near = async |ids: &[&str]| -> Vec<String> {
@@ -605,8 +674,9 @@ async fn people_near_gives_a_known_id_or_its_neighbours_for_a_guess() {
     assert!(store.has_people().await.unwrap());
 }
 
-#[tokio::test]
-async fn a_list_of_forty_thousand_people_goes_as_one_value() {
+crate::both::on_both_stores!(people_near_gives_a_known_id_or_its_neighbours_for_a_guess);
+
+async fn a_list_of_forty_thousand_people_goes_as_one_value(store: impl Raw + Outbox) {
     // More ids than SQLite takes bound values in one statement.
     let mut case = plain_case(|_| GenPerson {
         identities: vec![(0, false)],
@@ -625,5 +695,7 @@ async fn a_list_of_forty_thousand_people_goes_as_one_value() {
         roles: Vec::new(),
         people: case.include.people.clone(),
     }];
-    check(case, false).await.unwrap();
+    check(&store, case, false).await.unwrap();
 }
+
+both::on_both_stores!(a_list_of_forty_thousand_people_goes_as_one_value);

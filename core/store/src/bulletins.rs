@@ -29,6 +29,7 @@ pub struct BulletinOccurrence {
     /// The issue's rollout; `None` when nothing new was published.
     pub rollout_id: Option<String>,
     /// How many items the issue gathered.
+    #[sqlx(try_from = "i64")]
     pub items: u32,
     pub made_at: i64,
 }

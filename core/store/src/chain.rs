@@ -504,6 +504,178 @@ pub fn check_links(
     ))
 }
 
+/// A link as verify reads it, with its row's fields now (`None` when the
+/// row is gone) and whether it is the latest link of its event.
+pub(crate) struct LiveLink {
+    pub(crate) link: ChainLink,
+    pub(crate) content: Option<String>,
+    pub(crate) personal: Option<String>,
+    pub(crate) latest: bool,
+}
+
+/// The latest amend of each amended event, (version, digest, why), from the
+/// amend links' (ref, personal) in chain order.
+pub(crate) fn latest_amends(
+    rows: impl IntoIterator<Item = (String, String)>,
+) -> HashMap<i64, (i64, String, String)> {
+    let mut map = HashMap::new();
+    for (reference, personal) in rows {
+        if let Some(a) = Amend::parse(&reference) {
+            map.insert(a.target, (a.version, personal, a.why));
+        }
+    }
+    map
+}
+
+fn decode_error(e: impl fmt::Display) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(e.to_string().into()))
+}
+
+/// What both stores' verify do with the links they read, in order: each
+/// link checked against its row (through `table`, the table of a kind, or
+/// `None` for a kind cascade does not record), then
+/// [`VerifyLinks::finish`] names rows swapped or edited and gives the
+/// report and the links' keys for [`check_links`].
+pub(crate) struct VerifyLinks<'a> {
+    salt: Vec<u8>,
+    amends: &'a HashMap<i64, (i64, String, String)>,
+    table: fn(&str) -> Option<&'static str>,
+    report: ChainReport,
+    keys: Vec<LinkKey>,
+    /// (seq, event, kind, recorded content digest, content digest now)
+    mismatched: Vec<(i64, String, String, String, String)>,
+}
+
+impl<'a> VerifyLinks<'a> {
+    pub(crate) fn new(
+        salt: Vec<u8>,
+        amends: &'a HashMap<i64, (i64, String, String)>,
+        table: fn(&str) -> Option<&'static str>,
+    ) -> Self {
+        VerifyLinks {
+            salt,
+            amends,
+            table,
+            report: ChainReport::default(),
+            keys: Vec::new(),
+            mismatched: Vec::new(),
+        }
+    }
+
+    /// Checks the next link.
+    pub(crate) fn link(&mut self, live: LiveLink) -> Result<(), StoreError> {
+        let link = &live.link;
+        self.keys.push(LinkKey::of(link));
+        self.report.events += 1;
+        self.report.head = Some((link.seq, link.hash.clone()));
+        let problem = |what, detail: String| ChainProblem {
+            seq: Some(link.seq),
+            event: link.event_name(),
+            what,
+            detail,
+        };
+        if link.kind == "amend" {
+            if Amend::parse(&link.reference).is_none() {
+                self.report.problems.push(problem(
+                    Tamper::Edited,
+                    "its reference is not an amend's".to_owned(),
+                ));
+            }
+            return Ok(());
+        }
+        let Some(table) = (self.table)(&link.kind) else {
+            self.report.problems.push(problem(
+                Tamper::Edited,
+                "it is of no kind cascade records".to_owned(),
+            ));
+            return Ok(());
+        };
+        if !live.latest {
+            // Recorded again later (a delivery sent again): the
+            // later link is compared with the row.
+            return Ok(());
+        }
+        let (version, expected, why) = match self.amends.get(&link.seq) {
+            Some((v, d, why)) => (*v, d.as_str(), why.as_str()),
+            None => (0, link.personal.as_str(), ""),
+        };
+        let Some(content) = &live.content else {
+            if why != "removed" {
+                self.report.problems.push(problem(
+                    Tamper::Missing,
+                    format!("its row is gone from {}", table),
+                ));
+            }
+            return Ok(());
+        };
+        if why == "removed" {
+            self.report.problems.push(problem(
+                Tamper::Inserted,
+                format!(
+                    "its row was removed by the retention schedule, but {} holds one again",
+                    table
+                ),
+            ));
+            return Ok(());
+        }
+        let fields = fields_from_json(content).map_err(decode_error)?;
+        let now = content_digest(&link.kind, &fields);
+        if now != link.content {
+            self.mismatched.push((
+                link.seq,
+                link.event_name(),
+                link.kind.clone(),
+                link.content.clone(),
+                now,
+            ));
+        }
+        let personal =
+            fields_from_json(live.personal.as_deref().unwrap_or("[]")).map_err(decode_error)?;
+        if personal_digest(&self.salt, link.seq, version, &personal) != expected {
+            self.report.problems.push(problem(
+                Tamper::Edited,
+                format!(
+                    "its personal fields in {} ({}) were changed, and no erasure or amend records it",
+                    table,
+                    event_kind(&link.kind)
+                        .map(|e| e.personal.join(", "))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The report so far (rows swapped or edited added) and the links' keys.
+    pub(crate) fn finish(mut self) -> (ChainReport, Vec<LinkKey>) {
+    // Rows whose fields are another event's: swapped.
+    let recorded: HashMap<(&str, &str), i64> = self.mismatched
+        .iter()
+        .map(|(seq, _, kind, was, _)| ((kind.as_str(), was.as_str()), *seq))
+        .collect();
+    for (seq, event, kind, _, now) in &self.mismatched {
+        let table = (self.table)(kind).unwrap_or("its table");
+        self.report.problems.push(match recorded.get(&(kind.as_str(), now.as_str())) {
+            Some(other) => ChainProblem {
+                seq: Some(*seq),
+                event: event.clone(),
+                what: Tamper::OutOfOrder,
+                detail: format!(
+                    "its row in {table} now holds what event {other} recorded: the two were swapped"
+                ),
+            },
+            None => ChainProblem {
+                seq: Some(*seq),
+                event: event.clone(),
+                what: Tamper::Edited,
+                detail: format!("its row in {table} no longer holds what was recorded"),
+            },
+        });
+    }
+        (self.report, self.keys)
+    }
+}
+
 /// Reading and checking the chain in the store.
 pub trait EvidenceChain: Send + Sync {
     /// Checks every link's hash and order, every evidence row against its

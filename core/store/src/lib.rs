@@ -345,9 +345,13 @@ mod check_tests;
 #[cfg(test)]
 mod counts_tests;
 #[cfg(test)]
+mod evidence_tests;
+#[cfg(test)]
 mod membership_tests;
 #[cfg(test)]
 mod refresher_tests;
+#[cfg(test)]
+mod reports_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub struct ChampionRow {
 pub struct MemberRow {
     pub person_id: String,
     /// 0-based index into the definition's waves.
+    #[sqlx(try_from = "i64")]
     pub wave: u32,
     /// The team and agency they were in when the rollout reached them
     /// (none for a member recorded before cascade kept them).
@@ -57,6 +58,7 @@ pub struct MemberRow {
     /// members it started with.
     pub joined_at: Option<i64>,
     /// Days later than their wave's their timetable runs.
+    #[sqlx(try_from = "i64")]
     pub shift_days: u32,
 }
 
@@ -81,6 +83,7 @@ pub struct AckRow {
 pub struct AnswerRow {
     pub person_id: String,
     /// 1-based.
+    #[sqlx(try_from = "i64")]
     pub follow_up: u32,
     pub answer: String,
 }
@@ -91,6 +94,7 @@ pub struct AnswerRow {
 pub struct CheckRow {
     pub person_id: String,
     /// 1-based, as in the item version.
+    #[sqlx(try_from = "i64")]
     pub question: u32,
     pub right_first_time: bool,
 }
@@ -101,8 +105,10 @@ pub struct CheckRow {
 pub struct RefresherRow {
     pub person_id: String,
     /// 1-based, in the rollout's `refreshers`.
+    #[sqlx(try_from = "i64")]
     pub refresher: u32,
     /// 1-based, as in the item version.
+    #[sqlx(try_from = "i64")]
     pub question: u32,
     pub right_first_time: bool,
 }
@@ -112,6 +118,7 @@ pub struct ConfirmationRow {
     pub id: i64,
     pub item_id: String,
     pub team_id: String,
+    #[sqlx(try_from = "i64")]
     pub present: u32,
 }
 
@@ -158,6 +165,7 @@ pub struct FeedbackRow {
     /// The rollout definition as JSON, for the follow-up's question.
     pub definition: String,
     /// 1-based.
+    #[sqlx(try_from = "i64")]
     pub follow_up: u32,
     pub answer: String,
     pub reason: Option<String>,
@@ -203,6 +211,7 @@ pub struct OutstandingPerson {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AnswerTally {
     /// 1-based, as in the rollout's follow-ups.
+    #[sqlx(try_from = "i64")]
     pub follow_up: u32,
     pub answer: String,
     pub count: i64,

@@ -294,9 +294,10 @@ async fn a_changed_row_is_updated_in_place(store: impl TestStore) {
     assert_eq!(dan.person.roles, ["practitioner", "safeguarding-lead"]);
 }
 
-#[tokio::test]
-async fn a_person_removed_from_the_file_is_marked_inactive_and_kept() {
-    let project = Project::with_directory().await;
+async fn a_person_removed_from_the_file_is_marked_inactive_and_kept(
+    store: impl TestStore + Reports,
+) {
+    let project = Project::directory_on(store).await;
     let without_cat: String = PEOPLE
         .lines()
         .filter(|l| !l.starts_with("p-3,"))
@@ -1115,9 +1116,10 @@ crate::both::on_both_stores!(
 #[path = "privacy_tests.rs"]
 mod privacy;
 
-#[tokio::test]
-async fn team_coverage_counts_each_asked_team_in_each_live_rollout_with_its_confirmations() {
-    let project = Project::with_directory().await;
+async fn team_coverage_counts_each_asked_team_in_each_live_rollout_with_its_confirmations(
+    store: impl TestStore + Outbox + Evidence + Reports,
+) {
+    let project = Project::directory_on(store).await;
     let store = &project.store;
     let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
     store.save_item(&item, "source").await.unwrap();
@@ -1220,10 +1222,9 @@ async fn team_coverage_counts_each_asked_team_in_each_live_rollout_with_its_conf
     assert_eq!(store.team_coverage(&[]).await.unwrap(), []);
 }
 
-#[tokio::test]
-async fn a_bulletin_occurrence_is_recorded_once_and_an_item_goes_in_one_issue_only() {
-    let project = Project::new().await;
-    let store = &project.store;
+async fn a_bulletin_occurrence_is_recorded_once_and_an_item_goes_in_one_issue_only(
+    store: impl Bulletins,
+) {
     let old = [("nl-old".to_owned(), "v1".to_owned())];
     assert!(store.start_bulletin("weekly", "{}", &old, 1).await.unwrap());
     assert!(
@@ -1270,3 +1271,9 @@ async fn a_bulletin_occurrence_is_recorded_once_and_an_item_goes_in_one_issue_on
         Some(100)
     );
 }
+
+crate::both::on_both_stores!(
+    a_person_removed_from_the_file_is_marked_inactive_and_kept,
+    team_coverage_counts_each_asked_team_in_each_live_rollout_with_its_confirmations,
+    a_bulletin_occurrence_is_recorded_once_and_an_item_goes_in_one_issue_only,
+);

@@ -12,13 +12,22 @@
 pub mod test_server;
 
 mod accounts;
+mod annual;
+mod audience;
+mod audience_query;
+mod bulletins;
 mod chain;
 mod channel_states;
+mod evidence;
 mod import;
+mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
 mod membership;
+mod outbox;
+mod reports;
 mod store;
+mod team_posts;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
@@ -139,6 +148,7 @@ impl PgStore {
                 ))
             })?;
         sqlx::migrate!("./migrations-pg").run(&pool).await?;
+        chain::backfill(&pool).await?;
         Ok(PgStore {
             pool,
             chained: true,

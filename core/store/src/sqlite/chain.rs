@@ -523,13 +523,6 @@ fn links_sql() -> String {
 /// Links read at a time.
 const LINKS_PER_READ: i64 = 20_000;
 
-struct LiveLink {
-    link: ChainLink,
-    content: Option<String>,
-    personal: Option<String>,
-    latest: bool,
-}
-
 async fn read_links(
     conn: &mut SqliteConnection,
     sql: &str,
@@ -571,13 +564,7 @@ async fn amends(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut map = HashMap::new();
-    for (reference, personal) in rows {
-        if let Some(a) = Amend::parse(&reference) {
-            map.insert(a.target, (a.version, personal, a.why));
-        }
-    }
-    Ok(map)
+    Ok(latest_amends(rows))
 }
 
 impl EvidenceChain for SqliteStore {
@@ -587,121 +574,17 @@ impl EvidenceChain for SqliteStore {
         let salt = salt(&mut tx).await?;
         let amends = amends(&mut tx).await?;
         let sql = links_sql();
-        let mut report = ChainReport::default();
-        let mut keys: Vec<LinkKey> = Vec::new();
-        // (seq, event, kind, recorded content digest, content digest now)
-        let mut mismatched: Vec<(i64, String, String, String, String)> = Vec::new();
+        let mut check = VerifyLinks::new(salt, &amends, |kind| kind_sql(kind).map(|k| k.table));
         let mut after = 0;
         loop {
             let links = read_links(&mut tx, &sql, after, i64::MAX).await?;
             let Some(last) = links.last() else { break };
             after = last.link.seq;
             for live in links {
-                let link = &live.link;
-                keys.push(LinkKey::of(link));
-                report.events += 1;
-                report.head = Some((link.seq, link.hash.clone()));
-                let problem = |what, detail: String| ChainProblem {
-                    seq: Some(link.seq),
-                    event: link.event_name(),
-                    what,
-                    detail,
-                };
-                if link.kind == "amend" {
-                    if Amend::parse(&link.reference).is_none() {
-                        report.problems.push(problem(
-                            Tamper::Edited,
-                            "its reference is not an amend's".to_owned(),
-                        ));
-                    }
-                    continue;
-                }
-                let Some(k) = kind_sql(&link.kind) else {
-                    report.problems.push(problem(
-                        Tamper::Edited,
-                        "it is of no kind cascade records".to_owned(),
-                    ));
-                    continue;
-                };
-                if !live.latest {
-                    // Recorded again later (a delivery sent again): the
-                    // later link is compared with the row.
-                    continue;
-                }
-                let (version, expected, why) = match amends.get(&link.seq) {
-                    Some((v, d, why)) => (*v, d.as_str(), why.as_str()),
-                    None => (0, link.personal.as_str(), ""),
-                };
-                let Some(content) = &live.content else {
-                    if why != "removed" {
-                        report.problems.push(problem(
-                            Tamper::Missing,
-                            format!("its row is gone from {}", k.table),
-                        ));
-                    }
-                    continue;
-                };
-                if why == "removed" {
-                    report.problems.push(problem(
-                        Tamper::Inserted,
-                        format!(
-                            "its row was removed by the retention schedule, but {} holds one again",
-                            k.table
-                        ),
-                    ));
-                    continue;
-                }
-                let fields = fields_from_json(content).map_err(decode)?;
-                let now = content_digest(&link.kind, &fields);
-                if now != link.content {
-                    mismatched.push((
-                        link.seq,
-                        link.event_name(),
-                        link.kind.clone(),
-                        link.content.clone(),
-                        now,
-                    ));
-                }
-                let personal =
-                    fields_from_json(live.personal.as_deref().unwrap_or("[]")).map_err(decode)?;
-                if personal_digest(&salt, link.seq, version, &personal) != expected {
-                    report.problems.push(problem(
-                        Tamper::Edited,
-                        format!(
-                            "its personal fields in {} ({}) were changed, and no erasure or amend records it",
-                            k.table,
-                            event_kind(k.kind)
-                                .map(|e| e.personal.join(", "))
-                                .unwrap_or_default()
-                        ),
-                    ));
-                }
+                check.link(live)?;
             }
         }
-        // Rows whose fields are another event's: swapped.
-        let recorded: HashMap<(&str, &str), i64> = mismatched
-            .iter()
-            .map(|(seq, _, kind, was, _)| ((kind.as_str(), was.as_str()), *seq))
-            .collect();
-        for (seq, event, kind, _, now) in &mismatched {
-            let table = kind_sql(kind).map(|k| k.table).unwrap_or("its table");
-            report.problems.push(match recorded.get(&(kind.as_str(), now.as_str())) {
-                Some(other) => ChainProblem {
-                    seq: Some(*seq),
-                    event: event.clone(),
-                    what: Tamper::OutOfOrder,
-                    detail: format!(
-                        "its row in {table} now holds what event {other} recorded: the two were swapped"
-                    ),
-                },
-                None => ChainProblem {
-                    seq: Some(*seq),
-                    event: event.clone(),
-                    what: Tamper::Edited,
-                    detail: format!("its row in {table} no longer holds what was recorded"),
-                },
-            });
-        }
+        let (mut report, keys) = check.finish();
         if let Some((i, what, detail)) = check_links(&keys, 1, GENESIS) {
             let expected = i as i64 + 1;
             let event = if what == Tamper::Missing {
