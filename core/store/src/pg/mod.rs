@@ -25,6 +25,7 @@ mod inbox;
 mod inspect;
 mod membership;
 mod outbox;
+mod privacy;
 mod reports;
 mod store;
 mod team_posts;
