@@ -6,7 +6,8 @@
 
 use super::*;
 use crate::both::on_both_stores;
-use crate::pg::PgStore;
+use crate::pg::test_server::TestPostgres;
+use crate::pg::{PgSettings, PgStore};
 use std::collections::BTreeMap;
 
 /// Reads the database directly, with each store's own SQL.
@@ -1054,3 +1055,70 @@ on_both_stores!(
     retention_lists_then_removes_only_what_is_older_than_its_period,
     a_send_in_flight_to_the_person_holds_the_erasure_until_its_lease_ends,
 );
+
+/// Two stores on one PostgreSQL database, as two `cascade serve`
+/// processes sharing it.
+async fn two_postgres() -> (PgStore, PgStore) {
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    let settings = PgSettings::new(url);
+    (
+        PgStore::connect(&settings).await.unwrap(),
+        PgStore::connect(&settings).await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_erasing_one_person_at_once_erase_them_once() {
+    let (a, b) = two_postgres().await;
+    let _files = bob_everywhere(&a).await;
+    let request = erase("p-2", true);
+    let (first, second) = tokio::join!(a.erase_person(&request), b.erase_person(&request));
+    let (erased, refused) = match (first, second) {
+        (Ok(erased), Err(refused)) | (Err(refused), Ok(erased)) => (erased, refused),
+        other => panic!("one erasure and one refusal, not {other:?}"),
+    };
+    assert!(
+        matches!(&refused, EraseError::AlreadyErased(_, record) if **record == erased.record),
+        "{refused}"
+    );
+    for needle in BOB {
+        assert!(a.scan(needle).await.is_empty(), "{needle} is left");
+    }
+    chain_verifies_with(&b, &[("erasure", 1), ("amend", 6)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_claiming_during_an_erasure_never_sends_to_the_erased_person() {
+    for _ in 0..4 {
+        let (a, b) = two_postgres().await;
+        let _files = bob_everywhere(&a).await;
+        a.materialise(&[delivery("p-2", "p-2", "reminder")], &[], 20_000)
+            .await
+            .unwrap();
+        let later = EraseRequest {
+            now: 20_000,
+            ..erase("p-2", true)
+        };
+        let (erased, claimed) =
+            tokio::join!(a.erase_person(&later), b.claim(20_000, 10, 60_000, &[]));
+        let claimed = claimed.unwrap();
+        match erased {
+            // Erased first: the reminder was cancelled, never claimed.
+            Ok(erased) => {
+                assert!(claimed.is_empty(), "{claimed:?}");
+                assert_eq!(erased.cancelled_deliveries, 1);
+                assert!(a.scan("Bob Example").await.is_empty());
+            }
+            // Claimed first: the erasure waits for the send.
+            Err(EraseError::InFlight(_)) => {
+                assert_eq!(claimed.len(), 1, "{claimed:?}");
+                assert_eq!(claimed[0].recipient_id, "p-2");
+                assert!(!a.scan("Bob Example").await.is_empty());
+            }
+            Err(other) => panic!("{other}"),
+        }
+        a.close().await;
+        b.close().await;
+    }
+}
