@@ -460,3 +460,34 @@ pub trait Outbox: Send + Sync {
         rollout_id: &str,
     ) -> impl Future<Output = Result<Vec<ChannelError>, StoreError>> + Send;
 }
+
+/// A count from `SUM` (NULL over no rows) or `COUNT`.
+pub(crate) fn count(n: Option<i64>) -> u64 {
+    n.unwrap_or(0).max(0) as u64
+}
+
+pub(crate) const ROLLOUT_COLUMNS: &str = "id, item_id, item_version, definition, state, created_at";
+
+/// A `rollouts` row; a state this cascade does not know reads as paused.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RolloutRow {
+    id: String,
+    item_id: String,
+    item_version: String,
+    definition: String,
+    state: String,
+    created_at: i64,
+}
+
+impl From<RolloutRow> for StoredRollout {
+    fn from(r: RolloutRow) -> StoredRollout {
+        StoredRollout {
+            id: r.id,
+            item_id: r.item_id,
+            item_version: r.item_version,
+            definition: r.definition,
+            state: RolloutState::parse(&r.state).unwrap_or(RolloutState::Paused),
+            created_at: r.created_at,
+        }
+    }
+}

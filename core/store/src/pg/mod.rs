@@ -12,10 +12,12 @@
 pub mod test_server;
 
 mod accounts;
+mod audience_query;
 mod chain;
 mod channel_states;
 mod import;
 mod membership;
+mod outbox;
 mod store;
 
 use super::StoreError;
