@@ -395,7 +395,15 @@ async fn write_people(
         }
         last.insert((EMAIL_CHANNEL, &person.email), &person.id);
     }
-    for ((channel, address), person_id) in &last {
+    // In person order, as the people went: the identities' indexes on
+    // the person, and the foreign key's look-ups, then read and write
+    // their pages in turn.
+    let mut identities: Vec<(&str, &str, &str)> = last
+        .into_iter()
+        .map(|((channel, address), person_id)| (person_id, channel, address))
+        .collect();
+    identities.sort_unstable();
+    for (person_id, channel, address) in identities {
         copy.row(&[Some(person_id), Some(channel), Some(address), Some("f")]);
     }
     copy.send(
@@ -651,5 +659,204 @@ fn count_write(summary: &mut ImportSummary, existed: bool) {
         summary.updated += 1;
     } else {
         summary.added += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::both;
+    use crate::{Store, StoreError};
+    use cascade_model::content::Taxonomy;
+    use cascade_model::directory::{Agency, DirectoryFile, Person, Row, Team};
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    const AGENCIES: usize = 20;
+    const TEAMS_PER_AGENCY: usize = 50;
+
+    /// The synthetic directory of the planning benchmark
+    /// (`core/cli/src/bench.rs`): agencies, teams and `n` people.
+    fn directory(n: usize) -> (DirectoryFile, DirectoryFile, Vec<Person>) {
+        let teams = AGENCIES * TEAMS_PER_AGENCY;
+        let agencies = (0..AGENCIES)
+            .map(|a| Row {
+                line: a + 2,
+                value: Agency {
+                    id: format!("ag-{a:02}"),
+                    name: format!("Agency {a}"),
+                    kind: "local-authority".to_owned(),
+                },
+            })
+            .collect();
+        let team_rows = (0..teams)
+            .map(|t| Row {
+                line: t + 2,
+                value: Team {
+                    id: format!("t-{t:04}"),
+                    agency_id: format!("ag-{:02}", t / TEAMS_PER_AGENCY),
+                    name: format!("Team {t}"),
+                },
+            })
+            .collect();
+        let people = (0..n)
+            .map(|i| {
+                let t = i % teams;
+                let a = t / TEAMS_PER_AGENCY;
+                let (roles, manager) = match i / teams {
+                    0 => (vec!["manager".to_owned()], None),
+                    _ => (vec!["practitioner".to_owned()], Some(format!("p-{t:07}"))),
+                };
+                Person {
+                    id: format!("p-{i:07}"),
+                    display_name: format!("Person {i}"),
+                    email: format!("person{i}@agency{a}.example"),
+                    agency_id: format!("ag-{a:02}"),
+                    team_id: format!("t-{t:04}"),
+                    roles,
+                    manager_id: manager,
+                    time_zone: None,
+                    mobile: None,
+                    works: None,
+                    absent_until: None,
+                }
+            })
+            .collect();
+        (
+            DirectoryFile::Agencies(agencies),
+            DirectoryFile::Teams(team_rows),
+            people,
+        )
+    }
+
+    async fn with_teams(agencies: &DirectoryFile, teams: &DirectoryFile) -> super::super::PgStore {
+        let store = both::postgres().await;
+        let taxonomy = Taxonomy::default();
+        store
+            .import(agencies, Path::new("agencies.csv"), &taxonomy)
+            .await
+            .unwrap();
+        store
+            .import(teams, Path::new("teams.csv"), &taxonomy)
+            .await
+            .unwrap();
+        store
+    }
+
+    /// The raw baseline: the `people` rows alone, by COPY in one
+    /// transaction.
+    async fn copy_people(
+        store: &super::super::PgStore,
+        people: &[Person],
+    ) -> Result<(), StoreError> {
+        let mut tx = store.pool.begin().await?;
+        let mut copy = super::Copy::new();
+        for p in people {
+            copy.row(&[
+                Some(&p.id),
+                Some(&p.display_name),
+                Some(&p.email),
+                Some(&p.agency_id),
+                Some(&p.team_id),
+                p.manager_id.as_deref(),
+                Some("2026-12-03T00:00:00+00:00"),
+            ]);
+        }
+        copy.send(
+            &mut tx,
+            "COPY people (id, display_name, email, agency_id, team_id, manager_id, updated_at)
+             FROM STDIN",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Issue 18: importing a large people file at 0.3x or better of the
+    /// rate of a raw bulk load (COPY of the `people` rows alone). Run by
+    /// hand: `CASCADE_BENCH_PEOPLE=1000000 cargo test -p cascade-store
+    /// --features test-support --lib -- --ignored --nocapture
+    /// people_import_against_copy` (default 100,000 people;
+    /// `CASCADE_BENCH_ROUNDS` rounds, default 3).
+    #[tokio::test]
+    #[ignore]
+    async fn people_import_against_copy() {
+        let n: usize = std::env::var("CASCADE_BENCH_PEOPLE")
+            .ok()
+            .and_then(|v| v.replace('_', "").parse().ok())
+            .unwrap_or(100_000);
+        let (agencies, teams, people) = directory(n);
+        let file = DirectoryFile::People(
+            people
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Row {
+                    line: i + 2,
+                    value: p.clone(),
+                })
+                .collect(),
+        );
+        let mut moved = people.clone();
+        for (i, p) in moved.iter_mut().enumerate() {
+            if i % 10 == 0 {
+                let t = (i + 1) % (AGENCIES * TEAMS_PER_AGENCY);
+                p.team_id = format!("t-{t:04}");
+                p.agency_id = format!("ag-{:02}", t / TEAMS_PER_AGENCY);
+            }
+        }
+        let moved = DirectoryFile::People(
+            moved
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| Row { line: i + 2, value })
+                .collect(),
+        );
+        let taxonomy = Taxonomy::default();
+        let path = Path::new("people.csv");
+        let mut import = Vec::new();
+        let mut again = Vec::new();
+        let mut tenth = Vec::new();
+        let mut raw = Vec::new();
+        let rounds: usize = std::env::var("CASCADE_BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        for _ in 0..rounds {
+            let store = with_teams(&agencies, &teams).await;
+            let timed = |d: Duration| d.as_secs_f64();
+            let start = Instant::now();
+            let summary = store.import(&file, path, &taxonomy).await.unwrap();
+            import.push(timed(start.elapsed()));
+            assert_eq!(summary.added, n);
+            let start = Instant::now();
+            let summary = store.import(&file, path, &taxonomy).await.unwrap();
+            again.push(timed(start.elapsed()));
+            assert_eq!(summary.unchanged, n);
+            let start = Instant::now();
+            let summary = store.import(&moved, path, &taxonomy).await.unwrap();
+            tenth.push(timed(start.elapsed()));
+            assert_eq!(summary.updated, n.div_ceil(10));
+            store.close().await;
+
+            let store = with_teams(&agencies, &teams).await;
+            let start = Instant::now();
+            copy_people(&store, &people).await.unwrap();
+            raw.push(timed(start.elapsed()));
+            store.close().await;
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (import, again, tenth, raw) = (
+            median(&mut import),
+            median(&mut again),
+            median(&mut tenth),
+            median(&mut raw),
+        );
+        println!(
+            "{n} people on PostgreSQL (medians of {rounds}): import {import:.2} s, the same again {again:.2} s, \
+             10% moved {tenth:.2} s, raw COPY {raw:.2} s; raw/import {:.3}",
+            raw / import
+        );
     }
 }
