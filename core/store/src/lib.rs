@@ -345,6 +345,8 @@ mod check_tests;
 #[cfg(test)]
 mod counts_tests;
 #[cfg(test)]
+mod inbox_tests;
+#[cfg(test)]
 mod membership_tests;
 #[cfg(test)]
 mod refresher_tests;
