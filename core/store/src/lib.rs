@@ -349,6 +349,8 @@ mod inbox_tests;
 #[cfg(test)]
 mod membership_tests;
 #[cfg(test)]
+mod outbox_tests;
+#[cfg(test)]
 mod refresher_tests;
 #[cfg(test)]
 mod tests;
