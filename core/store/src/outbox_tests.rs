@@ -567,7 +567,7 @@ async fn claimers_on_two_postgres_stores_never_share_a_leased_row() {
         let mut got = Vec::new();
         for round in 0.. {
             let limit = 1 + (task + round) as u32 % 7;
-            let claimed = if (task + round) % 2 == 0 {
+            let claimed = if (task + round).is_multiple_of(2) {
                 store.claim(now, limit, 60_000, &[]).await.unwrap()
             } else {
                 let shares = [("email".to_owned(), limit), ("teams".to_owned(), 2)];
