@@ -5,6 +5,7 @@
 //! removed link or a reorder, exports in order, and holds the same
 //! digests for the same events in either store.
 
+use super::tests::{Project, TestStore, newsletter_item};
 use super::*;
 use crate::both::on_both_stores;
 use crate::pg::PgStore;
@@ -756,6 +757,200 @@ impl WithoutChain for PgStore {
     }
 }
 
+fn initial(person: &str) -> NewDelivery {
+    NewDelivery {
+        idempotency_key: format!("r-1:{person}:initial"),
+        rollout_id: "r-1".to_owned(),
+        person_id: person.to_owned(),
+        recipient_id: person.to_owned(),
+        wave: 0,
+        step_kind: cascade_model::rollout::StepKind::Initial,
+        step_number: 0,
+        channel: "email".to_owned(),
+        channel_rank: 0,
+        due_at: 1_000,
+    }
+}
+
+/// The evidence of a rollout: deliveries sent (and what is pending for
+/// whom), follow-up answers with an example added later (an amend),
+/// refresher answers, and a chat account linked by a one-time code.
+async fn a_rollouts_evidence_is_recorded_and_verifies(
+    store: impl TestStore + Outbox + Evidence + EvidenceChain + RawSql,
+) {
+    let project = Project::directory_on(store).await;
+    let store = &project.store;
+    store
+        .save_item(&newsletter_item("nl-neglect", "Neglect", "aaa111"), "source")
+        .await
+        .unwrap();
+    let member = |id: &str| NewMember {
+        person_id: id.to_owned(),
+        wave: 0,
+        first_due_at: 1_000,
+    };
+    store
+        .create_rollout(NewRollout {
+            id: "r-1",
+            item_id: "nl-neglect",
+            item_version: "aaa111",
+            definition: "{}",
+            members: &[member("p-1"), member("p-2")],
+            audience: None,
+            team_posts: &[],
+            now: 0,
+        })
+        .await
+        .unwrap();
+    store
+        .materialise(&[initial("p-1"), initial("p-2")], &[], 1_000)
+        .await
+        .unwrap();
+    let claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let sent: Vec<(i64, DeliveryOutcome)> = claimed
+        .iter()
+        .map(|c| (c.id, DeliveryOutcome::Sent { provider_id: None }))
+        .collect();
+    store.record(&sent, &[], 1_500).await.unwrap();
+    let p1 = claimed.iter().find(|c| c.person_id == "p-1").unwrap().id;
+    let info = store.delivery(p1).await.unwrap().unwrap();
+    assert_eq!(
+        info,
+        DeliveryInfo {
+            id: p1,
+            rollout_id: "r-1".to_owned(),
+            person_id: "p-1".to_owned(),
+            recipient_id: "p-1".to_owned(),
+            step_kind: cascade_model::rollout::StepKind::Initial,
+            step_number: 0,
+            channel: "email".to_owned(),
+            item_id: "nl-neglect".to_owned(),
+            item_version: "aaa111".to_owned(),
+        }
+    );
+    assert_eq!(store.delivery(p1 + 100).await.unwrap(), None);
+    let pending = PendingItem {
+        delivery_id: p1,
+        rollout_id: "r-1".to_owned(),
+        item_id: "nl-neglect".to_owned(),
+        item_version: "aaa111".to_owned(),
+    };
+    assert_eq!(store.pending_items("p-1").await.unwrap(), [pending.clone()]);
+    let mut acked = ack("p-1", "aaa111", 2_000);
+    acked.delivery_id = Some(p1);
+    store.acknowledge_item(&acked).await.unwrap();
+    assert!(store.pending_items("p-1").await.unwrap().is_empty());
+    assert_eq!(
+        store.delivered_item("p-1", "nl-neglect").await.unwrap(),
+        Some(pending)
+    );
+    assert_eq!(store.delivered_item("p-1", "other").await.unwrap(), None);
+    assert_eq!(
+        store
+            .texts("SELECT CAST(acknowledged_at AS TEXT) FROM rollout_members WHERE person_id = 'p-1'")
+            .await,
+        ["2000"]
+    );
+
+    // A follow-up answer, once; an example and a reason added once each.
+    let answer = NewAnswer {
+        rollout_id: "r-1".to_owned(),
+        person_id: "p-1".to_owned(),
+        follow_up: 1,
+        answer: "yes".to_owned(),
+        example: None,
+        channel: "web".to_owned(),
+        at: 3_000,
+    };
+    assert!(store.answer_follow_up(&answer).await.unwrap());
+    assert!(!store.answer_follow_up(&answer).await.unwrap());
+    assert!(store.add_follow_up_example("r-1", "p-1", 1, "A case").await.unwrap());
+    assert!(!store.add_follow_up_example("r-1", "p-1", 1, "Again").await.unwrap());
+    assert!(!store.add_follow_up_example("r-1", "p-1", 2, "None").await.unwrap());
+    assert!(store.add_follow_up_reason("r-1", "p-1", 1, "no-time").await.unwrap());
+    assert!(!store.add_follow_up_reason("r-1", "p-1", 1, "other").await.unwrap());
+
+    // A refresher's question: wrong, the same press again, then right.
+    let attempt = |chosen: u32, right: bool, seen: u32| RefresherAttempt {
+        rollout_id: "r-1".to_owned(),
+        person_id: "p-1".to_owned(),
+        refresher: 1,
+        delivery_id: p1,
+        item_id: "nl-neglect".to_owned(),
+        item_version: "aaa111".to_owned(),
+        question: 1,
+        question_digest: "digest-1".to_owned(),
+        chosen,
+        right,
+        seen,
+        channel: "web".to_owned(),
+        at: 4_000 + i64::from(seen),
+    };
+    assert!(store.record_refresher_attempt(&attempt(2, false, 0)).await.unwrap());
+    assert!(!store.record_refresher_attempt(&attempt(2, false, 0)).await.unwrap());
+    assert!(store.record_refresher_attempt(&attempt(1, true, 1)).await.unwrap());
+    assert!(!store.record_refresher_attempt(&attempt(1, true, 2)).await.unwrap());
+    let kept = store.refresher_answer("r-1", "p-1", 1).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            kept.first_answer,
+            kept.right_first_time,
+            kept.attempts,
+            kept.answered_at,
+            kept.at
+        ),
+        (2, false, 2, Some(4_001), 4_000)
+    );
+    assert_eq!(store.refresher_answer("r-1", "p-1", 2).await.unwrap(), None);
+
+    // A chat account linked by a one-time code, used once.
+    store
+        .create_link_code("p-2", "keyed-1", 2_000, 90_000)
+        .await
+        .unwrap();
+    store
+        .create_link_code("p-2", "keyed-2", 2_000, 3_000)
+        .await
+        .unwrap();
+    let redeem = |code: &'static str, account: &'static str| {
+        store.redeem_link_code(code, "legacy", "telegram", account, 5_000)
+    };
+    assert_eq!(redeem("nothing", "tg-1").await.unwrap(), Err(CodeRefusal::Unknown));
+    assert_eq!(redeem("keyed-2", "tg-1").await.unwrap(), Err(CodeRefusal::Expired));
+    assert_eq!(redeem("keyed-1", "tg-1").await.unwrap(), Ok("p-2".to_owned()));
+    assert_eq!(redeem("keyed-1", "tg-1").await.unwrap(), Ok("p-2".to_owned()));
+    assert_eq!(redeem("keyed-1", "tg-2").await.unwrap(), Err(CodeRefusal::AlreadyUsed));
+    assert_eq!(
+        store.person_for_account("telegram", "tg-1").await.unwrap(),
+        Some("p-2".to_owned())
+    );
+    assert_eq!(store.person_for_account("telegram", "tg-2").await.unwrap(), None);
+    store.mark_unreachable("telegram", "tg-1", 7_000).await.unwrap();
+    store.mark_unreachable("telegram", "tg-1", 8_000).await.unwrap();
+    assert_eq!(
+        store
+            .texts(
+                "SELECT linked_at || ' ' || CAST(unreachable_at AS TEXT) FROM channel_identities
+                 WHERE channel = 'telegram'"
+            )
+            .await,
+        ["1970-01-01T00:00:05+00:00 7000"]
+    );
+
+    assert_eq!(
+        kinds(store).await,
+        ["delivery", "delivery", "acknowledgement", "answer", "amend"]
+    );
+    assert_verifies(store).await;
+    // The example changed without an amend shows, at the answer.
+    let answer_seq = seq_of(store, "answer", "1").await;
+    store
+        .exec("UPDATE follow_up_answers SET example = 'Changed'")
+        .await;
+    assert_eq!(problems(store).await, [(Some(answer_seq), Tamper::Edited)]);
+}
+
 on_both_stores!(
     the_first_acknowledgement_counts_and_a_repeat_says_when,
     acknowledgements_of_one_version_at_once_record_one,
@@ -770,6 +965,7 @@ on_both_stores!(
     two_rows_swapped_are_named_out_of_order,
     an_export_hands_on_every_link_in_its_range_with_its_row,
     a_store_without_the_chain_records_evidence_verify_names,
+    a_rollouts_evidence_is_recorded_and_verifies,
 );
 
 /// The same events give the same links in both stores: with the same
