@@ -36,7 +36,10 @@ impl RawSql for PgStore {
             .rows_affected()
     }
     async fn texts(&self, sql: &str) -> Vec<String> {
-        sqlx::query_scalar(sql).fetch_all(self.pool()).await.unwrap()
+        sqlx::query_scalar(sql)
+            .fetch_all(self.pool())
+            .await
+            .unwrap()
     }
 }
 
@@ -114,8 +117,14 @@ async fn some_evidence(store: &(impl Evidence + EvidenceChain)) {
         .count_refusal("web", AckMethod::Link, "forged", 4_000)
         .await
         .unwrap();
-    store.acknowledge_item(&ack("p-3", "aaa111", 70_000)).await.unwrap();
-    store.acknowledge_item(&ack("p-3", "aaa111", 70_001)).await.unwrap();
+    store
+        .acknowledge_item(&ack("p-3", "aaa111", 70_000))
+        .await
+        .unwrap();
+    store
+        .acknowledge_item(&ack("p-3", "aaa111", 70_001))
+        .await
+        .unwrap();
 }
 
 async fn the_first_acknowledgement_counts_and_a_repeat_says_when(
@@ -168,7 +177,9 @@ async fn the_first_acknowledgement_counts_and_a_repeat_says_when(
         store
             .texts("SELECT outcome FROM acknowledgement_log ORDER BY id")
             .await,
-        ["recorded", "repeat", "repeat", "recorded", "repeat", "recorded"]
+        [
+            "recorded", "repeat", "repeat", "recorded", "repeat", "recorded"
+        ]
     );
     assert!(store.acknowledge_items(&[]).await.unwrap().is_empty());
     assert_eq!(
@@ -189,7 +200,10 @@ async fn acknowledgements_of_one_version_at_once_record_one(
             let store = store.clone();
             tokio::spawn(async move {
                 let at = 1_000 + i;
-                let group = [ack("p-1", "aaa111", at), ack(&format!("q-{i}"), "aaa111", at)];
+                let group = [
+                    ack("p-1", "aaa111", at),
+                    ack(&format!("q-{i}"), "aaa111", at),
+                ];
                 (at, store.acknowledge_items(&group).await.unwrap())
             })
         })
@@ -396,7 +410,13 @@ async fn refusals_are_counted_by_the_minute_and_sealed_when_it_is_over(
     for (event, counted) in [("u-1", true), ("u-1", false), ("not-in-inbox", true)] {
         assert_eq!(
             store
-                .count_refusal_of_event("telegram", event, AckMethod::Button, "wrong-account", 300_000)
+                .count_refusal_of_event(
+                    "telegram",
+                    event,
+                    AckMethod::Button,
+                    "wrong-account",
+                    300_000
+                )
                 .await
                 .unwrap(),
             counted,
@@ -605,11 +625,14 @@ async fn two_rows_swapped_are_named_out_of_order(store: impl Evidence + Evidence
     );
 }
 
+type Fields = Vec<Option<String>>;
+
 /// Collects what an export hands on.
 #[derive(Default)]
 struct Collect {
     links: Vec<ChainLink>,
-    events: Vec<(i64, Option<Vec<Option<String>>>, i64)>,
+    /// (seq, the row's fields, the personal fields' version)
+    events: Vec<(i64, Option<Fields>, i64)>,
 }
 
 impl EvidenceSink for Collect {
@@ -698,7 +721,10 @@ async fn an_export_hands_on_every_link_in_its_range_with_its_row(
     // A range: from the second acknowledgement's time on, anchored at
     // the link before it.
     let mut part = Collect::default();
-    let range = store.export_chain(2_000, 3_001, 200_000, &mut part).await.unwrap();
+    let range = store
+        .export_chain(2_000, 3_001, 200_000, &mut part)
+        .await
+        .unwrap();
     let ack_2 = seq_of(&store, "acknowledgement", "2").await;
     assert_eq!(range.first_seq, Some(ack_2));
     assert_eq!(
@@ -721,12 +747,12 @@ async fn a_store_without_the_chain_records_evidence_verify_names(
     store: impl Evidence + EvidenceChain + RawSql + WithoutChain,
 ) {
     let store = store.without_chain();
-    store.acknowledge_item(&ack("p-1", "aaa111", 1_000)).await.unwrap();
+    store
+        .acknowledge_item(&ack("p-1", "aaa111", 1_000))
+        .await
+        .unwrap();
     assert!(kinds(&store).await.is_empty());
-    assert_eq!(
-        problems(&store).await,
-        [(None, Tamper::Inserted)]
-    );
+    assert_eq!(problems(&store).await, [(None, Tamper::Inserted)]);
     store.chain_all("acknowledgement").await;
     assert_eq!(kinds(&store).await, ["acknowledgement"]);
     assert_verifies(&store).await;
@@ -781,7 +807,10 @@ async fn a_rollouts_evidence_is_recorded_and_verifies(
     let project = Project::directory_on(store).await;
     let store = &project.store;
     store
-        .save_item(&newsletter_item("nl-neglect", "Neglect", "aaa111"), "source")
+        .save_item(
+            &newsletter_item("nl-neglect", "Neglect", "aaa111"),
+            "source",
+        )
         .await
         .unwrap();
     let member = |id: &str| NewMember {
@@ -836,7 +865,10 @@ async fn a_rollouts_evidence_is_recorded_and_verifies(
         item_id: "nl-neglect".to_owned(),
         item_version: "aaa111".to_owned(),
     };
-    assert_eq!(store.pending_items("p-1").await.unwrap(), [pending.clone()]);
+    assert_eq!(
+        store.pending_items("p-1").await.unwrap(),
+        std::slice::from_ref(&pending)
+    );
     let mut acked = ack("p-1", "aaa111", 2_000);
     acked.delivery_id = Some(p1);
     store.acknowledge_item(&acked).await.unwrap();
@@ -848,7 +880,9 @@ async fn a_rollouts_evidence_is_recorded_and_verifies(
     assert_eq!(store.delivered_item("p-1", "other").await.unwrap(), None);
     assert_eq!(
         store
-            .texts("SELECT CAST(acknowledged_at AS TEXT) FROM rollout_members WHERE person_id = 'p-1'")
+            .texts(
+                "SELECT CAST(acknowledged_at AS TEXT) FROM rollout_members WHERE person_id = 'p-1'"
+            )
             .await,
         ["2000"]
     );
@@ -865,11 +899,36 @@ async fn a_rollouts_evidence_is_recorded_and_verifies(
     };
     assert!(store.answer_follow_up(&answer).await.unwrap());
     assert!(!store.answer_follow_up(&answer).await.unwrap());
-    assert!(store.add_follow_up_example("r-1", "p-1", 1, "A case").await.unwrap());
-    assert!(!store.add_follow_up_example("r-1", "p-1", 1, "Again").await.unwrap());
-    assert!(!store.add_follow_up_example("r-1", "p-1", 2, "None").await.unwrap());
-    assert!(store.add_follow_up_reason("r-1", "p-1", 1, "no-time").await.unwrap());
-    assert!(!store.add_follow_up_reason("r-1", "p-1", 1, "other").await.unwrap());
+    assert!(
+        store
+            .add_follow_up_example("r-1", "p-1", 1, "A case")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_follow_up_example("r-1", "p-1", 1, "Again")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_follow_up_example("r-1", "p-1", 2, "None")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_follow_up_reason("r-1", "p-1", 1, "no-time")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_follow_up_reason("r-1", "p-1", 1, "other")
+            .await
+            .unwrap()
+    );
 
     // A refresher's question: wrong, the same press again, then right.
     let attempt = |chosen: u32, right: bool, seen: u32| RefresherAttempt {
@@ -887,11 +946,35 @@ async fn a_rollouts_evidence_is_recorded_and_verifies(
         channel: "web".to_owned(),
         at: 4_000 + i64::from(seen),
     };
-    assert!(store.record_refresher_attempt(&attempt(2, false, 0)).await.unwrap());
-    assert!(!store.record_refresher_attempt(&attempt(2, false, 0)).await.unwrap());
-    assert!(store.record_refresher_attempt(&attempt(1, true, 1)).await.unwrap());
-    assert!(!store.record_refresher_attempt(&attempt(1, true, 2)).await.unwrap());
-    let kept = store.refresher_answer("r-1", "p-1", 1).await.unwrap().unwrap();
+    assert!(
+        store
+            .record_refresher_attempt(&attempt(2, false, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_refresher_attempt(&attempt(2, false, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_refresher_attempt(&attempt(1, true, 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_refresher_attempt(&attempt(1, true, 2))
+            .await
+            .unwrap()
+    );
+    let kept = store
+        .refresher_answer("r-1", "p-1", 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             kept.first_answer,
@@ -916,18 +999,42 @@ async fn a_rollouts_evidence_is_recorded_and_verifies(
     let redeem = |code: &'static str, account: &'static str| {
         store.redeem_link_code(code, "legacy", "telegram", account, 5_000)
     };
-    assert_eq!(redeem("nothing", "tg-1").await.unwrap(), Err(CodeRefusal::Unknown));
-    assert_eq!(redeem("keyed-2", "tg-1").await.unwrap(), Err(CodeRefusal::Expired));
-    assert_eq!(redeem("keyed-1", "tg-1").await.unwrap(), Ok("p-2".to_owned()));
-    assert_eq!(redeem("keyed-1", "tg-1").await.unwrap(), Ok("p-2".to_owned()));
-    assert_eq!(redeem("keyed-1", "tg-2").await.unwrap(), Err(CodeRefusal::AlreadyUsed));
+    assert_eq!(
+        redeem("nothing", "tg-1").await.unwrap(),
+        Err(CodeRefusal::Unknown)
+    );
+    assert_eq!(
+        redeem("keyed-2", "tg-1").await.unwrap(),
+        Err(CodeRefusal::Expired)
+    );
+    assert_eq!(
+        redeem("keyed-1", "tg-1").await.unwrap(),
+        Ok("p-2".to_owned())
+    );
+    assert_eq!(
+        redeem("keyed-1", "tg-1").await.unwrap(),
+        Ok("p-2".to_owned())
+    );
+    assert_eq!(
+        redeem("keyed-1", "tg-2").await.unwrap(),
+        Err(CodeRefusal::AlreadyUsed)
+    );
     assert_eq!(
         store.person_for_account("telegram", "tg-1").await.unwrap(),
         Some("p-2".to_owned())
     );
-    assert_eq!(store.person_for_account("telegram", "tg-2").await.unwrap(), None);
-    store.mark_unreachable("telegram", "tg-1", 7_000).await.unwrap();
-    store.mark_unreachable("telegram", "tg-1", 8_000).await.unwrap();
+    assert_eq!(
+        store.person_for_account("telegram", "tg-2").await.unwrap(),
+        None
+    );
+    store
+        .mark_unreachable("telegram", "tg-1", 7_000)
+        .await
+        .unwrap();
+    store
+        .mark_unreachable("telegram", "tg-1", 8_000)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .texts(
