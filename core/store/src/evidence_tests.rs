@@ -5,6 +5,7 @@
 //! removed link or a reorder, exports in order, and holds the same
 //! digests for the same events in either store.
 
+use super::tests::{Project, TestStore, newsletter_item};
 use super::*;
 use crate::both::on_both_stores;
 use crate::pg::PgStore;
@@ -35,7 +36,10 @@ impl RawSql for PgStore {
             .rows_affected()
     }
     async fn texts(&self, sql: &str) -> Vec<String> {
-        sqlx::query_scalar(sql).fetch_all(self.pool()).await.unwrap()
+        sqlx::query_scalar(sql)
+            .fetch_all(self.pool())
+            .await
+            .unwrap()
     }
 }
 
@@ -113,8 +117,14 @@ async fn some_evidence(store: &(impl Evidence + EvidenceChain)) {
         .count_refusal("web", AckMethod::Link, "forged", 4_000)
         .await
         .unwrap();
-    store.acknowledge_item(&ack("p-3", "aaa111", 70_000)).await.unwrap();
-    store.acknowledge_item(&ack("p-3", "aaa111", 70_001)).await.unwrap();
+    store
+        .acknowledge_item(&ack("p-3", "aaa111", 70_000))
+        .await
+        .unwrap();
+    store
+        .acknowledge_item(&ack("p-3", "aaa111", 70_001))
+        .await
+        .unwrap();
 }
 
 async fn the_first_acknowledgement_counts_and_a_repeat_says_when(
@@ -167,7 +177,9 @@ async fn the_first_acknowledgement_counts_and_a_repeat_says_when(
         store
             .texts("SELECT outcome FROM acknowledgement_log ORDER BY id")
             .await,
-        ["recorded", "repeat", "repeat", "recorded", "repeat", "recorded"]
+        [
+            "recorded", "repeat", "repeat", "recorded", "repeat", "recorded"
+        ]
     );
     assert!(store.acknowledge_items(&[]).await.unwrap().is_empty());
     assert_eq!(
@@ -188,7 +200,10 @@ async fn acknowledgements_of_one_version_at_once_record_one(
             let store = store.clone();
             tokio::spawn(async move {
                 let at = 1_000 + i;
-                let group = [ack("p-1", "aaa111", at), ack(&format!("q-{i}"), "aaa111", at)];
+                let group = [
+                    ack("p-1", "aaa111", at),
+                    ack(&format!("q-{i}"), "aaa111", at),
+                ];
                 (at, store.acknowledge_items(&group).await.unwrap())
             })
         })
@@ -395,7 +410,13 @@ async fn refusals_are_counted_by_the_minute_and_sealed_when_it_is_over(
     for (event, counted) in [("u-1", true), ("u-1", false), ("not-in-inbox", true)] {
         assert_eq!(
             store
-                .count_refusal_of_event("telegram", event, AckMethod::Button, "wrong-account", 300_000)
+                .count_refusal_of_event(
+                    "telegram",
+                    event,
+                    AckMethod::Button,
+                    "wrong-account",
+                    300_000
+                )
                 .await
                 .unwrap(),
             counted,
@@ -604,11 +625,14 @@ async fn two_rows_swapped_are_named_out_of_order(store: impl Evidence + Evidence
     );
 }
 
+type Fields = Vec<Option<String>>;
+
 /// Collects what an export hands on.
 #[derive(Default)]
 struct Collect {
     links: Vec<ChainLink>,
-    events: Vec<(i64, Option<Vec<Option<String>>>, i64)>,
+    /// (seq, the row's fields, the personal fields' version)
+    events: Vec<(i64, Option<Fields>, i64)>,
 }
 
 impl EvidenceSink for Collect {
@@ -697,7 +721,10 @@ async fn an_export_hands_on_every_link_in_its_range_with_its_row(
     // A range: from the second acknowledgement's time on, anchored at
     // the link before it.
     let mut part = Collect::default();
-    let range = store.export_chain(2_000, 3_001, 200_000, &mut part).await.unwrap();
+    let range = store
+        .export_chain(2_000, 3_001, 200_000, &mut part)
+        .await
+        .unwrap();
     let ack_2 = seq_of(&store, "acknowledgement", "2").await;
     assert_eq!(range.first_seq, Some(ack_2));
     assert_eq!(
@@ -720,12 +747,12 @@ async fn a_store_without_the_chain_records_evidence_verify_names(
     store: impl Evidence + EvidenceChain + RawSql + WithoutChain,
 ) {
     let store = store.without_chain();
-    store.acknowledge_item(&ack("p-1", "aaa111", 1_000)).await.unwrap();
+    store
+        .acknowledge_item(&ack("p-1", "aaa111", 1_000))
+        .await
+        .unwrap();
     assert!(kinds(&store).await.is_empty());
-    assert_eq!(
-        problems(&store).await,
-        [(None, Tamper::Inserted)]
-    );
+    assert_eq!(problems(&store).await, [(None, Tamper::Inserted)]);
     store.chain_all("acknowledgement").await;
     assert_eq!(kinds(&store).await, ["acknowledgement"]);
     assert_verifies(&store).await;
@@ -756,6 +783,281 @@ impl WithoutChain for PgStore {
     }
 }
 
+fn initial(person: &str) -> NewDelivery {
+    NewDelivery {
+        idempotency_key: format!("r-1:{person}:initial"),
+        rollout_id: "r-1".to_owned(),
+        person_id: person.to_owned(),
+        recipient_id: person.to_owned(),
+        wave: 0,
+        step_kind: cascade_model::rollout::StepKind::Initial,
+        step_number: 0,
+        channel: "email".to_owned(),
+        channel_rank: 0,
+        due_at: 1_000,
+    }
+}
+
+/// The evidence of a rollout: deliveries sent (and what is pending for
+/// whom), follow-up answers with an example added later (an amend),
+/// refresher answers, and a chat account linked by a one-time code.
+async fn a_rollouts_evidence_is_recorded_and_verifies(
+    store: impl TestStore + Outbox + Evidence + EvidenceChain + RawSql,
+) {
+    let project = Project::directory_on(store).await;
+    let store = &project.store;
+    store
+        .save_item(
+            &newsletter_item("nl-neglect", "Neglect", "aaa111"),
+            "source",
+        )
+        .await
+        .unwrap();
+    let member = |id: &str| NewMember {
+        person_id: id.to_owned(),
+        wave: 0,
+        first_due_at: 1_000,
+    };
+    store
+        .create_rollout(NewRollout {
+            id: "r-1",
+            item_id: "nl-neglect",
+            item_version: "aaa111",
+            definition: "{}",
+            members: &[member("p-1"), member("p-2")],
+            audience: None,
+            team_posts: &[],
+            now: 0,
+        })
+        .await
+        .unwrap();
+    store
+        .materialise(&[initial("p-1"), initial("p-2")], &[], 1_000)
+        .await
+        .unwrap();
+    let claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let sent: Vec<(i64, DeliveryOutcome)> = claimed
+        .iter()
+        .map(|c| (c.id, DeliveryOutcome::Sent { provider_id: None }))
+        .collect();
+    store.record(&sent, &[], 1_500).await.unwrap();
+    let p1 = claimed.iter().find(|c| c.person_id == "p-1").unwrap().id;
+    let info = store.delivery(p1).await.unwrap().unwrap();
+    assert_eq!(
+        info,
+        DeliveryInfo {
+            id: p1,
+            rollout_id: "r-1".to_owned(),
+            person_id: "p-1".to_owned(),
+            recipient_id: "p-1".to_owned(),
+            step_kind: cascade_model::rollout::StepKind::Initial,
+            step_number: 0,
+            channel: "email".to_owned(),
+            item_id: "nl-neglect".to_owned(),
+            item_version: "aaa111".to_owned(),
+        }
+    );
+    assert_eq!(store.delivery(p1 + 100).await.unwrap(), None);
+    let pending = PendingItem {
+        delivery_id: p1,
+        rollout_id: "r-1".to_owned(),
+        item_id: "nl-neglect".to_owned(),
+        item_version: "aaa111".to_owned(),
+    };
+    assert_eq!(
+        store.pending_items("p-1").await.unwrap(),
+        std::slice::from_ref(&pending)
+    );
+    let mut acked = ack("p-1", "aaa111", 2_000);
+    acked.delivery_id = Some(p1);
+    store.acknowledge_item(&acked).await.unwrap();
+    assert!(store.pending_items("p-1").await.unwrap().is_empty());
+    assert_eq!(
+        store.delivered_item("p-1", "nl-neglect").await.unwrap(),
+        Some(pending)
+    );
+    assert_eq!(store.delivered_item("p-1", "other").await.unwrap(), None);
+    assert_eq!(
+        store
+            .texts(
+                "SELECT CAST(acknowledged_at AS TEXT) FROM rollout_members WHERE person_id = 'p-1'"
+            )
+            .await,
+        ["2000"]
+    );
+
+    // A follow-up answer, once; an example and a reason added once each.
+    let answer = NewAnswer {
+        rollout_id: "r-1".to_owned(),
+        person_id: "p-1".to_owned(),
+        follow_up: 1,
+        answer: "yes".to_owned(),
+        example: None,
+        channel: "web".to_owned(),
+        at: 3_000,
+    };
+    assert!(store.answer_follow_up(&answer).await.unwrap());
+    assert!(!store.answer_follow_up(&answer).await.unwrap());
+    assert!(
+        store
+            .add_follow_up_example("r-1", "p-1", 1, "A case")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_follow_up_example("r-1", "p-1", 1, "Again")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_follow_up_example("r-1", "p-1", 2, "None")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_follow_up_reason("r-1", "p-1", 1, "no-time")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_follow_up_reason("r-1", "p-1", 1, "other")
+            .await
+            .unwrap()
+    );
+
+    // A refresher's question: wrong, the same press again, then right.
+    let attempt = |chosen: u32, right: bool, seen: u32| RefresherAttempt {
+        rollout_id: "r-1".to_owned(),
+        person_id: "p-1".to_owned(),
+        refresher: 1,
+        delivery_id: p1,
+        item_id: "nl-neglect".to_owned(),
+        item_version: "aaa111".to_owned(),
+        question: 1,
+        question_digest: "digest-1".to_owned(),
+        chosen,
+        right,
+        seen,
+        channel: "web".to_owned(),
+        at: 4_000 + i64::from(seen),
+    };
+    assert!(
+        store
+            .record_refresher_attempt(&attempt(2, false, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_refresher_attempt(&attempt(2, false, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_refresher_attempt(&attempt(1, true, 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_refresher_attempt(&attempt(1, true, 2))
+            .await
+            .unwrap()
+    );
+    let kept = store
+        .refresher_answer("r-1", "p-1", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            kept.first_answer,
+            kept.right_first_time,
+            kept.attempts,
+            kept.answered_at,
+            kept.at
+        ),
+        (2, false, 2, Some(4_001), 4_000)
+    );
+    assert_eq!(store.refresher_answer("r-1", "p-1", 2).await.unwrap(), None);
+
+    // A chat account linked by a one-time code, used once.
+    store
+        .create_link_code("p-2", "keyed-1", 2_000, 90_000)
+        .await
+        .unwrap();
+    store
+        .create_link_code("p-2", "keyed-2", 2_000, 3_000)
+        .await
+        .unwrap();
+    let redeem = |code: &'static str, account: &'static str| {
+        store.redeem_link_code(code, "legacy", "telegram", account, 5_000)
+    };
+    assert_eq!(
+        redeem("nothing", "tg-1").await.unwrap(),
+        Err(CodeRefusal::Unknown)
+    );
+    assert_eq!(
+        redeem("keyed-2", "tg-1").await.unwrap(),
+        Err(CodeRefusal::Expired)
+    );
+    assert_eq!(
+        redeem("keyed-1", "tg-1").await.unwrap(),
+        Ok("p-2".to_owned())
+    );
+    assert_eq!(
+        redeem("keyed-1", "tg-1").await.unwrap(),
+        Ok("p-2".to_owned())
+    );
+    assert_eq!(
+        redeem("keyed-1", "tg-2").await.unwrap(),
+        Err(CodeRefusal::AlreadyUsed)
+    );
+    assert_eq!(
+        store.person_for_account("telegram", "tg-1").await.unwrap(),
+        Some("p-2".to_owned())
+    );
+    assert_eq!(
+        store.person_for_account("telegram", "tg-2").await.unwrap(),
+        None
+    );
+    store
+        .mark_unreachable("telegram", "tg-1", 7_000)
+        .await
+        .unwrap();
+    store
+        .mark_unreachable("telegram", "tg-1", 8_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .texts(
+                "SELECT linked_at || ' ' || CAST(unreachable_at AS TEXT) FROM channel_identities
+                 WHERE channel = 'telegram'"
+            )
+            .await,
+        ["1970-01-01T00:00:05+00:00 7000"]
+    );
+
+    assert_eq!(
+        kinds(store).await,
+        ["delivery", "delivery", "acknowledgement", "answer", "amend"]
+    );
+    assert_verifies(store).await;
+    // The example changed without an amend shows, at the answer.
+    let answer_seq = seq_of(store, "answer", "1").await;
+    store
+        .exec("UPDATE follow_up_answers SET example = 'Changed'")
+        .await;
+    assert_eq!(problems(store).await, [(Some(answer_seq), Tamper::Edited)]);
+}
+
 on_both_stores!(
     the_first_acknowledgement_counts_and_a_repeat_says_when,
     acknowledgements_of_one_version_at_once_record_one,
@@ -770,6 +1072,7 @@ on_both_stores!(
     two_rows_swapped_are_named_out_of_order,
     an_export_hands_on_every_link_in_its_range_with_its_row,
     a_store_without_the_chain_records_evidence_verify_names,
+    a_rollouts_evidence_is_recorded_and_verifies,
 );
 
 /// The same events give the same links in both stores: with the same
