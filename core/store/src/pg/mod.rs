@@ -20,10 +20,12 @@ mod chain;
 mod channel_states;
 mod evidence;
 mod import;
+mod inbox;
 mod membership;
 mod outbox;
 mod reports;
 mod store;
+mod team_posts;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
