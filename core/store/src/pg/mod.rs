@@ -156,8 +156,7 @@ impl PgStore {
         })
     }
 
-    /// The connection pool, for this crate's own tests.
-    #[cfg(test)]
+    /// The connection pool, for this crate's own modules and tests.
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
     }
