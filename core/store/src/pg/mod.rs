@@ -20,10 +20,15 @@ mod chain;
 mod channel_states;
 mod evidence;
 mod import;
+mod inbox;
+#[cfg(feature = "test-support")]
+mod inspect;
 mod membership;
 mod outbox;
+mod privacy;
 mod reports;
 mod store;
+mod team_posts;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
