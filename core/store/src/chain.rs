@@ -648,14 +648,15 @@ impl<'a> VerifyLinks<'a> {
 
     /// The report so far (rows swapped or edited added) and the links' keys.
     pub(crate) fn finish(mut self) -> (ChainReport, Vec<LinkKey>) {
-    // Rows whose fields are another event's: swapped.
-    let recorded: HashMap<(&str, &str), i64> = self.mismatched
-        .iter()
-        .map(|(seq, _, kind, was, _)| ((kind.as_str(), was.as_str()), *seq))
-        .collect();
-    for (seq, event, kind, _, now) in &self.mismatched {
-        let table = (self.table)(kind).unwrap_or("its table");
-        self.report.problems.push(match recorded.get(&(kind.as_str(), now.as_str())) {
+        // Rows whose fields are another event's: swapped.
+        let recorded: HashMap<(&str, &str), i64> = self
+            .mismatched
+            .iter()
+            .map(|(seq, _, kind, was, _)| ((kind.as_str(), was.as_str()), *seq))
+            .collect();
+        for (seq, event, kind, _, now) in &self.mismatched {
+            let table = (self.table)(kind).unwrap_or("its table");
+            self.report.problems.push(match recorded.get(&(kind.as_str(), now.as_str())) {
             Some(other) => ChainProblem {
                 seq: Some(*seq),
                 event: event.clone(),
@@ -671,7 +672,7 @@ impl<'a> VerifyLinks<'a> {
                 detail: format!("its row in {table} no longer holds what was recorded"),
             },
         });
-    }
+        }
         (self.report, self.keys)
     }
 }

@@ -2,8 +2,10 @@
 //! taken as evidence by the acknowledgement's own transaction, chained,
 //! and raising the stamps of kept reports.
 
-use super::tests::{Project, newsletter_item};
+use super::tests::{Project, TestStore, newsletter_item};
 use super::*;
+use crate::both::on_both_stores;
+use crate::evidence_tests::RawSql;
 
 fn attempt(person: &str, question: u32, chosen: u32, right: bool, seen: u32) -> CheckAttempt {
     CheckAttempt {
@@ -32,8 +34,8 @@ fn ack(person: &str, at: i64) -> NewAcknowledgement {
     }
 }
 
-async fn with_rollout() -> Project {
-    let project = Project::with_directory().await;
+async fn with_rollout<S: TestStore + Outbox>(store: S) -> Project<S> {
+    let project = Project::directory_on(store).await;
     let store = &project.store;
     store
         .save_item(
@@ -63,9 +65,10 @@ async fn with_rollout() -> Project {
     project
 }
 
-#[tokio::test]
-async fn each_try_counts_once_and_the_acknowledgement_takes_the_answers_as_evidence() {
-    let project = with_rollout().await;
+async fn each_try_counts_once_and_the_acknowledgement_takes_the_answers_as_evidence(
+    store: impl TestStore + Outbox + Evidence + EvidenceChain + Reports + RawSql,
+) {
+    let project = with_rollout(store).await;
     let store = &project.store;
     // Question 1 wrong, then the same press handled again: one try.
     assert_eq!(
@@ -154,8 +157,7 @@ async fn each_try_counts_once_and_the_acknowledgement_takes_the_answers_as_evide
     // chain verifies.
     let kinds = store
         .texts("SELECT kind FROM evidence_chain ORDER BY seq")
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         kinds,
         ["acknowledgement", "check-answer", "check-answer"],
@@ -165,19 +167,16 @@ async fn each_try_counts_once_and_the_acknowledgement_takes_the_answers_as_evide
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     // An edit to a recorded answer shows.
     store
-        .execute_sql(
-            "UPDATE check_answers SET right_first_time = 1 WHERE question = 1 AND person_id = 'p-1'",
-            &[],
-        )
-        .await
-        .unwrap();
+        .exec("UPDATE check_answers SET right_first_time = 1 WHERE question = 1 AND person_id = 'p-1'")
+        .await;
     let report = store.verify_chain().await.unwrap();
     assert!(!report.problems.is_empty(), "an edited answer went unseen");
 }
 
-#[tokio::test]
-async fn an_acknowledgement_in_a_group_takes_only_its_own_answers() {
-    let project = with_rollout().await;
+async fn an_acknowledgement_in_a_group_takes_only_its_own_answers(
+    store: impl TestStore + Outbox + Evidence + RawSql,
+) {
+    let project = with_rollout(store).await;
     let store = &project.store;
     store
         .record_check_attempts(&[attempt("p-1", 1, 1, true, 0), attempt("p-2", 1, 1, true, 0)])
@@ -188,12 +187,19 @@ async fn an_acknowledgement_in_a_group_takes_only_its_own_answers() {
         .await
         .unwrap();
     let ids = store
-        .texts("SELECT person_id || ':' || coalesce(acknowledgement_id, '-') FROM check_answers ORDER BY person_id")
-        .await
-        .unwrap();
+        .texts(
+            "SELECT person_id || ':' || coalesce(CAST(acknowledgement_id AS TEXT), '-')
+             FROM check_answers ORDER BY person_id",
+        )
+        .await;
     assert!(
         ids[0].starts_with("p-1:") && !ids[0].ends_with('-'),
         "{ids:?}"
     );
     assert_eq!(ids[1], "p-2:-");
 }
+
+on_both_stores!(
+    each_try_counts_once_and_the_acknowledgement_takes_the_answers_as_evidence,
+    an_acknowledgement_in_a_group_takes_only_its_own_answers,
+);

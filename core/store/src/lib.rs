@@ -348,6 +348,8 @@ mod check_tests;
 #[cfg(test)]
 mod counts_tests;
 #[cfg(test)]
+mod evidence_tests;
+#[cfg(test)]
 mod inbox_tests;
 #[cfg(test)]
 mod membership_tests;

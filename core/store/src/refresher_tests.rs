@@ -2,11 +2,13 @@
 //! member's refreshers only in rollouts that have them; a cancelled
 //! rollout starts none and stops those waiting; answers count once a try.
 
-use super::tests::{Project, newsletter_item};
+use super::tests::{Project, TestStore, newsletter_item};
 use super::*;
+use crate::both::on_both_stores;
+use crate::evidence_tests::RawSql;
 
-async fn with_rollouts() -> Project {
-    let project = Project::with_directory().await;
+async fn with_rollouts<S: TestStore + Outbox>(store: S) -> Project<S> {
+    let project = Project::directory_on(store).await;
     let store = &project.store;
     store
         .save_item(
@@ -55,20 +57,21 @@ fn ack(person: &str, at: i64) -> NewAcknowledgement {
     }
 }
 
-async fn due_at(store: &SqliteStore, rollout: &str, person: &str) -> Option<i64> {
-    store
-        .members(rollout)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|m| m.person_id == person)
-        .unwrap()
-        .refresher_due_at
+async fn due_at(store: &impl RawSql, rollout: &str, person: &str) -> Option<i64> {
+    let due = store
+        .texts(&format!(
+            "SELECT coalesce(CAST(refresher_due_at AS TEXT), '-') FROM rollout_members
+             WHERE rollout_id = '{rollout}' AND person_id = '{person}'"
+        ))
+        .await;
+    assert_eq!(due.len(), 1, "{rollout} {person}");
+    due[0].parse().ok()
 }
 
-#[tokio::test]
-async fn an_acknowledgement_starts_refreshers_only_where_a_running_rollout_has_them() {
-    let project = with_rollouts().await;
+async fn an_acknowledgement_starts_refreshers_only_where_a_running_rollout_has_them(
+    store: impl TestStore + Outbox + Evidence + RawSql,
+) {
+    let project = with_rollouts(store).await;
     let store = &project.store;
     store
         .set_rollout_state("cancelled", RolloutState::Cancelled, 10)
@@ -103,3 +106,5 @@ async fn an_acknowledgement_starts_refreshers_only_where_a_running_rollout_has_t
         .unwrap();
     assert_eq!(due_at(store, "with", "p-1").await, None);
 }
+
+on_both_stores!(an_acknowledgement_starts_refreshers_only_where_a_running_rollout_has_them);

@@ -255,10 +255,7 @@ pub(crate) async fn append(
     Ok(())
 }
 
-pub(crate) fn pending_of(
-    k: &'static KindSql,
-    row: &PgRow,
-) -> Result<Pending, StoreError> {
+pub(crate) fn pending_of(k: &'static KindSql, row: &PgRow) -> Result<Pending, StoreError> {
     let reference: String = row.get(0);
     let content = fields_from_json(row.get::<&str, _>(1)).map_err(decode)?;
     let personal = fields_from_json(row.get::<&str, _>(2)).map_err(decode)?;

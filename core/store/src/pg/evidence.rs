@@ -749,11 +749,13 @@ impl Evidence for PgStore {
         getrandom::fill(&mut fresh).expect("the operating system provides randomness");
         // Two processes making the same secret at once: one insert wins,
         // and both read the one kept.
-        sqlx::query("INSERT INTO engine_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(&fresh[..])
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO engine_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(&fresh[..])
+        .execute(&self.pool)
+        .await?;
         Ok(
             sqlx::query_scalar("SELECT value FROM engine_secrets WHERE name = $1")
                 .bind(name)
@@ -890,10 +892,7 @@ fn count_refusal_query<'q>(
 
 /// Gives the answered check questions of the acknowledgements `ids`, just
 /// inserted, their acknowledgement; returns the answers' ids in order.
-async fn link_check_answers(
-    conn: &mut PgConnection,
-    ids: &[i64],
-) -> Result<Vec<i64>, StoreError> {
+async fn link_check_answers(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
