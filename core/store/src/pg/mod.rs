@@ -21,8 +21,11 @@ mod channel_states;
 mod evidence;
 mod import;
 mod inbox;
+#[cfg(feature = "test-support")]
+mod inspect;
 mod membership;
 mod outbox;
+mod privacy;
 mod reports;
 mod store;
 mod team_posts;
