@@ -806,3 +806,101 @@ async fn people_under_a_kind_and_at_secure_domains_are_those_it_is_first_for(sto
 }
 
 both::on_both_stores!(people_under_a_kind_and_at_secure_domains_are_those_it_is_first_for);
+
+/// A million people on PostgreSQL: the plan's queries and the members'
+/// one `INSERT … SELECT`, timed. By hand (`cargo test -p cascade-store
+/// --lib -- --ignored a_million_people --nocapture`); prints the times.
+#[tokio::test]
+#[ignore = "a benchmark, run by hand"]
+async fn a_million_people_are_planned_and_written_inside_postgres() {
+    let store = both::postgres().await;
+    let n = 1_000_000;
+    for sql in [
+        "INSERT INTO agencies VALUES ('ag-a', 'A', 'police', 'x'), ('ag-b', 'B', 'police', 'x')".to_owned(),
+        "INSERT INTO teams SELECT 't-' || t, CASE WHEN t % 2 = 0 THEN 'ag-a' ELSE 'ag-b' END, 'x', 'x'
+         FROM generate_series(0, 999) t".to_owned(),
+        "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)
+         VALUES ('7mb-neglect', '2', 'x', 'x', 'published', 'x', 'x')".to_owned(),
+        format!(
+            "INSERT INTO people (id, display_name, email, agency_id, team_id, active, updated_at, time_zone, works)
+             SELECT 'p-' || lpad(i::text, 7, '0'), 'x', 'x', CASE WHEN i % 1000 % 2 = 0 THEN 'ag-a' ELSE 'ag-b' END,
+                    't-' || (i % 1000), 1, 'x',
+                    CASE WHEN i % 50 = 0 THEN 'Asia/Kolkata' END, CASE WHEN i % 70 = 0 THEN 'Tue-Thu' END
+             FROM generate_series(0, {}) i",
+            n - 1
+        ),
+        "INSERT INTO person_roles SELECT id, 'manager' FROM people WHERE right(id, 2) = '07'".to_owned(),
+        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+         SELECT id, 'email', id || '@example.org', 'x' FROM people WHERE right(id, 1) <> '9'".to_owned(),
+        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+         SELECT id, 'telegram', id, 'x' FROM people WHERE right(id, 1) IN ('3', '9')".to_owned(),
+        "ANALYZE".to_owned(),
+    ] {
+        store.exec(sql).await;
+    }
+    let mut case = plain_case(|_| plain_person());
+    case.waves = vec![
+        Wave {
+            name: "Managers".to_owned(),
+            after_days: 0,
+            champions_of_item_themes: false,
+            agencies: Vec::new(),
+            teams: Vec::new(),
+            roles: vec!["manager".to_owned()],
+            people: Vec::new(),
+        },
+        Wave {
+            name: "Everyone".to_owned(),
+            after_days: 3,
+            champions_of_item_themes: false,
+            agencies: Vec::new(),
+            teams: Vec::new(),
+            roles: Vec::new(),
+            people: Vec::new(),
+        },
+    ];
+    case.channels = vec!["telegram".to_owned(), "email".to_owned()];
+    let def = definition(&case);
+    let mut query = audience_query(&def, ITEM, "2", &case.item_themes, &first_due);
+    query.home_zone = HOME.to_owned();
+    let time = std::time::Instant::now();
+    let groups = store.timing_groups(&query).await.unwrap();
+    println!(
+        "timing_groups: {:?} ({} groups)",
+        time.elapsed(),
+        groups.len()
+    );
+    query.timing = plan_timing(&def, &calendar(), &groups).0;
+    let time = std::time::Instant::now();
+    let counts = store.count_audience(&query, &case.channels).await.unwrap();
+    println!("count_audience: {:?}", time.elapsed());
+    let people: usize = counts.waves.iter().map(|w| w.people).sum();
+    assert_eq!(people, n);
+    let time = std::time::Instant::now();
+    let teams = store.audience_by_team(&query).await.unwrap();
+    println!("audience_by_team: {:?}", time.elapsed());
+    assert_eq!(teams.len(), 1000);
+    let time = std::time::Instant::now();
+    let at = store
+        .count_at_domains(&query, &case.channels, 1, &["example.org".to_owned()])
+        .await
+        .unwrap();
+    println!("count_at_domains: {:?}", time.elapsed());
+    assert_eq!(at, n * 8 / 10);
+    let time = std::time::Instant::now();
+    let written = store
+        .create_rollout(NewRollout {
+            id: "new",
+            item_id: ITEM,
+            item_version: "2",
+            definition: "{}",
+            members: &[],
+            audience: Some(&query),
+            team_posts: &[],
+            now: 0,
+        })
+        .await
+        .unwrap();
+    println!("create_rollout: {:?}", time.elapsed());
+    assert_eq!(written as usize, n);
+}
