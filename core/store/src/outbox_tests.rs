@@ -664,3 +664,49 @@ async fn a_send_recorded_twice_by_two_processes_is_recorded_and_chained_once() {
     let totals = store.rollout_totals().await.unwrap();
     assert_eq!((totals[0].sent, totals[0].dead), (1, 0));
 }
+
+/// The schedulers of several processes queueing the same members' steps
+/// at once, in different orders: every call succeeds (none deadlocks) and
+/// each step is queued once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schedulers_on_two_postgres_stores_queue_each_step_once() {
+    use pg::test_server::TestPostgres;
+    use pg::{PgSettings, PgStore};
+
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let members = rollout_of(&first, 50).await;
+    let mut tasks = Vec::new();
+    for task in 0..8_usize {
+        let store = if task % 2 == 0 { &first } else { &second }.clone();
+        let mut deliveries: Vec<NewDelivery> = members
+            .iter()
+            .flat_map(|m| (1..=4).map(|n| reminder(&m.person_id, n, "email", 1_000)))
+            .collect();
+        deliveries.rotate_left(task * 25);
+        if task % 3 == 0 {
+            deliveries.reverse();
+        }
+        let advances: Vec<MemberAdvance> = members
+            .iter()
+            .rev()
+            .map(|m| MemberAdvance {
+                rollout_id: "r-1".to_owned(),
+                person_id: m.person_id.clone(),
+                next_step: 4,
+                next_due_at: None,
+                shift_days: None,
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            store.materialise(&deliveries, &advances, 1_000).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(first.outstanding().await.unwrap(), 200);
+    assert!(first.due_members(99_999, 100).await.unwrap().is_empty());
+}

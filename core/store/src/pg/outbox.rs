@@ -31,6 +31,13 @@ async fn lock_key(conn: &mut PgConnection, key: &str) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// The advisory lock the schedulers of several processes take in turn to
+/// queue deliveries and move members on: the same members, due in each
+/// process, are queued by the first and skipped by the next (which then
+/// sees them), rather than two transactions inserting the same keys and
+/// updating the same members in different orders and deadlocking.
+const MATERIALISE: &str = "cascade materialise";
+
 /// Writes the audience's members with their own first sends and shifts:
 /// the query's timing rules go as arrays joined by wave and timing
 /// columns, and each member takes their rule's, or their wave's when none
@@ -271,6 +278,7 @@ impl Outbox for PgStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        lock_key(&mut tx, MATERIALISE).await?;
         insert_deliveries(&mut tx, deliveries, now).await?;
         if !advances.is_empty() {
             // A later advance of the same member replaces an earlier one,
@@ -430,6 +438,7 @@ impl Outbox for PgStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        lock_key(&mut tx, MATERIALISE).await?;
         insert_deliveries(&mut tx, deliveries, now).await?;
         if !advances.is_empty() {
             let mut last: HashMap<(&str, &str), &RefresherAdvance> = HashMap::new();
@@ -631,14 +640,16 @@ impl Outbox for PgStore {
         // processes recording rows of the same rollouts never wait on each
         // other's in turn.
         let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
-        sqlx::query(
-            "SELECT 1 FROM rollout_counts WHERE rollout_id IN
-               (SELECT rollout_id FROM outbox WHERE id = ANY($1))
-             ORDER BY rollout_id FOR UPDATE",
-        )
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
+        if !ids.is_empty() {
+            sqlx::query(
+                "SELECT 1 FROM rollout_counts WHERE rollout_id IN
+                   (SELECT rollout_id FROM outbox WHERE id = ANY($1))
+                 ORDER BY rollout_id FOR UPDATE",
+            )
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        }
         if !sent.is_empty() {
             // Only rows still leased: a row whose lease ran out and was
             // recorded by another claimer is not recorded (or chained) twice.
@@ -913,6 +924,13 @@ impl Outbox for PgStore {
     }
 
     async fn retry_dead_letters(&self, rollout_id: &str, now: i64) -> Result<u64, StoreError> {
+        // Two at once would each check the other's rows as still dead.
+        let mut tx = self.pool.begin().await?;
+        lock_key(
+            &mut tx,
+            &format!("cascade retry dead letters of {rollout_id}"),
+        )
+        .await?;
         let done = sqlx::query(
             "UPDATE outbox SET state = 'due', due_at = $1, attempts = 0, lease_until = NULL, updated_at = $1
              WHERE rollout_id = $2 AND state = 'dead'
@@ -931,8 +949,9 @@ impl Outbox for PgStore {
         )
         .bind(now)
         .bind(rollout_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
