@@ -6,9 +6,6 @@
 //! over `S`) and list it in `on_both_stores!(name, ...)`: that makes
 //! `name::sqlite` and `name::postgres`.
 
-// Used as the store traits are ported (issue 18).
-#![allow(dead_code, unused_macros, unused_imports)]
-
 use crate::SqliteStore;
 use crate::pg::test_server::TestPostgres;
 use crate::pg::{PgSettings, PgStore};

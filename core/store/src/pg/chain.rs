@@ -10,10 +10,6 @@
 //! from its row by the same SQL as SQLite's (`json_build_array` for
 //! `json_array`), so a link made here verifies the same way.
 
-// The store traits are being ported one by one (issue 18); until they all
-// land, parts of this module are used only by some of them.
-#![allow(dead_code)]
-
 use super::PgStore;
 use crate::StoreError;
 use crate::chain::*;
@@ -182,7 +178,6 @@ pub(crate) enum PendingPersonal {
     /// The event's own personal fields, hashed as version 0.
     Fields(Vec<Option<String>>),
     /// An amend: the amended event's new digest.
-    #[allow(dead_code)]
     Digest(String),
 }
 
@@ -270,7 +265,6 @@ pub(crate) fn pending_of(k: &'static KindSql, row: &PgRow) -> Result<Pending, St
 
 /// The link of an acknowledgement just inserted, from the values inserted
 /// (the same fields, in the same form, as its row gives).
-#[allow(dead_code)]
 pub(crate) fn acknowledgement(id: i64, ack: &crate::NewAcknowledgement) -> Pending {
     let content = [
         Some(ack.item_id.clone()),
@@ -291,7 +285,6 @@ pub(crate) fn acknowledgement(id: i64, ack: &crate::NewAcknowledgement) -> Pendi
 }
 
 /// Appends the rows `ids` of `kind` (by id, in id order) to the chain.
-#[allow(dead_code)]
 pub(crate) async fn chain_ids(
     conn: &mut PgConnection,
     kind: &str,
@@ -575,7 +568,12 @@ fn export_fields(k: &KindSql) -> String {
         .chain(e.personal)
         .map(|c| format!("t.{c}::text"))
         .collect();
-    columns.extend(e.extra.iter().map(|c| format!("r.{c}::text")));
+    columns.extend(
+        k.extra_columns
+            .split(", ")
+            .filter(|c| !c.is_empty())
+            .map(|c| format!("{c}::text")),
+    );
     format!("ARRAY[{}]::text[]", columns.join(", "))
 }
 
