@@ -93,25 +93,68 @@ struct Member {
     out_next_due_at: Option<i64>,
 }
 
-async fn members(store: &SqliteStore) -> Vec<Member> {
-    sqlx::query_as(
-        "SELECT person_id, next_due_at, team_id, out_reason, out_next_due_at
-         FROM rollout_members WHERE rollout_id = 'r' ORDER BY person_id",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
+async fn members<S: Raw>(store: &S) -> Vec<Member> {
+    store.members().await
 }
 
-struct Setup {
+/// What these tests read and write beside the store traits, in SQL both
+/// stores take.
+trait Raw: Store + Outbox {
+    async fn execute(&self, sql: &str);
+    async fn scalar(&self, sql: &str) -> i64;
+    async fn members(&self) -> Vec<Member>;
+    async fn open_members(&self) -> Vec<OpenMember>;
+    async fn states(&self) -> Vec<(String, String)>;
+}
+
+const MEMBERS: &str = "SELECT person_id, next_due_at, team_id, out_reason, out_next_due_at
+     FROM rollout_members WHERE rollout_id = 'r' ORDER BY person_id";
+const OPEN_MEMBERS: &str =
+    "SELECT rollout_id, person_id, wave, next_due_at, out_reason, joined_at, shift_days
+     FROM rollout_members ORDER BY rollout_id, person_id";
+const STATES: &str = "SELECT idempotency_key, state FROM outbox ORDER BY id";
+
+macro_rules! raw {
+    ($store:ty) => {
+        impl Raw for $store {
+            async fn execute(&self, sql: &str) {
+                sqlx::query(sql).execute(self.pool()).await.unwrap();
+            }
+            async fn scalar(&self, sql: &str) -> i64 {
+                sqlx::query_scalar(sql)
+                    .fetch_one(self.pool())
+                    .await
+                    .unwrap()
+            }
+            async fn members(&self) -> Vec<Member> {
+                sqlx::query_as(MEMBERS)
+                    .fetch_all(self.pool())
+                    .await
+                    .unwrap()
+            }
+            async fn open_members(&self) -> Vec<OpenMember> {
+                sqlx::query_as(OPEN_MEMBERS)
+                    .fetch_all(self.pool())
+                    .await
+                    .unwrap()
+            }
+            async fn states(&self) -> Vec<(String, String)> {
+                sqlx::query_as(STATES).fetch_all(self.pool()).await.unwrap()
+            }
+        }
+    };
+}
+raw!(SqliteStore);
+raw!(pg::PgStore);
+
+struct Setup<S> {
     dir: tempfile::TempDir,
-    store: SqliteStore,
+    store: S,
 }
 
-impl Setup {
-    async fn new(first: &[Option<usize>]) -> Setup {
+impl<S: Raw> Setup<S> {
+    async fn new(store: S, first: &[Option<usize>]) -> Setup<S> {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_in_memory().await.unwrap();
         let setup = Setup { dir, store };
         setup
             .import(
@@ -183,8 +226,8 @@ impl Setup {
     }
 }
 
-async fn run(sequence: Vec<Vec<Option<usize>>>) {
-    let setup = Setup::new(&sequence[0]).await;
+async fn run<S: Raw>(store: S, sequence: Vec<Vec<Option<usize>>>) {
+    let setup = Setup::new(store, &sequence[0]).await;
     let store = &setup.store;
     let first = members(store).await;
     // Members are the audience at the start: everyone then in `t-in`.
@@ -257,21 +300,38 @@ async fn run(sequence: Vec<Vec<Option<usize>>>) {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+/// Runs `test` on a fresh store of each kind, in a runtime of its own
+/// (a proptest case is not async).
+fn block_on<F: Future>(test: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test)
+}
 
-    #[test]
-    fn members_are_out_exactly_while_they_left_or_moved_and_a_dry_run_agrees(
-        sequence in proptest::collection::vec(
-            proptest::collection::vec(proptest::option::weighted(0.8, 0..TEAMS.len()), PEOPLE),
-            2..7,
-        )
-    ) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(run(sequence));
+fn sequences() -> impl Strategy<Value = Vec<Vec<Option<usize>>>> {
+    proptest::collection::vec(
+        proptest::collection::vec(proptest::option::weighted(0.8, 0..TEAMS.len()), PEOPLE),
+        2..7,
+    )
+}
+
+mod members_are_out_exactly_while_they_left_or_moved_and_a_dry_run_agrees {
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn sqlite(sequence in sequences()) {
+            block_on(async { run(both::sqlite().await, sequence).await });
+        }
+
+        #[test]
+        fn postgres(sequence in sequences()) {
+            block_on(async { run(both::postgres().await, sequence).await });
+        }
     }
 }
 
@@ -403,14 +463,8 @@ struct OpenMember {
     shift_days: i64,
 }
 
-async fn open_members(store: &SqliteStore) -> Vec<OpenMember> {
-    sqlx::query_as(
-        "SELECT rollout_id, person_id, wave, next_due_at, out_reason, joined_at, shift_days
-         FROM rollout_members ORDER BY rollout_id, person_id",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
+async fn open_members<S: Raw>(store: &S) -> Vec<OpenMember> {
+    store.open_members().await
 }
 
 /// One import of the open-rollout test.
@@ -423,7 +477,12 @@ struct Step {
     six_acknowledges: bool,
 }
 
-async fn import_listed(setup: &Setup, step: &Step, now: i64, dry_run: bool) -> DirectoryImport {
+async fn import_listed<S: Raw>(
+    setup: &Setup<S>,
+    step: &Step,
+    now: i64,
+    dry_run: bool,
+) -> DirectoryImport {
     let people = setup.write("people.csv", &listed_people_csv(&step.people));
     let champions = setup.write("champions.csv", &champions_csv(&step.people));
     let people_file = read_csv(&people).unwrap_or_else(|e| panic!("{e:?}"));
@@ -479,19 +538,16 @@ async fn import_listed(setup: &Setup, step: &Step, now: i64, dry_run: bool) -> D
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
+async fn run_open<S: Raw>(store: S, first: Vec<Listed>, steps: Vec<Step>) {
     let start = Step {
         people: first.clone(),
         open: true,
         six_acknowledges: false,
     };
-    let setup = Setup::new(&[]).await;
+    let setup = Setup::new(store, &[]).await;
     let store = &setup.store;
     // The directory at the start, without the rollout "r" of `Setup`.
-    sqlx::query("DELETE FROM rollout_members")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    store.execute("DELETE FROM rollout_members").await;
     import_listed(&setup, &start, 2_000, false).await;
     for (id, audience) in [("early", earlier_audience()), ("open", open_audience())] {
         store
@@ -548,14 +604,12 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
         now += 1_000;
         if step.six_acknowledges && !acknowledged {
             acknowledged = true;
-            sqlx::query(
-                "INSERT INTO acknowledgements (person_id, item_id, item_version, channel, method, at)
-                 VALUES ('p-6', 'nl-1', 'v1', 'web', 'link', ?)",
-            )
-            .bind(now)
-            .execute(store.pool())
-            .await
-            .unwrap();
+            store
+                .execute(&format!(
+                    "INSERT INTO acknowledgements (person_id, item_id, item_version, channel, method, at)
+                     VALUES ('p-6', 'nl-1', 'v1', 'web', 'link', {now})"
+                ))
+                .await;
         }
         let before = open_members(store).await;
         let dry = import_listed(&setup, step, now, true).await;
@@ -647,11 +701,9 @@ async fn run_open(first: Vec<Listed>, steps: Vec<Step>) {
             .find(|c| c.rollout_id == "open")
             .unwrap();
         assert_eq!(change.joiners, step.open.then_some(joined));
-        let counted: i64 =
-            sqlx::query_scalar("SELECT members FROM rollout_counts WHERE rollout_id = 'open'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        let counted = store
+            .scalar("SELECT members FROM rollout_counts WHERE rollout_id = 'open'")
+            .await;
         assert_eq!(counted, i64::try_from(got.len()).unwrap(), "the kept count");
 
         // The same files again enrol nobody.
@@ -687,30 +739,46 @@ fn listed() -> impl Strategy<Value = Listed> {
     )
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
-
-    #[test]
-    fn an_open_rollout_has_its_audience_now_plus_those_already_reached_nobody_twice(
-        first in proptest::collection::vec(listed(), PEOPLE),
-        steps in proptest::collection::vec(
+fn open_steps() -> impl Strategy<Value = (Vec<Listed>, Vec<Step>)> {
+    (
+        proptest::collection::vec(listed(), PEOPLE),
+        proptest::collection::vec(
             (
                 proptest::collection::vec(listed(), PEOPLE),
                 proptest::bool::weighted(0.8),
                 proptest::bool::weighted(0.3),
             ),
             1..6,
-        )
-    ) {
-        let steps = steps
-            .into_iter()
-            .map(|(people, open, six_acknowledges)| Step { people, open, six_acknowledges })
-            .collect();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(run_open(first, steps));
+        ),
+    )
+        .prop_map(|(first, steps)| {
+            let steps = steps
+                .into_iter()
+                .map(|(people, open, six_acknowledges)| Step {
+                    people,
+                    open,
+                    six_acknowledges,
+                })
+                .collect();
+            (first, steps)
+        })
+}
+
+mod an_open_rollout_has_its_audience_now_plus_those_already_reached_nobody_twice {
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn sqlite((first, steps) in open_steps()) {
+            block_on(async { run_open(both::sqlite().await, first, steps).await });
+        }
+
+        #[test]
+        fn postgres((first, steps) in open_steps()) {
+            block_on(async { run_open(both::postgres().await, first, steps).await });
+        }
     }
 }
 
@@ -729,19 +797,17 @@ fn delivery(person: &str, key: &str) -> NewDelivery {
     }
 }
 
-async fn states(store: &SqliteStore) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT idempotency_key, state FROM outbox ORDER BY id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
+async fn states<S: Raw>(store: &S) -> Vec<(String, String)> {
+    store.states().await
 }
 
 /// The scheduler and dispatcher read members and claim rows outside the
 /// import's transaction: what they write after an import took a member
 /// out must not chase that member again.
-#[tokio::test]
-async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher_behind_it() {
-    let setup = Setup::new(&[Some(0), Some(0), Some(0)]).await;
+async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher_behind_it(
+    store: impl Raw,
+) {
+    let setup = Setup::new(store, &[Some(0), Some(0), Some(0)]).await;
     let store = &setup.store;
     // Queued and claimed before the import: one send in flight each.
     store
@@ -825,9 +891,12 @@ async fn a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher
         ]
     );
     // Nor are their dead letters tried again.
-    sqlx::query("UPDATE outbox SET state = 'dead' WHERE idempotency_key LIKE 'in-flight-%'")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    store
+        .execute("UPDATE outbox SET state = 'dead' WHERE idempotency_key LIKE 'in-flight-%'")
+        .await;
     assert_eq!(store.retry_dead_letters("r", 500).await.unwrap(), 0);
 }
+
+crate::both::on_both_stores!(
+    a_member_taken_out_meanwhile_is_not_chased_by_a_scheduler_or_dispatcher_behind_it
+);

@@ -27,7 +27,6 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// A time as text, exactly as sqlx-sqlite writes a `DateTime<Utc>`
 /// (`2026-03-02T10:00:00.123456789+00:00`): the PostgreSQL store keeps
 /// these columns as TEXT in the same form.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn time_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }

@@ -1095,7 +1095,22 @@ async fn a_large_people_file_imports_across_chunks_as_row_by_row_would(store: im
     assert_eq!(project.count("person_roles").await, 5 + n as i64 + 1);
 }
 
+/// Text goes to PostgreSQL through `COPY`: what would be its escapes
+/// and separators is kept as written.
+async fn names_with_backslashes_and_tabs_are_kept_as_written(store: impl TestStore) {
+    let project = Project::directory_on(store).await;
+    let odd = "Ann \\N O\\'Brien\tthe \\\\second";
+    let people = PEOPLE.replace("Ann Example", &format!("\"{odd}\""));
+    let summary = project.import("people.csv", &people).await.unwrap();
+    assert_eq!((summary.updated, summary.unchanged), (1, 3));
+    let ann = project.store.person("p-1").await.unwrap().unwrap();
+    assert_eq!(ann.person.display_name, odd);
+    let again = project.import("people.csv", &people).await.unwrap();
+    assert_eq!(again.unchanged, 4);
+}
+
 crate::both::on_both_stores!(
+    names_with_backslashes_and_tabs_are_kept_as_written,
     a_first_import_adds_every_row,
     re_importing_the_same_files_changes_nothing,
     a_changed_row_is_updated_in_place,

@@ -12,7 +12,7 @@ use cascade_model::directory::{
     MOBILE_CHANNEL, Person, Row, Team, check_references, find_duplicates,
 };
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -240,14 +240,16 @@ async fn teams(conn: &mut PgConnection, rows: &[Row<Team>]) -> Result<ImportSumm
     Ok(summary)
 }
 
-/// Rows per multi-row statement: well under PostgreSQL's 65,535 bound
-/// parameters at eleven a row.
-const CHUNK: usize = 2_000;
-
 /// People are upserted, their roles replaced and their email kept as their
 /// email identity; people the file no longer lists are marked inactive.
-/// Changed rows are written a chunk at a time with statements binding
-/// arrays (`unnest`).
+///
+/// What changed is decided in Rust (as in SQLite), then the changed rows
+/// go to the server by `COPY` into temporary staging tables (dropped at
+/// commit) and are written with one set-based statement each: upsert the
+/// people, replace their roles, delete the directory identities they no
+/// longer have, upsert the new ones. The result is the one SQLite's
+/// chunked writes give (an identity delete only matches a person's own
+/// old address, which no other row's insert can have given them).
 async fn people(
     conn: &mut PgConnection,
     rows: &[Row<Person>],
@@ -266,85 +268,8 @@ async fn people(
         changed.push((person, before.map(|(old, _)| old)));
     }
 
-    for chunk in changed.chunks(CHUNK) {
-        upsert_people(conn, chunk, &now).await?;
-        replace_roles(conn, chunk).await?;
-        // Only the identity made from the old directory email (or mobile)
-        // goes; addresses a person linked some other way stay theirs.
-        let old: Vec<(&str, &str, &str)> = chunk
-            .iter()
-            .filter_map(|(person, before)| before.map(|old| (*person, old)))
-            .flat_map(|(person, old)| {
-                let email = (old.email != person.email).then_some((
-                    person.id.as_str(),
-                    EMAIL_CHANNEL,
-                    old.email.as_str(),
-                ));
-                let mobile = old
-                    .mobile
-                    .as_deref()
-                    .filter(|m| person.mobile.as_deref() != Some(*m))
-                    .map(|m| (person.id.as_str(), MOBILE_CHANNEL, m));
-                email.into_iter().chain(mobile)
-            })
-            .collect();
-        if !old.is_empty() {
-            let (ids, channels, addresses) = columns3(&old);
-            sqlx::query(
-                "DELETE FROM channel_identities
-                 WHERE (person_id, channel, address) IN
-                       (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
-            )
-            .bind(ids)
-            .bind(channels)
-            .bind(addresses)
-            .execute(&mut *conn)
-            .await?;
-        }
-        // The people file is the authority on who owns a directory email or
-        // mobile, so an address passed on from someone who left moves to its
-        // new owner.
-        let identities: Vec<(&str, &str, &str)> = chunk
-            .iter()
-            .flat_map(|(person, _)| {
-                let mobile = person
-                    .mobile
-                    .as_deref()
-                    .map(|m| (person.id.as_str(), MOBILE_CHANNEL, m));
-                mobile.into_iter().chain(std::iter::once((
-                    person.id.as_str(),
-                    EMAIL_CHANNEL,
-                    person.email.as_str(),
-                )))
-            })
-            .collect();
-        // One row per (channel, address): ON CONFLICT cannot touch a row
-        // twice in one statement, and in SQLite the later row won.
-        let mut last: HashMap<(&str, &str), usize> = HashMap::new();
-        for (i, (_, channel, address)) in identities.iter().enumerate() {
-            last.insert((*channel, *address), i);
-        }
-        let identities: Vec<(&str, &str, &str)> = identities
-            .iter()
-            .enumerate()
-            .filter(|(i, (_, channel, address))| last.get(&(*channel, *address)) == Some(i))
-            .map(|(_, row)| *row)
-            .collect();
-        let (ids, channels, addresses) = columns3(&identities);
-        sqlx::query(
-            "INSERT INTO channel_identities (person_id, channel, address, linked_at)
-             SELECT i.person_id, i.channel, i.address, $4
-             FROM unnest($1::text[], $2::text[], $3::text[]) AS i (person_id, channel, address)
-             ON CONFLICT (channel, address) DO UPDATE SET
-                person_id = excluded.person_id, linked_at = excluded.linked_at
-             WHERE channel_identities.person_id <> excluded.person_id",
-        )
-        .bind(ids)
-        .bind(channels)
-        .bind(addresses)
-        .bind(&now)
-        .execute(&mut *conn)
-        .await?;
+    if !changed.is_empty() {
+        write_people(conn, &changed, &now).await?;
     }
 
     let listed: HashSet<&str> = rows.iter().map(|r| r.value.id.as_str()).collect();
@@ -353,14 +278,12 @@ async fn people(
         .filter(|(id, (_, active))| *active && !listed.contains(id.as_str()))
         .map(|(id, _)| id.as_str())
         .collect();
-    for chunk in leavers.chunks(CHUNK * 10) {
+    if !leavers.is_empty() {
         sqlx::query("UPDATE people SET active = 0, updated_at = $1 WHERE id = ANY($2)")
             .bind(&now)
-            .bind(chunk)
+            .bind(&leavers)
             .execute(&mut *conn)
             .await?;
-    }
-    if !leavers.is_empty() {
         // Who is active is read by what the directory's report stamp keeps
         // (a champion who left covers no team), and no trigger sees it.
         sqlx::query("UPDATE report_stamps SET stamp = stamp + 1 WHERE scope = ''")
@@ -376,89 +299,215 @@ async fn people(
     Ok((summary, added))
 }
 
-/// Three columns of text, to bind as arrays.
-fn columns3<'a>(
-    rows: &[(&'a str, &'a str, &'a str)],
-) -> (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>) {
-    let mut a = Vec::with_capacity(rows.len());
-    let mut b = Vec::with_capacity(rows.len());
-    let mut c = Vec::with_capacity(rows.len());
-    for (x, y, z) in rows {
-        a.push(*x);
-        b.push(*y);
-        c.push(*z);
-    }
-    (a, b, c)
-}
-
-async fn upsert_people(
+/// Writes the people who changed (with their old selves, if any).
+async fn write_people(
     conn: &mut PgConnection,
-    chunk: &[(&Person, Option<&Person>)],
+    changed: &[(&Person, Option<&Person>)],
     now: &str,
 ) -> Result<(), StoreError> {
-    let mut query = QueryBuilder::<Postgres>::new(
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS import_people (
+            id TEXT, display_name TEXT, email TEXT, agency_id TEXT, team_id TEXT,
+            manager_id TEXT, time_zone TEXT, mobile TEXT, works TEXT, absent_until TEXT
+         ) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS import_roles (person_id TEXT, role TEXT) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS import_identities (
+            person_id TEXT, channel TEXT, address TEXT, old BOOLEAN
+         ) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    // Several people files in one import reuse the tables.
+    sqlx::query("TRUNCATE import_people, import_roles, import_identities")
+        .execute(&mut *conn)
+        .await?;
+
+    let mut copy = Copy::new();
+    for (person, _) in changed {
+        let day = person
+            .absent_until
+            .map(|d| d.format("%Y-%m-%d").to_string());
+        copy.row(&[
+            Some(&person.id),
+            Some(&person.display_name),
+            Some(&person.email),
+            Some(&person.agency_id),
+            Some(&person.team_id),
+            person.manager_id.as_deref(),
+            person.time_zone.as_deref(),
+            person.mobile.as_deref(),
+            person.works.as_deref(),
+            day.as_deref(),
+        ]);
+    }
+    copy.send(
+        conn,
+        "COPY import_people (id, display_name, email, agency_id, team_id, manager_id,
+            time_zone, mobile, works, absent_until) FROM STDIN",
+    )
+    .await?;
+
+    let mut copy = Copy::new();
+    for (person, _) in changed {
+        for role in &person.roles {
+            copy.row(&[Some(&person.id), Some(role)]);
+        }
+    }
+    copy.send(conn, "COPY import_roles (person_id, role) FROM STDIN")
+        .await?;
+
+    // Only the identity made from the old directory email (or mobile)
+    // goes; addresses a person linked some other way stay theirs. The
+    // people file is the authority on who owns a directory email or
+    // mobile, so an address passed on from someone who left moves to its
+    // new owner; where two rows claim one address, the later one has it
+    // (as SQLite's row-by-row upsert leaves it).
+    let mut copy = Copy::new();
+    for (person, before) in changed {
+        if let Some(old) = before {
+            if old.email != person.email {
+                copy.row(&[
+                    Some(&person.id),
+                    Some(EMAIL_CHANNEL),
+                    Some(&old.email),
+                    Some("t"),
+                ]);
+            }
+            if let Some(m) = old.mobile.as_deref()
+                && person.mobile.as_deref() != Some(m)
+            {
+                copy.row(&[Some(&person.id), Some(MOBILE_CHANNEL), Some(m), Some("t")]);
+            }
+        }
+    }
+    let mut last: HashMap<(&str, &str), &str> = HashMap::new();
+    for (person, _) in changed {
+        if let Some(m) = person.mobile.as_deref() {
+            last.insert((MOBILE_CHANNEL, m), &person.id);
+        }
+        last.insert((EMAIL_CHANNEL, &person.email), &person.id);
+    }
+    // In person order, as the people went: the identities' indexes on
+    // the person, and the foreign key's look-ups, then read and write
+    // their pages in turn.
+    let mut identities: Vec<(&str, &str, &str)> = last
+        .into_iter()
+        .map(|((channel, address), person_id)| (person_id, channel, address))
+        .collect();
+    identities.sort_unstable();
+    for (person_id, channel, address) in identities {
+        copy.row(&[Some(person_id), Some(channel), Some(address), Some("f")]);
+    }
+    copy.send(
+        conn,
+        "COPY import_identities (person_id, channel, address, old) FROM STDIN",
+    )
+    .await?;
+
+    sqlx::query(
         "INSERT INTO people
             (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile,
-             works, absent_until, active, updated_at) ",
-    );
-    query.push_values(chunk, |mut row, (person, _)| {
-        row.push_bind(&person.id)
-            .push_bind(&person.display_name)
-            .push_bind(&person.email)
-            .push_bind(&person.agency_id)
-            .push_bind(&person.team_id)
-            .push_bind(&person.manager_id)
-            .push_bind(&person.time_zone)
-            .push_bind(&person.mobile)
-            .push_bind(&person.works)
-            .push_bind(
-                person
-                    .absent_until
-                    .map(|d| d.format("%Y-%m-%d").to_string()),
-            )
-            .push("1")
-            .push_bind(now);
-    });
-    query.push(
-        " ON CONFLICT (id) DO UPDATE SET
+             works, absent_until, active, updated_at)
+         SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile,
+                works, absent_until, 1, $1
+         FROM import_people
+         ON CONFLICT (id) DO UPDATE SET
             display_name = excluded.display_name, email = excluded.email,
             agency_id = excluded.agency_id, team_id = excluded.team_id,
             manager_id = excluded.manager_id, time_zone = excluded.time_zone,
             mobile = excluded.mobile, works = excluded.works,
             absent_until = excluded.absent_until, active = 1, updated_at = excluded.updated_at",
-    );
-    query.build().execute(&mut *conn).await?;
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM person_roles WHERE person_id IN (SELECT id FROM import_people)")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO person_roles (person_id, role) SELECT person_id, role FROM import_roles",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM channel_identities c USING import_identities o
+         WHERE o.old AND c.person_id = o.person_id AND c.channel = o.channel
+           AND c.address = o.address",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+         SELECT person_id, channel, address, $1 FROM import_identities WHERE NOT old
+         ON CONFLICT (channel, address) DO UPDATE SET
+            person_id = excluded.person_id, linked_at = excluded.linked_at
+         WHERE channel_identities.person_id <> excluded.person_id",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
-async fn replace_roles(
-    conn: &mut PgConnection,
-    chunk: &[(&Person, Option<&Person>)],
-) -> Result<(), StoreError> {
-    let ids: Vec<&str> = chunk.iter().map(|(p, _)| p.id.as_str()).collect();
-    sqlx::query("DELETE FROM person_roles WHERE person_id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
-    let mut people: Vec<&str> = Vec::new();
-    let mut roles: Vec<&str> = Vec::new();
-    for (person, _) in chunk {
-        for role in &person.roles {
-            people.push(&person.id);
-            roles.push(role);
+/// Rows for `COPY ... FROM STDIN` in text format.
+struct Copy {
+    buf: Vec<u8>,
+}
+
+/// How much of a `COPY` is held before it is sent on.
+const COPY_BUFFER: usize = 4 << 20;
+
+impl Copy {
+    fn new() -> Copy {
+        Copy { buf: Vec::new() }
+    }
+
+    /// One row: `None` is NULL; tabs, newlines, carriage returns and
+    /// backslashes in text are escaped.
+    fn row(&mut self, fields: &[Option<&str>]) {
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b'\t');
+            }
+            match field {
+                None => self.buf.extend_from_slice(b"\\N"),
+                Some(text) => {
+                    for &b in text.as_bytes() {
+                        match b {
+                            b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                            b'\t' => self.buf.extend_from_slice(b"\\t"),
+                            b'\n' => self.buf.extend_from_slice(b"\\n"),
+                            b'\r' => self.buf.extend_from_slice(b"\\r"),
+                            _ => self.buf.push(b),
+                        }
+                    }
+                }
+            }
         }
+        self.buf.push(b'\n');
     }
-    if !roles.is_empty() {
-        sqlx::query(
-            "INSERT INTO person_roles (person_id, role)
-             SELECT * FROM unnest($1::text[], $2::text[])",
-        )
-        .bind(&people)
-        .bind(&roles)
-        .execute(&mut *conn)
-        .await?;
+
+    /// Runs `statement` (a `COPY ... FROM STDIN`) with the rows, unless
+    /// there are none.
+    async fn send(self, conn: &mut PgConnection, statement: &str) -> Result<(), StoreError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut copy = conn.copy_in_raw(statement).await?;
+        for chunk in self.buf.chunks(COPY_BUFFER) {
+            copy.send(chunk).await?;
+        }
+        copy.finish().await?;
+        Ok(())
     }
-    Ok(())
 }
 
 async fn stored_people(
@@ -610,5 +659,204 @@ fn count_write(summary: &mut ImportSummary, existed: bool) {
         summary.updated += 1;
     } else {
         summary.added += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::both;
+    use crate::{Store, StoreError};
+    use cascade_model::content::Taxonomy;
+    use cascade_model::directory::{Agency, DirectoryFile, Person, Row, Team};
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    const AGENCIES: usize = 20;
+    const TEAMS_PER_AGENCY: usize = 50;
+
+    /// The synthetic directory of the planning benchmark
+    /// (`core/cli/src/bench.rs`): agencies, teams and `n` people.
+    fn directory(n: usize) -> (DirectoryFile, DirectoryFile, Vec<Person>) {
+        let teams = AGENCIES * TEAMS_PER_AGENCY;
+        let agencies = (0..AGENCIES)
+            .map(|a| Row {
+                line: a + 2,
+                value: Agency {
+                    id: format!("ag-{a:02}"),
+                    name: format!("Agency {a}"),
+                    kind: "local-authority".to_owned(),
+                },
+            })
+            .collect();
+        let team_rows = (0..teams)
+            .map(|t| Row {
+                line: t + 2,
+                value: Team {
+                    id: format!("t-{t:04}"),
+                    agency_id: format!("ag-{:02}", t / TEAMS_PER_AGENCY),
+                    name: format!("Team {t}"),
+                },
+            })
+            .collect();
+        let people = (0..n)
+            .map(|i| {
+                let t = i % teams;
+                let a = t / TEAMS_PER_AGENCY;
+                let (roles, manager) = match i / teams {
+                    0 => (vec!["manager".to_owned()], None),
+                    _ => (vec!["practitioner".to_owned()], Some(format!("p-{t:07}"))),
+                };
+                Person {
+                    id: format!("p-{i:07}"),
+                    display_name: format!("Person {i}"),
+                    email: format!("person{i}@agency{a}.example"),
+                    agency_id: format!("ag-{a:02}"),
+                    team_id: format!("t-{t:04}"),
+                    roles,
+                    manager_id: manager,
+                    time_zone: None,
+                    mobile: None,
+                    works: None,
+                    absent_until: None,
+                }
+            })
+            .collect();
+        (
+            DirectoryFile::Agencies(agencies),
+            DirectoryFile::Teams(team_rows),
+            people,
+        )
+    }
+
+    async fn with_teams(agencies: &DirectoryFile, teams: &DirectoryFile) -> super::super::PgStore {
+        let store = both::postgres().await;
+        let taxonomy = Taxonomy::default();
+        store
+            .import(agencies, Path::new("agencies.csv"), &taxonomy)
+            .await
+            .unwrap();
+        store
+            .import(teams, Path::new("teams.csv"), &taxonomy)
+            .await
+            .unwrap();
+        store
+    }
+
+    /// The raw baseline: the `people` rows alone, by COPY in one
+    /// transaction.
+    async fn copy_people(
+        store: &super::super::PgStore,
+        people: &[Person],
+    ) -> Result<(), StoreError> {
+        let mut tx = store.pool.begin().await?;
+        let mut copy = super::Copy::new();
+        for p in people {
+            copy.row(&[
+                Some(&p.id),
+                Some(&p.display_name),
+                Some(&p.email),
+                Some(&p.agency_id),
+                Some(&p.team_id),
+                p.manager_id.as_deref(),
+                Some("2026-12-03T00:00:00+00:00"),
+            ]);
+        }
+        copy.send(
+            &mut tx,
+            "COPY people (id, display_name, email, agency_id, team_id, manager_id, updated_at)
+             FROM STDIN",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Issue 18: importing a large people file at 0.3x or better of the
+    /// rate of a raw bulk load (COPY of the `people` rows alone). Run by
+    /// hand: `CASCADE_BENCH_PEOPLE=1000000 cargo test -p cascade-store
+    /// --features test-support --lib -- --ignored --nocapture
+    /// people_import_against_copy` (default 100,000 people;
+    /// `CASCADE_BENCH_ROUNDS` rounds, default 3).
+    #[tokio::test]
+    #[ignore]
+    async fn people_import_against_copy() {
+        let n: usize = std::env::var("CASCADE_BENCH_PEOPLE")
+            .ok()
+            .and_then(|v| v.replace('_', "").parse().ok())
+            .unwrap_or(100_000);
+        let (agencies, teams, people) = directory(n);
+        let file = DirectoryFile::People(
+            people
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Row {
+                    line: i + 2,
+                    value: p.clone(),
+                })
+                .collect(),
+        );
+        let mut moved = people.clone();
+        for (i, p) in moved.iter_mut().enumerate() {
+            if i % 10 == 0 {
+                let t = (i + 1) % (AGENCIES * TEAMS_PER_AGENCY);
+                p.team_id = format!("t-{t:04}");
+                p.agency_id = format!("ag-{:02}", t / TEAMS_PER_AGENCY);
+            }
+        }
+        let moved = DirectoryFile::People(
+            moved
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| Row { line: i + 2, value })
+                .collect(),
+        );
+        let taxonomy = Taxonomy::default();
+        let path = Path::new("people.csv");
+        let mut import = Vec::new();
+        let mut again = Vec::new();
+        let mut tenth = Vec::new();
+        let mut raw = Vec::new();
+        let rounds: usize = std::env::var("CASCADE_BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        for _ in 0..rounds {
+            let store = with_teams(&agencies, &teams).await;
+            let timed = |d: Duration| d.as_secs_f64();
+            let start = Instant::now();
+            let summary = store.import(&file, path, &taxonomy).await.unwrap();
+            import.push(timed(start.elapsed()));
+            assert_eq!(summary.added, n);
+            let start = Instant::now();
+            let summary = store.import(&file, path, &taxonomy).await.unwrap();
+            again.push(timed(start.elapsed()));
+            assert_eq!(summary.unchanged, n);
+            let start = Instant::now();
+            let summary = store.import(&moved, path, &taxonomy).await.unwrap();
+            tenth.push(timed(start.elapsed()));
+            assert_eq!(summary.updated, n.div_ceil(10));
+            store.close().await;
+
+            let store = with_teams(&agencies, &teams).await;
+            let start = Instant::now();
+            copy_people(&store, &people).await.unwrap();
+            raw.push(timed(start.elapsed()));
+            store.close().await;
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (import, again, tenth, raw) = (
+            median(&mut import),
+            median(&mut again),
+            median(&mut tenth),
+            median(&mut raw),
+        );
+        println!(
+            "{n} people on PostgreSQL (medians of {rounds}): import {import:.2} s, the same again {again:.2} s, \
+             10% moved {tenth:.2} s, raw COPY {raw:.2} s; raw/import {:.3}",
+            raw / import
+        );
     }
 }

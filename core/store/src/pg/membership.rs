@@ -10,11 +10,11 @@
 //! CONFLICT DO NOTHING`, so a concurrent writer's row is re-checked under
 //! its row lock rather than overwritten from a stale read.
 
+use super::audience_query::push_audience;
 use crate::{
     AudienceQuery, AudienceSource, InductionEnrolment, MembershipChange, OpenEnrolment,
     RunningAudience, StoreError,
 };
-use cascade_model::rollout::Selector;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 /// What bringing the running rollouts' members up to date did.
@@ -289,129 +289,4 @@ async fn enrol(
         .await?;
     }
     Ok(joined)
-}
-
-// The audience as one sub-select, as `sqlite/audience.rs` builds it for
-// SQLite (its `push_audience`), in PostgreSQL's SQL: lists bind as arrays,
-// conditions are booleans. Kept here, private, until the `Audiences` port
-// has its own.
-
-/// Pushes `= ANY($n)` binding `values` as one array.
-fn push_any(q: &mut QueryBuilder<'_, Postgres>, values: &[String]) {
-    q.push(" = ANY(");
-    q.push_bind(values.to_vec());
-    q.push(")");
-}
-
-/// Pushes a condition on person `p` that holds when any of `s`'s lists
-/// takes them; `FALSE` when every list is empty.
-fn push_selector(q: &mut QueryBuilder<'_, Postgres>, s: &Selector) {
-    let mut terms = 0;
-    let mut term = |q: &mut QueryBuilder<'_, Postgres>| {
-        q.push(if terms == 0 { "(" } else { " OR " });
-        terms += 1;
-    };
-    if !s.agencies.is_empty() {
-        term(q);
-        q.push("p.agency_id");
-        push_any(q, &s.agencies);
-    }
-    if !s.teams.is_empty() {
-        term(q);
-        q.push("p.team_id");
-        push_any(q, &s.teams);
-    }
-    if !s.people.is_empty() {
-        term(q);
-        q.push("p.id");
-        push_any(q, &s.people);
-    }
-    if !s.roles.is_empty() {
-        term(q);
-        q.push("EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role");
-        push_any(q, &s.roles);
-        q.push(")");
-    }
-    if !s.champion_themes.is_empty() {
-        // As `Store::champions` has them: active, and champion for a team.
-        term(q);
-        q.push(
-            "p.id IN (SELECT c.person_id FROM champions c WHERE c.active <> 0
-               AND EXISTS (SELECT 1 FROM champion_teams ct WHERE ct.person_id = c.person_id AND ct.theme = c.theme)
-               AND c.theme",
-        );
-        push_any(q, &s.champion_themes);
-        q.push(")");
-    }
-    q.push(if terms == 0 { "FALSE" } else { ")" });
-}
-
-/// Pushes `(SELECT person_id, team_id, agency_id, wave, reached FROM people …)`:
-/// the audience's people, `wave` the index of the first wave that takes
-/// them (NULL for none) and `reached` whether a rollout of the item (not
-/// cancelled) already has them; always false unless `reached_before`.
-fn push_audience(
-    q: &mut QueryBuilder<'_, Postgres>,
-    audience: &AudienceQuery,
-    reached_before: bool,
-) {
-    q.push("(SELECT p.id AS person_id, p.team_id AS team_id, p.agency_id AS agency_id, ");
-    if audience.waves.is_empty() {
-        q.push("NULL::bigint");
-    } else {
-        q.push("CASE");
-        for (i, wave) in audience.waves.iter().enumerate() {
-            q.push(" WHEN ");
-            if wave.everyone {
-                q.push("TRUE");
-            } else {
-                push_selector(q, &wave.takes);
-            }
-            q.push(format_args!(" THEN {i}::bigint"));
-        }
-        q.push(" END");
-    }
-    q.push(" AS wave, ");
-    match &audience.source {
-        AudienceSource::Directory { include, exclude } => {
-            if reached_before {
-                q.push(
-                    "p.id IN (SELECT m.person_id FROM rollout_members m JOIN rollouts ro ON ro.id = m.rollout_id
-                              WHERE ro.item_id = ",
-                );
-                q.push_bind(audience.item_id.clone());
-                q.push(" AND ro.state <> 'cancelled')");
-            } else {
-                q.push("FALSE");
-            }
-            q.push(" AS reached FROM people p WHERE p.active <> 0");
-            if !include.is_empty() {
-                q.push(" AND ");
-                push_selector(q, include);
-            }
-            if !exclude.is_empty() {
-                q.push(" AND NOT ");
-                push_selector(q, exclude);
-            }
-        }
-        AudienceSource::Reacknowledge { version } => {
-            q.push(
-                "FALSE AS reached FROM people p WHERE p.active <> 0
-                 AND p.id IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
-            );
-            q.push_bind(audience.item_id.clone());
-            q.push(" AND a.item_version <> ");
-            q.push_bind(version.clone());
-            q.push(
-                ") AND p.id NOT IN (SELECT a.person_id FROM acknowledgements a WHERE a.item_id = ",
-            );
-            q.push_bind(audience.item_id.clone());
-            q.push(" AND a.item_version = ");
-            q.push_bind(version.clone());
-            q.push(")");
-        }
-    }
-    // OFFSET 0 keeps the planner from flattening this into the outer
-    // query, which would evaluate the wave's `CASE` once per mention.
-    q.push(" OFFSET 0)");
 }
