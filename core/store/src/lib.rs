@@ -347,7 +347,11 @@ mod counts_tests;
 #[cfg(test)]
 mod evidence_tests;
 #[cfg(test)]
+mod inbox_tests;
+#[cfg(test)]
 mod membership_tests;
+#[cfg(test)]
+mod outbox_tests;
 #[cfg(test)]
 mod refresher_tests;
 #[cfg(test)]

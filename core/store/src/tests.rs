@@ -661,7 +661,9 @@ mod team_posts {
 
     /// A rollout to p-1, p-2 (team cyp-east) and p-3 (cyp-west), with a post
     /// for cyp-east due at 1,000 ms; returns the post's id.
-    async fn rollout_with_a_team_post(project: &Project) -> i64 {
+    async fn rollout_with_a_team_post<S: TestStore + Outbox + TeamPosts>(
+        project: &Project<S>,
+    ) -> i64 {
         let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
         project.store.save_item(&item, "source").await.unwrap();
         let member = |id: &str| NewMember {
@@ -714,9 +716,10 @@ mod team_posts {
         }
     }
 
-    #[tokio::test]
-    async fn a_post_leased_by_a_stopped_serve_is_taken_back_at_once() {
-        let project = Project::with_directory().await;
+    async fn a_post_leased_by_a_stopped_serve_is_taken_back_at_once(
+        store: impl TestStore + Outbox + TeamPosts,
+    ) {
+        let project = Project::directory_on(store).await;
         let post = rollout_with_a_team_post(&project).await;
         let store = &project.store;
         let claimed = store.claim_team_posts(1_000, 60_000).await.unwrap();
@@ -740,9 +743,10 @@ mod team_posts {
         assert_eq!((again[0].id, again[0].attempts), (post, 2));
     }
 
-    #[tokio::test]
-    async fn a_post_is_claimed_once_when_due_and_again_only_after_its_lease() {
-        let project = Project::with_directory().await;
+    async fn a_post_is_claimed_once_when_due_and_again_only_after_its_lease(
+        store: impl TestStore + Outbox + TeamPosts,
+    ) {
+        let project = Project::directory_on(store).await;
         let post = rollout_with_a_team_post(&project).await;
         let store = &project.store;
         assert!(
@@ -876,9 +880,10 @@ mod team_posts {
         assert_eq!(stored.shown, Some(count(2, 2)));
     }
 
-    #[tokio::test]
-    async fn only_a_member_of_the_posts_team_in_its_rollout_may_acknowledge_through_it() {
-        let project = Project::with_directory().await;
+    async fn only_a_member_of_the_posts_team_in_its_rollout_may_acknowledge_through_it(
+        store: impl TestStore + Outbox + TeamPosts,
+    ) {
+        let project = Project::directory_on(store).await;
         let post = rollout_with_a_team_post(&project).await;
         let member = project
             .store
@@ -903,6 +908,14 @@ mod team_posts {
             );
         }
     }
+
+    // `the_count_covers_...` records acknowledgements (Evidence): SQLite
+    // only until the PostgreSQL Evidence lands.
+    crate::both::on_both_stores!(
+        a_post_leased_by_a_stopped_serve_is_taken_back_at_once,
+        a_post_is_claimed_once_when_due_and_again_only_after_its_lease,
+        only_a_member_of_the_posts_team_in_its_rollout_may_acknowledge_through_it,
+    );
 }
 
 /// A delivery of rollout `r-1`'s initial step to `person` on `channel`.
@@ -921,9 +934,10 @@ fn initial(person: &str, channel: &str, rank: u32) -> NewDelivery {
     }
 }
 
-#[tokio::test]
-async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent() {
-    let project = Project::with_directory().await;
+async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent(
+    store: impl TestStore + Outbox,
+) {
+    let project = Project::directory_on(store).await;
     let store = &project.store;
     let item = newsletter_item("nl-neglect", "Neglect", "aaa111");
     store.save_item(&item, "source").await.unwrap();
@@ -999,6 +1013,10 @@ async fn retrying_dead_letters_queues_each_step_once_and_never_one_already_sent(
         "{totals:?}"
     );
 }
+
+crate::both::on_both_stores!(
+    retrying_dead_letters_queues_each_step_once_and_never_one_already_sent
+);
 
 /// A people file of several thousand rows is written in several multi-row
 /// chunks; what it leaves must be what writing the rows one by one leaves,

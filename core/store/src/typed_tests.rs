@@ -36,7 +36,11 @@ fn item() -> LearningItem {
 
 /// A store with the rollout `r-1` of `nl-1` to `p-1`, no directory.
 async fn store_with_a_rollout() -> SqliteStore {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+    with_a_rollout(SqliteStore::open_in_memory().await.unwrap()).await
+}
+
+/// `store` with the rollout `r-1` of `nl-1` to `p-1`, no directory.
+async fn with_a_rollout<S: Store + Outbox>(store: S) -> S {
     store.save_item(&item(), "source").await.unwrap();
     store
         .create_rollout(NewRollout {
@@ -73,9 +77,8 @@ fn delivery(kind: StepKind, n: u32) -> NewDelivery {
     }
 }
 
-#[tokio::test]
-async fn a_claim_leaves_the_rows_of_busy_channels_and_takes_the_others() {
-    let store = store_with_a_rollout().await;
+async fn a_claim_leaves_the_rows_of_busy_channels_and_takes_the_others(store: impl Store + Outbox) {
+    let store = with_a_rollout(store).await;
     let mut queued: Vec<NewDelivery> = (1..=4).map(|n| delivery(StepKind::Reminder, n)).collect();
     queued[1].channel = "telegram".to_owned();
     queued[3].channel = "telegram".to_owned();
@@ -116,9 +119,10 @@ fn channels_of(claimed: &[ClaimedDelivery]) -> Vec<&str> {
     channels
 }
 
-#[tokio::test]
-async fn a_claim_by_channel_takes_each_channels_share_however_old_the_others_rows_are() {
-    let store = store_with_a_rollout().await;
+async fn a_claim_by_channel_takes_each_channels_share_however_old_the_others_rows_are(
+    store: impl Store + Outbox,
+) {
+    let store = with_a_rollout(store).await;
     // Email's rows are all older than Telegram's: a claim in due order
     // alone would take only email.
     store
@@ -196,9 +200,10 @@ async fn a_claim_by_channel_takes_each_channels_share_however_old_the_others_row
     assert!(claimed.is_empty());
 }
 
-#[tokio::test]
-async fn leases_of_owners_not_alive_are_taken_back_at_once_and_a_live_owners_are_kept() {
-    let store = store_with_a_rollout().await;
+async fn leases_of_owners_not_alive_are_taken_back_at_once_and_a_live_owners_are_kept(
+    store: impl Store + Outbox,
+) {
+    let store = with_a_rollout(store).await;
     store
         .materialise(&queued_on("email", 1, 6, 100), &[], 1_000)
         .await
@@ -564,9 +569,10 @@ async fn a_bulk_insert_writes_the_members_it_is_given_and_nothing_else() {
 /// A row with a step kind cascade never writes (a hand edit, a newer
 /// version) is a dead letter with the reason; the rows claimed with it
 /// still go, where once the whole batch failed to decode.
-#[tokio::test]
-async fn a_row_with_an_unknown_step_kind_is_a_dead_letter_and_the_batch_goes_on() {
-    let store = store_with_a_rollout().await;
+async fn a_row_with_an_unknown_step_kind_is_a_dead_letter_and_the_batch_goes_on(
+    store: impl tests::TestStore + Outbox + RawRead,
+) {
+    let store = with_a_rollout(store).await;
     store
         .materialise(
             &[
@@ -578,24 +584,21 @@ async fn a_row_with_an_unknown_step_kind_is_a_dead_letter_and_the_batch_goes_on(
         )
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
-             step_number, channel, channel_rank, state, due_at, updated_at)
-         VALUES ('odd', 'r-1', 'p-1', 'p-1', 0, 'nudge', 1, 'email', 0, 'due', 500, 0)",
-    )
-    .execute(store.pool())
-    .await
-    .unwrap();
+    store
+        .execute(
+            "INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
+                 step_number, channel, channel_rank, state, due_at, updated_at)
+             VALUES ('odd', 'r-1', 'p-1', 'p-1', 0, 'nudge', 1, 'email', 0, 'due', 500, 0)",
+        )
+        .await;
     let claimed = store.claim(1_000, 10, 60_000, &[]).await.unwrap();
     assert_eq!(
         claimed.iter().map(|c| c.step_kind).collect::<Vec<_>>(),
         [StepKind::Initial, StepKind::Reminder]
     );
-    let (state, error): (String, String) =
-        sqlx::query_as("SELECT state, last_error FROM outbox WHERE idempotency_key = 'odd'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let (state, error) = store
+        .two_texts("SELECT state, last_error FROM outbox WHERE idempotency_key = 'odd'")
+        .await;
     assert_eq!(state, "dead");
     assert!(error.contains("unknown step kind \"nudge\""), "{error}");
     assert!(
@@ -606,3 +609,27 @@ async fn a_row_with_an_unknown_step_kind_is_a_dead_letter_and_the_batch_goes_on(
             .is_empty()
     );
 }
+
+/// Reads one row of two text columns (raw SQL without parameters).
+trait RawRead {
+    async fn two_texts(&self, sql: &str) -> (String, String);
+}
+
+impl RawRead for SqliteStore {
+    async fn two_texts(&self, sql: &str) -> (String, String) {
+        sqlx::query_as(sql).fetch_one(self.pool()).await.unwrap()
+    }
+}
+
+impl RawRead for pg::PgStore {
+    async fn two_texts(&self, sql: &str) -> (String, String) {
+        sqlx::query_as(sql).fetch_one(self.pool()).await.unwrap()
+    }
+}
+
+crate::both::on_both_stores!(
+    a_claim_leaves_the_rows_of_busy_channels_and_takes_the_others,
+    a_claim_by_channel_takes_each_channels_share_however_old_the_others_rows_are,
+    leases_of_owners_not_alive_are_taken_back_at_once_and_a_live_owners_are_kept,
+    a_row_with_an_unknown_step_kind_is_a_dead_letter_and_the_batch_goes_on,
+);

@@ -31,6 +31,13 @@ async fn lock_key(conn: &mut PgConnection, key: &str) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// The advisory lock the schedulers of several processes take in turn to
+/// queue deliveries and move members on: the same members, due in each
+/// process, are queued by the first and skipped by the next (which then
+/// sees them), rather than two transactions inserting the same keys and
+/// updating the same members in different orders and deadlocking.
+const MATERIALISE: &str = "cascade materialise";
+
 /// Writes the audience's members with their own first sends and shifts:
 /// the query's timing rules go as arrays joined by wave and timing
 /// columns, and each member takes their rule's, or their wave's when none
@@ -271,6 +278,7 @@ impl Outbox for PgStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        lock_key(&mut tx, MATERIALISE).await?;
         insert_deliveries(&mut tx, deliveries, now).await?;
         if !advances.is_empty() {
             // A later advance of the same member replaces an earlier one,
@@ -430,6 +438,7 @@ impl Outbox for PgStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        lock_key(&mut tx, MATERIALISE).await?;
         insert_deliveries(&mut tx, deliveries, now).await?;
         if !advances.is_empty() {
             let mut last: HashMap<(&str, &str), &RefresherAdvance> = HashMap::new();
@@ -631,14 +640,16 @@ impl Outbox for PgStore {
         // processes recording rows of the same rollouts never wait on each
         // other's in turn.
         let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
-        sqlx::query(
-            "SELECT 1 FROM rollout_counts WHERE rollout_id IN
-               (SELECT rollout_id FROM outbox WHERE id = ANY($1))
-             ORDER BY rollout_id FOR UPDATE",
-        )
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
+        if !ids.is_empty() {
+            sqlx::query(
+                "SELECT 1 FROM rollout_counts WHERE rollout_id IN
+                   (SELECT rollout_id FROM outbox WHERE id = ANY($1))
+                 ORDER BY rollout_id FOR UPDATE",
+            )
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        }
         if !sent.is_empty() {
             // Only rows still leased: a row whose lease ran out and was
             // recorded by another claimer is not recorded (or chained) twice.
@@ -913,6 +924,13 @@ impl Outbox for PgStore {
     }
 
     async fn retry_dead_letters(&self, rollout_id: &str, now: i64) -> Result<u64, StoreError> {
+        // Two at once would each check the other's rows as still dead.
+        let mut tx = self.pool.begin().await?;
+        lock_key(
+            &mut tx,
+            &format!("cascade retry dead letters of {rollout_id}"),
+        )
+        .await?;
         let done = sqlx::query(
             "UPDATE outbox SET state = 'due', due_at = $1, attempts = 0, lease_until = NULL, updated_at = $1
              WHERE rollout_id = $2 AND state = 'dead'
@@ -931,8 +949,9 @@ impl Outbox for PgStore {
         )
         .bind(now)
         .bind(rollout_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -1022,281 +1041,5 @@ impl ClaimedRow {
             channel_rank: unsigned(self.channel_rank),
             attempts: unsigned(self.attempts),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::both;
-
-    /// An item row as `Store::save_item` writes it, for the rollouts' key.
-    async fn item(store: &PgStore, id: &str, version: &str) {
-        sqlx::query(
-            "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)
-             VALUES ($1, $2, 'newsletter-item', 'Neglect', 'published', 'source', '2026-01-01T00:00:00+00:00')",
-        )
-        .bind(id)
-        .bind(version)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    }
-
-    fn delivery(person: &str, n: u32, due_at: i64) -> NewDelivery {
-        NewDelivery {
-            idempotency_key: format!("r-1/{person}/reminder-{n}"),
-            rollout_id: "r-1".to_owned(),
-            person_id: person.to_owned(),
-            recipient_id: person.to_owned(),
-            wave: 0,
-            step_kind: StepKind::Reminder,
-            step_number: n,
-            channel: "email".to_owned(),
-            channel_rank: 0,
-            due_at,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_rollout_is_written_with_its_members_and_materialised() {
-        let store = both::postgres().await;
-        item(&store, "nl-1", "v1").await;
-        let members: Vec<NewMember> = (0..5)
-            .map(|i| NewMember {
-                person_id: format!("p-{i}"),
-                wave: i % 2,
-                first_due_at: 1_000 + i64::from(i),
-            })
-            .collect();
-        let written = store
-            .create_rollout(NewRollout {
-                id: "r-1",
-                item_id: "nl-1",
-                item_version: "v1",
-                definition: r#"{"refreshers":[30]}"#,
-                members: &members,
-                audience: None,
-                team_posts: &[crate::NewTeamPost {
-                    team_id: "t-1".to_owned(),
-                    channel: "discord".to_owned(),
-                    address: "301".to_owned(),
-                    due_at: 1_000,
-                }],
-                now: 7,
-            })
-            .await
-            .unwrap();
-        assert_eq!(written, 5);
-        let rollout = store.rollout("r-1").await.unwrap().unwrap();
-        assert_eq!(
-            (
-                rollout.state,
-                rollout.created_at,
-                rollout.item_version.as_str()
-            ),
-            (RolloutState::Active, 7, "v1")
-        );
-        assert_eq!(store.rollouts().await.unwrap(), [rollout]);
-        assert_eq!(store.rollout("r-2").await.unwrap(), None);
-        // The same id again writes nothing.
-        assert!(
-            store
-                .create_rollout(NewRollout {
-                    id: "r-1",
-                    item_id: "nl-1",
-                    item_version: "v1",
-                    definition: "{}",
-                    members: &members,
-                    audience: None,
-                    team_posts: &[],
-                    now: 8,
-                })
-                .await
-                .is_err()
-        );
-        let due = store.due_members(1_002, 10).await.unwrap();
-        assert_eq!(
-            due.iter()
-                .map(|d| (d.person_id.as_str(), d.wave))
-                .collect::<Vec<_>>(),
-            [("p-0", 0), ("p-1", 1), ("p-2", 0)]
-        );
-        store
-            .materialise(
-                &[
-                    delivery("p-0", 1, 1_000),
-                    delivery("p-1", 1, 1_001),
-                    delivery("p-0", 1, 1_000),
-                ],
-                &[MemberAdvance {
-                    rollout_id: "r-1".to_owned(),
-                    person_id: "p-0".to_owned(),
-                    next_step: 1,
-                    next_due_at: Some(9_000),
-                    shift_days: Some(2),
-                }],
-                1_000,
-            )
-            .await
-            .unwrap();
-        assert_eq!(store.outstanding().await.unwrap(), 2);
-        let due = store.due_members(1_002, 10).await.unwrap();
-        assert_eq!(
-            due.iter().map(|d| d.person_id.as_str()).collect::<Vec<_>>(),
-            ["p-1", "p-2"]
-        );
-        let totals = store.rollout_totals().await.unwrap();
-        assert_eq!((totals[0].members, totals[0].sent), (5, 0));
-        let claimed = store.claim(1_001, 10, 60_000, &[]).await.unwrap();
-        assert_eq!(
-            claimed
-                .iter()
-                .map(|c| (c.person_id.as_str(), c.step_kind, c.attempts))
-                .collect::<Vec<_>>(),
-            [
-                ("p-0", StepKind::Reminder, 1),
-                ("p-1", StepKind::Reminder, 1)
-            ]
-        );
-        store
-            .record(
-                &[(
-                    claimed[0].id,
-                    DeliveryOutcome::Sent {
-                        provider_id: Some("m".to_owned()),
-                    },
-                )],
-                &[],
-                1_500,
-            )
-            .await
-            .unwrap();
-        let totals = store.rollout_totals().await.unwrap();
-        assert_eq!((totals[0].members, totals[0].sent), (5, 1));
-        let chained: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM evidence_chain WHERE kind = 'delivery'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
-        assert_eq!(chained, 1);
-    }
-
-    /// Agency `ag`, teams `t-a` and `t-b`, and `p-0`..`p-5` alternating
-    /// between them; `p-5` inactive; `p-1` in another zone, `p-3` absent.
-    async fn directory(store: &PgStore) {
-        sqlx::query(
-            "INSERT INTO agencies (id, name, kind, updated_at) VALUES ('ag', 'Ag', 'police', 'x')",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
-        for t in ["t-a", "t-b"] {
-            sqlx::query(
-                "INSERT INTO teams (id, agency_id, name, updated_at) VALUES ($1, 'ag', $1, 'x')",
-            )
-            .bind(t)
-            .execute(store.pool())
-            .await
-            .unwrap();
-        }
-        for i in 0..6 {
-            sqlx::query(
-                "INSERT INTO people (id, display_name, email, agency_id, team_id, time_zone, active, updated_at, absent_until)
-                 VALUES ($1, $1, $1, 'ag', $2, $3, $4, 'x', $5)",
-            )
-            .bind(format!("p-{i}"))
-            .bind(if i % 2 == 0 { "t-a" } else { "t-b" })
-            .bind(if i == 1 { Some("Asia/Tokyo") } else { None })
-            .bind(if i == 5 { 0_i64 } else { 1 })
-            .bind(if i == 3 { Some("2027-01-05") } else { None })
-            .execute(store.pool())
-            .await
-            .unwrap();
-        }
-    }
-
-    #[tokio::test]
-    async fn an_audience_is_written_in_waves_with_its_timing_and_not_twice() {
-        use cascade_model::rollout::{AudienceSource, Selector, TimingRule, WaveQuery};
-        let store = both::postgres().await;
-        item(&store, "nl-1", "v1").await;
-        directory(&store).await;
-        let audience = AudienceQuery {
-            source: AudienceSource::Directory {
-                include: Selector::default(),
-                exclude: Selector {
-                    people: vec!["p-4".to_owned()],
-                    ..Selector::default()
-                },
-            },
-            waves: vec![
-                WaveQuery {
-                    everyone: false,
-                    takes: Selector {
-                        teams: vec!["t-b".to_owned()],
-                        ..Selector::default()
-                    },
-                    first_due_at: 1_000,
-                },
-                WaveQuery {
-                    everyone: true,
-                    takes: Selector::default(),
-                    first_due_at: 2_000,
-                },
-            ],
-            item_id: "nl-1".to_owned(),
-            absences_after: "2027-01-01".to_owned(),
-            home_zone: "Europe/London".to_owned(),
-            timing: vec![
-                TimingRule {
-                    wave: 0,
-                    time_zone: "Asia/Tokyo".to_owned(),
-                    works: String::new(),
-                    absent_until: String::new(),
-                    shift_days: 0,
-                    first_due_at: 500,
-                },
-                TimingRule {
-                    wave: 0,
-                    time_zone: String::new(),
-                    works: String::new(),
-                    absent_until: "2027-01-05".to_owned(),
-                    shift_days: 4,
-                    first_due_at: 9_000,
-                },
-            ],
-        };
-        let rollout = |id| NewRollout {
-            id,
-            item_id: "nl-1",
-            item_version: "v1",
-            definition: "{}",
-            members: &[],
-            audience: Some(&audience),
-            team_posts: &[],
-            now: 0,
-        };
-        assert_eq!(store.create_rollout(rollout("r-1")).await.unwrap(), 4);
-        type Member = (String, i64, Option<i64>, i64, Option<String>);
-        let members: Vec<Member> = sqlx::query_as(
-            "SELECT person_id, wave, next_due_at, shift_days, team_id FROM rollout_members ORDER BY person_id",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        let t = |s: &str| Some(s.to_owned());
-        assert_eq!(
-            members,
-            [
-                ("p-0".to_owned(), 1, Some(2_000), 0, t("t-a")),
-                ("p-1".to_owned(), 0, Some(500), 0, t("t-b")),
-                ("p-2".to_owned(), 1, Some(2_000), 0, t("t-a")),
-                ("p-3".to_owned(), 0, Some(9_000), 4, t("t-b")),
-            ]
-        );
-        // A second rollout of the item reaches nobody already reached.
-        assert_eq!(store.create_rollout(rollout("r-2")).await.unwrap(), 0);
-        assert_eq!(store.rollout_totals().await.unwrap()[0].members, 4);
     }
 }
