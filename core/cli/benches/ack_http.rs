@@ -292,7 +292,7 @@ fn main() {
                 paths.chunks(size).zip(plain_paths.chunks(size)).enumerate()
             {
                 let (part, plain_part) = (Arc::new(part.to_vec()), Arc::new(plain_part.to_vec()));
-                let (a, p) = if (round * SLICES + slice) % 2 == 0 {
+                let (a, p) = if (round * SLICES + slice).is_multiple_of(2) {
                     let a = drive(addr, "POST", part.clone(), connections).await;
                     (a, drive(plain_addr, "POST", plain_part.clone(), connections).await)
                 } else {

@@ -202,6 +202,12 @@ enum Command {
         /// The backup file.
         from: PathBuf,
     },
+    /// The store itself: bring its schema up to date, or copy a SQLite
+    /// store into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        action: crate::store_cmd::StoreAction,
+    },
     /// Accounts of the web console `cascade serve` runs under /console.
     Users {
         #[command(subcommand)]
@@ -353,6 +359,13 @@ fn said_once(error: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let store_free = matches!(
+        cli.command,
+        Command::Init { .. } | Command::Demo { .. } | Command::Store { .. }
+    );
+    if !store_free && let Ok(project) = Project::open(&cli.project) {
+        crate::store_cmd::refuse_postgres_for_now(&project)?;
+    }
     match cli.command {
         Command::Init { dir } => {
             let n = project::scaffold(&dir)?;
@@ -461,6 +474,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let project = Project::open(&cli.project)?;
             runtime()?.block_on(crate::backup::backup(&project, &out))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Store { action } => {
+            let project = Project::open(&cli.project)?;
+            runtime()?.block_on(crate::store_cmd::run(&project, action))
         }
         Command::Restore { from } => {
             let project = Project::open(&cli.project)?;

@@ -13,6 +13,7 @@ mod evidence;
 mod gdpr;
 mod metrics;
 pub mod output;
+mod store_cmd;
 mod teams_manifest;
 
 /// mimalloc for the engine's own allocations: dispatching spends a good

@@ -699,3 +699,110 @@ async fn a_list_of_forty_thousand_people_goes_as_one_value(store: impl Raw + Out
 }
 
 both::on_both_stores!(a_list_of_forty_thousand_people_goes_as_one_value);
+
+async fn people_under_a_kind_and_at_secure_domains_are_those_it_is_first_for(store: impl Raw) {
+    // Every third person has an email identity only, the next one an
+    // email and a Telegram identity, the next none.
+    let mut case = plain_case(|i| GenPerson {
+        identities: match i % 3 {
+            0 => vec![(0, false)],
+            1 => vec![(1, false), (0, false)],
+            _ => Vec::new(),
+        },
+        ..plain_person()
+    });
+    case.waves = vec![Wave {
+        name: "All".to_owned(),
+        after_days: 0,
+        champions_of_item_themes: false,
+        agencies: Vec::new(),
+        teams: Vec::new(),
+        roles: Vec::new(),
+        people: Vec::new(),
+    }];
+    write(&store, &case).await;
+    for (person, address) in [
+        ("p-00", "Ann <p-00@Secure.Example.ORG>"),
+        ("p-03", "p-03@example.org"),
+        ("p-04", "p-04@secure.example.org"),
+        ("p-06", "p-06@team.secure.example.org"),
+        ("p-09", "p-09@notsecure.example.org"),
+    ] {
+        store
+            .exec(format!(
+                "UPDATE channel_identities SET address = '{address}'
+                 WHERE person_id = '{person}' AND channel = 'email'"
+            ))
+            .await;
+    }
+    let def = definition(&case);
+    let query = audience_query(&def, ITEM, "2", &case.item_themes, &first_due);
+    let kinds = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let secure = kinds(&["secure.example.org"]);
+
+    let email_first = kinds(&["email", "telegram"]);
+    assert_eq!(
+        store.people_under(&query, &email_first, 0).await.unwrap(),
+        ["p-00", "p-01", "p-03", "p-04", "p-06", "p-07", "p-09"]
+    );
+    assert!(
+        store
+            .people_under(&query, &email_first, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .count_at_domains(&query, &email_first, 0, &secure)
+            .await
+            .unwrap(),
+        3
+    );
+    // Telegram first: email is left with those who have no Telegram.
+    let telegram_first = kinds(&["telegram", "email"]);
+    assert_eq!(
+        store
+            .people_under(&query, &telegram_first, 0)
+            .await
+            .unwrap(),
+        ["p-01", "p-04", "p-07"]
+    );
+    assert_eq!(
+        store
+            .people_under(&query, &telegram_first, 1)
+            .await
+            .unwrap(),
+        ["p-00", "p-03", "p-06", "p-09"]
+    );
+    assert_eq!(
+        store
+            .count_at_domains(&query, &telegram_first, 1, &secure)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_at_domains(&query, &telegram_first, 1, &kinds(&["example.org"]))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .count_at_domains(&query, &telegram_first, 2, &secure)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .people_under(&query, &telegram_first, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+both::on_both_stores!(people_under_a_kind_and_at_secure_domains_are_those_it_is_first_for);

@@ -5,6 +5,9 @@
 //! tools that check what the engine wrote, so that they need not know the
 //! database's tables (a second store implementation implements this trait
 //! and every such test runs against it unchanged).
+//!
+//! Counts kept as `u32` are read as `i64` and converted, since PostgreSQL
+//! has no unsigned integers (its columns are BIGINT).
 
 use super::{AckMethod, DeliveryState, StoreError};
 use cascade_model::rollout::StepKind;
@@ -21,12 +24,16 @@ pub struct OutboxRow {
     /// Who receives it: the person, or their champion or manager for an
     /// escalation.
     pub recipient_id: String,
+    #[sqlx(try_from = "i64")]
     pub wave: u32,
     pub step_kind: StepKind,
+    #[sqlx(try_from = "i64")]
     pub step_number: u32,
     pub channel: String,
+    #[sqlx(try_from = "i64")]
     pub channel_rank: u32,
     pub state: DeliveryState,
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
     pub due_at: i64,
     pub lease_until: Option<i64>,
@@ -41,8 +48,10 @@ pub struct MemberRecord {
     pub rollout_id: String,
     pub person_id: String,
     /// 0-based index into the definition's waves.
+    #[sqlx(try_from = "i64")]
     pub wave: u32,
     /// Index into the wave's steps of the next step to queue.
+    #[sqlx(try_from = "i64")]
     pub next_step: u32,
     /// `None` once every step is done.
     pub next_due_at: Option<i64>,
@@ -59,8 +68,10 @@ pub struct MemberRecord {
     /// `None` for the members it started with.
     pub joined_at: Option<i64>,
     /// Days later than their wave's their timetable runs.
+    #[sqlx(try_from = "i64")]
     pub shift_days: u32,
     /// The next refresher to queue (1-based) and when it is looked at.
+    #[sqlx(try_from = "i64")]
     pub refresher_next: u32,
     pub refresher_due_at: Option<i64>,
 }
@@ -110,6 +121,7 @@ pub struct ConfirmationRecord {
     pub team_id: String,
     /// `YYYY-MM-DD`.
     pub session_date: String,
+    #[sqlx(try_from = "i64")]
     pub present: u32,
     pub method: String,
     pub note: Option<String>,
@@ -123,6 +135,7 @@ pub struct AnswerRecord {
     pub rollout_id: String,
     pub person_id: String,
     /// 1-based.
+    #[sqlx(try_from = "i64")]
     pub follow_up: u32,
     pub answer: String,
     pub example: Option<String>,

@@ -14,6 +14,7 @@ mod audience_tests;
 mod both;
 mod bulletins;
 mod chain;
+pub mod copy;
 mod evidence;
 mod inbox;
 #[cfg(feature = "test-support")]
@@ -340,6 +341,8 @@ fn list(errors: &[DirectoryError]) -> String {
         .join("\n")
 }
 
+#[cfg(test)]
+mod bulletin_tests;
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]

@@ -1239,3 +1239,122 @@ pub fn person_hash(person_id: &str) -> String {
     let digest = Sha256::digest(format!("cascade-erased-person:{person_id}").as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+// Helpers both stores' erasure uses (pure Rust, no SQL).
+
+/// What an erased person's free text becomes where it named them.
+pub(crate) const ERASED: &str = "[erased]";
+
+/// Details shorter than this are not searched for in free text: a short
+/// name cut out of every text would damage others' words.
+pub(crate) const SHORTEST_NEEDLE: usize = 4;
+
+/// `name` as a quoted SQL identifier.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The fields of [`FIELDS`] of the kinds `kind` accepts.
+pub(crate) fn fields_of(kind: impl Fn(FieldKind) -> bool) -> impl Iterator<Item = &'static Field> {
+    FIELDS.iter().filter(move |f| kind(f.kind))
+}
+
+/// A LIKE pattern matching text that contains `needle`.
+pub(crate) fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// `text` with every occurrence of `needle` (ASCII case ignored) replaced.
+pub(crate) fn cut_out(text: &str, needle: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&needle) {
+        out.push_str(&text[at..at + found]);
+        out.push_str(ERASED);
+        at += found + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// A new pseudonym: `erased-` and 16 random hex digits.
+pub(crate) fn random_pseudonym() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(format!("no randomness: {e}"))))?;
+    Ok(format!(
+        "erased-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+/// The erasure's reason, trimmed, if it says something, is not too long
+/// and does not name the person by any of `details` (their name, email,
+/// id) or their `mobile`.
+pub(crate) fn check_reason<'a>(
+    reason: &'a str,
+    details: &[&str],
+    mobile: Option<&str>,
+) -> Result<&'a str, EraseError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(EraseError::Reason("is empty"));
+    }
+    if reason.chars().count() > 500 {
+        return Err(EraseError::Reason("is longer than 500 characters"));
+    }
+    let lower = reason.to_lowercase();
+    if details
+        .iter()
+        .copied()
+        .chain(mobile)
+        .any(|d| d.chars().count() >= SHORTEST_NEEDLE && lower.contains(&d.to_lowercase()))
+    {
+        return Err(EraseError::Reason(
+            "names the person (their name, email, mobile or id): the erasure record must not",
+        ));
+    }
+    Ok(reason)
+}
+
+/// A delivery key (`/`-separated segments) with every segment that is
+/// `old` replaced by `new`.
+pub(crate) fn rekey_segments(key: &str, old: &str, new: &str) -> String {
+    key.split('/')
+        .map(|segment| if segment == old { new } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_percent_and_underscore_literally() {
+        assert_eq!(like_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
+    }
+
+    #[test]
+    fn details_are_cut_out_whatever_their_case() {
+        assert_eq!(
+            cut_out("Ask ANN EXAMPLE or ann example", "Ann Example"),
+            "Ask [erased] or [erased]"
+        );
+        assert_eq!(cut_out("nothing here", "Ann Example"), "nothing here");
+    }
+
+    #[test]
+    fn only_whole_segments_of_a_key_are_rekeyed() {
+        assert_eq!(
+            rekey_segments("r-1/p-2/initial-1/p-22/0", "p-2", "erased-1"),
+            "r-1/erased-1/initial-1/p-22/0"
+        );
+    }
+}

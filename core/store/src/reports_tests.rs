@@ -256,7 +256,7 @@ async fn reports_answer_from_the_stored_rows(store: impl Exec) {
         ("Neglect", "active", 1000)
     );
     assert_eq!(r1.definition, "{\"r\":1}");
-    let members: Vec<(&str, u32, Option<&str>, Option<i64>, u32)> = r1
+    let members: Vec<_> = r1
         .members
         .iter()
         .map(|m| {
@@ -307,7 +307,10 @@ async fn reports_answer_from_the_stored_rows(store: impl Exec) {
         .iter()
         .map(|c| (c.person_id.as_str(), c.question, c.right_first_time))
         .collect();
-    assert_eq!(checks, [("p-1", 1, true), ("p-4", 1, false), ("p-4", 2, true)]);
+    assert_eq!(
+        checks,
+        [("p-1", 1, true), ("p-4", 1, false), ("p-4", 2, true)]
+    );
     let refreshers: Vec<(&str, u32, u32, bool)> = r1
         .refresher_answers
         .iter()
@@ -464,7 +467,10 @@ async fn reports_answer_from_the_stored_rows(store: impl Exec) {
     );
     assert_eq!(
         figures(&a, "wait"),
-        [(s("r-1"), s("0"), 1, 0, 0, 0), (s("r-1"), s("2"), 1, 0, 0, 0)]
+        [
+            (s("r-1"), s("0"), 1, 0, 0, 0),
+            (s("r-1"), s("2"), 1, 0, 0, 0)
+        ]
     );
     let waits: Vec<(&str, i64, i64)> = a
         .waits
@@ -515,7 +521,14 @@ async fn reports_answer_from_the_stored_rows(store: impl Exec) {
     let answers: Vec<(&str, u32, &str, i64)> = a
         .answers
         .iter()
-        .map(|x| (x.rollout_id.as_str(), x.follow_up, x.answer.as_str(), x.count))
+        .map(|x| {
+            (
+                x.rollout_id.as_str(),
+                x.follow_up,
+                x.answer.as_str(),
+                x.count,
+            )
+        })
         .collect();
     assert_eq!(
         answers,

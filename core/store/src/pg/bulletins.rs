@@ -34,10 +34,11 @@ impl Bulletins for PgStore {
         let mut tx = self.pool.begin().await?;
         // A rollout of that id stops it; a bulletin of that id started
         // meanwhile by another process takes the key first.
-        let rollout: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rollouts WHERE id = $1)")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let rollout: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rollouts WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         if rollout {
             return Ok(false);
         }
@@ -139,7 +140,7 @@ impl Bulletins for PgStore {
         }
         if let Some(issue) = &o.issue {
             let seen_at = chrono::DateTime::from_timestamp_millis(o.now).unwrap_or_default();
-            insert_item(&mut *tx, issue.item, issue.source, seen_at).await?;
+            insert_item(&mut tx, issue.item, issue.source, seen_at).await?;
             write_rollout(&mut tx, &issue.rollout).await?;
             sqlx::query(
                 "UPDATE bulletin_occurrences SET rollout_id = $1 WHERE bulletin_id = $2 AND occurrence_at = $3",

@@ -21,8 +21,11 @@ mod channel_states;
 mod evidence;
 mod import;
 mod inbox;
+#[cfg(feature = "test-support")]
+mod inspect;
 mod membership;
 mod outbox;
+mod privacy;
 mod reports;
 mod store;
 mod team_posts;
@@ -153,8 +156,7 @@ impl PgStore {
         })
     }
 
-    /// The connection pool, for this crate's own tests.
-    #[cfg(test)]
+    /// The connection pool, for this crate's own modules and tests.
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -128,6 +128,11 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// The read pool, for the copy into PostgreSQL (`crate::copy`).
+    pub(crate) fn pool_for_copy(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Closes every connection, waiting for those in use to be returned.
     /// The last connection to close checkpoints the WAL into the database
     /// file. Later calls on this store (or a clone) fail.

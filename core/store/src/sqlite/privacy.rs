@@ -9,17 +9,6 @@ use serde_json::Value;
 use sqlx::SqliteConnection;
 use std::collections::BTreeMap;
 
-/// What an erased person's free text becomes where it named them.
-const ERASED: &str = "[erased]";
-
-/// Details shorter than this are not searched for in free text: a short
-/// name cut out of every text would damage others' words.
-const SHORTEST_NEEDLE: usize = 4;
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The live schema: every table and its columns, in order.
 async fn schema(conn: &mut SqliteConnection) -> Result<Vec<(String, Vec<String>)>, StoreError> {
     columns_of(conn, false).await
@@ -52,10 +41,6 @@ async fn columns_of(
         out.push((table, columns));
     }
     Ok(out)
-}
-
-fn fields_of(kind: impl Fn(FieldKind) -> bool) -> impl Iterator<Item = &'static Field> {
-    FIELDS.iter().filter(move |f| kind(f.kind))
 }
 
 /// Places (`table.column`) whose text contains any of `needles` without
@@ -172,40 +157,6 @@ async fn places_equal(conn: &mut SqliteConnection, value: &str) -> Result<Vec<St
     Ok(places)
 }
 
-/// A LIKE pattern matching text that contains `needle`.
-fn like_pattern(needle: &str) -> String {
-    let escaped = needle
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-/// `text` with every occurrence of `needle` (ASCII case ignored) replaced.
-fn cut_out(text: &str, needle: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    let needle = needle.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    while let Some(found) = lower[at..].find(&needle) {
-        out.push_str(&text[at..at + found]);
-        out.push_str(ERASED);
-        at += found + needle.len();
-    }
-    out.push_str(&text[at..]);
-    out
-}
-
-fn random_pseudonym() -> Result<String, StoreError> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(format!("no randomness: {e}"))))?;
-    Ok(format!(
-        "erased-{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
-}
-
 async fn erasure_by_hash(
     conn: &mut SqliteConnection,
     person_id: &str,
@@ -245,23 +196,7 @@ pub(super) async fn erase_in(
         .await?;
         return Err(EraseError::AlreadyErased(old.to_owned(), Box::new(record)));
     }
-    let reason = request.reason.trim();
-    if reason.is_empty() {
-        return Err(EraseError::Reason("is empty"));
-    }
-    if reason.chars().count() > 500 {
-        return Err(EraseError::Reason("is longer than 500 characters"));
-    }
-    let lower = reason.to_lowercase();
-    if [name.as_str(), email.as_str(), old]
-        .into_iter()
-        .chain(mobile.as_deref())
-        .any(|d| d.chars().count() >= SHORTEST_NEEDLE && lower.contains(&d.to_lowercase()))
-    {
-        return Err(EraseError::Reason(
-            "names the person (their name, email, mobile or id): the erasure record must not",
-        ));
-    }
+    let reason = check_reason(&request.reason, &[&name, &email, old], mobile.as_deref())?;
 
     // Still being sent learning, reminders or escalations?
     let sending: Vec<String> = sqlx::query_scalar(
@@ -486,17 +421,7 @@ pub(super) async fn erase_in(
     .fetch_all(&mut *conn)
     .await?;
     for (id, key) in keys {
-        let rekeyed = key
-            .split('/')
-            .map(|segment| {
-                if segment == old {
-                    pseudonym.as_str()
-                } else {
-                    segment
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let rekeyed = rekey_segments(&key, old, &pseudonym);
         sqlx::query("UPDATE outbox SET idempotency_key = ? WHERE id = ?")
             .bind(rekeyed)
             .bind(id)
@@ -908,24 +833,5 @@ impl Privacy for SqliteStore {
     async fn find_text(&self, needle: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         places_containing(&mut conn, &[needle], &[]).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cut_out;
-
-    #[test]
-    fn like_patterns_match_percent_and_underscore_literally() {
-        assert_eq!(super::like_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
-    }
-
-    #[test]
-    fn details_are_cut_out_whatever_their_case() {
-        assert_eq!(
-            cut_out("Ask ANN EXAMPLE or ann example", "Ann Example"),
-            "Ask [erased] or [erased]"
-        );
-        assert_eq!(cut_out("nothing here", "Ann Example"), "nothing here");
     }
 }
