@@ -1218,15 +1218,18 @@ pub trait Privacy: Send + Sync {
         dry_run: bool,
     ) -> impl Future<Output = Result<RetentionReport, StoreError>> + Send;
 
-    /// Every table and column of the live schema, from `sqlite_master` and
-    /// `pragma_table_info` (the store's internal tables left out).
+    /// Every table and column of the live schema, the store's internal
+    /// tables left out: from `sqlite_master` and `pragma_table_info` in
+    /// SQLite; from `information_schema` in PostgreSQL, less the `rowid`
+    /// columns that stand for SQLite's implicit rowid (see
+    /// migrations-pg/README.md), so both list the same columns.
     fn schema_columns(
         &self,
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
     /// Every place (`table.column`, row id) whose text contains `needle`,
-    /// compared without case, in every column of every table of the live
-    /// schema.
+    /// compared without (ASCII) case, in every column of every table of the
+    /// live schema that can hold text (PostgreSQL: its TEXT columns).
     fn find_text(
         &self,
         needle: &str,

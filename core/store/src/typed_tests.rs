@@ -376,9 +376,10 @@ async fn a_step_kind_no_cascade_writes_is_an_error_not_a_guess() {
     ));
 }
 
-#[tokio::test]
-async fn inspection_reads_the_outbox_members_and_evidence_as_written() {
-    let store = store_with_a_rollout().await;
+async fn inspection_reads_the_outbox_members_and_evidence_as_written(
+    store: impl Store + Outbox + Evidence + Inspect,
+) {
+    let store = with_a_rollout(store).await;
     store
         .materialise(
             &[delivery(StepKind::Initial, 1)],
@@ -632,4 +633,5 @@ crate::both::on_both_stores!(
     a_claim_by_channel_takes_each_channels_share_however_old_the_others_rows_are,
     leases_of_owners_not_alive_are_taken_back_at_once_and_a_live_owners_are_kept,
     a_row_with_an_unknown_step_kind_is_a_dead_letter_and_the_batch_goes_on,
+    inspection_reads_the_outbox_members_and_evidence_as_written,
 );
