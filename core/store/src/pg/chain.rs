@@ -469,58 +469,6 @@ pub(crate) async fn amend(
     append(conn, pending).await
 }
 
-/// Chains, once, evidence the database held before it had a chain (a
-/// database filled by other means than cascade): kind by kind, each in
-/// time order.
-pub(crate) async fn backfill(pool: &PgPool) -> Result<(), StoreError> {
-    let done: Option<i64> =
-        sqlx::query_scalar("SELECT backfilled_at FROM evidence_chain_state WHERE id = 1")
-            .fetch_one(pool)
-            .await?;
-    if done.is_some() {
-        return Ok(());
-    }
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut tx = pool.begin().await?;
-    lock(&mut tx).await?;
-    let done: Option<i64> =
-        sqlx::query_scalar("SELECT backfilled_at FROM evidence_chain_state WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-    if done.is_some() {
-        return Ok(());
-    }
-    for k in KINDS.iter().filter(|k| k.kind != "refusals") {
-        let sql = format!(
-            "SELECT {key}, {content}, {personal}, {at} FROM {table} t
-             WHERE {chained}
-               AND NOT EXISTS (SELECT 1 FROM evidence_chain c WHERE c.kind = $1 AND c.ref = {key})
-             ORDER BY {order}",
-            key = k.key,
-            content = k.content,
-            personal = k.personal,
-            at = k.at,
-            table = k.table,
-            chained = k.chained,
-            order = k.order,
-        );
-        let rows = sqlx::query(&sql).bind(k.kind).fetch_all(&mut *tx).await?;
-        let pending = rows
-            .iter()
-            .map(|r| pending_of(k, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        append(&mut tx, pending).await?;
-    }
-    // Refusal counts already kept are sealed with the minutes that follow,
-    // by the next count or export, as in SQLite.
-    sqlx::query("UPDATE evidence_chain_state SET backfilled_at = $1 WHERE id = 1")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 /// `CASE c.kind WHEN 'delivery' THEN (SELECT <part> FROM outbox t ...) ...
 /// END`: for each link `c`, `part` of the row it names (NULL when gone),
 /// with the kind's extra columns joined when `extra`.
