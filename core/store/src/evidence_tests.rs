@@ -1058,6 +1058,76 @@ async fn a_rollouts_evidence_is_recorded_and_verifies(
     assert_eq!(problems(store).await, [(Some(answer_seq), Tamper::Edited)]);
 }
 
+/// Several processes recording evidence at once, their clocks apart:
+/// refusals counted across minutes as others seal them, acknowledgements
+/// and confirmations. Every refusal is counted once, no sealed count
+/// changes, and the chain verifies.
+async fn evidence_recorded_at_once_keeps_the_chain_whole(
+    store: impl Evidence + EvidenceChain + RawSql + Clone + 'static,
+) {
+    let tasks: Vec<_> = (0..6_i64)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for step in 0..12_i64 {
+                    // Each task's clock a little apart from the others'.
+                    let at = 1_000 + step * 20_000 + task * 9_000;
+                    let reason = if step % 2 == 0 { "forged" } else { "expired" };
+                    store
+                        .count_refusal("web", AckMethod::Link, reason, at)
+                        .await
+                        .unwrap();
+                    if step % 3 == 0 {
+                        let person = format!("p-{task}-{step}");
+                        store
+                            .acknowledge_items(&[
+                                ack(&person, "aaa111", at),
+                                ack("p-all", "aaa111", at),
+                            ])
+                            .await
+                            .unwrap();
+                    }
+                    if step % 4 == 0 {
+                        store
+                            .confirm_cascade(&confirmation(&format!("t-{task}-{step}"), at))
+                            .await
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut sink = Collect::default();
+    store
+        .export_chain(0, i64::MAX, 10_000_000, &mut sink)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .texts("SELECT CAST(SUM(count) AS TEXT) FROM refusal_counts")
+            .await,
+        ["72"]
+    );
+    let kinds = kinds(&store).await;
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(
+        (count("acknowledgement"), count("confirmation")),
+        (6 * 4 + 1, 6 * 3)
+    );
+    assert_eq!(
+        count("refusals"),
+        store
+            .texts("SELECT CAST(count(*) AS TEXT) FROM refusal_counts")
+            .await[0]
+            .parse::<usize>()
+            .unwrap()
+    );
+    assert_verifies(&store).await;
+}
+
 on_both_stores!(
     the_first_acknowledgement_counts_and_a_repeat_says_when,
     acknowledgements_of_one_version_at_once_record_one,
@@ -1073,6 +1143,7 @@ on_both_stores!(
     an_export_hands_on_every_link_in_its_range_with_its_row,
     a_store_without_the_chain_records_evidence_verify_names,
     a_rollouts_evidence_is_recorded_and_verifies,
+    evidence_recorded_at_once_keeps_the_chain_whole,
 );
 
 /// The same events give the same links in both stores: with the same

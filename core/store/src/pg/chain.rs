@@ -10,10 +10,6 @@
 //! from its row by the same SQL as SQLite's (`json_build_array` for
 //! `json_array`), so a link made here verifies the same way.
 
-// The store traits are being ported one by one (issue 18); until they all
-// land, parts of this module are used only by some of them.
-#![allow(dead_code)]
-
 use super::PgStore;
 use crate::StoreError;
 use crate::chain::*;
@@ -182,7 +178,6 @@ pub(crate) enum PendingPersonal {
     /// The event's own personal fields, hashed as version 0.
     Fields(Vec<Option<String>>),
     /// An amend: the amended event's new digest.
-    #[allow(dead_code)]
     Digest(String),
 }
 
@@ -270,7 +265,6 @@ pub(crate) fn pending_of(k: &'static KindSql, row: &PgRow) -> Result<Pending, St
 
 /// The link of an acknowledgement just inserted, from the values inserted
 /// (the same fields, in the same form, as its row gives).
-#[allow(dead_code)]
 pub(crate) fn acknowledgement(id: i64, ack: &crate::NewAcknowledgement) -> Pending {
     let content = [
         Some(ack.item_id.clone()),
@@ -291,7 +285,6 @@ pub(crate) fn acknowledgement(id: i64, ack: &crate::NewAcknowledgement) -> Pendi
 }
 
 /// Appends the rows `ids` of `kind` (by id, in id order) to the chain.
-#[allow(dead_code)]
 pub(crate) async fn chain_ids(
     conn: &mut PgConnection,
     kind: &str,
@@ -476,58 +469,6 @@ pub(crate) async fn amend(
     append(conn, pending).await
 }
 
-/// Chains, once, evidence the database held before it had a chain (a
-/// database filled by other means than cascade): kind by kind, each in
-/// time order.
-pub(crate) async fn backfill(pool: &PgPool) -> Result<(), StoreError> {
-    let done: Option<i64> =
-        sqlx::query_scalar("SELECT backfilled_at FROM evidence_chain_state WHERE id = 1")
-            .fetch_one(pool)
-            .await?;
-    if done.is_some() {
-        return Ok(());
-    }
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut tx = pool.begin().await?;
-    lock(&mut tx).await?;
-    let done: Option<i64> =
-        sqlx::query_scalar("SELECT backfilled_at FROM evidence_chain_state WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-    if done.is_some() {
-        return Ok(());
-    }
-    for k in KINDS.iter().filter(|k| k.kind != "refusals") {
-        let sql = format!(
-            "SELECT {key}, {content}, {personal}, {at} FROM {table} t
-             WHERE {chained}
-               AND NOT EXISTS (SELECT 1 FROM evidence_chain c WHERE c.kind = $1 AND c.ref = {key})
-             ORDER BY {order}",
-            key = k.key,
-            content = k.content,
-            personal = k.personal,
-            at = k.at,
-            table = k.table,
-            chained = k.chained,
-            order = k.order,
-        );
-        let rows = sqlx::query(&sql).bind(k.kind).fetch_all(&mut *tx).await?;
-        let pending = rows
-            .iter()
-            .map(|r| pending_of(k, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        append(&mut tx, pending).await?;
-    }
-    // Refusal counts already kept are sealed with the minutes that follow,
-    // by the next count or export, as in SQLite.
-    sqlx::query("UPDATE evidence_chain_state SET backfilled_at = $1 WHERE id = 1")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 /// `CASE c.kind WHEN 'delivery' THEN (SELECT <part> FROM outbox t ...) ...
 /// END`: for each link `c`, `part` of the row it names (NULL when gone),
 /// with the kind's extra columns joined when `extra`.
@@ -575,7 +516,12 @@ fn export_fields(k: &KindSql) -> String {
         .chain(e.personal)
         .map(|c| format!("t.{c}::text"))
         .collect();
-    columns.extend(e.extra.iter().map(|c| format!("r.{c}::text")));
+    columns.extend(
+        k.extra_columns
+            .split(", ")
+            .filter(|c| !c.is_empty())
+            .map(|c| format!("{c}::text")),
+    );
     format!("ARRAY[{}]::text[]", columns.join(", "))
 }
 

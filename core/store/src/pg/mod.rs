@@ -149,7 +149,6 @@ impl PgStore {
                 ))
             })?;
         sqlx::migrate!("./migrations-pg").run(&pool).await?;
-        chain::backfill(&pool).await?;
         Ok(PgStore {
             pool,
             chained: true,
