@@ -11,6 +11,10 @@
 //! the same machine at the same moment; the figure is the median of those
 //! paired ratios, with its quartiles (goal: under 10% fewer POSTs a second).
 //!
+//! With `CASCADE_BENCH_POSTGRES=1` the two servers are one on PostgreSQL
+//! (a server the bench starts on loopback with PostgreSQL's default
+//! durability) and one on SQLite, both appending to the chain (issue 18).
+//!
 //! `cargo bench --bench ack_http`; `CASCADE_BENCH_ACKS` (per round, default
 //! 20000) and `CASCADE_BENCH_CONNECTIONS` (default 32) change the load;
 //! `CASCADE_BENCH_DIR` puts the database elsewhere (default: a temporary
@@ -22,9 +26,10 @@ use cascade_engine::project::{Project, scaffold};
 use cascade_model::content::parse_item;
 use cascade_model::rollout::StepKind;
 use cascade_server::{Clock, ServerState, ack_router};
+use cascade_store::pg::test_server::TestPostgres;
+use cascade_store::pg::{PgSettings, PgStore};
 use cascade_store::{
-    EvidenceChain, Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout, Outbox, SqliteStore,
-    Store,
+    AllStores, Inspect, MemberAdvance, NewDelivery, NewMember, NewRollout, SqliteStore,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::net::SocketAddr;
@@ -136,14 +141,78 @@ async fn drive(
     paths.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-/// One server over its own store (chained or not), with a rollout a round
-/// ready to be acknowledged: its address, store and the rounds' paths.
+/// Which store a server of the bench keeps its acknowledgements in.
+enum Kind {
+    /// SQLite in a file, appending to the evidence chain or not.
+    Sqlite { chained: bool },
+    /// PostgreSQL at this URL (a server with its default durability).
+    Postgres(String),
+}
+
+/// One server over its own store, with a rollout a round ready to be
+/// acknowledged: its address, store and the rounds' paths.
 async fn prepare(
     dir: &Path,
     name: &str,
-    chained: bool,
+    kind: Kind,
     acks: usize,
-) -> (SocketAddr, Arc<SqliteStore>, Vec<Arc<Vec<String>>>) {
+) -> (SocketAddr, Arc<dyn Recorded>, Vec<Arc<Vec<String>>>) {
+    match kind {
+        Kind::Sqlite { chained } => {
+            let store = SqliteStore::open(&dir.join(format!("{name}.db")).to_string_lossy())
+                .await
+                .unwrap();
+            let store = if chained {
+                store
+            } else {
+                store.without_evidence_chain()
+            };
+            prepare_on(dir, name, Arc::new(store), acks).await
+        }
+        Kind::Postgres(url) => {
+            let store = PgStore::connect(&PgSettings::new(url)).await.unwrap();
+            prepare_on(dir, name, Arc::new(store), acks).await
+        }
+    }
+}
+
+/// A count on its way.
+type BoxedCount<'a> = std::pin::Pin<Box<dyn Future<Output = usize> + Send + 'a>>;
+
+/// What the bench reads back from either store.
+trait Recorded: Send + Sync {
+    fn recorded<'a>(&'a self, round: usize) -> BoxedCount<'a>;
+    fn chained<'a>(&'a self) -> BoxedCount<'a>;
+}
+
+impl<S: AllStores + Inspect> Recorded for S {
+    fn recorded<'a>(&'a self, round: usize) -> BoxedCount<'a> {
+        Box::pin(async move {
+            let rollout = format!("bench-{round}");
+            self.acknowledgements()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|a| a.rollout_id.as_deref() == Some(rollout.as_str()))
+                .count()
+        })
+    }
+
+    fn chained<'a>(&'a self) -> BoxedCount<'a> {
+        Box::pin(async move {
+            let report = self.verify_chain().await.unwrap();
+            assert!(report.problems.is_empty(), "{:?}", report.problems.first());
+            report.events as usize
+        })
+    }
+}
+
+async fn prepare_on<S: AllStores + Inspect>(
+    dir: &Path,
+    name: &str,
+    store: Arc<S>,
+    acks: usize,
+) -> (SocketAddr, Arc<dyn Recorded>, Vec<Arc<Vec<String>>>) {
     let root = dir.join(format!("project-{name}"));
     scaffold(&root).unwrap();
     let project = Project::open(&root).unwrap();
@@ -155,14 +224,6 @@ async fn prepare(
         cascade_test_support::without_check_questions(std::fs::read_to_string(&path).unwrap());
     std::fs::write(&path, &text).unwrap();
     let item = parse_item(&path, &text, &project.taxonomy).unwrap();
-    let store = SqliteStore::open(&dir.join(format!("{name}.db")).to_string_lossy())
-        .await
-        .unwrap();
-    let store = Arc::new(if chained {
-        store
-    } else {
-        store.without_evidence_chain()
-    });
     store.save_item(&item, &text).await.unwrap();
 
     // One rollout a round, each member with one delivery, so every POST
@@ -250,20 +311,12 @@ async fn prepare(
     (addr, store, rounds)
 }
 
-async fn recorded(store: &SqliteStore, round: usize) -> usize {
-    let rollout = format!("bench-{round}");
-    store
-        .acknowledgements()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|a| a.rollout_id.as_deref() == Some(rollout.as_str()))
-        .count()
-}
-
 fn main() {
     let acks = env_or("CASCADE_BENCH_ACKS", 20_000);
     let connections = env_or("CASCADE_BENCH_CONNECTIONS", 32);
+    // CASCADE_BENCH_POSTGRES=1: PostgreSQL (a server the bench starts,
+    // with its default durability) against SQLite, both with the chain.
+    let postgres = std::env::var_os("CASCADE_BENCH_POSTGRES").is_some();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -273,9 +326,29 @@ fn main() {
             Some(parent) => tempfile::tempdir_in(parent).unwrap(),
             None => tempfile::tempdir().unwrap(),
         };
-        let (addr, store, rounds) = prepare(dir.path(), "chained", true, acks).await;
+        let _server;
+        let (first, second, label_a, label_b) = if postgres {
+            let server = TestPostgres::durable().unwrap_or_else(|e| panic!("{e}"));
+            let url = server.new_database().await.unwrap();
+            _server = Some(server);
+            (
+                Kind::Postgres(url),
+                Kind::Sqlite { chained: true },
+                "on PostgreSQL",
+                "on SQLite",
+            )
+        } else {
+            _server = None;
+            (
+                Kind::Sqlite { chained: true },
+                Kind::Sqlite { chained: false },
+                "with the evidence chain",
+                "without",
+            )
+        };
+        let (addr, store, rounds) = prepare(dir.path(), "a", first, acks).await;
         let (plain_addr, plain_store, plain_rounds) =
-            prepare(dir.path(), "unchained", false, acks).await;
+            prepare(dir.path(), "b", second, acks).await;
 
         let health = Arc::new(vec!["/health".to_owned(); acks * 5]);
         let (mut ack_rates, mut plain_rates, mut health_rates) =
@@ -287,7 +360,7 @@ fn main() {
             // change of load on this shared machine falls on both alike;
             // each pair of slices gives one paired ratio.
             let size = paths.len().div_ceil(SLICES);
-            let (mut chained_secs, mut plain_secs) = (0.0, 0.0);
+            let (mut a_secs, mut b_secs) = (0.0, 0.0);
             for (slice, (part, plain_part)) in
                 paths.chunks(size).zip(plain_paths.chunks(size)).enumerate()
             {
@@ -299,49 +372,57 @@ fn main() {
                     let p = drive(plain_addr, "POST", plain_part.clone(), connections).await;
                     (drive(addr, "POST", part.clone(), connections).await, p)
                 };
-                chained_secs += part.len() as f64 / a;
-                plain_secs += plain_part.len() as f64 / p;
+                a_secs += part.len() as f64 / a;
+                b_secs += plain_part.len() as f64 / p;
                 pair_costs.push(1.0 - a / p);
             }
             let (ack_rate, plain_rate) =
-                (paths.len() as f64 / chained_secs, plain_paths.len() as f64 / plain_secs);
-            assert_eq!(recorded(&store, round).await, acks, "every POST committed one acknowledgement");
-            assert_eq!(recorded(&plain_store, round).await, acks, "every POST committed one acknowledgement");
+                (paths.len() as f64 / a_secs, plain_paths.len() as f64 / b_secs);
+            assert_eq!(store.recorded(round).await, acks, "every POST committed one acknowledgement");
+            assert_eq!(plain_store.recorded(round).await, acks, "every POST committed one acknowledgement");
             let health_rate = drive(addr, "GET", health.clone(), connections).await;
             println!(
-                "round {round}: {ack_rate:>8.0} ack POSTs/s with the evidence chain, {plain_rate:>8.0} without, {health_rate:>8.0} health GETs/s"
+                "round {round}: {ack_rate:>8.0} ack POSTs/s {label_a}, {plain_rate:>8.0} {label_b}, {health_rate:>8.0} health GETs/s"
             );
             ack_rates.push(ack_rate);
             plain_rates.push(plain_rate);
             health_rates.push(health_rate);
         }
-        let chained: i64 = store
-            .verify_chain()
-            .await
-            .map(|r| {
-                assert!(r.problems.is_empty(), "{:?}", r.problems.first());
-                r.events as i64
-            })
-            .unwrap();
-        assert_eq!(chained as usize, acks * ROUNDS, "every acknowledgement chained");
+        assert_eq!(store.chained().await, acks * ROUNDS, "every acknowledgement chained");
+        if postgres {
+            assert_eq!(plain_store.chained().await, acks * ROUNDS, "every acknowledgement chained");
+        }
         let (ack_rate, plain_rate, health_rate) =
             (median(ack_rates), median(plain_rates), median(health_rates));
         println!(
-            "median of {ROUNDS}: {ack_rate:.0} ack POSTs/s, {health_rate:.0} health GETs/s, ratio {:.1}x ({acks} acks a round, {connections} connections)",
+            "median of {ROUNDS}: {ack_rate:.0} ack POSTs/s {label_a}, {health_rate:.0} health GETs/s, ratio {:.1}x ({acks} acks a round, {connections} connections)",
             health_rate / ack_rate
         );
         let pairs = pair_costs.len();
         pair_costs.sort_by(f64::total_cmp);
         let (low, high) = (pair_costs[pairs / 4], pair_costs[pairs * 3 / 4]);
-        println!(
-            "evidence chain, rounds: {ack_rate:.0} ack POSTs/s with it, {plain_rate:.0} without: {:.1}% fewer",
-            (1.0 - ack_rate / plain_rate) * 100.0
-        );
-        println!(
-            "evidence chain, {pairs} paired slices: median {:.1}% fewer POSTs/s with it (quartiles {:.1}% to {:.1}%; goal: under 10%)",
-            median(pair_costs) * 100.0,
-            low * 100.0,
-            high * 100.0
-        );
+        if postgres {
+            println!(
+                "PostgreSQL against SQLite, rounds: {ack_rate:.0} ack POSTs/s on PostgreSQL, {plain_rate:.0} on SQLite: {:.2}x",
+                ack_rate / plain_rate
+            );
+            println!(
+                "PostgreSQL against SQLite, {pairs} paired slices: median {:.2}x (quartiles {:.2}x to {:.2}x)",
+                1.0 - median(pair_costs),
+                1.0 - high,
+                1.0 - low
+            );
+        } else {
+            println!(
+                "evidence chain, rounds: {ack_rate:.0} ack POSTs/s with it, {plain_rate:.0} without: {:.1}% fewer",
+                (1.0 - ack_rate / plain_rate) * 100.0
+            );
+            println!(
+                "evidence chain, {pairs} paired slices: median {:.1}% fewer POSTs/s with it (quartiles {:.1}% to {:.1}%; goal: under 10%)",
+                median(pair_costs) * 100.0,
+                low * 100.0,
+                high * 100.0
+            );
+        }
     });
 }

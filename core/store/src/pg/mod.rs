@@ -9,6 +9,8 @@
 //! here; the store traits are being ported from `sqlite/` one by one.
 
 #[cfg(any(test, feature = "test-support"))]
+mod bench_support;
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
 mod accounts;

@@ -160,7 +160,12 @@ impl TestPostgres {
                 .arg(&data)
                 .args(["-p", &port.to_string(), "-k"])
                 .arg(&dir)
-                .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
+                .args([
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "max_connections=300",
+                ])
                 .args(fast)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().map_err(|e| fail(e.to_string()))?)
