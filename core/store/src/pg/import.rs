@@ -59,6 +59,13 @@ pub(super) async fn import_directory(
     dry_run: bool,
 ) -> Result<DirectoryImport, StoreError> {
     let mut tx = pool.begin().await?;
+    // A file is one transaction however large, and its set-based
+    // statements (a million people in one `INSERT ... SELECT`) take as
+    // long as the file needs: the store's statement timeout (for the
+    // engine's short statements) does not hold here.
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
     lock_directory(&mut tx).await?;
     let mut imported = DirectoryImport::default();
     let mut new_people = Vec::new();
@@ -778,6 +785,9 @@ mod tests {
         people: &[Person],
     ) -> Result<(), StoreError> {
         let mut tx = store.pool.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         let mut copy = super::Copy::new();
         for p in people {
             copy.row(&[
