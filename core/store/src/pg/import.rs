@@ -299,7 +299,7 @@ async fn people(
     }
 
     if !changed.is_empty() {
-        write_people(conn, &changed, &now).await?;
+        write_people(conn, &changed, &now, stored.is_empty()).await?;
     }
 
     let listed: HashSet<&str> = rows.iter().map(|r| r.value.id.as_str()).collect();
@@ -329,11 +329,17 @@ async fn people(
     Ok((summary, added))
 }
 
-/// Writes the people who changed (with their old selves, if any).
+/// Writes the people who changed (with their old selves, if any). With
+/// `first` (the store held nobody) there is nothing to conflict with:
+/// roles and identities belong to stored people (foreign keys), and no
+/// other writer can give a person this transaction has not committed a
+/// role or an identity, nor add people while it holds the directory's
+/// lock; so the rows are plainly inserted.
 async fn write_people(
     conn: &mut PgConnection,
     changed: &[(&Person, Option<&Person>)],
     now: &str,
+    first: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS import_people (
@@ -442,26 +448,32 @@ async fn write_people(
     )
     .await?;
 
-    sqlx::query(
+    let upsert_people = if first {
+        ""
+    } else {
+        " ON CONFLICT (id) DO UPDATE SET
+            display_name = excluded.display_name, email = excluded.email,
+            agency_id = excluded.agency_id, team_id = excluded.team_id,
+            manager_id = excluded.manager_id, time_zone = excluded.time_zone,
+            mobile = excluded.mobile, works = excluded.works,
+            absent_until = excluded.absent_until, active = 1, updated_at = excluded.updated_at"
+    };
+    sqlx::query(&format!(
         "INSERT INTO people
             (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile,
              works, absent_until, active, updated_at)
          SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile,
                 works, absent_until, 1, $1
-         FROM import_people
-         ON CONFLICT (id) DO UPDATE SET
-            display_name = excluded.display_name, email = excluded.email,
-            agency_id = excluded.agency_id, team_id = excluded.team_id,
-            manager_id = excluded.manager_id, time_zone = excluded.time_zone,
-            mobile = excluded.mobile, works = excluded.works,
-            absent_until = excluded.absent_until, active = 1, updated_at = excluded.updated_at",
-    )
+         FROM import_people{upsert_people}"
+    ))
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM person_roles WHERE person_id IN (SELECT id FROM import_people)")
-        .execute(&mut *conn)
-        .await?;
+    if !first {
+        sqlx::query("DELETE FROM person_roles WHERE person_id IN (SELECT id FROM import_people)")
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO person_roles (person_id, role) SELECT person_id, role FROM import_roles",
     )
@@ -474,13 +486,17 @@ async fn write_people(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
-         SELECT person_id, channel, address, $1 FROM import_identities WHERE NOT old
-         ON CONFLICT (channel, address) DO UPDATE SET
+    let upsert_identities = if first {
+        ""
+    } else {
+        " ON CONFLICT (channel, address) DO UPDATE SET
             person_id = excluded.person_id, linked_at = excluded.linked_at
-         WHERE channel_identities.person_id <> excluded.person_id",
-    )
+         WHERE channel_identities.person_id <> excluded.person_id"
+    };
+    sqlx::query(&format!(
+        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+         SELECT person_id, channel, address, $1 FROM import_identities WHERE NOT old{upsert_identities}"
+    ))
     .bind(now)
     .execute(&mut *conn)
     .await?;
