@@ -20,6 +20,18 @@ use std::path::Path;
 /// holds for its transaction.
 const IMPORT_LOCK: i64 = 0x0063_6173_6361_6469; // "cascadi"
 
+/// Takes the directory's advisory lock for the transaction on `conn`, as
+/// its first statement: every directory import holds it, and so should
+/// anything else that reads people and writes them back (an erasure), so
+/// that the two run one after the other.
+pub(crate) async fn lock_directory(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(IMPORT_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn import(
     pool: &PgPool,
     file: &DirectoryFile,
@@ -47,10 +59,14 @@ pub(super) async fn import_directory(
     dry_run: bool,
 ) -> Result<DirectoryImport, StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(IMPORT_LOCK)
+    // A file is one transaction however large, and its set-based
+    // statements (a million people in one `INSERT ... SELECT`) take as
+    // long as the file needs: the store's statement timeout (for the
+    // engine's short statements) does not hold here.
+    sqlx::query("SET LOCAL statement_timeout = 0")
         .execute(&mut *tx)
         .await?;
+    lock_directory(&mut tx).await?;
     let mut imported = DirectoryImport::default();
     let mut new_people = Vec::new();
     for (path, file) in files {
@@ -80,7 +96,13 @@ async fn import_file(
     path: &Path,
     taxonomy: &Taxonomy,
 ) -> Result<(ImportSummary, Vec<String>), StoreError> {
-    let known = known_ids(&mut *tx).await?;
+    // A people file is compared with every stored person: read them once,
+    // for the checks and the comparison.
+    let stored = match file {
+        DirectoryFile::People(_) => Some(stored_people(&mut *tx).await?),
+        _ => None,
+    };
+    let known = known_ids(&mut *tx, stored.as_ref()).await?;
     let mut errors = find_duplicates(file, path);
     errors.extend(check_references(
         file,
@@ -100,7 +122,7 @@ async fn import_file(
     match file {
         DirectoryFile::Agencies(rows) => Ok((agencies(tx, rows).await?, Vec::new())),
         DirectoryFile::Teams(rows) => Ok((teams(tx, rows).await?, Vec::new())),
-        DirectoryFile::People(rows) => people(tx, rows).await,
+        DirectoryFile::People(rows) => people(tx, rows, stored.unwrap_or_default()).await,
         DirectoryFile::Champions(rows) => Ok((champions(tx, rows).await?, Vec::new())),
     }
 }
@@ -155,7 +177,19 @@ async fn erased_rows(
         .collect())
 }
 
-async fn known_ids(conn: &mut PgConnection) -> Result<KnownIds, StoreError> {
+/// The ids the store holds; its people's from `people` when read already.
+async fn known_ids(
+    conn: &mut PgConnection,
+    people: Option<&HashMap<String, (Person, bool)>>,
+) -> Result<KnownIds, StoreError> {
+    let people = match people {
+        Some(people) => people.keys().cloned().collect(),
+        None => sqlx::query_scalar("SELECT id FROM people")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect(),
+    };
     Ok(KnownIds {
         agencies: sqlx::query_scalar("SELECT id FROM agencies")
             .fetch_all(&mut *conn)
@@ -167,11 +201,7 @@ async fn known_ids(conn: &mut PgConnection) -> Result<KnownIds, StoreError> {
             .await?
             .into_iter()
             .collect(),
-        people: sqlx::query_scalar("SELECT id FROM people")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect(),
+        people,
         rejected: HashSet::new(),
     })
 }
@@ -253,8 +283,8 @@ async fn teams(conn: &mut PgConnection, rows: &[Row<Team>]) -> Result<ImportSumm
 async fn people(
     conn: &mut PgConnection,
     rows: &[Row<Person>],
+    stored: HashMap<String, (Person, bool)>,
 ) -> Result<(ImportSummary, Vec<String>), StoreError> {
-    let stored: HashMap<String, (Person, bool)> = stored_people(conn).await?;
     let mut summary = ImportSummary::default();
     let now = time_text(Utc::now());
     let mut changed: Vec<(&Person, Option<&Person>)> = Vec::new();
@@ -269,7 +299,7 @@ async fn people(
     }
 
     if !changed.is_empty() {
-        write_people(conn, &changed, &now).await?;
+        write_people(conn, &changed, &now, stored.is_empty()).await?;
     }
 
     let listed: HashSet<&str> = rows.iter().map(|r| r.value.id.as_str()).collect();
@@ -299,11 +329,17 @@ async fn people(
     Ok((summary, added))
 }
 
-/// Writes the people who changed (with their old selves, if any).
+/// Writes the people who changed (with their old selves, if any). With
+/// `first` (the store held nobody) there is nothing to conflict with:
+/// roles and identities belong to stored people (foreign keys), and no
+/// other writer can give a person this transaction has not committed a
+/// role or an identity, nor add people while it holds the directory's
+/// lock; so the rows are plainly inserted.
 async fn write_people(
     conn: &mut PgConnection,
     changed: &[(&Person, Option<&Person>)],
     now: &str,
+    first: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS import_people (
@@ -412,26 +448,32 @@ async fn write_people(
     )
     .await?;
 
-    sqlx::query(
+    let upsert_people = if first {
+        ""
+    } else {
+        " ON CONFLICT (id) DO UPDATE SET
+            display_name = excluded.display_name, email = excluded.email,
+            agency_id = excluded.agency_id, team_id = excluded.team_id,
+            manager_id = excluded.manager_id, time_zone = excluded.time_zone,
+            mobile = excluded.mobile, works = excluded.works,
+            absent_until = excluded.absent_until, active = 1, updated_at = excluded.updated_at"
+    };
+    sqlx::query(&format!(
         "INSERT INTO people
             (id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile,
              works, absent_until, active, updated_at)
          SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile,
                 works, absent_until, 1, $1
-         FROM import_people
-         ON CONFLICT (id) DO UPDATE SET
-            display_name = excluded.display_name, email = excluded.email,
-            agency_id = excluded.agency_id, team_id = excluded.team_id,
-            manager_id = excluded.manager_id, time_zone = excluded.time_zone,
-            mobile = excluded.mobile, works = excluded.works,
-            absent_until = excluded.absent_until, active = 1, updated_at = excluded.updated_at",
-    )
+         FROM import_people{upsert_people}"
+    ))
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM person_roles WHERE person_id IN (SELECT id FROM import_people)")
-        .execute(&mut *conn)
-        .await?;
+    if !first {
+        sqlx::query("DELETE FROM person_roles WHERE person_id IN (SELECT id FROM import_people)")
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO person_roles (person_id, role) SELECT person_id, role FROM import_roles",
     )
@@ -444,13 +486,17 @@ async fn write_people(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
-         SELECT person_id, channel, address, $1 FROM import_identities WHERE NOT old
-         ON CONFLICT (channel, address) DO UPDATE SET
+    let upsert_identities = if first {
+        ""
+    } else {
+        " ON CONFLICT (channel, address) DO UPDATE SET
             person_id = excluded.person_id, linked_at = excluded.linked_at
-         WHERE channel_identities.person_id <> excluded.person_id",
-    )
+         WHERE channel_identities.person_id <> excluded.person_id"
+    };
+    sqlx::query(&format!(
+        "INSERT INTO channel_identities (person_id, channel, address, linked_at)
+         SELECT person_id, channel, address, $1 FROM import_identities WHERE NOT old{upsert_identities}"
+    ))
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -510,17 +556,12 @@ impl Copy {
     }
 }
 
+/// Every stored person with their roles (folded in by the server, so a
+/// million people are a million rows to read, not two million) and
+/// whether they are active.
 async fn stored_people(
     conn: &mut PgConnection,
 ) -> Result<HashMap<String, (Person, bool)>, StoreError> {
-    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
-    let role_rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT person_id, role FROM person_roles")
-            .fetch_all(&mut *conn)
-            .await?;
-    for (person_id, role) in role_rows {
-        roles.entry(person_id).or_default().push(role);
-    }
     #[derive(sqlx::FromRow)]
     struct Stored {
         id: String,
@@ -534,18 +575,29 @@ async fn stored_people(
         works: Option<String>,
         absent_until: Option<String>,
         active: i64,
+        roles: Option<String>,
     }
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT id, display_name, email, agency_id, team_id, manager_id, time_zone, mobile, works,
-                absent_until, active
-         FROM people",
+        "SELECT p.id, p.display_name, p.email, p.agency_id, p.team_id, p.manager_id, p.time_zone,
+                p.mobile, p.works, p.absent_until, p.active, r.roles
+         FROM people p
+         LEFT JOIN (SELECT person_id, string_agg(role, ';') AS roles
+                    FROM person_roles GROUP BY person_id) r ON r.person_id = p.id",
     )
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
         .map(|row| {
-            let mut roles = roles.remove(&row.id).unwrap_or_default();
+            // Roles come from a file's `;`-separated list: none holds a `;`.
+            let mut roles: Vec<String> = row
+                .roles
+                .as_deref()
+                .unwrap_or_default()
+                .split(';')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect();
             // As SQLite reads them: ordered by bytes.
             roles.sort_unstable();
             let person = Person {
@@ -749,6 +801,9 @@ mod tests {
         people: &[Person],
     ) -> Result<(), StoreError> {
         let mut tx = store.pool.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         let mut copy = super::Copy::new();
         for p in people {
             copy.row(&[

@@ -129,8 +129,8 @@ impl PgStore {
         loop {
             let rows: Vec<PersonRow> = sqlx::query_as(&format!(
                 "SELECT {PERSON_COLUMNS} FROM people p
-                 WHERE (p.active <> 0 OR NOT $1) AND p.id COLLATE \"C\" > $2
-                 ORDER BY p.id COLLATE \"C\" LIMIT $3"
+                 WHERE (p.active <> 0 OR NOT $1) AND p.id > $2
+                 ORDER BY p.id LIMIT $3"
             ))
             .bind(active_only)
             .bind(&after)
@@ -146,6 +146,12 @@ impl PgStore {
             if !full {
                 break;
             }
+        }
+        // Read in the database's order (its primary key's, which a
+        // database made as the README says orders as bytes); by bytes
+        // whatever it is.
+        if !people.is_sorted_by(|a, b| a.person.id <= b.person.id) {
+            people.sort_unstable_by(|a, b| a.person.id.cmp(&b.person.id));
         }
         Ok(people)
     }
