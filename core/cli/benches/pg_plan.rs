@@ -106,15 +106,26 @@ fn main() {
         let (items, _) = content::load_dir(&project.content_dir(), &project.taxonomy);
         let example = project.rollouts_dir().join("neglect-briefing.toml");
         let text = std::fs::read_to_string(&example).unwrap();
-        let definition = parse_definition(&example, &text).unwrap();
-        let loaded = items
+        let example_definition = parse_definition(&example, &text).unwrap();
+        let example_item = items
             .into_iter()
-            .find(|l| l.item.id == definition.item)
+            .find(|l| l.item.id == example_definition.item)
             .unwrap();
-        store.save_item(&loaded.item, &loaded.text).await.unwrap();
 
         let (mut plans, mut raws, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+        // The raw rows go to rollouts of the example item itself.
+        store
+            .save_item(&example_item.item, &example_item.text)
+            .await
+            .unwrap();
         for round in 0..ROUNDS {
+            // An item of its own a round: people another rollout of the
+            // same item already has are left out of a new one.
+            let mut loaded = example_item.clone();
+            loaded.item.id = format!("{}-{round}", example_item.item.id);
+            let mut definition = example_definition.clone();
+            definition.item = loaded.item.id.clone();
+            store.save_item(&loaded.item, &loaded.text).await.unwrap();
             let plan = async |id: String| {
                 reset_peak();
                 let before = status_kb("VmRSS:");
@@ -149,8 +160,8 @@ fn main() {
                 store
                     .create_rollout(NewRollout {
                         id: &id,
-                        item_id: &loaded.item.id,
-                        item_version: &loaded.item.version.0,
+                        item_id: &example_item.item.id,
+                        item_version: &example_item.item.version.0,
                         definition: "{}",
                         members: &[],
                         audience: None,
@@ -172,7 +183,7 @@ fn main() {
                 store.copy_members(&id, &rows).await.unwrap();
                 t.elapsed().as_secs_f64()
             };
-            let ((took, members, peak), raw_secs) = if round % 2 == 0 {
+            let ((took, members, peak), raw_secs) = if round.is_multiple_of(2) {
                 let p = plan(format!("plan-{round}")).await;
                 let r = raw(format!("raw-{round}"), p.1).await;
                 (p, r)
