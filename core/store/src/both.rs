@@ -7,8 +7,7 @@
 //! `name::sqlite` and `name::postgres`.
 
 use crate::SqliteStore;
-use crate::pg::test_server::TestPostgres;
-use crate::pg::{PgSettings, PgStore};
+use crate::pg::PgStore;
 
 /// A fresh SQLite store in memory.
 pub(crate) async fn sqlite() -> SqliteStore {
@@ -17,9 +16,7 @@ pub(crate) async fn sqlite() -> SqliteStore {
 
 /// A fresh PostgreSQL store: a new database on the test server.
 pub(crate) async fn postgres() -> PgStore {
-    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
-    let url = server.new_database().await.unwrap();
-    PgStore::connect(&PgSettings::new(url)).await.unwrap()
+    crate::pg::test_server::fresh_store().await
 }
 
 /// `on_both_stores!(a, b)`: for each async test body `a(store)`, the

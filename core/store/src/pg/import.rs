@@ -716,7 +716,6 @@ fn count_write(summary: &mut ImportSummary, existed: bool) {
 
 #[cfg(test)]
 mod tests {
-    use crate::both;
     use crate::{Store, StoreError};
     use cascade_model::content::Taxonomy;
     use cascade_model::directory::{Agency, DirectoryFile, Person, Row, Team};
@@ -781,7 +780,7 @@ mod tests {
     }
 
     async fn with_teams(agencies: &DirectoryFile, teams: &DirectoryFile) -> super::super::PgStore {
-        let store = both::postgres().await;
+        let store = crate::pg::test_server::fresh_store().await;
         let taxonomy = Taxonomy::default();
         store
             .import(agencies, Path::new("agencies.csv"), &taxonomy)

@@ -184,7 +184,7 @@ mod tests {
     /// kinds as their enums, flags as `bool`, secrets as bytes.
     #[tokio::test]
     async fn inspect_reads_every_table_typed() {
-        let store = crate::both::postgres().await;
+        let store = crate::pg::test_server::fresh_store().await;
         let pool = store.pool();
         for sql in [
             "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)

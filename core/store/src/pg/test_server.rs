@@ -34,6 +34,16 @@ impl std::fmt::Display for TestPostgresError {
 
 impl std::error::Error for TestPostgresError {}
 
+/// A fresh PostgreSQL store: a new database on the shared test server,
+/// migrated.
+pub async fn fresh_store() -> super::PgStore {
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    super::PgStore::connect(&super::PgSettings::new(url))
+        .await
+        .unwrap()
+}
+
 static SERVER: OnceLock<Result<TestPostgres, TestPostgresError>> = OnceLock::new();
 static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
