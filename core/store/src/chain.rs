@@ -151,6 +151,139 @@ pub fn link_hash(
     hex(&Sha256::digest(text.as_bytes()))
 }
 
+/// A link about to be appended; its seq (and so its personal digest) is
+/// known only then. Both stores make links only through this and
+/// [`link`], so the same events hash the same in either.
+pub(crate) struct Pending {
+    kind: &'static str,
+    reference: String,
+    at: i64,
+    content: String,
+    personal: PendingPersonal,
+}
+
+enum PendingPersonal {
+    /// The event's own personal fields, hashed as version 0.
+    Fields(Vec<Option<String>>),
+    /// An amend: the amended event's new digest.
+    Digest(String),
+}
+
+impl Pending {
+    /// An event read back from its row: its `ref`, its content and
+    /// personal fields as the JSON arrays the store builds, and its time.
+    pub(crate) fn from_row(
+        kind: &'static str,
+        reference: String,
+        content: &str,
+        personal: &str,
+        at: Option<i64>,
+    ) -> Result<Pending, String> {
+        Ok(Pending {
+            kind,
+            reference,
+            at: at.unwrap_or(0),
+            content: content_digest(kind, &fields_from_json(content)?),
+            personal: PendingPersonal::Fields(fields_from_json(personal)?),
+        })
+    }
+
+    /// The link of an acknowledgement just inserted, from the values
+    /// inserted (the same fields, in the same form, as its row gives).
+    pub(crate) fn acknowledgement(id: i64, ack: &crate::NewAcknowledgement) -> Pending {
+        let content = [
+            Some(ack.item_id.clone()),
+            Some(ack.item_version.clone()),
+            ack.rollout_id.clone(),
+            ack.delivery_id.map(|d| d.to_string()),
+            Some(ack.channel.clone()),
+            Some(ack.method.as_str().to_owned()),
+            Some(ack.at.to_string()),
+        ];
+        Pending {
+            kind: "acknowledgement",
+            reference: id.to_string(),
+            at: ack.at,
+            content: content_digest("acknowledgement", &content),
+            personal: PendingPersonal::Fields(vec![Some(ack.person_id.clone())]),
+        }
+    }
+
+    /// The amend of event `target`, whose personal fields were at
+    /// `version` with digest `current`: `fields` as they are now, or none
+    /// when the row was removed. None when the fields still give
+    /// `current` (nothing to amend).
+    pub(crate) fn amend(
+        salt: &[u8],
+        target: i64,
+        version: i64,
+        current: &str,
+        fields: Option<&[Option<String>]>,
+        why: &str,
+        at: i64,
+    ) -> Option<Pending> {
+        let new = match fields {
+            None => String::new(),
+            Some(fields) => {
+                if personal_digest(salt, target, version, fields) == current {
+                    return None;
+                }
+                personal_digest(salt, target, version + 1, fields)
+            }
+        };
+        let a = Amend {
+            target,
+            version: version + 1,
+            why: why.to_owned(),
+        };
+        Some(Pending {
+            kind: "amend",
+            reference: a.reference(),
+            at,
+            content: content_digest("amend", &a.fields()),
+            personal: PendingPersonal::Digest(new),
+        })
+    }
+}
+
+/// The links for `events`, in order, after the head `(seq, hash)` (none:
+/// the chain is empty), personal fields hashed under `salt`.
+pub(crate) fn link(
+    salt: &[u8],
+    head: Option<(i64, String)>,
+    events: Vec<Pending>,
+) -> Vec<ChainLink> {
+    let (mut seq, mut prev) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
+    let mut links = Vec::with_capacity(events.len());
+    for e in events {
+        seq += 1;
+        let personal = match e.personal {
+            PendingPersonal::Fields(f) => personal_digest(salt, seq, 0, &f),
+            PendingPersonal::Digest(d) => d,
+        };
+        let hash = link_hash(
+            seq,
+            e.kind,
+            &e.reference,
+            e.at,
+            &e.content,
+            &personal,
+            &prev,
+        );
+        links.push(ChainLink {
+            seq,
+            kind: e.kind.to_owned(),
+            reference: e.reference,
+            at: e.at,
+            content: e.content,
+            personal,
+            prev: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+    }
+    links
+}
+
 /// Field values as SQLite's `json_array` gives them, as texts.
 pub fn fields_from_json(json: &str) -> Result<Vec<Option<String>>, String> {
     let values: Vec<serde_json::Value> =

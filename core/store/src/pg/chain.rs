@@ -164,23 +164,6 @@ pub(crate) fn decode(e: impl std::fmt::Display) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(e.to_string().into()))
 }
 
-/// A link about to be appended; its seq (and so its personal digest) is
-/// known only then.
-pub(crate) struct Pending {
-    pub(crate) kind: &'static str,
-    pub(crate) reference: String,
-    pub(crate) at: i64,
-    pub(crate) content: String,
-    pub(crate) personal: PendingPersonal,
-}
-
-pub(crate) enum PendingPersonal {
-    /// The event's own personal fields, hashed as version 0.
-    Fields(Vec<Option<String>>),
-    /// An amend: the amended event's new digest.
-    Digest(String),
-}
-
 /// Appends links for `events`, in order, after the chain's head. Called
 /// inside a transaction that holds [`lock`].
 pub(crate) async fn append(
@@ -200,37 +183,10 @@ pub(crate) async fn append(
     let salt: Vec<u8> = row
         .get::<Option<Vec<u8>>, _>(0)
         .ok_or_else(|| decode("the store has no evidence salt"))?;
-    let mut seq: i64 = row.get::<Option<i64>, _>(1).unwrap_or(0);
-    let mut prev: String = row
-        .get::<Option<String>, _>(2)
-        .unwrap_or_else(|| GENESIS.to_owned());
-    let mut links = Vec::with_capacity(events.len());
-    for e in events {
-        seq += 1;
-        let personal = match e.personal {
-            PendingPersonal::Fields(f) => personal_digest(&salt, seq, 0, &f),
-            PendingPersonal::Digest(d) => d,
-        };
-        let hash = link_hash(
-            seq,
-            e.kind,
-            &e.reference,
-            e.at,
-            &e.content,
-            &personal,
-            &prev,
-        );
-        links.push(ChainLink {
-            seq,
-            kind: e.kind.to_owned(),
-            reference: e.reference,
-            at: e.at,
-            content: e.content,
-            personal,
-            prev: std::mem::replace(&mut prev, hash.clone()),
-            hash,
-        });
-    }
+    let head = row
+        .get::<Option<i64>, _>(1)
+        .zip(row.get::<Option<String>, _>(2));
+    let links = link(&salt, head, events);
     for chunk in links.chunks(1000) {
         let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO evidence_chain (seq, kind, ref, at, content, personal, prev, hash) ",
@@ -251,37 +207,14 @@ pub(crate) async fn append(
 }
 
 pub(crate) fn pending_of(k: &'static KindSql, row: &PgRow) -> Result<Pending, StoreError> {
-    let reference: String = row.get(0);
-    let content = fields_from_json(row.get::<&str, _>(1)).map_err(decode)?;
-    let personal = fields_from_json(row.get::<&str, _>(2)).map_err(decode)?;
-    Ok(Pending {
-        kind: k.kind,
-        reference,
-        at: row.get::<Option<i64>, _>(3).unwrap_or(0),
-        content: content_digest(k.kind, &content),
-        personal: PendingPersonal::Fields(personal),
-    })
-}
-
-/// The link of an acknowledgement just inserted, from the values inserted
-/// (the same fields, in the same form, as its row gives).
-pub(crate) fn acknowledgement(id: i64, ack: &crate::NewAcknowledgement) -> Pending {
-    let content = [
-        Some(ack.item_id.clone()),
-        Some(ack.item_version.clone()),
-        ack.rollout_id.clone(),
-        ack.delivery_id.map(|d| d.to_string()),
-        Some(ack.channel.clone()),
-        Some(ack.method.as_str().to_owned()),
-        Some(ack.at.to_string()),
-    ];
-    Pending {
-        kind: "acknowledgement",
-        reference: id.to_string(),
-        at: ack.at,
-        content: content_digest("acknowledgement", &content),
-        personal: PendingPersonal::Fields(vec![Some(ack.person_id.clone())]),
-    }
+    Pending::from_row(
+        k.kind,
+        row.get(0),
+        row.get::<&str, _>(1),
+        row.get::<&str, _>(2),
+        row.get::<Option<i64>, _>(3),
+    )
+    .map_err(decode)
 }
 
 /// Appends the rows `ids` of `kind` (by id, in id order) to the chain.
@@ -439,32 +372,25 @@ pub(crate) async fn amend(
         let Some((seq, version, current)) = current_personal(conn, kind, &reference).await? else {
             continue;
         };
-        let new = if why == "removed" {
-            String::new()
+        let fields = if why == "removed" {
+            None
         } else {
             let json: Option<String> = sqlx::query_scalar(&select)
                 .bind(&reference)
                 .fetch_optional(&mut *conn)
                 .await?;
             let Some(json) = json else { continue };
-            let fields = fields_from_json(&json).map_err(decode)?;
-            if personal_digest(&salt, seq, version, &fields) == current {
-                continue;
-            }
-            personal_digest(&salt, seq, version + 1, &fields)
+            Some(fields_from_json(&json).map_err(decode)?)
         };
-        let a = Amend {
-            target: seq,
-            version: version + 1,
-            why: why.to_owned(),
-        };
-        pending.push(Pending {
-            kind: "amend",
-            reference: a.reference(),
+        pending.extend(Pending::amend(
+            &salt,
+            seq,
+            version,
+            &current,
+            fields.as_deref(),
+            why,
             at,
-            content: content_digest("amend", &a.fields()),
-            personal: PendingPersonal::Digest(new),
-        });
+        ));
     }
     append(conn, pending).await
 }

@@ -175,7 +175,7 @@ impl Evidence for PgStore {
         if self.chained {
             let pending = new
                 .iter()
-                .map(|(id, ack)| chain::acknowledgement(*id, ack))
+                .map(|(id, ack)| crate::chain::Pending::acknowledgement(*id, ack))
                 .collect();
             chain::append(&mut tx, pending).await?;
             let answers = link_check_answers(&mut tx, &new_ids).await?;

@@ -77,7 +77,7 @@ impl Evidence for SqliteStore {
             let new_ids: Vec<i64> = links.iter().map(|(id, _)| *id).collect();
             let pending = links
                 .into_iter()
-                .map(|(id, ack)| super::chain::acknowledgement(id, ack))
+                .map(|(id, ack)| crate::chain::Pending::acknowledgement(id, ack))
                 .collect();
             super::chain::append(&mut tx, pending).await?;
             let answers = link_check_answers(&mut tx, &new_ids).await?;
