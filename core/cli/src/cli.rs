@@ -10,7 +10,7 @@ use cascade_model::directory::{self, Directory};
 use cascade_plugin_host::{self as plugins, LoadReport, PluginHost};
 use cascade_privacy::PrivacyGuard;
 use cascade_render::Channel;
-use cascade_store::{Bulletins, Outbox, RolloutState, SqliteStore, Store};
+use cascade_store::{Bulletins, ChannelStates, Outbox, RolloutState, SqliteStore, Store};
 use chrono::Timelike;
 use clap::{Parser, Subcommand};
 use std::io::Write;

@@ -3,22 +3,13 @@
 use super::*;
 use crate::both::on_both_stores;
 
-/// The channel states' methods, inherent on each store.
-trait ChannelStates {
+/// The channel states' methods, unwrapped for the tests.
+trait StatesForTests {
     async fn save(&self, states: &[(String, Option<String>)], now: i64);
     async fn states(&self) -> Vec<ChannelStateRow>;
 }
 
-impl ChannelStates for SqliteStore {
-    async fn save(&self, states: &[(String, Option<String>)], now: i64) {
-        self.save_channel_states(states, now).await.unwrap()
-    }
-    async fn states(&self) -> Vec<ChannelStateRow> {
-        self.channel_states().await.unwrap()
-    }
-}
-
-impl ChannelStates for pg::PgStore {
+impl<S: ChannelStates> StatesForTests for S {
     async fn save(&self, states: &[(String, Option<String>)], now: i64) {
         self.save_channel_states(states, now).await.unwrap()
     }
@@ -28,7 +19,7 @@ impl ChannelStates for pg::PgStore {
 }
 
 async fn since_moves_only_when_the_state_changes_and_removed_channels_are_forgotten(
-    store: impl ChannelStates,
+    store: impl StatesForTests,
 ) {
     let down = Some("its folder is a file".to_owned());
     store

@@ -14,11 +14,15 @@ mod audience_tests;
 mod both;
 mod bulletins;
 mod chain;
+mod channel_states;
 pub mod copy;
 mod evidence;
 mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
+mod leases;
+#[cfg(test)]
+mod leases_tests;
 mod outbox;
 pub mod pg;
 mod privacy;
@@ -32,16 +36,17 @@ pub use annual::*;
 pub use audience::*;
 pub use bulletins::*;
 pub use chain::*;
+pub use channel_states::*;
 pub use evidence::*;
 pub use inbox::*;
 #[cfg(feature = "test-support")]
 pub use inspect::*;
+pub use leases::*;
 pub use outbox::*;
 pub use privacy::*;
 pub use reports::*;
 pub use team_posts::*;
 
-pub use sqlite::ChannelStateRow;
 pub use sqlite::SqliteStore;
 pub use sqlite::backup;
 
@@ -59,6 +64,8 @@ pub trait AllStores:
     + Privacy
     + Inbox
     + Bulletins
+    + Leases
+    + ChannelStates
     + 'static
 {
 }
@@ -74,6 +81,8 @@ impl<S> AllStores for S where
         + Privacy
         + Inbox
         + Bulletins
+        + Leases
+        + ChannelStates
         + 'static
 {
 }

@@ -2,13 +2,10 @@
 //! (PostgreSQL; the same methods as `SqliteStore`'s).
 
 use super::PgStore;
-use crate::{ChannelStateRow, StoreError};
+use crate::{ChannelStateRow, ChannelStates, StoreError};
 
-impl PgStore {
-    /// Writes the state of every configured channel, `None` meaning up and
-    /// `Some(reason)` down; `since` moves only when the state or reason
-    /// changes. Channels no longer configured are forgotten.
-    pub async fn save_channel_states(
+impl ChannelStates for PgStore {
+    async fn save_channel_states(
         &self,
         states: &[(String, Option<String>)],
         now: i64,
@@ -40,8 +37,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Every channel's last written state, by name.
-    pub async fn channel_states(&self) -> Result<Vec<ChannelStateRow>, StoreError> {
+    async fn channel_states(&self) -> Result<Vec<ChannelStateRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT channel, (up <> 0) AS up, reason, since, seen_at FROM channel_states
              ORDER BY channel COLLATE \"C\"",

@@ -25,6 +25,7 @@ mod import;
 mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
+mod leases;
 mod membership;
 mod outbox;
 mod privacy;

@@ -1,25 +1,10 @@
 //! Channel states as `cascade serve` sees them, kept for `cascade status`.
 
 use super::SqliteStore;
-use crate::StoreError;
+use crate::{ChannelStateRow, ChannelStates, StoreError};
 
-/// One channel's state as serve last wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ChannelStateRow {
-    pub channel: String,
-    pub up: bool,
-    pub reason: Option<String>,
-    /// Since when (Unix ms).
-    pub since: i64,
-    /// When serve last wrote it (Unix ms).
-    pub seen_at: i64,
-}
-
-impl SqliteStore {
-    /// Writes the state of every configured channel, `None` meaning up and
-    /// `Some(reason)` down; `since` moves only when the state or reason
-    /// changes. Channels no longer configured are forgotten.
-    pub async fn save_channel_states(
+impl ChannelStates for SqliteStore {
+    async fn save_channel_states(
         &self,
         states: &[(String, Option<String>)],
         now: i64,
@@ -51,8 +36,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Every channel's last written state, by name.
-    pub async fn channel_states(&self) -> Result<Vec<ChannelStateRow>, StoreError> {
+    async fn channel_states(&self) -> Result<Vec<ChannelStateRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT channel, up, reason, since, seen_at FROM channel_states ORDER BY channel",
         )

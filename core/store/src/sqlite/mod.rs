@@ -9,12 +9,12 @@ pub mod backup;
 mod bulletins;
 mod chain;
 mod channel_states;
-pub use channel_states::ChannelStateRow;
 mod evidence;
 mod import;
 mod inbox;
 #[cfg(feature = "test-support")]
 mod inspect;
+mod leases;
 mod membership;
 mod outbox;
 mod privacy;
