@@ -446,22 +446,23 @@ impl<S: AllStores> Engine<S> {
             bodies: Default::default(),
         });
         let host = Arc::new(self.host);
-        let team_posts = TeamPoster {
-            store: self.store.clone(),
-            host: host.clone(),
-            rollouts: rollouts.clone(),
-            world: world.clone(),
-            composer: composer.clone(),
-            settings: settings.clone(),
-        };
         let dispatcher = Dispatcher::new(
             self.store.clone(),
             host.clone(),
             rollouts.clone(),
             world.clone(),
+            composer.clone(),
+            settings.clone(),
+        );
+        let team_posts = TeamPoster {
+            store: self.store.clone(),
+            host: host.clone(),
+            rollouts: rollouts.clone(),
+            world: world.clone(),
             composer,
             settings,
-        );
+            owner: dispatcher.owner().to_owned(),
+        };
         let restarts = self
             .waiting
             .into_iter()
@@ -1100,7 +1101,7 @@ impl<S: AllStores> Runner<S> {
         Ok(left == 0
             && self.store.due_members(millis(now), 1).await?.is_empty()
             && self.store.team_posts_due(millis(now)).await? == 0
-            && self.store.stale_team_posts(millis(now)).await?.is_empty())
+            && self.store.team_post_edits_due(millis(now)).await? == 0)
     }
 
     /// Stops every channel instance at once, each given its stop timeout

@@ -848,6 +848,7 @@ pub const FIELDS: &[Field] = &[
     ),
     f("team_posts", "sent_at", NotPersonal, "", CASCADE),
     f("team_posts", "updated_at", NotPersonal, "", CASCADE),
+    f("team_posts", "lease_owner", NotPersonal, "", CASCADE),
     f("refusal_counts", "minute", NotPersonal, "", CASCADE),
     f("refusal_counts", "channel", NotPersonal, "", CASCADE),
     f("refusal_counts", "method", NotPersonal, "", CASCADE),
