@@ -398,7 +398,9 @@ fn three_serves_on_postgresql_survive_two_kills_and_record_each_acknowledgement_
         &config,
         toml.replace(
             "config = { dir = \"outbox\" }",
-            "config = { dir = \"outbox\", journal = true }",
+            // Paced per serve, so that the second kill lands while sends
+            // are still under way however quickly the serve restarts.
+            "config = { dir = \"outbox\", journal = true }\nper_second = 80",
         )
         .replacen("\n[store]\n", &format!("\n[store]\nurl = \"{url}\"\n"), 1)
         // The serves stand behind one load balancer, which says whose

@@ -57,9 +57,11 @@ impl DispatchSettings {
     /// whose plugin allows at most half a batch in flight (one that allows
     /// more is kept at its limit and half a batch more, see
     /// `channel_claims`):
-    /// [`Dispatcher::dispatch_for`] tops a channel up to a batch in flight
-    /// while less than half a batch of it is, and fewer than half a batch
-    /// of outcomes wait to be recorded.
+    /// [`Dispatcher::dispatch_for`] tops a channel up to a batch claimed
+    /// while less than half a batch of it is, and a claimed row counts
+    /// until its outcome is recorded (not just answered), however slow
+    /// recording is; fewer than half a batch of outcomes wait to be
+    /// recorded.
     pub fn unrecorded_at_most(&self) -> usize {
         2 * self.batch.max(1) as usize
     }
@@ -550,8 +552,12 @@ impl<S: Store + Outbox + Evidence + Reports + 'static> Dispatcher<S> {
     }
 }
 
-/// Sends in flight, each answering with its row's outcome.
-type Sends = JoinSet<Result<Delivered, DeliveryError>>;
+/// Sends in flight, each answering with its row's outcome and its place in
+/// its channel's count of rows claimed and not yet recorded.
+type Sends = JoinSet<(Result<Delivered, DeliveryError>, Held)>;
+
+/// A claimed row's [`InFlight`] place, held until its outcome is recorded.
+type Held = Box<dyn Send>;
 
 /// Outcomes of finished sends not yet recorded, and the fallback rows they
 /// queue.
@@ -559,14 +565,22 @@ type Sends = JoinSet<Result<Delivered, DeliveryError>>;
 struct Outcomes {
     outcomes: Vec<(i64, DeliveryOutcome)>,
     fallbacks: Vec<NewDelivery>,
+    /// The rows' places in their channels' counts: given back once
+    /// recorded, so a channel is topped up only as its rows are recorded.
+    /// While recording is slow (a busy database), sends that finished
+    /// meanwhile still count, and a crash can repeat at most
+    /// [`DispatchSettings::unrecorded_at_most`] of a channel's sends.
+    held: Vec<Held>,
 }
 
 impl Outcomes {
     fn add(
         &mut self,
-        sent: Result<Result<Delivered, DeliveryError>, tokio::task::JoinError>,
+        sent: Result<(Result<Delivered, DeliveryError>, Held), tokio::task::JoinError>,
     ) -> Result<(), DeliveryError> {
-        let (id, outcome, fallback) = sent.expect("a delivery task does not panic")?;
+        let (delivered, held) = sent.expect("a delivery task does not panic");
+        self.held.push(held);
+        let (id, outcome, fallback) = delivered?;
         self.outcomes.push((id, outcome));
         self.fallbacks.extend(fallback);
         Ok(())
@@ -589,6 +603,7 @@ impl Outcomes {
         }
         self.outcomes.clear();
         self.fallbacks.clear();
+        self.held.clear();
         Ok(())
     }
 }
@@ -615,14 +630,15 @@ struct Shared<S> {
     state_checks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     /// When each rollout's state was last read, to space the reads.
     state_reads: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
-    /// Rows claimed and not yet answered, by channel instance.
+    /// Rows claimed and not yet recorded, by channel instance.
     claimed: std::sync::Mutex<HashMap<String, usize>>,
     /// Sends that failed for now, for the log.
     retries: std::sync::Mutex<RetrySummary>,
 }
 
-/// One claimed row's place in its channel's count of rows in flight,
-/// given back however its send ends (answered, failed or abandoned).
+/// One claimed row's place in its channel's count of rows claimed and not
+/// yet recorded, given back once its outcome is recorded (or its send is
+/// abandoned).
 struct InFlight<S> {
     shared: Arc<Shared<S>>,
     channel: String,
@@ -776,8 +792,8 @@ impl<S: Store + Outbox + Evidence + Reports> Shared<S> {
             let this = Arc::clone(self);
             let clock = Arc::clone(clock);
             sends.spawn(async move {
-                let _in_flight = in_flight;
-                this.deliver(row, now, clock).await
+                let delivered = this.deliver(row, now, clock).await;
+                (delivered, Box::new(in_flight) as Held)
             });
         }
         Ok(Claimed {
