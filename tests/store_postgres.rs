@@ -5,7 +5,7 @@
 mod support;
 
 use cascade_store::pg::test_server::TestPostgres;
-use support::{OUTBOX, cascade_in, project, text};
+use support::{OUTBOX, cascade_in, ok, project, text};
 
 fn with_store(dir: &std::path::Path, lines: &str) {
     let path = dir.join("cascade.toml");
@@ -22,8 +22,7 @@ fn with_store(dir: &std::path::Path, lines: &str) {
 }
 
 #[tokio::test]
-async fn a_partnership_is_copied_into_postgresql_once_and_other_commands_refuse_until_they_run_on_it()
- {
+async fn a_partnership_is_copied_into_postgresql_once_and_the_commands_then_run_on_it() {
     let dir = project(OUTBOX);
     let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
     let url = server.new_database().await.unwrap();
@@ -76,13 +75,36 @@ async fn a_partnership_is_copied_into_postgresql_once_and_other_commands_refuse_
         text(&migrate.stdout)
     );
 
-    // A command that does not run on PostgreSQL yet refuses rather than
-    // quietly using the SQLite file.
+    // The other commands run on PostgreSQL: status reads the copied
+    // rollouts from it.
     let status = cascade_in(&["status"], dir.path());
-    assert!(!status.status.success());
-    let why = text(&status.stderr);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let sqlite_status = {
+        let sqlite_dir = project(OUTBOX);
+        ok(cascade_in(&["status"], sqlite_dir.path()))
+    };
+    assert_eq!(text(&status.stdout), sqlite_status);
+    let doctor = cascade_in(&["doctor"], dir.path());
     assert!(
-        why.contains("does not run on a PostgreSQL store yet"),
+        text(&doctor.stdout).contains("PostgreSQL at postgres://"),
+        "{}",
+        text(&doctor.stdout)
+    );
+
+    // A backup of the SQLite file would not be the live store: refused,
+    // with PostgreSQL's own tools named.
+    let backup = cascade_in(
+        &[
+            "backup",
+            "--out",
+            &dir.path().join("b.db").to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert!(!backup.status.success());
+    let why = text(&backup.stderr);
+    assert!(
+        why.contains("works on the SQLite file only") && why.contains("pg_dump"),
         "{why}"
     );
 

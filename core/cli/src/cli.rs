@@ -10,7 +10,7 @@ use cascade_model::directory::{self, Directory};
 use cascade_plugin_host::{self as plugins, LoadReport, PluginHost};
 use cascade_privacy::PrivacyGuard;
 use cascade_render::Channel;
-use cascade_store::{Bulletins, ChannelStates, Outbox, RolloutState, SqliteStore, Store};
+use cascade_store::{Bulletins, ChannelStates, Outbox, RolloutState, SqliteStore};
 use chrono::Timelike;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -365,12 +365,16 @@ fn said_once(error: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let store_free = matches!(
-        cli.command,
-        Command::Init { .. } | Command::Demo { .. } | Command::Store { .. }
-    );
-    if !store_free && let Ok(project) = Project::open(&cli.project) {
-        crate::store_cmd::refuse_postgres_for_now(&project)?;
+    // Commands that run on the SQLite file only so far.
+    let sqlite_only = match &cli.command {
+        Command::Backup { .. } => Some("backup"),
+        Command::Restore { .. } => Some("restore"),
+        _ => None,
+    };
+    if let Some(command) = sqlite_only
+        && let Ok(project) = Project::open(&cli.project)
+    {
+        crate::store_cmd::refuse_postgres_for_now(&project, command)?;
     }
     match cli.command {
         Command::Init { dir } => {
@@ -595,13 +599,28 @@ async fn import(project: &Project, files: Vec<PathBuf>, dry_run: bool) -> Result
     } else {
         Vec::new()
     };
-    let store_path = project.store_path();
     // A dry run on a project never imported asks an empty store in memory.
-    let store = if dry_run && !store_path.exists() {
-        SqliteStore::open_in_memory().await?
+    let opened = if dry_run && project.config.store.url.is_none() && !project.store_path().exists()
+    {
+        crate::store_cmd::Opened::Sqlite(SqliteStore::open_in_memory().await?)
     } else {
-        SqliteStore::open(&store_path.to_string_lossy()).await?
+        crate::store_cmd::open(project).await?
     };
+    crate::on_store!(opened, store => {
+        import_into(project, &store, &parsed, &items, whole_project, dry_run).await
+    })
+}
+
+/// Imports the parsed directory files (and, for the whole project, the
+/// content) into `store`, or with `dry_run` says what that would do.
+async fn import_into<S: crate::store_cmd::AnyStore>(
+    project: &Project,
+    store: &S,
+    parsed: &[(PathBuf, directory::DirectoryFile)],
+    items: &[content::LoadedItem],
+    whole_project: bool,
+    dry_run: bool,
+) -> Result<()> {
     if dry_run {
         println!("dry run: nothing is written; this is what the import would do");
     }
@@ -611,10 +630,10 @@ async fn import(project: &Project, files: Vec<PathBuf>, dry_run: bool) -> Result
     )
     .map_err(|e| anyhow!("{e}"))?;
     let imported = cascade_engine::directory_import::import_directory(
-        &store,
+        store,
         &project.taxonomy,
         &calendar,
-        &parsed,
+        parsed,
         chrono::Utc::now(),
         dry_run,
     )
@@ -629,7 +648,7 @@ async fn import(project: &Project, files: Vec<PathBuf>, dry_run: bool) -> Result
     );
     if whole_project {
         let mut new_versions = 0;
-        for loaded in &items {
+        for loaded in items {
             let new = if dry_run {
                 !store
                     .item_versions(&loaded.item.id)
@@ -653,7 +672,7 @@ async fn import(project: &Project, files: Vec<PathBuf>, dry_run: bool) -> Result
             }
         );
     }
-    println!("store: {}", project.store_path().display());
+    println!("store: {}", crate::store_cmd::describe(project));
     Ok(())
 }
 
@@ -1027,10 +1046,20 @@ fn print_unpinned(path: &Path) {
 }
 
 async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
+    crate::on_store!(crate::store_cmd::open(&project).await?, store => {
+        rollout_on(project, std::sync::Arc::new(store), action).await
+    })
+}
+
+async fn rollout_on<S: crate::store_cmd::AnyStore>(
+    project: Project,
+    store: std::sync::Arc<S>,
+    action: RolloutAction,
+) -> Result<ExitCode> {
     let now = chrono::Utc::now();
-    let store_path = project.store_path();
+    let states = store.clone();
     let set_state = |id: String, state: RolloutState| async move {
-        let store = SqliteStore::open(&store_path.to_string_lossy()).await?;
+        let store = states;
         if store
             .set_rollout_state(&id, state, now.timestamp_millis())
             .await?
@@ -1054,7 +1083,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
     };
     match action {
         RolloutAction::Plan { file } => {
-            let engine = Engine::open(project, false)
+            let engine = Engine::with_store(project, store.clone(), false)
                 .await
                 .map_err(|p| anyhow!("{p}"))?;
             match engine.planner().plan_bulletin(&file, now).await {
@@ -1086,7 +1115,7 @@ async fn rollout(project: Project, action: RolloutAction) -> Result<ExitCode> {
             }
         }
         RolloutAction::Start { file } => {
-            let engine = Engine::open(project, false)
+            let engine = Engine::with_store(project, store.clone(), false)
                 .await
                 .map_err(|p| anyhow!("{p}"))?;
             match engine.planner().plan_bulletin(&file, now).await {
@@ -1241,11 +1270,46 @@ async fn serve(
     crate::output::outlive_readers();
     let metrics = crate::metrics::recorder();
     let project = enter(project)?;
-    // One serve per store, held until this process ends (however it ends),
-    // taken before any channel starts.
-    let serving = cascade_engine::serve_lock::ServeLock::take(&project.store_path())
-        .map_err(|p| anyhow!("{p}"))?;
-    let engine = Engine::open_serving(project)
+    // SQLite: one serve per store, held until this process ends (however
+    // it ends), taken before any channel starts. PostgreSQL: serves share
+    // the database, each alive by a lease (see `Runner::keep_alive`).
+    let serving = if project.config.store.url.is_none() {
+        Some(
+            cascade_engine::serve_lock::ServeLock::take(&project.store_path())
+                .map_err(|p| anyhow!("{p}"))?,
+        )
+    } else {
+        None
+    };
+    crate::on_store!(crate::store_cmd::open(&project).await?, store => {
+        serve_on(
+            project,
+            std::sync::Arc::new(store),
+            serving,
+            metrics,
+            listen,
+            until,
+            settings,
+        )
+        .await
+    })
+}
+
+/// How long a serve sharing a PostgreSQL store stays alive to the others
+/// without renewing its lease: a killed serve's rows are sent again by the
+/// others within this (and a third of it).
+const SERVE_LEASE: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn serve_on<S: crate::store_cmd::AnyStore>(
+    project: Project,
+    store: std::sync::Arc<S>,
+    serving: Option<cascade_engine::serve_lock::ServeLock>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    listen: Option<std::net::SocketAddr>,
+    until: engine::Until,
+    settings: DispatchSettings,
+) -> Result<ExitCode> {
+    let engine = Engine::serving_with_store(project, store)
         .await
         .map_err(|p| anyhow!("{p}"))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -1323,18 +1387,25 @@ async fn serve(
         console_settings.sso = Some(std::sync::Arc::new(sso));
     }
     // The channels start before the server, which hands their webhooks on.
-    let runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
-    // No other serve is alive: what a killed one had leased is sent now,
-    // not when its lease runs out.
-    let taken_back = runner
-        .take_back_leases(&serving, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow!("{p}"))?;
-    if taken_back > 0 {
-        tracing::info!(
-            rows = taken_back,
-            "took back the messages an earlier serve had claimed but not recorded (it stopped mid-send); they are sent now"
-        );
+    let mut runner = engine.runner(settings).await.map_err(|p| anyhow!("{p}"))?;
+    match &serving {
+        // No other serve is alive: what a killed one had leased is sent
+        // now, not when its lease runs out.
+        Some(serving) => {
+            let taken_back = runner
+                .take_back_leases(serving, chrono::Utc::now())
+                .await
+                .map_err(|p| anyhow!("{p}"))?;
+            if taken_back > 0 {
+                tracing::info!(
+                    rows = taken_back,
+                    "took back the messages an earlier serve had claimed but not recorded (it stopped mid-send); they are sent now"
+                );
+            }
+        }
+        // Other serves may be alive: the runner takes back only the rows
+        // of those whose lease ran out, as it goes.
+        None => runner = runner.shared_with_other_serves(SERVE_LEASE),
     }
     keep_channel_states(runner.store().clone(), runner.host().clone());
     crate::gdpr::apply_retention_daily(retention, runner.store().clone()).await;
@@ -1443,8 +1514,7 @@ async fn shutdown_signal() {
 }
 
 /// Each team post of a rollout: its state and the count it shows.
-async fn print_team_post_states(store: &SqliteStore, id: &str) -> Result<()> {
-    use cascade_store::TeamPosts;
+async fn print_team_post_states<S: crate::store_cmd::AnyStore>(store: &S, id: &str) -> Result<()> {
     let posts = store.team_posts(id).await?;
     if posts.is_empty() {
         return Ok(());
@@ -1473,14 +1543,21 @@ async fn print_team_post_states(store: &SqliteStore, id: &str) -> Result<()> {
 }
 
 async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
-    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    crate::on_store!(crate::store_cmd::open(project).await?, store => status_on(&store, project, id).await)
+}
+
+async fn status_on<S: crate::store_cmd::AnyStore>(
+    store: &S,
+    project: &Project,
+    id: Option<&str>,
+) -> Result<ExitCode> {
     let rollouts = store.rollouts().await?;
     let calendar = cascade_model::rollout::Calendar::new(
         &project.config.partnership.time_zone,
         project.config.partnership.quiet_hours,
     )
     .map_err(|e| anyhow!(e))?;
-    let bulletins = cascade_engine::bulletins::statuses(&store, &calendar, chrono::Utc::now())
+    let bulletins = cascade_engine::bulletins::statuses(store, &calendar, chrono::Utc::now())
         .await
         .map_err(|p| anyhow!("{p}"))?;
     if let Some(b) = id.and_then(|id| bulletins.iter().find(|b| b.id == id)) {
@@ -1531,9 +1608,9 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
                 progress(sent, members),
                 progress(acknowledged, members)
             );
-            print_last_errors(&store, &r.id, "  ").await?;
+            print_last_errors(store, &r.id, "  ").await?;
         }
-        print_channel_states(&store, project).await?;
+        print_channel_states(store, project).await?;
         return Ok(ExitCode::SUCCESS);
     };
     let Some(rollout) = rollouts.iter().find(|r| r.id == id) else {
@@ -1575,7 +1652,7 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
                 step.deadline_days
             );
             let report = cascade_engine::report::generate(
-                &store,
+                store,
                 &cascade_engine::report::Selection::Rollout(id.to_owned()),
                 &calendar,
                 &project.taxonomy,
@@ -1628,10 +1705,10 @@ async fn status(project: &Project, id: Option<&str>) -> Result<ExitCode> {
             );
         }
     }
-    print_team_post_states(&store, id).await?;
+    print_team_post_states(store, id).await?;
     if !store.last_errors(id).await?.is_empty() {
         println!("\nlast error per channel:");
-        print_last_errors(&store, id, "  ").await?;
+        print_last_errors(store, id, "  ").await?;
     }
     let dead = store.dead_letters(id, 10).await?;
     if !dead.is_empty() {
@@ -1653,7 +1730,10 @@ const CHANNEL_STATES_EVERY: std::time::Duration = std::time::Duration::from_secs
 
 /// Writes the channels' states to the store now and every few seconds,
 /// for `cascade status` in another process.
-fn keep_channel_states(store: std::sync::Arc<SqliteStore>, host: std::sync::Arc<PluginHost>) {
+fn keep_channel_states<S: ChannelStates + 'static>(
+    store: std::sync::Arc<S>,
+    host: std::sync::Arc<PluginHost>,
+) {
     tokio::spawn(async move {
         loop {
             let states: Vec<(String, Option<String>)> = host
@@ -1674,7 +1754,10 @@ fn keep_channel_states(store: std::sync::Arc<SqliteStore>, host: std::sync::Arc<
 }
 
 /// Each channel's state as `serve` last wrote it, and how long ago.
-async fn print_channel_states(store: &SqliteStore, project: &Project) -> Result<()> {
+async fn print_channel_states<S: crate::store_cmd::AnyStore>(
+    store: &S,
+    project: &Project,
+) -> Result<()> {
     let states = store.channel_states().await?;
     if states.is_empty() {
         return Ok(());
@@ -1713,7 +1796,11 @@ async fn print_channel_states(store: &SqliteStore, project: &Project) -> Result<
     Ok(())
 }
 
-async fn print_last_errors(store: &SqliteStore, rollout: &str, indent: &str) -> Result<()> {
+async fn print_last_errors<S: crate::store_cmd::AnyStore>(
+    store: &S,
+    rollout: &str,
+    indent: &str,
+) -> Result<()> {
     for e in store.last_errors(rollout).await? {
         let waiting = match e.retrying {
             0 => String::new(),
@@ -1752,13 +1839,22 @@ async fn link_codes(
     people: &[String],
     send: Option<&str>,
 ) -> Result<ExitCode> {
+    crate::on_store!(crate::store_cmd::open(&project).await?, store => link_codes_on(std::sync::Arc::new(store), project, team, people, send).await)
+}
+
+async fn link_codes_on<S: crate::store_cmd::AnyStore>(
+    store: std::sync::Arc<S>,
+    project: Project,
+    team: Option<&str>,
+    people: &[String],
+    send: Option<&str>,
+) -> Result<ExitCode> {
     if team.is_none() && people.is_empty() {
         bail!(
             "say whose codes to print\n  help: --team <team-id> for a whole team, or --person <person-id> (repeatable)"
         );
     }
     let key = project.link_code_key()?;
-    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
     let everyone = store.people(true).await?;
     let mut chosen: Vec<&cascade_store::StoredPerson> = everyone
         .iter()
@@ -1781,8 +1877,7 @@ async fn link_codes(
     let now = chrono::Utc::now();
     if let Some(channel) = send {
         let chosen: Vec<directory::Person> = chosen.into_iter().map(|p| p.person.clone()).collect();
-        drop(store);
-        let engine = Engine::open(enter(project)?, true)
+        let engine = Engine::with_store(enter(project)?, store, true)
             .await
             .map_err(|p| anyhow!("{p}"))?;
         let mut failed = 0;
@@ -1824,7 +1919,7 @@ async fn link_codes(
     );
     for person in chosen {
         let code = cascade_engine::inbound::issue_code(
-            &store,
+            &*store,
             &key,
             &person.person.id,
             now.timestamp_millis(),
@@ -1925,9 +2020,19 @@ enum InductionAction {
 }
 
 async fn induction(project: Project, action: InductionAction) -> Result<ExitCode> {
+    crate::on_store!(crate::store_cmd::open(&project).await?, store => {
+        induction_on(project, std::sync::Arc::new(store), action).await
+    })
+}
+
+async fn induction_on<S: crate::store_cmd::AnyStore>(
+    project: Project,
+    store: std::sync::Arc<S>,
+    action: InductionAction,
+) -> Result<ExitCode> {
     match action {
         InductionAction::Start => {
-            let engine = Engine::open(project, false)
+            let engine = Engine::with_store(project, store.clone(), false)
                 .await
                 .map_err(|p| anyhow!("{p}"))?;
             let done = engine
@@ -1979,7 +2084,14 @@ fn read_examples(path: &Path) -> Result<Vec<String>> {
 }
 
 async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode> {
-    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    crate::on_store!(crate::store_cmd::open(project).await?, store => special_report_on(&store, project, kind).await)
+}
+
+async fn special_report_on<S: crate::store_cmd::AnyStore>(
+    store: &S,
+    project: &Project,
+    kind: ReportKind,
+) -> Result<ExitCode> {
     let calendar = cascade_model::rollout::Calendar::new(
         &project.config.partnership.time_zone,
         project.config.partnership.quiet_hours,
@@ -2017,7 +2129,7 @@ async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode>
                 edits: edited.as_ref().map(|e| e.1.clone()).unwrap_or_default(),
             };
             let section =
-                annual::generate(&store, &options, &calendar, &project.taxonomy, now).await?;
+                annual::generate(store, &options, &calendar, &project.taxonomy, now).await?;
             if let Some((path, _, text)) = &edited {
                 annual::check_edits(path, text, &section)?;
             }
@@ -2055,7 +2167,7 @@ async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode>
         }
         ReportKind::Induction { format, out } => {
             use cascade_engine::report::induction;
-            let report = induction::generate(&store, &calendar, now).await?;
+            let report = induction::generate(store, &calendar, now).await?;
             let text = match format {
                 ReportFormat::Table => induction::table(&report),
                 ReportFormat::Csv => induction::csv(&report),
@@ -2100,8 +2212,7 @@ async fn special_report(project: &Project, kind: ReportKind) -> Result<ExitCode>
                 to,
                 below_pct: below,
             };
-            let report =
-                gaps::generate(&store, &options, &calendar, &project.taxonomy, now).await?;
+            let report = gaps::generate(store, &options, &calendar, &project.taxonomy, now).await?;
             let text = match format {
                 ReportFormat::Table => gaps::table(&report),
                 ReportFormat::Csv => gaps::csv(&report),
@@ -2153,14 +2264,23 @@ async fn report(
     format: cascade_engine::report::Format,
     out: Option<&Path>,
 ) -> Result<ExitCode> {
-    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    crate::on_store!(crate::store_cmd::open(project).await?, store => report_on(&store, project, selection, format, out).await)
+}
+
+async fn report_on<S: crate::store_cmd::AnyStore>(
+    store: &S,
+    project: &Project,
+    selection: &cascade_engine::report::Selection,
+    format: cascade_engine::report::Format,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
     let calendar = cascade_model::rollout::Calendar::new(
         &project.config.partnership.time_zone,
         project.config.partnership.quiet_hours,
     )
     .map_err(|e| anyhow!(e))?;
     let report = cascade_engine::report::generate(
-        &store,
+        store,
         selection,
         &calendar,
         &project.taxonomy,
@@ -2194,15 +2314,24 @@ async fn feedback(
     to: chrono::NaiveDate,
     draft: bool,
 ) -> Result<ExitCode> {
+    crate::on_store!(crate::store_cmd::open(project).await?, store => feedback_on(&store, project, from, to, draft).await)
+}
+
+async fn feedback_on<S: crate::store_cmd::AnyStore>(
+    store: &S,
+    project: &Project,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    draft: bool,
+) -> Result<ExitCode> {
     use cascade_engine::report::feedback;
     use chrono::Datelike as _;
-    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
     let calendar = cascade_model::rollout::Calendar::new(
         &project.config.partnership.time_zone,
         project.config.partnership.quiet_hours,
     )
     .map_err(|e| anyhow!(e))?;
-    let summary = feedback::feedback(&store, &calendar, &project.taxonomy, from, to).await?;
+    let summary = feedback::feedback(store, &calendar, &project.taxonomy, from, to).await?;
     print!("{summary}");
     if !draft {
         return Ok(ExitCode::SUCCESS);
@@ -2267,9 +2396,9 @@ fn console_base_url(project: &Project, listen: Option<std::net::SocketAddr>) -> 
 }
 
 /// The console's routes over the running engine's store.
-fn console_router(
+fn console_router<S: crate::store_cmd::AnyStore>(
     root: &Path,
-    store: std::sync::Arc<SqliteStore>,
+    store: std::sync::Arc<S>,
     settings: &cascade_console::Settings,
 ) -> axum::Router {
     cascade_console::router(cascade_console::Console::new(
@@ -2306,8 +2435,14 @@ async fn demo_admin_link(
 }
 
 async fn users(project: &Project, action: UsersAction) -> Result<ExitCode> {
-    use cascade_store::Accounts;
-    let store = SqliteStore::open(&project.store_path().to_string_lossy()).await?;
+    crate::on_store!(crate::store_cmd::open(project).await?, store => users_on(&store, project, action).await)
+}
+
+async fn users_on<S: crate::store_cmd::AnyStore>(
+    store: &S,
+    project: &Project,
+    action: UsersAction,
+) -> Result<ExitCode> {
     let base = console_base_url(project, None);
     let now = chrono::Utc::now();
     let link = match action {
@@ -2337,7 +2472,7 @@ async fn users(project: &Project, action: UsersAction) -> Result<ExitCode> {
                 );
             }
             let link = cascade_console::issue_setup_link(
-                &store,
+                store,
                 &name,
                 Some((role, person.as_deref())),
                 &base,
@@ -2348,7 +2483,7 @@ async fn users(project: &Project, action: UsersAction) -> Result<ExitCode> {
             link
         }
         UsersAction::Reset { name } => {
-            cascade_console::issue_setup_link(&store, &name, None, &base, now).await?
+            cascade_console::issue_setup_link(store, &name, None, &base, now).await?
         }
     };
     println!(

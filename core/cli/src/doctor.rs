@@ -188,6 +188,9 @@ pub fn doctor(project_dir: &Path) -> anyhow::Result<ExitCode> {
 /// The store opens, is whole, and has a directory in it. A missing store
 /// is not created.
 async fn store(project: &Project, found: &mut Findings) {
+    if project.config.store.url.is_some() {
+        return postgres_store(project, found).await;
+    }
     let path = project.store_path();
     if !path.exists() {
         found.fail(
@@ -230,6 +233,34 @@ async fn store(project: &Project, found: &mut Findings) {
             format_args!("{}: {e}", path.display()),
             "restore the latest backup with `cascade restore FILE`",
         ),
+    }
+    store.close().await;
+}
+
+/// The PostgreSQL store `[store] url` names answers, its schema is up to
+/// date (opening migrates it) and it has a directory in it.
+async fn postgres_store(project: &Project, found: &mut Findings) {
+    let place = crate::store_cmd::describe(project);
+    let store = match crate::store_cmd::open(project).await {
+        Ok(crate::store_cmd::Opened::Postgres(store)) => store,
+        Ok(crate::store_cmd::Opened::Sqlite(_)) => unreachable!("[store] url is set"),
+        Err(e) => {
+            found.fail(
+                "store",
+                format_args!("{e:#}"),
+                "check that PostgreSQL runs and that [store] url and CASCADE_STORE_PASSWORD (or password_file) are right",
+            );
+            return;
+        }
+    };
+    match cascade_store::Audiences::has_people(&store).await {
+        Ok(true) => found.ok("store", format_args!("{place} (connected)")),
+        Ok(false) => found.fail(
+            "store",
+            format_args!("{place}: no people have been imported"),
+            "run `cascade import` with the directory's CSV files in directory/",
+        ),
+        Err(e) => found.fail("store", format_args!("{place}: {e}"), ""),
     }
     store.close().await;
 }

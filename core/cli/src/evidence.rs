@@ -4,7 +4,7 @@
 use anyhow::{Result, anyhow, bail};
 use cascade_engine::evidence::{self, PackKey};
 use cascade_engine::project::Project;
-use cascade_store::{ChainProblem, EvidenceChain, SqliteStore};
+use cascade_store::{ChainProblem, EvidenceChain};
 use chrono::{NaiveDate, NaiveTime};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -70,16 +70,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-async fn open_store(project: &Project) -> Result<SqliteStore> {
+async fn open_store(project: &Project) -> Result<crate::store_cmd::Opened> {
     let path = project.store_path();
-    if !path.exists() {
+    if project.config.store.url.is_none() && !path.exists() {
         bail!(
             "{}: no store yet\n  help: run `cascade import --project {}` first",
             path.display(),
             project.root.display()
         );
     }
-    Ok(SqliteStore::open(&path.to_string_lossy()).await?)
+    crate::store_cmd::open(project).await
 }
 
 fn print_problems(problems: &[ChainProblem]) {
@@ -130,7 +130,7 @@ pub fn evidence(project_dir: &Path, action: EvidenceAction) -> Result<ExitCode> 
             let start = calendar.at_local(from.and_time(NaiveTime::MIN));
             let end = calendar.local_days_after(to.and_time(NaiveTime::MIN), 1);
             runtime()?.block_on(async {
-                let store = open_store(&project).await?;
+                crate::on_store!(open_store(&project).await?, store => {
                 let request = evidence::ExportRequest {
                     partnership: &project.config.partnership.name,
                     from,
@@ -161,6 +161,7 @@ pub fn evidence(project_dir: &Path, action: EvidenceAction) -> Result<ExitCode> 
                 }
                 println!("Check it with: cascade evidence verify {}", pack.dir.display());
                 Ok(ExitCode::SUCCESS)
+                })
             })
         }
         EvidenceAction::Verify {
@@ -232,7 +233,7 @@ pub fn evidence(project_dir: &Path, action: EvidenceAction) -> Result<ExitCode> 
                 })
                 .transpose()?;
             runtime()?.block_on(async {
-                let store = open_store(&project).await?;
+                crate::on_store!(open_store(&project).await?, store => {
                 let mut report = store.verify_chain().await?;
                 if let Some((pack, seq, hash)) = &anchor {
                     let link = store.chain_link(*seq).await?;
@@ -269,6 +270,7 @@ pub fn evidence(project_dir: &Path, action: EvidenceAction) -> Result<ExitCode> 
                 println!("Every problem found ({}):", report.problems.len());
                 print_problems(&report.problems);
                 Ok(ExitCode::FAILURE)
+                })
             })
         }
     }

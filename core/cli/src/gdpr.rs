@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use cascade_engine::project::Project;
 use cascade_store::{
     EraseError, EraseRequest, ErasureRecord, FIELDS, FieldKind, Privacy, RetentionReport,
-    SqliteStore, SubjectAccess,
+    SubjectAccess,
 };
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
@@ -69,16 +69,16 @@ pub enum PrivacyAction {
     },
 }
 
-async fn open_store(project: &Project) -> Result<SqliteStore> {
+async fn open_store(project: &Project) -> Result<crate::store_cmd::Opened> {
     let path = project.store_path();
-    if !path.exists() {
+    if project.config.store.url.is_none() && !path.exists() {
         bail!(
             "{}: no store yet\n  help: run `cascade import --project {}` first",
             path.display(),
             project.root.display()
         );
     }
-    Ok(SqliteStore::open(&path.to_string_lossy()).await?)
+    crate::store_cmd::open(project).await
 }
 
 /// Who is running this, as the erasure record keeps it.
@@ -112,15 +112,14 @@ fn rfc3339(ms: i64) -> String {
 }
 
 pub async fn people(project: &Project, action: PeopleAction) -> Result<ExitCode> {
-    let store = open_store(project).await?;
-    match action {
+    crate::on_store!(open_store(project).await?, store => match action {
         PeopleAction::Export { person, out } => export(project, &store, &person, out).await,
         PeopleAction::Erase {
             person,
             reason,
             force,
         } => erase(project, &store, &person, &reason, force).await,
-    }
+    })
 }
 
 fn erasure_json(record: &ErasureRecord) -> Value {
@@ -136,7 +135,7 @@ fn erasure_json(record: &ErasureRecord) -> Value {
 
 async fn export(
     project: &Project,
-    store: &SqliteStore,
+    store: &impl Privacy,
     person: &str,
     out: Option<PathBuf>,
 ) -> Result<ExitCode> {
@@ -393,7 +392,7 @@ fn listed_in(project: &Project, person: &str) -> Vec<(PathBuf, u64)> {
 
 async fn erase(
     project: &Project,
-    store: &SqliteStore,
+    store: &impl Privacy,
     person: &str,
     reason: &str,
     force: bool,
@@ -488,7 +487,14 @@ pub async fn retention(project: &Project, action: RetentionAction) -> Result<Exi
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let store = open_store(project).await?;
+    crate::on_store!(open_store(project).await?, store => apply_retention(&store, config, dry_run).await)
+}
+
+async fn apply_retention(
+    store: &impl Privacy,
+    config: cascade_engine::retention::RetentionConfig,
+    dry_run: bool,
+) -> Result<ExitCode> {
     let now = Utc::now();
     let cutoffs = config.cutoffs(now);
     let by = operator();
@@ -517,14 +523,14 @@ pub async fn retention(project: &Project, action: RetentionAction) -> Result<Exi
 
 /// `serve`'s run of the retention schedule: once as it starts (before any
 /// send), then every 24 hours; logs counts only.
-pub async fn apply_retention_daily(
+pub async fn apply_retention_daily<S: Privacy + 'static>(
     config: cascade_engine::retention::RetentionConfig,
-    store: std::sync::Arc<SqliteStore>,
+    store: std::sync::Arc<S>,
 ) {
     if !config.is_set() {
         return;
     }
-    async fn once(config: cascade_engine::retention::RetentionConfig, store: &SqliteStore) {
+    async fn once<S: Privacy>(config: cascade_engine::retention::RetentionConfig, store: &S) {
         let now = Utc::now();
         match store
             .apply_retention(&config.cutoffs(now), "serve", now.timestamp_millis(), false)
@@ -543,11 +549,11 @@ pub async fn apply_retention_daily(
             Err(e) => tracing::warn!("the retention schedule could not be applied: {e}"),
         }
     }
-    once(config, &store).await;
+    once(config, &*store).await;
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(24 * 60 * 60)).await;
-            once(config, &store).await;
+            once(config, &*store).await;
         }
     });
 }

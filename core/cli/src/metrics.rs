@@ -3,7 +3,6 @@
 //! gauges from the store as it is read.
 
 use cascade_plugin_host::PluginHost;
-use cascade_store::SqliteStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
 
@@ -33,9 +32,9 @@ pub fn recorder() -> PrometheusHandle {
 
 /// What `/metrics` serves: the gauges brought up to date, then everything
 /// rendered.
-pub fn page(
+pub fn page<S: cascade_store::AllStores>(
     handle: PrometheusHandle,
-    store: Arc<SqliteStore>,
+    store: Arc<S>,
     host: Arc<PluginHost>,
 ) -> cascade_server::Metrics {
     cascade_server::Metrics {

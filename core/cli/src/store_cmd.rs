@@ -109,13 +109,68 @@ pub async fn run(project: &Project, action: StoreAction) -> Result<ExitCode> {
     }
 }
 
-/// Commands that run on the store refuse while `[store] url` selects
-/// PostgreSQL, until they run on it (issue 18): otherwise they would
-/// quietly use the SQLite file instead.
-pub fn refuse_postgres_for_now(project: &Project) -> Result<()> {
+/// The project's store, whichever database `[store]` selects.
+pub enum Opened {
+    /// The SQLite file at `[store] path` (the default).
+    Sqlite(SqliteStore),
+    /// The PostgreSQL database at `[store] url`.
+    Postgres(PgStore),
+}
+
+/// Opens the store `[store]` selects: PostgreSQL when `url` is set, else
+/// the SQLite file at `path`. Migrations run on open.
+pub async fn open(project: &Project) -> Result<Opened> {
+    if project.config.store.url.is_some() {
+        return Ok(Opened::Postgres(postgres(project).await?));
+    }
+    let path = project.store_path();
+    Ok(Opened::Sqlite(
+        SqliteStore::open(&path.to_string_lossy())
+            .await
+            .with_context(|| format!("opening the store {}", path.display()))?,
+    ))
+}
+
+/// Where the project's store is, for messages: the SQLite file, or the
+/// PostgreSQL URL (which never holds the password).
+pub fn describe(project: &Project) -> String {
+    match &project.config.store.url {
+        Some(url) => format!("PostgreSQL at {url}"),
+        None => project.store_path().display().to_string(),
+    }
+}
+
+/// What the commands ask of a store: every trait, the console's accounts
+/// and the annual report's too.
+pub trait AnyStore:
+    cascade_store::AllStores + cascade_store::Accounts + cascade_store::AnnualReports
+{
+}
+
+impl<S> AnyStore for S where
+    S: cascade_store::AllStores + cascade_store::Accounts + cascade_store::AnnualReports
+{
+}
+
+/// Runs `$body` with `$store` bound to the opened store, whichever it is:
+/// the body is compiled once for each store type, so the functions it
+/// calls are generic over the store traits.
+#[macro_export]
+macro_rules! on_store {
+    ($opened:expr, $store:ident => $body:expr) => {
+        match $opened {
+            $crate::store_cmd::Opened::Sqlite($store) => $body,
+            $crate::store_cmd::Opened::Postgres($store) => $body,
+        }
+    };
+}
+
+/// `backup` and `restore` copy the SQLite file; they refuse while
+/// `[store] url` selects PostgreSQL rather than quietly use that file.
+pub fn refuse_postgres_for_now(project: &Project, command: &str) -> Result<()> {
     if project.config.store.url.is_some() {
         bail!(
-            "[store] url selects PostgreSQL, and this command does not run on a PostgreSQL store yet: so far `cascade store migrate` and `cascade store copy` do\n  help: remove url from [store] in cascade.toml to keep using the SQLite file at [store] path"
+            "[store] url selects PostgreSQL, and `cascade {command}` works on the SQLite file only\n  help: back up and restore a PostgreSQL store with PostgreSQL's own tools (pg_dump and pg_restore, or your provider's point-in-time recovery); see \"Running on PostgreSQL\" in the README"
         );
     }
     Ok(())

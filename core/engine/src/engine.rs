@@ -513,6 +513,7 @@ impl<S: AllStores> Engine<S> {
             turns: self.turns,
             poll_lease,
             taken: Arc::default(),
+            shared: None,
         })
     }
 
@@ -565,6 +566,9 @@ pub struct Runner<S> {
     /// Channels whose poll lease `serve` took since the last round: their
     /// inbox rows left unhandled are handled next.
     taken: Arc<std::sync::Mutex<Vec<String>>>,
+    /// With other serves on the same store (PostgreSQL): how long this
+    /// serve's liveness lease lasts; see [`Runner::shared_with_other_serves`].
+    shared: Option<Duration>,
 }
 
 /// The first wait before a channel that could not start is tried again; it
@@ -644,11 +648,27 @@ impl<S: AllStores> Runner<S> {
                 self.taken.clone(),
             ))
         }));
+        let mut next_beat = Utc::now();
         loop {
             if *shutdown.borrow() {
                 break;
             }
             let now = Utc::now();
+            if let Some(lease) = self.shared
+                && now >= next_beat
+            {
+                // Before any claim: the others must see this serve alive
+                // before it holds rows.
+                match self.keep_alive(now).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(
+                        rows,
+                        "took back the rows of a serve that stopped without finishing them; they are sent now"
+                    ),
+                    Err(e) => tracing::warn!("could not renew this serve's lease: {e}"),
+                }
+                next_beat = now + chrono::Duration::from_std(lease / 3).unwrap_or_default();
+            }
             if now >= next_schedule {
                 let queued = self.schedule(now).await?;
                 if queued > 0 {
@@ -694,6 +714,7 @@ impl<S: AllStores> Runner<S> {
         drop(keeping);
         self.turns.end_all();
         self.stop().await;
+        self.let_go_of_serve_lease().await;
         if self.turns.is_leased() {
             polls::let_go(&*self.store, self.owner(), &self.turns.polling()).await;
         }
@@ -795,6 +816,65 @@ impl<S: AllStores> Runner<S> {
     ) -> Result<u64, Problems> {
         let owner = self.dispatcher.owner().to_owned();
         Ok(self.store.take_back_leases(millis(now), &[owner]).await?)
+    }
+
+    /// Several serves share this store (PostgreSQL): [`Runner::serve`]
+    /// then says this one is alive with the lease `serve:<owner>`, renewed
+    /// every third of `lease`, and takes back the rows leased by serves
+    /// whose lease ran out (killed, or cut off from the database). So a
+    /// dead serve's rows are sent again within `lease` plus a renewal,
+    /// not when their own, longer lease runs out.
+    pub fn shared_with_other_serves(mut self, lease: Duration) -> Self {
+        self.shared = Some(lease);
+        self
+    }
+
+    /// With other serves (see [`Runner::shared_with_other_serves`]): renews
+    /// this serve's liveness lease, then takes back the rows leased by
+    /// owners without one. Returns the rows taken back.
+    pub async fn keep_alive(&self, now: DateTime<Utc>) -> Result<u64, Problems> {
+        let Some(lease) = self.shared else {
+            return Ok(0);
+        };
+        let owner = self.dispatcher.owner();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        self.store
+            .hold_lease(
+                &cascade_store::serve_lease(owner),
+                owner,
+                millis(now),
+                millis(until),
+            )
+            .await?;
+        let mut alive: Vec<String> = self
+            .store
+            .live_leases(cascade_store::SERVE_LEASE_PREFIX, millis(now))
+            .await?
+            .into_iter()
+            .map(|(_, owner)| owner)
+            .collect();
+        if !alive.iter().any(|o| o == owner) {
+            alive.push(owner.to_owned());
+        }
+        Ok(self.store.take_back_leases(millis(now), &alive).await?)
+    }
+
+    /// Gives up this serve's liveness lease (a clean stop), so the others
+    /// do not wait for it to run out.
+    async fn let_go_of_serve_lease(&self) {
+        if self.shared.is_none() {
+            return;
+        }
+        let owner = self.dispatcher.owner();
+        if let Err(e) = self
+            .store
+            .let_go_lease(&cascade_store::serve_lease(owner), owner)
+            .await
+        {
+            tracing::warn!(
+                "could not give up this serve's lease; the others wait for it to run out: {e}"
+            );
+        }
     }
 
     /// Sends one batch of due rows; returns the rows claimed.
