@@ -204,21 +204,21 @@ pub async fn poll(receiver: Receiver, timeout: Duration, mut stop: watch::Receiv
                 .host
                 .log(LogLevel::Info, "this process polls Telegram now");
         }
-        let this_poll = match ends {
-            Some(ends) => ends.saturating_duration_since(Instant::now()).min(timeout),
-            None => timeout,
-        };
-        if this_poll < SHORTEST_POLL {
-            // Too short to poll in: the turn is renewed meanwhile, or ends.
-            tokio::select! {
-                _ = stop.wait_for(|stopped| *stopped) => return,
-                _ = tokio::time::sleep(this_poll.min(Duration::from_millis(200))) => {}
-            }
-            continue;
-        }
         let timeout_seconds = match ends {
-            Some(_) => (this_poll - TURN_MARGIN).as_secs().max(1),
-            None => this_poll.as_secs().max(1),
+            Some(ends) => {
+                let left = ends.saturating_duration_since(Instant::now());
+                if left < SHORTEST_POLL {
+                    // Too short to poll in: the turn is renewed meanwhile, or ends.
+                    tokio::select! {
+                        _ = stop.wait_for(|stopped| *stopped) => return,
+                        _ = tokio::time::sleep(left.min(Duration::from_millis(200))) => {}
+                    }
+                    continue;
+                }
+                // Answered by Telegram before the turn ends.
+                (left - TURN_MARGIN).min(timeout).as_secs().max(1)
+            }
+            None => timeout.as_secs().max(1),
         };
         let timeout_seconds = u32::try_from(timeout_seconds).unwrap_or(u32::MAX);
         let request = receiver
