@@ -1877,7 +1877,8 @@ async fn link_codes_on<S: crate::store_cmd::AnyStore>(
     let now = chrono::Utc::now();
     if let Some(channel) = send {
         let chosen: Vec<directory::Person> = chosen.into_iter().map(|p| p.person.clone()).collect();
-        let engine = Engine::with_store(enter(project)?, store, true)
+        // Sends only: the serves keep the chat channels' long polls.
+        let engine = Engine::for_sending(enter(project)?, store)
             .await
             .map_err(|p| anyhow!("{p}"))?;
         let mut failed = 0;

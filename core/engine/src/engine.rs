@@ -209,6 +209,15 @@ impl<S: AllStores> Engine<S> {
         Engine::opened(project, store, Starting::Available, PollTurns::leased()).await
     }
 
+    /// As [`with_store`](Self::with_store) with every channel started,
+    /// for a command that only sends (`cascade link-codes --send`): a
+    /// channel that long-polls never polls here, so it takes no update
+    /// from the serves sharing the store.
+    pub async fn for_sending(project: Project, store: Arc<S>) -> Result<Self, Problems> {
+        // Leased turns, and no runner ever holds a lease for them.
+        Engine::opened(project, store, Starting::All, PollTurns::leased()).await
+    }
+
     async fn opened(
         project: Project,
         store: Arc<S>,
@@ -808,13 +817,24 @@ impl<S: AllStores> Runner<S> {
     /// alive: with the project's serve lock held, that is every owner but
     /// this runner's own (a serve killed mid-send left them leased). They
     /// are claimed again by this runner's next round instead of when their
-    /// lease runs out. Returns the rows taken back.
+    /// lease runs out; the poll leases such a serve held are let go, so
+    /// this one polls at once. Returns the rows taken back.
     pub async fn take_back_leases(
         &self,
         _held: &crate::serve_lock::ServeLock,
         now: DateTime<Utc>,
     ) -> Result<u64, Problems> {
         let owner = self.dispatcher.owner().to_owned();
+        // Likewise the channels' poll leases: taken now, not when they run out.
+        for (name, holder) in self
+            .store
+            .live_leases(cascade_store::POLL_LEASE_PREFIX, millis(now))
+            .await?
+        {
+            if holder != owner {
+                self.store.let_go_lease(&name, &holder).await?;
+            }
+        }
         Ok(self.store.take_back_leases(millis(now), &[owner]).await?)
     }
 
