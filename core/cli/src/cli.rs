@@ -1296,9 +1296,11 @@ async fn serve(
 }
 
 /// How long a serve sharing a PostgreSQL store stays alive to the others
-/// without renewing its lease: a killed serve's rows are sent again by the
-/// others within this (and a third of it).
-const SERVE_LEASE: std::time::Duration = std::time::Duration::from_secs(15);
+/// without renewing its lease (it renews every 5 s): a killed serve's rows
+/// are sent again by the others within this and one renewal. Long enough
+/// that a serve slowed by a loaded machine or database is not taken for
+/// dead (its rows would then be sent twice).
+const SERVE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn serve_on<S: crate::store_cmd::AnyStore>(
     project: Project,

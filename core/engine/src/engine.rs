@@ -470,22 +470,23 @@ impl<S: AllStores> Engine<S> {
         });
         let host = Arc::new(self.host);
         let poll_lease = settings.poll_lease;
-        let team_posts = TeamPoster {
-            store: self.store.clone(),
-            host: host.clone(),
-            rollouts: rollouts.clone(),
-            world: world.clone(),
-            composer: composer.clone(),
-            settings: settings.clone(),
-        };
         let dispatcher = Dispatcher::new(
             self.store.clone(),
             host.clone(),
             rollouts.clone(),
             world.clone(),
+            composer.clone(),
+            settings.clone(),
+        );
+        let team_posts = TeamPoster {
+            store: self.store.clone(),
+            host: host.clone(),
+            rollouts: rollouts.clone(),
+            world: world.clone(),
             composer,
             settings,
-        );
+            owner: dispatcher.owner().to_owned(),
+        };
         let restarts = self
             .waiting
             .into_iter()
@@ -580,6 +581,69 @@ pub struct Runner<S> {
     shared: Option<Duration>,
 }
 
+/// Renews `owner`'s liveness lease until `now + lease`, then takes back
+/// the rows leased by owners without a live one. Returns the rows taken
+/// back.
+async fn keep_alive<S: cascade_store::Leases + cascade_store::Outbox>(
+    store: &S,
+    owner: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<u64, cascade_store::StoreError> {
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    store
+        .hold_lease(
+            &cascade_store::serve_lease(owner),
+            owner,
+            millis(now),
+            millis(until),
+        )
+        .await?;
+    let mut alive: Vec<String> = store
+        .live_leases(cascade_store::SERVE_LEASE_PREFIX, millis(now))
+        .await?
+        .into_iter()
+        .map(|(_, owner)| owner)
+        .collect();
+    if !alive.iter().any(|o| o == owner) {
+        alive.push(owner.to_owned());
+    }
+    store.take_back_leases(millis(now), &alive).await
+}
+
+/// Keeps `owner` alive to the other serves, in a task of its own so that
+/// a slow round of the serve loop (a long schedule, a wait for the
+/// database) does not let its lease run out while it works: renews every
+/// sixth of `lease`, and takes back the rows of serves whose lease ran out.
+fn spawn_heartbeat<S: cascade_store::Leases + cascade_store::Outbox + 'static>(
+    store: Arc<S>,
+    owner: String,
+    lease: Duration,
+) -> Heartbeat {
+    Heartbeat(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(lease / 6).await;
+            match keep_alive(&*store, &owner, lease, Utc::now()).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(
+                    rows,
+                    "took back the rows of a serve that stopped without finishing them; they are sent now"
+                ),
+                Err(e) => tracing::warn!("could not renew this serve's lease: {e}"),
+            }
+        }
+    }))
+}
+
+/// The heartbeat task, stopped when the serve stops however it stops.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The first wait before a channel that could not start is tried again; it
 /// doubles with each failure, up to [`RESTART_LONGEST_WAIT`]. Long enough
 /// for a provider's usual retry-after (Discord asks for seconds).
@@ -657,18 +721,11 @@ impl<S: AllStores> Runner<S> {
                 self.taken.clone(),
             ))
         }));
-        let mut next_beat = Utc::now();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let now = Utc::now();
-            if let Some(lease) = self.shared
-                && now >= next_beat
-            {
-                // Before any claim: the others must see this serve alive
-                // before it holds rows.
-                match self.keep_alive(now).await {
+        // Alive to the other serves before any claim, then kept alive by a
+        // task of its own.
+        let heartbeat = match self.shared {
+            Some(lease) => {
+                match self.keep_alive(Utc::now()).await {
                     Ok(0) => {}
                     Ok(rows) => tracing::info!(
                         rows,
@@ -676,8 +733,19 @@ impl<S: AllStores> Runner<S> {
                     ),
                     Err(e) => tracing::warn!("could not renew this serve's lease: {e}"),
                 }
-                next_beat = now + chrono::Duration::from_std(lease / 3).unwrap_or_default();
+                Some(spawn_heartbeat(
+                    self.store.clone(),
+                    self.dispatcher.owner().to_owned(),
+                    lease,
+                ))
             }
+            None => None,
+        };
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = Utc::now();
             if now >= next_schedule {
                 let queued = self.schedule(now).await?;
                 if queued > 0 {
@@ -723,6 +791,7 @@ impl<S: AllStores> Runner<S> {
         drop(keeping);
         self.turns.end_all();
         self.stop().await;
+        drop(heartbeat);
         self.let_go_of_serve_lease().await;
         if self.turns.is_leased() {
             polls::let_go(&*self.store, self.owner(), &self.turns.polling()).await;
@@ -840,7 +909,7 @@ impl<S: AllStores> Runner<S> {
 
     /// Several serves share this store (PostgreSQL): [`Runner::serve`]
     /// then says this one is alive with the lease `serve:<owner>`, renewed
-    /// every third of `lease`, and takes back the rows leased by serves
+    /// every sixth of `lease` by a task of its own, and takes back the rows leased by serves
     /// whose lease ran out (killed, or cut off from the database). So a
     /// dead serve's rows are sent again within `lease` plus a renewal,
     /// not when their own, longer lease runs out.
@@ -856,27 +925,7 @@ impl<S: AllStores> Runner<S> {
         let Some(lease) = self.shared else {
             return Ok(0);
         };
-        let owner = self.dispatcher.owner();
-        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        self.store
-            .hold_lease(
-                &cascade_store::serve_lease(owner),
-                owner,
-                millis(now),
-                millis(until),
-            )
-            .await?;
-        let mut alive: Vec<String> = self
-            .store
-            .live_leases(cascade_store::SERVE_LEASE_PREFIX, millis(now))
-            .await?
-            .into_iter()
-            .map(|(_, owner)| owner)
-            .collect();
-        if !alive.iter().any(|o| o == owner) {
-            alive.push(owner.to_owned());
-        }
-        Ok(self.store.take_back_leases(millis(now), &alive).await?)
+        Ok(keep_alive(&*self.store, self.dispatcher.owner(), lease, now).await?)
     }
 
     /// Gives up this serve's liveness lease (a clean stop), so the others
@@ -1149,7 +1198,7 @@ impl<S: AllStores> Runner<S> {
         Ok(left == 0
             && self.store.due_members(millis(now), 1).await?.is_empty()
             && self.store.team_posts_due(millis(now)).await? == 0
-            && self.store.stale_team_posts(millis(now)).await?.is_empty())
+            && self.store.team_post_edits_due(millis(now)).await? == 0)
     }
 
     /// Stops every channel instance at once, each given its stop timeout

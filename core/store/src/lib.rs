@@ -369,6 +369,8 @@ mod refresher_tests;
 #[cfg(test)]
 mod reports_tests;
 #[cfg(test)]
+mod team_posts_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;

@@ -359,9 +359,10 @@ pub trait Outbox: Send + Sync {
     /// (or by no owner), so they are claimed again at once rather than when
     /// their lease runs out. For a dispatcher that knows which owners are
     /// alive: `cascade serve` holding the project's serve lock knows no
-    /// other serve is. Team posts record no owner, so every leased one is
-    /// taken back too (call this before the dispatcher claims any).
-    /// Returns the rows taken back, posts included.
+    /// other serve is; with several serves, the owners of live serves.
+    /// Team posts and the edits of their counts leased by an owner not
+    /// alive (or by none: leased before posts recorded owners) are taken
+    /// back too. Returns the rows taken back, posts included.
     fn take_back_leases(
         &self,
         now: i64,

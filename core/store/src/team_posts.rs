@@ -60,7 +60,8 @@ pub enum TeamPostOutcome {
     Released,
 }
 
-/// A sent post whose count is out of date and may be edited now.
+/// A sent post whose count is out of date, its edit claimed under a lease
+/// (see [`TeamPosts::claim_stale_team_posts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleTeamPost {
     pub id: i64,
@@ -113,11 +114,15 @@ pub struct TeamPostMember {
 /// rollout by `create_rollout`).
 pub trait TeamPosts: Send + Sync {
     /// Claims the posts of active rollouts that are due (or whose lease
-    /// expired) at `now`, until `now + lease_ms`.
+    /// expired) at `now`, until `now + lease_ms`, for `owner` (the
+    /// dispatcher's id, as in the outbox's claims). On PostgreSQL a post
+    /// another process is claiming is skipped, so two serves never hold
+    /// the same post's lease.
     fn claim_team_posts(
         &self,
         now: i64,
         lease_ms: i64,
+        owner: &str,
     ) -> impl Future<Output = Result<Vec<ClaimedTeamPost>, StoreError>> + Send;
 
     /// Posts of active rollouts not yet sent whose time (or next
@@ -130,25 +135,45 @@ pub trait TeamPosts: Send + Sync {
         post_id: i64,
     ) -> impl Future<Output = Result<TeamCount, StoreError>> + Send;
 
+    /// Records how posting a post claimed by `owner` ended, and ends the
+    /// lease. Nothing is recorded when the post is no longer leased to
+    /// `owner` (its lease ran out and another claimed it, or it was
+    /// recorded already).
     fn record_team_post(
         &self,
         post_id: i64,
         outcome: &TeamPostOutcome,
+        owner: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Sent posts of rollouts not cancelled whose true count differs from
-    /// the count shown and whose next edit is due at `now`. Posts already
-    /// showing every member acknowledged are not counted again.
-    fn stale_team_posts(
+    /// Claims the edits of sent posts of rollouts not cancelled whose true
+    /// count differs from the count shown and whose next edit is due at
+    /// `now`, each until `now + lease_ms`, for `owner`: a post's edit is
+    /// made by one serve at a time. Posts already showing every member
+    /// acknowledged are not counted again. An edit not recorded (its serve
+    /// stopped) is due again when its lease runs out, or when
+    /// [`super::Outbox::take_back_leases`] takes it back.
+    fn claim_stale_team_posts(
         &self,
         now: i64,
+        lease_ms: i64,
+        owner: &str,
     ) -> impl Future<Output = Result<Vec<StaleTeamPost>, StoreError>> + Send;
 
+    /// How many sent posts' counts are out of date with their next edit due
+    /// at `now`, leased or not (as [`TeamPosts::team_posts_due`] for posts).
+    fn team_post_edits_due(&self, now: i64)
+    -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Records how an edit claimed by `owner` ended (the count shown and
+    /// the next edit's time) and ends the lease; nothing when the edit is
+    /// no longer leased to `owner`.
     fn record_team_post_edit(
         &self,
         post_id: i64,
         edit: &TeamPostEdit,
+        owner: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -1,7 +1,9 @@
 //! Team posts: a rollout's item posted once in each team channel it names,
 //! with a live count ("2 of 3 acknowledged") kept current by editing the
-//! post. Like the dispatcher, a restartable loop over the store: a post is
-//! claimed under a lease and recorded with its outcome; a count is
+//! post. Like the dispatcher, a restartable loop over the store: a post,
+//! and each edit of its count, is claimed under a lease in the
+//! dispatcher's name and recorded with its outcome, so several serves on
+//! one store never post or edit the same post at once; a count is
 //! recomputed from the acknowledgements whatever route recorded them, and a
 //! post whose count changed is edited at most once per
 //! `team_post_edit_interval`, so acknowledgements arriving together are
@@ -50,6 +52,10 @@ pub struct TeamPoster<S> {
     pub world: Arc<SharedWorld>,
     pub composer: Arc<Composer>,
     pub settings: DispatchSettings,
+    /// The id the leases are taken in: the dispatcher's
+    /// ([`super::Dispatcher::owner`]), so taking back a stopped serve's
+    /// leases takes back its posts and edits with its outbox rows.
+    pub owner: String,
 }
 
 impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
@@ -57,7 +63,7 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
     pub async fn post_due(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
         let claimed = self
             .store
-            .claim_team_posts(millis(now), ms(self.settings.lease))
+            .claim_team_posts(millis(now), ms(self.settings.lease), &self.owner)
             .await?;
         for post in &claimed {
             let outcome = self.post(post, now).await?;
@@ -65,23 +71,27 @@ impl<S: Store + Outbox + TeamPosts> TeamPoster<S> {
                 tracing::warn!(rollout = %post.rollout_id, team = %post.team_id, channel = %post.channel, "gave up a team post: {reason}");
             }
             self.store
-                .record_team_post(post.id, &outcome, millis(now))
+                .record_team_post(post.id, &outcome, &self.owner, millis(now))
                 .await?;
         }
         Ok(claimed.len())
     }
 
     /// Edits every sent post whose count changed and whose next edit is
-    /// due at `now`; returns how many edits were attempted.
+    /// due at `now`, each claimed under a lease (another serve's edits are
+    /// left to it); returns how many edits were attempted.
     pub async fn refresh_counts(&self, now: DateTime<Utc>) -> Result<usize, DeliveryError> {
-        let stale = self.store.stale_team_posts(millis(now)).await?;
+        let stale = self
+            .store
+            .claim_stale_team_posts(millis(now), ms(self.settings.lease), &self.owner)
+            .await?;
         for post in &stale {
             let edit = self.edit(post, now).await?;
             if let TeamPostEdit::RetryAt { reason, .. } = &edit {
                 tracing::warn!(rollout = %post.rollout_id, team = %post.team_id, channel = %post.channel, "the live count of a team post was not updated; trying again later: {reason}");
             }
             self.store
-                .record_team_post_edit(post.id, &edit, millis(now))
+                .record_team_post_edit(post.id, &edit, &self.owner, millis(now))
                 .await?;
         }
         Ok(stale.len())

@@ -139,9 +139,17 @@ impl PgStore {
     /// naming the address and what to check.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
         let options = settings.options()?;
+        // A slow statement or a wait for a connection is normal under load
+        // and its log line carries the statement: debug, not a warning.
+        let options = sqlx::ConnectOptions::log_slow_statements(
+            options,
+            log::LevelFilter::Debug,
+            Duration::from_secs(1),
+        );
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.connect_timeout)
+            .acquire_slow_level(log::LevelFilter::Debug)
             .connect_with(options.clone())
             .await
             .map_err(|e| {

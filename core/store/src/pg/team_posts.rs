@@ -1,7 +1,9 @@
 //! PostgreSQL implementation of [`TeamPosts`]. A post is claimed like an
 //! outbox row: picked with `FOR UPDATE SKIP LOCKED` and leased in the same
 //! statement, so two `cascade serve` processes never post it at once while
-//! its lease holds. Counts are computed from the rollout's members, the
+//! its lease holds; each edit of a sent post's count is claimed the same
+//! way, and both leases record their owner (the serve's dispatcher), so a
+//! serve takes back only the leases of serves that stopped. Counts are computed from the rollout's members, the
 //! people's teams and the acknowledgements, as SQLite's are.
 
 use super::PgStore;
@@ -47,6 +49,19 @@ fn stored(r: &PgRow) -> Result<StoredTeamPost, StoreError> {
     })
 }
 
+/// The sent posts (`tp`, with their rollout `r`) whose next edit is due at
+/// `$1` and that do not show every member acknowledged yet; with
+/// [`COUNTS`] and [`DIFFERS`], those whose count is out of date.
+const EDIT_DUE: &str = "
+    FROM team_posts tp JOIN rollouts r ON r.id = tp.rollout_id
+    WHERE tp.state = 'sent' AND r.state <> 'cancelled' AND tp.provider_id IS NOT NULL
+      AND (tp.edit_due_at IS NULL OR tp.edit_due_at <= $1)
+      AND tp.shown_acknowledged < tp.shown_total";
+
+/// Of a subquery with the shown and true counts: the rows whose count the
+/// post does not show.
+const DIFFERS: &str = "acknowledged <> shown_acknowledged OR total <> shown_total";
+
 const STORED_COLUMNS: &str =
     "id, rollout_id, team_id, channel, address, state, shown_acknowledged, shown_total, last_error";
 
@@ -55,6 +70,7 @@ impl TeamPosts for PgStore {
         &self,
         now: i64,
         lease_ms: i64,
+        owner: &str,
     ) -> Result<Vec<ClaimedTeamPost>, StoreError> {
         let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
             "WITH picked AS (
@@ -63,13 +79,15 @@ impl TeamPosts for PgStore {
                    AND (tp.lease_until IS NULL OR tp.lease_until <= $2)
                    AND r.state = 'active'
                  FOR UPDATE OF tp SKIP LOCKED)
-             UPDATE team_posts SET lease_until = $1, attempts = team_posts.attempts + 1, updated_at = $2
+             UPDATE team_posts SET lease_until = $1, lease_owner = $3,
+                 attempts = team_posts.attempts + 1, updated_at = $2
              FROM picked WHERE team_posts.id = picked.id
              RETURNING team_posts.id, team_posts.rollout_id, team_posts.team_id,
                        team_posts.channel, team_posts.address, team_posts.attempts",
         )
         .bind(now.saturating_add(lease_ms))
         .bind(now)
+        .bind(owner)
         .fetch_all(&self.pool)
         .await?;
         let mut claimed: Vec<ClaimedTeamPost> = rows
@@ -115,10 +133,12 @@ impl TeamPosts for PgStore {
         &self,
         post_id: i64,
         outcome: &TeamPostOutcome,
+        owner: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        // Each only while the post is not sent or dead: a post another
-        // process posted after this one's lease ran out keeps its record.
+        // Each only while `owner` holds the post's lease and it is not sent
+        // or dead: a post another process claimed after this one's lease
+        // ran out keeps its record.
         let query = match outcome {
             TeamPostOutcome::Sent {
                 provider_id,
@@ -126,42 +146,55 @@ impl TeamPosts for PgStore {
                 edit_due_at,
             } => sqlx::query(
                 "UPDATE team_posts SET state = 'sent', provider_id = $1, shown_acknowledged = $2,
-                 shown_total = $3, edit_due_at = $4, sent_at = $5, lease_until = NULL, last_error = NULL,
-                 updated_at = $5 WHERE id = $6 AND state IN ('planned', 'retry')",
+                 shown_total = $3, edit_due_at = $4, sent_at = $5, lease_until = NULL, lease_owner = NULL,
+                 last_error = NULL, updated_at = $5
+                 WHERE id = $6 AND lease_owner = $7 AND state IN ('planned', 'retry')",
             )
             .bind(provider_id)
             .bind(i64::from(shown.acknowledged))
             .bind(i64::from(shown.total))
             .bind(edit_due_at)
             .bind(now)
-            .bind(post_id),
+            .bind(post_id)
+            .bind(owner),
             TeamPostOutcome::RetryAt { at, reason } => sqlx::query(
                 "UPDATE team_posts SET state = 'retry', due_at = $1, last_error = $2, lease_until = NULL,
-                 updated_at = $3 WHERE id = $4 AND state IN ('planned', 'retry')",
+                 lease_owner = NULL, updated_at = $3
+                 WHERE id = $4 AND lease_owner = $5 AND state IN ('planned', 'retry')",
             )
             .bind(at)
             .bind(reason)
             .bind(now)
-            .bind(post_id),
+            .bind(post_id)
+            .bind(owner),
             TeamPostOutcome::Dead { reason } => sqlx::query(
-                "UPDATE team_posts SET state = 'dead', last_error = $1, lease_until = NULL, updated_at = $2
-                 WHERE id = $3 AND state IN ('planned', 'retry')",
+                "UPDATE team_posts SET state = 'dead', last_error = $1, lease_until = NULL,
+                 lease_owner = NULL, updated_at = $2
+                 WHERE id = $3 AND lease_owner = $4 AND state IN ('planned', 'retry')",
             )
             .bind(reason)
             .bind(now)
-            .bind(post_id),
+            .bind(post_id)
+            .bind(owner),
             TeamPostOutcome::Released => sqlx::query(
-                "UPDATE team_posts SET attempts = attempts - 1, lease_until = NULL, updated_at = $1
-                 WHERE id = $2 AND state IN ('planned', 'retry')",
+                "UPDATE team_posts SET attempts = attempts - 1, lease_until = NULL, lease_owner = NULL,
+                 updated_at = $1
+                 WHERE id = $2 AND lease_owner = $3 AND state IN ('planned', 'retry')",
             )
             .bind(now)
-            .bind(post_id),
+            .bind(post_id)
+            .bind(owner),
         };
         query.execute(&self.pool).await?;
         Ok(())
     }
 
-    async fn stale_team_posts(&self, now: i64) -> Result<Vec<StaleTeamPost>, StoreError> {
+    async fn claim_stale_team_posts(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        owner: &str,
+    ) -> Result<Vec<StaleTeamPost>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Stale {
             id: i64,
@@ -175,19 +208,29 @@ impl TeamPosts for PgStore {
             acknowledged: i64,
             total: i64,
         }
+        // The posts whose edit is due and free are locked as they are read,
+        // skipping any another process is claiming, and those whose count
+        // differs are leased in the same statement.
         let rows: Vec<Stale> = sqlx::query_as(&format!(
-            "SELECT tp.id, tp.rollout_id, tp.team_id, tp.channel, tp.address, tp.provider_id,
-                    tp.shown_acknowledged, tp.shown_total, {COUNTS}
-             FROM team_posts tp JOIN rollouts r ON r.id = tp.rollout_id
-             WHERE tp.state = 'sent' AND r.state <> 'cancelled' AND tp.provider_id IS NOT NULL
-               AND (tp.edit_due_at IS NULL OR tp.edit_due_at <= $1)
-               AND tp.shown_acknowledged < tp.shown_total
-             ORDER BY tp.id"
+            "WITH picked AS (
+                 SELECT tp.id, {COUNTS}
+                 {EDIT_DUE} AND (tp.lease_until IS NULL OR tp.lease_until <= $1)
+                 FOR UPDATE OF tp SKIP LOCKED)
+             UPDATE team_posts SET lease_until = $2, lease_owner = $3, updated_at = $1
+             FROM picked
+             WHERE team_posts.id = picked.id
+               AND (picked.acknowledged <> team_posts.shown_acknowledged
+                    OR picked.total <> team_posts.shown_total)
+             RETURNING team_posts.id, team_posts.rollout_id, team_posts.team_id, team_posts.channel,
+                       team_posts.address, team_posts.provider_id, team_posts.shown_acknowledged,
+                       team_posts.shown_total, picked.acknowledged, picked.total"
         ))
         .bind(now)
+        .bind(now.saturating_add(lease_ms))
+        .bind(owner)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
+        let mut stale: Vec<StaleTeamPost> = rows
             .into_iter()
             .map(|r| StaleTeamPost {
                 id: r.id,
@@ -199,33 +242,53 @@ impl TeamPosts for PgStore {
                 shown: team_count(r.shown_acknowledged, r.shown_total),
                 count: team_count(r.acknowledged, r.total),
             })
-            .filter(|post| post.count != post.shown)
-            .collect())
+            .collect();
+        stale.sort_by_key(|s| s.id);
+        Ok(stale)
+    }
+
+    async fn team_post_edits_due(&self, now: i64) -> Result<u64, StoreError> {
+        let due: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM (
+                 SELECT tp.shown_acknowledged, tp.shown_total, {COUNTS} {EDIT_DUE}) AS due
+             WHERE {DIFFERS}"
+        ))
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(due).unwrap_or_default())
     }
 
     async fn record_team_post_edit(
         &self,
         post_id: i64,
         edit: &TeamPostEdit,
+        owner: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        // Only while `owner` holds the edit's lease.
         let query = match edit {
             TeamPostEdit::Shown { shown, next_at } => sqlx::query(
                 "UPDATE team_posts SET shown_acknowledged = $1, shown_total = $2, edit_due_at = $3,
-                 last_error = NULL, updated_at = $4 WHERE id = $5",
+                 lease_until = NULL, lease_owner = NULL, last_error = NULL, updated_at = $4
+                 WHERE id = $5 AND lease_owner = $6 AND state = 'sent'",
             )
             .bind(i64::from(shown.acknowledged))
             .bind(i64::from(shown.total))
             .bind(next_at)
             .bind(now)
-            .bind(post_id),
+            .bind(post_id)
+            .bind(owner),
             TeamPostEdit::RetryAt { at, reason } => sqlx::query(
-                "UPDATE team_posts SET edit_due_at = $1, last_error = $2, updated_at = $3 WHERE id = $4",
+                "UPDATE team_posts SET edit_due_at = $1, lease_until = NULL, lease_owner = NULL,
+                 last_error = $2, updated_at = $3
+                 WHERE id = $4 AND lease_owner = $5 AND state = 'sent'",
             )
             .bind(at)
             .bind(reason)
             .bind(now)
-            .bind(post_id),
+            .bind(post_id)
+            .bind(owner),
         };
         query.execute(&self.pool).await?;
         Ok(())

@@ -320,15 +320,18 @@ impl Outbox for SqliteStore {
                AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT value FROM json_each(?2)))",
         )
         .bind(now)
-        .bind(alive)
+        .bind(&alive)
         .execute(&self.writer)
         .await?;
-        // Posts in team channels carry no owner: any leased now is a
-        // stopped dispatcher's.
+        // Team posts, and the edits of sent posts' counts, leased by an
+        // owner not alive (NULL: leased before posts recorded an owner).
         let posts = sqlx::query(
-            "UPDATE team_posts SET lease_until = ?1, updated_at = ?1 WHERE lease_until > ?1",
+            "UPDATE team_posts SET lease_until = ?1, updated_at = ?1
+             WHERE lease_until > ?1
+               AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT value FROM json_each(?2)))",
         )
         .bind(now)
+        .bind(alive)
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() + posts.rows_affected())
