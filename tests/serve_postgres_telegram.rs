@@ -283,9 +283,11 @@ config = {{ api_url = "{api_url}", messages_per_second = 1000, chat_messages_per
         || third.log().contains("signed in as @cascade_test_bot"),
     )
     .await;
-    wait_for("the second handles everything", Duration::from_secs(30), || {
-        fake.all_updates_confirmed()
-    })
+    wait_for(
+        "the second handles everything",
+        Duration::from_secs(30),
+        || fake.all_updates_confirmed(),
+    )
     .await;
     second.stop().await;
     let stopped = Instant::now();
