@@ -719,6 +719,7 @@ impl<S: AllStores> Runner<S> {
                 self.owner().to_owned(),
                 self.poll_lease,
                 self.taken.clone(),
+                || Utc::now().timestamp_millis(),
             ))
         }));
         // Alive to the other serves before any claim, then kept alive by a

@@ -72,7 +72,7 @@ async fn project(fake: &FakeBotApi, start: DateTime<Utc>) -> tempfile::TempDir {
         "OUTBOX",
         &project.path().join("outbox").display().to_string(),
     );
-    let dir = project
+    project
         .channels(&channels)
         .write("telegram-token", format!("{TOKEN}\n"))
         .write(
@@ -84,8 +84,7 @@ async fn project(fake: &FakeBotApi, start: DateTime<Utc>) -> tempfile::TempDir {
         )
         .imported()
         .await
-        .into_dir();
-    dir
+        .into_dir()
 }
 
 /// Handles inbound events until one comes, for up to 20 s.

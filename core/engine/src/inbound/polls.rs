@@ -122,13 +122,15 @@ fn try_every(lease: Duration) -> Duration {
 /// once; when the store does not answer, the turn ends by itself a tenth
 /// of the lease before the lease would. Each lease newly taken is pushed
 /// onto `taken`, for the serve loop to handle the channel's inbox rows.
-/// Runs until dropped (the serve loop aborts it).
+/// `clock` is the serve's clock, in Unix milliseconds. Runs until dropped
+/// (the serve loop aborts it).
 pub async fn keep_leases<S: Leases>(
     store: Arc<S>,
     turns: Arc<PollTurns>,
     owner: String,
     lease: Duration,
     taken: Arc<Mutex<Vec<String>>>,
+    clock: fn() -> i64,
 ) {
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     let retry = try_every(lease);
@@ -140,7 +142,7 @@ pub async fn keep_leases<S: Leases>(
             if next.get(&name).is_some_and(|at| *at > started) {
                 continue;
             }
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = clock();
             let lease_name = poll_lease(&name);
             match store
                 .hold_lease(&lease_name, &owner, now, now.saturating_add(lease_ms))
@@ -192,6 +194,10 @@ pub async fn let_go<S: Leases>(store: &S, owner: &str, channels: &[String]) {
 mod tests {
     use super::*;
     use cascade_store::SqliteStore;
+
+    fn clock() -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
 
     #[tokio::test]
     async fn without_leases_every_ask_is_a_turn_without_end() {
@@ -253,6 +259,7 @@ mod tests {
             "first".to_owned(),
             lease,
             Arc::clone(&taken_first),
+            clock,
         ));
         let polls = |turns: &Arc<PollTurns>| {
             let turns = turns.clone();
@@ -265,6 +272,7 @@ mod tests {
             "second".to_owned(),
             lease,
             Arc::clone(&taken_second),
+            clock,
         ));
         tokio::time::sleep(lease * 2).await;
         assert_eq!(
@@ -280,7 +288,8 @@ mod tests {
         let killed = Instant::now();
         assert!(polls(&second).await);
         let took = killed.elapsed();
-        assert!(took <= lease + try_every(lease), "took over after {took:?}");
+        // Within the lease, a try and a little scheduling.
+        assert!(took <= lease + lease / 4, "took over after {took:?}");
         assert_eq!(
             first.ask("telegram", Duration::ZERO).await["poll"],
             false,
@@ -292,7 +301,7 @@ mod tests {
         keeping_second.abort();
         let _ = keeping_second.await;
         let_go(&*store, "second", &["telegram".to_owned()]).await;
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = clock();
         assert!(
             store.live_leases("poll:", now).await.unwrap().is_empty(),
             "the lease was let go"
