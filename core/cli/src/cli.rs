@@ -103,6 +103,12 @@ enum Command {
         /// those still unanswered are sent again once their lease runs out.
         #[arg(long, default_value_t = 30)]
         stop_within: u64,
+        /// How long this process holds a chat channel's long poll (Telegram
+        /// getUpdates, which one process at a time may run) before it must
+        /// renew it, every third of it; if this process dies, another serve
+        /// on the same store takes the poll over within it.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+        poll_lease_seconds: u64,
     },
     /// Give people one-time codes (valid 24 hours, single use) that they send
     /// to a chat bot as `/link <code>` to link their chat account: printed,
@@ -413,11 +419,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             wait_for_retries,
             lease_seconds,
             stop_within,
+            poll_lease_seconds,
         } => {
             let project = Project::open(&cli.project)?;
             let settings = DispatchSettings {
                 lease: std::time::Duration::from_secs(lease_seconds.max(1)),
                 stop_within: std::time::Duration::from_secs(stop_within),
+                poll_lease: std::time::Duration::from_secs(poll_lease_seconds),
                 ..DispatchSettings::default()
             };
             let until = match (until_idle, wait_for_retries) {
@@ -1871,7 +1879,8 @@ async fn link_codes_on<S: crate::store_cmd::AnyStore>(
     let now = chrono::Utc::now();
     if let Some(channel) = send {
         let chosen: Vec<directory::Person> = chosen.into_iter().map(|p| p.person.clone()).collect();
-        let engine = Engine::with_store(enter(project)?, store, true)
+        // Sends only: the serves keep the chat channels' long polls.
+        let engine = Engine::for_sending(enter(project)?, store)
             .await
             .map_err(|p| anyhow!("{p}"))?;
         let mut failed = 0;

@@ -7,6 +7,7 @@ use crate::delivery::{
     ChannelRoute, Composer, DispatchSettings, Dispatcher, Quota, Rollouts, SharedWorld, TeamPoster,
     World, millis, schedule_due,
 };
+use crate::inbound::polls::{self, PollTurns};
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
 use crate::planner::{Planner, posts_in_channels};
 use crate::project::Project;
@@ -44,6 +45,9 @@ pub struct Engine<S> {
     /// Channels that could not start (opened with
     /// [`Engine::open_serving`]): `serve` tries them again.
     waiting: Vec<ChannelConfig>,
+    /// Which channel instances may long-poll now: leased when opened for
+    /// serving, so only the process holding a channel's poll lease polls.
+    turns: Arc<PollTurns>,
 }
 
 /// Which channels opening an engine starts.
@@ -177,7 +181,7 @@ impl Engine<SqliteStore> {
     /// `/health`), its rows wait, and [`Runner::serve`] tries it again.
     pub async fn open_serving(project: Project) -> Result<Self, Problems> {
         let store = Arc::new(SqliteStore::open(&project.store_path().to_string_lossy()).await?);
-        Engine::opened(project, store, Starting::Available).await
+        Engine::serving_with_store(project, store).await
     }
 }
 
@@ -194,16 +198,33 @@ impl<S: AllStores> Engine<S> {
         } else {
             Starting::None
         };
-        Engine::opened(project, store, starting).await
+        Engine::opened(project, store, starting, PollTurns::free()).await
     }
 
-    /// As [`Engine::open_serving`] over a store already open (PostgreSQL,
-    /// or a SQLite store the caller opened).
+    /// As [`open_serving`](Self::open_serving), over a store already open
+    /// (several serves may share a PostgreSQL one): starts the channels
+    /// that can start, and a channel that long-polls polls only while this
+    /// process's [`Runner::serve`] holds its poll lease.
     pub async fn serving_with_store(project: Project, store: Arc<S>) -> Result<Self, Problems> {
-        Engine::opened(project, store, Starting::Available).await
+        Engine::opened(project, store, Starting::Available, PollTurns::leased()).await
     }
 
-    async fn opened(project: Project, store: Arc<S>, starting: Starting) -> Result<Self, Problems> {
+    /// As [`with_store`](Self::with_store) with every channel started,
+    /// for a command that only sends (`cascade link-codes --send`): a
+    /// channel that long-polls never polls here, so it takes no update
+    /// from the serves sharing the store.
+    pub async fn for_sending(project: Project, store: Arc<S>) -> Result<Self, Problems> {
+        // Leased turns, and no runner ever holds a lease for them.
+        Engine::opened(project, store, Starting::All, PollTurns::leased()).await
+    }
+
+    async fn opened(
+        project: Project,
+        store: Arc<S>,
+        starting: Starting,
+        turns: PollTurns,
+    ) -> Result<Self, Problems> {
+        let turns = Arc::new(turns);
         let config = &project.config;
         let calendar = Calendar::new(
             &config.partnership.time_zone,
@@ -227,6 +248,7 @@ impl<S: AllStores> Engine<S> {
         host.set_service(Arc::new(inbound::inbox::InboxService {
             store: store.clone(),
             inbound: inbound_sender,
+            turns: turns.clone(),
         }));
         let mut problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let mut routes = Vec::new();
@@ -273,6 +295,7 @@ impl<S: AllStores> Engine<S> {
             calendar,
             inbound,
             waiting,
+            turns,
         })
     }
 
@@ -446,6 +469,7 @@ impl<S: AllStores> Engine<S> {
             bodies: Default::default(),
         });
         let host = Arc::new(self.host);
+        let poll_lease = settings.poll_lease;
         let dispatcher = Dispatcher::new(
             self.store.clone(),
             host.clone(),
@@ -496,6 +520,9 @@ impl<S: AllStores> Engine<S> {
             conversations: Conversations::default(),
             replayed: std::sync::atomic::AtomicBool::new(false),
             replies: AtomicU64::new(1),
+            turns: self.turns,
+            poll_lease,
+            taken: Arc::default(),
             shared: None,
         })
     }
@@ -542,6 +569,13 @@ pub struct Runner<S> {
     /// When champions get their joiners' induction progress, with
     /// `[induction]`.
     induction_digests: Option<crate::delivery::induction_digest::DigestSchedule>,
+    /// Which channel instances may long-poll now (see [`inbound::polls`]).
+    turns: Arc<PollTurns>,
+    /// How long a poll lease lasts unrenewed.
+    poll_lease: Duration,
+    /// Channels whose poll lease `serve` took since the last round: their
+    /// inbox rows left unhandled are handled next.
+    taken: Arc<std::sync::Mutex<Vec<String>>>,
     /// With other serves on the same store (PostgreSQL): how long this
     /// serve's liveness lease lasts; see [`Runner::shared_with_other_serves`].
     shared: Option<Duration>,
@@ -659,6 +693,12 @@ impl<S> Runner<S> {
 }
 
 impl<S: AllStores> Runner<S> {
+    /// The id this runner takes leases in: its outbox claims and, while
+    /// serving, the poll leases of the channels that long-poll.
+    pub fn owner(&self) -> &str {
+        self.dispatcher.owner()
+    }
+
     /// Runs the scheduler and dispatcher until `shutdown` turns true, or
     /// until there is nothing to do as `until` says; then waits for the
     /// sends in flight (up to [`DispatchSettings::stop_within`], leaving
@@ -670,6 +710,18 @@ impl<S: AllStores> Runner<S> {
     ) -> Result<ServeReport, Problems> {
         let mut report = ServeReport::default();
         let mut next_schedule = Utc::now();
+        // Dropped (so stopped) with this future, however it ends: a serve
+        // aborted mid-way renews no lease, as if it had been killed.
+        let keeping = AbortOnDrop(self.turns.is_leased().then(|| {
+            tokio::spawn(polls::keep_leases(
+                self.store.clone(),
+                self.turns.clone(),
+                self.owner().to_owned(),
+                self.poll_lease,
+                self.taken.clone(),
+                || Utc::now().timestamp_millis(),
+            ))
+        }));
         // Alive to the other serves before any claim, then kept alive by a
         // task of its own.
         let heartbeat = match self.shared {
@@ -735,9 +787,16 @@ impl<S: AllStores> Runner<S> {
                 within.as_secs()
             );
         }
+        // Nothing more is polled or stored here; what was stored and not
+        // handled is handled by whoever takes the lease, at once.
+        drop(keeping);
+        self.turns.end_all();
         self.stop().await;
         drop(heartbeat);
         self.let_go_of_serve_lease().await;
+        if self.turns.is_leased() {
+            polls::let_go(&*self.store, self.owner(), &self.turns.polling()).await;
+        }
         Ok(report)
     }
 
@@ -828,13 +887,24 @@ impl<S: AllStores> Runner<S> {
     /// alive: with the project's serve lock held, that is every owner but
     /// this runner's own (a serve killed mid-send left them leased). They
     /// are claimed again by this runner's next round instead of when their
-    /// lease runs out. Returns the rows taken back.
+    /// lease runs out; the poll leases such a serve held are let go, so
+    /// this one polls at once. Returns the rows taken back.
     pub async fn take_back_leases(
         &self,
         _held: &crate::serve_lock::ServeLock,
         now: DateTime<Utc>,
     ) -> Result<u64, Problems> {
         let owner = self.dispatcher.owner().to_owned();
+        // Likewise the channels' poll leases: taken now, not when they run out.
+        for (name, holder) in self
+            .store
+            .live_leases(cascade_store::POLL_LEASE_PREFIX, millis(now))
+            .await?
+        {
+            if holder != owner {
+                self.store.let_go_lease(&name, &holder).await?;
+            }
+        }
         Ok(self.store.take_back_leases(millis(now), &[owner]).await?)
     }
 
@@ -928,7 +998,16 @@ impl<S: AllStores> Runner<S> {
     ) -> Result<Vec<InboundOutcome>, Problems> {
         let mut events = self.inbound.lock().await;
         let mut outcomes = Vec::new();
-        if !self.replayed.swap(true, Ordering::SeqCst) {
+        let first = !self.replayed.swap(true, Ordering::SeqCst);
+        let taken = std::mem::take(&mut *self.taken.lock().unwrap_or_else(|p| p.into_inner()));
+        // A channel that long-polls under a lease is another process's
+        // while it holds the lease: its rows wait until this one takes it.
+        let leased: Vec<String> = if self.turns.is_leased() {
+            self.turns.polling()
+        } else {
+            Vec::new()
+        };
+        if first {
             // Conversations a previous run left open carry on, by the
             // clock the runner is driven by.
             self.conversations
@@ -940,8 +1019,27 @@ impl<S: AllStores> Runner<S> {
                 .await?;
             // Handled rows are kept a while as a record of what arrived.
             self.store.inbox_sweep(millis(now) - INBOX_KEPT_MS).await?;
-            // What a crash left in the inbox comes first, in arrival order.
+        }
+        for channel in &taken {
+            // The previous holder may have moved its conversations on.
+            if !first {
+                self.conversations
+                    .reload(&*self.store, channel, millis(now))
+                    .await?;
+            }
+        }
+        if first || !taken.is_empty() {
+            // What a crash (or the previous holder of a poll lease) left
+            // in the inbox comes first, in arrival order.
             for row in self.store.inbox_pending().await? {
+                let ours = if leased.contains(&row.channel) {
+                    taken.contains(&row.channel)
+                } else {
+                    first
+                };
+                if !ours {
+                    continue;
+                }
                 let event = match serde_json::from_str(&row.event) {
                     Ok(event) => event,
                     Err(e) => {
@@ -963,7 +1061,7 @@ impl<S: AllStores> Runner<S> {
             if !outcomes.is_empty() {
                 tracing::info!(
                     events = outcomes.len(),
-                    "handled the inbound events a previous run had stored but not handled"
+                    "handled the inbound events stored but not handled before (by a previous run, or the process that polled before this one)"
                 );
             }
         }
@@ -1112,6 +1210,17 @@ impl<S: AllStores> Runner<S> {
             stopping.spawn(async move { instance.stop().await });
         }
         while stopping.join_next().await.is_some() {}
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 

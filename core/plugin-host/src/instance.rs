@@ -5,8 +5,8 @@
 use super::{LoadedPlugin, PluginError, library::collect};
 use cascade_plugin_api::{
     CallFn, Capability, ChannelHealth, HostCallbacks, HostCallbacksV3, HostRequest, InboundEvent,
-    LogLevel, LogLine, STATE_KEY_LIMIT, STATE_VALUE_LIMIT, SendRequest, SendResult, WebhookRequest,
-    WebhookResponse, WriteFn,
+    LogLevel, LogLine, POLL_WAIT_LIMIT_MS, STATE_KEY_LIMIT, STATE_VALUE_LIMIT, SendRequest,
+    SendResult, WebhookRequest, WebhookResponse, WriteFn,
 };
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -109,6 +109,8 @@ impl HostService for MemoryService {
                 state.remove(&(instance, key));
                 serde_json::json!({})
             }
+            // One process, no store to share: always a turn, without end.
+            HostRequest::MayPoll { .. } => serde_json::json!({ "poll": true }),
         };
         Box::pin(async move { Ok(answer) })
     }
@@ -118,6 +120,15 @@ impl HostService for MemoryService {
 fn check_request(request: &HostRequest) -> Result<(), String> {
     let key = match request {
         HostRequest::EmitDurable { .. } => return Ok(()),
+        HostRequest::MayPoll { wait_ms } => {
+            return if *wait_ms <= POLL_WAIT_LIMIT_MS {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a may_poll request waits at most {POLL_WAIT_LIMIT_MS} ms, not {wait_ms}"
+                ))
+            };
+        }
         HostRequest::StateGet { key } | HostRequest::StateDelete { key } => key,
         HostRequest::StatePut { key, value, .. } => {
             let size = serde_json::to_vec(value).map_or(0, |v| v.len());

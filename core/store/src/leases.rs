@@ -16,6 +16,15 @@ pub fn serve_lease(owner: &str) -> String {
 /// What every serve's liveness lease starts with.
 pub const SERVE_LEASE_PREFIX: &str = "serve:";
 
+/// The lease name of the long poll of channel instance `channel`: held by
+/// the one process that polls the provider (Telegram's getUpdates) for it.
+pub fn poll_lease(channel: &str) -> String {
+    format!("{POLL_LEASE_PREFIX}{channel}")
+}
+
+/// What every long-poll lease starts with.
+pub const POLL_LEASE_PREFIX: &str = "poll:";
+
 /// Named leases with a holder and an end.
 pub trait Leases: Send + Sync {
     /// Takes the lease `name` for `owner` until `until`, or renews it when

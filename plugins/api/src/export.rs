@@ -4,7 +4,7 @@
 
 use crate::{
     HostCallFn, HostCallbacks, HostCallbacksV3, HostRequest, InboundEvent, LogLevel, LogLine,
-    Manifest, SendRequest, SendResult, WebhookRequest, WebhookResponse, WriteFn,
+    Manifest, PollTurn, SendRequest, SendResult, WebhookRequest, WebhookResponse, WriteFn,
 };
 use std::any::Any;
 use std::collections::HashMap;
@@ -170,6 +170,40 @@ impl Host {
             key: key.to_owned(),
         })
         .map(drop)
+    }
+
+    /// Asks for a turn to long-poll the provider, waiting up to `wait`
+    /// (at most [`POLL_WAIT_LIMIT_MS`](crate::POLL_WAIT_LIMIT_MS)) for one;
+    /// see [`HostRequest::MayPoll`]. Blocks: call it from the plugin's own
+    /// threads. On a host without turns (version 2, or one that does not
+    /// know the request) it is always a turn without an end; `Err` only
+    /// when a host that knows the request failed to answer.
+    pub fn may_poll(&self, wait: Duration) -> Result<PollTurn, HostError> {
+        if self.call.is_none() {
+            return Ok(PollTurn::Poll { within: None });
+        }
+        let wait_ms = u64::try_from(wait.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(crate::POLL_WAIT_LIMIT_MS);
+        let answer = match self.request(&HostRequest::MayPoll { wait_ms }) {
+            Ok(answer) => answer,
+            // An older host cannot read the request: it gives no turns.
+            Err(HostError(reason)) if reason.contains("unknown variant") => {
+                return Ok(PollTurn::Poll { within: None });
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(
+            match answer.get("poll").and_then(serde_json::Value::as_bool) {
+                Some(true) => PollTurn::Poll {
+                    within: answer
+                        .get("for_ms")
+                        .and_then(serde_json::Value::as_u64)
+                        .map(Duration::from_millis),
+                },
+                _ => PollTurn::NotNow,
+            },
+        )
     }
 
     fn request(&self, request: &HostRequest) -> Result<serde_json::Value, HostError> {
@@ -757,6 +791,85 @@ mod tests {
         assert_eq!(host.state_get("gone").unwrap(), None);
         host.state_delete("posted:k").unwrap();
         assert_eq!(host.state_get("posted:k").unwrap(), None);
+    }
+
+    /// What the fake host's `call` answers next: status and bytes; and
+    /// the requests it was asked.
+    static CALLED: Mutex<(i32, String, Vec<String>)> = Mutex::new((0, String::new(), Vec::new()));
+
+    unsafe extern "C" fn fake_call(
+        _ctx: *mut c_void,
+        request: *const u8,
+        request_len: usize,
+        out: WriteFn,
+        out_ctx: *mut c_void,
+    ) -> i32 {
+        // SAFETY: the request is borrowed for the call.
+        let request = unsafe { std::slice::from_raw_parts(request, request_len) };
+        let mut called = CALLED.lock().unwrap();
+        called.2.push(String::from_utf8(request.to_vec()).unwrap());
+        // SAFETY: `out` copies the bytes before returning.
+        unsafe { out(out_ctx, called.1.as_ptr(), called.1.len()) };
+        called.0
+    }
+
+    #[test]
+    fn a_turn_to_poll_is_read_from_the_host_s_answer_and_an_older_host_gives_one_without_end() {
+        let host = Host::new(
+            HostCallbacks {
+                ctx: 8 as *mut c_void,
+                emit: record,
+                log: record,
+            },
+            Some(fake_call),
+        );
+        let answer = |status: i32, text: &str| {
+            let mut called = CALLED.lock().unwrap();
+            called.0 = status;
+            called.1 = text.to_owned();
+        };
+        answer(0, r#"{"poll":true,"for_ms":1500}"#);
+        assert_eq!(
+            host.may_poll(Duration::from_secs(60)).unwrap(),
+            PollTurn::Poll {
+                within: Some(Duration::from_millis(1500))
+            }
+        );
+        assert_eq!(
+            CALLED.lock().unwrap().2,
+            [r#"{"op":"may_poll","wait_ms":10000}"#],
+            "the wait is capped"
+        );
+        answer(0, r#"{"poll":false}"#);
+        assert_eq!(host.may_poll(Duration::ZERO).unwrap(), PollTurn::NotNow);
+        answer(0, r#"{"poll":true}"#);
+        assert_eq!(
+            host.may_poll(Duration::ZERO).unwrap(),
+            PollTurn::Poll { within: None }
+        );
+        answer(
+            1,
+            "the host could not read the request: unknown variant `may_poll`, expected one of `emit_durable`, `state_get`",
+        );
+        assert_eq!(
+            host.may_poll(Duration::ZERO).unwrap(),
+            PollTurn::Poll { within: None }
+        );
+        answer(1, "the host is stopping");
+        assert!(host.may_poll(Duration::ZERO).is_err());
+        // A version-2 host has no store to share: always a turn.
+        let old = Host::new(
+            HostCallbacks {
+                ctx: 8 as *mut c_void,
+                emit: record,
+                log: record,
+            },
+            None,
+        );
+        assert_eq!(
+            old.may_poll(Duration::ZERO).unwrap(),
+            PollTurn::Poll { within: None }
+        );
     }
 
     #[test]

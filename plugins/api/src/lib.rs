@@ -78,9 +78,13 @@
 //!   offset past it). `state_get`, `state_put` and `state_delete` keep small
 //!   JSON values in a key-value store the host keeps for the channel
 //!   instance, surviving restarts, each value with an optional lifetime
-//!   (see [`HostRequest`]). `call` may block on the store: call it from the
-//!   plugin's own threads, never from inside `send`, `webhook` or `stop` on
-//!   the host's calling thread.
+//!   (see [`HostRequest`]). `may_poll` asks for a turn to long-poll the
+//!   provider: several hosts may run the same instance on one store, and
+//!   only one of them at a time may poll (Telegram answers a second
+//!   getUpdates with 409); a plugin that polls asks before each poll and
+//!   keeps within the turn it is given. `call` may block on the store: call
+//!   it from the plugin's own threads, never from inside `send`, `webhook`
+//!   or `stop` on the host's calling thread.
 //! - `send` receives a [`SendRequest`] as JSON and returns at once. The plugin
 //!   calls `done(done_ctx, result_json, len)` **exactly once**, from any
 //!   thread, with a [`SendResult`]: later, or already inside `send` (so the
@@ -119,6 +123,11 @@
 //! in memory. A Rust plugin built with [`export_plugin!`] gets `start_v3`
 //! for free; on a version-2 host, [`Host::emit_durable`] falls back to
 //! `emit` and the state methods to memory.
+//!
+//! `may_poll` was added to [`HostRequest`] later within version 3, with no
+//! change to the table: a host that does not know it answers with an
+//! error (serde's "unknown variant"), which [`Host::may_poll`] takes as a
+//! turn without end, so the plugin polls as it did before.
 //!
 //! The host refuses a table whose `abi_version` is neither [`ABI_VERSION`]
 //! nor [`ABI_VERSION_2`].

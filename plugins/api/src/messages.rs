@@ -323,6 +323,33 @@ pub enum HostRequest {
     },
     /// Forgets the value under `key`. Answered `{}`.
     StateDelete { key: String },
+    /// Asks for a turn to long-poll the provider (Telegram's getUpdates),
+    /// which only one process may do at a time: several hosts may share
+    /// one store, each running the instance. Answered `{"poll": true}`,
+    /// with `"for_ms"` when the turn ends (stop the poll by then and store
+    /// nothing it brings after; ask again for the next), or, after waiting
+    /// up to `wait_ms` for a turn, `{"poll": false}`: ask again. Asking
+    /// also tells the host that the instance polls; a host gives turns only
+    /// to instances that asked. Added within version 3: a host that does
+    /// not know it answers with an error, and the plugin then polls as it
+    /// would without it. See [`Host::may_poll`](crate::Host::may_poll).
+    MayPoll {
+        #[serde(default)]
+        wait_ms: u64,
+    },
+}
+
+/// The longest a [`HostRequest::MayPoll`] waits for a turn: well within
+/// the time a plugin's `call` waits for any answer.
+pub const POLL_WAIT_LIMIT_MS: u64 = 10_000;
+
+/// The host's answer to [`HostRequest::MayPoll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollTurn {
+    /// Poll now; with `Some`, for this long at most.
+    Poll { within: Option<std::time::Duration> },
+    /// Not now: another process polls, or nobody may yet. Ask again.
+    NotNow,
 }
 
 /// The longest key [`HostRequest::StatePut`] accepts, in bytes.

@@ -131,6 +131,10 @@ impl ChannelPlugin for TelegramChannel {
                         .delete_webhook()
                         .await
                         .map_err(|e| format!("could not switch to long polling (deleteWebhook): {e}"))?;
+                    // Tells the host, before start returns, that this
+                    // instance polls: it then gives turns to one process
+                    // at a time. The poll loop asks for each turn itself.
+                    let _ = host.may_poll(Duration::ZERO);
                     let polls = inbound::poll(receiver(polling), *timeout, stopped);
                     Ok::<_, String>((Some(tokio::spawn(polls)), None))
                 }

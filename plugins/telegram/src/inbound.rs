@@ -4,9 +4,9 @@
 //! (posts to cascade serve's webhook route) bring the updates in.
 
 use cascade_plugin_api::{
-    Host, InboundEvent, InboundKind, LogLevel, WebhookRequest, WebhookResponse,
+    Host, InboundEvent, InboundKind, LogLevel, PollTurn, WebhookRequest, WebhookResponse,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, Update, UpdateKind};
 use teloxide::utils::render::RenderMessageTextHelper;
@@ -135,30 +135,118 @@ impl Receiver {
     }
 }
 
-/// getUpdates long polling until `stop` turns true. Each update is stored
-/// with the host before the offset moves past it (the next getUpdates
-/// confirms it to Telegram), so an update is never lost to a crash: one
-/// fetched but not confirmed comes again and the host stores it once. On
-/// errors the loop waits longer each time, up to a minute.
+/// How long one ask for a turn to poll waits for it.
+const TURN_WAIT: Duration = Duration::from_secs(1);
+/// What a poll leaves of its turn: Telegram's poll timeout is whole
+/// seconds, and its answer must arrive before the turn ends, so a poll
+/// held to the end of its turn is the rare exception.
+const TURN_MARGIN: Duration = Duration::from_secs(1);
+/// A turn ending sooner than this is let run out, and the next asked for.
+const SHORTEST_POLL: Duration = Duration::from_secs(2);
+
+/// getUpdates long polling until `stop` turns true, in the turns the host
+/// gives ([`Host::may_poll`](cascade_plugin_api::Host::may_poll)): several
+/// cascade processes may run this instance on one store, and Telegram
+/// answers a second getUpdates with 409, so only the one holding the turn
+/// polls. A poll ends with its turn, and nothing it brings after the turn
+/// is stored (the next poller gets it from Telegram again). Each update is
+/// stored with the host before the offset moves past it (the next
+/// getUpdates confirms it to Telegram), so an update is never lost to a
+/// crash: one fetched but not confirmed comes again and the host stores it
+/// once. On errors the loop waits longer each time, up to a minute.
 pub async fn poll(receiver: Receiver, timeout: Duration, mut stop: watch::Receiver<bool>) {
     let mut offset: i32 = 0;
     let mut backoff = Duration::from_secs(1);
-    let timeout_seconds = u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX);
+    let mut had_turn = false;
     loop {
+        if *stop.borrow() {
+            return;
+        }
+        let turn = tokio::task::block_in_place(|| receiver.host.may_poll(TURN_WAIT));
+        let ends = match turn {
+            Ok(PollTurn::Poll { within }) => within.map(|within| Instant::now() + within),
+            Ok(PollTurn::NotNow) => {
+                if had_turn {
+                    had_turn = false;
+                    receiver.host.log(
+                        LogLevel::Info,
+                        "another cascade process polls Telegram now; this one stopped polling",
+                    );
+                }
+                // The host waited for a turn already; a moment's pause keeps
+                // a host that answers at once from spinning this loop.
+                tokio::select! {
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+                continue;
+            }
+            Err(error) => {
+                receiver.host.log(
+                    LogLevel::Warn,
+                    format!(
+                        "the host did not give a turn to poll ({error}); asking again in {}s",
+                        backoff.as_secs()
+                    ),
+                );
+                let wait = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                tokio::select! {
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+        };
+        if !had_turn && ends.is_some() {
+            had_turn = true;
+            receiver
+                .host
+                .log(LogLevel::Info, "this process polls Telegram now");
+        }
+        let timeout_seconds = match ends {
+            Some(ends) => {
+                let left = ends.saturating_duration_since(Instant::now());
+                if left < SHORTEST_POLL {
+                    // Too short to poll in: the turn is renewed meanwhile, or ends.
+                    tokio::select! {
+                        _ = stop.wait_for(|stopped| *stopped) => return,
+                        _ = tokio::time::sleep(left.min(Duration::from_millis(200))) => {}
+                    }
+                    continue;
+                }
+                // Answered by Telegram before the turn ends.
+                (left - TURN_MARGIN).min(timeout).as_secs().max(1)
+            }
+            None => timeout.as_secs().max(1),
+        };
+        let timeout_seconds = u32::try_from(timeout_seconds).unwrap_or(u32::MAX);
         let request = receiver
             .bot
             .get_updates()
             .offset(offset)
             .timeout(timeout_seconds)
             .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        let turn_over = async {
+            match ends {
+                Some(ends) => tokio::time::sleep_until(ends.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         let updates = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => return,
+            // The turn ended first: the poll is dropped unanswered.
+            _ = turn_over => continue,
             updates = request.into_future() => updates,
         };
         match updates {
             Ok(updates) => {
                 let mut refused = None;
                 for update in &updates {
+                    if ends.is_some_and(|ends| Instant::now() >= ends) {
+                        // The turn is over: whoever polls next stores the rest.
+                        break;
+                    }
                     let received = tokio::task::block_in_place(|| receiver.receive(update));
                     match received {
                         Ok(()) => offset = update.id.as_offset(),

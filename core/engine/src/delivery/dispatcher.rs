@@ -35,6 +35,11 @@ pub struct DispatchSettings {
     /// How long a shutdown waits for the sends in flight; those still
     /// unanswered are left leased and sent again once their lease runs out.
     pub stop_within: Duration,
+    /// How long `cascade serve` holds a channel's long-poll lease
+    /// (`poll:<channel>`) before it must renew it; renewed every third of
+    /// it. A serve that dies is taken over within it. See
+    /// [`crate::inbound::polls`].
+    pub poll_lease: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -47,6 +52,7 @@ impl Default for DispatchSettings {
             default_in_flight: 64,
             team_post_edit_interval: Duration::from_secs(3),
             stop_within: Duration::from_secs(30),
+            poll_lease: Duration::from_secs(30),
         }
     }
 }

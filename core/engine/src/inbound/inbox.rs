@@ -4,16 +4,19 @@
 //! provider it arrived, and only then handed to the serve loop; the loop
 //! marks it handled, and on start handles what a crash left unhandled.
 
+use super::polls::PollTurns;
 use cascade_plugin_api::{HostRequest, InboundEvent};
 use cascade_plugin_host::{HostService, Inbound, ServiceFuture};
 use cascade_store::Inbox;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Answers plugins' requests from the store.
+/// Answers plugins' requests from the store, and their asks for turns to
+/// poll from `turns`.
 pub struct InboxService<S> {
     pub store: Arc<S>,
     pub inbound: mpsc::UnboundedSender<Inbound>,
+    pub turns: Arc<PollTurns>,
 }
 
 fn now_ms() -> i64 {
@@ -61,6 +64,7 @@ impl<S: Inbox + 'static> HostService for InboxService<S> {
     fn call(&self, instance: String, request: HostRequest) -> ServiceFuture {
         let store = self.store.clone();
         let inbound = self.inbound.clone();
+        let turns = self.turns.clone();
         Box::pin(async move {
             let failed = |e: cascade_store::StoreError| format!("the store failed: {e}");
             match request {
@@ -100,6 +104,9 @@ impl<S: Inbox + 'static> HostService for InboxService<S> {
                     store.state_delete(&instance, &key).await.map_err(failed)?;
                     Ok(serde_json::json!({}))
                 }
+                HostRequest::MayPoll { wait_ms } => Ok(turns
+                    .ask(&instance, std::time::Duration::from_millis(wait_ms))
+                    .await),
             }
         })
     }

@@ -11,6 +11,7 @@ mod command;
 pub mod conversation;
 mod handlers;
 pub mod inbox;
+pub mod polls;
 
 pub use crate::link_code::{
     CODE_LIFETIME_MS, LinkCodeKey, LinkCodeKeyError, issue_code, legacy_hash,
@@ -339,6 +340,22 @@ impl Conversations {
             }
         }
         Ok(())
+    }
+
+    /// Forgets the conversations held in memory for `instance` and reads
+    /// back those the store keeps: another process may have moved them on
+    /// while it handled the instance's events.
+    pub async fn reload<S: cascade_store::Inbox>(
+        &self,
+        store: &S,
+        instance: &str,
+        now: i64,
+    ) -> Result<(), cascade_store::StoreError> {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(kept, _), _| kept != instance);
+        self.load(store, [instance], now).await
     }
 
     /// Reads back the conversations the store keeps for `instances`.

@@ -107,6 +107,7 @@ impl Bot {
                 cascade_engine::inbound::inbox::InboxService {
                     store: std::sync::Arc::new(store),
                     inbound: tx,
+                    turns: std::sync::Arc::new(cascade_engine::inbound::polls::PollTurns::free()),
                 },
             ));
         }

@@ -4,7 +4,9 @@
 //! for the methods the plugin uses, and refusing what Telegram refuses:
 //! callback data over 64 bytes, text over 4096 UTF-16 units after entity
 //! parsing, malformed or unsupported HTML, a callback query answered twice,
-//! getUpdates while a webhook is set. It plays the users too: queued
+//! getUpdates while a webhook is set, a getUpdates while another is still
+//! open (409, as Telegram answers a second bot process). It plays the
+//! users too: queued
 //! messages and button presses come out of getUpdates (or are posted to a
 //! set webhook), and every request is recorded for the assertions.
 #![allow(dead_code)] // each test file uses its own share of these
@@ -121,6 +123,11 @@ struct Inner {
     per_second: Option<usize>,
     accepted_at: VecDeque<Instant>,
     too_many_requests: usize,
+    /// getUpdates calls open now, the most ever open at once, and those
+    /// refused because another was open.
+    polls_open: usize,
+    most_polls_open: usize,
+    poll_conflicts: usize,
 }
 
 #[derive(Clone)]
@@ -230,6 +237,27 @@ impl FakeBotApi {
 
     pub fn too_many_requests(&self) -> usize {
         self.state().too_many_requests
+    }
+
+    /// The most getUpdates calls ever open at once (Telegram allows one).
+    pub fn most_polls_open(&self) -> usize {
+        self.state().most_polls_open
+    }
+
+    /// getUpdates calls refused with 409 because another was open.
+    pub fn poll_conflicts(&self) -> usize {
+        self.state().poll_conflicts
+    }
+
+    /// The getUpdates calls answered, in order (those refused too).
+    pub fn polls(&self) -> Vec<Request> {
+        self.requests_to("getUpdates")
+    }
+
+    /// Whether the updates queued so far were all confirmed by a later
+    /// getUpdates (an offset past them).
+    pub fn all_updates_confirmed(&self) -> bool {
+        self.state().updates.is_empty()
     }
 
     pub fn webhook(&self) -> Option<(String, Option<String>)> {
@@ -488,7 +516,30 @@ async fn answer(fake: &FakeBotApi, method: &str, body: &Value) -> (u16, Value) {
     }
 }
 
+/// One open getUpdates, counted until its answer or until the client
+/// goes away (the handler is dropped then).
+struct OpenPoll(FakeBotApi);
+
+impl Drop for OpenPoll {
+    fn drop(&mut self) {
+        self.0.state().polls_open -= 1;
+    }
+}
+
 async fn get_updates(fake: &FakeBotApi, body: &Value) -> (u16, Value) {
+    let _open = {
+        let mut state = fake.state();
+        if state.polls_open > 0 {
+            state.poll_conflicts += 1;
+            return error(
+                409,
+                "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            );
+        }
+        state.polls_open += 1;
+        state.most_polls_open = state.most_polls_open.max(state.polls_open);
+        OpenPoll(fake.clone())
+    };
     let offset = body["offset"].as_i64().unwrap_or(0);
     let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0));
     let deadline = tokio::time::Instant::now() + timeout;

@@ -1,0 +1,356 @@
+//! Telegram long polling with several `cascade serve` processes on one
+//! PostgreSQL database (issue 18). Every serve runs the Telegram channel,
+//! but only the one holding the channel's poll lease calls getUpdates (the
+//! fake Bot API, like Telegram, answers a second concurrent one with 409,
+//! and counts it). The serve that polls is killed with SIGKILL while
+//! people press buttons and type commands; another serve takes the poll
+//! over within the lease, and every update is handled exactly once: each
+//! press (forged, so refused and counted) counted once, each command
+//! answered once, every update stored and marked handled. A serve stopped
+//! with SIGTERM lets go of the lease, and a third takes it at once.
+//!
+//! The kill moment comes from a seeded PRNG; the seed is printed, and
+//! `CASCADE_CRASH_SEED=<seed>` replays a run.
+
+#![cfg(unix)]
+
+#[path = "../plugins/telegram/tests/fake_bot_api/mod.rs"]
+mod fake_bot_api;
+
+use cascade_store::pg::test_server::TestPostgres;
+use cascade_store::pg::{PgSettings, PgStore};
+use cascade_store::{Inbox, Inspect, Leases, poll_lease};
+use cascade_test_support::{DemoProject, plugin_library};
+use fake_bot_api::{FakeBotApi, TOKEN};
+use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The serves' poll lease, renewed every 2 s.
+const LEASE_SECONDS: u64 = 6;
+const LEASE: Duration = Duration::from_secs(LEASE_SECONDS);
+/// What the fake's first update is numbered.
+const FIRST_UPDATE: i64 = 500_000;
+/// What a serve logs when it takes the poll lease.
+const TOOK: &str = "took the channel's poll lease";
+
+/// SplitMix64, as in tests/crash.rs.
+struct Rng(u64);
+
+impl Rng {
+    fn between(&mut self, low: u64, high: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        low + (z ^ (z >> 31)) % (high - low + 1)
+    }
+}
+
+/// A running `cascade serve`, killed and reaped if the test panics.
+struct Serve {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn spawn(project: &Path, log: PathBuf) -> Serve {
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .args(["serve", "--project"])
+            .arg(project)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--poll-lease-seconds", &LEASE_SECONDS.to_string()])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("cascade serve starts");
+        Serve { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn polls(&self) -> bool {
+        self.log().contains(TOOK)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "{status}"
+        );
+    }
+
+    /// SIGTERM, then waits for a clean stop.
+    async fn stop(mut self) -> String {
+        // SAFETY: signalling the test's own child by its pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{status}:\n{}", self.log());
+                return self.log();
+            }
+            assert!(Instant::now() < deadline, "did not stop:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits up to `within` until `check` holds, looking every 20 ms; returns
+/// how long it took.
+async fn wait_for(what: &str, within: Duration, check: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// A person nobody linked: `n`'s own chat.
+fn user(n: i64) -> i64 {
+    9_000 + n
+}
+
+/// Presses a forged button (refused and counted) as user `n`, and types
+/// /help (answered) as user `n + 1000`.
+fn press_and_ask(fake: &FakeBotApi, n: i64) {
+    let message = fake_bot_api::Posted {
+        chat: user(n),
+        message_id: 1,
+        text: "an old message".to_owned(),
+        html: "an old message".to_owned(),
+        entities: Vec::new(),
+        reply_markup: None,
+    };
+    fake.press_with_data(user(n), &message, &format!("forged.{n}"));
+    fake.user_sends(user(n + 1000), "/help");
+}
+
+/// Forged presses refused and counted, summed.
+async fn presses_counted(store: &PgStore) -> i64 {
+    store
+        .refusal_counts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.channel == "telegram")
+        .map(|r| r.count)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_polling_telegram_is_killed_and_another_takes_the_poll_within_the_lease() {
+    let seed = std::env::var("CASCADE_CRASH_SEED")
+        .map(|s| s.parse().expect("a whole number"))
+        .unwrap_or_else(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("CASCADE_CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
+
+    let fake = FakeBotApi::start().await;
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    let store = PgStore::connect(&PgSettings::new(url.clone()))
+        .await
+        .unwrap();
+
+    // The demo partnership on PostgreSQL, its only channel the Telegram bot.
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        plugin_library("cascade-plugin-telegram"),
+        plugins
+            .path()
+            .join(format!("{DLL_PREFIX}cascade_plugin_telegram{DLL_SUFFIX}")),
+    )
+    .unwrap();
+    let channels = format!(
+        r#"[plugins]
+dirs = ["{plugins}"]
+
+[[channels]]
+name = "telegram"
+plugin = "telegram"
+identity = "telegram"
+formats = ["telegram"]
+secrets = {{ token = {{ file = "telegram-token" }} }}
+config = {{ api_url = "{api_url}", messages_per_second = 1000, chat_messages_per_second = 1000 }}
+"#,
+        plugins = plugins.path().display(),
+        api_url = fake.url,
+    );
+    let project = DemoProject::new()
+        .channels(&channels)
+        .write("telegram-token", format!("{TOKEN}\n"))
+        .into_dir();
+    let config = project.path().join("cascade.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    assert!(toml.contains("\n[store]\n"), "{toml}");
+    std::fs::write(
+        &config,
+        toml.replacen("\n[store]\n", &format!("\n[store]\nurl = \"{url}\"\n"), 1),
+    )
+    .unwrap();
+    let import = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["import", "--project"])
+        .arg(project.path())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = |name: &str| logs.path().join(format!("{name}.log"));
+    let first = Serve::spawn(project.path(), log("first"));
+    wait_for("the first serve polls", Duration::from_secs(60), || {
+        first.polls()
+    })
+    .await;
+    let second = Serve::spawn(project.path(), log("second"));
+    wait_for(
+        "the second serve's channel is up",
+        Duration::from_secs(60),
+        || second.log().contains("signed in as @cascade_test_bot"),
+    )
+    .await;
+
+    // The first answers; the second runs alongside without polling.
+    let mut n = 0;
+    for _ in 0..3 {
+        press_and_ask(&fake, n);
+        n += 1;
+    }
+    wait_for("the first updates handled", Duration::from_secs(30), || {
+        fake.all_updates_confirmed() && fake.messages_in(user(1002)).len() == 1
+    })
+    .await;
+    tokio::time::sleep(LEASE).await;
+    assert!(!second.polls(), "{}", second.log());
+
+    // Killed while updates arrive, some stored and not yet handled.
+    for _ in 0..3 {
+        press_and_ask(&fake, n);
+        n += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(rng.between(0, 300))).await;
+    first.kill();
+    let killed = Instant::now();
+    for _ in 0..3 {
+        press_and_ask(&fake, n);
+        n += 1;
+    }
+    wait_for("the second serve takes the poll", LEASE * 2, || {
+        second.polls()
+    })
+    .await;
+    let took = killed.elapsed();
+    println!("the second serve took the poll {took:?} after the kill");
+    // A tenth of the lease is how often a lease is tried; the rest is
+    // reading the log.
+    assert!(took <= LEASE + Duration::from_secs(1), "{took:?}");
+
+    // A serve stopped cleanly lets go, and a third takes the poll at once.
+    let third = Serve::spawn(project.path(), log("third"));
+    wait_for(
+        "the third serve's channel is up",
+        Duration::from_secs(60),
+        || third.log().contains("signed in as @cascade_test_bot"),
+    )
+    .await;
+    wait_for(
+        "the second handles everything",
+        Duration::from_secs(30),
+        || fake.all_updates_confirmed(),
+    )
+    .await;
+    second.stop().await;
+    let stopped = Instant::now();
+    wait_for("the third serve takes the poll", LEASE, || third.polls()).await;
+    let took = stopped.elapsed();
+    println!("the third serve took the poll {took:?} after the second stopped");
+    assert!(took < LEASE / 2, "{took:?}: the lease was not let go");
+    for _ in 0..2 {
+        press_and_ask(&fake, n);
+        n += 1;
+    }
+
+    // Every update handled exactly once.
+    let updates = 2 * n;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counted = presses_counted(&store).await;
+        let answered = (0..n)
+            .filter(|k| !fake.messages_in(user(k + 1000)).is_empty())
+            .count();
+        if counted >= n && answered == n as usize && fake.all_updates_confirmed() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{counted} of {n} presses and {answered} of {n} commands handled:\n{}",
+            third.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Long enough for a repeat to show, had there been one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(presses_counted(&store).await, n, "each press counted once");
+    for k in 0..n {
+        assert_eq!(
+            fake.messages_in(user(k + 1000)).len(),
+            1,
+            "/help of user {} answered once",
+            user(k + 1000)
+        );
+    }
+    for update in FIRST_UPDATE..FIRST_UPDATE + updates {
+        assert!(
+            store
+                .inbox_is_handled("telegram", &update.to_string())
+                .await
+                .unwrap(),
+            "update {update} stored and handled"
+        );
+    }
+    assert!(store.inbox_pending().await.unwrap().is_empty());
+    assert_eq!(fake.poll_conflicts(), 0, "two serves polled at once");
+    assert_eq!(fake.most_polls_open(), 1);
+
+    third.stop().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        !store
+            .live_leases("poll:", now)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(name, _)| *name == poll_lease("telegram")),
+        "the last serve let go of the poll"
+    );
+}
