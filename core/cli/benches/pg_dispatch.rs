@@ -32,7 +32,14 @@
 //!   active backends per `wait_event_type:wait_event` (none: on CPU), the
 //!   statements behind any `Lock` or `LWLock` wait, and how often a
 //!   backend sat idle inside a transaction (waiting on its serve while
-//!   holding that transaction's locks).
+//!   holding that transaction's locks);
+//! - the evidence chain's lock: in how many snapshots a backend held the
+//!   advisory lock every recording transaction takes first
+//!   (`pg_locks`), and what its holder was doing; with the number of
+//!   recording transactions (distinct serve and `sent_at` of the sent
+//!   rows) that gives how long each held it, and the throughput at which
+//!   the lock would be held all the time (this run's rate divided by the
+//!   share of time it was held).
 //!
 //! Every run checks that every person's delivery is recorded as sent and
 //! written as a file. Rounds alternate the order of the serve counts
@@ -177,25 +184,42 @@ fn serves_cpu(serves: &[Serve]) -> f64 {
         .sum()
 }
 
-/// What `pg_stat_activity` showed over a run.
+/// What `pg_stat_activity` showed over a run (counts of snapshots and of
+/// backends seen; fractional once runs are merged, each run weighing the
+/// same).
 #[derive(Debug, Default)]
 struct Waits {
-    snapshots: u64,
+    snapshots: f64,
     /// Active backends seen, by `type:event` ("CPU" when none).
-    active: BTreeMap<String, u64>,
+    active: BTreeMap<String, f64>,
     /// Backends seen idle inside a transaction.
-    idle_in_transaction: u64,
+    idle_in_transaction: f64,
     /// The statements of backends seen in a Lock or LWLock wait, by wait
     /// and statement.
     lock_statements: BTreeMap<(String, String), u64>,
+    /// Snapshots in which a backend held the evidence chain's lock, by
+    /// what that backend was doing.
+    chain_held: BTreeMap<String, f64>,
 }
 
 impl Waits {
     fn add(&mut self, backends: &[ProbedBackend]) {
-        self.snapshots += 1;
+        self.snapshots += 1.0;
+        if let Some(b) = backends.iter().find(|b| b.holds_chain_lock) {
+            let doing = if b.state != "active" {
+                "idle in transaction".to_owned()
+            } else {
+                match (&b.wait_event_type, &b.wait_event) {
+                    (Some(t), Some(e)) => format!("{t}:{e}"),
+                    (Some(t), None) => t.clone(),
+                    _ => "CPU".to_owned(),
+                }
+            };
+            *self.chain_held.entry(doing).or_default() += 1.0;
+        }
         for b in backends {
             if b.state != "active" {
-                self.idle_in_transaction += 1;
+                self.idle_in_transaction += 1.0;
                 continue;
             }
             let wait = match (&b.wait_event_type, &b.wait_event) {
@@ -217,56 +241,79 @@ impl Waits {
                     .entry((wait.clone(), statement))
                     .or_default() += 1;
             }
-            *self.active.entry(wait).or_default() += 1;
+            *self.active.entry(wait).or_default() += 1.0;
         }
     }
 
+    /// Adds another run's samples as if it had taken 1,000 snapshots, so
+    /// that a run slowed down by the machine does not outweigh the others.
     fn merge(&mut self, other: &Waits) {
-        self.snapshots += other.snapshots;
-        self.idle_in_transaction += other.idle_in_transaction;
+        let scale = 1000.0 / other.snapshots.max(1.0);
+        self.snapshots += other.snapshots * scale;
+        self.idle_in_transaction += other.idle_in_transaction * scale;
         for (k, n) in &other.active {
-            *self.active.entry(k.clone()).or_default() += n;
+            *self.active.entry(k.clone()).or_default() += n * scale;
         }
         for (k, n) in &other.lock_statements {
             *self.lock_statements.entry(k.clone()).or_default() += n;
         }
+        for (k, n) in &other.chain_held {
+            *self.chain_held.entry(k.clone()).or_default() += n * scale;
+        }
     }
 
-    fn active_total(&self) -> u64 {
+    /// The share of snapshots in which the chain's lock was held.
+    fn chain_share(&self) -> f64 {
+        self.chain_held.values().sum::<f64>() / self.snapshots.max(1.0)
+    }
+
+    fn active_total(&self) -> f64 {
         self.active.values().sum()
     }
 
     /// Share of active samples in Lock or LWLock waits.
     fn lock_share(&self) -> f64 {
-        let locked: u64 = self
+        let locked: f64 = self
             .active
             .iter()
             .filter(|(k, _)| k.starts_with("Lock:") || k.starts_with("LWLock:"))
             .map(|(_, n)| n)
             .sum();
-        locked as f64 / self.active_total().max(1) as f64
+        locked / self.active_total().max(1.0)
     }
 
     fn describe(&self) -> String {
-        let total = self.active_total().max(1) as f64;
-        let mut shares: Vec<(&String, &u64)> = self.active.iter().collect();
-        shares.sort_by(|a, b| b.1.cmp(a.1));
+        let total = self.active_total().max(1.0);
+        let mut shares: Vec<(&String, &f64)> = self.active.iter().collect();
+        shares.sort_by(|a, b| b.1.total_cmp(a.1));
         let mut text = format!(
-            "{} snapshots, {:.2} active backends a snapshot on average, {:.2} idle in a transaction; of the active: ",
+            "{:.0} snapshots, {:.2} active backends a snapshot on average, {:.2} idle in a transaction; of the active: ",
             self.snapshots,
-            self.active_total() as f64 / self.snapshots.max(1) as f64,
-            self.idle_in_transaction as f64 / self.snapshots.max(1) as f64,
+            self.active_total() / self.snapshots.max(1.0),
+            self.idle_in_transaction / self.snapshots.max(1.0),
         );
         text.push_str(
             &shares
                 .iter()
-                .map(|(k, n)| format!("{k} {:.1}%", **n as f64 * 100.0 / total))
+                .map(|(k, n)| format!("{k} {:.1}%", **n * 100.0 / total))
                 .collect::<Vec<_>>()
                 .join(", "),
         );
         text.push_str(&format!(
             "; Lock and LWLock waits {:.1}%",
             self.lock_share() * 100.0
+        ));
+        let held = self.chain_held.values().sum::<f64>().max(1.0);
+        let mut holder: Vec<(&String, &f64)> = self.chain_held.iter().collect();
+        holder.sort_by(|a, b| b.1.total_cmp(a.1));
+        text.push_str(&format!(
+            "; the chain's lock held in {:.1}% of snapshots, its holder: {}",
+            self.chain_share() * 100.0,
+            holder
+                .iter()
+                .map(|(k, n)| format!("{k} {:.0}%", **n * 100.0 / held))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         text
     }
@@ -279,6 +326,8 @@ struct Run {
     pg: PgCpu,
     pg_us: f64,
     waits: Waits,
+    /// How long the chain's lock was held a recording transaction, ms.
+    hold_ms: f64,
 }
 
 /// A running `cascade serve`, killed if the bench panics.
@@ -470,6 +519,16 @@ async fn run(setup: &Setup<'_>, n: usize, label: &str) -> Run {
         prepared.as_secs_f64(),
     );
     println!("    waits: {}", waits.describe());
+    let held = waits.chain_share();
+    let hold_ms = held * span_ms as f64 / rows.groups.max(1) as f64;
+    println!(
+        "    {} recording transactions (distinct serve and sent_at), {:.0} rows each; the chain's lock held {:.0}% of the time, about {:.1} ms a transaction: it caps this run's dispatch at about {:.0}/s",
+        rows.groups,
+        rows.count as f64 / rows.groups.max(1) as f64,
+        held * 100.0,
+        hold_ms,
+        rate / held.max(1e-9),
+    );
     for ((wait, statement), count) in &waits.lock_statements {
         println!("    {wait} x{count}: {statement}");
     }
@@ -480,6 +539,7 @@ async fn run(setup: &Setup<'_>, n: usize, label: &str) -> Run {
         pg,
         pg_us,
         waits,
+        hold_ms,
     }
 }
 
@@ -544,7 +604,7 @@ fn main() {
 
     println!("\nmedians of {rounds} round(s):");
     println!(
-        "serves | deliveries/s | cascade µs CPU a delivery | PostgreSQL µs (backends + rest) | a 2-core machine of serves adds | PostgreSQL on 2 cores caps at | Lock+LWLock share"
+        "serves | deliveries/s | cascade µs CPU a delivery | PostgreSQL µs (backends + rest) | a 2-core machine of serves adds | PostgreSQL on 2 cores caps at | Lock+LWLock share | chain lock held | ms a recording | its cap"
     );
     for n in &counts {
         let these: Vec<&Run> = runs.iter().filter(|r| r.serves == *n).collect();
@@ -561,14 +621,25 @@ fn main() {
                 .map(|r| r.pg.backends / r.pg.total().max(1e-9) * r.pg_us)
                 .collect(),
         );
+        let cap = median(
+            these
+                .iter()
+                .map(|r| r.rate / r.waits.chain_share().max(1e-9))
+                .collect(),
+        );
         println!(
-            "{n} | {rate:.0} | {cascade_us:.0} | {pg_us:.0} ({backends:.0} + {:.0}) | {:.0}/s | {:.0}/s | {:.1}%",
+            "{n} | {rate:.0} | {cascade_us:.0} | {pg_us:.0} ({backends:.0} + {:.0}) | {:.0}/s | {:.0}/s | {:.1}% | {:.0}% | {:.1} | {cap:.0}/s",
             pg_us - backends,
             2e6 / cascade_us,
             2e6 / pg_us,
-            waits.lock_share() * 100.0
+            median(these.iter().map(|r| r.waits.lock_share()).collect()) * 100.0,
+            median(these.iter().map(|r| r.waits.chain_share()).collect()) * 100.0,
+            median(these.iter().map(|r| r.hold_ms).collect()),
         );
-        println!("    waits, all rounds: {}", waits.describe());
+        println!(
+            "    waits, all rounds (each weighing the same): {}",
+            waits.describe()
+        );
         let mut statements: Vec<_> = waits.lock_statements.iter().collect();
         statements.sort_by(|a, b| b.1.cmp(a.1));
         for ((wait, statement), count) in statements.into_iter().take(8) {

@@ -63,6 +63,10 @@ pub struct ProbedBackend {
     pub wait_event: Option<String>,
     /// The statement it runs (or last ran), as PostgreSQL shows it.
     pub query: String,
+    /// Whether it holds the evidence chain's advisory lock, which every
+    /// transaction that appends to the chain takes first and keeps until
+    /// it ends (`chain::lock`).
+    pub holds_chain_lock: bool,
 }
 
 /// The outbox's sent rows: how many, the first and last `sent_at` (Unix
@@ -70,6 +74,9 @@ pub struct ProbedBackend {
 #[derive(Debug, Clone, Default)]
 pub struct SentRows {
     pub count: u64,
+    /// Distinct (`lease_owner`, `sent_at`): about how many transactions
+    /// recorded them (a dispatcher records a group at one `now`).
+    pub groups: u64,
     pub first_at: Option<i64>,
     pub last_at: Option<i64>,
     pub by_owner: Vec<(Option<String>, u64)>,
@@ -127,17 +134,32 @@ impl PgProbe {
             sent.last_at = sent.last_at.max(last);
             sent.by_owner.push((owner, n));
         }
+        let groups: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT DISTINCT lease_owner, sent_at FROM outbox
+                                   WHERE state = 'sent') g",
+        )
+        .fetch_one(&mut self.conn)
+        .await?;
+        sent.groups = u64::try_from(groups).unwrap_or(0);
         Ok(sent)
     }
 
     /// The backends whose `application_name` is `application` and that
     /// are active or idle inside a transaction, at this moment.
     pub async fn backends(&mut self, application: &str) -> Result<Vec<ProbedBackend>, StoreError> {
+        // A bigint advisory key shows as its high half in classid, its low
+        // half in objid, with objsubid 1.
         Ok(sqlx::query_as(
-            "SELECT pid, state, wait_event_type, wait_event, query FROM pg_stat_activity
+            "WITH holder AS (SELECT pid FROM pg_locks
+                             WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                               AND ((classid::bigint << 32) | objid::bigint) = $2)
+             SELECT pid, state, wait_event_type, wait_event, query,
+                    pid IN (SELECT pid FROM holder) AS holds_chain_lock
+             FROM pg_stat_activity
              WHERE application_name = $1 AND state IN ('active', 'idle in transaction')",
         )
         .bind(application)
+        .bind(super::chain::CHAIN_LOCK)
         .fetch_all(&mut self.conn)
         .await?)
     }
