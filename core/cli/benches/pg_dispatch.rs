@@ -273,12 +273,12 @@ impl Waits {
 
     /// Share of active samples in Lock or LWLock waits.
     fn lock_share(&self) -> f64 {
-        let locked: f64 = self
+        // A fold from +0.0: an empty f64 sum is -0.0.
+        let locked = self
             .active
             .iter()
             .filter(|(k, _)| k.starts_with("Lock:") || k.starts_with("LWLock:"))
-            .map(|(_, n)| n)
-            .sum();
+            .fold(0.0, |sum, (_, n)| sum + n);
         locked / self.active_total().max(1.0)
     }
 
