@@ -21,9 +21,9 @@
 //! - throughput: deliveries recorded as sent a second, from the first
 //!   `sent_at` to the last;
 //! - CPU a delivery: cascade's (utime + stime of the serve processes from
-//!   `/proc/<pid>/stat`) and PostgreSQL's (the postmaster's children, alive
-//!   ones from their own `stat`, ended ones from the postmaster's `cutime`,
-//!   less the bench's own probe connection), read when `count(*) ... WHERE
+//!   `/proc/<pid>/stat`) and PostgreSQL's (the postmaster and its
+//!   children, alive ones from their own `stat`, ended ones from the
+//!   postmaster's `cutime`, less the bench's own probe connection), read when `count(*) ... WHERE
 //!   state = 'sent'` (polled every 100 ms) first shows a sent row and when
 //!   it reaches everyone, before the serves are stopped, so start-up and
 //!   shutdown are left out;
@@ -42,7 +42,7 @@
 //!   share of time it was held).
 //!
 //! Every run checks that every person's delivery is recorded as sent and
-//! written as a file. Rounds alternate the order of the serve counts
+//! written as a file, then drops its database. Rounds alternate the order of the serve counts
 //! (1, 2, 4, then 4, 2, 1); medians per count are printed with what they
 //! mean for machines added: a 2-core machine of serves adds 2 s of CPU a
 //! second divided by cascade's CPU a delivery, and PostgreSQL on 2 cores
