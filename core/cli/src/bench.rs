@@ -5,19 +5,55 @@
 /// user and system, from `/proc/self/stat` (in ticks of 1/100 s); 0 where
 /// there is no `/proc`.
 pub fn process_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
+    stat_cpu("/proc/self/stat").map_or(0.0, |c| c.own)
+}
+
+/// CPU seconds from a process's `stat` file (ticks of 1/100 s).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessCpu {
+    /// The process's own, all its threads, user and system (`utime` +
+    /// `stime`).
+    pub own: f64,
+    /// Its children that ended and were waited for (`cutime` + `cstime`).
+    pub ended_children: f64,
+    /// Its parent's process id.
+    pub parent: u32,
+}
+
+fn stat_cpu(path: &str) -> Option<ProcessCpu> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // After the command's ") ": state is field 3 of proc(5), index 0 here.
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
     let ticks = |i: usize| {
         fields
             .get(i)
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (ticks(11) + ticks(12)) / 100.0
+    Some(ProcessCpu {
+        own: (ticks(11) + ticks(12)) / 100.0,
+        ended_children: (ticks(13) + ticks(14)) / 100.0,
+        parent: fields.get(1).and_then(|v| v.parse().ok()).unwrap_or(0),
+    })
+}
+
+/// The CPU of process `pid` so far (see [`ProcessCpu`]); None when there
+/// is no such process (or no `/proc`).
+pub fn cpu_of(pid: u32) -> Option<ProcessCpu> {
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// The live processes whose parent is `parent`, with their CPU so far.
+pub fn children_cpu(parent: u32) -> Vec<(u32, ProcessCpu)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, cpu_of(pid)?)))
+        .filter(|(_, cpu)| cpu.parent == parent)
+        .collect()
 }
 
 /// The median of some measurements (the upper one of an even count).

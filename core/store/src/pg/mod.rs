@@ -11,6 +11,8 @@
 #[cfg(any(test, feature = "test-support"))]
 mod bench_support;
 #[cfg(any(test, feature = "test-support"))]
+pub use bench_support::{PgProbe, ProbedBackend, SentRows};
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 
 mod accounts;

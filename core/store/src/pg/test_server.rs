@@ -91,6 +91,26 @@ impl TestPostgres {
         Ok(format!("postgres://cascade@127.0.0.1:{}/{name}", self.port))
     }
 
+    /// Drops a database [`TestPostgres::new_database`] made, by its URL,
+    /// ending any session still connected to it.
+    pub async fn drop_database(&self, url: &str) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        let name = url.rsplit('/').next().unwrap_or_default();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(sqlx::Error::Configuration(
+                format!("not a database of this server: {url}").into(),
+            ));
+        }
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url()).await?;
+        sqlx::Executor::execute(
+            &mut admin,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+        )
+        .await?;
+        admin.close().await?;
+        Ok(())
+    }
+
     fn start(durable: bool) -> Result<TestPostgres, TestPostgresError> {
         let bin = binaries()?;
         let dir = std::env::temp_dir().join(format!(
