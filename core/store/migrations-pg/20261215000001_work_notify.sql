@@ -16,10 +16,14 @@
 -- itself (see core/store/src/sqlite/wakeups.rs).
 
 -- Outbox rows queued or back to due (a retry, a deferral, a release, dead
--- letters queued again). A claim leaves no row due, so it notifies nothing.
+-- letters queued again), or leased rows taken back from a serve that
+-- stopped (`take_back_leases` ends their lease at the time of the update).
+-- A claim leaves no row due and leases each until later, so it notifies
+-- nothing.
 CREATE FUNCTION outbox_due_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_rows WHERE state = 'due') THEN
+    IF EXISTS (SELECT 1 FROM new_rows
+               WHERE state = 'due' OR (state = 'leased' AND lease_until <= updated_at)) THEN
         PERFORM pg_notify('cascade_due', 'outbox');
     END IF;
     RETURN NULL;

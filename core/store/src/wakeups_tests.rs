@@ -273,6 +273,13 @@ async fn a_waiting_serve_wakes_when_another_process_queues_rows_and_not_before()
     );
     let claimed = claimed.into_inner().unwrap();
     assert_eq!(claimed.len(), 2);
+    // Taken back from a serve that stopped: they may be claimed at once.
+    assert!(
+        woken_by(&idle, async {
+            assert_eq!(other.take_back_leases(5_000, &[]).await.unwrap(), 2);
+        })
+        .await
+    );
     // Nor does sending them.
     assert!(
         !woken_by(&idle, async {

@@ -1,7 +1,7 @@
 //! [`Wakeups`] on PostgreSQL: `LISTEN cascade_due` on a connection of its
 //! own. The triggers of migration `20261215000001_work_notify` notify the
-//! channel whenever any process queues outbox rows or makes them due again,
-//! adds members with a step to come, resumes a rollout, plans team posts,
+//! channel whenever any process queues outbox rows, makes them due again or
+//! takes back a stopped serve's leases of them, adds members with a step to come, resumes a rollout, plans team posts,
 //! or records an acknowledgement a sent team post's count may show.
 //!
 //! One listener per store (its clones share it), started by the first
