@@ -29,12 +29,6 @@ pub struct DispatchSettings {
     pub backoff_max: Duration,
     /// Sends in flight per channel instance when the plugin does not say.
     pub default_in_flight: usize,
-    /// The least time between two edits of one team post's live count:
-    /// acknowledgements arriving meanwhile are shown together by one edit.
-    pub team_post_edit_interval: Duration,
-    /// How long a shutdown waits for the sends in flight; those still
-    /// unanswered are left leased and sent again once their lease runs out.
-    pub stop_within: Duration,
     /// The longest an idle `cascade serve` waits before it looks at the
     /// store again, when the store wakes it for work any process queues
     /// (PostgreSQL's `LISTEN/NOTIFY`, see `cascade_store::Wakeups`); it
@@ -42,6 +36,12 @@ pub struct DispatchSettings {
     /// wake it for other processes' work (SQLite) is looked at every
     /// [`POLL_WAIT`] instead.
     pub idle_wait: Duration,
+    /// The least time between two edits of one team post's live count:
+    /// acknowledgements arriving meanwhile are shown together by one edit.
+    pub team_post_edit_interval: Duration,
+    /// How long a shutdown waits for the sends in flight; those still
+    /// unanswered are left leased and sent again once their lease runs out.
+    pub stop_within: Duration,
 }
 
 /// How often an idle `cascade serve` looks at a store that cannot wake it
@@ -61,9 +61,9 @@ impl Default for DispatchSettings {
             backoff_base: Duration::from_secs(30),
             backoff_max: Duration::from_secs(3600),
             default_in_flight: 64,
+            idle_wait: Duration::from_secs(5),
             team_post_edit_interval: Duration::from_secs(3),
             stop_within: Duration::from_secs(30),
-            idle_wait: Duration::from_secs(5),
         }
     }
 }
