@@ -652,8 +652,12 @@ impl<S: AllStores> Runner<S> {
     /// other processes' work is looked at every [`POLL_WAIT`] as before,
     /// work due that no channel took every [`OVERDUE_WAIT`]; with sends
     /// still in flight it does not wait (the next round waits for them).
-    /// True when the wait ended because work may be due, so the scheduler
-    /// should run at once.
+    /// Woken by the store, it returns no sooner than [`POLL_WAIT`] after
+    /// it began, so a burst of wake-ups (other serves recording retries)
+    /// makes no more rounds than polling did. True when the wait ran out
+    /// at a due time (or its longest), so the scheduler should run at once;
+    /// after a wake-up it runs at its usual pace (at once after a second
+    /// idle).
     async fn wait_for_work(
         &self,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
@@ -661,6 +665,7 @@ impl<S: AllStores> Runner<S> {
         if self.dispatcher.unfinished().await > 0 {
             return Ok(false);
         }
+        let began = tokio::time::Instant::now();
         let (wait, until_due) = if self.store.hears_other_writers() {
             let now = millis(Utc::now());
             let longest = self.dispatcher.idle_wait();
@@ -684,7 +689,12 @@ impl<S: AllStores> Runner<S> {
         let mut events = self.inbound.lock().await;
         let event = tokio::select! {
             wake = self.store.wait_for_work(wait) => {
-                return Ok(wake == Wake::Work || until_due);
+                if wake == Wake::Work {
+                    drop(events);
+                    tokio::time::sleep_until(began + POLL_WAIT).await;
+                    return Ok(false);
+                }
+                return Ok(until_due);
             }
             Some(event) = events.recv() => event,
             () = stopping => return Ok(false),

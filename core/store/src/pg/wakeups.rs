@@ -123,6 +123,11 @@ async fn listen(pool: PgPool, heard: Arc<Heard>) {
                         "the store's listener lost its connection, so an idle serve looks at the database itself until it is back (tried again in {} ms): {e}",
                         wait.as_millis()
                     );
+                } else {
+                    tracing::debug!(
+                        "the store's listener could not listen (tried again in {} ms): {e}",
+                        wait.as_millis()
+                    );
                 }
                 listener = None;
                 heard.wake.notify_waiters();
