@@ -4,8 +4,8 @@
 //! here; the CLI only prints.
 
 use crate::delivery::{
-    ChannelRoute, Composer, DispatchSettings, Dispatcher, Quota, Rollouts, SharedWorld, TeamPoster,
-    World, millis, schedule_due,
+    ChannelRoute, Composer, DispatchSettings, Dispatcher, OVERDUE_WAIT, POLL_WAIT, Quota, Rollouts,
+    SharedWorld, TeamPoster, World, millis, schedule_due,
 };
 use crate::inbound::polls::{self, PollTurns};
 use crate::inbound::{self, ActionKey, Answer, Conversations, Desk, InboundOutcome, LinkCodeKey};
@@ -20,7 +20,7 @@ use cascade_plugin_api::{
 use cascade_plugin_host::{self as plugins, ChannelConfig, Inbound, LoadReport, PluginHost};
 use cascade_privacy::PrivacyGuard;
 use cascade_render::Channel;
-use cascade_store::{AllStores, NewRollout, NewTeamPost, SqliteStore};
+use cascade_store::{AllStores, NewRollout, NewTeamPost, SqliteStore, Wake};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::Path;
@@ -772,9 +772,8 @@ impl<S: AllStores> Runner<S> {
                 if until != Until::Stopped && self.idle(Utc::now(), until).await? {
                     break;
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = shutdown.changed() => {}
+                if self.wait_for_work(&mut shutdown).await? {
+                    next_schedule = Utc::now();
                 }
             }
         }
@@ -798,6 +797,66 @@ impl<S: AllStores> Runner<S> {
             polls::let_go(&*self.store, self.owner(), &self.turns.polling()).await;
         }
         Ok(report)
+    }
+
+    /// With nothing claimed, waits until there may be work: the store's
+    /// wake-up (work queued or made due sooner, by any process on
+    /// PostgreSQL), the next due time the store knows, an inbound event
+    /// (handled here), shutdown, or at most
+    /// [`DispatchSettings::idle_wait`]. A store that cannot wake it for
+    /// other processes' work is looked at every [`POLL_WAIT`] as before,
+    /// work due that no channel took every [`OVERDUE_WAIT`]; with sends
+    /// still in flight it does not wait (the next round waits for them).
+    /// Woken by the store, it returns no sooner than [`POLL_WAIT`] after
+    /// it began, so a burst of wake-ups (other serves recording retries)
+    /// makes no more rounds than polling did. True when the wait ran out
+    /// at a due time (or its longest), so the scheduler should run at once;
+    /// after a wake-up it runs at its usual pace (at once after a second
+    /// idle).
+    async fn wait_for_work(
+        &self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<bool, Problems> {
+        if self.dispatcher.unfinished().await > 0 {
+            return Ok(false);
+        }
+        let began = tokio::time::Instant::now();
+        let (wait, until_due) = if self.store.hears_other_writers() {
+            let now = millis(Utc::now());
+            let longest = self.dispatcher.idle_wait();
+            match self.store.next_due_at(now).await? {
+                Some(at) if at <= now => (OVERDUE_WAIT, false),
+                Some(at) => {
+                    let until = Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
+                    (until.min(longest), true)
+                }
+                None => (longest, true),
+            }
+        } else {
+            (POLL_WAIT, false)
+        };
+        let stopping = async {
+            if shutdown.changed().await.is_err() {
+                // Its sender is gone: nothing can stop it this way any more.
+                std::future::pending::<()>().await;
+            }
+        };
+        let mut events = self.inbound.lock().await;
+        let event = tokio::select! {
+            wake = self.store.wait_for_work(wait) => {
+                if wake == Wake::Work {
+                    drop(events);
+                    tokio::time::sleep_until(began + POLL_WAIT).await;
+                    return Ok(false);
+                }
+                return Ok(until_due);
+            }
+            Some(event) = events.recv() => event,
+            () = stopping => return Ok(false),
+        };
+        drop(events);
+        self.handle_event(&event, Utc::now()).await?;
+        Ok(false)
     }
 
     /// Tries again, in the background, each channel that is down and

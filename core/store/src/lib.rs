@@ -30,6 +30,7 @@ mod reports;
 mod rows;
 mod sqlite;
 mod team_posts;
+mod wakeups;
 
 pub use accounts::*;
 pub use annual::*;
@@ -46,6 +47,7 @@ pub use outbox::*;
 pub use privacy::*;
 pub use reports::*;
 pub use team_posts::*;
+pub use wakeups::{WAKE_CHANNEL, Wake, Wakeups};
 
 pub use sqlite::SqliteStore;
 pub use sqlite::backup;
@@ -66,6 +68,7 @@ pub trait AllStores:
     + Bulletins
     + Leases
     + ChannelStates
+    + Wakeups
     + 'static
 {
 }
@@ -83,6 +86,7 @@ impl<S> AllStores for S where
         + Bulletins
         + Leases
         + ChannelStates
+        + Wakeups
         + 'static
 {
 }
@@ -374,3 +378,5 @@ mod team_posts_tests;
 mod tests;
 #[cfg(test)]
 mod typed_tests;
+#[cfg(test)]
+mod wakeups_tests;

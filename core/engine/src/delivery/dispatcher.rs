@@ -29,6 +29,13 @@ pub struct DispatchSettings {
     pub backoff_max: Duration,
     /// Sends in flight per channel instance when the plugin does not say.
     pub default_in_flight: usize,
+    /// The longest an idle `cascade serve` waits before it looks at the
+    /// store again, when the store wakes it for work any process queues
+    /// (PostgreSQL's `LISTEN/NOTIFY`, see `cascade_store::Wakeups`); it
+    /// wakes sooner when work falls due or is queued. A store that cannot
+    /// wake it for other processes' work (SQLite) is looked at every
+    /// [`POLL_WAIT`] instead.
+    pub idle_wait: Duration,
     /// The least time between two edits of one team post's live count:
     /// acknowledgements arriving meanwhile are shown together by one edit.
     pub team_post_edit_interval: Duration,
@@ -42,6 +49,15 @@ pub struct DispatchSettings {
     pub poll_lease: Duration,
 }
 
+/// How often an idle `cascade serve` looks at a store that cannot wake it
+/// for other processes' work.
+pub const POLL_WAIT: Duration = Duration::from_millis(200);
+
+/// How often an idle `cascade serve` on a store that wakes it looks again
+/// at work due that no channel took (down, or at its quota): the
+/// scheduler's pace.
+pub const OVERDUE_WAIT: Duration = Duration::from_secs(1);
+
 impl Default for DispatchSettings {
     fn default() -> Self {
         DispatchSettings {
@@ -50,6 +66,7 @@ impl Default for DispatchSettings {
             backoff_base: Duration::from_secs(30),
             backoff_max: Duration::from_secs(3600),
             default_in_flight: 64,
+            idle_wait: Duration::from_secs(5),
             team_post_edit_interval: Duration::from_secs(3),
             stop_within: Duration::from_secs(30),
             poll_lease: Duration::from_secs(30),
@@ -527,6 +544,18 @@ impl<S: Store + Outbox + Evidence + Reports + 'static> Dispatcher<S> {
     /// How long a shutdown waits for the sends in flight.
     pub fn stop_within(&self) -> Duration {
         self.shared.settings.stop_within
+    }
+
+    /// The longest an idle serve waits (see [`DispatchSettings::idle_wait`]).
+    pub fn idle_wait(&self) -> Duration {
+        self.shared.settings.idle_wait
+    }
+
+    /// Sends of [`dispatch_for`](Self::dispatch_for) still in flight, or
+    /// answered and not yet recorded: the next round goes on with them.
+    pub async fn unfinished(&self) -> usize {
+        let running = self.running.lock().await;
+        running.sends.len() + running.done.len()
     }
 
     /// Waits up to `within` for the sends of [`dispatch_for`](Self::dispatch_for)

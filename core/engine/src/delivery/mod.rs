@@ -14,7 +14,9 @@ mod team_posts;
 mod world;
 
 pub use compose::{Composer, paragraphs};
-pub use dispatcher::{DispatchSettings, Dispatcher, backoff, fallback_for};
+pub use dispatcher::{
+    DispatchSettings, Dispatcher, OVERDUE_WAIT, POLL_WAIT, backoff, fallback_for,
+};
 pub use scheduler::schedule_due;
 pub use team_posts::{TeamPoster, next_edit_at};
 pub use world::{ChannelRoute, Quota, Reading, RolloutRuntime, Rollouts, SharedWorld, World};

@@ -34,6 +34,7 @@ mod privacy;
 mod reports;
 mod store;
 mod team_posts;
+mod wakeups;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
@@ -134,6 +135,9 @@ pub struct PgStore {
     /// for the benchmark that measures what the chain costs.
     #[allow(dead_code)]
     chained: bool,
+    /// The `LISTEN` connection that wakes an idle serve (see
+    /// [`crate::Wakeups`]), shared by clones.
+    listener: std::sync::Arc<wakeups::Listener>,
 }
 
 impl PgStore {
@@ -162,9 +166,17 @@ impl PgStore {
                 ))
             })?;
         sqlx::migrate!("./migrations-pg").run(&pool).await?;
+        // Its connection is made when a serve first waits for work.
+        let listening = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.connect_timeout)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options);
         Ok(PgStore {
             pool,
             chained: true,
+            listener: std::sync::Arc::new(wakeups::Listener::new(listening)),
         })
     }
 
@@ -175,6 +187,7 @@ impl PgStore {
 
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
+        self.listener.close().await;
         self.pool.close().await;
     }
 }

@@ -23,6 +23,7 @@ mod reports;
 mod team_posts;
 #[cfg(any(test, feature = "test-support"))]
 mod test_support;
+mod wakeups;
 
 use super::{Store, StoreError, StoredItem, StoredPerson};
 use cascade_model::content::{LearningItem, Status, Taxonomy, Version};
@@ -55,6 +56,9 @@ pub struct SqliteStore {
     /// Whether evidence is appended to the evidence chain: always, but
     /// for the benchmark that measures what the chain costs.
     chained: bool,
+    /// Wakes this process's idle serve when this store (any clone of it)
+    /// queues work or makes work due sooner (see [`crate::Wakeups`]).
+    wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl SqliteStore {
@@ -115,6 +119,7 @@ impl SqliteStore {
             writer: writer.unwrap_or_else(|| pool.clone()),
             pool,
             chained: true,
+            wake: Default::default(),
         };
         chain::backfill(&store).await?;
         Ok(store)

@@ -75,6 +75,7 @@ impl Outbox for SqliteStore {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let written = write_rollout(&mut tx, &rollout).await?;
         tx.commit().await?;
+        self.woken();
         Ok(written)
     }
 
@@ -132,6 +133,9 @@ impl Outbox for SqliteStore {
             .await?;
         }
         tx.commit().await?;
+        if changed > 0 && state == RolloutState::Active {
+            self.woken();
+        }
         Ok(exists.is_some())
     }
 
@@ -618,6 +622,9 @@ impl Outbox for SqliteStore {
         .bind(rollout_id)
         .execute(&self.writer)
         .await?;
+        if done.rows_affected() > 0 {
+            self.woken();
+        }
         Ok(done.rows_affected())
     }
 
