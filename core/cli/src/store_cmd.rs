@@ -123,7 +123,10 @@ pub async fn open(project: &Project) -> Result<Opened> {
     if project.config.store.url.is_some() {
         return Ok(Opened::Postgres(postgres(project).await?));
     }
-    let path = project.store_path();
+    // Absolute: the pool opens connections as it needs them, and a command
+    // may change the working folder meanwhile (`link-codes --send`).
+    let path = std::path::absolute(project.store_path())
+        .with_context(|| format!("cannot find {}", project.store_path().display()))?;
     Ok(Opened::Sqlite(
         SqliteStore::open(&path.to_string_lossy())
             .await
