@@ -231,34 +231,6 @@ fn write_directory(project: &Path) -> BTreeSet<String> {
     ids
 }
 
-/// One catch-all wave, urgent, that started yesterday at noon, London time.
-fn write_rollout(project: &Path) -> PathBuf {
-    let london = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London);
-    let start = (london.date_naive() - chrono::Days::new(1))
-        .and_hms_opt(12, 0, 0)
-        .unwrap();
-    let path = project.join("rollouts/crash.toml");
-    fs::write(
-        &path,
-        format!(
-            r#"id = "{ROLLOUT}"
-item = "7mb-neglect-seeing-the-child"
-start = {}
-urgent = true
-channels = ["outbox"]
-ack_deadline_days = 28
-
-[[waves]]
-name = "Everyone"
-after_days = 0
-"#,
-            start.format("%Y-%m-%dT%H:%M:%S")
-        ),
-    )
-    .unwrap();
-    path
-}
-
 fn journal(outbox: &Path) -> Vec<String> {
     fs::read_to_string(outbox.join("journal.log"))
         .unwrap_or_default()
@@ -307,7 +279,7 @@ fn serve_killed_five_times_loses_nobody_and_duplicates_at_most_the_batches_in_fl
     .unwrap();
     let stdout = succeed(&["import", "--project", "crash"], tmp.path());
     assert!(stdout.contains("people.csv: 5000 added"), "{stdout}");
-    let rollout = write_rollout(&project);
+    let rollout = cascade::bench::write_urgent_rollout(&project, "crash", ROLLOUT);
     let stdout = succeed(
         &[
             "rollout",

@@ -237,34 +237,6 @@ fn write_directory(project: &Path) -> BTreeSet<String> {
     ids
 }
 
-/// One catch-all wave, urgent, that started yesterday at noon, London time.
-fn write_rollout(project: &Path) -> PathBuf {
-    let london = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London);
-    let start = (london.date_naive() - chrono::Days::new(1))
-        .and_hms_opt(12, 0, 0)
-        .unwrap();
-    let path = project.join("rollouts/many.toml");
-    fs::write(
-        &path,
-        format!(
-            r#"id = "{ROLLOUT}"
-item = "7mb-neglect-seeing-the-child"
-start = {}
-urgent = true
-channels = ["outbox"]
-ack_deadline_days = 28
-
-[[waves]]
-name = "Everyone"
-after_days = 0
-"#,
-            start.format("%Y-%m-%dT%H:%M:%S")
-        ),
-    )
-    .unwrap();
-    path
-}
-
 fn journal(outbox: &Path) -> Vec<String> {
     fs::read_to_string(outbox.join("journal.log"))
         .unwrap_or_default()
@@ -421,7 +393,7 @@ fn three_serves_on_postgresql_survive_two_kills_and_record_each_acknowledgement_
         stdout.contains("store: PostgreSQL at postgres://"),
         "{stdout}"
     );
-    let rollout = write_rollout(&project);
+    let rollout = cascade::bench::write_urgent_rollout(&project, "many", ROLLOUT);
     let stdout = succeed(
         &[
             "rollout",

@@ -97,34 +97,6 @@ fn cascade(args: &[&str], cwd: &Path) -> String {
     text(&out.stdout)
 }
 
-/// One catch-all wave, urgent, that started yesterday at noon, London time.
-fn write_rollout(project: &Path) -> PathBuf {
-    let london = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London);
-    let start = (london.date_naive() - chrono::Days::new(1))
-        .and_hms_opt(12, 0, 0)
-        .unwrap();
-    let path = project.join("rollouts/bench-pg-dispatch.toml");
-    fs::write(
-        &path,
-        format!(
-            r#"id = "{ROLLOUT}"
-item = "7mb-neglect-seeing-the-child"
-start = {}
-urgent = true
-channels = ["outbox"]
-ack_deadline_days = 28
-
-[[waves]]
-name = "Everyone"
-after_days = 0
-"#,
-            start.format("%Y-%m-%dT%H:%M:%S")
-        ),
-    )
-    .unwrap();
-    path
-}
-
 fn load() -> String {
     fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -573,7 +545,7 @@ fn main() {
     write_directory(&project.join("directory"), people, 20, 50);
     let toml = fs::read_to_string(project.join("cascade.toml")).unwrap();
     assert!(toml.contains("\n[store]\n"), "{toml}");
-    let rollout = write_rollout(&project);
+    let rollout = cascade::bench::write_urgent_rollout(&project, "bench-pg-dispatch", ROLLOUT);
     let setup = Setup {
         server: &server,
         postmaster,

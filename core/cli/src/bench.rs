@@ -166,3 +166,34 @@ pub fn status_kb(field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// Writes `rollouts/<file>.toml` in `project`: rollout `id`, the example
+/// briefing to everyone on the `outbox` channel in one catch-all wave,
+/// urgent, started yesterday at noon London time (so all of it is due
+/// now). The crash, several-serves and dispatch runs share it.
+pub fn write_urgent_rollout(project: &std::path::Path, file: &str, id: &str) -> std::path::PathBuf {
+    let london = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London);
+    let start = (london.date_naive() - chrono::Days::new(1))
+        .and_hms_opt(12, 0, 0)
+        .expect("noon exists");
+    let path = project.join(format!("rollouts/{file}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"id = "{id}"
+item = "7mb-neglect-seeing-the-child"
+start = {}
+urgent = true
+channels = ["outbox"]
+ack_deadline_days = 28
+
+[[waves]]
+name = "Everyone"
+after_days = 0
+"#,
+            start.format("%Y-%m-%dT%H:%M:%S")
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}
