@@ -21,6 +21,15 @@ pub use project::{
 };
 pub use time::utc;
 
+/// Prints a panic's message and place alone, without the backtrace
+/// `RUST_BACKTRACE` would add: for long process tests (several serves, a
+/// database), whose failure CI shows only the tail of, so the assertion's
+/// own words stay in view. The hook is the process's, so call it first
+/// thing in a test binary that holds one test.
+pub fn short_panics() {
+    std::panic::set_hook(Box::new(|panic| eprintln!("{panic}")));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
