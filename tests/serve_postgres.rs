@@ -12,12 +12,16 @@
 
 #![cfg(unix)]
 
+#[path = "serve_support/mod.rs"]
+mod serve_support;
+
 use cascade_store::pg::test_server::TestPostgres;
+use serve_support::{
+    Rng, Server, delivery, delivery_files, journal, post, seed, succeed, write_directory,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const PEOPLE: usize = 20_000;
@@ -30,251 +34,6 @@ const ACKS: usize = 300;
 const POSTED_TWICE: usize = 60;
 /// How long the whole delivery may take before the test gives up.
 const DELIVERY_LIMIT: Duration = Duration::from_secs(900);
-
-fn cascade(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the cascade binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn succeed(args: &[&str], cwd: &Path) -> String {
-    let out = cascade(args, cwd);
-    assert!(
-        out.status.success(),
-        "cascade {} failed:\n{}\n{}",
-        args.join(" "),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// SplitMix64: small, seedable and good enough to pick kill moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("CASCADE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-/// A running `cascade serve` with its address, killed (SIGKILL) and reaped
-/// if the test panics.
-struct Server {
-    child: Child,
-    address: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn spawn(project: &Path, log: PathBuf) -> Server {
-        let file = fs::File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
-            .args(["serve", "--project"])
-            .arg(project)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(file)
-            .spawn()
-            .expect("cascade serve starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let address = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no address in {first:?}:\n{}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .to_owned();
-        // Drained, so that the serve never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Server {
-            child,
-            address,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix), then reap.
-    fn kill(mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!(
-                "cascade serve stopped by itself ({status}) before it could be killed:\n{}",
-                self.log()
-            );
-        }
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "{status}"
-        );
-    }
-
-    /// SIGTERM, then waits for a clean stop.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "did not stop:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.log()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// POST `path` (no body) to `address` as the load balancer in front of the
-/// serves would, for `client`: the status, or None when the serve could
-/// not be reached (it was just killed).
-fn post(address: &str, path: &str, client: &str) -> Option<u16> {
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.0\r\nHost: cascade\r\nX-Forwarded-For: {client}\r\nContent-Length: 0\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.get(9..12)?.parse().ok()
-}
-
-/// Made-up people: the example project's (the champions, managers and
-/// business unit refer to them) and generated practitioners, each in an
-/// existing team under that team's manager, up to `PEOPLE` in all.
-fn write_directory(project: &Path) -> BTreeSet<String> {
-    const FIRST: [&str; 20] = [
-        "Alex", "Bea", "Cal", "Dana", "Eli", "Fern", "Gus", "Hana", "Ivo", "Jo", "Kit", "Lena",
-        "Milo", "Nell", "Otto", "Pia", "Quin", "Rosa", "Seb", "Tove",
-    ];
-    const LAST: [&str; 10] = [
-        "Ashdown", "Brackley", "Colwell", "Dunmore", "Elstow", "Fenwick", "Garside", "Hollins",
-        "Ingleby", "Juniper",
-    ];
-    let path = project.join("directory/people.csv");
-    let original = fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<String> = original.lines().map(str::to_owned).collect();
-    let mut ids = BTreeSet::new();
-    let mut teams = BTreeMap::new();
-    for line in &lines[1..] {
-        let f: Vec<&str> = line.split(',').collect();
-        ids.insert(f[0].to_owned());
-        if f[5].split(';').any(|r| r == "manager") {
-            let domain = f[2].split_once('@').unwrap().1;
-            teams.entry(f[4].to_owned()).or_insert((
-                f[3].to_owned(),
-                f[0].to_owned(),
-                domain.to_owned(),
-            ));
-        }
-    }
-    let teams: Vec<_> = teams.into_iter().collect();
-    for i in 0..PEOPLE - ids.len() {
-        let (team, (agency, manager, domain)) = &teams[i % teams.len()];
-        let (first, last) = (FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
-        let id = format!("p-gen-{i:05}");
-        let email = format!(
-            "{}.{}.{i:05}@{domain}",
-            first.to_lowercase(),
-            last.to_lowercase()
-        );
-        lines.push(format!(
-            "{id},{first} {last} {i},{email},{agency},{team},practitioner,{manager},,,"
-        ));
-        ids.insert(id);
-    }
-    assert_eq!(ids.len(), PEOPLE);
-    fs::write(&path, lines.join("\n") + "\n").unwrap();
-    ids
-}
-
-fn journal(outbox: &Path) -> Vec<String> {
-    fs::read_to_string(outbox.join("journal.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A delivery file's person and the acknowledgement token in it; None for
-/// another file, or one still being written.
-fn delivery(path: &Path) -> Option<(String, Option<String>)> {
-    if path.extension()? != "json" {
-        return None;
-    }
-    let document: serde_json::Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
-    let person = document["recipient"]["person_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{} has no recipient.person_id", path.display()))
-        .to_owned();
-    let body = document.to_string();
-    let token = body.split_once("/ack/").map(|(_, rest)| {
-        rest.chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
-            .collect()
-    });
-    Some((person, token))
-}
-
-/// How many delivery files there are (read cheaply, by name).
-fn delivery_files(outbox: &Path) -> usize {
-    fs::read_dir(outbox)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        })
-        .count()
-}
 
 /// The acknowledgements posted so far: person to token, and how many
 /// each serve took.
@@ -353,7 +112,7 @@ fn three_serves_on_postgresql_survive_two_kills_and_record_each_acknowledgement_
     let tmp = tempfile::tempdir().unwrap();
     succeed(&["init", "many"], tmp.path());
     let project = tmp.path().join("many");
-    let people = write_directory(&project);
+    let people = write_directory(&project, PEOPLE);
     // One press acknowledges: the briefing's check questions are tested
     // elsewhere.
     let briefing = project.join(cascade_test_support::DEMO_BRIEFING);

@@ -644,6 +644,53 @@ impl Drop for Heartbeat {
     }
 }
 
+/// The first wait before a store that does not answer is tried again; it
+/// doubles with each try, up to [`OUTAGE_LONGEST_WAIT`].
+pub const OUTAGE_FIRST_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait between two tries of a store that does not answer.
+pub const OUTAGE_LONGEST_WAIT: Duration = Duration::from_secs(15);
+/// How often a serve says again that its store still does not answer.
+pub const OUTAGE_SAID_EVERY: Duration = Duration::from_secs(60);
+/// Rounds that may fail running while the store answers (a fault of the
+/// round, not of the database) before the serve stops with the error.
+pub const ROUND_FAULTS_AT_MOST: u32 = 3;
+
+/// A run of failed rounds ([`Runner::ride_out`]).
+struct Outage {
+    /// When the store was first found not answering, in this run.
+    since: Option<tokio::time::Instant>,
+    /// Tries of a store that does not answer, in this run.
+    tries: u32,
+    /// Failed rounds running while the store answered.
+    faults: u32,
+    /// When the outage was last logged.
+    said: tokio::time::Instant,
+}
+
+impl Default for Outage {
+    fn default() -> Self {
+        Outage {
+            since: None,
+            tries: 0,
+            faults: 0,
+            said: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Outage {
+    /// A round succeeded: says so if the store had stopped answering.
+    fn over(&mut self) {
+        if let Some(since) = self.since {
+            tracing::info!(
+                "the database answers again after {} s; sending and recording go on",
+                since.elapsed().as_secs()
+            );
+        }
+        *self = Outage::default();
+    }
+}
+
 /// The first wait before a channel that could not start is tried again; it
 /// doubles with each failure, up to [`RESTART_LONGEST_WAIT`]. Long enough
 /// for a provider's usual retry-after (Discord asks for seconds).
@@ -742,38 +789,21 @@ impl<S: AllStores> Runner<S> {
             }
             None => None,
         };
+        let mut outage = Outage::default();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let now = Utc::now();
-            if now >= next_schedule {
-                let queued = self.schedule(now).await?;
-                if queued > 0 {
-                    tracing::info!(queued, "queued the messages that fell due");
-                }
-                report.queued += queued;
-                self.team_posts(now).await?;
-                next_schedule = now + chrono::Duration::seconds(1);
-            }
-            self.restart_channels();
-            self.handle_inbound(now).await?;
-            // Half a second of sending at most, so inbound events (a button
-            // press waiting for its answer) and newly due steps are handled
-            // between rounds.
-            let claimed = self
-                .dispatch_for(Duration::from_millis(500), &shutdown)
-                .await?;
-            if claimed > 0 {
-                tracing::debug!(claimed, "dispatched");
-            }
-            report.dispatched += claimed;
-            if claimed == 0 {
-                if until != Until::Stopped && self.idle(Utc::now(), until).await? {
-                    break;
-                }
-                if self.wait_for_work(&mut shutdown).await? {
-                    next_schedule = Utc::now();
+            match self
+                .round(&mut report, &mut next_schedule, &mut shutdown, until)
+                .await
+            {
+                Ok(false) => outage.over(),
+                Ok(true) => break,
+                Err(problems) => {
+                    if !self.ride_out(&problems, &mut outage, &mut shutdown).await {
+                        return Err(problems);
+                    }
                 }
             }
         }
@@ -797,6 +827,110 @@ impl<S: AllStores> Runner<S> {
             polls::let_go(&*self.store, self.owner(), &self.turns.polling()).await;
         }
         Ok(report)
+    }
+
+    /// One round of the serve loop: the scheduler when due, team posts,
+    /// inbound events, half a second of sending, and when nothing was
+    /// claimed, a wait for work. True when `until` says the serve is done.
+    async fn round(
+        &self,
+        report: &mut ServeReport,
+        next_schedule: &mut DateTime<Utc>,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        until: Until,
+    ) -> Result<bool, Problems> {
+        let now = Utc::now();
+        if now >= *next_schedule {
+            let queued = self.schedule(now).await?;
+            if queued > 0 {
+                tracing::info!(queued, "queued the messages that fell due");
+            }
+            report.queued += queued;
+            self.team_posts(now).await?;
+            *next_schedule = now + chrono::Duration::seconds(1);
+        }
+        self.restart_channels();
+        self.handle_inbound(now).await?;
+        // Half a second of sending at most, so inbound events (a button
+        // press waiting for its answer) and newly due steps are handled
+        // between rounds.
+        let claimed = self
+            .dispatch_for(Duration::from_millis(500), shutdown)
+            .await?;
+        if claimed > 0 {
+            tracing::debug!(claimed, "dispatched");
+        }
+        report.dispatched += claimed;
+        if claimed == 0 {
+            if until != Until::Stopped && self.idle(Utc::now(), until).await? {
+                return Ok(true);
+            }
+            if self.wait_for_work(shutdown).await? {
+                *next_schedule = Utc::now();
+            }
+        }
+        Ok(false)
+    }
+
+    /// After a failed round, decides whether the serve goes on. When the
+    /// store does not answer (the database went away: restarted, failed
+    /// over, cut off), the serve waits for it, looking again after ever
+    /// longer waits up to [`OUTAGE_LONGEST_WAIT`], and goes on once it is
+    /// back: sends in flight finish and their outcomes, kept in memory,
+    /// are recorded then; acknowledgements meanwhile are answered 503 (try
+    /// again), so nothing is taken that is not recorded. It says so when
+    /// the outage begins, every [`OUTAGE_SAID_EVERY`] while it lasts, and
+    /// when it ends. When the store answers, the fault was the round's
+    /// own: tried again after a second, up to [`ROUND_FAULTS_AT_MOST`]
+    /// times running, after which the serve stops with it (false).
+    async fn ride_out(
+        &self,
+        problems: &Problems,
+        outage: &mut Outage,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let wait = match self.store.reachable().await {
+            Ok(()) => {
+                outage.faults += 1;
+                if outage.faults > ROUND_FAULTS_AT_MOST {
+                    return false;
+                }
+                tracing::warn!(
+                    "a round of work failed ({problems}); tried again in 1 s ({} of {ROUND_FAULTS_AT_MOST})",
+                    outage.faults
+                );
+                Duration::from_secs(1)
+            }
+            Err(e) => {
+                outage.faults = 0;
+                let now = tokio::time::Instant::now();
+                let since = *outage.since.get_or_insert(now);
+                outage.tries += 1;
+                let wait = OUTAGE_FIRST_WAIT
+                    .saturating_mul(1 << outage.tries.min(10).saturating_sub(1))
+                    .min(OUTAGE_LONGEST_WAIT);
+                if outage.tries == 1 {
+                    tracing::error!(
+                        "the database does not answer ({e}); sending and recording wait for it, and what was sent meanwhile is recorded once it is back (tried again in {} s)",
+                        wait.as_secs()
+                    );
+                    outage.said = now;
+                } else if now - outage.said >= OUTAGE_SAID_EVERY {
+                    tracing::error!(
+                        "the database has not answered for {} s ({e}); tried again in {} s",
+                        (now - since).as_secs(),
+                        wait.as_secs()
+                    );
+                    outage.said = now;
+                }
+                wait
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+        true
     }
 
     /// With nothing claimed, waits until there may be work: the store's

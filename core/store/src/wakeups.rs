@@ -58,6 +58,11 @@ pub trait Wakeups: Send + Sync {
     /// dispatcher's, whose end a caller's longest wait covers.
     fn next_due_at(&self, now: i64)
     -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// Whether the store answers now (a trivial query through its pool):
+    /// what a serve asks after a failed round, to tell a database that
+    /// went away (wait for it and carry on) from a fault of the round.
+    fn reachable(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The five earliest times of [`Wakeups::next_due_at`] as one statement

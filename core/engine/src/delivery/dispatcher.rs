@@ -508,6 +508,12 @@ impl<S: Store + Outbox + Evidence + Reports + 'static> Dispatcher<S> {
         // than their share (and whether the rows of unconfigured channels
         // ran out): not asked again until the next round.
         let (mut drained, mut others_left) = (HashSet::new(), true);
+        // Outcomes left unrecorded by a round the store failed are recorded
+        // before anything more is claimed: had their rows' leases run out
+        // meanwhile, a claim could take them again and send them twice.
+        if done.len() > 0 {
+            done.record(&*shared.store, clock()).await?;
+        }
         loop {
             if !*stop.borrow() && tokio::time::Instant::now() < until {
                 let got = shared
@@ -892,8 +898,19 @@ impl<S: Store + Outbox + Evidence + Reports> Shared<S> {
         now: DateTime<Utc>,
         clock: Clock,
     ) -> Result<Delivered, DeliveryError> {
-        let channel = row.channel.clone();
-        let delivered = self.deliver_row(row, now, clock).await?;
+        let (id, channel) = (row.id, row.channel.clone());
+        let delivered = match self.deliver_row(row, now, clock).await {
+            Ok(delivered) => delivered,
+            // The store failed before the send (a row fails only so): the
+            // row is given back unsent, and claimed again once the store
+            // answers, rather than failing the round or waiting out its
+            // lease.
+            Err(DeliveryError::Store(e)) => {
+                tracing::warn!(delivery = id, channel = %channel, "a message was given back unsent, to be sent once the database answers: {e}");
+                (id, DeliveryOutcome::Released, None)
+            }
+            Err(e) => return Err(e),
+        };
         let outcome = match &delivered.1 {
             DeliveryOutcome::Sent { .. } => "sent",
             DeliveryOutcome::RetryAt { .. } => "retry",
@@ -1037,9 +1054,16 @@ impl<S: Store + Outbox + Evidence + Reports> Shared<S> {
                 if unreachable {
                     // Before the fallback is chosen, so it skips this channel.
                     world.unreachable(&route.identity, &row.recipient_id, &address);
-                    self.store
+                    // After the send: a store failure here must not lose
+                    // its outcome. The mark is made again by the next
+                    // send that finds the address gone.
+                    if let Err(e) = self
+                        .store
                         .mark_unreachable(&route.identity, &address, millis(now))
-                        .await?;
+                        .await
+                    {
+                        tracing::warn!(channel = %row.channel, person = %row.recipient_id, "could not store that this person can no longer be reached here: {e}");
+                    }
                     tracing::warn!(
                         channel = %row.channel,
                         person = %row.recipient_id,

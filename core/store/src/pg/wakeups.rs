@@ -155,6 +155,11 @@ impl Wakeups for PgStore {
         }
     }
 
+    async fn reachable(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn next_due_at(&self, now: i64) -> Result<Option<i64>, StoreError> {
         Ok(earliest(
             sqlx::query_as(NEXT_DUE_AT)
