@@ -1,4 +1,6 @@
-// Reruns the build when a migration is added: `sqlx::migrate!` embeds them.
+// Reruns the build when a migration is added or changed: `sqlx::migrate!`
+// embeds both stores' migrations.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations-pg");
 }

@@ -355,6 +355,46 @@ DELETE FROM outbox WHERE idempotency_key IN ('k-due', 'k-dead');
 INSERT INTO expectations (what, ok) VALUES
     ('rollout_counts_outbox_removed (dead, cancelled): dead -1', pg_temp.counts('r1') = '2/2/1/0'),
     ('report_stamps_send_removed (not sent): +0', pg_temp.d('r1') = 0);
+-- Several rows of two rollouts in one statement: since
+-- 20261216000000_outbox_counts_per_statement the totals and stamps move
+-- once a statement, by the sum of its rows, as the row triggers did.
+CREATE TEMP TABLE counts_snap AS SELECT * FROM rollout_counts;
+CREATE FUNCTION pg_temp.moved(r text) RETURNS text LANGUAGE sql AS $$
+    SELECT (c.sent - s.sent) || '/' || (c.dead - s.dead)
+    FROM rollout_counts c JOIN pg_temp.counts_snap s USING (rollout_id) WHERE c.rollout_id = r
+$$;
+CALL pg_temp.snap();
+INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind, step_number,
+                    channel, channel_rank, state, due_at, sent_at, updated_at) VALUES
+    ('k-m1', 'r1', 'p1', 'p1', 0, 'initial', 1, 'teams', 0, 'sent', 100, 100, 1),
+    ('k-m2', 'r1', 'p1', 'p1', 0, 'escalation', 2, 'teams', 0, 'sent', 100, 100, 1),
+    ('k-m3', 'r1', 'p1', 'p1', 0, 'reminder', 3, 'teams', 0, 'dead', 100, NULL, 1),
+    ('k-m4', 'r2', 'p1', 'p1', 0, 'initial', 1, 'teams', 0, 'due', 100, NULL, 1),
+    ('k-m5', 'r2', 'p1', 'p1', 0, 'reminder', 3, 'teams', 0, 'sent', 100, 100, 1),
+    ('k-m6', 'r1', 'p2', 'p2', 0, 'initial', 1, 'teams', 0, 'sent', 100, 100, 1);
+INSERT INTO expectations (what, ok) VALUES
+    ('outbox_counts_inserted (six rows, two rollouts): r1 sent +3 dead +1, r2 sent +1',
+     pg_temp.moved('r1') = '3/1' AND pg_temp.moved('r2') = '1/0'),
+    ('outbox_counts_inserted (six rows, two rollouts): stamps r1 +3, r2 +0',
+     pg_temp.d('r1') = 3 AND pg_temp.d('r2') = 0);
+CALL pg_temp.snap();
+UPDATE outbox SET state = CASE idempotency_key WHEN 'k-m1' THEN 'dead' WHEN 'k-m3' THEN 'cancelled'
+                                               WHEN 'k-m4' THEN 'sent' ELSE state END,
+                  sent_at = CASE idempotency_key WHEN 'k-m4' THEN 200 WHEN 'k-m2' THEN 300 ELSE sent_at END
+WHERE idempotency_key LIKE 'k-m%';
+INSERT INTO expectations (what, ok) VALUES
+    ('outbox_counts_updated (six rows, two rollouts): r1 sent +2 dead +1, r2 sent +2',
+     pg_temp.moved('r1') = '2/1' AND pg_temp.moved('r2') = '2/0'),
+    ('outbox_counts_updated (six rows, two rollouts): stamps r1 +2 (one sent moved to dead, one resent), r2 +1',
+     pg_temp.d('r1') = 2 AND pg_temp.d('r2') = 1);
+CALL pg_temp.snap();
+DELETE FROM outbox WHERE idempotency_key LIKE 'k-m%';
+INSERT INTO expectations (what, ok) VALUES
+    ('outbox_counts_deleted (six rows, two rollouts): back to before the inserts',
+     pg_temp.moved('r1') = '0/0' AND pg_temp.moved('r2') = '0/0'),
+    ('outbox_counts_deleted (six rows, two rollouts): stamps r1 +2, r2 +1',
+     pg_temp.d('r1') = 2 AND pg_temp.d('r2') = 1);
+
 -- rollout_counts_outbox_moved: an outbox row cannot move to another rollout.
 DO $$
 BEGIN
@@ -532,8 +572,8 @@ BEGIN
     IF failed IS NOT NULL THEN
         RAISE EXCEPTION E'trigger checks failed:\n%', failed;
     END IF;
-    IF (SELECT count(*) FROM pg_temp.expectations) <> 100 THEN
-        RAISE EXCEPTION 'trigger checks: expected 100 expectations, % ran',
+    IF (SELECT count(*) FROM pg_temp.expectations) <> 106 THEN
+        RAISE EXCEPTION 'trigger checks: expected 106 expectations, % ran',
             (SELECT count(*) FROM pg_temp.expectations);
     END IF;
 END $$;

@@ -217,6 +217,12 @@ pub(crate) fn pending_of(k: &'static KindSql, row: &PgRow) -> Result<Pending, St
     .map_err(decode)
 }
 
+/// The fields [`pending_of`] reads, in its order, of a row of `k`'s table
+/// named `t`: for a `SELECT` or a `RETURNING`.
+pub(crate) fn chained_fields(k: &KindSql) -> String {
+    format!("{}, {}, {}, {}", k.key, k.content, k.personal, k.at)
+}
+
 /// Appends the rows `ids` of `kind` (by id, in id order) to the chain.
 pub(crate) async fn chain_ids(
     conn: &mut PgConnection,
@@ -228,13 +234,9 @@ pub(crate) async fn chain_ids(
     }
     let k = kind_sql(kind).expect("a known kind");
     let sql = format!(
-        "SELECT {key}, {content}, {personal}, {at} FROM {table} t
-         WHERE t.id = ANY($1) ORDER BY t.id",
-        key = k.key,
-        content = k.content,
-        personal = k.personal,
-        at = k.at,
-        table = k.table,
+        "SELECT {} FROM {} t WHERE t.id = ANY($1) ORDER BY t.id",
+        chained_fields(k),
+        k.table,
     );
     let rows = sqlx::query(&sql).bind(ids).fetch_all(&mut *conn).await?;
     let pending = rows

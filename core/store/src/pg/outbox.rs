@@ -11,7 +11,7 @@ use super::audience_query::{push_audience, push_first_due, push_timed_audience, 
 use crate::StoreError;
 use crate::outbox::*;
 use cascade_model::rollout::{AudienceQuery, StepKind};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::collections::HashMap;
 
 /// A value of an unsigned column read back (never negative when cascade
@@ -655,21 +655,30 @@ impl Outbox for PgStore {
         if !sent.is_empty() {
             // Only rows still leased: a row whose lease ran out and was
             // recorded by another claimer is not recorded (or chained) twice.
-            let mut ids: Vec<i64> = sqlx::query_scalar(
-                "UPDATE outbox SET state = 'sent', provider_id = v.provider_id,
+            // The chained fields come back with the update, so the chain's
+            // lock is held for one round trip fewer.
+            let delivery = super::chain::kind_sql("delivery").expect("a known kind");
+            let mut rows = sqlx::query(&format!(
+                "UPDATE outbox AS t SET state = 'sent', provider_id = v.provider_id,
                      sent_at = $3, lease_until = NULL, last_error = NULL, updated_at = $3
                  FROM unnest($1::bigint[], $2::text[]) AS v(id, provider_id)
-                 WHERE outbox.id = v.id AND outbox.state = 'leased'
-                 RETURNING outbox.id",
-            )
+                 WHERE t.id = v.id AND t.state = 'leased'
+                 RETURNING {}, t.id",
+                super::chain::chained_fields(delivery)
+            ))
             .bind(sent.iter().map(|(id, _)| *id).collect::<Vec<_>>())
             .bind(sent.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>())
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
             if chain {
-                ids.sort_unstable();
-                super::chain::chain_ids(&mut tx, "delivery", &ids).await?;
+                // In id order, as `chain::chain_ids` appends.
+                rows.sort_unstable_by_key(|row| row.get::<i64, _>(4));
+                let pending = rows
+                    .iter()
+                    .map(|row| super::chain::pending_of(delivery, row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                super::chain::append(&mut tx, pending).await?;
             }
         }
         for (id, outcome) in outcomes {
