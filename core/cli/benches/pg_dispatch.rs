@@ -51,6 +51,12 @@
 //! `cargo bench -p cascade --bench pg_dispatch`; `CASCADE_BENCH_PEOPLE`,
 //! `CASCADE_BENCH_ROUNDS` (default 3, at least 2 advised) and
 //! `CASCADE_BENCH_SERVES` (default `1,2,4`). Figures go in BENCHMARKS.md.
+//!
+//! `CASCADE_BENCH_ROW_TRIGGERS=1` runs every serve count twice a round:
+//! once with the schema as migrated (the outbox's totals and report stamps
+//! kept per statement) and once with the per-row triggers of the first
+//! schema put back on that run's database (`pg_row_triggers.sql`), the
+//! two alternating, so one run compares them.
 
 use cascade::bench::{ProcessCpu, children_cpu, cpu_of, env_number, median, write_directory};
 use cascade_store::pg::test_server::TestPostgres;
@@ -293,6 +299,8 @@ impl Waits {
 
 struct Run {
     serves: usize,
+    /// `statement` (as migrated) or `row` (the first schema's triggers).
+    triggers: &'static str,
     rate: f64,
     cascade_us: f64,
     pg: PgCpu,
@@ -362,9 +370,10 @@ struct Setup<'a> {
     people: usize,
 }
 
-async fn run(setup: &Setup<'_>, n: usize, label: &str) -> Run {
+async fn run(setup: &Setup<'_>, n: usize, triggers: &'static str, label: &str) -> Run {
     let project = setup.project;
     let url = setup.server.new_database().await.unwrap();
+    let label = &format!("{label}, {triggers} triggers");
     fs::write(
         project.join("cascade.toml"),
         setup
@@ -396,6 +405,15 @@ async fn run(setup: &Setup<'_>, n: usize, label: &str) -> Run {
         "{out}"
     );
     let prepared = t.elapsed();
+    if triggers == "row" {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(include_str!("pg_row_triggers.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("pg_row_triggers.sql: {e}"));
+        conn.close().await.unwrap();
+    }
 
     let mut probe = PgProbe::connect(&url).await.unwrap();
     let probe_pid = probe.backend_pid();
@@ -506,6 +524,7 @@ async fn run(setup: &Setup<'_>, n: usize, label: &str) -> Run {
     }
     Run {
         serves: n,
+        triggers,
         rate,
         cascade_us,
         pg,
@@ -561,6 +580,11 @@ fn main() {
         load()
     );
 
+    let variants: &[&'static str] = if env_number("CASCADE_BENCH_ROW_TRIGGERS", 0) == 1 {
+        &["statement", "row"]
+    } else {
+        &["statement"]
+    };
     let mut runs: Vec<Run> = Vec::new();
     runtime.block_on(async {
         for round in 0..rounds {
@@ -568,8 +592,14 @@ fn main() {
             if round % 2 == 1 {
                 order.reverse();
             }
-            for n in order {
-                runs.push(run(&setup, n, &format!("round {round}")).await);
+            for (i, n) in order.into_iter().enumerate() {
+                let mut these = variants.to_vec();
+                if (round + i) % 2 == 1 {
+                    these.reverse();
+                }
+                for triggers in these {
+                    runs.push(run(&setup, n, triggers, &format!("round {round}")).await);
+                }
             }
         }
     });
@@ -578,8 +608,14 @@ fn main() {
     println!(
         "serves | deliveries/s | cascade µs CPU a delivery | PostgreSQL µs (backends + rest) | a 2-core machine of serves adds | PostgreSQL on 2 cores caps at | Lock+LWLock share | chain lock held | ms a recording | its cap"
     );
-    for n in &counts {
-        let these: Vec<&Run> = runs.iter().filter(|r| r.serves == *n).collect();
+    for (n, triggers) in counts
+        .iter()
+        .flat_map(|n| variants.iter().map(move |t| (n, *t)))
+    {
+        let these: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.serves == *n && r.triggers == triggers)
+            .collect();
         let rate = median(these.iter().map(|r| r.rate).collect());
         let cascade_us = median(these.iter().map(|r| r.cascade_us).collect());
         let pg_us = median(these.iter().map(|r| r.pg_us).collect());
@@ -600,7 +636,7 @@ fn main() {
                 .collect(),
         );
         println!(
-            "{n} | {rate:.0} | {cascade_us:.0} | {pg_us:.0} ({backends:.0} + {:.0}) | {:.0}/s | {:.0}/s | {:.1}% | {:.0}% | {:.1} | {cap:.0}/s",
+            "{n} ({triggers} triggers) | {rate:.0} | {cascade_us:.0} | {pg_us:.0} ({backends:.0} + {:.0}) | {:.0}/s | {:.0}/s | {:.1}% | {:.0}% | {:.1} | {cap:.0}/s",
             pg_us - backends,
             2e6 / cascade_us,
             2e6 / pg_us,

@@ -520,6 +520,7 @@ impl<S: AllStores> Engine<S> {
             conversations: Conversations::default(),
             replayed: std::sync::atomic::AtomicBool::new(false),
             replies: AtomicU64::new(1),
+            sending_replies: std::sync::Mutex::default(),
             turns: self.turns,
             poll_lease,
             taken: Arc::default(),
@@ -560,6 +561,11 @@ pub struct Runner<S> {
     /// Whether the inbox rows a previous run left unhandled were handled.
     replayed: std::sync::atomic::AtomicBool,
     replies: AtomicU64,
+    /// Replies being sent in the background, waited for (a while) by
+    /// [`Runner::stop`], so a clean stop loses none of them.
+    /// (Handles, not a `JoinSet`: a runner dropped without a stop leaves
+    /// them running, as before.)
+    sending_replies: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Channels that are down, tried again with a growing wait.
     restarts: Arc<std::sync::Mutex<Vec<Restart>>>,
     /// The project folder, which channel configuration is relative to.
@@ -1369,7 +1375,13 @@ impl<S: AllStores> Runner<S> {
         };
         let host = self.host.clone();
         let instance = instance.to_owned();
-        tokio::spawn(async move {
+        let mut sending = self
+            .sending_replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Those already sent are let go.
+        sending.retain(|reply| !reply.is_finished());
+        sending.push(tokio::spawn(async move {
             match host.send(&instance, &request).await {
                 Ok(SendResult::Delivered { .. }) => {}
                 Ok(other) => {
@@ -1377,7 +1389,7 @@ impl<S: AllStores> Runner<S> {
                 }
                 Err(e) => tracing::warn!(channel = %instance, "a reply was not delivered: {e}"),
             }
-        });
+        }));
     }
 
     /// Nothing to send now (nothing due or leased; with
@@ -1395,9 +1407,31 @@ impl<S: AllStores> Runner<S> {
             && self.store.team_post_edits_due(millis(now)).await? == 0)
     }
 
-    /// Stops every channel instance at once, each given its stop timeout
-    /// to finish its sends.
+    /// Waits (up to [`REPLIES_STOP_WAIT`]) for the replies being sent,
+    /// then stops every channel instance at once, each given its stop
+    /// timeout to finish its sends.
     pub async fn stop(&self) {
+        let mut replies = std::mem::take(
+            &mut *self
+                .sending_replies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        replies.retain(|reply| !reply.is_finished());
+        if !replies.is_empty() {
+            let waiting = replies.len();
+            let all = async {
+                for reply in &mut replies {
+                    let _ = reply.await;
+                }
+            };
+            if tokio::time::timeout(REPLIES_STOP_WAIT, all).await.is_err() {
+                tracing::warn!(
+                    waiting,
+                    "stopped without some replies to chat: their channels did not answer in time"
+                );
+            }
+        }
         let mut stopping = tokio::task::JoinSet::new();
         for instance in self.host.instances() {
             stopping.spawn(async move { instance.stop().await });
@@ -1416,6 +1450,9 @@ impl Drop for AbortOnDrop {
         }
     }
 }
+
+/// How long a clean stop waits for the replies to chat being sent.
+const REPLIES_STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// How long handled inbox rows are kept: 30 days.
 const INBOX_KEPT_MS: i64 = 30 * 24 * 60 * 60 * 1000;

@@ -3,6 +3,7 @@
 
 use super::PgStore;
 use crate::{NewMember, StoreError};
+use cascade_model::directory::Person;
 
 impl PgStore {
     /// The raw baseline for planning: `members` written into
@@ -36,6 +37,36 @@ impl PgStore {
             copy.send(buffer).await?;
         }
         copy.finish().await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The raw baseline for a people import: the `people` rows alone, by
+    /// one `COPY ... FROM STDIN` in one transaction, from memory: no
+    /// reading, no checks, no roles or identities.
+    pub async fn copy_people(&self, people: &[Person]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
+        let mut copy = super::import::Copy::new();
+        for p in people {
+            copy.row(&[
+                Some(&p.id),
+                Some(&p.display_name),
+                Some(&p.email),
+                Some(&p.agency_id),
+                Some(&p.team_id),
+                p.manager_id.as_deref(),
+                Some("2026-12-03T00:00:00+00:00"),
+            ]);
+        }
+        copy.send(
+            &mut tx,
+            "COPY people (id, display_name, email, agency_id, team_id, manager_id, updated_at)
+             FROM STDIN",
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -504,7 +504,7 @@ async fn write_people(
 }
 
 /// Rows for `COPY ... FROM STDIN` in text format.
-struct Copy {
+pub(super) struct Copy {
     buf: Vec<u8>,
 }
 
@@ -512,13 +512,13 @@ struct Copy {
 const COPY_BUFFER: usize = 4 << 20;
 
 impl Copy {
-    fn new() -> Copy {
+    pub(super) fn new() -> Copy {
         Copy { buf: Vec::new() }
     }
 
     /// One row: `None` is NULL; tabs, newlines, carriage returns and
     /// backslashes in text are escaped.
-    fn row(&mut self, fields: &[Option<&str>]) {
+    pub(super) fn row(&mut self, fields: &[Option<&str>]) {
         for (i, field) in fields.iter().enumerate() {
             if i > 0 {
                 self.buf.push(b'\t');
@@ -543,7 +543,11 @@ impl Copy {
 
     /// Runs `statement` (a `COPY ... FROM STDIN`) with the rows, unless
     /// there are none.
-    async fn send(self, conn: &mut PgConnection, statement: &str) -> Result<(), StoreError> {
+    pub(super) async fn send(
+        self,
+        conn: &mut PgConnection,
+        statement: &str,
+    ) -> Result<(), StoreError> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -716,7 +720,7 @@ fn count_write(summary: &mut ImportSummary, existed: bool) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreError};
+    use crate::Store;
     use cascade_model::content::Taxonomy;
     use cascade_model::directory::{Agency, DirectoryFile, Person, Row, Team};
     use std::path::Path;
@@ -793,38 +797,6 @@ mod tests {
         store
     }
 
-    /// The raw baseline: the `people` rows alone, by COPY in one
-    /// transaction.
-    async fn copy_people(
-        store: &super::super::PgStore,
-        people: &[Person],
-    ) -> Result<(), StoreError> {
-        let mut tx = store.pool.begin().await?;
-        sqlx::query("SET LOCAL statement_timeout = 0")
-            .execute(&mut *tx)
-            .await?;
-        let mut copy = super::Copy::new();
-        for p in people {
-            copy.row(&[
-                Some(&p.id),
-                Some(&p.display_name),
-                Some(&p.email),
-                Some(&p.agency_id),
-                Some(&p.team_id),
-                p.manager_id.as_deref(),
-                Some("2026-12-03T00:00:00+00:00"),
-            ]);
-        }
-        copy.send(
-            &mut tx,
-            "COPY people (id, display_name, email, agency_id, team_id, manager_id, updated_at)
-             FROM STDIN",
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Issue 18: importing a large people file at 0.3x or better of the
     /// rate of a raw bulk load (COPY of the `people` rows alone). Run by
     /// hand: `CASCADE_BENCH_PEOPLE=1000000 cargo test -p cascade-store
@@ -893,7 +865,7 @@ mod tests {
 
             let store = with_teams(&agencies, &teams).await;
             let start = Instant::now();
-            copy_people(&store, &people).await.unwrap();
+            store.copy_people(&people).await.unwrap();
             raw.push(timed(start.elapsed()));
             store.close().await;
         }

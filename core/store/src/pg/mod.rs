@@ -5,8 +5,9 @@
 //! `core/store/migrations-pg/` (the same schema as SQLite's, in
 //! PostgreSQL's types; see that folder's README).
 //!
-//! Work in progress: the connection, its settings and the migrations are
-//! here; the store traits are being ported from `sqlite/` one by one.
+//! Every store trait is implemented here as in `sqlite/`, one module a
+//! trait; the store's tests run against both (`on_both_stores!` in
+//! `both.rs`).
 
 #[cfg(any(test, feature = "test-support"))]
 mod bench_support;
