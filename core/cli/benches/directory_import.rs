@@ -27,7 +27,7 @@
 //! per agency), and `CASCADE_BENCH_ONLY_OPEN=1` runs the open-rollout
 //! figures alone. Figures go in BENCHMARKS.md.
 
-use cascade::bench::{env_number, median, write_directory};
+use cascade::bench::{env_number, median, write_directory, write_moved_people};
 use cascade_engine::project::{Project, scaffold};
 use cascade_model::content::parse_item;
 use cascade_model::directory::{DirectoryFile, Person, read_csv};
@@ -87,23 +87,7 @@ fn main() {
 
     // Every tenth person moved to the next team of their agency.
     let moved_csv = tmp.path().join("people-moved.csv");
-    let text = std::fs::read_to_string(&people_csv).unwrap();
-    let mut moved = String::with_capacity(text.len());
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 && i % 10 == 0 {
-            let mut fields: Vec<&str> = line.split(',').collect();
-            let team: usize = fields[4].trim_start_matches("t-").parse().unwrap();
-            let agency = team / TEAMS_PER_AGENCY;
-            let next = agency * TEAMS_PER_AGENCY + (team + 1) % TEAMS_PER_AGENCY;
-            let next = format!("t-{next:04}");
-            fields[4] = &next;
-            moved.push_str(&fields.join(","));
-        } else {
-            moved.push_str(line);
-        }
-        moved.push('\n');
-    }
-    std::fs::write(&moved_csv, moved).unwrap();
+    write_moved_people(&people_csv, &moved_csv, TEAMS_PER_AGENCY);
 
     // Setup, not measured: a database with the agencies and teams.
     let template = tmp.path().join("template.db");

@@ -20,41 +20,16 @@
 //! the directory size (default 1,000,000), `CASCADE_BENCH_ROUNDS` the
 //! rounds (default 3). Figures go in BENCHMARKS.md.
 
-use cascade::bench::{env_number, median, write_directory};
+use cascade::bench::{env_number, median, write_directory, write_moved_people};
 use cascade_engine::project::{Project, scaffold};
 use cascade_model::directory::{DirectoryFile, Person, read_csv};
 use cascade_store::Store;
 use cascade_store::pg::test_server::TestPostgres;
 use cascade_store::pg::{PgSettings, PgStore};
-use std::path::Path;
 use std::time::Instant;
 
 const AGENCIES: usize = 20;
 const TEAMS_PER_AGENCY: usize = 50;
-
-/// people.csv with every tenth person moved to the next team of their
-/// agency.
-fn moved(people_csv: &Path, to: &Path) {
-    let text = std::fs::read_to_string(people_csv).unwrap();
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 && i % 10 == 0 {
-            let mut fields: Vec<&str> = line.split(',').collect();
-            let team: usize = fields[4].trim_start_matches("t-").parse().unwrap();
-            let agency = team / TEAMS_PER_AGENCY;
-            let next = format!(
-                "t-{:04}",
-                agency * TEAMS_PER_AGENCY + (team + 1) % TEAMS_PER_AGENCY
-            );
-            fields[4] = &next;
-            out.push_str(&fields.join(","));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    std::fs::write(to, out).unwrap();
-}
 
 fn main() {
     let people = env_number("CASCADE_BENCH_PEOPLE", 1_000_000);
@@ -74,7 +49,7 @@ fn main() {
     write_directory(&dir, people, AGENCIES, TEAMS_PER_AGENCY);
     let people_csv = dir.join("people.csv");
     let moved_csv = tmp.path().join("people-moved.csv");
-    moved(&people_csv, &moved_csv);
+    write_moved_people(&people_csv, &moved_csv, TEAMS_PER_AGENCY);
 
     let t = Instant::now();
     let file = read_csv(&people_csv).unwrap_or_else(|e| panic!("{}", e[0]));

@@ -149,6 +149,34 @@ pub fn write_directory(
     std::fs::write(dir.join("champions.csv"), champions).unwrap();
 }
 
+/// Writes `to`: the people file of [`write_directory`] at `people_csv`
+/// with every tenth person moved to the next team of their agency.
+pub fn write_moved_people(
+    people_csv: &std::path::Path,
+    to: &std::path::Path,
+    teams_per_agency: usize,
+) {
+    let text = std::fs::read_to_string(people_csv).unwrap();
+    let mut moved = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 && i % 10 == 0 {
+            let mut fields: Vec<&str> = line.split(',').collect();
+            let team: usize = fields[4].trim_start_matches("t-").parse().unwrap();
+            let agency = team / teams_per_agency;
+            let next = format!(
+                "t-{:04}",
+                agency * teams_per_agency + (team + 1) % teams_per_agency
+            );
+            fields[4] = &next;
+            moved.push_str(&fields.join(","));
+        } else {
+            moved.push_str(line);
+        }
+        moved.push('\n');
+    }
+    std::fs::write(to, moved).unwrap();
+}
+
 /// A whole number from the environment (`1_000_000` allowed), or `default`.
 pub fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
