@@ -10,10 +10,15 @@
 
 #![cfg(unix)]
 
+#[path = "serve_support/mod.rs"]
+mod serve_support;
+
+use serve_support::{Rng, cascade, journal, seed, succeed, text, write_directory};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const PEOPLE: usize = 5_000;
@@ -24,58 +29,6 @@ const ROLLOUT: &str = "crash-test";
 const LEASE_SECONDS: u64 = 2;
 /// How long a run may take to start sending before the test gives up.
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
-
-fn cascade(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the cascade binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn succeed(args: &[&str], cwd: &Path) -> String {
-    let out = cascade(args, cwd);
-    assert!(
-        out.status.success(),
-        "cascade {} failed:\n{}\n{}",
-        args.join(" "),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// SplitMix64: small, seedable and good enough to pick kill moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A whole number in `low..=high`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
-
-fn seed() -> u64 {
-    match std::env::var("CASCADE_CRASH_SEED") {
-        Ok(s) => s.parse().expect("CASCADE_CRASH_SEED is a whole number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    }
-}
 
 /// A running `cascade serve`, killed (SIGKILL) and reaped if the test panics.
 struct Server {
@@ -175,70 +128,6 @@ impl Drop for Server {
     }
 }
 
-/// Made-up people: the example project's 50 (the champions, managers and
-/// business unit refer to them) and generated practitioners, each in an
-/// existing team under that team's manager, up to `PEOPLE` in all. Returns
-/// every person id.
-fn write_directory(project: &Path) -> BTreeSet<String> {
-    const FIRST: [&str; 20] = [
-        "Alex", "Bea", "Cal", "Dana", "Eli", "Fern", "Gus", "Hana", "Ivo", "Jo", "Kit", "Lena",
-        "Milo", "Nell", "Otto", "Pia", "Quin", "Rosa", "Seb", "Tove",
-    ];
-    const LAST: [&str; 10] = [
-        "Ashdown", "Brackley", "Colwell", "Dunmore", "Elstow", "Fenwick", "Garside", "Hollins",
-        "Ingleby", "Juniper",
-    ];
-    let path = project.join("directory/people.csv");
-    let original = fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<String> = original.lines().map(str::to_owned).collect();
-    let header = lines[0].clone();
-    assert_eq!(
-        header,
-        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,works,absent_until"
-    );
-    let mut ids = BTreeSet::new();
-    // team -> (agency, manager, email domain)
-    let mut teams = BTreeMap::new();
-    for line in &lines[1..] {
-        let f: Vec<&str> = line.split(',').collect();
-        ids.insert(f[0].to_owned());
-        if f[5].split(';').any(|r| r == "manager") {
-            let domain = f[2].split_once('@').unwrap().1;
-            teams.entry(f[4].to_owned()).or_insert((
-                f[3].to_owned(),
-                f[0].to_owned(),
-                domain.to_owned(),
-            ));
-        }
-    }
-    let teams: Vec<_> = teams.into_iter().collect();
-    for i in 0..PEOPLE - ids.len() {
-        let (team, (agency, manager, domain)) = &teams[i % teams.len()];
-        let (first, last) = (FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
-        let id = format!("p-gen-{i:04}");
-        let email = format!(
-            "{}.{}.{i:04}@{domain}",
-            first.to_lowercase(),
-            last.to_lowercase()
-        );
-        lines.push(format!(
-            "{id},{first} {last} {i},{email},{agency},{team},practitioner,{manager},,,"
-        ));
-        ids.insert(id);
-    }
-    assert_eq!(ids.len(), PEOPLE);
-    fs::write(&path, lines.join("\n") + "\n").unwrap();
-    ids
-}
-
-fn journal(outbox: &Path) -> Vec<String> {
-    fs::read_to_string(outbox.join("journal.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// The counts on the channel row of `cascade status <rollout>`:
 /// due, sending, sent, retrying, dead.
 fn status_counts(stdout: &str) -> [u64; 5] {
@@ -265,7 +154,7 @@ fn serve_killed_five_times_loses_nobody_and_duplicates_at_most_the_batches_in_fl
     let tmp = tempfile::tempdir().unwrap();
     succeed(&["init", "crash"], tmp.path());
     let project = tmp.path().join("crash");
-    let people = write_directory(&project);
+    let people = write_directory(&project, PEOPLE);
     let config = project.join("cascade.toml");
     let toml = fs::read_to_string(&config).unwrap();
     assert!(toml.contains("config = { dir = \"outbox\" }"), "{toml}");

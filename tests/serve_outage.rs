@@ -15,7 +15,7 @@
 mod serve_support;
 
 use cascade_store::pg::test_server::TestPostgres;
-use serve_support::{Server, delivery, delivery_files, journal, post, succeed, write_directory};
+use serve_support::{Server, delivery, delivery_files, journal, paced_project, post, succeed};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -112,39 +112,14 @@ fn a_serve_rides_out_its_database_going_away_and_sends_each_message_once() {
     assert!(url.contains(&through), "{direct}");
 
     let tmp = tempfile::tempdir().unwrap();
-    succeed(&["init", "outage"], tmp.path());
-    let project = tmp.path().join("outage");
-    let people = write_directory(&project, PEOPLE);
-    let briefing = project.join(cascade_test_support::DEMO_BRIEFING);
-    let source = fs::read_to_string(&briefing).unwrap();
-    fs::write(
-        &briefing,
-        cascade_test_support::without_check_questions(source),
-    )
-    .unwrap();
-    let config = project.join("cascade.toml");
-    let toml = fs::read_to_string(&config).unwrap();
-    assert!(toml.contains("config = { dir = \"outbox\" }"), "{toml}");
-    assert!(toml.contains("\n[store]\n"), "{toml}");
-    fs::write(
-        &config,
-        toml.replace(
-            "config = { dir = \"outbox\" }",
-            // Paced, so the outage lands mid-rollout.
-            "config = { dir = \"outbox\", journal = true }\nper_second = 100",
-        )
-        .replacen(
-            "\n[store]\n",
-            &format!("\n[store]\nurl = \"{url}\"\nconnect_timeout = \"2s\"\n"),
-            1,
-        )
-        .replacen(
-            "\n# [server]\n",
-            "\n[server]\ntrusted_proxies = [\"127.0.0.1\"]\n",
-            1,
-        ),
-    )
-    .unwrap();
+    // Paced, so the outage lands mid-rollout.
+    let (project, people) = paced_project(
+        tmp.path(),
+        "outage",
+        PEOPLE,
+        100,
+        &format!("url = \"{url}\"\nconnect_timeout = \"2s\""),
+    );
     succeed(&["import", "--project", "outage"], tmp.path());
     let rollout = cascade::bench::write_urgent_rollout(&project, "outage", ROLLOUT);
     succeed(

@@ -17,7 +17,7 @@ mod serve_support;
 
 use cascade_store::pg::test_server::TestPostgres;
 use serve_support::{
-    Rng, Server, delivery, delivery_files, journal, post, seed, succeed, write_directory,
+    Rng, Server, delivery, delivery_files, journal, paced_project, post, seed, succeed,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -110,40 +110,10 @@ fn three_serves_on_postgresql_survive_two_kills_and_record_each_acknowledgement_
     let url = runtime.block_on(server.new_database()).unwrap();
 
     let tmp = tempfile::tempdir().unwrap();
-    succeed(&["init", "many"], tmp.path());
-    let project = tmp.path().join("many");
-    let people = write_directory(&project, PEOPLE);
-    // One press acknowledges: the briefing's check questions are tested
-    // elsewhere.
-    let briefing = project.join(cascade_test_support::DEMO_BRIEFING);
-    let source = fs::read_to_string(&briefing).unwrap();
-    fs::write(
-        &briefing,
-        cascade_test_support::without_check_questions(source),
-    )
-    .unwrap();
-    let config = project.join("cascade.toml");
-    let toml = fs::read_to_string(&config).unwrap();
-    assert!(toml.contains("config = { dir = \"outbox\" }"), "{toml}");
-    assert!(toml.contains("\n[store]\n"), "{toml}");
-    fs::write(
-        &config,
-        toml.replace(
-            "config = { dir = \"outbox\" }",
-            // Paced per serve, so that the second kill lands while sends
-            // are still under way however quickly the serve restarts.
-            "config = { dir = \"outbox\", journal = true }\nper_second = 80",
-        )
-        .replacen("\n[store]\n", &format!("\n[store]\nurl = \"{url}\"\n"), 1)
-        // The serves stand behind one load balancer, which says whose
-        // request it passes on, so each person has their own rate limit.
-        .replacen(
-            "\n# [server]\n",
-            "\n[server]\ntrusted_proxies = [\"127.0.0.1\"]\n",
-            1,
-        ),
-    )
-    .unwrap();
+    // Paced per serve, so that the second kill lands while sends are
+    // still under way however quickly the serve restarts.
+    let (project, people) =
+        paced_project(tmp.path(), "many", PEOPLE, 80, &format!("url = \"{url}\""));
     let stdout = succeed(&["import", "--project", "many"], tmp.path());
     assert!(
         stdout.contains(&format!("people.csv: {PEOPLE} added")),

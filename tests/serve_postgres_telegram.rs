@@ -20,12 +20,15 @@
 
 #[path = "../plugins/telegram/tests/fake_bot_api/mod.rs"]
 mod fake_bot_api;
+#[path = "serve_support/mod.rs"]
+mod serve_support;
 
 use cascade_store::pg::test_server::TestPostgres;
 use cascade_store::pg::{PgSettings, PgStore};
 use cascade_store::{Inbox, Inspect, Leases, poll_lease};
 use cascade_test_support::{DemoProject, plugin_library};
 use fake_bot_api::{FakeBotApi, TOKEN};
+use serve_support::{Rng, seed};
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,19 +44,6 @@ const SLOW_MACHINE: Duration = Duration::from_millis(2_500);
 const FIRST_UPDATE: i64 = 500_000;
 /// What a serve logs when it takes the poll lease.
 const TOOK: &str = "took the channel's poll lease";
-
-/// SplitMix64, as in tests/crash.rs.
-struct Rng(u64);
-
-impl Rng {
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        low + (z ^ (z >> 31)) % (high - low + 1)
-    }
-}
 
 /// A running `cascade serve`, killed and reaped if the test panics.
 struct Serve {
@@ -201,14 +191,7 @@ async fn presses_counted(store: &PgStore) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_serve_polling_telegram_is_killed_and_another_takes_the_poll_within_the_lease() {
     cascade_test_support::short_panics();
-    let seed = std::env::var("CASCADE_CRASH_SEED")
-        .map(|s| s.parse().expect("a whole number"))
-        .unwrap_or_else(|_| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let seed = seed();
     println!("CASCADE_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
 

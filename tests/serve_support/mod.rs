@@ -1,5 +1,6 @@
 //! What the tests that run `cascade serve` processes on a test PostgreSQL
-//! share (`tests/serve_postgres.rs`, `tests/serve_outage.rs`): running the
+//! share (`tests/serve_postgres.rs`, `tests/serve_outage.rs`,
+//! `tests/crash.rs`): running the
 //! binary and its serves, posting as a load balancer would, a generated
 //! directory of made-up people, and reading the `file` channel's outbox.
 #![allow(dead_code)] // each test uses its own share of these
@@ -47,21 +48,21 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// A whole number in `low..=high`.
     pub fn between(&mut self, low: u64, high: u64) -> u64 {
         low + self.next() % (high - low + 1)
     }
 }
 
+/// `CASCADE_CRASH_SEED`, to replay a run, or the clock's nanoseconds.
 pub fn seed() -> u64 {
-    std::env::var("CASCADE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
+    match std::env::var("CASCADE_CRASH_SEED") {
+        Ok(s) => s.parse().expect("CASCADE_CRASH_SEED is a whole number"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    }
 }
 
 /// A running `cascade serve` with its address, killed (SIGKILL) and reaped
@@ -171,6 +172,7 @@ pub fn post(address: &str, path: &str, client: &str) -> Option<u16> {
 /// Made-up people: the example project's (the champions, managers and
 /// business unit refer to them) and generated practitioners, each in an
 /// existing team under that team's manager, up to `people` in all.
+/// Returns every person id.
 pub fn write_directory(project: &Path, people: usize) -> BTreeSet<String> {
     const FIRST: [&str; 20] = [
         "Alex", "Bea", "Cal", "Dana", "Eli", "Fern", "Gus", "Hana", "Ivo", "Jo", "Kit", "Lena",
@@ -183,7 +185,12 @@ pub fn write_directory(project: &Path, people: usize) -> BTreeSet<String> {
     let path = project.join("directory/people.csv");
     let original = fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = original.lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines[0],
+        "person_id,display_name,email,agency_id,team_id,roles,manager_id,time_zone,works,absent_until"
+    );
     let mut ids = BTreeSet::new();
+    // team -> (agency, manager, email domain)
     let mut teams = BTreeMap::new();
     for line in &lines[1..] {
         let f: Vec<&str> = line.split(',').collect();
@@ -215,6 +222,52 @@ pub fn write_directory(project: &Path, people: usize) -> BTreeSet<String> {
     assert_eq!(ids.len(), people);
     fs::write(&path, lines.join("\n") + "\n").unwrap();
     ids
+}
+
+/// `cascade init <name>` in `dir` with `people` made-up people, the demo
+/// briefing acknowledged by one press (its check questions are tested
+/// elsewhere), the `file` channel keeping a journal and sending at most
+/// `per_second`, the store at `store` (the `[store]` lines, e.g. `url =
+/// "postgres://..."`), and requests trusted from a load balancer on
+/// loopback, which says whose request it passes on, so each person has
+/// their own rate limit. Returns the project and every person id.
+pub fn paced_project(
+    dir: &Path,
+    name: &str,
+    people: usize,
+    per_second: u32,
+    store: &str,
+) -> (PathBuf, BTreeSet<String>) {
+    succeed(&["init", name], dir);
+    let project = dir.join(name);
+    let ids = write_directory(&project, people);
+    let briefing = project.join(cascade_test_support::DEMO_BRIEFING);
+    let source = fs::read_to_string(&briefing).unwrap();
+    fs::write(
+        &briefing,
+        cascade_test_support::without_check_questions(source),
+    )
+    .unwrap();
+    let config = project.join("cascade.toml");
+    let toml = fs::read_to_string(&config).unwrap();
+    assert!(toml.contains("config = { dir = \"outbox\" }"), "{toml}");
+    assert!(toml.contains("\n[store]\n"), "{toml}");
+    assert!(toml.contains("\n# [server]\n"), "{toml}");
+    fs::write(
+        &config,
+        toml.replace(
+            "config = { dir = \"outbox\" }",
+            &format!("config = {{ dir = \"outbox\", journal = true }}\nper_second = {per_second}"),
+        )
+        .replacen("\n[store]\n", &format!("\n[store]\n{store}\n"), 1)
+        .replacen(
+            "\n# [server]\n",
+            "\n[server]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+            1,
+        ),
+    )
+    .unwrap();
+    (project, ids)
 }
 
 pub fn journal(outbox: &Path) -> Vec<String> {
