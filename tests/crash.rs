@@ -13,7 +13,7 @@
 #[path = "serve_support/mod.rs"]
 mod serve_support;
 
-use serve_support::{Rng, cascade, journal, seed, succeed, text, write_directory};
+use serve_support::{Rng, cascade, journal, seed, sigkill, succeed, text, write_directory};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -78,22 +78,9 @@ impl Server {
         started.elapsed()
     }
 
-    /// SIGKILL (what `Child::kill` sends on Unix), then reap. Fails the test
-    /// if the server had already stopped by itself: then nothing was killed.
+    /// SIGKILL, then reap ([`sigkill`]).
     fn kill(mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!(
-                "cascade serve stopped by itself ({status}) before it could be killed:\n{}",
-                self.log()
-            );
-        }
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "{status}"
-        );
+        sigkill(&mut self.child, &self.log);
     }
 
     /// Waits for the server to stop by itself; after `limit`, kills it and

@@ -28,7 +28,7 @@ use cascade_store::pg::{PgSettings, PgStore};
 use cascade_store::{Inbox, Inspect, Leases, poll_lease};
 use cascade_test_support::{DemoProject, plugin_library};
 use fake_bot_api::{FakeBotApi, TOKEN};
-use serve_support::{Rng, seed};
+use serve_support::{Rng, seed, sigkill};
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,14 +89,9 @@ impl Serve {
             .to_utc()
     }
 
+    /// SIGKILL, then reap ([`sigkill`]).
     fn kill(mut self) {
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "{status}"
-        );
+        sigkill(&mut self.child, &self.log);
     }
 
     /// SIGTERM, then waits for a clean stop.

@@ -65,6 +65,25 @@ pub fn seed() -> u64 {
     }
 }
 
+/// SIGKILL (what `Child::kill` sends on Unix) to a `cascade serve`, then
+/// reap it. Fails the test if it had already stopped by itself (then
+/// nothing was killed), with its log at `log`.
+pub fn sigkill(child: &mut Child, log: &Path) {
+    if let Some(status) = child.try_wait().unwrap() {
+        panic!(
+            "cascade serve stopped by itself ({status}) before it could be killed:\n{}",
+            fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{status}"
+    );
+}
+
 /// A running `cascade serve` with its address, killed (SIGKILL) and reaped
 /// if the test panics.
 pub struct Server {
@@ -112,21 +131,9 @@ impl Server {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// SIGKILL (what `Child::kill` sends on Unix), then reap.
+    /// SIGKILL, then reap ([`sigkill`]).
     pub fn kill(mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!(
-                "cascade serve stopped by itself ({status}) before it could be killed:\n{}",
-                self.log()
-            );
-        }
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "{status}"
-        );
+        sigkill(&mut self.child, &self.log);
     }
 
     /// SIGTERM, then waits for a clean stop.
