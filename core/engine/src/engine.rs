@@ -620,7 +620,9 @@ async fn keep_alive<S: cascade_store::Leases + cascade_store::Outbox>(
 /// Keeps `owner` alive to the other serves, in a task of its own so that
 /// a slow round of the serve loop (a long schedule, a wait for the
 /// database) does not let its lease run out while it works: renews every
-/// sixth of `lease`, and takes back the rows of serves whose lease ran out.
+/// sixth of `lease`, takes back the rows of serves whose lease ran out,
+/// and links into the evidence chain the sends recorded while another
+/// serve was linking ([`cascade_store::Outbox::link_evidence`]).
 fn spawn_heartbeat<S: cascade_store::Leases + cascade_store::Outbox + 'static>(
     store: Arc<S>,
     owner: String,
@@ -636,6 +638,10 @@ fn spawn_heartbeat<S: cascade_store::Leases + cascade_store::Outbox + 'static>(
                     "took back the rows of a serve that stopped without finishing them; they are sent now"
                 ),
                 Err(e) => tracing::warn!("could not renew this serve's lease: {e}"),
+            }
+            // Sends recorded while another serve was linking evidence.
+            if let Err(e) = store.link_evidence().await {
+                tracing::warn!("could not link sent deliveries into the evidence chain: {e}");
             }
         }
     }))
@@ -821,6 +827,9 @@ impl<S: AllStores> Runner<S> {
                 "stopping with sends still unanswered after {} s; they are sent again once their lease runs out",
                 within.as_secs()
             );
+        }
+        if let Err(e) = self.store.link_evidence().await {
+            tracing::warn!("could not link sent deliveries into the evidence chain: {e}");
         }
         // Nothing more is polled or stored here; what was stored and not
         // handled is handled by whoever takes the lease, at once.

@@ -27,6 +27,10 @@ import sys
 EXPECTED_EXTRA_PG_COLUMNS = {
     ("people", "rowid"), ("channel_identities", "rowid"),
     ("channel_states", "rowid"), ("plugin_state", "rowid"),
+    # Migration 20261217000000_chain_pending: sends waiting to be linked
+    # into the evidence chain, PostgreSQL only (SQLite links each send in
+    # the transaction that records it).
+    ("chain_pending", "id"), ("chain_pending", "outbox_id"),
 }
 # Migration 20261215000001_work_notify: NOTIFY an idle serve, PostgreSQL
 # only (SQLite has no other process to wake); statement-level but for

@@ -82,6 +82,10 @@ pub async fn sqlite_to_postgres(
     .await?;
     let mut tables: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for (table, column, kind) in columns {
+        // The store's own (`chain_pending`: empty in a new database).
+        if crate::privacy::INTERNAL_TABLES.contains(&table.as_str()) {
+            continue;
+        }
         match tables.last_mut() {
             Some((t, cols)) if *t == table => cols.push((column, kind)),
             _ => tables.push((table, vec![(column, kind)])),
@@ -400,6 +404,9 @@ mod tests {
         .unwrap();
         let mut tables: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for (t, c, k) in columns {
+            if crate::privacy::INTERNAL_TABLES.contains(&t.as_str()) {
+                continue;
+            }
             match tables.last_mut() {
                 Some((name, cols)) if *name == t => cols.push((c, k)),
                 _ => tables.push((t, vec![(c, k)])),

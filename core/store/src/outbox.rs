@@ -380,6 +380,17 @@ pub trait Outbox: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Links into the evidence chain the deliveries recorded as sent but
+    /// not linked yet, and returns how many. PostgreSQL, where several
+    /// serves record at once, links a recording's sends after it commits,
+    /// unless another serve is linking then (see migration
+    /// `20261217000000_chain_pending.sql`): a serve calls this now and
+    /// then, and when it stops, so none stays unlinked for long. SQLite
+    /// links each send in the transaction that records it.
+    fn link_evidence(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async { Ok(0) }
+    }
+
     /// A delivery sent on `channel` that the provider later reports it
     /// could not deliver for good (a delivery receipt's permanent failure):
     /// marked dead with `reason` and returned, so the engine can queue its

@@ -710,3 +710,143 @@ async fn schedulers_on_two_postgres_stores_queue_each_step_once() {
     assert_eq!(first.outstanding().await.unwrap(), 200);
     assert!(first.due_members(99_999, 100).await.unwrap().is_empty());
 }
+
+/// On PostgreSQL a recording of sends does not wait for the evidence
+/// chain's lock: while another transaction holds it, the sends are
+/// recorded and listed to be linked; verify does not name a listed send
+/// as missing; the next to take the lock links it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() {
+    let store = both::postgres().await;
+    rollout_of(&store, 1).await;
+    store
+        .materialise(&[reminder("p-0", 1, "email", 1_000)], &[], 1_000)
+        .await
+        .unwrap();
+    let claimed = store.claim(1_000, 1, 60_000, &[]).await.unwrap();
+    let mut holder = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(pg::chain::CHAIN_LOCK)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let outcome = [(claimed[0].id, DeliveryOutcome::Sent { provider_id: None })];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.record(&outcome, &[], 1_500),
+    )
+    .await
+    .expect("recording waited for the chain's lock")
+    .unwrap();
+    assert_eq!(store.sent_times("email", 0).await.unwrap(), [1_500]);
+    assert_eq!(store.count_rows("evidence_chain").await, 0);
+    assert_eq!(store.count_rows("chain_pending").await, 1);
+    // A verify waits for the lock too: it links what is listed first.
+    let verify = tokio::spawn({
+        let store = store.clone();
+        async move { store.verify_chain().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!verify.is_finished(), "verify did not wait for the lock");
+    holder.commit().await.unwrap();
+    let report = verify.await.unwrap().unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!(report.events, 1);
+    assert_eq!(store.count_rows("chain_pending").await, 0);
+    assert_eq!(store.link_evidence().await.unwrap(), 0);
+    assert_eq!(store.count_rows("evidence_chain").await, 1);
+
+    // Listed again by hand (as a crash between two steps could leave it):
+    // linked no second time.
+    store
+        .execute(&format!(
+            "INSERT INTO chain_pending (outbox_id) VALUES ({})",
+            claimed[0].id
+        ))
+        .await;
+    assert_eq!(store.link_evidence().await.unwrap(), 0);
+    assert_eq!(store.count_rows("evidence_chain").await, 1);
+    assert_eq!(store.count_rows("chain_pending").await, 0);
+}
+
+/// Several serves on one PostgreSQL recording sends at once, on two pools,
+/// while acknowledgement-style appenders hold the chain's lock now and
+/// then: every send is recorded, and once the heartbeat's link runs, each
+/// is in the chain exactly once and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sends_recorded_by_serves_at_once_are_each_linked_once() {
+    use pg::test_server::TestPostgres;
+    use pg::{PgSettings, PgStore};
+
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    rollout_of(&first, 1).await;
+    let queued: Vec<NewDelivery> = (0..1_200)
+        .map(|n| reminder("p-0", n, "email", 1_000))
+        .collect();
+    first.materialise(&queued, &[], 1_000).await.unwrap();
+    let mut tasks = Vec::new();
+    for task in 0..8_usize {
+        let store = if task % 2 == 0 { &first } else { &second }.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            loop {
+                let claimed = store
+                    .claim(1_000, 1 + task as u32 % 5 * 10, 60_000, &[])
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return sent;
+                }
+                let outcomes: Vec<(i64, DeliveryOutcome)> = claimed
+                    .iter()
+                    .map(|c| (c.id, DeliveryOutcome::Sent { provider_id: None }))
+                    .collect();
+                store.record(&outcomes, &[], 2_000).await.unwrap();
+                sent += claimed.len();
+            }
+        }));
+    }
+    // Another appender takes the chain's lock over and over meanwhile, so
+    // some recordings find it held and leave their sends listed.
+    let busy = tokio::spawn({
+        let pool = second.pool().clone();
+        async move {
+            for _ in 0..40 {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(pg::chain::CHAIN_LOCK)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tx.commit().await.unwrap();
+            }
+        }
+    });
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await.unwrap();
+    }
+    busy.await.unwrap();
+    assert_eq!(sent, queued.len());
+    first.link_evidence().await.unwrap();
+    assert_eq!(first.count_rows("chain_pending").await, 0);
+    let links: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT ref, count(*) FROM evidence_chain WHERE kind = 'delivery' GROUP BY ref",
+    )
+    .fetch_all(first.pool())
+    .await
+    .unwrap();
+    assert_eq!(links.len(), queued.len());
+    assert!(
+        links.iter().all(|(_, n)| *n == 1),
+        "linked twice: {links:?}"
+    );
+    let report = first.verify_chain().await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    let totals = first.rollout_totals().await.unwrap();
+    assert_eq!(totals[0].sent, queued.len() as i64);
+}

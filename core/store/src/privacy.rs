@@ -1063,8 +1063,9 @@ pub const FIELDS: &[Field] = &[
 ];
 
 /// Tables the store's own machinery keeps (not data): left out of the
-/// schema check, export and scans.
-pub const INTERNAL_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence"];
+/// schema check, export and scans. `chain_pending` (PostgreSQL only)
+/// lists outbox ids waiting to be linked into the evidence chain.
+pub const INTERNAL_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence", "chain_pending"];
 
 /// Who is asking for an erasure, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -258,6 +258,78 @@ async fn salt(conn: &mut PgConnection) -> Result<Vec<u8>, StoreError> {
     salt.ok_or_else(|| decode("the store has no evidence salt (engine_secrets 'evidence-salt')"))
 }
 
+/// Rows of `chain_pending` linked per statement by [`link_listed`]: the
+/// transaction goes on until the list is empty.
+const LINK_AT_ONCE: i64 = 5_000;
+
+/// Links every delivery listed in `chain_pending` (see migration
+/// `20261217000000_chain_pending.sql`), in id order, and empties the list;
+/// returns how many it linked. Called holding [`lock`], so every row
+/// listed by a transaction that committed before the lock was taken is
+/// linked here. A listed row that is gone (the retention schedule, an
+/// erasure) or already linked is dropped.
+pub(crate) async fn link_listed(conn: &mut PgConnection) -> Result<u64, StoreError> {
+    let k = kind_sql("delivery").expect("a known kind");
+    // Every row taken from the list comes back, with the fields to link
+    // when its delivery is there to link (`t.id` NULL when not).
+    let sql = format!(
+        "WITH taken AS (
+             DELETE FROM chain_pending WHERE id IN
+               (SELECT id FROM chain_pending ORDER BY id LIMIT $1)
+             RETURNING outbox_id)
+         SELECT {fields}, t.id FROM taken p
+         LEFT JOIN {table} t ON t.id = p.outbox_id AND {chained}
+           AND NOT EXISTS (SELECT 1 FROM evidence_chain c
+                           WHERE c.kind = $2 AND c.ref = {key})
+         ORDER BY p.outbox_id",
+        fields = chained_fields(k),
+        table = k.table,
+        chained = k.chained,
+        key = k.key,
+    );
+    let mut linked = 0;
+    loop {
+        let rows = sqlx::query(&sql)
+            .bind(LINK_AT_ONCE)
+            .bind(k.kind)
+            .fetch_all(&mut *conn)
+            .await?;
+        let pending = rows
+            .iter()
+            .filter(|r| r.get::<Option<i64>, _>(4).is_some())
+            .map(|r| pending_of(k, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        linked += pending.len() as u64;
+        append(conn, pending).await?;
+        if (rows.len() as i64) < LINK_AT_ONCE {
+            return Ok(linked);
+        }
+    }
+}
+
+/// Links the deliveries listed in `chain_pending` in a transaction of its
+/// own. With `wait`, waits for the chain's lock; without, returns 0 at
+/// once when another transaction holds it (that one, or the next to take
+/// the lock, links what is listed).
+pub(crate) async fn link_listed_now(pool: &PgPool, wait: bool) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    if wait {
+        lock(&mut tx).await?;
+    } else {
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !taken {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+    }
+    let linked = link_listed(&mut tx).await?;
+    tx.commit().await?;
+    Ok(linked)
+}
+
 /// The start of `at`'s minute.
 pub(crate) fn minute_of(at: i64) -> i64 {
     at - at.rem_euclid(60_000)
@@ -525,6 +597,12 @@ async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>,
 
 impl EvidenceChain for PgStore {
     async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        // Sends recorded and not linked yet are linked first; any recorded
+        // after that are still listed in the snapshot below, and not named
+        // as missing from the chain.
+        if self.chained {
+            link_listed_now(&self.pool, true).await?;
+        }
         let mut tx = snapshot(&self.pool).await?;
         let salt = salt(&mut tx).await?;
         let amends = amends(&mut tx).await?;
@@ -565,11 +643,18 @@ impl EvidenceChain for PgStore {
                 detail,
             });
         }
-        // Evidence rows the chain does not hold.
+        // Evidence rows the chain does not hold (sends still listed to be
+        // linked are on their way).
         for k in KINDS {
+            let listed = if k.kind == "delivery" {
+                "AND NOT EXISTS (SELECT 1 FROM chain_pending p WHERE p.outbox_id = t.id)"
+            } else {
+                ""
+            };
             let sql = format!(
                 "SELECT {key} FROM {table} t WHERE {chained}
                    AND NOT EXISTS (SELECT 1 FROM evidence_chain c WHERE c.kind = $1 AND c.ref = {key})
+                   {listed}
                  ORDER BY {order} LIMIT 20",
                 key = k.key,
                 table = k.table,
@@ -614,6 +699,7 @@ impl EvidenceChain for PgStore {
             let mut tx = self.pool.begin().await?;
             lock(&mut tx).await?;
             seal_refusals(&mut tx, now).await?;
+            link_listed(&mut tx).await?;
             tx.commit().await?;
         }
         let mut tx = snapshot(&self.pool).await?;

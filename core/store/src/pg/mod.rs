@@ -21,7 +21,7 @@ mod annual;
 mod audience;
 mod audience_query;
 mod bulletins;
-mod chain;
+pub(crate) mod chain;
 mod channel_states;
 mod evidence;
 mod import;

@@ -11,7 +11,7 @@ use super::audience_query::{push_audience, push_first_due, push_timed_audience, 
 use crate::StoreError;
 use crate::outbox::*;
 use cascade_model::rollout::{AudienceQuery, StepKind};
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::HashMap;
 
 /// A value of an unsigned column read back (never negative when cascade
@@ -634,10 +634,6 @@ impl Outbox for PgStore {
             .collect();
         let chain = self.chained && !sent.is_empty();
         let mut tx = self.pool.begin().await?;
-        if chain {
-            // First, before any other write (see `chain::lock`).
-            super::chain::lock(&mut tx).await?;
-        }
         // The totals of the rows' rollouts are locked in one order, so two
         // processes recording rows of the same rollouts never wait on each
         // other's in turn.
@@ -654,32 +650,29 @@ impl Outbox for PgStore {
         }
         if !sent.is_empty() {
             // Only rows still leased: a row whose lease ran out and was
-            // recorded by another claimer is not recorded (or chained) twice.
-            // The chained fields come back with the update, so the chain's
-            // lock is held for one round trip fewer.
-            let delivery = super::chain::kind_sql("delivery").expect("a known kind");
-            let mut rows = sqlx::query(&format!(
-                "UPDATE outbox AS t SET state = 'sent', provider_id = v.provider_id,
+            // recorded by another claimer is not recorded (or linked)
+            // twice. The rows sent are listed for the evidence chain in
+            // the same statement, and linked after the commit (see
+            // migration 20261217000000_chain_pending.sql): the chain's
+            // lock is not held while the serve records.
+            let update = "UPDATE outbox AS t SET state = 'sent', provider_id = v.provider_id,
                      sent_at = $3, lease_until = NULL, last_error = NULL, updated_at = $3
                  FROM unnest($1::bigint[], $2::text[]) AS v(id, provider_id)
-                 WHERE t.id = v.id AND t.state = 'leased'
-                 RETURNING {}, t.id",
-                super::chain::chained_fields(delivery)
-            ))
-            .bind(sent.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-            .bind(sent.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>())
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-            if chain {
-                // In id order, as `chain::chain_ids` appends.
-                rows.sort_unstable_by_key(|row| row.get::<i64, _>(4));
-                let pending = rows
-                    .iter()
-                    .map(|row| super::chain::pending_of(delivery, row))
-                    .collect::<Result<Vec<_>, _>>()?;
-                super::chain::append(&mut tx, pending).await?;
-            }
+                 WHERE t.id = v.id AND t.state = 'leased'";
+            let sql = if chain {
+                format!(
+                    "WITH sent AS ({update} RETURNING t.id)
+                     INSERT INTO chain_pending (outbox_id) SELECT id FROM sent ORDER BY id"
+                )
+            } else {
+                update.to_owned()
+            };
+            sqlx::query(&sql)
+                .bind(sent.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+                .bind(sent.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
         for (id, outcome) in outcomes {
             let query = match outcome {
@@ -734,7 +727,23 @@ impl Outbox for PgStore {
         }
         insert_deliveries(&mut tx, fallbacks, now).await?;
         tx.commit().await?;
+        if chain {
+            // Unless another transaction is linking already (it, or the
+            // next to take the lock, links these too). The sends are
+            // recorded whatever happens here: what is not linked now stays
+            // listed for the next (see `Outbox::link_evidence`).
+            if let Err(e) = super::chain::link_listed_now(&self.pool, false).await {
+                tracing::warn!("could not link sent deliveries into the evidence chain yet: {e}");
+            }
+        }
         Ok(())
+    }
+
+    async fn link_evidence(&self) -> Result<u64, StoreError> {
+        if !self.chained {
+            return Ok(0);
+        }
+        super::chain::link_listed_now(&self.pool, true).await
     }
 
     async fn bounce(
