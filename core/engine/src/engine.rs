@@ -621,8 +621,9 @@ async fn keep_alive<S: cascade_store::Leases + cascade_store::Outbox>(
 /// a slow round of the serve loop (a long schedule, a wait for the
 /// database) does not let its lease run out while it works: renews every
 /// sixth of `lease`, takes back the rows of serves whose lease ran out,
-/// and links into the evidence chain the sends recorded while another
-/// serve was linking ([`cascade_store::Outbox::link_evidence`]).
+/// and finishes what recordings left for later: sends recorded while
+/// another serve was linking evidence, totals not folded yet
+/// ([`cascade_store::Outbox::settle`]).
 fn spawn_heartbeat<S: cascade_store::Leases + cascade_store::Outbox + 'static>(
     store: Arc<S>,
     owner: String,
@@ -639,9 +640,10 @@ fn spawn_heartbeat<S: cascade_store::Leases + cascade_store::Outbox + 'static>(
                 ),
                 Err(e) => tracing::warn!("could not renew this serve's lease: {e}"),
             }
-            // Sends recorded while another serve was linking evidence.
-            if let Err(e) = store.link_evidence().await {
-                tracing::warn!("could not link sent deliveries into the evidence chain: {e}");
+            if let Err(e) = store.settle().await {
+                tracing::warn!(
+                    "could not link recorded sends into the evidence chain or fold their totals yet: {e}"
+                );
             }
         }
     }))
@@ -828,8 +830,10 @@ impl<S: AllStores> Runner<S> {
                 within.as_secs()
             );
         }
-        if let Err(e) = self.store.link_evidence().await {
-            tracing::warn!("could not link sent deliveries into the evidence chain: {e}");
+        if let Err(e) = self.store.settle().await {
+            tracing::warn!(
+                "could not link recorded sends into the evidence chain or fold their totals yet: {e}"
+            );
         }
         // Nothing more is polled or stored here; what was stored and not
         // handled is handled by whoever takes the lease, at once.

@@ -15,17 +15,17 @@ CREATE TEMP TABLE expectations (n serial, what text NOT NULL, ok boolean);
 CREATE TEMP TABLE snap (scope text PRIMARY KEY, stamp bigint);
 CREATE PROCEDURE pg_temp.snap() LANGUAGE sql AS $$
     DELETE FROM pg_temp.snap;
-    INSERT INTO pg_temp.snap SELECT scope, stamp FROM report_stamps;
+    INSERT INTO pg_temp.snap SELECT scope, stamp FROM outbox_count_stamps;
 $$;
 -- How much a scope's stamp went up since the snapshot (NULL: no stamp row).
 CREATE FUNCTION pg_temp.d(s text) RETURNS bigint LANGUAGE sql AS $$
     SELECT r.stamp - COALESCE((SELECT stamp FROM pg_temp.snap WHERE scope = s), 0)
-    FROM report_stamps r WHERE r.scope = s
+    FROM outbox_count_stamps r WHERE r.scope = s
 $$;
 -- A rollout's totals as text, "members/acknowledged/sent/dead".
 CREATE FUNCTION pg_temp.counts(r text) RETURNS text LANGUAGE sql AS $$
     SELECT members || '/' || acknowledged || '/' || sent || '/' || dead
-    FROM rollout_counts WHERE rollout_id = r
+    FROM outbox_count_totals WHERE rollout_id = r
 $$;
 
 -- ---------------------------------------------------------------------------
@@ -358,10 +358,10 @@ INSERT INTO expectations (what, ok) VALUES
 -- Several rows of two rollouts in one statement: since
 -- 20261216000000_outbox_counts_per_statement the totals and stamps move
 -- once a statement, by the sum of its rows, as the row triggers did.
-CREATE TEMP TABLE counts_snap AS SELECT * FROM rollout_counts;
+CREATE TEMP TABLE counts_snap AS SELECT * FROM outbox_count_totals;
 CREATE FUNCTION pg_temp.moved(r text) RETURNS text LANGUAGE sql AS $$
     SELECT (c.sent - s.sent) || '/' || (c.dead - s.dead)
-    FROM rollout_counts c JOIN pg_temp.counts_snap s USING (rollout_id) WHERE c.rollout_id = r
+    FROM outbox_count_totals c JOIN pg_temp.counts_snap s USING (rollout_id) WHERE c.rollout_id = r
 $$;
 CALL pg_temp.snap();
 INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind, step_number,
@@ -562,6 +562,45 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 
 -- ---------------------------------------------------------------------------
+-- 20261217000001_outbox_count_deltas: the outbox's triggers above added
+-- rows of totals and stamps instead of updating rollout_counts and
+-- report_stamps (which the pg_temp helpers read through the views); a fold
+-- moves them there and every total and stamp reads the same.
+CREATE TEMP TABLE totals_before_fold AS SELECT rollout_id, sent, dead FROM outbox_count_totals;
+CREATE TEMP TABLE stamps_before_fold AS SELECT scope, stamp FROM outbox_count_stamps;
+INSERT INTO expectations (what, ok) VALUES
+    ('outbox_count_deltas: the outbox triggers added rows', (SELECT count(*) FROM outbox_count_deltas) > 0);
+INSERT INTO expectations (what, ok) SELECT 'fold_outbox_count_deltas: folded rows', fold_outbox_count_deltas() > 0;
+INSERT INTO expectations (what, ok) VALUES
+    ('fold_outbox_count_deltas: none left', (SELECT count(*) FROM outbox_count_deltas) = 0),
+    ('fold_outbox_count_deltas: totals read the same',
+     NOT EXISTS (SELECT rollout_id, sent, dead FROM outbox_count_totals
+                 EXCEPT SELECT rollout_id, sent, dead FROM totals_before_fold)
+     AND NOT EXISTS (SELECT rollout_id, sent, dead FROM totals_before_fold
+                     EXCEPT SELECT rollout_id, sent, dead FROM outbox_count_totals)),
+    ('fold_outbox_count_deltas: stamps read the same',
+     NOT EXISTS (SELECT scope, stamp FROM outbox_count_stamps
+                 EXCEPT SELECT scope, stamp FROM stamps_before_fold)
+     AND NOT EXISTS (SELECT scope, stamp FROM stamps_before_fold
+                     EXCEPT SELECT scope, stamp FROM outbox_count_stamps)),
+    ('fold_outbox_count_deltas: totals and stamps now in rollout_counts and report_stamps',
+     NOT EXISTS (SELECT rollout_id, sent, dead FROM rollout_counts
+                 EXCEPT SELECT rollout_id, sent, dead FROM totals_before_fold)
+     AND NOT EXISTS (SELECT scope, stamp FROM report_stamps
+                     EXCEPT SELECT scope, stamp FROM stamps_before_fold));
+-- A rollout's totals row removed takes its unfolded rows with it, their
+-- stamps folded first: the stamp never goes down.
+INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind, step_number,
+                    channel, channel_rank, state, due_at, sent_at, updated_at) VALUES
+    ('k-d1', 'r3', 'p1', 'p1', 0, 'initial', 1, 'teams', 0, 'sent', 100, 100, 1);
+CALL pg_temp.snap();
+DELETE FROM rollout_counts WHERE rollout_id = 'r3';
+INSERT INTO expectations (what, ok) VALUES
+    ('outbox_count_deltas_rollout_removed: its rows gone',
+     (SELECT count(*) FROM outbox_count_deltas WHERE rollout_id = 'r3') = 0),
+    ('outbox_count_deltas_rollout_removed: its stamp kept', pg_temp.d('r3') = 0);
+
+-- ---------------------------------------------------------------------------
 -- Every expectation above must hold, and all of them must have run.
 DO $$
 DECLARE
@@ -572,8 +611,8 @@ BEGIN
     IF failed IS NOT NULL THEN
         RAISE EXCEPTION E'trigger checks failed:\n%', failed;
     END IF;
-    IF (SELECT count(*) FROM pg_temp.expectations) <> 106 THEN
-        RAISE EXCEPTION 'trigger checks: expected 106 expectations, % ran',
+    IF (SELECT count(*) FROM pg_temp.expectations) <> 114 THEN
+        RAISE EXCEPTION 'trigger checks: expected 114 expectations, % ran',
             (SELECT count(*) FROM pg_temp.expectations);
     END IF;
 END $$;

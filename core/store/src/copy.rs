@@ -73,10 +73,13 @@ pub async fn sqlite_to_postgres(
 
     // Tables and columns as PostgreSQL has them, in column order.
     let columns: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT table_name::text, column_name::text, data_type::text
-         FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations'
-         ORDER BY table_name, ordinal_position",
+        "SELECT c.table_name::text, c.column_name::text, c.data_type::text
+         FROM information_schema.columns c
+         JOIN information_schema.tables t
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+         WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+           AND c.table_name <> '_sqlx_migrations'
+         ORDER BY c.table_name, c.ordinal_position",
     )
     .fetch_all(pg)
     .await?;
@@ -392,12 +395,15 @@ mod tests {
 
         // Every table holds the same rows, the salt and chain among them.
         let columns: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT table_name::text, column_name::text, data_type::text
-             FROM information_schema.columns
-             WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations'
-               AND NOT (column_name = 'rowid' AND table_name IN
+            "SELECT c.table_name::text, c.column_name::text, c.data_type::text
+             FROM information_schema.columns c
+             JOIN information_schema.tables t
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+             WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+               AND c.table_name <> '_sqlx_migrations'
+               AND NOT (c.column_name = 'rowid' AND c.table_name IN
                         ('people', 'channel_identities', 'channel_states', 'plugin_state'))
-             ORDER BY table_name, ordinal_position",
+             ORDER BY c.table_name, c.ordinal_position",
         )
         .fetch_all(pg.pool())
         .await

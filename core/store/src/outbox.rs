@@ -380,14 +380,16 @@ pub trait Outbox: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Links into the evidence chain the deliveries recorded as sent but
-    /// not linked yet, and returns how many. PostgreSQL, where several
-    /// serves record at once, links a recording's sends after it commits,
-    /// unless another serve is linking then (see migration
-    /// `20261217000000_chain_pending.sql`): a serve calls this now and
-    /// then, and when it stops, so none stays unlinked for long. SQLite
-    /// links each send in the transaction that records it.
-    fn link_evidence(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+    /// Finishes what recordings left for later, and returns how many sends
+    /// it linked into the evidence chain. PostgreSQL, where several serves
+    /// record at once, links a recording's sends after it commits, unless
+    /// another serve is linking then (migration
+    /// `20261217000000_chain_pending.sql`), and adds the totals and report
+    /// stamps a recording moves as rows of their own, folded here
+    /// (`20261217000001_outbox_count_deltas.sql`); both read the same
+    /// before and after. A serve calls this now and then, and when it
+    /// stops. SQLite does all of it in the transaction that records.
+    fn settle(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         async { Ok(0) }
     }
 

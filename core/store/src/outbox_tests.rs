@@ -711,10 +711,13 @@ async fn schedulers_on_two_postgres_stores_queue_each_step_once() {
     assert!(first.due_members(99_999, 100).await.unwrap().is_empty());
 }
 
-/// On PostgreSQL a recording of sends does not wait for the evidence
-/// chain's lock: while another transaction holds it, the sends are
-/// recorded and listed to be linked; verify does not name a listed send
-/// as missing; the next to take the lock links it, once.
+/// On PostgreSQL a recording of sends waits neither for the evidence
+/// chain's lock nor for its rollout's totals and report stamp: while
+/// another transaction holds all three, the sends are recorded, listed to
+/// be linked and their totals added as rows; verify does not name a
+/// listed send as missing; the next to take the lock links it, once; a
+/// fold gives way while the totals are held, and moves them once free,
+/// the totals reading the same throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() {
     let store = both::postgres().await;
@@ -730,17 +733,40 @@ async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() 
         .execute(&mut *holder)
         .await
         .unwrap();
+    sqlx::query("SELECT 1 FROM rollout_counts FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    sqlx::query("SELECT 1 FROM report_stamps FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let stamp_before = store.report_stamps(&["r-1".to_owned()]).await.unwrap();
     let outcome = [(claimed[0].id, DeliveryOutcome::Sent { provider_id: None })];
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
         store.record(&outcome, &[], 1_500),
     )
     .await
-    .expect("recording waited for the chain's lock")
+    .expect("recording waited for the chain's lock or the rollout's totals")
     .unwrap();
     assert_eq!(store.sent_times("email", 0).await.unwrap(), [1_500]);
     assert_eq!(store.count_rows("evidence_chain").await, 0);
     assert_eq!(store.count_rows("chain_pending").await, 1);
+    assert_eq!(store.count_rows("outbox_count_deltas").await, 1);
+    // A reminder moves no report stamp; the send counts at once.
+    assert_eq!(
+        store.report_stamps(&["r-1".to_owned()]).await.unwrap(),
+        stamp_before
+    );
+    let totals = || async { store.rollout_totals().await.unwrap()[0].sent };
+    let base = || async {
+        sqlx::query_scalar::<_, i64>("SELECT sent FROM rollout_counts")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!((totals().await, base().await), (1, 0));
     // A verify waits for the lock too: it links what is listed first.
     let verify = tokio::spawn({
         let store = store.clone();
@@ -753,7 +779,26 @@ async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() 
     assert!(report.problems.is_empty(), "{report:?}");
     assert_eq!(report.events, 1);
     assert_eq!(store.count_rows("chain_pending").await, 0);
-    assert_eq!(store.link_evidence().await.unwrap(), 0);
+
+    // A fold gives way to a transaction holding the totals.
+    let mut holder = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM rollout_counts FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), store.settle())
+        .await
+        .expect("the fold waited for the totals")
+        .unwrap();
+    assert_eq!(store.count_rows("outbox_count_deltas").await, 1);
+    holder.commit().await.unwrap();
+    assert_eq!(store.settle().await.unwrap(), 0);
+    assert_eq!(store.count_rows("outbox_count_deltas").await, 0);
+    assert_eq!((totals().await, base().await), (1, 1));
+    assert_eq!(
+        store.report_stamps(&["r-1".to_owned()]).await.unwrap(),
+        stamp_before
+    );
     assert_eq!(store.count_rows("evidence_chain").await, 1);
 
     // Listed again by hand (as a crash between two steps could leave it):
@@ -764,7 +809,7 @@ async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() 
             claimed[0].id
         ))
         .await;
-    assert_eq!(store.link_evidence().await.unwrap(), 0);
+    assert_eq!(store.settle().await.unwrap(), 0);
     assert_eq!(store.count_rows("evidence_chain").await, 1);
     assert_eq!(store.count_rows("chain_pending").await, 0);
 }
@@ -832,7 +877,7 @@ async fn sends_recorded_by_serves_at_once_are_each_linked_once() {
     }
     busy.await.unwrap();
     assert_eq!(sent, queued.len());
-    first.link_evidence().await.unwrap();
+    first.settle().await.unwrap();
     assert_eq!(first.count_rows("chain_pending").await, 0);
     let links: Vec<(String, i64)> = sqlx::query_as(
         "SELECT ref, count(*) FROM evidence_chain WHERE kind = 'delivery' GROUP BY ref",
@@ -849,4 +894,6 @@ async fn sends_recorded_by_serves_at_once_are_each_linked_once() {
     assert!(report.problems.is_empty(), "{report:?}");
     let totals = first.rollout_totals().await.unwrap();
     assert_eq!(totals[0].sent, queued.len() as i64);
+    // Folded by the settle above: all in the rollout's totals row.
+    assert_eq!(first.count_rows("outbox_count_deltas").await, 0);
 }

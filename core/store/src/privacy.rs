@@ -1063,9 +1063,15 @@ pub const FIELDS: &[Field] = &[
 ];
 
 /// Tables the store's own machinery keeps (not data): left out of the
-/// schema check, export and scans. `chain_pending` (PostgreSQL only)
-/// lists outbox ids waiting to be linked into the evidence chain.
-pub const INTERNAL_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence", "chain_pending"];
+/// schema check, export and scans. PostgreSQL only: `chain_pending` lists
+/// outbox ids waiting to be linked into the evidence chain, and
+/// `outbox_count_deltas` holds rollouts' totals not folded yet.
+pub const INTERNAL_TABLES: &[&str] = &[
+    "_sqlx_migrations",
+    "sqlite_sequence",
+    "chain_pending",
+    "outbox_count_deltas",
+];
 
 /// Who is asking for an erasure, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

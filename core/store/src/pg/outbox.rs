@@ -633,21 +633,13 @@ impl Outbox for PgStore {
             })
             .collect();
         let chain = self.chained && !sent.is_empty();
+        // Nothing here waits for another serve's recording: the totals and
+        // report stamps the outbox's triggers move are added as rows of
+        // their own (migration 20261217000001_outbox_count_deltas.sql) and
+        // the sends are listed for the evidence chain, not linked in this
+        // transaction. Only a row whose lease ran out and that another
+        // serve claimed again can be wanted by two recordings.
         let mut tx = self.pool.begin().await?;
-        // The totals of the rows' rollouts are locked in one order, so two
-        // processes recording rows of the same rollouts never wait on each
-        // other's in turn.
-        let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
-        if !ids.is_empty() {
-            sqlx::query(
-                "SELECT 1 FROM rollout_counts WHERE rollout_id IN
-                   (SELECT rollout_id FROM outbox WHERE id = ANY($1))
-                 ORDER BY rollout_id FOR UPDATE",
-            )
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        }
         if !sent.is_empty() {
             // Only rows still leased: a row whose lease ran out and was
             // recorded by another claimer is not recorded (or linked)
@@ -731,7 +723,7 @@ impl Outbox for PgStore {
             // Unless another transaction is linking already (it, or the
             // next to take the lock, links these too). The sends are
             // recorded whatever happens here: what is not linked now stays
-            // listed for the next (see `Outbox::link_evidence`).
+            // listed for the next (see `Outbox::settle`).
             if let Err(e) = super::chain::link_listed_now(&self.pool, false).await {
                 tracing::warn!("could not link sent deliveries into the evidence chain yet: {e}");
             }
@@ -739,11 +731,14 @@ impl Outbox for PgStore {
         Ok(())
     }
 
-    async fn link_evidence(&self) -> Result<u64, StoreError> {
-        if !self.chained {
-            return Ok(0);
-        }
-        super::chain::link_listed_now(&self.pool, true).await
+    async fn settle(&self) -> Result<u64, StoreError> {
+        let linked = if self.chained {
+            super::chain::link_listed_now(&self.pool, true).await?
+        } else {
+            0
+        };
+        fold_counts(&self.pool).await?;
+        Ok(linked)
     }
 
     async fn bounce(
@@ -851,7 +846,7 @@ impl Outbox for PgStore {
             "SELECT r.id AS rollout_id, COALESCE(c.members, 0) AS members,
                     COALESCE(c.acknowledged, 0) AS acknowledged,
                     COALESCE(c.sent, 0) AS sent, COALESCE(c.dead, 0) AS dead
-             FROM rollouts r LEFT JOIN rollout_counts c ON c.rollout_id = r.id
+             FROM rollouts r LEFT JOIN outbox_count_totals c ON c.rollout_id = r.id
              ORDER BY r.id",
         )
         .fetch_all(&self.pool)
@@ -1061,5 +1056,30 @@ impl ClaimedRow {
             channel_rank: unsigned(self.channel_rank),
             attempts: unsigned(self.attempts),
         }
+    }
+}
+
+/// Folds the outbox's rows of totals and report stamps into
+/// `rollout_counts` and `report_stamps` (see migration
+/// `20261217000001_outbox_count_deltas.sql`). Gives way at once to
+/// anything holding those rows (a lock wait of more than 50 ms ends the
+/// fold, so it can never be the other side of a deadlock for long): the
+/// rows are folded the next time.
+async fn fold_counts(pool: &sqlx::PgPool) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL lock_timeout = '50ms'")
+        .execute(&mut *tx)
+        .await?;
+    match sqlx::query_scalar::<_, i64>("SELECT fold_outbox_count_deltas()")
+        .fetch_one(&mut *tx)
+        .await
+    {
+        Ok(folded) => {
+            tx.commit().await?;
+            Ok(u64::try_from(folded).unwrap_or(0))
+        }
+        // 55P03: lock_not_available.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => Ok(0),
+        Err(e) => Err(e.into()),
     }
 }

@@ -292,7 +292,7 @@ impl Reports for PgStore {
         rollout_ids: &[String],
     ) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT scope, stamp FROM report_stamps
+            "SELECT scope, stamp FROM outbox_count_stamps
              WHERE scope = '' OR scope = ANY($1)
              ORDER BY scope",
         )
