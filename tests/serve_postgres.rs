@@ -275,5 +275,27 @@ fn three_serves_on_postgresql_survive_two_kills_and_record_each_acknowledgement_
     // Status reads the same from PostgreSQL.
     let status = succeed(&["status", "--project", "many", ROLLOUT], tmp.path());
     assert!(status.contains(&format!("{ACKS}")), "{status}");
+
+    // The evidence chain holds every send recorded once, whoever recorded
+    // or linked it, kills and all: sends a killed serve listed and did not
+    // link are linked by a serve left alive or by the verify.
+    let verified = succeed(
+        &["evidence", "verify", "--store", "--project", "many"],
+        tmp.path(),
+    );
+    assert!(verified.contains("verifies"), "{verified}");
+    let (sent, links, linked): (i64, i64, i64) = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut pg = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL),
+                    count(*), count(DISTINCT ref)
+             FROM evidence_chain WHERE kind = 'delivery'",
+        )
+        .fetch_one(&mut pg)
+        .await
+        .unwrap()
+    });
+    assert_eq!((links, linked), (sent, sent), "one link a send");
     println!("took {:.1?}", began.elapsed());
 }

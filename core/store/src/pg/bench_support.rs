@@ -96,7 +96,8 @@ pub struct ProbedBackend {
     pub query: String,
     /// Whether it holds the evidence chain's advisory lock, which every
     /// transaction that appends to the chain takes first and keeps until
-    /// it ends (`chain::lock`).
+    /// it ends (`chain::lock`): a recording of sends does not (it lists
+    /// them), the linking of listed sends after it does.
     pub holds_chain_lock: bool,
 }
 
@@ -138,6 +139,15 @@ impl PgProbe {
     /// `SELECT count(*) FROM outbox WHERE state = 'sent'`.
     pub async fn sent(&mut self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE state = 'sent'")
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Sends recorded but not linked into the evidence chain yet (rows of
+    /// `chain_pending`).
+    pub async fn waiting_to_link(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM chain_pending")
             .fetch_one(&mut self.conn)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))

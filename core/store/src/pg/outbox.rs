@@ -625,20 +625,24 @@ impl Outbox for PgStore {
         fallbacks: &[NewDelivery],
         now: i64,
     ) -> Result<(), StoreError> {
-        let sent: Vec<(i64, Option<String>)> = outcomes
+        let mut sent: Vec<(i64, Option<String>)> = outcomes
             .iter()
             .filter_map(|(id, outcome)| match outcome {
                 DeliveryOutcome::Sent { provider_id } => Some((*id, provider_id.clone())),
                 _ => None,
             })
             .collect();
+        // In id order, the order the rows are locked in, so two recordings
+        // of the same rows (a lease that ran out) wait rather than deadlock.
+        sent.sort_unstable_by_key(|(id, _)| *id);
         let chain = self.chained && !sent.is_empty();
         // Nothing here waits for another serve's recording: the totals and
         // report stamps the outbox's triggers move are added as rows of
         // their own (migration 20261217000001_outbox_count_deltas.sql) and
         // the sends are listed for the evidence chain, not linked in this
         // transaction. Only a row whose lease ran out and that another
-        // serve claimed again can be wanted by two recordings.
+        // serve claimed again can be wanted by two recordings, and those
+        // are locked in id order.
         let mut tx = self.pool.begin().await?;
         if !sent.is_empty() {
             // Only rows still leased: a row whose lease ran out and was
