@@ -542,6 +542,88 @@ async fn run(setup: &Setup<'_>, n: usize, triggers: &'static str, label: &str) -
     }
 }
 
+/// The one step of dispatch that runs in one backend at a time: the
+/// linking of listed sends into the evidence chain. A database is set up
+/// as for a run, a sent delivery to every member inserted and listed by
+/// SQL, then
+/// `Outbox::settle` links them all (timed); the baseline, in the same
+/// database, is one `INSERT ... SELECT` of as many rows of the chain's
+/// shape into a copy of its table with its indexes. Returns (links a
+/// second, baseline rows a second).
+async fn link_rate(setup: &Setup<'_>) -> (f64, f64) {
+    use cascade_store::Outbox;
+    use sqlx::Connection;
+    let project = setup.project;
+    let url = setup.server.new_database().await.unwrap();
+    fs::write(
+        project.join("cascade.toml"),
+        setup
+            .toml
+            .replacen("\n[store]\n", &format!("\n[store]\nurl = \"{url}\"\n"), 1),
+    )
+    .unwrap();
+    let p = project.to_str().unwrap();
+    cascade(&["import", "--project", p], project);
+    let out = cascade(
+        &[
+            "rollout",
+            "start",
+            "--project",
+            p,
+            setup.rollout.to_str().unwrap(),
+        ],
+        project,
+    );
+    assert!(
+        out.contains(&format!("for {} people", setup.people)),
+        "{out}"
+    );
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,
+                             step_number, channel, channel_rank, state, due_at, sent_at, updated_at,
+                             lease_owner)
+         SELECT rollout_id || '/' || person_id || '/initial', rollout_id, person_id, person_id, wave,
+                'initial', 1, 'outbox', 0, 'sent', 1796000000000, 1796000000000, 1796000000000, 'bench'
+         FROM rollout_members ORDER BY person_id;
+         CREATE TABLE link_baseline (LIKE evidence_chain INCLUDING ALL);
+         CHECKPOINT;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let t = Instant::now();
+    let raw = sqlx::query(
+        "INSERT INTO link_baseline (seq, kind, ref, at, content, personal, prev, hash)
+         SELECT id, 'delivery', id::text, sent_at, md5(id::text) || md5(rollout_id),
+                md5(person_id) || md5(recipient_id), md5(sent_at::text) || md5(channel),
+                md5(id::text || 'h') || md5(person_id || 'h')
+         FROM outbox o ORDER BY o.id",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap()
+    .rows_affected();
+    let raw_s = t.elapsed().as_secs_f64();
+    sqlx::raw_sql(
+        "INSERT INTO chain_pending (outbox_id) SELECT id FROM outbox ORDER BY id; CHECKPOINT;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let store = cascade_store::pg::PgStore::connect(&cascade_store::pg::PgSettings::new(&url))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let linked = store.settle().await.unwrap();
+    let link_s = t.elapsed().as_secs_f64();
+    assert_eq!(linked, raw, "every listed send linked");
+    store.close().await;
+    conn.close().await.unwrap();
+    setup.server.drop_database(&url).await.unwrap();
+    (linked as f64 / link_s, raw as f64 / raw_s)
+}
+
 fn main() {
     let people = env_number("CASCADE_BENCH_PEOPLE", DEFAULT_PEOPLE);
     let rounds = env_number("CASCADE_BENCH_ROUNDS", DEFAULT_ROUNDS).max(1);
@@ -612,6 +694,19 @@ fn main() {
         }
     });
 
+    let links: Vec<(f64, f64)> = runtime.block_on(async {
+        let mut rates = Vec::new();
+        for round in 0..rounds {
+            let (link, raw) = link_rate(&setup).await;
+            println!(
+                "round {round}, linking: {people} listed sends linked at {link:.0}/s; one INSERT ... SELECT of as many rows of the chain's shape {raw:.0}/s ({:.2} of it)",
+                link / raw
+            );
+            rates.push((link, raw));
+        }
+        rates
+    });
+
     println!("\nmedians of {rounds} round(s):");
     println!(
         "serves | deliveries/s | cascade µs CPU a delivery | PostgreSQL µs (backends + rest) | a 2-core machine of serves adds | PostgreSQL on 2 cores caps at | Lock+LWLock share | chain lock held (linking) | sends waiting to be linked: mean, most"
@@ -657,5 +752,11 @@ fn main() {
             println!("    {wait} x{count}: {statement}");
         }
     }
+    let link = median(links.iter().map(|l| l.0).collect());
+    let raw = median(links.iter().map(|l| l.1).collect());
+    println!(
+        "linking listed sends (one backend at a time): {link:.0}/s, against {raw:.0}/s for one INSERT ... SELECT of rows of the chain's shape ({:.2} of it)",
+        median(links.iter().map(|l| l.0 / l.1).collect())
+    );
     println!("load {}", load());
 }

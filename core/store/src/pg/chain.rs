@@ -311,8 +311,19 @@ pub(crate) async fn link_listed(conn: &mut PgConnection) -> Result<u64, StoreErr
 /// own. With `wait`, waits for the chain's lock; without, returns 0 at
 /// once when another transaction holds it (that one, or the next to take
 /// the lock, links what is listed).
+///
+/// The commit does not wait for the disk (`synchronous_commit = off`):
+/// the sends are recorded durably already, and this transaction only
+/// turns the list into links, all or nothing. Lost in a crash, it is lost
+/// with everything after it in the write-ahead log (a later link's
+/// durable commit flushes this one first), so the chain never forks: the
+/// sends are listed again and linked by the next. A recording then waits
+/// for the disk once, not twice.
 pub(crate) async fn link_listed_now(pool: &PgPool, wait: bool) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     if wait {
         lock(&mut tx).await?;
     } else {
