@@ -42,6 +42,13 @@
 //!   sent count, the sends waiting to be linked (mean and most, and the
 //!   most as milliseconds of sending at the run's rate).
 //!
+//! After the runs, the one step that runs in one backend at a time is
+//! measured alone, once a round: the linking of listed sends into the
+//! evidence chain (`Outbox::settle` over a list of every person's send),
+//! against one `INSERT ... SELECT` of as many rows of the chain's shape
+//! into a copy of its table, in the same database. Its rate is what all
+//! serves together could record before that step caps them.
+//!
 //! Every run checks that every person's delivery is recorded as sent and
 //! written as a file, then drops its database. Rounds alternate the order of the serve counts
 //! (1, 2, 4, then 4, 2, 1); medians per count are printed with what they
