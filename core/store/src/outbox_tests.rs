@@ -897,3 +897,72 @@ async fn sends_recorded_by_serves_at_once_are_each_linked_once() {
     // Folded by the settle above: all in the rollout's totals row.
     assert_eq!(first.count_rows("outbox_count_deltas").await, 0);
 }
+
+/// Two serves recording the same two rows at once (the first's lease ran
+/// out and the second claimed them again), each with one sent and one to
+/// retry, in opposite orders: both recordings succeed (neither is aborted
+/// as a deadlock), and each row is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_recordings_of_the_same_rows_with_mixed_outcomes_do_not_deadlock() {
+    use pg::test_server::TestPostgres;
+    use pg::{PgSettings, PgStore};
+
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    rollout_of(&first, 1).await;
+    for round in 0..20_u32 {
+        let at = 1_000 + i64::from(round) * 1_000_000;
+        first
+            .materialise(
+                &[
+                    reminder("p-0", 2 * round, "email", at),
+                    reminder("p-0", 2 * round + 1, "email", at),
+                ],
+                &[],
+                at,
+            )
+            .await
+            .unwrap();
+        let slow = first.claim(at, 2, 60_000, &[]).await.unwrap();
+        let fast = second.claim(at + 61_000, 2, 60_000, &[]).await.unwrap();
+        assert_eq!(slow.len(), 2);
+        assert_eq!(
+            slow.iter().map(|c| c.id).collect::<Vec<_>>(),
+            fast.iter().map(|c| c.id).collect::<Vec<_>>()
+        );
+        let (a, b) = (slow[0].id, slow[1].id);
+        let retry = |at| DeliveryOutcome::RetryAt {
+            at,
+            reason: "busy".to_owned(),
+        };
+        let sent = || DeliveryOutcome::Sent { provider_id: None };
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let one = tokio::spawn({
+            let (store, barrier) = (first.clone(), barrier.clone());
+            let outcomes = [(a, sent()), (b, retry(1_000_000_000_000))];
+            async move {
+                barrier.wait().await;
+                store.record(&outcomes, &[], at + 62_000).await
+            }
+        });
+        let two = tokio::spawn({
+            let (store, barrier) = (second.clone(), barrier.clone());
+            let outcomes = [(b, sent()), (a, retry(1_000_000_000_000))];
+            async move {
+                barrier.wait().await;
+                store.record(&outcomes, &[], at + 62_000).await
+            }
+        });
+        one.await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        two.await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    second.settle().await.unwrap();
+    let report = first.verify_chain().await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+}

@@ -644,6 +644,15 @@ impl Outbox for PgStore {
         // serve claimed again can be wanted by two recordings, and those
         // are locked in id order.
         let mut tx = self.pool.begin().await?;
+        if sent.len() < outcomes.len() {
+            // Rows updated one statement at a time: all of them locked first,
+            // in id order, as the sent rows' one statement locks its own.
+            let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
+            sqlx::query("SELECT 1 FROM outbox WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+        }
         if !sent.is_empty() {
             // Only rows still leased: a row whose lease ran out and was
             // recorded by another claimer is not recorded (or linked)
