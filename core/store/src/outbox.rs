@@ -388,7 +388,9 @@ pub trait Outbox: Send + Sync {
     /// stamps a recording moves as rows of their own, folded here
     /// (`20261217000001_outbox_count_deltas.sql`); both read the same
     /// before and after. A serve calls this now and then, and when it
-    /// stops. SQLite does all of it in the transaction that records.
+    /// stops; it never waits long for another transaction (one linking
+    /// already links what is listed). SQLite does all of it in the
+    /// transaction that records.
     fn settle(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         async { Ok(0) }
     }

@@ -767,7 +767,14 @@ async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() 
             .unwrap()
     };
     assert_eq!((totals().await, base().await), (1, 0));
-    // A verify waits for the lock too: it links what is listed first.
+    // The heartbeat's settle waits for neither: it leaves both for later.
+    let settled = tokio::time::timeout(std::time::Duration::from_secs(10), store.settle())
+        .await
+        .expect("settle waited for the chain's lock or the totals");
+    assert_eq!(settled.unwrap(), 0);
+    assert_eq!(store.count_rows("chain_pending").await, 1);
+    assert_eq!(store.count_rows("outbox_count_deltas").await, 1);
+    // A verify waits for the lock: it links what is listed first.
     let verify = tokio::spawn({
         let store = store.clone();
         async move { store.verify_chain().await }

@@ -745,8 +745,12 @@ impl Outbox for PgStore {
     }
 
     async fn settle(&self) -> Result<u64, StoreError> {
+        // Without waiting for the chain's lock: the heartbeat calls this,
+        // and must not wait behind a long erasure or retention run while
+        // the serve's lease runs out. Whoever holds the lock, or the next
+        // to take it, links what is listed.
         let linked = if self.chained {
-            super::chain::link_listed_now(&self.pool, true).await?
+            super::chain::link_listed_now(&self.pool, false).await?
         } else {
             0
         };
