@@ -380,10 +380,12 @@ struct Setup<'a> {
     people: usize,
 }
 
-async fn run(setup: &Setup<'_>, n: usize, triggers: &'static str, label: &str) -> Run {
+/// A new database named in the project's `cascade.toml`, the directory
+/// imported and the rollout started (every member due, nothing queued
+/// yet): its URL, and how long the import and start took.
+async fn prepare(setup: &Setup<'_>) -> (String, Duration) {
     let project = setup.project;
     let url = setup.server.new_database().await.unwrap();
-    let label = &format!("{label}, {triggers} triggers");
     fs::write(
         project.join("cascade.toml"),
         setup
@@ -391,8 +393,6 @@ async fn run(setup: &Setup<'_>, n: usize, triggers: &'static str, label: &str) -
             .replacen("\n[store]\n", &format!("\n[store]\nurl = \"{url}\"\n"), 1),
     )
     .unwrap();
-    let outbox = project.join("outbox");
-    let _ = fs::remove_dir_all(&outbox);
     let t = Instant::now();
     let p = project.to_str().unwrap();
     let out = cascade(&["import", "--project", p], project);
@@ -414,7 +414,15 @@ async fn run(setup: &Setup<'_>, n: usize, triggers: &'static str, label: &str) -
         out.contains(&format!("for {} people", setup.people)),
         "{out}"
     );
-    let prepared = t.elapsed();
+    (url, t.elapsed())
+}
+
+async fn run(setup: &Setup<'_>, n: usize, triggers: &'static str, label: &str) -> Run {
+    let project = setup.project;
+    let label = &format!("{label}, {triggers} triggers");
+    let outbox = project.join("outbox");
+    let _ = fs::remove_dir_all(&outbox);
+    let (url, prepared) = prepare(setup).await;
     if triggers == "row" {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -560,31 +568,7 @@ async fn run(setup: &Setup<'_>, n: usize, triggers: &'static str, label: &str) -
 async fn link_rate(setup: &Setup<'_>) -> (f64, f64) {
     use cascade_store::Outbox;
     use sqlx::Connection;
-    let project = setup.project;
-    let url = setup.server.new_database().await.unwrap();
-    fs::write(
-        project.join("cascade.toml"),
-        setup
-            .toml
-            .replacen("\n[store]\n", &format!("\n[store]\nurl = \"{url}\"\n"), 1),
-    )
-    .unwrap();
-    let p = project.to_str().unwrap();
-    cascade(&["import", "--project", p], project);
-    let out = cascade(
-        &[
-            "rollout",
-            "start",
-            "--project",
-            p,
-            setup.rollout.to_str().unwrap(),
-        ],
-        project,
-    );
-    assert!(
-        out.contains(&format!("for {} people", setup.people)),
-        "{out}"
-    );
+    let (url, _) = prepare(setup).await;
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::raw_sql(
         "INSERT INTO outbox (idempotency_key, rollout_id, person_id, recipient_id, wave, step_kind,

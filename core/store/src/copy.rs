@@ -34,6 +34,20 @@ impl CopySummary {
 /// is not empty (the migration's own seed rows are in other tables).
 const DATA_TABLES: &[&str] = &["items", "people", "rollouts", "outbox", "acknowledgements"];
 
+/// (table, column, type) of every column of PostgreSQL's tables (not its
+/// views), less sqlx's own, in column order, and `and` more conditions.
+fn table_columns_sql(and: &str) -> String {
+    format!(
+        "SELECT c.table_name::text, c.column_name::text, c.data_type::text
+         FROM information_schema.columns c
+         JOIN information_schema.tables t
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+         WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+           AND c.table_name <> '_sqlx_migrations' {and}
+         ORDER BY c.table_name, c.ordinal_position"
+    )
+}
+
 /// Bytes gathered before each send to COPY.
 const COPY_CHUNK: usize = 1 << 20;
 
@@ -72,17 +86,8 @@ pub async fn sqlite_to_postgres(
     }
 
     // Tables and columns as PostgreSQL has them, in column order.
-    let columns: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT c.table_name::text, c.column_name::text, c.data_type::text
-         FROM information_schema.columns c
-         JOIN information_schema.tables t
-           ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-         WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
-           AND c.table_name <> '_sqlx_migrations'
-         ORDER BY c.table_name, c.ordinal_position",
-    )
-    .fetch_all(pg)
-    .await?;
+    let columns: Vec<(String, String, String)> =
+        sqlx::query_as(&table_columns_sql("")).fetch_all(pg).await?;
     let mut tables: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for (table, column, kind) in columns {
         // The store's own (`chain_pending`: empty in a new database).
@@ -394,17 +399,10 @@ mod tests {
         assert!(summary.rows() > 20, "{summary:?}");
 
         // Every table holds the same rows, the salt and chain among them.
-        let columns: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT c.table_name::text, c.column_name::text, c.data_type::text
-             FROM information_schema.columns c
-             JOIN information_schema.tables t
-               ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-             WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
-               AND c.table_name <> '_sqlx_migrations'
-               AND NOT (c.column_name = 'rowid' AND c.table_name IN
-                        ('people', 'channel_identities', 'channel_states', 'plugin_state'))
-             ORDER BY c.table_name, c.ordinal_position",
-        )
+        let columns: Vec<(String, String, String)> = sqlx::query_as(&table_columns_sql(
+            "AND NOT (c.column_name = 'rowid' AND c.table_name IN
+                      ('people', 'channel_identities', 'channel_states', 'plugin_state'))",
+        ))
         .fetch_all(pg.pool())
         .await
         .unwrap();

@@ -532,20 +532,38 @@ crate::both::on_both_stores!(
     initial_counts_refreshers_and_identities_read_as_written,
 );
 
+/// Two stores on one new database of the PostgreSQL test server, each with
+/// its own pool, as two `cascade serve` processes have.
+async fn two_postgres_stores() -> (pg::PgStore, pg::PgStore) {
+    use pg::test_server::TestPostgres;
+    use pg::{PgSettings, PgStore};
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    (first, second)
+}
+
+/// Takes the evidence chain's lock for the rest of `tx`, as every
+/// transaction that appends to the chain does.
+async fn hold_chain_lock(tx: &mut sqlx::PgConnection) {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(pg::chain::CHAIN_LOCK)
+        .execute(tx)
+        .await
+        .unwrap();
+}
+
 /// Several `cascade serve` processes on one PostgreSQL database: claimers
 /// on two stores (two pools) claiming at once, by due order and by
 /// channel, never get the same row while its lease holds, and together
 /// get every row once; after the leases run out, every row once more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claimers_on_two_postgres_stores_never_share_a_leased_row() {
-    use pg::test_server::TestPostgres;
-    use pg::{PgSettings, PgStore};
+    use pg::PgStore;
     use std::collections::BTreeMap;
 
-    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
-    let url = server.new_database().await.unwrap();
-    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
-    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let (first, second) = two_postgres_stores().await;
     rollout_of(&first, 1).await;
     let channels = ["email", "teams", "sms"];
     let queued: Vec<NewDelivery> = (0..600)
@@ -670,13 +688,7 @@ async fn a_send_recorded_twice_by_two_processes_is_recorded_and_chained_once() {
 /// each step is queued once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn schedulers_on_two_postgres_stores_queue_each_step_once() {
-    use pg::test_server::TestPostgres;
-    use pg::{PgSettings, PgStore};
-
-    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
-    let url = server.new_database().await.unwrap();
-    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
-    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let (first, second) = two_postgres_stores().await;
     let members = rollout_of(&first, 50).await;
     let mut tasks = Vec::new();
     for task in 0..8_usize {
@@ -728,11 +740,7 @@ async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() 
         .unwrap();
     let claimed = store.claim(1_000, 1, 60_000, &[]).await.unwrap();
     let mut holder = store.pool().begin().await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(pg::chain::CHAIN_LOCK)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    hold_chain_lock(&mut holder).await;
     sqlx::query("SELECT 1 FROM rollout_counts FOR UPDATE")
         .execute(&mut *holder)
         .await
@@ -827,13 +835,7 @@ async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() 
 /// is in the chain exactly once and the chain verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sends_recorded_by_serves_at_once_are_each_linked_once() {
-    use pg::test_server::TestPostgres;
-    use pg::{PgSettings, PgStore};
-
-    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
-    let url = server.new_database().await.unwrap();
-    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
-    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let (first, second) = two_postgres_stores().await;
     rollout_of(&first, 1).await;
     let queued: Vec<NewDelivery> = (0..1_200)
         .map(|n| reminder("p-0", n, "email", 1_000))
@@ -868,11 +870,7 @@ async fn sends_recorded_by_serves_at_once_are_each_linked_once() {
         async move {
             for _ in 0..40 {
                 let mut tx = pool.begin().await.unwrap();
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(pg::chain::CHAIN_LOCK)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
+                hold_chain_lock(&mut tx).await;
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 tx.commit().await.unwrap();
             }
@@ -911,13 +909,7 @@ async fn sends_recorded_by_serves_at_once_are_each_linked_once() {
 /// as a deadlock), and each row is recorded once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_recordings_of_the_same_rows_with_mixed_outcomes_do_not_deadlock() {
-    use pg::test_server::TestPostgres;
-    use pg::{PgSettings, PgStore};
-
-    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
-    let url = server.new_database().await.unwrap();
-    let first = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
-    let second = PgStore::connect(&PgSettings::new(&url)).await.unwrap();
+    let (first, second) = two_postgres_stores().await;
     rollout_of(&first, 1).await;
     for round in 0..20_u32 {
         let at = 1_000 + i64::from(round) * 1_000_000;
