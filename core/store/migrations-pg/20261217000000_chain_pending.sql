@@ -6,11 +6,12 @@
 -- chain's lock (core/store/src/pg/chain.rs) to link their rows, so the
 -- chain's one head let one recording through at a time, whatever the
 -- number of serves. Now a recording only lists its sent rows here, in
--- its own transaction; whoever holds the chain's lock next links every
--- row listed, many recordings' rows in one go, and removes them from the
--- list in the same transaction. A serve links what it listed right after
--- it commits, unless another is linking already; the serves' heartbeats,
--- an export and a verify link whatever is left, so a crash leaves rows
+-- its own transaction. Right after it commits, the serve links every row
+-- listed, many recordings' rows in one go, and removes them from the list
+-- in the same transaction, unless another transaction holds the chain's
+-- lock then; the next recording's linking, the serves' heartbeats (every
+-- 5 s), a stopping serve, an export, a verify, an erasure and the
+-- retention schedule link whatever is left, so a crash leaves rows
 -- listed, never lost.
 --
 -- Only ids: no personal detail. No foreign key, so removing an outbox row

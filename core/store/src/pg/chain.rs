@@ -309,8 +309,8 @@ pub(crate) async fn link_listed(conn: &mut PgConnection) -> Result<u64, StoreErr
 
 /// Links the deliveries listed in `chain_pending` in a transaction of its
 /// own. With `wait`, waits for the chain's lock; without, returns 0 at
-/// once when another transaction holds it (that one, or the next to take
-/// the lock, links what is listed).
+/// once when another transaction holds it (the next recording's linking,
+/// or a heartbeat's within seconds, links what is listed).
 ///
 /// The commit does not wait for the disk (`synchronous_commit = off`):
 /// the sends are recorded durably already, and this transaction only

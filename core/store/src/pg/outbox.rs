@@ -733,10 +733,10 @@ impl Outbox for PgStore {
         insert_deliveries(&mut tx, fallbacks, now).await?;
         tx.commit().await?;
         if chain {
-            // Unless another transaction is linking already (it, or the
-            // next to take the lock, links these too). The sends are
-            // recorded whatever happens here: what is not linked now stays
-            // listed for the next (see `Outbox::settle`).
+            // Unless another transaction holds the chain's lock (then the
+            // next recording's linking, or a heartbeat's, links these). The
+            // sends are recorded whatever happens here: what is not linked
+            // now stays listed for the next (see `Outbox::settle`).
             if let Err(e) = super::chain::link_listed_now(&self.pool, false).await {
                 tracing::warn!("could not link sent deliveries into the evidence chain yet: {e}");
             }
@@ -747,8 +747,8 @@ impl Outbox for PgStore {
     async fn settle(&self) -> Result<u64, StoreError> {
         // Without waiting for the chain's lock: the heartbeat calls this,
         // and must not wait behind a long erasure or retention run while
-        // the serve's lease runs out. Whoever holds the lock, or the next
-        // to take it, links what is listed.
+        // the serve's lease runs out. What is listed waits for the next
+        // recording's linking or the next heartbeat.
         let linked = if self.chained {
             super::chain::link_listed_now(&self.pool, false).await?
         } else {
