@@ -617,6 +617,17 @@ async fn keep_alive<S: cascade_store::Leases + cascade_store::Outbox>(
     store.take_back_leases(millis(now), &alive).await
 }
 
+/// Finishes what recordings left for later
+/// ([`cascade_store::Outbox::settle`]); a failure is said and left for the
+/// next time.
+async fn settle<S: cascade_store::Outbox>(store: &S) {
+    if let Err(e) = store.settle().await {
+        tracing::warn!(
+            "could not link recorded sends into the evidence chain or fold their totals yet: {e}"
+        );
+    }
+}
+
 /// Keeps `owner` alive to the other serves, in a task of its own so that
 /// a slow round of the serve loop (a long schedule, a wait for the
 /// database) does not let its lease run out while it works: renews every
@@ -640,11 +651,7 @@ fn spawn_heartbeat<S: cascade_store::Leases + cascade_store::Outbox + 'static>(
                 ),
                 Err(e) => tracing::warn!("could not renew this serve's lease: {e}"),
             }
-            if let Err(e) = store.settle().await {
-                tracing::warn!(
-                    "could not link recorded sends into the evidence chain or fold their totals yet: {e}"
-                );
-            }
+            settle(&*store).await;
         }
     }))
 }
@@ -830,11 +837,7 @@ impl<S: AllStores> Runner<S> {
                 within.as_secs()
             );
         }
-        if let Err(e) = self.store.settle().await {
-            tracing::warn!(
-                "could not link recorded sends into the evidence chain or fold their totals yet: {e}"
-            );
-        }
+        settle(&*self.store).await;
         // Nothing more is polled or stored here; what was stored and not
         // handled is handled by whoever takes the lease, at once.
         drop(keeping);

@@ -632,19 +632,26 @@ async fn claimers_on_two_postgres_stores_never_share_a_leased_row() {
     }
 }
 
-/// A claimer whose lease ran out while it sent records after another
-/// process claimed and sent the row again: on PostgreSQL a row is
-/// recorded (and chained) only while leased, so the evidence holds one
-/// send. (SQLite, one serve at a time, records what it is told.)
-#[tokio::test]
-async fn a_send_recorded_twice_by_two_processes_is_recorded_and_chained_once() {
+/// A fresh PostgreSQL store whose rollout `r-1` has one reminder to `p-0`,
+/// claimed at 1,000 ms for 60 s: the store and the claim.
+async fn postgres_with_one_claimed_reminder() -> (pg::PgStore, Vec<ClaimedDelivery>) {
     let store = both::postgres().await;
     rollout_of(&store, 1).await;
     store
         .materialise(&[reminder("p-0", 1, "email", 1_000)], &[], 1_000)
         .await
         .unwrap();
-    let slow = store.claim(1_000, 1, 60_000, &[]).await.unwrap();
+    let claimed = store.claim(1_000, 1, 60_000, &[]).await.unwrap();
+    (store, claimed)
+}
+
+/// A claimer whose lease ran out while it sent records after another
+/// process claimed and sent the row again: on PostgreSQL a row is
+/// recorded (and chained) only while leased, so the evidence holds one
+/// send. (SQLite, one serve at a time, records what it is told.)
+#[tokio::test]
+async fn a_send_recorded_twice_by_two_processes_is_recorded_and_chained_once() {
+    let (store, slow) = postgres_with_one_claimed_reminder().await;
     let fast = store.claim(61_000, 1, 60_000, &[]).await.unwrap();
     assert_eq!((slow[0].id, fast[0].attempts), (fast[0].id, 2));
     let sent = |at| {
@@ -732,13 +739,7 @@ async fn schedulers_on_two_postgres_stores_queue_each_step_once() {
 /// the totals reading the same throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() {
-    let store = both::postgres().await;
-    rollout_of(&store, 1).await;
-    store
-        .materialise(&[reminder("p-0", 1, "email", 1_000)], &[], 1_000)
-        .await
-        .unwrap();
-    let claimed = store.claim(1_000, 1, 60_000, &[]).await.unwrap();
+    let (store, claimed) = postgres_with_one_claimed_reminder().await;
     let mut holder = store.pool().begin().await.unwrap();
     hold_chain_lock(&mut holder).await;
     sqlx::query("SELECT 1 FROM rollout_counts FOR UPDATE")
