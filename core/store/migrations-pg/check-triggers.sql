@@ -290,6 +290,52 @@ INSERT INTO expectations (what, ok) VALUES
     ('rollout_counts_member_moved: same rollout allowed',
      (SELECT count(*) FROM rollout_members WHERE rollout_id = 'r1') = 4);
 
+-- rollout_members_rollouts_exist and rollouts_members_left_behind stand in
+-- for the foreign key to rollouts: a statement naming a missing rollout
+-- among present ones raises 23503 and writes nothing; a rollout with
+-- members cannot be deleted or renamed; one without can.
+DO $$
+BEGIN
+    BEGIN
+        INSERT INTO rollout_members (rollout_id, person_id, wave)
+        SELECT r, 'p9', 0 FROM unnest(ARRAY['r1', 'r2', 'nowhere', 'r4']) r;
+        INSERT INTO pg_temp.expectations (what, ok) VALUES ('rollout_members_rollouts_exist: raises', false);
+    EXCEPTION WHEN foreign_key_violation THEN
+        INSERT INTO pg_temp.expectations (what, ok) VALUES ('rollout_members_rollouts_exist: raises',
+            SQLERRM LIKE '%rollout_members_rollout_id_fkey%');
+    END;
+    -- Its totals row (a key of its own) goes first, so only members hold it.
+    BEGIN
+        DELETE FROM rollout_counts WHERE rollout_id = 'r2';
+        DELETE FROM rollouts WHERE id = 'r2';
+        INSERT INTO pg_temp.expectations (what, ok) VALUES ('rollouts_members_left_behind: delete raises', false);
+    EXCEPTION WHEN foreign_key_violation THEN
+        INSERT INTO pg_temp.expectations (what, ok) VALUES ('rollouts_members_left_behind: delete raises',
+            SQLERRM LIKE '%rollout_members_rollout_id_fkey%');
+    END;
+    BEGIN
+        DELETE FROM rollout_counts WHERE rollout_id = 'r2';
+        UPDATE rollouts SET id = 'r2-renamed' WHERE id = 'r2';
+        INSERT INTO pg_temp.expectations (what, ok) VALUES ('rollouts_members_left_behind: rename raises', false);
+    EXCEPTION WHEN foreign_key_violation THEN
+        INSERT INTO pg_temp.expectations (what, ok) VALUES ('rollouts_members_left_behind: rename raises',
+            SQLERRM LIKE '%rollout_members_rollout_id_fkey%');
+    END;
+END $$;
+INSERT INTO expectations (what, ok) VALUES
+    ('rollout_members_rollouts_exist: nothing written',
+     (SELECT count(*) FROM rollout_members WHERE person_id = 'p9') = 0),
+    ('rollouts_members_left_behind: rollout and totals kept',
+     (SELECT count(*) FROM rollouts WHERE id = 'r2') = 1 AND pg_temp.counts('r2') IS NOT NULL);
+INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
+    VALUES ('r-empty', 'i', '1', '{}', 'active', 1, 1);
+DELETE FROM rollout_counts WHERE rollout_id = 'r-empty';
+UPDATE rollouts SET id = 'r-empty-2' WHERE id = 'r-empty';
+DELETE FROM rollouts WHERE id = 'r-empty-2';
+INSERT INTO expectations (what, ok) VALUES
+    ('rollouts without members: renamed and deleted',
+     (SELECT count(*) FROM rollouts WHERE id LIKE 'r-empty%') = 0);
+
 -- rollout_counts_member_removed / report_stamps_member_removed.
 CALL pg_temp.snap();
 DELETE FROM rollout_members WHERE rollout_id = 'r1' AND person_id = 'p2';
@@ -611,8 +657,8 @@ BEGIN
     IF failed IS NOT NULL THEN
         RAISE EXCEPTION E'trigger checks failed:\n%', failed;
     END IF;
-    IF (SELECT count(*) FROM pg_temp.expectations) <> 114 THEN
-        RAISE EXCEPTION 'trigger checks: expected 114 expectations, % ran',
+    IF (SELECT count(*) FROM pg_temp.expectations) <> 120 THEN
+        RAISE EXCEPTION 'trigger checks: expected 120 expectations, % ran',
             (SELECT count(*) FROM pg_temp.expectations);
     END IF;
 END $$;

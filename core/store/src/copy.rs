@@ -6,8 +6,9 @@
 //! Rows are copied as they are, ids included, with PostgreSQL's triggers
 //! off for the copy (the counts and stamps they keep are copied too, so
 //! firing them again would count twice) and its foreign keys checked at
-//! the commit (every key is deferrable), so the order of tables does not
-//! matter. The evidence salt and chain come across unchanged, so the chain
+//! the commit (every key is deferrable; members without their rollout,
+//! which triggers check on PostgreSQL, are looked for then too), so the
+//! order of tables does not matter. The evidence salt and chain come across unchanged, so the chain
 //! verifies the same in the new store. Identity sequences then continue
 //! after the highest id copied.
 
@@ -177,6 +178,19 @@ pub async fn sqlite_to_postgres(
     sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
         .execute(&mut *tx)
         .await?;
+    // rollout_members' key to rollouts is kept by triggers on PostgreSQL
+    // (migration 20261218000000), which were off while loading.
+    let orphan: Option<String> = sqlx::query_scalar(
+        "SELECT m.rollout_id FROM rollout_members m
+         WHERE NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.id = m.rollout_id) LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(rollout) = orphan {
+        return Err(StoreError::Config(format!(
+            "rollout_members: members of rollout {rollout}, which is not in rollouts (the SQLite file breaks its own foreign key; run `PRAGMA foreign_key_check` on it); nothing was copied"
+        )));
+    }
     for table in &names {
         sqlx::query(&format!("ALTER TABLE {table} ENABLE TRIGGER USER"))
             .execute(&mut *tx)
@@ -464,5 +478,50 @@ mod tests {
             err.contains("already holds data") && err.contains("nothing was copied"),
             "{err}"
         );
+    }
+
+    /// The key from members to their rollout, kept by triggers on
+    /// PostgreSQL, holds for copied rows too although the triggers are off
+    /// while loading: a SQLite file that breaks it copies nothing.
+    #[tokio::test]
+    async fn members_without_their_rollout_are_refused_and_nothing_is_copied() {
+        let project = Project::with_directory().await;
+        let sqlite = &project.store;
+        let mut conn = sqlite.pool_for_copy().acquire().await.unwrap();
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO rollout_members (rollout_id, person_id, wave) VALUES ('gone', 'p-1', 0)",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+
+        let server = TestPostgres::shared().expect("PostgreSQL for the tests");
+        let pg = PgStore::connect(&PgSettings::new(server.new_database().await.unwrap()))
+            .await
+            .unwrap();
+        let err = sqlite_to_postgres(sqlite, &pg, |_, _| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rollout gone") && err.contains("nothing was copied"),
+            "{err}"
+        );
+        for table in ["people", "rollout_members"] {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(pg.pool())
+                .await
+                .unwrap();
+            assert_eq!(n, 0, "{table} after a refused copy");
+        }
     }
 }

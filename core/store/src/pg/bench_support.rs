@@ -8,23 +8,25 @@ use cascade_model::directory::Person;
 impl PgStore {
     /// The raw baseline for planning: `members` written into
     /// `rollout_members` of `rollout_id` by one `COPY ... FROM STDIN` in
-    /// one transaction, from memory: no reading, no checks.
+    /// one transaction, from memory: no reading, no checks. Each member
+    /// comes with the team and agency it is written with (`team_id`,
+    /// `agency_id`), as planning writes them.
     pub async fn copy_members(
         &self,
         rollout_id: &str,
-        members: &[NewMember],
+        members: &[(NewMember, &str, &str)],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let mut copy = tx
             .copy_in_raw(
-                "COPY rollout_members (rollout_id, person_id, wave, next_due_at) FROM STDIN",
+                "COPY rollout_members (rollout_id, person_id, wave, next_due_at, team_id, agency_id) FROM STDIN",
             )
             .await?;
         let mut buffer = Vec::with_capacity(1 << 20);
-        for m in members {
+        for (m, team, agency) in members {
             buffer.extend_from_slice(
                 format!(
-                    "{rollout_id}\t{}\t{}\t{}\n",
+                    "{rollout_id}\t{}\t{}\t{}\t{team}\t{agency}\n",
                     m.person_id, m.wave, m.first_due_at
                 )
                 .as_bytes(),

@@ -232,6 +232,81 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// The key from rollout_members to rollouts, kept per statement by
+    /// triggers (migration 20261218000000), locks the rollouts it names as
+    /// the foreign key did: a rollout cannot be deleted under members
+    /// being added to it, and once they are committed its delete fails.
+    #[tokio::test]
+    async fn members_being_added_hold_their_rollout_against_a_delete() {
+        let store = test_server::fresh_store().await;
+        let pool = store.pool();
+        for sql in [
+            "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)
+             VALUES ('i', 'v1', 'alert', 'T', 'published', 'feed', '2026-01-01')",
+            "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
+             VALUES ('r', 'i', 'v1', '{}', 'active', 1, 1)",
+        ] {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+        let delete = async || {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("SET LOCAL lock_timeout = '300ms'")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // Its totals row has a key of its own; only members should hold it.
+            sqlx::query("DELETE FROM rollout_counts WHERE rollout_id = 'r'")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let code = sqlx::query("DELETE FROM rollouts WHERE id = 'r'")
+                .execute(&mut *tx)
+                .await
+                .err()
+                .and_then(|e| {
+                    e.as_database_error()
+                        .and_then(|d| d.code())
+                        .map(String::from)
+                });
+            tx.rollback().await.unwrap();
+            code
+        };
+
+        let mut adding = pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO rollout_members (rollout_id, person_id, wave)
+             SELECT 'r', 'p' || n, 0 FROM generate_series(1, 100) n",
+        )
+        .execute(&mut *adding)
+        .await
+        .unwrap();
+        assert_eq!(
+            delete().await.as_deref(),
+            Some("55P03"),
+            "the delete waits for the members being added"
+        );
+        adding.commit().await.unwrap();
+        assert_eq!(
+            delete().await.as_deref(),
+            Some("23503"),
+            "members hold their rollout"
+        );
+        let err = sqlx::query("INSERT INTO rollout_members (rollout_id, person_id, wave) VALUES ('r', 'q', 0), ('nowhere', 'q', 0)")
+            .execute(pool)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.as_database_error().and_then(|d| d.code()).as_deref(),
+            Some("23503"),
+            "{err}"
+        );
+        let members: i64 = sqlx::query_scalar("SELECT count(*) FROM rollout_members")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(members, 100);
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_is_a_clear_error() {
         // A port nothing listens on.
