@@ -830,6 +830,46 @@ async fn a_send_recorded_while_the_chain_is_locked_is_listed_then_linked_once() 
     assert_eq!(store.count_rows("chain_pending").await, 0);
 }
 
+/// A send listed because the chain's lock was taken is linked by the next
+/// transaction that takes the lock, whatever it appends: here an
+/// acknowledgement, with no recording or heartbeat after it. Its link
+/// comes before the acknowledgement's, and the chain verifies.
+#[tokio::test]
+async fn a_listed_send_is_linked_by_the_next_acknowledgement() {
+    let (store, claimed) = postgres_with_one_claimed_reminder().await;
+    let mut holder = store.pool().begin().await.unwrap();
+    hold_chain_lock(&mut holder).await;
+    let outcome = [(claimed[0].id, DeliveryOutcome::Sent { provider_id: None })];
+    store.record(&outcome, &[], 1_500).await.unwrap();
+    holder.rollback().await.unwrap();
+    assert_eq!(store.count_rows("chain_pending").await, 1);
+    assert_eq!(store.count_rows("evidence_chain").await, 0);
+
+    store
+        .acknowledge_item(&NewAcknowledgement {
+            person_id: "p-0".to_owned(),
+            item_id: "nl-1".to_owned(),
+            item_version: "v1".to_owned(),
+            rollout_id: Some("r-1".to_owned()),
+            delivery_id: Some(claimed[0].id),
+            channel: "email".to_owned(),
+            method: AckMethod::Link,
+            at: 2_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.count_rows("chain_pending").await, 0);
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM evidence_chain ORDER BY seq")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(kinds, ["delivery", "acknowledgement"]);
+    let report = store.verify_chain().await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!(report.events, 2);
+}
+
 /// Several serves on one PostgreSQL recording sends at once, on two pools,
 /// while acknowledgement-style appenders hold the chain's lock now and
 /// then: every send is recorded, and once the heartbeat's link runs, each

@@ -98,8 +98,9 @@ pub struct ProbedBackend {
     pub query: String,
     /// Whether it holds the evidence chain's advisory lock, which every
     /// transaction that appends to the chain takes first and keeps until
-    /// it ends (`chain::lock`): a recording of sends does not (it lists
-    /// them), the linking of listed sends after it does.
+    /// it ends (`chain::lock`, which links listed sends first): a
+    /// recording of sends does not (it lists them), the linking of listed
+    /// sends after it does.
     pub holds_chain_lock: bool,
 }
 

@@ -21,14 +21,19 @@ use std::collections::HashMap;
 /// folded into 63 bits): one for the whole database.
 pub(crate) const CHAIN_LOCK: i64 = 0x6361_7363_6164_6563;
 
-/// Takes the chain's lock for the rest of the transaction. Call it first
-/// in any transaction that will append, before its other writes.
-pub(crate) async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
+/// Takes the chain's lock for the rest of the transaction, then links every
+/// send listed in `chain_pending` ([`link_listed`]) and returns how many:
+/// whoever holds the lock (an acknowledgement, a confirmation, an
+/// erasure, an export, the linking after a recording) first links the
+/// sends that recordings listed because the lock was taken, so none waits
+/// for a heartbeat while anything appends. Call it first in any
+/// transaction that will append, before its other writes.
+pub(crate) async fn lock(conn: &mut PgConnection) -> Result<u64, StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHAIN_LOCK)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    link_listed(conn).await
 }
 
 /// How one kind of evidence event is read from its table. `{r}` in
@@ -264,11 +269,11 @@ const LINK_AT_ONCE: i64 = 5_000;
 
 /// Links every delivery listed in `chain_pending` (see migration
 /// `20261217000000_chain_pending.sql`), in id order, and empties the list;
-/// returns how many it linked. Called holding [`lock`], so every row
-/// listed by a transaction that committed before the lock was taken is
-/// linked here. A listed row that is gone (the retention schedule, an
+/// returns how many it linked. Called holding the chain's lock (by
+/// [`lock`], which every holder takes), so every row listed by a
+/// transaction that committed before the lock was taken is linked here. A listed row that is gone (the retention schedule, an
 /// erasure) or already linked is dropped.
-pub(crate) async fn link_listed(conn: &mut PgConnection) -> Result<u64, StoreError> {
+async fn link_listed(conn: &mut PgConnection) -> Result<u64, StoreError> {
     let k = kind_sql("delivery").expect("a known kind");
     // Every row taken from the list comes back, with the fields to link
     // when its delivery is there to link (`t.id` NULL when not).
@@ -309,8 +314,9 @@ pub(crate) async fn link_listed(conn: &mut PgConnection) -> Result<u64, StoreErr
 
 /// Links the deliveries listed in `chain_pending` in a transaction of its
 /// own. With `wait`, waits for the chain's lock; without, returns 0 at
-/// once when another transaction holds it (the next recording's linking,
-/// or a heartbeat's within seconds, links what is listed).
+/// once when another transaction holds it (that holder links what is
+/// listed when it took the lock; what is listed after, the next holder or
+/// a heartbeat within seconds).
 ///
 /// The commit does not wait for the disk (`synchronous_commit = off`):
 /// the sends are recorded durably already, and this transaction only
@@ -324,8 +330,8 @@ pub(crate) async fn link_listed_now(pool: &PgPool, wait: bool) -> Result<u64, St
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
-    if wait {
-        lock(&mut tx).await?;
+    let linked = if wait {
+        lock(&mut tx).await?
     } else {
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(CHAIN_LOCK)
@@ -335,8 +341,8 @@ pub(crate) async fn link_listed_now(pool: &PgPool, wait: bool) -> Result<u64, St
             tx.rollback().await?;
             return Ok(0);
         }
-    }
-    let linked = link_listed(&mut tx).await?;
+        link_listed(&mut tx).await?
+    };
     tx.commit().await?;
     Ok(linked)
 }
@@ -710,7 +716,6 @@ impl EvidenceChain for PgStore {
             let mut tx = self.pool.begin().await?;
             lock(&mut tx).await?;
             seal_refusals(&mut tx, now).await?;
-            link_listed(&mut tx).await?;
             tx.commit().await?;
         }
         let mut tx = snapshot(&self.pool).await?;

@@ -734,7 +734,7 @@ impl Outbox for PgStore {
         tx.commit().await?;
         if chain {
             // Unless another transaction holds the chain's lock (then the
-            // next recording's linking, or a heartbeat's, links these). The
+            // next holder of the lock, or a heartbeat, links these). The
             // sends are recorded whatever happens here: what is not linked
             // now stays listed for the next (see `Outbox::settle`).
             if let Err(e) = super::chain::link_listed_now(&self.pool, false).await {
@@ -748,7 +748,7 @@ impl Outbox for PgStore {
         // Without waiting for the chain's lock: the heartbeat calls this,
         // and must not wait behind a long erasure or retention run while
         // the serve's lease runs out. What is listed waits for the next
-        // recording's linking or the next heartbeat.
+        // holder of the chain's lock or the next heartbeat.
         let linked = if self.chained {
             super::chain::link_listed_now(&self.pool, false).await?
         } else {

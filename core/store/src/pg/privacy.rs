@@ -656,10 +656,9 @@ async fn rows_of(
 impl Privacy for PgStore {
     async fn erase_person(&self, request: &EraseRequest) -> Result<Erased, EraseError> {
         let mut tx = self.pool.begin().await?;
+        // Their sends not linked yet are linked as the lock is taken, so
+        // the erasure amends them as it amends the rest.
         super::chain::lock(&mut tx).await?;
-        // Their sends not linked yet are linked first, so the erasure
-        // amends them as it amends the rest.
-        super::chain::link_listed(&mut tx).await?;
         let erased = erase_in(&mut tx, request).await?;
         tx.commit().await?;
         Ok(erased)
@@ -733,9 +732,8 @@ impl Privacy for PgStore {
         let mut tx = self.pool.begin().await?;
         if !dry_run {
             // It amends the chain, and may erase: the chain's lock first,
-            // and the sends not linked yet linked before any is removed.
+            // which links the sends not linked yet before any is removed.
             super::chain::lock(&mut tx).await?;
-            super::chain::link_listed(&mut tx).await?;
         }
         let mut report = RetentionReport::default();
         // (cutoff, kind, rows it applies to, statement removing them)
