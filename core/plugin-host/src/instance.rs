@@ -90,7 +90,7 @@ impl HostService for MemoryService {
         let answer = match request {
             HostRequest::EmitDurable { event } => {
                 let _ = self.inbound.send(Inbound { instance, event });
-                serde_json::json!({})
+                serde_json::json!({ "new": true })
             }
             HostRequest::StateGet { key } => {
                 let value = state.get(&(instance, key)).map(|(v, _)| v.clone());

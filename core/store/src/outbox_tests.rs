@@ -859,11 +859,10 @@ async fn a_listed_send_is_linked_by_the_next_acknowledgement() {
         .await
         .unwrap();
     assert_eq!(store.count_rows("chain_pending").await, 0);
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM evidence_chain ORDER BY seq")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM evidence_chain ORDER BY seq")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
     assert_eq!(kinds, ["delivery", "acknowledgement"]);
     let report = store.verify_chain().await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");

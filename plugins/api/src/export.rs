@@ -105,14 +105,30 @@ impl Host {
     /// past it). Blocks on the host's store: call it from the plugin's own
     /// threads. On a version-2 host it emits and returns `Ok`.
     pub fn emit_durable(&self, event: &InboundEvent) -> Result<(), HostError> {
+        self.emit_durable_new(event).map(drop)
+    }
+
+    /// [`Host::emit_durable`], saying whether this call stored the event:
+    /// `false` when its id was stored already, by this host before (a
+    /// provider's redelivery) or by another host sharing the store (several
+    /// `cascade serve`s, each connected to a provider that gives every
+    /// connection every event, as Discord's gateway gives each session of
+    /// a shard). The host handles a stored event once, in the process that
+    /// stored it: a plugin that answers the provider for the host (an
+    /// interaction's first response) answers only events it stored. A
+    /// version-2 host, and one that does not say, store every event anew.
+    pub fn emit_durable_new(&self, event: &InboundEvent) -> Result<bool, HostError> {
         if self.call.is_none() {
             self.emit(event);
-            return Ok(());
+            return Ok(true);
         }
-        self.request(&HostRequest::EmitDurable {
+        let answer = self.request(&HostRequest::EmitDurable {
             event: event.clone(),
-        })
-        .map(drop)
+        })?;
+        Ok(answer
+            .get("new")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true))
     }
 
     /// The value kept under `key` for this channel instance, if any and

@@ -305,9 +305,11 @@ pub struct InboundEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum HostRequest {
-    /// Store the event in the host's inbox, then handle it. Answered `{}`
-    /// only once it is stored: until then, the provider must not be told
-    /// it arrived.
+    /// Store the event in the host's inbox, then handle it. Answered
+    /// `{"new": true}` only once it is stored (until then, the provider
+    /// must not be told it arrived), or `{"new": false}` when its
+    /// `event_id` was stored already, here or by another host sharing the
+    /// store, which handles it. (Hosts before `new` answered `{}`: new.)
     EmitDurable { event: InboundEvent },
     /// The value kept under `key` for this channel instance, or `null`
     /// when there is none or it expired. Answered `{"value": ...}`.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::format::{self, escape_markdown};
-use crate::send::Shared;
+use crate::send::{ApiError, Shared};
 use crate::state::{Answer, PendingInteraction, blocking};
 
 /// serenity's event handler: turns gateway events into the host's events.
@@ -175,6 +175,16 @@ impl Gateway {
     ) -> bool {
         match self.shared.rest.respond(id, token, response).await {
             Ok(()) => true,
+            // Answered already: by another serve's gateway session, which
+            // Discord gave the same interaction (a form opens at once, so
+            // each session tries). The person sees the one answer.
+            Err(ApiError::Rejected { code: 40060, .. }) => {
+                self.shared.host.log(
+                    LogLevel::Debug,
+                    format!("interaction {event_id} was answered by another session"),
+                );
+                false
+            }
             Err(error) => {
                 self.shared.host.log(
                     LogLevel::Warn,
@@ -223,7 +233,23 @@ impl Gateway {
             address: Some(address),
             kind,
         };
-        let stored = blocking(|| self.shared.host.emit_durable(&event));
+        let stored = blocking(|| self.shared.host.emit_durable_new(&event));
+        if let Ok(false) = stored {
+            // Stored already: another serve's gateway session got it too
+            // (Discord gives every session of a shard each interaction),
+            // and that serve answers it, handles it and arms the reply
+            // timeout. Here nothing more: a second answer Discord refuses
+            // (400, code 40060). The kept interaction is the store's, shared
+            // with that serve, so it stays for that serve's reply.
+            self.shared.responding.finish(&event_id);
+            self.shared.host.log(
+                LogLevel::Debug,
+                format!(
+                    "interaction {event_id} was stored already; the serve that stored it answers it"
+                ),
+            );
+            return;
+        }
         if let Err(error) = stored {
             self.shared.responding.finish(&event_id);
             self.shared.interactions.take(&event_id);

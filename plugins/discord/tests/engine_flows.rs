@@ -291,6 +291,218 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
     assert_eq!(fake.state().refusals, []);
 }
 
+/// Handles inbound events on every runner until one of them has handled
+/// the next event; returns which one and its outcome, after checking for a
+/// while that no runner handles that event again.
+async fn handled_once_by(runners: &[&Runner<SqliteStore>]) -> (usize, InboundOutcome) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let found = 'found: loop {
+        for (i, runner) in runners.iter().enumerate() {
+            let mut outcomes = runner
+                .handle_inbound(utc(2026, 3, 27, 10, 0))
+                .await
+                .unwrap();
+            if let Some(outcome) = outcomes.pop() {
+                assert!(outcomes.is_empty(), "one event at a time: {outcomes:?}");
+                break 'found (i, outcome);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no runner got an event"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for runner in runners {
+            let again = runner
+                .handle_inbound(utc(2026, 3, 27, 10, 0))
+                .await
+                .unwrap();
+            assert_eq!(again, [], "the event was handled a second time");
+        }
+    }
+    found
+}
+
+/// How many interaction callbacks (first answers) Discord got for
+/// interaction `id`, and the method and text of each edit and follow-up
+/// made with its token.
+fn answers_of(fake: &FakeDiscord, id: &str) -> (usize, Vec<(String, String)>) {
+    let token = fake.token_of(id);
+    let callbacks = fake
+        .requests_to(&format!("POST /api/v10/interactions/{id}/"))
+        .len();
+    let later = fake
+        .requests_to(&format!("/webhooks/{APPLICATION_ID}/{token}"))
+        .into_iter()
+        .map(|r| {
+            (
+                r.method,
+                r.body["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    (callbacks, later)
+}
+
+/// Two `cascade serve`s on one store each keep a gateway session, and
+/// Discord gives every session of a shard every interaction. Each command
+/// and press is stored once, answered once (by the serve whose host stored
+/// it: Discord refuses a second answer), handled once and replied to once,
+/// and nobody is told to try again when the other serve's reply time runs
+/// out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serves_with_a_gateway_session_each_answer_and_handle_each_interaction_once() {
+    let fake = FakeDiscord::start().await;
+    let dir = project_with(&fake, ", reply_timeout_seconds = 1", "").await;
+    let first = runner(dir.path()).await;
+    let second = Engine::open(Project::open(dir.path()).unwrap(), true)
+        .await
+        .unwrap_or_else(|p| panic!("{p}"))
+        .runner(DispatchSettings::default())
+        .await
+        .unwrap();
+    fake.wait_for("two sessions", |s| (s.identifies == 2).then_some(()))
+        .await;
+    assert_eq!(fake.live_sessions(), 2);
+    let runners = [&first, &second];
+    // Each serve's first round handles what a crash left in the inbox;
+    // from then on each handles what its own host stored.
+    for runner in runners {
+        assert_eq!(
+            runner.handle_inbound(utc(2026, 3, 27, 8, 0)).await.unwrap(),
+            []
+        );
+    }
+
+    let code = issue_code(
+        first.store().as_ref(),
+        first.link_codes(),
+        "p-amara-okafor",
+        1_774_605_600_000,
+    )
+    .await
+    .unwrap();
+    let link = fake.run_command(AMARA, "link", &[("code", &code)]);
+    let (_, linked) = handled_once_by(&runners).await;
+    assert_eq!(
+        linked,
+        InboundOutcome::Linked {
+            person_id: "p-amara-okafor".to_owned()
+        }
+    );
+    answer_to(&fake, "PATCH", &link).await;
+
+    first.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
+    let channel = fake.dm_channel_of(AMARA).expect("a DM was opened to Amara");
+    let (message, ack_id) = {
+        let state = fake.state();
+        let (id, body) = state
+            .messages
+            .iter()
+            .rev()
+            .find(|(_, m)| m["channel_id"] == channel.as_str())
+            .unwrap();
+        let ack = body["components"][0]["components"][0]["custom_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id.clone(), ack)
+    };
+    let press = fake.press_button(AMARA, &message, &ack_id);
+    let (_, acknowledged) = handled_once_by(&runners).await;
+    assert_eq!(
+        acknowledged,
+        InboundOutcome::Acknowledged {
+            person_id: "p-amara-okafor".to_owned(),
+            first: true
+        }
+    );
+    fake.wait_for("the status on her message", |s| {
+        (s.messages[&message]["content"] == "Acknowledged on 27 March 2026").then_some(())
+    })
+    .await;
+
+    // Past both plugins' reply time: nothing more was said to her.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (callbacks, later) = answers_of(&fake, &link);
+    assert_eq!(callbacks, 1, "one deferral");
+    assert_eq!(later.len(), 1, "one edit: {later:?}");
+    assert!(later[0].1.contains("now linked to you"), "{later:?}");
+    let (callbacks, later) = answers_of(&fake, &press);
+    assert_eq!(callbacks, 1, "one update");
+    let said: Vec<(&str, &str)> = later
+        .iter()
+        .map(|(m, c)| (m.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("PATCH", "Acknowledged on 27 March 2026"),
+            (
+                "POST",
+                "Thank you: \"Neglect: seeing the child\" is acknowledged."
+            )
+        ],
+        "the status and the thanks, once each, and no \"please try again\""
+    );
+    assert_eq!(acknowledgements(first.store().as_ref()).await, 1);
+
+    // Her cascade button opens a form, at once, before anything is stored:
+    // both sessions try, Discord takes one and refuses the other (40060),
+    // she sees one form, and what she submits is recorded once.
+    let confirm_id = fake.message(&message)["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let opened = fake.press_button(AMARA, &message, &confirm_id);
+    let mut statuses = fake
+        .wait_for("both sessions' answers to the press", |s| {
+            let statuses: Vec<u16> = s
+                .requests
+                .iter()
+                .filter(|r| r.path.contains(&format!("/interactions/{opened}/")))
+                .map(|r| r.status)
+                .collect();
+            (statuses.len() == 2).then_some(statuses)
+        })
+        .await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [204, 400], "one form opened, one answer refused");
+    let submitted = fake.submit_modal(
+        AMARA,
+        &message,
+        &confirm_id,
+        &[
+            ("team", "Multi-Agency Safeguarding Hub (MASH)"),
+            ("session_date", "2026-03-26"),
+            ("present", "14"),
+            ("method", "Briefing session"),
+            ("note", ""),
+        ],
+    );
+    let (_, confirmed) = handled_once_by(&runners).await;
+    assert_eq!(
+        confirmed,
+        InboundOutcome::Confirmed {
+            person_id: "p-amara-okafor".to_owned(),
+            team_id: "mash".to_owned(),
+            first: true
+        }
+    );
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (callbacks, later) = answers_of(&fake, &submitted);
+    assert_eq!(callbacks, 1, "one update");
+    assert!(
+        later.iter().all(|(_, text)| !text.contains("try again")),
+        "{later:?}"
+    );
+    assert_eq!(first.store().confirmations().await.unwrap().len(), 1);
+    assert_eq!(fake.state().refusals, []);
+}
+
 /// When the host cannot record a press (its store refuses the write), the
 /// bot tells the person, privately, to try again rather than answering as
 /// if it were recorded: Discord never sends an interaction twice. Nothing

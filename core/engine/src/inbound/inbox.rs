@@ -32,13 +32,15 @@ fn host_made_id() -> String {
 }
 
 /// Stores `event` from `instance` in the inbox; hands it on when it is
-/// new. A redelivery of a stored id is answered as stored.
+/// new, and says whether it was. A redelivery of a stored id (by the
+/// provider, or to another serve sharing the store) is answered as stored
+/// and handled where it was stored.
 pub async fn record<S: Inbox>(
     store: &S,
     inbound: &mpsc::UnboundedSender<Inbound>,
     instance: &str,
     mut event: InboundEvent,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let event_id = event.event_id.get_or_insert_with(host_made_id).clone();
     let json = serde_json::to_string(&event).expect("inbound events are plain data");
     let new = store
@@ -57,7 +59,7 @@ pub async fn record<S: Inbox>(
             "a redelivered event, already stored"
         );
     }
-    Ok(())
+    Ok(new)
 }
 
 impl<S: Inbox + 'static> HostService for InboxService<S> {
@@ -69,8 +71,8 @@ impl<S: Inbox + 'static> HostService for InboxService<S> {
             let failed = |e: cascade_store::StoreError| format!("the store failed: {e}");
             match request {
                 HostRequest::EmitDurable { event } => {
-                    record(&*store, &inbound, &instance, event).await?;
-                    Ok(serde_json::json!({}))
+                    let new = record(&*store, &inbound, &instance, event).await?;
+                    Ok(serde_json::json!({ "new": new }))
                 }
                 HostRequest::StateGet { key } => {
                     let value = store
@@ -136,12 +138,13 @@ mod tests {
     async fn a_redelivered_event_is_stored_and_handed_on_once() {
         let store = SqliteStore::open_in_memory().await.unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        record(&store, &tx, "telegram", press(Some("500001")))
-            .await
-            .unwrap();
-        record(&store, &tx, "telegram", press(Some("500001")))
-            .await
-            .unwrap();
+        let first = record(&store, &tx, "telegram", press(Some("500001"))).await;
+        let again = record(&store, &tx, "telegram", press(Some("500001"))).await;
+        assert_eq!(
+            (first, again),
+            (Ok(true), Ok(false)),
+            "new, then stored already"
+        );
         assert_eq!(
             rx.recv().await.unwrap().event.event_id.as_deref(),
             Some("500001")

@@ -2,7 +2,9 @@
 //! with Discord's JSON shapes, rate-limit headers and error bodies, and a
 //! gateway websocket speaking Discord's protocol (HELLO, IDENTIFY, READY,
 //! heartbeats, RESUME, INTERACTION_CREATE, from a DM or from a guild
-//! channel's message with the person in `member.user`), DMs and guild text
+//! channel's message with the person in `member.user`; several sessions at
+//! once, each given every event, as Discord gives every session of a shard
+//! its events), DMs and guild text
 //! channels the bot posts in and edits. It records every request and
 //! refuses what Discord refuses: over-long embeds and content, too many
 //! rows or buttons, long custom ids, empty messages, bad modals, and an
@@ -67,6 +69,15 @@ enum Outgoing {
     Close(u16),
 }
 
+/// One gateway session: its own sequence and dispatch history (for
+/// resuming), and the connection it is live on, if any.
+struct Session {
+    id: String,
+    seq: u64,
+    history: Vec<(u64, Value)>,
+    live: Option<mpsc::UnboundedSender<Outgoing>>,
+}
+
 #[derive(Default)]
 pub struct FakeState {
     pub requests: Vec<Recorded>,
@@ -83,15 +94,12 @@ pub struct FakeState {
     pub messages: BTreeMap<String, Value>,
     interactions: HashMap<String, PendingInteraction>,
     pub commands: Vec<Value>,
-    /// Gateway: the session, the dispatch history (for resuming) and what
-    /// the client did.
-    session_id: Option<String>,
-    seq: u64,
-    history: Vec<(u64, Value)>,
+    /// Gateway: the sessions (every IDENTIFY starts one; each gets every
+    /// event of the one shard) and what the clients did.
+    sessions: Vec<Session>,
     pub identifies: usize,
     pub resumes: Vec<Value>,
     pub heartbeats: usize,
-    live: Option<mpsc::UnboundedSender<Outgoing>>,
     /// Refusals the fake made, as (path, message), for assertions.
     pub refusals: Vec<(String, String)>,
     /// A close code every IDENTIFY is answered with (4014: the bot asked
@@ -235,12 +243,23 @@ impl FakeDiscord {
         (id, token)
     }
 
-    /// Closes the gateway connection as Discord does when it drops a
+    /// Closes every gateway connection as Discord does when it drops a
     /// session that may resume (close code 4000, "unknown error").
     pub fn drop_gateway(&self) {
-        if let Some(live) = self.state().live.take() {
-            let _ = live.send(Outgoing::Close(4000));
+        for session in &mut self.state().sessions {
+            if let Some(live) = session.live.take() {
+                let _ = live.send(Outgoing::Close(4000));
+            }
         }
+    }
+
+    /// How many gateway sessions are connected now.
+    pub fn live_sessions(&self) -> usize {
+        self.state()
+            .sessions
+            .iter()
+            .filter(|s| s.live.is_some())
+            .count()
     }
 
     /// A person presses a button on a message the bot sent: in a DM the
@@ -337,19 +356,23 @@ impl FakeDiscord {
         id
     }
 
-    /// Sends an INTERACTION_CREATE dispatch now, or keeps it for the
-    /// client's RESUME when no session is connected.
+    /// Sends an INTERACTION_CREATE dispatch to every session now, or
+    /// keeps it in each one's history for the client's RESUME when the
+    /// session is not connected. (Every session here is shard 0 of 1, so
+    /// Discord would send each of them every event.)
     fn dispatch(&self, interaction: Value) {
         // The fake must speak what serenity understands, as Discord does.
         serde_json::from_value::<serenity::all::Interaction>(interaction.clone())
             .expect("the fake's interaction is a valid Discord interaction");
         let mut state = self.state();
-        state.seq += 1;
-        let event = json!({"op": 0, "s": state.seq, "t": "INTERACTION_CREATE", "d": interaction});
-        let seq = state.seq;
-        state.history.push((seq, event.clone()));
-        if let Some(live) = &state.live {
-            let _ = live.send(Outgoing::Send(event));
+        for session in &mut state.sessions {
+            session.seq += 1;
+            let event =
+                json!({"op": 0, "s": session.seq, "t": "INTERACTION_CREATE", "d": interaction});
+            session.history.push((session.seq, event.clone()));
+            if let Some(live) = &session.live {
+                let _ = live.send(Outgoing::Send(event));
+            }
         }
     }
 }
@@ -992,7 +1015,6 @@ async fn send(socket: &mut WebSocket, value: &Value) -> bool {
 
 async fn session(mut socket: WebSocket, fake: Shared) {
     let (live, mut outgoing) = mpsc::unbounded_channel();
-    fake.state.lock().unwrap().live = Some(live.clone());
     if !send(&mut socket, &json!({"op": 10, "s": null, "t": null, "d": {"heartbeat_interval": fake.heartbeat_interval_ms}})).await {
         return;
     }
@@ -1005,7 +1027,7 @@ async fn session(mut socket: WebSocket, fake: Shared) {
                     let _ = socket.send(WsMessage::Close(Some(CloseFrame { code: 4002, reason: "Error while decoding payload.".into() }))).await;
                     break;
                 };
-                let replies = on_client_payload(&fake, &payload, &mut ready);
+                let replies = on_client_payload(&fake, &payload, &mut ready, &live);
                 fake.changed.notify_waiters();
                 match replies {
                     Ok(replies) => {
@@ -1032,8 +1054,10 @@ async fn session(mut socket: WebSocket, fake: Shared) {
         }
     }
     let mut state = fake.state.lock().unwrap();
-    if state.live.as_ref().is_some_and(|l| l.same_channel(&live)) {
-        state.live = None;
+    for session in &mut state.sessions {
+        if session.live.as_ref().is_some_and(|l| l.same_channel(&live)) {
+            session.live = None;
+        }
     }
     drop(state);
     fake.changed.notify_waiters();
@@ -1041,7 +1065,12 @@ async fn session(mut socket: WebSocket, fake: Shared) {
 
 /// The fake's answer to one client payload, or the close code for a
 /// payload Discord would close the connection over.
-fn on_client_payload(fake: &Shared, payload: &Value, ready: &mut bool) -> Result<Vec<Value>, u16> {
+fn on_client_payload(
+    fake: &Shared,
+    payload: &Value,
+    ready: &mut bool,
+    live: &mpsc::UnboundedSender<Outgoing>,
+) -> Result<Vec<Value>, u16> {
     let mut state = fake.state.lock().unwrap();
     let token_ok =
         |token: &Value| token.as_str().map(|t| t.trim_start_matches("Bot ")) == Some(TOKEN);
@@ -1062,10 +1091,13 @@ fn on_client_payload(fake: &Shared, payload: &Value, ready: &mut bool) -> Result
             }
             state.identifies += 1;
             let session_id = format!("session-{}", state.identifies);
-            state.session_id = Some(session_id.clone());
-            // A new session starts its own sequence; old events are gone.
-            state.history.clear();
-            state.seq = 1;
+            // A new session starts its own sequence; it gets events from now.
+            state.sessions.push(Session {
+                id: session_id.clone(),
+                seq: 1,
+                history: Vec::new(),
+                live: Some(live.clone()),
+            });
             *ready = true;
             Ok(vec![json!({"op": 0, "s": 1, "t": "READY", "d": {
                 "v": 10, "user": bot_user(), "guilds": [{"id": GUILD_ID, "unavailable": true}],
@@ -1080,20 +1112,26 @@ fn on_client_payload(fake: &Shared, payload: &Value, ready: &mut bool) -> Result
             if !token_ok(&d["token"]) {
                 return Err(4004);
             }
-            if d["session_id"].as_str() != state.session_id.as_deref() {
+            let Some(i) = state
+                .sessions
+                .iter()
+                .position(|s| d["session_id"].as_str() == Some(s.id.as_str()))
+            else {
                 // Invalid session: the client must identify again.
                 return Ok(vec![json!({"op": 9, "s": null, "t": null, "d": false})]);
-            }
+            };
             state.resumes.push(d.clone());
+            let session = &mut state.sessions[i];
             let after = d["seq"].as_u64().unwrap_or(0);
-            let mut replies: Vec<Value> = state
+            let mut replies: Vec<Value> = session
                 .history
                 .iter()
                 .filter(|(seq, _)| *seq > after)
                 .map(|(_, event)| event.clone())
                 .collect();
-            state.seq += 1;
-            replies.push(json!({"op": 0, "s": state.seq, "t": "RESUMED", "d": {}}));
+            session.seq += 1;
+            session.live = Some(live.clone());
+            replies.push(json!({"op": 0, "s": session.seq, "t": "RESUMED", "d": {}}));
             *ready = true;
             Ok(replies)
         }
