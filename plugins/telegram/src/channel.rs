@@ -138,13 +138,26 @@ impl ChannelPlugin for TelegramChannel {
                     let polls = inbound::poll(receiver(polling), *timeout, stopped);
                     Ok::<_, String>((Some(tokio::spawn(polls)), None))
                 }
-                Updates::Webhook { url, secret } => {
+                Updates::Webhook { url, secret, check } => {
                     inbound::set_webhook(&sending, url.clone(), secret).await?;
                     host.log(
                         LogLevel::Info,
                         format!("Telegram posts updates to {url}"),
                     );
-                    Ok((None, Some((receiver(sending.clone()), secret.clone()))))
+                    // Ended by `stop` before it deletes the webhook, so it
+                    // never sets it again after.
+                    let watch = inbound::keep_webhook(
+                        sending.clone(),
+                        host.clone(),
+                        url.clone(),
+                        secret.clone(),
+                        *check,
+                        stopped,
+                    );
+                    Ok((
+                        Some(tokio::spawn(watch)),
+                        Some((receiver(sending.clone()), secret.clone())),
+                    ))
                 }
             }
         })?;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 use url::Url;
 
-const KNOWN_KEYS: [&str; 11] = [
+const KNOWN_KEYS: [&str; 12] = [
     "token",
     "bot_username",
     "api_url",
@@ -15,6 +15,7 @@ const KNOWN_KEYS: [&str; 11] = [
     "poll_timeout_seconds",
     "webhook_url",
     "webhook_secret",
+    "webhook_check_seconds",
     "request_timeout_seconds",
     "messages_per_second",
     "chat_messages_per_second",
@@ -58,8 +59,14 @@ pub enum Updates {
     /// Telegram posts updates to `url`, the public address of `cascade
     /// serve`'s `/webhooks/{channel}` route, which hands them to the plugin;
     /// each post must carry `secret` in the X-Telegram-Bot-Api-Secret-Token
-    /// header.
-    Webhook { url: Url, secret: String },
+    /// header. Every `check`, the plugin asks Telegram whether the webhook
+    /// is still set and sets it again when it is gone: with several
+    /// `cascade serve`s behind one URL, one that stops deletes it for all.
+    Webhook {
+        url: Url,
+        secret: String,
+        check: Duration,
+    },
 }
 
 impl std::fmt::Debug for TelegramConfig {
@@ -158,7 +165,7 @@ impl TelegramConfig {
             Some(other) => return Err(ConfigError::InvalidMode(other.clone())),
         };
         let updates = if mode == "polling" {
-            for key in ["webhook_url", "webhook_secret"] {
+            for key in ["webhook_url", "webhook_secret", "webhook_check_seconds"] {
                 if present(fields, key).is_some() {
                     return Err(ConfigError::WebhookKeyInPollingMode(key));
                 }
@@ -180,7 +187,11 @@ impl TelegramConfig {
                 Some(Value::String(secret)) if is_webhook_secret(secret) => secret.clone(),
                 Some(_) => return Err(ConfigError::InvalidWebhookSecret),
             };
-            Updates::Webhook { url, secret }
+            Updates::Webhook {
+                url,
+                secret,
+                check: seconds(fields, "webhook_check_seconds", 30.0)?,
+            }
         };
         Ok(TelegramConfig {
             token,
@@ -310,6 +321,10 @@ pub fn config_schema() -> Value {
             "webhook_secret": {
                 "type": "string", "pattern": "^[A-Za-z0-9_-]{1,256}$",
                 "description": "Webhook mode: the secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; posts without it are refused. Give it as a secret of the channel."
+            },
+            "webhook_check_seconds": {
+                "type": "number", "exclusiveMinimum": 0, "default": 30,
+                "description": "Webhook mode: how often each serve asks Telegram whether the webhook is still set (getWebhookInfo) and sets it again when it is gone. A serve that stops deletes it, so that Telegram keeps the updates meanwhile; with several serves behind one URL the others set it again within this time, and Telegram then posts what it kept."
             },
             "request_timeout_seconds": {
                 "type": "number", "exclusiveMinimum": 0, "default": 15,
@@ -466,6 +481,36 @@ mod tests {
             error,
             ConfigError::WebhookKeyInPollingMode("webhook_secret")
         );
+        let error = parse(json!({ "token": TOKEN, "webhook_check_seconds": 5 })).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::WebhookKeyInPollingMode("webhook_check_seconds")
+        );
+    }
+
+    #[test]
+    fn the_webhook_is_checked_every_30_seconds_unless_configured() {
+        let webhook = |extra: Value| {
+            let mut config = json!({
+                "token": TOKEN,
+                "mode": "webhook",
+                "webhook_url": "https://cascade.example.org/webhooks/telegram",
+                "webhook_secret": "hush-hush"
+            });
+            for (key, value) in extra.as_object().unwrap() {
+                config[key] = value.clone();
+            }
+            parse(config).map(|c| match c.updates {
+                Updates::Webhook { check, .. } => check,
+                Updates::Polling { .. } => unreachable!("webhook mode"),
+            })
+        };
+        assert_eq!(webhook(json!({})), Ok(Duration::from_secs(30)));
+        assert_eq!(
+            webhook(json!({ "webhook_check_seconds": 5 })),
+            Ok(Duration::from_secs(5))
+        );
+        assert!(webhook(json!({ "webhook_check_seconds": 0 })).is_err());
     }
 
     #[test]

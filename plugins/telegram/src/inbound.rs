@@ -308,6 +308,64 @@ pub async fn set_webhook(bot: &Bot, url: url::Url, secret: &str) -> Result<(), S
         .map_err(|e| format!("Telegram refused the webhook (setWebhook): {e}"))
 }
 
+/// Webhook mode, until `stopped`: every `check`, asks Telegram whether the
+/// webhook is still set (getWebhookInfo) and sets it again when there is
+/// none. Each `cascade serve` stopping deletes the webhook, so that
+/// Telegram keeps the updates while nobody receives them; with several
+/// serves behind one URL the others then set it again within `check`, and
+/// Telegram posts what it kept. A webhook set to another URL is someone
+/// else's (another deployment with the same bot): it is named in the log,
+/// not taken over.
+pub async fn keep_webhook(
+    bot: Bot,
+    host: Host,
+    url: url::Url,
+    secret: String,
+    check: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut warned_of: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(check) => {}
+        }
+        let info = match bot.get_webhook_info().await {
+            Ok(info) => info,
+            Err(error) => {
+                host.log(
+                    LogLevel::Warn,
+                    format!("could not check the webhook is still set (getWebhookInfo): {error}"),
+                );
+                continue;
+            }
+        };
+        match info.url {
+            None => match set_webhook(&bot, url.clone(), &secret).await {
+                Ok(()) => host.log(
+                    LogLevel::Info,
+                    format!(
+                        "Telegram had no webhook (a serve that stopped deletes it); set it again to {url}"
+                    ),
+                ),
+                Err(error) => host.log(LogLevel::Warn, error),
+            },
+            Some(set) if set != url => {
+                if warned_of.as_deref() != Some(set.as_str()) {
+                    host.log(
+                        LogLevel::Warn,
+                        format!(
+                            "Telegram posts this bot's updates to {set}, not to this channel's webhook_url {url}: another deployment uses the same bot token; left as it is"
+                        ),
+                    );
+                    warned_of = Some(set.to_string());
+                }
+            }
+            Some(_) => warned_of = None,
+        }
+    }
+}
+
 /// An update Telegram posted to the webhook: refused unless it carries the
 /// secret token; otherwise stored like a polled one, and answered 200 only
 /// once the host has stored it (a 500 makes Telegram post it again). Runs

@@ -269,3 +269,54 @@ async fn polling_confirms_each_batch_so_no_update_is_emitted_twice() {
     assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "{offsets:?}");
     assert_eq!(fake.requests_to("deleteWebhook").len(), 1);
 }
+
+/// Webhook mode with several serves behind one URL: a serve that stops
+/// deletes the webhook (so that Telegram keeps the updates while nobody
+/// receives them), which leaves the serves still running without updates.
+/// A running serve sees it gone within `webhook_check_seconds` and sets it
+/// again, with its secret; a webhook someone else set to another URL it
+/// leaves alone; once stopped, it deletes the webhook and checks no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_serve_sets_the_webhook_again_after_another_serve_stopping_deleted_it() {
+    const URL: &str = "https://cascade.example.org/webhooks/telegram";
+    const SECRET: &str = "a-webhook-secret_for-tests";
+    let harness = Harness::start(json!({
+        "mode": "webhook",
+        "webhook_url": URL,
+        "webhook_secret": SECRET,
+        "webhook_check_seconds": 0.2,
+    }))
+    .await;
+    let fake = harness.fake.clone();
+    let ours = Some((URL.to_owned(), Some(SECRET.to_owned())));
+    assert_eq!(fake.webhook(), ours);
+
+    // Another serve stops.
+    fake.set_webhook_elsewhere(None);
+    fake.wait_until("the webhook set again", |f| f.webhook().is_some())
+        .await;
+    assert_eq!(fake.webhook(), ours);
+    assert_eq!(fake.requests_to("setWebhook").len(), 2);
+
+    // Another deployment of the same bot took it: left alone.
+    let elsewhere = "https://elsewhere.example.org/hook";
+    fake.set_webhook_elsewhere(Some(elsewhere));
+    let checks = fake.requests_to("getWebhookInfo").len();
+    fake.wait_until("two more checks", |f| {
+        f.requests_to("getWebhookInfo").len() >= checks + 2
+    })
+    .await;
+    assert_eq!(
+        fake.webhook().map(|(url, _)| url).as_deref(),
+        Some(elsewhere)
+    );
+    assert_eq!(fake.requests_to("setWebhook").len(), 2);
+
+    fake.set_webhook_elsewhere(Some(URL));
+    let fake = harness.stop().await;
+    assert_eq!(fake.webhook(), None, "a stopping serve deletes the webhook");
+    let checks = fake.requests_to("getWebhookInfo").len();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(fake.requests_to("getWebhookInfo").len(), checks);
+    assert_eq!(fake.webhook(), None, "nothing set it again after the stop");
+}

@@ -264,6 +264,13 @@ impl FakeBotApi {
         self.state().webhook.clone()
     }
 
+    /// Sets (or, with `None`, deletes) the webhook as another process using
+    /// the same bot token would.
+    pub fn set_webhook_elsewhere(&self, url: Option<&str>) {
+        self.state().webhook = url.map(|u| (u.to_owned(), None));
+        self.changed.notify_waiters();
+    }
+
     /// Waits (up to 20 s) until `check` holds, looking again after each
     /// request the fake answers.
     pub async fn wait_until(&self, what: &str, check: impl Fn(&FakeBotApi) -> bool) {
@@ -511,6 +518,21 @@ async fn answer(fake: &FakeBotApi, method: &str, body: &Value) -> (u16, Value) {
         "deletewebhook" => {
             fake.state().webhook = None;
             ok(json!(true))
+        }
+        "getwebhookinfo" => {
+            // As Telegram answers it: an empty url when none is set.
+            let state = fake.state();
+            let url = state.webhook.as_ref().map_or("", |(url, _)| url.as_str());
+            let mut info = json!({
+                "url": url,
+                "has_custom_certificate": false,
+                "pending_update_count": state.updates.len(),
+            });
+            if !url.is_empty() {
+                info["max_connections"] = json!(40);
+                info["allowed_updates"] = json!(["message", "callback_query"]);
+            }
+            ok(info)
         }
         _ => error(404, "Not Found"),
     }
