@@ -509,6 +509,64 @@ fn until_idle_stops_with_retries_waiting_and_says_so_in_status() {
     assert!(overview.contains(&reason), "{overview}");
 }
 
+/// A round of work that fails while the store answers (a fault of the
+/// round, not of the database) is tried again after a second, at most
+/// `ROUND_FAULTS_AT_MOST` (3) times running; the next failure stops the
+/// serve with the error and a failing exit, rather than spinning on it.
+/// Here every claim fails: a trigger in the store refuses to lease a row.
+#[test]
+fn a_round_that_keeps_failing_while_the_store_answers_stops_the_serve_after_three_tries() {
+    let dir = project(None);
+    let file = rollout(dir.path(), "now", "outbox");
+    succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
+    let db = dir.path().join(".cascade/cascade.db");
+    assert!(db.exists(), "{}", db.display());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER test_refuses_leases BEFORE UPDATE OF state ON outbox
+                 WHEN NEW.state = 'leased'
+                 BEGIN SELECT RAISE(ABORT, 'the test refuses to lease this row'); END",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        });
+    let mut child = serve(dir.path(), &[], Stdio::null(), Stdio::piped());
+    let status = wait(
+        &mut child,
+        Duration::from_secs(60),
+        "serve whose rounds fail",
+    );
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{status}: {stderr}");
+    for n in 1..=3 {
+        assert!(
+            stderr.contains(&format!("tried again in 1 s ({n} of 3)")),
+            "try {n}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("(4 of 3)"), "{stderr}");
+    assert!(
+        stderr.contains("the test refuses to lease this row"),
+        "{stderr}"
+    );
+    assert_eq!(delivered(dir.path()), 0);
+}
+
 /// The address `serve` (started with its stdout piped) says it listens on.
 fn address_of(child: &mut Child) -> String {
     let mut first_line = Vec::new();
