@@ -126,6 +126,18 @@ fn wait(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
     }
 }
 
+/// All a stopped child (started with its stderr piped) wrote to stderr.
+fn stderr_of(child: &mut Child) -> String {
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -486,13 +498,7 @@ fn until_idle_stops_with_retries_waiting_and_says_so_in_status() {
     succeed(&["rollout", "start", file.to_str().unwrap()], dir.path());
     let mut child = serve(dir.path(), &["--until-idle"], Stdio::null(), Stdio::piped());
     let status = wait(&mut child, Duration::from_secs(60), "serve --until-idle");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     assert!(status.success(), "{status}: {stderr}");
     let [due, sending, sent, retrying, dead] = status_counts(dir.path(), "stuck", "stuck");
     assert_eq!(
@@ -545,13 +551,7 @@ fn a_round_that_keeps_failing_while_the_store_answers_stops_the_serve_after_thre
         Duration::from_secs(60),
         "serve whose rounds fail",
     );
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     assert!(!status.success(), "{status}: {stderr}");
     for n in 1..=3 {
         assert!(

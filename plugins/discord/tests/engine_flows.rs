@@ -135,6 +135,23 @@ async fn handle_next(runner: &Runner<SqliteStore>) -> InboundOutcome {
     }
 }
 
+/// A champion's answers to the cascade form: a briefing session in MASH.
+const MASH_SESSION: [(&str, &str); 5] = [
+    ("team", "Multi-Agency Safeguarding Hub (MASH)"),
+    ("session_date", "2026-03-26"),
+    ("present", "14"),
+    ("method", "Briefing session"),
+    ("note", ""),
+];
+
+/// Waits until `message` shows that it was acknowledged (on 27 March 2026).
+async fn acknowledged_shown(fake: &FakeDiscord, message: &str) {
+    fake.wait_for("the status on her message", |s| {
+        (s.messages[message]["content"] == "Acknowledged on 27 March 2026").then_some(())
+    })
+    .await;
+}
+
 /// The body of the first `method` request (an edit or a follow-up) made
 /// with the token of interaction `id`.
 async fn answer_to(fake: &FakeDiscord, method: &str, id: &str) -> Value {
@@ -240,10 +257,7 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
             first: true
         }
     );
-    fake.wait_for("the status on her message", |s| {
-        (s.messages[&message]["content"] == "Acknowledged on 27 March 2026").then_some(())
-    })
-    .await;
+    acknowledged_shown(&fake, &message).await;
     let shown = fake.message(&message);
     let kept: Vec<&str> = shown["components"][0]["components"]
         .as_array()
@@ -262,18 +276,7 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
         .await;
     assert_eq!(modal.status, 204);
     assert_eq!(modal.body["type"], 9);
-    fake.submit_modal(
-        AMARA,
-        &message,
-        &confirm_id,
-        &[
-            ("team", "Multi-Agency Safeguarding Hub (MASH)"),
-            ("session_date", "2026-03-26"),
-            ("present", "14"),
-            ("method", "Briefing session"),
-            ("note", ""),
-        ],
-    );
+    fake.submit_modal(AMARA, &message, &confirm_id, &MASH_SESSION);
     assert_eq!(
         handle_next(&runner).await,
         InboundOutcome::Confirmed {
@@ -420,10 +423,7 @@ async fn two_serves_with_a_gateway_session_each_answer_and_handle_each_interacti
             first: true
         }
     );
-    fake.wait_for("the status on her message", |s| {
-        (s.messages[&message]["content"] == "Acknowledged on 27 March 2026").then_some(())
-    })
-    .await;
+    acknowledged_shown(&fake, &message).await;
 
     // Past both plugins' reply time: nothing more was said to her.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
@@ -471,18 +471,7 @@ async fn two_serves_with_a_gateway_session_each_answer_and_handle_each_interacti
         .await;
     statuses.sort_unstable();
     assert_eq!(statuses, [204, 400], "one form opened, one answer refused");
-    let submitted = fake.submit_modal(
-        AMARA,
-        &message,
-        &confirm_id,
-        &[
-            ("team", "Multi-Agency Safeguarding Hub (MASH)"),
-            ("session_date", "2026-03-26"),
-            ("present", "14"),
-            ("method", "Briefing session"),
-            ("note", ""),
-        ],
-    );
+    let submitted = fake.submit_modal(AMARA, &message, &confirm_id, &MASH_SESSION);
     let (_, confirmed) = handled_once_by(&runners).await;
     assert_eq!(
         confirmed,
@@ -591,10 +580,7 @@ async fn a_press_the_host_cannot_record_is_answered_please_try_again_and_recorde
             first: true
         }
     );
-    fake.wait_for("the status on her message", |s| {
-        (s.messages[&message]["content"] == "Acknowledged on 27 March 2026").then_some(())
-    })
-    .await;
+    acknowledged_shown(&fake, &message).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(runner.handle_inbound(at(60)).await.unwrap(), []);
     assert_eq!(acknowledgements_of(&runner, "p-amara-okafor").await, 1);
