@@ -325,6 +325,8 @@ pub async fn keep_webhook(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut warned_of: Option<String> = None;
+    // Said once for a run of failed checks, not at every one.
+    let mut failing = false;
     loop {
         tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return,
@@ -333,13 +335,23 @@ pub async fn keep_webhook(
         let info = match bot.get_webhook_info().await {
             Ok(info) => info,
             Err(error) => {
-                host.log(
-                    LogLevel::Warn,
-                    format!("could not check the webhook is still set (getWebhookInfo): {error}"),
-                );
+                if !failing {
+                    host.log(
+                        LogLevel::Warn,
+                        format!(
+                            "could not check the webhook is still set (getWebhookInfo): {error}; tried again every {} s",
+                            check.as_secs_f64()
+                        ),
+                    );
+                    failing = true;
+                }
                 continue;
             }
         };
+        if failing {
+            host.log(LogLevel::Info, "the webhook can be checked again");
+            failing = false;
+        }
         match info.url {
             None => match set_webhook(&bot, url.clone(), &secret).await {
                 Ok(()) => host.log(
