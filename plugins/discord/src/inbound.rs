@@ -196,9 +196,10 @@ impl Gateway {
     }
 
     /// Stores the interaction with the host (keyed by its id) before
-    /// Discord is answered, then answers it with `response` (a deferral),
-    /// keeping its token for the host's reply and arming the timeout that
-    /// answers for the host if it stays silent. When it cannot be stored the
+    /// Discord is answered, then keeps its token for the host's reply,
+    /// answers it with `response` (a deferral) and arms the timeout that
+    /// answers for the host if it stays silent; one another serve stored
+    /// first is left to that serve. When it cannot be stored the
     /// person is told to try again instead: Discord never sends an
     /// interaction twice, so nothing must look recorded that is not.
     #[allow(clippy::too_many_arguments)]
@@ -214,16 +215,9 @@ impl Gateway {
         kind: InboundKind,
     ) {
         let event_id = id.to_string();
-        // Kept before storing: the host may answer as soon as it is stored;
-        // its answer waits until Discord has the deferral.
-        self.shared.interactions.keep(
-            event_id.clone(),
-            PendingInteraction {
-                token: token.clone(),
-                answer,
-                private,
-            },
-        );
+        // The host may answer as soon as the event is stored; its answer
+        // waits until Discord has the deferral, so the token is kept (once
+        // the event is known to be this serve's) before that.
         self.shared.responding.start(&event_id);
         let event = InboundEvent {
             event_id: Some(event_id.clone()),
@@ -237,10 +231,10 @@ impl Gateway {
         if let Ok(false) = stored {
             // Stored already: another serve's gateway session got it too
             // (Discord gives every session of a shard each interaction),
-            // and that serve answers it, handles it and arms the reply
-            // timeout. Here nothing more: a second answer Discord refuses
-            // (400, code 40060). The kept interaction is the store's, shared
-            // with that serve, so it stays for that serve's reply.
+            // and that serve keeps its token, answers it, handles it and
+            // arms the reply timeout. Here nothing more: a second answer
+            // Discord refuses (400, code 40060), and the kept tokens are
+            // the store's, shared with that serve, which takes its own.
             self.shared.responding.finish(&event_id);
             self.shared.host.log(
                 LogLevel::Debug,
@@ -252,7 +246,6 @@ impl Gateway {
         }
         if let Err(error) = stored {
             self.shared.responding.finish(&event_id);
-            self.shared.interactions.take(&event_id);
             self.shared.host.log(
                 LogLevel::Warn,
                 format!("interaction {event_id} was not stored, so the person is asked to try again: {error}"),
@@ -265,6 +258,14 @@ impl Gateway {
             self.respond(&event_id, id, &token, &sorry).await;
             return;
         }
+        self.shared.interactions.keep(
+            event_id.clone(),
+            PendingInteraction {
+                token: token.clone(),
+                answer,
+                private,
+            },
+        );
         self.respond(&event_id, id, &token, response).await;
         self.shared.responding.finish(&event_id);
         let shared = Arc::clone(&self.shared);

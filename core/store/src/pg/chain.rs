@@ -271,8 +271,9 @@ const LINK_AT_ONCE: i64 = 5_000;
 /// `20261217000000_chain_pending.sql`), in id order, and empties the list;
 /// returns how many it linked. Called holding the chain's lock (by
 /// [`lock`], which every holder takes), so every row listed by a
-/// transaction that committed before the lock was taken is linked here. A listed row that is gone (the retention schedule, an
-/// erasure) or already linked is dropped.
+/// transaction that committed before the lock was taken is linked here.
+/// A listed row that is gone (the retention schedule, an erasure) or
+/// already linked is dropped.
 async fn link_listed(conn: &mut PgConnection) -> Result<u64, StoreError> {
     let k = kind_sql("delivery").expect("a known kind");
     // Every row taken from the list comes back, with the fields to link
