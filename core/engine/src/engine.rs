@@ -525,6 +525,7 @@ impl<S: AllStores> Engine<S> {
             poll_lease,
             taken: Arc::default(),
             shared: None,
+            stale_checked: std::sync::Mutex::default(),
         })
     }
 
@@ -585,6 +586,9 @@ pub struct Runner<S> {
     /// With other serves on the same store (PostgreSQL): how long this
     /// serve's liveness lease lasts; see [`Runner::shared_with_other_serves`].
     shared: Option<Duration>,
+    /// With other serves: when this one last looked for inbox rows a serve
+    /// stored and did not live to handle ([`STALE_INBOX_EVERY`]).
+    stale_checked: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 /// Renews `owner`'s liveness lease until `now + lease`, then takes back
@@ -1255,21 +1259,7 @@ impl<S: AllStores> Runner<S> {
                 if !ours {
                     continue;
                 }
-                let event = match serde_json::from_str(&row.event) {
-                    Ok(event) => event,
-                    Err(e) => {
-                        tracing::error!(channel = %row.channel, event_id = %row.event_id, "an inbox row could not be read, so it is set aside: {e}");
-                        self.store
-                            .inbox_handled(&row.channel, &row.event_id, millis(now))
-                            .await?;
-                        continue;
-                    }
-                };
-                let event = Inbound {
-                    instance: row.channel,
-                    event,
-                };
-                if let Some(outcome) = self.handle_event(&event, now).await? {
+                if let Some(outcome) = self.handle_row(row, now).await? {
                     outcomes.push(outcome);
                 }
             }
@@ -1280,8 +1270,94 @@ impl<S: AllStores> Runner<S> {
                 );
             }
         }
+        if !first {
+            outcomes.extend(self.handle_stale_rows(now, &leased).await?);
+        }
         while let Ok(event) = events.try_recv() {
             if let Some(outcome) = self.handle_event(&event, now).await? {
+                outcomes.push(outcome);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Handles an inbox row read back from the store; one that cannot be
+    /// read is set aside (marked handled) with an error in the log.
+    async fn handle_row(
+        &self,
+        row: cascade_store::InboxRow,
+        now: DateTime<Utc>,
+    ) -> Result<Option<InboundOutcome>, Problems> {
+        let event = match serde_json::from_str(&row.event) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(channel = %row.channel, event_id = %row.event_id, "an inbox row could not be read, so it is set aside: {e}");
+                self.store
+                    .inbox_handled(&row.channel, &row.event_id, millis(now))
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let event = Inbound {
+            instance: row.channel,
+            event,
+        };
+        self.handle_event(&event, now).await
+    }
+
+    /// With other serves on the store: every [`STALE_INBOX_EVERY`], the
+    /// inbox rows still unhandled a liveness lease after they arrived.
+    /// The serve that stored such a row (it hands its own on at once) was
+    /// killed or cut off between storing and handling it, and, with no
+    /// restart, nobody else would ever handle it: a webhook's or a
+    /// gateway's event (Teams, Discord, Telegram by webhook) is stored by
+    /// whichever serve received it. One serve at a time looks (the lease
+    /// [`STALE_INBOX_LEASE`]); rows of channels that long-poll under a
+    /// lease are left to that lease's holder, which handles them when it
+    /// takes the lease over.
+    async fn handle_stale_rows(
+        &self,
+        now: DateTime<Utc>,
+        leased: &[String],
+    ) -> Result<Vec<InboundOutcome>, Problems> {
+        let Some(lease) = self.shared else {
+            return Ok(Vec::new());
+        };
+        {
+            let mut checked = self.stale_checked.lock().unwrap_or_else(|p| p.into_inner());
+            if checked.is_some_and(|at| {
+                now - at
+                    < chrono::Duration::from_std(STALE_INBOX_EVERY).unwrap_or(chrono::Duration::MAX)
+            }) {
+                return Ok(Vec::new());
+            }
+            *checked = Some(now);
+        }
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let held = self
+            .store
+            .hold_lease(
+                STALE_INBOX_LEASE,
+                self.owner(),
+                millis(now),
+                millis(now).saturating_add(lease_ms),
+            )
+            .await?;
+        if !held {
+            return Ok(Vec::new());
+        }
+        let before = millis(now).saturating_sub(lease_ms);
+        let mut outcomes = Vec::new();
+        for row in self.store.inbox_pending().await? {
+            if row.received_at > before || leased.contains(&row.channel) {
+                continue;
+            }
+            tracing::warn!(
+                channel = %row.channel,
+                event_id = %row.event_id,
+                "handling an inbound event another serve stored but did not handle (it stopped or was cut off)"
+            );
+            if let Some(outcome) = self.handle_row(row, now).await? {
                 outcomes.push(outcome);
             }
         }
@@ -1469,6 +1545,13 @@ impl Drop for AbortOnDrop {
 
 /// How long a clean stop waits for the replies to chat being sent.
 const REPLIES_STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a serve sharing its store looks for inbox rows another serve
+/// stored and did not live to handle ([`Runner::handle_stale_rows`]).
+pub const STALE_INBOX_EVERY: Duration = Duration::from_secs(10);
+
+/// The lease of the serve that looks for those rows, one at a time.
+pub const STALE_INBOX_LEASE: &str = "inbox:stale";
 
 /// How long handled inbox rows are kept: 30 days.
 const INBOX_KEPT_MS: i64 = 30 * 24 * 60 * 60 * 1000;

@@ -331,3 +331,81 @@ async fn the_poll_moves_to_another_serve_within_the_lease_and_no_update_is_lost_
     assert_eq!(poller(&pg).await, None);
     first_host.stop().await;
 }
+
+/// A serve killed between storing an inbound event and handling it, and
+/// not started again, leaves the event in the inbox: the serves that
+/// store what they receive (webhooks, Discord's gateway) hand their own on
+/// at once, so nobody else would handle it. A serve still running handles
+/// it once it is a liveness lease old, one serve at a time (the lease
+/// `inbox:stale`), each such event once; a younger one is left to the
+/// serve that stored it. Times are given, so the test does not wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_a_dead_serve_stored_is_handled_once_by_a_serve_still_running() {
+    use cascade_plugin_api::{InboundEvent, InboundKind};
+    let fake = FakeBotApi::start().await;
+    let dir = project(&fake, start_day()).await;
+    let server = TestPostgres::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = server.new_database().await.unwrap();
+    let pg = PgStore::connect(&PgSettings::new(url.clone()))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let first = serve_on(dir.path(), &url)
+        .await
+        .shared_with_other_serves(lease);
+    let second = serve_on(dir.path(), &url)
+        .await
+        .shared_with_other_serves(lease);
+    let t0 = Utc::now();
+    let at = |seconds: i64| t0 + chrono::Duration::seconds(seconds);
+    for serve in [&first, &second] {
+        assert_eq!(serve.handle_inbound(t0).await.unwrap(), []);
+    }
+    // A third serve stored a command that came through a channel that
+    // does not long-poll, and died.
+    let stored_by_the_dead = |event_id: &str, seconds: i64| {
+        let event = InboundEvent {
+            channel: "outbox".to_owned(),
+            account: "someone@example.org".to_owned(),
+            id: None,
+            address: None,
+            event_id: Some(event_id.to_owned()),
+            kind: InboundKind::Command {
+                name: "help".to_owned(),
+                args: Vec::new(),
+            },
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        let pg = &pg;
+        let event_id = event_id.to_owned();
+        async move {
+            assert!(
+                pg.inbox_insert("outbox", &event_id, &json, at(seconds).timestamp_millis())
+                    .await
+                    .unwrap()
+            );
+        }
+    };
+    stored_by_the_dead("dead-1", 0).await;
+
+    // Younger than a lease: left to the serve that stored it.
+    for serve in [&first, &second] {
+        assert_eq!(serve.handle_inbound(at(11)).await.unwrap(), []);
+    }
+    assert_eq!(pg.inbox_pending().await.unwrap().len(), 1);
+
+    // A lease old: handled by the serve that looks (the first took the
+    // look-up lease at 11 s), once.
+    assert_eq!(first.handle_inbound(at(31)).await.unwrap().len(), 1);
+    assert_eq!(second.handle_inbound(at(31)).await.unwrap(), []);
+    assert_eq!(pg.inbox_pending().await.unwrap(), []);
+
+    // Another such event, a lease old at 50 s. The first stops looking
+    // (it died too, say): the second does not look while the first's
+    // look-up lease lasts (to 61 s), then looks and handles it.
+    stored_by_the_dead("dead-2", 20).await;
+    assert_eq!(second.handle_inbound(at(55)).await.unwrap(), []);
+    assert_eq!(second.handle_inbound(at(66)).await.unwrap().len(), 1);
+    assert_eq!(first.handle_inbound(at(66)).await.unwrap(), []);
+    assert_eq!(pg.inbox_pending().await.unwrap(), []);
+}
