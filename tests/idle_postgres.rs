@@ -117,13 +117,23 @@ async fn log_statements(server: &TestPostgres, name: &str) {
 /// first preparation of a statement, count too). Printed for BENCHMARKS.md
 /// ("Idle load on PostgreSQL"): before the wake-ups, when the dispatcher
 /// claimed every 200 ms and the scheduler ran every second, an idle serve
-/// ran 10.7 statements a second.
+/// ran 10.7 statements a second. Since session 14 the serve runs as
+/// `cascade serve` does on PostgreSQL, with its heartbeat: 2.8 a second
+/// over 60 s. The bound, 4 a second, leaves room for the window catching
+/// one more tick of each timer (every 5 s: a round, the heartbeat; every
+/// 10 s: the look for a dead serve's events) than a 20 s window holds on
+/// average.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_serve_barely_queries_the_database() {
     let (dir, url, name) = on_postgres().await;
     let server = TestPostgres::shared().unwrap();
     log_statements(server, &name).await;
-    let runner = runner(dir.path(), &url, DispatchSettings::default()).await;
+    // As `cascade serve` on PostgreSQL runs it: alive to other serves, with
+    // the heartbeat (its lease, taking back dead serves' rows, settling
+    // what recordings left) and the look for events a dead serve stored.
+    let runner = runner(dir.path(), &url, DispatchSettings::default())
+        .await
+        .shared_with_other_serves(Duration::from_secs(30));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn(runner.serve(stopped, Until::Stopped));
     // Settled: connected, listening, the inbox replayed, and the
@@ -157,7 +167,7 @@ async fn an_idle_serve_barely_queries_the_database() {
         eprintln!("{n:5}  {statement}");
     }
     assert!(
-        (logged as f64) < 3.0 * seconds,
+        (logged as f64) < 4.0 * seconds,
         "{logged} statements in {seconds} s: {statements:#?}"
     );
 }

@@ -748,13 +748,23 @@ impl Outbox for PgStore {
         // Without waiting for the chain's lock: the heartbeat calls this,
         // and must not wait behind a long erasure or retention run while
         // the serve's lease runs out. What is listed waits for the next
-        // holder of the chain's lock or the next heartbeat.
-        let linked = if self.chained {
+        // holder of the chain's lock or the next heartbeat. An idle serve
+        // calls this every 5 s: one look first, and a transaction only
+        // for what there is to do.
+        let (listed, unfolded): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM chain_pending),
+                    EXISTS (SELECT 1 FROM outbox_count_deltas)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let linked = if self.chained && listed {
             super::chain::link_listed_now(&self.pool, false).await?
         } else {
             0
         };
-        fold_counts(&self.pool).await?;
+        if unfolded {
+            fold_counts(&self.pool).await?;
+        }
         Ok(linked)
     }
 
