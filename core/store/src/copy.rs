@@ -272,10 +272,9 @@ mod tests {
     use super::*;
     use crate::pg::PgSettings;
     use crate::pg::test_server::TestPostgres;
-    use crate::tests::{Project, newsletter_item};
+    use crate::tests::{Project, link_ack, newsletter_item};
     use crate::{
-        AckMethod, DeliveryOutcome, Evidence, EvidenceChain, NewAcknowledgement, NewDelivery,
-        NewMember, NewRollout, Outbox, Store,
+        DeliveryOutcome, Evidence, EvidenceChain, NewDelivery, NewMember, NewRollout, Outbox, Store,
     };
 
     /// Every row of `table` in each store, as texts, sorted: BLOBs in hex,
@@ -388,16 +387,7 @@ mod tests {
             .collect();
         sqlite.record(&sent, &[], 2_000).await.unwrap();
         sqlite
-            .acknowledge_item(&NewAcknowledgement {
-                person_id: "p-1".to_owned(),
-                item_id: "nl-1".to_owned(),
-                item_version: "v1".to_owned(),
-                rollout_id: Some("r-1".to_owned()),
-                delivery_id: Some(claimed[0].id),
-                channel: "email".to_owned(),
-                method: AckMethod::Link,
-                at: 3_000,
-            })
+            .acknowledge_item(&link_ack("p-1", claimed[0].id, 3_000))
             .await
             .unwrap();
         assert!(sqlite.verify_chain().await.unwrap().problems.is_empty());

@@ -2,7 +2,7 @@
 //! and from an audience with its timing, materialised, claimed and
 //! recorded; and, on PostgreSQL, claims by several processes at once.
 
-use super::tests::{TestStore, newsletter_item};
+use super::tests::{TestStore, link_ack, newsletter_item};
 use super::*;
 use crate::both;
 use cascade_model::rollout::{
@@ -846,16 +846,7 @@ async fn a_listed_send_is_linked_by_the_next_acknowledgement() {
     assert_eq!(store.count_rows("evidence_chain").await, 0);
 
     store
-        .acknowledge_item(&NewAcknowledgement {
-            person_id: "p-0".to_owned(),
-            item_id: "nl-1".to_owned(),
-            item_version: "v1".to_owned(),
-            rollout_id: Some("r-1".to_owned()),
-            delivery_id: Some(claimed[0].id),
-            channel: "email".to_owned(),
-            method: AckMethod::Link,
-            at: 2_000,
-        })
+        .acknowledge_item(&link_ack("p-0", claimed[0].id, 2_000))
         .await
         .unwrap();
     assert_eq!(store.count_rows("chain_pending").await, 0);

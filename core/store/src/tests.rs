@@ -156,6 +156,21 @@ fn rejected(result: Result<ImportSummary, StoreError>) -> Vec<DirectoryError> {
     }
 }
 
+/// `person`'s acknowledgement, through its link, of delivery `delivery`
+/// of rollout `r-1` of `nl-1` version `v1`, sent by email.
+pub(crate) fn link_ack(person: &str, delivery: i64, at: i64) -> NewAcknowledgement {
+    NewAcknowledgement {
+        person_id: person.to_owned(),
+        item_id: "nl-1".to_owned(),
+        item_version: "v1".to_owned(),
+        rollout_id: Some("r-1".to_owned()),
+        delivery_id: Some(delivery),
+        channel: "email".to_owned(),
+        method: AckMethod::Link,
+        at,
+    }
+}
+
 pub(crate) fn newsletter_item(id: &str, title: &str, version: &str) -> LearningItem {
     LearningItem {
         id: id.to_owned(),

@@ -176,15 +176,7 @@ async fn link_receive_acknowledge_confirm_through_the_modal_and_refuse_a_strange
         .await;
 
     // Amara links her Discord account with the code the business unit gave her.
-    let code = issue_code(
-        runner.store().as_ref(),
-        runner.link_codes(),
-        "p-amara-okafor",
-        1_774_605_600_000,
-    )
-    .await
-    .unwrap();
-    let link = fake.run_command(AMARA, "link", &[("code", &code)]);
+    let link = send_link(&fake, &runner, AMARA, "p-amara-okafor").await;
     assert_eq!(
         handle_next(&runner).await,
         InboundOutcome::Linked {
@@ -380,15 +372,7 @@ async fn two_serves_with_a_gateway_session_each_answer_and_handle_each_interacti
         );
     }
 
-    let code = issue_code(
-        first.store().as_ref(),
-        first.link_codes(),
-        "p-amara-okafor",
-        1_774_605_600_000,
-    )
-    .await
-    .unwrap();
-    let link = fake.run_command(AMARA, "link", &[("code", &code)]);
+    let link = send_link(&fake, &first, AMARA, "p-amara-okafor").await;
     let (_, linked) = handled_once_by(&runners).await;
     assert_eq!(
         linked,
@@ -616,8 +600,14 @@ fn at(seconds: i64) -> DateTime<Utc> {
     utc(2026, 3, 27, 10, 0) + chrono::Duration::seconds(seconds)
 }
 
-/// Links `account` to `person` the way a person does: `/link <code>`.
-async fn link(fake: &FakeDiscord, runner: &Runner<SqliteStore>, account: &str, person: &str) {
+/// `account` runs `/link <code>` with a code the business unit issued for
+/// `person`; returns the interaction's id.
+async fn send_link(
+    fake: &FakeDiscord,
+    runner: &Runner<SqliteStore>,
+    account: &str,
+    person: &str,
+) -> String {
     let code = issue_code(
         runner.store().as_ref(),
         runner.link_codes(),
@@ -626,7 +616,12 @@ async fn link(fake: &FakeDiscord, runner: &Runner<SqliteStore>, account: &str, p
     )
     .await
     .unwrap();
-    fake.run_command(account, "link", &[("code", &code)]);
+    fake.run_command(account, "link", &[("code", &code)])
+}
+
+/// Links `account` to `person` the way a person does: `/link <code>`.
+async fn link(fake: &FakeDiscord, runner: &Runner<SqliteStore>, account: &str, person: &str) {
+    send_link(fake, runner, account, person).await;
     assert_eq!(
         handle_next(runner).await,
         InboundOutcome::Linked {
@@ -903,15 +898,7 @@ async fn an_official_sensitive_briefing_is_a_notice_on_discord_unless_the_channe
         let runner = runner(dir.path()).await;
         fake.wait_for("an IDENTIFY", |s| (s.identifies == 1).then_some(()))
             .await;
-        let code = issue_code(
-            runner.store().as_ref(),
-            runner.link_codes(),
-            "p-amara-okafor",
-            1_774_605_600_000,
-        )
-        .await
-        .unwrap();
-        fake.run_command(AMARA, "link", &[("code", &code)]);
+        send_link(&fake, &runner, AMARA, "p-amara-okafor").await;
         handle_next(&runner).await;
         runner.tick(utc(2026, 3, 27, 9, 0)).await.unwrap();
         let channel = fake.dm_channel_of(AMARA).expect("a DM was opened to Amara");

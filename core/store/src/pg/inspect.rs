@@ -186,11 +186,10 @@ mod tests {
     async fn inspect_reads_every_table_typed() {
         let store = crate::pg::test_server::fresh_store().await;
         let pool = store.pool();
+        let [item, rollout] = crate::pg::test_server::ITEM_AND_ROLLOUT;
         for sql in [
-            "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)
-             VALUES ('i', 'v1', 'alert', 'T', 'published', 'feed', '2026-01-01')",
-            "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
-             VALUES ('r', 'i', 'v1', '{}', 'active', 1, 1)",
+            item,
+            rollout,
             "INSERT INTO rollout_members (rollout_id, person_id, wave, next_step, next_due_at,
                  shift_days, refresher_next)
              VALUES ('r', 'p2', 1, 2, 50, 3, 1), ('r', 'p1', 0, 0, NULL, 0, 2)",

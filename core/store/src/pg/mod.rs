@@ -240,12 +240,7 @@ mod tests {
     async fn members_being_added_hold_their_rollout_against_a_delete() {
         let store = test_server::fresh_store().await;
         let pool = store.pool();
-        for sql in [
-            "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)
-             VALUES ('i', 'v1', 'alert', 'T', 'published', 'feed', '2026-01-01')",
-            "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
-             VALUES ('r', 'i', 'v1', '{}', 'active', 1, 1)",
-        ] {
+        for sql in test_server::ITEM_AND_ROLLOUT {
             sqlx::query(sql).execute(pool).await.unwrap();
         }
         let delete = async || {

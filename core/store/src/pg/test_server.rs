@@ -44,6 +44,16 @@ pub async fn fresh_store() -> super::PgStore {
         .unwrap()
 }
 
+/// SQL for an item `i` version `v1` and an active rollout `r` of it, for
+/// tests that write the rest of their rows in SQL.
+#[cfg(test)]
+pub(crate) const ITEM_AND_ROLLOUT: [&str; 2] = [
+    "INSERT INTO items (id, version, kind, title, status, source, first_seen_at)
+     VALUES ('i', 'v1', 'alert', 'T', 'published', 'feed', '2026-01-01')",
+    "INSERT INTO rollouts (id, item_id, item_version, definition, state, created_at, updated_at)
+     VALUES ('r', 'i', 'v1', '{}', 'active', 1, 1)",
+];
+
 static SERVER: OnceLock<Result<TestPostgres, TestPostgresError>> = OnceLock::new();
 static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
